@@ -1,0 +1,295 @@
+// Package config holds tapedeck's configuration: one struct with YAML tags,
+// embedded defaults, strict loading (unknown keys are an error) and
+// environment overrides.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of one tapedeck node.
+type Config struct {
+	// DataDir holds recordings and the embedded database.
+	DataDir string `yaml:"data_dir"`
+	// Log configures structured logging.
+	Log Log `yaml:"log"`
+	SIP SIP `yaml:"sip"`
+	RTP RTP `yaml:"rtp"`
+	// HTTP is the listener for ARI and the other HTTP APIs.
+	HTTP HTTP `yaml:"http"`
+	ARI  ARI  `yaml:"ari"`
+	// Dialplan routes dialled extensions to applications.
+	Dialplan []Route `yaml:"dialplan"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
+	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
+}
+
+// Log selects the log level and format.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// SIP configures the SIP endpoint.
+type SIP struct {
+	// Listen is host:port for both UDP and TCP.
+	Listen string `yaml:"listen"`
+	// Transports lists the transports to serve: udp, tcp.
+	Transports []string `yaml:"transports"`
+	// ExternalHost is the address put in Contact and SDP; defaults to the
+	// listen host.
+	ExternalHost string `yaml:"external_host"`
+	// UserAgent is sent in User-Agent and Server headers.
+	UserAgent string `yaml:"user_agent"`
+}
+
+// RTP configures media ports.
+type RTP struct {
+	// Host is the local address RTP sockets bind to; defaults to the SIP host.
+	Host    string `yaml:"host"`
+	PortMin int    `yaml:"port_min"`
+	PortMax int    `yaml:"port_max"`
+	// Codecs lists the audio codecs offered/accepted, in preference order.
+	Codecs []string `yaml:"codecs"`
+	// DTMFPayloadType is the payload type used for telephone-event in offers.
+	DTMFPayloadType int `yaml:"dtmf_payload_type"`
+}
+
+// HTTP configures the HTTP listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// ARI configures the Asterisk REST Interface.
+type ARI struct {
+	// Users that may use ARI. When empty and HTTP is bound to loopback, the
+	// default user asterisk/asterisk is accepted.
+	Users []ARIUser `yaml:"users"`
+	// EntityID is reported as asterisk_id; defaults to a MAC-like id derived
+	// from the host.
+	EntityID string `yaml:"entity_id"`
+	// EventQueue is the number of events buffered per WebSocket client before
+	// a slow client is disconnected.
+	EventQueue int `yaml:"event_queue"`
+	// AllowedOrigins: empty means any origin (ARI clients send foreign ones).
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// ARIUser is one ARI credential.
+type ARIUser struct {
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+	ReadOnly bool   `yaml:"read_only"`
+}
+
+// Route maps a dialled extension to an application.
+//
+//   - exten: _3XX
+//     app: Stasis(vm-record,${EXTEN})
+type Route struct {
+	Exten string `yaml:"exten"`
+	App   string `yaml:"app"`
+	// Context is reported in the channel's dialplan; default "default".
+	Context string `yaml:"context"`
+}
+
+// Default returns the embedded defaults: loopback SIP and HTTP, data under
+// ./data, no routes.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Log:     Log{Level: "info", Format: "text"},
+		SIP: SIP{
+			Listen:     "127.0.0.1:5060",
+			Transports: []string{"udp", "tcp"},
+			UserAgent:  "tapedeck",
+		},
+		RTP: RTP{
+			PortMin:         10000,
+			PortMax:         20000,
+			Codecs:          []string{"PCMU", "PCMA"},
+			DTMFPayloadType: 101,
+		},
+		HTTP:            HTTP{Listen: "127.0.0.1:8088"},
+		ARI:             ARI{EventQueue: 1024},
+		ShutdownTimeout: 30,
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are an error.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := Parse(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg, rejecting unknown keys.
+func Parse(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file keeps the defaults
+		}
+		return err
+	}
+	return nil
+}
+
+// envOverrides maps environment variables to setters.
+var envOverrides = map[string]func(*Config, string) error{
+	"TAPEDECK_DATA_DIR":    func(c *Config, v string) error { c.DataDir = v; return nil },
+	"TAPEDECK_SIP_LISTEN":  func(c *Config, v string) error { c.SIP.Listen = v; return nil },
+	"TAPEDECK_HTTP_LISTEN": func(c *Config, v string) error { c.HTTP.Listen = v; return nil },
+	"TAPEDECK_LOG_LEVEL":   func(c *Config, v string) error { c.Log.Level = v; return nil },
+	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
+	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
+		c.SIP.ExternalHost = v
+		return nil
+	},
+	"TAPEDECK_RTP_PORTS": func(c *Config, v string) error {
+		lo, hi, ok := strings.Cut(v, "-")
+		if !ok {
+			return fmt.Errorf("want MIN-MAX, got %q", v)
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("want MIN-MAX, got %q", v)
+		}
+		c.RTP.PortMin, c.RTP.PortMax = a, b
+		return nil
+	},
+	"TAPEDECK_ARI_USER": func(c *Config, v string) error {
+		name, pass, ok := strings.Cut(v, ":")
+		if !ok {
+			return fmt.Errorf("want USER:PASSWORD")
+		}
+		c.ARI.Users = append(c.ARI.Users, ARIUser{Name: name, Password: pass})
+		return nil
+	},
+}
+
+// ApplyEnv applies TAPEDECK_* environment overrides using getenv.
+func ApplyEnv(cfg *Config, getenv func(string) string) error {
+	for name, set := range envOverrides {
+		if v := getenv(name); v != "" {
+			if err := set(cfg, v); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration and fills derived defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	sipHost, _, err := net.SplitHostPort(c.SIP.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("sip.listen: %w", err))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("http.listen: %w", err))
+	}
+	for _, t := range c.SIP.Transports {
+		if t != "udp" && t != "tcp" {
+			errs = append(errs, fmt.Errorf("sip.transports: unknown transport %q (udp, tcp)", t))
+		}
+	}
+	if len(c.SIP.Transports) == 0 {
+		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
+	}
+	if c.RTP.PortMin <= 0 || c.RTP.PortMax > 65535 || c.RTP.PortMin > c.RTP.PortMax {
+		errs = append(errs, fmt.Errorf("rtp: bad port range %d-%d", c.RTP.PortMin, c.RTP.PortMax))
+	}
+	if c.RTP.DTMFPayloadType < 96 || c.RTP.DTMFPayloadType > 127 {
+		errs = append(errs, fmt.Errorf("rtp.dtmf_payload_type: %d is not a dynamic payload type (96-127)", c.RTP.DTMFPayloadType))
+	}
+	if len(c.RTP.Codecs) == 0 {
+		errs = append(errs, errors.New("rtp.codecs: at least one codec is required"))
+	}
+	for _, cd := range c.RTP.Codecs {
+		switch strings.ToUpper(cd) {
+		case "PCMU", "PCMA":
+		default:
+			errs = append(errs, fmt.Errorf("rtp.codecs: unsupported codec %q (PCMU, PCMA)", cd))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.SIP.ExternalHost == "" {
+		c.SIP.ExternalHost = sipHost
+	}
+	if c.RTP.Host == "" {
+		c.RTP.Host = sipHost
+	}
+	if c.ARI.EventQueue <= 0 {
+		c.ARI.EventQueue = 1024
+	}
+	if len(c.ARI.Users) == 0 && !IsLoopback(c.HTTP.Listen) {
+		errs = append(errs, fmt.Errorf("ari.users: HTTP listens on %s, which is not loopback; configure ARI credentials (the default asterisk/asterisk is only accepted on loopback)", c.HTTP.Listen))
+	}
+	for i, u := range c.ARI.Users {
+		if u.Name == "" || u.Password == "" {
+			errs = append(errs, fmt.Errorf("ari.users[%d]: name and password are required", i))
+		}
+	}
+	for i, r := range c.Dialplan {
+		if r.Exten == "" || r.App == "" {
+			errs = append(errs, fmt.Errorf("dialplan[%d]: exten and app are required", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether host:port binds only to a loopback address.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ARICredentials returns the accepted ARI users: the configured ones, or the
+// default asterisk/asterisk while bound to loopback.
+func (c *Config) ARICredentials() []ARIUser {
+	if len(c.ARI.Users) > 0 {
+		return c.ARI.Users
+	}
+	if IsLoopback(c.HTTP.Listen) {
+		return []ARIUser{{Name: "asterisk", Password: "asterisk"}}
+	}
+	return nil
+}

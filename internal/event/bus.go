@@ -1,0 +1,420 @@
+// Package event carries events from the call model to their consumers: ARI
+// applications over WebSocket today, webhooks and NATS later. Publishing
+// never blocks: each subscriber has a bounded queue, and a subscriber whose
+// queue overflows is dropped with a reason.
+//
+// Lock order: a publisher may hold its own lock (e.g. a channel's) while
+// calling Publish; Bus.mu is taken after it, and Subscriber.mu after Bus.mu.
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrOverflow is the reason a slow subscriber is dropped.
+var ErrOverflow = errors.New("event queue overflow: client too slow")
+
+// ErrReplaced is the reason a subscriber is dropped when another socket
+// registers the same application.
+var ErrReplaced = errors.New("application replaced by another connection")
+
+// TimeFormat is ARI's timestamp layout.
+const TimeFormat = "2006-01-02T15:04:05.000-0700"
+
+// Time is a timestamp that marshals in ARI's format, in UTC.
+type Time time.Time
+
+// MarshalJSON writes YYYY-MM-DDTHH:MM:SS.mmm+0000.
+func (t Time) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 32)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, TimeFormat)
+	return append(b, '"'), nil
+}
+
+// String formats like MarshalJSON without quotes.
+func (t Time) String() string { return time.Time(t).UTC().Format(TimeFormat) }
+
+// Base holds the fields every ARI event has. Application is filled per
+// recipient.
+type Base struct {
+	Type        string `json:"type"`
+	Timestamp   Time   `json:"timestamp"`
+	AsteriskID  string `json:"asterisk_id,omitempty"`
+	Application string `json:"application"`
+}
+
+// Event is anything published on the bus: a JSON-marshalable value plus
+// the sources it concerns ("channel:<id>", "bridge:<id>", ...), used for
+// routing to applications.
+type Event struct {
+	Type    string
+	Sources []string
+	// Apps receive the event whether or not they subscribed to a source
+	// (e.g. the Stasis application of a channel).
+	Apps []string
+	// Body is the event object; its "application" field is set per
+	// recipient. It must marshal to a JSON object.
+	Body any
+}
+
+// Subscriber is one consumer: an application's WebSocket.
+type Subscriber struct {
+	App string
+	// All subscribes to every source (subscribeAll=true).
+	All bool
+
+	mu     sync.Mutex
+	queue  [][]byte
+	limit  int
+	wake   chan struct{}
+	closed bool
+	reason error
+	// draining: deliver what is queued, take nothing new, then drop.
+	draining    bool
+	drainReason error
+	dropped     chan struct{}
+}
+
+// NewSubscriber makes a subscriber with a queue of limit events.
+func NewSubscriber(app string, limit int, all bool) *Subscriber {
+	if limit <= 0 {
+		limit = 1024
+	}
+	return &Subscriber{App: app, All: all, limit: limit, wake: make(chan struct{}, 1), dropped: make(chan struct{})}
+}
+
+// push enqueues without blocking; past the limit the subscriber is dropped.
+func (s *Subscriber) push(msg []byte) {
+	s.mu.Lock()
+	if s.closed || s.draining {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.limit {
+		s.closeLocked(ErrOverflow)
+		s.mu.Unlock()
+		return
+	}
+	s.queue = append(s.queue, msg)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Subscriber) closeLocked(reason error) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.reason = reason
+	s.queue = nil
+	close(s.dropped)
+}
+
+// Close drops the subscriber (idempotent).
+func (s *Subscriber) Close(reason error) {
+	s.mu.Lock()
+	s.closeLocked(reason)
+	s.mu.Unlock()
+}
+
+// Dropped is closed when the subscriber is dropped; Reason says why.
+func (s *Subscriber) Dropped() <-chan struct{} { return s.dropped }
+
+// Reason is why the subscriber was dropped (nil while active).
+func (s *Subscriber) Reason() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
+// Next returns the queued messages, waiting until there is at least one or
+// the subscriber is dropped (then it returns nil). The returned slice is the
+// caller's.
+func (s *Subscriber) Next(done <-chan struct{}) [][]byte {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil
+		}
+		if len(s.queue) > 0 {
+			q := s.queue
+			s.queue = make([][]byte, 0, 8)
+			s.mu.Unlock()
+			return q
+		}
+		if s.draining {
+			s.closeLocked(s.drainReason)
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-s.dropped:
+		case <-done:
+			return nil
+		}
+	}
+}
+
+// Application is the bus's record of one ARI application.
+type Application struct {
+	Name       string
+	Subscriber *Subscriber
+	// Sources the application subscribed to explicitly or implicitly
+	// (channel:<id>, bridge:<id>, endpoint:<tech>/<res>, deviceState:<name>).
+	Sources map[string]bool
+	// Allowed and Disallowed are the event filter (type names).
+	Allowed, Disallowed []map[string]any
+}
+
+// Bus routes events to applications.
+type Bus struct {
+	entityID string
+
+	mu   sync.Mutex
+	apps map[string]*Application
+}
+
+// NewBus makes a bus stamping events with the given asterisk_id.
+func NewBus(entityID string) *Bus {
+	return &Bus{entityID: entityID, apps: map[string]*Application{}}
+}
+
+// EntityID is the node id stamped on events.
+func (b *Bus) EntityID() string { return b.entityID }
+
+// Register connects a subscriber as the application's consumer. A previous
+// subscriber of the same application is told ApplicationReplaced and
+// dropped. Subscriptions survive the replacement.
+func (b *Bus) Register(sub *Subscriber, replacedMsg func(app string) []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[sub.App]
+	if app == nil {
+		app = &Application{Name: sub.App, Sources: map[string]bool{}}
+		b.apps[sub.App] = app
+	}
+	if old := app.Subscriber; old != nil && old != sub {
+		if replacedMsg != nil {
+			old.push(replacedMsg(sub.App))
+		}
+		// The old socket flushes what it has (ApplicationReplaced last), then
+		// is dropped.
+		old.mu.Lock()
+		old.draining = true
+		old.drainReason = ErrReplaced
+		old.mu.Unlock()
+		select {
+		case old.wake <- struct{}{}:
+		default:
+		}
+	}
+	app.Subscriber = sub
+}
+
+// Unregister removes the subscriber if it is still the application's
+// consumer. The application disappears when it has no consumer.
+func (b *Bus) Unregister(sub *Subscriber) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if app := b.apps[sub.App]; app != nil && app.Subscriber == sub {
+		app.Subscriber = nil
+		delete(b.apps, sub.App)
+	}
+}
+
+// Registered reports whether an application has a consumer.
+func (b *Bus) Registered(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	return app != nil && app.Subscriber != nil
+}
+
+// Subscribe adds event sources to an application.
+func (b *Bus) Subscribe(name string, sources ...string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	if app == nil {
+		return false
+	}
+	for _, s := range sources {
+		app.Sources[s] = true
+	}
+	return true
+}
+
+// Unsubscribe removes sources; it reports the ones that were not subscribed.
+func (b *Bus) Unsubscribe(name string, sources ...string) (found bool, missing []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	if app == nil {
+		return false, nil
+	}
+	for _, s := range sources {
+		if !app.Sources[s] {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		return true, missing
+	}
+	for _, s := range sources {
+		delete(app.Sources, s)
+	}
+	return true, nil
+}
+
+// ForgetSource removes a source from every application (the resource is gone).
+func (b *Bus) ForgetSource(source string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, app := range b.apps {
+		delete(app.Sources, source)
+	}
+}
+
+// SetFilter sets an application's event filter.
+func (b *Bus) SetFilter(name string, allowed, disallowed []map[string]any) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	if app == nil {
+		return false
+	}
+	app.Allowed, app.Disallowed = allowed, disallowed
+	return true
+}
+
+// AppInfo is a snapshot of an application.
+type AppInfo struct {
+	Name                string
+	Sources             []string
+	Allowed, Disallowed []map[string]any
+}
+
+// Apps lists the registered applications, sorted by name.
+func (b *Bus) Apps() []AppInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]AppInfo, 0, len(b.apps))
+	for _, app := range b.apps {
+		out = append(out, snapshot(app))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// App returns one application.
+func (b *Bus) App(name string) (AppInfo, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	if app == nil {
+		return AppInfo{}, false
+	}
+	return snapshot(app), true
+}
+
+func snapshot(app *Application) AppInfo {
+	info := AppInfo{Name: app.Name, Allowed: app.Allowed, Disallowed: app.Disallowed}
+	for s := range app.Sources {
+		info.Sources = append(info.Sources, s)
+	}
+	sort.Strings(info.Sources)
+	return info
+}
+
+// Publish delivers an event to every application that should see it. It
+// never blocks on a consumer.
+func (b *Bus) Publish(ev Event) {
+	raw, err := json.Marshal(ev.Body)
+	if err != nil || len(raw) < 2 || raw[0] != '{' {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, app := range b.apps {
+		if app.Subscriber == nil || !b.wants(app, ev) || !allowed(app, ev.Type) {
+			continue
+		}
+		app.Subscriber.push(withApplication(raw, app.Name))
+	}
+}
+
+func (b *Bus) wants(app *Application, ev Event) bool {
+	if app.Subscriber.All {
+		return true
+	}
+	for _, a := range ev.Apps {
+		if a == app.Name {
+			return true
+		}
+	}
+	for _, s := range ev.Sources {
+		if app.Sources[s] {
+			return true
+		}
+		// endpoint:PJSIP covers endpoint:PJSIP/alice
+		if strings.HasPrefix(s, "endpoint:") {
+			if tech, _, ok := strings.Cut(s, "/"); ok && app.Sources[tech] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func allowed(app *Application, typ string) bool {
+	match := func(list []map[string]any) bool {
+		for _, f := range list {
+			if t, _ := f["type"].(string); t == typ {
+				return true
+			}
+		}
+		return false
+	}
+	if len(app.Allowed) > 0 && !match(app.Allowed) {
+		return false
+	}
+	return !match(app.Disallowed)
+}
+
+// withApplication rewrites the "application" member of a marshalled event.
+// Bodies marshal Base first with an empty application placeholder
+// `"application":""`, which is replaced; otherwise the member is prepended.
+func withApplication(raw []byte, app string) []byte {
+	name, _ := json.Marshal(app)
+	const placeholder = `"application":""`
+	if i := indexOf(raw, placeholder); i >= 0 {
+		out := make([]byte, 0, len(raw)+len(name))
+		out = append(out, raw[:i]...)
+		out = append(out, `"application":`...)
+		out = append(out, name...)
+		return append(out, raw[i+len(placeholder):]...)
+	}
+	out := make([]byte, 0, len(raw)+len(name)+16)
+	out = append(out, `{"application":`...)
+	out = append(out, name...)
+	if len(raw) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, raw[1:]...)
+}
+
+func indexOf(b []byte, s string) int {
+	return strings.Index(string(b), s)
+}

@@ -1,0 +1,73 @@
+// Package rtp owns media sockets: port allocation, one reader per RTP
+// socket, symmetric RTP latching, sequence/timestamp unwrapping, receiver
+// statistics (RFC 3550 A.3, A.8) and the send path.
+package rtp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+)
+
+// ErrNoPorts is returned when every port pair of the range is in use.
+var ErrNoPorts = errors.New("rtp: no free port pair in range")
+
+// Ports hands out even RTP ports (RTCP on port+1) from a range, round robin.
+type Ports struct {
+	ip       net.IP
+	min, max int
+
+	mu   sync.Mutex
+	next int
+}
+
+// NewPorts makes an allocator for [min, max] on host.
+func NewPorts(host string, min, max int) (*Ports, error) {
+	ip := net.ParseIP(host)
+	if ip == nil {
+		addrs, err := net.LookupIP(host)
+		if err != nil || len(addrs) == 0 {
+			return nil, fmt.Errorf("rtp: bad host %q", host)
+		}
+		ip = addrs[0]
+	}
+	if min%2 == 1 {
+		min++
+	}
+	if min <= 0 || max > 65535 || min+1 > max {
+		return nil, fmt.Errorf("rtp: bad port range %d-%d", min, max)
+	}
+	return &Ports{ip: ip, min: min, max: max, next: min}, nil
+}
+
+// IP is the local media address.
+func (p *Ports) IP() net.IP { return p.ip }
+
+// Listen binds an RTP/RTCP socket pair.
+func (p *Ports) Listen() (rtpConn, rtcpConn *net.UDPConn, err error) {
+	p.mu.Lock()
+	start := p.next
+	p.mu.Unlock()
+	span := (p.max - p.min + 1) / 2
+	for i := 0; i < span; i++ {
+		port := p.min + ((start-p.min)/2+i)%span*2
+		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+		if err != nil {
+			continue
+		}
+		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port + 1})
+		if err != nil {
+			a.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.next = port + 2
+		if p.next+1 > p.max {
+			p.next = p.min
+		}
+		p.mu.Unlock()
+		return a, b, nil
+	}
+	return nil, nil, ErrNoPorts
+}

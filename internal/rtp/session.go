@@ -1,0 +1,380 @@
+package rtp
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/internal/dtmf"
+)
+
+// ErrClosed is returned by operations on a closed session.
+var ErrClosed = errors.New("rtp: session closed")
+
+// Handler receives media from a session's reader goroutine. Calls are
+// sequential. pkt and its payload are only valid during the call: copy what
+// must outlive it.
+type Handler interface {
+	// OnAudio is called for each non-duplicate audio packet, with its
+	// extended (64-bit) sequence number.
+	OnAudio(pkt *rtp.Packet, extSeq uint64)
+	// OnDTMF is called once when an RFC 4733 event starts (end=false) and
+	// once when it ends (end=true, with its duration).
+	OnDTMF(digit rune, durationMs int, end bool)
+}
+
+// Config describes a session.
+type Config struct {
+	Conn, RTCPConn *net.UDPConn
+	// Remote is the address from SDP; symmetric RTP latches to the source of
+	// received packets.
+	Remote          *net.UDPAddr
+	PayloadType     uint8
+	DTMFPayloadType uint8 // 0: no telephone-event negotiated
+	ClockRate       uint32
+	Handler         Handler
+}
+
+// Session is one RTP stream pair (receive and send) with its sockets.
+type Session struct {
+	conn, rtcpConn *net.UDPConn
+	clockRate      uint32
+	handler        Handler
+
+	pt     atomic.Uint32 // audio payload type
+	dtmfPT atomic.Uint32 // telephone-event payload type, 0 = none
+	remote atomic.Pointer[net.UDPAddr]
+	// latched is set once the remote address follows received packets.
+	latched atomic.Bool
+
+	statsMu sync.Mutex
+	seq     seqTracker
+	stats   Stats
+
+	sendMu   sync.Mutex
+	ssrc     uint32
+	sendSeq  uint16
+	sendTS   uint32
+	lastSend time.Time
+	marker   bool
+	sendBuf  []byte
+	sendPkt  rtp.Packet
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	done      sync.WaitGroup
+	start     time.Time
+}
+
+// NewSession makes a session; Start begins reading.
+func NewSession(c Config) *Session {
+	s := &Session{
+		conn:      c.Conn,
+		rtcpConn:  c.RTCPConn,
+		clockRate: c.ClockRate,
+		handler:   c.Handler,
+		ssrc:      rand.Uint32(),
+		sendSeq:   uint16(rand.Uint32()),
+		sendTS:    rand.Uint32(),
+		marker:    true,
+		sendBuf:   make([]byte, 1500),
+		closed:    make(chan struct{}),
+		start:     time.Now(),
+	}
+	if s.clockRate == 0 {
+		s.clockRate = 8000
+	}
+	s.pt.Store(uint32(c.PayloadType))
+	s.dtmfPT.Store(uint32(c.DTMFPayloadType))
+	if c.Remote != nil {
+		s.remote.Store(c.Remote)
+	}
+	return s
+}
+
+// Start launches the reader goroutines.
+func (s *Session) Start() {
+	s.done.Add(1)
+	go s.readRTP()
+	if s.rtcpConn != nil {
+		s.done.Add(1)
+		go s.readRTCP()
+	}
+}
+
+// LocalAddr is the local RTP address.
+func (s *Session) LocalAddr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }
+
+// Remote is the current remote RTP address (latched or from SDP).
+func (s *Session) Remote() *net.UDPAddr { return s.remote.Load() }
+
+// Update changes the negotiated remote address and payload types, e.g. after
+// a re-INVITE. A nil or unspecified address stops sending (hold).
+func (s *Session) Update(remote *net.UDPAddr, pt, dtmfPT uint8) {
+	s.pt.Store(uint32(pt))
+	s.dtmfPT.Store(uint32(dtmfPT))
+	if remote == nil || remote.IP.IsUnspecified() || remote.Port == 0 {
+		s.remote.Store(nil)
+		s.latched.Store(false)
+		return
+	}
+	if cur := s.remote.Load(); cur == nil || !s.latched.Load() || !cur.IP.Equal(remote.IP) {
+		// A new address from signalling replaces the latch; packets from the
+		// peer latch again.
+		s.remote.Store(remote)
+		s.latched.Store(false)
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Session) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := s.stats
+	st.Received = s.seq.received
+	st.Duplicates = s.seq.dups
+	st.Reordered = s.seq.reorder
+	st.Expected = s.seq.expected()
+	st.Lost = int64(st.Expected) - int64(st.Received)
+	st.MaxSeq = s.seq.max
+	st.Jitter = s.seq.jitter
+	return st
+}
+
+func (s *Session) readRTP() {
+	defer s.done.Done()
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	var det dtmf.Detector
+	var ev dtmf.Event
+	var lastSSRC uint32
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			select {
+			case <-s.closed:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // ICMP errors and the like: keep reading
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
+			continue
+		}
+		pt := uint32(pkt.PayloadType)
+		isDTMF := pt == s.dtmfPT.Load() && pt != 0
+		if pt != s.pt.Load() && !isDTMF {
+			continue // not a negotiated format (e.g. comfort noise)
+		}
+		s.latch(from.Addr().AsSlice(), int(from.Port()))
+		now := time.Now()
+		arrival := int64(now.Sub(s.start) * time.Duration(s.clockRate) / time.Second)
+		s.statsMu.Lock()
+		if s.seq.started && pkt.SSRC != lastSSRC {
+			// A new source (e.g. after a re-INVITE): restart sequence state.
+			s.seq = seqTracker{}
+			s.stats.SSRCChanges++
+		}
+		lastSSRC = pkt.SSRC
+		ext, dup := s.seq.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
+		if !dup {
+			s.stats.Bytes += uint64(len(pkt.Payload))
+		}
+		s.stats.SSRC = pkt.SSRC
+		s.stats.LastPacketAt = now
+		if s.stats.FirstPacketAt.IsZero() {
+			s.stats.FirstPacketAt = now
+		}
+		s.statsMu.Unlock()
+		if dup || s.handler == nil {
+			continue
+		}
+		if isDTMF {
+			if ev.Unmarshal(pkt.Payload) != nil {
+				continue
+			}
+			digit, ms, begin, done := det.Push(pkt.Timestamp, pkt.Marker, ev, s.clockRate)
+			if begin {
+				s.handler.OnDTMF(digit, 0, false)
+			}
+			if done {
+				s.handler.OnDTMF(digit, ms, true)
+			}
+			continue
+		}
+		s.handler.OnAudio(&pkt, ext)
+	}
+}
+
+func (s *Session) latch(ip []byte, port int) {
+	cur := s.remote.Load()
+	if cur != nil && s.latched.Load() && cur.Port == port && net.IP(ip).Equal(cur.IP) {
+		return
+	}
+	if cur == nil && s.latched.Load() {
+		return // on hold: nothing is sent anyway
+	}
+	a := &net.UDPAddr{IP: append(net.IP(nil), ip...), Port: port}
+	if v4 := a.IP.To4(); v4 != nil {
+		a.IP = v4
+	}
+	s.remote.Store(a)
+	s.latched.Store(true)
+}
+
+func (s *Session) readRTCP() {
+	defer s.done.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.rtcpConn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-s.closed:
+				return
+			default:
+				continue
+			}
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		s.statsMu.Lock()
+		s.stats.RTCPReceived++
+		for _, p := range pkts {
+			switch r := p.(type) {
+			case *rtcp.SenderReport:
+				s.stats.LastSRNTP = r.NTPTime
+				s.remoteReports(r.Reports)
+			case *rtcp.ReceiverReport:
+				s.remoteReports(r.Reports)
+			}
+		}
+		s.statsMu.Unlock()
+	}
+}
+
+func (s *Session) remoteReports(reports []rtcp.ReceptionReport) {
+	for _, rr := range reports {
+		if rr.SSRC == s.ssrc {
+			s.stats.RemoteLost = rr.TotalLost
+			s.stats.RemoteJitter = rr.Jitter
+		}
+	}
+}
+
+// WriteAudio sends one audio packet carrying samples samples.
+func (s *Session) WriteAudio(payload []byte, samples uint32) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	err := s.writeLocked(uint8(s.pt.Load()), s.marker, s.sendTS, payload)
+	s.marker = false
+	s.sendTS += samples
+	return err
+}
+
+// SendDigit sends one RFC 4733 event of the given duration, pacing packets
+// every 20 ms. It blocks for the duration of the digit.
+func (s *Session) SendDigit(digit rune, duration time.Duration) error {
+	pt := uint8(s.dtmfPT.Load())
+	if pt == 0 {
+		return errors.New("rtp: telephone-event was not negotiated")
+	}
+	events, err := dtmf.NewSenderPackets(digit, duration, s.clockRate, 20)
+	if err != nil {
+		return err
+	}
+	s.sendMu.Lock()
+	ts := s.sendTS
+	s.sendMu.Unlock()
+	var payload [4]byte
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i, ev := range events {
+		if _, err := ev.MarshalTo(payload[:]); err != nil {
+			return err
+		}
+		s.sendMu.Lock()
+		err := s.writeLocked(pt, i == 0, ts, payload[:])
+		s.sendMu.Unlock()
+		if err != nil && !errors.Is(err, errNoRemote) {
+			return err
+		}
+		if i+1 < len(events) && !(ev.End && events[i+1].End) {
+			select {
+			case <-tick.C:
+			case <-s.closed:
+				return ErrClosed
+			}
+		}
+	}
+	s.sendMu.Lock()
+	s.sendTS = ts + uint32(duration*time.Duration(s.clockRate)/time.Second)
+	s.marker = true
+	s.sendMu.Unlock()
+	return nil
+}
+
+var errNoRemote = errors.New("rtp: no remote address")
+
+func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) error {
+	select {
+	case <-s.closed:
+		return ErrClosed
+	default:
+	}
+	remote := s.remote.Load()
+	s.sendSeq++
+	if remote == nil {
+		return errNoRemote
+	}
+	p := &s.sendPkt
+	p.Version = 2
+	p.PayloadType = pt
+	p.Marker = marker
+	p.SequenceNumber = s.sendSeq
+	p.Timestamp = ts
+	p.SSRC = s.ssrc
+	p.Payload = payload
+	n, err := p.MarshalTo(s.sendBuf)
+	if err != nil {
+		return err
+	}
+	if _, err := s.conn.WriteToUDP(s.sendBuf[:n], remote); err != nil {
+		return err
+	}
+	s.statsMu.Lock()
+	s.stats.Sent++
+	s.stats.SentBytes += uint64(len(payload))
+	s.statsMu.Unlock()
+	return nil
+}
+
+// Close stops the readers and closes the sockets. It is idempotent.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.conn.Close()
+		if s.rtcpConn != nil {
+			s.rtcpConn.Close()
+		}
+		s.done.Wait()
+	})
+	return nil
+}

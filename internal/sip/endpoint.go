@@ -1,0 +1,301 @@
+// Package sip is tapedeck's SIP user agent on top of sipgo: it listens on
+// UDP and TCP, keeps UAS dialogs (To-tags, Contact, Record-Route route sets,
+// 2xx retransmission until ACK, in-dialog BYE and re-INVITE, CANCEL) and
+// hands new calls to a Handler. It knows nothing of media: SDP bodies pass
+// through as bytes.
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Handler receives new inbound calls.
+type Handler interface {
+	// Invite is called for each new INVITE, in a goroutine of its own. The
+	// handler answers or rejects the dialog, now or later, and sets its
+	// DialogHandler with SetHandler before returning.
+	Invite(d *Dialog)
+}
+
+// Options configure an Endpoint.
+type Options struct {
+	Listen       string   // host:port; port 0 picks a free port shared by UDP and TCP
+	Transports   []string // "udp", "tcp"
+	ExternalHost string   // host for Contact; defaults to the listen host
+	UserAgent    string
+	Logger       *slog.Logger
+}
+
+// Endpoint is the SIP stack of one node.
+type Endpoint struct {
+	opts    Options
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	handler Handler
+
+	host string
+	port int
+
+	dialogs   sync.Map // dialog id -> *Dialog
+	accepting atomic.Bool
+	active    sync.WaitGroup
+
+	listeners []func() error
+	closeOnce sync.Once
+}
+
+// New builds an endpoint; Start binds its sockets.
+func New(opts Options, h Handler) (*Endpoint, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "tapedeck"
+	}
+	if len(opts.Transports) == 0 {
+		opts.Transports = []string{"udp", "tcp"}
+	}
+	host, _, err := net.SplitHostPort(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip: listen address: %w", err)
+	}
+	if opts.ExternalHost == "" {
+		opts.ExternalHost = host
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(opts.Logger.With("sub", "sipgo")))
+	if err != nil {
+		return nil, err
+	}
+	e := &Endpoint{opts: opts, log: opts.Logger, ua: ua, srv: srv, handler: h, host: host}
+	e.accepting.Store(true)
+	srv.OnInvite(e.onInvite)
+	srv.OnAck(e.onAck)
+	srv.OnBye(e.onBye)
+	srv.OnCancel(e.onCancel)
+	srv.OnOptions(e.onOptions)
+	return e, nil
+}
+
+// Start binds the listeners and serves them in the background.
+func (e *Endpoint) Start() error {
+	_, portStr, _ := net.SplitHostPort(e.opts.Listen)
+	port, _ := strconv.Atoi(portStr)
+	var udp net.PacketConn
+	var tcp net.Listener
+	var err error
+	wantUDP, wantTCP := false, false
+	for _, t := range e.opts.Transports {
+		switch t {
+		case "udp":
+			wantUDP = true
+		case "tcp":
+			wantTCP = true
+		}
+	}
+	for attempt := 0; attempt < 20; attempt++ {
+		udp, tcp, err = bindPair(e.host, port, wantUDP, wantTCP)
+		if err == nil || port != 0 {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sip: listen: %w", err)
+	}
+	if udp != nil {
+		e.port = udp.LocalAddr().(*net.UDPAddr).Port
+		go func() {
+			if err := e.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
+				e.log.Debug("sip udp serve ended", "err", err)
+			}
+		}()
+		e.listeners = append(e.listeners, udp.Close)
+	}
+	if tcp != nil {
+		e.port = tcp.Addr().(*net.TCPAddr).Port
+		go func() {
+			if err := e.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) {
+				e.log.Debug("sip tcp serve ended", "err", err)
+			}
+		}()
+		e.listeners = append(e.listeners, tcp.Close)
+	}
+	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port))
+	if err != nil {
+		return err
+	}
+	e.client = client
+	return nil
+}
+
+// bindPair binds UDP and TCP on the same port (port 0: UDP picks, TCP follows).
+func bindPair(host string, port int, wantUDP, wantTCP bool) (net.PacketConn, net.Listener, error) {
+	var udp net.PacketConn
+	if wantUDP {
+		c, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, nil, err
+		}
+		udp = c
+		port = c.LocalAddr().(*net.UDPAddr).Port
+	}
+	if !wantTCP {
+		return udp, nil, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		if udp != nil {
+			udp.Close()
+		}
+		return nil, nil, err
+	}
+	return udp, l, nil
+}
+
+// Port is the bound SIP port.
+func (e *Endpoint) Port() int { return e.port }
+
+// Addr is host:port of the SIP listener.
+func (e *Endpoint) Addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
+
+// StopAccepting makes new INVITEs fail with 503 (graceful shutdown).
+func (e *Endpoint) StopAccepting() { e.accepting.Store(false) }
+
+// Close stops the listeners and the user agent.
+func (e *Endpoint) Close() error {
+	e.closeOnce.Do(func() {
+		e.accepting.Store(false)
+		for _, c := range e.listeners {
+			c()
+		}
+		if e.client != nil {
+			e.client.Close()
+		}
+		e.srv.Close()
+		e.ua.Close()
+	})
+	return nil
+}
+
+func (e *Endpoint) contact(transport string) sip.ContactHeader {
+	uri := sip.Uri{Scheme: "sip", User: "tapedeck", Host: e.opts.ExternalHost, Port: e.port}
+	if t := lower(transport); t != "" && t != "udp" {
+		uri.UriParams = sip.NewParams()
+		uri.UriParams.Add("transport", t)
+	}
+	return sip.ContactHeader{Address: uri}
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+func (e *Endpoint) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	if err := tx.Respond(res); err != nil {
+		e.log.Debug("options response failed", "err", err)
+	}
+}
+
+func (e *Endpoint) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// CANCELs matching a pending INVITE are handled by the transaction
+	// layer (200 + 487); this one matched nothing.
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+}
+
+func (e *Endpoint) lookup(req *sip.Request) *Dialog {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	if v, ok := e.dialogs.Load(id); ok {
+		return v.(*Dialog)
+	}
+	return nil
+}
+
+func (e *Endpoint) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if d := e.lookup(req); d != nil {
+		d.ack(req)
+	}
+}
+
+func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	d := e.lookup(req)
+	if d == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)); err != nil {
+		e.log.Debug("bye response failed", "err", err)
+	}
+	d.terminate(EndRemoteBye)
+}
+
+func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			e.onReinvite(req, tx)
+			return
+		}
+	}
+	if !e.accepting.Load() {
+		res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", "30"))
+		_ = tx.Respond(res)
+		return
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil)); err != nil {
+		return
+	}
+	if req.Contact() == nil || req.From() == nil || req.CSeq() == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (missing Contact, From or CSeq)", nil))
+		return
+	}
+	d, err := e.newDialog(req, tx)
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		return
+	}
+	e.active.Add(1)
+	defer e.active.Done()
+	e.handler.Invite(d)
+	// Keep the INVITE transaction's handler alive until a final response
+	// is sent or the transaction ends (CANCEL, transport error).
+	select {
+	case <-d.finalSent:
+	case <-tx.Done():
+		d.terminate(EndCanceled)
+	}
+}
+
+func (e *Endpoint) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	d := e.lookup(req)
+	if d == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	d.reinvite(req, tx)
+}
