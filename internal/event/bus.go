@@ -418,3 +418,7 @@ func withApplication(raw []byte, app string) []byte {
 func indexOf(b []byte, s string) int {
 	return strings.Index(string(b), s)
 }
+
+// BaseType returns the event type (lets routing read the type of any body
+// embedding Base).
+func (b *Base) BaseType() string { return b.Type }

@@ -73,6 +73,7 @@ type Dialog struct {
 	answer       *sip.Response
 	remoteTarget sip.Uri
 	localCSeq    uint32
+	ackBody      []byte
 	endReason    EndReason
 	ackOnce      sync.Once
 	endOnce      sync.Once
@@ -255,7 +256,20 @@ func (d *Dialog) Reject(code int, reason string) error {
 }
 
 func (d *Dialog) ack(req *sip.Request) {
-	d.ackOnce.Do(func() { close(d.acked) })
+	d.ackOnce.Do(func() {
+		d.mu.Lock()
+		d.ackBody = req.Body()
+		d.mu.Unlock()
+		close(d.acked)
+	})
+}
+
+// AckBody is the body of the ACK for our 2xx (the SDP answer of a call
+// whose INVITE had no offer).
+func (d *Dialog) AckBody() []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ackBody
 }
 
 // Acked is closed when the ACK for our 2xx arrived.

@@ -1,0 +1,129 @@
+// Command tapedeck is the tapedeck call-recording and programmable-voice
+// server.
+//
+//	tapedeck [-config FILE] [-sip HOST:PORT] [-http HOST:PORT] [-data DIR]
+//	tapedeck -t -config FILE    validate the configuration and exit
+//
+// SIGTERM or SIGINT drains (no new calls; calls in progress finish, bounded
+// by shutdown_timeout_seconds); a second signal forces the stop.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tapedeck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML configuration file (default: embedded defaults)")
+	fs.String("sip", "", "SIP listen address host:port (overrides sip.listen)")
+	fs.String("http", "", "HTTP listen address host:port (overrides http.listen)")
+	fs.String("data", "", "data directory (overrides data_dir)")
+	rtpPorts := fs.String("rtp-ports", "", "RTP port range MIN-MAX (overrides rtp.port_min/port_max)")
+	fs.String("log-level", "", "log level: debug, info, warn, error")
+	test := fs.Bool("t", false, "validate the configuration and exit")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(os.Stdout, "tapedeck", server.Version)
+		return 0
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "tapedeck:", err)
+		return 1
+	}
+	// Precedence: defaults < file < environment < flags.
+	if err := config.ApplyEnv(&cfg, os.Getenv); err != nil {
+		fmt.Fprintln(stderr, "tapedeck:", err)
+		return 1
+	}
+	set := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	if v, ok := set["sip"]; ok {
+		cfg.SIP.Listen = v
+	}
+	if v, ok := set["http"]; ok {
+		cfg.HTTP.Listen = v
+	}
+	if v, ok := set["data"]; ok {
+		cfg.DataDir = v
+	}
+	if v, ok := set["log-level"]; ok {
+		cfg.Log.Level = v
+	}
+	if _, ok := set["rtp-ports"]; ok {
+		if err := config.ApplyEnv(&cfg, func(k string) string {
+			if k == "TAPEDECK_RTP_PORTS" {
+				return *rtpPorts
+			}
+			return ""
+		}); err != nil {
+			fmt.Fprintln(stderr, "tapedeck: -rtp-ports:", err)
+			return 2
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "tapedeck: invalid configuration:\n%v\n", err)
+		return 1
+	}
+	if *test {
+		fmt.Fprintln(stderr, "tapedeck: configuration OK")
+		return 0
+	}
+	log := newLogger(cfg.Log, stderr)
+	slog.SetDefault(log)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	sig := <-sigs
+	log.Info("signal received: draining; send it again to force", "signal", sig.String())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout)*time.Second)
+	go func() {
+		sig := <-sigs
+		log.Warn("second signal: forcing shutdown", "signal", sig.String())
+		cancel()
+	}()
+	err = srv.Shutdown(ctx)
+	cancel()
+	if err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

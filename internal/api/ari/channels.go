@@ -1,0 +1,195 @@
+package ari
+
+import (
+	"strconv"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+)
+
+var (
+	errNoChan      = ErrorResponse{404, "Channel not found"}
+	errNotInStasis = ErrorResponse{409, "Channel not in a Stasis application"}
+	errChanState   = ErrorResponse{412, "Channel in invalid state"}
+	chanID         = pathParam("channelId", "Channel's id")
+	directionParam = Param{Name: "direction", In: "query", Type: "string", Default: "both", Allowed: []string{"both", "in", "out"}, Description: "Direction in which to mute audio"}
+	hangupReasons  = []string{"normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated", "normal_unspecified", "number_incomplete", "codec_mismatch", "interworking", "failure", "answered_elsewhere"}
+)
+
+func (s *Server) channel(r *Request) (*call.Channel, error) {
+	return s.calls.Get(r.Path("channelId"))
+}
+
+// channelOp wraps a void channel operation.
+func (s *Server) channelOp(f func(*call.Channel, *Request) error) Handler {
+	return func(r *Request) (any, error) {
+		ch, err := s.channel(r)
+		if err != nil {
+			return nil, err
+		}
+		return nil, f(ch, r)
+	}
+}
+
+func (s *Server) channelsResource() *Resource {
+	media := []ErrorResponse{errNoChan, errNotInStasis, errChanState}
+	return &Resource{
+		Name:        "channels",
+		Description: "Channel resources",
+		Models:      []string{"Channel", "CallerID", "DialplanCEP", "Variable", "Variables", "RTPstat"},
+		Ops: []Op{
+			{Method: "GET", Path: "/channels", Nickname: "list", Summary: "List all active channels in Asterisk.", Returns: "List[Channel]",
+				Handler: func(r *Request) (any, error) { return s.calls.List(), nil }},
+			{Method: "GET", Path: "/channels/{channelId}", Nickname: "get", Summary: "Channel details.", Returns: "Channel",
+				Params: []Param{chanID}, Errors: []ErrorResponse{errNoChan},
+				Handler: func(r *Request) (any, error) {
+					ch, err := s.channel(r)
+					if err != nil {
+						return nil, err
+					}
+					return ch.JSON(), nil
+				}},
+			{Method: "DELETE", Path: "/channels/{channelId}", Nickname: "hangup", Summary: "Delete (i.e. hangup) a channel.", Returns: "void",
+				Params: []Param{chanID,
+					query("reason_code", "string", false, "The reason code for hanging up the channel for detail use. Mutually exclusive with 'reason'."),
+					{Name: "reason", In: "query", Type: "string", Allowed: hangupReasons, Description: "Reason for hanging up the channel for simple use. Mutually exclusive with 'reason_code'."},
+				},
+				Errors: []ErrorResponse{{400, "Invalid reason for hangup provided"}, errNoChan},
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
+					cause := call.CauseNormalClearing
+					if r.Has("reason_code") && r.Has("reason") {
+						return apiErr(400, "The reason and reason_code can't both be specified")
+					}
+					if r.Has("reason_code") {
+						n, err := strconv.Atoi(r.String("reason_code"))
+						if err != nil || n <= 0 || n > 127 {
+							return apiErr(400, "Invalid reason for hangup provided")
+						}
+						cause = n
+					} else if r.Has("reason") {
+						c, ok := call.HangupReasons[r.String("reason")]
+						if !ok {
+							return apiErr(400, "Invalid reason for hangup provided")
+						}
+						cause = c
+					}
+					return ch.Hangup(cause)
+				})},
+			{Method: "POST", Path: "/channels/{channelId}/answer", Nickname: "answer", Summary: "Answer a channel.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Answer() })},
+			{Method: "POST", Path: "/channels/{channelId}/ring", Nickname: "ring", Summary: "Indicate ringing to a channel.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Ring() })},
+			{Method: "DELETE", Path: "/channels/{channelId}/ring", Nickname: "ringStop", Summary: "Stop ringing indication on a channel if locally generated.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.RingStop() })},
+			{Method: "POST", Path: "/channels/{channelId}/progress", Nickname: "progress", Summary: "Indicate progress on a channel.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Progress() })},
+			{Method: "POST", Path: "/channels/{channelId}/dtmf", Nickname: "sendDTMF", Summary: "Send provided DTMF to a given channel.", Returns: "void",
+				Params: []Param{chanID,
+					query("dtmf", "string", false, "DTMF To send."),
+					{Name: "before", In: "query", Type: "int", Default: "0", Description: "Amount of time to wait before DTMF digits (specified in milliseconds) start."},
+					{Name: "between", In: "query", Type: "int", Default: "100", Description: "Amount of time in between DTMF digits (specified in milliseconds)."},
+					{Name: "duration", In: "query", Type: "int", Default: "100", Description: "Length of each DTMF digit (specified in milliseconds)."},
+					{Name: "after", In: "query", Type: "int", Default: "0", Description: "Amount of time to wait after DTMF digits (specified in milliseconds) end."},
+				},
+				Errors: append([]ErrorResponse{{400, "DTMF is required"}}, media...),
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
+					return ch.SendDTMF(r.String("dtmf"), r.Int("before"), r.Int("between"), r.Int("duration"), r.Int("after"))
+				})},
+			{Method: "POST", Path: "/channels/{channelId}/mute", Nickname: "mute", Summary: "Mute a channel.", Returns: "void",
+				Params: []Param{chanID, directionParam}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Mute(r.String("direction"), true) })},
+			{Method: "DELETE", Path: "/channels/{channelId}/mute", Nickname: "unmute", Summary: "Unmute a channel.", Returns: "void",
+				Params: []Param{chanID, directionParam}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Mute(r.String("direction"), false) })},
+			{Method: "POST", Path: "/channels/{channelId}/hold", Nickname: "hold", Summary: "Hold a channel.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Hold(true) })},
+			{Method: "DELETE", Path: "/channels/{channelId}/hold", Nickname: "unhold", Summary: "Remove a channel from hold.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Hold(false) })},
+			{Method: "POST", Path: "/channels/{channelId}/silence", Nickname: "startSilence", Summary: "Play silence to a channel.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Silence(true) })},
+			{Method: "DELETE", Path: "/channels/{channelId}/silence", Nickname: "stopSilence", Summary: "Stop playing silence to a channel.", Returns: "void",
+				Params: []Param{chanID}, Errors: media,
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Silence(false) })},
+			{Method: "GET", Path: "/channels/{channelId}/variable", Nickname: "getChannelVar", Summary: "Get the value of a channel variable or function.", Returns: "Variable",
+				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to get")},
+				Errors: []ErrorResponse{{400, "Missing variable parameter."}, {404, "Channel or variable not found"}, errNotInStasis},
+				Handler: func(r *Request) (any, error) {
+					ch, err := s.channel(r)
+					if err != nil {
+						return nil, err
+					}
+					v, err := ch.GetVar(r.String("variable"))
+					if err != nil {
+						return nil, err
+					}
+					return map[string]string{"value": v}, nil
+				}},
+			{Method: "POST", Path: "/channels/{channelId}/variable", Nickname: "setChannelVar", Summary: "Set the value of a channel variable or function.", Returns: "void",
+				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to set"), query("value", "string", false, "The value to set the variable to"),
+					{Name: "report_events", In: "query", Type: "boolean", Default: "false", Description: "Send a ChannelVarset event"}},
+				Errors: []ErrorResponse{{400, "Missing variable parameter."}, errNoChan, errNotInStasis},
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
+					return ch.SetVar(r.String("variable"), r.String("value"), !r.Has("value"))
+				})},
+			{Method: "GET", Path: "/channels/{channelId}/variables", Nickname: "getChannelVars", Summary: "Get the value of several channel variables or functions.", Returns: "Variables",
+				Params: []Param{chanID, {Name: "variables", In: "query", Type: "string", Required: true, Multi: true, Description: "The channel variables or functions to get"}},
+				Errors: []ErrorResponse{{400, "Missing variables parameter."}, {404, "Channel or variable not found"}, errNotInStasis},
+				Handler: func(r *Request) (any, error) {
+					ch, err := s.channel(r)
+					if err != nil {
+						return nil, err
+					}
+					out := map[string]string{}
+					for _, name := range r.List("variables") {
+						v, err := ch.GetVar(name)
+						if err != nil {
+							return nil, err
+						}
+						out[name] = v
+					}
+					return map[string]any{"variables": out}, nil
+				}},
+			{Method: "POST", Path: "/channels/{channelId}/variables", Nickname: "setChannelVars", Summary: "Set the values of several channel variables or functions.", Returns: "void",
+				Params: []Param{chanID, {Name: "variables", In: "body", Type: "containers", Required: true, Description: `The channel variables or functions to set, as {"variables": {"NAME": "value"}}`}},
+				Errors: []ErrorResponse{{400, "Missing variables parameter."}, errNoChan, errNotInStasis},
+				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
+					vars, _, err := r.Object("variables")
+					if err != nil {
+						return err
+					}
+					for k, v := range vars {
+						sv, ok := v.(string)
+						if !ok {
+							return apiErr(400, "Variable values must be strings")
+						}
+						if err := ch.SetVar(k, sv, false); err != nil {
+							return err
+						}
+					}
+					return nil
+				})},
+			{Method: "GET", Path: "/channels/{channelId}/rtp_statistics", Nickname: "rtpstatistics", Summary: "RTP stats on a channel.", Returns: "RTPstat",
+				Params: []Param{chanID}, Errors: []ErrorResponse{errNoChan},
+				Handler: func(r *Request) (any, error) {
+					ch, err := s.channel(r)
+					if err != nil {
+						return nil, err
+					}
+					st := ch.RTPStats()
+					return map[string]any{
+						"txcount": st.Sent, "rxcount": st.Received, "rxjitter": st.Jitter / 8000,
+						"txploss": st.RemoteLost, "rxploss": max(st.Lost, 0),
+						"local_ssrc": 0, "remote_ssrc": st.SSRC,
+						"txoctetcount": st.SentBytes, "rxoctetcount": st.Bytes,
+						"channel_uniqueid": ch.ID(),
+					}, nil
+				}},
+		},
+	}
+}

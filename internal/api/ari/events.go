@@ -1,0 +1,144 @@
+package ari
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/tapedeck/tapedeck/internal/event"
+)
+
+func (s *Server) eventsResource() *Resource {
+	return &Resource{
+		Name:        "events",
+		Description: "WebSocket resource",
+		Ops: []Op{
+			{Method: "GET", Path: "/events", Nickname: "eventWebsocket", Summary: "WebSocket connection for events.", Returns: "Message", Upgrade: true,
+				Params: []Param{
+					{Name: "app", In: "query", Type: "string", Required: true, Multi: true, Description: "Applications to subscribe to."},
+					{Name: "subscribeAll", In: "query", Type: "boolean", Description: "Subscribe to all Asterisk events. If provided, the applications listed will be subscribed to all events, effectively disabling the application specific subscriptions. Default is 'false'."},
+				}},
+		},
+	}
+}
+
+// serveEvents upgrades /ari/events to a WebSocket and streams the events of
+// the listed applications.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var apps []string
+	for _, a := range strings.Split(q.Get("app"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			apps = append(apps, a)
+		}
+	}
+	if len(apps) == 0 {
+		writeError(w, apiErr(http.StatusBadRequest, "Missing parameter app"))
+		return
+	}
+	all, _ := parseBool(q.Get("subscribeAll"))
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{"ari"},
+		InsecureSkipVerify: true, // ARI clients send foreign Origins
+	})
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "err", err)
+		return
+	}
+	conn.SetReadLimit(1 << 20)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+
+	var writeMu sync.Mutex
+	write := func(msg []byte) error {
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		return conn.Write(wctx, websocket.MessageText, msg)
+	}
+
+	subs := make([]*event.Subscriber, 0, len(apps))
+	for _, app := range apps {
+		sub := event.NewSubscriber(app, s.opts.EventQueue, all)
+		s.bus.Register(sub, s.replacedMessage)
+		subs = append(subs, sub)
+	}
+	s.log.Info("ARI application connected", "apps", strings.Join(apps, ","), "remote", r.RemoteAddr, "user", basicUser(r))
+
+	closeCode, closeReason := websocket.StatusNormalClosure, ""
+	var once sync.Once
+	finish := func(code websocket.StatusCode, reason string) {
+		once.Do(func() {
+			closeCode, closeReason = code, reason
+			cancel()
+		})
+	}
+	go func() {
+		select {
+		case <-s.done:
+			finish(websocket.StatusGoingAway, "server shutting down")
+		case <-ctx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, sub := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				msgs := sub.Next(ctx.Done())
+				if msgs == nil {
+					break
+				}
+				for _, m := range msgs {
+					if err := write(m); err != nil {
+						finish(websocket.StatusGoingAway, "write failed")
+						return
+					}
+				}
+			}
+			switch reason := sub.Reason(); {
+			case errors.Is(reason, event.ErrOverflow):
+				s.log.Warn("ARI client too slow: event queue overflowed, disconnecting", "app", sub.App, "remote", r.RemoteAddr)
+				finish(websocket.StatusPolicyViolation, "event queue overflow")
+			case errors.Is(reason, event.ErrReplaced) && len(subs) == 1:
+				finish(websocket.StatusNormalClosure, "application replaced")
+			}
+		}()
+	}
+	// Read to process pings and close frames; messages are ignored. The
+	// reader has its own context: cancelling a Read closes the connection
+	// without our close reason.
+	readCtx, readCancel := context.WithCancel(context.Background())
+	defer readCancel()
+	go func() {
+		for {
+			if _, _, err := conn.Read(readCtx); err != nil {
+				finish(websocket.StatusNormalClosure, "")
+				return
+			}
+		}
+	}()
+	<-ctx.Done()
+	for _, sub := range subs {
+		sub.Close(nil)
+		s.bus.Unregister(sub)
+	}
+	wg.Wait()
+	s.log.Info("ARI application disconnected", "apps", strings.Join(apps, ","), "remote", r.RemoteAddr, "reason", closeReason)
+	writeMu.Lock()
+	_ = conn.Close(closeCode, closeReason)
+	writeMu.Unlock()
+}
+
+func (s *Server) replacedMessage(app string) []byte {
+	b, _ := json.Marshal(event.Base{Type: "ApplicationReplaced", Timestamp: event.Time(time.Now()), AsteriskID: s.bus.EntityID(), Application: app})
+	return b
+}

@@ -1,0 +1,259 @@
+package ari
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/event"
+)
+
+// Options configure the ARI server.
+type Options struct {
+	Users      []config.ARIUser
+	Manager    *call.Manager
+	Bus        *event.Bus
+	Logger     *slog.Logger
+	EventQueue int
+	Version    string
+	StartedAt  time.Time
+	// SystemName is reported in /asterisk/info config.name.
+	SystemName string
+}
+
+// Server is the ARI HTTP handler (mount it at /ari/).
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	calls     *call.Manager
+	bus       *event.Bus
+	resources []*Resource
+	routes    []*route
+	// done ends every event WebSocket (Close).
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Close disconnects every event WebSocket.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+}
+
+type route struct {
+	op       *Op
+	resource *Resource
+	segs     []string // literal segments, or "{name}"
+}
+
+// New builds the server and its route table.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.StartedAt.IsZero() {
+		o.StartedAt = time.Now()
+	}
+	s := &Server{opts: o, log: o.Logger, calls: o.Manager, bus: o.Bus, done: make(chan struct{})}
+	s.resources = []*Resource{
+		s.asteriskResource(),
+		emptyResource("endpoints", "Endpoint resources"),
+		s.channelsResource(),
+		emptyResource("bridges", "Bridge resources"),
+		emptyResource("recordings", "Recording resources"),
+		emptyResource("sounds", "Sound resources"),
+		emptyResource("playbacks", "Playback control resources"),
+		emptyResource("deviceStates", "Device state resources"),
+		emptyResource("mailboxes", "Mailboxes resources"),
+		s.eventsResource(),
+		s.applicationsResource(),
+	}
+	for _, res := range s.resources {
+		for i := range res.Ops {
+			op := &res.Ops[i]
+			s.routes = append(s.routes, &route{op: op, resource: res, segs: strings.Split(strings.Trim(op.Path, "/"), "/")})
+		}
+	}
+	return s
+}
+
+// Resources exposes the route table (for docs and tests).
+func (s *Server) Resources() []*Resource { return s.resources }
+
+func emptyResource(name, desc string) *Resource { return &Resource{Name: name, Description: desc} }
+
+// authenticate checks Basic auth or api_key=user:password.
+func (s *Server) authenticate(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		key := r.URL.Query().Get("api_key")
+		if key == "" {
+			return false
+		}
+		user, pass, ok = strings.Cut(key, ":")
+		if !ok {
+			return false
+		}
+	}
+	for _, u := range s.opts.Users {
+		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(user)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(u.Password), []byte(pass)) == 1 {
+			return !u.ReadOnly || r.Method == http.MethodGet
+		}
+	}
+	return false
+}
+
+// ServeHTTP routes /ari/... requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Server", "tapedeck/"+s.opts.Version)
+	if r.Method == http.MethodOptions {
+		s.options(w, r)
+		return
+	}
+	if !s.authenticate(r) {
+		if _, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+			writeError(w, apiErr(http.StatusUnauthorized, "Authentication required"))
+			return
+		}
+		writeError(w, apiErr(http.StatusUnauthorized, "Authentication required"))
+		return
+	}
+	raw := r.URL.EscapedPath()
+	rest, ok := strings.CutPrefix(raw, "/ari")
+	if !ok {
+		writeError(w, apiErr(404, "Resource not found"))
+		return
+	}
+	if strings.HasPrefix(rest, "/api-docs/") {
+		s.serveDocs(w, r, strings.TrimPrefix(rest, "/api-docs/"))
+		return
+	}
+	if len(rest) > 1 && strings.HasSuffix(rest, "/") {
+		writeError(w, apiErr(404, "ARI URLs do not end with a slash"))
+		return
+	}
+	op, params, allowed := s.match(rest, r.Method)
+	if op == nil {
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, apiErr(http.StatusMethodNotAllowed, "Method not allowed"))
+			return
+		}
+		writeError(w, apiErr(404, "Resource not found"))
+		return
+	}
+	if op.Upgrade {
+		s.serveEvents(w, r)
+		return
+	}
+	req, err := parseRequest(r, op, params)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := op.Handler(req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch v := out.(type) {
+	case nil:
+		w.WriteHeader(http.StatusNoContent)
+	case *Created:
+		w.Header().Set("Location", v.Location)
+		writeJSON(w, http.StatusCreated, v.Body)
+	case *Raw:
+		v.Serve(w, r)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// match finds the operation for a raw (still escaped) path. The path is
+// split on '/' before each segment is unescaped, so %2F stays inside a
+// segment, as in Asterisk.
+func (s *Server) match(rawPath, method string) (*Op, map[string]string, []string) {
+	segs := strings.Split(strings.Trim(rawPath, "/"), "/")
+	for i, seg := range segs {
+		u, err := url.PathUnescape(seg)
+		if err != nil {
+			return nil, nil, nil
+		}
+		segs[i] = u
+	}
+	var allowed []string
+	for _, rt := range s.routes {
+		params, ok := matchSegs(rt.segs, segs)
+		if !ok {
+			continue
+		}
+		if rt.op.Method == method {
+			return rt.op, params, nil
+		}
+		allowed = append(allowed, rt.op.Method)
+	}
+	sort.Strings(allowed)
+	return nil, nil, allowed
+}
+
+func matchSegs(pattern, segs []string) (map[string]string, bool) {
+	if len(pattern) != len(segs) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, p := range pattern {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if segs[i] == "" {
+				return nil, false
+			}
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[p[1:len(p)-1]] = segs[i]
+			continue
+		}
+		if p != segs[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+func (s *Server) options(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/ari")
+	_, _, allowed := s.match(rest, "")
+	if len(allowed) == 0 {
+		writeError(w, apiErr(404, "Resource not found"))
+		return
+	}
+	allowed = append(allowed, http.MethodOptions)
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	if origin := r.Header.Get("Origin"); origin != "" {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Methods", strings.Join(allowed, ", "))
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func basicUser(r *http.Request) string {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u
+	}
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Basic ") {
+		if b, err := base64.StdEncoding.DecodeString(h[6:]); err == nil {
+			u, _, _ := strings.Cut(string(b), ":")
+			return u
+		}
+	}
+	return ""
+}

@@ -1,0 +1,626 @@
+package call
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+
+	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/sdp"
+	"github.com/tapedeck/tapedeck/internal/sip"
+)
+
+// Channel is one call leg.
+type Channel struct {
+	m        *Manager
+	serial   uint64
+	id, name string
+	created  time.Time
+	callID   string
+	caller   CallerID
+	language string
+	dialplan DialplanCEP
+	dialog   *sip.Dialog
+	media    *rtpsess.Session
+	local    sdp.Local
+	done     chan struct{}
+	ops      chan func()
+
+	mu        sync.Mutex // guards the fields below; events are published under it
+	state     State
+	connected CallerID
+	vars      map[string]string
+	app       string
+	args      []string
+	inStasis  bool
+	hangingUp bool
+	choice    sdp.Choice
+	remote    *sdp.Media
+	muteIn    bool
+	muteOut   bool
+	held      bool // held by the peer (re-INVITE sendonly/inactive)
+	silence   chan struct{}
+}
+
+// ID is the channel's unique id.
+func (ch *Channel) ID() string { return ch.id }
+
+// Done is closed when the channel is destroyed.
+func (ch *Channel) Done() <-chan struct{} { return ch.done }
+
+// JSON snapshots the channel as ARI's Channel model.
+func (ch *Channel) JSON() ChannelJSON {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.jsonLocked()
+}
+
+func (ch *Channel) jsonLocked() ChannelJSON {
+	return ChannelJSON{
+		ID:           ch.id,
+		ProtocolID:   ch.callID,
+		Name:         ch.name,
+		State:        ch.state.String(),
+		Caller:       ch.caller,
+		Connected:    ch.connected,
+		Dialplan:     ch.dialplan,
+		Creationtime: eventTime(ch.created),
+		Language:     ch.language,
+	}
+}
+
+// publishLocked sends an event about this channel; ch.mu must be held so
+// that events of one channel keep their order.
+func (ch *Channel) publishLocked(body any) {
+	typ := ""
+	switch b := body.(type) {
+	case interface{ EventType() string }:
+		typ = b.EventType()
+	}
+	ev := eventOf(typ, body)
+	ev.Sources = []string{"channel:" + ch.id}
+	if ch.app != "" {
+		ev.Apps = []string{ch.app}
+	}
+	ch.m.bus.Publish(ev)
+}
+
+// checkStasis returns the error for operations that need the channel to be
+// in an application and, if media is true, past the outbound-only states.
+func (ch *Channel) checkLocked(media bool) error {
+	if ch.hangingUp {
+		return ErrChannelNotFound
+	}
+	if !ch.inStasis {
+		return ErrNotInStasis
+	}
+	if media && ch.state.outboundOnly() {
+		return ErrChannelState
+	}
+	return nil
+}
+
+func (ch *Channel) setStateLocked(s State) {
+	if ch.state == s {
+		return
+	}
+	ch.state = s
+	ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelStateChange"), Channel: ch.jsonLocked()})
+}
+
+// Answer answers the call (200 OK with SDP).
+func (ch *Channel) Answer() error {
+	ch.mu.Lock()
+	if err := ch.checkLocked(true); err != nil {
+		ch.mu.Unlock()
+		return err
+	}
+	if ch.state == StateUp {
+		ch.mu.Unlock()
+		return nil
+	}
+	remote, choice := ch.remote, ch.choice
+	ch.mu.Unlock()
+
+	var body []byte
+	var err error
+	if remote != nil {
+		l := ch.local
+		l.Direction = remote.Direction.Reverse()
+		body, err = sdp.Answer(l, choice)
+	} else {
+		body, err = sdp.Offer(ch.local, ch.m.opts.Codecs, ch.m.opts.DTMFType)
+	}
+	if err != nil {
+		return errf(500, "building SDP: %v", err)
+	}
+	if err := ch.dialog.Answer(body); err != nil {
+		return errf(409, "Channel could not be answered: %v", err)
+	}
+	if remote == nil {
+		go ch.awaitAckAnswer()
+	}
+	ch.mu.Lock()
+	ch.setStateLocked(StateUp)
+	ch.mu.Unlock()
+	return nil
+}
+
+// awaitAckAnswer takes the SDP answer from the ACK of a late-offer call.
+func (ch *Channel) awaitAckAnswer() {
+	select {
+	case <-ch.dialog.Acked():
+	case <-ch.done:
+		return
+	}
+	m, err := sdp.Parse(ch.dialog.AckBody())
+	if err != nil {
+		ch.m.log.Warn("late offer: ACK carries no usable SDP answer; hanging up", "channel", ch.id, "err", err)
+		ch.hangup(CauseBearerNotAvail, false)
+		return
+	}
+	choice, err := sdp.Negotiate(m, ch.m.opts.Codecs)
+	if err != nil {
+		ch.m.log.Warn("late offer: no common codec in ACK; hanging up", "channel", ch.id, "err", err)
+		ch.hangup(CauseBearerNotAvail, false)
+		return
+	}
+	ch.mu.Lock()
+	ch.remote, ch.choice = m, choice
+	ch.mu.Unlock()
+	ch.updateMedia(m, choice)
+}
+
+func (ch *Channel) updateMedia(m *sdp.Media, c sdp.Choice) {
+	var dt uint8
+	if c.HasDTMF {
+		dt = c.DTMF.PayloadType
+	}
+	addr := m.Addr
+	if m.Hold && m.Direction != sdp.RecvOnly {
+		addr = nil // the peer does not want our audio
+	}
+	if m.Addr.IP.IsUnspecified() {
+		addr = nil
+	}
+	ch.media.Update(addr, c.Audio.PayloadType, dt)
+}
+
+// Ring indicates ringing (180 Ringing) to the caller.
+func (ch *Channel) Ring() error {
+	ch.mu.Lock()
+	if err := ch.checkLocked(true); err != nil {
+		ch.mu.Unlock()
+		return err
+	}
+	up := ch.state == StateUp
+	ch.mu.Unlock()
+	if up {
+		return nil
+	}
+	if err := ch.dialog.Progress(180, "Ringing", nil); err != nil && err != sip.ErrFinalSent {
+		return errf(500, "sending 180 Ringing: %v", err)
+	}
+	return nil
+}
+
+// RingStop stops ringing indication (nothing to send for SIP).
+func (ch *Channel) RingStop() error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.checkLocked(true)
+}
+
+// Progress sends 183 Session Progress with SDP (early media).
+func (ch *Channel) Progress() error {
+	ch.mu.Lock()
+	if err := ch.checkLocked(true); err != nil {
+		ch.mu.Unlock()
+		return err
+	}
+	up := ch.state == StateUp
+	remote, choice := ch.remote, ch.choice
+	ch.mu.Unlock()
+	if up {
+		return nil
+	}
+	var body []byte
+	if remote != nil {
+		l := ch.local
+		l.Direction = remote.Direction.Reverse()
+		b, err := sdp.Answer(l, choice)
+		if err != nil {
+			return errf(500, "building SDP: %v", err)
+		}
+		body = b
+	}
+	if err := ch.dialog.Progress(183, "Session Progress", body); err != nil && err != sip.ErrFinalSent {
+		return errf(500, "sending 183: %v", err)
+	}
+	return nil
+}
+
+// Hangup starts hanging the channel up with a cause; the teardown events
+// follow asynchronously, as with Asterisk.
+func (ch *Channel) Hangup(cause int) error {
+	ch.mu.Lock()
+	if ch.hangingUp {
+		ch.mu.Unlock()
+		return ErrChannelNotFound
+	}
+	ch.mu.Unlock()
+	go ch.hangup(cause, false)
+	return nil
+}
+
+// hangup tears the channel down once: ChannelHangupRequest, SIP BYE or
+// final response, StasisEnd, ChannelDestroyed.
+func (ch *Channel) hangup(cause int, remote bool) {
+	ch.mu.Lock()
+	if ch.hangingUp {
+		ch.mu.Unlock()
+		<-ch.done
+		return
+	}
+	ch.hangingUp = true
+	ch.publishLocked(&ChannelHangupRequest{Base: ch.m.base("ChannelHangupRequest"), Cause: cause, Channel: ch.jsonLocked()})
+	if ch.silence != nil {
+		close(ch.silence)
+		ch.silence = nil
+	}
+	ch.mu.Unlock()
+
+	if !remote && ch.dialog != nil {
+		code, reason := CauseToSIP(cause)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := ch.dialog.Hangup(ctx, code, reason); err != nil {
+			ch.m.log.Debug("hangup signalling failed", "channel", ch.id, "err", err)
+		}
+		cancel()
+	}
+	ch.media.Close()
+
+	ch.mu.Lock()
+	if ch.inStasis {
+		ch.publishLocked(&ChannelEvent{Base: ch.m.base("StasisEnd"), Channel: ch.jsonLocked()})
+		ch.inStasis = false
+	}
+	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
+	ch.mu.Unlock()
+	close(ch.done)
+	ch.m.remove(ch)
+	ch.m.log.Info("channel destroyed", "channel", ch.id, "cause", cause, "remote", remote)
+}
+
+// Ended implements sip.DialogHandler: the peer hung up or canceled.
+func (ch *Channel) Ended(reason sip.EndReason) {
+	cause := CauseNormalClearing
+	remote := true
+	if reason == sip.EndNoAck {
+		remote = false // we still owe the peer a BYE
+	}
+	ch.hangup(cause, remote)
+}
+
+// Reinvite implements sip.DialogHandler: a re-INVITE (hold, unhold, new
+// address or codec) never breaks the call; a bad offer is refused and the
+// old session kept.
+func (ch *Channel) Reinvite(offer []byte) (int, []byte) {
+	ch.mu.Lock()
+	ch.local.Version++
+	l := ch.local
+	ch.mu.Unlock()
+	if len(offer) == 0 {
+		// Offerless re-INVITE: offer our current session again.
+		body, err := sdp.Offer(l, ch.m.opts.Codecs, ch.m.opts.DTMFType)
+		if err != nil {
+			return 500, nil
+		}
+		return 200, body
+	}
+	m, err := sdp.Parse(offer)
+	if err != nil {
+		if errorsIs(err, sdp.ErrMalformed) {
+			return 400, nil
+		}
+		return 488, nil
+	}
+	choice, err := sdp.Negotiate(m, ch.m.opts.Codecs)
+	if err != nil {
+		return 488, nil
+	}
+	l.Direction = m.Direction.Reverse()
+	body, err := sdp.Answer(l, choice)
+	if err != nil {
+		return 500, nil
+	}
+	ch.updateMedia(m, choice)
+	ch.mu.Lock()
+	ch.remote, ch.choice = m, choice
+	wasHeld := ch.held
+	ch.held = m.Hold
+	if !ch.hangingUp {
+		switch {
+		case m.Hold && !wasHeld:
+			ch.publishLocked(&ChannelHold{Base: ch.m.base("ChannelHold"), Channel: ch.jsonLocked()})
+		case !m.Hold && wasHeld:
+			ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelUnhold"), Channel: ch.jsonLocked()})
+		}
+	}
+	ch.mu.Unlock()
+	return 200, body
+}
+
+// OnAudio implements rtp.Handler. Media taps (recorders, mixers) attach here.
+func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {}
+
+// OnDTMF implements rtp.Handler.
+func (ch *Channel) OnDTMF(digit rune, durationMs int, end bool) {
+	if !end {
+		return
+	}
+	ch.mu.Lock()
+	if !ch.hangingUp {
+		ch.publishLocked(&ChannelDtmfReceived{Base: ch.m.base("ChannelDtmfReceived"), Digit: string(digit), DurationMs: durationMs, Channel: ch.jsonLocked()})
+	}
+	ch.mu.Unlock()
+}
+
+// runOps runs queued media operations of this channel one after another.
+func (ch *Channel) runOps() {
+	for {
+		select {
+		case op := <-ch.ops:
+			op()
+		case <-ch.done:
+			return
+		}
+	}
+}
+
+func (ch *Channel) enqueue(op func()) error {
+	select {
+	case ch.ops <- op:
+		return nil
+	default:
+		return errf(409, "Too many queued operations on channel")
+	}
+}
+
+// SendDTMF sends digits as RFC 4733 events: before, between, duration and
+// after are in milliseconds; ',' and 'w' pause 500 ms.
+func (ch *Channel) SendDTMF(digits string, before, between, duration, after int) error {
+	if digits == "" {
+		return errf(400, "DTMF is required")
+	}
+	for _, r := range digits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd,w", r) {
+			return errf(400, "Invalid DTMF digit %q", r)
+		}
+	}
+	if duration <= 0 {
+		duration = 100
+	}
+	if between < 0 || before < 0 || after < 0 {
+		return errf(400, "DTMF timings must not be negative")
+	}
+	ch.mu.Lock()
+	if err := ch.checkLocked(true); err != nil {
+		ch.mu.Unlock()
+		return err
+	}
+	ch.mu.Unlock()
+	return ch.enqueue(func() {
+		if !ch.sleep(time.Duration(before) * time.Millisecond) {
+			return
+		}
+		for i, r := range digits {
+			if r == ',' || r == 'w' {
+				if !ch.sleep(500 * time.Millisecond) {
+					return
+				}
+				continue
+			}
+			if err := ch.media.SendDigit(r, time.Duration(duration)*time.Millisecond); err != nil {
+				ch.m.log.Warn("sending DTMF failed", "channel", ch.id, "err", err)
+				return
+			}
+			if i < len(digits)-1 && !ch.sleep(time.Duration(between)*time.Millisecond) {
+				return
+			}
+		}
+		ch.sleep(time.Duration(after) * time.Millisecond)
+	})
+}
+
+// sleep waits d unless the channel goes away; it reports whether to go on.
+func (ch *Channel) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ch.done:
+		return false
+	}
+}
+
+// Mute mutes audio in a direction: "in" (from the caller), "out" (to the
+// caller) or "both".
+func (ch *Channel) Mute(direction string, on bool) error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(true); err != nil {
+		return err
+	}
+	switch direction {
+	case "", "both":
+		ch.muteIn, ch.muteOut = on, on
+	case "in":
+		ch.muteIn = on
+	case "out":
+		ch.muteOut = on
+	default:
+		return errf(400, "Invalid direction specified")
+	}
+	return nil
+}
+
+// Muted reports the mute state.
+func (ch *Channel) Muted() (in, out bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.muteIn, ch.muteOut
+}
+
+// Hold places the channel on hold (ChannelHold) or takes it off.
+func (ch *Channel) Hold(on bool) error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(true); err != nil {
+		return err
+	}
+	if on {
+		ch.publishLocked(&ChannelHold{Base: ch.m.base("ChannelHold"), Channel: ch.jsonLocked()})
+	} else {
+		ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelUnhold"), Channel: ch.jsonLocked()})
+	}
+	return nil
+}
+
+// Silence starts or stops sending silence to the channel.
+func (ch *Channel) Silence(on bool) error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(true); err != nil {
+		return err
+	}
+	if !on {
+		if ch.silence != nil {
+			close(ch.silence)
+			ch.silence = nil
+		}
+		return nil
+	}
+	if ch.silence != nil {
+		return nil
+	}
+	stop := make(chan struct{})
+	ch.silence = stop
+	fill := byte(0xFF) // µ-law silence
+	if ch.choice.Audio.Name == "PCMA" {
+		fill = 0xD5
+	}
+	go ch.sendSilence(stop, fill)
+	return nil
+}
+
+func (ch *Channel) sendSilence(stop chan struct{}, fill byte) {
+	frame := make([]byte, 160)
+	for i := range frame {
+		frame[i] = fill
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ch.done:
+			return
+		case <-t.C:
+			_ = ch.media.WriteAudio(frame, 160)
+		}
+	}
+}
+
+// builtin channel variables and dialplan functions readable through ARI.
+func (ch *Channel) builtinLocked(name string) (string, bool) {
+	switch name {
+	case "CALLERID(num)", "CALLERID(number)":
+		return ch.caller.Number, true
+	case "CALLERID(name)":
+		return ch.caller.Name, true
+	case "CHANNEL(name)":
+		return ch.name, true
+	case "CHANNEL(uniqueid)", "UNIQUEID":
+		return ch.id, true
+	case "CHANNEL(language)":
+		return ch.language, true
+	case "EXTEN":
+		return ch.dialplan.Exten, true
+	case "CONTEXT":
+		return ch.dialplan.Context, true
+	case "CHANNEL(pjsip,call-id)":
+		return ch.callID, true
+	}
+	return "", false
+}
+
+// GetVar reads a channel variable.
+func (ch *Channel) GetVar(name string) (string, error) {
+	if name == "" {
+		return "", errf(400, "Variable name is required")
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(false); err != nil {
+		return "", err
+	}
+	if v, ok := ch.builtinLocked(name); ok {
+		return v, nil
+	}
+	v, ok := ch.vars[name]
+	if !ok {
+		return "", errf(404, "Provided variable was not found")
+	}
+	return v, nil
+}
+
+// SetVar sets (or, with unset, removes) a channel variable and publishes
+// ChannelVarset.
+func (ch *Channel) SetVar(name, value string, unset bool) error {
+	if name == "" {
+		return errf(400, "Variable name is required")
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(false); err != nil {
+		return err
+	}
+	switch name {
+	case "CALLERID(num)", "CALLERID(number)":
+		ch.caller.Number = value
+	case "CALLERID(name)":
+		ch.caller.Name = value
+	case "CHANNEL(language)":
+		ch.language = value
+	default:
+		if strings.ContainsAny(name, "()") {
+			return errf(400, "Unsupported dialplan function %s", name)
+		}
+		if unset {
+			delete(ch.vars, name)
+		} else {
+			ch.vars[name] = value
+		}
+	}
+	j := ch.jsonLocked()
+	ch.publishLocked(&ChannelVarset{Base: ch.m.base("ChannelVarset"), Variable: name, Value: value, Channel: &j})
+	return nil
+}
+
+// RTPStats returns the media statistics.
+func (ch *Channel) RTPStats() rtpsess.Stats { return ch.media.Stats() }
+
+// MediaAddrs returns the local and current remote RTP addresses.
+func (ch *Channel) MediaAddrs() (local, remote *net.UDPAddr) {
+	return ch.media.LocalAddr(), ch.media.Remote()
+}

@@ -1,0 +1,282 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/dialplan"
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/sdp"
+	"github.com/tapedeck/tapedeck/internal/sip"
+)
+
+// Options configure a Manager.
+type Options struct {
+	Logger   *slog.Logger
+	Bus      *event.Bus
+	Plan     *dialplan.Plan
+	Ports    *rtp.Ports
+	Codecs   []string // supported codec names in preference order
+	DTMFType uint8    // telephone-event payload type for our offers
+	Language string
+	Now      func() time.Time
+}
+
+// Manager owns every channel of the node and is what the APIs call.
+type Manager struct {
+	opts Options
+	log  *slog.Logger
+	bus  *event.Bus
+	now  func() time.Time
+
+	seq atomic.Uint64
+
+	mu    sync.RWMutex
+	chans map[string]*Channel
+	// gone is closed and replaced whenever a channel is removed, so Drain
+	// can wait without polling.
+	gone chan struct{}
+}
+
+// NewManager makes a manager.
+func NewManager(o Options) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Language == "" {
+		o.Language = "en"
+	}
+	if len(o.Codecs) == 0 {
+		o.Codecs = []string{"PCMU", "PCMA"}
+	}
+	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{})}
+}
+
+// Bus is the manager's event bus.
+func (m *Manager) Bus() *event.Bus { return m.bus }
+
+func (m *Manager) base(typ string) event.Base {
+	return event.Base{Type: typ, Timestamp: event.Time(m.now()), AsteriskID: m.bus.EntityID()}
+}
+
+// Get finds a channel.
+func (m *Manager) Get(id string) (*Channel, error) {
+	m.mu.RLock()
+	ch := m.chans[id]
+	m.mu.RUnlock()
+	if ch == nil {
+		return nil, ErrChannelNotFound
+	}
+	return ch, nil
+}
+
+// List snapshots every channel, oldest first.
+func (m *Manager) List() []ChannelJSON {
+	m.mu.RLock()
+	chans := make([]*Channel, 0, len(m.chans))
+	for _, ch := range m.chans {
+		chans = append(chans, ch)
+	}
+	m.mu.RUnlock()
+	sort.Slice(chans, func(i, j int) bool { return chans[i].serial < chans[j].serial })
+	out := make([]ChannelJSON, len(chans))
+	for i, ch := range chans {
+		out[i] = ch.JSON()
+	}
+	return out
+}
+
+// Count is the number of live channels.
+func (m *Manager) Count() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.chans)
+}
+
+// ChannelIDs lists live channel ids in an application.
+func (m *Manager) ChannelIDs(app string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var ids []string
+	for id, ch := range m.chans {
+		ch.mu.Lock()
+		if ch.app == app && ch.inStasis {
+			ids = append(ids, id)
+		}
+		ch.mu.Unlock()
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (m *Manager) remove(ch *Channel) {
+	m.mu.Lock()
+	delete(m.chans, ch.id)
+	close(m.gone)
+	m.gone = make(chan struct{})
+	m.mu.Unlock()
+	m.bus.ForgetSource("channel:" + ch.id)
+}
+
+// Drain waits until every channel has ended or ctx is done; then it hangs
+// up what is left and waits for the teardown.
+func (m *Manager) Drain(ctx context.Context) {
+	for {
+		m.mu.RLock()
+		n, gone := len(m.chans), m.gone
+		m.mu.RUnlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			m.HangupAll(CauseNormalClearing)
+			return
+		}
+	}
+}
+
+// HangupAll hangs up every channel and waits for their teardown (bounded).
+func (m *Manager) HangupAll(cause int) {
+	m.mu.RLock()
+	chans := make([]*Channel, 0, len(m.chans))
+	for _, ch := range m.chans {
+		chans = append(chans, ch)
+	}
+	m.mu.RUnlock()
+	var wg sync.WaitGroup
+	for _, ch := range chans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ch.hangup(cause, false)
+		}()
+	}
+	wg.Wait()
+}
+
+// Invite implements sip.Handler: a new inbound call.
+func (m *Manager) Invite(d *sip.Dialog) {
+	log := m.log.With("call_id", d.CallID(), "exten", d.Exten(), "from", d.CallerNumber())
+	var remote *sdp.Media
+	var choice sdp.Choice
+	if offer := d.Offer(); len(offer) > 0 {
+		var err error
+		remote, err = sdp.Parse(offer)
+		switch {
+		case errors.Is(err, sdp.ErrMalformed):
+			log.Info("rejecting call: malformed SDP", "err", err)
+			_ = d.Reject(400, "Bad Request (malformed SDP)")
+			return
+		case err != nil:
+			log.Info("rejecting call: no usable audio stream", "err", err)
+			_ = d.Reject(488, "Not Acceptable Here")
+			return
+		}
+		choice, err = sdp.Negotiate(remote, m.opts.Codecs)
+		if err != nil {
+			log.Info("rejecting call: no common codec", "err", err)
+			_ = d.Reject(488, "Not Acceptable Here")
+			return
+		}
+	}
+	route, app, err := m.opts.Plan.Match(d.Exten())
+	if err != nil {
+		log.Info("rejecting call: no dialplan route", "err", err)
+		_ = d.Reject(404, "Not Found")
+		return
+	}
+	if app.Name != "Stasis" {
+		log.Warn("rejecting call: unsupported dialplan application", "app", app.Name)
+		_ = d.Reject(404, "Not Found")
+		return
+	}
+	if len(app.Args) == 0 || app.Args[0] == "" {
+		log.Error("rejecting call: Stasis() without an application name")
+		_ = d.Reject(603, "Decline")
+		return
+	}
+	appName := app.Args[0]
+	if !m.bus.Registered(appName) {
+		// Asterisk: Stasis fails, the dialplan ends, chan_pjsip declines.
+		log.Warn(fmt.Sprintf("Stasis app '%s' not registered; declining call", appName))
+		_ = d.Reject(603, "Decline")
+		return
+	}
+	rtpConn, rtcpConn, err := m.opts.Ports.Listen()
+	if err != nil {
+		log.Error("rejecting call: no RTP ports", "err", err)
+		_ = d.Reject(503, "Service Unavailable")
+		return
+	}
+	serial := m.seq.Add(1)
+	now := m.now()
+	user := d.CallerNumber()
+	if user == "" {
+		user = "anonymous"
+	}
+	ch := &Channel{
+		m:        m,
+		serial:   serial,
+		id:       fmt.Sprintf("%d.%d", now.Unix(), serial),
+		name:     fmt.Sprintf("PJSIP/%s-%08x", user, serial),
+		created:  now,
+		callID:   d.CallID(),
+		caller:   CallerID{Name: d.CallerName(), Number: d.CallerNumber()},
+		language: m.opts.Language,
+		dialplan: DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1, AppName: app.Name, AppData: app.Data()},
+		state:    StateRing,
+		vars:     map[string]string{},
+		dialog:   d,
+		choice:   choice,
+		remote:   remote,
+		done:     make(chan struct{}),
+		ops:      make(chan func(), 64),
+	}
+	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
+	cfg := rtp.Config{Conn: rtpConn, RTCPConn: rtcpConn, ClockRate: 8000, Handler: ch}
+	if remote != nil {
+		cfg.Remote = remote.Addr
+		cfg.PayloadType = choice.Audio.PayloadType
+		if choice.HasDTMF {
+			cfg.DTMFPayloadType = choice.DTMF.PayloadType
+		}
+	}
+	ch.media = rtp.NewSession(cfg)
+	ch.media.Start()
+	go ch.runOps()
+
+	m.mu.Lock()
+	m.chans[ch.id] = ch
+	m.mu.Unlock()
+
+	log.Info("call entering Stasis", "channel", ch.id, "name", ch.name, "app", appName, "args", strings.Join(app.Args[1:], ","))
+	ch.mu.Lock()
+	ch.app = appName
+	ch.args = app.Args[1:]
+	ch.inStasis = true
+	m.bus.Subscribe(appName, "channel:"+ch.id)
+	ch.publishLocked(&StasisStart{Base: m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
+	ch.mu.Unlock()
+	d.SetHandler(ch)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package call
+
+// State is an Asterisk channel state.
+type State int
+
+// Channel states, as Asterisk names them.
+const (
+	StateDown State = iota
+	StateRsrved
+	StateOffHook
+	StateDialing
+	StateRing
+	StateRinging
+	StateUp
+	StateBusy
+	StateDialingOffhook
+	StatePreRing
+	StateUnknown
+)
+
+var stateNames = [...]string{"Down", "Rsrved", "OffHook", "Dialing", "Ring", "Ringing", "Up", "Busy", "Dialing Offhook", "Pre-ring", "Unknown"}
+
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return "Unknown"
+	}
+	return stateNames[s]
+}
+
+// outboundOnly are the states in which ARI media operations answer 412.
+func (s State) outboundOnly() bool {
+	return s == StateDown || s == StateRsrved || s == StateRinging
+}
+
+// Hangup causes (Q.850) that ARI's hangup reasons map to.
+const (
+	CauseUnallocated       = 1
+	CauseNoRoute           = 3
+	CauseNormalClearing    = 16
+	CauseUserBusy          = 17
+	CauseNoUserResponse    = 18
+	CauseNoAnswer          = 19
+	CauseCallRejected      = 21
+	CauseAnsweredElsewhere = 26
+	CauseInvalidNumber     = 28
+	CauseNormalUnspecified = 31
+	CauseCongestion        = 34
+	CauseFailure           = 38
+	CauseBearerNotAvail    = 58
+	CauseInterworking      = 127
+)
+
+// HangupReasons maps ARI's hangup reason names to causes.
+var HangupReasons = map[string]int{
+	"normal":             CauseNormalClearing,
+	"busy":               CauseUserBusy,
+	"congestion":         CauseCongestion,
+	"no_answer":          CauseNoAnswer,
+	"timeout":            CauseNoUserResponse,
+	"rejected":           CauseCallRejected,
+	"unallocated":        CauseUnallocated,
+	"normal_unspecified": CauseNormalUnspecified,
+	"number_incomplete":  CauseInvalidNumber,
+	"codec_mismatch":     CauseBearerNotAvail,
+	"interworking":       CauseInterworking,
+	"failure":            CauseFailure,
+	"answered_elsewhere": CauseAnsweredElsewhere,
+}
+
+// CauseText is Asterisk's ast_cause2str text for a cause.
+func CauseText(cause int) string {
+	switch cause {
+	case 0:
+		return "Unknown"
+	case CauseUnallocated:
+		return "Unallocated (unassigned) number"
+	case CauseNoRoute:
+		return "No route to destination"
+	case CauseNormalClearing:
+		return "Normal Clearing"
+	case CauseUserBusy:
+		return "User busy"
+	case CauseNoUserResponse:
+		return "No user responding"
+	case CauseNoAnswer:
+		return "User alerting, no answer"
+	case CauseCallRejected:
+		return "Call Rejected"
+	case CauseAnsweredElsewhere:
+		return "Answered elsewhere"
+	case CauseInvalidNumber:
+		return "Invalid number format (addr incomplete)"
+	case CauseNormalUnspecified:
+		return "Normal, unspecified"
+	case CauseCongestion:
+		return "Circuit/channel congestion"
+	case CauseFailure:
+		return "Network out of order"
+	case CauseBearerNotAvail:
+		return "Bearer capability not available"
+	case CauseInterworking:
+		return "Interworking, unspecified"
+	}
+	return "Unknown"
+}
+
+// CauseToSIP maps a hangup cause to the final response for an unanswered
+// inbound call, as chan_pjsip does (603 when nothing fits).
+func CauseToSIP(cause int) (int, string) {
+	switch cause {
+	case CauseUnallocated, CauseNoRoute:
+		return 404, "Not Found"
+	case CauseUserBusy:
+		return 486, "Busy Here"
+	case CauseNoUserResponse:
+		return 408, "Request Timeout"
+	case CauseNoAnswer, CauseNormalUnspecified:
+		return 480, "Temporarily Unavailable"
+	case CauseCallRejected:
+		return 403, "Forbidden"
+	case CauseInvalidNumber:
+		return 484, "Address Incomplete"
+	case CauseCongestion:
+		return 503, "Service Unavailable"
+	case CauseFailure, CauseInterworking:
+		return 500, "Server Internal Error"
+	case CauseBearerNotAvail:
+		return 488, "Not Acceptable Here"
+	}
+	return 603, "Decline"
+}

@@ -1,0 +1,173 @@
+// Package server wires tapedeck's parts together: SIP endpoint, call
+// manager, event bus and HTTP APIs; it starts them, drains them on
+// shutdown and stops them in a fixed order.
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/api/ari"
+	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/dialplan"
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/sip"
+)
+
+// Version is the tapedeck version reported by the APIs.
+var Version = "0.1.0-dev"
+
+// Server is one running tapedeck node.
+type Server struct {
+	cfg   config.Config
+	log   *slog.Logger
+	bus   *event.Bus
+	calls *call.Manager
+	sip   *sip.Endpoint
+	ari   *ari.Server
+	http  *http.Server
+	hl    net.Listener
+}
+
+// New builds a server from a validated configuration.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	rules := make([]dialplan.Rule, len(cfg.Dialplan))
+	for i, r := range cfg.Dialplan {
+		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context}
+	}
+	plan, err := dialplan.Compile(rules)
+	if err != nil {
+		return nil, fmt.Errorf("dialplan: %w", err)
+	}
+	ports, err := rtp.NewPorts(cfg.RTP.Host, cfg.RTP.PortMin, cfg.RTP.PortMax)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	entity := cfg.ARI.EntityID
+	if entity == "" {
+		entity = entityID()
+	}
+	s := &Server{cfg: cfg, log: log}
+	s.bus = event.NewBus(entity)
+	s.calls = call.NewManager(call.Options{
+		Logger:   log,
+		Bus:      s.bus,
+		Plan:     plan,
+		Ports:    ports,
+		Codecs:   cfg.RTP.Codecs,
+		DTMFType: uint8(cfg.RTP.DTMFPayloadType),
+	})
+	s.sip, err = sip.New(sip.Options{
+		Listen:       cfg.SIP.Listen,
+		Transports:   cfg.SIP.Transports,
+		ExternalHost: cfg.SIP.ExternalHost,
+		UserAgent:    cfg.SIP.UserAgent,
+		Logger:       log,
+	}, s.calls)
+	if err != nil {
+		return nil, err
+	}
+	s.ari = ari.New(ari.Options{
+		Users:      cfg.ARICredentials(),
+		Manager:    s.calls,
+		Bus:        s.bus,
+		Logger:     log,
+		EventQueue: cfg.ARI.EventQueue,
+		Version:    Version,
+		StartedAt:  time.Now(),
+		SystemName: "tapedeck",
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/ari/", s.ari)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "ok %d channels\n", s.calls.Count())
+	})
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	return s, nil
+}
+
+// entityID derives a stable MAC-like id from the host name.
+func entityID() string {
+	host, _ := os.Hostname()
+	sum := sha256.Sum256([]byte("tapedeck:" + host))
+	parts := make([]string, 6)
+	for i := range parts {
+		parts[i] = fmt.Sprintf("%02x", sum[i])
+	}
+	return strings.Join(parts, ":")
+}
+
+// Start binds SIP and HTTP and serves in the background.
+func (s *Server) Start() error {
+	if err := s.sip.Start(); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		s.sip.Close()
+		return fmt.Errorf("http listen: %w", err)
+	}
+	s.hl = l
+	go func() {
+		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.log.Info("tapedeck started", "version", Version, "sip", s.sip.Addr(), "transports", strings.Join(s.cfg.SIP.Transports, ","), "http", l.Addr().String(), "data", s.cfg.DataDir, "rtp_ports", fmt.Sprintf("%d-%d", s.cfg.RTP.PortMin, s.cfg.RTP.PortMax))
+	return nil
+}
+
+// SIPAddr is the bound SIP host:port.
+func (s *Server) SIPAddr() string { return s.sip.Addr() }
+
+// HTTPAddr is the bound HTTP host:port.
+func (s *Server) HTTPAddr() string { return s.hl.Addr().String() }
+
+// Calls is the call manager.
+func (s *Server) Calls() *call.Manager { return s.calls }
+
+// Bus is the event bus.
+func (s *Server) Bus() *event.Bus { return s.bus }
+
+// Shutdown stops taking calls, lets the calls in progress (and their
+// recordings) finish until ctx is done, then hangs up what is left and
+// stops everything: SIP, calls and media, then HTTP.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.log.Info("draining: new calls are refused", "channels", s.calls.Count())
+	s.sip.StopAccepting()
+	s.calls.Drain(ctx)
+	return s.Close()
+}
+
+// Close stops immediately: hangs up every call, closes SIP and HTTP.
+func (s *Server) Close() error {
+	s.sip.StopAccepting()
+	s.calls.HangupAll(call.CauseNormalClearing)
+	s.sip.Close()
+	s.ari.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.http.Close()
+	}
+	s.log.Info("tapedeck stopped")
+	return nil
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Installs what tapedeck's test suite needs. Idempotent and quiet when all is
+# in place; safe to run before every test run (scripts/test.sh does).
+#
+#  * Debian packages, only when missing (apt-get update only when needed):
+#      baresip   real SIP phone (end-to-end tests)
+#      sox, espeak-ng   making/measuring audio (audio tests)
+#      gcc, libc6-dev   cgo, needed by `go test -race`
+#    As root they are installed with apt-get; otherwise the missing ones are
+#    listed and the script carries on (the tests that need them skip locally).
+#  * npm packages of test/node (ari-client), with `npm ci` whenever
+#    node_modules is missing or older than package.json/package-lock.json.
+#
+# Exit status: non-zero when an install step failed under CI=true (locally
+# it only warns, so that an offline machine can still run what it can).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { echo "test-deps: $*" >&2; }
+
+failed=0
+fail() {
+	say "$*"
+	if [[ "${CI:-}" == "true" ]]; then
+		failed=1
+	fi
+}
+
+# run CMD...: run quietly, print its output only when it fails.
+run() {
+	local out
+	if ! out=$("$@" 2>&1); then
+		printf '%s\n' "$out" | tail -n 40 >&2
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- Debian
+missing=()
+if ! command -v baresip >/dev/null 2>&1 || [[ ! -e /usr/lib/baresip/modules/ctrl_tcp.so ]]; then
+	missing+=(baresip)
+fi
+command -v sox >/dev/null 2>&1 || missing+=(sox)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+cc=$(go env CC 2>/dev/null || true)
+if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
+	missing+=(gcc libc6-dev)
+fi
+
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		say "not root; missing packages: ${missing[*]} (install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}); tests needing them will be skipped"
+		if [[ "${CI:-}" == "true" ]]; then
+			failed=1
+		fi
+	elif ! command -v apt-get >/dev/null 2>&1; then
+		fail "no apt-get; install by hand: ${missing[*]}"
+	else
+		export DEBIAN_FRONTEND=noninteractive
+		# wait (up to 10 min) for another apt/dpkg run to release its lock
+		apt_opts=(-q -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+		need_update=0
+		for p in "${missing[@]}"; do
+			cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')
+			if [[ -z "$cand" || "$cand" == "(none)" ]]; then
+				need_update=1
+			fi
+		done
+		installed=0
+		if ((need_update == 0)) &&
+			run apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"; then
+			installed=1
+		fi
+		if ((installed == 0)); then
+			# package lists missing or stale: refresh them once, then retry
+			if run apt-get "${apt_opts[@]}" update &&
+				run apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"; then
+				installed=1
+			fi
+		fi
+		if ((installed == 0)); then
+			fail "apt-get install ${missing[*]} failed"
+		fi
+	fi
+fi
+
+# ------------------------------------------------------------------- npm
+nodedir=test/node
+if [[ -f "$nodedir/package.json" ]]; then
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		fail "node/npm not installed; the Node ARI client tests will be skipped"
+	else
+		stamp="$nodedir/node_modules/.tapedeck-deps-stamp"
+		want=$(cat "$nodedir/package.json" "$nodedir/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)
+		want="$want node-$(node --version)"
+		have=$(cat "$stamp" 2>/dev/null || true)
+		if [[ ! -d "$nodedir/node_modules" || "$have" != "$want" ]]; then
+			npm_opts=(--no-audit --no-fund --loglevel=error)
+			if [[ -f "$nodedir/package-lock.json" ]]; then
+				npm_cmd=(npm ci "${npm_opts[@]}")
+			else
+				npm_cmd=(npm install "${npm_opts[@]}")
+			fi
+			if (cd "$nodedir" && run "${npm_cmd[@]}"); then
+				printf '%s\n' "$want" >"$stamp"
+			else
+				fail "'${npm_cmd[*]}' in $nodedir failed"
+			fi
+		fi
+	fi
+fi
+
+exit "$failed"

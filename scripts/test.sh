@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs tapedeck's whole test suite: test dependencies, formatting, vet, tests.
+# Extra arguments are passed to `go test` (e.g. -run TestX -v).
+# With CI=true, tests whose outside tools are missing fail instead of skip.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/test-deps.sh
+
+echo "==> gofmt" >&2
+unformatted=$(find . \( -path ./.git -o -path ./test/node/node_modules -o -path ./data \) -prune \
+	-o -type f -name '*.go' -print0 | xargs -0 -r gofmt -l)
+if [[ -n "$unformatted" ]]; then
+	echo "gofmt: these files are not formatted (run gofmt -w):" >&2
+	printf '  %s\n' $unformatted >&2
+	exit 1
+fi
+
+echo "==> go vet ./..." >&2
+go vet ./...
+
+echo "==> go test -race -count=1 -timeout 20m ./... $*" >&2
+exec go test -race -count=1 -timeout 20m "$@" ./...
