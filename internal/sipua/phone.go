@@ -1,0 +1,440 @@
+// Package sipua is a small SIP phone (UAC) built on sipgo and tapedeck's RTP
+// session: it places calls with real G.711 RTP, sends RFC 4733 DTMF and
+// audio, re-INVITEs for hold, and hangs up. Tests use it as a real peer;
+// the load generator builds on it.
+package sipua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/internal/codec"
+	"github.com/tapedeck/tapedeck/internal/dtmf"
+	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/sdp"
+)
+
+// Options configure a Phone.
+type Options struct {
+	User      string // From user
+	Host      string // local address, default 127.0.0.1
+	Transport string // "udp" (default) or "tcp"
+	RTPMin    int    // RTP port range for calls (default 30000-39999)
+	RTPMax    int
+	Logger    *slog.Logger
+}
+
+// Phone is a user agent that can hold many calls.
+type Phone struct {
+	opts   Options
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dc     *sipgo.DialogClientCache
+	ports  *rtpsess.Ports
+	port   int
+	closer []func() error
+
+	mu    sync.Mutex
+	calls map[string]*Call // by Call-ID
+}
+
+// New starts a phone listening on an ephemeral port.
+func New(o Options) (*Phone, error) {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.User == "" {
+		o.User = "alice"
+	}
+	if o.Transport == "" {
+		o.Transport = "udp"
+	}
+	if o.RTPMin == 0 {
+		o.RTPMin, o.RTPMax = 30000, 39999
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tapedeck-sipua"), sipgo.WithUserAgentHostname(o.Host))
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(o.Logger))
+	if err != nil {
+		return nil, err
+	}
+	p := &Phone{opts: o, ua: ua, srv: srv, calls: map[string]*Call{}}
+	p.ports, err = rtpsess.NewPorts(o.Host, o.RTPMin, o.RTPMax)
+	if err != nil {
+		return nil, err
+	}
+	switch o.Transport {
+	case "udp":
+		conn, err := net.ListenPacket("udp", net.JoinHostPort(o.Host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		p.port = conn.LocalAddr().(*net.UDPAddr).Port
+		p.closer = append(p.closer, conn.Close)
+		go srv.ServeUDP(conn)
+	case "tcp":
+		l, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		p.port = l.Addr().(*net.TCPAddr).Port
+		p.closer = append(p.closer, l.Close)
+		go srv.ServeTCP(l)
+	default:
+		return nil, fmt.Errorf("sipua: unknown transport %q", o.Transport)
+	}
+	p.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(o.Host), sipgo.WithClientPort(p.port))
+	if err != nil {
+		return nil, err
+	}
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: o.User, Host: o.Host, Port: p.port}}
+	if o.Transport == "tcp" {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", "tcp")
+	}
+	p.dc = sipgo.NewDialogClientCache(p.client, contact)
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := p.dc.ReadBye(req, tx); err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+			return
+		}
+		p.mu.Lock()
+		c := p.calls[req.CallID().Value()]
+		p.mu.Unlock()
+		if c != nil {
+			c.remoteHangup()
+		}
+	})
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+	})
+	return p, nil
+}
+
+// Close hangs up nothing; it stops the phone's transports.
+func (p *Phone) Close() error {
+	p.mu.Lock()
+	calls := make([]*Call, 0, len(p.calls))
+	for _, c := range p.calls {
+		calls = append(calls, c)
+	}
+	p.mu.Unlock()
+	for _, c := range calls {
+		c.closeMedia()
+	}
+	for _, c := range p.closer {
+		c()
+	}
+	p.client.Close()
+	p.srv.Close()
+	return p.ua.Close()
+}
+
+// CallOptions tune one call.
+type CallOptions struct {
+	// Body replaces the SDP offer (e.g. malformed on purpose); NoOffer sends
+	// an INVITE without a body.
+	Body    []byte
+	NoOffer bool
+	Codecs  []string // offered codecs, default PCMU, PCMA
+	DTMFPT  uint8    // telephone-event payload type, default 101; 0 keeps the default
+	NoDTMF  bool
+	// OnProvisional sees 1xx responses.
+	OnProvisional func(code int, body []byte)
+	// Handler receives the media the far end sends (optional).
+	Handler rtpsess.Handler
+}
+
+// ErrRejected carries a final non-2xx response.
+type ErrRejected struct {
+	Code   int
+	Reason string
+}
+
+func (e *ErrRejected) Error() string { return fmt.Sprintf("call rejected: %d %s", e.Code, e.Reason) }
+
+// Call is one outgoing call.
+type Call struct {
+	p       *Phone
+	d       *sipgo.DialogClientSession
+	media   *rtpsess.Session
+	local   sdp.Local
+	choice  sdp.Choice
+	codec   codec.Codec
+	ended   chan struct{}
+	endOnce sync.Once
+	sdpVer  uint64
+	// SetupTime is INVITE → 200 OK.
+	SetupTime time.Duration
+	// Answer is the far end's SDP.
+	Answer *sdp.Media
+}
+
+// Dial calls target (e.g. "sip:305@127.0.0.1:5060") and waits until it is
+// answered or rejected, or ctx ends (then the call is canceled).
+func (p *Phone) Dial(ctx context.Context, target string, o CallOptions) (*Call, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(target, &uri); err != nil {
+		return nil, fmt.Errorf("sipua: target: %w", err)
+	}
+	if p.opts.Transport == "tcp" {
+		if uri.UriParams == nil {
+			uri.UriParams = sip.NewParams()
+		}
+		uri.UriParams.Add("transport", "tcp")
+	}
+	if len(o.Codecs) == 0 {
+		o.Codecs = []string{"PCMU", "PCMA"}
+	}
+	dtmfPT := o.DTMFPT
+	if dtmfPT == 0 {
+		dtmfPT = 101
+	}
+	if o.NoDTMF {
+		dtmfPT = 0
+	}
+	rc, rtcpc, err := p.ports.Listen()
+	if err != nil {
+		return nil, err
+	}
+	c := &Call{p: p, ended: make(chan struct{}), sdpVer: 1}
+	c.local = sdp.Local{IP: p.ports.IP(), Port: rc.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
+	body := o.Body
+	if body == nil && !o.NoOffer {
+		body, err = sdp.Offer(c.local, o.Codecs, dtmfPT)
+		if err != nil {
+			rc.Close()
+			rtcpc.Close()
+			return nil, err
+		}
+	}
+	c.media = rtpsess.NewSession(rtpsess.Config{Conn: rc, RTCPConn: rtcpc, ClockRate: 8000, Handler: o.Handler})
+	c.media.Start()
+
+	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.opts.User, Host: p.opts.Host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req := sip.NewRequest(sip.INVITE, uri)
+	req.AppendHeader(&from)
+	if body != nil {
+		req.SetBody(body)
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	if p.opts.Transport == "tcp" {
+		req.SetTransport("TCP")
+	}
+	start := time.Now()
+	d, err := p.dc.WriteInvite(ctx, req)
+	if err != nil {
+		c.media.Close()
+		return nil, err
+	}
+	c.d = d
+	p.mu.Lock()
+	p.calls[req.CallID().Value()] = c
+	p.mu.Unlock()
+	err = d.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.IsProvisional() && o.OnProvisional != nil {
+			o.OnProvisional(res.StatusCode, res.Body())
+		}
+		return nil
+	}})
+	if err != nil {
+		c.closeMedia()
+		p.forget(c)
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return nil, &ErrRejected{Code: de.Res.StatusCode, Reason: de.Res.Reason}
+		}
+		return nil, err
+	}
+	c.SetupTime = time.Since(start)
+	res := d.InviteResponse
+	ackBody := []byte(nil)
+	if o.NoOffer {
+		// Late offer: the 200 OK carries tapedeck's offer; answer in the ACK.
+		remote, err := sdp.Parse(res.Body())
+		if err != nil {
+			return nil, fmt.Errorf("sipua: offer in 200 OK: %w", err)
+		}
+		choice, err := sdp.Negotiate(remote, o.Codecs)
+		if err != nil {
+			return nil, err
+		}
+		ackBody, _ = sdp.Answer(c.local, choice)
+		c.Answer, c.choice = remote, choice
+	} else if o.Body == nil {
+		remote, err := sdp.Parse(res.Body())
+		if err != nil {
+			_ = d.Ack(ctx)
+			return nil, fmt.Errorf("sipua: answer SDP: %w", err)
+		}
+		choice, err := sdp.Negotiate(remote, o.Codecs)
+		if err != nil {
+			return nil, err
+		}
+		c.Answer, c.choice = remote, choice
+	}
+	if ackBody != nil {
+		ack := sip.NewRequest(sip.ACK, res.Contact().Address)
+		ack.SetBody(ackBody)
+		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		err = d.WriteAck(ctx, ack)
+	} else {
+		err = d.Ack(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sipua: ACK: %w", err)
+	}
+	if c.Answer != nil {
+		var dt uint8
+		if c.choice.HasDTMF {
+			dt = c.choice.DTMF.PayloadType
+		}
+		c.media.Update(c.Answer.Addr, c.choice.Audio.PayloadType, dt)
+		c.codec, _ = codec.ByName(c.choice.Audio.Name)
+	}
+	go func() {
+		select {
+		case <-d.Context().Done():
+			c.remoteHangup()
+		case <-c.ended:
+		}
+	}()
+	return c, nil
+}
+
+func (p *Phone) forget(c *Call) {
+	p.mu.Lock()
+	delete(p.calls, c.d.InviteRequest.CallID().Value())
+	p.mu.Unlock()
+}
+
+// Port is the phone's SIP port.
+func (p *Phone) Port() int { return p.port }
+
+func (c *Call) remoteHangup() {
+	c.endOnce.Do(func() { close(c.ended) })
+	c.closeMedia()
+}
+
+func (c *Call) closeMedia() { c.media.Close() }
+
+// Ended is closed when the far end hangs up (or Hangup is called).
+func (c *Call) Ended() <-chan struct{} { return c.ended }
+
+// Media is the call's RTP session.
+func (c *Call) Media() *rtpsess.Session { return c.media }
+
+// Codec is the negotiated audio codec.
+func (c *Call) Codec() codec.Codec { return c.codec }
+
+// Hangup sends BYE.
+func (c *Call) Hangup(ctx context.Context) error {
+	select {
+	case <-c.ended:
+		return nil
+	default:
+	}
+	c.endOnce.Do(func() { close(c.ended) })
+	defer c.p.forget(c)
+	defer c.closeMedia()
+	return c.d.Bye(ctx)
+}
+
+// SendDTMF sends digits as RFC 4733 events (duration each, gap between).
+func (c *Call) SendDTMF(digits string, duration, gap time.Duration) error {
+	for i, d := range digits {
+		if _, ok := dtmf.DigitToEvent(d); !ok {
+			return fmt.Errorf("sipua: bad digit %q", d)
+		}
+		if err := c.media.SendDigit(d, duration); err != nil {
+			return err
+		}
+		if i < len(digits)-1 {
+			time.Sleep(gap)
+		}
+	}
+	return nil
+}
+
+// SendAudio sends linear samples as 20 ms packets paced in real time.
+func (c *Call) SendAudio(ctx context.Context, samples []int16) error {
+	frame := make([]byte, 160)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for off := 0; off+160 <= len(samples); off += 160 {
+		n := c.codec.Encode(frame, samples[off:off+160])
+		if err := c.media.WriteAudio(frame[:n], 160); err != nil {
+			return err
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ended:
+			return nil
+		}
+	}
+	return nil
+}
+
+// Reinvite sends a re-INVITE with the given direction (sendonly = hold)
+// and returns the response code.
+func (c *Call) Reinvite(ctx context.Context, dir sdp.Direction) (int, error) {
+	c.sdpVer++
+	l := c.local
+	l.Version = c.sdpVer
+	l.Direction = dir
+	body, err := sdp.Offer(l, []string{c.choice.Audio.Name}, c.choice.DTMF.PayloadType)
+	if err != nil {
+		return 0, err
+	}
+	req := sip.NewRequest(sip.INVITE, c.d.InviteResponse.Contact().Address)
+	req.SetBody(body)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res, err := c.d.Do(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	if res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, c.d.InviteResponse.Contact().Address)
+		ack.AppendHeader(sip.HeaderClone(req.CSeq()))
+		ack.CSeq().MethodName = sip.ACK
+		if err := c.d.WriteRequest(ack); err != nil {
+			return res.StatusCode, err
+		}
+	}
+	return res.StatusCode, nil
+}
+
+// NoopHandler discards media.
+type NoopHandler struct{}
+
+// OnAudio implements rtp.Handler.
+func (NoopHandler) OnAudio(*rtp.Packet, uint64) {}
+
+// OnDTMF implements rtp.Handler.
+func (NoopHandler) OnDTMF(rune, int, bool) {}
+
+// Target builds a SIP URI for an extension at host:port.
+func Target(exten, hostport string) string {
+	host, port, _ := net.SplitHostPort(hostport)
+	n, _ := strconv.Atoi(port)
+	return fmt.Sprintf("sip:%s@%s:%d", exten, host, n)
+}
