@@ -199,21 +199,35 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	if app.Name != "Stasis" {
+	var appName string
+	var wait time.Duration
+	switch app.Name {
+	case "Stasis":
+		if len(app.Args) == 0 || app.Args[0] == "" {
+			log.Error("rejecting call: Stasis() without an application name")
+			_ = d.Reject(603, "Decline")
+			return
+		}
+		appName = app.Args[0]
+		if !m.bus.Registered(appName) {
+			// Asterisk: Stasis fails, the dialplan ends, chan_pjsip declines.
+			log.Warn(fmt.Sprintf("Stasis app '%s' not registered; declining call", appName))
+			_ = d.Reject(603, "Decline")
+			return
+		}
+	case "Wait":
+		secs := 0.0
+		if len(app.Args) > 0 {
+			if _, err := fmt.Sscanf(app.Args[0], "%g", &secs); err != nil || secs < 0 {
+				log.Error("rejecting call: bad Wait() argument", "arg", app.Args[0])
+				_ = d.Reject(500, "Server Internal Error")
+				return
+			}
+		}
+		wait = time.Duration(secs * float64(time.Second))
+	default:
 		log.Warn("rejecting call: unsupported dialplan application", "app", app.Name)
 		_ = d.Reject(404, "Not Found")
-		return
-	}
-	if len(app.Args) == 0 || app.Args[0] == "" {
-		log.Error("rejecting call: Stasis() without an application name")
-		_ = d.Reject(603, "Decline")
-		return
-	}
-	appName := app.Args[0]
-	if !m.bus.Registered(appName) {
-		// Asterisk: Stasis fails, the dialplan ends, chan_pjsip declines.
-		log.Warn(fmt.Sprintf("Stasis app '%s' not registered; declining call", appName))
-		_ = d.Reject(603, "Decline")
 		return
 	}
 	rtpConn, rtcpConn, err := m.opts.Ports.Listen()
@@ -263,6 +277,18 @@ func (m *Manager) Invite(d *sip.Dialog) {
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
 
+	if app.Name == "Wait" {
+		// A channel outside any application: it waits in the dialplan, then
+		// the dialplan ends and the call is hung up.
+		log.Info("call waiting in dialplan", "channel", ch.id, "seconds", wait.Seconds())
+		d.SetHandler(ch)
+		go func() {
+			if ch.sleep(wait) {
+				ch.hangup(CauseNormalClearing, false)
+			}
+		}()
+		return
+	}
 	log.Info("call entering Stasis", "channel", ch.id, "name", ch.name, "app", appName, "args", strings.Join(app.Args[1:], ","))
 	ch.mu.Lock()
 	ch.app = appName

@@ -6,6 +6,7 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,11 +74,16 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	if opts.ExternalHost == "" {
 		opts.ExternalHost = host
 	}
+	// sipgo's own messages (e.g. reference-count warnings when sockets
+	// close) are library noise below Error unless debugging.
+	setLibraryLogger.Do(func() {
+		sip.SetDefaultLogger(slog.New(minLevel{opts.Logger.Handler(), slog.LevelError}))
+	})
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost))
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(opts.Logger.With("sub", "sipgo")))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(minLevel{opts.Logger.Handler(), slog.LevelError})))
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +205,30 @@ func (e *Endpoint) contact(transport string) sip.ContactHeader {
 	}
 	return sip.ContactHeader{Address: uri}
 }
+
+// setLibraryLogger sets sipgo's package-level logger once: it is a global
+// read by its transports without synchronisation.
+var setLibraryLogger sync.Once
+
+// minLevel is a slog handler that drops records below a level unless the
+// wrapped handler is at debug.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	if m.Handler.Enabled(ctx, slog.LevelDebug) {
+		return true
+	}
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
 
 func lower(s string) string {
 	b := []byte(s)

@@ -132,11 +132,15 @@ func (p *Phone) Close() error {
 	p.mu.Lock()
 	calls := make([]*Call, 0, len(p.calls))
 	for _, c := range p.calls {
-		calls = append(calls, c)
+		if c.established {
+			calls = append(calls, c)
+		}
 	}
 	p.mu.Unlock()
 	for _, c := range calls {
-		c.closeMedia()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = c.Hangup(ctx)
+		cancel()
 	}
 	for _, c := range p.closer {
 		c()
@@ -180,6 +184,7 @@ type Call struct {
 	ended   chan struct{}
 	endOnce sync.Once
 	sdpVer  uint64
+	established bool // answered and ACKed; guarded by Phone.mu
 	// SetupTime is INVITE → 200 OK.
 	SetupTime time.Duration
 	// Answer is the far end's SDP.
@@ -309,6 +314,9 @@ func (p *Phone) Dial(ctx context.Context, target string, o CallOptions) (*Call, 
 		c.media.Update(c.Answer.Addr, c.choice.Audio.PayloadType, dt)
 		c.codec, _ = codec.ByName(c.choice.Audio.Name)
 	}
+	p.mu.Lock()
+	c.established = true
+	p.mu.Unlock()
 	go func() {
 		select {
 		case <-d.Context().Done():

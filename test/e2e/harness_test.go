@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -250,3 +251,5 @@ func wait[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) 
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -43,12 +43,24 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	all, _ := parseBool(q.Get("subscribeAll"))
+	// As in Asterisk, the applications are registered before the 101
+	// response, so a call arriving right after the handshake finds them.
+	subs := make([]*event.Subscriber, 0, len(apps))
+	for _, app := range apps {
+		sub := event.NewSubscriber(app, s.opts.EventQueue, all)
+		s.bus.Register(sub, s.replacedMessage)
+		subs = append(subs, sub)
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{"ari"},
 		InsecureSkipVerify: true, // ARI clients send foreign Origins
 	})
 	if err != nil {
 		s.log.Debug("websocket upgrade failed", "err", err)
+		for _, sub := range subs {
+			sub.Close(nil)
+			s.bus.Unregister(sub)
+		}
 		return
 	}
 	conn.SetReadLimit(1 << 20)
@@ -64,12 +76,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return conn.Write(wctx, websocket.MessageText, msg)
 	}
 
-	subs := make([]*event.Subscriber, 0, len(apps))
-	for _, app := range apps {
-		sub := event.NewSubscriber(app, s.opts.EventQueue, all)
-		s.bus.Register(sub, s.replacedMessage)
-		subs = append(subs, sub)
-	}
 	s.log.Info("ARI application connected", "apps", strings.Join(apps, ","), "remote", r.RemoteAddr, "user", basicUser(r))
 
 	closeCode, closeReason := websocket.StatusNormalClosure, ""
@@ -89,6 +95,22 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}()
 	var wg sync.WaitGroup
 	for _, sub := range subs {
+		// A dropped subscriber ends the socket at once, even while a write
+		// to a client that stopped reading is blocked.
+		go func() {
+			select {
+			case <-sub.Dropped():
+			case <-ctx.Done():
+				return
+			}
+			switch reason := sub.Reason(); {
+			case errors.Is(reason, event.ErrOverflow):
+				s.log.Warn("ARI client too slow: event queue overflowed, disconnecting", "app", sub.App, "remote", r.RemoteAddr)
+				finish(websocket.StatusPolicyViolation, "event queue overflow")
+			case errors.Is(reason, event.ErrReplaced) && len(subs) == 1:
+				finish(websocket.StatusNormalClosure, "application replaced")
+			}
+		}()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -103,13 +125,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 						return
 					}
 				}
-			}
-			switch reason := sub.Reason(); {
-			case errors.Is(reason, event.ErrOverflow):
-				s.log.Warn("ARI client too slow: event queue overflowed, disconnecting", "app", sub.App, "remote", r.RemoteAddr)
-				finish(websocket.StatusPolicyViolation, "event queue overflow")
-			case errors.Is(reason, event.ErrReplaced) && len(subs) == 1:
-				finish(websocket.StatusNormalClosure, "application replaced")
 			}
 		}()
 	}
