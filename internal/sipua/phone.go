@@ -175,15 +175,15 @@ func (e *ErrRejected) Error() string { return fmt.Sprintf("call rejected: %d %s"
 
 // Call is one outgoing call.
 type Call struct {
-	p       *Phone
-	d       *sipgo.DialogClientSession
-	media   *rtpsess.Session
-	local   sdp.Local
-	choice  sdp.Choice
-	codec   codec.Codec
-	ended   chan struct{}
-	endOnce sync.Once
-	sdpVer  uint64
+	p           *Phone
+	d           *sipgo.DialogClientSession
+	media       *rtpsess.Session
+	local       sdp.Local
+	choice      sdp.Choice
+	codec       codec.Codec
+	ended       chan struct{}
+	endOnce     sync.Once
+	sdpVer      uint64
 	established bool // answered and ACKed; guarded by Phone.mu
 	// SetupTime is INVITE → 200 OK.
 	SetupTime time.Duration

@@ -253,3 +253,8 @@ func wait[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// withRoute replaces the dialplan with one route.
+func withRoute(exten, app string) func(*config.Config) {
+	return func(c *config.Config) { c.Dialplan = []config.Route{{Exten: exten, App: app}} }
+}
