@@ -87,3 +87,10 @@ type ChannelHold struct {
 	Musicclass string      `json:"musicclass,omitempty"`
 	Channel    ChannelJSON `json:"channel"`
 }
+
+// EventTypes lists every event type the call model publishes; events.json
+// must declare each (ari-client throws on an undeclared type).
+var EventTypes = []string{
+	"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDtmfReceived",
+	"ChannelHangupRequest", "ChannelDestroyed", "ChannelVarset", "ChannelHold", "ChannelUnhold",
+}

@@ -181,6 +181,9 @@ type Application struct {
 // Bus routes events to applications.
 type Bus struct {
 	entityID string
+	// declared, when set, drops events of undeclared types: ARI clients
+	// crash on event types missing from the events.json they loaded.
+	declared func(typ string) bool
 
 	mu   sync.Mutex
 	apps map[string]*Application
@@ -190,6 +193,9 @@ type Bus struct {
 func NewBus(entityID string) *Bus {
 	return &Bus{entityID: entityID, apps: map[string]*Application{}}
 }
+
+// SetDeclared installs the check for declared event types (before use).
+func (b *Bus) SetDeclared(f func(typ string) bool) { b.declared = f }
 
 // EntityID is the node id stamped on events.
 func (b *Bus) EntityID() string { return b.entityID }
@@ -341,6 +347,9 @@ func snapshot(app *Application) AppInfo {
 // Publish delivers an event to every application that should see it. It
 // never blocks on a consumer.
 func (b *Bus) Publish(ev Event) {
+	if b.declared != nil && !b.declared(ev.Type) {
+		return
+	}
 	raw, err := json.Marshal(ev.Body)
 	if err != nil || len(raw) < 2 || raw[0] != '{' {
 		return

@@ -65,6 +65,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
+	s.bus.SetDeclared(ari.EventDeclared)
 	s.calls = call.NewManager(call.Options{
 		Logger:   log,
 		Bus:      s.bus,

@@ -1,0 +1,35 @@
+package call
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// TestEventTypesComplete: every base(TYPE) call of the package is listed in
+// EventTypes, which the ARI docs test checks against events.json.
+func TestEventTypesComplete(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	re := regexp.MustCompile(`base\("(\w+)"\)`)
+	seen := 0
+	for _, f := range files {
+		if filepath.Ext(f) == ".go" && len(f) > 8 && f[len(f)-8:] == "_test.go" {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			seen++
+			if !slices.Contains(EventTypes, m[1]) {
+				t.Errorf("%s publishes %s, which is not in EventTypes", f, m[1])
+			}
+		}
+	}
+	if seen < len(EventTypes) {
+		t.Errorf("found %d publications for %d event types", seen, len(EventTypes))
+	}
+}

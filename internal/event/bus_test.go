@@ -1,0 +1,107 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+type testEvent struct {
+	Base
+	N int `json:"n"`
+}
+
+func pub(b *Bus, typ string, n int, sources ...string) {
+	b.Publish(Event{Type: typ, Sources: sources, Body: &testEvent{Base: Base{Type: typ, Timestamp: Time(time.Unix(0, 0))}, N: n}})
+}
+
+func TestRoutingAndApplicationField(t *testing.T) {
+	b := NewBus("id")
+	a := NewSubscriber("a", 10, false)
+	c := NewSubscriber("c", 10, false)
+	all := NewSubscriber("all", 10, true)
+	b.Register(a, nil)
+	b.Register(c, nil)
+	b.Register(all, nil)
+	b.Subscribe("a", "channel:1")
+	pub(b, "X", 1, "channel:1")
+	pub(b, "X", 2, "channel:2")
+	got := a.Next(nil)
+	if len(got) != 1 || !strings.Contains(string(got[0]), `"application":"a"`) || !strings.Contains(string(got[0]), `"n":1`) {
+		t.Fatalf("a got %q", got)
+	}
+	if q := all.Next(nil); len(q) != 2 || !strings.Contains(string(q[1]), `"application":"all"`) {
+		t.Fatalf("subscribeAll got %q", q)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(got[0], &m); err != nil || m["timestamp"] != "1970-01-01T00:00:00.000+0000" {
+		t.Fatalf("event %s: %v", got[0], err)
+	}
+	c.mu.Lock()
+	n := len(c.queue)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Fatal("unsubscribed app received an event")
+	}
+}
+
+func TestOverflowDropsSubscriberWithoutBlocking(t *testing.T) {
+	b := NewBus("id")
+	s := NewSubscriber("a", 4, true)
+	b.Register(s, nil)
+	for i := 0; i < 100; i++ {
+		pub(b, "X", i) // must never block
+	}
+	select {
+	case <-s.Dropped():
+	default:
+		t.Fatal("subscriber not dropped")
+	}
+	if !errors.Is(s.Reason(), ErrOverflow) {
+		t.Fatalf("reason %v", s.Reason())
+	}
+	if s.Next(nil) != nil {
+		t.Fatal("dropped subscriber still yields events")
+	}
+}
+
+func TestReplaceDrainsOldSubscriber(t *testing.T) {
+	b := NewBus("id")
+	old := NewSubscriber("a", 10, true)
+	b.Register(old, nil)
+	pub(b, "X", 1)
+	b.Register(NewSubscriber("a", 10, true), func(app string) []byte { return []byte(`{"type":"ApplicationReplaced"}`) })
+	pub(b, "X", 2) // goes to the new one only
+	q := old.Next(nil)
+	if len(q) != 2 || !strings.Contains(string(q[1]), "ApplicationReplaced") {
+		t.Fatalf("old got %q", q)
+	}
+	if old.Next(nil) != nil || !errors.Is(old.Reason(), ErrReplaced) {
+		t.Fatalf("old not dropped after drain: %v", old.Reason())
+	}
+}
+
+func TestDeclaredAndFilter(t *testing.T) {
+	b := NewBus("id")
+	b.SetDeclared(func(typ string) bool { return typ != "Secret" })
+	s := NewSubscriber("a", 10, true)
+	b.Register(s, nil)
+	b.SetFilter("a", nil, []map[string]any{{"type": "Noisy"}})
+	pub(b, "Secret", 1)
+	pub(b, "Noisy", 2)
+	pub(b, "Good", 3)
+	q := s.Next(nil)
+	if len(q) != 1 || !strings.Contains(string(q[0]), `"Good"`) {
+		t.Fatalf("got %q", q)
+	}
+}
+
+func TestTimeFormat(t *testing.T) {
+	ts := Time(time.Date(2024, 5, 1, 12, 0, 0, 123e6, time.FixedZone("x", 3600)))
+	b, _ := ts.MarshalJSON()
+	if string(b) != `"2024-05-01T11:00:00.123+0000"` {
+		t.Fatal(string(b))
+	}
+}
