@@ -1,0 +1,109 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestDefaultsMatchDesign(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.Listen != "127.0.0.1:5060" || c.HTTP.Listen != "127.0.0.1:8088" || c.DataDir != "./data" {
+		t.Fatalf("defaults %+v", c)
+	}
+	if strings.Join(c.SIP.Transports, ",") != "udp,tcp" {
+		t.Fatalf("transports %v", c.SIP.Transports)
+	}
+	u := c.ARICredentials()
+	if len(u) != 1 || u[0].Name != "asterisk" || u[0].Password != "asterisk" {
+		t.Fatalf("loopback default credentials %v", u)
+	}
+}
+
+func TestDefaultUserOnlyOnLoopback(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:8088", "192.0.2.1:8088", "[::]:8088"} {
+		c := Default()
+		c.HTTP.Listen = listen
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ari.users") {
+			t.Errorf("%s: err = %v", listen, err)
+		}
+		if len(c.ARICredentials()) != 0 {
+			t.Errorf("%s: default credentials offered", listen)
+		}
+	}
+	c := Default()
+	c.HTTP.Listen = "[::1]:8088"
+	if err := c.Validate(); err != nil || len(c.ARICredentials()) != 1 {
+		t.Errorf("::1 is loopback: %v", err)
+	}
+}
+
+func TestSampleConfig(t *testing.T) {
+	c, err := Load("../../config-sample.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"_3XX": "Stasis(vm-record,${EXTEN})", "1000": "Stasis(channel-tones)", "1001": "Stasis(channel-playback-monkeys)"}
+	for _, r := range c.Dialplan {
+		if want[r.Exten] != r.App {
+			t.Errorf("route %s -> %s", r.Exten, r.App)
+		}
+		delete(want, r.Exten)
+	}
+	if len(want) != 0 {
+		t.Errorf("sample lacks routes %v", want)
+	}
+}
+
+func TestStrictYAML(t *testing.T) {
+	c := Default()
+	if err := Parse([]byte("sip:\n  listne: x\n"), &c); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	if err := Parse([]byte(""), &c); err != nil {
+		t.Fatalf("empty file: %v", err)
+	}
+	if err := Parse([]byte("rtp:\n  port_min: 3000\n"), &c); err != nil || c.RTP.PortMin != 3000 || c.RTP.PortMax != 20000 {
+		t.Fatalf("partial file must keep other defaults: %v %+v", err, c.RTP)
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	c := Default()
+	c.SIP.Transports = []string{"sctp"}
+	c.RTP.PortMin, c.RTP.PortMax = 20000, 10000
+	c.RTP.Codecs = []string{"opus"}
+	c.Log.Level = "loud"
+	err := c.Validate()
+	for _, want := range []string{"sctp", "port range", "opus", "loud"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	c := Default()
+	env := map[string]string{"TAPEDECK_SIP_LISTEN": "127.0.0.1:5070", "TAPEDECK_RTP_PORTS": "30000-30100", "TAPEDECK_DATA_DIR": "/tmp/x"}
+	if err := ApplyEnv(&c, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.Listen != "127.0.0.1:5070" || c.RTP.PortMin != 30000 || c.RTP.PortMax != 30100 || c.DataDir != "/tmp/x" {
+		t.Fatalf("%+v", c)
+	}
+	if err := ApplyEnv(&c, func(k string) string {
+		if k == "TAPEDECK_RTP_PORTS" {
+			return "nope"
+		}
+		return ""
+	}); err == nil {
+		t.Fatal("bad env accepted")
+	}
+	_ = os.Getenv
+}
