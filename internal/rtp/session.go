@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,91 +148,99 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
+// reader is the state of the one goroutine reading the RTP socket; its
+// buffers are reused for every packet.
+type reader struct {
+	buf      []byte
+	pkt      rtp.Packet
+	det      dtmf.Detector
+	ev       dtmf.Event
+	lastSSRC uint32
+}
+
 func (s *Session) readRTP() {
 	defer s.done.Done()
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	var det dtmf.Detector
-	var ev dtmf.Event
-	var lastSSRC uint32
+	r := &reader{buf: make([]byte, 1500)}
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := s.conn.ReadFromUDPAddrPort(r.buf)
 		if err != nil {
 			select {
 			case <-s.closed:
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue // ICMP errors and the like: keep reading
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
-			continue
-		}
-		pt := uint32(pkt.PayloadType)
-		isDTMF := pt == s.dtmfPT.Load() && pt != 0
-		if pt != s.pt.Load() && !isDTMF {
-			continue // not a negotiated format (e.g. comfort noise)
-		}
-		s.latch(from.Addr().AsSlice(), int(from.Port()))
-		now := time.Now()
-		arrival := int64(now.Sub(s.start) * time.Duration(s.clockRate) / time.Second)
-		s.statsMu.Lock()
-		if s.seq.started && pkt.SSRC != lastSSRC {
-			// A new source (e.g. after a re-INVITE): restart sequence state.
-			s.seq = seqTracker{}
-			s.stats.SSRCChanges++
-		}
-		lastSSRC = pkt.SSRC
-		ext, dup := s.seq.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
-		if !dup {
-			s.stats.Bytes += uint64(len(pkt.Payload))
-		}
-		s.stats.SSRC = pkt.SSRC
-		s.stats.LastPacketAt = now
-		if s.stats.FirstPacketAt.IsZero() {
-			s.stats.FirstPacketAt = now
-		}
-		s.statsMu.Unlock()
-		if dup || s.handler == nil {
-			continue
-		}
-		if isDTMF {
-			if ev.Unmarshal(pkt.Payload) != nil {
-				continue
-			}
-			digit, ms, begin, done := det.Push(pkt.Timestamp, pkt.Marker, ev, s.clockRate)
-			if begin {
-				s.handler.OnDTMF(digit, 0, false)
-			}
-			if done {
-				s.handler.OnDTMF(digit, ms, true)
-			}
-			continue
-		}
-		s.handler.OnAudio(&pkt, ext)
+		s.process(r, n, from, time.Now())
 	}
 }
 
-func (s *Session) latch(ip []byte, port int) {
-	cur := s.remote.Load()
-	if cur != nil && s.latched.Load() && cur.Port == port && net.IP(ip).Equal(cur.IP) {
+// process handles one received datagram: parse, latch, statistics, then
+// DTMF detection or the audio handler. It does not allocate.
+func (s *Session) process(r *reader, n int, from netip.AddrPort, now time.Time) {
+	pkt := &r.pkt
+	if err := pkt.Unmarshal(r.buf[:n]); err != nil || pkt.Version != 2 {
 		return
 	}
-	if cur == nil && s.latched.Load() {
-		return // on hold: nothing is sent anyway
+	pt := uint32(pkt.PayloadType)
+	isDTMF := pt == s.dtmfPT.Load() && pt != 0
+	if pt != s.pt.Load() && !isDTMF {
+		return // not a negotiated format (e.g. comfort noise)
 	}
-	a := &net.UDPAddr{IP: append(net.IP(nil), ip...), Port: port}
-	if v4 := a.IP.To4(); v4 != nil {
-		a.IP = v4
+	s.latch(from)
+	arrival := int64(now.Sub(s.start) * time.Duration(s.clockRate) / time.Second)
+	s.statsMu.Lock()
+	if s.seq.started && pkt.SSRC != r.lastSSRC {
+		// A new source (e.g. after a re-INVITE): restart sequence state.
+		s.seq = seqTracker{}
+		s.stats.SSRCChanges++
+		r.det.Reset()
 	}
-	s.remote.Store(a)
+	r.lastSSRC = pkt.SSRC
+	ext, dup := s.seq.update(pkt.SequenceNumber, pkt.Timestamp, arrival)
+	if !dup {
+		s.stats.Bytes += uint64(len(pkt.Payload))
+	}
+	s.stats.SSRC = pkt.SSRC
+	s.stats.LastPacketAt = now
+	if s.stats.FirstPacketAt.IsZero() {
+		s.stats.FirstPacketAt = now
+	}
+	s.statsMu.Unlock()
+	if dup || s.handler == nil {
+		return
+	}
+	if isDTMF {
+		if r.ev.Unmarshal(pkt.Payload) != nil {
+			return
+		}
+		digit, ms, begin, done := r.det.Push(pkt.Timestamp, pkt.Marker, r.ev, s.clockRate)
+		if begin {
+			s.handler.OnDTMF(digit, 0, false)
+		}
+		if done {
+			s.handler.OnDTMF(digit, ms, true)
+		}
+		return
+	}
+	s.handler.OnAudio(pkt, ext)
+}
+
+func (s *Session) latch(from netip.AddrPort) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	cur := s.remote.Load()
+	if s.latched.Load() {
+		if cur == nil {
+			return // on hold: nothing is sent anyway
+		}
+		if cur.AddrPort() == from {
+			return
+		}
+	}
+	s.remote.Store(net.UDPAddrFromAddrPort(from))
 	s.latched.Store(true)
 }
 

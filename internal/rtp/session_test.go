@@ -1,0 +1,267 @@
+package rtp
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/internal/dtmf"
+)
+
+type recorder struct {
+	mu     sync.Mutex
+	audio  []uint64
+	digits []string
+	n      atomic.Int64
+}
+
+func (r *recorder) OnAudio(p *rtp.Packet, ext uint64) {
+	r.mu.Lock()
+	r.audio = append(r.audio, ext)
+	r.mu.Unlock()
+	r.n.Add(1)
+}
+
+func (r *recorder) OnDTMF(d rune, ms int, end bool) {
+	if end {
+		r.mu.Lock()
+		r.digits = append(r.digits, string(d))
+		r.mu.Unlock()
+	}
+	r.n.Add(1)
+}
+
+func newPair(t testing.TB, h Handler) (*Session, *net.UDPConn) {
+	t.Helper()
+	ports, err := NewPorts("127.0.0.1", 48000, 48999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, err := ports.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(Config{Conn: a, RTCPConn: b, PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: h,
+		Remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}})
+	s.Start()
+	t.Cleanup(func() { s.Close(); peer.Close() })
+	return s, peer
+}
+
+func packet(pt uint8, seq uint16, ts, ssrc uint32, marker bool, payload []byte) []byte {
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc, Marker: marker}, Payload: payload}
+	b, _ := p.Marshal()
+	return b
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStatsLossDuplicatesReorder(t *testing.T) {
+	rec := &recorder{}
+	s, peer := newPair(t, rec)
+	payload := make([]byte, 160)
+	// seq 65530..65535, 0..9 (wrap), with 3 lost, one duplicate, one reordered.
+	order := []uint16{65530, 65531, 65532, 65533, 65535, 65534, 0, 1, 1, 2, 3, 7, 8, 9}
+	for _, seq := range order {
+		if _, err := peer.WriteToUDP(packet(0, seq, uint32(seq)*160, 42, false, payload), s.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return rec.n.Load() == int64(len(order)-1) })
+	st := s.Stats()
+	if st.Received != 13 || st.Duplicates != 1 || st.Reordered != 1 || st.Expected != 16 || st.Lost != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Extended sequence numbers keep growing across the wrap.
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	last := rec.audio[len(rec.audio)-1]
+	first := rec.audio[0]
+	if last-first != 15 {
+		t.Fatalf("extended seq span %d, want 15 (%v)", last-first, rec.audio)
+	}
+}
+
+func TestSymmetricLatchAndSend(t *testing.T) {
+	rec := &recorder{}
+	s, peer := newPair(t, rec)
+	if _, err := peer.WriteToUDP(packet(0, 1, 160, 7, true, make([]byte, 160)), s.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return rec.n.Load() == 1 })
+	if got := s.Remote().AddrPort(); got != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("latched to %v, want %v", got, peer.LocalAddr())
+	}
+	// What we send goes to the latched address.
+	if err := s.WriteAudio(make([]byte, 160), 160); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := peer.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil || !p.Marker || len(p.Payload) != 160 {
+		t.Fatalf("sent packet %+v %v", p.Header, err)
+	}
+	// Packets of an unnegotiated payload type are ignored (no latch, no stats).
+	other, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer other.Close()
+	other.WriteToUDP(packet(13, 2, 320, 7, false, []byte{1}), s.LocalAddr())
+	other.WriteToUDP(packet(0, 3, 480, 7, false, make([]byte, 160)), s.LocalAddr())
+	waitFor(t, func() bool { return rec.n.Load() == 2 })
+	if got := s.Remote().AddrPort(); got != other.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("did not re-latch to the new source: %v", got)
+	}
+}
+
+func TestDTMFOncePerDigitAndSSRCChange(t *testing.T) {
+	rec := &recorder{}
+	s, peer := newPair(t, rec)
+	send := func(seq uint16, ts, ssrc uint32, events []dtmf.Event) {
+		for i, ev := range events {
+			b := make([]byte, 4)
+			ev.MarshalTo(b)
+			peer.WriteToUDP(packet(101, seq+uint16(i), ts, ssrc, i == 0, b), s.LocalAddr())
+		}
+	}
+	evs, err := dtmf.NewSenderPackets('5', 100*time.Millisecond, 8000, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(10, 1000, 1, evs)
+	// A new SSRC (e.g. after a re-INVITE) with a restarted sequence.
+	evs2, _ := dtmf.NewSenderPackets('#', 60*time.Millisecond, 8000, 20)
+	send(5, 99999, 2, evs2)
+	waitFor(t, func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.digits) == 2 })
+	time.Sleep(50 * time.Millisecond) // retransmitted end packets must not add digits
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.digits) != 2 || rec.digits[0] != "5" || rec.digits[1] != "#" {
+		t.Fatalf("digits %v", rec.digits)
+	}
+	if s.Stats().SSRCChanges != 1 {
+		t.Fatalf("ssrc changes %d", s.Stats().SSRCChanges)
+	}
+}
+
+func TestSendDigitPacketsAndHold(t *testing.T) {
+	rec := &recorder{}
+	s, peer := newPair(t, rec)
+	s.Update(peer.LocalAddr().(*net.UDPAddr), 0, 101)
+	go s.SendDigit('9', 60*time.Millisecond)
+	var det dtmf.Detector
+	buf := make([]byte, 1500)
+	peer.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got := ""
+	for got == "" {
+		n, _, err := peer.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p rtp.Packet
+		var ev dtmf.Event
+		if p.Unmarshal(buf[:n]) != nil || p.PayloadType != 101 || ev.Unmarshal(p.Payload) != nil {
+			t.Fatalf("not a telephone-event packet")
+		}
+		if d, _, _, done := det.Push(p.Timestamp, p.Marker, ev, 8000); done {
+			got = string(d)
+		}
+	}
+	if got != "9" {
+		t.Fatalf("digit %q", got)
+	}
+	// On hold nothing is sent.
+	s.Update(nil, 0, 101)
+	if err := s.WriteAudio(make([]byte, 160), 160); err == nil {
+		t.Fatal("sent while on hold")
+	}
+}
+
+// BenchmarkProcess is the receive path after the socket read: parse,
+// latch, statistics, DTMF detection, handler. 0 allocs/op.
+func BenchmarkProcess(b *testing.B) {
+	s := NewSession(Config{PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: nopHandler{}})
+	r := &reader{buf: make([]byte, 1500)}
+	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	audio := packet(0, 0, 0, 1, false, make([]byte, 160))
+	ev := make([]byte, 4)
+	(&dtmf.Event{Event: 1, Duration: 160}).MarshalTo(ev)
+	tone := packet(101, 0, 0, 1, true, ev)
+	now := time.Now()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(audio)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		src := audio
+		if i%50 == 49 {
+			src = tone
+		}
+		n := copy(r.buf, src)
+		seq := uint16(i)
+		r.buf[2], r.buf[3] = byte(seq>>8), byte(seq)
+		s.process(r, n, from, now)
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) OnAudio(*rtp.Packet, uint64) {}
+func (nopHandler) OnDTMF(rune, int, bool)      {}
+
+type countHandler struct{ n atomic.Int64 }
+
+func (c *countHandler) OnAudio(*rtp.Packet, uint64) { c.n.Add(1) }
+func (c *countHandler) OnDTMF(rune, int, bool)      {}
+
+// BenchmarkReceiveSocket: real loopback UDP, socket read → parse → taps.
+// The sender writes with WriteToUDPAddrPort from a reused buffer, so the
+// allocation count is the receive path's.
+func BenchmarkReceiveSocket(b *testing.B) {
+	h := &countHandler{}
+	s, peer := newPair(b, h)
+	dst := s.LocalAddr().AddrPort()
+	pkt := packet(0, 0, 0, 1, false, make([]byte, 160))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	b.ResetTimer()
+	sent := 0
+	for i := 0; i < b.N; i++ {
+		seq := uint16(i)
+		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+		if _, err := peer.WriteToUDPAddrPort(pkt, dst); err == nil {
+			sent++
+		}
+		if i%64 == 63 { // let the reader keep up: no socket-buffer drops
+			for h.n.Load() < int64(sent)-32 {
+				time.Sleep(0)
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for h.n.Load() < int64(sent) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(h.n.Load())/float64(sent), "delivered")
+}
