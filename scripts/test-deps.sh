@@ -5,6 +5,7 @@
 #  * Debian packages, only when missing (apt-get update only when needed):
 #      baresip   real SIP phone (end-to-end tests)
 #      sox, espeak-ng   making/measuring audio (audio tests)
+#      lame      the mp3 encoder program (mp3 recordings)
 #      gcc, libc6-dev   cgo, needed by `go test -race`
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
@@ -43,6 +44,7 @@ if ! command -v baresip >/dev/null 2>&1 || [[ ! -e /usr/lib/baresip/modules/ctrl
 fi
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v lame >/dev/null 2>&1 || missing+=(lame)
 cc=$(go env CC 2>/dev/null || true)
 if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
 	missing+=(gcc libc6-dev)

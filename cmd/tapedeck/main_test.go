@@ -28,7 +28,7 @@ var (
 	buildErr  error
 )
 
-func binary(t *testing.T) string {
+func tapedeckBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tapedeck-bin")
@@ -64,7 +64,7 @@ func (p *proc) output() string {
 
 func startBinary(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(tapedeckBinary(t), args...)
 	cmd.Dir = t.TempDir()
 	stderr, _ := cmd.StderrPipe()
 	p := &proc{cmd: cmd, done: make(chan error, 1)}

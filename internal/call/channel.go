@@ -5,9 +5,8 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/pion/rtp"
 
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
@@ -29,6 +28,11 @@ type Channel struct {
 	local    sdp.Local
 	done     chan struct{}
 	ops      chan func()
+	// recs are the recordings tapping the channel's audio (copy on write).
+	recs atomic.Pointer[[]*LiveRecording]
+	// pcm is the decode buffer of the media path (reader goroutine only).
+	pcm             []int16
+	muteIn, muteOut atomic.Bool
 
 	mu        sync.Mutex // guards the fields below; events are published under it
 	state     State
@@ -40,8 +44,6 @@ type Channel struct {
 	hangingUp bool
 	choice    sdp.Choice
 	remote    *sdp.Media
-	muteIn    bool
-	muteOut   bool
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
 	silence   chan struct{}
 }
@@ -283,6 +285,8 @@ func (ch *Channel) hangup(cause int, remote bool) {
 		cancel()
 	}
 	ch.media.Close()
+	// The channel's live recordings stop and are stored (not canceled).
+	ch.finishRecordings()
 
 	ch.mu.Lock()
 	if ch.inStasis {
@@ -355,14 +359,12 @@ func (ch *Channel) Reinvite(offer []byte) (int, []byte) {
 	return 200, body
 }
 
-// OnAudio implements rtp.Handler. Media taps (recorders, mixers) attach here.
-func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {}
-
 // OnDTMF implements rtp.Handler.
 func (ch *Channel) OnDTMF(digit rune, durationMs int, end bool) {
 	if !end {
 		return
 	}
+	ch.terminateRecordings(digit)
 	ch.mu.Lock()
 	if !ch.hangingUp {
 		ch.publishLocked(&ChannelDtmfReceived{Base: ch.m.base("ChannelDtmfReceived"), Digit: string(digit), DurationMs: durationMs, Channel: ch.jsonLocked()})
@@ -462,11 +464,12 @@ func (ch *Channel) Mute(direction string, on bool) error {
 	}
 	switch direction {
 	case "", "both":
-		ch.muteIn, ch.muteOut = on, on
+		ch.muteIn.Store(on)
+		ch.muteOut.Store(on)
 	case "in":
-		ch.muteIn = on
+		ch.muteIn.Store(on)
 	case "out":
-		ch.muteOut = on
+		ch.muteOut.Store(on)
 	default:
 		return errf(400, "Invalid direction specified")
 	}
@@ -475,9 +478,7 @@ func (ch *Channel) Mute(direction string, on bool) error {
 
 // Muted reports the mute state.
 func (ch *Channel) Muted() (in, out bool) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	return ch.muteIn, ch.muteOut
+	return ch.muteIn.Load(), ch.muteOut.Load()
 }
 
 // Hold places the channel on hold (ChannelHold) or takes it off.
@@ -536,7 +537,9 @@ func (ch *Channel) sendSilence(stop chan struct{}, fill byte) {
 		case <-ch.done:
 			return
 		case <-t.C:
-			_ = ch.media.WriteAudio(frame, 160)
+			if !ch.muteOut.Load() {
+				_ = ch.media.WriteAudio(frame, 160)
+			}
 		}
 	}
 }

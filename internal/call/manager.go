@@ -29,6 +29,8 @@ type Options struct {
 	DTMFType uint8    // telephone-event payload type for our offers
 	Language string
 	Now      func() time.Time
+	// RecordingsDir is the root of stored recordings (<data>/recording).
+	RecordingsDir string
 }
 
 // Manager owns every channel of the node and is what the APIs call.
@@ -45,6 +47,9 @@ type Manager struct {
 	// gone is closed and replaced whenever a channel is removed, so Drain
 	// can wait without polling.
 	gone chan struct{}
+
+	recMu sync.Mutex
+	live  map[string]*LiveRecording
 }
 
 // NewManager makes a manager.
@@ -61,7 +66,7 @@ func NewManager(o Options) *Manager {
 	if len(o.Codecs) == 0 {
 		o.Codecs = []string{"PCMU", "PCMA"}
 	}
-	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{})}
+	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}}
 }
 
 // Bus is the manager's event bus.

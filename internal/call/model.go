@@ -93,4 +93,5 @@ type ChannelHold struct {
 var EventTypes = []string{
 	"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDtmfReceived",
 	"ChannelHangupRequest", "ChannelDestroyed", "ChannelVarset", "ChannelHold", "ChannelUnhold",
+	"RecordingStarted", "RecordingFinished", "RecordingFailed",
 }

@@ -12,7 +12,7 @@ import (
 // EventTypes, which the ARI docs test checks against events.json.
 func TestEventTypesComplete(t *testing.T) {
 	files, _ := filepath.Glob("*.go")
-	re := regexp.MustCompile(`base\("(\w+)"\)`)
+	re := regexp.MustCompile(`(?:base|publish)\("(\w+)"\)`)
 	seen := 0
 	for _, f := range files {
 		if filepath.Ext(f) == ".go" && len(f) > 8 && f[len(f)-8:] == "_test.go" {

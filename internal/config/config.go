@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -29,8 +30,24 @@ type Config struct {
 	ARI  ARI  `yaml:"ari"`
 	// Dialplan routes dialled extensions to applications.
 	Dialplan []Route `yaml:"dialplan"`
+	// Recording configures where recordings are kept.
+	Recording Recording `yaml:"recording"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
+}
+
+// Recording configures recordings.
+type Recording struct {
+	// Dir is the recordings root; default <data_dir>/recording.
+	Dir string `yaml:"dir"`
+}
+
+// RecordingsDir is the recordings root.
+func (c *Config) RecordingsDir() string {
+	if c.Recording.Dir != "" {
+		return c.Recording.Dir
+	}
+	return filepath.Join(c.DataDir, "recording")
 }
 
 // Log selects the log level and format.

@@ -340,6 +340,23 @@ func (s *Session) SendDigit(digit rune, duration time.Duration) error {
 	return nil
 }
 
+// WriteRTP sends a packet exactly as given (sequence number, timestamp,
+// SSRC): for load generators and tests that inject loss or reordering.
+func (s *Session) WriteRTP(p *rtp.Packet) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	remote := s.remote.Load()
+	if remote == nil {
+		return errNoRemote
+	}
+	n, err := p.MarshalTo(s.sendBuf)
+	if err != nil {
+		return err
+	}
+	_, err = s.conn.WriteToUDP(s.sendBuf[:n], remote)
+	return err
+}
+
 var errNoRemote = errors.New("rtp: no remote address")
 
 func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
 )
@@ -66,13 +67,25 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
 	s.bus.SetDeclared(ari.EventDeclared)
+	recDir := cfg.RecordingsDir()
+	if err := os.MkdirAll(recDir, 0o755); err != nil {
+		return nil, fmt.Errorf("recordings dir: %w", err)
+	}
+	recovered, err := recorder.Recover(recDir)
+	if err != nil {
+		log.Error("recovering unfinished recordings", "err", err)
+	}
+	for _, r := range recovered {
+		log.Warn("recovered unfinished recording after a crash", "name", r.Name, "format", r.Format, "path", r.Path, "bytes", r.Bytes, "duration", r.Duration)
+	}
 	s.calls = call.NewManager(call.Options{
-		Logger:   log,
-		Bus:      s.bus,
-		Plan:     plan,
-		Ports:    ports,
-		Codecs:   cfg.RTP.Codecs,
-		DTMFType: uint8(cfg.RTP.DTMFPayloadType),
+		RecordingsDir: recDir,
+		Logger:        log,
+		Bus:           s.bus,
+		Plan:          plan,
+		Ports:         ports,
+		Codecs:        cfg.RTP.Codecs,
+		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,

@@ -258,3 +258,7 @@ func errorsAs(err error, target any) bool { return errors.As(err, target) }
 func withRoute(exten, app string) func(*config.Config) {
 	return func(c *config.Config) { c.Dialplan = []config.Route{{Exten: exten, App: app}} }
 }
+
+type httpRequest = http.Request
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

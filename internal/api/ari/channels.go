@@ -116,6 +116,20 @@ func (s *Server) channelsResource() *Resource {
 			{Method: "DELETE", Path: "/channels/{channelId}/silence", Nickname: "stopSilence", Summary: "Stop playing silence to a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
 				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Silence(false) })},
+			{Method: "POST", Path: "/channels/{channelId}/record", Nickname: "record", Summary: "Start a recording.", Returns: "LiveRecording",
+				Params: append([]Param{chanID}, recordParams()...),
+				Errors: []ErrorResponse{{400, "Invalid parameters"}, errNoChan, {409, "Channel is not in a Stasis application; the channel is currently bridged with other channels; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail"}, {422, "The format specified is unknown on this system"}},
+				Handler: func(r *Request) (any, error) {
+					ch, err := s.channel(r)
+					if err != nil {
+						return nil, err
+					}
+					rec, err := ch.Record(recordOptions(r))
+					if err != nil {
+						return nil, err
+					}
+					return &Created{Location: liveLocation(rec.Name()), Body: rec.JSON()}, nil
+				}},
 			{Method: "GET", Path: "/channels/{channelId}/variable", Nickname: "getChannelVar", Summary: "Get the value of a channel variable or function.", Returns: "Variable",
 				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to get")},
 				Errors: []ErrorResponse{{400, "Missing variable parameter."}, {404, "Channel or variable not found"}, errNotInStasis},

@@ -67,7 +67,7 @@ func New(o Options) *Server {
 		emptyResource("endpoints", "Endpoint resources"),
 		s.channelsResource(),
 		emptyResource("bridges", "Bridge resources"),
-		emptyResource("recordings", "Recording resources"),
+		s.recordingsResource(),
 		emptyResource("sounds", "Sound resources"),
 		emptyResource("playbacks", "Playback control resources"),
 		emptyResource("deviceStates", "Device state resources"),

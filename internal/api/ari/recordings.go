@@ -1,0 +1,144 @@
+package ari
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+)
+
+var recName = pathParam("recordingName", "The name of the recording")
+
+// recordParams are the parameters of channel (and later bridge) record.
+func recordParams() []Param {
+	return []Param{
+		query("name", "string", true, "Recording's filename"),
+		query("format", "string", true, "Format to encode audio in"),
+		{Name: "maxDurationSeconds", In: "query", Type: "int", Default: "0", Min: intp(0), Description: "Maximum duration of the recording, in seconds. 0 for no limit"},
+		{Name: "maxSilenceSeconds", In: "query", Type: "int", Default: "0", Min: intp(0), Description: "Maximum duration of silence, in seconds. 0 for no limit"},
+		{Name: "ifExists", In: "query", Type: "string", Default: "fail", Allowed: []string{"fail", "overwrite", "append"}, Description: "Action to take if a recording with the same name already exists."},
+		{Name: "beep", In: "query", Type: "boolean", Default: "false", Description: "Play beep when recording begins"},
+		{Name: "terminateOn", In: "query", Type: "string", Default: "none", Allowed: []string{"none", "any", "*", "#"}, Description: "DTMF input to terminate recording"},
+	}
+}
+
+func recordOptions(r *Request) call.RecordOptions {
+	return call.RecordOptions{
+		Name:        r.String("name"),
+		Format:      r.String("format"),
+		MaxDuration: time.Duration(r.Int("maxDurationSeconds")) * time.Second,
+		MaxSilence:  time.Duration(r.Int("maxSilenceSeconds")) * time.Second,
+		IfExists:    r.String("ifExists"),
+		Beep:        r.Bool("beep"),
+		TerminateOn: r.String("terminateOn"),
+	}
+}
+
+func liveLocation(name string) string {
+	return "/ari/recordings/live/" + url.PathEscape(name)
+}
+
+func (s *Server) liveOp(f func(*call.LiveRecording) error) Handler {
+	return func(r *Request) (any, error) {
+		rec, err := s.calls.LiveRecording(r.Path("recordingName"))
+		if err != nil {
+			return nil, err
+		}
+		return nil, f(rec)
+	}
+}
+
+func (s *Server) recordingsResource() *Resource {
+	notFound := ErrorResponse{404, "Recording not found"}
+	notInSession := ErrorResponse{409, "Recording not in session"}
+	return &Resource{
+		Name:        "recordings",
+		Description: "Recording resources",
+		Models:      []string{"StoredRecording", "LiveRecording"},
+		Ops: []Op{
+			{Method: "GET", Path: "/recordings/stored", Nickname: "listStored", Summary: "List recordings that are complete.", Returns: "List[StoredRecording]",
+				Handler: func(r *Request) (any, error) {
+					list, err := s.calls.ListStored()
+					if err != nil {
+						return nil, apiErr(500, err.Error())
+					}
+					return list, nil
+				}},
+			{Method: "GET", Path: "/recordings/stored/{recordingName}", Nickname: "getStored", Summary: "Get a stored recording's details.", Returns: "StoredRecording",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
+				Handler: func(r *Request) (any, error) {
+					rec, err := s.calls.GetStored(r.Path("recordingName"))
+					if err != nil {
+						return nil, err
+					}
+					return rec.StoredRecordingJSON, nil
+				}},
+			{Method: "DELETE", Path: "/recordings/stored/{recordingName}", Nickname: "deleteStored", Summary: "Delete a stored recording.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
+				Handler: func(r *Request) (any, error) { return nil, s.calls.DeleteStored(r.Path("recordingName")) }},
+			{Method: "GET", Path: "/recordings/stored/{recordingName}/file", Nickname: "getStoredFile", Summary: "Get the file associated with the stored recording.", Returns: "binary",
+				Params: []Param{recName}, Errors: []ErrorResponse{{403, "The recording file could not be opened"}, notFound},
+				Handler: func(r *Request) (any, error) {
+					rec, err := s.calls.GetStored(r.Path("recordingName"))
+					if err != nil {
+						return nil, err
+					}
+					return &Raw{ContentType: rec.ContentType, Serve: func(w http.ResponseWriter, hr *http.Request) {
+						f, err := os.Open(rec.Path)
+						if err != nil {
+							writeError(w, apiErr(403, "The recording file could not be opened"))
+							return
+						}
+						defer f.Close()
+						st, err := f.Stat()
+						if err != nil {
+							writeError(w, apiErr(403, "The recording file could not be opened"))
+							return
+						}
+						w.Header().Set("Content-Type", rec.ContentType)
+						w.Header().Set("Content-Disposition", `attachment; filename="`+st.Name()+`"`)
+						http.ServeContent(w, hr, "", st.ModTime(), f) // Range support
+					}}, nil
+				}},
+			{Method: "POST", Path: "/recordings/stored/{recordingName}/copy", Nickname: "copyStored", Summary: "Copy a stored recording.", Returns: "StoredRecording",
+				Params: []Param{recName, query("destinationRecordingName", "string", true, "Destination name of the recording")},
+				Errors: []ErrorResponse{notFound, {409, "A recording with the same name already exists on the system"}},
+				Handler: func(r *Request) (any, error) {
+					rec, err := s.calls.CopyStored(r.Path("recordingName"), r.String("destinationRecordingName"))
+					if err != nil {
+						return nil, err
+					}
+					return rec.StoredRecordingJSON, nil
+				}},
+			{Method: "GET", Path: "/recordings/live/{recordingName}", Nickname: "getLive", Summary: "List live recordings.", Returns: "LiveRecording",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
+				Handler: func(r *Request) (any, error) {
+					rec, err := s.calls.LiveRecording(r.Path("recordingName"))
+					if err != nil {
+						return nil, err
+					}
+					return rec.JSON(), nil
+				}},
+			{Method: "DELETE", Path: "/recordings/live/{recordingName}", Nickname: "cancel", Summary: "Stop a live recording and discard it.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
+				Handler: s.liveOp(func(rec *call.LiveRecording) error { rec.Cancel(); return nil })},
+			{Method: "POST", Path: "/recordings/live/{recordingName}/stop", Nickname: "stop", Summary: "Stop a live recording and store it.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
+				Handler: s.liveOp(func(rec *call.LiveRecording) error { rec.Stop(); return nil })},
+			{Method: "POST", Path: "/recordings/live/{recordingName}/pause", Nickname: "pause", Summary: "Pause a live recording.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
+				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Pause(true) })},
+			{Method: "DELETE", Path: "/recordings/live/{recordingName}/pause", Nickname: "unpause", Summary: "Unpause a live recording.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
+				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Pause(false) })},
+			{Method: "POST", Path: "/recordings/live/{recordingName}/mute", Nickname: "mute", Summary: "Mute a live recording.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
+				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Mute(true) })},
+			{Method: "DELETE", Path: "/recordings/live/{recordingName}/mute", Nickname: "unmute", Summary: "Unmute a live recording.", Returns: "void",
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
+				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Mute(false) })},
+		},
+	}
+}

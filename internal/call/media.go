@@ -1,0 +1,149 @@
+package call
+
+import (
+	"math"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/internal/codec"
+)
+
+// State returns the channel state.
+func (ch *Channel) State() State {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.state
+}
+
+// attach adds a recording to the channel's media taps (copy on write, so
+// the packet path reads the list without a lock).
+func (ch *Channel) attach(r *LiveRecording) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.hangingUp {
+		return false
+	}
+	old := ch.recs.Load()
+	var list []*LiveRecording
+	if old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, r)
+	ch.recs.Store(&list)
+	return true
+}
+
+func (ch *Channel) detach(r *LiveRecording) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	old := ch.recs.Load()
+	if old == nil {
+		return
+	}
+	list := make([]*LiveRecording, 0, len(*old))
+	for _, x := range *old {
+		if x != r {
+			list = append(list, x)
+		}
+	}
+	ch.recs.Store(&list)
+}
+
+// OnAudio implements rtp.Handler: decode once, hand the frame to every
+// recording of the channel. Runs on the session's reader goroutine.
+func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
+	list := ch.recs.Load()
+	if list == nil || len(*list) == 0 {
+		return
+	}
+	if cap(ch.pcm) < len(pkt.Payload) {
+		ch.pcm = make([]int16, len(pkt.Payload))
+	}
+	pcm := ch.pcm[:len(pkt.Payload)]
+	switch pkt.PayloadType {
+	case 0:
+		codec.DecodeMulaw(pcm, pkt.Payload)
+	case 8:
+		codec.DecodeAlaw(pcm, pkt.Payload)
+	default:
+		return
+	}
+	if ch.muteIn.Load() {
+		clear(pcm)
+	}
+	now := time.Now()
+	for _, r := range *list {
+		r.push(pkt.SSRC, pkt.Timestamp, pcm, now)
+	}
+}
+
+// terminate stops the recordings whose terminateOn matches a digit.
+func (ch *Channel) terminateRecordings(digit rune) {
+	list := ch.recs.Load()
+	if list == nil {
+		return
+	}
+	for _, r := range *list {
+		t := r.opts.TerminateOn
+		if t == "any" || (t == "*" && digit == '*') || (t == "#" && digit == '#') {
+			go r.finish(RecDone)
+		}
+	}
+}
+
+// finishRecordings stops every recording of the channel (hangup).
+func (ch *Channel) finishRecordings() {
+	ch.m.recMu.Lock()
+	var mine []*LiveRecording
+	for _, r := range ch.m.live {
+		if r.ch == ch {
+			mine = append(mine, r)
+		}
+	}
+	ch.m.recMu.Unlock()
+	for _, r := range mine {
+		r.finish(RecDone)
+	}
+}
+
+var beepPCM = func() []int16 {
+	// 250 ms at 1 kHz, -10 dBFS, with 5 ms ramps.
+	n := 2000
+	out := make([]int16, n)
+	for i := range out {
+		g := 1.0
+		if i < 40 {
+			g = float64(i) / 40
+		} else if i > n-40 {
+			g = float64(n-i) / 40
+		}
+		out[i] = int16(g * 10362 * math.Sin(2*math.Pi*1000*float64(i)/8000))
+	}
+	return out
+}()
+
+// playBeep sends the recording beep to the caller, paced in real time.
+func (ch *Channel) playBeep() {
+	ch.mu.Lock()
+	name := ch.choice.Audio.Name
+	ch.mu.Unlock()
+	c, ok := codec.ByName(name)
+	if !ok {
+		c = codec.PCMU
+	}
+	frame := make([]byte, 160)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for off := 0; off+160 <= len(beepPCM); off += 160 {
+		n := c.Encode(frame, beepPCM[off:off+160])
+		if !ch.muteOut.Load() {
+			_ = ch.media.WriteAudio(frame[:n], 160)
+		}
+		select {
+		case <-t.C:
+		case <-ch.done:
+			return
+		}
+	}
+}

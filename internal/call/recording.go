@@ -1,0 +1,421 @@
+package call
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/recorder"
+)
+
+// Recording states as ARI reports them.
+const (
+	RecQueued    = "queued"
+	RecRecording = "recording"
+	RecPaused    = "paused"
+	RecDone      = "done"
+	RecFailed    = "failed"
+	RecCanceled  = "canceled"
+)
+
+// RecordOptions are the parameters of POST .../record.
+type RecordOptions struct {
+	Name        string
+	Format      string
+	MaxDuration time.Duration // 0: unlimited
+	MaxSilence  time.Duration // 0: no silence detection
+	IfExists    string        // fail, overwrite, append
+	Beep        bool
+	TerminateOn string // none, any, *, #
+}
+
+// LiveRecordingJSON is ARI's LiveRecording model.
+type LiveRecordingJSON struct {
+	Name            string `json:"name"`
+	Format          string `json:"format"`
+	TargetURI       string `json:"target_uri"`
+	State           string `json:"state"`
+	Duration        *int   `json:"duration,omitempty"`
+	TalkingDuration *int   `json:"talking_duration,omitempty"`
+	SilenceDuration *int   `json:"silence_duration,omitempty"`
+	Cause           string `json:"cause,omitempty"`
+}
+
+// RecordingEvent is RecordingStarted, RecordingFinished or RecordingFailed.
+type RecordingEvent struct {
+	event.Base
+	Recording LiveRecordingJSON `json:"recording"`
+}
+
+// LiveRecording is a recording in progress on a channel.
+type LiveRecording struct {
+	m      *Manager
+	ch     *Channel
+	name   string
+	format recorder.Format
+	target string
+	opts   RecordOptions
+	path   string // file path with extension
+
+	mu       sync.Mutex // guards everything below; held on the media path
+	state    string
+	cause    string
+	writer   recorder.Writer
+	timeline *recorder.Timeline
+	vad      *recorder.VAD
+	paused   bool
+	muted    bool
+	written  int64 // samples written while recording (not paused)
+	silence  []int16
+	finished bool
+	ending   bool // the media path has asked for the end once
+	done     chan struct{}
+	emit     func([]int16) // timeline output, bound once (no per-packet closure)
+}
+
+// Name is the recording's name.
+func (r *LiveRecording) Name() string { return r.name }
+
+// Done is closed when the recording has finished (any final state).
+func (r *LiveRecording) Done() <-chan struct{} { return r.done }
+
+// JSON snapshots the recording.
+func (r *LiveRecording) JSON() LiveRecordingJSON {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.jsonLocked()
+}
+
+func (r *LiveRecording) jsonLocked() LiveRecordingJSON {
+	j := LiveRecordingJSON{Name: r.name, Format: r.format.Name, TargetURI: r.target, State: r.state, Cause: r.cause}
+	if r.state == RecDone || r.state == RecCanceled || r.state == RecFailed {
+		d := int((r.written + 4000) / 8000)
+		j.Duration = &d
+		if r.opts.MaxSilence > 0 && r.vad != nil {
+			talk := int(r.vad.TalkingDuration().Round(time.Second) / time.Second)
+			sil := int(r.vad.SilenceDuration().Round(time.Second) / time.Second)
+			j.TalkingDuration, j.SilenceDuration = &talk, &sil
+		}
+	}
+	return j
+}
+
+// Record starts recording the channel's incoming audio. It returns the
+// queued recording at once (201); the beep, the start and any failure
+// follow as events.
+func (ch *Channel) Record(o RecordOptions) (*LiveRecording, error) {
+	m := ch.m
+	ch.mu.Lock()
+	err := ch.checkLocked(false)
+	ch.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	switch o.TerminateOn {
+	case "", "none", "any", "*", "#":
+	default:
+		return nil, errf(400, "terminateOn invalid")
+	}
+	mode, err := ifExistsMode(o.IfExists)
+	if err != nil {
+		return nil, err
+	}
+	f, err := recorder.Lookup(o.Format)
+	if err != nil {
+		return nil, errf(422, "%v", err)
+	}
+	if mode == recorder.Append && !f.AppendOK {
+		return nil, errf(422, "format %s cannot be appended to", f.Name)
+	}
+	base, err := recorder.ResolveName(m.opts.RecordingsDir, o.Name)
+	if err != nil {
+		return nil, errf(400, "Recording name invalid")
+	}
+	rec := &LiveRecording{
+		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o,
+		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}),
+	}
+	m.recMu.Lock()
+	if _, busy := m.live[o.Name]; busy {
+		m.recMu.Unlock()
+		return nil, errf(409, "Recording with the same name is already in progress")
+	}
+	if mode == recorder.Fail {
+		if existing := m.storedFormats(base); len(existing) > 0 {
+			m.recMu.Unlock()
+			return nil, errf(409, "Recording already exists")
+		}
+	}
+	m.live[o.Name] = rec
+	m.recMu.Unlock()
+	go rec.start(mode)
+	return rec, nil
+}
+
+func ifExistsMode(s string) (recorder.IfExists, error) {
+	switch s {
+	case "", "fail":
+		return recorder.Fail, nil
+	case "overwrite":
+		return recorder.Overwrite, nil
+	case "append":
+		return recorder.Append, nil
+	}
+	return 0, errf(400, "ifExists invalid")
+}
+
+// start answers the channel if needed, plays the beep, opens the file and
+// attaches the recording to the channel's media.
+func (r *LiveRecording) start(mode recorder.IfExists) {
+	ch := r.ch
+	if ch.State() != StateUp {
+		if err := ch.Answer(); err != nil {
+			r.fail(fmt.Sprintf("Could not answer the channel: %v", err))
+			return
+		}
+	}
+	if r.opts.Beep {
+		ch.playBeep()
+	}
+	w, err := recorder.Create(r.path, r.format, mode)
+	if err != nil {
+		r.fail(failureCause(err))
+		return
+	}
+	r.mu.Lock()
+	if r.finished { // stopped or canceled while queued
+		r.mu.Unlock()
+		w.Close()
+		if r.state == RecCanceled {
+			os.Remove(r.path)
+		}
+		return
+	}
+	r.writer = w
+	r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
+	r.vad = recorder.NewVAD(8000)
+	r.emit = r.writeLocked
+	r.state = RecRecording
+	r.mu.Unlock()
+	if !ch.attach(r) {
+		r.finish(RecDone) // the channel went away meanwhile
+		return
+	}
+	r.publish("RecordingStarted")
+}
+
+func failureCause(err error) string {
+	switch {
+	case errors.Is(err, recorder.ErrDiskFull):
+		return "Disk full: " + err.Error()
+	case errors.Is(err, os.ErrPermission):
+		return "Permission denied: " + err.Error()
+	case errors.Is(err, recorder.ErrExists):
+		return "Recording already exists"
+	}
+	return err.Error()
+}
+
+func (r *LiveRecording) publish(typ string) {
+	ch := r.ch
+	ch.mu.Lock()
+	j := r.JSON()
+	ch.publishLocked(&RecordingEvent{Base: ch.m.base(typ), Recording: j})
+	ch.mu.Unlock()
+}
+
+// push takes one decoded frame from the media path.
+func (r *LiveRecording) push(ssrc, ts uint32, pcm []int16, now time.Time) {
+	r.mu.Lock()
+	if r.state != RecRecording || r.writer == nil {
+		r.mu.Unlock()
+		return
+	}
+	if r.muted {
+		if cap(r.silence) < len(pcm) {
+			r.silence = make([]int16, len(pcm))
+		}
+		pcm = r.silence[:len(pcm)]
+	}
+	r.timeline.Push(ssrc, ts, pcm, now, r.emit)
+	stop, fail := r.checkLimitsLocked()
+	if stop || fail != "" {
+		if r.ending {
+			stop, fail = false, ""
+		}
+		r.ending = true
+	}
+	r.mu.Unlock()
+	switch {
+	case fail != "":
+		go r.fail(fail)
+	case stop:
+		go r.finish(RecDone)
+	}
+}
+
+// writeLocked is the timeline's output: file, silence detection, counters.
+func (r *LiveRecording) writeLocked(pcm []int16) {
+	if r.writer == nil || r.cause != "" {
+		return
+	}
+	if err := r.writer.Write(pcm); err != nil {
+		r.cause = failureCause(err)
+		return
+	}
+	for off := 0; off+160 <= len(pcm); off += 160 {
+		r.vad.Frame(pcm[off : off+160])
+	}
+	r.written += int64(len(pcm))
+}
+
+func (r *LiveRecording) checkLimitsLocked() (stop bool, fail string) {
+	if r.cause != "" {
+		return false, r.cause
+	}
+	if r.opts.MaxDuration > 0 && r.written >= int64(r.opts.MaxDuration/time.Second)*8000 {
+		return true, ""
+	}
+	if r.opts.MaxSilence > 0 && r.vad.SilentFor() >= r.opts.MaxSilence {
+		return true, ""
+	}
+	return false, ""
+}
+
+// Stop ends the recording and keeps the file.
+func (r *LiveRecording) Stop() { r.finish(RecDone) }
+
+// Cancel ends the recording and deletes the file.
+func (r *LiveRecording) Cancel() { r.finish(RecCanceled) }
+
+// Pause suspends writing (paused time is skipped, not counted toward
+// maxDurationSeconds) or resumes it.
+func (r *LiveRecording) Pause(on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != RecRecording && r.state != RecPaused {
+		return errf(409, "Recording not in session")
+	}
+	if on && r.state == RecRecording {
+		r.timeline.Flush(r.emit)
+		r.state = RecPaused
+	} else if !on && r.state == RecPaused {
+		// A fresh timeline: the paused interval is skipped, not filled.
+		r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
+		r.state = RecRecording
+	}
+	return nil
+}
+
+// Mute writes silence instead of the audio (or stops doing so).
+func (r *LiveRecording) Mute(on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state != RecRecording && r.state != RecPaused {
+		return errf(409, "Recording not in session")
+	}
+	r.muted = on
+	return nil
+}
+
+// finish ends the recording once with a final state.
+func (r *LiveRecording) finish(state string) {
+	r.mu.Lock()
+	if r.finished {
+		r.mu.Unlock()
+		<-r.done
+		return
+	}
+	r.finished = true
+	wasQueued := r.state == RecQueued
+	r.state = state
+	r.mu.Unlock()
+	r.ch.detach(r)
+
+	r.mu.Lock()
+	var closeErr error
+	if r.writer != nil {
+		if r.timeline != nil && r.cause == "" {
+			r.timeline.Flush(r.emit)
+		}
+		closeErr = r.writer.Close()
+	}
+	if r.cause != "" || (closeErr != nil && state != RecCanceled) {
+		if r.cause == "" {
+			r.cause = failureCause(closeErr)
+		}
+		r.state = RecFailed
+	}
+	final := r.state
+	r.mu.Unlock()
+	if state == RecCanceled {
+		os.Remove(r.path)
+	}
+	r.m.recMu.Lock()
+	if r.m.live[r.name] == r {
+		delete(r.m.live, r.name)
+	}
+	r.m.recMu.Unlock()
+	switch {
+	case wasQueued && final == RecCanceled:
+		// Never started: nothing to report but the end.
+		r.publish("RecordingFinished")
+	case final == RecFailed:
+		r.m.log.Warn("recording failed", "name", r.name, "cause", r.cause)
+		r.publish("RecordingFailed")
+	default:
+		r.publish("RecordingFinished")
+	}
+	close(r.done)
+}
+
+// fail ends the recording with a cause (RecordingFailed); the call goes on.
+func (r *LiveRecording) fail(cause string) {
+	r.mu.Lock()
+	if r.cause == "" {
+		r.cause = cause
+	}
+	r.mu.Unlock()
+	r.finish(RecFailed)
+}
+
+// LiveRecording finds a live recording by name.
+func (m *Manager) LiveRecording(name string) (*LiveRecording, error) {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	r := m.live[name]
+	if r == nil {
+		return nil, errf(404, "Recording not found")
+	}
+	return r, nil
+}
+
+// storedFormats lists the formats in which a recording base path exists.
+func (m *Manager) storedFormats(base string) []recorder.Format {
+	var out []recorder.Format
+	for _, f := range recorder.Formats() {
+		if _, err := os.Stat(base + "." + f.Ext); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// recordingName turns a file path under the root into an ARI name.
+func (m *Manager) recordingName(path string) (string, recorder.Format, bool) {
+	rel, err := filepath.Rel(m.opts.RecordingsDir, path)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", recorder.Format{}, false
+	}
+	ext := filepath.Ext(rel)
+	f, ok := recorder.ByExt(strings.TrimPrefix(ext, "."))
+	if !ok {
+		return "", recorder.Format{}, false
+	}
+	return filepath.ToSlash(strings.TrimSuffix(rel, ext)), f, true
+}

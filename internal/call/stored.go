@@ -1,0 +1,162 @@
+package call
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/tapedeck/tapedeck/internal/recorder"
+)
+
+// StoredRecordingJSON is ARI's StoredRecording model. Recovered is
+// tapedeck's: the file was repaired at start-up after a crash.
+type StoredRecordingJSON struct {
+	Name      string `json:"name"`
+	Format    string `json:"format"`
+	Recovered bool   `json:"recovered,omitempty"`
+}
+
+// StoredRecording is a finished recording file.
+type StoredRecording struct {
+	StoredRecordingJSON
+	Path        string
+	ContentType string
+}
+
+var errRecordingNotFound = errf(404, "Recording not found")
+
+// ListStored lists finished recordings under the root, sorted by name, one
+// entry per name. Recordings still being written are left out.
+func (m *Manager) ListStored() ([]StoredRecordingJSON, error) {
+	root := m.opts.RecordingsDir
+	seen := map[string]bool{}
+	var out []StoredRecordingJSON
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") && path != root {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		name, f, ok := m.recordingName(path)
+		if !ok || seen[name] || m.isLive(name) {
+			return nil
+		}
+		seen[name] = true
+		out = append(out, StoredRecordingJSON{Name: name, Format: f.Name, Recovered: recorder.IsRecovered(path)})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if out == nil {
+		out = []StoredRecordingJSON{}
+	}
+	return out, err
+}
+
+func (m *Manager) isLive(name string) bool {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	_, ok := m.live[name]
+	return ok
+}
+
+// GetStored finds a stored recording by name.
+func (m *Manager) GetStored(name string) (*StoredRecording, error) {
+	base, err := recorder.ResolveName(m.opts.RecordingsDir, name)
+	if err != nil {
+		return nil, errf(400, "Recording name invalid")
+	}
+	if m.isLive(name) {
+		return nil, errRecordingNotFound
+	}
+	for _, f := range m.storedFormats(base) {
+		p := base + "." + f.Ext
+		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		return &StoredRecording{
+			StoredRecordingJSON: StoredRecordingJSON{Name: name, Format: f.Name, Recovered: recorder.IsRecovered(p)},
+			Path:                p,
+			ContentType:         f.ContentType,
+		}, nil
+	}
+	return nil, errRecordingNotFound
+}
+
+// DeleteStored removes a stored recording (every format of the name).
+func (m *Manager) DeleteStored(name string) error {
+	rec, err := m.GetStored(name)
+	if err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(rec.Path, filepath.Ext(rec.Path))
+	for _, f := range m.storedFormats(base) {
+		p := base + "." + f.Ext
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errf(500, "deleting recording: %v", err)
+		}
+		os.Remove(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".recovered"))
+	}
+	return nil
+}
+
+// CopyStored copies a stored recording to a new name (subdirectories are
+// created); 409 if the destination exists in any format.
+func (m *Manager) CopyStored(src, dst string) (*StoredRecording, error) {
+	rec, err := m.GetStored(src)
+	if err != nil {
+		return nil, err
+	}
+	base, err := recorder.ResolveName(m.opts.RecordingsDir, dst)
+	if err != nil {
+		return nil, errf(400, "Destination recording name invalid")
+	}
+	if len(m.storedFormats(base)) > 0 || m.isLive(dst) {
+		return nil, errf(409, "A recording with the same name already exists on the system")
+	}
+	f, _ := recorder.Lookup(rec.Format)
+	target := base + "." + f.Ext
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return nil, errf(500, "creating directory: %v", err)
+	}
+	if err := copyFile(rec.Path, target); err != nil {
+		return nil, errf(500, "copying recording: %v", err)
+	}
+	return &StoredRecording{StoredRecordingJSON: StoredRecordingJSON{Name: dst, Format: rec.Format}, Path: target, ContentType: rec.ContentType}, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	return out.Close()
+}

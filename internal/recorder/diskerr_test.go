@@ -1,0 +1,159 @@
+package recorder
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// faultFile fails writes past a byte budget with err (ENOSPC, EIO), writing a
+// partial prefix like a real full disk.
+type faultFile struct {
+	*os.File
+	budget int64
+	err    error
+	closed bool
+}
+
+func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	if end := off + int64(len(p)); end > f.budget {
+		n := max(f.budget-off, 0)
+		n = min(n, int64(len(p)))
+		if n > 0 {
+			f.File.WriteAt(p[:n], off)
+		}
+		return int(n), f.err
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f *faultFile) Close() error {
+	f.closed = true
+	return f.File.Close()
+}
+
+func TestDiskFull(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		diskFull bool
+	}{{"ENOSPC", syscall.ENOSPC, true}, {"EIO", syscall.EIO, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "full.wav")
+			var ff *faultFile
+			open := func(name string, flag int, perm fs.FileMode) (File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				if err != nil {
+					return nil, err
+				}
+				ff = &faultFile{File: f, budget: 44 + 16000 + 1000, err: tc.err}
+				return ff, nil
+			}
+			w, err := Create(path, Format{Name: "wav"}, Fail, WithOpenFile(open))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pcm := ramp(8000*3, 1)
+			var werr error
+			frames := 0
+			for i := 0; i+160 <= len(pcm); i += 160 {
+				if werr = w.Write(pcm[i : i+160]); werr != nil {
+					break
+				}
+				frames++
+			}
+			if werr == nil {
+				t.Fatal("no error from a full disk")
+			}
+			if frames != 99 {
+				t.Errorf("failed after %d frames, want at the 2nd flush (frame 100)", frames)
+			}
+			if !errors.Is(werr, ErrWriteFailed) || !errors.Is(werr, tc.err) || errors.Is(werr, ErrDiskFull) != tc.diskFull {
+				t.Fatalf("error %v: ErrWriteFailed/%v/ErrDiskFull(%v) not matched", werr, tc.err, tc.diskFull)
+			}
+			var ie *IOError
+			if !errors.As(werr, &ie) || ie.Path != path {
+				t.Errorf("error %#v lacks path", werr)
+			}
+			if tc.diskFull && !strings.Contains(werr.Error(), "disk full") {
+				t.Errorf("message %q", werr)
+			}
+			if err := w.Write(pcm[:160]); err != werr {
+				t.Errorf("later Write = %v, want the same error", err)
+			}
+			if err := w.Flush(); err != werr {
+				t.Errorf("Flush = %v, want the same error", err)
+			}
+			if err := w.Close(); err != werr {
+				t.Errorf("Close = %v, want the same error", err)
+			}
+			if err := w.Close(); err != werr {
+				t.Errorf("second Close = %v", err)
+			}
+			if !ff.closed {
+				t.Error("file not closed")
+			}
+			if exists(InProgressMarker(path)) {
+				t.Error("marker left behind")
+			}
+			// What reached the disk is a valid wav: 1 s plus the whole
+			// samples of the partial write.
+			_, got := readWAV(t, path)
+			if len(got) != 8000+500 {
+				t.Fatalf("%d samples on disk", len(got))
+			}
+			equalPCM(t, "surviving audio", got, pcm[:len(got)])
+		})
+	}
+}
+
+func TestNewWithFault(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "n.sln"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ff := &faultFile{File: f, budget: 50, err: syscall.ENOSPC}
+	w, err := NewWith(ff, Format{Name: "sln"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Path() != "" {
+		t.Errorf("Path() = %q", w.Path())
+	}
+	w.Write(ramp(40, 2))
+	if err := w.Flush(); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Flush = %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrDiskFull) || !ff.closed {
+		t.Fatalf("Close = %v", err)
+	}
+}
+
+func TestCreateUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	// A file where a parent directory should be.
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	_, err := Create(filepath.Join(dir, "file", "x.wav"), Format{Name: "wav"}, Fail)
+	if !errors.Is(err, ErrWriteFailed) {
+		t.Fatalf("Create under a file: %v", err)
+	}
+	// Header write failing at Create removes the new file and marker.
+	path := filepath.Join(dir, "h.wav")
+	open := func(name string, flag int, perm fs.FileMode) (File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		return &faultFile{File: f, budget: 0, err: syscall.ENOSPC}, nil
+	}
+	if _, err := Create(path, Format{Name: "wav"}, Fail, WithOpenFile(open)); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Create with full disk: %v", err)
+	}
+	if exists(path) || exists(InProgressMarker(path)) {
+		t.Error("failed Create left files")
+	}
+}

@@ -1,0 +1,327 @@
+package recorder
+
+import (
+	"testing"
+	"time"
+)
+
+// tlSignal is the known signal: the sample at position p is p mod 20000 + 1
+// (never 0, so silence is recognisable).
+func tlSignal(p int64) int16 { return int16(p%20000 + 1) }
+
+func tlPacket(buf []int16, first int64) []int16 {
+	for i := range buf {
+		buf[i] = tlSignal(first + int64(i))
+	}
+	return buf
+}
+
+type tlHarness struct {
+	t   *testing.T
+	tl  *Timeline
+	out []int16
+	now time.Time
+	buf [160]int16
+}
+
+func newTL(t *testing.T) *tlHarness {
+	h := &tlHarness{t: t, tl: NewTimeline(8000, 60*time.Millisecond), now: time.Unix(1000, 0)}
+	return h
+}
+
+func (h *tlHarness) emit(p []int16) { h.out = append(h.out, p...) }
+
+// push sends packet k of a stream (160 samples at ts0+160k, signal positions
+// from sig0+160k).
+func (h *tlHarness) push(ssrc, ts uint32, sigPos int64) {
+	p := tlPacket(h.buf[:], sigPos)
+	h.tl.Push(ssrc, ts, p, h.now, h.emit)
+	// The caller reuses its buffer.
+	for i := range h.buf {
+		h.buf[i] = -1
+	}
+}
+
+func (h *tlHarness) tick() { h.now = h.now.Add(20 * time.Millisecond) }
+
+// check verifies out[from:from+n] is the signal starting at sigPos.
+func (h *tlHarness) check(from, n int, sigPos int64) {
+	h.t.Helper()
+	if len(h.out) < from+n {
+		h.t.Fatalf("only %d samples emitted, need %d", len(h.out), from+n)
+	}
+	for i := 0; i < n; i++ {
+		if g, w := h.out[from+i], tlSignal(sigPos+int64(i)); g != w {
+			h.t.Fatalf("sample %d = %d, want %d", from+i, g, w)
+		}
+	}
+}
+
+func (h *tlHarness) checkSilence(from, n int) {
+	h.t.Helper()
+	if len(h.out) < from+n {
+		h.t.Fatalf("only %d samples emitted, need %d", len(h.out), from+n)
+	}
+	for i := from; i < from+n; i++ {
+		if h.out[i] != 0 {
+			h.t.Fatalf("sample %d = %d, want silence", i, h.out[i])
+		}
+	}
+}
+
+func TestTimelineInOrder(t *testing.T) {
+	h := newTL(t)
+	for k := 0; k < 100; k++ {
+		h.push(1, 5000+uint32(160*k), int64(160*k))
+		if len(h.out) != 160*(k+1) {
+			t.Fatalf("in-order packet %d not emitted at once (%d samples out)", k, len(h.out))
+		}
+		h.tick()
+	}
+	h.tl.Flush(h.emit)
+	h.check(0, 16000, 0)
+	if h.tl.Emitted() != 16000 || len(h.out) != 16000 {
+		t.Fatalf("emitted %d", h.tl.Emitted())
+	}
+}
+
+func TestTimelineLoss(t *testing.T) {
+	h := newTL(t)
+	lost := map[int]bool{}
+	for k := 0; k < 200; k++ {
+		if k%20 == 7 { // 5% loss
+			lost[k] = true
+		} else {
+			h.push(1, 99+uint32(160*k), int64(160*k))
+		}
+		h.tick()
+	}
+	h.tl.Flush(h.emit)
+	if len(h.out) != 200*160 {
+		t.Fatalf("%d samples, want %d", len(h.out), 200*160)
+	}
+	for k := 0; k < 200; k++ {
+		if lost[k] {
+			h.checkSilence(160*k, 160)
+		} else {
+			h.check(160*k, 160, int64(160*k))
+		}
+	}
+	if s := h.tl.Stats(); s.SilenceSamples != 10*160 || s.Dropped != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestTimelineReorder(t *testing.T) {
+	h := newTL(t)
+	order := []int{0, 2, 1, 3, 5, 4, 6, 9, 7, 8, 10, 11}
+	for _, k := range order {
+		h.push(7, uint32(160*k), int64(160*k))
+		h.tick()
+	}
+	h.tl.Flush(h.emit)
+	h.check(0, 160*len(order), 0)
+	if s := h.tl.Stats(); s.Dropped != 0 || s.SilenceSamples != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	// Held while reordering: after 0 and 2 only 0 is out.
+	h2 := newTL(t)
+	h2.push(7, 0, 0)
+	h2.tick()
+	h2.push(7, 320, 320)
+	if len(h2.out) != 160 {
+		t.Fatalf("%d out while waiting for packet 1", len(h2.out))
+	}
+	h2.push(7, 160, 160)
+	if len(h2.out) != 480 {
+		t.Fatalf("%d out after the missing packet arrived", len(h2.out))
+	}
+}
+
+func TestTimelineLateAndExpiry(t *testing.T) {
+	h := newTL(t)
+	h.push(1, 0, 0)
+	h.tick()
+	// Packet 1 is late; 2 waits for it until the window expires.
+	h.push(1, 320, 320)
+	h.tick()
+	h.tl.Advance(h.now, h.emit)
+	if len(h.out) != 160 {
+		t.Fatalf("released before the window expired: %d", len(h.out))
+	}
+	h.now = h.now.Add(41 * time.Millisecond) // 61 ms after packet 2 arrived
+	h.tl.Advance(h.now, h.emit)
+	if len(h.out) != 480 {
+		t.Fatalf("not released after the window: %d", len(h.out))
+	}
+	// Packet 1 finally arrives: its slot is already silence, it is dropped.
+	h.push(1, 160, 160)
+	h.push(1, 480, 480)
+	h.tl.Flush(h.emit)
+	h.check(0, 160, 0)
+	h.checkSilence(160, 160)
+	h.check(320, 320, 320)
+	if s := h.tl.Stats(); s.Dropped != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestTimelineDuplicates(t *testing.T) {
+	h := newTL(t)
+	dups := 0
+	for k := 0; k < 50; k++ {
+		h.push(3, uint32(160*k), int64(160*k))
+		h.push(3, uint32(160*k), int64(160*k))
+		dups++
+		if k > 5 && k%5 == 0 {
+			h.push(3, uint32(160*(k-3)), int64(160*(k-3))) // old duplicate
+			dups++
+		}
+		h.tick()
+	}
+	// A duplicate of a held packet.
+	h.push(3, 160*51, 160*51)
+	h.push(3, 160*51, 160*51)
+	dups++
+	h.push(3, 160*50, 160*50)
+	h.tl.Flush(h.emit)
+	h.check(0, 52*160, 0)
+	if s := h.tl.Stats(); s.Dropped != int64(dups) {
+		t.Errorf("dropped %d, want %d", s.Dropped, dups)
+	}
+}
+
+func TestTimelineWrap(t *testing.T) {
+	h := newTL(t)
+	ts0 := uint32(0xFFFFFFFF - 160*10 + 1)
+	order := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9, 11, 12, 14, 13, 15}
+	for _, k := range order {
+		if k == 12 {
+			continue // lost across the wrap
+		}
+		h.push(9, ts0+uint32(160*k), int64(160*k))
+		h.tick()
+	}
+	h.tl.Flush(h.emit)
+	if len(h.out) != 16*160 {
+		t.Fatalf("%d samples", len(h.out))
+	}
+	h.check(0, 12*160, 0)
+	h.checkSilence(12*160, 160)
+	h.check(13*160, 3*160, 13*160)
+	if s := h.tl.Stats(); s.Rebases != 0 {
+		t.Errorf("wrap caused a rebase: %+v", s)
+	}
+}
+
+// A silence-suppression gap (timestamps skip 2 s, no packets) is filled from
+// timestamps, not from the wall clock.
+func TestTimelineTimestampGap(t *testing.T) {
+	h := newTL(t)
+	for k := 0; k < 10; k++ {
+		h.push(1, uint32(160*k), int64(160*k))
+		h.tick()
+	}
+	h.now = h.now.Add(5 * time.Second) // wall clock says 5 s
+	for k := 110; k < 120; k++ {       // timestamps say 2 s
+		h.push(1, uint32(160*k), int64(160*k))
+		h.tick()
+	}
+	h.tl.Flush(h.emit)
+	if len(h.out) != 120*160 {
+		t.Fatalf("%d samples, want %d", len(h.out), 120*160)
+	}
+	h.check(0, 1600, 0)
+	h.checkSilence(1600, 100*160)
+	h.check(110*160, 1600, 110*160)
+}
+
+func TestTimelineSSRCChange(t *testing.T) {
+	h := newTL(t)
+	for k := 0; k < 50; k++ {
+		h.push(1, 1000+uint32(160*k), int64(160*k))
+		h.tick()
+	}
+	// New SSRC, unrelated timestamps, 1 s of wall clock with no packets
+	// (plus the usual 20 ms packet interval).
+	h.now = h.now.Add(time.Second + 3*time.Millisecond)
+	for k := 0; k < 10; k++ {
+		h.push(2, 77777+uint32(160*k), 8000+int64(160*k))
+		h.tick()
+	}
+	// And another SSRC change without a pause continues at once.
+	h.push(3, 5, 9600)
+	h.tl.Flush(h.emit)
+	want := 8000 + 8000 + 1600 + 160
+	if len(h.out) != want {
+		t.Fatalf("%d samples, want %d", len(h.out), want)
+	}
+	h.check(0, 8000, 0)
+	h.checkSilence(8000, 8000)
+	h.check(16000, 1600, 8000)
+	h.check(17600, 160, 9600)
+	if s := h.tl.Stats(); s.Rebases != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestTimelineJumps(t *testing.T) {
+	h := newTL(t)
+	for k := 0; k < 10; k++ {
+		h.push(1, uint32(160*k), int64(160*k))
+		h.tick()
+	}
+	// Forward jump of 60 s in timestamps, packets keep flowing: rebase, no
+	// minute of silence.
+	for k := 0; k < 10; k++ {
+		h.push(1, 480000+uint32(160*k), 1600+int64(160*k))
+		h.tick()
+	}
+	// Backward jump of 30 s: rebase too.
+	for k := 0; k < 10; k++ {
+		h.push(1, 240000+uint32(160*k), 3200+int64(160*k))
+		h.tick()
+	}
+	h.tl.Flush(h.emit)
+	if len(h.out) != 4800 {
+		t.Fatalf("%d samples, want 4800", len(h.out))
+	}
+	h.check(0, 4800, 0)
+	if s := h.tl.Stats(); s.Rebases != 2 || s.SilenceSamples != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestTimelineOddSizes(t *testing.T) {
+	// Packets of varying size, reordered, bigger than the ring.
+	h := newTL(t)
+	var big [9000]int16
+	h.tl.Push(1, 0, tlPacket(big[:], 0), h.now, h.emit)
+	h.tick()
+	h.tl.Push(1, 9000+240, tlPacket(big[:80], 9240), h.now, h.emit)
+	h.tl.Push(1, 9000, tlPacket(big[:240], 9000), h.now, h.emit)
+	h.tl.Flush(h.emit)
+	h.check(0, 9320, 0)
+}
+
+func TestTimelineZeroAllocs(t *testing.T) {
+	tl := NewTimeline(8000, 60*time.Millisecond)
+	var pcm [160]int16
+	now := time.Unix(0, 0)
+	n := int64(0)
+	out := func(p []int16) { n += int64(len(p)) }
+	k := uint32(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		// Two packets swapped and one lost per round.
+		tl.Push(1, 160*(k+1), pcm[:], now, out)
+		now = now.Add(20 * time.Millisecond)
+		tl.Push(1, 160*k, pcm[:], now, out)
+		now = now.Add(40 * time.Millisecond)
+		tl.Push(1, 160*(k+3), pcm[:], now, out)
+		now = now.Add(20 * time.Millisecond)
+		k += 4
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocs per round", allocs)
+	}
+}

@@ -1,0 +1,272 @@
+package recorder
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+const (
+	wavHeaderLen = 44
+	// maxWAVData keeps the RIFF size field (data + 36) within 32 bits.
+	maxWAVData = 0xFFFFFFFF - wavHeaderLen
+)
+
+// WAVInfo describes a RIFF/WAVE file's format and where its samples are.
+type WAVInfo struct {
+	Format     uint16 // 1 = PCM
+	Channels   uint16
+	SampleRate uint32
+	Bits       uint16
+	DataOffset int64  // offset of the first sample byte
+	SizeOffset int64  // offset of the data chunk's size field
+	DataLen    uint32 // data chunk size as declared in the header
+	// ChunkAfterData is true when a well-formed chunk follows the declared
+	// data (e.g. a LIST chunk), so the data cannot simply be extended.
+	ChunkAfterData bool
+}
+
+var errNotWAV = errors.New("not a RIFF/WAVE file")
+
+// ParseWAV reads the header of a RIFF/WAVE file of the given size. It stops at
+// the data chunk and does not require the declared sizes to match the file
+// length (a recording cut short by a crash still parses).
+func ParseWAV(r io.ReaderAt, size int64) (WAVInfo, error) {
+	var info WAVInfo
+	var b [40]byte
+	if size < 12 {
+		return info, errNotWAV
+	}
+	if _, err := r.ReadAt(b[:12], 0); err != nil {
+		return info, err
+	}
+	if string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return info, errNotWAV
+	}
+	off := int64(12)
+	haveFmt := false
+	for i := 0; i < 64; i++ {
+		if off+8 > size {
+			return info, fmt.Errorf("%w: no data chunk", errNotWAV)
+		}
+		if _, err := r.ReadAt(b[:8], off); err != nil {
+			return info, err
+		}
+		id := string(b[0:4])
+		n := int64(binary.LittleEndian.Uint32(b[4:8]))
+		switch id {
+		case "fmt ":
+			if n < 16 || off+8+16 > size {
+				return info, fmt.Errorf("%w: short fmt chunk", errNotWAV)
+			}
+			if _, err := r.ReadAt(b[:16], off+8); err != nil {
+				return info, err
+			}
+			info.Format = binary.LittleEndian.Uint16(b[0:2])
+			info.Channels = binary.LittleEndian.Uint16(b[2:4])
+			info.SampleRate = binary.LittleEndian.Uint32(b[4:8])
+			info.Bits = binary.LittleEndian.Uint16(b[14:16])
+			haveFmt = true
+		case "data":
+			if !haveFmt {
+				return info, fmt.Errorf("%w: data before fmt", errNotWAV)
+			}
+			info.SizeOffset = off + 4
+			info.DataOffset = off + 8
+			info.DataLen = uint32(n)
+			end := info.DataOffset + n + n&1
+			if end+8 <= size {
+				if _, err := r.ReadAt(b[:8], end); err == nil && isChunkID(b[:4]) &&
+					end+8+int64(binary.LittleEndian.Uint32(b[4:8])) <= size {
+					info.ChunkAfterData = true
+				}
+			}
+			return info, nil
+		}
+		off += 8 + n + n&1
+	}
+	return info, fmt.Errorf("%w: too many chunks", errNotWAV)
+}
+
+func isChunkID(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// putWAVHeader fills a canonical 44-byte PCM mono 16-bit header.
+func putWAVHeader(h []byte, rate uint32, dataLen uint32) {
+	copy(h[0:4], "RIFF")
+	binary.LittleEndian.PutUint32(h[4:8], 36+dataLen)
+	copy(h[8:16], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:20], 16)
+	binary.LittleEndian.PutUint16(h[20:22], 1) // PCM
+	binary.LittleEndian.PutUint16(h[22:24], 1) // mono
+	binary.LittleEndian.PutUint32(h[24:28], rate)
+	binary.LittleEndian.PutUint32(h[28:32], rate*2) // byte rate
+	binary.LittleEndian.PutUint16(h[32:34], 2)      // block align
+	binary.LittleEndian.PutUint16(h[34:36], 16)     // bits per sample
+	copy(h[36:40], "data")
+	binary.LittleEndian.PutUint32(h[40:44], dataLen)
+}
+
+// wavWriter writes RIFF/WAVE PCM 16-bit mono at 8 kHz (factor 1) or
+// 16 kHz (factor 2, upsampled).
+type wavWriter struct {
+	out       fileOut
+	rate      uint32
+	dataOff   int64
+	sizeOff   int64
+	canonical bool // our own 44-byte header: rewrite it with one WriteAt
+	limit     int  // buffered bytes that trigger a flush
+	up        *upsampler
+	scratch   [2 * upChunk]int16
+	hdr       [wavHeaderLen]byte
+}
+
+func newWAV(out fileOut, factor int, appending bool, o *options) (*wavWriter, error) {
+	w := &wavWriter{out: out, rate: uint32(SampleRate * factor), canonical: true,
+		dataOff: wavHeaderLen, sizeOff: 40}
+	w.limit = o.flushSamples * 2 * factor
+	w.out.buf = make([]byte, 0, w.limit)
+	if factor == 2 {
+		w.up = newUpsampler()
+	}
+	size := int64(0)
+	if appending {
+		var err error
+		if size, err = w.out.size(); err != nil {
+			return nil, err
+		}
+	}
+	if size == 0 {
+		w.out.off = wavHeaderLen
+		if err := w.header(); err != nil {
+			return nil, err
+		}
+		return w, nil
+	}
+	info, err := ParseWAV(out.f, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrAppendMismatch, out.path, err)
+	}
+	if info.Format != 1 || info.Channels != 1 || info.Bits != 16 || info.SampleRate != w.rate {
+		return nil, fmt.Errorf("%w: %s is %d Hz %d-bit %d-channel format %d, want %d Hz 16-bit mono PCM",
+			ErrAppendMismatch, out.path, info.SampleRate, info.Bits, info.Channels, info.Format, w.rate)
+	}
+	end := info.DataOffset + int64(info.DataLen)
+	if info.DataLen == 0xFFFFFFFF || end > size || (!info.ChunkAfterData && end < size) {
+		// Streaming size or audio past the declared size (a crash that was
+		// not repaired): the data runs to the end of the file.
+		end = size
+	} else if info.ChunkAfterData {
+		return nil, fmt.Errorf("%w: %s has chunks after its data", ErrAppendMismatch, out.path)
+	}
+	end -= (end - info.DataOffset) & 1
+	w.dataOff, w.sizeOff, w.out.off = info.DataOffset, info.SizeOffset, end
+	w.canonical = info.DataOffset == wavHeaderLen && info.SizeOffset == 40
+	if end < size {
+		if err := out.f.Truncate(end); err != nil {
+			return nil, ioErr("truncate", out.path, err)
+		}
+	}
+	return w, nil
+}
+
+func (w *wavWriter) write(pcm []int16) error {
+	if w.up == nil {
+		return w.put(pcm)
+	}
+	for len(pcm) > 0 {
+		n := min(len(pcm), upChunk)
+		m := w.up.process(w.scratch[:], pcm[:n])
+		if err := w.put(w.scratch[:m]); err != nil {
+			return err
+		}
+		pcm = pcm[n:]
+	}
+	return nil
+}
+
+// put appends samples to the buffer, flushing each time it fills.
+func (w *wavWriter) put(s []int16) error {
+	for len(s) > 0 {
+		k := min((w.limit-len(w.out.buf))/2, len(s))
+		if w.out.off+int64(len(w.out.buf)+2*k)-w.dataOff > maxWAVData {
+			return fmt.Errorf("%w: %s reached 4 GiB", ErrTooLarge, w.out.path)
+		}
+		w.out.buf = appendLE16(w.out.buf, s[:k])
+		s = s[k:]
+		if len(w.out.buf) >= w.limit {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *wavWriter) flush() error {
+	if err := w.out.writeBuf(); err != nil {
+		return err
+	}
+	if err := w.header(); err != nil {
+		return err
+	}
+	return w.out.doSync()
+}
+
+// header rewrites the RIFF and data sizes for the data written so far.
+func (w *wavWriter) header() error {
+	n := w.out.off - w.dataOff
+	n -= n & 1
+	if w.canonical {
+		putWAVHeader(w.hdr[:], w.rate, uint32(n))
+		_, err := w.out.f.WriteAt(w.hdr[:], 0)
+		return ioErr("write header of", w.out.path, err)
+	}
+	binary.LittleEndian.PutUint32(w.hdr[0:4], uint32(w.dataOff+n-8))
+	if _, err := w.out.f.WriteAt(w.hdr[0:4], 4); err != nil {
+		return ioErr("write header of", w.out.path, err)
+	}
+	binary.LittleEndian.PutUint32(w.hdr[4:8], uint32(n))
+	_, err := w.out.f.WriteAt(w.hdr[4:8], w.sizeOff)
+	return ioErr("write header of", w.out.path, err)
+}
+
+func (w *wavWriter) close(failed bool) error {
+	var err error
+	if failed {
+		// Make what did reach the disk playable; ignore further errors.
+		w.out.buf = w.out.buf[:0]
+		w.header()
+	} else {
+		if w.up != nil {
+			m := w.up.drain(w.scratch[:])
+			err = w.put(w.scratch[:m])
+		}
+		if err == nil {
+			err = w.flush()
+		}
+	}
+	if cerr := w.out.closeFile(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// appendLE16 appends samples as 16-bit little-endian; the caller guarantees
+// capacity.
+func appendLE16(b []byte, s []int16) []byte {
+	l := len(b)
+	b = b[:l+2*len(s)]
+	d := b[l:]
+	for i, v := range s {
+		binary.LittleEndian.PutUint16(d[2*i:], uint16(v))
+	}
+	return b
+}

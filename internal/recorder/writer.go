@@ -1,0 +1,371 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+)
+
+// IfExists says what Create does when the file already exists.
+type IfExists int
+
+const (
+	// Fail refuses to touch an existing file (O_EXCL): ErrExists.
+	Fail IfExists = iota
+	// Overwrite truncates an existing file.
+	Overwrite
+	// Append continues an existing file of the same format.
+	Append
+)
+
+func (m IfExists) String() string {
+	switch m {
+	case Fail:
+		return "fail"
+	case Overwrite:
+		return "overwrite"
+	case Append:
+		return "append"
+	}
+	return fmt.Sprintf("IfExists(%d)", int(m))
+}
+
+// Writer writes one recording. Write, Flush and Close are called from one
+// goroutine; Samples and Path may be called from any goroutine.
+//
+// After any I/O failure the Writer is failed: that call and every later
+// Write/Flush return the same error (an *IOError matching ErrWriteFailed, and
+// ErrDiskFull for ENOSPC), and Close still finalises what it can, closes the
+// file and removes the in-progress marker.
+type Writer interface {
+	// Write appends 8 kHz mono samples. The slice is not retained.
+	Write(pcm []int16) error
+	// Flush writes buffered audio and updates the file header, so the file
+	// on disk is playable up to here.
+	Flush() error
+	// Close flushes, finalises the file and removes the in-progress marker.
+	// It is idempotent: later calls return the first call's result.
+	Close() error
+	// Samples is the number of 8 kHz samples accepted in this session.
+	Samples() int64
+	// Path is the recording file's path ("" for NewWith without a name).
+	Path() string
+}
+
+// File is what a Writer needs from an open file. *os.File implements it;
+// tests substitute fault-injecting files.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Closer
+	Stat() (fs.FileInfo, error)
+	Truncate(size int64) error
+	Sync() error
+}
+
+// OpenFunc opens a recording file, like os.OpenFile.
+type OpenFunc func(name string, flag int, perm fs.FileMode) (File, error)
+
+func osOpen(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+type options struct {
+	open         OpenFunc
+	flushSamples int
+	sync         bool
+	lameProgram  string
+}
+
+// Option configures Create and NewWith.
+type Option func(*options) error
+
+// WithOpenFile replaces os.OpenFile for the recording file (fault injection
+// in tests, special file systems).
+func WithOpenFile(fn OpenFunc) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("recorder: WithOpenFile(nil)")
+		}
+		o.open = fn
+		return nil
+	}
+}
+
+// WithFlushInterval sets how much audio is buffered before it is written and
+// the header updated (default 1 s, at least 20 ms, at most 10 s). It bounds
+// what a crash can lose.
+func WithFlushInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 20*time.Millisecond || d > 10*time.Second {
+			return fmt.Errorf("recorder: flush interval %v out of range [20ms, 10s]", d)
+		}
+		o.flushSamples = int(d * SampleRate / time.Second)
+		return nil
+	}
+}
+
+// WithSync makes every periodic flush fsync the file, so a power cut (not
+// just a process crash) keeps audio up to the last flush. Off by default.
+func WithSync(on bool) Option {
+	return func(o *options) error {
+		o.sync = on
+		return nil
+	}
+}
+
+func buildOptions(opts []Option) (options, error) {
+	o := options{open: osOpen, flushSamples: SampleRate}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// backend is one format's encoder bound to a file.
+type backend interface {
+	write(pcm []int16) error
+	flush() error
+	// close finalises the file (best effort when failed is true) and closes it.
+	close(failed bool) error
+}
+
+// InProgressMarker returns the hidden marker path that exists while path is
+// being recorded.
+func InProgressMarker(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".inprogress")
+}
+
+// RecoveredMarker returns the hidden marker path left by Recover next to a
+// repaired file.
+func RecoveredMarker(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".recovered")
+}
+
+// IsRecovered reports whether Recover repaired path after a crash.
+func IsRecovered(path string) bool {
+	_, err := os.Lstat(RecoveredMarker(path))
+	return err == nil
+}
+
+// Create opens path for recording in format f. Parent directories are
+// created. mode decides what happens to an existing file: Fail (ErrExists),
+// Overwrite, or Append (ErrAppendUnsupported unless f.AppendOK; an existing
+// file that is not a compatible file of format f gives ErrAppendMismatch).
+// While the Writer is open, InProgressMarker(path) exists.
+func Create(path string, f Format, mode IfExists, opts ...Option) (Writer, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	known, ok := byName(f.Name)
+	if !ok {
+		return nil, ErrUnknownFormat
+	}
+	f = known
+	if err := available(f); err != nil {
+		return nil, err
+	}
+	var flag int
+	switch mode {
+	case Fail:
+		flag = os.O_RDWR | os.O_CREATE | os.O_EXCL
+	case Overwrite:
+		flag = os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	case Append:
+		if !f.AppendOK {
+			return nil, fmt.Errorf("%w: %s", ErrAppendUnsupported, f.Name)
+		}
+		flag = os.O_RDWR | os.O_CREATE
+	default:
+		return nil, fmt.Errorf("recorder: invalid IfExists %d", int(mode))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, ioErr("create directory for", path, err)
+	}
+	file, err := o.open(path, flag, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s", ErrExists, path)
+		}
+		return nil, ioErr("open", path, err)
+	}
+	marker := InProgressMarker(path)
+	if err := os.WriteFile(marker, []byte("format="+f.Name+"\n"), 0o644); err != nil {
+		file.Close()
+		if mode != Append {
+			os.Remove(path)
+		}
+		return nil, ioErr("create marker for", path, err)
+	}
+	if mode != Append {
+		os.Remove(RecoveredMarker(path))
+	}
+	be, err := newBackend(file, path, f, mode == Append, &o)
+	if err != nil {
+		file.Close()
+		os.Remove(marker)
+		if mode != Append {
+			os.Remove(path)
+		}
+		return nil, err
+	}
+	return &writer{path: path, marker: marker, be: be}, nil
+}
+
+// NewWith records format f into an already open, empty file. No marker is
+// created and Path returns "". The file is closed by Close.
+func NewWith(file File, f Format, opts ...Option) (Writer, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	known, ok := byName(f.Name)
+	if !ok {
+		return nil, ErrUnknownFormat
+	}
+	if err := available(known); err != nil {
+		return nil, err
+	}
+	name := ""
+	if n, ok := file.(interface{ Name() string }); ok {
+		name = n.Name()
+	}
+	be, err := newBackend(file, name, known, false, &o)
+	if err != nil {
+		return nil, err
+	}
+	return &writer{be: be}, nil
+}
+
+func newBackend(file File, path string, f Format, appending bool, o *options) (backend, error) {
+	out := fileOut{f: file, path: path, sync: o.sync}
+	switch f.Name {
+	case "wav":
+		return newWAV(out, 1, appending, o)
+	case "wav16":
+		return newWAV(out, 2, appending, o)
+	case "sln", "ulaw", "alaw", "g722":
+		return newRaw(out, f.Name, appending, o)
+	case "flac":
+		return newFLAC(out, o)
+	case "mp3":
+		return newMP3(out, appending, o)
+	case "ogg":
+		return newOgg(out, o)
+	}
+	return nil, ErrUnknownFormat
+}
+
+type writer struct {
+	path     string
+	marker   string
+	be       backend
+	samples  atomic.Int64
+	err      error // sticky failure
+	closed   bool
+	closeErr error
+}
+
+func (w *writer) Write(pcm []int16) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	if err := w.be.write(pcm); err != nil {
+		w.err = err
+		return err
+	}
+	w.samples.Add(int64(len(pcm)))
+	return nil
+}
+
+func (w *writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	if err := w.be.flush(); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+func (w *writer) Close() error {
+	if w.closed {
+		return w.closeErr
+	}
+	w.closed = true
+	err := w.be.close(w.err != nil)
+	if w.marker != "" {
+		if rerr := os.Remove(w.marker); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = ioErr("remove marker of", w.path, rerr)
+		}
+	}
+	if w.err != nil {
+		err = w.err
+	}
+	w.closeErr = err
+	return err
+}
+
+func (w *writer) Samples() int64 { return w.samples.Load() }
+func (w *writer) Path() string   { return w.path }
+
+// fileOut is a bounded buffer in front of positional writes to a file.
+type fileOut struct {
+	f    File
+	path string
+	off  int64 // file offset of the next byte written
+	buf  []byte
+	sync bool
+}
+
+// writeBuf writes the buffer at off with one WriteAt.
+func (o *fileOut) writeBuf() error {
+	if len(o.buf) == 0 {
+		return nil
+	}
+	n, err := o.f.WriteAt(o.buf, o.off)
+	o.off += int64(n)
+	if err == nil && n < len(o.buf) {
+		err = io.ErrShortWrite
+	}
+	o.buf = o.buf[:0]
+	return ioErr("write", o.path, err)
+}
+
+func (o *fileOut) doSync() error {
+	if !o.sync {
+		return nil
+	}
+	return ioErr("sync", o.path, o.f.Sync())
+}
+
+func (o *fileOut) closeFile() error {
+	return ioErr("close", o.path, o.f.Close())
+}
+
+func (o *fileOut) size() (int64, error) {
+	fi, err := o.f.Stat()
+	if err != nil {
+		return 0, ioErr("stat", o.path, err)
+	}
+	return fi.Size(), nil
+}

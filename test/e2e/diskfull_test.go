@@ -1,0 +1,68 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
+)
+
+// TestDiskFull: a recording whose directory is a tiny tmpfs fails with a
+// cause when it fills up; the call stays up and a recording on another
+// disk completes.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.SkipOrFail(t, "the disk-full test mounts a tmpfs and needs root")
+	}
+	n := startNode(t)
+	full := filepath.Join(n.recDir(), "full")
+	if err := os.MkdirAll(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", full).CombinedOutput(); err != nil {
+		testutil.SkipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", full).Run() })
+
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "330")
+	n.mustDo("POST", "/channels/"+id+"/record?name=full%2Fbig&format=wav", 201)
+	events.skipTo("RecordingStarted", 5*time.Second)
+	n.mustDo("POST", "/channels/"+id+"/record?name=fine&format=wav", 201)
+	events.skipTo("RecordingStarted", 5*time.Second)
+
+	// 48 KiB hold 3 s of 8 kHz 16-bit audio; send 5 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call.SendAudio(ctx, sweep(8000*5)) }()
+	failed := events.skipTo("RecordingFailed", 10*time.Second)
+	rec := failed["recording"].(map[string]any)
+	if rec["name"] != "full/big" || rec["state"] != "failed" || !strings.Contains(strings.ToLower(rec["cause"].(string)), "disk full") {
+		t.Fatalf("RecordingFailed %v", rec)
+	}
+	must(t, <-done)
+	// The call is still up and the other recording completes.
+	body := n.mustDo("GET", "/channels/"+id, 200)
+	if !strings.Contains(string(body), `"state":"Up"`) {
+		t.Fatalf("call after disk full: %s", body)
+	}
+	n.mustDo("POST", "/recordings/live/fine/stop", 204)
+	fin := events.skipTo("RecordingFinished", 5*time.Second)
+	if r := fin["recording"].(map[string]any); r["name"] != "fine" || r["duration"].(float64) < 4 {
+		t.Fatalf("other recording: %v", r)
+	}
+	if _, pcm := readWAV(t, filepath.Join(n.recDir(), "fine.wav")); len(pcm) < 8000*4 {
+		t.Fatalf("other recording holds %d samples", len(pcm))
+	}
+	if err := call.SendDTMF("1", 80*time.Millisecond, 0); err != nil {
+		t.Fatal(err)
+	}
+	events.skipTo("ChannelDtmfReceived", 5*time.Second)
+}
