@@ -18,6 +18,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // recDir is the node's recordings root.
@@ -475,6 +476,42 @@ func TestRecordingLimits(t *testing.T) {
 	}
 	events.skipTo("StasisEnd", 5*time.Second)
 	n.mustDo("GET", "/recordings/stored/hung", 200)
+}
+
+// TestRecordingFormats: every format the build can write records and is
+// served with its content type; one without an encoder answers 422 with a
+// hint.
+func TestRecordingFormats(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "326")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	types := map[string]string{"wav": "audio/wav", "wav16": "audio/wav", "sln": "audio/L16;rate=8000", "ulaw": "audio/basic", "alaw": "audio/x-alaw-basic", "g722": "audio/G722", "flac": "audio/flac", "mp3": "audio/mpeg"}
+	for format, ctype := range types {
+		if format == "mp3" {
+			testutil.RequireTool(t, "lame")
+		}
+		code, body := n.do("POST", "/channels/"+id+"/record?name=fmt-"+format+"&format="+format, nil)
+		if code != 201 {
+			t.Fatalf("%s: %d %s", format, code, body)
+		}
+		events.skipTo("RecordingStarted", 5*time.Second)
+		must(t, call.SendAudio(ctx, sweep(2400)))
+		n.mustDo("POST", "/recordings/live/fmt-"+format+"/stop", 204)
+		if fin := events.skipTo("RecordingFinished", 10*time.Second); fin["recording"].(map[string]any)["state"] != "done" {
+			t.Fatalf("%s: %v", format, fin)
+		}
+		code, h, data := rawRequest(t, "GET", n.baseURL()+"/ari/recordings/stored/fmt-"+format+"/file", "", "", basic("asterisk", "asterisk"))
+		if code != 200 || h.Get("Content-Type") != ctype || len(data) < 500 {
+			t.Errorf("%s file: %d %q %d bytes", format, code, h.Get("Content-Type"), len(data))
+		}
+	}
+	code, body := n.do("POST", "/channels/"+id+"/record?name=x&format=ogg", nil)
+	if code != 422 || !strings.Contains(string(body), "opus") {
+		t.Errorf("ogg without an encoder: %d %s", code, body)
+	}
 }
 
 // TestStoredRecordings: list, get, file with Content-Type and Range, copy

@@ -1,0 +1,98 @@
+/*jshint node:true*/
+'use strict';
+// vm-record.js — the voice mail recorder of the Asterisk wiki page "ARI and
+// Media: Part 1 - Recording" (the seed): its application skeleton, plus the
+// "vm-call.js" additions (requires at the top, setup_state_machine in the
+// "Cancelling a Recording" version: recording --#--> ending,
+// recording --hangup--> hungup, recording --*--> recording).
+//
+// The seed's code is kept as written; every change is marked "DEVIATION":
+//   * the ARI URL comes from $ARI_URL (fallback: the seed's
+//     'http://localhost:8088');
+//   * the app name is process.argv[2] as in the seed, falling back to
+//     $ARI_APP (tapedeck's test runner, internal/testutil/nodeari, cannot
+//     pass arguments);
+//   * extra console.log lines print JSON a test can parse:
+//     {"type":"READY"} when the events WebSocket is open, and one line per
+//     ARI event ({"type":<event type>, "channel", "digit", "recording"}).
+// The state files print {"type":"state","state":...} on every state entry.
+
+var ari = require('ari-client');
+var util = require('util');
+var path = require('path');
+
+var Event = require('./event');
+var StateMachine = require('./state_machine');
+// As we add new states to our state machine, this is where we will
+// add the new required states.
+var RecordingState = require('./recording_state');
+var EndingState = require('./ending_state');
+var HungUpState = require('./hungup_state');
+
+// DEVIATION: URL from $ARI_URL (the seed: 'http://localhost:8088').
+ari.connect(process.env.ARI_URL || 'http://localhost:8088', 'asterisk', 'asterisk', clientLoaded);
+
+var VoiceMailCall = function(ari_client, channel, mailbox) {
+  this.client = ari_client;
+  this.channel = channel;
+  this.vm_path = path.join('voicemail', mailbox, Date.now().toString());
+
+  this.setup_state_machine = function() {
+    var hungup_state = new HungUpState(this);
+    var recording_state = new RecordingState(this);
+    var ending_state = new EndingState(this);
+
+    this.state_machine = new StateMachine();
+    this.state_machine.add_transition(recording_state, Event.DTMF_OCTOTHORPE, ending_state);
+    this.state_machine.add_transition(recording_state, Event.HANGUP, hungup_state);
+    this.state_machine.add_transition(recording_state, Event.DTMF_STAR, recording_state);
+    this.state_machine.start(recording_state);
+  }
+
+  this.setup_state_machine();
+}
+
+
+function clientLoaded(err, client) {
+  if (err) {
+    throw err;
+  }
+
+  // DEVIATION (test output): say when the events WebSocket is open, and
+  // print one JSON line per ARI event received.
+  client.on('WebSocketConnected', function() {
+    console.log(JSON.stringify({type: 'READY'}));
+  });
+  client.on('*', function(event) {
+    var line = {type: event.type};
+    if (event.channel && event.channel.id) {
+      line.channel = event.channel.id;
+    }
+    if (event.digit !== undefined) {
+      line.digit = event.digit;
+    }
+    if (event.args !== undefined) {
+      line.args = event.args;
+    }
+    if (event.recording) {
+      line.recording = event.recording;
+    }
+    console.log(JSON.stringify(line));
+  });
+  // END DEVIATION
+
+  client.on('StasisStart', stasisStart);
+
+  function stasisStart(event, channel) {
+    var mailbox = event.args[0]
+    channel.answer(function(err) {
+      if (err) {
+        throw err;
+      }
+      new VoiceMailCall(client, channel, mailbox);
+    });
+  }
+
+  // DEVIATION: the app name falls back to $ARI_APP (the seed: process.argv[2]).
+  client.start(process.argv[2] || process.env.ARI_APP);
+}
