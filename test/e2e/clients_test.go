@@ -56,17 +56,30 @@ func TestAriClientAnswersGoPhone(t *testing.T) {
 		t.Fatalf("first event %v, want StasisStart [305]", start)
 	}
 	got := strings.Join(lineTypes(lines), " ")
+	// ARI events alone (the app's own lines, such as HUNGUP printed when its
+	// hangup request returns, may interleave with them).
+	var ariOnly []string
+	for _, typ := range lineTypes(lines) {
+		if typ != strings.ToUpper(typ) {
+			ariOnly = append(ariOnly, typ)
+		}
+	}
+	events := strings.Join(ariOnly, " ")
+	if !strings.Contains(events, "ChannelHangupRequest StasisEnd") {
+		t.Errorf("ARI events %q lack ChannelHangupRequest, StasisEnd in order", events)
+	}
 	for _, want := range []string{
 		"READY StasisStart",
 		"ChannelDtmfReceived ChannelDtmfReceived ChannelDtmfReceived DIGITS",
-		"ChannelHangupRequest StasisEnd",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("event sequence %q lacks %q", got, want)
 		}
 	}
-	if !strings.Contains(got, "ChannelStateChange") || !strings.Contains(got, "ANSWERED") || !strings.Contains(got, "HUNGUP") {
-		t.Errorf("event sequence %q lacks the answer or hangup", got)
+	// (The app's hangup is proven by the BYE the phone received; its HUNGUP
+	// line may be cut off by its exit on StasisEnd.)
+	if !strings.Contains(got, "ChannelStateChange") || !strings.Contains(got, "ANSWERED") {
+		t.Errorf("event sequence %q lacks the answer", got)
 	}
 }
 
