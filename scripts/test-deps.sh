@@ -6,6 +6,8 @@
 #      baresip   real SIP phone (end-to-end tests)
 #      sox, espeak-ng   making/measuring audio (audio tests)
 #      lame      the mp3 encoder program (mp3 recordings)
+#      libopus-dev, opus-tools   libopus for -tags opus builds and opusdec to
+#                check their ogg (Opus) recordings
 #      gcc, libc6-dev   cgo, needed by `go test -race`
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
@@ -45,6 +47,8 @@ fi
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)
+[[ -e /usr/include/opus/opus.h ]] || missing+=(libopus-dev)
+command -v opusdec >/dev/null 2>&1 || missing+=(opus-tools)
 cc=$(go env CC 2>/dev/null || true)
 if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
 	missing+=(gcc libc6-dev)

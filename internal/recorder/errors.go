@@ -36,6 +36,8 @@ var (
 	ErrTooLarge = errors.New("recorder: recording too large for format")
 	// ErrClosed: the Writer was already closed.
 	ErrClosed = errors.New("recorder: writer closed")
+	// ErrStereoUnsupported: two channels were asked of a format other than wav.
+	ErrStereoUnsupported = errors.New("recorder: stereo is only supported for wav")
 	// ErrEncoder: an external or cgo encoder failed.
 	ErrEncoder = errors.New("recorder: encoder failed")
 )

@@ -41,7 +41,7 @@ var formats = []Format{
 // Hints returned in UnavailableError.
 const (
 	mp3Hint = "mp3 needs the LAME encoder: install the lame program (Debian: apt-get install lame) or build with -tags lame and libmp3lame-dev"
-	oggHint = "ogg (Opus) needs the libopus encoder: build with -tags opus and libopus-dev; this build of tapedeck has no Opus encoder"
+	oggHint = "ogg (Opus) needs libopus: build with -tags opus and libopus-dev (Debian: apt-get install libopus-dev)"
 )
 
 // lookPath is replaced in tests.

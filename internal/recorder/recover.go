@@ -163,6 +163,8 @@ func repair(f *os.File, size int64, format string) (int64, time.Duration, error)
 		return size, samplesDuration(size*2, 16000), nil
 	case "flac":
 		return repairFLAC(f, size)
+	case "ogg":
+		return repairOgg(f, size)
 	case "mp3":
 		end, n, rate := scanMP3(f, size)
 		if end != size && end > 0 {

@@ -100,16 +100,22 @@ func isChunkID(b []byte) bool {
 
 // putWAVHeader fills a canonical 44-byte PCM mono 16-bit header.
 func putWAVHeader(h []byte, rate uint32, dataLen uint32) {
+	putWAVHeaderCh(h, rate, 1, dataLen)
+}
+
+// putWAVHeaderCh fills a canonical 44-byte PCM 16-bit header for channels
+// interleaved channels.
+func putWAVHeaderCh(h []byte, rate uint32, channels uint16, dataLen uint32) {
 	copy(h[0:4], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:8], 36+dataLen)
 	copy(h[8:16], "WAVEfmt ")
 	binary.LittleEndian.PutUint32(h[16:20], 16)
 	binary.LittleEndian.PutUint16(h[20:22], 1) // PCM
-	binary.LittleEndian.PutUint16(h[22:24], 1) // mono
+	binary.LittleEndian.PutUint16(h[22:24], channels)
 	binary.LittleEndian.PutUint32(h[24:28], rate)
-	binary.LittleEndian.PutUint32(h[28:32], rate*2) // byte rate
-	binary.LittleEndian.PutUint16(h[32:34], 2)      // block align
-	binary.LittleEndian.PutUint16(h[34:36], 16)     // bits per sample
+	binary.LittleEndian.PutUint32(h[28:32], rate*2*uint32(channels)) // byte rate
+	binary.LittleEndian.PutUint16(h[32:34], 2*channels)              // block align
+	binary.LittleEndian.PutUint16(h[34:36], 16)                      // bits per sample
 	copy(h[36:40], "data")
 	binary.LittleEndian.PutUint32(h[40:44], dataLen)
 }
@@ -122,7 +128,8 @@ type wavWriter struct {
 	dataOff   int64
 	sizeOff   int64
 	canonical bool // our own 44-byte header: rewrite it with one WriteAt
-	limit     int  // buffered bytes that trigger a flush
+	channels  uint16
+	limit     int // buffered bytes that trigger a flush
 	up        *upsampler
 	scratch   [2 * upChunk]int16
 	hdr       [wavHeaderLen]byte
@@ -130,8 +137,8 @@ type wavWriter struct {
 
 func newWAV(out fileOut, factor int, appending bool, o *options) (*wavWriter, error) {
 	w := &wavWriter{out: out, rate: uint32(SampleRate * factor), canonical: true,
-		dataOff: wavHeaderLen, sizeOff: 40}
-	w.limit = o.flushSamples * 2 * factor
+		dataOff: wavHeaderLen, sizeOff: 40, channels: uint16(max(o.channels, 1))}
+	w.limit = o.flushSamples * 2 * factor * int(w.channels)
 	w.out.buf = make([]byte, 0, w.limit)
 	if factor == 2 {
 		w.up = newUpsampler()
@@ -154,9 +161,9 @@ func newWAV(out fileOut, factor int, appending bool, o *options) (*wavWriter, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrAppendMismatch, out.path, err)
 	}
-	if info.Format != 1 || info.Channels != 1 || info.Bits != 16 || info.SampleRate != w.rate {
-		return nil, fmt.Errorf("%w: %s is %d Hz %d-bit %d-channel format %d, want %d Hz 16-bit mono PCM",
-			ErrAppendMismatch, out.path, info.SampleRate, info.Bits, info.Channels, info.Format, w.rate)
+	if info.Format != 1 || info.Channels != w.channels || info.Bits != 16 || info.SampleRate != w.rate {
+		return nil, fmt.Errorf("%w: %s is %d Hz %d-bit %d-channel format %d, want %d Hz 16-bit %d-channel PCM",
+			ErrAppendMismatch, out.path, info.SampleRate, info.Bits, info.Channels, info.Format, w.rate, w.channels)
 	}
 	end := info.DataOffset + int64(info.DataLen)
 	if info.DataLen == 0xFFFFFFFF || end > size || (!info.ChunkAfterData && end < size) {
@@ -223,9 +230,9 @@ func (w *wavWriter) flush() error {
 // header rewrites the RIFF and data sizes for the data written so far.
 func (w *wavWriter) header() error {
 	n := w.out.off - w.dataOff
-	n -= n & 1
+	n -= n % int64(2*w.channels)
 	if w.canonical {
-		putWAVHeader(w.hdr[:], w.rate, uint32(n))
+		putWAVHeaderCh(w.hdr[:], w.rate, w.channels, uint32(n))
 		_, err := w.out.f.WriteAt(w.hdr[:], 0)
 		return ioErr("write header of", w.out.path, err)
 	}

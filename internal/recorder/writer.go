@@ -80,6 +80,7 @@ func osOpen(name string, flag int, perm fs.FileMode) (File, error) {
 }
 
 type options struct {
+	channels     int
 	open         OpenFunc
 	flushSamples int
 	sync         bool
@@ -110,6 +111,19 @@ func WithFlushInterval(d time.Duration) Option {
 			return fmt.Errorf("recorder: flush interval %v out of range [20ms, 10s]", d)
 		}
 		o.flushSamples = int(d * SampleRate / time.Second)
+		return nil
+	}
+}
+
+// WithChannels records n interleaved channels (1 or 2; 2 only for wav):
+// Write then takes interleaved samples (left, right, left, ...), e.g. a
+// two-party bridge with one party per channel.
+func WithChannels(n int) Option {
+	return func(o *options) error {
+		if n != 1 && n != 2 {
+			return fmt.Errorf("recorder: %d channels (1 or 2)", n)
+		}
+		o.channels = n
 		return nil
 	}
 }
@@ -251,6 +265,9 @@ func NewWith(file File, f Format, opts ...Option) (Writer, error) {
 
 func newBackend(file File, path string, f Format, appending bool, o *options) (backend, error) {
 	out := fileOut{f: file, path: path, sync: o.sync}
+	if o.channels == 2 && f.Name != "wav" {
+		return nil, fmt.Errorf("%w: stereo recording needs format wav, not %s", ErrStereoUnsupported, f.Name)
+	}
 	switch f.Name {
 	case "wav":
 		return newWAV(out, 1, appending, o)
