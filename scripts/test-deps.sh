@@ -6,6 +6,8 @@
 #      baresip   real SIP phone (end-to-end tests)
 #      sox, espeak-ng   making/measuring audio (audio tests)
 #      lame      the mp3 encoder program (mp3 recordings)
+#      asterisk-core-sounds-en-wav   Asterisk's English prompts (8 kHz WAV
+#                under /usr/share/asterisk/sounds/en_US_f_Allison; sound: playback)
 #      libopus-dev, opus-tools   libopus for -tags opus builds and opusdec to
 #                check their ogg (Opus) recordings
 #      gcc, libc6-dev   cgo, needed by `go test -race`
@@ -47,6 +49,7 @@ fi
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)
+[[ -e /usr/share/asterisk/sounds/en_US_f_Allison/tt-monkeys.wav ]] || missing+=(asterisk-core-sounds-en-wav)
 [[ -e /usr/include/opus/opus.h ]] || missing+=(libopus-dev)
 command -v opusdec >/dev/null 2>&1 || missing+=(opus-tools)
 cc=$(go env CC 2>/dev/null || true)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/media/mix"
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
@@ -23,7 +24,7 @@ type Channel struct {
 	caller   CallerID
 	language string
 	dialplan DialplanCEP
-	dialog   *sip.Dialog
+	dialog   *sip.Dialog // inbound legs
 	media    *rtpsess.Session
 	local    sdp.Local
 	done     chan struct{}
@@ -33,6 +34,13 @@ type Channel struct {
 	// pcm is the decode buffer of the media path (reader goroutine only).
 	pcm             []int16
 	muteIn, muteOut atomic.Bool
+	// outBuf is the encode buffer of the channel's ops goroutine (playback).
+	outBuf []byte
+	// outPCMA is set when the negotiated codec is PCMA.
+	outPCMA atomic.Bool
+	// bridgeOverlay, when set, takes playback frames meant for this channel
+	// while it is in a bridge.
+	bridgeOverlay atomic.Pointer[func([]int16)]
 
 	mu        sync.Mutex // guards the fields below; events are published under it
 	state     State
@@ -46,6 +54,18 @@ type Channel struct {
 	remote    *sdp.Media
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
 	silence   chan struct{}
+
+	// bridge is the bridge the channel is in (guarded by mu).
+	bridge *Bridge
+	// bridgePart receives the channel's decoded audio while bridged.
+	bridgePart atomic.Pointer[mix.Participant]
+
+	// Outbound legs.
+	out        *sip.OutDialog
+	originate  *OriginateOptions
+	dialTarget string
+	dialing    bool
+	dialCancel context.CancelFunc
 }
 
 // ID is the channel's unique id.
@@ -127,6 +147,9 @@ func (ch *Channel) Answer() error {
 	}
 	remote, choice := ch.remote, ch.choice
 	ch.mu.Unlock()
+	if ch.dialog == nil {
+		return nil // outbound: the far end answers
+	}
 
 	var body []byte
 	var err error
@@ -178,6 +201,7 @@ func (ch *Channel) awaitAckAnswer() {
 }
 
 func (ch *Channel) updateMedia(m *sdp.Media, c sdp.Choice) {
+	ch.outPCMA.Store(c.Audio.Name == "PCMA")
 	var dt uint8
 	if c.HasDTMF {
 		dt = c.DTMF.PayloadType
@@ -201,7 +225,7 @@ func (ch *Channel) Ring() error {
 	}
 	up := ch.state == StateUp
 	ch.mu.Unlock()
-	if up {
+	if up || ch.dialog == nil {
 		return nil
 	}
 	if err := ch.dialog.Progress(180, "Ringing", nil); err != nil && err != sip.ErrFinalSent {
@@ -227,7 +251,7 @@ func (ch *Channel) Progress() error {
 	up := ch.state == StateUp
 	remote, choice := ch.remote, ch.choice
 	ch.mu.Unlock()
-	if up {
+	if up || ch.dialog == nil {
 		return nil
 	}
 	var body []byte
@@ -276,17 +300,35 @@ func (ch *Channel) hangup(cause int, remote bool) {
 	}
 	ch.mu.Unlock()
 
-	if !remote && ch.dialog != nil {
-		code, reason := CauseToSIP(cause)
+	ch.mu.Lock()
+	out, dialCancel := ch.out, ch.dialCancel
+	ch.mu.Unlock()
+	if !remote {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := ch.dialog.Hangup(ctx, code, reason); err != nil {
-			ch.m.log.Debug("hangup signalling failed", "channel", ch.id, "err", err)
+		switch {
+		case ch.dialog != nil:
+			code, reason := CauseToSIP(cause)
+			if err := ch.dialog.Hangup(ctx, code, reason); err != nil {
+				ch.m.log.Debug("hangup signalling failed", "channel", ch.id, "err", err)
+			}
+		case out != nil:
+			if err := out.Hangup(ctx); err != nil {
+				ch.m.log.Debug("BYE failed", "channel", ch.id, "err", err)
+			}
+		case dialCancel != nil:
+			dialCancel() // CANCEL the INVITE in progress
 		}
 		cancel()
 	}
 	ch.media.Close()
 	// The channel's live recordings stop and are stored (not canceled).
 	ch.finishRecordings()
+	ch.mu.Lock()
+	br := ch.bridge
+	ch.mu.Unlock()
+	if br != nil {
+		br.RemoveChannel(ch)
+	}
 
 	ch.mu.Lock()
 	if ch.inStasis {

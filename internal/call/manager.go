@@ -31,6 +31,10 @@ type Options struct {
 	Now      func() time.Time
 	// RecordingsDir is the root of stored recordings (<data>/recording).
 	RecordingsDir string
+	// Media resolves playback URIs.
+	Media MediaResolver
+	// Dialer places outgoing calls.
+	Dialer Dialer
 }
 
 // Manager owns every channel of the node and is what the APIs call.
@@ -50,6 +54,12 @@ type Manager struct {
 
 	recMu sync.Mutex
 	live  map[string]*LiveRecording
+
+	pbMu      sync.Mutex
+	playbacks map[string]*Playback
+
+	brMu    sync.Mutex
+	bridges map[string]*Bridge
 }
 
 // NewManager makes a manager.
@@ -66,8 +76,11 @@ func NewManager(o Options) *Manager {
 	if len(o.Codecs) == 0 {
 		o.Codecs = []string{"PCMU", "PCMA"}
 	}
-	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}}
+	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 }
+
+// SetDialer sets the SIP endpoint used for outgoing calls (before use).
+func (m *Manager) SetDialer(d Dialer) { m.opts.Dialer = d }
 
 // Bus is the manager's event bus.
 func (m *Manager) Bus() *event.Bus { return m.bus }
@@ -241,46 +254,20 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(503, "Service Unavailable")
 		return
 	}
-	serial := m.seq.Add(1)
-	now := m.now()
 	user := d.CallerNumber()
 	if user == "" {
 		user = "anonymous"
 	}
-	ch := &Channel{
-		m:        m,
-		serial:   serial,
-		id:       fmt.Sprintf("%d.%d", now.Unix(), serial),
-		name:     fmt.Sprintf("PJSIP/%s-%08x", user, serial),
-		created:  now,
+	ch := m.newChannel(channelSpec{
+		user:     user,
 		callID:   d.CallID(),
 		caller:   CallerID{Name: d.CallerName(), Number: d.CallerNumber()},
-		language: m.opts.Language,
 		dialplan: DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1, AppName: app.Name, AppData: app.Data()},
 		state:    StateRing,
-		vars:     map[string]string{},
-		dialog:   d,
 		choice:   choice,
 		remote:   remote,
-		done:     make(chan struct{}),
-		ops:      make(chan func(), 64),
-	}
-	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
-	cfg := rtp.Config{Conn: rtpConn, RTCPConn: rtcpConn, ClockRate: 8000, Handler: ch}
-	if remote != nil {
-		cfg.Remote = remote.Addr
-		cfg.PayloadType = choice.Audio.PayloadType
-		if choice.HasDTMF {
-			cfg.DTMFPayloadType = choice.DTMF.PayloadType
-		}
-	}
-	ch.media = rtp.NewSession(cfg)
-	ch.media.Start()
-	go ch.runOps()
-
-	m.mu.Lock()
-	m.chans[ch.id] = ch
-	m.mu.Unlock()
+		dialog:   d,
+	}, rtpConn, rtcpConn)
 
 	if app.Name == "Wait" {
 		// A channel outside any application: it waits in the dialplan, then
@@ -295,14 +282,78 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 	log.Info("call entering Stasis", "channel", ch.id, "name", ch.name, "app", appName, "args", strings.Join(app.Args[1:], ","))
-	ch.mu.Lock()
-	ch.app = appName
-	ch.args = app.Args[1:]
-	ch.inStasis = true
-	m.bus.Subscribe(appName, "channel:"+ch.id)
-	ch.publishLocked(&StasisStart{Base: m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
-	ch.mu.Unlock()
+	ch.enterStasis(appName, app.Args[1:])
 	d.SetHandler(ch)
+}
+
+// channelSpec describes a channel to create.
+type channelSpec struct {
+	id       string // client-chosen id; generated when empty
+	user     string // endpoint user for the name PJSIP/<user>-<serial>
+	callID   string
+	caller   CallerID
+	dialplan DialplanCEP
+	state    State
+	choice   sdp.Choice
+	remote   *sdp.Media
+	dialog   *sip.Dialog
+}
+
+// newChannel creates, starts and registers a channel with its RTP session.
+func (m *Manager) newChannel(s channelSpec, rtpConn, rtcpConn *net.UDPConn) *Channel {
+	serial := m.seq.Add(1)
+	now := m.now()
+	id := s.id
+	if id == "" {
+		id = fmt.Sprintf("%d.%d", now.Unix(), serial)
+	}
+	ch := &Channel{
+		m:        m,
+		serial:   serial,
+		id:       id,
+		name:     fmt.Sprintf("PJSIP/%s-%08x", s.user, serial),
+		created:  now,
+		callID:   s.callID,
+		caller:   s.caller,
+		language: m.opts.Language,
+		dialplan: s.dialplan,
+		state:    s.state,
+		vars:     map[string]string{},
+		dialog:   s.dialog,
+		choice:   s.choice,
+		remote:   s.remote,
+		done:     make(chan struct{}),
+		ops:      make(chan func(), 64),
+		outBuf:   make([]byte, 1024),
+	}
+	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
+	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
+	cfg := rtp.Config{Conn: rtpConn, RTCPConn: rtcpConn, ClockRate: 8000, Handler: ch}
+	if s.remote != nil {
+		cfg.Remote = s.remote.Addr
+		cfg.PayloadType = s.choice.Audio.PayloadType
+		if s.choice.HasDTMF {
+			cfg.DTMFPayloadType = s.choice.DTMF.PayloadType
+		}
+	}
+	ch.media = rtp.NewSession(cfg)
+	ch.media.Start()
+	go ch.runOps()
+	m.mu.Lock()
+	m.chans[ch.id] = ch
+	m.mu.Unlock()
+	return ch
+}
+
+// enterStasis puts the channel into an application: StasisStart.
+func (ch *Channel) enterStasis(app string, args []string) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.app = app
+	ch.args = args
+	ch.inStasis = true
+	ch.m.bus.Subscribe(app, "channel:"+ch.id)
+	ch.publishLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
 }
 
 func nonNil(s []string) []string {

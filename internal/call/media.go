@@ -54,7 +54,8 @@ func (ch *Channel) detach(r *LiveRecording) {
 // recording of the channel. Runs on the session's reader goroutine.
 func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 	list := ch.recs.Load()
-	if list == nil || len(*list) == 0 {
+	part := ch.bridgePart.Load()
+	if (list == nil || len(*list) == 0) && part == nil {
 		return
 	}
 	if cap(ch.pcm) < len(pkt.Payload) {
@@ -71,6 +72,12 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 	}
 	if ch.muteIn.Load() {
 		clear(pcm)
+	}
+	if part != nil {
+		part.Push(pkt.SSRC, pkt.Timestamp, pcm)
+	}
+	if list == nil {
+		return
 	}
 	now := time.Now()
 	for _, r := range *list {

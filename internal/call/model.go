@@ -94,4 +94,6 @@ var EventTypes = []string{
 	"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDtmfReceived",
 	"ChannelHangupRequest", "ChannelDestroyed", "ChannelVarset", "ChannelHold", "ChannelUnhold",
 	"RecordingStarted", "RecordingFinished", "RecordingFailed",
+	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished", "Dial",
+	"BridgeCreated", "BridgeDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge",
 }

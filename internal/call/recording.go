@@ -55,12 +55,14 @@ type RecordingEvent struct {
 // LiveRecording is a recording in progress on a channel.
 type LiveRecording struct {
 	m      *Manager
-	ch     *Channel
+	ch     *Channel // channel recordings
+	br     *Bridge  // bridge recordings
 	name   string
 	format recorder.Format
 	target string
 	opts   RecordOptions
 	path   string // file path with extension
+	stereo bool   // bridge recordings: one party per channel
 
 	mu       sync.Mutex // guards everything below; held on the media path
 	state    string
@@ -112,9 +114,13 @@ func (ch *Channel) Record(o RecordOptions) (*LiveRecording, error) {
 	m := ch.m
 	ch.mu.Lock()
 	err := ch.checkLocked(false)
+	bridged := ch.bridge != nil
 	ch.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if bridged {
+		return nil, errf(409, "Channel is in a bridge; record the bridge instead")
 	}
 	switch o.TerminateOn {
 	case "", "none", "any", "*", "#":
@@ -173,16 +179,22 @@ func ifExistsMode(s string) (recorder.IfExists, error) {
 // attaches the recording to the channel's media.
 func (r *LiveRecording) start(mode recorder.IfExists) {
 	ch := r.ch
-	if ch.State() != StateUp {
-		if err := ch.Answer(); err != nil {
-			r.fail(fmt.Sprintf("Could not answer the channel: %v", err))
-			return
+	if ch != nil {
+		if ch.State() != StateUp {
+			if err := ch.Answer(); err != nil {
+				r.fail(fmt.Sprintf("Could not answer the channel: %v", err))
+				return
+			}
+		}
+		if r.opts.Beep {
+			ch.playBeep()
 		}
 	}
-	if r.opts.Beep {
-		ch.playBeep()
+	var opts []recorder.Option
+	if r.stereo {
+		opts = append(opts, recorder.WithChannels(2))
 	}
-	w, err := recorder.Create(r.path, r.format, mode)
+	w, err := recorder.Create(r.path, r.format, mode, opts...)
 	if err != nil {
 		r.fail(failureCause(err))
 		return
@@ -202,8 +214,14 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.emit = r.writeLocked
 	r.state = RecRecording
 	r.mu.Unlock()
-	if !ch.attach(r) {
-		r.finish(RecDone) // the channel went away meanwhile
+	attached := false
+	if ch != nil {
+		attached = ch.attach(r)
+	} else {
+		attached = r.br.attachRecording(r)
+	}
+	if !attached {
+		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
 	r.publish("RecordingStarted")
@@ -222,11 +240,73 @@ func failureCause(err error) string {
 }
 
 func (r *LiveRecording) publish(typ string) {
+	if r.br != nil {
+		r.br.publish(&RecordingEvent{Base: r.m.base(typ), Recording: r.JSON()})
+		return
+	}
 	ch := r.ch
 	ch.mu.Lock()
 	j := r.JSON()
 	ch.publishLocked(&RecordingEvent{Base: ch.m.base(typ), Recording: j})
 	ch.mu.Unlock()
+}
+
+// pushMixed takes one tick of a bridge's audio: the mix, or for stereo the
+// first two parties interleaved. Runs on the bridge's ticker goroutine.
+func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
+	r.mu.Lock()
+	if r.state != RecRecording || r.writer == nil {
+		r.mu.Unlock()
+		return
+	}
+	if r.stereo {
+		n := len(mixed)
+		if cap(r.silence) < 2*n {
+			r.silence = make([]int16, 2*n)
+		}
+		buf := r.silence[:2*n]
+		for i := 0; i < n; i++ {
+			var a, b int16
+			if left != nil && !r.muted {
+				a = left[i]
+			}
+			if right != nil && !r.muted {
+				b = right[i]
+			}
+			buf[2*i], buf[2*i+1] = a, b
+		}
+		if err := r.writer.Write(buf); err != nil && r.cause == "" {
+			r.cause = failureCause(err)
+		} else {
+			for off := 0; off+160 <= n; off += 160 {
+				r.vad.Frame(mixed[off : off+160])
+			}
+			r.written += int64(n)
+		}
+	} else {
+		if r.muted {
+			if cap(r.silence) < len(mixed) {
+				r.silence = make([]int16, len(mixed))
+			}
+			mixed = r.silence[:len(mixed)]
+			clear(mixed)
+		}
+		r.writeLocked(mixed)
+	}
+	stop, fail := r.checkLimitsLocked()
+	if stop || fail != "" {
+		if r.ending {
+			stop, fail = false, ""
+		}
+		r.ending = true
+	}
+	r.mu.Unlock()
+	switch {
+	case fail != "":
+		go r.fail(fail)
+	case stop:
+		go r.finish(RecDone)
+	}
 }
 
 // push takes one decoded frame from the media path.
@@ -335,12 +415,16 @@ func (r *LiveRecording) finish(state string) {
 	wasQueued := r.state == RecQueued
 	r.state = state
 	r.mu.Unlock()
-	r.ch.detach(r)
+	if r.ch != nil {
+		r.ch.detach(r)
+	} else {
+		r.br.detachRecording(r)
+	}
 
 	r.mu.Lock()
 	var closeErr error
 	if r.writer != nil {
-		if r.timeline != nil && r.cause == "" {
+		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
 		}
 		closeErr = r.writer.Close()

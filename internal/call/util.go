@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/event"
 )
 
@@ -20,3 +21,10 @@ func eventOf(typ string, body any) event.Event {
 	}
 	return event.Event{Type: typ, Body: body}
 }
+
+func encodeMulaw(dst []byte, pcm []int16) { codec.EncodeMulaw(dst, pcm) }
+
+func encodeAlaw(dst []byte, pcm []int16) { codec.EncodeAlaw(dst, pcm) }
+
+// eventBase is event.Base under a name that does not clash with fields.
+type eventBase = event.Base

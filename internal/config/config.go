@@ -32,8 +32,26 @@ type Config struct {
 	Dialplan []Route `yaml:"dialplan"`
 	// Recording configures where recordings are kept.
 	Recording Recording `yaml:"recording"`
+	// Sounds configures where prompts are found.
+	Sounds Sounds `yaml:"sounds"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
+}
+
+// Sounds configures prompt playback.
+type Sounds struct {
+	// Dirs are searched in order for sound:NAME; default <data_dir>/sounds,
+	// /var/lib/asterisk/sounds, /usr/share/asterisk/sounds (Debian's
+	// asterisk-core-sounds-en-wav).
+	Dirs []string `yaml:"dirs"`
+}
+
+// SoundDirs is the sounds search path.
+func (c *Config) SoundDirs() []string {
+	if len(c.Sounds.Dirs) > 0 {
+		return c.Sounds.Dirs
+	}
+	return []string{filepath.Join(c.DataDir, "sounds"), "/var/lib/asterisk/sounds", "/usr/share/asterisk/sounds"}
 }
 
 // Recording configures recordings.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/sounds"
 )
 
 // Version is the tapedeck version reported by the APIs.
@@ -30,14 +32,15 @@ var Version = "0.1.0-dev"
 
 // Server is one running tapedeck node.
 type Server struct {
-	cfg   config.Config
-	log   *slog.Logger
-	bus   *event.Bus
-	calls *call.Manager
-	sip   *sip.Endpoint
-	ari   *ari.Server
-	http  *http.Server
-	hl    net.Listener
+	cfg    config.Config
+	log    *slog.Logger
+	bus    *event.Bus
+	calls  *call.Manager
+	sip    *sip.Endpoint
+	ari    *ari.Server
+	sounds *sounds.Index
+	http   *http.Server
+	hl     net.Listener
 }
 
 // New builds a server from a validated configuration.
@@ -78,7 +81,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	for _, r := range recovered {
 		log.Warn("recovered unfinished recording after a crash", "name", r.Name, "format", r.Format, "path", r.Path, "bytes", r.Bytes, "duration", r.Duration)
 	}
+	s.sounds = sounds.NewIndex(cfg.SoundDirs())
+	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
 	s.calls = call.NewManager(call.Options{
+		Media:         res,
 		RecordingsDir: recDir,
 		Logger:        log,
 		Bus:           s.bus,
@@ -97,7 +103,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.calls.SetDialer(s.sip)
 	s.ari = ari.New(ari.Options{
+		Sounds:     s.sounds,
 		Users:      cfg.ARICredentials(),
 		Manager:    s.calls,
 		Bus:        s.bus,

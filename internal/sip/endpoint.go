@@ -48,7 +48,9 @@ type Endpoint struct {
 	host string
 	port int
 
-	dialogs   sync.Map // dialog id -> *Dialog
+	dialogs   sync.Map // dialog id -> *Dialog (UAS)
+	outs      sync.Map // dialog id -> *OutDialog (UAC)
+	uac       *sipgo.DialogClientCache
 	accepting atomic.Bool
 	active    sync.WaitGroup
 
@@ -145,6 +147,7 @@ func (e *Endpoint) Start() error {
 		return err
 	}
 	e.client = client
+	e.uac = sipgo.NewDialogClientCache(client, e.contact("udp"))
 	return nil
 }
 
@@ -275,6 +278,9 @@ func (e *Endpoint) onAck(req *sip.Request, tx sip.ServerTransaction) {
 func (e *Endpoint) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	d := e.lookup(req)
 	if d == nil {
+		if e.uac != nil && e.onUACBye(req, tx) {
+			return
+		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
@@ -324,6 +330,9 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (e *Endpoint) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	d := e.lookup(req)
 	if d == nil {
+		if e.uac != nil && e.onUACReinvite(req, tx) {
+			return
+		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}

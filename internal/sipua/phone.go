@@ -32,6 +32,15 @@ type Options struct {
 	RTPMin    int    // RTP port range for calls (default 30000-39999)
 	RTPMax    int
 	Logger    *slog.Logger
+	// AutoAnswer answers incoming calls with 200 OK (else 486 Busy Here);
+	// answered calls are delivered on Incoming().
+	AutoAnswer bool
+	// IncomingHandler makes the media handler of each incoming call.
+	IncomingHandler func() rtpsess.Handler
+	// RingFor delays the answer of incoming calls (180 Ringing first).
+	RingFor time.Duration
+	// Reject, when not 0, answers incoming calls with this final code.
+	Reject int
 }
 
 // Phone is a user agent that can hold many calls.
@@ -47,6 +56,10 @@ type Phone struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call // by Call-ID
+
+	ds       *sipgo.DialogServerCache
+	incoming chan *Call
+	serve    func()
 }
 
 // New starts a phone listening on an ephemeral port.
@@ -87,7 +100,7 @@ func New(o Options) (*Phone, error) {
 		}
 		p.port = conn.LocalAddr().(*net.UDPAddr).Port
 		p.closer = append(p.closer, conn.Close)
-		go srv.ServeUDP(conn)
+		p.serve = func() { go srv.ServeUDP(conn) }
 	case "tcp":
 		l, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
 		if err != nil {
@@ -95,7 +108,7 @@ func New(o Options) (*Phone, error) {
 		}
 		p.port = l.Addr().(*net.TCPAddr).Port
 		p.closer = append(p.closer, l.Close)
-		go srv.ServeTCP(l)
+		p.serve = func() { go srv.ServeTCP(l) }
 	default:
 		return nil, fmt.Errorf("sipua: unknown transport %q", o.Transport)
 	}
@@ -111,8 +124,10 @@ func New(o Options) (*Phone, error) {
 	p.dc = sipgo.NewDialogClientCache(p.client, contact)
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		if err := p.dc.ReadBye(req, tx); err != nil {
-			_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-			return
+			if err := p.ds.ReadBye(req, tx); err != nil {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+				return
+			}
 		}
 		p.mu.Lock()
 		c := p.calls[req.CallID().Value()]
@@ -121,10 +136,105 @@ func New(o Options) (*Phone, error) {
 			c.remoteHangup()
 		}
 	})
-	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+	p.ds = sipgo.NewDialogServerCache(p.client, contact)
+	p.incoming = make(chan *Call, 64)
+	srv.OnInvite(p.onInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = p.ds.ReadAck(req, tx)
 	})
+	// Serve only once every handler is registered.
+	p.serve()
 	return p, nil
+}
+
+// Incoming delivers answered incoming calls (AutoAnswer).
+func (p *Phone) Incoming() <-chan *Call { return p.incoming }
+
+// URI is the phone's SIP address (sip:user@host:port).
+func (p *Phone) URI() string {
+	return fmt.Sprintf("sip:%s@%s:%d", p.opts.User, p.opts.Host, p.port)
+}
+
+func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+	}
+	if !p.opts.AutoAnswer && p.opts.Reject == 0 {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
+		return
+	}
+	d, err := p.ds.ReadInvite(req, tx)
+	if err != nil {
+		return
+	}
+	if p.opts.RingFor > 0 {
+		_ = d.Respond(180, "Ringing", nil)
+		select {
+		case <-time.After(p.opts.RingFor):
+		case <-tx.Done():
+			return
+		}
+	}
+	if p.opts.Reject != 0 {
+		_ = d.Respond(p.opts.Reject, "Rejected", nil)
+		return
+	}
+	remote, err := sdp.Parse(req.Body())
+	if err != nil {
+		_ = d.Respond(400, "Bad Request", nil)
+		return
+	}
+	choice, err := sdp.Negotiate(remote, []string{"PCMU", "PCMA"})
+	if err != nil {
+		_ = d.Respond(488, "Not Acceptable Here", nil)
+		return
+	}
+	rc, rtcpc, err := p.ports.Listen()
+	if err != nil {
+		_ = d.Respond(503, "Service Unavailable", nil)
+		return
+	}
+	c := &Call{p: p, in: d, ended: make(chan struct{}), sdpVer: 1, Answer: remote, choice: choice}
+	c.local = sdp.Local{IP: p.ports.IP(), Port: rc.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
+	var h rtpsess.Handler
+	if p.opts.IncomingHandler != nil {
+		h = p.opts.IncomingHandler()
+	}
+	var dt uint8
+	if choice.HasDTMF {
+		dt = choice.DTMF.PayloadType
+	}
+	c.media = rtpsess.NewSession(rtpsess.Config{Conn: rc, RTCPConn: rtcpc, ClockRate: 8000, Handler: h, Remote: remote.Addr, PayloadType: choice.Audio.PayloadType, DTMFPayloadType: dt})
+	c.media.Start()
+	c.codec, _ = codec.ByName(choice.Audio.Name)
+	body, err := sdp.Answer(c.local, choice)
+	if err != nil {
+		c.closeMedia()
+		_ = d.Respond(500, "Server Internal Error", nil)
+		return
+	}
+	p.mu.Lock()
+	p.calls[req.CallID().Value()] = c
+	c.established = true
+	p.mu.Unlock()
+	go func() {
+		select {
+		case <-d.Context().Done():
+			c.remoteHangup()
+		case <-c.ended:
+		}
+	}()
+	if err := d.RespondSDP(body); err != nil { // blocks until the ACK
+		c.remoteHangup()
+		return
+	}
+	select {
+	case p.incoming <- c:
+	default:
+	}
 }
 
 // Close hangs up nothing; it stops the phone's transports.
@@ -177,6 +287,7 @@ func (e *ErrRejected) Error() string { return fmt.Sprintf("call rejected: %d %s"
 type Call struct {
 	p           *Phone
 	d           *sipgo.DialogClientSession
+	in          *sipgo.DialogServerSession // incoming calls
 	media       *rtpsess.Session
 	local       sdp.Local
 	choice      sdp.Choice
@@ -328,8 +439,14 @@ func (p *Phone) Dial(ctx context.Context, target string, o CallOptions) (*Call, 
 }
 
 func (p *Phone) forget(c *Call) {
+	var id string
+	if c.in != nil {
+		id = c.in.InviteRequest.CallID().Value()
+	} else {
+		id = c.d.InviteRequest.CallID().Value()
+	}
 	p.mu.Lock()
-	delete(p.calls, c.d.InviteRequest.CallID().Value())
+	delete(p.calls, id)
 	p.mu.Unlock()
 }
 
@@ -362,6 +479,9 @@ func (c *Call) Hangup(ctx context.Context) error {
 	c.endOnce.Do(func() { close(c.ended) })
 	defer c.p.forget(c)
 	defer c.closeMedia()
+	if c.in != nil {
+		return c.in.Bye(ctx)
+	}
 	return c.d.Bye(ctx)
 }
 

@@ -39,6 +39,7 @@ func (s *Server) channelsResource() *Resource {
 		Ops: []Op{
 			{Method: "GET", Path: "/channels", Nickname: "list", Summary: "List all active channels in Asterisk.", Returns: "List[Channel]",
 				Handler: func(r *Request) (any, error) { return s.calls.List(), nil }},
+			s.originateOps()[0], s.originateOps()[1], s.originateOps()[2],
 			{Method: "GET", Path: "/channels/{channelId}", Nickname: "get", Summary: "Channel details.", Returns: "Channel",
 				Params: []Param{chanID}, Errors: []ErrorResponse{errNoChan},
 				Handler: func(r *Request) (any, error) {
@@ -116,6 +117,7 @@ func (s *Server) channelsResource() *Resource {
 			{Method: "DELETE", Path: "/channels/{channelId}/silence", Nickname: "stopSilence", Summary: "Stop playing silence to a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
 				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Silence(false) })},
+			s.channelPlayOps()[0], s.channelPlayOps()[1], s.originateOps()[3],
 			{Method: "POST", Path: "/channels/{channelId}/record", Nickname: "record", Summary: "Start a recording.", Returns: "LiveRecording",
 				Params: append([]Param{chanID}, recordParams()...),
 				Errors: []ErrorResponse{{400, "Invalid parameters"}, errNoChan, {409, "Channel is not in a Stasis application; the channel is currently bridged with other channels; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail"}, {422, "The format specified is unknown on this system"}},

@@ -14,6 +14,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/sounds"
 )
 
 // Options configure the ARI server.
@@ -27,6 +28,8 @@ type Options struct {
 	StartedAt  time.Time
 	// SystemName is reported in /asterisk/info config.name.
 	SystemName string
+	// Sounds is the sounds index.
+	Sounds *sounds.Index
 }
 
 // Server is the ARI HTTP handler (mount it at /ari/).
@@ -66,10 +69,10 @@ func New(o Options) *Server {
 		s.asteriskResource(),
 		emptyResource("endpoints", "Endpoint resources"),
 		s.channelsResource(),
-		emptyResource("bridges", "Bridge resources"),
+		s.bridgesResource(),
 		s.recordingsResource(),
-		emptyResource("sounds", "Sound resources"),
-		emptyResource("playbacks", "Playback control resources"),
+		s.soundsResource(),
+		s.playbacksResource(),
 		emptyResource("deviceStates", "Device state resources"),
 		emptyResource("mailboxes", "Mailboxes resources"),
 		s.eventsResource(),

@@ -1,0 +1,168 @@
+package ari
+
+import (
+	"strings"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+)
+
+var brID = pathParam("bridgeId", "Bridge's id")
+
+func (s *Server) bridge(r *Request) (*call.Bridge, error) { return s.calls.Bridge(r.Path("bridgeId")) }
+
+func bridgeType(r *Request) string {
+	t := r.String("type")
+	for _, f := range strings.Split(t, ",") {
+		if strings.TrimSpace(f) == "holding" {
+			return "holding"
+		}
+	}
+	return "mixing"
+}
+
+func (s *Server) bridgesResource() *Resource {
+	noBridge := ErrorResponse{404, "Bridge not found"}
+	createParams := []Param{
+		query("type", "string", false, "Comma separated list of bridge type attributes (mixing, holding, dtmf_events, proxy_media, video_sfu, video_single, sdp_label)."),
+		query("name", "string", false, "Name to give to the bridge being created."),
+	}
+	channelList := Param{Name: "channel", In: "query", Type: "string", Required: true, Multi: true, Description: "Ids of channels to add to bridge"}
+	return &Resource{
+		Name:        "bridges",
+		Description: "Bridge resources",
+		Models:      []string{"Bridge"},
+		Ops: []Op{
+			{Method: "GET", Path: "/bridges", Nickname: "list", Summary: "List all active bridges in Asterisk.", Returns: "List[Bridge]",
+				Handler: func(r *Request) (any, error) { return s.calls.Bridges(), nil }},
+			{Method: "POST", Path: "/bridges", Nickname: "create", Summary: "Create a new bridge.", Returns: "Bridge",
+				Params: append(createParams, query("bridgeId", "string", false, "Unique ID to give to the bridge being created.")),
+				Errors: []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.calls.CreateBridge(r.String("bridgeId"), bridgeType(r), r.String("name"))
+					if err != nil {
+						return nil, err
+					}
+					return b.JSON(), nil
+				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}", Nickname: "createWithId", Summary: "Create a new bridge or updates an existing one.", Returns: "Bridge",
+				Params: append([]Param{brID}, createParams...), Errors: []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.calls.CreateBridge(r.Path("bridgeId"), bridgeType(r), r.String("name"))
+					if err != nil {
+						return nil, err
+					}
+					return b.JSON(), nil
+				}},
+			{Method: "GET", Path: "/bridges/{bridgeId}", Nickname: "get", Summary: "Get bridge details.", Returns: "Bridge",
+				Params: []Param{brID}, Errors: []ErrorResponse{noBridge},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.bridge(r)
+					if err != nil {
+						return nil, err
+					}
+					return b.JSON(), nil
+				}},
+			{Method: "DELETE", Path: "/bridges/{bridgeId}", Nickname: "destroy", Summary: "Shut down a bridge.", Returns: "void",
+				Params: []Param{brID}, Errors: []ErrorResponse{noBridge},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.bridge(r)
+					if err != nil {
+						return nil, err
+					}
+					b.Destroy()
+					return nil, nil
+				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}/addChannel", Nickname: "addChannel", Summary: "Add a channel to a bridge.", Returns: "void",
+				Params: []Param{brID, channelList, query("role", "string", false, "Channel's role in the bridge"),
+					{Name: "absorbDTMF", In: "query", Type: "boolean", Default: "false", Description: "Absorb DTMF coming from this channel, preventing it to pass through to the bridge"},
+					{Name: "mute", In: "query", Type: "boolean", Default: "false", Description: "Mute audio from this channel, preventing it to pass through to the bridge"},
+					{Name: "inhibitConnectedLineUpdates", In: "query", Type: "boolean", Default: "false", Description: "Do not present the identity of the newly connected channel to other bridge members"}},
+				Errors: []ErrorResponse{{400, "Channel not found"}, noBridge, {409, "Bridge not in Stasis application; Channel currently recording"}, {422, "Channel not in Stasis application"}},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.bridge(r)
+					if err != nil {
+						return nil, err
+					}
+					chans, err := s.channelList(r)
+					if err != nil {
+						return nil, err
+					}
+					for _, ch := range chans {
+						if err := b.AddChannel(ch, r.Bool("mute")); err != nil {
+							return nil, err
+						}
+					}
+					return nil, nil
+				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}/removeChannel", Nickname: "removeChannel", Summary: "Remove a channel from a bridge.", Returns: "void",
+				Params: []Param{brID, channelList},
+				Errors: []ErrorResponse{{400, "Channel not found"}, noBridge, {409, "Bridge not in Stasis application"}, {422, "Channel not in this bridge"}},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.bridge(r)
+					if err != nil {
+						return nil, err
+					}
+					chans, err := s.channelList(r)
+					if err != nil {
+						return nil, err
+					}
+					for _, ch := range chans {
+						if err := b.RemoveChannel(ch); err != nil {
+							return nil, err
+						}
+					}
+					return nil, nil
+				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}/play", Nickname: "play", Summary: "Start playback of media on a bridge.", Returns: "Playback",
+				Params: append([]Param{brID}, playParams(true)...), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}},
+				Handler: func(r *Request) (any, error) { return s.bridgePlay(r, "") }},
+			{Method: "POST", Path: "/bridges/{bridgeId}/play/{playbackId}", Nickname: "playWithId", Summary: "Start playback of media on a bridge.", Returns: "Playback",
+				Params: append([]Param{brID, pbID}, playParams(false)...), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}},
+				Handler: func(r *Request) (any, error) { return s.bridgePlay(r, r.Path("playbackId")) }},
+			{Method: "POST", Path: "/bridges/{bridgeId}/record", Nickname: "record", Summary: "Start a recording.", Returns: "LiveRecording",
+				Params: append(append([]Param{brID}, recordParams()...),
+					query("recorder_format", "string", false, "Format of the recording (defaults to format)"),
+					Param{Name: "stereo", In: "query", Type: "boolean", Default: "false", Description: "tapedeck: record a two-party bridge as stereo, one party per channel (format wav)"}),
+				Errors: []ErrorResponse{{400, "Invalid parameters"}, noBridge, {409, "Bridge not in a Stasis application; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail"}, {422, "The format specified is unknown on this system"}},
+				Handler: func(r *Request) (any, error) {
+					b, err := s.bridge(r)
+					if err != nil {
+						return nil, err
+					}
+					rec, err := b.Record(recordOptions(r), r.Bool("stereo"))
+					if err != nil {
+						return nil, err
+					}
+					return &Created{Location: liveLocation(rec.Name()), Body: rec.JSON()}, nil
+				}},
+		},
+	}
+}
+
+func (s *Server) bridgePlay(r *Request, id string) (any, error) {
+	b, err := s.bridge(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.Play(playOptions(r, id))
+	if err != nil {
+		return nil, err
+	}
+	return playbackCreated(p), nil
+}
+
+// channelList resolves the channel parameter (400 for an unknown channel).
+func (s *Server) channelList(r *Request) ([]*call.Channel, error) {
+	var out []*call.Channel
+	for _, id := range r.List("channel") {
+		ch, err := s.calls.Get(id)
+		if err != nil {
+			return nil, apiErr(400, "Channel not found: "+id)
+		}
+		out = append(out, ch)
+	}
+	if len(out) == 0 {
+		return nil, apiErr(400, "Missing parameter channel")
+	}
+	return out, nil
+}

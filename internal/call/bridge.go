@@ -1,0 +1,550 @@
+package call
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/media/mix"
+	"github.com/tapedeck/tapedeck/internal/recorder"
+)
+
+// BridgeJSON is ARI's Bridge model.
+type BridgeJSON struct {
+	ID           string     `json:"id"`
+	Technology   string     `json:"technology"`
+	BridgeType   string     `json:"bridge_type"`
+	BridgeClass  string     `json:"bridge_class"`
+	Creator      string     `json:"creator"`
+	Name         string     `json:"name"`
+	Channels     []string   `json:"channels"`
+	VideoMode    string     `json:"video_mode"`
+	Creationtime event.Time `json:"creationtime"`
+}
+
+// BridgeEvent is BridgeCreated or BridgeDestroyed.
+type BridgeEvent struct {
+	eventBase
+	Bridge BridgeJSON `json:"bridge"`
+}
+
+// BridgeChannelEvent is ChannelEnteredBridge or ChannelLeftBridge.
+type BridgeChannelEvent struct {
+	eventBase
+	Bridge  BridgeJSON  `json:"bridge"`
+	Channel ChannelJSON `json:"channel"`
+}
+
+// member is a channel in a bridge with its mixer participant.
+type member struct {
+	ch   *Channel
+	part *mix.Participant
+	// overlay holds playback frames meant for this channel only.
+	overlay *frameFIFO
+}
+
+// Bridge is a mixing (or holding) bridge driven by one 20 ms clock.
+type Bridge struct {
+	m       *Manager
+	id      string
+	name    string
+	typ     string
+	created time.Time
+	mixer   *mix.Mixer
+	done    chan struct{}
+	ops     chan func()
+
+	mu        sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
+	members   []*member
+	recs      []*LiveRecording
+	destroyed bool
+	ticking   bool
+	announce  *frameFIFO
+	// snap is the members list read by the ticker without the lock.
+	snap atomic.Pointer[[]*member]
+	// outBuf is the ticker goroutine's encode buffer.
+	outBuf []byte
+}
+
+// CreateBridge creates a bridge (type mixing, the default, or holding).
+func (m *Manager) CreateBridge(id, typ, name string) (*Bridge, error) {
+	switch typ {
+	case "", "mixing", "dtmf_events", "proxy_media", "video_sfu", "video_single":
+		typ = "mixing"
+	case "holding":
+	default:
+		// Asterisk takes a comma list of flags; anything with holding is one.
+		typ = "mixing"
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	b := &Bridge{m: m, id: id, name: name, typ: typ, created: m.now(), mixer: mix.New(), done: make(chan struct{}), ops: make(chan func(), 64), outBuf: make([]byte, 1024)}
+	empty := []*member{}
+	b.snap.Store(&empty)
+	m.brMu.Lock()
+	if _, dup := m.bridges[id]; dup {
+		m.brMu.Unlock()
+		return nil, errf(409, "Bridge with id %s already exists", id)
+	}
+	m.bridges[id] = b
+	m.brMu.Unlock()
+	go b.runOps()
+	b.mu.Lock()
+	b.publishLocked(&BridgeEvent{eventBase: m.base("BridgeCreated"), Bridge: b.jsonLocked()})
+	b.mu.Unlock()
+	return b, nil
+}
+
+// Bridge finds a bridge.
+func (m *Manager) Bridge(id string) (*Bridge, error) {
+	m.brMu.Lock()
+	defer m.brMu.Unlock()
+	b := m.bridges[id]
+	if b == nil {
+		return nil, errf(404, "Bridge not found")
+	}
+	return b, nil
+}
+
+// Bridges lists the bridges, oldest first.
+func (m *Manager) Bridges() []BridgeJSON {
+	m.brMu.Lock()
+	list := make([]*Bridge, 0, len(m.bridges))
+	for _, b := range m.bridges {
+		list = append(list, b)
+	}
+	m.brMu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].created.Before(list[j].created) })
+	out := make([]BridgeJSON, len(list))
+	for i, b := range list {
+		out[i] = b.JSON()
+	}
+	return out
+}
+
+// ID is the bridge id.
+func (b *Bridge) ID() string { return b.id }
+
+// JSON snapshots the bridge.
+func (b *Bridge) JSON() BridgeJSON {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.jsonLocked()
+}
+
+func (b *Bridge) jsonLocked() BridgeJSON {
+	tech := "simple_bridge"
+	if len(b.members) > 2 || len(b.recs) > 0 {
+		tech = "softmix"
+	}
+	if b.typ == "holding" {
+		tech = "holding_bridge"
+	}
+	j := BridgeJSON{ID: b.id, Technology: tech, BridgeType: b.typ, BridgeClass: "stasis", Creator: "Stasis",
+		Name: b.name, Channels: []string{}, VideoMode: "none", Creationtime: event.Time(b.created)}
+	for _, mb := range b.members {
+		j.Channels = append(j.Channels, mb.ch.id)
+	}
+	return j
+}
+
+// publishLocked sends a bridge event to the apps of its channels and to
+// subscribers of the bridge.
+func (b *Bridge) publishLocked(body any) {
+	ev := eventOf("", body)
+	ev.Sources = []string{"bridge:" + b.id}
+	for _, mb := range b.members {
+		mb.ch.mu.Lock()
+		if mb.ch.app != "" {
+			ev.Apps = append(ev.Apps, mb.ch.app)
+		}
+		mb.ch.mu.Unlock()
+	}
+	b.m.bus.Publish(ev)
+}
+
+func (b *Bridge) publish(body any) {
+	b.mu.Lock()
+	b.publishLocked(body)
+	b.mu.Unlock()
+}
+
+// AddChannel puts a channel into the bridge (moving it from another one).
+func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
+	ch.mu.Lock()
+	if ch.hangingUp {
+		ch.mu.Unlock()
+		return errf(400, "Channel not found")
+	}
+	if !ch.inStasis {
+		ch.mu.Unlock()
+		return errf(422, "Channel not in Stasis application")
+	}
+	if list := ch.recs.Load(); list != nil && len(*list) > 0 {
+		ch.mu.Unlock()
+		return errf(409, "Channel is recording")
+	}
+	old := ch.bridge
+	ch.mu.Unlock()
+	if old == b {
+		return nil
+	}
+	if old != nil {
+		old.RemoveChannel(ch)
+	}
+	b.mu.Lock()
+	if b.destroyed {
+		b.mu.Unlock()
+		return errf(404, "Bridge not found")
+	}
+	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO()}
+	mb.part.SetMuteIn(mute || b.typ == "holding")
+	mb.part.SetOverlay(mb.overlay.source)
+	b.members = append(b.members, mb)
+	b.storeSnapLocked()
+	ch.mu.Lock()
+	ch.bridge = b
+	ch.mu.Unlock()
+	ch.bridgePart.Store(mb.part)
+	overlay := mb.overlay.push
+	ch.bridgeOverlay.Store(&overlay)
+	if ch.app != "" {
+		b.m.bus.Subscribe(ch.app, "bridge:"+b.id)
+	}
+	b.publishLocked(&BridgeChannelEvent{eventBase: b.m.base("ChannelEnteredBridge"), Bridge: b.jsonLocked(), Channel: ch.JSON()})
+	b.startTickerLocked()
+	b.mu.Unlock()
+	return nil
+}
+
+// RemoveChannel takes a channel out of the bridge (422 if not in it).
+func (b *Bridge) RemoveChannel(ch *Channel) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	idx := -1
+	for i, mb := range b.members {
+		if mb.ch == ch {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return errf(422, "Channel not in this bridge")
+	}
+	mb := b.members[idx]
+	b.members = append(b.members[:idx:idx], b.members[idx+1:]...)
+	b.storeSnapLocked()
+	b.mixer.Remove(mb.part)
+	ch.bridgePart.Store(nil)
+	ch.bridgeOverlay.Store(nil)
+	ch.mu.Lock()
+	if ch.bridge == b {
+		ch.bridge = nil
+	}
+	ch.mu.Unlock()
+	b.publishLocked(&BridgeChannelEvent{eventBase: b.m.base("ChannelLeftBridge"), Bridge: b.jsonLocked(), Channel: ch.JSON()})
+	return nil
+}
+
+func (b *Bridge) storeSnapLocked() {
+	s := append([]*member(nil), b.members...)
+	b.snap.Store(&s)
+}
+
+// Destroy removes every channel, stops the bridge's recordings and
+// playbacks and publishes BridgeDestroyed.
+func (b *Bridge) Destroy() {
+	b.mu.Lock()
+	if b.destroyed {
+		b.mu.Unlock()
+		return
+	}
+	chans := make([]*Channel, 0, len(b.members))
+	for _, mb := range b.members {
+		chans = append(chans, mb.ch)
+	}
+	recs := append([]*LiveRecording(nil), b.recs...)
+	b.mu.Unlock()
+	for _, ch := range chans {
+		b.RemoveChannel(ch)
+	}
+	for _, r := range recs {
+		r.finish(RecDone)
+	}
+	b.m.recMu.Lock()
+	var queued []*LiveRecording
+	for _, r := range b.m.live {
+		if r.br == b {
+			queued = append(queued, r)
+		}
+	}
+	b.m.recMu.Unlock()
+	for _, r := range queued {
+		r.finish(RecDone)
+	}
+	b.mu.Lock()
+	b.destroyed = true
+	b.publishLocked(&BridgeEvent{eventBase: b.m.base("BridgeDestroyed"), Bridge: b.jsonLocked()})
+	close(b.done)
+	b.mu.Unlock()
+	b.m.brMu.Lock()
+	delete(b.m.bridges, b.id)
+	b.m.brMu.Unlock()
+	b.m.bus.ForgetSource("bridge:" + b.id)
+}
+
+// startTickerLocked starts the bridge's single 20 ms clock once.
+func (b *Bridge) startTickerLocked() {
+	if b.ticking || b.destroyed {
+		return
+	}
+	b.ticking = true
+	go b.tick()
+}
+
+// tick drives the mixer: each participant gets everyone else's audio;
+// recordings get the mix (or the two parties for stereo).
+func (b *Bridge) tick() {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	out := func(p *mix.Participant, frame []int16) {
+		for _, mb := range *b.snap.Load() {
+			if mb.part == p {
+				mb.ch.sendBridged(frame, b.outBuf)
+				return
+			}
+		}
+	}
+	rec := func(mixed []int16, parts []mix.Frame) {
+		b.mu.Lock()
+		recs := b.recs
+		b.mu.Unlock()
+		if len(recs) == 0 {
+			return
+		}
+		var left, right []int16
+		if len(parts) > 0 {
+			left = parts[0].PCM
+		}
+		if len(parts) > 1 {
+			right = parts[1].PCM
+		}
+		for _, r := range recs {
+			r.pushMixed(mixed, left, right)
+		}
+	}
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+			b.mixer.TickRecord(out, rec)
+		}
+	}
+}
+
+// sendBridged sends a mixed frame to the channel (the bridge's buffer).
+func (ch *Channel) sendBridged(pcm []int16, buf []byte) {
+	if ch.muteOut.Load() {
+		return
+	}
+	buf = buf[:len(pcm)]
+	if ch.outPCMA.Load() {
+		encodeAlaw(buf, pcm)
+	} else {
+		encodeMulaw(buf, pcm)
+	}
+	_ = ch.media.WriteAudio(buf, uint32(len(pcm)))
+}
+
+// Record records the bridge: the mix, or with stereo the first two parties
+// one per channel (wav only).
+func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
+	b.mu.Lock()
+	destroyed := b.destroyed
+	b.mu.Unlock()
+	if destroyed {
+		return nil, errf(404, "Bridge not found")
+	}
+	mode, err := ifExistsMode(o.IfExists)
+	if err != nil {
+		return nil, err
+	}
+	switch o.TerminateOn {
+	case "", "none", "any", "*", "#":
+	default:
+		return nil, errf(400, "terminateOn invalid")
+	}
+	f, err := recorder.Lookup(o.Format)
+	if err != nil {
+		return nil, errf(422, "%v", err)
+	}
+	if stereo && f.Name != "wav" {
+		return nil, errf(400, "Stereo recording needs format wav")
+	}
+	if mode == recorder.Append && !f.AppendOK {
+		return nil, errf(422, "format %s cannot be appended to", f.Name)
+	}
+	base, err := recorder.ResolveName(b.m.opts.RecordingsDir, o.Name)
+	if err != nil {
+		return nil, errf(400, "Recording name invalid")
+	}
+	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
+		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{})}
+	m := b.m
+	m.recMu.Lock()
+	if _, busy := m.live[o.Name]; busy {
+		m.recMu.Unlock()
+		return nil, errf(409, "Recording with the same name is already in progress")
+	}
+	if mode == recorder.Fail && len(m.storedFormats(base)) > 0 {
+		m.recMu.Unlock()
+		return nil, errf(409, "Recording already exists")
+	}
+	m.live[o.Name] = rec
+	m.recMu.Unlock()
+	go rec.start(mode)
+	return rec, nil
+}
+
+func (b *Bridge) attachRecording(r *LiveRecording) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.destroyed {
+		return false
+	}
+	b.recs = append(append([]*LiveRecording(nil), b.recs...), r)
+	b.startTickerLocked()
+	return true
+}
+
+func (b *Bridge) detachRecording(r *LiveRecording) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	list := make([]*LiveRecording, 0, len(b.recs))
+	for _, x := range b.recs {
+		if x != r {
+			list = append(list, x)
+		}
+	}
+	b.recs = list
+}
+
+// Play queues a playback heard by everyone in the bridge.
+func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
+	b.mu.Lock()
+	if b.destroyed {
+		b.mu.Unlock()
+		return nil, errf(404, "Bridge not found")
+	}
+	if b.announce == nil {
+		b.announce = newFrameFIFO()
+		b.mixer.SetAnnouncer(b.announce.source)
+	}
+	b.startTickerLocked()
+	b.mu.Unlock()
+	p, err := b.m.newPlayback(b, o, b.m.opts.Language)
+	if err != nil {
+		return nil, err
+	}
+	res := b.m.opts.Media
+	if res == nil {
+		res = nopResolver{}
+	}
+	select {
+	case b.ops <- func() { p.run(res) }:
+	default:
+		b.m.forgetPlayback(p)
+		return nil, errf(409, "Too many queued playbacks on bridge")
+	}
+	go func() {
+		select {
+		case <-b.done:
+			p.Stop()
+			p.mu.Lock()
+			st := p.state
+			p.mu.Unlock()
+			if st == PbQueued {
+				p.finish(PbDone, false)
+			}
+		case <-p.done:
+		}
+	}()
+	return p, nil
+}
+
+func (b *Bridge) runOps() {
+	for {
+		select {
+		case op := <-b.ops:
+			op()
+		case <-b.done:
+			return
+		}
+	}
+}
+
+func (b *Bridge) targetURI() string { return "bridge:" + b.id }
+
+func (b *Bridge) gone() <-chan struct{} { return b.done }
+
+func (b *Bridge) publishPlayback(typ string, pj PlaybackJSON) {
+	b.publish(&PlaybackEvent{Base: b.m.base(typ), Playback: pj})
+}
+
+func (b *Bridge) writeFrame(pcm []int16) {
+	b.mu.Lock()
+	a := b.announce
+	b.mu.Unlock()
+	if a != nil {
+		a.push(pcm)
+	}
+}
+
+// frameFIFO hands playback frames (pushed at 20 ms pace by a playback) to
+// the mixer (pulled once per tick). It holds a few frames; when full the
+// oldest is dropped.
+type frameFIFO struct {
+	mu    sync.Mutex
+	buf   [6][160]int16
+	n     [6]int
+	r, w  int
+	count int
+}
+
+func newFrameFIFO() *frameFIFO { return &frameFIFO{} }
+
+func (f *frameFIFO) push(pcm []int16) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.count == len(f.buf) {
+		f.r = (f.r + 1) % len(f.buf)
+		f.count--
+	}
+	f.n[f.w] = copy(f.buf[f.w][:], pcm)
+	f.w = (f.w + 1) % len(f.buf)
+	f.count++
+}
+
+// source is a mix.Source: it always fills the frame (silence when empty), so
+// the mixer keeps it attached.
+func (f *frameFIFO) source(pcm []int16) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.count == 0 {
+		clear(pcm)
+		return len(pcm)
+	}
+	n := copy(pcm, f.buf[f.r][:f.n[f.r]])
+	clear(pcm[n:])
+	f.r = (f.r + 1) % len(f.buf)
+	f.count--
+	return len(pcm)
+}
+
+var _ = fmt.Sprint

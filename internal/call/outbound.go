@@ -1,0 +1,363 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/sdp"
+	"github.com/tapedeck/tapedeck/internal/sip"
+)
+
+// Dialer places outgoing SIP calls (the SIP endpoint).
+type Dialer interface {
+	Dial(ctx context.Context, o sip.DialOptions) (*sip.OutDialog, error)
+}
+
+// OriginateOptions are the parameters of POST /channels and
+// /channels/create.
+type OriginateOptions struct {
+	Endpoint  string // PJSIP/alice@127.0.0.1:5090, SIP/..., or a sip: URI
+	App       string
+	AppArgs   string
+	Extension string
+	Context   string
+	CallerID  string
+	Timeout   time.Duration
+	ChannelID string
+	Variables map[string]string
+}
+
+// ParseEndpoint turns an ARI endpoint into a SIP URI: "PJSIP/alice@host:port",
+// "SIP/alice@host", "PJSIP/sip:alice@host;transport=tcp". The user part is
+// returned for the channel name.
+func ParseEndpoint(ep string) (uri, user string, err error) {
+	tech, rest, ok := strings.Cut(ep, "/")
+	if !ok || rest == "" {
+		return "", "", errf(400, "Endpoint %q: want TECH/resource, e.g. PJSIP/alice@127.0.0.1:5060", ep)
+	}
+	switch strings.ToUpper(tech) {
+	case "PJSIP", "SIP":
+	default:
+		return "", "", errf(400, "Endpoint technology %q is not supported (PJSIP, SIP)", tech)
+	}
+	if strings.HasPrefix(rest, "sip:") {
+		uri = rest
+		rest = strings.TrimPrefix(rest, "sip:")
+	} else {
+		uri = "sip:" + rest
+	}
+	u, host, ok := strings.Cut(rest, "@")
+	if !ok || u == "" || host == "" {
+		return "", "", errf(400, "Endpoint %q has no host: use PJSIP/user@host[:port] (tapedeck has no registrar)", ep)
+	}
+	if strings.ContainsAny(u, " <>\"") || strings.ContainsAny(host, " <>\"") {
+		return "", "", errf(400, "Endpoint %q is malformed", ep)
+	}
+	return uri, u, nil
+}
+
+// parseCallerID reads "Name <number>" or "number".
+func parseCallerID(s string) CallerID {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '<'); i >= 0 && strings.HasSuffix(s, ">") {
+		return CallerID{Name: strings.Trim(strings.TrimSpace(s[:i]), `"`), Number: s[i+1 : len(s)-1]}
+	}
+	return CallerID{Number: s}
+}
+
+// sipToCause maps a final SIP response to a hangup cause, as chan_pjsip does.
+func sipToCause(code int) int {
+	switch code {
+	case 401, 403, 407, 603:
+		return CauseCallRejected
+	case 404, 485, 604:
+		return CauseUnallocated
+	case 408:
+		return CauseNoUserResponse
+	case 480, 483:
+		return CauseNoAnswer
+	case 484:
+		return CauseInvalidNumber
+	case 486, 600:
+		return CauseUserBusy
+	case 488, 606:
+		return CauseBearerNotAvail
+	case 500:
+		return CauseFailure
+	case 503:
+		return CauseCongestion
+	}
+	if code >= 400 && code < 500 {
+		return CauseInterworking
+	}
+	return CauseNormalClearing
+}
+
+// Dial status names of the Dial event.
+func dialStatus(cause int) string {
+	switch cause {
+	case CauseUserBusy:
+		return "BUSY"
+	case CauseNoAnswer, CauseNoUserResponse:
+		return "NOANSWER"
+	case CauseCongestion:
+		return "CONGESTION"
+	case CauseCallRejected:
+		return "CANCEL"
+	}
+	return "CHANUNAVAIL"
+}
+
+// DialEvent is ARI's Dial event.
+type DialEvent struct {
+	eventBase
+	Peer       ChannelJSON `json:"peer"`
+	Dialstring string      `json:"dialstring,omitempty"`
+	Dialstatus string      `json:"dialstatus"`
+}
+
+func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, string, error) {
+	if m.opts.Dialer == nil {
+		return nil, "", errf(500, "outbound calls are not configured")
+	}
+	uri, user, err := ParseEndpoint(o.Endpoint)
+	if err != nil {
+		return nil, "", err
+	}
+	if o.ChannelID != "" {
+		if _, err := m.Get(o.ChannelID); err == nil {
+			return nil, "", errf(409, "Channel with id %s already exists", o.ChannelID)
+		}
+	}
+	rtpConn, rtcpConn, err := m.opts.Ports.Listen()
+	if err != nil {
+		return nil, "", errf(503, "no RTP ports: %v", err)
+	}
+	ch := m.newChannel(channelSpec{
+		id:       o.ChannelID,
+		user:     user,
+		caller:   parseCallerID(o.CallerID),
+		dialplan: DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
+		state:    state,
+	}, rtpConn, rtcpConn)
+	for k, v := range o.Variables {
+		ch.vars[k] = v
+	}
+	return ch, uri, nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Originate creates an outgoing channel and dials it at once. With an app,
+// the channel enters it once answered; with an extension, the dialplan
+// route of that extension runs. It returns the channel in state Down.
+func (m *Manager) Originate(o OriginateOptions) (*Channel, error) {
+	if o.App == "" && o.Extension == "" {
+		return nil, errf(400, "Application or extension must be specified")
+	}
+	if o.App != "" && !m.bus.Registered(o.App) {
+		return nil, errf(400, "Stasis application %s is not registered", o.App)
+	}
+	ch, uri, err := m.outboundChannel(o, StateDown)
+	if err != nil {
+		return nil, err
+	}
+	ch.originate = &o
+	ch.mu.Lock()
+	ch.dialing = true
+	ch.mu.Unlock()
+	go ch.dial(uri, o.Timeout, nil)
+	return ch, nil
+}
+
+// Create makes an outgoing channel in the application without dialing it
+// (POST /channels/create); POST /channels/{id}/dial dials it.
+func (m *Manager) Create(o OriginateOptions) (*Channel, error) {
+	if o.App == "" {
+		return nil, errf(400, "app is required")
+	}
+	ch, uri, err := m.outboundChannel(o, StateDown)
+	if err != nil {
+		return nil, err
+	}
+	ch.dialTarget = uri
+	ch.enterStasis(o.App, splitArgs(o.AppArgs))
+	return ch, nil
+}
+
+func splitArgs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+// Dial dials a channel made by Create; timeout 0 waits without limit.
+func (ch *Channel) Dial(caller string, timeout time.Duration) error {
+	ch.mu.Lock()
+	if ch.hangingUp {
+		ch.mu.Unlock()
+		return ErrChannelNotFound
+	}
+	if ch.dialTarget == "" || ch.dialing || ch.state != StateDown {
+		ch.mu.Unlock()
+		return errf(409, "Channel is not dialable")
+	}
+	ch.dialing = true
+	target := ch.dialTarget
+	ch.mu.Unlock()
+	var callerCh *Channel
+	if caller != "" {
+		callerCh, _ = ch.m.Get(caller)
+	}
+	go ch.dial(target, timeout, callerCh)
+	return nil
+}
+
+// dial sends the INVITE and follows it: Ringing, Up, or a failure cause.
+func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	}
+	ch.mu.Lock()
+	ch.dialCancel = cancel
+	ch.mu.Unlock()
+	defer cancel()
+	offer, err := sdp.Offer(ch.local, ch.m.opts.Codecs, ch.m.opts.DTMFType)
+	if err != nil {
+		ch.hangup(CauseFailure, true)
+		return
+	}
+	dialEvent := func(status string) {
+		ch.mu.Lock()
+		ev := &DialEvent{eventBase: ch.m.base("Dial"), Peer: ch.jsonLocked(), Dialstring: target, Dialstatus: status}
+		ch.publishLocked(ev)
+		ch.mu.Unlock()
+	}
+	dialEvent("")
+	type result struct {
+		out *sip.OutDialog
+		err error
+	}
+	results := make(chan result, 1)
+	opts := sip.DialOptions{
+		Target:   target,
+		FromUser: nonEmpty(ch.caller.Number, "tapedeck"),
+		FromName: ch.caller.Name,
+		Offer:    offer,
+		OnProvisional: func(code int, reason string, body []byte) {
+			if code == 180 || code == 183 {
+				ch.mu.Lock()
+				ch.setStateLocked(StateRinging)
+				ch.mu.Unlock()
+				if len(body) > 0 {
+					ch.applyAnswer(body)
+				}
+			}
+		},
+	}
+	go func() {
+		out, err := ch.m.opts.Dialer.Dial(ctx, opts)
+		results <- result{out, err}
+	}()
+	var out *sip.OutDialog
+
+	select {
+	case r := <-results:
+		out, err = r.out, r.err
+	case <-ctx.Done():
+		// Timed out or hung up while dialing. A CANCEL needs a provisional
+		// response first; the transaction winds down in the background, and
+		// a late answer is hung up at once.
+		err = ctx.Err()
+		go func() {
+			if r := <-results; r.out != nil {
+				bye, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = r.out.Hangup(bye)
+			}
+		}()
+	}
+	if err != nil {
+		cause := CauseNoUserResponse
+		var rej *sip.RejectedError
+		switch {
+		case errors.As(err, &rej):
+			cause = sipToCause(rej.Code)
+		case errors.Is(err, context.DeadlineExceeded):
+			cause = CauseNoAnswer
+		case errors.Is(err, context.Canceled):
+			cause = CauseNormalClearing
+		}
+		ch.m.log.Info("outbound call failed", "channel", ch.id, "target", target, "cause", cause, "err", err)
+		dialEvent(dialStatus(cause))
+		ch.hangup(cause, true)
+		return
+	}
+	ch.mu.Lock()
+	ch.out = out
+	ch.callID = out.CallID()
+	ch.mu.Unlock()
+	out.SetHandler(ch)
+	ch.applyAnswer(out.Answer())
+	dialEvent("ANSWER")
+	ch.mu.Lock()
+	ch.setStateLocked(StateUp)
+	ch.mu.Unlock()
+	if o := ch.originate; o != nil {
+		ch.afterAnswer(o)
+	}
+}
+
+// applyAnswer takes the far end's SDP answer (183 or 200).
+func (ch *Channel) applyAnswer(body []byte) {
+	m, err := sdp.Parse(body)
+	if err != nil {
+		ch.m.log.Warn("outbound call: unusable SDP answer", "channel", ch.id, "err", err)
+		return
+	}
+	c, err := sdp.Negotiate(m, ch.m.opts.Codecs)
+	if err != nil {
+		ch.m.log.Warn("outbound call: no common codec in answer", "channel", ch.id, "err", err)
+		return
+	}
+	ch.mu.Lock()
+	ch.remote, ch.choice = m, c
+	ch.mu.Unlock()
+	ch.updateMedia(m, c)
+}
+
+// afterAnswer runs what the originate asked for once the callee answered.
+func (ch *Channel) afterAnswer(o *OriginateOptions) {
+	if o.App != "" {
+		ch.enterStasis(o.App, splitArgs(o.AppArgs))
+		return
+	}
+	_, app, err := ch.m.opts.Plan.Match(o.Extension)
+	if err != nil || app.Name != "Stasis" || len(app.Args) == 0 || !ch.m.bus.Registered(app.Args[0]) {
+		ch.m.log.Warn("originate: extension has no usable route; hanging up", "channel", ch.id, "exten", o.Extension)
+		ch.hangup(CauseNormalClearing, false)
+		return
+	}
+	ch.mu.Lock()
+	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
+	ch.mu.Unlock()
+	ch.enterStasis(app.Args[0], app.Args[1:])
+}
+
+var _ = net.IPv4len
+var _ = fmt.Sprint

@@ -1,0 +1,215 @@
+package mix
+
+import "math"
+
+const (
+	// SampleRate is the mixer's sample rate in Hz.
+	SampleRate = 8000
+	// FrameSamples is the number of samples in one 20 ms frame.
+	FrameSamples = 160
+
+	targetDepth = 2 * FrameSamples // 40 ms: start (and restart) play-out at this depth
+	maxDepth    = 6 * FrameSamples // 120 ms: never buffer more; drop oldest frames
+	resetJump   = SampleRate       // a timestamp jump of more than 1 s resets the buffer
+	trimWindow  = 100              // ticks (2 s) observed before a latency trim
+
+	ringSize = 1024 // power of two >= maxDepth
+	ringMask = ringSize - 1
+)
+
+// jitter is a play-out buffer positioned by RTP timestamp. Positions are
+// RTP timestamps unwrapped to 64 bits. Invariants: present[] is set only for
+// positions in [playTS, maxEnd), and that span is at most maxDepth, so the
+// ring never aliases; buf is zero wherever present is false. It is not safe for concurrent use; Participant guards it.
+type jitter struct {
+	buf     [ringSize]int16
+	present [ringSize]bool
+
+	have    bool // a stream is established (ssrc, lastTS valid)
+	ssrc    uint32
+	lastTS  uint32 // RTP timestamp of the highest-positioned packet
+	lastExt int64  // lastTS unwrapped
+	playTS  int64  // next position to play
+	maxEnd  int64  // highest position written + 1
+	playing bool   // false while priming
+	started bool   // a frame has been played since the last reset
+
+	winTicks int
+	winMin   int64
+
+	st Stats
+}
+
+// reset flushes the buffer and starts a new stream at ts.
+func (j *jitter) reset(ssrc uint32, ts uint32) {
+	if j.have {
+		j.st.Resets++
+	}
+	clear(j.present[:])
+	clear(j.buf[:])
+	j.have = true
+	j.ssrc = ssrc
+	j.lastTS = ts
+	j.lastExt = int64(ts)
+	j.playTS = int64(ts)
+	j.maxEnd = int64(ts)
+	j.playing = false
+	j.started = false
+}
+
+// push stores pcm at RTP timestamp ts. pcm is copied.
+func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
+	if len(pcm) == 0 {
+		return
+	}
+	j.st.Packets++
+	if !j.have || ssrc != j.ssrc {
+		j.reset(ssrc, ts)
+	} else if d := int64(int32(ts - j.lastTS)); d > resetJump || d < -resetJump {
+		j.reset(ssrc, ts)
+	}
+	ext := j.lastExt + int64(int32(ts-j.lastTS))
+	if ext > j.lastExt {
+		j.lastExt, j.lastTS = ext, ts
+	}
+	if len(pcm) > maxDepth { // keep only the newest maxDepth samples
+		k := len(pcm) - maxDepth
+		j.st.OverflowDrops += uint64(k / FrameSamples)
+		pcm = pcm[k:]
+		ext += int64(k)
+	}
+	end := ext + int64(len(pcm))
+
+	if ext < j.playTS {
+		if !j.started && max(j.maxEnd, end)-ext <= maxDepth {
+			// Reordering before play-out began: start earlier.
+			j.playTS = ext
+		} else {
+			j.st.LateDrops++
+			if end <= j.playTS {
+				return
+			}
+		}
+	}
+	if end > j.maxEnd {
+		if over := end - j.playTS - maxDepth; over > 0 {
+			frames := (over + FrameSamples - 1) / FrameSamples
+			j.st.OverflowDrops += uint64(j.skip(frames))
+		}
+		j.maxEnd = end
+	}
+	if ext < j.playTS { // late part, or the head pushed out by overflow
+		pcm = pcm[j.playTS-ext:]
+		ext = j.playTS
+	}
+	for len(pcm) > 0 { // at most two contiguous runs of the ring
+		idx := int(ext & ringMask)
+		n := copy(j.buf[idx:], pcm)
+		for i := range j.present[idx : idx+n] {
+			j.present[idx+i] = true
+		}
+		pcm = pcm[n:]
+		ext += int64(n)
+	}
+}
+
+// take moves n samples at position pos into dst (nil to discard), leaving
+// the ring empty there, and reports whether any of them had arrived.
+func (j *jitter) take(dst []int16, pos int64, n int) (any bool) {
+	for n > 0 { // at most two contiguous runs of the ring
+		idx := int(pos & ringMask)
+		k := min(n, ringSize-idx)
+		for _, ok := range j.present[idx : idx+k] {
+			if ok {
+				any = true
+				break
+			}
+		}
+		if dst != nil {
+			copy(dst, j.buf[idx:idx+k])
+			dst = dst[k:]
+		}
+		clear(j.buf[idx : idx+k])
+		clear(j.present[idx : idx+k])
+		pos += int64(k)
+		n -= k
+	}
+	return any
+}
+
+// skip drops the next frames frames at the play-out point and returns how
+// many of them held any received sample.
+func (j *jitter) skip(frames int64) (withData int) {
+	for range frames {
+		if j.take(nil, j.playTS, FrameSamples) {
+			withData++
+		}
+		j.playTS += FrameSamples
+	}
+	if j.maxEnd < j.playTS {
+		j.maxEnd = j.playTS
+	}
+	return withData
+}
+
+// frameEmpty reports whether no sample of the frame at the play-out point
+// has arrived.
+func (j *jitter) frameEmpty() bool {
+	for i := range int64(FrameSamples) {
+		if j.present[(j.playTS+i)&ringMask] {
+			return false
+		}
+	}
+	return true
+}
+
+// pull writes the next frame into dst (len FrameSamples) and reports whether
+// any received audio was in it.
+func (j *jitter) pull(dst []int16) (active bool) {
+	if !j.playing {
+		if !j.have || j.maxEnd-j.playTS < targetDepth {
+			clear(dst)
+			return false
+		}
+		// (Re)start: frames at the front that hold nothing (a gap the
+		// underrun already covered in real time, or a silence-suppression
+		// pause) are skipped down to the target depth rather than played.
+		for j.maxEnd-j.playTS-FrameSamples >= targetDepth && j.frameEmpty() {
+			j.skip(1)
+		}
+		j.playing = true
+		j.winTicks, j.winMin = 0, math.MaxInt64
+	}
+	if j.maxEnd <= j.playTS {
+		j.playing = false
+		j.st.Underruns++
+		clear(dst)
+		return false
+	}
+	active = j.take(dst, j.playTS, len(dst))
+	j.playTS += int64(len(dst))
+	j.started = true
+	j.st.FramesPlayed++
+	if !active {
+		j.st.FramesLost++
+	}
+
+	depth := j.maxEnd - j.playTS
+	j.winMin = min(j.winMin, depth)
+	if j.winTicks++; j.winTicks >= trimWindow {
+		if j.winMin >= targetDepth {
+			j.skip(1)
+			j.st.Trimmed++
+		}
+		j.winTicks, j.winMin = 0, math.MaxInt64
+	}
+	return active
+}
+
+// stats returns the counters and the current depth.
+func (j *jitter) stats() Stats {
+	s := j.st
+	s.Depth = int(max(j.maxEnd-j.playTS, 0))
+	s.Playing = j.playing
+	return s
+}

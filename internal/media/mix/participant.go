@@ -1,0 +1,84 @@
+package mix
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Participant is one party of a Mixer: a play-out buffer fed by Push and the
+// per-tick buffers the mixer fills for it. Create it with Mixer.Add.
+type Participant struct {
+	id string
+
+	mu sync.Mutex // guards jb; held only for buffer arithmetic, never across callbacks
+	jb jitter
+
+	mutedIn atomic.Bool
+	overlay atomic.Pointer[source]
+	removed atomic.Bool
+
+	// Owned by the ticking goroutine (under Mixer.tickMu).
+	in      [FrameSamples]int16
+	out     [FrameSamples]int16
+	ov      [FrameSamples]int16
+	contrib bool // in is part of this tick's sum
+}
+
+// ID returns the identifier given to Mixer.Add.
+func (p *Participant) ID() string { return p.id }
+
+// Push stores one RTP packet's decoded samples (8 kHz, any count) at RTP
+// timestamp ts from synchronisation source ssrc. The samples are copied; the
+// caller may reuse pcm at once. Push never blocks on the mixer's consumers.
+func (p *Participant) Push(ssrc uint32, ts uint32, pcm []int16) {
+	p.mu.Lock()
+	p.jb.push(ssrc, ts, pcm)
+	p.mu.Unlock()
+}
+
+// Reset flushes the play-out buffer; the next Push starts a new stream.
+func (p *Participant) Reset() {
+	p.mu.Lock()
+	if p.jb.have {
+		p.jb.reset(p.jb.ssrc, p.jb.lastTS)
+		p.jb.have = false
+	}
+	p.mu.Unlock()
+}
+
+// SetMuteIn mutes (true) or unmutes the participant's input: while muted its
+// audio is neither heard by the others nor recorded. Its buffer keeps
+// playing out so timing is unaffected.
+func (p *Participant) SetMuteIn(muted bool) { p.mutedIn.Store(muted) }
+
+// MutedIn reports whether the participant's input is muted.
+func (p *Participant) MutedIn() bool { return p.mutedIn.Load() }
+
+// SetOverlay sets a Source mixed into this participant's own output only
+// (a playback to one bridged channel); it is not heard by the others and not
+// recorded. nil removes it. A source that finishes is detached by the mixer.
+func (p *Participant) SetOverlay(src Source) {
+	if src == nil {
+		p.overlay.Store(nil)
+		return
+	}
+	p.overlay.Store(&source{fn: src})
+}
+
+// HasOverlay reports whether an overlay source is attached.
+func (p *Participant) HasOverlay() bool { return p.overlay.Load() != nil }
+
+// Stats returns the participant's play-out counters.
+func (p *Participant) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.jb.stats()
+}
+
+// pull takes this tick's input frame from the buffer.
+func (p *Participant) pull() bool {
+	p.mu.Lock()
+	active := p.jb.pull(p.in[:])
+	p.mu.Unlock()
+	return active
+}

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/media"
+	"github.com/tapedeck/tapedeck/internal/media/say"
+	"github.com/tapedeck/tapedeck/internal/media/tone"
+	"github.com/tapedeck/tapedeck/internal/sounds"
+)
+
+// resolver turns ARI media URIs into audio sources.
+type resolver struct {
+	sounds   *sounds.Index
+	fetch    *sounds.Fetcher
+	calls    func() *call.Manager
+	toneZone string
+}
+
+func newResolver(ix *sounds.Index, cacheDir string, maxBytes int64, calls func() *call.Manager) *resolver {
+	client := &http.Client{Timeout: 20 * time.Second}
+	return &resolver{sounds: ix, fetch: sounds.NewFetcher(cacheDir, maxBytes, client), calls: calls, toneZone: "us"}
+}
+
+// Resolve implements call.MediaResolver.
+func (r *resolver) Resolve(ctx context.Context, uri, lang string) (media.Source, error) {
+	scheme, rest, ok := strings.Cut(uri, ":")
+	if !ok {
+		return nil, fmt.Errorf("media URI %q has no scheme", uri)
+	}
+	switch scheme {
+	case "sound":
+		if sounds.IsURL(rest) {
+			return r.fetch.Fetch(ctx, rest)
+		}
+		return r.sounds.Open(rest, lang)
+	case "recording":
+		rec, err := r.calls().GetStored(rest)
+		if err != nil {
+			return nil, fmt.Errorf("recording %q: %w", rest, err)
+		}
+		return sounds.DecodeFile(rec.Path)
+	case "number", "digits", "characters":
+		return say.FromURI(uri, lang)
+	case "tone":
+		return tone.ParseURI(rest, r.toneZone)
+	}
+	return nil, fmt.Errorf("unknown media scheme %q", scheme)
+}
