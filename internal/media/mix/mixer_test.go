@@ -321,17 +321,17 @@ func TestZeroAllocsPerTick(t *testing.T) {
 }
 
 // TestConcurrent runs Add/Remove, Push, Tick and the setters from separate
-// goroutines; run it with -race.
+// goroutines; run it with -race. Work is bounded by counts, not time.
 func TestConcurrent(t *testing.T) {
 	m := New()
 	var stop atomic.Bool
-	var wg sync.WaitGroup
+	var clock sync.WaitGroup
 	var ticks atomic.Int64
 
-	wg.Add(1)
+	clock.Add(1)
 	go func() { // the bridge clock
-		defer wg.Done()
-		for !stop.Load() {
+		defer clock.Done()
+		for !stop.Load() || ticks.Load() < 200 {
 			m.TickRecord(func(p *Participant, f []int16) {
 				_ = f[FrameSamples-1]
 			}, func(mixed []int16, parts []Frame) {
@@ -340,19 +340,19 @@ func TestConcurrent(t *testing.T) {
 				}
 			})
 			ticks.Add(1)
+			runtime.Gosched()
 		}
 	}()
 
-	var live sync.Map
+	var wg sync.WaitGroup
 	for g := range 4 { // RTP readers joining, sending, leaving
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			buf := make([]int16, 240)
-			for round := 0; !stop.Load(); round++ {
+			for round := range 20 {
 				p := m.Add(fmt.Sprintf("g%d-%d", g, round))
-				live.Store(p, true)
 				ts := rng.Uint32()
 				for k := range 50 {
 					n := []int{80, 160, 240}[rng.IntN(3)]
@@ -369,16 +369,16 @@ func TestConcurrent(t *testing.T) {
 						p.SetOverlay(src)
 					}
 					_ = p.Stats()
+					runtime.Gosched()
 				}
 				m.Remove(p)
-				live.Delete(p)
 			}
 		}()
 	}
 	wg.Add(1)
 	go func() { // announcements and observers
 		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
+		for i := range 500 {
 			src, _ := countdown(int16(i), 3, 0)
 			m.SetAnnouncer(src)
 			_ = m.Len()
@@ -388,13 +388,12 @@ func TestConcurrent(t *testing.T) {
 			if i%5 == 0 {
 				m.SetAnnouncer(nil)
 			}
+			runtime.Gosched()
 		}
 	}()
-	for ticks.Load() < 3000 {
-		runtime.Gosched()
-	}
-	stop.Store(true)
 	wg.Wait()
+	stop.Store(true)
+	clock.Wait()
 	if m.Len() != 0 {
 		t.Fatalf("Len %d after all removed", m.Len())
 	}
