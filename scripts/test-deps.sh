@@ -15,6 +15,11 @@
 #    listed and the script carries on (the tests that need them skip locally).
 #  * npm packages of test/node (ari-client), with `npm ci` whenever
 #    node_modules is missing or older than package.json/package-lock.json.
+#  * versitygw, the S3-compatible server of the internal/store/blob tests,
+#    via scripts/s3-test.sh (go install into .cache/bin when missing).
+#  * PostgreSQL for the internal/store/meta tests, via scripts/pg-test.sh
+#    (as root: installs/starts the postgresql cluster when nothing listens
+#    on 127.0.0.1:5432 and makes the role tapedeck/tapedeck the tests use).
 #
 # Exit status: non-zero when an install step failed under CI=true (locally
 # it only warns, so that an offline machine can still run what it can).
@@ -118,6 +123,16 @@ if [[ -f "$nodedir/package.json" ]]; then
 			fi
 		fi
 	fi
+fi
+
+# ------------------------------------------------------------- versitygw
+if ! bash scripts/s3-test.sh >/dev/null; then
+	fail "scripts/s3-test.sh could not install versitygw; the S3 blob store tests will be skipped"
+fi
+
+# ------------------------------------------------------------ PostgreSQL
+if ! bash scripts/pg-test.sh >/dev/null; then
+	fail "scripts/pg-test.sh could not make PostgreSQL reachable; the PostgreSQL tests of internal/store/meta will be skipped"
 fi
 
 exit "$failed"

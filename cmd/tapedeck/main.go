@@ -28,6 +28,9 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "accounts" {
+		return accounts(args[1:], os.Stdout, stderr)
+	}
 	fs := flag.NewFlagSet("tapedeck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML configuration file (default: embedded defaults)")

@@ -16,19 +16,23 @@ import (
 
 // Channel is one call leg.
 type Channel struct {
-	m        *Manager
-	serial   uint64
-	id, name string
-	created  time.Time
-	callID   string
-	caller   CallerID
-	language string
-	dialplan DialplanCEP
-	dialog   *sip.Dialog // inbound legs
-	media    *rtpsess.Session
-	local    sdp.Local
-	done     chan struct{}
-	ops      chan func()
+	m *Manager
+	// callSid is the catalog's id of the call (shared by its legs) and
+	// accountSid the account that owns its recordings.
+	callSid    string
+	accountSid string
+	serial     uint64
+	id, name   string
+	created    time.Time
+	callID     string
+	caller     CallerID
+	language   string
+	dialplan   DialplanCEP
+	dialog     *sip.Dialog // inbound legs
+	media      *rtpsess.Session
+	local      sdp.Local
+	done       chan struct{}
+	ops        chan func()
 	// recs are the recordings tapping the channel's audio (copy on write).
 	recs atomic.Pointer[[]*LiveRecording]
 	// pcm is the decode buffer of the media path (reader goroutine only).
@@ -605,6 +609,8 @@ func (ch *Channel) builtinLocked(name string) (string, bool) {
 		return ch.dialplan.Context, true
 	case "CHANNEL(pjsip,call-id)":
 		return ch.callID, true
+	case "CALLSID":
+		return ch.callSid, true
 	}
 	return "", false
 }

@@ -35,6 +35,8 @@ type Options struct {
 	Media MediaResolver
 	// Dialer places outgoing calls.
 	Dialer Dialer
+	// Catalog records recordings in the catalog (optional).
+	Catalog Catalog
 }
 
 // Manager owns every channel of the node and is what the APIs call.
@@ -258,15 +260,29 @@ func (m *Manager) Invite(d *sip.Dialog) {
 	if user == "" {
 		user = "anonymous"
 	}
+	var accountSid string
+	if m.opts.Catalog != nil {
+		ctx, cancel := catalogCtx()
+		accountSid, err = m.opts.Catalog.AccountSid(ctx, route.Account)
+		cancel()
+		if err != nil {
+			log.Error("rejecting call: the route's account is unknown", "account", route.Account, "err", err)
+			rtpConn.Close()
+			rtcpConn.Close()
+			_ = d.Reject(500, "Server Internal Error")
+			return
+		}
+	}
 	ch := m.newChannel(channelSpec{
-		user:     user,
-		callID:   d.CallID(),
-		caller:   CallerID{Name: d.CallerName(), Number: d.CallerNumber()},
-		dialplan: DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1, AppName: app.Name, AppData: app.Data()},
-		state:    StateRing,
-		choice:   choice,
-		remote:   remote,
-		dialog:   d,
+		accountSid: accountSid,
+		user:       user,
+		callID:     d.CallID(),
+		caller:     CallerID{Name: d.CallerName(), Number: d.CallerNumber()},
+		dialplan:   DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1, AppName: app.Name, AppData: app.Data()},
+		state:      StateRing,
+		choice:     choice,
+		remote:     remote,
+		dialog:     d,
 	}, rtpConn, rtcpConn)
 
 	if app.Name == "Wait" {
@@ -288,15 +304,17 @@ func (m *Manager) Invite(d *sip.Dialog) {
 
 // channelSpec describes a channel to create.
 type channelSpec struct {
-	id       string // client-chosen id; generated when empty
-	user     string // endpoint user for the name PJSIP/<user>-<serial>
-	callID   string
-	caller   CallerID
-	dialplan DialplanCEP
-	state    State
-	choice   sdp.Choice
-	remote   *sdp.Media
-	dialog   *sip.Dialog
+	id         string // client-chosen id; generated when empty
+	callSid    string // shared by the legs of one call; generated when empty
+	accountSid string
+	user       string // endpoint user for the name PJSIP/<user>-<serial>
+	callID     string
+	caller     CallerID
+	dialplan   DialplanCEP
+	state      State
+	choice     sdp.Choice
+	remote     *sdp.Media
+	dialog     *sip.Dialog
 }
 
 // newChannel creates, starts and registers a channel with its RTP session.
@@ -307,24 +325,29 @@ func (m *Manager) newChannel(s channelSpec, rtpConn, rtcpConn *net.UDPConn) *Cha
 	if id == "" {
 		id = fmt.Sprintf("%d.%d", now.Unix(), serial)
 	}
+	if s.callSid == "" {
+		s.callSid = NewCallSid()
+	}
 	ch := &Channel{
-		m:        m,
-		serial:   serial,
-		id:       id,
-		name:     fmt.Sprintf("PJSIP/%s-%08x", s.user, serial),
-		created:  now,
-		callID:   s.callID,
-		caller:   s.caller,
-		language: m.opts.Language,
-		dialplan: s.dialplan,
-		state:    s.state,
-		vars:     map[string]string{},
-		dialog:   s.dialog,
-		choice:   s.choice,
-		remote:   s.remote,
-		done:     make(chan struct{}),
-		ops:      make(chan func(), 64),
-		outBuf:   make([]byte, 1024),
+		m:          m,
+		callSid:    s.callSid,
+		accountSid: s.accountSid,
+		serial:     serial,
+		id:         id,
+		name:       fmt.Sprintf("PJSIP/%s-%08x", s.user, serial),
+		created:    now,
+		callID:     s.callID,
+		caller:     s.caller,
+		language:   m.opts.Language,
+		dialplan:   s.dialplan,
+		state:      s.state,
+		vars:       map[string]string{},
+		dialog:     s.dialog,
+		choice:     s.choice,
+		remote:     s.remote,
+		done:       make(chan struct{}),
+		ops:        make(chan func(), 64),
+		outBuf:     make([]byte, 1024),
 	}
 	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
 	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}

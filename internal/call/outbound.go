@@ -29,6 +29,9 @@ type OriginateOptions struct {
 	Timeout   time.Duration
 	ChannelID string
 	Variables map[string]string
+	// Originator is the channel this call is made for: the new leg shares
+	// its CallSid and account.
+	Originator string
 }
 
 // ParseEndpoint turns an ARI endpoint into a SIP URI: "PJSIP/alice@host:port",
@@ -137,12 +140,28 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	if err != nil {
 		return nil, "", errf(503, "no RTP ports: %v", err)
 	}
+	var callSid, accountSid string
+	if o.Originator != "" {
+		orig, err := m.Get(o.Originator)
+		if err != nil {
+			rtpConn.Close()
+			rtcpConn.Close()
+			return nil, "", errf(400, "originator %s not found", o.Originator)
+		}
+		callSid, accountSid = orig.callSid, orig.accountSid
+	} else if c := m.opts.Catalog; c != nil {
+		ctx, cancel := catalogCtx()
+		accountSid, _ = c.AccountSid(ctx, "")
+		cancel()
+	}
 	ch := m.newChannel(channelSpec{
-		id:       o.ChannelID,
-		user:     user,
-		caller:   parseCallerID(o.CallerID),
-		dialplan: DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
-		state:    state,
+		callSid:    callSid,
+		accountSid: accountSid,
+		id:         o.ChannelID,
+		user:       user,
+		caller:     parseCallerID(o.CallerID),
+		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
+		state:      state,
 	}, rtpConn, rtcpConn)
 	for k, v := range o.Variables {
 		ch.vars[k] = v

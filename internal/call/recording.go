@@ -75,9 +75,13 @@ type LiveRecording struct {
 	written  int64 // samples written while recording (not paused)
 	silence  []int16
 	finished bool
-	ending   bool // the media path has asked for the end once
-	done     chan struct{}
-	emit     func([]int16) // timeline output, bound once (no per-packet closure)
+	// startedAt is when writing began; firstMember the bridge's first
+	// party at the start (for the catalog's CallSid).
+	startedAt   time.Time
+	firstMember *Channel
+	ending      bool // the media path has asked for the end once
+	done        chan struct{}
+	emit        func([]int16) // timeline output, bound once (no per-packet closure)
 }
 
 // Name is the recording's name.
@@ -224,6 +228,17 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
+	r.mu.Lock()
+	r.startedAt = time.Now()
+	r.mu.Unlock()
+	if r.br != nil {
+		r.br.mu.Lock()
+		if len(r.br.members) > 0 {
+			r.firstMember = r.br.members[0].ch
+		}
+		r.br.mu.Unlock()
+	}
+	r.catalogStarted()
 	r.publish("RecordingStarted")
 }
 
@@ -445,6 +460,9 @@ func (r *LiveRecording) finish(state string) {
 		delete(r.m.live, r.name)
 	}
 	r.m.recMu.Unlock()
+	if !wasQueued || final != RecCanceled {
+		r.catalogFinished(final)
+	}
 	switch {
 	case wasQueued && final == RecCanceled:
 		// Never started: nothing to report but the end.

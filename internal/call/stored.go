@@ -110,6 +110,13 @@ func (m *Manager) DeleteStored(name string) error {
 		}
 		os.Remove(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".recovered"))
 	}
+	if c := m.opts.Catalog; c != nil {
+		ctx, cancel := catalogCtx()
+		defer cancel()
+		if err := c.DeletedByName(ctx, name); err != nil {
+			m.log.Error("catalog: deleting the row of a deleted recording", "name", name, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -134,6 +141,13 @@ func (m *Manager) CopyStored(src, dst string) (*StoredRecording, error) {
 	}
 	if err := copyFile(rec.Path, target); err != nil {
 		return nil, errf(500, "copying recording: %v", err)
+	}
+	if c := m.opts.Catalog; c != nil {
+		ctx, cancel := catalogCtx()
+		defer cancel()
+		if err := c.Copied(ctx, src, dst, target); err != nil {
+			m.log.Error("catalog: cataloguing a copied recording", "name", dst, "err", err)
+		}
 	}
 	return &StoredRecording{StoredRecordingJSON: StoredRecordingJSON{Name: dst, Format: rec.Format}, Path: target, ContentType: rec.ContentType}, nil
 }

@@ -34,9 +34,45 @@ type Config struct {
 	Recording Recording `yaml:"recording"`
 	// Sounds configures where prompts are found.
 	Sounds Sounds `yaml:"sounds"`
+	// Catalog configures the recordings catalog.
+	Catalog Catalog `yaml:"catalog"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 }
+
+// Catalog configures the recordings catalog (metadata and files).
+type Catalog struct {
+	// Database is a PostgreSQL DSN (postgres://...); empty means SQLite at
+	// <data_dir>/tapedeck.db.
+	Database string `yaml:"database"`
+	// MediaAccess: public (download by unguessable Sid, as Restcomm),
+	// auth (Basic AccountSid:AuthToken) or signed (short-lived signed URLs).
+	MediaAccess string `yaml:"media_access"`
+	// SignedURLTTL is the lifetime of signed media URLs, in seconds.
+	SignedURLTTL int `yaml:"signed_url_ttl_seconds"`
+	// SignKey signs media URLs (hex or text); random at each start when empty.
+	SignKey string `yaml:"sign_key"`
+	// S3 stores finished files in S3-compatible object storage.
+	S3 S3 `yaml:"s3"`
+}
+
+// S3 configures S3-compatible object storage.
+type S3 struct {
+	Endpoint  string `yaml:"endpoint"` // host:port; empty disables S3
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	Bucket    string `yaml:"bucket"`
+	Region    string `yaml:"region"`
+	UseSSL    bool   `yaml:"use_ssl"`
+	Prefix    string `yaml:"prefix"`
+	// KeepLocal keeps the local copy after a verified upload.
+	KeepLocal bool `yaml:"keep_local"`
+	// PartSizeMB is the multipart part size (default 16).
+	PartSizeMB int `yaml:"part_size_mb"`
+}
+
+// DatabasePath is the SQLite file used when no DSN is configured.
+func (c *Config) DatabasePath() string { return filepath.Join(c.DataDir, "tapedeck.db") }
 
 // Sounds configures prompt playback.
 type Sounds struct {
@@ -135,6 +171,9 @@ type Route struct {
 	App   string `yaml:"app"`
 	// Context is reported in the channel's dialplan; default "default".
 	Context string `yaml:"context"`
+	// Account is the name of the account owning the calls' recordings
+	// (default: the default account).
+	Account string `yaml:"account"`
 }
 
 // Default returns the embedded defaults: loopback SIP and HTTP, data under
@@ -195,6 +234,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_SIP_LISTEN":  func(c *Config, v string) error { c.SIP.Listen = v; return nil },
 	"TAPEDECK_HTTP_LISTEN": func(c *Config, v string) error { c.HTTP.Listen = v; return nil },
 	"TAPEDECK_LOG_LEVEL":   func(c *Config, v string) error { c.Log.Level = v; return nil },
+	"TAPEDECK_DATABASE":    func(c *Config, v string) error { c.Catalog.Database = v; return nil },
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
@@ -284,6 +324,16 @@ func (c *Config) Validate() error {
 	}
 	if c.RTP.Host == "" {
 		c.RTP.Host = sipHost
+	}
+	switch c.Catalog.MediaAccess {
+	case "":
+		c.Catalog.MediaAccess = "public"
+	case "public", "auth", "signed":
+	default:
+		errs = append(errs, fmt.Errorf("catalog.media_access: %q is not public, auth or signed", c.Catalog.MediaAccess))
+	}
+	if c.Catalog.S3.Endpoint != "" && (c.Catalog.S3.Bucket == "" || c.Catalog.S3.AccessKey == "" || c.Catalog.S3.SecretKey == "") {
+		errs = append(errs, errors.New("catalog.s3: endpoint, bucket, access_key and secret_key are required together"))
 	}
 	if c.ARI.EventQueue <= 0 {
 		c.ARI.EventQueue = 1024

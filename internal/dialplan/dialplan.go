@@ -58,6 +58,7 @@ func ParseApp(s string) (App, error) {
 type Route struct {
 	Exten   string
 	Context string
+	Account string // account (name) owning the calls' recordings
 	App     App
 	pattern []class // nil for an exact extension
 }
@@ -80,6 +81,7 @@ type Rule struct {
 	Exten   string
 	App     string
 	Context string
+	Account string
 }
 
 // Compile builds a Plan. Every bad rule is reported.
@@ -96,7 +98,7 @@ func Compile(rules []Rule) (*Plan, error) {
 		if ctx == "" {
 			ctx = "default"
 		}
-		rt := &Route{Exten: r.Exten, Context: ctx, App: app}
+		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account}
 		if strings.HasPrefix(r.Exten, "_") {
 			pat, err := compilePattern(r.Exten[1:])
 			if err != nil {

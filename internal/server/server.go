@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ari"
+	"github.com/tapedeck/tapedeck/internal/api/restcomm"
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/event"
@@ -25,6 +27,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
 	"github.com/tapedeck/tapedeck/internal/sounds"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Version is the tapedeck version reported by the APIs.
@@ -32,15 +35,17 @@ var Version = "0.1.0-dev"
 
 // Server is one running tapedeck node.
 type Server struct {
-	cfg    config.Config
-	log    *slog.Logger
-	bus    *event.Bus
-	calls  *call.Manager
-	sip    *sip.Endpoint
-	ari    *ari.Server
-	sounds *sounds.Index
-	http   *http.Server
-	hl     net.Listener
+	cfg     config.Config
+	log     *slog.Logger
+	bus     *event.Bus
+	calls   *call.Manager
+	sip     *sip.Endpoint
+	ari     *ari.Server
+	sounds  *sounds.Index
+	meta    meta.Store
+	catalog *catalog.Service
+	http    *http.Server
+	hl      net.Listener
 }
 
 // New builds a server from a validated configuration.
@@ -50,7 +55,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rules := make([]dialplan.Rule, len(cfg.Dialplan))
 	for i, r := range cfg.Dialplan {
-		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context}
+		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account}
 	}
 	plan, err := dialplan.Compile(rules)
 	if err != nil {
@@ -81,6 +86,30 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	for _, r := range recovered {
 		log.Warn("recovered unfinished recording after a crash", "name", r.Name, "format", r.Format, "path", r.Path, "bytes", r.Bytes, "duration", r.Duration)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ms, err := OpenMeta(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("catalog database: %w", err)
+	}
+	bs, err := openBlob(cfg)
+	if err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("catalog S3: %w", err)
+	}
+	s.meta = ms
+	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log}
+	if _, err := s.catalog.DefaultAccount(ctx); err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("catalog: default account: %w", err)
+	}
+	for _, r := range recovered {
+		err := s.catalog.Recovered(ctx, catalog.Info{Name: r.Name, Path: r.Path, Format: r.Format.Name, ContentType: r.Format.ContentType,
+			Source: "ari", Duration: r.Duration, Channels: 1})
+		if err != nil {
+			log.Error("catalog: recovered recording not catalogued", "name", r.Name, "err", err)
+		}
+	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
 	s.calls = call.NewManager(call.Options{
@@ -104,6 +133,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.calls.SetDialer(s.sip)
+	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
 		Sounds:     s.sounds,
 		Users:      cfg.ARICredentials(),
@@ -117,6 +147,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
+	rc := restcomm.New(restcomm.Options{Catalog: s.catalog, Logger: log, MediaAccess: cfg.Catalog.MediaAccess,
+		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second})
+	mux.Handle("/restcomm/", rc)
+	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "ok %d channels\n", s.calls.Count())
@@ -165,6 +199,9 @@ func (s *Server) HTTPAddr() string { return s.hl.Addr().String() }
 // Calls is the call manager.
 func (s *Server) Calls() *call.Manager { return s.calls }
 
+// Catalog is the recordings catalog.
+func (s *Server) Catalog() *catalog.Service { return s.catalog }
+
 // Bus is the event bus.
 func (s *Server) Bus() *event.Bus { return s.bus }
 
@@ -189,6 +226,9 @@ func (s *Server) Close() error {
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
+	}
+	if s.meta != nil {
+		s.meta.Close()
 	}
 	s.log.Info("tapedeck stopped")
 	return nil

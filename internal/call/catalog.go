@@ -1,0 +1,94 @@
+package call
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
+)
+
+// Catalog is what the call model tells the recordings catalog.
+type Catalog interface {
+	Started(ctx context.Context, in catalog.Info) (string, error)
+	Finished(ctx context.Context, in catalog.Info) error
+	DeletedByName(ctx context.Context, name string) error
+	Copied(ctx context.Context, src, dst, dstPath string) error
+	AccountSid(ctx context.Context, name string) (string, error)
+}
+
+// NewCallSid makes a Restcomm-style call id: "CA" + 32 hex digits.
+func NewCallSid() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "CA" + hex.EncodeToString(b[:])
+}
+
+// SetCatalog sets the catalog (before use).
+func (m *Manager) SetCatalog(c Catalog) { m.opts.Catalog = c }
+
+func catalogCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// catalogInfo describes a recording for the catalog.
+func (r *LiveRecording) catalogInfo(status string) catalog.Info {
+	in := catalog.Info{Name: r.name, Path: r.path, Format: r.format.Name, ContentType: r.format.ContentType,
+		Source: "ari", Started: r.startedAt, Status: status, Channels: 1}
+	if r.stereo {
+		in.Channels = 2
+	}
+	r.mu.Lock()
+	in.Duration = time.Duration(r.written) * time.Second / 8000
+	r.mu.Unlock()
+	var ch *Channel
+	if r.ch != nil {
+		ch = r.ch
+	} else if r.br != nil {
+		r.br.mu.Lock()
+		if len(r.br.members) > 0 {
+			ch = r.br.members[0].ch
+		}
+		r.br.mu.Unlock()
+		if ch == nil {
+			ch = r.firstMember
+		}
+	}
+	if ch != nil {
+		in.CallSid, in.AccountSid = ch.callSid, ch.accountSid
+		in.CallerNumber, in.CalledNumber = ch.caller.Number, ch.dialplan.Exten
+	}
+	return in
+}
+
+func (r *LiveRecording) catalogStarted() {
+	c := r.m.opts.Catalog
+	if c == nil {
+		return
+	}
+	ctx, cancel := catalogCtx()
+	defer cancel()
+	if _, err := c.Started(ctx, r.catalogInfo("in-progress")); err != nil {
+		r.m.log.Error("catalog: recording start not recorded", "name", r.name, "err", err)
+	}
+}
+
+func (r *LiveRecording) catalogFinished(state string) {
+	c := r.m.opts.Catalog
+	if c == nil {
+		return
+	}
+	status := "completed"
+	switch state {
+	case RecFailed:
+		status = "failed"
+	case RecCanceled:
+		status = "canceled"
+	}
+	ctx, cancel := catalogCtx()
+	defer cancel()
+	if err := c.Finished(ctx, r.catalogInfo(status)); err != nil {
+		r.m.log.Error("catalog: recording end not recorded", "name", r.name, "err", err)
+	}
+}

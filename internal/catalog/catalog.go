@@ -1,0 +1,310 @@
+// Package catalog keeps the catalog of recordings: one metadata row per
+// recording (SQLite or PostgreSQL) and its file (local disk or S3). It is
+// fed by the call model as recordings start and finish, and serves the
+// Restcomm-compatible Recordings API and ARI's stored recordings alike.
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/store/blob"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// ErrNotFound is returned for unknown (or foreign) recordings.
+var ErrNotFound = meta.ErrNotFound
+
+// Info describes a recording as the call model knows it.
+type Info struct {
+	Name         string // ARI name (relative path without extension)
+	Path         string // local file
+	Format       string
+	ContentType  string
+	AccountSid   string
+	CallSid      string
+	CallerNumber string
+	CalledNumber string
+	Source       string // ari, command, policy, script
+	Channels     int
+	Started      time.Time
+	Duration     time.Duration
+	Status       string // in-progress, completed, failed, recovered
+}
+
+// Service is the catalog.
+type Service struct {
+	Meta   meta.Store
+	Blob   blob.Store // nil: files stay where the recorder wrote them
+	Root   string     // recordings root
+	Log    *slog.Logger
+	Now    func() time.Time
+	Upload time.Duration // bound for one upload
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// DefaultAccount returns (creating once) the default account.
+func (s *Service) DefaultAccount(ctx context.Context) (meta.Account, error) {
+	return s.Meta.EnsureDefaultAccount(ctx)
+}
+
+// Started records an in-progress recording; it returns its Sid.
+func (s *Service) Started(ctx context.Context, in Info) (string, error) {
+	if in.AccountSid == "" {
+		acc, err := s.DefaultAccount(ctx)
+		if err != nil {
+			return "", err
+		}
+		in.AccountSid = acc.Sid
+	}
+	now := s.now()
+	row := meta.Recording{
+		Sid: meta.NewRecordingSid(), AccountSid: in.AccountSid, CallSid: in.CallSid,
+		DateCreated: now, DateUpdated: now, StartTime: in.Started.UTC(),
+		Format: in.Format, Source: nonEmpty(in.Source, "ari"), Status: "in-progress",
+		Name: in.Name, FilePath: s.rel(in.Path), Channels: max(in.Channels, 1),
+		CallerNumber: in.CallerNumber, CalledNumber: in.CalledNumber, ApiVersion: "2012-04-24",
+	}
+	// A name reused with ifExists=overwrite replaces the previous row.
+	if old, err := s.Meta.RecordingByName(ctx, in.Name); err == nil {
+		row.Sid = old.Sid
+		row.DateCreated = old.DateCreated
+	}
+	if err := s.Meta.PutRecording(ctx, row); err != nil {
+		return "", err
+	}
+	return row.Sid, nil
+}
+
+// Finished completes a recording's row: duration, size, checksum, and the
+// upload to S3 when configured. Canceled recordings lose their row.
+func (s *Service) Finished(ctx context.Context, in Info) error {
+	row, err := s.Meta.RecordingByName(ctx, in.Name)
+	if errors.Is(err, meta.ErrNotFound) {
+		if _, err := s.Started(ctx, in); err != nil {
+			return err
+		}
+		row, err = s.Meta.RecordingByName(ctx, in.Name)
+	}
+	if err != nil {
+		return err
+	}
+	if in.Status == "canceled" {
+		return s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
+	}
+	row.DateUpdated = s.now()
+	row.Duration = in.Duration.Seconds()
+	row.Status = nonEmpty(in.Status, "completed")
+	if in.Status != "failed" {
+		size, sum, err := fileSum(in.Path)
+		if err != nil {
+			row.Status = "failed"
+			s.log().Warn("catalog: cannot read finished recording", "name", in.Name, "err", err)
+		} else {
+			row.Size, row.SHA256 = size, sum
+		}
+		if s.Blob != nil && err == nil {
+			uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
+			key := row.AccountSid + "/" + row.Sid + "." + extOf(in.Path)
+			obj, uerr := s.Blob.Put(uctx, key, in.Path, in.ContentType)
+			cancel()
+			if uerr != nil {
+				// The local file stays; the row points at it.
+				s.log().Error("catalog: upload failed; keeping the local file", "name", in.Name, "err", uerr)
+			} else {
+				row.S3URI = obj.URI
+				row.FilePath = "blob:" + obj.Key
+				if obj.SHA256 != "" && obj.SHA256 != sum {
+					s.log().Error("catalog: checksum differs after upload", "name", in.Name)
+				}
+			}
+		}
+	}
+	return s.Meta.PutRecording(ctx, row)
+}
+
+// Recovered catalogs a file repaired at start-up.
+func (s *Service) Recovered(ctx context.Context, in Info) error {
+	in.Status = "recovered"
+	if _, err := s.Meta.RecordingByName(ctx, in.Name); errors.Is(err, meta.ErrNotFound) {
+		if _, err := s.Started(ctx, in); err != nil {
+			return err
+		}
+	}
+	return s.Finished(ctx, in)
+}
+
+// Delete removes a recording's file and row (account-scoped).
+func (s *Service) Delete(ctx context.Context, accountSid, sid string) error {
+	row, err := s.Meta.Recording(ctx, accountSid, sid)
+	if err != nil {
+		return err
+	}
+	if err := s.removeFile(ctx, row); err != nil {
+		return err
+	}
+	return s.Meta.DeleteRecording(ctx, accountSid, sid)
+}
+
+// DeletedByName drops the row of a recording whose file ARI deleted.
+func (s *Service) DeletedByName(ctx context.Context, name string) error {
+	row, err := s.Meta.RecordingByName(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(row.FilePath, "blob:") {
+		_ = s.removeFile(ctx, row)
+	}
+	return s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
+}
+
+// Copied catalogs an ARI copy of a recording under a new name and Sid.
+func (s *Service) Copied(ctx context.Context, src, dst, dstPath string) error {
+	row, err := s.Meta.RecordingByName(ctx, src)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	row.Sid = meta.NewRecordingSid()
+	row.Name = dst
+	row.FilePath = s.rel(dstPath)
+	row.S3URI = ""
+	row.DateCreated, row.DateUpdated = now, now
+	return s.Meta.PutRecording(ctx, row)
+}
+
+func (s *Service) removeFile(ctx context.Context, row meta.Recording) error {
+	if key, ok := strings.CutPrefix(row.FilePath, "blob:"); ok && s.Blob != nil {
+		if err := s.Blob.Delete(ctx, key); err != nil && !errors.Is(err, blob.ErrNotFound) {
+			return err
+		}
+		return nil
+	}
+	p := s.abs(row.FilePath)
+	if p == "" {
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Media is an open recording file.
+type Media struct {
+	io.ReadSeekCloser
+	Size        int64
+	ModTime     time.Time
+	ContentType string
+}
+
+// Open opens a recording's file (local or S3) for download.
+func (s *Service) Open(ctx context.Context, row meta.Recording, contentType string) (*Media, error) {
+	if key, ok := strings.CutPrefix(row.FilePath, "blob:"); ok && s.Blob != nil {
+		r, err := s.Blob.Open(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		return &Media{ReadSeekCloser: r, Size: r.Size(), ModTime: r.ModTime(), ContentType: contentType}, nil
+	}
+	p := s.abs(row.FilePath)
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Media{ReadSeekCloser: f, Size: st.Size(), ModTime: st.ModTime(), ContentType: contentType}, nil
+}
+
+func (s *Service) rel(p string) string {
+	if p == "" {
+		return ""
+	}
+	if r, err := filepath.Rel(s.Root, p); err == nil && !strings.HasPrefix(r, "..") {
+		return filepath.ToSlash(r)
+	}
+	return p
+}
+
+func (s *Service) abs(p string) string {
+	if p == "" || strings.HasPrefix(p, "blob:") {
+		return ""
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.Root, filepath.FromSlash(p))
+}
+
+func fileSum(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func extOf(p string) string { return strings.TrimPrefix(filepath.Ext(p), ".") }
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+var _ = fmt.Sprint
+
+// AccountSid resolves an account name ("" for the default account).
+func (s *Service) AccountSid(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		acc, err := s.DefaultAccount(ctx)
+		return acc.Sid, err
+	}
+	acc, err := s.Meta.AccountByName(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("account %q: %w", name, err)
+	}
+	return acc.Sid, nil
+}

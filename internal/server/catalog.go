@@ -1,0 +1,37 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/store/blob"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// OpenMeta opens the metadata store the configuration names: PostgreSQL
+// when a DSN is set, otherwise SQLite under the data directory.
+func OpenMeta(ctx context.Context, cfg config.Config) (meta.Store, error) {
+	if dsn := cfg.Catalog.Database; dsn != "" {
+		if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+			return nil, fmt.Errorf("catalog.database: only PostgreSQL DSNs (postgres://...) are supported")
+		}
+		return meta.OpenPostgres(ctx, dsn)
+	}
+	return meta.OpenSQLite(cfg.DatabasePath())
+}
+
+// openBlob returns the S3 store when configured, else nil (files stay on
+// local disk where the recorder wrote them).
+func openBlob(cfg config.Config) (blob.Store, error) {
+	s := cfg.Catalog.S3
+	if s.Endpoint == "" {
+		return nil, nil
+	}
+	return blob.NewS3(blob.S3Config{
+		Endpoint: s.Endpoint, AccessKey: s.AccessKey, SecretKey: s.SecretKey, Bucket: s.Bucket,
+		Region: s.Region, UseSSL: s.UseSSL, Prefix: s.Prefix, KeepLocal: s.KeepLocal,
+		PartSize: uint64(max(s.PartSizeMB, 16)) << 20, CreateBucket: true,
+	})
+}

@@ -1,0 +1,234 @@
+package meta
+
+// BenchmarkMeta1M: ingest and list latency on a big catalog, for both
+// backends. It loads TAPEDECK_BENCH_ROWS recordings (default 1,000,000 when
+// the benchmark is selected by name, e.g. -bench Meta1M; 20,000 under a
+// generic pattern such as -bench . so that a broad benchmark run stays
+// short) across 100 accounts in 5,000-row transactions, reports the ingest
+// rate, then measures pages of 50 and reports p50/p99 latency:
+//
+//	go test -run '^$' -bench Meta1M -benchtime 2000x -timeout 60m ./internal/store/meta/
+//
+// Benchmarks never run in a plain `go test`.
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const benchAccounts = 100
+
+func benchRows(b *testing.B) int {
+	if v := os.Getenv("TAPEDECK_BENCH_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < benchAccounts*10 {
+			b.Fatalf("TAPEDECK_BENCH_ROWS=%q: want a number >= %d", v, benchAccounts*10)
+		}
+		return n
+	}
+	if f := flag.Lookup("test.bench"); f != nil && strings.Contains(f.Value.String(), "Meta1M") {
+		return 1_000_000
+	}
+	return 20_000
+}
+
+func BenchmarkMeta1M(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		benchCatalog(b, func(b testing.TB) Store {
+			s, err := OpenSQLite(filepath.Join(b.TempDir(), "tapedeck.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchCatalog(b, func(b testing.TB) Store {
+			s, err := OpenPostgres(context.Background(), pgTestDSN(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
+}
+
+type benchSet struct {
+	accounts []Account
+	calls    [][]string // per account, its CallSids
+	first    time.Time
+	span     time.Duration
+}
+
+// benchRecording i: two recordings per call, calls round-robin over the
+// accounts, DateCreated increasing over a year (as they arrive), random
+// durations with decimals.
+func benchLoad(b *testing.B, s Store, n int) benchSet {
+	set, el := benchLoadT(b, s, n)
+	b.Logf("ingest: %d rows in %v: %.0f rows/s", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
+	b.Run("ingest", func(b *testing.B) {
+		for range b.N {
+		}
+		b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
+	})
+	return set
+}
+
+func benchLoadT(b testing.TB, s Store, n int) (benchSet, time.Duration) {
+	ctx := context.Background()
+	set := benchSet{first: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), span: 365 * 24 * time.Hour}
+	for i := range benchAccounts {
+		a, err := s.CreateAccount(ctx, fmt.Sprintf("bench-%03d", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		set.accounts = append(set.accounts, a)
+	}
+	set.calls = make([][]string, benchAccounts)
+	rng := rand.New(rand.NewPCG(7, 7))
+	step := set.span / time.Duration(n)
+	const batch = 5000
+	rs := make([]Recording, 0, batch)
+	start := time.Now()
+	for i := range n {
+		call := i / 2
+		acct := call % benchAccounts
+		callSid := fmt.Sprintf("CA%032x", call)
+		if i%2 == 0 {
+			set.calls[acct] = append(set.calls[acct], callSid)
+		}
+		dc := set.first.Add(time.Duration(i)*step + time.Duration(rng.IntN(1000))*time.Microsecond)
+		rs = append(rs, Recording{
+			Sid: NewRecordingSid(), AccountSid: set.accounts[acct].Sid, CallSid: callSid,
+			DateCreated: dc, DateUpdated: dc, StartTime: dc.Add(-time.Second),
+			Duration: float64(rng.IntN(60000)) / 100, Channels: 1, Format: "wav", Size: rng.Int64N(1 << 24),
+			SHA256: randomHex(32), Source: SourceARI, Status: StatusCompleted,
+			Name: fmt.Sprintf("bench-%d", i), FilePath: fmt.Sprintf("2025/bench-%d.wav", i),
+			CallerNumber: "+15551230000", CalledNumber: "+15559870000",
+		})
+		if len(rs) == batch || i == n-1 {
+			if err := s.PutRecordings(ctx, rs); err != nil {
+				b.Fatal(err)
+			}
+			rs = rs[:0]
+		}
+	}
+	return set, time.Since(start)
+}
+
+func benchCatalog(b *testing.B, open func(testing.TB) Store) {
+	n := benchRows(b)
+	s := open(b)
+	defer s.Close()
+	set := benchLoad(b, s, n)
+	ctx := context.Background()
+	week := 7 * 24 * time.Hour
+
+	type scenario struct {
+		name string
+		next func(rng *rand.Rand, last *Page) Query
+	}
+	window := func(rng *rand.Rand) (*time.Time, *time.Time) {
+		from := set.first.Add(time.Duration(rng.Int64N(int64(set.span - week))))
+		to := from.Add(week)
+		return &from, &to
+	}
+	acct := func(rng *rand.Rand) int { return rng.IntN(benchAccounts) }
+	var walk Query // deep-aftersid state
+	scenarios := []scenario{
+		{"window/DateCreated:desc", func(rng *rand.Rand, _ *Page) Query {
+			from, to := window(rng)
+			return Query{AccountSid: set.accounts[acct(rng)].Sid, StartFrom: from, StartTo: to, SortBy: SortDateCreated, Desc: true, Limit: 50}
+		}},
+		{"window/Duration:desc", func(rng *rand.Rand, _ *Page) Query {
+			from, to := window(rng)
+			return Query{AccountSid: set.accounts[acct(rng)].Sid, StartFrom: from, StartTo: to, SortBy: SortDuration, Desc: true, Limit: 50}
+		}},
+		{"callsid/DateCreated:desc", func(rng *rand.Rand, _ *Page) Query {
+			a := acct(rng)
+			return Query{AccountSid: set.accounts[a].Sid, CallSid: set.calls[a][rng.IntN(len(set.calls[a]))], SortBy: SortDateCreated, Desc: true, Limit: 50}
+		}},
+		{"all/DateCreated:desc/first-page", func(rng *rand.Rand, _ *Page) Query {
+			return Query{AccountSid: set.accounts[acct(rng)].Sid, SortBy: SortDateCreated, Desc: true, Limit: 50}
+		}},
+		{"all/DateCreated:desc/deep-aftersid", func(rng *rand.Rand, last *Page) Query {
+			if last == nil || len(last.Items) < 50 || walk.AccountSid == "" {
+				walk = Query{AccountSid: set.accounts[acct(rng)].Sid, SortBy: SortDateCreated, Desc: true, Limit: 50}
+			} else {
+				walk.AfterSid = last.Items[len(last.Items)-1].Sid
+			}
+			return walk
+		}},
+		{"all/DateCreated:desc/deep-offset", func(rng *rand.Rand, _ *Page) Query {
+			per := n / benchAccounts
+			return Query{AccountSid: set.accounts[acct(rng)].Sid, SortBy: SortDateCreated, Desc: true, Limit: 50, Offset: per/2 + rng.IntN(per/2-50)}
+		}},
+	}
+	// Twice: right after the bulk load, and after what autovacuum (or
+	// SQLite's PRAGMA optimize) does to such a table soon after: PostgreSQL
+	// reads of freshly loaded pages are slower (hint bits, no visibility
+	// map for index-only COUNTs).
+	for _, phase := range []string{"fresh", "vacuumed"} {
+		if phase == "vacuumed" {
+			st := s.(*sqlStore)
+			maint := "VACUUM ANALYZE recordings"
+			if st.d.name == "sqlite" {
+				maint = "ANALYZE"
+			}
+			t := time.Now()
+			if _, err := st.w.ExecContext(ctx, maint); err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s: %v", maint, time.Since(t).Round(time.Millisecond))
+		}
+		for _, sc := range scenarios {
+			walk = Query{}
+			benchScenario(b, s, phase+"/"+sc.name, sc.next)
+		}
+	}
+}
+
+func benchScenario(b *testing.B, s Store, name string, next func(*rand.Rand, *Page) Query) {
+	ctx := context.Background()
+	{
+		sc := struct {
+			name string
+			next func(*rand.Rand, *Page) Query
+		}{name, next}
+		b.Run(sc.name, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, uint64(len(sc.name))))
+			lat := make([]time.Duration, 0, b.N)
+			var last *Page
+			rows := 0
+			b.ResetTimer()
+			for range b.N {
+				q := sc.next(rng, last)
+				t := time.Now()
+				p, err := s.ListRecordings(ctx, q)
+				lat = append(lat, time.Since(t))
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows += len(p.Items)
+				last = &p
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			pct := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
+		})
+	}
+}

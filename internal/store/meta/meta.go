@@ -1,0 +1,264 @@
+// Package meta is tapedeck's recording catalog: one row per recording that
+// tapedeck makes, owned by an account (AccountSid/AuthToken), listed by the
+// Restcomm-style Recordings API with filters (StartTime/EndTime on
+// DateCreated, CallSid), sorting (DateCreated, Duration, CallSid; ties broken
+// by Sid) and paging (offset and keyset via AfterSid).
+//
+// Two implementations share one contract (Store): SQLite (OpenSQLite, pure
+// Go, for a single node) and PostgreSQL (OpenPostgres, for shared catalogs).
+// Schema migrations are embedded and applied when a store is opened.
+//
+// Tenant isolation is enforced in the queries: every recording read, list
+// and delete of the API takes the caller's AccountSid, and a Sid that belongs
+// to another account behaves exactly like a Sid that does not exist
+// (ErrNotFound).
+package meta
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them; test with errors.Is.
+var (
+	// ErrNotFound: no such account/recording (or it belongs to another
+	// account), or AfterSid does not name a recording of the account.
+	ErrNotFound = errors.New("meta: not found")
+	// ErrConflict: a unique value is taken (account name, recording name),
+	// or PutRecording tried to move an existing Sid to another account.
+	ErrConflict = errors.New("meta: conflict")
+	// ErrUnauthorized: Authenticate got an unknown AccountSid or a wrong
+	// AuthToken (the two are not told apart).
+	ErrUnauthorized = errors.New("meta: unauthorized")
+	// ErrInvalid: an argument is malformed (empty Sid, unknown SortBy,
+	// negative Offset, a recording for an account that does not exist...).
+	ErrInvalid = errors.New("meta: invalid argument")
+)
+
+// APIVersion is the Restcomm API version stored on new recordings.
+const APIVersion = "2012-04-24"
+
+// Paging defaults and limits applied by ListRecordings.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// Recording sources.
+const (
+	SourceARI     = "ari"
+	SourceCommand = "command"
+	SourcePolicy  = "policy"
+	SourceScript  = "script"
+)
+
+// Recording statuses.
+const (
+	StatusInProgress = "in-progress"
+	StatusCompleted  = "completed"
+	StatusFailed     = "failed"
+	StatusRecovered  = "recovered"
+	StatusDeleted    = "deleted"
+)
+
+// Sort fields of Query.SortBy (the Restcomm SortBy names).
+const (
+	SortDateCreated = "DateCreated"
+	SortDuration    = "Duration"
+	SortCallSid     = "CallSid"
+)
+
+// Recording is one catalog row.
+type Recording struct {
+	Sid          string // "RE" + 32 lowercase hex (NewRecordingSid)
+	AccountSid   string
+	CallSid      string
+	DateCreated  time.Time // UTC; zero on PutRecording: now (insert) / unchanged (update)
+	DateUpdated  time.Time // UTC; see PutRecording
+	StartTime    time.Time // UTC; zero = unknown (stored as NULL)
+	Duration     float64   // seconds, with decimals
+	Channels     int
+	Format       string
+	Size         int64
+	SHA256       string // hex
+	Source       string // ari, command, policy, script
+	Status       string // in-progress, completed, failed, recovered, deleted
+	Name         string // ARI recording name, unique when not empty: the link to the file
+	FilePath     string // relative to the recordings root, or blob key
+	S3URI        string
+	CallerNumber string
+	CalledNumber string
+	ApiVersion   string // "2012-04-24" (APIVersion) when empty on PutRecording
+}
+
+// Account owns recordings and authenticates API calls.
+type Account struct {
+	Sid       string // "AC" + 32 lowercase hex
+	AuthToken string // 32 lowercase hex
+	Name      string // unique
+	Created   time.Time
+	Default   bool
+}
+
+// Query selects a page of one account's recordings.
+type Query struct {
+	AccountSid string // required
+	CallSid    string // exact match when not empty
+	// StartFrom/StartTo bound DateCreated, both inclusive (the API's
+	// StartTime/EndTime). A date-only EndTime should be passed as the last
+	// instant of that day (see EndOfDay).
+	StartFrom, StartTo *time.Time
+	// SortBy is SortDateCreated (default), SortDuration or SortCallSid,
+	// optionally with the API's ":asc"/":desc" suffix, which then overrides
+	// Desc (see ParseSortBy). Ties are broken by Sid, in the same direction.
+	SortBy string
+	Desc   bool
+	Offset int // rows to skip (Page*PageSize); applied after AfterSid
+	Limit  int // page size; <= 0: DefaultPageSize; capped at MaxPageSize
+	// AfterSid, when set, starts the page right after that recording in the
+	// sort order (keyset paging; stable and cheap for deep pages). The Sid
+	// must be one of the account's recordings, else ErrNotFound.
+	AfterSid string
+}
+
+// Page is one page of ListRecordings.
+type Page struct {
+	Items []Recording
+	Total int // rows matching AccountSid/CallSid/StartFrom/StartTo (ignores paging)
+}
+
+// Store is the recording catalog.
+type Store interface {
+	// CreateAccount makes an account with a new Sid and AuthToken.
+	// ErrConflict when the name is taken.
+	CreateAccount(ctx context.Context, name string) (Account, error)
+	// EnsureDefaultAccount returns the default account, creating it (named
+	// "default") the first time. Safe to call concurrently and on every start.
+	EnsureDefaultAccount(ctx context.Context) (Account, error)
+	// ListAccounts: the default account first, then by creation time.
+	ListAccounts(ctx context.Context) ([]Account, error)
+	Account(ctx context.Context, sid string) (Account, error)
+	AccountByName(ctx context.Context, name string) (Account, error)
+	// RotateToken gives the account a new AuthToken; the old one stops
+	// working at once.
+	RotateToken(ctx context.Context, sid string) (Account, error)
+	// Authenticate checks an AccountSid/AuthToken pair (constant-time
+	// compare). ErrUnauthorized when either is wrong.
+	Authenticate(ctx context.Context, sid, token string) (Account, error)
+
+	// PutRecording inserts the recording, or updates the row with its Sid.
+	// Sid and AccountSid are required. An update never moves a row to
+	// another account (ErrConflict). On insert a zero DateCreated/DateUpdated
+	// become now; on update a zero DateCreated keeps the stored one, and
+	// DateUpdated becomes now unless the given one is later than the stored
+	// one. Times are stored in UTC, truncated to microseconds. ErrConflict
+	// when Name is used by another recording; ErrInvalid when the account
+	// does not exist.
+	PutRecording(ctx context.Context, r Recording) error
+	// PutRecordings is PutRecording for many rows in one transaction (all
+	// or nothing); for imports and recovery scans.
+	PutRecordings(ctx context.Context, rs []Recording) error
+	// Recording returns the account's recording; ErrNotFound when the Sid
+	// does not exist or belongs to another account.
+	Recording(ctx context.Context, accountSid, sid string) (Recording, error)
+	// RecordingBySid finds a recording by Sid alone, in any account: for
+	// the media URLs that Restcomm serves without credentials (the caller
+	// does its own checks, e.g. a signature), not for account-scoped API
+	// paths, which use Recording.
+	RecordingBySid(ctx context.Context, sid string) (Recording, error)
+	// RecordingByName finds a recording by its (node-unique) name, in any
+	// account: for the recorder, not for the API.
+	RecordingByName(ctx context.Context, name string) (Recording, error)
+	// DeleteRecording removes the row (the caller removes the file);
+	// ErrNotFound when the Sid does not exist or belongs to another account.
+	DeleteRecording(ctx context.Context, accountSid, sid string) error
+	DeleteRecordingByName(ctx context.Context, name string) error
+	// ListRecordings returns one page of the account's recordings.
+	ListRecordings(ctx context.Context, q Query) (Page, error)
+
+	Close() error
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("meta: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// NewRecordingSid returns "RE" + 32 random lowercase hex digits.
+func NewRecordingSid() string { return "RE" + randomHex(16) }
+
+// NewAccountSid returns "AC" + 32 random lowercase hex digits.
+func NewAccountSid() string { return "AC" + randomHex(16) }
+
+// NewAuthToken returns 32 random lowercase hex digits.
+func NewAuthToken() string { return randomHex(16) }
+
+func isSid(s, prefix string) bool {
+	if len(s) != 34 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsRecordingSid reports whether s looks like a recording Sid.
+func IsRecordingSid(s string) bool { return isSid(s, "RE") }
+
+// IsAccountSid reports whether s looks like an account Sid.
+func IsAccountSid(s string) bool { return isSid(s, "AC") }
+
+// ParseSortBy parses the API's SortBy value, "Field" or "Field:asc" /
+// "Field:desc", Field one of DateCreated, Duration, CallSid (matched without
+// regard to case). Empty means DateCreated ascending.
+func ParseSortBy(s string) (field string, desc bool, err error) {
+	f, dir, hasDir := strings.Cut(strings.TrimSpace(s), ":")
+	switch {
+	case f == "" && !hasDir:
+		return SortDateCreated, false, nil
+	case strings.EqualFold(f, SortDateCreated):
+		field = SortDateCreated
+	case strings.EqualFold(f, SortDuration):
+		field = SortDuration
+	case strings.EqualFold(f, SortCallSid):
+		field = SortCallSid
+	default:
+		return "", false, fmt.Errorf("%w: SortBy %q", ErrInvalid, s)
+	}
+	switch {
+	case !hasDir, strings.EqualFold(dir, "asc"):
+	case strings.EqualFold(dir, "desc"):
+		desc = true
+	default:
+		return "", false, fmt.Errorf("%w: SortBy %q", ErrInvalid, s)
+	}
+	return field, desc, nil
+}
+
+// EndOfDay returns the last microsecond (the stores' precision) of t's UTC
+// day: the inclusive upper bound for a date-only EndTime.
+func EndOfDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC).Add(-time.Microsecond)
+}
+
+// normTime is how the stores keep times: UTC, microseconds.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// sortColumns maps the SortBy fields to their columns.
+var sortColumns = map[string]string{
+	SortDateCreated: "date_created",
+	SortDuration:    "duration",
+	SortCallSid:     "call_sid",
+}

@@ -1,0 +1,116 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations
+var migrationsFS embed.FS
+
+func migrations(dir string) fs.FS {
+	sub, err := fs.Sub(migrationsFS, "migrations/"+dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+var sqliteDialect = &dialect{
+	name:    "sqlite",
+	rebind:  func(q string) string { return dollarParam.ReplaceAllString(q, "?$1") },
+	timeArg: func(t time.Time) any { return t.UnixMicro() },
+	isUnique: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) &&
+			(e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+	},
+	putChunk: 1,
+	isFKey: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	},
+}
+
+// OpenSQLite opens (creating it and its directory if needed) the SQLite
+// catalog at path, e.g. <data dir>/tapedeck.db, and applies the migrations.
+// The database is in WAL mode: one writer connection (writes are serialized
+// in the process, a busy timeout covers other processes) and a pool of
+// read-only connections that read concurrently with it.
+func OpenSQLite(path string) (Store, error) {
+	if path == "" || path == ":memory:" {
+		return nil, fmt.Errorf("%w: OpenSQLite needs a file path", ErrInvalid)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("meta(sqlite): %w", err)
+		}
+	}
+	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
+		"?_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL"
+
+	w, err := sql.Open("sqlite", uri+"&_journal_mode=WAL&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("meta(sqlite): open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := migrate(ctx, w, goose.DialectSQLite3, migrations("sqlite"), nil); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
+	}
+
+	r, err := sql.Open("sqlite", uri+"&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("meta(sqlite): open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
+	}
+	// Keep the planner's statistics fresh (cheap; see "PRAGMA optimize").
+	_, _ = w.ExecContext(ctx, "PRAGMA optimize=0x10002")
+	return newSQLStore(w, r, sqliteDialect, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = w.ExecContext(ctx, "PRAGMA optimize")
+		return errors.Join(r.Close(), w.Close())
+	}), nil
+}
+
+// migrate applies the embedded migrations.
+func migrate(ctx context.Context, db *sql.DB, d goose.Dialect, fsys fs.FS, opts []goose.ProviderOption) error {
+	opts = append(opts, goose.WithLogger(goose.NopLogger()), goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(d, db, fsys, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}

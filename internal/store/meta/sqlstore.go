@@ -1,0 +1,590 @@
+package meta
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dialect holds what differs between the SQL backends; the queries are
+// written once with PostgreSQL-style $n placeholders.
+type dialect struct {
+	name     string
+	rebind   func(string) string // $n -> the driver's placeholder
+	timeArg  func(time.Time) any // how a time is bound
+	boolCast string              // appended to a bare bool parameter
+	timeCast string              // appended to a bare time parameter
+	isUnique func(error) bool
+	isFKey   func(error) bool
+	putChunk int // rows per INSERT statement in PutRecordings
+}
+
+var dollarParam = regexp.MustCompile(`\$(\d+)`)
+
+// sqlStore implements Store over database/sql.
+type sqlStore struct {
+	w       *sql.DB // writes (SQLite: one connection)
+	r       *sql.DB // reads (may be w)
+	d       *dialect
+	closeFn func() error
+
+	upsert string
+}
+
+func newSQLStore(w, r *sql.DB, d *dialect, closeFn func() error) *sqlStore {
+	s := &sqlStore{w: w, r: r, d: d, closeFn: closeFn}
+	s.upsert = s.q(`INSERT INTO recordings (` + recCols + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)` +
+		fmt.Sprintf(upsertSet,
+			`CASE WHEN $20`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
+			21, d.timeCast))
+	return s
+}
+
+// q rewrites a query for the dialect.
+func (s *sqlStore) q(query string) string { return s.d.rebind(query) }
+
+func (s *sqlStore) Close() error { return s.closeFn() }
+
+// mapErr turns constraint violations into the sentinel errors.
+func (s *sqlStore) mapErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case s.d.isUnique(err):
+		return fmt.Errorf("%w: %s: %v", ErrConflict, what, err)
+	case s.d.isFKey(err):
+		return fmt.Errorf("%w: %s: unknown account: %v", ErrInvalid, what, err)
+	}
+	return fmt.Errorf("meta(%s): %s: %w", s.d.name, what, err)
+}
+
+// ------------------------------------------------------------- times
+
+// dbTime scans the dialects' time columns (SQLite: integer microseconds
+// since the epoch; PostgreSQL: timestamptz) and NULL (zero time).
+type dbTime struct{ t time.Time }
+
+func (d *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		d.t = time.Time{}
+	case int64:
+		d.t = time.UnixMicro(v).UTC()
+	case time.Time:
+		d.t = v.UTC()
+	case string:
+		return d.parse(v)
+	case []byte:
+		return d.parse(string(v))
+	default:
+		return fmt.Errorf("meta: cannot scan %T as time", src)
+	}
+	return nil
+}
+
+func (d *dbTime) parse(v string) error {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d.t = time.UnixMicro(n).UTC()
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return fmt.Errorf("meta: cannot scan %q as time", v)
+	}
+	d.t = t.UTC()
+	return nil
+}
+
+func (s *sqlStore) timeArg(t time.Time) any { return s.d.timeArg(normTime(t)) }
+
+// nullTimeArg binds the zero time as NULL.
+func (s *sqlStore) nullTimeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return s.timeArg(t)
+}
+
+// ---------------------------------------------------------- accounts
+
+const accCols = `sid, auth_token, name, created, is_default`
+
+func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
+	var a Account
+	var created dbTime
+	if err := row.Scan(&a.Sid, &a.AuthToken, &a.Name, &created, &a.Default); err != nil {
+		return Account{}, err
+	}
+	a.Created = created.t
+	return a, nil
+}
+
+func (s *sqlStore) accountWhere(ctx context.Context, db *sql.DB, where string, args ...any) (Account, error) {
+	a, err := scanAccount(db.QueryRowContext(ctx, s.q(`SELECT `+accCols+` FROM accounts WHERE `+where), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, ErrNotFound
+	}
+	if err != nil {
+		return Account{}, s.mapErr(err, "account")
+	}
+	return a, nil
+}
+
+func (s *sqlStore) insertAccount(ctx context.Context, name string, def bool, ignoreConflict bool) (Account, error) {
+	if strings.TrimSpace(name) == "" {
+		return Account{}, fmt.Errorf("%w: empty account name", ErrInvalid)
+	}
+	a := Account{Sid: NewAccountSid(), AuthToken: NewAuthToken(), Name: name, Created: normTime(time.Now()), Default: def}
+	query := `INSERT INTO accounts (` + accCols + `) VALUES ($1, $2, $3, $4, $5)`
+	if ignoreConflict {
+		query += ` ON CONFLICT DO NOTHING`
+	}
+	if _, err := s.w.ExecContext(ctx, s.q(query), a.Sid, a.AuthToken, a.Name, s.timeArg(a.Created), a.Default); err != nil {
+		return Account{}, s.mapErr(err, "create account "+strconv.Quote(name))
+	}
+	return a, nil
+}
+
+func (s *sqlStore) CreateAccount(ctx context.Context, name string) (Account, error) {
+	return s.insertAccount(ctx, name, false, false)
+}
+
+func (s *sqlStore) EnsureDefaultAccount(ctx context.Context) (Account, error) {
+	for attempt := 0; ; attempt++ {
+		a, err := s.accountWhere(ctx, s.w, `is_default = $1`, true)
+		if !errors.Is(err, ErrNotFound) || attempt == 2 {
+			return a, err
+		}
+		if attempt == 0 {
+			// Loses quietly to a concurrent creator (unique is_default).
+			if _, err := s.insertAccount(ctx, "default", true, true); err != nil {
+				return Account{}, err
+			}
+			continue
+		}
+		// An ordinary account already took the name "default": promote it.
+		if _, err := s.w.ExecContext(ctx, s.q(`UPDATE accounts SET is_default = $1
+WHERE name = 'default' AND NOT EXISTS (SELECT 1 FROM accounts WHERE is_default = $1)`), true); err != nil {
+			return Account{}, s.mapErr(err, "promote default account")
+		}
+	}
+}
+
+func (s *sqlStore) ListAccounts(ctx context.Context) ([]Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accCols+` FROM accounts ORDER BY is_default DESC, created, sid`)
+	if err != nil {
+		return nil, s.mapErr(err, "list accounts")
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, s.mapErr(err, "list accounts")
+		}
+		out = append(out, a)
+	}
+	return out, s.mapErr(rows.Err(), "list accounts")
+}
+
+func (s *sqlStore) Account(ctx context.Context, sid string) (Account, error) {
+	return s.accountWhere(ctx, s.r, `sid = $1`, sid)
+}
+
+func (s *sqlStore) AccountByName(ctx context.Context, name string) (Account, error) {
+	return s.accountWhere(ctx, s.r, `name = $1`, name)
+}
+
+func (s *sqlStore) RotateToken(ctx context.Context, sid string) (Account, error) {
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE accounts SET auth_token = $1 WHERE sid = $2`), NewAuthToken(), sid)
+	if err != nil {
+		return Account{}, s.mapErr(err, "rotate token")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Account{}, s.mapErr(err, "rotate token")
+	} else if n == 0 {
+		return Account{}, ErrNotFound
+	}
+	return s.accountWhere(ctx, s.w, `sid = $1`, sid)
+}
+
+// dummyToken keeps Authenticate's timing alike for unknown Sids.
+var dummyToken = NewAuthToken()
+
+func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account, error) {
+	a, err := s.accountWhere(ctx, s.r, `sid = $1`, sid)
+	if errors.Is(err, ErrNotFound) {
+		subtle.ConstantTimeCompare([]byte(token), []byte(dummyToken))
+		return Account{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(a.AuthToken)) != 1 {
+		return Account{}, ErrUnauthorized
+	}
+	return a, nil
+}
+
+// -------------------------------------------------------- recordings
+
+const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version`
+
+func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
+	var r Recording
+	var created, updated, start dbTime
+	err := row.Scan(&r.Sid, &r.AccountSid, &r.CallSid, &created, &updated, &start,
+		&r.Duration, &r.Channels, &r.Format, &r.Size, &r.SHA256, &r.Source, &r.Status,
+		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion)
+	if err != nil {
+		return Recording{}, err
+	}
+	r.DateCreated, r.DateUpdated, r.StartTime = created.t, updated.t, start.t
+	return r, nil
+}
+
+func (s *sqlStore) upsertArgs(r Recording, now time.Time) ([]any, error) {
+	if r.Sid == "" {
+		return nil, fmt.Errorf("%w: recording without Sid", ErrInvalid)
+	}
+	if r.AccountSid == "" {
+		return nil, fmt.Errorf("%w: recording %s without AccountSid", ErrInvalid, r.Sid)
+	}
+	keepCreated := r.DateCreated.IsZero()
+	if keepCreated {
+		r.DateCreated = now
+	}
+	if r.DateUpdated.IsZero() {
+		r.DateUpdated = now
+	}
+	if r.ApiVersion == "" {
+		r.ApiVersion = APIVersion
+	}
+	return []any{
+		r.Sid, r.AccountSid, r.CallSid, s.timeArg(r.DateCreated), s.timeArg(r.DateUpdated),
+		s.nullTimeArg(r.StartTime), r.Duration, r.Channels, r.Format, r.Size, r.SHA256,
+		r.Source, r.Status, r.Name, r.FilePath, r.S3URI, r.CallerNumber, r.CalledNumber,
+		r.ApiVersion, keepCreated, s.timeArg(now),
+	}, nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *sqlStore) put(ctx context.Context, ex execer, query string, r Recording, now time.Time) error {
+	args, err := s.upsertArgs(r, now)
+	if err != nil {
+		return err
+	}
+	res, err := ex.ExecContext(ctx, query, args...)
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: recording %s belongs to another account", ErrConflict, r.Sid)
+	}
+	return nil
+}
+
+func (s *sqlStore) PutRecording(ctx context.Context, r Recording) error {
+	return s.put(ctx, s.w, s.upsert, r, time.Now())
+}
+
+// upsertSet is the ON CONFLICT clause; $%d is "now".
+const upsertSet = `
+ON CONFLICT (sid) DO UPDATE SET
+	call_sid = excluded.call_sid,
+	date_created = %s,
+	date_updated = CASE WHEN excluded.date_updated > recordings.date_updated THEN excluded.date_updated ELSE $%d%s END,
+	start_time = excluded.start_time,
+	duration = excluded.duration,
+	channels = excluded.channels,
+	format = excluded.format,
+	size = excluded.size,
+	sha256 = excluded.sha256,
+	source = excluded.source,
+	status = excluded.status,
+	name = excluded.name,
+	file_path = excluded.file_path,
+	s3_uri = excluded.s3_uri,
+	caller_number = excluded.caller_number,
+	called_number = excluded.called_number,
+	api_version = excluded.api_version
+WHERE recordings.account_sid = excluded.account_sid`
+
+const recColCount = 19
+
+// multiUpsert is the upsert of n rows that all have a DateCreated.
+func (s *sqlStore) multiUpsert(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO recordings (` + recCols + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range recColCount {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(i*recColCount+c+1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(fmt.Sprintf(upsertSet, "excluded.date_created", n*recColCount+1, s.d.timeCast))
+	return s.q(b.String())
+}
+
+func (s *sqlStore) PutRecordings(ctx context.Context, rs []Recording) (err error) {
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.mapErr(err, "begin")
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	now := time.Now()
+	stmts := map[int]*sql.Stmt{} // by rows per statement; 0: s.upsert
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	stmt := func(n int) (*sql.Stmt, error) {
+		if st := stmts[n]; st != nil {
+			return st, nil
+		}
+		query := s.upsert
+		if n > 0 {
+			query = s.multiUpsert(n)
+		}
+		st, err := tx.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, s.mapErr(err, "prepare")
+		}
+		stmts[n] = st
+		return st, nil
+	}
+
+	// Rows go in multi-row statements; a row whose Sid is already in the
+	// pending chunk starts a new one (one statement cannot upsert a row
+	// twice), and rows without DateCreated (keep the stored one) go alone.
+	var chunk []any
+	rows := 0
+	seen := map[string]bool{}
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		st, err := stmt(rows)
+		if err != nil {
+			return err
+		}
+		res, err := st.ExecContext(ctx, append(chunk, s.timeArg(now))...)
+		if err != nil {
+			return s.mapErr(err, "put recordings")
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return s.mapErr(err, "put recordings")
+		} else if n != int64(rows) {
+			return fmt.Errorf("%w: a recording of the batch belongs to another account", ErrConflict)
+		}
+		chunk, rows = chunk[:0], 0
+		clear(seen)
+		return nil
+	}
+	for _, r := range rs {
+		if r.DateCreated.IsZero() {
+			if err = flush(); err != nil {
+				return err
+			}
+			st, err := stmt(0)
+			if err != nil {
+				return err
+			}
+			if err = s.put(ctx, stmtExecer{st}, "", r, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen[r.Sid] || rows == max(1, s.d.putChunk) {
+			if err = flush(); err != nil {
+				return err
+			}
+		}
+		args, err := s.upsertArgs(r, now)
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, args[:recColCount]...)
+		rows++
+		seen[r.Sid] = true
+	}
+	if err = flush(); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return s.mapErr(err, "commit")
+	}
+	return nil
+}
+
+type stmtExecer struct{ *sql.Stmt }
+
+func (e stmtExecer) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return e.Stmt.ExecContext(ctx, args...)
+}
+
+func (s *sqlStore) recordingWhere(ctx context.Context, where string, args ...any) (Recording, error) {
+	r, err := scanRecording(s.r.QueryRowContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE `+where), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Recording{}, ErrNotFound
+	}
+	if err != nil {
+		return Recording{}, s.mapErr(err, "recording")
+	}
+	return r, nil
+}
+
+func (s *sqlStore) Recording(ctx context.Context, accountSid, sid string) (Recording, error) {
+	return s.recordingWhere(ctx, `account_sid = $1 AND sid = $2`, accountSid, sid)
+}
+
+func (s *sqlStore) RecordingBySid(ctx context.Context, sid string) (Recording, error) {
+	return s.recordingWhere(ctx, `sid = $1`, sid)
+}
+
+func (s *sqlStore) RecordingByName(ctx context.Context, name string) (Recording, error) {
+	if name == "" {
+		return Recording{}, ErrNotFound
+	}
+	return s.recordingWhere(ctx, `name = $1`, name)
+}
+
+func (s *sqlStore) deleteWhere(ctx context.Context, where string, args ...any) error {
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM recordings WHERE `+where), args...)
+	if err != nil {
+		return s.mapErr(err, "delete recording")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.mapErr(err, "delete recording")
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *sqlStore) DeleteRecording(ctx context.Context, accountSid, sid string) error {
+	return s.deleteWhere(ctx, `account_sid = $1 AND sid = $2`, accountSid, sid)
+}
+
+func (s *sqlStore) DeleteRecordingByName(ctx context.Context, name string) error {
+	if name == "" {
+		return ErrNotFound
+	}
+	return s.deleteWhere(ctx, `name = $1`, name)
+}
+
+func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
+	if q.AccountSid == "" {
+		return Page{}, fmt.Errorf("%w: Query without AccountSid", ErrInvalid)
+	}
+	field, desc, err := ParseSortBy(q.SortBy)
+	if err != nil {
+		return Page{}, err
+	}
+	if !strings.Contains(q.SortBy, ":") {
+		desc = q.Desc
+	}
+	col := sortColumns[field]
+	if q.Offset < 0 {
+		return Page{}, fmt.Errorf("%w: negative Offset %d", ErrInvalid, q.Offset)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	limit = min(limit, MaxPageSize)
+
+	args := []any{q.AccountSid}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := `account_sid = $1`
+	if q.CallSid != "" {
+		where += ` AND call_sid = ` + arg(q.CallSid)
+	}
+	if q.StartFrom != nil {
+		where += ` AND date_created >= ` + arg(s.timeArg(*q.StartFrom))
+	}
+	if q.StartTo != nil {
+		where += ` AND date_created <= ` + arg(s.timeArg(*q.StartTo))
+	}
+
+	var page Page
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM recordings WHERE `+where), args...).Scan(&page.Total); err != nil {
+		return Page{}, s.mapErr(err, "count recordings")
+	}
+
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	if q.AfterSid != "" {
+		// Keyset: the rows after (key, sid) in the sort order, written so
+		// that the (account_sid, col, sid) index gives a range scan.
+		var key any
+		err := s.r.QueryRowContext(ctx, s.q(`SELECT `+col+` FROM recordings WHERE account_sid = $1 AND sid = $2`),
+			q.AccountSid, q.AfterSid).Scan(&key)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Page{}, fmt.Errorf("%w: AfterSid %q", ErrNotFound, q.AfterSid)
+		}
+		if err != nil {
+			return Page{}, s.mapErr(err, "AfterSid")
+		}
+		k, sid := arg(key), arg(q.AfterSid)
+		where += fmt.Sprintf(` AND %s %s= %s AND (%s %s %s OR sid %s %s)`, col, cmp, k, col, cmp, k, cmp, sid)
+	}
+	query := fmt.Sprintf(`SELECT %s FROM recordings WHERE %s ORDER BY %s %s, sid %s LIMIT %s`,
+		recCols, where, col, dir, dir, arg(limit))
+	if q.Offset > 0 {
+		query += ` OFFSET ` + arg(q.Offset)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return Page{}, s.mapErr(err, "list recordings")
+	}
+	defer rows.Close()
+	page.Items = make([]Recording, 0, min(limit, 64))
+	for rows.Next() {
+		r, err := scanRecording(rows)
+		if err != nil {
+			return Page{}, s.mapErr(err, "list recordings")
+		}
+		page.Items = append(page.Items, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, s.mapErr(err, "list recordings")
+	}
+	return page, nil
+}

@@ -1,0 +1,1027 @@
+package meta
+
+// storetest: the conformance suite every Store implementation passes. Each
+// backend's test calls runStoreTests with a function that opens a fresh,
+// empty store.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type openFunc func(t testing.TB) Store
+
+func runStoreTests(t *testing.T, open openFunc) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"Accounts", testAccounts},
+		{"DefaultAccountConcurrent", testDefaultAccountConcurrent},
+		{"DefaultAccountPromotes", testDefaultAccountPromotes},
+		{"RecordingCRUD", testRecordingCRUD},
+		{"RecordingUpdate", testRecordingUpdate},
+		{"Names", testNames},
+		{"PutRecordingsAtomic", testPutRecordingsAtomic},
+		{"Isolation", testIsolation},
+		{"ListCombinations", testListCombinations},
+		{"ListBoundaries", testListBoundaries},
+		{"ListArguments", testListArguments},
+		{"Injection", testInjection},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			tc.fn(t, s)
+		})
+	}
+}
+
+func tctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func mustAccount(t testing.TB, s Store, name string) Account {
+	t.Helper()
+	a, err := s.CreateAccount(tctx(t), name)
+	if err != nil {
+		t.Fatalf("CreateAccount(%q): %v", name, err)
+	}
+	return a
+}
+
+func mustPut(t testing.TB, s Store, r Recording) {
+	t.Helper()
+	if err := s.PutRecording(tctx(t), r); err != nil {
+		t.Fatalf("PutRecording(%s): %v", r.Sid, err)
+	}
+}
+
+// normRec is r as a store gives it back.
+func normRec(r Recording) Recording {
+	r.DateCreated, r.DateUpdated, r.StartTime = normTime(r.DateCreated), normTime(r.DateUpdated), normTime(r.StartTime)
+	if r.ApiVersion == "" {
+		r.ApiVersion = APIVersion
+	}
+	return r
+}
+
+func sameRec(a, b Recording) bool {
+	if !a.DateCreated.Equal(b.DateCreated) || !a.DateUpdated.Equal(b.DateUpdated) || !a.StartTime.Equal(b.StartTime) {
+		return false
+	}
+	a.DateCreated, a.DateUpdated, a.StartTime = time.Time{}, time.Time{}, time.Time{}
+	b.DateCreated, b.DateUpdated, b.StartTime = time.Time{}, time.Time{}, time.Time{}
+	return a == b
+}
+
+func checkRec(t testing.TB, got, want Recording) {
+	t.Helper()
+	if !sameRec(got, want) {
+		t.Fatalf("recording mismatch\n got %+v\nwant %+v", got, want)
+	}
+	for _, tm := range []time.Time{got.DateCreated, got.DateUpdated, got.StartTime} {
+		if tm.Location() != time.UTC {
+			t.Fatalf("time %v not in UTC", tm)
+		}
+	}
+}
+
+var t0 = time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func sampleRec(acct string, i int) Recording {
+	dc := t0.Add(time.Duration(i)*time.Minute + 123456789*time.Nanosecond)
+	return Recording{
+		Sid: NewRecordingSid(), AccountSid: acct, CallSid: fmt.Sprintf("CA%032x", i%5),
+		DateCreated: dc, DateUpdated: dc.Add(time.Second), StartTime: dc.Add(-time.Duration(i) * time.Second),
+		Duration: float64(i) + 0.25, Channels: 1 + i%2, Format: "wav", Size: int64(1000 * i),
+		SHA256: strings.Repeat("ab", 32), Source: SourceARI, Status: StatusCompleted,
+		Name: fmt.Sprintf("rec-%s-%d", acct[len(acct)-6:], i), FilePath: fmt.Sprintf("2024/03/10/rec-%d.wav", i),
+		S3URI: "", CallerNumber: "+15551230000", CalledNumber: "+15559870000", ApiVersion: APIVersion,
+	}
+}
+
+// ------------------------------------------------------------ accounts
+
+func testAccounts(t *testing.T, s Store) {
+	ctx := tctx(t)
+	if as, err := s.ListAccounts(ctx); err != nil || len(as) != 0 {
+		t.Fatalf("ListAccounts on an empty store = %v, %v", as, err)
+	}
+	alice := mustAccount(t, s, "alice")
+	bob := mustAccount(t, s, "bob")
+	if !IsAccountSid(alice.Sid) || len(alice.AuthToken) != 32 || alice.Default || alice.Name != "alice" {
+		t.Fatalf("bad account %+v", alice)
+	}
+	if alice.Sid == bob.Sid || alice.AuthToken == bob.AuthToken {
+		t.Fatal("Sids/tokens repeat")
+	}
+	if _, err := s.CreateAccount(ctx, "alice"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate name: %v, want ErrConflict", err)
+	}
+	if _, err := s.CreateAccount(ctx, " "); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty name: %v, want ErrInvalid", err)
+	}
+	def, err := s.EnsureDefaultAccount(ctx)
+	if err != nil || !def.Default || def.Name != "default" || !IsAccountSid(def.Sid) {
+		t.Fatalf("EnsureDefaultAccount = %+v, %v", def, err)
+	}
+	def2, err := s.EnsureDefaultAccount(ctx)
+	if err != nil || def2 != def {
+		t.Fatalf("second EnsureDefaultAccount = %+v, %v; want %+v", def2, err, def)
+	}
+	as, err := s.ListAccounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range as {
+		names = append(names, a.Name)
+	}
+	if want := []string{"default", "alice", "bob"}; !slices.Equal(names, want) {
+		t.Fatalf("ListAccounts order %v, want %v", names, want)
+	}
+	if as[1] != alice || as[2] != bob {
+		t.Fatalf("ListAccounts = %+v; want alice %+v bob %+v", as, alice, bob)
+	}
+	if a, err := s.Account(ctx, alice.Sid); err != nil || a != alice {
+		t.Fatalf("Account = %+v, %v; want %+v", a, err, alice)
+	}
+	if a, err := s.AccountByName(ctx, "bob"); err != nil || a != bob {
+		t.Fatalf("AccountByName = %+v, %v", a, err)
+	}
+	if _, err := s.Account(ctx, NewAccountSid()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown Account: %v", err)
+	}
+	if _, err := s.AccountByName(ctx, "carol"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown AccountByName: %v", err)
+	}
+
+	// Authenticate.
+	if a, err := s.Authenticate(ctx, alice.Sid, alice.AuthToken); err != nil || a != alice {
+		t.Fatalf("Authenticate = %+v, %v", a, err)
+	}
+	for _, c := range []struct{ sid, tok string }{
+		{alice.Sid, bob.AuthToken}, {alice.Sid, ""}, {alice.Sid, strings.ToUpper(alice.AuthToken)},
+		{alice.Sid, alice.AuthToken + "0"}, {NewAccountSid(), alice.AuthToken}, {"", ""},
+		{"' OR '1'='1", "' OR '1'='1"},
+	} {
+		if _, err := s.Authenticate(ctx, c.sid, c.tok); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("Authenticate(%q, %q) = %v, want ErrUnauthorized", c.sid, c.tok, err)
+		}
+	}
+
+	// RotateToken.
+	rot, err := s.RotateToken(ctx, alice.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.AuthToken == alice.AuthToken || len(rot.AuthToken) != 32 || rot.Sid != alice.Sid || rot.Name != "alice" {
+		t.Fatalf("RotateToken = %+v (old %+v)", rot, alice)
+	}
+	if _, err := s.Authenticate(ctx, alice.Sid, alice.AuthToken); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("old token after rotation: %v, want ErrUnauthorized", err)
+	}
+	if a, err := s.Authenticate(ctx, alice.Sid, rot.AuthToken); err != nil || a != rot {
+		t.Fatalf("new token: %+v, %v", a, err)
+	}
+	if a, _ := s.Account(ctx, alice.Sid); a.AuthToken != rot.AuthToken {
+		t.Fatal("Account does not show the rotated token")
+	}
+	if _, err := s.Authenticate(ctx, bob.Sid, bob.AuthToken); err != nil {
+		t.Fatalf("rotation touched bob: %v", err)
+	}
+	if _, err := s.RotateToken(ctx, NewAccountSid()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RotateToken(unknown) = %v", err)
+	}
+}
+
+func testDefaultAccountConcurrent(t *testing.T, s Store) {
+	ctx := tctx(t)
+	var wg sync.WaitGroup
+	got := make([]Account, 8)
+	errs := make([]error, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = s.EnsureDefaultAccount(ctx)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i] != got[0] || !got[i].Default {
+			t.Fatalf("EnsureDefaultAccount #%d = %+v, %v; #0 = %+v", i, got[i], errs[i], got[0])
+		}
+	}
+	as, err := s.ListAccounts(ctx)
+	if err != nil || len(as) != 1 {
+		t.Fatalf("ListAccounts = %v, %v; want one default account", as, err)
+	}
+}
+
+func testDefaultAccountPromotes(t *testing.T, s Store) {
+	ctx := tctx(t)
+	// An ordinary account named "default" becomes the default account.
+	a := mustAccount(t, s, "other")
+	d := mustAccount(t, s, "default")
+	got, err := s.EnsureDefaultAccount(ctx)
+	if err != nil || got.Sid != d.Sid || !got.Default {
+		t.Fatalf("EnsureDefaultAccount = %+v, %v; want %+v promoted", got, err, d)
+	}
+	as, err := s.ListAccounts(ctx)
+	if err != nil || len(as) != 2 || as[0].Sid != d.Sid || as[1].Sid != a.Sid {
+		t.Fatalf("ListAccounts = %+v, %v", as, err)
+	}
+}
+
+// ---------------------------------------------------------- recordings
+
+func testRecordingCRUD(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	r := sampleRec(a.Sid, 7)
+	r.DateCreated = r.DateCreated.In(time.FixedZone("X", 5*3600)) // stored as UTC
+	r.S3URI = "s3://bucket/key"
+	mustPut(t, s, r)
+	got, err := s.Recording(ctx, a.Sid, r.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRec(t, got, normRec(r))
+	if got.DateCreated.Nanosecond()%1000 != 0 || got.DateCreated.Nanosecond() == 0 {
+		t.Fatalf("DateCreated %v: want microsecond precision", got.DateCreated)
+	}
+	if byName, err := s.RecordingByName(ctx, r.Name); err != nil || !sameRec(byName, got) {
+		t.Fatalf("RecordingByName = %+v, %v", byName, err)
+	}
+
+	// Defaults: zero times become now, zero StartTime stays zero (NULL),
+	// empty ApiVersion becomes APIVersion.
+	before := time.Now().Add(-time.Second)
+	m := Recording{Sid: NewRecordingSid(), AccountSid: a.Sid, Status: StatusInProgress, Source: SourceCommand}
+	mustPut(t, s, m)
+	gm, err := s.Recording(ctx, a.Sid, m.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().Add(time.Second)
+	if gm.DateCreated.Before(before) || gm.DateCreated.After(after) || !gm.DateUpdated.Equal(gm.DateCreated) ||
+		!gm.StartTime.IsZero() || gm.ApiVersion != APIVersion || gm.Name != "" || gm.Status != StatusInProgress {
+		t.Fatalf("defaults: %+v", gm)
+	}
+
+	if err := s.PutRecording(ctx, Recording{AccountSid: a.Sid}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Put without Sid: %v", err)
+	}
+	if err := s.PutRecording(ctx, Recording{Sid: NewRecordingSid()}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Put without AccountSid: %v", err)
+	}
+	if err := s.PutRecording(ctx, sampleRec(NewAccountSid(), 1)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Put for unknown account: %v, want ErrInvalid", err)
+	}
+
+	// Delete.
+	if err := s.DeleteRecording(ctx, a.Sid, r.Sid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recording(ctx, a.Sid, r.Sid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if err := s.DeleteRecording(ctx, a.Sid, r.Sid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := s.RecordingByName(ctx, r.Name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RecordingByName after delete: %v", err)
+	}
+	if _, err := s.Recording(ctx, a.Sid, m.Sid); err != nil {
+		t.Fatalf("delete removed another row: %v", err)
+	}
+}
+
+func testRecordingUpdate(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	r := sampleRec(a.Sid, 3)
+	r.Status = StatusInProgress
+	mustPut(t, s, r)
+
+	// Full update with explicit, later DateUpdated: everything as given.
+	u := r
+	u.Status, u.Duration, u.Size, u.SHA256 = StatusCompleted, 42.125, 336000, strings.Repeat("cd", 32)
+	u.CallSid, u.FilePath, u.S3URI, u.Format, u.Channels = "CAother", "x/y.mp3", "s3://b/k", "mp3", 2
+	u.DateCreated = r.DateCreated.Add(time.Hour)
+	u.DateUpdated = r.DateUpdated.Add(2 * time.Hour)
+	mustPut(t, s, u)
+	got, err := s.Recording(ctx, a.Sid, r.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRec(t, got, normRec(u))
+
+	// Stale copy with zero DateCreated: DateCreated kept, DateUpdated now.
+	v := u
+	v.DateCreated = time.Time{}
+	v.DateUpdated = r.DateUpdated // older than stored
+	v.Status = StatusRecovered
+	before := time.Now().Add(-time.Second)
+	mustPut(t, s, v)
+	got, err = s.Recording(ctx, a.Sid, r.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.DateCreated.Equal(normTime(u.DateCreated)) || got.DateUpdated.Before(before) || got.Status != StatusRecovered {
+		t.Fatalf("stale update: %+v", got)
+	}
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid})
+	if err != nil || p.Total != 1 || len(p.Items) != 1 {
+		t.Fatalf("update made extra rows: %+v, %v", p, err)
+	}
+}
+
+func testNames(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	b := mustAccount(t, s, "b")
+	r1 := sampleRec(a.Sid, 1)
+	mustPut(t, s, r1)
+	r2 := sampleRec(b.Sid, 2)
+	r2.Name = r1.Name // names are unique across accounts (per node)
+	if err := s.PutRecording(ctx, r2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate name: %v, want ErrConflict", err)
+	}
+	r2.Name = r1.Name + "-2"
+	mustPut(t, s, r2)
+	r2.Name = r1.Name // renaming onto a taken name
+	if err := s.PutRecording(ctx, r2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("rename onto a taken name: %v, want ErrConflict", err)
+	}
+	// Empty names do not collide.
+	for range 3 {
+		e := sampleRec(a.Sid, 9)
+		e.Name = ""
+		mustPut(t, s, e)
+	}
+	if _, err := s.RecordingByName(ctx, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RecordingByName(\"\"): %v", err)
+	}
+	if err := s.DeleteRecordingByName(ctx, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("DeleteRecordingByName(\"\"): %v", err)
+	}
+	if got, err := s.RecordingByName(ctx, r1.Name); err != nil || got.Sid != r1.Sid {
+		t.Fatalf("RecordingByName = %+v, %v", got, err)
+	}
+	if err := s.DeleteRecordingByName(ctx, r1.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecordingByName(ctx, r1.Name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second DeleteRecordingByName: %v", err)
+	}
+	// The name is free again.
+	r3 := sampleRec(b.Sid, 3)
+	r3.Name = r1.Name
+	mustPut(t, s, r3)
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid})
+	if err != nil || p.Total != 3 {
+		t.Fatalf("account a: %d rows, %v; want the 3 unnamed", p.Total, err)
+	}
+}
+
+func testPutRecordingsAtomic(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	var rs []Recording
+	for i := range 20 {
+		rs = append(rs, sampleRec(a.Sid, i))
+	}
+	bad := slices.Clone(rs)
+	bad[15].Name = bad[3].Name
+	if err := s.PutRecordings(ctx, bad); !errors.Is(err, ErrConflict) {
+		t.Fatalf("batch with a duplicate name: %v", err)
+	}
+	if p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid}); err != nil || p.Total != 0 {
+		t.Fatalf("failed batch left %d rows (%v)", p.Total, err)
+	}
+	if err := s.PutRecordings(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRecordings(ctx, rs); err != nil { // upsert again: same rows
+		t.Fatal(err)
+	}
+	if err := s.PutRecordings(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, Limit: 100})
+	if err != nil || p.Total != 20 || len(p.Items) != 20 {
+		t.Fatalf("batch: %d/%d rows, %v", len(p.Items), p.Total, err)
+	}
+	testPutRecordingsMixed(t, s)
+	for i, r := range p.Items {
+		want := normRec(rs[i])
+		if !r.DateUpdated.After(want.DateUpdated) {
+			t.Fatalf("second put of a stale copy kept DateUpdated %v", r.DateUpdated)
+		}
+		want.DateUpdated = r.DateUpdated // now, at the second put
+		checkRec(t, r, want)
+	}
+}
+
+// testPutRecordingsMixed: batches bigger than one statement, the same Sid
+// twice in a batch (the later wins), rows without DateCreated (keep the
+// stored one), and a row of another account (all rolled back).
+func testPutRecordingsMixed(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "mixed-a")
+	b := mustAccount(t, s, "mixed-b")
+	var rs []Recording
+	for i := range 450 {
+		rs = append(rs, sampleRec(a.Sid, i))
+	}
+	if err := s.PutRecordings(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	batch := slices.Clone(rs[:10])
+	again := rs[3]
+	again.Status, again.Duration = StatusFailed, 1.5
+	batch = append(batch, again) // same Sid later in the batch
+	keep := rs[5]
+	keep.DateCreated, keep.Status = time.Time{}, StatusRecovered
+	batch = append(batch, keep)
+	fresh := sampleRec(a.Sid, 1000)
+	fresh.DateCreated = time.Time{}
+	batch = append(batch, fresh, sampleRec(a.Sid, 1001))
+	if err := s.PutRecordings(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, again.Sid); got.Status != StatusFailed || got.Duration != 1.5 {
+		t.Fatalf("repeated Sid: the later copy should win: %+v", got)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, keep.Sid); got.Status != StatusRecovered || !got.DateCreated.Equal(normTime(rs[5].DateCreated)) {
+		t.Fatalf("zero DateCreated in a batch: %+v", got)
+	}
+	if got, err := s.Recording(ctx, a.Sid, fresh.Sid); err != nil || time.Since(got.DateCreated) > time.Minute {
+		t.Fatalf("new row without DateCreated: %+v, %v", got, err)
+	}
+	if p, _ := s.ListRecordings(ctx, Query{AccountSid: a.Sid}); p.Total != 452 {
+		t.Fatalf("Total %d, want 452", p.Total)
+	}
+
+	// A row of a's in b's batch: ErrConflict, nothing of the batch stays.
+	var bad []Recording
+	for i := range 300 {
+		bad = append(bad, sampleRec(b.Sid, 5000+i))
+	}
+	stolen := rs[7]
+	stolen.AccountSid = b.Sid
+	bad[250] = stolen
+	if err := s.PutRecordings(ctx, bad); !errors.Is(err, ErrConflict) {
+		t.Fatalf("batch with another account's Sid: %v, want ErrConflict", err)
+	}
+	if p, _ := s.ListRecordings(ctx, Query{AccountSid: b.Sid}); p.Total != 0 {
+		t.Fatalf("failed batch left %d rows", p.Total)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, stolen.Sid); got.AccountSid != a.Sid {
+		t.Fatalf("stolen row: %+v", got)
+	}
+	bad[250] = sampleRec(NewAccountSid(), 1)
+	if err := s.PutRecordings(ctx, bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("batch with an unknown account: %v, want ErrInvalid", err)
+	}
+}
+
+func testIsolation(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	b := mustAccount(t, s, "b")
+	ra := sampleRec(a.Sid, 1)
+	rb := sampleRec(b.Sid, 1) // same CallSid and DateCreated as ra
+	mustPut(t, s, ra)
+	mustPut(t, s, rb)
+
+	if _, err := s.Recording(ctx, b.Sid, ra.Sid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("b reads a's recording: %v, want ErrNotFound", err)
+	}
+	// RecordingBySid is the unscoped lookup (signed media URLs).
+	if got, err := s.RecordingBySid(ctx, ra.Sid); err != nil || !sameRec(got, normRec(ra)) {
+		t.Fatalf("RecordingBySid = %+v, %v", got, err)
+	}
+	if _, err := s.RecordingBySid(ctx, NewRecordingSid()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("RecordingBySid(unknown) = %v", err)
+	}
+	if err := s.DeleteRecording(ctx, b.Sid, ra.Sid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("b deletes a's recording: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Recording(ctx, a.Sid, ra.Sid); err != nil {
+		t.Fatalf("a's recording after b's delete attempt: %v", err)
+	}
+	// b cannot take over a's Sid with PutRecording.
+	steal := ra
+	steal.AccountSid, steal.Name = b.Sid, "stolen"
+	if err := s.PutRecording(ctx, steal); !errors.Is(err, ErrConflict) {
+		t.Fatalf("PutRecording moving a Sid to another account: %v, want ErrConflict", err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, ra.Sid); !sameRec(got, normRec(ra)) {
+		t.Fatalf("a's recording changed: %+v", got)
+	}
+	for _, q := range []Query{
+		{AccountSid: b.Sid},
+		{AccountSid: b.Sid, CallSid: ra.CallSid},
+		{AccountSid: b.Sid, StartFrom: &ra.DateCreated, StartTo: &ra.DateCreated},
+		{AccountSid: b.Sid, SortBy: SortCallSid, Desc: true},
+	} {
+		p, err := s.ListRecordings(ctx, q)
+		if err != nil || p.Total != 1 || len(p.Items) != 1 || p.Items[0].Sid != rb.Sid {
+			t.Fatalf("b's list %+v = %+v, %v", q, p, err)
+		}
+	}
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: b.Sid, AfterSid: ra.Sid}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("AfterSid of another account: %v, want ErrNotFound", err)
+	}
+	if p, err := s.ListRecordings(ctx, Query{AccountSid: NewAccountSid()}); err != nil || p.Total != 0 || len(p.Items) != 0 {
+		t.Fatalf("unknown account lists %+v, %v", p, err)
+	}
+}
+
+// ------------------------------------------------------------- listing
+
+// listFixture loads account a with recordings whose DateCreated, Duration
+// and CallSid values repeat (to exercise the Sid tie-break), plus account
+// b with overlapping values. It returns a's recordings as stored.
+func listFixture(t testing.TB, s Store) (a Account, recs []Recording) {
+	a = mustAccount(t, s, "a")
+	b := mustAccount(t, s, "b")
+	rng := rand.New(rand.NewPCG(1, 2))
+	calls := []string{"", "CA01", "CA02", "CA03", "CA10", "CAff", "ca01"}
+	gen := func(acct string, n int) []Recording {
+		var rs []Recording
+		for i := range n {
+			dc := t0.Add(time.Duration(rng.IntN(40)) * time.Hour)
+			if i%3 == 0 {
+				dc = dc.Add(time.Duration(rng.IntN(1000)) * time.Microsecond)
+			}
+			rs = append(rs, Recording{
+				Sid: NewRecordingSid(), AccountSid: acct, CallSid: calls[rng.IntN(len(calls))],
+				DateCreated: dc, DateUpdated: dc, StartTime: dc.Add(-time.Second),
+				Duration: float64(rng.IntN(12)) / 4, Channels: 1, Format: "wav", Size: rng.Int64N(1e6),
+				Source: SourceARI, Status: StatusCompleted, Name: "n-" + NewRecordingSid(),
+			})
+		}
+		return rs
+	}
+	recs = gen(a.Sid, 71)
+	if err := s.PutRecordings(tctx(t), recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRecordings(tctx(t), gen(b.Sid, 23)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		recs[i] = normRec(recs[i])
+	}
+	return a, recs
+}
+
+// expect is the reference implementation of ListRecordings' filter and
+// order.
+func expect(recs []Recording, q Query) []Recording {
+	var out []Recording
+	for _, r := range recs {
+		if r.AccountSid != q.AccountSid ||
+			q.CallSid != "" && r.CallSid != q.CallSid ||
+			q.StartFrom != nil && r.DateCreated.Before(normTime(*q.StartFrom)) ||
+			q.StartTo != nil && r.DateCreated.After(normTime(*q.StartTo)) {
+			continue
+		}
+		out = append(out, r)
+	}
+	field, desc, _ := ParseSortBy(q.SortBy)
+	if !strings.Contains(q.SortBy, ":") {
+		desc = q.Desc
+	}
+	slices.SortFunc(out, func(x, y Recording) int {
+		var c int
+		switch field {
+		case SortDateCreated:
+			c = x.DateCreated.Compare(y.DateCreated)
+		case SortDuration:
+			c = cmp.Compare(x.Duration, y.Duration)
+		case SortCallSid:
+			c = strings.Compare(x.CallSid, y.CallSid)
+		}
+		if c == 0 {
+			c = strings.Compare(x.Sid, y.Sid)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	return out
+}
+
+func sids(rs []Recording) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Sid
+	}
+	return out
+}
+
+func testListCombinations(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a, recs := listFixture(t, s)
+	from, to := t0.Add(10*time.Hour), t0.Add(30*time.Hour)
+	// Bounds on exact DateCreated values of rows (inclusive both ends).
+	byTime := expect(recs, Query{AccountSid: a.Sid})
+	exFrom, exTo := byTime[20].DateCreated, byTime[60].DateCreated
+	filters := []Query{
+		{},
+		{CallSid: "CA01"},
+		{CallSid: "CAff"},
+		{CallSid: "CAnone"},
+		{StartFrom: &from},
+		{StartTo: &to},
+		{StartFrom: &from, StartTo: &to},
+		{StartFrom: &exFrom, StartTo: &exTo},
+		{CallSid: "CA02", StartFrom: &from, StartTo: &to},
+	}
+	sorts := []string{"", SortDateCreated, SortDuration, SortCallSid, "Duration:desc", "callsid:ASC"}
+	for fi, f := range filters {
+		for _, sortBy := range sorts {
+			for _, desc := range []bool{false, true} {
+				for _, size := range []int{1, 9, 50, 1000} {
+					// Keep the suite fast (SQLite under -race is slow):
+					// single-row pages only on small results, the
+					// SortBy-with-direction spellings only once.
+					if size == 1 && (fi == 0 || fi > 2) || strings.Contains(sortBy, ":") && size != 9 {
+						continue
+					}
+					q := f
+					q.AccountSid, q.SortBy, q.Desc, q.Limit = a.Sid, sortBy, desc, size
+					want := expect(recs, q)
+					name := fmt.Sprintf("filter%d/%s/desc=%v/size=%d", fi, sortBy, desc, size)
+
+					// Offset paging.
+					var got []Recording
+					for page := 0; ; page++ {
+						q.Offset = page * size
+						p, err := s.ListRecordings(ctx, q)
+						if err != nil {
+							t.Fatalf("%s: page %d: %v", name, page, err)
+						}
+						if p.Total != len(want) {
+							t.Fatalf("%s: Total %d, want %d", name, p.Total, len(want))
+						}
+						if len(p.Items) > size {
+							t.Fatalf("%s: %d items on a page of %d", name, len(p.Items), size)
+						}
+						got = append(got, p.Items...)
+						if len(p.Items) < size {
+							break
+						}
+					}
+					if !slices.Equal(sids(got), sids(want)) {
+						t.Fatalf("%s: offset paging\n got %v\nwant %v", name, sids(got), sids(want))
+					}
+					for i := range got {
+						checkRec(t, got[i], want[i])
+					}
+
+					// Keyset paging gives the same sequence.
+					q.Offset = 0
+					q.AfterSid = ""
+					var keyset []Recording
+					for {
+						p, err := s.ListRecordings(ctx, q)
+						if err != nil {
+							t.Fatalf("%s: keyset after %q: %v", name, q.AfterSid, err)
+						}
+						if p.Total != len(want) {
+							t.Fatalf("%s: keyset Total %d, want %d", name, p.Total, len(want))
+						}
+						keyset = append(keyset, p.Items...)
+						if len(p.Items) < size {
+							break
+						}
+						q.AfterSid = p.Items[len(p.Items)-1].Sid
+					}
+					if !slices.Equal(sids(keyset), sids(want)) {
+						t.Fatalf("%s: keyset paging\n got %v\nwant %v", name, sids(keyset), sids(want))
+					}
+				}
+			}
+		}
+	}
+
+	// AfterSid combined with Offset: Offset counts from the keyset position.
+	want := expect(recs, Query{AccountSid: a.Sid, SortBy: SortDuration, Desc: true})
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, SortBy: "duration:DESC", Desc: true, AfterSid: want[9].Sid, Offset: 5, Limit: 10})
+	if err != nil || !slices.Equal(sids(p.Items), sids(want[15:25])) {
+		t.Fatalf("AfterSid+Offset = %v, %v; want %v", sids(p.Items), err, sids(want[15:25]))
+	}
+	// AfterSid of a row the filter excludes still positions the page.
+	q := Query{AccountSid: a.Sid, CallSid: "CA03"}
+	wantCA03 := expect(recs, q)
+	var other Recording
+	for _, r := range byTime {
+		if r.CallSid != "CA03" && r.DateCreated.After(wantCA03[0].DateCreated) {
+			other = r
+			break
+		}
+	}
+	if other.Sid == "" {
+		t.Fatal("fixture has no row for the AfterSid-outside-the-filter case")
+	}
+	q.AfterSid = other.Sid
+	var rest []Recording
+	for _, r := range wantCA03 {
+		if r.DateCreated.After(other.DateCreated) || r.DateCreated.Equal(other.DateCreated) && r.Sid > other.Sid {
+			rest = append(rest, r)
+		}
+	}
+	if p, err := s.ListRecordings(ctx, q); err != nil || !slices.Equal(sids(p.Items), sids(rest)) {
+		t.Fatalf("AfterSid outside the filter: %v, %v; want %v", sids(p.Items), err, sids(rest))
+	}
+}
+
+func testListBoundaries(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	day := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	at := map[string]time.Time{
+		"prevlast": day.Add(-time.Microsecond),
+		"first":    day,
+		"noon":     day.Add(12 * time.Hour),
+		"noon+1us": day.Add(12*time.Hour + time.Microsecond),
+		"last":     EndOfDay(day),
+		"next":     day.AddDate(0, 0, 1),
+	}
+	byName := map[string]string{}
+	for n, tm := range at {
+		r := Recording{Sid: NewRecordingSid(), AccountSid: a.Sid, DateCreated: tm, DateUpdated: tm, Name: n}
+		mustPut(t, s, r)
+		byName[r.Sid] = n
+	}
+	list := func(from, to *time.Time) []string {
+		t.Helper()
+		p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, StartFrom: from, StartTo: to, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, r := range p.Items {
+			names = append(names, byName[r.Sid])
+		}
+		if p.Total != len(names) {
+			t.Fatalf("Total %d for %d rows", p.Total, len(names))
+		}
+		return names
+	}
+	ptr := func(t time.Time) *time.Time { return &t }
+	noon := at["noon"]
+	for _, c := range []struct {
+		from, to *time.Time
+		want     []string
+	}{
+		// Date-only StartTime/EndTime of the same day: the whole day.
+		{ptr(day), ptr(EndOfDay(day)), []string{"first", "noon", "noon+1us", "last"}},
+		{ptr(day), nil, []string{"first", "noon", "noon+1us", "last", "next"}},
+		{nil, ptr(day), []string{"prevlast", "first"}},
+		{ptr(noon), ptr(noon), []string{"noon"}},
+		{ptr(noon.Add(time.Microsecond)), nil, []string{"noon+1us", "last", "next"}},
+		{nil, ptr(noon.Add(-time.Microsecond)), []string{"prevlast", "first"}},
+		// Other zones are the same instants.
+		{ptr(noon.In(time.FixedZone("EST", -5*3600))), ptr(noon.In(time.FixedZone("IST", 19800))), []string{"noon"}},
+		// Sub-microsecond bounds: the stores keep microseconds.
+		{ptr(noon.Add(999 * time.Nanosecond)), ptr(noon.Add(999 * time.Nanosecond)), []string{"noon"}},
+		{ptr(at["next"]), ptr(day), nil},
+	} {
+		if got := list(c.from, c.to); !slices.Equal(got, c.want) {
+			t.Errorf("window %v..%v = %v, want %v", c.from, c.to, got, c.want)
+		}
+	}
+}
+
+func testListArguments(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	var rs []Recording
+	for i := range 60 {
+		rs = append(rs, sampleRec(a.Sid, i))
+	}
+	if err := s.PutRecordings(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid})
+	if err != nil || len(p.Items) != DefaultPageSize || p.Total != 60 {
+		t.Fatalf("default page: %d items, Total %d, %v", len(p.Items), p.Total, err)
+	}
+	p, err = s.ListRecordings(ctx, Query{AccountSid: a.Sid, Offset: 1000, Limit: 10})
+	if err != nil || len(p.Items) != 0 || p.Total != 60 {
+		t.Fatalf("page past the end: %d items, Total %d, %v", len(p.Items), p.Total, err)
+	}
+	p, err = s.ListRecordings(ctx, Query{AccountSid: a.Sid, Limit: MaxPageSize + 1})
+	if err != nil || len(p.Items) != 60 {
+		t.Fatalf("large Limit: %d items, %v", len(p.Items), err)
+	}
+	for _, q := range []Query{
+		{},
+		{AccountSid: a.Sid, Offset: -1},
+		{AccountSid: a.Sid, SortBy: "Name"},
+		{AccountSid: a.Sid, SortBy: "DateCreated; DROP TABLE recordings"},
+		{AccountSid: a.Sid, SortBy: "sid"},
+	} {
+		if _, err := s.ListRecordings(ctx, q); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ListRecordings(%+v) = %v, want ErrInvalid", q, err)
+		}
+	}
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, AfterSid: NewRecordingSid()}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown AfterSid: %v, want ErrNotFound", err)
+	}
+}
+
+var injections = []string{
+	`' OR '1'='1`,
+	`' OR 1=1 --`,
+	`x'; DROP TABLE recordings; --`,
+	`"; DROP TABLE accounts; --`,
+	`CA01' UNION SELECT sid, auth_token FROM accounts --`,
+	`%`, `_`, `*`, `\`, `$1`, `?1`, `?`, `'`, "\x00",
+	`) OR (1=1`,
+}
+
+func testInjection(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a, recs := listFixture(t, s)
+	for _, inj := range injections {
+		if strings.ContainsRune(inj, 0) {
+			continue // NUL is not valid in PostgreSQL text; checked below
+		}
+		p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, CallSid: inj})
+		if err != nil || p.Total != 0 || len(p.Items) != 0 {
+			t.Fatalf("CallSid %q: %d rows, Total %d, %v", inj, len(p.Items), p.Total, err)
+		}
+		for _, acct := range []string{inj, a.Sid + inj} {
+			p, err = s.ListRecordings(ctx, Query{AccountSid: acct})
+			if err != nil || p.Total != 0 {
+				t.Fatalf("AccountSid %q: %+v, %v", acct, p, err)
+			}
+		}
+		if _, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, AfterSid: inj}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("AfterSid %q: %v", inj, err)
+		}
+		if _, err := s.RecordingBySid(ctx, inj); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("RecordingBySid(%q): %v", inj, err)
+		}
+		if _, err := s.Recording(ctx, a.Sid, inj); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Recording(%q): %v", inj, err)
+		}
+		if _, err := s.Recording(ctx, inj, recs[0].Sid); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Recording(account %q): %v", inj, err)
+		}
+		if err := s.DeleteRecording(ctx, inj, recs[0].Sid); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("DeleteRecording(account %q): %v", inj, err)
+		}
+		if err := s.DeleteRecordingByName(ctx, inj); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("DeleteRecordingByName(%q): %v", inj, err)
+		}
+		if _, err := s.AccountByName(ctx, inj); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("AccountByName(%q): %v", inj, err)
+		}
+	}
+	// Stored SQL-looking values round-trip and match only themselves.
+	for i, inj := range injections {
+		if strings.ContainsRune(inj, 0) {
+			continue
+		}
+		r := sampleRec(a.Sid, 1000+i)
+		r.CallSid, r.Name, r.FilePath, r.CallerNumber = inj, "inj-"+inj, inj, inj
+		mustPut(t, s, r)
+		got, err := s.Recording(ctx, a.Sid, r.Sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRec(t, got, normRec(r))
+		p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, CallSid: inj})
+		if err != nil || p.Total != 1 || len(p.Items) != 1 || p.Items[0].Sid != r.Sid {
+			t.Fatalf("stored CallSid %q: %v, %v", inj, sids(p.Items), err)
+		}
+		if _, err := s.CreateAccount(ctx, "acct-"+inj); err != nil {
+			t.Fatalf("CreateAccount(%q): %v", inj, err)
+		}
+	}
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid})
+	if err != nil || p.Total != len(recs)+len(injections)-1 {
+		t.Fatalf("after injections: Total %d, %v; want %d", p.Total, err, len(recs)+len(injections)-1)
+	}
+	if as, err := s.ListAccounts(ctx); err != nil || len(as) != 2+len(injections)-1 {
+		t.Fatalf("accounts after injections: %d, %v", len(as), err)
+	}
+}
+
+func testConcurrentWriters(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "a")
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errc := make(chan error, writers*each*2)
+	for w := range writers {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r := sampleRec(a.Sid, w*each+i)
+				if err := s.PutRecording(ctx, r); err != nil {
+					errc <- err
+					return
+				}
+				r.Status = StatusFailed
+				if err := s.PutRecording(ctx, r); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		go func() { // readers alongside
+			defer wg.Done()
+			for range each {
+				if _, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, SortBy: SortDuration, Desc: true}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, CallSid: sampleRec(a.Sid, 0).CallSid})
+	if err != nil || p.Total != writers*each/5 {
+		t.Fatalf("Total %d, %v; want %d", p.Total, err, writers*each/5)
+	}
+}
+
+// Backend-independent helpers.
+
+func TestSids(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		r, a, tok := NewRecordingSid(), NewAccountSid(), NewAuthToken()
+		if !IsRecordingSid(r) || !IsAccountSid(a) || len(tok) != 32 || seen[r] || seen[a] || seen[tok] {
+			t.Fatalf("bad or repeated: %s %s %s", r, a, tok)
+		}
+		seen[r], seen[a], seen[tok] = true, true, true
+	}
+	for _, bad := range []string{"", "RE", "re0123456789abcdef0123456789abcdef", "RE0123456789ABCDEF0123456789abcdef", "RE0123456789abcdef0123456789abcde", "AC0123456789abcdef0123456789abcdef"} {
+		if IsRecordingSid(bad) {
+			t.Errorf("IsRecordingSid(%q)", bad)
+		}
+	}
+}
+
+func TestParseSortBy(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		field string
+		desc  bool
+		ok    bool
+	}{
+		{"", SortDateCreated, false, true},
+		{"DateCreated", SortDateCreated, false, true},
+		{"DateCreated:asc", SortDateCreated, false, true},
+		{"DateCreated:desc", SortDateCreated, true, true},
+		{"datecreated:DESC", SortDateCreated, true, true},
+		{"Duration:desc", SortDuration, true, true},
+		{"CallSid", SortCallSid, false, true},
+		{" CallSid:asc ", SortCallSid, false, true},
+		{"CallSid:up", "", false, false},
+		{"Sid", "", false, false},
+		{":desc", "", false, false},
+		{"DateCreated:desc:asc", "", false, false},
+		{"DateCreated; DROP TABLE x", "", false, false},
+	} {
+		f, d, err := ParseSortBy(c.in)
+		if (err == nil) != c.ok || f != c.field || d != c.desc {
+			t.Errorf("ParseSortBy(%q) = %q, %v, %v", c.in, f, d, err)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseSortBy(%q) error %v is not ErrInvalid", c.in, err)
+		}
+	}
+	if got := EndOfDay(time.Date(2024, 2, 28, 13, 0, 0, 0, time.FixedZone("", 3600))); !got.Equal(time.Date(2024, 2, 28, 23, 59, 59, 999999000, time.UTC)) {
+		t.Errorf("EndOfDay = %v", got)
+	}
+}
