@@ -16,6 +16,7 @@ type Catalog interface {
 	DeletedByName(ctx context.Context, name string) error
 	Copied(ctx context.Context, src, dst, dstPath string) error
 	AccountSid(ctx context.Context, name string) (string, error)
+	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
 }
 
 // NewCallSid makes a Restcomm-style call id: "CA" + 32 hex digits.

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
@@ -23,8 +25,33 @@ type StoredRecordingJSON struct {
 // StoredRecording is a finished recording file.
 type StoredRecording struct {
 	StoredRecordingJSON
-	Path        string
+	Path        string // local file; empty when the file lives in object storage
 	ContentType string
+}
+
+// Open opens the recording's bytes (local file or, through the catalog,
+// object storage).
+func (m *Manager) OpenStored(ctx context.Context, rec *StoredRecording) (io.ReadSeekCloser, time.Time, error) {
+	if rec.Path != "" {
+		f, err := os.Open(rec.Path)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, time.Time{}, err
+		}
+		return f, st.ModTime(), nil
+	}
+	if m.opts.Catalog == nil {
+		return nil, time.Time{}, errRecordingNotFound
+	}
+	md, _, err := m.opts.Catalog.OpenByName(ctx, rec.Name, rec.ContentType)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return md, md.ModTime, nil
 }
 
 var errRecordingNotFound = errf(404, "Recording not found")
@@ -92,6 +119,18 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 			Path:                p,
 			ContentType:         f.ContentType,
 		}, nil
+	}
+	// Not on disk: the catalog may hold it in object storage.
+	if c := m.opts.Catalog; c != nil {
+		ctx, cancel := catalogCtx()
+		defer cancel()
+		if md, format, err := c.OpenByName(ctx, name, ""); err == nil {
+			md.Close()
+			f, err := recorder.Lookup(format)
+			if err == nil {
+				return &StoredRecording{StoredRecordingJSON: StoredRecordingJSON{Name: name, Format: f.Name}, ContentType: f.ContentType}, nil
+			}
+		}
 	}
 	return nil, errRecordingNotFound
 }

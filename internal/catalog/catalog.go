@@ -308,3 +308,20 @@ func (s *Service) AccountSid(ctx context.Context, name string) (string, error) {
 	}
 	return acc.Sid, nil
 }
+
+// OpenByName opens a catalogued recording by its ARI name (used when the
+// file lives only in S3). It returns the media and the recording's format.
+func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Media, string, error) {
+	row, err := s.Meta.RecordingByName(ctx, name)
+	if err != nil {
+		return nil, "", err
+	}
+	if !strings.HasPrefix(row.FilePath, "blob:") || row.Status == "in-progress" {
+		return nil, "", ErrNotFound
+	}
+	m, err := s.Open(ctx, row, contentType)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, row.Format, nil
+}

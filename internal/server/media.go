@@ -40,11 +40,20 @@ func (r *resolver) Resolve(ctx context.Context, uri, lang string) (media.Source,
 		}
 		return r.sounds.Open(rest, lang)
 	case "recording":
-		rec, err := r.calls().GetStored(rest)
+		m := r.calls()
+		rec, err := m.GetStored(rest)
 		if err != nil {
 			return nil, fmt.Errorf("recording %q: %w", rest, err)
 		}
-		return sounds.DecodeFile(rec.Path)
+		if rec.Path != "" {
+			return sounds.DecodeFile(rec.Path)
+		}
+		f, _, err := m.OpenStored(ctx, rec)
+		if err != nil {
+			return nil, fmt.Errorf("recording %q: %w", rest, err)
+		}
+		defer f.Close()
+		return sounds.Decode(f, rec.Format)
 	case "number", "digits", "characters":
 		return say.FromURI(uri, lang)
 	case "tone":

@@ -3,7 +3,7 @@ package ari
 import (
 	"net/http"
 	"net/url"
-	"os"
+	"path"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
@@ -86,20 +86,16 @@ func (s *Server) recordingsResource() *Resource {
 						return nil, err
 					}
 					return &Raw{ContentType: rec.ContentType, Serve: func(w http.ResponseWriter, hr *http.Request) {
-						f, err := os.Open(rec.Path)
+						f, mod, err := s.calls.OpenStored(hr.Context(), rec)
 						if err != nil {
 							writeError(w, apiErr(403, "The recording file could not be opened"))
 							return
 						}
 						defer f.Close()
-						st, err := f.Stat()
-						if err != nil {
-							writeError(w, apiErr(403, "The recording file could not be opened"))
-							return
-						}
+						name := path.Base(rec.Name) + "." + rec.Format
 						w.Header().Set("Content-Type", rec.ContentType)
-						w.Header().Set("Content-Disposition", `attachment; filename="`+st.Name()+`"`)
-						http.ServeContent(w, hr, "", st.ModTime(), f) // Range support
+						w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+						http.ServeContent(w, hr, "", mod, f) // Range support
 					}}, nil
 				}},
 			{Method: "POST", Path: "/recordings/stored/{recordingName}/copy", Nickname: "copyStored", Summary: "Copy a stored recording.", Returns: "StoredRecording",
