@@ -145,6 +145,17 @@ func (ch *Channel) Answer() error {
 		ch.mu.Unlock()
 		return err
 	}
+	ch.mu.Unlock()
+	return ch.answer()
+}
+
+// answer answers without the Stasis checks (dialplan applications).
+func (ch *Channel) answer() error {
+	ch.mu.Lock()
+	if ch.hangingUp {
+		ch.mu.Unlock()
+		return ErrChannelNotFound
+	}
 	if ch.state == StateUp {
 		ch.mu.Unlock()
 		return nil

@@ -235,6 +235,12 @@ func (m *Manager) Invite(d *sip.Dialog) {
 			_ = d.Reject(603, "Decline")
 			return
 		}
+	case "Record":
+		if len(app.Args) == 0 || app.Args[0] == "" {
+			log.Error("rejecting call: Record() needs a name, e.g. Record(calls/${EXTEN}-${UNIQUEID},wav)")
+			_ = d.Reject(500, "Server Internal Error")
+			return
+		}
 	case "Wait":
 		secs := 0.0
 		if len(app.Args) > 0 {
@@ -285,6 +291,11 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		dialog:     d,
 	}, rtpConn, rtcpConn)
 
+	if app.Name == "Record" {
+		go ch.runRecordApp(app.Args)
+		d.SetHandler(ch)
+		return
+	}
 	if app.Name == "Wait" {
 		// A channel outside any application: it waits in the dialplan, then
 		// the dialplan ends and the call is hung up.
@@ -300,6 +311,30 @@ func (m *Manager) Invite(d *sip.Dialog) {
 	log.Info("call entering Stasis", "channel", ch.id, "name", ch.name, "app", appName, "args", strings.Join(app.Args[1:], ","))
 	ch.enterStasis(appName, app.Args[1:])
 	d.SetHandler(ch)
+}
+
+// runRecordApp is the dialplan application Record(name[,format]): answer,
+// record the caller until hangup (no ARI application involved). The name
+// may use ${EXTEN}, ${UNIQUEID}, ${CALLSID}, ${CALLERID(num)} and ${EPOCH}.
+func (ch *Channel) runRecordApp(args []string) {
+	vars := map[string]string{
+		"EXTEN": ch.dialplan.Exten, "UNIQUEID": ch.id, "CALLSID": ch.callSid,
+		"CALLERID(num)": ch.caller.Number, "EPOCH": fmt.Sprint(ch.created.Unix()),
+	}
+	name := dialplan.Substitute(args[0], vars)
+	format := "wav"
+	if len(args) > 1 && args[1] != "" {
+		format = args[1]
+	}
+	if err := ch.answer(); err != nil {
+		ch.m.log.Warn("Record(): answer failed", "channel", ch.id, "err", err)
+		ch.hangup(CauseFailure, false)
+		return
+	}
+	if _, err := ch.record(RecordOptions{Name: name, Format: format, IfExists: "overwrite"}, "policy"); err != nil {
+		ch.m.log.Error("Record(): cannot record; hanging up", "channel", ch.id, "name", name, "err", err)
+		ch.hangup(CauseFailure, false)
+	}
 }
 
 // channelSpec describes a channel to create.

@@ -63,6 +63,7 @@ type LiveRecording struct {
 	opts   RecordOptions
 	path   string // file path with extension
 	stereo bool   // bridge recordings: one party per channel
+	source string // catalog source: ari, policy (dialplan Record), ...
 
 	mu       sync.Mutex // guards everything below; held on the media path
 	state    string
@@ -115,13 +116,24 @@ func (r *LiveRecording) jsonLocked() LiveRecordingJSON {
 // queued recording at once (201); the beep, the start and any failure
 // follow as events.
 func (ch *Channel) Record(o RecordOptions) (*LiveRecording, error) {
-	m := ch.m
 	ch.mu.Lock()
 	err := ch.checkLocked(false)
-	bridged := ch.bridge != nil
 	ch.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	return ch.record(o, "ari")
+}
+
+// record starts a recording without the Stasis check (dialplan Record()).
+func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error) {
+	m := ch.m
+	ch.mu.Lock()
+	bridged := ch.bridge != nil
+	gone := ch.hangingUp
+	ch.mu.Unlock()
+	if gone {
+		return nil, ErrChannelNotFound
 	}
 	if bridged {
 		return nil, errf(409, "Channel is in a bridge; record the bridge instead")
@@ -147,7 +159,7 @@ func (ch *Channel) Record(o RecordOptions) (*LiveRecording, error) {
 		return nil, errf(400, "Recording name invalid")
 	}
 	rec := &LiveRecording{
-		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o,
+		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source,
 		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}),
 	}
 	m.recMu.Lock()
@@ -183,16 +195,14 @@ func ifExistsMode(s string) (recorder.IfExists, error) {
 // attaches the recording to the channel's media.
 func (r *LiveRecording) start(mode recorder.IfExists) {
 	ch := r.ch
-	if ch != nil {
-		if ch.State() != StateUp {
-			if err := ch.Answer(); err != nil {
-				r.fail(fmt.Sprintf("Could not answer the channel: %v", err))
-				return
-			}
+	// Without a beep the recording is attached before the answer, so the
+	// caller's first packet is in the file.
+	answerFirst := ch != nil && r.opts.Beep
+	if answerFirst {
+		if !r.answerTarget() {
+			return
 		}
-		if r.opts.Beep {
-			ch.playBeep()
-		}
+		ch.playBeep()
 	}
 	var opts []recorder.Option
 	if r.stereo {
@@ -217,6 +227,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.vad = recorder.NewVAD(8000)
 	r.emit = r.writeLocked
 	r.state = RecRecording
+	r.startedAt = time.Now()
 	r.mu.Unlock()
 	attached := false
 	if ch != nil {
@@ -228,9 +239,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
-	r.mu.Lock()
-	r.startedAt = time.Now()
-	r.mu.Unlock()
+	if ch != nil && !answerFirst && !r.answerTarget() {
+		return
+	}
 	if r.br != nil {
 		r.br.mu.Lock()
 		if len(r.br.members) > 0 {
@@ -240,6 +251,18 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.catalogStarted()
 	r.publish("RecordingStarted")
+}
+
+// answerTarget answers the recorded channel if needed (record auto-answers).
+func (r *LiveRecording) answerTarget() bool {
+	if r.ch.State() == StateUp {
+		return true
+	}
+	if err := r.ch.answer(); err != nil {
+		r.fail(fmt.Sprintf("Could not answer the channel: %v", err))
+		return false
+	}
+	return true
 }
 
 func failureCause(err error) string {
@@ -293,8 +316,10 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		if err := r.writer.Write(buf); err != nil && r.cause == "" {
 			r.cause = failureCause(err)
 		} else {
-			for off := 0; off+160 <= n; off += 160 {
-				r.vad.Frame(mixed[off : off+160])
+			if r.opts.MaxSilence > 0 {
+				for off := 0; off+160 <= n; off += 160 {
+					r.vad.Frame(mixed[off : off+160])
+				}
 			}
 			r.written += int64(n)
 		}
@@ -363,8 +388,10 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 		r.cause = failureCause(err)
 		return
 	}
-	for off := 0; off+160 <= len(pcm); off += 160 {
-		r.vad.Frame(pcm[off : off+160])
+	if r.opts.MaxSilence > 0 {
+		for off := 0; off+160 <= len(pcm); off += 160 {
+			r.vad.Frame(pcm[off : off+160])
+		}
 	}
 	r.written += int64(len(pcm))
 }

@@ -49,7 +49,7 @@ func TestSampleConfig(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"_3XX": "Stasis(vm-record,${EXTEN})", "1000": "Stasis(channel-tones)", "1001": "Stasis(channel-playback-monkeys)"}
+	want := map[string]string{"_3XX": "Stasis(vm-record,${EXTEN})", "1000": "Stasis(channel-tones)", "1001": "Stasis(channel-playback-monkeys)", "2001": "Record(calls/${EXTEN}-${UNIQUEID},wav)"}
 	for _, r := range c.Dialplan {
 		if want[r.Exten] != r.App {
 			t.Errorf("route %s -> %s", r.Exten, r.App)

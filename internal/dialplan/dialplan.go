@@ -225,7 +225,9 @@ func (p *Plan) Match(exten string) (*Route, App, error) {
 	}
 	app := App{Name: rt.App.Name, Args: make([]string, len(rt.App.Args))}
 	for i, a := range rt.App.Args {
-		app.Args[i] = Substitute(a, map[string]string{"EXTEN": exten})
+		// Only ${EXTEN} is known here; other variables (${UNIQUEID}, ...)
+		// are left for the application to fill in.
+		app.Args[i] = strings.ReplaceAll(a, "${EXTEN}", exten)
 	}
 	return rt, app, nil
 }

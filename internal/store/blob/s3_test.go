@@ -17,13 +17,15 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
 )
 
 // newS3 returns an S3 store on a fresh bucket of the test server.
-func newS3(t *testing.T, mod func(*S3Config)) (*S3, *versityGW) {
+func newS3(t *testing.T, mod func(*S3Config)) (*S3, *versitygw.Server) {
 	t.Helper()
 	g := needS3(t)
-	cfg := g.config(g.newBucket(t))
+	cfg := s3Config(g, g.NewBucket(t))
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -57,7 +59,7 @@ func TestS3URIAndPrefix(t *testing.T) {
 	if want := "s3://" + s.cfg.Bucket + "/rec/x/AC1/RE1.wav"; obj.URI != want {
 		t.Errorf("URI = %q, want %q", obj.URI, want)
 	}
-	info, err := g.client.StatObject(context.Background(), s.cfg.Bucket, "rec/x/AC1/RE1.wav", minio.StatObjectOptions{})
+	info, err := g.Client().StatObject(context.Background(), s.cfg.Bucket, "rec/x/AC1/RE1.wav", minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatalf("object not at prefixed name: %v", err)
 	}
@@ -92,7 +94,7 @@ func TestS3MultipartUpload(t *testing.T) {
 		t.Fatalf("Put: %v", err)
 	}
 	checkObject(t, obj, "big/RE.wav", data)
-	info, err := g.client.StatObject(ctx, s.cfg.Bucket, "big/RE.wav", minio.StatObjectOptions{})
+	info, err := g.Client().StatObject(ctx, s.cfg.Bucket, "big/RE.wav", minio.StatObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +136,7 @@ func TestS3ConfigErrors(t *testing.T) {
 
 func TestS3CreateBucket(t *testing.T) {
 	g := needS3(t)
-	cfg := g.config(fmt.Sprintf("tapedeck-created-%d-%d", os.Getpid(), bucketSeq.Add(1)))
+	cfg := s3Config(g, versitygw.NewBucketName("tapedeck-created"))
 	cfg.CreateBucket = true
 	for i := 0; i < 2; i++ { // the second time it exists already
 		s, err := NewS3(cfg)
@@ -150,7 +152,7 @@ func TestS3CreateBucket(t *testing.T) {
 
 func TestS3MissingBucketKeepsLocal(t *testing.T) {
 	g := needS3(t)
-	s, err := NewS3(g.config("tapedeck-no-such-bucket"))
+	s, err := NewS3(s3Config(g, "tapedeck-no-such-bucket"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestS3MissingBucketKeepsLocal(t *testing.T) {
 }
 
 func TestS3ServerDownKeepsLocal(t *testing.T) {
-	port, err := freePort()
+	port, err := versitygw.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +198,8 @@ type proxy struct {
 	badHash bool     // rewrite x-amz-meta-sha256 in HEAD responses
 }
 
-func newProxy(t *testing.T, g *versityGW) *proxy {
-	target, _ := url.Parse("http://" + g.endpoint)
+func newProxy(t *testing.T, g *versitygw.Server) *proxy {
+	target, _ := url.Parse("http://" + g.Endpoint())
 	p := &proxy{}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = func(resp *http.Response) error {
@@ -233,7 +235,7 @@ func (p *proxy) takeGets() []string {
 func TestS3VerificationMismatch(t *testing.T) {
 	g := needS3(t)
 	p := newProxy(t, g)
-	cfg := g.config(g.newBucket(t))
+	cfg := s3Config(g, g.NewBucket(t))
 	cfg.Endpoint = strings.TrimPrefix(p.URL, "http://")
 	s, err := NewS3(cfg)
 	if err != nil {
@@ -251,7 +253,7 @@ func TestS3VerificationMismatch(t *testing.T) {
 	if got, err := os.ReadFile(src); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("local file after failed verification: %v", err)
 	}
-	_, err = g.client.StatObject(context.Background(), cfg.Bucket, "v/RE.wav", minio.StatObjectOptions{})
+	_, err = g.Client().StatObject(context.Background(), cfg.Bucket, "v/RE.wav", minio.StatObjectOptions{})
 	if minio.ToErrorResponse(err).Code != minio.NoSuchKey {
 		t.Errorf("object after failed verification: stat err = %v, want NoSuchKey", err)
 	}
@@ -262,7 +264,7 @@ func TestS3VerificationMismatch(t *testing.T) {
 func TestS3LazyRangedReads(t *testing.T) {
 	g := needS3(t)
 	p := newProxy(t, g)
-	cfg := g.config(g.newBucket(t))
+	cfg := s3Config(g, g.NewBucket(t))
 	cfg.Endpoint = strings.TrimPrefix(p.URL, "http://")
 	s, err := NewS3(cfg)
 	if err != nil {
