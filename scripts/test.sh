@@ -20,5 +20,9 @@ fi
 echo "==> go vet ./..." >&2
 go vet ./...
 
+echo "==> go vet and go test -race -tags opus ./internal/recorder/ (Ogg Opus through libopus)" >&2
+go vet -tags opus ./internal/recorder/
+go test -race -count=1 -timeout 10m -tags opus ./internal/recorder/
+
 echo "==> go test -race -count=1 -timeout 20m ./... $*" >&2
 exec go test -race -count=1 -timeout 20m "$@" ./...
