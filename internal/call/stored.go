@@ -106,9 +106,9 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	if err != nil {
 		return nil, errf(400, "Recording name invalid")
 	}
-	if m.isLive(name) {
-		return nil, errRecordingNotFound
-	}
+	// As in Asterisk, a stored recording is its file: a live recording of
+	// the same name (e.g. re-recording with ifExists=overwrite while the
+	// beep plays) does not hide the previous file from GET or DELETE.
 	for _, f := range m.storedFormats(base) {
 		p := base + "." + f.Ext
 		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
