@@ -17,6 +17,7 @@ type Catalog interface {
 	Copied(ctx context.Context, src, dst, dstPath string) error
 	AccountSid(ctx context.Context, name string) (string, error)
 	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
+	BlobOnly(ctx context.Context) ([]catalog.StoredName, error)
 }
 
 // NewCallSid makes a Restcomm-style call id: "CA" + 32 hex digits.

@@ -86,6 +86,22 @@ func (m *Manager) ListStored() ([]StoredRecordingJSON, error) {
 		out = append(out, StoredRecordingJSON{Name: name, Format: f.Name, Recovered: recorder.IsRecovered(path)})
 		return nil
 	})
+	// Recordings kept only in object storage are stored recordings too.
+	if c := m.opts.Catalog; c != nil {
+		ctx, cancel := catalogCtx()
+		names, cerr := c.BlobOnly(ctx)
+		cancel()
+		if cerr != nil {
+			m.log.Error("catalog: listing recordings kept in object storage", "err", cerr)
+		}
+		for _, n := range names {
+			if seen[n.Name] || m.isLive(n.Name) {
+				continue
+			}
+			seen[n.Name] = true
+			out = append(out, StoredRecordingJSON{Name: n.Name, Format: n.Format})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if out == nil {
 		out = []StoredRecordingJSON{}
@@ -141,6 +157,15 @@ func (m *Manager) DeleteStored(name string) error {
 	if err != nil {
 		return err
 	}
+	if rec.Path == "" {
+		// Kept only in object storage: the catalog removes object and row.
+		ctx, cancel := catalogCtx()
+		defer cancel()
+		if err := m.opts.Catalog.DeletedByName(ctx, name); err != nil {
+			return errf(500, "deleting recording: %v", err)
+		}
+		return nil
+	}
 	base := strings.TrimSuffix(rec.Path, filepath.Ext(rec.Path))
 	for _, f := range m.storedFormats(base) {
 		p := base + "." + f.Ext
@@ -178,7 +203,8 @@ func (m *Manager) CopyStored(src, dst string) (*StoredRecording, error) {
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 		return nil, errf(500, "creating directory: %v", err)
 	}
-	if err := copyFile(rec.Path, target); err != nil {
+	if err := m.copyStored(rec, target); err != nil {
+		os.Remove(target)
 		return nil, errf(500, "copying recording: %v", err)
 	}
 	if c := m.opts.Catalog; c != nil {
@@ -189,6 +215,40 @@ func (m *Manager) CopyStored(src, dst string) (*StoredRecording, error) {
 		}
 	}
 	return &StoredRecording{StoredRecordingJSON: StoredRecordingJSON{Name: dst, Format: rec.Format}, Path: target, ContentType: rec.ContentType}, nil
+}
+
+// copyStored copies a stored recording (local or in object storage) to a
+// new local file.
+func (m *Manager) copyStored(rec *StoredRecording, dst string) error {
+	if rec.Path != "" {
+		return copyFile(rec.Path, dst)
+	}
+	ctx, cancel := catalogCtx()
+	defer cancel()
+	in, _, err := m.OpenStored(ctx, rec)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeNew(dst, in)
+}
+
+func writeNew(dst string, in io.Reader) error {
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	return out.Close()
 }
 
 func copyFile(src, dst string) error {

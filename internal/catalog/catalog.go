@@ -325,3 +325,38 @@ func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Me
 	}
 	return m, row.Format, nil
 }
+
+// StoredName is a recording kept only in object storage.
+type StoredName struct{ Name, Format string }
+
+// BlobOnly lists the finished recordings whose file lives only in object
+// storage (ARI's stored listing adds them to what is on disk).
+func (s *Service) BlobOnly(ctx context.Context) ([]StoredName, error) {
+	if s.Blob == nil {
+		return nil, nil
+	}
+	accounts, err := s.Meta.ListAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []StoredName
+	for _, acc := range accounts {
+		after := ""
+		for {
+			page, err := s.Meta.ListRecordings(ctx, meta.Query{AccountSid: acc.Sid, SortBy: "DateCreated", Limit: 1000, AfterSid: after})
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range page.Items {
+				if strings.HasPrefix(r.FilePath, "blob:") && r.Name != "" && (r.Status == "completed" || r.Status == "recovered") {
+					out = append(out, StoredName{Name: r.Name, Format: r.Format})
+				}
+			}
+			if len(page.Items) < 1000 {
+				break
+			}
+			after = page.Items[len(page.Items)-1].Sid
+		}
+	}
+	return out, nil
+}
