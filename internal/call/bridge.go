@@ -69,6 +69,8 @@ type Bridge struct {
 	snap atomic.Pointer[[]*member]
 	// outBuf is the ticker goroutine's encode buffer.
 	outBuf []byte
+	// draining counts parties leaving the mix once their audio played out.
+	draining sync.WaitGroup
 }
 
 // CreateBridge creates a bridge (type mixing, the default, or holding).
@@ -239,7 +241,10 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	mb := b.members[idx]
 	b.members = append(b.members[:idx:idx], b.members[idx+1:]...)
 	b.storeSnapLocked()
-	b.mixer.Remove(mb.part)
+	// The party's play-out buffer still holds its last 40-120 ms: keep it
+	// in the mix (and the recordings) until it has played out.
+	b.draining.Add(1)
+	go b.drainAndRemove(mb.part)
 	ch.bridgePart.Store(nil)
 	ch.bridgeOverlay.Store(nil)
 	ch.mu.Lock()
@@ -249,6 +254,28 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	ch.mu.Unlock()
 	b.publishLocked(&BridgeChannelEvent{eventBase: b.m.base("ChannelLeftBridge"), Bridge: b.jsonLocked(), Channel: ch.JSON()})
 	return nil
+}
+
+// drainAndRemove takes a departing party out of the mixer once its buffered
+// audio has been mixed (at most 200 ms later).
+func (b *Bridge) drainAndRemove(p *mix.Participant) {
+	defer b.draining.Done()
+	deadline := time.NewTimer(200 * time.Millisecond)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for p.Stats().Depth > 0 {
+		select {
+		case <-deadline.C:
+			b.mixer.Remove(p)
+			return
+		case <-b.done:
+			b.mixer.Remove(p)
+			return
+		case <-tick.C:
+		}
+	}
+	b.mixer.Remove(p)
 }
 
 func (b *Bridge) storeSnapLocked() {
@@ -273,6 +300,8 @@ func (b *Bridge) Destroy() {
 	for _, ch := range chans {
 		b.RemoveChannel(ch)
 	}
+	// Let departing parties' last audio reach the recordings.
+	b.draining.Wait()
 	for _, r := range recs {
 		r.finish(RecDone)
 	}

@@ -326,11 +326,8 @@ func (ch *Channel) runRecordApp(args []string) {
 	if len(args) > 1 && args[1] != "" {
 		format = args[1]
 	}
-	if err := ch.answer(); err != nil {
-		ch.m.log.Warn("Record(): answer failed", "channel", ch.id, "err", err)
-		ch.hangup(CauseFailure, false)
-		return
-	}
+	// record attaches the recording, then answers: the caller's first
+	// packet is in the file.
 	if _, err := ch.record(RecordOptions{Name: name, Format: format, IfExists: "overwrite"}, "policy"); err != nil {
 		ch.m.log.Error("Record(): cannot record; hanging up", "channel", ch.id, "name", name, "err", err)
 		ch.hangup(CauseFailure, false)

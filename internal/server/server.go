@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -152,8 +153,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d}`+"\n", s.calls.Count(), runtime.NumGoroutine())
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintf(w, "ok %d channels\n", s.calls.Count())
+		fmt.Fprintf(w, "ok %d channels %d goroutines\n", s.calls.Count(), runtime.NumGoroutine())
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil

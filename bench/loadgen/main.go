@@ -1,0 +1,159 @@
+// Command loadgen is tapedeck's load harness: it places many SIP calls with
+// real G.711 RTP (the project's own sipua phone), has them recorded, and
+// measures how much server CPU tapedeck spends per recorded call-second.
+// Afterwards it reads every recording back and checks its length and that
+// it has no gaps. See bench/run.sh and `make bench`.
+//
+//	loadgen -server-cmd "./tapedeck" -scenario a -calls 100 -duration 30s
+//	loadgen -target 127.0.0.1:5060 -server-pid 1234 -recordings ./data/recording -scenario a
+//
+// Scenarios:
+//
+//	a  every call dials 2001: the dialplan's Record() records the caller
+//	b  calls dial 300..399 (Stasis(loadgen,...)); loadgen's ARI app records
+//	   each channel (POST /channels/{id}/record)
+//	c  two-party bridge: loadgen is the caller and the callee; the ARI app
+//	   originates the second leg, bridges both and records the bridge in
+//	   stereo; both sides send audio
+//
+// A run with any failed call, gap, missing recording or recording whose
+// length is off by more than 20 ms is FAILED (exit status 1).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	target      string
+	calls       int
+	rate        float64
+	duration    time.Duration
+	scenario    string
+	ari         string
+	ariUser     string
+	ariPass     string
+	serverPID   int
+	serverCmd   string
+	recordings  string
+	dtmf        bool
+	jsonOut     string
+	md          bool
+	keep        bool
+	tick        time.Duration
+	dialTimeout time.Duration
+	quiet       bool
+	writeWAV    string
+	checkDir    string
+	byeDelay    time.Duration
+	audioDelay  time.Duration
+}
+
+func main() {
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func cli(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.target, "target", "127.0.0.1:5060", "tapedeck SIP address host:port (ignored with -server-cmd)")
+	fs.IntVar(&c.calls, "calls", 20, "number of calls; they are all up at once when calls/rate < duration")
+	fs.Float64Var(&c.rate, "rate", 50, "new calls per second")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "hold time per call (audio sent, then BYE)")
+	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX) or c (ARI two-party bridge, stereo record)")
+	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
+	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")
+	fs.StringVar(&c.ariPass, "ari-pass", "asterisk", "ARI password")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "pid of a running tapedeck to measure")
+	fs.StringVar(&c.serverCmd, "server-cmd", "", `start tapedeck with a generated config: "path [args...]" (-config FILE is appended); preferred`)
+	fs.StringVar(&c.recordings, "recordings", "", "recordings root to check (with -server-cmd: <data>/recording)")
+	fs.BoolVar(&c.dtmf, "dtmf", false, "send RFC 4733 digits 1, 2, 3 mid-call (alongside the audio)")
+	fs.StringVar(&c.jsonOut, "json", "", "write the report as JSON to this file")
+	fs.BoolVar(&c.md, "md", false, "print a markdown block for bench/RESULTS.md")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary data dir and server log (-server-cmd)")
+	fs.DurationVar(&c.tick, "tick", 5*time.Millisecond, "pacer tick (packets are due every 20 ms per call; a shorter tick spreads them)")
+	fs.DurationVar(&c.dialTimeout, "dial-timeout", 15*time.Second, "INVITE timeout")
+	fs.BoolVar(&c.quiet, "q", false, "no progress lines on stderr")
+	fs.StringVar(&c.writeWAV, "write-wav", "", "write the audio loop as an 8 kHz µ-law WAV (for SIPp's rtp_stream) and exit")
+	fs.StringVar(&c.checkDir, "check", "", "only check the WAV recordings under this directory (gaps, length against -duration) and exit, e.g. after a SIPp run")
+	fs.DurationVar(&c.byeDelay, "bye-delay", 0, "wait this long after the last packet before the BYE (diagnostics)")
+	fs.DurationVar(&c.audioDelay, "audio-delay", 0, "wait this long after the answer before the first packet (diagnostics)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch {
+	case c.writeWAV != "":
+		if err := writeMulawWAV(c.writeWAV); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		return 0
+	case c.checkDir != "":
+		return checkOnly(c.checkDir, c.duration, stdout)
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 2
+	}
+	// sipgo logs transport warnings on the default logger; keep errors only.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	logf := func(format string, a ...any) {
+		if !c.quiet {
+			fmt.Fprintf(stderr, "loadgen: "+format+"\n", a...)
+		}
+	}
+	rep, err := run(ctx, c, logf)
+	if rep != nil {
+		rep.CommandLine = "loadgen " + strings.Join(args, " ")
+		rep.writeText(stdout)
+		if c.md {
+			fmt.Fprintln(stdout)
+			rep.writeMarkdown(stdout)
+		}
+		if c.jsonOut != "" {
+			if err := rep.writeJSON(c.jsonOut); err != nil {
+				fmt.Fprintln(stderr, "loadgen:", err)
+				return 1
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+		return 1
+	}
+	if !rep.Passed {
+		return 1
+	}
+	return 0
+}
+
+func (c *config) validate() error {
+	switch c.scenario {
+	case "a", "b", "c":
+	default:
+		return fmt.Errorf("-scenario %q: want a, b or c", c.scenario)
+	}
+	if c.calls <= 0 || c.rate <= 0 || c.duration < time.Second {
+		return errors.New("-calls and -rate must be positive and -duration at least 1s")
+	}
+	if c.serverCmd == "" && c.serverPID == 0 {
+		return errors.New("give -server-cmd (preferred) or -server-pid to measure the server")
+	}
+	if c.serverCmd != "" && c.serverPID != 0 {
+		return errors.New("-server-cmd and -server-pid are exclusive")
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/codec"
+)
+
+func TestAudioLoopHasNoSilence(t *testing.T) {
+	a, err := buildAudio()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.frames < 50 {
+		t.Fatalf("loop of %d frames is too short", a.frames)
+	}
+	pcm := make([]int16, len(a.alaw))
+	codec.DecodeAlaw(pcm, a.alaw)
+	if r := longestZeroRun(pcm); r >= 16 {
+		t.Fatalf("A-law loop has a %d-sample run of zeros", r)
+	}
+}
+
+func TestFindGapsAndTrim(t *testing.T) {
+	s := make([]int16, 8000)
+	for i := range s {
+		s[i] = 100
+	}
+	clear(s[1000:1159]) // 159 zeros: not a gap
+	clear(s[4000:4400]) // 50 ms: a gap
+	clear(s[7900:])     // trailing 100 samples: a gap too (12.5 ms... no)
+	g := findGaps(s, 160, 8000)
+	if g.Gaps != 1 || g.GapMs != 50 || g.FirstGapAt != 0.5 {
+		t.Fatalf("gaps %+v", g)
+	}
+	mid, lead, trail := trimSilence(append(make([]int16, 30), s...))
+	if lead != 30 || trail != 100 || len(mid) != 7900 {
+		t.Fatalf("trim: lead %d trail %d len %d", lead, trail, len(mid))
+	}
+}
+
+func writeTestWAV(t *testing.T, path string, channels int, samples []int16, headerBytes uint32) {
+	t.Helper()
+	b := make([]byte, 44+2*len(samples))
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*len(samples)))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1)
+	binary.LittleEndian.PutUint16(b[22:], uint16(channels))
+	binary.LittleEndian.PutUint32(b[24:], 8000)
+	binary.LittleEndian.PutUint32(b[28:], uint32(16000*channels))
+	binary.LittleEndian.PutUint16(b[32:], uint16(2*channels))
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], headerBytes)
+	for i, v := range samples {
+		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(v))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckRecording(t *testing.T) {
+	dir := t.TempDir()
+	mono := make([]int16, 8000)
+	for i := range mono {
+		mono[i] = 7
+	}
+	p := filepath.Join(dir, "m.wav")
+	writeTestWAV(t, p, 1, mono, 16000)
+	if rc := checkRecording(p, "m", 8000, 20); rc.HasGap || rc.BadLength || !rc.HeaderOK || rc.OffMs != 0 {
+		t.Fatalf("good mono: %+v", rc)
+	}
+	if rc := checkRecording(p, "m", 8000+161, 20); !rc.BadLength {
+		t.Fatalf("161 samples short should be a bad length: %+v", rc)
+	}
+	writeTestWAV(t, p, 1, mono, 1000) // header not rewritten at the end
+	if rc := checkRecording(p, "m", 8000, 20); rc.HeaderOK {
+		t.Fatalf("stale header not noticed: %+v", rc)
+	}
+	// Stereo: left silent for 20 ms at the start, right has a hole.
+	st := make([]int16, 2*8000)
+	for i := 0; i < 8000; i++ {
+		if i >= 160 {
+			st[2*i] = 5
+		}
+		if i < 3000 || i > 3200 {
+			st[2*i+1] = 9
+		}
+	}
+	p = filepath.Join(dir, "s.wav")
+	writeTestWAV(t, p, 2, st, 32000)
+	rc := checkRecording(p, "s", 8000-160, 20)
+	if rc.BadLength || rc.Gaps.Gaps != 0 || rc.RightGaps.Gaps != 1 || rc.LeadMs != 20 || !rc.HasGap {
+		t.Fatalf("stereo: %+v", rc)
+	}
+}
+
+// TestSmokeLoad builds tapedeck from this repository and places 20
+// concurrent 10 s calls on extension 2001 (dialplan Record()): no call may
+// fail, no recording may have a gap or a wrong length, and the server CPU
+// per call-second must have been measured.
+func TestSmokeLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the smoke load takes about 15 s")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs Linux /proc to measure the server")
+	}
+	bin := filepath.Join(t.TempDir(), "tapedeck")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tapedeck/tapedeck/cmd/tapedeck")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tapedeck: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := config{scenario: "a", calls: 20, rate: 50, duration: 10 * time.Second, serverCmd: bin,
+		ariUser: "asterisk", ariPass: "asterisk", tick: 5 * time.Millisecond, dialTimeout: 15 * time.Second}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(ctx, c, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.CommandLine = "TestSmokeLoad"
+	var sb strings.Builder
+	rep.writeText(&sb)
+	t.Log("\n" + sb.String())
+	if rep.Calls.Attempted != 20 || rep.Calls.Answered != 20 || rep.Calls.Failed != 0 {
+		t.Errorf("calls attempted/answered/failed = %d/%d/%d, want 20/20/0", rep.Calls.Attempted, rep.Calls.Answered, rep.Calls.Failed)
+	}
+	if rr := rep.Recordings; rr.Found != 20 || rr.WithGap != 0 || rr.BadLength != 0 || rr.Unreadable != 0 {
+		t.Errorf("recordings: %d found, %d with gaps, %d wrong length, %d unreadable", rr.Found, rr.WithGap, rr.BadLength, rr.Unreadable)
+	}
+	if !(rep.CPU.MsPerCallSecond > 0) {
+		t.Errorf("server CPU per call-second = %v, want > 0", rep.CPU.MsPerCallSecond)
+	}
+	if !rep.Passed {
+		t.Errorf("run FAILED: %v", rep.Problems)
+	}
+}

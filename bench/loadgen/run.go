@@ -1,0 +1,459 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/sdp"
+	"github.com/tapedeck/tapedeck/internal/sipua"
+)
+
+const dtmfDigits = "123"
+
+// callResult is what one call (the caller leg) did.
+type callResult struct {
+	answered bool
+	failure  string // "" when the call went as planned
+	setup    time.Duration
+	held     time.Duration // answered -> BYE answered
+	sent     int
+	dtmfSent int
+	sendErrs int
+	received uint64
+	lost     int64
+}
+
+// calleeResult is what one callee leg (scenario c) received and sent.
+type calleeResult struct {
+	sent     int
+	received uint64
+	lost     int64
+}
+
+type runner struct {
+	c        config
+	logf     func(string, ...any)
+	audio    *audioLoop
+	phone    *sipua.Phone
+	callee   *sipua.Phone
+	app      *ariApp
+	pacer    *pacer
+	target   string
+	limit    int // audio packets per call
+	extens   chan string
+	results  []callResult
+	inFlight atomic.Int64
+
+	calleeMu  sync.Mutex
+	callees   []calleeResult
+	calleeWG  sync.WaitGroup
+	calleeBad atomic.Int64
+}
+
+// run performs one load run and returns its report; err is for runs that
+// could not be carried out at all (the report then may be partial or nil).
+func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, error) {
+	audio, err := buildAudio()
+	if err != nil {
+		return nil, err
+	}
+	rep := newReport(c)
+	r := &runner{c: c, logf: logf, audio: audio, limit: int(c.duration / packetInterval)}
+
+	// The server.
+	pid, sipAddr, httpBase, recDir := c.serverPID, c.target, strings.TrimRight(c.ari, "/"), c.recordings
+	if c.serverCmd != "" {
+		dir, err := os.MkdirTemp("", "loadgen-")
+		if err != nil {
+			return nil, err
+		}
+		if c.keep {
+			logf("keeping %s", dir)
+		} else {
+			defer os.RemoveAll(dir)
+		}
+		srv, err := startServer(ctx, c.serverCmd, dir)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := srv.stop(); err != nil {
+				logf("tapedeck stop: %v", err)
+			}
+		}()
+		pid, sipAddr, httpBase = srv.pid(), srv.sipAddr, "http://"+srv.httpAddr
+		recDir = filepath.Join(srv.dataDir, "recording")
+		rep.Server = fmt.Sprintf("%s (started by loadgen, pid %d, sip %s, http %s)", c.serverCmd, pid, sipAddr, srv.httpAddr)
+		logf("tapedeck pid %d sip %s http %s data %s", pid, sipAddr, srv.httpAddr, srv.dataDir)
+	} else {
+		rep.Server = fmt.Sprintf("pid %d, sip %s, http %s", pid, sipAddr, httpBase)
+	}
+	if _, err := readCPU(pid); err != nil {
+		return nil, fmt.Errorf("server pid %d: %w", pid, err)
+	}
+
+	// The phones.
+	r.phone, err = sipua.New(sipua.Options{User: "loadgen", Host: "127.0.0.1", RTPMin: 22000, RTPMax: 25999})
+	if err != nil {
+		return nil, err
+	}
+	defer r.phone.Close()
+	if c.scenario == "c" {
+		r.callee, err = sipua.New(sipua.Options{User: "callee", Host: "127.0.0.1", RTPMin: 26000, RTPMax: 29999, AutoAnswer: true,
+			IncomingHandler: func() rtp.Handler { return sipua.NoopHandler{} }})
+		if err != nil {
+			return nil, err
+		}
+		defer r.callee.Close()
+	}
+	host, port, _ := strings.Cut(sipAddr, ":")
+	if host == "" || port == "" {
+		return nil, fmt.Errorf("bad SIP address %q", sipAddr)
+	}
+	r.target = sipAddr
+
+	// The ARI application.
+	if c.scenario != "a" {
+		calleeEP := ""
+		if r.callee != nil {
+			calleeEP = "PJSIP/callee@127.0.0.1:" + strconv.Itoa(r.callee.Port())
+		}
+		r.app = newARIApp(httpBase, c.ariUser, c.ariPass, c.scenario, calleeEP, logf)
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := r.app.connect(cctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		defer r.app.close()
+	}
+	r.extens = make(chan string, 100)
+	for i := 300; i < 400; i++ {
+		r.extens <- strconv.Itoa(i)
+	}
+
+	stopPacer := make(chan struct{})
+	r.pacer = newPacer(c.tick)
+	go r.pacer.run(stopPacer)
+	defer close(stopPacer)
+	if r.callee != nil {
+		go r.answerCallees(ctx)
+	}
+
+	// Baseline.
+	h0, err := getHealth(ctx, httpBase)
+	if err != nil {
+		return nil, fmt.Errorf("server health: %w", err)
+	}
+	rep.HealthBefore = h0.raw
+	rss0, thr0, _ := procStatus(pid)
+	samp := newSampler(pid, httpBase)
+	sampCtx, stopSamp := context.WithCancel(ctx)
+	sampDone := make(chan struct{})
+	go func() { samp.run(sampCtx); close(sampDone) }()
+	runStart := time.Now()
+	self0, _ := readCPU(os.Getpid())
+	cpu0, _ := readCPU(pid)
+	t0 := time.Now()
+
+	// Calls.
+	r.results = make([]callResult, c.calls)
+	var wg sync.WaitGroup
+	interval := time.Duration(float64(time.Second) / c.rate)
+	logf("scenario %s: %d calls at %.0f/s, %v each, target %s", c.scenario, c.calls, c.rate, c.duration, sipAddr)
+launch:
+	for i := 0; i < c.calls; i++ {
+		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				for j := i; j < c.calls; j++ {
+					r.results[j].failure = "not placed (interrupted)"
+				}
+				break launch
+			}
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r.results[i] = r.call(ctx, i)
+		}(i)
+	}
+	progress := time.NewTicker(5 * time.Second)
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+wait:
+	for {
+		select {
+		case <-allDone:
+			break wait
+		case <-progress.C:
+			logf("%.0fs: %d calls in progress", time.Since(t0).Seconds(), r.inFlight.Load())
+		}
+	}
+	progress.Stop()
+	callsEnded := time.Now()
+
+	// "Every call has ended" from the server's side: no channels left.
+	drained := false
+	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+	for dctx.Err() == nil {
+		if h, err := getHealth(dctx, httpBase); err == nil && h.channels == 0 {
+			drained = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dcancel()
+	cpu1, _ := readCPU(pid)
+	self1, _ := readCPU(os.Getpid())
+	t1 := time.Now()
+	stopSamp()
+	<-sampDone
+	if !drained {
+		rep.fail("server still had channels 30 s after the last call ended")
+	}
+	r.calleeWG.Wait()
+
+	// Recordings: the ARI app's must all be finished.
+	if r.app != nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if n := r.app.waitRecordings(wctx); n > 0 {
+			rep.fail(fmt.Sprintf("%d recordings not finished 30 s after the calls", n))
+		}
+		cancel()
+		rep.ARIErrors = r.app.errorList()
+		rep.ARIRestCalls = r.app.restCalls.Load()
+	}
+
+	// Figures.
+	rep.fill(r, runStart)
+	rep.WallSeconds = t1.Sub(t0).Seconds()
+	rep.DrainSeconds = t1.Sub(callsEnded).Seconds()
+	rep.setCPU(cpu0, cpu1, self0, self1)
+	rep.setMemory(rss0, thr0, samp, c.calls)
+	rep.PeakChannels = samp.maxChannels.Load()
+	if r.app != nil && c.dtmf {
+		rep.DTMF.ServerEvents = r.app.dtmfEvents.Load()
+		rep.DTMF.Checked = true
+	}
+	if recDir != "" {
+		rep.checkRecordings(r, recDir, runStart)
+	} else {
+		rep.Recordings.Note = "not checked: no -recordings DIR"
+		rep.fail("recordings not checked (give -recordings DIR)")
+	}
+	rep.finish()
+	return rep, nil
+}
+
+// call places one call and returns what happened.
+func (r *runner) call(ctx context.Context, i int) (res callResult) {
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	exten := "2001"
+	var gate chan struct{}
+	switch r.c.scenario {
+	case "b":
+		exten = strconv.Itoa(300 + i%100)
+	case "c":
+		select {
+		case exten = <-r.extens:
+		case <-ctx.Done():
+			res.failure = "not placed (interrupted)"
+			return res
+		}
+		defer func() { r.extens <- exten }()
+		gate = make(chan struct{})
+		r.app.gates.Store(exten, gate)
+		defer r.app.gates.Delete(exten)
+	}
+	dctx, cancel := context.WithTimeout(ctx, r.c.dialTimeout)
+	call, err := r.phone.Dial(dctx, sipua.Target(exten, r.target), sipua.CallOptions{Codecs: []string{"PCMU", "PCMA"}})
+	cancel()
+	if err != nil {
+		var rej *sipua.ErrRejected
+		if errors.As(err, &rej) {
+			res.failure = fmt.Sprintf("rejected %d %s", rej.Code, rej.Reason)
+		} else {
+			res.failure = "dial: " + shortErr(err)
+		}
+		return res
+	}
+	res.answered, res.setup = true, call.SetupTime
+	answered := time.Now()
+	bye := func() {
+		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := call.Hangup(hctx); err != nil && res.failure == "" {
+			res.failure = "BYE: " + shortErr(err)
+		}
+		cancel()
+		res.held = time.Since(answered)
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-call.Ended():
+			res.failure = "hung up by the server before the bridge recording started"
+			res.held = time.Since(answered)
+			return res
+		case <-time.After(15 * time.Second):
+			res.failure = "bridge recording did not start within 15 s"
+			bye()
+			return res
+		}
+	}
+	if r.c.audioDelay > 0 {
+		time.Sleep(r.c.audioDelay)
+	}
+	st := r.newStream(call, r.limit, r.c.dtmf)
+	r.pacer.add(st)
+	select {
+	case <-st.gone:
+	case <-call.Ended():
+		st.stop()
+		<-st.gone
+		if st.sent < r.limit {
+			res.failure = fmt.Sprintf("hung up by the server after %d of %d packets", st.sent, r.limit)
+		}
+	}
+	res.sent, res.dtmfSent, res.sendErrs = st.sent, st.dtmfSent, st.errs
+	if st.errs > 0 && res.failure == "" {
+		res.failure = "RTP send errors"
+	}
+	stats := call.Media().Stats()
+	res.received, res.lost = stats.Received, stats.Lost
+	if res.failure == "" {
+		if r.c.byeDelay > 0 {
+			time.Sleep(r.c.byeDelay)
+		}
+		bye()
+	} else {
+		res.held = time.Since(answered)
+		hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = call.Hangup(hctx)
+		cancel()
+	}
+	return res
+}
+
+func (r *runner) newStream(call *sipua.Call, limit int, dtmf bool) *stream {
+	pcma := call.Codec().Name == "PCMA"
+	var dtmfPT uint8
+	if call.Answer != nil {
+		if ch, err := sdp.Negotiate(call.Answer, []string{call.Codec().Name}); err == nil && ch.HasDTMF {
+			dtmfPT = ch.DTMF.PayloadType
+		}
+	}
+	digits := ""
+	if dtmf {
+		digits = dtmfDigits
+	}
+	return newStream(call.Media(), r.audio, pcma, dtmfPT, limit, digits)
+}
+
+// answerCallees sends audio on every answered callee leg until the server
+// hangs it up (scenario c).
+func (r *runner) answerCallees(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case call, ok := <-r.callee.Incoming():
+			if !ok {
+				return
+			}
+			r.calleeWG.Add(1)
+			go func() {
+				defer r.calleeWG.Done()
+				st := r.newStream(call, 0, false)
+				r.pacer.add(st)
+				select {
+				case <-call.Ended():
+				case <-time.After(r.c.duration + time.Minute):
+					r.calleeBad.Add(1)
+					hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = call.Hangup(hctx)
+					cancel()
+				}
+				st.stop()
+				<-st.gone
+				s := call.Media().Stats()
+				r.calleeMu.Lock()
+				r.callees = append(r.callees, calleeResult{sent: st.sent, received: s.Received, lost: s.Lost})
+				r.calleeMu.Unlock()
+			}()
+		}
+	}
+}
+
+// sampler follows the server's memory, threads and channels during the run.
+type sampler struct {
+	pid         int
+	base        string
+	maxRSS      atomic.Int64
+	maxThreads  atomic.Int64
+	maxChannels atomic.Int64
+	maxGor      atomic.Int64
+}
+
+func newSampler(pid int, base string) *sampler {
+	s := &sampler{pid: pid, base: base}
+	s.maxGor.Store(-1)
+	return s
+}
+
+func (s *sampler) run(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		if rss, thr, err := procStatus(s.pid); err == nil {
+			s.maxRSS.Store(max(s.maxRSS.Load(), rss))
+			s.maxThreads.Store(max(s.maxThreads.Load(), thr))
+		}
+		if n%4 == 0 {
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if h, err := getHealth(hctx, s.base); err == nil {
+				s.maxChannels.Store(max(s.maxChannels.Load(), h.channels))
+				if h.goroutines >= 0 {
+					s.maxGor.Store(max(s.maxGor.Load(), h.goroutines))
+				}
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	k := int(p*float64(len(s))+0.999999) - 1
+	return s[max(0, min(k, len(s)-1))]
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
+}
