@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,6 +36,36 @@ type sqlStore struct {
 	closeFn func() error
 
 	upsert string
+
+	// Statements run for every recording are prepared once per database
+	// (database/sql re-prepares them per connection as needed): preparing
+	// the upsert costs SQLite more than running it.
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt
+}
+
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// stmt returns the prepared form of a (rebound) query on db.
+func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	k := stmtKey{db, query}
+	if st := s.stmts[k]; st != nil {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[stmtKey]*sql.Stmt{}
+	}
+	s.stmts[k] = st
+	return st, nil
 }
 
 func newSQLStore(w, r *sql.DB, d *dialect, closeFn func() error) *sqlStore {
@@ -50,7 +81,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 // q rewrites a query for the dialect.
 func (s *sqlStore) q(query string) string { return s.d.rebind(query) }
 
-func (s *sqlStore) Close() error { return s.closeFn() }
+func (s *sqlStore) Close() error {
+	s.stmtMu.Lock()
+	for k, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, k)
+	}
+	s.stmtMu.Unlock()
+	return s.closeFn()
+}
 
 // mapErr turns constraint violations into the sentinel errors.
 func (s *sqlStore) mapErr(err error, what string) error {
@@ -299,7 +338,11 @@ func (s *sqlStore) put(ctx context.Context, ex execer, query string, r Recording
 }
 
 func (s *sqlStore) PutRecording(ctx context.Context, r Recording) error {
-	return s.put(ctx, s.w, s.upsert, r, time.Now())
+	st, err := s.stmt(ctx, s.w, s.upsert)
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid)
+	}
+	return s.put(ctx, stmtExecer{st}, "", r, time.Now())
 }
 
 // upsertSet is the ON CONFLICT clause; $%d is "now".
@@ -453,7 +496,11 @@ func (e stmtExecer) ExecContext(ctx context.Context, _ string, args ...any) (sql
 }
 
 func (s *sqlStore) recordingWhere(ctx context.Context, where string, args ...any) (Recording, error) {
-	r, err := scanRecording(s.r.QueryRowContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE `+where), args...))
+	st, err := s.stmt(ctx, s.r, s.q(`SELECT `+recCols+` FROM recordings WHERE `+where))
+	if err != nil {
+		return Recording{}, s.mapErr(err, "recording")
+	}
+	r, err := scanRecording(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Recording{}, ErrNotFound
 	}
