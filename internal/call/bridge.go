@@ -12,6 +12,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/rtp"
 )
 
 // BridgeJSON is ARI's Bridge model.
@@ -64,6 +65,7 @@ type Bridge struct {
 	recs      []*LiveRecording
 	destroyed bool
 	ticking   bool
+	clock     *rtp.Tick // the Manager's Poller drives the mixer (nil: a ticker goroutine)
 	announce  *frameFIFO
 	// snap is the members list read by the ticker without the lock.
 	snap atomic.Pointer[[]*member]
@@ -205,6 +207,10 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 		b.mu.Unlock()
 		return errf(404, "Bridge not found")
 	}
+	// Audio queued before the join is not the bridge's: hand it out now,
+	// then read the channel every bridged interval.
+	ch.media.Flush()
+	ch.media.SetRealtime(true)
 	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO()}
 	mb.part.SetMuteIn(mute || b.typ == "holding")
 	mb.part.SetOverlay(mb.overlay.source)
@@ -239,6 +245,8 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 		return errf(422, "Channel not in this bridge")
 	}
 	mb := b.members[idx]
+	ch.media.Flush() // what arrived before the removal is the bridge's
+	ch.media.SetRealtime(false)
 	b.members = append(b.members[:idx:idx], b.members[idx+1:]...)
 	b.storeSnapLocked()
 	// The party's play-out buffer still holds its last 40-120 ms: keep it
@@ -320,27 +328,48 @@ func (b *Bridge) Destroy() {
 	b.destroyed = true
 	b.publishLocked(&BridgeEvent{eventBase: b.m.base("BridgeDestroyed"), Bridge: b.jsonLocked()})
 	close(b.done)
+	clock := b.clock
 	b.mu.Unlock()
+	if clock != nil {
+		clock.Remove() // outside b.mu: a tick in progress takes it
+	}
 	b.m.brMu.Lock()
 	delete(b.m.bridges, b.id)
 	b.m.brMu.Unlock()
 	b.m.bus.ForgetSource("bridge:" + b.id)
 }
 
-// startTickerLocked starts the bridge's single 20 ms clock once.
+// startTickerLocked starts the bridge's single 20 ms clock once: a tick of
+// the Manager's Poller, right after it reads the parties' audio, or a
+// ticker goroutine of its own.
 func (b *Bridge) startTickerLocked() {
 	if b.ticking || b.destroyed {
 		return
 	}
 	b.ticking = true
-	go b.tick()
+	step := b.stepper()
+	if p := b.m.opts.Poller; p != nil {
+		b.clock = p.AddTick(20*time.Millisecond, step)
+		return
+	}
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.done:
+				return
+			case <-t.C:
+				step()
+			}
+		}
+	}()
 }
 
-// tick drives the mixer: each participant gets everyone else's audio;
-// recordings get the mix (or the two parties for stereo).
-func (b *Bridge) tick() {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
+// stepper returns one 20 ms step of the mixer: each participant gets
+// everyone else's audio; recordings get the mix (or the two parties for
+// stereo).
+func (b *Bridge) stepper() func() {
 	out := func(p *mix.Participant, frame []int16) {
 		for _, mb := range *b.snap.Load() {
 			if mb.part == p {
@@ -367,14 +396,7 @@ func (b *Bridge) tick() {
 			r.pushMixed(mixed, left, right)
 		}
 	}
-	for {
-		select {
-		case <-b.done:
-			return
-		case <-t.C:
-			b.mixer.TickRecord(out, rec)
-		}
-	}
+	return func() { b.mixer.TickRecord(out, rec) }
 }
 
 // sendBridged sends a mixed frame to the channel (the bridge's buffer).

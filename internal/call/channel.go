@@ -680,7 +680,10 @@ func (ch *Channel) SetVar(name, value string, unset bool) error {
 }
 
 // RTPStats returns the media statistics.
-func (ch *Channel) RTPStats() rtpsess.Stats { return ch.media.Stats() }
+func (ch *Channel) RTPStats() rtpsess.Stats {
+	ch.media.Flush() // count what has arrived, not only what has been read
+	return ch.media.Stats()
+}
 
 // MediaAddrs returns the local and current remote RTP addresses.
 func (ch *Channel) MediaAddrs() (local, remote *net.UDPAddr) {

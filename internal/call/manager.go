@@ -21,10 +21,12 @@ import (
 
 // Options configure a Manager.
 type Options struct {
-	Logger   *slog.Logger
-	Bus      *event.Bus
-	Plan     *dialplan.Plan
-	Ports    *rtp.Ports
+	Logger *slog.Logger
+	Bus    *event.Bus
+	Plan   *dialplan.Plan
+	Ports  *rtp.Ports
+	// Poller reads the channels' RTP in batches; nil: a goroutine per socket.
+	Poller   *rtp.Poller
 	Codecs   []string // supported codec names in preference order
 	DTMFType uint8    // telephone-event payload type for our offers
 	Language string
@@ -256,7 +258,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	rtpConn, rtcpConn, err := m.opts.Ports.Listen()
+	socks, err := m.listenMedia()
 	if err != nil {
 		log.Error("rejecting call: no RTP ports", "err", err)
 		_ = d.Reject(503, "Service Unavailable")
@@ -273,13 +275,12 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		cancel()
 		if err != nil {
 			log.Error("rejecting call: the route's account is unknown", "account", route.Account, "err", err)
-			rtpConn.Close()
-			rtcpConn.Close()
+			socks.close()
 			_ = d.Reject(500, "Server Internal Error")
 			return
 		}
 	}
-	ch := m.newChannel(channelSpec{
+	ch, err := m.newChannel(channelSpec{
 		accountSid: accountSid,
 		user:       user,
 		callID:     d.CallID(),
@@ -289,7 +290,12 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		choice:     choice,
 		remote:     remote,
 		dialog:     d,
-	}, rtpConn, rtcpConn)
+	}, socks)
+	if err != nil {
+		log.Error("rejecting call: media", "err", err)
+		_ = d.Reject(503, "Service Unavailable")
+		return
+	}
 
 	if app.Name == "Record" {
 		go ch.runRecordApp(app.Args)
@@ -350,7 +356,41 @@ type channelSpec struct {
 }
 
 // newChannel creates, starts and registers a channel with its RTP session.
-func (m *Manager) newChannel(s channelSpec, rtpConn, rtcpConn *net.UDPConn) *Channel {
+// mediaSockets is a channel's RTP/RTCP socket pair before its session
+// exists: read by the Manager's Poller, or by goroutines when it has none.
+type mediaSockets struct {
+	conn, rtcpConn *net.UDPConn
+	sock, rtcpSock *rtp.Socket
+}
+
+func (m *Manager) listenMedia() (ms mediaSockets, err error) {
+	if m.opts.Poller != nil {
+		ms.sock, ms.rtcpSock, err = m.opts.Ports.ListenSockets()
+	} else {
+		ms.conn, ms.rtcpConn, err = m.opts.Ports.Listen()
+	}
+	return ms, err
+}
+
+func (ms mediaSockets) port() int {
+	if ms.sock != nil {
+		return int(ms.sock.LocalAddr().Port())
+	}
+	return ms.conn.LocalAddr().(*net.UDPAddr).Port
+}
+
+func (ms mediaSockets) close() {
+	if ms.sock != nil {
+		ms.sock.Close()
+		ms.rtcpSock.Close()
+	}
+	if ms.conn != nil {
+		ms.conn.Close()
+		ms.rtcpConn.Close()
+	}
+}
+
+func (m *Manager) newChannel(s channelSpec, socks mediaSockets) (*Channel, error) {
 	serial := m.seq.Add(1)
 	now := m.now()
 	id := s.id
@@ -382,8 +422,9 @@ func (m *Manager) newChannel(s channelSpec, rtpConn, rtcpConn *net.UDPConn) *Cha
 		outBuf:     make([]byte, 1024),
 	}
 	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
-	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: rtpConn.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
-	cfg := rtp.Config{Conn: rtpConn, RTCPConn: rtcpConn, ClockRate: 8000, Handler: ch}
+	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: socks.port(), SessionID: sdp.NewSessionID(), Version: 1}
+	cfg := rtp.Config{Conn: socks.conn, RTCPConn: socks.rtcpConn, Socket: socks.sock, RTCPSocket: socks.rtcpSock,
+		Poller: m.opts.Poller, ClockRate: 8000, Handler: ch}
 	if s.remote != nil {
 		cfg.Remote = s.remote.Addr
 		cfg.PayloadType = s.choice.Audio.PayloadType
@@ -392,12 +433,15 @@ func (m *Manager) newChannel(s channelSpec, rtpConn, rtcpConn *net.UDPConn) *Cha
 		}
 	}
 	ch.media = rtp.NewSession(cfg)
-	ch.media.Start()
+	if err := ch.media.Start(); err != nil {
+		ch.media.Close()
+		return nil, err
+	}
 	go ch.runOps()
 	m.mu.Lock()
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
-	return ch
+	return ch, nil
 }
 
 // enterStasis puts the channel into an application: StasisStart.

@@ -136,7 +136,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 			return nil, "", errf(409, "Channel with id %s already exists", o.ChannelID)
 		}
 	}
-	rtpConn, rtcpConn, err := m.opts.Ports.Listen()
+	socks, err := m.listenMedia()
 	if err != nil {
 		return nil, "", errf(503, "no RTP ports: %v", err)
 	}
@@ -144,8 +144,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	if o.Originator != "" {
 		orig, err := m.Get(o.Originator)
 		if err != nil {
-			rtpConn.Close()
-			rtcpConn.Close()
+			socks.close()
 			return nil, "", errf(400, "originator %s not found", o.Originator)
 		}
 		callSid, accountSid = orig.callSid, orig.accountSid
@@ -154,7 +153,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		accountSid, _ = c.AccountSid(ctx, "")
 		cancel()
 	}
-	ch := m.newChannel(channelSpec{
+	ch, err := m.newChannel(channelSpec{
 		callSid:    callSid,
 		accountSid: accountSid,
 		id:         o.ChannelID,
@@ -162,7 +161,10 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		caller:     parseCallerID(o.CallerID),
 		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
 		state:      state,
-	}, rtpConn, rtcpConn)
+	}, socks)
+	if err != nil {
+		return nil, "", errf(503, "media: %v", err)
+	}
 	for k, v := range o.Variables {
 		ch.vars[k] = v
 	}

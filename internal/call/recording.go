@@ -410,14 +410,27 @@ func (r *LiveRecording) checkLimitsLocked() (stop bool, fail string) {
 }
 
 // Stop ends the recording and keeps the file.
-func (r *LiveRecording) Stop() { r.finish(RecDone) }
+func (r *LiveRecording) Stop() {
+	r.flushMedia()
+	r.finish(RecDone)
+}
 
 // Cancel ends the recording and deletes the file.
 func (r *LiveRecording) Cancel() { r.finish(RecCanceled) }
 
+// flushMedia hands the recording the channel's audio that arrived before
+// now and is still queued for the batched reader, so that a control takes
+// effect at the moment it was asked for. Called without r.mu.
+func (r *LiveRecording) flushMedia() {
+	if r.ch != nil {
+		r.ch.media.Flush()
+	}
+}
+
 // Pause suspends writing (paused time is skipped, not counted toward
 // maxDurationSeconds) or resumes it.
 func (r *LiveRecording) Pause(on bool) error {
+	r.flushMedia()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != RecRecording && r.state != RecPaused {
@@ -436,6 +449,7 @@ func (r *LiveRecording) Pause(on bool) error {
 
 // Mute writes silence instead of the audio (or stops doing so).
 func (r *LiveRecording) Mute(on bool) error {
+	r.flushMedia()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != RecRecording && r.state != RecPaused {

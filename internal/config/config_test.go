@@ -107,3 +107,34 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	_ = os.Getenv
 }
+
+// The batched RTP reader: defaults, 0 for goroutine reads, and the checks
+// on the two intervals.
+func TestReadIntervals(t *testing.T) {
+	c := Default()
+	if c.RTP.ReadIntervalMs != 100 || c.RTP.BridgedReadIntervalMs != 10 {
+		t.Fatalf("defaults %d / %d ms", c.RTP.ReadIntervalMs, c.RTP.BridgedReadIntervalMs)
+	}
+	if err := Parse([]byte("rtp:\n  read_interval_ms: 0\n"), &c); err != nil || c.RTP.ReadIntervalMs != 0 {
+		t.Fatalf("explicit 0: %v %d", err, c.RTP.ReadIntervalMs)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("0 (goroutine reads) must be valid: %v", err)
+	}
+	for _, tc := range []struct {
+		read, bridged int
+		want          string
+	}{
+		{-1, 10, "rtp.read_interval_ms"},
+		{5000, 10, "rtp.read_interval_ms"},
+		{100, 0, "rtp.bridged_read_interval_ms"},
+		{100, 500, "rtp.bridged_read_interval_ms"},
+		{5, 10, "shorter than"},
+	} {
+		c := Default()
+		c.RTP.ReadIntervalMs, c.RTP.BridgedReadIntervalMs = tc.read, tc.bridged
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%d/%d ms: error %v, want %q", tc.read, tc.bridged, err, tc.want)
+		}
+	}
+}

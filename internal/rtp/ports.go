@@ -6,7 +6,9 @@ package rtp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"sync"
 )
 
@@ -44,19 +46,39 @@ func NewPorts(host string, min, max int) (*Ports, error) {
 // IP is the local media address.
 func (p *Ports) IP() net.IP { return p.ip }
 
-// Listen binds an RTP/RTCP socket pair.
+// Listen binds an RTP/RTCP socket pair read by goroutines.
 func (p *Ports) Listen() (rtpConn, rtcpConn *net.UDPConn, err error) {
+	return listenPair(p, func(port int) (*net.UDPConn, error) {
+		return net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+	})
+}
+
+// ListenSockets binds an RTP/RTCP socket pair for a Poller.
+func (p *Ports) ListenSockets() (rtpSock, rtcpSock *Socket, err error) {
+	addr, ok := netip.AddrFromSlice(p.ip)
+	if !ok {
+		return nil, nil, fmt.Errorf("rtp: bad host %v", p.ip)
+	}
+	addr = addr.Unmap()
+	return listenPair(p, func(port int) (*Socket, error) {
+		return ListenSocket(netip.AddrPortFrom(addr, uint16(port)))
+	})
+}
+
+// listenPair binds the next free even port and the odd one above it.
+func listenPair[S io.Closer](p *Ports, listen func(port int) (S, error)) (a, b S, err error) {
+	var zero S
 	p.mu.Lock()
 	start := p.next
 	p.mu.Unlock()
 	span := (p.max - p.min + 1) / 2
 	for i := 0; i < span; i++ {
 		port := p.min + ((start-p.min)/2+i)%span*2
-		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+		a, err := listen(port)
 		if err != nil {
 			continue
 		}
-		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port + 1})
+		b, err := listen(port + 1)
 		if err != nil {
 			a.Close()
 			continue
@@ -69,5 +91,5 @@ func (p *Ports) Listen() (rtpConn, rtcpConn *net.UDPConn, err error) {
 		p.mu.Unlock()
 		return a, b, nil
 	}
-	return nil, nil, ErrNoPorts
+	return zero, zero, ErrNoPorts
 }

@@ -30,9 +30,14 @@ type Handler interface {
 	OnDTMF(digit rune, durationMs int, end bool)
 }
 
-// Config describes a session.
+// Config describes a session. Its sockets are either Conn and RTCPConn, each
+// read by a goroutine of the session (packets handled the moment they
+// arrive), or Socket and RTCPSocket read in batches by Poller.
 type Config struct {
 	Conn, RTCPConn *net.UDPConn
+	Socket         *Socket
+	RTCPSocket     *Socket
+	Poller         *Poller
 	// Remote is the address from SDP; symmetric RTP latches to the source of
 	// received packets.
 	Remote          *net.UDPAddr
@@ -45,6 +50,10 @@ type Config struct {
 // Session is one RTP stream pair (receive and send) with its sockets.
 type Session struct {
 	conn, rtcpConn *net.UDPConn
+	sock, rtcpSock *Socket
+	poller         *Poller
+	regs           []*Registration
+	rd             *reader // poller mode: the reader state, used by the poller's worker
 	clockRate      uint32
 	handler        Handler
 
@@ -78,6 +87,9 @@ func NewSession(c Config) *Session {
 	s := &Session{
 		conn:      c.Conn,
 		rtcpConn:  c.RTCPConn,
+		sock:      c.Socket,
+		rtcpSock:  c.RTCPSocket,
+		poller:    c.Poller,
 		clockRate: c.ClockRate,
 		handler:   c.Handler,
 		ssrc:      rand.Uint32(),
@@ -99,18 +111,43 @@ func NewSession(c Config) *Session {
 	return s
 }
 
-// Start launches the reader goroutines.
-func (s *Session) Start() {
+// Start begins reading: the session's Poller, or reader goroutines. It fails
+// only when the poller cannot take the sockets.
+func (s *Session) Start() error {
+	if s.sock != nil {
+		s.rd = &reader{}
+		reg, err := s.poller.Add(s.sock, s.onPacket)
+		if err != nil {
+			return err
+		}
+		s.regs = append(s.regs, reg)
+		if s.rtcpSock != nil {
+			rreg, err := s.poller.Add(s.rtcpSock, s.onRTCP)
+			if err != nil {
+				reg.Remove()
+				s.regs = nil
+				return err
+			}
+			s.regs = append(s.regs, rreg)
+		}
+		return nil
+	}
 	s.done.Add(1)
 	go s.readRTP()
 	if s.rtcpConn != nil {
 		s.done.Add(1)
 		go s.readRTCP()
 	}
+	return nil
 }
 
 // LocalAddr is the local RTP address.
-func (s *Session) LocalAddr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }
+func (s *Session) LocalAddr() *net.UDPAddr {
+	if s.sock != nil {
+		return net.UDPAddrFromAddrPort(s.sock.LocalAddr())
+	}
+	return s.conn.LocalAddr().(*net.UDPAddr)
+}
 
 // Remote is the current remote RTP address (latched or from SDP).
 func (s *Session) Remote() *net.UDPAddr { return s.remote.Load() }
@@ -148,8 +185,8 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
-// reader is the state of the one goroutine reading the RTP socket; its
-// buffers are reused for every packet.
+// reader is the state of the one goroutine reading the RTP socket (or of
+// the poller worker reading it); its buffers are reused for every packet.
 type reader struct {
 	buf      []byte
 	pkt      rtp.Packet
@@ -174,15 +211,40 @@ func (s *Session) readRTP() {
 			}
 			continue // ICMP errors and the like: keep reading
 		}
-		s.process(r, n, from, time.Now())
+		s.process(r, r.buf[:n], from, time.Now())
 	}
+}
+
+// SetRealtime asks the Poller to read the RTP socket every interval (audio
+// others hear live, e.g. in a bridge) or, off, every slow interval (audio
+// that is only recorded or listened to by an application). Without a
+// Poller it does nothing: goroutines read at once.
+func (s *Session) SetRealtime(on bool) {
+	if len(s.regs) > 0 {
+		s.regs[0].SetRealtime(on)
+	}
+}
+
+// Flush hands the handler what the RTP socket holds now, so that an action
+// taken at this moment (stopping or pausing a recording) sees every packet
+// that arrived before it. Safe from any goroutine, including the Handler
+// (then it does nothing).
+func (s *Session) Flush() {
+	if len(s.regs) > 0 {
+		s.regs[0].TryDrain()
+	}
+}
+
+// onPacket is the Poller's handler for the RTP socket.
+func (s *Session) onPacket(b []byte, from netip.AddrPort, at time.Time) {
+	s.process(s.rd, b, from, at)
 }
 
 // process handles one received datagram: parse, latch, statistics, then
 // DTMF detection or the audio handler. It does not allocate.
-func (s *Session) process(r *reader, n int, from netip.AddrPort, now time.Time) {
+func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Time) {
 	pkt := &r.pkt
-	if err := pkt.Unmarshal(r.buf[:n]); err != nil || pkt.Version != 2 {
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
 		return
 	}
 	pt := uint32(pkt.PayloadType)
@@ -260,22 +322,29 @@ func (s *Session) readRTCP() {
 				continue
 			}
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
+		s.handleRTCP(buf[:n])
+	}
+}
+
+// onRTCP is the Poller's handler for the RTCP socket.
+func (s *Session) onRTCP(b []byte, _ netip.AddrPort, _ time.Time) { s.handleRTCP(b) }
+
+func (s *Session) handleRTCP(b []byte) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	s.stats.RTCPReceived++
+	for _, p := range pkts {
+		switch r := p.(type) {
+		case *rtcp.SenderReport:
+			s.stats.LastSRNTP = r.NTPTime
+			s.remoteReports(r.Reports)
+		case *rtcp.ReceiverReport:
+			s.remoteReports(r.Reports)
 		}
-		s.statsMu.Lock()
-		s.stats.RTCPReceived++
-		for _, p := range pkts {
-			switch r := p.(type) {
-			case *rtcp.SenderReport:
-				s.stats.LastSRNTP = r.NTPTime
-				s.remoteReports(r.Reports)
-			case *rtcp.ReceiverReport:
-				s.remoteReports(r.Reports)
-			}
-		}
-		s.statsMu.Unlock()
 	}
 }
 
@@ -353,7 +422,16 @@ func (s *Session) WriteRTP(p *rtp.Packet) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.conn.WriteToUDP(s.sendBuf[:n], remote)
+	return s.send(s.sendBuf[:n], remote)
+}
+
+// send writes one datagram on the RTP socket.
+func (s *Session) send(b []byte, to *net.UDPAddr) error {
+	if s.sock != nil {
+		_, err := s.sock.WriteTo(b, to.AddrPort())
+		return err
+	}
+	_, err := s.conn.WriteToUDP(b, to)
 	return err
 }
 
@@ -382,7 +460,7 @@ func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) 
 	if err != nil {
 		return err
 	}
-	if _, err := s.conn.WriteToUDP(s.sendBuf[:n], remote); err != nil {
+	if err := s.send(s.sendBuf[:n], remote); err != nil {
 		return err
 	}
 	s.statsMu.Lock()
@@ -392,11 +470,27 @@ func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) 
 	return nil
 }
 
-// Close stops the readers and closes the sockets. It is idempotent.
+// Close stops the readers and closes the sockets. With a Poller, what the
+// RTP socket holds is handled first (the packets that arrived before the
+// hangup). It is idempotent, and must not be called from the Handler.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		s.conn.Close()
+		for i, r := range s.regs {
+			if i == 0 {
+				r.Drain()
+			}
+			r.Remove()
+		}
+		if s.sock != nil {
+			s.sock.Close()
+		}
+		if s.rtcpSock != nil {
+			s.rtcpSock.Close()
+		}
+		if s.conn != nil {
+			s.conn.Close()
+		}
 		if s.rtcpConn != nil {
 			s.rtcpConn.Close()
 		}

@@ -47,6 +47,7 @@ type Server struct {
 	catalog *catalog.Service
 	http    *http.Server
 	hl      net.Listener
+	poller  *rtp.Poller
 }
 
 // New builds a server from a validated configuration.
@@ -113,7 +114,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
+	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
+		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.BridgedReadIntervalMs)*time.Millisecond,
+			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
+		if err != nil {
+			log.Warn("RTP is read by a goroutine per socket", "err", err)
+		}
+	}
 	s.calls = call.NewManager(call.Options{
+		Poller:        s.poller,
 		Media:         res,
 		RecordingsDir: recDir,
 		Logger:        log,
@@ -131,6 +140,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Logger:       log,
 	}, s.calls)
 	if err != nil {
+		if s.poller != nil {
+			s.poller.Close()
+		}
+		ms.Close()
 		return nil, err
 	}
 	s.calls.SetDialer(s.sip)
@@ -235,6 +248,9 @@ func (s *Server) Close() error {
 	}
 	if s.meta != nil {
 		s.meta.Close()
+	}
+	if s.poller != nil {
+		s.poller.Close()
 	}
 	s.log.Info("tapedeck stopped")
 	return nil

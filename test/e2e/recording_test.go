@@ -570,3 +570,47 @@ func TestStoredRecordings(t *testing.T) {
 	n.mustDo("POST", "/channels/"+id+"/record?name=vm%2F305%2Fmsg1&format=wav&ifExists=overwrite", 201)
 	events.skipTo("RecordingStarted", 5*time.Second)
 }
+
+// TestStopIncludesQueuedAudio: RTP is read in batches (here every second,
+// so that no read round falls between the packets and the stop), yet a
+// recording stopped right after the audio arrived holds all of it: the stop
+// first hands the recording what the socket holds. The same goes for the
+// packet count of rtp_statistics.
+func TestStopIncludesQueuedAudio(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.RTP.ReadIntervalMs = 1000 })
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, call := recordingCall(t, n, events, phone, "321", "name=queued&format=wav")
+	src := sweep(8000) // 1 s, sent at once
+	const frames = 50
+	for i := range frames {
+		payload := make([]byte, 160)
+		codec.EncodeMulaw(payload, src[i*160:(i+1)*160])
+		must(t, call.Media().WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(7 + i),
+			Timestamp: uint32(1000 + i*160), SSRC: 77, Marker: i == 0}, Payload: payload}))
+	}
+	n.mustDo("POST", "/recordings/live/queued/stop", 204)
+	events.skipTo("RecordingFinished", 5*time.Second)
+	_, got := readWAV(t, filepath.Join(n.recDir(), "queued.wav"))
+	if len(got) != len(src) {
+		t.Fatalf("recorded %d samples of the %d that arrived before the stop", len(got), len(src))
+	}
+	for i, w := range g711(src) {
+		if got[i] != w {
+			t.Fatalf("sample %d = %d, want %d", i, got[i], w)
+		}
+	}
+	for i := range frames {
+		payload := make([]byte, 160)
+		must(t, call.Media().WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(7 + frames + i),
+			Timestamp: uint32(1000 + (frames+i)*160), SSRC: 77}, Payload: payload}))
+	}
+	_, body := n.do("GET", "/channels/"+id+"/rtp_statistics", nil)
+	var st struct {
+		Rx int `json:"rxcount"`
+	}
+	must(t, jsonUnmarshal(body, &st))
+	if st.Rx != 2*frames {
+		t.Fatalf("rxcount %d right after %d packets arrived", st.Rx, 2*frames)
+	}
+}

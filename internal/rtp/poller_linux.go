@@ -1,0 +1,414 @@
+package rtp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// PacketFunc receives one datagram read by a Poller: b is valid only during
+// the call, at is the kernel's receive time. Calls for one socket are
+// sequential.
+type PacketFunc func(b []byte, from netip.AddrPort, at time.Time)
+
+// Poller reads many Sockets in batches. A worker thread sleeps (in
+// clock_nanosleep, see run) and wakes on a fixed schedule to drain its
+// sockets with recvmmsg, so waking up is paid once per round for all
+// sockets instead of once per packet, and a socket holding several packets
+// gives them all in one syscall.
+//
+// Sockets are read in one of two classes. Realtime sockets (channels whose
+// audio others hear live: bridges) are read every interval (10 ms by
+// default). The others (recorded or IVR calls) are read every slowEvery
+// intervals (100 ms by default), which is what makes a recorded call cheap:
+// five packets per syscall instead of one. Packets reach their handler up
+// to one read interval late, with their kernel arrival time, so jitter
+// statistics and the recording timeline are exact; a socket's queued
+// packets can also be drained at once (Drain, TryDrain) before a hangup or
+// a recording control.
+type Poller struct {
+	interval  time.Duration
+	slowEvery int
+	workers   []*pollWorker
+	once      sync.Once
+	next      atomic.Uint32
+}
+
+// Registration is a socket added to a Poller.
+type Registration struct {
+	w *pollWorker
+	m *member
+}
+
+type member struct {
+	busy     sync.Mutex // held while the socket is drained
+	removed  bool
+	realtime atomic.Bool
+	phase    int // slow sockets are read on rounds where (round+phase)%slowEvery == 0
+	sock     *Socket
+	fn       PacketFunc
+}
+
+const (
+	pollBatch   = 32   // datagrams per recvmmsg
+	pollBufSize = 2048 // per datagram; larger ones are truncated and dropped
+)
+
+type pollWorker struct {
+	interval  time.Duration
+	slowEvery int
+
+	mu     sync.Mutex // serialises changes of list and ticks
+	list   atomic.Pointer[[]*member]
+	ticks  atomic.Pointer[[]*tick]
+	nextID int
+
+	b *batch // used only by the worker goroutine
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewPoller starts workers (at least one) that read realtime sockets every
+// interval and the others every slow (rounded to a multiple of interval,
+// at least interval).
+func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
+	if interval <= 0 {
+		return nil, errors.New("rtp: poller interval must be positive")
+	}
+	every := max(int((slow+interval/2)/interval), 1)
+	workers = max(workers, 1)
+	p := &Poller{interval: interval, slowEvery: every}
+	for range workers {
+		w := &pollWorker{
+			interval:  interval,
+			slowEvery: every,
+			b:         newBatch(),
+			stop:      make(chan struct{}),
+			done:      make(chan struct{}),
+		}
+		w.list.Store(&[]*member{})
+		w.ticks.Store(&[]*tick{})
+		p.workers = append(p.workers, w)
+		go w.run()
+	}
+	return p, nil
+}
+
+// Interval is the realtime read interval.
+func (p *Poller) Interval() time.Duration { return p.interval }
+
+// SlowInterval is the read interval of the other sockets.
+func (p *Poller) SlowInterval() time.Duration { return p.interval * time.Duration(p.slowEvery) }
+
+// batch is the recvmmsg state: pollBatch datagram buffers with their
+// source addresses and control messages.
+type batch struct {
+	hdrs   []unix.Mmsghdr
+	iovs   []unix.Iovec
+	names  []unix.RawSockaddrInet6
+	ctrl   []byte
+	bufs   []byte
+	ctrlSz int
+}
+
+func newBatch() *batch {
+	b := &batch{
+		hdrs:   make([]unix.Mmsghdr, pollBatch),
+		iovs:   make([]unix.Iovec, pollBatch),
+		names:  make([]unix.RawSockaddrInet6, pollBatch),
+		bufs:   make([]byte, pollBatch*pollBufSize),
+		ctrlSz: unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))),
+	}
+	b.ctrl = make([]byte, pollBatch*b.ctrlSz)
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i*pollBufSize]
+		b.iovs[i].SetLen(pollBufSize)
+		h := &b.hdrs[i].Hdr
+		h.Iov = &b.iovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		h.Control = &b.ctrl[i*b.ctrlSz]
+	}
+	return b
+}
+
+// batches serves Drain calls, which run outside the worker goroutines.
+var batches = sync.Pool{New: func() any { return newBatch() }}
+
+// Add starts reading s in the slow class; fn gets every datagram until
+// Remove. Sockets are spread over the workers round robin.
+func (p *Poller) Add(s *Socket, fn PacketFunc) (*Registration, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, fmt.Errorf("rtp: poller add: %w", net.ErrClosed)
+	}
+	w := p.workers[int(p.next.Add(1))%len(p.workers)]
+	m := &member{sock: s, fn: fn}
+	w.mu.Lock()
+	m.phase = w.nextID % w.slowEvery
+	w.nextID++
+	list := append(slices.Clone(*w.list.Load()), m)
+	w.list.Store(&list)
+	w.mu.Unlock()
+	return &Registration{w: w, m: m}, nil
+}
+
+// SetRealtime moves the socket to the realtime class (read every interval)
+// or back to the slow class.
+func (r *Registration) SetRealtime(on bool) { r.m.realtime.Store(on) }
+
+// Remove stops reading the socket. When it returns the handler is not
+// running and will not run again. It must not be called from the socket's
+// own handler; it is idempotent.
+func (r *Registration) Remove() {
+	w := r.w
+	w.mu.Lock()
+	old := *w.list.Load()
+	i := slices.Index(old, r.m)
+	if i < 0 {
+		w.mu.Unlock()
+		return
+	}
+	list := slices.Delete(slices.Clone(old), i, i+1)
+	w.list.Store(&list)
+	w.mu.Unlock()
+	r.m.busy.Lock()
+	r.m.removed = true
+	r.m.busy.Unlock()
+}
+
+// Close stops the workers (within one interval). Sockets still registered
+// are not closed.
+func (p *Poller) Close() {
+	p.once.Do(func() {
+		for _, w := range p.workers {
+			close(w.stop)
+		}
+		for _, w := range p.workers {
+			<-w.done
+		}
+	})
+}
+
+// run wakes on schedule and drains the sockets due. It sleeps in
+// clock_nanosleep rather than on a Go timer: a goroutine blocked in a
+// syscall costs the runtime nothing, while a timer wake-up every few
+// milliseconds keeps the scheduler's monitor thread polling at 20 µs (it
+// resets its back-off whenever the process wakes from idle), and those
+// context switches cost more CPU than the packets.
+func (w *pollWorker) run() {
+	defer close(w.done)
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	next := ts.Nano()
+	round := 0
+	for {
+		next += w.interval.Nanoseconds()
+		deadline := unix.NsecToTimespec(next)
+		for {
+			err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &deadline, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		round++
+		w.round(round)
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		if now := ts.Nano(); next <= now-w.interval.Nanoseconds() {
+			next = now // overran (or the machine stalled): skip, don't burst
+		}
+	}
+}
+
+// round drains the realtime sockets and the slow ones whose phase has come
+// (a tenth of them each round, with the defaults), then runs the ticks due:
+// a bridge mixes the audio read a moment ago.
+func (w *pollWorker) round(round int) {
+	slowDue := round % w.slowEvery
+	for _, m := range *w.list.Load() {
+		if m.realtime.Load() || (slowDue+m.phase)%w.slowEvery == 0 {
+			w.drain(m)
+		}
+	}
+	for _, t := range *w.ticks.Load() {
+		if (round+t.phase)%t.every == 0 {
+			t.mu.Lock()
+			if !t.removed {
+				t.fn()
+			}
+			t.mu.Unlock()
+		}
+	}
+}
+
+type tick struct {
+	mu      sync.Mutex // held while fn runs
+	removed bool
+	every   int
+	phase   int
+	fn      func()
+}
+
+// Tick is a function added to a Poller with AddTick.
+type Tick struct {
+	w *pollWorker
+	t *tick
+}
+
+// AddTick runs fn on a worker every period (rounded to a multiple of the
+// interval), after that round's reads: one clock for every bridge instead
+// of a timer goroutine each. fn must be brief and must not block.
+func (p *Poller) AddTick(period time.Duration, fn func()) *Tick {
+	w := p.workers[int(p.next.Add(1))%len(p.workers)]
+	every := max(int((period+p.interval/2)/p.interval), 1)
+	t := &tick{every: every, fn: fn}
+	w.mu.Lock()
+	t.phase = w.nextID % every
+	w.nextID++
+	ticks := append(slices.Clone(*w.ticks.Load()), t)
+	w.ticks.Store(&ticks)
+	w.mu.Unlock()
+	return &Tick{w: w, t: t}
+}
+
+// Remove stops the tick; when it returns fn is not running and will not run
+// again. It must not be called from fn; it is idempotent.
+func (k *Tick) Remove() {
+	w := k.w
+	w.mu.Lock()
+	old := *w.ticks.Load()
+	if i := slices.Index(old, k.t); i >= 0 {
+		ticks := slices.Delete(slices.Clone(old), i, i+1)
+		w.ticks.Store(&ticks)
+	}
+	w.mu.Unlock()
+	k.t.mu.Lock()
+	k.t.removed = true
+	k.t.mu.Unlock()
+}
+
+// drain reads one socket until it is empty.
+func (w *pollWorker) drain(m *member) {
+	m.busy.Lock()
+	defer m.busy.Unlock()
+	if !m.removed {
+		w.b.read(m)
+	}
+}
+
+// Drain delivers, on the calling goroutine, what the socket holds now,
+// without waiting for its next round: the last packets before a hangup
+// belong to the recording. It waits for a read in progress, so it must not
+// be called from the socket's own handler.
+func (r *Registration) Drain() {
+	r.m.busy.Lock()
+	defer r.m.busy.Unlock()
+	r.drainLocked()
+}
+
+// TryDrain is Drain unless the socket is being read at this moment (by its
+// worker, or because the caller is its handler): then those packets are
+// being delivered already, and it returns at once.
+func (r *Registration) TryDrain() {
+	if !r.m.busy.TryLock() {
+		return
+	}
+	defer r.m.busy.Unlock()
+	r.drainLocked()
+}
+
+func (r *Registration) drainLocked() {
+	if r.m.removed {
+		return
+	}
+	b := batches.Get().(*batch)
+	b.read(r.m)
+	batches.Put(b)
+}
+
+// read drains m's socket with recvmmsg; m.busy is held.
+func (b *batch) read(m *member) {
+	fd := m.sock.fd
+	for {
+		for i := range b.hdrs {
+			h := &b.hdrs[i].Hdr
+			h.Namelen = uint32(unsafe.Sizeof(b.names[i]))
+			h.SetControllen(b.ctrlSz)
+			h.Flags = 0
+		}
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return // EAGAIN: empty; anything else: try again next round
+		}
+		n := int(r)
+		for i := range n {
+			h := &b.hdrs[i].Hdr
+			if h.Flags&unix.MSG_TRUNC != 0 {
+				continue
+			}
+			from, ok := sockaddrAddrPort(&b.names[i])
+			if !ok {
+				continue
+			}
+			at := b.stamp(i, h)
+			size := int(b.hdrs[i].Len)
+			m.fn(b.bufs[i*pollBufSize:i*pollBufSize+size], from, at)
+		}
+		if n < len(b.hdrs) {
+			return
+		}
+	}
+}
+
+// stamp is the SO_TIMESTAMPNS time of datagram i, or now if absent.
+func (b *batch) stamp(i int, h *unix.Msghdr) time.Time {
+	ctrl := b.ctrl[i*b.ctrlSz : i*b.ctrlSz+int(h.Controllen)]
+	hdrLen := unix.CmsgLen(0)
+	for len(ctrl) >= hdrLen {
+		c := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		l := int(c.Len)
+		if l < hdrLen || l > len(ctrl) {
+			break
+		}
+		if c.Level == unix.SOL_SOCKET && c.Type == unix.SO_TIMESTAMPNS && l-hdrLen >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&ctrl[hdrLen]))
+			return time.Unix(ts.Unix())
+		}
+		next := unix.CmsgSpace(l - hdrLen)
+		if next > len(ctrl) {
+			break
+		}
+		ctrl = ctrl[next:]
+	}
+	return time.Now()
+}
+
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), getPort(&sa4.Port)), true
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), getPort(&sa.Port)), true
+	}
+	return netip.AddrPort{}, false
+}

@@ -1,0 +1,344 @@
+package rtp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type got struct {
+	data []byte
+	from netip.AddrPort
+	at   time.Time
+}
+
+type sink struct {
+	mu   sync.Mutex
+	pkts []got
+}
+
+func (s *sink) fn(b []byte, from netip.AddrPort, at time.Time) {
+	s.mu.Lock()
+	s.pkts = append(s.pkts, got{bytes.Clone(b), from, at})
+	s.mu.Unlock()
+}
+
+func (s *sink) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pkts)
+}
+
+func newPoller(t *testing.T, workers int) *Poller {
+	t.Helper()
+	p, err := NewPoller(5*time.Millisecond, 5*time.Millisecond, workers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func listenLoopback(t *testing.T) *Socket {
+	t.Helper()
+	s, err := ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Every datagram to every socket arrives once, in order per socket, with its
+// sender's address and a kernel arrival time between the send and the read;
+// bursts longer than one recvmmsg batch are drained in the same round.
+func TestPollerDeliversEveryDatagram(t *testing.T) {
+	p := newPoller(t, 2)
+	const nsock, burst = 12, 3*pollBatch + 5
+	socks := make([]*Socket, nsock)
+	sinks := make([]*sink, nsock)
+	for i := range socks {
+		socks[i] = listenLoopback(t)
+		sinks[i] = &sink{}
+		if _, err := p.Add(socks[i], sinks[i].fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	before := time.Now()
+	for k := range burst {
+		for i, s := range socks {
+			msg := fmt.Appendf(nil, "sock %d packet %d", i, k)
+			if _, err := peer.WriteToUDPAddrPort(msg, s.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, func() bool {
+		for _, s := range sinks {
+			if s.len() < burst {
+				return false
+			}
+		}
+		return true
+	})
+	after := time.Now()
+	peerAddr := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	for i, s := range sinks {
+		s.mu.Lock()
+		if len(s.pkts) != burst {
+			t.Fatalf("socket %d: %d datagrams, want %d", i, len(s.pkts), burst)
+		}
+		for k, g := range s.pkts {
+			if want := fmt.Sprintf("sock %d packet %d", i, k); string(g.data) != want {
+				t.Fatalf("socket %d datagram %d = %q, want %q", i, k, g.data, want)
+			}
+			if g.from != peerAddr {
+				t.Fatalf("from %v, want %v", g.from, peerAddr)
+			}
+			if g.at.Before(before.Add(-time.Millisecond)) || g.at.After(after) {
+				t.Fatalf("arrival time %v outside [%v, %v]", g.at, before, after)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// After Remove returns the handler never runs again, even with packets
+// still arriving; removing while traffic flows is race-free.
+func TestPollerRemoveStopsHandler(t *testing.T) {
+	p := newPoller(t, 1)
+	s := listenLoopback(t)
+	var removed atomic.Bool
+	var after atomic.Int64
+	var n atomic.Int64
+	reg, err := p.Add(s, func(b []byte, _ netip.AddrPort, _ time.Time) {
+		if removed.Load() {
+			after.Add(1)
+		}
+		n.Add(1)
+		time.Sleep(50 * time.Microsecond) // widen the window for a racing Remove
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			peer.WriteToUDPAddrPort([]byte("x"), s.LocalAddr())
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	waitFor(t, func() bool { return n.Load() > 50 })
+	reg.Remove()
+	removed.Store(true)
+	reg.Remove()                      // idempotent
+	time.Sleep(30 * time.Millisecond) // several rounds with data waiting
+	close(stop)
+	<-done
+	if a := after.Load(); a != 0 {
+		t.Fatalf("handler ran %d times after Remove returned", a)
+	}
+}
+
+// A datagram too large for the read buffer is dropped whole (not delivered
+// truncated), and the ones after it arrive.
+func TestPollerDropsTruncated(t *testing.T) {
+	p := newPoller(t, 1)
+	s := listenLoopback(t)
+	sk := &sink{}
+	if _, err := p.Add(s, sk.fn); err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	peer.WriteToUDPAddrPort(bytes.Repeat([]byte{1}, pollBufSize+100), s.LocalAddr())
+	peer.WriteToUDPAddrPort([]byte("after"), s.LocalAddr())
+	waitFor(t, func() bool { return sk.len() == 1 })
+	time.Sleep(20 * time.Millisecond)
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	if len(sk.pkts) != 1 || string(sk.pkts[0].data) != "after" {
+		t.Fatalf("delivered %d datagrams, first %q", len(sk.pkts), sk.pkts[0].data)
+	}
+}
+
+// WriteTo reaches the destination; after Close it fails with net.ErrClosed
+// instead of writing to whatever reuses the descriptor.
+func TestSocketWriteAndClose(t *testing.T) {
+	s := listenLoopback(t)
+	if !s.LocalAddr().Addr().Is4() || s.LocalAddr().Port() == 0 {
+		t.Fatalf("local address %v", s.LocalAddr())
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	if _, err := s.WriteTo([]byte("hello"), peer.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "hello" || from != s.LocalAddr() {
+		t.Fatalf("read %q from %v: %v", buf[:n], from, err)
+	}
+	if _, err := s.WriteTo([]byte("x"), netip.MustParseAddrPort("[::1]:9")); err == nil {
+		t.Fatal("IPv6 destination on an IPv4 socket accepted")
+	}
+	s.Close()
+	if _, err := s.WriteTo([]byte("x"), peer.LocalAddr().(*net.UDPAddr).AddrPort()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+	// The port is free again.
+	again, err := ListenSocket(s.LocalAddr())
+	if err != nil {
+		t.Fatalf("rebinding a closed socket's port: %v", err)
+	}
+	again.Close()
+	// A port in use is refused.
+	busy := listenLoopback(t)
+	if _, err := ListenSocket(busy.LocalAddr()); err == nil {
+		t.Fatal("bound a port already in use")
+	}
+}
+
+// An IPv6 socket on [::] is dual stack: it receives from an IPv4 peer (seen
+// as a plain IPv4 address) and can answer it.
+func TestSocketDualStack(t *testing.T) {
+	s, err := ListenSocket(netip.MustParseAddrPort("[::]:0"))
+	if err != nil {
+		t.Skipf("no IPv6 on this machine: %v", err)
+	}
+	defer s.Close()
+	p := newPoller(t, 1)
+	sk := &sink{}
+	reg, err := p.Add(s, sk.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Remove()
+	peer, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), s.LocalAddr().Port())
+	peer.WriteToUDPAddrPort([]byte("v4"), to)
+	waitFor(t, func() bool { return sk.len() == 1 })
+	from := sk.pkts[0].from
+	if from != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("from %v, want %v", from, peer.LocalAddr())
+	}
+	if _, err := s.WriteTo([]byte("back"), from); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, _, err := peer.ReadFromUDP(buf); err != nil || string(buf[:n]) != "back" {
+		t.Fatalf("reply %q: %v", buf[:n], err)
+	}
+}
+
+// Realtime sockets are read every interval, slow ones every slow interval
+// (here 3 s, far beyond the test's waits); TryDrain and SetRealtime get a
+// slow socket's packets out at once; TryDrain from the socket's own handler
+// returns instead of deadlocking.
+func TestPollerClasses(t *testing.T) {
+	p, err := NewPoller(5*time.Millisecond, 3*time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.SlowInterval() != 3*time.Second {
+		t.Fatalf("slow interval %v", p.SlowInterval())
+	}
+	slow, fast := listenLoopback(t), listenLoopback(t)
+	slowSink, fastSink := &sink{}, &sink{}
+	var slowReg *Registration
+	slowReg, err = p.Add(slow, func(b []byte, from netip.AddrPort, at time.Time) {
+		slowReg.TryDrain() // from its own handler: must not block
+		slowSink.fn(b, from, at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fastReg, err := p.Add(fast, fastSink.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fastReg.SetRealtime(true)
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	peer.WriteToUDPAddrPort([]byte("s1"), slow.LocalAddr())
+	peer.WriteToUDPAddrPort([]byte("f1"), fast.LocalAddr())
+	waitFor(t, func() bool { return fastSink.len() == 1 })
+	if n := slowSink.len(); n != 0 {
+		t.Fatalf("slow socket read with the realtime one (%d)", n)
+	}
+	slowReg.TryDrain()
+	if n := slowSink.len(); n != 1 {
+		t.Fatalf("TryDrain delivered %d datagrams, want 1", n)
+	}
+	slowReg.SetRealtime(true)
+	peer.WriteToUDPAddrPort([]byte("s2"), slow.LocalAddr())
+	waitFor(t, func() bool { return slowSink.len() == 2 })
+	slowReg.SetRealtime(false)
+	fastReg.Remove()
+	slowReg.Remove()
+}
+
+// A tick runs at its period on the poller's clock (the median spacing, so a
+// stall of the machine does not fail the test), and never after Remove.
+func TestPollerTick(t *testing.T) {
+	p, err := NewPoller(5*time.Millisecond, 50*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var mu sync.Mutex
+	var at []time.Time
+	var removed atomic.Bool
+	var late atomic.Int32
+	k := p.AddTick(20*time.Millisecond, func() {
+		if removed.Load() {
+			late.Add(1)
+		}
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+	})
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(at) >= 12 })
+	k.Remove()
+	removed.Store(true)
+	k.Remove()
+	time.Sleep(60 * time.Millisecond)
+	if late.Load() != 0 {
+		t.Fatalf("tick ran %d times after Remove", late.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var gaps []time.Duration
+	for i := 1; i < len(at); i++ {
+		gaps = append(gaps, at[i].Sub(at[i-1]))
+	}
+	slices.Sort(gaps)
+	if med := gaps[len(gaps)/2]; med < 15*time.Millisecond || med > 25*time.Millisecond {
+		t.Fatalf("median tick spacing %v, want 20 ms (%v)", med, gaps)
+	}
+}

@@ -1,0 +1,71 @@
+//go:build !linux
+
+package rtp
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+)
+
+var errNoPoller = errors.New("rtp: batched socket reads need Linux; set rtp.read_interval to 0")
+
+// PacketFunc receives one datagram read by a Poller.
+type PacketFunc func(b []byte, from netip.AddrPort, at time.Time)
+
+// Socket is only implemented on Linux.
+type Socket struct{}
+
+// ListenSocket is only implemented on Linux.
+func ListenSocket(netip.AddrPort) (*Socket, error) { return nil, errNoPoller }
+
+// LocalAddr is only implemented on Linux.
+func (*Socket) LocalAddr() netip.AddrPort { return netip.AddrPort{} }
+
+// WriteTo is only implemented on Linux.
+func (*Socket) WriteTo([]byte, netip.AddrPort) (int, error) { return 0, errNoPoller }
+
+// Close is only implemented on Linux.
+func (*Socket) Close() error { return nil }
+
+// Poller is only implemented on Linux.
+type Poller struct{}
+
+// Registration is only implemented on Linux.
+type Registration struct{}
+
+// NewPoller is only implemented on Linux.
+func NewPoller(time.Duration, time.Duration, int) (*Poller, error) { return nil, errNoPoller }
+
+// SlowInterval is only implemented on Linux.
+func (*Poller) SlowInterval() time.Duration { return 0 }
+
+// SetRealtime is only implemented on Linux.
+func (*Registration) SetRealtime(bool) {}
+
+// TryDrain is only implemented on Linux.
+func (*Registration) TryDrain() {}
+
+// Interval is only implemented on Linux.
+func (*Poller) Interval() time.Duration { return 0 }
+
+// Add is only implemented on Linux.
+func (*Poller) Add(*Socket, PacketFunc) (*Registration, error) { return nil, errNoPoller }
+
+// Close is only implemented on Linux.
+func (*Poller) Close() {}
+
+// Drain is only implemented on Linux.
+func (*Registration) Drain() {}
+
+// Remove is only implemented on Linux.
+func (*Registration) Remove() {}
+
+// Tick is only implemented on Linux.
+type Tick struct{}
+
+// AddTick is only implemented on Linux.
+func (*Poller) AddTick(time.Duration, func()) *Tick { return &Tick{} }
+
+// Remove is only implemented on Linux.
+func (*Tick) Remove() {}

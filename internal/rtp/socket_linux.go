@@ -1,0 +1,150 @@
+package rtp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is a UDP socket that lives outside Go's network poller: nothing
+// wakes when a datagram arrives, and a Poller reads it in batches. That is
+// the point of it. A socket registered with the runtime's epoll wakes a
+// thread for nearly every RTP packet (edge-triggered readiness fires per
+// datagram even when no goroutine waits), and on a virtual machine those
+// wake-ups, not the packet handling, are most of the cost of a recorded
+// call (see bench/RESULTS.md).
+//
+// Writes are safe for concurrent use and may race with Close: a write after
+// Close returns net.ErrClosed, never reaches a reused descriptor.
+type Socket struct {
+	mu     sync.RWMutex // read-held by writers, held by Close
+	fd     int
+	v6     bool
+	local  netip.AddrPort
+	closed bool
+}
+
+// ListenSocket binds a non-blocking UDP socket to addr (port 0: any) with
+// kernel receive timestamps enabled.
+func ListenSocket(addr netip.AddrPort) (*Socket, error) {
+	ip := addr.Addr().Unmap()
+	family := unix.AF_INET
+	if ip.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("rtp: socket: %w", err)
+	}
+	fail := func(op string, err error) (*Socket, error) {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: op, Net: "udp", Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+	}
+	var sa unix.Sockaddr
+	if family == unix.AF_INET {
+		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
+	} else {
+		if ip.IsUnspecified() {
+			// Like net.ListenUDP on "[::]": dual stack.
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err != nil {
+				return fail("setsockopt", err)
+			}
+		}
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("listen", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	s := &Socket{fd: fd, v6: family == unix.AF_INET6}
+	switch b := bound.(type) {
+	case *unix.SockaddrInet4:
+		s.local = netip.AddrPortFrom(netip.AddrFrom4(b.Addr), uint16(b.Port))
+	case *unix.SockaddrInet6:
+		s.local = netip.AddrPortFrom(netip.AddrFrom16(b.Addr).Unmap(), uint16(b.Port))
+	}
+	return s, nil
+}
+
+// LocalAddr is the bound address.
+func (s *Socket) LocalAddr() netip.AddrPort { return s.local }
+
+// WriteTo sends one datagram to "to" without blocking. A full socket buffer
+// gives an error (the packet is dropped, as a real-time sender must).
+func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, net.ErrClosed
+	}
+	var (
+		sa4  unix.RawSockaddrInet4
+		sa6  unix.RawSockaddrInet6
+		ptr  unsafe.Pointer
+		size uintptr
+	)
+	ip := to.Addr()
+	port := to.Port()
+	if s.v6 {
+		sa6.Family = unix.AF_INET6
+		putPort(&sa6.Port, port)
+		sa6.Addr = ip.As16() // v4 addresses become v4-mapped
+		ptr, size = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
+	} else {
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errors.New("IPv6 destination on an IPv4 socket")}
+		}
+		sa4.Family = unix.AF_INET
+		putPort(&sa4.Port, port)
+		sa4.Addr = ip.As4()
+		ptr, size = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
+	}
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), 0, uintptr(ptr), size)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errno}
+		}
+		return int(n), nil
+	}
+}
+
+// Close closes the descriptor. Remove the socket from its Poller first.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return unix.Close(s.fd)
+}
+
+// putPort stores a port in network byte order into a raw sockaddr field.
+func putPort(dst *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(dst))
+	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+func getPort(src *uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(src))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
