@@ -41,6 +41,10 @@ type Options struct {
 	RingFor time.Duration
 	// Reject, when not 0, answers incoming calls with this final code.
 	Reject int
+	// Poller, when set, reads the calls' RTP in batches (the load
+	// generator: cheap on the CPU it shares with the server); otherwise
+	// each call's sockets are read by goroutines at once.
+	Poller *rtpsess.Poller
 }
 
 // Phone is a user agent that can hold many calls.
@@ -192,13 +196,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = d.Respond(488, "Not Acceptable Here", nil)
 		return
 	}
-	rc, rtcpc, err := p.ports.Listen()
+	mcfg, port, err := p.listenMedia()
 	if err != nil {
 		_ = d.Respond(503, "Service Unavailable", nil)
 		return
 	}
 	c := &Call{p: p, in: d, ended: make(chan struct{}), sdpVer: 1, Answer: remote, choice: choice}
-	c.local = sdp.Local{IP: p.ports.IP(), Port: rc.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
+	c.local = sdp.Local{IP: p.ports.IP(), Port: port, SessionID: sdp.NewSessionID(), Version: 1}
 	var h rtpsess.Handler
 	if p.opts.IncomingHandler != nil {
 		h = p.opts.IncomingHandler()
@@ -207,8 +211,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if choice.HasDTMF {
 		dt = choice.DTMF.PayloadType
 	}
-	c.media = rtpsess.NewSession(rtpsess.Config{Conn: rc, RTCPConn: rtcpc, ClockRate: 8000, Handler: h, Remote: remote.Addr, PayloadType: choice.Audio.PayloadType, DTMFPayloadType: dt})
-	c.media.Start()
+	mcfg.Handler, mcfg.Remote, mcfg.PayloadType, mcfg.DTMFPayloadType = h, remote.Addr, choice.Audio.PayloadType, dt
+	c.media = rtpsess.NewSession(mcfg)
+	if err := c.media.Start(); err != nil {
+		c.media.Close()
+		_ = d.Respond(503, "Service Unavailable", nil)
+		return
+	}
 	c.codec, _ = codec.ByName(choice.Audio.Name)
 	body, err := sdp.Answer(c.local, choice)
 	if err != nil {
@@ -235,6 +244,27 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case p.incoming <- c:
 	default:
 	}
+}
+
+// listenMedia binds a call's RTP/RTCP pair: sockets for the Poller, or
+// connections for goroutine reads. It returns the session config holding
+// them (ClockRate set) and the RTP port.
+func (p *Phone) listenMedia() (rtpsess.Config, int, error) {
+	cfg := rtpsess.Config{ClockRate: 8000}
+	if p.opts.Poller != nil {
+		s, rs, err := p.ports.ListenSockets()
+		if err != nil {
+			return cfg, 0, err
+		}
+		cfg.Socket, cfg.RTCPSocket, cfg.Poller = s, rs, p.opts.Poller
+		return cfg, int(s.LocalAddr().Port()), nil
+	}
+	rc, rtcpc, err := p.ports.Listen()
+	if err != nil {
+		return cfg, 0, err
+	}
+	cfg.Conn, cfg.RTCPConn = rc, rtcpc
+	return cfg, rc.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 // Close hangs up nothing; it stops the phone's transports.
@@ -325,23 +355,26 @@ func (p *Phone) Dial(ctx context.Context, target string, o CallOptions) (*Call, 
 	if o.NoDTMF {
 		dtmfPT = 0
 	}
-	rc, rtcpc, err := p.ports.Listen()
+	mcfg, port, err := p.listenMedia()
 	if err != nil {
 		return nil, err
 	}
 	c := &Call{p: p, ended: make(chan struct{}), sdpVer: 1}
-	c.local = sdp.Local{IP: p.ports.IP(), Port: rc.LocalAddr().(*net.UDPAddr).Port, SessionID: sdp.NewSessionID(), Version: 1}
+	c.local = sdp.Local{IP: p.ports.IP(), Port: port, SessionID: sdp.NewSessionID(), Version: 1}
+	mcfg.Handler = o.Handler
+	c.media = rtpsess.NewSession(mcfg)
 	body := o.Body
 	if body == nil && !o.NoOffer {
 		body, err = sdp.Offer(c.local, o.Codecs, dtmfPT)
 		if err != nil {
-			rc.Close()
-			rtcpc.Close()
+			c.media.Close()
 			return nil, err
 		}
 	}
-	c.media = rtpsess.NewSession(rtpsess.Config{Conn: rc, RTCPConn: rtcpc, ClockRate: 8000, Handler: o.Handler})
-	c.media.Start()
+	if err := c.media.Start(); err != nil {
+		c.media.Close()
+		return nil, err
+	}
 
 	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.opts.User, Host: p.opts.Host}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
