@@ -1,5 +1,5 @@
 # tapedeck benchmarks (the tests: bash scripts/test.sh).
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-soak
 
 # Micro-benchmarks and the standard load runs; writes bench/RESULTS-load.md.
 bench:
@@ -8,3 +8,8 @@ bench:
 # 20 calls for 10 s on extension 2001; fails on any gap or failed call.
 bench-smoke:
 	bash bench/run.sh smoke
+
+# 200 calls held up for 10 minutes (calls ending and replaced); fails unless
+# the server's RSS, goroutines and open descriptors stay flat.
+bench-soak:
+	bash bench/run.sh soak

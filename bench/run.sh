@@ -5,11 +5,13 @@
 #
 #   bash bench/run.sh            # everything (about 10 minutes)
 #   bash bench/run.sh smoke      # 20 calls for 10 s, scenario a; fails on any gap or failed call
+#   bash bench/run.sh soak       # 200 calls up for 10 minutes (2,000 calls of 60 s at 3.34/s), scenario a;
+#                                # fails unless RSS, goroutines and open descriptors stay flat
 #
 # Environment: OUT (results file, default bench/RESULTS-load.md), RATE (new
 # calls per second, default 50), HOLD (seconds per call, default 30),
 # JSON_DIR (also write each run's JSON report there), SKIP_MICRO=1 (skip the Go micro-benchmarks), RUNS (the load runs as
-# scenario:calls, default "a:100 a:200 b:100 b:200 c:100").
+# scenario:calls[@rate], default "a:100 a:200 a:300@100 b:100 b:200 c:100").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +32,11 @@ if [[ "${1:-}" == "smoke" ]]; then
 	echo "==> smoke: scenario a, 20 calls, 10 s" >&2
 	"$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario a -calls 20 -rate "$RATE" -duration 10s
 	exit
+fi
+
+if [[ "${1:-}" == "soak" ]]; then
+	echo "==> soak: scenario a, 200 calls up for 10 minutes" >&2
+	exec "$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario a -calls 2000 -rate 3.34 -duration 60s -soak -md
 fi
 
 tmp=$(mktemp -d)
@@ -80,30 +87,35 @@ fi
 } >"$tmp/load.md"
 
 # RUNS overrides the list, e.g. RUNS="a:20 b:20 c:20" HOLD=10 for a quick pass.
-RUNS=${RUNS:-"a:100 a:200 b:100 b:200 c:100"}
+# a:300@100 is the call-setup run: 100 new calls per second.
+RUNS=${RUNS:-"a:100 a:200 a:300@100 b:100 b:200 c:100"}
 for r in $RUNS; do
-	sc=${r%%:*} n=${r##*:}
-	cmd=("$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario "$sc" -calls "$n" -rate "$RATE" -duration "${HOLD}s" -md)
-	if [[ -n "${JSON_DIR:-}" ]]; then
-		cmd+=(-json "$JSON_DIR/$sc-$n.json")
+	sc=${r%%:*} n=${r##*:} rate=$RATE
+	if [[ $n == *@* ]]; then
+		rate=${n##*@} n=${n%%@*}
 	fi
-	echo "==> scenario $sc, $n calls, ${HOLD} s" >&2
+	cmd=("$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario "$sc" -calls "$n" -rate "$rate" -duration "${HOLD}s" -md)
+	if [[ -n "${JSON_DIR:-}" ]]; then
+		cmd+=(-json "$JSON_DIR/$sc-$n-$rate.json")
+	fi
+	echo "==> scenario $sc, $n calls at $rate/s, ${HOLD} s" >&2
 	# Nothing may be left over from the previous run (ports, sockets).
 	sleep 2
-	if "${cmd[@]}" >"$tmp/$sc-$n.txt"; then :; else
+	out="$tmp/$sc-$n-$rate.txt"
+	if "${cmd[@]}" >"$out"; then :; else
 		status=1
 	fi
-	cat "$tmp/$sc-$n.txt" >&2
+	cat "$out" >&2
 	{
-		echo "### Scenario $sc, $n calls"
+		echo "### Scenario $sc, $n calls ($rate new calls/s)"
 		echo
 		# The markdown block loadgen printed (command line and table row).
-		sed -n '/^    loadgen /,$p' "$tmp/$sc-$n.txt" | sed "s#$BIN/##g"
+		sed -n '/^    loadgen /,$p' "$out" | sed "s#$BIN/##g"
 		echo
 		echo '<details><summary>full report</summary>'
 		echo
 		echo '```'
-		sed -n '1,/^$/p' "$tmp/$sc-$n.txt" | sed "s#$BIN/##g"
+		sed -n '1,/^$/p' "$out" | sed "s#$BIN/##g"
 		echo '```'
 		echo
 		echo '</details>'

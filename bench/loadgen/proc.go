@@ -81,12 +81,13 @@ var (
 // too if the server ever exposes one ("N goroutines" or "goroutines": N).
 type health struct {
 	channels, goroutines int64
+	heapLive             int64 // bytes, -1: not reported
 	raw                  string
 }
 
 func getHealth(ctx context.Context, base string) (health, error) {
-	h := health{channels: -1, goroutines: -1}
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz", nil)
+	h := health{channels: -1, goroutines: -1, heapLive: -1}
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz?format=json", nil)
 	if err != nil {
 		return h, err
 	}
@@ -99,6 +100,21 @@ func getHealth(ctx context.Context, base string) (health, error) {
 	h.raw = strings.TrimSpace(string(b))
 	if res.StatusCode != 200 {
 		return h, fmt.Errorf("healthz: %d %s", res.StatusCode, h.raw)
+	}
+	var j struct {
+		Channels   *int64 `json:"channels"`
+		Goroutines *int64 `json:"goroutines"`
+		HeapLive   *int64 `json:"heap_live_bytes"`
+	}
+	if json.Unmarshal(b, &j) == nil && j.Channels != nil {
+		h.channels = *j.Channels
+		if j.Goroutines != nil {
+			h.goroutines = *j.Goroutines
+		}
+		if j.HeapLive != nil {
+			h.heapLive = *j.HeapLive
+		}
+		return h, nil
 	}
 	if m := healthChannels.FindStringSubmatch(h.raw); m != nil {
 		h.channels, _ = strconv.ParseInt(m[1], 10, 64)

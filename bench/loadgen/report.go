@@ -34,6 +34,7 @@ type Report struct {
 	CPU            CPUReport      `json:"server_cpu"`
 	LoadgenCPUSec  float64        `json:"loadgen_cpu_seconds"`
 	Memory         MemoryReport   `json:"server_memory"`
+	Soak           *SoakReport    `json:"soak,omitempty"`
 	PeakChannels   int64          `json:"peak_channels"`
 	HealthBefore   string         `json:"healthz_before"`
 	Recordings     RecReport      `json:"recordings"`
@@ -384,6 +385,10 @@ func (r *Report) writeText(w io.Writer) {
 		tw("goroutines per call", "%.1f", r.Memory.GoroutinesPerCall)
 	}
 	tw("peak channels", "%d", r.PeakChannels)
+	if k := r.Soak; k != nil {
+		tw("soak (steady window)", "%.0f s, %d samples: RSS %.0f → %.0f KiB, Go live heap %.0f → %.0f KiB, goroutines %.0f → %.0f, fds %.0f → %.0f: %s",
+			k.SteadySeconds, k.Samples, k.RSSStartKB, k.RSSEndKB, k.HeapStartKB, k.HeapEndKB, k.GoroutineStart, k.GoroutineEnd, k.FDStart, k.FDEnd, map[bool]string{true: "flat", false: "NOT flat " + k.Why}[k.Flat])
+	}
 	rr := r.Recordings
 	tw("recordings found / expected", "%d / %d in %s %s", rr.Found, rr.Expected, rr.Dir, rr.Note)
 	tw("recordings gap / length / hdr", "%d with gaps (%.0f ms), %d length off > 20 ms, %d bad header, %d unreadable", rr.WithGap, rr.GapMs, rr.BadLength, rr.BadHeader, rr.Unreadable)

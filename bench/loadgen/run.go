@@ -252,6 +252,16 @@ wait:
 	rep.setCPU(cpu0, cpu1, self0, self1)
 	rep.setMemory(rss0, thr0, samp, c.calls)
 	rep.PeakChannels = samp.maxChannels.Load()
+	if c.soak {
+		up := int64(min(float64(c.calls), c.rate*c.duration.Seconds()))
+		if c.scenario == "c" {
+			up *= 2
+		}
+		rep.Soak = analyseSoak(samp.series.all(), up)
+		if !rep.Soak.Flat {
+			rep.fail("soak: " + rep.Soak.Why)
+		}
+	}
 	if r.app != nil && c.dtmf {
 		rep.DTMF.ServerEvents = r.app.dtmfEvents.Load()
 		rep.DTMF.Checked = true
@@ -415,10 +425,13 @@ type sampler struct {
 	maxThreads  atomic.Int64
 	maxChannels atomic.Int64
 	maxGor      atomic.Int64
+	// Every 5 s: a point of the soak series (from start).
+	start  time.Time
+	series series
 }
 
 func newSampler(pid int, base string) *sampler {
-	s := &sampler{pid: pid, base: base}
+	s := &sampler{pid: pid, base: base, start: time.Now()}
 	s.maxGor.Store(-1)
 	return s
 }
@@ -437,6 +450,15 @@ func (s *sampler) run(ctx context.Context) {
 				s.maxChannels.Store(max(s.maxChannels.Load(), h.channels))
 				if h.goroutines >= 0 {
 					s.maxGor.Store(max(s.maxGor.Load(), h.goroutines))
+				}
+				if n%20 == 0 {
+					rss, _, _ := procStatus(s.pid)
+					heap := h.heapLive
+					if heap > 0 {
+						heap /= 1024
+					}
+					s.series.add(soakSample{At: time.Since(s.start).Seconds(), Channels: h.channels, RSSKB: rss,
+						Goroutines: h.goroutines, FDs: countFDs(s.pid), HeapLiveKB: heap})
 				}
 			}
 			cancel()

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -42,6 +44,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.String("log-level", "", "log level: debug, info, warn, error")
 	test := fs.Bool("t", false, "validate the configuration and exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for profiling)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the shutdown signal arrives (for finding what calls leave behind)")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -95,6 +98,13 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
+	if os.Getenv("GOGC") == "" {
+		// A recorded call allocates almost nothing once it is up, so a
+		// tighter heap goal costs next to no CPU and keeps memory per call
+		// down (measured: about 115 -> 88 KiB RSS per call at 200 calls,
+		// bench/RESULTS.md). GOGC in the environment overrides this.
+		debug.SetGCPercent(50)
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -123,6 +133,9 @@ func run(args []string, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	sig := <-sigs
 	log.Info("signal received: draining; send it again to force", "signal", sig.String())
+	if *memProfile != "" {
+		writeHeapProfile(*memProfile, log)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout)*time.Second)
 	go func() {
 		sig := <-sigs
@@ -136,6 +149,20 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeHeapProfile writes the in-use heap after a collection.
+func writeHeapProfile(path string, log *slog.Logger) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Error("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		log.Error("heap profile", "err", err)
+	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -412,3 +412,35 @@ func TestSlowClient(t *testing.T) {
 		}
 	}
 }
+
+// /healthz: the text line for humans and scripts, JSON for the load
+// generator (channels, goroutines and the Go live heap its soak run follows).
+func TestHealthz(t *testing.T) {
+	n := startNode(t)
+	res, err := http.Get(n.baseURL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(string(b), "ok 0 channels ") {
+		t.Fatalf("healthz: %d %q", res.StatusCode, b)
+	}
+	res, err = http.Get(n.baseURL() + "/healthz?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var h struct {
+		Status     string `json:"status"`
+		Channels   *int   `json:"channels"`
+		Goroutines int    `json:"goroutines"`
+		HeapLive   int64  `json:"heap_live_bytes"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != "ok" || h.Channels == nil || *h.Channels != 0 || h.Goroutines <= 0 || h.HeapLive <= 0 {
+		t.Fatalf("healthz JSON %+v", h)
+	}
+}

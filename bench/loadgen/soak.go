@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+)
+
+// A soak run holds many calls up, with calls ending and new ones replacing
+// them, for minutes: the server's RSS, goroutines and open descriptors
+// must stay flat while the number of calls does. The sampler records a
+// point every few seconds; analyseSoak compares the start and the end of
+// the steady part (all calls up).
+
+type soakSample struct {
+	At         float64 `json:"t_s"` // seconds since the first INVITE
+	Channels   int64   `json:"channels"`
+	RSSKB      int64   `json:"rss_kb"`
+	Goroutines int64   `json:"goroutines"`
+	FDs        int64   `json:"fds"`
+	HeapLiveKB int64   `json:"heap_live_kb"` // Go heap marked live by the last GC (-1: not reported)
+}
+
+// SoakReport is the steady window's first and last fifth, averaged.
+type SoakReport struct {
+	SteadySeconds  float64      `json:"steady_seconds"`
+	Samples        int          `json:"samples"`
+	RSSStartKB     float64      `json:"rss_start_kb"`
+	RSSEndKB       float64      `json:"rss_end_kb"`
+	GoroutineStart float64      `json:"goroutines_start"`
+	GoroutineEnd   float64      `json:"goroutines_end"`
+	FDStart        float64      `json:"fds_start"`
+	FDEnd          float64      `json:"fds_end"`
+	HeapStartKB    float64      `json:"heap_live_start_kb"`
+	HeapEndKB      float64      `json:"heap_live_end_kb"`
+	Flat           bool         `json:"flat"`
+	Why            string       `json:"why,omitempty"`
+	Series         []soakSample `json:"series"`
+}
+
+// Limits of "flat": growth from the start to the end of the steady window.
+const (
+	soakRSSGrowth = 0.10 // RSS may move 10 % (GC pacing, page cache of the heap)
+	soakGorSlack  = 0.02 // goroutines: 2 % of the steady count, at least 4
+	soakFDSlack   = 0.02 // descriptors: 2 %, at least 4
+)
+
+type series struct {
+	mu  sync.Mutex
+	pts []soakSample
+}
+
+func (s *series) add(p soakSample) {
+	s.mu.Lock()
+	s.pts = append(s.pts, p)
+	s.mu.Unlock()
+}
+
+func (s *series) all() []soakSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]soakSample(nil), s.pts...)
+}
+
+func countFDs(pid int) int64 {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return int64(len(ents))
+}
+
+// analyseSoak finds the steady window (channels at least 95 % of the
+// expected number up) and compares its first and last fifth.
+func analyseSoak(pts []soakSample, wantChannels int64) *SoakReport {
+	rep := &SoakReport{Series: pts}
+	var steady []soakSample
+	for _, p := range pts {
+		if wantChannels > 0 && p.Channels*100 >= wantChannels*95 {
+			steady = append(steady, p)
+		}
+	}
+	rep.Samples = len(steady)
+	if len(steady) < 10 {
+		rep.Why = fmt.Sprintf("only %d samples with all %d channels up: run longer (-soak wants minutes)", len(steady), wantChannels)
+		return rep
+	}
+	rep.SteadySeconds = steady[len(steady)-1].At - steady[0].At
+	k := len(steady) / 5
+	mean := func(ps []soakSample, f func(soakSample) int64) float64 {
+		var s float64
+		for _, p := range ps {
+			s += float64(f(p))
+		}
+		return s / float64(len(ps))
+	}
+	head, tail := steady[:k], steady[len(steady)-k:]
+	rss := func(p soakSample) int64 { return p.RSSKB }
+	gor := func(p soakSample) int64 { return p.Goroutines }
+	fds := func(p soakSample) int64 { return p.FDs }
+	rep.RSSStartKB, rep.RSSEndKB = mean(head, rss), mean(tail, rss)
+	rep.GoroutineStart, rep.GoroutineEnd = mean(head, gor), mean(tail, gor)
+	rep.FDStart, rep.FDEnd = mean(head, fds), mean(tail, fds)
+	heap := func(p soakSample) int64 { return p.HeapLiveKB }
+	rep.HeapStartKB, rep.HeapEndKB = mean(head, heap), mean(tail, heap)
+	var why []string
+	if rep.RSSEndKB > rep.RSSStartKB*(1+soakRSSGrowth) {
+		why = append(why, fmt.Sprintf("RSS grew %.0f → %.0f KiB", rep.RSSStartKB, rep.RSSEndKB))
+	}
+	if rep.GoroutineEnd > rep.GoroutineStart+max(4, soakGorSlack*rep.GoroutineStart) {
+		why = append(why, fmt.Sprintf("goroutines grew %.0f → %.0f", rep.GoroutineStart, rep.GoroutineEnd))
+	}
+	if rep.FDEnd > rep.FDStart+max(4, soakFDSlack*rep.FDStart) {
+		why = append(why, fmt.Sprintf("descriptors grew %.0f → %.0f", rep.FDStart, rep.FDEnd))
+	}
+	rep.Flat = len(why) == 0
+	if !rep.Flat {
+		rep.Why = fmt.Sprint(why)
+	}
+	return rep
+}
+
+func (s *soakSample) String() string {
+	return fmt.Sprintf("t=%4.0fs channels=%d rss=%d KiB goroutines=%d fds=%d", s.At, s.Channels, s.RSSKB, s.Goroutines, s.FDs)
+}
