@@ -1,5 +1,6 @@
-// Package rtp owns media sockets: port allocation, one reader per RTP
-// socket, symmetric RTP latching, sequence/timestamp unwrapping, receiver
+// Package rtp owns media sockets: port allocation, reading (a Poller that
+// drains many sockets in batches on a schedule, or a goroutine per socket),
+// symmetric RTP latching, sequence/timestamp unwrapping, receiver
 // statistics (RFC 3550 A.3, A.8) and the send path.
 package rtp
 

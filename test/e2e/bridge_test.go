@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/internal/codec"
+	"github.com/tapedeck/tapedeck/internal/config"
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 )
@@ -75,9 +76,16 @@ func dominant(pcm []int16, f, g float64) bool {
 
 // TestBridgeOriginateRecord: an inbound call and an originated call in a
 // mixing bridge hear each other; the mixed recording holds both, the stereo
-// one has one party per channel.
+// one has one party per channel. Both with the bridge stepped by the RTP
+// poller (the default) and by its own ticker (rtp.read_interval_ms: 0).
 func TestBridgeOriginateRecord(t *testing.T) {
-	n := startNode(t)
+	for _, readMs := range []int{100, 0} {
+		t.Run(fmt.Sprintf("read_interval_ms=%d", readMs), func(t *testing.T) { testBridgeOriginateRecord(t, readMs) })
+	}
+}
+
+func testBridgeOriginateRecord(t *testing.T, readMs int) {
+	n := startNode(t, func(c *config.Config) { c.RTP.ReadIntervalMs = readMs })
 	events := n.connect("test")
 	sinkA := &audioSink{}
 	sinkB := &audioSink{}

@@ -158,11 +158,17 @@ func must(t *testing.T, err error) {
 
 // TestRecordingGolden: the stored WAV holds exactly the audio sent, sample
 // for sample; with loss, duplicates and reordering injected, the gaps are
-// silence at the right offsets and the length is the RTP timeline.
+// silence at the right offsets and the length is the RTP timeline. Both
+// ways of reading RTP: batched (the default) and a goroutine per socket
+// (rtp.read_interval_ms: 0).
 func TestRecordingGolden(t *testing.T) {
-	for _, impaired := range []bool{false, true} {
-		t.Run(fmt.Sprintf("impaired=%v", impaired), func(t *testing.T) {
-			n := startNode(t)
+	for _, tc := range []struct {
+		impaired bool
+		readMs   int
+	}{{false, 100}, {true, 100}, {false, 0}, {true, 0}} {
+		impaired := tc.impaired
+		t.Run(fmt.Sprintf("impaired=%v/read_interval_ms=%d", impaired, tc.readMs), func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) { c.RTP.ReadIntervalMs = tc.readMs })
 			events := n.connect("test")
 			phone := newPhone(t, "udp")
 			id, call := recordingCall(t, n, events, phone, "320", "name=golden&format=wav")
