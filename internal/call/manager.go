@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -258,7 +257,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	socks, err := m.listenMedia()
+	media, err := m.opts.Ports.ListenConfig(m.opts.Poller)
 	if err != nil {
 		log.Error("rejecting call: no RTP ports", "err", err)
 		_ = d.Reject(503, "Service Unavailable")
@@ -275,7 +274,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		cancel()
 		if err != nil {
 			log.Error("rejecting call: the route's account is unknown", "account", route.Account, "err", err)
-			socks.close()
+			media.CloseSockets()
 			_ = d.Reject(500, "Server Internal Error")
 			return
 		}
@@ -290,7 +289,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		choice:     choice,
 		remote:     remote,
 		dialog:     d,
-	}, socks)
+	}, media)
 	if err != nil {
 		log.Error("rejecting call: media", "err", err)
 		_ = d.Reject(503, "Service Unavailable")
@@ -355,42 +354,9 @@ type channelSpec struct {
 	dialog     *sip.Dialog
 }
 
-// newChannel creates, starts and registers a channel with its RTP session.
-// mediaSockets is a channel's RTP/RTCP socket pair before its session
-// exists: read by the Manager's Poller, or by goroutines when it has none.
-type mediaSockets struct {
-	conn, rtcpConn *net.UDPConn
-	sock, rtcpSock *rtp.Socket
-}
-
-func (m *Manager) listenMedia() (ms mediaSockets, err error) {
-	if m.opts.Poller != nil {
-		ms.sock, ms.rtcpSock, err = m.opts.Ports.ListenSockets()
-	} else {
-		ms.conn, ms.rtcpConn, err = m.opts.Ports.Listen()
-	}
-	return ms, err
-}
-
-func (ms mediaSockets) port() int {
-	if ms.sock != nil {
-		return int(ms.sock.LocalAddr().Port())
-	}
-	return ms.conn.LocalAddr().(*net.UDPAddr).Port
-}
-
-func (ms mediaSockets) close() {
-	if ms.sock != nil {
-		ms.sock.Close()
-		ms.rtcpSock.Close()
-	}
-	if ms.conn != nil {
-		ms.conn.Close()
-		ms.rtcpConn.Close()
-	}
-}
-
-func (m *Manager) newChannel(s channelSpec, socks mediaSockets) (*Channel, error) {
+// newChannel creates, starts and registers a channel with its RTP session
+// on cfg's sockets (from Ports.ListenConfig).
+func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	serial := m.seq.Add(1)
 	now := m.now()
 	id := s.id
@@ -422,9 +388,8 @@ func (m *Manager) newChannel(s channelSpec, socks mediaSockets) (*Channel, error
 		outBuf:     make([]byte, 1024),
 	}
 	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
-	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: socks.port(), SessionID: sdp.NewSessionID(), Version: 1}
-	cfg := rtp.Config{Conn: socks.conn, RTCPConn: socks.rtcpConn, Socket: socks.sock, RTCPSocket: socks.rtcpSock,
-		Poller: m.opts.Poller, ClockRate: 8000, Handler: ch}
+	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: cfg.LocalPort(), SessionID: sdp.NewSessionID(), Version: 1}
+	cfg.Handler = ch
 	if s.remote != nil {
 		cfg.Remote = s.remote.Addr
 		cfg.PayloadType = s.choice.Audio.PayloadType

@@ -136,7 +136,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 			return nil, "", errf(409, "Channel with id %s already exists", o.ChannelID)
 		}
 	}
-	socks, err := m.listenMedia()
+	media, err := m.opts.Ports.ListenConfig(m.opts.Poller)
 	if err != nil {
 		return nil, "", errf(503, "no RTP ports: %v", err)
 	}
@@ -144,7 +144,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	if o.Originator != "" {
 		orig, err := m.Get(o.Originator)
 		if err != nil {
-			socks.close()
+			media.CloseSockets()
 			return nil, "", errf(400, "originator %s not found", o.Originator)
 		}
 		callSid, accountSid = orig.callSid, orig.accountSid
@@ -161,7 +161,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		caller:     parseCallerID(o.CallerID),
 		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
 		state:      state,
-	}, socks)
+	}, media)
 	if err != nil {
 		return nil, "", errf(503, "media: %v", err)
 	}

@@ -66,6 +66,43 @@ func (p *Ports) ListenSockets() (rtpSock, rtcpSock *Socket, err error) {
 	})
 }
 
+// ListenConfig binds an RTP/RTCP pair and returns a session Config holding
+// it (clock rate 8000): Sockets read by poller, or, with a nil poller,
+// connections read by the session's goroutines. The caller fills in the
+// rest (handler, remote, payload types); CloseSockets undoes it when no
+// session is made.
+func (p *Ports) ListenConfig(poller *Poller) (Config, error) {
+	cfg := Config{ClockRate: 8000}
+	var err error
+	if poller != nil {
+		cfg.Socket, cfg.RTCPSocket, err = p.ListenSockets()
+		cfg.Poller = poller
+	} else {
+		cfg.Conn, cfg.RTCPConn, err = p.Listen()
+	}
+	return cfg, err
+}
+
+// LocalPort is the RTP port of the config's socket.
+func (c Config) LocalPort() int {
+	if c.Socket != nil {
+		return int(c.Socket.LocalAddr().Port())
+	}
+	return c.Conn.LocalAddr().(*net.UDPAddr).Port
+}
+
+// CloseSockets closes the config's sockets, for when no session was made.
+func (c Config) CloseSockets() {
+	if c.Socket != nil {
+		c.Socket.Close()
+		c.RTCPSocket.Close()
+	}
+	if c.Conn != nil {
+		c.Conn.Close()
+		c.RTCPConn.Close()
+	}
+}
+
 // listenPair binds the next free even port and the odd one above it.
 func listenPair[S io.Closer](p *Ports, listen func(port int) (S, error)) (a, b S, err error) {
 	var zero S

@@ -59,7 +59,7 @@ type Session struct {
 
 	pt     atomic.Uint32 // audio payload type
 	dtmfPT atomic.Uint32 // telephone-event payload type, 0 = none
-	remote atomic.Pointer[net.UDPAddr]
+	remote atomic.Pointer[peer]
 	// latched is set once the remote address follows received packets.
 	latched atomic.Bool
 
@@ -106,7 +106,7 @@ func NewSession(c Config) *Session {
 	s.pt.Store(uint32(c.PayloadType))
 	s.dtmfPT.Store(uint32(c.DTMFPayloadType))
 	if c.Remote != nil {
-		s.remote.Store(c.Remote)
+		s.remote.Store(newPeer(c.Remote))
 	}
 	return s
 }
@@ -150,7 +150,24 @@ func (s *Session) LocalAddr() *net.UDPAddr {
 }
 
 // Remote is the current remote RTP address (latched or from SDP).
-func (s *Session) Remote() *net.UDPAddr { return s.remote.Load() }
+func (s *Session) Remote() *net.UDPAddr {
+	if p := s.remote.Load(); p != nil {
+		return p.udp
+	}
+	return nil
+}
+
+// peer is the remote address in both forms: the packet path compares and
+// sends with ap (no conversion per packet), the API returns udp.
+type peer struct {
+	udp *net.UDPAddr
+	ap  netip.AddrPort
+}
+
+func newPeer(a *net.UDPAddr) *peer {
+	ap := a.AddrPort()
+	return &peer{udp: a, ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+}
 
 // Update changes the negotiated remote address and payload types, e.g. after
 // a re-INVITE. A nil or unspecified address stops sending (hold).
@@ -162,10 +179,10 @@ func (s *Session) Update(remote *net.UDPAddr, pt, dtmfPT uint8) {
 		s.latched.Store(false)
 		return
 	}
-	if cur := s.remote.Load(); cur == nil || !s.latched.Load() || !cur.IP.Equal(remote.IP) {
+	if cur := s.remote.Load(); cur == nil || !s.latched.Load() || !cur.udp.IP.Equal(remote.IP) {
 		// A new address from signalling replaces the latch; packets from the
 		// peer latch again.
-		s.remote.Store(remote)
+		s.remote.Store(newPeer(remote))
 		s.latched.Store(false)
 	}
 }
@@ -298,11 +315,11 @@ func (s *Session) latch(from netip.AddrPort) {
 		if cur == nil {
 			return // on hold: nothing is sent anyway
 		}
-		if cur.AddrPort() == from {
+		if cur.ap == from {
 			return
 		}
 	}
-	s.remote.Store(net.UDPAddrFromAddrPort(from))
+	s.remote.Store(&peer{udp: net.UDPAddrFromAddrPort(from), ap: from})
 	s.latched.Store(true)
 }
 
@@ -426,12 +443,12 @@ func (s *Session) WriteRTP(p *rtp.Packet) error {
 }
 
 // send writes one datagram on the RTP socket.
-func (s *Session) send(b []byte, to *net.UDPAddr) error {
+func (s *Session) send(b []byte, to *peer) error {
 	if s.sock != nil {
-		_, err := s.sock.WriteTo(b, to.AddrPort())
+		_, err := s.sock.WriteTo(b, to.ap)
 		return err
 	}
-	_, err := s.conn.WriteToUDP(b, to)
+	_, err := s.conn.WriteToUDP(b, to.udp)
 	return err
 }
 

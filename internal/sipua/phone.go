@@ -196,13 +196,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = d.Respond(488, "Not Acceptable Here", nil)
 		return
 	}
-	mcfg, port, err := p.listenMedia()
+	mcfg, err := p.ports.ListenConfig(p.opts.Poller)
 	if err != nil {
 		_ = d.Respond(503, "Service Unavailable", nil)
 		return
 	}
 	c := &Call{p: p, in: d, ended: make(chan struct{}), sdpVer: 1, Answer: remote, choice: choice}
-	c.local = sdp.Local{IP: p.ports.IP(), Port: port, SessionID: sdp.NewSessionID(), Version: 1}
+	c.local = sdp.Local{IP: p.ports.IP(), Port: mcfg.LocalPort(), SessionID: sdp.NewSessionID(), Version: 1}
 	var h rtpsess.Handler
 	if p.opts.IncomingHandler != nil {
 		h = p.opts.IncomingHandler()
@@ -244,27 +244,6 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case p.incoming <- c:
 	default:
 	}
-}
-
-// listenMedia binds a call's RTP/RTCP pair: sockets for the Poller, or
-// connections for goroutine reads. It returns the session config holding
-// them (ClockRate set) and the RTP port.
-func (p *Phone) listenMedia() (rtpsess.Config, int, error) {
-	cfg := rtpsess.Config{ClockRate: 8000}
-	if p.opts.Poller != nil {
-		s, rs, err := p.ports.ListenSockets()
-		if err != nil {
-			return cfg, 0, err
-		}
-		cfg.Socket, cfg.RTCPSocket, cfg.Poller = s, rs, p.opts.Poller
-		return cfg, int(s.LocalAddr().Port()), nil
-	}
-	rc, rtcpc, err := p.ports.Listen()
-	if err != nil {
-		return cfg, 0, err
-	}
-	cfg.Conn, cfg.RTCPConn = rc, rtcpc
-	return cfg, rc.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 // Close hangs up nothing; it stops the phone's transports.
@@ -355,12 +334,12 @@ func (p *Phone) Dial(ctx context.Context, target string, o CallOptions) (*Call, 
 	if o.NoDTMF {
 		dtmfPT = 0
 	}
-	mcfg, port, err := p.listenMedia()
+	mcfg, err := p.ports.ListenConfig(p.opts.Poller)
 	if err != nil {
 		return nil, err
 	}
 	c := &Call{p: p, ended: make(chan struct{}), sdpVer: 1}
-	c.local = sdp.Local{IP: p.ports.IP(), Port: port, SessionID: sdp.NewSessionID(), Version: 1}
+	c.local = sdp.Local{IP: p.ports.IP(), Port: mcfg.LocalPort(), SessionID: sdp.NewSessionID(), Version: 1}
 	mcfg.Handler = o.Handler
 	c.media = rtpsess.NewSession(mcfg)
 	body := o.Body
