@@ -82,11 +82,12 @@ var (
 type health struct {
 	channels, goroutines int64
 	heapLive             int64 // bytes, -1: not reported
+	goHeld               int64 // bytes, -1: not reported
 	raw                  string
 }
 
 func getHealth(ctx context.Context, base string) (health, error) {
-	h := health{channels: -1, goroutines: -1, heapLive: -1}
+	h := health{channels: -1, goroutines: -1, heapLive: -1, goHeld: -1}
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz?format=json", nil)
 	if err != nil {
 		return h, err
@@ -105,6 +106,7 @@ func getHealth(ctx context.Context, base string) (health, error) {
 		Channels   *int64 `json:"channels"`
 		Goroutines *int64 `json:"goroutines"`
 		HeapLive   *int64 `json:"heap_live_bytes"`
+		GoHeld     *int64 `json:"go_held_bytes"`
 	}
 	if json.Unmarshal(b, &j) == nil && j.Channels != nil {
 		h.channels = *j.Channels
@@ -113,6 +115,9 @@ func getHealth(ctx context.Context, base string) (health, error) {
 		}
 		if j.HeapLive != nil {
 			h.heapLive = *j.HeapLive
+		}
+		if j.GoHeld != nil {
+			h.goHeld = *j.GoHeld
 		}
 		return h, nil
 	}

@@ -386,8 +386,8 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	tw("peak channels", "%d", r.PeakChannels)
 	if k := r.Soak; k != nil {
-		tw("soak (steady window)", "%.0f s, %d samples: RSS %.0f → %.0f KiB, Go live heap %.0f → %.0f KiB, goroutines %.0f → %.0f, fds %.0f → %.0f: %s",
-			k.SteadySeconds, k.Samples, k.RSSStartKB, k.RSSEndKB, k.HeapStartKB, k.HeapEndKB, k.GoroutineStart, k.GoroutineEnd, k.FDStart, k.FDEnd, map[bool]string{true: "flat", false: "NOT flat " + k.Why}[k.Flat])
+		tw("soak (steady window)", "%.0f s, %d samples: RSS %.0f → %.0f KiB, Go live heap %.0f → %.0f KiB, Go runtime held %.0f → %.0f KiB, goroutines %.0f → %.0f, fds %.0f → %.0f: %s",
+			k.SteadySeconds, k.Samples, k.RSSStartKB, k.RSSEndKB, k.HeapStartKB, k.HeapEndKB, k.GoHeldStartKB, k.GoHeldEndKB, k.GoroutineStart, k.GoroutineEnd, k.FDStart, k.FDEnd, map[bool]string{true: "flat", false: "NOT flat " + k.Why}[k.Flat])
 	}
 	rr := r.Recordings
 	tw("recordings found / expected", "%d / %d in %s %s", rr.Found, rr.Expected, rr.Dir, rr.Note)

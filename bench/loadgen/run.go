@@ -453,12 +453,14 @@ func (s *sampler) run(ctx context.Context) {
 				}
 				if n%20 == 0 {
 					rss, _, _ := procStatus(s.pid)
-					heap := h.heapLive
-					if heap > 0 {
-						heap /= 1024
+					kib := func(b int64) int64 {
+						if b > 0 {
+							return b / 1024
+						}
+						return b
 					}
 					s.series.add(soakSample{At: time.Since(s.start).Seconds(), Channels: h.channels, RSSKB: rss,
-						Goroutines: h.goroutines, FDs: countFDs(s.pid), HeapLiveKB: heap})
+						Goroutines: h.goroutines, FDs: countFDs(s.pid), HeapLiveKB: kib(h.heapLive), GoHeldKB: kib(h.goHeld)})
 				}
 			}
 			cancel()

@@ -19,6 +19,7 @@ type soakSample struct {
 	Goroutines int64   `json:"goroutines"`
 	FDs        int64   `json:"fds"`
 	HeapLiveKB int64   `json:"heap_live_kb"` // Go heap marked live by the last GC (-1: not reported)
+	GoHeldKB   int64   `json:"go_held_kb"`   // memory the Go runtime holds from the OS (-1: not reported)
 }
 
 // SoakReport is the steady window's first and last fifth, averaged.
@@ -33,6 +34,8 @@ type SoakReport struct {
 	FDEnd          float64      `json:"fds_end"`
 	HeapStartKB    float64      `json:"heap_live_start_kb"`
 	HeapEndKB      float64      `json:"heap_live_end_kb"`
+	GoHeldStartKB  float64      `json:"go_held_start_kb"`
+	GoHeldEndKB    float64      `json:"go_held_end_kb"`
 	Flat           bool         `json:"flat"`
 	Why            string       `json:"why,omitempty"`
 	Series         []soakSample `json:"series"`
@@ -103,6 +106,8 @@ func analyseSoak(pts []soakSample, wantChannels int64) *SoakReport {
 	rep.FDStart, rep.FDEnd = mean(head, fds), mean(tail, fds)
 	heap := func(p soakSample) int64 { return p.HeapLiveKB }
 	rep.HeapStartKB, rep.HeapEndKB = mean(head, heap), mean(tail, heap)
+	held := func(p soakSample) int64 { return p.GoHeldKB }
+	rep.GoHeldStartKB, rep.GoHeldEndKB = mean(head, held), mean(tail, held)
 	var why []string
 	if rep.RSSEndKB > rep.RSSStartKB*(1+soakRSSGrowth) {
 		why = append(why, fmt.Sprintf("RSS grew %.0f → %.0f KiB", rep.RSSStartKB, rep.RSSEndKB))

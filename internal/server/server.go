@@ -169,7 +169,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d,"heap_live_bytes":%d}`+"\n", s.calls.Count(), runtime.NumGoroutine(), heapLive())
+			live, held := goMemory()
+			fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d,"heap_live_bytes":%d,"go_held_bytes":%d}`+"\n", s.calls.Count(), runtime.NumGoroutine(), live, held)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
@@ -179,15 +180,24 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// heapLive is the Go heap marked live by the last collection
-// (runtime/metrics, no stop-the-world).
-func heapLive() uint64 {
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(sample)
-	if sample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+// goMemory reads runtime/metrics (no stop-the-world): live is the Go heap
+// marked live by the last collection, held is the memory the Go runtime
+// holds from the OS (mapped, minus what it has released back). RSS above
+// held is memory outside the Go runtime (SQLite's allocator, the binary).
+func goMemory() (live, held uint64) {
+	sample := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
 	}
-	return sample[0].Value.Uint64()
+	metrics.Read(sample)
+	v := func(i int) uint64 {
+		if sample[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return sample[i].Value.Uint64()
+	}
+	return v(0), v(1) - v(2)
 }
 
 // entityID derives a stable MAC-like id from the host name.

@@ -436,11 +436,12 @@ func TestHealthz(t *testing.T) {
 		Channels   *int   `json:"channels"`
 		Goroutines int    `json:"goroutines"`
 		HeapLive   int64  `json:"heap_live_bytes"`
+		GoHeld     int64  `json:"go_held_bytes"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&h); err != nil {
 		t.Fatal(err)
 	}
-	if h.Status != "ok" || h.Channels == nil || *h.Channels != 0 || h.Goroutines <= 0 || h.HeapLive <= 0 {
+	if h.Status != "ok" || h.Channels == nil || *h.Channels != 0 || h.Goroutines <= 0 || h.HeapLive <= 0 || h.GoHeld < h.HeapLive {
 		t.Fatalf("healthz JSON %+v", h)
 	}
 }

@@ -38,6 +38,10 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := s.(*sqlStore).w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode = %q, %v", mode, err)
 	}
+	var cache int
+	if err := s.(*sqlStore).w.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache != -writerCacheKiB {
+		t.Fatalf("writer cache_size = %d, %v; want %d (KiB)", cache, err, -writerCacheKiB)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
