@@ -4,9 +4,12 @@
 // static RTP payload types.
 //
 // All functions are pure, allocation-free and safe for concurrent use.
-// Decoding is a 256-entry table lookup. Encoding computes the segment with a
-// single bit-length instruction instead of the 8-step search of the reference
-// code.
+// Decoding is a 256-entry table lookup. Encoding one sample computes the
+// segment with a single bit-length instruction instead of the 8-step search
+// of the reference code; the frame encoders (EncodeMulaw, EncodeAlaw) look
+// the code word up in a table built from it (16 KiB for µ-law, 8 KiB for
+// A-law), which avoids a sign branch that real audio mispredicts half the
+// time.
 //
 // The results are bit-exact with the classic Sun Microsystems g711.c (as
 // revised in 1994 to handle unquantised 16-bit input, the version found in
@@ -108,7 +111,7 @@ func EncodeMulaw(dst []byte, src []int16) int {
 	src = src[:n]
 	dst = dst[:len(src)]
 	for i, s := range src {
-		dst[i] = MulawEncode(s)
+		dst[i] = mulawEncTab[uint16(s)>>2]
 	}
 	return n
 }
@@ -134,7 +137,20 @@ func EncodeAlaw(dst []byte, src []int16) int {
 	src = src[:n]
 	dst = dst[:len(src)]
 	for i, s := range src {
-		dst[i] = AlawEncode(s)
+		dst[i] = alawEncTab[uint16(s)>>3]
 	}
 	return n
 }
+
+// The encoders depend only on the top 14 (µ-law) or 13 (A-law) bits of the
+// sample: the tables are indexed by them.
+var mulawEncTab, alawEncTab = func() (mu *[1 << 14]byte, a *[1 << 13]byte) {
+	mu, a = new([1 << 14]byte), new([1 << 13]byte)
+	for i := range mu {
+		mu[i] = MulawEncode(int16(uint16(i) << 2))
+	}
+	for i := range a {
+		a[i] = AlawEncode(int16(uint16(i) << 3))
+	}
+	return mu, a
+}()

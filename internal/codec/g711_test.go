@@ -443,3 +443,23 @@ func BenchmarkEncodeMulawFrame(b *testing.B) { benchFrame(b, true, laws[0]) }
 func BenchmarkDecodeMulawFrame(b *testing.B) { benchFrame(b, false, laws[0]) }
 func BenchmarkEncodeAlawFrame(b *testing.B)  { benchFrame(b, true, laws[1]) }
 func BenchmarkDecodeAlawFrame(b *testing.B)  { benchFrame(b, false, laws[1]) }
+
+// The frame encoders (table lookups) agree with the per-sample ones for
+// every 16-bit input.
+func TestFrameEncodersExhaustive(t *testing.T) {
+	src := make([]int16, 1<<16)
+	for i := range src {
+		src[i] = int16(uint16(i))
+	}
+	mu, a := make([]byte, len(src)), make([]byte, len(src))
+	EncodeMulaw(mu, src)
+	EncodeAlaw(a, src)
+	for i, s := range src {
+		if mu[i] != MulawEncode(s) {
+			t.Fatalf("EncodeMulaw(%d) = %#x, MulawEncode %#x", s, mu[i], MulawEncode(s))
+		}
+		if a[i] != AlawEncode(s) {
+			t.Fatalf("EncodeAlaw(%d) = %#x, AlawEncode %#x", s, a[i], AlawEncode(s))
+		}
+	}
+}
