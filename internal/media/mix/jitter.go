@@ -18,12 +18,13 @@ const (
 )
 
 // jitter is a play-out buffer positioned by RTP timestamp. Positions are
-// RTP timestamps unwrapped to 64 bits. Invariants: present[] is set only for
+// RTP timestamps unwrapped to 64 bits. Invariants: present (a bit per
+// sample) is set only for
 // positions in [playTS, maxEnd), and that span is at most maxDepth, so the
 // ring never aliases; buf is zero wherever present is false. It is not safe for concurrent use; Participant guards it.
 type jitter struct {
 	buf     [ringSize]int16
-	present [ringSize]bool
+	present [ringSize / 64]uint64
 
 	have    bool // a stream is established (ssrc, lastTS valid)
 	ssrc    uint32
@@ -105,9 +106,7 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 	for len(pcm) > 0 { // at most two contiguous runs of the ring
 		idx := int(ext & ringMask)
 		n := copy(j.buf[idx:], pcm)
-		for i := range j.present[idx : idx+n] {
-			j.present[idx+i] = true
-		}
+		j.mark(idx, n)
 		pcm = pcm[n:]
 		ext += int64(n)
 	}
@@ -119,18 +118,13 @@ func (j *jitter) take(dst []int16, pos int64, n int) (any bool) {
 	for n > 0 { // at most two contiguous runs of the ring
 		idx := int(pos & ringMask)
 		k := min(n, ringSize-idx)
-		for _, ok := range j.present[idx : idx+k] {
-			if ok {
-				any = true
-				break
-			}
-		}
+		any = any || j.marked(idx, k)
 		if dst != nil {
 			copy(dst, j.buf[idx:idx+k])
 			dst = dst[k:]
 		}
 		clear(j.buf[idx : idx+k])
-		clear(j.present[idx : idx+k])
+		j.unmark(idx, k)
 		pos += int64(k)
 		n -= k
 	}
@@ -155,12 +149,40 @@ func (j *jitter) skip(frames int64) (withData int) {
 // frameEmpty reports whether no sample of the frame at the play-out point
 // has arrived.
 func (j *jitter) frameEmpty() bool {
-	for i := range int64(FrameSamples) {
-		if j.present[(j.playTS+i)&ringMask] {
-			return false
+	idx := int(j.playTS & ringMask)
+	k := min(FrameSamples, ringSize-idx)
+	return !j.marked(idx, k) && !j.marked(0, FrameSamples-k)
+}
+
+// bitRuns calls fn for each word of present covering samples
+// [idx, idx+n), which must not wrap, with the mask of those samples in it.
+func bitRuns(idx, n int, fn func(w int, mask uint64) bool) {
+	for n > 0 {
+		b := idx & 63
+		k := min(n, 64-b)
+		if !fn(idx>>6, (^uint64(0)>>(64-k))<<b) {
+			return
 		}
+		idx += k
+		n -= k
 	}
-	return true
+}
+
+// mark sets the present bits of samples [idx, idx+n) (not wrapping).
+func (j *jitter) mark(idx, n int) {
+	bitRuns(idx, n, func(w int, m uint64) bool { j.present[w] |= m; return true })
+}
+
+// unmark clears the present bits of samples [idx, idx+n) (not wrapping).
+func (j *jitter) unmark(idx, n int) {
+	bitRuns(idx, n, func(w int, m uint64) bool { j.present[w] &^= m; return true })
+}
+
+// marked reports whether any of samples [idx, idx+n) (not wrapping) has
+// arrived.
+func (j *jitter) marked(idx, n int) (any bool) {
+	bitRuns(idx, n, func(w int, m uint64) bool { any = j.present[w]&m != 0; return !any })
+	return any
 }
 
 // pull writes the next frame into dst (len FrameSamples) and reports whether

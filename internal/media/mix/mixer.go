@@ -113,65 +113,68 @@ func (m *Mixer) TickRecord(out func(p *Participant, frame []int16), rec func(mix
 	m.ticks.Add(1)
 	ps := *m.parts.Load()
 
-	sum := &m.sum
-	clear(sum[:])
 	for _, p := range ps {
 		active := p.pull()
 		p.contrib = active && !p.mutedIn.Load()
-		if p.contrib {
-			for i, s := range &p.in {
-				sum[i] += int32(s)
-			}
-		}
-	}
-	if a := m.announcer.Load(); a != nil {
-		if a.fill(m.ann[:]) {
-			m.announcer.CompareAndSwap(a, nil)
-		}
-		for i, s := range &m.ann {
-			sum[i] += int32(s)
-		}
-	}
-
-	for _, p := range ps {
-		o := &p.out
-		ov := p.overlay.Load()
-		if ov != nil {
-			if ov.fill(p.ov[:]) {
+		p.ovActive = false
+		if ov := p.overlay.Load(); ov != nil {
+			var done bool
+			p.ovActive, done = ov.fill(p.ov[:])
+			if done {
 				p.overlay.CompareAndSwap(ov, nil)
 			}
 		}
-		switch {
-		case p.contrib && ov != nil:
-			for i := range o {
-				o[i] = sat(sum[i] - int32(p.in[i]) + int32(p.ov[i]))
-			}
-		case p.contrib:
-			for i := range o {
-				o[i] = sat(sum[i] - int32(p.in[i]))
-			}
-		case ov != nil:
-			for i := range o {
-				o[i] = sat(sum[i] + int32(p.ov[i]))
-			}
-		default:
-			for i := range o {
-				o[i] = sat(sum[i])
+	}
+	annActive := false
+	if a := m.announcer.Load(); a != nil {
+		var done bool
+		annActive, done = a.fill(m.ann[:])
+		if done {
+			m.announcer.CompareAndSwap(a, nil)
+		}
+	}
+
+	if len(ps) == 2 && !annActive && !ps[0].ovActive && !ps[1].ovActive {
+		// Two parties and nothing injected (the common call): each hears
+		// the other's frame as it is.
+		a, b := ps[0], ps[1]
+		a.frame, b.frame = m.zero[:], m.zero[:]
+		if b.contrib {
+			a.frame = b.in[:]
+		}
+		if a.contrib {
+			b.frame = a.in[:]
+		}
+		if rec != nil {
+			mixed := &m.mixed
+			switch {
+			case a.contrib && b.contrib:
+				for i := range mixed {
+					mixed[i] = sat(int32(a.in[i]) + int32(b.in[i]))
+				}
+			case a.contrib:
+				*mixed = a.in
+			case b.contrib:
+				*mixed = b.in
+			default:
+				clear(mixed[:])
 			}
 		}
+	} else {
+		m.mixAll(ps, annActive)
 	}
 
 	if out != nil {
 		for _, p := range ps {
 			if !p.removed.Load() {
-				out(p, p.out[:])
+				out(p, p.frame)
 			}
 		}
 	}
+	for _, p := range ps {
+		p.frame = nil
+	}
 	if rec != nil {
-		for i := range m.mixed {
-			m.mixed[i] = sat(sum[i])
-		}
 		fr := m.frames[:0]
 		for _, p := range ps {
 			f := Frame{P: p, ID: p.id, PCM: m.zero[:], Active: p.contrib}
@@ -183,6 +186,51 @@ func (m *Mixer) TickRecord(out func(p *Participant, frame []int16), rec func(mix
 		m.frames = fr
 		rec(m.mixed[:], fr)
 		clear(fr) // drop references to participants between ticks
+	}
+}
+
+// mixAll is the general mix: the sum of every contributing participant and
+// the announcer, and for each participant that sum minus its own input
+// plus its overlay, saturated.
+func (m *Mixer) mixAll(ps []*Participant, annActive bool) {
+	sum := &m.sum
+	clear(sum[:])
+	for _, p := range ps {
+		if p.contrib {
+			for i, s := range &p.in {
+				sum[i] += int32(s)
+			}
+		}
+	}
+	if annActive {
+		for i, s := range &m.ann {
+			sum[i] += int32(s)
+		}
+	}
+	for _, p := range ps {
+		o := &p.out
+		switch {
+		case p.contrib && p.ovActive:
+			for i := range o {
+				o[i] = sat(sum[i] - int32(p.in[i]) + int32(p.ov[i]))
+			}
+		case p.contrib:
+			for i := range o {
+				o[i] = sat(sum[i] - int32(p.in[i]))
+			}
+		case p.ovActive:
+			for i := range o {
+				o[i] = sat(sum[i] + int32(p.ov[i]))
+			}
+		default:
+			for i := range o {
+				o[i] = sat(sum[i])
+			}
+		}
+		p.frame = o[:]
+	}
+	for i := range m.mixed {
+		m.mixed[i] = sat(sum[i])
 	}
 }
 

@@ -398,3 +398,129 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("Len %d after all removed", m.Len())
 	}
 }
+
+// A source that returns Idle mixes nothing that tick and stays attached;
+// its audio is heard on the ticks where it has some.
+func TestIdleSourceStaysAttached(t *testing.T) {
+	m := New()
+	a, b := m.Add("a"), m.Add("b")
+	var have []int16 // the next frame the source gives, nil: idle
+	src := func(pcm []int16) int {
+		if have == nil {
+			return Idle
+		}
+		copy(pcm, have)
+		have = nil
+		return len(pcm)
+	}
+	b.SetOverlay(src)
+	m.SetAnnouncer(src)
+	for k := range 6 {
+		a.Push(1, uint32(k*FrameSamples), constFrame(100, FrameSamples))
+		b.Push(2, uint32(k*FrameSamples), constFrame(10, FrameSamples))
+		r := tick(m)
+		if !b.HasOverlay() || !m.HasAnnouncer() {
+			t.Fatalf("tick %d: an idle source was detached", k)
+		}
+		if !r.active["a"] {
+			continue
+		}
+		if got := level(r.out["b"]); got != 100 {
+			t.Fatalf("tick %d: b hears %d with the sources idle, want 100", k, got)
+		}
+		if got := level(r.mixed); got != 110 {
+			t.Fatalf("tick %d: mixed %d, want 110", k, got)
+		}
+	}
+	have = constFrame(1000, FrameSamples) // the overlay (pulled first) has audio now
+	a.Push(1, uint32(6*FrameSamples), constFrame(100, FrameSamples))
+	b.Push(2, uint32(6*FrameSamples), constFrame(10, FrameSamples))
+	r := tick(m)
+	if got := level(r.out["b"]); got != 1100 {
+		t.Fatalf("b hears %d with its overlay active, want 1100", got)
+	}
+	if got := level(r.out["a"]); got != 10 {
+		t.Fatalf("a hears %d, want 10 (the overlay is b's alone)", got)
+	}
+}
+
+// Two parties take a shortcut (each hears the other's frame as it is): it
+// must give what the general mix gives, whatever their state: muted,
+// silent, losing packets, with or without an overlay and an announcer.
+func TestTwoPartiesMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	m := New()
+	ps := []*Participant{m.Add("a"), m.Add("b")}
+	var ov [2][]int16
+	var ann []int16
+	source := func(slot *[]int16) Source {
+		return func(pcm []int16) int {
+			if *slot == nil {
+				return Idle
+			}
+			copy(pcm, *slot)
+			return len(pcm)
+		}
+	}
+	ps[0].SetOverlay(source(&ov[0]))
+	ps[1].SetOverlay(source(&ov[1]))
+	m.SetAnnouncer(source(&ann))
+	randFrame := func() []int16 {
+		f := make([]int16, FrameSamples)
+		for i := range f {
+			f[i] = int16(rng.IntN(65536) - 32768)
+		}
+		return f
+	}
+	checked := 0
+	for k := range 400 {
+		for i, p := range ps {
+			p.SetMuteIn(rng.IntN(5) == 0)
+			if rng.IntN(6) != 0 { // else: lost
+				p.Push(uint32(i+1), uint32(k*FrameSamples), randFrame())
+			}
+			ov[i] = nil
+			if rng.IntN(4) == 0 {
+				ov[i] = randFrame()
+			}
+		}
+		ann = nil
+		if rng.IntN(4) == 0 {
+			ann = randFrame()
+		}
+		r := tick(m)
+		// Reference: the recorder's frames are what each party contributed.
+		for i := range FrameSamples {
+			var sum int32
+			for _, p := range ps {
+				if r.active[p.ID()] {
+					sum += int32(r.parts[p.ID()][i])
+				}
+			}
+			if ann != nil {
+				sum += int32(ann[i])
+			}
+			if want := sat(sum); r.mixed[i] != want {
+				t.Fatalf("tick %d sample %d: mixed %d, want %d", k, i, r.mixed[i], want)
+			}
+			for j, p := range ps {
+				v := sum
+				if r.active[p.ID()] {
+					v -= int32(r.parts[p.ID()][i])
+				}
+				if ov[j] != nil {
+					v += int32(ov[j][i])
+				}
+				if want := sat(v); r.out[p.ID()][i] != want {
+					t.Fatalf("tick %d sample %d: %s hears %d, want %d", k, i, p.ID(), r.out[p.ID()][i], want)
+				}
+			}
+		}
+		if r.active["a"] && r.active["b"] {
+			checked++
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("only %d ticks with both parties active", checked)
+	}
+}

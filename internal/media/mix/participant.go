@@ -18,10 +18,12 @@ type Participant struct {
 	removed atomic.Bool
 
 	// Owned by the ticking goroutine (under Mixer.tickMu).
-	in      [FrameSamples]int16
-	out     [FrameSamples]int16
-	ov      [FrameSamples]int16
-	contrib bool // in is part of this tick's sum
+	in       [FrameSamples]int16
+	out      [FrameSamples]int16
+	ov       [FrameSamples]int16
+	contrib  bool    // in is part of this tick's sum
+	ovActive bool    // ov holds this tick's overlay audio
+	frame    []int16 // what the participant hears this tick: out, or another's in
 }
 
 // ID returns the identifier given to Mixer.Add.
