@@ -207,10 +207,10 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 		b.mu.Unlock()
 		return errf(404, "Bridge not found")
 	}
-	// Audio queued before the join is not the bridge's: hand it out now,
-	// then read the channel every bridged interval.
+	// Audio queued before the join is not the bridge's: hand it out now;
+	// from here on the bridge reads the channel right before each mix.
 	ch.media.Flush()
-	ch.media.SetRealtime(true)
+	ch.media.SetOwned(true)
 	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO()}
 	mb.part.SetMuteIn(mute || b.typ == "holding")
 	mb.part.SetOverlay(mb.overlay.source)
@@ -246,7 +246,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	}
 	mb := b.members[idx]
 	ch.media.Flush() // what arrived before the removal is the bridge's
-	ch.media.SetRealtime(false)
+	ch.media.SetOwned(false)
 	b.members = append(b.members[:idx:idx], b.members[idx+1:]...)
 	b.storeSnapLocked()
 	// The party's play-out buffer still holds its last 40-120 ms: keep it
@@ -366,9 +366,9 @@ func (b *Bridge) startTickerLocked() {
 	}()
 }
 
-// stepper returns one 20 ms step of the mixer: each participant gets
-// everyone else's audio; recordings get the mix (or the two parties for
-// stereo).
+// stepper returns one 20 ms step of the mixer: read what the parties sent
+// since the last step, then each participant gets everyone else's audio;
+// recordings get the mix (or the two parties for stereo).
 func (b *Bridge) stepper() func() {
 	out := func(p *mix.Participant, frame []int16) {
 		for _, mb := range *b.snap.Load() {
@@ -396,7 +396,12 @@ func (b *Bridge) stepper() func() {
 			r.pushMixed(mixed, left, right)
 		}
 	}
-	return func() { b.mixer.TickRecord(out, rec) }
+	return func() {
+		for _, mb := range *b.snap.Load() {
+			mb.ch.media.Flush()
+		}
+		b.mixer.TickRecord(out, rec)
+	}
 }
 
 // sendBridged sends a mixed frame to the channel (the bridge's buffer).
@@ -582,14 +587,13 @@ func (f *frameFIFO) push(pcm []int16) {
 	f.count++
 }
 
-// source is a mix.Source: it always fills the frame (silence when empty), so
-// the mixer keeps it attached.
+// source is a mix.Source that never finishes: when empty it is Idle, so
+// the mixer keeps it attached and mixes nothing from it.
 func (f *frameFIFO) source(pcm []int16) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.count == 0 {
-		clear(pcm)
-		return len(pcm)
+		return mix.Idle
 	}
 	n := copy(pcm, f.buf[f.r][:f.n[f.r]])
 	clear(pcm[n:])

@@ -291,6 +291,18 @@ func (r *LiveRecording) publish(typ string) {
 
 // pushMixed takes one tick of a bridge's audio: the mix, or for stereo the
 // first two parties interleaved. Runs on the bridge's ticker goroutine.
+// silence20ms is one 20 ms frame of silence, never written to.
+var silence20ms [160]int16
+
+// silentFrame returns n samples of silence (without allocating for a frame
+// of the mixer's size).
+func silentFrame(n int) []int16 {
+	if n <= len(silence20ms) {
+		return silence20ms[:n]
+	}
+	return make([]int16, n)
+}
+
 func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 	r.mu.Lock()
 	if r.state != RecRecording || r.writer == nil {
@@ -303,15 +315,18 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 			r.silence = make([]int16, 2*n)
 		}
 		buf := r.silence[:2*n]
-		for i := 0; i < n; i++ {
-			var a, b int16
-			if left != nil && !r.muted {
-				a = left[i]
-			}
-			if right != nil && !r.muted {
-				b = right[i]
-			}
-			buf[2*i], buf[2*i+1] = a, b
+		if r.muted {
+			left, right = nil, nil
+		}
+		if len(left) < n {
+			left = silentFrame(n)
+		}
+		if len(right) < n {
+			right = silentFrame(n)
+		}
+		left, right = left[:n], right[:n]
+		for i := range n {
+			buf[2*i], buf[2*i+1] = left[i], right[i]
 		}
 		if err := r.writer.Write(buf); err != nil && r.cause == "" {
 			r.cause = failureCause(err)

@@ -142,9 +142,12 @@ type RTP struct {
 	// queued first. 0 reads every socket with its own goroutine the moment a
 	// packet arrives.
 	ReadIntervalMs int `yaml:"read_interval_ms"`
-	// BridgedReadIntervalMs is the read interval of channels in a bridge,
-	// whose audio others hear live (default 10).
-	BridgedReadIntervalMs int `yaml:"bridged_read_interval_ms"`
+	// StepMs is how often the batch readers wake (default 10): each wake-up
+	// reads the sockets due and runs the 20 ms mix of the bridges due, which
+	// read their parties' audio right before mixing. It must divide 20.
+	// Shorter steps cost wake-ups; longer ones keep the reader away from the
+	// Go scheduler for longer, which costs more (measured in bench/RESULTS.md).
+	StepMs int `yaml:"step_ms"`
 }
 
 // HTTP configures the HTTP listener.
@@ -200,12 +203,12 @@ func Default() Config {
 			UserAgent:  "tapedeck",
 		},
 		RTP: RTP{
-			PortMin:               10000,
-			PortMax:               20000,
-			Codecs:                []string{"PCMU", "PCMA"},
-			DTMFPayloadType:       101,
-			ReadIntervalMs:        100,
-			BridgedReadIntervalMs: 10,
+			PortMin:         10000,
+			PortMax:         20000,
+			Codecs:          []string{"PCMU", "PCMA"},
+			DTMFPayloadType: 101,
+			ReadIntervalMs:  100,
+			StepMs:          10,
 		},
 		HTTP:            HTTP{Listen: "127.0.0.1:8088"},
 		ARI:             ARI{EventQueue: 1024},
@@ -313,10 +316,10 @@ func (c *Config) Validate() error {
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}
-	if c.RTP.BridgedReadIntervalMs < 1 || c.RTP.BridgedReadIntervalMs > 100 {
-		errs = append(errs, fmt.Errorf("rtp.bridged_read_interval_ms: %d is outside 1-100", c.RTP.BridgedReadIntervalMs))
-	} else if c.RTP.ReadIntervalMs > 0 && c.RTP.ReadIntervalMs < c.RTP.BridgedReadIntervalMs {
-		errs = append(errs, fmt.Errorf("rtp.read_interval_ms (%d) is shorter than rtp.bridged_read_interval_ms (%d)", c.RTP.ReadIntervalMs, c.RTP.BridgedReadIntervalMs))
+	if st := c.RTP.StepMs; st < 1 || st > 20 || 20%st != 0 {
+		errs = append(errs, fmt.Errorf("rtp.step_ms: %d does not divide the 20 ms mix step (1, 2, 4, 5, 10 or 20)", st))
+	} else if c.RTP.ReadIntervalMs > 0 && c.RTP.ReadIntervalMs%st != 0 {
+		errs = append(errs, fmt.Errorf("rtp.read_interval_ms (%d) is not a multiple of rtp.step_ms (%d)", c.RTP.ReadIntervalMs, st))
 	}
 	if c.RTP.DTMFPayloadType < 96 || c.RTP.DTMFPayloadType > 127 {
 		errs = append(errs, fmt.Errorf("rtp.dtmf_payload_type: %d is not a dynamic payload type (96-127)", c.RTP.DTMFPayloadType))

@@ -112,8 +112,8 @@ func TestEnvOverrides(t *testing.T) {
 // on the two intervals.
 func TestReadIntervals(t *testing.T) {
 	c := Default()
-	if c.RTP.ReadIntervalMs != 100 || c.RTP.BridgedReadIntervalMs != 10 {
-		t.Fatalf("defaults %d / %d ms", c.RTP.ReadIntervalMs, c.RTP.BridgedReadIntervalMs)
+	if c.RTP.ReadIntervalMs != 100 || c.RTP.StepMs != 10 {
+		t.Fatalf("defaults %d / %d ms", c.RTP.ReadIntervalMs, c.RTP.StepMs)
 	}
 	if err := Parse([]byte("rtp:\n  read_interval_ms: 0\n"), &c); err != nil || c.RTP.ReadIntervalMs != 0 {
 		t.Fatalf("explicit 0: %v %d", err, c.RTP.ReadIntervalMs)
@@ -122,19 +122,27 @@ func TestReadIntervals(t *testing.T) {
 		t.Fatalf("0 (goroutine reads) must be valid: %v", err)
 	}
 	for _, tc := range []struct {
-		read, bridged int
-		want          string
+		read, step int
+		want       string
 	}{
 		{-1, 10, "rtp.read_interval_ms"},
 		{5000, 10, "rtp.read_interval_ms"},
-		{100, 0, "rtp.bridged_read_interval_ms"},
-		{100, 500, "rtp.bridged_read_interval_ms"},
-		{5, 10, "shorter than"},
+		{100, 0, "rtp.step_ms"},
+		{100, 40, "rtp.step_ms"},
+		{100, 7, "rtp.step_ms"}, // the bridges' 20 ms would drift
+		{5, 10, "not a multiple"},
+		{100, 20, ""},
+		{0, 20, ""},
+		{40, 4, ""},
 	} {
 		c := Default()
-		c.RTP.ReadIntervalMs, c.RTP.BridgedReadIntervalMs = tc.read, tc.bridged
-		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%d/%d ms: error %v, want %q", tc.read, tc.bridged, err, tc.want)
+		c.RTP.ReadIntervalMs, c.RTP.StepMs = tc.read, tc.step
+		err := c.Validate()
+		if tc.want == "" && err != nil {
+			t.Errorf("%d/%d ms: %v", tc.read, tc.step, err)
+		}
+		if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%d/%d ms: error %v, want %q", tc.read, tc.step, err, tc.want)
 		}
 	}
 }

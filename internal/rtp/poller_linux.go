@@ -26,15 +26,17 @@ type PacketFunc func(b []byte, from netip.AddrPort, at time.Time)
 // sockets instead of once per packet, and a socket holding several packets
 // gives them all in one syscall.
 //
-// Sockets are read in one of two classes. Realtime sockets (channels whose
-// audio others hear live: bridges) are read every interval (10 ms by
-// default). The others (recorded or IVR calls) are read every slowEvery
-// intervals (100 ms by default), which is what makes a recorded call cheap:
-// five packets per syscall instead of one. Packets reach their handler up
-// to one read interval late, with their kernel arrival time, so jitter
-// statistics and the recording timeline are exact; a socket's queued
-// packets can also be drained at once (Drain, TryDrain) before a hangup or
-// a recording control.
+// A worker wakes every interval (10 ms by default) and reads each of its
+// sockets every slowEvery intervals (100 ms by default), a share of them
+// each round: that is what makes a recorded call cheap, five packets per
+// syscall instead of one. Packets reach their handler up to one read
+// interval late, with their kernel arrival time, so jitter statistics and
+// the recording timeline are exact. A socket whose audio others hear live
+// (a bridged channel) is instead drained by its owner right before it uses
+// the audio (SetOwned, TryDrain), and functions added with AddTick (a
+// bridge's 20 ms mix) run on the worker's schedule. Any socket's queued
+// packets can be drained at once (Drain, TryDrain) before a hangup or a
+// recording control.
 type Poller struct {
 	interval  time.Duration
 	slowEvery int
@@ -50,12 +52,12 @@ type Registration struct {
 }
 
 type member struct {
-	busy     sync.Mutex // held while the socket is drained
-	removed  bool
-	realtime atomic.Bool
-	phase    int // slow sockets are read on rounds where (round+phase)%slowEvery == 0
-	sock     *Socket
-	fn       PacketFunc
+	busy    sync.Mutex // held while the socket is drained
+	removed bool
+	owned   atomic.Bool // drained by its owner, not by the worker
+	phase   int         // read on rounds where (round+phase)%slowEvery == 0
+	sock    *Socket
+	fn      PacketFunc
 }
 
 const (
@@ -78,9 +80,9 @@ type pollWorker struct {
 	done chan struct{}
 }
 
-// NewPoller starts workers (at least one) that read realtime sockets every
-// interval and the others every slow (rounded to a multiple of interval,
-// at least interval).
+// NewPoller starts workers (at least one) that wake every interval and read
+// each socket every slow (rounded to a multiple of interval, at least
+// interval).
 func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
 	if interval <= 0 {
 		return nil, errors.New("rtp: poller interval must be positive")
@@ -104,10 +106,10 @@ func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
 	return p, nil
 }
 
-// Interval is the realtime read interval.
+// Interval is the workers' wake-up interval, the resolution of AddTick.
 func (p *Poller) Interval() time.Duration { return p.interval }
 
-// SlowInterval is the read interval of the other sockets.
+// SlowInterval is the read interval of the sockets.
 func (p *Poller) SlowInterval() time.Duration { return p.interval * time.Duration(p.slowEvery) }
 
 // batch is the recvmmsg state: pollBatch datagram buffers with their
@@ -145,7 +147,7 @@ func newBatch() *batch {
 // batches serves Drain calls, which run outside the worker goroutines.
 var batches = sync.Pool{New: func() any { return newBatch() }}
 
-// Add starts reading s in the slow class; fn gets every datagram until
+// Add starts reading s every slow interval; fn gets every datagram until
 // Remove. Sockets are spread over the workers round robin.
 func (p *Poller) Add(s *Socket, fn PacketFunc) (*Registration, error) {
 	s.mu.RLock()
@@ -165,9 +167,12 @@ func (p *Poller) Add(s *Socket, fn PacketFunc) (*Registration, error) {
 	return &Registration{w: w, m: m}, nil
 }
 
-// SetRealtime moves the socket to the realtime class (read every interval)
-// or back to the slow class.
-func (r *Registration) SetRealtime(on bool) { r.m.realtime.Store(on) }
+// SetOwned hands the reading of the socket to its owner (on), who drains it
+// with TryDrain or Drain on its own schedule, or back to the worker (off).
+// A bridge owns its parties' sockets and drains them right before each mix:
+// the audio is as fresh as a read every interval would make it, without
+// the reads between mixes that find nothing.
+func (r *Registration) SetOwned(on bool) { r.m.owned.Store(on) }
 
 // Remove stops reading the socket. When it returns the handler is not
 // running and will not run again. It must not be called from the socket's
@@ -243,13 +248,13 @@ func (w *pollWorker) run() {
 	}
 }
 
-// round drains the realtime sockets and the slow ones whose phase has come
-// (a tenth of them each round, with the defaults), then runs the ticks due:
-// a bridge mixes the audio read a moment ago.
+// round drains the sockets whose phase has come (a tenth of them each
+// round, with the defaults) unless their owner drains them, then runs the
+// ticks due.
 func (w *pollWorker) round(round int) {
-	slowDue := round % w.slowEvery
+	due := round % w.slowEvery
 	for _, m := range *w.list.Load() {
-		if m.realtime.Load() || (slowDue+m.phase)%w.slowEvery == 0 {
+		if !m.owned.Load() && (due+m.phase)%w.slowEvery == 0 {
 			w.drain(m)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type got struct {
@@ -255,11 +257,10 @@ func TestSocketDualStack(t *testing.T) {
 	}
 }
 
-// Realtime sockets are read every interval, slow ones every slow interval
-// (here 3 s, far beyond the test's waits); TryDrain and SetRealtime get a
-// slow socket's packets out at once; TryDrain from the socket's own handler
-// returns instead of deadlocking.
-func TestPollerClasses(t *testing.T) {
+// Sockets are read every slow interval (here 3 s, far beyond the test's
+// waits); TryDrain gets a socket's packets out at once, and from the
+// socket's own handler it returns instead of deadlocking.
+func TestPollerTryDrain(t *testing.T) {
 	p, err := NewPoller(5*time.Millisecond, 3*time.Second, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -268,8 +269,8 @@ func TestPollerClasses(t *testing.T) {
 	if p.SlowInterval() != 3*time.Second {
 		t.Fatalf("slow interval %v", p.SlowInterval())
 	}
-	slow, fast := listenLoopback(t), listenLoopback(t)
-	slowSink, fastSink := &sink{}, &sink{}
+	slow := listenLoopback(t)
+	slowSink := &sink{}
 	var slowReg *Registration
 	slowReg, err = p.Add(slow, func(b []byte, from netip.AddrPort, at time.Time) {
 		slowReg.TryDrain() // from its own handler: must not block
@@ -278,29 +279,61 @@ func TestPollerClasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fastReg, err := p.Add(fast, fastSink.fn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fastReg.SetRealtime(true)
 	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer peer.Close()
 	peer.WriteToUDPAddrPort([]byte("s1"), slow.LocalAddr())
-	peer.WriteToUDPAddrPort([]byte("f1"), fast.LocalAddr())
-	waitFor(t, func() bool { return fastSink.len() == 1 })
-	if n := slowSink.len(); n != 0 {
-		t.Fatalf("slow socket read with the realtime one (%d)", n)
-	}
+	waitFor(t, func() bool { // queued in the socket
+		n, err := unix.IoctlGetInt(slow.fd, unix.SIOCINQ)
+		return err == nil && n > 0
+	})
 	slowReg.TryDrain()
 	if n := slowSink.len(); n != 1 {
 		t.Fatalf("TryDrain delivered %d datagrams, want 1", n)
 	}
-	slowReg.SetRealtime(true)
-	peer.WriteToUDPAddrPort([]byte("s2"), slow.LocalAddr())
-	waitFor(t, func() bool { return slowSink.len() == 2 })
-	slowReg.SetRealtime(false)
-	fastReg.Remove()
 	slowReg.Remove()
+}
+
+// An owned socket is left to its owner: the worker goes on reading the
+// others and not it, until TryDrain; handed back, the worker reads it again.
+func TestPollerOwned(t *testing.T) {
+	p, err := NewPoller(2*time.Millisecond, 8*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	owned, plain := listenLoopback(t), listenLoopback(t)
+	ownedSink, plainSink := &sink{}, &sink{}
+	ownedReg, err := p.Add(owned, ownedSink.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainReg, err := p.Add(plain, plainSink.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownedReg.SetOwned(true)
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	peer.WriteToUDPAddrPort([]byte("o1"), owned.LocalAddr())
+	// Each datagram to the plain socket, sent once the previous one was
+	// read, takes the worker through at least one whole cycle of rounds,
+	// in which it would have read the owned socket too.
+	for i := 1; i <= 3; i++ {
+		peer.WriteToUDPAddrPort([]byte("p"), plain.LocalAddr())
+		waitFor(t, func() bool { return plainSink.len() == i })
+	}
+	if n := ownedSink.len(); n != 0 {
+		t.Fatalf("the worker read an owned socket (%d datagrams)", n)
+	}
+	ownedReg.TryDrain()
+	if n := ownedSink.len(); n != 1 {
+		t.Fatalf("TryDrain delivered %d datagrams, want 1", n)
+	}
+	ownedReg.SetOwned(false)
+	peer.WriteToUDPAddrPort([]byte("o2"), owned.LocalAddr())
+	waitFor(t, func() bool { return ownedSink.len() == 2 })
+	ownedReg.Remove()
+	plainReg.Remove()
 }
 
 // A tick runs at its period on the poller's clock (the median spacing, so a

@@ -40,8 +40,8 @@ func NewPoller(time.Duration, time.Duration, int) (*Poller, error) { return nil,
 // SlowInterval is only implemented on Linux.
 func (*Poller) SlowInterval() time.Duration { return 0 }
 
-// SetRealtime is only implemented on Linux.
-func (*Registration) SetRealtime(bool) {}
+// SetOwned is only implemented on Linux.
+func (*Registration) SetOwned(bool) {}
 
 // TryDrain is only implemented on Linux.
 func (*Registration) TryDrain() {}

@@ -78,6 +78,7 @@ type Session struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	isClosed  atomic.Bool // set with closed: a load, where the send path needs no channel
 	done      sync.WaitGroup
 	start     time.Time
 }
@@ -232,13 +233,13 @@ func (s *Session) readRTP() {
 	}
 }
 
-// SetRealtime asks the Poller to read the RTP socket every interval (audio
-// others hear live, e.g. in a bridge) or, off, every slow interval (audio
-// that is only recorded or listened to by an application). Without a
-// Poller it does nothing: goroutines read at once.
-func (s *Session) SetRealtime(on bool) {
+// SetOwned takes the reading of the RTP socket from the Poller (on): the
+// caller then calls Flush whenever it wants the audio, as a bridge does
+// right before each mix. Off hands it back to the Poller's schedule. Without
+// a Poller it does nothing: goroutines read at once.
+func (s *Session) SetOwned(on bool) {
 	if len(s.regs) > 0 {
-		s.regs[0].SetRealtime(on)
+		s.regs[0].SetOwned(on)
 	}
 }
 
@@ -455,10 +456,8 @@ func (s *Session) send(b []byte, to *peer) error {
 var errNoRemote = errors.New("rtp: no remote address")
 
 func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) error {
-	select {
-	case <-s.closed:
+	if s.isClosed.Load() {
 		return ErrClosed
-	default:
 	}
 	remote := s.remote.Load()
 	s.sendSeq++
@@ -492,6 +491,7 @@ func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) 
 // hangup). It is idempotent, and must not be called from the Handler.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
+		s.isClosed.Store(true)
 		close(s.closed)
 		for i, r := range s.regs {
 			if i == 0 {

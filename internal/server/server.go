@@ -116,7 +116,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
-		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.BridgedReadIntervalMs)*time.Millisecond,
+		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
 		if err != nil {
 			log.Warn("RTP is read by a goroutine per socket", "err", err)

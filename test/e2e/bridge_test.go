@@ -185,6 +185,30 @@ func testBridgeOriginateRecord(t *testing.T, readMs int) {
 		t.Errorf("stereo channels: left 440/1000 %.0f/%.0f, right %.0f/%.0f", goertzel(left, 440), goertzel(left, 1000), goertzel(right, 440), goertzel(right, 1000))
 	}
 
+	// A playback to the bridge is heard by both parties; a playback to one
+	// bridged channel only by that party. (The phones are silent now.)
+	sinkA.reset()
+	sinkB.reset()
+	n.mustDo("POST", "/bridges/br1/play?media="+urlq("tone:!1800/600"), 201)
+	events.skipTo("PlaybackFinished", 5*time.Second)
+	a, b = sinkA.samples(), sinkB.samples()
+	t.Logf("bridge playback: A 1800/700 Hz %.0f/%.0f, B %.0f/%.0f", goertzel(a, 1800), goertzel(a, 700), goertzel(b, 1800), goertzel(b, 700))
+	if !dominant(a, 1800, 700) || !dominant(b, 1800, 700) {
+		t.Errorf("bridge playback: A 1800/700 Hz %.0f/%.0f, B %.0f/%.0f", goertzel(a, 1800), goertzel(a, 700), goertzel(b, 1800), goertzel(b, 700))
+	}
+	sinkA.reset()
+	sinkB.reset()
+	n.mustDo("POST", "/channels/leg-b/play?media="+urlq("tone:!2200/600"), 201)
+	events.skipTo("PlaybackFinished", 5*time.Second)
+	a, b = sinkA.samples(), sinkB.samples()
+	t.Logf("channel playback: B 2200/700 Hz %.0f/%.0f, A 2200 Hz %.0f", goertzel(b, 2200), goertzel(b, 700), goertzel(a, 2200))
+	if !dominant(b, 2200, 700) {
+		t.Errorf("B does not hear its own playback: 2200/700 Hz %.0f/%.0f", goertzel(b, 2200), goertzel(b, 700))
+	}
+	if pa, pb := goertzel(a, 2200), goertzel(b, 2200); pa*100 > pb {
+		t.Errorf("A hears B's playback: 2200 Hz %.0f at A, %.0f at B", pa, pb)
+	}
+
 	// Remove, then destroy.
 	n.mustDo("POST", "/bridges/br1/removeChannel?channel=leg-b", 204)
 	events.skipTo("ChannelLeftBridge", 5*time.Second)
