@@ -46,8 +46,11 @@ var sqliteDialect = &dialect{
 	},
 }
 
-// writerCacheKiB is the SQLite page cache of the writer connection.
-const writerCacheKiB = 256
+// SQLite page caches: the writer connection's and each reader's.
+const (
+	writerCacheKiB = 256
+	readerCacheKiB = 512
+)
 
 // OpenSQLite opens (creating it and its directory if needed) the SQLite
 // catalog at path, e.g. <data dir>/tapedeck.db, and applies the migrations.
@@ -66,10 +69,11 @@ func OpenSQLite(path string) (Store, error) {
 	uri := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path) +
 		"?_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL"
 
-	// The writer's page cache is kept small: inserts land on random pages
-	// of the indexes, so a cache of the default 2 MiB fills slowly over
-	// thousands of calls and looks, in the process's RSS, like a leak; the
-	// pages it misses are in the OS page cache, a pread away.
+	// Page caches are kept small: every call inserts and looks up rows on
+	// random pages of the indexes, so caches of the default 2 MiB per
+	// connection fill slowly over thousands of calls and look, in the
+	// process's RSS, like a leak. The pages they miss are in the OS page
+	// cache, a pread away.
 	w, err := sql.Open("sqlite", uri+"&_journal_mode=WAL&_txlock=immediate&_pragma=cache_size(-"+strconv.Itoa(writerCacheKiB)+")")
 	if err != nil {
 		return nil, fmt.Errorf("meta(sqlite): open %s: %w", path, err)
@@ -86,7 +90,7 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
 	}
 
-	r, err := sql.Open("sqlite", uri+"&_query_only=1")
+	r, err := sql.Open("sqlite", uri+"&_query_only=1&_pragma=cache_size(-"+strconv.Itoa(readerCacheKiB)+")")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("meta(sqlite): open %s: %w", path, err)

@@ -42,6 +42,9 @@ func TestSQLiteReopen(t *testing.T) {
 	if err := s.(*sqlStore).w.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache != -writerCacheKiB {
 		t.Fatalf("writer cache_size = %d, %v; want %d (KiB)", cache, err, -writerCacheKiB)
 	}
+	if err := s.(*sqlStore).r.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil || cache != -readerCacheKiB {
+		t.Fatalf("reader cache_size = %d, %v; want %d (KiB)", cache, err, -readerCacheKiB)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
