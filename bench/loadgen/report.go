@@ -99,14 +99,19 @@ type CPUReport struct {
 }
 
 type MemoryReport struct {
-	RSSBeforeKB       int64   `json:"rss_before_kb"`
-	RSSPeakKB         int64   `json:"rss_peak_kb"`
-	RSSPerCallKB      float64 `json:"rss_per_call_kb"`
-	ThreadsBefore     int64   `json:"threads_before"`
-	ThreadsPeak       int64   `json:"threads_peak"`
-	ThreadsPerCall    float64 `json:"threads_per_call"`
-	GoroutinesPerCall float64 `json:"goroutines_per_call,omitempty"`
-	GoroutinesNote    string  `json:"goroutines_note,omitempty"`
+	RSSBeforeKB  int64   `json:"rss_before_kb"`
+	RSSPeakKB    int64   `json:"rss_peak_kb"`
+	RSSPerCallKB float64 `json:"rss_per_call_kb"` // (peak - before) / calls up at once
+	// RSSAllUpKB is the median RSS while all the calls were up, and
+	// RSSPerActiveCallKB (it - before) / calls up: the memory an active
+	// call holds, without the transients of set-up and tear-down waves.
+	RSSAllUpKB         int64   `json:"rss_all_up_kb"`
+	RSSPerActiveCallKB float64 `json:"rss_per_active_call_kb"`
+	ThreadsBefore      int64   `json:"threads_before"`
+	ThreadsPeak        int64   `json:"threads_peak"`
+	ThreadsPerCall     float64 `json:"threads_per_call"`
+	GoroutinesPerCall  float64 `json:"goroutines_per_call,omitempty"`
+	GoroutinesNote     string  `json:"goroutines_note,omitempty"`
 }
 
 type RecReport struct {
@@ -235,6 +240,10 @@ func (r *Report) setMemory(rss0, thr0 int64, s *sampler, calls int) {
 	}
 	if n > 0 {
 		m.RSSPerCallKB = float64(m.RSSPeakKB-m.RSSBeforeKB) / n
+		if up := s.rssAllUp(); up > 0 {
+			m.RSSAllUpKB = up
+			m.RSSPerActiveCallKB = float64(up-m.RSSBeforeKB) / n
+		}
 		m.ThreadsPerCall = float64(m.ThreadsPeak-m.ThreadsBefore) / n
 	}
 	if g := s.maxGor.Load(); g >= 0 {
@@ -377,7 +386,7 @@ func (r *Report) writeText(w io.Writer) {
 	tw("server CPU user / sys", "%.2f s / %.2f s (%.0f%% user), %.2f cores busy", r.CPU.UserSeconds, r.CPU.SystemSeconds, 100*r.CPU.UserShare, r.CPU.CoresBusy)
 	tw("server CPU per call-second", "%.3f ms (≈ %.0f calls per core)", r.CPU.MsPerCallSecond, r.CPU.CallsPerCoreEst)
 	tw("loadgen CPU", "%.2f s", r.LoadgenCPUSec)
-	tw("server RSS before / peak", "%d / %d KiB, %.1f KiB per call", r.Memory.RSSBeforeKB, r.Memory.RSSPeakKB, r.Memory.RSSPerCallKB)
+	tw("server RSS before / all up / peak", "%d / %d / %d KiB: %.1f KiB per active call (%.1f at the peak)", r.Memory.RSSBeforeKB, r.Memory.RSSAllUpKB, r.Memory.RSSPeakKB, r.Memory.RSSPerActiveCallKB, r.Memory.RSSPerCallKB)
 	tw("server threads before / peak", "%d / %d, %.2f per call", r.Memory.ThreadsBefore, r.Memory.ThreadsPeak, r.Memory.ThreadsPerCall)
 	if r.Memory.GoroutinesNote != "" {
 		tw("goroutines", "n/a: %s", r.Memory.GoroutinesNote)
@@ -418,16 +427,16 @@ func (r *Report) writeText(w io.Writer) {
 // writeMarkdown prints a block for bench/RESULTS.md.
 func (r *Report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "    %s\n\n", r.CommandLine)
-	fmt.Fprintln(w, "| scenario | calls (answered/failed) | hold | setup p50/p99 | server CPU per call-second | user/sys | cores busy | RSS per call | threads per call | RTP sent/lost | recordings (gaps, length off) | result |")
+	fmt.Fprintln(w, "| scenario | calls (answered/failed) | hold | setup p50/p99 | server CPU per call-second | user/sys | cores busy | RSS per active call (at the peak) | threads per call | RTP sent/lost | recordings (gaps, length off) | result |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	lost := fmt.Sprint(r.RTP.Lost + r.RTP.CalleeLost)
 	if r.Scenario != "c" {
 		lost = "n/a (recv only)"
 	}
-	fmt.Fprintf(w, "| %s | %d (%d/%d) | %.0f s | %.2f / %.2f ms | %.3f ms | %.0f%% / %.0f%% | %.2f | %.1f KiB | %.2f | %d / %s | %d/%d (%d, %d; %+.0f..%+.0f ms) | %s |\n",
+	fmt.Fprintf(w, "| %s | %d (%d/%d) | %.0f s | %.2f / %.2f ms | %.3f ms | %.0f%% / %.0f%% | %.2f | %.1f KiB (%.1f) | %.2f | %d / %s | %d/%d (%d, %d; %+.0f..%+.0f ms) | %s |\n",
 		r.Scenario, r.Calls.Attempted, r.Calls.Answered, r.Calls.Failed, r.HoldSeconds, r.Setup.P50, r.Setup.P99,
 		r.CPU.MsPerCallSecond, 100*r.CPU.UserShare, 100*(1-r.CPU.UserShare), r.CPU.CoresBusy,
-		r.Memory.RSSPerCallKB, r.Memory.ThreadsPerCall, r.RTP.Sent+r.RTP.CalleeSent, lost,
+		r.Memory.RSSPerActiveCallKB, r.Memory.RSSPerCallKB, r.Memory.ThreadsPerCall, r.RTP.Sent+r.RTP.CalleeSent, lost,
 		r.Recordings.Found, r.Recordings.Expected, r.Recordings.WithGap, r.Recordings.BadLength, r.Recordings.OffMsMin, r.Recordings.OffMsMax, verdict(r.Passed))
 }
 

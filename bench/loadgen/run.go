@@ -428,6 +428,35 @@ type sampler struct {
 	// Every 5 s: a point of the soak series (from start).
 	start  time.Time
 	series series
+	// Every second: the channels up and the RSS, for the RSS with all calls up.
+	upMu sync.Mutex
+	up   []upSample
+}
+
+type upSample struct {
+	channels, rssKB int64
+}
+
+// rssAllUp is the median RSS of the samples taken while the most channels
+// were up (within 5 %), or -1 without such samples.
+func (s *sampler) rssAllUp() int64 {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	var most int64
+	for _, u := range s.up {
+		most = max(most, u.channels)
+	}
+	var rss []int64
+	for _, u := range s.up {
+		if most > 0 && u.channels*100 >= most*95 {
+			rss = append(rss, u.rssKB)
+		}
+	}
+	if len(rss) == 0 {
+		return -1
+	}
+	slices.Sort(rss)
+	return rss[len(rss)/2]
 }
 
 func newSampler(pid int, base string) *sampler {
@@ -448,6 +477,11 @@ func (s *sampler) run(ctx context.Context) {
 			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if h, err := getHealth(hctx, s.base); err == nil {
 				s.maxChannels.Store(max(s.maxChannels.Load(), h.channels))
+				if rss, _, err := procStatus(s.pid); err == nil {
+					s.upMu.Lock()
+					s.up = append(s.up, upSample{channels: h.channels, rssKB: rss})
+					s.upMu.Unlock()
+				}
 				if h.goroutines >= 0 {
 					s.maxGor.Store(max(s.maxGor.Load(), h.goroutines))
 				}

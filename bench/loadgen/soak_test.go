@@ -45,3 +45,18 @@ func TestAnalyseSoak(t *testing.T) {
 		t.Fatalf("too short a run judged %+v", r)
 	}
 }
+
+// The RSS with all calls up is the median of the samples taken at (within
+// 5 % of) the most channels, not the ramp or the tear-down.
+func TestRSSAllUp(t *testing.T) {
+	s := &sampler{}
+	if got := s.rssAllUp(); got != -1 {
+		t.Fatalf("no samples: %d", got)
+	}
+	for _, u := range []upSample{{0, 1000}, {50, 1500}, {100, 2000}, {99, 2100}, {100, 2050}, {100, 9000}, {40, 9999}, {0, 3000}} {
+		s.up = append(s.up, u)
+	}
+	if got := s.rssAllUp(); got != 2100 {
+		t.Fatalf("rssAllUp = %d, want 2100 (median of 2000, 2050, 2100, 9000)", got)
+	}
+}
