@@ -1,7 +1,6 @@
 package call
 
 import (
-	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -601,5 +600,3 @@ func (f *frameFIFO) source(pcm []int16) int {
 	f.count--
 	return len(pcm)
 }
-
-var _ = fmt.Sprint

@@ -3,8 +3,6 @@ package call
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -379,6 +377,3 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	ch.mu.Unlock()
 	ch.enterStasis(app.Args[0], app.Args[1:])
 }
-
-var _ = net.IPv4len
-var _ = fmt.Sprint

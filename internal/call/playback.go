@@ -3,7 +3,6 @@ package call
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -433,5 +432,3 @@ func (ch *Channel) sendPCM(pcm []int16) {
 	}
 	_ = ch.media.WriteAudio(buf, uint32(len(pcm)))
 }
-
-var _ = fmt.Sprintf
