@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/store/blob"
@@ -49,6 +50,8 @@ type Service struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	Upload time.Duration // bound for one upload
+
+	defaultSid atomic.Pointer[string] // the default account's Sid, once known
 }
 
 func (s *Service) now() time.Time {
@@ -67,17 +70,32 @@ func (s *Service) log() *slog.Logger {
 
 // DefaultAccount returns (creating once) the default account.
 func (s *Service) DefaultAccount(ctx context.Context) (meta.Account, error) {
-	return s.Meta.EnsureDefaultAccount(ctx)
+	acc, err := s.Meta.EnsureDefaultAccount(ctx)
+	if err == nil {
+		s.defaultSid.Store(&acc.Sid)
+	}
+	return acc, err
+}
+
+// defaultAccountSid is the default account's Sid. Accounts are never
+// deleted and the default flag never moves once set, so the Sid is looked
+// up once: not with a query on the writer connection for every recording.
+func (s *Service) defaultAccountSid(ctx context.Context) (string, error) {
+	if p := s.defaultSid.Load(); p != nil {
+		return *p, nil
+	}
+	acc, err := s.DefaultAccount(ctx)
+	return acc.Sid, err
 }
 
 // Started records an in-progress recording; it returns its Sid.
 func (s *Service) Started(ctx context.Context, in Info) (string, error) {
 	if in.AccountSid == "" {
-		acc, err := s.DefaultAccount(ctx)
+		sid, err := s.defaultAccountSid(ctx)
 		if err != nil {
 			return "", err
 		}
-		in.AccountSid = acc.Sid
+		in.AccountSid = sid
 	}
 	now := s.now()
 	row := meta.Recording{
@@ -294,13 +312,10 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
-var _ = fmt.Sprint
-
 // AccountSid resolves an account name ("" for the default account).
 func (s *Service) AccountSid(ctx context.Context, name string) (string, error) {
 	if name == "" {
-		acc, err := s.DefaultAccount(ctx)
-		return acc.Sid, err
+		return s.defaultAccountSid(ctx)
 	}
 	acc, err := s.Meta.AccountByName(ctx, name)
 	if err != nil {
