@@ -395,8 +395,8 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	tw("peak channels", "%d", r.PeakChannels)
 	if k := r.Soak; k != nil {
-		tw("soak (steady window)", "%.0f s, %d samples: RSS %.0f → %.0f KiB, Go live heap %.0f → %.0f KiB, Go runtime held %.0f → %.0f KiB, goroutines %.0f → %.0f, fds %.0f → %.0f: %s",
-			k.SteadySeconds, k.Samples, k.RSSStartKB, k.RSSEndKB, k.HeapStartKB, k.HeapEndKB, k.GoHeldStartKB, k.GoHeldEndKB, k.GoroutineStart, k.GoroutineEnd, k.FDStart, k.FDEnd, map[bool]string{true: "flat", false: "NOT flat " + k.Why}[k.Flat])
+		tw("soak (steady window)", "%.0f s after a %.0f s warm-up (RSS %.0f KiB when all calls came up), %d samples: RSS %.0f → %.0f KiB (%+.1f %%; last half %+.0f KiB/min), Go live heap %.0f → %.0f KiB, Go runtime held %.0f → %.0f KiB, goroutines %.0f → %.0f, fds %.0f → %.0f: %s",
+			k.SteadySeconds, k.WarmupSeconds, k.RSSAllUpKB, k.Samples, k.RSSStartKB, k.RSSEndKB, 100*(k.RSSEndKB/k.RSSStartKB-1), k.RSSTailSlope, k.HeapStartKB, k.HeapEndKB, k.GoHeldStartKB, k.GoHeldEndKB, k.GoroutineStart, k.GoroutineEnd, k.FDStart, k.FDEnd, map[bool]string{true: "flat", false: "NOT flat " + k.Why}[k.Flat])
 	}
 	rr := r.Recordings
 	tw("recordings found / expected", "%d / %d in %s %s", rr.Found, rr.Expected, rr.Dir, rr.Note)

@@ -257,7 +257,7 @@ wait:
 		if c.scenario == "c" {
 			up *= 2
 		}
-		rep.Soak = analyseSoak(samp.series.all(), up)
+		rep.Soak = analyseSoak(samp.series.all(), up, c.duration.Seconds())
 		if !rep.Soak.Flat {
 			rep.fail("soak: " + rep.Soak.Why)
 		}

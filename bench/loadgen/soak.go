@@ -10,7 +10,10 @@ import (
 // them, for minutes: the server's RSS, goroutines and open descriptors
 // must stay flat while the number of calls does. The sampler records a
 // point every few seconds; analyseSoak compares the start and the end of
-// the steady part (all calls up).
+// the steady part: all calls up, after a warm-up of one call duration
+// (until the first generation of calls has ended and been replaced, every
+// path of a call has run once, the Go heap has reached its goal and the
+// catalog's page caches are full).
 
 type soakSample struct {
 	At         float64 `json:"t_s"` // seconds since the first INVITE
@@ -24,6 +27,8 @@ type soakSample struct {
 
 // SoakReport is the steady window's first and last fifth, averaged.
 type SoakReport struct {
+	WarmupSeconds  float64      `json:"warmup_seconds"` // all calls up but not yet judged
+	RSSAllUpKB     float64      `json:"rss_all_up_kb"`  // mean over the warm-up (all calls just up)
 	SteadySeconds  float64      `json:"steady_seconds"`
 	Samples        int          `json:"samples"`
 	RSSStartKB     float64      `json:"rss_start_kb"`
@@ -36,6 +41,7 @@ type SoakReport struct {
 	HeapEndKB      float64      `json:"heap_live_end_kb"`
 	GoHeldStartKB  float64      `json:"go_held_start_kb"`
 	GoHeldEndKB    float64      `json:"go_held_end_kb"`
+	RSSTailSlope   float64      `json:"rss_tail_kb_per_min"` // least-squares slope over the window's second half
 	Flat           bool         `json:"flat"`
 	Why            string       `json:"why,omitempty"`
 	Series         []soakSample `json:"series"`
@@ -43,7 +49,7 @@ type SoakReport struct {
 
 // Limits of "flat": growth from the start to the end of the steady window.
 const (
-	soakRSSGrowth = 0.10 // RSS may move 10 % (GC pacing, page cache of the heap)
+	soakRSSGrowth = 0.05 // RSS may move 5 % (GC pacing; pages of the binary touched for the first time)
 	soakGorSlack  = 0.02 // goroutines: 2 % of the steady count, at least 4
 	soakFDSlack   = 0.02 // descriptors: 2 %, at least 4
 )
@@ -74,18 +80,22 @@ func countFDs(pid int) int64 {
 }
 
 // analyseSoak finds the steady window (channels at least 95 % of the
-// expected number up) and compares its first and last fifth.
-func analyseSoak(pts []soakSample, wantChannels int64) *SoakReport {
-	rep := &SoakReport{Series: pts}
-	var steady []soakSample
+// expected number up, from warmup seconds after they first were) and
+// compares its first and last fifth.
+func analyseSoak(pts []soakSample, wantChannels int64, warmup float64) *SoakReport {
+	rep := &SoakReport{Series: pts, WarmupSeconds: warmup}
+	var up, steady []soakSample
 	for _, p := range pts {
 		if wantChannels > 0 && p.Channels*100 >= wantChannels*95 {
-			steady = append(steady, p)
+			up = append(up, p)
+			if p.At >= up[0].At+warmup {
+				steady = append(steady, p)
+			}
 		}
 	}
 	rep.Samples = len(steady)
 	if len(steady) < 10 {
-		rep.Why = fmt.Sprintf("only %d samples with all %d channels up: run longer (-soak wants minutes)", len(steady), wantChannels)
+		rep.Why = fmt.Sprintf("only %d samples with all %d channels up after the %.0f s warm-up: run longer (-soak wants minutes)", len(steady), wantChannels, warmup)
 		return rep
 	}
 	rep.SteadySeconds = steady[len(steady)-1].At - steady[0].At
@@ -108,6 +118,17 @@ func analyseSoak(pts []soakSample, wantChannels int64) *SoakReport {
 	rep.HeapStartKB, rep.HeapEndKB = mean(head, heap), mean(tail, heap)
 	held := func(p soakSample) int64 { return p.GoHeldKB }
 	rep.GoHeldStartKB, rep.GoHeldEndKB = mean(head, held), mean(tail, held)
+	var warm []soakSample
+	for _, p := range up {
+		if p.At < up[0].At+warmup {
+			warm = append(warm, p)
+		}
+	}
+	if len(warm) == 0 {
+		warm = up[:1]
+	}
+	rep.RSSAllUpKB = mean(warm, rss)
+	rep.RSSTailSlope = slopePerMin(steady[len(steady)/2:], rss)
 	var why []string
 	if rep.RSSEndKB > rep.RSSStartKB*(1+soakRSSGrowth) {
 		why = append(why, fmt.Sprintf("RSS grew %.0f → %.0f KiB", rep.RSSStartKB, rep.RSSEndKB))
@@ -123,6 +144,24 @@ func analyseSoak(pts []soakSample, wantChannels int64) *SoakReport {
 		rep.Why = fmt.Sprint(why)
 	}
 	return rep
+}
+
+// slopePerMin is the least-squares slope of f over the samples, per minute.
+func slopePerMin(ps []soakSample, f func(soakSample) int64) float64 {
+	n := float64(len(ps))
+	if n < 2 {
+		return 0
+	}
+	var st, sy, stt, sty float64
+	for _, p := range ps {
+		t, y := p.At/60, float64(f(p))
+		st, sy, stt, sty = st+t, sy+y, stt+t*t, sty+t*y
+	}
+	d := n*stt - st*st
+	if d == 0 {
+		return 0
+	}
+	return (n*sty - st*sy) / d
 }
 
 func (s *soakSample) String() string {
