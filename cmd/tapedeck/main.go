@@ -49,6 +49,12 @@ func run(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *memProfile == "" {
+		// No heap profile wanted: stop sampling allocations. A sample
+		// unwinds the stack (touching more of the binary's tables as rare
+		// paths get sampled) and keeps a bucket per call site for good.
+		runtime.MemProfileRate = 0
+	}
 	if *version {
 		fmt.Fprintln(os.Stdout, "tapedeck", server.Version)
 		return 0

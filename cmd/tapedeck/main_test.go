@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -256,4 +257,24 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("env credentials not applied: %d %s", code, out.String())
 	}
 	_ = io.Discard
+}
+
+// Allocations are sampled for heap profiles only when -memprofile asks for
+// one: each sample unwinds the stack and keeps a bucket per call site.
+func TestHeapProfilingOnlyWithMemprofile(t *testing.T) {
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	var out strings.Builder
+	runtime.MemProfileRate = 512 << 10
+	if code := run([]string{"-t", "-memprofile", filepath.Join(t.TempDir(), "heap.prof"), "-config", "../../config-sample.yaml"}, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	if runtime.MemProfileRate == 0 {
+		t.Fatal("-memprofile given, but allocation sampling is off")
+	}
+	if code := run([]string{"-t", "-config", "../../config-sample.yaml"}, &out); code != 0 {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+	if runtime.MemProfileRate != 0 {
+		t.Fatalf("no -memprofile, but MemProfileRate = %d", runtime.MemProfileRate)
+	}
 }
