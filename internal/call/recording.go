@@ -289,8 +289,6 @@ func (r *LiveRecording) publish(typ string) {
 	ch.mu.Unlock()
 }
 
-// pushMixed takes one tick of a bridge's audio: the mix, or for stereo the
-// first two parties interleaved. Runs on the bridge's ticker goroutine.
 // silence20ms is one 20 ms frame of silence, never written to.
 var silence20ms [160]int16
 
@@ -303,6 +301,8 @@ func silentFrame(n int) []int16 {
 	return make([]int16, n)
 }
 
+// pushMixed takes one tick of a bridge's audio: the mix, or for stereo the
+// first two parties interleaved. Runs on the bridge's ticker goroutine.
 func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 	r.mu.Lock()
 	if r.state != RecRecording || r.writer == nil {

@@ -187,20 +187,19 @@ func testBridgeOriginateRecord(t *testing.T, readMs int) {
 
 	// A playback to the bridge is heard by both parties; a playback to one
 	// bridged channel only by that party. (The phones are silent now.)
-	sinkA.reset()
-	sinkB.reset()
-	n.mustDo("POST", "/bridges/br1/play?media="+urlq("tone:!1800/600"), 201)
-	events.skipTo("PlaybackFinished", 5*time.Second)
-	a, b = sinkA.samples(), sinkB.samples()
+	playHeard := func(target, media string) (a, b []int16) {
+		sinkA.reset()
+		sinkB.reset()
+		n.mustDo("POST", target+"/play?media="+urlq(media), 201)
+		events.skipTo("PlaybackFinished", 5*time.Second)
+		return sinkA.samples(), sinkB.samples()
+	}
+	a, b = playHeard("/bridges/br1", "tone:!1800/600")
 	t.Logf("bridge playback: A 1800/700 Hz %.0f/%.0f, B %.0f/%.0f", goertzel(a, 1800), goertzel(a, 700), goertzel(b, 1800), goertzel(b, 700))
 	if !dominant(a, 1800, 700) || !dominant(b, 1800, 700) {
 		t.Errorf("bridge playback: A 1800/700 Hz %.0f/%.0f, B %.0f/%.0f", goertzel(a, 1800), goertzel(a, 700), goertzel(b, 1800), goertzel(b, 700))
 	}
-	sinkA.reset()
-	sinkB.reset()
-	n.mustDo("POST", "/channels/leg-b/play?media="+urlq("tone:!2200/600"), 201)
-	events.skipTo("PlaybackFinished", 5*time.Second)
-	a, b = sinkA.samples(), sinkB.samples()
+	a, b = playHeard("/channels/leg-b", "tone:!2200/600")
 	t.Logf("channel playback: B 2200/700 Hz %.0f/%.0f, A 2200 Hz %.0f", goertzel(b, 2200), goertzel(b, 700), goertzel(a, 2200))
 	if !dominant(b, 2200, 700) {
 		t.Errorf("B does not hear its own playback: 2200/700 Hz %.0f/%.0f", goertzel(b, 2200), goertzel(b, 700))

@@ -19,9 +19,9 @@ const (
 
 // jitter is a play-out buffer positioned by RTP timestamp. Positions are
 // RTP timestamps unwrapped to 64 bits. Invariants: present (a bit per
-// sample) is set only for
-// positions in [playTS, maxEnd), and that span is at most maxDepth, so the
-// ring never aliases; buf is zero wherever present is false. It is not safe for concurrent use; Participant guards it.
+// sample) is set only for positions in [playTS, maxEnd), and that span is
+// at most maxDepth, so the ring never aliases; buf is zero wherever present
+// is false. It is not safe for concurrent use; Participant guards it.
 type jitter struct {
 	buf     [ringSize]int16
 	present [ringSize / 64]uint64
