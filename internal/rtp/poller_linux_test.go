@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,8 +343,16 @@ func TestPollerTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	// A tick every interval counts the worker's rounds; the 20 ms tick,
+	// added after it to the same (only) worker, runs later in the same
+	// round and records the count. The spacing in rounds is exact whatever
+	// the machine's load; wall time only gives a lower bound.
+	var rounds atomic.Int64
+	counter := p.AddTick(5*time.Millisecond, func() { rounds.Add(1) })
+	defer counter.Remove()
 	var mu sync.Mutex
-	var at []time.Time
+	var at []int64
+	var first, last time.Time
 	var removed atomic.Bool
 	var late atomic.Int32
 	k := p.AddTick(20*time.Millisecond, func() {
@@ -353,25 +360,34 @@ func TestPollerTick(t *testing.T) {
 			late.Add(1)
 		}
 		mu.Lock()
-		at = append(at, time.Now())
+		if len(at) == 0 {
+			first = time.Now()
+		}
+		last = time.Now()
+		at = append(at, rounds.Load())
 		mu.Unlock()
 	})
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(at) >= 12 })
 	k.Remove()
 	removed.Store(true)
 	k.Remove()
-	time.Sleep(60 * time.Millisecond)
+	// Remove's contract: once it returns, fn never runs again. Let a few
+	// more of its periods pass (counted in rounds, not slept for).
+	after := rounds.Load()
+	waitFor(t, func() bool { return rounds.Load() >= after+12 })
 	if late.Load() != 0 {
 		t.Fatalf("tick ran %d times after Remove", late.Load())
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	var gaps []time.Duration
 	for i := 1; i < len(at); i++ {
-		gaps = append(gaps, at[i].Sub(at[i-1]))
+		if d := at[i] - at[i-1]; d != 4 {
+			t.Fatalf("20 ms tick ran %d rounds of 5 ms after the previous one, want 4 (rounds %v)", d, at)
+		}
 	}
-	slices.Sort(gaps)
-	if med := gaps[len(gaps)/2]; med < 15*time.Millisecond || med > 25*time.Millisecond {
-		t.Fatalf("median tick spacing %v, want 20 ms (%v)", med, gaps)
+	// Rounds are never early: 11 periods of 20 ms take at least 220 ms less
+	// the one interval a late first round can catch up.
+	if span := last.Sub(first); span < 11*20*time.Millisecond-5*time.Millisecond {
+		t.Fatalf("11 tick periods took %v, want at least 215 ms", span)
 	}
 }
