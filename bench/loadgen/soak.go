@@ -84,12 +84,14 @@ func countFDs(pid int) int64 {
 // compares its first and last fifth.
 func analyseSoak(pts []soakSample, wantChannels int64, warmup float64) *SoakReport {
 	rep := &SoakReport{Series: pts, WarmupSeconds: warmup}
-	var up, steady []soakSample
+	var up, warm, steady []soakSample
 	for _, p := range pts {
 		if wantChannels > 0 && p.Channels*100 >= wantChannels*95 {
 			up = append(up, p)
 			if p.At >= up[0].At+warmup {
 				steady = append(steady, p)
+			} else {
+				warm = append(warm, p)
 			}
 		}
 	}
@@ -118,13 +120,7 @@ func analyseSoak(pts []soakSample, wantChannels int64, warmup float64) *SoakRepo
 	rep.HeapStartKB, rep.HeapEndKB = mean(head, heap), mean(tail, heap)
 	held := func(p soakSample) int64 { return p.GoHeldKB }
 	rep.GoHeldStartKB, rep.GoHeldEndKB = mean(head, held), mean(tail, held)
-	var warm []soakSample
-	for _, p := range up {
-		if p.At < up[0].At+warmup {
-			warm = append(warm, p)
-		}
-	}
-	if len(warm) == 0 {
+	if len(warm) == 0 { // no warm-up asked for
 		warm = up[:1]
 	}
 	rep.RSSAllUpKB = mean(warm, rss)
