@@ -302,7 +302,8 @@ func silentFrame(n int) []int16 {
 }
 
 // pushMixed takes one tick of a bridge's audio: the mix, or for stereo the
-// first two parties interleaved. Runs on the bridge's ticker goroutine.
+// first two parties interleaved. Runs on the bridge's 20 ms clock (a
+// Poller tick, or the bridge's own ticker goroutine).
 func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 	r.mu.Lock()
 	if r.state != RecRecording || r.writer == nil {
