@@ -1,6 +1,10 @@
 # tapedeck benchmarks (the tests: bash scripts/test.sh).
 .PHONY: bench bench-smoke bench-soak
 
+# go.mod names go1.26.10; an older local Go fetches it from the module proxy.
+GOTOOLCHAIN ?= auto
+export GOTOOLCHAIN
+
 # Micro-benchmarks and the standard load runs; writes bench/RESULTS-load.md.
 bench:
 	bash bench/run.sh

@@ -15,6 +15,8 @@
 # scenario:calls[@rate], default "a:100 a:200 a:300@100 b:100 b:200 c:100").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+: "${GOTOOLCHAIN:=auto}" # go.mod names go1.26.10; older local Go fetches it
+export GOTOOLCHAIN
 
 if [[ -z "${BIN:-}" ]]; then
 	BIN=$(mktemp -d)

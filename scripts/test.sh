@@ -6,6 +6,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# go.mod names the Go release with the security fixes tapedeck needs
+# (go1.26.10); a machine whose Go is older fetches it from the module proxy.
+: "${GOTOOLCHAIN:=auto}"
+export GOTOOLCHAIN
+
 bash scripts/test-deps.sh
 
 echo "==> gofmt" >&2
@@ -19,6 +24,9 @@ fi
 
 echo "==> go vet ./..." >&2
 go vet ./...
+
+echo "==> govulncheck (scripts/vulncheck.sh)" >&2
+bash scripts/vulncheck.sh
 
 echo "==> go vet and go test -race -tags opus ./internal/recorder/ (Ogg Opus through libopus)" >&2
 go vet -tags opus ./internal/recorder/
