@@ -4,6 +4,10 @@ package e2e
 // recording-lifecycle parts.
 
 import (
+	"encoding/binary"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,4 +40,56 @@ func TestRestcommListBadPaging(t *testing.T) {
 	if code, body := rc(t, n, acc, "GET", list+".json?Page=2147483647&PageSize=1"); code != 200 {
 		t.Errorf("Page=2147483647&PageSize=1: %d %s", code, body)
 	}
+}
+
+// TestRecordingNameInvalidUTF8: a name that is not valid UTF-8 could never
+// be given back through the JSON APIs, so channel record, bridge record and
+// copy refuse it with 400 and create nothing.
+func TestRecordingNameInvalidUTF8(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, _ := answeredCall(t, n, events, phone, "331")
+	const bad = "bad%FFname"
+	if code, body := n.do("POST", "/channels/"+id+"/record?format=wav&name=dir%2F"+bad, nil); code != 400 {
+		t.Errorf("channel record: %d %s, want 400", code, body)
+	}
+	n.mustDo("POST", "/bridges?bridgeId=b1&type=mixing", 200)
+	if code, body := n.do("POST", "/bridges/b1/record?format=wav&name="+bad, nil); code != 400 {
+		t.Errorf("bridge record: %d %s, want 400", code, body)
+	}
+	if err := os.WriteFile(filepath.Join(n.recDir(), "src.wav"), wavBytes(8000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := n.do("POST", "/recordings/stored/src/copy?destinationRecordingName="+bad, nil); code != 400 {
+		t.Errorf("copy: %d %s, want 400", code, body)
+	}
+	var names []string
+	filepath.WalkDir(n.recDir(), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && p != n.recDir() {
+			names = append(names, strings.TrimPrefix(p, n.recDir()))
+		}
+		return nil
+	})
+	if len(names) != 1 || names[0] != "/src.wav" {
+		t.Errorf("files under the recordings root: %q, want only /src.wav", names)
+	}
+}
+
+// wavBytes is a WAV file of n samples of silence (8 kHz mono 16-bit).
+func wavBytes(n int) []byte {
+	b := make([]byte, 44+2*n)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1)
+	binary.LittleEndian.PutUint16(b[22:], 1)
+	binary.LittleEndian.PutUint32(b[24:], 8000)
+	binary.LittleEndian.PutUint32(b[28:], 16000)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	return b
 }
