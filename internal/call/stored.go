@@ -116,6 +116,19 @@ func (m *Manager) isLive(name string) bool {
 	return ok
 }
 
+// writing reports whether a live recording of that name has its file open.
+func (m *Manager) writing(name string) bool {
+	m.recMu.Lock()
+	r := m.live[name]
+	m.recMu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writer != nil && !r.finished
+}
+
 // GetStored finds a stored recording by name.
 func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	base, err := recorder.ResolveName(m.opts.RecordingsDir, name)
@@ -151,11 +164,16 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	return nil, errRecordingNotFound
 }
 
-// DeleteStored removes a stored recording (every format of the name).
+// DeleteStored removes a stored recording (every format of the name). A
+// recording being written is not deleted (409, as Asterisk); one still
+// queued has not opened its file, so an earlier take of the name can be.
 func (m *Manager) DeleteStored(name string) error {
 	rec, err := m.GetStored(name)
 	if err != nil {
 		return err
+	}
+	if m.writing(name) {
+		return errf(409, "Recording is in progress")
 	}
 	if rec.Path == "" {
 		// Kept only in object storage: the catalog removes object and row.

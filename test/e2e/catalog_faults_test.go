@@ -4,12 +4,14 @@ package e2e
 // recording-lifecycle parts.
 
 import (
+	"context"
 	"encoding/binary"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRestcommListBadPaging: an AfterSid that names no recording of the
@@ -92,4 +94,34 @@ func wavBytes(n int) []byte {
 	copy(b[36:], "data")
 	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
 	return b
+}
+
+// TestDeleteStoredWhileRecording: DELETE /recordings/stored/NAME while that
+// recording is being written answers 409 as Asterisk does and leaves the
+// file alone; the recording then finishes with everything in it.
+func TestDeleteStoredWhileRecording(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "332")
+	n.mustDo("POST", "/channels/"+id+"/record?name=busy&format=wav", 201)
+	events.skipTo("RecordingStarted", 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, call.SendAudio(ctx, sweep(8000)))
+	waitRx(t, n, id, 50)
+	if code, body := n.do("DELETE", "/recordings/stored/busy", nil); code != 409 {
+		t.Errorf("DELETE of the live recording's stored name: %d %s, want 409", code, body)
+	}
+	path := filepath.Join(n.recDir(), "busy.wav")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("file after the refused DELETE: %v", err)
+	}
+	n.mustDo("POST", "/recordings/live/busy/stop", 204)
+	events.skipTo("RecordingFinished", 5*time.Second)
+	if _, pcm := readWAV(t, path); len(pcm) < 8000*9/10 {
+		t.Errorf("recording holds %d samples, want about 8000", len(pcm))
+	}
+	// Stored now: DELETE works.
+	n.mustDo("DELETE", "/recordings/stored/busy", 204)
 }
