@@ -98,6 +98,9 @@ type Recording struct {
 	// full: ..."), or how a row left in progress was settled; empty when
 	// there is nothing to say.
 	StatusDetail string
+	// Node is the node that makes the recording (its entity id); empty on
+	// rows made before it was recorded.
+	Node string
 }
 
 // Account owns recordings and authenticates API calls.
@@ -185,9 +188,10 @@ type Store interface {
 	// ListRecordings returns one page of the account's recordings.
 	ListRecordings(ctx context.Context, q Query) (Page, error)
 	// InProgress returns up to limit (<= 0: DefaultPageSize) recordings of
-	// any account whose status is in-progress, by name: for the
-	// reconciler, which settles those whose recording is no longer live.
-	InProgress(ctx context.Context, limit int) ([]Recording, error)
+	// any account whose status is in-progress and whose Node is node or
+	// empty, by name: for the node's reconciler, which settles those whose
+	// recording is no longer live.
+	InProgress(ctx context.Context, node string, limit int) ([]Recording, error)
 
 	Close() error
 }

@@ -111,6 +111,7 @@ func sampleRec(acct string, i int) Recording {
 		Name: fmt.Sprintf("rec-%s-%d", acct[len(acct)-6:], i), FilePath: fmt.Sprintf("2024/03/10/rec-%d.wav", i),
 		S3URI: "", CallerNumber: "+15551230000", CalledNumber: "+15559870000", ApiVersion: APIVersion,
 		StatusDetail: []string{"", "Disk full: no space left on device (écrit 3 s)"}[i%2],
+		Node:         []string{"", "aa:bb:cc:dd:ee:ff"}[i%2],
 	}
 }
 
@@ -1030,7 +1031,8 @@ func TestParseSortBy(t *testing.T) {
 
 // testStatusDetailAndInProgress: the failure cause round-trips through
 // PutRecording and PutRecordings and is cleared by an update without one;
-// InProgress lists the in-progress rows of every account, by name, bounded.
+// InProgress lists a node's in-progress rows (and those without a node) of
+// every account, by name, bounded.
 func testStatusDetailAndInProgress(t *testing.T, s Store) {
 	ctx := tctx(t)
 	a, b := mustAccount(t, s, "a"), mustAccount(t, s, "b")
@@ -1056,33 +1058,40 @@ func testStatusDetailAndInProgress(t *testing.T, s Store) {
 		t.Fatalf("PutRecordings detail: %+v %v", got, err)
 	}
 
-	if list, err := s.InProgress(ctx, 10); err != nil || len(list) != 0 {
+	if list, err := s.InProgress(ctx, "n1", 10); err != nil || len(list) != 0 {
 		t.Fatalf("InProgress with none: %v %v", sids(list), err)
 	}
+	// n1's rows and rows without a node are n1's to settle; n2's are not.
 	var want []Recording
-	for i, acct := range []string{a.Sid, b.Sid, a.Sid, b.Sid, a.Sid} {
+	for i, acct := range []string{a.Sid, b.Sid, a.Sid, b.Sid, a.Sid, b.Sid} {
 		r := sampleRec(acct, 10+i)
 		r.Status = StatusInProgress
-		r.Name = fmt.Sprintf("live/%d", 5-i) // names in reverse order of insertion
+		r.Name = fmt.Sprintf("live/%d", 6-i) // names in reverse order of insertion
+		r.Node = []string{"n1", "", "n1", "n2", "n1", "n1"}[i]
 		mustPut(t, s, r)
-		want = append(want, normRec(r))
+		if r.Node != "n2" {
+			want = append(want, normRec(r))
+		}
 	}
 	slices.SortFunc(want, func(x, y Recording) int { return cmp.Compare(x.Name, y.Name) })
-	list, err := s.InProgress(ctx, 10)
+	list, err := s.InProgress(ctx, "n1", 10)
 	if err != nil || len(list) != len(want) {
 		t.Fatalf("InProgress = %v %v, want %v", sids(list), err, sids(want))
 	}
 	for i := range list {
 		checkRec(t, list[i], want[i])
 	}
-	if list, err = s.InProgress(ctx, 2); err != nil || len(list) != 2 || list[1].Name != want[1].Name {
+	if list, err = s.InProgress(ctx, "n1", 2); err != nil || len(list) != 2 || list[1].Name != want[1].Name {
 		t.Fatalf("InProgress(2) = %v %v", sids(list), err)
+	}
+	if list, err = s.InProgress(ctx, "n2", 0); err != nil || len(list) != 2 {
+		t.Fatalf("InProgress(n2) = %v %v, want n2's row and the one without a node", sids(list), err)
 	}
 	// Settled rows leave the list.
 	done := want[0]
 	done.Status = StatusCompleted
 	mustPut(t, s, done)
-	if list, err = s.InProgress(ctx, 0); err != nil || len(list) != len(want)-1 || list[0].Name != want[1].Name {
+	if list, err = s.InProgress(ctx, "n1", 0); err != nil || len(list) != len(want)-1 || list[0].Name != want[1].Name {
 		t.Fatalf("InProgress after settling %s = %v %v", done.Name, sids(list), err)
 	}
 }
