@@ -6,12 +6,18 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // TestRestcommListBadPaging: an AfterSid that names no recording of the
@@ -124,4 +130,104 @@ func TestDeleteStoredWhileRecording(t *testing.T) {
 	}
 	// Stored now: DELETE works.
 	n.mustDo("DELETE", "/recordings/stored/busy", 204)
+}
+
+// restartNode closes n and starts a node on the same configuration and
+// data directory, as an operator restarting tapedeck would.
+func restartNode(t *testing.T, n *node) *node {
+	t.Helper()
+	n.srv.Close()
+	cfg := n.cfg
+	return startNode(t, func(c *config.Config) { *c = cfg })
+}
+
+// rcRecording fetches one recording of the default account by Sid.
+func rcRecording(t *testing.T, n *node, acc meta.Account, sid string) rcRec {
+	t.Helper()
+	code, body := rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+sid+".json")
+	var r rcRec
+	if code != 200 || json.Unmarshal(body, &r) != nil {
+		t.Fatalf("GET recording %s: %d %s", sid, code, body)
+	}
+	return r
+}
+
+// wavSeconds is the duration a WAV file holds, by its (checked) header.
+func wavSeconds(t *testing.T, path string) float64 {
+	t.Helper()
+	_, pcm := readWAV(t, path)
+	return float64(len(pcm)) / 8000
+}
+
+// checkFromFile: the row's size and duration are the file's.
+func checkFromFile(t *testing.T, r rcRec, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if r["size"] != strconv.FormatInt(st.Size(), 10) {
+		t.Errorf("%s: size %s, file %d bytes", r["sid"], r["size"], st.Size())
+	}
+	d, err := strconv.ParseFloat(r["duration"], 64)
+	if want := wavSeconds(t, path); err != nil || math.Abs(d-want) > 0.001 {
+		t.Errorf("%s: duration %s, file %.3f s", r["sid"], r["duration"], want)
+	}
+}
+
+// TestCatalogSettledAtStart: rows a previous run left in progress (its
+// last catalog writes failed, so they say size 0 and duration 0) are
+// settled when the node starts: the file present gives status recovered
+// with the file's size and duration, the file gone gives status failed,
+// each with a status_detail; another node's row is left alone.
+func TestCatalogSettledAtStart(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	recordCall(t, n, events, "340", "keep", 1500*time.Millisecond)
+	recordCall(t, n, events, "341", "gone", 1000*time.Millisecond)
+	n.srv.Close()
+
+	// What the failed writes left: rows in progress, size and duration 0.
+	st, err := meta.OpenSQLite(filepath.Join(n.cfg.DataDir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sids := map[string]string{}
+	for _, name := range []string{"keep", "gone"} {
+		row, err := st.RecordingByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row.Status, row.Size, row.Duration, row.SHA256 = meta.StatusInProgress, 0, 0, ""
+		must(t, st.PutRecording(ctx, row))
+		sids[name] = row.Sid
+	}
+	other := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Status: meta.StatusInProgress,
+		Name: "elsewhere", FilePath: "elsewhere.wav", Format: "wav", Node: "another-node"}
+	must(t, st.PutRecording(ctx, other))
+	must(t, st.Close())
+	must(t, os.Remove(filepath.Join(n.recDir(), "gone.wav")))
+
+	n = restartNode(t, n)
+	keep := rcRecording(t, n, acc, sids["keep"])
+	if keep["status"] != "recovered" || keep["status_detail"] == "" {
+		t.Errorf("keep: %v, want recovered with a status_detail", keep)
+	}
+	checkFromFile(t, keep, filepath.Join(n.recDir(), "keep.wav"))
+	if d, _ := strconv.ParseFloat(keep["duration"], 64); d < 1.4 {
+		t.Errorf("keep: duration %s, want about 1.5", keep["duration"])
+	}
+	gone := rcRecording(t, n, acc, sids["gone"])
+	if gone["status"] != "failed" || !strings.Contains(gone["status_detail"], "missing") || gone["size"] != "" && gone["size"] != "0" {
+		t.Errorf("gone: %v, want failed, its file missing", gone)
+	}
+	if r := rcRecording(t, n, acc, other.Sid); r["status"] != "in-progress" {
+		t.Errorf("another node's row: %v, want it left in progress", r)
+	}
+	// ARI shows what it can: the stored recording was recovered.
+	if body := n.mustDo("GET", "/recordings/stored/keep", 200); !strings.Contains(string(body), `"recovered":true`) {
+		t.Errorf("ARI stored keep: %s", body)
+	}
 }

@@ -499,9 +499,12 @@ type recordingJSON struct {
 	FileURI     string `json:"file_uri"`
 	S3URI       string `json:"s3_uri,omitempty"`
 	Status      string `json:"status,omitempty"`
-	Format      string `json:"format,omitempty"`
-	Size        int64  `json:"size,omitempty"`
-	SHA256      string `json:"sha256,omitempty"`
+	// StatusDetail (tapedeck's) says why a recording failed, or how a row
+	// left in progress was settled, in words.
+	StatusDetail string `json:"status_detail,omitempty"`
+	Format       string `json:"format,omitempty"`
+	Size         int64  `json:"size,omitempty"`
+	SHA256       string `json:"sha256,omitempty"`
 }
 
 func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recording) recordingJSON {
@@ -511,7 +514,7 @@ func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recordin
 		APIVersion: nonEmpty(rec.ApiVersion, APIVersion),
 		URI:        "/" + APIVersion + "/Accounts/" + rec.AccountSid + "/Recordings/" + rec.Sid + ".json",
 		FileURI:    s.mediaURI(prefix, rec), S3URI: rec.S3URI,
-		Status: rec.Status, Format: rec.Format, Size: rec.Size, SHA256: rec.SHA256,
+		Status: rec.Status, StatusDetail: rec.StatusDetail, Format: rec.Format, Size: rec.Size, SHA256: rec.SHA256,
 	}
 }
 
@@ -543,6 +546,10 @@ type xmlRecording struct {
 	Uri         string
 	FileUri     string
 	S3Uri       string `xml:",omitempty"`
+	// tapedeck's, as in the JSON.
+	Status       string `xml:",omitempty"`
+	StatusDetail string `xml:",omitempty"`
+	Size         int64  `xml:",omitempty"`
 }
 
 type xmlRecordings struct {
@@ -566,7 +573,8 @@ func toXML(in []recordingJSON) []xmlRecording {
 	out := make([]xmlRecording, len(in))
 	for i, r := range in {
 		out[i] = xmlRecording{Sid: r.Sid, DateCreated: r.DateCreated, DateUpdated: r.DateUpdated, AccountSid: r.AccountSid,
-			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: r.URI, FileUri: r.FileURI, S3Uri: r.S3URI}
+			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: r.URI, FileUri: r.FileURI, S3Uri: r.S3URI,
+			Status: r.Status, StatusDetail: r.StatusDetail, Size: r.Size}
 	}
 	return out
 }
