@@ -7,17 +7,22 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // TestRestcommListBadPaging: an AfterSid that names no recording of the
@@ -230,4 +235,130 @@ func TestCatalogSettledAtStart(t *testing.T) {
 	if body := n.mustDo("GET", "/recordings/stored/keep", 200); !strings.Contains(string(body), `"recovered":true`) {
 		t.Errorf("ARI stored keep: %s", body)
 	}
+}
+
+// fillDisk writes a file under dir until the filesystem is full.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			return p
+		}
+	}
+}
+
+// TestCatalogConvergesAfterDataDiskFull: with the whole data directory
+// (recordings and the SQLite catalog) on a disk that fills up, the
+// recordings fail and their catalog writes may fail too. Once space
+// returns, the periodic reconcile makes every row true without a restart:
+// failed, with the cause in status_detail (JSON and XML) and in ARI's
+// stored recording, and size and duration taken from the file, which
+// plays what it holds. A restart keeps it so.
+func TestCatalogConvergesAfterDataDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.SkipOrFail(t, "the data-disk-full test mounts a tmpfs and needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		testutil.SkipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	n := startNode(t, func(c *config.Config) {
+		c.DataDir = dir
+		c.Catalog.ReconcileInterval = 1
+	})
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "342")
+	names := []string{"full/a", "full/b", "full/c"}
+	for _, name := range names {
+		n.mustDo("POST", "/channels/"+id+"/record?format=wav&name="+urlq(name), 201)
+		events.skipTo("RecordingStarted", 5*time.Second)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, call.SendAudio(ctx, sweep(8000*2)))
+	waitRx(t, n, id, 100)
+	filler := fillDisk(t, dir)
+	go call.SendAudio(ctx, sweep(8000*3))
+	for range names {
+		ev := events.skipTo("RecordingFailed", 10*time.Second)
+		if r := ev["recording"].(map[string]any); !strings.Contains(strings.ToLower(fmt.Sprint(r["cause"])), "disk full") {
+			t.Fatalf("RecordingFailed %v", r)
+		}
+	}
+	must(t, os.Remove(filler)) // space returns
+
+	list := "/restcomm/2012-04-24/Accounts/" + acc.Sid + "/Recordings.json"
+	var rows []rcRec
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var l rcList
+		code, body := rc(t, n, acc, "GET", list)
+		if code != 200 || json.Unmarshal(body, &l) != nil {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		settled := 0
+		for _, r := range l.Recordings {
+			if r["status"] == "failed" && strings.Contains(strings.ToLower(r["status_detail"]), "disk full") && r["size"] != "" {
+				settled++
+			}
+		}
+		if settled == len(names) && len(l.Recordings) == len(names) {
+			rows = l.Recordings
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the catalog did not converge after space returned: %s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	byName := map[string]rcRec{}
+	st := n.srv.Catalog().Meta
+	for _, name := range names {
+		row, err := st.RecordingByName(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r["sid"] == row.Sid {
+				byName[name] = r
+			}
+		}
+	}
+	verify := func(n *node) {
+		t.Helper()
+		for _, name := range names {
+			r := rcRecording(t, n, acc, byName[name]["sid"])
+			if r["status"] != "failed" || !strings.Contains(strings.ToLower(r["status_detail"]), "disk full") {
+				t.Errorf("%s: %v, want failed with the cause", name, r)
+			}
+			path := filepath.Join(n.recDir(), filepath.FromSlash(name)+".wav")
+			checkFromFile(t, r, path)
+			if d := wavSeconds(t, path); d < 1.5 {
+				t.Errorf("%s: the file holds %.2f s, want the 2 s before the disk filled", name, d)
+			}
+			code, body := rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+r["sid"])
+			if code != 200 || !strings.Contains(strings.ToLower(string(body)), "<statusdetail>disk full") || !strings.Contains(string(body), "<Status>failed</Status>") {
+				t.Errorf("%s XML: %d %s", name, code, body)
+			}
+			if body := n.mustDo("GET", "/recordings/stored/"+urlq(name), 200); !strings.Contains(strings.ToLower(string(body)), `"cause":"disk full`) {
+				t.Errorf("ARI stored %s: %s, want the cause", name, body)
+			}
+		}
+	}
+	verify(n)
+	n = restartNode(t, n)
+	verify(n)
 }
