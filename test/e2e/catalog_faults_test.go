@@ -184,20 +184,29 @@ func checkFromFile(t *testing.T, r rcRec, path string) {
 // last catalog writes failed, so they say size 0 and duration 0) are
 // settled when the node starts: the file present gives status recovered
 // with the file's size and duration, the file gone gives status failed,
-// each with a status_detail; another node's row is left alone.
+// each with a status_detail; another node's row is left alone. On SQLite
+// and PostgreSQL.
 func TestCatalogSettledAtStart(t *testing.T) {
-	n := startNode(t)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			var mutate []func(*config.Config)
+			if db == "postgres" {
+				dsn := pgFreshDatabase(t)
+				mutate = append(mutate, func(c *config.Config) { c.Catalog.Database = dsn })
+			}
+			catalogSettledAtStart(t, startNode(t, mutate...))
+		})
+	}
+}
+
+func catalogSettledAtStart(t *testing.T, n *node) {
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
 	recordCall(t, n, events, "340", "keep", 1500*time.Millisecond)
 	recordCall(t, n, events, "341", "gone", 1000*time.Millisecond)
-	n.srv.Close()
 
-	// What the failed writes left: rows in progress, size and duration 0.
-	st, err := meta.OpenSQLite(filepath.Join(n.cfg.DataDir, "tapedeck.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// What the failed writes leave: rows in progress, size and duration 0.
+	st := n.srv.Catalog().Meta
 	ctx := context.Background()
 	sids := map[string]string{}
 	for _, name := range []string{"keep", "gone"} {
@@ -212,7 +221,6 @@ func TestCatalogSettledAtStart(t *testing.T) {
 	other := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Status: meta.StatusInProgress,
 		Name: "elsewhere", FilePath: "elsewhere.wav", Format: "wav", Node: "another-node"}
 	must(t, st.PutRecording(ctx, other))
-	must(t, st.Close())
 	must(t, os.Remove(filepath.Join(n.recDir(), "gone.wav")))
 
 	n = restartNode(t, n)
