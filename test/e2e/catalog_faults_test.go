@@ -370,3 +370,42 @@ func TestCatalogConvergesAfterDataDiskFull(t *testing.T) {
 	n = restartNode(t, n)
 	verify(n)
 }
+
+// TestStopRightAfterStart: a stop that arrives while the recording is
+// still queued (here during its beep) cancels it, as Asterisk does: the
+// recording ends canceled, and there is neither a catalog row (it used to
+// be "failed") nor a stored recording; the name can be recorded afresh.
+func TestStopRightAfterStart(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "343")
+	n.mustDo("POST", "/channels/"+id+"/record?format=wav&beep=true&name=quick", 201)
+	n.mustDo("POST", "/recordings/live/quick/stop", 204)
+	fin := events.skipTo("RecordingFinished", 5*time.Second)
+	if r := fin["recording"].(map[string]any); r["name"] != "quick" || r["state"] != "canceled" {
+		t.Errorf("RecordingFinished %v, want quick canceled", r)
+	}
+	if l := rcListOf(t, n, acc, "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings.json"); l.Total != 0 {
+		t.Errorf("catalog rows after a stop while queued: %v, want none", l.Recordings)
+	}
+	if code, body := n.do("GET", "/recordings/stored/quick", nil); code != 404 {
+		t.Errorf("stored recording after a stop while queued: %d %s, want 404", code, body)
+	}
+	// Recording the name afresh (ifExists=fail) works and keeps its audio.
+	n.mustDo("POST", "/channels/"+id+"/record?format=wav&name=quick", 201)
+	events.skipTo("RecordingStarted", 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, call.SendAudio(ctx, sweep(4000)))
+	waitRx(t, n, id, 25)
+	n.mustDo("POST", "/recordings/live/quick/stop", 204)
+	if r := events.skipTo("RecordingFinished", 5*time.Second)["recording"].(map[string]any); r["state"] != "done" {
+		t.Errorf("second take: %v", r)
+	}
+	l := rcListOf(t, n, acc, "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings.json")
+	if l.Total != 1 || l.Recordings[0]["status"] != "completed" {
+		t.Errorf("catalog after the second take: %v, want one completed row", l.Recordings)
+	}
+}
