@@ -18,6 +18,8 @@ type Catalog interface {
 	AccountSid(ctx context.Context, name string) (string, error)
 	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
 	BlobOnly(ctx context.Context) ([]catalog.StoredName, error)
+	// Lookup returns a recording's catalog status and detail by name.
+	Lookup(ctx context.Context, name string) (status, detail string, err error)
 }
 
 // NewCallSid makes a Restcomm-style call id: "CA" + 32 hex digits.
@@ -43,6 +45,9 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	}
 	r.mu.Lock()
 	in.Duration = time.Duration(r.written) * time.Second / 8000
+	if status == "failed" {
+		in.Cause = r.cause
+	}
 	r.mu.Unlock()
 	var ch *Channel
 	if r.ch != nil {

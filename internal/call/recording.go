@@ -208,18 +208,20 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	if r.stereo {
 		opts = append(opts, recorder.WithChannels(2))
 	}
-	w, err := recorder.Create(r.path, r.format, mode, opts...)
-	if err != nil {
-		r.fail(failureCause(err))
-		return
-	}
+	// The file is created under r.mu, so a stop or cancel either comes
+	// first (nothing is created) or finds the recording started.
 	r.mu.Lock()
 	if r.finished { // stopped or canceled while queued
 		r.mu.Unlock()
-		w.Close()
-		if r.state == RecCanceled {
-			os.Remove(r.path)
+		return
+	}
+	w, err := recorder.Create(r.path, r.format, mode, opts...)
+	if err != nil {
+		if r.cause == "" {
+			r.cause = failureCause(err)
 		}
+		r.mu.Unlock()
+		r.finish(RecFailed)
 		return
 	}
 	r.writer = w
@@ -485,6 +487,11 @@ func (r *LiveRecording) finish(state string) {
 	}
 	r.finished = true
 	wasQueued := r.state == RecQueued
+	if wasQueued && state == RecDone {
+		// Stopped before it began: as in Asterisk, a queued recording
+		// that is stopped is canceled; no file, no catalog row.
+		state = RecCanceled
+	}
 	r.state = state
 	r.mu.Unlock()
 	if r.ch != nil {
@@ -509,7 +516,9 @@ func (r *LiveRecording) finish(state string) {
 	}
 	final := r.state
 	r.mu.Unlock()
-	if state == RecCanceled {
+	if state == RecCanceled && !wasQueued {
+		// (A queued recording created nothing: the file at its path, if
+		// any, is an earlier recording's.)
 		os.Remove(r.path)
 	}
 	r.m.recMu.Lock()

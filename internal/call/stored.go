@@ -14,12 +14,15 @@ import (
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
-// StoredRecordingJSON is ARI's StoredRecording model. Recovered is
-// tapedeck's: the file was repaired at start-up after a crash.
+// StoredRecordingJSON is ARI's StoredRecording model. Recovered and Cause
+// are tapedeck's: the file was repaired at start-up after a crash (or its
+// catalog row was settled from it), and why the recording failed, as the
+// catalog keeps it (GET of one stored recording).
 type StoredRecordingJSON struct {
 	Name      string `json:"name"`
 	Format    string `json:"format"`
 	Recovered bool   `json:"recovered,omitempty"`
+	Cause     string `json:"cause,omitempty"`
 }
 
 // StoredRecording is a finished recording file.
@@ -116,6 +119,40 @@ func (m *Manager) isLive(name string) bool {
 	return ok
 }
 
+// catalogState adds what the catalog knows of a stored recording: that it
+// failed and why, or that its row was settled from the file.
+func (m *Manager) catalogState(rec *StoredRecording) {
+	c := m.opts.Catalog
+	if c == nil || m.isLive(rec.Name) {
+		return
+	}
+	ctx, cancel := catalogCtx()
+	defer cancel()
+	status, detail, err := c.Lookup(ctx, rec.Name)
+	if err != nil {
+		return
+	}
+	switch status {
+	case "failed":
+		rec.Cause = detail
+	case "recovered":
+		rec.Recovered = true
+	}
+}
+
+// writing reports whether a live recording of that name has its file open.
+func (m *Manager) writing(name string) bool {
+	m.recMu.Lock()
+	r := m.live[name]
+	m.recMu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writer != nil && !r.finished
+}
+
 // GetStored finds a stored recording by name.
 func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	base, err := recorder.ResolveName(m.opts.RecordingsDir, name)
@@ -130,11 +167,13 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
 			continue
 		}
-		return &StoredRecording{
+		rec := &StoredRecording{
 			StoredRecordingJSON: StoredRecordingJSON{Name: name, Format: f.Name, Recovered: recorder.IsRecovered(p)},
 			Path:                p,
 			ContentType:         f.ContentType,
-		}, nil
+		}
+		m.catalogState(rec)
+		return rec, nil
 	}
 	// Not on disk: the catalog may hold it in object storage.
 	if c := m.opts.Catalog; c != nil {
@@ -151,11 +190,16 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	return nil, errRecordingNotFound
 }
 
-// DeleteStored removes a stored recording (every format of the name).
+// DeleteStored removes a stored recording (every format of the name). A
+// recording being written is not deleted (409, as Asterisk); one still
+// queued has not opened its file, so an earlier take of the name can be.
 func (m *Manager) DeleteStored(name string) error {
 	rec, err := m.GetStored(name)
 	if err != nil {
 		return err
+	}
+	if m.writing(name) {
+		return errf(409, "Recording is in progress")
 	}
 	if rec.Path == "" {
 		// Kept only in object storage: the catalog removes object and row.

@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -40,6 +42,7 @@ type Info struct {
 	Started      time.Time
 	Duration     time.Duration
 	Status       string // in-progress, completed, failed, recovered
+	Cause        string // why it failed, in words (the row's StatusDetail)
 }
 
 // Service is the catalog.
@@ -50,8 +53,13 @@ type Service struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	Upload time.Duration // bound for one upload
+	Node   string        // this node's id, stored on the rows it makes
 
 	defaultSid atomic.Pointer[string] // the default account's Sid, once known
+
+	mu      sync.Mutex
+	active  map[string]bool // names between Started and Finished: being recorded here
+	pending map[string]Info // Finished writes that failed, retried by Reconcile
 }
 
 func (s *Service) now() time.Time {
@@ -90,6 +98,19 @@ func (s *Service) defaultAccountSid(ctx context.Context) (string, error) {
 
 // Started records an in-progress recording; it returns its Sid.
 func (s *Service) Started(ctx context.Context, in Info) (string, error) {
+	s.mu.Lock()
+	if s.active == nil {
+		s.active = map[string]bool{}
+	}
+	s.active[in.Name] = true
+	// A new recording of the name replaces the file an unsettled earlier
+	// one left: that one's final write is moot.
+	delete(s.pending, in.Name)
+	s.mu.Unlock()
+	return s.started(ctx, in)
+}
+
+func (s *Service) started(ctx context.Context, in Info) (string, error) {
 	if in.AccountSid == "" {
 		sid, err := s.defaultAccountSid(ctx)
 		if err != nil {
@@ -104,6 +125,7 @@ func (s *Service) Started(ctx context.Context, in Info) (string, error) {
 		Format: in.Format, Source: nonEmpty(in.Source, "ari"), Status: "in-progress",
 		Name: in.Name, FilePath: s.rel(in.Path), Channels: max(in.Channels, 1),
 		CallerNumber: in.CallerNumber, CalledNumber: in.CalledNumber, ApiVersion: "2012-04-24",
+		Node: s.Node,
 	}
 	// A name reused with ifExists=overwrite replaces the previous row.
 	if old, err := s.Meta.RecordingByName(ctx, in.Name); err == nil {
@@ -116,12 +138,37 @@ func (s *Service) Started(ctx context.Context, in Info) (string, error) {
 	return row.Sid, nil
 }
 
-// Finished completes a recording's row: duration, size, checksum, and the
-// upload to S3 when configured. Canceled recordings lose their row.
+// Finished completes a recording's row: duration, size, checksum, the
+// failure cause, and the upload to S3 when configured. Canceled recordings
+// lose their row. A failed recording's file holds what was written before
+// the failure: it is repaired in place and measured. When the write fails
+// (e.g. the database's disk is full) Reconcile retries it.
 func (s *Service) Finished(ctx context.Context, in Info) error {
+	err := s.finished(ctx, in)
+	s.mu.Lock()
+	delete(s.active, in.Name)
+	s.setPendingLocked(in, err)
+	s.mu.Unlock()
+	return err
+}
+
+// setPendingLocked keeps a failed write for Reconcile (unless retrying
+// cannot help) or forgets a done one.
+func (s *Service) setPendingLocked(in Info, err error) {
+	if err != nil && !errors.Is(err, meta.ErrInvalid) && !errors.Is(err, meta.ErrConflict) {
+		if s.pending == nil {
+			s.pending = map[string]Info{}
+		}
+		s.pending[in.Name] = in
+	} else {
+		delete(s.pending, in.Name)
+	}
+}
+
+func (s *Service) finished(ctx context.Context, in Info) error {
 	row, err := s.Meta.RecordingByName(ctx, in.Name)
 	if errors.Is(err, meta.ErrNotFound) {
-		if _, err := s.Started(ctx, in); err != nil {
+		if _, err := s.started(ctx, in); err != nil {
 			return err
 		}
 		row, err = s.Meta.RecordingByName(ctx, in.Name)
@@ -135,10 +182,23 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	row.DateUpdated = s.now()
 	row.Duration = in.Duration.Seconds()
 	row.Status = nonEmpty(in.Status, "completed")
-	if in.Status != "failed" {
+	row.StatusDetail = in.Cause
+	row.Node = s.Node
+	if in.Status == "failed" {
+		row.Size, row.SHA256 = 0, ""
+		if size, sum, dur, err := measure(in.Path, in.Format); err == nil {
+			row.Size, row.SHA256 = size, sum
+			if dur > 0 || size == 0 {
+				row.Duration = dur.Seconds()
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			s.log().Warn("catalog: cannot measure failed recording", "name", in.Name, "err", err)
+		}
+	} else {
 		size, sum, err := fileSum(in.Path)
 		if err != nil {
 			row.Status = "failed"
+			row.StatusDetail = "The finished recording's file cannot be read: " + err.Error()
 			s.log().Warn("catalog: cannot read finished recording", "name", in.Name, "err", err)
 		} else {
 			row.Size, row.SHA256 = size, sum
@@ -161,6 +221,148 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 		}
 	}
 	return s.Meta.PutRecording(ctx, row)
+}
+
+// measure repairs a file in place (recorder.Repair) and returns its size,
+// checksum and duration (0 when the format does not tell).
+func measure(path, format string) (int64, string, time.Duration, error) {
+	var dur time.Duration
+	if f, err := recorder.Lookup(format); err == nil {
+		var rerr error
+		if _, dur, rerr = recorder.Repair(path, f); rerr != nil && errors.Is(rerr, os.ErrNotExist) {
+			return 0, "", 0, rerr
+		}
+	}
+	size, sum, err := fileSum(path)
+	return size, sum, dur, err
+}
+
+// Settled statuses' details, for rows that Reconcile settles.
+const (
+	DetailSettledFromFile = "The end of the recording was never catalogued; size and duration are taken from its file"
+	DetailFileMissing     = "The end of the recording was never catalogued and its file is missing"
+)
+
+// Reconcile brings the catalog back to the truth on disk. It retries the
+// writes of finished recordings that failed (e.g. while the database's
+// disk was full), then settles this node's rows left in progress whose
+// recording is no longer being made here (after a restart, every one):
+// when the file is there it is repaired and measured and the row becomes
+// "recovered" with the file's size, checksum and duration; when it is not,
+// the row becomes "failed". Each settled row says so in its StatusDetail.
+// It runs at start-up and then periodically (Run) until it succeeds.
+func (s *Service) Reconcile(ctx context.Context) error {
+	s.mu.Lock()
+	var retry []Info
+	for name, in := range s.pending {
+		if !s.active[name] {
+			retry = append(retry, in)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, in := range retry {
+		err := s.finished(ctx, in)
+		s.mu.Lock()
+		if s.active[in.Name] {
+			// A new recording of the name began meanwhile; its own end
+			// will be catalogued.
+			delete(s.pending, in.Name)
+		} else {
+			s.setPendingLocked(in, err)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("recording %q: %w", in.Name, err))
+		} else {
+			s.log().Info("catalog: recording's end catalogued on retry", "name", in.Name, "status", in.Status)
+		}
+	}
+	for {
+		rows, err := s.Meta.InProgress(ctx, s.Node, 500)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		settled := 0
+		for _, row := range rows {
+			ok, err := s.settle(ctx, row)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("recording %q: %w", row.Name, err))
+			}
+			if ok {
+				settled++
+			}
+		}
+		if settled == 0 || len(rows) < 500 {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// settle settles one row left in progress unless its recording is live.
+func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) {
+	if s.busy(row.Name) || strings.HasPrefix(row.FilePath, "blob:") {
+		return false, nil
+	}
+	p := s.abs(row.FilePath)
+	size, sum, dur, err := measure(p, row.Format)
+	switch {
+	case err == nil:
+		row.Status, row.StatusDetail = meta.StatusRecovered, DetailSettledFromFile
+		row.Size, row.SHA256, row.Duration = size, sum, dur.Seconds()
+	case errors.Is(err, os.ErrNotExist) || p == "":
+		row.Status, row.StatusDetail = meta.StatusFailed, DetailFileMissing
+		row.Size, row.SHA256, row.Duration = 0, "", 0
+	default:
+		return false, err
+	}
+	row.DateUpdated = s.now()
+	// Under s.mu, so that a recording of the name that starts now writes
+	// its in-progress row after this one, not before.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[row.Name] || s.pending[row.Name].Name != "" {
+		return false, nil
+	}
+	if err := s.Meta.PutRecording(ctx, row); err != nil {
+		return false, err
+	}
+	s.log().Warn("catalog: settled a recording left in progress", "name", row.Name, "status", row.Status, "bytes", row.Size, "duration", row.Duration)
+	return true, nil
+}
+
+func (s *Service) busy(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, pending := s.pending[name]
+	return s.active[name] || pending
+}
+
+// Run reconciles every interval until ctx ends.
+func (s *Service) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				s.log().Warn("catalog: reconcile incomplete; retrying later", "err", err, "every", every)
+			}
+		}
+	}
+}
+
+// Lookup returns a recording's catalog status and its detail, by name.
+func (s *Service) Lookup(ctx context.Context, name string) (status, detail string, err error) {
+	row, err := s.Meta.RecordingByName(ctx, name)
+	if err != nil {
+		return "", "", err
+	}
+	return row.Status, row.StatusDetail, nil
 }
 
 // Recovered catalogs a file repaired at start-up.

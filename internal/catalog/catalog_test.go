@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"context"
+	"encoding/binary"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -57,5 +59,74 @@ func TestDefaultAccountLookedUpOnce(t *testing.T) {
 	}
 	if n := cs.ensures.Load(); n != 1 {
 		t.Fatalf("default account looked up %d times for 3 recordings and AccountSid; want once", n)
+	}
+}
+
+// TestReconcileLeavesLiveRecordings: the periodic reconcile settles a row
+// left in progress by an earlier run, but never the row of a recording
+// being made now (between Started and Finished), even though its file is
+// there; once that one finishes, its own write decides.
+func TestReconcileLeavesLiveRecordings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := &Service{Meta: st, Root: dir, Node: "n1"}
+	wav := func(name string, samples int) string {
+		p := filepath.Join(dir, name+".wav")
+		b := make([]byte, 44+2*samples)
+		copy(b, "RIFF")
+		binary.LittleEndian.PutUint32(b[4:], uint32(36+2*samples))
+		copy(b[8:], "WAVEfmt ")
+		binary.LittleEndian.PutUint32(b[16:], 16)
+		binary.LittleEndian.PutUint16(b[20:], 1)
+		binary.LittleEndian.PutUint16(b[22:], 1)
+		binary.LittleEndian.PutUint32(b[24:], 8000)
+		binary.LittleEndian.PutUint32(b[28:], 16000)
+		binary.LittleEndian.PutUint16(b[32:], 2)
+		binary.LittleEndian.PutUint16(b[34:], 16)
+		copy(b[36:], "data")
+		binary.LittleEndian.PutUint32(b[40:], uint32(2*samples))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	live := Info{Name: "live", Path: wav("live", 4000), Format: "wav", Started: time.Now()}
+	if _, err := svc.Started(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	stale := Info{Name: "stale", Path: wav("stale", 12000), Format: "wav", Started: time.Now()}
+	if _, err := svc.Started(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	// A restart forgets what was live: a fresh service over the same store
+	// sees "stale" as left in progress; "live" is made by this one.
+	svc = &Service{Meta: st, Root: dir, Node: "n1"}
+	if _, err := svc.Started(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if row, err := st.RecordingByName(ctx, "live"); err != nil || row.Status != meta.StatusInProgress {
+		t.Fatalf("live recording's row after reconcile: %+v %v, want in-progress", row, err)
+	}
+	row, err := st.RecordingByName(ctx, "stale")
+	if err != nil || row.Status != meta.StatusRecovered || row.Size != 44+24000 || row.Duration != 1.5 || row.StatusDetail == "" {
+		t.Fatalf("stale row after reconcile: %+v %v, want recovered, 24044 bytes, 1.5 s", row, err)
+	}
+	live.Duration = 500 * time.Millisecond
+	if err := svc.Finished(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if row, err := st.RecordingByName(ctx, "live"); err != nil || row.Status != meta.StatusCompleted || row.StatusDetail != "" {
+		t.Fatalf("live recording's row after it finished: %+v %v, want completed", row, err)
 	}
 }

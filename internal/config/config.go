@@ -50,6 +50,10 @@ type Catalog struct {
 	MediaAccess string `yaml:"media_access"`
 	// SignedURLTTL is the lifetime of signed media URLs, in seconds.
 	SignedURLTTL int `yaml:"signed_url_ttl_seconds"`
+	// ReconcileInterval is how often, in seconds, the catalog retries the
+	// writes that failed (e.g. while the database's disk was full) and
+	// settles rows left in progress; 0 means 30. It also runs at start-up.
+	ReconcileInterval int `yaml:"reconcile_interval_seconds"`
 	// SignKey signs media URLs (hex or text); random at each start when empty.
 	SignKey string `yaml:"sign_key"`
 	// S3 stores finished files in S3-compatible object storage.
@@ -349,6 +353,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RTP.Host == "" {
 		c.RTP.Host = sipHost
+	}
+	if c.Catalog.ReconcileInterval < 0 {
+		errs = append(errs, fmt.Errorf("catalog.reconcile_interval_seconds: %d is negative", c.Catalog.ReconcileInterval))
 	}
 	switch c.Catalog.MediaAccess {
 	case "":

@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // ResolveName returns the recording file path, without extension, for the
 // ARI recording name under root. "/" in name makes subdirectories. Names that
-// are empty, absolute, contain NUL or "\", have empty, "." or ".." segments,
+// are empty, not valid UTF-8, absolute, contain NUL or "\", have empty, "." or ".." segments,
 // or that resolve through existing symlinks to a place outside root are
 // rejected with ErrInvalidName. Nothing is created.
 func ResolveName(root, name string) (string, error) {
@@ -49,6 +50,10 @@ func checkName(name string) error {
 		return bad(`contains "\"`)
 	case strings.HasPrefix(name, "/"):
 		return bad("absolute path")
+	case !utf8.ValidString(name):
+		// The APIs speak JSON, which cannot carry these bytes: the name
+		// could never be given back to address the recording.
+		return bad("not valid UTF-8")
 	}
 	for _, seg := range strings.Split(name, "/") {
 		switch seg {

@@ -36,7 +36,7 @@ func TestResolveName(t *testing.T) {
 		}
 	}
 	bad := []string{
-		"", "\x00", "a\x00b", `a\b`, `..\x`, "/abs", "/", "..", "../x", "a/../b", "a/..",
+		"", "\x00", "a\x00b", `a\b`, `..\x`, "/abs", "/", "..", "../x", "a/../b", "a/..", "bad\xffname", "d\xc3/x",
 		"a//b", "a/", "./a", "a/./b", ".", "escape/x", "escape", "escape/new/dir/x", "sub/dangling",
 		"sub/dangling/x",
 	}

@@ -116,6 +116,36 @@ func recoverOne(root, path, marker string) (Recovered, bool, error) {
 	return rec, true, nil
 }
 
+// Repair makes a closed recording file consistent in place, as Recover
+// does for a crashed one (header sizes from the file length, a trailing
+// partial sample or frame cut), and returns its size and audio duration (0
+// when unknown). For a recording that failed part way, e.g. on a full disk:
+// the file then plays everything it holds, and the catalog can take its
+// size and duration from it. Nothing grows, so it works on a full disk.
+func Repair(path string, f Format) (int64, time.Duration, error) {
+	file, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return 0, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		file.Close()
+		return 0, 0, fmt.Errorf("recorder: repair %s: not a regular file", path)
+	}
+	size, dur, err := repair(file, st.Size(), f.Name)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return size, dur, fmt.Errorf("recorder: repair %s: %w", path, err)
+	}
+	return size, dur, nil
+}
+
 func ignoreNotExist(err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

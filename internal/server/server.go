@@ -49,6 +49,9 @@ type Server struct {
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
+	// stopReconcile ends the catalog's periodic reconcile.
+	stopReconcile context.CancelFunc
+	reconciled    chan struct{}
 }
 
 // New builds a server from a validated configuration.
@@ -101,7 +104,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("catalog S3: %w", err)
 	}
 	s.meta = ms
-	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log}
+	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: entity}
 	if _, err := s.catalog.DefaultAccount(ctx); err != nil {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: default account: %w", err)
@@ -112,6 +115,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			log.Error("catalog: recovered recording not catalogued", "name", r.Name, "err", err)
 		}
+	}
+	// Rows a previous run left in progress (its last catalog writes failed,
+	// e.g. on a full disk) are settled from their files now; what cannot be
+	// written yet is retried every reconcile interval.
+	if err := s.catalog.Reconcile(ctx); err != nil {
+		log.Error("catalog: reconcile at start-up incomplete; retrying periodically", "err", err)
 	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
@@ -176,6 +185,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "ok %d channels %d goroutines\n", s.calls.Count(), runtime.NumGoroutine())
 	})
+	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	s.stopReconcile, s.reconciled = stop, make(chan struct{})
+	go func() {
+		defer close(s.reconciled)
+		s.catalog.Run(rctx, every)
+	}()
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
@@ -267,6 +286,10 @@ func (s *Server) Close() error {
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
+	}
+	if s.stopReconcile != nil {
+		s.stopReconcile()
+		<-s.reconciled
 	}
 	if s.meta != nil {
 		s.meta.Close()

@@ -65,4 +65,17 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	events.skipTo("ChannelDtmfReceived", 5*time.Second)
+
+	// The catalog tells the truth about the failed recording: the cause,
+	// and the size and duration of what its file holds.
+	row, err := n.srv.Catalog().Meta.RecordingByName(context.Background(), "full/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := defaultAccount(t, n)
+	r := rcRecording(t, n, acc, row.Sid)
+	if r["status"] != "failed" || !strings.Contains(strings.ToLower(r["status_detail"]), "disk full") {
+		t.Errorf("catalog row of full/big: %v, want failed with the cause", r)
+	}
+	checkFromFile(t, r, filepath.Join(full, "big.wav"))
 }

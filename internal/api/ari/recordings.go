@@ -76,7 +76,7 @@ func (s *Server) recordingsResource() *Resource {
 					return rec.StoredRecordingJSON, nil
 				}},
 			{Method: "DELETE", Path: "/recordings/stored/{recordingName}", Nickname: "deleteStored", Summary: "Delete a stored recording.", Returns: "void",
-				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound, {409, "Recording is in progress"}},
 				Handler: func(r *Request) (any, error) { return nil, s.calls.DeleteStored(r.Path("recordingName")) }},
 			{Method: "GET", Path: "/recordings/stored/{recordingName}/file", Nickname: "getStoredFile", Summary: "Get the file associated with the stored recording.", Returns: "binary",
 				Params: []Param{recName}, Errors: []ErrorResponse{{403, "The recording file could not be opened"}, notFound},

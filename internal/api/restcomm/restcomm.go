@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"path"
@@ -239,14 +240,19 @@ func parseTime(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)", v)
 }
 
+// maxParam bounds the integer paging parameters, and Page*PageSize: the
+// 32-bit range of Restcomm's own (Java int) parameters, far beyond any
+// catalog, and no product of two of them overflows.
+const maxParam = math.MaxInt32
+
 func intParam(q url.Values, name string, def, min int) (int, error) {
 	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < min {
-		return 0, fail(400, "%s must be an integer of at least %d, got %q", name, min, v)
+	if err != nil || n < min || n > maxParam {
+		return 0, fail(400, "%s must be an integer from %d to %d, got %q", name, min, maxParam, v)
 	}
 	return n, nil
 }
@@ -306,6 +312,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		}
 		mq.SortBy = field
 	}
+	if page > maxParam/pageSize {
+		s.writeError(w, req.ext, fail(400, "Page %d is too far: Page*PageSize must not exceed %d", page, maxParam))
+		return
+	}
 	offset := page * pageSize
 	if offset >= limit {
 		offset = limit
@@ -321,6 +331,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		mq.Limit = 1
 		res, err = s.o.Catalog.Meta.ListRecordings(r.Context(), mq)
 		res.Items = nil
+	}
+	if errors.Is(err, meta.ErrNotFound) && mq.AfterSid != "" {
+		s.writeError(w, req.ext, fail(400, "AfterSid %q is not a recording of this account", mq.AfterSid))
+		return
 	}
 	if err != nil {
 		s.log.Error("restcomm: listing recordings", "err", err)
@@ -485,9 +499,12 @@ type recordingJSON struct {
 	FileURI     string `json:"file_uri"`
 	S3URI       string `json:"s3_uri,omitempty"`
 	Status      string `json:"status,omitempty"`
-	Format      string `json:"format,omitempty"`
-	Size        int64  `json:"size,omitempty"`
-	SHA256      string `json:"sha256,omitempty"`
+	// StatusDetail (tapedeck's) says why a recording failed, or how a row
+	// left in progress was settled, in words.
+	StatusDetail string `json:"status_detail,omitempty"`
+	Format       string `json:"format,omitempty"`
+	Size         int64  `json:"size,omitempty"`
+	SHA256       string `json:"sha256,omitempty"`
 }
 
 func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recording) recordingJSON {
@@ -497,7 +514,7 @@ func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recordin
 		APIVersion: nonEmpty(rec.ApiVersion, APIVersion),
 		URI:        "/" + APIVersion + "/Accounts/" + rec.AccountSid + "/Recordings/" + rec.Sid + ".json",
 		FileURI:    s.mediaURI(prefix, rec), S3URI: rec.S3URI,
-		Status: rec.Status, Format: rec.Format, Size: rec.Size, SHA256: rec.SHA256,
+		Status: rec.Status, StatusDetail: rec.StatusDetail, Format: rec.Format, Size: rec.Size, SHA256: rec.SHA256,
 	}
 }
 
@@ -529,6 +546,10 @@ type xmlRecording struct {
 	Uri         string
 	FileUri     string
 	S3Uri       string `xml:",omitempty"`
+	// tapedeck's, as in the JSON.
+	Status       string `xml:",omitempty"`
+	StatusDetail string `xml:",omitempty"`
+	Size         int64  `xml:",omitempty"`
 }
 
 type xmlRecordings struct {
@@ -552,7 +573,8 @@ func toXML(in []recordingJSON) []xmlRecording {
 	out := make([]xmlRecording, len(in))
 	for i, r := range in {
 		out[i] = xmlRecording{Sid: r.Sid, DateCreated: r.DateCreated, DateUpdated: r.DateUpdated, AccountSid: r.AccountSid,
-			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: r.URI, FileUri: r.FileURI, S3Uri: r.S3URI}
+			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: r.URI, FileUri: r.FileURI, S3Uri: r.S3URI,
+			Status: r.Status, StatusDetail: r.StatusDetail, Size: r.Size}
 	}
 	return out
 }

@@ -94,6 +94,13 @@ type Recording struct {
 	CallerNumber string
 	CalledNumber string
 	ApiVersion   string // "2012-04-24" (APIVersion) when empty on PutRecording
+	// StatusDetail says in words why the recording failed (e.g. "Disk
+	// full: ..."), or how a row left in progress was settled; empty when
+	// there is nothing to say.
+	StatusDetail string
+	// Node is the node that makes the recording (its entity id); empty on
+	// rows made before it was recorded.
+	Node string
 }
 
 // Account owns recordings and authenticates API calls.
@@ -180,6 +187,11 @@ type Store interface {
 	DeleteRecordingByName(ctx context.Context, name string) error
 	// ListRecordings returns one page of the account's recordings.
 	ListRecordings(ctx context.Context, q Query) (Page, error)
+	// InProgress returns up to limit (<= 0: DefaultPageSize) recordings of
+	// any account whose status is in-progress and whose Node is node or
+	// empty, by name: for the node's reconciler, which settles those whose
+	// recording is no longer live.
+	InProgress(ctx context.Context, node string, limit int) ([]Recording, error)
 
 	Close() error
 }

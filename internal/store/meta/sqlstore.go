@@ -71,10 +71,10 @@ func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 func newSQLStore(w, r *sql.DB, d *dialect, closeFn func() error) *sqlStore {
 	s := &sqlStore{w: w, r: r, d: d, closeFn: closeFn}
 	s.upsert = s.q(`INSERT INTO recordings (` + recCols + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)` +
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)` +
 		fmt.Sprintf(upsertSet,
-			`CASE WHEN $20`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
-			21, d.timeCast))
+			`CASE WHEN $22`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
+			23, d.timeCast))
 	return s
 }
 
@@ -274,14 +274,14 @@ func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account
 
 // -------------------------------------------------------- recordings
 
-const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version`
+const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node`
 
 func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
 	var created, updated, start dbTime
 	err := row.Scan(&r.Sid, &r.AccountSid, &r.CallSid, &created, &updated, &start,
 		&r.Duration, &r.Channels, &r.Format, &r.Size, &r.SHA256, &r.Source, &r.Status,
-		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion)
+		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion, &r.StatusDetail, &r.Node)
 	if err != nil {
 		return Recording{}, err
 	}
@@ -310,7 +310,7 @@ func (s *sqlStore) upsertArgs(r Recording, now time.Time) ([]any, error) {
 		r.Sid, r.AccountSid, r.CallSid, s.timeArg(r.DateCreated), s.timeArg(r.DateUpdated),
 		s.nullTimeArg(r.StartTime), r.Duration, r.Channels, r.Format, r.Size, r.SHA256,
 		r.Source, r.Status, r.Name, r.FilePath, r.S3URI, r.CallerNumber, r.CalledNumber,
-		r.ApiVersion, keepCreated, s.timeArg(now),
+		r.ApiVersion, r.StatusDetail, r.Node, keepCreated, s.timeArg(now),
 	}, nil
 }
 
@@ -364,10 +364,12 @@ ON CONFLICT (sid) DO UPDATE SET
 	s3_uri = excluded.s3_uri,
 	caller_number = excluded.caller_number,
 	called_number = excluded.called_number,
-	api_version = excluded.api_version
+	api_version = excluded.api_version,
+	status_detail = excluded.status_detail,
+	node = excluded.node
 WHERE recordings.account_sid = excluded.account_sid`
 
-const recColCount = 19
+const recColCount = 21
 
 // multiUpsert is the upsert of n rows that all have a DateCreated.
 func (s *sqlStore) multiUpsert(n int) string {
@@ -549,6 +551,30 @@ func (s *sqlStore) DeleteRecordingByName(ctx context.Context, name string) error
 		return ErrNotFound
 	}
 	return s.deleteWhere(ctx, `name = $1`, name)
+}
+
+func (s *sqlStore) InProgress(ctx context.Context, node string, limit int) ([]Recording, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE status = 'in-progress' AND node IN ($1, '') ORDER BY name LIMIT $2`),
+		node, limit) // a literal status, so that the partial index recordings_in_progress serves it
+	if err != nil {
+		return nil, s.mapErr(err, "in-progress recordings")
+	}
+	defer rows.Close()
+	var out []Recording
+	for rows.Next() {
+		r, err := scanRecording(rows)
+		if err != nil {
+			return nil, s.mapErr(err, "in-progress recordings")
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.mapErr(err, "in-progress recordings")
+	}
+	return out, nil
 }
 
 func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {

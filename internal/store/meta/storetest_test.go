@@ -37,6 +37,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"ListArguments", testListArguments},
 		{"Injection", testInjection},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +110,8 @@ func sampleRec(acct string, i int) Recording {
 		SHA256: strings.Repeat("ab", 32), Source: SourceARI, Status: StatusCompleted,
 		Name: fmt.Sprintf("rec-%s-%d", acct[len(acct)-6:], i), FilePath: fmt.Sprintf("2024/03/10/rec-%d.wav", i),
 		S3URI: "", CallerNumber: "+15551230000", CalledNumber: "+15559870000", ApiVersion: APIVersion,
+		StatusDetail: []string{"", "Disk full: no space left on device (écrit 3 s)"}[i%2],
+		Node:         []string{"", "aa:bb:cc:dd:ee:ff"}[i%2],
 	}
 }
 
@@ -1023,5 +1026,72 @@ func TestParseSortBy(t *testing.T) {
 	}
 	if got := EndOfDay(time.Date(2024, 2, 28, 13, 0, 0, 0, time.FixedZone("", 3600))); !got.Equal(time.Date(2024, 2, 28, 23, 59, 59, 999999000, time.UTC)) {
 		t.Errorf("EndOfDay = %v", got)
+	}
+}
+
+// testStatusDetailAndInProgress: the failure cause round-trips through
+// PutRecording and PutRecordings and is cleared by an update without one;
+// InProgress lists a node's in-progress rows (and those without a node) of
+// every account, by name, bounded.
+func testStatusDetailAndInProgress(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a, b := mustAccount(t, s, "a"), mustAccount(t, s, "b")
+	failed := sampleRec(a.Sid, 1)
+	failed.Status, failed.StatusDetail = StatusFailed, "Disk full: write recording/x.wav: no space left on device"
+	mustPut(t, s, failed)
+	got, err := s.Recording(ctx, a.Sid, failed.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRec(t, got, normRec(failed))
+	failed.Status, failed.StatusDetail = StatusCompleted, ""
+	mustPut(t, s, failed)
+	if got, err = s.Recording(ctx, a.Sid, failed.Sid); err != nil || got.StatusDetail != "" || got.Status != StatusCompleted {
+		t.Fatalf("after an update without detail: %+v %v", got, err)
+	}
+	batch := []Recording{sampleRec(b.Sid, 3), sampleRec(b.Sid, 4)}
+	batch[0].Status, batch[0].StatusDetail = StatusFailed, "Permission denied"
+	if err := s.PutRecordings(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Recording(ctx, b.Sid, batch[0].Sid); err != nil || got.StatusDetail != "Permission denied" {
+		t.Fatalf("PutRecordings detail: %+v %v", got, err)
+	}
+
+	if list, err := s.InProgress(ctx, "n1", 10); err != nil || len(list) != 0 {
+		t.Fatalf("InProgress with none: %v %v", sids(list), err)
+	}
+	// n1's rows and rows without a node are n1's to settle; n2's are not.
+	var want []Recording
+	for i, acct := range []string{a.Sid, b.Sid, a.Sid, b.Sid, a.Sid, b.Sid} {
+		r := sampleRec(acct, 10+i)
+		r.Status = StatusInProgress
+		r.Name = fmt.Sprintf("live/%d", 6-i) // names in reverse order of insertion
+		r.Node = []string{"n1", "", "n1", "n2", "n1", "n1"}[i]
+		mustPut(t, s, r)
+		if r.Node != "n2" {
+			want = append(want, normRec(r))
+		}
+	}
+	slices.SortFunc(want, func(x, y Recording) int { return cmp.Compare(x.Name, y.Name) })
+	list, err := s.InProgress(ctx, "n1", 10)
+	if err != nil || len(list) != len(want) {
+		t.Fatalf("InProgress = %v %v, want %v", sids(list), err, sids(want))
+	}
+	for i := range list {
+		checkRec(t, list[i], want[i])
+	}
+	if list, err = s.InProgress(ctx, "n1", 2); err != nil || len(list) != 2 || list[1].Name != want[1].Name {
+		t.Fatalf("InProgress(2) = %v %v", sids(list), err)
+	}
+	if list, err = s.InProgress(ctx, "n2", 0); err != nil || len(list) != 2 {
+		t.Fatalf("InProgress(n2) = %v %v, want n2's row and the one without a node", sids(list), err)
+	}
+	// Settled rows leave the list.
+	done := want[0]
+	done.Status = StatusCompleted
+	mustPut(t, s, done)
+	if list, err = s.InProgress(ctx, "n1", 0); err != nil || len(list) != len(want)-1 || list[0].Name != want[1].Name {
+		t.Fatalf("InProgress after settling %s = %v %v", done.Name, sids(list), err)
 	}
 }

@@ -1,0 +1,97 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// queuedBridgeRecording is a bridge recording as Bridge.Record makes it,
+// registered and still queued: its start has not run yet. The manager has
+// a real catalog (SQLite) and a real recordings directory.
+func queuedBridgeRecording(t *testing.T, name string) (*LiveRecording, meta.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root := filepath.Join(dir, "recording")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(Options{RecordingsDir: root, Bus: event.NewBus("test")})
+	m.SetCatalog(&catalog.Service{Meta: st, Root: root})
+	b, err := m.CreateBridge("b1", "mixing", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := recorder.Lookup("wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := recorder.ResolveName(root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &LiveRecording{m: m, br: b, name: name, format: f, target: "bridge:b1",
+		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{})}
+	m.recMu.Lock()
+	m.live[name] = r
+	m.recMu.Unlock()
+	return r, st
+}
+
+// TestStopWhileQueued: a stop (or cancel) that arrives before the queued
+// recording's start has run leaves neither a catalog row nor a file, and
+// the recording ends canceled, as Asterisk does. It used to leave a
+// "failed" row (the catalog found no file) and, once the start ran, an
+// orphan file.
+func TestStopWhileQueued(t *testing.T) {
+	for _, op := range []string{"stop", "cancel"} {
+		t.Run(op, func(t *testing.T) {
+			r, st := queuedBridgeRecording(t, "quick")
+			if op == "stop" {
+				r.Stop()
+			} else {
+				r.Cancel()
+			}
+			r.start(recorder.Fail) // the start goroutine, running late
+			<-r.Done()
+			if j := r.JSON(); j.State != RecCanceled {
+				t.Errorf("state %q, want %q", j.State, RecCanceled)
+			}
+			if _, err := os.Stat(r.path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("file %s: %v, want none", r.path, err)
+			}
+			if row, err := st.RecordingByName(context.Background(), "quick"); !errors.Is(err, meta.ErrNotFound) {
+				t.Errorf("catalog row %+v (%v), want none", row, err)
+			}
+			if _, err := r.m.LiveRecording("quick"); err == nil {
+				t.Error("still listed as live")
+			}
+		})
+	}
+}
+
+// TestCancelWhileQueuedKeepsEarlierTake: canceling a queued overwrite
+// must not delete the file the earlier recording of that name left.
+func TestCancelWhileQueuedKeepsEarlierTake(t *testing.T) {
+	r, _ := queuedBridgeRecording(t, "take")
+	if err := os.WriteFile(r.path, []byte("earlier take"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.Cancel()
+	r.start(recorder.Overwrite)
+	if b, err := os.ReadFile(r.path); err != nil || string(b) != "earlier take" {
+		t.Errorf("earlier take: %q %v", b, err)
+	}
+}
