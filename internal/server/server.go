@@ -277,3 +277,6 @@ func (s *Server) Close() error {
 	s.log.Info("tapedeck stopped")
 	return nil
 }
+
+// SIPStats are the SIP endpoint's counters.
+func (s *Server) SIPStats() sip.Stats { return s.sip.Stats() }

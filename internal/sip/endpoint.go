@@ -56,6 +56,8 @@ type Endpoint struct {
 
 	listeners []func() error
 	closeOnce sync.Once
+
+	stats counters
 }
 
 // New builds an endpoint; Start binds its sockets.
@@ -91,12 +93,44 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	}
 	e := &Endpoint{opts: opts, log: opts.Logger, ua: ua, srv: srv, handler: h, host: host}
 	e.accepting.Store(true)
-	srv.OnInvite(e.onInvite)
-	srv.OnAck(e.onAck)
-	srv.OnBye(e.onBye)
-	srv.OnCancel(e.onCancel)
-	srv.OnOptions(e.onOptions)
+	srv.OnInvite(e.handle(e.onInvite))
+	srv.OnAck(e.handle(e.onAck))
+	srv.OnBye(e.handle(e.onBye))
+	srv.OnCancel(e.handle(e.onCancel))
+	srv.OnOptions(e.handle(e.onOptions))
+	srv.OnNoRoute(e.handle(e.onOther))
 	return e, nil
+}
+
+// handle wraps a request handler: the request is validated before the
+// handler reads any header, and a panic in the handler fails that request
+// (500 when it can still be answered) instead of the process.
+func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer e.recovered("request", func() {
+			if req.Method != sip.ACK {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+			}
+		})
+		if code, reason := checkRequest(req); code != 0 {
+			e.stats.invalid.Add(1)
+			e.log.Debug("sip: request refused", "method", req.Method, "code", code, "reason", reason, "source", req.Source())
+			if req.Method != sip.ACK { // an ACK is never answered
+				res := sip.NewResponseFromRequest(req, code, reason, nil)
+				res.SipVersion = "SIP/2.0" // not the request's: a 505 names the version we speak
+				_ = tx.Respond(res)
+			}
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// onOther answers the methods tapedeck does not implement.
+func (e *Endpoint) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	_ = tx.Respond(res)
 }
 
 // Start binds the listeners and serves them in the background.
@@ -306,10 +340,6 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil)); err != nil {
 		return
 	}
-	if req.Contact() == nil || req.From() == nil || req.CSeq() == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (missing Contact, From or CSeq)", nil))
-		return
-	}
 	d, err := e.newDialog(req, tx)
 	if err != nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
@@ -317,7 +347,10 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	e.active.Add(1)
 	defer e.active.Done()
-	e.handler.Invite(d)
+	func() {
+		defer e.recovered("call", d.fail)
+		e.handler.Invite(d)
+	}()
 	// Keep the INVITE transaction's handler alive until a final response
 	// is sent or the transaction ends (CANCEL, transport error).
 	select {
