@@ -93,13 +93,30 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	}
 	e := &Endpoint{opts: opts, log: opts.Logger, ua: ua, srv: srv, handler: h, host: host}
 	e.accepting.Store(true)
-	srv.OnInvite(e.handle(e.onInvite))
-	srv.OnAck(e.handle(e.onAck))
-	srv.OnBye(e.handle(e.onBye))
-	srv.OnCancel(e.handle(e.onCancel))
-	srv.OnOptions(e.handle(e.onOptions))
-	srv.OnNoRoute(e.handle(e.onOther))
+	srv.OnInvite(e.route(sip.INVITE))
+	srv.OnAck(e.route(sip.ACK))
+	srv.OnBye(e.route(sip.BYE))
+	srv.OnCancel(e.route(sip.CANCEL))
+	srv.OnOptions(e.route(sip.OPTIONS))
+	srv.OnNoRoute(e.route(""))
 	return e, nil
+}
+
+// route is the guarded handler of a method ("" for the others).
+func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
+	switch m {
+	case sip.INVITE:
+		return e.handle(e.onInvite)
+	case sip.ACK:
+		return e.handle(e.onAck)
+	case sip.BYE:
+		return e.handle(e.onBye)
+	case sip.CANCEL:
+		return e.handle(e.onCancel)
+	case sip.OPTIONS:
+		return e.handle(e.onOptions)
+	}
+	return e.handle(e.onOther)
 }
 
 // handle wraps a request handler: the request is validated before the
