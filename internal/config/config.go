@@ -121,6 +121,22 @@ type SIP struct {
 	ExternalHost string `yaml:"external_host"`
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string `yaml:"user_agent"`
+	// TCP limits SIP over TCP.
+	TCP SIPTCP `yaml:"tcp"`
+}
+
+// SIPTCP limits the connections SIP over TCP accepts, so that idle or
+// hostile connections cannot use up the process's descriptors.
+type SIPTCP struct {
+	// IdleTimeoutSeconds closes a connection after this long without
+	// traffic, unless a call uses it (default 120; 0 never).
+	IdleTimeoutSeconds int `yaml:"idle_timeout_seconds"`
+	// MaxConnections caps open connections (default 0: half the descriptor
+	// limit, which tapedeck raises to the hard limit at start).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource caps open connections from one IP address
+	// (default 64; 0 no cap).
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
 }
 
 // RTP configures media ports.
@@ -201,6 +217,7 @@ func Default() Config {
 			Listen:     "127.0.0.1:5060",
 			Transports: []string{"udp", "tcp"},
 			UserAgent:  "tapedeck",
+			TCP:        SIPTCP{IdleTimeoutSeconds: 120, MaxConnectionsPerSource: 64},
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -306,6 +323,9 @@ func (c *Config) Validate() error {
 		if t != "udp" && t != "tcp" {
 			errs = append(errs, fmt.Errorf("sip.transports: unknown transport %q (udp, tcp)", t))
 		}
+	}
+	if t := c.SIP.TCP; t.IdleTimeoutSeconds < 0 || t.MaxConnections < 0 || t.MaxConnectionsPerSource < 0 {
+		errs = append(errs, errors.New("sip.tcp: idle_timeout_seconds, max_connections and max_connections_per_source must not be negative"))
 	}
 	if len(c.SIP.Transports) == 0 {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))

@@ -139,6 +139,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ExternalHost: cfg.SIP.ExternalHost,
 		UserAgent:    cfg.SIP.UserAgent,
 		Logger:       log,
+
+		TCPIdleTimeout:  orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
+		TCPMaxConns:     cfg.SIP.TCP.MaxConnections,
+		TCPMaxPerSource: orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
@@ -178,6 +182,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
+}
+
+// orNever maps a configured 0 ("none") to sip.Options' -1 (0 there is
+// "the default").
+func orNever[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // goMemory reads runtime/metrics (no stop-the-world): live is the Go heap

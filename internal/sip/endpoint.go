@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -34,6 +35,18 @@ type Options struct {
 	ExternalHost string   // host for Contact; defaults to the listen host
 	UserAgent    string
 	Logger       *slog.Logger
+
+	// TCPIdleTimeout closes an accepted TCP connection after this long
+	// without traffic, unless a dialog uses it: 0 means
+	// DefaultTCPIdleTimeout, a negative value never.
+	TCPIdleTimeout time.Duration
+	// TCPMaxConns caps accepted TCP connections: 0 means half the
+	// descriptor limit (at least 16), so that UDP, RTP and HTTP keep
+	// descriptors when the cap is reached.
+	TCPMaxConns int
+	// TCPMaxPerSource caps accepted TCP connections from one IP address: 0
+	// means DefaultTCPMaxPerSource, a negative value no cap.
+	TCPMaxPerSource int
 }
 
 // Endpoint is the SIP stack of one node.
@@ -179,16 +192,17 @@ func (e *Endpoint) Start() error {
 		e.port = udp.LocalAddr().(*net.UDPAddr).Port
 		go func() {
 			if err := e.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Debug("sip udp serve ended", "err", err)
+				e.log.Error("sip udp listener stopped; SIP over UDP is down", "err", err)
 			}
 		}()
 		e.listeners = append(e.listeners, udp.Close)
 	}
 	if tcp != nil {
 		e.port = tcp.Addr().(*net.TCPAddr).Port
+		tcp = e.limitTCP(tcp)
 		go func() {
 			if err := e.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Debug("sip tcp serve ended", "err", err)
+				e.log.Error("sip tcp listener stopped; SIP over TCP is down", "err", err)
 			}
 		}()
 		e.listeners = append(e.listeners, tcp.Close)
@@ -200,6 +214,34 @@ func (e *Endpoint) Start() error {
 	e.client = client
 	e.uac = sipgo.NewDialogClientCache(client, e.contact("udp"))
 	return nil
+}
+
+// limitTCP raises the descriptor limit and wraps the TCP listener in the
+// configured caps.
+func (e *Endpoint) limitTCP(l net.Listener) net.Listener {
+	soft, hard, err := raiseNofile()
+	if err != nil {
+		e.log.Warn("sip: cannot read the descriptor limit", "err", err)
+	}
+	maxConns := e.opts.TCPMaxConns
+	if maxConns <= 0 {
+		maxConns = max(int(min(soft, 1<<30)/2), minTCPMaxConns)
+		if soft == 0 {
+			maxConns = 10000
+		}
+	} else if soft > 0 && uint64(maxConns) >= soft {
+		e.log.Warn("sip: sip.tcp.max_connections is not below the descriptor limit; running out of descriptors stalls UDP, RTP and HTTP too", "max_connections", maxConns, "nofile", soft)
+	}
+	perSource := e.opts.TCPMaxPerSource
+	if perSource == 0 {
+		perSource = DefaultTCPMaxPerSource
+	}
+	idle := e.opts.TCPIdleTimeout
+	if idle == 0 {
+		idle = DefaultTCPIdleTimeout
+	}
+	e.log.Info("sip tcp limits", "nofile_soft", soft, "nofile_hard", hard, "max_connections", maxConns, "max_per_source", perSource, "idle_timeout", idle)
+	return newTCPListener(l, e, maxConns, perSource, idle)
 }
 
 // bindPair binds UDP and TCP on the same port (port 0: UDP picks, TCP follows).
