@@ -123,6 +123,10 @@ type SIP struct {
 	UserAgent string `yaml:"user_agent"`
 	// TCP limits SIP over TCP.
 	TCP SIPTCP `yaml:"tcp"`
+	// MalformedLogLevel is the level at which a message that cannot be
+	// parsed is logged (truncated, at most about one line a second):
+	// debug, info (default), warn or error. Each is counted either way.
+	MalformedLogLevel string `yaml:"malformed_log_level"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -218,6 +222,8 @@ func Default() Config {
 			Transports: []string{"udp", "tcp"},
 			UserAgent:  "tapedeck",
 			TCP:        SIPTCP{IdleTimeoutSeconds: 120, MaxConnectionsPerSource: 64},
+
+			MalformedLogLevel: "info",
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -358,6 +364,13 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.SIP.MalformedLogLevel {
+	case "":
+		c.SIP.MalformedLogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("sip.malformed_log_level: %q is not debug, info, warn or error", c.SIP.MalformedLogLevel))
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -140,9 +140,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		UserAgent:    cfg.SIP.UserAgent,
 		Logger:       log,
 
-		TCPIdleTimeout:  orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
-		TCPMaxConns:     cfg.SIP.TCP.MaxConnections,
-		TCPMaxPerSource: orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
+		MalformedLogLevel: logLevel(cfg.SIP.MalformedLogLevel),
+		TCPIdleTimeout:    orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
+		TCPMaxConns:       cfg.SIP.TCP.MaxConnections,
+		TCPMaxPerSource:   orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
@@ -182,6 +183,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
+}
+
+// logLevel maps a validated level name to its slog.Level.
+func logLevel(name string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(name))
+	return l
 }
 
 // orNever maps a configured 0 ("none") to sip.Options' -1 (0 there is

@@ -6,7 +6,6 @@
 package sip
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +34,9 @@ type Options struct {
 	ExternalHost string   // host for Contact; defaults to the listen host
 	UserAgent    string
 	Logger       *slog.Logger
+	// MalformedLogLevel is the level of the (rate-limited, truncated) log
+	// line for a message that cannot be parsed; the default is Info.
+	MalformedLogLevel slog.Level
 
 	// TCPIdleTimeout closes an accepted TCP connection after this long
 	// without traffic, unless a dialog uses it: 0 means
@@ -64,6 +66,7 @@ type Endpoint struct {
 	dialogs   sync.Map // dialog id -> *Dialog (UAS)
 	outs      sync.Map // dialog id -> *OutDialog (UAC)
 	uac       *sipgo.DialogClientCache
+	libLog    *slog.Logger // for sipgo
 	accepting atomic.Bool
 	active    sync.WaitGroup
 
@@ -91,20 +94,24 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	if opts.ExternalHost == "" {
 		opts.ExternalHost = host
 	}
-	// sipgo's own messages (e.g. reference-count warnings when sockets
-	// close) are library noise below Error unless debugging.
+	// sipgo's own records go through libLog: counted, truncated,
+	// rate-limited, and below ERROR only when debugging.
 	setLibraryLogger.Do(func() {
-		sip.SetDefaultLogger(slog.New(minLevel{opts.Logger.Handler(), slog.LevelError}))
+		sip.SetDefaultLogger(slog.New(newLibLog(opts.Logger.Handler(), nil, opts.MalformedLogLevel)))
 	})
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost))
+	e := &Endpoint{opts: opts, log: opts.Logger, host: host, handler: h}
+	libLogger := slog.New(newLibLog(opts.Logger.Handler(), e, opts.MalformedLogLevel))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(libLogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(libLogger)))
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(minLevel{opts.Logger.Handler(), slog.LevelError})))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(libLogger))
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{opts: opts, log: opts.Logger, ua: ua, srv: srv, handler: h, host: host}
+	e.ua, e.srv, e.libLog = ua, srv, libLogger
 	e.accepting.Store(true)
 	srv.OnInvite(e.route(sip.INVITE))
 	srv.OnAck(e.route(sip.ACK))
@@ -207,7 +214,7 @@ func (e *Endpoint) Start() error {
 		}()
 		e.listeners = append(e.listeners, tcp.Close)
 	}
-	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port))
+	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port), sipgo.WithClientLogger(e.libLog))
 	if err != nil {
 		return err
 	}
@@ -305,26 +312,6 @@ func (e *Endpoint) contact(transport string) sip.ContactHeader {
 // setLibraryLogger sets sipgo's package-level logger once: it is a global
 // read by its transports without synchronisation.
 var setLibraryLogger sync.Once
-
-// minLevel is a slog handler that drops records below a level unless the
-// wrapped handler is at debug.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	if m.Handler.Enabled(ctx, slog.LevelDebug) {
-		return true
-	}
-	return l >= m.min && m.Handler.Enabled(ctx, l)
-}
-
-func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{m.Handler.WithAttrs(a), m.min}
-}
-
-func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
 
 func lower(s string) string {
 	b := []byte(s)
