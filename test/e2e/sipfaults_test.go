@@ -187,8 +187,9 @@ func TestMalformedRequestsKeepCallsUp(t *testing.T) {
 }
 
 // TestRequestLineAndHeaderErrors: item 9 of issue 12: a SIP/3.0 request,
-// an INVITE whose CSeq says BYE and an INVITE with Contact * were answered
-// 200 OK; RFC 3261 wants 505, 400, 400.
+// an INVITE whose CSeq says BYE, an INVITE with Contact * and an offer
+// whose only stream has port 0 were answered 200 OK; RFC 3261 and 3264
+// want 505, 400, 400 and 488.
 func TestRequestLineAndHeaderErrors(t *testing.T) {
 	n := startNode(t)
 	srvAddr := n.srv.SIPAddr()
@@ -199,6 +200,11 @@ func TestRequestLineAndHeaderErrors(t *testing.T) {
 	}{
 		{"SIP/3.0", func(m string) string { return strings.Replace(m, "SIP/2.0\r\n", "SIP/3.0\r\n", 1) }, "SIP/2.0 505"},
 		{"CSeq BYE on INVITE", func(m string) string { return strings.Replace(m, "CSeq: 1 INVITE", "CSeq: 1 BYE", 1) }, "SIP/2.0 400"},
+		{"SDP with port 0 only", func(m string) string {
+			body := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+			m = strings.Replace(m, "Content-Length: 0\r\n", fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n", len(body)), 1)
+			return m + body
+		}, "SIP/2.0 488"},
 		{"Contact *", func(m string) string {
 			return strings.Replace(m, "Contact: <sip:mallory@", "Contact: *\r\nX-Was: <sip:mallory@", 1)
 		}, "SIP/2.0 400"},
