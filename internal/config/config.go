@@ -136,7 +136,8 @@ type SIPTCP struct {
 	// traffic, unless a call uses it (default 120; 0 never).
 	IdleTimeoutSeconds int `yaml:"idle_timeout_seconds"`
 	// MaxConnections caps open connections (default 0: half the descriptor
-	// limit, which tapedeck raises to the hard limit at start).
+	// limit, which tapedeck raises to the hard limit at start, at most
+	// 10,000).
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerSource caps open connections from one IP address
 	// (default 64; 0 no cap).

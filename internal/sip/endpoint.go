@@ -43,8 +43,9 @@ type Options struct {
 	// DefaultTCPIdleTimeout, a negative value never.
 	TCPIdleTimeout time.Duration
 	// TCPMaxConns caps accepted TCP connections: 0 means half the
-	// descriptor limit (at least 16), so that UDP, RTP and HTTP keep
-	// descriptors when the cap is reached.
+	// descriptor limit (at least 16, at most 10,000: each connection holds
+	// a 32 KB read buffer), so that UDP, RTP and HTTP keep descriptors when
+	// the cap is reached.
 	TCPMaxConns int
 	// TCPMaxPerSource caps accepted TCP connections from one IP address: 0
 	// means DefaultTCPMaxPerSource, a negative value no cap.
@@ -232,9 +233,9 @@ func (e *Endpoint) limitTCP(l net.Listener) net.Listener {
 	}
 	maxConns := e.opts.TCPMaxConns
 	if maxConns <= 0 {
-		maxConns = max(int(min(soft, 1<<30)/2), minTCPMaxConns)
+		maxConns = min(max(int(min(soft, 1<<30)/2), minTCPMaxConns), maxAutoTCPConns)
 		if soft == 0 {
-			maxConns = 10000
+			maxConns = maxAutoTCPConns
 		}
 	} else if soft > 0 && uint64(maxConns) >= soft {
 		e.log.Warn("sip: sip.tcp.max_connections is not below the descriptor limit; running out of descriptors stalls UDP, RTP and HTTP too", "max_connections", maxConns, "nofile", soft)

@@ -15,6 +15,7 @@ const (
 	DefaultTCPIdleTimeout  = 120 * time.Second
 	DefaultTCPMaxPerSource = 64
 	minTCPMaxConns         = 16
+	maxAutoTCPConns        = 10000 // sipgo holds a 32 KB buffer per connection
 )
 
 // tcpListener is the listener sipgo's TCP transport accepts from. sipgo's
