@@ -346,6 +346,33 @@ func (d *Dialog) bye(ctx context.Context) error {
 
 // sendBye sends the BYE of an acknowledged dialog and waits for its answer.
 func (d *Dialog) sendBye(ctx context.Context) error {
+	req := d.byeRequest()
+	tx, err := d.ep.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil {
+		return fmt.Errorf("sip: sending BYE: %w", err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if !res.IsSuccess() {
+				return fmt.Errorf("sip: BYE answered %d %s", res.StatusCode, res.Reason)
+			}
+			return nil
+		case <-tx.Done():
+			return tx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// byeRequest builds the dialog's next BYE from what the INVITE carried:
+// the route set, the remote target, tags and Call-ID.
+func (d *Dialog) byeRequest() *sip.Request {
 	d.mu.Lock()
 	d.localCSeq++
 	cseq := d.localCSeq
@@ -379,27 +406,7 @@ func (d *Dialog) sendBye(ctx context.Context) error {
 		// Reuse the caller's connection.
 		req.SetDestination(d.invite.Source())
 	}
-	tx, err := d.ep.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
-	if err != nil {
-		return fmt.Errorf("sip: sending BYE: %w", err)
-	}
-	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			if !res.IsSuccess() {
-				return fmt.Errorf("sip: BYE answered %d %s", res.StatusCode, res.Reason)
-			}
-			return nil
-		case <-tx.Done():
-			return tx.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return req
 }
 
 func (d *Dialog) reinvite(req *sip.Request, tx sip.ServerTransaction) {

@@ -72,7 +72,8 @@ const dialogINVITE = "INVITE sip:301@127.0.0.1:5060 SIP/2.0\r\n" +
 // FuzzHandlers feeds SIP messages through sipgo's parser (datagram and
 // stream) and then tapedeck's handlers — INVITE, re-INVITE, ACK, BYE,
 // CANCEL, OPTIONS and the rest — on a fake transaction, with a dialog up
-// whose To-tag replaces TOTAG in the input. A panic anywhere fails the
+// whose To-tag replaces TOTAG in the input; the 200 OK and BYE of every
+// dialog an input sets up are built too. A panic anywhere fails the
 // target, including one the handlers' guard recovered. The seed corpus in
 // testdata/fuzz/FuzzHandlers runs with every go test; scripts/fuzz.sh
 // runs the fuzzer for a bounded time.
@@ -118,6 +119,14 @@ func FuzzHandlers(f *testing.F) {
 			e.route(req.Method)(req, tx)
 			tx.Terminate()
 		}
+		// What tapedeck sends later in every dialog an input set up: its
+		// 200 OK and the BYE when the call is hung up from here.
+		e.dialogs.Range(func(_, v any) bool {
+			nd := v.(*Dialog)
+			_ = nd.response(200, "OK", fuzzSDP).String()
+			_ = nd.byeRequest().String()
+			return true
+		})
 		if n := e.Stats().PanicsRecovered; n != 0 {
 			t.Fatalf("%d panics recovered handling %q", n, data)
 		}
