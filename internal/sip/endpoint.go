@@ -196,6 +196,13 @@ func (e *Endpoint) Start() error {
 	if err != nil {
 		return fmt.Errorf("sip: listen: %w", err)
 	}
+	// Every call needs descriptors (RTP, RTCP, TCP): raise the soft limit.
+	soft, hard, err := raiseNofile()
+	if err != nil {
+		e.log.Warn("sip: cannot read the descriptor limit", "err", err)
+	} else {
+		e.log.Info("descriptor limit", "nofile_soft", soft, "nofile_hard", hard)
+	}
 	if udp != nil {
 		e.port = udp.LocalAddr().(*net.UDPAddr).Port
 		go func() {
@@ -207,7 +214,7 @@ func (e *Endpoint) Start() error {
 	}
 	if tcp != nil {
 		e.port = tcp.Addr().(*net.TCPAddr).Port
-		tcp = e.limitTCP(tcp)
+		tcp = e.limitTCP(tcp, soft)
 		go func() {
 			if err := e.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("sip tcp listener stopped; SIP over TCP is down", "err", err)
@@ -224,13 +231,9 @@ func (e *Endpoint) Start() error {
 	return nil
 }
 
-// limitTCP raises the descriptor limit and wraps the TCP listener in the
-// configured caps.
-func (e *Endpoint) limitTCP(l net.Listener) net.Listener {
-	soft, hard, err := raiseNofile()
-	if err != nil {
-		e.log.Warn("sip: cannot read the descriptor limit", "err", err)
-	}
+// limitTCP wraps the TCP listener in the configured caps; soft is the
+// descriptor limit (0 unknown).
+func (e *Endpoint) limitTCP(l net.Listener, soft uint64) net.Listener {
 	maxConns := e.opts.TCPMaxConns
 	if maxConns <= 0 {
 		maxConns = min(max(int(min(soft, 1<<30)/2), minTCPMaxConns), maxAutoTCPConns)
@@ -248,7 +251,7 @@ func (e *Endpoint) limitTCP(l net.Listener) net.Listener {
 	if idle == 0 {
 		idle = DefaultTCPIdleTimeout
 	}
-	e.log.Info("sip tcp limits", "nofile_soft", soft, "nofile_hard", hard, "max_connections", maxConns, "max_per_source", perSource, "idle_timeout", idle)
+	e.log.Info("sip tcp limits", "max_connections", maxConns, "max_per_source", perSource, "idle_timeout", idle)
 	return newTCPListener(l, e, maxConns, perSource, idle)
 }
 
