@@ -33,4 +33,7 @@ go vet -tags opus ./internal/recorder/
 go test -race -count=1 -timeout 10m -tags opus ./internal/recorder/
 
 echo "==> go test -race -count=1 -timeout 20m ./... $*" >&2
-exec go test -race -count=1 -timeout 20m "$@" ./...
+go test -race -count=1 -timeout 20m "$@" ./...
+
+echo "==> bounded fuzzing (scripts/fuzz.sh, FUZZTIME=${FUZZTIME:-15s} per target)" >&2
+bash scripts/fuzz.sh

@@ -125,6 +125,27 @@ type SIP struct {
 	ExternalHost string `yaml:"external_host"`
 	// UserAgent is sent in User-Agent and Server headers.
 	UserAgent string `yaml:"user_agent"`
+	// TCP limits SIP over TCP.
+	TCP SIPTCP `yaml:"tcp"`
+	// MalformedLogLevel is the level at which a message that cannot be
+	// parsed is logged (truncated, at most about one line a second):
+	// debug, info (default), warn or error. Each is counted either way.
+	MalformedLogLevel string `yaml:"malformed_log_level"`
+}
+
+// SIPTCP limits the connections SIP over TCP accepts, so that idle or
+// hostile connections cannot use up the process's descriptors.
+type SIPTCP struct {
+	// IdleTimeoutSeconds closes a connection after this long without
+	// traffic, unless a call uses it (default 120; 0 never).
+	IdleTimeoutSeconds int `yaml:"idle_timeout_seconds"`
+	// MaxConnections caps open connections (default 0: half the descriptor
+	// limit, which tapedeck raises to the hard limit at start, at most
+	// 10,000).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerSource caps open connections from one IP address
+	// (default 64; 0 no cap).
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source"`
 }
 
 // RTP configures media ports.
@@ -205,6 +226,9 @@ func Default() Config {
 			Listen:     "127.0.0.1:5060",
 			Transports: []string{"udp", "tcp"},
 			UserAgent:  "tapedeck",
+			TCP:        SIPTCP{IdleTimeoutSeconds: 120, MaxConnectionsPerSource: 64},
+
+			MalformedLogLevel: "info",
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -311,6 +335,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("sip.transports: unknown transport %q (udp, tcp)", t))
 		}
 	}
+	if t := c.SIP.TCP; t.IdleTimeoutSeconds < 0 || t.MaxConnections < 0 || t.MaxConnectionsPerSource < 0 {
+		errs = append(errs, errors.New("sip.tcp: idle_timeout_seconds, max_connections and max_connections_per_source must not be negative"))
+	}
 	if len(c.SIP.Transports) == 0 {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
@@ -342,6 +369,13 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	switch c.SIP.MalformedLogLevel {
+	case "":
+		c.SIP.MalformedLogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("sip.malformed_log_level: %q is not debug, info, warn or error", c.SIP.MalformedLogLevel))
 	}
 	switch c.Log.Format {
 	case "text", "json":

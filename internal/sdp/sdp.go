@@ -80,11 +80,11 @@ func Parse(body []byte) (*Media, error) {
 	if err := sd.Unmarshal(body); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	// The first audio stream that is not disabled (port 0), else the first.
 	var md *psdp.MediaDescription
 	for _, m := range sd.MediaDescriptions {
-		if m.MediaName.Media == "audio" {
+		if m.MediaName.Media == "audio" && (md == nil || md.MediaName.Port.Value == 0) {
 			md = m
-			break
 		}
 	}
 	if md == nil {
@@ -193,8 +193,12 @@ type Choice struct {
 // Negotiate picks the first codec of the remote's list that tapedeck supports
 // (the offerer's preference, as Asterisk does by default) and
 // telephone-event/8000 if offered. supported lists codec names.
+// A disabled stream (port 0) has nothing to negotiate: RFC 3264 5.1, 488.
 func Negotiate(remote *Media, supported []string) (Choice, error) {
 	var c Choice
+	if remote.Addr != nil && remote.Addr.Port == 0 {
+		return c, fmt.Errorf("%w: the audio stream is disabled (port 0)", ErrNoCommonCodec)
+	}
 	found := false
 	for _, f := range remote.Formats {
 		if f.ClockRate != 8000 {

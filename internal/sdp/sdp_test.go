@@ -144,3 +144,28 @@ func FuzzParse(f *testing.F) {
 		_, _ = Negotiate(m, []string{"PCMU", "PCMA"})
 	})
 }
+
+// TestDisabledStream: an offer whose only audio stream has port 0 was
+// answered 200 OK; nothing can be negotiated (RFC 3264 5.1, 488). A later
+// audio stream that is enabled is taken instead.
+func TestDisabledStream(t *testing.T) {
+	only := strings.Replace(baresipOffer, "m=audio 40000", "m=audio 0", 1)
+	m, err := Parse([]byte(only))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Negotiate(m, []string{"PCMU", "PCMA"}); !errors.Is(err, ErrNoCommonCodec) {
+		t.Fatalf("Negotiate of a port 0 stream: %v, want ErrNoCommonCodec", err)
+	}
+	two := only + "m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	m, err = Parse([]byte(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Addr.Port != 40002 {
+		t.Fatalf("took the stream on port %d, want the enabled one on 40002", m.Addr.Port)
+	}
+	if _, err := Negotiate(m, []string{"PCMU"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -148,6 +148,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ExternalHost: cfg.SIP.ExternalHost,
 		UserAgent:    cfg.SIP.UserAgent,
 		Logger:       log,
+
+		MalformedLogLevel: logLevel(cfg.SIP.MalformedLogLevel),
+		TCPIdleTimeout:    orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
+		TCPMaxConns:       cfg.SIP.TCP.MaxConnections,
+		TCPMaxPerSource:   orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
@@ -197,6 +202,22 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}()
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
+}
+
+// logLevel maps a validated level name to its slog.Level.
+func logLevel(name string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(name))
+	return l
+}
+
+// orNever maps a configured 0 ("none") to sip.Options' -1 (0 there is
+// "the default").
+func orNever[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // goMemory reads runtime/metrics (no stop-the-world): live is the Go heap
@@ -300,3 +321,6 @@ func (s *Server) Close() error {
 	s.log.Info("tapedeck stopped")
 	return nil
 }
+
+// SIPStats are the SIP endpoint's counters.
+func (s *Server) SIPStats() sip.Stats { return s.sip.Stats() }

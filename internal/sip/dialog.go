@@ -22,6 +22,7 @@ const (
 	EndCanceled            // the peer sent CANCEL (or the INVITE transaction died)
 	EndNoAck               // our 2xx was never acknowledged
 	EndLocal               // we hung up
+	EndFailed              // an internal error (a recovered panic) ended it
 )
 
 func (r EndReason) String() string {
@@ -34,6 +35,8 @@ func (r EndReason) String() string {
 		return "no-ack"
 	case EndLocal:
 		return "local"
+	case EndFailed:
+		return "failed"
 	}
 	return "none"
 }
@@ -104,7 +107,7 @@ func (e *Endpoint) newDialog(req *sip.Request, tx sip.ServerTransaction) (*Dialo
 	}
 	e.dialogs.Store(id, d)
 	tx.OnCancel(func(*sip.Request) {
-		go d.terminate(EndCanceled)
+		e.goSafe("call", func() { d.terminate(EndCanceled) }, nil)
 	})
 	return d, nil
 }
@@ -208,8 +211,39 @@ func (d *Dialog) Answer(sdp []byte) error {
 		return fmt.Errorf("sip: sending 200 OK: %w", err)
 	}
 	d.finalOnce.Do(func() { close(d.finalSent) })
-	go d.retransmit(res)
+	d.ep.goSafe("call", func() { d.retransmit(res) }, d.fail)
 	return nil
+}
+
+// fail ends a dialog whose handling panicked: 500 if it was not answered
+// yet, BYE if it was; the handler, if any, hears EndFailed so it can
+// release what it holds.
+func (d *Dialog) fail() {
+	d.mu.Lock()
+	answered, final, h := d.answer != nil, d.final, d.handler
+	d.mu.Unlock()
+	switch {
+	case answered:
+		d.ep.goSafe("call", func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+			defer cancel()
+			select { // no BYE before the ACK (RFC 3261 15)
+			case <-d.acked:
+			case <-ctx.Done():
+				return
+			}
+			_ = d.sendBye(ctx)
+		}, nil)
+	case final == 0:
+		d.mu.Lock()
+		d.final = 500
+		d.mu.Unlock()
+		_ = d.tx.Respond(d.response(500, "Server Internal Error", nil))
+		d.finalOnce.Do(func() { close(d.finalSent) })
+	}
+	if d.end(EndFailed) && h != nil {
+		h.Ended(EndFailed)
+	}
 }
 
 func (d *Dialog) retransmit(res *sip.Response) {
@@ -307,6 +341,38 @@ func (d *Dialog) bye(ctx context.Context) error {
 		return ctx.Err()
 	}
 	d.end(EndLocal)
+	return d.sendBye(ctx)
+}
+
+// sendBye sends the BYE of an acknowledged dialog and waits for its answer.
+func (d *Dialog) sendBye(ctx context.Context) error {
+	req := d.byeRequest()
+	tx, err := d.ep.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil {
+		return fmt.Errorf("sip: sending BYE: %w", err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if !res.IsSuccess() {
+				return fmt.Errorf("sip: BYE answered %d %s", res.StatusCode, res.Reason)
+			}
+			return nil
+		case <-tx.Done():
+			return tx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// byeRequest builds the dialog's next BYE from what the INVITE carried:
+// the route set, the remote target, tags and Call-ID.
+func (d *Dialog) byeRequest() *sip.Request {
 	d.mu.Lock()
 	d.localCSeq++
 	cseq := d.localCSeq
@@ -340,27 +406,7 @@ func (d *Dialog) bye(ctx context.Context) error {
 		// Reuse the caller's connection.
 		req.SetDestination(d.invite.Source())
 	}
-	tx, err := d.ep.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
-	if err != nil {
-		return fmt.Errorf("sip: sending BYE: %w", err)
-	}
-	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			if !res.IsSuccess() {
-				return fmt.Errorf("sip: BYE answered %d %s", res.StatusCode, res.Reason)
-			}
-			return nil
-		case <-tx.Done():
-			return tx.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return req
 }
 
 func (d *Dialog) reinvite(req *sip.Request, tx sip.ServerTransaction) {

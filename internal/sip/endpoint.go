@@ -6,7 +6,6 @@
 package sip
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -34,6 +34,22 @@ type Options struct {
 	ExternalHost string   // host for Contact; defaults to the listen host
 	UserAgent    string
 	Logger       *slog.Logger
+	// MalformedLogLevel is the level of the (rate-limited, truncated) log
+	// line for a message that cannot be parsed; the default is Info.
+	MalformedLogLevel slog.Level
+
+	// TCPIdleTimeout closes an accepted TCP connection after this long
+	// without traffic, unless a dialog uses it: 0 means
+	// DefaultTCPIdleTimeout, a negative value never.
+	TCPIdleTimeout time.Duration
+	// TCPMaxConns caps accepted TCP connections: 0 means half the
+	// descriptor limit (at least 16, at most 10,000: each connection holds
+	// a 32 KB read buffer), so that UDP, RTP and HTTP keep descriptors when
+	// the cap is reached.
+	TCPMaxConns int
+	// TCPMaxPerSource caps accepted TCP connections from one IP address: 0
+	// means DefaultTCPMaxPerSource, a negative value no cap.
+	TCPMaxPerSource int
 }
 
 // Endpoint is the SIP stack of one node.
@@ -51,11 +67,14 @@ type Endpoint struct {
 	dialogs   sync.Map // dialog id -> *Dialog (UAS)
 	outs      sync.Map // dialog id -> *OutDialog (UAC)
 	uac       *sipgo.DialogClientCache
+	libLog    *slog.Logger // for sipgo
 	accepting atomic.Bool
 	active    sync.WaitGroup
 
 	listeners []func() error
 	closeOnce sync.Once
+
+	stats counters
 }
 
 // New builds an endpoint; Start binds its sockets.
@@ -76,27 +95,80 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	if opts.ExternalHost == "" {
 		opts.ExternalHost = host
 	}
-	// sipgo's own messages (e.g. reference-count warnings when sockets
-	// close) are library noise below Error unless debugging.
+	// sipgo's own records go through libLog: counted, truncated,
+	// rate-limited, and below ERROR only when debugging.
 	setLibraryLogger.Do(func() {
-		sip.SetDefaultLogger(slog.New(minLevel{opts.Logger.Handler(), slog.LevelError}))
+		sip.SetDefaultLogger(slog.New(newLibLog(opts.Logger.Handler(), nil, opts.MalformedLogLevel)))
 	})
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost))
+	e := &Endpoint{opts: opts, log: opts.Logger, host: host, handler: h}
+	libLogger := slog.New(newLibLog(opts.Logger.Handler(), e, opts.MalformedLogLevel))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(libLogger)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(libLogger)))
 	if err != nil {
 		return nil, err
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(minLevel{opts.Logger.Handler(), slog.LevelError})))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(libLogger))
 	if err != nil {
 		return nil, err
 	}
-	e := &Endpoint{opts: opts, log: opts.Logger, ua: ua, srv: srv, handler: h, host: host}
+	e.ua, e.srv, e.libLog = ua, srv, libLogger
 	e.accepting.Store(true)
-	srv.OnInvite(e.onInvite)
-	srv.OnAck(e.onAck)
-	srv.OnBye(e.onBye)
-	srv.OnCancel(e.onCancel)
-	srv.OnOptions(e.onOptions)
+	srv.OnInvite(e.route(sip.INVITE))
+	srv.OnAck(e.route(sip.ACK))
+	srv.OnBye(e.route(sip.BYE))
+	srv.OnCancel(e.route(sip.CANCEL))
+	srv.OnOptions(e.route(sip.OPTIONS))
+	srv.OnNoRoute(e.route(""))
 	return e, nil
+}
+
+// route is the guarded handler of a method ("" for the others).
+func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
+	switch m {
+	case sip.INVITE:
+		return e.handle(e.onInvite)
+	case sip.ACK:
+		return e.handle(e.onAck)
+	case sip.BYE:
+		return e.handle(e.onBye)
+	case sip.CANCEL:
+		return e.handle(e.onCancel)
+	case sip.OPTIONS:
+		return e.handle(e.onOptions)
+	}
+	return e.handle(e.onOther)
+}
+
+// handle wraps a request handler: the request is validated before the
+// handler reads any header, and a panic in the handler fails that request
+// (500 when it can still be answered) instead of the process.
+func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer e.recovered("request", func() {
+			if req.Method != sip.ACK {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+			}
+		})
+		if code, reason := checkRequest(req); code != 0 {
+			e.stats.invalid.Add(1)
+			e.log.Debug("sip: request refused", "method", req.Method, "code", code, "reason", reason, "source", req.Source())
+			if req.Method != sip.ACK { // an ACK is never answered
+				res := sip.NewResponseFromRequest(req, code, reason, nil)
+				res.SipVersion = "SIP/2.0" // not the request's: a 505 names the version we speak
+				_ = tx.Respond(res)
+			}
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// onOther answers the methods tapedeck does not implement.
+func (e *Endpoint) onOther(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	_ = tx.Respond(res)
 }
 
 // Start binds the listeners and serves them in the background.
@@ -124,31 +196,63 @@ func (e *Endpoint) Start() error {
 	if err != nil {
 		return fmt.Errorf("sip: listen: %w", err)
 	}
+	// Every call needs descriptors (RTP, RTCP, TCP): raise the soft limit.
+	soft, hard, err := raiseNofile()
+	if err != nil {
+		e.log.Warn("sip: cannot read the descriptor limit", "err", err)
+	} else {
+		e.log.Info("descriptor limit", "nofile_soft", soft, "nofile_hard", hard)
+	}
 	if udp != nil {
 		e.port = udp.LocalAddr().(*net.UDPAddr).Port
 		go func() {
 			if err := e.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Debug("sip udp serve ended", "err", err)
+				e.log.Error("sip udp listener stopped; SIP over UDP is down", "err", err)
 			}
 		}()
 		e.listeners = append(e.listeners, udp.Close)
 	}
 	if tcp != nil {
 		e.port = tcp.Addr().(*net.TCPAddr).Port
+		tcp = e.limitTCP(tcp, soft)
 		go func() {
 			if err := e.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) {
-				e.log.Debug("sip tcp serve ended", "err", err)
+				e.log.Error("sip tcp listener stopped; SIP over TCP is down", "err", err)
 			}
 		}()
 		e.listeners = append(e.listeners, tcp.Close)
 	}
-	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port))
+	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port), sipgo.WithClientLogger(e.libLog))
 	if err != nil {
 		return err
 	}
 	e.client = client
 	e.uac = sipgo.NewDialogClientCache(client, e.contact("udp"))
 	return nil
+}
+
+// limitTCP wraps the TCP listener in the configured caps; soft is the
+// descriptor limit (0 unknown).
+func (e *Endpoint) limitTCP(l net.Listener, soft uint64) net.Listener {
+	maxConns := e.opts.TCPMaxConns
+	if maxConns <= 0 {
+		maxConns = min(max(int(min(soft, 1<<30)/2), minTCPMaxConns), maxAutoTCPConns)
+		if soft == 0 {
+			maxConns = maxAutoTCPConns
+		}
+	} else if soft > 0 && uint64(maxConns) >= soft {
+		e.log.Warn("sip: sip.tcp.max_connections is not below the descriptor limit; running out of descriptors stalls UDP, RTP and HTTP too", "max_connections", maxConns, "nofile", soft)
+	}
+	perSource := e.opts.TCPMaxPerSource
+	if perSource == 0 {
+		perSource = DefaultTCPMaxPerSource
+	}
+	idle := e.opts.TCPIdleTimeout
+	if idle == 0 {
+		idle = DefaultTCPIdleTimeout
+	}
+	e.log.Info("sip tcp limits", "max_connections", maxConns, "max_per_source", perSource, "idle_timeout", idle)
+	return newTCPListener(l, e, maxConns, perSource, idle)
 }
 
 // bindPair binds UDP and TCP on the same port (port 0: UDP picks, TCP follows).
@@ -212,26 +316,6 @@ func (e *Endpoint) contact(transport string) sip.ContactHeader {
 // setLibraryLogger sets sipgo's package-level logger once: it is a global
 // read by its transports without synchronisation.
 var setLibraryLogger sync.Once
-
-// minLevel is a slog handler that drops records below a level unless the
-// wrapped handler is at debug.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	if m.Handler.Enabled(ctx, slog.LevelDebug) {
-		return true
-	}
-	return l >= m.min && m.Handler.Enabled(ctx, l)
-}
-
-func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{m.Handler.WithAttrs(a), m.min}
-}
-
-func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }
 
 func lower(s string) string {
 	b := []byte(s)
@@ -306,10 +390,6 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil)); err != nil {
 		return
 	}
-	if req.Contact() == nil || req.From() == nil || req.CSeq() == nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (missing Contact, From or CSeq)", nil))
-		return
-	}
 	d, err := e.newDialog(req, tx)
 	if err != nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
@@ -317,7 +397,10 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	e.active.Add(1)
 	defer e.active.Done()
-	e.handler.Invite(d)
+	func() {
+		defer e.recovered("call", d.fail)
+		e.handler.Invite(d)
+	}()
 	// Keep the INVITE transaction's handler alive until a final response
 	// is sent or the transaction ends (CANCEL, transport error).
 	select {

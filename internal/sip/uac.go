@@ -91,10 +91,10 @@ func (e *Endpoint) Dial(ctx context.Context, o DialOptions) (*OutDialog, error) 
 	}
 	od := &OutDialog{ep: e, d: d, ended: make(chan struct{})}
 	e.outs.Store(d.ID, od)
-	go func() {
+	e.goSafe("call", func() {
 		<-d.Context().Done()
 		od.terminate(EndRemoteBye)
-	}()
+	}, nil)
 	return od, nil
 }
 

@@ -1,0 +1,81 @@
+package sip
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// Stats are counters of what the endpoint refused, dropped or survived.
+type Stats struct {
+	// PanicsRecovered counts panics in a message's or a call's goroutine
+	// that were recovered; each failed only that message or call.
+	PanicsRecovered uint64 `json:"panics_recovered"`
+	// MalformedDropped counts messages the parser could not read.
+	MalformedDropped uint64 `json:"malformed_dropped"`
+	// InvalidRejected counts parsed requests refused for a missing or bad
+	// mandatory header or SIP version (400, 505).
+	InvalidRejected uint64 `json:"invalid_rejected"`
+	// TCPOpen is the number of accepted SIP TCP connections open now.
+	TCPOpen int64 `json:"tcp_open"`
+	// TCPRefused counts TCP connections closed on accept because of the
+	// global or the per-source cap.
+	TCPRefused uint64 `json:"tcp_refused"`
+	// TCPIdleClosed counts TCP connections closed for being idle.
+	TCPIdleClosed uint64 `json:"tcp_idle_closed"`
+	// TCPAcceptErrors counts failed accepts (e.g. out of descriptors),
+	// each retried after a back-off.
+	TCPAcceptErrors uint64 `json:"tcp_accept_errors"`
+}
+
+type counters struct {
+	panics, malformed, invalid       atomic.Uint64
+	tcpRefused, tcpIdle, tcpAcceptEr atomic.Uint64
+	tcpOpen                          atomic.Int64
+}
+
+// Stats returns the endpoint's counters.
+func (e *Endpoint) Stats() Stats {
+	c := &e.stats
+	return Stats{
+		PanicsRecovered:  c.panics.Load(),
+		MalformedDropped: c.malformed.Load(),
+		InvalidRejected:  c.invalid.Load(),
+		TCPOpen:          c.tcpOpen.Load(),
+		TCPRefused:       c.tcpRefused.Load(),
+		TCPIdleClosed:    c.tcpIdle.Load(),
+		TCPAcceptErrors:  c.tcpAcceptEr.Load(),
+	}
+}
+
+// recovered is deferred at the top of every goroutine that runs for one
+// message or one call: a panic there is logged with its stack, counted, and
+// handed to fail (which fails that message or call only), never allowed to
+// take the process down.
+func (e *Endpoint) recovered(what string, fail func()) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	e.stats.panics.Add(1)
+	e.log.Error("sip: recovered from a panic; only this "+what+" failed", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if fail != nil {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					e.stats.panics.Add(1)
+					e.log.Error("sip: panic while failing a "+what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				}
+			}()
+			fail()
+		}()
+	}
+}
+
+// goSafe runs f in a goroutine of its own under recovered.
+func (e *Endpoint) goSafe(what string, f func(), fail func()) {
+	go func() {
+		defer e.recovered(what, fail)
+		f()
+	}()
+}
