@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Bounded fuzz runs of the fuzz targets (the seed corpora under
+# testdata/fuzz/ also run in plain `go test`). FUZZTIME overrides the time
+# per target (default 15s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t="${FUZZTIME:-15s}"
+
+# RTP/RTCP datagrams from several sources through a session (strict RTP,
+# statistics, DTMF) and packets through a recording's timeline (issue 12).
+go test -run='^$' -fuzz='^FuzzSession$' -fuzztime="$t" ./internal/rtp/
+go test -run='^$' -fuzz='^FuzzTimeline$' -fuzztime="$t" ./internal/recorder/
