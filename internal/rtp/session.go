@@ -290,7 +290,10 @@ func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Tim
 	}
 	arrival := int64(now.Sub(s.start) * time.Duration(s.clockRate) / time.Second)
 	s.statsMu.Lock()
-	if !s.admit(from, pkt.SSRC, pkt.SequenceNumber) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if st := &s.src; st.locked && from == st.source {
+		st.ssrc, st.seq = pkt.SSRC, pkt.SequenceNumber // the steady state, inline
+	} else if !s.admit(from, pkt.SSRC, pkt.SequenceNumber) {
 		s.stats.SourceDropped++
 		s.statsMu.Unlock()
 		return
@@ -355,11 +358,10 @@ type strict struct {
 	candRun  int
 }
 
-// admit applies the source filter to one packet; statsMu is held. It
-// allocates only when a source is locked or changes.
+// admit applies the source filter to one packet from from (unmapped);
+// statsMu is held. It allocates only when a source is locked or changes.
 func (s *Session) admit(from netip.AddrPort, ssrc uint32, seq uint16) bool {
 	st := &s.src
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	switch {
 	case st.locked && from == st.source:
 	case !st.locked && st.expected.IsValid() && from == st.expected:
