@@ -65,6 +65,10 @@ type Session struct {
 	remote atomic.Pointer[peer] // where audio is sent; nil: nowhere (hold)
 	hold   atomic.Bool          // signalling stopped sending: learning does not resume it
 
+	// arrival is the arrival time of the packet being handled: set and read
+	// only on the reading goroutine (or the poller worker), see Arrival.
+	arrival time.Time
+
 	statsMu sync.Mutex
 	seq     seqTracker
 	stats   Stats
@@ -206,6 +210,12 @@ func (s *Session) Update(remote *net.UDPAddr, pt, dtmfPT uint8) {
 	}
 }
 
+// Arrival is when the packet being handled arrived (the kernel's receive
+// time with a Poller, the read time otherwise). Only the Handler may call
+// it, during OnAudio or OnDTMF: it is the wall clock a recording measures
+// gaps with, free of the delay of batched reads.
+func (s *Session) Arrival() time.Time { return s.arrival }
+
 // Stats returns a snapshot of the counters.
 func (s *Session) Stats() Stats {
 	s.statsMu.Lock()
@@ -318,6 +328,7 @@ func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Tim
 	if dup || s.handler == nil {
 		return
 	}
+	s.arrival = now
 	if isDTMF {
 		if r.ev.Unmarshal(pkt.Payload) != nil {
 			return

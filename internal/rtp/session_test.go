@@ -429,3 +429,50 @@ func TestCloseDeliversQueuedPackets(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+type arrivalHandler struct {
+	s        *Session
+	arrivals []time.Time
+}
+
+func (a *arrivalHandler) OnAudio(*rtp.Packet, uint64) { a.arrivals = append(a.arrivals, a.s.Arrival()) }
+func (a *arrivalHandler) OnDTMF(rune, int, bool)      {}
+
+// Arrival is when a packet arrived, not when a batched read got to it: two
+// packets sent 50 ms apart and read in one batch keep their spacing (the
+// wall clock a recording bounds its gaps with).
+func TestArrivalIsReceiveTime(t *testing.T) {
+	poller, err := NewPoller(time.Second, time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Close()
+	ports, _ := NewPorts("127.0.0.1", 48000, 48999)
+	sock, rtcpSock, err := ports.ListenSockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	h := &arrivalHandler{}
+	s := NewSession(Config{Socket: sock, RTCPSocket: rtcpSock, Poller: poller, PayloadType: 0, ClockRate: 8000, Handler: h,
+		Remote: peer.LocalAddr().(*net.UDPAddr)})
+	h.s = s
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Now()
+	peer.WriteToUDP(packet(0, 1, 160, 9, true, make([]byte, 160)), s.LocalAddr())
+	time.Sleep(50 * time.Millisecond) // the input: a 50 ms gap between two packets
+	peer.WriteToUDP(packet(0, 2, 320, 9, false, make([]byte, 160)), s.LocalAddr())
+	s.Close() // one read, long before the poller's first round
+	if len(h.arrivals) != 2 {
+		t.Fatalf("%d packets handled", len(h.arrivals))
+	}
+	if gap := h.arrivals[1].Sub(h.arrivals[0]); gap < 45*time.Millisecond {
+		t.Fatalf("arrivals %v apart for packets sent 50 ms apart", gap)
+	}
+	if h.arrivals[0].Before(first.Add(-time.Second)) || h.arrivals[1].After(time.Now().Add(time.Second)) {
+		t.Fatalf("arrivals %v not around the sending (%v)", h.arrivals, first)
+	}
+}

@@ -162,9 +162,11 @@ func TestRecordingStretchBoundedByWallClock(t *testing.T) {
 			// The margin: the 60 ms reorder window and 250 ms of jitter, and
 			// 1/128 for a sender's fast clock.
 			limit := wall + wall/128 + 310*time.Millisecond
-			if d := time.Duration(len(got)) * time.Second / 8000; d > limit {
+			d := time.Duration(len(got)) * time.Second / 8000
+			if d > limit {
 				t.Fatalf("%v of file after %v of sending (limit %v)", d, wall, limit)
 			}
+			t.Logf("%v of file after %v of sending (limit %v)", d, wall, limit)
 			if len(got) < 100*160 {
 				t.Fatalf("%d samples: the audio itself is missing", len(got))
 			}
