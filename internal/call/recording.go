@@ -542,6 +542,10 @@ func (r *LiveRecording) finish(state string) {
 	if r.writer != nil {
 		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
+			if st := r.timeline.Stats(); st.Clamped > 0 {
+				r.m.log.Warn("recording: RTP timestamps ran ahead of the clock; gaps cut to the time that passed",
+					"name", r.name, "target", r.target, "gaps", st.Clamped)
+			}
 		}
 		closeErr = r.writer.Close()
 	}
