@@ -311,10 +311,22 @@ func testSendDigitPacketsAndHold(t *testing.T, batched bool) {
 	if got != "9" {
 		t.Fatalf("digit %q", got)
 	}
-	// On hold nothing is sent.
+	// On hold nothing is sent, even when the held party's packets (music on
+	// hold) keep arriving.
 	s.Update(nil, 0, 101)
 	if err := s.WriteAudio(make([]byte, 160), 160); err == nil {
 		t.Fatal("sent while on hold")
+	}
+	n := s.Stats().Received
+	peer.WriteToUDP(packet(0, 1, 160, 5, true, make([]byte, 160)), s.LocalAddr())
+	waitFor(t, func() bool { return s.Stats().Received == n+1 })
+	if err := s.WriteAudio(make([]byte, 160), 160); err == nil {
+		t.Fatal("a received packet resumed sending while on hold")
+	}
+	// Off hold (same address): sending resumes.
+	s.Update(peer.LocalAddr().(*net.UDPAddr), 0, 101)
+	if err := s.WriteAudio(make([]byte, 160), 160); err != nil {
+		t.Fatalf("off hold: %v", err)
 	}
 }
 
