@@ -15,3 +15,8 @@ go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$t" ./internal/media/tone/
 
 # Sound files as decoded from disk and from sound:http fetches (issue 13).
 go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$t" ./internal/sounds/
+# RTP/RTCP datagrams from several sources through a session (strict RTP,
+# statistics, DTMF) and packets through a recording's timeline (issue 12).
+
+go test -run='^$' -fuzz='^FuzzSession$' -fuzztime="$t" ./internal/rtp/
+go test -run='^$' -fuzz='^FuzzTimeline$' -fuzztime="$t" ./internal/recorder/

@@ -449,6 +449,7 @@ func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
 	if err != nil {
 		return nil, errf(400, "Recording name invalid")
 	}
+	o.MaxDuration = b.m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
 		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{})}
 	m := b.m

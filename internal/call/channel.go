@@ -336,6 +336,10 @@ func (ch *Channel) hangup(cause int, remote bool) {
 		cancel()
 	}
 	ch.media.Close()
+	if st := ch.media.Stats(); st.SourceDropped > 0 {
+		ch.m.log.Warn("dropped RTP from sources other than the call's (strict RTP)", "channel", ch.id,
+			"dropped", st.SourceDropped, "source", ch.media.Remote())
+	}
 	// The channel's live recordings stop and are stored (not canceled).
 	ch.finishRecordings()
 	ch.mu.Lock()

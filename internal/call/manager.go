@@ -38,7 +38,12 @@ type Options struct {
 	Dialer Dialer
 	// Catalog records recordings in the catalog (optional).
 	Catalog Catalog
+	// MaxRecording caps every recording's length (0: DefaultMaxRecording).
+	MaxRecording time.Duration
 }
+
+// DefaultMaxRecording is the recording length cap when none is configured.
+const DefaultMaxRecording = 4 * time.Hour
 
 // Manager owns every channel of the node and is what the APIs call.
 type Manager struct {
@@ -78,6 +83,9 @@ func NewManager(o Options) *Manager {
 	}
 	if len(o.Codecs) == 0 {
 		o.Codecs = []string{"PCMU", "PCMA"}
+	}
+	if o.MaxRecording <= 0 {
+		o.MaxRecording = DefaultMaxRecording
 	}
 	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 }
@@ -297,7 +305,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 	}
 
 	if app.Name == "Record" {
-		go ch.runRecordApp(app.Args)
+		go ch.runRecordApp(app.Args, route.MaxDuration)
 		d.SetHandler(ch)
 		return
 	}
@@ -321,7 +329,9 @@ func (m *Manager) Invite(d *sip.Dialog) {
 // runRecordApp is the dialplan application Record(name[,format]): answer,
 // record the caller until hangup (no ARI application involved). The name
 // may use ${EXTEN}, ${UNIQUEID}, ${CALLSID}, ${CALLERID(num)} and ${EPOCH}.
-func (ch *Channel) runRecordApp(args []string) {
+// The recording is capped at maxDuration (0: the global cap); reaching it
+// ends the recording and the dialplan, so the call is hung up.
+func (ch *Channel) runRecordApp(args []string, maxDuration time.Duration) {
 	vars := map[string]string{
 		"EXTEN": ch.dialplan.Exten, "UNIQUEID": ch.id, "CALLSID": ch.callSid,
 		"CALLERID(num)": ch.caller.Number, "EPOCH": fmt.Sprint(ch.created.Unix()),
@@ -333,9 +343,20 @@ func (ch *Channel) runRecordApp(args []string) {
 	}
 	// record attaches the recording, then answers: the caller's first
 	// packet is in the file.
-	if _, err := ch.record(RecordOptions{Name: name, Format: format, IfExists: "overwrite"}, "policy"); err != nil {
+	rec, err := ch.record(RecordOptions{Name: name, Format: format, IfExists: "overwrite", MaxDuration: maxDuration}, "policy")
+	if err != nil {
 		ch.m.log.Error("Record(): cannot record; hanging up", "channel", ch.id, "name", name, "err", err)
 		ch.hangup(CauseFailure, false)
+		return
+	}
+	select {
+	case <-rec.Done():
+	case <-ch.done:
+		return
+	}
+	if rec.StopReason() == StopMaxDuration {
+		ch.m.log.Info("Record(): maximum length reached; hanging up", "channel", ch.id, "name", name)
+		ch.hangup(CauseNormalClearing, false)
 	}
 }
 

@@ -79,7 +79,7 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 	if list == nil {
 		return
 	}
-	now := time.Now()
+	now := ch.media.Arrival() // the kernel's receive time: batched reads do not bunch packets up
 	for _, r := range *list {
 		r.push(pkt.SSRC, pkt.Timestamp, pcm, now)
 	}

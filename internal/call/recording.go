@@ -27,7 +27,7 @@ const (
 type RecordOptions struct {
 	Name        string
 	Format      string
-	MaxDuration time.Duration // 0: unlimited
+	MaxDuration time.Duration // 0: the global cap (Options.MaxRecording), which also bounds it
 	MaxSilence  time.Duration // 0: no silence detection
 	IfExists    string        // fail, overwrite, append
 	Beep        bool
@@ -81,6 +81,7 @@ type LiveRecording struct {
 	startedAt   time.Time
 	firstMember *Channel
 	ending      bool // the media path has asked for the end once
+	stopReason  string
 	done        chan struct{}
 	emit        func([]int16) // timeline output, bound once (no per-packet closure)
 }
@@ -158,6 +159,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if err != nil {
 		return nil, errf(400, "Recording name invalid")
 	}
+	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
 		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source,
 		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}),
@@ -177,6 +179,35 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	m.recMu.Unlock()
 	go rec.start(mode)
 	return rec, nil
+}
+
+// capDuration is a recording's length cap: the one asked for, within the
+// global cap.
+func (m *Manager) capDuration(d time.Duration) time.Duration {
+	if d <= 0 || d > m.opts.MaxRecording {
+		return m.opts.MaxRecording
+	}
+	return d
+}
+
+// Why a recording stopped by itself (StopReason).
+const (
+	StopMaxDuration = "max-duration" // it reached its maximum length
+	StopMaxSilence  = "max-silence"  // maxSilenceSeconds of silence
+)
+
+// StopReason is why the recording stopped by itself (StopMaxDuration,
+// StopMaxSilence), or "" when it was stopped, canceled, failed or its target
+// went away.
+func (r *LiveRecording) StopReason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopReason
+}
+
+// maxSamples is the recording's length cap in samples.
+func (r *LiveRecording) maxSamples() int64 {
+	return int64(r.opts.MaxDuration) * 8000 / int64(time.Second)
 }
 
 func ifExistsMode(s string) (recorder.IfExists, error) {
@@ -327,6 +358,8 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		if len(right) < n {
 			right = silentFrame(n)
 		}
+		n = int(min(int64(n), max(r.maxSamples()-r.written, 0)))
+		buf = buf[:2*n]
 		left, right = left[:n], right[:n]
 		for i := range n {
 			buf[2*i], buf[2*i+1] = left[i], right[i]
@@ -402,6 +435,9 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 	if r.writer == nil || r.cause != "" {
 		return
 	}
+	if room := r.maxSamples() - r.written; int64(len(pcm)) > room {
+		pcm = pcm[:max(room, 0)] // the cap is exact, whatever the packet size
+	}
 	if err := r.writer.Write(pcm); err != nil {
 		r.cause = failureCause(err)
 		return
@@ -418,10 +454,18 @@ func (r *LiveRecording) checkLimitsLocked() (stop bool, fail string) {
 	if r.cause != "" {
 		return false, r.cause
 	}
-	if r.opts.MaxDuration > 0 && r.written >= int64(r.opts.MaxDuration/time.Second)*8000 {
+	if r.written >= r.maxSamples() {
+		if r.stopReason == "" {
+			r.stopReason = StopMaxDuration
+			r.m.log.Info("recording reached its maximum length; stopping", "name", r.name, "target", r.target,
+				"max_seconds", r.opts.MaxDuration.Seconds())
+		}
 		return true, ""
 	}
 	if r.opts.MaxSilence > 0 && r.vad.SilentFor() >= r.opts.MaxSilence {
+		if r.stopReason == "" {
+			r.stopReason = StopMaxSilence
+		}
 		return true, ""
 	}
 	return false, ""
@@ -505,6 +549,10 @@ func (r *LiveRecording) finish(state string) {
 	if r.writer != nil {
 		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
+			if st := r.timeline.Stats(); st.Clamped > 0 {
+				r.m.log.Warn("recording: RTP timestamps ran ahead of the clock; gaps cut to the time that passed",
+					"name", r.name, "target", r.target, "gaps", st.Clamped)
+			}
 		}
 		closeErr = r.writer.Close()
 	}

@@ -98,7 +98,16 @@ func (c *Config) SoundDirs() []string {
 type Recording struct {
 	// Dir is the recordings root; default <data_dir>/recording.
 	Dir string `yaml:"dir"`
+	// MaxDurationSeconds caps every recording's length (default 14400, four
+	// hours): an ARI maxDurationSeconds of 0 (unlimited) or above it gets
+	// this, and dialplan Record() routes too unless their route sets
+	// max_duration_seconds. A recording reaching it is finished and a log
+	// line says so; a dialplan Record() call is then hung up.
+	MaxDurationSeconds int `yaml:"max_duration_seconds"`
 }
+
+// DefaultMaxRecordingSeconds is recording.max_duration_seconds' default.
+const DefaultMaxRecordingSeconds = 4 * 60 * 60
 
 // RecordingsDir is the recordings root.
 func (c *Config) RecordingsDir() string {
@@ -214,6 +223,9 @@ type Route struct {
 	// Account is the name of the account owning the calls' recordings
 	// (default: the default account).
 	Account string `yaml:"account"`
+	// MaxDurationSeconds caps the length of a Record() route's recordings
+	// (default: recording.max_duration_seconds, which it may not exceed).
+	MaxDurationSeconds int `yaml:"max_duration_seconds"`
 }
 
 // Default returns the embedded defaults: loopback SIP and HTTP, data under
@@ -240,6 +252,7 @@ func Default() Config {
 		},
 		HTTP:            HTTP{Listen: "127.0.0.1:8088"},
 		ARI:             ARI{EventQueue: 1024},
+		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds},
 		ShutdownTimeout: 30,
 	}
 }
@@ -412,9 +425,20 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("ari.users[%d]: name and password are required", i))
 		}
 	}
+	if c.Recording.MaxDurationSeconds <= 0 {
+		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
+	}
 	for i, r := range c.Dialplan {
 		if r.Exten == "" || r.App == "" {
 			errs = append(errs, fmt.Errorf("dialplan[%d]: exten and app are required", i))
+		}
+		switch {
+		case r.MaxDurationSeconds < 0:
+			errs = append(errs, fmt.Errorf("dialplan[%d].max_duration_seconds: %d is negative", i, r.MaxDurationSeconds))
+		case r.MaxDurationSeconds > 0 && !strings.HasPrefix(strings.TrimSpace(r.App), "Record("):
+			errs = append(errs, fmt.Errorf("dialplan[%d].max_duration_seconds: only Record() routes record by themselves (app is %s)", i, r.App))
+		case c.Recording.MaxDurationSeconds > 0 && r.MaxDurationSeconds > c.Recording.MaxDurationSeconds:
+			errs = append(errs, fmt.Errorf("dialplan[%d].max_duration_seconds: %d exceeds recording.max_duration_seconds (%d)", i, r.MaxDurationSeconds, c.Recording.MaxDurationSeconds))
 		}
 	}
 	return errors.Join(errs...)

@@ -146,3 +146,37 @@ func TestReadIntervals(t *testing.T) {
 		}
 	}
 }
+
+// Every recording has a maximum length: four hours unless configured, never
+// unlimited; a Record() route may lower it for its calls.
+func TestRecordingMaxDuration(t *testing.T) {
+	c := Default()
+	if c.Recording.MaxDurationSeconds != 4*60*60 {
+		t.Fatalf("default recording.max_duration_seconds %d", c.Recording.MaxDurationSeconds)
+	}
+	var y Config = Default()
+	if err := Parse([]byte("recording:\n  max_duration_seconds: 600\ndialplan:\n  - exten: \"2001\"\n    app: Record(calls/x,wav)\n    max_duration_seconds: 60\n"), &y); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.Validate(); err != nil || y.Recording.MaxDurationSeconds != 600 || y.Dialplan[0].MaxDurationSeconds != 60 {
+		t.Fatalf("parsed %+v %+v: %v", y.Recording, y.Dialplan, err)
+	}
+	for name, tc := range map[string]struct {
+		global int
+		route  Route
+		want   string
+	}{
+		"unlimited":          {0, Route{Exten: "1", App: "Record(x)"}, "recording.max_duration_seconds"},
+		"negative":           {-1, Route{Exten: "1", App: "Record(x)"}, "recording.max_duration_seconds"},
+		"route negative":     {60, Route{Exten: "1", App: "Record(x)", MaxDurationSeconds: -5}, "negative"},
+		"route above global": {60, Route{Exten: "1", App: "Record(x)", MaxDurationSeconds: 61}, "exceeds"},
+		"route not Record":   {60, Route{Exten: "1", App: "Stasis(x)", MaxDurationSeconds: 10}, "only Record()"},
+	} {
+		c := Default()
+		c.Recording.MaxDurationSeconds = tc.global
+		c.Dialplan = []Route{tc.route}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Sentinel errors.
@@ -59,8 +60,10 @@ type Route struct {
 	Exten   string
 	Context string
 	Account string // account (name) owning the calls' recordings
-	App     App
-	pattern []class // nil for an exact extension
+	// MaxDuration caps a Record() route's recordings (0: the global cap).
+	MaxDuration time.Duration
+	App         App
+	pattern     []class // nil for an exact extension
 }
 
 // class is one position of a pattern: a set of bytes, or a wildcard tail.
@@ -78,10 +81,11 @@ type Plan struct {
 
 // Rule is the uncompiled form of a route.
 type Rule struct {
-	Exten   string
-	App     string
-	Context string
-	Account string
+	Exten       string
+	App         string
+	Context     string
+	Account     string
+	MaxDuration time.Duration
 }
 
 // Compile builds a Plan. Every bad rule is reported.
@@ -98,7 +102,7 @@ func Compile(rules []Rule) (*Plan, error) {
 		if ctx == "" {
 			ctx = "default"
 		}
-		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account}
+		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account, MaxDuration: r.MaxDuration}
 		if strings.HasPrefix(r.Exten, "_") {
 			pat, err := compilePattern(r.Exten[1:])
 			if err != nil {

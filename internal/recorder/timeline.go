@@ -11,6 +11,7 @@ type TimelineStats struct {
 	Dropped        int64 // late or duplicate packets dropped
 	SilenceSamples int64 // samples of silence inserted for lost packets and gaps
 	Rebases        int64 // SSRC changes and timestamp jumps
+	Clamped        int64 // gaps cut to the wall-clock time that passed
 }
 
 type heldPkt struct {
@@ -26,6 +27,13 @@ type heldPkt struct {
 // changes and timestamp jumps (continuing after what was emitted plus the
 // wall-clock gap, in whole 20 ms frames). One goroutine uses a Timeline; the
 // steady state allocates nothing.
+//
+// Silence never stretches the output past what the wall clock allows: the
+// output may reach the time since the first packet (plus 1/128 for a sender
+// whose clock runs fast) or the audio received, whichever is more, plus a
+// margin for jitter. A gap that would go further (timestamps stepping
+// seconds ahead on every packet, a new SSRC on every packet) gets only the
+// silence the clock allows and the stream continues from there.
 //
 // The slices passed to out are valid only during the call and must not be
 // modified.
@@ -49,6 +57,12 @@ type Timeline struct {
 	emitted     int64
 	lastArrival time.Time
 	lastLen     int64
+	// The wall-clock bound: the first packet's arrival and output position,
+	// the samples pushed since, and the margin for jitter.
+	wallStart time.Time
+	wallBase  int64
+	received  int64
+	slack     int64
 
 	stats TimelineStats
 }
@@ -70,6 +84,7 @@ func NewTimeline(clockRate uint32, window time.Duration) *Timeline {
 		jump:   10 * rate,
 	}
 	t.winSamples = int64(window) * rate / int64(time.Second)
+	t.slack = t.winSamples + rate/4
 	// Room for the window plus a quarter second of packets.
 	size := int64(1)
 	for size < t.winSamples+rate/4+1 {
@@ -96,18 +111,30 @@ func (t *Timeline) Push(ssrc uint32, ts uint32, pcm []int16, now time.Time, out 
 		return
 	}
 	t.stats.Packets++
+	t.received += n
 	if !t.started {
 		t.started = true
 		t.ssrc, t.lastExt, t.offset = ssrc, int64(ts), t.emitted-int64(ts)
+		t.wallStart, t.wallBase = now, t.emitted
 	} else if ssrc != t.ssrc {
-		t.rebase(ssrc, ts, now, out)
+		t.rebase(ssrc, ts, n, now, out)
 	}
 	ext := t.lastExt + int64(int32(ts-uint32(t.lastExt)))
 	pos := ext + t.offset
 	if pos-t.emitted > t.jump || pos+n < t.emitted-t.winSamples {
-		t.rebase(ssrc, ts, now, out)
+		t.rebase(ssrc, ts, n, now, out)
 		ext = int64(ts)
 		pos = t.emitted
+	} else if pos > t.emitted {
+		if limit := t.limit(now); pos+n > limit {
+			// Further ahead than the clock allows: keep what was held, add
+			// the silence the clock allows, continue the stream from there.
+			t.releaseAll(out)
+			t.silence(limit-n-t.emitted, out)
+			t.offset = t.emitted - ext
+			pos = t.emitted
+			t.stats.Clamped++
+		}
 	}
 	if ext > t.lastExt {
 		t.lastExt = ext
@@ -170,10 +197,24 @@ func (t *Timeline) Flush(out func(pcm []int16)) {
 	t.releaseAll(out)
 }
 
-func (t *Timeline) rebase(ssrc uint32, ts uint32, now time.Time, out func([]int16)) {
+// limit is the furthest output position the wall clock allows at now,
+// counting the samples pushed so far.
+func (t *Timeline) limit(now time.Time) int64 {
+	wall := max(int64(now.Sub(t.wallStart)), 0) / int64(time.Millisecond) * t.rate / 1000
+	return t.wallBase + max(wall+wall/128, t.received) + t.slack
+}
+
+// rebase continues the output with a new SSRC or after a timestamp jump
+// (packet ts of n samples): after what was emitted plus the wall-clock gap,
+// within the wall-clock bound.
+func (t *Timeline) rebase(ssrc uint32, ts uint32, n int64, now time.Time, out func([]int16)) {
 	t.releaseAll(out)
 	gap := int64(now.Sub(t.lastArrival))*t.rate/int64(time.Second) - t.lastLen
 	gap = (gap + t.frame/2) / t.frame * t.frame
+	if room := t.limit(now) - n - t.emitted; gap > 0 && gap > room {
+		gap = room
+		t.stats.Clamped++
+	}
 	if gap > 0 {
 		t.silence(gap, out)
 	}

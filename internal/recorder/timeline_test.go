@@ -292,6 +292,57 @@ func TestTimelineJumps(t *testing.T) {
 	}
 }
 
+// Issue 12: a caller stepping the timestamp 9.9 s ahead on every packet
+// (just under the jump that rebases) made 980 s of file out of 2 s of
+// sending; steps inside the reorder ring (0.2 s) stretched it too. Silence is
+// bounded by the wall clock: the output is no longer than the time that
+// passed, plus 1/128 for clock drift and the jitter margin.
+func TestTimelineTimestampWalkBoundedByWallClock(t *testing.T) {
+	for _, step := range []uint32{79200, 1600} {
+		h := newTL(t)
+		start := h.now
+		for k := 0; k < 100; k++ {
+			h.push(1, 1000+uint32(k)*step, int64(160*k))
+			h.tick()
+		}
+		h.tl.Flush(h.emit)
+		wall := int64(h.now.Sub(start) / time.Millisecond * 8)
+		if bound := wall + wall/128 + h.tl.slack; int64(len(h.out)) > bound {
+			t.Fatalf("step %d: %d samples out of %d of wall clock (bound %d)", step, len(h.out), wall, bound)
+		}
+		// All the audio is there, in order.
+		var got int
+		for _, v := range h.out {
+			if v != 0 {
+				got++
+			}
+		}
+		if got != 100*160 {
+			t.Fatalf("step %d: %d audio samples, want %d", step, got, 100*160)
+		}
+		if s := h.tl.Stats(); s.Clamped == 0 {
+			t.Fatalf("step %d: stats %+v", step, s)
+		}
+	}
+}
+
+// A new SSRC on every packet, packets 30 ms apart: each rebase rounded the
+// 10 ms gap up to a 20 ms frame, so 3 s of sending made 4 s of file. The
+// same wall-clock bound holds.
+func TestTimelineSSRCPerPacketBoundedByWallClock(t *testing.T) {
+	h := newTL(t)
+	start := h.now
+	for k := 0; k < 100; k++ {
+		h.push(uint32(k+1), uint32(k)*7777, int64(160*k))
+		h.now = h.now.Add(30 * time.Millisecond)
+	}
+	h.tl.Flush(h.emit)
+	wall := int64(h.now.Sub(start) / time.Millisecond * 8)
+	if bound := wall + wall/128 + h.tl.slack; int64(len(h.out)) > bound {
+		t.Fatalf("%d samples out of %d of wall clock (bound %d)", len(h.out), wall, bound)
+	}
+}
+
 func TestTimelineOddSizes(t *testing.T) {
 	// Packets of varying size, reordered, bigger than the ring.
 	h := newTL(t)

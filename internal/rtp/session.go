@@ -38,8 +38,11 @@ type Config struct {
 	Socket         *Socket
 	RTCPSocket     *Socket
 	Poller         *Poller
-	// Remote is the address from SDP; symmetric RTP latches to the source of
-	// received packets.
+	// Remote is the address from SDP. Packets are accepted from it at once;
+	// another source (a phone behind NAT) is learned from a run of
+	// Probation sequential packets, and audio is sent where they come from
+	// (symmetric RTP). Once a source is locked, packets from any other are
+	// dropped and counted (strict RTP, as Asterisk's strictrtp=yes).
 	Remote          *net.UDPAddr
 	PayloadType     uint8
 	DTMFPayloadType uint8 // 0: no telephone-event negotiated
@@ -57,15 +60,19 @@ type Session struct {
 	clockRate      uint32
 	handler        Handler
 
-	pt     atomic.Uint32 // audio payload type
-	dtmfPT atomic.Uint32 // telephone-event payload type, 0 = none
-	remote atomic.Pointer[peer]
-	// latched is set once the remote address follows received packets.
-	latched atomic.Bool
+	pt     atomic.Uint32        // audio payload type
+	dtmfPT atomic.Uint32        // telephone-event payload type, 0 = none
+	remote atomic.Pointer[peer] // where audio is sent; nil: nowhere (hold)
+	hold   atomic.Bool          // signalling stopped sending: learning does not resume it
+
+	// arrival is the arrival time of the packet being handled: set and read
+	// only on the reading goroutine (or the poller worker), see Arrival.
+	arrival time.Time
 
 	statsMu sync.Mutex
 	seq     seqTracker
 	stats   Stats
+	src     strict // guarded by statsMu
 
 	sendMu   sync.Mutex
 	ssrc     uint32
@@ -106,8 +113,10 @@ func NewSession(c Config) *Session {
 	}
 	s.pt.Store(uint32(c.PayloadType))
 	s.dtmfPT.Store(uint32(c.DTMFPayloadType))
-	if c.Remote != nil {
-		s.remote.Store(newPeer(c.Remote))
+	if c.Remote != nil && !c.Remote.IP.IsUnspecified() && c.Remote.Port != 0 {
+		p := newPeer(c.Remote)
+		s.remote.Store(p)
+		s.src.expected = p.ap
 	}
 	return s
 }
@@ -150,7 +159,7 @@ func (s *Session) LocalAddr() *net.UDPAddr {
 	return s.conn.LocalAddr().(*net.UDPAddr)
 }
 
-// Remote is the current remote RTP address (latched or from SDP).
+// Remote is the current remote RTP address (learned or from SDP).
 func (s *Session) Remote() *net.UDPAddr {
 	if p := s.remote.Load(); p != nil {
 		return p.udp
@@ -171,22 +180,41 @@ func newPeer(a *net.UDPAddr) *peer {
 }
 
 // Update changes the negotiated remote address and payload types, e.g. after
-// a re-INVITE. A nil or unspecified address stops sending (hold).
+// a re-INVITE. A nil or unspecified address stops sending (hold). A new
+// address restarts learning, as Asterisk does when the SDP address changes:
+// it is accepted at once and another source must earn it again; the same
+// address keeps what was learned (a NAT phone's source).
 func (s *Session) Update(remote *net.UDPAddr, pt, dtmfPT uint8) {
 	s.pt.Store(uint32(pt))
 	s.dtmfPT.Store(uint32(dtmfPT))
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
 	if remote == nil || remote.IP.IsUnspecified() || remote.Port == 0 {
+		s.hold.Store(true)
 		s.remote.Store(nil)
-		s.latched.Store(false)
 		return
 	}
-	if cur := s.remote.Load(); cur == nil || !s.latched.Load() || !cur.udp.IP.Equal(remote.IP) {
-		// A new address from signalling replaces the latch; packets from the
-		// peer latch again.
-		s.remote.Store(newPeer(remote))
-		s.latched.Store(false)
+	s.hold.Store(false)
+	p := newPeer(remote)
+	if p.ap != s.src.expected {
+		s.src = strict{expected: p.ap}
+		s.remote.Store(p)
+		return
+	}
+	if s.remote.Load() == nil { // off hold: back to the learned source
+		if s.src.locked {
+			s.remote.Store(&peer{udp: net.UDPAddrFromAddrPort(s.src.source), ap: s.src.source})
+		} else {
+			s.remote.Store(p)
+		}
 	}
 }
+
+// Arrival is when the packet being handled arrived (the kernel's receive
+// time with a Poller, the read time otherwise). Only the Handler may call
+// it, during OnAudio or OnDTMF: it is the wall clock a recording measures
+// gaps with, free of the delay of batched reads.
+func (s *Session) Arrival() time.Time { return s.arrival }
 
 // Stats returns a snapshot of the counters.
 func (s *Session) Stats() Stats {
@@ -270,9 +298,16 @@ func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Tim
 	if pt != s.pt.Load() && !isDTMF {
 		return // not a negotiated format (e.g. comfort noise)
 	}
-	s.latch(from)
 	arrival := int64(now.Sub(s.start) * time.Duration(s.clockRate) / time.Second)
 	s.statsMu.Lock()
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if st := &s.src; st.locked && from == st.source {
+		st.ssrc, st.seq = pkt.SSRC, pkt.SequenceNumber // the steady state, inline
+	} else if !s.admit(from, pkt.SSRC, pkt.SequenceNumber) {
+		s.stats.SourceDropped++
+		s.statsMu.Unlock()
+		return
+	}
 	if s.seq.started && pkt.SSRC != r.lastSSRC {
 		// A new source (e.g. after a re-INVITE): restart sequence state.
 		s.seq = seqTracker{}
@@ -293,6 +328,7 @@ func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Tim
 	if dup || s.handler == nil {
 		return
 	}
+	s.arrival = now
 	if isDTMF {
 		if r.ev.Unmarshal(pkt.Payload) != nil {
 			return
@@ -309,19 +345,68 @@ func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Tim
 	s.handler.OnAudio(pkt, ext)
 }
 
-func (s *Session) latch(from netip.AddrPort) {
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	cur := s.remote.Load()
-	if s.latched.Load() {
-		if cur == nil {
-			return // on hold: nothing is sent anyway
+// Probation is the number of sequential packets a new source must send
+// before it is accepted: Asterisk's default probation (rtp_learning).
+const Probation = 4
+
+// strict is the source filter (Asterisk's strictrtp=yes with learning).
+// Learning: packets from the SDP address (expected) are accepted, and a run
+// of Probation sequential ones locks it; another source is a candidate that
+// is dropped until it has sent Probation sequential packets, then locked
+// (a phone behind NAT). Locked: only the locked source is accepted; a new
+// address is accepted only when it continues the locked stream (same SSRC,
+// the sequence numbers that follow) for Probation packets: a NAT rebinding.
+// New SDP (Update with another address) restarts learning.
+type strict struct {
+	expected netip.AddrPort // from SDP; zero: none yet
+	locked   bool
+	source   netip.AddrPort // locked source
+	ssrc     uint32         // last accepted packet's SSRC and sequence number
+	seq      uint16
+	run      int // sequential packets from expected while learning
+	cand     netip.AddrPort
+	candSeq  uint16
+	candRun  int
+}
+
+// admit applies the source filter to one packet from from (unmapped);
+// statsMu is held. It allocates only when a source is locked or changes.
+func (s *Session) admit(from netip.AddrPort, ssrc uint32, seq uint16) bool {
+	st := &s.src
+	switch {
+	case st.locked && from == st.source:
+	case !st.locked && st.expected.IsValid() && from == st.expected:
+		if st.run > 0 && seq == st.seq+1 && ssrc == st.ssrc {
+			st.run++
+		} else {
+			st.run = 1
 		}
-		if cur.ap == from {
-			return
+		if st.run >= Probation {
+			st.locked, st.source = true, from
+		}
+	default:
+		if st.locked && (ssrc != st.ssrc || int16(seq-st.seq) <= 0 || int16(seq-st.seq) > 100) {
+			return false // not the locked stream's continuation
+		}
+		if from == st.cand && seq == st.candSeq+1 {
+			st.candRun++
+		} else {
+			st.cand, st.candRun = from, 1
+		}
+		st.candSeq = seq
+		if st.candRun < Probation {
+			return false
+		}
+		if st.locked {
+			s.stats.SourceChanges++
+		}
+		st.locked, st.source, st.cand, st.candRun = true, from, netip.AddrPort{}, 0
+		if !s.hold.Load() {
+			s.remote.Store(&peer{udp: net.UDPAddrFromAddrPort(from), ap: from})
 		}
 	}
-	s.remote.Store(&peer{udp: net.UDPAddrFromAddrPort(from), ap: from})
-	s.latched.Store(true)
+	st.ssrc, st.seq = ssrc, seq
+	return true
 }
 
 func (s *Session) readRTCP() {

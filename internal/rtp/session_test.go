@@ -36,17 +36,29 @@ func (r *recorder) OnDTMF(d rune, ms int, end bool) {
 	r.n.Add(1)
 }
 
-// newPair makes a session on 127.0.0.1 and a peer socket. batched: the
-// session's sockets are read by a Poller (what the server does), otherwise
-// by the session's own goroutines (what the test phone does).
+// newPair makes a session on 127.0.0.1 and a peer socket, the peer's address
+// being the session's remote from SDP. batched: the session's sockets are
+// read by a Poller (what the server does), otherwise by the session's own
+// goroutines (what the test phone does).
 func newPair(t testing.TB, h Handler, batched bool) (*Session, *net.UDPConn) {
+	return newPairSDP(t, h, batched, nil)
+}
+
+// newPairSDP is newPair with the SDP address sdpAddr (nil: the peer's).
+func newPairSDP(t testing.TB, h Handler, batched bool, sdpAddr *net.UDPAddr) (*Session, *net.UDPConn) {
 	t.Helper()
 	ports, err := NewPorts("127.0.0.1", 48000, 48999)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: h,
-		Remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}}
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sdpAddr == nil {
+		sdpAddr = peer.LocalAddr().(*net.UDPAddr)
+	}
+	cfg := Config{PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: h, Remote: sdpAddr}
 	if batched {
 		poller, err := NewPoller(5*time.Millisecond, 20*time.Millisecond, 2)
 		if err != nil {
@@ -63,10 +75,6 @@ func newPair(t testing.TB, h Handler, batched bool) (*Session, *net.UDPConn) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
 	}
 	s := NewSession(cfg)
 	if err := s.Start(); err != nil {
@@ -129,15 +137,23 @@ func testStatsLossDuplicatesReorder(t *testing.T, batched bool) {
 
 func TestSymmetricLatchAndSend(t *testing.T) { bothModes(t, testSymmetricLatchAndSend) }
 
+// A phone behind NAT: its SDP says one address, its packets come from
+// another. The source is learned from a run of Probation sequential packets
+// (the ones before are dropped, as Asterisk does) and audio goes back to it.
 func testSymmetricLatchAndSend(t *testing.T, batched bool) {
 	rec := &recorder{}
-	s, peer := newPair(t, rec, batched)
-	if _, err := peer.WriteToUDP(packet(0, 1, 160, 7, true, make([]byte, 160)), s.LocalAddr()); err != nil {
-		t.Fatal(err)
+	s, peer := newPairSDP(t, rec, batched, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+	for seq := uint16(1); seq <= 6; seq++ {
+		if _, err := peer.WriteToUDP(packet(0, seq, uint32(seq)*160, 7, seq == 1, make([]byte, 160)), s.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	waitFor(t, func() bool { return rec.n.Load() == 1 })
+	waitFor(t, func() bool { return rec.n.Load() == 6-Probation+1 })
 	if got := s.Remote().AddrPort(); got != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
 		t.Fatalf("latched to %v, want %v", got, peer.LocalAddr())
+	}
+	if st := s.Stats(); st.SourceDropped != Probation-1 || st.Received != 6-Probation+1 {
+		t.Fatalf("learning: dropped %d received %d", st.SourceDropped, st.Received)
 	}
 	// What we send goes to the latched address.
 	if err := s.WriteAudio(make([]byte, 160), 160); err != nil {
@@ -153,15 +169,86 @@ func testSymmetricLatchAndSend(t *testing.T, batched bool) {
 	if err := p.Unmarshal(buf[:n]); err != nil || !p.Marker || len(p.Payload) != 160 {
 		t.Fatalf("sent packet %+v %v", p.Header, err)
 	}
-	// Packets of an unnegotiated payload type are ignored (no latch, no stats).
-	other, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	defer other.Close()
-	other.WriteToUDP(packet(13, 2, 320, 7, false, []byte{1}), s.LocalAddr())
-	other.WriteToUDP(packet(0, 3, 480, 7, false, make([]byte, 160)), s.LocalAddr())
-	waitFor(t, func() bool { return rec.n.Load() == 2 })
-	if got := s.Remote().AddrPort(); got != other.LocalAddr().(*net.UDPAddr).AddrPort() {
-		t.Fatalf("did not re-latch to the new source: %v", got)
+}
+
+func TestStrictRTP(t *testing.T) { bothModes(t, testStrictRTP) }
+
+// Once the source is learned, packets from any other address are dropped
+// and counted, however many and however sequential; only a continuation of
+// the locked stream (same SSRC, following sequence numbers) from a new
+// address (a NAT rebinding) or new SDP moves it.
+func testStrictRTP(t *testing.T, batched bool) {
+	rec := &recorder{}
+	s, peer := newPair(t, rec, batched)
+	dst := s.LocalAddr()
+	send := func(c *net.UDPConn, seq uint16, ssrc uint32) {
+		t.Helper()
+		if _, err := c.WriteToUDP(packet(0, seq, uint32(seq)*160, ssrc, false, make([]byte, 160)), dst); err != nil {
+			t.Fatal(err)
+		}
 	}
+	// The SDP address is accepted at once and locked after Probation packets.
+	for seq := uint16(100); seq < 110; seq++ {
+		send(peer, seq, 7)
+	}
+	waitFor(t, func() bool { return rec.n.Load() == 10 })
+	other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// An attacker with its own SSRC: 20 sequential packets, all dropped.
+	for seq := uint16(500); seq < 520; seq++ {
+		send(other, seq, 666)
+	}
+	// The real stream goes on; its packets are the marker that the
+	// attacker's (sent before) have been handled.
+	for seq := uint16(110); seq < 115; seq++ {
+		send(peer, seq, 7)
+	}
+	waitFor(t, func() bool { return rec.n.Load() == 15 })
+	st := s.Stats()
+	if st.SourceDropped != 20 || st.Received != 15 || st.SSRC != 7 || st.SSRCChanges != 0 {
+		t.Fatalf("after injection: %+v", st)
+	}
+	if got := s.Remote().AddrPort(); got != peer.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("remote moved to %v", got)
+	}
+	// The same SSRC from another address but not continuing the sequence:
+	// dropped.
+	for seq := uint16(3000); seq < 3010; seq++ {
+		send(other, seq, 7)
+	}
+	// A NAT rebinding: the stream continues from a new address. The first
+	// Probation-1 packets are dropped, then it is the source.
+	for seq := uint16(115); seq < 125; seq++ {
+		send(other, seq, 7)
+	}
+	waitFor(t, func() bool { return rec.n.Load() == 15+10-Probation+1 })
+	st = s.Stats()
+	if st.SourceDropped != 20+10+Probation-1 || st.SourceChanges != 1 {
+		t.Fatalf("after rebinding: %+v", st)
+	}
+	if got := s.Remote().AddrPort(); got != other.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("remote %v after rebinding, want %v", got, other.LocalAddr())
+	}
+	// The old address is now the stranger.
+	send(peer, 125, 7)
+	waitFor(t, func() bool { return s.Stats().SourceDropped == 20+10+Probation })
+	// New SDP (a re-INVITE moving the media to a third address) restarts
+	// learning: the new address is accepted at once, with any SSRC.
+	third, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	s.Update(third.LocalAddr().(*net.UDPAddr), 0, 101)
+	if got := s.Remote().AddrPort(); got != third.LocalAddr().(*net.UDPAddr).AddrPort() {
+		t.Fatalf("remote %v after new SDP, want %v", got, third.LocalAddr())
+	}
+	n := rec.n.Load()
+	send(third, 1, 8)
+	waitFor(t, func() bool { return rec.n.Load() == n+1 })
 }
 
 func TestDTMFOncePerDigitAndSSRCChange(t *testing.T) { bothModes(t, testDTMFOncePerDigitAndSSRCChange) }
@@ -224,19 +311,32 @@ func testSendDigitPacketsAndHold(t *testing.T, batched bool) {
 	if got != "9" {
 		t.Fatalf("digit %q", got)
 	}
-	// On hold nothing is sent.
+	// On hold nothing is sent, even when the held party's packets (music on
+	// hold) keep arriving.
 	s.Update(nil, 0, 101)
 	if err := s.WriteAudio(make([]byte, 160), 160); err == nil {
 		t.Fatal("sent while on hold")
+	}
+	n := s.Stats().Received
+	peer.WriteToUDP(packet(0, 1, 160, 5, true, make([]byte, 160)), s.LocalAddr())
+	waitFor(t, func() bool { return s.Stats().Received == n+1 })
+	if err := s.WriteAudio(make([]byte, 160), 160); err == nil {
+		t.Fatal("a received packet resumed sending while on hold")
+	}
+	// Off hold (same address): sending resumes.
+	s.Update(peer.LocalAddr().(*net.UDPAddr), 0, 101)
+	if err := s.WriteAudio(make([]byte, 160), 160); err != nil {
+		t.Fatalf("off hold: %v", err)
 	}
 }
 
 // BenchmarkProcess is the receive path after the socket read: parse,
 // latch, statistics, DTMF detection, handler. 0 allocs/op.
 func BenchmarkProcess(b *testing.B) {
-	s := NewSession(Config{PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: nopHandler{}})
-	r := &reader{buf: make([]byte, 1500)}
 	from := netip.MustParseAddrPort("127.0.0.1:4000")
+	s := NewSession(Config{PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: nopHandler{},
+		Remote: net.UDPAddrFromAddrPort(from)})
+	r := &reader{buf: make([]byte, 1500)}
 	audio := packet(0, 0, 0, 1, false, make([]byte, 160))
 	ev := make([]byte, 4)
 	(&dtmf.Event{Event: 1, Duration: 160}).MarshalTo(ev)
@@ -317,12 +417,13 @@ func TestCloseDeliversQueuedPackets(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	s := NewSession(Config{Socket: sock, RTCPSocket: rtcpSock, Poller: poller, PayloadType: 0, ClockRate: 8000, Handler: rec})
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	s := NewSession(Config{Socket: sock, RTCPSocket: rtcpSock, Poller: poller, PayloadType: 0, ClockRate: 8000, Handler: rec,
+		Remote: peer.LocalAddr().(*net.UDPAddr)})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	defer peer.Close()
 	const n = 75 // more than one recvmmsg batch
 	for i := range n {
 		if _, err := peer.WriteToUDP(packet(0, uint16(i), uint32(i)*160, 9, i == 0, make([]byte, 160)), s.LocalAddr()); err != nil {
@@ -338,5 +439,52 @@ func TestCloseDeliversQueuedPackets(t *testing.T) {
 	}
 	if st := s.Stats(); st.Received != n || st.Lost != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+type arrivalHandler struct {
+	s        *Session
+	arrivals []time.Time
+}
+
+func (a *arrivalHandler) OnAudio(*rtp.Packet, uint64) { a.arrivals = append(a.arrivals, a.s.Arrival()) }
+func (a *arrivalHandler) OnDTMF(rune, int, bool)      {}
+
+// Arrival is when a packet arrived, not when a batched read got to it: two
+// packets sent 50 ms apart and read in one batch keep their spacing (the
+// wall clock a recording bounds its gaps with).
+func TestArrivalIsReceiveTime(t *testing.T) {
+	poller, err := NewPoller(time.Second, time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer poller.Close()
+	ports, _ := NewPorts("127.0.0.1", 48000, 48999)
+	sock, rtcpSock, err := ports.ListenSockets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	h := &arrivalHandler{}
+	s := NewSession(Config{Socket: sock, RTCPSocket: rtcpSock, Poller: poller, PayloadType: 0, ClockRate: 8000, Handler: h,
+		Remote: peer.LocalAddr().(*net.UDPAddr)})
+	h.s = s
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Now()
+	peer.WriteToUDP(packet(0, 1, 160, 9, true, make([]byte, 160)), s.LocalAddr())
+	time.Sleep(50 * time.Millisecond) // the input: a 50 ms gap between two packets
+	peer.WriteToUDP(packet(0, 2, 320, 9, false, make([]byte, 160)), s.LocalAddr())
+	s.Close() // one read, long before the poller's first round
+	if len(h.arrivals) != 2 {
+		t.Fatalf("%d packets handled", len(h.arrivals))
+	}
+	if gap := h.arrivals[1].Sub(h.arrivals[0]); gap < 45*time.Millisecond {
+		t.Fatalf("arrivals %v apart for packets sent 50 ms apart", gap)
+	}
+	if h.arrivals[0].Before(first.Add(-time.Second)) || h.arrivals[1].After(time.Now().Add(time.Second)) {
+		t.Fatalf("arrivals %v not around the sending (%v)", h.arrivals, first)
 	}
 }

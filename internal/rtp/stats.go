@@ -5,22 +5,27 @@ import "time"
 // Stats are receiver statistics for one remote source, as RFC 3550 A.3 and
 // A.8 define them.
 type Stats struct {
-	SSRC          uint32
-	Received      uint64 // packets received, duplicates excluded
-	Bytes         uint64 // payload bytes received
-	Expected      uint64 // extended highest seq - base seq + 1
-	Lost          int64  // Expected - Received (may be negative with duplicates)
-	Duplicates    uint64
-	Reordered     uint64
-	Jitter        float64 // interarrival jitter in timestamp units
-	MaxSeq        uint64  // extended highest sequence number
-	Sent          uint64  // packets sent
-	SentBytes     uint64
-	RTCPReceived  uint64 // RTCP compound packets received
-	RemoteLost    uint32 // cumulative loss the remote reported for our stream
-	RemoteJitter  uint32
-	LastSRNTP     uint64 // NTP time of the last sender report received
-	SSRCChanges   uint64
+	SSRC         uint32
+	Received     uint64 // packets received, duplicates excluded
+	Bytes        uint64 // payload bytes received
+	Expected     uint64 // extended highest seq - base seq + 1
+	Lost         int64  // Expected - Received (may be negative with duplicates)
+	Duplicates   uint64
+	Reordered    uint64
+	Jitter       float64 // interarrival jitter in timestamp units
+	MaxSeq       uint64  // extended highest sequence number
+	Sent         uint64  // packets sent
+	SentBytes    uint64
+	RTCPReceived uint64 // RTCP compound packets received
+	RemoteLost   uint32 // cumulative loss the remote reported for our stream
+	RemoteJitter uint32
+	LastSRNTP    uint64 // NTP time of the last sender report received
+	SSRCChanges  uint64
+	// SourceDropped counts packets dropped because they came from another
+	// address than the learned source (strict RTP); SourceChanges the
+	// accepted changes of source (a NAT rebinding continuing the stream).
+	SourceDropped uint64
+	SourceChanges uint64
 	LastPacketAt  time.Time
 	FirstPacketAt time.Time
 }

@@ -61,7 +61,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	rules := make([]dialplan.Rule, len(cfg.Dialplan))
 	for i, r := range cfg.Dialplan {
-		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account}
+		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account,
+			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second}
 	}
 	plan, err := dialplan.Compile(rules)
 	if err != nil {
@@ -135,6 +136,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Poller:        s.poller,
 		Media:         res,
 		RecordingsDir: recDir,
+		MaxRecording:  time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
 		Logger:        log,
 		Bus:           s.bus,
 		Plan:          plan,
