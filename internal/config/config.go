@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tapedeck/tapedeck/internal/netguard"
 )
 
 // Config is the whole configuration of one tapedeck node.
@@ -80,6 +82,14 @@ type Sounds struct {
 	// /var/lib/asterisk/sounds, /usr/share/asterisk/sounds (Debian's
 	// asterisk-core-sounds-en-wav).
 	Dirs []string `yaml:"dirs"`
+	// HTTPAllow lists where `sound:http(s)://` media may be fetched from
+	// besides public addresses: IPs, CIDR networks, host names, each
+	// optionally with a port ("127.0.0.1:8000", "10.0.0.0/8",
+	// "media.example.com"). Loopback, private, link-local, CGNAT and other
+	// special addresses are refused unless listed; the check is made on the
+	// resolved address of every connection, redirects included. Default:
+	// none (public addresses only).
+	HTTPAllow []string `yaml:"http_allow"`
 }
 
 // SoundDirs is the sounds search path.
@@ -359,6 +369,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Catalog.S3.Endpoint != "" && (c.Catalog.S3.Bucket == "" || c.Catalog.S3.AccessKey == "" || c.Catalog.S3.SecretKey == "") {
 		errs = append(errs, errors.New("catalog.s3: endpoint, bucket, access_key and secret_key are required together"))
+	}
+	if _, err := netguard.Parse(c.Sounds.HTTPAllow); err != nil {
+		errs = append(errs, fmt.Errorf("sounds.http_allow: %w", err))
 	}
 	if c.ARI.EventQueue <= 0 {
 		c.ARI.EventQueue = 1024

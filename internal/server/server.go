@@ -25,6 +25,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
@@ -114,7 +115,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
-	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
+	allow, err := netguard.Parse(cfg.Sounds.HTTPAllow)
+	if err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("sounds.http_allow: %w", err)
+	}
+	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() *call.Manager { return s.calls })
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
