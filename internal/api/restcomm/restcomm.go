@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -430,7 +431,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	}
 	defer m.Close()
 	w.Header().Set("Content-Type", f.ContentType)
-	http.ServeContent(w, r, rec.Sid+"."+req.ext, m.ModTime, m)
+	httpx.ServeContent(w, r, rec.Sid+"."+req.ext, m.ModTime, m)
 }
 
 // recordingBySid finds a recording by Sid alone (media URLs) or within the
