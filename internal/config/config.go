@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -176,7 +177,11 @@ type ARI struct {
 	// EventQueue is the number of events buffered per WebSocket client before
 	// a slow client is disconnected.
 	EventQueue int `yaml:"event_queue"`
-	// AllowedOrigins: empty means any origin (ARI clients send foreign ones).
+	// AllowedOrigins lists the browser origins ("https://app.example.com")
+	// allowed to call ARI cross-origin, as Asterisk's allowed_origins: a
+	// listed Origin is reflected with credentials allowed; "*" allows any
+	// origin. Default: none (no CORS headers). Non-browser clients need no
+	// entry.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
@@ -379,6 +384,11 @@ func (c *Config) Validate() error {
 	if len(c.ARI.Users) == 0 && !IsLoopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("ari.users: HTTP listens on %s, which is not loopback; configure ARI credentials (the default asterisk/asterisk is only accepted on loopback)", c.HTTP.Listen))
 	}
+	for _, o := range c.ARI.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("ari.allowed_origins: %w", err))
+		}
+	}
 	for i, u := range c.ARI.Users {
 		if u.Name == "" || u.Password == "" {
 			errs = append(errs, fmt.Errorf("ari.users[%d]: name and password are required", i))
@@ -413,6 +423,18 @@ func (c *Config) ARICredentials() []ARIUser {
 	}
 	if IsLoopback(c.HTTP.Listen) {
 		return []ARIUser{{Name: "asterisk", Password: "asterisk"}}
+	}
+	return nil
+}
+
+// checkOrigin accepts "*" or an origin: scheme://host[:port], nothing after.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not \"*\" or an origin (scheme://host[:port])", o)
 	}
 	return nil
 }

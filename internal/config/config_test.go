@@ -160,3 +160,17 @@ func TestSoundsHTTPAllow(t *testing.T) {
 		t.Fatalf("bad entry: err = %v", err)
 	}
 }
+
+func TestAllowedOrigins(t *testing.T) {
+	c := Default()
+	c.ARI.AllowedOrigins = []string{"*", "https://app.example.com", "http://localhost:3000/"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"app.example.com", "https://app.example.com/path", "https://u:p@x.example", ""} {
+		c.ARI.AllowedOrigins = []string{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ari.allowed_origins") {
+			t.Errorf("%q: err = %v", bad, err)
+		}
+	}
+}

@@ -156,15 +156,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.calls.SetDialer(s.sip)
 	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
-		Sounds:     s.sounds,
-		Users:      cfg.ARICredentials(),
-		Manager:    s.calls,
-		Bus:        s.bus,
-		Logger:     log,
-		EventQueue: cfg.ARI.EventQueue,
-		Version:    Version,
-		StartedAt:  time.Now(),
-		SystemName: "tapedeck",
+		Sounds:         s.sounds,
+		Users:          cfg.ARICredentials(),
+		Manager:        s.calls,
+		Bus:            s.bus,
+		Logger:         log,
+		EventQueue:     cfg.ARI.EventQueue,
+		Version:        Version,
+		StartedAt:      time.Now(),
+		SystemName:     "tapedeck",
+		AllowedOrigins: cfg.ARI.AllowedOrigins,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
@@ -172,18 +173,41 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
+	mux.HandleFunc("/healthz", s.healthz)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	return s, nil
+}
+
+// healthz is public liveness ("ok", or {"status":"ok"} for JSON) and, for
+// ARI credentials (Basic or api_key), the details: channels, goroutines,
+// Go heap. Wrong credentials answer 401.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	wantJSON := r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
+	_, _, basic := r.BasicAuth()
+	if !basic && !r.URL.Query().Has("api_key") {
+		if wantJSON {
 			w.Header().Set("Content-Type", "application/json")
-			live, held := goMemory()
-			fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d,"heap_live_bytes":%d,"go_held_bytes":%d}`+"\n", s.calls.Count(), runtime.NumGoroutine(), live, held)
+			fmt.Fprintln(w, `{"status":"ok"}`)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintf(w, "ok %d channels %d goroutines\n", s.calls.Count(), runtime.NumGoroutine())
-	})
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	return s, nil
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	if !s.ari.Authenticated(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tapedeck"`)
+		http.Error(w, "Authentication required", http.StatusUnauthorized)
+		return
+	}
+	if wantJSON {
+		w.Header().Set("Content-Type", "application/json")
+		live, held := goMemory()
+		fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d,"heap_live_bytes":%d,"go_held_bytes":%d}`+"\n", s.calls.Count(), runtime.NumGoroutine(), live, held)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "ok %d channels %d goroutines\n", s.calls.Count(), runtime.NumGoroutine())
 }
 
 // goMemory reads runtime/metrics (no stop-the-world): live is the Go heap
