@@ -307,9 +307,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		}
 		mq.SortBy = field
 	}
-	offset := page * pageSize
-	if offset >= limit {
-		offset = limit
+	offset := limit // a page past the limit is empty; page*pageSize could overflow
+	if page <= limit/pageSize {
+		offset = min(page*pageSize, limit)
 	}
 	mq.Limit = min(pageSize, limit-offset)
 	if mq.AfterSid == "" {
@@ -323,7 +323,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		res, err = s.o.Catalog.Meta.ListRecordings(r.Context(), mq)
 		res.Items = nil
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, meta.ErrNotFound) && mq.AfterSid != "":
+		s.writeError(w, req.ext, fail(400, "AfterSid %q is not a recording of this account", mq.AfterSid))
+		return
+	case errors.Is(err, meta.ErrInvalid):
+		s.writeError(w, req.ext, fail(400, "%v", err))
+		return
+	case err != nil:
 		s.log.Error("restcomm: listing recordings", "err", err)
 		s.writeError(w, req.ext, fail(500, "listing recordings failed"))
 		return
