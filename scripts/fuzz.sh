@@ -8,15 +8,21 @@ t="${FUZZTIME:-15s}"
 
 # SIP messages through sipgo's parser and tapedeck's handlers: INVITE,
 # re-INVITE, ACK, BYE, CANCEL, OPTIONS (issue 12).
-go test -run='^$' -fuzz='^FuzzHandlers$' -fuzztime="$t" ./internal/sip/
+go test -run='^$' -fuzz='^FuzzHandlers$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/sip/
 
 # tone: strings of ARI play requests (issue 13).
-go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$t" ./internal/media/tone/
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/media/tone/
 
 # Sound files as decoded from disk and from sound:http fetches (issue 13).
-go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$t" ./internal/sounds/
+go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/sounds/
+
 # RTP/RTCP datagrams from several sources through a session (strict RTP,
 # statistics, DTMF) and packets through a recording's timeline (issue 12).
+go test -run='^$' -fuzz='^FuzzSession$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/rtp/
+go test -run='^$' -fuzz='^FuzzTimeline$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/recorder/
 
-go test -run='^$' -fuzz='^FuzzSession$' -fuzztime="$t" ./internal/rtp/
-go test -run='^$' -fuzz='^FuzzTimeline$' -fuzztime="$t" ./internal/recorder/
+# HTTP requests (method, path, query, body) through the ARI and Restcomm
+# routers and handlers over a real store (issue 12). Minimizing a long
+# interesting input can take the whole budget, so it is bounded too.
+go test -run='^$' -fuzz='^FuzzARIRoutes$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ari/
+go test -run='^$' -fuzz='^FuzzRestcommRoutes$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/restcomm/

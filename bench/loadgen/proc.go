@@ -77,8 +77,10 @@ var (
 	healthGoroutines = regexp.MustCompile(`(\d+) goroutines|"goroutines"\s*:\s*(\d+)`)
 )
 
-// health is GET /healthz: "ok N channels" today. A goroutine count is read
-// too if the server ever exposes one ("N goroutines" or "goroutines": N).
+// health is GET /healthz?format=json with the ARI credentials (tapedeck
+// shows the details only to them; without, it answers a bare liveness "ok").
+// A goroutine count is read too if the server exposes one ("N goroutines"
+// or "goroutines": N).
 type health struct {
 	channels, goroutines int64
 	heapLive             int64 // bytes, -1: not reported
@@ -86,11 +88,14 @@ type health struct {
 	raw                  string
 }
 
-func getHealth(ctx context.Context, base string) (health, error) {
+func getHealth(ctx context.Context, base, user, pass string) (health, error) {
 	h := health{channels: -1, goroutines: -1, heapLive: -1, goHeld: -1}
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/healthz?format=json", nil)
 	if err != nil {
 		return h, err
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -233,7 +238,7 @@ func startServer(ctx context.Context, cmdline, dir string) (*managedServer, erro
 	// Wait for /healthz.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := getHealth(ctx, "http://"+s.httpAddr); err == nil {
+		if _, err := getHealth(ctx, "http://"+s.httpAddr, "", ""); err == nil {
 			return s, nil
 		} else if time.Now().After(deadline) {
 			s.stop()

@@ -160,13 +160,13 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	}
 
 	// Baseline.
-	h0, err := getHealth(ctx, httpBase)
+	h0, err := getHealth(ctx, httpBase, c.ariUser, c.ariPass)
 	if err != nil {
 		return nil, fmt.Errorf("server health: %w", err)
 	}
 	rep.HealthBefore = h0.raw
 	rss0, thr0, _ := procStatus(pid)
-	samp := newSampler(pid, httpBase)
+	samp := newSampler(pid, httpBase, c.ariUser, c.ariPass)
 	sampCtx, stopSamp := context.WithCancel(ctx)
 	sampDone := make(chan struct{})
 	go func() { samp.run(sampCtx); close(sampDone) }()
@@ -217,7 +217,7 @@ wait:
 	drained := false
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
 	for dctx.Err() == nil {
-		if h, err := getHealth(dctx, httpBase); err == nil && h.channels == 0 {
+		if h, err := getHealth(dctx, httpBase, c.ariUser, c.ariPass); err == nil && h.channels == 0 {
 			drained = true
 			break
 		}
@@ -421,6 +421,7 @@ func (r *runner) answerCallees(ctx context.Context) {
 type sampler struct {
 	pid         int
 	base        string
+	user, pass  string // ARI credentials: /healthz details need them
 	maxRSS      atomic.Int64
 	maxThreads  atomic.Int64
 	maxChannels atomic.Int64
@@ -459,8 +460,8 @@ func (s *sampler) rssAllUp() int64 {
 	return rss[len(rss)/2]
 }
 
-func newSampler(pid int, base string) *sampler {
-	s := &sampler{pid: pid, base: base, start: time.Now()}
+func newSampler(pid int, base, user, pass string) *sampler {
+	s := &sampler{pid: pid, base: base, user: user, pass: pass, start: time.Now()}
 	s.maxGor.Store(-1)
 	return s
 }
@@ -475,7 +476,7 @@ func (s *sampler) run(ctx context.Context) {
 		}
 		if n%4 == 0 {
 			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if h, err := getHealth(hctx, s.base); err == nil {
+			if h, err := getHealth(hctx, s.base, s.user, s.pass); err == nil {
 				s.maxChannels.Store(max(s.maxChannels.Load(), h.channels))
 				if rss, _, err := procStatus(s.pid); err == nil {
 					s.upMu.Lock()

@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tapedeck/tapedeck/internal/netguard"
 )
 
 // Config is the whole configuration of one tapedeck node.
@@ -84,6 +87,14 @@ type Sounds struct {
 	// /var/lib/asterisk/sounds, /usr/share/asterisk/sounds (Debian's
 	// asterisk-core-sounds-en-wav).
 	Dirs []string `yaml:"dirs"`
+	// HTTPAllow lists where `sound:http(s)://` media may be fetched from
+	// besides public addresses: IPs, CIDR networks, host names, each
+	// optionally with a port ("127.0.0.1:8000", "10.0.0.0/8",
+	// "media.example.com"). Loopback, private, link-local, CGNAT and other
+	// special addresses are refused unless listed; the check is made on the
+	// resolved address of every connection, redirects included. Default:
+	// none (public addresses only).
+	HTTPAllow []string `yaml:"http_allow"`
 }
 
 // SoundDirs is the sounds search path.
@@ -200,7 +211,11 @@ type ARI struct {
 	// EventQueue is the number of events buffered per WebSocket client before
 	// a slow client is disconnected.
 	EventQueue int `yaml:"event_queue"`
-	// AllowedOrigins: empty means any origin (ARI clients send foreign ones).
+	// AllowedOrigins lists the browser origins ("https://app.example.com")
+	// allowed to call ARI cross-origin, as Asterisk's allowed_origins: a
+	// listed Origin is reflected with credentials allowed; "*" allows any
+	// origin. Default: none (no CORS headers). Non-browser clients need no
+	// entry.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
@@ -414,11 +429,19 @@ func (c *Config) Validate() error {
 	if c.Catalog.S3.Endpoint != "" && (c.Catalog.S3.Bucket == "" || c.Catalog.S3.AccessKey == "" || c.Catalog.S3.SecretKey == "") {
 		errs = append(errs, errors.New("catalog.s3: endpoint, bucket, access_key and secret_key are required together"))
 	}
+	if _, err := netguard.Parse(c.Sounds.HTTPAllow); err != nil {
+		errs = append(errs, fmt.Errorf("sounds.http_allow: %w", err))
+	}
 	if c.ARI.EventQueue <= 0 {
 		c.ARI.EventQueue = 1024
 	}
 	if len(c.ARI.Users) == 0 && !IsLoopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("ari.users: HTTP listens on %s, which is not loopback; configure ARI credentials (the default asterisk/asterisk is only accepted on loopback)", c.HTTP.Listen))
+	}
+	for _, o := range c.ARI.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("ari.allowed_origins: %w", err))
+		}
 	}
 	for i, u := range c.ARI.Users {
 		if u.Name == "" || u.Password == "" {
@@ -465,6 +488,18 @@ func (c *Config) ARICredentials() []ARIUser {
 	}
 	if IsLoopback(c.HTTP.Listen) {
 		return []ARIUser{{Name: "asterisk", Password: "asterisk"}}
+	}
+	return nil
+}
+
+// checkOrigin accepts "*" or an origin: scheme://host[:port], nothing after.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not \"*\" or an origin (scheme://host[:port])", o)
 	}
 	return nil
 }

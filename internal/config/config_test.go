@@ -180,3 +180,31 @@ func TestRecordingMaxDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestSoundsHTTPAllow(t *testing.T) {
+	c := Default()
+	if err := Parse([]byte("sounds:\n  http_allow: [\"127.0.0.1:8000\", \"10.0.0.0/8\", media.example.com]\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil || len(c.Sounds.HTTPAllow) != 3 {
+		t.Fatalf("valid allow-list: %v %v", err, c.Sounds.HTTPAllow)
+	}
+	c.Sounds.HTTPAllow = []string{"http://127.0.0.1/"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sounds.http_allow") {
+		t.Fatalf("bad entry: err = %v", err)
+	}
+}
+
+func TestAllowedOrigins(t *testing.T) {
+	c := Default()
+	c.ARI.AllowedOrigins = []string{"*", "https://app.example.com", "http://localhost:3000/"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"app.example.com", "https://app.example.com/path", "https://u:p@x.example", ""} {
+		c.ARI.AllowedOrigins = []string{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ari.allowed_origins") {
+			t.Errorf("%q: err = %v", bad, err)
+		}
+	}
+}

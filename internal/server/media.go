@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/media"
 	"github.com/tapedeck/tapedeck/internal/media/say"
 	"github.com/tapedeck/tapedeck/internal/media/tone"
+	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 )
 
@@ -22,9 +22,10 @@ type resolver struct {
 	toneZone string
 }
 
-func newResolver(ix *sounds.Index, cacheDir string, maxBytes int64, calls func() *call.Manager) *resolver {
-	client := &http.Client{Timeout: 20 * time.Second}
-	return &resolver{sounds: ix, fetch: sounds.NewFetcher(cacheDir, maxBytes, client), calls: calls, toneZone: "us"}
+func newResolver(ix *sounds.Index, cacheDir string, maxBytes int64, allow *netguard.Policy, calls func() *call.Manager) *resolver {
+	f := sounds.NewFetcher(cacheDir, maxBytes, allow)
+	f.Timeout = 20 * time.Second
+	return &resolver{sounds: ix, fetch: f, calls: calls, toneZone: "us"}
 }
 
 // Resolve implements call.MediaResolver.

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
@@ -124,7 +126,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		log.Error("catalog: reconcile at start-up incomplete; retrying periodically", "err", err)
 	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
-	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, func() *call.Manager { return s.calls })
+	allow, err := netguard.Parse(cfg.Sounds.HTTPAllow)
+	if err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("sounds.http_allow: %w", err)
+	}
+	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() *call.Manager { return s.calls })
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
@@ -166,15 +173,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.calls.SetDialer(s.sip)
 	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
-		Sounds:     s.sounds,
-		Users:      cfg.ARICredentials(),
-		Manager:    s.calls,
-		Bus:        s.bus,
-		Logger:     log,
-		EventQueue: cfg.ARI.EventQueue,
-		Version:    Version,
-		StartedAt:  time.Now(),
-		SystemName: "tapedeck",
+		Sounds:         s.sounds,
+		Users:          cfg.ARICredentials(),
+		Manager:        s.calls,
+		Bus:            s.bus,
+		Logger:         log,
+		EventQueue:     cfg.ARI.EventQueue,
+		Version:        Version,
+		StartedAt:      time.Now(),
+		SystemName:     "tapedeck",
+		AllowedOrigins: cfg.ARI.AllowedOrigins,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
@@ -182,16 +190,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
-			w.Header().Set("Content-Type", "application/json")
-			live, held := goMemory()
-			fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d,"heap_live_bytes":%d,"go_held_bytes":%d}`+"\n", s.calls.Count(), runtime.NumGoroutine(), live, held)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintf(w, "ok %d channels %d goroutines\n", s.calls.Count(), runtime.NumGoroutine())
-	})
+	mux.HandleFunc("/healthz", s.healthz)
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second
@@ -204,6 +203,39 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}()
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
+}
+
+// healthz is public liveness ("ok", or {"status":"ok"} for JSON) and, for
+// ARI credentials (Basic or api_key), the details: channels, goroutines,
+// Go heap. Wrong credentials answer 401.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	wantJSON := r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
+	_, _, basic := r.BasicAuth()
+	if !basic && !r.URL.Query().Has("api_key") {
+		if wantJSON {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintln(w, `{"status":"ok"}`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	if !s.ari.Authenticated(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tapedeck"`)
+		http.Error(w, "Authentication required", http.StatusUnauthorized)
+		return
+	}
+	if wantJSON {
+		w.Header().Set("Content-Type", "application/json")
+		live, held := goMemory()
+		sipStats, _ := json.Marshal(s.sip.Stats())
+		fmt.Fprintf(w, `{"status":"ok","channels":%d,"goroutines":%d,"heap_live_bytes":%d,"go_held_bytes":%d,"sip":%s}`+"\n", s.calls.Count(), runtime.NumGoroutine(), live, held, sipStats)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "ok %d channels %d goroutines\n", s.calls.Count(), runtime.NumGoroutine())
 }
 
 // logLevel maps a validated level name to its slog.Level.

@@ -17,11 +17,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/netguard"
 )
 
 // Fetcher downloads the media of `sound:http(s)://...` URIs.
 //
 //   - Only http and https URLs; anything else fails with ErrBadURL.
+//   - Only where the allow policy lets it connect (netguard): public
+//     addresses, plus the hosts and networks the policy lists. The check is
+//     made on the resolved address of every connection, redirects included
+//     (at most netguard.MaxRedirects); URLs with credentials are refused,
+//     and no proxy is used. Refusals wrap netguard.ErrRefused, and the
+//     refused server sees no request.
 //   - Size-limited: a Content-Length over the limit is refused before the
 //     body is read, a body growing past it is aborted (ErrTooLarge).
 //   - Content: audio/wav, audio/x-wav, audio/wave, audio/vnd.wave → WAV
@@ -86,19 +94,16 @@ type fetchCall struct {
 
 // NewFetcher returns a fetcher caching under cacheDir ("" = no disk cache;
 // the directory is created when needed), refusing media over maxBytes (<= 0:
-// MaxFileSize; never more than MaxFileSize), using client (nil: a default
-// client).
-func NewFetcher(cacheDir string, maxBytes int64, client *http.Client) *Fetcher {
+// MaxFileSize; never more than MaxFileSize), connecting only where allow
+// lets it (nil: public addresses only).
+func NewFetcher(cacheDir string, maxBytes int64, allow *netguard.Policy) *Fetcher {
 	if maxBytes <= 0 || maxBytes > MaxFileSize {
 		maxBytes = MaxFileSize
-	}
-	if client == nil {
-		client = &http.Client{}
 	}
 	return &Fetcher{
 		dir:      cacheDir,
 		max:      maxBytes,
-		client:   client,
+		client:   allow.Client(),
 		TTL:      DefaultTTL,
 		Timeout:  DefaultFetchTimeout,
 		inflight: map[string]*fetchCall{},
@@ -117,6 +122,9 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*Clip, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: %q", ErrBadURL, rawURL)
+	}
+	if err := netguard.CheckURL(u); err != nil {
+		return nil, fmt.Errorf("sounds: fetching %s: %w", u.Redacted(), err)
 	}
 	key := u.String()
 
@@ -221,6 +229,12 @@ func (f *Fetcher) load(ctx context.Context, u *url.URL) ([]int16, error) {
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // a refused redirect's URL may carry credentials
+			if pu, perr := url.Parse(ue.URL); perr == nil {
+				ue.URL = pu.Redacted()
+			}
+		}
 		return nil, fmt.Errorf("sounds: fetching %s: %w", key, err)
 	}
 	defer resp.Body.Close()

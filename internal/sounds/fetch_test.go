@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/netguard"
 )
 
 // mediaServer serves a few fixed resources and counts requests per path.
@@ -114,6 +119,20 @@ func newMediaServer(t *testing.T, wav []byte) *mediaServer {
 	return ms
 }
 
+// allowServer is an allow-list of one test server's host:port (loopback).
+func allowServer(t testing.TB, serverURL string) *netguard.Policy {
+	t.Helper()
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := netguard.Parse([]string{u.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func (ms *mediaServer) count(p string) int {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -124,7 +143,7 @@ func TestFetchSuccessAndCache(t *testing.T) {
 	want := ramp(8000)
 	ms := newMediaServer(t, wavBytes(8000, 1, want))
 	dir := t.TempDir()
-	f := NewFetcher(dir, 1<<20, ms.Client())
+	f := NewFetcher(dir, 1<<20, allowServer(t, ms.URL))
 	ctx := context.Background()
 
 	c, err := f.Fetch(ctx, ms.URL+"/prompt.wav")
@@ -147,7 +166,7 @@ func TestFetchSuccessAndCache(t *testing.T) {
 		t.Fatalf("server saw %d requests, want 1 (cache hit)", n)
 	}
 	// a new fetcher over the same directory uses the disk cache
-	f2 := NewFetcher(dir, 1<<20, ms.Client())
+	f2 := NewFetcher(dir, 1<<20, allowServer(t, ms.URL))
 	if _, err := f2.Fetch(ctx, ms.URL+"/prompt.wav"); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +195,7 @@ func TestFetchSuccessAndCache(t *testing.T) {
 	}
 
 	// no cache dir: every fetch downloads
-	f3 := NewFetcher("", 0, ms.Client())
+	f3 := NewFetcher("", 0, allowServer(t, ms.URL))
 	for i := 0; i < 2; i++ {
 		if _, err := f3.Fetch(ctx, ms.URL+"/noext"); err != nil {
 			t.Fatal(err)
@@ -190,7 +209,7 @@ func TestFetchSuccessAndCache(t *testing.T) {
 func TestFetchContentTypes(t *testing.T) {
 	want := ramp(800)
 	ms := newMediaServer(t, wavBytes(8000, 1, want))
-	f := NewFetcher(t.TempDir(), 1<<20, ms.Client())
+	f := NewFetcher(t.TempDir(), 1<<20, allowServer(t, ms.URL))
 	ctx := context.Background()
 	c, err := f.Fetch(ctx, ms.URL+"/noext") // audio/basic
 	if err != nil {
@@ -235,7 +254,7 @@ func TestFetchContentTypes(t *testing.T) {
 func TestFetchErrors(t *testing.T) {
 	ms := newMediaServer(t, wavBytes(8000, 1, ramp(100)))
 	dir := t.TempDir()
-	f := NewFetcher(dir, 32<<10, ms.Client())
+	f := NewFetcher(dir, 32<<10, allowServer(t, ms.URL))
 	ctx := context.Background()
 
 	_, err := f.Fetch(ctx, ms.URL+"/missing.wav")
@@ -270,14 +289,15 @@ func TestFetchErrors(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	u := dead.URL
 	dead.Close()
-	if _, err := f.Fetch(ctx, u+"/x.wav"); err == nil {
-		t.Fatal("fetch from a closed server succeeded")
+	fd := NewFetcher("", 0, allowServer(t, u))
+	if _, err := fd.Fetch(ctx, u+"/x.wav"); err == nil || errors.Is(err, netguard.ErrRefused) {
+		t.Fatalf("fetch from a closed server: err = %v, want a connection error", err)
 	}
 }
 
 func TestFetchTimeout(t *testing.T) {
 	ms := newMediaServer(t, nil)
-	f := NewFetcher(t.TempDir(), 1<<20, ms.Client())
+	f := NewFetcher(t.TempDir(), 1<<20, allowServer(t, ms.URL))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -304,7 +324,7 @@ func TestFetchTimeout(t *testing.T) {
 func TestFetchSingleflight(t *testing.T) {
 	want := ramp(4000)
 	ms := newMediaServer(t, wavBytes(8000, 1, want))
-	f := NewFetcher(t.TempDir(), 1<<20, ms.Client())
+	f := NewFetcher(t.TempDir(), 1<<20, allowServer(t, ms.URL))
 	const n = 20
 	var wg sync.WaitGroup
 	clips := make([]*Clip, n)
@@ -354,7 +374,7 @@ func TestFetchSingleflight(t *testing.T) {
 
 	// one waiter giving up does not cancel the download for the others
 	ms2 := newMediaServer(t, wavBytes(8000, 1, want))
-	f2 := NewFetcher("", 1<<20, ms2.Client())
+	f2 := NewFetcher("", 1<<20, allowServer(t, ms2.URL))
 	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -398,5 +418,98 @@ func TestDetectFormat(t *testing.T) {
 	}
 	if !IsURL("HTTP://x/y.wav") || !IsURL("https://x") || IsURL("tt-monkeys") || IsURL("file:///x") {
 		t.Fatal("IsURL")
+	}
+}
+
+// secretServer stands for a loopback-only service (the server's own ARI, a
+// metadata endpoint): it counts every request it receives.
+func secretServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var hits atomic.Int32
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "audio/basic")
+		w.Write(ulawBytes(ramp(800)))
+	}))
+	t.Cleanup(s.Close)
+	return s, &hits
+}
+
+// TestFetchSSRF: loopback and private addresses are refused unless listed,
+// on the first request and on every redirect; URLs with credentials are
+// refused; the refused server never sees a request.
+func TestFetchSSRF(t *testing.T) {
+	wav := wavBytes(8000, 1, ramp(800))
+	ms := newMediaServer(t, wav)
+	secret, secretHits := secretServer(t)
+	su, _ := url.Parse(secret.URL)
+	_, secretPort, _ := net.SplitHostPort(su.Host)
+	redirect := http.NewServeMux()
+	redirect.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("u"), http.StatusFound)
+	})
+	var loops atomic.Int32
+	redirect.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
+		loops.Add(1)
+		http.Redirect(w, r, "/loop", http.StatusFound)
+	})
+	redirect.HandleFunc("/prompt.wav", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		w.Write(wav)
+	})
+	rs := httptest.NewServer(redirect)
+	t.Cleanup(rs.Close)
+	ctx := context.Background()
+
+	// Default policy: loopback is refused outright.
+	def := NewFetcher("", 0, nil)
+	if _, err := def.Fetch(ctx, ms.URL+"/prompt.wav"); !errors.Is(err, netguard.ErrRefused) {
+		t.Fatalf("default policy, loopback: err = %v, want ErrRefused", err)
+	}
+	if _, err := def.Fetch(ctx, "http://localhost:"+secretPort+"/x.ulaw"); !errors.Is(err, netguard.ErrRefused) {
+		t.Fatalf("default policy, localhost (checked after resolution): err = %v, want ErrRefused", err)
+	}
+	if _, err := def.Fetch(ctx, "http://10.255.255.1:9/x.wav"); !errors.Is(err, netguard.ErrRefused) {
+		t.Fatalf("default policy, private address: err = %v, want ErrRefused", err)
+	}
+	if _, err := def.Fetch(ctx, "http://169.254.169.254/latest/meta-data"); !errors.Is(err, netguard.ErrRefused) {
+		t.Fatalf("default policy, link-local metadata address: err = %v, want ErrRefused", err)
+	}
+	if n := ms.count("/prompt.wav"); n != 0 {
+		t.Fatalf("refused server saw %d requests", n)
+	}
+
+	// Only the redirector's host:port is allowed.
+	f := NewFetcher("", 0, allowServer(t, rs.URL))
+	if c, err := f.Fetch(ctx, rs.URL+"/prompt.wav"); err != nil || c.Length() == 0 {
+		t.Fatalf("allowed server: %v", err)
+	}
+	if c, err := f.Fetch(ctx, rs.URL+"/to?u=/prompt.wav"); err != nil || c.Length() == 0 {
+		t.Fatalf("redirect within the allowed server: %v", err)
+	}
+	refused := map[string]string{
+		"direct, another loopback port": secret.URL + "/x.ulaw",
+		"direct, by name":               "http://localhost:" + secretPort + "/x.ulaw",
+		"direct, 127.0.0.2":             "http://127.0.0.2:" + secretPort + "/x.ulaw",
+		"redirect to another port":      rs.URL + "/to?u=" + url.QueryEscape(secret.URL+"/x.ulaw"),
+		"redirect to localhost":         rs.URL + "/to?u=" + url.QueryEscape("http://localhost:"+secretPort+"/x.ulaw"),
+		"redirect to IPv4-mapped":       rs.URL + "/to?u=" + url.QueryEscape("http://[::ffff:127.0.0.1]:"+secretPort+"/x.ulaw"),
+		"credentials":                   "http://asterisk:asterisk@" + strings.TrimPrefix(rs.URL, "http://") + "/prompt.wav",
+		"redirect with credentials":     rs.URL + "/to?u=" + url.QueryEscape("http://asterisk:asterisk@"+strings.TrimPrefix(rs.URL, "http://")+"/prompt.wav"),
+		"redirect to file:":             rs.URL + "/to?u=" + url.QueryEscape("file:///etc/passwd"),
+		"redirect loop":                 rs.URL + "/loop",
+	}
+	for name, u := range refused {
+		if _, err := f.Fetch(ctx, u); !errors.Is(err, netguard.ErrRefused) {
+			t.Errorf("%s: err = %v, want ErrRefused", name, err)
+		} else if strings.Contains(err.Error(), "asterisk:asterisk") {
+			t.Errorf("%s: the error shows the credentials: %v", name, err)
+		}
+	}
+	if n := secretHits.Load(); n != 0 {
+		t.Fatalf("the loopback secret server saw %d requests", n)
+	}
+	if n := loops.Load(); n != netguard.MaxRedirects+1 {
+		t.Fatalf("redirect loop followed %d times, want %d", n, netguard.MaxRedirects+1)
 	}
 }

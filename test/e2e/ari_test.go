@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -413,35 +414,67 @@ func TestSlowClient(t *testing.T) {
 	}
 }
 
-// /healthz: the text line for humans and scripts, JSON for the load
-// generator (channels, goroutines and the Go live heap its soak run follows).
+// /healthz: public liveness is a bare "ok" (issue 12: it used to show heap
+// and goroutines to anyone); with ARI credentials, the text line for humans
+// and scripts, JSON for the load generator (channels, goroutines and the Go
+// live heap its soak run follows). Wrong credentials answer 401.
 func TestHealthz(t *testing.T) {
 	n := startNode(t)
-	res, err := http.Get(n.baseURL() + "/healthz")
+	get := func(path string, auth func(*http.Request)) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", n.baseURL()+path, nil)
+		if auth != nil {
+			auth(req)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	basicOK := func(r *http.Request) { r.SetBasicAuth("asterisk", "asterisk") }
+	if code, b := get("/healthz", nil); code != 200 || b != "ok\n" {
+		t.Fatalf("public healthz: %d %q, want 200 \"ok\"", code, b)
+	}
+	if code, b := get("/healthz?format=json", nil); code != 200 || b != `{"status":"ok"}`+"\n" {
+		t.Fatalf("public healthz JSON: %d %q, want only the status", code, b)
+	}
+	if code, b := get("/healthz?format=json", func(r *http.Request) { r.SetBasicAuth("asterisk", "wrong") }); code != 401 || strings.Contains(b, "goroutines") {
+		t.Fatalf("healthz with wrong credentials: %d %q", code, b)
+	}
+	if code, b := get("/healthz", basicOK); code != 200 || !strings.HasPrefix(b, "ok 0 channels ") || !strings.Contains(b, "goroutines") {
+		t.Fatalf("healthz: %d %q", code, b)
+	}
+	// An unparsable datagram is counted, and the count is among the details.
+	sipConn, err := net.Dial("udp", n.srv.SIPAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.HasPrefix(string(b), "ok 0 channels ") {
-		t.Fatalf("healthz: %d %q", res.StatusCode, b)
-	}
-	res, err = http.Get(n.baseURL() + "/healthz?format=json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var h struct {
-		Status     string `json:"status"`
-		Channels   *int   `json:"channels"`
-		Goroutines int    `json:"goroutines"`
-		HeapLive   int64  `json:"heap_live_bytes"`
-		GoHeld     int64  `json:"go_held_bytes"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
-	if h.Status != "ok" || h.Channels == nil || *h.Channels != 0 || h.Goroutines <= 0 || h.HeapLive <= 0 || h.GoHeld < h.HeapLive {
-		t.Fatalf("healthz JSON %+v", h)
+	defer sipConn.Close()
+	sipConn.Write([]byte("NOT SIP AT ALL\r\n\r\n"))
+	waitFor(t, 5*time.Second, "the malformed datagram counted", func() bool { return n.srv.SIPStats().MalformedDropped >= 1 })
+	for _, c := range []struct {
+		path string
+		auth func(*http.Request)
+	}{{"/healthz?format=json", basicOK}, {"/healthz?format=json&api_key=asterisk:asterisk", nil}} {
+		code, b := get(c.path, c.auth)
+		var h struct {
+			Status     string `json:"status"`
+			Channels   *int   `json:"channels"`
+			Goroutines int    `json:"goroutines"`
+			HeapLive   int64  `json:"heap_live_bytes"`
+			GoHeld     int64  `json:"go_held_bytes"`
+			SIP        struct {
+				MalformedDropped uint64 `json:"malformed_dropped"`
+			} `json:"sip"`
+		}
+		if err := json.Unmarshal([]byte(b), &h); err != nil || code != 200 {
+			t.Fatalf("%s: %d %q: %v", c.path, code, b, err)
+		}
+		if h.Status != "ok" || h.Channels == nil || *h.Channels != 0 || h.Goroutines <= 0 || h.HeapLive <= 0 || h.GoHeld < h.HeapLive || h.SIP.MalformedDropped < 1 {
+			t.Fatalf("healthz JSON %+v", h)
+		}
 	}
 }

@@ -273,6 +273,7 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if code != 206 || !bytes.Equal(part, media[40:100]) {
 		t.Fatalf("ranged download: %d, %d bytes", code, len(part))
 	}
+	checkRangeCap(t, n.baseURL()+r["file_uri"], false, media, len(media)-1)
 
 	// Where the file lives.
 	row, err := st.Recording(ctx, acc.Sid, sid)
@@ -390,6 +391,7 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if code, _, b := httpGet(t, n.baseURL()+"/ari"+arName+"/file", "bytes=100-199", true); code != 206 || !bytes.Equal(b, media[100:200]) {
 		t.Fatalf("ARI file range: %d, %d bytes", code, len(b))
 	}
+	checkRangeCap(t, n.baseURL()+"/ari"+arName+"/file", true, media, len(media)-1)
 	// It is in ARI's listing, and an ARI copy works from S3 too.
 	if list := string(n.mustDo("GET", "/recordings/stored", 200)); !strings.Contains(list, `"name":"`+name+`"`) {
 		t.Fatalf("ARI stored list lacks %s: %s", name, list)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/httpx"
 )
 
 var recName = pathParam("recordingName", "The name of the recording")
@@ -95,7 +96,7 @@ func (s *Server) recordingsResource() *Resource {
 						name := path.Base(rec.Name) + "." + rec.Format
 						w.Header().Set("Content-Type", rec.ContentType)
 						w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-						http.ServeContent(w, hr, "", mod, f) // Range support
+						httpx.ServeContent(w, hr, "", mod, f) // Range support, ranges capped
 					}}, nil
 				}},
 			{Method: "POST", Path: "/recordings/stored/{recordingName}/copy", Nickname: "copyStored", Summary: "Copy a stored recording.", Returns: "StoredRecording",

@@ -30,6 +30,12 @@ type Options struct {
 	SystemName string
 	// Sounds is the sounds index.
 	Sounds *sounds.Index
+	// AllowedOrigins are the browser origins ("https://app.example.com")
+	// whose cross-origin requests are allowed, as Asterisk's
+	// allowed_origins: a listed Origin is reflected in
+	// Access-Control-Allow-Origin with credentials allowed; "*" allows every
+	// origin; empty allows none (no CORS headers at all).
+	AllowedOrigins []string
 }
 
 // Server is the ARI HTTP handler (mount it at /ari/).
@@ -114,9 +120,15 @@ func (s *Server) authenticate(r *http.Request) bool {
 	return false
 }
 
+// Authenticated reports whether a request carries valid ARI credentials
+// (Basic or api_key) for its method; other HTTP endpoints (/healthz
+// details) use it.
+func (s *Server) Authenticated(r *http.Request) bool { return s.authenticate(r) }
+
 // ServeHTTP routes /ari/... requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", "tapedeck/"+s.opts.Version)
+	s.cors(w, r)
 	if r.Method == http.MethodOptions {
 		s.options(w, r)
 		return
@@ -239,13 +251,44 @@ func (s *Server) options(w http.ResponseWriter, r *http.Request) {
 	}
 	allowed = append(allowed, http.MethodOptions)
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	if origin := r.Header.Get("Origin"); origin != "" {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
+	if w.Header().Get("Access-Control-Allow-Origin") != "" {
 		w.Header().Set("Access-Control-Allow-Methods", strings.Join(allowed, ", "))
 		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// cors reflects the request's Origin, with credentials allowed, when
+// AllowedOrigins lists it (or holds "*"); any other Origin gets no CORS
+// header, so browsers keep other sites' scripts away from ARI.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	if len(s.opts.AllowedOrigins) == 0 {
+		return
+	}
+	w.Header().Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" || !OriginAllowed(s.opts.AllowedOrigins, origin) {
+		return
+	}
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	w.Header().Set("Access-Control-Allow-Credentials", "true")
+}
+
+// OriginAllowed reports whether origin matches an entry of allowed: "*",
+// or the same scheme, host and port (case-insensitive, a trailing slash
+// ignored).
+func OriginAllowed(allowed []string, origin string) bool {
+	o := normOrigin(origin)
+	for _, a := range allowed {
+		if a == "*" || (o != "" && normOrigin(a) == o) {
+			return true
+		}
+	}
+	return false
+}
+
+func normOrigin(o string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
 }
 
 func basicUser(r *http.Request) string {

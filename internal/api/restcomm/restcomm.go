@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -332,11 +333,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		res, err = s.o.Catalog.Meta.ListRecordings(r.Context(), mq)
 		res.Items = nil
 	}
-	if errors.Is(err, meta.ErrNotFound) && mq.AfterSid != "" {
+	switch {
+	case errors.Is(err, meta.ErrNotFound) && mq.AfterSid != "":
 		s.writeError(w, req.ext, fail(400, "AfterSid %q is not a recording of this account", mq.AfterSid))
 		return
-	}
-	if err != nil {
+	case errors.Is(err, meta.ErrInvalid):
+		s.writeError(w, req.ext, fail(400, "%v", err))
+		return
+	case err != nil:
 		s.log.Error("restcomm: listing recordings", "err", err)
 		s.writeError(w, req.ext, fail(500, "listing recordings failed"))
 		return
@@ -444,7 +448,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	}
 	defer m.Close()
 	w.Header().Set("Content-Type", f.ContentType)
-	http.ServeContent(w, r, rec.Sid+"."+req.ext, m.ModTime, m)
+	httpx.ServeContent(w, r, rec.Sid+"."+req.ext, m.ModTime, m)
 }
 
 // recordingBySid finds a recording by Sid alone (media URLs) or within the
