@@ -93,7 +93,7 @@ func (m *Manager) CreateBridge(id, typ, name string) (*Bridge, error) {
 	m.brMu.Lock()
 	if _, dup := m.bridges[id]; dup {
 		m.brMu.Unlock()
-		return nil, errf(409, "Bridge with id %s already exists", id)
+		return nil, errf(ErrConflict, "Bridge with id %s already exists", id)
 	}
 	m.bridges[id] = b
 	m.brMu.Unlock()
@@ -110,7 +110,7 @@ func (m *Manager) Bridge(id string) (*Bridge, error) {
 	defer m.brMu.Unlock()
 	b := m.bridges[id]
 	if b == nil {
-		return nil, errf(404, "Bridge not found")
+		return nil, errf(ErrBridgeNotFound, "Bridge not found")
 	}
 	return b, nil
 }
@@ -183,15 +183,15 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
-		return errf(400, "Channel not found")
+		return errf(ErrChannelNotFound, "Channel not found")
 	}
 	if !ch.inStasis {
 		ch.mu.Unlock()
-		return errf(422, "Channel not in Stasis application")
+		return errf(ErrNotInApplication, "Channel not in Stasis application")
 	}
 	if list := ch.recs.Load(); list != nil && len(*list) > 0 {
 		ch.mu.Unlock()
-		return errf(409, "Channel is recording")
+		return errf(ErrConflict, "Channel is recording")
 	}
 	old := ch.bridge
 	ch.mu.Unlock()
@@ -204,7 +204,7 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 	b.mu.Lock()
 	if b.destroyed {
 		b.mu.Unlock()
-		return errf(404, "Bridge not found")
+		return errf(ErrBridgeNotFound, "Bridge not found")
 	}
 	// Audio queued before the join is not the bridge's: hand it out now;
 	// from here on the bridge reads the channel right before each mix.
@@ -241,7 +241,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 		}
 	}
 	if idx < 0 {
-		return errf(422, "Channel not in this bridge")
+		return errf(ErrInvalidState, "Channel not in this bridge")
 	}
 	mb := b.members[idx]
 	ch.media.Flush() // what arrived before the removal is the bridge's
@@ -424,7 +424,7 @@ func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
 	destroyed := b.destroyed
 	b.mu.Unlock()
 	if destroyed {
-		return nil, errf(404, "Bridge not found")
+		return nil, errf(ErrBridgeNotFound, "Bridge not found")
 	}
 	mode, err := ifExistsMode(o.IfExists)
 	if err != nil {
@@ -433,21 +433,21 @@ func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
 	switch o.TerminateOn {
 	case "", "none", "any", "*", "#":
 	default:
-		return nil, errf(400, "terminateOn invalid")
+		return nil, errf(ErrInvalidArgument, "terminateOn invalid")
 	}
 	f, err := recorder.Lookup(o.Format)
 	if err != nil {
-		return nil, errf(422, "%v", err)
+		return nil, errf(ErrUnsupported, "%v", err)
 	}
 	if stereo && f.Name != "wav" {
-		return nil, errf(400, "Stereo recording needs format wav")
+		return nil, errf(ErrInvalidArgument, "Stereo recording needs format wav")
 	}
 	if mode == recorder.Append && !f.AppendOK {
-		return nil, errf(422, "format %s cannot be appended to", f.Name)
+		return nil, errf(ErrUnsupported, "format %s cannot be appended to", f.Name)
 	}
 	base, err := recorder.ResolveName(b.m.opts.RecordingsDir, o.Name)
 	if err != nil {
-		return nil, errf(400, "Recording name invalid")
+		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
 	o.MaxDuration = b.m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
@@ -456,11 +456,11 @@ func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
 		m.recMu.Unlock()
-		return nil, errf(409, "Recording with the same name is already in progress")
+		return nil, errf(ErrConflict, "Recording with the same name is already in progress")
 	}
 	if mode == recorder.Fail && len(m.storedFormats(base)) > 0 {
 		m.recMu.Unlock()
-		return nil, errf(409, "Recording already exists")
+		return nil, errf(ErrConflict, "Recording already exists")
 	}
 	m.live[o.Name] = rec
 	m.recMu.Unlock()
@@ -496,7 +496,7 @@ func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
 	b.mu.Lock()
 	if b.destroyed {
 		b.mu.Unlock()
-		return nil, errf(404, "Bridge not found")
+		return nil, errf(ErrBridgeNotFound, "Bridge not found")
 	}
 	if b.announce == nil {
 		b.announce = newFrameFIFO()
@@ -516,7 +516,7 @@ func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
 	case b.ops <- func() { p.run(res) }:
 	default:
 		b.m.forgetPlayback(p)
-		return nil, errf(409, "Too many queued playbacks on bridge")
+		return nil, errf(ErrConflict, "Too many queued playbacks on bridge")
 	}
 	go func() {
 		select {

@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -119,13 +120,13 @@ func (ch *Channel) publishLocked(body any) {
 // in an application and, if media is true, past the outbound-only states.
 func (ch *Channel) checkLocked(media bool) error {
 	if ch.hangingUp {
-		return ErrChannelNotFound
+		return errChannelNotFound
 	}
 	if !ch.inStasis {
-		return ErrNotInStasis
+		return errNotInStasis
 	}
 	if media && ch.state.outboundOnly() {
-		return ErrChannelState
+		return errChannelState
 	}
 	return nil
 }
@@ -154,7 +155,7 @@ func (ch *Channel) answer() error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
-		return ErrChannelNotFound
+		return errChannelNotFound
 	}
 	if ch.state == StateUp {
 		ch.mu.Unlock()
@@ -176,10 +177,10 @@ func (ch *Channel) answer() error {
 		body, err = sdp.Offer(ch.local, ch.m.opts.Codecs, ch.m.opts.DTMFType)
 	}
 	if err != nil {
-		return errf(500, "building SDP: %v", err)
+		return fmt.Errorf("building SDP: %w", err)
 	}
 	if err := ch.dialog.Answer(body); err != nil {
-		return errf(409, "Channel could not be answered: %v", err)
+		return errf(ErrInvalidState, "Channel could not be answered: %v", err)
 	}
 	if remote == nil {
 		go ch.awaitAckAnswer()
@@ -244,7 +245,7 @@ func (ch *Channel) Ring() error {
 		return nil
 	}
 	if err := ch.dialog.Progress(180, "Ringing", nil); err != nil && err != sip.ErrFinalSent {
-		return errf(500, "sending 180 Ringing: %v", err)
+		return fmt.Errorf("sending 180 Ringing: %w", err)
 	}
 	return nil
 }
@@ -275,12 +276,12 @@ func (ch *Channel) Progress() error {
 		l.Direction = remote.Direction.Reverse()
 		b, err := sdp.Answer(l, choice)
 		if err != nil {
-			return errf(500, "building SDP: %v", err)
+			return fmt.Errorf("building SDP: %w", err)
 		}
 		body = b
 	}
 	if err := ch.dialog.Progress(183, "Session Progress", body); err != nil && err != sip.ErrFinalSent {
-		return errf(500, "sending 183: %v", err)
+		return fmt.Errorf("sending 183: %w", err)
 	}
 	return nil
 }
@@ -291,7 +292,7 @@ func (ch *Channel) Hangup(cause int) error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
-		return ErrChannelNotFound
+		return errChannelNotFound
 	}
 	ch.mu.Unlock()
 	go ch.hangup(cause, false)
@@ -450,7 +451,7 @@ func (ch *Channel) enqueue(op func()) error {
 	case ch.ops <- op:
 		return nil
 	default:
-		return errf(409, "Too many queued operations on channel")
+		return errf(ErrConflict, "Too many queued operations on channel")
 	}
 }
 
@@ -458,18 +459,18 @@ func (ch *Channel) enqueue(op func()) error {
 // after are in milliseconds; ',' and 'w' pause 500 ms.
 func (ch *Channel) SendDTMF(digits string, before, between, duration, after int) error {
 	if digits == "" {
-		return errf(400, "DTMF is required")
+		return errf(ErrInvalidArgument, "DTMF is required")
 	}
 	for _, r := range digits {
 		if !strings.ContainsRune("0123456789*#ABCDabcd,w", r) {
-			return errf(400, "Invalid DTMF digit %q", r)
+			return errf(ErrInvalidArgument, "Invalid DTMF digit %q", r)
 		}
 	}
 	if duration <= 0 {
 		duration = 100
 	}
 	if between < 0 || before < 0 || after < 0 {
-		return errf(400, "DTMF timings must not be negative")
+		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
 	}
 	ch.mu.Lock()
 	if err := ch.checkLocked(true); err != nil {
@@ -532,7 +533,7 @@ func (ch *Channel) Mute(direction string, on bool) error {
 	case "out":
 		ch.muteOut.Store(on)
 	default:
-		return errf(400, "Invalid direction specified")
+		return errf(ErrInvalidArgument, "Invalid direction specified")
 	}
 	return nil
 }
@@ -633,7 +634,7 @@ func (ch *Channel) builtinLocked(name string) (string, bool) {
 // GetVar reads a channel variable.
 func (ch *Channel) GetVar(name string) (string, error) {
 	if name == "" {
-		return "", errf(400, "Variable name is required")
+		return "", errf(ErrInvalidArgument, "Variable name is required")
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -645,7 +646,7 @@ func (ch *Channel) GetVar(name string) (string, error) {
 	}
 	v, ok := ch.vars[name]
 	if !ok {
-		return "", errf(404, "Provided variable was not found")
+		return "", errf(ErrVariableNotFound, "Provided variable was not found")
 	}
 	return v, nil
 }
@@ -654,7 +655,7 @@ func (ch *Channel) GetVar(name string) (string, error) {
 // ChannelVarset.
 func (ch *Channel) SetVar(name, value string, unset bool) error {
 	if name == "" {
-		return errf(400, "Variable name is required")
+		return errf(ErrInvalidArgument, "Variable name is required")
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -670,7 +671,7 @@ func (ch *Channel) SetVar(name, value string, unset bool) error {
 		ch.language = value
 	default:
 		if strings.ContainsAny(name, "()") {
-			return errf(400, "Unsupported dialplan function %s", name)
+			return errf(ErrInvalidArgument, "Unsupported dialplan function %s", name)
 		}
 		if unset {
 			delete(ch.vars, name)

@@ -2,26 +2,73 @@
 // Asterisk states, variables and Stasis applications, and the Manager that
 // the APIs call. It joins SIP dialogs to RTP sessions and publishes ARI
 // events on the bus.
+//
+// Errors: every operation returns one of the kinds below, wrapped with the
+// detail (errors.Is(err, ErrNotFound)). The package knows no protocol
+// status; each API maps the kinds to its own codes in one table.
 package call
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
-// Error is an operation error carrying the HTTP status the APIs answer
-// with (ARI's conventions: 400, 404, 409, 412, 422).
-type Error struct {
-	Code int
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func errf(code int, format string, args ...any) *Error {
-	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
-// Common errors, worded as Asterisk words them.
+// Error kinds.
 var (
-	ErrChannelNotFound = &Error{404, "Channel not found"}
-	ErrNotInStasis     = &Error{409, "Channel not in Stasis application"}
-	ErrChannelState    = &Error{412, "Channel in invalid state"}
+	// ErrNotFound: the channel, bridge, playback or recording does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrNotInApplication: the channel is not in a Stasis application.
+	ErrNotInApplication = errors.New("not in application")
+	// ErrInvalidState: the object exists but its state does not allow the
+	// operation (an unanswered channel, a finished playback).
+	ErrInvalidState = errors.New("invalid state")
+	// ErrConflict: the operation clashes with another object (an id or a
+	// recording name in use, a channel busy recording, a full queue).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidArgument: a parameter is missing or malformed.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrUnsupported: a well-formed request this node cannot honour (an
+	// unknown format, a format that cannot be appended to).
+	ErrUnsupported = errors.New("unsupported")
+	// ErrUnavailable: a resource the operation needs is exhausted or not
+	// configured (RTP ports, the SIP dialer).
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// Finer kinds, each also its broader kind (errors.Is matches both): APIs
+// that answer differently for the object that is missing can tell them
+// apart (ARI's bridges addChannel: a missing channel is 400, a missing
+// bridge 404).
+var (
+	ErrChannelNotFound   = subKind(ErrNotFound, "channel not found")
+	ErrBridgeNotFound    = subKind(ErrNotFound, "bridge not found")
+	ErrPlaybackNotFound  = subKind(ErrNotFound, "playback not found")
+	ErrRecordingNotFound = subKind(ErrNotFound, "recording not found")
+	ErrVariableNotFound  = subKind(ErrNotFound, "variable not found")
+	// ErrChannelState: the channel's Asterisk state does not allow the
+	// media operation (not answered on an outbound leg).
+	ErrChannelState = subKind(ErrInvalidState, "channel in invalid state")
+)
+
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func subKind(parent error, msg string) error { return &kindError{kind: parent, msg: msg} }
+
+// errf makes an error of a kind whose message is the detail alone, worded
+// as Asterisk words it (APIs show the message to clients as it is).
+func errf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// Errors worded as Asterisk words them.
+var (
+	errChannelNotFound = errf(ErrChannelNotFound, "Channel not found")
+	errNotInStasis     = errf(ErrNotInApplication, "Channel not in Stasis application")
+	errChannelState    = errf(ErrChannelState, "Channel in invalid state")
 )

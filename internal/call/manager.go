@@ -106,7 +106,7 @@ func (m *Manager) Get(id string) (*Channel, error) {
 	ch := m.chans[id]
 	m.mu.RUnlock()
 	if ch == nil {
-		return nil, ErrChannelNotFound
+		return nil, errChannelNotFound
 	}
 	return ch, nil
 }

@@ -38,12 +38,12 @@ type OriginateOptions struct {
 func ParseEndpoint(ep string) (uri, user string, err error) {
 	tech, rest, ok := strings.Cut(ep, "/")
 	if !ok || rest == "" {
-		return "", "", errf(400, "Endpoint %q: want TECH/resource, e.g. PJSIP/alice@127.0.0.1:5060", ep)
+		return "", "", errf(ErrInvalidArgument, "Endpoint %q: want TECH/resource, e.g. PJSIP/alice@127.0.0.1:5060", ep)
 	}
 	switch strings.ToUpper(tech) {
 	case "PJSIP", "SIP":
 	default:
-		return "", "", errf(400, "Endpoint technology %q is not supported (PJSIP, SIP)", tech)
+		return "", "", errf(ErrInvalidArgument, "Endpoint technology %q is not supported (PJSIP, SIP)", tech)
 	}
 	if strings.HasPrefix(rest, "sip:") {
 		uri = rest
@@ -53,10 +53,10 @@ func ParseEndpoint(ep string) (uri, user string, err error) {
 	}
 	u, host, ok := strings.Cut(rest, "@")
 	if !ok || u == "" || host == "" {
-		return "", "", errf(400, "Endpoint %q has no host: use PJSIP/user@host[:port] (tapedeck has no registrar)", ep)
+		return "", "", errf(ErrInvalidArgument, "Endpoint %q has no host: use PJSIP/user@host[:port] (tapedeck has no registrar)", ep)
 	}
 	if strings.ContainsAny(u, " <>\"") || strings.ContainsAny(host, " <>\"") {
-		return "", "", errf(400, "Endpoint %q is malformed", ep)
+		return "", "", errf(ErrInvalidArgument, "Endpoint %q is malformed", ep)
 	}
 	return uri, u, nil
 }
@@ -123,7 +123,7 @@ type DialEvent struct {
 
 func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, string, error) {
 	if m.opts.Dialer == nil {
-		return nil, "", errf(500, "outbound calls are not configured")
+		return nil, "", errf(ErrUnavailable, "outbound calls are not configured")
 	}
 	uri, user, err := ParseEndpoint(o.Endpoint)
 	if err != nil {
@@ -131,19 +131,19 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	}
 	if o.ChannelID != "" {
 		if _, err := m.Get(o.ChannelID); err == nil {
-			return nil, "", errf(409, "Channel with id %s already exists", o.ChannelID)
+			return nil, "", errf(ErrConflict, "Channel with id %s already exists", o.ChannelID)
 		}
 	}
 	media, err := m.opts.Ports.ListenConfig(m.opts.Poller)
 	if err != nil {
-		return nil, "", errf(503, "no RTP ports: %v", err)
+		return nil, "", errf(ErrUnavailable, "no RTP ports: %v", err)
 	}
 	var callSid, accountSid string
 	if o.Originator != "" {
 		orig, err := m.Get(o.Originator)
 		if err != nil {
 			media.CloseSockets()
-			return nil, "", errf(400, "originator %s not found", o.Originator)
+			return nil, "", errf(ErrInvalidArgument, "originator %s not found", o.Originator)
 		}
 		callSid, accountSid = orig.callSid, orig.accountSid
 	} else if c := m.opts.Catalog; c != nil {
@@ -161,7 +161,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		state:      state,
 	}, media)
 	if err != nil {
-		return nil, "", errf(503, "media: %v", err)
+		return nil, "", errf(ErrUnavailable, "media: %v", err)
 	}
 	for k, v := range o.Variables {
 		ch.vars[k] = v
@@ -181,10 +181,10 @@ func nonEmpty(s, def string) string {
 // route of that extension runs. It returns the channel in state Down.
 func (m *Manager) Originate(o OriginateOptions) (*Channel, error) {
 	if o.App == "" && o.Extension == "" {
-		return nil, errf(400, "Application or extension must be specified")
+		return nil, errf(ErrInvalidArgument, "Application or extension must be specified")
 	}
 	if o.App != "" && !m.bus.Registered(o.App) {
-		return nil, errf(400, "Stasis application %s is not registered", o.App)
+		return nil, errf(ErrInvalidArgument, "Stasis application %s is not registered", o.App)
 	}
 	ch, uri, err := m.outboundChannel(o, StateDown)
 	if err != nil {
@@ -202,7 +202,7 @@ func (m *Manager) Originate(o OriginateOptions) (*Channel, error) {
 // (POST /channels/create); POST /channels/{id}/dial dials it.
 func (m *Manager) Create(o OriginateOptions) (*Channel, error) {
 	if o.App == "" {
-		return nil, errf(400, "app is required")
+		return nil, errf(ErrInvalidArgument, "app is required")
 	}
 	ch, uri, err := m.outboundChannel(o, StateDown)
 	if err != nil {
@@ -229,11 +229,11 @@ func (ch *Channel) Dial(caller string, timeout time.Duration) error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
-		return ErrChannelNotFound
+		return errChannelNotFound
 	}
 	if ch.dialTarget == "" || ch.dialing || ch.state != StateDown {
 		ch.mu.Unlock()
-		return errf(409, "Channel is not dialable")
+		return errf(ErrInvalidState, "Channel is not dialable")
 	}
 	ch.dialing = true
 	target := ch.dialTarget

@@ -109,15 +109,15 @@ func (p *Playback) jsonLocked() PlaybackJSON {
 // id is taken).
 func (m *Manager) newPlayback(t playbackTarget, o PlayOptions, lang string) (*Playback, error) {
 	if len(o.Media) == 0 {
-		return nil, errf(400, "media is required")
+		return nil, errf(ErrInvalidArgument, "media is required")
 	}
 	for _, u := range o.Media {
 		if !strings.Contains(u, ":") {
-			return nil, errf(400, "Invalid media URI %q", u)
+			return nil, errf(ErrInvalidArgument, "Invalid media URI %q", u)
 		}
 	}
 	if o.OffsetMs < 0 || o.SkipMs < 0 {
-		return nil, errf(400, "offsetms and skipms must not be negative")
+		return nil, errf(ErrInvalidArgument, "offsetms and skipms must not be negative")
 	}
 	if o.SkipMs == 0 {
 		o.SkipMs = 3000
@@ -133,7 +133,7 @@ func (m *Manager) newPlayback(t playbackTarget, o PlayOptions, lang string) (*Pl
 	m.pbMu.Lock()
 	defer m.pbMu.Unlock()
 	if _, dup := m.playbacks[o.ID]; dup {
-		return nil, errf(409, "Playback with id %s already exists", o.ID)
+		return nil, errf(ErrConflict, "Playback with id %s already exists", o.ID)
 	}
 	m.playbacks[o.ID] = p
 	return p, nil
@@ -145,7 +145,7 @@ func (m *Manager) Playback(id string) (*Playback, error) {
 	defer m.pbMu.Unlock()
 	p := m.playbacks[id]
 	if p == nil {
-		return nil, errf(404, "Playback not found")
+		return nil, errf(ErrPlaybackNotFound, "Playback not found")
 	}
 	return p, nil
 }
@@ -183,7 +183,7 @@ func (p *Playback) Control(op string) error {
 	switch op {
 	case "restart", "pause", "unpause", "reverse", "forward":
 	default:
-		return errf(400, "Invalid operation %s", op)
+		return errf(ErrInvalidArgument, "Invalid operation %s", op)
 	}
 	p.mu.Lock()
 	state := p.state
@@ -193,19 +193,19 @@ func (p *Playback) Control(op string) error {
 		if op == "restart" {
 			return nil
 		}
-		return errf(409, "Playback not yet started")
+		return errf(ErrInvalidState, "Playback not yet started")
 	case PbPaused:
 		if op == "restart" || op == "reverse" || op == "forward" {
-			return errf(409, "Can only %s while media is playing", op)
+			return errf(ErrInvalidState, "Can only %s while media is playing", op)
 		}
 	case PbDone, PbFailed:
-		return errf(409, "Playback has finished")
+		return errf(ErrInvalidState, "Playback has finished")
 	}
 	select {
 	case p.control <- op:
 		return nil
 	default:
-		return errf(409, "Too many control operations pending")
+		return errf(ErrConflict, "Too many control operations pending")
 	}
 }
 

@@ -134,15 +134,15 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	gone := ch.hangingUp
 	ch.mu.Unlock()
 	if gone {
-		return nil, ErrChannelNotFound
+		return nil, errChannelNotFound
 	}
 	if bridged {
-		return nil, errf(409, "Channel is in a bridge; record the bridge instead")
+		return nil, errf(ErrInvalidState, "Channel is in a bridge; record the bridge instead")
 	}
 	switch o.TerminateOn {
 	case "", "none", "any", "*", "#":
 	default:
-		return nil, errf(400, "terminateOn invalid")
+		return nil, errf(ErrInvalidArgument, "terminateOn invalid")
 	}
 	mode, err := ifExistsMode(o.IfExists)
 	if err != nil {
@@ -150,14 +150,14 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	}
 	f, err := recorder.Lookup(o.Format)
 	if err != nil {
-		return nil, errf(422, "%v", err)
+		return nil, errf(ErrUnsupported, "%v", err)
 	}
 	if mode == recorder.Append && !f.AppendOK {
-		return nil, errf(422, "format %s cannot be appended to", f.Name)
+		return nil, errf(ErrUnsupported, "format %s cannot be appended to", f.Name)
 	}
 	base, err := recorder.ResolveName(m.opts.RecordingsDir, o.Name)
 	if err != nil {
-		return nil, errf(400, "Recording name invalid")
+		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
 	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
@@ -167,12 +167,12 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
 		m.recMu.Unlock()
-		return nil, errf(409, "Recording with the same name is already in progress")
+		return nil, errf(ErrConflict, "Recording with the same name is already in progress")
 	}
 	if mode == recorder.Fail {
 		if existing := m.storedFormats(base); len(existing) > 0 {
 			m.recMu.Unlock()
-			return nil, errf(409, "Recording already exists")
+			return nil, errf(ErrConflict, "Recording already exists")
 		}
 	}
 	m.live[o.Name] = rec
@@ -219,7 +219,7 @@ func ifExistsMode(s string) (recorder.IfExists, error) {
 	case "append":
 		return recorder.Append, nil
 	}
-	return 0, errf(400, "ifExists invalid")
+	return 0, errf(ErrInvalidArgument, "ifExists invalid")
 }
 
 // start answers the channel if needed, plays the beep, opens the file and
@@ -496,7 +496,7 @@ func (r *LiveRecording) Pause(on bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != RecRecording && r.state != RecPaused {
-		return errf(409, "Recording not in session")
+		return errf(ErrInvalidState, "Recording not in session")
 	}
 	if on && r.state == RecRecording {
 		r.timeline.Flush(r.emit)
@@ -515,7 +515,7 @@ func (r *LiveRecording) Mute(on bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.state != RecRecording && r.state != RecPaused {
-		return errf(409, "Recording not in session")
+		return errf(ErrInvalidState, "Recording not in session")
 	}
 	r.muted = on
 	return nil
@@ -606,7 +606,7 @@ func (m *Manager) LiveRecording(name string) (*LiveRecording, error) {
 	defer m.recMu.Unlock()
 	r := m.live[name]
 	if r == nil {
-		return nil, errf(404, "Recording not found")
+		return nil, errf(ErrRecordingNotFound, "Recording not found")
 	}
 	return r, nil
 }

@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -57,7 +58,7 @@ func (m *Manager) OpenStored(ctx context.Context, rec *StoredRecording) (io.Read
 	return md, md.ModTime, nil
 }
 
-var errRecordingNotFound = errf(404, "Recording not found")
+var errRecordingNotFound = errf(ErrRecordingNotFound, "Recording not found")
 
 // ListStored lists finished recordings under the root, sorted by name, one
 // entry per name. Recordings still being written are left out.
@@ -157,7 +158,7 @@ func (m *Manager) writing(name string) bool {
 func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	base, err := recorder.ResolveName(m.opts.RecordingsDir, name)
 	if err != nil {
-		return nil, errf(400, "Recording name invalid")
+		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
 	// As in Asterisk, a stored recording is its file: a live recording of
 	// the same name (e.g. re-recording with ifExists=overwrite while the
@@ -199,14 +200,14 @@ func (m *Manager) DeleteStored(name string) error {
 		return err
 	}
 	if m.writing(name) {
-		return errf(409, "Recording is in progress")
+		return errf(ErrConflict, "Recording is in progress")
 	}
 	if rec.Path == "" {
 		// Kept only in object storage: the catalog removes object and row.
 		ctx, cancel := catalogCtx()
 		defer cancel()
 		if err := m.opts.Catalog.DeletedByName(ctx, name); err != nil {
-			return errf(500, "deleting recording: %v", err)
+			return fmt.Errorf("deleting recording: %w", err)
 		}
 		return nil
 	}
@@ -214,7 +215,7 @@ func (m *Manager) DeleteStored(name string) error {
 	for _, f := range m.storedFormats(base) {
 		p := base + "." + f.Ext
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errf(500, "deleting recording: %v", err)
+			return fmt.Errorf("deleting recording: %w", err)
 		}
 		os.Remove(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".recovered"))
 	}
@@ -237,19 +238,19 @@ func (m *Manager) CopyStored(src, dst string) (*StoredRecording, error) {
 	}
 	base, err := recorder.ResolveName(m.opts.RecordingsDir, dst)
 	if err != nil {
-		return nil, errf(400, "Destination recording name invalid")
+		return nil, errf(ErrInvalidArgument, "Destination recording name invalid")
 	}
 	if len(m.storedFormats(base)) > 0 || m.isLive(dst) {
-		return nil, errf(409, "A recording with the same name already exists on the system")
+		return nil, errf(ErrConflict, "A recording with the same name already exists on the system")
 	}
 	f, _ := recorder.Lookup(rec.Format)
 	target := base + "." + f.Ext
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return nil, errf(500, "creating directory: %v", err)
+		return nil, fmt.Errorf("creating directory: %w", err)
 	}
 	if err := m.copyStored(rec, target); err != nil {
 		os.Remove(target)
-		return nil, errf(500, "copying recording: %v", err)
+		return nil, fmt.Errorf("copying recording: %w", err)
 	}
 	if c := m.opts.Catalog; c != nil {
 		ctx, cancel := catalogCtx()

@@ -78,6 +78,7 @@ func (s *Server) bridgesResource() *Resource {
 					{Name: "mute", In: "query", Type: "boolean", Default: "false", Description: "Mute audio from this channel, preventing it to pass through to the bridge"},
 					{Name: "inhibitConnectedLineUpdates", In: "query", Type: "boolean", Default: "false", Description: "Do not present the identity of the newly connected channel to other bridge members"}},
 				Errors: []ErrorResponse{{400, "Channel not found"}, noBridge, {409, "Bridge not in Stasis application; Channel currently recording"}, {422, "Channel not in Stasis application"}},
+				Codes:  []KindCode{{call.ErrChannelNotFound, 400}, {call.ErrNotInApplication, 422}},
 				Handler: func(r *Request) (any, error) {
 					b, err := s.bridge(r)
 					if err != nil {
@@ -97,6 +98,7 @@ func (s *Server) bridgesResource() *Resource {
 			{Method: "POST", Path: "/bridges/{bridgeId}/removeChannel", Nickname: "removeChannel", Summary: "Remove a channel from a bridge.", Returns: "void",
 				Params: []Param{brID, channelList},
 				Errors: []ErrorResponse{{400, "Channel not found"}, noBridge, {409, "Bridge not in Stasis application"}, {422, "Channel not in this bridge"}},
+				Codes:  []KindCode{{call.ErrChannelNotFound, 400}, {call.ErrInvalidState, 422}},
 				Handler: func(r *Request) (any, error) {
 					b, err := s.bridge(r)
 					if err != nil {

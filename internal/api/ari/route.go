@@ -25,6 +25,14 @@ type ErrorResponse struct {
 	Reason string
 }
 
+// KindCode overrides, for one operation, the status that a call error kind
+// answers with (errors.go's table), where Asterisk's status for that
+// operation differs.
+type KindCode struct {
+	Kind error
+	Code int
+}
+
 // Op is one operation: a method on a path.
 type Op struct {
 	Method   string
@@ -36,13 +44,17 @@ type Op struct {
 	// or "binary".
 	Returns string
 	Errors  []ErrorResponse
+	// Codes are this operation's exceptions to the kind table (errors.go),
+	// first match wins.
+	Codes []KindCode
 	// Upgrade marks the events WebSocket operation.
 	Upgrade bool
 	Handler Handler
 }
 
 // Handler runs an operation. It returns the response body (nil for void)
-// or an error; a *call.Error or *Error carries its HTTP status.
+// or an error: an *Error carries its HTTP status, a call error kind is
+// mapped by the operation's Errors and then the kind table (errors.go).
 type Handler func(r *Request) (any, error)
 
 // Created wraps a body that is answered 201 with a Location header.

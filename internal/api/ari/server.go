@@ -176,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := op.Handler(req)
 	if err != nil {
-		writeError(w, err)
+		writeOpError(w, op, err)
 		return
 	}
 	switch v := out.(type) {

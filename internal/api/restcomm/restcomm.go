@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/recorder"
@@ -197,7 +198,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.get(w, r, req, acc)
 	case req.sid != "" && r.Method == http.MethodDelete:
 		if err := s.o.Catalog.Delete(r.Context(), acc.Sid, req.sid); err != nil {
-			s.writeError(w, req.ext, notFound(err))
+			s.writeError(w, req.ext, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -207,11 +208,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func notFound(err error) error {
-	if errors.Is(err, meta.ErrNotFound) || errors.Is(err, catalog.ErrNotFound) {
-		return fail(404, "The requested resource was not found")
+// kindCodes is the one table from the error kinds of the catalog (and the
+// call model) to this API's statuses and messages; an *apiError carries its
+// own. Anything else is a 500 "internal error", logged.
+var kindCodes = []struct {
+	kind error
+	code int
+	msg  string // "": the error's own text
+}{
+	{meta.ErrNotFound, 404, "The requested resource was not found"},
+	{call.ErrNotFound, 404, "The requested resource was not found"},
+	{meta.ErrUnauthorized, 401, "Invalid credentials"},
+	{meta.ErrInvalid, 400, ""},
+	{call.ErrInvalidArgument, 400, ""},
+	{meta.ErrConflict, 409, ""},
+	{call.ErrConflict, 409, ""},
+	{call.ErrInvalidState, 409, ""},
+	{call.ErrUnavailable, 503, "Service unavailable"},
+}
+
+// status is the status and message err answers with.
+func status(err error) (int, string, bool) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.code, ae.msg, true
 	}
-	return err
+	for _, kc := range kindCodes {
+		if errors.Is(err, kc.kind) {
+			if kc.msg == "" {
+				return kc.code, err.Error(), true
+			}
+			return kc.code, kc.msg, true
+		}
+	}
+	return 500, "internal error", false
 }
 
 // authenticate checks Basic AccountSid:AuthToken. The account in the path
@@ -337,12 +367,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 	case errors.Is(err, meta.ErrNotFound) && mq.AfterSid != "":
 		s.writeError(w, req.ext, fail(400, "AfterSid %q is not a recording of this account", mq.AfterSid))
 		return
-	case errors.Is(err, meta.ErrInvalid):
-		s.writeError(w, req.ext, fail(400, "%v", err))
-		return
 	case err != nil:
-		s.log.Error("restcomm: listing recordings", "err", err)
-		s.writeError(w, req.ext, fail(500, "listing recordings failed"))
+		s.writeError(w, req.ext, err)
 		return
 	}
 	total := min(res.Total, limit)
@@ -394,7 +420,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, req *request, acc meta.Account) {
 	rec, err := s.o.Catalog.Meta.Recording(r.Context(), acc.Sid, req.sid)
 	if err != nil {
-		s.writeError(w, req.ext, notFound(err))
+		s.writeError(w, req.ext, err)
 		return
 	}
 	j := s.recordingJSON(r, req.prefix, rec)
@@ -430,7 +456,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 		rec, err = s.recordingBySid(ctx, req)
 	}
 	if err != nil {
-		s.writeError(w, "json", notFound(err))
+		s.writeError(w, "json", err)
 		return
 	}
 	f, ok := recorder.ByExt(rec.Format)
@@ -443,7 +469,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	}
 	m, err := s.o.Catalog.Open(ctx, rec, f.ContentType)
 	if err != nil {
-		s.writeError(w, "json", notFound(err))
+		s.writeError(w, "json", err)
 		return
 	}
 	defer m.Close()
@@ -599,12 +625,8 @@ func writeXML(w http.ResponseWriter, code int, v any) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, ext string, err error) {
-	code := 500
-	msg := "internal error"
-	var ae *apiError
-	if errors.As(err, &ae) {
-		code, msg = ae.code, ae.msg
-	} else {
+	code, msg, known := status(err)
+	if !known {
 		s.log.Error("restcomm API", "err", err)
 	}
 	if code == 401 {
