@@ -85,7 +85,7 @@ func (m *Manager) CreateBridge(id, typ, name string) (*Bridge, error) {
 		typ = "mixing"
 	}
 	if id == "" {
-		id = uuid.NewString()
+		id = m.nodeID(uuid.NewString())
 	}
 	b := &Bridge{m: m, id: id, name: name, typ: typ, created: m.now(), mixer: mix.New(), done: make(chan struct{}), ops: make(chan func(), 64), outBuf: make([]byte, 1024)}
 	empty := []*member{}

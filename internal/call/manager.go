@@ -40,6 +40,11 @@ type Options struct {
 	Catalog Catalog
 	// MaxRecording caps every recording's length (0: DefaultMaxRecording).
 	MaxRecording time.Duration
+	// NodeID names this node; it prefixes the ids of the channels and
+	// bridges made here, as Asterisk's system name prefixes its unique ids
+	// ("node-1733300000.1"), so ids stay unique across nodes. Empty: bare
+	// ids ("1733300000.1").
+	NodeID string
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
@@ -89,6 +94,17 @@ func NewManager(o Options) *Manager {
 	}
 	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 }
+
+// nodeID prefixes a generated id with the node's id.
+func (m *Manager) nodeID(id string) string {
+	if m.opts.NodeID == "" {
+		return id
+	}
+	return m.opts.NodeID + "-" + id
+}
+
+// NodeID is the node's id ("" when none is configured).
+func (m *Manager) NodeID() string { return m.opts.NodeID }
 
 // SetDialer sets the SIP endpoint used for outgoing calls (before use).
 func (m *Manager) SetDialer(d Dialer) { m.opts.Dialer = d }
@@ -382,7 +398,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	now := m.now()
 	id := s.id
 	if id == "" {
-		id = fmt.Sprintf("%d.%d", now.Unix(), serial)
+		id = m.nodeID(fmt.Sprintf("%d.%d", now.Unix(), serial))
 	}
 	if s.callSid == "" {
 		s.callSid = NewCallSid()

@@ -41,6 +41,10 @@ type Config struct {
 	Catalog Catalog `yaml:"catalog"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
+	// NodeID names this node, as Asterisk's system name: it prefixes channel
+	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
+	// makes. Default: derived from the host name (DefaultNodeID).
+	NodeID string `yaml:"node_id"`
 }
 
 // Catalog configures the recordings catalog (metadata and files).
@@ -309,6 +313,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_LOG_LEVEL":   func(c *Config, v string) error { c.Log.Level = v; return nil },
 	"TAPEDECK_DATABASE":    func(c *Config, v string) error { c.Catalog.Database = v; return nil },
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
+	"TAPEDECK_NODE_ID":     func(c *Config, v string) error { c.NodeID = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
 		return nil
@@ -351,6 +356,11 @@ func ApplyEnv(cfg *Config, getenv func(string) string) error {
 // Validate checks the configuration and fills derived defaults.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.NodeID == "" {
+		c.NodeID = DefaultNodeID()
+	} else if err := CheckNodeID(c.NodeID); err != nil {
+		errs = append(errs, err)
+	}
 	sipHost, _, err := net.SplitHostPort(c.SIP.Listen)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("sip.listen: %w", err))

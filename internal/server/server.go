@@ -81,6 +81,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if entity == "" {
 		entity = entityID()
 	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = config.DefaultNodeID()
+	}
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
 	s.bus.SetDeclared(ari.EventDeclared)
@@ -107,7 +110,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("catalog S3: %w", err)
 	}
 	s.meta = ms
-	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: entity}
+	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: cfg.NodeID}
 	if _, err := s.catalog.DefaultAccount(ctx); err != nil {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: default account: %w", err)
@@ -150,6 +153,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Ports:         ports,
 		Codecs:        cfg.RTP.Codecs,
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
+		NodeID:        cfg.NodeID,
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -181,7 +185,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		EventQueue:     cfg.ARI.EventQueue,
 		Version:        Version,
 		StartedAt:      time.Now(),
-		SystemName:     "tapedeck",
+		SystemName:     cfg.NodeID,
 		AllowedOrigins: cfg.ARI.AllowedOrigins,
 	})
 	mux := http.NewServeMux()
