@@ -74,8 +74,8 @@ type Bridge struct {
 	draining sync.WaitGroup
 }
 
-// CreateBridge creates a bridge (type mixing, the default, or holding).
-func (m *Manager) CreateBridge(id, typ, name string) (*Bridge, error) {
+// createBridge creates a bridge (type mixing, the default, or holding).
+func (m *Manager) createBridge(id, typ, name string) (*Bridge, error) {
 	switch typ {
 	case "", "mixing", "dtmf_events", "proxy_media", "video_sfu", "video_single":
 		typ = "mixing"
@@ -104,8 +104,8 @@ func (m *Manager) CreateBridge(id, typ, name string) (*Bridge, error) {
 	return b, nil
 }
 
-// Bridge finds a bridge.
-func (m *Manager) Bridge(id string) (*Bridge, error) {
+// bridge finds a bridge.
+func (m *Manager) bridge(id string) (*Bridge, error) {
 	m.brMu.Lock()
 	defer m.brMu.Unlock()
 	b := m.bridges[id]

@@ -288,7 +288,7 @@ func (ch *Channel) Progress() error {
 
 // Hangup starts hanging the channel up with a cause; the teardown events
 // follow asynchronously, as with Asterisk.
-func (ch *Channel) Hangup(cause int) error {
+func (ch *Channel) Hangup(cause Cause) error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
@@ -301,7 +301,7 @@ func (ch *Channel) Hangup(cause int) error {
 
 // hangup tears the channel down once: ChannelHangupRequest, SIP BYE or
 // final response, StasisEnd, ChannelDestroyed.
-func (ch *Channel) hangup(cause int, remote bool) {
+func (ch *Channel) hangup(cause Cause, remote bool) {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()

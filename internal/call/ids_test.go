@@ -44,7 +44,7 @@ func TestIDsCarryNode(t *testing.T) {
 	if !regexp.MustCompile(`^node-7-\d{10}\.1$`).MatchString(string(ch.ID())) {
 		t.Errorf("channel id %q, want node-7-EPOCH.1", ch.ID())
 	}
-	b, err := m.CreateBridge("", "mixing", "")
+	b, err := m.createBridge("", "mixing", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,8 +116,8 @@ func (m *Manager) base(typ string) event.Base {
 	return event.Base{Type: typ, Timestamp: event.Time(m.now()), AsteriskID: m.bus.EntityID()}
 }
 
-// Get finds a channel.
-func (m *Manager) Get(id string) (*Channel, error) {
+// channel finds a channel.
+func (m *Manager) channel(id string) (*Channel, error) {
 	m.mu.RLock()
 	ch := m.chans[id]
 	m.mu.RUnlock()
@@ -127,8 +127,8 @@ func (m *Manager) Get(id string) (*Channel, error) {
 	return ch, nil
 }
 
-// List snapshots every channel, oldest first.
-func (m *Manager) List() []ChannelJSON {
+// Channels snapshots every channel, oldest first.
+func (m *Manager) Channels() []ChannelJSON {
 	m.mu.RLock()
 	chans := make([]*Channel, 0, len(m.chans))
 	for _, ch := range m.chans {
@@ -148,22 +148,6 @@ func (m *Manager) Count() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.chans)
-}
-
-// ChannelIDs lists live channel ids in an application.
-func (m *Manager) ChannelIDs(app string) []string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var ids []string
-	for id, ch := range m.chans {
-		ch.mu.Lock()
-		if ch.app == app && ch.inStasis {
-			ids = append(ids, id)
-		}
-		ch.mu.Unlock()
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 func (m *Manager) remove(ch *Channel) {
@@ -195,7 +179,7 @@ func (m *Manager) Drain(ctx context.Context) {
 }
 
 // HangupAll hangs up every channel and waits for their teardown (bounded).
-func (m *Manager) HangupAll(cause int) {
+func (m *Manager) HangupAll(cause Cause) {
 	m.mu.RLock()
 	chans := make([]*Channel, 0, len(m.chans))
 	for _, ch := range m.chans {

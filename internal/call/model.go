@@ -60,7 +60,7 @@ type ChannelDtmfReceived struct {
 // ChannelHangupRequest is sent when a hangup is requested.
 type ChannelHangupRequest struct {
 	event.Base
-	Cause   int         `json:"cause"`
+	Cause   Cause       `json:"cause"`
 	Soft    bool        `json:"soft,omitempty"`
 	Channel ChannelJSON `json:"channel"`
 }
@@ -68,7 +68,7 @@ type ChannelHangupRequest struct {
 // ChannelDestroyed is the last event of a channel.
 type ChannelDestroyed struct {
 	event.Base
-	Cause    int         `json:"cause"`
+	Cause    Cause       `json:"cause"`
 	CauseTxt string      `json:"cause_txt"`
 	Channel  ChannelJSON `json:"channel"`
 }

@@ -71,7 +71,7 @@ func parseCallerID(s string) CallerID {
 }
 
 // sipToCause maps a final SIP response to a hangup cause, as chan_pjsip does.
-func sipToCause(code int) int {
+func sipToCause(code int) Cause {
 	switch code {
 	case 401, 403, 407, 603:
 		return CauseCallRejected
@@ -99,7 +99,7 @@ func sipToCause(code int) int {
 }
 
 // Dial status names of the Dial event.
-func dialStatus(cause int) string {
+func dialStatus(cause Cause) string {
 	switch cause {
 	case CauseUserBusy:
 		return "BUSY"
@@ -130,7 +130,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		return nil, "", err
 	}
 	if o.ChannelID != "" {
-		if _, err := m.Get(o.ChannelID); err == nil {
+		if _, err := m.channel(o.ChannelID); err == nil {
 			return nil, "", errf(ErrConflict, "Channel with id %s already exists", o.ChannelID)
 		}
 	}
@@ -140,7 +140,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	}
 	var callSid, accountSid string
 	if o.Originator != "" {
-		orig, err := m.Get(o.Originator)
+		orig, err := m.channel(o.Originator)
 		if err != nil {
 			media.CloseSockets()
 			return nil, "", errf(ErrInvalidArgument, "originator %s not found", o.Originator)
@@ -176,10 +176,10 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
-// Originate creates an outgoing channel and dials it at once. With an app,
+// originate creates an outgoing channel and dials it at once. With an app,
 // the channel enters it once answered; with an extension, the dialplan
 // route of that extension runs. It returns the channel in state Down.
-func (m *Manager) Originate(o OriginateOptions) (*Channel, error) {
+func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
 	if o.App == "" && o.Extension == "" {
 		return nil, errf(ErrInvalidArgument, "Application or extension must be specified")
 	}
@@ -198,9 +198,9 @@ func (m *Manager) Originate(o OriginateOptions) (*Channel, error) {
 	return ch, nil
 }
 
-// Create makes an outgoing channel in the application without dialing it
+// create makes an outgoing channel in the application without dialing it
 // (POST /channels/create); POST /channels/{id}/dial dials it.
-func (m *Manager) Create(o OriginateOptions) (*Channel, error) {
+func (m *Manager) create(o OriginateOptions) (*Channel, error) {
 	if o.App == "" {
 		return nil, errf(ErrInvalidArgument, "app is required")
 	}
@@ -240,7 +240,7 @@ func (ch *Channel) Dial(caller string, timeout time.Duration) error {
 	ch.mu.Unlock()
 	var callerCh *Channel
 	if caller != "" {
-		callerCh, _ = ch.m.Get(caller)
+		callerCh, _ = ch.m.channel(caller)
 	}
 	go ch.dial(target, timeout, callerCh)
 	return nil

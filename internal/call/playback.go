@@ -20,25 +20,46 @@ type MediaResolver interface {
 	Resolve(ctx context.Context, uri, lang string) (media.Source, error)
 }
 
+// PlaybackState is a playback's state as ARI reports it.
+type PlaybackState string
+
+func (s PlaybackState) String() string { return string(s) }
+
 // Playback states as ARI reports them.
 const (
-	PbQueued     = "queued"
-	PbPlaying    = "playing"
-	PbContinuing = "continuing"
-	PbPaused     = "paused"
-	PbDone       = "done"
-	PbFailed     = "failed"
+	PbQueued     PlaybackState = "queued"
+	PbPlaying    PlaybackState = "playing"
+	PbContinuing PlaybackState = "continuing"
+	PbPaused     PlaybackState = "paused"
+	PbDone       PlaybackState = "done"
+	PbFailed     PlaybackState = "failed"
 )
 
 // PlaybackJSON is ARI's Playback model.
 type PlaybackJSON struct {
-	ID           string `json:"id"`
-	MediaURI     string `json:"media_uri"`
-	NextMediaURI string `json:"next_media_uri,omitempty"`
-	TargetURI    string `json:"target_uri"`
-	Language     string `json:"language,omitempty"`
-	State        string `json:"state"`
+	ID           string        `json:"id"`
+	MediaURI     string        `json:"media_uri"`
+	NextMediaURI string        `json:"next_media_uri,omitempty"`
+	TargetURI    string        `json:"target_uri"`
+	Language     string        `json:"language,omitempty"`
+	State        PlaybackState `json:"state"`
 }
+
+// PlaybackOp is a control operation on a playback.
+type PlaybackOp string
+
+func (o PlaybackOp) String() string { return string(o) }
+
+// Playback control operations (ARI's playbacks control).
+const (
+	PbRestart PlaybackOp = "restart"
+	PbPause   PlaybackOp = "pause"
+	PbUnpause PlaybackOp = "unpause"
+	PbReverse PlaybackOp = "reverse"
+	PbForward PlaybackOp = "forward"
+	// pbStop is Stop's message to the playing goroutine (not an ARI operation).
+	pbStop PlaybackOp = "stop"
+)
 
 // PlaybackEvent is PlaybackStarted, PlaybackContinuing or PlaybackFinished.
 type PlaybackEvent struct {
@@ -77,9 +98,9 @@ type Playback struct {
 	skip   int // ms for forward/reverse
 
 	mu      sync.Mutex
-	state   string
+	state   PlaybackState
 	index   int
-	control chan string
+	control chan PlaybackOp
 	done    chan struct{}
 	stopped bool
 }
@@ -129,7 +150,7 @@ func (m *Manager) newPlayback(t playbackTarget, o PlayOptions, lang string) (*Pl
 		o.ID = uuid.NewString()
 	}
 	p := &Playback{m: m, id: o.ID, target: t, media: o.Media, lang: lang, offset: o.OffsetMs, skip: o.SkipMs,
-		state: PbQueued, control: make(chan string, 8), done: make(chan struct{})}
+		state: PbQueued, control: make(chan PlaybackOp, 8), done: make(chan struct{})}
 	m.pbMu.Lock()
 	defer m.pbMu.Unlock()
 	if _, dup := m.playbacks[o.ID]; dup {
@@ -139,8 +160,8 @@ func (m *Manager) newPlayback(t playbackTarget, o PlayOptions, lang string) (*Pl
 	return p, nil
 }
 
-// Playback finds a playback by id.
-func (m *Manager) Playback(id string) (*Playback, error) {
+// playback finds a playback by id.
+func (m *Manager) playback(id string) (*Playback, error) {
 	m.pbMu.Lock()
 	defer m.pbMu.Unlock()
 	p := m.playbacks[id]
@@ -173,15 +194,15 @@ func (p *Playback) Stop() {
 		return
 	}
 	select {
-	case p.control <- "stop":
+	case p.control <- pbStop:
 	default:
 	}
 }
 
 // Control applies restart, pause, unpause, reverse or forward.
-func (p *Playback) Control(op string) error {
+func (p *Playback) Control(op PlaybackOp) error {
 	switch op {
-	case "restart", "pause", "unpause", "reverse", "forward":
+	case PbRestart, PbPause, PbUnpause, PbReverse, PbForward:
 	default:
 		return errf(ErrInvalidArgument, "Invalid operation %s", op)
 	}
@@ -190,12 +211,12 @@ func (p *Playback) Control(op string) error {
 	p.mu.Unlock()
 	switch state {
 	case PbQueued:
-		if op == "restart" {
+		if op == PbRestart {
 			return nil
 		}
 		return errf(ErrInvalidState, "Playback not yet started")
 	case PbPaused:
-		if op == "restart" || op == "reverse" || op == "forward" {
+		if op == PbRestart || op == PbReverse || op == PbForward {
 			return errf(ErrInvalidState, "Can only %s while media is playing", op)
 		}
 	case PbDone, PbFailed:
@@ -280,30 +301,30 @@ func (p *Playback) playItem(src media.Source, frame []int16, tick *time.Ticker) 
 			return true
 		case op := <-p.control:
 			switch op {
-			case "stop":
+			case pbStop:
 				return true
-			case "pause":
+			case PbPause:
 				if !paused {
 					paused = true
 					p.setState(PbPaused)
 				}
-			case "unpause":
+			case PbUnpause:
 				if paused {
 					paused = false
 					p.setState(PbPlaying)
 					p.publish("PlaybackStarted")
 				}
-			case "restart", "reverse", "forward":
+			case PbRestart, PbReverse, PbForward:
 				sk, ok := src.(media.Seeker)
 				if !ok {
 					continue
 				}
 				switch op {
-				case "restart":
+				case PbRestart:
 					sk.Seek(0, io.SeekStart)
-				case "reverse":
+				case PbReverse:
 					sk.Seek(-skip, io.SeekCurrent)
-				case "forward":
+				case PbForward:
 					sk.Seek(skip, io.SeekCurrent)
 				}
 			}
@@ -323,14 +344,14 @@ func (p *Playback) playItem(src media.Source, frame []int16, tick *time.Ticker) 
 	}
 }
 
-func (p *Playback) setState(s string) {
+func (p *Playback) setState(s PlaybackState) {
 	p.mu.Lock()
 	p.state = s
 	p.mu.Unlock()
 }
 
 // finish ends the playback with PlaybackFinished once.
-func (p *Playback) finish(state string, started bool) {
+func (p *Playback) finish(state PlaybackState, started bool) {
 	p.mu.Lock()
 	if p.state == PbDone || p.state == PbFailed {
 		p.mu.Unlock()

@@ -600,8 +600,8 @@ func (r *LiveRecording) fail(cause string) {
 	r.finish(RecFailed)
 }
 
-// LiveRecording finds a live recording by name.
-func (m *Manager) LiveRecording(name string) (*LiveRecording, error) {
+// liveRecording finds a live recording by name.
+func (m *Manager) liveRecording(name string) (*LiveRecording, error) {
 	m.recMu.Lock()
 	defer m.recMu.Unlock()
 	r := m.live[name]

@@ -30,7 +30,7 @@ func queuedBridgeRecording(t *testing.T, name string) (*LiveRecording, meta.Stor
 	}
 	m := NewManager(Options{RecordingsDir: root, Bus: event.NewBus("test")})
 	m.SetCatalog(&catalog.Service{Meta: st, Root: root})
-	b, err := m.CreateBridge("b1", "mixing", "")
+	b, err := m.createBridge("b1", "mixing", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestStopWhileQueued(t *testing.T) {
 			if row, err := st.RecordingByName(context.Background(), "quick"); !errors.Is(err, meta.ErrNotFound) {
 				t.Errorf("catalog row %+v (%v), want none", row, err)
 			}
-			if _, err := r.m.LiveRecording("quick"); err == nil {
+			if _, err := r.m.liveRecording("quick"); err == nil {
 				t.Error("still listed as live")
 			}
 		})

@@ -32,26 +32,32 @@ func (s State) outboundOnly() bool {
 	return s == StateDown || s == StateRsrved || s == StateRinging
 }
 
+// Cause is a Q.850 hangup cause (ARI's cause, chan_pjsip's mapping to SIP).
+type Cause int
+
+// String is Asterisk's ast_cause2str text.
+func (c Cause) String() string { return CauseText(c) }
+
 // Hangup causes (Q.850) that ARI's hangup reasons map to.
 const (
-	CauseUnallocated       = 1
-	CauseNoRoute           = 3
-	CauseNormalClearing    = 16
-	CauseUserBusy          = 17
-	CauseNoUserResponse    = 18
-	CauseNoAnswer          = 19
-	CauseCallRejected      = 21
-	CauseAnsweredElsewhere = 26
-	CauseInvalidNumber     = 28
-	CauseNormalUnspecified = 31
-	CauseCongestion        = 34
-	CauseFailure           = 38
-	CauseBearerNotAvail    = 58
-	CauseInterworking      = 127
+	CauseUnallocated       Cause = 1
+	CauseNoRoute           Cause = 3
+	CauseNormalClearing    Cause = 16
+	CauseUserBusy          Cause = 17
+	CauseNoUserResponse    Cause = 18
+	CauseNoAnswer          Cause = 19
+	CauseCallRejected      Cause = 21
+	CauseAnsweredElsewhere Cause = 26
+	CauseInvalidNumber     Cause = 28
+	CauseNormalUnspecified Cause = 31
+	CauseCongestion        Cause = 34
+	CauseFailure           Cause = 38
+	CauseBearerNotAvail    Cause = 58
+	CauseInterworking      Cause = 127
 )
 
 // HangupReasons maps ARI's hangup reason names to causes.
-var HangupReasons = map[string]int{
+var HangupReasons = map[string]Cause{
 	"normal":             CauseNormalClearing,
 	"busy":               CauseUserBusy,
 	"congestion":         CauseCongestion,
@@ -68,7 +74,7 @@ var HangupReasons = map[string]int{
 }
 
 // CauseText is Asterisk's ast_cause2str text for a cause.
-func CauseText(cause int) string {
+func CauseText(cause Cause) string {
 	switch cause {
 	case 0:
 		return "Unknown"
@@ -106,7 +112,7 @@ func CauseText(cause int) string {
 
 // CauseToSIP maps a hangup cause to the final response for an unanswered
 // inbound call, as chan_pjsip does (603 when nothing fits).
-func CauseToSIP(cause int) (int, string) {
+func CauseToSIP(cause Cause) (int, string) {
 	switch cause {
 	case CauseUnallocated, CauseNoRoute:
 		return 404, "Not Found"

@@ -18,11 +18,11 @@ import (
 type resolver struct {
 	sounds   *sounds.Index
 	fetch    *sounds.Fetcher
-	calls    func() *call.Manager
+	calls    func() call.Calls
 	toneZone string
 }
 
-func newResolver(ix *sounds.Index, cacheDir string, maxBytes int64, allow *netguard.Policy, calls func() *call.Manager) *resolver {
+func newResolver(ix *sounds.Index, cacheDir string, maxBytes int64, allow *netguard.Policy, calls func() call.Calls) *resolver {
 	f := sounds.NewFetcher(cacheDir, maxBytes, allow)
 	f.Timeout = 20 * time.Second
 	return &resolver{sounds: ix, fetch: f, calls: calls, toneZone: "us"}

@@ -134,7 +134,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ms.Close()
 		return nil, fmt.Errorf("sounds.http_allow: %w", err)
 	}
-	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() *call.Manager { return s.calls })
+	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() call.Calls { return s.calls })
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
@@ -179,7 +179,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.ari = ari.New(ari.Options{
 		Sounds:         s.sounds,
 		Users:          cfg.ARICredentials(),
-		Manager:        s.calls,
+		Calls:          s.calls,
 		Bus:            s.bus,
 		Logger:         log,
 		EventQueue:     cfg.ARI.EventQueue,
@@ -315,8 +315,8 @@ func (s *Server) SIPAddr() string { return s.sip.Addr() }
 // HTTPAddr is the bound HTTP host:port.
 func (s *Server) HTTPAddr() string { return s.hl.Addr().String() }
 
-// Calls is the call manager.
-func (s *Server) Calls() *call.Manager { return s.calls }
+// Calls is the call model the APIs drive.
+func (s *Server) Calls() call.Calls { return s.calls }
 
 // Catalog is the recordings catalog.
 func (s *Server) Catalog() *catalog.Service { return s.catalog }

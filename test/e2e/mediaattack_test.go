@@ -11,8 +11,10 @@ import (
 
 	"github.com/pion/rtp"
 
+	tdcall "github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/config"
+	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 )
 
@@ -87,8 +89,7 @@ func TestInjectedRTPNotRecorded(t *testing.T) {
 	must(t, call.SendAudio(ctx, src))
 	must(t, wait(t, done, 10*time.Second, "the attacker"))
 
-	ch, err := n.srv.Calls().Get(id)
-	must(t, err)
+	ch := rtpStatsOf(t, n, id)
 	pollFor(t, 5*time.Second, func() bool { return ch.RTPStats().SourceDropped >= injected },
 		"the injected packets counted as dropped")
 	if st := ch.RTPStats(); st.SourceDropped != injected || st.SSRCChanges != 0 {
@@ -149,8 +150,7 @@ func TestRecordingStretchBoundedByWallClock(t *testing.T) {
 			start := time.Now() // the recording can hold no more than the time since
 			id, call := recordingCall(t, n, events, phone, "332", "name="+tc.name+"&format=wav")
 			sendWalk(t, call, tc.gap, tc.ts, tc.ssrc)
-			ch, err := n.srv.Calls().Get(id)
-			must(t, err)
+			ch := rtpStatsOf(t, n, id)
 			pollFor(t, 5*time.Second, func() bool {
 				return ch.RTPStats().Received >= 1 && ch.RTPStats().LastPacketAt.After(start.Add(99*tc.gap))
 			},
@@ -233,4 +233,28 @@ func TestRecordingMaxDuration(t *testing.T) {
 	if _, got := readWAV(t, path); len(got) != 8000 {
 		t.Fatalf("Record() route cap: %d samples, want 8000", len(got))
 	}
+}
+
+// channelStats reads one channel's RTP statistics through the Calls
+// interface.
+type channelStats struct {
+	t  *testing.T
+	n  *node
+	id tdcall.ChannelID
+}
+
+func rtpStatsOf(t *testing.T, n *node, id string) channelStats {
+	t.Helper()
+	if _, err := n.srv.Calls().Channel(tdcall.ChannelID(id)); err != nil {
+		t.Fatal(err)
+	}
+	return channelStats{t, n, tdcall.ChannelID(id)}
+}
+
+func (c channelStats) RTPStats() rtpsess.Stats {
+	st, err := c.n.srv.Calls().RTPStats(c.id)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return st
 }

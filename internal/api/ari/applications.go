@@ -3,6 +3,7 @@ package ari
 import (
 	"strings"
 
+	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/event"
 )
 
@@ -101,7 +102,7 @@ func (s *Server) subscription(r *Request, subscribe bool) (any, error) {
 		}
 		switch scheme {
 		case "channel":
-			if _, err := s.calls.Get(id); err != nil {
+			if _, err := s.calls.Channel(call.ChannelID(id)); err != nil {
 				return nil, apiErr(422, "Unable to find event source: "+src)
 			}
 		case "bridge":

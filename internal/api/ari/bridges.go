@@ -8,7 +8,8 @@ import (
 
 var brID = pathParam("bridgeId", "Bridge's id")
 
-func (s *Server) bridge(r *Request) (*call.Bridge, error) { return s.calls.Bridge(r.Path("bridgeId")) }
+// bridgeID is the request's {bridgeId}.
+func bridgeID(r *Request) call.BridgeID { return call.BridgeID(r.Path("bridgeId")) }
 
 func bridgeType(r *Request) string {
 	t := r.String("type")
@@ -38,40 +39,19 @@ func (s *Server) bridgesResource() *Resource {
 				Params: append(createParams, query("bridgeId", "string", false, "Unique ID to give to the bridge being created.")),
 				Errors: []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
 				Handler: func(r *Request) (any, error) {
-					b, err := s.calls.CreateBridge(r.String("bridgeId"), bridgeType(r), r.String("name"))
-					if err != nil {
-						return nil, err
-					}
-					return b.JSON(), nil
+					return s.calls.CreateBridge(call.BridgeID(r.String("bridgeId")), bridgeType(r), r.String("name"))
 				}},
 			{Method: "POST", Path: "/bridges/{bridgeId}", Nickname: "createWithId", Summary: "Create a new bridge or updates an existing one.", Returns: "Bridge",
 				Params: append([]Param{brID}, createParams...), Errors: []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
 				Handler: func(r *Request) (any, error) {
-					b, err := s.calls.CreateBridge(r.Path("bridgeId"), bridgeType(r), r.String("name"))
-					if err != nil {
-						return nil, err
-					}
-					return b.JSON(), nil
+					return s.calls.CreateBridge(bridgeID(r), bridgeType(r), r.String("name"))
 				}},
 			{Method: "GET", Path: "/bridges/{bridgeId}", Nickname: "get", Summary: "Get bridge details.", Returns: "Bridge",
 				Params: []Param{brID}, Errors: []ErrorResponse{noBridge},
-				Handler: func(r *Request) (any, error) {
-					b, err := s.bridge(r)
-					if err != nil {
-						return nil, err
-					}
-					return b.JSON(), nil
-				}},
+				Handler: func(r *Request) (any, error) { return s.calls.Bridge(bridgeID(r)) }},
 			{Method: "DELETE", Path: "/bridges/{bridgeId}", Nickname: "destroy", Summary: "Shut down a bridge.", Returns: "void",
 				Params: []Param{brID}, Errors: []ErrorResponse{noBridge},
-				Handler: func(r *Request) (any, error) {
-					b, err := s.bridge(r)
-					if err != nil {
-						return nil, err
-					}
-					b.Destroy()
-					return nil, nil
-				}},
+				Handler: func(r *Request) (any, error) { return nil, s.calls.DestroyBridge(bridgeID(r)) }},
 			{Method: "POST", Path: "/bridges/{bridgeId}/addChannel", Nickname: "addChannel", Summary: "Add a channel to a bridge.", Returns: "void",
 				Params: []Param{brID, channelList, query("role", "string", false, "Channel's role in the bridge"),
 					{Name: "absorbDTMF", In: "query", Type: "boolean", Default: "false", Description: "Absorb DTMF coming from this channel, preventing it to pass through to the bridge"},
@@ -80,8 +60,8 @@ func (s *Server) bridgesResource() *Resource {
 				Errors: []ErrorResponse{{400, "Channel not found"}, noBridge, {409, "Bridge not in Stasis application; Channel currently recording"}, {422, "Channel not in Stasis application"}},
 				Codes:  []KindCode{{call.ErrChannelNotFound, 400}, {call.ErrNotInApplication, 422}},
 				Handler: func(r *Request) (any, error) {
-					b, err := s.bridge(r)
-					if err != nil {
+					id := bridgeID(r)
+					if _, err := s.calls.Bridge(id); err != nil {
 						return nil, err
 					}
 					chans, err := s.channelList(r)
@@ -89,7 +69,7 @@ func (s *Server) bridgesResource() *Resource {
 						return nil, err
 					}
 					for _, ch := range chans {
-						if err := b.AddChannel(ch, r.Bool("mute")); err != nil {
+						if err := s.calls.AddToBridge(id, ch, r.Bool("mute")); err != nil {
 							return nil, err
 						}
 					}
@@ -100,8 +80,8 @@ func (s *Server) bridgesResource() *Resource {
 				Errors: []ErrorResponse{{400, "Channel not found"}, noBridge, {409, "Bridge not in Stasis application"}, {422, "Channel not in this bridge"}},
 				Codes:  []KindCode{{call.ErrChannelNotFound, 400}, {call.ErrInvalidState, 422}},
 				Handler: func(r *Request) (any, error) {
-					b, err := s.bridge(r)
-					if err != nil {
+					id := bridgeID(r)
+					if _, err := s.calls.Bridge(id); err != nil {
 						return nil, err
 					}
 					chans, err := s.channelList(r)
@@ -109,7 +89,7 @@ func (s *Server) bridgesResource() *Resource {
 						return nil, err
 					}
 					for _, ch := range chans {
-						if err := b.RemoveChannel(ch); err != nil {
+						if err := s.calls.RemoveFromBridge(id, ch); err != nil {
 							return nil, err
 						}
 					}
@@ -127,41 +107,33 @@ func (s *Server) bridgesResource() *Resource {
 					Param{Name: "stereo", In: "query", Type: "boolean", Default: "false", Description: "tapedeck: record a two-party bridge as stereo, one party per channel (format wav)"}),
 				Errors: []ErrorResponse{{400, "Invalid parameters"}, noBridge, {409, "Bridge not in a Stasis application; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail"}, {422, "The format specified is unknown on this system"}},
 				Handler: func(r *Request) (any, error) {
-					b, err := s.bridge(r)
+					rec, err := s.calls.RecordBridge(bridgeID(r), recordOptions(r), r.Bool("stereo"))
 					if err != nil {
 						return nil, err
 					}
-					rec, err := b.Record(recordOptions(r), r.Bool("stereo"))
-					if err != nil {
-						return nil, err
-					}
-					return &Created{Location: liveLocation(rec.Name()), Body: rec.JSON()}, nil
+					return &Created{Location: liveLocation(rec.Name), Body: rec}, nil
 				}},
 		},
 	}
 }
 
 func (s *Server) bridgePlay(r *Request, id string) (any, error) {
-	b, err := s.bridge(r)
-	if err != nil {
-		return nil, err
-	}
-	p, err := b.Play(playOptions(r, id))
+	p, err := s.calls.PlayOnBridge(bridgeID(r), playOptions(r, id))
 	if err != nil {
 		return nil, err
 	}
 	return playbackCreated(p), nil
 }
 
-// channelList resolves the channel parameter (400 for an unknown channel).
-func (s *Server) channelList(r *Request) ([]*call.Channel, error) {
-	var out []*call.Channel
+// channelList resolves the channel parameter (400 for an unknown channel):
+// every channel is checked before any is added or removed.
+func (s *Server) channelList(r *Request) ([]call.ChannelID, error) {
+	var out []call.ChannelID
 	for _, id := range r.List("channel") {
-		ch, err := s.calls.Get(id)
-		if err != nil {
+		if _, err := s.calls.Channel(call.ChannelID(id)); err != nil {
 			return nil, apiErr(400, "Channel not found: "+id)
 		}
-		out = append(out, ch)
+		out = append(out, call.ChannelID(id))
 	}
 	if len(out) == 0 {
 		return nil, apiErr(400, "Missing parameter channel")

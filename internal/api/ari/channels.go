@@ -15,19 +15,12 @@ var (
 	hangupReasons  = []string{"normal", "busy", "congestion", "no_answer", "timeout", "rejected", "unallocated", "normal_unspecified", "number_incomplete", "codec_mismatch", "interworking", "failure", "answered_elsewhere"}
 )
 
-func (s *Server) channel(r *Request) (*call.Channel, error) {
-	return s.calls.Get(r.Path("channelId"))
-}
+// channelID is the request's {channelId}.
+func channelID(r *Request) call.ChannelID { return call.ChannelID(r.Path("channelId")) }
 
 // channelOp wraps a void channel operation.
-func (s *Server) channelOp(f func(*call.Channel, *Request) error) Handler {
-	return func(r *Request) (any, error) {
-		ch, err := s.channel(r)
-		if err != nil {
-			return nil, err
-		}
-		return nil, f(ch, r)
-	}
+func (s *Server) channelOp(f func(call.ChannelID, *Request) error) Handler {
+	return func(r *Request) (any, error) { return nil, f(channelID(r), r) }
 }
 
 func (s *Server) channelsResource() *Resource {
@@ -38,24 +31,18 @@ func (s *Server) channelsResource() *Resource {
 		Models:      []string{"Channel", "CallerID", "DialplanCEP", "Variable", "Variables", "RTPstat"},
 		Ops: []Op{
 			{Method: "GET", Path: "/channels", Nickname: "list", Summary: "List all active channels in Asterisk.", Returns: "List[Channel]",
-				Handler: func(r *Request) (any, error) { return s.calls.List(), nil }},
+				Handler: func(r *Request) (any, error) { return s.calls.Channels(), nil }},
 			s.originateOps()[0], s.originateOps()[1], s.originateOps()[2],
 			{Method: "GET", Path: "/channels/{channelId}", Nickname: "get", Summary: "Channel details.", Returns: "Channel",
 				Params: []Param{chanID}, Errors: []ErrorResponse{errNoChan},
-				Handler: func(r *Request) (any, error) {
-					ch, err := s.channel(r)
-					if err != nil {
-						return nil, err
-					}
-					return ch.JSON(), nil
-				}},
+				Handler: func(r *Request) (any, error) { return s.calls.Channel(channelID(r)) }},
 			{Method: "DELETE", Path: "/channels/{channelId}", Nickname: "hangup", Summary: "Delete (i.e. hangup) a channel.", Returns: "void",
 				Params: []Param{chanID,
 					query("reason_code", "string", false, "The reason code for hanging up the channel for detail use. Mutually exclusive with 'reason'."),
 					{Name: "reason", In: "query", Type: "string", Allowed: hangupReasons, Description: "Reason for hanging up the channel for simple use. Mutually exclusive with 'reason_code'."},
 				},
 				Errors: []ErrorResponse{{400, "Invalid reason for hangup provided"}, errNoChan},
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
 					cause := call.CauseNormalClearing
 					if r.Has("reason_code") && r.Has("reason") {
 						return apiErr(400, "The reason and reason_code can't both be specified")
@@ -65,7 +52,7 @@ func (s *Server) channelsResource() *Resource {
 						if err != nil || n <= 0 || n > 127 {
 							return apiErr(400, "Invalid reason for hangup provided")
 						}
-						cause = n
+						cause = call.Cause(n)
 					} else if r.Has("reason") {
 						c, ok := call.HangupReasons[r.String("reason")]
 						if !ok {
@@ -73,20 +60,20 @@ func (s *Server) channelsResource() *Resource {
 						}
 						cause = c
 					}
-					return ch.Hangup(cause)
+					return s.calls.Hangup(id, cause)
 				})},
 			{Method: "POST", Path: "/channels/{channelId}/answer", Nickname: "answer", Summary: "Answer a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Answer() })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Answer(id) })},
 			{Method: "POST", Path: "/channels/{channelId}/ring", Nickname: "ring", Summary: "Indicate ringing to a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Ring() })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Ring(id, true) })},
 			{Method: "DELETE", Path: "/channels/{channelId}/ring", Nickname: "ringStop", Summary: "Stop ringing indication on a channel if locally generated.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.RingStop() })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Ring(id, false) })},
 			{Method: "POST", Path: "/channels/{channelId}/progress", Nickname: "progress", Summary: "Indicate progress on a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Progress() })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Progress(id) })},
 			{Method: "POST", Path: "/channels/{channelId}/dtmf", Nickname: "sendDTMF", Summary: "Send provided DTMF to a given channel.", Returns: "void",
 				Params: []Param{chanID,
 					query("dtmf", "string", false, "DTMF To send."),
@@ -96,51 +83,43 @@ func (s *Server) channelsResource() *Resource {
 					{Name: "after", In: "query", Type: "int", Default: "0", Description: "Amount of time to wait after DTMF digits (specified in milliseconds) end."},
 				},
 				Errors: append([]ErrorResponse{{400, "DTMF is required"}}, media...),
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
-					return ch.SendDTMF(r.String("dtmf"), r.Int("before"), r.Int("between"), r.Int("duration"), r.Int("after"))
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
+					return s.calls.SendDTMF(id, call.DTMFOptions{Digits: r.String("dtmf"), Before: r.Int("before"), Between: r.Int("between"), Duration: r.Int("duration"), After: r.Int("after")})
 				})},
 			{Method: "POST", Path: "/channels/{channelId}/mute", Nickname: "mute", Summary: "Mute a channel.", Returns: "void",
 				Params: []Param{chanID, directionParam}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Mute(r.String("direction"), true) })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Mute(id, r.String("direction"), true) })},
 			{Method: "DELETE", Path: "/channels/{channelId}/mute", Nickname: "unmute", Summary: "Unmute a channel.", Returns: "void",
 				Params: []Param{chanID, directionParam}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Mute(r.String("direction"), false) })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Mute(id, r.String("direction"), false) })},
 			{Method: "POST", Path: "/channels/{channelId}/hold", Nickname: "hold", Summary: "Hold a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Hold(true) })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Hold(id, true) })},
 			{Method: "DELETE", Path: "/channels/{channelId}/hold", Nickname: "unhold", Summary: "Remove a channel from hold.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Hold(false) })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Hold(id, false) })},
 			{Method: "POST", Path: "/channels/{channelId}/silence", Nickname: "startSilence", Summary: "Play silence to a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Silence(true) })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Silence(id, true) })},
 			{Method: "DELETE", Path: "/channels/{channelId}/silence", Nickname: "stopSilence", Summary: "Stop playing silence to a channel.", Returns: "void",
 				Params: []Param{chanID}, Errors: media,
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error { return ch.Silence(false) })},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error { return s.calls.Silence(id, false) })},
 			s.channelPlayOps()[0], s.channelPlayOps()[1], s.originateOps()[3],
 			{Method: "POST", Path: "/channels/{channelId}/record", Nickname: "record", Summary: "Start a recording.", Returns: "LiveRecording",
 				Params: append([]Param{chanID}, recordParams()...),
 				Errors: []ErrorResponse{{400, "Invalid parameters"}, errNoChan, {409, "Channel is not in a Stasis application; the channel is currently bridged with other channels; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail"}, {422, "The format specified is unknown on this system"}},
 				Handler: func(r *Request) (any, error) {
-					ch, err := s.channel(r)
+					rec, err := s.calls.Record(channelID(r), recordOptions(r))
 					if err != nil {
 						return nil, err
 					}
-					rec, err := ch.Record(recordOptions(r))
-					if err != nil {
-						return nil, err
-					}
-					return &Created{Location: liveLocation(rec.Name()), Body: rec.JSON()}, nil
+					return &Created{Location: liveLocation(rec.Name), Body: rec}, nil
 				}},
 			{Method: "GET", Path: "/channels/{channelId}/variable", Nickname: "getChannelVar", Summary: "Get the value of a channel variable or function.", Returns: "Variable",
 				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to get")},
 				Errors: []ErrorResponse{{400, "Missing variable parameter."}, {404, "Channel or variable not found"}, errNotInStasis},
 				Handler: func(r *Request) (any, error) {
-					ch, err := s.channel(r)
-					if err != nil {
-						return nil, err
-					}
-					v, err := ch.GetVar(r.String("variable"))
+					v, err := s.calls.Var(channelID(r), r.String("variable"))
 					if err != nil {
 						return nil, err
 					}
@@ -150,20 +129,16 @@ func (s *Server) channelsResource() *Resource {
 				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to set"), query("value", "string", false, "The value to set the variable to"),
 					{Name: "report_events", In: "query", Type: "boolean", Default: "false", Description: "Send a ChannelVarset event"}},
 				Errors: []ErrorResponse{{400, "Missing variable parameter."}, errNoChan, errNotInStasis},
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
-					return ch.SetVar(r.String("variable"), r.String("value"), !r.Has("value"))
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
+					return s.calls.SetVar(id, r.String("variable"), r.String("value"), !r.Has("value"))
 				})},
 			{Method: "GET", Path: "/channels/{channelId}/variables", Nickname: "getChannelVars", Summary: "Get the value of several channel variables or functions.", Returns: "Variables",
 				Params: []Param{chanID, {Name: "variables", In: "query", Type: "string", Required: true, Multi: true, Description: "The channel variables or functions to get"}},
 				Errors: []ErrorResponse{{400, "Missing variables parameter."}, {404, "Channel or variable not found"}, errNotInStasis},
 				Handler: func(r *Request) (any, error) {
-					ch, err := s.channel(r)
-					if err != nil {
-						return nil, err
-					}
 					out := map[string]string{}
 					for _, name := range r.List("variables") {
-						v, err := ch.GetVar(name)
+						v, err := s.calls.Var(channelID(r), name)
 						if err != nil {
 							return nil, err
 						}
@@ -174,7 +149,7 @@ func (s *Server) channelsResource() *Resource {
 			{Method: "POST", Path: "/channels/{channelId}/variables", Nickname: "setChannelVars", Summary: "Set the values of several channel variables or functions.", Returns: "void",
 				Params: []Param{chanID, {Name: "variables", In: "body", Type: "containers", Required: true, Description: `The channel variables or functions to set, as {"variables": {"NAME": "value"}}`}},
 				Errors: []ErrorResponse{{400, "Missing variables parameter."}, errNoChan, errNotInStasis},
-				Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
 					vars, _, err := r.Object("variables")
 					if err != nil {
 						return err
@@ -184,7 +159,7 @@ func (s *Server) channelsResource() *Resource {
 						if !ok {
 							return apiErr(400, "Variable values must be strings")
 						}
-						if err := ch.SetVar(k, sv, false); err != nil {
+						if err := s.calls.SetVar(id, k, sv, false); err != nil {
 							return err
 						}
 					}
@@ -193,17 +168,17 @@ func (s *Server) channelsResource() *Resource {
 			{Method: "GET", Path: "/channels/{channelId}/rtp_statistics", Nickname: "rtpstatistics", Summary: "RTP stats on a channel.", Returns: "RTPstat",
 				Params: []Param{chanID}, Errors: []ErrorResponse{errNoChan},
 				Handler: func(r *Request) (any, error) {
-					ch, err := s.channel(r)
+					id := channelID(r)
+					st, err := s.calls.RTPStats(id)
 					if err != nil {
 						return nil, err
 					}
-					st := ch.RTPStats()
 					return map[string]any{
 						"txcount": st.Sent, "rxcount": st.Received, "rxjitter": st.Jitter / 8000,
 						"txploss": st.RemoteLost, "rxploss": max(st.Lost, 0),
 						"local_ssrc": 0, "remote_ssrc": st.SSRC,
 						"txoctetcount": st.SentBytes, "rxoctetcount": st.Bytes,
-						"channel_uniqueid": ch.ID(),
+						"channel_uniqueid": id,
 					}, nil
 				}},
 		},

@@ -15,7 +15,7 @@ import (
 func newTestServer(t *testing.T) *Server {
 	t.Helper()
 	bus := event.NewBus("00:11:22:33:44:55")
-	return New(Options{Users: []config.ARIUser{{Name: "u", Password: "p"}}, Bus: bus, Manager: call.NewManager(call.Options{Bus: bus})})
+	return New(Options{Users: []config.ARIUser{{Name: "u", Password: "p"}}, Bus: bus, Calls: call.NewManager(call.Options{Bus: bus})})
 }
 
 func get(t *testing.T, s *Server, path string) (int, map[string]any) {

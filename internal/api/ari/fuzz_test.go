@@ -80,11 +80,11 @@ func fuzzServer(t testing.TB) *Server {
 	m := call.NewManager(call.Options{Bus: bus, RecordingsDir: recDir, Logger: log})
 	m.SetCatalog(cat)
 	s := New(Options{
-		Users:   []config.ARIUser{{Name: "u", Password: "p"}},
-		Bus:     bus,
-		Manager: m,
-		Logger:  log,
-		Sounds:  sounds.NewIndex([]string{filepath.Join(dir, "sounds")}),
+		Users:  []config.ARIUser{{Name: "u", Password: "p"}},
+		Bus:    bus,
+		Calls:  m,
+		Logger: log,
+		Sounds: sounds.NewIndex([]string{filepath.Join(dir, "sounds")}),
 	})
 	t.Cleanup(s.Close)
 	return s

@@ -71,11 +71,7 @@ func (s *Server) originateOps() []Op {
 		if o.App != "" && o.Extension != "" {
 			return nil, apiErr(400, "'app' and 'extension' are mutually exclusive")
 		}
-		ch, err := s.calls.Originate(o)
-		if err != nil {
-			return nil, err
-		}
-		return ch.JSON(), nil
+		return s.calls.Originate(o)
 	}
 	return []Op{
 		{Method: "POST", Path: "/channels", Nickname: "originate", Summary: "Create a new channel (originate).", Returns: "Channel",
@@ -98,11 +94,7 @@ func (s *Server) originateOps() []Op {
 				if err != nil {
 					return nil, err
 				}
-				ch, err := s.calls.Create(o)
-				if err != nil {
-					return nil, err
-				}
-				return ch.JSON(), nil
+				return s.calls.CreateChannel(o)
 			}},
 		{Method: "POST", Path: "/channels/{channelId}", Nickname: "originateWithId", Summary: "Create a new channel (originate with id).", Returns: "Channel",
 			Params: append([]Param{chanID}, originateParams(false)...), Errors: errs,
@@ -111,8 +103,8 @@ func (s *Server) originateOps() []Op {
 			Params: []Param{chanID, query("caller", "string", false, "Channel ID of caller"),
 				{Name: "timeout", In: "query", Type: "int", Default: "0", Min: intp(0), Description: "Dial timeout"}},
 			Errors: []ErrorResponse{errNoChan, {409, "Channel cannot be found (not dialable)"}},
-			Handler: s.channelOp(func(ch *call.Channel, r *Request) error {
-				return ch.Dial(r.String("caller"), time.Duration(r.Int("timeout"))*time.Second)
+			Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
+				return s.calls.Dial(id, call.ChannelID(r.String("caller")), time.Duration(r.Int("timeout"))*time.Second)
 			})},
 	}
 }

@@ -27,18 +27,17 @@ func playOptions(r *Request, id string) call.PlayOptions {
 	return call.PlayOptions{ID: id, Media: r.List("media"), Lang: r.String("lang"), OffsetMs: r.Int("offsetms"), SkipMs: r.Int("skipms")}
 }
 
-func playbackCreated(p *call.Playback) *Created {
-	return &Created{Location: "/ari/playbacks/" + p.ID(), Body: p.JSON()}
+func playbackCreated(p call.PlaybackJSON) *Created {
+	return &Created{Location: "/ari/playbacks/" + p.ID, Body: p}
 }
+
+// playbackID is the request's {playbackId}.
+func playbackID(r *Request) call.PlaybackID { return call.PlaybackID(r.Path("playbackId")) }
 
 func (s *Server) channelPlayOps() []Op {
 	errs := []ErrorResponse{errNoChan, errNotInStasis, errChanState}
 	play := func(r *Request, id string) (any, error) {
-		ch, err := s.channel(r)
-		if err != nil {
-			return nil, err
-		}
-		p, err := ch.Play(playOptions(r, id))
+		p, err := s.calls.Play(channelID(r), playOptions(r, id))
 		if err != nil {
 			return nil, err
 		}
@@ -63,32 +62,15 @@ func (s *Server) playbacksResource() *Resource {
 		Ops: []Op{
 			{Method: "GET", Path: "/playbacks/{playbackId}", Nickname: "get", Summary: "Get a playback's details.", Returns: "Playback",
 				Params: []Param{pbID}, Errors: []ErrorResponse{notFound},
-				Handler: func(r *Request) (any, error) {
-					p, err := s.calls.Playback(r.Path("playbackId"))
-					if err != nil {
-						return nil, err
-					}
-					return p.JSON(), nil
-				}},
+				Handler: func(r *Request) (any, error) { return s.calls.Playback(playbackID(r)) }},
 			{Method: "DELETE", Path: "/playbacks/{playbackId}", Nickname: "stop", Summary: "Stop a playback.", Returns: "void",
 				Params: []Param{pbID}, Errors: []ErrorResponse{notFound},
-				Handler: func(r *Request) (any, error) {
-					p, err := s.calls.Playback(r.Path("playbackId"))
-					if err != nil {
-						return nil, err
-					}
-					p.Stop()
-					return nil, nil
-				}},
+				Handler: func(r *Request) (any, error) { return nil, s.calls.StopPlayback(playbackID(r)) }},
 			{Method: "POST", Path: "/playbacks/{playbackId}/control", Nickname: "control", Summary: "Control a playback.", Returns: "void",
 				Params: []Param{pbID, {Name: "operation", In: "query", Type: "string", Required: true, Allowed: []string{"restart", "pause", "unpause", "reverse", "forward"}, Description: "Operation to perform on the playback."}},
 				Errors: []ErrorResponse{{400, "The provided operation parameter was invalid"}, notFound, {409, "The operation cannot be performed in the playback's current state"}},
 				Handler: func(r *Request) (any, error) {
-					p, err := s.calls.Playback(r.Path("playbackId"))
-					if err != nil {
-						return nil, err
-					}
-					return nil, p.Control(r.String("operation"))
+					return nil, s.calls.ControlPlayback(playbackID(r), call.PlaybackOp(r.String("operation")))
 				}},
 		},
 	}

@@ -41,14 +41,9 @@ func liveLocation(name string) string {
 	return "/ari/recordings/live/" + url.PathEscape(name)
 }
 
-func (s *Server) liveOp(f func(*call.LiveRecording) error) Handler {
-	return func(r *Request) (any, error) {
-		rec, err := s.calls.LiveRecording(r.Path("recordingName"))
-		if err != nil {
-			return nil, err
-		}
-		return nil, f(rec)
-	}
+// liveOp wraps a void operation on the live recording {recordingName}.
+func liveOp(f func(call.RecordingName) error) Handler {
+	return func(r *Request) (any, error) { return nil, f(call.RecordingName(r.Path("recordingName"))) }
 }
 
 func (s *Server) recordingsResource() *Resource {
@@ -112,30 +107,26 @@ func (s *Server) recordingsResource() *Resource {
 			{Method: "GET", Path: "/recordings/live/{recordingName}", Nickname: "getLive", Summary: "List live recordings.", Returns: "LiveRecording",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
 				Handler: func(r *Request) (any, error) {
-					rec, err := s.calls.LiveRecording(r.Path("recordingName"))
-					if err != nil {
-						return nil, err
-					}
-					return rec.JSON(), nil
+					return s.calls.LiveRecording(call.RecordingName(r.Path("recordingName")))
 				}},
 			{Method: "DELETE", Path: "/recordings/live/{recordingName}", Nickname: "cancel", Summary: "Stop a live recording and discard it.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
-				Handler: s.liveOp(func(rec *call.LiveRecording) error { rec.Cancel(); return nil })},
+				Handler: liveOp(func(n call.RecordingName) error { return s.calls.CancelRecording(n) })},
 			{Method: "POST", Path: "/recordings/live/{recordingName}/stop", Nickname: "stop", Summary: "Stop a live recording and store it.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound},
-				Handler: s.liveOp(func(rec *call.LiveRecording) error { rec.Stop(); return nil })},
+				Handler: liveOp(func(n call.RecordingName) error { return s.calls.StopRecording(n) })},
 			{Method: "POST", Path: "/recordings/live/{recordingName}/pause", Nickname: "pause", Summary: "Pause a live recording.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
-				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Pause(true) })},
+				Handler: liveOp(func(n call.RecordingName) error { return s.calls.PauseRecording(n, true) })},
 			{Method: "DELETE", Path: "/recordings/live/{recordingName}/pause", Nickname: "unpause", Summary: "Unpause a live recording.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
-				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Pause(false) })},
+				Handler: liveOp(func(n call.RecordingName) error { return s.calls.PauseRecording(n, false) })},
 			{Method: "POST", Path: "/recordings/live/{recordingName}/mute", Nickname: "mute", Summary: "Mute a live recording.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
-				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Mute(true) })},
+				Handler: liveOp(func(n call.RecordingName) error { return s.calls.MuteRecording(n, true) })},
 			{Method: "DELETE", Path: "/recordings/live/{recordingName}/mute", Nickname: "unmute", Summary: "Unmute a live recording.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound, notInSession},
-				Handler: s.liveOp(func(rec *call.LiveRecording) error { return rec.Mute(false) })},
+				Handler: liveOp(func(n call.RecordingName) error { return s.calls.MuteRecording(n, false) })},
 		},
 	}
 }

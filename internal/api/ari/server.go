@@ -19,8 +19,9 @@ import (
 
 // Options configure the ARI server.
 type Options struct {
-	Users      []config.ARIUser
-	Manager    *call.Manager
+	Users []config.ARIUser
+	// Calls is the call model ARI drives (the local *call.Manager).
+	Calls      call.Calls
 	Bus        *event.Bus
 	Logger     *slog.Logger
 	EventQueue int
@@ -42,7 +43,7 @@ type Options struct {
 type Server struct {
 	opts      Options
 	log       *slog.Logger
-	calls     *call.Manager
+	calls     call.Calls
 	bus       *event.Bus
 	resources []*Resource
 	routes    []*route
@@ -70,7 +71,7 @@ func New(o Options) *Server {
 	if o.StartedAt.IsZero() {
 		o.StartedAt = time.Now()
 	}
-	s := &Server{opts: o, log: o.Logger, calls: o.Manager, bus: o.Bus, done: make(chan struct{})}
+	s := &Server{opts: o, log: o.Logger, calls: o.Calls, bus: o.Bus, done: make(chan struct{})}
 	s.resources = []*Resource{
 		s.asteriskResource(),
 		emptyResource("endpoints", "Endpoint resources"),

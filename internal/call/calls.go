@@ -1,0 +1,376 @@
+package call
+
+import (
+	"context"
+	"io"
+	"time"
+
+	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
+)
+
+// Typed ids: what the APIs name things by. Nothing outside this package
+// holds a *Channel, *Bridge, *Playback or *LiveRecording; it passes these
+// ids to Calls and gets JSON-able snapshots back.
+type (
+	// ChannelID is a channel's unique id: [node_id-]epoch.serial, as
+	// Asterisk's [system_name-]epoch.serial, or the client's own.
+	ChannelID string
+	// BridgeID is a bridge's id: [node_id-]uuid, or the client's own.
+	BridgeID string
+	// PlaybackID is a playback's id (a uuid or the client's own).
+	PlaybackID string
+	// RecordingName names a live or stored recording (relative to the
+	// recordings root, '/' making subdirectories, no extension).
+	RecordingName string
+)
+
+// DTMFOptions are the parameters of sending DTMF to a channel, in
+// milliseconds.
+type DTMFOptions struct {
+	Digits                           string
+	Before, Between, Duration, After int
+}
+
+// Calls is the call model as every API sees it: ARI, the Restcomm API and
+// whatever comes next (a command API, a web page, routing to another
+// node). *Manager is the local implementation. Errors are this package's
+// kinds (errors.go).
+type Calls interface {
+	// Channels.
+	Channels() []ChannelJSON
+	Channel(id ChannelID) (ChannelJSON, error)
+	Count() int
+	Originate(o OriginateOptions) (ChannelJSON, error)
+	CreateChannel(o OriginateOptions) (ChannelJSON, error)
+	Dial(id ChannelID, caller ChannelID, timeout time.Duration) error
+	Hangup(id ChannelID, cause Cause) error
+	Answer(id ChannelID) error
+	Ring(id ChannelID, on bool) error
+	Progress(id ChannelID) error
+	SendDTMF(id ChannelID, o DTMFOptions) error
+	Mute(id ChannelID, direction string, on bool) error
+	Hold(id ChannelID, on bool) error
+	Silence(id ChannelID, on bool) error
+	Var(id ChannelID, name string) (string, error)
+	SetVar(id ChannelID, name, value string, unset bool) error
+	RTPStats(id ChannelID) (rtpsess.Stats, error)
+	Play(id ChannelID, o PlayOptions) (PlaybackJSON, error)
+	Record(id ChannelID, o RecordOptions) (LiveRecordingJSON, error)
+
+	// Bridges.
+	Bridges() []BridgeJSON
+	Bridge(id BridgeID) (BridgeJSON, error)
+	CreateBridge(id BridgeID, typ, name string) (BridgeJSON, error)
+	DestroyBridge(id BridgeID) error
+	AddToBridge(id BridgeID, ch ChannelID, mute bool) error
+	RemoveFromBridge(id BridgeID, ch ChannelID) error
+	PlayOnBridge(id BridgeID, o PlayOptions) (PlaybackJSON, error)
+	RecordBridge(id BridgeID, o RecordOptions, stereo bool) (LiveRecordingJSON, error)
+
+	// Playbacks.
+	Playback(id PlaybackID) (PlaybackJSON, error)
+	StopPlayback(id PlaybackID) error
+	ControlPlayback(id PlaybackID, op PlaybackOp) error
+
+	// Live recordings.
+	LiveRecording(name RecordingName) (LiveRecordingJSON, error)
+	StopRecording(name RecordingName) error
+	CancelRecording(name RecordingName) error
+	PauseRecording(name RecordingName, on bool) error
+	MuteRecording(name RecordingName, on bool) error
+
+	// Stored recordings.
+	ListStored() ([]StoredRecordingJSON, error)
+	GetStored(name string) (*StoredRecording, error)
+	OpenStored(ctx context.Context, rec *StoredRecording) (io.ReadSeekCloser, time.Time, error)
+	DeleteStored(name string) error
+	CopyStored(src, dst string) (*StoredRecording, error)
+}
+
+var _ Calls = (*Manager)(nil)
+
+// withChannel runs f on a live channel.
+func (m *Manager) withChannel(id ChannelID, f func(*Channel) error) error {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return err
+	}
+	return f(ch)
+}
+
+// Channel snapshots a channel.
+func (m *Manager) Channel(id ChannelID) (ChannelJSON, error) {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return ChannelJSON{}, err
+	}
+	return ch.JSON(), nil
+}
+
+// Originate creates an outgoing channel and dials it at once (see
+// originate).
+func (m *Manager) Originate(o OriginateOptions) (ChannelJSON, error) {
+	ch, err := m.originate(o)
+	if err != nil {
+		return ChannelJSON{}, err
+	}
+	return ch.JSON(), nil
+}
+
+// CreateChannel makes an outgoing channel in an application without
+// dialing it (ARI's channels/create; Dial dials it).
+func (m *Manager) CreateChannel(o OriginateOptions) (ChannelJSON, error) {
+	ch, err := m.create(o)
+	if err != nil {
+		return ChannelJSON{}, err
+	}
+	return ch.JSON(), nil
+}
+
+// Dial dials a created channel; caller, if set, is the calling channel.
+func (m *Manager) Dial(id, caller ChannelID, timeout time.Duration) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.Dial(string(caller), timeout) })
+}
+
+// Hangup hangs a channel up with a cause.
+func (m *Manager) Hangup(id ChannelID, cause Cause) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.Hangup(cause) })
+}
+
+// Answer answers a channel.
+func (m *Manager) Answer(id ChannelID) error {
+	return m.withChannel(id, (*Channel).Answer)
+}
+
+// Ring starts (180 Ringing) or stops ringing indication.
+func (m *Manager) Ring(id ChannelID, on bool) error {
+	return m.withChannel(id, func(ch *Channel) error {
+		if on {
+			return ch.Ring()
+		}
+		return ch.RingStop()
+	})
+}
+
+// Progress sends 183 Session Progress.
+func (m *Manager) Progress(id ChannelID) error {
+	return m.withChannel(id, (*Channel).Progress)
+}
+
+// SendDTMF sends digits to a channel.
+func (m *Manager) SendDTMF(id ChannelID, o DTMFOptions) error {
+	return m.withChannel(id, func(ch *Channel) error {
+		return ch.SendDTMF(o.Digits, o.Before, o.Between, o.Duration, o.After)
+	})
+}
+
+// Mute mutes or unmutes a channel's audio (direction in, out or both).
+func (m *Manager) Mute(id ChannelID, direction string, on bool) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.Mute(direction, on) })
+}
+
+// Hold puts a channel on hold or takes it off.
+func (m *Manager) Hold(id ChannelID, on bool) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.Hold(on) })
+}
+
+// Silence starts or stops playing silence to a channel.
+func (m *Manager) Silence(id ChannelID, on bool) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.Silence(on) })
+}
+
+// Var reads a channel variable or dialplan function.
+func (m *Manager) Var(id ChannelID, name string) (v string, err error) {
+	err = m.withChannel(id, func(ch *Channel) error {
+		v, err = ch.GetVar(name)
+		return err
+	})
+	return v, err
+}
+
+// SetVar sets (or with unset, removes) a channel variable.
+func (m *Manager) SetVar(id ChannelID, name, value string, unset bool) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.SetVar(name, value, unset) })
+}
+
+// RTPStats is a channel's RTP statistics.
+func (m *Manager) RTPStats(id ChannelID) (st rtpsess.Stats, err error) {
+	err = m.withChannel(id, func(ch *Channel) error {
+		st = ch.RTPStats()
+		return nil
+	})
+	return st, err
+}
+
+// Play starts a playback on a channel.
+func (m *Manager) Play(id ChannelID, o PlayOptions) (j PlaybackJSON, err error) {
+	err = m.withChannel(id, func(ch *Channel) error {
+		p, err := ch.Play(o)
+		if err == nil {
+			j = p.JSON()
+		}
+		return err
+	})
+	return j, err
+}
+
+// Record starts recording a channel.
+func (m *Manager) Record(id ChannelID, o RecordOptions) (j LiveRecordingJSON, err error) {
+	err = m.withChannel(id, func(ch *Channel) error {
+		r, err := ch.Record(o)
+		if err == nil {
+			j = r.JSON()
+		}
+		return err
+	})
+	return j, err
+}
+
+// withBridge runs f on a live bridge.
+func (m *Manager) withBridge(id BridgeID, f func(*Bridge) error) error {
+	b, err := m.bridge(string(id))
+	if err != nil {
+		return err
+	}
+	return f(b)
+}
+
+// Bridge snapshots a bridge.
+func (m *Manager) Bridge(id BridgeID) (BridgeJSON, error) {
+	b, err := m.bridge(string(id))
+	if err != nil {
+		return BridgeJSON{}, err
+	}
+	return b.JSON(), nil
+}
+
+// CreateBridge creates a bridge (type mixing, the default, or holding);
+// an empty id gets [node_id-]uuid.
+func (m *Manager) CreateBridge(id BridgeID, typ, name string) (BridgeJSON, error) {
+	b, err := m.createBridge(string(id), typ, name)
+	if err != nil {
+		return BridgeJSON{}, err
+	}
+	return b.JSON(), nil
+}
+
+// DestroyBridge shuts a bridge down.
+func (m *Manager) DestroyBridge(id BridgeID) error {
+	return m.withBridge(id, func(b *Bridge) error { b.Destroy(); return nil })
+}
+
+// AddToBridge puts a channel into a bridge (moving it from another one).
+// A missing channel is ErrChannelNotFound, a missing bridge
+// ErrBridgeNotFound.
+func (m *Manager) AddToBridge(id BridgeID, chID ChannelID, mute bool) error {
+	return m.withBridge(id, func(b *Bridge) error {
+		ch, err := m.channel(string(chID))
+		if err != nil {
+			return err
+		}
+		return b.AddChannel(ch, mute)
+	})
+}
+
+// RemoveFromBridge takes a channel out of a bridge (ErrInvalidState when
+// it is not in it).
+func (m *Manager) RemoveFromBridge(id BridgeID, chID ChannelID) error {
+	return m.withBridge(id, func(b *Bridge) error {
+		ch, err := m.channel(string(chID))
+		if err != nil {
+			return err
+		}
+		return b.RemoveChannel(ch)
+	})
+}
+
+// PlayOnBridge starts a playback on a bridge.
+func (m *Manager) PlayOnBridge(id BridgeID, o PlayOptions) (j PlaybackJSON, err error) {
+	err = m.withBridge(id, func(b *Bridge) error {
+		p, err := b.Play(o)
+		if err == nil {
+			j = p.JSON()
+		}
+		return err
+	})
+	return j, err
+}
+
+// RecordBridge records a bridge's mix (stereo: one party per channel).
+func (m *Manager) RecordBridge(id BridgeID, o RecordOptions, stereo bool) (j LiveRecordingJSON, err error) {
+	err = m.withBridge(id, func(b *Bridge) error {
+		r, err := b.Record(o, stereo)
+		if err == nil {
+			j = r.JSON()
+		}
+		return err
+	})
+	return j, err
+}
+
+// Playback snapshots a playback.
+func (m *Manager) Playback(id PlaybackID) (PlaybackJSON, error) {
+	p, err := m.playback(string(id))
+	if err != nil {
+		return PlaybackJSON{}, err
+	}
+	return p.JSON(), nil
+}
+
+// StopPlayback stops a playback.
+func (m *Manager) StopPlayback(id PlaybackID) error {
+	p, err := m.playback(string(id))
+	if err != nil {
+		return err
+	}
+	p.Stop()
+	return nil
+}
+
+// ControlPlayback restarts, pauses, unpauses, rewinds or fast-forwards a
+// playback.
+func (m *Manager) ControlPlayback(id PlaybackID, op PlaybackOp) error {
+	p, err := m.playback(string(id))
+	if err != nil {
+		return err
+	}
+	return p.Control(op)
+}
+
+// withRecording runs f on a live recording.
+func (m *Manager) withRecording(name RecordingName, f func(*LiveRecording) error) error {
+	r, err := m.liveRecording(string(name))
+	if err != nil {
+		return err
+	}
+	return f(r)
+}
+
+// LiveRecording snapshots a live recording.
+func (m *Manager) LiveRecording(name RecordingName) (LiveRecordingJSON, error) {
+	r, err := m.liveRecording(string(name))
+	if err != nil {
+		return LiveRecordingJSON{}, err
+	}
+	return r.JSON(), nil
+}
+
+// StopRecording stops a live recording and stores it.
+func (m *Manager) StopRecording(name RecordingName) error {
+	return m.withRecording(name, func(r *LiveRecording) error { r.Stop(); return nil })
+}
+
+// CancelRecording stops a live recording and discards it.
+func (m *Manager) CancelRecording(name RecordingName) error {
+	return m.withRecording(name, func(r *LiveRecording) error { r.Cancel(); return nil })
+}
+
+// PauseRecording pauses or unpauses a live recording.
+func (m *Manager) PauseRecording(name RecordingName, on bool) error {
+	return m.withRecording(name, func(r *LiveRecording) error { return r.Pause(on) })
+}
+
+// MuteRecording mutes or unmutes a live recording.
+func (m *Manager) MuteRecording(name RecordingName, on bool) error {
+	return m.withRecording(name, func(r *LiveRecording) error { return r.Mute(on) })
+}
