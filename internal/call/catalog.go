@@ -64,7 +64,9 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	}
 	if ch != nil {
 		in.CallSid, in.AccountSid = ch.callSid, ch.accountSid
+		ch.mu.Lock() // SetVar(CALLERID(num)) writes caller
 		in.CallerNumber, in.CalledNumber = ch.caller.Number, ch.dialplan.Exten
+		ch.mu.Unlock()
 	}
 	return in
 }

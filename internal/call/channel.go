@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 // Channel is one call leg.
 type Channel struct {
 	m *Manager
+	// log carries the channel's id, SIP Call-ID and CallSid.
+	log *slog.Logger
 	// callSid is the catalog's id of the call (shared by its legs) and
 	// accountSid the account that owns its recordings.
 	callSid    string
@@ -200,13 +203,13 @@ func (ch *Channel) awaitAckAnswer() {
 	}
 	m, err := sdp.Parse(ch.dialog.AckBody())
 	if err != nil {
-		ch.m.log.Warn("late offer: ACK carries no usable SDP answer; hanging up", "channel", ch.id, "err", err)
+		ch.log.Warn("late offer: ACK carries no usable SDP answer; hanging up", "err", err)
 		ch.hangup(CauseBearerNotAvail, false)
 		return
 	}
 	choice, err := sdp.Negotiate(m, ch.m.opts.Codecs)
 	if err != nil {
-		ch.m.log.Warn("late offer: no common codec in ACK; hanging up", "channel", ch.id, "err", err)
+		ch.log.Warn("late offer: no common codec in ACK; hanging up", "err", err)
 		ch.hangup(CauseBearerNotAvail, false)
 		return
 	}
@@ -325,11 +328,11 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		case ch.dialog != nil:
 			code, reason := CauseToSIP(cause)
 			if err := ch.dialog.Hangup(ctx, code, reason); err != nil {
-				ch.m.log.Debug("hangup signalling failed", "channel", ch.id, "err", err)
+				ch.log.Debug("hangup signalling failed", "err", err)
 			}
 		case out != nil:
 			if err := out.Hangup(ctx); err != nil {
-				ch.m.log.Debug("BYE failed", "channel", ch.id, "err", err)
+				ch.log.Debug("BYE failed", "err", err)
 			}
 		case dialCancel != nil:
 			dialCancel() // CANCEL the INVITE in progress
@@ -338,7 +341,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	}
 	ch.media.Close()
 	if st := ch.media.Stats(); st.SourceDropped > 0 {
-		ch.m.log.Warn("dropped RTP from sources other than the call's (strict RTP)", "channel", ch.id,
+		ch.log.Warn("dropped RTP from sources other than the call's (strict RTP)",
 			"dropped", st.SourceDropped, "source", ch.media.Remote())
 	}
 	// The channel's live recordings stop and are stored (not canceled).
@@ -359,7 +362,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	ch.mu.Unlock()
 	close(ch.done)
 	ch.m.remove(ch)
-	ch.m.log.Info("channel destroyed", "channel", ch.id, "cause", cause, "remote", remote)
+	ch.log.Info("channel destroyed", "cause", cause, "remote", remote)
 }
 
 // Ended implements sip.DialogHandler: the peer hung up or canceled.
@@ -490,7 +493,7 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 				continue
 			}
 			if err := ch.media.SendDigit(r, time.Duration(duration)*time.Millisecond); err != nil {
-				ch.m.log.Warn("sending DTMF failed", "channel", ch.id, "err", err)
+				ch.log.Warn("sending DTMF failed", "err", err)
 				return
 			}
 			if i < len(digits)-1 && !ch.sleep(time.Duration(between)*time.Millisecond) {

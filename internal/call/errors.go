@@ -1,11 +1,3 @@
-// Package call is tapedeck's call model: channels (one per call leg), their
-// Asterisk states, variables and Stasis applications, and the Manager that
-// the APIs call. It joins SIP dialogs to RTP sessions and publishes ARI
-// events on the bus.
-//
-// Errors: every operation returns one of the kinds below, wrapped with the
-// detail (errors.Is(err, ErrNotFound)). The package knows no protocol
-// status; each API maps the kinds to its own codes in one table.
 package call
 
 import (

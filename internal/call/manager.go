@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -332,10 +333,12 @@ func (m *Manager) Invite(d *sip.Dialog) {
 // The recording is capped at maxDuration (0: the global cap); reaching it
 // ends the recording and the dialplan, so the call is hung up.
 func (ch *Channel) runRecordApp(args []string, maxDuration time.Duration) {
+	ch.mu.Lock()
 	vars := map[string]string{
 		"EXTEN": ch.dialplan.Exten, "UNIQUEID": ch.id, "CALLSID": ch.callSid,
 		"CALLERID(num)": ch.caller.Number, "EPOCH": fmt.Sprint(ch.created.Unix()),
 	}
+	ch.mu.Unlock()
 	name := dialplan.Substitute(args[0], vars)
 	format := "wav"
 	if len(args) > 1 && args[1] != "" {
@@ -345,7 +348,7 @@ func (ch *Channel) runRecordApp(args []string, maxDuration time.Duration) {
 	// packet is in the file.
 	rec, err := ch.record(RecordOptions{Name: name, Format: format, IfExists: "overwrite", MaxDuration: maxDuration}, "policy")
 	if err != nil {
-		ch.m.log.Error("Record(): cannot record; hanging up", "channel", ch.id, "name", name, "err", err)
+		ch.log.Error("Record(): cannot record; hanging up", "name", name, "err", err)
 		ch.hangup(CauseFailure, false)
 		return
 	}
@@ -355,7 +358,7 @@ func (ch *Channel) runRecordApp(args []string, maxDuration time.Duration) {
 		return
 	}
 	if rec.StopReason() == StopMaxDuration {
-		ch.m.log.Info("Record(): maximum length reached; hanging up", "channel", ch.id, "name", name)
+		ch.log.Info("Record(): maximum length reached; hanging up", "name", name)
 		ch.hangup(CauseNormalClearing, false)
 	}
 }
@@ -373,6 +376,7 @@ type channelSpec struct {
 	choice     sdp.Choice
 	remote     *sdp.Media
 	dialog     *sip.Dialog
+	vars       map[string]string // initial channel variables (copied)
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -400,13 +404,17 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		language:   m.opts.Language,
 		dialplan:   s.dialplan,
 		state:      s.state,
-		vars:       map[string]string{},
+		vars:       maps.Clone(s.vars),
 		dialog:     s.dialog,
 		choice:     s.choice,
 		remote:     s.remote,
 		done:       make(chan struct{}),
 		ops:        make(chan func(), 64),
 		outBuf:     make([]byte, 1024),
+	}
+	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid)
+	if ch.vars == nil {
+		ch.vars = map[string]string{}
 	}
 	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
 	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: cfg.LocalPort(), SessionID: sdp.NewSessionID(), Version: 1}

@@ -159,12 +159,10 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		caller:     parseCallerID(o.CallerID),
 		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
 		state:      state,
+		vars:       o.Variables,
 	}, media)
 	if err != nil {
 		return nil, "", errf(ErrUnavailable, "media: %v", err)
-	}
-	for k, v := range o.Variables {
-		ch.vars[k] = v
 	}
 	return ch, uri, nil
 }
@@ -322,7 +320,7 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 		case errors.Is(err, context.Canceled):
 			cause = CauseNormalClearing
 		}
-		ch.m.log.Info("outbound call failed", "channel", ch.id, "target", target, "cause", cause, "err", err)
+		ch.log.Info("outbound call failed", "target", target, "cause", cause, "err", err)
 		dialEvent(dialStatus(cause))
 		ch.hangup(cause, true)
 		return
@@ -346,12 +344,12 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 func (ch *Channel) applyAnswer(body []byte) {
 	m, err := sdp.Parse(body)
 	if err != nil {
-		ch.m.log.Warn("outbound call: unusable SDP answer", "channel", ch.id, "err", err)
+		ch.log.Warn("outbound call: unusable SDP answer", "err", err)
 		return
 	}
 	c, err := sdp.Negotiate(m, ch.m.opts.Codecs)
 	if err != nil {
-		ch.m.log.Warn("outbound call: no common codec in answer", "channel", ch.id, "err", err)
+		ch.log.Warn("outbound call: no common codec in answer", "err", err)
 		return
 	}
 	ch.mu.Lock()
@@ -368,7 +366,7 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	}
 	_, app, err := ch.m.opts.Plan.Match(o.Extension)
 	if err != nil || app.Name != "Stasis" || len(app.Args) == 0 || !ch.m.bus.Registered(app.Args[0]) {
-		ch.m.log.Warn("originate: extension has no usable route; hanging up", "channel", ch.id, "exten", o.Extension)
+		ch.log.Warn("originate: extension has no usable route; hanging up", "exten", o.Extension)
 		ch.hangup(CauseNormalClearing, false)
 		return
 	}
