@@ -86,3 +86,9 @@ func TestTypedValuesString(t *testing.T) {
 		t.Error("playback state or operation String")
 	}
 }
+
+func TestRecordingStateString(t *testing.T) {
+	if RecCanceled.String() != "canceled" || RecRecording.String() != "recording" {
+		t.Error("recording state String")
+	}
+}

@@ -83,7 +83,7 @@ func (r *LiveRecording) catalogStarted() {
 	}
 }
 
-func (r *LiveRecording) catalogFinished(state string) {
+func (r *LiveRecording) catalogFinished(state RecordingState) {
 	c := r.m.opts.Catalog
 	if c == nil {
 		return

@@ -13,14 +13,19 @@ import (
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
+// RecordingState is a live recording's state as ARI reports it.
+type RecordingState string
+
+func (s RecordingState) String() string { return string(s) }
+
 // Recording states as ARI reports them.
 const (
-	RecQueued    = "queued"
-	RecRecording = "recording"
-	RecPaused    = "paused"
-	RecDone      = "done"
-	RecFailed    = "failed"
-	RecCanceled  = "canceled"
+	RecQueued    RecordingState = "queued"
+	RecRecording RecordingState = "recording"
+	RecPaused    RecordingState = "paused"
+	RecDone      RecordingState = "done"
+	RecFailed    RecordingState = "failed"
+	RecCanceled  RecordingState = "canceled"
 )
 
 // RecordOptions are the parameters of POST .../record.
@@ -36,14 +41,14 @@ type RecordOptions struct {
 
 // LiveRecordingJSON is ARI's LiveRecording model.
 type LiveRecordingJSON struct {
-	Name            string `json:"name"`
-	Format          string `json:"format"`
-	TargetURI       string `json:"target_uri"`
-	State           string `json:"state"`
-	Duration        *int   `json:"duration,omitempty"`
-	TalkingDuration *int   `json:"talking_duration,omitempty"`
-	SilenceDuration *int   `json:"silence_duration,omitempty"`
-	Cause           string `json:"cause,omitempty"`
+	Name            string         `json:"name"`
+	Format          string         `json:"format"`
+	TargetURI       string         `json:"target_uri"`
+	State           RecordingState `json:"state"`
+	Duration        *int           `json:"duration,omitempty"`
+	TalkingDuration *int           `json:"talking_duration,omitempty"`
+	SilenceDuration *int           `json:"silence_duration,omitempty"`
+	Cause           string         `json:"cause,omitempty"`
 }
 
 // RecordingEvent is RecordingStarted, RecordingFinished or RecordingFailed.
@@ -66,7 +71,7 @@ type LiveRecording struct {
 	source string // catalog source: ari, policy (dialplan Record), ...
 
 	mu       sync.Mutex // guards everything below; held on the media path
-	state    string
+	state    RecordingState
 	cause    string
 	writer   recorder.Writer
 	timeline *recorder.Timeline
@@ -522,7 +527,7 @@ func (r *LiveRecording) Mute(on bool) error {
 }
 
 // finish ends the recording once with a final state.
-func (r *LiveRecording) finish(state string) {
+func (r *LiveRecording) finish(state RecordingState) {
 	r.mu.Lock()
 	if r.finished {
 		r.mu.Unlock()

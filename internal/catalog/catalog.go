@@ -181,7 +181,7 @@ func (s *Service) finished(ctx context.Context, in Info) error {
 	}
 	row.DateUpdated = s.now()
 	row.Duration = in.Duration.Seconds()
-	row.Status = nonEmpty(in.Status, "completed")
+	row.Status = meta.Status(nonEmpty(in.Status, "completed"))
 	row.StatusDetail = in.Cause
 	row.Node = s.Node
 	if in.Status == "failed" {
@@ -362,7 +362,7 @@ func (s *Service) Lookup(ctx context.Context, name string) (status, detail strin
 	if err != nil {
 		return "", "", err
 	}
-	return row.Status, row.StatusDetail, nil
+	return string(row.Status), row.StatusDetail, nil
 }
 
 // Recovered catalogs a file repaired at start-up.

@@ -518,17 +518,17 @@ func (s *Server) mediaURI(prefix string, rec meta.Recording) string {
 const dateLayout = "Mon, 2 Jan 2006 15:04:05 -0700"
 
 type recordingJSON struct {
-	Sid         string `json:"sid"`
-	DateCreated string `json:"date_created"`
-	DateUpdated string `json:"date_updated"`
-	AccountSid  string `json:"account_sid"`
-	CallSid     string `json:"call_sid"`
-	Duration    string `json:"duration"`
-	APIVersion  string `json:"api_version"`
-	URI         string `json:"uri"`
-	FileURI     string `json:"file_uri"`
-	S3URI       string `json:"s3_uri,omitempty"`
-	Status      string `json:"status,omitempty"`
+	Sid         string      `json:"sid"`
+	DateCreated string      `json:"date_created"`
+	DateUpdated string      `json:"date_updated"`
+	AccountSid  string      `json:"account_sid"`
+	CallSid     string      `json:"call_sid"`
+	Duration    string      `json:"duration"`
+	APIVersion  string      `json:"api_version"`
+	URI         string      `json:"uri"`
+	FileURI     string      `json:"file_uri"`
+	S3URI       string      `json:"s3_uri,omitempty"`
+	Status      meta.Status `json:"status,omitempty"`
 	// StatusDetail (tapedeck's) says why a recording failed, or how a row
 	// left in progress was settled, in words.
 	StatusDetail string `json:"status_detail,omitempty"`
@@ -577,9 +577,9 @@ type xmlRecording struct {
 	FileUri     string
 	S3Uri       string `xml:",omitempty"`
 	// tapedeck's, as in the JSON.
-	Status       string `xml:",omitempty"`
-	StatusDetail string `xml:",omitempty"`
-	Size         int64  `xml:",omitempty"`
+	Status       meta.Status `xml:",omitempty"`
+	StatusDetail string      `xml:",omitempty"`
+	Size         int64       `xml:",omitempty"`
 }
 
 type xmlRecordings struct {

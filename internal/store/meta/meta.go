@@ -57,13 +57,19 @@ const (
 	SourceScript  = "script"
 )
 
+// Status is a catalog row's status (Restcomm's Status, with tapedeck's
+// failed and recovered).
+type Status string
+
+func (s Status) String() string { return string(s) }
+
 // Recording statuses.
 const (
-	StatusInProgress = "in-progress"
-	StatusCompleted  = "completed"
-	StatusFailed     = "failed"
-	StatusRecovered  = "recovered"
-	StatusDeleted    = "deleted"
+	StatusInProgress Status = "in-progress"
+	StatusCompleted  Status = "completed"
+	StatusFailed     Status = "failed"
+	StatusRecovered  Status = "recovered"
+	StatusDeleted    Status = "deleted"
 )
 
 // Sort fields of Query.SortBy (the Restcomm SortBy names).
@@ -87,7 +93,7 @@ type Recording struct {
 	Size         int64
 	SHA256       string // hex
 	Source       string // ari, command, policy, script
-	Status       string // in-progress, completed, failed, recovered, deleted
+	Status       Status // in-progress, completed, failed, recovered, deleted
 	Name         string // ARI recording name, unique when not empty: the link to the file
 	FilePath     string // relative to the recordings root, or blob key
 	S3URI        string
