@@ -26,3 +26,8 @@ go test -run='^$' -fuzz='^FuzzTimeline$' -fuzztime="$t" -fuzzminimizetime=5s ./i
 # interesting input can take the whole budget, so it is bounded too.
 go test -run='^$' -fuzz='^FuzzARIRoutes$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ari/
 go test -run='^$' -fuzz='^FuzzRestcommRoutes$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/restcomm/
+
+# ARI parameter parsing (query, form and JSON bodies, types, allowed values,
+# lists) and Restcomm's StartTime/EndTime dates (issue 13).
+go test -run='^$' -fuzz='^FuzzARIParams$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ari/
+go test -run='^$' -fuzz='^FuzzRestcommDates$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/restcomm/

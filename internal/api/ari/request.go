@@ -151,7 +151,10 @@ func (r *Request) list(p Param) ([]string, error) {
 				if err != nil {
 					return nil, err
 				}
-				out = append(out, s)
+				// As in a comma list: no empty or space-padded entries.
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, s)
+				}
 			}
 			return out, nil
 		}
