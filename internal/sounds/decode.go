@@ -91,13 +91,6 @@ func formatMatches(name, query string) bool {
 	return ok && f.name == name
 }
 
-// SupportedExt reports whether files with this extension (without dot) are
-// indexed and decoded.
-func SupportedExt(ext string) bool {
-	_, ok := formatByExt(ext)
-	return ok
-}
-
 // DecodeFile decodes a sound file, its format chosen by its extension, into
 // an 8 kHz mono clip. Files over MaxFileSize fail with ErrTooLarge.
 func DecodeFile(path string) (*Clip, error) {

@@ -88,11 +88,6 @@ func New(o Options) *Server {
 	return &Server{o: o, log: o.Logger}
 }
 
-// Handles reports whether a path belongs to this API.
-func Handles(p string) bool {
-	return strings.HasPrefix(p, "/restcomm/") || strings.HasPrefix(p, "/"+APIVersion+"/")
-}
-
 type apiError struct {
 	code int
 	msg  string
