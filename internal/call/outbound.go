@@ -188,8 +188,8 @@ func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch.originate = &o
 	ch.mu.Lock()
+	ch.originate = &o
 	ch.dialing = true
 	ch.mu.Unlock()
 	go ch.dial(uri, o.Timeout, nil)
@@ -206,7 +206,9 @@ func (m *Manager) create(o OriginateOptions) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
+	ch.mu.Lock() // the channel is published: Dial may already be looking
 	ch.dialTarget = uri
+	ch.mu.Unlock()
 	ch.enterStasis(o.App, splitArgs(o.AppArgs))
 	return ch, nil
 }
@@ -252,6 +254,7 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 	}
 	ch.mu.Lock()
 	ch.dialCancel = cancel
+	callerID := ch.caller // SetVar(CALLERID(...)) writes it
 	ch.mu.Unlock()
 	defer cancel()
 	offer, err := sdp.Offer(ch.local, ch.m.opts.Codecs, ch.m.opts.DTMFType)
@@ -273,8 +276,8 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 	results := make(chan result, 1)
 	opts := sip.DialOptions{
 		Target:   target,
-		FromUser: nonEmpty(ch.caller.Number, "tapedeck"),
-		FromName: ch.caller.Name,
+		FromUser: nonEmpty(callerID.Number, "tapedeck"),
+		FromName: callerID.Name,
 		Offer:    offer,
 		OnProvisional: func(code int, reason string, body []byte) {
 			if code == 180 || code == 183 {

@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -92,5 +93,38 @@ func TestOriginateVariablesBeforePublish(t *testing.T) {
 	defer ch.mu.Unlock()
 	if ch.vars["A"] != "1" {
 		t.Errorf("the channel shares the caller's map: A = %q", ch.vars["A"])
+	}
+}
+
+// failDialer answers every INVITE with an error, at once.
+type failDialer struct{}
+
+func (failDialer) Dial(context.Context, sip.DialOptions) (*sip.OutDialog, error) {
+	return nil, errors.New("unreachable")
+}
+
+// TestDialVsSetCallerID: dialing reads the caller id it puts in From while
+// the application may set CALLERID(num); under -race this fails unless the
+// dial takes the channel's lock.
+func TestDialVsSetCallerID(t *testing.T) {
+	m := testManager(t, "")
+	m.SetDialer(failDialer{})
+	for range 20 {
+		ch, err := m.create(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1:5999", App: "app"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Dial("", 0); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if err := ch.SetVar("CALLERID(num)", "1", false); err != nil {
+				break // hung up: the dial failed
+			}
+			if i > 1e6 {
+				t.Fatal("the failed dial never hung up")
+			}
+		}
+		<-ch.Done()
 	}
 }
