@@ -16,7 +16,7 @@ import (
 
 // BridgeJSON is ARI's Bridge model.
 type BridgeJSON struct {
-	ID           string     `json:"id"`
+	ID           BridgeID   `json:"id"`
 	Technology   string     `json:"technology"`
 	BridgeType   string     `json:"bridge_type"`
 	BridgeClass  string     `json:"bridge_class"`
@@ -149,7 +149,7 @@ func (b *Bridge) jsonLocked() BridgeJSON {
 	if b.typ == "holding" {
 		tech = "holding_bridge"
 	}
-	j := BridgeJSON{ID: b.id, Technology: tech, BridgeType: b.typ, BridgeClass: "stasis", Creator: "Stasis",
+	j := BridgeJSON{ID: BridgeID(b.id), Technology: tech, BridgeType: b.typ, BridgeClass: "stasis", Creator: "Stasis",
 		Name: b.name, Channels: []string{}, VideoMode: "none", Creationtime: event.Time(b.created)}
 	for _, mb := range b.members {
 		j.Channels = append(j.Channels, mb.ch.id)

@@ -15,10 +15,10 @@ func TestCallsByID(t *testing.T) {
 	id := ChannelID(ch.ID())
 
 	snap, err := c.Channel(id)
-	if err != nil || snap.ID != string(id) || snap.State != "Down" {
+	if err != nil || snap.ID != id || snap.State != "Down" {
 		t.Fatalf("Channel: %+v, %v", snap, err)
 	}
-	if got := c.Channels(); len(got) != 1 || got[0].ID != string(id) {
+	if got := c.Channels(); len(got) != 1 || got[0].ID != id {
 		t.Fatalf("Channels: %+v", got)
 	}
 	// Not in an application: the kind, with Asterisk's wording.
@@ -29,7 +29,7 @@ func TestCallsByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bid := BridgeID(b.ID)
+	bid := b.ID
 	if _, err := c.CreateBridge(bid, "mixing", ""); !errors.Is(err, ErrConflict) {
 		t.Errorf("duplicate bridge: %v", err)
 	}

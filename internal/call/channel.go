@@ -91,7 +91,7 @@ func (ch *Channel) JSON() ChannelJSON {
 
 func (ch *Channel) jsonLocked() ChannelJSON {
 	return ChannelJSON{
-		ID:           ch.id,
+		ID:           ChannelID(ch.id),
 		ProtocolID:   ch.callID,
 		Name:         ch.name,
 		State:        ch.state.String(),

@@ -41,18 +41,18 @@ func testChannel(t *testing.T, m *Manager) *Channel {
 func TestIDsCarryNode(t *testing.T) {
 	m := testManager(t, "node-7")
 	ch := testChannel(t, m)
-	if !regexp.MustCompile(`^node-7-\d{10}\.1$`).MatchString(string(ch.ID())) {
+	if !regexp.MustCompile(`^node-7-\d{10}\.1$`).MatchString(ch.ID()) {
 		t.Errorf("channel id %q, want node-7-EPOCH.1", ch.ID())
 	}
 	b, err := m.createBridge("", "mixing", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`^node-7-[0-9a-f-]{36}$`).MatchString(b.JSON().ID) {
-		t.Errorf("bridge id %q, want node-7-UUID", b.JSON().ID)
+	if !regexp.MustCompile(`^node-7-[0-9a-f-]{36}$`).MatchString(string(b.JSON().ID)) {
+		t.Errorf("bridge id %q, want node-7-UUID", string(b.JSON().ID))
 	}
 	bare := testChannel(t, testManager(t, ""))
-	if !regexp.MustCompile(`^\d{10}\.1$`).MatchString(string(bare.ID())) {
+	if !regexp.MustCompile(`^\d{10}\.1$`).MatchString(bare.ID()) {
 		t.Errorf("channel id without a node %q, want EPOCH.1", bare.ID())
 	}
 }

@@ -19,7 +19,7 @@ type DialplanCEP struct {
 
 // ChannelJSON is ARI's Channel model.
 type ChannelJSON struct {
-	ID           string            `json:"id"`
+	ID           ChannelID         `json:"id"`
 	ProtocolID   string            `json:"protocol_id"`
 	Name         string            `json:"name"`
 	State        string            `json:"state"`

@@ -25,11 +25,11 @@ type OriginateOptions struct {
 	Context   string
 	CallerID  string
 	Timeout   time.Duration
-	ChannelID string
+	ChannelID ChannelID // the client's id for the new channel; generated when empty
 	Variables map[string]string
 	// Originator is the channel this call is made for: the new leg shares
 	// its CallSid and account.
-	Originator string
+	Originator ChannelID
 }
 
 // ParseEndpoint turns an ARI endpoint into a SIP URI: "PJSIP/alice@host:port",
@@ -130,7 +130,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		return nil, "", err
 	}
 	if o.ChannelID != "" {
-		if _, err := m.channel(o.ChannelID); err == nil {
+		if _, err := m.channel(string(o.ChannelID)); err == nil {
 			return nil, "", errf(ErrConflict, "Channel with id %s already exists", o.ChannelID)
 		}
 	}
@@ -140,7 +140,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	}
 	var callSid, accountSid string
 	if o.Originator != "" {
-		orig, err := m.channel(o.Originator)
+		orig, err := m.channel(string(o.Originator))
 		if err != nil {
 			media.CloseSockets()
 			return nil, "", errf(ErrInvalidArgument, "originator %s not found", o.Originator)
@@ -154,7 +154,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	ch, err := m.newChannel(channelSpec{
 		callSid:    callSid,
 		accountSid: accountSid,
-		id:         o.ChannelID,
+		id:         string(o.ChannelID),
 		user:       user,
 		caller:     parseCallerID(o.CallerID),
 		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},

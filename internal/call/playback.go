@@ -37,7 +37,7 @@ const (
 
 // PlaybackJSON is ARI's Playback model.
 type PlaybackJSON struct {
-	ID           string        `json:"id"`
+	ID           PlaybackID    `json:"id"`
 	MediaURI     string        `json:"media_uri"`
 	NextMediaURI string        `json:"next_media_uri,omitempty"`
 	TargetURI    string        `json:"target_uri"`
@@ -69,7 +69,7 @@ type PlaybackEvent struct {
 
 // PlayOptions are the parameters of POST .../play.
 type PlayOptions struct {
-	ID       string
+	ID       PlaybackID // the client's id; generated when empty
 	Media    []string
 	Lang     string
 	OffsetMs int
@@ -116,7 +116,7 @@ func (p *Playback) JSON() PlaybackJSON {
 }
 
 func (p *Playback) jsonLocked() PlaybackJSON {
-	j := PlaybackJSON{ID: p.id, TargetURI: p.target.targetURI(), Language: p.lang, State: p.state}
+	j := PlaybackJSON{ID: PlaybackID(p.id), TargetURI: p.target.targetURI(), Language: p.lang, State: p.state}
 	if p.index < len(p.media) {
 		j.MediaURI = p.media[p.index]
 	}
@@ -147,16 +147,16 @@ func (m *Manager) newPlayback(t playbackTarget, o PlayOptions, lang string) (*Pl
 		lang = o.Lang
 	}
 	if o.ID == "" {
-		o.ID = uuid.NewString()
+		o.ID = PlaybackID(uuid.NewString())
 	}
-	p := &Playback{m: m, id: o.ID, target: t, media: o.Media, lang: lang, offset: o.OffsetMs, skip: o.SkipMs,
+	p := &Playback{m: m, id: string(o.ID), target: t, media: o.Media, lang: lang, offset: o.OffsetMs, skip: o.SkipMs,
 		state: PbQueued, control: make(chan PlaybackOp, 8), done: make(chan struct{})}
 	m.pbMu.Lock()
 	defer m.pbMu.Unlock()
-	if _, dup := m.playbacks[o.ID]; dup {
+	if _, dup := m.playbacks[string(o.ID)]; dup {
 		return nil, errf(ErrConflict, "Playback with id %s already exists", o.ID)
 	}
-	m.playbacks[o.ID] = p
+	m.playbacks[string(o.ID)] = p
 	return p, nil
 }
 

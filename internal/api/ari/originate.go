@@ -35,7 +35,7 @@ func originateOptions(r *Request, id string) (call.OriginateOptions, error) {
 	o := call.OriginateOptions{
 		Endpoint: r.String("endpoint"), App: r.String("app"), AppArgs: r.String("appArgs"),
 		Extension: r.String("extension"), Context: r.String("context"), CallerID: r.String("callerId"),
-		ChannelID: id, Originator: r.String("originator"),
+		ChannelID: call.ChannelID(id), Originator: call.ChannelID(r.String("originator")),
 	}
 	if r.Has("timeout") {
 		if t := r.Int("timeout"); t > 0 {

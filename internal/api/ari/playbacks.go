@@ -24,11 +24,11 @@ func playOptions(r *Request, id string) call.PlayOptions {
 	if id == "" {
 		id = r.String("playbackId")
 	}
-	return call.PlayOptions{ID: id, Media: r.List("media"), Lang: r.String("lang"), OffsetMs: r.Int("offsetms"), SkipMs: r.Int("skipms")}
+	return call.PlayOptions{ID: call.PlaybackID(id), Media: r.List("media"), Lang: r.String("lang"), OffsetMs: r.Int("offsetms"), SkipMs: r.Int("skipms")}
 }
 
 func playbackCreated(p call.PlaybackJSON) *Created {
-	return &Created{Location: "/ari/playbacks/" + p.ID, Body: p}
+	return &Created{Location: "/ari/playbacks/" + string(p.ID), Body: p}
 }
 
 // playbackID is the request's {playbackId}.
