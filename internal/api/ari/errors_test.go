@@ -69,3 +69,27 @@ func TestOpOverrides(t *testing.T) {
 		}
 	}
 }
+
+// TestOpCodesDocumented: every per-operation status override is a status
+// the operation declares in its Swagger errorResponses.
+func TestOpCodesDocumented(t *testing.T) {
+	s := New(Options{})
+	n := 0
+	for _, res := range s.resources {
+		for _, op := range res.Ops {
+			for _, kc := range op.Codes {
+				n++
+				found := false
+				for _, e := range op.Errors {
+					found = found || e.Code == kc.Code
+				}
+				if !found {
+					t.Errorf("%s %s answers %d for %v but does not declare it", op.Method, op.Path, kc.Code, kc.Kind)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no operation overrides the kind table")
+	}
+}
