@@ -366,8 +366,14 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 		ch.enterStasis(o.App, splitArgs(o.AppArgs))
 		return
 	}
-	_, app, err := ch.m.opts.Plan.Match(o.Extension)
-	if err != nil || app.Name != "Stasis" || len(app.Args) == 0 || !ch.m.bus.Registered(app.Args[0]) {
+	route, app, err := ch.m.opts.Plan.Match(o.Extension)
+	var application *Application
+	var inv *Invocation
+	if err == nil {
+		application, _ = LookupApp(app.Name)
+		inv = &Invocation{Args: app.Args, Route: route, Log: ch.m.log.With("channel", ch.id, "exten", o.Extension)}
+	}
+	if application == nil || !application.OnOriginate || (application.Admit != nil && application.Admit(ch.m, inv) != nil) {
 		ch.m.log.Warn("originate: extension has no usable route; hanging up", "channel", ch.id, "exten", o.Extension)
 		ch.hangup(CauseNormalClearing, false)
 		return
@@ -375,5 +381,5 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	ch.mu.Lock()
 	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
 	ch.mu.Unlock()
-	ch.enterStasis(app.Args[0], app.Args[1:])
+	application.Run(ch, inv)
 }
