@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/dialplan"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
 // Stasis, Record and Wait are registered applications, found by exact name.
@@ -79,7 +80,7 @@ func TestAppChecks(t *testing.T) {
 		"Stasis(vm-record,300)": "",
 		"Stasis":                "no ARI application name: want Stasis(app[,args...])",
 		"Record(calls/${UNIQUEID}-${CALLSID},wav)": "",
-		"Record(c/${CALLERID(num)}-${EPOCH},MP3)":  "",
+		"Record(c/${CALLERID(num)}-${EPOCH},FLAC)": "",
 		"Record(calls/x)":                          "",
 		"Record":                                   "no recording name: want Record(name[,format]), e.g. Record(calls/${EXTEN}-${UNIQUEID},wav)",
 		"Record(calls/x,wma)":                      `unknown format "wma" (known: wav, wav16, sln, ulaw, alaw, g722, flac, mp3, ogg)`,
@@ -111,6 +112,19 @@ func TestAppChecks(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A format this build or machine cannot write (mp3 without lame, ogg
+// without libopus) is found by the check, with the recorder's hint.
+func TestRecordCheckUnavailableFormat(t *testing.T) {
+	check := AppChecker(CheckEnv{RecordingsDir: t.TempDir()})
+	for _, f := range []string{"mp3", "ogg"} {
+		_, want := recorder.Lookup(f)
+		got := check(dialplan.App{Name: "Record", Args: []string{"calls/x", f}})
+		if (want == nil) != (got == nil) || want != nil && got.Error() != want.Error() {
+			t.Errorf("%s: check %v, recorder %v", f, got, want)
 		}
 	}
 }
