@@ -162,3 +162,28 @@ dialplan:
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+// Addresses the server could not bind to are found too: an IP address that
+// is not this machine's (192.0.2.0/24 is documentation-only, RFC 5737), a
+// media host name that does not resolve (.invalid never does, RFC 6761).
+func TestConfigCheckFindsForeignAddresses(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"SIP on a foreign address": {"sip:\n  listen: 192.0.2.10:5060\n",
+			`sip.listen: "192.0.2.10:5060": 192.0.2.10 is not an address of this machine`},
+		"HTTP on a foreign address": {"http:\n  listen: 192.0.2.10:8088\n",
+			`http.listen: "192.0.2.10:8088": 192.0.2.10 is not an address of this machine` + "\n" +
+				`ari.users: HTTP listens on 192.0.2.10:8088, which is not loopback; configure ARI credentials (the default asterisk/asterisk is only accepted on loopback)`},
+		"RTP host unresolvable": {"rtp:\n  host: media.invalid\n",
+			`rtp.host: "media.invalid" does not resolve`},
+		"RTP on a foreign address": {"rtp:\n  host: 192.0.2.10\n",
+			`rtp.host: 192.0.2.10 is not an address of this machine`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out := checkConfig(t, tc.yaml)
+			want := "tapedeck: invalid configuration:\n" + tc.want + "\n"
+			if code != 1 || out != want {
+				t.Errorf("exit %d, output:\n%s\nwant exit 1:\n%s", code, out, want)
+			}
+		})
+	}
+}

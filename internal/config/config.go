@@ -538,7 +538,30 @@ func checkListen(field, hostport string) (string, int, error) {
 	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
 		return host, port, fmt.Errorf("%s: %q: %q is not an IP address or host name", field, hostport, host)
 	}
+	if err := checkLocalIP(host); err != nil {
+		return host, port, fmt.Errorf("%s: %q: %w", field, hostport, err)
+	}
 	return host, port, nil
+}
+
+// checkLocalIP: an IP address to bind to must be this machine's (or
+// loopback, or unspecified: every interface), or binding fails at start.
+// Host names and an unreadable interface list are not checked.
+func checkLocalIP(host string) error {
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() || ip.IsLoopback() {
+		return nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not an address of this machine", host)
 }
 
 // validHostname reports whether h is a syntactically valid DNS name.
@@ -600,6 +623,9 @@ func checkRTPHost(host string) error {
 		if ip.IsUnspecified() {
 			return fmt.Errorf("rtp.host: %s would be offered in SDP as the media address, which callers read as hold; set rtp.host to this machine's address", host)
 		}
+		if err := checkLocalIP(host); err != nil {
+			return fmt.Errorf("rtp.host: %w", err)
+		}
 		return nil
 	}
 	if host == "" {
@@ -607,6 +633,10 @@ func checkRTPHost(host string) error {
 	}
 	if !validHostname(host) {
 		return fmt.Errorf("rtp.host: %q is not an IP address or host name", host)
+	}
+	if ips, err := net.LookupIP(host); err != nil || len(ips) == 0 {
+		// The RTP port allocator resolves it at start, as here.
+		return fmt.Errorf("rtp.host: %q does not resolve", host)
 	}
 	return nil
 }
