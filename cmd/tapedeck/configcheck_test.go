@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // checkConfig runs tapedeck -t on a configuration file holding yaml.
@@ -140,9 +143,14 @@ dialplan rule 5 (exten "2003"): Record(../../etc/x,wav): invalid recording name 
 
 // What -t accepts, the server runs: each application with good arguments.
 func TestConfigCheckAcceptsGoodRoutes(t *testing.T) {
-	code, out := checkConfig(t, `rtp:
-  port_min: 10001
-  port_max: 10003
+	sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
+	yaml := fmt.Sprintf(`sip:
+  listen: 127.0.0.1:%d
+http:
+  listen: 127.0.0.1:%d
+rtp:
+  port_min: 46001
+  port_max: 46003
 dialplan:
   - exten: _3XX
     app: Stasis(vm-record, ${EXTEN})
@@ -157,10 +165,17 @@ dialplan:
     app: Wait(0.5)
   - exten: "5001"
     app: Wait
-`)
+`, sipPort, httpPort)
+	code, out := checkConfig(t, yaml)
 	if code != 0 || out != "tapedeck: configuration OK\n" {
 		t.Fatalf("exit %d: %s", code, out)
 	}
+	path := filepath.Join(t.TempDir(), "tapedeck.yaml")
+	if err := os.WriteFile(path, []byte("data_dir: "+t.TempDir()+"\n"+yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startBinary(t, "-config", path)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d", httpPort))
 }
 
 // Addresses the server could not bind to are found too: an IP address that
