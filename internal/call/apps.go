@@ -242,8 +242,11 @@ var recordApp = Application{
 // recordVars are the variables a Record() name may use.
 var recordVars = []string{"EXTEN", "UNIQUEID", "CALLSID", "CALLERID(num)", "EPOCH"}
 
-// recordNameVars are the variables of a Record() name on ch.
+// recordNameVars are the variables of a Record() name on ch (ch.mu not
+// held: SetVar may change the caller while it is read).
 func recordNameVars(ch *Channel) map[string]string {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
 	return map[string]string{
 		"EXTEN": ch.dialplan.Exten, "UNIQUEID": ch.id, "CALLSID": ch.callSid,
 		"CALLERID(num)": ch.caller.Number, "EPOCH": fmt.Sprint(ch.created.Unix()),
