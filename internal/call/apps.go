@@ -28,9 +28,10 @@ type Application struct {
 	// Admit runs for each call before its channel is made: a non-nil
 	// *Decline refuses the call with that SIP status (the app logs why).
 	// Nil: every call is admitted.
-	Admit func(m *Manager, inv *Invocation) *Decline
-	// Run starts the application on the call's channel; it must not block.
-	Run func(ch *Channel, inv *Invocation)
+	Admit func(inv *Invocation) *Decline
+	// Run starts the application on the call's channel (inv.ChannelID); it
+	// must not block.
+	Run func(inv *Invocation)
 	// OnOriginate: the application may run on an originated channel once
 	// it is answered (POST /channels with an extension).
 	OnOriginate bool
@@ -43,13 +44,21 @@ type CheckEnv struct {
 	RecordingsDir string
 }
 
-// Invocation is one call's run of an application.
+// Invocation is one call's run of an application. Applications outside
+// this package drive the call through Calls by ChannelID, never by holding
+// the channel.
 type Invocation struct {
 	// Args are the route's arguments with ${EXTEN} substituted.
 	Args []string
-	// Route is the matched route (nil for an originated channel's app).
+	// Route is the matched route.
 	Route *dialplan.Route
 	Log   *slog.Logger
+	// Calls is the node's call model.
+	Calls *Manager
+	// ChannelID is the call's channel; empty in Admit (not made yet).
+	ChannelID string
+
+	ch *Channel // for the applications of this package
 }
 
 // Decline refuses a call with a SIP final response.
@@ -165,6 +174,12 @@ func init() {
 	RegisterApp(waitApp)
 }
 
+// start runs the application on ch, made for the call inv admitted.
+func (a *Application) start(ch *Channel, inv *Invocation) {
+	inv.ch, inv.ChannelID = ch, ch.id
+	a.Run(inv)
+}
+
 // Stasis(app[,args...]) hands the call to an ARI application.
 var stasisApp = Application{
 	Name:        "Stasis",
@@ -175,19 +190,20 @@ var stasisApp = Application{
 		}
 		return nil
 	},
-	Admit: func(m *Manager, inv *Invocation) *Decline {
+	Admit: func(inv *Invocation) *Decline {
 		if len(inv.Args) == 0 || inv.Args[0] == "" {
 			inv.Log.Error("rejecting call: Stasis() without an application name")
 			return &Decline{603, "Decline"}
 		}
-		if name := inv.Args[0]; !m.bus.Registered(name) {
+		if name := inv.Args[0]; !inv.Calls.bus.Registered(name) {
 			// Asterisk: Stasis fails, the dialplan ends, chan_pjsip declines.
 			inv.Log.Warn(fmt.Sprintf("Stasis app '%s' not registered; declining call", name))
 			return &Decline{603, "Decline"}
 		}
 		return nil
 	},
-	Run: func(ch *Channel, inv *Invocation) {
+	Run: func(inv *Invocation) {
+		ch := inv.ch
 		inv.Log.Info("call entering Stasis", "channel", ch.id, "name", ch.name, "app", inv.Args[0], "args", strings.Join(inv.Args[1:], ","))
 		ch.enterStasis(inv.Args[0], inv.Args[1:])
 	},
@@ -223,19 +239,19 @@ var recordApp = Application{
 		}
 		return nil
 	},
-	Admit: func(_ *Manager, inv *Invocation) *Decline {
+	Admit: func(inv *Invocation) *Decline {
 		if len(inv.Args) == 0 || inv.Args[0] == "" {
 			inv.Log.Error("rejecting call: Record() needs a name, e.g. Record(calls/${EXTEN}-${UNIQUEID},wav)")
 			return &Decline{500, "Server Internal Error"}
 		}
 		return nil
 	},
-	Run: func(ch *Channel, inv *Invocation) {
+	Run: func(inv *Invocation) {
 		var maxDuration time.Duration
 		if inv.Route != nil {
 			maxDuration = inv.Route.MaxDuration
 		}
-		go ch.runRecordApp(inv.Args, maxDuration)
+		go inv.ch.runRecordApp(inv.Args, maxDuration)
 	},
 }
 
@@ -297,14 +313,15 @@ var waitApp = Application{
 		_, err := waitSeconds(args)
 		return err
 	},
-	Admit: func(_ *Manager, inv *Invocation) *Decline {
+	Admit: func(inv *Invocation) *Decline {
 		if _, err := waitSeconds(inv.Args); err != nil {
 			inv.Log.Error("rejecting call: bad Wait() argument", "arg", inv.Args[0])
 			return &Decline{500, "Server Internal Error"}
 		}
 		return nil
 	},
-	Run: func(ch *Channel, inv *Invocation) {
+	Run: func(inv *Invocation) {
+		ch := inv.ch
 		// A channel outside any application: it waits in the dialplan, then
 		// the dialplan ends and the call is hung up.
 		wait, _ := waitSeconds(inv.Args)

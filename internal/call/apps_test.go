@@ -43,7 +43,7 @@ func TestRegisterApp(t *testing.T) {
 	RegisterApp(Application{
 		Name:  "TestRegisterApp",
 		Check: func(args []string, _ CheckEnv) error { checked = args; return errors.New("bad args") },
-		Run:   func(*Channel, *Invocation) {},
+		Run:   func(*Invocation) {},
 	})
 	if names := AppNames(); !reflect.DeepEqual(names, []string{"Record", "Stasis", "TestRegisterApp", "Wait"}) {
 		t.Fatalf("AppNames = %v", names)
@@ -53,8 +53,8 @@ func TestRegisterApp(t *testing.T) {
 		t.Fatalf("check: %v, args %v", err, checked)
 	}
 	for _, bad := range []Application{
-		{Name: "TestRegisterApp", Check: func([]string, CheckEnv) error { return nil }, Run: func(*Channel, *Invocation) {}},
-		{Name: "", Check: func([]string, CheckEnv) error { return nil }, Run: func(*Channel, *Invocation) {}},
+		{Name: "TestRegisterApp", Check: func([]string, CheckEnv) error { return nil }, Run: func(*Invocation) {}},
+		{Name: "", Check: func([]string, CheckEnv) error { return nil }, Run: func(*Invocation) {}},
 		{Name: "NoRun", Check: func([]string, CheckEnv) error { return nil }},
 	} {
 		func() {

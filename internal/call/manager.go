@@ -233,9 +233,9 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	inv := &Invocation{Args: app.Args, Route: route, Log: log}
+	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
 	if application.Admit != nil {
-		if no := application.Admit(m, inv); no != nil {
+		if no := application.Admit(inv); no != nil {
 			_ = d.Reject(no.Code, no.Reason)
 			return
 		}
@@ -279,7 +279,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 
-	application.Run(ch, inv)
+	application.start(ch, inv)
 	d.SetHandler(ch)
 }
 

@@ -371,9 +371,9 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	var inv *Invocation
 	if err == nil {
 		application, _ = LookupApp(app.Name)
-		inv = &Invocation{Args: app.Args, Route: route, Log: ch.m.log.With("channel", ch.id, "exten", o.Extension)}
+		inv = &Invocation{Args: app.Args, Route: route, Log: ch.m.log.With("channel", ch.id, "exten", o.Extension), Calls: ch.m}
 	}
-	if application == nil || !application.OnOriginate || (application.Admit != nil && application.Admit(ch.m, inv) != nil) {
+	if application == nil || !application.OnOriginate || (application.Admit != nil && application.Admit(inv) != nil) {
 		ch.m.log.Warn("originate: extension has no usable route; hanging up", "channel", ch.id, "exten", o.Extension)
 		ch.hangup(CauseNormalClearing, false)
 		return
@@ -381,5 +381,5 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	ch.mu.Lock()
 	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
 	ch.mu.Unlock()
-	application.Run(ch, inv)
+	application.start(ch, inv)
 }

@@ -28,7 +28,12 @@ func TestRegisteredApplication(t *testing.T) {
 			}
 			return nil
 		},
-		Run: func(ch *call.Channel, inv *call.Invocation) { ran <- inv.Args },
+		Run: func(inv *call.Invocation) {
+			if _, err := inv.Calls.Get(inv.ChannelID); err != nil {
+				t.Errorf("channel %q: %v", inv.ChannelID, err)
+			}
+			ran <- inv.Args
+		},
 	})
 	n := startNode(t, withRoute("_7XX", "TestAnswer(x,${EXTEN})"))
 	phone := newPhone(t, "udp")
