@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -373,7 +374,7 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 		application, _ = LookupApp(app.Name)
 		inv = &Invocation{Args: app.Args, Route: route, Log: ch.m.log.With("channel", ch.id, "exten", o.Extension), Calls: ch.m}
 	}
-	if application == nil || !application.OnOriginate || (application.Admit != nil && application.Admit(inv) != nil) {
+	if application == nil || !application.OnOriginate || !admitOriginated(application, inv) {
 		ch.m.log.Warn("originate: extension has no usable route; hanging up", "channel", ch.id, "exten", o.Extension)
 		ch.hangup(CauseNormalClearing, false)
 		return
@@ -382,4 +383,17 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
 	ch.mu.Unlock()
 	application.start(ch, inv)
+}
+
+// admitOriginated asks the application whether it takes an answered
+// originated channel; its reasons, worded for declining an incoming call,
+// are not logged: the caller logs that the route is unusable.
+func admitOriginated(a *Application, inv *Invocation) bool {
+	if a.Admit == nil {
+		return true
+	}
+	log := inv.Log
+	inv.Log = slog.New(slog.DiscardHandler)
+	defer func() { inv.Log = log }()
+	return a.Admit(inv) == nil
 }
