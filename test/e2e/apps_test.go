@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -73,5 +74,36 @@ func TestRegisteredApplication(t *testing.T) {
 	}
 	if want := `rule 1 (exten "700"): TestAnswer(x): want TestAnswer(a,b)`; !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+// An originated channel's extension runs its route's application through
+// the registry once answered: Stasis enters the app with the route's
+// arguments; a route whose app cannot run there (Wait, a Stasis app nobody
+// connected) hangs the channel up.
+func TestOriginateExtensionApplication(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Dialplan = append(c.Dialplan, config.Route{Exten: "600", App: "Wait(30)"})
+	})
+	events := n.connect("test")
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true, RingFor: 50 * time.Millisecond})
+	must(t, err)
+	defer callee.Close()
+	endpoint := urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))
+
+	n.mustDo("POST", "/channels?endpoint="+endpoint+"&extension=305&channelId=to-305", 200)
+	ev := events.expect("StasisStart", 10*time.Second)
+	if args, _ := ev["args"].([]any); channelID(ev) != "to-305" || len(args) != 1 || args[0] != "305" {
+		t.Fatalf("StasisStart %v", ev)
+	}
+	n.mustDo("DELETE", "/channels/to-305", 204)
+	pollFor(t, 5*time.Second, func() bool { return n.srv.Calls().Count() == 0 }, "the first channel to end")
+
+	for _, exten := range []string{"600", "999"} {
+		n.mustDo("POST", "/channels?endpoint="+endpoint+"&extension="+exten+"&channelId=to-"+exten, 200)
+		pollFor(t, 10*time.Second, func() bool {
+			_, err := n.srv.Calls().Get("to-" + exten)
+			return err != nil
+		}, "the channel to "+exten+" to be hung up")
 	}
 }
