@@ -2,13 +2,16 @@ package call
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/dialplan"
+	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
@@ -147,5 +150,45 @@ func TestClosestName(t *testing.T) {
 		if got := closestName(in, names); got != want {
 			t.Errorf("closestName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Admission keeps each application's answer to a call it cannot take: an
+// unconnected Stasis app is declined with 603 and the log line Asterisk
+// users look for; a Record() without a name and a bad Wait() get 500.
+func TestAppAdmit(t *testing.T) {
+	m := NewManager(Options{Bus: event.NewBus("test")})
+	for _, tc := range []struct {
+		app  string
+		args []string
+		code int
+		log  string
+	}{
+		{"Stasis", []string{"nobody", "1"}, 603, "Stasis app 'nobody' not registered; declining call"},
+		{"Stasis", nil, 603, "rejecting call: Stasis() without an application name"},
+		{"Record", nil, 500, "rejecting call: Record() needs a name, e.g. Record(calls/${EXTEN}-${UNIQUEID},wav)"},
+		{"Wait", []string{"x"}, 500, "rejecting call: bad Wait() argument"},
+		{"Record", []string{"calls/x"}, 0, ""},
+		{"Wait", []string{"1"}, 0, ""},
+	} {
+		var buf strings.Builder
+		inv := &Invocation{Args: tc.args, Calls: m, Log: slog.New(slog.NewTextHandler(&buf, nil))}
+		a, _ := LookupApp(tc.app)
+		no := a.Admit(inv)
+		switch {
+		case tc.code == 0 && no != nil:
+			t.Errorf("%s%v declined: %+v", tc.app, tc.args, no)
+		case tc.code != 0 && (no == nil || no.Code != tc.code):
+			t.Errorf("%s%v: %+v, want %d", tc.app, tc.args, no, tc.code)
+		}
+		if !strings.Contains(buf.String(), tc.log) || tc.log == "" && buf.Len() > 0 {
+			t.Errorf("%s%v logged %q, want %q", tc.app, tc.args, buf.String(), tc.log)
+		}
+	}
+	// Once an application of that name connects, the call is admitted.
+	m.Bus().Register(event.NewSubscriber("vm", 0, false), nil)
+	a, _ := LookupApp("Stasis")
+	if no := a.Admit(&Invocation{Args: []string{"vm"}, Calls: m, Log: slog.New(slog.DiscardHandler)}); no != nil {
+		t.Errorf("registered app declined: %+v", no)
 	}
 }
