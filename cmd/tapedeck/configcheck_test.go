@@ -52,6 +52,8 @@ func TestConfigCheckFindsBrokenConfigurations(t *testing.T) {
 			`dialplan rule 1 (exten "2001"): Record(/tmp/x): invalid recording name "/tmp/x": absolute path (names stay inside the recordings root)`},
 		"Record with a misspelt variable": {route("2001", "Record(calls/${UNIQUID},wav)"),
 			`dialplan rule 1 (exten "2001"): Record(calls/${UNIQUID},wav): name "calls/${UNIQUID}": unknown variable ${UNIQUID} (known: EXTEN, UNIQUEID, CALLSID, CALLERID(num), EPOCH)`},
+		"Record with Asterisk's name.wav": {route("2001", "Record(calls/${EXTEN}.wav)"),
+			`dialplan rule 1 (exten "2001"): Record(calls/${EXTEN}.wav): name "calls/2001.wav" ends in ".wav": write Record(calls/2001,wav) (the format is an argument; the file gets its extension)`},
 		"Stasis without an app": {route("2001", "Stasis()"),
 			`dialplan rule 1 (exten "2001"): Stasis(): no ARI application name: want Stasis(app[,args...])`},
 		"Stasis unclosed": {route("2001", "Stasis(x"),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +226,13 @@ var recordApp = Application{
 					return fmt.Errorf("unknown format %q (known: %s)", args[1], strings.Join(formatNames(), ", "))
 				}
 				return err
+			}
+		}
+		if ext := path.Ext(args[0]); len(args) < 2 && ext != "" {
+			if f, ok := recorder.ByExt(ext); ok {
+				// Asterisk's Record(name.format): here the format is an
+				// argument, and the file would be name.wav.wav.
+				return fmt.Errorf("name %q ends in %q: write Record(%s,%s) (the format is an argument; the file gets its extension)", args[0], ext, strings.TrimSuffix(args[0], ext), f.Name)
 			}
 		}
 		name, err := sampleRecordName(args[0])
