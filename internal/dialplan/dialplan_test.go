@@ -3,6 +3,7 @@ package dialplan
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -194,4 +195,25 @@ func TestCompileChecked(t *testing.T) {
 	if _, _, err := p.Match("2001"); !errors.Is(err, ErrNoRoute) {
 		t.Errorf("a rule failing its check was kept: %v", err)
 	}
+}
+
+// The extension a route's application is checked with is one the route
+// matches, whatever the pattern.
+func FuzzSampleExten(f *testing.F) {
+	for _, p := range []string{"_X.", "_3XX", "_N[5-7]!", "_[a-c]Z.", "_1!", "_!"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, exten string) {
+		if !strings.HasPrefix(exten, "_") {
+			return
+		}
+		pat, err := compilePattern(exten[1:])
+		if err != nil {
+			return
+		}
+		rt := &Route{pattern: pat}
+		if s := sampleExten(pat); !rt.matches(s) {
+			t.Fatalf("%s does not match its sample %q", exten, s)
+		}
+	})
 }
