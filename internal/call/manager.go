@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"log/slog"
 	"sort"
 	"strings"
@@ -40,6 +41,12 @@ type Options struct {
 	Catalog Catalog
 	// MaxRecording caps every recording's length (0: DefaultMaxRecording).
 	MaxRecording time.Duration
+	// FsyncInterval is how often a recording's file is fsynced by its
+	// writer (0: DefaultFsyncInterval; negative: never).
+	FsyncInterval time.Duration
+	// RecorderOptions are added to every recording's recorder.Create (a
+	// fault-injecting file in tests).
+	RecorderOptions []recorder.Option
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.

@@ -65,7 +65,12 @@ type LiveRecording struct {
 	stereo bool   // bridge recordings: one party per channel
 	source string // catalog source: ari, policy (dialplan Record), ...
 
-	mu       sync.Mutex // guards everything below; held on the media path
+	// q is the bounded queue between the media path and the writer
+	// goroutine (see writeLoop); the media path never does file or pipe
+	// I/O and never waits for it.
+	q recQueue
+
+	mu       sync.Mutex // guards everything below; held on the media path, never across I/O
 	state    string
 	cause    string
 	writer   recorder.Writer
@@ -235,7 +240,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		}
 		ch.playBeep()
 	}
-	var opts []recorder.Option
+	opts := append([]recorder.Option(nil), r.m.opts.RecorderOptions...)
 	if r.stereo {
 		opts = append(opts, recorder.WithChannels(2))
 	}
@@ -256,6 +261,8 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		return
 	}
 	r.writer = w
+	r.q.init(r.queueSamples())
+	go r.writeLoop(w, r.m.fsyncInterval())
 	r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
 	r.vad = recorder.NewVAD(8000)
 	r.emit = r.writeLocked
@@ -364,8 +371,10 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		for i := range n {
 			buf[2*i], buf[2*i+1] = left[i], right[i]
 		}
-		if err := r.writer.Write(buf); err != nil && r.cause == "" {
-			r.cause = failureCause(err)
+		if !r.q.push(buf) {
+			if r.cause == "" {
+				r.cause = r.overflowCause()
+			}
 		} else {
 			if r.opts.MaxSilence > 0 {
 				for off := 0; off+160 <= n; off += 160 {
@@ -430,7 +439,8 @@ func (r *LiveRecording) push(ssrc, ts uint32, pcm []int16, now time.Time) {
 	}
 }
 
-// writeLocked is the timeline's output: file, silence detection, counters.
+// writeLocked is the timeline's output: the writer's queue, silence
+// detection, counters.
 func (r *LiveRecording) writeLocked(pcm []int16) {
 	if r.writer == nil || r.cause != "" {
 		return
@@ -438,8 +448,8 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 	if room := r.maxSamples() - r.written; int64(len(pcm)) > room {
 		pcm = pcm[:max(room, 0)] // the cap is exact, whatever the packet size
 	}
-	if err := r.writer.Write(pcm); err != nil {
-		r.cause = failureCause(err)
+	if !r.q.push(pcm) {
+		r.cause = r.overflowCause()
 		return
 	}
 	if r.opts.MaxSilence > 0 {
@@ -546,7 +556,8 @@ func (r *LiveRecording) finish(state string) {
 
 	r.mu.Lock()
 	var closeErr error
-	if r.writer != nil {
+	w := r.writer
+	if w != nil {
 		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
 			if st := r.timeline.Stats(); st.Clamped > 0 {
@@ -554,8 +565,24 @@ func (r *LiveRecording) finish(state string) {
 					"name", r.name, "target", r.target, "gaps", st.Clamped)
 			}
 		}
-		closeErr = r.writer.Close()
 	}
+	r.mu.Unlock()
+	if w != nil {
+		// The writer goroutine writes what is queued and closes the file;
+		// a disk that stalls fails this recording, and the hangup or stop
+		// waits no longer than writerStallTimeout for it.
+		r.q.close()
+		t := time.NewTimer(writerStallTimeout)
+		select {
+		case closeErr = <-r.q.closed:
+		case <-t.C:
+			closeErr = fmt.Errorf("%w: the disk did not complete a write within %v", errDiskStalled, writerStallTimeout)
+			r.m.log.Error("recording: the disk stalled; the recording is failed and its file is closed when the write returns",
+				"name", r.name, "path", r.path)
+		}
+		t.Stop()
+	}
+	r.mu.Lock()
 	if r.cause != "" || (closeErr != nil && state != RecCanceled) {
 		if r.cause == "" {
 			r.cause = failureCause(closeErr)
