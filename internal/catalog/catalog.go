@@ -241,6 +241,7 @@ func measure(path, format string) (int64, string, time.Duration, error) {
 const (
 	DetailSettledFromFile = "The end of the recording was never catalogued; size and duration are taken from its file"
 	DetailFileMissing     = "The end of the recording was never catalogued and its file is missing"
+	DetailFileRemoved     = "The recording's file was removed outside tapedeck"
 )
 
 // Reconcile brings the catalog back to the truth on disk. It retries the
@@ -298,7 +299,47 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			break
 		}
 	}
+	if err := s.checkFiles(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// checkFiles marks this node's stored recordings whose local file is gone
+// (deleted by hand, a lost disk) as missing, so that no listing shows them
+// completed. Files kept in object storage are not checked here.
+func (s *Service) checkFiles(ctx context.Context) error {
+	after := ""
+	for {
+		rows, err := s.Meta.Stored(ctx, s.Node, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			after = row.Name
+			if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || s.busy(row.Name) {
+				continue
+			}
+			if _, err := os.Stat(s.abs(row.FilePath)); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			s.mu.Lock()
+			if s.active[row.Name] {
+				s.mu.Unlock()
+				continue
+			}
+			row.Status, row.StatusDetail, row.DateUpdated = meta.StatusMissing, DetailFileRemoved, s.now()
+			err := s.Meta.PutRecording(ctx, row)
+			s.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("recording %q: %w", row.Name, err)
+			}
+			s.log().Warn("catalog: a recording's file was removed outside tapedeck; marked missing", "name", row.Name, "path", row.FilePath)
+		}
+		if len(rows) < 500 {
+			return nil
+		}
+	}
 }
 
 // settle settles one row left in progress unless its recording is live.
