@@ -39,7 +39,8 @@ func catalogCtx() (context.Context, context.CancelFunc) {
 // catalogInfo describes a recording for the catalog.
 func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	in := catalog.Info{Name: r.name, Path: r.path, Format: r.format.Name, ContentType: r.format.ContentType,
-		Source: nonEmpty(r.source, "ari"), Started: r.startedAt, Status: status, Channels: 1}
+		Source: nonEmpty(r.source, "ari"), Started: r.startedAt, Status: status, Channels: 1,
+		WaitUpload: !r.hangup.Load()}
 	if r.stereo {
 		in.Channels = 2
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/event"
@@ -69,6 +70,9 @@ type LiveRecording struct {
 	// goroutine (see writeLoop); the media path never does file or pipe
 	// I/O and never waits for it.
 	q recQueue
+	// hangup: the recording ends because its channel hangs up; its
+	// catalog entry's upload then runs in the background only.
+	hangup atomic.Bool
 
 	mu       sync.Mutex // guards everything below; held on the media path, never across I/O
 	state    string

@@ -43,6 +43,9 @@ type Info struct {
 	Duration     time.Duration
 	Status       string // in-progress, completed, failed, recovered
 	Cause        string // why it failed, in words (the row's StatusDetail)
+	// WaitUpload makes Finished wait for the first attempt of the upload
+	// to object storage (a stop asked for; a hangup never waits).
+	WaitUpload bool
 }
 
 // Service is the catalog.
@@ -52,8 +55,13 @@ type Service struct {
 	Root   string     // recordings root
 	Log    *slog.Logger
 	Now    func() time.Time
-	Upload time.Duration // bound for one upload
+	Upload time.Duration // bound for one upload attempt (at least 10 minutes)
 	Node   string        // this node's id, stored on the rows it makes
+	// RetryBase is the first delay between upload attempts (0: 1 s); it
+	// doubles up to 5 minutes.
+	RetryBase time.Duration
+
+	up uploads
 
 	defaultSid atomic.Pointer[string] // the default account's Sid, once known
 
@@ -144,11 +152,20 @@ func (s *Service) started(ctx context.Context, in Info) (string, error) {
 // the failure: it is repaired in place and measured. When the write fails
 // (e.g. the database's disk is full) Reconcile retries it.
 func (s *Service) Finished(ctx context.Context, in Info) error {
-	err := s.finished(ctx, in)
+	row, err := s.finished(ctx, in)
 	s.mu.Lock()
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
 	s.mu.Unlock()
+	if row != nil && s.Blob != nil {
+		first := s.startUpload(*row, in.ContentType)
+		if in.WaitUpload {
+			select {
+			case <-first:
+			case <-ctx.Done():
+			}
+		}
+	}
 	return err
 }
 
@@ -165,19 +182,20 @@ func (s *Service) setPendingLocked(in Info, err error) {
 	}
 }
 
-func (s *Service) finished(ctx context.Context, in Info) error {
+// finished writes the row; it returns it when its file is to be uploaded.
+func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error) {
 	row, err := s.Meta.RecordingByName(ctx, in.Name)
 	if errors.Is(err, meta.ErrNotFound) {
 		if _, err := s.started(ctx, in); err != nil {
-			return err
+			return nil, err
 		}
 		row, err = s.Meta.RecordingByName(ctx, in.Name)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in.Status == "canceled" {
-		return s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
+		return nil, s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
 	}
 	row.DateUpdated = s.now()
 	row.Duration = in.Duration.Seconds()
@@ -203,24 +221,14 @@ func (s *Service) finished(ctx context.Context, in Info) error {
 		} else {
 			row.Size, row.SHA256 = size, sum
 		}
-		if s.Blob != nil && err == nil {
-			uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
-			key := row.AccountSid + "/" + row.Sid + "." + extOf(in.Path)
-			obj, uerr := s.Blob.Put(uctx, key, in.Path, in.ContentType)
-			cancel()
-			if uerr != nil {
-				// The local file stays; the row points at it.
-				s.log().Error("catalog: upload failed; keeping the local file", "name", in.Name, "err", uerr)
-			} else {
-				row.S3URI = obj.URI
-				row.FilePath = "blob:" + obj.Key
-				if obj.SHA256 != "" && obj.SHA256 != sum {
-					s.log().Error("catalog: checksum differs after upload", "name", in.Name)
-				}
-			}
-		}
 	}
-	return s.Meta.PutRecording(ctx, row)
+	if err := s.Meta.PutRecording(ctx, row); err != nil {
+		return nil, err
+	}
+	if row.Status != "completed" {
+		return nil, nil
+	}
+	return &row, nil
 }
 
 // measure repairs a file in place (recorder.Repair) and returns its size,
@@ -263,7 +271,10 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, in := range retry {
-		err := s.finished(ctx, in)
+		row, err := s.finished(ctx, in)
+		if row != nil && s.Blob != nil {
+			defer s.startUpload(*row, in.ContentType)
+		}
 		s.mu.Lock()
 		if s.active[in.Name] {
 			// A new recording of the name began meanwhile; its own end
@@ -321,6 +332,9 @@ func (s *Service) checkFiles(ctx context.Context) error {
 				continue
 			}
 			if _, err := os.Stat(s.abs(row.FilePath)); !errors.Is(err, os.ErrNotExist) {
+				if err == nil {
+					s.rescanUpload(row) // an upload a restart or an outage left undone
+				}
 				continue
 			}
 			s.mu.Lock()

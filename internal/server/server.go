@@ -347,6 +347,7 @@ func (s *Server) Close() error {
 		s.stopReconcile()
 		<-s.reconciled
 	}
+	s.catalog.Close() // unfinished uploads resume at the next start
 	if s.meta != nil {
 		s.meta.Close()
 	}
