@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
 // Catalog is what the call model tells the recordings catalog.
@@ -45,7 +46,7 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 		in.Channels = 2
 	}
 	r.mu.Lock()
-	in.Duration = time.Duration(r.written) * time.Second / 8000
+	in.Duration = time.Duration(r.written) * time.Second / audio.SampleRate
 	if status == "failed" {
 		in.Cause = r.cause
 	}

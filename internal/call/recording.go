@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
@@ -111,7 +112,7 @@ func (r *LiveRecording) JSON() LiveRecordingJSON {
 func (r *LiveRecording) jsonLocked() LiveRecordingJSON {
 	j := LiveRecordingJSON{Name: r.name, Format: r.format.Name, TargetURI: r.target, State: r.state, Cause: r.cause}
 	if r.state == RecDone || r.state == RecCanceled || r.state == RecFailed {
-		d := int((r.written + 4000) / 8000)
+		d := int((r.written + audio.SampleRate/2) / audio.SampleRate)
 		j.Duration = &d
 		if r.opts.MaxSilence > 0 && r.vad != nil {
 			talk := int(r.vad.TalkingDuration().Round(time.Second) / time.Second)
@@ -216,7 +217,7 @@ func (r *LiveRecording) StopReason() string {
 
 // maxSamples is the recording's length cap in samples.
 func (r *LiveRecording) maxSamples() int64 {
-	return int64(r.opts.MaxDuration) * 8000 / int64(time.Second)
+	return int64(r.opts.MaxDuration) * audio.SampleRate / int64(time.Second)
 }
 
 func ifExistsMode(s string) (recorder.IfExists, error) {
@@ -267,8 +268,8 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.writer = w
 	r.q.init(r.queueSamples())
 	go r.writeLoop(w, r.m.fsyncInterval())
-	r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
-	r.vad = recorder.NewVAD(8000)
+	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
+	r.vad = recorder.NewVAD(audio.SampleRate)
 	r.emit = r.writeLocked
 	r.state = RecRecording
 	r.startedAt = time.Now()
@@ -334,7 +335,7 @@ func (r *LiveRecording) publish(typ string) {
 }
 
 // silence20ms is one 20 ms frame of silence, never written to.
-var silence20ms [160]int16
+var silence20ms [audio.FrameSamples]int16
 
 // silentFrame returns n samples of silence (without allocating for a frame
 // of the mixer's size).
@@ -381,8 +382,8 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 			}
 		} else {
 			if r.opts.MaxSilence > 0 {
-				for off := 0; off+160 <= n; off += 160 {
-					r.vad.Frame(mixed[off : off+160])
+				for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
+					r.vad.Frame(mixed[off : off+audio.FrameSamples])
 				}
 			}
 			r.written += int64(n)
@@ -457,8 +458,8 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 		return
 	}
 	if r.opts.MaxSilence > 0 {
-		for off := 0; off+160 <= len(pcm); off += 160 {
-			r.vad.Frame(pcm[off : off+160])
+		for off := 0; off+audio.FrameSamples <= len(pcm); off += audio.FrameSamples {
+			r.vad.Frame(pcm[off : off+audio.FrameSamples])
 		}
 	}
 	r.written += int64(len(pcm))
@@ -517,7 +518,7 @@ func (r *LiveRecording) Pause(on bool) error {
 		r.state = RecPaused
 	} else if !on && r.state == RecPaused {
 		// A fresh timeline: the paused interval is skipped, not filled.
-		r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
+		r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 		r.state = RecRecording
 	}
 	return nil

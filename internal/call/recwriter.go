@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
@@ -94,7 +95,7 @@ func (q *recQueue) close() {
 
 // queueSamples is the capacity of the recording's queue in samples.
 func (r *LiveRecording) queueSamples() int {
-	n := int(recQueueDuration * recorder.SampleRate / time.Second)
+	n := int(recQueueDuration * audio.SampleRate / time.Second)
 	if r.stereo {
 		n *= 2
 	}
