@@ -79,6 +79,12 @@ func TestRecordingDiskStall(t *testing.T) {
 	if rec["name"] != "stall/a" || !strings.Contains(rec["cause"].(string), "overflow") {
 		t.Fatalf("RecordingFailed %v, want stall/a with a queue overflow", rec)
 	}
+	// The catalog says so too, with the cause.
+	row, err := n.srv.Catalog().Meta.RecordingByName(context.Background(), "stall/a")
+	must(t, err)
+	if row.Status != "failed" || !strings.Contains(row.StatusDetail, "overflow") {
+		t.Fatalf("catalog row of stall/a: %s %q, want failed with the cause", row.Status, row.StatusDetail)
+	}
 	must(t, <-errs)
 	must(t, <-errs)
 
