@@ -74,6 +74,9 @@ type LiveRecording struct {
 	// hangup: the recording ends because its channel hangs up; its
 	// catalog entry's upload then runs in the background only.
 	hangup atomic.Bool
+	// opened is set while start creates the file (without r.mu held) and
+	// closed when it is done; finish waits for it.
+	opened chan struct{}
 
 	mu       sync.Mutex // guards everything below; held on the media path, never across I/O
 	state    string
@@ -249,14 +252,21 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	if r.stereo {
 		opts = append(opts, recorder.WithChannels(2))
 	}
-	// The file is created under r.mu, so a stop or cancel either comes
-	// first (nothing is created) or finds the recording started.
+	// The file is created without r.mu held (JSON and the API never wait
+	// for a disk); a stop or cancel either comes first (nothing is created)
+	// or waits for the creation (opened) and finds the recording started.
 	r.mu.Lock()
 	if r.finished { // stopped or canceled while queued
 		r.mu.Unlock()
 		return
 	}
+	opened := make(chan struct{})
+	r.opened = opened
+	r.mu.Unlock()
 	w, err := recorder.Create(r.path, r.format, mode, opts...)
+	r.mu.Lock()
+	r.opened = nil
+	close(opened)
 	if err != nil {
 		if r.cause == "" {
 			r.cause = failureCause(err)
@@ -539,6 +549,12 @@ func (r *LiveRecording) Mute(on bool) error {
 // finish ends the recording once with a final state.
 func (r *LiveRecording) finish(state string) {
 	r.mu.Lock()
+	for r.opened != nil { // the file is being created: the outcome decides
+		ch := r.opened
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
+	}
 	if r.finished {
 		r.mu.Unlock()
 		<-r.done

@@ -150,7 +150,7 @@ func (m *Manager) writing(name string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.writer != nil && !r.finished
+	return (r.writer != nil || r.opened != nil) && !r.finished // open, or being created
 }
 
 // GetStored finds a stored recording by name.

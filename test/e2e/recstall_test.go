@@ -114,3 +114,44 @@ func TestRecordingDiskStall(t *testing.T) {
 	default:
 	}
 }
+
+// TestRecordingOpenStall: while a recording's file takes long to create
+// (a stalled disk at open), the API still answers for it — the file is
+// created without the recording's lock held — and the recording starts
+// when the disk comes back.
+func TestRecordingOpenStall(t *testing.T) {
+	n := startNode(t)
+	release, opening := make(chan struct{}), make(chan struct{})
+	var releaseOnce, openOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	n.srv.Calls().SetRecorderOptions(recorder.WithOpenFile(func(name string, flag int, perm fs.FileMode) (recorder.File, error) {
+		if strings.Contains(filepath.ToSlash(name), "/slowopen/") {
+			openOnce.Do(func() { close(opening) })
+			<-release
+		}
+		return os.OpenFile(name, flag, perm)
+	}))
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, _ := answeredCall(t, n, events, phone, "333")
+	n.mustDo("POST", "/channels/"+id+"/record?name=slowopen%2Fa&format=wav", 201)
+	select {
+	case <-opening:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recording never opened its file")
+	}
+	answered := make(chan []byte, 1)
+	go func() { _, body := n.do("GET", "/recordings/live/slowopen%2Fa", nil); answered <- body }()
+	select {
+	case body := <-answered:
+		if !strings.Contains(string(body), `"state":"queued"`) {
+			t.Fatalf("live recording while its file is created: %s", body)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("GET of a live recording waited for its disk")
+	}
+	releaseOnce.Do(func() { close(release) })
+	events.skipTo("RecordingStarted", 5*time.Second)
+	n.mustDo("POST", "/recordings/live/slowopen%2Fa/stop", 204)
+	events.skipTo("RecordingFinished", 5*time.Second)
+}
