@@ -18,7 +18,8 @@ type Catalog interface {
 	Copied(ctx context.Context, src, dst, dstPath string) error
 	AccountSid(ctx context.Context, name string) (string, error)
 	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
-	BlobOnly(ctx context.Context) ([]catalog.StoredName, error)
+	// StoredNames lists the stored recordings (ARI's /recordings/stored).
+	StoredNames(ctx context.Context) ([]catalog.StoredName, error)
 	// Lookup returns a recording's catalog status and detail by name.
 	Lookup(ctx context.Context, name string) (status, detail string, err error)
 }

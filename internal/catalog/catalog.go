@@ -599,36 +599,40 @@ func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Me
 }
 
 // StoredName is a recording kept only in object storage.
-type StoredName struct{ Name, Format string }
+type StoredName struct {
+	Name, Format string
+	Recovered    bool // settled from its file after a crash
+}
 
-// BlobOnly lists the finished recordings whose file lives only in object
-// storage (ARI's stored listing adds them to what is on disk).
-func (s *Service) BlobOnly(ctx context.Context) ([]StoredName, error) {
-	if s.Blob == nil {
-		return nil, nil
-	}
-	accounts, err := s.Meta.ListAccounts(ctx)
-	if err != nil {
-		return nil, err
-	}
+// StoredNames lists the stored recordings this node can serve, by name:
+// ARI's /recordings/stored, one query of the catalog (the only index of
+// stored recordings). Completed and recovered ones, and failed ones that
+// kept a file; not those in progress or whose file went missing.
+func (s *Service) StoredNames(ctx context.Context) ([]StoredName, error) {
 	var out []StoredName
-	for _, acc := range accounts {
-		after := ""
-		for {
-			page, err := s.Meta.ListRecordings(ctx, meta.Query{AccountSid: acc.Sid, SortBy: "DateCreated", Limit: 1000, AfterSid: after})
-			if err != nil {
-				return nil, err
+	after := ""
+	for {
+		rows, err := s.Meta.Finished(ctx, s.Node, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			after = r.Name
+			if r.Name == "" {
+				continue
 			}
-			for _, r := range page.Items {
-				if strings.HasPrefix(r.FilePath, "blob:") && r.Name != "" && (r.Status == "completed" || r.Status == "recovered") {
-					out = append(out, StoredName{Name: r.Name, Format: r.Format})
+			if r.Status == meta.StatusFailed {
+				if strings.HasPrefix(r.FilePath, "blob:") || r.FilePath == "" {
+					continue
+				}
+				if _, err := os.Stat(s.abs(r.FilePath)); err != nil {
+					continue // failed before anything was written
 				}
 			}
-			if len(page.Items) < 1000 {
-				break
-			}
-			after = page.Items[len(page.Items)-1].Sid
+			out = append(out, StoredName{Name: r.Name, Format: r.Format, Recovered: r.Status == meta.StatusRecovered})
+		}
+		if len(rows) < 1000 {
+			return out, nil
 		}
 	}
-	return out, nil
 }

@@ -200,6 +200,12 @@ type Store interface {
 	// node or empty, with names after afterName, by name: for the node's
 	// reconciler, which checks that their files are still there.
 	Stored(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
+	// Finished returns up to limit (<= 0: DefaultPageSize) recordings of
+	// any account whose status is completed, recovered or failed and that
+	// this node can serve (its Node is node or empty, or its file is in
+	// object storage), with names after afterName, by name: ARI's stored
+	// recordings.
+	Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
 
 	Close() error
 }

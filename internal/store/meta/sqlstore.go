@@ -578,10 +578,19 @@ func (s *sqlStore) InProgress(ctx context.Context, node string, limit int) ([]Re
 }
 
 func (s *sqlStore) Stored(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
+	return s.byNode(ctx, `status IN ('completed', 'recovered') AND node IN ($1, '')`, node, afterName, limit)
+}
+
+func (s *sqlStore) Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
+}
+
+// byNode pages through the rows matching where ($1 is node) by name.
+func (s *sqlStore) byNode(ctx context.Context, where, node, afterName string, limit int) ([]Recording, error) {
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE status IN ('completed', 'recovered') AND node IN ($1, '') AND name > $2 ORDER BY name LIMIT $3`),
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE `+where+` AND name > $2 ORDER BY name LIMIT $3`),
 		node, afterName, limit)
 	if err != nil {
 		return nil, s.mapErr(err, "stored recordings")

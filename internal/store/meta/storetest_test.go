@@ -1132,4 +1132,29 @@ func testStored(t *testing.T, s Store) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("Stored pages = %v, want %v", got, want)
 	}
+
+	// Finished adds failed rows, and other nodes' rows kept in object
+	// storage (any node can serve those).
+	blobRow := sampleRec(a.Sid, 40)
+	blobRow.Status, blobRow.Node, blobRow.Name, blobRow.FilePath = StatusCompleted, "n2", "st/blob", "blob:x/y.wav"
+	mustPut(t, s, blobRow)
+	want = nil
+	for i, st := range statuses {
+		if (st == StatusCompleted || st == StatusRecovered || st == StatusFailed) && nodes[i] != "n2" {
+			want = append(want, fmt.Sprintf("st/%d", 9-i))
+		}
+	}
+	want = append(want, "st/blob")
+	slices.Sort(want)
+	list, err := s.Finished(ctx, "n1", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range list {
+		got = append(got, r.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Finished = %v, want %v", got, want)
+	}
 }
