@@ -45,6 +45,8 @@ type Info struct {
 	Cause        string // why it failed, in words (the row's StatusDetail)
 	// WaitUpload makes Finished wait for the first attempt of the upload
 	// to object storage (a stop asked for; a hangup never waits).
+	// Without it (a hangup) the checksum, too, is computed by that
+	// background job rather than before the row is written.
 	WaitUpload bool
 }
 
@@ -157,7 +159,7 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
 	s.mu.Unlock()
-	if row != nil && s.Blob != nil {
+	if row != nil && (s.Blob != nil || row.SHA256 == "") {
 		first := s.startUpload(*row, in.ContentType)
 		if in.WaitUpload {
 			select {
@@ -213,7 +215,19 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 			s.log().Warn("catalog: cannot measure failed recording", "name", in.Name, "err", err)
 		}
 	} else {
-		size, sum, err := fileSum(in.Path)
+		var size int64
+		var sum string
+		var err error
+		if in.WaitUpload {
+			size, sum, err = fileSum(in.Path)
+		} else {
+			// A hangup does not wait for the checksum: the row is
+			// written with the size, and the job hashes the file.
+			var fi os.FileInfo
+			if fi, err = os.Stat(in.Path); err == nil {
+				size = fi.Size()
+			}
+		}
 		if err != nil {
 			row.Status = "failed"
 			row.StatusDetail = "The finished recording's file cannot be read: " + err.Error()
@@ -272,7 +286,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	var errs []error
 	for _, in := range retry {
 		row, err := s.finished(ctx, in)
-		if row != nil && s.Blob != nil {
+		if row != nil && (s.Blob != nil || row.SHA256 == "") {
 			defer s.startUpload(*row, in.ContentType)
 		}
 		s.mu.Lock()

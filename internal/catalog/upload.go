@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,6 +102,14 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 		return true, nil // recorded again meanwhile: that recording's end uploads it
 	}
 	local := s.abs(row.FilePath)
+	if row.SHA256 == "" {
+		if done, err := s.hashRow(ctx, &row, local); done || err != nil {
+			return done, err
+		}
+	}
+	if s.Blob == nil {
+		return true, nil
+	}
 	key := row.AccountSid + "/" + row.Sid + "." + extOf(local)
 	uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
 	obj, err := s.Blob.Put(uctx, key, local, contentType)
@@ -135,9 +144,43 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 	return true, nil
 }
 
-// rescanUpload starts the upload of a stored row still on local disk.
+// hashRow computes the checksum a hangup left to this job and writes it
+// into the row; done when there is nothing more to do (the file or the row
+// is gone or changed).
+func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string) (done bool, err error) {
+	size, sum, err := fileSum(local)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return true, nil // removed: Reconcile marks it missing
+		}
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.Meta.RecordingBySid(ctx, row.Sid)
+	if errors.Is(err, meta.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cur.FilePath != row.FilePath || s.active[row.Name] {
+		return true, nil
+	}
+	if cur.SHA256 == "" {
+		cur.Size, cur.SHA256, cur.DateUpdated = size, sum, s.now()
+		if err := s.Meta.PutRecording(ctx, cur); err != nil {
+			return false, err
+		}
+	}
+	*row = cur
+	return false, nil
+}
+
+// rescanUpload starts the job of a stored row still on local disk that
+// lacks its checksum or, with object storage, its upload.
 func (s *Service) rescanUpload(row meta.Recording) {
-	if s.Blob == nil || row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") {
+	if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || (s.Blob == nil && row.SHA256 != "") {
 		return
 	}
 	ct := ""

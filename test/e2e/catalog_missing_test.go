@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,4 +41,29 @@ func TestCatalogFileRemovedByHand(t *testing.T) {
 	}
 	n.mustDo("GET", "/recordings/stored/hand%2Fgone", 404)
 	n.mustDo("GET", "/recordings/stored/hand%2Fkept", 200)
+}
+
+// TestCatalogChecksumAfterHangup: a recording ended by the hangup gets its
+// row at once (completed, with its size) and its SHA-256 from the
+// background job, without the hangup waiting for the hashing.
+func TestCatalogChecksumAfterHangup(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	hangupRecorded(t, n, events, "355", "hang/sum")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	row, err := n.srv.Catalog().Meta.RecordingByName(ctx, "hang/sum")
+	must(t, err)
+	if row.Status != "completed" || row.Size == 0 {
+		t.Fatalf("row right after the hangup: %s size %d", row.Status, row.Size)
+	}
+	file := mustRead(t, filepath.Join(n.recDir(), "hang", "sum.wav"))
+	sum := sha256.Sum256(file)
+	pollFor(t, 5*time.Second, func() bool {
+		row, err = n.srv.Catalog().Meta.RecordingByName(ctx, "hang/sum")
+		return err == nil && row.SHA256 != ""
+	}, "the checksum")
+	if row.SHA256 != hex.EncodeToString(sum[:]) || row.Size != int64(len(file)) {
+		t.Fatalf("row sha256 %s size %d; file %x, %d bytes", row.SHA256, row.Size, sum, len(file))
+	}
 }
