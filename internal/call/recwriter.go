@@ -28,6 +28,10 @@ const (
 	// DefaultFsyncInterval is how often a recording's file is fsynced
 	// when Options.FsyncInterval is 0.
 	DefaultFsyncInterval = 2 * time.Second
+	// writerTick is how often a writer takes its queue (sooner when the
+	// queue is half full): a wake-up per recording every 250 ms rather
+	// than one per packet.
+	writerTick = 250 * time.Millisecond
 )
 
 var errDiskStalled = errors.New("disk stalled")
@@ -59,8 +63,11 @@ func (q *recQueue) push(pcm []int16) bool {
 		return false
 	}
 	q.pending = append(q.pending, pcm...)
+	half := len(q.pending) >= cap(q.pending)/2
 	q.mu.Unlock()
-	q.signal()
+	if half { // otherwise the writer's tick takes it: no wake-up per packet
+		q.signal()
+	}
 	return true
 }
 
@@ -114,28 +121,23 @@ func (m *Manager) fsyncInterval() time.Duration {
 	return m.opts.FsyncInterval
 }
 
-// writeLoop is the recording's writer goroutine: it writes what the media
-// path queued, fsyncs every fsync interval (so a power cut loses at most
+// writeLoop is the recording's writer goroutine: every writerTick (or when
+// the queue is half full) it writes what the media path queued, fsyncs every fsync interval (so a power cut loses at most
 // that much, plus the queue), and on close writes the rest and closes the
 // file, sending Close's result on q.closed. A write error fails the
 // recording (its cause is the error) and the loop then only waits for the
 // close.
 func (r *LiveRecording) writeLoop(w recorder.Writer, fsync time.Duration) {
-	var tick <-chan time.Time
-	if fsync > 0 {
-		t := time.NewTicker(fsync)
-		defer t.Stop()
-		tick = t.C
-	}
+	t := time.NewTicker(writerTick)
+	defer t.Stop()
 	var batch []int16
 	var werr error
 	dirty := false
+	lastSync := time.Now()
 	for {
-		syncDue := false
 		select {
 		case <-r.q.wake:
-		case <-tick:
-			syncDue = true
+		case <-t.C:
 		}
 		var done bool
 		batch, done = r.q.take(batch)
@@ -143,9 +145,9 @@ func (r *LiveRecording) writeLoop(w recorder.Writer, fsync time.Duration) {
 			werr = w.Write(batch)
 			dirty = true
 		}
-		if werr == nil && syncDue && dirty && !done {
+		if werr == nil && fsync > 0 && dirty && !done && time.Since(lastSync) >= fsync {
 			werr = w.Sync()
-			dirty = false
+			dirty, lastSync = false, time.Now()
 		}
 		if werr != nil && !r.writeFailed(werr) {
 			werr = errWriteReported

@@ -15,8 +15,7 @@ func BenchmarkRecQueuePush(b *testing.B) {
 		if !q.push(frame) {
 			b.Fatal("overflow")
 		}
-		<-q.wake
-		if i%5 == 4 { // the writer takes a batch every 100 ms
+		if i%12 == 11 { // the writer takes a batch every 250 ms
 			batch, _ = q.take(batch)
 		}
 	}
