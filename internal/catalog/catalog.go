@@ -63,7 +63,8 @@ type Service struct {
 	// doubles up to 5 minutes.
 	RetryBase time.Duration
 
-	up uploads
+	up         uploads
+	checkAfter string // where checkFiles goes on (guarded by mu)
 
 	defaultSid atomic.Pointer[string] // the default account's Sid, once known
 
@@ -332,15 +333,27 @@ func (s *Service) Reconcile(ctx context.Context) error {
 
 // checkFiles marks this node's stored recordings whose local file is gone
 // (deleted by hand, a lost disk) as missing, so that no listing shows them
-// completed. Files kept in object storage are not checked here.
+// completed, and restarts the background job of those still lacking their
+// checksum or upload. Each pass looks at most checkPerPass rows, going on
+// where the last one stopped (and round again), so that a large catalog
+// costs a bounded amount of work per reconcile.
 func (s *Service) checkFiles(ctx context.Context) error {
-	after := ""
-	for {
+	s.mu.Lock()
+	after := s.checkAfter
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.checkAfter = after
+		s.mu.Unlock()
+	}()
+	for seen := 0; seen < checkPerPass; {
 		rows, err := s.Meta.Stored(ctx, s.Node, after, 500)
 		if err != nil {
 			return err
 		}
+		seen += len(rows)
 		for _, row := range rows {
+			prev := after
 			after = row.Name
 			if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || s.busy(row.Name) {
 				continue
@@ -360,15 +373,21 @@ func (s *Service) checkFiles(ctx context.Context) error {
 			err := s.Meta.PutRecording(ctx, row)
 			s.mu.Unlock()
 			if err != nil {
+				after = prev // this row again next time
 				return fmt.Errorf("recording %q: %w", row.Name, err)
 			}
 			s.log().Warn("catalog: a recording's file was removed outside tapedeck; marked missing", "name", row.Name, "path", row.FilePath)
 		}
 		if len(rows) < 500 {
+			after = "" // the end: round again next time
 			return nil
 		}
 	}
+	return nil
 }
+
+// checkPerPass bounds the rows checkFiles looks at in one reconcile.
+const checkPerPass = 20000
 
 // settle settles one row left in progress unless its recording is live.
 func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) {
