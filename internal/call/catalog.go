@@ -38,6 +38,10 @@ func catalogCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
+// hangupCatalogTimeout bounds the catalog write of a recording ended by its
+// channel's hangup.
+const hangupCatalogTimeout = 2 * time.Second
+
 // catalogInfo describes a recording for the catalog.
 func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	in := catalog.Info{Name: r.name, Path: r.path, Format: r.format.Name, ContentType: r.format.ContentType,
@@ -97,6 +101,12 @@ func (r *LiveRecording) catalogFinished(state string) {
 		status = "canceled"
 	}
 	ctx, cancel := catalogCtx()
+	if r.hangup.Load() {
+		// A hangup waits at most this for the database; a write that
+		// does not make it is retried by the catalog's reconcile.
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), hangupCatalogTimeout)
+	}
 	defer cancel()
 	if err := c.Finished(ctx, r.catalogInfo(status)); err != nil {
 		r.m.log.Error("catalog: recording end not recorded", "name", r.name, "err", err)
