@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"log/slog"
 	"maps"
 	"sort"
@@ -45,6 +46,12 @@ type Options struct {
 	// ("node-1733300000.1"), so ids stay unique across nodes. Empty: bare
 	// ids ("1733300000.1").
 	NodeID string
+	// FsyncInterval is how often a recording's file is fsynced by its
+	// writer (0: DefaultFsyncInterval; negative: never).
+	FsyncInterval time.Duration
+	// RecorderOptions are added to every recording's recorder.Create (a
+	// fault-injecting file in tests).
+	RecorderOptions []recorder.Option
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
