@@ -46,6 +46,45 @@ type member struct {
 	part *mix.Participant
 	// overlay holds playback frames meant for this channel only.
 	overlay *frameFIFO
+	// tap feeds the channel's audio to part and its digits to the others.
+	tap *tapEntry
+}
+
+// participantTap is a bridged channel's tap: its received audio goes to
+// its mixer participant, and each digit that no earlier tap consumed is
+// sent (RFC 4733) to the other parties, as Asterisk's bridges pass DTMF.
+type participantTap struct {
+	b    *Bridge
+	ch   *Channel
+	part *mix.Participant
+}
+
+func (t *participantTap) Audio(f *Frame) { t.part.Push(f.SSRC, f.Timestamp, f.PCM) }
+
+func (t *participantTap) Digit(d Digit) bool {
+	if d.End && t.b.typ != "holding" {
+		for _, mb := range *t.b.snap.Load() {
+			if mb.ch != t.ch {
+				go mb.ch.sendDigit(d)
+			}
+		}
+	}
+	return false
+}
+
+// sendDigit sends a digit passed on by a bridge (one at a time).
+func (ch *Channel) sendDigit(d Digit) {
+	ch.dtmfOut.Lock()
+	defer ch.dtmfOut.Unlock()
+	select {
+	case <-ch.done:
+		return
+	default:
+	}
+	dur := time.Duration(max(d.DurationMs, 40)) * time.Millisecond
+	if err := ch.media.SendDigit(d.Digit, dur); err != nil {
+		ch.m.log.Debug("passing DTMF to a bridged party failed", "channel", ch.id, "err", err)
+	}
 }
 
 // Bridge is a mixing (or holding) bridge driven by one 20 ms clock.
@@ -189,7 +228,7 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 		ch.mu.Unlock()
 		return errf(422, "Channel not in Stasis application")
 	}
-	if list := ch.recs.Load(); list != nil && len(*list) > 0 {
+	if ch.recording() {
 		ch.mu.Unlock()
 		return errf(409, "Channel is recording")
 	}
@@ -217,8 +256,8 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 	b.storeSnapLocked()
 	ch.mu.Lock()
 	ch.bridge = b
+	mb.tap = ch.addTapLocked(&participantTap{b: b, ch: ch, part: mb.part}, StageSink)
 	ch.mu.Unlock()
-	ch.bridgePart.Store(mb.part)
 	overlay := mb.overlay.push
 	ch.bridgeOverlay.Store(&overlay)
 	if ch.app != "" {
@@ -252,7 +291,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	// in the mix (and the recordings) until it has played out.
 	b.draining.Add(1)
 	go b.drainAndRemove(mb.part)
-	ch.bridgePart.Store(nil)
+	ch.removeTap(mb.tap)
 	ch.bridgeOverlay.Store(nil)
 	ch.mu.Lock()
 	if ch.bridge == b {

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tapedeck/tapedeck/internal/media/mix"
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
@@ -28,15 +27,18 @@ type Channel struct {
 	caller     CallerID
 	language   string
 	dialplan   DialplanCEP
-	dialog     *sip.Dialog // inbound legs
-	media      *rtpsess.Session
+	dialog     Dialog // inbound legs
+	media      Media
 	local      sdp.Local
 	done       chan struct{}
 	ops        chan func()
-	// recs are the recordings tapping the channel's audio (copy on write).
-	recs atomic.Pointer[[]*LiveRecording]
-	// pcm is the decode buffer of the media path (reader goroutine only).
+	// taps see the channel's received audio and digits (copy on write;
+	// tap.go).
+	taps atomic.Pointer[[]*tapEntry]
+	// pcm and frame are the media path's buffers (reader goroutine only).
 	pcm             []int16
+	frame           Frame
+	dtmfOut         sync.Mutex // serializes digits sent to this channel by a bridge
 	muteIn, muteOut atomic.Bool
 	// outBuf is the encode buffer of the channel's ops goroutine (playback).
 	outBuf []byte
@@ -61,9 +63,6 @@ type Channel struct {
 
 	// bridge is the bridge the channel is in (guarded by mu).
 	bridge *Bridge
-	// bridgePart receives the channel's decoded audio while bridged.
-	bridgePart atomic.Pointer[mix.Participant]
-
 	// Outbound legs.
 	out        *sip.OutDialog
 	originate  *OriginateOptions
@@ -420,12 +419,12 @@ func (ch *Channel) Reinvite(offer []byte) (int, []byte) {
 	return 200, body
 }
 
-// OnDTMF implements rtp.Handler.
+// OnDTMF implements rtp.Handler: the digit goes through the tap chain, and
+// unless a tap consumed it its end reaches the application.
 func (ch *Channel) OnDTMF(digit rune, durationMs int, end bool) {
-	if !end {
+	if ch.digitTaps(Digit{Digit: digit, DurationMs: durationMs, End: end}) || !end {
 		return
 	}
-	ch.terminateRecordings(digit)
 	ch.mu.Lock()
 	if !ch.hangingUp {
 		ch.publishLocked(&ChannelDtmfReceived{Base: ch.m.base("ChannelDtmfReceived"), Digit: string(digit), DurationMs: durationMs, Channel: ch.jsonLocked()})
@@ -505,10 +504,10 @@ func (ch *Channel) sleep(d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(d)
+	t := ch.m.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return true
 	case <-ch.done:
 		return false
