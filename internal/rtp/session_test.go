@@ -473,6 +473,7 @@ func TestArrivalIsReceiveTime(t *testing.T) {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
+	awaitArrivalStamps(t)
 	first := time.Now()
 	peer.WriteToUDP(packet(0, 1, 160, 9, true, make([]byte, 160)), s.LocalAddr())
 	time.Sleep(50 * time.Millisecond) // the input: a 50 ms gap between two packets
