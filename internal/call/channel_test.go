@@ -227,3 +227,41 @@ func TestSendDTMFUsesTheClock(t *testing.T) {
 		t.Fatal("second digit not sent after the gap")
 	}
 }
+
+// TestHoldAndMuteFromTheAPI: ARI hold/unhold publish ChannelHold and
+// ChannelUnhold; mute out keeps the bridge's mix from the channel.
+func TestHoldAndMuteFromTheAPI(t *testing.T) {
+	r := newRig(t)
+	ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+	if err := ch.Hold(true); err != nil {
+		t.Fatal(err)
+	}
+	r.ev.expect("ChannelHold")
+	if err := ch.Hold(false); err != nil {
+		t.Fatal(err)
+	}
+	r.ev.expect("ChannelUnhold")
+	if err := ch.Mute("sideways", true); err == nil {
+		t.Fatal("a bad mute direction was accepted")
+	}
+	if err := ch.Mute("out", true); err != nil {
+		t.Fatal(err)
+	}
+	ch.sendBridged(make([]int16, 160), make([]byte, 160))
+	fm.mu.Lock()
+	n := fm.written
+	fm.mu.Unlock()
+	if n != 0 {
+		t.Fatal("audio sent to a channel muted out")
+	}
+	if err := ch.Mute("out", false); err != nil {
+		t.Fatal(err)
+	}
+	ch.sendBridged(make([]int16, 160), make([]byte, 160))
+	fm.mu.Lock()
+	n = fm.written
+	fm.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d frames sent after unmute", n)
+	}
+}
