@@ -72,19 +72,25 @@ func (t *participantTap) Digit(d Digit) bool {
 	return false
 }
 
-// sendDigit sends a digit passed on by a bridge (one at a time).
+// sendDigit sends a digit passed on by a bridge.
 func (ch *Channel) sendDigit(d Digit) {
-	ch.dtmfOut.Lock()
-	defer ch.dtmfOut.Unlock()
 	select {
 	case <-ch.done:
 		return
 	default:
 	}
 	dur := time.Duration(max(d.DurationMs, 40)) * time.Millisecond
-	if err := ch.media.SendDigit(d.Digit, dur); err != nil {
+	if err := ch.sendOneDigit(d.Digit, dur); err != nil {
 		ch.m.log.Debug("passing DTMF to a bridged party failed", "channel", ch.id, "err", err)
 	}
+}
+
+// sendOneDigit sends one RFC 4733 event; digits from the API and from a
+// bridge take turns rather than interleave their packets.
+func (ch *Channel) sendOneDigit(digit rune, d time.Duration) error {
+	ch.dtmfOut.Lock()
+	defer ch.dtmfOut.Unlock()
+	return ch.media.SendDigit(digit, d)
 }
 
 // Bridge is a mixing (or holding) bridge driven by one 20 ms clock.

@@ -38,7 +38,7 @@ type Channel struct {
 	// pcm and frame are the media path's buffers (reader goroutine only).
 	pcm             []int16
 	frame           Frame
-	dtmfOut         sync.Mutex // serializes digits sent to this channel by a bridge
+	dtmfOut         sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
 	muteIn, muteOut atomic.Bool
 	// outBuf is the encode buffer of the channel's ops goroutine (playback).
 	outBuf []byte
@@ -487,7 +487,7 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 				}
 				continue
 			}
-			if err := ch.media.SendDigit(r, time.Duration(duration)*time.Millisecond); err != nil {
+			if err := ch.sendOneDigit(r, time.Duration(duration)*time.Millisecond); err != nil {
 				ch.m.log.Warn("sending DTMF failed", "channel", ch.id, "err", err)
 				return
 			}
