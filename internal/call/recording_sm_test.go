@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
@@ -176,5 +177,30 @@ func TestRecordTerminateOnAndHangup(t *testing.T) {
 	}
 	if n := len(readWAV(t, filepath.Join(r.m.opts.RecordingsDir, "until-hangup.wav"))); n != 5*160 {
 		t.Fatalf("%d samples", n)
+	}
+}
+
+// TestHangupRacesRecordStart: a hangup racing a recording's start never
+// leaves the recording live or tapping the channel: it ends either way.
+func TestHangupRacesRecordStart(t *testing.T) {
+	r := newRig(t)
+	for i := 0; i < 20; i++ {
+		ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+		rec, err := ch.Record(RecordOptions{Name: "race", Format: "wav", IfExists: "overwrite"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.hangup(CauseNormalClearing, true)
+		select {
+		case <-rec.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the hangup did not end the recording")
+		}
+		if ch.recording() {
+			t.Fatal("a recording taps a destroyed channel")
+		}
+		if _, err := r.m.LiveRecording("race"); err == nil {
+			t.Fatal("the recording is still live after the hangup")
+		}
 	}
 }
