@@ -33,3 +33,18 @@ func TestEventTypesComplete(t *testing.T) {
 		t.Errorf("found %d publications for %d event types", seen, len(EventTypes))
 	}
 }
+
+func TestRedactMedia(t *testing.T) {
+	for in, want := range map[string]string{
+		"sound:http://asterisk:secret@127.0.0.1:8088/ari/x": "sound:http://asterisk:xxxxx@127.0.0.1:8088/ari/x",
+		"sound:https://u@h/x.wav":                           "sound:https://u@h/x.wav",
+		"sound:http://h/x.wav":                              "sound:http://h/x.wav",
+		"sound:tt-monkeys":                                  "sound:tt-monkeys",
+		"tone:ring":                                         "tone:ring",
+		"recording:a/b":                                     "recording:a/b",
+	} {
+		if got := redactMedia(in); got != want {
+			t.Errorf("redactMedia(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -234,7 +235,7 @@ func (p *Playback) run(res MediaResolver) {
 		src, err := res.Resolve(ctx, p.media[i], p.lang)
 		cancel()
 		if err != nil {
-			p.m.log.Warn("playback media failed", "playback", p.id, "media", p.media[i], "err", err)
+			p.m.log.Warn("playback media failed", "playback", p.id, "media", redactMedia(p.media[i]), "err", err)
 			lastFailed = true
 			if i+1 < len(p.media) {
 				continue
@@ -431,4 +432,18 @@ func (ch *Channel) sendPCM(pcm []int16) {
 		encodeMulaw(buf, pcm)
 	}
 	_ = ch.media.WriteAudio(buf, uint32(len(pcm)))
+}
+
+// redactMedia hides a password in a media URI's URL (sound:http://u:p@h/x)
+// so that log lines never carry one.
+func redactMedia(uri string) string {
+	scheme, rest, ok := strings.Cut(uri, ":")
+	if !ok {
+		return uri
+	}
+	u, err := url.Parse(rest)
+	if err != nil || u.User == nil {
+		return uri
+	}
+	return scheme + ":" + u.Redacted()
 }

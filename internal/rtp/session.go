@@ -356,7 +356,8 @@ const Probation = 4
 // (a phone behind NAT). Locked: only the locked source is accepted; a new
 // address is accepted only when it continues the locked stream (same SSRC,
 // the sequence numbers that follow) for Probation packets: a NAT rebinding.
-// New SDP (Update with another address) restarts learning.
+// New SDP (Update with another address) restarts learning. Before any SDP
+// address is known, the first source is taken as the expected one.
 type strict struct {
 	expected netip.AddrPort // from SDP; zero: none yet
 	locked   bool
@@ -383,6 +384,15 @@ func (s *Session) admit(from netip.AddrPort, ssrc uint32, seq uint16) bool {
 		}
 		if st.run >= Probation {
 			st.locked, st.source = true, from
+		}
+	case !st.locked && !st.expected.IsValid():
+		// No SDP address yet (a call set up without an offer, or early
+		// media that arrives before the answer's SDP is read): the first
+		// source is the expected one, as symmetric RTP takes it, and its
+		// packets are not thrown away while it earns the lock.
+		st.expected, st.run = from, 1
+		if s.remote.Load() == nil && !s.hold.Load() {
+			s.remote.Store(&peer{udp: net.UDPAddrFromAddrPort(from), ap: from})
 		}
 	default:
 		if st.locked && (ssrc != st.ssrc || int16(seq-st.seq) <= 0 || int16(seq-st.seq) > 100) {

@@ -58,6 +58,9 @@ func newPairSDP(t testing.TB, h Handler, batched bool, sdpAddr *net.UDPAddr) (*S
 	if sdpAddr == nil {
 		sdpAddr = peer.LocalAddr().(*net.UDPAddr)
 	}
+	if sdpAddr == noSDP {
+		sdpAddr = nil
+	}
 	cfg := Config{PayloadType: 0, DTMFPayloadType: 101, ClockRate: 8000, Handler: h, Remote: sdpAddr}
 	if batched {
 		poller, err := NewPoller(5*time.Millisecond, 20*time.Millisecond, 2)
@@ -85,6 +88,9 @@ func newPairSDP(t testing.TB, h Handler, batched bool, sdpAddr *net.UDPAddr) (*S
 }
 
 // bothModes runs a session test with goroutine reads and with a Poller.
+// noSDP as newPairSDP's address: a session that knows no SDP address yet.
+var noSDP = &net.UDPAddr{}
+
 func bothModes(t *testing.T, f func(t *testing.T, batched bool)) {
 	t.Run("goroutine", func(t *testing.T) { f(t, false) })
 	t.Run("poller", func(t *testing.T) { f(t, true) })
@@ -172,6 +178,43 @@ func testSymmetricLatchAndSend(t *testing.T, batched bool) {
 }
 
 func TestStrictRTP(t *testing.T) { bothModes(t, testStrictRTP) }
+
+func TestFirstSourceWithoutSDP(t *testing.T) { bothModes(t, testFirstSourceWithoutSDP) }
+
+// Before any SDP address is known (early media that arrives before the
+// answer is read, a call without an offer), the first source's packets are
+// all delivered, from the first one, and audio goes back to it; another
+// source is still refused once that one is locked.
+func testFirstSourceWithoutSDP(t *testing.T, batched bool) {
+	rec := &recorder{}
+	s, peer := newPairSDP(t, rec, batched, noSDP)
+	if s.Remote() != nil {
+		t.Fatalf("remote %v before any packet", s.Remote())
+	}
+	dst := s.LocalAddr()
+	for seq := uint16(1); seq <= 6; seq++ {
+		if _, err := peer.WriteToUDP(packet(0, seq, uint32(seq)*160, 9, false, make([]byte, 160)), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return rec.n.Load() == 6 })
+	if got, want := s.Remote().AddrPort(), peer.LocalAddr().(*net.UDPAddr).AddrPort(); got != want {
+		t.Fatalf("sending to %v, want the first source %v", got, want)
+	}
+	other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for seq := uint16(50); seq < 60; seq++ {
+		other.WriteToUDP(packet(0, seq, uint32(seq)*160, 66, false, make([]byte, 160)), dst)
+	}
+	peer.WriteToUDP(packet(0, 7, 7*160, 9, false, make([]byte, 160)), dst)
+	waitFor(t, func() bool { return rec.n.Load() == 7 })
+	if st := s.Stats(); st.SourceDropped != 10 || st.Received != 7 {
+		t.Fatalf("after another source: %+v", st)
+	}
+}
 
 // Once the source is learned, packets from any other address are dropped
 // and counted, however many and however sequential; only a continuation of
