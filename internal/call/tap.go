@@ -13,6 +13,10 @@ import (
 // through the taps until one consumes it, and only an unconsumed digit
 // reaches the application (ChannelDtmfReceived) and, through the bridge
 // participant's tap, the bridged parties.
+//
+// The chain is copy on write: the media path reads it with one atomic load
+// and no lock; attaching and detaching take the channel's mu (after a
+// bridge's mu, when a bridge adds or removes its participant).
 
 // Frame is one decoded audio frame received on a channel. Its PCM (8 kHz,
 // 16-bit) belongs to the media path: a tap reads or copies it during Audio
