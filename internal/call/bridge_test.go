@@ -13,10 +13,7 @@ func TestBridgeJoinLeave(t *testing.T) {
 	r := newRig(t)
 	a, _, fa := r.inbound("app", offer(t, 5000, ""))
 	b, _, fb := r.inbound("app", offer(t, 5002, ""))
-	br, err := r.m.CreateBridge("br", "mixing", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	br := r.newBridge("br")
 	r.ev.expect("BridgeCreated")
 	for _, ch := range []*Channel{a, b} {
 		if err := br.AddChannel(ch, false); err != nil {
@@ -75,7 +72,7 @@ func TestBridgeJoinLeave(t *testing.T) {
 	}
 	br.Destroy()
 	r.ev.expect("BridgeDestroyed")
-	if _, err := r.m.Bridge("br"); err == nil {
+	if r.bridgeExists("br") {
 		t.Fatal("destroyed bridge still found")
 	}
 }

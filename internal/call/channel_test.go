@@ -14,7 +14,7 @@ import (
 func TestAnswer(t *testing.T) {
 	r := newRig(t)
 	ch, d, _ := r.inbound("", offer(t, 5000, ""))
-	if err := ch.Answer(); !errors.Is(err, ErrNotInStasis) {
+	if err := ch.Answer(); !isNotInApplication(err) {
 		t.Fatalf("answer outside an application: %v", err)
 	}
 	ch.enterStasis("app", nil)
@@ -186,7 +186,7 @@ func TestHangupRace(t *testing.T) {
 	if err := ch.Answer(); !errors.Is(err, ErrChannelNotFound) {
 		t.Errorf("answer after the end: %v", err)
 	}
-	if _, err := r.m.Get(ch.ID()); err == nil {
+	if r.channelExists(ch.ID()) {
 		t.Error("the manager still lists the channel")
 	}
 }

@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -443,3 +444,28 @@ func feedOne(ch *Channel, ts uint32) uint32 {
 }
 
 var benchPkt pionrtp.Packet
+
+// The Manager's API as these tests use it, in one place.
+
+func (r *testRig) newBridge(id string) *Bridge {
+	r.t.Helper()
+	b, err := r.m.CreateBridge(id, "mixing", "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return b
+}
+
+func (r *testRig) bridgeExists(id string) bool {
+	_, err := r.m.Bridge(id)
+	return err == nil
+}
+
+func (r *testRig) channelExists(id string) bool {
+	_, err := r.m.Get(id)
+	return err == nil
+}
+
+func (r *testRig) originate(o OriginateOptions) (*Channel, error) { return r.m.Originate(o) }
+
+func isNotInApplication(err error) bool { return errors.Is(err, ErrNotInStasis) }

@@ -28,10 +28,10 @@ func TestOriginateFailure(t *testing.T) {
 	sub := event.NewSubscriber("app", 64, false)
 	r.bus.Register(sub, nil)
 
-	if _, err := r.m.Originate(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1:5090", App: "nobody"}); err == nil {
+	if _, err := r.originate(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1:5090", App: "nobody"}); err == nil {
 		t.Fatal("originate to an unregistered application succeeded")
 	}
-	ch, err := r.m.Originate(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1:5090", App: "app", CallerID: "Alice <100>"})
+	ch, err := r.originate(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1:5090", App: "app", CallerID: "Alice <100>"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestOriginateFailure(t *testing.T) {
 	r.ev.none("StasisStart") // a call never answered never enters the application
 
 	r2 := newRig(t)
-	if _, err := r2.m.Originate(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1", Extension: "300"}); err == nil {
+	if _, err := r2.originate(OriginateOptions{Endpoint: "PJSIP/bob@127.0.0.1", Extension: "300"}); err == nil {
 		t.Fatal("originate without a dialer succeeded")
 	}
 }

@@ -61,10 +61,7 @@ func TestTapStagesAndConsumedDigit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	br, err := r.m.CreateBridge("br", "mixing", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	br := r.newBridge("br")
 	defer br.Destroy()
 	for _, ch := range []*Channel{a, b} {
 		if err := br.AddChannel(ch, false); err != nil {
