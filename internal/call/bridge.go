@@ -453,6 +453,7 @@ func (ch *Channel) sendBridged(pcm []int16, buf []byte) {
 	if ch.muteOut.Load() {
 		return
 	}
+	ch.tapSent(pcm)
 	buf = buf[:len(pcm)]
 	if ch.outPCMA.Load() {
 		encodeAlaw(buf, pcm)

@@ -35,6 +35,8 @@ type Channel struct {
 	// taps see the channel's received audio and digits (copy on write;
 	// tap.go).
 	taps atomic.Pointer[[]*tapEntry]
+	// sentTaps see the audio the channel sends (copy on write).
+	sentTaps atomic.Pointer[[]*tapEntry]
 	// pcm and frame are the media path's buffers (reader goroutine only).
 	pcm             []int16
 	frame           Frame
@@ -598,6 +600,7 @@ func (ch *Channel) sendSilence(stop chan struct{}, fill byte) {
 			return
 		case <-t.C:
 			if !ch.muteOut.Load() {
+				ch.tapSent(silence20ms[:])
 				_ = ch.media.WriteAudio(frame, 160)
 			}
 		}

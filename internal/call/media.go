@@ -121,6 +121,7 @@ func (ch *Channel) playBeep() {
 	for off := 0; off+160 <= len(beepPCM); off += 160 {
 		n := c.Encode(frame, beepPCM[off:off+160])
 		if !ch.muteOut.Load() {
+			ch.tapSent(beepPCM[off : off+160])
 			_ = ch.media.WriteAudio(frame[:n], 160)
 		}
 		select {

@@ -2,6 +2,7 @@ package call
 
 import (
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -18,9 +19,9 @@ import (
 // and no lock; attaching and detaching take the channel's mu (after a
 // bridge's mu, when a bridge adds or removes its participant).
 
-// Frame is one decoded audio frame received on a channel. Its PCM (8 kHz,
-// 16-bit) belongs to the media path: a tap reads or copies it during Audio
-// and must not keep it.
+// Frame is one decoded audio frame received (or, for a sent tap, sent) on
+// a channel. Its PCM (8 kHz, 16-bit) belongs to the media path: a tap reads
+// or copies it during Audio and must neither change nor keep it.
 type Frame struct {
 	SSRC      uint32
 	Timestamp uint32 // RTP timestamp
@@ -162,6 +163,61 @@ func (ch *Channel) digitTaps(d Digit) bool {
 		}
 	}
 	return false
+}
+
+// AttachSentTap adds a tap on the audio the channel sends (playbacks, a
+// bridge's mix, silence, the beep): its Audio sees each frame, decoded,
+// just before it is encoded and sent (nothing while the channel's output
+// is muted); Frame.SSRC and Timestamp are zero and At is the Manager's
+// clock. Its Digit is not called. Sent audio comes from more than one
+// goroutine (a playback, a bridge's clock, the silence generator), so a
+// sent tap guards its own state. It returns the function that removes
+// it; false once the channel is hanging up.
+func (ch *Channel) AttachSentTap(t Tap) (detach func(), ok bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.hangingUp {
+		return func() {}, false
+	}
+	e := &tapEntry{tap: t, stage: StageSink}
+	var list []*tapEntry
+	if old := ch.sentTaps.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, e)
+	ch.sentTaps.Store(&list)
+	return func() {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		old := *ch.sentTaps.Load()
+		list := make([]*tapEntry, 0, len(old))
+		for _, x := range old {
+			if x != e {
+				list = append(list, x)
+			}
+		}
+		ch.sentTaps.Store(&list)
+	}, true
+}
+
+// sentFrames recycles the Frames handed to sent taps: senders run on
+// several goroutines, and a Frame passed to an interface would otherwise
+// be allocated per frame.
+var sentFrames = sync.Pool{New: func() any { return new(Frame) }}
+
+// tapSent hands a frame about to be sent to the sent taps.
+func (ch *Channel) tapSent(pcm []int16) {
+	p := ch.sentTaps.Load()
+	if p == nil || len(*p) == 0 {
+		return
+	}
+	f := sentFrames.Get().(*Frame)
+	*f = Frame{PCM: pcm, At: ch.m.now()}
+	for _, e := range *p {
+		e.tap.Audio(f)
+	}
+	f.PCM = nil
+	sentFrames.Put(f)
 }
 
 // recordingTap attaches a channel recording to the chain: it gets the

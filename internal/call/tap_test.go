@@ -150,3 +150,77 @@ func BenchmarkTapChain(b *testing.B) {
 		b.Fatal("the tap saw nothing")
 	}
 }
+
+// TestSentTap: a sent tap sees what the channel sends (a bridge's mix, the
+// silence generator), nothing while the output is muted, and nothing once
+// detached.
+func TestSentTap(t *testing.T) {
+	r := newRig(t)
+	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+	if err := ch.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []int16 // first sample of each frame
+	detach, ok := ch.AttachSentTap(AudioFunc(func(f *Frame) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, f.PCM[0])
+	}))
+	if !ok {
+		t.Fatal("attach refused")
+	}
+	seen := func() []int16 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int16(nil), got...)
+	}
+	mixed := make([]int16, 160)
+	mixed[0] = 1234
+	buf := make([]byte, 160)
+	ch.sendBridged(mixed, buf)
+	if g := seen(); len(g) != 1 || g[0] != 1234 {
+		t.Fatalf("sent tap saw %v", g)
+	}
+	if err := ch.Mute("out", true); err != nil {
+		t.Fatal(err)
+	}
+	ch.sendBridged(mixed, buf)
+	if g := seen(); len(g) != 1 {
+		t.Fatalf("sent tap saw %d frames while muted out", len(g))
+	}
+	if err := ch.Mute("out", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Silence(true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "silence seen by the sent tap", func() bool { g := seen(); return len(g) > 1 && g[len(g)-1] == 0 })
+	if err := ch.Silence(false); err != nil {
+		t.Fatal(err)
+	}
+	detach()
+	n := len(seen())
+	ch.sendBridged(mixed, buf)
+	if len(seen()) != n {
+		t.Fatal("a detached sent tap still sees frames")
+	}
+}
+
+// BenchmarkSentTap: handing sent frames to a tap does not allocate.
+func BenchmarkSentTap(b *testing.B) {
+	m := NewManager(Options{})
+	ch := &Channel{m: m, media: newFakeMedia(), done: make(chan struct{})}
+	n := 0
+	ch.AttachSentTap(AudioFunc(func(f *Frame) { n += len(f.PCM) }))
+	pcm := make([]int16, 160)
+	buf := make([]byte, 160)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ch.sendBridged(pcm, buf)
+	}
+	if n == 0 {
+		b.Fatal("the tap saw nothing")
+	}
+}
