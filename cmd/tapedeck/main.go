@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/server"
 )
@@ -94,7 +95,8 @@ func run(args []string, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	// The dialplan's applications are checked as the server will run them.
+	if err := cfg.ValidateWith(call.AppChecker(call.CheckEnv{RecordingsDir: cfg.RecordingsDir()})); err != nil {
 		fmt.Fprintf(stderr, "tapedeck: invalid configuration:\n%v\n", err)
 		return 1
 	}

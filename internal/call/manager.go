@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -241,42 +240,18 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	var appName string
-	var wait time.Duration
-	switch app.Name {
-	case "Stasis":
-		if len(app.Args) == 0 || app.Args[0] == "" {
-			log.Error("rejecting call: Stasis() without an application name")
-			_ = d.Reject(603, "Decline")
-			return
-		}
-		appName = app.Args[0]
-		if !m.bus.Registered(appName) {
-			// Asterisk: Stasis fails, the dialplan ends, chan_pjsip declines.
-			log.Warn(fmt.Sprintf("Stasis app '%s' not registered; declining call", appName))
-			_ = d.Reject(603, "Decline")
-			return
-		}
-	case "Record":
-		if len(app.Args) == 0 || app.Args[0] == "" {
-			log.Error("rejecting call: Record() needs a name, e.g. Record(calls/${EXTEN}-${UNIQUEID},wav)")
-			_ = d.Reject(500, "Server Internal Error")
-			return
-		}
-	case "Wait":
-		secs := 0.0
-		if len(app.Args) > 0 {
-			if _, err := fmt.Sscanf(app.Args[0], "%g", &secs); err != nil || secs < 0 {
-				log.Error("rejecting call: bad Wait() argument", "arg", app.Args[0])
-				_ = d.Reject(500, "Server Internal Error")
-				return
-			}
-		}
-		wait = time.Duration(secs * float64(time.Second))
-	default:
+	application, ok := LookupApp(app.Name)
+	if !ok {
 		log.Warn("rejecting call: unsupported dialplan application", "app", app.Name)
 		_ = d.Reject(404, "Not Found")
 		return
+	}
+	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
+	if application.Admit != nil {
+		if no := application.Admit(inv); no != nil {
+			_ = d.Reject(no.Code, no.Reason)
+			return
+		}
 	}
 	media, err := m.opts.Ports.ListenConfig(m.opts.Poller)
 	if err != nil {
@@ -317,25 +292,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 
-	if app.Name == "Record" {
-		go ch.runRecordApp(app.Args, route.MaxDuration)
-		d.SetHandler(ch)
-		return
-	}
-	if app.Name == "Wait" {
-		// A channel outside any application: it waits in the dialplan, then
-		// the dialplan ends and the call is hung up.
-		log.Info("call waiting in dialplan", "channel", ch.id, "seconds", wait.Seconds())
-		d.SetHandler(ch)
-		go func() {
-			if ch.sleep(wait) {
-				ch.hangup(CauseNormalClearing, false)
-			}
-		}()
-		return
-	}
-	log.Info("call entering Stasis", "channel", ch.id, "name", ch.name, "app", appName, "args", strings.Join(app.Args[1:], ","))
-	ch.enterStasis(appName, app.Args[1:])
+	application.start(ch, inv)
 	d.SetHandler(ch)
 }
 
@@ -345,11 +302,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 // The recording is capped at maxDuration (0: the global cap); reaching it
 // ends the recording and the dialplan, so the call is hung up.
 func (ch *Channel) runRecordApp(args []string, maxDuration time.Duration) {
-	vars := map[string]string{
-		"EXTEN": ch.dialplan.Exten, "UNIQUEID": ch.id, "CALLSID": ch.callSid,
-		"CALLERID(num)": ch.caller.Number, "EPOCH": fmt.Sprint(ch.created.Unix()),
-	}
-	name := dialplan.Substitute(args[0], vars)
+	name := dialplan.Substitute(args[0], recordNameVars(ch))
 	format := "wav"
 	if len(args) > 1 && args[1] != "" {
 		format = args[1]

@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -366,8 +367,14 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 		ch.enterStasis(o.App, splitArgs(o.AppArgs))
 		return
 	}
-	_, app, err := ch.m.opts.Plan.Match(o.Extension)
-	if err != nil || app.Name != "Stasis" || len(app.Args) == 0 || !ch.m.bus.Registered(app.Args[0]) {
+	route, app, err := ch.m.opts.Plan.Match(o.Extension)
+	var application *Application
+	var inv *Invocation
+	if err == nil {
+		application, _ = LookupApp(app.Name)
+		inv = &Invocation{Args: app.Args, Route: route, Log: ch.m.log.With("channel", ch.id, "exten", o.Extension), Calls: ch.m}
+	}
+	if application == nil || !application.OnOriginate || !admitOriginated(application, inv) {
 		ch.m.log.Warn("originate: extension has no usable route; hanging up", "channel", ch.id, "exten", o.Extension)
 		ch.hangup(CauseNormalClearing, false)
 		return
@@ -375,5 +382,18 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	ch.mu.Lock()
 	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
 	ch.mu.Unlock()
-	ch.enterStasis(app.Args[0], app.Args[1:])
+	application.start(ch, inv)
+}
+
+// admitOriginated asks the application whether it takes an answered
+// originated channel; its reasons, worded for declining an incoming call,
+// are not logged: the caller logs that the route is unusable.
+func admitOriginated(a *Application, inv *Invocation) bool {
+	if a.Admit == nil {
+		return true
+	}
+	log := inv.Log
+	inv.Log = slog.New(slog.DiscardHandler)
+	defer func() { inv.Log = log }()
+	return a.Admit(inv) == nil
 }

@@ -12,11 +12,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/netguard"
 )
 
@@ -348,15 +352,26 @@ func ApplyEnv(cfg *Config, getenv func(string) string) error {
 	return nil
 }
 
-// Validate checks the configuration and fills derived defaults.
-func (c *Config) Validate() error {
+// Validate checks the configuration and fills derived defaults. The
+// dialplan is compiled, but its applications' arguments are only checked
+// by ValidateWith.
+func (c *Config) Validate() error { return c.ValidateWith(nil) }
+
+// ValidateWith is Validate that also checks every dialplan route's
+// application with check (the server's application registry). Every
+// problem is reported, not just the first.
+func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
-	sipHost, _, err := net.SplitHostPort(c.SIP.Listen)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("sip.listen: %w", err))
+	sipHost, sipPort, sipErr := checkListen("sip.listen", c.SIP.Listen)
+	if sipErr != nil {
+		errs = append(errs, sipErr)
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		errs = append(errs, fmt.Errorf("http.listen: %w", err))
+	_, httpPort, err := checkListen("http.listen", c.HTTP.Listen)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if sipPort != 0 && sipPort == httpPort && slices.Contains(c.SIP.Transports, "tcp") && sameHost(c.SIP.Listen, c.HTTP.Listen) {
+		errs = append(errs, fmt.Errorf("http.listen: %s is also sip.listen's TCP port", c.HTTP.Listen))
 	}
 	for _, t := range c.SIP.Transports {
 		if t != "udp" && t != "tcp" {
@@ -369,9 +384,7 @@ func (c *Config) Validate() error {
 	if len(c.SIP.Transports) == 0 {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
-	if c.RTP.PortMin <= 0 || c.RTP.PortMax > 65535 || c.RTP.PortMin > c.RTP.PortMax {
-		errs = append(errs, fmt.Errorf("rtp: bad port range %d-%d", c.RTP.PortMin, c.RTP.PortMax))
-	}
+	errs = append(errs, c.checkRTPPorts(sipPort)...)
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}
@@ -416,6 +429,9 @@ func (c *Config) Validate() error {
 	if c.RTP.Host == "" {
 		c.RTP.Host = sipHost
 	}
+	if err := checkRTPHost(c.RTP.Host); err != nil && (sipErr == nil || c.RTP.Host != sipHost) {
+		errs = append(errs, err)
+	}
 	if c.Catalog.ReconcileInterval < 0 {
 		errs = append(errs, fmt.Errorf("catalog.reconcile_interval_seconds: %d is negative", c.Catalog.ReconcileInterval))
 	}
@@ -451,20 +467,178 @@ func (c *Config) Validate() error {
 	if c.Recording.MaxDurationSeconds <= 0 {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
 	}
+	errs = append(errs, c.checkDialplan(check)...)
+	return errors.Join(errs...)
+}
+
+// Rules is the dialplan in the form dialplan.Compile takes.
+func (c *Config) Rules() []dialplan.Rule {
+	rules := make([]dialplan.Rule, len(c.Dialplan))
 	for i, r := range c.Dialplan {
-		if r.Exten == "" || r.App == "" {
-			errs = append(errs, fmt.Errorf("dialplan[%d]: exten and app are required", i))
+		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account,
+			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second}
+	}
+	return rules
+}
+
+// checkDialplan compiles the dialplan, checking each route's application
+// with check, and checks the routes' settings: every problem, in the order
+// of the rules, as "dialplan rule N (exten "E"): ...".
+func (c *Config) checkDialplan(check dialplan.AppCheck) []error {
+	var probs []*dialplan.RuleError
+	if _, err := dialplan.CompileChecked(c.Rules(), check); err != nil {
+		parts := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			parts = j.Unwrap()
+		}
+		for _, e := range parts {
+			var re *dialplan.RuleError
+			if !errors.As(e, &re) {
+				re = &dialplan.RuleError{Err: e}
+			}
+			probs = append(probs, re)
+		}
+	}
+	for i, r := range c.Dialplan {
+		bad := func(format string, a ...any) {
+			probs = append(probs, &dialplan.RuleError{Rule: i + 1, Exten: r.Exten, Err: fmt.Errorf(format, a...)})
 		}
 		switch {
 		case r.MaxDurationSeconds < 0:
-			errs = append(errs, fmt.Errorf("dialplan[%d].max_duration_seconds: %d is negative", i, r.MaxDurationSeconds))
+			bad("max_duration_seconds: %d is negative", r.MaxDurationSeconds)
 		case r.MaxDurationSeconds > 0 && !strings.HasPrefix(strings.TrimSpace(r.App), "Record("):
-			errs = append(errs, fmt.Errorf("dialplan[%d].max_duration_seconds: only Record() routes record by themselves (app is %s)", i, r.App))
+			bad("max_duration_seconds: only Record() routes record by themselves (app is %s)", r.App)
 		case c.Recording.MaxDurationSeconds > 0 && r.MaxDurationSeconds > c.Recording.MaxDurationSeconds:
-			errs = append(errs, fmt.Errorf("dialplan[%d].max_duration_seconds: %d exceeds recording.max_duration_seconds (%d)", i, r.MaxDurationSeconds, c.Recording.MaxDurationSeconds))
+			bad("max_duration_seconds: %d exceeds recording.max_duration_seconds (%d)", r.MaxDurationSeconds, c.Recording.MaxDurationSeconds)
 		}
 	}
-	return errors.Join(errs...)
+	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Rule < probs[j].Rule })
+	errs := make([]error, len(probs))
+	for i, p := range probs {
+		errs[i] = fmt.Errorf("dialplan %w", p)
+	}
+	return errs
+}
+
+// checkListen checks a listen address: host:port with a decimal port in
+// 0-65535 (0: any free port) and a host that is an IP address or a name.
+// It returns the host and port.
+func checkListen(field, hostport string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %q: want host:port (e.g. 127.0.0.1:5060)", field, hostport)
+	}
+	port, err := strconv.Atoi(portStr)
+	switch {
+	case err != nil || strings.TrimLeft(portStr, "0123456789") != "":
+		return host, 0, fmt.Errorf("%s: %q: port %q is not a number", field, hostport, portStr)
+	case port > 65535:
+		return host, 0, fmt.Errorf("%s: %q: port %d is out of range (0-65535)", field, hostport, port)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return host, port, fmt.Errorf("%s: %q: %q is not an IP address or host name", field, hostport, host)
+	}
+	if err := checkLocalIP(host); err != nil {
+		return host, port, fmt.Errorf("%s: %q: %w", field, hostport, err)
+	}
+	return host, port, nil
+}
+
+// checkLocalIP: an IP address to bind to must be this machine's (or
+// loopback, or unspecified: every interface), or binding fails at start.
+// Host names and an unreadable interface list are not checked.
+func checkLocalIP(host string) error {
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() || ip.IsLoopback() {
+		return nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not an address of this machine", host)
+}
+
+// validHostname reports whether h is a syntactically valid DNS name.
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameHost reports whether two listen addresses may share a socket.
+func sameHost(a, b string) bool {
+	ha, _, _ := net.SplitHostPort(a)
+	hb, _, _ := net.SplitHostPort(b)
+	unspec := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return ha == hb || unspec(ha) || unspec(hb)
+}
+
+// checkRTPPorts checks rtp.port_min/port_max as the RTP port allocator
+// takes them: an even RTP port and the odd RTCP port above it must fit, and
+// the range must not hold the SIP port.
+func (c *Config) checkRTPPorts(sipPort int) []error {
+	lo, hi := c.RTP.PortMin, c.RTP.PortMax
+	var errs []error
+	if lo < 1 || lo > 65535 {
+		errs = append(errs, fmt.Errorf("rtp.port_min: %d is out of range (1-65535)", lo))
+	}
+	if hi < 1 || hi > 65535 {
+		errs = append(errs, fmt.Errorf("rtp.port_max: %d is out of range (1-65535)", hi))
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if lo >= hi {
+		return []error{fmt.Errorf("rtp: port range %d-%d: port_min must be below port_max", lo, hi)}
+	}
+	if even := lo + lo%2; even+1 > hi {
+		return []error{fmt.Errorf("rtp: port range %d-%d holds no RTP/RTCP pair (an even port and the odd one above it)", lo, hi)}
+	}
+	if sipPort >= lo && sipPort <= hi && slices.Contains(c.SIP.Transports, "udp") {
+		errs = append(errs, fmt.Errorf("rtp: port range %d-%d holds the SIP port %d", lo, hi, sipPort))
+	}
+	return errs
+}
+
+// checkRTPHost checks the address RTP binds to and offers in SDP.
+func checkRTPHost(host string) error {
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return fmt.Errorf("rtp.host: %s would be offered in SDP as the media address, which callers read as hold; set rtp.host to this machine's address", host)
+		}
+		if err := checkLocalIP(host); err != nil {
+			return fmt.Errorf("rtp.host: %w", err)
+		}
+		return nil
+	}
+	if host == "" {
+		return errors.New("rtp.host: empty (sip.listen has no host); set rtp.host to this machine's address")
+	}
+	if !validHostname(host) {
+		return fmt.Errorf("rtp.host: %q is not an IP address or host name", host)
+	}
+	if ips, err := net.LookupIP(host); err != nil || len(ips) == 0 {
+		// The RTP port allocator resolves it at start, as here.
+		return fmt.Errorf("rtp.host: %q does not resolve", host)
+	}
+	return nil
 }
 
 // IsLoopback reports whether host:port binds only to a loopback address.

@@ -31,18 +31,24 @@ func (a App) Data() string { return strings.Join(a.Args, ",") }
 
 // ParseApp parses "Name(arg1,arg2,...)" or a bare "Name". Arguments are
 // trimmed of surrounding spaces, so "Stasis(vm-record, ${EXTEN})" has the
-// arguments "vm-record" and "${EXTEN}".
+// arguments "vm-record" and "${EXTEN}". Errors wrap ErrBadApp.
 func ParseApp(s string) (App, error) {
 	s = strings.TrimSpace(s)
 	open := strings.IndexByte(s, '(')
 	if open < 0 {
-		if s == "" || strings.ContainsAny(s, "),") {
-			return App{}, fmt.Errorf("%w: %q", ErrBadApp, s)
+		switch {
+		case s == "":
+			return App{}, &syntaxError{ErrBadApp, "", "no application"}
+		case strings.ContainsAny(s, "),"):
+			return App{}, &syntaxError{ErrBadApp, s, `want Name(args)`}
 		}
 		return App{Name: s}, nil
 	}
-	if !strings.HasSuffix(s, ")") || open == 0 {
-		return App{}, fmt.Errorf("%w: %q (want Name(args))", ErrBadApp, s)
+	switch {
+	case open == 0:
+		return App{}, &syntaxError{ErrBadApp, s, `no application name before "("`}
+	case !strings.HasSuffix(s, ")"):
+		return App{}, &syntaxError{ErrBadApp, s, `missing ")" at the end`}
 	}
 	name := strings.TrimSpace(s[:open])
 	inner := s[open+1 : len(s)-1]
@@ -54,6 +60,23 @@ func ParseApp(s string) (App, error) {
 	}
 	return App{Name: name, Args: args}, nil
 }
+
+// syntaxError is a malformed application or pattern: what was written and
+// why it is wrong. errors.Is matches its sentinel.
+type syntaxError struct {
+	kind error // ErrBadApp or ErrBadPattern
+	text string
+	why  string
+}
+
+func (e *syntaxError) Error() string {
+	if e.text == "" {
+		return e.why
+	}
+	return e.text + ": " + e.why
+}
+
+func (e *syntaxError) Is(target error) bool { return target == e.kind }
 
 // Route is one compiled rule.
 type Route struct {
@@ -88,40 +111,71 @@ type Rule struct {
 	MaxDuration time.Duration
 }
 
+// AppCheck checks one route's application at configuration time. The
+// application's ${EXTEN} is already replaced by an extension the route
+// matches; other variables are left for the check.
+type AppCheck func(App) error
+
 // Compile builds a Plan. Every bad rule is reported.
-func Compile(rules []Rule) (*Plan, error) {
+func Compile(rules []Rule) (*Plan, error) { return CompileChecked(rules, nil) }
+
+// CompileChecked builds a Plan and checks every route's application with
+// check (nil: syntax only). Every problem of every rule is reported, each
+// as "rule N (exten "E"): ..." with rules numbered from 1 in their order.
+func CompileChecked(rules []Rule, check AppCheck) (*Plan, error) {
 	p := &Plan{exact: map[string]*Route{}}
 	var errs []error
+	firstExact := map[string]int{}
 	for i, r := range rules {
+		bad := func(err error) { errs = append(errs, &RuleError{Rule: i + 1, Exten: r.Exten, Err: err}) }
+		ok := true
+		var pat []class
+		switch {
+		case r.Exten == "" || r.Exten == "_":
+			bad(errors.New("empty extension"))
+			ok = false
+		case strings.HasPrefix(r.Exten, "_"):
+			var err error
+			if pat, err = compilePattern(r.Exten[1:]); err != nil {
+				bad(err)
+				ok = false
+			}
+		default:
+			if first, dup := firstExact[r.Exten]; dup {
+				bad(fmt.Errorf("extension defined twice (first in rule %d)", first))
+				ok = false
+			} else {
+				firstExact[r.Exten] = i + 1
+			}
+		}
 		app, err := ParseApp(r.App)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("rule %d (%s): %w", i, r.Exten, err))
+			bad(err)
+			continue
+		}
+		if check != nil {
+			sample := r.Exten
+			if pat != nil {
+				sample = sampleExten(pat)
+			}
+			if err := check(substituteExten(app, sample)); err != nil {
+				bad(fmt.Errorf("%s: %w", strings.TrimSpace(r.App), err))
+				ok = false
+			}
+		}
+		if !ok {
 			continue
 		}
 		ctx := r.Context
 		if ctx == "" {
 			ctx = "default"
 		}
-		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account, MaxDuration: r.MaxDuration}
-		if strings.HasPrefix(r.Exten, "_") {
-			pat, err := compilePattern(r.Exten[1:])
-			if err != nil {
-				errs = append(errs, fmt.Errorf("rule %d: %w", i, err))
-				continue
-			}
-			rt.pattern = pat
+		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account, MaxDuration: r.MaxDuration, pattern: pat}
+		if pat != nil {
 			p.patterns = append(p.patterns, rt)
-			continue
+		} else {
+			p.exact[r.Exten] = rt
 		}
-		if r.Exten == "" {
-			errs = append(errs, fmt.Errorf("rule %d: empty extension", i))
-			continue
-		}
-		if _, dup := p.exact[r.Exten]; dup {
-			errs = append(errs, fmt.Errorf("rule %d: extension %q defined twice", i, r.Exten))
-			continue
-		}
-		p.exact[r.Exten] = rt
 	}
 	sort.SliceStable(p.patterns, func(i, j int) bool {
 		return moreSpecific(p.patterns[i].pattern, p.patterns[j].pattern)
@@ -129,9 +183,56 @@ func Compile(rules []Rule) (*Plan, error) {
 	return p, errors.Join(errs...)
 }
 
+// RuleError is a problem with one rule, numbered from 1.
+type RuleError struct {
+	Rule  int
+	Exten string
+	Err   error
+}
+
+func (e *RuleError) Error() string {
+	return fmt.Sprintf("rule %d (exten %q): %v", e.Rule, e.Exten, e.Err)
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// sampleExten is the shortest extension pat matches, with the lowest
+// character of each class: _NXX gives "200", _X. "00".
+func sampleExten(pat []class) string {
+	var b strings.Builder
+	for _, c := range pat {
+		if c.tail == '.' {
+			b.WriteByte('0')
+			continue
+		}
+		if c.tail != 0 {
+			continue
+		}
+		for ch := 0; ch < 256; ch++ {
+			if c.set[ch] {
+				b.WriteByte(byte(ch))
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
+// substituteExten replaces ${EXTEN} in app's arguments, as Match does.
+func substituteExten(a App, exten string) App {
+	out := App{Name: a.Name, Args: make([]string, len(a.Args))}
+	for i, arg := range a.Args {
+		// Only ${EXTEN} is known here; other variables (${UNIQUEID}, ...)
+		// are left for the application to fill in.
+		out.Args[i] = strings.ReplaceAll(arg, "${EXTEN}", exten)
+	}
+	return out
+}
+
 func compilePattern(s string) ([]class, error) {
+	bad := func(why string) error { return &syntaxError{ErrBadPattern, "_" + s, why} }
 	if s == "" {
-		return nil, fmt.Errorf("%w: empty pattern", ErrBadPattern)
+		return nil, bad("empty pattern")
 	}
 	var out []class
 	for i := 0; i < len(s); i++ {
@@ -145,20 +246,23 @@ func compilePattern(s string) ([]class, error) {
 			c.addRange('2', '9')
 		case '.', '!':
 			if i != len(s)-1 {
-				return nil, fmt.Errorf("%w: %q: %q must end the pattern", ErrBadPattern, s, ch)
+				return nil, bad(fmt.Sprintf("%q must end the pattern", ch))
 			}
 			c.tail = ch
 			c.size = 256
 		case '[':
 			end := strings.IndexByte(s[i:], ']')
-			if end < 2 {
-				return nil, fmt.Errorf("%w: %q: unterminated or empty [", ErrBadPattern, s)
+			switch {
+			case end < 0:
+				return nil, bad(`"[" is not closed by "]"`)
+			case end == 1:
+				return nil, bad(`empty "[]"`)
 			}
 			body := s[i+1 : i+end]
 			for j := 0; j < len(body); j++ {
 				if j+2 < len(body) && body[j+1] == '-' {
 					if body[j] > body[j+2] {
-						return nil, fmt.Errorf("%w: %q: bad range %q", ErrBadPattern, s, body[j:j+3])
+						return nil, bad(fmt.Sprintf("range %q runs backwards", body[j:j+3]))
 					}
 					c.addRange(body[j], body[j+2])
 					j += 2
@@ -227,13 +331,7 @@ func (p *Plan) Match(exten string) (*Route, App, error) {
 	if rt == nil {
 		return nil, App{}, fmt.Errorf("%w %q", ErrNoRoute, exten)
 	}
-	app := App{Name: rt.App.Name, Args: make([]string, len(rt.App.Args))}
-	for i, a := range rt.App.Args {
-		// Only ${EXTEN} is known here; other variables (${UNIQUEID}, ...)
-		// are left for the application to fill in.
-		app.Args[i] = strings.ReplaceAll(a, "${EXTEN}", exten)
-	}
-	return rt, app, nil
+	return rt, substituteExten(rt.App, exten), nil
 }
 
 // Substitute replaces ${NAME} with vars[NAME] (unknown names become empty,

@@ -3,6 +3,7 @@ package dialplan
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -117,6 +118,102 @@ func FuzzMatch(f *testing.F) {
 		_, app, err := p.Match(exten)
 		if err == nil && app.Args[1] != exten {
 			t.Fatalf("substitution lost exten: %v", app)
+		}
+	})
+}
+
+// Every problem of every rule is reported, numbered from 1 with its
+// extension, in the rules' order.
+func TestCompileReportsEveryRule(t *testing.T) {
+	_, err := Compile([]Rule{
+		{Exten: "1000", App: "Stasis(a)"},
+		{Exten: "_2XX[", App: "Stasis(a)"},
+		{Exten: "2001", App: "Stasis(x"},
+		{Exten: "1000", App: "Stasis(b)"},
+		{Exten: "_X.X", App: "Stasis(a)"},
+		{Exten: "_[9-1]", App: "Stasis(a)"},
+		{Exten: "_[]", App: "Stasis(a)"},
+		{Exten: "", App: "Stasis(a)"},
+		{Exten: "3000", App: ""},
+		{Exten: "3001", App: "(a)"},
+	})
+	want := `rule 2 (exten "_2XX["): _2XX[: "[" is not closed by "]"
+rule 3 (exten "2001"): Stasis(x: missing ")" at the end
+rule 4 (exten "1000"): extension defined twice (first in rule 1)
+rule 5 (exten "_X.X"): _X.X: '.' must end the pattern
+rule 6 (exten "_[9-1]"): _[9-1]: range "9-1" runs backwards
+rule 7 (exten "_[]"): _[]: empty "[]"
+rule 8 (exten ""): empty extension
+rule 9 (exten "3000"): no application
+rule 10 (exten "3001"): (a): no application name before "("`
+	if err == nil || err.Error() != want {
+		t.Fatalf("errors:\n%v\nwant:\n%s", err, want)
+	}
+	if !errors.Is(err, ErrBadPattern) || !errors.Is(err, ErrBadApp) {
+		t.Errorf("sentinels lost: %v", err)
+	}
+	var re *RuleError
+	if !errors.As(err, &re) || re.Rule != 2 || re.Exten != "_2XX[" {
+		t.Errorf("RuleError: %+v", re)
+	}
+}
+
+// CompileChecked hands each route's application to the check with ${EXTEN}
+// replaced by an extension the route matches, and reports what it says.
+func TestCompileChecked(t *testing.T) {
+	var seen []App
+	check := func(a App) error {
+		seen = append(seen, a)
+		if a.Name != "Stasis" {
+			return errors.New("nope")
+		}
+		return nil
+	}
+	p, err := CompileChecked([]Rule{
+		{Exten: "_3XX", App: "Stasis(vm, ${EXTEN})"},
+		{Exten: "_N[5-7]!", App: "Stasis(a,${EXTEN})"},
+		{Exten: "_9.", App: "Stasis(a,${EXTEN})"},
+		{Exten: "2001", App: "Record(calls/${EXTEN}-${UNIQUEID})"},
+	}, check)
+	if err == nil || err.Error() != `rule 4 (exten "2001"): Record(calls/${EXTEN}-${UNIQUEID}): nope` {
+		t.Fatalf("err = %v", err)
+	}
+	want := []App{
+		{"Stasis", []string{"vm", "300"}},
+		{"Stasis", []string{"a", "25"}},
+		{"Stasis", []string{"a", "90"}},
+		{"Record", []string{"calls/2001-${UNIQUEID}"}},
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("checked %v, want %v", seen, want)
+	}
+	for _, ext := range []string{"300", "25", "90"} {
+		if _, _, err := p.Match(ext); err != nil {
+			t.Errorf("sample %s does not match its route: %v", ext, err)
+		}
+	}
+	if _, _, err := p.Match("2001"); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("a rule failing its check was kept: %v", err)
+	}
+}
+
+// The extension a route's application is checked with is one the route
+// matches, whatever the pattern.
+func FuzzSampleExten(f *testing.F) {
+	for _, p := range []string{"_X.", "_3XX", "_N[5-7]!", "_[a-c]Z.", "_1!", "_!"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, exten string) {
+		if !strings.HasPrefix(exten, "_") {
+			return
+		}
+		pat, err := compilePattern(exten[1:])
+		if err != nil {
+			return
+		}
+		rt := &Route{pattern: pat}
+		if s := sampleExten(pat); !rt.matches(s) {
+			t.Fatalf("%s does not match its sample %q", exten, s)
 		}
 	})
 }

@@ -61,12 +61,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	rules := make([]dialplan.Rule, len(cfg.Dialplan))
-	for i, r := range cfg.Dialplan {
-		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account,
-			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second}
-	}
-	plan, err := dialplan.Compile(rules)
+	plan, err := dialplan.CompileChecked(cfg.Rules(), call.AppChecker(call.CheckEnv{RecordingsDir: cfg.RecordingsDir()}))
 	if err != nil {
 		return nil, fmt.Errorf("dialplan: %w", err)
 	}
