@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
 // Catalog is what the call model tells the recordings catalog.
@@ -17,7 +18,8 @@ type Catalog interface {
 	Copied(ctx context.Context, src, dst, dstPath string) error
 	AccountSid(ctx context.Context, name string) (string, error)
 	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
-	BlobOnly(ctx context.Context) ([]catalog.StoredName, error)
+	// StoredNames lists the stored recordings (ARI's /recordings/stored).
+	StoredNames(ctx context.Context) ([]catalog.StoredName, error)
 	// Lookup returns a recording's catalog status and detail by name.
 	Lookup(ctx context.Context, name string) (status, detail string, err error)
 }
@@ -36,15 +38,20 @@ func catalogCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
 }
 
+// hangupCatalogTimeout bounds the catalog write of a recording ended by its
+// channel's hangup.
+const hangupCatalogTimeout = 2 * time.Second
+
 // catalogInfo describes a recording for the catalog.
 func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	in := catalog.Info{Name: r.name, Path: r.path, Format: r.format.Name, ContentType: r.format.ContentType,
-		Source: nonEmpty(r.source, "ari"), Started: r.startedAt, Status: status, Channels: 1}
+		Source: nonEmpty(r.source, "ari"), Started: r.startedAt, Status: status, Channels: 1,
+		WaitUpload: !r.hangup.Load()}
 	if r.stereo {
 		in.Channels = 2
 	}
 	r.mu.Lock()
-	in.Duration = time.Duration(r.written) * time.Second / 8000
+	in.Duration = time.Duration(r.written) * time.Second / audio.SampleRate
 	if status == "failed" {
 		in.Cause = r.cause
 	}
@@ -94,6 +101,12 @@ func (r *LiveRecording) catalogFinished(state string) {
 		status = "canceled"
 	}
 	ctx, cancel := catalogCtx()
+	if r.hangup.Load() {
+		// A hangup waits at most this for the database; a write that
+		// does not make it is retried by the catalog's reconcile.
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), hangupCatalogTimeout)
+	}
 	defer cancel()
 	if err := c.Finished(ctx, r.catalogInfo(status)); err != nil {
 		r.m.log.Error("catalog: recording end not recorded", "name", r.name, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"log/slog"
 	"sort"
 	"sync"
@@ -44,6 +45,12 @@ type Options struct {
 	// NewMedia makes a channel's RTP session on cfg's sockets (nil: an
 	// rtp.Session; tests pass fakes).
 	NewMedia func(cfg rtp.Config) (Media, error)
+	// FsyncInterval is how often a recording's file is fsynced by its
+	// writer (0: DefaultFsyncInterval; negative: never).
+	FsyncInterval time.Duration
+	// RecorderOptions are added to every recording's recorder.Create (a
+	// fault-injecting file in tests).
+	RecorderOptions []recorder.Option
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.

@@ -86,6 +86,7 @@ func (ch *Channel) finishRecordings() {
 	}
 	ch.m.recMu.Unlock()
 	for _, r := range mine {
+		r.hangup.Store(true) // the catalog does not wait for the upload
 		r.finish(RecDone)
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
@@ -65,7 +67,18 @@ type LiveRecording struct {
 	stereo bool   // bridge recordings: one party per channel
 	source string // catalog source: ari, policy (dialplan Record), ...
 
-	mu       sync.Mutex // guards everything below; held on the media path
+	// q is the bounded queue between the media path and the writer
+	// goroutine (see writeLoop); the media path never does file or pipe
+	// I/O and never waits for it.
+	q recQueue
+	// hangup: the recording ends because its channel hangs up; its
+	// catalog entry's upload then runs in the background only.
+	hangup atomic.Bool
+	// opened is set while start creates the file (without r.mu held) and
+	// closed when it is done; finish waits for it.
+	opened chan struct{}
+
+	mu       sync.Mutex // guards everything below; held on the media path, never across I/O
 	state    string
 	cause    string
 	writer   recorder.Writer
@@ -102,7 +115,7 @@ func (r *LiveRecording) JSON() LiveRecordingJSON {
 func (r *LiveRecording) jsonLocked() LiveRecordingJSON {
 	j := LiveRecordingJSON{Name: r.name, Format: r.format.Name, TargetURI: r.target, State: r.state, Cause: r.cause}
 	if r.state == RecDone || r.state == RecCanceled || r.state == RecFailed {
-		d := int((r.written + 4000) / 8000)
+		d := int((r.written + audio.SampleRate/2) / audio.SampleRate)
 		j.Duration = &d
 		if r.opts.MaxSilence > 0 && r.vad != nil {
 			talk := int(r.vad.TalkingDuration().Round(time.Second) / time.Second)
@@ -207,7 +220,7 @@ func (r *LiveRecording) StopReason() string {
 
 // maxSamples is the recording's length cap in samples.
 func (r *LiveRecording) maxSamples() int64 {
-	return int64(r.opts.MaxDuration) * 8000 / int64(time.Second)
+	return int64(r.opts.MaxDuration) * audio.SampleRate / int64(time.Second)
 }
 
 func ifExistsMode(s string) (recorder.IfExists, error) {
@@ -235,18 +248,25 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		}
 		ch.playBeep()
 	}
-	var opts []recorder.Option
+	opts := append([]recorder.Option(nil), r.m.opts.RecorderOptions...)
 	if r.stereo {
 		opts = append(opts, recorder.WithChannels(2))
 	}
-	// The file is created under r.mu, so a stop or cancel either comes
-	// first (nothing is created) or finds the recording started.
+	// The file is created without r.mu held (JSON and the API never wait
+	// for a disk); a stop or cancel either comes first (nothing is created)
+	// or waits for the creation (opened) and finds the recording started.
 	r.mu.Lock()
 	if r.finished { // stopped or canceled while queued
 		r.mu.Unlock()
 		return
 	}
+	opened := make(chan struct{})
+	r.opened = opened
+	r.mu.Unlock()
 	w, err := recorder.Create(r.path, r.format, mode, opts...)
+	r.mu.Lock()
+	r.opened = nil
+	close(opened)
 	if err != nil {
 		if r.cause == "" {
 			r.cause = failureCause(err)
@@ -256,8 +276,10 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		return
 	}
 	r.writer = w
-	r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
-	r.vad = recorder.NewVAD(8000)
+	r.q.init(r.queueSamples())
+	go r.writeLoop(w, r.m.fsyncInterval())
+	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
+	r.vad = recorder.NewVAD(audio.SampleRate)
 	r.emit = r.writeLocked
 	r.state = RecRecording
 	r.startedAt = time.Now()
@@ -323,7 +345,7 @@ func (r *LiveRecording) publish(typ string) {
 }
 
 // silence20ms is one 20 ms frame of silence, never written to.
-var silence20ms [160]int16
+var silence20ms [audio.FrameSamples]int16
 
 // silentFrame returns n samples of silence (without allocating for a frame
 // of the mixer's size).
@@ -364,12 +386,14 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		for i := range n {
 			buf[2*i], buf[2*i+1] = left[i], right[i]
 		}
-		if err := r.writer.Write(buf); err != nil && r.cause == "" {
-			r.cause = failureCause(err)
+		if !r.q.push(buf) {
+			if r.cause == "" {
+				r.cause = r.overflowCause()
+			}
 		} else {
 			if r.opts.MaxSilence > 0 {
-				for off := 0; off+160 <= n; off += 160 {
-					r.vad.Frame(mixed[off : off+160])
+				for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
+					r.vad.Frame(mixed[off : off+audio.FrameSamples])
 				}
 			}
 			r.written += int64(n)
@@ -430,7 +454,8 @@ func (r *LiveRecording) push(ssrc, ts uint32, pcm []int16, now time.Time) {
 	}
 }
 
-// writeLocked is the timeline's output: file, silence detection, counters.
+// writeLocked is the timeline's output: the writer's queue, silence
+// detection, counters.
 func (r *LiveRecording) writeLocked(pcm []int16) {
 	if r.writer == nil || r.cause != "" {
 		return
@@ -438,13 +463,13 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 	if room := r.maxSamples() - r.written; int64(len(pcm)) > room {
 		pcm = pcm[:max(room, 0)] // the cap is exact, whatever the packet size
 	}
-	if err := r.writer.Write(pcm); err != nil {
-		r.cause = failureCause(err)
+	if !r.q.push(pcm) {
+		r.cause = r.overflowCause()
 		return
 	}
 	if r.opts.MaxSilence > 0 {
-		for off := 0; off+160 <= len(pcm); off += 160 {
-			r.vad.Frame(pcm[off : off+160])
+		for off := 0; off+audio.FrameSamples <= len(pcm); off += audio.FrameSamples {
+			r.vad.Frame(pcm[off : off+audio.FrameSamples])
 		}
 	}
 	r.written += int64(len(pcm))
@@ -503,7 +528,7 @@ func (r *LiveRecording) Pause(on bool) error {
 		r.state = RecPaused
 	} else if !on && r.state == RecPaused {
 		// A fresh timeline: the paused interval is skipped, not filled.
-		r.timeline = recorder.NewTimeline(8000, 60*time.Millisecond)
+		r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 		r.state = RecRecording
 	}
 	return nil
@@ -524,6 +549,12 @@ func (r *LiveRecording) Mute(on bool) error {
 // finish ends the recording once with a final state.
 func (r *LiveRecording) finish(state string) {
 	r.mu.Lock()
+	for r.opened != nil { // the file is being created: the outcome decides
+		ch := r.opened
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
+	}
 	if r.finished {
 		r.mu.Unlock()
 		<-r.done
@@ -546,7 +577,8 @@ func (r *LiveRecording) finish(state string) {
 
 	r.mu.Lock()
 	var closeErr error
-	if r.writer != nil {
+	w := r.writer
+	if w != nil {
 		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
 			if st := r.timeline.Stats(); st.Clamped > 0 {
@@ -554,8 +586,24 @@ func (r *LiveRecording) finish(state string) {
 					"name", r.name, "target", r.target, "gaps", st.Clamped)
 			}
 		}
-		closeErr = r.writer.Close()
 	}
+	r.mu.Unlock()
+	if w != nil {
+		// The writer goroutine writes what is queued and closes the file;
+		// a disk that stalls fails this recording, and the hangup or stop
+		// waits no longer than writerStallTimeout for it.
+		r.q.close()
+		t := time.NewTimer(writerStallTimeout)
+		select {
+		case closeErr = <-r.q.closed:
+		case <-t.C:
+			closeErr = fmt.Errorf("%w: the disk did not complete a write within %v", errDiskStalled, writerStallTimeout)
+			r.m.log.Error("recording: the disk stalled; the recording is failed and its file is closed when the write returns",
+				"name", r.name, "path", r.path)
+		}
+		t.Stop()
+	}
+	r.mu.Lock()
 	if r.cause != "" || (closeErr != nil && state != RecCanceled) {
 		if r.cause == "" {
 			r.cause = failureCause(closeErr)

@@ -59,9 +59,32 @@ func (m *Manager) OpenStored(ctx context.Context, rec *StoredRecording) (io.Read
 
 var errRecordingNotFound = errf(404, "Recording not found")
 
-// ListStored lists finished recordings under the root, sorted by name, one
-// entry per name. Recordings still being written are left out.
+// ListStored lists the stored recordings, sorted by name, one entry per
+// name: a query of the catalog, the only index of stored recordings.
+// Recordings still being written are left out. Without a catalog (tests of
+// the call model alone) it walks the recordings root.
 func (m *Manager) ListStored() ([]StoredRecordingJSON, error) {
+	if c := m.opts.Catalog; c != nil {
+		ctx, cancel := catalogCtx()
+		defer cancel()
+		names, err := c.StoredNames(ctx)
+		if err != nil {
+			return nil, errf(500, "listing recordings: %v", err)
+		}
+		out := []StoredRecordingJSON{}
+		for _, n := range names {
+			if !m.isLive(n.Name) {
+				out = append(out, StoredRecordingJSON{Name: n.Name, Format: n.Format, Recovered: n.Recovered})
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		return out, nil
+	}
+	return m.walkStored()
+}
+
+// walkStored lists the recording files under the root.
+func (m *Manager) walkStored() ([]StoredRecordingJSON, error) {
 	root := m.opts.RecordingsDir
 	seen := map[string]bool{}
 	var out []StoredRecordingJSON
@@ -89,22 +112,6 @@ func (m *Manager) ListStored() ([]StoredRecordingJSON, error) {
 		out = append(out, StoredRecordingJSON{Name: name, Format: f.Name, Recovered: recorder.IsRecovered(path)})
 		return nil
 	})
-	// Recordings kept only in object storage are stored recordings too.
-	if c := m.opts.Catalog; c != nil {
-		ctx, cancel := catalogCtx()
-		names, cerr := c.BlobOnly(ctx)
-		cancel()
-		if cerr != nil {
-			m.log.Error("catalog: listing recordings kept in object storage", "err", cerr)
-		}
-		for _, n := range names {
-			if seen[n.Name] || m.isLive(n.Name) {
-				continue
-			}
-			seen[n.Name] = true
-			out = append(out, StoredRecordingJSON{Name: n.Name, Format: n.Format})
-		}
-	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if out == nil {
 		out = []StoredRecordingJSON{}
@@ -150,7 +157,7 @@ func (m *Manager) writing(name string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.writer != nil && !r.finished
+	return (r.writer != nil || r.opened != nil) && !r.finished // open, or being created
 }
 
 // GetStored finds a stored recording by name.

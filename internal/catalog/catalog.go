@@ -43,6 +43,11 @@ type Info struct {
 	Duration     time.Duration
 	Status       string // in-progress, completed, failed, recovered
 	Cause        string // why it failed, in words (the row's StatusDetail)
+	// WaitUpload makes Finished wait for the first attempt of the upload
+	// to object storage (a stop asked for; a hangup never waits).
+	// Without it (a hangup) the checksum, too, is computed by that
+	// background job rather than before the row is written.
+	WaitUpload bool
 }
 
 // Service is the catalog.
@@ -52,8 +57,14 @@ type Service struct {
 	Root   string     // recordings root
 	Log    *slog.Logger
 	Now    func() time.Time
-	Upload time.Duration // bound for one upload
+	Upload time.Duration // bound for one upload attempt (at least 10 minutes)
 	Node   string        // this node's id, stored on the rows it makes
+	// RetryBase is the first delay between upload attempts (0: 1 s); it
+	// doubles up to 5 minutes.
+	RetryBase time.Duration
+
+	up         uploads
+	checkAfter string // where checkFiles goes on (guarded by mu)
 
 	defaultSid atomic.Pointer[string] // the default account's Sid, once known
 
@@ -144,11 +155,20 @@ func (s *Service) started(ctx context.Context, in Info) (string, error) {
 // the failure: it is repaired in place and measured. When the write fails
 // (e.g. the database's disk is full) Reconcile retries it.
 func (s *Service) Finished(ctx context.Context, in Info) error {
-	err := s.finished(ctx, in)
+	row, err := s.finished(ctx, in)
 	s.mu.Lock()
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
 	s.mu.Unlock()
+	if row != nil && (s.Blob != nil || row.SHA256 == "") {
+		first := s.startUpload(*row, in.ContentType)
+		if in.WaitUpload {
+			select {
+			case <-first:
+			case <-ctx.Done():
+			}
+		}
+	}
 	return err
 }
 
@@ -165,19 +185,20 @@ func (s *Service) setPendingLocked(in Info, err error) {
 	}
 }
 
-func (s *Service) finished(ctx context.Context, in Info) error {
+// finished writes the row; it returns it when its file is to be uploaded.
+func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error) {
 	row, err := s.Meta.RecordingByName(ctx, in.Name)
 	if errors.Is(err, meta.ErrNotFound) {
 		if _, err := s.started(ctx, in); err != nil {
-			return err
+			return nil, err
 		}
 		row, err = s.Meta.RecordingByName(ctx, in.Name)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in.Status == "canceled" {
-		return s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
+		return nil, s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
 	}
 	row.DateUpdated = s.now()
 	row.Duration = in.Duration.Seconds()
@@ -195,7 +216,19 @@ func (s *Service) finished(ctx context.Context, in Info) error {
 			s.log().Warn("catalog: cannot measure failed recording", "name", in.Name, "err", err)
 		}
 	} else {
-		size, sum, err := fileSum(in.Path)
+		var size int64
+		var sum string
+		var err error
+		if in.WaitUpload {
+			size, sum, err = fileSum(in.Path)
+		} else {
+			// A hangup does not wait for the checksum: the row is
+			// written with the size, and the job hashes the file.
+			var fi os.FileInfo
+			if fi, err = os.Stat(in.Path); err == nil {
+				size = fi.Size()
+			}
+		}
 		if err != nil {
 			row.Status = "failed"
 			row.StatusDetail = "The finished recording's file cannot be read: " + err.Error()
@@ -203,24 +236,14 @@ func (s *Service) finished(ctx context.Context, in Info) error {
 		} else {
 			row.Size, row.SHA256 = size, sum
 		}
-		if s.Blob != nil && err == nil {
-			uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
-			key := row.AccountSid + "/" + row.Sid + "." + extOf(in.Path)
-			obj, uerr := s.Blob.Put(uctx, key, in.Path, in.ContentType)
-			cancel()
-			if uerr != nil {
-				// The local file stays; the row points at it.
-				s.log().Error("catalog: upload failed; keeping the local file", "name", in.Name, "err", uerr)
-			} else {
-				row.S3URI = obj.URI
-				row.FilePath = "blob:" + obj.Key
-				if obj.SHA256 != "" && obj.SHA256 != sum {
-					s.log().Error("catalog: checksum differs after upload", "name", in.Name)
-				}
-			}
-		}
 	}
-	return s.Meta.PutRecording(ctx, row)
+	if err := s.Meta.PutRecording(ctx, row); err != nil {
+		return nil, err
+	}
+	if row.Status != "completed" {
+		return nil, nil
+	}
+	return &row, nil
 }
 
 // measure repairs a file in place (recorder.Repair) and returns its size,
@@ -241,6 +264,7 @@ func measure(path, format string) (int64, string, time.Duration, error) {
 const (
 	DetailSettledFromFile = "The end of the recording was never catalogued; size and duration are taken from its file"
 	DetailFileMissing     = "The end of the recording was never catalogued and its file is missing"
+	DetailFileRemoved     = "The recording's file was removed outside tapedeck"
 )
 
 // Reconcile brings the catalog back to the truth on disk. It retries the
@@ -262,7 +286,10 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, in := range retry {
-		err := s.finished(ctx, in)
+		row, err := s.finished(ctx, in)
+		if row != nil && (s.Blob != nil || row.SHA256 == "") {
+			defer s.startUpload(*row, in.ContentType)
+		}
 		s.mu.Lock()
 		if s.active[in.Name] {
 			// A new recording of the name began meanwhile; its own end
@@ -298,8 +325,69 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			break
 		}
 	}
+	if err := s.checkFiles(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
+
+// checkFiles marks this node's stored recordings whose local file is gone
+// (deleted by hand, a lost disk) as missing, so that no listing shows them
+// completed, and restarts the background job of those still lacking their
+// checksum or upload. Each pass looks at most checkPerPass rows, going on
+// where the last one stopped (and round again), so that a large catalog
+// costs a bounded amount of work per reconcile.
+func (s *Service) checkFiles(ctx context.Context) error {
+	s.mu.Lock()
+	after := s.checkAfter
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.checkAfter = after
+		s.mu.Unlock()
+	}()
+	for seen := 0; seen < checkPerPass; {
+		rows, err := s.Meta.Stored(ctx, s.Node, after, 500)
+		if err != nil {
+			return err
+		}
+		seen += len(rows)
+		for _, row := range rows {
+			prev := after
+			after = row.Name
+			if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || s.busy(row.Name) {
+				continue
+			}
+			if _, err := os.Stat(s.abs(row.FilePath)); !errors.Is(err, os.ErrNotExist) {
+				if err == nil {
+					s.rescanUpload(row) // an upload a restart or an outage left undone
+				}
+				continue
+			}
+			s.mu.Lock()
+			if s.active[row.Name] {
+				s.mu.Unlock()
+				continue
+			}
+			row.Status, row.StatusDetail, row.DateUpdated = meta.StatusMissing, DetailFileRemoved, s.now()
+			err := s.Meta.PutRecording(ctx, row)
+			s.mu.Unlock()
+			if err != nil {
+				after = prev // this row again next time
+				return fmt.Errorf("recording %q: %w", row.Name, err)
+			}
+			s.log().Warn("catalog: a recording's file was removed outside tapedeck; marked missing", "name", row.Name, "path", row.FilePath)
+		}
+		if len(rows) < 500 {
+			after = "" // the end: round again next time
+			return nil
+		}
+	}
+	return nil
+}
+
+// checkPerPass bounds the rows checkFiles looks at in one reconcile.
+const checkPerPass = 20000
 
 // settle settles one row left in progress unless its recording is live.
 func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) {
@@ -544,36 +632,40 @@ func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Me
 }
 
 // StoredName is a recording kept only in object storage.
-type StoredName struct{ Name, Format string }
+type StoredName struct {
+	Name, Format string
+	Recovered    bool // settled from its file after a crash
+}
 
-// BlobOnly lists the finished recordings whose file lives only in object
-// storage (ARI's stored listing adds them to what is on disk).
-func (s *Service) BlobOnly(ctx context.Context) ([]StoredName, error) {
-	if s.Blob == nil {
-		return nil, nil
-	}
-	accounts, err := s.Meta.ListAccounts(ctx)
-	if err != nil {
-		return nil, err
-	}
+// StoredNames lists the stored recordings this node can serve, by name:
+// ARI's /recordings/stored, one query of the catalog (the only index of
+// stored recordings). Completed and recovered ones, and failed ones that
+// kept a file; not those in progress or whose file went missing.
+func (s *Service) StoredNames(ctx context.Context) ([]StoredName, error) {
 	var out []StoredName
-	for _, acc := range accounts {
-		after := ""
-		for {
-			page, err := s.Meta.ListRecordings(ctx, meta.Query{AccountSid: acc.Sid, SortBy: "DateCreated", Limit: 1000, AfterSid: after})
-			if err != nil {
-				return nil, err
+	after := ""
+	for {
+		rows, err := s.Meta.Finished(ctx, s.Node, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			after = r.Name
+			if r.Name == "" {
+				continue
 			}
-			for _, r := range page.Items {
-				if strings.HasPrefix(r.FilePath, "blob:") && r.Name != "" && (r.Status == "completed" || r.Status == "recovered") {
-					out = append(out, StoredName{Name: r.Name, Format: r.Format})
+			if r.Status == meta.StatusFailed {
+				if strings.HasPrefix(r.FilePath, "blob:") || r.FilePath == "" {
+					continue
+				}
+				if _, err := os.Stat(s.abs(r.FilePath)); err != nil {
+					continue // failed before anything was written
 				}
 			}
-			if len(page.Items) < 1000 {
-				break
-			}
-			after = page.Items[len(page.Items)-1].Sid
+			out = append(out, StoredName{Name: r.Name, Format: r.Format, Recovered: r.Status == meta.StatusRecovered})
+		}
+		if len(rows) < 1000 {
+			return out, nil
 		}
 	}
-	return out, nil
 }

@@ -128,3 +128,33 @@ func BenchmarkHeapPerWAVWriter(b *testing.B) {
 	}
 	b.ReportMetric(per, "B/writer")
 }
+
+// BenchmarkWriterFrameSync is BenchmarkWriterFrame/wav with the writer
+// goroutine's fsync policy: Sync every syncEvery frames (100 frames: the
+// default recording.fsync_interval_seconds of 2 s). It measures what the
+// policy costs per frame, on the writer goroutine (never the media path).
+func BenchmarkWriterFrameSync(b *testing.B) {
+	for _, every := range []int{0, 100, 50} {
+		b.Run(fmt.Sprintf("every=%d", every), func(b *testing.B) {
+			w, err := Create(filepath.Join(b.TempDir(), "b.wav"), Format{Name: "wav"}, Fail)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			pcm := sine(160, 440, 8000, 8000)
+			b.ReportAllocs()
+			b.SetBytes(160 * 2)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := w.Write(pcm); err != nil {
+					b.Fatal(err)
+				}
+				if every > 0 && i%every == every-1 {
+					if err := w.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

@@ -10,6 +10,8 @@ package recorder
 import (
 	"os/exec"
 	"strings"
+
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
 // Format describes a recording file format.
@@ -22,7 +24,7 @@ type Format struct {
 
 // SampleRate is the rate of the PCM handed to writers and of the Timeline in
 // the usual case.
-const SampleRate = 8000
+const SampleRate = audio.SampleRate
 
 var formats = []Format{
 	{Name: "wav", Ext: "wav", ContentType: "audio/wav", AppendOK: true},

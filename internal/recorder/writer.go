@@ -48,6 +48,9 @@ type Writer interface {
 	// Flush writes buffered audio and updates the file header, so the file
 	// on disk is playable up to here.
 	Flush() error
+	// Sync flushes and then fsyncs the file, so that a power cut (not only
+	// a crash of the process) keeps the audio written so far, playable.
+	Sync() error
 	// Close flushes, finalises the file and removes the in-progress marker.
 	// It is idempotent: later calls return the first call's result.
 	Close() error
@@ -235,7 +238,7 @@ func Create(path string, f Format, mode IfExists, opts ...Option) (Writer, error
 		}
 		return nil, err
 	}
-	return &writer{path: path, marker: marker, be: be}, nil
+	return &writer{path: path, marker: marker, be: be, file: file}, nil
 }
 
 // NewWith records format f into an already open, empty file. No marker is
@@ -260,7 +263,7 @@ func NewWith(file File, f Format, opts ...Option) (Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writer{be: be}, nil
+	return &writer{be: be, file: file}, nil
 }
 
 func newBackend(file File, path string, f Format, appending bool, o *options) (backend, error) {
@@ -289,6 +292,7 @@ type writer struct {
 	path     string
 	marker   string
 	be       backend
+	file     File
 	samples  atomic.Int64
 	err      error // sticky failure
 	closed   bool
@@ -320,6 +324,17 @@ func (w *writer) Flush() error {
 	if err := w.be.flush(); err != nil {
 		w.err = err
 		return err
+	}
+	return nil
+}
+
+func (w *writer) Sync() error {
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := w.file.Sync(); err != nil {
+		w.err = ioErr("sync", w.path, err)
+		return w.err
 	}
 	return nil
 }

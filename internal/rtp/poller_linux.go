@@ -52,7 +52,8 @@ type Registration struct {
 }
 
 type member struct {
-	busy    sync.Mutex // held while the socket is drained
+	busy    sync.Mutex   // held while the socket is drained
+	holder  atomic.Int64 // who holds busy: a worker's goroutine id, drainerHolds, or 0 (none yet)
 	removed bool
 	owned   atomic.Bool // drained by its owner, not by the worker
 	phase   int         // read on rounds where (round+phase)%slowEvery == 0
@@ -74,7 +75,8 @@ type pollWorker struct {
 	ticks  atomic.Pointer[[]*tick]
 	nextID int
 
-	b *batch // used only by the worker goroutine
+	b   *batch // used only by the worker goroutine
+	gid int64  // the worker goroutine's id (see member.holder)
 
 	stop chan struct{}
 	done chan struct{}
@@ -215,6 +217,7 @@ func (p *Poller) Close() {
 // context switches cost more CPU than the packets.
 func (w *pollWorker) run() {
 	defer close(w.done)
+	w.gid = goid()
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	next := ts.Nano()
@@ -320,7 +323,9 @@ func (w *pollWorker) drain(m *member) {
 	m.busy.Lock()
 	defer m.busy.Unlock()
 	if !m.removed {
+		m.holder.Store(w.gid)
 		w.b.read(m)
+		m.holder.Store(0)
 	}
 }
 
@@ -334,24 +339,52 @@ func (r *Registration) Drain() {
 	r.drainLocked()
 }
 
-// TryDrain is Drain unless the socket is being read at this moment (by its
-// worker, or because the caller is its handler): then those packets are
-// being delivered already, and it returns at once.
+// TryDrain is Drain that is safe from the socket's own handler. When the
+// socket is being read at this moment by its worker, it waits until the
+// worker has delivered the packets it holds (a packet already read belongs
+// before whatever the caller is about to do), then drains the rest; called
+// from the handler (on the worker, or inside another Drain), it returns at
+// once, as those packets are being delivered already. Two drainers on
+// different goroutines do not wait for each other: the second returns at
+// once.
 func (r *Registration) TryDrain() {
-	if !r.m.busy.TryLock() {
-		return
+	m := r.m
+	var self int64
+	for !m.busy.TryLock() {
+		// Contended (rare): the goroutine id is only computed here, never
+		// on the uncontended path.
+		switch h := m.holder.Load(); {
+		case h == 0: // just taken or being released: look again
+			runtime.Gosched()
+			continue
+		case h == drainerHolds:
+			return // another drainer is delivering (or we are its handler)
+		}
+		if self == 0 {
+			self = goid()
+		}
+		if m.holder.Load() == self {
+			return // our own handler, on the worker
+		}
+		m.busy.Lock() // the worker, mid-batch: wait for its packets
+		break
 	}
-	defer r.m.busy.Unlock()
+	defer m.busy.Unlock()
 	r.drainLocked()
 }
+
+// drainerHolds is member.holder while Drain or TryDrain reads the socket.
+const drainerHolds = -1
 
 func (r *Registration) drainLocked() {
 	if r.m.removed {
 		return
 	}
+	r.m.holder.Store(drainerHolds)
 	b := batches.Get().(*batch)
 	b.read(r.m)
 	batches.Put(b)
+	r.m.holder.Store(0)
 }
 
 // read drains m's socket with recvmmsg; m.busy is held.

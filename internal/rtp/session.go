@@ -65,6 +65,13 @@ type Session struct {
 	remote atomic.Pointer[peer] // where audio is sent; nil: nowhere (hold)
 	hold   atomic.Bool          // signalling stopped sending: learning does not resume it
 
+	// procMu is held by the reading goroutine (without a Poller) while it
+	// handles a packet, from the statistics to the Handler's return, so
+	// that Flush can wait for a packet already counted. readerID is that
+	// goroutine's id: Flush from the Handler itself must not wait.
+	procMu   sync.Mutex
+	readerID atomic.Int64
+
 	// arrival is the arrival time of the packet being handled: set and read
 	// only on the reading goroutine (or the poller worker), see Arrival.
 	arrival time.Time
@@ -244,6 +251,7 @@ type reader struct {
 func (s *Session) readRTP() {
 	defer s.done.Done()
 	r := &reader{buf: make([]byte, 1500)}
+	s.readerID.Store(goid())
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(r.buf)
 		if err != nil {
@@ -257,7 +265,9 @@ func (s *Session) readRTP() {
 			}
 			continue // ICMP errors and the like: keep reading
 		}
+		s.procMu.Lock()
 		s.process(r, r.buf[:n], from, time.Now())
+		s.procMu.Unlock()
 	}
 }
 
@@ -272,13 +282,28 @@ func (s *Session) SetOwned(on bool) {
 }
 
 // Flush hands the handler what the RTP socket holds now, so that an action
-// taken at this moment (stopping or pausing a recording) sees every packet
-// that arrived before it. Safe from any goroutine, including the Handler
-// (then it does nothing).
+// taken at this moment (stopping or pausing a recording, a hangup) sees
+// every packet that arrived before it: a packet already being handled (its
+// statistics counted, its Handler call not yet returned) is waited for, and
+// with a Poller the socket's queue is drained. Safe from any goroutine,
+// including the Handler (then it does nothing).
 func (s *Session) Flush() {
 	if len(s.regs) > 0 {
 		s.regs[0].TryDrain()
+		return
 	}
+	if s.conn == nil {
+		return
+	}
+	if s.procMu.TryLock() { // nothing being handled: the usual case
+		s.procMu.Unlock()
+		return
+	}
+	if s.readerID.Load() == goid() {
+		return // called from the Handler
+	}
+	s.procMu.Lock() // wait for the packet being handled
+	s.procMu.Unlock()
 }
 
 // onPacket is the Poller's handler for the RTP socket.

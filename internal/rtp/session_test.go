@@ -532,3 +532,69 @@ func TestArrivalIsReceiveTime(t *testing.T) {
 		t.Fatalf("arrivals %v not around the sending (%v)", h.arrivals, first)
 	}
 }
+
+// blockingHandler holds its first audio packet until release is closed,
+// after calling Flush from inside the handler (which must not wait for
+// itself).
+type blockingHandler struct {
+	s        atomic.Pointer[Session]
+	entered  chan struct{}
+	release  chan struct{}
+	finished atomic.Int64
+}
+
+func (h *blockingHandler) OnAudio(*rtp.Packet, uint64) {
+	if h.finished.Load() == 0 {
+		h.s.Load().Flush() // from the Handler: returns at once
+		close(h.entered)
+		<-h.release
+	}
+	h.finished.Add(1)
+}
+func (h *blockingHandler) OnDTMF(rune, int, bool) {}
+
+// Flush waits for a packet already counted in the statistics but still in
+// the Handler: a stop or hangup that follows "N packets received" sees all
+// N (the flake of TestRecordingGolden with read_interval_ms=0, where the
+// stop ran between the statistics and OnAudio of the last packet, and the
+// Poller's window when its worker is mid-batch).
+func TestFlushWaitsForPacketInHandler(t *testing.T) { bothModes(t, testFlushWaitsForPacketInHandler) }
+
+func testFlushWaitsForPacketInHandler(t *testing.T, batched bool) {
+	h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+	s, peer := newPair(t, h, batched)
+	h.s.Store(s)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(h.release) }) }
+	t.Cleanup(release) // before the session's Close, even on failure
+	if _, err := peer.WriteToUDP(packet(0, 1, 160, 7, true, make([]byte, 160)), s.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("packet not handled (or Flush from the Handler deadlocked)")
+	}
+	if st := s.Stats(); st.Received != 1 {
+		t.Fatalf("received %d, want 1", st.Received)
+	}
+	flushed := make(chan int64)
+	go func() {
+		s.Flush()
+		flushed <- h.finished.Load()
+	}()
+	select {
+	case n := <-flushed:
+		t.Fatalf("Flush returned while the packet was still in the Handler (handled %d)", n)
+	case <-time.After(100 * time.Millisecond): // Flush is waiting, as it must
+	}
+	release()
+	select {
+	case n := <-flushed:
+		if n != 1 {
+			t.Fatalf("after Flush %d packets handled, want 1", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Flush did not return once the Handler did")
+	}
+}

@@ -139,6 +139,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Media:         res,
 		RecordingsDir: recDir,
 		MaxRecording:  time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
+		FsyncInterval: fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
 		Logger:        log,
 		Bus:           s.bus,
 		Plan:          plan,
@@ -341,6 +342,7 @@ func (s *Server) Close() error {
 		s.stopReconcile()
 		<-s.reconciled
 	}
+	s.catalog.Close() // unfinished uploads resume at the next start
 	if s.meta != nil {
 		s.meta.Close()
 	}
@@ -353,3 +355,12 @@ func (s *Server) Close() error {
 
 // SIPStats are the SIP endpoint's counters.
 func (s *Server) SIPStats() sip.Stats { return s.sip.Stats() }
+
+// fsyncInterval maps recording.fsync_interval_seconds (0: never) to
+// call.Options.FsyncInterval (negative: never).
+func fsyncInterval(sec int) time.Duration {
+	if sec <= 0 {
+		return -1
+	}
+	return time.Duration(sec) * time.Second
+}

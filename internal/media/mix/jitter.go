@@ -1,12 +1,16 @@
 package mix
 
-import "math"
+import (
+	"math"
+
+	"github.com/tapedeck/tapedeck/internal/media/audio"
+)
 
 const (
 	// SampleRate is the mixer's sample rate in Hz.
-	SampleRate = 8000
+	SampleRate = audio.SampleRate
 	// FrameSamples is the number of samples in one 20 ms frame.
-	FrameSamples = 160
+	FrameSamples = audio.FrameSamples
 
 	targetDepth = 2 * FrameSamples // 40 ms: start (and restart) play-out at this depth
 	maxDepth    = 6 * FrameSamples // 120 ms: never buffer more; drop oldest frames

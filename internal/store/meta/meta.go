@@ -64,6 +64,9 @@ const (
 	StatusFailed     = "failed"
 	StatusRecovered  = "recovered"
 	StatusDeleted    = "deleted"
+	// StatusMissing: the recording was stored (completed or recovered) but
+	// its file has since been removed behind the server's back.
+	StatusMissing = "missing"
 )
 
 // Sort fields of Query.SortBy (the Restcomm SortBy names).
@@ -192,6 +195,17 @@ type Store interface {
 	// empty, by name: for the node's reconciler, which settles those whose
 	// recording is no longer live.
 	InProgress(ctx context.Context, node string, limit int) ([]Recording, error)
+	// Stored returns up to limit (<= 0: DefaultPageSize) recordings of any
+	// account whose status is completed or recovered and whose Node is
+	// node or empty, with names after afterName, by name: for the node's
+	// reconciler, which checks that their files are still there.
+	Stored(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
+	// Finished returns up to limit (<= 0: DefaultPageSize) recordings of
+	// any account whose status is completed, recovered or failed and that
+	// this node can serve (its Node is node or empty, or its file is in
+	// object storage), with names after afterName, by name: ARI's stored
+	// recordings.
+	Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
 
 	Close() error
 }

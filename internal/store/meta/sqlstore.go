@@ -577,6 +577,39 @@ func (s *sqlStore) InProgress(ctx context.Context, node string, limit int) ([]Re
 	return out, nil
 }
 
+func (s *sqlStore) Stored(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
+	return s.byNode(ctx, `status IN ('completed', 'recovered') AND node IN ($1, '')`, node, afterName, limit)
+}
+
+func (s *sqlStore) Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
+}
+
+// byNode pages through the rows matching where ($1 is node) by name.
+func (s *sqlStore) byNode(ctx context.Context, where, node, afterName string, limit int) ([]Recording, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE `+where+` AND name > $2 ORDER BY name LIMIT $3`),
+		node, afterName, limit)
+	if err != nil {
+		return nil, s.mapErr(err, "stored recordings")
+	}
+	defer rows.Close()
+	var out []Recording
+	for rows.Next() {
+		r, err := scanRecording(rows)
+		if err != nil {
+			return nil, s.mapErr(err, "stored recordings")
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.mapErr(err, "stored recordings")
+	}
+	return out, nil
+}
+
 func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 	if q.AccountSid == "" {
 		return Page{}, fmt.Errorf("%w: Query without AccountSid", ErrInvalid)

@@ -38,6 +38,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Injection", testInjection},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
+		{"Stored", testStored},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1093,5 +1094,67 @@ func testStatusDetailAndInProgress(t *testing.T, s Store) {
 	mustPut(t, s, done)
 	if list, err = s.InProgress(ctx, "n1", 0); err != nil || len(list) != len(want)-1 || list[0].Name != want[1].Name {
 		t.Fatalf("InProgress after settling %s = %v %v", done.Name, sids(list), err)
+	}
+}
+
+// testStored: Stored pages through a node's completed and recovered rows
+// (and those without a node) of every account, by name, after a name.
+func testStored(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a, b := mustAccount(t, s, "a"), mustAccount(t, s, "b")
+	statuses := []string{StatusCompleted, StatusRecovered, StatusInProgress, StatusFailed, StatusCompleted, StatusMissing, StatusCompleted}
+	nodes := []string{"n1", "", "n1", "n1", "n2", "n1", "n1"}
+	var want []string
+	for i, st := range statuses {
+		r := sampleRec([]string{a.Sid, b.Sid}[i%2], 20+i)
+		r.Status, r.Node, r.Name = st, nodes[i], fmt.Sprintf("st/%d", 9-i)
+		mustPut(t, s, r)
+		if (st == StatusCompleted || st == StatusRecovered) && nodes[i] != "n2" {
+			want = append(want, r.Name)
+		}
+	}
+	slices.Sort(want)
+	var got []string
+	after := ""
+	for {
+		list, err := s.Stored(ctx, "n1", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range list {
+			got = append(got, r.Name)
+			after = r.Name
+		}
+		if len(list) < 2 {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Stored pages = %v, want %v", got, want)
+	}
+
+	// Finished adds failed rows, and other nodes' rows kept in object
+	// storage (any node can serve those).
+	blobRow := sampleRec(a.Sid, 40)
+	blobRow.Status, blobRow.Node, blobRow.Name, blobRow.FilePath = StatusCompleted, "n2", "st/blob", "blob:x/y.wav"
+	mustPut(t, s, blobRow)
+	want = nil
+	for i, st := range statuses {
+		if (st == StatusCompleted || st == StatusRecovered || st == StatusFailed) && nodes[i] != "n2" {
+			want = append(want, fmt.Sprintf("st/%d", 9-i))
+		}
+	}
+	want = append(want, "st/blob")
+	slices.Sort(want)
+	list, err := s.Finished(ctx, "n1", "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range list {
+		got = append(got, r.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Finished = %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,199 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// Uploads to object storage are background jobs: a finished recording's row
+// is written at once with its local file, and a job uploads the file, then
+// points the row at the object. A failed attempt is retried with back-off
+// (RetryBase, doubling, at most maxRetryDelay apart) until it succeeds or
+// the service closes; Reconcile (at start-up and periodically) starts a job
+// for every stored row of this node still on local disk, so no upload is
+// lost across a restart. Each attempt has its own timeout (Upload, at least
+// 10 minutes), not the caller's.
+
+const maxRetryDelay = 5 * time.Minute
+
+type uploads struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   map[string]bool // names with a job running
+	wg     sync.WaitGroup
+	failed atomic.Int64 // failed attempts, for monitoring and tests
+}
+
+// FailedUploads is the number of upload attempts that failed (and were or
+// will be retried) since the start.
+func (s *Service) FailedUploads() int64 { return s.up.failed.Load() }
+
+func (s *Service) jobCtx() context.Context {
+	s.up.mu.Lock()
+	defer s.up.mu.Unlock()
+	if s.up.ctx == nil {
+		s.up.ctx, s.up.cancel = context.WithCancel(context.Background())
+		s.up.jobs = map[string]bool{}
+	}
+	return s.up.ctx
+}
+
+// startUpload starts the upload job of row (unless one is running for its
+// name); first receives the first attempt's result (nil when a job was
+// already running).
+func (s *Service) startUpload(row meta.Recording, contentType string) (first <-chan error) {
+	ctx := s.jobCtx()
+	out := make(chan error, 1)
+	s.up.mu.Lock()
+	if s.up.jobs[row.Name] || ctx.Err() != nil {
+		s.up.mu.Unlock()
+		out <- nil
+		return out
+	}
+	s.up.jobs[row.Name] = true
+	s.up.wg.Add(1)
+	s.up.mu.Unlock()
+	go func() {
+		defer s.up.wg.Done()
+		defer func() {
+			s.up.mu.Lock()
+			delete(s.up.jobs, row.Name)
+			s.up.mu.Unlock()
+		}()
+		delay := s.RetryBase
+		if delay <= 0 {
+			delay = time.Second
+		}
+		for attempt := 1; ; attempt++ {
+			done, err := s.uploadOnce(ctx, row, contentType)
+			if attempt == 1 {
+				out <- err
+			}
+			if done {
+				return
+			}
+			s.up.failed.Add(1)
+			s.log().Warn("catalog: upload failed; retrying", "name", row.Name, "attempt", attempt, "in", delay, "err", err)
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return // Reconcile at the next start picks it up
+			case <-t.C:
+			}
+			delay = min(delay*2, maxRetryDelay)
+		}
+	}()
+	return out
+}
+
+// uploadOnce makes one attempt; done is false when it should be retried.
+func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentType string) (done bool, err error) {
+	if s.busy(row.Name) {
+		return true, nil // recorded again meanwhile: that recording's end uploads it
+	}
+	local := s.abs(row.FilePath)
+	if row.SHA256 == "" {
+		if done, err := s.hashRow(ctx, &row, local); done || err != nil {
+			return done, err
+		}
+	}
+	if s.Blob == nil {
+		return true, nil
+	}
+	key := row.AccountSid + "/" + row.Sid + "." + extOf(local)
+	uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
+	obj, err := s.Blob.Put(uctx, key, local, contentType)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	if obj.SHA256 != "" && row.SHA256 != "" && obj.SHA256 != row.SHA256 {
+		s.log().Error("catalog: checksum differs after upload", "name", row.Name)
+	}
+	// Point the row at the object, unless it changed meanwhile.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.Meta.RecordingBySid(ctx, row.Sid)
+	if err != nil || cur.FilePath != row.FilePath || s.active[row.Name] {
+		if errors.Is(err, meta.ErrNotFound) {
+			_ = s.Blob.Delete(ctx, key) // deleted while uploading
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	cur.S3URI = obj.URI
+	cur.FilePath = "blob:" + obj.Key
+	cur.DateUpdated = s.now()
+	if err := s.Meta.PutRecording(ctx, cur); err != nil {
+		return false, err
+	}
+	s.log().Info("catalog: recording uploaded", "name", row.Name, "uri", obj.URI)
+	return true, nil
+}
+
+// hashRow computes the checksum a hangup left to this job and writes it
+// into the row; done when there is nothing more to do (the file or the row
+// is gone or changed).
+func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string) (done bool, err error) {
+	size, sum, err := fileSum(local)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return true, nil // removed: Reconcile marks it missing
+		}
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.Meta.RecordingBySid(ctx, row.Sid)
+	if errors.Is(err, meta.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cur.FilePath != row.FilePath || s.active[row.Name] {
+		return true, nil
+	}
+	if cur.SHA256 == "" {
+		cur.Size, cur.SHA256, cur.DateUpdated = size, sum, s.now()
+		if err := s.Meta.PutRecording(ctx, cur); err != nil {
+			return false, err
+		}
+	}
+	*row = cur
+	return false, nil
+}
+
+// rescanUpload starts the job of a stored row still on local disk that
+// lacks its checksum or, with object storage, its upload.
+func (s *Service) rescanUpload(row meta.Recording) {
+	if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || (s.Blob == nil && row.SHA256 != "") {
+		return
+	}
+	ct := ""
+	if f, err := recorder.Lookup(row.Format); err == nil {
+		ct = f.ContentType
+	}
+	s.startUpload(row, ct)
+}
+
+// Close stops the upload jobs (those unfinished are started again by the
+// next start's Reconcile) and waits for them.
+func (s *Service) Close() {
+	s.jobCtx()
+	s.up.cancel()
+	s.up.wg.Wait()
+}

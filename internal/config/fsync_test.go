@@ -1,0 +1,31 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// recording.fsync_interval_seconds: 2 by default, 0 allowed (never fsync),
+// negative refused with the key's name.
+func TestRecordingFsyncInterval(t *testing.T) {
+	if c := Default(); c.Recording.FsyncIntervalSeconds != 2 {
+		t.Fatalf("default recording.fsync_interval_seconds %d, want 2", c.Recording.FsyncIntervalSeconds)
+	}
+	for text, want := range map[string]string{
+		"recording:\n  fsync_interval_seconds: 0\n":  "",
+		"recording:\n  fsync_interval_seconds: 5\n":  "",
+		"recording:\n  fsync_interval_seconds: -1\n": "recording.fsync_interval_seconds: -1 is negative (0 never fsyncs)",
+	} {
+		c := Default()
+		if err := Parse([]byte(text), &c); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", text, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", text, err, want)
+		}
+	}
+}
