@@ -46,6 +46,51 @@ type member struct {
 	part *mix.Participant
 	// overlay holds playback frames meant for this channel only.
 	overlay *frameFIFO
+	// tap feeds the channel's audio to part and its digits to the others.
+	tap *tapEntry
+}
+
+// participantTap is a bridged channel's tap: its received audio goes to
+// its mixer participant, and each digit that no earlier tap consumed is
+// sent (RFC 4733) to the other parties, as Asterisk's bridges pass DTMF.
+type participantTap struct {
+	b    *Bridge
+	ch   *Channel
+	part *mix.Participant
+}
+
+func (t *participantTap) Audio(f *Frame) { t.part.Push(f.SSRC, f.Timestamp, f.PCM) }
+
+func (t *participantTap) Digit(d Digit) bool {
+	if d.End && t.b.typ != "holding" {
+		for _, mb := range *t.b.snap.Load() {
+			if mb.ch != t.ch {
+				go mb.ch.sendDigit(d)
+			}
+		}
+	}
+	return false
+}
+
+// sendDigit sends a digit passed on by a bridge.
+func (ch *Channel) sendDigit(d Digit) {
+	select {
+	case <-ch.done:
+		return
+	default:
+	}
+	dur := time.Duration(max(d.DurationMs, 40)) * time.Millisecond
+	if err := ch.sendOneDigit(d.Digit, dur); err != nil {
+		ch.log.Debug("passing DTMF to a bridged party failed", "err", err)
+	}
+}
+
+// sendOneDigit sends one RFC 4733 event; digits from the API and from a
+// bridge take turns rather than interleave their packets.
+func (ch *Channel) sendOneDigit(digit rune, d time.Duration) error {
+	ch.dtmfOut.Lock()
+	defer ch.dtmfOut.Unlock()
+	return ch.media.SendDigit(digit, d)
 }
 
 // Bridge is a mixing (or holding) bridge driven by one 20 ms clock.
@@ -189,7 +234,7 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 		ch.mu.Unlock()
 		return errf(ErrNotInApplication, "Channel not in Stasis application")
 	}
-	if list := ch.recs.Load(); list != nil && len(*list) > 0 {
+	if ch.recording() {
 		ch.mu.Unlock()
 		return errf(ErrConflict, "Channel is recording")
 	}
@@ -217,8 +262,8 @@ func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
 	b.storeSnapLocked()
 	ch.mu.Lock()
 	ch.bridge = b
+	mb.tap = ch.addTapLocked(&participantTap{b: b, ch: ch, part: mb.part}, StageSink)
 	ch.mu.Unlock()
-	ch.bridgePart.Store(mb.part)
 	overlay := mb.overlay.push
 	ch.bridgeOverlay.Store(&overlay)
 	if ch.app != "" {
@@ -252,7 +297,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	// in the mix (and the recordings) until it has played out.
 	b.draining.Add(1)
 	go b.drainAndRemove(mb.part)
-	ch.bridgePart.Store(nil)
+	ch.removeTap(mb.tap)
 	ch.bridgeOverlay.Store(nil)
 	ch.mu.Lock()
 	if ch.bridge == b {
@@ -408,6 +453,7 @@ func (ch *Channel) sendBridged(pcm []int16, buf []byte) {
 	if ch.muteOut.Load() {
 		return
 	}
+	ch.tapSent(pcm)
 	buf = buf[:len(pcm)]
 	if ch.outPCMA.Load() {
 		encodeAlaw(buf, pcm)

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tapedeck/tapedeck/internal/media/mix"
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
@@ -32,15 +31,20 @@ type Channel struct {
 	caller     CallerID
 	language   string
 	dialplan   DialplanCEP
-	dialog     *sip.Dialog // inbound legs
-	media      *rtpsess.Session
+	dialog     Dialog // inbound legs
+	media      Media
 	local      sdp.Local
 	done       chan struct{}
 	ops        chan func()
-	// recs are the recordings tapping the channel's audio (copy on write).
-	recs atomic.Pointer[[]*LiveRecording]
-	// pcm is the decode buffer of the media path (reader goroutine only).
+	// taps see the channel's received audio and digits (copy on write;
+	// tap.go).
+	taps atomic.Pointer[[]*tapEntry]
+	// sentTaps see the audio the channel sends (copy on write).
+	sentTaps atomic.Pointer[[]*tapEntry]
+	// pcm and frame are the media path's buffers (reader goroutine only).
 	pcm             []int16
+	frame           Frame
+	dtmfOut         sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
 	muteIn, muteOut atomic.Bool
 	// outBuf is the encode buffer of the channel's ops goroutine (playback).
 	outBuf []byte
@@ -65,9 +69,6 @@ type Channel struct {
 
 	// bridge is the bridge the channel is in (guarded by mu).
 	bridge *Bridge
-	// bridgePart receives the channel's decoded audio while bridged.
-	bridgePart atomic.Pointer[mix.Participant]
-
 	// Outbound legs.
 	out        *sip.OutDialog
 	originate  *OriginateOptions
@@ -424,12 +425,12 @@ func (ch *Channel) Reinvite(offer []byte) (int, []byte) {
 	return 200, body
 }
 
-// OnDTMF implements rtp.Handler.
+// OnDTMF implements rtp.Handler: the digit goes through the tap chain, and
+// unless a tap consumed it its end reaches the application.
 func (ch *Channel) OnDTMF(digit rune, durationMs int, end bool) {
-	if !end {
+	if ch.digitTaps(Digit{Digit: digit, DurationMs: durationMs, End: end}) || !end {
 		return
 	}
-	ch.terminateRecordings(digit)
 	ch.mu.Lock()
 	if !ch.hangingUp {
 		ch.publishLocked(&ChannelDtmfReceived{Base: ch.m.base("ChannelDtmfReceived"), Digit: string(digit), DurationMs: durationMs, Channel: ch.jsonLocked()})
@@ -492,7 +493,7 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 				}
 				continue
 			}
-			if err := ch.media.SendDigit(r, time.Duration(duration)*time.Millisecond); err != nil {
+			if err := ch.sendOneDigit(r, time.Duration(duration)*time.Millisecond); err != nil {
 				ch.log.Warn("sending DTMF failed", "err", err)
 				return
 			}
@@ -509,10 +510,10 @@ func (ch *Channel) sleep(d time.Duration) bool {
 	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(d)
+	t := ch.m.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return true
 	case <-ch.done:
 		return false
@@ -603,6 +604,7 @@ func (ch *Channel) sendSilence(stop chan struct{}, fill byte) {
 			return
 		case <-t.C:
 			if !ch.muteOut.Load() {
+				ch.tapSent(silence20ms[:])
 				_ = ch.media.WriteAudio(frame, 160)
 			}
 		}

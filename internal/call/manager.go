@@ -46,6 +46,11 @@ type Options struct {
 	// ("node-1733300000.1"), so ids stay unique across nodes. Empty: bare
 	// ids ("1733300000.1").
 	NodeID string
+	// Clock is the time channels wait on (nil: the wall clock, with Now).
+	Clock Clock
+	// NewMedia makes a channel's RTP session on cfg's sockets (nil: an
+	// rtp.Session; tests pass fakes).
+	NewMedia func(cfg rtp.Config) (Media, error)
 	// FsyncInterval is how often a recording's file is fsynced by its
 	// writer (0: DefaultFsyncInterval; negative: never).
 	FsyncInterval time.Duration
@@ -59,10 +64,11 @@ const DefaultMaxRecording = 4 * time.Hour
 
 // Manager owns every channel of the node and is what the APIs call.
 type Manager struct {
-	opts Options
-	log  *slog.Logger
-	bus  *event.Bus
-	now  func() time.Time
+	opts  Options
+	log   *slog.Logger
+	bus   *event.Bus
+	now   func() time.Time
+	clock Clock
 
 	seq atomic.Uint64
 
@@ -99,7 +105,14 @@ func NewManager(o Options) *Manager {
 	if o.MaxRecording <= 0 {
 		o.MaxRecording = DefaultMaxRecording
 	}
-	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	if o.Clock == nil {
+		o.Clock = wallClock{now: o.Now}
+	}
+	o.Now = o.Clock.Now
+	if o.NewMedia == nil {
+		o.NewMedia = newRTPSession
+	}
+	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 }
 
 // nodeID prefixes a generated id with the node's id.
@@ -333,7 +346,7 @@ type channelSpec struct {
 	state      State
 	choice     sdp.Choice
 	remote     *sdp.Media
-	dialog     *sip.Dialog
+	dialog     Dialog            // inbound legs
 	vars       map[string]string // initial channel variables (copied)
 }
 
@@ -384,11 +397,11 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 			cfg.DTMFPayloadType = s.choice.DTMF.PayloadType
 		}
 	}
-	ch.media = rtp.NewSession(cfg)
-	if err := ch.media.Start(); err != nil {
-		ch.media.Close()
+	media, err := m.opts.NewMedia(cfg)
+	if err != nil {
 		return nil, err
 	}
+	ch.media = media
 	go ch.runOps()
 	m.mu.Lock()
 	m.chans[ch.id] = ch

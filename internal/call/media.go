@@ -16,46 +16,41 @@ func (ch *Channel) State() State {
 	return ch.state
 }
 
-// attach adds a recording to the channel's media taps (copy on write, so
-// the packet path reads the list without a lock).
+// attach adds a recording to the channel's tap chain.
 func (ch *Channel) attach(r *LiveRecording) bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.hangingUp {
 		return false
 	}
-	old := ch.recs.Load()
-	var list []*LiveRecording
-	if old != nil {
-		list = append(list, *old...)
-	}
-	list = append(list, r)
-	ch.recs.Store(&list)
+	ch.addTapLocked(&recordingTap{r: r}, StageSink)
 	return true
 }
 
+// detach takes a recording off the tap chain.
 func (ch *Channel) detach(r *LiveRecording) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	old := ch.recs.Load()
-	if old == nil {
-		return
-	}
-	list := make([]*LiveRecording, 0, len(*old))
-	for _, x := range *old {
-		if x != r {
-			list = append(list, x)
+	for _, e := range ch.tapList() {
+		if t, ok := e.tap.(*recordingTap); ok && t.r == r {
+			ch.removeTap(e)
 		}
 	}
-	ch.recs.Store(&list)
 }
 
-// OnAudio implements rtp.Handler: decode once, hand the frame to every
-// recording of the channel. Runs on the session's reader goroutine.
+// recording reports whether a recording taps the channel.
+func (ch *Channel) recording() bool {
+	for _, e := range ch.tapList() {
+		if _, ok := e.tap.(*recordingTap); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// OnAudio implements rtp.Handler: decode once, hand the frame to every tap
+// of the channel. Runs on the session's reader goroutine.
 func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
-	list := ch.recs.Load()
-	part := ch.bridgePart.Load()
-	if (list == nil || len(*list) == 0) && part == nil {
+	taps := ch.tapList()
+	if len(taps) == 0 {
 		return
 	}
 	if cap(ch.pcm) < len(pkt.Payload) {
@@ -73,29 +68,10 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 	if ch.muteIn.Load() {
 		clear(pcm)
 	}
-	if part != nil {
-		part.Push(pkt.SSRC, pkt.Timestamp, pcm)
-	}
-	if list == nil {
-		return
-	}
-	now := ch.media.Arrival() // the kernel's receive time: batched reads do not bunch packets up
-	for _, r := range *list {
-		r.push(pkt.SSRC, pkt.Timestamp, pcm, now)
-	}
-}
-
-// terminate stops the recordings whose terminateOn matches a digit.
-func (ch *Channel) terminateRecordings(digit rune) {
-	list := ch.recs.Load()
-	if list == nil {
-		return
-	}
-	for _, r := range *list {
-		t := r.opts.TerminateOn
-		if t == "any" || (t == "*" && digit == '*') || (t == "#" && digit == '#') {
-			go r.finish(RecDone)
-		}
+	f := &ch.frame
+	*f = Frame{SSRC: pkt.SSRC, Timestamp: pkt.Timestamp, PCM: pcm, At: ch.media.Arrival()}
+	for _, e := range taps {
+		e.tap.Audio(f)
 	}
 }
 
@@ -146,6 +122,7 @@ func (ch *Channel) playBeep() {
 	for off := 0; off+160 <= len(beepPCM); off += 160 {
 		n := c.Encode(frame, beepPCM[off:off+160])
 		if !ch.muteOut.Load() {
+			ch.tapSent(beepPCM[off : off+160])
 			_ = ch.media.WriteAudio(frame[:n], 160)
 		}
 		select {

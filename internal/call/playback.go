@@ -446,6 +446,7 @@ func (ch *Channel) writeFrame(pcm []int16) {
 
 // sendPCM encodes a frame with the negotiated codec and sends it.
 func (ch *Channel) sendPCM(pcm []int16) {
+	ch.tapSent(pcm)
 	buf := ch.outBuf[:len(pcm)]
 	if ch.outPCMA.Load() {
 		encodeAlaw(buf, pcm)

@@ -1,7 +1,13 @@
 // Package event carries events from the call model to their consumers: ARI
-// applications over WebSocket today, webhooks and NATS later. Publishing
-// never blocks: each subscriber has a bounded queue, and a subscriber whose
-// queue overflows is dropped with a reason.
+// applications over WebSocket, and in-process observers (webhooks, a web
+// page, NATS) that are not applications. Publishing never blocks: each
+// subscriber or observer has a bounded queue, and one whose queue overflows
+// is dropped with a reason.
+//
+// Observers see every event their filter accepts, whatever application it
+// is for; they are not applications: they are not listed by Apps, are not
+// Registered (so a Stasis route to an observer's name finds no application
+// and declines the call), and never receive calls.
 //
 // Lock order: a publisher may hold its own lock (e.g. a channel's) while
 // calling Publish; Bus.mu is taken after it, and Subscriber.mu after Bus.mu.
@@ -119,6 +125,12 @@ func (s *Subscriber) closeLocked(reason error) {
 	close(s.dropped)
 }
 
+func (s *Subscriber) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Close drops the subscriber (idempotent).
 func (s *Subscriber) Close(reason error) {
 	s.mu.Lock()
@@ -185,8 +197,69 @@ type Bus struct {
 	// crash on event types missing from the events.json they loaded.
 	declared func(typ string) bool
 
-	mu   sync.Mutex
-	apps map[string]*Application
+	mu        sync.Mutex
+	apps      map[string]*Application
+	observers map[string]*observer
+}
+
+// observer is an in-process consumer that is not an application.
+type observer struct {
+	sub    *Subscriber
+	filter func(Event) bool
+}
+
+// ErrObserverExists is returned by Observe for a name already observing.
+var ErrObserverExists = errors.New("an observer of that name exists")
+
+// Observe adds an in-process observer: it receives every published event
+// that filter accepts (nil: all), as JSON with an empty "application", in a
+// queue of limit events (<= 0: 1024). Like an application's subscriber it
+// never slows a publisher: on overflow it is dropped with ErrOverflow and
+// removed from the bus. It is not an application (see the package doc).
+// filter runs under the bus lock (and a publisher's): it must be quick and
+// must not call the bus. Messages may be shared between observers: read
+// only. Stop it with Unobserve.
+func (b *Bus) Observe(name string, limit int, filter func(Event) bool) (*Subscriber, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if o := b.observers[name]; o != nil {
+		select {
+		case <-o.sub.Dropped():
+		default:
+			return nil, ErrObserverExists
+		}
+	}
+	sub := NewSubscriber(name, limit, true)
+	if b.observers == nil {
+		b.observers = map[string]*observer{}
+	}
+	b.observers[name] = &observer{sub: sub, filter: filter}
+	return sub, nil
+}
+
+// ErrUnobserved is the reason an observer removed by Unobserve is dropped.
+var ErrUnobserved = errors.New("observer removed")
+
+// Unobserve removes an observer and drops it (idempotent).
+func (b *Bus) Unobserve(sub *Subscriber) {
+	b.mu.Lock()
+	if o := b.observers[sub.App]; o != nil && o.sub == sub {
+		delete(b.observers, sub.App)
+	}
+	b.mu.Unlock()
+	sub.Close(ErrUnobserved)
+}
+
+// Observers lists the active observers' names, sorted.
+func (b *Bus) Observers() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.observers))
+	for name := range b.observers {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // NewBus makes a bus stamping events with the given asterisk_id.
@@ -361,6 +434,16 @@ func (b *Bus) Publish(ev Event) {
 			continue
 		}
 		app.Subscriber.push(withApplication(raw, app.Name))
+	}
+	for name, o := range b.observers {
+		if o.sub.isClosed() {
+			delete(b.observers, name) // dropped (overflow): forget it
+			continue
+		}
+		if o.filter != nil && !o.filter(ev) {
+			continue
+		}
+		o.sub.push(raw)
 	}
 }
 

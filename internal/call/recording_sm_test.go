@@ -1,0 +1,206 @@
+package call
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/recorder"
+)
+
+// readWAV returns a finished WAV file's samples.
+func readWAV(t *testing.T, path string) []int16 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := recorder.ParseWAV(f, int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := b[info.DataOffset : info.DataOffset+int64(info.DataLen)]
+	out := make([]int16, len(data)/2)
+	for i := range out {
+		out[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
+	}
+	return out
+}
+
+func startRecording(t *testing.T, r *testRig, ch *Channel, o RecordOptions) *LiveRecording {
+	t.Helper()
+	rec, err := ch.Record(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := r.ev.expect("RecordingStarted")
+	if ev["recording"].(map[string]any)["name"] != o.Name {
+		t.Fatalf("started %v", ev)
+	}
+	return rec
+}
+
+// TestRecordPauseMuteStop: a recording auto-answers, writes what the
+// caller sends, skips what arrives while paused, writes silence while
+// muted, and a stop keeps the file: 30 frames written of 40 received.
+func TestRecordPauseMuteStop(t *testing.T) {
+	r := newRig(t)
+	ch, d, fm := r.inbound("app", offer(t, 5000, ""))
+	rec := startRecording(t, r, ch, RecordOptions{Name: "calls/one", Format: "wav", IfExists: "fail"})
+	if ch.State() != StateUp {
+		t.Fatalf("recording did not answer: %v", ch.State())
+	}
+	if a, _, _ := d.snapshot(); len(a) != 1 {
+		t.Fatalf("answers %d", len(a))
+	}
+	ts := feed(ch, fm, 1, 0, 10, 0x10)
+	if err := rec.Pause(true); err != nil {
+		t.Fatal(err)
+	}
+	if rec.JSON().State != RecPaused {
+		t.Fatal(rec.JSON().State)
+	}
+	ts = feed(ch, fm, 1, ts, 10, 0x10) // skipped
+	if err := rec.Pause(false); err != nil {
+		t.Fatal(err)
+	}
+	ts = feed(ch, fm, 1, ts, 10, 0x10)
+	if err := rec.Mute(true); err != nil {
+		t.Fatal(err)
+	}
+	feed(ch, fm, 1, ts, 10, 0x10) // written as silence
+	rec.Stop()
+	ev := r.ev.expect("RecordingFinished")
+	j := ev["recording"].(map[string]any)
+	if j["state"] != "done" || j["duration"] != float64(1) {
+		t.Fatalf("finished %v", j)
+	}
+	pcm := readWAV(t, filepath.Join(r.m.opts.RecordingsDir, "calls", "one.wav"))
+	if len(pcm) != 30*160 {
+		t.Fatalf("%d samples, want %d", len(pcm), 30*160)
+	}
+	for i, v := range pcm {
+		if loud := i < 20*160; loud != (v != 0) {
+			t.Fatalf("sample %d = %d (the first 20 frames are audio, the muted last 10 silence)", i, v)
+		}
+	}
+	if err := rec.Pause(true); err == nil {
+		t.Fatal("pausing a finished recording succeeded")
+	}
+	if _, err := r.m.LiveRecording("calls/one"); err == nil {
+		t.Fatal("finished recording still live")
+	}
+	// ifExists=fail now refuses the name.
+	if _, err := ch.Record(RecordOptions{Name: "calls/one", Format: "wav", IfExists: "fail"}); err == nil {
+		t.Fatal("ifExists=fail recorded over an existing file")
+	}
+}
+
+// TestRecordCancel: a canceled recording deletes its file.
+func TestRecordCancel(t *testing.T) {
+	r := newRig(t)
+	ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+	rec := startRecording(t, r, ch, RecordOptions{Name: "gone", Format: "wav"})
+	feed(ch, fm, 1, 0, 5, 0x10)
+	rec.Cancel()
+	ev := r.ev.expect("RecordingFinished")
+	if st := ev["recording"].(map[string]any)["state"]; st != "canceled" {
+		t.Fatalf("state %v", st)
+	}
+	if _, err := os.Stat(filepath.Join(r.m.opts.RecordingsDir, "gone.wav")); !os.IsNotExist(err) {
+		t.Fatalf("canceled recording's file: %v", err)
+	}
+}
+
+// TestRecordFailure: a recording whose file cannot be created fails with a
+// cause (RecordingFailed); the channel is not hung up and can record again.
+func TestRecordFailure(t *testing.T) {
+	r := newRig(t)
+	ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+	if err := os.MkdirAll(filepath.Join(r.m.opts.RecordingsDir, "blocked.wav"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.Record(RecordOptions{Name: "blocked", Format: "wav", IfExists: "overwrite"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.ev.expect("RecordingFailed")
+	if j := ev["recording"].(map[string]any); j["state"] != "failed" || j["cause"] == "" || j["cause"] == nil {
+		t.Fatalf("failed %v", j)
+	}
+	select {
+	case <-ch.Done():
+		t.Fatal("a failed recording hung the channel up")
+	default:
+	}
+	rec := startRecording(t, r, ch, RecordOptions{Name: "fine", Format: "wav"})
+	feed(ch, fm, 1, 0, 5, 0x10)
+	rec.Stop()
+	r.ev.expect("RecordingFinished")
+}
+
+// TestRecordTerminateOnAndHangup: terminateOn '#' ends the recording (and
+// the digit still reaches the application); a hangup ends the next one.
+func TestRecordTerminateOnAndHangup(t *testing.T) {
+	r := newRig(t)
+	ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+	rec := startRecording(t, r, ch, RecordOptions{Name: "term", Format: "wav", TerminateOn: "#"})
+	feed(ch, fm, 1, 0, 5, 0x10)
+	ch.OnDTMF('1', 100, true)
+	ch.OnDTMF('#', 100, true)
+	<-rec.Done()
+	if st := rec.JSON().State; st != RecDone {
+		t.Fatal(st)
+	}
+	if ev := r.ev.expect("ChannelDtmfReceived"); ev["digit"] != "1" {
+		t.Fatal(ev)
+	}
+	if ev := r.ev.expect("ChannelDtmfReceived"); ev["digit"] != "#" {
+		t.Fatal(ev)
+	}
+	if ch.recording() {
+		t.Fatal("finished recording still taps the channel")
+	}
+
+	rec2 := startRecording(t, r, ch, RecordOptions{Name: "until-hangup", Format: "wav"})
+	feed(ch, fm, 1, 1600, 5, 0x10)
+	ch.hangup(CauseNormalClearing, true)
+	<-rec2.Done()
+	if st := rec2.JSON().State; st != RecDone {
+		t.Fatal(st)
+	}
+	if n := len(readWAV(t, filepath.Join(r.m.opts.RecordingsDir, "until-hangup.wav"))); n != 5*160 {
+		t.Fatalf("%d samples", n)
+	}
+}
+
+// TestHangupRacesRecordStart: a hangup racing a recording's start never
+// leaves the recording live or tapping the channel: it ends either way.
+func TestHangupRacesRecordStart(t *testing.T) {
+	r := newRig(t)
+	for i := 0; i < 20; i++ {
+		ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+		rec, err := ch.Record(RecordOptions{Name: "race", Format: "wav", IfExists: "overwrite"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch.hangup(CauseNormalClearing, true)
+		select {
+		case <-rec.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the hangup did not end the recording")
+		}
+		if ch.recording() {
+			t.Fatal("a recording taps a destroyed channel")
+		}
+		if _, err := r.m.LiveRecording("race"); err == nil {
+			t.Fatal("the recording is still live after the hangup")
+		}
+	}
+}
