@@ -8,20 +8,29 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Catalog is what the call model tells the recordings catalog.
 type Catalog interface {
 	Started(ctx context.Context, in catalog.Info) (string, error)
 	Finished(ctx context.Context, in catalog.Info) error
-	DeletedByName(ctx context.Context, name string) error
-	Copied(ctx context.Context, src, dst, dstPath string) error
 	AccountSid(ctx context.Context, name string) (string, error)
-	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
+	// The catalog is the only index of stored recordings, and reaches
+	// their files through its blob stores (local disk, S3).
+
 	// StoredNames lists the stored recordings (ARI's /recordings/stored).
 	StoredNames(ctx context.Context) ([]catalog.StoredName, error)
-	// Lookup returns a recording's catalog status and detail by name.
-	Lookup(ctx context.Context, name string) (status, detail string, err error)
+	// Stored returns a stored recording's row by name (catalog.ErrNotFound
+	// for unknown, in progress or missing).
+	Stored(ctx context.Context, name string) (meta.Recording, error)
+	// OpenByName opens a stored recording's file.
+	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
+	// DeleteByName deletes a stored recording's file and row.
+	DeleteByName(ctx context.Context, name string) error
+	// Copy copies a stored recording to a new name (meta.ErrConflict when
+	// that is taken).
+	Copy(ctx context.Context, src, dst string) (meta.Recording, error)
 }
 
 // NewCallSid makes a Restcomm-style call id: "CA" + 32 hex digits.

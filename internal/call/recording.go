@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -673,18 +671,4 @@ func (m *Manager) storedFormats(base string) []recorder.Format {
 		}
 	}
 	return out
-}
-
-// recordingName turns a file path under the root into an ARI name.
-func (m *Manager) recordingName(path string) (string, recorder.Format, bool) {
-	rel, err := filepath.Rel(m.opts.RecordingsDir, path)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return "", recorder.Format{}, false
-	}
-	ext := filepath.Ext(rel)
-	f, ok := recorder.ByExt(strings.TrimPrefix(ext, "."))
-	if !ok {
-		return "", recorder.Format{}, false
-	}
-	return filepath.ToSlash(strings.TrimSuffix(rel, ext)), f, true
 }

@@ -52,9 +52,13 @@ type Info struct {
 
 // Service is the catalog.
 type Service struct {
-	Meta   meta.Store
-	Blob   blob.Store // nil: files stay where the recorder wrote them
-	Root   string     // recordings root
+	Meta meta.Store
+	// Blob is object storage (S3) when configured; nil: files stay in
+	// the local store, where the recorder wrote them.
+	Blob blob.Store
+	// Root is the recordings root, the local blob store every row that is
+	// not in object storage names its file in (FilePath is its key).
+	Root   string
 	Log    *slog.Logger
 	Now    func() time.Time
 	Upload time.Duration // bound for one upload attempt (at least 10 minutes)
@@ -64,6 +68,9 @@ type Service struct {
 	RetryBase time.Duration
 
 	up         uploads
+	localOnce  sync.Once
+	localStore *blob.Local
+	localErr   error
 	checkAfter string // where checkFiles goes on (guarded by mu)
 
 	defaultSid atomic.Pointer[string] // the default account's Sid, once known
@@ -355,7 +362,7 @@ func (s *Service) checkFiles(ctx context.Context) error {
 		for _, row := range rows {
 			prev := after
 			after = row.Name
-			if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || s.busy(row.Name) {
+			if row.FilePath == "" || isRemote(row) || s.busy(row.Name) {
 				continue
 			}
 			if _, err := os.Stat(s.abs(row.FilePath)); !errors.Is(err, os.ErrNotExist) {
@@ -391,7 +398,7 @@ const checkPerPass = 20000
 
 // settle settles one row left in progress unless its recording is live.
 func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) {
-	if s.busy(row.Name) || strings.HasPrefix(row.FilePath, "blob:") {
+	if s.busy(row.Name) || isRemote(row) {
 		return false, nil
 	}
 	p := s.abs(row.FilePath)
@@ -476,52 +483,139 @@ func (s *Service) Delete(ctx context.Context, accountSid, sid string) error {
 	return s.Meta.DeleteRecording(ctx, accountSid, sid)
 }
 
-// DeletedByName drops the row of a recording whose file ARI deleted.
-func (s *Service) DeletedByName(ctx context.Context, name string) error {
-	row, err := s.Meta.RecordingByName(ctx, name)
-	if errors.Is(err, meta.ErrNotFound) {
-		return nil
-	}
+// DeleteByName deletes a stored recording (ARI's DELETE
+// /recordings/stored): its file, through the blob store that holds it,
+// and its row. ErrNotFound unless Stored finds it.
+func (s *Service) DeleteByName(ctx context.Context, name string) error {
+	row, err := s.Stored(ctx, name)
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(row.FilePath, "blob:") {
-		_ = s.removeFile(ctx, row)
+	if err := s.removeFile(ctx, row); err != nil {
+		return err
 	}
 	return s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
 }
 
-// Copied catalogs an ARI copy of a recording under a new name and Sid.
-func (s *Service) Copied(ctx context.Context, src, dst, dstPath string) error {
-	row, err := s.Meta.RecordingByName(ctx, src)
-	if errors.Is(err, meta.ErrNotFound) {
+// Copy copies a stored recording (ARI's copy) to the name dst: the file is
+// read through the blob store that holds it and written into the local
+// store under dst plus the format's extension, and catalogued under a new
+// Sid. ErrNotFound unless Stored finds src; meta.ErrConflict when dst is
+// catalogued or its file exists.
+func (s *Service) Copy(ctx context.Context, src, dst string) (meta.Recording, error) {
+	row, err := s.Stored(ctx, src)
+	if err != nil {
+		return meta.Recording{}, err
+	}
+	f, err := recorder.Lookup(row.Format)
+	if err != nil {
+		return meta.Recording{}, fmt.Errorf("recording %q: %w", src, err)
+	}
+	local, err := s.local()
+	if err != nil {
+		return meta.Recording{}, err
+	}
+	key := dst + "." + f.Ext
+	target, err := local.Path(key)
+	if err != nil {
+		return meta.Recording{}, err
+	}
+	if _, err := s.Meta.RecordingByName(ctx, dst); err == nil {
+		return meta.Recording{}, fmt.Errorf("recording %q: %w", dst, meta.ErrConflict)
+	} else if !errors.Is(err, meta.ErrNotFound) {
+		return meta.Recording{}, err
+	}
+	if _, err := os.Lstat(target); err == nil {
+		return meta.Recording{}, fmt.Errorf("recording %q: file exists: %w", dst, meta.ErrConflict)
+	}
+	in, err := s.Open(ctx, row, f.ContentType)
+	if err != nil {
+		return meta.Recording{}, err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return meta.Recording{}, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".copy-*")
+	if err != nil {
+		return meta.Recording{}, err
+	}
+	defer os.Remove(tmp.Name()) // gone once Put moved it
+	_, err = io.Copy(tmp, in)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return meta.Recording{}, err
+	}
+	if _, err := local.Put(ctx, key, tmp.Name(), f.ContentType); err != nil {
+		return meta.Recording{}, err
+	}
+	now := s.now()
+	row.Sid = meta.NewRecordingSid()
+	row.Name = dst
+	row.FilePath = key
+	row.S3URI = ""
+	row.DateCreated, row.DateUpdated = now, now
+	if err := s.Meta.PutRecording(ctx, row); err != nil {
+		_ = local.Delete(ctx, key)
+		return meta.Recording{}, err
+	}
+	return row, nil
+}
+
+// remotePrefix marks the FilePath of a row whose file is in object
+// storage: "blob:" and the object's key. Every other FilePath is the key
+// of the file in the local store (relative to Root).
+const remotePrefix = "blob:"
+
+func isRemote(row meta.Recording) bool { return strings.HasPrefix(row.FilePath, remotePrefix) }
+
+// local is the local blob store, over Root.
+func (s *Service) local() (*blob.Local, error) {
+	s.localOnce.Do(func() { s.localStore, s.localErr = blob.NewLocal(s.Root) })
+	return s.localStore, s.localErr
+}
+
+// locate returns the blob store that holds the row's file, and its key
+// there: object storage for rows uploaded to it, else the local store.
+func (s *Service) locate(row meta.Recording) (blob.Store, string, error) {
+	if key, ok := strings.CutPrefix(row.FilePath, remotePrefix); ok {
+		if s.Blob == nil {
+			return nil, "", fmt.Errorf("recording %q is in object storage, which is not configured: %w", row.Name, ErrNotFound)
+		}
+		return s.Blob, key, nil
+	}
+	if row.FilePath == "" {
+		return nil, "", fmt.Errorf("recording %q has no file: %w", row.Name, ErrNotFound)
+	}
+	l, err := s.local()
+	if err != nil {
+		return nil, "", err
+	}
+	return l, row.FilePath, nil
+}
+
+// removeFile deletes the row's file (gone already is fine), and for a
+// local file the marker a crash recovery left beside it.
+func (s *Service) removeFile(ctx context.Context, row meta.Recording) error {
+	st, key, err := s.locate(row)
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	row.Sid = meta.NewRecordingSid()
-	row.Name = dst
-	row.FilePath = s.rel(dstPath)
-	row.S3URI = ""
-	row.DateCreated, row.DateUpdated = now, now
-	return s.Meta.PutRecording(ctx, row)
-}
-
-func (s *Service) removeFile(ctx context.Context, row meta.Recording) error {
-	if key, ok := strings.CutPrefix(row.FilePath, "blob:"); ok && s.Blob != nil {
-		if err := s.Blob.Delete(ctx, key); err != nil && !errors.Is(err, blob.ErrNotFound) {
-			return err
-		}
-		return nil
-	}
-	p := s.abs(row.FilePath)
-	if p == "" {
-		return nil
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := st.Delete(ctx, key); err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return err
+	}
+	if l, ok := st.(*blob.Local); ok {
+		if p, err := l.Path(key); err == nil {
+			_ = os.Remove(recorder.RecoveredMarker(p))
+		}
 	}
 	return nil
 }
@@ -534,29 +628,21 @@ type Media struct {
 	ContentType string
 }
 
-// Open opens a recording's file (local or S3) for download.
+// Open opens a recording's file for download, through the blob store that
+// holds it (local or S3). A missing file is ErrNotFound.
 func (s *Service) Open(ctx context.Context, row meta.Recording, contentType string) (*Media, error) {
-	if key, ok := strings.CutPrefix(row.FilePath, "blob:"); ok && s.Blob != nil {
-		r, err := s.Blob.Open(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		return &Media{ReadSeekCloser: r, Size: r.Size(), ModTime: r.ModTime(), ContentType: contentType}, nil
-	}
-	p := s.abs(row.FilePath)
-	f, err := os.Open(p)
+	st, key, err := s.locate(row)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNotFound
+		return nil, err
+	}
+	r, err := st.Open(ctx, key)
+	if err != nil {
+		if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidKey) {
+			return nil, fmt.Errorf("%w: %v", ErrNotFound, err)
 		}
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &Media{ReadSeekCloser: f, Size: st.Size(), ModTime: st.ModTime(), ContentType: contentType}, nil
+	return &Media{ReadSeekCloser: r, Size: r.Size(), ModTime: r.ModTime(), ContentType: contentType}, nil
 }
 
 func (s *Service) rel(p string) string {
@@ -570,7 +656,7 @@ func (s *Service) rel(p string) string {
 }
 
 func (s *Service) abs(p string) string {
-	if p == "" || strings.HasPrefix(p, "blob:") {
+	if p == "" || strings.HasPrefix(p, remotePrefix) {
 		return ""
 	}
 	if filepath.IsAbs(p) {
@@ -614,15 +700,48 @@ func (s *Service) AccountSid(ctx context.Context, name string) (string, error) {
 	return acc.Sid, nil
 }
 
-// OpenByName opens a catalogued recording by its ARI name (used when the
-// file lives only in S3). It returns the media and the recording's format.
-func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Media, string, error) {
+// Stored returns the row of a stored recording by its ARI name: one that
+// StoredNames lists (completed or recovered, or failed keeping a file).
+// Unknown names, recordings in progress and those whose file went missing
+// are ErrNotFound.
+func (s *Service) Stored(ctx context.Context, name string) (meta.Recording, error) {
 	row, err := s.Meta.RecordingByName(ctx, name)
 	if err != nil {
-		return nil, "", err
+		return meta.Recording{}, err
 	}
-	if !strings.HasPrefix(row.FilePath, "blob:") || row.Status == "in-progress" {
-		return nil, "", ErrNotFound
+	if !s.servable(row) {
+		return meta.Recording{}, fmt.Errorf("recording %q (%s): %w", name, row.Status, ErrNotFound)
+	}
+	return row, nil
+}
+
+// servable reports whether a row is a stored recording: completed or
+// recovered, or failed with a local file (one that failed before anything
+// was written has none), on this node's disk or in object storage.
+func (s *Service) servable(r meta.Recording) bool {
+	if r.Node != "" && r.Node != s.Node && !isRemote(r) {
+		return false // on another node's disk
+	}
+	switch r.Status {
+	case meta.StatusCompleted, meta.StatusRecovered:
+		return r.Name != ""
+	case meta.StatusFailed:
+		if r.Name == "" || r.FilePath == "" || isRemote(r) {
+			return false
+		}
+		_, err := os.Stat(s.abs(r.FilePath))
+		return err == nil
+	}
+	return false
+}
+
+// OpenByName opens a stored recording (Stored) by its ARI name, through
+// the blob store that holds its file. It returns the media and the
+// recording's format.
+func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Media, string, error) {
+	row, err := s.Stored(ctx, name)
+	if err != nil {
+		return nil, "", err
 	}
 	m, err := s.Open(ctx, row, contentType)
 	if err != nil {
@@ -631,7 +750,7 @@ func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Me
 	return m, row.Format, nil
 }
 
-// StoredName is a recording kept only in object storage.
+// StoredName is a stored recording as ARI lists it.
 type StoredName struct {
 	Name, Format string
 	Recovered    bool // settled from its file after a crash
@@ -651,16 +770,8 @@ func (s *Service) StoredNames(ctx context.Context) ([]StoredName, error) {
 		}
 		for _, r := range rows {
 			after = r.Name
-			if r.Name == "" {
+			if !s.servable(r) {
 				continue
-			}
-			if r.Status == meta.StatusFailed {
-				if strings.HasPrefix(r.FilePath, "blob:") || r.FilePath == "" {
-					continue
-				}
-				if _, err := os.Stat(s.abs(r.FilePath)); err != nil {
-					continue // failed before anything was written
-				}
 			}
 			out = append(out, StoredName{Name: r.Name, Format: r.Format, Recovered: r.Status == meta.StatusRecovered})
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,7 +134,7 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 		return true, nil
 	}
 	cur.S3URI = obj.URI
-	cur.FilePath = "blob:" + obj.Key
+	cur.FilePath = remotePrefix + obj.Key
 	cur.DateUpdated = s.now()
 	if err := s.Meta.PutRecording(ctx, cur); err != nil {
 		return false, err
@@ -180,7 +179,7 @@ func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string
 // rescanUpload starts the job of a stored row still on local disk that
 // lacks its checksum or, with object storage, its upload.
 func (s *Service) rescanUpload(row meta.Recording) {
-	if row.FilePath == "" || strings.HasPrefix(row.FilePath, "blob:") || (s.Blob == nil && row.SHA256 != "") {
+	if row.FilePath == "" || isRemote(row) || (s.Blob == nil && row.SHA256 != "") {
 		return
 	}
 	ct := ""

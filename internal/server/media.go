@@ -46,9 +46,6 @@ func (r *resolver) Resolve(ctx context.Context, uri, lang string) (media.Source,
 		if err != nil {
 			return nil, fmt.Errorf("recording %q: %w", rest, err)
 		}
-		if rec.Path != "" {
-			return sounds.DecodeFile(rec.Path)
-		}
 		f, _, err := m.OpenStored(ctx, rec)
 		if err != nil {
 			return nil, fmt.Errorf("recording %q: %w", rest, err)
