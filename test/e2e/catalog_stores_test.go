@@ -35,6 +35,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
 )
@@ -401,7 +402,22 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if code, _, b := httpGet(t, n.baseURL()+"/ari/recordings/stored/"+url.PathEscape(copyName)+"/file", "", true); code != 200 || !bytes.Equal(b, media) {
 		t.Fatalf("ARI copy: %d, %d bytes", code, len(b))
 	}
+	// The copy is catalogued, its file written into the local store.
+	copyPath := filepath.Join(n.recDir(), "stores", "one-copy.wav")
+	if crow, err := st.RecordingByName(ctx, copyName); err != nil || crow.FilePath != "stores/one-copy.wav" || crow.Sid == sid {
+		t.Fatalf("the copy's row: %+v %v", crow, err)
+	}
+	if b, err := os.ReadFile(copyPath); err != nil || !bytes.Equal(b, media) {
+		t.Fatalf("the copy's file: %v (%d bytes)", err, len(b))
+	}
 	n.mustDo("DELETE", "/recordings/stored/"+url.PathEscape(copyName), 204)
+	if _, err := os.Stat(copyPath); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the copy's file after ARI DELETE: %v", err)
+	}
+	if _, err := st.RecordingByName(ctx, copyName); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("the copy's row after ARI DELETE: %v", err)
+	}
+	ariStoredThroughCatalog(t, n, files, media)
 
 	// recording:NAME plays back to a caller.
 	sink := &audioSink{}
@@ -472,4 +488,84 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if l := rcListOf(t, n, acc, root+".json"); l.Total != 4 {
 		t.Fatalf("after delete: total %d", l.Total)
 	}
+}
+
+// ariStoredThroughCatalog: ARI's stored recordings are the catalog's. A
+// row whose file is in the blob store (the local one, or S3) is listed,
+// served, copied and deleted through that store, the ARI DELETE removing
+// the file (or object) and the row; a file on disk that no row names is
+// neither listed nor served, copied or deleted.
+func ariStoredThroughCatalog(t *testing.T, n *node, files string, media []byte) {
+	t.Helper()
+	ctx := context.Background()
+	cat := n.srv.Catalog()
+	acc := defaultAccount(t, n)
+	src := filepath.Join(t.TempDir(), "seed.wav")
+	must(t, os.WriteFile(src, media, 0o644))
+	const name = "stores/seeded"
+	sid := meta.NewRecordingSid()
+	var store blob.Store
+	key, filePath := "stores/seeded.wav", "stores/seeded.wav"
+	if files == "s3" {
+		store = cat.Blob
+		key = acc.Sid + "/" + sid + ".wav"
+		filePath = "blob:" + key
+	} else {
+		l, err := blob.NewLocal(n.recDir())
+		must(t, err)
+		store = l
+	}
+	if _, err := store.Put(ctx, key, src, "audio/wav"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	must(t, cat.Meta.PutRecording(ctx, meta.Recording{Sid: sid, AccountSid: acc.Sid, DateCreated: now, DateUpdated: now,
+		StartTime: now, Format: "wav", Source: "ari", Status: meta.StatusCompleted, Name: name, FilePath: filePath,
+		Channels: 1, Size: int64(len(media)), ApiVersion: meta.APIVersion}))
+	ar := "/recordings/stored/" + url.PathEscape(name)
+	if list := string(n.mustDo("GET", "/recordings/stored", 200)); !strings.Contains(list, `"name":"`+name+`"`) {
+		t.Fatalf("ARI stored list lacks the catalogued %s: %s", name, list)
+	}
+	var sr struct{ Name, Format string }
+	must(t, json.Unmarshal(n.mustDo("GET", ar, 200), &sr))
+	if sr.Name != name || sr.Format != "wav" {
+		t.Fatalf("ARI stored recording %+v", sr)
+	}
+	if code, _, b := httpGet(t, n.baseURL()+"/ari"+ar+"/file", "", true); code != 200 || !bytes.Equal(b, media) {
+		t.Fatalf("ARI file of the catalogued %s: %d, %d bytes", name, code, len(b))
+	}
+	n.mustDo("POST", ar+"/copy?destinationRecordingName="+url.QueryEscape(name+"-2"), 200)
+	if code, _, b := httpGet(t, n.baseURL()+"/ari/recordings/stored/"+url.PathEscape(name+"-2")+"/file", "", true); code != 200 || !bytes.Equal(b, media) {
+		t.Fatalf("ARI copy of the catalogued %s: %d, %d bytes", name, code, len(b))
+	}
+	// The copy's name is taken now: 409, as Asterisk.
+	n.mustDo("POST", ar+"/copy?destinationRecordingName="+url.QueryEscape(name+"-2"), 409)
+	n.mustDo("DELETE", "/recordings/stored/"+url.PathEscape(name+"-2"), 204)
+	n.mustDo("DELETE", ar, 204)
+	if _, err := store.Stat(ctx, key); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("%s's file after ARI DELETE: %v", name, err)
+	}
+	if _, err := cat.Meta.RecordingByName(ctx, name); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("%s's row after ARI DELETE: %v", name, err)
+	}
+	n.mustDo("GET", ar, 404)
+	n.mustDo("DELETE", ar, 404)
+
+	// A file no row names: the catalog is the only index.
+	stray := filepath.Join(n.recDir(), "stores", "stray.wav")
+	must(t, os.WriteFile(stray, media, 0o644))
+	sar := "/recordings/stored/" + url.PathEscape("stores/stray")
+	if list := string(n.mustDo("GET", "/recordings/stored", 200)); strings.Contains(list, "stray") {
+		t.Fatalf("ARI lists a file the catalog does not know: %s", list)
+	}
+	n.mustDo("GET", sar, 404)
+	if code, _, _ := httpGet(t, n.baseURL()+"/ari"+sar+"/file", "", true); code != 404 {
+		t.Fatalf("ARI file of an uncatalogued file: %d, want 404", code)
+	}
+	n.mustDo("POST", sar+"/copy?destinationRecordingName=stores%2Fstray-2", 404)
+	n.mustDo("DELETE", sar, 404)
+	if b, err := os.ReadFile(stray); err != nil || !bytes.Equal(b, media) {
+		t.Fatalf("the uncatalogued file after the refused requests: %v", err)
+	}
+	must(t, os.Remove(stray))
 }
