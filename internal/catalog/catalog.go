@@ -451,15 +451,6 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Lookup returns a recording's catalog status and its detail, by name.
-func (s *Service) Lookup(ctx context.Context, name string) (status, detail string, err error) {
-	row, err := s.Meta.RecordingByName(ctx, name)
-	if err != nil {
-		return "", "", err
-	}
-	return string(row.Status), row.StatusDetail, nil
-}
-
 // Recovered catalogs a file repaired at start-up.
 func (s *Service) Recovered(ctx context.Context, in Info) error {
 	in.Status = "recovered"
