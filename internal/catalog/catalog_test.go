@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // countingStore is the real SQLite store, counting default-account lookups.
@@ -77,20 +77,7 @@ func TestReconcileLeavesLiveRecordings(t *testing.T) {
 	svc := &Service{Meta: st, Root: dir, Node: "n1"}
 	wav := func(name string, samples int) string {
 		p := filepath.Join(dir, name+".wav")
-		b := make([]byte, 44+2*samples)
-		copy(b, "RIFF")
-		binary.LittleEndian.PutUint32(b[4:], uint32(36+2*samples))
-		copy(b[8:], "WAVEfmt ")
-		binary.LittleEndian.PutUint32(b[16:], 16)
-		binary.LittleEndian.PutUint16(b[20:], 1)
-		binary.LittleEndian.PutUint16(b[22:], 1)
-		binary.LittleEndian.PutUint32(b[24:], 8000)
-		binary.LittleEndian.PutUint32(b[28:], 16000)
-		binary.LittleEndian.PutUint16(b[32:], 2)
-		binary.LittleEndian.PutUint16(b[34:], 16)
-		copy(b[36:], "data")
-		binary.LittleEndian.PutUint32(b[40:], uint32(2*samples))
-		if err := os.WriteFile(p, b, 0o644); err != nil {
+		if err := os.WriteFile(p, testutil.SilentWAV(samples), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p

@@ -200,9 +200,9 @@ func Poll(timeout, every time.Duration, cond func() bool) error {
 	}
 }
 
-// WriteToneWAV writes a mono 16-bit PCM WAV file at rate Hz holding a sine
-// tone of hz Hz (amplitude about -10 dBFS) lasting d. hz <= 0 writes silence.
-func WriteToneWAV(path string, rate int, hz float64, d time.Duration) error {
+// ToneWAV is a mono 16-bit PCM WAV file at rate Hz holding a sine tone of
+// hz Hz (amplitude about -10 dBFS) lasting d. hz <= 0 is silence.
+func ToneWAV(rate int, hz float64, d time.Duration) []byte {
 	n := int(int64(rate) * int64(d) / int64(time.Second))
 	data := make([]byte, 44+2*n)
 	copy(data[0:], "RIFF")
@@ -226,5 +226,13 @@ func WriteToneWAV(path string, rate int, hz float64, d time.Duration) error {
 		}
 		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(int16(v)))
 	}
-	return os.WriteFile(path, data, 0o644)
+	return data
+}
+
+// SilentWAV is n samples of silence as an 8 kHz mono 16-bit WAV file.
+func SilentWAV(n int) []byte { return ToneWAV(8000, 0, time.Duration(n)*time.Second/8000) }
+
+// WriteToneWAV writes ToneWAV(rate, hz, d) to path.
+func WriteToneWAV(path string, rate int, hz float64, d time.Duration) error {
+	return os.WriteFile(path, ToneWAV(rate, hz, d), 0o644)
 }

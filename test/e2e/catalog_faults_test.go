@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +70,7 @@ func TestRecordingNameInvalidUTF8(t *testing.T) {
 	if code, body := n.do("POST", "/bridges/b1/record?format=wav&name="+bad, nil); code != 400 {
 		t.Errorf("bridge record: %d %s, want 400", code, body)
 	}
-	if err := os.WriteFile(filepath.Join(n.recDir(), "src.wav"), wavBytes(8000), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(n.recDir(), "src.wav"), testutil.SilentWAV(8000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := n.do("POST", "/recordings/stored/src/copy?destinationRecordingName="+bad, nil); code != 400 {
@@ -87,24 +86,6 @@ func TestRecordingNameInvalidUTF8(t *testing.T) {
 	if len(names) != 1 || names[0] != "/src.wav" {
 		t.Errorf("files under the recordings root: %q, want only /src.wav", names)
 	}
-}
-
-// wavBytes is a WAV file of n samples of silence (8 kHz mono 16-bit).
-func wavBytes(n int) []byte {
-	b := make([]byte, 44+2*n)
-	copy(b, "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], 8000)
-	binary.LittleEndian.PutUint32(b[28:], 16000)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
-	return b
 }
 
 // TestDeleteStoredWhileRecording: DELETE /recordings/stored/NAME while that

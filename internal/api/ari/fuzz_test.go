@@ -3,7 +3,6 @@ package ari
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // writeWAV writes a short 8 kHz 16-bit mono WAV file.
@@ -29,20 +29,7 @@ func writeWAV(t testing.TB, path string, samples int) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 44+2*samples)
-	copy(b[0:], "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*samples))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1)
-	binary.LittleEndian.PutUint16(b[22:], 1)
-	binary.LittleEndian.PutUint32(b[24:], 8000)
-	binary.LittleEndian.PutUint32(b[28:], 16000)
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*samples))
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := os.WriteFile(path, testutil.SilentWAV(samples), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

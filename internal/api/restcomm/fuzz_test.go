@@ -3,7 +3,6 @@ package restcomm
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 type fuzzFixture struct {
@@ -47,20 +47,7 @@ func newFuzzFixture(t testing.TB) *fuzzFixture {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	wav := make([]byte, 44+16000)
-	copy(wav, "RIFF")
-	binary.LittleEndian.PutUint32(wav[4:], uint32(len(wav)-8))
-	copy(wav[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(wav[16:], 16)
-	binary.LittleEndian.PutUint16(wav[20:], 1)
-	binary.LittleEndian.PutUint16(wav[22:], 1)
-	binary.LittleEndian.PutUint32(wav[24:], 8000)
-	binary.LittleEndian.PutUint32(wav[28:], 16000)
-	binary.LittleEndian.PutUint16(wav[32:], 2)
-	binary.LittleEndian.PutUint16(wav[34:], 16)
-	copy(wav[36:], "data")
-	binary.LittleEndian.PutUint32(wav[40:], 16000)
-	if err := os.WriteFile(p, wav, 0o644); err != nil {
+	if err := os.WriteFile(p, testutil.SilentWAV(8000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	in := catalog.Info{Name: "calls/one", Path: p, Format: "wav", ContentType: "audio/wav", Source: "ari", CallSid: "CA" + strings.Repeat("0", 32),
