@@ -557,7 +557,7 @@ func checkListen(field, hostport string) (string, int, error) {
 	case port > 65535:
 		return host, 0, fmt.Errorf("%s: %q: port %d is out of range (0-65535)", field, hostport, port)
 	}
-	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+	if host != "" && net.ParseIP(host) == nil && !netguard.ValidHostName(host) {
 		return host, port, fmt.Errorf("%s: %q: %q is not an IP address or host name", field, hostport, host)
 	}
 	if err := checkLocalIP(host); err != nil {
@@ -584,24 +584,6 @@ func checkLocalIP(host string) error {
 		}
 	}
 	return fmt.Errorf("%s is not an address of this machine", host)
-}
-
-// validHostname reports whether h is a syntactically valid DNS name.
-func validHostname(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // sameHost reports whether two listen addresses may share a socket.
@@ -653,7 +635,7 @@ func checkRTPHost(host string) error {
 	if host == "" {
 		return errors.New("rtp.host: empty (sip.listen has no host); set rtp.host to this machine's address")
 	}
-	if !validHostname(host) {
+	if !netguard.ValidHostName(host) {
 		return fmt.Errorf("rtp.host: %q is not an IP address or host name", host)
 	}
 	if ips, err := net.LookupIP(host); err != nil || len(ips) == 0 {

@@ -76,7 +76,7 @@ func Parse(entries []string) (*Policy, error) {
 				return nil, fmt.Errorf("%q: bad port", e)
 			}
 		}
-		if !validHostName(host) {
+		if !ValidHostName(host) {
 			return nil, fmt.Errorf("%q is not an IP address, a CIDR network or a host name", e)
 		}
 		host = strings.ToLower(strings.TrimSuffix(host, "."))
@@ -89,7 +89,10 @@ func Parse(entries []string) (*Policy, error) {
 	return p, nil
 }
 
-func validHostName(h string) bool {
+// ValidHostName reports whether h is a syntactically valid DNS name (letters,
+// digits, hyphens not at a label's ends, and underscores; a trailing dot
+// allowed).
+func ValidHostName(h string) bool {
 	h = strings.TrimSuffix(h, ".")
 	if h == "" || len(h) > 253 {
 		return false
