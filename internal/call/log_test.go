@@ -1,38 +1,20 @@
 package call
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestChannelLogger: a channel's log lines carry its id, SIP Call-ID and
 // CallSid.
 func TestChannelLogger(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	ports, err := rtp.NewPorts("127.0.0.1", 41000, 41099)
 	if err != nil {
 		t.Fatal(err)

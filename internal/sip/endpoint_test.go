@@ -5,9 +5,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // panicky panics for calls to 666 and answers the others.
@@ -20,23 +21,6 @@ func (panicky) Invite(d *Dialog) {
 	}
 	d.SetHandler(fuzzCalls{})
 	_ = d.Answer(fuzzSDP)
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // finalTo sends an INVITE for exten over UDP and returns the status line of
@@ -67,7 +51,7 @@ func finalTo(t *testing.T, c *net.UDPConn, to *net.UDPAddr, exten string, n int)
 // recovered, logged with its stack and counted; that call gets 500, and
 // the endpoint goes on answering the next.
 func TestPanicFailsOnlyThatCall(t *testing.T) {
-	logs := &syncBuf{}
+	logs := &testutil.SyncBuffer{}
 	e, err := New(Options{Listen: "127.0.0.1:0", Transports: []string{"udp"},
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}, panicky{})
 	if err != nil {

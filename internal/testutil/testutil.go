@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,4 +236,24 @@ func SilentWAV(n int) []byte { return ToneWAV(8000, 0, time.Duration(n)*time.Sec
 // WriteToneWAV writes ToneWAV(rate, hz, d) to path.
 func WriteToneWAV(path string, rate int, hz float64, d time.Duration) error {
 	return os.WriteFile(path, ToneWAV(rate, hz, d), 0o644)
+}
+
+// SyncBuffer is an io.Writer that keeps what is written, safe for
+// concurrent use: a log handler's output read by a test.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -5,34 +5,16 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/server"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
-// logSink counts and keeps what a node logs.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // startNodeLogging is startNode with the node's log going to sink at level.
-func startNodeLogging(t *testing.T, sink *logSink, level slog.Level) *node {
+func startNodeLogging(t *testing.T, sink *testutil.SyncBuffer, level slog.Level) *node {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -69,7 +51,7 @@ func TestMalformedFloodLogIsBounded(t *testing.T) {
 		{slog.LevelWarn, 0},
 	} {
 		t.Run(tc.level.String(), func(t *testing.T) {
-			sink := &logSink{}
+			sink := &testutil.SyncBuffer{}
 			n := startNodeLogging(t, sink, tc.level)
 			srvAddr := n.srv.SIPAddr()
 			before := len(sink.String())
