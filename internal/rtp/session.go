@@ -360,14 +360,14 @@ func (s *Session) process(r *reader, b []byte, from netip.AddrPort, now time.Tim
 		}
 		digit, ms, begin, done := r.det.Push(pkt.Timestamp, pkt.Marker, r.ev, s.clockRate)
 		if begin {
-			s.handler.OnDTMF(digit, 0, false)
+			s.deliverDTMF(digit, 0, false)
 		}
 		if done {
-			s.handler.OnDTMF(digit, ms, true)
+			s.deliverDTMF(digit, ms, true)
 		}
 		return
 	}
-	s.handler.OnAudio(pkt, ext)
+	s.deliverAudio(pkt, ext)
 }
 
 // Probation is the number of sequential packets a new source must send
