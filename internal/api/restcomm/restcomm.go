@@ -258,12 +258,47 @@ func (s *Server) authenticate(r *http.Request, pathAccount string) (meta.Account
 
 // parseTime reads an ISO-8601 date or date-time (UTC unless a zone is given).
 func parseTime(v string) (time.Time, error) {
+	if !isoDigits(v) {
+		return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)", v)
+	}
 	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04:05", "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
 		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
 			return t.UTC(), nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not an ISO-8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)", v)
+}
+
+// isoDigits reports whether v starts with YYYY-MM-DD and, when longer, a
+// T or space and HH:MM:SS, every field all digits: Go's layouts alone also
+// take a one-digit or space-padded hour ("2026-03-01  1:00:00").
+func isoDigits(v string) bool {
+	n := min(len(v), 19)
+	if n < 10 || n > 10 && n < 19 {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		c := v[i]
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != 'T' && c != ' ' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // maxParam bounds the integer paging parameters, and Page*PageSize: the
