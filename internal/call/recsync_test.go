@@ -127,8 +127,8 @@ func TestWriterClockWakesAll(t *testing.T) {
 func TestRecQueueGrowsOnDemand(t *testing.T) {
 	var q recQueue
 	q.init(16000)
-	if cap(q.pending) != 0 || cap(q.spare) != 0 {
-		t.Fatalf("init allocated %d+%d samples", cap(q.pending), cap(q.spare))
+	if cap(q.pending) != 0 {
+		t.Fatalf("init allocated %d samples", cap(q.pending))
 	}
 	frame := make([]int16, 160)
 	for i := 0; i < 25; i++ { // 500 ms: one writerTick
@@ -140,6 +140,10 @@ func TestRecQueueGrowsOnDemand(t *testing.T) {
 		t.Fatalf("500 ms queued hold a buffer of %d samples, want well under the bound of 16000", c)
 	}
 	batch, _ := q.take(nil)
+	if cap(q.pending) != 0 {
+		t.Fatal("take left a buffer in the queue: an idle recording would hold two")
+	}
+	recBufs.put(batch)
 	for len(q.pending)+160 <= 16000 {
 		if !q.push(frame) {
 			t.Fatalf("overflow at %d of 16000 samples", len(q.pending))
@@ -151,5 +155,27 @@ func TestRecQueueGrowsOnDemand(t *testing.T) {
 	if cap(q.pending) > 16000 {
 		t.Fatalf("buffer of %d samples, past the bound", cap(q.pending))
 	}
-	_ = batch
+}
+
+// A written batch goes back to the shared free list and the next push
+// (of any recording) takes it: the steady state allocates nothing.
+func TestRecQueueReusesBuffers(t *testing.T) {
+	var a, b recQueue
+	a.init(16000)
+	b.init(16000)
+	frame := make([]int16, 160)
+	cycle := func(q *recQueue) {
+		for i := 0; i < 25; i++ {
+			if !q.push(frame) {
+				t.Fatal("overflow")
+			}
+		}
+		batch, _ := q.take(nil)
+		recBufs.put(batch)
+	}
+	cycle(&a)
+	cycle(&b)
+	if n := testing.AllocsPerRun(50, func() { cycle(&a); cycle(&b) }); n != 0 {
+		t.Fatalf("%v allocations per writer cycle, want 0", n)
+	}
 }

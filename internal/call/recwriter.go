@@ -40,29 +40,31 @@ const (
 
 var errDiskStalled = errors.New("disk stalled")
 
-// recQueue is a recording's queue: two buffers swapped between the media
-// path (push) and the writer goroutine (take), so the steady state
-// allocates nothing and the lock is never held across I/O. The buffers
-// grow on demand up to the queue's bound: a writer that keeps up takes
-// every writerTick, so they hold about that much audio, not the whole
-// bound (a quarter of the memory of preallocated 2 s buffers).
+// recQueue is a recording's queue: the media path (push) appends to the
+// pending buffer and the writer goroutine (take) swaps it out, so the lock
+// is never held across I/O. The buffers come from a free list shared by
+// all recordings (recBufs) and go back to it once written: a recording
+// holds one buffer of about a writerTick of audio between ticks, not two
+// buffers of the whole bound (2 s), and the steady state allocates
+// nothing. A buffer grows past that size only while the writer is behind,
+// up to the queue's bound.
 type recQueue struct {
 	mu      sync.Mutex
 	max     int     // samples the queue holds before it overflows
+	chunk   int     // size of the shared buffers it takes (samples)
 	pending []int16 // samples waiting for the writer
-	spare   []int16 // the writer's buffer, handed back by take
 	done    bool    // close was called: the writer finishes after this batch
 	wake    chan struct{}
 	closed  chan error // receives the Writer's Close result, once
 }
 
-// recQueueMinGrow is the smallest allocation of a queue buffer (samples):
-// 100 ms of 8 kHz mono, so a buffer reaches its working size in a few
-// steps.
-const recQueueMinGrow = 800
+// recChunk is how much audio a queue's buffer holds before it must grow:
+// a writerTick and a half, so a writer that keeps up never grows it.
+const recChunk = writerTick * 3 / 2
 
 func (q *recQueue) init(samples int) {
 	q.max = samples
+	q.chunk = min(samples, int(recChunk*audio.SampleRate/time.Second)*max(1, samples/int(recQueueDuration*audio.SampleRate/time.Second)))
 	q.wake = make(chan struct{}, 1)
 	q.closed = make(chan error, 1)
 }
@@ -76,9 +78,7 @@ func (q *recQueue) push(pcm []int16) bool {
 		return false
 	}
 	if n > cap(q.pending) {
-		grown := make([]int16, len(q.pending), min(q.max, max(n, 2*cap(q.pending), recQueueMinGrow)))
-		copy(grown, q.pending)
-		q.pending = grown
+		q.grow(n)
 	}
 	q.pending = append(q.pending, pcm...)
 	half := len(q.pending) >= q.max/2
@@ -96,18 +96,76 @@ func (q *recQueue) signal() {
 	}
 }
 
-// take swaps the queued samples out (the previous batch's buffer goes back
-// into the queue) and says whether the queue was closed.
+// grow makes room for n samples: a shared buffer when the queue is empty,
+// otherwise a larger one (the writer is behind).
+func (q *recQueue) grow(n int) {
+	if len(q.pending) == 0 && n <= q.chunk {
+		recBufs.put(q.pending)
+		q.pending = recBufs.get(q.chunk)
+		return
+	}
+	grown := make([]int16, len(q.pending), min(q.max, max(n, 2*cap(q.pending))))
+	copy(grown, q.pending)
+	recBufs.put(q.pending)
+	q.pending = grown
+}
+
+// take swaps the queued samples out (prev, the previous batch, goes back
+// to the free list) and says whether the queue was closed. The caller
+// gives the batch back with recBufs.put (or the next take) once written.
 func (q *recQueue) take(prev []int16) ([]int16, bool) {
+	recBufs.put(prev)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if prev != nil {
-		q.spare = prev[:0]
-	}
 	batch := q.pending
-	q.pending = q.spare
-	q.spare = nil
+	q.pending = nil
 	return batch, q.done
+}
+
+// recBufs is the free list of queue buffers shared by all recordings.
+var recBufs bufList
+
+// bufList keeps sample buffers by capacity for reuse; it keeps at most
+// maxFree of each capacity (the rest go to the garbage collector).
+type bufList struct {
+	mu   sync.Mutex
+	free map[int][][]int16
+}
+
+const maxFree = 256
+
+func (l *bufList) get(size int) []int16 {
+	l.mu.Lock()
+	if f := l.free[size]; len(f) > 0 {
+		b := f[len(f)-1]
+		l.free[size] = f[:len(f)-1]
+		l.mu.Unlock()
+		return b
+	}
+	l.mu.Unlock()
+	return make([]int16, 0, size)
+}
+
+// put gives b back; buffers of a size that get never asked for, or beyond
+// maxFree, are dropped.
+func (l *bufList) put(b []int16) {
+	if cap(b) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.free == nil {
+		l.free = map[int][][]int16{}
+	}
+	if f, ok := l.free[cap(b)]; (ok || l.isChunk(cap(b))) && len(f) < maxFree {
+		l.free[cap(b)] = append(f, b[:0])
+	}
+}
+
+// isChunk reports whether n is the chunk size of a mono or stereo queue.
+func (l *bufList) isChunk(n int) bool {
+	mono := int(recChunk * audio.SampleRate / time.Second)
+	return n == mono || n == 2*mono
 }
 
 // close asks the writer to write what is queued and close the file.
@@ -150,17 +208,16 @@ func (m *Manager) fsyncInterval() time.Duration {
 func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
 	r.m.writers.add(&r.q)
 	defer r.m.writers.remove(&r.q)
-	var batch []int16
 	var werr error
 	for {
 		<-r.q.wake // the shared writerClock's tick, a half-full queue or the close
-		var done bool
-		batch, done = r.q.take(batch)
+		batch, done := r.q.take(nil)
 		if werr == nil && len(batch) > 0 {
 			if werr = w.Write(batch); werr == nil && !done {
 				r.m.syncer.mark(dir)
 			}
 		}
+		recBufs.put(batch)
 		if werr != nil && !r.writeFailed(werr) {
 			werr = errWriteReported
 		}
