@@ -168,6 +168,13 @@ type SIP struct {
 	// parsed is logged (truncated, at most about one line a second):
 	// debug, info (default), warn or error. Each is counted either way.
 	MalformedLogLevel string `yaml:"malformed_log_level"`
+	// Realm of the registrar's digest challenges (default "tapedeck").
+	Realm string `yaml:"realm"`
+	// DigestAlgorithms are the challenges offered, in order of preference
+	// (RFC 8760): SHA-256 and/or MD5. Default [SHA-256, MD5]. Phones that
+	// fail on a challenge they cannot answer instead of skipping it
+	// (baresip 1.0: libre before 2.0) need [MD5] alone.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -429,6 +436,13 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	seenAlg := map[string]bool{}
+	for _, a := range c.SIP.DigestAlgorithms {
+		if a != "MD5" && a != "SHA-256" || seenAlg[a] {
+			errs = append(errs, fmt.Errorf("sip.digest_algorithms: %q is not MD5 or SHA-256, or is listed twice", a))
+		}
+		seenAlg[a] = true
 	}
 	switch c.SIP.MalformedLogLevel {
 	case "":

@@ -51,6 +51,12 @@ type Server struct {
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
+	// reg answers REGISTER; dir is the users directory it and the calls
+	// consult (nil: nobody can register).
+	reg       *sip.Registrar
+	dir       call.Directory
+	stopPrune chan struct{}
+	pruned    chan struct{}
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
@@ -171,6 +177,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.calls.SetDialer(s.sip)
+	var loc sip.LocationStore
+	if rs, ok := ms.(meta.Registrations); ok {
+		loc = locationStore{rs: rs, node: cfg.NodeID}
+	}
+	s.reg = sip.NewRegistrar(sip.NewAuthenticator(sip.CredentialsFunc(s.sipPassword), sip.DigestOptions{Realm: cfg.SIP.Realm, Algorithms: cfg.SIP.DigestAlgorithms}, log), loc, sip.RegistrarOptions{}, log)
+	if err := s.reg.Load(ctx); err != nil {
+		log.Error("registrar: registrations not loaded; phones register again", "err", err)
+	}
+	s.sip.SetRegistrar(s.reg)
+	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
+	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
 		Sounds:         s.sounds,
@@ -335,6 +352,11 @@ func (s *Server) Close() error {
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
+	if s.reg != nil {
+		close(s.stopPrune)
+		<-s.pruned
+		s.reg.Close()
+	}
 	s.ari.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,9 @@ type DigestOptions struct {
 	// window passes. Defaults 60 s and 5.
 	FailureWindow    time.Duration
 	FailureThreshold int
+	// Algorithms are the challenges offered, most preferred first
+	// (RFC 8760 2.4); default SHA-256, MD5.
+	Algorithms []string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -95,6 +99,9 @@ func NewAuthenticator(creds Credentials, o DigestOptions, log *slog.Logger) *Aut
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = []string{"SHA-256", "MD5"}
 	}
 	if log == nil {
 		log = slog.Default()
@@ -141,7 +148,7 @@ func (a *Authenticator) checkNonce(n string) (ours, stale bool) {
 func (a *Authenticator) challenges(stale bool) []string {
 	n := a.nonce()
 	out := make([]string, 0, 2)
-	for _, alg := range []string{"SHA-256", "MD5"} {
+	for _, alg := range a.opts.Algorithms {
 		c := digest.Challenge{Realm: a.opts.Realm, Nonce: n, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}
@@ -186,7 +193,10 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 		return "", AuthChallenge
 	}
 	alg := strings.ToUpper(cred.Algorithm)
-	if alg != "" && alg != "MD5" && alg != "SHA-256" || cred.QOP != "" && cred.QOP != "auth" || cred.Userhash {
+	if alg == "" {
+		alg = "MD5"
+	}
+	if !slices.Contains(a.opts.Algorithms, alg) || cred.QOP != "" && cred.QOP != "auth" || cred.Userhash {
 		a.respond(req, tx, 401, "Unauthorized", a.challenges(false), delay)
 		return "", AuthChallenge
 	}

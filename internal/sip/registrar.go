@@ -32,8 +32,9 @@ type Binding struct {
 
 // LocationStore persists bindings (the catalog database, shared by nodes).
 type LocationStore interface {
-	// ReplaceBindings makes bs the user's bindings (none: unregistered).
-	ReplaceBindings(ctx context.Context, user string, bs []Binding) error
+	// ReplaceBindings makes sets[user] each user's bindings (none:
+	// unregistered), in one transaction.
+	ReplaceBindings(ctx context.Context, sets map[string][]Binding) error
 	// LoadBindings returns every binding that has not expired at now.
 	LoadBindings(ctx context.Context, now time.Time) ([]Binding, error)
 	// PruneBindings deletes the bindings expired at now.
@@ -76,6 +77,7 @@ type Registrar struct {
 	limMu   sync.Mutex
 	buckets map[string]*bucket
 
+	flushMu sync.Mutex // one flush at a time, so Flush waits for the writer's
 	dirtyMu sync.Mutex
 	dirty   map[string]struct{}
 	wake    chan struct{}
@@ -443,10 +445,16 @@ func (r *Registrar) writer() {
 }
 
 func (r *Registrar) flush() {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
 	r.dirtyMu.Lock()
 	users := r.dirty
 	r.dirty = map[string]struct{}{}
 	r.dirtyMu.Unlock()
+	if len(users) == 0 {
+		return
+	}
+	sets := make(map[string][]Binding, len(users))
 	for u := range users {
 		r.mu.RLock()
 		a := r.users[u]
@@ -457,16 +465,19 @@ func (r *Registrar) flush() {
 			bs = slices.Clone(a.bindings)
 			a.mu.Unlock()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := r.store.ReplaceBindings(ctx, u, bs)
-		cancel()
-		if err != nil {
-			r.StoreErrs.Add(1)
-			r.log.Error("registrar: location store write failed; retrying", "user", u, "err", err)
-			r.dirtyMu.Lock()
+		sets[u] = bs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := r.store.ReplaceBindings(ctx, sets)
+	cancel()
+	if err != nil {
+		r.StoreErrs.Add(1)
+		r.log.Error("registrar: location store write failed; retrying", "users", len(sets), "err", err)
+		r.dirtyMu.Lock()
+		for u := range sets {
 			r.dirty[u] = struct{}{}
-			r.dirtyMu.Unlock()
 		}
+		r.dirtyMu.Unlock()
 	}
 }
 
