@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,5 +133,39 @@ func TestMetricsAuth(t *testing.T) {
 	}
 	if m := scrape(t, srv, "asterisk", "asterisk"); len(m) == 0 {
 		t.Error("empty scrape with credentials")
+	}
+}
+
+// TestReadyzReasons: /readyz is 503 with the reason when disk space is
+// below http.min_free_disk_mb, when the recordings root is not writable
+// and when the catalog database does not answer; /healthz stays 200.
+func TestReadyzReasons(t *testing.T) {
+	srv := newServer(t)
+	url := "http://" + srv.HTTPAddr() + "/readyz"
+	if code, _, body := get(t, url, "", ""); code != 200 || body != "ready\n" {
+		t.Fatalf("fresh server: %d %q", code, body)
+	}
+	srv.cfg.HTTP.MinFreeDiskMB = 1 << 40 // an exabyte
+	if code, _, body := get(t, url, "", ""); code != 503 || !strings.Contains(body, "http.min_free_disk_mb") {
+		t.Errorf("disk below the threshold: %d %q", code, body)
+	}
+	srv.cfg.HTTP.MinFreeDiskMB = 0
+	if os.Geteuid() != 0 { // root writes anywhere
+		root := srv.cfg.RecordingsDir()
+		if err := os.Chmod(root, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		code, _, body := get(t, url, "", "")
+		os.Chmod(root, 0o700)
+		if code != 503 || !strings.Contains(body, "recordings root") {
+			t.Errorf("read-only recordings root: %d %q", code, body)
+		}
+	}
+	srv.meta.Close()
+	if code, _, body := get(t, url, "", ""); code != 503 || !strings.Contains(body, "catalog database") {
+		t.Errorf("closed database: %d %q", code, body)
+	}
+	if code, _, _ := get(t, "http://"+srv.HTTPAddr()+"/healthz", "", ""); code != 200 {
+		t.Errorf("/healthz: %d", code)
 	}
 }
