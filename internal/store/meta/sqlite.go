@@ -115,12 +115,17 @@ func OpenSQLite(path string) (Store, error) {
 	}
 	// Keep the planner's statistics fresh (cheap; see "PRAGMA optimize").
 	_, _ = w.ExecContext(ctx, "PRAGMA optimize=0x10002")
-	return newSQLStore(w, r, sqliteDialect, func() error {
+	st := newSQLStore(w, r, sqliteDialect, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, _ = w.ExecContext(ctx, "PRAGMA optimize")
 		return errors.Join(r.Close(), w.Close())
-	}), nil
+	})
+	if err := st.seedFeatures(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // migrate applies the embedded migrations.
