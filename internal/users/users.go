@@ -181,7 +181,9 @@ func (s *Service) Update(ctx context.Context, uuid string, change func(*User) er
 }
 
 // Delete removes a user. Their recordings stay in the catalog.
-func (s *Service) Delete(ctx context.Context, uuid string) error { return s.store.DeleteUser(ctx, uuid) }
+func (s *Service) Delete(ctx context.Context, uuid string) error {
+	return s.store.DeleteUser(ctx, uuid)
+}
 
 // ByExten is the user reached by exten in context.
 func (s *Service) ByExten(ctx context.Context, context, exten string) (User, error) {
