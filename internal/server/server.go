@@ -51,6 +51,7 @@ type Server struct {
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
+	ozeki   *ozekiParts
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
@@ -130,6 +131,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("sounds.http_allow: %w", err)
 	}
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() call.Calls { return s.calls })
+	res.speech = speechSynth(cfg.DataDir)
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
@@ -191,6 +193,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	mux.HandleFunc("/healthz", s.healthz)
+	if err := s.newOzeki(mux, ms, res.speech); err != nil {
+		s.sip.Close()
+		if s.poller != nil {
+			s.poller.Close()
+		}
+		ms.Close()
+		return nil, err
+	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second
@@ -296,6 +306,11 @@ func (s *Server) Start() error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	s.hl = l
+	if err := s.startOzeki(); err != nil {
+		l.Close()
+		s.sip.Close()
+		return err
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -336,6 +351,7 @@ func (s *Server) Close() error {
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
 	s.ari.Close()
+	s.closeOzeki()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
