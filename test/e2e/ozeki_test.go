@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/xml"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/baresip"
@@ -307,3 +310,146 @@ func TestOzekiRecordSeedURL(t *testing.T) {
 }
 
 func callID(s string) call.ChannelID { return call.ChannelID(s) }
+
+// seedOzML is the seed's OzML document as written, but for the receiver's
+// FinishedUrl and a Delay of delay seconds instead of 60.
+func seedOzML(finishedURL, delay string) string {
+	return `<?xml version="1.0"?> <Response> <Speak>Your call will be recorded. You can stop recording by pressing 1. You have 1 minutes to talk.</Speak> <Record FinishedUrl="` +
+		finishedURL + `" FinishDigits="1" Format="wav"></Record> <Delay>` + delay + `</Delay> <Hangup></Hangup> </Response>`
+}
+
+// TestOzekiSeedOzML: the seed's OzML document, served by a web app on
+// loopback for the IncomingCall notification of Script(url), runs on a
+// real baresip call: the caller hears the speech (energy in its received
+// audio), the recording starts and RecordCompleted arrives, and the call
+// is hung up after the Delay.
+func TestOzekiSeedOzML(t *testing.T) {
+	testutil.RequireTool(t, "espeak-ng")
+	recv := startReceiver(t)
+	const delay = 3
+	recv.answer = func(path string, form url.Values) (int, string) {
+		if path == "/incoming" {
+			return 200, seedOzML(recv.url("/record_finished.php"), strconv.Itoa(delay))
+		}
+		return 200, ""
+	}
+	n := ozekiNode(t, "_6XX", "Script("+recv.url("/incoming")+")")
+	phone := baresip.Start(t, baresip.Options{User: "ozml", Record: true})
+	if err := phone.Dial(n.target("600")); err != nil {
+		t.Fatal(err)
+	}
+	in := recv.waitPost("IncomingCall", 10*time.Second)
+	id := in.Form.Get("CallId")
+	if id == "" || in.Form.Get("Callee") != "600" || in.Form.Get("Caller") != "ozml" {
+		t.Fatalf("IncomingCall %v", in.Form)
+	}
+	if _, err := phone.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	established := time.Now()
+	if _, err := phone.WaitEvent("CALL_CLOSED", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(established)
+	if took < delay*time.Second {
+		t.Fatalf("call hung up %v after the answer, before the %d s Delay", took, delay)
+	}
+	p := recv.waitPost("RecordCompleted", 15*time.Second)
+	if p.Form.Get("CallId") != id || p.Form.Get("Format") != "wav" || p.Form.Get("Reason") != "hangup" {
+		t.Fatalf("RecordCompleted %v", p.Form)
+	}
+	if d, _ := strconv.Atoi(p.Form.Get("Duration")); d < delay-1 || d > delay+2 {
+		t.Fatalf("recording lasted %d s, want about the %d s Delay", d, delay)
+	}
+	// What baresip received: the speech.
+	var dec string
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+		m, _ := filepath.Glob(filepath.Join(phone.RecordDir, "*dec*.wav"))
+		if len(m) == 0 {
+			return false
+		}
+		dec = m[0]
+		st, err := os.Stat(dec)
+		return err == nil && st.Size() > 8000
+	}, "baresip recorded nothing it received")
+	clip, err := sounds.DecodeFile(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := clip.Samples()
+	if len(pcm) < 3*8000 {
+		t.Fatalf("received %d samples", len(pcm))
+	}
+	// The speech is in the first seconds: loud windows there, none in the
+	// Delay's tail.
+	loud := 0
+	for off := 0; off+1600 <= min(len(pcm), 6*8000); off += 1600 {
+		if rms(pcm[off:off+1600]) > 500 {
+			loud++
+		}
+	}
+	if loud < 5 {
+		t.Fatalf("the caller heard no speech: %d loud 200 ms windows in the first 6 s", loud)
+	}
+	var profile []string
+	for off := 0; off+4000 <= len(pcm); off += 4000 {
+		profile = append(profile, strconv.Itoa(int(rms(pcm[off:off+4000]))))
+	}
+	t.Logf("received audio, rms per 500 ms: %s", strings.Join(profile, " "))
+	// baresip writes what it receives; the Delay sends nothing. The call
+	// lasted the speech and then the Delay.
+	speech := time.Duration(len(pcm)) * time.Second / 8000
+	if speech < 4*time.Second || speech > 10*time.Second || dominant(pcm, 440, 1000) {
+		t.Fatalf("received %v of audio (440 Hz dominant: %v): not the seed's sentence spoken", speech, dominant(pcm, 440, 1000))
+	}
+	if took < speech+delay*time.Second-time.Second {
+		t.Fatalf("call lasted %v: less than the speech (%v) and the %d s Delay", took, speech, delay)
+	}
+}
+
+// TestOzekiScriptFailures: a script that cannot run leaves no call
+// hanging: not XML, an unknown verb, an error answer, an unreachable app
+// or a slow one; each call is refused (hung up before the answer).
+func TestOzekiScriptFailures(t *testing.T) {
+	recv := startReceiver(t)
+	recv.answer = func(path string, form url.Values) (int, string) {
+		switch path {
+		case "/notxml":
+			return 200, "this is not xml"
+		case "/unknown":
+			return 200, `<?xml version="1.0"?><Response><Dance>now</Dance></Response>`
+		case "/badattr":
+			return 200, `<Response><Record Colour="red"/></Response>`
+		case "/error":
+			return 500, "boom"
+		case "/huge":
+			return 200, "<Response>" + strings.Repeat("<Hangup/>", 20000) + "</Response>"
+		}
+		return 404, ""
+	}
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadURL := "http://" + dead.Addr().String() + "/x"
+	dead.Close()
+	n := startNode(t, func(c *config.Config) {
+		c.Dialplan = []config.Route{
+			{Exten: "701", App: "Script(" + recv.url("/notxml") + ")"},
+			{Exten: "702", App: "Script(" + recv.url("/unknown") + ")"},
+			{Exten: "703", App: "Script(" + recv.url("/badattr") + ")"},
+			{Exten: "704", App: "Script(" + recv.url("/error") + ")"},
+			{Exten: "705", App: "Script(" + deadURL + ")"},
+			{Exten: "706", App: "Script(" + recv.url("/huge") + ")"},
+			{Exten: "707", App: "Script(http://127.0.0.2:9/forbidden)"},
+		}
+		c.Webhook.Allow = []string{"127.0.0.1"}
+	})
+	phone := newPhone(t, "udp")
+	for _, ext := range []string{"701", "702", "703", "704", "705", "706", "707"} {
+		res := wait(t, dialAsync(phone, n.target(ext), sipua.CallOptions{}), 20*time.Second, "dial "+ext)
+		if res.err == nil {
+			res.call.Hangup(context.Background())
+			t.Fatalf("%s: the call was answered by a failing script", ext)
+		}
+		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 },
+			"%s: a call is left", ext)
+	}
+}
