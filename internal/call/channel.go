@@ -65,6 +65,8 @@ type Channel struct {
 	choice    sdp.Choice
 	remote    *sdp.Media
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
+	// answeredAt is when the channel went Up (zero: never answered).
+	answeredAt time.Time
 	silence   chan struct{}
 
 	// bridge is the bridge the channel is in (guarded by mu).
@@ -140,6 +142,10 @@ func (ch *Channel) setStateLocked(s State) {
 		return
 	}
 	ch.state = s
+	if s == StateUp {
+		ch.answeredAt = ch.m.now()
+		observeSetup(ch.created, ch.answeredAt)
+	}
 	ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelStateChange"), Channel: ch.jsonLocked()})
 }
 
@@ -341,7 +347,8 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		cancel()
 	}
 	ch.media.Close()
-	if st := ch.media.Stats(); st.SourceDropped > 0 {
+	st := ch.media.Stats()
+	if st.SourceDropped > 0 {
 		ch.log.Warn("dropped RTP from sources other than the call's (strict RTP)",
 			"dropped", st.SourceDropped, "source", ch.media.Remote())
 	}
@@ -360,9 +367,11 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
+	answered := !ch.answeredAt.IsZero()
 	ch.mu.Unlock()
 	close(ch.done)
-	ch.m.remove(ch)
+	ch.m.remove(ch, st)
+	channelEnded(cause, answered, st)
 	ch.log.Info("channel destroyed", "cause", cause, "remote", remote)
 }
 

@@ -617,7 +617,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 		r.state = RecFailed
 	}
-	final := r.state
+	final, cause := r.state, r.cause
 	r.mu.Unlock()
 	if state == RecCanceled && !wasQueued {
 		// (A queued recording created nothing: the file at its path, if
@@ -632,6 +632,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
 	}
+	recordingEnded(final, cause)
 	switch {
 	case wasQueued && final == RecCanceled:
 		// Never started: nothing to report but the end.

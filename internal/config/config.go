@@ -219,6 +219,16 @@ type RTP struct {
 // HTTP configures the HTTP listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// MetricsAuth requires ARI credentials for /metrics; by default it is
+	// public, as Prometheus usually scrapes (bind HTTP to a private
+	// address, or set this).
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// AccessLog logs one line per HTTP request (method, route, status,
+	// duration, source) at info level.
+	AccessLog bool `yaml:"access_log"`
+	// MinFreeDiskMB: /readyz answers 503 while the recordings root has less
+	// free space than this (0: no check).
+	MinFreeDiskMB int `yaml:"min_free_disk_mb"`
 }
 
 // ARI configures the Asterisk REST Interface.
@@ -286,7 +296,7 @@ func Default() Config {
 			ReadIntervalMs:  100,
 			StepMs:          10,
 		},
-		HTTP:            HTTP{Listen: "127.0.0.1:8088"},
+		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:             ARI{EventQueue: 1024},
 		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
 		ShutdownTimeout: 30,
@@ -395,6 +405,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if sipPort != 0 && sipPort == httpPort && slices.Contains(c.SIP.Transports, "tcp") && sameHost(c.SIP.Listen, c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("http.listen: %s is also sip.listen's TCP port", c.HTTP.Listen))
+	}
+	if c.HTTP.MinFreeDiskMB < 0 {
+		errs = append(errs, fmt.Errorf("http.min_free_disk_mb: %d is negative (0 turns the check off)", c.HTTP.MinFreeDiskMB))
 	}
 	for _, t := range c.SIP.Transports {
 		if t != "udp" && t != "tcp" {

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ari"
@@ -55,6 +56,9 @@ type Server struct {
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
+	// draining is set when Shutdown starts (readyz, metrics); closed by
+	// Close.
+	draining, closed atomic.Bool
 }
 
 // New builds a server from a validated configuration.
@@ -193,6 +197,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/metrics", s.metricsHandler())
 	if err := s.newOzeki(mux, ms, res.speech); err != nil {
 		s.sip.Close()
 		if s.poller != nil {
@@ -211,7 +217,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		defer close(s.reconciled)
 		s.catalog.Run(rctx, every)
 	}()
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	nodes.track(s)
+	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
@@ -340,6 +347,7 @@ func (s *Server) Bus() *event.Bus { return s.bus }
 // stops everything: SIP, calls and media, then HTTP.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("draining: new calls are refused", "channels", s.calls.Count())
+	s.draining.Store(true)
 	s.sip.StopAccepting()
 	s.calls.Drain(ctx)
 	return s.Close()
@@ -347,6 +355,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops immediately: hangs up every call, closes SIP and HTTP.
 func (s *Server) Close() error {
+	s.draining.Store(true)
+	s.closed.Store(true)
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()

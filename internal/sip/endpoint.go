@@ -327,8 +327,14 @@ func lower(s string) string {
 	return string(b)
 }
 
+// onOptions answers keep-alive probes: 200 while calls are accepted, 503
+// while draining, so a dispatcher in front (Kamailio's dispatcher, a SIP
+// load balancer) takes the node out before it stops.
 func (e *Endpoint) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if !e.accepting.Load() {
+		res = sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	}
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	if err := tx.Respond(res); err != nil {
