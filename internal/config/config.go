@@ -49,6 +49,10 @@ type Config struct {
 	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
 	// makes. Default: derived from the host name (DefaultNodeID).
 	NodeID string `yaml:"node_id"`
+	// Ozeki is the command API in Ozeki's style (ozeki.go).
+	Ozeki Ozeki `yaml:"ozeki"`
+	// Webhook configures outgoing notifications (ozeki.go).
+	Webhook Webhook `yaml:"webhook"`
 }
 
 // Catalog configures the recordings catalog (metadata and files).
@@ -424,6 +428,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
 	errs = append(errs, c.checkRTPPorts(sipPort)...)
+	errs = append(errs, c.checkOzeki()...)
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}
