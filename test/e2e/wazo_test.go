@@ -169,3 +169,88 @@ func TestUserCallsUser(t *testing.T) {
 		t.Fatalf("channels left: %v", n.srv.Calls().Channels())
 	}
 }
+
+// TestUserCallOutcomes: what the caller gets when the call does not
+// connect: no phone registered → 480, the callee rejects → 486, no such
+// extension → 404, and the caller giving up cancels the callee's ringing.
+func TestUserCallOutcomes(t *testing.T) {
+	n := startPBX(t, wazoUsers("1001", "1002", "1003"))
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	closed := func(want string) {
+		t.Helper()
+		ev, err := alice.WaitEvent("CALL_CLOSED", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(ev["param"]); !strings.Contains(got, want) {
+			t.Fatalf("alice's call closed with %q, want %q", got, want)
+		}
+	}
+	if err := alice.Dial(n.userURI("1003")); err != nil {
+		t.Fatal(err)
+	}
+	closed("480")
+	if err := alice.Dial(n.userURI("4711")); err != nil {
+		t.Fatal(err)
+	}
+	closed("404")
+
+	if err := alice.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_INCOMING", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Hangup(); err != nil { // rejects the ringing call
+		t.Fatal(err)
+	}
+	closed("486")
+	if _, err := bob.WaitEvent("CALL_CLOSED", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := alice.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_INCOMING", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent("CALL_RINGING", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+		t.Fatal("the caller gave up but the callee's phone still rings: ", err)
+	}
+	if err := testutil.Poll(5*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 }); err != nil {
+		t.Fatalf("channels left: %v", n.srv.Calls().Channels())
+	}
+}
+
+// TestUserCallNeedsAuth: an INVITE to a user's extension from a phone that
+// cannot authenticate is refused and calls nobody.
+func TestUserCallNeedsAuth(t *testing.T) {
+	n := startPBX(t, wazoUsers("1001", "1002"))
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	mallory := baresip.Start(t, baresip.Options{User: "sip1001", Password: "guess"})
+	if err := mallory.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := mallory.WaitEvent("CALL_CLOSED", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ev["param"]); !strings.Contains(got, "40") {
+		t.Fatalf("unauthenticated call closed with %q, want 401/403", got)
+	}
+	if evs := bob.Events(); len(evs) != 0 {
+		for _, e := range evs {
+			if e["type"] == "CALL_INCOMING" {
+				t.Fatal("an unauthenticated caller rang bob")
+			}
+		}
+	}
+}
