@@ -50,6 +50,8 @@ type Channel struct {
 	outBuf []byte
 	// outPCMA is set when the negotiated codec is PCMA.
 	outPCMA atomic.Bool
+	// watch is the RTP watchdog's state (watchdog.go; its goroutine only).
+	watch watchState
 	// bridgeOverlay, when set, takes playback frames meant for this channel
 	// while it is in a bridge.
 	bridgeOverlay atomic.Pointer[func([]int16)]

@@ -51,6 +51,7 @@ const (
 	CauseInvalidNumber     Cause = 28
 	CauseNormalUnspecified Cause = 31
 	CauseCongestion        Cause = 34
+	CauseChanUnavailable   Cause = 44
 	CauseFailure           Cause = 38
 	CauseBearerNotAvail    Cause = 58
 	CauseInterworking      Cause = 127
@@ -100,6 +101,8 @@ func CauseText(cause Cause) string {
 		return "Normal, unspecified"
 	case CauseCongestion:
 		return "Circuit/channel congestion"
+	case CauseChanUnavailable:
+		return "Requested channel not available"
 	case CauseFailure:
 		return "Network out of order"
 	case CauseBearerNotAvail:

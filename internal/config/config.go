@@ -210,6 +210,12 @@ type RTP struct {
 	// Shorter steps cost wake-ups; longer ones keep the reader away from the
 	// Go scheduler for longer, which costs more (measured in bench/RESULTS.md).
 	StepMs int `yaml:"step_ms"`
+	// TimeoutSeconds hangs up an answered call that has received no RTP
+	// for this long (as Asterisk's rtp_timeout), so a call whose far end
+	// vanished without a BYE ends and its recording is finished. The
+	// count pauses while the peer holds the call (sendonly, inactive) or
+	// does not send (recvonly). Default 60; 0 turns it off.
+	TimeoutSeconds int `yaml:"timeout_seconds"`
 }
 
 // HTTP configures the HTTP listener.
@@ -291,6 +297,7 @@ func Default() Config {
 			DTMFPayloadType: 101,
 			ReadIntervalMs:  100,
 			StepMs:          10,
+			TimeoutSeconds:  60,
 		},
 		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:             ARI{EventQueue: 1024},
@@ -417,6 +424,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
 	errs = append(errs, c.checkRTPPorts(sipPort)...)
+	if c.RTP.TimeoutSeconds < 0 {
+		errs = append(errs, fmt.Errorf("rtp.timeout_seconds: %d is negative (0 turns the timeout off)", c.RTP.TimeoutSeconds))
+	}
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}

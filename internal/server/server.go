@@ -154,6 +154,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Codecs:        cfg.RTP.Codecs,
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:        cfg.NodeID,
+		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
