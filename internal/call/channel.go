@@ -384,6 +384,9 @@ func (ch *Channel) Ended(reason sip.EndReason) {
 	if reason == sip.EndNoAck {
 		remote = false // we still owe the peer a BYE
 	}
+	if reason == sip.EndSessionExpired {
+		cause = CauseTimerExpiry // the session timer sent the BYE
+	}
 	ch.hangup(cause, remote)
 }
 

@@ -54,6 +54,7 @@ const (
 	CauseChanUnavailable   Cause = 44
 	CauseFailure           Cause = 38
 	CauseBearerNotAvail    Cause = 58
+	CauseTimerExpiry       Cause = 102
 	CauseInterworking      Cause = 127
 )
 
@@ -107,6 +108,8 @@ func CauseText(cause Cause) string {
 		return "Network out of order"
 	case CauseBearerNotAvail:
 		return "Bearer capability not available"
+	case CauseTimerExpiry:
+		return "Recovery on timer expiry"
 	case CauseInterworking:
 		return "Interworking, unspecified"
 	}

@@ -168,6 +168,13 @@ type SIP struct {
 	// parsed is logged (truncated, at most about one line a second):
 	// debug, info (default), warn or error. Each is counted either way.
 	MalformedLogLevel string `yaml:"malformed_log_level"`
+	// SessionExpiresSeconds is the RFC 4028 session interval offered to
+	// callers that support session timers without asking for one (default
+	// 1800); the call ends with a BYE when no refresh comes in time. 0
+	// turns session timers off. MinSESeconds is the smallest interval
+	// accepted: below it the INVITE gets 422 (default 90).
+	SessionExpiresSeconds int `yaml:"session_expires_seconds"`
+	MinSESeconds          int `yaml:"min_se_seconds"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -289,6 +296,9 @@ func Default() Config {
 			TCP:        SIPTCP{IdleTimeoutSeconds: 120, MaxConnectionsPerSource: 64},
 
 			MalformedLogLevel: "info",
+
+			SessionExpiresSeconds: 1800,
+			MinSESeconds:          90,
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -424,6 +434,11 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
 	errs = append(errs, c.checkRTPPorts(sipPort)...)
+	if c.SIP.SessionExpiresSeconds < 0 || c.SIP.MinSESeconds < 0 {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds, sip.min_se_seconds: negative"))
+	} else if c.SIP.SessionExpiresSeconds > 0 && c.SIP.SessionExpiresSeconds < max(c.SIP.MinSESeconds, 1) {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds: %d is below sip.min_se_seconds %d", c.SIP.SessionExpiresSeconds, c.SIP.MinSESeconds))
+	}
 	if c.RTP.TimeoutSeconds < 0 {
 		errs = append(errs, fmt.Errorf("rtp.timeout_seconds: %d is negative (0 turns the timeout off)", c.RTP.TimeoutSeconds))
 	}

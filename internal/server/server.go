@@ -167,6 +167,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		TCPIdleTimeout:    orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
 		TCPMaxConns:       cfg.SIP.TCP.MaxConnections,
 		TCPMaxPerSource:   orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
+		SessionExpires:    orNever(time.Duration(cfg.SIP.SessionExpiresSeconds) * time.Second),
+		SessionMinSE:      time.Duration(cfg.SIP.MinSESeconds) * time.Second,
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
