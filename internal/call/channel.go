@@ -69,7 +69,7 @@ type Channel struct {
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
 	// answeredAt is when the channel went Up (zero: never answered).
 	answeredAt time.Time
-	silence   chan struct{}
+	silence    chan struct{}
 
 	// bridge is the bridge the channel is in (guarded by mu).
 	bridge *Bridge
@@ -491,11 +491,40 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
 	}
 	ch.mu.Lock()
-	if err := ch.checkLocked(true); err != nil {
-		ch.mu.Unlock()
+	err := ch.checkLocked(true)
+	ch.mu.Unlock()
+	if err != nil {
 		return err
 	}
+	return ch.sendDTMF(digits, before, between, duration, after)
+}
+
+// sendDTMF queues the digits without the Stasis check (third-party
+// control); the arguments are checked as in SendDTMF.
+func (ch *Channel) sendDTMF(digits string, before, between, duration, after int) error {
+	if digits == "" {
+		return errf(ErrInvalidArgument, "DTMF is required")
+	}
+	for _, r := range digits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd,w", r) {
+			return errf(ErrInvalidArgument, "Invalid DTMF digit %q", r)
+		}
+	}
+	if duration <= 0 {
+		duration = 100
+	}
+	if between < 0 || before < 0 || after < 0 {
+		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
+	}
+	ch.mu.Lock()
+	gone, outOnly := ch.hangingUp, ch.state.outboundOnly()
 	ch.mu.Unlock()
+	if gone {
+		return errChannelNotFound
+	}
+	if outOnly {
+		return errChannelState
+	}
 	return ch.enqueue(func() {
 		if !ch.sleep(time.Duration(before) * time.Millisecond) {
 			return

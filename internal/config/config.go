@@ -49,6 +49,10 @@ type Config struct {
 	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
 	// makes. Default: derived from the host name (DefaultNodeID).
 	NodeID string `yaml:"node_id"`
+	// Ozeki is the command API in Ozeki's style (ozeki.go).
+	Ozeki Ozeki `yaml:"ozeki"`
+	// Webhook configures outgoing notifications (ozeki.go).
+	Webhook Webhook `yaml:"webhook"`
 }
 
 // Catalog configures the recordings catalog (metadata and files).
@@ -175,6 +179,13 @@ type SIP struct {
 	// accepted: below it the INVITE gets 422 (default 90).
 	SessionExpiresSeconds int `yaml:"session_expires_seconds"`
 	MinSESeconds          int `yaml:"min_se_seconds"`
+	// Realm of the registrar's digest challenges (default "tapedeck").
+	Realm string `yaml:"realm"`
+	// DigestAlgorithms are the challenges offered, in order of preference
+	// (RFC 8760): SHA-256 and/or MD5. Default [SHA-256, MD5]. Phones that
+	// fail on a challenge they cannot answer instead of skipping it
+	// (baresip 1.0: libre before 2.0) need [MD5] alone.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -442,6 +453,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if c.RTP.TimeoutSeconds < 0 {
 		errs = append(errs, fmt.Errorf("rtp.timeout_seconds: %d is negative (0 turns the timeout off)", c.RTP.TimeoutSeconds))
 	}
+	errs = append(errs, c.checkOzeki()...)
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}
@@ -467,6 +479,13 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	seenAlg := map[string]bool{}
+	for _, a := range c.SIP.DigestAlgorithms {
+		if a != "MD5" && a != "SHA-256" || seenAlg[a] {
+			errs = append(errs, fmt.Errorf("sip.digest_algorithms: %q is not MD5 or SHA-256, or is listed twice", a))
+		}
+		seenAlg[a] = true
 	}
 	switch c.SIP.MalformedLogLevel {
 	case "":

@@ -52,6 +52,13 @@ type Server struct {
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
+	ozeki   *ozekiParts
+	// reg answers REGISTER; dir is the users directory it and the calls
+	// consult (nil: nobody can register).
+	reg       *sip.Registrar
+	dir       call.Directory
+	stopPrune chan struct{}
+	pruned    chan struct{}
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
@@ -134,6 +141,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("sounds.http_allow: %w", err)
 	}
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() call.Calls { return s.calls })
+	res.speech = speechSynth(cfg.DataDir)
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
@@ -178,6 +186,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.calls.SetDialer(s.sip)
+	var loc sip.LocationStore
+	if rs, ok := ms.(meta.Registrations); ok {
+		loc = locationStore{rs: rs, node: cfg.NodeID}
+	}
+	s.reg = sip.NewRegistrar(sip.NewAuthenticator(sip.CredentialsFunc(s.sipPassword), sip.DigestOptions{Realm: cfg.SIP.Realm, Algorithms: cfg.SIP.DigestAlgorithms}, log), loc, sip.RegistrarOptions{}, log)
+	if err := s.reg.Load(ctx); err != nil {
+		log.Error("registrar: registrations not loaded; phones register again", "err", err)
+	}
+	s.sip.SetRegistrar(s.reg)
+	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
+	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
 		Sounds:         s.sounds,
@@ -200,6 +219,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", s.metricsHandler())
+	if err := s.newOzeki(mux, ms, res.speech); err != nil {
+		s.sip.Close()
+		if s.poller != nil {
+			s.poller.Close()
+		}
+		ms.Close()
+		return nil, err
+	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second
@@ -306,6 +333,11 @@ func (s *Server) Start() error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	s.hl = l
+	if err := s.startOzeki(); err != nil {
+		l.Close()
+		s.sip.Close()
+		return err
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -348,7 +380,13 @@ func (s *Server) Close() error {
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
+	if s.reg != nil {
+		close(s.stopPrune)
+		<-s.pruned
+		s.reg.Close()
+	}
 	s.ari.Close()
+	s.closeOzeki()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)

@@ -67,6 +67,8 @@ type Endpoint struct {
 	srv     *sipgo.Server
 	client  *sipgo.Client
 	handler Handler
+	// registrar answers REGISTER (nil: 405, as before there was one).
+	registrar atomic.Pointer[Registrar]
 
 	host string
 	port int
@@ -127,6 +129,7 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	srv.OnCancel(e.route(sip.CANCEL))
 	srv.OnOptions(e.route(sip.OPTIONS))
 	srv.OnUpdate(e.route(sip.UPDATE))
+	srv.OnRegister(e.route(sip.REGISTER))
 	srv.OnNoRoute(e.route(""))
 	return e, nil
 }
@@ -146,6 +149,8 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 		return e.handle(e.onOptions)
 	case sip.UPDATE:
 		return e.handle(e.onUpdate)
+	case sip.REGISTER:
+		return e.handle(e.onRegister)
 	}
 	return e.handle(e.onOther)
 }
@@ -172,6 +177,21 @@ func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		h(req, tx)
 	}
+}
+
+// SetRegistrar makes the endpoint answer REGISTER with r.
+func (e *Endpoint) SetRegistrar(r *Registrar) { e.registrar.Store(r) }
+
+// Registrar is the endpoint's registrar (nil without one).
+func (e *Endpoint) Registrar() *Registrar { return e.registrar.Load() }
+
+func (e *Endpoint) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	r := e.registrar.Load()
+	if r == nil {
+		e.onOther(req, tx)
+		return
+	}
+	r.OnRegister(req, tx)
 }
 
 // onOther answers the methods tapedeck does not implement.
