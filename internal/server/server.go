@@ -162,6 +162,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Codecs:        cfg.RTP.Codecs,
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:        cfg.NodeID,
+		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -174,6 +175,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		TCPIdleTimeout:    orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
 		TCPMaxConns:       cfg.SIP.TCP.MaxConnections,
 		TCPMaxPerSource:   orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
+		SessionExpires:    orNever(time.Duration(cfg.SIP.SessionExpiresSeconds) * time.Second),
+		SessionMinSE:      time.Duration(cfg.SIP.MinSESeconds) * time.Second,
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
@@ -374,10 +377,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.Close()
 }
 
-// Close stops immediately: hangs up every call, closes SIP and HTTP.
+// Close stops immediately: hangs up every call, closes SIP and HTTP. It is
+// idempotent (Shutdown ends with it; a deferred Close may follow).
 func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	s.draining.Store(true)
-	s.closed.Store(true)
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
