@@ -65,6 +65,8 @@ type Channel struct {
 	choice    sdp.Choice
 	remote    *sdp.Media
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
+	// answeredAt is when the channel went Up (zero: never answered).
+	answeredAt time.Time
 	silence   chan struct{}
 
 	// bridge is the bridge the channel is in (guarded by mu).
@@ -140,6 +142,10 @@ func (ch *Channel) setStateLocked(s State) {
 		return
 	}
 	ch.state = s
+	if s == StateUp {
+		ch.answeredAt = ch.m.now()
+		observeSetup(ch.created, ch.answeredAt)
+	}
 	ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelStateChange"), Channel: ch.jsonLocked()})
 }
 
@@ -341,7 +347,8 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		cancel()
 	}
 	ch.media.Close()
-	if st := ch.media.Stats(); st.SourceDropped > 0 {
+	st := ch.media.Stats()
+	if st.SourceDropped > 0 {
 		ch.log.Warn("dropped RTP from sources other than the call's (strict RTP)",
 			"dropped", st.SourceDropped, "source", ch.media.Remote())
 	}
@@ -360,9 +367,11 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
+	answered := !ch.answeredAt.IsZero()
 	ch.mu.Unlock()
 	close(ch.done)
-	ch.m.remove(ch)
+	ch.m.remove(ch, st)
+	channelEnded(cause, answered, st)
 	ch.log.Info("channel destroyed", "cause", cause, "remote", remote)
 }
 
@@ -477,11 +486,40 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
 	}
 	ch.mu.Lock()
-	if err := ch.checkLocked(true); err != nil {
-		ch.mu.Unlock()
+	err := ch.checkLocked(true)
+	ch.mu.Unlock()
+	if err != nil {
 		return err
 	}
+	return ch.sendDTMF(digits, before, between, duration, after)
+}
+
+// sendDTMF queues the digits without the Stasis check (third-party
+// control); the arguments are checked as in SendDTMF.
+func (ch *Channel) sendDTMF(digits string, before, between, duration, after int) error {
+	if digits == "" {
+		return errf(ErrInvalidArgument, "DTMF is required")
+	}
+	for _, r := range digits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd,w", r) {
+			return errf(ErrInvalidArgument, "Invalid DTMF digit %q", r)
+		}
+	}
+	if duration <= 0 {
+		duration = 100
+	}
+	if between < 0 || before < 0 || after < 0 {
+		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
+	}
+	ch.mu.Lock()
+	gone, outOnly := ch.hangingUp, ch.state.outboundOnly()
 	ch.mu.Unlock()
+	if gone {
+		return errChannelNotFound
+	}
+	if outOnly {
+		return errChannelState
+	}
 	return ch.enqueue(func() {
 		if !ch.sleep(time.Duration(before) * time.Millisecond) {
 			return

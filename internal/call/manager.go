@@ -112,7 +112,9 @@ func NewManager(o Options) *Manager {
 	if o.NewMedia == nil {
 		o.NewMedia = newRTPSession
 	}
-	return &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	rtpFigures.track(m)
+	return m
 }
 
 // nodeID prefixes a generated id with the node's id.
@@ -170,12 +172,17 @@ func (m *Manager) Count() int {
 	return len(m.chans)
 }
 
-func (m *Manager) remove(ch *Channel) {
+// remove forgets an ended channel; its final RTP figures st join the
+// totals of ended channels at the same moment (metrics.go).
+func (m *Manager) remove(ch *Channel, st rtp.Stats) {
+	rtpFigures.mu.Lock()
 	m.mu.Lock()
 	delete(m.chans, ch.id)
+	rtpFigures.endedLocked(st)
 	close(m.gone)
 	m.gone = make(chan struct{})
 	m.mu.Unlock()
+	rtpFigures.mu.Unlock()
 	m.bus.ForgetSource("channel:" + ch.id)
 }
 
@@ -220,6 +227,12 @@ func (m *Manager) HangupAll(cause Cause) {
 // Invite implements sip.Handler: a new inbound call.
 func (m *Manager) Invite(d *sip.Dialog) {
 	log := m.log.With("call_id", d.CallID(), "exten", d.Exten(), "from", d.CallerNumber())
+	accepted := false
+	defer func() {
+		if !accepted {
+			promCalls.WithLabelValues("rejected").Inc()
+		}
+	}()
 	var remote *sdp.Media
 	var choice sdp.Choice
 	if offer := d.Offer(); len(offer) > 0 {
@@ -300,6 +313,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 
+	accepted = true
 	application.start(ch, inv)
 	d.SetHandler(ch)
 }
@@ -406,6 +420,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.mu.Lock()
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
+	promActive.Inc()
 	return ch, nil
 }
 

@@ -31,6 +31,10 @@ type OriginateOptions struct {
 	// Originator is the channel this call is made for: the new leg shares
 	// its CallSid and account.
 	Originator ChannelID
+	// Controlled: no application and no dialplan; once answered the call
+	// stays up, driven by third-party commands (the command API), until it
+	// is hung up.
+	Controlled bool
 }
 
 // ParseEndpoint turns an ARI endpoint into a SIP URI: "PJSIP/alice@host:port",
@@ -179,7 +183,7 @@ func nonEmpty(s, def string) string {
 // the channel enters it once answered; with an extension, the dialplan
 // route of that extension runs. It returns the channel in state Down.
 func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
-	if o.App == "" && o.Extension == "" {
+	if o.App == "" && o.Extension == "" && !o.Controlled {
 		return nil, errf(ErrInvalidArgument, "Application or extension must be specified")
 	}
 	if o.App != "" && !m.bus.Registered(o.App) {
@@ -366,6 +370,9 @@ func (ch *Channel) applyAnswer(body []byte) {
 func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	if o.App != "" {
 		ch.enterStasis(o.App, splitArgs(o.AppArgs))
+		return
+	}
+	if o.Controlled && o.Extension == "" {
 		return
 	}
 	route, app, err := ch.m.opts.Plan.Match(o.Extension)

@@ -37,6 +37,10 @@ type RecordOptions struct {
 	IfExists    string        // fail, overwrite, append
 	Beep        bool
 	TerminateOn string // none, any, *, #
+	// Root, when set, is the directory the name is resolved in instead of
+	// the recordings root: an operator-allowed directory (the command
+	// API's RecordPath). The caller checks that it is allowed.
+	Root string
 }
 
 // LiveRecordingJSON is ARI's LiveRecording model.
@@ -171,7 +175,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if mode == recorder.Append && !f.AppendOK {
 		return nil, errf(ErrUnsupported, "format %s cannot be appended to", f.Name)
 	}
-	base, err := recorder.ResolveName(m.opts.RecordingsDir, o.Name)
+	base, err := recorder.ResolveName(nonEmpty(o.Root, m.opts.RecordingsDir), o.Name)
 	if err != nil {
 		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
@@ -613,7 +617,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 		r.state = RecFailed
 	}
-	final := r.state
+	final, cause := r.state, r.cause
 	r.mu.Unlock()
 	if state == RecCanceled && !wasQueued {
 		// (A queued recording created nothing: the file at its path, if
@@ -628,6 +632,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
 	}
+	recordingEnded(final, cause)
 	switch {
 	case wasQueued && final == RecCanceled:
 		// Never started: nothing to report but the end.

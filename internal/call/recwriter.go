@@ -144,6 +144,9 @@ func (r *LiveRecording) writeLoop(w recorder.Writer, fsync time.Duration) {
 		if werr == nil && len(batch) > 0 {
 			werr = w.Write(batch)
 			dirty = true
+			if werr == nil {
+				promRecBytes.Add(float64(2 * len(batch)))
+			}
 		}
 		if werr == nil && fsync > 0 && dirty && !done && time.Since(lastSync) >= fsync {
 			werr = w.Sync()

@@ -51,6 +51,10 @@ type Config struct {
 	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
 	// makes. Default: derived from the host name (DefaultNodeID).
 	NodeID string `yaml:"node_id"`
+	// Ozeki is the command API in Ozeki's style (ozeki.go).
+	Ozeki Ozeki `yaml:"ozeki"`
+	// Webhook configures outgoing notifications (ozeki.go).
+	Webhook Webhook `yaml:"webhook"`
 }
 
 // Catalog configures the recordings catalog (metadata and files).
@@ -170,6 +174,13 @@ type SIP struct {
 	// parsed is logged (truncated, at most about one line a second):
 	// debug, info (default), warn or error. Each is counted either way.
 	MalformedLogLevel string `yaml:"malformed_log_level"`
+	// Realm of the registrar's digest challenges (default "tapedeck").
+	Realm string `yaml:"realm"`
+	// DigestAlgorithms are the challenges offered, in order of preference
+	// (RFC 8760): SHA-256 and/or MD5. Default [SHA-256, MD5]. Phones that
+	// fail on a challenge they cannot answer instead of skipping it
+	// (baresip 1.0: libre before 2.0) need [MD5] alone.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -221,6 +232,16 @@ type HTTP struct {
 	// instead of HTTP; both or neither.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// MetricsAuth requires ARI credentials for /metrics; by default it is
+	// public, as Prometheus usually scrapes (bind HTTP to a private
+	// address, or set this).
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// AccessLog logs one line per HTTP request (method, route, status,
+	// duration, source) at info level.
+	AccessLog bool `yaml:"access_log"`
+	// MinFreeDiskMB: /readyz answers 503 while the recordings root has less
+	// free space than this (0: no check).
+	MinFreeDiskMB int `yaml:"min_free_disk_mb"`
 }
 
 // ARI configures the Asterisk REST Interface.
@@ -288,7 +309,7 @@ func Default() Config {
 			ReadIntervalMs:  100,
 			StepMs:          10,
 		},
-		HTTP:            HTTP{Listen: "127.0.0.1:8088"},
+		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:             ARI{EventQueue: 1024},
 		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
 		ShutdownTimeout: 30,
@@ -398,6 +419,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if sipPort != 0 && sipPort == httpPort && slices.Contains(c.SIP.Transports, "tcp") && sameHost(c.SIP.Listen, c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("http.listen: %s is also sip.listen's TCP port", c.HTTP.Listen))
 	}
+	if c.HTTP.MinFreeDiskMB < 0 {
+		errs = append(errs, fmt.Errorf("http.min_free_disk_mb: %d is negative (0 turns the check off)", c.HTTP.MinFreeDiskMB))
+	}
 	for _, t := range c.SIP.Transports {
 		if t != "udp" && t != "tcp" {
 			errs = append(errs, fmt.Errorf("sip.transports: unknown transport %q (udp, tcp)", t))
@@ -410,6 +434,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
 	errs = append(errs, c.checkRTPPorts(sipPort)...)
+	errs = append(errs, c.checkOzeki()...)
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}
@@ -435,6 +460,13 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	seenAlg := map[string]bool{}
+	for _, a := range c.SIP.DigestAlgorithms {
+		if a != "MD5" && a != "SHA-256" || seenAlg[a] {
+			errs = append(errs, fmt.Errorf("sip.digest_algorithms: %q is not MD5 or SHA-256, or is listed twice", a))
+		}
+		seenAlg[a] = true
 	}
 	switch c.SIP.MalformedLogLevel {
 	case "":

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ari"
@@ -55,9 +56,19 @@ type Server struct {
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
+	ozeki   *ozekiParts
+	// reg answers REGISTER; dir is the users directory it and the calls
+	// consult (nil: nobody can register).
+	reg       *sip.Registrar
+	dir       call.Directory
+	stopPrune chan struct{}
+	pruned    chan struct{}
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
+	// draining is set when Shutdown starts (readyz, metrics); closed by
+	// Close.
+	draining, closed atomic.Bool
 }
 
 // New builds a server from a validated configuration.
@@ -140,6 +151,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("sounds.http_allow: %w", err)
 	}
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() call.Calls { return s.calls })
+	res.speech = speechSynth(cfg.DataDir)
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
@@ -181,6 +193,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.calls.SetDialer(s.sip)
+	var loc sip.LocationStore
+	if rs, ok := ms.(meta.Registrations); ok {
+		loc = locationStore{rs: rs, node: cfg.NodeID}
+	}
+	s.reg = sip.NewRegistrar(sip.NewAuthenticator(sip.CredentialsFunc(s.sipPassword), sip.DigestOptions{Realm: cfg.SIP.Realm, Algorithms: cfg.SIP.DigestAlgorithms}, log), loc, sip.RegistrarOptions{}, log)
+	if err := s.reg.Load(ctx); err != nil {
+		log.Error("registrar: registrations not loaded; phones register again", "err", err)
+	}
+	s.sip.SetRegistrar(s.reg)
+	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
+	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
 		Sounds:         s.sounds,
@@ -212,6 +235,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle(confd.ConfdDirectPrefix, wz)
 	mux.Handle(confd.AuthPrefix, wz)
 	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/metrics", s.metricsHandler())
+	if err := s.newOzeki(mux, ms, res.speech); err != nil {
+		s.sip.Close()
+		if s.poller != nil {
+			s.poller.Close()
+		}
+		ms.Close()
+		return nil, err
+	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second
@@ -222,7 +255,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		defer close(s.reconciled)
 		s.catalog.Run(rctx, every)
 	}()
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	nodes.track(s)
+	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
@@ -339,6 +373,11 @@ func (s *Server) Start() error {
 		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"http/1.1"}})
 	}
+	if err := s.startOzeki(); err != nil {
+		l.Close()
+		s.sip.Close()
+		return err
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -372,6 +411,7 @@ func (s *Server) Bus() *event.Bus { return s.bus }
 // stops everything: SIP, calls and media, then HTTP.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("draining: new calls are refused", "channels", s.calls.Count())
+	s.draining.Store(true)
 	s.sip.StopAccepting()
 	s.calls.Drain(ctx)
 	return s.Close()
@@ -379,10 +419,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops immediately: hangs up every call, closes SIP and HTTP.
 func (s *Server) Close() error {
+	s.draining.Store(true)
+	s.closed.Store(true)
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
+	if s.reg != nil {
+		close(s.stopPrune)
+		<-s.pruned
+		s.reg.Close()
+	}
 	s.ari.Close()
+	s.closeOzeki()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)

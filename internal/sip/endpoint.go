@@ -60,6 +60,8 @@ type Endpoint struct {
 	srv     *sipgo.Server
 	client  *sipgo.Client
 	handler Handler
+	// registrar answers REGISTER (nil: 405, as before there was one).
+	registrar atomic.Pointer[Registrar]
 
 	host string
 	port int
@@ -119,6 +121,7 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	srv.OnBye(e.route(sip.BYE))
 	srv.OnCancel(e.route(sip.CANCEL))
 	srv.OnOptions(e.route(sip.OPTIONS))
+	srv.OnRegister(e.route(sip.REGISTER))
 	srv.OnNoRoute(e.route(""))
 	return e, nil
 }
@@ -136,6 +139,8 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 		return e.handle(e.onCancel)
 	case sip.OPTIONS:
 		return e.handle(e.onOptions)
+	case sip.REGISTER:
+		return e.handle(e.onRegister)
 	}
 	return e.handle(e.onOther)
 }
@@ -162,6 +167,21 @@ func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		h(req, tx)
 	}
+}
+
+// SetRegistrar makes the endpoint answer REGISTER with r.
+func (e *Endpoint) SetRegistrar(r *Registrar) { e.registrar.Store(r) }
+
+// Registrar is the endpoint's registrar (nil without one).
+func (e *Endpoint) Registrar() *Registrar { return e.registrar.Load() }
+
+func (e *Endpoint) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	r := e.registrar.Load()
+	if r == nil {
+		e.onOther(req, tx)
+		return
+	}
+	r.OnRegister(req, tx)
 }
 
 // onOther answers the methods tapedeck does not implement.
@@ -327,8 +347,14 @@ func lower(s string) string {
 	return string(b)
 }
 
+// onOptions answers keep-alive probes: 200 while calls are accepted, 503
+// while draining, so a dispatcher in front (Kamailio's dispatcher, a SIP
+// load balancer) takes the node out before it stops.
 func (e *Endpoint) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if !e.accepting.Load() {
+		res = sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	}
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	if err := tx.Respond(res); err != nil {
