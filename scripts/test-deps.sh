@@ -4,6 +4,7 @@
 #
 #  * Debian packages, only when missing (apt-get update only when needed):
 #      baresip   real SIP phone (end-to-end tests)
+#      sip-tester   SIPp, the SIP test tool (session timer tests, the README's first call)
 #      sox, espeak-ng   making/measuring audio (audio tests)
 #      lame      the mp3 encoder program (mp3 recordings)
 #      asterisk-core-sounds-en-wav   Asterisk's English prompts (8 kHz WAV
@@ -53,6 +54,7 @@ missing=()
 if ! command -v baresip >/dev/null 2>&1 || [[ ! -e /usr/lib/baresip/modules/ctrl_tcp.so ]]; then
 	missing+=(baresip)
 fi
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)

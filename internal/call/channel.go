@@ -50,6 +50,8 @@ type Channel struct {
 	outBuf []byte
 	// outPCMA is set when the negotiated codec is PCMA.
 	outPCMA atomic.Bool
+	// watch is the RTP watchdog's state (watchdog.go; its goroutine only).
+	watch watchState
 	// bridgeOverlay, when set, takes playback frames meant for this channel
 	// while it is in a bridge.
 	bridgeOverlay atomic.Pointer[func([]int16)]
@@ -67,7 +69,7 @@ type Channel struct {
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
 	// answeredAt is when the channel went Up (zero: never answered).
 	answeredAt time.Time
-	silence   chan struct{}
+	silence    chan struct{}
 
 	// bridge is the bridge the channel is in (guarded by mu).
 	bridge *Bridge
@@ -381,6 +383,9 @@ func (ch *Channel) Ended(reason sip.EndReason) {
 	remote := true
 	if reason == sip.EndNoAck {
 		remote = false // we still owe the peer a BYE
+	}
+	if reason == sip.EndSessionExpired {
+		cause = CauseTimerExpiry // the session timer sent the BYE
 	}
 	ch.hangup(cause, remote)
 }

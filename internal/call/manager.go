@@ -57,6 +57,9 @@ type Options struct {
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
 	RecorderOptions []recorder.Option
+	// RTPTimeout hangs up answered channels that received no RTP for this
+	// long (0: never); see watchdog.go.
+	RTPTimeout time.Duration
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
@@ -86,6 +89,9 @@ type Manager struct {
 
 	brMu    sync.Mutex
 	bridges map[string]*Bridge
+
+	// watching is set while the RTP watchdog runs (watchdog.go).
+	watching atomic.Bool
 }
 
 // NewManager makes a manager.
@@ -421,6 +427,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
 	promActive.Inc()
+	m.watch()
 	return ch, nil
 }
 

@@ -174,6 +174,13 @@ type SIP struct {
 	// parsed is logged (truncated, at most about one line a second):
 	// debug, info (default), warn or error. Each is counted either way.
 	MalformedLogLevel string `yaml:"malformed_log_level"`
+	// SessionExpiresSeconds is the RFC 4028 session interval offered to
+	// callers that support session timers without asking for one (default
+	// 1800); the call ends with a BYE when no refresh comes in time. 0
+	// turns session timers off. MinSESeconds is the smallest interval
+	// accepted: below it the INVITE gets 422 (default 90).
+	SessionExpiresSeconds int `yaml:"session_expires_seconds"`
+	MinSESeconds          int `yaml:"min_se_seconds"`
 	// Realm of the registrar's digest challenges (default "tapedeck").
 	Realm string `yaml:"realm"`
 	// DigestAlgorithms are the challenges offered, in order of preference
@@ -223,6 +230,12 @@ type RTP struct {
 	// Shorter steps cost wake-ups; longer ones keep the reader away from the
 	// Go scheduler for longer, which costs more (measured in bench/RESULTS.md).
 	StepMs int `yaml:"step_ms"`
+	// TimeoutSeconds hangs up an answered call that has received no RTP
+	// for this long (as Asterisk's rtp_timeout), so a call whose far end
+	// vanished without a BYE ends and its recording is finished. The
+	// count pauses while the peer holds the call (sendonly, inactive) or
+	// does not send (recvonly). Default 60; 0 turns it off.
+	TimeoutSeconds int `yaml:"timeout_seconds"`
 }
 
 // HTTP configures the HTTP listener.
@@ -300,6 +313,9 @@ func Default() Config {
 			TCP:        SIPTCP{IdleTimeoutSeconds: 120, MaxConnectionsPerSource: 64},
 
 			MalformedLogLevel: "info",
+
+			SessionExpiresSeconds: 1800,
+			MinSESeconds:          90,
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -308,6 +324,7 @@ func Default() Config {
 			DTMFPayloadType: 101,
 			ReadIntervalMs:  100,
 			StepMs:          10,
+			TimeoutSeconds:  60,
 		},
 		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:             ARI{EventQueue: 1024},
@@ -434,6 +451,14 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
 	errs = append(errs, c.checkRTPPorts(sipPort)...)
+	if c.SIP.SessionExpiresSeconds < 0 || c.SIP.MinSESeconds < 0 {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds, sip.min_se_seconds: negative"))
+	} else if c.SIP.SessionExpiresSeconds > 0 && c.SIP.SessionExpiresSeconds < max(c.SIP.MinSESeconds, 1) {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds: %d is below sip.min_se_seconds %d", c.SIP.SessionExpiresSeconds, c.SIP.MinSESeconds))
+	}
+	if c.RTP.TimeoutSeconds < 0 {
+		errs = append(errs, fmt.Errorf("rtp.timeout_seconds: %d is negative (0 turns the timeout off)", c.RTP.TimeoutSeconds))
+	}
 	errs = append(errs, c.checkOzeki()...)
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))

@@ -172,6 +172,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Codecs:        cfg.RTP.Codecs,
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:        cfg.NodeID,
+		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -184,6 +185,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		TCPIdleTimeout:    orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
 		TCPMaxConns:       cfg.SIP.TCP.MaxConnections,
 		TCPMaxPerSource:   orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
+		SessionExpires:    orNever(time.Duration(cfg.SIP.SessionExpiresSeconds) * time.Second),
+		SessionMinSE:      time.Duration(cfg.SIP.MinSESeconds) * time.Second,
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
