@@ -420,10 +420,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.Close()
 }
 
-// Close stops immediately: hangs up every call, closes SIP and HTTP.
+// Close stops immediately: hangs up every call, closes SIP and HTTP. It is
+// idempotent (Shutdown ends with it; a deferred Close may follow).
 func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	s.draining.Store(true)
-	s.closed.Store(true)
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
