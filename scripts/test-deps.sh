@@ -14,7 +14,9 @@
 #      gcc, libc6-dev   cgo, needed by `go test -race`
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
-#  * npm packages of test/node (ari-client), with `npm ci` whenever
+#  * npm packages of test/node (ari-client; @wazo/sdk, whose git-hosted
+#    dependency getstats is pinned to the registry's 1.0.8 by an npm
+#    override, so nothing is fetched from GitHub), with `npm ci` whenever
 #    node_modules is missing or older than package.json/package-lock.json.
 #  * versitygw, the S3-compatible server of the internal/store/blob tests,
 #    via scripts/s3-test.sh (go install into .cache/bin when missing).

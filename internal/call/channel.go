@@ -79,6 +79,10 @@ type Channel struct {
 	dialTarget string
 	dialing    bool
 	dialCancel context.CancelFunc
+	// dialHook, set before dial starts, hears the dial's progress: 180 or
+	// 183 (sdp: with early media), 200 answered, or the final failure
+	// (SIP code; 408 timed out, 487 canceled).
+	dialHook func(code int, sdp bool)
 }
 
 // ID is the channel's unique id.
@@ -251,7 +255,14 @@ func (ch *Channel) Ring() error {
 		ch.mu.Unlock()
 		return err
 	}
-	up := ch.state == StateUp
+	ch.mu.Unlock()
+	return ch.ring()
+}
+
+// ring sends 180 Ringing without the Stasis checks (dialplan applications).
+func (ch *Channel) ring() error {
+	ch.mu.Lock()
+	up := ch.state == StateUp || ch.hangingUp
 	ch.mu.Unlock()
 	if up || ch.dialog == nil {
 		return nil
@@ -276,7 +287,15 @@ func (ch *Channel) Progress() error {
 		ch.mu.Unlock()
 		return err
 	}
-	up := ch.state == StateUp
+	ch.mu.Unlock()
+	return ch.progress()
+}
+
+// progress sends 183 with SDP without the Stasis checks (dialplan
+// applications).
+func (ch *Channel) progress() error {
+	ch.mu.Lock()
+	up := ch.state == StateUp || ch.hangingUp
 	remote, choice := ch.remote, ch.choice
 	ch.mu.Unlock()
 	if up || ch.dialog == nil {

@@ -60,6 +60,13 @@ type Options struct {
 	// RTPTimeout hangs up answered channels that received no RTP for this
 	// long (0: never); see watchdog.go.
 	RTPTimeout time.Duration
+
+	// Directory, Locations and Auth are the PBX's users, their registered
+	// phones and the digest authenticator of their calls (SetUsers); nil:
+	// no user calls.
+	Directory Directory
+	Locations Locations
+	Auth      *sip.Authenticator
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
@@ -275,7 +282,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 			return
 		}
 	}
-	route, app, err := m.dialplan().Match(d.Exten())
+	route, app, err := m.route(d.Exten())
 	if err != nil {
 		log.Info("rejecting call: no dialplan route", "err", err)
 		_ = d.Reject(404, "Not Found")
@@ -288,6 +295,13 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
+	if application.Authenticate {
+		user, ok := m.authenticate(d)
+		if !ok {
+			return // answered 401/403 (or dropped)
+		}
+		inv.CallerUser = user
+	}
 	if application.Admit != nil {
 		if no := application.Admit(inv); no != nil {
 			_ = d.Reject(no.Code, no.Reason)

@@ -43,6 +43,8 @@ type Config struct {
 	Sounds Sounds `yaml:"sounds"`
 	// Catalog configures the recordings catalog.
 	Catalog Catalog `yaml:"catalog"`
+	// Wazo configures the Wazo-style users API and its tokens.
+	Wazo Wazo `yaml:"wazo"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 	// NodeID names this node, as Asterisk's system name: it prefixes channel
@@ -239,6 +241,10 @@ type RTP struct {
 // HTTP configures the HTTP listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// TLSCertFile and TLSKeyFile (PEM) make the listener serve HTTPS
+	// instead of HTTP; both or neither.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 	// MetricsAuth requires ARI credentials for /metrics; by default it is
 	// public, as Prometheus usually scrapes (bind HTTP to a private
 	// address, or set this).
@@ -546,6 +552,8 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if c.Recording.MaxDurationSeconds <= 0 {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
 	}
+	errs = append(errs, c.checkWazo()...)
+	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkDialplan(check)...)
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ari"
+	"github.com/tapedeck/tapedeck/internal/api/confd"
 	"github.com/tapedeck/tapedeck/internal/api/restcomm"
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
@@ -33,6 +35,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/sip"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // Version is the tapedeck version reported by the APIs.
@@ -49,6 +52,7 @@ type Server struct {
 	sounds  *sounds.Index
 	meta    meta.Store
 	catalog *catalog.Service
+	users   *users.Service
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
@@ -134,6 +138,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := s.catalog.Reconcile(ctx); err != nil {
 		log.Error("catalog: reconcile at start-up incomplete; retrying periodically", "err", err)
 	}
+	us, err := meta.Users(ms)
+	if err != nil {
+		ms.Close()
+		return nil, err
+	}
+	s.users = users.New(us)
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	allow, err := netguard.Parse(cfg.Sounds.HTTPAllow)
 	if err != nil {
@@ -195,6 +205,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		log.Error("registrar: registrations not loaded; phones register again", "err", err)
 	}
 	s.sip.SetRegistrar(s.reg)
+	if us, err := meta.Users(ms); err == nil {
+		s.dir = storeDirectory{us}
+	}
+	s.calls.SetUsers(lateDirectory{s}, s.reg, s.reg.Auth())
 	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
 	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)
@@ -216,6 +230,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
+	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
+	for i, a := range cfg.Wazo.Admins {
+		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}
+	}
+	wz := confd.New(confd.Options{Users: s.users, Admins: admins, TenantUUID: cfg.Wazo.TenantUUID,
+		StackUUID: stackUUID(entity), Logger: log,
+		TokenExpiration:    time.Duration(cfg.Wazo.TokenExpirationSeconds) * time.Second,
+		MaxTokenExpiration: time.Duration(cfg.Wazo.MaxTokenExpirationSeconds) * time.Second})
+	mux.Handle(confd.ConfdPrefix, wz)
+	mux.Handle(confd.ConfdDirectPrefix, wz)
+	mux.Handle(confd.AuthPrefix, wz)
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", s.metricsHandler())
@@ -322,6 +347,16 @@ func entityID() string {
 	return strings.Join(parts, ":")
 }
 
+// stackUUID is the node's Wazo stack uuid (xivo_uuid), stable for an
+// entity id.
+func stackUUID(entity string) string {
+	sum := sha256.Sum256([]byte("tapedeck-stack:" + entity))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
 // Start binds SIP and HTTP and serves in the background.
 func (s *Server) Start() error {
 	if err := s.sip.Start(); err != nil {
@@ -333,6 +368,18 @@ func (s *Server) Start() error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	s.hl = l
+	if s.cfg.HTTP.TLS() {
+		// HTTPS (Wazo's APIs are only reached over it): the pair is loaded
+		// now, so a bad one fails the start rather than every request.
+		cert, err := tls.LoadX509KeyPair(s.cfg.HTTP.TLSCertFile, s.cfg.HTTP.TLSKeyFile)
+		if err != nil {
+			l.Close()
+			s.sip.Close()
+			return fmt.Errorf("http tls: %w", err)
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"}})
+	}
 	if err := s.startOzeki(); err != nil {
 		l.Close()
 		s.sip.Close()
@@ -343,7 +390,7 @@ func (s *Server) Start() error {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("tapedeck started", "version", Version, "sip", s.sip.Addr(), "transports", strings.Join(s.cfg.SIP.Transports, ","), "http", l.Addr().String(), "data", s.cfg.DataDir, "rtp_ports", fmt.Sprintf("%d-%d", s.cfg.RTP.PortMin, s.cfg.RTP.PortMax))
+	s.log.Info("tapedeck started", "version", Version, "sip", s.sip.Addr(), "transports", strings.Join(s.cfg.SIP.Transports, ","), "http", l.Addr().String(), "https", s.cfg.HTTP.TLS(), "data", s.cfg.DataDir, "rtp_ports", fmt.Sprintf("%d-%d", s.cfg.RTP.PortMin, s.cfg.RTP.PortMax))
 	return nil
 }
 
@@ -358,6 +405,10 @@ func (s *Server) Calls() call.Calls { return s.calls }
 
 // Catalog is the recordings catalog.
 func (s *Server) Catalog() *catalog.Service { return s.catalog }
+
+// Users is the users' service (the Wazo-style users, feature codes and
+// recording policy).
+func (s *Server) Users() *users.Service { return s.users }
 
 // Bus is the event bus.
 func (s *Server) Bus() *event.Bus { return s.bus }

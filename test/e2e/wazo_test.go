@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -90,4 +91,166 @@ func TestRegisterBaresip(t *testing.T) {
 		t.Fatalf("a phone with a wrong password is bound: %v", cs)
 	}
 	_ = bad
+}
+
+// registeredPhone starts baresip as the user of exten, registered with
+// the node, its microphone a tone of hz, and waits for its registration.
+func registeredPhone(t *testing.T, n *node, exten string, hz float64, answer string) *baresip.Phone {
+	t.Helper()
+	mic := filepath.Join(t.TempDir(), "mic"+exten+".wav")
+	if err := testutil.WriteToneWAV(mic, 8000, hz, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p := baresip.Start(t, baresip.Options{User: "sip" + exten, Registrar: n.srv.SIPAddr(), Password: "pw-" + exten,
+		AudioFile: mic, AnswerMode: answer})
+	if err := testutil.Poll(10*time.Second, 20*time.Millisecond, func() bool {
+		return len(n.srv.Registrar().Contacts("sip"+exten)) > 0
+	}); err != nil {
+		t.Fatalf("%s did not register", exten)
+	}
+	return p
+}
+
+func (n *node) userURI(exten string) string { return "sip:" + exten + "@" + n.srv.SIPAddr() }
+
+// TestUserCallsUser: registered baresip phones call each other by
+// extension: the INVITE is authenticated, the callee's phone rings, the
+// caller hears ringing, the answer connects both (audio both ways) and
+// the callee hanging up ends the caller's call too.
+func TestUserCallsUser(t *testing.T) {
+	n := startPBX(t, wazoUsers("1001", "1002", "1003"))
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	if err := alice.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	in, err := bob.WaitEvent("CALL_INCOMING", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer, _ := in["peeruri"].(string); !strings.Contains(peer, "1001") {
+		t.Fatalf("bob sees the call from %q, want alice's extension 1001", peer)
+	}
+	if _, err := alice.WaitEvent("CALL_RINGING", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*baresip.Phone{alice, bob} {
+		if _, err := p.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Audio flows both ways through tapedeck: each leg receives RTP.
+	err = testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
+		chans := n.srv.Calls().Channels()
+		if len(chans) != 2 {
+			return false
+		}
+		for _, c := range chans {
+			st, err := n.srv.Calls().RTPStats(call.ChannelID(c.ID))
+			if err != nil || st.Received < 50 || st.Sent < 50 {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatalf("no audio both ways: %v", n.srv.Calls().Channels())
+	}
+	if err := bob.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+		t.Fatal("the callee hung up but the caller's call goes on: ", err)
+	}
+	if err := testutil.Poll(5*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 }); err != nil {
+		t.Fatalf("channels left: %v", n.srv.Calls().Channels())
+	}
+}
+
+// TestUserCallOutcomes: what the caller gets when the call does not
+// connect: no phone registered → 480, the callee rejects → 486, no such
+// extension → 404, and the caller giving up cancels the callee's ringing.
+func TestUserCallOutcomes(t *testing.T) {
+	n := startPBX(t, wazoUsers("1001", "1002", "1003"))
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	closed := func(want string) {
+		t.Helper()
+		ev, err := alice.WaitEvent("CALL_CLOSED", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(ev["param"]); !strings.Contains(got, want) {
+			t.Fatalf("alice's call closed with %q, want %q", got, want)
+		}
+	}
+	if err := alice.Dial(n.userURI("1003")); err != nil {
+		t.Fatal(err)
+	}
+	closed("480")
+	if err := alice.Dial(n.userURI("4711")); err != nil {
+		t.Fatal(err)
+	}
+	closed("404")
+
+	if err := alice.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_INCOMING", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Hangup(); err != nil { // rejects the ringing call
+		t.Fatal(err)
+	}
+	closed("486")
+	if _, err := bob.WaitEvent("CALL_CLOSED", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := alice.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_INCOMING", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.WaitEvent("CALL_RINGING", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitEvent("CALL_CLOSED", 10*time.Second); err != nil {
+		t.Fatal("the caller gave up but the callee's phone still rings: ", err)
+	}
+	if err := testutil.Poll(5*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 }); err != nil {
+		t.Fatalf("channels left: %v", n.srv.Calls().Channels())
+	}
+}
+
+// TestUserCallNeedsAuth: an INVITE to a user's extension from a phone that
+// cannot authenticate is refused and calls nobody.
+func TestUserCallNeedsAuth(t *testing.T) {
+	n := startPBX(t, wazoUsers("1001", "1002"))
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	mallory := baresip.Start(t, baresip.Options{User: "sip1001", Password: "guess"})
+	if err := mallory.Dial(n.userURI("1002")); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := mallory.WaitEvent("CALL_CLOSED", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ev["param"]); !strings.Contains(got, "40") {
+		t.Fatalf("unauthenticated call closed with %q, want 401/403", got)
+	}
+	if evs := bob.Events(); len(evs) != 0 {
+		for _, e := range evs {
+			if e["type"] == "CALL_INCOMING" {
+				t.Fatal("an unauthenticated caller rang bob")
+			}
+		}
+	}
 }

@@ -151,6 +151,9 @@ type UserStore interface {
 	// Features lists the feature extensions by feature name.
 	Features(ctx context.Context) ([]Feature, error)
 	Feature(ctx context.Context, uuid string) (Feature, error)
+	// CreateFeature adds a feature extension (a new UUID when empty).
+	// ErrConflict when the feature or the exten is taken.
+	CreateFeature(ctx context.Context, f Feature) (Feature, error)
 	// UpdateFeature writes Exten and Enabled of the feature with f.UUID.
 	// ErrConflict when another feature has that exten.
 	UpdateFeature(ctx context.Context, f Feature) error
@@ -462,6 +465,24 @@ func (s *sqlStore) featureWhere(ctx context.Context, where string, args ...any) 
 
 func (s *sqlStore) Feature(ctx context.Context, uuid string) (Feature, error) {
 	return s.featureWhere(ctx, `uuid = $1`, uuid)
+}
+
+func (s *sqlStore) CreateFeature(ctx context.Context, f Feature) (Feature, error) {
+	if f.UUID == "" {
+		f.UUID = NewUUID()
+	}
+	if f.Context == "" {
+		f.Context = FeaturesContext
+	}
+	if f.Feature == "" || f.Exten == "" {
+		return Feature{}, fmt.Errorf("%w: feature without a name or exten", ErrInvalid)
+	}
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO feature_extensions (`+featureCols+`) VALUES ($1, $2, $3, $4, $5)`),
+		f.UUID, f.Context, f.Exten, f.Feature, f.Enabled)
+	if err != nil {
+		return Feature{}, s.mapErr(err, "create feature")
+	}
+	return f, nil
 }
 
 func (s *sqlStore) FeatureByExten(ctx context.Context, exten string) (Feature, error) {
