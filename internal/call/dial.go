@@ -9,6 +9,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // Locations finds users' registered phones (the registrar).
@@ -246,7 +247,7 @@ func (ch *Channel) runDial(inv *Invocation) {
 		inv.Log.Info("Dial: the callee is gone", "err", err)
 	}
 	inv.Log.Info("Dial: connected", "exten", exten, "callee_channel", winner.id, "bridge", br.id)
-	m.dialed(ch, winner, br, caller, callee)
+	m.recordByPolicy(br, users.Internal, caller, callee, ch.JSON().Caller.Number, exten, inv.Route.Context)
 	select {
 	case <-ch.done:
 		winner.hangup(CauseNormalClearing, false)
@@ -255,10 +256,6 @@ func (ch *Channel) runDial(inv *Invocation) {
 	}
 	br.Destroy()
 }
-
-// dialed runs when a Dial connected two parties (policy recording hooks
-// here).
-func (m *Manager) dialed(caller, callee *Channel, br *Bridge, from, to *DirUser) {}
 
 // worseDialCode keeps the final status that says most about a dial:
 // busy, then declined, then not answered, then the rest.

@@ -67,6 +67,8 @@ type Options struct {
 	Directory Directory
 	Locations Locations
 	Auth      *sip.Authenticator
+	// Policy configures recordings made by users' flags.
+	Policy PolicyRecording
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.

@@ -254,3 +254,101 @@ func TestUserCallNeedsAuth(t *testing.T) {
 		}
 	}
 }
+
+// connectCall has from call to's extension, to answer, and waits until
+// audio flowed both ways for about two seconds.
+func connectCall(t *testing.T, n *node, from, to *baresip.Phone, exten string) {
+	t.Helper()
+	if err := from.Dial(n.userURI(exten)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.WaitEvent("CALL_INCOMING", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := to.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*baresip.Phone{from, to} {
+		if _, err := p.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := testutil.Poll(15*time.Second, 50*time.Millisecond, func() bool {
+		chans := n.srv.Calls().Channels()
+		if len(chans) != 2 {
+			return false
+		}
+		for _, c := range chans {
+			st, err := n.srv.Calls().RTPStats(call.ChannelID(c.ID))
+			if err != nil || st.Received < 100 || st.Sent < 100 {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatalf("no audio both ways: %v", n.srv.Calls().Channels())
+	}
+}
+
+// hangupAll has p hang up and waits until the node has no channel left.
+func hangupAll(t *testing.T, n *node, p *baresip.Phone) {
+	t.Helper()
+	if err := p.Hangup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.Poll(10*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 }); err != nil {
+		t.Fatalf("channels left: %v", n.srv.Calls().Channels())
+	}
+}
+
+// TestUserCallRecordedByPolicy: a call to a user whose incoming internal
+// calls are recorded leaves one mixed recording named as Wazo's default
+// template, holding both voices (440 Hz from the caller, 1000 Hz from the
+// callee), catalogued as a policy recording with caller and callee; a
+// call between users without the flags leaves none.
+func TestUserCallRecordedByPolicy(t *testing.T) {
+	dir := wazoUsers("1001", "1002", "1003")
+	dir.users[1].CallRecordIncomingInternal = true
+	n := startPBX(t, dir)
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	carol := registeredPhone(t, n, "1003", 1000, "manual")
+
+	connectCall(t, n, alice, bob, "1002")
+	hangupAll(t, n, alice)
+	files, _ := filepath.Glob(filepath.Join(n.recDir(), "user-1001-1002-*.wav"))
+	if len(files) != 1 {
+		all, _ := filepath.Glob(filepath.Join(n.recDir(), "*"))
+		t.Fatalf("recordings %v, want one user-1001-1002-<timestamp>.wav", all)
+	}
+	name := strings.TrimSuffix(filepath.Base(files[0]), ".wav")
+	var row struct{ status, source, caller, called string }
+	err := testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
+		r, err := n.srv.Catalog().Stored(context.Background(), name)
+		if err != nil {
+			return false
+		}
+		row.status, row.source, row.caller, row.called = string(r.Status), r.Source, r.CallerNumber, r.CalledNumber
+		return row.status == "completed"
+	})
+	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" {
+		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002", row, err)
+	}
+	rate, pcm := readWAV(t, files[0])
+	if rate != 8000 || len(pcm) < 8000 {
+		t.Fatalf("recording: %d Hz, %d samples", rate, len(pcm))
+	}
+	mid := pcm[len(pcm)/4 : len(pcm)*3/4]
+	p440, p1000, p700 := goertzel(mid, 440), goertzel(mid, 1000), goertzel(mid, 700)
+	if p440 < 20*p700 || p1000 < 20*p700 {
+		t.Fatalf("the recording does not hold both voices: 440 Hz %.0f, 1000 Hz %.0f, 700 Hz (neither) %.0f", p440, p1000, p700)
+	}
+
+	// Nobody's flags ask for carol's calls.
+	connectCall(t, n, alice, carol, "1003")
+	hangupAll(t, n, carol)
+	if files, _ := filepath.Glob(filepath.Join(n.recDir(), "user-1001-1003-*")); len(files) != 0 {
+		t.Fatalf("a call nobody's flags ask for was recorded: %v", files)
+	}
+}
