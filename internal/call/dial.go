@@ -31,7 +31,7 @@ const DefaultDialTimeout = 30 * time.Second
 // route finds the route of a dialled number: the dialplan's, else, for a
 // user's extension, an implicit Dial(exten).
 func (m *Manager) route(exten string) (*dialplan.Route, dialplan.App, error) {
-	route, app, err := m.opts.Plan.Match(exten)
+	route, app, err := m.dialplan().Match(exten)
 	if err == nil || m.opts.Directory == nil {
 		return route, app, err
 	}

@@ -101,6 +101,20 @@ type Manager struct {
 
 	// watching is set while the RTP watchdog runs (watchdog.go).
 	watching atomic.Bool
+	// plan is the dialplan (Options.Plan until SetPlan).
+	plan atomic.Pointer[dialplan.Plan]
+}
+
+// SetPlan replaces the dialplan (configuration reload): calls that arrive
+// from now on are routed by it; calls in progress are not touched.
+func (m *Manager) SetPlan(p *dialplan.Plan) { m.plan.Store(p) }
+
+// dialplan is the current dialplan.
+func (m *Manager) dialplan() *dialplan.Plan {
+	if p := m.plan.Load(); p != nil {
+		return p
+	}
+	return m.opts.Plan
 }
 
 // NewManager makes a manager.

@@ -393,7 +393,7 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	if o.Controlled && o.Extension == "" {
 		return
 	}
-	route, app, err := ch.m.opts.Plan.Match(o.Extension)
+	route, app, err := ch.m.dialplan().Match(o.Extension)
 	var application *Application
 	var inv *Invocation
 	if err == nil {
