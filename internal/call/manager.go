@@ -350,6 +350,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 	}
 
 	accepted = true
+	ch.log.Info("call arrived", "app", app.Name, "source", d.Source())
 	application.start(ch, inv)
 	d.SetHandler(ch)
 }
@@ -433,7 +434,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		ops:        make(chan func(), 64),
 		outBuf:     make([]byte, 1024),
 	}
-	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid)
+	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid, "from", s.caller.Number, "to", s.dialplan.Exten)
 	if ch.vars == nil {
 		ch.vars = map[string]string{}
 	}

@@ -146,7 +146,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authenticate(r) {
-		if _, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+		if user, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+			if !basic {
+				user, _, _ = strings.Cut(r.URL.Query().Get("api_key"), ":")
+			}
+			s.log.Warn("authentication failed", "api", "ari", "remote", r.RemoteAddr, "user", user, "path", r.URL.Path)
 			writeError(w, apiErr(http.StatusUnauthorized, "Authentication required"))
 			return
 		}
