@@ -86,3 +86,78 @@ func (l locationStore) LoadBindings(ctx context.Context, now time.Time) ([]sip.B
 func (l locationStore) PruneBindings(ctx context.Context, now time.Time) (int64, error) {
 	return l.rs.PruneRegistrations(ctx, now)
 }
+
+// storeDirectory is the users store of the catalog database as the call
+// model's Directory.
+type storeDirectory struct{ us meta.UserStore }
+
+func dirUser(u meta.User, err error) (*call.DirUser, error) {
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, call.ErrNoUser
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &call.DirUser{UUID: u.UUID, TenantUUID: u.TenantUUID, Firstname: u.Firstname, Lastname: u.Lastname,
+		Exten: u.Exten, Context: u.Context, SIPUsername: u.SIPUsername, SIPPassword: u.SIPPassword,
+		CallRecordOutgoingExternal: u.CallRecordOutgoingExternal, CallRecordOutgoingInternal: u.CallRecordOutgoingInternal,
+		CallRecordIncomingExternal: u.CallRecordIncomingExternal, CallRecordIncomingInternal: u.CallRecordIncomingInternal,
+		OnlineCallRecord: u.OnlineCallRecord}, nil
+}
+
+func (d storeDirectory) UserBySIPUsername(ctx context.Context, name string) (*call.DirUser, error) {
+	return dirUser(d.us.UserBySIPUsername(ctx, name))
+}
+
+func (d storeDirectory) UserByExten(ctx context.Context, context, exten string) (*call.DirUser, error) {
+	if context == "" {
+		context = "default"
+	}
+	return dirUser(d.us.UserByExten(ctx, context, exten))
+}
+
+// lateDirectory reads the server's directory at each call, so that
+// SetDirectory may replace it after New.
+type lateDirectory struct{ s *Server }
+
+func (d lateDirectory) UserBySIPUsername(ctx context.Context, name string) (*call.DirUser, error) {
+	if d.s.dir == nil {
+		return nil, call.ErrNoUser
+	}
+	return d.s.dir.UserBySIPUsername(ctx, name)
+}
+
+func (d lateDirectory) UserByExten(ctx context.Context, context, exten string) (*call.DirUser, error) {
+	if d.s.dir == nil {
+		return nil, call.ErrNoUser
+	}
+	return d.s.dir.UserByExten(ctx, context, exten)
+}
+
+func (d storeDirectory) FeatureByExten(ctx context.Context, exten string) (string, error) {
+	f, err := d.us.FeatureByExten(ctx, exten)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", call.ErrNoFeature
+	}
+	return f.Feature, err
+}
+
+func (d storeDirectory) ToggleCallRecord(ctx context.Context, userUUID string) (bool, error) {
+	return d.us.ToggleCallRecord(ctx, userUUID)
+}
+
+func (d lateDirectory) FeatureByExten(ctx context.Context, exten string) (string, error) {
+	fc, ok := d.s.dir.(call.FeatureCodes)
+	if !ok {
+		return "", call.ErrNoFeature
+	}
+	return fc.FeatureByExten(ctx, exten)
+}
+
+func (d lateDirectory) ToggleCallRecord(ctx context.Context, userUUID string) (bool, error) {
+	fc, ok := d.s.dir.(call.FeatureCodes)
+	if !ok {
+		return false, call.ErrNoFeature
+	}
+	return fc.ToggleCallRecord(ctx, userUUID)
+}

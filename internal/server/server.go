@@ -205,6 +205,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		log.Error("registrar: registrations not loaded; phones register again", "err", err)
 	}
 	s.sip.SetRegistrar(s.reg)
+	if us, err := meta.Users(ms); err == nil {
+		s.dir = storeDirectory{us}
+	}
+	s.calls.SetUsers(lateDirectory{s}, s.reg, s.reg.Auth())
 	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
 	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)

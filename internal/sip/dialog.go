@@ -115,6 +115,22 @@ func (e *Endpoint) newDialog(req *sip.Request, tx sip.ServerTransaction) (*Dialo
 	return d, nil
 }
 
+// Authenticate checks the INVITE's digest credentials with a. When they
+// are missing or wrong the INVITE has been answered (401, 403) or dropped
+// and the dialog has ended: the caller stops there.
+func (d *Dialog) Authenticate(a *Authenticator) (string, bool) {
+	user, res := a.Check(context.Background(), d.invite, d.tx, "")
+	if res == AuthOK {
+		return user, true
+	}
+	d.mu.Lock()
+	d.final = 401
+	d.mu.Unlock()
+	d.finalOnce.Do(func() { close(d.finalSent) })
+	d.end(EndLocal)
+	return "", false
+}
+
 // SetHandler sets the receiver of dialog events.
 func (d *Dialog) SetHandler(h DialogHandler) {
 	d.mu.Lock()
