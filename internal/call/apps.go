@@ -187,6 +187,7 @@ func init() {
 	RegisterApp(recordApp)
 	RegisterApp(waitApp)
 	RegisterApp(dialApp)
+	RegisterApp(callRecordToggleApp)
 }
 
 // start runs the application on ch, made for the call inv admitted.

@@ -37,6 +37,10 @@ func (m *Manager) route(exten string) (*dialplan.Route, dialplan.App, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if name, ok := m.featureApp(ctx, exten); ok {
+		app = dialplan.App{Name: name}
+		return &dialplan.Route{Exten: exten, Context: "xivo-features", App: app}, app, nil
+	}
 	u, uerr := m.opts.Directory.UserByExten(ctx, "", exten)
 	if uerr != nil {
 		if !errors.Is(uerr, ErrNoUser) {
@@ -248,6 +252,14 @@ func (ch *Channel) runDial(inv *Invocation) {
 	}
 	inv.Log.Info("Dial: connected", "exten", exten, "callee_channel", winner.id, "bridge", br.id)
 	m.recordByPolicy(br, users.Internal, caller, callee, ch.JSON().Caller.Number, exten, inv.Route.Context)
+	for _, p := range []struct {
+		ch, peer *Channel
+		u        *DirUser
+	}{{ch, winner, caller}, {winner, ch, callee}} {
+		if p.u != nil && p.u.OnlineCallRecord {
+			p.ch.AttachTap(&onlineRecorder{m: m, ch: p.ch, peer: p.peer, br: br}, StageControl)
+		}
+	}
 	select {
 	case <-ch.done:
 		winner.hangup(CauseNormalClearing, false)

@@ -45,6 +45,8 @@ type Config struct {
 	Catalog Catalog `yaml:"catalog"`
 	// Wazo configures the Wazo-style users API and its tokens.
 	Wazo Wazo `yaml:"wazo"`
+	// CallRecording names the files of calls recorded by policy.
+	CallRecording CallRecording `yaml:"call_recording"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 	// NodeID names this node, as Asterisk's system name: it prefixes channel
@@ -560,6 +562,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
 	}
 	errs = append(errs, c.checkWazo()...)
+	errs = append(errs, c.checkCallRecording()...)
 	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkDialplan(check)...)
 	return errors.Join(errs...)

@@ -133,3 +133,31 @@ func (d lateDirectory) UserByExten(ctx context.Context, context, exten string) (
 	}
 	return d.s.dir.UserByExten(ctx, context, exten)
 }
+
+func (d storeDirectory) FeatureByExten(ctx context.Context, exten string) (string, error) {
+	f, err := d.us.FeatureByExten(ctx, exten)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", call.ErrNoFeature
+	}
+	return f.Feature, err
+}
+
+func (d storeDirectory) ToggleCallRecord(ctx context.Context, userUUID string) (bool, error) {
+	return d.us.ToggleCallRecord(ctx, userUUID)
+}
+
+func (d lateDirectory) FeatureByExten(ctx context.Context, exten string) (string, error) {
+	fc, ok := d.s.dir.(call.FeatureCodes)
+	if !ok {
+		return "", call.ErrNoFeature
+	}
+	return fc.FeatureByExten(ctx, exten)
+}
+
+func (d lateDirectory) ToggleCallRecord(ctx context.Context, userUUID string) (bool, error) {
+	fc, ok := d.s.dir.(call.FeatureCodes)
+	if !ok {
+		return false, call.ErrNoFeature
+	}
+	return fc.ToggleCallRecord(ctx, userUUID)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/server"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/baresip"
+	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // staticDir is a users directory held in memory (the users store's
@@ -351,4 +352,125 @@ func TestUserCallRecordedByPolicy(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(n.recDir(), "user-1001-1003-*")); len(files) != 0 {
 		t.Fatalf("a call nobody's flags ask for was recorded: %v", files)
 	}
+}
+
+// startStorePBX is a node whose users live in its catalog database (the
+// users store behind the confd API); it creates the given users.
+func startStorePBX(t *testing.T, us ...users.User) (*node, []users.User) {
+	t.Helper()
+	n := startNodeWith(t, nil, func(c *config.Config) { c.SIP.DigestAlgorithms = []string{"MD5"} })
+	var out []users.User
+	for _, u := range us {
+		u.TenantUUID = "tenant-1"
+		u.SIPUsername, u.SIPPassword = "sip"+u.Exten, "pw-"+u.Exten
+		c, err := n.srv.Users().Create(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return n, out
+}
+
+func flags(t *testing.T, n *node, uuid string) [5]bool {
+	t.Helper()
+	u, err := n.srv.Users().Get(context.Background(), uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [5]bool{u.CallRecordOutgoingExternal, u.CallRecordOutgoingInternal, u.CallRecordIncomingExternal, u.CallRecordIncomingInternal, u.OnlineCallRecord}
+}
+
+// TestFeatureCallRecordToggle: a registered user dialling *26 (the
+// callrecord feature) flips their four call recording flags in the users
+// store, hears a tone and is hung up on; once the feature is disabled,
+// *26 is not routable (404).
+func TestFeatureCallRecordToggle(t *testing.T) {
+	n, us := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001"})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	toggle := func() string {
+		t.Helper()
+		if err := alice.Dial(n.userURI("*26")); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := alice.WaitEvent("CALL_CLOSED", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(ev["param"])
+	}
+	toggle()
+	if f := flags(t, n, us[0].UUID); f != [5]bool{true, true, true, true, false} {
+		t.Fatalf("after *26: flags %v, want the four call_record flags on", f)
+	}
+	if _, err := alice.WaitEvent("CALL_ESTABLISHED", time.Second); err != nil {
+		t.Fatal("*26 was not answered (no audible confirmation): ", err)
+	}
+	toggle()
+	if f := flags(t, n, us[0].UUID); f != [5]bool{} {
+		t.Fatalf("after a second *26: flags %v, want all off", f)
+	}
+	fs, err := n.srv.Users().Features(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Feature == "callrecord" {
+			f.Enabled = false
+			if err := n.srv.Users().UpdateFeature(context.Background(), f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := toggle(); !strings.Contains(got, "404") {
+		t.Fatalf("disabled *26: call closed with %q, want 404", got)
+	}
+	if f := flags(t, n, us[0].UUID); f != [5]bool{} {
+		t.Fatalf("a disabled *26 changed the flags: %v", f)
+	}
+}
+
+// TestFeatureOnlineRecord: *3 during a connected call starts and stops an
+// on-demand recording auto-<timestamp>-<caller>.wav for a user with
+// online_call_record_enabled, and the other party receives none of the
+// digits; for a user without it, *3 records nothing and passes through.
+func TestFeatureOnlineRecord(t *testing.T) {
+	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001", OnlineCallRecord: true}, users.User{Firstname: "Bob", Exten: "1002"})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	connectCall(t, n, alice, bob, "1002")
+	autoFiles := func() []string {
+		f, _ := filepath.Glob(filepath.Join(n.recDir(), "auto-*"))
+		return f
+	}
+	if err := alice.SendDTMF("*3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.Poll(10*time.Second, 20*time.Millisecond, func() bool { return len(autoFiles()) == 1 }); err != nil {
+		t.Fatalf("*3 made no on-demand recording: %v", autoFiles())
+	}
+	if f := filepath.Base(autoFiles()[0]); !strings.HasPrefix(f, "auto-") || !strings.HasSuffix(f, "-1001.wav") {
+		t.Fatalf("on-demand recording %q, want auto-<timestamp>-1001.wav", f)
+	}
+	if err := alice.SendDTMF("*3"); err != nil { // stops it
+		t.Fatal(err)
+	}
+	// Bob, who may not record, dials *3: nothing is recorded, and the
+	// digits reach alice (a marker that they went through the bridge).
+	if err := bob.SendDTMF("*3"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := alice.WaitDTMF(2, 10*time.Second)
+	if err != nil || got != "*3" {
+		t.Fatalf("alice received %q (%v), want bob's *3 passed through", got, err)
+	}
+	if f := autoFiles(); len(f) != 1 {
+		t.Fatalf("on-demand recordings %v, want still one", f)
+	}
+	for _, ev := range bob.Events() {
+		if ev["type"] == "CALL_DTMF_START" {
+			t.Fatalf("bob received alice's feature code digits: %v", ev)
+		}
+	}
+	hangupAll(t, n, alice)
 }
