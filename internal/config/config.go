@@ -48,6 +48,8 @@ type Config struct {
 	Catalog Catalog `yaml:"catalog"`
 	// Wazo configures the Wazo-style users API and its tokens.
 	Wazo Wazo `yaml:"wazo"`
+	// CallRecording names the files of calls recorded by policy.
+	CallRecording CallRecording `yaml:"call_recording"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 	// NodeID names this node, as Asterisk's system name: it prefixes channel
@@ -333,8 +335,15 @@ func Default() Config {
 		ARI:             ARI{EventQueue: 1024},
 		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
 		ShutdownTimeout: 30,
+		// A route a newcomer can call at once: it answers and records the
+		// caller under <data>/recording/calls/. A configuration file with
+		// a dialplan replaces it.
+		Dialplan: []Route{{Exten: "2001", App: DefaultRecordApp}},
 	}
 }
+
+// DefaultRecordApp is the default configuration's route 2001.
+const DefaultRecordApp = "Record(calls/${EXTEN}-${UNIQUEID},wav)"
 
 // Load reads a YAML file over the defaults. Unknown keys are an error.
 func Load(path string) (Config, error) {
@@ -557,6 +566,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	errs = append(errs, c.checkWazo()...)
 	errs = append(errs, c.checkTrunks()...)
+	errs = append(errs, c.checkCallRecording()...)
 	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkDialplan(check)...)
 	return errors.Join(errs...)

@@ -234,8 +234,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 	return u, nil
 }
 
+// userWhere runs a prepared lookup: the per-call lookups (by exten, by
+// SIP username) would otherwise spend more on parsing than on running.
 func (s *sqlStore) userWhere(ctx context.Context, where string, args ...any) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userCols+` FROM users WHERE `+where), args...))
+	st, err := s.stmt(ctx, s.r, s.q(`SELECT `+userCols+` FROM users WHERE `+where))
+	if err != nil {
+		return User{}, s.mapErr(err, "user")
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -253,25 +259,29 @@ func (s *sqlStore) UserByUUID(ctx context.Context, uuid string) (User, error) {
 	return s.userWhere(ctx, `uuid = $1`, uuid)
 }
 
+// The lookups by exten, SIP username and username repeat their partial
+// unique index's condition (<> ''), without which SQLite's planner cannot
+// use the index for a bound parameter and scans the table.
+
 func (s *sqlStore) UserByExten(ctx context.Context, context, exten string) (User, error) {
 	if exten == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userWhere(ctx, `context = $1 AND exten = $2`, context, exten)
+	return s.userWhere(ctx, `context = $1 AND exten = $2 AND exten <> ''`, context, exten)
 }
 
 func (s *sqlStore) UserBySIPUsername(ctx context.Context, name string) (User, error) {
 	if name == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userWhere(ctx, `sip_username = $1`, name)
+	return s.userWhere(ctx, `sip_username = $1 AND sip_username <> ''`, name)
 }
 
 func (s *sqlStore) UserByUsername(ctx context.Context, name string) (User, error) {
 	if name == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userWhere(ctx, `username = $1`, name)
+	return s.userWhere(ctx, `username = $1 AND username <> ''`, name)
 }
 
 // likeEscape escapes LIKE's wildcards (with \ as the escape character).
@@ -453,7 +463,11 @@ func (s *sqlStore) Features(ctx context.Context) ([]Feature, error) {
 }
 
 func (s *sqlStore) featureWhere(ctx context.Context, where string, args ...any) (Feature, error) {
-	f, err := scanFeature(s.r.QueryRowContext(ctx, s.q(`SELECT `+featureCols+` FROM feature_extensions WHERE `+where), args...))
+	st, err := s.stmt(ctx, s.r, s.q(`SELECT `+featureCols+` FROM feature_extensions WHERE `+where))
+	if err != nil {
+		return Feature{}, s.mapErr(err, "feature")
+	}
+	f, err := scanFeature(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Feature{}, ErrNotFound
 	}
