@@ -214,6 +214,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		trunks[i] = call.Trunk{Name: t.Name, Host: t.Address, Port: t.Port, Transport: t.Transport,
 			Username: t.Username, Password: t.Password, DIDs: t.DIDs}
 	}
+	if namer, err := cfg.Namer(); err != nil {
+		log.Error("call_recording: policy recordings get the default name", "err", err)
+	} else {
+		s.calls.SetPolicyRecording(call.PolicyRecording{Namer: namer, Stereo: cfg.CallRecording.Stereo})
+	}
 	if err := s.calls.SetTrunks(trunks); err != nil {
 		log.Error("trunks: calls from and to a trunk whose address does not resolve fail", "err", err)
 	}
