@@ -332,8 +332,15 @@ func Default() Config {
 		ARI:             ARI{EventQueue: 1024},
 		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
 		ShutdownTimeout: 30,
+		// A route a newcomer can call at once: it answers and records the
+		// caller under <data>/recording/calls/. A configuration file with
+		// a dialplan replaces it.
+		Dialplan: []Route{{Exten: "2001", App: DefaultRecordApp}},
 	}
 }
+
+// DefaultRecordApp is the default configuration's route 2001.
+const DefaultRecordApp = "Record(calls/${EXTEN}-${UNIQUEID},wav)"
 
 // Load reads a YAML file over the defaults. Unknown keys are an error.
 func Load(path string) (Config, error) {

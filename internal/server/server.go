@@ -399,7 +399,32 @@ func (s *Server) Start() error {
 		}
 	}()
 	s.log.Info("tapedeck started", "version", Version, "sip", s.sip.Addr(), "transports", strings.Join(s.cfg.SIP.Transports, ","), "http", l.Addr().String(), "https", s.cfg.HTTP.TLS(), "data", s.cfg.DataDir, "rtp_ports", fmt.Sprintf("%d-%d", s.cfg.RTP.PortMin, s.cfg.RTP.PortMax))
+	s.logWhereThingsAre(l.Addr().String())
 	return nil
+}
+
+// logWhereThingsAre tells a newcomer what the node offers: where ARI and
+// the other HTTP endpoints are, with which credentials, and what each
+// dialplan route does (or that there is none, so every call gets 404).
+func (s *Server) logWhereThingsAre(httpAddr string) {
+	scheme := "http"
+	if s.cfg.HTTP.TLS() {
+		scheme = "https"
+	}
+	base := scheme + "://" + httpAddr
+	creds := "configured ari.users"
+	if len(s.cfg.ARI.Users) == 0 {
+		creds = "asterisk/asterisk (default, accepted only on loopback)"
+	}
+	s.log.Info("HTTP endpoints", "ari", base+"/ari", "ari_events", strings.Replace(base, "http", "ws", 1)+"/ari/events?app=NAME", "ari_credentials", creds,
+		"recordings_api", base+"/restcomm/2012-04-24/Accounts/{AccountSid}/Recordings.json (tapedeck accounts list prints the Sid and token)",
+		"metrics", base+"/metrics", "health", base+"/healthz", "ready", base+"/readyz")
+	if len(s.cfg.Dialplan) == 0 {
+		s.log.Warn("no dialplan routes: every call gets 404 until the configuration has some (see config-sample.yaml)")
+	}
+	for _, r := range s.cfg.Dialplan {
+		s.log.Info("dialplan route", "call", "sip:"+r.Exten+"@"+s.sip.Addr(), "exten", r.Exten, "app", r.App)
+	}
 }
 
 // SIPAddr is the bound SIP host:port.
