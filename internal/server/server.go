@@ -54,9 +54,7 @@ type Server struct {
 	meta    meta.Store
 	catalog *catalog.Service
 	users   *users.Service
-	// namer names the files of calls recorded by the users' policy
-	// (call_recording.filename_template).
-	namer *recname.Namer
+	namer   *recname.Namer // names policy recordings' files (call_recording)
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
