@@ -31,3 +31,8 @@ go test -run='^$' -fuzz='^FuzzRestcommRoutes$' -fuzztime="$t" -fuzzminimizetime=
 # lists) and Restcomm's StartTime/EndTime dates (issue 13).
 go test -run='^$' -fuzz='^FuzzARIParams$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ari/
 go test -run='^$' -fuzz='^FuzzRestcommDates$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/restcomm/
+
+# Ozeki command API parameters through the whole handler, and OzML
+# documents (issue 15).
+go test -run='^$' -fuzz='^FuzzCommandParams$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ozeki/
+go test -run='^$' -fuzz='^FuzzParseOzML$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ozeki/

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/testutil"
@@ -592,5 +593,36 @@ func TestOzekiRecordLimits(t *testing.T) {
 	}
 	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
 		t.Fatalf("the call ended with the recording: %v", err)
+	}
+}
+
+// TestOzekiWithoutLameAndEspeak: without the lame program an MP3 Record
+// (the default format) answers 302 naming Format and how to enable it,
+// never a silent wav; without espeak-ng Speak answers with the cause and
+// the call goes on.
+func TestOzekiWithoutLameAndEspeak(t *testing.T) {
+	n := ozekiNode(t, "500", "Wait(30)")
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	t.Setenv("PATH", t.TempDir()) // neither lame nor espeak-ng
+	if _, err := recorder.Lookup("mp3"); err == nil {
+		t.Skip("SKIPPED: this build encodes mp3 in process (-tags lame); nothing to refuse")
+	}
+	auth := "/api?Username=HTTP_User_1&Password=qwe123&CallId=" + url.QueryEscape(id)
+	r := parseOz(t, n.ozekiGet(auth+"&command=Record"))
+	if r.Code != 302 || !strings.Contains(r.Message, "Missing or invalid parameter 'Format' for command 'Record'") ||
+		!strings.Contains(r.Message, "apt-get install lame") {
+		t.Fatalf("Record without lame: %d %q", r.Code, r.Message)
+	}
+	if m, _ := filepath.Glob(filepath.Join(n.cfg.RecordingsDir(), "HttpRecordings", "*")); len(m) != 0 {
+		t.Fatalf("files made anyway: %v", m)
+	}
+	r = parseOz(t, n.ozekiGet(auth+"&command=Speak&Text=hello"))
+	if r.Code != 303 || !strings.Contains(r.Message, "espeak-ng is not installed") {
+		t.Fatalf("Speak without espeak-ng: %d %q", r.Code, r.Message)
+	}
+	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
+		t.Fatal(err)
 	}
 }
