@@ -67,7 +67,7 @@ type Channel struct {
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
 	// answeredAt is when the channel went Up (zero: never answered).
 	answeredAt time.Time
-	silence   chan struct{}
+	silence    chan struct{}
 
 	// bridge is the bridge the channel is in (guarded by mu).
 	bridge *Bridge
