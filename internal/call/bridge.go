@@ -470,6 +470,11 @@ func (ch *Channel) sendBridged(pcm []int16, buf []byte) {
 // Record records the bridge: the mix, or with stereo the first two parties
 // one per channel (wav only).
 func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
+	return b.record(o, stereo, "")
+}
+
+// record is Record with the catalog source ("": ari).
+func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecording, error) {
 	b.mu.Lock()
 	destroyed := b.destroyed
 	b.mu.Unlock()
@@ -501,7 +506,7 @@ func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
 	}
 	o.MaxDuration = b.m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
-		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{})}
+		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source}
 	m := b.m
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {

@@ -50,6 +50,8 @@ type Channel struct {
 	outBuf []byte
 	// outPCMA is set when the negotiated codec is PCMA.
 	outPCMA atomic.Bool
+	// watch is the RTP watchdog's state (watchdog.go; its goroutine only).
+	watch watchState
 	// bridgeOverlay, when set, takes playback frames meant for this channel
 	// while it is in a bridge.
 	bridgeOverlay atomic.Pointer[func([]int16)]
@@ -77,6 +79,10 @@ type Channel struct {
 	dialTarget string
 	dialing    bool
 	dialCancel context.CancelFunc
+	// dialHook, set before dial starts, hears the dial's progress: 180 or
+	// 183 (sdp: with early media), 200 answered, or the final failure
+	// (SIP code; 408 timed out, 487 canceled).
+	dialHook func(code int, sdp bool)
 }
 
 // ID is the channel's unique id.
@@ -145,6 +151,7 @@ func (ch *Channel) setStateLocked(s State) {
 	if s == StateUp {
 		ch.answeredAt = ch.m.now()
 		observeSetup(ch.created, ch.answeredAt)
+		ch.log.Info("call answered", "setup_ms", ch.answeredAt.Sub(ch.created).Milliseconds())
 	}
 	ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelStateChange"), Channel: ch.jsonLocked()})
 }
@@ -249,7 +256,14 @@ func (ch *Channel) Ring() error {
 		ch.mu.Unlock()
 		return err
 	}
-	up := ch.state == StateUp
+	ch.mu.Unlock()
+	return ch.ring()
+}
+
+// ring sends 180 Ringing without the Stasis checks (dialplan applications).
+func (ch *Channel) ring() error {
+	ch.mu.Lock()
+	up := ch.state == StateUp || ch.hangingUp
 	ch.mu.Unlock()
 	if up || ch.dialog == nil {
 		return nil
@@ -274,7 +288,15 @@ func (ch *Channel) Progress() error {
 		ch.mu.Unlock()
 		return err
 	}
-	up := ch.state == StateUp
+	ch.mu.Unlock()
+	return ch.progress()
+}
+
+// progress sends 183 with SDP without the Stasis checks (dialplan
+// applications).
+func (ch *Channel) progress() error {
+	ch.mu.Lock()
+	up := ch.state == StateUp || ch.hangingUp
 	remote, choice := ch.remote, ch.choice
 	ch.mu.Unlock()
 	if up || ch.dialog == nil {
@@ -367,12 +389,20 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
-	answered := !ch.answeredAt.IsZero()
+	answeredAt := ch.answeredAt
 	ch.mu.Unlock()
 	close(ch.done)
 	ch.m.remove(ch, st)
-	channelEnded(cause, answered, st)
-	ch.log.Info("channel destroyed", "cause", cause, "remote", remote)
+	channelEnded(cause, !answeredAt.IsZero(), st)
+	now := ch.m.now()
+	billsec := 0.0
+	if !answeredAt.IsZero() {
+		billsec = now.Sub(answeredAt).Seconds()
+	}
+	ch.log.Info("channel destroyed", "cause", int(cause), "cause_txt", CauseText(cause), "remote", remote,
+		"duration_s", round3(now.Sub(ch.created).Seconds()), "billsec_s", round3(billsec),
+		"rtp_received", st.Received, "rtp_lost", max(st.Lost, 0), "rtp_late", st.Reordered,
+		"rtp_jitter_ms", round3(st.Jitter/8), "rtp_sent", st.Sent)
 }
 
 // Ended implements sip.DialogHandler: the peer hung up or canceled.
@@ -381,6 +411,9 @@ func (ch *Channel) Ended(reason sip.EndReason) {
 	remote := true
 	if reason == sip.EndNoAck {
 		remote = false // we still owe the peer a BYE
+	}
+	if reason == sip.EndSessionExpired {
+		cause = CauseTimerExpiry // the session timer sent the BYE
 	}
 	ch.hangup(cause, remote)
 }

@@ -57,6 +57,18 @@ type Options struct {
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
 	RecorderOptions []recorder.Option
+	// RTPTimeout hangs up answered channels that received no RTP for this
+	// long (0: never); see watchdog.go.
+	RTPTimeout time.Duration
+
+	// Directory, Locations and Auth are the PBX's users, their registered
+	// phones and the digest authenticator of their calls (SetUsers); nil:
+	// no user calls.
+	Directory Directory
+	Locations Locations
+	Auth      *sip.Authenticator
+	// Policy configures recordings made by users' flags.
+	Policy PolicyRecording
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
@@ -86,6 +98,23 @@ type Manager struct {
 
 	brMu    sync.Mutex
 	bridges map[string]*Bridge
+
+	// watching is set while the RTP watchdog runs (watchdog.go).
+	watching atomic.Bool
+	// plan is the dialplan (Options.Plan until SetPlan).
+	plan atomic.Pointer[dialplan.Plan]
+}
+
+// SetPlan replaces the dialplan (configuration reload): calls that arrive
+// from now on are routed by it; calls in progress are not touched.
+func (m *Manager) SetPlan(p *dialplan.Plan) { m.plan.Store(p) }
+
+// dialplan is the current dialplan.
+func (m *Manager) dialplan() *dialplan.Plan {
+	if p := m.plan.Load(); p != nil {
+		return p
+	}
+	return m.opts.Plan
 }
 
 // NewManager makes a manager.
@@ -255,7 +284,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 			return
 		}
 	}
-	route, app, err := m.opts.Plan.Match(d.Exten())
+	route, app, err := m.route(d.Exten())
 	if err != nil {
 		log.Info("rejecting call: no dialplan route", "err", err)
 		_ = d.Reject(404, "Not Found")
@@ -268,6 +297,13 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
+	if application.Authenticate {
+		user, ok := m.authenticate(d)
+		if !ok {
+			return // answered 401/403 (or dropped)
+		}
+		inv.CallerUser = user
+	}
 	if application.Admit != nil {
 		if no := application.Admit(inv); no != nil {
 			_ = d.Reject(no.Code, no.Reason)
@@ -314,6 +350,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 	}
 
 	accepted = true
+	ch.log.Info("call arrived", "app", app.Name, "source", d.Source())
 	application.start(ch, inv)
 	d.SetHandler(ch)
 }
@@ -397,7 +434,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		ops:        make(chan func(), 64),
 		outBuf:     make([]byte, 1024),
 	}
-	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid)
+	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid, "from", s.caller.Number, "to", s.dialplan.Exten)
 	if ch.vars == nil {
 		ch.vars = map[string]string{}
 	}
@@ -421,6 +458,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
 	promActive.Inc()
+	m.watch()
 	return ch, nil
 }
 

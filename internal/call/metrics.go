@@ -207,3 +207,6 @@ func observeSetup(created, now time.Time) {
 		promSetup.Observe(d.Seconds())
 	}
 }
+
+// round3 rounds to three decimals (log figures).
+func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }

@@ -292,6 +292,9 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 				if len(body) > 0 {
 					ch.applyAnswer(body)
 				}
+				if ch.dialHook != nil {
+					ch.dialHook(code, len(body) > 0)
+				}
 			}
 		},
 	}
@@ -330,6 +333,18 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 		}
 		ch.log.Info("outbound call failed", "target", target, "cause", cause, "err", err)
 		dialEvent(dialStatus(cause))
+		if ch.dialHook != nil {
+			code := 500
+			switch {
+			case rej != nil:
+				code = rej.Code
+			case errors.Is(err, context.DeadlineExceeded):
+				code = 408
+			case errors.Is(err, context.Canceled):
+				code = 487
+			}
+			ch.dialHook(code, false)
+		}
 		ch.hangup(cause, true)
 		return
 	}
@@ -343,6 +358,9 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 	ch.mu.Lock()
 	ch.setStateLocked(StateUp)
 	ch.mu.Unlock()
+	if ch.dialHook != nil {
+		ch.dialHook(200, true)
+	}
 	if o := ch.originate; o != nil {
 		ch.afterAnswer(o)
 	}
@@ -375,7 +393,7 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	if o.Controlled && o.Extension == "" {
 		return
 	}
-	route, app, err := ch.m.opts.Plan.Match(o.Extension)
+	route, app, err := ch.m.dialplan().Match(o.Extension)
 	var application *Application
 	var inv *Invocation
 	if err == nil {

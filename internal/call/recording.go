@@ -3,6 +3,7 @@ package call
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -291,6 +292,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.state = RecRecording
 	r.startedAt = time.Now()
 	r.mu.Unlock()
+	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
 	attached := false
 	if ch != nil {
 		attached = ch.attach(r)
@@ -617,7 +619,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 		r.state = RecFailed
 	}
-	final, cause := r.state, r.cause
+	final, cause, written := r.state, r.cause, r.written
 	r.mu.Unlock()
 	if state == RecCanceled && !wasQueued {
 		// (A queued recording created nothing: the file at its path, if
@@ -633,12 +635,21 @@ func (r *LiveRecording) finish(state RecordingState) {
 		r.catalogFinished(final)
 	}
 	recordingEnded(final, cause)
+	if !wasQueued {
+		secs := round3(float64(written) / audio.SampleRate)
+		switch {
+		case final == RecDone && written == 0:
+			r.logger().Warn("recording finished without audio: no RTP reached it", "name", r.name, "path", r.path, "state", final, "duration_s", secs)
+		case final != RecFailed:
+			r.logger().Info("recording finished", "name", r.name, "path", r.path, "state", final, "duration_s", secs)
+		}
+	}
 	switch {
 	case wasQueued && final == RecCanceled:
 		// Never started: nothing to report but the end.
 		r.publish("RecordingFinished")
 	case final == RecFailed:
-		r.m.log.Warn("recording failed", "name", r.name, "cause", r.cause)
+		r.logger().Warn("recording failed", "name", r.name, "cause", r.cause)
 		r.publish("RecordingFailed")
 	default:
 		r.publish("RecordingFinished")
@@ -647,6 +658,14 @@ func (r *LiveRecording) finish(state RecordingState) {
 }
 
 // fail ends the recording with a cause (RecordingFailed); the call goes on.
+// logger is the target channel's logger (its call's ids) or the manager's.
+func (r *LiveRecording) logger() *slog.Logger {
+	if r.ch != nil {
+		return r.ch.log
+	}
+	return r.m.log.With("bridge", r.target)
+}
+
 func (r *LiveRecording) fail(cause string) {
 	r.mu.Lock()
 	if r.cause == "" {

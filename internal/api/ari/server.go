@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
@@ -50,7 +51,13 @@ type Server struct {
 	// done ends every event WebSocket (Close).
 	done      chan struct{}
 	closeOnce sync.Once
+	// users are the accepted credentials (Options.Users until SetUsers).
+	users atomic.Pointer[[]config.ARIUser]
 }
+
+// SetUsers replaces the accepted credentials (configuration reload); the
+// connected WebSockets stay.
+func (s *Server) SetUsers(users []config.ARIUser) { s.users.Store(&users) }
 
 // Close disconnects every event WebSocket.
 func (s *Server) Close() {
@@ -112,7 +119,11 @@ func (s *Server) authenticate(r *http.Request) bool {
 			return false
 		}
 	}
-	for _, u := range s.opts.Users {
+	users := s.opts.Users
+	if p := s.users.Load(); p != nil {
+		users = *p
+	}
+	for _, u := range users {
 		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(user)) == 1 &&
 			subtle.ConstantTimeCompare([]byte(u.Password), []byte(pass)) == 1 {
 			return !u.ReadOnly || r.Method == http.MethodGet
@@ -135,7 +146,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authenticate(r) {
-		if _, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+		if user, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+			if !basic {
+				user, _, _ = strings.Cut(r.URL.Query().Get("api_key"), ":")
+			}
+			s.log.Warn("authentication failed", "api", "ari", "remote", r.RemoteAddr, "user", user, "path", r.URL.Path)
 			writeError(w, apiErr(http.StatusUnauthorized, "Authentication required"))
 			return
 		}

@@ -248,6 +248,7 @@ func (s *Server) authenticate(r *http.Request, pathAccount string) (meta.Account
 	}
 	acc, err := s.o.Catalog.Meta.Authenticate(r.Context(), user, pass)
 	if err != nil {
+		s.o.Logger.Warn("authentication failed", "api", "restcomm", "remote", r.RemoteAddr, "user", user, "path", r.URL.Path)
 		return meta.Account{}, fail(401, "Invalid credentials")
 	}
 	if pathAccount != "" && subtle.ConstantTimeCompare([]byte(pathAccount), []byte(acc.Sid)) != 1 {

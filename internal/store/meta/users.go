@@ -151,6 +151,9 @@ type UserStore interface {
 	// Features lists the feature extensions by feature name.
 	Features(ctx context.Context) ([]Feature, error)
 	Feature(ctx context.Context, uuid string) (Feature, error)
+	// CreateFeature adds a feature extension (a new UUID when empty).
+	// ErrConflict when the feature or the exten is taken.
+	CreateFeature(ctx context.Context, f Feature) (Feature, error)
 	// UpdateFeature writes Exten and Enabled of the feature with f.UUID.
 	// ErrConflict when another feature has that exten.
 	UpdateFeature(ctx context.Context, f Feature) error
@@ -231,8 +234,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 	return u, nil
 }
 
+// userWhere runs a prepared lookup: the per-call lookups (by exten, by
+// SIP username) would otherwise spend more on parsing than on running.
 func (s *sqlStore) userWhere(ctx context.Context, where string, args ...any) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userCols+` FROM users WHERE `+where), args...))
+	st, err := s.stmt(ctx, s.r, s.q(`SELECT `+userCols+` FROM users WHERE `+where))
+	if err != nil {
+		return User{}, s.mapErr(err, "user")
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -250,25 +259,29 @@ func (s *sqlStore) UserByUUID(ctx context.Context, uuid string) (User, error) {
 	return s.userWhere(ctx, `uuid = $1`, uuid)
 }
 
+// The lookups by exten, SIP username and username repeat their partial
+// unique index's condition (<> ''), without which SQLite's planner cannot
+// use the index for a bound parameter and scans the table.
+
 func (s *sqlStore) UserByExten(ctx context.Context, context, exten string) (User, error) {
 	if exten == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userWhere(ctx, `context = $1 AND exten = $2`, context, exten)
+	return s.userWhere(ctx, `context = $1 AND exten = $2 AND exten <> ''`, context, exten)
 }
 
 func (s *sqlStore) UserBySIPUsername(ctx context.Context, name string) (User, error) {
 	if name == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userWhere(ctx, `sip_username = $1`, name)
+	return s.userWhere(ctx, `sip_username = $1 AND sip_username <> ''`, name)
 }
 
 func (s *sqlStore) UserByUsername(ctx context.Context, name string) (User, error) {
 	if name == "" {
 		return User{}, ErrNotFound
 	}
-	return s.userWhere(ctx, `username = $1`, name)
+	return s.userWhere(ctx, `username = $1 AND username <> ''`, name)
 }
 
 // likeEscape escapes LIKE's wildcards (with \ as the escape character).
@@ -450,7 +463,11 @@ func (s *sqlStore) Features(ctx context.Context) ([]Feature, error) {
 }
 
 func (s *sqlStore) featureWhere(ctx context.Context, where string, args ...any) (Feature, error) {
-	f, err := scanFeature(s.r.QueryRowContext(ctx, s.q(`SELECT `+featureCols+` FROM feature_extensions WHERE `+where), args...))
+	st, err := s.stmt(ctx, s.r, s.q(`SELECT `+featureCols+` FROM feature_extensions WHERE `+where))
+	if err != nil {
+		return Feature{}, s.mapErr(err, "feature")
+	}
+	f, err := scanFeature(st.QueryRowContext(ctx, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Feature{}, ErrNotFound
 	}
@@ -462,6 +479,24 @@ func (s *sqlStore) featureWhere(ctx context.Context, where string, args ...any) 
 
 func (s *sqlStore) Feature(ctx context.Context, uuid string) (Feature, error) {
 	return s.featureWhere(ctx, `uuid = $1`, uuid)
+}
+
+func (s *sqlStore) CreateFeature(ctx context.Context, f Feature) (Feature, error) {
+	if f.UUID == "" {
+		f.UUID = NewUUID()
+	}
+	if f.Context == "" {
+		f.Context = FeaturesContext
+	}
+	if f.Feature == "" || f.Exten == "" {
+		return Feature{}, fmt.Errorf("%w: feature without a name or exten", ErrInvalid)
+	}
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO feature_extensions (`+featureCols+`) VALUES ($1, $2, $3, $4, $5)`),
+		f.UUID, f.Context, f.Exten, f.Feature, f.Enabled)
+	if err != nil {
+		return Feature{}, s.mapErr(err, "create feature")
+	}
+	return f, nil
 }
 
 func (s *sqlStore) FeatureByExten(ctx context.Context, exten string) (Feature, error) {

@@ -264,6 +264,25 @@ func testFeatures(t *testing.T, s UserStore) {
 	if _, err := s.Feature(ctx, NewUUID()); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown feature: %v", err)
 	}
+	other, err := s.CreateFeature(ctx, Feature{Exten: "*10", Feature: "phonestatus", Enabled: true})
+	if err != nil || other.Context != FeaturesContext || len(other.UUID) != 36 {
+		t.Fatalf("CreateFeature = %+v, %v", other, err)
+	}
+	for _, f := range []Feature{{Exten: "*99", Feature: "x"}, {Exten: "*11", Feature: "phonestatus"}, {UUID: other.UUID, Exten: "*12", Feature: "y"}} {
+		if _, err := s.CreateFeature(ctx, f); !errors.Is(err, ErrConflict) {
+			t.Errorf("CreateFeature(%+v): %v; want ErrConflict", f, err)
+		}
+	}
+	if _, err := s.CreateFeature(ctx, Feature{Feature: "z"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("CreateFeature without exten: %v", err)
+	}
+	other.Exten = "*99"
+	if err := s.UpdateFeature(ctx, other); !errors.Is(err, ErrConflict) {
+		t.Fatalf("moving a feature onto a used exten: %v; want ErrConflict", err)
+	}
+	if err := s.(*sqlStore).w.QueryRowContext(ctx, `DELETE FROM feature_extensions WHERE feature = 'phonestatus' RETURNING feature`).Scan(new(string)); err != nil {
+		t.Fatal(err)
+	}
 	// Seeding again (a restart) keeps the operator's change.
 	if err := s.(*sqlStore).seedFeatures(ctx); err != nil {
 		t.Fatal(err)
