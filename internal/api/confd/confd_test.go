@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -488,3 +489,40 @@ func TestFeatures(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestLoginThrottle: a burst of failed logins from one address is refused
+// for a while (429, Retry-After), counted, and then allowed again.
+func TestLoginThrottle(t *testing.T) {
+	f := newFixture(t)
+	failed0 := promtest.ToFloat64(loginsTotal.WithLabelValues("failed"))
+	throttled0 := promtest.ToFloat64(loginsTotal.WithLabelValues("throttled"))
+	unauth0 := promtest.ToFloat64(unauthorizedTotal)
+	post := func(user, pass string) reply {
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.SetBasicAuth(user, pass)
+		return f.do("POST", "/api/auth/0.1/token", "{}", "Authorization", req.Header.Get("Authorization"))
+	}
+	for i := range maxFailures {
+		if r := post("root", "guess"+strconv.Itoa(i)); r.code != 401 {
+			t.Fatalf("failure %d = %d", i, r.code)
+		}
+	}
+	r := post("root", "rootpass1") // even the right password, for now
+	if r.code != 429 || r.hdr.Get("Retry-After") == "" || !strings.Contains(r.body, "Too many failed logins") {
+		t.Fatalf("after %d failures: %d %s (Retry-After %q)", maxFailures, r.code, r.body, r.hdr.Get("Retry-After"))
+	}
+	if got := promtest.ToFloat64(loginsTotal.WithLabelValues("failed")) - failed0; got != maxFailures {
+		t.Errorf("failed logins counted %v; want %d", got, maxFailures)
+	}
+	if got := promtest.ToFloat64(loginsTotal.WithLabelValues("throttled")) - throttled0; got != 1 {
+		t.Errorf("throttled logins counted %v; want 1", got)
+	}
+	f.clock.add(failWindow + time.Second)
+	if r := post("root", "rootpass1"); r.code != 200 {
+		t.Fatalf("after the window: %d %s", r.code, r.body)
+	}
+	f.do("GET", "/api/confd/1.1/users", "", "X-Auth-Token", "bogus")
+	if got := promtest.ToFloat64(unauthorizedTotal) - unauth0; got != 1 {
+		t.Errorf("unauthorized requests counted %v; want 1", got)
+	}
+}
