@@ -319,6 +319,7 @@ func TestUsersStatusCodes(t *testing.T) {
 		{"user names another tenant", "GET", "/users/" + bob.UUID, "", []string{"X-Auth-Token", user, "Wazo-Tenant", tenantB}, 401, "tenant"},
 		// Create.
 		{"create", "POST", "/users", `{"firstname":"Dave","exten":"1004","sip_username":"dave","sip_password":"x","call_record_enabled":true}`, nil, 201, `"call_record_incoming_internal_enabled":true`},
+		{"create in the tenant named", "POST", "/users", `{"firstname":"Fay"}`, []string{"Wazo-Tenant", tenantB}, 201, `"tenant_uuid":"` + tenantB + `"`},
 		{"create without firstname", "POST", "/users", `{"lastname":"X"}`, nil, 400, `[{"firstname":["Missing data for required field."]}]`},
 		{"create used exten", "POST", "/users", `{"firstname":"Eve","exten":"1001"}`, nil, 400, "Resource Error - Extension already exists ('exten': '1001', 'context': 'default')"},
 		{"create used sip username", "POST", "/users", `{"firstname":"Eve","sip_username":"alice","sip_password":"y"}`, nil, 400, "EndpointSIP already exists"},
@@ -327,6 +328,8 @@ func TestUsersStatusCodes(t *testing.T) {
 		{"create a list", "POST", "/users", `[1]`, nil, 400, `"_schema":["Invalid input type."]`},
 		{"create wrong type", "POST", "/users", `{"firstname":42}`, nil, 400, `[{"firstname":["Not a valid string."]}]`},
 		{"create by a user", "POST", "/users", `{"firstname":"Eve"}`, []string{"X-Auth-Token", user}, 403, ""},
+		{"create, body too large", "POST", "/users", `{"firstname":"` + strings.Repeat("x", maxBody) + `"}`, nil, 413, "Request body larger than"},
+		{"list HEAD", "HEAD", "/users", "", nil, 200, ""},
 		// Update.
 		{"put deprecated alone", "PUT", aid, `{"call_record_enabled":false}`, nil, 204, ""},
 		{"put deprecated with one", "PUT", aid, `{"call_record_enabled":true,"call_record_incoming_internal_enabled":true}`, nil, 400, `[{"_schema":["` + dep + `"]}]`},
