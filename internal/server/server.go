@@ -30,6 +30,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/netguard"
+	"github.com/tapedeck/tapedeck/internal/recname"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
@@ -53,6 +54,7 @@ type Server struct {
 	meta    meta.Store
 	catalog *catalog.Service
 	users   *users.Service
+	namer   *recname.Namer // names policy recordings' files (call_recording)
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
@@ -144,6 +146,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.users = users.New(us)
+	if s.namer, err = cfg.Namer(); err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("call_recording: %w", err)
+	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	allow, err := netguard.Parse(cfg.Sounds.HTTPAllow)
 	if err != nil {
@@ -435,6 +441,10 @@ func (s *Server) Catalog() *catalog.Service { return s.catalog }
 // Users is the users' service (the Wazo-style users, feature codes and
 // recording policy).
 func (s *Server) Users() *users.Service { return s.users }
+
+// Namer names the files of calls recorded by the users' policy, from
+// call_recording's Jinja2 template.
+func (s *Server) Namer() *recname.Namer { return s.namer }
 
 // Bus is the event bus.
 func (s *Server) Bus() *event.Bus { return s.bus }

@@ -87,9 +87,17 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		authError(w, now, http.StatusUnauthorized, "Authentication Failed")
 		return
 	}
+	ip := sourceIP(r)
+	if wait, ok := a.guard.blocked(ip, now); ok {
+		loginsTotal.WithLabelValues("throttled").Inc()
+		throttled(w, now, wait)
+		return
+	}
 	login, password, ok := r.BasicAuth()
 	if !ok || login == "" {
 		a.log.Info("wazo-auth: failed login: no Basic credentials", "remote", r.RemoteAddr)
+		loginsTotal.WithLabelValues("failed").Inc()
+		a.guard.fail(ip, now)
 		authError(w, now, http.StatusUnauthorized, "Authentication Failed")
 		return
 	}
@@ -101,7 +109,9 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 	} else {
 		u, err := a.o.Users.Authenticate(r.Context(), login, password)
 		if errors.Is(err, users.ErrBadPassword) {
-			a.log.Info("wazo-auth: failed login", "login", login, "remote", r.RemoteAddr)
+			a.log.Warn("wazo-auth: failed login", "login", login, "remote", r.RemoteAddr)
+			loginsTotal.WithLabelValues("failed").Inc()
+			a.guard.fail(ip, now)
 			authError(w, now, http.StatusUnauthorized, "Authentication Failed")
 			return
 		}
@@ -121,6 +131,7 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.sweep(r, now)
+	loginsTotal.WithLabelValues("ok").Inc()
 	a.log.Info("wazo-auth: login", "login", login, "admin", tok.Admin, "remote", r.RemoteAddr)
 	w.Header().Set("Wazo-Sessions-Revoked", "0")
 	writeJSON(w, http.StatusOK, map[string]any{"data": a.tokenJSON(secret, tok, r)})
@@ -268,11 +279,13 @@ func (a *API) lookup(r *http.Request, secret string) (*session, error) {
 func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (*session, bool) {
 	secret := r.Header.Get("X-Auth-Token")
 	if secret == "" {
+		unauthorizedTotal.Inc()
 		confdError(w, http.StatusUnauthorized, "Unauthorized: X-Auth-Token is missing")
 		return nil, false
 	}
 	s, err := a.lookup(r, secret)
 	if errors.Is(err, meta.ErrNotFound) {
+		unauthorizedTotal.Inc()
 		confdError(w, http.StatusUnauthorized, "Unauthorized: invalid or expired token")
 		return nil, false
 	}

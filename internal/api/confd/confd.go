@@ -72,6 +72,8 @@ type API struct {
 
 	sweepMu   sync.Mutex
 	lastSweep time.Time
+
+	guard loginGuard
 }
 
 // New returns the API.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -318,6 +319,7 @@ func TestUsersStatusCodes(t *testing.T) {
 		{"user names another tenant", "GET", "/users/" + bob.UUID, "", []string{"X-Auth-Token", user, "Wazo-Tenant", tenantB}, 401, "tenant"},
 		// Create.
 		{"create", "POST", "/users", `{"firstname":"Dave","exten":"1004","sip_username":"dave","sip_password":"x","call_record_enabled":true}`, nil, 201, `"call_record_incoming_internal_enabled":true`},
+		{"create in the tenant named", "POST", "/users", `{"firstname":"Fay"}`, []string{"Wazo-Tenant", tenantB}, 201, `"tenant_uuid":"` + tenantB + `"`},
 		{"create without firstname", "POST", "/users", `{"lastname":"X"}`, nil, 400, `[{"firstname":["Missing data for required field."]}]`},
 		{"create used exten", "POST", "/users", `{"firstname":"Eve","exten":"1001"}`, nil, 400, "Resource Error - Extension already exists ('exten': '1001', 'context': 'default')"},
 		{"create used sip username", "POST", "/users", `{"firstname":"Eve","sip_username":"alice","sip_password":"y"}`, nil, 400, "EndpointSIP already exists"},
@@ -326,6 +328,8 @@ func TestUsersStatusCodes(t *testing.T) {
 		{"create a list", "POST", "/users", `[1]`, nil, 400, `"_schema":["Invalid input type."]`},
 		{"create wrong type", "POST", "/users", `{"firstname":42}`, nil, 400, `[{"firstname":["Not a valid string."]}]`},
 		{"create by a user", "POST", "/users", `{"firstname":"Eve"}`, []string{"X-Auth-Token", user}, 403, ""},
+		{"create, body too large", "POST", "/users", `{"firstname":"` + strings.Repeat("x", maxBody) + `"}`, nil, 413, "Request body larger than"},
+		{"list HEAD", "HEAD", "/users", "", nil, 200, ""},
 		// Update.
 		{"put deprecated alone", "PUT", aid, `{"call_record_enabled":false}`, nil, 204, ""},
 		{"put deprecated with one", "PUT", aid, `{"call_record_enabled":true,"call_record_incoming_internal_enabled":true}`, nil, 400, `[{"_schema":["` + dep + `"]}]`},
@@ -488,3 +492,40 @@ func TestFeatures(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestLoginThrottle: a burst of failed logins from one address is refused
+// for a while (429, Retry-After), counted, and then allowed again.
+func TestLoginThrottle(t *testing.T) {
+	f := newFixture(t)
+	failed0 := promtest.ToFloat64(loginsTotal.WithLabelValues("failed"))
+	throttled0 := promtest.ToFloat64(loginsTotal.WithLabelValues("throttled"))
+	unauth0 := promtest.ToFloat64(unauthorizedTotal)
+	post := func(user, pass string) reply {
+		req, _ := http.NewRequest("GET", "/", nil)
+		req.SetBasicAuth(user, pass)
+		return f.do("POST", "/api/auth/0.1/token", "{}", "Authorization", req.Header.Get("Authorization"))
+	}
+	for i := range maxFailures {
+		if r := post("root", "guess"+strconv.Itoa(i)); r.code != 401 {
+			t.Fatalf("failure %d = %d", i, r.code)
+		}
+	}
+	r := post("root", "rootpass1") // even the right password, for now
+	if r.code != 429 || r.hdr.Get("Retry-After") == "" || !strings.Contains(r.body, "Too many failed logins") {
+		t.Fatalf("after %d failures: %d %s (Retry-After %q)", maxFailures, r.code, r.body, r.hdr.Get("Retry-After"))
+	}
+	if got := promtest.ToFloat64(loginsTotal.WithLabelValues("failed")) - failed0; got != maxFailures {
+		t.Errorf("failed logins counted %v; want %d", got, maxFailures)
+	}
+	if got := promtest.ToFloat64(loginsTotal.WithLabelValues("throttled")) - throttled0; got != 1 {
+		t.Errorf("throttled logins counted %v; want 1", got)
+	}
+	f.clock.add(failWindow + time.Second)
+	if r := post("root", "rootpass1"); r.code != 200 {
+		t.Fatalf("after the window: %d %s", r.code, r.body)
+	}
+	f.do("GET", "/api/confd/1.1/users", "", "X-Auth-Token", "bogus")
+	if got := promtest.ToFloat64(unauthorizedTotal) - unauth0; got != 1 {
+		t.Errorf("unauthorized requests counted %v; want 1", got)
+	}
+}
