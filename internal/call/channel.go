@@ -83,6 +83,9 @@ type Channel struct {
 	// 183 (sdp: with early media), 200 answered, or the final failure
 	// (SIP code; 408 timed out, 487 canceled).
 	dialHook func(code int, sdp bool)
+	// dialUser and dialPassword answer the far end's digest challenge
+	// (a trunk's credentials); set before dial starts.
+	dialUser, dialPassword string
 }
 
 // ID is the channel's unique id.

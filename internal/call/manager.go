@@ -72,6 +72,8 @@ type Options struct {
 	Auth      *sip.Authenticator
 	// Policy configures recordings made by users' flags.
 	Policy PolicyRecording
+	// Trunks are the SIP peers for external calls (SetTrunks).
+	Trunks []Trunk
 }
 
 // CallRecord is what a channel leaves when it ends.
@@ -313,7 +315,8 @@ func (m *Manager) Invite(d *sip.Dialog) {
 			return
 		}
 	}
-	route, app, err := m.route(d.Exten())
+	trunk := m.trunkFrom(d.Source())
+	route, app, err := m.route(d.Exten(), trunk)
 	if err != nil {
 		log.Info("rejecting call: no dialplan route", "err", err)
 		_ = d.Reject(404, "Not Found")
@@ -325,8 +328,8 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
-	if application.Authenticate {
+	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m, Trunk: trunk}
+	if application.Authenticate && trunk == nil {
 		user, ok := m.authenticate(d)
 		if !ok {
 			return // answered 401/403 (or dropped)

@@ -216,6 +216,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.dir = storeDirectory{us}
 	}
 	s.calls.SetUsers(lateDirectory{s}, s.reg, s.reg.Auth())
+	trunks := make([]call.Trunk, len(cfg.Trunks))
+	for i, t := range cfg.Trunks {
+		trunks[i] = call.Trunk{Name: t.Name, Host: t.Address, Port: t.Port, Transport: t.Transport,
+			Username: t.Username, Password: t.Password, DIDs: t.DIDs}
+	}
+	if namer, err := cfg.Namer(); err != nil {
+		log.Error("call_recording: policy recordings get the default name", "err", err)
+	} else {
+		s.calls.SetPolicyRecording(call.PolicyRecording{Namer: namer, Stereo: cfg.CallRecording.Stereo})
+	}
+	if err := s.calls.SetTrunks(trunks); err != nil {
+		log.Error("trunks: calls from and to a trunk whose address does not resolve fail", "err", err)
+	}
 	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
 	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)

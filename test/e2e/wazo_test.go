@@ -474,3 +474,40 @@ func TestFeatureOnlineRecord(t *testing.T) {
 	}
 	hangupAll(t, n, alice)
 }
+
+// TestPolicyRecordingTemplateStereo: with the seed's first example
+// (call_recording.filename_template "{{ tenant_uuid }}/{{ utc_time
+// }}-{{ srcnum }}-{{ dstnum }}") and stereo, the recording lands in the
+// tenant's directory under that name, the caller's 440 Hz on the left
+// and the callee's 1000 Hz on the right.
+func TestPolicyRecordingTemplateStereo(t *testing.T) {
+	dir := wazoUsers("1001", "1002")
+	dir.users[0].CallRecordOutgoingInternal = true
+	n := startNodeWith(t, func(s *server.Server) { s.SetDirectory(dir) }, func(c *config.Config) {
+		c.SIP.DigestAlgorithms = []string{"MD5"}
+		c.CallRecording.FilenameTemplate = "{{ tenant_uuid }}/{{ utc_time }}-{{ srcnum }}-{{ dstnum }}"
+		c.CallRecording.Stereo = true
+	})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	connectCall(t, n, alice, bob, "1002")
+	hangupAll(t, n, bob)
+	files, _ := filepath.Glob(filepath.Join(n.recDir(), "tenant-1", "*-1001-1002.wav"))
+	if len(files) != 1 {
+		all, _ := filepath.Glob(filepath.Join(n.recDir(), "*", "*"))
+		t.Fatalf("recordings %v, want tenant-1/<utc_time>-1001-1002.wav", all)
+	}
+	err := testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
+		r, err := n.srv.Catalog().Stored(context.Background(), "tenant-1/"+strings.TrimSuffix(filepath.Base(files[0]), ".wav"))
+		return err == nil && r.Status == "completed" && r.Channels == 2
+	})
+	if err != nil {
+		t.Fatal("the stereo recording is not catalogued as completed with 2 channels")
+	}
+	left, right := readStereoWAV(t, files[0])
+	l, r := left[len(left)/4:len(left)*3/4], right[len(right)/4:len(right)*3/4]
+	if !dominant(l, 440, 1000) || !dominant(r, 1000, 440) {
+		t.Fatalf("left 440/1000 Hz: %.0f/%.0f, right: %.0f/%.0f; want the caller left, the callee right",
+			goertzel(l, 440), goertzel(l, 1000), goertzel(r, 440), goertzel(r, 1000))
+	}
+}
