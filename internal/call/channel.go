@@ -402,6 +402,15 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
 	}
+	if f := ch.m.opts.OnCallEnded; f != nil {
+		dir := "inbound"
+		if ch.dialog == nil {
+			dir = "outbound-api"
+		}
+		f(CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
+			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
+			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st})
+	}
 	ch.log.Info("channel destroyed", "cause", int(cause), "cause_txt", CauseText(cause), "remote", remote,
 		"duration_s", round3(now.Sub(ch.created).Seconds()), "billsec_s", round3(billsec),
 		"rtp_received", st.Received, "rtp_lost", max(st.Lost, 0), "rtp_late", st.Reordered,

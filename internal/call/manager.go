@@ -60,6 +60,9 @@ type Options struct {
 	// RTPTimeout hangs up answered channels that received no RTP for this
 	// long (0: never); see watchdog.go.
 	RTPTimeout time.Duration
+	// OnCallEnded receives each channel's call record when it ends (the
+	// CDR), on the hangup's goroutine; it should not block for long.
+	OnCallEnded func(CallRecord)
 
 	// Directory, Locations and Auth are the PBX's users, their registered
 	// phones and the digest authenticator of their calls (SetUsers); nil:
@@ -71,6 +74,32 @@ type Options struct {
 	Policy PolicyRecording
 	// Trunks are the SIP peers for external calls (SetTrunks).
 	Trunks []Trunk
+}
+
+// CallRecord is what a channel leaves when it ends.
+type CallRecord struct {
+	CallSid, AccountSid, CallID, ChannelID string
+	From, To                               string
+	Direction                              string // inbound, outbound-api
+	Status                                 string // completed, no-answer, busy, failed, canceled
+	Created, Answered, Ended               time.Time
+	Cause                                  Cause
+	RTP                                    rtp.Stats
+}
+
+// callStatus is Restcomm's status of an ended call.
+func callStatus(answered bool, cause Cause, remote bool) string {
+	switch {
+	case answered:
+		return "completed"
+	case cause == CauseUserBusy:
+		return "busy"
+	case cause == CauseNoAnswer || cause == CauseNoUserResponse:
+		return "no-answer"
+	case cause == CauseNormalClearing && remote:
+		return "canceled"
+	}
+	return "failed"
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.

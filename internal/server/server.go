@@ -179,6 +179,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:        cfg.NodeID,
 		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
+		OnCallEnded:   func(r call.CallRecord) { s.writeCDR(r) },
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
