@@ -40,6 +40,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
 		{"Stored", testStored},
 		{"Registrations", testRegistrations},
+		{"CDRs", testCDRs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
