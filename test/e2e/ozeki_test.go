@@ -721,3 +721,54 @@ func TestOzekiCallAndForward(t *testing.T) {
 	// The script goes on (Speak, then Hangup) and ends the caller's call.
 	wait(t, res.call.Ended(), 20*time.Second, "the caller's call to end after the forward")
 }
+
+// TestOzekiCallbackSurvivesRestart: the FinishedUrl receiver is down when
+// the recording ends; tapedeck is stopped and started again on the same
+// data directory; the receiver comes up; RecordCompleted is delivered,
+// once.
+func TestOzekiCallbackSurvivesRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookAddr := l.Addr().String()
+	l.Close() // the receiver is down
+	dataDir := t.TempDir()
+	same := func(c *config.Config) { c.DataDir = dataDir; c.NodeID = "oz1" }
+	n := ozekiNode(t, "500", "Wait(30)", same)
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&CallId=" + url.QueryEscape(id) +
+		"&FinishedUrl=" + url.QueryEscape("http://"+hookAddr+"/done")
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	if r := parseOz(t, n.ozekiGet("/api?command=Hangup&Username=HTTP_User_1&Password=qwe123&CallId="+url.QueryEscape(id))); r.Code != 200 {
+		t.Fatalf("Hangup: %d %s", r.Code, r.Message)
+	}
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 }, "call not ended")
+	n.srv.Close() // the notification is in the outbox, undelivered
+
+	recv := &receiver{t: t, wake: make(chan struct{}, 1)}
+	rl, err := net.Listen("tcp", hookAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.l = rl
+	recv.srv = &http.Server{Handler: http.HandlerFunc(recv.serve)}
+	go recv.srv.Serve(rl)
+	t.Cleanup(func() { recv.srv.Close() })
+	if recv.count("RecordCompleted") != 0 {
+		t.Fatal("delivered before the restart")
+	}
+	ozekiNode(t, "500", "Wait(30)", same)
+	p := recv.waitPost("RecordCompleted", 15*time.Second)
+	if p.Form.Get("CallId") != id || p.Form.Get("Reason") != "hangup" {
+		t.Fatalf("RecordCompleted %v", p.Form)
+	}
+	// Exactly once so far.
+	if c := recv.count("RecordCompleted"); c != 1 {
+		t.Fatalf("%d deliveries", c)
+	}
+}
