@@ -4,6 +4,7 @@
 #
 #  * Debian packages, only when missing (apt-get update only when needed):
 #      baresip   real SIP phone (end-to-end tests)
+#      sip-tester   SIPp, the SIP test tool (session timer tests, the README's first call)
 #      sox, espeak-ng   making/measuring audio (audio tests)
 #      lame      the mp3 encoder program (mp3 recordings)
 #      asterisk-core-sounds-en-wav   Asterisk's English prompts (8 kHz WAV
@@ -13,7 +14,9 @@
 #      gcc, libc6-dev   cgo, needed by `go test -race`
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
-#  * npm packages of test/node (ari-client), with `npm ci` whenever
+#  * npm packages of test/node (ari-client; @wazo/sdk, whose git-hosted
+#    dependency getstats is pinned to the registry's 1.0.8 by an npm
+#    override, so nothing is fetched from GitHub), with `npm ci` whenever
 #    node_modules is missing or older than package.json/package-lock.json.
 #  * versitygw, the S3-compatible server of the internal/store/blob tests,
 #    via scripts/s3-test.sh (go install into .cache/bin when missing).
@@ -51,6 +54,7 @@ missing=()
 if ! command -v baresip >/dev/null 2>&1 || [[ ! -e /usr/lib/baresip/modules/ctrl_tcp.so ]]; then
 	missing+=(baresip)
 fi
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)

@@ -50,7 +50,7 @@ func accounts(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	st, err := server.OpenMeta(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "tapedeck: database:", err)
+		fmt.Fprintln(stderr, "tapedeck: cannot open the catalog database:", plainError(err))
 		return 1
 	}
 	defer st.Close()
@@ -62,7 +62,7 @@ func accounts(args []string, stdout, stderr io.Writer) int {
 	case rest[0] == "create" && len(rest) == 2:
 		acc, err := st.CreateAccount(ctx, rest[1])
 		if err != nil {
-			fmt.Fprintln(stderr, "tapedeck: create account:", err)
+			fmt.Fprintln(stderr, "tapedeck: create account:", plainError(err))
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s %s\n", acc.Sid, acc.AuthToken)
@@ -78,7 +78,7 @@ func accounts(args []string, stdout, stderr io.Writer) int {
 	case rest[0] == "rotate" && len(rest) == 2:
 		acc, err := st.RotateToken(ctx, rest[1])
 		if err != nil {
-			fmt.Fprintln(stderr, "tapedeck: rotate token:", err)
+			fmt.Fprintln(stderr, "tapedeck: rotate token:", plainError(err))
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s %s\n", acc.Sid, acc.AuthToken)

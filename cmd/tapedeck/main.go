@@ -1,15 +1,15 @@
 // Command tapedeck is the tapedeck call-recording and programmable-voice
-// server.
-//
-//	tapedeck [-config FILE] [-sip HOST:PORT] [-http HOST:PORT] [-data DIR]
-//	tapedeck -t -config FILE    validate the configuration and exit
+// server. `tapedeck help` lists its commands; `tapedeck` alone serves.
 //
 // SIGTERM or SIGINT drains (no new calls; calls in progress finish, bounded
-// by shutdown_timeout_seconds); a second signal forces the stop.
+// by shutdown_timeout_seconds); a second signal forces the stop. SIGHUP
+// reloads the dialplan, ARI users and log level from the configuration
+// file without touching the calls.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,82 +29,251 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(runIO(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "accounts" {
-		return accounts(args[1:], os.Stdout, stderr)
-	}
+// run is runIO with the standard output.
+func run(args []string, stderr io.Writer) int { return runIO(args, os.Stdout, stderr) }
+
+const usageText = `tapedeck: call recording and programmable voice over SIP (Asterisk ARI,
+Restcomm Recordings API, Ozeki command API).
+
+Usage:
+  tapedeck [flags] [command] [arguments]
+
+Commands:
+  serve                  run the server (the default command)
+  accounts list          list the catalog's accounts (Sid, token, name)
+  accounts create NAME   make an account; prints its Sid and AuthToken
+  accounts rotate SID    give an account a new AuthToken
+  recordings list        list recordings (-account SID, -limit N)
+  recordings get SID     show one recording's catalog row
+  recordings export SID FILE
+                         copy a recording's audio to FILE ("-": standard output)
+  recordings delete SID  delete a recording (row and file)
+  config check           validate the configuration and exit (also: -t)
+  version                print the version and the commit it was built from
+  help [command]         print this help
+
+Flags (before or after the command):
+%s
+Environment (between the file and the flags in precedence):
+  TAPEDECK_SIP_LISTEN, TAPEDECK_HTTP_LISTEN, TAPEDECK_DATA_DIR, TAPEDECK_RTP_PORTS,
+  TAPEDECK_EXTERNAL_HOST, TAPEDECK_LOG_LEVEL, TAPEDECK_LOG_FORMAT, TAPEDECK_DATABASE,
+  TAPEDECK_ARI_USER=user:password
+
+Signals (serve): SIGTERM/SIGINT drain, a second one forces the stop; SIGHUP
+reloads the dialplan, ARI users and log level.
+
+See README.md for a first recorded call.
+`
+
+// options are the command line's flags, valid before or after the command.
+type options struct {
+	fs                                             *flag.FlagSet
+	cfgPath, rtpPorts, cpuProfile, memProfile      string
+	test, version, help                            bool
+	account                                        string
+	limit                                          int
+	set                                            map[string]string // flags given, by name
+	sipAddr, httpAddr, dataDir, logLevel, rtpRange string
+}
+
+func newOptions(stderr io.Writer) *options {
+	o := &options{set: map[string]string{}}
 	fs := flag.NewFlagSet("tapedeck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "YAML configuration file (default: embedded defaults)")
-	fs.String("sip", "", "SIP listen address host:port (overrides sip.listen)")
-	fs.String("http", "", "HTTP listen address host:port (overrides http.listen)")
-	fs.String("data", "", "data directory (overrides data_dir)")
-	rtpPorts := fs.String("rtp-ports", "", "RTP port range MIN-MAX (overrides rtp.port_min/port_max)")
-	fs.String("log-level", "", "log level: debug, info, warn, error")
-	test := fs.Bool("t", false, "validate the configuration and exit")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for profiling)")
-	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the shutdown signal arrives (for finding what calls leave behind)")
-	version := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.SetOutput(io.Discard) // errors are printed once, with the usage hint
+	fs.StringVar(&o.cfgPath, "config", "", "YAML configuration `file` (default: embedded defaults)")
+	fs.StringVar(&o.sipAddr, "sip", "", "SIP listen address `host:port` (overrides sip.listen)")
+	fs.StringVar(&o.httpAddr, "http", "", "HTTP listen address `host:port` (overrides http.listen)")
+	fs.StringVar(&o.dataDir, "data", "", "data `directory` (overrides data_dir)")
+	fs.StringVar(&o.rtpRange, "rtp-ports", "", "RTP port range `MIN-MAX` (overrides rtp.port_min/port_max)")
+	fs.StringVar(&o.logLevel, "log-level", "", "log `level`: debug, info, warn, error")
+	fs.BoolVar(&o.test, "t", false, "validate the configuration and exit (as `config check`)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "serve: write a CPU profile to this `file` until shutdown")
+	fs.StringVar(&o.memProfile, "memprofile", "", "serve: write a heap profile to this `file` when the shutdown signal arrives")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit (as `version`)")
+	fs.BoolVar(&o.help, "help", false, "print this help")
+	fs.BoolVar(&o.help, "h", false, "print this help")
+	fs.StringVar(&o.account, "account", "", "recordings list: the account `Sid` (default: the default account)")
+	fs.IntVar(&o.limit, "limit", 50, "recordings list: at most this many rows")
+	o.fs = fs
+	return o
+}
+
+func (o *options) usage(w io.Writer) {
+	var b strings.Builder
+	o.fs.SetOutput(&b)
+	o.fs.PrintDefaults()
+	o.fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, usageText, b.String())
+}
+
+// parse reads flags anywhere among the words; it returns the words.
+func (o *options) parse(args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := o.fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := o.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		words = append(words, rest[0])
+		args = rest[1:]
 	}
-	if *memProfile == "" {
+	o.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = f.Value.String() })
+	return words, nil
+}
+
+// usageError prints a one-line error and the usage hint; exit status 2.
+func usageError(stderr io.Writer, format string, a ...any) int {
+	fmt.Fprintf(stderr, "tapedeck: "+format+"\n", a...)
+	fmt.Fprintln(stderr, "Run 'tapedeck help' for usage.")
+	return 2
+}
+
+func runIO(args []string, stdout, stderr io.Writer) int {
+	o := newOptions(stderr)
+	words, err := o.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		o.usage(stdout)
+		return 0
+	}
+	if err != nil {
+		return usageError(stderr, "%v", err)
+	}
+	if o.help {
+		o.usage(stdout)
+		return 0
+	}
+	if o.memProfile == "" {
 		// No heap profile wanted: stop sampling allocations. A sample
 		// unwinds the stack (touching more of the binary's tables as rare
 		// paths get sampled) and keeps a bucket per call site for good.
 		runtime.MemProfileRate = 0
 	}
-	if *version {
-		fmt.Fprintln(os.Stdout, "tapedeck", server.Version)
+	if o.version {
+		return versionCmd(words, stdout, stderr)
+	}
+	cmd := "serve"
+	if len(words) > 0 {
+		cmd, words = words[0], words[1:]
+	}
+	if o.test {
+		if cmd != "serve" && cmd != "config" {
+			return usageError(stderr, "-t validates the configuration; it does not go with %q", cmd)
+		}
+		cmd, words = "config", []string{"check"}
+	}
+	switch cmd {
+	case "help":
+		if len(words) > 1 {
+			return usageError(stderr, "help takes at most one command")
+		}
+		o.usage(stdout)
 		return 0
+	case "version":
+		return versionCmd(words, stdout, stderr)
+	case "serve":
+		if len(words) > 0 {
+			return usageError(stderr, "serve takes no arguments (got %q)", strings.Join(words, " "))
+		}
+		return serve(o, stderr)
+	case "config":
+		if len(words) != 1 || words[0] != "check" {
+			return usageError(stderr, "usage: tapedeck config check [-config FILE]")
+		}
+		return configCheck(o, stderr)
+	case "accounts":
+		// accounts parses its own -config and -data.
+		var pass []string
+		for _, n := range []string{"config", "data"} {
+			if v, ok := o.set[n]; ok {
+				pass = append(pass, "-"+n, v)
+			}
+		}
+		return accounts(append(pass, words...), stdout, stderr)
+	case "recordings":
+		return recordings(o, words, stdout, stderr)
 	}
-	cfg, err := config.Load(*cfgPath)
+	return usageError(stderr, "unknown command %q", cmd)
+}
+
+func versionCmd(words []string, stdout, stderr io.Writer) int {
+	if len(words) > 0 {
+		return usageError(stderr, "version takes no arguments")
+	}
+	v, commit := buildVersion()
+	fmt.Fprintf(stdout, "tapedeck %s (commit %s, %s)\n", v, commit, runtime.Version())
+	return 0
+}
+
+// loadConfig builds the configuration: defaults < file < environment <
+// flags.
+func (o *options) loadConfig() (config.Config, error) {
+	cfg, err := config.Load(o.cfgPath)
 	if err != nil {
-		fmt.Fprintln(stderr, "tapedeck:", err)
-		return 1
+		return cfg, err
 	}
-	// Precedence: defaults < file < environment < flags.
 	if err := config.ApplyEnv(&cfg, os.Getenv); err != nil {
-		fmt.Fprintln(stderr, "tapedeck:", err)
-		return 1
+		return cfg, err
 	}
-	set := map[string]string{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
-	if v, ok := set["sip"]; ok {
+	if v, ok := o.set["sip"]; ok {
 		cfg.SIP.Listen = v
 	}
-	if v, ok := set["http"]; ok {
+	if v, ok := o.set["http"]; ok {
 		cfg.HTTP.Listen = v
 	}
-	if v, ok := set["data"]; ok {
+	if v, ok := o.set["data"]; ok {
 		cfg.DataDir = v
 	}
-	if v, ok := set["log-level"]; ok {
+	if v, ok := o.set["log-level"]; ok {
 		cfg.Log.Level = v
 	}
-	if _, ok := set["rtp-ports"]; ok {
+	if _, ok := o.set["rtp-ports"]; ok {
 		if err := config.ApplyEnv(&cfg, func(k string) string {
 			if k == "TAPEDECK_RTP_PORTS" {
-				return *rtpPorts
+				return o.rtpRange
 			}
 			return ""
 		}); err != nil {
-			fmt.Fprintln(stderr, "tapedeck: -rtp-ports:", err)
-			return 2
+			return cfg, fmt.Errorf("-rtp-ports: %w", err)
 		}
 	}
-	// The dialplan's applications are checked as the server will run them.
+	return cfg, nil
+}
+
+// validConfig loads and validates the configuration, checking the
+// dialplan's applications as the server will run them.
+func (o *options) validConfig(stderr io.Writer) (config.Config, bool) {
+	cfg, err := o.loadConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "tapedeck:", err)
+		return cfg, false
+	}
 	if err := cfg.ValidateWith(call.AppChecker(call.CheckEnv{RecordingsDir: cfg.RecordingsDir()})); err != nil {
 		fmt.Fprintf(stderr, "tapedeck: invalid configuration:\n%v\n", err)
+		return cfg, false
+	}
+	return cfg, true
+}
+
+func configCheck(o *options, stderr io.Writer) int {
+	if _, ok := o.validConfig(stderr); !ok {
 		return 1
 	}
-	if *test {
-		fmt.Fprintln(stderr, "tapedeck: configuration OK")
-		return 0
+	fmt.Fprintln(stderr, "tapedeck: configuration OK")
+	return 0
+}
+
+func serve(o *options, stderr io.Writer) int {
+	cfg, ok := o.validConfig(stderr)
+	if !ok {
+		return 1
 	}
+	server.Version, _ = buildVersion()
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
 	if os.Getenv("GOGC") == "" {
@@ -113,8 +283,8 @@ func run(args []string, stderr io.Writer) int {
 		// bench/RESULTS.md). GOGC in the environment overrides this.
 		debug.SetGCPercent(50)
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			log.Error("cpu profile", "err", err)
 			return 1
@@ -138,17 +308,29 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	sig := <-sigs
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	var sig os.Signal
+	for sig = range sigs {
+		if sig != syscall.SIGHUP {
+			break
+		}
+		reload(o, srv, log)
+	}
 	log.Info("signal received: draining; send it again to force", "signal", sig.String())
-	if *memProfile != "" {
-		writeHeapProfile(*memProfile, log)
+	if o.memProfile != "" {
+		writeHeapProfile(o.memProfile, log)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout)*time.Second)
 	go func() {
-		sig := <-sigs
-		log.Warn("second signal: forcing shutdown", "signal", sig.String())
-		cancel()
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				log.Info("SIGHUP while draining: nothing reloaded")
+				continue
+			}
+			log.Warn("second signal: forcing shutdown", "signal", sig.String())
+			cancel()
+			return
+		}
 	}()
 	err = srv.Shutdown(ctx)
 	cancel()
@@ -157,6 +339,27 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reload re-reads the configuration on SIGHUP and applies what can change
+// with calls up; an invalid file changes nothing.
+func reload(o *options, srv *server.Server, log *slog.Logger) {
+	var errs strings.Builder
+	cfg, ok := o.validConfig(&errs)
+	if !ok {
+		log.Error("SIGHUP: configuration not reloaded; the running one stays", "config", o.cfgPath, "err", strings.TrimSpace(errs.String()))
+		return
+	}
+	did, restart, err := srv.Reload(cfg)
+	if err != nil {
+		log.Error("SIGHUP: configuration not reloaded; the running one stays", "config", o.cfgPath, "err", err)
+		return
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	logLevel.Set(level)
+	did = append(did, "log level: "+level.String())
+	log.Info("SIGHUP: configuration reloaded; calls in progress are untouched", "config", o.cfgPath, "reloaded", did, "needs_restart", restart)
 }
 
 // writeHeapProfile writes the in-use heap after a collection.
@@ -173,12 +376,53 @@ func writeHeapProfile(path string, log *slog.Logger) {
 	}
 }
 
+// logLevel is the server log's level; SIGHUP changes it.
+var logLevel slog.LevelVar
+
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	logLevel.Set(level)
+	opts := &slog.HandlerOptions{Level: &logLevel}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Stamped at build time: go build -ldflags "-X main.version=1.2.3 -X
+// main.commit=abc123" (the Makefile's build target does). Without them the
+// module version and VCS revision Go records are used.
+var version, commit string
+
+func buildVersion() (v, c string) {
+	v, c = version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		if c == "" {
+			var rev, dirty string
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					rev = s.Value
+				case "vcs.modified":
+					if s.Value == "true" {
+						dirty = "-dirty"
+					}
+				}
+			}
+			if rev != "" {
+				c = rev[:min(12, len(rev))] + dirty
+			}
+		}
+	}
+	if v == "" {
+		v = server.Version
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return v, c
 }

@@ -36,6 +36,9 @@ type Application struct {
 	// OnOriginate: the application may run on an originated channel once
 	// it is answered (POST /channels with an extension).
 	OnOriginate bool
+	// Authenticate: callers must be users, authenticated by SIP digest
+	// before the call is admitted (Invocation.CallerUser says who).
+	Authenticate bool
 }
 
 // CheckEnv is what an application's Check may consult.
@@ -58,6 +61,11 @@ type Invocation struct {
 	Calls Calls
 	// ChannelID is the call's channel; empty in Admit (not made yet).
 	ChannelID ChannelID
+	// CallerUser is the SIP username the caller authenticated as, for an
+	// application with Authenticate.
+	CallerUser string
+	// Trunk is the trunk the call came from (nil: not from a trunk).
+	Trunk *Trunk
 
 	ch *Channel // for the applications of this package
 }
@@ -180,6 +188,9 @@ func init() {
 	RegisterApp(stasisApp)
 	RegisterApp(recordApp)
 	RegisterApp(waitApp)
+	RegisterApp(dialApp)
+	RegisterApp(callRecordToggleApp)
+	RegisterApp(dialTrunkApp)
 }
 
 // start runs the application on ch, made for the call inv admitted.

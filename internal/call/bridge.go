@@ -224,13 +224,17 @@ func (b *Bridge) publish(body any) {
 }
 
 // AddChannel puts a channel into the bridge (moving it from another one).
-func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
+func (b *Bridge) AddChannel(ch *Channel, mute bool) error { return b.addChannel(ch, mute, true) }
+
+// addChannel is AddChannel; third-party control (ConnectCalls) bridges
+// channels that are in no application (inStasis false).
+func (b *Bridge) addChannel(ch *Channel, mute, inStasis bool) error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
 		return errf(ErrChannelNotFound, "Channel not found")
 	}
-	if !ch.inStasis {
+	if inStasis && !ch.inStasis {
 		ch.mu.Unlock()
 		return errf(ErrNotInApplication, "Channel not in Stasis application")
 	}
@@ -466,6 +470,11 @@ func (ch *Channel) sendBridged(pcm []int16, buf []byte) {
 // Record records the bridge: the mix, or with stereo the first two parties
 // one per channel (wav only).
 func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
+	return b.record(o, stereo, "")
+}
+
+// record is Record with the catalog source ("": ari).
+func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecording, error) {
 	b.mu.Lock()
 	destroyed := b.destroyed
 	b.mu.Unlock()
@@ -491,13 +500,13 @@ func (b *Bridge) Record(o RecordOptions, stereo bool) (*LiveRecording, error) {
 	if mode == recorder.Append && !f.AppendOK {
 		return nil, errf(ErrUnsupported, "format %s cannot be appended to", f.Name)
 	}
-	base, err := recorder.ResolveName(b.m.opts.RecordingsDir, o.Name)
+	base, err := recorder.ResolveName(nonEmpty(o.Root, b.m.opts.RecordingsDir), o.Name)
 	if err != nil {
 		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
 	o.MaxDuration = b.m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
-		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{})}
+		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source}
 	m := b.m
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {

@@ -79,6 +79,17 @@ type Calls interface {
 	PauseRecording(name RecordingName, on bool) error
 	MuteRecording(name RecordingName, on bool) error
 
+	// Third-party control (command API, scripts): any call, in an
+	// application or not (command.go).
+	RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJSON, error)
+	PlayCall(id ChannelID, o PlayOptions) (PlaybackJSON, error)
+	PlayDone(id PlaybackID) <-chan struct{}
+	SendDTMFCall(id ChannelID, o DTMFOptions) error
+	AnswerCall(id ChannelID) error
+	CallDone(id ChannelID) <-chan struct{}
+	CollectDigits(ctx context.Context, id ChannelID, max int, finish string, timeout time.Duration) (string, error)
+	ConnectCalls(a, b ChannelID) (BridgeID, error)
+
 	// Stored recordings.
 	ListStored() ([]StoredRecordingJSON, error)
 	GetStored(name string) (*StoredRecording, error)

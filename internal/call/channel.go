@@ -50,6 +50,8 @@ type Channel struct {
 	outBuf []byte
 	// outPCMA is set when the negotiated codec is PCMA.
 	outPCMA atomic.Bool
+	// watch is the RTP watchdog's state (watchdog.go; its goroutine only).
+	watch watchState
 	// bridgeOverlay, when set, takes playback frames meant for this channel
 	// while it is in a bridge.
 	bridgeOverlay atomic.Pointer[func([]int16)]
@@ -65,7 +67,9 @@ type Channel struct {
 	choice    sdp.Choice
 	remote    *sdp.Media
 	held      bool // held by the peer (re-INVITE sendonly/inactive)
-	silence   chan struct{}
+	// answeredAt is when the channel went Up (zero: never answered).
+	answeredAt time.Time
+	silence    chan struct{}
 
 	// bridge is the bridge the channel is in (guarded by mu).
 	bridge *Bridge
@@ -75,6 +79,13 @@ type Channel struct {
 	dialTarget string
 	dialing    bool
 	dialCancel context.CancelFunc
+	// dialHook, set before dial starts, hears the dial's progress: 180 or
+	// 183 (sdp: with early media), 200 answered, or the final failure
+	// (SIP code; 408 timed out, 487 canceled).
+	dialHook func(code int, sdp bool)
+	// dialUser and dialPassword answer the far end's digest challenge
+	// (a trunk's credentials); set before dial starts.
+	dialUser, dialPassword string
 }
 
 // ID is the channel's unique id.
@@ -140,6 +151,11 @@ func (ch *Channel) setStateLocked(s State) {
 		return
 	}
 	ch.state = s
+	if s == StateUp {
+		ch.answeredAt = ch.m.now()
+		observeSetup(ch.created, ch.answeredAt)
+		ch.log.Info("call answered", "setup_ms", ch.answeredAt.Sub(ch.created).Milliseconds())
+	}
 	ch.publishLocked(&ChannelEvent{Base: ch.m.base("ChannelStateChange"), Channel: ch.jsonLocked()})
 }
 
@@ -243,7 +259,14 @@ func (ch *Channel) Ring() error {
 		ch.mu.Unlock()
 		return err
 	}
-	up := ch.state == StateUp
+	ch.mu.Unlock()
+	return ch.ring()
+}
+
+// ring sends 180 Ringing without the Stasis checks (dialplan applications).
+func (ch *Channel) ring() error {
+	ch.mu.Lock()
+	up := ch.state == StateUp || ch.hangingUp
 	ch.mu.Unlock()
 	if up || ch.dialog == nil {
 		return nil
@@ -268,7 +291,15 @@ func (ch *Channel) Progress() error {
 		ch.mu.Unlock()
 		return err
 	}
-	up := ch.state == StateUp
+	ch.mu.Unlock()
+	return ch.progress()
+}
+
+// progress sends 183 with SDP without the Stasis checks (dialplan
+// applications).
+func (ch *Channel) progress() error {
+	ch.mu.Lock()
+	up := ch.state == StateUp || ch.hangingUp
 	remote, choice := ch.remote, ch.choice
 	ch.mu.Unlock()
 	if up || ch.dialog == nil {
@@ -341,7 +372,8 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		cancel()
 	}
 	ch.media.Close()
-	if st := ch.media.Stats(); st.SourceDropped > 0 {
+	st := ch.media.Stats()
+	if st.SourceDropped > 0 {
 		ch.log.Warn("dropped RTP from sources other than the call's (strict RTP)",
 			"dropped", st.SourceDropped, "source", ch.media.Remote())
 	}
@@ -360,10 +392,29 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
+	answeredAt := ch.answeredAt
 	ch.mu.Unlock()
 	close(ch.done)
-	ch.m.remove(ch)
-	ch.log.Info("channel destroyed", "cause", cause, "remote", remote)
+	ch.m.remove(ch, st)
+	channelEnded(cause, !answeredAt.IsZero(), st)
+	now := ch.m.now()
+	billsec := 0.0
+	if !answeredAt.IsZero() {
+		billsec = now.Sub(answeredAt).Seconds()
+	}
+	if f := ch.m.opts.OnCallEnded; f != nil {
+		dir := "inbound"
+		if ch.dialog == nil {
+			dir = "outbound-api"
+		}
+		f(CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
+			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
+			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st})
+	}
+	ch.log.Info("channel destroyed", "cause", int(cause), "cause_txt", CauseText(cause), "remote", remote,
+		"duration_s", round3(now.Sub(ch.created).Seconds()), "billsec_s", round3(billsec),
+		"rtp_received", st.Received, "rtp_lost", max(st.Lost, 0), "rtp_late", st.Reordered,
+		"rtp_jitter_ms", round3(st.Jitter/8), "rtp_sent", st.Sent)
 }
 
 // Ended implements sip.DialogHandler: the peer hung up or canceled.
@@ -372,6 +423,9 @@ func (ch *Channel) Ended(reason sip.EndReason) {
 	remote := true
 	if reason == sip.EndNoAck {
 		remote = false // we still owe the peer a BYE
+	}
+	if reason == sip.EndSessionExpired {
+		cause = CauseTimerExpiry // the session timer sent the BYE
 	}
 	ch.hangup(cause, remote)
 }
@@ -477,11 +531,40 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
 	}
 	ch.mu.Lock()
-	if err := ch.checkLocked(true); err != nil {
-		ch.mu.Unlock()
+	err := ch.checkLocked(true)
+	ch.mu.Unlock()
+	if err != nil {
 		return err
 	}
+	return ch.sendDTMF(digits, before, between, duration, after)
+}
+
+// sendDTMF queues the digits without the Stasis check (third-party
+// control); the arguments are checked as in SendDTMF.
+func (ch *Channel) sendDTMF(digits string, before, between, duration, after int) error {
+	if digits == "" {
+		return errf(ErrInvalidArgument, "DTMF is required")
+	}
+	for _, r := range digits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd,w", r) {
+			return errf(ErrInvalidArgument, "Invalid DTMF digit %q", r)
+		}
+	}
+	if duration <= 0 {
+		duration = 100
+	}
+	if between < 0 || before < 0 || after < 0 {
+		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
+	}
+	ch.mu.Lock()
+	gone, outOnly := ch.hangingUp, ch.state.outboundOnly()
 	ch.mu.Unlock()
+	if gone {
+		return errChannelNotFound
+	}
+	if outOnly {
+		return errChannelState
+	}
 	return ch.enqueue(func() {
 		if !ch.sleep(time.Duration(before) * time.Millisecond) {
 			return

@@ -31,6 +31,10 @@
 //	  - Manager.mu, recMu, pbMu and brMu guard the id -> object maps only and
 //	    are leaves: held for one map access, with nothing else taken under
 //	    them. Lookups copy the pointer out and let go before using it.
+//	  - The metrics' rtpCollector.mu comes before Manager.mu (metrics.go):
+//	    a scrape reads the live channels' RTP statistics under both, and
+//	    Manager.remove moves a channel's figures to the ended totals under
+//	    both. Nothing else is taken under them.
 //	  - SIP requests (answer, BYE) and catalog writes run with none of these
 //	    locks held. The media path (OnAudio) takes no Channel or Bridge lock;
 //	    a recording's writer still writes under LiveRecording.mu (the

@@ -58,6 +58,49 @@ type Options struct {
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
 	RecorderOptions []recorder.Option
+	// RTPTimeout hangs up answered channels that received no RTP for this
+	// long (0: never); see watchdog.go.
+	RTPTimeout time.Duration
+	// OnCallEnded receives each channel's call record when it ends (the
+	// CDR), on the hangup's goroutine; it should not block for long.
+	OnCallEnded func(CallRecord)
+
+	// Directory, Locations and Auth are the PBX's users, their registered
+	// phones and the digest authenticator of their calls (SetUsers); nil:
+	// no user calls.
+	Directory Directory
+	Locations Locations
+	Auth      *sip.Authenticator
+	// Policy configures recordings made by users' flags.
+	Policy PolicyRecording
+	// Trunks are the SIP peers for external calls (SetTrunks).
+	Trunks []Trunk
+}
+
+// CallRecord is what a channel leaves when it ends.
+type CallRecord struct {
+	CallSid, AccountSid, CallID, ChannelID string
+	From, To                               string
+	Direction                              string // inbound, outbound-api
+	Status                                 string // completed, no-answer, busy, failed, canceled
+	Created, Answered, Ended               time.Time
+	Cause                                  Cause
+	RTP                                    rtp.Stats
+}
+
+// callStatus is Restcomm's status of an ended call.
+func callStatus(answered bool, cause Cause, remote bool) string {
+	switch {
+	case answered:
+		return "completed"
+	case cause == CauseUserBusy:
+		return "busy"
+	case cause == CauseNoAnswer || cause == CauseNoUserResponse:
+		return "no-answer"
+	case cause == CauseNormalClearing && remote:
+		return "canceled"
+	}
+	return "failed"
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
@@ -91,6 +134,23 @@ type Manager struct {
 
 	brMu    sync.Mutex
 	bridges map[string]*Bridge
+
+	// watching is set while the RTP watchdog runs (watchdog.go).
+	watching atomic.Bool
+	// plan is the dialplan (Options.Plan until SetPlan).
+	plan atomic.Pointer[dialplan.Plan]
+}
+
+// SetPlan replaces the dialplan (configuration reload): calls that arrive
+// from now on are routed by it; calls in progress are not touched.
+func (m *Manager) SetPlan(p *dialplan.Plan) { m.plan.Store(p) }
+
+// dialplan is the current dialplan.
+func (m *Manager) dialplan() *dialplan.Plan {
+	if p := m.plan.Load(); p != nil {
+		return p
+	}
+	return m.opts.Plan
 }
 
 // NewManager makes a manager.
@@ -119,6 +179,7 @@ func NewManager(o Options) *Manager {
 	}
 	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
+	rtpFigures.track(m)
 	return m
 }
 
@@ -177,12 +238,17 @@ func (m *Manager) Count() int {
 	return len(m.chans)
 }
 
-func (m *Manager) remove(ch *Channel) {
+// remove forgets an ended channel; its final RTP figures st join the
+// totals of ended channels at the same moment (metrics.go).
+func (m *Manager) remove(ch *Channel, st rtp.Stats) {
+	rtpFigures.mu.Lock()
 	m.mu.Lock()
 	delete(m.chans, ch.id)
+	rtpFigures.endedLocked(st)
 	close(m.gone)
 	m.gone = make(chan struct{})
 	m.mu.Unlock()
+	rtpFigures.mu.Unlock()
 	m.bus.ForgetSource("channel:" + ch.id)
 }
 
@@ -227,6 +293,12 @@ func (m *Manager) HangupAll(cause Cause) {
 // Invite implements sip.Handler: a new inbound call.
 func (m *Manager) Invite(d *sip.Dialog) {
 	log := m.log.With("call_id", d.CallID(), "exten", d.Exten(), "from", d.CallerNumber())
+	accepted := false
+	defer func() {
+		if !accepted {
+			promCalls.WithLabelValues("rejected").Inc()
+		}
+	}()
 	var remote *sdp.Media
 	var choice sdp.Choice
 	if offer := d.Offer(); len(offer) > 0 {
@@ -249,7 +321,8 @@ func (m *Manager) Invite(d *sip.Dialog) {
 			return
 		}
 	}
-	route, app, err := m.opts.Plan.Match(d.Exten())
+	trunk := m.trunkFrom(d.Source())
+	route, app, err := m.route(d.Exten(), trunk)
 	if err != nil {
 		log.Info("rejecting call: no dialplan route", "err", err)
 		_ = d.Reject(404, "Not Found")
@@ -261,7 +334,14 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
+	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m, Trunk: trunk}
+	if application.Authenticate && trunk == nil {
+		user, ok := m.authenticate(d)
+		if !ok {
+			return // answered 401/403 (or dropped)
+		}
+		inv.CallerUser = user
+	}
 	if application.Admit != nil {
 		if no := application.Admit(inv); no != nil {
 			_ = d.Reject(no.Code, no.Reason)
@@ -307,6 +387,8 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		return
 	}
 
+	accepted = true
+	ch.log.Info("call arrived", "app", app.Name, "source", d.Source())
 	application.start(ch, inv)
 	d.SetHandler(ch)
 }
@@ -390,7 +472,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		ops:        make(chan func(), 64),
 		outBuf:     make([]byte, 1024),
 	}
-	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid)
+	ch.log = m.log.With("channel", ch.id, "call_id", ch.callID, "call_sid", ch.callSid, "from", s.caller.Number, "to", s.dialplan.Exten)
 	if ch.vars == nil {
 		ch.vars = map[string]string{}
 	}
@@ -413,6 +495,8 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.mu.Lock()
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
+	promActive.Inc()
+	m.watch()
 	return ch, nil
 }
 

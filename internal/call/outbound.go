@@ -31,6 +31,10 @@ type OriginateOptions struct {
 	// Originator is the channel this call is made for: the new leg shares
 	// its CallSid and account.
 	Originator ChannelID
+	// Controlled: no application and no dialplan; once answered the call
+	// stays up, driven by third-party commands (the command API), until it
+	// is hung up.
+	Controlled bool
 }
 
 // ParseEndpoint turns an ARI endpoint into a SIP URI: "PJSIP/alice@host:port",
@@ -179,7 +183,7 @@ func nonEmpty(s, def string) string {
 // the channel enters it once answered; with an extension, the dialplan
 // route of that extension runs. It returns the channel in state Down.
 func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
-	if o.App == "" && o.Extension == "" {
+	if o.App == "" && o.Extension == "" && !o.Controlled {
 		return nil, errf(ErrInvalidArgument, "Application or extension must be specified")
 	}
 	if o.App != "" && !m.bus.Registered(o.App) {
@@ -280,6 +284,8 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 		FromUser: nonEmpty(callerID.Number, "tapedeck"),
 		FromName: callerID.Name,
 		Offer:    offer,
+		Username: ch.dialUser,
+		Password: ch.dialPassword,
 		OnProvisional: func(code int, reason string, body []byte) {
 			if code == 180 || code == 183 {
 				ch.mu.Lock()
@@ -287,6 +293,9 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 				ch.mu.Unlock()
 				if len(body) > 0 {
 					ch.applyAnswer(body)
+				}
+				if ch.dialHook != nil {
+					ch.dialHook(code, len(body) > 0)
 				}
 			}
 		},
@@ -326,6 +335,18 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 		}
 		ch.log.Info("outbound call failed", "target", target, "cause", cause, "err", err)
 		dialEvent(dialStatus(cause))
+		if ch.dialHook != nil {
+			code := 500
+			switch {
+			case rej != nil:
+				code = rej.Code
+			case errors.Is(err, context.DeadlineExceeded):
+				code = 408
+			case errors.Is(err, context.Canceled):
+				code = 487
+			}
+			ch.dialHook(code, false)
+		}
 		ch.hangup(cause, true)
 		return
 	}
@@ -339,6 +360,9 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 	ch.mu.Lock()
 	ch.setStateLocked(StateUp)
 	ch.mu.Unlock()
+	if ch.dialHook != nil {
+		ch.dialHook(200, true)
+	}
 	if o := ch.originate; o != nil {
 		ch.afterAnswer(o)
 	}
@@ -368,7 +392,10 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 		ch.enterStasis(o.App, splitArgs(o.AppArgs))
 		return
 	}
-	route, app, err := ch.m.opts.Plan.Match(o.Extension)
+	if o.Controlled && o.Extension == "" {
+		return
+	}
+	route, app, err := ch.m.dialplan().Match(o.Extension)
 	var application *Application
 	var inv *Invocation
 	if err == nil {

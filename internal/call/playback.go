@@ -380,9 +380,24 @@ func (nopResolver) Resolve(context.Context, string, string) (media.Source, error
 // channel sends 183 Session Progress first (early media).
 func (ch *Channel) Play(o PlayOptions) (*Playback, error) {
 	ch.mu.Lock()
-	if err := ch.checkLocked(true); err != nil {
-		ch.mu.Unlock()
+	err := ch.checkLocked(true)
+	ch.mu.Unlock()
+	if err != nil {
 		return nil, err
+	}
+	return ch.play(o)
+}
+
+// play queues a playback without the Stasis check (third-party control).
+func (ch *Channel) play(o PlayOptions) (*Playback, error) {
+	ch.mu.Lock()
+	if ch.hangingUp {
+		ch.mu.Unlock()
+		return nil, errChannelNotFound
+	}
+	if ch.state.outboundOnly() {
+		ch.mu.Unlock()
+		return nil, errChannelState
 	}
 	lang, up := ch.language, ch.state == StateUp
 	ch.mu.Unlock()

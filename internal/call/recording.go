@@ -3,6 +3,7 @@ package call
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,6 +39,18 @@ type RecordOptions struct {
 	IfExists    string        // fail, overwrite, append
 	Beep        bool
 	TerminateOn string // none, any, *, #
+	// Root, when set, is the directory the name is resolved in instead of
+	// the recordings root: an operator-allowed directory (the command
+	// API's RecordPath). The caller checks that it is allowed.
+	Root string
+
+	// policy describes a recording made by the users' flags.
+	policy policyInfo
+}
+
+// policyInfo is what the catalog keeps of a policy recording.
+type policyInfo struct {
+	tenant, direction, owners string
 }
 
 // LiveRecordingJSON is ARI's LiveRecording model.
@@ -172,7 +185,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if mode == recorder.Append && !f.AppendOK {
 		return nil, errf(ErrUnsupported, "format %s cannot be appended to", f.Name)
 	}
-	base, err := recorder.ResolveName(m.opts.RecordingsDir, o.Name)
+	base, err := recorder.ResolveName(nonEmpty(o.Root, m.opts.RecordingsDir), o.Name)
 	if err != nil {
 		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
@@ -291,6 +304,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.state = RecRecording
 	r.startedAt = time.Now()
 	r.mu.Unlock()
+	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
 	attached := false
 	if ch != nil {
 		attached = ch.attach(r)
@@ -617,7 +631,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 		r.state = RecFailed
 	}
-	final := r.state
+	final, cause, written := r.state, r.cause, r.written
 	r.mu.Unlock()
 	if state == RecCanceled && !wasQueued {
 		// (A queued recording created nothing: the file at its path, if
@@ -632,12 +646,22 @@ func (r *LiveRecording) finish(state RecordingState) {
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
 	}
+	recordingEnded(final, cause)
+	if !wasQueued {
+		secs := round3(float64(written) / audio.SampleRate)
+		switch {
+		case final == RecDone && written == 0:
+			r.logger().Warn("recording finished without audio: no RTP reached it", "name", r.name, "path", r.path, "state", final, "duration_s", secs)
+		case final != RecFailed:
+			r.logger().Info("recording finished", "name", r.name, "path", r.path, "state", final, "duration_s", secs)
+		}
+	}
 	switch {
 	case wasQueued && final == RecCanceled:
 		// Never started: nothing to report but the end.
 		r.publish("RecordingFinished")
 	case final == RecFailed:
-		r.m.log.Warn("recording failed", "name", r.name, "cause", r.cause)
+		r.logger().Warn("recording failed", "name", r.name, "cause", r.cause)
 		r.publish("RecordingFailed")
 	default:
 		r.publish("RecordingFinished")
@@ -646,6 +670,14 @@ func (r *LiveRecording) finish(state RecordingState) {
 }
 
 // fail ends the recording with a cause (RecordingFailed); the call goes on.
+// logger is the target channel's logger (its call's ids) or the manager's.
+func (r *LiveRecording) logger() *slog.Logger {
+	if r.ch != nil {
+		return r.ch.log
+	}
+	return r.m.log.With("bridge", r.target)
+}
+
 func (r *LiveRecording) fail(cause string) {
 	r.mu.Lock()
 	if r.cause == "" {

@@ -203,8 +203,9 @@ func (m *Manager) fsyncInterval() time.Duration {
 // full, it writes what the media path queued and tells the node's syncer
 // (which syncs it within the fsync interval, so a power cut loses at most
 // that much plus the recorder's second and the queue); on close it writes
-// the rest and closes the file, sending Close's result on q.closed. A write error fails the recording (its cause is the error) and
-// the loop then only waits for the close.
+// the rest and closes the file, sending Close's result on q.closed. A
+// write error fails the recording (its cause is the error) and the loop
+// then only waits for the close.
 func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
 	r.m.writers.add(&r.q)
 	defer r.m.writers.remove(&r.q)
@@ -213,8 +214,11 @@ func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
 		<-r.q.wake // the shared writerClock's tick, a half-full queue or the close
 		batch, done := r.q.take(nil)
 		if werr == nil && len(batch) > 0 {
-			if werr = w.Write(batch); werr == nil && !done {
-				r.m.syncer.mark(dir)
+			if werr = w.Write(batch); werr == nil {
+				promRecBytes.Add(float64(2 * len(batch)))
+				if !done {
+					r.m.syncer.mark(dir)
+				}
 			}
 		}
 		recBufs.put(batch)

@@ -51,8 +51,10 @@ const (
 	CauseInvalidNumber     Cause = 28
 	CauseNormalUnspecified Cause = 31
 	CauseCongestion        Cause = 34
+	CauseChanUnavailable   Cause = 44
 	CauseFailure           Cause = 38
 	CauseBearerNotAvail    Cause = 58
+	CauseTimerExpiry       Cause = 102
 	CauseInterworking      Cause = 127
 )
 
@@ -100,10 +102,14 @@ func CauseText(cause Cause) string {
 		return "Normal, unspecified"
 	case CauseCongestion:
 		return "Circuit/channel congestion"
+	case CauseChanUnavailable:
+		return "Requested channel not available"
 	case CauseFailure:
 		return "Network out of order"
 	case CauseBearerNotAvail:
 		return "Bearer capability not available"
+	case CauseTimerExpiry:
+		return "Recovery on timer expiry"
 	case CauseInterworking:
 		return "Interworking, unspecified"
 	}

@@ -36,6 +36,13 @@ type uploads struct {
 // will be retried) since the start.
 func (s *Service) FailedUploads() int64 { return s.up.failed.Load() }
 
+// Uploading is the number of upload jobs running or waiting to retry.
+func (s *Service) Uploading() int {
+	s.up.mu.Lock()
+	defer s.up.mu.Unlock()
+	return len(s.up.jobs)
+}
+
 func (s *Service) jobCtx() context.Context {
 	s.up.mu.Lock()
 	defer s.up.mu.Unlock()

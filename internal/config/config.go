@@ -32,6 +32,9 @@ type Config struct {
 	Log Log `yaml:"log"`
 	SIP SIP `yaml:"sip"`
 	RTP RTP `yaml:"rtp"`
+	// Trunks are the SIP peers that bring external calls in and take
+	// users' calls to numbers that are no extension out (trunks.go).
+	Trunks []Trunk `yaml:"trunks"`
 	// HTTP is the listener for ARI and the other HTTP APIs.
 	HTTP HTTP `yaml:"http"`
 	ARI  ARI  `yaml:"ari"`
@@ -43,12 +46,20 @@ type Config struct {
 	Sounds Sounds `yaml:"sounds"`
 	// Catalog configures the recordings catalog.
 	Catalog Catalog `yaml:"catalog"`
+	// Wazo configures the Wazo-style users API and its tokens.
+	Wazo Wazo `yaml:"wazo"`
+	// CallRecording names the files of calls recorded by policy.
+	CallRecording CallRecording `yaml:"call_recording"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM, in seconds.
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 	// NodeID names this node, as Asterisk's system name: it prefixes channel
 	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
 	// makes. Default: derived from the host name (DefaultNodeID).
 	NodeID string `yaml:"node_id"`
+	// Ozeki is the command API in Ozeki's style (ozeki.go).
+	Ozeki Ozeki `yaml:"ozeki"`
+	// Webhook configures outgoing notifications (ozeki.go).
+	Webhook Webhook `yaml:"webhook"`
 }
 
 // Catalog configures the recordings catalog (metadata and files).
@@ -169,6 +180,20 @@ type SIP struct {
 	// parsed is logged (truncated, at most about one line a second):
 	// debug, info (default), warn or error. Each is counted either way.
 	MalformedLogLevel string `yaml:"malformed_log_level"`
+	// SessionExpiresSeconds is the RFC 4028 session interval offered to
+	// callers that support session timers without asking for one (default
+	// 1800); the call ends with a BYE when no refresh comes in time. 0
+	// turns session timers off. MinSESeconds is the smallest interval
+	// accepted: below it the INVITE gets 422 (default 90).
+	SessionExpiresSeconds int `yaml:"session_expires_seconds"`
+	MinSESeconds          int `yaml:"min_se_seconds"`
+	// Realm of the registrar's digest challenges (default "tapedeck").
+	Realm string `yaml:"realm"`
+	// DigestAlgorithms are the challenges offered, in order of preference
+	// (RFC 8760): SHA-256 and/or MD5. Default [SHA-256, MD5]. Phones that
+	// fail on a challenge they cannot answer instead of skipping it
+	// (baresip 1.0: libre before 2.0) need [MD5] alone.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -211,11 +236,31 @@ type RTP struct {
 	// Shorter steps cost wake-ups; longer ones keep the reader away from the
 	// Go scheduler for longer, which costs more (measured in bench/RESULTS.md).
 	StepMs int `yaml:"step_ms"`
+	// TimeoutSeconds hangs up an answered call that has received no RTP
+	// for this long (as Asterisk's rtp_timeout), so a call whose far end
+	// vanished without a BYE ends and its recording is finished. The
+	// count pauses while the peer holds the call (sendonly, inactive) or
+	// does not send (recvonly). Default 60; 0 turns it off.
+	TimeoutSeconds int `yaml:"timeout_seconds"`
 }
 
 // HTTP configures the HTTP listener.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// TLSCertFile and TLSKeyFile (PEM) make the listener serve HTTPS
+	// instead of HTTP; both or neither.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// MetricsAuth requires ARI credentials for /metrics; by default it is
+	// public, as Prometheus usually scrapes (bind HTTP to a private
+	// address, or set this).
+	MetricsAuth bool `yaml:"metrics_auth"`
+	// AccessLog logs one line per HTTP request (method, route, status,
+	// duration, source) at info level.
+	AccessLog bool `yaml:"access_log"`
+	// MinFreeDiskMB: /readyz answers 503 while the recordings root has less
+	// free space than this (0: no check).
+	MinFreeDiskMB int `yaml:"min_free_disk_mb"`
 }
 
 // ARI configures the Asterisk REST Interface.
@@ -274,6 +319,9 @@ func Default() Config {
 			TCP:        SIPTCP{IdleTimeoutSeconds: 120, MaxConnectionsPerSource: 64},
 
 			MalformedLogLevel: "info",
+
+			SessionExpiresSeconds: 1800,
+			MinSESeconds:          90,
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -282,13 +330,21 @@ func Default() Config {
 			DTMFPayloadType: 101,
 			ReadIntervalMs:  100,
 			StepMs:          10,
+			TimeoutSeconds:  60,
 		},
-		HTTP:            HTTP{Listen: "127.0.0.1:8088"},
+		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:             ARI{EventQueue: 1024},
 		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
 		ShutdownTimeout: 30,
+		// A route a newcomer can call at once: it answers and records the
+		// caller under <data>/recording/calls/. A configuration file with
+		// a dialplan replaces it.
+		Dialplan: []Route{{Exten: "2001", App: DefaultRecordApp}},
 	}
 }
+
+// DefaultRecordApp is the default configuration's route 2001.
+const DefaultRecordApp = "Record(calls/${EXTEN}-${UNIQUEID},wav)"
 
 // Load reads a YAML file over the defaults. Unknown keys are an error.
 func Load(path string) (Config, error) {
@@ -393,6 +449,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if sipPort != 0 && sipPort == httpPort && slices.Contains(c.SIP.Transports, "tcp") && sameHost(c.SIP.Listen, c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("http.listen: %s is also sip.listen's TCP port", c.HTTP.Listen))
 	}
+	if c.HTTP.MinFreeDiskMB < 0 {
+		errs = append(errs, fmt.Errorf("http.min_free_disk_mb: %d is negative (0 turns the check off)", c.HTTP.MinFreeDiskMB))
+	}
 	for _, t := range c.SIP.Transports {
 		if t != "udp" && t != "tcp" {
 			errs = append(errs, fmt.Errorf("sip.transports: unknown transport %q (udp, tcp)", t))
@@ -405,6 +464,15 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, errors.New("sip.transports: at least one transport is required"))
 	}
 	errs = append(errs, c.checkRTPPorts(sipPort)...)
+	if c.SIP.SessionExpiresSeconds < 0 || c.SIP.MinSESeconds < 0 {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds, sip.min_se_seconds: negative"))
+	} else if c.SIP.SessionExpiresSeconds > 0 && c.SIP.SessionExpiresSeconds < max(c.SIP.MinSESeconds, 1) {
+		errs = append(errs, fmt.Errorf("sip.session_expires_seconds: %d is below sip.min_se_seconds %d", c.SIP.SessionExpiresSeconds, c.SIP.MinSESeconds))
+	}
+	if c.RTP.TimeoutSeconds < 0 {
+		errs = append(errs, fmt.Errorf("rtp.timeout_seconds: %d is negative (0 turns the timeout off)", c.RTP.TimeoutSeconds))
+	}
+	errs = append(errs, c.checkOzeki()...)
 	if c.RTP.ReadIntervalMs < 0 || c.RTP.ReadIntervalMs > 1000 {
 		errs = append(errs, fmt.Errorf("rtp.read_interval_ms: %d is outside 0-1000", c.RTP.ReadIntervalMs))
 	}
@@ -430,6 +498,13 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	seenAlg := map[string]bool{}
+	for _, a := range c.SIP.DigestAlgorithms {
+		if a != "MD5" && a != "SHA-256" || seenAlg[a] {
+			errs = append(errs, fmt.Errorf("sip.digest_algorithms: %q is not MD5 or SHA-256, or is listed twice", a))
+		}
+		seenAlg[a] = true
 	}
 	switch c.SIP.MalformedLogLevel {
 	case "":
@@ -490,6 +565,10 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if c.Recording.MaxDurationSeconds <= 0 {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
 	}
+	errs = append(errs, c.checkWazo()...)
+	errs = append(errs, c.checkTrunks()...)
+	errs = append(errs, c.checkCallRecording()...)
+	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkDialplan(check)...)
 	return errors.Join(errs...)
 }

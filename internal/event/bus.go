@@ -103,6 +103,8 @@ func (s *Subscriber) push(msg []byte) {
 		return
 	}
 	if len(s.queue) >= s.limit {
+		promSubsDropped.Inc()
+		promEventsDropped.Add(float64(len(s.queue) + 1))
 		s.closeLocked(ErrOverflow)
 		s.mu.Unlock()
 		return

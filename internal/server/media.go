@@ -12,6 +12,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/media/tone"
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/sounds"
+	"github.com/tapedeck/tapedeck/internal/speech"
 )
 
 // resolver turns ARI media URIs into audio sources.
@@ -19,6 +20,7 @@ type resolver struct {
 	sounds   *sounds.Index
 	fetch    *sounds.Fetcher
 	calls    func() call.Calls
+	speech   *speech.Synth
 	toneZone string
 }
 
@@ -56,6 +58,15 @@ func (r *resolver) Resolve(ctx context.Context, uri, lang string) (media.Source,
 		return say.FromURI(uri, lang)
 	case "tone":
 		return tone.ParseURI(rest, r.toneZone)
+	case "speech":
+		if r.speech == nil {
+			return nil, speech.ErrUnavailable
+		}
+		voice, text, err := speech.ParseURI(rest)
+		if err != nil {
+			return nil, err
+		}
+		return r.speech.Clip(ctx, voice, text)
 	}
 	return nil, fmt.Errorf("unknown media scheme %q", scheme)
 }

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,9 +18,11 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ari"
+	"github.com/tapedeck/tapedeck/internal/api/confd"
 	"github.com/tapedeck/tapedeck/internal/api/restcomm"
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
@@ -27,11 +30,13 @@ import (
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/netguard"
+	"github.com/tapedeck/tapedeck/internal/recname"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sip"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // Version is the tapedeck version reported by the APIs.
@@ -48,12 +53,24 @@ type Server struct {
 	sounds  *sounds.Index
 	meta    meta.Store
 	catalog *catalog.Service
+	users   *users.Service
+	namer   *recname.Namer // names policy recordings' files (call_recording)
 	http    *http.Server
 	hl      net.Listener
 	poller  *rtp.Poller
+	ozeki   *ozekiParts
+	// reg answers REGISTER; dir is the users directory it and the calls
+	// consult (nil: nobody can register).
+	reg       *sip.Registrar
+	dir       call.Directory
+	stopPrune chan struct{}
+	pruned    chan struct{}
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
+	// draining is set when Shutdown starts (readyz, metrics); closed by
+	// Close.
+	draining, closed atomic.Bool
 }
 
 // New builds a server from a validated configuration.
@@ -123,6 +140,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := s.catalog.Reconcile(ctx); err != nil {
 		log.Error("catalog: reconcile at start-up incomplete; retrying periodically", "err", err)
 	}
+	us, err := meta.Users(ms)
+	if err != nil {
+		ms.Close()
+		return nil, err
+	}
+	s.users = users.New(us)
+	if s.namer, err = cfg.Namer(); err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("call_recording: %w", err)
+	}
 	s.sounds = sounds.NewIndex(cfg.SoundDirs())
 	allow, err := netguard.Parse(cfg.Sounds.HTTPAllow)
 	if err != nil {
@@ -130,6 +157,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("sounds.http_allow: %w", err)
 	}
 	res := newResolver(s.sounds, filepath.Join(cfg.DataDir, "cache", "http"), 10<<20, allow, func() call.Calls { return s.calls })
+	res.speech = speechSynth(cfg.DataDir)
 	if iv := cfg.RTP.ReadIntervalMs; iv > 0 {
 		s.poller, err = rtp.NewPoller(time.Duration(cfg.RTP.StepMs)*time.Millisecond,
 			time.Duration(iv)*time.Millisecond, runtime.GOMAXPROCS(0)/2)
@@ -150,6 +178,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Codecs:        cfg.RTP.Codecs,
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:        cfg.NodeID,
+		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
+		OnCallEnded:   func(r call.CallRecord) { s.writeCDR(r) },
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -162,6 +192,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		TCPIdleTimeout:    orNever(time.Duration(cfg.SIP.TCP.IdleTimeoutSeconds) * time.Second),
 		TCPMaxConns:       cfg.SIP.TCP.MaxConnections,
 		TCPMaxPerSource:   orNever(cfg.SIP.TCP.MaxConnectionsPerSource),
+		SessionExpires:    orNever(time.Duration(cfg.SIP.SessionExpiresSeconds) * time.Second),
+		SessionMinSE:      time.Duration(cfg.SIP.MinSESeconds) * time.Second,
 	}, s.calls)
 	if err != nil {
 		if s.poller != nil {
@@ -171,6 +203,34 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.calls.SetDialer(s.sip)
+	var loc sip.LocationStore
+	if rs, ok := ms.(meta.Registrations); ok {
+		loc = locationStore{rs: rs, node: cfg.NodeID}
+	}
+	s.reg = sip.NewRegistrar(sip.NewAuthenticator(sip.CredentialsFunc(s.sipPassword), sip.DigestOptions{Realm: cfg.SIP.Realm, Algorithms: cfg.SIP.DigestAlgorithms}, log), loc, sip.RegistrarOptions{}, log)
+	if err := s.reg.Load(ctx); err != nil {
+		log.Error("registrar: registrations not loaded; phones register again", "err", err)
+	}
+	s.sip.SetRegistrar(s.reg)
+	if us, err := meta.Users(ms); err == nil {
+		s.dir = storeDirectory{us}
+	}
+	s.calls.SetUsers(lateDirectory{s}, s.reg, s.reg.Auth())
+	trunks := make([]call.Trunk, len(cfg.Trunks))
+	for i, t := range cfg.Trunks {
+		trunks[i] = call.Trunk{Name: t.Name, Host: t.Address, Port: t.Port, Transport: t.Transport,
+			Username: t.Username, Password: t.Password, DIDs: t.DIDs}
+	}
+	if namer, err := cfg.Namer(); err != nil {
+		log.Error("call_recording: policy recordings get the default name", "err", err)
+	} else {
+		s.calls.SetPolicyRecording(call.PolicyRecording{Namer: namer, Stereo: cfg.CallRecording.Stereo})
+	}
+	if err := s.calls.SetTrunks(trunks); err != nil {
+		log.Error("trunks: calls from and to a trunk whose address does not resolve fail", "err", err)
+	}
+	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
+	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)
 	s.ari = ari.New(ari.Options{
 		Sounds:         s.sounds,
@@ -183,6 +243,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		StartedAt:      time.Now(),
 		SystemName:     cfg.NodeID,
 		AllowedOrigins: cfg.ARI.AllowedOrigins,
+		Endpoints:      s.endpoints,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
@@ -190,7 +251,28 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
+	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
+	for i, a := range cfg.Wazo.Admins {
+		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}
+	}
+	wz := confd.New(confd.Options{Users: s.users, Admins: admins, TenantUUID: cfg.Wazo.TenantUUID,
+		StackUUID: stackUUID(entity), Logger: log,
+		TokenExpiration:    time.Duration(cfg.Wazo.TokenExpirationSeconds) * time.Second,
+		MaxTokenExpiration: time.Duration(cfg.Wazo.MaxTokenExpirationSeconds) * time.Second})
+	mux.Handle(confd.ConfdPrefix, wz)
+	mux.Handle(confd.ConfdDirectPrefix, wz)
+	mux.Handle(confd.AuthPrefix, wz)
 	mux.HandleFunc("/healthz", s.healthz)
+	mux.HandleFunc("/readyz", s.readyz)
+	mux.Handle("/metrics", s.metricsHandler())
+	if err := s.newOzeki(mux, ms, res.speech); err != nil {
+		s.sip.Close()
+		if s.poller != nil {
+			s.poller.Close()
+		}
+		ms.Close()
+		return nil, err
+	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second
@@ -201,7 +283,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		defer close(s.reconciled)
 		s.catalog.Run(rctx, every)
 	}()
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	nodes.track(s)
+	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
@@ -285,6 +368,16 @@ func entityID() string {
 	return strings.Join(parts, ":")
 }
 
+// stackUUID is the node's Wazo stack uuid (xivo_uuid), stable for an
+// entity id.
+func stackUUID(entity string) string {
+	sum := sha256.Sum256([]byte("tapedeck-stack:" + entity))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
 // Start binds SIP and HTTP and serves in the background.
 func (s *Server) Start() error {
 	if err := s.sip.Start(); err != nil {
@@ -296,13 +389,55 @@ func (s *Server) Start() error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	s.hl = l
+	if s.cfg.HTTP.TLS() {
+		// HTTPS (Wazo's APIs are only reached over it): the pair is loaded
+		// now, so a bad one fails the start rather than every request.
+		cert, err := tls.LoadX509KeyPair(s.cfg.HTTP.TLSCertFile, s.cfg.HTTP.TLSKeyFile)
+		if err != nil {
+			l.Close()
+			s.sip.Close()
+			return fmt.Errorf("http tls: %w", err)
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"}})
+	}
+	if err := s.startOzeki(); err != nil {
+		l.Close()
+		s.sip.Close()
+		return err
+	}
 	go func() {
 		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("tapedeck started", "version", Version, "sip", s.sip.Addr(), "transports", strings.Join(s.cfg.SIP.Transports, ","), "http", l.Addr().String(), "data", s.cfg.DataDir, "rtp_ports", fmt.Sprintf("%d-%d", s.cfg.RTP.PortMin, s.cfg.RTP.PortMax))
+	s.log.Info("tapedeck started", "version", Version, "sip", s.sip.Addr(), "transports", strings.Join(s.cfg.SIP.Transports, ","), "http", l.Addr().String(), "https", s.cfg.HTTP.TLS(), "data", s.cfg.DataDir, "rtp_ports", fmt.Sprintf("%d-%d", s.cfg.RTP.PortMin, s.cfg.RTP.PortMax))
+	s.logWhereThingsAre(l.Addr().String())
 	return nil
+}
+
+// logWhereThingsAre tells a newcomer what the node offers: where ARI and
+// the other HTTP endpoints are, with which credentials, and what each
+// dialplan route does (or that there is none, so every call gets 404).
+func (s *Server) logWhereThingsAre(httpAddr string) {
+	scheme := "http"
+	if s.cfg.HTTP.TLS() {
+		scheme = "https"
+	}
+	base := scheme + "://" + httpAddr
+	creds := "configured ari.users"
+	if len(s.cfg.ARI.Users) == 0 {
+		creds = "asterisk/asterisk (default, accepted only on loopback)"
+	}
+	s.log.Info("HTTP endpoints", "ari", base+"/ari", "ari_events", strings.Replace(base, "http", "ws", 1)+"/ari/events?app=NAME", "ari_credentials", creds,
+		"recordings_api", base+"/restcomm/2012-04-24/Accounts/{AccountSid}/Recordings.json (tapedeck accounts list prints the Sid and token)",
+		"metrics", base+"/metrics", "health", base+"/healthz", "ready", base+"/readyz")
+	if len(s.cfg.Dialplan) == 0 {
+		s.log.Warn("no dialplan routes: every call gets 404 until the configuration has some (see config-sample.yaml)")
+	}
+	for _, r := range s.cfg.Dialplan {
+		s.log.Info("dialplan route", "call", "sip:"+r.Exten+"@"+s.sip.Addr(), "exten", r.Exten, "app", r.App)
+	}
 }
 
 // SIPAddr is the bound SIP host:port.
@@ -317,6 +452,14 @@ func (s *Server) Calls() call.Calls { return s.calls }
 // Catalog is the recordings catalog.
 func (s *Server) Catalog() *catalog.Service { return s.catalog }
 
+// Users is the users' service (the Wazo-style users, feature codes and
+// recording policy).
+func (s *Server) Users() *users.Service { return s.users }
+
+// Namer names the files of calls recorded by the users' policy, from
+// call_recording's Jinja2 template.
+func (s *Server) Namer() *recname.Namer { return s.namer }
+
 // Bus is the event bus.
 func (s *Server) Bus() *event.Bus { return s.bus }
 
@@ -325,17 +468,29 @@ func (s *Server) Bus() *event.Bus { return s.bus }
 // stops everything: SIP, calls and media, then HTTP.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("draining: new calls are refused", "channels", s.calls.Count())
+	s.draining.Store(true)
 	s.sip.StopAccepting()
 	s.calls.Drain(ctx)
 	return s.Close()
 }
 
-// Close stops immediately: hangs up every call, closes SIP and HTTP.
+// Close stops immediately: hangs up every call, closes SIP and HTTP. It is
+// idempotent (Shutdown ends with it; a deferred Close may follow).
 func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.draining.Store(true)
 	s.sip.StopAccepting()
 	s.calls.HangupAll(call.CauseNormalClearing)
 	s.sip.Close()
+	if s.reg != nil {
+		close(s.stopPrune)
+		<-s.pruned
+		s.reg.Close()
+	}
 	s.ari.Close()
+	s.closeOzeki()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)

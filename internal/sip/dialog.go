@@ -81,6 +81,9 @@ type Dialog struct {
 	ackOnce      sync.Once
 	endOnce      sync.Once
 	finalOnce    sync.Once
+	// timer is the negotiated session timer (timer.go), set before the
+	// dialog is handed to the handler.
+	timer sessionTimer
 }
 
 func (e *Endpoint) newDialog(req *sip.Request, tx sip.ServerTransaction) (*Dialog, error) {
@@ -110,6 +113,22 @@ func (e *Endpoint) newDialog(req *sip.Request, tx sip.ServerTransaction) (*Dialo
 		e.goSafe("call", func() { d.terminate(EndCanceled) }, nil)
 	})
 	return d, nil
+}
+
+// Authenticate checks the INVITE's digest credentials with a. When they
+// are missing or wrong the INVITE has been answered (401, 403) or dropped
+// and the dialog has ended: the caller stops there.
+func (d *Dialog) Authenticate(a *Authenticator) (string, bool) {
+	user, res := a.Check(context.Background(), d.invite, d.tx, "")
+	if res == AuthOK {
+		return user, true
+	}
+	d.mu.Lock()
+	d.final = 401
+	d.mu.Unlock()
+	d.finalOnce.Do(func() { close(d.finalSent) })
+	d.end(EndLocal)
+	return "", false
 }
 
 // SetHandler sets the receiver of dialog events.
@@ -166,7 +185,7 @@ func (d *Dialog) response(code int, reason string, body []byte) *sip.Response {
 		c := d.ep.contact(d.invite.Transport())
 		res.AppendHeader(&c)
 	}
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"))
 	return res
 }
 
@@ -203,6 +222,7 @@ func (d *Dialog) Answer(sdp []byte) error {
 	default:
 	}
 	res := d.response(200, "OK", sdp)
+	d.timerHeaders(res)
 	d.final = 200
 	d.answer = res
 	d.mu.Unlock()
@@ -212,6 +232,9 @@ func (d *Dialog) Answer(sdp []byte) error {
 	}
 	d.finalOnce.Do(func() { close(d.finalSent) })
 	d.ep.goSafe("call", func() { d.retransmit(res) }, d.fail)
+	if d.timer.interval > 0 {
+		d.ep.goSafe("call", d.runTimer, nil)
+	}
 	return nil
 }
 
@@ -372,20 +395,24 @@ func (d *Dialog) sendBye(ctx context.Context) error {
 
 // byeRequest builds the dialog's next BYE from what the INVITE carried:
 // the route set, the remote target, tags and Call-ID.
-func (d *Dialog) byeRequest() *sip.Request {
+func (d *Dialog) byeRequest() *sip.Request { return d.inDialogRequest(sip.BYE) }
+
+// inDialogRequest builds the dialog's next request of a method (BYE,
+// UPDATE, re-INVITE, ACK).
+func (d *Dialog) inDialogRequest(method sip.RequestMethod) *sip.Request {
 	d.mu.Lock()
 	d.localCSeq++
 	cseq := d.localCSeq
 	target := d.remoteTarget
 	d.mu.Unlock()
 
-	req := sip.NewRequest(sip.BYE, target)
+	req := sip.NewRequest(method, target)
 	from := d.invite.To().AsFrom()
 	to := d.invite.From().AsTo()
 	req.AppendHeader(&from)
 	req.AppendHeader(&to)
 	req.AppendHeader(sip.HeaderClone(d.invite.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.BYE})
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
 	maxfwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxfwd)
 	// The route set is the Record-Route list, in order, for the UAS.
@@ -433,6 +460,10 @@ func (d *Dialog) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := d.ep.contact(req.Transport())
 	res.AppendHeader(&c)
+	if code == 200 {
+		d.timerHeaders(res)
+		d.refreshedByPeer()
+	}
 	if err := tx.Respond(res); err != nil {
 		d.ep.log.Debug("re-INVITE response failed", "err", err)
 	}

@@ -50,6 +50,13 @@ type Options struct {
 	// TCPMaxPerSource caps accepted TCP connections from one IP address: 0
 	// means DefaultTCPMaxPerSource, a negative value no cap.
 	TCPMaxPerSource int
+	// SessionExpires is the session interval (RFC 4028) offered to callers
+	// that support timer without asking for one: 0 means
+	// DefaultSessionExpires, a negative value turns session timers off.
+	SessionExpires time.Duration
+	// SessionMinSE is the smallest interval accepted (422 below it): 0
+	// means DefaultMinSE.
+	SessionMinSE time.Duration
 }
 
 // Endpoint is the SIP stack of one node.
@@ -60,6 +67,8 @@ type Endpoint struct {
 	srv     *sipgo.Server
 	client  *sipgo.Client
 	handler Handler
+	// registrar answers REGISTER (nil: 405, as before there was one).
+	registrar atomic.Pointer[Registrar]
 
 	host string
 	port int
@@ -119,6 +128,8 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	srv.OnBye(e.route(sip.BYE))
 	srv.OnCancel(e.route(sip.CANCEL))
 	srv.OnOptions(e.route(sip.OPTIONS))
+	srv.OnUpdate(e.route(sip.UPDATE))
+	srv.OnRegister(e.route(sip.REGISTER))
 	srv.OnNoRoute(e.route(""))
 	return e, nil
 }
@@ -136,6 +147,10 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 		return e.handle(e.onCancel)
 	case sip.OPTIONS:
 		return e.handle(e.onOptions)
+	case sip.UPDATE:
+		return e.handle(e.onUpdate)
+	case sip.REGISTER:
+		return e.handle(e.onRegister)
 	}
 	return e.handle(e.onOther)
 }
@@ -164,10 +179,25 @@ func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 }
 
+// SetRegistrar makes the endpoint answer REGISTER with r.
+func (e *Endpoint) SetRegistrar(r *Registrar) { e.registrar.Store(r) }
+
+// Registrar is the endpoint's registrar (nil without one).
+func (e *Endpoint) Registrar() *Registrar { return e.registrar.Load() }
+
+func (e *Endpoint) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	r := e.registrar.Load()
+	if r == nil {
+		e.onOther(req, tx)
+		return
+	}
+	r.OnRegister(req, tx)
+}
+
 // onOther answers the methods tapedeck does not implement.
 func (e *Endpoint) onOther(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"))
 	_ = tx.Respond(res)
 }
 
@@ -327,9 +357,15 @@ func lower(s string) string {
 	return string(b)
 }
 
+// onOptions answers keep-alive probes: 200 while calls are accepted, 503
+// while draining, so a dispatcher in front (Kamailio's dispatcher, a SIP
+// load balancer) takes the node out before it stops.
 func (e *Endpoint) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS"))
+	if !e.accepting.Load() {
+		res = sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	}
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	if err := tx.Respond(res); err != nil {
 		e.log.Debug("options response failed", "err", err)
@@ -387,6 +423,16 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(res)
 		return
 	}
+	timer, code, reason := e.negotiateTimer(req)
+	switch code {
+	case 0:
+	case 422:
+		e.reject422(req, tx)
+		return
+	default:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+		return
+	}
 	if err := tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil)); err != nil {
 		return
 	}
@@ -395,6 +441,7 @@ func (e *Endpoint) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		return
 	}
+	d.timer = timer
 	e.active.Add(1)
 	defer e.active.Done()
 	func() {

@@ -578,3 +578,21 @@ func Target(exten, hostport string) string {
 	n, _ := strconv.Atoi(port)
 	return fmt.Sprintf("sip:%s@%s:%d", exten, host, n)
 }
+
+// Options sends an OPTIONS request (a keep-alive probe, as a dispatcher
+// sends) to target and returns the final response's status code.
+func (p *Phone) Options(ctx context.Context, target string) (int, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(target, &uri); err != nil {
+		return 0, err
+	}
+	req := sip.NewRequest(sip.OPTIONS, uri)
+	if p.opts.Transport == "tcp" {
+		req.SetTransport("TCP")
+	}
+	res, err := p.client.Do(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	return res.StatusCode, nil
+}

@@ -32,6 +32,13 @@ type node struct {
 
 func startNode(t testing.TB, mutate ...func(*config.Config)) *node {
 	t.Helper()
+	return startNodeWith(t, nil, mutate...)
+}
+
+// startNodeWith is startNode with setup run on the server before it
+// starts (e.g. SetDirectory).
+func startNodeWith(t testing.TB, setup func(*server.Server), mutate ...func(*config.Config)) *node {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = "127.0.0.1:0"
@@ -56,6 +63,9 @@ func startNode(t testing.TB, mutate ...func(*config.Config)) *node {
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(srv)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -64,6 +64,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(1 << 20)
+	promWSClients.Inc()
+	defer promWSClients.Dec()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 

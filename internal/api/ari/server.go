@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
@@ -37,6 +38,8 @@ type Options struct {
 	// Access-Control-Allow-Origin with credentials allowed; "*" allows every
 	// origin; empty allows none (no CORS headers at all).
 	AllowedOrigins []string
+	// Endpoints lists the users' SIP endpoints (nil: none).
+	Endpoints EndpointLister
 }
 
 // Server is the ARI HTTP handler (mount it at /ari/).
@@ -50,7 +53,13 @@ type Server struct {
 	// done ends every event WebSocket (Close).
 	done      chan struct{}
 	closeOnce sync.Once
+	// users are the accepted credentials (Options.Users until SetUsers).
+	users atomic.Pointer[[]config.ARIUser]
 }
+
+// SetUsers replaces the accepted credentials (configuration reload); the
+// connected WebSockets stay.
+func (s *Server) SetUsers(users []config.ARIUser) { s.users.Store(&users) }
 
 // Close disconnects every event WebSocket.
 func (s *Server) Close() {
@@ -74,7 +83,7 @@ func New(o Options) *Server {
 	s := &Server{opts: o, log: o.Logger, calls: o.Calls, bus: o.Bus, done: make(chan struct{})}
 	s.resources = []*Resource{
 		s.asteriskResource(),
-		emptyResource("endpoints", "Endpoint resources"),
+		s.endpointsResource(),
 		s.channelsResource(),
 		s.bridgesResource(),
 		s.recordingsResource(),
@@ -112,7 +121,11 @@ func (s *Server) authenticate(r *http.Request) bool {
 			return false
 		}
 	}
-	for _, u := range s.opts.Users {
+	users := s.opts.Users
+	if p := s.users.Load(); p != nil {
+		users = *p
+	}
+	for _, u := range users {
 		if subtle.ConstantTimeCompare([]byte(u.Name), []byte(user)) == 1 &&
 			subtle.ConstantTimeCompare([]byte(u.Password), []byte(pass)) == 1 {
 			return !u.ReadOnly || r.Method == http.MethodGet
@@ -135,7 +148,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authenticate(r) {
-		if _, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+		if user, _, basic := r.BasicAuth(); basic || r.URL.Query().Has("api_key") {
+			if !basic {
+				user, _, _ = strings.Cut(r.URL.Query().Get("api_key"), ":")
+			}
+			s.log.Warn("authentication failed", "api", "ari", "remote", r.RemoteAddr, "user", user, "path", r.URL.Path)
 			writeError(w, apiErr(http.StatusUnauthorized, "Authentication required"))
 			return
 		}

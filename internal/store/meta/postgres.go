@@ -69,5 +69,10 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("meta(postgres): %w", err)
 	}
-	return newSQLStore(db, db, postgresDialect, db.Close), nil
+	st := newSQLStore(db, db, postgresDialect, db.Close)
+	if err := st.seedFeatures(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("meta(postgres): %w", err)
+	}
+	return st, nil
 }

@@ -115,17 +115,27 @@ func OpenSQLite(path string) (Store, error) {
 	}
 	// Keep the planner's statistics fresh (cheap; see "PRAGMA optimize").
 	_, _ = w.ExecContext(ctx, "PRAGMA optimize=0x10002")
-	return newSQLStore(w, r, sqliteDialect, func() error {
+	st := newSQLStore(w, r, sqliteDialect, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, _ = w.ExecContext(ctx, "PRAGMA optimize")
 		return errors.Join(r.Close(), w.Close())
-	}), nil
+	})
+	if err := st.seedFeatures(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
+	}
+	return st, nil
 }
 
-// migrate applies the embedded migrations.
+// migrate applies the embedded migrations. Features add their tables in
+// migrations of their own that are developed in parallel, so a database
+// may have met a later number before an earlier one lands: those are
+// applied out of order rather than refused (each feature's migration
+// touches only its own tables).
 func migrate(ctx context.Context, db *sql.DB, d goose.Dialect, fsys fs.FS, opts []goose.ProviderOption) error {
-	opts = append(opts, goose.WithLogger(goose.NopLogger()), goose.WithDisableGlobalRegistry(true))
+	opts = append(opts, goose.WithLogger(goose.NopLogger()), goose.WithDisableGlobalRegistry(true),
+		goose.WithAllowOutofOrder(true))
 	p, err := goose.NewProvider(d, db, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)

@@ -39,6 +39,9 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
 		{"Stored", testStored},
+		{"Registrations", testRegistrations},
+		{"PolicyFields", testPolicyFields},
+		{"CDRs", testCDRs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -58,6 +58,12 @@ type Options struct {
 	// received is written as WAV files (*-enc.wav, *-dec.wav) to
 	// Phone.RecordDir.
 	Record bool
+	// Registrar is host:port of a SIP registrar: the account becomes
+	// sip:USER@Registrar, registers there (digest with Password) and
+	// sends its calls there.
+	Registrar string
+	// Password is the digest password for the registrar.
+	Password string
 	// ExtraConfig lines are appended to the generated config file.
 	ExtraConfig []string
 }
@@ -72,6 +78,7 @@ type Phone struct {
 	t testing.TB
 
 	User      string
+	Registrar string // host:port of the registrar ("" none)
 	SIPPort   int    // UDP and TCP on 127.0.0.1
 	RTPLo     int    // first port of rtp_ports
 	RTPHi     int    // last port of rtp_ports
@@ -136,6 +143,7 @@ func Start(t testing.TB, opts Options) *Phone {
 	p := &Phone{
 		t:         t,
 		User:      opts.User,
+		Registrar: opts.Registrar,
 		Dir:       dir,
 		LogPath:   filepath.Join(dir, "log.txt"),
 		changed:   make(chan struct{}),
@@ -185,8 +193,14 @@ func (p *Phone) URI() string {
 	return fmt.Sprintf("sip:%s@127.0.0.1:%d", p.User, p.SIPPort)
 }
 
-// AOR is the account address of the phone: sip:USER@127.0.0.1.
-func (p *Phone) AOR() string { return "sip:" + p.User + "@127.0.0.1" }
+// AOR is the account address of the phone: sip:USER@127.0.0.1, or
+// sip:USER@REGISTRAR with a registrar.
+func (p *Phone) AOR() string {
+	if p.Registrar != "" {
+		return "sip:" + p.User + "@" + p.Registrar
+	}
+	return "sip:" + p.User + "@127.0.0.1"
+}
 
 func (p *Phone) writeConfig(o Options) error {
 	var b strings.Builder
@@ -235,6 +249,9 @@ func (p *Phone) writeConfig(o Options) error {
 		return err
 	}
 	acct := fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;answermode=%s;audio_codecs=PCMU,PCMA;ptime=20\n", o.User, o.AnswerMode)
+	if o.Registrar != "" {
+		acct = fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;regint=600;answermode=%s;audio_codecs=PCMU,PCMA;ptime=20\n", o.User, o.Registrar, o.Password, o.AnswerMode)
+	}
 	if err := os.WriteFile(filepath.Join(p.Dir, "accounts"), []byte(acct), 0o644); err != nil {
 		return err
 	}

@@ -1,0 +1,423 @@
+// Package ozeki is tapedeck's command API in the manner of Ozeki Phone
+// System's HTTP API (seed 001): GET /api?command=Record&Username=..&..
+// or the same parameters as a POST form. The HTTP status is always 200;
+// the outcome is Ozeki's XML body:
+//
+//	<?xml version="1.0"?>
+//	<Response xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+//	  <Code>200</Code>
+//	  <Message>Command successfully executed</Message>
+//	</Response>
+//
+// with Ozeki's codes for failures (errors.go). A CallId is the call's
+// channel id, as ARI and ListActiveCalls show it.
+//
+// The package also runs OzML documents (script.go): the dialplan
+// application Script(url) and replies to notifications.
+package ozeki
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/speech"
+	"github.com/tapedeck/tapedeck/internal/webhook"
+)
+
+// Options configure the API.
+type Options struct {
+	Calls call.Calls
+	Users []config.OzekiUser
+	// RecordPaths are the directories RecordPath may name.
+	RecordPaths []string
+	// Folder is where recordings go under the recordings root.
+	Folder string
+	// Webhook sends RecordCompleted and the other notifications.
+	Webhook *webhook.Sender
+	// Speech synthesises Speak (nil: Speak fails with a clear cause).
+	Speech *speech.Synth
+	// BaseURL is the public base of RecordURL ("http://host:port").
+	BaseURL func() string
+	// SignKey signs RecordURLs.
+	SignKey []byte
+	// RecordURLTTL is a RecordURL's lifetime (default 24 h).
+	RecordURLTTL time.Duration
+	// ScriptTimeout bounds a request to an OzML application (default 10 s).
+	ScriptTimeout time.Duration
+	Log           *slog.Logger
+}
+
+// API serves the command API.
+type API struct {
+	o     Options
+	users map[string]*user
+
+	wg         sync.WaitGroup // scripts and recordings' notifications in progress
+	clientOnce sync.Once
+	client     *http.Client // fetches OzML
+}
+
+type user struct {
+	config.OzekiUser
+	commands map[string]bool
+	from     []netip.Prefix
+}
+
+// New builds the API from a validated configuration.
+func New(o Options) *API {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.RecordURLTTL <= 0 {
+		o.RecordURLTTL = 24 * time.Hour
+	}
+	if o.ScriptTimeout <= 0 {
+		o.ScriptTimeout = 10 * time.Second
+	}
+	if o.Folder == "" {
+		o.Folder = "HttpRecordings"
+	}
+	a := &API{o: o, users: map[string]*user{}}
+	for _, u := range o.Users {
+		x := &user{OzekiUser: u, commands: map[string]bool{}}
+		for _, c := range u.Commands {
+			x.commands[strings.ToLower(c)] = true
+		}
+		for _, f := range u.AllowFrom {
+			if p, err := netip.ParsePrefix(f); err == nil {
+				x.from = append(x.from, p.Masked())
+			} else if ad, err := netip.ParseAddr(f); err == nil {
+				x.from = append(x.from, netip.PrefixFrom(ad, ad.BitLen()))
+			}
+		}
+		a.users[strings.ToLower(u.Username)] = x
+	}
+	return a
+}
+
+// Response is Ozeki's XML answer.
+type Response struct {
+	XMLName          xml.Name   `xml:"Response"`
+	XSI              string     `xml:"xmlns:xsi,attr"`
+	XSD              string     `xml:"xmlns:xsd,attr"`
+	Code             int        `xml:"Code"`
+	Message          string     `xml:"Message"`
+	NotificationName string     `xml:"NotificationName,omitempty"`
+	CallID           string     `xml:"CallId,omitempty"`
+	ActiveCalls      *callInfos `xml:"ActiveCalls,omitempty"`
+}
+
+type callInfos struct {
+	Calls []CallInfo `xml:"CallInfo"`
+}
+
+// CallInfo is one call of ListActiveCalls.
+type CallInfo struct {
+	CallState    string `xml:"CallState"`
+	CallID       string `xml:"CallId"`
+	Source       string `xml:"Source"`
+	CallerID     string `xml:"CallerId"`
+	Destination  string `xml:"Destination"`
+	StartTime    string `xml:"StartTime"`
+	RingDuration int    `xml:"RingDuration"`
+	TalkDuration int    `xml:"TalkDuration"`
+}
+
+const (
+	nsXSI = "http://www.w3.org/2001/XMLSchema-instance"
+	nsXSD = "http://www.w3.org/2001/XMLSchema"
+)
+
+// Marshal writes the response as Ozeki does (by hand: encoding/xml's
+// reflection costs milliseconds for a list of a thousand calls).
+func (r *Response) Marshal() []byte {
+	b := bytes.NewBuffer(make([]byte, 0, 256+200*r.numCalls()))
+	b.WriteString(`<?xml version="1.0"?>` + "\n" + `<Response xmlns:xsi="` + nsXSI + `" xmlns:xsd="` + nsXSD + `">` + "\n")
+	elem(b, "  ", "Code", strconv.Itoa(r.Code))
+	elem(b, "  ", "Message", r.Message)
+	if r.NotificationName != "" {
+		elem(b, "  ", "NotificationName", r.NotificationName)
+	}
+	if r.CallID != "" {
+		elem(b, "  ", "CallId", r.CallID)
+	}
+	if r.ActiveCalls != nil {
+		b.WriteString("  <ActiveCalls>\n")
+		for _, c := range r.ActiveCalls.Calls {
+			b.WriteString("    <CallInfo>\n")
+			const in = "      "
+			elem(b, in, "CallState", c.CallState)
+			elem(b, in, "CallId", c.CallID)
+			elem(b, in, "Source", c.Source)
+			elem(b, in, "CallerId", c.CallerID)
+			elem(b, in, "Destination", c.Destination)
+			elem(b, in, "StartTime", c.StartTime)
+			elem(b, in, "RingDuration", strconv.Itoa(c.RingDuration))
+			elem(b, in, "TalkDuration", strconv.Itoa(c.TalkDuration))
+			b.WriteString("    </CallInfo>\n")
+		}
+		b.WriteString("  </ActiveCalls>\n")
+	}
+	b.WriteString("</Response>\n")
+	return b.Bytes()
+}
+
+func (r *Response) numCalls() int {
+	if r.ActiveCalls == nil {
+		return 0
+	}
+	return len(r.ActiveCalls.Calls)
+}
+
+// elem writes <name>text</name> with the text escaped.
+func elem(b *bytes.Buffer, indent, name, text string) {
+	b.WriteString(indent)
+	b.WriteByte('<')
+	b.WriteString(name)
+	b.WriteByte('>')
+	xml.EscapeText(b, []byte(text))
+	b.WriteString("</")
+	b.WriteString(name)
+	b.WriteString(">\n")
+}
+
+// ServeHTTP serves /api (and /, on the API's own listener) and the
+// RecordURL downloads under /api/recordings/.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/recordings/") {
+		a.serveRecording(w, r)
+		return
+	}
+	res := a.Do(r)
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.Marshal())
+}
+
+// MaxBody bounds a POST form.
+const MaxBody = 64 << 10
+
+// Do runs the request's command and returns Ozeki's response.
+func (a *API) Do(r *http.Request) *Response {
+	params, err := readParams(r)
+	if err != nil {
+		return fail(errParse(err.Error()))
+	}
+	name := params.get("command")
+	u, oerr := a.authenticate(r, params)
+	if oerr != nil {
+		a.o.Log.Info("ozeki: command refused", "command", name, "code", oerr.Code, "remote", r.RemoteAddr)
+		return fail(oerr)
+	}
+	if name == "" {
+		return fail(errParam("Command", ""))
+	}
+	c, ok := commands[strings.ToLower(name)]
+	if !ok {
+		return fail(errNotImplemented(name))
+	}
+	if len(u.commands) > 0 && !u.commands[strings.ToLower(c.name)] {
+		return fail(&Error{Code: 306, Message: msg306})
+	}
+	res, oerr := c.run(a, r.Context(), params)
+	if oerr != nil {
+		a.o.Log.Info("ozeki: command failed", "command", c.name, "code", oerr.Code, "message", oerr.Message)
+		return fail(oerr)
+	}
+	if res == nil {
+		res = &Response{}
+	}
+	res.Code, res.Message = 200, "Command successfully executed"
+	return res
+}
+
+func fail(e *Error) *Response { return &Response{Code: e.Code, Message: e.Message} }
+
+// authenticate checks Username/Password and the user's address list.
+func (a *API) authenticate(r *http.Request, p params) (*user, *Error) {
+	name, pass := p.get("username"), p.get("password")
+	if name == "" && pass == "" {
+		return nil, &Error{Code: 304, Message: msg304}
+	}
+	u := a.users[strings.ToLower(name)]
+	if u == nil {
+		// The same work as a wrong password: no user enumeration by timing.
+		subtle.ConstantTimeCompare([]byte(pass), []byte(pass+"x"))
+		return nil, &Error{Code: 305, Message: msg305}
+	}
+	if subtle.ConstantTimeCompare([]byte(pass), []byte(u.Password)) != 1 {
+		return nil, &Error{Code: 305, Message: msg305}
+	}
+	if len(u.from) > 0 {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		ip, err := netip.ParseAddr(host)
+		allowed := false
+		for _, pfx := range u.from {
+			if err == nil && pfx.Contains(ip.Unmap()) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			return nil, &Error{Code: 307, Message: msg307}
+		}
+	}
+	return u, nil
+}
+
+// params are a request's parameters by lower-cased name (Ozeki's
+// documentation spells some names in more than one way: FinishedUrl and
+// FinishedURL).
+type params map[string]string
+
+func (p params) get(name string) string { return p[strings.ToLower(name)] }
+
+func (p params) has(name string) bool { _, ok := p[strings.ToLower(name)]; return ok }
+
+// readParams reads the query string and, for POST, the form body.
+func readParams(r *http.Request) (params, error) {
+	p, err := ParseParams(r.URL.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	if r.Method == http.MethodPost {
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if ct != "" && ct != "application/x-www-form-urlencoded" {
+			return nil, fmt.Errorf("content type %q: want application/x-www-form-urlencoded", ct)
+		}
+		buf := make([]byte, MaxBody+1)
+		n, _ := readFull(r, buf)
+		if n > MaxBody {
+			return nil, fmt.Errorf("request body over %d bytes", MaxBody)
+		}
+		body, err := ParseParams(string(buf[:n]))
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range body {
+			if _, dup := p[k]; !dup {
+				p[k] = v
+			}
+		}
+	}
+	return p, nil
+}
+
+func readFull(r *http.Request, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Body.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// ParseParams parses a query string or form body into case-insensitive
+// parameters; the first value of a name wins. A malformed escape is an
+// error (Ozeki's 300).
+func ParseParams(raw string) (params, error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, err
+	}
+	p := make(params, len(v))
+	// url.Values loses the order between names that differ only in case;
+	// walk the raw string to keep the first occurrence.
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, val, _ := strings.Cut(part, "=")
+		k, err1 := url.QueryUnescape(k)
+		val, err2 := url.QueryUnescape(val)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("bad escape in %q", part)
+		}
+		lk := strings.ToLower(k)
+		if _, dup := p[lk]; !dup {
+			p[lk] = val
+		}
+	}
+	return p, nil
+}
+
+// ------------------------------------------------------------ RecordURL
+
+// recordURL is the signed download URL of a finished recording's file.
+func (a *API) recordURL(path string) string {
+	exp := time.Now().Add(a.o.RecordURLTTL).Unix()
+	id := base64.RawURLEncoding.EncodeToString([]byte(path))
+	base := ""
+	if a.o.BaseURL != nil {
+		base = strings.TrimSuffix(a.o.BaseURL(), "/")
+	}
+	return fmt.Sprintf("%s/api/recordings/%s%s?exp=%d&sig=%s", base, id, filepath.Ext(path), exp, a.sign(id, exp))
+}
+
+func (a *API) sign(id string, exp int64) string {
+	mac := hmac.New(sha256.New, a.o.SignKey)
+	fmt.Fprintf(mac, "ozeki-record:%s:%d", id, exp)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// serveRecording serves a RecordURL: a valid signature and an expiry in
+// the future, or 404.
+func (a *API) serveRecording(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/api/recordings/")
+	ext := filepath.Ext(name)
+	id := strings.TrimSuffix(name, ext)
+	exp, err := strconv.ParseInt(r.URL.Query().Get("exp"), 10, 64)
+	sig := r.URL.Query().Get("sig")
+	if err != nil || time.Now().Unix() > exp || !hmac.Equal([]byte(sig), []byte(a.sign(id, exp))) {
+		http.NotFound(w, r)
+		return
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	path := string(raw)
+	switch filepath.Ext(path) {
+	case ".mp3":
+		w.Header().Set("Content-Type", "audio/mpeg")
+	case ".wav":
+		w.Header().Set("Content-Type", "audio/wav")
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filepath.Base(path)))
+	http.ServeFile(w, r, path)
+}
+
+// notify queues a notification; failures are logged (the call goes on).
+func (a *API) notify(ctx context.Context, kind, callID, target string, form url.Values) {
+	if a.o.Webhook == nil || target == "" {
+		return
+	}
+	if _, err := a.o.Webhook.Send(ctx, webhook.Notification{Kind: kind, CallID: callID, URL: target, Form: form}); err != nil {
+		a.o.Log.Error("ozeki: notification not queued", "kind", kind, "call", callID, "err", err)
+	}
+}

@@ -1,0 +1,281 @@
+package call
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Third-party call control: what the command API (Ozeki's HTTP API) and
+// OzML scripts do to any call, whatever application it is in. Unlike the
+// ARI operations these do not require the channel to be in a Stasis
+// application; they go through the same channel code and events.
+
+// StopFinishDigit is the StopReason of a call recording ended by one of
+// its finish digits.
+const StopFinishDigit = "finish-digit"
+
+// Why a call recording ended (CallRecordResult.Reason).
+const (
+	EndHangup   = "hangup"  // the call ended
+	EndStopped  = "stopped" // stopped by a command
+	EndDuration = "duration"
+	EndSilence  = "inactivity"
+	EndDigit    = "finish-digit"
+	EndFailed   = "failed"
+)
+
+// CallRecordOptions are a call recording's parameters: RecordOptions plus
+// the digits that end it and what to run when it has ended.
+type CallRecordOptions struct {
+	RecordOptions
+	// FinishDigits: a digit among these (received as RFC 4733) ends the
+	// recording; the call goes on. The digit still reaches the call.
+	FinishDigits string
+	// OnFinish, if set, runs once (on its own goroutine) when the
+	// recording has ended in any way.
+	OnFinish func(CallRecordResult)
+}
+
+// CallRecordResult is how a call recording ended.
+type CallRecordResult struct {
+	Recording LiveRecordingJSON
+	ChannelID ChannelID
+	// Path is the file (with extension).
+	Path string
+	// Reason is one of the End* constants.
+	Reason string
+}
+
+// RecordCall records a call from now on: a bridged channel's bridge mix
+// (both parties), or else the channel's audio. The recording ends when the
+// call ends, when a limit of o is reached or a finish digit is pressed; the
+// call goes on.
+func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJSON, error) {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return LiveRecordingJSON{}, err
+	}
+	for _, d := range o.FinishDigits {
+		if !strings.ContainsRune("0123456789*#ABCDabcd", d) {
+			return LiveRecordingJSON{}, errf(ErrInvalidArgument, "Invalid finish digit %q", d)
+		}
+	}
+	ch.mu.Lock()
+	br, gone := ch.bridge, ch.hangingUp
+	ch.mu.Unlock()
+	if gone {
+		return LiveRecordingJSON{}, errChannelNotFound
+	}
+	var r *LiveRecording
+	if br != nil {
+		r, err = br.Record(o.RecordOptions, false)
+	} else {
+		r, err = ch.record(o.RecordOptions, "command")
+	}
+	if err != nil {
+		return LiveRecordingJSON{}, err
+	}
+	var byDigit, byChannel bool // byDigit: set on the media path, read under mu
+	var mu sync.Mutex
+	if o.FinishDigits != "" {
+		digits := strings.ToUpper(o.FinishDigits)
+		detach, ok := ch.AttachTap(DigitFunc(func(d Digit) bool {
+			if d.End && strings.ContainsRune(digits, d.Digit) {
+				mu.Lock()
+				byDigit = true
+				mu.Unlock()
+				go r.Stop()
+			}
+			return false
+		}), StageControl)
+		if ok {
+			go func() { <-r.done; detach() }()
+		}
+	}
+	go func() {
+		// A bridge recording outlives the channel: the call recording ends
+		// with the call.
+		select {
+		case <-ch.done:
+			byChannel = true
+			r.hangup.Store(true)
+			r.finish(RecDone)
+		case <-r.done:
+		}
+		if o.OnFinish == nil {
+			return
+		}
+		<-r.done
+		res := CallRecordResult{Recording: r.JSON(), ChannelID: id, Path: r.path}
+		r.mu.Lock()
+		stop := r.stopReason
+		r.mu.Unlock()
+		mu.Lock()
+		digit := byDigit
+		mu.Unlock()
+		select {
+		case <-ch.done:
+			byChannel = true
+		default:
+		}
+		switch {
+		case res.Recording.State == RecFailed:
+			res.Reason = EndFailed
+		case stop == StopMaxDuration:
+			res.Reason = EndDuration
+		case stop == StopMaxSilence:
+			res.Reason = EndSilence
+		case digit:
+			res.Reason = EndDigit
+		case byChannel || r.hangup.Load():
+			res.Reason = EndHangup
+		default:
+			res.Reason = EndStopped
+		}
+		o.OnFinish(res)
+	}()
+	return r.JSON(), nil
+}
+
+// PlayCall starts a playback on any call (PlayOptions.Media as for ARI).
+func (m *Manager) PlayCall(id ChannelID, o PlayOptions) (PlaybackJSON, error) {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return PlaybackJSON{}, err
+	}
+	p, err := ch.play(o)
+	if err != nil {
+		return PlaybackJSON{}, err
+	}
+	return p.JSON(), nil
+}
+
+// PlayDone returns a channel closed when the playback has finished (or at
+// once when there is no such playback).
+func (m *Manager) PlayDone(id PlaybackID) <-chan struct{} {
+	p, err := m.playback(string(id))
+	if err != nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return p.done
+}
+
+// SendDTMFCall sends digits on any call.
+func (m *Manager) SendDTMFCall(id ChannelID, o DTMFOptions) error {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return err
+	}
+	return ch.sendDTMF(o.Digits, o.Before, o.Between, o.Duration, o.After)
+}
+
+// AnswerCall answers any call that is not answered yet.
+func (m *Manager) AnswerCall(id ChannelID) error {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return err
+	}
+	if ch.State() == StateUp {
+		return nil
+	}
+	return ch.answer()
+}
+
+// CallDone returns a channel closed when the call has ended (at once when
+// there is no such call).
+func (m *Manager) CallDone(id ChannelID) <-chan struct{} {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return ch.done
+}
+
+// CollectDigits gathers up to max digits received on a call (RFC 4733),
+// consuming them (they reach neither the application nor a bridge): it
+// returns when max digits are in, a digit of finish is pressed (not
+// included), timeout passes after the last digit (or the start), ctx ends
+// or the call ends (ErrChannelNotFound).
+func (m *Manager) CollectDigits(ctx context.Context, id ChannelID, max int, finish string, timeout time.Duration) (string, error) {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return "", err
+	}
+	if max <= 0 {
+		max = 1
+	}
+	got := make(chan rune, 64)
+	detach, ok := ch.AttachTap(DigitFunc(func(d Digit) bool {
+		if d.End {
+			select {
+			case got <- d.Digit:
+			default: // more digits than anyone reads: dropped
+			}
+		}
+		return true
+	}), StageControl)
+	if !ok {
+		return "", errChannelNotFound
+	}
+	defer detach()
+	var digits []rune
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case d := <-got:
+			if strings.ContainsRune(strings.ToUpper(finish), d) {
+				return string(digits), nil
+			}
+			digits = append(digits, d)
+			if len(digits) >= max {
+				return string(digits), nil
+			}
+			t.Reset(timeout)
+		case <-t.C:
+			return string(digits), nil
+		case <-ctx.Done():
+			return string(digits), ctx.Err()
+		case <-ch.done:
+			return string(digits), errChannelNotFound
+		}
+	}
+}
+
+// ConnectCalls bridges two calls (whatever application they are in) in a
+// new mixing bridge, for a Forward: each leaves it when it hangs up, and
+// the bridge goes when either leaves. It returns the bridge id.
+func (m *Manager) ConnectCalls(a, b ChannelID) (BridgeID, error) {
+	ca, err := m.channel(string(a))
+	if err != nil {
+		return "", err
+	}
+	cb, err := m.channel(string(b))
+	if err != nil {
+		return "", err
+	}
+	br, err := m.createBridge("", "mixing", "forward")
+	if err != nil {
+		return "", err
+	}
+	for _, ch := range []*Channel{ca, cb} {
+		if err := br.addChannel(ch, false, false); err != nil {
+			br.Destroy()
+			return "", err
+		}
+	}
+	go func() {
+		select {
+		case <-ca.done:
+		case <-cb.done:
+		}
+		br.Destroy()
+	}()
+	return BridgeID(br.id), nil
+}

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/api/ozeki"
+	"github.com/tapedeck/tapedeck/internal/netguard"
+	"github.com/tapedeck/tapedeck/internal/speech"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/webhook"
+)
+
+// ozekiParts are the command API, its own listener and the webhook sender.
+type ozekiParts struct {
+	api    *ozeki.API
+	sender *webhook.Sender
+	srv    *http.Server
+	l      net.Listener
+}
+
+// newOzeki builds the webhook sender, speech and the command API, and
+// mounts /api on mux.
+func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth) error {
+	cfg := s.cfg
+	ob, ok := ms.(meta.Outbox)
+	if !ok {
+		return errors.New("the catalog database has no webhook outbox")
+	}
+	allow, err := netguard.Parse(cfg.Webhook.Allow)
+	if err != nil {
+		return fmt.Errorf("webhook.allow: %w", err)
+	}
+	w := cfg.Webhook
+	w.WebhookDefaults()
+	o := &ozekiParts{}
+	s.ozeki = o
+	o.sender = webhook.New(webhook.Options{
+		Outbox: ob, Node: cfg.NodeID, Allow: allow, Secret: []byte(w.Secret),
+		Timeout: time.Duration(w.TimeoutSeconds) * time.Second, MaxAttempts: w.MaxAttempts,
+		Backoff: time.Duration(w.BackoffSeconds) * time.Second, Workers: w.Workers, Log: s.log,
+		OnReply: func(r webhook.Reply) { o.api.OnReply(r) },
+	})
+	key := []byte(cfg.Catalog.SignKey)
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
+	o.api = ozeki.New(ozeki.Options{
+		Calls: s.calls, Users: cfg.Ozeki.Users, RecordPaths: cfg.Ozeki.RecordPaths, Folder: cfg.OzekiFolder(),
+		Webhook: o.sender, Speech: synth, SignKey: key, Log: s.log,
+		RecordURLTTL:  time.Duration(cfg.Ozeki.RecordURLTTLSeconds) * time.Second,
+		ScriptTimeout: time.Duration(cfg.Ozeki.ScriptTimeoutSeconds) * time.Second,
+		BaseURL: func() string {
+			switch {
+			case cfg.Ozeki.PublicURL != "":
+				return cfg.Ozeki.PublicURL
+			case o.l != nil:
+				return "http://" + o.l.Addr().String()
+			case s.hl != nil:
+				return "http://" + s.hl.Addr().String()
+			}
+			return ""
+		},
+	})
+	ozeki.SetScriptRunner(o.api)
+	mux.Handle("/api", o.api)
+	mux.Handle("/api/", o.api)
+	if cfg.Ozeki.Listen != "" {
+		own := http.NewServeMux()
+		own.Handle("/", o.api) // Ozeki also serves the API at /?command=...
+		o.srv = &http.Server{Handler: own, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	}
+	return nil
+}
+
+// speechSynth is the Speak synthesiser, caching under the data dir.
+func speechSynth(dataDir string) *speech.Synth {
+	return speech.New(filepath.Join(dataDir, "cache", "speech"))
+}
+
+// startOzeki starts the sender and the API's own listener.
+func (s *Server) startOzeki() error {
+	o := s.ozeki
+	o.sender.Start()
+	if o.srv == nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", s.cfg.Ozeki.Listen)
+	if err != nil {
+		return fmt.Errorf("ozeki listen: %w", err)
+	}
+	o.l = l
+	go func() {
+		if err := o.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("ozeki command API stopped", "err", err)
+		}
+	}()
+	s.log.Info("ozeki command API listening", "addr", l.Addr().String())
+	return nil
+}
+
+// OzekiAddr is the command API's own listener (empty when not configured).
+func (s *Server) OzekiAddr() string {
+	if s.ozeki == nil || s.ozeki.l == nil {
+		return ""
+	}
+	return s.ozeki.l.Addr().String()
+}
+
+// closeOzeki waits for the notifications of the calls just hung up to be
+// queued, then stops the sender (what is queued stays in the outbox).
+func (s *Server) closeOzeki() {
+	o := s.ozeki
+	if o == nil {
+		return
+	}
+	if o.srv != nil {
+		o.srv.Close()
+	}
+	o.api.Wait(5 * time.Second)
+	o.sender.Close()
+}

@@ -1,0 +1,151 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OutboxItem is one outgoing notification (a webhook POST).
+type OutboxItem struct {
+	ID          int64
+	Node        string // the node that sends it
+	Kind        string // e.g. RecordCompleted
+	CallID      string
+	URL         string
+	ContentType string
+	Body        []byte
+	Status      string // pending, delivered, failed
+	Attempts    int
+	NextAt      time.Time
+	Created     time.Time
+	LastError   string
+}
+
+// Outbox states.
+const (
+	OutboxPending   = "pending"
+	OutboxDelivered = "delivered"
+	OutboxFailed    = "failed"
+)
+
+// Outbox is the webhook sender's durable queue, kept in the catalog
+// database (migration 00005). Every Store of this package implements it.
+type Outbox interface {
+	// Enqueue stores a pending item and returns its id. A zero NextAt is
+	// now.
+	Enqueue(ctx context.Context, it OutboxItem) (int64, error)
+	// Due lists up to limit of node's pending items whose time has come,
+	// oldest first.
+	Due(ctx context.Context, node string, now time.Time, limit int) ([]OutboxItem, error)
+	// NextDue is the earliest NextAt of node's pending items (ok false when
+	// there are none).
+	NextDue(ctx context.Context, node string) (t time.Time, ok bool, err error)
+	// Settle records an attempt: status delivered, failed (given up) or
+	// pending again at next.
+	Settle(ctx context.Context, id int64, status string, attempts int, next time.Time, lastErr string) error
+	// SettleDelivered marks items delivered in one statement (attempts
+	// incremented).
+	SettleDelivered(ctx context.Context, ids []int64, at time.Time) error
+	// OutboxItem reads one item.
+	OutboxItem(ctx context.Context, id int64) (OutboxItem, error)
+	// PendingCount counts node's pending items.
+	PendingCount(ctx context.Context, node string) (int, error)
+}
+
+var _ Outbox = (*sqlStore)(nil)
+
+const outboxCols = `id, node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error`
+
+func scanOutbox(row interface{ Scan(...any) error }) (OutboxItem, error) {
+	var it OutboxItem
+	var next, created dbTime
+	err := row.Scan(&it.ID, &it.Node, &it.Kind, &it.CallID, &it.URL, &it.ContentType, &it.Body, &it.Status,
+		&it.Attempts, &next, &created, &it.LastError)
+	it.NextAt, it.Created = next.t, created.t
+	return it, err
+}
+
+func (s *sqlStore) Enqueue(ctx context.Context, it OutboxItem) (int64, error) {
+	now := time.Now()
+	if it.NextAt.IsZero() {
+		it.NextAt = now
+	}
+	var id int64
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '') RETURNING id`),
+		it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now)).Scan(&id)
+	if err != nil {
+		return 0, s.mapErr(err, "outbox enqueue")
+	}
+	return id, nil
+}
+
+func (s *sqlStore) Due(ctx context.Context, node string, now time.Time, limit int) ([]OutboxItem, error) {
+	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox
+WHERE status = 'pending' AND node = $1 AND next_at <= $2`+s.d.timeCast+` ORDER BY next_at, id LIMIT $3`),
+		node, s.timeArg(now), limit)
+	if err != nil {
+		return nil, s.mapErr(err, "outbox due")
+	}
+	defer rows.Close()
+	var out []OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, s.mapErr(err, "outbox due")
+		}
+		out = append(out, it)
+	}
+	return out, s.mapErr(rows.Err(), "outbox due")
+}
+
+func (s *sqlStore) NextDue(ctx context.Context, node string) (time.Time, bool, error) {
+	var t dbTime
+	var n int
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n, &t)
+	if err != nil {
+		return time.Time{}, false, s.mapErr(err, "outbox next")
+	}
+	return t.t, n > 0, nil
+}
+
+func (s *sqlStore) Settle(ctx context.Context, id int64, status string, attempts int, next time.Time, lastErr string) error {
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3`+s.d.timeCast+`, last_error = $4 WHERE id = $5`),
+		status, attempts, s.timeArg(next), lastErr, id)
+	return s.mapErr(err, "outbox settle")
+}
+
+func (s *sqlStore) OutboxItem(ctx context.Context, id int64) (OutboxItem, error) {
+	it, err := scanOutbox(s.w.QueryRowContext(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox WHERE id = $1`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return OutboxItem{}, ErrNotFound
+	}
+	return it, s.mapErr(err, "outbox item")
+}
+
+func (s *sqlStore) PendingCount(ctx context.Context, node string) (int, error) {
+	var n int
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n)
+	return n, s.mapErr(err, "outbox count")
+}
+
+func (s *sqlStore) SettleDelivered(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := []any{s.timeArg(at)}
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		args = append(args, id)
+		b.WriteString("$" + strconv.Itoa(len(args)))
+	}
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '' WHERE id IN (`+b.String()+`)`), args...)
+	return s.mapErr(err, "outbox settle delivered")
+}

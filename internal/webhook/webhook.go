@@ -1,0 +1,439 @@
+// Package webhook sends tapedeck's outgoing notifications (Ozeki's
+// RecordCompleted to a FinishedUrl, OzML applications' notifications, and
+// whatever later features need) through one sender:
+//
+//   - Every notification is first a row of the outbox in the catalog
+//     database (meta.Outbox), so a receiver that is down or a tapedeck
+//     restart loses nothing; it is removed from the queue when delivered or
+//     given up.
+//
+//   - Delivery is a POST with a per-request timeout; a failure (no
+//     connection, a timeout, a status other than 2xx) is retried with
+//     exponential back-off (Options.Backoff doubling to MaxBackoff) until
+//     Options.MaxAttempts attempts, then given up with a log line.
+//
+//   - Targets are checked against an allow-list (internal/netguard) when a
+//     notification is accepted (CheckTarget, so a command can refuse it)
+//     and again on the address each connection dials.
+//
+//   - Each request carries a signature header when a secret is configured:
+//
+//     X-Tapedeck-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//
+//     A receiver recomputes the HMAC over the timestamp, a dot and the raw
+//     body, compares in constant time and rejects old timestamps.
+//
+//   - Figures: tapedeck_webhook_delivered_total, _failed_total (given up),
+//     _retried_total and the gauge tapedeck_webhook_queue_depth.
+//
+// Send only writes the row and wakes the sender: it never waits for the
+// network, so a call or the media path is never blocked by a receiver.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/tapedeck/tapedeck/internal/metrics"
+	"github.com/tapedeck/tapedeck/internal/netguard"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// SignatureHeader is the header of the request signature.
+const SignatureHeader = "X-Tapedeck-Signature"
+
+// MaxBackoff caps the delay between two attempts.
+const MaxBackoff = 10 * time.Minute
+
+// MaxReply bounds the reply body kept for OnReply.
+const MaxReply = 1 << 20
+
+// Figures, on the process-wide registry.
+var (
+	mDelivered = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "tapedeck_webhook_delivered_total", Help: "Notifications delivered (2xx answer)."})
+	mFailed = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "tapedeck_webhook_failed_total", Help: "Notifications given up after the last attempt."})
+	mRetried = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "tapedeck_webhook_retried_total", Help: "Failed attempts that will be retried."})
+	mDepth = promauto.With(metrics.Registry).NewGauge(prometheus.GaugeOpts{
+		Name: "tapedeck_webhook_queue_depth", Help: "Notifications waiting in the outbox."})
+)
+
+// Options configure a Sender.
+type Options struct {
+	Outbox meta.Outbox
+	// Node is this node's id: a node sends its own rows only.
+	Node string
+	// Allow is the allow-list of non-public targets (nil: public only).
+	Allow *netguard.Policy
+	// Secret signs requests (SignatureHeader); empty: unsigned.
+	Secret []byte
+	// Timeout bounds one attempt (default 10 s).
+	Timeout time.Duration
+	// MaxAttempts before giving up (default 8).
+	MaxAttempts int
+	// Backoff is the first retry delay (default 2 s).
+	Backoff time.Duration
+	// Workers deliver in parallel (default 4).
+	Workers int
+	Log     *slog.Logger
+	// OnReply, if set, gets the body of each delivered notification whose
+	// answer has one (e.g. an OzML document for the call). It runs on its
+	// own goroutine.
+	OnReply func(Reply)
+}
+
+// Notification is what a feature sends.
+type Notification struct {
+	// Kind names it (RecordCompleted, IncomingCall, ...).
+	Kind   string
+	CallID string
+	URL    string
+	// Form is sent as application/x-www-form-urlencoded.
+	Form url.Values
+}
+
+// Reply is a delivered notification's answer.
+type Reply struct {
+	Kind, CallID, URL string
+	ContentType       string
+	Body              []byte
+}
+
+// Sender delivers the outbox.
+type Sender struct {
+	o      Options
+	client *http.Client
+	wake   chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	now    func() time.Time
+}
+
+// ErrTarget: the URL may not be notified (scheme, credentials, or a host
+// outside the allow-list).
+var ErrTarget = errors.New("webhook: target not allowed")
+
+// New makes a sender; Start runs it.
+func New(o Options) *Sender {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 2 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	c := o.Allow.Client()
+	c.Timeout = o.Timeout
+	// Notifications are POSTs: a redirect is not followed (it would turn
+	// into a GET); the receiver's 3xx is a failed attempt.
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Sender{o: o, client: c, wake: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now}
+}
+
+// Client is the HTTP client with the sender's guard (for requests that
+// need an answer at once, such as an OzML application's document).
+func (s *Sender) Client() *http.Client { return s.client }
+
+// Allow is the sender's allow-list.
+func (s *Sender) Allow() *netguard.Policy { return s.o.Allow }
+
+// Secret is the signing secret (empty: unsigned).
+func (s *Sender) Secret() []byte { return s.o.Secret }
+
+// Start runs delivery in the background until Close.
+func (s *Sender) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.run(ctx)
+}
+
+// Close stops delivering (what is queued stays in the outbox for the next
+// start) and waits for the attempts in flight.
+func (s *Sender) Close() {
+	s.once.Do(func() {
+		if s.stop == nil {
+			close(s.done)
+			return
+		}
+		s.stop()
+		<-s.done
+	})
+}
+
+// CheckTarget refuses a URL that is not plain http(s), carries
+// credentials, or whose host is (or resolves to) an address the
+// allow-list does not allow.
+func (s *Sender) CheckTarget(ctx context.Context, raw string) error {
+	return CheckTarget(ctx, s.o.Allow, raw)
+}
+
+// CheckTarget is Sender.CheckTarget for a policy.
+func CheckTarget(ctx context.Context, allow *netguard.Policy, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("%w: %q is not an absolute URL", ErrTarget, raw)
+	}
+	if err := netguard.CheckURL(u); err != nil {
+		return fmt.Errorf("%w: %v", ErrTarget, err)
+	}
+	host := u.Hostname()
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return fmt.Errorf("%w: bad port %q", ErrTarget, port)
+	}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return fmt.Errorf("%w: %s does not resolve: %v", ErrTarget, host, err)
+		}
+	}
+	for _, a := range addrs {
+		if !allow.Allows(host, a, uint16(p)) {
+			return fmt.Errorf("%w: %s (%s) is not a public address and not in webhook.allow", ErrTarget, host, a)
+		}
+	}
+	return nil
+}
+
+// Send queues a notification in the outbox and wakes the sender; it
+// returns once the row is stored, never waiting for the receiver.
+func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
+	if err := s.CheckTarget(ctx, n.URL); err != nil {
+		return 0, err
+	}
+	id, err := s.o.Outbox.Enqueue(ctx, meta.OutboxItem{Node: s.o.Node, Kind: n.Kind, CallID: n.CallID, URL: n.URL,
+		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode())})
+	if err != nil {
+		return 0, err
+	}
+	mDepth.Inc()
+	s.Wake()
+	return id, nil
+}
+
+// Wake makes the sender look at the outbox now.
+func (s *Sender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Sign is the signature header value of body at time t.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a signature header against body (maxAge: how old its
+// timestamp may be).
+func Verify(secret []byte, header string, body []byte, now time.Time, maxAge time.Duration) bool {
+	var ts, v1 string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			v1 = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || now.Sub(time.Unix(sec, 0)).Abs() > maxAge {
+		return false
+	}
+	want := Sign(secret, time.Unix(sec, 0), body)
+	return hmac.Equal([]byte(want), []byte("t="+ts+",v1="+v1))
+}
+
+func (s *Sender) run(ctx context.Context) {
+	defer close(s.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.deliverDue(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := time.Minute
+		if n, err := s.o.Outbox.PendingCount(ctx, s.o.Node); err == nil {
+			mDepth.Set(float64(n))
+		}
+		if t, ok, err := s.o.Outbox.NextDue(ctx, s.o.Node); err != nil {
+			wait = time.Second
+		} else if ok {
+			wait = max(t.Sub(s.now()), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// deliverDue delivers the due items, Workers at a time, until none is due.
+func (s *Sender) deliverDue(ctx context.Context) {
+	for ctx.Err() == nil {
+		items, err := s.o.Outbox.Due(ctx, s.o.Node, s.now(), 4*s.o.Workers)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.o.Log.Error("webhook: reading the outbox", "err", err)
+			}
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		sem := make(chan struct{}, s.o.Workers)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var delivered []int64
+		for _, it := range items {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if s.attempt(ctx, it) {
+					mu.Lock()
+					delivered = append(delivered, it.ID)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		// One write for the batch's deliveries: the outbox database's
+		// writes, not the receivers, bound the rate. A crash before it
+		// sends them again (at least once).
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.o.Outbox.SettleDelivered(sctx, delivered, s.now()); err != nil {
+			s.o.Log.Error("webhook: delivered but not recorded; they may be sent again", "count", len(delivered), "err", err)
+		}
+		cancel()
+	}
+}
+
+// attempt delivers one item once; it reports a delivery (settled by the
+// caller) and settles failures itself.
+func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) (delivered bool) {
+	reply, err := s.post(ctx, it)
+	if ctx.Err() != nil {
+		return false // shutting down: the row stays pending
+	}
+	attempts := it.Attempts + 1
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err == nil {
+		mDelivered.Inc()
+		s.o.Log.Info("webhook delivered", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts)
+		if s.o.OnReply != nil && len(bytes.TrimSpace(reply.Body)) > 0 {
+			go s.o.OnReply(reply)
+		}
+		return true
+	}
+	if attempts >= s.o.MaxAttempts {
+		mFailed.Inc()
+		s.o.Log.Error("webhook given up", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts, "err", err)
+		if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxFailed, attempts, s.now(), err.Error()); serr != nil {
+			s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
+		}
+		return false
+	}
+	delay := s.o.Backoff << min(attempts-1, 20)
+	if delay > MaxBackoff || delay <= 0 {
+		delay = MaxBackoff
+	}
+	mRetried.Inc()
+	s.o.Log.Warn("webhook attempt failed; retrying", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts, "retry_in", delay, "err", err)
+	if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxPending, attempts, s.now().Add(delay), err.Error()); serr != nil {
+		s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
+	}
+	return false
+}
+
+func (s *Sender) post(ctx context.Context, it meta.OutboxItem) (Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.URL, bytes.NewReader(it.Body))
+	if err != nil {
+		return Reply{}, err
+	}
+	req.Header.Set("Content-Type", it.ContentType)
+	req.Header.Set("User-Agent", "tapedeck-webhook")
+	if len(s.o.Secret) > 0 {
+		req.Header.Set(SignatureHeader, Sign(s.o.Secret, s.now(), it.Body))
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, MaxReply))
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return Reply{}, fmt.Errorf("answered %s", res.Status)
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Kind: it.Kind, CallID: it.CallID, URL: it.URL, ContentType: res.Header.Get("Content-Type"), Body: body}, nil
+}
+
+// redact drops a URL's query (it may carry tokens) for logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(bad url)"
+	}
+	u.RawQuery, u.User = "", nil
+	return u.String()
+}
