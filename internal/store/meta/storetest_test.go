@@ -40,6 +40,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
 		{"Stored", testStored},
 		{"Registrations", testRegistrations},
+		{"SoftDelete", testSoftDelete},
+		{"FromTo", testFromTo},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
