@@ -36,3 +36,8 @@ go test -run='^$' -fuzz='^FuzzRestcommDates$' -fuzztime="$t" -fuzzminimizetime=5
 # with arbitrary caller values: names stay inside the recordings root or an
 # allowed directory, Wazo's characters only, never a taken name (issue 14).
 go test -run='^$' -fuzz='^FuzzTemplate$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/recname/
+
+# Ozeki command API parameters through the whole handler, and OzML
+# documents (issue 15).
+go test -run='^$' -fuzz='^FuzzCommandParams$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ozeki/
+go test -run='^$' -fuzz='^FuzzParseOzML$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ozeki/

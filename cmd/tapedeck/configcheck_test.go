@@ -35,7 +35,7 @@ func TestConfigCheckFindsBrokenConfigurations(t *testing.T) {
 		"unknown application, lower case": {route("2001", "record(calls/x)"),
 			`dialplan rule 1 (exten "2001"): record(calls/x): unknown application "record" (did you mean Record?)`},
 		"unknown application, no near name": {route("2001", "Playback(hello-world)"),
-			`dialplan rule 1 (exten "2001"): Playback(hello-world): unknown application "Playback" (known: CallRecordToggle, Dial, Record, Script, Stasis, Wait)`},
+			`dialplan rule 1 (exten "2001"): Playback(hello-world): unknown application "Playback" (known: CallRecordToggle, Dial, DialTrunk, Record, Script, Stasis, Wait)`},
 		"Record without a name": {route("2001", "Record()"),
 			`dialplan rule 1 (exten "2001"): Record(): no recording name: want Record(name[,format]), e.g. Record(calls/${EXTEN}-${UNIQUEID},wav)`},
 		"Record with an empty name": {route("2001", "Record(,wav)"),

@@ -64,6 +64,8 @@ type Invocation struct {
 	// CallerUser is the SIP username the caller authenticated as, for an
 	// application with Authenticate.
 	CallerUser string
+	// Trunk is the trunk the call came from (nil: not from a trunk).
+	Trunk *Trunk
 
 	ch *Channel // for the applications of this package
 }
@@ -188,6 +190,7 @@ func init() {
 	RegisterApp(waitApp)
 	RegisterApp(dialApp)
 	RegisterApp(callRecordToggleApp)
+	RegisterApp(dialTrunkApp)
 }
 
 // start runs the application on ch, made for the call inv admitted.

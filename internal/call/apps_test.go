@@ -105,7 +105,7 @@ func TestAppChecks(t *testing.T) {
 		"Recrod(x)":                                `unknown application "Recrod" (did you mean Record?)`,
 		"stasis(x)":                                `unknown application "stasis" (did you mean Stasis?)`,
 		"Wiat(1)":                                  `unknown application "Wiat" (did you mean Wait?)`,
-		"Playback(hello)":                          `unknown application "Playback" (known: CallRecordToggle, Dial, Record, Stasis, Wait)`,
+		"Playback(hello)":                          `unknown application "Playback" (known: CallRecordToggle, Dial, DialTrunk, Record, Stasis, Wait)`,
 	} {
 		app, err := dialplan.ParseApp(in)
 		if err != nil {

@@ -83,6 +83,9 @@ type Channel struct {
 	// 183 (sdp: with early media), 200 answered, or the final failure
 	// (SIP code; 408 timed out, 487 canceled).
 	dialHook func(code int, sdp bool)
+	// dialUser and dialPassword answer the far end's digest challenge
+	// (a trunk's credentials); set before dial starts.
+	dialUser, dialPassword string
 }
 
 // ID is the channel's unique id.
@@ -398,6 +401,15 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	billsec := 0.0
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
+	}
+	if f := ch.m.opts.OnCallEnded; f != nil {
+		dir := "inbound"
+		if ch.dialog == nil {
+			dir = "outbound-api"
+		}
+		f(CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
+			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
+			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st})
 	}
 	ch.log.Info("channel destroyed", "cause", int(cause), "cause_txt", CauseText(cause), "remote", remote,
 		"duration_s", round3(now.Sub(ch.created).Seconds()), "billsec_s", round3(billsec),

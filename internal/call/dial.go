@@ -28,10 +28,20 @@ func (m *Manager) SetUsers(dir Directory, loc Locations, auth *sip.Authenticator
 // DefaultDialTimeout is how long Dial rings the callee's phones.
 const DefaultDialTimeout = 30 * time.Second
 
-// route finds the route of a dialled number: the dialplan's, else, for a
-// user's extension, an implicit Dial(exten).
-func (m *Manager) route(exten string) (*dialplan.Route, dialplan.App, error) {
-	route, app, err := m.dialplan().Match(exten)
+// route finds the route of a dialled number. From a trunk: the user of a
+// DID (Dial, incoming external), else the dialplan. From anyone else: the
+// dialplan, else a feature code, a user's extension (an implicit Dial),
+// and with trunks any other number goes out (DialTrunk, outgoing
+// external).
+func (m *Manager) route(exten string, trunk *Trunk) (*dialplan.Route, dialplan.App, error) {
+	if trunk != nil {
+		if user, ok := trunk.DIDs[exten]; ok && m.opts.Directory != nil {
+			app := dialplan.App{Name: dialApp.Name, Args: []string{user}}
+			return &dialplan.Route{Exten: exten, Context: "from-extern", App: app}, app, nil
+		}
+		return m.opts.Plan.Match(exten)
+	}
+	route, app, err := m.opts.Plan.Match(exten)
 	if err == nil || m.opts.Directory == nil {
 		return route, app, err
 	}
@@ -42,14 +52,19 @@ func (m *Manager) route(exten string) (*dialplan.Route, dialplan.App, error) {
 		return &dialplan.Route{Exten: exten, Context: "xivo-features", App: app}, app, nil
 	}
 	u, uerr := m.opts.Directory.UserByExten(ctx, "", exten)
-	if uerr != nil {
-		if !errors.Is(uerr, ErrNoUser) {
-			m.log.Error("users directory lookup failed", "exten", exten, "err", uerr)
-		}
+	if uerr == nil {
+		app = dialplan.App{Name: dialApp.Name, Args: []string{exten}}
+		return &dialplan.Route{Exten: exten, Context: nonEmpty(u.Context, "default"), App: app}, app, nil
+	}
+	if !errors.Is(uerr, ErrNoUser) {
+		m.log.Error("users directory lookup failed", "exten", exten, "err", uerr)
 		return nil, dialplan.App{}, err
 	}
-	app = dialplan.App{Name: dialApp.Name, Args: []string{exten}}
-	return &dialplan.Route{Exten: exten, Context: nonEmpty(u.Context, "default"), App: app}, app, nil
+	if len(m.opts.Trunks) > 0 && trunkNumber(exten) {
+		app = dialplan.App{Name: dialTrunkApp.Name, Args: []string{m.opts.Trunks[0].Name, exten}}
+		return &dialplan.Route{Exten: exten, Context: "to-extern", App: app}, app, nil
+	}
+	return nil, dialplan.App{}, err
 }
 
 // authenticate checks an INVITE's digest credentials; false: answered.
@@ -115,7 +130,9 @@ type legEvent struct {
 	sdp  bool
 }
 
-// runDial is the Dial application on the caller's channel ch.
+// runDial is the Dial application on the caller's channel ch: the user
+// of exten is called on every registered phone. From a trunk (a DID) the
+// call is incoming external, from a user internal.
 func (ch *Channel) runDial(inv *Invocation) {
 	m := ch.m
 	exten := inv.Args[0]
@@ -138,9 +155,42 @@ func (ch *Channel) runDial(inv *Invocation) {
 		ch.hangup(CauseNoAnswer, false) // 480 Temporarily Unavailable
 		return
 	}
+	targets := make([]dialTarget, len(contacts))
+	for i, b := range contacts {
+		targets[i] = dialTarget{endpoint: "PJSIP/" + b.ContactTarget()}
+	}
+	kind := users.Internal
+	if inv.Trunk != nil {
+		kind = users.IncomingExternal
+	}
+	ch.connect(inv, dialSpec{targets: targets, timeout: timeout, kind: kind, caller: caller, callee: callee, dst: exten})
+}
+
+// dialTarget is one phone or trunk to call.
+type dialTarget struct {
+	endpoint           string // PJSIP/sip:...
+	username, password string // digest credentials for the far end's challenge
+}
+
+// dialSpec is what connect calls and how the call counts.
+type dialSpec struct {
+	targets        []dialTarget
+	timeout        time.Duration
+	kind           users.CallKind
+	caller, callee *DirUser // nil for a trunk's side
+	dst            string   // the dialled number
+}
+
+// connect calls every target at once and bridges the caller with the first
+// that answers: ringing and early media reach the caller, failures end the
+// caller's call with the most telling status, either hangup ends both.
+// The connected call is recorded when the users' flags say so.
+func (ch *Channel) connect(inv *Invocation, spec dialSpec) {
+	m := ch.m
+	exten := spec.dst
 	callerID := ch.JSON().Caller
-	if caller != nil {
-		callerID = CallerID{Name: caller.Name(), Number: caller.Exten}
+	if spec.caller != nil {
+		callerID = CallerID{Name: spec.caller.Name(), Number: spec.caller.Exten}
 		ch.mu.Lock()
 		ch.caller = callerID
 		ch.mu.Unlock()
@@ -150,27 +200,27 @@ func (ch *Channel) runDial(inv *Invocation) {
 		cid = fmt.Sprintf("%q <%s>", callerID.Name, callerID.Number)
 	}
 
-	events := make(chan legEvent, 4*len(contacts)+4)
+	events := make(chan legEvent, 4*len(spec.targets)+4)
 	var legs []*Channel
-	for _, b := range contacts {
-		leg, uri, err := m.outboundChannel(OriginateOptions{Endpoint: "PJSIP/" + b.ContactTarget(), CallerID: cid,
+	for _, t := range spec.targets {
+		leg, uri, err := m.outboundChannel(OriginateOptions{Endpoint: t.endpoint, CallerID: cid,
 			Extension: exten, Originator: ChannelID(ch.id)}, StateDown)
 		if err != nil {
-			inv.Log.Warn("Dial: cannot call a contact", "contact", b.Contact, "err", err)
+			inv.Log.Warn("Dial: cannot call a target", "endpoint", t.endpoint, "err", err)
 			continue
 		}
 		leg.dialHook = func(code int, sdp bool) { events <- legEvent{leg: leg, code: code, sdp: sdp} }
+		leg.dialUser, leg.dialPassword = t.username, t.password
 		leg.mu.Lock()
 		leg.dialing = true
 		leg.mu.Unlock()
 		legs = append(legs, leg)
-		go leg.dial(uri, timeout, ch)
+		go leg.dial(uri, spec.timeout, ch)
 	}
 	if len(legs) == 0 {
 		ch.hangup(CauseCongestion, false)
 		return
 	}
-
 	var early *Bridge // the caller hears a ringing phone's early media
 	var winner *Channel
 	ringing := false
@@ -240,6 +290,7 @@ func (ch *Channel) runDial(inv *Invocation) {
 	}
 	br := early
 	if br == nil {
+		var err error
 		if br, err = m.createBridge("", "mixing", "dial"); err != nil {
 			ch.hangup(CauseCongestion, false)
 			winner.hangup(CauseNormalClearing, false)
@@ -251,11 +302,11 @@ func (ch *Channel) runDial(inv *Invocation) {
 		inv.Log.Info("Dial: the callee is gone", "err", err)
 	}
 	inv.Log.Info("Dial: connected", "exten", exten, "callee_channel", winner.id, "bridge", br.id)
-	m.recordByPolicy(br, users.Internal, caller, callee, ch.JSON().Caller.Number, exten, inv.Route.Context)
+	m.recordByPolicy(br, spec.kind, spec.caller, spec.callee, callerID.Number, exten, inv.Route.Context)
 	for _, p := range []struct {
 		ch, peer *Channel
 		u        *DirUser
-	}{{ch, winner, caller}, {winner, ch, callee}} {
+	}{{ch, winner, spec.caller}, {winner, ch, spec.callee}} {
 		if p.u != nil && p.u.OnlineCallRecord {
 			p.ch.AttachTap(&onlineRecorder{m: m, ch: p.ch, peer: p.peer, br: br}, StageControl)
 		}

@@ -60,6 +60,9 @@ type Options struct {
 	// RTPTimeout hangs up answered channels that received no RTP for this
 	// long (0: never); see watchdog.go.
 	RTPTimeout time.Duration
+	// OnCallEnded receives each channel's call record when it ends (the
+	// CDR), on the hangup's goroutine; it should not block for long.
+	OnCallEnded func(CallRecord)
 
 	// Directory, Locations and Auth are the PBX's users, their registered
 	// phones and the digest authenticator of their calls (SetUsers); nil:
@@ -69,6 +72,34 @@ type Options struct {
 	Auth      *sip.Authenticator
 	// Policy configures recordings made by users' flags.
 	Policy PolicyRecording
+	// Trunks are the SIP peers for external calls (SetTrunks).
+	Trunks []Trunk
+}
+
+// CallRecord is what a channel leaves when it ends.
+type CallRecord struct {
+	CallSid, AccountSid, CallID, ChannelID string
+	From, To                               string
+	Direction                              string // inbound, outbound-api
+	Status                                 string // completed, no-answer, busy, failed, canceled
+	Created, Answered, Ended               time.Time
+	Cause                                  Cause
+	RTP                                    rtp.Stats
+}
+
+// callStatus is Restcomm's status of an ended call.
+func callStatus(answered bool, cause Cause, remote bool) string {
+	switch {
+	case answered:
+		return "completed"
+	case cause == CauseUserBusy:
+		return "busy"
+	case cause == CauseNoAnswer || cause == CauseNoUserResponse:
+		return "no-answer"
+	case cause == CauseNormalClearing && remote:
+		return "canceled"
+	}
+	return "failed"
 }
 
 // DefaultMaxRecording is the recording length cap when none is configured.
@@ -284,7 +315,8 @@ func (m *Manager) Invite(d *sip.Dialog) {
 			return
 		}
 	}
-	route, app, err := m.route(d.Exten())
+	trunk := m.trunkFrom(d.Source())
+	route, app, err := m.route(d.Exten(), trunk)
 	if err != nil {
 		log.Info("rejecting call: no dialplan route", "err", err)
 		_ = d.Reject(404, "Not Found")
@@ -296,8 +328,8 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		_ = d.Reject(404, "Not Found")
 		return
 	}
-	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m}
-	if application.Authenticate {
+	inv := &Invocation{Args: app.Args, Route: route, Log: log, Calls: m, Trunk: trunk}
+	if application.Authenticate && trunk == nil {
 		user, ok := m.authenticate(d)
 		if !ok {
 			return // answered 401/403 (or dropped)

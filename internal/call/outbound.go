@@ -284,6 +284,8 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 		FromUser: nonEmpty(callerID.Number, "tapedeck"),
 		FromName: callerID.Name,
 		Offer:    offer,
+		Username: ch.dialUser,
+		Password: ch.dialPassword,
 		OnProvisional: func(code int, reason string, body []byte) {
 			if code == 180 || code == 183 {
 				ch.mu.Lock()

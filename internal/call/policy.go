@@ -3,22 +3,20 @@ package call
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"time"
+	"path/filepath"
+	"strings"
 
+	"github.com/tapedeck/tapedeck/internal/recname"
 	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // PolicyRecording configures the recordings made by users' flags (Wazo's
 // call recording).
 type PolicyRecording struct {
-	// Name makes a recording's name (relative to the recordings root,
-	// without extension) from Wazo's template variables: srcnum, dstnum,
-	// timestamp, local_time, utc_time, base_context, tenant_uuid. Nil:
-	// "user-<srcnum>-<dstnum>-<timestamp>", Wazo's default.
-	Name func(vars map[string]string) (string, error)
-	// Format is the file format (Wazo's filename_extension); default wav.
-	Format string
+	// Namer names the files from call_recording.filename_template (and
+	// gives their format, filename_extension). Nil:
+	// "user-<srcnum>-<dstnum>-<timestamp>.wav", Wazo's default.
+	Namer *recname.Namer
 	// Stereo records the caller left, the callee right (wav only).
 	Stereo bool
 }
@@ -38,16 +36,6 @@ func toUser(u *DirUser) *users.User {
 		OnlineCallRecord: u.OnlineCallRecord}
 }
 
-// policyVars are Wazo's filename template variables for a call.
-func policyVars(src, dst, context, tenant string, at time.Time) map[string]string {
-	return map[string]string{
-		"srcnum": src, "dstnum": dst, "base_context": context, "tenant_uuid": tenant,
-		"timestamp":  strconv.FormatInt(at.Unix(), 10),
-		"local_time": at.Local().Format("2006-01-02T15:04:05"),
-		"utc_time":   at.UTC().Format("2006-01-02T15:04:05Z"),
-	}
-}
-
 // recordByPolicy starts the one recording of a connected call when the
 // callee's or the caller's flags ask for it (users.Decide); names that are
 // taken get a suffix, never overwrite.
@@ -57,40 +45,49 @@ func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirU
 		return nil
 	}
 	tenant := owners[0].TenantUUID
-	vars := policyVars(src, dst, context, tenant, m.now())
-	var base string
-	var err error
-	if m.opts.Policy.Name != nil {
-		base, err = m.opts.Policy.Name(vars)
-	} else {
-		base = fmt.Sprintf("user-%s-%s-%s", src, dst, vars["timestamp"])
+	now := m.now()
+	release := func() {}
+	base, root, format := fmt.Sprintf("user-%s-%s-%d", src, dst, now.Unix()), "", "wav"
+	if n := m.opts.Policy.Namer; n != nil {
+		format = n.Extension()
+		path, err := n.Name(recname.NameVars{SrcNum: src, DstNum: dst, Time: now, BaseContext: context, TenantUUID: tenant})
+		if err != nil {
+			m.log.Error("policy recording: the filename template failed; recording under the default name", "err", err)
+		} else {
+			stem := strings.TrimSuffix(path, "."+format)
+			if rel, ok := n.Rel(stem); ok {
+				base = rel
+			} else { // an allowed directory outside the recordings root
+				root, base = filepath.Dir(stem), filepath.Base(stem)
+			}
+			release = func() { n.Release(path) }
+		}
 	}
-	if err != nil {
-		m.log.Error("policy recording: the filename template failed; recording under the default name", "err", err)
-		base = fmt.Sprintf("user-%s-%s-%s", src, dst, vars["timestamp"])
-	}
-	format := nonEmpty(m.opts.Policy.Format, "wav")
 	stereo := m.opts.Policy.Stereo && format == "wav"
 	for i := 0; i < 100; i++ {
 		name := base
 		if i > 0 {
 			name = fmt.Sprintf("%s-%d", base, i)
 		}
-		r, err := br.record(RecordOptions{Name: name, Format: format, IfExists: "fail"}, stereo, "policy")
+		owner := make([]string, len(owners))
+		for i, o := range owners {
+			owner[i] = o.UUID
+		}
+		r, err := br.record(RecordOptions{Name: name, Format: format, IfExists: "fail", Root: root,
+			policy: policyInfo{tenant: tenant, direction: kind.String(), owners: strings.Join(owner, ",")}}, stereo, "policy")
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		if err != nil {
 			m.log.Error("policy recording not started", "name", name, "err", err)
+			release()
 			return nil
 		}
-		owner := make([]string, len(owners))
-		for i, o := range owners {
-			owner[i] = o.UUID
-		}
+		go func() { <-r.done; release() }()
 		m.log.Info("recording the call by policy", "name", name, "kind", kind, "owners", owner, "tenant", tenant)
 		return r
 	}
 	m.log.Error("policy recording: 100 names taken", "name", base)
+	release()
 	return nil
 }

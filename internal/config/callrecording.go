@@ -21,6 +21,9 @@ type CallRecording struct {
 	// AllowedDirs are the absolute directories outside the recordings root
 	// that absolute names may use (default: none).
 	AllowedDirs []string `yaml:"allowed_dirs"`
+	// Stereo records the caller on the left channel and the callee on the
+	// right (wav only) instead of one mixed channel.
+	Stereo bool `yaml:"stereo"`
 }
 
 // Namer compiles call_recording into the file namer of policy recordings.

@@ -32,6 +32,9 @@ type Config struct {
 	Log Log `yaml:"log"`
 	SIP SIP `yaml:"sip"`
 	RTP RTP `yaml:"rtp"`
+	// Trunks are the SIP peers that bring external calls in and take
+	// users' calls to numbers that are no extension out (trunks.go).
+	Trunks []Trunk `yaml:"trunks"`
 	// HTTP is the listener for ARI and the other HTTP APIs.
 	HTTP HTTP `yaml:"http"`
 	ARI  ARI  `yaml:"ari"`
@@ -577,6 +580,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
 	}
 	errs = append(errs, c.checkWazo()...)
+	errs = append(errs, c.checkTrunks()...)
 	errs = append(errs, c.checkCallRecording()...)
 	errs = append(errs, c.checkTLS()...)
 	errs = append(errs, c.checkDialplan(check)...)

@@ -226,6 +226,7 @@ func (p *Policy) Client() *http.Client {
 		DialContext:           p.Dialer(10 * time.Second),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   16, // a webhook sender's workers share one host
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

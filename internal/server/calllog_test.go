@@ -170,3 +170,59 @@ func TestFailedLoginLogged(t *testing.T) {
 		t.Errorf("failed logins logged for %v, want ari and restcomm", apis)
 	}
 }
+
+// TestCDRListedByCallsResource: a call leaves a CDR in the catalog,
+// listed by Restcomm's Calls resource with its ids, numbers, status, cause
+// and RTP figures.
+func TestCDRListedByCallsResource(t *testing.T) {
+	var buf testutil.SyncBuffer
+	srv := jsonServer(t, &buf)
+	phone, err := sipua.New(sipua.Options{User: "4155550111", RTPMin: 44500, RTPMax: 44999, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call, err := phone.Dial(ctx, sipua.Target("2001", srv.SIPAddr()), sipua.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := call.SendAudio(ctx, squareWave(1600)); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the end of the call logged", func() bool { return strings.Contains(buf.String(), `"msg":"channel destroyed"`) })
+	end := findLine(logLines(t, &buf), "channel destroyed")
+	acc, err := srv.Catalog().DefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := get(t, "http://"+srv.HTTPAddr()+"/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Calls.json", acc.Sid, acc.AuthToken)
+	var list struct {
+		Total int `json:"total"`
+		Calls []struct {
+			Sid, To, From, Status, Direction, Duration string
+			SIPCallID                                  string `json:"sip_call_id"`
+			ChannelID                                  string `json:"channel_id"`
+			AccountSid                                 string `json:"account_sid"`
+			Cause                                      int    `json:"hangup_cause"`
+			RTPReceived                                int64  `json:"rtp_received"`
+		} `json:"calls"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &list) != nil || list.Total != 1 || len(list.Calls) != 1 {
+		t.Fatalf("Calls.json: %d %s", code, body)
+	}
+	c := list.Calls[0]
+	if c.Sid != end["call_sid"] || c.SIPCallID != end["call_id"] || c.ChannelID != end["channel"] || c.AccountSid != acc.Sid {
+		t.Errorf("ids: %+v, log %v", c, end)
+	}
+	if c.From != "4155550111" || c.To != "2001" || c.Status != "completed" || c.Direction != "inbound" || c.Cause != 16 || c.RTPReceived < 5 {
+		t.Errorf("call: %+v", c)
+	}
+	if code, _, _ := get(t, "http://"+srv.HTTPAddr()+"/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Calls.json", acc.Sid, "wrong"); code != 401 {
+		t.Errorf("wrong token: %d", code)
+	}
+}

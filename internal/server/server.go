@@ -180,6 +180,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:        cfg.NodeID,
 		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
+		OnCallEnded:   func(r call.CallRecord) { s.writeCDR(r) },
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -216,6 +217,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.dir = storeDirectory{us}
 	}
 	s.calls.SetUsers(lateDirectory{s}, s.reg, s.reg.Auth())
+	trunks := make([]call.Trunk, len(cfg.Trunks))
+	for i, t := range cfg.Trunks {
+		trunks[i] = call.Trunk{Name: t.Name, Host: t.Address, Port: t.Port, Transport: t.Transport,
+			Username: t.Username, Password: t.Password, DIDs: t.DIDs}
+	}
+	if namer, err := cfg.Namer(); err != nil {
+		log.Error("call_recording: policy recordings get the default name", "err", err)
+	} else {
+		s.calls.SetPolicyRecording(call.PolicyRecording{Namer: namer, Stereo: cfg.CallRecording.Stereo})
+	}
+	if err := s.calls.SetTrunks(trunks); err != nil {
+		log.Error("trunks: calls from and to a trunk whose address does not resolve fail", "err", err)
+	}
 	s.stopPrune, s.pruned = make(chan struct{}), make(chan struct{})
 	go s.pruneRegistrations(time.Minute)
 	s.calls.SetCatalog(s.catalog)
@@ -230,6 +244,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		StartedAt:      time.Now(),
 		SystemName:     cfg.NodeID,
 		AllowedOrigins: cfg.ARI.AllowedOrigins,
+		Endpoints:      s.endpoints,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)

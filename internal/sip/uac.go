@@ -20,6 +20,9 @@ type DialOptions struct {
 	Offer []byte
 	// OnProvisional sees 1xx responses (180, 183 with early media SDP).
 	OnProvisional func(code int, reason string, body []byte)
+	// Username and Password answer a 401/407 digest challenge (sipgo
+	// retries the INVITE with credentials).
+	Username, Password string
 }
 
 // RejectedError is a final non-2xx answer to our INVITE.
@@ -73,7 +76,7 @@ func (e *Endpoint) Dial(ctx context.Context, o DialOptions) (*OutDialog, error) 
 	if err != nil {
 		return nil, err
 	}
-	err = d.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+	err = d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: o.Username, Password: o.Password, OnResponse: func(res *sip.Response) error {
 		if res.IsProvisional() && o.OnProvisional != nil && res.StatusCode > 100 {
 			o.OnProvisional(res.StatusCode, res.Reason, res.Body())
 		}

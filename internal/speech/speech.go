@@ -48,10 +48,11 @@ type Synth struct {
 func New(dir string) *Synth { return &Synth{Dir: dir, locks: map[string]*sync.Mutex{}} }
 
 func (s *Synth) program() string {
+	name := "espeak-ng"
 	if s.Program != "" {
-		return s.Program
+		name = s.Program
 	}
-	p, err := exec.LookPath("espeak-ng")
+	p, err := exec.LookPath(name)
 	if err != nil {
 		return ""
 	}

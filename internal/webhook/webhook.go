@@ -337,37 +337,49 @@ func (s *Sender) deliverDue(ctx context.Context) {
 		}
 		sem := make(chan struct{}, s.o.Workers)
 		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var delivered []int64
 		for _, it := range items {
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				s.attempt(ctx, it)
+				if s.attempt(ctx, it) {
+					mu.Lock()
+					delivered = append(delivered, it.ID)
+					mu.Unlock()
+				}
 			}()
 		}
 		wg.Wait()
+		// One write for the batch's deliveries: the outbox database's
+		// writes, not the receivers, bound the rate. A crash before it
+		// sends them again (at least once).
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.o.Outbox.SettleDelivered(sctx, delivered, s.now()); err != nil {
+			s.o.Log.Error("webhook: delivered but not recorded; they may be sent again", "count", len(delivered), "err", err)
+		}
+		cancel()
 	}
 }
 
-// attempt delivers one item once and settles it.
-func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) {
+// attempt delivers one item once; it reports a delivery (settled by the
+// caller) and settles failures itself.
+func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) (delivered bool) {
 	reply, err := s.post(ctx, it)
 	if ctx.Err() != nil {
-		return // shutting down: the row stays pending
+		return false // shutting down: the row stays pending
 	}
 	attempts := it.Attempts + 1
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err == nil {
-		if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxDelivered, attempts, s.now(), ""); serr != nil {
-			s.o.Log.Error("webhook: delivered but not recorded; it may be sent again", "id", it.ID, "err", serr)
-		}
 		mDelivered.Inc()
 		s.o.Log.Info("webhook delivered", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts)
 		if s.o.OnReply != nil && len(bytes.TrimSpace(reply.Body)) > 0 {
 			go s.o.OnReply(reply)
 		}
-		return
+		return true
 	}
 	if attempts >= s.o.MaxAttempts {
 		mFailed.Inc()
@@ -375,7 +387,7 @@ func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) {
 		if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxFailed, attempts, s.now(), err.Error()); serr != nil {
 			s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
 		}
-		return
+		return false
 	}
 	delay := s.o.Backoff << min(attempts-1, 20)
 	if delay > MaxBackoff || delay <= 0 {
@@ -386,6 +398,7 @@ func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) {
 	if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxPending, attempts, s.now().Add(delay), err.Error()); serr != nil {
 		s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
 	}
+	return false
 }
 
 func (s *Sender) post(ctx context.Context, it meta.OutboxItem) (Reply, error) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -324,17 +325,19 @@ func TestUserCallRecordedByPolicy(t *testing.T) {
 		t.Fatalf("recordings %v, want one user-1001-1002-<timestamp>.wav", all)
 	}
 	name := strings.TrimSuffix(filepath.Base(files[0]), ".wav")
-	var row struct{ status, source, caller, called string }
+	var row struct{ status, source, caller, called, tenant, direction, owners string }
 	err := testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
 		r, err := n.srv.Catalog().Stored(context.Background(), name)
 		if err != nil {
 			return false
 		}
 		row.status, row.source, row.caller, row.called = string(r.Status), r.Source, r.CallerNumber, r.CalledNumber
+		row.tenant, row.direction, row.owners = r.TenantUUID, r.Direction, r.Owners
 		return row.status == "completed"
 	})
-	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" {
-		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002", row, err)
+	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" ||
+		row.tenant != "tenant-1" || row.direction != "internal" || row.owners != "uuid-1002" {
+		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002, tenant-1, internal, owned by uuid-1002", row, err)
 	}
 	rate, pcm := readWAV(t, files[0])
 	if rate != 8000 || len(pcm) < 8000 {
@@ -472,5 +475,74 @@ func TestFeatureOnlineRecord(t *testing.T) {
 			t.Fatalf("bob received alice's feature code digits: %v", ev)
 		}
 	}
+	hangupAll(t, n, alice)
+}
+
+// TestPolicyRecordingTemplateStereo: with the seed's first example
+// (call_recording.filename_template "{{ tenant_uuid }}/{{ utc_time
+// }}-{{ srcnum }}-{{ dstnum }}") and stereo, the recording lands in the
+// tenant's directory under that name, the caller's 440 Hz on the left
+// and the callee's 1000 Hz on the right.
+func TestPolicyRecordingTemplateStereo(t *testing.T) {
+	dir := wazoUsers("1001", "1002")
+	dir.users[0].CallRecordOutgoingInternal = true
+	n := startNodeWith(t, func(s *server.Server) { s.SetDirectory(dir) }, func(c *config.Config) {
+		c.SIP.DigestAlgorithms = []string{"MD5"}
+		c.CallRecording.FilenameTemplate = "{{ tenant_uuid }}/{{ utc_time }}-{{ srcnum }}-{{ dstnum }}"
+		c.CallRecording.Stereo = true
+	})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	connectCall(t, n, alice, bob, "1002")
+	hangupAll(t, n, bob)
+	files, _ := filepath.Glob(filepath.Join(n.recDir(), "tenant-1", "*-1001-1002.wav"))
+	if len(files) != 1 {
+		all, _ := filepath.Glob(filepath.Join(n.recDir(), "*", "*"))
+		t.Fatalf("recordings %v, want tenant-1/<utc_time>-1001-1002.wav", all)
+	}
+	err := testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
+		r, err := n.srv.Catalog().Stored(context.Background(), "tenant-1/"+strings.TrimSuffix(filepath.Base(files[0]), ".wav"))
+		return err == nil && r.Status == "completed" && r.Channels == 2
+	})
+	if err != nil {
+		t.Fatal("the stereo recording is not catalogued as completed with 2 channels")
+	}
+	left, right := readStereoWAV(t, files[0])
+	l, r := left[len(left)/4:len(left)*3/4], right[len(right)/4:len(right)*3/4]
+	if !dominant(l, 440, 1000) || !dominant(r, 1000, 440) {
+		t.Fatalf("left 440/1000 Hz: %.0f/%.0f, right: %.0f/%.0f; want the caller left, the callee right",
+			goertzel(l, 440), goertzel(l, 1000), goertzel(r, 440), goertzel(r, 1000))
+	}
+}
+
+// TestARIEndpoints: ARI's endpoints are the users' SIP phones, online
+// while registered, with the channels of their calls.
+func TestARIEndpoints(t *testing.T) {
+	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001"}, users.User{Firstname: "Bob", Exten: "1002"},
+		users.User{Firstname: "Carol", Exten: "1003"})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	connectCall(t, n, alice, bob, "1002")
+	var eps []struct {
+		Technology string   `json:"technology"`
+		Resource   string   `json:"resource"`
+		State      string   `json:"state"`
+		ChannelIDs []string `json:"channel_ids"`
+	}
+	if err := json.Unmarshal(n.mustDo("GET", "/endpoints", 200), &eps); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range eps {
+		got[e.Technology+"/"+e.Resource] = fmt.Sprintf("%s %d", e.State, len(e.ChannelIDs))
+	}
+	want := map[string]string{"PJSIP/sip1001": "online 1", "PJSIP/sip1002": "online 1", "PJSIP/sip1003": "offline 0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("endpoints %v, want %v", got, want)
+	}
+	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1003", 200)); !strings.Contains(b, `"state":"offline"`) || !strings.Contains(b, `"channel_ids":[]`) {
+		t.Fatalf("GET /endpoints/PJSIP/sip1003: %s", b)
+	}
+	n.mustDo("GET", "/endpoints/PJSIP/nobody", 404)
 	hangupAll(t, n, alice)
 }

@@ -110,6 +110,7 @@ type request struct {
 	sid        string
 	ext        string // "json", "xml" (none), or a media extension
 	list       bool
+	calls      bool // the Calls list (calls.go)
 }
 
 // parsePath reads /[restcomm/]2012-04-24/Accounts/{AccountSid}/Recordings[.json]
@@ -139,6 +140,8 @@ func parsePath(p string) (*request, error) {
 		parts = parts[2:]
 	}
 	switch {
+	case len(parts) == 1 && r.callSid == "" && parts[0] == "Calls.json":
+		r.calls, r.ext = true, "json"
 	case len(parts) == 1:
 		name, ext := splitExt(parts[0])
 		if name != "Recordings" || (ext != "" && ext != "json") {
@@ -190,6 +193,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case req.calls && r.Method == http.MethodGet:
+		s.listCalls(w, r, req, acc)
 	case req.list && r.Method == http.MethodGet:
 		s.list(w, r, req, acc)
 	case req.sid != "" && r.Method == http.MethodGet:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -45,6 +47,9 @@ type Outbox interface {
 	// Settle records an attempt: status delivered, failed (given up) or
 	// pending again at next.
 	Settle(ctx context.Context, id int64, status string, attempts int, next time.Time, lastErr string) error
+	// SettleDelivered marks items delivered in one statement (attempts
+	// incremented).
+	SettleDelivered(ctx context.Context, ids []int64, at time.Time) error
 	// OutboxItem reads one item.
 	OutboxItem(ctx context.Context, id int64) (OutboxItem, error)
 	// PendingCount counts node's pending items.
@@ -126,4 +131,21 @@ func (s *sqlStore) PendingCount(ctx context.Context, node string) (int, error) {
 	var n int
 	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n)
 	return n, s.mapErr(err, "outbox count")
+}
+
+func (s *sqlStore) SettleDelivered(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := []any{s.timeArg(at)}
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		args = append(args, id)
+		b.WriteString("$" + strconv.Itoa(len(args)))
+	}
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '' WHERE id IN (`+b.String()+`)`), args...)
+	return s.mapErr(err, "outbox settle delivered")
 }

@@ -42,6 +42,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Registrations", testRegistrations},
 		{"SoftDelete", testSoftDelete},
 		{"FromTo", testFromTo},
+		{"PolicyFields", testPolicyFields},
+		{"CDRs", testCDRs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

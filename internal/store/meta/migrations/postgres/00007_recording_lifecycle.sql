@@ -1,7 +1,8 @@
 -- +goose Up
 -- Deleted recordings, as Twilio deletes them: the media goes at once, the
 -- row moves here and is kept for the retention time (catalog.deleted_retention),
--- listed only when asked (IncludeSoftDeleted). A table of its own keeps the
+-- listed only when asked (IncludeSoftDeleted). It has every column of
+-- recordings (recCols), plus deleted_at. A table of its own keeps the
 -- list and count queries of live rows on their indexes as they were.
 CREATE TABLE deleted_recordings (
     sid           TEXT COLLATE "C" NOT NULL PRIMARY KEY,
@@ -25,6 +26,9 @@ CREATE TABLE deleted_recordings (
     api_version   TEXT             NOT NULL DEFAULT '2012-04-24',
     status_detail TEXT             NOT NULL DEFAULT '',
     node          TEXT             NOT NULL DEFAULT '',
+    tenant_uuid   TEXT             NOT NULL DEFAULT '',
+    direction     TEXT             NOT NULL DEFAULT '',
+    owners        TEXT             NOT NULL DEFAULT '',
     deleted_at    TIMESTAMPTZ      NOT NULL
 );
 CREATE INDEX deleted_recordings_account_created ON deleted_recordings (account_sid, date_created, sid);
