@@ -5,9 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/api/ari"
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/sip"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // SetDirectory gives the node its users: who may register and be called
@@ -160,4 +162,28 @@ func (d lateDirectory) ToggleCallRecord(ctx context.Context, userUUID string) (b
 		return false, call.ErrNoFeature
 	}
 	return fc.ToggleCallRecord(ctx, userUUID)
+}
+
+// endpoints are ARI's endpoints: every user with SIP credentials, online
+// while one of their phones is registered.
+func (s *Server) endpoints(ctx context.Context) ([]ari.Endpoint, error) {
+	out := []ari.Endpoint{}
+	if s.users == nil {
+		return out, nil
+	}
+	page, err := s.users.List(ctx, users.Query{})
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range page.Items {
+		if u.SIPUsername == "" {
+			continue
+		}
+		state := "offline"
+		if len(s.reg.Contacts(u.SIPUsername)) > 0 {
+			state = "online"
+		}
+		out = append(out, ari.Endpoint{Technology: "PJSIP", Resource: u.SIPUsername, State: state})
+	}
+	return out, nil
 }

@@ -243,6 +243,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		StartedAt:      time.Now(),
 		SystemName:     cfg.NodeID,
 		AllowedOrigins: cfg.ARI.AllowedOrigins,
+		Endpoints:      s.endpoints,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)

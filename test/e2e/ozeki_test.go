@@ -19,6 +19,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/recorder"
+	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/testutil"
@@ -624,5 +625,150 @@ func TestOzekiWithoutLameAndEspeak(t *testing.T) {
 	}
 	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOzekiUserInputAndReplies: an OzML UserInput collects the caller's
+// digits (RFC 4733) and POSTs them; the answer continues the call with a
+// Record whose RecordCompleted is answered by OzML that hangs the call up.
+func TestOzekiUserInputAndReplies(t *testing.T) {
+	recv := startReceiver(t)
+	recv.answer = func(path string, form url.Values) (int, string) {
+		switch path {
+		case "/incoming":
+			return 200, `<Response><UserInput Url="` + recv.url("/input") + `" MaxDigits="2" Timeout="10"></UserInput><Hangup/></Response>`
+		case "/input":
+			if form.Get("Digits") != "42" {
+				return 200, `<Response><Hangup/></Response>`
+			}
+			return 200, `<Response><Record Format="wav" Duration="1" FinishedUrl="` + recv.url("/done") + `"/><Delay>30</Delay></Response>`
+		case "/done":
+			return 200, `<?xml version="1.0"?><Response><Hangup></Hangup></Response>`
+		}
+		return 404, ""
+	}
+	n := ozekiNode(t, "800", "Script("+recv.url("/incoming")+")")
+	phone := newPhone(t, "udp")
+	res := wait(t, dialAsync(phone, n.target("800"), sipua.CallOptions{}), 15*time.Second, "answer")
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if err := res.call.SendDTMF("42", 80*time.Millisecond, 60*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	in := recv.waitPost("UserInput", 10*time.Second)
+	if in.Form.Get("Digits") != "42" {
+		t.Fatalf("UserInput %v", in.Form)
+	}
+	// The caller talks: the recording's Duration counts its audio.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go res.call.SendAudio(ctx, sine(440, 8000*5, 8000))
+	done := recv.waitPost("RecordCompleted", 10*time.Second)
+	if done.Form.Get("Reason") != "duration" {
+		t.Fatalf("RecordCompleted %v", done.Form)
+	}
+	// The reply's <Hangup> ends the call long before the 30 s Delay.
+	select {
+	case <-res.call.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the OzML reply to RecordCompleted did not hang up")
+	}
+}
+
+// TestOzekiCallAndForward: the Call command places a call (to a phone that
+// answers) and returns its CallId, listed by ListActiveCalls and ended by
+// Hangup; an OzML Forward calls another phone and bridges the two calls,
+// and when that party hangs up the script goes on.
+func TestOzekiCallAndForward(t *testing.T) {
+	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999,
+		IncomingHandler: func() rtpsess.Handler { return sipua.NoopHandler{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	recv := startReceiver(t)
+	recv.answer = func(path string, form url.Values) (int, string) {
+		return 200, `<Response><Forward>` + bob.URI() + `</Forward><Speak>bye</Speak><Hangup/></Response>`
+	}
+	n := ozekiNode(t, "900", "Script("+recv.url("/incoming")+")")
+	auth := "/api?Username=HTTP_User_1&Password=qwe123&"
+	r := parseOz(t, n.ozekiGet(auth+"command=Call&Dialed="+url.QueryEscape(bob.URI())))
+	if r.Code != 200 || r.CallID == "" {
+		t.Fatalf("Call: %d %s %q", r.Code, r.Message, r.CallID)
+	}
+	in := wait(t, bob.Incoming(), 10*time.Second, "bob answering the Call command")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool {
+		j, err := n.srv.Calls().Channel(callID(r.CallID))
+		return err == nil && j.State == "Up"
+	}, "the placed call is not up")
+	if r := parseOz(t, n.ozekiGet(auth+"command=Hangup&CallId="+url.QueryEscape(r.CallID))); r.Code != 200 {
+		t.Fatalf("Hangup: %d %s", r.Code, r.Message)
+	}
+	wait(t, in.Ended(), 10*time.Second, "bob's call to end")
+
+	phone := newPhone(t, "udp")
+	res := wait(t, dialAsync(phone, n.target("900"), sipua.CallOptions{}), 15*time.Second, "answer")
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	leg := wait(t, bob.Incoming(), 10*time.Second, "the forwarded call")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return len(n.srv.Calls().Bridges()) == 1 },
+		"the two calls are not connected")
+	if err := leg.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The script goes on (Speak, then Hangup) and ends the caller's call.
+	wait(t, res.call.Ended(), 20*time.Second, "the caller's call to end after the forward")
+}
+
+// TestOzekiCallbackSurvivesRestart: the FinishedUrl receiver is down when
+// the recording ends; tapedeck is stopped and started again on the same
+// data directory; the receiver comes up; RecordCompleted is delivered,
+// once.
+func TestOzekiCallbackSurvivesRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookAddr := l.Addr().String()
+	l.Close() // the receiver is down
+	dataDir := t.TempDir()
+	same := func(c *config.Config) { c.DataDir = dataDir; c.NodeID = "oz1" }
+	n := ozekiNode(t, "500", "Wait(30)", same)
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&CallId=" + url.QueryEscape(id) +
+		"&FinishedUrl=" + url.QueryEscape("http://"+hookAddr+"/done")
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	if r := parseOz(t, n.ozekiGet("/api?command=Hangup&Username=HTTP_User_1&Password=qwe123&CallId="+url.QueryEscape(id))); r.Code != 200 {
+		t.Fatalf("Hangup: %d %s", r.Code, r.Message)
+	}
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 }, "call not ended")
+	n.srv.Close() // the notification is in the outbox, undelivered
+
+	recv := &receiver{t: t, wake: make(chan struct{}, 1)}
+	rl, err := net.Listen("tcp", hookAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.l = rl
+	recv.srv = &http.Server{Handler: http.HandlerFunc(recv.serve)}
+	go recv.srv.Serve(rl)
+	t.Cleanup(func() { recv.srv.Close() })
+	if recv.count("RecordCompleted") != 0 {
+		t.Fatal("delivered before the restart")
+	}
+	ozekiNode(t, "500", "Wait(30)", same)
+	p := recv.waitPost("RecordCompleted", 15*time.Second)
+	if p.Form.Get("CallId") != id || p.Form.Get("Reason") != "hangup" {
+		t.Fatalf("RecordCompleted %v", p.Form)
+	}
+	// Exactly once so far.
+	if c := recv.count("RecordCompleted"); c != 1 {
+		t.Fatalf("%d deliveries", c)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -324,17 +325,19 @@ func TestUserCallRecordedByPolicy(t *testing.T) {
 		t.Fatalf("recordings %v, want one user-1001-1002-<timestamp>.wav", all)
 	}
 	name := strings.TrimSuffix(filepath.Base(files[0]), ".wav")
-	var row struct{ status, source, caller, called string }
+	var row struct{ status, source, caller, called, tenant, direction, owners string }
 	err := testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
 		r, err := n.srv.Catalog().Stored(context.Background(), name)
 		if err != nil {
 			return false
 		}
 		row.status, row.source, row.caller, row.called = string(r.Status), r.Source, r.CallerNumber, r.CalledNumber
+		row.tenant, row.direction, row.owners = r.TenantUUID, r.Direction, r.Owners
 		return row.status == "completed"
 	})
-	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" {
-		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002", row, err)
+	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" ||
+		row.tenant != "tenant-1" || row.direction != "internal" || row.owners != "uuid-1002" {
+		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002, tenant-1, internal, owned by uuid-1002", row, err)
 	}
 	rate, pcm := readWAV(t, files[0])
 	if rate != 8000 || len(pcm) < 8000 {
@@ -510,4 +513,36 @@ func TestPolicyRecordingTemplateStereo(t *testing.T) {
 		t.Fatalf("left 440/1000 Hz: %.0f/%.0f, right: %.0f/%.0f; want the caller left, the callee right",
 			goertzel(l, 440), goertzel(l, 1000), goertzel(r, 440), goertzel(r, 1000))
 	}
+}
+
+// TestARIEndpoints: ARI's endpoints are the users' SIP phones, online
+// while registered, with the channels of their calls.
+func TestARIEndpoints(t *testing.T) {
+	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001"}, users.User{Firstname: "Bob", Exten: "1002"},
+		users.User{Firstname: "Carol", Exten: "1003"})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	bob := registeredPhone(t, n, "1002", 1000, "manual")
+	connectCall(t, n, alice, bob, "1002")
+	var eps []struct {
+		Technology string   `json:"technology"`
+		Resource   string   `json:"resource"`
+		State      string   `json:"state"`
+		ChannelIDs []string `json:"channel_ids"`
+	}
+	if err := json.Unmarshal(n.mustDo("GET", "/endpoints", 200), &eps); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range eps {
+		got[e.Technology+"/"+e.Resource] = fmt.Sprintf("%s %d", e.State, len(e.ChannelIDs))
+	}
+	want := map[string]string{"PJSIP/sip1001": "online 1", "PJSIP/sip1002": "online 1", "PJSIP/sip1003": "offline 0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("endpoints %v, want %v", got, want)
+	}
+	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1003", 200)); !strings.Contains(b, `"state":"offline"`) || !strings.Contains(b, `"channel_ids":[]`) {
+		t.Fatalf("GET /endpoints/PJSIP/sip1003: %s", b)
+	}
+	n.mustDo("GET", "/endpoints/PJSIP/nobody", 404)
+	hangupAll(t, n, alice)
 }

@@ -38,6 +38,8 @@ type Options struct {
 	// Access-Control-Allow-Origin with credentials allowed; "*" allows every
 	// origin; empty allows none (no CORS headers at all).
 	AllowedOrigins []string
+	// Endpoints lists the users' SIP endpoints (nil: none).
+	Endpoints EndpointLister
 }
 
 // Server is the ARI HTTP handler (mount it at /ari/).
@@ -81,7 +83,7 @@ func New(o Options) *Server {
 	s := &Server{opts: o, log: o.Logger, calls: o.Calls, bus: o.Bus, done: make(chan struct{})}
 	s.resources = []*Resource{
 		s.asteriskResource(),
-		emptyResource("endpoints", "Endpoint resources"),
+		s.endpointsResource(),
 		s.channelsResource(),
 		s.bridgesResource(),
 		s.recordingsResource(),

@@ -47,7 +47,7 @@ func init() {
 			}
 			u, err := url.Parse(args[0])
 			if err != nil || !u.IsAbs() || netguard.CheckURL(u) != nil {
-				return fmt.Errorf("Script(%s): not an http(s) URL", args[0])
+				return fmt.Errorf("%q is not an http(s) URL", args[0])
 			}
 			return nil
 		},
