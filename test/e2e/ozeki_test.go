@@ -830,3 +830,26 @@ func TestOzekiRecordBothParties(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOzekiDurationWithoutAudio: Duration is also kept by the clock: a
+// caller that sends no audio at all is still recorded for at most Duration.
+func TestOzekiDurationWithoutAudio(t *testing.T) {
+	n := ozekiNode(t, "500", "Wait(30)")
+	recv := startReceiver(t)
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&Duration=1&CallId=" + url.QueryEscape(id) +
+		"&FinishedUrl=" + url.QueryEscape(recv.url("/done"))
+	start := time.Now()
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	p := recv.waitPost("RecordCompleted", 10*time.Second)
+	if p.Form.Get("Reason") != "duration" || time.Since(start) > 5*time.Second {
+		t.Fatalf("RecordCompleted after %v: %v", time.Since(start), p.Form)
+	}
+	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
+		t.Fatal(err)
+	}
+}
