@@ -59,6 +59,7 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	if r.stereo {
 		in.Channels = 2
 	}
+	in.TenantUUID, in.Direction, in.Owners = r.opts.policy.tenant, r.opts.policy.direction, r.opts.policy.owners
 	r.mu.Lock()
 	in.Duration = time.Duration(r.written) * time.Second / audio.SampleRate
 	if status == "failed" {

@@ -69,7 +69,12 @@ func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirU
 		if i > 0 {
 			name = fmt.Sprintf("%s-%d", base, i)
 		}
-		r, err := br.record(RecordOptions{Name: name, Format: format, IfExists: "fail", Root: root}, stereo, "policy")
+		owner := make([]string, len(owners))
+		for i, o := range owners {
+			owner[i] = o.UUID
+		}
+		r, err := br.record(RecordOptions{Name: name, Format: format, IfExists: "fail", Root: root,
+			policy: policyInfo{tenant: tenant, direction: kind.String(), owners: strings.Join(owner, ",")}}, stereo, "policy")
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -79,10 +84,6 @@ func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirU
 			return nil
 		}
 		go func() { <-r.done; release() }()
-		owner := make([]string, len(owners))
-		for i, o := range owners {
-			owner[i] = o.UUID
-		}
 		m.log.Info("recording the call by policy", "name", name, "kind", kind, "owners", owner, "tenant", tenant)
 		return r
 	}

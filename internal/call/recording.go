@@ -42,6 +42,14 @@ type RecordOptions struct {
 	// the recordings root: an operator-allowed directory (the command
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
+
+	// policy describes a recording made by the users' flags.
+	policy policyInfo
+}
+
+// policyInfo is what the catalog keeps of a policy recording.
+type policyInfo struct {
+	tenant, direction, owners string
 }
 
 // LiveRecordingJSON is ARI's LiveRecording model.

@@ -38,11 +38,14 @@ type Info struct {
 	CallerNumber string
 	CalledNumber string
 	Source       string // ari, command, policy, script
-	Channels     int
-	Started      time.Time
-	Duration     time.Duration
-	Status       string // in-progress, completed, failed, recovered
-	Cause        string // why it failed, in words (the row's StatusDetail)
+	// TenantUUID, Direction and Owners (comma-separated user UUIDs)
+	// describe a policy recording.
+	TenantUUID, Direction, Owners string
+	Channels                      int
+	Started                       time.Time
+	Duration                      time.Duration
+	Status                        string // in-progress, completed, failed, recovered
+	Cause                         string // why it failed, in words (the row's StatusDetail)
 	// WaitUpload makes Finished wait for the first attempt of the upload
 	// to object storage (a stop asked for; a hangup never waits).
 	// Without it (a hangup) the checksum, too, is computed by that
@@ -143,7 +146,7 @@ func (s *Service) started(ctx context.Context, in Info) (string, error) {
 		Format: in.Format, Source: nonEmpty(in.Source, "ari"), Status: "in-progress",
 		Name: in.Name, FilePath: s.rel(in.Path), Channels: max(in.Channels, 1),
 		CallerNumber: in.CallerNumber, CalledNumber: in.CalledNumber, ApiVersion: "2012-04-24",
-		Node: s.Node,
+		Node: s.Node, TenantUUID: in.TenantUUID, Direction: in.Direction, Owners: in.Owners,
 	}
 	// A name reused with ifExists=overwrite replaces the previous row.
 	if old, err := s.Meta.RecordingByName(ctx, in.Name); err == nil {

@@ -325,17 +325,19 @@ func TestUserCallRecordedByPolicy(t *testing.T) {
 		t.Fatalf("recordings %v, want one user-1001-1002-<timestamp>.wav", all)
 	}
 	name := strings.TrimSuffix(filepath.Base(files[0]), ".wav")
-	var row struct{ status, source, caller, called string }
+	var row struct{ status, source, caller, called, tenant, direction, owners string }
 	err := testutil.Poll(10*time.Second, 50*time.Millisecond, func() bool {
 		r, err := n.srv.Catalog().Stored(context.Background(), name)
 		if err != nil {
 			return false
 		}
 		row.status, row.source, row.caller, row.called = string(r.Status), r.Source, r.CallerNumber, r.CalledNumber
+		row.tenant, row.direction, row.owners = r.TenantUUID, r.Direction, r.Owners
 		return row.status == "completed"
 	})
-	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" {
-		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002", row, err)
+	if err != nil || row.source != "policy" || row.caller != "1001" || row.called != "1002" ||
+		row.tenant != "tenant-1" || row.direction != "internal" || row.owners != "uuid-1002" {
+		t.Fatalf("catalog row %+v (%v), want completed policy 1001 -> 1002, tenant-1, internal, owned by uuid-1002", row, err)
 	}
 	rate, pcm := readWAV(t, files[0])
 	if rate != 8000 || len(pcm) < 8000 {

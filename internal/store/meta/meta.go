@@ -110,6 +110,13 @@ type Recording struct {
 	// Node is the node that makes the recording (its entity id); empty on
 	// rows made before it was recorded.
 	Node string
+	// TenantUUID, Direction (internal, incoming-external,
+	// outgoing-external) and Owners (user UUIDs) describe a recording made
+	// by the users' policy (Wazo); empty otherwise. Owners are
+	// comma-separated.
+	TenantUUID string
+	Direction  string
+	Owners     string
 }
 
 // Account owns recordings and authenticates API calls.

@@ -53,3 +53,26 @@ func testRegistrations(t *testing.T, st Store) {
 		t.Fatalf("after unregister: %+v", got)
 	}
 }
+
+// testPolicyFields: a policy recording's tenant, direction and owners are
+// stored and read back, and an update keeps them.
+func testPolicyFields(t *testing.T, s Store) {
+	acc := mustAccount(t, s, "wazo")
+	r := sampleRec(acc.Sid, 1)
+	r.Source, r.TenantUUID, r.Direction, r.Owners = SourcePolicy, "tenant-1", "internal", "uuid-a,uuid-b"
+	mustPut(t, s, r)
+	got, err := s.Recording(tctx(t), acc.Sid, r.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TenantUUID != "tenant-1" || got.Direction != "internal" || got.Owners != "uuid-a,uuid-b" {
+		t.Fatalf("read back %q %q %q", got.TenantUUID, got.Direction, got.Owners)
+	}
+	got.Status = StatusCompleted
+	got.DateCreated = time.Time{}
+	mustPut(t, s, got)
+	again, _ := s.Recording(tctx(t), acc.Sid, r.Sid)
+	if again.Owners != "uuid-a,uuid-b" || again.Direction != "internal" {
+		t.Fatalf("after update %q %q", again.Direction, again.Owners)
+	}
+}

@@ -71,10 +71,10 @@ func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 func newSQLStore(w, r *sql.DB, d *dialect, closeFn func() error) *sqlStore {
 	s := &sqlStore{w: w, r: r, d: d, closeFn: closeFn}
 	s.upsert = s.q(`INSERT INTO recordings (` + recCols + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)` +
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)` +
 		fmt.Sprintf(upsertSet,
-			`CASE WHEN $22`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
-			23, d.timeCast))
+			`CASE WHEN $25`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
+			26, d.timeCast))
 	return s
 }
 
@@ -274,14 +274,15 @@ func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account
 
 // -------------------------------------------------------- recordings
 
-const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node`
+const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node, tenant_uuid, direction, owners`
 
 func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
 	var created, updated, start dbTime
 	err := row.Scan(&r.Sid, &r.AccountSid, &r.CallSid, &created, &updated, &start,
 		&r.Duration, &r.Channels, &r.Format, &r.Size, &r.SHA256, &r.Source, &r.Status,
-		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion, &r.StatusDetail, &r.Node)
+		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion, &r.StatusDetail, &r.Node,
+		&r.TenantUUID, &r.Direction, &r.Owners)
 	if err != nil {
 		return Recording{}, err
 	}
@@ -310,7 +311,8 @@ func (s *sqlStore) upsertArgs(r Recording, now time.Time) ([]any, error) {
 		r.Sid, r.AccountSid, r.CallSid, s.timeArg(r.DateCreated), s.timeArg(r.DateUpdated),
 		s.nullTimeArg(r.StartTime), r.Duration, r.Channels, r.Format, r.Size, r.SHA256,
 		r.Source, r.Status, r.Name, r.FilePath, r.S3URI, r.CallerNumber, r.CalledNumber,
-		r.ApiVersion, r.StatusDetail, r.Node, keepCreated, s.timeArg(now),
+		r.ApiVersion, r.StatusDetail, r.Node, r.TenantUUID, r.Direction, r.Owners,
+		keepCreated, s.timeArg(now),
 	}, nil
 }
 
@@ -366,10 +368,13 @@ ON CONFLICT (sid) DO UPDATE SET
 	called_number = excluded.called_number,
 	api_version = excluded.api_version,
 	status_detail = excluded.status_detail,
-	node = excluded.node
+	node = excluded.node,
+	tenant_uuid = excluded.tenant_uuid,
+	direction = excluded.direction,
+	owners = excluded.owners
 WHERE recordings.account_sid = excluded.account_sid`
 
-const recColCount = 21
+const recColCount = 24
 
 // multiUpsert is the upsert of n rows that all have a DateCreated.
 func (s *sqlStore) multiUpsert(n int) string {

@@ -40,6 +40,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
 		{"Stored", testStored},
 		{"Registrations", testRegistrations},
+		{"PolicyFields", testPolicyFields},
 		{"CDRs", testCDRs},
 	}
 	for _, tc := range tests {
