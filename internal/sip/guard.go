@@ -26,6 +26,16 @@ type Stats struct {
 	// TCPAcceptErrors counts failed accepts (e.g. out of descriptors),
 	// each retried after a back-off.
 	TCPAcceptErrors uint64 `json:"tcp_accept_errors"`
+	// Registered counts successful REGISTERs; RegisterRejected those
+	// refused (4xx other than the 401 challenge); RegisterFlooded those
+	// dropped by the per-source rate limit.
+	Registered       uint64 `json:"registered"`
+	RegisterRejected uint64 `json:"register_rejected"`
+	RegisterFlooded  uint64 `json:"register_flooded"`
+	// AuthFailures counts wrong digest credentials (REGISTER and INVITE);
+	// AuthDropped requests dropped because their source failed too often.
+	AuthFailures uint64 `json:"auth_failures"`
+	AuthDropped  uint64 `json:"auth_dropped"`
 }
 
 type counters struct {
@@ -37,7 +47,7 @@ type counters struct {
 // Stats returns the endpoint's counters.
 func (e *Endpoint) Stats() Stats {
 	c := &e.stats
-	return Stats{
+	st := Stats{
 		PanicsRecovered:  c.panics.Load(),
 		MalformedDropped: c.malformed.Load(),
 		InvalidRejected:  c.invalid.Load(),
@@ -46,6 +56,11 @@ func (e *Endpoint) Stats() Stats {
 		TCPIdleClosed:    c.tcpIdle.Load(),
 		TCPAcceptErrors:  c.tcpAcceptEr.Load(),
 	}
+	if r := e.registrar.Load(); r != nil {
+		st.Registered, st.RegisterRejected, st.RegisterFlooded = r.Registered.Load(), r.Rejected.Load(), r.Flooded.Load()
+		st.AuthFailures, st.AuthDropped = r.auth.Failures.Load(), r.auth.Dropped.Load()
+	}
+	return st
 }
 
 // recovered is deferred at the top of every goroutine that runs for one

@@ -86,7 +86,7 @@ func TestRegisterBaresip(t *testing.T) {
 	if left := time.Until(c.Expires); left < 500*time.Second || left > 601*time.Second {
 		t.Fatalf("granted %v, want the phone's 600 s", left)
 	}
-	if err := testutil.Poll(10*time.Second, 20*time.Millisecond, func() bool { return reg.Auth().Failures.Load() > 0 }); err != nil {
+	if err := testutil.Poll(10*time.Second, 20*time.Millisecond, func() bool { return n.srv.SIPStats().AuthFailures > 0 }); err != nil {
 		t.Fatal("the wrong password was not counted as a failure")
 	}
 	if cs := reg.Contacts("sip1002"); len(cs) != 0 {
