@@ -5,6 +5,7 @@
 #  * Debian packages, only when missing (apt-get update only when needed):
 #      baresip   real SIP phone (end-to-end tests)
 #      sip-tester   SIPp, the SIP test tool (session timer tests, the README's first call)
+#      buildah, systemd   the container image build and `systemd-analyze verify` (packaging/)
 #      sox, espeak-ng   making/measuring audio (audio tests)
 #      lame      the mp3 encoder program (mp3 recordings)
 #      asterisk-core-sounds-en-wav   Asterisk's English prompts (8 kHz WAV
@@ -55,6 +56,8 @@ if ! command -v baresip >/dev/null 2>&1 || [[ ! -e /usr/lib/baresip/modules/ctrl
 	missing+=(baresip)
 fi
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)
