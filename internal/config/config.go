@@ -80,6 +80,11 @@ type Catalog struct {
 	SignKey string `yaml:"sign_key"`
 	// S3 stores finished files in S3-compatible object storage.
 	S3 S3 `yaml:"s3"`
+	// DeletedRetentionDays is how long a recording deleted through the
+	// Recordings APIs keeps its row (status deleted, listed with
+	// IncludeSoftDeleted); its media goes at once. 0 means 40 (Twilio's);
+	// -1 keeps them forever.
+	DeletedRetentionDays int `yaml:"deleted_retention_days"`
 }
 
 // S3 configures S3-compatible object storage.
@@ -260,6 +265,10 @@ type HTTP struct {
 	// MinFreeDiskMB: /readyz answers 503 while the recordings root has less
 	// free space than this (0: no check).
 	MinFreeDiskMB int `yaml:"min_free_disk_mb"`
+	// PublicURL is the base (scheme://host[:port][/prefix]) of the absolute
+	// URLs the Recordings APIs return (file_uri, media_url); empty: the
+	// scheme and Host of each request.
+	PublicURL string `yaml:"public_url"`
 }
 
 // ARI configures the Asterisk REST Interface.
@@ -541,6 +550,12 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if err := checkRTPHost(c.RTP.Host); err != nil && (sipErr == nil || c.RTP.Host != sipHost) {
 		errs = append(errs, err)
+	}
+	if c.Catalog.DeletedRetentionDays < -1 {
+		errs = append(errs, fmt.Errorf("catalog.deleted_retention_days: %d (0: 40 days, -1: forever)", c.Catalog.DeletedRetentionDays))
+	}
+	if u := c.HTTP.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		errs = append(errs, fmt.Errorf("http.public_url: %q is not an http(s) URL", u))
 	}
 	if c.Catalog.ReconcileInterval < 0 {
 		errs = append(errs, fmt.Errorf("catalog.reconcile_interval_seconds: %d is negative", c.Catalog.ReconcileInterval))

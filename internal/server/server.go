@@ -129,7 +129,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("catalog S3: %w", err)
 	}
 	s.meta = ms
-	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: cfg.NodeID}
+	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: cfg.NodeID,
+		DeletedRetention: time.Duration(cfg.Catalog.DeletedRetentionDays) * 24 * time.Hour}
 	if _, err := s.catalog.DefaultAccount(ctx); err != nil {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: default account: %w", err)
@@ -255,7 +256,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
 	rc := restcomm.New(restcomm.Options{Catalog: s.catalog, Logger: log, MediaAccess: cfg.Catalog.MediaAccess,
-		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second})
+		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second,
+		PublicURL: cfg.HTTP.PublicURL})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
