@@ -420,12 +420,28 @@ var envOverrides = map[string]func(*Config, string) error{
 		c.ARI.Users = append(c.ARI.Users, ARIUser{Name: name, Password: pass})
 		return nil
 	},
+	"TAPEDECK_SIGN_KEY":      func(c *Config, v string) error { c.Catalog.SignKey = v; return nil },
+	"TAPEDECK_S3_ACCESS_KEY": func(c *Config, v string) error { c.Catalog.S3.AccessKey = v; return nil },
+	"TAPEDECK_S3_SECRET_KEY": func(c *Config, v string) error { c.Catalog.S3.SecretKey = v; return nil },
 }
+
+// SecretEnv lists the environment variables that carry secrets; each may
+// instead name a file with NAME_FILE (its content, trailing newline
+// removed), as container secrets and systemd credentials are mounted.
+var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
 
 // ApplyEnv applies TAPEDECK_* environment overrides using getenv.
 func ApplyEnv(cfg *Config, getenv func(string) string) error {
 	for name, set := range envOverrides {
-		if v := getenv(name); v != "" {
+		v := getenv(name)
+		if f := getenv(name + "_FILE"); f != "" && v == "" && slices.Contains(SecretEnv, name) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", name, err)
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		}
+		if v != "" {
 			if err := set(cfg, v); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
