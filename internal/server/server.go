@@ -87,8 +87,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.Catalog.SignKey == "" {
+		// Signed media links must survive a restart: the key is kept in
+		// the data directory (owner-only) unless configured.
+		if cfg.Catalog.SignKey, err = persistentKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
 	}
 	entity := cfg.ARI.EntityID
 	if entity == "" {
@@ -101,7 +108,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.bus = event.NewBus(entity)
 	s.bus.SetDeclared(ari.EventDeclared)
 	recDir := cfg.RecordingsDir()
-	if err := os.MkdirAll(recDir, 0o755); err != nil {
+	if err := os.MkdirAll(recDir, 0o700); err != nil {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
 	recovered, err := recorder.Recover(recDir)
