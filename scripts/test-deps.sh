@@ -5,6 +5,7 @@
 #  * Debian packages, only when missing (apt-get update only when needed):
 #      baresip   real SIP phone (end-to-end tests)
 #      sip-tester   SIPp, the SIP test tool (session timer tests, the README's first call)
+#      buildah, systemd   the container image build and `systemd-analyze verify` (packaging/)
 #      sox, espeak-ng   making/measuring audio (audio tests)
 #      lame      the mp3 encoder program (mp3 recordings)
 #      asterisk-core-sounds-en-wav   Asterisk's English prompts (8 kHz WAV
@@ -14,7 +15,8 @@
 #      gcc, libc6-dev   cgo, needed by `go test -race`
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
-#  * npm packages of test/node (ari-client; @wazo/sdk, whose git-hosted
+#  * npm packages of test/node (ari-client; twilio, the official Twilio
+#    library the Twilio Recordings API tests drive; @wazo/sdk, whose git-hosted
 #    dependency getstats is pinned to the registry's 1.0.8 by an npm
 #    override, so nothing is fetched from GitHub), with `npm ci` whenever
 #    node_modules is missing or older than package.json/package-lock.json.
@@ -55,6 +57,8 @@ if ! command -v baresip >/dev/null 2>&1 || [[ ! -e /usr/lib/baresip/modules/ctrl
 	missing+=(baresip)
 fi
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)

@@ -59,6 +59,8 @@ func TestCLINeverServesByAccident(t *testing.T) {
 		{[]string{"recordings"}, 2, "", "usage: tapedeck recordings"},
 		{[]string{"recordings", "get", "REnosuch"}, 1, "", "not found"},
 		{[]string{"recordings", "frobnicate"}, 2, "", "usage: tapedeck recordings"},
+		{[]string{"health"}, 1, "", "not reachable"}, // nothing listens on the HTTP port
+		{[]string{"health", "x"}, 2, "", "health takes no arguments"},
 	} {
 		t.Run(strings.Join(c.args, "_"), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

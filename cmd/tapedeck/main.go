@@ -9,11 +9,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -52,6 +55,8 @@ Commands:
                          copy a recording's audio to FILE ("-": standard output)
   recordings delete SID  delete a recording (row and file)
   config check           validate the configuration and exit (also: -t)
+  health                 ask the running server's /readyz (exit 0 ready, 1 not);
+                         for container health checks, which have no curl
   version                print the version and the commit it was built from
   help [command]         print this help
 
@@ -60,7 +65,10 @@ Flags (before or after the command):
 Environment (between the file and the flags in precedence):
   TAPEDECK_SIP_LISTEN, TAPEDECK_HTTP_LISTEN, TAPEDECK_DATA_DIR, TAPEDECK_RTP_PORTS,
   TAPEDECK_EXTERNAL_HOST, TAPEDECK_LOG_LEVEL, TAPEDECK_LOG_FORMAT, TAPEDECK_DATABASE,
-  TAPEDECK_ARI_USER=user:password
+  TAPEDECK_ARI_USER=user:password, TAPEDECK_SIGN_KEY, TAPEDECK_S3_ACCESS_KEY,
+  TAPEDECK_S3_SECRET_KEY; each secret also as NAME_FILE=path (the file's content).
+  S3 without keys uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials
+  or the instance's IAM role.
 
 Signals (serve): SIGTERM/SIGINT drain, a second one forces the stop; SIGHUP
 reloads the dialplan, ARI users and log level.
@@ -148,6 +156,9 @@ func runIO(args []string, stdout, stderr io.Writer) int {
 		o.usage(stdout)
 		return 0
 	}
+	// Everything tapedeck creates (catalog database, recordings, keys) is
+	// owner-only: recordings are personal data.
+	syscall.Umask(0o077)
 	if o.memProfile == "" {
 		// No heap profile wanted: stop sampling allocations. A sample
 		// unwinds the stack (touching more of the binary's tables as rare
@@ -197,8 +208,49 @@ func runIO(args []string, stdout, stderr io.Writer) int {
 		return accounts(append(pass, words...), stdout, stderr)
 	case "recordings":
 		return recordings(o, words, stdout, stderr)
+	case "health":
+		if len(words) > 0 {
+			return usageError(stderr, "health takes no arguments")
+		}
+		return health(o, stdout, stderr)
 	}
 	return usageError(stderr, "unknown command %q", cmd)
+}
+
+// health asks the configured HTTP address's /readyz (a wildcard bind is
+// asked on loopback).
+func health(o *options, stdout, stderr io.Writer) int {
+	cfg, err := o.loadConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "tapedeck:", err)
+		return 1
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTP.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "tapedeck: http.listen:", err)
+		return 1
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	client := &http.Client{Timeout: 5 * time.Second}
+	if cfg.HTTP.TLS() {
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // our own listener on loopback
+	}
+	res, err := client.Get(scheme + "://" + net.JoinHostPort(host, port) + "/readyz")
+	if err != nil {
+		fmt.Fprintln(stderr, "tapedeck: not reachable:", err)
+		return 1
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	fmt.Fprint(stdout, string(body))
+	if res.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
 }
 
 func versionCmd(words []string, stdout, stderr io.Writer) int {

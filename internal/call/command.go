@@ -26,6 +26,10 @@ const (
 	EndFailed   = "failed"
 )
 
+// maxDurationGrace: how long after its MaxDuration of wall-clock time a
+// call recording is stopped when its audio has not reached the limit.
+const maxDurationGrace = 500 * time.Millisecond
+
 // CallRecordOptions are a call recording's parameters: RecordOptions plus
 // the digits that end it and what to run when it has ended.
 type CallRecordOptions struct {
@@ -96,12 +100,26 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	}
 	go func() {
 		// A bridge recording outlives the channel: the call recording ends
-		// with the call.
+		// with the call. Its length is counted in audio; a call that sends
+		// none (a muted phone) is also stopped by the clock, shortly after.
+		var limit <-chan time.Time
+		if o.MaxDuration > 0 {
+			t := time.NewTimer(o.MaxDuration + maxDurationGrace)
+			defer t.Stop()
+			limit = t.C
+		}
 		select {
 		case <-ch.done:
 			byChannel = true
 			r.hangup.Store(true)
 			r.finish(RecDone)
+		case <-limit:
+			r.mu.Lock()
+			if r.stopReason == "" {
+				r.stopReason = StopMaxDuration
+			}
+			r.mu.Unlock()
+			r.Stop()
 		case <-r.done:
 		}
 		if o.OnFinish == nil {

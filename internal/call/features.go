@@ -119,6 +119,9 @@ type onlineRecorder struct {
 	peer  *Channel
 	br    *Bridge
 	since time.Time // when '*' started; zero: not after a '*'
+	// passing is the digit after a '*' that did not make *3, held until
+	// it ends to be sent after the '*'.
+	passing rune
 
 	mu  sync.Mutex
 	rec *LiveRecording
@@ -130,6 +133,18 @@ const starWindow = 3 * time.Second
 // Digit implements Tap (on the media path: nothing blocks here).
 func (o *onlineRecorder) Digit(d Digit) bool {
 	now := o.m.now()
+	if o.passing != 0 {
+		// The digit after a '*' that was not *3: the peer gets both, in
+		// order, from one goroutine.
+		if d.Digit == o.passing && d.End {
+			o.passing = 0
+			go func() {
+				o.peer.sendDigit(Digit{Digit: '*', DurationMs: 100, End: true})
+				o.peer.sendDigit(d)
+			}()
+		}
+		return true
+	}
 	switch {
 	case d.Digit == '*':
 		if !d.End {
@@ -142,11 +157,10 @@ func (o *onlineRecorder) Digit(d Digit) bool {
 			go o.toggle()
 		}
 		return true
-	}
-	if !o.since.IsZero() && !d.End {
-		// Not *3: the peer gets the '*' it did not get, then this digit.
+	case !o.since.IsZero() && !d.End:
 		o.since = time.Time{}
-		go o.peer.sendDigit(Digit{Digit: '*', DurationMs: 100, End: true})
+		o.passing = d.Digit
+		return true
 	}
 	return false
 }

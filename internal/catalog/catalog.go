@@ -69,6 +69,9 @@ type Service struct {
 	// RetryBase is the first delay between upload attempts (0: 1 s); it
 	// doubles up to 5 minutes.
 	RetryBase time.Duration
+	// DeletedRetention is how long the row of a deleted recording is kept
+	// (0: DefaultDeletedRetention; negative: forever).
+	DeletedRetention time.Duration
 
 	up         uploads
 	localOnce  sync.Once
@@ -246,6 +249,16 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 		} else {
 			row.Size, row.SHA256 = size, sum
 		}
+		if row.Status == meta.StatusCompleted && in.Duration <= 0 {
+			// Not one frame of audio was received: Twilio's "absent".
+			// The (empty) file stays, checksummed here: no upload job.
+			row.Status, row.StatusDetail = meta.StatusAbsent, DetailNoAudio
+			if row.SHA256 == "" {
+				if size, sum, err := fileSum(in.Path); err == nil {
+					row.Size, row.SHA256 = size, sum
+				}
+			}
+		}
 	}
 	if err := s.Meta.PutRecording(ctx, row); err != nil {
 		return nil, err
@@ -269,6 +282,9 @@ func measure(path, format string) (int64, string, time.Duration, error) {
 	size, sum, err := fileSum(path)
 	return size, sum, dur, err
 }
+
+// DetailNoAudio is the StatusDetail of an absent recording.
+const DetailNoAudio = "The recording received no audio"
 
 // Settled statuses' details, for rows that Reconcile settles.
 const (
@@ -337,6 +353,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	if err := s.checkFiles(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if n, err := s.PurgeDeleted(ctx); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		s.log().Info("catalog: forgot deleted recordings past their retention", "rows", n)
 	}
 	return errors.Join(errs...)
 }
@@ -475,6 +496,48 @@ func (s *Service) Delete(ctx context.Context, accountSid, sid string) error {
 		return err
 	}
 	return s.Meta.DeleteRecording(ctx, accountSid, sid)
+}
+
+// Remove deletes a recording as Twilio does (the Recordings APIs' DELETE):
+// its file goes at once, its row moves to the deleted recordings (status
+// deleted, kept until PurgeDeleted forgets it, DeletedRetention after) with
+// the audit row a, which names the recording and who asked.
+func (s *Service) Remove(ctx context.Context, a meta.Audit) error {
+	row, err := s.Meta.Recording(ctx, a.AccountSid, a.RecordingSid)
+	if err != nil {
+		return err
+	}
+	if err := s.removeFile(ctx, row); err != nil {
+		return err
+	}
+	if a.Action == "" {
+		a.Action = meta.AuditDelete
+	}
+	if a.At.IsZero() {
+		a.At = s.now()
+	}
+	if err := s.Meta.SoftDeleteRecording(ctx, a.AccountSid, a.RecordingSid, a); err != nil {
+		return err
+	}
+	s.log().Info("catalog: recording deleted", "sid", a.RecordingSid, "account", a.AccountSid, "by", a.Actor, "api", a.API, "remote", a.Remote)
+	return nil
+}
+
+// DefaultDeletedRetention is how long a deleted recording's row is kept
+// (Twilio keeps them 40 days).
+const DefaultDeletedRetention = 40 * 24 * time.Hour
+
+// PurgeDeleted forgets the deleted recordings older than DeletedRetention
+// (default DefaultDeletedRetention; negative: never).
+func (s *Service) PurgeDeleted(ctx context.Context) (int, error) {
+	keep := s.DeletedRetention
+	if keep == 0 {
+		keep = DefaultDeletedRetention
+	}
+	if keep < 0 {
+		return 0, nil
+	}
+	return s.Meta.PurgeDeleted(ctx, s.now().Add(-keep))
 }
 
 // DeleteByName deletes a stored recording (ARI's DELETE
@@ -717,7 +780,7 @@ func (s *Service) servable(r meta.Recording) bool {
 		return false // on another node's disk
 	}
 	switch r.Status {
-	case meta.StatusCompleted, meta.StatusRecovered:
+	case meta.StatusCompleted, meta.StatusRecovered, meta.StatusAbsent:
 		return r.Name != ""
 	case meta.StatusFailed:
 		if r.Name == "" || r.FilePath == "" || isRemote(r) {

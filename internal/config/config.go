@@ -80,6 +80,11 @@ type Catalog struct {
 	SignKey string `yaml:"sign_key"`
 	// S3 stores finished files in S3-compatible object storage.
 	S3 S3 `yaml:"s3"`
+	// DeletedRetentionDays is how long a recording deleted through the
+	// Recordings APIs keeps its row (status deleted, listed with
+	// IncludeSoftDeleted); its media goes at once. 0 means 40 (Twilio's);
+	// -1 keeps them forever.
+	DeletedRetentionDays int `yaml:"deleted_retention_days"`
 }
 
 // S3 configures S3-compatible object storage.
@@ -261,6 +266,10 @@ type HTTP struct {
 	// MinFreeDiskMB: /readyz answers 503 while the recordings root has less
 	// free space than this (0: no check).
 	MinFreeDiskMB int `yaml:"min_free_disk_mb"`
+	// PublicURL is the base (scheme://host[:port][/prefix]) of the absolute
+	// URLs the Recordings APIs return (file_uri, media_url); empty: the
+	// scheme and Host of each request.
+	PublicURL string `yaml:"public_url"`
 }
 
 // ARI configures the Asterisk REST Interface.
@@ -304,6 +313,9 @@ type Route struct {
 	// MaxDurationSeconds caps the length of a Record() route's recordings
 	// (default: recording.max_duration_seconds, which it may not exceed).
 	MaxDurationSeconds int `yaml:"max_duration_seconds"`
+	// Variables are set on the calls the route takes, before its
+	// application runs (e.g. TOUCH_MIXMONITOR for *3 recordings' names).
+	Variables map[string]string `yaml:"variables"`
 }
 
 // Default returns the embedded defaults: loopback SIP and HTTP, data under
@@ -409,12 +421,28 @@ var envOverrides = map[string]func(*Config, string) error{
 		c.ARI.Users = append(c.ARI.Users, ARIUser{Name: name, Password: pass})
 		return nil
 	},
+	"TAPEDECK_SIGN_KEY":      func(c *Config, v string) error { c.Catalog.SignKey = v; return nil },
+	"TAPEDECK_S3_ACCESS_KEY": func(c *Config, v string) error { c.Catalog.S3.AccessKey = v; return nil },
+	"TAPEDECK_S3_SECRET_KEY": func(c *Config, v string) error { c.Catalog.S3.SecretKey = v; return nil },
 }
+
+// SecretEnv lists the environment variables that carry secrets; each may
+// instead name a file with NAME_FILE (its content, trailing newline
+// removed), as container secrets and systemd credentials are mounted.
+var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
 
 // ApplyEnv applies TAPEDECK_* environment overrides using getenv.
 func ApplyEnv(cfg *Config, getenv func(string) string) error {
 	for name, set := range envOverrides {
-		if v := getenv(name); v != "" {
+		v := getenv(name)
+		if f := getenv(name + "_FILE"); f != "" && v == "" && slices.Contains(SecretEnv, name) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", name, err)
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		}
+		if v != "" {
 			if err := set(cfg, v); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -527,6 +555,12 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if err := checkRTPHost(c.RTP.Host); err != nil && (sipErr == nil || c.RTP.Host != sipHost) {
 		errs = append(errs, err)
 	}
+	if c.Catalog.DeletedRetentionDays < -1 {
+		errs = append(errs, fmt.Errorf("catalog.deleted_retention_days: %d (0: 40 days, -1: forever)", c.Catalog.DeletedRetentionDays))
+	}
+	if u := c.HTTP.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		errs = append(errs, fmt.Errorf("http.public_url: %q is not an http(s) URL", u))
+	}
 	if c.Catalog.ReconcileInterval < 0 {
 		errs = append(errs, fmt.Errorf("catalog.reconcile_interval_seconds: %d is negative", c.Catalog.ReconcileInterval))
 	}
@@ -578,7 +612,7 @@ func (c *Config) Rules() []dialplan.Rule {
 	rules := make([]dialplan.Rule, len(c.Dialplan))
 	for i, r := range c.Dialplan {
 		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account,
-			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second}
+			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second, Variables: r.Variables}
 	}
 	return rules
 }

@@ -48,9 +48,13 @@ func TestRestcommListBadPaging(t *testing.T) {
 			}
 		}
 	}
-	// The largest page that fits is an empty page, not an error.
-	if code, body := rc(t, n, acc, "GET", list+".json?Page=2147483647&PageSize=1"); code != 200 {
-		t.Errorf("Page=2147483647&PageSize=1: %d %s", code, body)
+	// A page beyond the last is a 400 (Restcomm: Page > total/PageSize);
+	// the last page of an empty list, 0, is an empty page.
+	if code, body := rc(t, n, acc, "GET", list+".json?Page=2147483647&PageSize=1"); code != 400 || !strings.Contains(string(body), "beyond the last page") {
+		t.Errorf("Page=2147483647&PageSize=1: %d %s, want 400", code, body)
+	}
+	if code, body := rc(t, n, acc, "GET", list+".json?Page=0&PageSize=1"); code != 200 {
+		t.Errorf("Page=0&PageSize=1: %d %s", code, body)
 	}
 }
 

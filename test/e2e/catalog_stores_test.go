@@ -254,7 +254,7 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 
 	// The media by Sid: its SHA-256 and size are the row's, its length
 	// the row's duration.
-	code, hdr, media := httpGet(t, n.baseURL()+r["file_uri"], "", false)
+	code, hdr, media := httpGet(t, r["file_uri"], "", false)
 	if code != 200 || hdr.Get("Content-Type") != "audio/wav" {
 		t.Fatalf("download %s: %d %s", r["file_uri"], code, hdr.Get("Content-Type"))
 	}
@@ -270,11 +270,11 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if math.Abs(dur-fileDur) > 0.020 || fileDur < 1.1 {
 		t.Fatalf("duration %v, downloaded file %.3f s", r["duration"], fileDur)
 	}
-	code, _, part := httpGet(t, n.baseURL()+r["file_uri"], "bytes=40-99", false)
+	code, _, part := httpGet(t, r["file_uri"], "bytes=40-99", false)
 	if code != 206 || !bytes.Equal(part, media[40:100]) {
 		t.Fatalf("ranged download: %d, %d bytes", code, len(part))
 	}
-	checkRangeCap(t, n.baseURL()+r["file_uri"], false, media, len(media)-1)
+	checkRangeCap(t, r["file_uri"], false, media, len(media)-1)
 
 	// Where the file lives.
 	row, err := st.Recording(ctx, acc.Sid, sid)
@@ -444,14 +444,14 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	other, err := st.CreateAccount(ctx, "other")
 	must(t, err)
 	otherRoot := "/restcomm/2012-04-24/Accounts/" + other.Sid + "/Recordings"
-	if code, _ := rc(t, n, other, "GET", otherRoot+"/"+sid+".json"); code != 404 {
-		t.Errorf("another account's GET of %s: %d, want 404", sid, code)
+	if code, _ := rc(t, n, other, "GET", otherRoot+"/"+sid+".json"); code != 403 {
+		t.Errorf("another account's GET of %s: %d, want 403 (Restcomm's secure())", sid, code)
 	}
-	if code, _ := rc(t, n, other, "DELETE", otherRoot+"/"+sid); code != 404 {
-		t.Errorf("another account's DELETE of %s: %d, want 404", sid, code)
+	if code, _ := rc(t, n, other, "DELETE", otherRoot+"/"+sid); code != 403 {
+		t.Errorf("another account's DELETE of %s: %d, want 403", sid, code)
 	}
-	if code, _ := rc(t, n, other, "GET", root+".json"); code != 404 {
-		t.Errorf("another account on the first one's list path: %d, want 404", code)
+	if code, _ := rc(t, n, other, "GET", root+".json"); code != 403 {
+		t.Errorf("another account on the first one's list path: %d, want 403", code)
 	}
 	if l := rcListOf(t, n, other, otherRoot+".json"); l.Total != 0 {
 		t.Errorf("another account's own list: total %d", l.Total)
@@ -481,7 +481,7 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if code, _ := rc(t, n, acc, "GET", root+"/"+sid+".json"); code != 404 {
 		t.Fatalf("deleted recording: %d", code)
 	}
-	if code, _, _ := httpGet(t, n.baseURL()+r["file_uri"], "", false); code != 404 {
+	if code, _, _ := httpGet(t, r["file_uri"], "", false); code != 404 {
 		t.Fatalf("download after delete: %d", code)
 	}
 	n.mustDo("GET", arName, 404)

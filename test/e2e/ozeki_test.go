@@ -772,3 +772,84 @@ func TestOzekiCallbackSurvivesRestart(t *testing.T) {
 		t.Fatalf("%d deliveries", c)
 	}
 }
+
+// TestOzekiRecordBothParties: a Record command on a call that an OzML
+// Forward has connected to another phone records both parties: the
+// caller's 440 Hz and the other party's 1000 Hz are both in the file.
+func TestOzekiRecordBothParties(t *testing.T) {
+	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999,
+		IncomingHandler: func() rtpsess.Handler { return sipua.NoopHandler{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	recv := startReceiver(t)
+	recv.answer = func(path string, form url.Values) (int, string) {
+		if path == "/incoming" {
+			return 200, `<Response><Forward>` + bob.URI() + `</Forward><Hangup/></Response>`
+		}
+		return 200, ""
+	}
+	n := ozekiNode(t, "900", "Script("+recv.url("/incoming")+")")
+	phone := newPhone(t, "udp")
+	res := wait(t, dialAsync(phone, n.target("900"), sipua.CallOptions{}), 15*time.Second, "answer")
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	leg := wait(t, bob.Incoming(), 10*time.Second, "the forwarded call")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return len(n.srv.Calls().Bridges()) == 1 },
+		"the two calls are not connected")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go res.call.SendAudio(ctx, sine(440, 8000*20, 8000))
+	go leg.SendAudio(ctx, sine(1000, 8000*20, 8000))
+	in := recv.waitPost("IncomingCall", 5*time.Second)
+	id := in.Form.Get("CallId")
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&Duration=2&CallId=" + url.QueryEscape(id) +
+		"&FinishedUrl=" + url.QueryEscape(recv.url("/done"))
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	p := recv.waitPost("RecordCompleted", 15*time.Second)
+	if p.Form.Get("Reason") != "duration" {
+		t.Fatalf("RecordCompleted %v", p.Form)
+	}
+	got, err := http.Get(p.Form.Get("RecordURL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	pcm := decodeRecording(t, data, "wav")
+	quiet := goertzel(pcm, 2500)
+	if goertzel(pcm, 440) < 20*quiet || goertzel(pcm, 1000) < 20*quiet {
+		t.Fatalf("not both parties: 440 Hz %.0f, 1000 Hz %.0f, 2500 Hz %.0f", goertzel(pcm, 440), goertzel(pcm, 1000), quiet)
+	}
+	// The call goes on after the recording.
+	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOzekiDurationWithoutAudio: Duration is also kept by the clock: a
+// caller that sends no audio at all is still recorded for at most Duration.
+func TestOzekiDurationWithoutAudio(t *testing.T) {
+	n := ozekiNode(t, "500", "Wait(30)")
+	recv := startReceiver(t)
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&Duration=1&CallId=" + url.QueryEscape(id) +
+		"&FinishedUrl=" + url.QueryEscape(recv.url("/done"))
+	start := time.Now()
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	p := recv.waitPost("RecordCompleted", 10*time.Second)
+	if p.Form.Get("Reason") != "duration" || time.Since(start) > 5*time.Second {
+		t.Fatalf("RecordCompleted after %v: %v", time.Since(start), p.Form)
+	}
+	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
+		t.Fatal(err)
+	}
+}

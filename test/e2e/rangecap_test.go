@@ -39,7 +39,7 @@ func TestMediaRangeCap(t *testing.T) {
 	if len(l.Recordings) != 1 {
 		t.Fatalf("list %+v", l)
 	}
-	pub := n.baseURL() + l.Recordings[0]["file_uri"]
+	pub := l.Recordings[0]["file_uri"] // absolute
 	code, _, media := httpGet(t, pub, "", false)
 	if code != 200 || len(media) < 60_001 {
 		t.Fatalf("public download: %d, %d bytes", code, len(media))

@@ -37,7 +37,7 @@ const APIVersion = "2012-04-24"
 // Paging limits.
 const (
 	DefaultPageSize = 50
-	MaxPageSize     = 1000 // larger PageSize values are capped to this
+	MaxPageSize     = 1000 // larger PageSize values are refused (400)
 	DefaultLimit    = 10000
 )
 
@@ -58,6 +58,9 @@ type Options struct {
 	// SignedTTL is how long a signed URL stays valid (default 1 h).
 	SignedTTL time.Duration
 	Now       func() time.Time
+	// PublicURL is the base of the absolute file_uri (scheme://host[:port]
+	// and an optional path prefix); empty: the request's scheme and Host.
+	PublicURL string
 }
 
 // Server is the HTTP handler; mount it at / (it answers /restcomm/... and
@@ -197,7 +200,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case req.sid != "" && r.Method == http.MethodGet:
 		s.get(w, r, req, acc)
 	case req.sid != "" && r.Method == http.MethodDelete:
-		if err := s.o.Catalog.Delete(r.Context(), acc.Sid, req.sid); err != nil {
+		err := s.o.Catalog.Remove(r.Context(), meta.Audit{AccountSid: acc.Sid, RecordingSid: req.sid,
+			Action: meta.AuditDelete, Actor: acc.Sid, API: "restcomm", Remote: r.RemoteAddr})
+		if errors.Is(err, meta.ErrNotFound) {
+			err = s.foreign(r.Context(), req.sid, err)
+		}
+		if err != nil {
 			s.writeError(w, req.ext, err)
 			return
 		}
@@ -216,6 +224,7 @@ var kindCodes = []struct {
 	code int
 	msg  string // "": the error's own text
 }{
+	{errForbidden, 403, "Forbidden"},
 	{meta.ErrNotFound, 404, "The requested resource was not found"},
 	{call.ErrNotFound, 404, "The requested resource was not found"},
 	{meta.ErrUnauthorized, 401, "Invalid credentials"},
@@ -225,6 +234,20 @@ var kindCodes = []struct {
 	{call.ErrConflict, 409, ""},
 	{call.ErrInvalidState, 409, ""},
 	{call.ErrUnavailable, 503, "Service unavailable"},
+}
+
+// errForbidden: the recording is another account's. Restcomm checks the
+// caller's rights on the recording's account after finding it, and answers
+// 403 Forbidden (where Twilio answers 404).
+var errForbidden = errors.New("restcomm: another account's resource")
+
+// foreign turns a recording not found in the caller's account into
+// errForbidden when it is another account's, as Restcomm answers.
+func (s *Server) foreign(ctx context.Context, sid string, notFound error) error {
+	if _, err := s.o.Catalog.Meta.RecordingBySid(ctx, sid); err == nil {
+		return errForbidden
+	}
+	return notFound
 }
 
 // status is the status and message err answers with.
@@ -257,6 +280,11 @@ func (s *Server) authenticate(r *http.Request, pathAccount string) (meta.Account
 		return meta.Account{}, fail(401, "Invalid credentials")
 	}
 	if pathAccount != "" && subtle.ConstantTimeCompare([]byte(pathAccount), []byte(acc.Sid)) != 1 {
+		// Restcomm's secure() refuses an account that is not the
+		// caller's: 403 (an account that does not exist: 404).
+		if _, err := s.o.Catalog.Meta.Account(r.Context(), pathAccount); err == nil {
+			return meta.Account{}, errForbidden
+		}
 		return meta.Account{}, fail(404, "The requested resource was not found")
 	}
 	return acc, nil
@@ -337,14 +365,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		return
 	}
 	if pageSize > MaxPageSize {
-		pageSize = MaxPageSize
+		s.writeError(w, req.ext, fail(400, "PageSize %d is above the maximum, %d", pageSize, MaxPageSize))
+		return
 	}
 	limit, err := intParam(q, "Limit", DefaultLimit, 1)
 	if err != nil {
 		s.writeError(w, req.ext, err)
 		return
 	}
-	mq := meta.Query{AccountSid: acc.Sid, CallSid: q.Get("CallSid"), SortBy: "DateCreated", AfterSid: q.Get("AfterSid")}
+	mq := meta.Query{AccountSid: acc.Sid, CallSid: q.Get("CallSid"), SortBy: "DateCreated", AfterSid: q.Get("AfterSid"),
+		From: q.Get("From"), To: q.Get("To")}
 	if req.callSid != "" {
 		mq.CallSid = req.callSid
 	}
@@ -408,9 +438,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		return
 	}
 	total := min(res.Total, limit)
-	numPages := 0
-	if total > 0 {
-		numPages = (total+pageSize-1)/pageSize - 1
+	// Restcomm's arithmetic (RecordingsEndpoint, RecordingListConverter):
+	// num_pages is total/PageSize, so at an exact multiple the last page
+	// is an empty one; a Page beyond it is a 400; the last page's end is
+	// its start plus its count, any other page's its start + PageSize - 1.
+	numPages := total / pageSize
+	if page > numPages {
+		s.writeError(w, req.ext, fail(400, "Page %d is beyond the last page, %d", page, numPages))
+		return
+	}
+	if req.callSid != "" && req.ext == "json" {
+		// The deprecated Calls/{CallSid}/Recordings: a bare array.
+		out := []recordingJSON{}
+		for _, rec := range res.Items {
+			out = append(out, s.recordingJSON(r, req.prefix, rec))
+		}
+		writeJSON(w, 200, out)
+		return
 	}
 	uri := req.prefix + "/" + APIVersion + "/Accounts/" + acc.Sid + "/Recordings"
 	if req.callSid != "" {
@@ -423,7 +467,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 	if q.Has("Limit") {
 		extra = "&Limit=" + strconv.Itoa(limit)
 	}
-	for _, k := range []string{"CallSid", "StartTime", "EndTime", "SortBy"} {
+	for _, k := range []string{"CallSid", "StartTime", "EndTime", "SortBy", "From", "To"} {
 		if v := q.Get(k); v != "" {
 			extra += "&" + k + "=" + url.QueryEscape(v)
 		}
@@ -431,16 +475,20 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 	pageURI := func(p int) string {
 		return fmt.Sprintf("%s?Page=%d&PageSize=%d%s", uri, p, pageSize, extra)
 	}
+	end := offset + pageSize - 1
+	if page == numPages {
+		end = offset + len(res.Items)
+	}
 	out := listJSON{
 		Page: page, NumPages: numPages, PageSize: pageSize, Total: total, Limit: limit,
-		Start: strconv.Itoa(offset), End: strconv.Itoa(max(offset+len(res.Items)-1, offset)),
+		Start: strconv.Itoa(offset), End: strconv.Itoa(end),
 		URI: uri, FirstPageURI: pageURI(0), PreviousPageURI: "null", NextPageURI: "null", LastPageURI: pageURI(numPages),
 		Recordings: []recordingJSON{},
 	}
 	if page > 0 {
 		out.PreviousPageURI = pageURI(page - 1)
 	}
-	if len(res.Items) > 0 && page < numPages && offset+len(res.Items) < total {
+	if page < numPages && len(res.Items) > 0 {
 		out.NextPageURI = pageURI(page+1) + "&AfterSid=" + res.Items[len(res.Items)-1].Sid
 	}
 	for _, rec := range res.Items {
@@ -455,6 +503,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, req *request, acc meta.Account) {
 	rec, err := s.o.Catalog.Meta.Recording(r.Context(), acc.Sid, req.sid)
+	if errors.Is(err, meta.ErrNotFound) {
+		err = s.foreign(r.Context(), req.sid, err)
+	}
 	if err != nil {
 		s.writeError(w, req.ext, err)
 		return
@@ -493,6 +544,16 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	}
 	if err != nil {
 		s.writeError(w, "json", err)
+		return
+	}
+	switch rec.Status {
+	case meta.StatusInProgress:
+		// Restcomm catalogs a recording once it is complete; its media is
+		// not served before, and not as if it were complete.
+		s.writeError(w, "json", fail(404, "The recording %s is in progress; its media is available once it completes", rec.Sid))
+		return
+	case meta.StatusAbsent:
+		s.writeError(w, "json", fail(404, "The recording %s received no audio (absent)", rec.Sid))
 		return
 	}
 	f, ok := recorder.ByExt(rec.Format)
@@ -536,7 +597,20 @@ func (s *Server) validSignature(sid string, q url.Values) bool {
 	return hmac.Equal([]byte(s.sign(sid, exp)), []byte(q.Get("Signature")))
 }
 
-// mediaURI is the file_uri of a recording.
+// BaseURL is the scheme://host[:port][/prefix] of absolute URLs: the
+// configured public URL, else the request's scheme and Host.
+func BaseURL(r *http.Request, public string) string {
+	if public != "" {
+		return strings.TrimRight(public, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// mediaURI is the path of a recording's media (file_uri without its base).
 func (s *Server) mediaURI(prefix string, rec meta.Recording) string {
 	ext := rec.Format
 	if f, err := recorder.Lookup(rec.Format); err == nil {
@@ -568,20 +642,45 @@ type recordingJSON struct {
 	// StatusDetail (tapedeck's) says why a recording failed, or how a row
 	// left in progress was settled, in words.
 	StatusDetail string `json:"status_detail,omitempty"`
-	Format       string `json:"format,omitempty"`
-	Size         int64  `json:"size,omitempty"`
-	SHA256       string `json:"sha256,omitempty"`
+	// ErrorCode is Twilio's code of an absent recording (16101).
+	ErrorCode int    `json:"error_code,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
 }
 
 func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recording) recordingJSON {
-	return recordingJSON{
+	dur := rec.Duration
+	if rec.Status == meta.StatusInProgress {
+		dur = -1 // not known yet: Twilio's convention
+	}
+	j := recordingJSON{
 		Sid: rec.Sid, DateCreated: rec.DateCreated.UTC().Format(dateLayout), DateUpdated: rec.DateUpdated.UTC().Format(dateLayout),
-		AccountSid: rec.AccountSid, CallSid: rec.CallSid, Duration: strconv.FormatFloat(rec.Duration, 'f', -1, 64),
+		AccountSid: rec.AccountSid, CallSid: rec.CallSid, Duration: JavaDouble(dur),
 		APIVersion: nonEmpty(rec.ApiVersion, APIVersion),
 		URI:        "/" + APIVersion + "/Accounts/" + rec.AccountSid + "/Recordings/" + rec.Sid + ".json",
-		FileURI:    s.mediaURI(prefix, rec), S3URI: rec.S3URI,
+		FileURI:    BaseURL(r, s.o.PublicURL) + s.mediaURI(prefix, rec), S3URI: rec.S3URI,
 		Status: rec.Status, StatusDetail: rec.StatusDetail, Format: rec.Format, Size: rec.Size, SHA256: rec.SHA256,
 	}
+	if rec.Status == meta.StatusAbsent {
+		j.ErrorCode = ErrorCodeAbsent
+	}
+	return j
+}
+
+// ErrorCodeAbsent is Twilio's error code of a recording that got no audio
+// ("too short").
+const ErrorCodeAbsent = 16101
+
+// JavaDouble formats v as Java's Double.toString does, which Restcomm's
+// duration is: "30.0", "14.70275" (plain decimals; Java's exponent form for
+// values from 10^7 up does not occur for a recording's seconds).
+func JavaDouble(v float64) string {
+	out := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.ContainsAny(out, ".NI") {
+		out += ".0"
+	}
+	return out
 }
 
 type listJSON struct {
@@ -615,6 +714,7 @@ type xmlRecording struct {
 	// tapedeck's, as in the JSON.
 	Status       meta.Status `xml:",omitempty"`
 	StatusDetail string      `xml:",omitempty"`
+	ErrorCode    int         `xml:",omitempty"`
 	Size         int64       `xml:",omitempty"`
 }
 
@@ -639,8 +739,10 @@ func toXML(in []recordingJSON) []xmlRecording {
 	out := make([]xmlRecording, len(in))
 	for i, r := range in {
 		out[i] = xmlRecording{Sid: r.Sid, DateCreated: r.DateCreated, DateUpdated: r.DateUpdated, AccountSid: r.AccountSid,
-			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: r.URI, FileUri: r.FileURI, S3Uri: r.S3URI,
-			Status: r.Status, StatusDetail: r.StatusDetail, Size: r.Size}
+			// Restcomm's XML Uri has no extension: add .wav for the media,
+			// the seed's recipe.
+			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: strings.TrimSuffix(r.URI, ".json"),
+			FileUri: r.FileURI, S3Uri: r.S3URI, Status: r.Status, StatusDetail: r.StatusDetail, ErrorCode: r.ErrorCode, Size: r.Size}
 	}
 	return out
 }

@@ -70,6 +70,9 @@ const (
 	StatusFailed     Status = "failed"
 	StatusRecovered  Status = "recovered"
 	StatusDeleted    Status = "deleted"
+	// StatusAbsent: the recording ended without audio (no frame was
+	// received), as Twilio's "absent"; its (empty) file is kept.
+	StatusAbsent Status = "absent"
 	// StatusMissing: the recording was stored (completed or recovered) but
 	// its file has since been removed behind the server's back.
 	StatusMissing Status = "missing"
@@ -147,6 +150,12 @@ type Query struct {
 	// sort order (keyset paging; stable and cheap for deep pages). The Sid
 	// must be one of the account's recordings, else ErrNotFound.
 	AfterSid string
+	// From/To: exact caller (CallerNumber) and callee (CalledNumber)
+	// numbers when not empty.
+	From, To string
+	// IncludeDeleted lists soft-deleted recordings too (status deleted),
+	// as Twilio's IncludeSoftDeleted.
+	IncludeDeleted bool
 }
 
 // Page is one page of ListRecordings.
@@ -203,6 +212,19 @@ type Store interface {
 	DeleteRecordingByName(ctx context.Context, name string) error
 	// ListRecordings returns one page of the account's recordings.
 	ListRecordings(ctx context.Context, q Query) (Page, error)
+	// SoftDeleteRecording moves the account's recording to the deleted
+	// recordings (status deleted, kept until PurgeDeleted) and writes the
+	// audit row a, in one transaction; the caller removes the file.
+	// ErrNotFound as DeleteRecording.
+	SoftDeleteRecording(ctx context.Context, accountSid, sid string, a Audit) error
+	// DeletedRecording returns a soft-deleted recording of the account;
+	// ErrNotFound when there is none with that Sid.
+	DeletedRecording(ctx context.Context, accountSid, sid string) (Recording, error)
+	// PurgeDeleted forgets soft-deleted recordings deleted before t; it
+	// returns how many. Their audit rows stay.
+	PurgeDeleted(ctx context.Context, before time.Time) (int, error)
+	// AuditTrail returns the audit rows of one recording, oldest first.
+	AuditTrail(ctx context.Context, accountSid, sid string) ([]Audit, error)
 	// InProgress returns up to limit (<= 0: DefaultPageSize) recordings of
 	// any account whose status is in-progress and whose Node is node or
 	// empty, by name: for the node's reconciler, which settles those whose

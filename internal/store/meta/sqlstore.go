@@ -274,6 +274,8 @@ func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account
 
 // -------------------------------------------------------- recordings
 
+// recCols are the columns of recordings; deleted_recordings (migration
+// 00007) has them too: a column added to recordings is added there as well.
 const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node, tenant_uuid, direction, owners`
 
 func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
@@ -583,11 +585,11 @@ func (s *sqlStore) InProgress(ctx context.Context, node string, limit int) ([]Re
 }
 
 func (s *sqlStore) Stored(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
-	return s.byNode(ctx, `status IN ('completed', 'recovered') AND node IN ($1, '')`, node, afterName, limit)
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent') AND node IN ($1, '')`, node, afterName, limit)
 }
 
 func (s *sqlStore) Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
-	return s.byNode(ctx, `status IN ('completed', 'recovered', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
 }
 
 // byNode pages through the rows matching where ($1 is node) by name.
@@ -651,10 +653,23 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 	if q.StartTo != nil {
 		where += ` AND date_created <= ` + arg(s.timeArg(*q.StartTo))
 	}
+	if q.From != "" {
+		where += ` AND caller_number = ` + arg(q.From)
+	}
+	if q.To != "" {
+		where += ` AND called_number = ` + arg(q.To)
+	}
 
 	var page Page
 	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM recordings WHERE `+where), args...).Scan(&page.Total); err != nil {
 		return Page{}, s.mapErr(err, "count recordings")
+	}
+	if q.IncludeDeleted {
+		var n int
+		if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM deleted_recordings WHERE `+where), args...).Scan(&n); err != nil {
+			return Page{}, s.mapErr(err, "count deleted recordings")
+		}
+		page.Total += n
 	}
 
 	dir, cmp := "ASC", ">"
@@ -665,8 +680,11 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 		// Keyset: the rows after (key, sid) in the sort order, written so
 		// that the (account_sid, col, sid) index gives a range scan.
 		var key any
-		err := s.r.QueryRowContext(ctx, s.q(`SELECT `+col+` FROM recordings WHERE account_sid = $1 AND sid = $2`),
-			q.AccountSid, q.AfterSid).Scan(&key)
+		keyQuery := `SELECT ` + col + ` FROM recordings WHERE account_sid = $1 AND sid = $2`
+		if q.IncludeDeleted {
+			keyQuery += ` UNION ALL SELECT ` + col + ` FROM deleted_recordings WHERE account_sid = $1 AND sid = $2`
+		}
+		err := s.r.QueryRowContext(ctx, s.q(keyQuery), q.AccountSid, q.AfterSid).Scan(&key)
 		if errors.Is(err, sql.ErrNoRows) {
 			return Page{}, fmt.Errorf("%w: AfterSid %q", ErrNotFound, q.AfterSid)
 		}
@@ -676,10 +694,24 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 		k, sid := arg(key), arg(q.AfterSid)
 		where += fmt.Sprintf(` AND %s %s= %s AND (%s %s %s OR sid %s %s)`, col, cmp, k, col, cmp, k, cmp, sid)
 	}
-	query := fmt.Sprintf(`SELECT %s FROM recordings WHERE %s ORDER BY %s %s, sid %s LIMIT %s`,
-		recCols, where, col, dir, dir, arg(limit))
-	if q.Offset > 0 {
-		query += ` OFFSET ` + arg(q.Offset)
+	var query string
+	if !q.IncludeDeleted {
+		query = fmt.Sprintf(`SELECT %s FROM recordings WHERE %s ORDER BY %s %s, sid %s LIMIT %s`,
+			recCols, where, col, dir, dir, arg(limit))
+		if q.Offset > 0 {
+			query += ` OFFSET ` + arg(q.Offset)
+		}
+	} else {
+		// Each table gives its first Offset+Limit rows in order (on its
+		// index), and the union is ordered and cut again.
+		order := fmt.Sprintf(`ORDER BY %s %s, sid %s`, col, dir, dir)
+		n := arg(limit + q.Offset)
+		query = fmt.Sprintf(`SELECT %s FROM (SELECT * FROM (SELECT %s FROM recordings WHERE %s %s LIMIT %s) AS live
+UNION ALL SELECT * FROM (SELECT %s FROM deleted_recordings WHERE %s %s LIMIT %s) AS gone) AS u %s LIMIT %s`,
+			recCols, recCols, where, order, n, deletedCols, where, order, n, order, arg(limit))
+		if q.Offset > 0 {
+			query += ` OFFSET ` + arg(q.Offset)
+		}
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {

@@ -40,6 +40,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StatusDetailAndInProgress", testStatusDetailAndInProgress},
 		{"Stored", testStored},
 		{"Registrations", testRegistrations},
+		{"SoftDelete", testSoftDelete},
+		{"FromTo", testFromTo},
 		{"PolicyFields", testPolicyFields},
 		{"CDRs", testCDRs},
 	}
