@@ -312,6 +312,9 @@ type Route struct {
 	// MaxDurationSeconds caps the length of a Record() route's recordings
 	// (default: recording.max_duration_seconds, which it may not exceed).
 	MaxDurationSeconds int `yaml:"max_duration_seconds"`
+	// Variables are set on the calls the route takes, before its
+	// application runs (e.g. TOUCH_MIXMONITOR for *3 recordings' names).
+	Variables map[string]string `yaml:"variables"`
 }
 
 // Default returns the embedded defaults: loopback SIP and HTTP, data under
@@ -608,7 +611,7 @@ func (c *Config) Rules() []dialplan.Rule {
 	rules := make([]dialplan.Rule, len(c.Dialplan))
 	for i, r := range c.Dialplan {
 		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account,
-			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second}
+			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second, Variables: r.Variables}
 	}
 	return rules
 }
