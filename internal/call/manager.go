@@ -374,6 +374,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		choice:     choice,
 		remote:     remote,
 		dialog:     d,
+		vars:       route.Variables,
 	}, media)
 	if err != nil {
 		log.Error("rejecting call: media", "err", err)

@@ -312,6 +312,9 @@ type Route struct {
 	// MaxDurationSeconds caps the length of a Record() route's recordings
 	// (default: recording.max_duration_seconds, which it may not exceed).
 	MaxDurationSeconds int `yaml:"max_duration_seconds"`
+	// Variables are set on the calls the route takes, before its
+	// application runs (e.g. TOUCH_MIXMONITOR for *3 recordings' names).
+	Variables map[string]string `yaml:"variables"`
 }
 
 // Default returns the embedded defaults: loopback SIP and HTTP, data under
@@ -417,12 +420,28 @@ var envOverrides = map[string]func(*Config, string) error{
 		c.ARI.Users = append(c.ARI.Users, ARIUser{Name: name, Password: pass})
 		return nil
 	},
+	"TAPEDECK_SIGN_KEY":      func(c *Config, v string) error { c.Catalog.SignKey = v; return nil },
+	"TAPEDECK_S3_ACCESS_KEY": func(c *Config, v string) error { c.Catalog.S3.AccessKey = v; return nil },
+	"TAPEDECK_S3_SECRET_KEY": func(c *Config, v string) error { c.Catalog.S3.SecretKey = v; return nil },
 }
+
+// SecretEnv lists the environment variables that carry secrets; each may
+// instead name a file with NAME_FILE (its content, trailing newline
+// removed), as container secrets and systemd credentials are mounted.
+var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
 
 // ApplyEnv applies TAPEDECK_* environment overrides using getenv.
 func ApplyEnv(cfg *Config, getenv func(string) string) error {
 	for name, set := range envOverrides {
-		if v := getenv(name); v != "" {
+		v := getenv(name)
+		if f := getenv(name + "_FILE"); f != "" && v == "" && slices.Contains(SecretEnv, name) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", name, err)
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		}
+		if v != "" {
 			if err := set(cfg, v); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -592,7 +611,7 @@ func (c *Config) Rules() []dialplan.Rule {
 	rules := make([]dialplan.Rule, len(c.Dialplan))
 	for i, r := range c.Dialplan {
 		rules[i] = dialplan.Rule{Exten: r.Exten, App: r.App, Context: r.Context, Account: r.Account,
-			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second}
+			MaxDuration: time.Duration(r.MaxDurationSeconds) * time.Second, Variables: r.Variables}
 	}
 	return rules
 }

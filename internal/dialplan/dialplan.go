@@ -86,7 +86,9 @@ type Route struct {
 	// MaxDuration caps a Record() route's recordings (0: the global cap).
 	MaxDuration time.Duration
 	App         App
-	pattern     []class // nil for an exact extension
+	// Variables are set on the route's calls before the application runs.
+	Variables map[string]string
+	pattern   []class // nil for an exact extension
 }
 
 // class is one position of a pattern: a set of bytes, or a wildcard tail.
@@ -109,6 +111,7 @@ type Rule struct {
 	Context     string
 	Account     string
 	MaxDuration time.Duration
+	Variables   map[string]string
 }
 
 // AppCheck checks one route's application at configuration time. The
@@ -170,7 +173,7 @@ func CompileChecked(rules []Rule, check AppCheck) (*Plan, error) {
 		if ctx == "" {
 			ctx = "default"
 		}
-		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account, MaxDuration: r.MaxDuration, pattern: pat}
+		rt := &Route{Exten: r.Exten, Context: ctx, App: app, Account: r.Account, MaxDuration: r.MaxDuration, Variables: r.Variables, pattern: pat}
 		if pat != nil {
 			p.patterns = append(p.patterns, rt)
 		} else {

@@ -24,6 +24,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/api/ari"
 	"github.com/tapedeck/tapedeck/internal/api/confd"
 	"github.com/tapedeck/tapedeck/internal/api/restcomm"
+	"github.com/tapedeck/tapedeck/internal/api/twilio"
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/config"
@@ -86,8 +87,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.Catalog.SignKey == "" {
+		// Signed media links must survive a restart: the key is kept in
+		// the data directory (owner-only) unless configured.
+		if cfg.Catalog.SignKey, err = persistentKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
 	}
 	entity := cfg.ARI.EntityID
 	if entity == "" {
@@ -100,7 +108,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.bus = event.NewBus(entity)
 	s.bus.SetDeclared(ari.EventDeclared)
 	recDir := cfg.RecordingsDir()
-	if err := os.MkdirAll(recDir, 0o755); err != nil {
+	if err := os.MkdirAll(recDir, 0o700); err != nil {
 		return nil, fmt.Errorf("recordings dir: %w", err)
 	}
 	recovered, err := recorder.Recover(recDir)
@@ -253,6 +261,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PublicURL: cfg.HTTP.PublicURL})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
+	mux.Handle("/"+twilio.APIVersion+"/", twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
+		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3")}))
 	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
 	for i, a := range cfg.Wazo.Admins {
 		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}

@@ -361,7 +361,19 @@ func TestUserCallRecordedByPolicy(t *testing.T) {
 // users store behind the confd API); it creates the given users.
 func startStorePBX(t *testing.T, us ...users.User) (*node, []users.User) {
 	t.Helper()
-	n := startNodeWith(t, nil, func(c *config.Config) { c.SIP.DigestAlgorithms = []string{"MD5"} })
+	return startStorePBXWith(t, nil, us...)
+}
+
+// startStorePBXWith is startStorePBX with the configuration changed by
+// mutate first.
+func startStorePBXWith(t *testing.T, mutate func(*config.Config), us ...users.User) (*node, []users.User) {
+	t.Helper()
+	n := startNodeWith(t, nil, func(c *config.Config) {
+		c.SIP.DigestAlgorithms = []string{"MD5"}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	var out []users.User
 	for _, u := range us {
 		u.TenantUUID = "tenant-1"
@@ -434,11 +446,15 @@ func TestFeatureCallRecordToggle(t *testing.T) {
 }
 
 // TestFeatureOnlineRecord: *3 during a connected call starts and stops an
-// on-demand recording auto-<timestamp>-<caller>.wav for a user with
+// on-demand recording auto-<timestamp>-<TOUCH_MIXMONITOR>.wav (the
+// variable set by the dialplan route of the caller's call) for a user with
 // online_call_record_enabled, and the other party receives none of the
 // digits; for a user without it, *3 records nothing and passes through.
 func TestFeatureOnlineRecord(t *testing.T) {
-	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001", OnlineCallRecord: true}, users.User{Firstname: "Bob", Exten: "1002"})
+	n, _ := startStorePBXWith(t, func(c *config.Config) {
+		c.Dialplan = append(c.Dialplan, config.Route{Exten: "_100X", App: "Dial(${EXTEN})",
+			Variables: map[string]string{"TOUCH_MIXMONITOR": "pcm"}})
+	}, users.User{Firstname: "Alice", Exten: "1001", OnlineCallRecord: true}, users.User{Firstname: "Bob", Exten: "1002"})
 	alice := registeredPhone(t, n, "1001", 440, "manual")
 	bob := registeredPhone(t, n, "1002", 1000, "manual")
 	connectCall(t, n, alice, bob, "1002")
@@ -452,8 +468,8 @@ func TestFeatureOnlineRecord(t *testing.T) {
 	if err := testutil.Poll(10*time.Second, 20*time.Millisecond, func() bool { return len(autoFiles()) == 1 }); err != nil {
 		t.Fatalf("*3 made no on-demand recording: %v", autoFiles())
 	}
-	if f := filepath.Base(autoFiles()[0]); !strings.HasPrefix(f, "auto-") || !strings.HasSuffix(f, "-1001.wav") {
-		t.Fatalf("on-demand recording %q, want auto-<timestamp>-1001.wav", f)
+	if f := filepath.Base(autoFiles()[0]); !strings.HasPrefix(f, "auto-") || !strings.HasSuffix(f, "-pcm.wav") {
+		t.Fatalf("on-demand recording %q, want auto-<timestamp>-pcm.wav", f)
 	}
 	if err := alice.SendDTMF("*3"); err != nil { // stops it
 		t.Fatal(err)

@@ -86,8 +86,17 @@ func NewS3Context(ctx context.Context, cfg S3Config) (*S3, error) {
 		}
 		prefix += "/"
 	}
+	creds := credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")
+	if cfg.AccessKey == "" && cfg.SecretKey == "" {
+		// No keys configured: the usual chain, as the AWS tools look:
+		// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, MINIO_ACCESS_KEY/...,
+		// ~/.aws/credentials (AWS_PROFILE), then the instance's IAM role.
+		creds = credentials.NewChainCredentials([]credentials.Provider{
+			&credentials.EnvAWS{}, &credentials.EnvMinio{}, &credentials.FileAWSCredentials{}, &credentials.IAM{},
+		})
+	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Creds:  creds,
 		Secure: cfg.UseSSL,
 		Region: cfg.Region,
 	})
