@@ -23,6 +23,8 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Bus    *event.Bus
+	// Plan is the dialplan at start; SIGHUP replaces it (SetPlan), so read
+	// it through Manager.dialplan(), never as opts.Plan.
 	Plan   *dialplan.Plan
 	Ports  *rtp.Ports
 	// Poller reads the channels' RTP in batches; nil: a goroutine per socket.
