@@ -25,8 +25,8 @@ type Options struct {
 	Bus    *event.Bus
 	// Plan is the dialplan at start; SIGHUP replaces it (SetPlan), so read
 	// it through Manager.dialplan(), never as opts.Plan.
-	Plan   *dialplan.Plan
-	Ports  *rtp.Ports
+	Plan  *dialplan.Plan
+	Ports *rtp.Ports
 	// Poller reads the channels' RTP in batches; nil: a goroutine per socket.
 	Poller   *rtp.Poller
 	Codecs   []string // supported codec names in preference order
