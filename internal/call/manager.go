@@ -434,6 +434,10 @@ type channelSpec struct {
 	remote     *sdp.Media
 	dialog     Dialog            // inbound legs
 	vars       map[string]string // initial channel variables (copied)
+	// app, when set, is subscribed to the channel from its creation (an
+	// originate or create into an application): it hears ChannelCreated,
+	// Dial and the state changes before StasisStart, as in Asterisk.
+	app string
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -494,6 +498,13 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.mu.Unlock()
 	promActive.Inc()
 	m.watch()
+	ch.mu.Lock()
+	if s.app != "" {
+		ch.app = s.app
+		m.bus.Subscribe(s.app, "channel:"+ch.id)
+	}
+	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
+	ch.mu.Unlock()
 	return ch, nil
 }
 
