@@ -23,8 +23,10 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Bus    *event.Bus
-	Plan   *dialplan.Plan
-	Ports  *rtp.Ports
+	// Plan is the dialplan at start; SIGHUP replaces it (SetPlan), so read
+	// it through Manager.dialplan(), never as opts.Plan.
+	Plan  *dialplan.Plan
+	Ports *rtp.Ports
 	// Poller reads the channels' RTP in batches; nil: a goroutine per socket.
 	Poller   *rtp.Poller
 	Codecs   []string // supported codec names in preference order
@@ -438,6 +440,10 @@ type channelSpec struct {
 	remote     *sdp.Media
 	dialog     Dialog            // inbound legs
 	vars       map[string]string // initial channel variables (copied)
+	// app, when set, is subscribed to the channel from its creation (an
+	// originate or create into an application): it hears ChannelCreated,
+	// Dial and the state changes before StasisStart, as in Asterisk.
+	app string
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -498,6 +504,13 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.mu.Unlock()
 	promActive.Inc()
 	m.watch()
+	ch.mu.Lock()
+	if s.app != "" {
+		ch.app = s.app
+		m.bus.Subscribe(s.app, "channel:"+ch.id)
+	}
+	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
+	ch.mu.Unlock()
 	return ch, nil
 }
 
