@@ -53,8 +53,9 @@ type Options struct {
 	// NewMedia makes a channel's RTP session on cfg's sockets (nil: an
 	// rtp.Session; tests pass fakes).
 	NewMedia func(cfg rtp.Config) (Media, error)
-	// FsyncInterval is how often a recording's file is fsynced by its
-	// writer (0: DefaultFsyncInterval; negative: never).
+	// FsyncInterval is how often the file systems that recordings wrote
+	// to are synced, one syncfs per file system for all the recordings
+	// (0: DefaultFsyncInterval; negative: never).
 	FsyncInterval time.Duration
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
@@ -125,6 +126,10 @@ type Manager struct {
 
 	recMu sync.Mutex
 	live  map[string]*LiveRecording
+	// syncer makes the recordings' written audio durable (fsync policy).
+	syncer recSyncer
+	// writers wakes the recordings' writer goroutines on one tick.
+	writers writerClock
 
 	pbMu      sync.Mutex
 	playbacks map[string]*Playback
@@ -175,6 +180,7 @@ func NewManager(o Options) *Manager {
 		o.NewMedia = newRTPSession
 	}
 	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	rtpFigures.track(m)
 	return m
 }

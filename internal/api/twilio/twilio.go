@@ -584,16 +584,20 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 		s.writeError(w, fail(404, CodeNotFound, "The recording %s received no audio (absent)", rec.Sid))
 		return
 	}
+	// Twilio gives a dual-channel recording mixed to mono unless
+	// RequestedChannels=2 asks for both channels.
+	chans := 1
 	if rc := q.Get("RequestedChannels"); rc != "" {
 		n, err := strconv.Atoi(rc)
 		if err != nil || n < 1 || n > 2 {
 			s.writeError(w, fail(400, CodeInvalidParameter, "RequestedChannels must be 1 or 2, got %q", rc))
 			return
 		}
-		if n != max(rec.Channels, 1) {
+		if n > max(rec.Channels, 1) {
 			s.writeError(w, fail(400, CodeInvalidParameter, "RequestedChannels=%d: the recording has %d channel(s)", n, max(rec.Channels, 1)))
 			return
 		}
+		chans = n
 	}
 	f, err := recorder.Lookup(rec.Format)
 	if err != nil {
@@ -606,6 +610,10 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	}
 	isWAV := f.Name == "wav" || f.Name == "wav16"
 	switch {
+	case want == "wav" && f.Name == "wav" && rec.Channels == 2 && chans == 1:
+		s.serveMono(w, r, rec, f)
+	case want == "mp3" && f.Name == "wav" && rec.Channels == 2 && chans == 2:
+		s.writeError(w, fail(400, CodeInvalidParameter, "RequestedChannels=2: MP3 media is mono; ask for .wav"))
 	case want == "wav" && isWAV, want == "mp3" && f.Name == "mp3":
 		m, err := s.o.Catalog.Open(ctx, rec, f.ContentType)
 		if err != nil {
@@ -626,110 +634,212 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	}
 }
 
-// transcode is one MP3 being made into the cache; waiters share it.
+// transcode is one derived file (an MP3, or a mono mix) being made into
+// the cache; the requests that want it meanwhile stream it as it grows.
 type transcode struct {
-	done chan struct{}
-	err  error
+	part string // the file being written; renamed to its cache path when done
+
+	mu      sync.Mutex
+	size    int64 // bytes written to part so far, final
+	done    bool
+	err     error
+	changed chan struct{} // closed (and replaced) at each progress
 }
 
-// serveMP3 serves the MP3 of a WAV recording, transcoding it through the
-// recorder's MP3 encoder into the cache the first time (one transcode per
-// recording at a time; concurrent requests wait for it).
-func (s *Server) serveMP3(w http.ResponseWriter, r *http.Request, rec meta.Recording, wavFormat recorder.Format) {
+func (t *transcode) progress(size int64, done bool, err error) {
+	t.mu.Lock()
+	t.size, t.done, t.err = size, done, err
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.mu.Unlock()
+}
+
+func (t *transcode) state() (int64, bool, error, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.size, t.done, t.err, t.changed
+}
+
+// derived serves a file derived from a recording (name: the download's
+// name, contentType its type): from the cache when it is there, else made
+// by produce (one maker per recording at a time, which outlives the request,
+// so that the cache gets it) and streamed while it is being made.
+func (s *Server) derived(w http.ResponseWriter, r *http.Request, rec meta.Recording, suffix, name, contentType string,
+	produce func(ctx context.Context, part string, progress func(int64)) error) {
+	dir := s.o.CacheDir
+	if dir == "" {
+		s.writeError(w, fail(404, CodeNotFound, "%s is not available: no cache directory is configured", name))
+		return
+	}
+	// The key changes when the recording does (its checksum, or its size).
+	path := filepath.Join(dir, rec.Sid+"-"+nonEmpty(rec.SHA256, strconv.FormatInt(rec.Size, 10))+suffix)
+	if f, err := os.Open(path); err == nil {
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			w.Header().Set("Content-Type", contentType)
+			httpx.ServeContent(w, r, name, fi.ModTime(), f)
+			return
+		}
+	}
+	s.mu.Lock()
+	t := s.pending[path]
+	if t == nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.mu.Unlock()
+			s.writeError(w, err)
+			return
+		}
+		t = &transcode{part: path + ".part", changed: make(chan struct{})}
+		s.pending[path] = t
+		go func() {
+			ctx := context.WithoutCancel(r.Context())
+			err := produce(ctx, t.part, func(n int64) { t.progress(n, false, nil) })
+			if err == nil {
+				err = os.Rename(t.part, path)
+			}
+			if err != nil {
+				s.log.Warn("twilio API: cannot make derived media", "sid", rec.Sid, "file", name, "err", err)
+				_ = os.Remove(t.part)
+			}
+			size, _, _, _ := t.state()
+			if fi, serr := os.Stat(path); serr == nil {
+				size = fi.Size()
+			}
+			s.mu.Lock()
+			delete(s.pending, path)
+			s.mu.Unlock()
+			t.progress(size, true, err)
+		}()
+	}
+	s.mu.Unlock()
+	s.stream(w, r, t, contentType)
+}
+
+// stream copies a derived file to the client as it is written.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, t *transcode, contentType string) {
 	ctx := r.Context()
+	var f *os.File
+	var sent int64
+	buf := make([]byte, 32<<10)
+	started := false
+	for {
+		size, done, err, changed := t.state()
+		if err != nil {
+			if !started {
+				s.writeError(w, err)
+			}
+			return // mid-stream: the client sees a short body
+		}
+		if f == nil && (size > 0 || done) {
+			// The part file, or its cache path once renamed: an open
+			// file survives the rename.
+			if f, err = os.Open(t.part); err != nil {
+				if f, err = os.Open(strings.TrimSuffix(t.part, ".part")); err != nil {
+					s.writeError(w, err)
+					return
+				}
+			}
+			defer f.Close()
+		}
+		if !started && (size > 0 || done) {
+			started = true
+			w.Header().Set("Content-Type", contentType)
+			if done {
+				w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+			}
+			w.WriteHeader(http.StatusOK)
+			if r.Method == http.MethodHead {
+				return
+			}
+		}
+		for sent < size {
+			n, rerr := f.ReadAt(buf[:min(int64(len(buf)), size-sent)], sent)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return
+				}
+				sent += int64(n)
+			}
+			if rerr != nil && n == 0 {
+				return
+			}
+		}
+		if done {
+			return
+		}
+		if fl, ok := w.(http.Flusher); ok && started {
+			fl.Flush()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// serveMP3 serves the MP3 of a WAV recording, made through the recorder's
+// MP3 encoder (8 kHz mono; a stereo recording is mixed down) and cached.
+func (s *Server) serveMP3(w http.ResponseWriter, r *http.Request, rec meta.Recording, wavFormat recorder.Format) {
 	mp3, err := recorder.Lookup("mp3")
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	dir := s.o.CacheDir
-	if dir == "" {
-		dir, err = os.MkdirTemp("", "tapedeck-mp3-")
-		if err != nil {
-			s.writeError(w, err)
-			return
-		}
-		defer os.RemoveAll(dir)
-	}
-	// The key changes when the recording does (its checksum, or its size).
-	key := rec.Sid + "-" + nonEmpty(rec.SHA256, strconv.FormatInt(rec.Size, 10)) + ".mp3"
-	path := filepath.Join(dir, key)
-	if _, err := os.Stat(path); err != nil {
-		if err := s.transcodeOnce(ctx, rec, wavFormat, mp3, path); err != nil {
-			s.writeError(w, err)
-			return
-		}
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", mp3.ContentType)
-	httpx.ServeContent(w, r, rec.Sid+".mp3", fi.ModTime(), f)
+	s.derived(w, r, rec, ".mp3", rec.Sid+".mp3", mp3.ContentType, func(ctx context.Context, part string, progress func(int64)) error {
+		return s.encode(ctx, rec, wavFormat, mp3, part, progress)
+	})
 }
 
-func (s *Server) transcodeOnce(ctx context.Context, rec meta.Recording, wavFormat, mp3 recorder.Format, path string) error {
-	s.mu.Lock()
-	t := s.pending[path]
-	if t == nil {
-		t = &transcode{done: make(chan struct{})}
-		s.pending[path] = t
-		s.mu.Unlock()
-		t.err = s.transcodeFile(context.WithoutCancel(ctx), rec, wavFormat, mp3, path)
-		s.mu.Lock()
-		delete(s.pending, path)
-		s.mu.Unlock()
-		close(t.done)
-		return t.err
-	}
-	s.mu.Unlock()
-	select {
-	case <-t.done:
-		return t.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// serveMono serves the mono mix of a dual-channel WAV recording, cached.
+func (s *Server) serveMono(w http.ResponseWriter, r *http.Request, rec meta.Recording, wavFormat recorder.Format) {
+	s.derived(w, r, rec, "-mono.wav", rec.Sid+".wav", "audio/x-wav", func(ctx context.Context, part string, progress func(int64)) error {
+		return s.encode(ctx, rec, wavFormat, wavFormat, part, nil)
+	})
 }
 
-// transcodeFile writes the MP3 of a recording's WAV to path (through a
-// temporary file, renamed when complete).
-func (s *Server) transcodeFile(ctx context.Context, rec meta.Recording, wavFormat, mp3 recorder.Format, path string) error {
-	m, err := s.o.Catalog.Open(ctx, rec, wavFormat.ContentType)
+// encode writes a recording's 8 kHz WAV audio, mixed to mono, to part in
+// format out, reporting the bytes final so far (an MP3 only grows; a WAV's
+// header is rewritten, so it is reported only when complete).
+func (s *Server) encode(ctx context.Context, rec meta.Recording, in, out recorder.Format, part string, progress func(int64)) error {
+	m, err := s.o.Catalog.Open(ctx, rec, in.ContentType)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	pcm, err := wavPCM(m)
+	pcm, chans, err := wavPCM(m)
 	if err != nil {
 		return fmt.Errorf("recording %s: %w", rec.Sid, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".part"
-	enc, err := recorder.Create(tmp, mp3, recorder.Overwrite)
+	enc, err := recorder.Create(part, out, recorder.Overwrite)
 	if err != nil {
 		return err
 	}
-	buf := make([]int16, 8000)
-	raw := make([]byte, 2*len(buf))
+	const chunk = 8000 // one second
+	buf := make([]int16, chunk)
+	raw := make([]byte, 2*chans*chunk)
 	for {
 		n, rerr := io.ReadFull(pcm, raw)
-		n /= 2
-		for i := 0; i < n; i++ {
-			buf[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
+		frames := n / (2 * chans)
+		for i := 0; i < frames; i++ {
+			sum := 0
+			for c := 0; c < chans; c++ {
+				sum += int(int16(binary.LittleEndian.Uint16(raw[2*(i*chans+c):])))
+			}
+			buf[i] = int16(sum / chans)
 		}
-		if n > 0 {
-			if err := enc.Write(buf[:n]); err != nil {
+		if frames > 0 {
+			err = enc.Write(buf[:frames])
+			if err == nil && progress != nil {
+				if err = enc.Flush(); err == nil {
+					var fi os.FileInfo
+					if fi, err = os.Stat(part); err == nil {
+						progress(fi.Size())
+					}
+				}
+			}
+			if err != nil {
 				enc.Close()
-				os.Remove(tmp)
 				return err
 			}
 		}
@@ -737,49 +847,43 @@ func (s *Server) transcodeFile(ctx context.Context, rec meta.Recording, wavForma
 			break
 		}
 	}
-	if err := enc.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return enc.Close()
 }
 
-// wavPCM returns the data chunk of an 8 kHz mono 16-bit PCM WAV file (the
-// recorder's "wav" format, the input of the MP3 encoder).
-func wavPCM(r io.Reader) (io.Reader, error) {
+// wavPCM returns the data chunk of an 8 kHz 16-bit PCM WAV file, mono or
+// stereo (the recorder's "wav" format), and its number of channels.
+func wavPCM(r io.Reader) (io.Reader, int, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:4]) != "RIFF" || string(hdr[8:]) != "WAVE" {
-		return nil, errors.New("not a WAV file")
+		return nil, 0, errors.New("not a WAV file")
 	}
-	fmtOK := false
+	chans := 0
 	for {
 		var ch [8]byte
 		if _, err := io.ReadFull(r, ch[:]); err != nil {
-			return nil, errors.New("WAV file without a data chunk")
+			return nil, 0, errors.New("WAV file without a data chunk")
 		}
 		size := int64(binary.LittleEndian.Uint32(ch[4:]))
 		switch string(ch[:4]) {
 		case "fmt ":
 			b := make([]byte, size)
 			if _, err := io.ReadFull(r, b); err != nil || size < 16 {
-				return nil, errors.New("short WAV fmt chunk")
+				return nil, 0, errors.New("short WAV fmt chunk")
 			}
-			format, chans := binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:])
+			format, nch := binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:])
 			rate, bits := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint16(b[14:])
-			if format != 1 || chans != 1 || rate != 8000 || bits != 16 {
-				return nil, fmt.Errorf("WAV is format %d, %d channel(s), %d Hz, %d bits: only 8 kHz mono 16-bit PCM is transcoded", format, chans, rate, bits)
+			if format != 1 || nch < 1 || nch > 2 || rate != 8000 || bits != 16 {
+				return nil, 0, fmt.Errorf("WAV is format %d, %d channel(s), %d Hz, %d bits: only 8 kHz 16-bit PCM is transcoded", format, nch, rate, bits)
 			}
-			fmtOK = true
+			chans = int(nch)
 		case "data":
-			if !fmtOK {
-				return nil, errors.New("WAV data before its fmt chunk")
+			if chans == 0 {
+				return nil, 0, errors.New("WAV data before its fmt chunk")
 			}
-			// A file still being written (or repaired) may say 0 or too
-			// much: read to the end.
-			return r, nil
+			return r, chans, nil
 		default:
 			if _, err := io.CopyN(io.Discard, r, size+size%2); err != nil {
-				return nil, errors.New("truncated WAV chunk")
+				return nil, 0, errors.New("truncated WAV chunk")
 			}
 		}
 	}

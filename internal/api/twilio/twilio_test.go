@@ -369,3 +369,105 @@ func TestStatusCodes(t *testing.T) {
 		t.Errorf("audit: %+v %v", trail, err)
 	}
 }
+
+// stereoWAV is an 8 kHz 16-bit stereo WAV: left l, right r, n frames.
+func stereoWAV(n int, l, r int16) []byte {
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	binary.Write(&b, binary.LittleEndian, uint32(36+4*n))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(2), uint32(8000), uint32(32000), uint16(4), uint16(16)} {
+		binary.Write(&b, binary.LittleEndian, v)
+	}
+	b.WriteString("data")
+	binary.Write(&b, binary.LittleEndian, uint32(4*n))
+	for range n {
+		binary.Write(&b, binary.LittleEndian, l)
+		binary.Write(&b, binary.LittleEndian, r)
+	}
+	return b.Bytes()
+}
+
+// TestDualChannelMedia: a dual-channel recording downloads mixed to mono
+// by default, and with both channels with RequestedChannels=2 (Twilio's).
+func TestDualChannelMedia(t *testing.T) {
+	fx := newFixture(t, 0)
+	sid := meta.NewRecordingSid()
+	stereo := stereoWAV(8000, 1000, 3000)
+	if err := os.WriteFile(filepath.Join(fx.cat.Root, "dual.wav"), stereo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.cat.Meta.PutRecording(context.Background(), meta.Recording{Sid: sid, AccountSid: fx.acc.Sid, Name: "dual",
+		FilePath: "dual.wav", Format: "wav", Status: meta.StatusCompleted, Duration: 1, Channels: 2}); err != nil {
+		t.Fatal(err)
+	}
+	p := "/2010-04-01/Accounts/" + fx.acc.Sid + "/Recordings/" + sid
+	if code, body := fx.do(t, "GET", p+".wav?RequestedChannels=2", false); code != 200 || !bytes.Equal(body, stereo) {
+		t.Errorf("RequestedChannels=2: %d, %d bytes, want the %d of the file", code, len(body), len(stereo))
+	}
+	for _, path := range []string{p + ".wav", p, p + ".wav?RequestedChannels=1"} {
+		code, mono := fx.do(t, "GET", path, false)
+		if code != 200 || len(mono) < 44+2*8000 || binary.LittleEndian.Uint16(mono[22:]) != 1 {
+			t.Fatalf("%s: %d, %d bytes", path, code, len(mono))
+		}
+		pcm := mono[len(mono)-2*8000:]
+		for i := 0; i < len(pcm); i += 2 {
+			if v := int16(binary.LittleEndian.Uint16(pcm[i:])); v != 2000 {
+				t.Fatalf("%s: sample %d is %d, want the mix 2000", path, i/2, v)
+			}
+		}
+	}
+	if code, _ := fx.do(t, "GET", p+".mp3?RequestedChannels=2", false); code != 400 {
+		t.Errorf("a dual-channel MP3: %d, want 400", code)
+	}
+	if code, mp3 := fx.do(t, "GET", p+".mp3", false); code != 200 || len(mp3) < 1000 || mp3[0] != 0xff {
+		t.Errorf("the MP3 of a dual-channel recording: %d, %d bytes", code, len(mp3))
+	}
+}
+
+// TestMP3Streams: the MP3 of a long recording is streamed while it is
+// being made: its first bytes come before the transcode is done (no
+// Content-Length yet, no cache file yet), and all of it is one MP3 stream
+// equal to what the cache then serves.
+func TestMP3Streams(t *testing.T) {
+	fx := newFixture(t, 0)
+	sid := meta.NewRecordingSid()
+	const minutes = 30
+	if err := os.WriteFile(filepath.Join(fx.cat.Root, "long.wav"), wavFile(minutes*60*8000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.cat.Meta.PutRecording(context.Background(), meta.Recording{Sid: sid, AccountSid: fx.acc.Sid, Name: "long",
+		FilePath: "long.wav", Format: "wav", Status: meta.StatusCompleted, Duration: minutes * 60, Channels: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(fx.srv)
+	defer hs.Close()
+	start := time.Now()
+	res, err := hs.Client().Get(hs.URL + "/2010-04-01/Accounts/" + fx.acc.Sid + "/Recordings/" + sid + ".mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	first := make([]byte, 4)
+	if _, err := io.ReadFull(res.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	ttfb := time.Since(start)
+	cached, _ := filepath.Glob(filepath.Join(fx.srv.o.CacheDir, sid+"-*.mp3"))
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "audio/mpeg" || res.ContentLength != -1 || len(cached) != 0 {
+		t.Errorf("not streamed: %d %q length %d, cache %v", res.StatusCode, res.Header.Get("Content-Type"), res.ContentLength, cached)
+	}
+	t.Logf("first byte of the MP3 of a %d-minute recording after %v", minutes, ttfb)
+	rest, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(first, rest...)
+	if all[0] != 0xff || all[1]&0xe0 != 0xe0 || len(all) < minutes*60*32000/8*9/10 {
+		t.Errorf("MP3: % x..., %d bytes, want about %d", all[:4], len(all), minutes*60*32000/8)
+	}
+	code, again := fx.do(t, "GET", "/2010-04-01/Accounts/"+fx.acc.Sid+"/Recordings/"+sid+".mp3", false)
+	if code != 200 || !bytes.Equal(again, all) {
+		t.Errorf("from the cache: %d, %d bytes, want the streamed %d", code, len(again), len(all))
+	}
+}
