@@ -48,7 +48,7 @@ func TestRegisterApp(t *testing.T) {
 		Check: func(args []string, _ CheckEnv) error { checked = args; return errors.New("bad args") },
 		Run:   func(*Invocation) {},
 	})
-	if names := AppNames(); !reflect.DeepEqual(names, []string{"Record", "Stasis", "TestRegisterApp", "Wait"}) {
+	if names := AppNames(); !reflect.DeepEqual(names, []string{"CallRecordToggle", "Dial", "DialTrunk", "Record", "Stasis", "TestRegisterApp", "Wait"}) {
 		t.Fatalf("AppNames = %v", names)
 	}
 	err := AppChecker(CheckEnv{})(dialplan.App{Name: "TestRegisterApp", Args: []string{"x"}})
