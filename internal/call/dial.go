@@ -39,9 +39,9 @@ func (m *Manager) route(exten string, trunk *Trunk) (*dialplan.Route, dialplan.A
 			app := dialplan.App{Name: dialApp.Name, Args: []string{user}}
 			return &dialplan.Route{Exten: exten, Context: "from-extern", App: app}, app, nil
 		}
-		return m.opts.Plan.Match(exten)
+		return m.dialplan().Match(exten)
 	}
-	route, app, err := m.opts.Plan.Match(exten)
+	route, app, err := m.dialplan().Match(exten)
 	if err == nil || m.opts.Directory == nil {
 		return route, app, err
 	}
