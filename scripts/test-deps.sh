@@ -15,7 +15,8 @@
 #      gcc, libc6-dev   cgo, needed by `go test -race`
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
-#  * npm packages of test/node (ari-client; @wazo/sdk, whose git-hosted
+#  * npm packages of test/node (ari-client; twilio, the official Twilio
+#    library the Twilio Recordings API tests drive; @wazo/sdk, whose git-hosted
 #    dependency getstats is pinned to the registry's 1.0.8 by an npm
 #    override, so nothing is fetched from GitHub), with `npm ci` whenever
 #    node_modules is missing or older than package.json/package-lock.json.

@@ -23,8 +23,10 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Bus    *event.Bus
-	Plan   *dialplan.Plan
-	Ports  *rtp.Ports
+	// Plan is the dialplan at start; SIGHUP replaces it (SetPlan), so read
+	// it through Manager.dialplan(), never as opts.Plan.
+	Plan  *dialplan.Plan
+	Ports *rtp.Ports
 	// Poller reads the channels' RTP in batches; nil: a goroutine per socket.
 	Poller   *rtp.Poller
 	Codecs   []string // supported codec names in preference order
@@ -51,8 +53,9 @@ type Options struct {
 	// NewMedia makes a channel's RTP session on cfg's sockets (nil: an
 	// rtp.Session; tests pass fakes).
 	NewMedia func(cfg rtp.Config) (Media, error)
-	// FsyncInterval is how often a recording's file is fsynced by its
-	// writer (0: DefaultFsyncInterval; negative: never).
+	// FsyncInterval is how often the file systems that recordings wrote
+	// to are synced, one syncfs per file system for all the recordings
+	// (0: DefaultFsyncInterval; negative: never).
 	FsyncInterval time.Duration
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
@@ -123,6 +126,10 @@ type Manager struct {
 
 	recMu sync.Mutex
 	live  map[string]*LiveRecording
+	// syncer makes the recordings' written audio durable (fsync policy).
+	syncer recSyncer
+	// writers wakes the recordings' writer goroutines on one tick.
+	writers writerClock
 
 	pbMu      sync.Mutex
 	playbacks map[string]*Playback
@@ -173,6 +180,7 @@ func NewManager(o Options) *Manager {
 		o.NewMedia = newRTPSession
 	}
 	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	rtpFigures.track(m)
 	return m
 }
@@ -432,6 +440,10 @@ type channelSpec struct {
 	remote     *sdp.Media
 	dialog     Dialog            // inbound legs
 	vars       map[string]string // initial channel variables (copied)
+	// app, when set, is subscribed to the channel from its creation (an
+	// originate or create into an application): it hears ChannelCreated,
+	// Dial and the state changes before StasisStart, as in Asterisk.
+	app string
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -492,6 +504,13 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	m.mu.Unlock()
 	promActive.Inc()
 	m.watch()
+	ch.mu.Lock()
+	if s.app != "" {
+		ch.app = s.app
+		m.bus.Subscribe(s.app, "channel:"+ch.id)
+	}
+	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
+	ch.mu.Unlock()
 	return ch, nil
 }
 

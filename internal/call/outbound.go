@@ -165,6 +165,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
 		state:      state,
 		vars:       o.Variables,
+		app:        o.App,
 	}, media)
 	if err != nil {
 		return nil, "", errf(ErrUnavailable, "media: %v", err)
@@ -356,10 +357,12 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 	ch.mu.Unlock()
 	out.SetHandler(ch)
 	ch.applyAnswer(out.Answer())
-	dialEvent("ANSWER")
+	// Asterisk's order: the channel goes Up when the answer is read, then
+	// the dial reports ANSWER, then the channel enters the application.
 	ch.mu.Lock()
 	ch.setStateLocked(StateUp)
 	ch.mu.Unlock()
+	dialEvent("ANSWER")
 	if ch.dialHook != nil {
 		ch.dialHook(200, true)
 	}

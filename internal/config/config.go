@@ -139,11 +139,12 @@ type Recording struct {
 	// max_duration_seconds. A recording reaching it is finished and a log
 	// line says so; a dialplan Record() call is then hung up.
 	MaxDurationSeconds int `yaml:"max_duration_seconds"`
-	// FsyncIntervalSeconds is how often each recording's file is fsynced
-	// (default 2): a power cut loses at most this much audio plus what is
-	// queued for the writer. 0 never fsyncs (a crash of the process still
-	// loses at most about a second; a power cut, what the kernel had not
-	// written).
+	// FsyncIntervalSeconds is how often the file systems that recordings
+	// write to are synced, one syncfs for all the recordings on each
+	// (default 2): a power cut loses at most this much audio plus 1.5 s
+	// (the recorder's second and the writer's queue) plus the sync's own
+	// time. 0 never syncs (a crash of the process still loses at most
+	// 1.5 s; a power cut, what the kernel had not written).
 	FsyncIntervalSeconds int `yaml:"fsync_interval_seconds"`
 }
 

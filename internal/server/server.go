@@ -24,6 +24,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/api/ari"
 	"github.com/tapedeck/tapedeck/internal/api/confd"
 	"github.com/tapedeck/tapedeck/internal/api/restcomm"
+	"github.com/tapedeck/tapedeck/internal/api/twilio"
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/config"
@@ -260,6 +261,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PublicURL: cfg.HTTP.PublicURL})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
+	mux.Handle("/"+twilio.APIVersion+"/", twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
+		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3")}))
 	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
 	for i, a := range cfg.Wazo.Admins {
 		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}
