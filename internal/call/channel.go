@@ -402,7 +402,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
 	}
-	if f := ch.m.opts.OnCallEnded; f != nil {
+	if f := ch.m.opts.OnCallEnded; f != nil && !ch.isSnoop() {
 		dir := "inbound"
 		if ch.dialog == nil {
 			dir = "outbound-api"

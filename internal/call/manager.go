@@ -444,6 +444,10 @@ type channelSpec struct {
 	// originate or create into an application): it hears ChannelCreated,
 	// Dial and the state changes before StasisStart, as in Asterisk.
 	app string
+	// name and media, when set, replace the PJSIP name and the RTP session
+	// made on cfg (a snoop channel has no sockets).
+	name  string
+	media Media
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -484,6 +488,13 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		ch.vars = map[string]string{}
 	}
 	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
+	if s.name != "" {
+		ch.name = s.name
+	}
+	if s.media != nil {
+		ch.media = s.media
+		return m.register(ch, s), nil
+	}
 	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: cfg.LocalPort(), SessionID: sdp.NewSessionID(), Version: 1}
 	cfg.Handler = ch
 	if s.remote != nil {
@@ -498,6 +509,12 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		return nil, err
 	}
 	ch.media = media
+	return m.register(ch, s), nil
+}
+
+// register starts the channel's ops, lists it, and announces it:
+// ChannelCreated, to s.app from the start when set.
+func (m *Manager) register(ch *Channel, s channelSpec) *Channel {
 	go ch.runOps()
 	m.mu.Lock()
 	m.chans[ch.id] = ch
@@ -511,7 +528,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	}
 	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
 	ch.mu.Unlock()
-	return ch, nil
+	return ch
 }
 
 // enterStasis puts the channel into an application: StasisStart.

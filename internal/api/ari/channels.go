@@ -115,6 +115,7 @@ func (s *Server) channelsResource() *Resource {
 					}
 					return &Created{Location: liveLocation(rec.Name), Body: rec}, nil
 				}},
+			s.snoopOp(false), s.snoopOp(true),
 			{Method: "GET", Path: "/channels/{channelId}/variable", Nickname: "getChannelVar", Summary: "Get the value of a channel variable or function.", Returns: "Variable",
 				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to get")},
 				Errors: []ErrorResponse{{400, "Missing variable parameter."}, {404, "Channel or variable not found"}, errNotInStasis},
@@ -183,4 +184,35 @@ func (s *Server) channelsResource() *Resource {
 				}},
 		},
 	}
+}
+
+// snoopOp is snoopChannel or snoopChannelWithId: a snoop channel on a
+// channel, put into an application.
+func (s *Server) snoopOp(withID bool) Op {
+	dirs := []string{"none", "both", "out", "in"}
+	params := []Param{chanID,
+		{Name: "spy", In: "query", Type: "string", Default: "none", Allowed: dirs, Description: "Direction of audio to spy on"},
+		{Name: "whisper", In: "query", Type: "string", Default: "none", Allowed: dirs, Description: "Direction of audio to whisper into"},
+		query("app", "string", true, "Application the snooping channel is placed into"),
+		query("appArgs", "string", false, "The application arguments to pass to the Stasis application"),
+	}
+	op := Op{Method: "POST", Path: "/channels/{channelId}/snoop", Nickname: "snoopChannel", Summary: "Start snooping.", Returns: "Channel",
+		Errors: []ErrorResponse{{400, "Invalid parameters"}, {404, "Channel not found"}}}
+	if withID {
+		op.Path += "/{snoopId}"
+		op.Nickname = "snoopChannelWithId"
+		params = append(params, pathParam("snoopId", "Unique ID to assign to snooping channel"))
+	} else {
+		params = append(params, query("snoopId", "string", false, "Unique ID to assign to snooping channel"))
+	}
+	op.Params = params
+	op.Handler = func(r *Request) (any, error) {
+		id := r.String("snoopId")
+		if withID {
+			id = r.Path("snoopId")
+		}
+		return s.calls.Snoop(channelID(r), call.SnoopOptions{Spy: r.String("spy"), Whisper: r.String("whisper"),
+			App: r.String("app"), AppArgs: r.String("appArgs"), SnoopID: call.ChannelID(id)})
+	}
+	return op
 }
