@@ -54,7 +54,9 @@ type Config struct {
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 	// NodeID names this node, as Asterisk's system name: it prefixes channel
 	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
-	// makes. Default: derived from the host name (DefaultNodeID).
+	// makes. Default: kept in the data directory, derived on the first
+	// start from the host name and a random suffix (ResolveNodeID), so that
+	// two nodes on one host differ.
 	NodeID string `yaml:"node_id"`
 	// Ozeki is the command API in Ozeki's style (ozeki.go).
 	Ozeki Ozeki `yaml:"ozeki"`
@@ -461,10 +463,10 @@ func (c *Config) Validate() error { return c.ValidateWith(nil) }
 // problem is reported, not just the first.
 func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
-	if c.NodeID == "" {
-		c.NodeID = DefaultNodeID()
-	} else if err := CheckNodeID(c.NodeID); err != nil {
-		errs = append(errs, err)
+	if c.NodeID != "" {
+		if err := CheckNodeID(c.NodeID); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	sipHost, sipPort, sipErr := checkListen("sip.listen", c.SIP.Listen)
 	if sipErr != nil {

@@ -97,12 +97,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
 	}
+	if err := config.ResolveNodeID(&cfg); err != nil {
+		return nil, fmt.Errorf("node id: %w", err)
+	}
 	entity := cfg.ARI.EntityID
 	if entity == "" {
-		entity = entityID()
-	}
-	if cfg.NodeID == "" {
-		cfg.NodeID = config.DefaultNodeID()
+		entity = entityID(cfg.NodeID)
 	}
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
@@ -369,10 +369,12 @@ func goMemory() (live, held uint64) {
 	return v(0), v(1) - v(2)
 }
 
-// entityID derives a stable MAC-like id from the host name.
-func entityID() string {
+// entityID derives a stable MAC-like id from the host name and the node
+// id, so that two nodes on one host report different asterisk_ids (the id
+// ari-proxy names a node by).
+func entityID(node string) string {
 	host, _ := os.Hostname()
-	sum := sha256.Sum256([]byte("tapedeck:" + host))
+	sum := sha256.Sum256([]byte("tapedeck:" + host + "/" + node))
 	parts := make([]string, 6)
 	for i := range parts {
 		parts[i] = fmt.Sprintf("%02x", sum[i])
