@@ -56,6 +56,8 @@ type Calls interface {
 	RTPStats(id ChannelID) (rtpsess.Stats, error)
 	Play(id ChannelID, o PlayOptions) (PlaybackJSON, error)
 	Record(id ChannelID, o RecordOptions) (LiveRecordingJSON, error)
+	Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error)
+	ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error)
 
 	// Bridges.
 	Bridges() []BridgeJSON

@@ -86,6 +86,9 @@ type Channel struct {
 	// dialUser and dialPassword answer the far end's digest challenge
 	// (a trunk's credentials); set before dial starts.
 	dialUser, dialPassword string
+	// noCallRecord is set on channels that are not calls (snoop, external
+	// media): no call record when they end.
+	noCallRecord bool
 }
 
 // ID is the channel's unique id.
@@ -402,7 +405,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
 	}
-	if f := ch.m.opts.OnCallEnded; f != nil {
+	if f := ch.m.opts.OnCallEnded; f != nil && !ch.noCallRecord {
 		dir := "inbound"
 		if ch.dialog == nil {
 			dir = "outbound-api"

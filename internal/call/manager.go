@@ -53,8 +53,9 @@ type Options struct {
 	// NewMedia makes a channel's RTP session on cfg's sockets (nil: an
 	// rtp.Session; tests pass fakes).
 	NewMedia func(cfg rtp.Config) (Media, error)
-	// FsyncInterval is how often a recording's file is fsynced by its
-	// writer (0: DefaultFsyncInterval; negative: never).
+	// FsyncInterval is how often the file systems that recordings wrote
+	// to are synced, one syncfs per file system for all the recordings
+	// (0: DefaultFsyncInterval; negative: never).
 	FsyncInterval time.Duration
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
@@ -125,6 +126,10 @@ type Manager struct {
 
 	recMu sync.Mutex
 	live  map[string]*LiveRecording
+	// syncer makes the recordings' written audio durable (fsync policy).
+	syncer recSyncer
+	// writers wakes the recordings' writer goroutines on one tick.
+	writers writerClock
 
 	pbMu      sync.Mutex
 	playbacks map[string]*Playback
@@ -175,6 +180,7 @@ func NewManager(o Options) *Manager {
 		o.NewMedia = newRTPSession
 	}
 	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	rtpFigures.track(m)
 	return m
 }
@@ -438,6 +444,13 @@ type channelSpec struct {
 	// originate or create into an application): it hears ChannelCreated,
 	// Dial and the state changes before StasisStart, as in Asterisk.
 	app string
+	// name and media, when set, replace the PJSIP name and the RTP session
+	// made on cfg (a snoop channel has no sockets).
+	name  string
+	media Media
+	// noCallRecord: the channel is not a call (snoop, external media):
+	// OnCallEnded does not hear of it.
+	noCallRecord bool
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -478,6 +491,14 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		ch.vars = map[string]string{}
 	}
 	ch.outPCMA.Store(s.choice.Audio.Name == "PCMA")
+	if s.name != "" {
+		ch.name = s.name
+	}
+	ch.noCallRecord = s.noCallRecord
+	if s.media != nil {
+		ch.media = s.media
+		return m.register(ch, s), nil
+	}
 	ch.local = sdp.Local{IP: m.opts.Ports.IP(), Port: cfg.LocalPort(), SessionID: sdp.NewSessionID(), Version: 1}
 	cfg.Handler = ch
 	if s.remote != nil {
@@ -492,6 +513,12 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 		return nil, err
 	}
 	ch.media = media
+	return m.register(ch, s), nil
+}
+
+// register starts the channel's ops, lists it, and announces it:
+// ChannelCreated, to s.app from the start when set.
+func (m *Manager) register(ch *Channel, s channelSpec) *Channel {
 	go ch.runOps()
 	m.mu.Lock()
 	m.chans[ch.id] = ch
@@ -505,7 +532,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	}
 	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
 	ch.mu.Unlock()
-	return ch, nil
+	return ch
 }
 
 // enterStasis puts the channel into an application: StasisStart.

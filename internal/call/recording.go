@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -264,7 +265,10 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		}
 		ch.playBeep()
 	}
-	opts := append([]recorder.Option(nil), r.m.opts.RecorderOptions...)
+	// The header is rewritten at the end only (one write a second, not
+	// two): a crash leaves the in-progress marker, and Recover at the next
+	// start sets the sizes from the file.
+	opts := append([]recorder.Option{recorder.WithHeaderAtEnd()}, r.m.opts.RecorderOptions...)
 	if r.stereo {
 		opts = append(opts, recorder.WithChannels(2))
 	}
@@ -293,7 +297,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.writer = w
 	r.q.init(r.queueSamples())
-	go r.writeLoop(w, r.m.fsyncInterval())
+	go r.writeLoop(w, filepath.Dir(r.path))
 	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 	r.vad = recorder.NewVAD(audio.SampleRate)
 	r.emit = r.writeLocked

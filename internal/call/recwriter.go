@@ -14,9 +14,10 @@ import (
 // reader, a bridge's clock) copies each recording's audio into that
 // recording's bounded queue and goes on; one writer goroutine per recording
 // drains it into the recorder.Writer (file writes, the header rewrite every
-// second, lame's pipe, fsync). A recording whose queue overflows (its disk
-// or encoder stalls) fails by itself; nothing on the media path ever waits
-// for a disk.
+// second, lame's pipe). One goroutine for the node (recSyncer) makes the
+// written audio durable every fsync interval. A recording whose queue
+// overflows (its disk or encoder stalls) fails by itself; nothing on the
+// media path ever waits for a disk.
 
 const (
 	// recQueueDuration is how much audio a recording's queue holds before
@@ -25,32 +26,45 @@ const (
 	// writerStallTimeout bounds how long a stop or a hangup waits for the
 	// writer to write what is queued and close the file.
 	writerStallTimeout = 2 * time.Second
-	// DefaultFsyncInterval is how often a recording's file is fsynced
-	// when Options.FsyncInterval is 0.
+	// DefaultFsyncInterval is how often the recordings' file systems are
+	// synced when Options.FsyncInterval is 0.
 	DefaultFsyncInterval = 2 * time.Second
 	// writerTick is how often a writer takes its queue (sooner when the
-	// queue is half full): a wake-up per recording every 250 ms rather
-	// than one per packet.
-	writerTick = 250 * time.Millisecond
+	// queue is half full): two wake-ups per recording a second rather than
+	// one per packet. The recorder buffers a second of audio before it
+	// writes (one data write and one header rewrite a second), so a
+	// shorter tick only adds wake-ups; it bounds what a crash of the
+	// process loses to this plus that second.
+	writerTick = 500 * time.Millisecond
 )
 
 var errDiskStalled = errors.New("disk stalled")
 
-// recQueue is a recording's queue: two preallocated buffers swapped
-// between the media path (push) and the writer goroutine (take), so the
-// steady state allocates nothing and the lock is never held across I/O.
+// recQueue is a recording's queue: the media path (push) appends to the
+// pending buffer and the writer goroutine (take) swaps it out, so the lock
+// is never held across I/O. The buffers come from a free list shared by
+// all recordings (recBufs) and go back to it once written: a recording
+// holds one buffer of about a writerTick of audio between ticks, not two
+// buffers of the whole bound (2 s), and the steady state allocates
+// nothing. A buffer grows past that size only while the writer is behind,
+// up to the queue's bound.
 type recQueue struct {
 	mu      sync.Mutex
+	max     int     // samples the queue holds before it overflows
+	chunk   int     // size of the shared buffers it takes (samples)
 	pending []int16 // samples waiting for the writer
-	spare   []int16 // the writer's buffer, handed back by take
 	done    bool    // close was called: the writer finishes after this batch
 	wake    chan struct{}
 	closed  chan error // receives the Writer's Close result, once
 }
 
+// recChunk is how much audio a queue's buffer holds before it must grow:
+// a writerTick and a half, so a writer that keeps up never grows it.
+const recChunk = writerTick * 3 / 2
+
 func (q *recQueue) init(samples int) {
-	q.pending = make([]int16, 0, samples)
-	q.spare = make([]int16, 0, samples)
+	q.max = samples
+	q.chunk = min(samples, int(recChunk*audio.SampleRate/time.Second)*max(1, samples/int(recQueueDuration*audio.SampleRate/time.Second)))
 	q.wake = make(chan struct{}, 1)
 	q.closed = make(chan error, 1)
 }
@@ -58,12 +72,16 @@ func (q *recQueue) init(samples int) {
 // push copies pcm into the queue; false when it does not fit (overflow).
 func (q *recQueue) push(pcm []int16) bool {
 	q.mu.Lock()
-	if len(q.pending)+len(pcm) > cap(q.pending) {
+	n := len(q.pending) + len(pcm)
+	if n > q.max {
 		q.mu.Unlock()
 		return false
 	}
+	if n > cap(q.pending) {
+		q.grow(n)
+	}
 	q.pending = append(q.pending, pcm...)
-	half := len(q.pending) >= cap(q.pending)/2
+	half := len(q.pending) >= q.max/2
 	q.mu.Unlock()
 	if half { // otherwise the writer's tick takes it: no wake-up per packet
 		q.signal()
@@ -78,18 +96,76 @@ func (q *recQueue) signal() {
 	}
 }
 
-// take swaps the queued samples out (the previous batch's buffer goes back
-// into the queue) and says whether the queue was closed.
+// grow makes room for n samples: a shared buffer when the queue is empty,
+// otherwise a larger one (the writer is behind).
+func (q *recQueue) grow(n int) {
+	if len(q.pending) == 0 && n <= q.chunk {
+		recBufs.put(q.pending)
+		q.pending = recBufs.get(q.chunk)
+		return
+	}
+	grown := make([]int16, len(q.pending), min(q.max, max(n, 2*cap(q.pending))))
+	copy(grown, q.pending)
+	recBufs.put(q.pending)
+	q.pending = grown
+}
+
+// take swaps the queued samples out (prev, the previous batch, goes back
+// to the free list) and says whether the queue was closed. The caller
+// gives the batch back with recBufs.put (or the next take) once written.
 func (q *recQueue) take(prev []int16) ([]int16, bool) {
+	recBufs.put(prev)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if prev != nil {
-		q.spare = prev[:0]
-	}
 	batch := q.pending
-	q.pending = q.spare
-	q.spare = nil
+	q.pending = nil
 	return batch, q.done
+}
+
+// recBufs is the free list of queue buffers shared by all recordings.
+var recBufs bufList
+
+// bufList keeps sample buffers by capacity for reuse; it keeps at most
+// maxFree of each capacity (the rest go to the garbage collector).
+type bufList struct {
+	mu   sync.Mutex
+	free map[int][][]int16
+}
+
+const maxFree = 256
+
+func (l *bufList) get(size int) []int16 {
+	l.mu.Lock()
+	if f := l.free[size]; len(f) > 0 {
+		b := f[len(f)-1]
+		l.free[size] = f[:len(f)-1]
+		l.mu.Unlock()
+		return b
+	}
+	l.mu.Unlock()
+	return make([]int16, 0, size)
+}
+
+// put gives b back; buffers of a size that get never asked for, or beyond
+// maxFree, are dropped.
+func (l *bufList) put(b []int16) {
+	if cap(b) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.free == nil {
+		l.free = map[int][][]int16{}
+	}
+	if f, ok := l.free[cap(b)]; (ok || l.isChunk(cap(b))) && len(f) < maxFree {
+		l.free[cap(b)] = append(f, b[:0])
+	}
+}
+
+// isChunk reports whether n is the chunk size of a mono or stereo queue.
+func (l *bufList) isChunk(n int) bool {
+	mono := int(recChunk * audio.SampleRate / time.Second)
+	return n == mono || n == 2*mono
 }
 
 // close asks the writer to write what is queued and close the file.
@@ -113,7 +189,8 @@ func (r *LiveRecording) overflowCause() string {
 	return fmt.Sprintf("Recording queue overflow: the disk did not keep up (more than %v of audio waiting to be written)", recQueueDuration)
 }
 
-// fsyncInterval is how often recordings are fsynced (negative: never).
+// fsyncInterval is how often the recordings' file systems are synced
+// (negative: never).
 func (m *Manager) fsyncInterval() time.Duration {
 	if m.opts.FsyncInterval == 0 {
 		return DefaultFsyncInterval
@@ -121,37 +198,30 @@ func (m *Manager) fsyncInterval() time.Duration {
 	return m.opts.FsyncInterval
 }
 
-// writeLoop is the recording's writer goroutine: every writerTick (or when
-// the queue is half full) it writes what the media path queued, fsyncs every fsync interval (so a power cut loses at most
-// that much, plus the queue), and on close writes the rest and closes the
-// file, sending Close's result on q.closed. A write error fails the
-// recording (its cause is the error) and the loop then only waits for the
-// close.
-func (r *LiveRecording) writeLoop(w recorder.Writer, fsync time.Duration) {
-	t := time.NewTicker(writerTick)
-	defer t.Stop()
-	var batch []int16
+// writeLoop is the recording's writer goroutine: every writerTick (the
+// node's writerClock wakes all writers at once) or when the queue is half
+// full, it writes what the media path queued and tells the node's syncer
+// (which syncs it within the fsync interval, so a power cut loses at most
+// that much plus the recorder's second and the queue); on close it writes
+// the rest and closes the file, sending Close's result on q.closed. A
+// write error fails the recording (its cause is the error) and the loop
+// then only waits for the close.
+func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
+	r.m.writers.add(&r.q)
+	defer r.m.writers.remove(&r.q)
 	var werr error
-	dirty := false
-	lastSync := time.Now()
 	for {
-		select {
-		case <-r.q.wake:
-		case <-t.C:
-		}
-		var done bool
-		batch, done = r.q.take(batch)
+		<-r.q.wake // the shared writerClock's tick, a half-full queue or the close
+		batch, done := r.q.take(nil)
 		if werr == nil && len(batch) > 0 {
-			werr = w.Write(batch)
-			dirty = true
-			if werr == nil {
+			if werr = w.Write(batch); werr == nil {
 				promRecBytes.Add(float64(2 * len(batch)))
+				if !done {
+					r.m.syncer.mark(dir)
+				}
 			}
 		}
-		if werr == nil && fsync > 0 && dirty && !done && time.Since(lastSync) >= fsync {
-			werr = w.Sync()
-			dirty, lastSync = false, time.Now()
-		}
+		recBufs.put(batch)
 		if werr != nil && !r.writeFailed(werr) {
 			werr = errWriteReported
 		}

@@ -54,7 +54,9 @@ type Config struct {
 	ShutdownTimeout int `yaml:"shutdown_timeout_seconds"`
 	// NodeID names this node, as Asterisk's system name: it prefixes channel
 	// and bridge ids and ${UNIQUEID}, and marks the catalog rows the node
-	// makes. Default: derived from the host name (DefaultNodeID).
+	// makes. Default: kept in the data directory, derived on the first
+	// start from the host name and a random suffix (ResolveNodeID), so that
+	// two nodes on one host differ.
 	NodeID string `yaml:"node_id"`
 	// Ozeki is the command API in Ozeki's style (ozeki.go).
 	Ozeki Ozeki `yaml:"ozeki"`
@@ -139,11 +141,12 @@ type Recording struct {
 	// max_duration_seconds. A recording reaching it is finished and a log
 	// line says so; a dialplan Record() call is then hung up.
 	MaxDurationSeconds int `yaml:"max_duration_seconds"`
-	// FsyncIntervalSeconds is how often each recording's file is fsynced
-	// (default 2): a power cut loses at most this much audio plus what is
-	// queued for the writer. 0 never fsyncs (a crash of the process still
-	// loses at most about a second; a power cut, what the kernel had not
-	// written).
+	// FsyncIntervalSeconds is how often the file systems that recordings
+	// write to are synced, one syncfs for all the recordings on each
+	// (default 2): a power cut loses at most this much audio plus 1.5 s
+	// (the recorder's second and the writer's queue) plus the sync's own
+	// time. 0 never syncs (a crash of the process still loses at most
+	// 1.5 s; a power cut, what the kernel had not written).
 	FsyncIntervalSeconds int `yaml:"fsync_interval_seconds"`
 }
 
@@ -460,10 +463,10 @@ func (c *Config) Validate() error { return c.ValidateWith(nil) }
 // problem is reported, not just the first.
 func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
-	if c.NodeID == "" {
-		c.NodeID = DefaultNodeID()
-	} else if err := CheckNodeID(c.NodeID); err != nil {
-		errs = append(errs, err)
+	if c.NodeID != "" {
+		if err := CheckNodeID(c.NodeID); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	sipHost, sipPort, sipErr := checkListen("sip.listen", c.SIP.Listen)
 	if sipErr != nil {

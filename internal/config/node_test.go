@@ -39,7 +39,43 @@ func TestNodeIDValidated(t *testing.T) {
 		t.Errorf("rec_2-b: %v", err)
 	}
 	c = Default()
-	if err := c.Validate(); err != nil || c.NodeID != DefaultNodeID() {
-		t.Errorf("default: %q, %v; want %q", c.NodeID, err, DefaultNodeID())
+	if err := c.Validate(); err != nil || c.NodeID != "" {
+		t.Errorf("default: %q, %v; want it left to ResolveNodeID", c.NodeID, err)
+	}
+}
+
+// TestResolveNodeID: an unconfigured node id is the host's name with a
+// random suffix, kept in the data directory: the same on the next start,
+// different for another data directory on the same host.
+func TestResolveNodeID(t *testing.T) {
+	a, b := Default(), Default()
+	a.DataDir, b.DataDir = t.TempDir(), t.TempDir()
+	if err := ResolveNodeID(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := ResolveNodeID(&b); err != nil {
+		t.Fatal(err)
+	}
+	if a.NodeID == b.NodeID {
+		t.Errorf("two data directories on one host share node id %q", a.NodeID)
+	}
+	for _, id := range []string{a.NodeID, b.NodeID} {
+		if err := CheckNodeID(id); err != nil || !strings.HasPrefix(id, DefaultNodeID()[:min(len(DefaultNodeID()), 8)]) {
+			t.Errorf("derived id %q: %v (host part %q)", id, err, DefaultNodeID())
+		}
+	}
+	again := Default()
+	again.DataDir = a.DataDir
+	if err := ResolveNodeID(&again); err != nil || again.NodeID != a.NodeID {
+		t.Errorf("restart: %q, %v; want %q", again.NodeID, err, a.NodeID)
+	}
+	set := Default()
+	set.DataDir, set.NodeID = a.DataDir, "pbx-2"
+	if err := ResolveNodeID(&set); err != nil || set.NodeID != "pbx-2" {
+		t.Errorf("configured: %q, %v", set.NodeID, err)
+	}
+	long, err := derivedNodeID(strings.Repeat("h", 40))
+	if err != nil || len(long) > MaxNodeIDLen || CheckNodeID(long) != nil {
+		t.Errorf("long host: %q, %v", long, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 )
 
 const (
@@ -128,16 +129,19 @@ type wavWriter struct {
 	dataOff   int64
 	sizeOff   int64
 	canonical bool // our own 44-byte header: rewrite it with one WriteAt
-	channels  uint16
-	limit     int // buffered bytes that trigger a flush
-	up        *upsampler
-	scratch   [2 * upChunk]int16
-	hdr       [wavHeaderLen]byte
+	// headerAtEnd: a full buffer is written without a header rewrite
+	// (WithHeaderAtEnd); flush (Flush, Sync, Close) still rewrites it.
+	headerAtEnd bool
+	channels    uint16
+	limit       int // buffered bytes that trigger a flush
+	up          *upsampler
+	scratch     [2 * upChunk]int16
+	hdr         [wavHeaderLen]byte
 }
 
 func newWAV(out fileOut, factor int, appending bool, o *options) (*wavWriter, error) {
 	w := &wavWriter{out: out, rate: uint32(SampleRate * factor), canonical: true,
-		dataOff: wavHeaderLen, sizeOff: 40, channels: uint16(max(o.channels, 1))}
+		dataOff: wavHeaderLen, sizeOff: 40, channels: uint16(max(o.channels, 1)), headerAtEnd: o.headerAtEnd}
 	w.limit = o.flushSamples * 2 * factor * int(w.channels)
 	w.out.buf = make([]byte, 0, w.limit)
 	if factor == 2 {
@@ -209,7 +213,13 @@ func (w *wavWriter) put(s []int16) error {
 		w.out.buf = appendLE16(w.out.buf, s[:k])
 		s = s[k:]
 		if len(w.out.buf) >= w.limit {
-			if err := w.flush(); err != nil {
+			var err error
+			if w.headerAtEnd {
+				err = w.out.writeBuf()
+			} else {
+				err = w.flush()
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -267,13 +277,22 @@ func (w *wavWriter) close(failed bool) error {
 }
 
 // appendLE16 appends samples as 16-bit little-endian; the caller guarantees
-// capacity.
+// capacity. On a little-endian machine that is a copy of the samples'
+// memory (a tenth of the time of the loop).
 func appendLE16(b []byte, s []int16) []byte {
 	l := len(b)
 	b = b[:l+2*len(s)]
 	d := b[l:]
+	if nativeLE && len(s) > 0 {
+		copy(d, unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 2*len(s)))
+		return b
+	}
 	for i, v := range s {
 		binary.LittleEndian.PutUint16(d[2*i:], uint16(v))
 	}
 	return b
 }
+
+// nativeLE is true when int16s are stored little-endian (as WAV and sln
+// store them).
+var nativeLE = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

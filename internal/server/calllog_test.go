@@ -226,3 +226,26 @@ func TestCDRListedByCallsResource(t *testing.T) {
 		t.Errorf("wrong token: %d", code)
 	}
 }
+
+// TestAccessLog: with http.access_log, each request leaves a line with the
+// route pattern, status and source; without it, none.
+func TestAccessLog(t *testing.T) {
+	var buf testutil.SyncBuffer
+	srv := jsonServer(t, &buf, func(c *config.Config) { c.HTTP.AccessLog = true })
+	get(t, "http://"+srv.HTTPAddr()+"/ari/channels?x=1", "asterisk", "asterisk")
+	var found bool
+	for _, l := range logLines(t, &buf) {
+		if l["msg"] == "http request" && l["route"] == "/ari/" && l["path"] == "/ari/channels" && l["status"] == float64(200) {
+			found = strings.HasPrefix(l["remote"].(string), "127.0.0.1:")
+		}
+	}
+	if !found {
+		t.Errorf("no access log line for GET /ari/channels:\n%s", buf.String())
+	}
+	var quiet testutil.SyncBuffer
+	srv2 := jsonServer(t, &quiet)
+	get(t, "http://"+srv2.HTTPAddr()+"/ari/channels", "asterisk", "asterisk")
+	if strings.Contains(quiet.String(), `"msg":"http request"`) {
+		t.Error("access log written while off")
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/config"
@@ -12,6 +13,11 @@ import (
 // configuration without starting a server, for the command line. close
 // releases it.
 func OpenCatalog(ctx context.Context, cfg config.Config) (svc *catalog.Service, close func(), err error) {
+	if _, err := os.Stat(cfg.DataDir); err == nil {
+		if err := config.ResolveNodeID(&cfg); err != nil {
+			return nil, nil, fmt.Errorf("node id: %w", err)
+		}
+	}
 	ms, err := OpenMeta(ctx, cfg)
 	if err != nil {
 		return nil, nil, err

@@ -38,6 +38,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/users"
+	"github.com/tapedeck/tapedeck/internal/web"
 )
 
 // Version is the tapedeck version reported by the APIs.
@@ -60,6 +61,7 @@ type Server struct {
 	hl      net.Listener
 	poller  *rtp.Poller
 	ozeki   *ozekiParts
+	web     *web.Handler // the page at /
 	// reg answers REGISTER; dir is the users directory it and the calls
 	// consult (nil: nobody can register).
 	reg       *sip.Registrar
@@ -97,12 +99,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
 	}
+	if err := config.ResolveNodeID(&cfg); err != nil {
+		return nil, fmt.Errorf("node id: %w", err)
+	}
 	entity := cfg.ARI.EntityID
 	if entity == "" {
-		entity = entityID()
-	}
-	if cfg.NodeID == "" {
-		cfg.NodeID = config.DefaultNodeID()
+		entity = entityID(cfg.NodeID)
 	}
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
@@ -274,6 +276,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle(confd.ConfdPrefix, wz)
 	mux.Handle(confd.ConfdDirectPrefix, wz)
 	mux.Handle(confd.AuthPrefix, wz)
+	webAdmins := make([]web.Admin, len(admins))
+	for i, a := range admins {
+		webAdmins[i] = web.Admin{Name: a.Name, Password: a.Password}
+	}
+	s.web = web.New(web.Options{Catalog: s.catalog, Calls: s.calls, Bus: s.bus, Admins: webAdmins,
+		CacheDir: filepath.Join(cfg.DataDir, "cache", "peaks"), Logger: log})
+	s.web.Register(mux)
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", s.metricsHandler())
@@ -369,10 +378,12 @@ func goMemory() (live, held uint64) {
 	return v(0), v(1) - v(2)
 }
 
-// entityID derives a stable MAC-like id from the host name.
-func entityID() string {
+// entityID derives a stable MAC-like id from the host name and the node
+// id, so that two nodes on one host report different asterisk_ids (the id
+// ari-proxy names a node by).
+func entityID(node string) string {
 	host, _ := os.Hostname()
-	sum := sha256.Sum256([]byte("tapedeck:" + host))
+	sum := sha256.Sum256([]byte("tapedeck:" + host + "/" + node))
 	parts := make([]string, 6)
 	for i := range parts {
 		parts[i] = fmt.Sprintf("%02x", sum[i])
@@ -503,6 +514,7 @@ func (s *Server) Close() error {
 	}
 	s.ari.Close()
 	s.closeOzeki()
+	s.web.Close() // ends the live page's event streams
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)

@@ -1,0 +1,181 @@
+package call
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// One pass syncs each file system once, however many recordings (and
+// directories on it) wrote; a pass with nothing written syncs nothing and
+// ends the syncer's goroutine.
+func TestRecSyncerOnePerFileSystem(t *testing.T) {
+	root := t.TempDir()
+	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
+	for _, d := range dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var synced []string
+	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(dir string) error {
+		mu.Lock()
+		synced = append(synced, dir)
+		mu.Unlock()
+		return nil
+	}}
+	for i := 0; i < 100; i++ { // 100 recordings' writes
+		s.mark(dirs[i%2])
+	}
+	if !s.pass() {
+		t.Fatal("pass found nothing to sync")
+	}
+	if len(synced) != 1 {
+		t.Fatalf("synced %v: want one sync for the one file system", synced)
+	}
+	if s.pass() {
+		t.Fatal("a pass with nothing written synced")
+	}
+	if len(synced) != 1 {
+		t.Fatalf("synced %v after an idle pass", synced)
+	}
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if running {
+		t.Fatal("the syncer still counts as running after an idle pass")
+	}
+}
+
+// A sync that stalls (a slow disk) never makes a writer wait: mark returns
+// while a pass is blocked in the sync, and the next pass syncs what was
+// marked meanwhile.
+func TestRecSyncerStallDoesNotBlockWriters(t *testing.T) {
+	dir := t.TempDir()
+	entered, release := make(chan struct{}), make(chan struct{})
+	calls := 0
+	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(string) error {
+		calls++
+		if calls == 1 {
+			close(entered)
+			<-release
+		}
+		return nil
+	}}
+	s.mark(dir)
+	done := make(chan bool)
+	go func() { done <- s.pass() }()
+	<-entered
+	for i := 0; i < 1000; i++ {
+		s.mark(dir) // would deadlock if a writer waited for the sync
+	}
+	close(release)
+	if !<-done {
+		t.Fatal("first pass synced nothing")
+	}
+	if !s.pass() || calls != 2 {
+		t.Fatalf("the writes marked during a stalled sync were not synced by the next pass (%d syncs)", calls)
+	}
+}
+
+// With the policy off (interval <= 0) nothing is marked and no goroutine
+// starts.
+func TestRecSyncerOff(t *testing.T) {
+	s := &recSyncer{interval: -1, syncFS: func(string) error { t.Fatal("synced with fsync off"); return nil }}
+	s.mark(t.TempDir())
+	if s.running || len(s.dirty) != 0 {
+		t.Fatal("a write was marked with the policy off")
+	}
+}
+
+// The shared clock wakes every registered writer on one tick and stops
+// when none is left.
+func TestWriterClockWakesAll(t *testing.T) {
+	var c writerClock
+	qs := make([]*recQueue, 50)
+	c.mu.Lock()
+	c.running = true // no goroutine: the test ticks by hand
+	c.mu.Unlock()
+	for i := range qs {
+		qs[i] = &recQueue{}
+		qs[i].init(160)
+		c.add(qs[i])
+	}
+	if !c.tick() {
+		t.Fatal("tick with writers registered stopped the clock")
+	}
+	for i, q := range qs {
+		select {
+		case <-q.wake:
+		default:
+			t.Fatalf("writer %d was not woken by the tick", i)
+		}
+	}
+	for _, q := range qs {
+		c.remove(q)
+	}
+	if c.tick() {
+		t.Fatal("the clock kept ticking with no writer")
+	}
+}
+
+// A queue's buffers grow with what is queued, up to its bound, instead of
+// being allocated at the bound (2 s of audio, twice) for every recording.
+func TestRecQueueGrowsOnDemand(t *testing.T) {
+	var q recQueue
+	q.init(16000)
+	if cap(q.pending) != 0 {
+		t.Fatalf("init allocated %d samples", cap(q.pending))
+	}
+	frame := make([]int16, 160)
+	for i := 0; i < 25; i++ { // 500 ms: one writerTick
+		if !q.push(frame) {
+			t.Fatal("overflow")
+		}
+	}
+	if c := cap(q.pending); c >= 16000/2 {
+		t.Fatalf("500 ms queued hold a buffer of %d samples, want well under the bound of 16000", c)
+	}
+	batch, _ := q.take(nil)
+	if cap(q.pending) != 0 {
+		t.Fatal("take left a buffer in the queue: an idle recording would hold two")
+	}
+	recBufs.put(batch)
+	for len(q.pending)+160 <= 16000 {
+		if !q.push(frame) {
+			t.Fatalf("overflow at %d of 16000 samples", len(q.pending))
+		}
+	}
+	if q.push(frame) {
+		t.Fatal("the queue grew past its bound")
+	}
+	if cap(q.pending) > 16000 {
+		t.Fatalf("buffer of %d samples, past the bound", cap(q.pending))
+	}
+}
+
+// A written batch goes back to the shared free list and the next push
+// (of any recording) takes it: the steady state allocates nothing.
+func TestRecQueueReusesBuffers(t *testing.T) {
+	var a, b recQueue
+	a.init(16000)
+	b.init(16000)
+	frame := make([]int16, 160)
+	cycle := func(q *recQueue) {
+		for i := 0; i < 25; i++ {
+			if !q.push(frame) {
+				t.Fatal("overflow")
+			}
+		}
+		batch, _ := q.take(nil)
+		recBufs.put(batch)
+	}
+	cycle(&a)
+	cycle(&b)
+	if n := testing.AllocsPerRun(50, func() { cycle(&a); cycle(&b) }); n != 0 {
+		t.Fatalf("%v allocations per writer cycle, want 0", n)
+	}
+}
