@@ -89,6 +89,8 @@ type Channel struct {
 	// noCallRecord is set on channels that are not calls (snoop, external
 	// media): no call record when they end.
 	noCallRecord bool
+	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
+	talk *talkDetector
 }
 
 // ID is the channel's unique id.
@@ -352,6 +354,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		close(ch.silence)
 		ch.silence = nil
 	}
+	ch.stopTalkLocked()
 	ch.mu.Unlock()
 
 	ch.mu.Lock()
@@ -760,6 +763,9 @@ func (ch *Channel) SetVar(name, value string, unset bool) error {
 		ch.caller.Name = value
 	case "CHANNEL(language)":
 		ch.language = value
+	case "TALK_DETECT(set)", "TALK_DETECT(remove)":
+		// A function, not a variable: no ChannelVarset (as Asterisk).
+		return ch.talkDetectLocked(strings.TrimSuffix(strings.TrimPrefix(name, "TALK_DETECT("), ")"), value)
 	default:
 		if strings.ContainsAny(name, "()") {
 			return errf(ErrInvalidArgument, "Unsupported dialplan function %s", name)
