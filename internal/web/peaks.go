@@ -13,7 +13,7 @@ import (
 type Peaks struct {
 	Duration float64 `json:"duration"` // seconds
 	Rate     int     `json:"rate"`
-	Peaks    []uint8 `json:"peaks"`
+	Peaks    []int   `json:"peaks"` // 0..255 (not []uint8: JSON would make it base64)
 }
 
 // ErrNoWaveform is returned for formats whose samples Peaks cannot read
@@ -54,7 +54,7 @@ func ComputePeaks(r io.Reader, size int64, format string, n int) (Peaks, error) 
 	if n <= 0 {
 		n = PeakBuckets
 	}
-	p := Peaks{Rate: rate, Duration: float64(frames) / float64(rate), Peaks: make([]uint8, n)}
+	p := Peaks{Rate: rate, Duration: float64(frames) / float64(rate), Peaks: make([]int, n)}
 	if frames == 0 {
 		return p, nil
 	}
@@ -109,7 +109,7 @@ func ComputePeaks(r io.Reader, size int64, format string, n int) (Peaks, error) 
 		}
 	}
 	for i, v := range acc {
-		p.Peaks[i] = uint8(v * 255 / 32768)
+		p.Peaks[i] = int(v * 255 / 32768)
 	}
 	return p, nil
 }
