@@ -276,11 +276,7 @@ func (h *Handler) liveJSON(w http.ResponseWriter, r *http.Request, se *session) 
 // change (at most every 200 ms), and a comment every 15 s to keep proxies
 // from closing it.
 func (h *Handler) liveEvents(w http.ResponseWriter, r *http.Request, se *session) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
+	rc := http.NewResponseController(w) // finds Flush through wrappers' Unwrap
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	keep := time.NewTicker(15 * time.Second)
@@ -293,7 +289,9 @@ func (h *Handler) liveEvents(w http.ResponseWriter, r *http.Request, se *session
 		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
 			return
 		}
-		fl.Flush()
+		if err := rc.Flush(); err != nil {
+			return
+		}
 		select {
 		case <-r.Context().Done():
 			return
