@@ -57,6 +57,7 @@ type Calls interface {
 	Play(id ChannelID, o PlayOptions) (PlaybackJSON, error)
 	Record(id ChannelID, o RecordOptions) (LiveRecordingJSON, error)
 	Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error)
+	ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error)
 
 	// Bridges.
 	Bridges() []BridgeJSON

@@ -86,6 +86,11 @@ type Channel struct {
 	// dialUser and dialPassword answer the far end's digest challenge
 	// (a trunk's credentials); set before dial starts.
 	dialUser, dialPassword string
+	// noCallRecord is set on channels that are not calls (snoop, external
+	// media): no call record when they end.
+	noCallRecord bool
+	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
+	talk *talkDetector
 }
 
 // ID is the channel's unique id.
@@ -349,6 +354,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		close(ch.silence)
 		ch.silence = nil
 	}
+	ch.stopTalkLocked()
 	ch.mu.Unlock()
 
 	ch.mu.Lock()
@@ -402,7 +408,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
 	}
-	if f := ch.m.opts.OnCallEnded; f != nil && !ch.isSnoop() {
+	if f := ch.m.opts.OnCallEnded; f != nil && !ch.noCallRecord {
 		dir := "inbound"
 		if ch.dialog == nil {
 			dir = "outbound-api"
@@ -757,6 +763,9 @@ func (ch *Channel) SetVar(name, value string, unset bool) error {
 		ch.caller.Name = value
 	case "CHANNEL(language)":
 		ch.language = value
+	case "TALK_DETECT(set)", "TALK_DETECT(remove)":
+		// A function, not a variable: no ChannelVarset (as Asterisk).
+		return ch.talkDetectLocked(strings.TrimSuffix(strings.TrimPrefix(name, "TALK_DETECT("), ")"), value)
 	default:
 		if strings.ContainsAny(name, "()") {
 			return errf(ErrInvalidArgument, "Unsupported dialplan function %s", name)

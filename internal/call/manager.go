@@ -448,6 +448,9 @@ type channelSpec struct {
 	// made on cfg (a snoop channel has no sockets).
 	name  string
 	media Media
+	// noCallRecord: the channel is not a call (snoop, external media):
+	// OnCallEnded does not hear of it.
+	noCallRecord bool
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -491,6 +494,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	if s.name != "" {
 		ch.name = s.name
 	}
+	ch.noCallRecord = s.noCallRecord
 	if s.media != nil {
 		ch.media = s.media
 		return m.register(ch, s), nil

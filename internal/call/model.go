@@ -96,5 +96,5 @@ var EventTypes = []string{
 	"RecordingStarted", "RecordingFinished", "RecordingFailed",
 	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished", "Dial",
 	"BridgeCreated", "BridgeDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge",
-	"ChannelCreated",
+	"ChannelCreated", "ChannelTalkingStarted", "ChannelTalkingFinished",
 }

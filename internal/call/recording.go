@@ -30,15 +30,28 @@ const (
 	RecCanceled  RecordingState = "canceled"
 )
 
+// silenceDetector classifies a recording's frames for maxSilenceSeconds
+// and its talking and silence durations (recorder.VAD, recorder.DSP).
+type silenceDetector interface {
+	Frame(pcm []int16) bool
+	TalkingDuration() time.Duration
+	SilenceDuration() time.Duration
+	SilentFor() time.Duration
+}
+
 // RecordOptions are the parameters of POST .../record.
 type RecordOptions struct {
 	Name        string
 	Format      string
 	MaxDuration time.Duration // 0: the global cap (Options.MaxRecording), which also bounds it
 	MaxSilence  time.Duration // 0: no silence detection
-	IfExists    string        // fail, overwrite, append
-	Beep        bool
-	TerminateOn string // none, any, *, #
+	// SilenceThreshold, when set, detects silence as Asterisk does
+	// (recorder.DSP: average magnitude below it); 0 uses the adaptive VAD,
+	// which learns steady noise as silence.
+	SilenceThreshold int
+	IfExists         string // fail, overwrite, append
+	Beep             bool
+	TerminateOn      string // none, any, *, #
 	// Root, when set, is the directory the name is resolved in instead of
 	// the recordings root: an operator-allowed directory (the command
 	// API's RecordPath). The caller checks that it is allowed.
@@ -101,7 +114,7 @@ type LiveRecording struct {
 	cause    string
 	writer   recorder.Writer
 	timeline *recorder.Timeline
-	vad      *recorder.VAD
+	vad      silenceDetector
 	paused   bool
 	muted    bool
 	written  int64 // samples written while recording (not paused)
@@ -303,7 +316,11 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.q.init(r.queueSamples())
 	go r.writeLoop(w, filepath.Dir(r.path))
 	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
-	r.vad = recorder.NewVAD(audio.SampleRate)
+	if r.opts.SilenceThreshold > 0 {
+		r.vad = recorder.NewDSP(audio.SampleRate, r.opts.SilenceThreshold)
+	} else {
+		r.vad = recorder.NewVAD(audio.SampleRate)
+	}
 	r.emit = r.writeLocked
 	r.state = RecRecording
 	r.startedAt = time.Now()

@@ -188,13 +188,6 @@ func (s *snoopMedia) Close() error {
 	return nil
 }
 
-// isSnoop reports whether the channel is a snoop channel: it has no call
-// record of its own.
-func (ch *Channel) isSnoop() bool {
-	_, ok := ch.media.(*snoopMedia)
-	return ok
-}
-
 // Snoop makes a snoop channel on a channel and puts it into o.App.
 func (m *Manager) Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error) {
 	if o.Spy == "" {

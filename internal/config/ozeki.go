@@ -37,6 +37,10 @@ type Ozeki struct {
 	// ScriptTimeoutSeconds bounds each request to an OzML application
 	// (IncomingCall, UserInput); default 10.
 	ScriptTimeoutSeconds int `yaml:"script_timeout_seconds"`
+	// ScriptFailureURL receives a ScriptFailed notification (CallId, Url,
+	// Reason) through the webhook sender whenever a Script() call is hung
+	// up because its application failed; empty: none.
+	ScriptFailureURL string `yaml:"script_failure_url"`
 }
 
 // OzekiUser is one command API user.
@@ -134,6 +138,9 @@ func (c *Config) checkOzeki() []error {
 	}
 	if o.PublicURL != "" && !strings.HasPrefix(o.PublicURL, "http://") && !strings.HasPrefix(o.PublicURL, "https://") {
 		errs = append(errs, fmt.Errorf("ozeki.public_url: %q is not an http(s) URL", o.PublicURL))
+	}
+	if u := o.ScriptFailureURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		errs = append(errs, fmt.Errorf("ozeki.script_failure_url: %q is not an http(s) URL", u))
 	}
 	if o.RecordURLTTLSeconds < 0 || o.ScriptTimeoutSeconds < 0 {
 		errs = append(errs, errors.New("ozeki: record_url_ttl_seconds and script_timeout_seconds must not be negative"))

@@ -14,6 +14,8 @@ func TestOzekiValidation(t *testing.T) {
 		RecordPaths: []string{"rel"},
 		Folder:      "../out",
 		PublicURL:   "ftp://x",
+
+		ScriptFailureURL: "mailto:ops",
 	}
 	c.Webhook = Webhook{Allow: []string{""}, MaxAttempts: -1}
 	err := c.Validate()
@@ -21,7 +23,7 @@ func TestOzekiValidation(t *testing.T) {
 		t.Fatal("accepted")
 	}
 	for _, want := range []string{"ozeki.listen", "ozeki.users[0]: username and password are required", `ozeki.users[1]: username "A" is listed twice`,
-		`allow_from: "x"`, `ozeki.record_paths: "rel"`, "ozeki.folder", "ozeki.public_url", "webhook.allow", "webhook: timeout_seconds"} {
+		`allow_from: "x"`, `ozeki.record_paths: "rel"`, "ozeki.folder", "ozeki.public_url", "ozeki.script_failure_url", "webhook.allow", "webhook: timeout_seconds"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}

@@ -55,8 +55,9 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 	o.api = ozeki.New(ozeki.Options{
 		Calls: s.calls, Users: cfg.Ozeki.Users, RecordPaths: cfg.Ozeki.RecordPaths, Folder: cfg.OzekiFolder(),
 		Webhook: o.sender, Speech: synth, SignKey: key, Log: s.log,
-		RecordURLTTL:  time.Duration(cfg.Ozeki.RecordURLTTLSeconds) * time.Second,
-		ScriptTimeout: time.Duration(cfg.Ozeki.ScriptTimeoutSeconds) * time.Second,
+		RecordURLTTL:     time.Duration(cfg.Ozeki.RecordURLTTLSeconds) * time.Second,
+		ScriptTimeout:    time.Duration(cfg.Ozeki.ScriptTimeoutSeconds) * time.Second,
+		ScriptFailureURL: cfg.Ozeki.ScriptFailureURL,
 		BaseURL: func() string {
 			switch {
 			case cfg.Ozeki.PublicURL != "":

@@ -38,6 +38,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/users"
+	"github.com/tapedeck/tapedeck/internal/web"
 )
 
 // Version is the tapedeck version reported by the APIs.
@@ -60,6 +61,7 @@ type Server struct {
 	hl      net.Listener
 	poller  *rtp.Poller
 	ozeki   *ozekiParts
+	web     *web.Handler // the page at /
 	// reg answers REGISTER; dir is the users directory it and the calls
 	// consult (nil: nobody can register).
 	reg       *sip.Registrar
@@ -278,6 +280,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle(confd.ConfdPrefix, wz)
 	mux.Handle(confd.ConfdDirectPrefix, wz)
 	mux.Handle(confd.AuthPrefix, wz)
+	webAdmins := make([]web.Admin, len(admins))
+	for i, a := range admins {
+		webAdmins[i] = web.Admin{Name: a.Name, Password: a.Password}
+	}
+	s.web = web.New(web.Options{Catalog: s.catalog, Calls: s.calls, Bus: s.bus, Admins: webAdmins,
+		CacheDir: filepath.Join(cfg.DataDir, "cache", "peaks"), Logger: log})
+	s.web.Register(mux)
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.Handle("/metrics", s.metricsHandler())
@@ -509,6 +518,7 @@ func (s *Server) Close() error {
 	}
 	s.ari.Close()
 	s.closeOzeki()
+	s.web.Close() // ends the live page's event streams
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)

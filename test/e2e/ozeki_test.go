@@ -426,6 +426,10 @@ func TestOzekiScriptFailures(t *testing.T) {
 			return 500, "boom"
 		case "/huge":
 			return 200, "<Response>" + strings.Repeat("<Hangup/>", 20000) + "</Response>"
+		case "/failed":
+			return 200, ""
+		case "/fallback":
+			return 200, `<Response><Hangup/></Response>`
 		}
 		return 404, ""
 	}
@@ -441,8 +445,10 @@ func TestOzekiScriptFailures(t *testing.T) {
 			{Exten: "705", App: "Script(" + deadURL + ")"},
 			{Exten: "706", App: "Script(" + recv.url("/huge") + ")"},
 			{Exten: "707", App: "Script(http://127.0.0.2:9/forbidden)"},
+			{Exten: "708", App: "Script(" + deadURL + "," + recv.url("/fallback") + ")"},
 		}
 		c.Webhook.Allow = []string{"127.0.0.1"}
+		c.Ozeki.ScriptFailureURL = recv.url("/failed")
 	})
 	phone := newPhone(t, "udp")
 	for _, ext := range []string{"701", "702", "703", "704", "705", "706", "707"} {
@@ -453,6 +459,51 @@ func TestOzekiScriptFailures(t *testing.T) {
 		}
 		testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 },
 			"%s: a call is left", ext)
+	}
+	// Every failure is notified to script_failure_url, naming the
+	// application and the reason.
+	failed := func() (n int, dead bool) {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		for _, p := range recv.posts {
+			if p.Path == "/failed" && p.Form.Get("NotificationName") == "ScriptFailed" {
+				if p.Form.Get("CallId") == "" || p.Form.Get("Reason") == "" {
+					t.Errorf("ScriptFailed without CallId or Reason: %v", p.Form)
+				}
+				n++
+				dead = dead || (p.Form.Get("Url") == deadURL && strings.Contains(p.Form.Get("Reason"), "unreachable"))
+			}
+		}
+		return n, dead
+	}
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { n, _ := failed(); return n == 7 },
+		"ScriptFailed notifications: want 7")
+	if _, dead := failed(); !dead {
+		t.Error("no ScriptFailed names the unreachable application and why")
+	}
+
+	// A fallback application is asked, with the error, when the first
+	// cannot answer; its document runs and nothing is reported failed.
+	dialAsync(phone, n.target("708"), sipua.CallOptions{})
+	var fb recvPost
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		for _, p := range recv.posts {
+			if p.Path == "/fallback" && p.Form.Get("NotificationName") == "IncomingCall" {
+				fb = p
+				return true
+			}
+		}
+		return false
+	}, "the fallback was not asked")
+	if !strings.Contains(fb.Form.Get("ErrorMessage"), "unreachable") {
+		t.Errorf("fallback's ErrorMessage = %q", fb.Form.Get("ErrorMessage"))
+	}
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool { return n.srv.Calls().Count() == 0 },
+		"708: the fallback's Hangup did not end the call")
+	if c, _ := failed(); c != 7 {
+		t.Errorf("ScriptFailed notifications after a fallback that worked: %d, want 7", c)
 	}
 }
 

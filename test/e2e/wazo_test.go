@@ -562,3 +562,19 @@ func TestARIEndpoints(t *testing.T) {
 	n.mustDo("GET", "/endpoints/PJSIP/nobody", 404)
 	hangupAll(t, n, alice)
 }
+
+// TestRegistrationsSurviveRestart: the location store is the catalog
+// database, so a node started on it knows the phones registered with the
+// node before it.
+func TestRegistrationsSurviveRestart(t *testing.T) {
+	data := t.TempDir()
+	n, _ := startStorePBXWith(t, func(c *config.Config) { c.DataDir = data }, users.User{Firstname: "Alice", Exten: "1001"})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	n.srv.Registrar().Flush()
+	n.srv.Close()
+	n2 := startNodeWith(t, nil, func(c *config.Config) { c.DataDir = data })
+	cs := n2.srv.Registrar().Contacts("sip1001")
+	if len(cs) != 1 || !strings.Contains(cs[0].Contact, fmt.Sprintf(":%d", alice.SIPPort)) {
+		t.Fatalf("after the restart: %v, want alice's phone", cs)
+	}
+}

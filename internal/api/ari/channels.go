@@ -32,7 +32,7 @@ func (s *Server) channelsResource() *Resource {
 		Ops: []Op{
 			{Method: "GET", Path: "/channels", Nickname: "list", Summary: "List all active channels in Asterisk.", Returns: "List[Channel]",
 				Handler: func(r *Request) (any, error) { return s.calls.Channels(), nil }},
-			s.originateOps()[0], s.originateOps()[1], s.originateOps()[2],
+			s.originateOps()[0], s.originateOps()[1], s.externalMediaOp(), s.originateOps()[2],
 			{Method: "GET", Path: "/channels/{channelId}", Nickname: "get", Summary: "Channel details.", Returns: "Channel",
 				Params: []Param{chanID}, Errors: []ErrorResponse{errNoChan},
 				Handler: func(r *Request) (any, error) { return s.calls.Channel(channelID(r)) }},
@@ -215,4 +215,44 @@ func (s *Server) snoopOp(withID bool) Op {
 			App: r.String("app"), AppArgs: r.String("appArgs"), SnoopID: call.ChannelID(id)})
 	}
 	return op
+}
+
+// externalMediaOp is externalMedia; it comes before /channels/{channelId}
+// so that the literal path is not taken for a channel id.
+func (s *Server) externalMediaOp() Op {
+	return Op{Method: "POST", Path: "/channels/externalMedia", Nickname: "externalMedia", Summary: "Start an External Media session.", Returns: "Channel",
+		Params: []Param{
+			query("channelId", "string", false, "The unique id to assign the channel on creation."),
+			query("app", "string", true, "Stasis Application to place channel into"),
+			{Name: "variables", In: "body", Type: "containers", Description: `The "variables" key in the body object holds variable key/value pairs to set on the channel on creation.`},
+			query("external_host", "string", false, "Hostname/ip:port of external host (required for rtp)"),
+			{Name: "encapsulation", In: "query", Type: "string", Default: "rtp", Allowed: []string{"rtp", "audiosocket", "none"}, Description: "Payload encapsulation protocol (tapedeck: rtp)"},
+			{Name: "transport", In: "query", Type: "string", Default: "udp", Allowed: []string{"udp", "tcp", "websocket"}, Description: "Transport protocol (tapedeck: udp)"},
+			{Name: "connection_type", In: "query", Type: "string", Default: "client", Allowed: []string{"client", "server"}, Description: "Connection type (client/server)"},
+			query("format", "string", true, "Format to encode audio in (tapedeck: ulaw, alaw)"),
+			{Name: "direction", In: "query", Type: "string", Default: "both", Allowed: []string{"both"}, Description: "External media direction"},
+			query("data", "string", false, "An arbitrary data field"),
+			query("transport_data", "string", false, "Transport-specific data."),
+		},
+		Errors: []ErrorResponse{{400, "Invalid parameters"}, {409, "Channel is not in a Stasis application; Channel is already bridged"}},
+		Handler: func(r *Request) (any, error) {
+			o := call.ExternalMediaOptions{ChannelID: call.ChannelID(r.String("channelId")), App: r.String("app"),
+				ExternalHost: r.String("external_host"), Encapsulation: r.String("encapsulation"), Transport: r.String("transport"),
+				ConnectionType: r.String("connection_type"), Format: r.String("format"), Direction: r.String("direction"), Data: r.String("data")}
+			vars, _, err := r.Object("variables")
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range vars {
+				sv, ok := v.(string)
+				if !ok {
+					return nil, apiErr(400, "Variable values must be strings")
+				}
+				if o.Variables == nil {
+					o.Variables = map[string]string{}
+				}
+				o.Variables[k] = sv
+			}
+			return s.calls.ExternalMedia(o)
+		}}
 }

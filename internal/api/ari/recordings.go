@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/httpx"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
 var recName = pathParam("recordingName", "The name of the recording")
@@ -31,9 +32,11 @@ func recordOptions(r *Request) call.RecordOptions {
 		Format:      r.String("format"),
 		MaxDuration: time.Duration(r.Int("maxDurationSeconds")) * time.Second,
 		MaxSilence:  time.Duration(r.Int("maxSilenceSeconds")) * time.Second,
-		IfExists:    r.String("ifExists"),
-		Beep:        r.Bool("beep"),
-		TerminateOn: r.String("terminateOn"),
+		// Asterisk's DSP threshold: a steady tone or noise above it is talking.
+		SilenceThreshold: recorder.DSPThreshold,
+		IfExists:         r.String("ifExists"),
+		Beep:             r.Bool("beep"),
+		TerminateOn:      r.String("terminateOn"),
 	}
 }
 

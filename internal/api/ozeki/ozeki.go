@@ -64,7 +64,10 @@ type Options struct {
 	RecordURLTTL time.Duration
 	// ScriptTimeout bounds a request to an OzML application (default 10 s).
 	ScriptTimeout time.Duration
-	Log           *slog.Logger
+	// ScriptFailureURL receives a ScriptFailed notification for every
+	// script that fails (empty: none is sent).
+	ScriptFailureURL string
+	Log              *slog.Logger
 }
 
 // API serves the command API.

@@ -26,6 +26,14 @@ import (
 // hanging); so does a failure (the document is not OzML, the application
 // is unreachable, answers an error or too slowly): logged with the call
 // id and hung up with cause 38 (failure).
+//
+// Script(url, fallback) names a fallback application, as Twilio's
+// FallbackUrl: when url's first document cannot be had (unreachable, an
+// error status, too slow, not OzML), the same IncomingCall notification,
+// with ErrorMessage added, goes to fallback and its document runs. Every
+// failure that hangs a call up is also notified: a ScriptFailed
+// notification (CallId, Url, Reason) through the webhook sender to
+// ozeki.script_failure_url, when configured.
 
 // MaxHandoffs bounds how many documents (UserInput replies) one call runs.
 const MaxHandoffs = 50
@@ -42,12 +50,14 @@ func init() {
 		Name:        "Script",
 		OnOriginate: true,
 		Check: func(args []string, _ call.CheckEnv) error {
-			if len(args) != 1 || args[0] == "" {
-				return errors.New("want Script(url), e.g. Script(http://app.example.com/incoming)")
+			if len(args) < 1 || len(args) > 2 || args[0] == "" {
+				return errors.New("want Script(url) or Script(url,fallback_url), e.g. Script(http://app.example.com/incoming)")
 			}
-			u, err := url.Parse(args[0])
-			if err != nil || !u.IsAbs() || netguard.CheckURL(u) != nil {
-				return fmt.Errorf("%q is not an http(s) URL", args[0])
+			for _, arg := range args {
+				u, err := url.Parse(arg)
+				if err != nil || !u.IsAbs() || netguard.CheckURL(u) != nil {
+					return fmt.Errorf("%q is not an http(s) URL", arg)
+				}
 			}
 			return nil
 		},
@@ -62,7 +72,11 @@ func init() {
 			v, _ := scriptAPIs.Load(inv.Calls)
 			a := v.(*API)
 			ch, _ := inv.Calls.Channel(inv.ChannelID)
-			a.track(func() { a.runIncoming(inv.ChannelID, inv.Args[0], ch) })
+			fallback := ""
+			if len(inv.Args) > 1 {
+				fallback = inv.Args[1]
+			}
+			a.track(func() { a.runIncoming(inv.ChannelID, inv.Args[0], fallback, ch) })
 		},
 	})
 }
@@ -102,7 +116,7 @@ func (a *API) callCtx(id call.ChannelID) (context.Context, context.CancelFunc) {
 	return ctx, cancel
 }
 
-func (a *API) runIncoming(id call.ChannelID, appURL string, ch call.ChannelJSON) {
+func (a *API) runIncoming(id call.ChannelID, appURL, fallback string, ch call.ChannelJSON) {
 	log := a.o.Log.With("call", id, "script", redactURL(appURL))
 	ctx, cancel := a.callCtx(id)
 	defer cancel()
@@ -115,19 +129,36 @@ func (a *API) runIncoming(id call.ChannelID, appURL string, ch call.ChannelJSON)
 		"ApiExtension":      {ch.Dialplan.Exten},
 	}
 	doc, err := a.fetchOzML(ctx, appURL, form)
+	if err != nil && fallback != "" && ctx.Err() == nil {
+		log.Warn("ozml application failed; asking the fallback", "err", err, "fallback", redactURL(fallback))
+		form.Set("ErrorMessage", err.Error())
+		var ferr error
+		if doc, ferr = a.fetchOzML(ctx, fallback, form); ferr == nil {
+			appURL, err = fallback, nil
+		} else {
+			err = fmt.Errorf("%w; fallback: %v", err, ferr)
+		}
+	}
 	if err != nil {
-		a.scriptFailed(id, log, err)
+		a.scriptFailed(id, appURL, log, err)
 		return
 	}
 	a.runDocument(ctx, id, doc, appURL, true, log)
 }
 
-// scriptFailed logs and hangs the call up with cause 38.
-func (a *API) scriptFailed(id call.ChannelID, log interface {
+// scriptFailed logs, notifies (ScriptFailed to ozeki.script_failure_url)
+// and hangs the call up with cause 38.
+func (a *API) scriptFailed(id call.ChannelID, appURL string, log interface {
 	Error(string, ...any)
 }, err error) {
 	log.Error("ozml script failed; hanging up", "err", err)
 	a.o.Calls.Hangup(id, call.CauseFailure)
+	a.notify(context.Background(), "ScriptFailed", string(id), a.o.ScriptFailureURL, url.Values{
+		"NotificationName": {"ScriptFailed"},
+		"CallId":           {string(id)},
+		"Url":              {redactURL(appURL)},
+		"Reason":           {err.Error()},
+	})
 }
 
 // scriptClient fetches OzML documents: the webhook allow-list, a timeout,
@@ -226,7 +257,7 @@ func (a *API) runDocument(ctx context.Context, id call.ChannelID, doc *Document,
 			break
 		}
 		if handoffs >= MaxHandoffs {
-			a.scriptFailed(id, log, fmt.Errorf("more than %d documents in one call", MaxHandoffs))
+			a.scriptFailed(id, appURL, log, fmt.Errorf("more than %d documents in one call", MaxHandoffs))
 			return
 		}
 		doc = next
@@ -284,7 +315,7 @@ func (a *API) runVerbs(ctx context.Context, id call.ChannelID, verbs []Verb, app
 		case "Delay":
 			secs, err := strconv.ParseFloat(v.Text, 64)
 			if err != nil || secs < 0 || secs > 86400 {
-				a.scriptFailed(id, log, fmt.Errorf("Delay %q is not a number of seconds", v.Text))
+				a.scriptFailed(id, appURL, log, fmt.Errorf("Delay %q is not a number of seconds", v.Text))
 				return nil, true
 			}
 			if err := a.o.Calls.AnswerCall(id); err != nil {
@@ -324,7 +355,7 @@ func (a *API) runVerbs(ctx context.Context, id call.ChannelID, verbs []Verb, app
 				if ctx.Err() != nil {
 					return nil, true
 				}
-				a.scriptFailed(id, log, err)
+				a.scriptFailed(id, appURL, log, err)
 				return nil, true
 			}
 			return doc, false

@@ -113,7 +113,8 @@ func benchLoadT(b testing.TB, s Store, n int) (benchSet, time.Duration) {
 			Duration: float64(rng.IntN(60000)) / 100, Channels: 1, Format: "wav", Size: rng.Int64N(1 << 24),
 			SHA256: randomHex(32), Source: SourceARI, Status: StatusCompleted,
 			Name: fmt.Sprintf("bench-%d", i), FilePath: fmt.Sprintf("2025/bench-%d.wav", i),
-			CallerNumber: "+15551230000", CalledNumber: "+15559870000",
+			// About 200 callers per account, 50 recordings each (From).
+			CallerNumber: fmt.Sprintf("+1555%07d", (call/benchAccounts)%200), CalledNumber: "+15559870000",
 		})
 		if len(rs) == batch || i == n-1 {
 			if err := s.PutRecordings(ctx, rs); err != nil {
@@ -156,6 +157,12 @@ func benchCatalog(b *testing.B, open func(testing.TB) Store) {
 		{"callsid/DateCreated:desc", func(rng *rand.Rand, _ *Page) Query {
 			a := acct(rng)
 			return Query{AccountSid: set.accounts[a].Sid, CallSid: set.calls[a][rng.IntN(len(set.calls[a]))], SortBy: SortDateCreated, Desc: true, Limit: 50}
+		}},
+		{"from/DateCreated:desc", func(rng *rand.Rand, _ *Page) Query {
+			return Query{AccountSid: set.accounts[acct(rng)].Sid, From: fmt.Sprintf("+1555%07d", rng.IntN(200)), SortBy: SortDateCreated, Desc: true, Limit: 50}
+		}},
+		{"all/IncludeDeleted/first-page", func(rng *rand.Rand, _ *Page) Query {
+			return Query{AccountSid: set.accounts[acct(rng)].Sid, IncludeDeleted: true, SortBy: SortDateCreated, Desc: true, Limit: 50}
 		}},
 		{"all/DateCreated:desc/first-page", func(rng *rand.Rand, _ *Page) Query {
 			return Query{AccountSid: set.accounts[acct(rng)].Sid, SortBy: SortDateCreated, Desc: true, Limit: 50}

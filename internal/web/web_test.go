@@ -1,0 +1,392 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// wav makes a 16-bit mono 8 kHz WAV: a 1 kHz tone at amp for the first
+// half, silence after.
+func wav(seconds float64, amp float64) []byte {
+	n := int(seconds * 8000)
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	binary.Write(&b, binary.LittleEndian, uint32(36+2*n))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(8000), uint32(16000), uint16(2), uint16(16)} {
+		binary.Write(&b, binary.LittleEndian, v)
+	}
+	b.WriteString("data")
+	binary.Write(&b, binary.LittleEndian, uint32(2*n))
+	for i := range n {
+		v := 0.0
+		if i < n/2 {
+			v = amp * math.Sin(2*math.Pi*1000*float64(i)/8000+math.Pi/4)
+		}
+		binary.Write(&b, binary.LittleEndian, int16(v*32767))
+	}
+	return b.Bytes()
+}
+
+type fixture struct {
+	h      *Handler
+	st     meta.Store
+	root   string
+	cache  string
+	a, b   meta.Account
+	recA   meta.Recording // account a's, playable
+	recB   meta.Recording // account b's
+	now    time.Time
+	client *http.Client
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{st: st, root: filepath.Join(dir, "rec"), cache: filepath.Join(dir, "cache"), now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	os.MkdirAll(f.root, 0o700)
+	if _, err := st.EnsureDefaultAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.a, err = st.CreateAccount(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if f.b, err = st.CreateAccount(ctx, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	put := func(acc meta.Account, name, caller string) meta.Recording {
+		data := wav(2, 0.5)
+		if err := os.WriteFile(filepath.Join(f.root, name+".wav"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, CallSid: "CA" + name, Duration: 2, Channels: 1,
+			Format: "wav", Size: int64(len(data)), SHA256: strings.Repeat("ab", 32), Source: "ari", Status: meta.StatusCompleted,
+			Name: name, FilePath: name + ".wav", CallerNumber: caller, CalledNumber: "200"}
+		if err := st.PutRecording(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	f.recA = put(f.a, "a1", `1001<img src=x onerror=alert(1)>`)
+	f.recB = put(f.b, "b1", "2002")
+	svc := &catalog.Service{Meta: st, Root: f.root}
+	f.h = New(Options{Catalog: svc, CacheDir: f.cache, Admins: []Admin{{Name: "admin", Password: "secret"}},
+		Now: func() time.Time { return f.now }, SessionTTL: time.Hour})
+	t.Cleanup(f.h.Close)
+	return f
+}
+
+func (f *fixture) do(t *testing.T, method, target string, form url.Values, cookie *http.Cookie, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	r := httptest.NewRequest(method, target, body)
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	return w
+}
+
+// signIn signs in and returns the session cookie and its CSRF token.
+func (f *fixture) signIn(t *testing.T, user, pass string) (*http.Cookie, string) {
+	t.Helper()
+	w := f.do(t, "POST", "/signin", url.Values{"user": {user}, "password": {pass}}, nil)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in as %s: %d %s", user, w.Code, w.Body)
+	}
+	var c *http.Cookie
+	for _, k := range w.Result().Cookies() {
+		if k.Name == cookieName {
+			c = k
+		}
+	}
+	if c == nil {
+		t.Fatal("no session cookie")
+	}
+	page := f.do(t, "GET", "/recordings", nil, c)
+	i := strings.Index(page.Body.String(), `data-csrf="`)
+	if i < 0 {
+		t.Fatalf("no CSRF token on the page: %s", page.Body)
+	}
+	tok := page.Body.String()[i+len(`data-csrf="`):]
+	return c, tok[:strings.IndexByte(tok, '"')]
+}
+
+func TestUnauthenticatedPagesRedirectAndDataIs401(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/", "/recordings", "/recordings/" + f.recA.Sid, "/live"} {
+		w := f.do(t, "GET", p, nil, nil)
+		if w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/signin") {
+			t.Errorf("GET %s: %d to %q, want 303 to the sign-in page", p, w.Code, w.Header().Get("Location"))
+		}
+	}
+	for _, p := range []string{"/recordings/" + f.recA.Sid + "/media", "/recordings/" + f.recA.Sid + "/peaks", "/live/events", "/live/calls"} {
+		if w := f.do(t, "GET", p, nil, nil); w.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s: %d, want 401", p, w.Code)
+		}
+	}
+	if w := f.do(t, "POST", "/recordings/"+f.recA.Sid+"/delete", url.Values{}, nil); w.Code != http.StatusUnauthorized {
+		t.Errorf("POST delete: %d, want 401", w.Code)
+	}
+	if w := f.do(t, "GET", "/signin", nil, nil); w.Code != 200 || !strings.Contains(w.Body.String(), `<label for="password">`) {
+		t.Errorf("sign-in page: %d", w.Code)
+	}
+}
+
+func TestSignInCookieAndExpiry(t *testing.T) {
+	f := newFixture(t)
+	if w := f.do(t, "POST", "/signin", url.Values{"user": {f.a.Name}, "password": {"wrong"}}, nil); w.Code != http.StatusUnauthorized ||
+		len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "Wrong account or token") {
+		t.Fatalf("wrong token: %d, cookies %v", w.Code, w.Result().Cookies())
+	}
+	// By name, by SID, and as an admin (who sees the default account).
+	for _, u := range [][2]string{{f.a.Name, f.a.AuthToken}, {f.a.Sid, f.a.AuthToken}, {"admin", "secret"}} {
+		f.signIn(t, u[0], u[1])
+	}
+	r := httptest.NewRequest("POST", "/signin", strings.NewReader(url.Values{"user": {f.a.Sid}, "password": {f.a.AuthToken}, "next": {"//evil.example/x"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.TLS = &tls.ConnectionState{}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	c := w.Result().Cookies()[0]
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 3600 {
+		t.Fatalf("cookie over TLS: %+v", c)
+	}
+	if loc := w.Header().Get("Location"); loc != "/recordings" {
+		t.Fatalf("next=//evil.example/x redirected to %q", loc)
+	}
+	if w := f.do(t, "GET", "/recordings", nil, c); w.Code != 200 {
+		t.Fatalf("signed in: %d", w.Code)
+	}
+	f.now = f.now.Add(time.Hour + time.Second)
+	if w := f.do(t, "GET", "/recordings", nil, c); w.Code != http.StatusSeeOther {
+		t.Fatalf("after the session's hour: %d, want 303 to sign in", w.Code)
+	}
+}
+
+func TestSignOutEndsTheSession(t *testing.T) {
+	f := newFixture(t)
+	c, tok := f.signIn(t, f.a.Name, f.a.AuthToken)
+	if w := f.do(t, "POST", "/signout", url.Values{}, c); w.Code != http.StatusForbidden {
+		t.Fatalf("sign-out without CSRF: %d, want 403", w.Code)
+	}
+	if w := f.do(t, "POST", "/signout", url.Values{"csrf": {tok}}, c); w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", w.Code)
+	}
+	if w := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/media", nil, c); w.Code != http.StatusUnauthorized {
+		t.Fatalf("media after sign-out: %d, want 401", w.Code)
+	}
+}
+
+func TestChangesNeedTheCSRFToken(t *testing.T) {
+	f := newFixture(t)
+	c, tok := f.signIn(t, f.a.Name, f.a.AuthToken)
+	del := "/recordings/" + f.recA.Sid + "/delete"
+	if w := f.do(t, "POST", del, url.Values{}, c); w.Code != http.StatusForbidden {
+		t.Fatalf("delete without a token: %d, want 403", w.Code)
+	}
+	if w := f.do(t, "POST", del, url.Values{"csrf": {strings.Repeat("0", 64)}}, c); w.Code != http.StatusForbidden {
+		t.Fatalf("delete with a wrong token: %d, want 403", w.Code)
+	}
+	if w := f.do(t, "POST", del, url.Values{"csrf": {tok}}, c, "Origin", "https://evil.example"); w.Code != http.StatusForbidden {
+		t.Fatalf("cross-site delete: %d, want 403", w.Code)
+	}
+	if w := f.do(t, "POST", "/live/recording", url.Values{"name": {"x"}, "action": {"pause"}}, c); w.Code != http.StatusForbidden {
+		t.Fatalf("live action without a token: %d, want 403", w.Code)
+	}
+	if _, err := f.st.Recording(context.Background(), f.a.Sid, f.recA.Sid); err != nil {
+		t.Fatalf("a refused delete deleted: %v", err)
+	}
+	if w := f.do(t, "POST", del, url.Values{"csrf": {tok}}, c, "Origin", "http://example.com"); w.Code != http.StatusSeeOther {
+		t.Fatalf("delete with the token: %d %s", w.Code, w.Body)
+	}
+	if _, err := f.st.Recording(context.Background(), f.a.Sid, f.recA.Sid); err == nil {
+		t.Fatal("recording still listed after delete")
+	}
+}
+
+func TestAnotherAccountsRecordingsAreInvisible(t *testing.T) {
+	f := newFixture(t)
+	c, tok := f.signIn(t, f.a.Name, f.a.AuthToken)
+	list := f.do(t, "GET", "/recordings", nil, c).Body.String()
+	if !strings.Contains(list, f.recA.Sid) || strings.Contains(list, f.recB.Sid) {
+		t.Fatalf("list shows a's %v, b's %v", strings.Contains(list, f.recA.Sid), strings.Contains(list, f.recB.Sid))
+	}
+	for _, p := range []string{"", "/media", "/peaks"} {
+		if w := f.do(t, "GET", "/recordings/"+f.recB.Sid+p, nil, c); w.Code != http.StatusNotFound {
+			t.Errorf("b's recording%s: %d, want 404", p, w.Code)
+		}
+	}
+	if w := f.do(t, "POST", "/recordings/"+f.recB.Sid+"/delete", url.Values{"csrf": {tok}}, c); w.Code != http.StatusNotFound {
+		t.Errorf("deleting b's: %d, want 404", w.Code)
+	}
+	if _, err := f.st.Recording(context.Background(), f.b.Sid, f.recB.Sid); err != nil {
+		t.Fatalf("b's recording gone: %v", err)
+	}
+}
+
+func TestUserInputIsEscapedAndFiltersValidated(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	w := f.do(t, "GET", "/recordings?from=%3Cscript%3Ealert(1)%3C/script%3E&start=yesterday&end=2026-01-01", nil, c)
+	body := w.Body.String()
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("bad filters: %d", w.Code)
+	}
+	if strings.Contains(body, "<script>alert(1)") || !strings.Contains(body, "&lt;script&gt;alert(1)") {
+		t.Fatal("the from filter is reflected unescaped")
+	}
+	for _, want := range []string{`id="e-from"`, `id="e-start"`, "Use a date as YYYY-MM-DD."} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q next to the field", want)
+		}
+	}
+	w = f.do(t, "GET", "/recordings?start=2026-12-05&end=2026-12-01", nil, c)
+	if !strings.Contains(w.Body.String(), "The end date is before the start date.") {
+		t.Error("end before start not reported")
+	}
+	for _, p := range []string{"/recordings", "/recordings/" + f.recA.Sid} {
+		body := f.do(t, "GET", p, nil, c).Body.String()
+		if strings.Contains(body, "<img src=x") || !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;") {
+			t.Errorf("%s: a caller number is shown unescaped", p)
+		}
+	}
+}
+
+func TestFiltersSortAndPagingStayInTheURL(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := range 30 {
+		r := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: f.a.Sid, CallSid: "CAx", Duration: float64(i), Format: "wav",
+			Source: "policy", Status: meta.StatusFailed, Name: "p" + string(rune('a'+i)), CallerNumber: "3003", CalledNumber: "400"}
+		if err := f.st.PutRecording(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	body := f.do(t, "GET", "/recordings?from=3003&sort=duration&dir=asc", nil, c).Body.String()
+	if strings.Contains(body, f.recA.Sid) || !strings.Contains(body, "30 recordings") {
+		t.Fatal("the caller filter did not apply")
+	}
+	if !strings.Contains(body, `href="/recordings?dir=asc&amp;from=3003&amp;page=1&amp;sort=duration"`) {
+		t.Fatalf("next page link loses the filters: %s", body)
+	}
+	if !strings.Contains(body, ">0.0 s<") || strings.Contains(body, ">29.0 s<") {
+		t.Error("page 0 ascending by duration should hold the shortest")
+	}
+	body = f.do(t, "GET", "/recordings?source=policy&status=failed&page=1", nil, c).Body.String()
+	if !strings.Contains(body, "30 recordings") || strings.Contains(body, f.recA.Sid) {
+		t.Fatal("status/source filters")
+	}
+	if w := f.do(t, "GET", "/recordings?status=bogus", nil, c); w.Code != 400 || !strings.Contains(w.Body.String(), `id="e-status"`) {
+		t.Fatal("a bad status is not reported next to its field")
+	}
+}
+
+func TestMediaServesRanges(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	w := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/media", nil, c, "Range", "bytes=0-43")
+	if w.Code != http.StatusPartialContent || w.Body.Len() != 44 || !strings.HasPrefix(w.Body.String(), "RIFF") {
+		t.Fatalf("range: %d, %d bytes", w.Code, w.Body.Len())
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "audio/wav" {
+		t.Fatalf("content type %q", ct)
+	}
+	w = f.do(t, "GET", "/recordings/"+f.recA.Sid+"/media?download=1", nil, c)
+	if w.Code != 200 || !strings.Contains(w.Header().Get("Content-Disposition"), `attachment; filename="`+f.recA.Sid+`.wav"`) {
+		t.Fatalf("download: %d %q", w.Code, w.Header().Get("Content-Disposition"))
+	}
+}
+
+func TestPeaksComputedOnceThenCached(t *testing.T) {
+	f := newFixture(t)
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	w := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/peaks", nil, c)
+	var p Peaks
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != 200 {
+		t.Fatalf("peaks: %d %v", w.Code, err)
+	}
+	if len(p.Peaks) != PeakBuckets || p.Duration != 2 {
+		t.Fatalf("%d peaks over %v s", len(p.Peaks), p.Duration)
+	}
+	// A tone at half scale, then silence.
+	if p.Peaks[10] < 120 || p.Peaks[10] > 130 || p.Peaks[PeakBuckets-10] != 0 {
+		t.Fatalf("peaks %d (tone), %d (silence)", p.Peaks[10], p.Peaks[PeakBuckets-10])
+	}
+	// From the cache: the file can go.
+	if err := os.Remove(filepath.Join(f.root, "a1.wav")); err != nil {
+		t.Fatal(err)
+	}
+	if w2 := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/peaks", nil, c); w2.Code != 200 || !bytes.Equal(w2.Body.Bytes(), w.Body.Bytes()) {
+		t.Fatalf("second peaks request not from the cache: %d", w2.Code)
+	}
+}
+
+func TestComputePeaksULaw(t *testing.T) {
+	// 0xff is μ-law silence, 0x80 its loudest positive value.
+	data := append(bytes.Repeat([]byte{0x80}, 800), bytes.Repeat([]byte{0xff}, 800)...)
+	p, err := ComputePeaks(bytes.NewReader(data), int64(len(data)), "ulaw", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Duration != 0.2 || p.Peaks[0] < 245 || p.Peaks[9] != 0 {
+		t.Fatalf("%+v", p)
+	}
+	if _, err := ComputePeaks(bytes.NewReader(data), 10, "mp3", 10); err != ErrNoWaveform {
+		t.Fatalf("mp3: %v", err)
+	}
+}
+
+// BenchmarkPeaksOneHour: a 1-hour 8 kHz 16-bit recording (57.6 MB).
+func BenchmarkPeaksOneHour(b *testing.B) {
+	sec := wav(1, 0.8)
+	body := sec[44:]
+	hour := make([]byte, 0, 44+3600*len(body))
+	hdr := append([]byte(nil), sec[:44]...)
+	binary.LittleEndian.PutUint32(hdr[40:], uint32(3600*len(body)))
+	hour = append(hour, hdr...)
+	for range 3600 {
+		hour = append(hour, body...)
+	}
+	b.SetBytes(int64(len(hour)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := ComputePeaks(bytes.NewReader(hour), int64(len(hour)), "wav", PeakBuckets)
+		if err != nil || p.Duration != 3600 {
+			b.Fatal(p.Duration, err)
+		}
+	}
+}
