@@ -285,7 +285,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		webAdmins[i] = web.Admin{Name: a.Name, Password: a.Password}
 	}
 	s.web = web.New(web.Options{Catalog: s.catalog, Calls: s.calls, Bus: s.bus, Admins: webAdmins,
-		CacheDir: filepath.Join(cfg.DataDir, "cache", "peaks"), Logger: log})
+		CacheDir: filepath.Join(cfg.DataDir, "cache", "web"), Logger: log})
 	s.web.Register(mux)
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)

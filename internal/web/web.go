@@ -12,12 +12,16 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"embed"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -49,7 +53,7 @@ type Options struct {
 	Calls   call.Calls // nil: no live calls page
 	Bus     *event.Bus // feeds the live page; nil: it is not updated live
 	Admins  []Admin
-	// CacheDir keeps computed waveform peaks.
+	// CacheDir keeps computed waveform peaks and MP3 downloads.
 	CacheDir string
 	// SessionTTL is how long a sign-in lasts (default 12 h).
 	SessionTTL time.Duration
@@ -100,6 +104,7 @@ func New(o Options) *Handler {
 	m.HandleFunc("GET /recordings/{sid}", h.page(h.recording))
 	m.HandleFunc("GET /recordings/{sid}/media", h.data(h.media))
 	m.HandleFunc("GET /recordings/{sid}/peaks", h.data(h.peaks))
+	m.HandleFunc("GET /recordings/{sid}/mp3", h.data(h.mp3))
 	m.HandleFunc("POST /recordings/{sid}/delete", h.page(h.deleteRecording))
 	m.HandleFunc("GET /live", h.page(h.livePage))
 	m.HandleFunc("GET /live/events", h.data(h.liveEvents))
@@ -485,6 +490,7 @@ func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Rec
 type recordingData struct {
 	R        meta.Recording
 	Playable bool
+	MP3      bool // offered as MP3 too (an 8 kHz WAV, and an MP3 encoder here)
 	Paused   []interval
 }
 
@@ -495,7 +501,7 @@ func (h *Handler) recording(w http.ResponseWriter, r *http.Request, se *session)
 			Error: "There is no such recording in this account."})
 		return
 	}
-	d := recordingData{R: rec, Playable: servable(rec), Paused: h.live.pausedIntervals(rec.Name)}
+	d := recordingData{R: rec, Playable: servable(rec), Paused: h.live.pausedIntervals(rec.Name), MP3: mp3able(rec)}
 	h.render(w, http.StatusOK, "recording", view{Title: "Recording " + rec.Sid, User: se.user, CSRF: se.csrf, Nav: "recordings", Data: d})
 }
 
@@ -617,4 +623,99 @@ func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request, se *se
 		return
 	}
 	http.Redirect(w, r, "/recordings?deleted="+url.QueryEscape(sid), http.StatusSeeOther)
+}
+
+// mp3able: an 8 kHz WAV recording, and an MP3 encoder (lame) on this
+// server.
+func mp3able(rec meta.Recording) bool {
+	if !servable(rec) || rec.Format != "wav" {
+		return false
+	}
+	_, err := recorder.Lookup("mp3")
+	return err == nil
+}
+
+// mp3 serves the recording as MP3 (mono), encoded once through the
+// recorder's MP3 encoder and kept in CacheDir.
+func (h *Handler) mp3(w http.ResponseWriter, r *http.Request, se *session) {
+	rec, err := h.o.Catalog.Meta.Recording(r.Context(), se.accountSid, r.PathValue("sid"))
+	if err != nil || !mp3able(rec) || h.o.CacheDir == "" {
+		http.Error(w, "Not available as MP3", http.StatusNotFound)
+		return
+	}
+	path := filepath.Join(h.o.CacheDir, rec.Sid+"-"+rec.SHA256[:min(16, len(rec.SHA256))]+".mp3")
+	if _, err := os.Stat(path); err != nil {
+		if err := h.encodeMP3(r.Context(), rec, path); err != nil {
+			h.o.Logger.Warn("web: MP3", "sid", rec.Sid, "err", err)
+			http.Error(w, "The MP3 could not be made: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, "Not available as MP3", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	w.Header().Set("Content-Type", "audio/mpeg")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+rec.Sid+`.mp3"`)
+	httpx.ServeContent(w, r, rec.Sid+".mp3", fi.ModTime(), f)
+}
+
+func (h *Handler) encodeMP3(ctx context.Context, rec meta.Recording, path string) error {
+	m, err := h.o.Catalog.Open(ctx, rec, "")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	br := bufio.NewReaderSize(m, 64<<10)
+	rate, chans, bits, n, err := wavHeader(br)
+	if err != nil {
+		return err
+	}
+	if rate != 8000 || bits != 16 || chans < 1 || chans > 2 {
+		return fmt.Errorf("%d Hz %d-bit %d-channel audio: want 8 kHz 16-bit", rate, bits, chans)
+	}
+	mp3f, err := recorder.Lookup("mp3")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	part := path + ".part-" + newToken()[:8]
+	enc, err := recorder.Create(part, mp3f, recorder.Overwrite)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(part)
+	raw := make([]byte, 2*chans*8000)
+	buf := make([]int16, 8000)
+	left := n
+	for left > 0 {
+		k, rerr := io.ReadFull(br, raw[:min(int64(len(raw)), left)])
+		left -= int64(k)
+		frames := k / (2 * chans)
+		for i := range frames {
+			sum := 0
+			for c := range chans {
+				sum += int(int16(binary.LittleEndian.Uint16(raw[2*(i*chans+c):])))
+			}
+			buf[i] = int16(sum / chans)
+		}
+		if frames > 0 {
+			if err := enc.Write(buf[:frames]); err != nil {
+				enc.Close()
+				return err
+			}
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	return os.Rename(part, path)
 }

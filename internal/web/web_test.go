@@ -19,6 +19,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // wav makes a 16-bit mono 8 kHz WAV: a 1 kHz tone at amp for the first
@@ -388,5 +389,31 @@ func BenchmarkPeaksOneHour(b *testing.B) {
 		if err != nil || p.Duration != 3600 {
 			b.Fatal(p.Duration, err)
 		}
+	}
+}
+
+func TestMP3DownloadEncodedOnceThenCached(t *testing.T) {
+	f := newFixture(t)
+	if !mp3able(f.recA) {
+		testutil.SkipOrFail(t, "no MP3 encoder (lame) here; run scripts/test-deps.sh")
+	}
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	if !strings.Contains(f.do(t, "GET", "/recordings/"+f.recA.Sid, nil, c).Body.String(), `href="/recordings/`+f.recA.Sid+`/mp3"`) {
+		t.Fatal("no MP3 link on the recording's page")
+	}
+	w := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/mp3", nil, c)
+	b := w.Body.Bytes()
+	if w.Code != 200 || w.Header().Get("Content-Type") != "audio/mpeg" || len(b) < 1000 ||
+		!(string(b[:3]) == "ID3" || (b[0] == 0xff && b[1]&0xe0 == 0xe0)) {
+		t.Fatalf("mp3: %d %q, %d bytes", w.Code, w.Header().Get("Content-Type"), len(b))
+	}
+	if err := os.Remove(filepath.Join(f.root, "a1.wav")); err != nil {
+		t.Fatal(err)
+	}
+	if w2 := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/mp3", nil, c, "Range", "bytes=0-9"); w2.Code != http.StatusPartialContent || !bytes.Equal(w2.Body.Bytes(), b[:10]) {
+		t.Fatalf("second MP3 request not from the cache: %d", w2.Code)
+	}
+	if w := f.do(t, "GET", "/recordings/"+f.recB.Sid+"/mp3", nil, c); w.Code != http.StatusNotFound {
+		t.Fatalf("another account's MP3: %d", w.Code)
 	}
 }
