@@ -138,6 +138,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: default account: %w", err)
 	}
+	if err := s.catalog.ReleaseNodeNames(ctx); err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("catalog: recording names: %w", err)
+	}
 	for _, r := range recovered {
 		err := s.catalog.Recovered(ctx, catalog.Info{Name: r.Name, Path: r.Path, Format: r.Format.Name, ContentType: r.Format.ContentType,
 			Source: "ari", Duration: r.Duration, Channels: 1})
