@@ -231,14 +231,14 @@ func safeNext(n string) string {
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	user, pass := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	name, sid, err := h.authenticate(r.Context(), user, pass)
+	name, sid, live, err := h.authenticate(r.Context(), user, pass)
 	if err != nil {
 		h.o.Logger.Warn("web: sign-in failed", "user", user, "remote", r.RemoteAddr)
 		h.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Error: "Wrong account or token.",
 			Data: map[string]string{"Next": next, "User": user}})
 		return
 	}
-	se := h.s.create(name, sid)
+	se := h.s.create(name, sid, live)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: se.id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode, Expires: se.expires, MaxAge: int(h.o.SessionTTL / time.Second)})
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -246,9 +246,9 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 
 // authenticate accepts an account SID or name with its auth token, or an
 // admin login (who sees the default account).
-func (h *Handler) authenticate(ctx context.Context, user, pass string) (name, accountSid string, err error) {
+func (h *Handler) authenticate(ctx context.Context, user, pass string) (name, accountSid string, live bool, err error) {
 	if user == "" || pass == "" {
-		return "", "", meta.ErrUnauthorized
+		return "", "", false, meta.ErrUnauthorized
 	}
 	admin := false
 	for _, a := range h.o.Admins {
@@ -261,23 +261,23 @@ func (h *Handler) authenticate(ctx context.Context, user, pass string) (name, ac
 	if admin {
 		acc, err := h.o.Catalog.DefaultAccount(ctx)
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
-		return user, acc.Sid, nil
+		return user, acc.Sid, true, nil
 	}
 	sid := user
 	if !strings.HasPrefix(user, "AC") || len(user) != 34 {
 		acc, err := h.o.Catalog.Meta.AccountByName(ctx, user)
 		if err != nil {
-			return "", "", meta.ErrUnauthorized
+			return "", "", false, meta.ErrUnauthorized
 		}
 		sid = acc.Sid
 	}
 	acc, err := h.o.Catalog.Meta.Authenticate(ctx, sid, pass)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
-	return acc.Name, acc.Sid, nil
+	return acc.Name, acc.Sid, acc.Default, nil
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, se *session) {
@@ -289,21 +289,22 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request, se *session) {
 
 // filters is the recordings table's view, as in the URL.
 type filters struct {
-	Start, End, From, To, CallSid, Status, Source, Sort, Dir string
-	Page                                                     int
-	Errors                                                   map[string]string
+	Start, End, From, To, CallSid, Status, Source, User, Sort, Dir string
+	Page                                                           int
+	Errors                                                         map[string]string
 }
 
 var (
 	numberRE  = regexp.MustCompile(`^[0-9A-Za-z+*#._@:-]{1,64}$`)
 	callSidRE = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
+	uuidRE    = regexp.MustCompile(`^[0-9A-Fa-f-]{1,64}$`)
 	statuses  = []string{"", "in-progress", "completed", "failed", "recovered", "absent", "missing"}
 	sources   = []string{"", "ari", "command", "policy", "script", "restcomm", "upload"}
 )
 
 func parseFilters(q url.Values) filters {
 	f := filters{Start: q.Get("start"), End: q.Get("end"), From: q.Get("from"), To: q.Get("to"), CallSid: q.Get("callsid"),
-		Status: q.Get("status"), Source: q.Get("source"), Sort: q.Get("sort"), Dir: q.Get("dir"), Errors: map[string]string{}}
+		Status: q.Get("status"), Source: q.Get("source"), User: q.Get("user"), Sort: q.Get("sort"), Dir: q.Get("dir"), Errors: map[string]string{}}
 	if p := q.Get("page"); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 0 || n > 1_000_000 {
@@ -331,6 +332,9 @@ func parseFilters(q url.Values) filters {
 	}
 	if f.CallSid != "" && !callSidRE.MatchString(f.CallSid) {
 		f.Errors["callsid"] = "A call SID: letters, digits, '.', '_' or '-'."
+	}
+	if f.User != "" && !uuidRE.MatchString(f.User) {
+		f.Errors["user"] = "A user's UUID (hex digits and '-')."
 	}
 	if !oneOf(f.Status, statuses) {
 		f.Errors["status"] = "Not a recording status."
@@ -368,7 +372,7 @@ func oneOf(v string, set []string) bool {
 func (f filters) query(page int) string {
 	q := url.Values{}
 	for k, v := range map[string]string{"start": f.Start, "end": f.End, "from": f.From, "to": f.To, "callsid": f.CallSid,
-		"status": f.Status, "source": f.Source} {
+		"status": f.Status, "source": f.Source, "user": f.User} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -436,7 +440,7 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 		}
 		d.Rows, d.Total = rows, total
 	}
-	d.Filtered = f.Start != "" || f.End != "" || f.From != "" || f.To != "" || f.CallSid != "" || f.Status != "" || f.Source != ""
+	d.Filtered = f.Start != "" || f.End != "" || f.From != "" || f.To != "" || f.CallSid != "" || f.Status != "" || f.Source != "" || f.User != ""
 	d.Page = f.Page
 	d.Pages = (d.Total + PageSize - 1) / PageSize
 	if f.Page > 0 {
@@ -457,10 +461,10 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 	h.render(w, status, "recordings", view{Title: "Recordings", User: se.user, CSRF: se.csrf, Nav: "recordings", Data: d})
 }
 
-// list runs the query; status and source, which the catalog does not
-// filter on, are applied to up to scanLimit rows.
+// list runs the query; status, source and user (a Wazo owner), which the
+// catalog does not filter on, are applied to up to scanLimit rows.
 func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Recording, int, error) {
-	if f.Status == "" && f.Source == "" {
+	if f.Status == "" && f.Source == "" && f.User == "" {
 		q.Offset, q.Limit = f.Page*PageSize, PageSize
 		p, err := h.o.Catalog.Meta.ListRecordings(ctx, q)
 		return p.Items, p.Total, err
@@ -473,7 +477,8 @@ func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Rec
 			return nil, 0, err
 		}
 		for _, r := range p.Items {
-			if (f.Status == "" || string(r.Status) == f.Status) && (f.Source == "" || r.Source == f.Source) {
+			if (f.Status == "" || string(r.Status) == f.Status) && (f.Source == "" || r.Source == f.Source) &&
+				(f.User == "" || strings.Contains(","+r.Owners+",", ","+f.User+",")) {
 				all = append(all, r)
 			}
 		}

@@ -311,6 +311,16 @@ func TestFiltersSortAndPagingStayInTheURL(t *testing.T) {
 	if !strings.Contains(body, "30 recordings") || strings.Contains(body, f.recA.Sid) {
 		t.Fatal("status/source filters")
 	}
+	u := "6f1c2f6e-0000-4000-8000-000000000001"
+	r := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: f.a.Sid, Format: "wav", Source: "policy", Status: meta.StatusCompleted,
+		Name: "owned", Owners: "aaaa," + u}
+	if err := f.st.PutRecording(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	body = f.do(t, "GET", "/recordings?user="+u, nil, c).Body.String()
+	if !strings.Contains(body, r.Sid) || !strings.Contains(body, "1 recording<") {
+		t.Fatal("the user filter did not find the owner's recording")
+	}
 	if w := f.do(t, "GET", "/recordings?status=bogus", nil, c); w.Code != 400 || !strings.Contains(w.Body.String(), `id="e-status"`) {
 		t.Fatal("a bad status is not reported next to its field")
 	}
@@ -415,5 +425,22 @@ func TestMP3DownloadEncodedOnceThenCached(t *testing.T) {
 	}
 	if w := f.do(t, "GET", "/recordings/"+f.recB.Sid+"/mp3", nil, c); w.Code != http.StatusNotFound {
 		t.Fatalf("another account's MP3: %d", w.Code)
+	}
+}
+
+// TestLiveCallsOnlyForAdminsAndTheDefaultAccount: calls belong to no
+// account, so another account neither sees nor controls them.
+func TestLiveCallsOnlyForAdminsAndTheDefaultAccount(t *testing.T) {
+	f := newFixture(t)
+	c, tok := f.signIn(t, f.a.Name, f.a.AuthToken)
+	if w := f.do(t, "POST", "/live/recording", url.Values{"name": {"x"}, "action": {"pause"}, "csrf": {tok}}, c); w.Code != http.StatusForbidden {
+		t.Fatalf("an account's live action: %d, want 403", w.Code)
+	}
+	if body := f.do(t, "GET", "/live", nil, c).Body.String(); !strings.Contains(body, "Live calls are shown to admins") {
+		t.Fatal("the live page does not say why it is empty")
+	}
+	c, tok = f.signIn(t, "admin", "secret")
+	if w := f.do(t, "POST", "/live/recording", url.Values{"name": {"x"}, "action": {"pause"}, "csrf": {tok}}, c); w.Code == http.StatusForbidden {
+		t.Fatalf("an admin's live action refused: %d", w.Code)
 	}
 }
