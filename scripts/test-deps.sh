@@ -13,6 +13,8 @@
 #      libopus-dev, opus-tools   libopus for -tags opus builds and opusdec to
 #                check their ogg (Opus) recordings
 #      gcc, libc6-dev   cgo, needed by `go test -race`
+#      kamailio  the SIP proxy with packaging/kamailio's dispatcher config in
+#                front of several nodes (test/e2e TestKamailioDispatcher)
 #      chromium  the headless browser that drives the web page's end-to-end
 #                test (through npm playwright-core, no browser download)
 #    As root they are installed with apt-get; otherwise the missing ones are
@@ -69,6 +71,7 @@ command -v lame >/dev/null 2>&1 || missing+=(lame)
 [[ -e /usr/include/opus/opus.h ]] || missing+=(libopus-dev)
 command -v opusdec >/dev/null 2>&1 || missing+=(opus-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v kamailio >/dev/null 2>&1 || [[ -x /usr/sbin/kamailio ]] || missing+=(kamailio)
 cc=$(go env CC 2>/dev/null || true)
 if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
 	missing+=(gcc libc6-dev)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/baresip"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
@@ -81,7 +82,10 @@ func TestWebPageInChromium(t *testing.T) {
 	if d := played["duration"].(float64); d < 2 {
 		t.Fatalf("played %v s; the recording spans at least the 2 s pause", d)
 	}
-	step("DOWNLOADED", 30*time.Second)
+	dl := step("DOWNLOADED", 30*time.Second)
+	if _, err := recorder.Lookup("mp3"); err == nil && dl["mp3"].(float64) < 1000 {
+		t.Fatalf("no MP3 download though this server encodes MP3: %v", dl)
+	}
 	step("DELETED", 30*time.Second)
 	step("SIGNED_OUT", 30*time.Second)
 	if err := ui.Wait(30 * time.Second); err != nil {

@@ -24,7 +24,7 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
     const ctx = await browser.newContext({ acceptDownloads: true, timezoneId: 'America/New_York', viewport: { width: 1100, height: 800 } });
     ctx.setDefaultTimeout(T);
     const page = await ctx.newPage();
-    const shot = (name, p = page) => shots && p.screenshot({ path: path.join(shots, name + '.png') });
+    const shot = (name, p = page) => shots && p.screenshot({ path: path.join(shots, 'web-' + name + '.png') });
 
     // Signed out: a page redirects to the sign-in page, data is 401.
     await page.goto(base + '/recordings');
@@ -146,7 +146,15 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
     const file = await dl.path();
     const head = fs.readFileSync(file).subarray(0, 4).toString();
     check(dl.suggestedFilename() === sid + '.wav' && head === 'RIFF', `download ${dl.suggestedFilename()} ${head}`);
-    say('DOWNLOADED', { bytes: fs.statSync(file).size });
+    // And as MP3, when this server has an encoder.
+    let mp3 = 0;
+    if (await page.isVisible('#download-mp3')) {
+      const [m] = await Promise.all([page.waitForEvent('download'), page.click('#download-mp3')]);
+      const b = fs.readFileSync(await m.path());
+      check(m.suggestedFilename() === sid + '.mp3' && (b.subarray(0, 3).toString() === 'ID3' || (b[0] === 0xff && (b[1] & 0xe0) === 0xe0)), 'mp3 download ' + m.suggestedFilename());
+      mp3 = b.length;
+    }
+    say('DOWNLOADED', { bytes: fs.statSync(file).size, mp3 });
 
     // Delete (confirmed), then gone.
     page.once('dialog', (d) => d.accept());
