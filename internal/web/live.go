@@ -63,10 +63,7 @@ func newLive(c call.Calls, b *event.Bus, log *slog.Logger) *live {
 	if b == nil {
 		return l
 	}
-	sub, err := b.Observe(observerName, 4096, func(ev event.Event) bool {
-		return strings.HasPrefix(ev.Type, "Channel") || strings.HasPrefix(ev.Type, "Recording") ||
-			ev.Type == "StasisStart" || ev.Type == "StasisEnd" || strings.HasPrefix(ev.Type, "Bridge")
-	})
+	sub, err := b.Observe(observerName, 4096, liveEvent)
 	if err != nil {
 		log.Warn("web: live calls not updated", "err", err)
 		return l
@@ -74,6 +71,12 @@ func newLive(c call.Calls, b *event.Bus, log *slog.Logger) *live {
 	l.sub = sub
 	go l.run()
 	return l
+}
+
+// liveEvent picks the events that change what the live page shows.
+func liveEvent(ev event.Event) bool {
+	return strings.HasPrefix(ev.Type, "Channel") || strings.HasPrefix(ev.Type, "Recording") ||
+		ev.Type == "StasisStart" || ev.Type == "StasisEnd" || strings.HasPrefix(ev.Type, "Bridge")
 }
 
 func (l *live) close() {
@@ -92,7 +95,7 @@ func (l *live) run() {
 			if err := l.sub.Reason(); err != nil && !errors.Is(err, event.ErrUnobserved) {
 				// Dropped on overflow: observe again from a clean slate.
 				l.log.Warn("web: live observer dropped; re-observing", "err", err)
-				if sub, err2 := l.bus.Observe(observerName, 4096, nil); err2 == nil {
+				if sub, err2 := l.bus.Observe(observerName, 4096, liveEvent); err2 == nil {
 					l.sub = sub
 					continue
 				}

@@ -229,6 +229,13 @@ func safeNext(n string) string {
 }
 
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" {
+		// A cross-site form must not sign the viewer in as someone else.
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			http.Error(w, "Refused: sign-in from another site", http.StatusForbidden)
+			return
+		}
+	}
 	user, pass := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
 	name, sid, live, err := h.authenticate(r.Context(), user, pass)

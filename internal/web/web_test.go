@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -57,7 +58,7 @@ type fixture struct {
 	client *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -99,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) do(t *testing.T, method, target string, form url.Values, cookie *http.Cookie, hdr ...string) *httptest.ResponseRecorder {
+func (f *fixture) do(t testing.TB, method, target string, form url.Values, cookie *http.Cookie, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -121,7 +122,7 @@ func (f *fixture) do(t *testing.T, method, target string, form url.Values, cooki
 }
 
 // signIn signs in and returns the session cookie and its CSRF token.
-func (f *fixture) signIn(t *testing.T, user, pass string) (*http.Cookie, string) {
+func (f *fixture) signIn(t testing.TB, user, pass string) (*http.Cookie, string) {
 	t.Helper()
 	w := f.do(t, "POST", "/signin", url.Values{"user": {user}, "password": {pass}}, nil)
 	if w.Code != http.StatusSeeOther {
@@ -171,6 +172,10 @@ func TestSignInCookieAndExpiry(t *testing.T) {
 	if w := f.do(t, "POST", "/signin", url.Values{"user": {f.a.Name}, "password": {"wrong"}}, nil); w.Code != http.StatusUnauthorized ||
 		len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "Wrong account or token") {
 		t.Fatalf("wrong token: %d, cookies %v", w.Code, w.Result().Cookies())
+	}
+	if w := f.do(t, "POST", "/signin", url.Values{"user": {f.a.Name}, "password": {f.a.AuthToken}}, nil, "Origin", "https://evil.example"); w.Code != http.StatusForbidden ||
+		len(w.Result().Cookies()) != 0 {
+		t.Fatalf("cross-site sign-in: %d", w.Code)
 	}
 	// By name, by SID, and as an admin (who sees the default account).
 	for _, u := range [][2]string{{f.a.Name, f.a.AuthToken}, {f.a.Sid, f.a.AuthToken}, {"admin", "secret"}} {
@@ -442,5 +447,42 @@ func TestLiveCallsOnlyForAdminsAndTheDefaultAccount(t *testing.T) {
 	c, tok = f.signIn(t, "admin", "secret")
 	if w := f.do(t, "POST", "/live/recording", url.Values{"name": {"x"}, "action": {"pause"}, "csrf": {tok}}, c); w.Code == http.StatusForbidden {
 		t.Fatalf("an admin's live action refused: %d", w.Code)
+	}
+}
+
+// BenchmarkRecordingsPage: the table's first page, a filtered page and a
+// deep page among TAPEDECK_BENCH_ROWS (default 100000) recordings in SQLite.
+func BenchmarkRecordingsPage(b *testing.B) {
+	rows := 100000
+	if v := os.Getenv("TAPEDECK_BENCH_ROWS"); v != "" {
+		fmt.Sscan(v, &rows)
+	}
+	f := newFixture(b)
+	ctx := context.Background()
+	batch := make([]meta.Recording, 0, 5000)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		batch = append(batch, meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: f.a.Sid, CallSid: fmt.Sprintf("CA%08d", i),
+			DateCreated: t0.Add(time.Duration(i) * time.Second), Duration: float64(i % 600), Format: "wav", Source: "ari",
+			Status: meta.StatusCompleted, Name: fmt.Sprintf("bench/%d", i), CallerNumber: fmt.Sprintf("%d", 1000+i%5000), CalledNumber: "200"})
+		if len(batch) == cap(batch) {
+			if err := f.st.PutRecordings(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := f.st.PutRecordings(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	c, _ := f.signIn(b, f.a.Name, f.a.AuthToken)
+	for _, q := range []string{"", "?from=1234", "?sort=duration&dir=asc", fmt.Sprintf("?page=%d", rows/PageSize/2)} {
+		b.Run(q, func(b *testing.B) {
+			for b.Loop() {
+				if w := f.do(b, "GET", "/recordings"+q, nil, c); w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
 	}
 }
