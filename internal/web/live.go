@@ -147,6 +147,11 @@ func (l *live) endPause(name string, t time.Time) {
 
 // setPaused notes a pause or resume made from the page.
 func (l *live) setPaused(name string, on bool) {
+	l.notePaused(name, on)
+	l.wake()
+}
+
+func (l *live) notePaused(name string, on bool) {
 	now := time.Now()
 	l.mu.Lock()
 	if on {
@@ -165,7 +170,6 @@ func (l *live) setPaused(name string, on bool) {
 		l.endPause(name, now)
 	}
 	l.mu.Unlock()
-	l.wake()
 }
 
 func (l *live) setMuted(name string, on bool) {
@@ -237,6 +241,12 @@ func (l *live) snapshot() (Snapshot, <-chan struct{}) {
 			st.State = string(j.State)
 			st.Duration = j.Duration
 			st.Paused = j.State == "paused"
+			if st.Paused != pausedNow[r.Name] {
+				// Paused or resumed elsewhere (ARI, the command API):
+				// noted as seen, to within a snapshot (≤ 1 s while
+				// someone watches).
+				l.notePaused(r.Name, st.Paused)
+			}
 		}
 		byTarget[r.Target] = append(byTarget[r.Target], st)
 	}
