@@ -13,12 +13,17 @@
 #      libopus-dev, opus-tools   libopus for -tags opus builds and opusdec to
 #                check their ogg (Opus) recordings
 #      gcc, libc6-dev   cgo, needed by `go test -race`
+#      kamailio  the SIP proxy with packaging/kamailio's dispatcher config in
+#                front of several nodes (test/e2e TestKamailioDispatcher)
+#      chromium  the headless browser that drives the web page's end-to-end
+#                test (through npm playwright-core, no browser download)
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
 #  * npm packages of test/node (ari-client; twilio, the official Twilio
 #    library the Twilio Recordings API tests drive; @wazo/sdk, whose git-hosted
 #    dependency getstats is pinned to the registry's 1.0.8 by an npm
-#    override, so nothing is fetched from GitHub), with `npm ci` whenever
+#    override, so nothing is fetched from GitHub; playwright-core, which
+#    drives Debian's chromium), with `npm ci` whenever
 #    node_modules is missing or older than package.json/package-lock.json.
 #  * versitygw, the S3-compatible server of the internal/store/blob tests,
 #    via scripts/s3-test.sh (go install into .cache/bin when missing).
@@ -65,6 +70,8 @@ command -v lame >/dev/null 2>&1 || missing+=(lame)
 [[ -e /usr/share/asterisk/sounds/en_US_f_Allison/tt-monkeys.wav ]] || missing+=(asterisk-core-sounds-en-wav)
 [[ -e /usr/include/opus/opus.h ]] || missing+=(libopus-dev)
 command -v opusdec >/dev/null 2>&1 || missing+=(opus-tools)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v kamailio >/dev/null 2>&1 || [[ -x /usr/sbin/kamailio ]] || missing+=(kamailio)
 cc=$(go env CC 2>/dev/null || true)
 if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
 	missing+=(gcc libc6-dev)

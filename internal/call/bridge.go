@@ -519,6 +519,9 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	}
 	m.live[o.Name] = rec
 	m.recMu.Unlock()
+	if err := m.claimName(rec, mode); err != nil {
+		return nil, err
+	}
 	go rec.start(mode)
 	return rec, nil
 }

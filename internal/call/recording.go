@@ -86,16 +86,17 @@ type RecordingEvent struct {
 
 // LiveRecording is a recording in progress on a channel.
 type LiveRecording struct {
-	m      *Manager
-	ch     *Channel // channel recordings
-	br     *Bridge  // bridge recordings
-	name   string
-	format recorder.Format
-	target string
-	opts   RecordOptions
-	path   string // file path with extension
-	stereo bool   // bridge recordings: one party per channel
-	source string // catalog source: ari, policy (dialplan Record), ...
+	m       *Manager
+	claimed bool     // its name is claimed in a shared catalog (claimName)
+	ch      *Channel // channel recordings
+	br      *Bridge  // bridge recordings
+	name    string
+	format  recorder.Format
+	target  string
+	opts    RecordOptions
+	path    string // file path with extension
+	stereo  bool   // bridge recordings: one party per channel
+	source  string // catalog source: ari, policy (dialplan Record), ...
 
 	// q is the bounded queue between the media path and the writer
 	// goroutine (see writeLoop); the media path never does file or pipe
@@ -220,6 +221,9 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	}
 	m.live[o.Name] = rec
 	m.recMu.Unlock()
+	if err := m.claimName(rec, mode); err != nil {
+		return nil, err
+	}
 	go rec.start(mode)
 	return rec, nil
 }
@@ -663,6 +667,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
 	}
+	r.releaseName()
 	recordingEnded(final, cause)
 	if !wasQueued {
 		secs := round3(float64(written) / audio.SampleRate)

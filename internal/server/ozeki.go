@@ -54,7 +54,7 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 	}
 	o.api = ozeki.New(ozeki.Options{
 		Calls: s.calls, Users: cfg.Ozeki.Users, RecordPaths: cfg.Ozeki.RecordPaths, Folder: cfg.OzekiFolder(),
-		Webhook: o.sender, Speech: synth, SignKey: key, Log: s.log,
+		Webhook: o.sender, Speech: synth, SignKey: key, Log: s.log, Catalog: s.catalog,
 		RecordURLTTL:     time.Duration(cfg.Ozeki.RecordURLTTLSeconds) * time.Second,
 		ScriptTimeout:    time.Duration(cfg.Ozeki.ScriptTimeoutSeconds) * time.Second,
 		ScriptFailureURL: cfg.Ozeki.ScriptFailureURL,

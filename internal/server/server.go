@@ -138,6 +138,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: default account: %w", err)
 	}
+	if err := s.catalog.ReleaseNodeNames(ctx); err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("catalog: recording names: %w", err)
+	}
 	for _, r := range recovered {
 		err := s.catalog.Recovered(ctx, catalog.Info{Name: r.Name, Path: r.Path, Format: r.Format.Name, ContentType: r.Format.ContentType,
 			Source: "ari", Duration: r.Duration, Channels: 1})
@@ -281,7 +285,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		webAdmins[i] = web.Admin{Name: a.Name, Password: a.Password}
 	}
 	s.web = web.New(web.Options{Catalog: s.catalog, Calls: s.calls, Bus: s.bus, Admins: webAdmins,
-		CacheDir: filepath.Join(cfg.DataDir, "cache", "peaks"), Logger: log})
+		CacheDir: filepath.Join(cfg.DataDir, "cache", "web"), Logger: log})
 	s.web.Register(mux)
 	mux.HandleFunc("/healthz", s.healthz)
 	mux.HandleFunc("/readyz", s.readyz)

@@ -63,10 +63,7 @@ func newLive(c call.Calls, b *event.Bus, log *slog.Logger) *live {
 	if b == nil {
 		return l
 	}
-	sub, err := b.Observe(observerName, 4096, func(ev event.Event) bool {
-		return strings.HasPrefix(ev.Type, "Channel") || strings.HasPrefix(ev.Type, "Recording") ||
-			ev.Type == "StasisStart" || ev.Type == "StasisEnd" || strings.HasPrefix(ev.Type, "Bridge")
-	})
+	sub, err := b.Observe(observerName, 4096, liveEvent)
 	if err != nil {
 		log.Warn("web: live calls not updated", "err", err)
 		return l
@@ -74,6 +71,12 @@ func newLive(c call.Calls, b *event.Bus, log *slog.Logger) *live {
 	l.sub = sub
 	go l.run()
 	return l
+}
+
+// liveEvent picks the events that change what the live page shows.
+func liveEvent(ev event.Event) bool {
+	return strings.HasPrefix(ev.Type, "Channel") || strings.HasPrefix(ev.Type, "Recording") ||
+		ev.Type == "StasisStart" || ev.Type == "StasisEnd" || strings.HasPrefix(ev.Type, "Bridge")
 }
 
 func (l *live) close() {
@@ -92,7 +95,7 @@ func (l *live) run() {
 			if err := l.sub.Reason(); err != nil && !errors.Is(err, event.ErrUnobserved) {
 				// Dropped on overflow: observe again from a clean slate.
 				l.log.Warn("web: live observer dropped; re-observing", "err", err)
-				if sub, err2 := l.bus.Observe(observerName, 4096, nil); err2 == nil {
+				if sub, err2 := l.bus.Observe(observerName, 4096, liveEvent); err2 == nil {
 					l.sub = sub
 					continue
 				}
@@ -144,6 +147,11 @@ func (l *live) endPause(name string, t time.Time) {
 
 // setPaused notes a pause or resume made from the page.
 func (l *live) setPaused(name string, on bool) {
+	l.notePaused(name, on)
+	l.wake()
+}
+
+func (l *live) notePaused(name string, on bool) {
 	now := time.Now()
 	l.mu.Lock()
 	if on {
@@ -162,7 +170,6 @@ func (l *live) setPaused(name string, on bool) {
 		l.endPause(name, now)
 	}
 	l.mu.Unlock()
-	l.wake()
 }
 
 func (l *live) setMuted(name string, on bool) {
@@ -234,6 +241,12 @@ func (l *live) snapshot() (Snapshot, <-chan struct{}) {
 			st.State = string(j.State)
 			st.Duration = j.Duration
 			st.Paused = j.State == "paused"
+			if st.Paused != pausedNow[r.Name] {
+				// Paused or resumed elsewhere (ARI, the command API):
+				// noted as seen, to within a snapshot (≤ 1 s while
+				// someone watches).
+				l.notePaused(r.Name, st.Paused)
+			}
 		}
 		byTarget[r.Target] = append(byTarget[r.Target], st)
 	}
@@ -263,11 +276,25 @@ func (l *live) snapshot() (Snapshot, <-chan struct{}) {
 }
 
 func (h *Handler) livePage(w http.ResponseWriter, r *http.Request, se *session) {
-	h.render(w, http.StatusOK, "live", view{Title: "Live calls", User: se.user, CSRF: se.csrf, Nav: "live"})
+	v := view{Title: "Live calls", User: se.user, CSRF: se.csrf, Nav: "live"}
+	if !se.live {
+		v.Error = "Live calls are shown to admins and to the default account, which calls record into."
+	}
+	h.render(w, http.StatusOK, "live", v)
+}
+
+// snapshotFor is the live snapshot a session may see: without live
+// rights, only the count of finished recordings (to refresh its table).
+func (h *Handler) snapshotFor(se *session) (Snapshot, <-chan struct{}) {
+	s, ch := h.live.snapshot()
+	if !se.live {
+		s.Calls = []liveCall{}
+	}
+	return s, ch
 }
 
 func (h *Handler) liveJSON(w http.ResponseWriter, r *http.Request, se *session) {
-	s, _ := h.live.snapshot()
+	s, _ := h.snapshotFor(se)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(s)
 }
@@ -276,11 +303,7 @@ func (h *Handler) liveJSON(w http.ResponseWriter, r *http.Request, se *session) 
 // change (at most every 200 ms), and a comment every 15 s to keep proxies
 // from closing it.
 func (h *Handler) liveEvents(w http.ResponseWriter, r *http.Request, se *session) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
+	rc := http.NewResponseController(w) // finds Flush through wrappers' Unwrap
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	keep := time.NewTicker(15 * time.Second)
@@ -288,12 +311,14 @@ func (h *Handler) liveEvents(w http.ResponseWriter, r *http.Request, se *session
 	tick := time.NewTicker(time.Second) // durations and recording states move between events
 	defer tick.Stop()
 	for {
-		s, changed := h.live.snapshot()
+		s, changed := h.snapshotFor(se)
 		b, _ := json.Marshal(s)
 		if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", b); err != nil {
 			return
 		}
-		fl.Flush()
+		if err := rc.Flush(); err != nil {
+			return
+		}
 		select {
 		case <-r.Context().Done():
 			return
@@ -310,6 +335,10 @@ func (h *Handler) liveEvents(w http.ResponseWriter, r *http.Request, se *session
 // liveAction is pause/resume, mute/unmute or stop on a live recording,
 // through the Calls interface.
 func (h *Handler) liveAction(w http.ResponseWriter, r *http.Request, se *session) {
+	if !se.live {
+		http.Error(w, "Live calls are controlled by admins and the default account", http.StatusForbidden)
+		return
+	}
 	if h.o.Calls == nil {
 		http.Error(w, "No calls on this server", http.StatusNotFound)
 		return

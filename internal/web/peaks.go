@@ -13,7 +13,7 @@ import (
 type Peaks struct {
 	Duration float64 `json:"duration"` // seconds
 	Rate     int     `json:"rate"`
-	Peaks    []uint8 `json:"peaks"`
+	Peaks    []int   `json:"peaks"` // 0..255 (not []uint8: JSON would make it base64)
 }
 
 // ErrNoWaveform is returned for formats whose samples Peaks cannot read
@@ -54,7 +54,7 @@ func ComputePeaks(r io.Reader, size int64, format string, n int) (Peaks, error) 
 	if n <= 0 {
 		n = PeakBuckets
 	}
-	p := Peaks{Rate: rate, Duration: float64(frames) / float64(rate), Peaks: make([]uint8, n)}
+	p := Peaks{Rate: rate, Duration: float64(frames) / float64(rate), Peaks: make([]int, n)}
 	if frames == 0 {
 		return p, nil
 	}
@@ -75,6 +75,7 @@ func ComputePeaks(r io.Reader, size int64, format string, n int) (Peaks, error) 
 	} else {
 		acc = make([]int32, n)
 	}
+	b, next := 0, int64(0) // current bucket; first frame of the next one
 	for frame < frames {
 		want := int64(len(buf))
 		if rest := (frames - frame) * frameBytes; rest < want {
@@ -82,23 +83,32 @@ func ComputePeaks(r io.Reader, size int64, format string, n int) (Peaks, error) 
 		}
 		k, err := io.ReadFull(br, buf[:want])
 		k -= k % int(frameBytes)
-		for i := 0; i < k; i += int(frameBytes) {
+		fb := int(frameBytes)
+		for i := 0; i < k; i += fb {
+			if frame >= next { // the bucket changes: one division per bucket, not per sample
+				b = bucketOf(frame)
+				next = (int64(b+1)*frames + int64(n) - 1) / int64(n)
+			}
 			var v int32
-			for c := 0; c < channels; c++ {
-				var s int32
-				if table != nil {
-					s = int32(table[buf[i+c]])
-				} else {
-					s = int32(int16(binary.LittleEndian.Uint16(buf[i+2*c:])))
+			if table == nil && channels == 1 {
+				v = int32(int16(binary.LittleEndian.Uint16(buf[i:])))
+				if v < 0 {
+					v = -v
 				}
-				if s < 0 {
-					s = -s
-				}
-				if s > v {
-					v = s
+			} else {
+				for c := 0; c < channels; c++ {
+					var s int32
+					if table != nil {
+						s = int32(table[buf[i+c]])
+					} else {
+						s = int32(int16(binary.LittleEndian.Uint16(buf[i+2*c:])))
+					}
+					if s < 0 {
+						s = -s
+					}
+					v = max(v, s)
 				}
 			}
-			b := bucketOf(frame)
 			if v > acc[b] {
 				acc[b] = v
 			}
@@ -109,7 +119,7 @@ func ComputePeaks(r io.Reader, size int64, format string, n int) (Peaks, error) 
 		}
 	}
 	for i, v := range acc {
-		p.Peaks[i] = uint8(v * 255 / 32768)
+		p.Peaks[i] = int(v * 255 / 32768)
 	}
 	return p, nil
 }

@@ -19,7 +19,11 @@ type session struct {
 	user       string // the name shown (account name or admin login)
 	accountSid string // whose recordings the viewer sees
 	csrf       string // the token every change must carry
-	expires    time.Time
+	// live: may see and control the live calls, which belong to no
+	// account (a Wazo admin, or a holder of the default account, which
+	// calls' recordings go to).
+	live    bool
+	expires time.Time
 }
 
 // sessions is the in-memory session table.
@@ -38,8 +42,8 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *sessions) create(user, accountSid string) *session {
-	se := &session{id: newToken(), user: user, accountSid: accountSid, csrf: newToken(), expires: s.now().Add(s.ttl)}
+func (s *sessions) create(user, accountSid string, live bool) *session {
+	se := &session{id: newToken(), user: user, accountSid: accountSid, live: live, csrf: newToken(), expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, o := range s.m { // forget expired sessions as new ones come

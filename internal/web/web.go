@@ -12,12 +12,16 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"embed"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -49,7 +53,7 @@ type Options struct {
 	Calls   call.Calls // nil: no live calls page
 	Bus     *event.Bus // feeds the live page; nil: it is not updated live
 	Admins  []Admin
-	// CacheDir keeps computed waveform peaks.
+	// CacheDir keeps computed waveform peaks and MP3 downloads.
 	CacheDir string
 	// SessionTTL is how long a sign-in lasts (default 12 h).
 	SessionTTL time.Duration
@@ -100,6 +104,7 @@ func New(o Options) *Handler {
 	m.HandleFunc("GET /recordings/{sid}", h.page(h.recording))
 	m.HandleFunc("GET /recordings/{sid}/media", h.data(h.media))
 	m.HandleFunc("GET /recordings/{sid}/peaks", h.data(h.peaks))
+	m.HandleFunc("GET /recordings/{sid}/mp3", h.data(h.mp3))
 	m.HandleFunc("POST /recordings/{sid}/delete", h.page(h.deleteRecording))
 	m.HandleFunc("GET /live", h.page(h.livePage))
 	m.HandleFunc("GET /live/events", h.data(h.liveEvents))
@@ -224,16 +229,23 @@ func safeNext(n string) string {
 }
 
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" {
+		// A cross-site form must not sign the viewer in as someone else.
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			http.Error(w, "Refused: sign-in from another site", http.StatusForbidden)
+			return
+		}
+	}
 	user, pass := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	name, sid, err := h.authenticate(r.Context(), user, pass)
+	name, sid, live, err := h.authenticate(r.Context(), user, pass)
 	if err != nil {
 		h.o.Logger.Warn("web: sign-in failed", "user", user, "remote", r.RemoteAddr)
 		h.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Error: "Wrong account or token.",
 			Data: map[string]string{"Next": next, "User": user}})
 		return
 	}
-	se := h.s.create(name, sid)
+	se := h.s.create(name, sid, live)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: se.id, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode, Expires: se.expires, MaxAge: int(h.o.SessionTTL / time.Second)})
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -241,9 +253,9 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 
 // authenticate accepts an account SID or name with its auth token, or an
 // admin login (who sees the default account).
-func (h *Handler) authenticate(ctx context.Context, user, pass string) (name, accountSid string, err error) {
+func (h *Handler) authenticate(ctx context.Context, user, pass string) (name, accountSid string, live bool, err error) {
 	if user == "" || pass == "" {
-		return "", "", meta.ErrUnauthorized
+		return "", "", false, meta.ErrUnauthorized
 	}
 	admin := false
 	for _, a := range h.o.Admins {
@@ -256,23 +268,23 @@ func (h *Handler) authenticate(ctx context.Context, user, pass string) (name, ac
 	if admin {
 		acc, err := h.o.Catalog.DefaultAccount(ctx)
 		if err != nil {
-			return "", "", err
+			return "", "", false, err
 		}
-		return user, acc.Sid, nil
+		return user, acc.Sid, true, nil
 	}
 	sid := user
 	if !strings.HasPrefix(user, "AC") || len(user) != 34 {
 		acc, err := h.o.Catalog.Meta.AccountByName(ctx, user)
 		if err != nil {
-			return "", "", meta.ErrUnauthorized
+			return "", "", false, meta.ErrUnauthorized
 		}
 		sid = acc.Sid
 	}
 	acc, err := h.o.Catalog.Meta.Authenticate(ctx, sid, pass)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
-	return acc.Name, acc.Sid, nil
+	return acc.Name, acc.Sid, acc.Default, nil
 }
 
 func (h *Handler) signout(w http.ResponseWriter, r *http.Request, se *session) {
@@ -284,21 +296,22 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request, se *session) {
 
 // filters is the recordings table's view, as in the URL.
 type filters struct {
-	Start, End, From, To, CallSid, Status, Source, Sort, Dir string
-	Page                                                     int
-	Errors                                                   map[string]string
+	Start, End, From, To, CallSid, Status, Source, User, Sort, Dir string
+	Page                                                           int
+	Errors                                                         map[string]string
 }
 
 var (
 	numberRE  = regexp.MustCompile(`^[0-9A-Za-z+*#._@:-]{1,64}$`)
 	callSidRE = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
+	uuidRE    = regexp.MustCompile(`^[0-9A-Fa-f-]{1,64}$`)
 	statuses  = []string{"", "in-progress", "completed", "failed", "recovered", "absent", "missing"}
 	sources   = []string{"", "ari", "command", "policy", "script", "restcomm", "upload"}
 )
 
 func parseFilters(q url.Values) filters {
 	f := filters{Start: q.Get("start"), End: q.Get("end"), From: q.Get("from"), To: q.Get("to"), CallSid: q.Get("callsid"),
-		Status: q.Get("status"), Source: q.Get("source"), Sort: q.Get("sort"), Dir: q.Get("dir"), Errors: map[string]string{}}
+		Status: q.Get("status"), Source: q.Get("source"), User: q.Get("user"), Sort: q.Get("sort"), Dir: q.Get("dir"), Errors: map[string]string{}}
 	if p := q.Get("page"); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 0 || n > 1_000_000 {
@@ -326,6 +339,9 @@ func parseFilters(q url.Values) filters {
 	}
 	if f.CallSid != "" && !callSidRE.MatchString(f.CallSid) {
 		f.Errors["callsid"] = "A call SID: letters, digits, '.', '_' or '-'."
+	}
+	if f.User != "" && !uuidRE.MatchString(f.User) {
+		f.Errors["user"] = "A user's UUID (hex digits and '-')."
 	}
 	if !oneOf(f.Status, statuses) {
 		f.Errors["status"] = "Not a recording status."
@@ -363,7 +379,7 @@ func oneOf(v string, set []string) bool {
 func (f filters) query(page int) string {
 	q := url.Values{}
 	for k, v := range map[string]string{"start": f.Start, "end": f.End, "from": f.From, "to": f.To, "callsid": f.CallSid,
-		"status": f.Status, "source": f.Source} {
+		"status": f.Status, "source": f.Source, "user": f.User} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -431,7 +447,7 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 		}
 		d.Rows, d.Total = rows, total
 	}
-	d.Filtered = f.Start != "" || f.End != "" || f.From != "" || f.To != "" || f.CallSid != "" || f.Status != "" || f.Source != ""
+	d.Filtered = f.Start != "" || f.End != "" || f.From != "" || f.To != "" || f.CallSid != "" || f.Status != "" || f.Source != "" || f.User != ""
 	d.Page = f.Page
 	d.Pages = (d.Total + PageSize - 1) / PageSize
 	if f.Page > 0 {
@@ -452,10 +468,10 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 	h.render(w, status, "recordings", view{Title: "Recordings", User: se.user, CSRF: se.csrf, Nav: "recordings", Data: d})
 }
 
-// list runs the query; status and source, which the catalog does not
-// filter on, are applied to up to scanLimit rows.
+// list runs the query; status, source and user (a Wazo owner), which the
+// catalog does not filter on, are applied to up to scanLimit rows.
 func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Recording, int, error) {
-	if f.Status == "" && f.Source == "" {
+	if f.Status == "" && f.Source == "" && f.User == "" {
 		q.Offset, q.Limit = f.Page*PageSize, PageSize
 		p, err := h.o.Catalog.Meta.ListRecordings(ctx, q)
 		return p.Items, p.Total, err
@@ -468,7 +484,8 @@ func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Rec
 			return nil, 0, err
 		}
 		for _, r := range p.Items {
-			if (f.Status == "" || string(r.Status) == f.Status) && (f.Source == "" || r.Source == f.Source) {
+			if (f.Status == "" || string(r.Status) == f.Status) && (f.Source == "" || r.Source == f.Source) &&
+				(f.User == "" || strings.Contains(","+r.Owners+",", ","+f.User+",")) {
 				all = append(all, r)
 			}
 		}
@@ -485,6 +502,7 @@ func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Rec
 type recordingData struct {
 	R        meta.Recording
 	Playable bool
+	MP3      bool // offered as MP3 too (an 8 kHz WAV, and an MP3 encoder here)
 	Paused   []interval
 }
 
@@ -495,7 +513,7 @@ func (h *Handler) recording(w http.ResponseWriter, r *http.Request, se *session)
 			Error: "There is no such recording in this account."})
 		return
 	}
-	d := recordingData{R: rec, Playable: servable(rec), Paused: h.live.pausedIntervals(rec.Name)}
+	d := recordingData{R: rec, Playable: servable(rec), Paused: h.live.pausedIntervals(rec.Name), MP3: mp3able(rec)}
 	h.render(w, http.StatusOK, "recording", view{Title: "Recording " + rec.Sid, User: se.user, CSRF: se.csrf, Nav: "recordings", Data: d})
 }
 
@@ -617,4 +635,99 @@ func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request, se *se
 		return
 	}
 	http.Redirect(w, r, "/recordings?deleted="+url.QueryEscape(sid), http.StatusSeeOther)
+}
+
+// mp3able: an 8 kHz WAV recording, and an MP3 encoder (lame) on this
+// server.
+func mp3able(rec meta.Recording) bool {
+	if !servable(rec) || rec.Format != "wav" {
+		return false
+	}
+	_, err := recorder.Lookup("mp3")
+	return err == nil
+}
+
+// mp3 serves the recording as MP3 (mono), encoded once through the
+// recorder's MP3 encoder and kept in CacheDir.
+func (h *Handler) mp3(w http.ResponseWriter, r *http.Request, se *session) {
+	rec, err := h.o.Catalog.Meta.Recording(r.Context(), se.accountSid, r.PathValue("sid"))
+	if err != nil || !mp3able(rec) || h.o.CacheDir == "" {
+		http.Error(w, "Not available as MP3", http.StatusNotFound)
+		return
+	}
+	path := filepath.Join(h.o.CacheDir, rec.Sid+"-"+rec.SHA256[:min(16, len(rec.SHA256))]+".mp3")
+	if _, err := os.Stat(path); err != nil {
+		if err := h.encodeMP3(r.Context(), rec, path); err != nil {
+			h.o.Logger.Warn("web: MP3", "sid", rec.Sid, "err", err)
+			http.Error(w, "The MP3 could not be made: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		http.Error(w, "Not available as MP3", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	w.Header().Set("Content-Type", "audio/mpeg")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+rec.Sid+`.mp3"`)
+	httpx.ServeContent(w, r, rec.Sid+".mp3", fi.ModTime(), f)
+}
+
+func (h *Handler) encodeMP3(ctx context.Context, rec meta.Recording, path string) error {
+	m, err := h.o.Catalog.Open(ctx, rec, "")
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	br := bufio.NewReaderSize(m, 64<<10)
+	rate, chans, bits, n, err := wavHeader(br)
+	if err != nil {
+		return err
+	}
+	if rate != 8000 || bits != 16 || chans < 1 || chans > 2 {
+		return fmt.Errorf("%d Hz %d-bit %d-channel audio: want 8 kHz 16-bit", rate, bits, chans)
+	}
+	mp3f, err := recorder.Lookup("mp3")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	part := path + ".part-" + newToken()[:8]
+	enc, err := recorder.Create(part, mp3f, recorder.Overwrite)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(part)
+	raw := make([]byte, 2*chans*8000)
+	buf := make([]int16, 8000)
+	left := n
+	for left > 0 {
+		k, rerr := io.ReadFull(br, raw[:min(int64(len(raw)), left)])
+		left -= int64(k)
+		frames := k / (2 * chans)
+		for i := range frames {
+			sum := 0
+			for c := range chans {
+				sum += int(int16(binary.LittleEndian.Uint16(raw[2*(i*chans+c):])))
+			}
+			buf[i] = int16(sum / chans)
+		}
+		if frames > 0 {
+			if err := enc.Write(buf[:frames]); err != nil {
+				enc.Close()
+				return err
+			}
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	return os.Rename(part, path)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // wav makes a 16-bit mono 8 kHz WAV: a 1 kHz tone at amp for the first
@@ -56,7 +58,7 @@ type fixture struct {
 	client *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -98,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) do(t *testing.T, method, target string, form url.Values, cookie *http.Cookie, hdr ...string) *httptest.ResponseRecorder {
+func (f *fixture) do(t testing.TB, method, target string, form url.Values, cookie *http.Cookie, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -120,7 +122,7 @@ func (f *fixture) do(t *testing.T, method, target string, form url.Values, cooki
 }
 
 // signIn signs in and returns the session cookie and its CSRF token.
-func (f *fixture) signIn(t *testing.T, user, pass string) (*http.Cookie, string) {
+func (f *fixture) signIn(t testing.TB, user, pass string) (*http.Cookie, string) {
 	t.Helper()
 	w := f.do(t, "POST", "/signin", url.Values{"user": {user}, "password": {pass}}, nil)
 	if w.Code != http.StatusSeeOther {
@@ -170,6 +172,10 @@ func TestSignInCookieAndExpiry(t *testing.T) {
 	if w := f.do(t, "POST", "/signin", url.Values{"user": {f.a.Name}, "password": {"wrong"}}, nil); w.Code != http.StatusUnauthorized ||
 		len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "Wrong account or token") {
 		t.Fatalf("wrong token: %d, cookies %v", w.Code, w.Result().Cookies())
+	}
+	if w := f.do(t, "POST", "/signin", url.Values{"user": {f.a.Name}, "password": {f.a.AuthToken}}, nil, "Origin", "https://evil.example"); w.Code != http.StatusForbidden ||
+		len(w.Result().Cookies()) != 0 {
+		t.Fatalf("cross-site sign-in: %d", w.Code)
 	}
 	// By name, by SID, and as an admin (who sees the default account).
 	for _, u := range [][2]string{{f.a.Name, f.a.AuthToken}, {f.a.Sid, f.a.AuthToken}, {"admin", "secret"}} {
@@ -310,6 +316,16 @@ func TestFiltersSortAndPagingStayInTheURL(t *testing.T) {
 	if !strings.Contains(body, "30 recordings") || strings.Contains(body, f.recA.Sid) {
 		t.Fatal("status/source filters")
 	}
+	u := "6f1c2f6e-0000-4000-8000-000000000001"
+	r := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: f.a.Sid, Format: "wav", Source: "policy", Status: meta.StatusCompleted,
+		Name: "owned", Owners: "aaaa," + u}
+	if err := f.st.PutRecording(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	body = f.do(t, "GET", "/recordings?user="+u, nil, c).Body.String()
+	if !strings.Contains(body, r.Sid) || !strings.Contains(body, "1 recording<") {
+		t.Fatal("the user filter did not find the owner's recording")
+	}
 	if w := f.do(t, "GET", "/recordings?status=bogus", nil, c); w.Code != 400 || !strings.Contains(w.Body.String(), `id="e-status"`) {
 		t.Fatal("a bad status is not reported next to its field")
 	}
@@ -388,5 +404,85 @@ func BenchmarkPeaksOneHour(b *testing.B) {
 		if err != nil || p.Duration != 3600 {
 			b.Fatal(p.Duration, err)
 		}
+	}
+}
+
+func TestMP3DownloadEncodedOnceThenCached(t *testing.T) {
+	f := newFixture(t)
+	if !mp3able(f.recA) {
+		testutil.SkipOrFail(t, "no MP3 encoder (lame) here; run scripts/test-deps.sh")
+	}
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	if !strings.Contains(f.do(t, "GET", "/recordings/"+f.recA.Sid, nil, c).Body.String(), `href="/recordings/`+f.recA.Sid+`/mp3"`) {
+		t.Fatal("no MP3 link on the recording's page")
+	}
+	w := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/mp3", nil, c)
+	b := w.Body.Bytes()
+	if w.Code != 200 || w.Header().Get("Content-Type") != "audio/mpeg" || len(b) < 1000 ||
+		!(string(b[:3]) == "ID3" || (b[0] == 0xff && b[1]&0xe0 == 0xe0)) {
+		t.Fatalf("mp3: %d %q, %d bytes", w.Code, w.Header().Get("Content-Type"), len(b))
+	}
+	if err := os.Remove(filepath.Join(f.root, "a1.wav")); err != nil {
+		t.Fatal(err)
+	}
+	if w2 := f.do(t, "GET", "/recordings/"+f.recA.Sid+"/mp3", nil, c, "Range", "bytes=0-9"); w2.Code != http.StatusPartialContent || !bytes.Equal(w2.Body.Bytes(), b[:10]) {
+		t.Fatalf("second MP3 request not from the cache: %d", w2.Code)
+	}
+	if w := f.do(t, "GET", "/recordings/"+f.recB.Sid+"/mp3", nil, c); w.Code != http.StatusNotFound {
+		t.Fatalf("another account's MP3: %d", w.Code)
+	}
+}
+
+// TestLiveCallsOnlyForAdminsAndTheDefaultAccount: calls belong to no
+// account, so another account neither sees nor controls them.
+func TestLiveCallsOnlyForAdminsAndTheDefaultAccount(t *testing.T) {
+	f := newFixture(t)
+	c, tok := f.signIn(t, f.a.Name, f.a.AuthToken)
+	if w := f.do(t, "POST", "/live/recording", url.Values{"name": {"x"}, "action": {"pause"}, "csrf": {tok}}, c); w.Code != http.StatusForbidden {
+		t.Fatalf("an account's live action: %d, want 403", w.Code)
+	}
+	if body := f.do(t, "GET", "/live", nil, c).Body.String(); !strings.Contains(body, "Live calls are shown to admins") {
+		t.Fatal("the live page does not say why it is empty")
+	}
+	c, tok = f.signIn(t, "admin", "secret")
+	if w := f.do(t, "POST", "/live/recording", url.Values{"name": {"x"}, "action": {"pause"}, "csrf": {tok}}, c); w.Code == http.StatusForbidden {
+		t.Fatalf("an admin's live action refused: %d", w.Code)
+	}
+}
+
+// BenchmarkRecordingsPage: the table's first page, a filtered page and a
+// deep page among TAPEDECK_BENCH_ROWS (default 100000) recordings in SQLite.
+func BenchmarkRecordingsPage(b *testing.B) {
+	rows := 100000
+	if v := os.Getenv("TAPEDECK_BENCH_ROWS"); v != "" {
+		fmt.Sscan(v, &rows)
+	}
+	f := newFixture(b)
+	ctx := context.Background()
+	batch := make([]meta.Recording, 0, 5000)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		batch = append(batch, meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: f.a.Sid, CallSid: fmt.Sprintf("CA%08d", i),
+			DateCreated: t0.Add(time.Duration(i) * time.Second), Duration: float64(i % 600), Format: "wav", Source: "ari",
+			Status: meta.StatusCompleted, Name: fmt.Sprintf("bench/%d", i), CallerNumber: fmt.Sprintf("%d", 1000+i%5000), CalledNumber: "200"})
+		if len(batch) == cap(batch) {
+			if err := f.st.PutRecordings(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := f.st.PutRecordings(ctx, batch); err != nil {
+		b.Fatal(err)
+	}
+	c, _ := f.signIn(b, f.a.Name, f.a.AuthToken)
+	for _, q := range []string{"", "?from=1234", "?sort=duration&dir=asc", fmt.Sprintf("?page=%d", rows/PageSize/2)} {
+		b.Run(q, func(b *testing.B) {
+			for b.Loop() {
+				if w := f.do(b, "GET", "/recordings"+q, nil, c); w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/sounds"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/baresip"
+	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -902,5 +905,61 @@ func TestOzekiDurationWithoutAudio(t *testing.T) {
 	}
 	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOzekiRecordURLFromObjectStorage: a RecordURL keeps downloading the
+// recording after its file was uploaded to object storage and removed
+// from this disk (s3.keep_local false): the catalog serves it.
+func TestOzekiRecordURLFromObjectStorage(t *testing.T) {
+	gw := versitygw.Shared(t)
+	bucket := gw.NewBucket(t)
+	n := ozekiNode(t, "_5XX", "Wait(60)", func(c *config.Config) {
+		c.Catalog.S3 = config.S3{Endpoint: gw.Endpoint(), AccessKey: versitygw.AccessKey,
+			SecretKey: versitygw.SecretKey, Bucket: bucket, KeepLocal: false}
+	})
+	recv := startReceiver(t)
+	phone := baresip.Start(t, baresip.Options{User: "recs3"})
+	if err := phone.Dial(n.target("500")); err != nil {
+		t.Fatal(err)
+	}
+	id := n.activeCall()
+	body := n.ozekiGet("/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&FinishDigits=1&CallId=" +
+		url.QueryEscape(id) + "&FinishedUrl=" + url.QueryEscape(recv.url("/done")))
+	if normXML(body) != seedResponse {
+		t.Fatalf("Record: %s", body)
+	}
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
+		st, err := n.srv.Calls().RTPStats(callID(id))
+		return err == nil && st.Received > 100
+	}, "no RTP from baresip")
+	if err := phone.SendDTMF("1"); err != nil {
+		t.Fatal(err)
+	}
+	recURL := recv.waitPost("RecordCompleted", 15*time.Second).Form.Get("RecordURL")
+	u, err := url.Parse(recURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawPath, err := base64.RawURLEncoding.DecodeString(strings.TrimSuffix(path.Base(u.Path), ".wav"))
+	if err != nil {
+		t.Fatalf("RecordURL %q: %v", recURL, err)
+	}
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, func() bool {
+		_, err := os.Stat(string(rawPath))
+		return os.IsNotExist(err)
+	}, "the local file %s was not moved to object storage", rawPath)
+	res, err := http.Get(recURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("RecordURL after the upload: HTTP %d %s", res.StatusCode, data)
+	}
+	pcm := decodeRecording(t, data, "wav")
+	if len(pcm) < 8000 || !dominant(pcm, 440, 1000) {
+		t.Fatalf("downloaded %d samples without baresip's 440 Hz tone", len(pcm))
 	}
 }

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,11 +97,74 @@ func TestTwilioNodeLibrary(t *testing.T) {
 	if err := p.Wait(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The media of the other call, as WAV (the file) and as MP3.
+	media := fmt.Sprint(list[1]["mediaUrl"])
+	file, err := os.ReadFile(filepath.Join(n.recDir(), "tw", "one.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, hdr, wav := httpGet(t, media+".wav", "", false); code != 200 || hdr.Get("Content-Type") != "audio/x-wav" || !bytes.Equal(wav, file) {
+		t.Errorf("media .wav: %d %q, %d bytes, want the file's %d", code, hdr.Get("Content-Type"), len(wav), len(file))
+	}
+	if code, hdr, mp3 := httpGet(t, media+".mp3", "", false); code != 200 || hdr.Get("Content-Type") != "audio/mpeg" || len(mp3) < 1000 || mp3[0] != 0xff {
+		t.Errorf("media .mp3: %d %q, %d bytes", code, hdr.Get("Content-Type"), len(mp3))
+	}
+	if code, _, _ := httpGet(t, fmt.Sprint(list[0]["mediaUrl"])+".wav", "", false); code != 404 {
+		t.Errorf("the deleted recording's media: %d, want 404", code)
+	}
 	// The media went at once; the file of the other call is still there.
 	if _, err := os.Stat(filepath.Join(n.recDir(), "tw", "two.wav")); !os.IsNotExist(err) {
 		t.Errorf("the deleted recording's file: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(n.recDir(), "tw", "one.wav")); err != nil {
 		t.Errorf("the other recording's file: %v", err)
+	}
+}
+
+// TestAbsentRecordingOfSilentCall: a recording of a real call that got no
+// audio is catalogued absent: Twilio's status and error code in its API,
+// in-progress until it ends, and its media is not served.
+func TestAbsentRecordingOfSilentCall(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := recordingCall(t, n, events, phone, "350", "name=tw%2Fsilent&format=wav")
+	twilioRec := func() map[string]any {
+		t.Helper()
+		l := map[string]any{}
+		code, body := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings.json")
+		if code != 200 || json.Unmarshal(body, &l) != nil {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		recs := l["recordings"].([]any)
+		if len(recs) != 1 {
+			t.Fatalf("list: %s", body)
+		}
+		return recs[0].(map[string]any)
+	}
+	if r := twilioRec(); r["status"] != "in-progress" || r["duration"] != "-1" {
+		t.Errorf("while recording: %v", r)
+	}
+	if code, _, _ := httpGet(t, fmt.Sprint(twilioRec()["media_url"]), "", false); code != 404 {
+		t.Errorf("media while recording: %d, want 404", code)
+	}
+	n.mustDo("POST", "/recordings/live/tw%2Fsilent/stop", 204)
+	events.skipTo("RecordingFinished", 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	must(t, call.Hangup(ctx))
+	events.skipTo("ChannelDestroyed", 5*time.Second)
+	_ = id
+	r := twilioRec()
+	if r["status"] != "absent" || r["error_code"] != 16101.0 {
+		t.Errorf("after a call without audio: %v", r)
+	}
+	if code, _, _ := httpGet(t, fmt.Sprint(r["media_url"])+".wav", "", false); code != 404 {
+		t.Errorf("media of an absent recording: %d, want 404", code)
+	}
+	rr := rcRecording(t, n, acc, fmt.Sprint(r["sid"]))
+	if rr["status"] != "absent" || rr["duration"] != "0.0" {
+		t.Errorf("the Restcomm API: %v", rr)
 	}
 }

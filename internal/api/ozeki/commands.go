@@ -213,7 +213,7 @@ func (a *API) recordFinished(r RecordRequest, res call.CallRecordResult) {
 		"State":            {string(res.Recording.State)},
 	}
 	if res.Recording.State != call.RecFailed {
-		form.Set("RecordURL", a.recordURL(res.Path))
+		form.Set("RecordURL", a.recordURL(res.Recording.Name, res.Path))
 	} else {
 		form.Set("Cause", res.Recording.Cause)
 	}

@@ -25,6 +25,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -32,6 +33,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,8 +41,10 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/speech"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -58,6 +62,9 @@ type Options struct {
 	Speech *speech.Synth
 	// BaseURL is the public base of RecordURL ("http://host:port").
 	BaseURL func() string
+	// Catalog serves a RecordURL whose file is no longer on this disk
+	// (uploaded to object storage); nil: local files only.
+	Catalog *catalog.Service
 	// SignKey signs RecordURLs.
 	SignKey []byte
 	// RecordURLTTL is a RecordURL's lifetime (default 24 h).
@@ -370,20 +377,23 @@ func ParseParams(raw string) (params, error) {
 
 // ------------------------------------------------------------ RecordURL
 
-// recordURL is the signed download URL of a finished recording's file.
-func (a *API) recordURL(path string) string {
+// recordURL is the signed download URL of a finished recording: its file
+// while it is on this disk, else (uploaded to object storage) the catalog's
+// copy of the recording named name.
+func (a *API) recordURL(name, path string) string {
 	exp := time.Now().Add(a.o.RecordURLTTL).Unix()
 	id := base64.RawURLEncoding.EncodeToString([]byte(path))
 	base := ""
 	if a.o.BaseURL != nil {
 		base = strings.TrimSuffix(a.o.BaseURL(), "/")
 	}
-	return fmt.Sprintf("%s/api/recordings/%s%s?exp=%d&sig=%s", base, id, filepath.Ext(path), exp, a.sign(id, exp))
+	n := base64.RawURLEncoding.EncodeToString([]byte(name))
+	return fmt.Sprintf("%s/api/recordings/%s%s?n=%s&exp=%d&sig=%s", base, id, filepath.Ext(path), n, exp, a.sign(id, n, exp))
 }
 
-func (a *API) sign(id string, exp int64) string {
+func (a *API) sign(id, name string, exp int64) string {
 	mac := hmac.New(sha256.New, a.o.SignKey)
-	fmt.Fprintf(mac, "ozeki-record:%s:%d", id, exp)
+	fmt.Fprintf(mac, "ozeki-record:%s:%s:%d", id, name, exp)
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
@@ -393,25 +403,48 @@ func (a *API) serveRecording(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/api/recordings/")
 	ext := filepath.Ext(name)
 	id := strings.TrimSuffix(name, ext)
-	exp, err := strconv.ParseInt(r.URL.Query().Get("exp"), 10, 64)
-	sig := r.URL.Query().Get("sig")
-	if err != nil || time.Now().Unix() > exp || !hmac.Equal([]byte(sig), []byte(a.sign(id, exp))) {
+	q := r.URL.Query()
+	n := q.Get("n")
+	exp, err := strconv.ParseInt(q.Get("exp"), 10, 64)
+	if err != nil || time.Now().Unix() > exp || !hmac.Equal([]byte(q.Get("sig")), []byte(a.sign(id, n, exp))) {
 		http.NotFound(w, r)
 		return
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil {
+	raw, err1 := base64.RawURLEncoding.DecodeString(id)
+	recName, err2 := base64.RawURLEncoding.DecodeString(n)
+	if err1 != nil || err2 != nil {
 		http.NotFound(w, r)
 		return
 	}
 	path := string(raw)
+	ctype := ""
 	switch filepath.Ext(path) {
 	case ".mp3":
-		w.Header().Set("Content-Type", "audio/mpeg")
+		ctype = "audio/mpeg"
 	case ".wav":
-		w.Header().Set("Content-Type", "audio/wav")
+		ctype = "audio/wav"
+	}
+	if ctype != "" {
+		w.Header().Set("Content-Type", ctype)
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filepath.Base(path)))
+	if _, err := os.Stat(path); err != nil && a.o.Catalog != nil && len(recName) > 0 {
+		// Moved to object storage (or another store): the catalog knows.
+		m, _, err := a.o.Catalog.OpenByName(r.Context(), string(recName), ctype)
+		if err != nil {
+			w.Header().Del("Content-Disposition")
+			if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, meta.ErrNotFound) {
+				http.NotFound(w, r)
+				return
+			}
+			a.o.Log.Error("ozeki: RecordURL from the catalog", "recording", string(recName), "err", err)
+			http.Error(w, "recording unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		defer m.Close()
+		http.ServeContent(w, r, filepath.Base(path), m.ModTime, m)
+		return
+	}
 	http.ServeFile(w, r, path)
 }
 

@@ -132,6 +132,18 @@ func TestDeprecatedCallRecordings(t *testing.T) {
 	if len(arr) != 1 || arr[0].Sid != fx.sids[1] || arr[0].CallSid != call {
 		t.Errorf("call's recordings: %+v", arr)
 	}
+	// Unpaged: all of the call's recordings whatever PageSize says.
+	call0 := fmt.Sprintf("CA%032d", 0)
+	for i := range 3 {
+		if err := fx.srv.o.Catalog.Meta.PutRecording(context.Background(), meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: fx.acc.Sid,
+			CallSid: call0, Status: meta.StatusCompleted, Format: "wav", DateCreated: time.Now().Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body = fx.get(t, "/restcomm/"+APIVersion+"/Accounts/"+fx.acc.Sid+"/Calls/"+call0+"/Recordings.json?PageSize=1")
+	if code != 200 || json.Unmarshal([]byte(body), &arr) != nil || len(arr) != 4 {
+		t.Errorf("a call of 4 recordings, PageSize=1: %d, %d recordings: %s", code, len(arr), body)
+	}
 	code, body = fx.get(t, "/restcomm/"+APIVersion+"/Accounts/"+fx.acc.Sid+"/Calls/CA"+strings.Repeat("7", 32)+"/Recordings.json")
 	if code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("a call without recordings: %d %s, want []", code, body)

@@ -421,6 +421,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 	if mq.AfterSid == "" {
 		mq.Offset = offset
 	}
+	bare := req.callSid != "" && req.ext == "json"
+	if bare {
+		// The deprecated Calls/{CallSid}/Recordings.json: every recording
+		// of the call (up to MaxPageSize), unpaged, as Restcomm answers it.
+		mq.Limit, mq.Offset, mq.AfterSid, page, pageSize = MaxPageSize, 0, "", 0, MaxPageSize
+	}
 	var res meta.Page
 	if mq.Limit > 0 {
 		res, err = s.o.Catalog.Meta.ListRecordings(r.Context(), mq)
@@ -447,7 +453,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request, acc 
 		s.writeError(w, req.ext, fail(400, "Page %d is beyond the last page, %d", page, numPages))
 		return
 	}
-	if req.callSid != "" && req.ext == "json" {
+	if bare {
 		// The deprecated Calls/{CallSid}/Recordings: a bare array.
 		out := []recordingJSON{}
 		for _, rec := range res.Items {

@@ -91,7 +91,17 @@ function duration(since) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+// The list is rebuilt only when calls or recordings change (so that a
+// button is not swapped under the pointer); durations tick in place.
+let lastShape = null;
+setInterval(() => {
+  for (const d of document.querySelectorAll('.call .dur[data-since]')) d.textContent = duration(d.dataset.since);
+}, 1000);
+
 function renderCalls(s) {
+  const shape = JSON.stringify(s.calls.map((c) => [c.id, c.state, c.from, c.to, c.recordings.map((r) => [r.name, r.paused, r.state, r.muted])]));
+  if (shape === lastShape) return;
+  lastShape = shape;
   const keep = document.activeElement?.dataset?.key;
   if (!s.calls.length) {
     calls.replaceChildren(document.getElementById('no-calls').content.cloneNode(true));
@@ -101,7 +111,7 @@ function renderCalls(s) {
   for (const c of s.calls) {
     const li = el('li', { class: 'call', 'data-channel': c.id });
     li.append(el('h2', {}, `${c.from_name ? c.from_name + ' ' : ''}${c.from || '?'} → ${c.to || '?'}`));
-    li.append(el('p', {}, `${c.state} · `, el('span', { class: 'dur', 'aria-label': 'Duration' }, duration(c.since)), ` · ${c.name}`));
+    li.append(el('p', {}, `${c.state} · `, el('span', { class: 'dur', 'aria-label': 'Duration', 'data-since': c.since }, duration(c.since)), ` · ${c.name}`));
     for (const r of c.recordings) {
       const state = r.paused ? 'paused' : r.state;
       const rec = el('div', { class: 'rec', 'data-recording': r.name, 'data-state': state });
