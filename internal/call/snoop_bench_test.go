@@ -100,4 +100,3 @@ func BenchmarkSnoopVsSecondRecording(b *testing.B) {
 		})
 	}
 }
-
