@@ -60,6 +60,10 @@ type Config struct {
 	NodeID string `yaml:"node_id"`
 	// Ozeki is the command API in Ozeki's style (ozeki.go).
 	Ozeki Ozeki `yaml:"ozeki"`
+	// NATS connects the node to a NATS server (nats://host:4222) on which
+	// it publishes its ARI events in ari-proxy's subjects,
+	// ari.event.{app}.{asterisk_id}. Empty: no NATS.
+	NATS NATS `yaml:"nats"`
 	// Webhook configures outgoing notifications (ozeki.go).
 	Webhook Webhook `yaml:"webhook"`
 }
@@ -398,6 +402,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_DATABASE":    func(c *Config, v string) error { c.Catalog.Database = v; return nil },
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
 	"TAPEDECK_NODE_ID":     func(c *Config, v string) error { c.NodeID = v; return nil },
+	"TAPEDECK_NATS_URL":    func(c *Config, v string) error { c.NATS.URL = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
 		return nil
@@ -796,4 +801,10 @@ func checkOrigin(o string) error {
 		return fmt.Errorf("%q is not \"*\" or an origin (scheme://host[:port])", o)
 	}
 	return nil
+}
+
+// NATS is the node's NATS connection (see Config.NATS).
+type NATS struct {
+	// URL of the NATS server(s), comma-separated.
+	URL string `yaml:"url"`
 }

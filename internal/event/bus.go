@@ -202,6 +202,19 @@ type Bus struct {
 	mu        sync.Mutex
 	apps      map[string]*Application
 	observers map[string]*observer
+	tap       func(app string, msg []byte)
+}
+
+// SetTap sets a function that is given every event an application
+// receives, as that application receives it (with its "application"), and
+// the events of a Stasis application (Event.Apps) that has no WebSocket
+// here: the NATS bridge publishes them on ari.event.{app}.{node}. It runs
+// under the bus lock: it must not block (queue and return) and must not
+// call the bus. nil removes it.
+func (b *Bus) SetTap(tap func(app string, msg []byte)) {
+	b.mu.Lock()
+	b.tap = tap
+	b.mu.Unlock()
 }
 
 // observer is an in-process consumer that is not an application.
@@ -431,11 +444,27 @@ func (b *Bus) Publish(ev Event) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var tapped map[string]bool
 	for _, app := range b.apps {
 		if app.Subscriber == nil || !b.wants(app, ev) || !allowed(app, ev.Type) {
 			continue
 		}
-		app.Subscriber.push(withApplication(raw, app.Name))
+		msg := withApplication(raw, app.Name)
+		app.Subscriber.push(msg)
+		if b.tap != nil {
+			b.tap(app.Name, msg)
+			if tapped == nil {
+				tapped = map[string]bool{}
+			}
+			tapped[app.Name] = true
+		}
+	}
+	if b.tap != nil {
+		for _, name := range ev.Apps {
+			if name != "" && !tapped[name] {
+				b.tap(name, withApplication(raw, name))
+			}
+		}
 	}
 	for name, o := range b.observers {
 		if o.sub.isClosed() {

@@ -74,6 +74,7 @@ type Server struct {
 	// draining is set when Shutdown starts (readyz, metrics); closed by
 	// Close.
 	draining, closed atomic.Bool
+	nats             *natsBridge // ARI events to NATS, when configured
 }
 
 // New builds a server from a validated configuration.
@@ -108,6 +109,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
+	if cfg.NATS.URL != "" {
+		if s.nats, err = startNATS(cfg.NATS.URL, entity, s.bus, log); err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+	}
 	s.bus.SetDeclared(ari.EventDeclared)
 	recDir := cfg.RecordingsDir()
 	if err := os.MkdirAll(recDir, 0o700); err != nil {
@@ -517,6 +523,9 @@ func (s *Server) Close() error {
 		s.reg.Close()
 	}
 	s.ari.Close()
+	if s.nats != nil {
+		s.nats.close()
+	}
 	s.closeOzeki()
 	s.web.Close() // ends the live page's event streams
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tapedeck/tapedeck/internal/event"
+)
+
+// natsQueue bounds the events waiting for the NATS connection; beyond it
+// events are dropped and counted (the bus never waits for NATS).
+const natsQueue = 4096
+
+// natsBridge publishes the node's ARI events on NATS in ari-proxy's
+// subject scheme, ari.event.{app}.{node} with the node's asterisk_id, the
+// message being the ARI event's JSON as a WebSocket client receives it, so
+// that ari-proxy-style tooling can listen to every node.
+type natsBridge struct {
+	nc      *nats.Conn
+	bus     *event.Bus
+	node    string
+	q       chan natsMsg
+	dropped atomic.Int64
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+type natsMsg struct {
+	subject string
+	data    []byte
+}
+
+// startNATS connects to url (reconnecting forever) and taps bus. The first
+// connection may fail: the client keeps retrying in the background.
+func startNATS(url, node string, bus *event.Bus, log *slog.Logger) (*natsBridge, error) {
+	nc, err := nats.Connect(url, nats.Name("tapedeck "+node), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "url", c.ConnectedUrl()) }))
+	if err != nil {
+		return nil, err
+	}
+	b := &natsBridge{nc: nc, bus: bus, node: subjectToken(node), q: make(chan natsMsg, natsQueue)}
+	b.wg.Add(1)
+	go b.run(log)
+	bus.SetTap(b.tap)
+	return b, nil
+}
+
+// subjectToken makes s one NATS subject token ('.', '*', '>' and spaces
+// are separators or wildcards there).
+func subjectToken(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t', '\r', '\n':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func (b *natsBridge) tap(app string, msg []byte) {
+	select {
+	case b.q <- natsMsg{subject: "ari.event." + subjectToken(app) + "." + b.node, data: msg}:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+func (b *natsBridge) run(log *slog.Logger) {
+	defer b.wg.Done()
+	for m := range b.q {
+		if err := b.nc.Publish(m.subject, m.data); err != nil {
+			b.dropped.Add(1)
+		}
+	}
+}
+
+// close stops publishing (after what is queued) and closes the connection.
+func (b *natsBridge) close() {
+	b.once.Do(func() {
+		b.bus.SetTap(nil)
+		close(b.q)
+		b.wg.Wait()
+		_ = b.nc.Drain()
+	})
+}
