@@ -72,6 +72,11 @@ func (w *statusRecorder) WriteHeader(code int) {
 
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Flush passes a flush on (streamed MP3, server-sent events): handlers
+// that test for http.Flusher rather than use a ResponseController would
+// otherwise buffer behind the access log.
+func (w *statusRecorder) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
 // metricsHandler serves the registry, behind ARI credentials when
 // http.metrics_auth is set.
 func (s *Server) metricsHandler() http.Handler {
