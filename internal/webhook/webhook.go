@@ -100,7 +100,15 @@ type Options struct {
 	// answer has one (e.g. an OzML document for the call). It runs on its
 	// own goroutine.
 	OnReply func(Reply)
+	// Signers sign the notifications of a kind in their own way (e.g.
+	// Twilio's X-Twilio-Signature for recording status callbacks) instead
+	// of with SignatureHeader. A signer runs at each attempt, from the
+	// stored row, so that a notification sent after a restart is signed.
+	Signers map[string]Signer
 }
+
+// Signer sets the signature headers of one attempt of a notification.
+type Signer func(ctx context.Context, it meta.OutboxItem, req *http.Request) error
 
 // Notification is what a feature sends.
 type Notification struct {
@@ -410,7 +418,11 @@ func (s *Sender) post(ctx context.Context, it meta.OutboxItem) (Reply, error) {
 	}
 	req.Header.Set("Content-Type", it.ContentType)
 	req.Header.Set("User-Agent", "tapedeck-webhook")
-	if len(s.o.Secret) > 0 {
+	if sign := s.o.Signers[it.Kind]; sign != nil {
+		if err := sign(ctx, it, req); err != nil {
+			return Reply{}, fmt.Errorf("signing: %w", err)
+		}
+	} else if len(s.o.Secret) > 0 {
 		req.Header.Set(SignatureHeader, Sign(s.o.Secret, s.now(), it.Body))
 	}
 	res, err := s.client.Do(req)
