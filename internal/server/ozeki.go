@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ozeki"
+	"github.com/tapedeck/tapedeck/internal/api/twilio"
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/speech"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -46,6 +47,8 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 		Timeout: time.Duration(w.TimeoutSeconds) * time.Second, MaxAttempts: w.MaxAttempts,
 		Backoff: time.Duration(w.BackoffSeconds) * time.Second, Workers: w.Workers, Log: s.log,
 		OnReply: func(r webhook.Reply) { o.api.OnReply(r) },
+		// Twilio's recording status callbacks carry Twilio's signature.
+		Signers: map[string]webhook.Signer{twilio.CallbackKind: twilio.Signer(ms)},
 	})
 	key := []byte(cfg.Catalog.SignKey)
 	if len(key) == 0 {

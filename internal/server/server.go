@@ -273,9 +273,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		PublicURL: cfg.HTTP.PublicURL})
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
-	mux.Handle("/"+twilio.APIVersion+"/", twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
+	tw := twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
 		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3"),
-		Calls: s.calls}))
+		Calls: s.calls})
+	mux.Handle("/"+twilio.APIVersion+"/", tw)
 	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
 	for i, a := range cfg.Wazo.Admins {
 		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}
@@ -305,6 +306,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ms.Close()
 		return nil, err
 	}
+	tw.SetWebhook(s.ozeki.sender) // recording status callbacks, durable and retried
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second

@@ -45,6 +45,7 @@ type liveRec struct {
 	channels                       int
 	status                         string // in-progress, paused
 	behavior                       string // the pause's: skip or silence
+	callback                       *callback
 }
 
 // liveState is the API's running recordings, by CallSid.
@@ -89,6 +90,11 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.writeError(w, err)
 		return
 	}
+	cb, err := s.parseCallback(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
 	accountSid, legs := s.o.Calls.CallLegs(req.callSid)
 	if len(legs) == 0 || accountSid != "" && accountSid != acc.Sid {
 		s.writeError(w, notFound(r.URL.Path))
@@ -109,7 +115,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.writeError(w, fail(400, CodeConcurrentRecording, "The call %s is already being recorded", req.callSid))
 		return
 	}
-	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress"}
+	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress", callback: cb}
 	if channels == "dual" {
 		lr.channels = 2
 	}
@@ -125,7 +131,10 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
 		RecordOptions: call.RecordOptions{Name: name, Format: "wav"},
 		Stereo:        channels == "dual",
-		OnFinish:      func(call.CallRecordResult) { release() },
+		OnFinish: func(call.CallRecordResult) {
+			release()
+			s.finished(lr)
+		},
 	})
 	if err != nil {
 		release()
@@ -148,6 +157,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	s.mu.Lock()
 	lr.sid = rec.Sid
 	s.mu.Unlock()
+	s.notify(lr, "in-progress", rec)
 	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
 }
 
@@ -248,7 +258,15 @@ func (s *Server) updateRecording(w http.ResponseWriter, r *http.Request, req *re
 		s.writeError(w, err)
 		return
 	}
+	switch {
+	case status == "paused" && prev == "in-progress":
+		s.notify(lr, "paused", rec)
+	case status == "in-progress" && prev == "paused":
+		s.notify(lr, "resumed", rec)
+	}
+	s.mu.Lock()
 	out := *lr
+	s.mu.Unlock()
 	out.status = status
 	writeJSON(w, 200, s.callRecordingJSON(r, rec, &out))
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
 // APIVersion is Twilio's API version, the first element of every path.
@@ -64,6 +65,9 @@ type Options struct {
 	// Calls, when set, lets the API record live calls
 	// (Calls/{CallSid}/Recordings).
 	Calls LiveCalls
+	// Webhook sends recording status callbacks (SetWebhook); nil: a
+	// RecordingStatusCallback is refused.
+	Webhook *webhook.Sender
 }
 
 // Server is the HTTP handler; mount it at /2010-04-01/.

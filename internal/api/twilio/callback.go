@@ -1,0 +1,193 @@
+package twilio
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/api/restcomm"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/webhook"
+)
+
+// Recording status callbacks: RecordingStatusCallback, …Event, …Method on
+// POST Calls/{CallSid}/Recordings, sent through the durable webhook sender
+// with Twilio's parameters and signed as Twilio signs (X-Twilio-Signature).
+
+// CallbackKind is the webhook kind of a recording status callback.
+const CallbackKind = "RecordingStatusCallback"
+
+// SignatureHeader is Twilio's request signature header.
+const SignatureHeader = "X-Twilio-Signature"
+
+// Signature is Twilio's signature of a request: base64 HMAC-SHA1, keyed
+// by the account's auth token, of the URL followed by each POST parameter's
+// name and value, sorted by name (a name's values sorted too).
+func Signature(authToken, rawURL string, params url.Values) string {
+	var b strings.Builder
+	b.WriteString(rawURL)
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vs := append([]string(nil), params[k]...)
+		sort.Strings(vs)
+		for _, v := range vs {
+			b.WriteString(k)
+			b.WriteString(v)
+		}
+	}
+	mac := hmac.New(sha1.New, []byte(authToken))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Signer signs recording status callbacks with the token of the account
+// they name (their AccountSid parameter), at each attempt: a token
+// changed meanwhile signs with the new one, as Twilio does.
+func Signer(m meta.Store) webhook.Signer {
+	return func(ctx context.Context, it meta.OutboxItem, req *http.Request) error {
+		form, err := url.ParseQuery(string(it.Body))
+		if err != nil {
+			return err
+		}
+		acc, err := m.Account(ctx, form.Get("AccountSid"))
+		if err != nil {
+			return err
+		}
+		req.Header.Set(SignatureHeader, Signature(acc.AuthToken, it.URL, form))
+		return nil
+	}
+}
+
+// SetWebhook gives the API the sender of its status callbacks (before it
+// serves); without one a RecordingStatusCallback is refused.
+func (s *Server) SetWebhook(w *webhook.Sender) { s.o.Webhook = w }
+
+// callbackEvents are the events a callback may ask for.
+var callbackEvents = map[string]bool{"in-progress": true, "completed": true, "absent": true, "failed": true, "paused": true, "resumed": true}
+
+// callback is where a recording's status goes.
+type callback struct {
+	url    string
+	events map[string]bool
+	base   string // media URL base
+}
+
+// parseCallback reads RecordingStatusCallback, …Event and …Method.
+func (s *Server) parseCallback(r *http.Request) (*callback, error) {
+	target := r.PostForm.Get("RecordingStatusCallback")
+	if target == "" {
+		return nil, nil
+	}
+	switch m := strings.ToUpper(r.PostForm.Get("RecordingStatusCallbackMethod")); m {
+	case "", "POST":
+	case "GET":
+		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallbackMethod=GET is not supported here: use POST")
+	default:
+		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallbackMethod must be GET or POST, got %q", m)
+	}
+	if s.o.Webhook == nil {
+		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallback: this server sends no webhooks")
+	}
+	if err := s.o.Webhook.CheckTarget(r.Context(), target); err != nil {
+		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallback: %s", strings.TrimPrefix(err.Error(), webhook.ErrTarget.Error()+": "))
+	}
+	cb := &callback{url: target, events: map[string]bool{}, base: restcomm.BaseURL(r, s.o.PublicURL)}
+	for _, v := range r.PostForm["RecordingStatusCallbackEvent"] {
+		for _, e := range strings.FieldsFunc(v, func(c rune) bool { return c == ' ' || c == ',' }) {
+			if !callbackEvents[e] {
+				return nil, fail(400, 13621, "Invalid RecordingStatusCallbackEvent %q", e)
+			}
+			cb.events[e] = true
+		}
+	}
+	if len(cb.events) == 0 {
+		cb.events["completed"] = true // Twilio's default
+	}
+	return cb, nil
+}
+
+// notify sends a recording's status to its callback, when it asked for
+// the event (paused and resumed are sent with RecordingStatus paused and
+// in-progress).
+func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
+	cb := lr.callback
+	if cb == nil || !cb.events[event] {
+		return
+	}
+	status := event
+	if event == "resumed" {
+		status = "in-progress"
+	}
+	start := rec.StartTime
+	if start.IsZero() {
+		start = rec.DateCreated
+	}
+	form := url.Values{
+		"AccountSid": {rec.AccountSid}, "CallSid": {lr.callSid}, "RecordingSid": {rec.Sid},
+		"RecordingUrl":    {cb.base + "/" + APIVersion + "/Accounts/" + rec.AccountSid + "/Recordings/" + rec.Sid},
+		"RecordingStatus": {status}, "RecordingChannels": {strconv.Itoa(lr.channels)},
+		"RecordingStartTime": {start.UTC().Format(dateLayout)}, "RecordingSource": {"StartCallRecordingAPI"},
+		"RecordingTrack": {lr.track}, "ErrorCode": {"0"},
+	}
+	switch event {
+	case "completed", "absent", "failed":
+		form.Set("RecordingDuration", strconv.Itoa(int(rec.Duration+0.5)))
+	}
+	if event == "absent" {
+		form.Set("ErrorCode", strconv.Itoa(CodeRecordingAbsent))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.o.Webhook.Send(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form}); err != nil {
+		s.log.Error("twilio: recording status callback not queued", "sid", rec.Sid, "event", event, "err", err)
+	}
+}
+
+// finished sends the final status of a recording once the catalog has it.
+func (s *Server) finished(lr *liveRec) {
+	if lr.callback == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		sid := lr.sid
+		s.mu.Unlock()
+		if sid != "" {
+			rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
+			if err == nil && rec.Status != meta.StatusInProgress {
+				event := Status(rec.Status)
+				if event != "absent" && event != "failed" {
+					event = "completed"
+				}
+				s.notify(lr, event, rec)
+				return
+			}
+			if err != nil && !errors.Is(err, meta.ErrNotFound) {
+				s.log.Error("twilio: recording status callback", "sid", sid, "err", err)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Error("twilio: recording never completed in the catalog; no final status callback", "sid", sid)
+			return
+		case <-t.C:
+		}
+	}
+}
