@@ -3,13 +3,17 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
@@ -17,17 +21,21 @@ import (
 
 // twilioLive runs test/node/twilio-live.js once: the npm twilio library
 // creates (rec == "") or updates a recording of a live call.
-func twilioLive(t *testing.T, n *node, acc meta.Account, callSid, rec string, params map[string]string) nodeari.Line {
+func twilioLive(t *testing.T, n *node, acc meta.Account, callSid, rec string, params any) nodeari.Line {
 	t.Helper()
 	ps, _ := json.Marshal(params)
 	action := "create"
 	if rec != "" {
 		action = "update"
 	}
-	p := nodeari.Start(t, "twilio-live.js", map[string]string{
-		"TWILIO_BASE": n.baseURL(), "TWILIO_ACCOUNT_SID": acc.Sid, "TWILIO_AUTH_TOKEN": acc.AuthToken,
-		"TWILIO_CALL_SID": callSid, "TWILIO_ACTION": action, "TWILIO_RECORDING": rec, "TWILIO_PARAMS": string(ps),
-	})
+	return twilioScript(t, n, acc, map[string]string{"TWILIO_CALL_SID": callSid, "TWILIO_ACTION": action,
+		"TWILIO_RECORDING": rec, "TWILIO_PARAMS": string(ps)})
+}
+
+func twilioScript(t *testing.T, n *node, acc meta.Account, env map[string]string) nodeari.Line {
+	t.Helper()
+	env["TWILIO_BASE"], env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = n.baseURL(), acc.Sid, acc.AuthToken
+	p := nodeari.Start(t, "twilio-live.js", env)
 	l, err := p.WaitLine("result", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +151,128 @@ func TestTwilioLiveCallRecording(t *testing.T) {
 	}
 	if d := lengths["silence"]; d < 2.8 || d > 3.4 {
 		t.Errorf("silence: %.2f s recorded, want about 3 s (the paused second as silence)", d)
+	}
+	must(t, call.Hangup(ctx))
+	events.skipTo("ChannelDestroyed", 5*time.Second)
+}
+
+// statusHook is a real HTTP receiver of recording status callbacks.
+type statusHook struct {
+	mu  sync.Mutex
+	got []hookRequest
+}
+
+type hookRequest struct {
+	Signature string              `json:"signature"`
+	URL       string              `json:"url"`
+	Params    map[string]string   `json:"params"`
+	form      map[string][]string // every value
+}
+
+func (h *statusHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	q := hookRequest{Signature: r.Header.Get("X-Twilio-Signature"), URL: "http://" + r.Host + r.URL.RequestURI(),
+		Params: map[string]string{}, form: r.PostForm}
+	for k := range r.PostForm {
+		q.Params[k] = r.PostForm.Get(k)
+	}
+	h.mu.Lock()
+	h.got = append(h.got, q)
+	h.mu.Unlock()
+	w.WriteHeader(204)
+}
+
+func (h *statusHook) requests() []hookRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hookRequest(nil), h.got...)
+}
+
+// TestTwilioRecordingStatusCallbacks: a recording started by the npm twilio
+// library with RecordingStatusCallback (events in-progress, completed,
+// paused, resumed) reports each to a real receiver with Twilio's
+// parameters, through the webhook sender, signed so that the library's
+// validateRequest accepts every request (and rejects a tampered one); a
+// callback to a forbidden host is refused at the request.
+func TestTwilioRecordingStatusCallbacks(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	n := startNode(t, func(c *config.Config) {
+		c.Webhook.Allow = []string{"127.0.0.1"}
+		c.Webhook.BackoffSeconds = 1
+	})
+	hook := &statusHook{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "350")
+	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callSid := v.Value
+
+	if l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingStatusCallback": "http://10.1.2.3/cb"}); l["error"] != true || l["status"] != 400.0 || l["code"] != 20001.0 {
+		t.Errorf("a callback to a forbidden host: %v, want 400", l)
+	}
+	cbURL := hs.URL + "/status?tenant=a%20b"
+	l := twilioLive(t, n, acc, callSid, "", map[string]any{"recordingStatusCallback": cbURL,
+		"recordingStatusCallbackEvent": []string{"in-progress", "completed", "paused", "resumed"}, "recordingStatusCallbackMethod": "POST"})
+	sid, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(sid) {
+		t.Fatalf("create: %v", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	must(t, call.SendAudio(ctx, sweep(600*8)))
+	waitRx(t, n, id, 30)
+	twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused", "pauseBehavior": "silence"})
+	twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"})
+	must(t, call.SendAudio(ctx, sweep(600*8)))
+	waitRx(t, n, id, 60)
+	twilioLive(t, n, acc, callSid, sid, map[string]string{"status": "stopped"})
+	pollFor(t, 20*time.Second, func() bool { return len(hook.requests()) >= 4 }, "four status callbacks")
+	got := hook.requests()
+	statuses := map[string]int{}
+	for _, q := range got {
+		p := q.Params
+		statuses[p["RecordingStatus"]]++
+		if p["AccountSid"] != acc.Sid || p["CallSid"] != callSid || p["RecordingSid"] != sid || p["RecordingChannels"] != "1" ||
+			p["RecordingSource"] != "StartCallRecordingAPI" || p["ErrorCode"] != "0" || p["RecordingStartTime"] == "" ||
+			p["RecordingUrl"] != n.baseURL()+"/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+sid || q.Signature == "" {
+			t.Errorf("callback %v (signature %q)", p, q.Signature)
+		}
+		if _, ok := p["RecordingDuration"]; ok != (p["RecordingStatus"] == "completed") {
+			t.Errorf("RecordingDuration on %s: %v", p["RecordingStatus"], p)
+		}
+		if p["RecordingStatus"] == "completed" && p["RecordingDuration"] != "1" {
+			t.Errorf("completed: RecordingDuration %q, want 1 (1.2 s and a short pause)", p["RecordingDuration"])
+		}
+	}
+	if len(got) != 4 || statuses["in-progress"] != 2 || statuses["paused"] != 1 || statuses["completed"] != 1 {
+		t.Errorf("callbacks %v, want in-progress (start and resume), paused, completed", statuses)
+	}
+	// The library's validateRequest accepts each; a changed parameter fails.
+	check := append([]hookRequest(nil), got...)
+	tampered := got[0]
+	tampered.Params = map[string]string{}
+	for k, v := range got[0].Params {
+		tampered.Params[k] = v
+	}
+	tampered.Params["RecordingStatus"] = "absent"
+	check = append(check, tampered)
+	reqs, _ := json.Marshal(check)
+	res := twilioScript(t, n, acc, map[string]string{"TWILIO_ACTION": "validate", "TWILIO_VALIDATE": string(reqs)})
+	valid, _ := res["valid"].([]any)
+	if len(valid) != len(check) {
+		t.Fatalf("validate: %v", res)
+	}
+	for i, ok := range valid {
+		if want := i < len(got); ok != want {
+			t.Errorf("validateRequest of request %d (%v): %v, want %v", i, check[i].Params["RecordingStatus"], ok, want)
+		}
 	}
 	must(t, call.Hangup(ctx))
 	events.skipTo("ChannelDestroyed", 5*time.Second)

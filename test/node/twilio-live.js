@@ -4,6 +4,8 @@
 // out, so that the Go test (test/e2e/twilio_test.go) sends audio in between:
 //   create  client.calls(sid).recordings.create(TWILIO_PARAMS)
 //   update  client.calls(sid).recordings(TWILIO_RECORDING).update(TWILIO_PARAMS)
+//   validate  twilio.validateRequest(token, signature, url, params) of each
+//             request in TWILIO_VALIDATE ([{signature, url, params}])
 const twilio = require("twilio");
 
 const base = process.env.TWILIO_BASE;
@@ -29,8 +31,14 @@ const out = (type, fields) => console.log(JSON.stringify({ type, ...fields }));
     case "update":
       r = await client.calls(callSid).recordings(process.env.TWILIO_RECORDING).update(params);
       break;
+    case "validate":
+      out("result", {
+        valid: JSON.parse(process.env.TWILIO_VALIDATE).map((q) =>
+          twilio.validateRequest(process.env.TWILIO_AUTH_TOKEN, q.signature, q.url, q.params)),
+      });
+      return;
     default:
-      throw new Error("TWILIO_ACTION: create or update");
+      throw new Error("TWILIO_ACTION: create, update or validate");
   }
   out("result", {
     sid: r.sid, callSid: r.callSid, status: r.status, channels: r.channels, source: r.source,
