@@ -40,6 +40,40 @@ type CallRecordOptions struct {
 	// OnFinish, if set, runs once (on its own goroutine) when the
 	// recording has ended in any way.
 	OnFinish func(CallRecordResult)
+	// Stereo records a bridged call with each party on its own channel
+	// (the bridge's stereo recording); a call that is not bridged has one
+	// party to record and answers ErrUnsupported.
+	Stereo bool
+}
+
+// CallLegs returns the account and the live channels of a call (its
+// CallSid, shared by the legs), bridged ones first; none when the call is
+// unknown or has ended.
+func (m *Manager) CallLegs(callSid string) (accountSid string, ids []ChannelID) {
+	if callSid == "" {
+		return "", nil
+	}
+	m.mu.RLock()
+	var bridged, alone []ChannelID
+	for _, ch := range m.chans {
+		if ch.callSid != callSid {
+			continue
+		}
+		ch.mu.Lock()
+		br, gone := ch.bridge, ch.hangingUp
+		ch.mu.Unlock()
+		if gone {
+			continue
+		}
+		accountSid = ch.accountSid
+		if br != nil {
+			bridged = append(bridged, ChannelID(ch.id))
+		} else {
+			alone = append(alone, ChannelID(ch.id))
+		}
+	}
+	m.mu.RUnlock()
+	return accountSid, append(bridged, alone...)
 }
 
 // CallRecordResult is how a call recording ended.
@@ -74,7 +108,9 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	}
 	var r *LiveRecording
 	if br != nil {
-		r, err = br.Record(o.RecordOptions, false)
+		r, err = br.Record(o.RecordOptions, o.Stereo)
+	} else if o.Stereo {
+		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording needs a bridged call; this call has one party")
 	} else {
 		r, err = ch.record(o.RecordOptions, "command")
 	}

@@ -274,7 +274,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/restcomm/", rc)
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	mux.Handle("/"+twilio.APIVersion+"/", twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
-		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3")}))
+		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3"),
+		Calls: s.calls}))
 	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
 	for i, a := range cfg.Wazo.Admins {
 		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}

@@ -61,6 +61,9 @@ type Options struct {
 	// CacheDir keeps media transcoded on request (MP3 of WAV recordings);
 	// empty: no cache, every request transcodes.
 	CacheDir string
+	// Calls, when set, lets the API record live calls
+	// (Calls/{CallSid}/Recordings).
+	Calls LiveCalls
 }
 
 // Server is the HTTP handler; mount it at /2010-04-01/.
@@ -70,6 +73,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	pending map[string]*transcode // by cache key, while being made
+	live    map[string]*liveRec   // recordings started here, by CallSid, while they run
 }
 
 // New builds the API server.
@@ -77,7 +81,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}}
+	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string]*liveRec{}}
 }
 
 // apiError is Twilio's error: HTTP status, code and message.
@@ -166,8 +170,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fetch(w, r, req, acc)
 	case req.sid != "" && r.Method == http.MethodDelete:
 		s.delete(w, r, req, acc)
+	case req.list && req.callSid != "" && r.Method == http.MethodPost:
+		s.startRecording(w, r, req, acc)
+	case req.sid != "" && req.callSid != "" && r.Method == http.MethodPost:
+		s.updateRecording(w, r, req, acc)
 	default:
-		if req.list {
+		if req.list && req.callSid != "" {
+			w.Header().Set("Allow", "GET, POST")
+		} else if req.list {
 			w.Header().Set("Allow", "GET")
 		} else {
 			w.Header().Set("Allow", "GET, DELETE")

@@ -44,6 +44,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"FromTo", testFromTo},
 		{"PolicyFields", testPolicyFields},
 		{"CDRs", testCDRs},
+		{"RecordingNameClaims", testRecordingNameClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

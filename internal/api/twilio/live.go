@@ -1,0 +1,268 @@
+package twilio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// Recording control on a live call (Twilio's Call Recordings resource):
+// POST Calls/{CallSid}/Recordings starts one, POST
+// Calls/{CallSid}/Recordings/{Sid|Twilio.CURRENT} pauses, resumes or
+// stops it. A call is any call tapedeck carries (ARI, dialplan, policy,
+// script), found by its CallSid.
+
+// LiveCalls is what the API needs of the call model (*call.Manager).
+type LiveCalls interface {
+	CallLegs(callSid string) (accountSid string, ids []call.ChannelID)
+	RecordCall(id call.ChannelID, o call.CallRecordOptions) (call.LiveRecordingJSON, error)
+	PauseRecording(name call.RecordingName, on bool) error
+	MuteRecording(name call.RecordingName, on bool) error
+	StopRecording(name call.RecordingName) error
+}
+
+// Twilio's error codes of recording control.
+const (
+	CodeInvalidCallState    = 21220 // the call is not in progress
+	CodeConcurrentRecording = 16108 // a recording of the call is already running
+	CodeRecordingState      = 16114 // the recording is not in a state to accept the action
+)
+
+// CurrentSid names the call's running recording.
+const CurrentSid = "Twilio.CURRENT"
+
+// liveRec is a recording started through this API, while it runs.
+type liveRec struct {
+	sid, name, callSid, accountSid string
+	track                          string
+	channels                       int
+	status                         string // in-progress, paused
+	behavior                       string // the pause's: skip or silence
+}
+
+// liveState is the API's running recordings, by CallSid.
+func (s *Server) liveByCall(callSid string) *liveRec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[callSid]
+}
+
+func formValue(r *http.Request, name, def string, allowed ...string) (string, error) {
+	v := r.PostForm.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", fail(400, CodeInvalidParameter, "%s must be one of %s, got %q", name, strings.Join(allowed, ", "), v)
+}
+
+// startRecording: POST Calls/{CallSid}/Recordings.
+func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *request, acc meta.Account) {
+	if s.o.Calls == nil {
+		s.writeError(w, notFound(r.URL.Path))
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.writeError(w, fail(400, CodeInvalidParameter, "Invalid form: %v", err))
+		return
+	}
+	channels, err := formValue(r, "RecordingChannels", "mono", "mono", "dual")
+	if err == nil {
+		_, err = formValue(r, "Trim", "do-not-trim", "trim-silence", "do-not-trim")
+	}
+	track := ""
+	if err == nil {
+		track, err = formValue(r, "RecordingTrack", "both", "inbound", "outbound", "both")
+	}
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	accountSid, legs := s.o.Calls.CallLegs(req.callSid)
+	if len(legs) == 0 || accountSid != "" && accountSid != acc.Sid {
+		s.writeError(w, notFound(r.URL.Path))
+		return
+	}
+	if track == "outbound" {
+		// tapedeck records what it receives: a call's inbound audio, or a
+		// bridge's parties; what it sends alone is not recorded.
+		s.writeError(w, fail(400, CodeInvalidParameter, "RecordingTrack=outbound is not supported: record inbound or both"))
+		return
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := "twilio/" + req.callSid + "/" + hex.EncodeToString(b[:])
+	s.mu.Lock()
+	if s.live[req.callSid] != nil {
+		s.mu.Unlock()
+		s.writeError(w, fail(400, CodeConcurrentRecording, "The call %s is already being recorded", req.callSid))
+		return
+	}
+	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress"}
+	if channels == "dual" {
+		lr.channels = 2
+	}
+	s.live[req.callSid] = lr // reserved: a concurrent start is refused
+	s.mu.Unlock()
+	release := func() {
+		s.mu.Lock()
+		if s.live[req.callSid] == lr {
+			delete(s.live, req.callSid)
+		}
+		s.mu.Unlock()
+	}
+	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
+		RecordOptions: call.RecordOptions{Name: name, Format: "wav"},
+		Stereo:        channels == "dual",
+		OnFinish:      func(call.CallRecordResult) { release() },
+	})
+	if err != nil {
+		release()
+		switch {
+		case errors.Is(err, call.ErrUnsupported):
+			s.writeError(w, fail(400, CodeInvalidParameter, "RecordingChannels=dual: %v", err))
+		case errors.Is(err, call.ErrNotFound):
+			s.writeError(w, fail(400, CodeInvalidCallState, "The call %s is not in progress", req.callSid))
+		default:
+			s.writeError(w, err)
+		}
+		return
+	}
+	// The catalog names the recording once its file is open.
+	rec, err := s.waitRow(r.Context(), name)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.mu.Lock()
+	lr.sid = rec.Sid
+	s.mu.Unlock()
+	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
+}
+
+// waitRow waits (a few seconds at most) for a recording's catalog row.
+func (s *Server) waitRow(ctx context.Context, name string) (meta.Recording, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		rec, err := s.o.Catalog.Meta.RecordingByName(ctx, name)
+		if err == nil {
+			return rec, nil
+		}
+		if !errors.Is(err, meta.ErrNotFound) {
+			return meta.Recording{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return meta.Recording{}, fail(500, 20500, "The recording did not start")
+		case <-t.C:
+		}
+	}
+}
+
+// updateRecording: POST Calls/{CallSid}/Recordings/{Sid|Twilio.CURRENT}
+// with Status=paused|in-progress|stopped and PauseBehavior=skip|silence.
+func (s *Server) updateRecording(w http.ResponseWriter, r *http.Request, req *request, acc meta.Account) {
+	if s.o.Calls == nil {
+		s.writeError(w, notFound(r.URL.Path))
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.writeError(w, fail(400, CodeInvalidParameter, "Invalid form: %v", err))
+		return
+	}
+	status := r.PostForm.Get("Status")
+	behavior, err := formValue(r, "PauseBehavior", "silence", "skip", "silence")
+	if err == nil && status != "paused" && status != "in-progress" && status != "stopped" {
+		err = fail(400, CodeInvalidParameter, "Status must be paused, in-progress or stopped, got %q", status)
+	}
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	lr := s.liveByCall(req.callSid)
+	if lr != nil && lr.accountSid != acc.Sid {
+		lr = nil
+	}
+	if lr == nil || req.sid != CurrentSid && req.sid != lr.sid {
+		// Not running: a finished recording of this call, or nothing.
+		if req.sid != CurrentSid {
+			if rec, err := s.recording(r.Context(), r, req, acc.Sid, false); err == nil {
+				s.writeError(w, fail(400, CodeRecordingState, "The recording %s is %s: it cannot be %s", rec.Sid, Status(rec.Status), status))
+				return
+			}
+		}
+		s.writeError(w, notFound(r.URL.Path))
+		return
+	}
+	name := call.RecordingName(lr.name)
+	s.mu.Lock()
+	prev, prevBehavior := lr.status, lr.behavior
+	s.mu.Unlock()
+	switch {
+	case status == "stopped":
+		err = s.o.Calls.StopRecording(name)
+	case status == "paused" && prev == "in-progress":
+		if behavior == "skip" {
+			err = s.o.Calls.PauseRecording(name, true)
+		} else {
+			err = s.o.Calls.MuteRecording(name, true) // the paused time is kept, as silence
+		}
+	case status == "in-progress" && prev == "paused":
+		if prevBehavior == "skip" {
+			err = s.o.Calls.PauseRecording(name, false)
+		} else {
+			err = s.o.Calls.MuteRecording(name, false)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, call.ErrNotFound) || errors.Is(err, call.ErrInvalidState) {
+			err = fail(400, CodeRecordingState, "The recording %s has ended: it cannot be %s", lr.sid, status)
+		}
+		s.writeError(w, err)
+		return
+	}
+	s.mu.Lock()
+	if status != prev && status != "stopped" {
+		lr.status = status
+		if status == "paused" {
+			lr.behavior = behavior
+		}
+	}
+	s.mu.Unlock()
+	rec, err := s.o.Catalog.Meta.Recording(r.Context(), acc.Sid, lr.sid)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	out := *lr
+	out.status = status
+	writeJSON(w, 200, s.callRecordingJSON(r, rec, &out))
+}
+
+// callRecordingJSON is Twilio's Call Recording resource.
+type callRecordingJSON struct {
+	recordingJSON
+	Track string `json:"track"`
+}
+
+func (s *Server) callRecordingJSON(r *http.Request, rec meta.Recording, lr *liveRec) callRecordingJSON {
+	j := callRecordingJSON{recordingJSON: s.recordingJSON(r, rec), Track: lr.track}
+	j.URI = "/" + APIVersion + "/Accounts/" + rec.AccountSid + "/Calls/" + lr.callSid + "/Recordings/" + rec.Sid + ".json"
+	j.Status, j.Channels, j.Source = lr.status, lr.channels, "StartCallRecordingAPI"
+	j.Duration = "-1"
+	return j
+}
