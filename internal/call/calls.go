@@ -58,6 +58,7 @@ type Calls interface {
 	Record(id ChannelID, o RecordOptions) (LiveRecordingJSON, error)
 	Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error)
 	ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error)
+	Move(id ChannelID, app, appArgs string) error
 
 	// Bridges.
 	Bridges() []BridgeJSON

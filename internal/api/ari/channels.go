@@ -116,6 +116,13 @@ func (s *Server) channelsResource() *Resource {
 					return &Created{Location: liveLocation(rec.Name), Body: rec}, nil
 				}},
 			s.snoopOp(false), s.snoopOp(true),
+			{Method: "POST", Path: "/channels/{channelId}/move", Nickname: "move", Summary: "Move the channel from one Stasis application to another.", Returns: "void",
+				Params: []Param{chanID, query("app", "string", true, "The channel will be passed to this Stasis application."),
+					query("appArgs", "string", false, "The application arguments to pass to the Stasis application provided by 'app'.")},
+				Errors: []ErrorResponse{errNoChan, errNotInStasis},
+				Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
+					return s.calls.Move(id, r.String("app"), r.String("appArgs"))
+				})},
 			{Method: "GET", Path: "/channels/{channelId}/variable", Nickname: "getChannelVar", Summary: "Get the value of a channel variable or function.", Returns: "Variable",
 				Params: []Param{chanID, query("variable", "string", true, "The channel variable or function to get")},
 				Errors: []ErrorResponse{{400, "Missing variable parameter."}, {404, "Channel or variable not found"}, errNotInStasis},
