@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
@@ -276,4 +278,72 @@ func TestTwilioRecordingStatusCallbacks(t *testing.T) {
 	}
 	must(t, call.Hangup(ctx))
 	events.skipTo("ChannelDestroyed", 5*time.Second)
+}
+
+// TestTwilioDualChannelRecording: RecordingChannels=dual on a bridged
+// two-party call, started by the npm twilio library by the caller's
+// CallSid, gives a 2-channel file with each party (a different tone each)
+// on its own channel, catalogued with channels 2.
+func TestTwilioDualChannelRecording(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	caller := newPhone(t, "udp")
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true, RingFor: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer callee.Close()
+	aID, callA := answeredCall(t, n, events, caller, "300")
+	endpoint := fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port())
+	n.mustDo("POST", "/channels?endpoint="+urlq(endpoint)+"&app=test&channelId=leg-b", 200)
+	events.skipTo("StasisStart", 10*time.Second)
+	var callB *sipua.Call
+	select {
+	case callB = <-callee.Incoming():
+	case <-time.After(5 * time.Second):
+		t.Fatal("callee did not get the call")
+	}
+	n.mustDo("POST", "/bridges?bridgeId=br1", 200)
+	n.mustDo("POST", "/bridges/br1/addChannel?channel="+aID+",leg-b", 204)
+	for range 2 {
+		events.skipTo("ChannelEnteredBridge", 5*time.Second)
+	}
+	_, body := n.do("GET", "/channels/"+aID+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callSid := v.Value
+
+	l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingChannels": "dual"})
+	sid, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(sid) || l["channels"] != 2.0 || l["status"] != "in-progress" {
+		t.Fatalf("create dual: %v", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = callA.SendAudio(ctx, sine(440, 8000, 8000)) }()
+	go func() { defer wg.Done(); _ = callB.SendAudio(ctx, sine(1000, 8000, 8000)) }()
+	wg.Wait()
+	waitRx(t, n, aID, 50)
+	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["channels"] != 2.0 {
+		t.Fatalf("stop: %v", l)
+	}
+	var rec meta.Recording
+	pollFor(t, 10*time.Second, func() bool {
+		rec, err = n.srv.Catalog().Meta.Recording(context.Background(), acc.Sid, sid)
+		return err == nil && rec.Status == meta.StatusCompleted
+	}, "the recording completed in the catalog")
+	if rec.Channels != 2 {
+		t.Errorf("catalogued with %d channels, want 2", rec.Channels)
+	}
+	left, right := readStereoWAV(t, filepath.Join(n.recDir(), rec.Name+".wav"))
+	if len(left) < 4000 || !dominant(left, 440, 1000) || !dominant(right, 1000, 440) {
+		t.Errorf("dual channels (%d samples): left 440/1000 %.0f/%.0f, right %.0f/%.0f", len(left),
+			goertzel(left, 440), goertzel(left, 1000), goertzel(right, 440), goertzel(right, 1000))
+	}
 }
