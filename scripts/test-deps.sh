@@ -17,6 +17,8 @@
 #                front of several nodes (test/e2e TestKamailioDispatcher)
 #      chromium  the headless browser that drives the web page's end-to-end
 #                test (through npm playwright-core, no browser download)
+#      nats-server  NATS with JetStream for the ari.event.* tests, only when
+#                nothing answers on 127.0.0.1:4222 (started below)
 #    As root they are installed with apt-get; otherwise the missing ones are
 #    listed and the script carries on (the tests that need them skip locally).
 #  * npm packages of test/node (ari-client; twilio, the official Twilio
@@ -72,6 +74,10 @@ command -v lame >/dev/null 2>&1 || missing+=(lame)
 command -v opusdec >/dev/null 2>&1 || missing+=(opus-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v kamailio >/dev/null 2>&1 || [[ -x /usr/sbin/kamailio ]] || missing+=(kamailio)
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
+if [[ -z "${TAPEDECK_TEST_NATS_URL:-}" ]] && ! nats_up && [[ ! -x /usr/sbin/nats-server ]]; then
+	missing+=(nats-server)
+fi
 cc=$(go env CC 2>/dev/null || true)
 if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
 	missing+=(gcc libc6-dev)
@@ -148,6 +154,24 @@ fi
 # ------------------------------------------------------------ PostgreSQL
 if ! bash scripts/pg-test.sh >/dev/null; then
 	fail "scripts/pg-test.sh could not make PostgreSQL reachable; the PostgreSQL tests of internal/store/meta will be skipped"
+fi
+
+# ------------------------------------------------------------------ NATS
+# The NATS tests use $TAPEDECK_TEST_NATS_URL or 127.0.0.1:4222; start
+# Debian's nats-server with JetStream there when nothing answers.
+if [[ -z "${TAPEDECK_TEST_NATS_URL:-}" ]] && ! nats_up; then
+	if [[ $(id -u) -eq 0 && -x /usr/sbin/nats-server ]]; then
+		mkdir -p /var/lib/nats-server
+		start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+			-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+		for _ in $(seq 50); do
+			nats_up && break
+			sleep 0.1
+		done
+		nats_up || fail "nats-server did not start on 127.0.0.1:4222; the NATS tests will be skipped"
+	else
+		fail "nothing answers on 127.0.0.1:4222 and nats-server cannot be started here; the NATS tests will be skipped"
+	fi
 fi
 
 exit "$failed"
