@@ -283,6 +283,16 @@ func TestCatalogConvergesAfterDataDiskFull(t *testing.T) {
 	defer cancel()
 	must(t, call.SendAudio(ctx, sweep(8000*2)))
 	waitRx(t, n, id, 100)
+	// The writer batches a second of audio per write (README: what a
+	// failure loses): wait until the 2 s are in the files, so that the
+	// test checks that a full disk loses nothing already written.
+	for _, name := range names {
+		path := filepath.Join(n.recDir(), filepath.FromSlash(name)+".wav")
+		testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
+			fi, err := os.Stat(path)
+			return err == nil && fi.Size() >= 44+8000*2*3/2
+		}, "%s: the 2 s sent are not in the file", name)
+	}
 	filler := fillDisk(t, dir)
 	go call.SendAudio(ctx, sweep(8000*3))
 	for range names {
