@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,16 +77,24 @@ func init() {
 			if len(inv.Args) > 1 {
 				fallback = inv.Args[1]
 			}
-			a.track(func() { a.runIncoming(inv.ChannelID, inv.Args[0], fallback, ch) })
+			a.track(inv.ChannelID, func() { a.runIncoming(inv.ChannelID, inv.Args[0], fallback, ch) })
 		},
 	})
 }
 
-// track runs f on a goroutine counted by Wait.
-func (a *API) track(f func()) {
+// track runs f, a script of call id, on a goroutine counted by Wait. A
+// panic in it (a bug met by one document) fails that call only: it is
+// logged with its stack and the call is hung up, the process goes on.
+func (a *API) track(id call.ChannelID, f func()) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				a.o.Log.Error("ozml script panicked; hanging up its call", "call", id, "panic", v, "stack", string(debug.Stack()))
+				a.o.Calls.Hangup(id, call.CauseFailure)
+			}
+		}()
 		f()
 	}()
 }
@@ -227,7 +236,7 @@ func (a *API) OnReply(r webhook.Reply) {
 		log.Error("ozml reply to a notification is not valid; ignored", "err", err)
 		return
 	}
-	a.track(func() {
+	a.track(id, func() {
 		ctx, cancel := a.callCtx(id)
 		defer cancel()
 		a.runDocument(ctx, id, doc, r.URL, false, log)
