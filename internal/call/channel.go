@@ -522,19 +522,8 @@ func (ch *Channel) enqueue(op func()) error {
 // SendDTMF sends digits as RFC 4733 events: before, between, duration and
 // after are in milliseconds; ',' and 'w' pause 500 ms.
 func (ch *Channel) SendDTMF(digits string, before, between, duration, after int) error {
-	if digits == "" {
-		return errf(ErrInvalidArgument, "DTMF is required")
-	}
-	for _, r := range digits {
-		if !strings.ContainsRune("0123456789*#ABCDabcd,w", r) {
-			return errf(ErrInvalidArgument, "Invalid DTMF digit %q", r)
-		}
-	}
-	if duration <= 0 {
-		duration = 100
-	}
-	if between < 0 || before < 0 || after < 0 {
-		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
+	if err := checkDTMF(digits, before, between, after); err != nil {
+		return err
 	}
 	ch.mu.Lock()
 	err := ch.checkLocked(true)
@@ -545,9 +534,8 @@ func (ch *Channel) SendDTMF(digits string, before, between, duration, after int)
 	return ch.sendDTMF(digits, before, between, duration, after)
 }
 
-// sendDTMF queues the digits without the Stasis check (third-party
-// control); the arguments are checked as in SendDTMF.
-func (ch *Channel) sendDTMF(digits string, before, between, duration, after int) error {
+// checkDTMF checks SendDTMF's digits and timings.
+func checkDTMF(digits string, before, between, after int) error {
 	if digits == "" {
 		return errf(ErrInvalidArgument, "DTMF is required")
 	}
@@ -556,11 +544,20 @@ func (ch *Channel) sendDTMF(digits string, before, between, duration, after int)
 			return errf(ErrInvalidArgument, "Invalid DTMF digit %q", r)
 		}
 	}
-	if duration <= 0 {
-		duration = 100
-	}
 	if between < 0 || before < 0 || after < 0 {
 		return errf(ErrInvalidArgument, "DTMF timings must not be negative")
+	}
+	return nil
+}
+
+// sendDTMF queues the digits without the Stasis check (third-party
+// control); the arguments are checked as in SendDTMF.
+func (ch *Channel) sendDTMF(digits string, before, between, duration, after int) error {
+	if err := checkDTMF(digits, before, between, after); err != nil {
+		return err
+	}
+	if duration <= 0 {
+		duration = 100
 	}
 	ch.mu.Lock()
 	gone, outOnly := ch.hangingUp, ch.state.outboundOnly()
