@@ -149,4 +149,3 @@ func TestSharedQueueKeepsOrderAcrossApps(t *testing.T) {
 		t.Fatalf("after the replacement the shared queue got %q", got)
 	}
 }
-
