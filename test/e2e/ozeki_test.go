@@ -1028,3 +1028,27 @@ func TestOzekiRecordThenForward(t *testing.T) {
 		t.Fatalf("not both parties: 440 Hz %.0f, 1000 Hz %.0f, 2500 Hz %.0f", goertzel(pcm, 440), goertzel(pcm, 1000), quiet)
 	}
 }
+
+// TestOzekiInactivityWithoutAudio: Inactivity counts silence by absence: a
+// caller that sends no RTP at all is stopped by the inactivity limit
+// (Reason inactivity) long before Duration, and the call goes on.
+func TestOzekiInactivityWithoutAudio(t *testing.T) {
+	n := ozekiNode(t, "500", "Wait(30)")
+	recv := startReceiver(t)
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&Duration=20&Inactivity=1&CallId=" +
+		url.QueryEscape(id) + "&FinishedUrl=" + url.QueryEscape(recv.url("/done"))
+	start := time.Now()
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	p := recv.waitPost("RecordCompleted", 10*time.Second)
+	if p.Form.Get("Reason") != "inactivity" || time.Since(start) > 8*time.Second {
+		t.Fatalf("RecordCompleted after %v: %v", time.Since(start), p.Form)
+	}
+	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
+		t.Fatal(err)
+	}
+}
