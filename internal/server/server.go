@@ -41,6 +41,11 @@ import (
 	"github.com/tapedeck/tapedeck/internal/web"
 )
 
+// MaxHTTPHeaderBytes bounds the request line and headers of every HTTP
+// listener (net/http's default is 1 MiB): no API needs more than a few KiB,
+// and a peer sending more gets 431 instead of holding server memory.
+const MaxHTTPHeaderBytes = 64 << 10
+
 // Version is the tapedeck version reported by the APIs.
 var Version = "0.1.0-dev"
 
@@ -186,22 +191,27 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			log.Warn("RTP is read by a goroutine per socket", "err", err)
 		}
 	}
+	wsClients := map[string]call.MediaWebSocketClient{}
+	for _, w := range cfg.ARI.WebSocketClients {
+		wsClients[w.ID] = call.MediaWebSocketClient{URI: w.URI, Protocols: w.Protocols, Username: w.Username, Password: w.Password}
+	}
 	s.calls = call.NewManager(call.Options{
-		Poller:        s.poller,
-		Media:         res,
-		RecordingsDir: recDir,
-		MOHDir:        cfg.MOHDir(),
-		MaxRecording:  time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
-		FsyncInterval: fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
-		Logger:        log,
-		Bus:           s.bus,
-		Plan:          plan,
-		Ports:         ports,
-		Codecs:        cfg.RTP.Codecs,
-		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
-		NodeID:        cfg.NodeID,
-		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
-		OnCallEnded:   func(r call.CallRecord) { s.writeCDR(r) },
+		MediaWebSocketClients: wsClients,
+		Poller:                s.poller,
+		Media:                 res,
+		RecordingsDir:         recDir,
+		MOHDir:                cfg.MOHDir(),
+		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
+		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
+		Logger:                log,
+		Bus:                   s.bus,
+		Plan:                  plan,
+		Ports:                 ports,
+		Codecs:                cfg.RTP.Codecs,
+		DTMFType:              uint8(cfg.RTP.DTMFPayloadType),
+		NodeID:                cfg.NodeID,
+		RTPTimeout:            time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
+		OnCallEnded:           func(r call.CallRecord) { s.writeCDR(r) },
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -269,6 +279,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
+	// chan_websocket's media URI: the application's end of a websocket
+	// server external media channel.
+	mux.Handle("/media/", s.calls.MediaWebSocketHandler())
 	rc := restcomm.New(restcomm.Options{Catalog: s.catalog, Logger: log, MediaAccess: cfg.Catalog.MediaAccess,
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second,
 		PublicURL: cfg.HTTP.PublicURL})
@@ -319,7 +332,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.catalog.Run(rctx, every)
 	}()
 	nodes.track(s)
-	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHTTPHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
