@@ -79,7 +79,7 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 	if cfg.Ozeki.Listen != "" {
 		own := http.NewServeMux()
 		own.Handle("/", o.api) // Ozeki also serves the API at /?command=...
-		o.srv = &http.Server{Handler: own, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		o.srv = &http.Server{Handler: own, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHTTPHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	}
 	return nil
 }

@@ -41,6 +41,11 @@ import (
 	"github.com/tapedeck/tapedeck/internal/web"
 )
 
+// MaxHTTPHeaderBytes bounds the request line and headers of every HTTP
+// listener (net/http's default is 1 MiB): no API needs more than a few KiB,
+// and a peer sending more gets 431 instead of holding server memory.
+const MaxHTTPHeaderBytes = 64 << 10
+
 // Version is the tapedeck version reported by the APIs.
 var Version = "0.1.0-dev"
 
@@ -327,7 +332,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.catalog.Run(rctx, every)
 	}()
 	nodes.track(s)
-	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHTTPHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
