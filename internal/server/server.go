@@ -191,21 +191,26 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			log.Warn("RTP is read by a goroutine per socket", "err", err)
 		}
 	}
+	wsClients := map[string]call.MediaWebSocketClient{}
+	for _, w := range cfg.ARI.WebSocketClients {
+		wsClients[w.ID] = call.MediaWebSocketClient{URI: w.URI, Protocols: w.Protocols, Username: w.Username, Password: w.Password}
+	}
 	s.calls = call.NewManager(call.Options{
-		Poller:        s.poller,
-		Media:         res,
-		RecordingsDir: recDir,
-		MaxRecording:  time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
-		FsyncInterval: fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
-		Logger:        log,
-		Bus:           s.bus,
-		Plan:          plan,
-		Ports:         ports,
-		Codecs:        cfg.RTP.Codecs,
-		DTMFType:      uint8(cfg.RTP.DTMFPayloadType),
-		NodeID:        cfg.NodeID,
-		RTPTimeout:    time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
-		OnCallEnded:   func(r call.CallRecord) { s.writeCDR(r) },
+		MediaWebSocketClients: wsClients,
+		Poller:                s.poller,
+		Media:                 res,
+		RecordingsDir:         recDir,
+		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
+		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
+		Logger:                log,
+		Bus:                   s.bus,
+		Plan:                  plan,
+		Ports:                 ports,
+		Codecs:                cfg.RTP.Codecs,
+		DTMFType:              uint8(cfg.RTP.DTMFPayloadType),
+		NodeID:                cfg.NodeID,
+		RTPTimeout:            time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
+		OnCallEnded:           func(r call.CallRecord) { s.writeCDR(r) },
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -273,6 +278,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ari/", s.ari)
+	// chan_websocket's media URI: the application's end of a websocket
+	// server external media channel.
+	mux.Handle("/media/", s.calls.MediaWebSocketHandler())
 	rc := restcomm.New(restcomm.Options{Catalog: s.catalog, Logger: log, MediaAccess: cfg.Catalog.MediaAccess,
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second,
 		PublicURL: cfg.HTTP.PublicURL})

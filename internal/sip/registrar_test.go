@@ -54,6 +54,12 @@ type regEnv struct {
 
 func startRegistrar(t *testing.T, ro RegistrarOptions, do DigestOptions) *regEnv {
 	t.Helper()
+	return startRegistrarOn(t, ro, do, nil)
+}
+
+// startRegistrarOn is startRegistrar with a location store.
+func startRegistrarOn(t *testing.T, ro RegistrarOptions, do DigestOptions, store LocationStore) *regEnv {
+	t.Helper()
 	clock := &testClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
 	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
@@ -66,7 +72,7 @@ func startRegistrar(t *testing.T, ro RegistrarOptions, do DigestOptions) *regEnv
 	}
 	t.Cleanup(func() { e.Close() })
 	do.Now, ro.Now = clock.Now, clock.Now
-	r := NewRegistrar(NewAuthenticator(testUsers, do, log), nil, ro, log)
+	r := NewRegistrar(NewAuthenticator(testUsers, do, log), store, ro, log)
 	t.Cleanup(r.Close)
 	e.SetRegistrar(r)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("regtest"))

@@ -34,6 +34,7 @@ var kindCodes = []struct {
 	{call.ErrInvalidArgument, http.StatusBadRequest},
 	{call.ErrUnsupported, http.StatusUnprocessableEntity},
 	{call.ErrUnavailable, http.StatusServiceUnavailable},
+	{call.ErrNotImplemented, http.StatusNotImplemented},
 }
 
 // statusOf is the HTTP status for err in operation op (nil: no operation).

@@ -313,6 +313,10 @@ func basicUser(r *http.Request) string {
 	if u, _, ok := r.BasicAuth(); ok {
 		return u
 	}
+	if key := r.URL.Query().Get("api_key"); key != "" {
+		u, _, _ := strings.Cut(key, ":")
+		return u
+	}
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Basic ") {
 		if b, err := base64.StdEncoding.DecodeString(h[6:]); err == nil {
 			u, _, _ := strings.Cut(string(b), ":")
