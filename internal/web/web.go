@@ -643,7 +643,8 @@ func writeAtomic(path string, b []byte) error {
 
 func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request, se *session) {
 	sid := r.PathValue("sid")
-	if err := h.o.Catalog.Delete(r.Context(), se.accountSid, sid); err != nil {
+	by := meta.Audit{AccountSid: se.accountSid, RecordingSid: sid, Action: meta.AuditDelete, Actor: se.user, API: "web", Remote: r.RemoteAddr}
+	if err := h.o.Catalog.Remove(r.Context(), by); err != nil {
 		status, msg := http.StatusInternalServerError, "The recording could not be deleted: "+err.Error()
 		if errors.Is(err, meta.ErrNotFound) || errors.Is(err, catalog.ErrNotFound) {
 			status, msg = http.StatusNotFound, "There is no such recording in this account."

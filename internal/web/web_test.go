@@ -243,6 +243,12 @@ func TestChangesNeedTheCSRFToken(t *testing.T) {
 	if _, err := f.st.Recording(context.Background(), f.a.Sid, f.recA.Sid); err == nil {
 		t.Fatal("recording still listed after delete")
 	}
+	// deleted as the APIs delete: kept as deleted, with an audit row
+	// naming the page and who was signed in
+	trail, err := f.st.AuditTrail(context.Background(), f.a.Sid, f.recA.Sid)
+	if err != nil || len(trail) != 1 || trail[0].API != "web" || trail[0].Actor != f.a.Name || trail[0].Action != meta.AuditDelete {
+		t.Fatalf("audit trail after delete: %+v, %v", trail, err)
+	}
 }
 
 func TestAnotherAccountsRecordingsAreInvisible(t *testing.T) {
