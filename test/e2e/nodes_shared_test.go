@@ -23,7 +23,6 @@ func sharedNodes(t *testing.T) (a, b *node, gw *versitygw.Server, bucket string)
 		return startNode(t, func(c *config.Config) {
 			c.NodeID = id
 			c.Catalog.Database = dsn
-			c.Catalog.TokenKey = "one key for the nodes of a catalog" // else each seals with its own data dir's
 			c.Catalog.S3 = config.S3{Endpoint: gw.Endpoint(), AccessKey: versitygw.AccessKey,
 				SecretKey: versitygw.SecretKey, Bucket: bucket, KeepLocal: false}
 		})

@@ -24,7 +24,6 @@ func TestNodesShareCatalog(t *testing.T) {
 		nodes[id] = startNode(t, withRoute("2001", "Record(calls/${UNIQUEID},wav)"), func(c *config.Config) {
 			c.NodeID = id
 			c.Catalog.Database = dsn
-			c.Catalog.TokenKey = "one key for the nodes of a catalog" // else each seals with its own data dir's
 		})
 	}
 	phone := newPhone(t, "udp")
