@@ -13,6 +13,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 )
 
 // clusterNodes starts two nodes on one PostgreSQL database and one NATS
@@ -210,5 +211,62 @@ func TestClusterRefusesCreates(t *testing.T) {
 	must(t, call.Hangup(context.Background()))
 	if err := wait(t, drained, 20*time.Second, "drain"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClusterAriClientRecordsRemoteCall: an unmodified npm ari-client app
+// connected to node A only answers and records a call that lands on node
+// B, as it would on one Asterisk; B made the recording.
+func TestClusterAriClientRecordsRemoteCall(t *testing.T) {
+	a, b, app, _ := clusterNodes(t)
+	name := "cluster/js-" + app
+	proc := nodeari.Start(t, "cluster-record.js", map[string]string{
+		"ARI_URL": a.baseURL(), "ARI_APP": app, "REC_NAME": name, "RECORD_MS": "1500", "TIMEOUT_MS": "40000",
+	})
+	if _, err := proc.WaitLine("READY", 20*time.Second); err != nil {
+		t.Fatalf("ari-client did not connect: %v\n%s", err, proc.Output())
+	}
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	phone := newPhone(t, "udp")
+	call, err := phone.Dial(ctx, b.target("302"), sipua.CallOptions{})
+	if err != nil {
+		t.Fatalf("dial B: %v\n%s", err, proc.Output())
+	}
+	if _, err := proc.WaitLine("RECORDING", 10*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, proc.Output())
+	}
+	go func() { _ = call.SendAudio(ctx, sweep(8*3000)) }()
+	wait(t, call.Ended(), 20*time.Second, "BYE from the app on A")
+	if err := proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("app: %v\n%s", err, proc.Output())
+	}
+	var started, finished bool
+	for _, l := range proc.Lines() {
+		switch l["type"] {
+		case "StasisStart":
+			ch, _ := l["channel"].(string)
+			if l["asterisk_id"] != b.srv.Bus().EntityID() || !strings.HasPrefix(ch, b.cfg.NodeID+"-") {
+				t.Fatalf("StasisStart %v: want B's channel and asterisk_id %s", l, b.srv.Bus().EntityID())
+			}
+			started = true
+		case "RecordingFinished":
+			rec, _ := l["recording"].(map[string]any)
+			if d, _ := rec["duration"].(float64); rec["name"] != name || d < 1 {
+				t.Fatalf("RecordingFinished %v: want %s, over a second", l, name)
+			}
+			finished = true
+		}
+	}
+	if !started || !finished {
+		t.Fatalf("app saw StasisStart %v, RecordingFinished %v:\n%s", started, finished, proc.Output())
+	}
+	row, err := b.srv.Catalog().Meta.RecordingByName(ctx, name)
+	if err != nil || row.Node != b.cfg.NodeID {
+		t.Fatalf("catalog row of %s: %+v, %v; want made on B", name, row, err)
+	}
+	if wav := b.mustDo("GET", "/recordings/stored/"+urlq(name)+"/file", 200); len(wav) < 16000 {
+		t.Fatalf("B's file: %d bytes, want over a second of audio", len(wav))
 	}
 }
