@@ -62,7 +62,9 @@ type Config struct {
 	Ozeki Ozeki `yaml:"ozeki"`
 	// NATS connects the node to a NATS server (nats://host:4222) on which
 	// it publishes its ARI events in ari-proxy's subjects,
-	// ari.event.{app}.{asterisk_id}. Empty: no NATS.
+	// ari.event.{app}.{asterisk_id}, and serves and sends ARI requests
+	// between nodes (ari.get|command|create.{app}.{node}; README). Empty:
+	// no NATS.
 	NATS NATS `yaml:"nats"`
 	// Webhook configures outgoing notifications (ozeki.go).
 	Webhook Webhook `yaml:"webhook"`

@@ -80,6 +80,8 @@ type Server struct {
 	// Close.
 	draining, closed atomic.Bool
 	nats             *natsBridge // ARI events to NATS, when configured
+	// cluster relays ARI between the nodes on NATS (with nats).
+	cluster *cluster
 }
 
 // New builds a server from a validated configuration.
@@ -277,7 +279,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Endpoints:      s.endpoints,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/ari/", s.ari)
+	if s.nats != nil {
+		if s.cluster, err = startCluster(s.nats.nc, s.bus, entity, cfg.NodeID, s.ari, s.refuseCreates, log); err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		mux.Handle("/ari/", s.ariHandler(s.cluster))
+	} else {
+		mux.Handle("/ari/", s.ari)
+	}
 	// chan_websocket's media URI: the application's end of a websocket
 	// server external media channel.
 	mux.Handle("/media/", s.calls.MediaWebSocketHandler())
@@ -539,6 +548,9 @@ func (s *Server) Close() error {
 		s.reg.Close()
 	}
 	s.ari.Close()
+	if s.cluster != nil {
+		s.cluster.close()
+	}
 	if s.nats != nil {
 		s.nats.close()
 	}
