@@ -313,7 +313,16 @@ func (o *options) validConfig(stderr io.Writer) (config.Config, bool) {
 }
 
 func configCheck(o *options, stderr io.Writer) int {
-	if _, ok := o.validConfig(stderr); !ok {
+	cfg, ok := o.validConfig(stderr)
+	if !ok {
+		return 1
+	}
+	// What the server would open at start: the catalog database and the
+	// object store (reachable, credentials accepted).
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if errs := server.CheckReach(ctx, cfg); len(errs) > 0 {
+		fmt.Fprintf(stderr, "tapedeck: configuration valid, but the server would not start:\n%v\n", errors.Join(errs...))
 		return 1
 	}
 	fmt.Fprintln(stderr, "tapedeck: configuration OK")

@@ -596,8 +596,21 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	default:
 		errs = append(errs, fmt.Errorf("catalog.media_access: %q is not public, auth or signed", c.Catalog.MediaAccess))
 	}
-	if c.Catalog.S3.Endpoint != "" && (c.Catalog.S3.Bucket == "" || c.Catalog.S3.AccessKey == "" || c.Catalog.S3.SecretKey == "") {
-		errs = append(errs, errors.New("catalog.s3: endpoint, bucket, access_key and secret_key are required together"))
+	if s3 := c.Catalog.S3; s3.Endpoint != "" {
+		if s3.Bucket == "" {
+			errs = append(errs, errors.New("catalog.s3: endpoint without bucket"))
+		}
+		if (s3.AccessKey == "") != (s3.SecretKey == "") {
+			// neither: the usual credential chain (AWS_ACCESS_KEY_ID...,
+			// ~/.aws/credentials, the instance's role)
+			errs = append(errs, errors.New("catalog.s3: access_key and secret_key go together (or set neither to use the environment's credential chain)"))
+		}
+		if strings.Contains(s3.Endpoint, "://") {
+			errs = append(errs, fmt.Errorf("catalog.s3.endpoint: %q must be host:port without a scheme (use_ssl: true for https)", s3.Endpoint))
+		}
+	}
+	if dsn := c.Catalog.Database; dsn != "" && !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		errs = append(errs, errors.New("catalog.database: only PostgreSQL URLs (postgres://user:password@host:5432/db) are supported"))
 	}
 	if _, err := netguard.Parse(c.Sounds.HTTPAllow); err != nil {
 		errs = append(errs, fmt.Errorf("sounds.http_allow: %w", err))
