@@ -459,10 +459,26 @@ func (ch *Channel) writeFrame(pcm []int16) {
 	ch.sendPCM(pcm)
 }
 
-// sendPCM encodes a frame with the negotiated codec and sends it.
-func (ch *Channel) sendPCM(pcm []int16) {
+// sendPCM encodes a frame with the negotiated codec and sends it (the
+// ops goroutine's buffer).
+func (ch *Channel) sendPCM(pcm []int16) { ch.sendPCMWith(pcm, ch.outBuf) }
+
+// writeFrameWith is writeFrame for a goroutine other than the channel's
+// ops goroutine (music on hold), encoding into its own buffer.
+func (ch *Channel) writeFrameWith(pcm []int16, out []byte) {
+	if ch.muteOut.Load() {
+		return
+	}
+	if b := ch.bridgeOverlay.Load(); b != nil {
+		(*b)(pcm)
+		return
+	}
+	ch.sendPCMWith(pcm, out)
+}
+
+func (ch *Channel) sendPCMWith(pcm []int16, out []byte) {
 	ch.tapSent(pcm)
-	buf := ch.outBuf[:len(pcm)]
+	buf := out[:len(pcm)]
 	if ch.outPCMA.Load() {
 		encodeAlaw(buf, pcm)
 	} else {

@@ -127,6 +127,20 @@ type Sounds struct {
 	// resolved address of every connection, redirects included. Default:
 	// none (public addresses only).
 	HTTPAllow []string `yaml:"http_allow"`
+	// MOHDir holds the music on hold classes (ARI's moh/startMoh
+	// mohClass), as Asterisk's musiconhold.conf files mode: the files
+	// directly in it are the class "default", each subdirectory is a class
+	// of its name. Default /usr/share/asterisk/moh (Debian's
+	// asterisk-moh-opsound-wav, Asterisk's default class).
+	MOHDir string `yaml:"moh_dir"`
+}
+
+// MOHDir is the music on hold directory.
+func (c *Config) MOHDir() string {
+	if c.Sounds.MOHDir != "" {
+		return c.Sounds.MOHDir
+	}
+	return "/usr/share/asterisk/moh"
 }
 
 // SoundDirs is the sounds search path.

@@ -202,6 +202,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Poller:                s.poller,
 		Media:                 res,
 		RecordingsDir:         recDir,
+		MOHDir:                cfg.MOHDir(),
 		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
 		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
 		Logger:                log,
