@@ -86,6 +86,11 @@ type Catalog struct {
 	ReconcileInterval int `yaml:"reconcile_interval_seconds"`
 	// SignKey signs media URLs (hex or text); random at each start when empty.
 	SignKey string `yaml:"sign_key"`
+	// TokenKey seals the accounts' auth tokens in the catalog (AES-256-GCM
+	// under a key derived from it; hex or text). Empty: the key kept in
+	// <data_dir>/token.key (made when missing). Nodes sharing a PostgreSQL
+	// catalog must be given the same one.
+	TokenKey string `yaml:"token_key"`
 	// S3 stores finished files in S3-compatible object storage.
 	S3 S3 `yaml:"s3"`
 	// DeletedRetentionDays is how long a recording deleted through the
@@ -497,6 +502,7 @@ var envOverrides = map[string]func(*Config, string) error{
 		return nil
 	},
 	"TAPEDECK_SIGN_KEY":      func(c *Config, v string) error { c.Catalog.SignKey = v; return nil },
+	"TAPEDECK_TOKEN_KEY":     func(c *Config, v string) error { c.Catalog.TokenKey = v; return nil },
 	"TAPEDECK_S3_ACCESS_KEY": func(c *Config, v string) error { c.Catalog.S3.AccessKey = v; return nil },
 	"TAPEDECK_S3_SECRET_KEY": func(c *Config, v string) error { c.Catalog.S3.SecretKey = v; return nil },
 }
@@ -504,7 +510,7 @@ var envOverrides = map[string]func(*Config, string) error{
 // SecretEnv lists the environment variables that carry secrets; each may
 // instead name a file with NAME_FILE (its content, trailing newline
 // removed), as container secrets and systemd credentials are mounted.
-var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
+var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_TOKEN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
 
 // ApplyEnv applies TAPEDECK_* environment overrides using getenv.
 func ApplyEnv(cfg *Config, getenv func(string) string) error {

@@ -103,7 +103,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Catalog.SignKey == "" {
 		// Signed media links must survive a restart: the key is kept in
 		// the data directory (owner-only) unless configured.
-		if cfg.Catalog.SignKey, err = persistentKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
+		if cfg.Catalog.SignKey, err = meta.PersistentKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
 	}
