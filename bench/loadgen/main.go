@@ -66,6 +66,7 @@ type config struct {
 	byeDelay    time.Duration
 	audioDelay  time.Duration
 	soak        bool
+	scrape      time.Duration
 }
 
 func main() {
@@ -81,6 +82,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.rate, "rate", 50, "new calls per second")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "hold time per call (audio sent, then BYE)")
 	fs.BoolVar(&c.soak, "soak", false, "soak run: sample RSS, goroutines and open descriptors every 5 s and fail unless they stay flat (within 5 %) while all calls are up, after a warm-up of one call duration (use minutes: e.g. -calls 2400 -rate 3.34 -duration 60s holds 200 calls for 11 minutes: a warm-up of one call duration, then 10 minutes judged)")
+	fs.DurationVar(&c.scrape, "scrape-metrics", 0, "GET the server's /metrics at this interval during the run, as a Prometheus would (0: never); for measuring what metrics cost")
 	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
 	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")

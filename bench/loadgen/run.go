@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,6 +196,15 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	sampCtx, stopSamp := context.WithCancel(ctx)
 	sampDone := make(chan struct{})
 	go func() { samp.run(sampCtx); close(sampDone) }()
+	scrapeDone := make(chan struct{})
+	var scrapes atomic.Int64
+	var scrapeErr atomic.Value
+	go func() {
+		defer close(scrapeDone)
+		if c.scrape > 0 {
+			scrapeMetrics(sampCtx, httpBase, c.scrape, &scrapes, &scrapeErr)
+		}
+	}()
 	runStart := time.Now()
 	self0, _ := readCPU(os.Getpid())
 	cpu0, _ := readCPU(pid)
@@ -253,6 +264,11 @@ wait:
 	t1 := time.Now()
 	stopSamp()
 	<-sampDone
+	<-scrapeDone
+	rep.MetricsScrapes = scrapes.Load()
+	if err, _ := scrapeErr.Load().(error); err != nil {
+		rep.fail("/metrics: " + err.Error())
+	}
 	if !drained {
 		rep.fail("server still had channels 30 s after the last call ended")
 	}
@@ -558,4 +574,45 @@ func shortErr(err error) string {
 		s = s[:120] + "..."
 	}
 	return s
+}
+
+// scrapeMetrics GETs base/metrics every interval until ctx ends, reading
+// each answer whole as a Prometheus server does; the first failure is kept
+// in firstErr.
+func scrapeMetrics(ctx context.Context, base string, every time.Duration, n *atomic.Int64, firstErr *atomic.Value) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := func() error {
+			req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+			if err != nil {
+				return err
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			if err != nil {
+				return err
+			}
+			if res.StatusCode != http.StatusOK || !strings.Contains(string(b), "tapedeck_") {
+				return fmt.Errorf("%d, %d bytes without tapedeck_ metrics", res.StatusCode, len(b))
+			}
+			return nil
+		}()
+		if err != nil {
+			if ctx.Err() == nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+			continue
+		}
+		n.Add(1)
+	}
 }

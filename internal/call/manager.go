@@ -41,6 +41,8 @@ type Options struct {
 	RecordingsDir string
 	// Media resolves playback URIs.
 	Media MediaResolver
+	// MOHDir holds the music on hold classes (moh.go).
+	MOHDir string
 	// Dialer places outgoing calls.
 	Dialer Dialer
 	// Catalog records recordings in the catalog (optional).
