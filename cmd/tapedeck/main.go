@@ -65,7 +65,7 @@ Flags (before or after the command):
 Environment (between the file and the flags in precedence):
   TAPEDECK_SIP_LISTEN, TAPEDECK_HTTP_LISTEN, TAPEDECK_DATA_DIR, TAPEDECK_RTP_PORTS,
   TAPEDECK_EXTERNAL_HOST, TAPEDECK_LOG_LEVEL, TAPEDECK_LOG_FORMAT, TAPEDECK_DATABASE,
-  TAPEDECK_ARI_USER=user:password, TAPEDECK_SIGN_KEY, TAPEDECK_S3_ACCESS_KEY,
+  TAPEDECK_ARI_USER=user:password, TAPEDECK_SIGN_KEY, TAPEDECK_TOKEN_KEY, TAPEDECK_S3_ACCESS_KEY,
   TAPEDECK_S3_SECRET_KEY; each secret also as NAME_FILE=path (the file's content).
   S3 without keys uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials
   or the instance's IAM role.

@@ -86,6 +86,11 @@ type Catalog struct {
 	ReconcileInterval int `yaml:"reconcile_interval_seconds"`
 	// SignKey signs media URLs (hex or text); random at each start when empty.
 	SignKey string `yaml:"sign_key"`
+	// TokenKey seals the accounts' auth tokens in the catalog (AES-256-GCM
+	// under a key derived from it; hex or text). Empty: the key kept in
+	// <data_dir>/token.key (made when missing). Nodes sharing a PostgreSQL
+	// catalog must be given the same one.
+	TokenKey string `yaml:"token_key"`
 	// S3 stores finished files in S3-compatible object storage.
 	S3 S3 `yaml:"s3"`
 	// DeletedRetentionDays is how long a recording deleted through the
@@ -471,6 +476,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
 	"TAPEDECK_NODE_ID":     func(c *Config, v string) error { c.NodeID = v; return nil },
 	"TAPEDECK_NATS_URL":    func(c *Config, v string) error { c.NATS.URL = v; return nil },
+	"TAPEDECK_NATS_PREFIX": func(c *Config, v string) error { c.NATS.Prefix = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
 		return nil
@@ -497,6 +503,7 @@ var envOverrides = map[string]func(*Config, string) error{
 		return nil
 	},
 	"TAPEDECK_SIGN_KEY":      func(c *Config, v string) error { c.Catalog.SignKey = v; return nil },
+	"TAPEDECK_TOKEN_KEY":     func(c *Config, v string) error { c.Catalog.TokenKey = v; return nil },
 	"TAPEDECK_S3_ACCESS_KEY": func(c *Config, v string) error { c.Catalog.S3.AccessKey = v; return nil },
 	"TAPEDECK_S3_SECRET_KEY": func(c *Config, v string) error { c.Catalog.S3.SecretKey = v; return nil },
 }
@@ -504,7 +511,7 @@ var envOverrides = map[string]func(*Config, string) error{
 // SecretEnv lists the environment variables that carry secrets; each may
 // instead name a file with NAME_FILE (its content, trailing newline
 // removed), as container secrets and systemd credentials are mounted.
-var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
+var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_TOKEN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
 
 // ApplyEnv applies TAPEDECK_* environment overrides using getenv.
 func ApplyEnv(cfg *Config, getenv func(string) string) error {
@@ -536,6 +543,9 @@ func (c *Config) Validate() error { return c.ValidateWith(nil) }
 // problem is reported, not just the first.
 func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
+	if p := c.NATS.Prefix; p != "" && (!strings.HasSuffix(p, ".") || strings.ContainsAny(p, "*> \t\r\n") || strings.Contains(p, "..") || strings.HasPrefix(p, ".")) {
+		errs = append(errs, fmt.Errorf("nats.prefix %q: want subject tokens ending in a dot, without wildcards or spaces (e.g. \"ari.\")", p))
+	}
 	if c.NodeID != "" {
 		if err := CheckNodeID(c.NodeID); err != nil {
 			errs = append(errs, err)
@@ -902,6 +912,18 @@ func checkOrigin(o string) error {
 type NATS struct {
 	// URL of the NATS server(s), comma-separated.
 	URL string `yaml:"url"`
+	// Prefix begins every subject, as ari-proxy's prefix option: "ari."
+	// when empty. Nodes see each other only under the same prefix, so one
+	// NATS can carry several clusters.
+	Prefix string `yaml:"prefix"`
+}
+
+// SubjectPrefix is Prefix or its default, "ari.".
+func (n NATS) SubjectPrefix() string {
+	if n.Prefix == "" {
+		return "ari."
+	}
+	return n.Prefix
 }
 
 // Bounds of the registrar's settings.

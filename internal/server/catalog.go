@@ -18,15 +18,24 @@ import (
 )
 
 // OpenMeta opens the metadata store the configuration names: PostgreSQL
-// when a DSN is set, otherwise SQLite under the data directory.
+// when a DSN is set, otherwise SQLite under the data directory. The
+// accounts' tokens are sealed with catalog.token_key, or else with the key
+// kept in <data_dir>/token.key.
 func OpenMeta(ctx context.Context, cfg config.Config) (meta.Store, error) {
+	key := meta.WithTokenKeyFile(filepath.Join(cfg.DataDir, "token.key"))
+	if cfg.Catalog.TokenKey != "" {
+		key = meta.WithTokenKey(cfg.Catalog.TokenKey)
+	}
 	if dsn := cfg.Catalog.Database; dsn != "" {
 		if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 			return nil, fmt.Errorf("catalog.database: only PostgreSQL DSNs (postgres://...) are supported")
 		}
-		return meta.OpenPostgres(ctx, dsn)
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		return meta.OpenPostgres(ctx, dsn, key)
 	}
-	return meta.OpenSQLite(cfg.DatabasePath())
+	return meta.OpenSQLite(cfg.DatabasePath(), key)
 }
 
 // openBlob returns the S3 store when configured, else nil (files stay on
