@@ -52,6 +52,7 @@ type snoopMedia struct {
 
 	mu      sync.Mutex // serialises frames into the snoop's taps (in and out run on different goroutines)
 	ts      uint32
+	seq     uint16 // one per frame, for the recordings' packet counters
 	at      time.Time
 	frame   Frame
 	pending []int16 // spy both: the last sent frame, summed into the next received one
@@ -123,6 +124,7 @@ func (s *snoopMedia) sent(pcm []int16, at time.Time) {
 func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	taps := s.ch.tapList()
 	s.ts += uint32(len(pcm))
+	s.seq++
 	if len(taps) == 0 {
 		return
 	}
@@ -131,7 +133,7 @@ func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	}
 	s.at = at
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: pcm, At: at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
