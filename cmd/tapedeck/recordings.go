@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"text/tabwriter"
 	"time"
 
@@ -109,7 +110,8 @@ func recordings(o *options, words []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tapedeck: recording %s: %v\n", words[1], plainError(err))
 			return 1
 		}
-		if err := svc.Delete(ctx, r.AccountSid, r.Sid); err != nil {
+		by := meta.Audit{AccountSid: r.AccountSid, RecordingSid: r.Sid, Action: meta.AuditDelete, Actor: cliActor(), API: "cli"}
+		if err := svc.Remove(ctx, by); err != nil {
 			fmt.Fprintf(stderr, "tapedeck: delete %s: %v\n", r.Sid, plainError(err))
 			return 1
 		}
@@ -134,4 +136,16 @@ func plainError(err error) string {
 		return "the database did not answer in time"
 	}
 	return err.Error()
+}
+
+// cliActor names who deletes through the CLI, for the audit row: the
+// operating-system user running it.
+func cliActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "cli"
 }

@@ -238,7 +238,10 @@ func (b *Bridge) addChannel(ch *Channel, mute, inStasis bool) error {
 		ch.mu.Unlock()
 		return errf(ErrNotInApplication, "Channel not in Stasis application")
 	}
-	if ch.recording() {
+	// ARI's rule: a recording channel cannot join a bridge. Third-party
+	// control (a Forward after a Record) moves the channel's recordings
+	// onto the bridge's mix instead, so that they hold both parties.
+	if inStasis && ch.recording() {
 		ch.mu.Unlock()
 		return errf(ErrConflict, "Channel is recording")
 	}
@@ -276,6 +279,11 @@ func (b *Bridge) addChannel(ch *Channel, mute, inStasis bool) error {
 	b.publishLocked(&BridgeChannelEvent{eventBase: b.m.base("ChannelEnteredBridge"), Bridge: b.jsonLocked(), Channel: ch.JSON()})
 	b.startTickerLocked()
 	b.mu.Unlock()
+	if !inStasis {
+		for _, r := range ch.recordings() {
+			r.mixFrom(b)
+		}
+	}
 	return nil
 }
 
@@ -303,6 +311,9 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	go b.drainAndRemove(mb.part)
 	ch.removeTap(mb.tap)
 	ch.bridgeOverlay.Store(nil)
+	for _, r := range ch.recordings() {
+		r.unmixLocked(b, true) // the channel's own audio feeds it again
+	}
 	ch.mu.Lock()
 	if ch.bridge == b {
 		ch.bridge = nil
@@ -359,7 +370,9 @@ func (b *Bridge) Destroy() {
 	// Let departing parties' last audio reach the recordings.
 	b.draining.Wait()
 	for _, r := range recs {
-		r.finish(RecDone)
+		if r.ch == nil { // (a channel's recording fed by the mix went back to its channel)
+			r.finish(RecDone)
+		}
 	}
 	b.m.recMu.Lock()
 	var queued []*LiveRecording
@@ -540,6 +553,10 @@ func (b *Bridge) attachRecording(r *LiveRecording) bool {
 func (b *Bridge) detachRecording(r *LiveRecording) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.dropRecordingLocked(r)
+}
+
+func (b *Bridge) dropRecordingLocked(r *LiveRecording) {
 	list := make([]*LiveRecording, 0, len(b.recs))
 	for _, x := range b.recs {
 		if x != r {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Typed ids: what the APIs name things by. Nothing outside this package
@@ -100,7 +101,7 @@ type Calls interface {
 	ListStored() ([]StoredRecordingJSON, error)
 	GetStored(name string) (*StoredRecording, error)
 	OpenStored(ctx context.Context, rec *StoredRecording) (io.ReadSeekCloser, time.Time, error)
-	DeleteStored(name string) error
+	DeleteStored(name string, by meta.Audit) error
 	CopyStored(src, dst string) (*StoredRecording, error)
 }
 

@@ -26,8 +26,9 @@ type Catalog interface {
 	Stored(ctx context.Context, name string) (meta.Recording, error)
 	// OpenByName opens a stored recording's file.
 	OpenByName(ctx context.Context, name, contentType string) (*catalog.Media, string, error)
-	// DeleteByName deletes a stored recording's file and row.
-	DeleteByName(ctx context.Context, name string) error
+	// DeleteByName deletes a stored recording's file and row, leaving
+	// the audit row by (who asked, through which API, from where).
+	DeleteByName(ctx context.Context, name string, by meta.Audit) error
 	// Copy copies a stored recording to a new name (meta.ErrConflict when
 	// that is taken).
 	Copy(ctx context.Context, src, dst string) (meta.Recording, error)

@@ -468,6 +468,33 @@ func (ch *Channel) Reinvite(offer []byte) (int, []byte) {
 	if err != nil {
 		return 500, nil
 	}
+	ch.applyRemote(m, choice)
+	return 200, body
+}
+
+// ReinviteAnswer implements sip.LateAnswerHandler: the answer an ACK
+// carries after an offerless re-INVITE (our 200 offered the current
+// session) is applied like a re-INVITE's offer: new address, codec,
+// hold or unhold. An answer that cannot be used keeps the session as it
+// was (an ACK cannot be refused).
+func (ch *Channel) ReinviteAnswer(answer []byte) {
+	m, err := sdp.Parse(answer)
+	if err != nil {
+		ch.log.Warn("re-INVITE answer in the ACK not usable; session unchanged", "err", err)
+		return
+	}
+	choice, err := sdp.Negotiate(m, ch.m.opts.Codecs)
+	if err != nil {
+		ch.log.Warn("re-INVITE answer in the ACK has no codec of ours; session unchanged", "err", err)
+		return
+	}
+	ch.applyRemote(m, choice)
+}
+
+// applyRemote switches the media to the peer's session description m
+// (offer or answer) and publishes ChannelHold/ChannelUnhold when the
+// peer's hold state changed.
+func (ch *Channel) applyRemote(m *sdp.Media, choice sdp.Choice) {
 	ch.updateMedia(m, choice)
 	ch.mu.Lock()
 	ch.remote, ch.choice = m, choice
@@ -482,7 +509,6 @@ func (ch *Channel) Reinvite(offer []byte) (int, []byte) {
 		}
 	}
 	ch.mu.Unlock()
-	return 200, body
 }
 
 // OnDTMF implements rtp.Handler: the digit goes through the tap chain, and

@@ -124,6 +124,28 @@ func TestReinviteHold(t *testing.T) {
 	if ch.State() != StateUp {
 		t.Fatal(ch.State())
 	}
+	// The answer to that offer comes in the ACK: a new address applies,
+	// a sendonly answer holds, an unusable one changes nothing.
+	ch.ReinviteAnswer(offer(t, 5010, ""))
+	if u := fm.lastUpdate(); u.remote == nil || u.remote.Port != 5010 {
+		t.Fatalf("late answer update %+v", u)
+	}
+	ch.Reinvite(nil)
+	ch.ReinviteAnswer(offer(t, 5010, "sendonly"))
+	r.ev.expect("ChannelHold")
+	if u := fm.lastUpdate(); u.remote != nil {
+		t.Fatalf("audio still sent after a holding answer: %+v", u)
+	}
+	n = fm.updateCount()
+	ch.ReinviteAnswer([]byte("garbage"))
+	if fm.updateCount() != n {
+		t.Fatal("an unusable answer changed the media")
+	}
+	ch.ReinviteAnswer(offer(t, 5012, "sendrecv"))
+	r.ev.expect("ChannelUnhold")
+	if u := fm.lastUpdate(); u.remote == nil || u.remote.Port != 5012 {
+		t.Fatalf("unholding answer update %+v", u)
+	}
 }
 
 // TestRingAndEarlyMedia: ring sends 180, progress 183 (with an SDP

@@ -144,19 +144,35 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 			defer t.Stop()
 			limit = t.C
 		}
-		select {
-		case <-ch.done:
-			byChannel = true
-			r.hangup.Store(true)
-			r.finish(RecDone)
-		case <-limit:
-			r.mu.Lock()
-			if r.stopReason == "" {
-				r.stopReason = StopMaxDuration
+		// Silence by absence: the voice detector only hears frames that
+		// arrive, so a call that sends no RTP at all (or stops sending) is
+		// also watched by the clock.
+		var absentTick <-chan time.Time
+		var absent absenceWatch
+		if o.MaxSilence > 0 {
+			t := time.NewTicker(absenceTick)
+			defer t.Stop()
+			absentTick = t.C
+		}
+	wait:
+		for {
+			select {
+			case <-ch.done:
+				byChannel = true
+				r.hangup.Store(true)
+				r.finish(RecDone)
+			case <-limit:
+				r.stopBy(StopMaxDuration)
+			case now := <-absentTick:
+				if !absent.silent(r, now, o.MaxSilence) {
+					continue
+				}
+				r.logger().Info("recording: no audio for its inactivity limit; stopping", "name", r.name,
+					"max_silence_s", o.MaxSilence.Seconds())
+				r.stopBy(StopMaxSilence)
+			case <-r.done:
 			}
-			r.mu.Unlock()
-			r.Stop()
-		case <-r.done:
+			break wait
 		}
 		if o.OnFinish == nil {
 			return
@@ -191,6 +207,46 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 		o.OnFinish(res)
 	}()
 	return r.JSON(), nil
+}
+
+// absenceTick is how often a call recording with an inactivity limit looks
+// for audio that does not arrive.
+const absenceTick = 200 * time.Millisecond
+
+// absenceWatch counts silence by absence for a call recording: the time
+// since the recording last received audio, added to the silence the
+// voice detector had counted until then.
+type absenceWatch struct {
+	lastWritten int64
+	since       time.Time // when written last changed (or recording began)
+	silBefore   time.Duration
+}
+
+// silent reports whether r has been silent (heard or absent) for limit.
+func (w *absenceWatch) silent(r *LiveRecording, now time.Time, limit time.Duration) bool {
+	r.mu.Lock()
+	st, written := r.state, r.written
+	var heard time.Duration
+	if r.vad != nil {
+		heard = r.vad.SilentFor()
+	}
+	r.mu.Unlock()
+	if st != RecRecording || w.since.IsZero() || written != w.lastWritten {
+		// Not recording (queued, paused): the clock starts again.
+		w.lastWritten, w.since, w.silBefore = written, now, heard
+		return false
+	}
+	return w.silBefore+now.Sub(w.since) >= limit
+}
+
+// stopBy stops the recording for a reason of its own (StopReason).
+func (r *LiveRecording) stopBy(reason string) {
+	r.mu.Lock()
+	if r.stopReason == "" {
+		r.stopReason = reason
+	}
+	r.mu.Unlock()
+	r.Stop()
 }
 
 // PlayCall starts a playback on any call (PlayOptions.Media as for ARI).

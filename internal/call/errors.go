@@ -25,6 +25,9 @@ var (
 	// ErrUnavailable: a resource the operation needs is exhausted or not
 	// configured (RTP ports, the SIP dialer).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNotImplemented: a combination of parameters the API declares and
+	// the server does not implement (Asterisk's 501).
+	ErrNotImplemented = errors.New("not implemented")
 )
 
 // Finer kinds, each also its broader kind (errors.Is matches both): APIs

@@ -22,7 +22,10 @@ import (
 // Options configure a Manager.
 type Options struct {
 	Logger *slog.Logger
-	Bus    *event.Bus
+	// MediaWebSocketClients are the websocket client connections external
+	// media may dial (transport websocket, connection_type client), by id.
+	MediaWebSocketClients map[string]MediaWebSocketClient
+	Bus                   *event.Bus
 	// Plan is the dialplan at start; SIGHUP replaces it (SetPlan), so read
 	// it through Manager.dialplan(), never as opts.Plan.
 	Plan  *dialplan.Plan
@@ -124,6 +127,9 @@ type Manager struct {
 
 	mu    sync.RWMutex
 	chans map[string]*Channel
+	// wsPending are websocket server external media channels waiting for
+	// the application to connect, by connection id (guarded by mu).
+	wsPending map[string]*streamMedia
 	// gone is closed and replaced whenever a channel is removed, so Drain
 	// can wait without polling.
 	gone chan struct{}
@@ -183,7 +189,7 @@ func NewManager(o Options) *Manager {
 	if o.NewMedia == nil {
 		o.NewMedia = newRTPSession
 	}
-	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]*streamMedia{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	rtpFigures.track(m)
 	return m

@@ -36,6 +36,17 @@ func (ch *Channel) detach(r *LiveRecording) {
 	}
 }
 
+// recordings lists the recordings that tap the channel.
+func (ch *Channel) recordings() []*LiveRecording {
+	var list []*LiveRecording
+	for _, e := range ch.tapList() {
+		if t, ok := e.tap.(*recordingTap); ok {
+			list = append(list, t.r)
+		}
+	}
+	return list
+}
+
 // recording reports whether a recording taps the channel.
 func (ch *Channel) recording() bool {
 	for _, e := range ch.tapList() {

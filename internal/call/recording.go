@@ -109,6 +109,12 @@ type LiveRecording struct {
 	stereo  bool   // bridge recordings: one party per channel
 	source  string // catalog source: ari, policy (dialplan Record), ...
 
+	// mixIn is the bridge whose mix feeds a channel recording while its
+	// channel is connected to another party by third-party control
+	// (ConnectCalls: an OzML Forward after a Record): the recording then
+	// holds both parties. nil: it takes the channel's own audio.
+	mixIn atomic.Pointer[Bridge]
+
 	// q is the bounded queue between the media path and the writer
 	// goroutine (see writeLoop); the media path never does file or pipe
 	// I/O and never waits for it.
@@ -502,6 +508,9 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 
 // push takes one decoded frame from the media path.
 func (r *LiveRecording) push(ssrc uint32, seq uint16, ts uint32, pcm []int16, now time.Time) {
+	if r.mixIn.Load() != nil {
+		return // the bridge's mix feeds it (which has this frame too)
+	}
 	r.mu.Lock()
 	if r.state != RecRecording || r.writer == nil {
 		r.mu.Unlock()
@@ -671,6 +680,45 @@ func (r *LiveRecording) checkLimitsLocked() (stop bool, fail string) {
 	return false, ""
 }
 
+// mixFrom makes the bridge b's mix feed the channel recording r (its
+// channel has joined b by third-party control): what the timeline holds
+// is written first, then the mix takes over from the channel's audio.
+func (r *LiveRecording) mixFrom(b *Bridge) {
+	r.mu.Lock()
+	if r.finished {
+		r.mu.Unlock()
+		return
+	}
+	if r.timeline != nil {
+		r.timeline.Flush(r.emit)
+	}
+	r.mixIn.Store(b)
+	r.mu.Unlock()
+	if !b.attachRecording(r) {
+		r.unmixLocked(b, false)
+	}
+}
+
+// unmixLocked hands the channel recording back to its channel's audio when
+// its channel leaves b (with b.mu held when bridgeLocked: b's list is
+// changed in place).
+func (r *LiveRecording) unmixLocked(b *Bridge, bridgeLocked bool) {
+	if !r.mixIn.CompareAndSwap(b, nil) {
+		return
+	}
+	if bridgeLocked {
+		b.dropRecordingLocked(r)
+	} else {
+		b.detachRecording(r)
+	}
+	r.mu.Lock()
+	if r.timeline != nil {
+		// A fresh timeline: RTP timestamps start again from the channel.
+		r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
+	}
+	r.mu.Unlock()
+}
+
 // Stop ends the recording and keeps the file.
 func (r *LiveRecording) Stop() {
 	r.flushMedia()
@@ -807,6 +855,9 @@ func (r *LiveRecording) finish(state RecordingState) {
 	r.mu.Unlock()
 	if r.ch != nil {
 		r.ch.detach(r)
+		if b := r.mixIn.Swap(nil); b != nil {
+			b.detachRecording(r)
+		}
 	} else {
 		r.br.detachRecording(r)
 	}

@@ -142,7 +142,7 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 // store that holds it, and its catalog row. A recording being written is
 // not deleted (409, as Asterisk); one still queued has not opened its
 // file, so an earlier take of the name can be.
-func (m *Manager) DeleteStored(name string) error {
+func (m *Manager) DeleteStored(name string, by meta.Audit) error {
 	if _, err := recorder.ResolveName(m.opts.RecordingsDir, name); err != nil {
 		return errf(ErrInvalidArgument, "Recording name invalid")
 	}
@@ -155,7 +155,7 @@ func (m *Manager) DeleteStored(name string) error {
 	}
 	ctx, cancel := catalogCtx()
 	defer cancel()
-	if err := c.DeleteByName(ctx, name); err != nil {
+	if err := c.DeleteByName(ctx, name, by); err != nil {
 		return storedErr(err, "deleting recording")
 	}
 	return nil

@@ -492,18 +492,6 @@ func (s *Service) Recovered(ctx context.Context, in Info) error {
 	return s.Finished(ctx, in)
 }
 
-// Delete removes a recording's file and row (account-scoped).
-func (s *Service) Delete(ctx context.Context, accountSid, sid string) error {
-	row, err := s.Meta.Recording(ctx, accountSid, sid)
-	if err != nil {
-		return err
-	}
-	if err := s.removeFile(ctx, row); err != nil {
-		return err
-	}
-	return s.Meta.DeleteRecording(ctx, accountSid, sid)
-}
-
 // Remove deletes a recording as Twilio does (the Recordings APIs' DELETE):
 // its file goes at once, its row moves to the deleted recordings (status
 // deleted, kept until PurgeDeleted forgets it, DeletedRetention after) with
@@ -547,17 +535,17 @@ func (s *Service) PurgeDeleted(ctx context.Context) (int, error) {
 }
 
 // DeleteByName deletes a stored recording (ARI's DELETE
-// /recordings/stored): its file, through the blob store that holds it,
-// and its row. ErrNotFound unless Stored finds it.
-func (s *Service) DeleteByName(ctx context.Context, name string) error {
+// /recordings/stored) as Remove does: its file, through the blob store
+// that holds it, goes at once; its row moves to the deleted recordings with
+// the audit row by (whose AccountSid and RecordingSid are filled in here).
+// ErrNotFound unless Stored finds it.
+func (s *Service) DeleteByName(ctx context.Context, name string, by meta.Audit) error {
 	row, err := s.Stored(ctx, name)
 	if err != nil {
 		return err
 	}
-	if err := s.removeFile(ctx, row); err != nil {
-		return err
-	}
-	return s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
+	by.AccountSid, by.RecordingSid = row.AccountSid, row.Sid
+	return s.Remove(ctx, by)
 }
 
 // Copy copies a stored recording (ARI's copy) to the name dst: the file is

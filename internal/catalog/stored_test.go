@@ -73,7 +73,7 @@ func TestStoredIsTheCatalog(t *testing.T) {
 		if _, _, err := svc.OpenByName(ctx, name, ""); !errors.Is(err, ErrNotFound) {
 			t.Errorf("OpenByName(%s) = %v, want ErrNotFound", name, err)
 		}
-		if err := svc.DeleteByName(ctx, name); !errors.Is(err, ErrNotFound) {
+		if err := svc.DeleteByName(ctx, name, meta.Audit{API: "ari"}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("DeleteByName(%s) = %v, want ErrNotFound", name, err)
 		}
 		if _, err := svc.Copy(ctx, name, name+"-copy"); !errors.Is(err, ErrNotFound) {
@@ -118,8 +118,21 @@ func TestStoredIsTheCatalog(t *testing.T) {
 	}
 
 	for _, name := range []string{"vm/one", "copies/one"} {
-		if err := svc.DeleteByName(ctx, name); err != nil {
+		row, err := st.RecordingByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.DeleteByName(ctx, name, meta.Audit{Actor: "asterisk", API: "ari", Remote: "192.0.2.7:5000"}); err != nil {
 			t.Fatalf("DeleteByName(%s): %v", name, err)
+		}
+		// as the Recordings APIs delete: the row is kept as deleted,
+		// with an audit row naming who asked
+		if del, err := st.DeletedRecording(ctx, row.AccountSid, row.Sid); err != nil || del.Status != "deleted" {
+			t.Fatalf("%s's deleted row: %+v, %v", name, del, err)
+		}
+		trail, err := st.AuditTrail(ctx, row.AccountSid, row.Sid)
+		if err != nil || len(trail) != 1 || trail[0].Action != meta.AuditDelete || trail[0].Actor != "asterisk" || trail[0].API != "ari" || trail[0].Remote != "192.0.2.7:5000" {
+			t.Fatalf("%s's audit trail: %+v, %v", name, trail, err)
 		}
 		if _, err := st.RecordingByName(ctx, name); !errors.Is(err, meta.ErrNotFound) {
 			t.Fatalf("%s's row after the delete: %v", name, err)

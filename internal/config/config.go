@@ -62,7 +62,9 @@ type Config struct {
 	Ozeki Ozeki `yaml:"ozeki"`
 	// NATS connects the node to a NATS server (nats://host:4222) on which
 	// it publishes its ARI events in ari-proxy's subjects,
-	// ari.event.{app}.{asterisk_id}. Empty: no NATS.
+	// ari.event.{app}.{asterisk_id}, and serves and sends ARI requests
+	// between nodes (ari.get|command|create.{app}.{node}; README). Empty:
+	// no NATS.
 	NATS NATS `yaml:"nats"`
 	// Webhook configures outgoing notifications (ozeki.go).
 	Webhook Webhook `yaml:"webhook"`
@@ -304,6 +306,22 @@ type ARI struct {
 	// origin. Default: none (no CORS headers). Non-browser clients need no
 	// entry.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// WebSocketClients are the connections an external media channel with
+	// transport websocket and connection_type client may dial, by id
+	// (Asterisk's websocket_client.conf): externalMedia names the id in
+	// external_host.
+	WebSocketClients []WebSocketClient `yaml:"websocket_clients"`
+}
+
+// WebSocketClient is one websocket client connection for external media.
+type WebSocketClient struct {
+	ID string `yaml:"id"`
+	// URI is the ws:// or wss:// address of the application's media server.
+	URI string `yaml:"uri"`
+	// Protocols are the WebSocket sub-protocols offered (default: media).
+	Protocols []string `yaml:"protocols"`
+	Username  string   `yaml:"username"`
+	Password  string   `yaml:"password"`
 }
 
 // ARIUser is one ARI credential.
@@ -599,6 +617,19 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if len(c.ARI.Users) == 0 && !IsLoopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("ari.users: HTTP listens on %s, which is not loopback; configure ARI credentials (the default asterisk/asterisk is only accepted on loopback)", c.HTTP.Listen))
+	}
+	seenWS := map[string]bool{}
+	for i, w := range c.ARI.WebSocketClients {
+		u, err := url.Parse(w.URI)
+		switch {
+		case w.ID == "":
+			errs = append(errs, fmt.Errorf("ari.websocket_clients[%d]: id is required", i))
+		case seenWS[w.ID]:
+			errs = append(errs, fmt.Errorf("ari.websocket_clients[%d]: id %q appears twice", i, w.ID))
+		case err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "":
+			errs = append(errs, fmt.Errorf("ari.websocket_clients[%d] (%s): uri %q must be ws://host[:port]/path or wss://…", i, w.ID, w.URI))
+		}
+		seenWS[w.ID] = true
 	}
 	for _, o := range c.ARI.AllowedOrigins {
 		if err := checkOrigin(o); err != nil {

@@ -208,3 +208,23 @@ func TestAllowedOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestWebSocketClients(t *testing.T) {
+	c := Default()
+	c.ARI.WebSocketClients = []WebSocketClient{{ID: "bot", URI: "ws://127.0.0.1:9000/media"}, {ID: "tls", URI: "wss://bot.example.com/m"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]WebSocketClient{
+		{{URI: "ws://x/"}},
+		{{ID: "a", URI: "http://x/"}},
+		{{ID: "a", URI: "ws://"}},
+		{{ID: "a", URI: "ws://x/"}, {ID: "a", URI: "ws://y/"}},
+	} {
+		c := Default()
+		c.ARI.WebSocketClients = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ari.websocket_clients") {
+			t.Errorf("%+v: %v, want an ari.websocket_clients error", bad, err)
+		}
+	}
+}

@@ -28,7 +28,8 @@ type Ozeki struct {
 	// (Ozeki's HttpRecordings folder); default "HttpRecordings".
 	Folder string `yaml:"folder"`
 	// PublicURL is the base of the RecordURL sent with RecordCompleted
-	// ("https://tapedeck.example.com"); default http://<the API's
+	// ("https://tapedeck.example.com"); default http.public_url when the
+	// API is served on the HTTP listener, else http://<the API's
 	// listener>.
 	PublicURL string `yaml:"public_url"`
 	// RecordURLTTLSeconds is how long a RecordURL downloads the file

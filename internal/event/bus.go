@@ -74,6 +74,10 @@ type Subscriber struct {
 	App string
 	// All subscribes to every source (subscribeAll=true).
 	All bool
+	// Remote marks a stand-in for an application connected to another
+	// node (RegisterRemote): it makes Stasis(app) and source subscriptions
+	// work here, and its events reach the other node through the tap.
+	Remote bool
 
 	mu     sync.Mutex
 	queue  [][]byte
@@ -328,6 +332,55 @@ func (b *Bus) Unregister(sub *Subscriber) {
 	}
 }
 
+// RegisterRemote registers sub (marked Remote) as the application's
+// consumer only if the application has none here: an application connected
+// to this node always wins over its stand-in. It reports whether sub was
+// registered.
+func (b *Bus) RegisterRemote(sub *Subscriber) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sub.Remote = true
+	app := b.apps[sub.App]
+	if app != nil && app.Subscriber != nil {
+		return false
+	}
+	if app == nil {
+		app = &Application{Name: sub.App, Sources: map[string]bool{}}
+		b.apps[sub.App] = app
+	}
+	app.Subscriber = sub
+	return true
+}
+
+// Deliver pushes msg, an event of another node already in ARI form, to the
+// application's subscriber if it is connected to this node (not a Remote
+// stand-in). It does not tap: the message came from NATS.
+func (b *Bus) Deliver(name string, msg []byte) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	if app == nil || app.Subscriber == nil || app.Subscriber.Remote || !allowedRaw(app, msg) {
+		return false
+	}
+	app.Subscriber.push(msg)
+	return true
+}
+
+// Local lists the applications connected to this node (not Remote
+// stand-ins), sorted.
+func (b *Bus) Local() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for name, app := range b.apps {
+		if app.Subscriber != nil && !app.Subscriber.Remote {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Registered reports whether an application has a consumer.
 func (b *Bus) Registered(name string) bool {
 	b.mu.Lock()
@@ -499,6 +552,20 @@ func (b *Bus) wants(app *Application, ev Event) bool {
 		}
 	}
 	return false
+}
+
+// allowedRaw applies the application's type filter to a marshalled event.
+func allowedRaw(app *Application, msg []byte) bool {
+	if len(app.Allowed) == 0 && len(app.Disallowed) == 0 {
+		return true
+	}
+	var head struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(msg, &head) != nil {
+		return false
+	}
+	return allowed(app, head.Type)
 }
 
 func allowed(app *Application, typ string) bool {

@@ -105,3 +105,46 @@ func TestTimeFormat(t *testing.T) {
 		t.Fatal(string(b))
 	}
 }
+
+// TestRemoteStandIn: a stand-in for an application of another node makes
+// it Registered and receives (and taps) its events, never takes the place
+// of a connected application, and is replaced by one that connects;
+// Deliver reaches connected applications only, through their filter.
+func TestRemoteStandIn(t *testing.T) {
+	b := NewBus("id")
+	var tapped []string
+	b.SetTap(func(app string, msg []byte) { tapped = append(tapped, app) })
+	stand := NewSubscriber("far", 10, false)
+	if !b.RegisterRemote(stand) || !b.Registered("far") || len(b.Local()) != 0 {
+		t.Fatalf("stand-in: registered %v, local %v", b.Registered("far"), b.Local())
+	}
+	b.Subscribe("far", "channel:1")
+	pub(b, "X", 1, "channel:1")
+	if len(tapped) != 1 || tapped[0] != "far" {
+		t.Fatalf("tapped %v, want the stand-in's event", tapped)
+	}
+	if b.Deliver("far", []byte(`{"type":"X"}`)) {
+		t.Fatal("delivered to a stand-in")
+	}
+	real := NewSubscriber("far", 10, false)
+	b.Register(real, nil)
+	if b.RegisterRemote(NewSubscriber("far", 10, false)) {
+		t.Fatal("a stand-in replaced a connected application")
+	}
+	if l := b.Local(); len(l) != 1 || l[0] != "far" {
+		t.Fatalf("local %v", l)
+	}
+	if !b.Deliver("far", []byte(`{"type":"Y","application":"far"}`)) {
+		t.Fatal("not delivered to the connected application")
+	}
+	if q := real.Next(nil); len(q) != 1 || !strings.Contains(string(q[0]), `"Y"`) {
+		t.Fatalf("connected application got %q", q)
+	}
+	b.SetFilter("far", nil, []map[string]any{{"type": "Z"}})
+	if b.Deliver("far", []byte(`{"type":"Z"}`)) {
+		t.Fatal("delivered a filtered-out type")
+	}
+	if b.Deliver("nobody", []byte(`{"type":"Y"}`)) {
+		t.Fatal("delivered to an absent application")
+	}
+}

@@ -30,6 +30,9 @@ func (s *Server) notReady(ctx context.Context) []string {
 	if s.draining.Load() {
 		reasons = append(reasons, "draining")
 	}
+	if s.nats != nil && !s.nats.connected() {
+		reasons = append(reasons, "nats: not connected (no new channels or bridges)")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := s.meta.ListAccounts(ctx); err != nil {

@@ -79,6 +79,9 @@ func (b *natsBridge) run(log *slog.Logger) {
 	}
 }
 
+// connected says whether the NATS connection is up.
+func (b *natsBridge) connected() bool { return b.nc.Status() == nats.CONNECTED }
+
 // close stops publishing (after what is queued) and closes the connection.
 func (b *natsBridge) close() {
 	b.once.Do(func() {

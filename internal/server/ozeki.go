@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/ozeki"
 	"github.com/tapedeck/tapedeck/internal/api/twilio"
+	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/speech"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -61,17 +63,7 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 		RecordURLTTL:     time.Duration(cfg.Ozeki.RecordURLTTLSeconds) * time.Second,
 		ScriptTimeout:    time.Duration(cfg.Ozeki.ScriptTimeoutSeconds) * time.Second,
 		ScriptFailureURL: cfg.Ozeki.ScriptFailureURL,
-		BaseURL: func() string {
-			switch {
-			case cfg.Ozeki.PublicURL != "":
-				return cfg.Ozeki.PublicURL
-			case o.l != nil:
-				return "http://" + o.l.Addr().String()
-			case s.hl != nil:
-				return "http://" + s.hl.Addr().String()
-			}
-			return ""
-		},
+		BaseURL:          func() string { return ozekiBaseURL(cfg, o.l, s.hl) },
 	})
 	ozeki.SetScriptRunner(o.api)
 	mux.Handle("/api", o.api)
@@ -79,7 +71,7 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 	if cfg.Ozeki.Listen != "" {
 		own := http.NewServeMux()
 		own.Handle("/", o.api) // Ozeki also serves the API at /?command=...
-		o.srv = &http.Server{Handler: own, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		o.srv = &http.Server{Handler: own, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHTTPHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	}
 	return nil
 }
@@ -130,4 +122,22 @@ func (s *Server) closeOzeki() {
 	}
 	o.api.Wait(5 * time.Second)
 	o.sender.Close()
+}
+
+// ozekiBaseURL is the base of the RecordURLs the command API hands out:
+// ozeki.public_url; else http.public_url when the API is served on the
+// HTTP listener (own is nil); else the address of the listener that
+// serves it.
+func ozekiBaseURL(cfg config.Config, own, httpL net.Listener) string {
+	switch {
+	case cfg.Ozeki.PublicURL != "":
+		return strings.TrimSuffix(cfg.Ozeki.PublicURL, "/")
+	case own == nil && cfg.HTTP.PublicURL != "":
+		return strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
+	case own != nil:
+		return "http://" + own.Addr().String()
+	case httpL != nil:
+		return "http://" + httpL.Addr().String()
+	}
+	return ""
 }

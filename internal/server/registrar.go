@@ -59,30 +59,40 @@ type locationStore struct {
 	node string
 }
 
-func (l locationStore) ReplaceBindings(ctx context.Context, sets map[string][]sip.Binding) error {
-	out := make(map[string][]meta.Registration, len(sets))
-	for user, bs := range sets {
-		rs := make([]meta.Registration, len(bs))
-		for i, b := range bs {
-			rs[i] = meta.Registration{Username: b.User, Contact: b.Contact, Expires: b.Expires, CallID: b.CallID, CSeq: int64(b.CSeq),
-				Source: b.Source, Transport: b.Transport, UserAgent: b.UserAgent, Node: l.node}
-		}
-		out[user] = rs
+func (l locationStore) ApplyBindings(ctx context.Context, changes []sip.BindingChange) error {
+	out := make([]meta.RegistrationChange, len(changes))
+	for i, c := range changes {
+		out[i] = meta.RegistrationChange{Username: c.User, ClearAll: c.ClearAll, Upsert: toRegistrations(c.Upsert, l.node), Remove: c.Remove}
 	}
-	return l.rs.ReplaceRegistrations(ctx, out)
+	return l.rs.ApplyRegistrations(ctx, out)
 }
 
 func (l locationStore) LoadBindings(ctx context.Context, now time.Time) ([]sip.Binding, error) {
 	rs, err := l.rs.ActiveRegistrations(ctx, now)
-	if err != nil {
-		return nil, err
+	return fromRegistrations(rs), err
+}
+
+func (l locationStore) UserBindings(ctx context.Context, user string, now time.Time) ([]sip.Binding, error) {
+	rs, err := l.rs.UserRegistrations(ctx, user, now)
+	return fromRegistrations(rs), err
+}
+
+func toRegistrations(bs []sip.Binding, node string) []meta.Registration {
+	rs := make([]meta.Registration, len(bs))
+	for i, b := range bs {
+		rs[i] = meta.Registration{Username: b.User, Contact: b.Contact, Expires: b.Expires, CallID: b.CallID, CSeq: int64(b.CSeq),
+			Source: b.Source, Transport: b.Transport, UserAgent: b.UserAgent, Node: node}
 	}
+	return rs
+}
+
+func fromRegistrations(rs []meta.Registration) []sip.Binding {
 	bs := make([]sip.Binding, len(rs))
 	for i, r := range rs {
 		bs[i] = sip.Binding{User: r.Username, Contact: r.Contact, Expires: r.Expires, CallID: r.CallID, CSeq: uint32(r.CSeq),
 			Source: r.Source, Transport: r.Transport, UserAgent: r.UserAgent}
 	}
-	return bs, nil
+	return bs
 }
 
 func (l locationStore) PruneBindings(ctx context.Context, now time.Time) (int64, error) {
@@ -175,12 +185,13 @@ func (s *Server) endpoints(ctx context.Context) ([]ari.Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	online := s.reg.Online(ctx)
 	for _, u := range page.Items {
 		if u.SIPUsername == "" {
 			continue
 		}
 		state := "offline"
-		if len(s.reg.Contacts(u.SIPUsername)) > 0 {
+		if online[u.SIPUsername] {
 			state = "online"
 		}
 		out = append(out, ari.Endpoint{Technology: "PJSIP", Resource: u.SIPUsername, State: state})

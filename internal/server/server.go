@@ -41,6 +41,11 @@ import (
 	"github.com/tapedeck/tapedeck/internal/web"
 )
 
+// MaxHTTPHeaderBytes bounds the request line and headers of every HTTP
+// listener (net/http's default is 1 MiB): no API needs more than a few KiB,
+// and a peer sending more gets 431 instead of holding server memory.
+const MaxHTTPHeaderBytes = 64 << 10
+
 // Version is the tapedeck version reported by the APIs.
 var Version = "0.1.0-dev"
 
@@ -75,6 +80,8 @@ type Server struct {
 	// Close.
 	draining, closed atomic.Bool
 	nats             *natsBridge // ARI events to NATS, when configured
+	// cluster relays ARI between the nodes on NATS (with nats).
+	cluster *cluster
 }
 
 // New builds a server from a validated configuration.
@@ -186,22 +193,27 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			log.Warn("RTP is read by a goroutine per socket", "err", err)
 		}
 	}
+	wsClients := map[string]call.MediaWebSocketClient{}
+	for _, w := range cfg.ARI.WebSocketClients {
+		wsClients[w.ID] = call.MediaWebSocketClient{URI: w.URI, Protocols: w.Protocols, Username: w.Username, Password: w.Password}
+	}
 	s.calls = call.NewManager(call.Options{
-		Poller:              s.poller,
-		Media:               res,
-		RecordingsDir:       recDir,
-		MaxRecording:        time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
-		FsyncInterval:       fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
-		DegradedLossPercent: cfg.Recording.DegradedLossPercent,
-		Logger:              log,
-		Bus:                 s.bus,
-		Plan:                plan,
-		Ports:               ports,
-		Codecs:              cfg.RTP.Codecs,
-		DTMFType:            uint8(cfg.RTP.DTMFPayloadType),
-		NodeID:              cfg.NodeID,
-		RTPTimeout:          time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
-		OnCallEnded:         func(r call.CallRecord) { s.writeCDR(r) },
+		MediaWebSocketClients: wsClients,
+		Poller:                s.poller,
+		Media:                 res,
+		RecordingsDir:         recDir,
+		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
+		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
+		DegradedLossPercent:   cfg.Recording.DegradedLossPercent,
+		Logger:                log,
+		Bus:                   s.bus,
+		Plan:                  plan,
+		Ports:                 ports,
+		Codecs:                cfg.RTP.Codecs,
+		DTMFType:              uint8(cfg.RTP.DTMFPayloadType),
+		NodeID:                cfg.NodeID,
+		RTPTimeout:            time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
+		OnCallEnded:           func(r call.CallRecord) { s.writeCDR(r) },
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -268,7 +280,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Endpoints:      s.endpoints,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/ari/", s.ari)
+	if s.nats != nil {
+		if s.cluster, err = startCluster(s.nats.nc, s.bus, entity, cfg.NodeID, s.ari, s.refuseCreates, log); err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		mux.Handle("/ari/", s.ariHandler(s.cluster))
+	} else {
+		mux.Handle("/ari/", s.ari)
+	}
+	// chan_websocket's media URI: the application's end of a websocket
+	// server external media channel.
+	mux.Handle("/media/", s.calls.MediaWebSocketHandler())
 	rc := restcomm.New(restcomm.Options{Catalog: s.catalog, Logger: log, MediaAccess: cfg.Catalog.MediaAccess,
 		SignKey: []byte(cfg.Catalog.SignKey), SignedTTL: time.Duration(cfg.Catalog.SignedURLTTL) * time.Second,
 		PublicURL: cfg.HTTP.PublicURL})
@@ -319,7 +341,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.catalog.Run(rctx, every)
 	}()
 	nodes.track(s)
-	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	s.http = &http.Server{Handler: s.instrument(mux), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHTTPHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 
@@ -527,6 +549,9 @@ func (s *Server) Close() error {
 		s.reg.Close()
 	}
 	s.ari.Close()
+	if s.cluster != nil {
+		s.cluster.close()
+	}
 	if s.nats != nil {
 		s.nats.close()
 	}

@@ -269,3 +269,39 @@ func TestNodeID(t *testing.T) {
 		t.Errorf("asterisk/info: %d %s", code, body)
 	}
 }
+
+// TestHTTPHeaderLimit: request headers beyond MaxHTTPHeaderBytes get 431
+// (net/http alone would read up to 1 MiB); a normal request on the same
+// listener is served.
+func TestHTTPHeaderLimit(t *testing.T) {
+	srv := newServer(t)
+	c, err := net.DialTimeout("tcp", srv.HTTPAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	big := strings.Repeat("a", 2*MaxHTTPHeaderBytes)
+	go io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "+big+"\r\n\r\n")
+	line, err := bufioReadLine(c)
+	if err != nil || !strings.Contains(line, " 431 ") {
+		t.Fatalf("oversized headers: %q, %v; want 431", line, err)
+	}
+	if code, _, _ := get(t, "http://"+srv.HTTPAddr()+"/healthz", "", ""); code != 200 {
+		t.Errorf("normal request after: %d", code)
+	}
+}
+
+func bufioReadLine(c net.Conn) (string, error) {
+	var b [1]byte
+	var line []byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return string(line), err
+		}
+		if b[0] == '\n' {
+			return string(line), nil
+		}
+		line = append(line, b[0])
+	}
+}

@@ -59,6 +59,13 @@ type DialogHandler interface {
 	Reinvite(offer []byte) (code int, answer []byte)
 }
 
+// LateAnswerHandler is a DialogHandler that also takes the SDP answer an
+// ACK carries after an offerless re-INVITE (RFC 3261 13.2.1: our 200
+// offered, the ACK answers).
+type LateAnswerHandler interface {
+	ReinviteAnswer(answer []byte)
+}
+
 // Dialog is one UAS dialog (an inbound call leg).
 type Dialog struct {
 	ep     *Endpoint
@@ -77,10 +84,13 @@ type Dialog struct {
 	remoteTarget sip.Uri
 	localCSeq    uint32
 	ackBody      []byte
-	endReason    EndReason
-	ackOnce      sync.Once
-	endOnce      sync.Once
-	finalOnce    sync.Once
+	// reofferCSeq is the CSeq of an offerless re-INVITE whose 200
+	// carried our offer; its ACK brings the answer. 0: none pending.
+	reofferCSeq uint32
+	endReason   EndReason
+	ackOnce     sync.Once
+	endOnce     sync.Once
+	finalOnce   sync.Once
 	// timer is the negotiated session timer (timer.go), set before the
 	// dialog is handed to the handler.
 	timer sessionTimer
@@ -313,6 +323,14 @@ func (d *Dialog) Reject(code int, reason string) error {
 }
 
 func (d *Dialog) ack(req *sip.Request) {
+	d.mu.Lock()
+	late := lateAnswer(&d.reofferCSeq, req)
+	h := d.handler
+	d.mu.Unlock()
+	if late {
+		deliverLateAnswer(h, req)
+		return
+	}
 	d.ackOnce.Do(func() {
 		d.mu.Lock()
 		d.ackBody = req.Body()
@@ -453,6 +471,11 @@ func (d *Dialog) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if code != 200 {
 		body = nil
 		reason = statusText(code)
+	}
+	if cs := req.CSeq(); cs != nil && code == 200 && len(req.Body()) == 0 && body != nil {
+		d.mu.Lock()
+		d.reofferCSeq = cs.SeqNo
+		d.mu.Unlock()
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if body != nil {

@@ -60,9 +60,11 @@ type DigestOptions struct {
 }
 
 // Authenticator checks RFC 8760 digest credentials (SHA-256 and MD5,
-// qop=auth) on requests and builds the challenges. Nonces are stateless:
-// a time stamp and random bytes signed with a key of the process, so any
-// request of any transport may answer any challenge until it expires.
+// qop=auth) on requests and builds the challenges. Nonces are a time
+// stamp and random bytes signed with a key of the process, so any request
+// of any transport may answer any challenge until it expires; the nonce
+// counts used with each are remembered until then (RFC 7616 3.4: nc must
+// increase, a replayed Authorization is challenged again).
 // The digest arithmetic is github.com/icholy/digest's (sipgo's client
 // uses it too).
 type Authenticator struct {
@@ -74,9 +76,24 @@ type Authenticator struct {
 	mu    sync.Mutex
 	fails map[string]*failState // source IP -> recent failures
 
+	ncMu    sync.Mutex
+	ncs     map[string]nonceUse // nonce -> highest nc accepted
+	ncSwept time.Time
+
 	Failures atomic.Uint64 // failed authentications (wrong password, unknown user)
 	Dropped  atomic.Uint64 // requests dropped for too many failures
+	Replayed atomic.Uint64 // valid credentials whose nonce count did not increase
 }
+
+type nonceUse struct {
+	nc      int
+	expires time.Time
+}
+
+// maxNonces bounds the nonce-count table; when full of unexpired nonces,
+// a new nonce's first use is challenged again (a fresh nonce) rather than
+// remembered, which errs on the side of refusing a replay.
+const maxNonces = 1 << 18
 
 type failState struct {
 	since time.Time
@@ -106,7 +123,7 @@ func NewAuthenticator(creds Credentials, o DigestOptions, log *slog.Logger) *Aut
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Authenticator{opts: o, creds: creds, log: log, fails: map[string]*failState{}}
+	a := &Authenticator{opts: o, creds: creds, log: log, fails: map[string]*failState{}, ncs: map[string]nonceUse{}}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		panic("sip: no randomness for nonces: " + err.Error())
 	}
@@ -133,14 +150,41 @@ func (a *Authenticator) mac(b []byte) []byte {
 }
 
 // checkNonce reports whether the nonce is ours and whether it expired.
-func (a *Authenticator) checkNonce(n string) (ours, stale bool) {
+func (a *Authenticator) checkNonce(n string) (ours, stale bool, issued time.Time) {
 	b, err := base64.RawURLEncoding.DecodeString(n)
 	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], a.mac(b[:16])) {
-		return false, false
+		return false, false, time.Time{}
 	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	issued = time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
 	age := a.opts.Now().Sub(issued)
-	return true, age > a.opts.NonceTTL || age < -time.Minute
+	return true, age > a.opts.NonceTTL || age < -time.Minute, issued
+}
+
+// useNonce records nc for the nonce and reports whether it is higher than
+// every count accepted with that nonce before. Without qop there is no
+// count: the nonce is good for one request.
+func (a *Authenticator) useNonce(nonce string, nc int, issued time.Time) bool {
+	now := a.opts.Now()
+	a.ncMu.Lock()
+	defer a.ncMu.Unlock()
+	if now.Sub(a.ncSwept) > 30*time.Second || len(a.ncs) >= maxNonces {
+		a.ncSwept = now
+		for k, u := range a.ncs {
+			if now.After(u.expires) {
+				delete(a.ncs, k)
+			}
+		}
+	}
+	u, seen := a.ncs[nonce]
+	if seen && nc <= u.nc {
+		return false
+	}
+	if !seen && len(a.ncs) >= maxNonces {
+		return false
+	}
+	// Remembered while the nonce is accepted (checkNonce's TTL).
+	a.ncs[nonce] = nonceUse{nc: nc, expires: issued.Add(a.opts.NonceTTL + time.Second)}
+	return true
 }
 
 // challenges are the WWW-Authenticate values: SHA-256 first, then MD5
@@ -187,7 +231,7 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 		a.respond(req, tx, 401, "Unauthorized", a.challenges(false), delay)
 		return "", AuthChallenge
 	}
-	ours, stale := a.checkNonce(cred.Nonce)
+	ours, stale, issued := a.checkNonce(cred.Nonce)
 	if !ours || stale {
 		a.respond(req, tx, 401, "Unauthorized", a.challenges(ours && stale), delay)
 		return "", AuthChallenge
@@ -216,6 +260,16 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 		a.log.Warn("sip: authentication failed", "method", req.Method, "username", cred.Username, "source", req.Source(), "failures_from_source", n)
 		a.respond(req, tx, 403, "Forbidden", nil, delay)
 		return "", AuthForbidden
+	}
+	if !a.useNonce(cred.Nonce, cred.Nc, issued) {
+		// A replay, or a client reusing a count: a fresh nonce, marked
+		// stale (the credentials were right) so a phone answers it
+		// without asking its user.
+		a.Replayed.Add(1)
+		a.log.Warn("sip: nonce count did not increase (replayed Authorization?)", "method", req.Method,
+			"username", cred.Username, "nc", cred.Nc, "source", req.Source())
+		a.respond(req, tx, 401, "Unauthorized", a.challenges(true), 0)
+		return "", AuthChallenge
 	}
 	return cred.Username, AuthOK
 }

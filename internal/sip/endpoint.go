@@ -392,6 +392,10 @@ func (e *Endpoint) lookup(req *sip.Request) *Dialog {
 func (e *Endpoint) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if d := e.lookup(req); d != nil {
 		d.ack(req)
+		return
+	}
+	if e.uac != nil {
+		e.onUACAck(req)
 	}
 }
 

@@ -36,6 +36,9 @@ type Stats struct {
 	// AuthDropped requests dropped because their source failed too often.
 	AuthFailures uint64 `json:"auth_failures"`
 	AuthDropped  uint64 `json:"auth_dropped"`
+	// AuthReplayed counts right credentials refused because their nonce
+	// count did not increase (a replayed Authorization), challenged again.
+	AuthReplayed uint64 `json:"auth_replayed"`
 }
 
 type counters struct {
@@ -58,7 +61,7 @@ func (e *Endpoint) Stats() Stats {
 	}
 	if r := e.registrar.Load(); r != nil {
 		st.Registered, st.RegisterRejected, st.RegisterFlooded = r.Registered.Load(), r.Rejected.Load(), r.Flooded.Load()
-		st.AuthFailures, st.AuthDropped = r.auth.Failures.Load(), r.auth.Dropped.Load()
+		st.AuthFailures, st.AuthDropped, st.AuthReplayed = r.auth.Failures.Load(), r.auth.Dropped.Load(), r.auth.Replayed.Load()
 	}
 	return st
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,13 +31,28 @@ type Binding struct {
 	UserAgent string
 }
 
+// BindingChange is what REGISTERs of one user changed on this node: the
+// contacts bound or refreshed and those removed (by contact URI as
+// stored). Nodes write changes, never a user's whole set, so that the
+// contacts other nodes took for the same user survive.
+type BindingChange struct {
+	User string
+	// ClearAll removes every contact of the user, whichever node holds
+	// it, before the rest (Contact: *).
+	ClearAll bool
+	Upsert   []Binding
+	Remove   []string
+}
+
 // LocationStore persists bindings (the catalog database, shared by nodes).
 type LocationStore interface {
-	// ReplaceBindings makes sets[user] each user's bindings (none:
-	// unregistered), in one transaction.
-	ReplaceBindings(ctx context.Context, sets map[string][]Binding) error
+	// ApplyBindings applies the changes, in one transaction.
+	ApplyBindings(ctx context.Context, changes []BindingChange) error
 	// LoadBindings returns every binding that has not expired at now.
 	LoadBindings(ctx context.Context, now time.Time) ([]Binding, error)
+	// UserBindings returns one user's bindings that have not expired at
+	// now, whichever node took them.
+	UserBindings(ctx context.Context, user string, now time.Time) ([]Binding, error)
 	// PruneBindings deletes the bindings expired at now.
 	PruneBindings(ctx context.Context, now time.Time) (int64, error)
 }
@@ -62,9 +78,11 @@ type RegistrarOptions struct {
 }
 
 // Registrar answers REGISTER: digest authentication, then the user's
-// bindings are updated in memory (what calls read) and written behind to
-// the LocationStore by one goroutine that coalesces updates per user, so
-// a REGISTER never waits for the database.
+// bindings are updated in memory and the change is written behind to the
+// LocationStore by one goroutine that coalesces changes per user, so a
+// REGISTER never waits for the database. Contacts (what calls read) asks
+// the store, so a node routes to phones registered through any node, and
+// overlays the changes not written yet.
 type Registrar struct {
 	opts  RegistrarOptions
 	auth  *Authenticator
@@ -77,17 +95,49 @@ type Registrar struct {
 	limMu   sync.Mutex
 	buckets map[string]*bucket
 
-	flushMu sync.Mutex // one flush at a time, so Flush waits for the writer's
-	dirtyMu sync.Mutex
-	dirty   map[string]struct{}
-	wake    chan struct{}
-	stop    chan struct{}
-	stopped chan struct{}
+	flushMu  sync.Mutex // one flush at a time, so Flush waits for the writer's
+	dirtyMu  sync.Mutex
+	dirty    map[string]*pendingChange // not written yet
+	inflight map[string]*pendingChange // being written
+	wake     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
 
 	Registered atomic.Uint64 // successful REGISTERs
 	Rejected   atomic.Uint64 // REGISTERs refused (4xx other than 401)
 	Flooded    atomic.Uint64 // REGISTERs dropped by the per-source rate limit
-	StoreErrs  atomic.Uint64 // failed writes to the location store
+	StoreErrs  atomic.Uint64 // failed writes to (or reads of) the location store
+}
+
+// pendingChange is a user's coalesced change: clear first (Contact: *),
+// then ops by contact URI (nil: removed).
+type pendingChange struct {
+	clear bool
+	ops   map[string]*Binding
+}
+
+// merge applies later on top of p.
+func (p *pendingChange) merge(later *pendingChange) {
+	if later.clear {
+		p.clear, p.ops = true, map[string]*Binding{}
+	}
+	for c, b := range later.ops {
+		p.ops[c] = b
+	}
+}
+
+// overlay applies p to bindings read from the store.
+func (p *pendingChange) overlay(bs []Binding) []Binding {
+	if p.clear {
+		bs = nil
+	}
+	for c, b := range p.ops {
+		bs = slices.DeleteFunc(bs, func(x Binding) bool { return sameContact(x.Contact, c) })
+		if b != nil {
+			bs = append(bs, *b)
+		}
+	}
+	return bs
 }
 
 type aor struct {
@@ -128,7 +178,7 @@ func NewRegistrar(auth *Authenticator, store LocationStore, o RegistrarOptions, 
 		log = slog.Default()
 	}
 	r := &Registrar{opts: o, auth: auth, store: store, log: log, users: map[string]*aor{},
-		buckets: map[string]*bucket{}, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
+		buckets: map[string]*bucket{}, dirty: map[string]*pendingChange{}, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go r.writer()
 	return r
@@ -169,24 +219,113 @@ func (r *Registrar) Close() {
 // Auth is the registrar's authenticator (also used for INVITEs).
 func (r *Registrar) Auth() *Authenticator { return r.auth }
 
-// Contacts are the user's unexpired bindings, most recent first.
+// Contacts are the user's unexpired bindings, most recent first: those
+// of the location store (taken by any node) with this node's changes not
+// written yet on top. Without a store, or when it fails, the bindings this
+// node knows.
 func (r *Registrar) Contacts(user string) []Binding {
+	now := r.opts.Now()
+	out, ok := r.storeContacts(user, now)
+	if !ok {
+		out = r.localContacts(user)
+	}
+	out = slices.DeleteFunc(out, func(b Binding) bool { return !b.Expires.After(now) })
+	slices.SortStableFunc(out, func(x, y Binding) int { return y.Expires.Compare(x.Expires) })
+	return out
+}
+
+func (r *Registrar) localContacts(user string) []Binding {
 	r.mu.RLock()
 	a := r.users[user]
 	r.mu.RUnlock()
 	if a == nil {
 		return nil
 	}
-	now := r.opts.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]Binding, 0, len(a.bindings))
-	for _, b := range a.bindings {
-		if b.Expires.After(now) {
-			out = append(out, b)
+	return slices.Clone(a.bindings)
+}
+
+func (r *Registrar) storeContacts(user string, now time.Time) ([]Binding, bool) {
+	if r.store == nil {
+		return nil, false
+	}
+	// A change leaves dirty for inflight before it is written and leaves
+	// inflight once written, so it is in one of them before the read or
+	// after it, or the store has it: overlaying both looks, oldest first,
+	// misses none (the changes are final states, applying one twice is
+	// harmless).
+	before := r.pendingOf(user)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	bs, err := r.store.UserBindings(ctx, user, now)
+	if err != nil {
+		r.StoreErrs.Add(1)
+		r.log.Warn("registrar: location store read failed; using this node's bindings", "user", user, "err", err)
+		return nil, false
+	}
+	for _, p := range append(before, r.pendingOf(user)...) {
+		bs = p.overlay(bs)
+	}
+	return bs, true
+}
+
+// pendingOf copies the user's changes not yet written, oldest first.
+func (r *Registrar) pendingOf(user string) []*pendingChange {
+	r.dirtyMu.Lock()
+	defer r.dirtyMu.Unlock()
+	var out []*pendingChange
+	for _, m := range []map[string]*pendingChange{r.inflight, r.dirty} {
+		if p := m[user]; p != nil {
+			out = append(out, &pendingChange{clear: p.clear, ops: maps.Clone(p.ops)})
 		}
 	}
-	slices.SortStableFunc(out, func(x, y Binding) int { return y.Expires.Compare(x.Expires) })
+	return out
+}
+
+// Online is the set of users with an unexpired binding (ARI endpoints):
+// one read of the store, with this node's pending changes on top.
+func (r *Registrar) Online(ctx context.Context) map[string]bool {
+	now := r.opts.Now()
+	by := map[string][]Binding{}
+	var bs []Binding
+	var err error
+	if r.store != nil {
+		bs, err = r.store.LoadBindings(ctx, now)
+		if err != nil {
+			r.StoreErrs.Add(1)
+			r.log.Warn("registrar: location store read failed; using this node's bindings", "err", err)
+		}
+	}
+	if r.store == nil || err != nil {
+		r.mu.RLock()
+		for u, a := range r.users {
+			a.mu.Lock()
+			by[u] = slices.Clone(a.bindings)
+			a.mu.Unlock()
+		}
+		r.mu.RUnlock()
+	} else {
+		for _, b := range bs {
+			by[b.User] = append(by[b.User], b)
+		}
+		r.dirtyMu.Lock()
+		for _, m := range []map[string]*pendingChange{r.inflight, r.dirty} {
+			for u, p := range m {
+				by[u] = p.overlay(by[u])
+			}
+		}
+		r.dirtyMu.Unlock()
+	}
+	out := map[string]bool{}
+	for u, bs := range by {
+		for _, b := range bs {
+			if b.Expires.After(now) {
+				out[u] = true
+				break
+			}
+		}
+	}
 	return out
 }
 
@@ -334,6 +473,7 @@ func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 	a.mu.Lock()
 	cur := slices.DeleteFunc(slices.Clone(a.bindings), func(b Binding) bool { return !b.Expires.After(now) })
+	pc := &pendingChange{clear: wildcard, ops: map[string]*Binding{}}
 	if wildcard {
 		for _, b := range cur {
 			if b.CallID == callID && cseq <= b.CSeq {
@@ -353,8 +493,11 @@ func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if ch.expires == 0 {
 			if i >= 0 {
+				pc.ops[cur[i].Contact] = nil
 				cur = slices.Delete(cur, i, i+1)
 			}
+			// Maybe bound through another node: removed from the store too.
+			pc.ops[ch.contact] = nil
 			continue
 		}
 		b := Binding{User: user, Contact: ch.contact, Expires: now.Add(ch.expires), CallID: callID, CSeq: cseq,
@@ -363,10 +506,15 @@ func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 			b.UserAgent = truncStr(ua.Value(), 200)
 		}
 		if i >= 0 {
+			if cur[i].Contact != b.Contact {
+				pc.ops[cur[i].Contact] = nil // the same contact, written differently
+			}
 			cur[i] = b
 		} else {
 			cur = append(cur, b)
 		}
+		bb := b
+		pc.ops[b.Contact] = &bb
 	}
 	if len(cur) > r.opts.MaxContacts {
 		a.mu.Unlock()
@@ -376,7 +524,7 @@ func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 	a.bindings = cur
 	a.mu.Unlock()
 	if len(changes) > 0 || wildcard {
-		r.markDirty(user)
+		r.markDirty(user, pc)
 	}
 
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
@@ -416,12 +564,16 @@ func truncStr(s string, n int) string {
 	return s
 }
 
-func (r *Registrar) markDirty(user string) {
+func (r *Registrar) markDirty(user string, pc *pendingChange) {
 	if r.store == nil {
 		return
 	}
 	r.dirtyMu.Lock()
-	r.dirty[user] = struct{}{}
+	if p := r.dirty[user]; p != nil {
+		p.merge(pc)
+	} else {
+		r.dirty[user] = pc
+	}
 	r.dirtyMu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -429,13 +581,16 @@ func (r *Registrar) markDirty(user string) {
 	}
 }
 
-// writer writes the dirty users' bindings to the store; updates of one
+// writer writes the dirty users' changes to the store; changes of one
 // user coalesce, so its queue is bounded by the number of users.
 func (r *Registrar) writer() {
 	defer close(r.stopped)
+	retry := time.NewTicker(time.Second) // after a failed write
+	defer retry.Stop()
 	for {
 		select {
 		case <-r.wake:
+		case <-retry.C:
 		case <-r.stop:
 			r.flush()
 			return
@@ -448,36 +603,42 @@ func (r *Registrar) flush() {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.dirtyMu.Lock()
-	users := r.dirty
-	r.dirty = map[string]struct{}{}
-	r.dirtyMu.Unlock()
-	if len(users) == 0 {
+	batch := r.dirty
+	if len(batch) == 0 {
+		r.dirtyMu.Unlock()
 		return
 	}
-	sets := make(map[string][]Binding, len(users))
-	for u := range users {
-		r.mu.RLock()
-		a := r.users[u]
-		r.mu.RUnlock()
-		var bs []Binding
-		if a != nil {
-			a.mu.Lock()
-			bs = slices.Clone(a.bindings)
-			a.mu.Unlock()
+	r.dirty = map[string]*pendingChange{}
+	r.inflight = batch
+	r.dirtyMu.Unlock()
+	changes := make([]BindingChange, 0, len(batch))
+	for u, p := range batch {
+		ch := BindingChange{User: u, ClearAll: p.clear}
+		for c, b := range p.ops {
+			if b == nil {
+				ch.Remove = append(ch.Remove, c)
+			} else {
+				ch.Upsert = append(ch.Upsert, *b)
+			}
 		}
-		sets[u] = bs
+		changes = append(changes, ch)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := r.store.ReplaceBindings(ctx, sets)
+	err := r.store.ApplyBindings(ctx, changes)
 	cancel()
+	r.dirtyMu.Lock()
+	defer r.dirtyMu.Unlock()
+	r.inflight = nil
 	if err != nil {
 		r.StoreErrs.Add(1)
-		r.log.Error("registrar: location store write failed; retrying", "users", len(sets), "err", err)
-		r.dirtyMu.Lock()
-		for u := range sets {
-			r.dirty[u] = struct{}{}
+		r.log.Error("registrar: location store write failed; retrying", "users", len(batch), "err", err)
+		// What came in meanwhile goes on top of what failed.
+		for u, p := range batch {
+			if later := r.dirty[u]; later != nil {
+				p.merge(later)
+			}
+			r.dirty[u] = p
 		}
-		r.dirtyMu.Unlock()
 	}
 }
 

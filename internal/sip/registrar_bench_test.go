@@ -19,19 +19,41 @@ import (
 // metaLocations adapts the catalog's location store (as the server does).
 type metaLocations struct{ rs meta.Registrations }
 
-func (m metaLocations) ReplaceBindings(ctx context.Context, sets map[string][]Binding) error {
-	out := make(map[string][]meta.Registration, len(sets))
-	for user, bs := range sets {
-		rs := make([]meta.Registration, len(bs))
-		for i, b := range bs {
-			rs[i] = meta.Registration{Username: b.User, Contact: b.Contact, Expires: b.Expires, CallID: b.CallID, CSeq: int64(b.CSeq)}
-		}
-		out[user] = rs
+func (m metaLocations) ApplyBindings(ctx context.Context, changes []BindingChange) error {
+	out := make([]meta.RegistrationChange, len(changes))
+	for i, c := range changes {
+		out[i] = meta.RegistrationChange{Username: c.User, ClearAll: c.ClearAll, Upsert: toRegistrations(c.Upsert, "bench"), Remove: c.Remove}
 	}
-	return m.rs.ReplaceRegistrations(ctx, out)
+	return m.rs.ApplyRegistrations(ctx, out)
 }
 
-func (m metaLocations) LoadBindings(context.Context, time.Time) ([]Binding, error) { return nil, nil }
+func (m metaLocations) LoadBindings(ctx context.Context, now time.Time) ([]Binding, error) {
+	rs, err := m.rs.ActiveRegistrations(ctx, now)
+	return fromRegistrations(rs), err
+}
+
+func (m metaLocations) UserBindings(ctx context.Context, user string, now time.Time) ([]Binding, error) {
+	rs, err := m.rs.UserRegistrations(ctx, user, now)
+	return fromRegistrations(rs), err
+}
+
+func toRegistrations(bs []Binding, node string) []meta.Registration {
+	rs := make([]meta.Registration, len(bs))
+	for i, b := range bs {
+		rs[i] = meta.Registration{Username: b.User, Contact: b.Contact, Expires: b.Expires, CallID: b.CallID, CSeq: int64(b.CSeq),
+			Source: b.Source, Transport: b.Transport, UserAgent: b.UserAgent, Node: node}
+	}
+	return rs
+}
+
+func fromRegistrations(rs []meta.Registration) []Binding {
+	bs := make([]Binding, len(rs))
+	for i, r := range rs {
+		bs[i] = Binding{User: r.Username, Contact: r.Contact, Expires: r.Expires, CallID: r.CallID, CSeq: uint32(r.CSeq),
+			Source: r.Source, Transport: r.Transport, UserAgent: r.UserAgent}
+	}
+	return bs
+}
 
 func (m metaLocations) PruneBindings(ctx context.Context, now time.Time) (int64, error) {
 	return m.rs.PruneRegistrations(ctx, now)

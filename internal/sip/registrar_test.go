@@ -54,6 +54,12 @@ type regEnv struct {
 
 func startRegistrar(t *testing.T, ro RegistrarOptions, do DigestOptions) *regEnv {
 	t.Helper()
+	return startRegistrarOn(t, ro, do, nil)
+}
+
+// startRegistrarOn is startRegistrar with a location store.
+func startRegistrarOn(t *testing.T, ro RegistrarOptions, do DigestOptions, store LocationStore) *regEnv {
+	t.Helper()
 	clock := &testClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
 	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
@@ -66,7 +72,7 @@ func startRegistrar(t *testing.T, ro RegistrarOptions, do DigestOptions) *regEnv
 	}
 	t.Cleanup(func() { e.Close() })
 	do.Now, ro.Now = clock.Now, clock.Now
-	r := NewRegistrar(NewAuthenticator(testUsers, do, log), nil, ro, log)
+	r := NewRegistrar(NewAuthenticator(testUsers, do, log), store, ro, log)
 	t.Cleanup(r.Close)
 	e.SetRegistrar(r)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("regtest"))
@@ -343,5 +349,75 @@ func TestRegisterFlood(t *testing.T) {
 	}
 	if env.r.Flooded.Load() != 1 {
 		t.Fatalf("flooded = %d, want 1", env.r.Flooded.Load())
+	}
+}
+
+// TestRegisterNonceReplay: a nonce's count must increase (RFC 7616 3.4,
+// RFC 8760): a captured Authorization sent again, here to bind another
+// contact, is answered 401 with a fresh nonce (stale=true: the password
+// was right) and binds nothing; a count below or equal to one already
+// used is refused the same way, a higher one is accepted. Without qop a
+// nonce is good for one request.
+func TestRegisterNonceReplay(t *testing.T) {
+	env := startRegistrar(t, RegistrarOptions{}, DigestOptions{})
+	res := env.do(env.register("1001", "600", "<sip:1001@127.0.0.1:5071>"))
+	chal, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(contact string, nc int, qop bool) (*sip.Response, *digest.Challenge) {
+		t.Helper()
+		req := env.register("1001", "600", "<"+contact+">")
+		ch := *chal
+		if !qop {
+			ch.QOP = nil
+		}
+		cred, err := digest.Digest(&ch, digest.Options{Method: "REGISTER", URI: req.Recipient.String(), Username: "1001",
+			Password: "secret1001", Cnonce: "0a4f113b", Count: nc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+		res := env.do(req)
+		var c *digest.Challenge
+		if h := res.GetHeader("WWW-Authenticate"); h != nil {
+			c, _ = digest.ParseChallenge(h.Value())
+		}
+		return res, c
+	}
+	const x, y = "sip:1001@127.0.0.1:5071", "sip:1001@127.0.0.1:5072"
+	if res, _ := send(x, 1, true); res.StatusCode != 200 {
+		t.Fatalf("nc=1: %d", res.StatusCode)
+	}
+	for _, nc := range []int{1, 0} {
+		res, c := send(y, nc, true)
+		if res.StatusCode != 401 || c == nil || !c.Stale || c.Nonce == chal.Nonce {
+			t.Fatalf("nc=%d after nc=1: %d %+v, want 401 with a fresh nonce, stale=true", nc, res.StatusCode, c)
+		}
+	}
+	if cs := env.r.Contacts("1001"); len(cs) != 1 || cs[0].Contact != x {
+		t.Fatalf("after the replays: %v, want x only", cs)
+	}
+	if n := env.r.auth.Replayed.Load(); n != 2 {
+		t.Fatalf("replays counted: %d, want 2", n)
+	}
+	if n := env.r.auth.Failures.Load(); n != 0 {
+		t.Fatalf("replays counted as wrong passwords: %d", n)
+	}
+	if res, _ := send(y, 3, true); res.StatusCode != 200 {
+		t.Fatalf("nc=3: %d, want 200 (counts may skip)", res.StatusCode)
+	}
+	if res, _ := send(y, 2, true); res.StatusCode != 401 {
+		t.Fatalf("nc=2 after nc=3: %d, want 401", res.StatusCode)
+	}
+
+	// No qop: one request per nonce.
+	res = env.do(env.register("1001", "600", "<sip:1001@127.0.0.1:5071>"))
+	chal, _ = digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if res, _ := send(x, 0, false); res.StatusCode != 200 {
+		t.Fatalf("no qop, first use: %d", res.StatusCode)
+	}
+	if res, c := send(x, 0, false); res.StatusCode != 401 || c == nil || !c.Stale {
+		t.Fatalf("no qop, second use: %d, want 401 stale", res.StatusCode)
 	}
 }

@@ -45,6 +45,8 @@ type OutDialog struct {
 	ended   chan struct{}
 	once    sync.Once
 	reason  EndReason
+	// reofferCSeq: as Dialog's, for re-INVITEs the callee sends.
+	reofferCSeq uint32
 }
 
 // Dial sends an INVITE and waits for the final response (ctx cancels with
@@ -191,6 +193,11 @@ func (e *Endpoint) onUACReinvite(req *sip.Request, tx sip.ServerTransaction) boo
 	if code != 200 {
 		body, reason = nil, statusText(code)
 	}
+	if cs := req.CSeq(); cs != nil && code == 200 && len(req.Body()) == 0 && body != nil {
+		od.mu.Lock()
+		od.reofferCSeq = cs.SeqNo
+		od.mu.Unlock()
+	}
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if body != nil {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -199,4 +206,45 @@ func (e *Endpoint) onUACReinvite(req *sip.Request, tx sip.ServerTransaction) boo
 	res.AppendHeader(&c)
 	_ = tx.Respond(res)
 	return true
+}
+
+// onUACAck takes the ACK of a re-INVITE the callee of a dialog we placed
+// sent: when that re-INVITE had no offer, the ACK answers ours.
+func (e *Endpoint) onUACAck(req *sip.Request) {
+	id, err := sip.DialogIDFromRequestUAC(req)
+	if err != nil {
+		return
+	}
+	v, ok := e.outs.Load(id)
+	if !ok {
+		return
+	}
+	od := v.(*OutDialog)
+	od.mu.Lock()
+	pending := &od.reofferCSeq
+	h := od.handler
+	late := lateAnswer(pending, req)
+	od.mu.Unlock()
+	if late {
+		deliverLateAnswer(h, req)
+	}
+}
+
+// lateAnswer reports whether req is the ACK of the offerless re-INVITE
+// whose CSeq *pending holds, and clears it (a retransmitted ACK answers
+// nothing new). Called under the dialog's lock.
+func lateAnswer(pending *uint32, req *sip.Request) bool {
+	cs := req.CSeq()
+	if cs == nil || *pending == 0 || cs.SeqNo != *pending {
+		return false
+	}
+	*pending = 0
+	return true
+}
+
+// deliverLateAnswer hands an ACK's SDP answer to a handler that takes it.
+func deliverLateAnswer(h DialogHandler, req *sip.Request) {
+	if lh, ok := h.(LateAnswerHandler); ok && len(req.Body()) > 0 {
+		lh.ReinviteAnswer(req.Body())
+	}
 }

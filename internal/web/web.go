@@ -68,6 +68,10 @@ type Handler struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	live  *live
+	// guard slows a password guesser: past httpx.LoginMaxFailures failed
+	// sign-ins from one address within httpx.LoginFailWindow, that
+	// address gets 429 until the window ends.
+	guard httpx.LoginGuard
 }
 
 // New builds the handler.
@@ -238,8 +242,21 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	user, pass := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
+	ip, now := httpx.SourceIP(r), h.o.Now()
+	if wait, blocked := h.guard.Blocked(ip, now); blocked {
+		secs := int((wait + time.Second - 1) / time.Second)
+		h.o.Logger.Warn("web: sign-in refused: too many failures from this address", "user", user, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.render(w, http.StatusTooManyRequests, "signin", view{Title: "Sign in",
+			Error: fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d seconds.", secs),
+			Data:  map[string]string{"Next": next, "User": user}})
+		return
+	}
 	name, sid, live, err := h.authenticate(r.Context(), user, pass)
 	if err != nil {
+		if errors.Is(err, meta.ErrUnauthorized) {
+			h.guard.Fail(ip, now)
+		}
 		h.o.Logger.Warn("web: sign-in failed", "user", user, "remote", r.RemoteAddr)
 		h.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Error: "Wrong account or token.",
 			Data: map[string]string{"Next": next, "User": user}})
@@ -626,7 +643,8 @@ func writeAtomic(path string, b []byte) error {
 
 func (h *Handler) deleteRecording(w http.ResponseWriter, r *http.Request, se *session) {
 	sid := r.PathValue("sid")
-	if err := h.o.Catalog.Delete(r.Context(), se.accountSid, sid); err != nil {
+	by := meta.Audit{AccountSid: se.accountSid, RecordingSid: sid, Action: meta.AuditDelete, Actor: se.user, API: "web", Remote: r.RemoteAddr}
+	if err := h.o.Catalog.Remove(r.Context(), by); err != nil {
 		status, msg := http.StatusInternalServerError, "The recording could not be deleted: "+err.Error()
 		if errors.Is(err, meta.ErrNotFound) || errors.Is(err, catalog.ErrNotFound) {
 			status, msg = http.StatusNotFound, "There is no such recording in this account."

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -240,6 +242,12 @@ func TestChangesNeedTheCSRFToken(t *testing.T) {
 	}
 	if _, err := f.st.Recording(context.Background(), f.a.Sid, f.recA.Sid); err == nil {
 		t.Fatal("recording still listed after delete")
+	}
+	// deleted as the APIs delete: kept as deleted, with an audit row
+	// naming the page and who was signed in
+	trail, err := f.st.AuditTrail(context.Background(), f.a.Sid, f.recA.Sid)
+	if err != nil || len(trail) != 1 || trail[0].API != "web" || trail[0].Actor != f.a.Name || trail[0].Action != meta.AuditDelete {
+		t.Fatalf("audit trail after delete: %+v, %v", trail, err)
 	}
 }
 
@@ -484,5 +492,46 @@ func BenchmarkRecordingsPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A burst of failed sign-ins from one address is refused with 429 and a
+// message saying when to retry, even with the right token; another address
+// is not affected, and the address may try again once the window ends.
+// Each failure is logged with the source address.
+func TestSignInRateLimited(t *testing.T) {
+	f := newFixture(t)
+	var logs strings.Builder
+	f.h.o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	signin := func(remote, pass string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/signin", strings.NewReader(url.Values{"user": {f.a.Name}, "password": {pass}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range httpx.LoginMaxFailures {
+		if w := signin("198.51.100.7:40000", "wrong"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, w.Code)
+		}
+	}
+	if got := strings.Count(logs.String(), `"remote":"198.51.100.7:40000"`); got < httpx.LoginMaxFailures {
+		t.Errorf("%d failed sign-ins logged with the source address; want %d:\n%s", got, httpx.LoginMaxFailures, logs.String())
+	}
+	w := signin("198.51.100.7:40001", f.a.AuthToken)
+	if w.Code != http.StatusTooManyRequests || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("after %d failures, the right token: %d, cookies %v; want 429 and no session", httpx.LoginMaxFailures, w.Code, w.Result().Cookies())
+	}
+	if !strings.Contains(w.Body.String(), "Too many failed sign-ins from your address. Try again in 60 seconds.") ||
+		w.Header().Get("Retry-After") != "60" {
+		t.Errorf("429 page: Retry-After %q, body %s", w.Header().Get("Retry-After"), w.Body)
+	}
+	if w := signin("203.0.113.9:5000", f.a.AuthToken); w.Code != http.StatusSeeOther {
+		t.Errorf("another address: %d, want 303", w.Code)
+	}
+	f.now = f.now.Add(httpx.LoginFailWindow)
+	if w := signin("198.51.100.7:40002", f.a.AuthToken); w.Code != http.StatusSeeOther {
+		t.Errorf("after the window: %d, want 303", w.Code)
 	}
 }

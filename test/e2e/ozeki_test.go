@@ -963,3 +963,92 @@ func TestOzekiRecordURLFromObjectStorage(t *testing.T) {
 		t.Fatalf("downloaded %d samples without baresip's 440 Hz tone", len(pcm))
 	}
 }
+
+// TestOzekiRecordThenForward: the seed-like script Record then Forward: the
+// recording started before the Forward goes on in the bridge the Forward
+// makes and holds both parties: the caller's 440 Hz and, once connected,
+// the other party's 1000 Hz. One recording, ended by the call's hangup.
+func TestOzekiRecordThenForward(t *testing.T) {
+	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999,
+		IncomingHandler: func() rtpsess.Handler { return sipua.NoopHandler{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	recv := startReceiver(t)
+	recv.answer = func(path string, form url.Values) (int, string) {
+		if path == "/incoming" {
+			return 200, `<?xml version="1.0"?><Response><Record FinishedUrl="` + recv.url("/record_finished") +
+				`" Format="wav"></Record><Forward>` + bob.URI() + `</Forward><Hangup></Hangup></Response>`
+		}
+		return 200, ""
+	}
+	n := ozekiNode(t, "900", "Script("+recv.url("/incoming")+")")
+	phone := newPhone(t, "udp")
+	res := wait(t, dialAsync(phone, n.target("900"), sipua.CallOptions{}), 15*time.Second, "answer")
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go res.call.SendAudio(ctx, sine(440, 8000*30, 8000))
+	leg := wait(t, bob.Incoming(), 10*time.Second, "the forwarded call")
+	testutil.Eventually(t, 5*time.Second, 20*time.Millisecond, func() bool { return len(n.srv.Calls().Bridges()) == 1 },
+		"the two calls are not connected")
+	go leg.SendAudio(ctx, sine(1000, 8000*30, 8000))
+	// Both parties talk for a while; the recording is still going.
+	time.Sleep(2 * time.Second)
+	if c := recv.count("RecordCompleted"); c != 0 {
+		t.Fatalf("the recording ended when the Forward connected (%d RecordCompleted)", c)
+	}
+	if err := leg.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The script goes on to Hangup; the recording ends with the call.
+	wait(t, res.call.Ended(), 20*time.Second, "the caller's call to end after the forward")
+	p := recv.waitPost("RecordCompleted", 15*time.Second)
+	if p.Form.Get("Reason") != "hangup" || p.Form.Get("Format") != "wav" {
+		t.Fatalf("RecordCompleted %v", p.Form)
+	}
+	if c := recv.count("RecordCompleted"); c != 1 {
+		t.Fatalf("%d RecordCompleted notifications, want one recording", c)
+	}
+	got, err := http.Get(p.Form.Get("RecordURL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	pcm := decodeRecording(t, data, "wav")
+	if len(pcm) < 2*8000 {
+		t.Fatalf("recording holds %d samples", len(pcm))
+	}
+	quiet := goertzel(pcm, 2500)
+	if goertzel(pcm, 440) < 20*quiet || goertzel(pcm, 1000) < 20*quiet {
+		t.Fatalf("not both parties: 440 Hz %.0f, 1000 Hz %.0f, 2500 Hz %.0f", goertzel(pcm, 440), goertzel(pcm, 1000), quiet)
+	}
+}
+
+// TestOzekiInactivityWithoutAudio: Inactivity counts silence by absence: a
+// caller that sends no RTP at all is stopped by the inactivity limit
+// (Reason inactivity) long before Duration, and the call goes on.
+func TestOzekiInactivityWithoutAudio(t *testing.T) {
+	n := ozekiNode(t, "500", "Wait(30)")
+	recv := startReceiver(t)
+	phone := newPhone(t, "udp")
+	dialAsync(phone, n.target("500"), sipua.CallOptions{})
+	id := n.activeCall()
+	q := "/api?command=Record&Username=HTTP_User_1&Password=qwe123&Format=wav&Duration=20&Inactivity=1&CallId=" +
+		url.QueryEscape(id) + "&FinishedUrl=" + url.QueryEscape(recv.url("/done"))
+	start := time.Now()
+	if r := parseOz(t, n.ozekiGet(q)); r.Code != 200 {
+		t.Fatalf("Record: %d %s", r.Code, r.Message)
+	}
+	p := recv.waitPost("RecordCompleted", 10*time.Second)
+	if p.Form.Get("Reason") != "inactivity" || time.Since(start) > 8*time.Second {
+		t.Fatalf("RecordCompleted after %v: %v", time.Since(start), p.Form)
+	}
+	if _, err := n.srv.Calls().Channel(callID(id)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,8 +6,12 @@
 //
 // Environment:
 //   ARI_URL, ARI_USER / ARI_PASS, ARI_APP   as in answer.js
-//   EXTERNAL_HOST  host:port of the bot's RTP socket (required)
+//   EXTERNAL_HOST  host:port of the bot's RTP socket, AudioSocket server or
+//                  websocket client id (required but for a websocket server)
 //   FORMAT         external media format (default ulaw)
+//   ENCAPSULATION, TRANSPORT, CONNECTION_TYPE, DATA   externalMedia's
+//                  parameters when set (audiosocket/tcp with DATA the UUID;
+//                  none/websocket with client or server)
 //   TIMEOUT_MS     give up after this long (default 30000)
 //
 // Output, one JSON object per line: READY; EXTERNAL {id, name,
@@ -38,18 +42,21 @@ ari.connect(process.env.ARI_URL, process.env.ARI_USER || 'asterisk', process.env
     const calls = {}; // caller id -> external media channel
 
     client.on('StasisStart', async (event, channel) => {
-      if (channel.name.startsWith('UnicastRTP/')) {
+      if (/^(UnicastRTP|AudioSocket|WebSocket)\//.test(channel.name)) {
         return; // our external media channel entering the app
       }
       try {
         await channel.answer();
         const bridge = client.Bridge();
         await bridge.create({ type: 'mixing' });
-        const external = await client.channels.externalMedia({
-          app: app,
-          external_host: process.env.EXTERNAL_HOST,
-          format: process.env.FORMAT || 'ulaw',
-        });
+        const params = { app: app, format: process.env.FORMAT || 'ulaw' };
+        for (const [k, env] of [['external_host', 'EXTERNAL_HOST'], ['encapsulation', 'ENCAPSULATION'],
+          ['transport', 'TRANSPORT'], ['connection_type', 'CONNECTION_TYPE'], ['data', 'DATA']]) {
+          if (process.env[env]) {
+            params[k] = process.env[env];
+          }
+        }
+        const external = await client.channels.externalMedia(params);
         calls[channel.id] = external;
         emit({ type: 'EXTERNAL', id: external.id, name: external.name, channelvars: external.channelvars });
         await bridge.addChannel({ channel: [channel.id, external.id] });

@@ -232,20 +232,21 @@ func (s *Server) externalMediaOp() Op {
 			query("channelId", "string", false, "The unique id to assign the channel on creation."),
 			query("app", "string", true, "Stasis Application to place channel into"),
 			{Name: "variables", In: "body", Type: "containers", Description: `The "variables" key in the body object holds variable key/value pairs to set on the channel on creation.`},
-			query("external_host", "string", false, "Hostname/ip:port of external host (required for rtp)"),
-			{Name: "encapsulation", In: "query", Type: "string", Default: "rtp", Allowed: []string{"rtp", "audiosocket", "none"}, Description: "Payload encapsulation protocol (tapedeck: rtp)"},
-			{Name: "transport", In: "query", Type: "string", Default: "udp", Allowed: []string{"udp", "tcp", "websocket"}, Description: "Transport protocol (tapedeck: udp)"},
-			{Name: "connection_type", In: "query", Type: "string", Default: "client", Allowed: []string{"client", "server"}, Description: "Connection type (client/server)"},
-			query("format", "string", true, "Format to encode audio in (tapedeck: ulaw, alaw)"),
+			query("external_host", "string", false, "Hostname/ip:port or websocket_client connection ID of external host.  May be empty for a websocket server connection."),
+			{Name: "encapsulation", In: "query", Type: "string", Default: "rtp", Allowed: []string{"rtp", "audiosocket", "none"}, Description: "Payload encapsulation protocol.  Must be 'none' for the websocket transport."},
+			{Name: "transport", In: "query", Type: "string", Default: "udp", Allowed: []string{"udp", "tcp", "websocket"}, Description: "Transport protocol"},
+			{Name: "connection_type", In: "query", Type: "string", Default: "client", Allowed: []string{"client", "server"}, Description: "Connection type (client/server). 'server' is only valid for the websocket transport."},
+			query("format", "string", true, "Format to encode audio in (rtp: ulaw, alaw; audiosocket and websocket: slin, slin12 … slin192, ulaw, alaw)"),
 			{Name: "direction", In: "query", Type: "string", Default: "both", Allowed: []string{"both"}, Description: "External media direction"},
 			query("data", "string", false, "An arbitrary data field"),
-			query("transport_data", "string", false, "Transport-specific data."),
+			query("transport_data", "string", false, "Transport-specific data. For websocket this is appended to the dialstring."),
 		},
 		Errors: []ErrorResponse{{400, "Invalid parameters"}, {409, "Channel is not in a Stasis application; Channel is already bridged"}},
 		Handler: func(r *Request) (any, error) {
 			o := call.ExternalMediaOptions{ChannelID: call.ChannelID(r.String("channelId")), App: r.String("app"),
 				ExternalHost: r.String("external_host"), Encapsulation: r.String("encapsulation"), Transport: r.String("transport"),
-				ConnectionType: r.String("connection_type"), Format: r.String("format"), Direction: r.String("direction"), Data: r.String("data")}
+				ConnectionType: r.String("connection_type"), Format: r.String("format"), Direction: r.String("direction"), Data: r.String("data"),
+				TransportData: r.String("transport_data")}
 			vars, _, err := r.Object("variables")
 			if err != nil {
 				return nil, err

@@ -34,6 +34,7 @@ var kindCodes = []struct {
 	{call.ErrInvalidArgument, http.StatusBadRequest},
 	{call.ErrUnsupported, http.StatusUnprocessableEntity},
 	{call.ErrUnavailable, http.StatusServiceUnavailable},
+	{call.ErrNotImplemented, http.StatusNotImplemented},
 }
 
 // statusOf is the HTTP status for err in operation op (nil: no operation).
@@ -77,3 +78,7 @@ func writeOpError(w http.ResponseWriter, op *Op, err error) {
 	}
 	writeJSON(w, code, map[string]string{"message": err.Error()})
 }
+
+// WriteError answers an ARI error: the status and {"message": msg}, as
+// Asterisk does (for handlers outside this package, e.g. the cluster's).
+func WriteError(w http.ResponseWriter, code int, msg string) { writeError(w, apiErr(code, msg)) }

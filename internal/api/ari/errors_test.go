@@ -25,6 +25,7 @@ func TestKindTable(t *testing.T) {
 		{call.ErrInvalidArgument, 400},
 		{call.ErrUnsupported, 422},
 		{call.ErrUnavailable, 503},
+		{call.ErrNotImplemented, 501},
 		{errors.New("disk on fire"), 500},
 		{apiErr(415, "x"), 415},
 	} {

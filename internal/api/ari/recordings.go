@@ -9,6 +9,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 var recName = pathParam("recordingName", "The name of the recording")
@@ -76,7 +77,10 @@ func (s *Server) recordingsResource() *Resource {
 				}},
 			{Method: "DELETE", Path: "/recordings/stored/{recordingName}", Nickname: "deleteStored", Summary: "Delete a stored recording.", Returns: "void",
 				Params: []Param{recName}, Errors: []ErrorResponse{notFound, {409, "Recording is in progress"}},
-				Handler: func(r *Request) (any, error) { return nil, s.calls.DeleteStored(r.Path("recordingName")) }},
+				Handler: func(r *Request) (any, error) {
+					by := meta.Audit{Action: meta.AuditDelete, Actor: basicUser(r.HTTP), API: "ari", Remote: r.HTTP.RemoteAddr}
+					return nil, s.calls.DeleteStored(r.Path("recordingName"), by)
+				}},
 			{Method: "GET", Path: "/recordings/stored/{recordingName}/file", Nickname: "getStoredFile", Summary: "Get the file associated with the stored recording.", Returns: "binary",
 				Params: []Param{recName}, Errors: []ErrorResponse{{403, "The recording file could not be opened"}, notFound},
 				Handler: func(r *Request) (any, error) {

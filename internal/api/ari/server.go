@@ -159,6 +159,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusUnauthorized, "Authentication required"))
 		return
 	}
+	s.serve(w, r, false)
+}
+
+// ServeTrusted runs a request that another node of the cluster relayed
+// over NATS after authenticating it there: no credentials are checked and
+// no WebSocket is upgraded.
+func (s *Server) ServeTrusted(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Server", "tapedeck/"+s.opts.Version)
+	s.serve(w, r, true)
+}
+
+// Route is the operation a request names (Match).
+type Route struct {
+	// Resource is the ARI resource (channels, bridges, playbacks,
+	// recordings, ...), Nickname the operation's (answer, list, ...).
+	Resource, Nickname string
+	// Params are the path parameters (channelId, bridgeId, playbackId,
+	// recordingName, ...), unescaped.
+	Params map[string]string
+}
+
+// Match names the operation of a method on a path under /ari (escaped, as
+// r.URL.EscapedPath()); ok is false for none.
+func (s *Server) Match(escapedPath, method string) (Route, bool) {
+	rest, ok := strings.CutPrefix(escapedPath, "/ari")
+	if !ok || strings.HasPrefix(rest, "/api-docs/") {
+		return Route{}, false
+	}
+	for _, rt := range s.routes {
+		if rt.op.Method != method {
+			continue
+		}
+		segs := strings.Split(strings.Trim(rest, "/"), "/")
+		bad := false
+		for i, seg := range segs {
+			u, err := url.PathUnescape(seg)
+			if err != nil {
+				bad = true
+				break
+			}
+			segs[i] = u
+		}
+		if bad {
+			return Route{}, false
+		}
+		if params, ok := matchSegs(rt.segs, segs); ok {
+			return Route{Resource: rt.resource.Name, Nickname: rt.op.Nickname, Params: params}, true
+		}
+	}
+	return Route{}, false
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, trusted bool) {
 	raw := r.URL.EscapedPath()
 	rest, ok := strings.CutPrefix(raw, "/ari")
 	if !ok {
@@ -184,6 +237,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if op.Upgrade {
+		if trusted {
+			writeError(w, apiErr(http.StatusBadRequest, "event WebSockets are not relayed between nodes"))
+			return
+		}
 		s.serveEvents(w, r)
 		return
 	}
@@ -311,6 +368,10 @@ func normOrigin(o string) string {
 
 func basicUser(r *http.Request) string {
 	if u, _, ok := r.BasicAuth(); ok {
+		return u
+	}
+	if key := r.URL.Query().Get("api_key"); key != "" {
+		u, _, _ := strings.Cut(key, ":")
 		return u
 	}
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Basic ") {

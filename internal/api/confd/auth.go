@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/users"
 )
@@ -87,8 +88,8 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		authError(w, now, http.StatusUnauthorized, "Authentication Failed")
 		return
 	}
-	ip := sourceIP(r)
-	if wait, ok := a.guard.blocked(ip, now); ok {
+	ip := httpx.SourceIP(r)
+	if wait, ok := a.guard.Blocked(ip, now); ok {
 		loginsTotal.WithLabelValues("throttled").Inc()
 		throttled(w, now, wait)
 		return
@@ -97,7 +98,7 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 	if !ok || login == "" {
 		a.log.Info("wazo-auth: failed login: no Basic credentials", "remote", r.RemoteAddr)
 		loginsTotal.WithLabelValues("failed").Inc()
-		a.guard.fail(ip, now)
+		a.guard.Fail(ip, now)
 		authError(w, now, http.StatusUnauthorized, "Authentication Failed")
 		return
 	}
@@ -111,7 +112,7 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, users.ErrBadPassword) {
 			a.log.Warn("wazo-auth: failed login", "login", login, "remote", r.RemoteAddr)
 			loginsTotal.WithLabelValues("failed").Inc()
-			a.guard.fail(ip, now)
+			a.guard.Fail(ip, now)
 			authError(w, now, http.StatusUnauthorized, "Authentication Failed")
 			return
 		}

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/users"
 )
@@ -73,7 +74,7 @@ type API struct {
 	sweepMu   sync.Mutex
 	lastSweep time.Time
 
-	guard loginGuard
+	guard httpx.LoginGuard
 }
 
 // New returns the API.

@@ -44,6 +44,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"SoftDelete", testSoftDelete},
 		{"FromTo", testFromTo},
 		{"PolicyFields", testPolicyFields},
+		{"NoDuplicateCallerColumns", testNoDuplicateCallerColumns},
 		{"CDRs", testCDRs},
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"Quality", testQuality},

@@ -1,0 +1,152 @@
+package call
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// AudioSocket (Asterisk's chan_audiosocket, res_audiosocket): a TCP
+// connection to the far end carrying messages of a one-byte kind, a
+// two-byte big-endian payload length and the payload. The first message is
+// the stream's UUID (kind 0x01, 16 bytes); audio is kind 0x10 (slin 8 kHz,
+// or the channel's G.711 bytes) or 0x11-0x18 (slin at 12 … 192 kHz); a
+// digit is kind 0x03 (one ASCII byte); 0x00 ends the stream; 0xff is an
+// error from the far end.
+
+// AudioSocket message kinds.
+const (
+	asKindHangup = 0x00
+	asKindUUID   = 0x01
+	asKindDTMF   = 0x03
+	asKindAudio  = 0x10
+	asKindError  = 0xff
+)
+
+// asMaxPayload is the largest payload of one message (the length field).
+const asMaxPayload = 0xffff
+
+// appendASMessage appends one AudioSocket message.
+func appendASMessage(b []byte, kind byte, payload []byte) []byte {
+	b = append(b, kind)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(payload)))
+	return append(b, payload...)
+}
+
+// readASMessage reads one AudioSocket message into buf (grown as needed)
+// and returns its kind and payload (valid until the next read).
+func readASMessage(r *bufio.Reader, buf []byte) (kind byte, payload, grown []byte, err error) {
+	var hdr [3]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, buf, err
+	}
+	n := int(binary.BigEndian.Uint16(hdr[1:]))
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	payload = buf[:n]
+	if _, err := io.ReadFull(r, payload); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, buf, err
+	}
+	return hdr[0], payload, buf, nil
+}
+
+// audioSocket is the AudioSocket transport of an external media channel.
+type audioSocket struct {
+	conn net.Conn
+	kind byte // audio kind of the channel's format
+	mu   sync.Mutex
+	buf  []byte
+}
+
+// dialAudioSocket connects to the far end and sends the UUID message.
+func dialAudioSocket(host string, id [16]byte, kind byte) (*audioSocket, error) {
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	a := &audioSocket{conn: conn, kind: kind}
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(appendASMessage(nil, asKindUUID, id[:])); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *audioSocket) write(kind byte, payload []byte) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.buf = appendASMessage(a.buf[:0], kind, payload)
+	a.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := a.conn.Write(a.buf)
+	return err
+}
+
+func (a *audioSocket) writeAudio(frame []byte) error { return a.write(a.kind, frame) }
+
+func (a *audioSocket) writeDigit(d rune) error { return a.write(asKindDTMF, []byte{byte(d)}) }
+
+func (a *audioSocket) close() { a.conn.Close() }
+
+// run reads the far end's messages until the stream ends, then hangs the
+// channel up.
+func (a *audioSocket) run(s *streamMedia) {
+	r := bufio.NewReaderSize(a.conn, 4096)
+	var buf []byte
+	for {
+		kind, payload, grown, err := readASMessage(r, buf)
+		buf = grown
+		if err != nil {
+			select {
+			case <-s.done:
+			default:
+				if !errors.Is(err, io.EOF) {
+					s.ch.log.Info("AudioSocket: stream broken; hanging up", "err", err)
+				}
+			}
+			break
+		}
+		switch {
+		case kind == asKindHangup:
+			s.ch.log.Info("AudioSocket: the far end ended the stream")
+		case kind == asKindUUID:
+			continue
+		case kind == asKindDTMF:
+			if len(payload) == 1 && isDigit(rune(payload[0])) {
+				s.ch.OnDTMF(rune(payload[0]), 100, true)
+			}
+			continue
+		case kind == asKindAudio && s.f.enc != "slin":
+			s.receive(payload, s.f.enc, s.f.rate)
+			continue
+		case kind >= asKindAudio && kind <= 0x18:
+			rate, _ := slinRateOfKind(kind)
+			s.receive(payload, "slin", rate)
+			continue
+		case kind == asKindError:
+			s.ch.log.Warn("AudioSocket: the far end reported an error; hanging up", "code", fmt.Sprintf("%x", payload))
+		default:
+			s.ch.log.Warn("AudioSocket: unknown message kind; hanging up", "kind", fmt.Sprintf("0x%02x", kind))
+		}
+		break
+	}
+	a.conn.Close()
+	go s.ch.hangup(CauseNormalClearing, true)
+}
+
+func isDigit(r rune) bool {
+	switch {
+	case r >= '0' && r <= '9', r == '*', r == '#', r >= 'A' && r <= 'D':
+		return true
+	}
+	return false
+}

@@ -1,0 +1,439 @@
+package call
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/codec"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
+	"github.com/tapedeck/tapedeck/internal/rtp"
+)
+
+// Stream transports of external media (AudioSocket over TCP, Asterisk's
+// chan_websocket): the channel's audio leaves as raw frames in the
+// requested format (slin at its rate, ulaw, alaw) and what the far end
+// sends comes back at whatever pace it is sent, is queued, and enters the
+// channel one 20 ms frame per tick of the shared media clock, as
+// chan_websocket does for its apps (AudioSocket apps are expected to pace
+// themselves; pacing here too does them no harm).
+
+// streamFormat is an external media format of the stream transports.
+type streamFormat struct {
+	name string
+	rate int    // Hz
+	enc  string // slin (16-bit little-endian), ulaw, alaw
+	kind byte   // AudioSocket message kind for audio in this format
+}
+
+// frameBytes is the size of 20 ms of audio (chan_websocket's optimal frame
+// size).
+func (f streamFormat) frameBytes() int {
+	if f.enc == "slin" {
+		return f.rate / 50 * 2
+	}
+	return f.rate / 50
+}
+
+// streamFormats are Asterisk's names of the formats a stream transport
+// carries; slin rates other than 8 kHz are resampled.
+var streamFormats = map[string]streamFormat{
+	"ulaw":    {"ulaw", 8000, "ulaw", 0x10},
+	"alaw":    {"alaw", 8000, "alaw", 0x10},
+	"slin":    {"slin", 8000, "slin", 0x10},
+	"slin12":  {"slin12", 12000, "slin", 0x11},
+	"slin16":  {"slin16", 16000, "slin", 0x12},
+	"slin24":  {"slin24", 24000, "slin", 0x13},
+	"slin32":  {"slin32", 32000, "slin", 0x14},
+	"slin44":  {"slin44", 44100, "slin", 0x15},
+	"slin48":  {"slin48", 48000, "slin", 0x16},
+	"slin96":  {"slin96", 96000, "slin", 0x17},
+	"slin192": {"slin192", 192000, "slin", 0x18},
+}
+
+// slinRateOfKind is the rate of an AudioSocket audio kind.
+func slinRateOfKind(kind byte) (int, bool) {
+	for _, f := range streamFormats {
+		if f.enc == "slin" && f.kind == kind {
+			return f.rate, true
+		}
+	}
+	return 0, false
+}
+
+// streamTransport is the far end of a stream: frames out, and a way to
+// close. What comes in is handed to streamMedia.receive by the
+// transport's own reader.
+type streamTransport interface {
+	writeAudio(frame []byte) error
+	writeDigit(d rune) error
+	close()
+}
+
+// maxStreamQueue bounds what the far end may send ahead: about 20 s of
+// audio (chan_websocket's 1000 frames).
+const maxStreamQueue = 1000 * audio.FrameSamples
+
+// streamMedia is the Media of a stream external media channel.
+type streamMedia struct {
+	m    *Manager
+	ch   *Channel // set before the transport starts
+	f    streamFormat
+	ssrc uint32
+
+	tr      atomic.Pointer[streamTransportBox] // nil until connected (websocket server)
+	outCh   chan []byte                        // frames to the far end, written by the writer goroutine
+	outFree chan []byte
+	done    chan struct{}
+	closed  sync.Once
+	tick    *rtp.Tick
+
+	// The far end's audio (guarded by mu).
+	mu      sync.Mutex
+	queue   []int16 // 8 kHz, waiting for the clock
+	down    *audio.Resampler
+	odd     []byte // a half sample left over from a message
+	paused  bool
+	xoff    bool
+	onEvent func(ev string) // chan_websocket notifications (XON/XOFF, drained)
+	drained bool            // REPORT_QUEUE_DRAINED pending
+	marks   []streamMark
+	pcmIn   []int16
+
+	// The clock's side (tick goroutine only).
+	ts    uint32
+	at    time.Time
+	frame Frame
+	pcm   []int16
+
+	// The channel's side (its single writer at a time: bridge tick or ops).
+	up     *audio.Resampler
+	decode []int16
+	upBuf  []int16
+
+	sent, received, dropped atomic.Uint64
+}
+
+// streamMark is a STOP_MEDIA_BUFFERING id to report once the audio queued
+// before it has been played.
+type streamMark struct {
+	left int // samples still ahead of it
+	id   string
+}
+
+type streamTransportBox struct{ t streamTransport }
+
+func newStreamMedia(m *Manager, f streamFormat, ssrc uint32) *streamMedia {
+	s := &streamMedia{m: m, f: f, ssrc: ssrc, outCh: make(chan []byte, 50), outFree: make(chan []byte, 50),
+		done: make(chan struct{}), pcm: make([]int16, audio.FrameSamples)}
+	for range cap(s.outFree) {
+		s.outFree <- make([]byte, 0, f.frameBytes())
+	}
+	if f.rate != audio.SampleRate {
+		s.up = audio.NewResampler(audio.SampleRate, f.rate)
+	}
+	return s
+}
+
+// start begins the clock and the writer once the channel exists.
+func (s *streamMedia) start(ch *Channel) {
+	s.ch = ch
+	go s.writer()
+	if p := s.m.opts.Poller; p != nil {
+		s.tick = p.AddTick(audio.FrameDuration, s.onTick)
+		return
+	}
+	go func() {
+		t := time.NewTicker(audio.FrameDuration)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-t.C:
+				s.onTick()
+			}
+		}
+	}()
+}
+
+// connect hands the stream its transport (at creation, or when the
+// far end connects to a websocket server channel).
+func (s *streamMedia) connect(t streamTransport) {
+	s.tr.Store(&streamTransportBox{t})
+}
+
+func (s *streamMedia) transport() streamTransport {
+	if b := s.tr.Load(); b != nil {
+		return b.t
+	}
+	return nil
+}
+
+// writer sends the queued frames so that a slow far end never holds up
+// the bridge's clock; frames that do not fit are dropped and counted.
+func (s *streamMedia) writer() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case b := <-s.outCh:
+			t := s.transport()
+			if t != nil {
+				if err := t.writeAudio(b); err != nil {
+					s.ch.log.Debug("external media: write failed", "err", err)
+				}
+			}
+			s.outFree <- b[:0]
+		}
+	}
+}
+
+// WriteAudio implements Media: one frame the channel sends (G.711 in the
+// channel's codec) goes to the far end in the stream's format.
+func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
+	if s.transport() == nil {
+		return nil
+	}
+	var b []byte
+	select {
+	case b = <-s.outFree:
+	default:
+		s.dropped.Add(1)
+		return nil
+	}
+	switch {
+	case s.f.enc == "ulaw" && !s.ch.outPCMA.Load(), s.f.enc == "alaw" && s.ch.outPCMA.Load():
+		b = append(b, payload...)
+	default:
+		if cap(s.decode) < len(payload) {
+			s.decode = make([]int16, len(payload))
+		}
+		pcm := s.decode[:len(payload)]
+		if s.ch.outPCMA.Load() {
+			codec.DecodeAlaw(pcm, payload)
+		} else {
+			codec.DecodeMulaw(pcm, payload)
+		}
+		b = s.encode(b, pcm)
+	}
+	select {
+	case s.outCh <- b:
+		s.sent.Add(1)
+	default:
+		s.dropped.Add(1)
+		s.outFree <- b[:0]
+	}
+	return nil
+}
+
+// encode appends 8 kHz PCM in the stream's format.
+func (s *streamMedia) encode(b []byte, pcm []int16) []byte {
+	switch s.f.enc {
+	case "ulaw":
+		n := len(b)
+		b = append(b, make([]byte, len(pcm))...)
+		codec.EncodeMulaw(b[n:], pcm)
+		return b
+	case "alaw":
+		n := len(b)
+		b = append(b, make([]byte, len(pcm))...)
+		codec.EncodeAlaw(b[n:], pcm)
+		return b
+	}
+	if s.up != nil {
+		s.upBuf = s.up.Process(s.upBuf[:0], pcm)
+		pcm = s.upBuf
+	}
+	for _, v := range pcm {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	return b
+}
+
+// receive queues audio from the far end: data in enc at rate (AudioSocket
+// names the rate of each message; chan_websocket's is the channel's).
+func (s *streamMedia) receive(data []byte, enc string, rate int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.received.Add(1)
+	pcm := s.pcmIn[:0]
+	switch enc {
+	case "ulaw", "alaw":
+		if cap(pcm) < len(data) {
+			pcm = make([]int16, len(data))
+		}
+		pcm = pcm[:len(data)]
+		if enc == "ulaw" {
+			codec.DecodeMulaw(pcm, data)
+		} else {
+			codec.DecodeAlaw(pcm, data)
+		}
+	default:
+		if len(s.odd) > 0 {
+			if len(data) == 0 {
+				return
+			}
+			pcm = append(pcm, int16(binary.LittleEndian.Uint16([]byte{s.odd[0], data[0]})))
+			s.odd = s.odd[:0]
+			data = data[1:]
+		}
+		for len(data) >= 2 {
+			pcm = append(pcm, int16(binary.LittleEndian.Uint16(data)))
+			data = data[2:]
+		}
+		if len(data) == 1 {
+			s.odd = append(s.odd[:0], data[0])
+		}
+		if rate != audio.SampleRate {
+			if s.down == nil || func() bool { in, _ := s.down.Rates(); return in != rate }() {
+				s.down = audio.NewResampler(rate, audio.SampleRate)
+			}
+			n := len(pcm)
+			pcm = s.down.Process(pcm, pcm)
+			pcm = pcm[n:]
+		}
+	}
+	s.pcmIn = pcm[:0]
+	room := maxStreamQueue - len(s.queue)
+	if len(pcm) > room {
+		s.dropped.Add(1)
+		pcm = pcm[:max(room, 0)]
+	}
+	s.queue = append(s.queue, pcm...)
+	if !s.xoff && len(s.queue) >= maxStreamQueue*9/10 {
+		s.xoff = true
+		s.notify("MEDIA_XOFF")
+	}
+}
+
+// notify sends a chan_websocket notification (mu held).
+func (s *streamMedia) notify(ev string) {
+	if s.onEvent != nil {
+		s.onEvent(ev)
+	}
+}
+
+// onTick hands one 20 ms frame of the far end's audio to the channel.
+func (s *streamMedia) onTick() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.mu.Lock()
+	n := audio.FrameSamples
+	have := !s.paused && len(s.queue) > 0
+	if have {
+		pcm := s.pcm[:n]
+		c := copy(pcm, s.queue)
+		clear(pcm[c:]) // the tail of a short message is padded with silence
+		s.queue = s.queue[:copy(s.queue, s.queue[min(n, len(s.queue)):])]
+		for i := range s.marks {
+			s.marks[i].left -= n
+		}
+		for len(s.marks) > 0 && s.marks[0].left <= 0 {
+			s.notify("MEDIA_BUFFERING_COMPLETED" + prefixed(" ", s.marks[0].id))
+			s.marks = s.marks[1:]
+		}
+		if s.xoff && len(s.queue) < maxStreamQueue*8/10 {
+			s.xoff = false
+			s.notify("MEDIA_XON")
+		}
+		if s.drained && len(s.queue) == 0 {
+			s.drained = false
+			s.notify("QUEUE_DRAINED")
+		}
+	}
+	s.mu.Unlock()
+	s.ts += uint32(n)
+	if !have {
+		return
+	}
+	ch := s.ch
+	taps := ch.tapList()
+	if len(taps) == 0 {
+		return
+	}
+	if ch.muteIn.Load() {
+		clear(s.pcm)
+	}
+	s.at = time.Now()
+	f := &s.frame
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: s.pcm[:n], At: s.at}
+	for _, e := range taps {
+		e.tap.Audio(f)
+	}
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+// flushQueue drops what the far end sent and has not been played yet.
+func (s *streamMedia) flushQueue() {
+	s.mu.Lock()
+	s.queue = s.queue[:0]
+	s.marks = nil
+	s.paused = false
+	s.mu.Unlock()
+}
+
+// Update implements Media.
+func (s *streamMedia) Update(*net.UDPAddr, uint8, uint8) {}
+
+// SendDigit implements Media: the digit goes to the far end (AudioSocket's
+// DTMF message, chan_websocket's DTMF_END).
+func (s *streamMedia) SendDigit(d rune, dur time.Duration) error {
+	if t := s.transport(); t != nil {
+		if err := t.writeDigit(d); err != nil {
+			return err
+		}
+	}
+	tm := time.NewTimer(dur)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-s.done:
+	}
+	return nil
+}
+
+// Arrival implements Media.
+func (s *streamMedia) Arrival() time.Time { return s.at }
+
+// Flush implements Media: the clock hands frames over.
+func (s *streamMedia) Flush() {}
+
+// SetOwned implements Media.
+func (s *streamMedia) SetOwned(bool) {}
+
+// Stats implements Media: frames sent and messages received.
+func (s *streamMedia) Stats() rtp.Stats {
+	return rtp.Stats{Sent: s.sent.Load(), Received: s.received.Load()}
+}
+
+// LocalAddr implements Media (no RTP socket).
+func (s *streamMedia) LocalAddr() *net.UDPAddr { return nil }
+
+// Remote implements Media.
+func (s *streamMedia) Remote() *net.UDPAddr { return nil }
+
+// Close implements Media: the clock stops and the far end is let go.
+func (s *streamMedia) Close() error {
+	s.closed.Do(func() {
+		close(s.done)
+		if s.tick != nil {
+			s.tick.Remove()
+		}
+		if t := s.transport(); t != nil {
+			t.close()
+		}
+	})
+	return nil
+}

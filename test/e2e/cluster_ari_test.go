@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
+)
+
+// clusterNodes starts two nodes on one PostgreSQL database and one NATS
+// server, their dialplan sending 3XX to Stasis(app). The node ids and the
+// application's name are unique to the run: NATS is shared with other
+// tests.
+func clusterNodes(t *testing.T) (a, b *node, app string, nc *nats.Conn) {
+	t.Helper()
+	url, nc := natsURL(t)
+	dsn := pgFreshDatabase(t)
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	run := hex.EncodeToString(suffix)
+	app = "clu" + run
+	start := func(id string) *node {
+		return startNode(t, func(c *config.Config) {
+			c.NodeID = id + run
+			c.NATS.URL = url
+			c.Catalog.Database = dsn
+			c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
+		})
+	}
+	return start("ca"), start("cb"), app, nc
+}
+
+// waitStandIn waits until n takes calls for app (connected to another node).
+func waitStandIn(t *testing.T, n *node, app string) {
+	t.Helper()
+	pollFor(t, 10*time.Second, func() bool {
+		code, _ := n.do("GET", "/applications/"+app, nil)
+		return code == 200
+	}, "application "+app+" known on "+n.cfg.NodeID)
+}
+
+// TestClusterARIAcrossNodes: an application connected to node A only
+// answers and records a call that lands on node B. Stasis(app) on B finds
+// the application on A; StasisStart and the recording's events reach A's
+// WebSocket over NATS (ari.event.{app}.{B}); A's requests on B's channel
+// and recording travel to B (ari.command/get.{app}.{B}); A's channel list
+// holds B's channel; the recording is B's file, catalogued for both.
+func TestClusterARIAcrossNodes(t *testing.T) {
+	a, b, app, nc := clusterNodes(t)
+	// ari-proxy-style tooling listening in sees the requests on B's subjects.
+	seen := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe("ari.command."+app+".>", seen)
+	must(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	must(t, nc.Flush())
+
+	evA := a.connect(app)
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	phone := newPhone(t, "udp")
+	res := dialAsync(phone, b.target("301"), sipua.CallOptions{})
+	start := evA.skipTo("StasisStart", 10*time.Second)
+	id := channelID(start)
+	if !strings.HasPrefix(id, b.cfg.NodeID+"-") {
+		t.Fatalf("StasisStart on A for channel %q, want one of B (%s-...)", id, b.cfg.NodeID)
+	}
+	if start["asterisk_id"] != b.srv.Bus().EntityID() || start["application"] != app {
+		t.Fatalf("StasisStart %v: want asterisk_id %s, application %s", start, b.srv.Bus().EntityID(), app)
+	}
+	// Not there on A, so answered through B.
+	a.mustDo("POST", "/channels/"+id+"/answer", 204)
+	r := wait(t, res, 10*time.Second, "answer")
+	must(t, r.err)
+	call := r.call
+
+	// A lists B's channel (merged), and reads it.
+	var list []struct{ ID string }
+	must(t, json.Unmarshal(a.mustDo("GET", "/channels", 200), &list))
+	found := false
+	for _, c := range list {
+		found = found || c.ID == id
+	}
+	if !found {
+		t.Fatalf("A's GET /channels %v lacks B's channel %s", list, id)
+	}
+	var ch struct{ ID, State string }
+	must(t, json.Unmarshal(a.mustDo("GET", "/channels/"+id, 200), &ch))
+	if ch.ID != id || ch.State != "Up" {
+		t.Fatalf("A's GET /channels/%s: %+v", id, ch)
+	}
+	// A resource B does not have is B's 404, through A.
+	if code, body := a.do("POST", "/channels/"+b.cfg.NodeID+"-1.999/answer", nil); code != 404 {
+		t.Errorf("answer of a missing B channel through A: %d %s, want 404", code, body)
+	}
+
+	// Recorded on B at A's request.
+	name := "cluster/" + app
+	if code, body := a.do("POST", "/channels/"+id+"/record?name="+urlq(name)+"&format=wav", nil); code != 201 {
+		t.Fatalf("record through A: %d %s", code, body)
+	}
+	rec := evA.skipTo("RecordingStarted", 5*time.Second)["recording"].(map[string]any)
+	if rec["name"] != name || rec["target_uri"] != "channel:"+id {
+		t.Fatalf("RecordingStarted %v", rec)
+	}
+	must(t, call.SendAudio(ctx, sweep(8000)))
+	waitRx(t, a, id, 40) // rtp_statistics, relayed to B
+	a.mustDo("POST", "/recordings/live/"+urlq(name)+"/stop", 204)
+	fin := evA.skipTo("RecordingFinished", 5*time.Second)["recording"].(map[string]any)
+	if d, _ := fin["duration"].(float64); d < 0.8 {
+		t.Fatalf("RecordingFinished %v: want about a second", fin)
+	}
+	row, err := b.srv.Catalog().Meta.RecordingByName(ctx, name)
+	if err != nil || row.Node != b.cfg.NodeID {
+		t.Fatalf("catalog row of %s: %+v, %v; want made on B", name, row, err)
+	}
+	if wav := b.mustDo("GET", "/recordings/stored/"+urlq(name)+"/file", 200); len(wav) < 14000 {
+		t.Fatalf("B's file: %d bytes, want about a second of 8 kHz 16-bit audio", len(wav))
+	}
+
+	// Hung up from A; ChannelDestroyed reaches A.
+	a.mustDo("DELETE", "/channels/"+id, 204)
+	evA.skipTo("ChannelDestroyed", 5*time.Second)
+	if code, _ := a.do("GET", "/channels/"+id, nil); code != 404 {
+		t.Errorf("GET of the hung-up channel through A: %d, want 404", code)
+	}
+
+	// The commands went out on ari-proxy's subjects, in its request shape.
+	deadline := time.After(5 * time.Second)
+	kinds := map[string]bool{}
+	for !kinds["ChannelAnswer"] || !kinds["ChannelRecord"] || !kinds["LiveRecordingStop"] || !kinds["ChannelHangup"] {
+		select {
+		case m := <-seen:
+			if m.Subject != "ari.command."+app+"."+b.srv.Bus().EntityID() {
+				t.Fatalf("command on %s, want ari.command.%s.%s", m.Subject, app, b.srv.Bus().EntityID())
+			}
+			var req struct {
+				Kind string `json:"kind"`
+				Key  struct {
+					Kind, ID, Node, App string
+				} `json:"key"`
+			}
+			must(t, json.Unmarshal(m.Data, &req))
+			if req.Key.Node != b.srv.Bus().EntityID() || req.Key.App != app {
+				t.Fatalf("request %s: key node/app", m.Data)
+			}
+			kinds[req.Kind] = true
+		case <-deadline:
+			t.Fatalf("ari-proxy request kinds seen on NATS: %v", kinds)
+		}
+	}
+}
+
+// TestClusterRefusesCreates: a clustered node that has lost NATS, or is
+// draining, refuses new channels and bridges with a 503 that says why (the
+// others can take them), and says so in /readyz; it still answers requests
+// on what it has.
+func TestClusterRefusesCreates(t *testing.T) {
+	readyz := func(n *node) (int, string) {
+		code, _, body := rawRequest(t, "GET", n.baseURL()+"/readyz", "", "", nil)
+		return code, body
+	}
+	// Nothing listens on port 1: the node never connects.
+	lost := startNode(t, func(c *config.Config) { c.NATS.URL = "nats://127.0.0.1:1" })
+	for _, path := range []string{"/bridges", "/channels/create?endpoint=PJSIP/x&app=test", "/channels?endpoint=PJSIP/x&app=test"} {
+		if code, body := lost.do("POST", path, nil); code != 503 || !strings.Contains(string(body), "lost its NATS connection") {
+			t.Errorf("POST %s without NATS: %d %s, want 503 naming NATS", path, code, body)
+		}
+	}
+	if code, body := readyz(lost); code != 503 || !strings.Contains(body, "nats: not connected") {
+		t.Errorf("readyz without NATS: %d %q", code, body)
+	}
+	lost.mustDo("GET", "/channels", 200)
+
+	a, _, app, _ := clusterNodes(t)
+	evA := a.connect(app)
+	if code, body := readyz(a); code != 200 {
+		t.Fatalf("readyz of a connected node: %d %q", code, body)
+	}
+	bridge := a.mustDo("POST", "/bridges", 200) // takes creates while up
+	var br struct{ ID string }
+	must(t, json.Unmarshal(bridge, &br))
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, a, evA, phone, "301")
+	drained := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		drained <- a.srv.Shutdown(ctx)
+	}()
+	pollFor(t, 5*time.Second, func() bool {
+		code, body := readyz(a)
+		return code == 503 && strings.Contains(body, "draining")
+	}, "readyz says draining")
+	if code, body := a.do("POST", "/bridges", nil); code != 503 || !strings.Contains(string(body), "is draining") {
+		t.Errorf("POST /bridges while draining: %d %s, want 503", code, body)
+	}
+	// What it has still obeys.
+	a.mustDo("GET", "/channels/"+id, 200)
+	a.mustDo("GET", "/bridges/"+br.ID, 200)
+	must(t, call.Hangup(context.Background()))
+	if err := wait(t, drained, 20*time.Second, "drain"); err != nil {
+		t.Fatal(err)
+	}
+}
