@@ -104,6 +104,7 @@ type streamMedia struct {
 
 	// The clock's side (tick goroutine only).
 	ts    uint32
+	seq   uint16 // for the recordings' packet counters
 	at    time.Time
 	frame Frame
 	pcm   []int16
@@ -352,6 +353,7 @@ func (s *streamMedia) onTick() {
 	if !have {
 		return
 	}
+	s.seq++ // one per frame handed on: an underrun is not loss
 	ch := s.ch
 	taps := ch.tapList()
 	if len(taps) == 0 {
@@ -362,7 +364,7 @@ func (s *streamMedia) onTick() {
 	}
 	s.at = time.Now()
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: s.pcm[:n], At: s.at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: s.pcm[:n], At: s.at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
