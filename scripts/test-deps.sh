@@ -10,6 +10,8 @@
 #      lame      the mp3 encoder program (mp3 recordings)
 #      asterisk-core-sounds-en-wav   Asterisk's English prompts (8 kHz WAV
 #                under /usr/share/asterisk/sounds/en_US_f_Allison; sound: playback)
+#      asterisk-moh-opsound-wav   Asterisk's default music on hold (WAV under
+#                /usr/share/asterisk/moh; ARI moh/startMoh, the default class)
 #      libopus-dev, opus-tools   libopus for -tags opus builds and opusdec to
 #                check their ogg (Opus) recordings
 #      gcc, libc6-dev   cgo, needed by `go test -race`
@@ -70,6 +72,7 @@ command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v lame >/dev/null 2>&1 || missing+=(lame)
 [[ -e /usr/share/asterisk/sounds/en_US_f_Allison/tt-monkeys.wav ]] || missing+=(asterisk-core-sounds-en-wav)
+compgen -G '/usr/share/asterisk/moh/*.wav' >/dev/null || missing+=(asterisk-moh-opsound-wav)
 [[ -e /usr/include/opus/opus.h ]] || missing+=(libopus-dev)
 command -v opusdec >/dev/null 2>&1 || missing+=(opus-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -36,6 +36,7 @@ type Report struct {
 	Memory         MemoryReport   `json:"server_memory"`
 	Soak           *SoakReport    `json:"soak,omitempty"`
 	PeakChannels   int64          `json:"peak_channels"`
+	MetricsScrapes int64          `json:"metrics_scrapes,omitempty"`
 	HealthBefore   string         `json:"healthz_before"`
 	Recordings     RecReport      `json:"recordings"`
 	ARIRestCalls   int64          `json:"ari_rest_calls,omitempty"`
@@ -269,6 +270,14 @@ func (r *Report) checkRecordings(rn *runner, dir string, since time.Time) {
 			}
 		}
 		rr.Expected = r.Calls.Answered
+	case "p":
+		matches, _ := filepath.Glob(filepath.Join(dir, "policy", "*.wav"))
+		for _, p := range matches {
+			if fi, err := os.Stat(p); err == nil && !fi.ModTime().Before(since.Add(-time.Second)) {
+				items = append(items, item{strings.TrimSuffix(strings.TrimPrefix(p, dir+"/"), ".wav"), p})
+			}
+		}
+		rr.Expected = r.Calls.Answered
 	default:
 		recs := rn.app.recordings()
 		names := make([]string, 0, len(recs))
@@ -369,6 +378,9 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	for k, v := range r.FailureReasons {
 		tw("  failure", "%d × %s", v, k)
+	}
+	if r.MetricsScrapes > 0 {
+		tw("/metrics scrapes", "%d", r.MetricsScrapes)
 	}
 	tw("setup p50 / p99 / max", "%.2f / %.2f / %.2f ms", r.Setup.P50, r.Setup.P99, r.Setup.Max)
 	tw("RTP sent (audio / dtmf)", "%d / %d, send errors %d, pacer late %d (max burst %d)", r.RTP.Sent, r.RTP.DTMFSent, r.RTP.SendErrors, r.RTP.PacerLate, r.RTP.PacerMaxBurst)

@@ -313,7 +313,7 @@ func TestAccountsCLIPostgres(t *testing.T) {
 	checkAccountsCLI(t, []string{"-config", cfgPath}, func(t *testing.T) meta.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		st, err := meta.OpenPostgres(ctx, dsn)
+		st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKeyFile(filepath.Join(dataDirOf(t, cfgPath), "token.key")))
 		if err != nil {
 			t.Fatal(err)
 		}

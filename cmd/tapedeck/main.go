@@ -65,7 +65,7 @@ Flags (before or after the command):
 Environment (between the file and the flags in precedence):
   TAPEDECK_SIP_LISTEN, TAPEDECK_HTTP_LISTEN, TAPEDECK_DATA_DIR, TAPEDECK_RTP_PORTS,
   TAPEDECK_EXTERNAL_HOST, TAPEDECK_LOG_LEVEL, TAPEDECK_LOG_FORMAT, TAPEDECK_DATABASE,
-  TAPEDECK_ARI_USER=user:password, TAPEDECK_SIGN_KEY, TAPEDECK_S3_ACCESS_KEY,
+  TAPEDECK_ARI_USER=user:password, TAPEDECK_SIGN_KEY, TAPEDECK_TOKEN_KEY, TAPEDECK_S3_ACCESS_KEY,
   TAPEDECK_S3_SECRET_KEY; each secret also as NAME_FILE=path (the file's content).
   S3 without keys uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials
   or the instance's IAM role.
@@ -313,7 +313,16 @@ func (o *options) validConfig(stderr io.Writer) (config.Config, bool) {
 }
 
 func configCheck(o *options, stderr io.Writer) int {
-	if _, ok := o.validConfig(stderr); !ok {
+	cfg, ok := o.validConfig(stderr)
+	if !ok {
+		return 1
+	}
+	// What the server would open at start: the catalog database and the
+	// object store (reachable, credentials accepted).
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if errs := server.CheckReach(ctx, cfg); len(errs) > 0 {
+		fmt.Fprintf(stderr, "tapedeck: configuration valid, but the server would not start:\n%v\n", errors.Join(errs...))
 		return 1
 	}
 	fmt.Fprintln(stderr, "tapedeck: configuration OK")

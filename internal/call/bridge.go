@@ -117,6 +117,9 @@ type Bridge struct {
 	outBuf []byte
 	// draining counts parties leaving the mix once their audio played out.
 	draining sync.WaitGroup
+	// moh stops the bridge's music on hold (moh.go; guarded by mu; nil:
+	// none).
+	moh chan struct{}
 }
 
 // createBridge creates a bridge (type mixing, the default, or holding).
@@ -588,7 +591,7 @@ func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
 		res = nopResolver{}
 	}
 	select {
-	case b.ops <- func() { p.run(res) }:
+	case b.ops <- func() { p.runContained(res) }:
 	default:
 		b.m.forgetPlayback(p)
 		return nil, errf(ErrConflict, "Too many queued playbacks on bridge")

@@ -60,6 +60,10 @@ type Calls interface {
 	Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error)
 	ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error)
 	Move(id ChannelID, app, appArgs string) error
+	Continue(id ChannelID, o ContinueOptions) error
+	Redirect(id ChannelID, endpoint string) error
+	StartMOH(id ChannelID, class string) error
+	StopMOH(id ChannelID) error
 
 	// Bridges.
 	Bridges() []BridgeJSON
@@ -70,6 +74,8 @@ type Calls interface {
 	RemoveFromBridge(id BridgeID, ch ChannelID) error
 	PlayOnBridge(id BridgeID, o PlayOptions) (PlaybackJSON, error)
 	RecordBridge(id BridgeID, o RecordOptions, stereo bool) (LiveRecordingJSON, error)
+	StartBridgeMOH(id BridgeID, class string) error
+	StopBridgeMOH(id BridgeID) error
 
 	// Playbacks.
 	Playback(id PlaybackID) (PlaybackJSON, error)

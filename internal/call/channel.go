@@ -91,6 +91,9 @@ type Channel struct {
 	noCallRecord bool
 	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
 	talk *talkDetector
+	// moh stops the music on hold playing to the channel (moh.go; guarded
+	// by mu; nil: none).
+	moh chan struct{}
 }
 
 // ID is the channel's unique id.
@@ -355,6 +358,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.silence = nil
 	}
 	ch.stopTalkLocked()
+	ch.stopMOHLocked()
 	ch.mu.Unlock()
 
 	ch.mu.Lock()

@@ -469,3 +469,16 @@ func (r *testRig) channelExists(id string) bool {
 func (r *testRig) originate(o OriginateOptions) (*Channel, error) { return r.m.originate(o) }
 
 func isNotInApplication(err error) bool { return errors.Is(err, ErrNotInApplication) }
+
+func (d *fakeDialog) TargetURI(target string) (string, error) { return "sip:" + target + "@fake", nil }
+
+func (d *fakeDialog) Redirect(uri string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rejects = append(d.rejects, 302)
+	return nil
+}
+
+func (d *fakeDialog) Refer(ctx context.Context, uri string) (<-chan int, error) {
+	return nil, errors.New("fake dialog: no REFER")
+}

@@ -1,13 +1,14 @@
 package call
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"log/slog"
 	"maps"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,8 @@ type Options struct {
 	RecordingsDir string
 	// Media resolves playback URIs.
 	Media MediaResolver
+	// MOHDir holds the music on hold classes (moh.go).
+	MOHDir string
 	// Dialer places outgoing calls.
 	Dialer Dialer
 	// Catalog records recordings in the catalog (optional).
@@ -235,7 +238,7 @@ func (m *Manager) Channels() []ChannelJSON {
 		chans = append(chans, ch)
 	}
 	m.mu.RUnlock()
-	sort.Slice(chans, func(i, j int) bool { return chans[i].serial < chans[j].serial })
+	slices.SortFunc(chans, func(a, b *Channel) int { return cmp.Compare(a.serial, b.serial) })
 	out := make([]ChannelJSON, len(chans))
 	for i, ch := range chans {
 		out[i] = ch.JSON()

@@ -32,6 +32,14 @@ type Dialog interface {
 	// (the answer of a late offer call).
 	Acked() <-chan struct{}
 	AckBody() []byte
+	// TargetURI is the SIP URI of a transfer target: a URI as it is, an
+	// extension at this node.
+	TargetURI(target string) (string, error)
+	// Redirect answers the unanswered INVITE 302 with a Contact of uri.
+	Redirect(uri string) error
+	// Refer asks the peer of the answered dialog to call uri (REFER); the
+	// statuses of that call arrive on the channel, closed at the end.
+	Refer(ctx context.Context, uri string) (<-chan int, error)
 }
 
 // Media is what a channel needs from its RTP session (*rtp.Session).

@@ -90,6 +90,10 @@ const (
 	// gatherer): they run first, so a digit they consume reaches neither
 	// the recordings nor the bridge.
 	StageControl TapStage = iota
+	// StageFilter is for taps that change the audio before anyone
+	// consumes it (a snoop's whisper into the channel's input): unlike
+	// other taps they may change Frame.PCM in place.
+	StageFilter
 	// StageSink is for consumers of audio: recordings, the bridge
 	// participant.
 	StageSink

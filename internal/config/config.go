@@ -86,6 +86,11 @@ type Catalog struct {
 	ReconcileInterval int `yaml:"reconcile_interval_seconds"`
 	// SignKey signs media URLs (hex or text); random at each start when empty.
 	SignKey string `yaml:"sign_key"`
+	// TokenKey seals the accounts' auth tokens in the catalog (AES-256-GCM
+	// under a key derived from it; hex or text). Empty: the key kept in
+	// <data_dir>/token.key (made when missing). Nodes sharing a PostgreSQL
+	// catalog must be given the same one.
+	TokenKey string `yaml:"token_key"`
 	// S3 stores finished files in S3-compatible object storage.
 	S3 S3 `yaml:"s3"`
 	// DeletedRetentionDays is how long a recording deleted through the
@@ -127,6 +132,20 @@ type Sounds struct {
 	// resolved address of every connection, redirects included. Default:
 	// none (public addresses only).
 	HTTPAllow []string `yaml:"http_allow"`
+	// MOHDir holds the music on hold classes (ARI's moh/startMoh
+	// mohClass), as Asterisk's musiconhold.conf files mode: the files
+	// directly in it are the class "default", each subdirectory is a class
+	// of its name. Default /usr/share/asterisk/moh (Debian's
+	// asterisk-moh-opsound-wav, Asterisk's default class).
+	MOHDir string `yaml:"moh_dir"`
+}
+
+// MOHDir is the music on hold directory.
+func (c *Config) MOHDir() string {
+	if c.Sounds.MOHDir != "" {
+		return c.Sounds.MOHDir
+	}
+	return "/usr/share/asterisk/moh"
 }
 
 // SoundDirs is the sounds search path.
@@ -216,6 +235,39 @@ type SIP struct {
 	// fail on a challenge they cannot answer instead of skipping it
 	// (baresip 1.0: libre before 2.0) need [MD5] alone.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// Registrar bounds what the registrar accepts.
+	Registrar SIPRegistrar `yaml:"registrar"`
+}
+
+// SIPRegistrar are the registrar's limits: expiry, contacts, and how
+// hard one address may push it.
+type SIPRegistrar struct {
+	// MinExpiresSeconds: a shorter non-zero expiry is answered 423 with
+	// Min-Expires (default 60). MaxExpiresSeconds caps the expiry granted
+	// (default 3600). DefaultExpiresSeconds is granted when a REGISTER
+	// names none (default 3600, at most the maximum).
+	MinExpiresSeconds     int `yaml:"min_expires_seconds"`
+	MaxExpiresSeconds     int `yaml:"max_expires_seconds"`
+	DefaultExpiresSeconds int `yaml:"default_expires_seconds"`
+	// MaxContactsPerUser bounds a user's registered contacts, and
+	// MaxContactsPerRequest the Contact headers of one REGISTER; more is
+	// 403 (defaults 10 and 10).
+	MaxContactsPerUser    int `yaml:"max_contacts_per_user"`
+	MaxContactsPerRequest int `yaml:"max_contacts_per_request"`
+	// RegistersPerSecondPerSource and RegisterBurstPerSource bound the
+	// REGISTERs of one address (a token bucket; more are dropped and
+	// counted as register_flooded). Defaults 50 and 200.
+	RegistersPerSecondPerSource float64 `yaml:"registers_per_second_per_source"`
+	RegisterBurstPerSource      int     `yaml:"register_burst_per_source"`
+	// AuthFailureThreshold failed authentications from one address within
+	// AuthFailureWindowSeconds delay its next answers (doubling from 200
+	// ms to 5 s); ten times as many drop its requests until the window
+	// has passed. Defaults 5 and 60. This throttles INVITEs too.
+	AuthFailureThreshold     int `yaml:"auth_failure_threshold"`
+	AuthFailureWindowSeconds int `yaml:"auth_failure_window_seconds"`
+	// NonceTTLSeconds is how long a digest nonce is accepted before it is
+	// challenged again with stale=true (default 300).
+	NonceTTLSeconds int `yaml:"nonce_ttl_seconds"`
 }
 
 // SIPTCP limits the connections SIP over TCP accepts, so that idle or
@@ -367,6 +419,9 @@ func Default() Config {
 
 			SessionExpiresSeconds: 1800,
 			MinSESeconds:          90,
+			Registrar: SIPRegistrar{MinExpiresSeconds: 60, MaxExpiresSeconds: 3600, DefaultExpiresSeconds: 3600,
+				MaxContactsPerUser: 10, MaxContactsPerRequest: 10, RegistersPerSecondPerSource: 50, RegisterBurstPerSource: 200,
+				AuthFailureThreshold: 5, AuthFailureWindowSeconds: 60, NonceTTLSeconds: 300},
 		},
 		RTP: RTP{
 			PortMin:         10000,
@@ -431,6 +486,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
 	"TAPEDECK_NODE_ID":     func(c *Config, v string) error { c.NodeID = v; return nil },
 	"TAPEDECK_NATS_URL":    func(c *Config, v string) error { c.NATS.URL = v; return nil },
+	"TAPEDECK_NATS_PREFIX": func(c *Config, v string) error { c.NATS.Prefix = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
 		return nil
@@ -457,6 +513,7 @@ var envOverrides = map[string]func(*Config, string) error{
 		return nil
 	},
 	"TAPEDECK_SIGN_KEY":      func(c *Config, v string) error { c.Catalog.SignKey = v; return nil },
+	"TAPEDECK_TOKEN_KEY":     func(c *Config, v string) error { c.Catalog.TokenKey = v; return nil },
 	"TAPEDECK_S3_ACCESS_KEY": func(c *Config, v string) error { c.Catalog.S3.AccessKey = v; return nil },
 	"TAPEDECK_S3_SECRET_KEY": func(c *Config, v string) error { c.Catalog.S3.SecretKey = v; return nil },
 }
@@ -464,7 +521,7 @@ var envOverrides = map[string]func(*Config, string) error{
 // SecretEnv lists the environment variables that carry secrets; each may
 // instead name a file with NAME_FILE (its content, trailing newline
 // removed), as container secrets and systemd credentials are mounted.
-var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
+var SecretEnv = []string{"TAPEDECK_ARI_USER", "TAPEDECK_DATABASE", "TAPEDECK_SIGN_KEY", "TAPEDECK_TOKEN_KEY", "TAPEDECK_S3_ACCESS_KEY", "TAPEDECK_S3_SECRET_KEY"}
 
 // ApplyEnv applies TAPEDECK_* environment overrides using getenv.
 func ApplyEnv(cfg *Config, getenv func(string) string) error {
@@ -496,6 +553,9 @@ func (c *Config) Validate() error { return c.ValidateWith(nil) }
 // problem is reported, not just the first.
 func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
+	if p := c.NATS.Prefix; p != "" && (!strings.HasSuffix(p, ".") || strings.ContainsAny(p, "*> \t\r\n") || strings.Contains(p, "..") || strings.HasPrefix(p, ".")) {
+		errs = append(errs, fmt.Errorf("nats.prefix %q: want subject tokens ending in a dot, without wildcards or spaces (e.g. \"ari.\")", p))
+	}
 	if c.NodeID != "" {
 		if err := CheckNodeID(c.NodeID); err != nil {
 			errs = append(errs, err)
@@ -562,6 +622,7 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	default:
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
 	}
+	errs = append(errs, c.SIP.Registrar.validate()...)
 	seenAlg := map[string]bool{}
 	for _, a := range c.SIP.DigestAlgorithms {
 		if a != "MD5" && a != "SHA-256" || seenAlg[a] {
@@ -606,8 +667,21 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	default:
 		errs = append(errs, fmt.Errorf("catalog.media_access: %q is not public, auth or signed", c.Catalog.MediaAccess))
 	}
-	if c.Catalog.S3.Endpoint != "" && (c.Catalog.S3.Bucket == "" || c.Catalog.S3.AccessKey == "" || c.Catalog.S3.SecretKey == "") {
-		errs = append(errs, errors.New("catalog.s3: endpoint, bucket, access_key and secret_key are required together"))
+	if s3 := c.Catalog.S3; s3.Endpoint != "" {
+		if s3.Bucket == "" {
+			errs = append(errs, errors.New("catalog.s3: endpoint without bucket"))
+		}
+		if (s3.AccessKey == "") != (s3.SecretKey == "") {
+			// neither: the usual credential chain (AWS_ACCESS_KEY_ID...,
+			// ~/.aws/credentials, the instance's role)
+			errs = append(errs, errors.New("catalog.s3: access_key and secret_key go together (or set neither to use the environment's credential chain)"))
+		}
+		if strings.Contains(s3.Endpoint, "://") {
+			errs = append(errs, fmt.Errorf("catalog.s3.endpoint: %q must be host:port without a scheme (use_ssl: true for https)", s3.Endpoint))
+		}
+	}
+	if dsn := c.Catalog.Database; dsn != "" && !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		errs = append(errs, errors.New("catalog.database: only PostgreSQL URLs (postgres://user:password@host:5432/db) are supported"))
 	}
 	if _, err := netguard.Parse(c.Sounds.HTTPAllow); err != nil {
 		errs = append(errs, fmt.Errorf("sounds.http_allow: %w", err))
@@ -851,4 +925,69 @@ func checkOrigin(o string) error {
 type NATS struct {
 	// URL of the NATS server(s), comma-separated.
 	URL string `yaml:"url"`
+	// Prefix begins every subject, as ari-proxy's prefix option: "ari."
+	// when empty. Nodes see each other only under the same prefix, so one
+	// NATS can carry several clusters.
+	Prefix string `yaml:"prefix"`
+}
+
+// SubjectPrefix is Prefix or its default, "ari.".
+func (n NATS) SubjectPrefix() string {
+	if n.Prefix == "" {
+		return "ari."
+	}
+	return n.Prefix
+}
+
+// Bounds of the registrar's settings.
+const (
+	maxRegistrarExpires  = 7 * 24 * 3600
+	maxRegistrarContacts = 1000
+)
+
+func (r SIPRegistrar) validate() []error {
+	var errs []error
+	bad := func(key string, v any, want string) {
+		errs = append(errs, fmt.Errorf("sip.registrar.%s: %v is %s", key, v, want))
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"min_expires_seconds", r.MinExpiresSeconds}, {"max_expires_seconds", r.MaxExpiresSeconds},
+		{"default_expires_seconds", r.DefaultExpiresSeconds}} {
+		if f.v < 1 || f.v > maxRegistrarExpires {
+			bad(f.key, f.v, fmt.Sprintf("outside 1-%d", maxRegistrarExpires))
+		}
+	}
+	if r.MinExpiresSeconds > r.MaxExpiresSeconds {
+		bad("min_expires_seconds", r.MinExpiresSeconds, fmt.Sprintf("above max_expires_seconds (%d)", r.MaxExpiresSeconds))
+	}
+	if r.DefaultExpiresSeconds < r.MinExpiresSeconds || r.DefaultExpiresSeconds > r.MaxExpiresSeconds {
+		bad("default_expires_seconds", r.DefaultExpiresSeconds,
+			fmt.Sprintf("outside min_expires_seconds-max_expires_seconds (%d-%d)", r.MinExpiresSeconds, r.MaxExpiresSeconds))
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"max_contacts_per_user", r.MaxContactsPerUser}, {"max_contacts_per_request", r.MaxContactsPerRequest}} {
+		if f.v < 1 || f.v > maxRegistrarContacts {
+			bad(f.key, f.v, fmt.Sprintf("outside 1-%d", maxRegistrarContacts))
+		}
+	}
+	if !(r.RegistersPerSecondPerSource > 0) || r.RegistersPerSecondPerSource > 1e6 {
+		bad("registers_per_second_per_source", r.RegistersPerSecondPerSource, "not above 0 (and at most 1000000)")
+	}
+	if r.RegisterBurstPerSource < 1 || r.RegisterBurstPerSource > 1e6 {
+		bad("register_burst_per_source", r.RegisterBurstPerSource, "outside 1-1000000")
+	}
+	if r.AuthFailureThreshold < 1 || r.AuthFailureThreshold > 1e5 {
+		bad("auth_failure_threshold", r.AuthFailureThreshold, "outside 1-100000")
+	}
+	if r.AuthFailureWindowSeconds < 1 || r.AuthFailureWindowSeconds > 86400 {
+		bad("auth_failure_window_seconds", r.AuthFailureWindowSeconds, "outside 1-86400")
+	}
+	if r.NonceTTLSeconds < 10 || r.NonceTTLSeconds > 86400 {
+		bad("nonce_ttl_seconds", r.NonceTTLSeconds, "outside 10-86400")
+	}
+	return errs
 }

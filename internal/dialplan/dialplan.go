@@ -360,3 +360,24 @@ func Substitute(s string, vars map[string]string) string {
 		s = s[i+j+1:]
 	}
 }
+
+// MatchIn finds the route for exten among the routes of one context (an
+// exact extension first, then the most specific pattern), as Asterisk
+// looks an extension up in the context a channel is sent to (ARI's
+// continue). The returned App has ${EXTEN} substituted.
+func (p *Plan) MatchIn(context, exten string) (*Route, App, error) {
+	rt, ok := p.exact[exten]
+	if !ok || rt.Context != context {
+		rt = nil
+		for _, cand := range p.patterns {
+			if cand.Context == context && cand.matches(exten) {
+				rt = cand
+				break
+			}
+		}
+	}
+	if rt == nil {
+		return nil, App{}, fmt.Errorf("%w %q in context %q", ErrNoRoute, exten, context)
+	}
+	return rt, substituteExten(rt.App, exten), nil
+}

@@ -217,3 +217,27 @@ func FuzzSampleExten(f *testing.F) {
 		}
 	})
 }
+
+// TestMatchIn: a lookup in a context sees only that context's routes, an
+// exact extension of another context hiding nothing.
+func TestMatchIn(t *testing.T) {
+	p, err := Compile([]Rule{
+		{Exten: "100", App: "Stasis(a)"},
+		{Exten: "_1XX", Context: "other", App: "Stasis(b,${EXTEN})"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, app, err := p.MatchIn("other", "100"); err != nil || r.Context != "other" || app.Data() != "b,100" {
+		t.Fatalf("other/100: %v %v %v", r, app, err)
+	}
+	if r, _, err := p.MatchIn("default", "100"); err != nil || r.App.Name != "Stasis" || r.Context != "default" {
+		t.Fatalf("default/100: %v %v", r, err)
+	}
+	if _, _, err := p.MatchIn("default", "101"); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("default/101: %v", err)
+	}
+	if _, _, err := p.MatchIn("nosuch", "100"); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("nosuch/100: %v", err)
+	}
+}

@@ -89,7 +89,17 @@ type Subscriber struct {
 	draining    bool
 	drainReason error
 	dropped     chan struct{}
+	// sink, when set, takes the messages instead of this subscriber's own
+	// queue (ShareQueue).
+	sink *Subscriber
 }
+
+// ShareQueue makes s deliver into sink's queue (set before Register): the
+// applications of one WebSocket share one queue, so that their events keep
+// the order they were published in (a channel moved from one application
+// to the other: StasisEnd, then StasisStart). s still stops taking events
+// when it is closed or replaced; sink's overflow drops them all.
+func (s *Subscriber) ShareQueue(sink *Subscriber) { s.sink = sink }
 
 // NewSubscriber makes a subscriber with a queue of limit events.
 func NewSubscriber(app string, limit int, all bool) *Subscriber {
@@ -101,6 +111,15 @@ func NewSubscriber(app string, limit int, all bool) *Subscriber {
 
 // push enqueues without blocking; past the limit the subscriber is dropped.
 func (s *Subscriber) push(msg []byte) {
+	if s.sink != nil {
+		s.mu.Lock()
+		gone := s.closed || s.draining
+		s.mu.Unlock()
+		if !gone {
+			s.sink.push(msg)
+		}
+		return
+	}
 	s.mu.Lock()
 	if s.closed || s.draining {
 		s.mu.Unlock()

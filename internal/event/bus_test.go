@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,49 @@ func TestTimeFormat(t *testing.T) {
 	b, _ := ts.MarshalJSON()
 	if string(b) != `"2024-05-01T11:00:00.123+0000"` {
 		t.Fatal(string(b))
+	}
+}
+
+// TestSharedQueueKeepsOrderAcrossApps: the applications of one socket
+// share a queue, so events published to one and then to the other arrive
+// in that order (a moved channel: StasisEnd to a, then StasisStart to b);
+// a replaced application stops feeding the shared queue after its
+// ApplicationReplaced, the others go on.
+func TestSharedQueueKeepsOrderAcrossApps(t *testing.T) {
+	b := NewBus("id")
+	sink := NewSubscriber("", 100, false)
+	a := NewSubscriber("a", 100, false)
+	c := NewSubscriber("c", 100, false)
+	a.ShareQueue(sink)
+	c.ShareQueue(sink)
+	b.Register(a, nil)
+	b.Register(c, nil)
+	for i := 0; i < 20; i++ {
+		app := "a"
+		if i%2 == 1 {
+			app = "c"
+		}
+		b.Publish(Event{Type: "X", Apps: []string{app}, Sources: []string{"channel:" + app},
+			Body: &testEvent{Base: Base{Type: "X"}, N: i}})
+		b.Subscribe(app, "channel:"+app)
+	}
+	got := sink.Next(nil)
+	if len(got) != 20 {
+		t.Fatalf("%d messages, want 20", len(got))
+	}
+	for i, m := range got {
+		want := `"n":` + strconv.Itoa(i) + `}`
+		if !strings.HasSuffix(string(m), want) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+	}
+	a2 := NewSubscriber("a", 100, false)
+	b.Register(a2, func(app string) []byte { return []byte(`{"type":"ApplicationReplaced"}`) })
+	pub(b, "X", 100, "channel:a")
+	pub(b, "X", 101, "channel:c")
+	got = sink.Next(nil)
+	if len(got) != 2 || !strings.Contains(string(got[0]), "ApplicationReplaced") || !strings.Contains(string(got[1]), `"n":101`) {
+		t.Fatalf("after the replacement the shared queue got %q", got)
 	}
 }
 

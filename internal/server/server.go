@@ -103,7 +103,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Catalog.SignKey == "" {
 		// Signed media links must survive a restart: the key is kept in
 		// the data directory (owner-only) unless configured.
-		if cfg.Catalog.SignKey, err = persistentKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
+		if cfg.Catalog.SignKey, err = meta.PersistentKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
 			return nil, fmt.Errorf("signing key: %w", err)
 		}
 	}
@@ -117,7 +117,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
 	if cfg.NATS.URL != "" {
-		if s.nats, err = startNATS(cfg.NATS.URL, entity, s.bus, log); err != nil {
+		if s.nats, err = startNATS(cfg.NATS.URL, cfg.NATS.SubjectPrefix(), entity, s.bus, log); err != nil {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 	}
@@ -202,6 +202,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Poller:                s.poller,
 		Media:                 res,
 		RecordingsDir:         recDir,
+		MOHDir:                cfg.MOHDir(),
 		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
 		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
 		DegradedLossPercent:   cfg.Recording.DegradedLossPercent,
@@ -241,7 +242,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if rs, ok := ms.(meta.Registrations); ok {
 		loc = locationStore{rs: rs, node: cfg.NodeID}
 	}
-	s.reg = sip.NewRegistrar(sip.NewAuthenticator(sip.CredentialsFunc(s.sipPassword), sip.DigestOptions{Realm: cfg.SIP.Realm, Algorithms: cfg.SIP.DigestAlgorithms}, log), loc, sip.RegistrarOptions{}, log)
+	regc := cfg.SIP.Registrar
+	sec := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	s.reg = sip.NewRegistrar(sip.NewAuthenticator(sip.CredentialsFunc(s.sipPassword), sip.DigestOptions{Realm: cfg.SIP.Realm,
+		Algorithms: cfg.SIP.DigestAlgorithms, NonceTTL: sec(regc.NonceTTLSeconds), FailureWindow: sec(regc.AuthFailureWindowSeconds),
+		FailureThreshold: regc.AuthFailureThreshold}, log), loc,
+		sip.RegistrarOptions{MinExpires: sec(regc.MinExpiresSeconds), MaxExpires: sec(regc.MaxExpiresSeconds),
+			DefaultExpires: sec(regc.DefaultExpiresSeconds), MaxContacts: regc.MaxContactsPerUser, MaxRequestContacts: regc.MaxContactsPerRequest,
+			RatePerSource: regc.RegistersPerSecondPerSource, BurstPerSource: regc.RegisterBurstPerSource}, log)
 	if err := s.reg.Load(ctx); err != nil {
 		log.Error("registrar: registrations not loaded; phones register again", "err", err)
 	}
@@ -281,7 +289,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	mux := http.NewServeMux()
 	if s.nats != nil {
-		if s.cluster, err = startCluster(s.nats.nc, s.bus, entity, cfg.NodeID, s.ari, s.refuseCreates, log); err != nil {
+		if s.cluster, err = startCluster(s.nats.nc, cfg.NATS.SubjectPrefix(), s.bus, entity, cfg.NodeID, s.ari, s.refuseCreates, log); err != nil {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		mux.Handle("/ari/", s.ariHandler(s.cluster))

@@ -129,6 +129,7 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	srv.OnCancel(e.route(sip.CANCEL))
 	srv.OnOptions(e.route(sip.OPTIONS))
 	srv.OnUpdate(e.route(sip.UPDATE))
+	srv.OnNotify(e.route(sip.NOTIFY))
 	srv.OnRegister(e.route(sip.REGISTER))
 	srv.OnNoRoute(e.route(""))
 	return e, nil
@@ -151,6 +152,8 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 		return e.handle(e.onUpdate)
 	case sip.REGISTER:
 		return e.handle(e.onRegister)
+	case sip.NOTIFY:
+		return e.handle(e.onNotify)
 	}
 	return e.handle(e.onOther)
 }

@@ -66,9 +66,11 @@ type RegistrarOptions struct {
 	MaxExpires time.Duration
 	// DefaultExpires is granted when the request names none. Default 3600 s.
 	DefaultExpires time.Duration
-	// MaxContacts bounds the contacts of one user and of one REGISTER
-	// (more: 403). Default 10.
+	// MaxContacts bounds the contacts of one user (more: 403). Default 10.
 	MaxContacts int
+	// MaxRequestContacts bounds the Contact headers of one REGISTER
+	// (more: 403, before authentication). Default MaxContacts.
+	MaxRequestContacts int
 	// RatePerSource and BurstPerSource bound REGISTERs from one address
 	// (token bucket; more are dropped and counted). Defaults 50/s, 200.
 	RatePerSource  float64
@@ -164,6 +166,9 @@ func NewRegistrar(auth *Authenticator, store LocationStore, o RegistrarOptions, 
 	}
 	if o.MaxContacts <= 0 {
 		o.MaxContacts = 10
+	}
+	if o.MaxRequestContacts <= 0 {
+		o.MaxRequestContacts = o.MaxContacts
 	}
 	if o.RatePerSource <= 0 {
 		o.RatePerSource = 50
@@ -403,7 +408,7 @@ func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	contacts := req.GetHeaders("Contact")
-	if len(contacts) > r.opts.MaxContacts {
+	if len(contacts) > r.opts.MaxRequestContacts {
 		r.reject(req, tx, 403, "Forbidden (too many contacts)")
 		return
 	}

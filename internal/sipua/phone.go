@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,7 @@ type Phone struct {
 
 	ds       *sipgo.DialogServerCache
 	incoming chan *Call
+	refers   chan Refer
 	serve    func()
 }
 
@@ -142,7 +144,9 @@ func New(o Options) (*Phone, error) {
 	})
 	p.ds = sipgo.NewDialogServerCache(p.client, contact)
 	p.incoming = make(chan *Call, 64)
+	p.refers = make(chan Refer, 16)
 	srv.OnInvite(p.onInvite)
+	srv.OnRefer(p.onRefer)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.ds.ReadAck(req, tx)
 	})
@@ -288,6 +292,8 @@ type CallOptions struct {
 type ErrRejected struct {
 	Code   int
 	Reason string
+	// Contact is the response's Contact (a 3xx redirection's target).
+	Contact string
 }
 
 func (e *ErrRejected) Error() string { return fmt.Sprintf("call rejected: %d %s", e.Code, e.Reason) }
@@ -387,7 +393,11 @@ func (p *Phone) Dial(ctx context.Context, target string, o CallOptions) (*Call, 
 		p.forget(c)
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) {
-			return nil, &ErrRejected{Code: de.Res.StatusCode, Reason: de.Res.Reason}
+			rej := &ErrRejected{Code: de.Res.StatusCode, Reason: de.Res.Reason}
+			if c := de.Res.Contact(); c != nil {
+				rej.Contact = c.Address.String()
+			}
+			return nil, rej
 		}
 		return nil, err
 	}
@@ -591,6 +601,60 @@ func (p *Phone) Options(ctx context.Context, target string) (int, error) {
 		req.SetTransport("TCP")
 	}
 	res, err := p.client.Do(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	return res.StatusCode, nil
+}
+
+// Refer is a transfer request (REFER) one of the phone's outgoing calls
+// received: the phone accepted it (202); the test places the call to
+// Target, as a phone would, and reports how it went with NotifyTransfer.
+type Refer struct {
+	Call   *Call
+	Target string
+}
+
+// Refers delivers the REFERs the phone accepted.
+func (p *Phone) Refers() <-chan Refer { return p.refers }
+
+func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
+	p.mu.Lock()
+	c := p.calls[req.CallID().Value()]
+	p.mu.Unlock()
+	to := req.GetHeader("Refer-To")
+	switch {
+	case c == nil || c.d == nil:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	case to == nil:
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (no Refer-To)", nil))
+		return
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil)); err != nil {
+		return
+	}
+	target := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(to.Value()), "<"), ">")
+	select {
+	case p.refers <- Refer{Call: c, Target: target}:
+	default:
+	}
+}
+
+// NotifyTransfer reports the progress of a transfer the call was asked
+// for (a NOTIFY with a message/sipfrag status line); a final code ends the
+// implicit subscription.
+func (c *Call) NotifyTransfer(ctx context.Context, code int, reason string) (int, error) {
+	req := sip.NewRequest(sip.NOTIFY, c.d.InviteResponse.Contact().Address)
+	req.AppendHeader(sip.NewHeader("Event", "refer"))
+	state := "active;expires=60"
+	if code >= 200 {
+		state = "terminated;reason=noresource"
+	}
+	req.AppendHeader(sip.NewHeader("Subscription-State", state))
+	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reason)))
+	res, err := c.d.Do(ctx, req)
 	if err != nil {
 		return 0, err
 	}

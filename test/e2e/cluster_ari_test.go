@@ -13,13 +13,15 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 )
 
 // clusterNodes starts two nodes on one PostgreSQL database and one NATS
-// server, their dialplan sending 3XX to Stasis(app). The node ids and the
-// application's name are unique to the run: NATS is shared with other
+// server, their dialplan sending 3XX to Stasis(app). The node ids, the
+// application's name and the subjects' prefix (nats.prefix, ari-proxy's
+// "ari." by default) are unique to the run: NATS is shared with other
 // tests.
-func clusterNodes(t *testing.T) (a, b *node, app string, nc *nats.Conn) {
+func clusterNodes(t *testing.T) (a, b *node, app, prefix string, nc *nats.Conn) {
 	t.Helper()
 	url, nc := natsURL(t)
 	dsn := pgFreshDatabase(t)
@@ -27,15 +29,17 @@ func clusterNodes(t *testing.T) (a, b *node, app string, nc *nats.Conn) {
 	rand.Read(suffix)
 	run := hex.EncodeToString(suffix)
 	app = "clu" + run
+	prefix = "t" + run + ".ari."
 	start := func(id string) *node {
 		return startNode(t, func(c *config.Config) {
 			c.NodeID = id + run
 			c.NATS.URL = url
+			c.NATS.Prefix = prefix
 			c.Catalog.Database = dsn
 			c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
 		})
 	}
-	return start("ca"), start("cb"), app, nc
+	return start("ca"), start("cb"), app, prefix, nc
 }
 
 // waitStandIn waits until n takes calls for app (connected to another node).
@@ -54,10 +58,10 @@ func waitStandIn(t *testing.T, n *node, app string) {
 // and recording travel to B (ari.command/get.{app}.{B}); A's channel list
 // holds B's channel; the recording is B's file, catalogued for both.
 func TestClusterARIAcrossNodes(t *testing.T) {
-	a, b, app, nc := clusterNodes(t)
+	a, b, app, prefix, nc := clusterNodes(t)
 	// ari-proxy-style tooling listening in sees the requests on B's subjects.
 	seen := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe("ari.command."+app+".>", seen)
+	sub, err := nc.ChanSubscribe(prefix+"command."+app+".>", seen)
 	must(t, err)
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	must(t, nc.Flush())
@@ -140,8 +144,8 @@ func TestClusterARIAcrossNodes(t *testing.T) {
 	for !kinds["ChannelAnswer"] || !kinds["ChannelRecord"] || !kinds["LiveRecordingStop"] || !kinds["ChannelHangup"] {
 		select {
 		case m := <-seen:
-			if m.Subject != "ari.command."+app+"."+b.srv.Bus().EntityID() {
-				t.Fatalf("command on %s, want ari.command.%s.%s", m.Subject, app, b.srv.Bus().EntityID())
+			if m.Subject != prefix+"command."+app+"."+b.srv.Bus().EntityID() {
+				t.Fatalf("command on %s, want %scommand.%s.%s", m.Subject, prefix, app, b.srv.Bus().EntityID())
 			}
 			var req struct {
 				Kind string `json:"kind"`
@@ -181,7 +185,7 @@ func TestClusterRefusesCreates(t *testing.T) {
 	}
 	lost.mustDo("GET", "/channels", 200)
 
-	a, _, app, _ := clusterNodes(t)
+	a, _, app, _, _ := clusterNodes(t)
 	evA := a.connect(app)
 	if code, body := readyz(a); code != 200 {
 		t.Fatalf("readyz of a connected node: %d %q", code, body)
@@ -210,5 +214,62 @@ func TestClusterRefusesCreates(t *testing.T) {
 	must(t, call.Hangup(context.Background()))
 	if err := wait(t, drained, 20*time.Second, "drain"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClusterAriClientRecordsRemoteCall: an unmodified npm ari-client app
+// connected to node A only answers and records a call that lands on node
+// B, as it would on one Asterisk; B made the recording.
+func TestClusterAriClientRecordsRemoteCall(t *testing.T) {
+	a, b, app, _, _ := clusterNodes(t)
+	name := "cluster/js-" + app
+	proc := nodeari.Start(t, "cluster-record.js", map[string]string{
+		"ARI_URL": a.baseURL(), "ARI_APP": app, "REC_NAME": name, "RECORD_MS": "1500", "TIMEOUT_MS": "40000",
+	})
+	if _, err := proc.WaitLine("READY", 20*time.Second); err != nil {
+		t.Fatalf("ari-client did not connect: %v\n%s", err, proc.Output())
+	}
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	phone := newPhone(t, "udp")
+	call, err := phone.Dial(ctx, b.target("302"), sipua.CallOptions{})
+	if err != nil {
+		t.Fatalf("dial B: %v\n%s", err, proc.Output())
+	}
+	if _, err := proc.WaitLine("RECORDING", 10*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, proc.Output())
+	}
+	go func() { _ = call.SendAudio(ctx, sweep(8*3000)) }()
+	wait(t, call.Ended(), 20*time.Second, "BYE from the app on A")
+	if err := proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("app: %v\n%s", err, proc.Output())
+	}
+	var started, finished bool
+	for _, l := range proc.Lines() {
+		switch l["type"] {
+		case "StasisStart":
+			ch, _ := l["channel"].(string)
+			if l["asterisk_id"] != b.srv.Bus().EntityID() || !strings.HasPrefix(ch, b.cfg.NodeID+"-") {
+				t.Fatalf("StasisStart %v: want B's channel and asterisk_id %s", l, b.srv.Bus().EntityID())
+			}
+			started = true
+		case "RecordingFinished":
+			rec, _ := l["recording"].(map[string]any)
+			if d, _ := rec["duration"].(float64); rec["name"] != name || d < 1 {
+				t.Fatalf("RecordingFinished %v: want %s, over a second", l, name)
+			}
+			finished = true
+		}
+	}
+	if !started || !finished {
+		t.Fatalf("app saw StasisStart %v, RecordingFinished %v:\n%s", started, finished, proc.Output())
+	}
+	row, err := b.srv.Catalog().Meta.RecordingByName(ctx, name)
+	if err != nil || row.Node != b.cfg.NodeID {
+		t.Fatalf("catalog row of %s: %+v, %v; want made on B", name, row, err)
+	}
+	if wav := b.mustDo("GET", "/recordings/stored/"+urlq(name)+"/file", 200); len(wav) < 16000 {
+		t.Fatalf("B's file: %d bytes, want over a second of audio", len(wav))
 	}
 }

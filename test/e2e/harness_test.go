@@ -52,6 +52,11 @@ func startNodeWith(t testing.TB, setup func(*server.Server), mutate ...func(*con
 	for _, m := range mutate {
 		m(&cfg)
 	}
+	if cfg.Catalog.Database != "" && cfg.Catalog.TokenKey == "" {
+		// Nodes sharing a PostgreSQL catalog need one token key, as in
+		// production (each data dir's token.key would differ).
+		cfg.Catalog.TokenKey = "one key for the nodes of a catalog"
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,13 @@ func (s *Server) bridgesResource() *Resource {
 					}
 					return nil, nil
 				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}/moh", Nickname: "startMoh", Summary: "Play music on hold to a bridge or change the MOH class that is playing.", Returns: "void",
+				Params:  []Param{brID, query("mohClass", "string", false, "Music on hold class (a subdirectory of sounds.moh_dir; default: the files of sounds.moh_dir)")},
+				Errors:  []ErrorResponse{noBridge, {409, "Bridge not in Stasis application"}},
+				Handler: func(r *Request) (any, error) { return nil, s.calls.StartBridgeMOH(bridgeID(r), r.String("mohClass")) }},
+			{Method: "DELETE", Path: "/bridges/{bridgeId}/moh", Nickname: "stopMoh", Summary: "Stop playing music on hold to a bridge.", Returns: "void",
+				Params: []Param{brID}, Errors: []ErrorResponse{noBridge, {409, "Bridge not in Stasis application; bridge isn't playing music on hold"}},
+				Handler: func(r *Request) (any, error) { return nil, s.calls.StopBridgeMOH(bridgeID(r)) }},
 			{Method: "POST", Path: "/bridges/{bridgeId}/play", Nickname: "play", Summary: "Start playback of media on a bridge.", Returns: "Playback",
 				Params: append([]Param{brID}, playParams(true)...), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}},
 				Handler: func(r *Request) (any, error) { return s.bridgePlay(r, "") }},

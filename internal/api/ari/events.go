@@ -55,11 +55,24 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	all, _ := parseBool(q.Get("subscribeAll"))
 	// As in Asterisk, the applications are registered before the 101
 	// response, so a call arriving right after the handshake finds them.
+	// Several applications on one socket share one queue (the sink), so
+	// that their events keep the order they were published in.
 	subs := make([]*event.Subscriber, 0, len(apps))
+	var sink *event.Subscriber
+	if len(apps) > 1 {
+		sink = event.NewSubscriber("", s.opts.EventQueue, false)
+	}
 	for _, app := range apps {
 		sub := event.NewSubscriber(app, s.opts.EventQueue, all)
+		if sink != nil {
+			sub.ShareQueue(sink)
+		}
 		s.bus.Register(sub, s.replacedMessage)
 		subs = append(subs, sub)
+	}
+	readers := subs
+	if sink != nil {
+		readers = []*event.Subscriber{sink}
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{"ari"},
@@ -106,7 +119,11 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var wg sync.WaitGroup
-	for _, sub := range subs {
+	watched := subs
+	if sink != nil {
+		watched = append(watched[:len(watched):len(watched)], sink)
+	}
+	for _, sub := range watched {
 		// A dropped subscriber ends the socket at once, even while a write
 		// to a client that stopped reading is blocked.
 		go func() {
@@ -117,12 +134,14 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			switch reason := sub.Reason(); {
 			case errors.Is(reason, event.ErrOverflow):
-				s.log.Warn("ARI client too slow: event queue overflowed, disconnecting", "app", sub.App, "remote", r.RemoteAddr)
+				s.log.Warn("ARI client too slow: event queue overflowed, disconnecting", "apps", strings.Join(apps, ","), "remote", r.RemoteAddr)
 				finish(websocket.StatusPolicyViolation, "event queue overflow")
 			case errors.Is(reason, event.ErrReplaced) && len(subs) == 1:
 				finish(websocket.StatusNormalClosure, "application replaced")
 			}
 		}()
+	}
+	for _, sub := range readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -157,6 +176,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	for _, sub := range subs {
 		sub.Close(nil)
 		s.bus.Unregister(sub)
+	}
+	if sink != nil {
+		sink.Close(nil)
 	}
 	wg.Wait()
 	s.log.Info("ARI application disconnected", "apps", strings.Join(apps, ","), "remote", r.RemoteAddr, "reason", closeReason)

@@ -161,9 +161,17 @@ const (
 // Marshal writes the response as Ozeki does (by hand: encoding/xml's
 // reflection costs milliseconds for a list of a thousand calls).
 func (r *Response) Marshal() []byte {
-	b := bytes.NewBuffer(make([]byte, 0, 256+200*r.numCalls()))
+	b := bytes.NewBuffer(make([]byte, 0, r.sizeHint()))
+	r.writeTo(b)
+	return b.Bytes()
+}
+
+// sizeHint is about the size of the marshalled response.
+func (r *Response) sizeHint() int { return 256 + 400*r.numCalls() }
+
+func (r *Response) writeTo(b *bytes.Buffer) {
 	b.WriteString(`<?xml version="1.0"?>` + "\n" + `<Response xmlns:xsi="` + nsXSI + `" xmlns:xsd="` + nsXSD + `">` + "\n")
-	elem(b, "  ", "Code", strconv.Itoa(r.Code))
+	elemInt(b, "  ", "Code", r.Code)
 	elem(b, "  ", "Message", r.Message)
 	if r.NotificationName != "" {
 		elem(b, "  ", "NotificationName", r.NotificationName)
@@ -173,7 +181,8 @@ func (r *Response) Marshal() []byte {
 	}
 	if r.ActiveCalls != nil {
 		b.WriteString("  <ActiveCalls>\n")
-		for _, c := range r.ActiveCalls.Calls {
+		for i := range r.ActiveCalls.Calls {
+			c := &r.ActiveCalls.Calls[i]
 			b.WriteString("    <CallInfo>\n")
 			const in = "      "
 			elem(b, in, "CallState", c.CallState)
@@ -182,14 +191,13 @@ func (r *Response) Marshal() []byte {
 			elem(b, in, "CallerId", c.CallerID)
 			elem(b, in, "Destination", c.Destination)
 			elem(b, in, "StartTime", c.StartTime)
-			elem(b, in, "RingDuration", strconv.Itoa(c.RingDuration))
-			elem(b, in, "TalkDuration", strconv.Itoa(c.TalkDuration))
+			elemInt(b, in, "RingDuration", c.RingDuration)
+			elemInt(b, in, "TalkDuration", c.TalkDuration)
 			b.WriteString("    </CallInfo>\n")
 		}
 		b.WriteString("  </ActiveCalls>\n")
 	}
 	b.WriteString("</Response>\n")
-	return b.Bytes()
 }
 
 func (r *Response) numCalls() int {
@@ -205,11 +213,42 @@ func elem(b *bytes.Buffer, indent, name, text string) {
 	b.WriteByte('<')
 	b.WriteString(name)
 	b.WriteByte('>')
-	xml.EscapeText(b, []byte(text))
+	escapeString(b, text)
 	b.WriteString("</")
 	b.WriteString(name)
 	b.WriteString(">\n")
 }
+
+// elemInt writes <name>n</name> without allocating.
+func elemInt(b *bytes.Buffer, indent, name string, n int) {
+	b.WriteString(indent)
+	b.WriteByte('<')
+	b.WriteString(name)
+	b.WriteByte('>')
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(n), 10))
+	b.WriteString("</")
+	b.WriteString(name)
+	b.WriteString(">\n")
+}
+
+// escapeString is xml.EscapeText for a string: the common text (no
+// markup, quotes or control characters) is written as it is, without the
+// copy to []byte that EscapeText needs.
+func escapeString(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'' {
+			xml.EscapeText(b, []byte(s))
+			return
+		}
+	}
+	b.WriteString(s)
+}
+
+// bufs are response buffers, reused: a list of a thousand calls is some
+// 300 KB that the collector need not see again for every request.
+var bufs sync.Pool
 
 // ServeHTTP serves /api (and /, on the API's own listener) and the
 // RecordURL downloads under /api/recordings/.
@@ -219,10 +258,22 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := a.Do(r)
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/xml; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	b, _ := bufs.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	b.Reset()
+	b.Grow(res.sizeHint())
+	res.writeTo(b)
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(http.StatusOK)
-	w.Write(res.Marshal())
+	w.Write(b.Bytes())
+	if b.Cap() <= 4<<20 { // (an outsized one goes to the collector)
+		bufs.Put(b)
+	}
 }
 
 // MaxBody bounds a POST form.

@@ -132,6 +132,19 @@ func (s *S3) ensureBucket(ctx context.Context) error {
 	return nil
 }
 
+// Reachable asks the server whether the bucket exists, which proves the
+// endpoint answers and accepts the credentials; a missing bucket is fine
+// (a store opened with CreateBucket makes it). Nothing is changed.
+func (s *S3) Reachable(ctx context.Context) error {
+	if _, err := s.client.BucketExists(ctx, s.cfg.Bucket); err != nil {
+		if r := minio.ToErrorResponse(err); r.Code != "" {
+			return fmt.Errorf("bucket %s: %s (%s)", s.cfg.Bucket, r.Message, r.Code)
+		}
+		return fmt.Errorf("not reachable: %w", err)
+	}
+	return nil
+}
+
 // objectName maps a key to the object name in the bucket.
 func (s *S3) objectName(key string) (string, error) {
 	if err := ValidateKey(key); err != nil {

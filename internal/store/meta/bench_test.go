@@ -53,7 +53,7 @@ func BenchmarkMeta1M(b *testing.B) {
 	})
 	b.Run("postgres", func(b *testing.B) {
 		benchCatalog(b, func(b testing.TB) Store {
-			s, err := OpenPostgres(context.Background(), pgTestDSN(b))
+			s, err := OpenPostgres(context.Background(), pgTestDSN(b), WithTokenKey(testTokenKey))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -37,7 +37,18 @@ var postgresDialect = &dialect{
 // as postgres://user:pass@host:5432/db?sslmode=disable, or key=value pairs;
 // a search_path parameter selects the schema) and applies the migrations,
 // under an advisory lock so that nodes starting together migrate once.
-func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
+// The accounts' tokens are sealed with the key of the options, which are
+// required (WithTokenKey, WithTokenKeyFile): nodes sharing the catalog
+// must use the same key.
+func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	aead, err := o.aead()
+	if err != nil {
+		return nil, fmt.Errorf("meta(postgres): %w", err)
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("meta(postgres): %w", err)
@@ -70,7 +81,12 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		return nil, fmt.Errorf("meta(postgres): %w", err)
 	}
 	st := newSQLStore(db, db, postgresDialect, db.Close)
+	st.tokens = aead
 	if err := st.seedFeatures(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("meta(postgres): %w", err)
+	}
+	if err := st.sealTokens(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("meta(postgres): %w", err)
 	}

@@ -145,10 +145,13 @@ func pgTestDSN(t testing.TB) string {
 	return dsn
 }
 
+// testTokenKey seals the PostgreSQL test stores' tokens.
+const testTokenKey = "meta tests"
+
 func openPostgresTest(t testing.TB) Store {
 	t.Helper()
 	dsn := pgTestDSN(t)
-	s, err := OpenPostgres(tctx(t), dsn)
+	s, err := OpenPostgres(tctx(t), dsn, WithTokenKey(testTokenKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +176,7 @@ func TestPostgresReopen(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = OpenPostgres(ctx, dsn)
+			stores[i], errs[i] = OpenPostgres(ctx, dsn, WithTokenKey(testTokenKey))
 		}()
 	}
 	wg.Wait()
@@ -194,7 +197,7 @@ func TestPostgresReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRec(t, got, normRec(r))
-	if _, err := OpenPostgres(ctx, "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"); err == nil {
+	if _, err := OpenPostgres(ctx, "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", WithTokenKey(testTokenKey)); err == nil {
 		t.Fatal("OpenPostgres to a closed port succeeded")
 	}
 }

@@ -56,10 +56,16 @@ const (
 // catalog at path, e.g. <data dir>/tapedeck.db, and applies the migrations.
 // The database is in WAL mode: one writer connection (writes are serialized
 // in the process, a busy timeout covers other processes) and a pool of
-// read-only connections that read concurrently with it.
-func OpenSQLite(path string) (Store, error) {
+// read-only connections that read concurrently with it. The accounts'
+// tokens are sealed with the key of the options, by default the key in
+// token.key beside the database (made when missing).
+func OpenSQLite(path string, opts ...Option) (Store, error) {
 	if path == "" || path == ":memory:" {
 		return nil, fmt.Errorf("%w: OpenSQLite needs a file path", ErrInvalid)
+	}
+	o := options{tokenKeyFile: filepath.Join(filepath.Dir(path), "token.key")}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -122,6 +128,13 @@ func OpenSQLite(path string) (Store, error) {
 		return errors.Join(r.Close(), w.Close())
 	})
 	if err := st.seedFeatures(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
+	}
+	if st.tokens, err = o.aead(); err == nil {
+		err = st.sealTokens(ctx)
+	}
+	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
 	}

@@ -2,7 +2,7 @@ package meta
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/cipher"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -35,6 +35,7 @@ type sqlStore struct {
 	r       *sql.DB // reads (may be w)
 	d       *dialect
 	closeFn func() error
+	tokens  cipher.AEAD // seals auth tokens (tokens.go)
 
 	upsert string
 
@@ -154,27 +155,50 @@ func (s *sqlStore) nullTimeArg(t time.Time) any {
 
 // ---------------------------------------------------------- accounts
 
-const accCols = `sid, auth_token, name, created, is_default`
+// accCols are the accounts' columns as read: auth_token is empty once the
+// store has sealed it (tokens.go); a plaintext one is read only until then.
+const accCols = `sid, auth_token, token_hash, token_enc, name, created, is_default`
 
-func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
+// scanAccount reads an account, opening its sealed token.
+func (s *sqlStore) scanAccount(row interface{ Scan(...any) error }) (Account, string, error) {
 	var a Account
 	var created dbTime
-	if err := row.Scan(&a.Sid, &a.AuthToken, &a.Name, &created, &a.Default); err != nil {
-		return Account{}, err
+	var plain, hash, enc string
+	if err := row.Scan(&a.Sid, &plain, &hash, &enc, &a.Name, &created, &a.Default); err != nil {
+		return Account{}, "", err
 	}
 	a.Created = created.t
-	return a, nil
+	switch {
+	case enc != "":
+		tok, err := s.openToken(a.Sid, enc)
+		if err != nil {
+			return Account{}, "", err
+		}
+		a.AuthToken = tok
+	default:
+		a.AuthToken, hash = plain, hashToken(plain)
+	}
+	return a, hash, nil
 }
 
 func (s *sqlStore) accountWhere(ctx context.Context, db *sql.DB, where string, args ...any) (Account, error) {
-	a, err := scanAccount(db.QueryRowContext(ctx, s.q(`SELECT `+accCols+` FROM accounts WHERE `+where), args...))
+	a, _, err := s.accountHashWhere(ctx, db, where, args...)
+	return a, err
+}
+
+// accountHashWhere is accountWhere with the token's hash.
+func (s *sqlStore) accountHashWhere(ctx context.Context, db *sql.DB, where string, args ...any) (Account, string, error) {
+	a, hash, err := s.scanAccount(db.QueryRowContext(ctx, s.q(`SELECT `+accCols+` FROM accounts WHERE `+where), args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Account{}, ErrNotFound
+		return Account{}, "", ErrNotFound
+	}
+	if errors.Is(err, ErrTokenKey) {
+		return Account{}, "", err
 	}
 	if err != nil {
-		return Account{}, s.mapErr(err, "account")
+		return Account{}, "", s.mapErr(err, "account")
 	}
-	return a, nil
+	return a, hash, nil
 }
 
 func (s *sqlStore) insertAccount(ctx context.Context, name string, def bool, ignoreConflict bool) (Account, error) {
@@ -182,11 +206,12 @@ func (s *sqlStore) insertAccount(ctx context.Context, name string, def bool, ign
 		return Account{}, fmt.Errorf("%w: empty account name", ErrInvalid)
 	}
 	a := Account{Sid: NewAccountSid(), AuthToken: NewAuthToken(), Name: name, Created: normTime(time.Now()), Default: def}
-	query := `INSERT INTO accounts (` + accCols + `) VALUES ($1, $2, $3, $4, $5)`
+	query := `INSERT INTO accounts (` + accCols + `) VALUES ($1, '', $2, $3, $4, $5, $6)`
 	if ignoreConflict {
 		query += ` ON CONFLICT DO NOTHING`
 	}
-	if _, err := s.w.ExecContext(ctx, s.q(query), a.Sid, a.AuthToken, a.Name, s.timeArg(a.Created), a.Default); err != nil {
+	if _, err := s.w.ExecContext(ctx, s.q(query), a.Sid, hashToken(a.AuthToken), s.sealToken(a.Sid, a.AuthToken),
+		a.Name, s.timeArg(a.Created), a.Default); err != nil {
 		return Account{}, s.mapErr(err, "create account "+strconv.Quote(name))
 	}
 	return a, nil
@@ -225,7 +250,10 @@ func (s *sqlStore) ListAccounts(ctx context.Context) ([]Account, error) {
 	defer rows.Close()
 	var out []Account
 	for rows.Next() {
-		a, err := scanAccount(rows)
+		a, _, err := s.scanAccount(rows)
+		if errors.Is(err, ErrTokenKey) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, s.mapErr(err, "list accounts")
 		}
@@ -243,7 +271,9 @@ func (s *sqlStore) AccountByName(ctx context.Context, name string) (Account, err
 }
 
 func (s *sqlStore) RotateToken(ctx context.Context, sid string) (Account, error) {
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE accounts SET auth_token = $1 WHERE sid = $2`), NewAuthToken(), sid)
+	tok := NewAuthToken()
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE accounts SET auth_token = '', token_hash = $1, token_enc = $2 WHERE sid = $3`),
+		hashToken(tok), s.sealToken(sid, tok), sid)
 	if err != nil {
 		return Account{}, s.mapErr(err, "rotate token")
 	}
@@ -256,18 +286,18 @@ func (s *sqlStore) RotateToken(ctx context.Context, sid string) (Account, error)
 }
 
 // dummyToken keeps Authenticate's timing alike for unknown Sids.
-var dummyToken = NewAuthToken()
+var dummyHash = hashToken(NewAuthToken())
 
 func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account, error) {
-	a, err := s.accountWhere(ctx, s.r, `sid = $1`, sid)
+	a, hash, err := s.accountHashWhere(ctx, s.r, `sid = $1`, sid)
 	if errors.Is(err, ErrNotFound) {
-		subtle.ConstantTimeCompare([]byte(token), []byte(dummyToken))
+		tokenMatches(token, dummyHash)
 		return Account{}, ErrUnauthorized
 	}
 	if err != nil {
 		return Account{}, err
 	}
-	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(a.AuthToken)) != 1 {
+	if token == "" || !tokenMatches(token, hash) {
 		return Account{}, ErrUnauthorized
 	}
 	return a, nil

@@ -1,0 +1,212 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Transfers, as chan_pjsip does them for Asterisk's redirect: a call not
+// answered yet is answered 302 Moved Temporarily with the target as its
+// Contact; an answered one gets a REFER (RFC 3515) and the peer reports
+// how its call to the target goes in NOTIFYs carrying a message/sipfrag.
+
+// TargetURI is the SIP URI a transfer target names: a sip:, sips: or tel:
+// URI as it is; anything else is a user at this endpoint (an extension of
+// tapedeck's dialplan), over the dialog's transport.
+func (d *Dialog) TargetURI(target string) (string, error) {
+	t := strings.TrimSpace(target)
+	t = strings.TrimSuffix(strings.TrimPrefix(t, "<"), ">")
+	low := lower(t)
+	if strings.HasPrefix(low, "sip:") || strings.HasPrefix(low, "sips:") || strings.HasPrefix(low, "tel:") {
+		var u sip.Uri
+		if err := sip.ParseUri(t, &u); err != nil || strings.ContainsAny(t, " <>\"\r\n") {
+			return "", fmt.Errorf("sip: transfer target %q is not a valid URI", target)
+		}
+		return t, nil
+	}
+	if t == "" || strings.ContainsAny(t, " <>\"@;:?\r\n/") {
+		return "", fmt.Errorf("sip: transfer target %q is neither a URI nor an extension", target)
+	}
+	c := d.ep.contact(d.invite.Transport())
+	c.Address.User = t
+	return c.Address.String(), nil
+}
+
+// Redirect answers the unanswered INVITE with 302 Moved Temporarily and a
+// Contact of uri; the dialog then ends.
+func (d *Dialog) Redirect(uri string) error {
+	d.mu.Lock()
+	if d.final != 0 {
+		d.mu.Unlock()
+		return ErrFinalSent
+	}
+	d.final = 302
+	d.mu.Unlock()
+	res := sip.NewResponseFromRequest(d.invite, 302, "Moved Temporarily", nil)
+	res.AppendHeader(sip.NewHeader("Contact", "<"+uri+">"))
+	err := d.tx.Respond(res)
+	d.finalOnce.Do(func() { close(d.finalSent) })
+	d.end(EndLocal)
+	return err
+}
+
+// Refer asks the peer of the answered dialog to call uri instead (a blind
+// transfer). It returns once the peer accepted the REFER (202); the
+// statuses of the peer's call to the target then arrive on the channel,
+// from the NOTIFYs' sipfrag bodies, which closes after a final status, a
+// terminated subscription or the end of the dialog. A refused REFER is an
+// error that names the response.
+func (d *Dialog) Refer(ctx context.Context, uri string) (<-chan int, error) {
+	if !d.Answered() {
+		return nil, ErrNotAnswered
+	}
+	select {
+	case <-d.acked:
+	case <-d.ended:
+		return nil, ErrTerminated
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	progress := make(chan int, 8)
+	d.mu.Lock()
+	if d.refer != nil {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("sip: a transfer is already in progress")
+	}
+	d.refer = progress
+	d.mu.Unlock()
+	req := d.inDialogRequest(sip.REFER)
+	req.AppendHeader(sip.NewHeader("Refer-To", "<"+uri+">"))
+	from := d.invite.To()
+	req.AppendHeader(sip.NewHeader("Referred-By", "<"+from.Address.String()+">"))
+	req.AppendHeader(sip.NewHeader("Event", "refer"))
+	res, err := d.request(ctx, req)
+	if err == nil && !res.IsSuccess() {
+		err = fmt.Errorf("sip: REFER answered %d %s", res.StatusCode, res.Reason)
+	}
+	if err != nil {
+		d.mu.Lock()
+		d.refer = nil
+		d.mu.Unlock()
+		return nil, err
+	}
+	d.ep.goSafe("call", func() {
+		<-d.ended
+		d.endRefer()
+	}, nil)
+	return progress, nil
+}
+
+// endRefer closes the transfer's progress channel once.
+func (d *Dialog) endRefer() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refer != nil {
+		close(d.refer)
+		d.refer = nil
+	}
+}
+
+// request sends an in-dialog request and waits for its final response.
+func (d *Dialog) request(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	tx, err := d.ep.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil {
+		return nil, fmt.Errorf("sip: sending %s: %w", req.Method, err)
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return res, nil
+		case <-tx.Done():
+			if err := tx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("sip: %s transaction ended without a response", req.Method)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// onNotify takes the NOTIFYs of a transfer in progress (Event: refer);
+// others are refused, as are NOTIFYs outside a known dialog.
+func (e *Endpoint) onNotify(req *sip.Request, tx sip.ServerTransaction) {
+	d := e.lookup(req)
+	if d == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	ev := req.GetHeader("Event")
+	if ev == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ev.Value(), ";")[0]), "refer") {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 489, "Bad Event", nil))
+		return
+	}
+	d.mu.Lock()
+	progress := d.refer
+	d.mu.Unlock()
+	if progress == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Subscription Does Not Exist", nil))
+		return
+	}
+	code, ok := sipfragStatus(req.Body())
+	if !ok {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (no sipfrag status line)", nil))
+		return
+	}
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	terminated := false
+	if st := req.GetHeader("Subscription-State"); st != nil {
+		terminated = strings.HasPrefix(lower(strings.TrimSpace(st.Value())), "terminated")
+	}
+	// Sends and the close happen under d.mu: NOTIFYs may be handled
+	// concurrently, and the dialog's end closes the channel too.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refer != progress {
+		return // ended meanwhile
+	}
+	select {
+	case progress <- code:
+	default:
+		// The reader is behind: a final status replaces the oldest
+		// provisional one, which matters less.
+		if code >= 200 {
+			select {
+			case <-progress:
+			default:
+			}
+			select {
+			case progress <- code:
+			default:
+			}
+		}
+	}
+	if code >= 200 || terminated {
+		close(progress)
+		d.refer = nil
+	}
+}
+
+// sipfragStatus reads the status code of a message/sipfrag body's status
+// line ("SIP/2.0 200 OK").
+func sipfragStatus(body []byte) (int, bool) {
+	line, _, _ := strings.Cut(string(body), "\n")
+	f := strings.Fields(strings.TrimSpace(line))
+	if len(f) < 2 || !strings.HasPrefix(f[0], "SIP/") {
+		return 0, false
+	}
+	code, err := strconv.Atoi(f[1])
+	if err != nil || code < 100 || code > 699 {
+		return 0, false
+	}
+	return code, true
+}
