@@ -116,6 +116,10 @@ func (nopCalls) CancelRecording(name call.RecordingName) (_ error) { return }
 
 func (nopCalls) PauseRecording(name call.RecordingName, on bool) (_ error) { return }
 
+func (nopCalls) PauseRecordingAs(name call.RecordingName, on bool, behavior, by string) (_ error) {
+	return
+}
+
 func (nopCalls) MuteRecording(name call.RecordingName, on bool) (_ error) { return }
 
 func (nopCalls) RecordCall(id call.ChannelID, o call.CallRecordOptions) (_ call.LiveRecordingJSON, _ error) {
