@@ -476,6 +476,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
 	"TAPEDECK_NODE_ID":     func(c *Config, v string) error { c.NodeID = v; return nil },
 	"TAPEDECK_NATS_URL":    func(c *Config, v string) error { c.NATS.URL = v; return nil },
+	"TAPEDECK_NATS_PREFIX": func(c *Config, v string) error { c.NATS.Prefix = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
 		return nil
@@ -542,6 +543,9 @@ func (c *Config) Validate() error { return c.ValidateWith(nil) }
 // problem is reported, not just the first.
 func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
+	if p := c.NATS.Prefix; p != "" && (!strings.HasSuffix(p, ".") || strings.ContainsAny(p, "*> \t\r\n") || strings.Contains(p, "..") || strings.HasPrefix(p, ".")) {
+		errs = append(errs, fmt.Errorf("nats.prefix %q: want subject tokens ending in a dot, without wildcards or spaces (e.g. \"ari.\")", p))
+	}
 	if c.NodeID != "" {
 		if err := CheckNodeID(c.NodeID); err != nil {
 			errs = append(errs, err)
@@ -908,6 +912,18 @@ func checkOrigin(o string) error {
 type NATS struct {
 	// URL of the NATS server(s), comma-separated.
 	URL string `yaml:"url"`
+	// Prefix begins every subject, as ari-proxy's prefix option: "ari."
+	// when empty. Nodes see each other only under the same prefix, so one
+	// NATS can carry several clusters.
+	Prefix string `yaml:"prefix"`
+}
+
+// SubjectPrefix is Prefix or its default, "ari.".
+func (n NATS) SubjectPrefix() string {
+	if n.Prefix == "" {
+		return "ari."
+	}
+	return n.Prefix
 }
 
 // Bounds of the registrar's settings.
