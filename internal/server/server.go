@@ -205,6 +205,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MOHDir:                cfg.MOHDir(),
 		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
 		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
+		DegradedLossPercent:   cfg.Recording.DegradedLossPercent,
 		Logger:                log,
 		Bus:                   s.bus,
 		Plan:                  plan,
