@@ -109,6 +109,7 @@ type streamMedia struct {
 	last   time.Time // of the last refill
 	epoch  time.Time // of the timestamps
 	ts     uint32
+	seq    uint16 // for the recordings' packet counters
 	at     time.Time
 	frame  Frame
 	pcm    []int16
@@ -403,6 +404,7 @@ func (s *streamMedia) playOne(now time.Time) bool {
 		ts = s.ts + uint32(n)
 	}
 	s.ts = ts
+	s.seq++ // one per frame handed on: an underrun is not loss
 	ch := s.ch
 	taps := ch.tapList()
 	if len(taps) == 0 {
@@ -413,7 +415,7 @@ func (s *streamMedia) playOne(now time.Time) bool {
 	}
 	s.at = now
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: s.pcm[:n], At: s.at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: s.pcm[:n], At: s.at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
