@@ -54,6 +54,9 @@ type Calls interface {
 	Silence(id ChannelID, on bool) error
 	Var(id ChannelID, name string) (string, error)
 	SetVar(id ChannelID, name, value string, unset bool) error
+	// ReportVar makes a variable part of the channel's events from now on
+	// (channelvars; setChannelVar's report_events).
+	ReportVar(id ChannelID, name string) error
 	RTPStats(id ChannelID) (rtpsess.Stats, error)
 	Play(id ChannelID, o PlayOptions) (PlaybackJSON, error)
 	Record(id ChannelID, o RecordOptions) (LiveRecordingJSON, error)
@@ -70,7 +73,7 @@ type Calls interface {
 	Bridge(id BridgeID) (BridgeJSON, error)
 	CreateBridge(id BridgeID, typ, name string) (BridgeJSON, error)
 	DestroyBridge(id BridgeID) error
-	AddToBridge(id BridgeID, ch ChannelID, mute bool) error
+	AddToBridge(id BridgeID, ch ChannelID, o JoinOptions) error
 	RemoveFromBridge(id BridgeID, ch ChannelID) error
 	PlayOnBridge(id BridgeID, o PlayOptions) (PlaybackJSON, error)
 	RecordBridge(id BridgeID, o RecordOptions, stereo bool) (LiveRecordingJSON, error)
@@ -87,6 +90,9 @@ type Calls interface {
 	StopRecording(name RecordingName) error
 	CancelRecording(name RecordingName) error
 	PauseRecording(name RecordingName, on bool) error
+	// PauseRecordingAs pauses (skip or silence) or resumes a live
+	// recording on behalf of by, noting the paused interval.
+	PauseRecordingAs(name RecordingName, on bool, behavior, by string) error
 	MuteRecording(name RecordingName, on bool) error
 
 	// Third-party control (command API, scripts): any call, in an
@@ -214,6 +220,11 @@ func (m *Manager) SetVar(id ChannelID, name, value string, unset bool) error {
 	return m.withChannel(id, func(ch *Channel) error { return ch.SetVar(name, value, unset) })
 }
 
+// ReportVar adds a variable to the channelvars of the channel's events.
+func (m *Manager) ReportVar(id ChannelID, name string) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.ReportVar(name) })
+}
+
 // RTPStats is a channel's RTP statistics.
 func (m *Manager) RTPStats(id ChannelID) (st rtpsess.Stats, err error) {
 	err = m.withChannel(id, func(ch *Channel) error {
@@ -283,13 +294,13 @@ func (m *Manager) DestroyBridge(id BridgeID) error {
 // AddToBridge puts a channel into a bridge (moving it from another one).
 // A missing channel is ErrChannelNotFound, a missing bridge
 // ErrBridgeNotFound.
-func (m *Manager) AddToBridge(id BridgeID, chID ChannelID, mute bool) error {
+func (m *Manager) AddToBridge(id BridgeID, chID ChannelID, o JoinOptions) error {
 	return m.withBridge(id, func(b *Bridge) error {
 		ch, err := m.channel(string(chID))
 		if err != nil {
 			return err
 		}
-		return b.AddChannel(ch, mute)
+		return b.addChannelWith(ch, o, true)
 	})
 }
 
@@ -386,9 +397,15 @@ func (m *Manager) CancelRecording(name RecordingName) error {
 	return m.withRecording(name, func(r *LiveRecording) error { r.Cancel(); return nil })
 }
 
-// PauseRecording pauses or unpauses a live recording.
+// PauseRecording pauses (skipping the paused time) or resumes a live
+// recording, on behalf of an ARI application.
 func (m *Manager) PauseRecording(name RecordingName, on bool) error {
-	return m.withRecording(name, func(r *LiveRecording) error { return r.Pause(on) })
+	return m.PauseRecordingAs(name, on, PauseSkip, "ari")
+}
+
+// PauseRecordingAs pauses or resumes a live recording (LiveRecording.PauseAs).
+func (m *Manager) PauseRecordingAs(name RecordingName, on bool, behavior, by string) error {
+	return m.withRecording(name, func(r *LiveRecording) error { return r.PauseAs(on, behavior, by) })
 }
 
 // MuteRecording mutes or unmutes a live recording.

@@ -42,9 +42,13 @@ type Channel struct {
 	// sentTaps see the audio the channel sends (copy on write).
 	sentTaps atomic.Pointer[[]*tapEntry]
 	// pcm and frame are the media path's buffers (reader goroutine only).
-	pcm             []int16
-	frame           Frame
-	dtmfOut         sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
+	pcm     []int16
+	frame   Frame
+	dtmfOut sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
+	// answering serializes answers: a second answer (two recordings
+	// started at once each answer) waits for the first's 200 OK and finds
+	// the channel Up, instead of sending another final response.
+	answering       sync.Mutex
 	muteIn, muteOut atomic.Bool
 	// outBuf is the encode buffer of the channel's ops goroutine (playback).
 	outBuf []byte
@@ -94,6 +98,32 @@ type Channel struct {
 	// moh stops the music on hold playing to the channel (moh.go; guarded
 	// by mu; nil: none).
 	moh chan struct{}
+	// codecs restrict an outbound leg's codecs (originate's formats; set
+	// before it dials).
+	codecs []string
+	// reported are the variables shown in the channel's events
+	// (channelvars; guarded by mu).
+	reported []string
+}
+
+// ReportVar makes a variable (or function) part of the channel's events
+// (channelvars), as setChannelVar's report_events does.
+func (ch *Channel) ReportVar(name string) error {
+	if name == "" {
+		return errf(ErrInvalidArgument, "Variable name is required")
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(false); err != nil {
+		return err
+	}
+	for _, n := range ch.reported {
+		if n == name {
+			return nil
+		}
+	}
+	ch.reported = append(ch.reported, name)
+	return nil
 }
 
 // ID is the channel's unique id.
@@ -120,7 +150,24 @@ func (ch *Channel) jsonLocked() ChannelJSON {
 		Dialplan:     ch.dialplan,
 		Creationtime: eventTime(ch.created),
 		Language:     ch.language,
+		Channelvars:  ch.channelvarsLocked(),
 	}
+}
+
+// channelvarsLocked are the reported variables' values (nil: none).
+func (ch *Channel) channelvarsLocked() map[string]string {
+	if len(ch.reported) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(ch.reported))
+	for _, n := range ch.reported {
+		v, ok := ch.builtinLocked(n)
+		if !ok {
+			v = ch.vars[n]
+		}
+		out[n] = v
+	}
+	return out
 }
 
 // publishLocked sends an event about this channel; ch.mu must be held so
@@ -180,6 +227,8 @@ func (ch *Channel) Answer() error {
 
 // answer answers without the Stasis checks (dialplan applications).
 func (ch *Channel) answer() error {
+	ch.answering.Lock()
+	defer ch.answering.Unlock()
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()

@@ -58,6 +58,7 @@ type snoopMedia struct {
 
 	mu    sync.Mutex // serialises frames into the snoop's taps (in and out run on different goroutines)
 	ts    uint32
+	seq   uint16 // one per frame, for the recordings' packet counters
 	at    time.Time
 	frame Frame
 	// spy both: the two directions' play-out buffers and their clock.
@@ -177,6 +178,7 @@ func (s *snoopMedia) startClock(m *Manager) {
 func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	taps := s.ch.tapList()
 	s.ts += uint32(len(pcm))
+	s.seq++
 	if len(taps) == 0 {
 		return
 	}
@@ -185,7 +187,7 @@ func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	}
 	s.at = at
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: pcm, At: at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}

@@ -25,6 +25,7 @@ import (
 type Frame struct {
 	SSRC      uint32
 	Timestamp uint32 // RTP timestamp
+	Seq       uint16 // RTP sequence number
 	PCM       []int16
 	// At is when the packet arrived (the kernel's receive time): batched
 	// reads do not bunch packets up.
@@ -228,7 +229,7 @@ func (ch *Channel) tapSent(pcm []int16) {
 // audio, and digits end it when they match its terminateOn.
 type recordingTap struct{ r *LiveRecording }
 
-func (t *recordingTap) Audio(f *Frame) { t.r.push(f.SSRC, f.Timestamp, f.PCM, f.At) }
+func (t *recordingTap) Audio(f *Frame) { t.r.push(f.SSRC, f.Seq, f.Timestamp, f.PCM, f.At) }
 
 func (t *recordingTap) Digit(d Digit) bool {
 	if !d.End {

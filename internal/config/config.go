@@ -173,7 +173,16 @@ type Recording struct {
 	// time. 0 never syncs (a crash of the process still loses at most
 	// 1.5 s; a power cut, what the kernel had not written).
 	FsyncIntervalSeconds int `yaml:"fsync_interval_seconds"`
+	// DegradedLossPercent is the packet loss, in percent of the packets
+	// expected, past which a recording is reported degraded (ARI's
+	// RecordingDegraded event, the Twilio status callback's degraded
+	// event, the catalog's quality): default 2; 0 never reports.
+	DegradedLossPercent float64 `yaml:"degraded_loss_percent"`
 }
+
+// DefaultDegradedLossPercent is recording.degraded_loss_percent's default:
+// past 2 % loss G.711 speech is audibly broken up.
+const DefaultDegradedLossPercent = 2.0
 
 // DefaultFsyncIntervalSeconds is recording.fsync_interval_seconds' default.
 const DefaultFsyncIntervalSeconds = 2
@@ -423,9 +432,10 @@ func Default() Config {
 			StepMs:          10,
 			TimeoutSeconds:  60,
 		},
-		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
-		ARI:             ARI{EventQueue: 1024},
-		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
+		HTTP: HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
+		ARI:  ARI{EventQueue: 1024},
+		Recording: Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds,
+			DegradedLossPercent: DefaultDegradedLossPercent},
 		ShutdownTimeout: 30,
 		// A route a newcomer can call at once: it answers and records the
 		// caller under <data>/recording/calls/. A configuration file with
@@ -707,6 +717,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if c.Recording.FsyncIntervalSeconds < 0 {
 		errs = append(errs, fmt.Errorf("recording.fsync_interval_seconds: %d is negative (0 never fsyncs)", c.Recording.FsyncIntervalSeconds))
+	}
+	if l := c.Recording.DegradedLossPercent; l < 0 || l > 100 || l != l {
+		errs = append(errs, fmt.Errorf("recording.degraded_loss_percent: %v is not a percentage from 0 to 100 (0 never reports)", l))
 	}
 	if c.Recording.MaxDurationSeconds <= 0 {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))

@@ -363,9 +363,13 @@ func (c *cluster) onEvent(m *nats.Msg) {
 	if !ok || from == c.entity || strings.Contains(from, ".") {
 		return
 	}
-	if c.bus.Deliver(app, m.Data) {
-		c.learn(app, from, m.Data)
+	if !c.bus.Connected(app) {
+		return
 	}
+	// Learnt before the application sees the event: its next request may
+	// name the resource.
+	c.learn(app, from, m.Data)
+	c.bus.Deliver(app, m.Data)
 }
 
 // learn remembers which node holds the resources an event names, for the

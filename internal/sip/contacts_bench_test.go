@@ -107,7 +107,7 @@ func benchPostgres(b *testing.B) meta.Store {
 		b.Fatal(err)
 	}
 	u.Path = "/" + name
-	st, err := meta.OpenPostgres(ctx, u.String())
+	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("sip benchmarks"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -235,8 +235,8 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 		return "", AuthChallenge
 	}
 	ours, stale, issued := a.checkNonce(cred.Nonce)
-	if !ours || stale {
-		a.respond(req, tx, 401, "Unauthorized", a.challenges(ours && stale), delay)
+	if ours && stale {
+		a.respond(req, tx, 401, "Unauthorized", a.challenges(true), delay)
 		return "", AuthChallenge
 	}
 	alg := strings.ToUpper(cred.Algorithm)
@@ -256,6 +256,23 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 			_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 			return "", AuthForbidden
 		}
+	}
+	if !ours {
+		// Another node's nonce (each node signs with its own key; a
+		// dispatcher may send a phone's next REGISTER elsewhere) or a
+		// made-up one. Right credentials: a fresh nonce marked stale, so
+		// the phone answers it without asking its user. Wrong ones are
+		// failures like a wrong password (no guessing without the
+		// throttle), answered with a plain challenge.
+		if ok {
+			a.respond(req, tx, 401, "Unauthorized", a.challenges(true), delay)
+			return "", AuthChallenge
+		}
+		a.Failures.Add(1)
+		n := a.fail(src)
+		a.log.Warn("sip: authentication failed (unknown nonce)", "method", req.Method, "username", cred.Username, "source", req.Source(), "failures_from_source", n)
+		a.respond(req, tx, 401, "Unauthorized", a.challenges(false), delay)
+		return "", AuthChallenge
 	}
 	if !ok {
 		a.Failures.Add(1)

@@ -500,6 +500,9 @@ type recordingJSON struct {
 	EncryptionDetails any               `json:"encryption_details"`
 	SubresourceURIs   map[string]string `json:"subresource_uris"`
 	MediaURL          string            `json:"media_url"`
+	// TapedeckQuality is tapedeck's extension (Twilio has no such field):
+	// the recording's completeness; absent when it was not measured.
+	TapedeckQuality *meta.QualityView `json:"tapedeck_quality,omitempty"`
 }
 
 // Status is the Twilio status of a catalog row.
@@ -537,13 +540,14 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 			"add_on_results": path + "/AddOnResults.json",
 			"transcriptions": path + "/Transcriptions.json",
 		},
+		TapedeckQuality: rec.Quality.View(),
 	}
 	start := rec.StartTime
 	if start.IsZero() {
 		start = rec.DateCreated
 	}
 	j.StartTime = start.UTC().Format(dateLayout)
-	if rec.Status == meta.StatusInProgress {
+	if rec.Status.Live() {
 		j.Duration = "-1"
 	}
 	if rec.Status == meta.StatusAbsent {
@@ -591,7 +595,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 		return
 	}
 	switch rec.Status {
-	case meta.StatusInProgress:
+	case meta.StatusInProgress, meta.StatusPaused:
 		s.writeError(w, fail(404, CodeNotFound, "The recording %s is in progress; its media is available once it completes", rec.Sid))
 		return
 	case meta.StatusAbsent:

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"NoDuplicateCallerColumns", testNoDuplicateCallerColumns},
 		{"CDRs", testCDRs},
 		{"RecordingNameClaims", testRecordingNameClaims},
+		{"OutboxClaims", testOutboxClaims},
+		{"Quality", testQuality},
+		{"LiveStatus", testLiveStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,6 +96,10 @@ func sameRec(a, b Recording) bool {
 	}
 	a.DateCreated, a.DateUpdated, a.StartTime = time.Time{}, time.Time{}, time.Time{}
 	b.DateCreated, b.DateUpdated, b.StartTime = time.Time{}, time.Time{}, time.Time{}
+	if !reflect.DeepEqual(a.Quality, b.Quality) {
+		return false
+	}
+	a.Quality, b.Quality = nil, nil
 	return a == b
 }
 
@@ -1163,5 +1171,216 @@ func testStored(t *testing.T, s Store) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Finished = %v, want %v", got, want)
+	}
+}
+
+// testOutboxClaims: a node claims its own due notifications; another node
+// takes none while the first is alive, takes over the pending ones of a
+// node not seen since deadBefore, but never one whose claim has not
+// expired; settling releases the claim; concurrent claimants over one
+// dead node's items claim each item once.
+func testOutboxClaims(t *testing.T, s Store) {
+	ctx := tctx(t)
+	ob := s.(Outbox)
+	now := time.Now().Truncate(time.Millisecond)
+	lease := time.Minute
+	alive := now.Add(-30 * time.Second) // deadBefore: seen after it is alive
+	for _, n := range []string{"a", "b"} {
+		if err := ob.Heartbeat(ctx, n, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []int64
+	for i := range 3 {
+		id, err := ob.Enqueue(ctx, OutboxItem{Node: "a", Kind: "K", URL: "http://x/" + fmt.Sprint(i), ContentType: "text/plain",
+			Body: []byte("b"), NextAt: now.Add(-time.Duration(3-i) * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if got, err := ob.Claim(ctx, "b", now, lease, alive, 10); err != nil || len(got) != 0 {
+		t.Fatalf("b claimed %d of live a's items (%v)", len(got), err)
+	}
+	got, err := ob.Claim(ctx, "a", now, lease, alive, 2)
+	if err != nil || len(got) != 2 || got[0].ID != ids[0] || got[1].ID != ids[1] {
+		t.Fatalf("a claimed %+v %v, want its two oldest", got, err)
+	}
+	// a dies (not seen since before deadBefore): b takes the unclaimed one,
+	// not the two a still holds.
+	later := now.Add(40 * time.Second)
+	dead := later.Add(-30 * time.Second)
+	if err := ob.Heartbeat(ctx, "b", later); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ob.Claim(ctx, "b", later, lease, dead, 10)
+	if err != nil || len(got) != 1 || got[0].ID != ids[2] {
+		t.Fatalf("b took over %+v %v, want only a's unclaimed item", got, err)
+	}
+	if t2, ok, err := ob.NextClaimable(ctx, "b", dead); err != nil || !ok || t2.IsZero() {
+		t.Fatalf("NextClaimable for b: %v %v %v", t2, ok, err)
+	}
+	// a's claims expire: b takes them too (and its own claim is its own
+	// again: a restarted node reclaims what it held); a delivered one is
+	// gone.
+	if err := ob.SettleDelivered(ctx, []int64{ids[0]}, later); err != nil {
+		t.Fatal(err)
+	}
+	expired := now.Add(2 * lease)
+	got, err = ob.Claim(ctx, "b", expired, lease, expired.Add(-30*time.Second), 10)
+	if err != nil || len(got) != 2 || got[0].ID != ids[1] || got[1].ID != ids[2] {
+		t.Fatalf("after a's claims expired b took %+v %v, want a's two undelivered items", got, err)
+	}
+	// a comes back: it does not take what b holds.
+	if err := ob.Heartbeat(ctx, "a", expired); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ob.Claim(ctx, "a", expired, lease, expired.Add(-30*time.Second), 10); err != nil || len(got) != 0 {
+		t.Fatalf("a took back %d items b holds (%v)", len(got), err)
+	}
+	// Settling releases: a retry due later is a's again.
+	if err := ob.Settle(ctx, ids[1], OutboxPending, 1, expired, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ob.Claim(ctx, "a", expired, lease, expired.Add(-30*time.Second), 10); err != nil || len(got) != 1 || got[0].ID != ids[1] {
+		t.Fatalf("a after b settled: %+v %v", got, err)
+	}
+
+	// Concurrent takeover of a dead node's items: each claimed once.
+	for i := range 40 {
+		if _, err := ob.Enqueue(ctx, OutboxItem{Node: "gone", Kind: "K", URL: "http://x/" + fmt.Sprint(i), ContentType: "text/plain",
+			Body: []byte("b"), NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ob.Heartbeat(ctx, "gone", now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := fmt.Sprint("n", w)
+			for {
+				got, err := ob.Claim(ctx, node, now, lease, now.Add(-time.Minute), 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				var done []int64
+				for _, it := range got {
+					if prev, dup := seen[it.ID]; dup {
+						t.Errorf("item %d claimed by %s and %s", it.ID, prev, node)
+					}
+					seen[it.ID] = node
+					done = append(done, it.ID)
+				}
+				mu.Unlock()
+				// (Delivered, as the sender settles a batch: a node's own
+				// unsettled claims are its own to take again.)
+				if err := ob.SettleDelivered(ctx, done, now); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Fatalf("%d of 40 items claimed", len(seen))
+	}
+}
+
+// testQuality: a recording's completeness is stored with its row, read back
+// by every read (one, list, by name), updated, kept by a soft delete, and
+// absent (nil) on rows that never had it.
+func testQuality(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "q")
+	plain := sampleRec(a.Sid, 1)
+	mustPut(t, s, plain)
+	r := sampleRec(a.Sid, 2)
+	r.Quality = &Quality{PacketsExpected: 200, PacketsReceived: 190, PacketsLost: 10, PacketsLate: 1, PacketsDuplicated: 3,
+		LossSilenceMs: 200, JitterMs: 1.25, RecordedMs: 4000, CallMs: 5000, Degraded: true,
+		Paused: []Paused{{Start: t0.Add(time.Second), LengthMs: 1000, Behavior: "skip", By: "twilio:" + a.Sid}}}
+	mustPut(t, s, r)
+	got, err := s.Recording(ctx, a.Sid, r.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRec(t, got, normRec(r))
+	if got.Quality.LossPercent() != 5 || got.Quality.Completeness() != 0.8 {
+		t.Fatalf("loss %v%%, completeness %v", got.Quality.LossPercent(), got.Quality.Completeness())
+	}
+	if p, _ := s.Recording(ctx, a.Sid, plain.Sid); p.Quality != nil {
+		t.Fatalf("a row without quality reads back %+v", p.Quality)
+	}
+	page, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("list: %v %d", err, len(page.Items))
+	}
+	for _, it := range page.Items {
+		if it.Sid == r.Sid && !reflect.DeepEqual(it.Quality, got.Quality) {
+			t.Fatalf("listed quality %+v", it.Quality)
+		}
+	}
+	got.Quality.PacketsLost, got.DateCreated = 11, time.Time{}
+	mustPut(t, s, got)
+	if byName, _ := s.RecordingByName(ctx, r.Name); byName.Quality == nil || byName.Quality.PacketsLost != 11 {
+		t.Fatalf("updated quality %+v", byName.Quality)
+	}
+	if err := s.SoftDeleteRecording(ctx, a.Sid, r.Sid, Audit{AccountSid: a.Sid, RecordingSid: r.Sid, Action: AuditDelete}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := s.DeletedRecording(ctx, a.Sid, r.Sid)
+	if err != nil || del.Quality == nil || del.Quality.PacketsLost != 11 || len(del.Quality.Paused) != 1 {
+		t.Fatalf("deleted row: %v %+v", err, del.Quality)
+	}
+}
+
+// testLiveStatus: a live recording goes paused and back (with its quality),
+// the reconciler's InProgress lists it either way, and a finished row is
+// never moved back to a live status.
+func testLiveStatus(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "live")
+	r := sampleRec(a.Sid, 3)
+	r.Status, r.Node = StatusInProgress, "n1"
+	mustPut(t, s, r)
+	q := &Quality{RecordedMs: 1000, Paused: []Paused{{Start: t0, Behavior: "silence", By: "web:ann"}}}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusPaused, q); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Recording(ctx, a.Sid, r.Sid)
+	if got.Status != StatusPaused || got.Quality == nil || len(got.Quality.Paused) != 1 || got.Quality.Paused[0].By != "web:ann" {
+		t.Fatalf("paused row: %s %+v", got.Status, got.Quality)
+	}
+	live, err := s.InProgress(ctx, "n1", 10)
+	if err != nil || len(live) != 1 || live[0].Sid != r.Sid {
+		t.Fatalf("InProgress with a paused row: %v %d", err, len(live))
+	}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusInProgress, q); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusInProgress {
+		t.Fatalf("resumed row: %s", got.Status)
+	}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusCompleted, q); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a final status through SetLiveStatus: %v", err)
+	}
+	got.Status, got.DateCreated = StatusCompleted, time.Time{}
+	mustPut(t, s, got)
+	if err := s.SetLiveStatus(ctx, r.Name, StatusPaused, q); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("pausing a finished row: %v", err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusCompleted {
+		t.Fatalf("a finished row became %s", got.Status)
 	}
 }
