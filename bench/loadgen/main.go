@@ -15,6 +15,14 @@
 //	c  two-party bridge: loadgen is the caller and the callee; the ARI app
 //	   originates the second leg, bridges both and records the bridge in
 //	   stereo; both sides send audio
+//	p  the same two-party call recorded by policy, without ARI: loadgen's
+//	   caller is a trunk dialling a DID of a user whose incoming external
+//	   calls are recorded (call_recording.stereo); loadgen's callee is that
+//	   user's phone, registered with digest authentication; tapedeck's
+//	   Dial bridges both and records the bridge. The caller's audio starts
+//	   -audio-delay (default 200 ms for p) after the answer, since the
+//	   policy recording starts just after it; leading silence is trimmed
+//	   when checking the recording
 //
 // A run with any failed call, gap, missing recording or recording whose
 // length is off by more than 20 ms is FAILED (exit status 1).
@@ -75,7 +83,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "hold time per call (audio sent, then BYE)")
 	fs.BoolVar(&c.soak, "soak", false, "soak run: sample RSS, goroutines and open descriptors every 5 s and fail unless they stay flat (within 5 %) while all calls are up, after a warm-up of one call duration (use minutes: e.g. -calls 2400 -rate 3.34 -duration 60s holds 200 calls for 11 minutes: a warm-up of one call duration, then 10 minutes judged)")
 	fs.DurationVar(&c.scrape, "scrape-metrics", 0, "GET the server's /metrics at this interval during the run, as a Prometheus would (0: never); for measuring what metrics cost")
-	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX) or c (ARI two-party bridge, stereo record)")
+	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
 	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")
 	fs.StringVar(&c.ariPass, "ari-pass", "asterisk", "ARI password")
@@ -147,8 +155,12 @@ func cli(args []string, stdout, stderr io.Writer) int {
 func (c *config) validate() error {
 	switch c.scenario {
 	case "a", "b", "c":
+	case "p":
+		if c.audioDelay == 0 {
+			c.audioDelay = 200 * time.Millisecond
+		}
 	default:
-		return fmt.Errorf("-scenario %q: want a, b or c", c.scenario)
+		return fmt.Errorf("-scenario %q: want a, b, c or p", c.scenario)
 	}
 	if c.calls <= 0 || c.rate <= 0 || c.duration < time.Second {
 		return errors.New("-calls and -rate must be positive and -duration at least 1s")

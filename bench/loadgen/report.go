@@ -270,6 +270,14 @@ func (r *Report) checkRecordings(rn *runner, dir string, since time.Time) {
 			}
 		}
 		rr.Expected = r.Calls.Answered
+	case "p":
+		matches, _ := filepath.Glob(filepath.Join(dir, "policy", "*.wav"))
+		for _, p := range matches {
+			if fi, err := os.Stat(p); err == nil && !fi.ModTime().Before(since.Add(-time.Second)) {
+				items = append(items, item{strings.TrimSuffix(strings.TrimPrefix(p, dir+"/"), ".wav"), p})
+			}
+		}
+		rr.Expected = r.Calls.Answered
 	default:
 		recs := rn.app.recordings()
 		names := make([]string, 0, len(recs))

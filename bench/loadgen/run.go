@@ -73,6 +73,33 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	rep := newReport(c)
 	r := &runner{c: c, logf: logf, audio: audio, limit: int(c.duration / packetInterval)}
 
+	// The phones. Their RTP is read in batches, like the server's, so that
+	// the load generator's share of the two cores stays small and its
+	// receive path wakes neither itself nor (on loopback, where the sender
+	// pays for the receiver's wake-up) the server per packet.
+	poller, err := rtp.NewPoller(20*time.Millisecond, 100*time.Millisecond, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer poller.Close()
+	r.phone, err = sipua.New(sipua.Options{User: "loadgen", Host: "127.0.0.1", RTPMin: 22000, RTPMax: 25999, Poller: poller})
+	if err != nil {
+		return nil, err
+	}
+	defer r.phone.Close()
+	if c.scenario == "c" || c.scenario == "p" {
+		r.callee, err = sipua.New(sipua.Options{User: "callee", Host: "127.0.0.1", RTPMin: 26000, RTPMax: 29999, AutoAnswer: true,
+			IncomingHandler: func() rtp.Handler { return sipua.NoopHandler{} }, Poller: poller})
+		if err != nil {
+			return nil, err
+		}
+		defer r.callee.Close()
+	}
+	extra := ""
+	if c.scenario == "p" {
+		extra = policyConfig(r.phone.Port())
+	}
+
 	// The server.
 	pid, sipAddr, httpBase, recDir := c.serverPID, c.target, strings.TrimRight(c.ari, "/"), c.recordings
 	if c.serverCmd != "" {
@@ -85,7 +112,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		} else {
 			defer os.RemoveAll(dir)
 		}
-		srv, err := startServer(ctx, c.serverCmd, dir)
+		srv, err := startServer(ctx, c.serverCmd, dir, extra)
 		if err != nil {
 			return nil, err
 		}
@@ -105,36 +132,33 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		return nil, fmt.Errorf("server pid %d: %w", pid, err)
 	}
 
-	// The phones. Their RTP is read in batches, like the server's, so that
-	// the load generator's share of the two cores stays small and its
-	// receive path wakes neither itself nor (on loopback, where the sender
-	// pays for the receiver's wake-up) the server per packet.
-	poller, err := rtp.NewPoller(20*time.Millisecond, 100*time.Millisecond, 1)
-	if err != nil {
-		return nil, err
-	}
-	defer poller.Close()
-	r.phone, err = sipua.New(sipua.Options{User: "loadgen", Host: "127.0.0.1", RTPMin: 22000, RTPMax: 25999, Poller: poller})
-	if err != nil {
-		return nil, err
-	}
-	defer r.phone.Close()
-	if c.scenario == "c" {
-		r.callee, err = sipua.New(sipua.Options{User: "callee", Host: "127.0.0.1", RTPMin: 26000, RTPMax: 29999, AutoAnswer: true,
-			IncomingHandler: func() rtp.Handler { return sipua.NoopHandler{} }, Poller: poller})
-		if err != nil {
-			return nil, err
-		}
-		defer r.callee.Close()
-	}
 	host, port, _ := strings.Cut(sipAddr, ":")
 	if host == "" || port == "" {
 		return nil, fmt.Errorf("bad SIP address %q", sipAddr)
 	}
 	r.target = sipAddr
 
+	// Scenario p: the callee is a user registered with tapedeck.
+	if c.scenario == "p" {
+		if c.serverCmd == "" {
+			return nil, errors.New("scenario p needs -server-cmd (it configures a trunk and a user)")
+		}
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := setupPolicyUser(pctx, httpBase, sipAddr, r.callee.Port())
+		// The phone's first request may leave from a fresh socket while
+		// its listener starts (the trunk is known by source port): an
+		// OPTIONS takes that first request.
+		if err == nil {
+			_, _ = r.phone.Options(pctx, sipua.Target("2100", sipAddr))
+		}
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("scenario p: %w", err)
+		}
+	}
+
 	// The ARI application.
-	if c.scenario != "a" {
+	if c.scenario == "b" || c.scenario == "c" {
 		calleeEP := ""
 		if r.callee != nil {
 			calleeEP = "PJSIP/callee@127.0.0.1:" + strconv.Itoa(r.callee.Port())
@@ -250,6 +274,14 @@ wait:
 	}
 	r.calleeWG.Wait()
 
+	// Scenario p: the policy recordings are finished when their WAV
+	// headers are final (written at close).
+	if c.scenario == "p" && recDir != "" {
+		if n := waitPolicyRecordings(ctx, filepath.Join(recDir, "policy"), r.results, 30*time.Second); n > 0 {
+			rep.fail(fmt.Sprintf("%d policy recordings not finished 30 s after the calls", n))
+		}
+	}
+
 	// Recordings: the ARI app's must all be finished.
 	if r.app != nil {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -270,7 +302,7 @@ wait:
 	rep.PeakChannels = samp.maxChannels.Load()
 	if c.soak {
 		up := int64(min(float64(c.calls), c.rate*c.duration.Seconds()))
-		if c.scenario == "c" {
+		if c.scenario == "c" || c.scenario == "p" {
 			up *= 2
 		}
 		rep.Soak = analyseSoak(samp.series.all(), up, c.duration.Seconds())
@@ -299,6 +331,8 @@ func (r *runner) call(ctx context.Context, i int) (res callResult) {
 	exten := "2001"
 	var gate chan struct{}
 	switch r.c.scenario {
+	case "p":
+		exten = policyDID
 	case "b":
 		exten = strconv.Itoa(300 + i%100)
 	case "c":

@@ -591,7 +591,7 @@ func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
 		res = nopResolver{}
 	}
 	select {
-	case b.ops <- func() { p.run(res) }:
+	case b.ops <- func() { p.runContained(res) }:
 	default:
 		b.m.forgetPlayback(p)
 		return nil, errf(ErrConflict, "Too many queued playbacks on bridge")

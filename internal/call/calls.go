@@ -87,6 +87,9 @@ type Calls interface {
 	StopRecording(name RecordingName) error
 	CancelRecording(name RecordingName) error
 	PauseRecording(name RecordingName, on bool) error
+	// PauseRecordingAs pauses (skip or silence) or resumes a live
+	// recording on behalf of by, noting the paused interval.
+	PauseRecordingAs(name RecordingName, on bool, behavior, by string) error
 	MuteRecording(name RecordingName, on bool) error
 
 	// Third-party control (command API, scripts): any call, in an
@@ -386,9 +389,15 @@ func (m *Manager) CancelRecording(name RecordingName) error {
 	return m.withRecording(name, func(r *LiveRecording) error { r.Cancel(); return nil })
 }
 
-// PauseRecording pauses or unpauses a live recording.
+// PauseRecording pauses (skipping the paused time) or resumes a live
+// recording, on behalf of an ARI application.
 func (m *Manager) PauseRecording(name RecordingName, on bool) error {
-	return m.withRecording(name, func(r *LiveRecording) error { return r.Pause(on) })
+	return m.PauseRecordingAs(name, on, PauseSkip, "ari")
+}
+
+// PauseRecordingAs pauses or resumes a live recording (LiveRecording.PauseAs).
+func (m *Manager) PauseRecordingAs(name RecordingName, on bool, behavior, by string) error {
+	return m.withRecording(name, func(r *LiveRecording) error { return r.PauseAs(on, behavior, by) })
 }
 
 // MuteRecording mutes or unmutes a live recording.

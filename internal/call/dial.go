@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/dialplan"
 	"github.com/tapedeck/tapedeck/internal/sip"
 	"github.com/tapedeck/tapedeck/internal/users"
@@ -109,7 +110,8 @@ var dialApp = Application{
 		return nil
 	},
 	Run: func(inv *Invocation) {
-		go inv.ch.runDial(inv)
+		// A panic in the Dial application fails this call only.
+		contain.Go(inv.Log, "dial", func() { inv.ch.runDial(inv) }, func() { inv.ch.hangup(CauseFailure, false) })
 	},
 }
 
@@ -215,7 +217,8 @@ func (ch *Channel) connect(inv *Invocation, spec dialSpec) {
 		leg.dialing = true
 		leg.mu.Unlock()
 		legs = append(legs, leg)
-		go leg.dial(uri, spec.timeout, ch)
+		hook := leg.dialHook
+		leg.goDial(uri, spec.timeout, ch, func() { hook(500, false) }) // (a final failure for the loop below)
 	}
 	if len(legs) == 0 {
 		ch.hangup(CauseCongestion, false)

@@ -102,11 +102,17 @@ type streamMedia struct {
 	marks   []streamMark
 	pcmIn   []int16
 
-	// The clock's side (tick goroutine only).
-	ts    uint32
-	at    time.Time
-	frame Frame
-	pcm   []int16
+	// The player's side (guarded by play: the clock's tick and the
+	// transport's reader both hand frames over).
+	play   sync.Mutex
+	tokens float64   // frames that may be played now
+	last   time.Time // of the last refill
+	epoch  time.Time // of the timestamps
+	ts     uint32
+	seq    uint16 // for the recordings' packet counters
+	at     time.Time
+	frame  Frame
+	pcm    []int16
 
 	// The channel's side (its single writer at a time: bridge tick or ops).
 	up     *audio.Resampler
@@ -254,8 +260,16 @@ func (s *streamMedia) encode(b []byte, pcm []int16) []byte {
 }
 
 // receive queues audio from the far end: data in enc at rate (AudioSocket
-// names the rate of each message; chan_websocket's is the channel's).
+// names the rate of each message; chan_websocket's is the channel's). A
+// frame is handed to the channel at once when none was in the last 20 ms
+// (a far end that paces itself adds no delay); the clock's ticks play the
+// rest of a burst.
 func (s *streamMedia) receive(data []byte, enc string, rate int) {
+	s.enqueue(data, enc, rate)
+	s.playFrame()
+}
+
+func (s *streamMedia) enqueue(data []byte, enc string, rate int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.received.Add(1)
@@ -316,13 +330,42 @@ func (s *streamMedia) notify(ev string) {
 	}
 }
 
-// onTick hands one 20 ms frame of the far end's audio to the channel.
-func (s *streamMedia) onTick() {
+// onTick is the clock: it plays a queued frame when one is due.
+func (s *streamMedia) onTick() { s.playFrame() }
+
+// playBurst is how many frames ahead of real time the far end's audio
+// may be played (60 ms, within the bridges' 120 ms jitter buffers).
+const playBurst = 3
+
+// playFrame hands one 20 ms frame of the far end's audio to the channel,
+// at most one per 20 ms.
+func (s *streamMedia) playFrame() {
 	select {
 	case <-s.done:
 		return
 	default:
 	}
+	s.play.Lock()
+	defer s.play.Unlock()
+	now := time.Now()
+	// A token bucket of playBurst frames refilled at one per 20 ms: a far
+	// end that paces itself, jitter included, is played as it arrives; a
+	// burst or a bulk send is played in real time after its first
+	// playBurst frames (which the bridge's jitter buffer absorbs).
+	if s.last.IsZero() {
+		s.tokens = playBurst
+	} else {
+		s.tokens = min(playBurst, s.tokens+float64(now.Sub(s.last))/float64(audio.FrameDuration))
+	}
+	s.last = now
+	for s.tokens >= 1 && s.playOne(now) {
+		s.tokens--
+	}
+}
+
+// playOne plays one queued frame (play held); it reports whether there
+// was one.
+func (s *streamMedia) playOne(now time.Time) bool {
 	s.mu.Lock()
 	n := audio.FrameSamples
 	have := !s.paused && len(s.queue) > 0
@@ -348,24 +391,35 @@ func (s *streamMedia) onTick() {
 		}
 	}
 	s.mu.Unlock()
-	s.ts += uint32(n)
 	if !have {
-		return
+		return false
 	}
+	// Timestamps follow the wall clock (a pause is a gap, not a jump back)
+	// and grow by at least a frame.
+	if s.epoch.IsZero() {
+		s.epoch = now
+	}
+	ts := uint32((now.Sub(s.epoch) + audio.FrameDuration/2) / audio.FrameDuration * audio.FrameSamples)
+	if int32(ts-s.ts) < int32(n) {
+		ts = s.ts + uint32(n)
+	}
+	s.ts = ts
+	s.seq++ // one per frame handed on: an underrun is not loss
 	ch := s.ch
 	taps := ch.tapList()
 	if len(taps) == 0 {
-		return
+		return true
 	}
 	if ch.muteIn.Load() {
 		clear(s.pcm)
 	}
-	s.at = time.Now()
+	s.at = now
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: s.pcm[:n], At: s.at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: s.pcm[:n], At: s.at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
+	return true
 }
 
 func prefixed(p, s string) string {

@@ -49,6 +49,10 @@ type Options struct {
 	Catalog Catalog
 	// MaxRecording caps every recording's length (0: DefaultMaxRecording).
 	MaxRecording time.Duration
+	// DegradedLossPercent is the packet loss (percent of the packets
+	// expected) past which a recording is reported degraded
+	// (RecordingDegraded, its quality's Degraded); 0: never.
+	DegradedLossPercent float64
 	// NodeID names this node; it prefixes the ids of the channels and
 	// bridges made here, as Asterisk's system name prefixes its unique ids
 	// ("node-1733300000.1"), so ids stay unique across nodes. Empty: bare

@@ -80,7 +80,7 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 		clear(pcm)
 	}
 	f := &ch.frame
-	*f = Frame{SSRC: pkt.SSRC, Timestamp: pkt.Timestamp, PCM: pcm, At: ch.media.Arrival()}
+	*f = Frame{SSRC: pkt.SSRC, Timestamp: pkt.Timestamp, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival()}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}

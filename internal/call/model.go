@@ -93,7 +93,7 @@ type ChannelHold struct {
 var EventTypes = []string{
 	"StasisStart", "StasisEnd", "ChannelStateChange", "ChannelDtmfReceived",
 	"ChannelHangupRequest", "ChannelDestroyed", "ChannelVarset", "ChannelHold", "ChannelUnhold",
-	"RecordingStarted", "RecordingFinished", "RecordingFailed",
+	"RecordingStarted", "RecordingFinished", "RecordingFailed", "RecordingDegraded",
 	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished", "Dial",
 	"BridgeCreated", "BridgeDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge",
 	"ChannelCreated", "ChannelTalkingStarted", "ChannelTalkingFinished",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/media"
 )
@@ -236,6 +237,15 @@ func (p *Playback) publish(typ string) {
 }
 
 // run plays every media item in order, paced at 20 ms per frame.
+// runContained is run on the channel's or bridge's operations goroutine:
+// a panic in one playback (a media source's bug) fails that playback only
+// (PlaybackFinished, state failed), logged and counted as
+// tapedeck_panics_total{site="playback"}; the queue goes on.
+func (p *Playback) runContained(res MediaResolver) {
+	defer contain.Recover(p.m.log, "playback", func() { p.finish(PbFailed, true) })
+	p.run(res)
+}
+
 func (p *Playback) run(res MediaResolver) {
 	p.mu.Lock()
 	if p.stopped || p.state != PbQueued {
@@ -415,7 +425,7 @@ func (ch *Channel) play(o PlayOptions) (*Playback, error) {
 	if res == nil {
 		res = nopResolver{}
 	}
-	if err := ch.enqueue(func() { p.run(res) }); err != nil {
+	if err := ch.enqueue(func() { p.runContained(res) }); err != nil {
 		ch.m.forgetPlayback(p)
 		return nil, err
 	}

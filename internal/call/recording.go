@@ -13,6 +13,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // RecordingState is a live recording's state as ARI reports it.
@@ -57,6 +58,11 @@ type RecordOptions struct {
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
 
+	// OnDegraded, if set, runs once when the recording's loss passes
+	// Options.DegradedLossPercent, with its quality then: on its own
+	// goroutine while it records, before RecordingFinished at its end.
+	OnDegraded func(*meta.Quality)
+
 	// policy describes a recording made by the users' flags.
 	policy policyInfo
 }
@@ -76,9 +82,14 @@ type LiveRecordingJSON struct {
 	TalkingDuration *int           `json:"talking_duration,omitempty"`
 	SilenceDuration *int           `json:"silence_duration,omitempty"`
 	Cause           string         `json:"cause,omitempty"`
+	// Quality is tapedeck's extension: how complete the recording is so
+	// far (packets, loss, silence inserted, jitter, paused intervals).
+	Quality *meta.Quality `json:"quality,omitempty"`
 }
 
-// RecordingEvent is RecordingStarted, RecordingFinished or RecordingFailed.
+// RecordingEvent is RecordingStarted, RecordingFinished, RecordingFailed
+// or RecordingDegraded (tapedeck's: the loss passed
+// recording.degraded_loss_percent).
 type RecordingEvent struct {
 	event.Base
 	Recording LiveRecordingJSON `json:"recording"`
@@ -134,6 +145,23 @@ type LiveRecording struct {
 	stopReason  string
 	done        chan struct{}
 	emit        func([]int16) // timeline output, bound once (no per-packet closure)
+
+	// Completeness (meta.Quality). meter counts a channel recording's
+	// packets; lossSilence the silence earlier timelines inserted (a
+	// resume starts a fresh one); pauses the paused intervals, the last
+	// one open while pauseOpen (pauseMono its start, for its length).
+	meter       *recorder.Meter
+	lossSilence int64
+	pauses      []meta.Paused
+	pauseOpen   bool
+	pauseMono   time.Time
+	degraded    bool
+	endedAt     time.Time
+	// The RTP session drops copies before they reach the recording:
+	// its duplicate counter, from dupBase at the start (dupAcc carries
+	// what earlier sources counted; a new source restarts the counter).
+	dupBase, dupLast, dupAcc uint64
+	dupsFrozen               bool // at the end: dupAcc is the count
 }
 
 // Name is the recording's name.
@@ -150,7 +178,8 @@ func (r *LiveRecording) JSON() LiveRecordingJSON {
 }
 
 func (r *LiveRecording) jsonLocked() LiveRecordingJSON {
-	j := LiveRecordingJSON{Name: r.name, Format: r.format.Name, TargetURI: r.target, State: r.state, Cause: r.cause}
+	j := LiveRecordingJSON{Name: r.name, Format: r.format.Name, TargetURI: r.target, State: r.state, Cause: r.cause,
+		Quality: r.qualityLocked()}
 	if r.state == RecDone || r.state == RecCanceled || r.state == RecFailed {
 		d := int((r.written + audio.SampleRate/2) / audio.SampleRate)
 		j.Duration = &d
@@ -328,6 +357,11 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.vad = recorder.NewVAD(audio.SampleRate)
 	}
 	r.emit = r.writeLocked
+	if ch != nil {
+		r.meter = recorder.NewMeter(audio.SampleRate)
+		r.dupBase = ch.media.Stats().Duplicates
+		r.dupLast = r.dupBase
+	}
 	r.state = RecRecording
 	r.startedAt = time.Now()
 	r.mu.Unlock()
@@ -473,7 +507,7 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 }
 
 // push takes one decoded frame from the media path.
-func (r *LiveRecording) push(ssrc, ts uint32, pcm []int16, now time.Time) {
+func (r *LiveRecording) push(ssrc uint32, seq uint16, ts uint32, pcm []int16, now time.Time) {
 	if r.mixIn.Load() != nil {
 		return // the bridge's mix feeds it (which has this frame too)
 	}
@@ -482,13 +516,22 @@ func (r *LiveRecording) push(ssrc, ts uint32, pcm []int16, now time.Time) {
 		r.mu.Unlock()
 		return
 	}
+	if r.meter != nil && r.meter.Packet(ssrc, seq, ts, now) {
+		r.mu.Unlock() // a copy of a packet already placed
+		return
+	}
 	if r.muted {
 		if cap(r.silence) < len(pcm) {
 			r.silence = make([]int16, len(pcm))
 		}
 		pcm = r.silence[:len(pcm)]
 	}
+	dropped := r.timeline.Stats().Dropped
 	r.timeline.Push(ssrc, ts, pcm, now, r.emit)
+	if r.timeline.Stats().Dropped != dropped {
+		r.meter.Late()
+	}
+	degraded := r.checkDegradedLocked(false)
 	stop, fail := r.checkLimitsLocked()
 	if stop || fail != "" {
 		if r.ending {
@@ -497,12 +540,102 @@ func (r *LiveRecording) push(ssrc, ts uint32, pcm []int16, now time.Time) {
 		r.ending = true
 	}
 	r.mu.Unlock()
+	if degraded {
+		go r.reportDegraded()
+	}
 	switch {
 	case fail != "":
 		go r.fail(fail)
 	case stop:
 		go r.finish(RecDone)
 	}
+}
+
+// minDegradedPackets is how many packets a recording expects before its
+// loss is judged while it runs (a second of 20 ms packets): the first
+// packets say little. At the end any count is judged.
+const minDegradedPackets = 50
+
+// checkDegradedLocked reports (once) that the loss passed the configured
+// threshold.
+func (r *LiveRecording) checkDegradedLocked(final bool) bool {
+	th := r.m.opts.DegradedLossPercent
+	if th <= 0 || r.degraded || r.meter == nil {
+		return false
+	}
+	c := r.meter.Counts()
+	if c.Expected == 0 || (!final && c.Expected < minDegradedPackets) {
+		return false
+	}
+	if float64(c.Lost)*100 > th*float64(c.Expected) {
+		r.degraded = true
+		r.m.log.Warn("recording degraded: packet loss past the threshold", "name", r.name, "target", r.target,
+			"lost", c.Lost, "expected", c.Expected, "threshold_percent", th)
+		return true
+	}
+	return false
+}
+
+// sessionDupsLocked is how many copies the channel's RTP session dropped
+// since the recording started.
+func (r *LiveRecording) sessionDupsLocked() uint64 {
+	if r.dupsFrozen || r.meter == nil {
+		return r.dupAcc
+	}
+	cur := r.ch.media.Stats().Duplicates
+	if cur < r.dupLast { // a new source restarted the counter
+		r.dupAcc += r.dupLast - r.dupBase
+		r.dupBase = 0
+	}
+	r.dupLast = cur
+	return r.dupAcc + cur - r.dupBase
+}
+
+// reportDegraded tells the recording's application (RecordingDegraded) and
+// its starter (OnDegraded) that its loss passed the threshold.
+func (r *LiveRecording) reportDegraded() {
+	r.publish("RecordingDegraded")
+	if r.opts.OnDegraded != nil {
+		r.opts.OnDegraded(r.Quality())
+	}
+}
+
+// Quality returns the recording's completeness so far.
+func (r *LiveRecording) Quality() *meta.Quality {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.qualityLocked()
+}
+
+func (r *LiveRecording) qualityLocked() *meta.Quality {
+	if r.startedAt.IsZero() {
+		return nil // never started
+	}
+	q := &meta.Quality{RecordedMs: r.written * 1000 / audio.SampleRate, Degraded: r.degraded}
+	if r.meter != nil {
+		c := r.meter.Counts()
+		q.PacketsExpected, q.PacketsReceived, q.PacketsLost = c.Expected, c.Received, c.Lost
+		q.PacketsLate, q.PacketsDuplicated = c.Late, c.Duplicated+int64(r.sessionDupsLocked())
+		q.JitterMs = float64(int64(c.JitterMs*1000+0.5)) / 1000
+	}
+	silence := r.lossSilence
+	if r.timeline != nil {
+		silence += r.timeline.Stats().SilenceSamples
+	}
+	q.LossSilenceMs = silence * 1000 / audio.SampleRate
+	end := r.endedAt
+	if end.IsZero() {
+		end = time.Now()
+	}
+	q.CallMs = max(end.Sub(r.startedAt).Milliseconds(), 0)
+	q.Paused = []meta.Paused{}
+	if len(r.pauses) > 0 {
+		q.Paused = append(q.Paused, r.pauses...)
+		if r.pauseOpen {
+			q.Paused[len(q.Paused)-1].LengthMs = max(end.Sub(r.pauseMono).Milliseconds(), 0)
+		}
+	}
+	return q
 }
 
 // writeLocked is the timeline's output: the writer's queue, silence
@@ -615,13 +748,74 @@ func (r *LiveRecording) Pause(on bool) error {
 	}
 	if on && r.state == RecRecording {
 		r.timeline.Flush(r.emit)
+		if r.meter != nil {
+			r.meter.Break() // what is sent while paused is not expected
+		}
 		r.state = RecPaused
 	} else if !on && r.state == RecPaused {
 		// A fresh timeline: the paused interval is skipped, not filled.
+		r.lossSilence += r.timeline.Stats().SilenceSamples
 		r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 		r.state = RecRecording
 	}
 	return nil
+}
+
+// Pause behaviours (meta.Paused.Behavior).
+const (
+	PauseSkip    = "skip"    // the paused time is left out of the file
+	PauseSilence = "silence" // the paused time is written as silence
+)
+
+// PauseAs pauses (on) the recording with a behaviour (PauseSkip or
+// PauseSilence) on behalf of by, and notes the paused interval; !on
+// resumes it, whatever the behaviour of the pause (behavior is then
+// ignored). Pausing a paused recording, or resuming a running one, does
+// nothing.
+func (r *LiveRecording) PauseAs(on bool, behavior, by string) error {
+	r.mu.Lock()
+	open, cur := r.pauseOpen, ""
+	if open {
+		cur = r.pauses[len(r.pauses)-1].Behavior
+	}
+	r.mu.Unlock()
+	var err error
+	switch {
+	case on && open:
+		return nil
+	case on && behavior == PauseSilence:
+		err = r.Mute(true)
+	case on:
+		behavior = PauseSkip
+		err = r.Pause(true)
+	case !open:
+		return r.Pause(false) // nothing noted: as Pause
+	case cur == PauseSilence:
+		err = r.Mute(false)
+	default:
+		err = r.Pause(false)
+	}
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on {
+		r.pauses = append(r.pauses, meta.Paused{Start: now.UTC().Truncate(time.Millisecond), Behavior: behavior, By: by})
+		r.pauseOpen, r.pauseMono = true, now
+	} else if r.pauseOpen {
+		r.pauses[len(r.pauses)-1].LengthMs = now.Sub(r.pauseMono).Milliseconds()
+		r.pauseOpen = false
+	}
+	return nil
+}
+
+// PausedNow reports whether the recording is paused (either way).
+func (r *LiveRecording) PausedNow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pauseOpen || r.state == RecPaused
 }
 
 // Mute writes silence instead of the audio (or stops doing so).
@@ -671,6 +865,14 @@ func (r *LiveRecording) finish(state RecordingState) {
 	r.mu.Lock()
 	var closeErr error
 	w := r.writer
+	r.endedAt = time.Now()
+	r.dupAcc = r.sessionDupsLocked()
+	r.dupsFrozen = true
+	if r.pauseOpen {
+		r.pauses[len(r.pauses)-1].LengthMs = r.endedAt.Sub(r.pauseMono).Milliseconds()
+		r.pauseOpen = false
+	}
+	degradedAtEnd := w != nil && r.checkDegradedLocked(true)
 	if w != nil {
 		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
@@ -728,6 +930,9 @@ func (r *LiveRecording) finish(state RecordingState) {
 		case final != RecFailed:
 			r.logger().Info("recording finished", "name", r.name, "path", r.path, "state", final, "duration_s", secs)
 		}
+	}
+	if degradedAtEnd {
+		r.reportDegraded()
 	}
 	switch {
 	case wasQueued && final == RecCanceled:

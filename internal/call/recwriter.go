@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
@@ -209,6 +210,9 @@ func (m *Manager) fsyncInterval() time.Duration {
 func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
 	r.m.writers.add(&r.q)
 	defer r.m.writers.remove(&r.q)
+	// A panic here (an encoder's bug) fails this recording only: the file
+	// is closed, finish gets the cause, the call goes on.
+	defer contain.Recover(r.logger(), "recording-writer", func() { r.writerPanicked(w) })
 	var werr error
 	for {
 		<-r.q.wake // the shared writerClock's tick, a half-full queue or the close
@@ -231,6 +235,23 @@ func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
 		}
 	}
 }
+
+// writerPanicked ends a writer goroutine that panicked: the recording
+// fails (RecordingFailed), the file is closed and finish, which waits for
+// the writer's close, is answered.
+func (r *LiveRecording) writerPanicked(w recorder.Writer) {
+	r.writeFailed(errWriterPanicked)
+	func() {
+		defer contain.Recover(r.logger(), "recording-writer", nil)
+		w.Close()
+	}()
+	select {
+	case r.q.closed <- errWriterPanicked:
+	default: // (Close's result was sent before the panic)
+	}
+}
+
+var errWriterPanicked = errors.New("recording writer failed (an internal error, logged with its stack)")
 
 // errWriteReported stands for a write error already reported.
 var errWriteReported = errors.New("reported")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/codec"
+	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 )
 
@@ -14,16 +15,21 @@ import (
 // res_stasis_snoop) is a channel whose received audio is another
 // channel's: with spy "in" what the snooped party says (the audio the
 // channel receives), with "out" what it hears (the audio sent to it), with
-// "both" the two summed. What is sent to the snoop channel (a playback, a
-// bridge's mix) is whispered to the snooped channel: with whisper "out" or
-// "both" its party hears it. It has no SIP side and no sockets: it can be
-// recorded, bridged, played to and hung up like any other channel, and it
-// is hung up when the snooped channel goes.
+// "both" the two mixed. What is sent to the snoop channel (a playback, a
+// bridge's mix) is whispered: with whisper "out" or "both" the snooped
+// party hears it, with "in" or "both" it is mixed into what the party says
+// (so a bridged peer and the channel's recordings hear it). It has no SIP
+// side and no sockets: it can be recorded, bridged, played to and hung up
+// like any other channel, and it is hung up when the snooped channel goes.
 //
 // The snooped channel's audio reaches the snoop channel through the tap
-// chain (a StageSink tap for "in", a sent tap for "out"), so a snoop costs
-// what a second recording of the channel costs: one copy of each frame
-// into the snoop's own taps.
+// chain (a StageSink tap for "in", a sent tap for "out"), so a one-way
+// snoop costs what a second recording of the channel costs: one copy of
+// each frame into the snoop's own taps. "both" is a clocked mix, as
+// Asterisk's snoop reads its audiohook on a 20 ms timer: each direction
+// goes into a play-out buffer of a two-party mixer (the bridges' jitter
+// buffer), and every tick of the media clock emits one frame of their sum,
+// whatever the two directions' arrival pattern.
 
 // SnoopOptions are the parameters of snoop and snoopWithId.
 type SnoopOptions struct {
@@ -50,15 +56,21 @@ type snoopMedia struct {
 	whisper string
 	ssrc    uint32
 
-	mu      sync.Mutex // serialises frames into the snoop's taps (in and out run on different goroutines)
-	ts      uint32
-	at      time.Time
-	frame   Frame
-	pending []int16 // spy both: the last sent frame, summed into the next received one
-	mix     []int16
-	whisp   []int16 // whisper decode buffer (the snoop's senders are serialised by its ops)
-	detach  []func()
-	closed  bool
+	mu    sync.Mutex // serialises frames into the snoop's taps (in and out run on different goroutines)
+	ts    uint32
+	seq   uint16 // one per frame, for the recordings' packet counters
+	at    time.Time
+	frame Frame
+	// spy both: the two directions' play-out buffers and their clock.
+	mixer     *mix.Mixer
+	pIn, pOut *mix.Participant
+	outTS     uint32
+	tick      *rtp.Tick
+	tickStop  chan struct{}
+	whisp     []int16    // whisper decode buffer (the snoop's senders are serialised by its ops)
+	whisperIn *frameFIFO // whisper in: frames mixed into the target's input
+	detach    []func()
+	closed    bool
 }
 
 // inTap sees the target's received audio.
@@ -67,7 +79,13 @@ type snoopInTap struct {
 	s *snoopMedia
 }
 
-func (t snoopInTap) Audio(f *Frame) { t.s.received(f.PCM, f.At) }
+func (t snoopInTap) Audio(f *Frame) {
+	if t.s.pIn != nil {
+		t.s.pIn.Push(f.SSRC, f.Timestamp, f.PCM)
+		return
+	}
+	t.s.received(f.PCM, f.At)
+}
 
 // outTap sees the audio sent to the target.
 type snoopOutTap struct {
@@ -77,45 +95,82 @@ type snoopOutTap struct {
 
 func (t snoopOutTap) Audio(f *Frame) { t.s.sent(f.PCM, f.At) }
 
+// whisperTap mixes what is whispered "in" into the target's received
+// audio, before its recordings and its bridge hear it.
+type whisperTap struct {
+	NoOpTap
+	s   *snoopMedia
+	buf [160]int16
+}
+
+func (t *whisperTap) Audio(f *Frame) {
+	if t.s.whisperIn.source(t.buf[:]) == mix.Idle {
+		return
+	}
+	for i := range f.PCM[:min(len(f.PCM), len(t.buf))] {
+		f.PCM[i] = int16(max(min(int32(f.PCM[i])+int32(t.buf[i]), 32767), -32768))
+	}
+}
+
 func (s *snoopMedia) received(pcm []int16, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	if s.spy == "both" && len(s.pending) > 0 {
-		if cap(s.mix) < len(pcm) {
-			s.mix = make([]int16, len(pcm))
-		}
-		m := s.mix[:len(pcm)]
-		for i, v := range pcm {
-			x := int32(v)
-			if i < len(s.pending) {
-				x += int32(s.pending[i])
-			}
-			m[i] = int16(max(min(x, 32767), -32768))
-		}
-		s.pending = s.pending[:0]
-		pcm = m
-	}
 	s.emitLocked(pcm, at)
 }
 
 func (s *snoopMedia) sent(pcm []int16, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.pOut != nil {
+		s.mu.Lock()
+		ts := s.outTS
+		s.outTS += uint32(len(pcm))
+		s.mu.Unlock()
+		s.pOut.Push(0x5e0000ff, ts, pcm)
 		return
 	}
-	if s.spy == "both" {
-		if len(s.pending) > 0 {
-			// Nothing was received since the last sent frame: do not lose it.
-			s.emitLocked(s.pending, at)
+	s.received(pcm, at)
+}
+
+// onTick is spy both's clock: one frame of the two directions' mix, when
+// either has audio.
+func (s *snoopMedia) onTick() {
+	s.mixer.TickRecord(nil, func(mixed []int16, parts []mix.Frame) {
+		active := false
+		for _, p := range parts {
+			active = active || p.Active
 		}
-		s.pending = append(s.pending[:0], pcm...)
+		if !active {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			s.emitLocked(mixed, time.Now())
+		}
+	})
+}
+
+// startClock starts spy both's mixer on the media clock.
+func (s *snoopMedia) startClock(m *Manager) {
+	s.tickStop = make(chan struct{})
+	if p := m.opts.Poller; p != nil {
+		s.tick = p.AddTick(20*time.Millisecond, s.onTick)
 		return
 	}
-	s.emitLocked(pcm, at)
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.tickStop:
+				return
+			case <-t.C:
+				s.onTick()
+			}
+		}
+	}()
 }
 
 // emitLocked hands one frame to the snoop channel's taps, on the snoop's
@@ -123,6 +178,7 @@ func (s *snoopMedia) sent(pcm []int16, at time.Time) {
 func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	taps := s.ch.tapList()
 	s.ts += uint32(len(pcm))
+	s.seq++
 	if len(taps) == 0 {
 		return
 	}
@@ -131,7 +187,7 @@ func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	}
 	s.at = at
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, PCM: pcm, At: at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
@@ -143,7 +199,7 @@ func (s *snoopMedia) Update(*net.UDPAddr, uint8, uint8) {}
 // WriteAudio implements Media: whisper what is sent to the snoop channel
 // (µ-law, the snoop's codec) to the snooped party.
 func (s *snoopMedia) WriteAudio(payload []byte, _ uint32) error {
-	if s.whisper != "out" && s.whisper != "both" {
+	if s.whisper == "none" {
 		return nil
 	}
 	if cap(s.whisp) < len(payload) {
@@ -151,7 +207,12 @@ func (s *snoopMedia) WriteAudio(payload []byte, _ uint32) error {
 	}
 	pcm := s.whisp[:len(payload)]
 	codec.DecodeMulaw(pcm, payload)
-	s.target.writeFrame(pcm)
+	if s.whisper == "in" || s.whisper == "both" {
+		s.whisperIn.push(pcm)
+	}
+	if s.whisper == "out" || s.whisper == "both" {
+		s.target.writeFrame(pcm)
+	}
 	return nil
 }
 
@@ -180,10 +241,19 @@ func (s *snoopMedia) Remote() *net.UDPAddr { return nil }
 func (s *snoopMedia) Close() error {
 	s.mu.Lock()
 	detach := s.detach
+	wasClosed := s.closed
 	s.detach, s.closed = nil, true
 	s.mu.Unlock()
 	for _, d := range detach {
 		d()
+	}
+	if !wasClosed {
+		if s.tick != nil {
+			s.tick.Remove()
+		}
+		if s.tickStop != nil {
+			close(s.tickStop)
+		}
 	}
 	return nil
 }
@@ -214,7 +284,11 @@ func (m *Manager) Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error) {
 			return ChannelJSON{}, errf(ErrConflict, "Channel with id %s already exists", o.SnoopID)
 		}
 	}
-	sm := &snoopMedia{target: target, spy: o.Spy, whisper: o.Whisper, ssrc: uint32(m.seq.Load()) | 0x5e000000}
+	sm := &snoopMedia{target: target, spy: o.Spy, whisper: o.Whisper, ssrc: uint32(m.seq.Load()) | 0x5e000000, whisperIn: newFrameFIFO()}
+	if o.Spy == "both" {
+		sm.mixer = mix.New()
+		sm.pIn, sm.pOut = sm.mixer.Add("in"), sm.mixer.Add("out")
+	}
 	target.mu.Lock()
 	caller, dialplan := target.caller, target.dialplan
 	target.mu.Unlock()
@@ -244,9 +318,16 @@ func (m *Manager) Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error) {
 		d, attached := target.AttachSentTap(snoopOutTap{s: sm})
 		detach, ok = append(detach, d), ok && attached
 	}
+	if o.Whisper == "in" || o.Whisper == "both" {
+		d, attached := target.AttachTap(&whisperTap{s: sm}, StageFilter)
+		detach, ok = append(detach, d), ok && attached
+	}
 	sm.mu.Lock()
 	sm.detach = detach
 	sm.mu.Unlock()
+	if sm.mixer != nil {
+		sm.startClock(m)
+	}
 	if !ok {
 		ch.hangup(CauseNormalClearing, true)
 		return ChannelJSON{}, errChannelNotFound

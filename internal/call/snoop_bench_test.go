@@ -1,9 +1,14 @@
 package call
 
 import (
+	"net"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 )
@@ -56,21 +61,34 @@ func benchRecord(b *testing.B, ch *Channel, name string) *LiveRecording {
 
 // BenchmarkSnoopVsSecondRecording: what one more copy of a channel's
 // received audio costs on its media path (per 20 ms frame): a second
-// recording of the channel, or a snoop channel (spy=in) that is recorded.
-// Both start from a channel that already has one recording. Frames come
-// faster than real time and the recording queues hold 2 s: run it with
+// recording of the channel, a snoop channel (spy=in, or spy=both through
+// its clocked mixer) that is recorded, or an external media stream
+// (AudioSocket in ulaw, slin or slin16 to a real loopback TCP receiver: each frame is
+// also sent to the stream as a two-party bridge sends it, decoded,
+// resampled for slin16 and queued for the stream's writer goroutine, whose
+// socket write, one per frame as in Asterisk, runs off the media path and
+// is not counted here; BenchmarkExternalMediaLatency has it). All
+// start from a channel that already has one recording. Frames come faster
+// than real time and the recording queues hold 2 s: run it with
 // -benchtime=50x (1 s of audio).
 func BenchmarkSnoopVsSecondRecording(b *testing.B) {
-	for _, mode := range []string{"one-recording", "second-recording", "snoop-recorded"} {
+	for _, mode := range []string{"one-recording", "second-recording", "snoop-recorded", "snoop-both-recorded", "audiosocket-ulaw", "audiosocket-slin", "audiosocket-slin16"} {
 		b.Run(mode, func(b *testing.B) {
 			m := benchManager(b)
 			ch := benchChannel(b, m)
 			recs := []*LiveRecording{benchRecord(b, ch, "first")}
+			var stream *benchStreamRig
 			switch mode {
 			case "second-recording":
 				recs = append(recs, benchRecord(b, ch, "second"))
-			case "snoop-recorded":
-				j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+			case "audiosocket-ulaw", "audiosocket-slin", "audiosocket-slin16":
+				stream = benchStream(b, m, strings.TrimPrefix(mode, "audiosocket-"))
+			case "snoop-recorded", "snoop-both-recorded":
+				spy := "in"
+				if mode == "snoop-both-recorded" {
+					spy = "both"
+				}
+				j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: spy, App: "bench"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -86,8 +104,14 @@ func BenchmarkSnoopVsSecondRecording(b *testing.B) {
 			var ts uint32
 			for i := 0; i < b.N; i++ {
 				ts = feedOne(ch, ts)
+				if stream != nil {
+					stream.send(b)
+				}
 			}
 			b.StopTimer()
+			if stream != nil {
+				stream.drain(b, b.N)
+			}
 			for _, r := range recs {
 				r.mu.Lock()
 				st := r.state
@@ -98,5 +122,86 @@ func BenchmarkSnoopVsSecondRecording(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 		})
+	}
+}
+
+// benchStreamRig is an AudioSocket external media channel (slin16)
+// connected to a loopback receiver that counts the bytes it gets.
+type benchStreamRig struct {
+	ch    *Channel
+	sm    *streamMedia
+	got   atomic.Int64
+	pcm   []int16
+	buf   []byte
+	sent  int
+	frame int // bytes of one message
+}
+
+func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	r := &benchStreamRig{pcm: make([]int16, 160), buf: make([]byte, 160)}
+	codec.DecodeMulaw(r.pcm, benchPayload)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			r.got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	f := streamFormats[format]
+	r.frame = 3 + f.frameBytes()
+	conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, sm, err := m.newStreamChannel(ExternalMediaOptions{App: "bench"}, "AudioSocket/bench", StateUp, f, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sm.connect(conn)
+	go conn.run(sm)
+	r.ch, r.sm = ch, sm
+	return r
+}
+
+// send hands one frame to the stream as a bridge does; it waits, off the
+// clock, rather than let the stream's 1 s queue overflow (the benchmark
+// outruns real time).
+func (r *benchStreamRig) send(b *testing.B) {
+	if len(r.sm.outCh) > cap(r.sm.outCh)-2 {
+		b.StopTimer()
+		for len(r.sm.outCh) > cap(r.sm.outCh)-2 {
+			runtime.Gosched()
+		}
+		b.StartTimer()
+	}
+	r.ch.sendBridged(r.pcm, r.buf)
+	r.sent++
+}
+
+// drain waits until the receiver has every frame sent.
+func (r *benchStreamRig) drain(b *testing.B, frames int) {
+	want := int64(19 + r.sent*r.frame) // the UUID message, then the frames
+	deadline := time.Now().Add(10 * time.Second)
+	for r.got.Load() < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("the receiver got %d bytes of %d (dropped %d)", r.got.Load(), want, r.sm.dropped.Load())
+		}
+		runtime.Gosched()
+	}
+	if d := r.sm.dropped.Load(); d > 0 {
+		b.Fatalf("%d frames dropped", d)
 	}
 }

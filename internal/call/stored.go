@@ -22,6 +22,9 @@ type StoredRecordingJSON struct {
 	Format    string `json:"format"`
 	Recovered bool   `json:"recovered,omitempty"`
 	Cause     string `json:"cause,omitempty"`
+	// Quality is tapedeck's extension: the recording's completeness, from
+	// the catalog (absent when it was not measured).
+	Quality *meta.QualityView `json:"quality,omitempty"`
 }
 
 // StoredRecording is a finished recording, as the catalog knows it.
@@ -63,7 +66,7 @@ func (m *Manager) ListStored() ([]StoredRecordingJSON, error) {
 	}
 	for _, n := range names {
 		if !m.isLive(n.Name) {
-			out = append(out, StoredRecordingJSON{Name: n.Name, Format: n.Format, Recovered: n.Recovered})
+			out = append(out, StoredRecordingJSON{Name: n.Name, Format: n.Format, Recovered: n.Recovered, Quality: n.Quality.View()})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -124,7 +127,8 @@ func (m *Manager) GetStored(name string) (*StoredRecording, error) {
 	if err != nil {
 		return nil, errRecordingNotFound
 	}
-	rec := &StoredRecording{StoredRecordingJSON: StoredRecordingJSON{Name: name, Format: f.Name}, ContentType: f.ContentType}
+	rec := &StoredRecording{StoredRecordingJSON: StoredRecordingJSON{Name: name, Format: f.Name, Quality: row.Quality.View()},
+		ContentType: f.ContentType}
 	switch row.Status {
 	case meta.StatusFailed:
 		rec.Cause = row.StatusDetail

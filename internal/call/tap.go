@@ -25,6 +25,7 @@ import (
 type Frame struct {
 	SSRC      uint32
 	Timestamp uint32 // RTP timestamp
+	Seq       uint16 // RTP sequence number
 	PCM       []int16
 	// At is when the packet arrived (the kernel's receive time): batched
 	// reads do not bunch packets up.
@@ -89,6 +90,10 @@ const (
 	// gatherer): they run first, so a digit they consume reaches neither
 	// the recordings nor the bridge.
 	StageControl TapStage = iota
+	// StageFilter is for taps that change the audio before anyone
+	// consumes it (a snoop's whisper into the channel's input): unlike
+	// other taps they may change Frame.PCM in place.
+	StageFilter
 	// StageSink is for consumers of audio: recordings, the bridge
 	// participant.
 	StageSink
@@ -224,7 +229,7 @@ func (ch *Channel) tapSent(pcm []int16) {
 // audio, and digits end it when they match its terminateOn.
 type recordingTap struct{ r *LiveRecording }
 
-func (t *recordingTap) Audio(f *Frame) { t.r.push(f.SSRC, f.Timestamp, f.PCM, f.At) }
+func (t *recordingTap) Audio(f *Frame) { t.r.push(f.SSRC, f.Seq, f.Timestamp, f.PCM, f.At) }
 
 func (t *recordingTap) Digit(d Digit) bool {
 	if !d.End {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/users"
 )
 
@@ -102,7 +103,9 @@ var dialTrunkApp = Application{
 		}
 		return nil
 	},
-	Run: func(inv *Invocation) { go inv.ch.runDialTrunk(inv) },
+	Run: func(inv *Invocation) {
+		contain.Go(inv.Log, "dial", func() { inv.ch.runDialTrunk(inv) }, func() { inv.ch.hangup(CauseFailure, false) })
+	},
 }
 
 func (ch *Channel) runDialTrunk(inv *Invocation) {

@@ -46,6 +46,8 @@ type Info struct {
 	Duration                      time.Duration
 	Status                        string // in-progress, completed, failed, recovered
 	Cause                         string // why it failed, in words (the row's StatusDetail)
+	// Quality is the recording's completeness (nil: not measured).
+	Quality *meta.Quality
 	// WaitUpload makes Finished wait for the first attempt of the upload
 	// to object storage (a stop asked for; a hangup never waits).
 	// Without it (a hangup) the checksum, too, is computed by that
@@ -150,6 +152,7 @@ func (s *Service) started(ctx context.Context, in Info) (string, error) {
 		Name: in.Name, FilePath: s.rel(in.Path), Channels: max(in.Channels, 1),
 		CallerNumber: in.CallerNumber, CalledNumber: in.CalledNumber, ApiVersion: "2012-04-24",
 		Node: s.Node, TenantUUID: in.TenantUUID, Direction: in.Direction, Owners: in.Owners,
+		Quality: in.Quality,
 	}
 	// A name reused with ifExists=overwrite replaces the previous row.
 	if old, err := s.Meta.RecordingByName(ctx, in.Name); err == nil {
@@ -218,6 +221,9 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 	row.Status = meta.Status(nonEmpty(in.Status, "completed"))
 	row.StatusDetail = in.Cause
 	row.Node = s.Node
+	if in.Quality != nil {
+		row.Quality = in.Quality
+	}
 	if in.Status == "failed" {
 		row.Size, row.SHA256 = 0, ""
 		if size, sum, dur, err := measure(in.Path, in.Format); err == nil {
@@ -799,6 +805,7 @@ func (s *Service) OpenByName(ctx context.Context, name, contentType string) (*Me
 type StoredName struct {
 	Name, Format string
 	Recovered    bool // settled from its file after a crash
+	Quality      *meta.Quality
 }
 
 // StoredNames lists the stored recordings this node can serve, by name:
@@ -818,7 +825,7 @@ func (s *Service) StoredNames(ctx context.Context) ([]StoredName, error) {
 			if !s.servable(r) {
 				continue
 			}
-			out = append(out, StoredName{Name: r.Name, Format: r.Format, Recovered: r.Status == meta.StatusRecovered})
+			out = append(out, StoredName{Name: r.Name, Format: r.Format, Recovered: r.Status == meta.StatusRecovered, Quality: r.Quality})
 		}
 		if len(rows) < 1000 {
 			return out, nil

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -75,6 +76,15 @@ func (s *Service) startUpload(row meta.Recording, contentType string) (first <-c
 			delete(s.up.jobs, row.Name)
 			s.up.mu.Unlock()
 		}()
+		// A panic in the job (a store's bug) fails this upload only; the
+		// next start's Reconcile tries it again.
+		defer contain.Recover(s.log(), "upload", func() {
+			s.up.failed.Add(1)
+			select {
+			case out <- errUploadPanicked:
+			default: // the first attempt's result was already given
+			}
+		})
 		delay := s.RetryBase
 		if delay <= 0 {
 			delay = time.Second
@@ -203,3 +213,5 @@ func (s *Service) Close() {
 	s.up.cancel()
 	s.up.wg.Wait()
 }
+
+var errUploadPanicked = errors.New("catalog: upload job failed (an internal error, logged with its stack)")

@@ -173,7 +173,16 @@ type Recording struct {
 	// time. 0 never syncs (a crash of the process still loses at most
 	// 1.5 s; a power cut, what the kernel had not written).
 	FsyncIntervalSeconds int `yaml:"fsync_interval_seconds"`
+	// DegradedLossPercent is the packet loss, in percent of the packets
+	// expected, past which a recording is reported degraded (ARI's
+	// RecordingDegraded event, the Twilio status callback's degraded
+	// event, the catalog's quality): default 2; 0 never reports.
+	DegradedLossPercent float64 `yaml:"degraded_loss_percent"`
 }
+
+// DefaultDegradedLossPercent is recording.degraded_loss_percent's default:
+// past 2 % loss G.711 speech is audibly broken up.
+const DefaultDegradedLossPercent = 2.0
 
 // DefaultFsyncIntervalSeconds is recording.fsync_interval_seconds' default.
 const DefaultFsyncIntervalSeconds = 2
@@ -423,9 +432,10 @@ func Default() Config {
 			StepMs:          10,
 			TimeoutSeconds:  60,
 		},
-		HTTP:            HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
-		ARI:             ARI{EventQueue: 1024},
-		Recording:       Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds},
+		HTTP: HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
+		ARI:  ARI{EventQueue: 1024},
+		Recording: Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds,
+			DegradedLossPercent: DefaultDegradedLossPercent},
 		ShutdownTimeout: 30,
 		// A route a newcomer can call at once: it answers and records the
 		// caller under <data>/recording/calls/. A configuration file with
@@ -476,6 +486,7 @@ var envOverrides = map[string]func(*Config, string) error{
 	"TAPEDECK_LOG_FORMAT":  func(c *Config, v string) error { c.Log.Format = v; return nil },
 	"TAPEDECK_NODE_ID":     func(c *Config, v string) error { c.NodeID = v; return nil },
 	"TAPEDECK_NATS_URL":    func(c *Config, v string) error { c.NATS.URL = v; return nil },
+	"TAPEDECK_NATS_PREFIX": func(c *Config, v string) error { c.NATS.Prefix = v; return nil },
 	"TAPEDECK_EXTERNAL_HOST": func(c *Config, v string) error {
 		c.SIP.ExternalHost = v
 		return nil
@@ -542,6 +553,9 @@ func (c *Config) Validate() error { return c.ValidateWith(nil) }
 // problem is reported, not just the first.
 func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	var errs []error
+	if p := c.NATS.Prefix; p != "" && (!strings.HasSuffix(p, ".") || strings.ContainsAny(p, "*> \t\r\n") || strings.Contains(p, "..") || strings.HasPrefix(p, ".")) {
+		errs = append(errs, fmt.Errorf("nats.prefix %q: want subject tokens ending in a dot, without wildcards or spaces (e.g. \"ari.\")", p))
+	}
 	if c.NodeID != "" {
 		if err := CheckNodeID(c.NodeID); err != nil {
 			errs = append(errs, err)
@@ -703,6 +717,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if c.Recording.FsyncIntervalSeconds < 0 {
 		errs = append(errs, fmt.Errorf("recording.fsync_interval_seconds: %d is negative (0 never fsyncs)", c.Recording.FsyncIntervalSeconds))
+	}
+	if l := c.Recording.DegradedLossPercent; l < 0 || l > 100 || l != l {
+		errs = append(errs, fmt.Errorf("recording.degraded_loss_percent: %v is not a percentage from 0 to 100 (0 never reports)", l))
 	}
 	if c.Recording.MaxDurationSeconds <= 0 {
 		errs = append(errs, fmt.Errorf("recording.max_duration_seconds: %d; every recording needs a maximum length (default %d)", c.Recording.MaxDurationSeconds, DefaultMaxRecordingSeconds))
@@ -908,6 +925,18 @@ func checkOrigin(o string) error {
 type NATS struct {
 	// URL of the NATS server(s), comma-separated.
 	URL string `yaml:"url"`
+	// Prefix begins every subject, as ari-proxy's prefix option: "ari."
+	// when empty. Nodes see each other only under the same prefix, so one
+	// NATS can carry several clusters.
+	Prefix string `yaml:"prefix"`
+}
+
+// SubjectPrefix is Prefix or its default, "ari.".
+func (n NATS) SubjectPrefix() string {
+	if n.Prefix == "" {
+		return "ari."
+	}
+	return n.Prefix
 }
 
 // Bounds of the registrar's settings.

@@ -29,3 +29,30 @@ func TestRecordingFsyncInterval(t *testing.T) {
 		}
 	}
 }
+
+// recording.degraded_loss_percent: 2 by default, 0 to 100 allowed, anything
+// else refused with the key's name.
+func TestRecordingDegradedLossPercent(t *testing.T) {
+	if c := Default(); c.Recording.DegradedLossPercent != 2 {
+		t.Fatalf("default recording.degraded_loss_percent %v, want 2", c.Recording.DegradedLossPercent)
+	}
+	for text, want := range map[string]string{
+		"recording:\n  degraded_loss_percent: 0\n":    "",
+		"recording:\n  degraded_loss_percent: 7.5\n":  "",
+		"recording:\n  degraded_loss_percent: -1\n":   "recording.degraded_loss_percent: -1 is not a percentage",
+		"recording:\n  degraded_loss_percent: 101\n":  "recording.degraded_loss_percent: 101 is not a percentage",
+		"recording:\n  degraded_loss_percent: .nan\n": "recording.degraded_loss_percent: NaN is not a percentage",
+	} {
+		c := Default()
+		if err := Parse([]byte(text), &c); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", text, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", text, err, want)
+		}
+	}
+}

@@ -385,6 +385,15 @@ func (b *Bus) Deliver(name string, msg []byte) bool {
 	return true
 }
 
+// Connected reports whether the application is connected to this node
+// (not a Remote stand-in).
+func (b *Bus) Connected(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	app := b.apps[name]
+	return app != nil && app.Subscriber != nil && !app.Subscriber.Remote
+}
+
 // Local lists the applications connected to this node (not Remote
 // stand-ins), sorted.
 func (b *Bus) Local() []string {

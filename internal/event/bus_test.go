@@ -159,7 +159,7 @@ func TestRemoteStandIn(t *testing.T) {
 	var tapped []string
 	b.SetTap(func(app string, msg []byte) { tapped = append(tapped, app) })
 	stand := NewSubscriber("far", 10, false)
-	if !b.RegisterRemote(stand) || !b.Registered("far") || len(b.Local()) != 0 {
+	if !b.RegisterRemote(stand) || !b.Registered("far") || len(b.Local()) != 0 || b.Connected("far") {
 		t.Fatalf("stand-in: registered %v, local %v", b.Registered("far"), b.Local())
 	}
 	b.Subscribe("far", "channel:1")
@@ -175,7 +175,7 @@ func TestRemoteStandIn(t *testing.T) {
 	if b.RegisterRemote(NewSubscriber("far", 10, false)) {
 		t.Fatal("a stand-in replaced a connected application")
 	}
-	if l := b.Local(); len(l) != 1 || l[0] != "far" {
+	if l := b.Local(); len(l) != 1 || l[0] != "far" || !b.Connected("far") {
 		t.Fatalf("local %v", l)
 	}
 	if !b.Deliver("far", []byte(`{"type":"Y","application":"far"}`)) {

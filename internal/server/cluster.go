@@ -117,6 +117,7 @@ type trustedARI interface {
 
 type cluster struct {
 	nc     *nats.Conn
+	prefix string // "ari." by default
 	bus    *event.Bus
 	entity string
 	nodeID string
@@ -140,8 +141,8 @@ type cluster struct {
 	once sync.Once
 }
 
-func startCluster(nc *nats.Conn, bus *event.Bus, entity, nodeID string, local trustedARI, refuse func() string, log *slog.Logger) (*cluster, error) {
-	c := &cluster{nc: nc, bus: bus, entity: entity, nodeID: nodeID, local: local, refuse: refuse, log: log,
+func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID string, local trustedARI, refuse func() string, log *slog.Logger) (*cluster, error) {
+	c := &cluster{nc: nc, prefix: prefix, bus: bus, entity: entity, nodeID: nodeID, local: local, refuse: refuse, log: log,
 		peers: map[string]*peer{}, apps: map[string]map[string]time.Time{}, stubs: map[string]*event.Subscriber{},
 		where: map[string]location{}, announced: map[string]bool{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{})}
@@ -149,12 +150,12 @@ func startCluster(nc *nats.Conn, bus *event.Bus, entity, nodeID string, local tr
 		subject string
 		h       nats.MsgHandler
 	}{
-		{"ari.announce", c.onAnnounce},
-		{"ari.ping", func(*nats.Msg) { c.poke() }},
-		{"ari.event.>", c.onEvent},
-		{"ari.get.*." + entity, c.onRequest},
-		{"ari.command.*." + entity, c.onRequest},
-		{"ari.create.*." + entity, c.onRequest},
+		{prefix + "announce", c.onAnnounce},
+		{prefix + "ping", func(*nats.Msg) { c.poke() }},
+		{prefix + "event.>", c.onEvent},
+		{prefix + "get.*." + entity, c.onRequest},
+		{prefix + "command.*." + entity, c.onRequest},
+		{prefix + "create.*." + entity, c.onRequest},
 	}
 	for _, h := range handlers {
 		sub, err := nc.Subscribe(h.subject, h.h)
@@ -168,7 +169,7 @@ func startCluster(nc *nats.Conn, bus *event.Bus, entity, nodeID string, local tr
 	c.wg.Add(1)
 	go c.run()
 	// The others announce themselves at once instead of within a second.
-	_ = nc.Publish("ari.ping", nil)
+	_ = nc.Publish(prefix+"ping", nil)
 	return c, nil
 }
 
@@ -257,7 +258,7 @@ func (c *cluster) round(full bool) {
 
 func (c *cluster) publishAnnounce(app string, gone bool) {
 	b, _ := json.Marshal(announcement{Node: c.entity, Application: app, TapedeckNode: c.nodeID, Gone: gone})
-	_ = c.nc.Publish("ari.announce", b)
+	_ = c.nc.Publish(c.prefix+"announce", b)
 }
 
 func (c *cluster) onAnnounce(m *nats.Msg) {
@@ -354,7 +355,7 @@ func (c *cluster) reconcile() {
 // onEvent delivers another node's event to the application connected here.
 func (c *cluster) onEvent(m *nats.Msg) {
 	// ari.event.{app}.{node}
-	rest, ok := strings.CutPrefix(m.Subject, "ari.event.")
+	rest, ok := strings.CutPrefix(m.Subject, c.prefix+"event.")
 	if !ok {
 		return
 	}
@@ -362,9 +363,13 @@ func (c *cluster) onEvent(m *nats.Msg) {
 	if !ok || from == c.entity || strings.Contains(from, ".") {
 		return
 	}
-	if c.bus.Deliver(app, m.Data) {
-		c.learn(app, from, m.Data)
+	if !c.bus.Connected(app) {
+		return
 	}
+	// Learnt before the application sees the event: its next request may
+	// name the resource.
+	c.learn(app, from, m.Data)
+	c.bus.Deliver(app, m.Data)
 }
 
 // learn remembers which node holds the resources an event names, for the
@@ -556,7 +561,7 @@ func (c *cluster) relay(ctx context.Context, entity, app string, rt ari.Route, i
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := c.nc.RequestWithContext(ctx, "ari."+requestClass(method, rt)+"."+subjectToken(app)+"."+entity, data)
+	msg, err := c.nc.RequestWithContext(ctx, c.prefix+requestClass(method, rt)+"."+subjectToken(app)+"."+entity, data)
 	if err != nil {
 		return nil, err
 	}
@@ -594,7 +599,7 @@ func (c *cluster) answer(m *nats.Msg) {
 		reply(proxyResponse{Error: "bad request: path " + h.Path, Key: req.Key, HTTP: &relayedHTTP{Status: 400}})
 		return
 	}
-	if strings.HasPrefix(m.Subject, "ari.create.") && c.refuse != nil {
+	if strings.HasPrefix(m.Subject, c.prefix+"create.") && c.refuse != nil {
 		if why := c.refuse(); why != "" {
 			b, _ := json.Marshal(map[string]string{"message": why})
 			reply(proxyResponse{Error: why, Key: req.Key, HTTP: &relayedHTTP{Status: 503, ContentType: "application/json", Body: b}})
@@ -615,6 +620,10 @@ func (c *cluster) answer(m *nats.Msg) {
 	r.RemoteAddr = "nats:" + m.Subject
 	if h.ContentType != "" {
 		r.Header.Set("Content-Type", h.ContentType)
+	}
+	if c.local == nil {
+		reply(proxyResponse{Error: "this node serves no ARI requests", Key: req.Key, HTTP: &relayedHTTP{Status: 503}})
+		return
 	}
 	rec := &relayRecorder{header: http.Header{}, status: 200}
 	c.local.ServeTrusted(rec, r)

@@ -23,6 +23,7 @@ type natsBridge struct {
 	nc      *nats.Conn
 	bus     *event.Bus
 	node    string
+	prefix  string // subjects' prefix, "ari." by default
 	q       chan natsMsg
 	dropped atomic.Int64
 	wg      sync.WaitGroup
@@ -36,14 +37,14 @@ type natsMsg struct {
 
 // startNATS connects to url (reconnecting forever) and taps bus. The first
 // connection may fail: the client keeps retrying in the background.
-func startNATS(url, node string, bus *event.Bus, log *slog.Logger) (*natsBridge, error) {
+func startNATS(url, prefix, node string, bus *event.Bus, log *slog.Logger) (*natsBridge, error) {
 	nc, err := nats.Connect(url, nats.Name("tapedeck "+node), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "url", c.ConnectedUrl()) }))
 	if err != nil {
 		return nil, err
 	}
-	b := &natsBridge{nc: nc, bus: bus, node: subjectToken(node), q: make(chan natsMsg, natsQueue)}
+	b := &natsBridge{nc: nc, bus: bus, node: subjectToken(node), prefix: prefix, q: make(chan natsMsg, natsQueue)}
 	b.wg.Add(1)
 	go b.run(log)
 	bus.SetTap(b.tap)
@@ -64,7 +65,7 @@ func subjectToken(s string) string {
 
 func (b *natsBridge) tap(app string, msg []byte) {
 	select {
-	case b.q <- natsMsg{subject: "ari.event." + subjectToken(app) + "." + b.node, data: msg}:
+	case b.q <- natsMsg{subject: b.prefix + "event." + subjectToken(app) + "." + b.node, data: msg}:
 	default:
 		b.dropped.Add(1)
 	}

@@ -117,7 +117,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
 	s.bus = event.NewBus(entity)
 	if cfg.NATS.URL != "" {
-		if s.nats, err = startNATS(cfg.NATS.URL, entity, s.bus, log); err != nil {
+		if s.nats, err = startNATS(cfg.NATS.URL, cfg.NATS.SubjectPrefix(), entity, s.bus, log); err != nil {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 	}
@@ -205,6 +205,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MOHDir:                cfg.MOHDir(),
 		MaxRecording:          time.Duration(cfg.Recording.MaxDurationSeconds) * time.Second,
 		FsyncInterval:         fsyncInterval(cfg.Recording.FsyncIntervalSeconds),
+		DegradedLossPercent:   cfg.Recording.DegradedLossPercent,
 		Logger:                log,
 		Bus:                   s.bus,
 		Plan:                  plan,
@@ -288,7 +289,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	})
 	mux := http.NewServeMux()
 	if s.nats != nil {
-		if s.cluster, err = startCluster(s.nats.nc, s.bus, entity, cfg.NodeID, s.ari, s.refuseCreates, log); err != nil {
+		if s.cluster, err = startCluster(s.nats.nc, cfg.NATS.SubjectPrefix(), s.bus, entity, cfg.NodeID, s.ari, s.refuseCreates, log); err != nil {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		mux.Handle("/ari/", s.ariHandler(s.cluster))

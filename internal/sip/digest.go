@@ -77,7 +77,7 @@ type Authenticator struct {
 	fails map[string]*failState // source IP -> recent failures
 
 	ncMu    sync.Mutex
-	ncs     map[string]nonceUse // nonce -> highest nc accepted
+	ncs     map[string]nonceUse // username NUL nonce -> highest nc accepted
 	ncSwept time.Time
 
 	Failures atomic.Uint64 // failed authentications (wrong password, unknown user)
@@ -160,10 +160,13 @@ func (a *Authenticator) checkNonce(n string) (ours, stale bool, issued time.Time
 	return true, age > a.opts.NonceTTL || age < -time.Minute, issued
 }
 
-// useNonce records nc for the nonce and reports whether it is higher than
-// every count accepted with that nonce before. Without qop there is no
+// useNonce records nc for the user's nonce and reports whether it is
+// higher than every count accepted with that nonce before (per user, so
+// that clients answering one challenge each count their own requests; a
+// replay is of the same user's credentials). Without qop there is no
 // count: the nonce is good for one request.
-func (a *Authenticator) useNonce(nonce string, nc int, issued time.Time) bool {
+func (a *Authenticator) useNonce(user, nonce string, nc int, issued time.Time) bool {
+	key := user + "\x00" + nonce
 	now := a.opts.Now()
 	a.ncMu.Lock()
 	defer a.ncMu.Unlock()
@@ -175,7 +178,7 @@ func (a *Authenticator) useNonce(nonce string, nc int, issued time.Time) bool {
 			}
 		}
 	}
-	u, seen := a.ncs[nonce]
+	u, seen := a.ncs[key]
 	if seen && nc <= u.nc {
 		return false
 	}
@@ -183,7 +186,7 @@ func (a *Authenticator) useNonce(nonce string, nc int, issued time.Time) bool {
 		return false
 	}
 	// Remembered while the nonce is accepted (checkNonce's TTL).
-	a.ncs[nonce] = nonceUse{nc: nc, expires: issued.Add(a.opts.NonceTTL + time.Second)}
+	a.ncs[key] = nonceUse{nc: nc, expires: issued.Add(a.opts.NonceTTL + time.Second)}
 	return true
 }
 
@@ -232,8 +235,8 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 		return "", AuthChallenge
 	}
 	ours, stale, issued := a.checkNonce(cred.Nonce)
-	if !ours || stale {
-		a.respond(req, tx, 401, "Unauthorized", a.challenges(ours && stale), delay)
+	if ours && stale {
+		a.respond(req, tx, 401, "Unauthorized", a.challenges(true), delay)
 		return "", AuthChallenge
 	}
 	alg := strings.ToUpper(cred.Algorithm)
@@ -254,6 +257,23 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 			return "", AuthForbidden
 		}
 	}
+	if !ours {
+		// Another node's nonce (each node signs with its own key; a
+		// dispatcher may send a phone's next REGISTER elsewhere) or a
+		// made-up one. Right credentials: a fresh nonce marked stale, so
+		// the phone answers it without asking its user. Wrong ones are
+		// failures like a wrong password (no guessing without the
+		// throttle), answered with a plain challenge.
+		if ok {
+			a.respond(req, tx, 401, "Unauthorized", a.challenges(true), delay)
+			return "", AuthChallenge
+		}
+		a.Failures.Add(1)
+		n := a.fail(src)
+		a.log.Warn("sip: authentication failed (unknown nonce)", "method", req.Method, "username", cred.Username, "source", req.Source(), "failures_from_source", n)
+		a.respond(req, tx, 401, "Unauthorized", a.challenges(false), delay)
+		return "", AuthChallenge
+	}
 	if !ok {
 		a.Failures.Add(1)
 		n := a.fail(src)
@@ -261,7 +281,7 @@ func (a *Authenticator) Check(ctx context.Context, req *sip.Request, tx sip.Serv
 		a.respond(req, tx, 403, "Forbidden", nil, delay)
 		return "", AuthForbidden
 	}
-	if !a.useNonce(cred.Nonce, cred.Nc, issued) {
+	if !a.useNonce(cred.Username, cred.Nonce, cred.Nc, issued) {
 		// A replay, or a client reusing a count: a fresh nonce, marked
 		// stale (the credentials were right) so a phone answers it
 		// without asking its user.

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
@@ -78,5 +81,42 @@ func TestRegistrarsShareLocations(t *testing.T) {
 	}
 	if on := b.r.Online(t.Context()); len(on) != 0 {
 		t.Fatalf("B's online users %v", on)
+	}
+}
+
+// TestRegisterNonceOfAnotherNode: a dispatcher may send a phone's
+// REGISTER answering node A's challenge to node B. B cannot check A's
+// nonce (each node signs its own) but the credentials are right, so B
+// answers 401 with its own nonce marked stale=true, which a phone answers
+// without asking its user; that answer registers with B.
+func TestRegisterNonceOfAnotherNode(t *testing.T) {
+	a := startRegistrar(t, RegistrarOptions{}, DigestOptions{})
+	b := startRegistrar(t, RegistrarOptions{}, DigestOptions{})
+	res := a.do(a.register("1001", "600", "<sip:1001@127.0.0.1:5071>"))
+	chal, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := b.register("1001", "600", "<sip:1001@127.0.0.1:5071>")
+	cred, _ := digest.Digest(chal, digest.Options{Method: "REGISTER", URI: req.Recipient.String(), Username: "1001",
+		Password: "secret1001", Cnonce: "c", Count: 1})
+	req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+	res = b.do(req)
+	if res.StatusCode != 401 {
+		t.Fatalf("A's nonce at B: %d, want 401", res.StatusCode)
+	}
+	fresh, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if err != nil || !fresh.Stale || fresh.Nonce == chal.Nonce {
+		t.Fatalf("B's challenge %+v (%v), want a fresh nonce with stale=true", fresh, err)
+	}
+	if n := b.r.auth.Failures.Load(); n != 0 {
+		t.Fatalf("right credentials counted as %d failures", n)
+	}
+	req = b.register("1001", "600", "<sip:1001@127.0.0.1:5071>")
+	cred, _ = digest.Digest(fresh, digest.Options{Method: "REGISTER", URI: req.Recipient.String(), Username: "1001",
+		Password: "secret1001", Cnonce: "c", Count: 1})
+	req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+	if res := b.do(req); res.StatusCode != 200 {
+		t.Fatalf("B's nonce answered: %d", res.StatusCode)
 	}
 }

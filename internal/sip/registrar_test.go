@@ -272,15 +272,24 @@ func TestRegisterStaleNonce(t *testing.T) {
 	if res := env.auth(env.register("1001", "600", "<sip:1001@127.0.0.1:5071>"), "1001", "secret1001"); res.StatusCode != 200 {
 		t.Fatalf("with a fresh nonce: %d", res.StatusCode)
 	}
-	// A nonce not made here is not stale, just unknown.
-	req = env.register("1001", "600", "<sip:1001@127.0.0.1:5071>")
-	chal.Nonce = "forged"
-	cred, _ = digest.Digest(chal, digest.Options{Method: "REGISTER", URI: req.Recipient.String(), Username: "1001", Password: "secret1001"})
-	req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
-	res = env.do(req)
-	c, _ = digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
-	if res.StatusCode != 401 || c.Stale {
-		t.Fatalf("forged nonce: %d stale=%v, want 401 not stale", res.StatusCode, c.Stale)
+	// A nonce not made here (another node's, or made up): with the right
+	// password it is stale (the phone answers the fresh one silently);
+	// with a wrong one it is a counted failure and not stale.
+	for _, tc := range []struct {
+		password string
+		stale    bool
+		failures uint64
+	}{{"secret1001", true, 0}, {"guess", false, 1}} {
+		req = env.register("1001", "600", "<sip:1001@127.0.0.1:5071>")
+		chal.Nonce = "forged"
+		cred, _ = digest.Digest(chal, digest.Options{Method: "REGISTER", URI: req.Recipient.String(), Username: "1001", Password: tc.password})
+		req.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+		res = env.do(req)
+		c, _ = digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+		if res.StatusCode != 401 || c.Stale != tc.stale || env.r.auth.Failures.Load() != tc.failures {
+			t.Fatalf("unknown nonce, password %q: %d stale=%v failures=%d, want 401 stale=%v failures=%d",
+				tc.password, res.StatusCode, c.Stale, env.r.auth.Failures.Load(), tc.stale, tc.failures)
+		}
 	}
 }
 

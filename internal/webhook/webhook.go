@@ -52,6 +52,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/metrics"
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -301,7 +302,7 @@ func (s *Sender) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		s.deliverDue(ctx)
+		s.deliverDueContained(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -330,6 +331,13 @@ func (s *Sender) run(ctx context.Context) {
 	}
 }
 
+// deliverDueContained is deliverDue that survives a panic (the outbox
+// store's bug): logged, counted, and the loop goes on at its next wake-up.
+func (s *Sender) deliverDueContained(ctx context.Context) {
+	defer contain.Recover(s.o.Log, "webhook", nil)
+	s.deliverDue(ctx)
+}
+
 // deliverDue delivers the due items, Workers at a time, until none is due.
 func (s *Sender) deliverDue(ctx context.Context) {
 	for ctx.Err() == nil {
@@ -352,6 +360,10 @@ func (s *Sender) deliverDue(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
+				// A panic in one delivery (a signer's or the client's bug)
+				// fails that attempt only: retried or given up as any
+				// failed attempt, logged with its stack and counted.
+				defer contain.Recover(s.o.Log, "webhook", func() { s.failed(it, errAttemptPanicked) })
 				if s.attempt(ctx, it) {
 					mu.Lock()
 					delivered = append(delivered, it.ID)
@@ -379,23 +391,33 @@ func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) (delivered boo
 		return false // shutting down: the row stays pending
 	}
 	attempts := it.Attempts + 1
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if err == nil {
 		mDelivered.Inc()
 		s.o.Log.Info("webhook delivered", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts)
 		if s.o.OnReply != nil && len(bytes.TrimSpace(reply.Body)) > 0 {
-			go s.o.OnReply(reply)
+			contain.Go(s.o.Log, "webhook-reply", func() { s.o.OnReply(reply) }, nil)
 		}
 		return true
 	}
+	s.failed(it, err)
+	return false
+}
+
+var errAttemptPanicked = errors.New("webhook: the attempt failed (an internal error, logged with its stack)")
+
+// failed settles a failed attempt of it: pending again after the back-off,
+// or given up after the last attempt.
+func (s *Sender) failed(it meta.OutboxItem, err error) {
+	attempts := it.Attempts + 1
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if attempts >= s.o.MaxAttempts {
 		mFailed.Inc()
 		s.o.Log.Error("webhook given up", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts, "err", err)
 		if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxFailed, attempts, s.now(), err.Error()); serr != nil {
 			s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
 		}
-		return false
+		return
 	}
 	delay := s.o.Backoff << min(attempts-1, 20)
 	if delay > MaxBackoff || delay <= 0 {
@@ -406,7 +428,6 @@ func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) (delivered boo
 	if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxPending, attempts, s.now().Add(delay), err.Error()); serr != nil {
 		s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
 	}
-	return false
 }
 
 func (s *Sender) post(ctx context.Context, it meta.OutboxItem) (Reply, error) {

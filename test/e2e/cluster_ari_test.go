@@ -17,10 +17,11 @@ import (
 )
 
 // clusterNodes starts two nodes on one PostgreSQL database and one NATS
-// server, their dialplan sending 3XX to Stasis(app). The node ids and the
-// application's name are unique to the run: NATS is shared with other
+// server, their dialplan sending 3XX to Stasis(app). The node ids, the
+// application's name and the subjects' prefix (nats.prefix, ari-proxy's
+// "ari." by default) are unique to the run: NATS is shared with other
 // tests.
-func clusterNodes(t *testing.T) (a, b *node, app string, nc *nats.Conn) {
+func clusterNodes(t *testing.T) (a, b *node, app, prefix string, nc *nats.Conn) {
 	t.Helper()
 	url, nc := natsURL(t)
 	dsn := pgFreshDatabase(t)
@@ -28,15 +29,17 @@ func clusterNodes(t *testing.T) (a, b *node, app string, nc *nats.Conn) {
 	rand.Read(suffix)
 	run := hex.EncodeToString(suffix)
 	app = "clu" + run
+	prefix = "t" + run + ".ari."
 	start := func(id string) *node {
 		return startNode(t, func(c *config.Config) {
 			c.NodeID = id + run
 			c.NATS.URL = url
+			c.NATS.Prefix = prefix
 			c.Catalog.Database = dsn
 			c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
 		})
 	}
-	return start("ca"), start("cb"), app, nc
+	return start("ca"), start("cb"), app, prefix, nc
 }
 
 // waitStandIn waits until n takes calls for app (connected to another node).
@@ -55,10 +58,10 @@ func waitStandIn(t *testing.T, n *node, app string) {
 // and recording travel to B (ari.command/get.{app}.{B}); A's channel list
 // holds B's channel; the recording is B's file, catalogued for both.
 func TestClusterARIAcrossNodes(t *testing.T) {
-	a, b, app, nc := clusterNodes(t)
+	a, b, app, prefix, nc := clusterNodes(t)
 	// ari-proxy-style tooling listening in sees the requests on B's subjects.
 	seen := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe("ari.command."+app+".>", seen)
+	sub, err := nc.ChanSubscribe(prefix+"command."+app+".>", seen)
 	must(t, err)
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	must(t, nc.Flush())
@@ -141,8 +144,8 @@ func TestClusterARIAcrossNodes(t *testing.T) {
 	for !kinds["ChannelAnswer"] || !kinds["ChannelRecord"] || !kinds["LiveRecordingStop"] || !kinds["ChannelHangup"] {
 		select {
 		case m := <-seen:
-			if m.Subject != "ari.command."+app+"."+b.srv.Bus().EntityID() {
-				t.Fatalf("command on %s, want ari.command.%s.%s", m.Subject, app, b.srv.Bus().EntityID())
+			if m.Subject != prefix+"command."+app+"."+b.srv.Bus().EntityID() {
+				t.Fatalf("command on %s, want %scommand.%s.%s", m.Subject, prefix, app, b.srv.Bus().EntityID())
 			}
 			var req struct {
 				Kind string `json:"kind"`
@@ -182,7 +185,7 @@ func TestClusterRefusesCreates(t *testing.T) {
 	}
 	lost.mustDo("GET", "/channels", 200)
 
-	a, _, app, _ := clusterNodes(t)
+	a, _, app, _, _ := clusterNodes(t)
 	evA := a.connect(app)
 	if code, body := readyz(a); code != 200 {
 		t.Fatalf("readyz of a connected node: %d %q", code, body)
@@ -218,7 +221,7 @@ func TestClusterRefusesCreates(t *testing.T) {
 // connected to node A only answers and records a call that lands on node
 // B, as it would on one Asterisk; B made the recording.
 func TestClusterAriClientRecordsRemoteCall(t *testing.T) {
-	a, b, app, _ := clusterNodes(t)
+	a, b, app, _, _ := clusterNodes(t)
 	name := "cluster/js-" + app
 	proc := nodeari.Start(t, "cluster-record.js", map[string]string{
 		"ARI_URL": a.baseURL(), "ARI_APP": app, "REC_NAME": name, "RECORD_MS": "1500", "TIMEOUT_MS": "40000",

@@ -32,8 +32,8 @@ var modelDecls = map[string]string{
 	"AsteriskPing": "asterisk_id:string, ping:string, timestamp:string",
 	// models of later resources, referenced by events
 	"Bridge":          "id:string, technology:string, bridge_type:string, bridge_class:string, creator:string, name:string, channels:List[string], video_mode:string?, video_source_id:string?, creationtime:Date, bridgevars:object?",
-	"LiveRecording":   "name:string, format:string, target_uri:string, state:string, duration:int?, talking_duration:int?, silence_duration:int?, cause:string?",
-	"StoredRecording": "name:string, format:string",
+	"LiveRecording":   "name:string, format:string, target_uri:string, state:string, duration:int?, talking_duration:int?, silence_duration:int?, cause:string?, quality:object?",
+	"StoredRecording": "name:string, format:string, quality:object?",
 	"Playback":        "id:string, media_uri:string, next_media_uri:string?, target_uri:string, language:string?, state:string",
 	"Endpoint":        "technology:string, resource:string, state:string?, channel_ids:List[string]",
 	"DeviceState":     "name:string, state:string",
@@ -55,6 +55,7 @@ var eventDecls = map[string]string{
 	"RecordingStarted":         "recording:LiveRecording",
 	"RecordingFinished":        "recording:LiveRecording",
 	"RecordingFailed":          "recording:LiveRecording",
+	"RecordingDegraded":        "recording:LiveRecording",
 	"ApplicationMoveFailed":    "channel:Channel, destination:string, args:List[string]",
 	"ApplicationRegistered":    "",
 	"ApplicationUnregistered":  "",

@@ -653,6 +653,10 @@ type recordingJSON struct {
 	Format    string `json:"format,omitempty"`
 	Size      int64  `json:"size,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`
+	// Quality (tapedeck's) is the recording's completeness: packets
+	// expected, received, lost, late, duplicated, the silence inserted for
+	// loss, jitter, recorded over call time, the paused intervals.
+	Quality *meta.QualityView `json:"quality,omitempty"`
 }
 
 func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recording) recordingJSON {
@@ -667,6 +671,7 @@ func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recordin
 		URI:        "/" + APIVersion + "/Accounts/" + rec.AccountSid + "/Recordings/" + rec.Sid + ".json",
 		FileURI:    BaseURL(r, s.o.PublicURL) + s.mediaURI(prefix, rec), S3URI: rec.S3URI,
 		Status: rec.Status, StatusDetail: rec.StatusDetail, Format: rec.Format, Size: rec.Size, SHA256: rec.SHA256,
+		Quality: rec.Quality.View(),
 	}
 	if rec.Status == meta.StatusAbsent {
 		j.ErrorCode = ErrorCodeAbsent
@@ -722,6 +727,48 @@ type xmlRecording struct {
 	StatusDetail string      `xml:",omitempty"`
 	ErrorCode    int         `xml:",omitempty"`
 	Size         int64       `xml:",omitempty"`
+	Quality      *xmlQuality `xml:",omitempty"`
+}
+
+// xmlQuality is the JSON's quality in Restcomm's XML style.
+type xmlQuality struct {
+	PacketsExpected   int64
+	PacketsReceived   int64
+	PacketsLost       int64
+	PacketsLate       int64
+	PacketsDuplicated int64
+	LossPercent       float64
+	LossSilenceMs     int64
+	JitterMs          float64
+	RecordedMs        int64
+	CallMs            int64
+	RecordedOverCall  float64
+	Degraded          bool
+	PausedIntervals   struct {
+		Items []xmlPaused `xml:"PausedInterval"`
+	}
+}
+
+type xmlPaused struct {
+	Start    string
+	LengthMs int64
+	Behavior string
+	By       string
+}
+
+func toXMLQuality(v *meta.QualityView) *xmlQuality {
+	if v == nil {
+		return nil
+	}
+	q := &xmlQuality{PacketsExpected: v.PacketsExpected, PacketsReceived: v.PacketsReceived, PacketsLost: v.PacketsLost,
+		PacketsLate: v.PacketsLate, PacketsDuplicated: v.PacketsDuplicated, LossPercent: v.LossPercent,
+		LossSilenceMs: v.LossSilenceMs, JitterMs: v.JitterMs, RecordedMs: v.RecordedMs, CallMs: v.CallMs,
+		RecordedOverCall: v.RecordedOverCall, Degraded: v.Degraded}
+	for _, p := range v.Paused {
+		q.PausedIntervals.Items = append(q.PausedIntervals.Items, xmlPaused{Start: p.Start.UTC().Format(dateLayout),
+			LengthMs: p.LengthMs, Behavior: p.Behavior, By: p.By})
+	}
+	return q
 }
 
 type xmlRecordings struct {
@@ -748,7 +795,8 @@ func toXML(in []recordingJSON) []xmlRecording {
 			// Restcomm's XML Uri has no extension: add .wav for the media,
 			// the seed's recipe.
 			CallSid: r.CallSid, Duration: r.Duration, ApiVersion: r.APIVersion, Uri: strings.TrimSuffix(r.URI, ".json"),
-			FileUri: r.FileURI, S3Uri: r.S3URI, Status: r.Status, StatusDetail: r.StatusDetail, ErrorCode: r.ErrorCode, Size: r.Size}
+			FileUri: r.FileURI, S3Uri: r.S3URI, Status: r.Status, StatusDetail: r.StatusDetail, ErrorCode: r.ErrorCode, Size: r.Size,
+			Quality: toXMLQuality(r.Quality)}
 	}
 	return out
 }

@@ -75,7 +75,10 @@ func Signer(m meta.Store) webhook.Signer {
 func (s *Server) SetWebhook(w *webhook.Sender) { s.o.Webhook = w }
 
 // callbackEvents are the events a callback may ask for.
-var callbackEvents = map[string]bool{"in-progress": true, "completed": true, "absent": true, "failed": true, "paused": true, "resumed": true}
+// degraded is tapedeck's (Twilio has no such event): the recording's packet
+// loss passed recording.degraded_loss_percent.
+var callbackEvents = map[string]bool{"in-progress": true, "completed": true, "absent": true, "failed": true, "paused": true, "resumed": true,
+	"degraded": true}
 
 // callback is where a recording's status goes.
 type callback struct {
@@ -148,11 +151,41 @@ func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
 	if event == "absent" {
 		form.Set("ErrorCode", strconv.Itoa(CodeRecordingAbsent))
 	}
+	if event == "degraded" {
+		// tapedeck's parameters: how bad it is (the status stays the
+		// recording's own).
+		form.Set("RecordingStatus", Status(rec.Status))
+		form.Set("RecordingDegraded", "true")
+		if v := rec.Quality.View(); v != nil {
+			form.Set("PacketsExpected", strconv.FormatInt(v.PacketsExpected, 10))
+			form.Set("PacketsLost", strconv.FormatInt(v.PacketsLost, 10))
+			form.Set("LossPercent", strconv.FormatFloat(v.LossPercent, 'f', -1, 64))
+			form.Set("LossSilenceMs", strconv.FormatInt(v.LossSilenceMs, 10))
+			form.Set("JitterMs", strconv.FormatFloat(v.JitterMs, 'f', -1, 64))
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := s.o.Webhook.Send(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form}); err != nil {
 		s.log.Error("twilio: recording status callback not queued", "sid", rec.Sid, "event", event, "err", err)
 	}
+}
+
+// degraded sends the degraded event (when asked for) with the quality the
+// recording has now.
+func (s *Server) degraded(lr *liveRec, q *meta.Quality) {
+	if lr.callback == nil || !lr.callback.events["degraded"] {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec, err := s.waitRow(ctx, lr.name)
+	if err != nil {
+		s.log.Error("twilio: degraded recording not found in the catalog; no callback", "name", lr.name, "err", err)
+		return
+	}
+	rec.Quality = q
+	s.notify(lr, "degraded", rec)
 }
 
 // finished sends the final status of a recording once the catalog has it.

@@ -23,7 +23,7 @@ import (
 type LiveCalls interface {
 	CallLegs(callSid string) (accountSid string, ids []call.ChannelID)
 	RecordCall(id call.ChannelID, o call.CallRecordOptions) (call.LiveRecordingJSON, error)
-	PauseRecording(name call.RecordingName, on bool) error
+	PauseRecordingAs(name call.RecordingName, on bool, behavior, by string) error
 	MuteRecording(name call.RecordingName, on bool) error
 	StopRecording(name call.RecordingName) error
 }
@@ -129,8 +129,9 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.mu.Unlock()
 	}
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
-		RecordOptions: call.RecordOptions{Name: name, Format: "wav"},
-		Stereo:        channels == "dual",
+		RecordOptions: call.RecordOptions{Name: name, Format: "wav",
+			OnDegraded: func(q *meta.Quality) { s.degraded(lr, q) }},
+		Stereo: channels == "dual",
 		OnFinish: func(call.CallRecordResult) {
 			release()
 			s.finished(lr)
@@ -226,17 +227,10 @@ func (s *Server) updateRecording(w http.ResponseWriter, r *http.Request, req *re
 	case status == "stopped":
 		err = s.o.Calls.StopRecording(name)
 	case status == "paused" && prev == "in-progress":
-		if behavior == "skip" {
-			err = s.o.Calls.PauseRecording(name, true)
-		} else {
-			err = s.o.Calls.MuteRecording(name, true) // the paused time is kept, as silence
-		}
+		// skip leaves the paused time out; silence keeps it, as silence.
+		err = s.o.Calls.PauseRecordingAs(name, true, behavior, "twilio:"+acc.Sid)
 	case status == "in-progress" && prev == "paused":
-		if prevBehavior == "skip" {
-			err = s.o.Calls.PauseRecording(name, false)
-		} else {
-			err = s.o.Calls.MuteRecording(name, false)
-		}
+		err = s.o.Calls.PauseRecordingAs(name, false, prevBehavior, "twilio:"+acc.Sid)
 	}
 	if err != nil {
 		if errors.Is(err, call.ErrNotFound) || errors.Is(err, call.ErrInvalidState) {

@@ -500,6 +500,9 @@ type recordingJSON struct {
 	EncryptionDetails any               `json:"encryption_details"`
 	SubresourceURIs   map[string]string `json:"subresource_uris"`
 	MediaURL          string            `json:"media_url"`
+	// TapedeckQuality is tapedeck's extension (Twilio has no such field):
+	// the recording's completeness; absent when it was not measured.
+	TapedeckQuality *meta.QualityView `json:"tapedeck_quality,omitempty"`
 }
 
 // Status is the Twilio status of a catalog row.
@@ -537,6 +540,7 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 			"add_on_results": path + "/AddOnResults.json",
 			"transcriptions": path + "/Transcriptions.json",
 		},
+		TapedeckQuality: rec.Quality.View(),
 	}
 	start := rec.StartTime
 	if start.IsZero() {

@@ -95,12 +95,21 @@ func (r *Resampler) Process(dst, x []int16) []int16 {
 			break
 		}
 		w := r.table[(num%int64(r.out))/g]
-		s := r.hist[first-r.base : first-r.base+int64(ntaps)]
-		var acc float32
-		for t, c := range w {
-			acc += s[t] * c
+		s := r.hist[first-r.base:]
+		s = s[:len(w)]
+		// Four partial sums (ntaps is even; the last pair alone).
+		var a0, a1, a2, a3 float32
+		t := 0
+		for ; t+4 <= len(w); t += 4 {
+			a0 += s[t] * w[t]
+			a1 += s[t+1] * w[t+1]
+			a2 += s[t+2] * w[t+2]
+			a3 += s[t+3] * w[t+3]
 		}
-		dst = append(dst, clip16(acc))
+		for ; t < len(w); t++ {
+			a0 += s[t] * w[t]
+		}
+		dst = append(dst, clip16((a0+a1)+(a2+a3)))
 		r.k++
 	}
 	// Drop what no later output needs.
@@ -114,14 +123,16 @@ func (r *Resampler) Process(dst, x []int16) []int16 {
 }
 
 func clip16(v float32) int16 {
-	v = float32(math.Round(float64(v)))
-	if v > 32767 {
+	if v >= 32767 {
 		return 32767
 	}
-	if v < -32768 {
+	if v <= -32768 {
 		return -32768
 	}
-	return int16(v)
+	if v < 0 {
+		return int16(v - 0.5)
+	}
+	return int16(v + 0.5)
 }
 
 func gcd(a, b int) int {

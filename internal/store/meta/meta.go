@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -120,6 +121,73 @@ type Recording struct {
 	TenantUUID string
 	Direction  string
 	Owners     string
+	// Quality is how complete the recording is (nil: not measured, e.g.
+	// rows made before it was, or recovered from a file).
+	Quality *Quality
+}
+
+// Quality is a recording's completeness: what the network delivered of
+// what was sent while it recorded, and where it was paused. Stored as one
+// JSON document in the row (migration 00009).
+type Quality struct {
+	PacketsExpected   int64 `json:"packets_expected"`
+	PacketsReceived   int64 `json:"packets_received"`
+	PacketsLost       int64 `json:"packets_lost"`
+	PacketsLate       int64 `json:"packets_late"`
+	PacketsDuplicated int64 `json:"packets_duplicated"`
+	// LossSilenceMs is the silence inserted where packets were missing.
+	LossSilenceMs int64   `json:"loss_silence_ms"`
+	JitterMs      float64 `json:"jitter_ms"`
+	// RecordedMs is the audio in the file; CallMs the time the recording
+	// ran on the call (from its start to its end, pauses included).
+	RecordedMs int64 `json:"recorded_ms"`
+	CallMs     int64 `json:"call_ms"`
+	// Degraded: the loss passed the configured threshold.
+	Degraded bool     `json:"degraded"`
+	Paused   []Paused `json:"paused_intervals"`
+}
+
+// Paused is one paused stretch of a recording.
+type Paused struct {
+	Start    time.Time `json:"start"`     // UTC
+	LengthMs int64     `json:"length_ms"` // to the resume (or the end)
+	Behavior string    `json:"behavior"`  // skip (left out of the file) or silence (written as silence)
+	By       string    `json:"by"`        // who asked: "ari:<app>", "twilio:<AccountSid>", "web:<user>"...
+}
+
+// LossPercent is the share of expected packets that were lost (0 when none
+// were expected).
+func (q *Quality) LossPercent() float64 {
+	if q == nil || q.PacketsExpected <= 0 {
+		return 0
+	}
+	return 100 * float64(q.PacketsLost) / float64(q.PacketsExpected)
+}
+
+// QualityView is Quality as the APIs show it (JSON), with the loss and the
+// completeness worked out.
+type QualityView struct {
+	*Quality
+	LossPercent float64 `json:"loss_percent"` // lost over expected, in percent, 2 decimals
+	// RecordedOverCall is recorded time over call time (0 to 1, 3 decimals).
+	RecordedOverCall float64 `json:"recorded_over_call"`
+}
+
+// View returns the API view of q; nil for nil.
+func (q *Quality) View() *QualityView {
+	if q == nil {
+		return nil
+	}
+	return &QualityView{Quality: q, LossPercent: math.Round(q.LossPercent()*100) / 100,
+		RecordedOverCall: math.Round(q.Completeness()*1000) / 1000}
+}
+
+// Completeness is recorded time over call time (1 when nothing is known).
+func (q *Quality) Completeness() float64 {
+	if q == nil || q.CallMs <= 0 {
+		return 1
+	}
+	return min(float64(q.RecordedMs)/float64(q.CallMs), 1)
 }
 
 // Account owns recordings and authenticates API calls.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -73,10 +74,10 @@ func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 func newSQLStore(w, r *sql.DB, d *dialect, closeFn func() error) *sqlStore {
 	s := &sqlStore{w: w, r: r, d: d, closeFn: closeFn}
 	s.upsert = s.q(`INSERT INTO recordings (` + recCols + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)` +
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)` +
 		fmt.Sprintf(upsertSet,
-			`CASE WHEN $25`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
-			26, d.timeCast))
+			`CASE WHEN $26`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
+			27, d.timeCast))
 	return s
 }
 
@@ -307,17 +308,24 @@ func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account
 
 // recCols are the columns of recordings; deleted_recordings (migration
 // 00007) has them too: a column added to recordings is added there as well.
-const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node, tenant_uuid, direction, owners`
+const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node, tenant_uuid, direction, owners, quality`
 
 func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
 	var created, updated, start dbTime
+	var quality string
 	err := row.Scan(&r.Sid, &r.AccountSid, &r.CallSid, &created, &updated, &start,
 		&r.Duration, &r.Channels, &r.Format, &r.Size, &r.SHA256, &r.Source, &r.Status,
 		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion, &r.StatusDetail, &r.Node,
-		&r.TenantUUID, &r.Direction, &r.Owners)
+		&r.TenantUUID, &r.Direction, &r.Owners, &quality)
 	if err != nil {
 		return Recording{}, err
+	}
+	if quality != "" {
+		r.Quality = new(Quality)
+		if err := json.Unmarshal([]byte(quality), r.Quality); err != nil {
+			return Recording{}, fmt.Errorf("recording %s: quality: %w", r.Sid, err)
+		}
 	}
 	r.DateCreated, r.DateUpdated, r.StartTime = created.t, updated.t, start.t
 	return r, nil
@@ -340,11 +348,19 @@ func (s *sqlStore) upsertArgs(r Recording, now time.Time) ([]any, error) {
 	if r.ApiVersion == "" {
 		r.ApiVersion = APIVersion
 	}
+	quality := ""
+	if r.Quality != nil {
+		b, err := json.Marshal(r.Quality)
+		if err != nil {
+			return nil, fmt.Errorf("%w: recording %s: quality: %v", ErrInvalid, r.Sid, err)
+		}
+		quality = string(b)
+	}
 	return []any{
 		r.Sid, r.AccountSid, r.CallSid, s.timeArg(r.DateCreated), s.timeArg(r.DateUpdated),
 		s.nullTimeArg(r.StartTime), r.Duration, r.Channels, r.Format, r.Size, r.SHA256,
 		r.Source, r.Status, r.Name, r.FilePath, r.S3URI, r.CallerNumber, r.CalledNumber,
-		r.ApiVersion, r.StatusDetail, r.Node, r.TenantUUID, r.Direction, r.Owners,
+		r.ApiVersion, r.StatusDetail, r.Node, r.TenantUUID, r.Direction, r.Owners, quality,
 		keepCreated, s.timeArg(now),
 	}, nil
 }
@@ -404,10 +420,11 @@ ON CONFLICT (sid) DO UPDATE SET
 	node = excluded.node,
 	tenant_uuid = excluded.tenant_uuid,
 	direction = excluded.direction,
-	owners = excluded.owners
+	owners = excluded.owners,
+	quality = excluded.quality
 WHERE recordings.account_sid = excluded.account_sid`
 
-const recColCount = 24
+const recColCount = 25
 
 // multiUpsert is the upsert of n rows that all have a DateCreated.
 func (s *sqlStore) multiUpsert(n int) string {

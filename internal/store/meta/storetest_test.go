@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"CDRs", testCDRs},
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"PageFilters", testPageFilters},
+		{"Quality", testQuality},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,6 +95,10 @@ func sameRec(a, b Recording) bool {
 	}
 	a.DateCreated, a.DateUpdated, a.StartTime = time.Time{}, time.Time{}, time.Time{}
 	b.DateCreated, b.DateUpdated, b.StartTime = time.Time{}, time.Time{}, time.Time{}
+	if !reflect.DeepEqual(a.Quality, b.Quality) {
+		return false
+	}
+	a.Quality, b.Quality = nil, nil
 	return a == b
 }
 
@@ -1255,5 +1261,52 @@ func testPageFilters(t *testing.T, s Store) {
 	p, err = s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: -1, Owner: "u-1", Limit: 5})
 	if err != nil || p.Total != -1 || !p.TotalCapped || len(p.Items) != 5 {
 		t.Errorf("CountLimit -1: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
+	}
+}
+
+// testQuality: a recording's completeness is stored with its row, read back
+// by every read (one, list, by name), updated, kept by a soft delete, and
+// absent (nil) on rows that never had it.
+func testQuality(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "q")
+	plain := sampleRec(a.Sid, 1)
+	mustPut(t, s, plain)
+	r := sampleRec(a.Sid, 2)
+	r.Quality = &Quality{PacketsExpected: 200, PacketsReceived: 190, PacketsLost: 10, PacketsLate: 1, PacketsDuplicated: 3,
+		LossSilenceMs: 200, JitterMs: 1.25, RecordedMs: 4000, CallMs: 5000, Degraded: true,
+		Paused: []Paused{{Start: t0.Add(time.Second), LengthMs: 1000, Behavior: "skip", By: "twilio:" + a.Sid}}}
+	mustPut(t, s, r)
+	got, err := s.Recording(ctx, a.Sid, r.Sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRec(t, got, normRec(r))
+	if got.Quality.LossPercent() != 5 || got.Quality.Completeness() != 0.8 {
+		t.Fatalf("loss %v%%, completeness %v", got.Quality.LossPercent(), got.Quality.Completeness())
+	}
+	if p, _ := s.Recording(ctx, a.Sid, plain.Sid); p.Quality != nil {
+		t.Fatalf("a row without quality reads back %+v", p.Quality)
+	}
+	page, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("list: %v %d", err, len(page.Items))
+	}
+	for _, it := range page.Items {
+		if it.Sid == r.Sid && !reflect.DeepEqual(it.Quality, got.Quality) {
+			t.Fatalf("listed quality %+v", it.Quality)
+		}
+	}
+	got.Quality.PacketsLost, got.DateCreated = 11, time.Time{}
+	mustPut(t, s, got)
+	if byName, _ := s.RecordingByName(ctx, r.Name); byName.Quality == nil || byName.Quality.PacketsLost != 11 {
+		t.Fatalf("updated quality %+v", byName.Quality)
+	}
+	if err := s.SoftDeleteRecording(ctx, a.Sid, r.Sid, Audit{AccountSid: a.Sid, RecordingSid: r.Sid, Action: AuditDelete}); err != nil {
+		t.Fatal(err)
+	}
+	del, err := s.DeletedRecording(ctx, a.Sid, r.Sid)
+	if err != nil || del.Quality == nil || del.Quality.PacketsLost != 11 || len(del.Quality.Paused) != 1 {
+		t.Fatalf("deleted row: %v %+v", err, del.Quality)
 	}
 }

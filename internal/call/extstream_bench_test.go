@@ -1,0 +1,122 @@
+package call
+
+import (
+	"bufio"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/codec"
+)
+
+// BenchmarkExternalMediaLatency: what an AudioSocket external media
+// channel (slin16, so resampled both ways) adds to the audio it forwards,
+// over a real loopback TCP connection, at the real pace of one frame per
+// 20 ms (run it with -benchtime=250x: 5 s). to-far-end: from the frame
+// handed to the channel as a bridge sends it (decode, resample, queue,
+// writer goroutine, write) until the far end has read the whole message.
+// from-far-end: from the far end writing a message until the channel's
+// tap sees the frame (read, resample, queue, played at once when due).
+// Reported as p50/p99 in µs.
+func BenchmarkExternalMediaLatency(b *testing.B) {
+	for _, dir := range []string{"to-far-end", "from-far-end"} {
+		b.Run(dir, func(b *testing.B) {
+			m := benchManager(b)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			var mu sync.Mutex
+			var arrived []time.Time
+			peer := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				peer <- c
+				r := bufio.NewReader(c)
+				var buf []byte
+				for {
+					kind, _, grown, err := readASMessage(r, buf)
+					buf = grown
+					if err != nil {
+						return
+					}
+					if kind == 0x12 {
+						mu.Lock()
+						arrived = append(arrived, time.Now())
+						mu.Unlock()
+					}
+				}
+			}()
+			f := streamFormats["slin16"]
+			conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ch, sm, err := m.newStreamChannel(ExternalMediaOptions{App: "bench"}, "AudioSocket/bench", StateUp, f, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sm.connect(conn)
+			go conn.run(sm)
+			far := <-peer
+			var seen []time.Time
+			ch.AttachTap(AudioFunc(func(*Frame) {
+				mu.Lock()
+				seen = append(seen, time.Now())
+				mu.Unlock()
+			}), StageSink)
+			pcm := make([]int16, 160)
+			codec.DecodeMulaw(pcm, benchPayload)
+			buf := make([]byte, 160)
+			msg := appendASMessage(nil, 0x12, make([]byte, 640))
+			var sent []time.Time
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			b.ResetTimer()
+			for range b.N {
+				<-tick.C
+				sent = append(sent, time.Now())
+				if dir == "to-far-end" {
+					ch.sendBridged(pcm, buf)
+				} else if _, err := far.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				mu.Lock()
+				n := len(arrived) + len(seen)
+				mu.Unlock()
+				if n >= len(sent) {
+					break
+				}
+			}
+			mu.Lock()
+			got := arrived
+			if dir == "from-far-end" {
+				got = seen
+			}
+			if len(got) != len(sent) {
+				sm.mu.Lock()
+				q := len(sm.queue)
+				sm.mu.Unlock()
+				b.Fatalf("%d frames sent, %d arrived, %d samples queued, %d dropped", len(sent), len(got), q, sm.dropped.Load())
+			}
+			lat := make([]float64, len(sent))
+			for i := range sent {
+				lat[i] = float64(got[i].Sub(sent[i]).Microseconds())
+			}
+			mu.Unlock()
+			slices.Sort(lat)
+			b.ReportMetric(lat[len(lat)/2], "p50-µs")
+			b.ReportMetric(lat[len(lat)*99/100], "p99-µs")
+			b.ReportMetric(lat[len(lat)-1], "max-µs")
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package recorder
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// send feeds n packets of 20 ms from seq0/ts0, arriving every 20 ms plus
+// delay(i), skipping those lose(i) says.
+func send(m *Meter, ssrc uint32, seq0 uint16, ts0 uint32, t0 time.Time, n int, lose func(int) bool, delay func(int) time.Duration) (dups int) {
+	for i := range n {
+		if lose != nil && lose(i) {
+			continue
+		}
+		at := t0.Add(time.Duration(i) * 20 * time.Millisecond)
+		if delay != nil {
+			at = at.Add(delay(i))
+		}
+		if m.Packet(ssrc, seq0+uint16(i), ts0+uint32(i*160), at) {
+			dups++
+		}
+	}
+	return dups
+}
+
+func TestMeterLossAcrossSequenceWrap(t *testing.T) {
+	m := NewMeter(8000)
+	t0 := time.Unix(1000, 0)
+	lost := 0
+	send(m, 7, 65500, 4294967000, t0, 200, func(i int) bool {
+		if i%20 == 3 { // 5 %
+			lost++
+			return true
+		}
+		return false
+	}, nil)
+	c := m.Counts()
+	if c.Expected != 200 || c.Received != int64(200-lost) || c.Lost != int64(lost) || lost != 10 {
+		t.Fatalf("counts %+v, lost %d of 200", c, lost)
+	}
+	if c.Duplicated != 0 || c.Late != 0 {
+		t.Fatalf("counts %+v", c)
+	}
+	if c.JitterMs > 0.01 {
+		t.Fatalf("jitter %.3f ms for a steady sender", c.JitterMs)
+	}
+}
+
+func TestMeterDuplicatesAndReordering(t *testing.T) {
+	m := NewMeter(8000)
+	t0 := time.Unix(1000, 0)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 20 * time.Millisecond) }
+	order := []int{0, 1, 3, 2, 2, 4, 5, 5, 5, 6}
+	dups := 0
+	for k, i := range order {
+		if m.Packet(1, uint16(100+i), uint32(i*160), at(k)) {
+			dups++
+		}
+	}
+	c := m.Counts()
+	if dups != 3 || c.Duplicated != 3 || c.Expected != 7 || c.Received != 7 || c.Lost != 0 {
+		t.Fatalf("dups %d, counts %+v", dups, c)
+	}
+	m.Late()
+	if m.Counts().Late != 1 {
+		t.Fatal("Late not counted")
+	}
+	// A packet reordered before the first one is expected and received.
+	m2 := NewMeter(8000)
+	m2.Packet(1, 10, 1600, at(0))
+	m2.Packet(1, 9, 1440, at(1))
+	if c := m2.Counts(); c.Expected != 2 || c.Received != 2 {
+		t.Fatalf("reordered first: %+v", c)
+	}
+}
+
+// A pause ends a stretch: what the sender sent meanwhile is not lost; a new
+// SSRC and a large jump of the sequence start a stretch too.
+func TestMeterStretches(t *testing.T) {
+	m := NewMeter(8000)
+	t0 := time.Unix(1000, 0)
+	send(m, 1, 0, 0, t0, 50, nil, nil)
+	m.Break()
+	send(m, 1, 150, 150*160, t0.Add(3*time.Second), 50, func(i int) bool { return i == 10 }, nil)
+	c := m.Counts()
+	if c.Expected != 100 || c.Received != 99 || c.Lost != 1 {
+		t.Fatalf("after a pause: %+v", c)
+	}
+	send(m, 2, 40000, 9, t0.Add(5*time.Second), 10, nil, nil)  // new SSRC
+	send(m, 2, 10000, 99, t0.Add(6*time.Second), 10, nil, nil) // jump back by 30000
+	if c := m.Counts(); c.Expected != 120 || c.Received != 119 || c.Lost != 1 {
+		t.Fatalf("after a new SSRC and a jump: %+v", c)
+	}
+}
+
+// Jitter follows RFC 3550: packets arriving alternately 0 and 10 ms late
+// converge on about 10 ms of jitter.
+func TestMeterJitter(t *testing.T) {
+	m := NewMeter(8000)
+	send(m, 1, 0, 0, time.Unix(1000, 0), 500, nil, func(i int) time.Duration {
+		return time.Duration(i%2) * 10 * time.Millisecond
+	})
+	if j := m.Counts().JitterMs; math.Abs(j-10) > 0.5 {
+		t.Fatalf("jitter %.2f ms, want about 10", j)
+	}
+}

@@ -1,0 +1,305 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// qualityJSON is a recording's quality as the APIs show it.
+type qualityJSON struct {
+	PacketsExpected   int64   `json:"packets_expected"`
+	PacketsReceived   int64   `json:"packets_received"`
+	PacketsLost       int64   `json:"packets_lost"`
+	PacketsLate       int64   `json:"packets_late"`
+	PacketsDuplicated int64   `json:"packets_duplicated"`
+	LossSilenceMs     int64   `json:"loss_silence_ms"`
+	JitterMs          float64 `json:"jitter_ms"`
+	RecordedMs        int64   `json:"recorded_ms"`
+	CallMs            int64   `json:"call_ms"`
+	Degraded          bool    `json:"degraded"`
+	LossPercent       float64 `json:"loss_percent"`
+	RecordedOverCall  float64 `json:"recorded_over_call"`
+	Paused            []struct {
+		Start    time.Time `json:"start"`
+		LengthMs int64     `json:"length_ms"`
+		Behavior string    `json:"behavior"`
+		By       string    `json:"by"`
+	} `json:"paused_intervals"`
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// lossyPattern is 100 packets (2 s) with 5 % loss (packets 15, 35, 55, 75,
+// 95), six duplicated and four pairs swapped, none of them overlapping.
+func lossyPattern() (lost map[int]bool, lose, dup, swap func(int) bool) {
+	lost = map[int]bool{}
+	lose = func(i int) bool {
+		if i%20 == 15 {
+			lost[i] = true
+			return true
+		}
+		return false
+	}
+	dup = func(i int) bool { return i%17 == 5 }
+	swap = func(i int) bool { return i%23 == 7 && i < 90 }
+	return lost, lose, dup, swap
+}
+
+// TestRecordingCompleteness: a call recorded with 5 % of its packets lost
+// (plus duplicates and reordering) reports the loss within one packet and
+// the silence inserted for it (20 ms per lost packet) in the catalog, as
+// Restcomm (JSON and XML), Twilio (its tapedeck_quality extension) and
+// ARI (the stored recording) show it; ARI sends RecordingDegraded while it
+// records (the loss passed recording.degraded_loss_percent), and a pause
+// (skip) is a paused interval with who asked and its length.
+func TestRecordingCompleteness(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Recording.DegradedLossPercent = 2 })
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := recordingCall(t, n, events, phone, "330", "name=lossy&format=wav")
+	lost, lose, dup, swap := lossyPattern()
+	src := sweep(8000 * 2)
+	sendPackets(t, call, src, 0x4321, 5000, 200, lose, dup, swap)
+	waitRx(t, n, id, 100-len(lost))
+	ev := events.skipTo("RecordingDegraded", 5*time.Second)
+	var live struct {
+		Recording struct {
+			Name    string      `json:"name"`
+			State   string      `json:"state"`
+			Quality qualityJSON `json:"quality"`
+		} `json:"recording"`
+	}
+	raw, _ := json.Marshal(ev)
+	must(t, json.Unmarshal(raw, &live))
+	if live.Recording.Name != "lossy" || live.Recording.State != "recording" || !live.Recording.Quality.Degraded ||
+		live.Recording.Quality.PacketsLost < 2 {
+		t.Fatalf("RecordingDegraded %s", raw)
+	}
+	// A pause by the ARI application, then a second of audio.
+	n.mustDo("POST", "/recordings/live/lossy/pause", 204)
+	time.Sleep(300 * time.Millisecond) // a pause of measurable length (what is measured, not awaited)
+	n.mustDo("DELETE", "/recordings/live/lossy/pause", 204)
+	sendPackets(t, call, sweep(8000), 0x4321, 5000+200*160, 400, nil, nil, nil)
+	waitRx(t, n, id, 150-len(lost))
+	n.mustDo("POST", "/recordings/live/lossy/stop", 204)
+	events.skipTo("RecordingFinished", 5*time.Second)
+
+	check := func(api string, q qualityJSON) {
+		t.Helper()
+		if len(lost) != 5 {
+			t.Fatalf("the pattern lost %d packets, want 5", len(lost))
+		}
+		// Within one packet of what was sent and lost; the pause is not loss.
+		if abs64(q.PacketsExpected-150) > 1 || abs64(q.PacketsLost-int64(len(lost))) > 1 ||
+			q.PacketsReceived != q.PacketsExpected-q.PacketsLost {
+			t.Errorf("%s: expected %d, received %d, lost %d; want 150, 145, 5", api, q.PacketsExpected, q.PacketsReceived, q.PacketsLost)
+		}
+		// The silence inserted is the lost packets' length.
+		if q.LossSilenceMs != 20*int64(len(lost)) {
+			t.Errorf("%s: %d ms of silence inserted for %d lost packets, want %d", api, q.LossSilenceMs, len(lost), 20*len(lost))
+		}
+		if q.PacketsDuplicated != 6 || q.PacketsLate != 0 {
+			t.Errorf("%s: %d duplicated (want 6), %d late (want 0)", api, q.PacketsDuplicated, q.PacketsLate)
+		}
+		if q.RecordedMs != 3000 || !q.Degraded || q.LossPercent < 3 || q.LossPercent > 3.4 {
+			t.Errorf("%s: recorded %d ms (want 3000), degraded %v, loss %v%%", api, q.RecordedMs, q.Degraded, q.LossPercent)
+		}
+		if q.CallMs < q.RecordedMs || q.RecordedOverCall <= 0 || q.RecordedOverCall >= 1 || q.JitterMs < 0 {
+			t.Errorf("%s: call %d ms for %d recorded, ratio %v, jitter %v", api, q.CallMs, q.RecordedMs, q.RecordedOverCall, q.JitterMs)
+		}
+		if len(q.Paused) != 1 || q.Paused[0].Behavior != "skip" || q.Paused[0].By != "ari" ||
+			q.Paused[0].LengthMs < 250 || q.Paused[0].Start.IsZero() {
+			t.Errorf("%s: paused intervals %+v, want one skip by ari of at least 250 ms", api, q.Paused)
+		}
+	}
+
+	// The catalog row itself (the database, not the recorder's memory).
+	row, err := n.srv.Catalog().Meta.RecordingByName(context.Background(), "lossy")
+	if err != nil || row.Quality == nil {
+		t.Fatalf("catalog row: %v %+v", err, row.Quality)
+	}
+	// ARI's stored recording.
+	_, body := n.do("GET", "/recordings/stored/lossy", nil)
+	var stored struct {
+		Quality qualityJSON `json:"quality"`
+	}
+	must(t, json.Unmarshal(body, &stored))
+	check("ARI stored", stored.Quality)
+	// Restcomm JSON.
+	code, body := rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+row.Sid+".json")
+	var rj struct {
+		Quality qualityJSON `json:"quality"`
+	}
+	if code != 200 || json.Unmarshal(body, &rj) != nil {
+		t.Fatalf("restcomm json: %d %s", code, body)
+	}
+	check("Restcomm JSON", rj.Quality)
+	// Restcomm XML (its default encoding).
+	code, body = rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+row.Sid)
+	var rx struct {
+		Recording struct {
+			Quality struct {
+				PacketsExpected, PacketsReceived, PacketsLost, PacketsLate, PacketsDuplicated int64
+				LossSilenceMs, RecordedMs, CallMs                                             int64
+				JitterMs, LossPercent, RecordedOverCall                                       float64
+				Degraded                                                                      bool
+				PausedIntervals                                                               struct {
+					Items []struct {
+						Start    string
+						LengthMs int64
+						Behavior string
+						By       string
+					} `xml:"PausedInterval"`
+				}
+			}
+		}
+	}
+	if code != 200 || xml.Unmarshal(body, &rx) != nil {
+		t.Fatalf("restcomm xml: %d %s", code, body)
+	}
+	xq := rx.Recording.Quality
+	q := qualityJSON{PacketsExpected: xq.PacketsExpected, PacketsReceived: xq.PacketsReceived, PacketsLost: xq.PacketsLost,
+		PacketsLate: xq.PacketsLate, PacketsDuplicated: xq.PacketsDuplicated, LossSilenceMs: xq.LossSilenceMs,
+		RecordedMs: xq.RecordedMs, CallMs: xq.CallMs, JitterMs: xq.JitterMs, LossPercent: xq.LossPercent,
+		RecordedOverCall: xq.RecordedOverCall, Degraded: xq.Degraded}
+	for _, p := range xq.PausedIntervals.Items {
+		st, err := time.Parse("Mon, 2 Jan 2006 15:04:05 -0700", p.Start)
+		if err != nil {
+			t.Errorf("XML paused interval start %q: %v", p.Start, err)
+		}
+		q.Paused = append(q.Paused, struct {
+			Start    time.Time `json:"start"`
+			LengthMs int64     `json:"length_ms"`
+			Behavior string    `json:"behavior"`
+			By       string    `json:"by"`
+		}{st, p.LengthMs, p.Behavior, p.By})
+	}
+	check("Restcomm XML", q)
+	// Twilio: its own fields unchanged, the quality as tapedeck_quality.
+	code, body = rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+row.Sid+".json")
+	var tj struct {
+		Sid      string      `json:"sid"`
+		Status   string      `json:"status"`
+		Duration string      `json:"duration"`
+		Quality  qualityJSON `json:"tapedeck_quality"`
+	}
+	if code != 200 || json.Unmarshal(body, &tj) != nil || tj.Sid != row.Sid || tj.Status != "completed" || tj.Duration != "3" {
+		t.Fatalf("twilio: %d %s", code, body)
+	}
+	check("Twilio", tj.Quality)
+	n.mustDo("DELETE", "/channels/"+id, 204)
+}
+
+// TestTwilioDegradedCallback: a recording started through the Twilio API
+// with RecordingStatusCallbackEvent=degraded reports, while it records,
+// that its loss passed the threshold: a signed callback through the
+// durable webhook sender with the loss figures; one that did not ask for
+// it gets none. A clean recording is not reported.
+func TestTwilioDegradedCallback(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Webhook.Allow = []string{"127.0.0.1"}
+		c.Webhook.BackoffSeconds = 1
+		c.Recording.DegradedLossPercent = 3
+	})
+	hook := &statusHook{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, tc := range []struct {
+		name         string
+		events       string
+		lossy, wants bool
+	}{
+		{"lossy, asked", "degraded completed", true, true},
+		{"lossy, not asked", "completed", true, false},
+		{"clean, asked", "degraded completed", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "351")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			before := len(hook.requests())
+			cb := hs.URL + "/status?case=" + url.QueryEscape(tc.name)
+			form := url.Values{"RecordingStatusCallback": {cb}, "RecordingStatusCallbackEvent": {tc.events}}
+			req, _ := http.NewRequest("POST", n.baseURL()+"/2010-04-01/Accounts/"+acc.Sid+"/Calls/"+v.Value+"/Recordings.json",
+				strings.NewReader(form.Encode()))
+			req.SetBasicAuth(acc.Sid, acc.AuthToken)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := http.DefaultClient.Do(req)
+			must(t, err)
+			var created struct {
+				Sid string `json:"sid"`
+			}
+			_ = json.NewDecoder(res.Body).Decode(&created)
+			res.Body.Close()
+			if res.StatusCode != 201 || !meta.IsRecordingSid(created.Sid) {
+				t.Fatalf("start: %d %+v", res.StatusCode, created)
+			}
+			var lose func(int) bool
+			lost := map[int]bool{}
+			if tc.lossy {
+				lost, lose, _, _ = lossyPattern()
+			}
+			sendPackets(t, call, sweep(8000*2), 77, 1000, 10, lose, nil, nil)
+			waitRx(t, n, id, 100-len(lost))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			must(t, call.Hangup(ctx))
+			events.skipTo("ChannelDestroyed", 5*time.Second)
+			var mine []hookRequest
+			pollFor(t, 20*time.Second, func() bool {
+				mine = nil
+				for _, q := range hook.requests()[before:] {
+					if q.Params["RecordingSid"] == created.Sid {
+						mine = append(mine, q)
+					}
+				}
+				for _, q := range mine {
+					if q.Params["RecordingStatus"] == "completed" {
+						return true
+					}
+				}
+				return false
+			}, "the completed callback")
+			var degraded []hookRequest
+			for _, q := range mine {
+				if q.Params["RecordingDegraded"] != "" {
+					degraded = append(degraded, q)
+				}
+			}
+			if !tc.wants {
+				if len(degraded) != 0 {
+					t.Fatalf("degraded callbacks %v, want none", degraded)
+				}
+				return
+			}
+			if len(degraded) != 1 {
+				t.Fatalf("%d degraded callbacks among %d, want 1", len(degraded), len(mine))
+			}
+			p := degraded[0].Params
+			if p["RecordingStatus"] != "in-progress" || p["AccountSid"] != acc.Sid || p["CallSid"] != v.Value ||
+				degraded[0].Signature == "" || p["PacketsLost"] == "" || p["PacketsLost"] == "0" || p["LossPercent"] == "" {
+				t.Fatalf("degraded callback %v (signature %q)", p, degraded[0].Signature)
+			}
+		})
+	}
+}
