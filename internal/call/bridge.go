@@ -57,12 +57,14 @@ type participantTap struct {
 	b    *Bridge
 	ch   *Channel
 	part *mix.Participant
+	// absorb keeps the channel's digits from the others (absorbDTMF).
+	absorb bool
 }
 
 func (t *participantTap) Audio(f *Frame) { t.part.Push(f.SSRC, f.Timestamp, f.PCM) }
 
 func (t *participantTap) Digit(d Digit) bool {
-	if d.End && t.b.typ != "holding" {
+	if d.End && t.b.typ != "holding" && !t.absorb {
 		for _, mb := range *t.b.snap.Load() {
 			if mb.ch != t.ch {
 				go mb.ch.sendDigit(d)
@@ -70,6 +72,32 @@ func (t *participantTap) Digit(d Digit) bool {
 		}
 	}
 	return false
+}
+
+// exchangeConnectedLocked gives the two parties of a bridge each other's
+// identity as connected line, as Asterisk does when a bridge becomes a
+// two-party bridge (ChannelConnectedLine for each channel whose connected
+// line changed); inhibit keeps the joiner's identity from first.
+func (b *Bridge) exchangeConnectedLocked(first, joiner *Channel, inhibit bool) {
+	first.mu.Lock()
+	firstCaller := first.caller
+	first.mu.Unlock()
+	joiner.mu.Lock()
+	joinerCaller := joiner.caller
+	if joiner.connected != firstCaller && !joiner.hangingUp {
+		joiner.connected = firstCaller
+		joiner.publishLocked(&ChannelEvent{Base: b.m.base("ChannelConnectedLine"), Channel: joiner.jsonLocked()})
+	}
+	joiner.mu.Unlock()
+	if inhibit {
+		return
+	}
+	first.mu.Lock()
+	if first.connected != joinerCaller && !first.hangingUp {
+		first.connected = joinerCaller
+		first.publishLocked(&ChannelEvent{Base: b.m.base("ChannelConnectedLine"), Channel: first.jsonLocked()})
+	}
+	first.mu.Unlock()
 }
 
 // sendDigit sends a digit passed on by a bridge.
@@ -226,12 +254,33 @@ func (b *Bridge) publish(body any) {
 	b.mu.Unlock()
 }
 
+// JoinOptions are addChannel's per-channel options.
+type JoinOptions struct {
+	// Mute keeps the channel's audio out of the mix.
+	Mute bool
+	// AbsorbDTMF keeps the channel's digits from the other parties (the
+	// application still gets ChannelDtmfReceived).
+	AbsorbDTMF bool
+	// Role is the channel's role: in a holding bridge an "announcer" is
+	// heard by everyone, the other roles (participants) by no one.
+	Role string
+	// InhibitConnectedLine: the other party is not given the channel's
+	// identity as its connected line.
+	InhibitConnectedLine bool
+}
+
 // AddChannel puts a channel into the bridge (moving it from another one).
-func (b *Bridge) AddChannel(ch *Channel, mute bool) error { return b.addChannel(ch, mute, true) }
+func (b *Bridge) AddChannel(ch *Channel, mute bool) error {
+	return b.addChannelWith(ch, JoinOptions{Mute: mute}, true)
+}
 
 // addChannel is AddChannel; third-party control (ConnectCalls) bridges
 // channels that are in no application (inStasis false).
 func (b *Bridge) addChannel(ch *Channel, mute, inStasis bool) error {
+	return b.addChannelWith(ch, JoinOptions{Mute: mute}, inStasis)
+}
+
+func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error {
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()
@@ -266,13 +315,13 @@ func (b *Bridge) addChannel(ch *Channel, mute, inStasis bool) error {
 	ch.media.Flush()
 	ch.media.SetOwned(true)
 	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO()}
-	mb.part.SetMuteIn(mute || b.typ == "holding")
+	mb.part.SetMuteIn(o.Mute || (b.typ == "holding" && o.Role != "announcer"))
 	mb.part.SetOverlay(mb.overlay.source)
 	b.members = append(b.members, mb)
 	b.storeSnapLocked()
 	ch.mu.Lock()
 	ch.bridge = b
-	mb.tap = ch.addTapLocked(&participantTap{b: b, ch: ch, part: mb.part}, StageSink)
+	mb.tap = ch.addTapLocked(&participantTap{b: b, ch: ch, part: mb.part, absorb: o.AbsorbDTMF}, StageSink)
 	ch.mu.Unlock()
 	overlay := mb.overlay.push
 	ch.bridgeOverlay.Store(&overlay)
@@ -280,6 +329,9 @@ func (b *Bridge) addChannel(ch *Channel, mute, inStasis bool) error {
 		b.m.bus.Subscribe(ch.app, "bridge:"+b.id)
 	}
 	b.publishLocked(&BridgeChannelEvent{eventBase: b.m.base("ChannelEnteredBridge"), Bridge: b.jsonLocked(), Channel: ch.JSON()})
+	if len(b.members) == 2 {
+		b.exchangeConnectedLocked(b.members[0].ch, ch, o.InhibitConnectedLine)
+	}
 	b.startTickerLocked()
 	b.mu.Unlock()
 	if !inStasis {

@@ -54,6 +54,9 @@ type Calls interface {
 	Silence(id ChannelID, on bool) error
 	Var(id ChannelID, name string) (string, error)
 	SetVar(id ChannelID, name, value string, unset bool) error
+	// ReportVar makes a variable part of the channel's events from now on
+	// (channelvars; setChannelVar's report_events).
+	ReportVar(id ChannelID, name string) error
 	RTPStats(id ChannelID) (rtpsess.Stats, error)
 	Play(id ChannelID, o PlayOptions) (PlaybackJSON, error)
 	Record(id ChannelID, o RecordOptions) (LiveRecordingJSON, error)
@@ -70,7 +73,7 @@ type Calls interface {
 	Bridge(id BridgeID) (BridgeJSON, error)
 	CreateBridge(id BridgeID, typ, name string) (BridgeJSON, error)
 	DestroyBridge(id BridgeID) error
-	AddToBridge(id BridgeID, ch ChannelID, mute bool) error
+	AddToBridge(id BridgeID, ch ChannelID, o JoinOptions) error
 	RemoveFromBridge(id BridgeID, ch ChannelID) error
 	PlayOnBridge(id BridgeID, o PlayOptions) (PlaybackJSON, error)
 	RecordBridge(id BridgeID, o RecordOptions, stereo bool) (LiveRecordingJSON, error)
@@ -217,6 +220,11 @@ func (m *Manager) SetVar(id ChannelID, name, value string, unset bool) error {
 	return m.withChannel(id, func(ch *Channel) error { return ch.SetVar(name, value, unset) })
 }
 
+// ReportVar adds a variable to the channelvars of the channel's events.
+func (m *Manager) ReportVar(id ChannelID, name string) error {
+	return m.withChannel(id, func(ch *Channel) error { return ch.ReportVar(name) })
+}
+
 // RTPStats is a channel's RTP statistics.
 func (m *Manager) RTPStats(id ChannelID) (st rtpsess.Stats, err error) {
 	err = m.withChannel(id, func(ch *Channel) error {
@@ -286,13 +294,13 @@ func (m *Manager) DestroyBridge(id BridgeID) error {
 // AddToBridge puts a channel into a bridge (moving it from another one).
 // A missing channel is ErrChannelNotFound, a missing bridge
 // ErrBridgeNotFound.
-func (m *Manager) AddToBridge(id BridgeID, chID ChannelID, mute bool) error {
+func (m *Manager) AddToBridge(id BridgeID, chID ChannelID, o JoinOptions) error {
 	return m.withBridge(id, func(b *Bridge) error {
 		ch, err := m.channel(string(chID))
 		if err != nil {
 			return err
 		}
-		return b.AddChannel(ch, mute)
+		return b.addChannelWith(ch, o, true)
 	})
 }
 

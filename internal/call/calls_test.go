@@ -33,13 +33,13 @@ func TestCallsByID(t *testing.T) {
 	if _, err := c.CreateBridge(bid, "mixing", ""); !errors.Is(err, ErrConflict) {
 		t.Errorf("duplicate bridge: %v", err)
 	}
-	if err := c.AddToBridge(bid, "nope", false); !errors.Is(err, ErrChannelNotFound) || !errors.Is(err, ErrNotFound) {
+	if err := c.AddToBridge(bid, "nope", JoinOptions{}); !errors.Is(err, ErrChannelNotFound) || !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddToBridge, missing channel: %v", err)
 	}
-	if err := c.AddToBridge("nope", id, false); !errors.Is(err, ErrBridgeNotFound) || errors.Is(err, ErrChannelNotFound) {
+	if err := c.AddToBridge("nope", id, JoinOptions{}); !errors.Is(err, ErrBridgeNotFound) || errors.Is(err, ErrChannelNotFound) {
 		t.Errorf("AddToBridge, missing bridge: %v", err)
 	}
-	if err := c.AddToBridge(bid, id, false); !errors.Is(err, ErrNotInApplication) {
+	if err := c.AddToBridge(bid, id, JoinOptions{}); !errors.Is(err, ErrNotInApplication) {
 		t.Errorf("AddToBridge outside Stasis: %v", err)
 	}
 	if err := c.RemoveFromBridge(bid, id); !errors.Is(err, ErrInvalidState) {

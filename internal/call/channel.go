@@ -94,6 +94,32 @@ type Channel struct {
 	// moh stops the music on hold playing to the channel (moh.go; guarded
 	// by mu; nil: none).
 	moh chan struct{}
+	// codecs restrict an outbound leg's codecs (originate's formats; set
+	// before it dials).
+	codecs []string
+	// reported are the variables shown in the channel's events
+	// (channelvars; guarded by mu).
+	reported []string
+}
+
+// ReportVar makes a variable (or function) part of the channel's events
+// (channelvars), as setChannelVar's report_events does.
+func (ch *Channel) ReportVar(name string) error {
+	if name == "" {
+		return errf(ErrInvalidArgument, "Variable name is required")
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if err := ch.checkLocked(false); err != nil {
+		return err
+	}
+	for _, n := range ch.reported {
+		if n == name {
+			return nil
+		}
+	}
+	ch.reported = append(ch.reported, name)
+	return nil
 }
 
 // ID is the channel's unique id.
@@ -120,7 +146,24 @@ func (ch *Channel) jsonLocked() ChannelJSON {
 		Dialplan:     ch.dialplan,
 		Creationtime: eventTime(ch.created),
 		Language:     ch.language,
+		Channelvars:  ch.channelvarsLocked(),
 	}
+}
+
+// channelvarsLocked are the reported variables' values (nil: none).
+func (ch *Channel) channelvarsLocked() map[string]string {
+	if len(ch.reported) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(ch.reported))
+	for _, n := range ch.reported {
+		v, ok := ch.builtinLocked(n)
+		if !ok {
+			v = ch.vars[n]
+		}
+		out[n] = v
+	}
+	return out
 }
 
 // publishLocked sends an event about this channel; ch.mu must be held so

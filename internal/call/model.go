@@ -97,5 +97,5 @@ var EventTypes = []string{
 	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished", "Dial",
 	"BridgeCreated", "BridgeDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge",
 	"ChannelCreated", "ChannelTalkingStarted", "ChannelTalkingFinished",
-	"ChannelDialplan",
+	"ChannelDialplan", "ChannelConnectedLine",
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +31,17 @@ type OriginateOptions struct {
 	Timeout   time.Duration
 	ChannelID ChannelID // the client's id for the new channel; generated when empty
 	Variables map[string]string
+	// Priority and Label say where in the extension's route the dialplan
+	// starts once answered (priority 1 when both are empty); tapedeck's
+	// routes have one application, at priority 1, and no labels.
+	Priority int64
+	Label    string
+	// Formats restrict the codecs offered (Asterisk's format names: ulaw,
+	// alaw); empty: all of the node's.
+	Formats []string
+	// OtherChannelID is the id of a Local channel's second half; tapedeck
+	// has no Local channels, but an id in use is refused as Asterisk does.
+	OtherChannelID ChannelID
 	// Originator is the channel this call is made for: the new leg shares
 	// its CallSid and account.
 	Originator ChannelID
@@ -135,10 +148,17 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	if err != nil {
 		return nil, "", err
 	}
-	if o.ChannelID != "" {
-		if _, err := m.channel(string(o.ChannelID)); err == nil {
-			return nil, "", errf(ErrConflict, "Channel with id %s already exists", o.ChannelID)
+	for _, id := range []ChannelID{o.ChannelID, o.OtherChannelID} {
+		if id == "" {
+			continue
 		}
+		if _, err := m.channel(string(id)); err == nil {
+			return nil, "", errf(ErrConflict, "Channel with id %s already exists", id)
+		}
+	}
+	codecs, err := m.formatCodecs(o)
+	if err != nil {
+		return nil, "", err
 	}
 	media, err := m.opts.Ports.ListenConfig(m.opts.Poller)
 	if err != nil {
@@ -163,7 +183,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		id:         string(o.ChannelID),
 		user:       user,
 		caller:     parseCallerID(o.CallerID),
-		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: 1},
+		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: max(o.Priority, 1)},
 		state:      state,
 		vars:       o.Variables,
 		app:        o.App,
@@ -171,6 +191,7 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 	if err != nil {
 		return nil, "", errf(ErrUnavailable, "media: %v", err)
 	}
+	ch.codecs = codecs
 	return ch, uri, nil
 }
 
@@ -190,6 +211,16 @@ func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
 	}
 	if o.App != "" && !m.bus.Registered(o.App) {
 		return nil, errf(ErrInvalidArgument, "Stasis application %s is not registered", o.App)
+	}
+	if o.Label != "" {
+		n, err := strconv.ParseInt(o.Label, 10, 64)
+		if err != nil {
+			return nil, errf(ErrNotFound, "Requested label can not be found")
+		}
+		if n == 0 {
+			return nil, errf(ErrInvalidArgument, "Requested priority is illegal")
+		}
+		o.Priority = n
 	}
 	ch, uri, err := m.outboundChannel(o, StateDown)
 	if err != nil {
@@ -279,7 +310,7 @@ func (ch *Channel) dial(target string, timeout time.Duration, caller *Channel) {
 	callerID := ch.caller // SetVar(CALLERID(...)) writes it
 	ch.mu.Unlock()
 	defer cancel()
-	offer, err := sdp.Offer(ch.local, ch.m.opts.Codecs, ch.m.opts.DTMFType)
+	offer, err := sdp.Offer(ch.local, ch.offerCodecs(), ch.m.opts.DTMFType)
 	if err != nil {
 		ch.hangup(CauseFailure, true)
 		return
@@ -398,7 +429,7 @@ func (ch *Channel) applyAnswer(body []byte) {
 		ch.log.Warn("outbound call: unusable SDP answer", "err", err)
 		return
 	}
-	c, err := sdp.Negotiate(m, ch.m.opts.Codecs)
+	c, err := sdp.Negotiate(m, ch.offerCodecs())
 	if err != nil {
 		ch.log.Warn("outbound call: no common codec in answer", "err", err)
 		return
@@ -418,7 +449,10 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	if o.Controlled && o.Extension == "" {
 		return
 	}
-	route, app, err := ch.m.dialplan().Match(o.Extension)
+	route, app, err := ch.m.dialplan().MatchIn(nonEmpty(o.Context, "default"), o.Extension)
+	if err == nil && max(o.Priority, 1) != 1 {
+		err = errf(ErrNotFound, "no priority %d", o.Priority) // a route runs one application, at priority 1
+	}
 	var application *Application
 	var inv *Invocation
 	if err == nil {
@@ -447,4 +481,59 @@ func admitOriginated(a *Application, inv *Invocation) bool {
 	inv.Log = slog.New(slog.DiscardHandler)
 	defer func() { inv.Log = log }()
 	return a.Admit(inv) == nil
+}
+
+// asteriskFormats are the format names Asterisk knows; of these tapedeck
+// speaks ulaw and alaw.
+var asteriskFormats = map[string]string{
+	"ulaw": "PCMU", "alaw": "PCMA",
+	"g723": "", "gsm": "", "g726": "", "g726aal2": "", "adpcm": "", "slin": "", "slin12": "", "slin16": "",
+	"slin24": "", "slin32": "", "slin44": "", "slin48": "", "slin96": "", "slin192": "", "lpc10": "", "g729": "",
+	"speex": "", "speex16": "", "speex32": "", "ilbc": "", "g722": "", "siren7": "", "siren14": "", "testlaw": "",
+	"g719": "", "opus": "", "jpeg": "", "png": "", "h261": "", "h263": "", "h263p": "", "h264": "", "h265": "",
+	"mpeg4": "", "vp8": "", "vp9": "", "red": "", "t140": "", "t38": "", "silk8": "", "silk12": "", "silk16": "",
+	"silk24": "", "codec2": "",
+}
+
+// KnownFormat reports whether Asterisk knows a media format name (ulaw,
+// slin16, ...): ARI's recorder_format and announcer_format must be one.
+func KnownFormat(name string) bool {
+	_, ok := asteriskFormats[name]
+	return ok
+}
+
+// formatCodecs turns an originate's formats into the codecs to offer, as
+// Asterisk's originate reads them: a name Asterisk does not know is 400,
+// formats with an originator are 400; names tapedeck does not speak are
+// left out, and a list with none it speaks is 400.
+func (m *Manager) formatCodecs(o OriginateOptions) ([]string, error) {
+	if len(o.Formats) == 0 {
+		return nil, nil
+	}
+	if o.Originator != "" {
+		return nil, errf(ErrInvalidArgument, "Originator and formats can't both be specified")
+	}
+	var out []string
+	for _, f := range o.Formats {
+		f = strings.TrimSpace(f)
+		codec, known := asteriskFormats[f]
+		if !known {
+			return nil, errf(ErrInvalidArgument, "Provided format (%s) was not found", f)
+		}
+		if codec != "" && slices.Contains(m.opts.Codecs, codec) && !slices.Contains(out, codec) {
+			out = append(out, codec)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errf(ErrInvalidArgument, "None of the formats %s can be used (tapedeck: ulaw, alaw)", strings.Join(o.Formats, ","))
+	}
+	return out, nil
+}
+
+// offerCodecs are the codecs an outbound leg offers and accepts.
+func (ch *Channel) offerCodecs() []string {
+	if len(ch.codecs) > 0 {
+		return ch.codecs
+	}
+	return ch.m.opts.Codecs
 }

@@ -77,6 +77,10 @@ type Webhook struct {
 	BackoffSeconds int `yaml:"backoff_seconds"`
 	// Workers deliver in parallel (default 4).
 	Workers int `yaml:"workers"`
+	// NodeDeadSeconds: nodes sharing one PostgreSQL catalog take over the
+	// queued notifications of a node not seen for this long (it died with
+	// them queued; default 30). Each node says it is alive every third of it.
+	NodeDeadSeconds int `yaml:"node_dead_seconds"`
 }
 
 // WebhookDefaults fills the defaults of zero fields.

@@ -48,7 +48,8 @@ func (s *Server) newOzeki(mux *http.ServeMux, ms meta.Store, synth *speech.Synth
 		Outbox: ob, Node: cfg.NodeID, Allow: allow, Secret: []byte(w.Secret),
 		Timeout: time.Duration(w.TimeoutSeconds) * time.Second, MaxAttempts: w.MaxAttempts,
 		Backoff: time.Duration(w.BackoffSeconds) * time.Second, Workers: w.Workers, Log: s.log,
-		OnReply: func(r webhook.Reply) { o.api.OnReply(r) },
+		NodeDeadAfter: time.Duration(w.NodeDeadSeconds) * time.Second,
+		OnReply:       func(r webhook.Reply) { o.api.OnReply(r) },
 		// Twilio's recording status callbacks carry Twilio's signature.
 		Signers: map[string]webhook.Signer{twilio.CallbackKind: twilio.Signer(ms)},
 	})

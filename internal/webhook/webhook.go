@@ -23,6 +23,18 @@
 //     A receiver recomputes the HMAC over the timestamp, a dot and the raw
 //     body, compares in constant time and rejects old timestamps.
 //
+//   - Across nodes (a shared PostgreSQL outbox), each notification is
+//     delivered once even when the node that queued it dies: a node claims
+//     the rows it delivers for Options.Lease (a claim that has not expired
+//     is never taken by another node, and a delivery is settled before its
+//     claim ends), and it says it is alive every NodeDeadAfter/3. The
+//     pending rows of a node not seen for NodeDeadAfter are claimed and
+//     delivered by the others. A node killed between a receiver's 2xx and
+//     the settling write can still cause that one notification to be sent
+//     again by its successor (at least once at that instant); each request
+//     carries X-Tapedeck-Delivery (the outbox row id, the same at every
+//     attempt) so a receiver can drop the repeat.
+//
 //   - Figures: tapedeck_webhook_delivered_total, _failed_total (given up),
 //     _retried_total and the gauge tapedeck_webhook_queue_depth.
 //
@@ -61,6 +73,10 @@ import (
 // SignatureHeader is the header of the request signature.
 const SignatureHeader = "X-Tapedeck-Signature"
 
+// DeliveryHeader carries a notification's id, the same at every attempt
+// and on every node: a receiver can drop a repeat.
+const DeliveryHeader = "X-Tapedeck-Delivery"
+
 // MaxBackoff caps the delay between two attempts.
 const MaxBackoff = 10 * time.Minute
 
@@ -96,7 +112,15 @@ type Options struct {
 	Backoff time.Duration
 	// Workers deliver in parallel (default 4).
 	Workers int
-	Log     *slog.Logger
+	// Lease is how long a claimed notification is this node's alone
+	// (default five times Timeout plus 10 s: a claimed batch is attempted and
+	// settled within it).
+	Lease time.Duration
+	// NodeDeadAfter: the pending notifications of a node not seen for this
+	// long are taken over by the others (default 30 s; heartbeats every
+	// third of it).
+	NodeDeadAfter time.Duration
+	Log           *slog.Logger
 	// OnReply, if set, gets the body of each delivered notification whose
 	// answer has one (e.g. an OzML document for the call). It runs on its
 	// own goroutine.
@@ -137,6 +161,8 @@ type Sender struct {
 	done   chan struct{}
 	once   sync.Once
 	now    func() time.Time
+
+	beatDone chan struct{}
 }
 
 // ErrTarget: the URL may not be notified (scheme, credentials, or a host
@@ -156,6 +182,12 @@ func New(o Options) *Sender {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
+	}
+	if o.Lease <= 0 {
+		o.Lease = 5*o.Timeout + 10*time.Second
+	}
+	if o.NodeDeadAfter <= 0 {
+		o.NodeDeadAfter = 30 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -182,7 +214,36 @@ func (s *Sender) Secret() []byte { return s.o.Secret }
 func (s *Sender) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
+	s.beat(ctx) // alive before the first claim
+	s.beatDone = make(chan struct{})
+	go s.heartbeats(ctx)
 	go s.run(ctx)
+}
+
+// heartbeats says this node is alive every NodeDeadAfter/3 until ctx ends.
+func (s *Sender) heartbeats(ctx context.Context) {
+	defer close(s.beatDone)
+	t := time.NewTicker(s.o.NodeDeadAfter / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			func() {
+				defer contain.Recover(s.o.Log, "webhook", nil)
+				s.beat(ctx)
+			}()
+		}
+	}
+}
+
+func (s *Sender) beat(ctx context.Context) {
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.o.Outbox.Heartbeat(bctx, s.o.Node, s.now()); err != nil && ctx.Err() == nil {
+		s.o.Log.Warn("webhook: heartbeat not recorded", "err", err)
+	}
 }
 
 // Close stops delivering (what is queued stays in the outbox for the next
@@ -195,6 +256,7 @@ func (s *Sender) Close() {
 		}
 		s.stop()
 		<-s.done
+		<-s.beatDone
 	})
 }
 
@@ -310,11 +372,13 @@ func (s *Sender) run(ctx context.Context) {
 		if n, err := s.o.Outbox.PendingCount(ctx, s.o.Node); err == nil {
 			mDepth.Set(float64(n))
 		}
-		if t, ok, err := s.o.Outbox.NextDue(ctx, s.o.Node); err != nil {
+		if t, ok, err := s.o.Outbox.NextClaimable(ctx, s.o.Node, s.deadBefore()); err != nil {
 			wait = time.Second
 		} else if ok {
 			wait = max(t.Sub(s.now()), 0)
 		}
+		// Another node may die with notifications queued: look again.
+		wait = min(wait, s.o.NodeDeadAfter/3)
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -331,6 +395,9 @@ func (s *Sender) run(ctx context.Context) {
 	}
 }
 
+// deadBefore: a node not seen since then is taken to be dead.
+func (s *Sender) deadBefore() time.Time { return s.now().Add(-s.o.NodeDeadAfter) }
+
 // deliverDueContained is deliverDue that survives a panic (the outbox
 // store's bug): logged, counted, and the loop goes on at its next wake-up.
 func (s *Sender) deliverDueContained(ctx context.Context) {
@@ -341,7 +408,7 @@ func (s *Sender) deliverDueContained(ctx context.Context) {
 // deliverDue delivers the due items, Workers at a time, until none is due.
 func (s *Sender) deliverDue(ctx context.Context) {
 	for ctx.Err() == nil {
-		items, err := s.o.Outbox.Due(ctx, s.o.Node, s.now(), 4*s.o.Workers)
+		items, err := s.o.Outbox.Claim(ctx, s.o.Node, s.now(), s.o.Lease, s.deadBefore(), 4*s.o.Workers)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.o.Log.Error("webhook: reading the outbox", "err", err)
@@ -350,6 +417,12 @@ func (s *Sender) deliverDue(ctx context.Context) {
 		}
 		if len(items) == 0 {
 			return
+		}
+		for _, it := range items {
+			if it.Node != s.o.Node {
+				s.o.Log.Info("webhook: taking over a notification of a node not seen for a while", "node", it.Node,
+					"kind", it.Kind, "call", it.CallID, "id", it.ID)
+			}
 		}
 		sem := make(chan struct{}, s.o.Workers)
 		var wg sync.WaitGroup
@@ -439,6 +512,7 @@ func (s *Sender) post(ctx context.Context, it meta.OutboxItem) (Reply, error) {
 	}
 	req.Header.Set("Content-Type", it.ContentType)
 	req.Header.Set("User-Agent", "tapedeck-webhook")
+	req.Header.Set(DeliveryHeader, strconv.FormatInt(it.ID, 10))
 	if sign := s.o.Signers[it.Kind]; sign != nil {
 		if err := sign(ctx, it, req); err != nil {
 			return Reply{}, fmt.Errorf("signing: %w", err)

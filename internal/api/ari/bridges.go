@@ -6,7 +6,10 @@ import (
 	"github.com/tapedeck/tapedeck/internal/call"
 )
 
-var brID = pathParam("bridgeId", "Bridge's id")
+var (
+	brID            = pathParam("bridgeId", "Bridge's id")
+	announcerFormat = query("announcer_format", "string", false, "Format of the 'Anouncer' channel attached to the bridge (tapedeck mixes 8 kHz linear audio; a format Asterisk does not know is 422).")
+)
 
 // bridgeID is the request's {bridgeId}.
 func bridgeID(r *Request) call.BridgeID { return call.BridgeID(r.Path("bridgeId")) }
@@ -68,8 +71,10 @@ func (s *Server) bridgesResource() *Resource {
 					if err != nil {
 						return nil, err
 					}
+					o := call.JoinOptions{Mute: r.Bool("mute"), AbsorbDTMF: r.Bool("absorbDTMF"), Role: r.String("role"),
+						InhibitConnectedLine: r.Bool("inhibitConnectedLineUpdates")}
 					for _, ch := range chans {
-						if err := s.calls.AddToBridge(id, ch, r.Bool("mute")); err != nil {
+						if err := s.calls.AddToBridge(id, ch, o); err != nil {
 							return nil, err
 						}
 					}
@@ -103,10 +108,10 @@ func (s *Server) bridgesResource() *Resource {
 				Params: []Param{brID}, Errors: []ErrorResponse{noBridge, {409, "Bridge not in Stasis application; bridge isn't playing music on hold"}},
 				Handler: func(r *Request) (any, error) { return nil, s.calls.StopBridgeMOH(bridgeID(r)) }},
 			{Method: "POST", Path: "/bridges/{bridgeId}/play", Nickname: "play", Summary: "Start playback of media on a bridge.", Returns: "Playback",
-				Params: append([]Param{brID}, playParams(true)...), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}},
+				Params: append(append([]Param{brID}, playParams(true)...), announcerFormat), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}, {422, "The format specified is unknown on this system"}},
 				Handler: func(r *Request) (any, error) { return s.bridgePlay(r, "") }},
 			{Method: "POST", Path: "/bridges/{bridgeId}/play/{playbackId}", Nickname: "playWithId", Summary: "Start playback of media on a bridge.", Returns: "Playback",
-				Params: append([]Param{brID, pbID}, playParams(false)...), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}},
+				Params: append(append([]Param{brID, pbID}, playParams(false)...), announcerFormat), Errors: []ErrorResponse{noBridge, {409, "Bridge not in a Stasis application"}, {422, "The format specified is unknown on this system"}},
 				Handler: func(r *Request) (any, error) { return s.bridgePlay(r, r.Path("playbackId")) }},
 			{Method: "POST", Path: "/bridges/{bridgeId}/record", Nickname: "record", Summary: "Start a recording.", Returns: "LiveRecording",
 				Params: append(append([]Param{brID}, recordParams()...),
@@ -114,6 +119,11 @@ func (s *Server) bridgesResource() *Resource {
 					Param{Name: "stereo", In: "query", Type: "boolean", Default: "false", Description: "tapedeck: record a two-party bridge as stereo, one party per channel (format wav)"}),
 				Errors: []ErrorResponse{{400, "Invalid parameters"}, noBridge, {409, "Bridge not in a Stasis application; A recording with the same name already exists on the system and can not be overwritten because it is in progress or ifExists=fail"}, {422, "The format specified is unknown on this system"}},
 				Handler: func(r *Request) (any, error) {
+					// The recorder hears the 8 kHz mix whatever its format;
+					// a format Asterisk does not know is refused as there.
+					if f := r.String("recorder_format"); f != "" && !call.KnownFormat(f) {
+						return nil, apiErr(422, "Recorder format specified is unknown on this system")
+					}
 					rec, err := s.calls.RecordBridge(bridgeID(r), recordOptions(r), r.Bool("stereo"))
 					if err != nil {
 						return nil, err
@@ -125,6 +135,11 @@ func (s *Server) bridgesResource() *Resource {
 }
 
 func (s *Server) bridgePlay(r *Request, id string) (any, error) {
+	// The announcer mixes 8 kHz linear audio whatever its format; a
+	// format Asterisk does not know is refused as Asterisk refuses it.
+	if f := r.String("announcer_format"); f != "" && !call.KnownFormat(f) {
+		return nil, apiErr(422, "Announcer format specified is unknown on this system")
+	}
 	p, err := s.calls.PlayOnBridge(bridgeID(r), playOptions(r, id))
 	if err != nil {
 		return nil, err

@@ -162,6 +162,12 @@ func (s *Server) channelsResource() *Resource {
 					{Name: "report_events", In: "query", Type: "boolean", Default: "false", Description: "Send a ChannelVarset event"}},
 				Errors: []ErrorResponse{{400, "Missing variable parameter."}, errNoChan, errNotInStasis},
 				Handler: s.channelOp(func(id call.ChannelID, r *Request) error {
+					if r.Bool("report_events") {
+						// Marked first: the ChannelVarset already carries it.
+						if err := s.calls.ReportVar(id, r.String("variable")); err != nil {
+							return err
+						}
+					}
 					return s.calls.SetVar(id, r.String("variable"), r.String("value"), !r.Has("value"))
 				})},
 			{Method: "GET", Path: "/channels/{channelId}/variables", Nickname: "getChannelVars", Summary: "Get the value of several channel variables or functions.", Returns: "Variables",

@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
@@ -36,6 +37,14 @@ func originateOptions(r *Request, id string) (call.OriginateOptions, error) {
 		Endpoint: r.String("endpoint"), App: r.String("app"), AppArgs: r.String("appArgs"),
 		Extension: r.String("extension"), Context: r.String("context"), CallerID: r.String("callerId"),
 		ChannelID: call.ChannelID(id), Originator: call.ChannelID(r.String("originator")),
+		OtherChannelID: call.ChannelID(r.String("otherChannelId")),
+	}
+	if f := r.String("formats"); f != "" {
+		o.Formats = strings.Split(f, ",")
+	}
+	if r.param("priority") != nil {
+		// Originate's dialplan location (create has none).
+		o.Priority, o.Label = int64(r.Int("priority")), r.String("label")
 	}
 	if r.Has("timeout") {
 		if t := r.Int("timeout"); t > 0 {

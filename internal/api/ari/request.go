@@ -26,6 +26,15 @@ type Request struct {
 	values map[string][]string
 	// body holds the JSON body's top-level members.
 	body map[string]json.RawMessage
+	// read, when not nil, records the parameters the handler looked at
+	// (the parameter audit, params_test.go).
+	read map[string]bool
+}
+
+func (r *Request) mark(name string) {
+	if r.read != nil {
+		r.read[name] = true
+	}
 }
 
 func parseRequest(r *http.Request, op *Op, path map[string]string) (*Request, error) {
@@ -120,6 +129,7 @@ func parseBool(v string) (bool, bool) {
 }
 
 func (r *Request) param(name string) *Param {
+	r.mark(name)
 	for i := range r.op.Params {
 		if r.op.Params[i].Name == name {
 			return &r.op.Params[i]
@@ -130,6 +140,7 @@ func (r *Request) param(name string) *Param {
 
 // Has reports whether a parameter was given.
 func (r *Request) Has(name string) bool {
+	r.mark(name)
 	if _, ok := r.body[name]; ok {
 		return true
 	}
@@ -138,7 +149,10 @@ func (r *Request) Has(name string) bool {
 }
 
 // Path returns a path parameter.
-func (r *Request) Path(name string) string { return r.path[name] }
+func (r *Request) Path(name string) string {
+	r.mark(name)
+	return r.path[name]
+}
 
 // list returns a parameter's values as strings, from the JSON body first.
 func (r *Request) list(p Param) ([]string, error) {
@@ -253,6 +267,7 @@ func (r *Request) Bool(name string) bool {
 // Object returns a body parameter as a JSON object ("variables": {...}).
 // For convenience a JSON body without the wrapper is accepted too.
 func (r *Request) Object(name string) (map[string]any, bool, error) {
+	r.mark(name)
 	raw, ok := r.body[name]
 	if !ok {
 		return nil, false, nil
@@ -266,6 +281,7 @@ func (r *Request) Object(name string) (map[string]any, bool, error) {
 
 // rawList returns a top-level JSON body member decoded as any.
 func (r *Request) rawList(name string) (any, bool, error) {
+	r.mark(name)
 	raw, ok := r.body[name]
 	if !ok {
 		return nil, false, nil

@@ -9,10 +9,11 @@ func (s *Server) soundsResource() *Resource {
 			{Method: "GET", Path: "/sounds", Nickname: "list", Summary: "List all sounds.", Returns: "List[Sound]",
 				Params: []Param{query("lang", "string", false, "Lookup sound for a specific language."), query("format", "string", false, "Lookup sound in a specific format.")},
 				Handler: func(r *Request) (any, error) {
+					lang, format := r.String("lang"), r.String("format")
 					if s.opts.Sounds == nil {
 						return []any{}, nil
 					}
-					list := s.opts.Sounds.List(r.String("lang"), r.String("format"))
+					list := s.opts.Sounds.List(lang, format)
 					if len(list) == 0 && (r.Has("lang") || r.Has("format")) {
 						return nil, apiErr(404, "No sounds found that match the query")
 					}

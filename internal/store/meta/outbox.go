@@ -1,9 +1,11 @@
 package meta
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +56,18 @@ type Outbox interface {
 	OutboxItem(ctx context.Context, id int64) (OutboxItem, error)
 	// PendingCount counts node's pending items.
 	PendingCount(ctx context.Context, node string) (int, error)
+	// Heartbeat records that node is alive at at (webhook_nodes).
+	Heartbeat(ctx context.Context, node string, at time.Time) error
+	// Claim takes up to limit due pending items for node to deliver, until
+	// now+lease: node's own, and those of nodes not seen since deadBefore
+	// (a node that died with notifications queued). An item claimed by
+	// another node whose claim has not expired is never taken, so two
+	// nodes never deliver one item at once. Settle and SettleDelivered
+	// release the claim. Oldest first.
+	Claim(ctx context.Context, node string, now time.Time, lease time.Duration, deadBefore time.Time, limit int) ([]OutboxItem, error)
+	// NextClaimable is the earliest NextAt of the pending items Claim could
+	// take for node (ok false when there are none).
+	NextClaimable(ctx context.Context, node string, deadBefore time.Time) (t time.Time, ok bool, err error)
 }
 
 var _ Outbox = (*sqlStore)(nil)
@@ -114,7 +128,7 @@ func (s *sqlStore) NextDue(ctx context.Context, node string) (time.Time, bool, e
 }
 
 func (s *sqlStore) Settle(ctx context.Context, id int64, status string, attempts int, next time.Time, lastErr string) error {
-	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3`+s.d.timeCast+`, last_error = $4 WHERE id = $5`),
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3`+s.d.timeCast+`, last_error = $4, claimed_by = '', claim_until = NULL WHERE id = $5`),
 		status, attempts, s.timeArg(next), lastErr, id)
 	return s.mapErr(err, "outbox settle")
 }
@@ -146,6 +160,69 @@ func (s *sqlStore) SettleDelivered(ctx context.Context, ids []int64, at time.Tim
 		args = append(args, id)
 		b.WriteString("$" + strconv.Itoa(len(args)))
 	}
-	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '' WHERE id IN (`+b.String()+`)`), args...)
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '', claimed_by = '', claim_until = NULL WHERE id IN (`+b.String()+`)`), args...)
 	return s.mapErr(err, "outbox settle delivered")
+}
+
+func (s *sqlStore) Heartbeat(ctx context.Context, node string, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO webhook_nodes (node, seen) VALUES ($1, $2`+s.d.timeCast+`)
+ON CONFLICT (node) DO UPDATE SET seen = excluded.seen`), node, s.timeArg(at))
+	return s.mapErr(err, "outbox heartbeat")
+}
+
+// claimable is the condition on the items Claim may take ($1 the node, $2
+// now, $3 deadBefore).
+const claimable = `status = 'pending'
+  AND (claimed_by = '' OR claimed_by = $1 OR claim_until IS NULL OR claim_until < $2)
+  AND (node = $1 OR node IN (SELECT node FROM webhook_nodes WHERE seen < $3))`
+
+func (s *sqlStore) Claim(ctx context.Context, node string, now time.Time, lease time.Duration, deadBefore time.Time, limit int) ([]OutboxItem, error) {
+	lock := ""
+	if s.d.name == "postgres" {
+		// Two nodes taking over the same dead node's items: each skips
+		// the rows the other is claiming instead of waiting for them.
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	cond := strings.NewReplacer("$2", "$2"+s.d.timeCast, "$3", "$3"+s.d.timeCast).Replace(claimable)
+	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE webhook_outbox SET claimed_by = $1, claim_until = $4`+s.d.timeCast+`
+WHERE id IN (SELECT id FROM webhook_outbox WHERE `+cond+` AND next_at <= $2`+s.d.timeCast+`
+  ORDER BY next_at, id LIMIT $5`+lock+`)
+RETURNING `+outboxCols),
+		node, s.timeArg(now), s.timeArg(deadBefore), s.timeArg(now.Add(lease)), limit)
+	if err != nil {
+		return nil, s.mapErr(err, "outbox claim")
+	}
+	defer rows.Close()
+	var out []OutboxItem
+	for rows.Next() {
+		it, err := scanOutbox(rows)
+		if err != nil {
+			return nil, s.mapErr(err, "outbox claim")
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.mapErr(err, "outbox claim")
+	}
+	slices.SortFunc(out, func(a, b OutboxItem) int {
+		if c := a.NextAt.Compare(b.NextAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func (s *sqlStore) NextClaimable(ctx context.Context, node string, deadBefore time.Time) (time.Time, bool, error) {
+	var t dbTime
+	var n int
+	cond := strings.NewReplacer("$2", "$2"+s.d.timeCast, "$3", "$3"+s.d.timeCast).Replace(claimable)
+	// (Claims are left out of the condition here: an item claimed by a
+	// live node is due when that claim ends, which is soon enough.)
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE `+cond),
+		node, s.timeArg(time.Now().Add(100*365*24*time.Hour)), s.timeArg(deadBefore)).Scan(&n, &t)
+	if err != nil {
+		return time.Time{}, false, s.mapErr(err, "outbox next claimable")
+	}
+	return t.t, n > 0, nil
 }

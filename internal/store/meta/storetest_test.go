@@ -48,6 +48,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"CDRs", testCDRs},
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"PageFilters", testPageFilters},
+		{"OutboxClaims", testOutboxClaims},
 		{"Quality", testQuality},
 	}
 	for _, tc := range tests {
@@ -1261,6 +1262,130 @@ func testPageFilters(t *testing.T, s Store) {
 	p, err = s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: -1, Owner: "u-1", Limit: 5})
 	if err != nil || p.Total != -1 || !p.TotalCapped || len(p.Items) != 5 {
 		t.Errorf("CountLimit -1: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
+	}
+}
+
+// testOutboxClaims: a node claims its own due notifications; another node
+// takes none while the first is alive, takes over the pending ones of a
+// node not seen since deadBefore, but never one whose claim has not
+// expired; settling releases the claim; concurrent claimants over one
+// dead node's items claim each item once.
+func testOutboxClaims(t *testing.T, s Store) {
+	ctx := tctx(t)
+	ob := s.(Outbox)
+	now := time.Now().Truncate(time.Millisecond)
+	lease := time.Minute
+	alive := now.Add(-30 * time.Second) // deadBefore: seen after it is alive
+	for _, n := range []string{"a", "b"} {
+		if err := ob.Heartbeat(ctx, n, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []int64
+	for i := range 3 {
+		id, err := ob.Enqueue(ctx, OutboxItem{Node: "a", Kind: "K", URL: "http://x/" + fmt.Sprint(i), ContentType: "text/plain",
+			Body: []byte("b"), NextAt: now.Add(-time.Duration(3-i) * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if got, err := ob.Claim(ctx, "b", now, lease, alive, 10); err != nil || len(got) != 0 {
+		t.Fatalf("b claimed %d of live a's items (%v)", len(got), err)
+	}
+	got, err := ob.Claim(ctx, "a", now, lease, alive, 2)
+	if err != nil || len(got) != 2 || got[0].ID != ids[0] || got[1].ID != ids[1] {
+		t.Fatalf("a claimed %+v %v, want its two oldest", got, err)
+	}
+	// a dies (not seen since before deadBefore): b takes the unclaimed one,
+	// not the two a still holds.
+	later := now.Add(40 * time.Second)
+	dead := later.Add(-30 * time.Second)
+	if err := ob.Heartbeat(ctx, "b", later); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ob.Claim(ctx, "b", later, lease, dead, 10)
+	if err != nil || len(got) != 1 || got[0].ID != ids[2] {
+		t.Fatalf("b took over %+v %v, want only a's unclaimed item", got, err)
+	}
+	if t2, ok, err := ob.NextClaimable(ctx, "b", dead); err != nil || !ok || t2.IsZero() {
+		t.Fatalf("NextClaimable for b: %v %v %v", t2, ok, err)
+	}
+	// a's claims expire: b takes them too (and its own claim is its own
+	// again: a restarted node reclaims what it held); a delivered one is
+	// gone.
+	if err := ob.SettleDelivered(ctx, []int64{ids[0]}, later); err != nil {
+		t.Fatal(err)
+	}
+	expired := now.Add(2 * lease)
+	got, err = ob.Claim(ctx, "b", expired, lease, expired.Add(-30*time.Second), 10)
+	if err != nil || len(got) != 2 || got[0].ID != ids[1] || got[1].ID != ids[2] {
+		t.Fatalf("after a's claims expired b took %+v %v, want a's two undelivered items", got, err)
+	}
+	// a comes back: it does not take what b holds.
+	if err := ob.Heartbeat(ctx, "a", expired); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ob.Claim(ctx, "a", expired, lease, expired.Add(-30*time.Second), 10); err != nil || len(got) != 0 {
+		t.Fatalf("a took back %d items b holds (%v)", len(got), err)
+	}
+	// Settling releases: a retry due later is a's again.
+	if err := ob.Settle(ctx, ids[1], OutboxPending, 1, expired, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ob.Claim(ctx, "a", expired, lease, expired.Add(-30*time.Second), 10); err != nil || len(got) != 1 || got[0].ID != ids[1] {
+		t.Fatalf("a after b settled: %+v %v", got, err)
+	}
+
+	// Concurrent takeover of a dead node's items: each claimed once.
+	for i := range 40 {
+		if _, err := ob.Enqueue(ctx, OutboxItem{Node: "gone", Kind: "K", URL: "http://x/" + fmt.Sprint(i), ContentType: "text/plain",
+			Body: []byte("b"), NextAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ob.Heartbeat(ctx, "gone", now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			node := fmt.Sprint("n", w)
+			for {
+				got, err := ob.Claim(ctx, node, now, lease, now.Add(-time.Minute), 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				var done []int64
+				for _, it := range got {
+					if prev, dup := seen[it.ID]; dup {
+						t.Errorf("item %d claimed by %s and %s", it.ID, prev, node)
+					}
+					seen[it.ID] = node
+					done = append(done, it.ID)
+				}
+				mu.Unlock()
+				// (Delivered, as the sender settles a batch: a node's own
+				// unsettled claims are its own to take again.)
+				if err := ob.SettleDelivered(ctx, done, now); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Fatalf("%d of 40 items claimed", len(seen))
 	}
 }
 

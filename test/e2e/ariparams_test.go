@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
+)
+
+// TestAriOriginateParams: originate's formats restrict the codecs offered
+// (alaw only: the callee answers PCMA), with Asterisk's 400s for an unknown
+// format and for formats with an originator; a label that is not a number
+// is 404 and label 0 is 400; an otherChannelId in use is 409; a priority
+// other than 1 has nothing to run in a tapedeck route, so the answered
+// call is hung up.
+func TestAriOriginateParams(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Dialplan = []config.Route{{Exten: "300", App: "Stasis(orig)"}}
+	})
+	ev := n.connect("orig")
+	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 47000, RTPMax: 47999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { callee.Close() })
+	ep := urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))
+
+	for _, c := range []struct {
+		query string
+		code  int
+		msg   string
+	}{
+		{"&app=orig&formats=nosuch", 400, "Provided format (nosuch) was not found"},
+		{"&app=orig&formats=g722", 400, "None of the formats"},
+		{"&app=orig&formats=ulaw&originator=x", 400, "Originator and formats can't both be specified"},
+		{"&extension=300&label=start", 404, "Requested label can not be found"},
+		{"&extension=300&label=0", 400, "Requested priority is illegal"},
+	} {
+		code, body := n.do("POST", "/channels?endpoint="+ep+c.query, nil)
+		if code != c.code || !strings.Contains(string(body), c.msg) {
+			t.Errorf("originate%s: %d %s, want %d %q", c.query, code, body, c.code, c.msg)
+		}
+	}
+
+	// formats=alaw: the callee is offered, and answers, PCMA only.
+	n.mustDo("POST", "/channels?endpoint="+ep+"&app=orig&channelId=alaw-leg&formats=alaw", 200)
+	var in *sipua.Call
+	select {
+	case in = <-callee.Incoming():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no call")
+	}
+	if in.Codec().Name != "PCMA" {
+		t.Errorf("formats=alaw: the callee answered %s", in.Codec().Name)
+	}
+	ev.skipTo("StasisStart", 10*time.Second)
+	if code, body := n.do("POST", "/channels?endpoint="+ep+"&app=orig&otherChannelId=alaw-leg", nil); code != 409 {
+		t.Errorf("otherChannelId in use: %d %s, want 409", code, body)
+	}
+	n.mustDo("DELETE", "/channels/alaw-leg", 204)
+	ev.skipTo("ChannelDestroyed", 10*time.Second)
+
+	// priority=2 of extension 300: answered, then the dialplan ends.
+	n.mustDo("POST", "/channels?endpoint="+ep+"&extension=300&priority=2&channelId=pri2", 200)
+	select {
+	case in = <-callee.Incoming():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no call for priority 2")
+	}
+	select {
+	case <-in.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("priority 2: the call was not hung up")
+	}
+}
+
+// TestAriBridgeJoinParams: setChannelVar's report_events puts the variable
+// into the channel's events (channelvars); two channels bridged get each
+// other's caller id as connected line (ChannelConnectedLine), unless the
+// joiner inhibits it; absorbDTMF keeps a party's digits from the other;
+// an unknown recorder_format or announcer_format is 422.
+func TestAriBridgeJoinParams(t *testing.T) {
+	n := startNode(t, withRoute("_3XX", "Stasis(join)"))
+	ev := n.connect("join")
+	callIn := func(user, exten string, h *digitCollector) (string, *sipua.Call) {
+		t.Helper()
+		p, err := sipua.New(sipua.Options{User: user, RTPMin: 48000, RTPMax: 48999})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		res := dialAsync(p, n.target(exten), sipua.CallOptions{Handler: h})
+		id := channelID(ev.skipTo("StasisStart", 5*time.Second))
+		n.mustDo("POST", "/channels/"+id+"/answer", 204)
+		r := wait(t, res, 10*time.Second, "answer")
+		must(t, r.err)
+		return id, r.call
+	}
+	aDigits, bDigits := &digitCollector{}, &digitCollector{}
+	a, aCall := callIn("alice", "301", aDigits)
+	b, bCall := callIn("bob", "302", bDigits)
+
+	n.mustDo("POST", "/channels/"+a+"/variable?variable=TEAM&value=red&report_events=true", 204)
+	vs := ev.skipTo("ChannelVarset", 5*time.Second)
+	if cv, _ := vs["channel"].(map[string]any)["channelvars"].(map[string]any); cv["TEAM"] != "red" {
+		t.Fatalf("ChannelVarset channel.channelvars %v", vs["channel"])
+	}
+
+	n.mustDo("POST", "/bridges/join", 200)
+	n.mustDo("POST", "/bridges/join/addChannel?channel="+a+"&absorbDTMF=true", 204)
+	n.mustDo("POST", "/bridges/join/addChannel?channel="+b+"&inhibitConnectedLineUpdates=true", 204)
+	cl := ev.skipTo("ChannelConnectedLine", 5*time.Second)
+	ch := cl["channel"].(map[string]any)
+	if ch["id"] != b || ch["connected"].(map[string]any)["number"] != "alice" {
+		t.Fatalf("ChannelConnectedLine %v, want bob's channel connected to alice", ch)
+	}
+	if cv, _ := ch["channelvars"].(map[string]any); cv != nil {
+		t.Errorf("bob's channel reports %v", cv)
+	}
+	code, body := n.do("GET", "/channels/"+a, nil)
+	if code != 200 || strings.Contains(string(body), `"number":"bob"`) || !strings.Contains(string(body), `"TEAM":"red"`) {
+		t.Errorf("alice's channel after bob joined with inhibitConnectedLineUpdates: %s", body)
+	}
+
+	// Alice's digits are absorbed; bob's pass to alice.
+	must(t, aCall.SendDTMF("1", 100*time.Millisecond, 100*time.Millisecond))
+	must(t, bCall.SendDTMF("2", 100*time.Millisecond, 100*time.Millisecond))
+	deadline := time.Now().Add(5 * time.Second)
+	for aDigits.String() != "2" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if aDigits.String() != "2" || bDigits.String() != "" {
+		t.Errorf("alice heard %q (want 2), bob heard %q (want nothing: alice's digits are absorbed)", aDigits.String(), bDigits.String())
+	}
+
+	if code, body := n.do("POST", "/bridges/join/record?name=x&format=wav&recorder_format=nosuch", nil); code != 422 {
+		t.Errorf("recorder_format=nosuch: %d %s, want 422", code, body)
+	}
+	if code, body := n.do("POST", "/bridges/join/play?media=tone:ring&announcer_format=nosuch", nil); code != 422 {
+		t.Errorf("announcer_format=nosuch: %d %s, want 422", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = aCall.Hangup(ctx)
+	_ = bCall.Hangup(ctx)
+}
+
+// digitCollector keeps the digits a phone receives.
+type digitCollector struct {
+	mu sync.Mutex
+	s  string
+}
+
+func (d *digitCollector) OnAudio(*rtp.Packet, uint64) {}
+
+func (d *digitCollector) OnDTMF(digit rune, _ int, end bool) {
+	if end {
+		d.mu.Lock()
+		d.s += string(digit)
+		d.mu.Unlock()
+	}
+}
+
+func (d *digitCollector) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.s
+}
