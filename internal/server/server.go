@@ -51,6 +51,8 @@ var Version = "0.1.0-dev"
 
 // Server is one running tapedeck node.
 type Server struct {
+	// eps are the users' endpoint states (endpointstate.go).
+	eps     endpointStates
 	cfg     config.Config
 	log     *slog.Logger
 	bus     *event.Bus
@@ -254,6 +256,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		log.Error("registrar: registrations not loaded; phones register again", "err", err)
 	}
 	s.sip.SetRegistrar(s.reg)
+	s.startEndpointStates()
 	if us, err := meta.Users(ms); err == nil {
 		s.dir = storeDirectory{us}
 	}

@@ -90,6 +90,9 @@ type Registrar struct {
 	auth  *Authenticator
 	store LocationStore
 	log   *slog.Logger
+	// onChange hears the users whose bindings a REGISTER or a prune
+	// changed (SetOnChange).
+	onChange atomic.Pointer[func(user string)]
 
 	mu    sync.RWMutex
 	users map[string]*aor
@@ -187,6 +190,17 @@ func NewRegistrar(auth *Authenticator, store LocationStore, o RegistrarOptions, 
 		stop: make(chan struct{}), stopped: make(chan struct{})}
 	go r.writer()
 	return r
+}
+
+// SetOnChange sets a function told the user whose bindings changed, after
+// a REGISTER that changed them was answered and after a prune removed
+// expired ones (ARI's EndpointStateChange); it must not block.
+func (r *Registrar) SetOnChange(f func(user string)) { r.onChange.Store(&f) }
+
+func (r *Registrar) changed(user string) {
+	if f := r.onChange.Load(); f != nil && *f != nil {
+		(*f)(user)
+	}
 }
 
 // Load reads the unexpired bindings from the store (at start-up).
@@ -348,16 +362,24 @@ func (r *Registrar) Users() []string {
 // Prune drops expired bindings from memory and the store.
 func (r *Registrar) Prune(ctx context.Context) error {
 	now := r.opts.Now()
+	var pruned []string
 	r.mu.Lock()
 	for u, a := range r.users {
 		a.mu.Lock()
+		n := len(a.bindings)
 		a.bindings = slices.DeleteFunc(a.bindings, func(b Binding) bool { return !b.Expires.After(now) })
+		if len(a.bindings) != n {
+			pruned = append(pruned, u)
+		}
 		if len(a.bindings) == 0 {
 			delete(r.users, u)
 		}
 		a.mu.Unlock()
 	}
 	r.mu.Unlock()
+	for _, u := range pruned {
+		r.changed(u)
+	}
 	if r.store == nil {
 		return nil
 	}
@@ -545,6 +567,9 @@ func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(http1123)))
 	r.Registered.Add(1)
 	_ = tx.Respond(res)
+	if len(changes) > 0 || wildcard {
+		r.changed(user)
+	}
 }
 
 const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/users"
 )
 
 // TestAriRedirectUnansweredIs302: redirecting a call that is not answered
@@ -233,5 +234,33 @@ func TestAriMusicOnHold(t *testing.T) {
 	}
 	if code, _ := n.do("DELETE", "/bridges/nosuch/moh", nil); code != 404 {
 		t.Errorf("stopMoh on an unknown bridge: %d", code)
+	}
+}
+
+// TestARIEndpointStateChange: an application subscribed to the PJSIP
+// endpoints hears EndpointStateChange when a user's phone registers
+// (online) and when it unregisters (offline); the endpoint's state in
+// GET /endpoints follows.
+func TestARIEndpointStateChange(t *testing.T) {
+	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001"})
+	ev := n.connect("epwatch")
+	n.mustDo("POST", "/applications/epwatch/subscription?eventSource="+urlq("endpoint:PJSIP"), 200)
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	on := ev.skipTo("EndpointStateChange", 10*time.Second)
+	if e := on["endpoint"].(map[string]any); e["technology"] != "PJSIP" || e["resource"] != "sip1001" || e["state"] != "online" {
+		t.Fatalf("EndpointStateChange %v, want PJSIP/sip1001 online", on)
+	}
+	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1001", 200)); !strings.Contains(b, `"state":"online"`) {
+		t.Fatalf("endpoint %s", b)
+	}
+	if _, err := alice.Command("uadel", alice.AOR()); err != nil {
+		t.Fatalf("baresip uadel: %v", err)
+	}
+	off := ev.skipTo("EndpointStateChange", 10*time.Second)
+	if e := off["endpoint"].(map[string]any); e["resource"] != "sip1001" || e["state"] != "offline" {
+		t.Fatalf("EndpointStateChange %v, want PJSIP/sip1001 offline", off)
+	}
+	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1001", 200)); !strings.Contains(b, `"state":"offline"`) {
+		t.Fatalf("endpoint %s", b)
 	}
 }
