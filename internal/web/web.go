@@ -322,7 +322,7 @@ var (
 	numberRE  = regexp.MustCompile(`^[0-9A-Za-z+*#._@:-]{1,64}$`)
 	callSidRE = regexp.MustCompile(`^[0-9A-Za-z._-]{1,64}$`)
 	uuidRE    = regexp.MustCompile(`^[0-9A-Fa-f-]{1,64}$`)
-	statuses  = []string{"", "in-progress", "completed", "failed", "recovered", "absent", "missing"}
+	statuses  = []string{"", "in-progress", "paused", "completed", "failed", "recovered", "absent", "missing"}
 	sources   = []string{"", "ari", "command", "policy", "script", "restcomm", "upload"}
 )
 

@@ -64,9 +64,15 @@ type Status string
 
 func (s Status) String() string { return string(s) }
 
+// Live reports whether the recording is still being made (in progress or
+// paused).
+func (s Status) Live() bool { return s == StatusInProgress || s == StatusPaused }
+
 // Recording statuses.
 const (
 	StatusInProgress Status = "in-progress"
+	// StatusPaused: in progress, paused on its call (Twilio's "paused").
+	StatusPaused Status = "paused"
 	StatusCompleted  Status = "completed"
 	StatusFailed     Status = "failed"
 	StatusRecovered  Status = "recovered"
@@ -293,6 +299,12 @@ type Store interface {
 	PurgeDeleted(ctx context.Context, before time.Time) (int, error)
 	// AuditTrail returns the audit rows of one recording, oldest first.
 	AuditTrail(ctx context.Context, accountSid, sid string) ([]Audit, error)
+	// SetLiveStatus sets the status (StatusInProgress or StatusPaused) and
+	// the quality of the recording named name, only while it is live (in
+	// progress or paused): a recording that has finished meanwhile keeps
+	// its final row. ErrNotFound when there is no live row of that name;
+	// ErrInvalid for another status.
+	SetLiveStatus(ctx context.Context, name string, st Status, q *Quality) error
 	// InProgress returns up to limit (<= 0: DefaultPageSize) recordings of
 	// any account whose status is in-progress and whose Node is node or
 	// empty, by name: for the node's reconciler, which settles those whose

@@ -607,12 +607,41 @@ func (s *sqlStore) DeleteRecordingByName(ctx context.Context, name string) error
 	return s.deleteWhere(ctx, `name = $1`, name)
 }
 
+func (s *sqlStore) SetLiveStatus(ctx context.Context, name string, st Status, q *Quality) error {
+	if !st.Live() || name == "" {
+		return fmt.Errorf("%w: live status %q of %q", ErrInvalid, st, name)
+	}
+	quality := ""
+	if q != nil {
+		b, err := json.Marshal(q)
+		if err != nil {
+			return fmt.Errorf("%w: quality: %v", ErrInvalid, err)
+		}
+		quality = string(b)
+	}
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE recordings SET status = $1, quality = $2, date_updated = $3
+WHERE name = $4 AND status IN ('in-progress', 'paused')`), string(st), quality, s.timeArg(normTime(time.Now())), name)
+	if err != nil {
+		return s.mapErr(err, "set live status of "+name)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.mapErr(err, "set live status of "+name)
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 func (s *sqlStore) InProgress(ctx context.Context, node string, limit int) ([]Recording, error) {
 	if limit <= 0 {
 		limit = DefaultPageSize
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+recCols+` FROM recordings WHERE status = 'in-progress' AND node IN ($1, '') ORDER BY name LIMIT $2`),
-		node, limit) // a literal status, so that the partial index recordings_in_progress serves it
+	// Literal statuses, so that the partial indexes recordings_in_progress
+	// and recordings_paused serve it.
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+recCols+` FROM (
+SELECT `+recCols+` FROM recordings WHERE status = 'in-progress' AND node IN ($1, '')
+UNION ALL SELECT `+recCols+` FROM recordings WHERE status = 'paused' AND node IN ($1, '')) AS live ORDER BY name LIMIT $2`),
+		node, limit)
 	if err != nil {
 		return nil, s.mapErr(err, "in-progress recordings")
 	}

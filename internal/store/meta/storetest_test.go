@@ -49,6 +49,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"OutboxClaims", testOutboxClaims},
 		{"Quality", testQuality},
+		{"LiveStatus", testLiveStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1341,5 +1342,45 @@ func testQuality(t *testing.T, s Store) {
 	del, err := s.DeletedRecording(ctx, a.Sid, r.Sid)
 	if err != nil || del.Quality == nil || del.Quality.PacketsLost != 11 || len(del.Quality.Paused) != 1 {
 		t.Fatalf("deleted row: %v %+v", err, del.Quality)
+	}
+}
+
+// testLiveStatus: a live recording goes paused and back (with its quality),
+// the reconciler's InProgress lists it either way, and a finished row is
+// never moved back to a live status.
+func testLiveStatus(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "live")
+	r := sampleRec(a.Sid, 3)
+	r.Status, r.Node = StatusInProgress, "n1"
+	mustPut(t, s, r)
+	q := &Quality{RecordedMs: 1000, Paused: []Paused{{Start: t0, Behavior: "silence", By: "web:ann"}}}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusPaused, q); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Recording(ctx, a.Sid, r.Sid)
+	if got.Status != StatusPaused || got.Quality == nil || len(got.Quality.Paused) != 1 || got.Quality.Paused[0].By != "web:ann" {
+		t.Fatalf("paused row: %s %+v", got.Status, got.Quality)
+	}
+	live, err := s.InProgress(ctx, "n1", 10)
+	if err != nil || len(live) != 1 || live[0].Sid != r.Sid {
+		t.Fatalf("InProgress with a paused row: %v %d", err, len(live))
+	}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusInProgress, q); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusInProgress {
+		t.Fatalf("resumed row: %s", got.Status)
+	}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusCompleted, q); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a final status through SetLiveStatus: %v", err)
+	}
+	got.Status, got.DateCreated = StatusCompleted, time.Time{}
+	mustPut(t, s, got)
+	if err := s.SetLiveStatus(ctx, r.Name, StatusPaused, q); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("pausing a finished row: %v", err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusCompleted {
+		t.Fatalf("a finished row became %s", got.Status)
 	}
 }
