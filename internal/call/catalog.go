@@ -15,6 +15,8 @@ import (
 type Catalog interface {
 	Started(ctx context.Context, in catalog.Info) (string, error)
 	Finished(ctx context.Context, in catalog.Info) error
+	// Paused lists a live recording as paused (on) or in progress again.
+	Paused(ctx context.Context, name string, on bool, q *meta.Quality) error
 	AccountSid(ctx context.Context, name string) (string, error)
 	// The catalog is the only index of stored recordings, and reaches
 	// their files through its blob stores (local disk, S3).
@@ -99,6 +101,19 @@ func (r *LiveRecording) catalogStarted() {
 	defer cancel()
 	if _, err := c.Started(ctx, r.catalogInfo("in-progress")); err != nil {
 		r.m.log.Error("catalog: recording start not recorded", "name", r.name, "err", err)
+	}
+}
+
+// catalogPaused lists the recording as paused or in progress again.
+func (r *LiveRecording) catalogPaused(on bool) {
+	c := r.m.opts.Catalog
+	if c == nil {
+		return
+	}
+	ctx, cancel := catalogCtx()
+	defer cancel()
+	if err := c.Paused(ctx, r.name, on, r.Quality()); err != nil {
+		r.m.log.Error("catalog: recording pause not recorded", "name", r.name, "paused", on, "err", err)
 	}
 }
 

@@ -789,7 +789,7 @@ func (r *LiveRecording) PauseAs(on bool, behavior, by string) error {
 		behavior = PauseSkip
 		err = r.Pause(true)
 	case !open:
-		return r.Pause(false) // nothing noted: as Pause
+		return r.Pause(false) // nothing noted: as Pause (the catalog was not told either)
 	case cur == PauseSilence:
 		err = r.Mute(false)
 	default:
@@ -800,7 +800,6 @@ func (r *LiveRecording) PauseAs(on bool, behavior, by string) error {
 	}
 	now := time.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if on {
 		r.pauses = append(r.pauses, meta.Paused{Start: now.UTC().Truncate(time.Millisecond), Behavior: behavior, By: by})
 		r.pauseOpen, r.pauseMono = true, now
@@ -808,6 +807,10 @@ func (r *LiveRecording) PauseAs(on bool, behavior, by string) error {
 		r.pauses[len(r.pauses)-1].LengthMs = now.Sub(r.pauseMono).Milliseconds()
 		r.pauseOpen = false
 	}
+	r.mu.Unlock()
+	// Listed as paused (Twilio's status) while it is; the catalog keeps a
+	// finished recording's final row whatever comes late here.
+	r.catalogPaused(on)
 	return nil
 }
 

@@ -165,6 +165,21 @@ func (s *Service) started(ctx context.Context, in Info) (string, error) {
 	return row.Sid, nil
 }
 
+// Paused marks a live recording paused (on) or in progress again, with its
+// quality then (its paused intervals); a recording that has finished
+// meanwhile keeps its final row (nil error).
+func (s *Service) Paused(ctx context.Context, name string, on bool, q *meta.Quality) error {
+	st := meta.StatusInProgress
+	if on {
+		st = meta.StatusPaused
+	}
+	err := s.Meta.SetLiveStatus(ctx, name, st, q)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // Finished completes a recording's row: duration, size, checksum, the
 // failure cause, and the upload to S3 when configured. Canceled recordings
 // lose their row. A failed recording's file holds what was written before

@@ -42,7 +42,7 @@ func (s *Service) ClaimName(ctx context.Context, name string, failIfStored bool)
 	}
 	if failIfStored {
 		row, err := s.Meta.RecordingByName(ctx, name)
-		if err == nil && row.Node != s.Node && row.Status != meta.StatusInProgress && row.Status != meta.StatusDeleted && row.Status != "" {
+		if err == nil && row.Node != s.Node && !row.Status.Live() && row.Status != meta.StatusDeleted && row.Status != "" {
 			s.ReleaseName(ctx, name)
 			return fmt.Errorf("recording %q is stored (node %s): %w", name, row.Node, ErrNameStored)
 		}

@@ -238,6 +238,25 @@ func (e *Endpoint) Start() error {
 	}
 	if udp != nil {
 		e.port = udp.LocalAddr().(*net.UDPAddr).Port
+	}
+	if tcp != nil {
+		e.port = tcp.Addr().(*net.TCPAddr).Port
+	}
+	// The client and dialog cache exist before the first request is
+	// served: handlers (ACK, BYE, re-INVITE) read them.
+	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port), sipgo.WithClientLogger(e.libLog))
+	if err != nil {
+		if udp != nil {
+			udp.Close()
+		}
+		if tcp != nil {
+			tcp.Close()
+		}
+		return err
+	}
+	e.client = client
+	e.uac = sipgo.NewDialogClientCache(client, e.contact("udp"))
+	if udp != nil {
 		go func() {
 			if err := e.srv.ServeUDP(udp); err != nil && !errors.Is(err, net.ErrClosed) {
 				e.log.Error("sip udp listener stopped; SIP over UDP is down", "err", err)
@@ -246,7 +265,6 @@ func (e *Endpoint) Start() error {
 		e.listeners = append(e.listeners, udp.Close)
 	}
 	if tcp != nil {
-		e.port = tcp.Addr().(*net.TCPAddr).Port
 		tcp = e.limitTCP(tcp, soft)
 		go func() {
 			if err := e.srv.ServeTCP(tcp); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -255,12 +273,6 @@ func (e *Endpoint) Start() error {
 		}()
 		e.listeners = append(e.listeners, tcp.Close)
 	}
-	client, err := sipgo.NewClient(e.ua, sipgo.WithClientHostname(e.opts.ExternalHost), sipgo.WithClientPort(e.port), sipgo.WithClientLogger(e.libLog))
-	if err != nil {
-		return err
-	}
-	e.client = client
-	e.uac = sipgo.NewDialogClientCache(client, e.contact("udp"))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -302,4 +303,94 @@ func TestTwilioDegradedCallback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// twilioForm POSTs a form to the Twilio API with the account's credentials.
+func twilioForm(t *testing.T, n *node, acc meta.Account, path string, form url.Values) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", n.baseURL()+"/2010-04-01/Accounts/"+acc.Sid+path, strings.NewReader(form.Encode()))
+	req.SetBasicAuth(acc.Sid, acc.AuthToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer res.Body.Close()
+	var b strings.Builder
+	_, _ = io.Copy(&b, res.Body)
+	return res.StatusCode, []byte(b.String())
+}
+
+// TestPausedRecordingListsAsPaused: a recording paused through the Twilio
+// API is listed as paused (Twilio's status, from the catalog) by Twilio and
+// Restcomm, its media is not served as if complete, and its open paused
+// interval (silence, asked by the account) is in the catalog; resumed it is
+// in-progress again, and once stopped completed with the interval's length.
+func TestPausedRecordingListsAsPaused(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "352")
+	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callPath := "/Calls/" + v.Value + "/Recordings"
+	code, body := twilioForm(t, n, acc, callPath+".json", url.Values{})
+	var created struct {
+		Sid string `json:"sid"`
+	}
+	if code != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	sendPackets(t, call, sweep(8000/2), 9, 0, 0, nil, nil, nil)
+	waitRx(t, n, id, 25)
+	status := func() (tw, rcs string, dur string, q qualityJSON) {
+		t.Helper()
+		_, b := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
+		var tj struct {
+			Status   string      `json:"status"`
+			Duration string      `json:"duration"`
+			Quality  qualityJSON `json:"tapedeck_quality"`
+		}
+		must(t, json.Unmarshal(b, &tj))
+		_, b = rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
+		var rj struct {
+			Status string `json:"status"`
+		}
+		must(t, json.Unmarshal(b, &rj))
+		return tj.Status, rj.Status, tj.Duration, tj.Quality
+	}
+	if tw, rcs, _, _ := status(); tw != "in-progress" || rcs != "in-progress" {
+		t.Fatalf("recording: twilio %q, restcomm %q", tw, rcs)
+	}
+	code, body = twilioForm(t, n, acc, callPath+"/Twilio.CURRENT.json", url.Values{"Status": {"paused"}, "PauseBehavior": {"silence"}})
+	if code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	tw, rcs, dur, q := status()
+	if tw != "paused" || rcs != "paused" || dur != "-1" {
+		t.Fatalf("paused: twilio %q (duration %q), restcomm %q; want paused", tw, dur, rcs)
+	}
+	if len(q.Paused) != 1 || q.Paused[0].Behavior != "silence" || q.Paused[0].By != "twilio:"+acc.Sid {
+		t.Fatalf("paused intervals in the catalog: %+v", q.Paused)
+	}
+	if code, _ := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".wav"); code != 404 {
+		t.Errorf("the media of a paused recording: %d, want 404", code)
+	}
+	code, body = twilioForm(t, n, acc, callPath+"/Twilio.CURRENT.json", url.Values{"Status": {"in-progress"}})
+	if code != 200 {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	if tw, rcs, _, _ := status(); tw != "in-progress" || rcs != "in-progress" {
+		t.Fatalf("resumed: twilio %q, restcomm %q", tw, rcs)
+	}
+	code, body = twilioForm(t, n, acc, callPath+"/"+created.Sid+".json", url.Values{"Status": {"stopped"}})
+	if code != 200 {
+		t.Fatalf("stop: %d %s", code, body)
+	}
+	pollFor(t, 10*time.Second, func() bool { tw, _, _, _ := status(); return tw == "completed" }, "the recording to complete")
+	_, _, _, q = status()
+	if len(q.Paused) != 1 || q.Paused[0].LengthMs <= 0 {
+		t.Fatalf("paused intervals after the end: %+v", q.Paused)
+	}
+	n.mustDo("DELETE", "/channels/"+id, 204)
 }

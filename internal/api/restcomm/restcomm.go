@@ -553,7 +553,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 		return
 	}
 	switch rec.Status {
-	case meta.StatusInProgress:
+	case meta.StatusInProgress, meta.StatusPaused:
 		// Restcomm catalogs a recording once it is complete; its media is
 		// not served before, and not as if it were complete.
 		s.writeError(w, "json", fail(404, "The recording %s is in progress; its media is available once it completes", rec.Sid))
@@ -661,7 +661,7 @@ type recordingJSON struct {
 
 func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recording) recordingJSON {
 	dur := rec.Duration
-	if rec.Status == meta.StatusInProgress {
+	if rec.Status.Live() {
 		dur = -1 // not known yet: Twilio's convention
 	}
 	j := recordingJSON{

@@ -203,7 +203,7 @@ func (s *Server) finished(lr *liveRec) {
 		s.mu.Unlock()
 		if sid != "" {
 			rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
-			if err == nil && rec.Status != meta.StatusInProgress {
+			if err == nil && !rec.Status.Live() {
 				event := Status(rec.Status)
 				if event != "absent" && event != "failed" {
 					event = "completed"

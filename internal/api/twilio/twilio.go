@@ -547,7 +547,7 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 		start = rec.DateCreated
 	}
 	j.StartTime = start.UTC().Format(dateLayout)
-	if rec.Status == meta.StatusInProgress {
+	if rec.Status.Live() {
 		j.Duration = "-1"
 	}
 	if rec.Status == meta.StatusAbsent {
@@ -595,7 +595,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 		return
 	}
 	switch rec.Status {
-	case meta.StatusInProgress:
+	case meta.StatusInProgress, meta.StatusPaused:
 		s.writeError(w, fail(404, CodeNotFound, "The recording %s is in progress; its media is available once it completes", rec.Sid))
 		return
 	case meta.StatusAbsent:

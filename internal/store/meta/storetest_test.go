@@ -47,8 +47,10 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"NoDuplicateCallerColumns", testNoDuplicateCallerColumns},
 		{"CDRs", testCDRs},
 		{"RecordingNameClaims", testRecordingNameClaims},
+		{"PageFilters", testPageFilters},
 		{"OutboxClaims", testOutboxClaims},
 		{"Quality", testQuality},
+		{"LiveStatus", testLiveStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1173,6 +1175,97 @@ func testStored(t *testing.T, s Store) {
 	}
 }
 
+// testPageFilters: the recordings page's filters run in the query (status,
+// source, an owner among Owners), BeforeSid pages backwards in the sort
+// order, and CountLimit caps the count.
+func testPageFilters(t *testing.T, s Store) {
+	ctx := tctx(t)
+	acc := mustAccount(t, s, "pages")
+	var all []Recording
+	for i := range 40 {
+		r := sampleRec(acc.Sid, i)
+		r.Status = []Status{StatusCompleted, StatusFailed, StatusAbsent, StatusCompleted}[i%4]
+		r.Source = []string{SourceARI, SourcePolicy}[i%2]
+		r.Owners = []string{"", "u-1", "u-1,u-2", "u-22", "x%y"}[i%5]
+		all = append(all, r)
+	}
+	if err := s.PutRecordings(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q Query, want int, match func(Recording) bool) {
+		t.Helper()
+		q.AccountSid, q.Limit = acc.Sid, MaxPageSize
+		p, err := s.ListRecordings(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Items) != want || p.Total != want || p.TotalCapped {
+			t.Errorf("%+v: %d rows, total %d (capped %v); want %d", q, len(p.Items), p.Total, p.TotalCapped, want)
+		}
+		for _, r := range p.Items {
+			if !match(r) {
+				t.Errorf("%+v: row %s (%s, %s, %q) does not match", q, r.Name, r.Status, r.Source, r.Owners)
+			}
+		}
+	}
+	count(Query{Status: StatusFailed}, 10, func(r Recording) bool { return r.Status == StatusFailed })
+	count(Query{Source: SourcePolicy}, 20, func(r Recording) bool { return r.Source == SourcePolicy })
+	count(Query{Status: StatusCompleted, Source: SourceARI}, 10, func(r Recording) bool { return r.Status == StatusCompleted && r.Source == SourceARI })
+	count(Query{Owner: "u-2"}, 8, func(r Recording) bool { return r.Owners == "u-1,u-2" })
+	count(Query{Owner: "u-1"}, 16, func(r Recording) bool { return r.Owners == "u-1" || r.Owners == "u-1,u-2" })
+	count(Query{Owner: "u-%"}, 0, nil)
+	count(Query{Owner: "x%y"}, 8, func(r Recording) bool { return r.Owners == "x%y" })
+	count(Query{Owner: "u_2"}, 0, nil)
+
+	// Backwards by key: the page before a row, in the sort order.
+	for _, desc := range []bool{false, true} {
+		for _, sortBy := range []string{SortDateCreated, SortDuration, SortCallSid} {
+			q := Query{AccountSid: acc.Sid, SortBy: sortBy, Desc: desc, Limit: MaxPageSize}
+			full, err := s.ListRecordings(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Limit, q.BeforeSid = 7, full.Items[20].Sid
+			p, err := s.ListRecordings(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Items) != 7 {
+				t.Fatalf("%s desc=%v: BeforeSid gave %d rows", sortBy, desc, len(p.Items))
+			}
+			for i, r := range p.Items {
+				if r.Sid != full.Items[13+i].Sid {
+					t.Errorf("%s desc=%v: BeforeSid row %d is %s, want %s", sortBy, desc, i, r.Name, full.Items[13+i].Name)
+				}
+			}
+			q.BeforeSid = full.Items[3].Sid // fewer rows than the limit before it
+			if p, err := s.ListRecordings(ctx, q); err != nil || len(p.Items) != 3 || p.Items[0].Sid != full.Items[0].Sid {
+				t.Errorf("%s desc=%v: BeforeSid the 4th row: %d rows, %v", sortBy, desc, len(p.Items), err)
+			}
+		}
+	}
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: acc.Sid, BeforeSid: all[0].Sid, AfterSid: all[1].Sid}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("BeforeSid with AfterSid: %v", err)
+	}
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: acc.Sid, BeforeSid: NewRecordingSid()}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("BeforeSid of no recording: %v", err)
+	}
+
+	// The count stops past CountLimit.
+	p, err := s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: 15, Limit: 5})
+	if err != nil || p.Total != 16 || !p.TotalCapped || len(p.Items) != 5 {
+		t.Errorf("CountLimit 15 of 40: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
+	}
+	p, err = s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: 15, Status: StatusFailed})
+	if err != nil || p.Total != 10 || p.TotalCapped {
+		t.Errorf("CountLimit 15 of 10: total %d capped %v, %v", p.Total, p.TotalCapped, err)
+	}
+	p, err = s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: -1, Owner: "u-1", Limit: 5})
+	if err != nil || p.Total != -1 || !p.TotalCapped || len(p.Items) != 5 {
+		t.Errorf("CountLimit -1: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
+	}
+}
+
 // testOutboxClaims: a node claims its own due notifications; another node
 // takes none while the first is alive, takes over the pending ones of a
 // node not seen since deadBefore, but never one whose claim has not
@@ -1341,5 +1434,45 @@ func testQuality(t *testing.T, s Store) {
 	del, err := s.DeletedRecording(ctx, a.Sid, r.Sid)
 	if err != nil || del.Quality == nil || del.Quality.PacketsLost != 11 || len(del.Quality.Paused) != 1 {
 		t.Fatalf("deleted row: %v %+v", err, del.Quality)
+	}
+}
+
+// testLiveStatus: a live recording goes paused and back (with its quality),
+// the reconciler's InProgress lists it either way, and a finished row is
+// never moved back to a live status.
+func testLiveStatus(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "live")
+	r := sampleRec(a.Sid, 3)
+	r.Status, r.Node = StatusInProgress, "n1"
+	mustPut(t, s, r)
+	q := &Quality{RecordedMs: 1000, Paused: []Paused{{Start: t0, Behavior: "silence", By: "web:ann"}}}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusPaused, q); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Recording(ctx, a.Sid, r.Sid)
+	if got.Status != StatusPaused || got.Quality == nil || len(got.Quality.Paused) != 1 || got.Quality.Paused[0].By != "web:ann" {
+		t.Fatalf("paused row: %s %+v", got.Status, got.Quality)
+	}
+	live, err := s.InProgress(ctx, "n1", 10)
+	if err != nil || len(live) != 1 || live[0].Sid != r.Sid {
+		t.Fatalf("InProgress with a paused row: %v %d", err, len(live))
+	}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusInProgress, q); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusInProgress {
+		t.Fatalf("resumed row: %s", got.Status)
+	}
+	if err := s.SetLiveStatus(ctx, r.Name, StatusCompleted, q); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a final status through SetLiveStatus: %v", err)
+	}
+	got.Status, got.DateCreated = StatusCompleted, time.Time{}
+	mustPut(t, s, got)
+	if err := s.SetLiveStatus(ctx, r.Name, StatusPaused, q); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("pausing a finished row: %v", err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusCompleted {
+		t.Fatalf("a finished row became %s", got.Status)
 	}
 }
