@@ -53,6 +53,11 @@ type ariApp struct {
 
 	dtmfEvents atomic.Int64
 	stasis     atomic.Int64
+
+	// Scenario e: the AudioSocket receiver and the streams started.
+	stream       *streamReceiver
+	streamFormat string
+	streams      atomic.Int64
 }
 
 type pair struct {
@@ -193,13 +198,23 @@ func (a *ariApp) onStasisStart(ev ariEvent) {
 		arg = ev.Args[0]
 	}
 	switch {
-	case a.scenario == "b":
-		name := "loadgen/" + id
-		a.expectRecording(name)
-		q := url.Values{"name": {name}, "format": {"wav"}, "ifExists": {"overwrite"}}
-		if err := a.do("POST", "/channels/"+id+"/record", q, nil); err != nil {
-			a.fail("record %s: %v", id, err)
-			a.dropRecording(name)
+	case (a.scenario == "e") && (arg == "snoop" || strings.HasSuffix(id, "-ext")):
+		// The snoop and external media channels entering the app.
+	case a.scenario == "b" || a.scenario == "b2" || a.scenario == "e":
+		names := []string{"loadgen/" + id}
+		if a.scenario == "b2" {
+			names = append(names, "loadgen/"+id+"-2")
+		}
+		for _, name := range names {
+			a.expectRecording(name)
+			q := url.Values{"name": {name}, "format": {"wav"}, "ifExists": {"overwrite"}}
+			if err := a.do("POST", "/channels/"+id+"/record", q, nil); err != nil {
+				a.fail("record %s: %v", id, err)
+				a.dropRecording(name)
+			}
+		}
+		if a.scenario == "e" {
+			a.streamCall(id)
 		}
 	case a.scenario == "c" && arg == "callee":
 		a.mu.Lock()
@@ -246,7 +261,44 @@ func (a *ariApp) bridgeAndRecord(p *pair) {
 	}
 }
 
+// streamCall streams what a caller says to loadgen's AudioSocket
+// receiver, as a transcription app does: a snoop channel (spy=in) bridged
+// with an external media channel.
+func (a *ariApp) streamCall(id string) {
+	a.streams.Add(1)
+	snoop, ext, br := id+"-snoop", id+"-ext", id+"-sb"
+	if err := a.do("POST", "/channels/"+id+"/snoop/"+snoop, url.Values{"spy": {"in"}, "app": {"loadgen"}, "appArgs": {"snoop"}}, nil); err != nil {
+		a.fail("snoop %s: %v", id, err)
+		return
+	}
+	q := url.Values{"app": {"loadgen"}, "channelId": {ext}, "external_host": {a.stream.addr()}, "encapsulation": {"audiosocket"},
+		"transport": {"tcp"}, "format": {a.streamFormat}, "data": {uuidFor(id)}}
+	if err := a.do("POST", "/channels/externalMedia", q, nil); err != nil {
+		a.fail("externalMedia %s: %v", id, err)
+		return
+	}
+	if err := a.do("POST", "/bridges/"+br, url.Values{"type": {"mixing"}}, nil); err != nil {
+		a.fail("create bridge %s: %v", br, err)
+		return
+	}
+	if err := a.do("POST", "/bridges/"+br+"/addChannel", url.Values{"channel": {snoop + "," + ext}}, nil); err != nil {
+		a.fail("addChannel %s: %v", br, err)
+	}
+}
+
+func (a *ariApp) streamsExpected() int { return int(a.streams.Load()) }
+
 func (a *ariApp) onStasisEnd(ev ariEvent) {
+	if a.scenario == "e" && ev.Channel != nil && !strings.HasSuffix(ev.Channel.ID, "-ext") && !strings.HasSuffix(ev.Channel.ID, "-snoop") {
+		id := ev.Channel.ID
+		if err := a.do("DELETE", "/bridges/"+id+"-sb", nil, nil); err != nil && !strings.Contains(err.Error(), "404") {
+			a.fail("destroy bridge %s-sb: %v", id, err)
+		}
+		if err := a.do("DELETE", "/channels/"+id+"-ext", nil, nil); err != nil && !strings.Contains(err.Error(), "404") {
+			a.fail("hangup %s-ext: %v", id, err)
+		}
+		return
+	}
 	if a.scenario != "c" || ev.Channel == nil {
 		return
 	}

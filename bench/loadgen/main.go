@@ -67,6 +67,8 @@ type config struct {
 	audioDelay  time.Duration
 	soak        bool
 	scrape      time.Duration
+	// streamFormat is scenario e's external media format.
+	streamFormat string
 }
 
 func main() {
@@ -83,7 +85,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "hold time per call (audio sent, then BYE)")
 	fs.BoolVar(&c.soak, "soak", false, "soak run: sample RSS, goroutines and open descriptors every 5 s and fail unless they stay flat (within 5 %) while all calls are up, after a warm-up of one call duration (use minutes: e.g. -calls 2400 -rate 3.34 -duration 60s holds 200 calls for 11 minutes: a warm-up of one call duration, then 10 minutes judged)")
 	fs.DurationVar(&c.scrape, "scrape-metrics", 0, "GET the server's /metrics at this interval during the run, as a Prometheus would (0: never); for measuring what metrics cost")
-	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
+	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), b2 (b with a second recording of each call), e (b with each call also streamed to loadgen's AudioSocket receiver: snoop spy=in, externalMedia, bridge), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
+	fs.StringVar(&c.streamFormat, "stream-format", "ulaw", "scenario e: the external media format (ulaw, slin, slin16, …)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
 	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")
 	fs.StringVar(&c.ariPass, "ari-pass", "asterisk", "ARI password")
@@ -154,7 +157,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 
 func (c *config) validate() error {
 	switch c.scenario {
-	case "a", "b", "c":
+	case "a", "b", "b2", "e", "c":
 	case "p":
 		if c.audioDelay == 0 {
 			c.audioDelay = 200 * time.Millisecond

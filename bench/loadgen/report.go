@@ -21,24 +21,27 @@ type Report struct {
 	Server      string  `json:"server"`
 	Started     string  `json:"started"`
 
-	CallsRequested int            `json:"calls_requested"`
-	Rate           float64        `json:"rate_per_s"`
-	HoldSeconds    float64        `json:"hold_seconds"`
-	DTMF           DTMFReport     `json:"dtmf"`
-	Calls          CallsReport    `json:"calls"`
-	Setup          SetupReport    `json:"setup_ms"`
-	RTP            RTPReport      `json:"rtp"`
-	CallSeconds    float64        `json:"call_seconds"`
-	WallSeconds    float64        `json:"wall_seconds"`
-	DrainSeconds   float64        `json:"drain_seconds"`
-	CPU            CPUReport      `json:"server_cpu"`
-	LoadgenCPUSec  float64        `json:"loadgen_cpu_seconds"`
-	Memory         MemoryReport   `json:"server_memory"`
-	Soak           *SoakReport    `json:"soak,omitempty"`
-	PeakChannels   int64          `json:"peak_channels"`
-	MetricsScrapes int64          `json:"metrics_scrapes,omitempty"`
-	HealthBefore   string         `json:"healthz_before"`
-	Recordings     RecReport      `json:"recordings"`
+	CallsRequested int          `json:"calls_requested"`
+	Rate           float64      `json:"rate_per_s"`
+	HoldSeconds    float64      `json:"hold_seconds"`
+	DTMF           DTMFReport   `json:"dtmf"`
+	Calls          CallsReport  `json:"calls"`
+	Setup          SetupReport  `json:"setup_ms"`
+	RTP            RTPReport    `json:"rtp"`
+	CallSeconds    float64      `json:"call_seconds"`
+	WallSeconds    float64      `json:"wall_seconds"`
+	DrainSeconds   float64      `json:"drain_seconds"`
+	CPU            CPUReport    `json:"server_cpu"`
+	LoadgenCPUSec  float64      `json:"loadgen_cpu_seconds"`
+	Memory         MemoryReport `json:"server_memory"`
+	Soak           *SoakReport  `json:"soak,omitempty"`
+	PeakChannels   int64        `json:"peak_channels"`
+	MetricsScrapes int64        `json:"metrics_scrapes,omitempty"`
+	HealthBefore   string       `json:"healthz_before"`
+	Recordings     RecReport    `json:"recordings"`
+	// Streams is scenario e's external media streams as loadgen's
+	// AudioSocket receiver got them.
+	Streams        *StreamReport  `json:"streams,omitempty"`
 	ARIRestCalls   int64          `json:"ari_rest_calls,omitempty"`
 	ARIErrors      []string       `json:"ari_errors,omitempty"`
 	FailureReasons map[string]int `json:"failure_reasons,omitempty"`
@@ -289,6 +292,9 @@ func (r *Report) checkRecordings(rn *runner, dir string, since time.Time) {
 			items = append(items, item{n, filepath.Join(dir, n+".wav")})
 		}
 		rr.Expected = r.Calls.Answered
+		if r.Scenario == "b2" {
+			rr.Expected = 2 * r.Calls.Answered
+		}
 		if r.Scenario == "c" {
 			// A bridge recording exists only for calls whose callee answered.
 			rr.Expected = r.Calls.Answered
@@ -416,6 +422,9 @@ func (r *Report) writeText(w io.Writer) {
 	tw("recording length - sent", "%+.1f .. %+.1f ms", rr.OffMsMin, rr.OffMsMax)
 	if r.Scenario == "c" {
 		tw("stereo edges trimmed (max)", "lead %.0f ms, trail %.0f ms", rr.LeadMsMax, rr.TrailMsMax)
+	}
+	if st := r.Streams; st != nil {
+		tw("external media streams", "%d / %d received (AudioSocket %s), %d short, shortest %d %% of the caller's audio %v", st.Received, st.Expected, st.Format, st.Short, st.MinPct, st.Problems)
 	}
 	for i, b := range rr.Bad {
 		if i == 5 {

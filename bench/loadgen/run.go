@@ -158,12 +158,20 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	}
 
 	// The ARI application.
-	if c.scenario == "b" || c.scenario == "c" {
+	if c.scenario == "b" || c.scenario == "b2" || c.scenario == "e" || c.scenario == "c" {
 		calleeEP := ""
 		if r.callee != nil {
 			calleeEP = "PJSIP/callee@127.0.0.1:" + strconv.Itoa(r.callee.Port())
 		}
 		r.app = newARIApp(httpBase, c.ariUser, c.ariPass, c.scenario, calleeEP, logf)
+		if c.scenario == "e" {
+			rcv, err := newStreamReceiver()
+			if err != nil {
+				return nil, err
+			}
+			defer rcv.close()
+			r.app.stream, r.app.streamFormat = rcv, c.streamFormat
+		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := r.app.connect(cctx)
 		cancel()
@@ -291,6 +299,12 @@ wait:
 		cancel()
 		rep.ARIErrors = r.app.errorList()
 		rep.ARIRestCalls = r.app.restCalls.Load()
+		if r.app.stream != nil {
+			rep.Streams = r.app.stream.report(r.app.streamFormat, r.limit*frameSamples, r.app.streamsExpected())
+			if rep.Streams.Short > 0 || rep.Streams.Received < rep.Streams.Expected {
+				rep.fail(fmt.Sprintf("external media: %d of %d streams received, %d short", rep.Streams.Received, rep.Streams.Expected, rep.Streams.Short))
+			}
+		}
 	}
 
 	// Figures.
@@ -333,7 +347,7 @@ func (r *runner) call(ctx context.Context, i int) (res callResult) {
 	switch r.c.scenario {
 	case "p":
 		exten = policyDID
-	case "b":
+	case "b", "b2", "e":
 		exten = strconv.Itoa(300 + i%100)
 	case "c":
 		select {

@@ -42,9 +42,13 @@ type Channel struct {
 	// sentTaps see the audio the channel sends (copy on write).
 	sentTaps atomic.Pointer[[]*tapEntry]
 	// pcm and frame are the media path's buffers (reader goroutine only).
-	pcm             []int16
-	frame           Frame
-	dtmfOut         sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
+	pcm     []int16
+	frame   Frame
+	dtmfOut sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
+	// answering serializes answers: a second answer (two recordings
+	// started at once each answer) waits for the first's 200 OK and finds
+	// the channel Up, instead of sending another final response.
+	answering       sync.Mutex
 	muteIn, muteOut atomic.Bool
 	// outBuf is the encode buffer of the channel's ops goroutine (playback).
 	outBuf []byte
@@ -223,6 +227,8 @@ func (ch *Channel) Answer() error {
 
 // answer answers without the Stasis checks (dialplan applications).
 func (ch *Channel) answer() error {
+	ch.answering.Lock()
+	defer ch.answering.Unlock()
 	ch.mu.Lock()
 	if ch.hangingUp {
 		ch.mu.Unlock()

@@ -287,3 +287,27 @@ func TestHoldAndMuteFromTheAPI(t *testing.T) {
 		t.Fatalf("%d frames sent after unmute", n)
 	}
 }
+
+// Concurrent answers (two recordings started at once each answer the
+// channel): one 200 OK is sent and every caller succeeds, instead of the
+// later ones failing on the dialog's "final response already sent".
+func TestConcurrentAnswers(t *testing.T) {
+	r := newRig(t)
+	ch, d, _ := r.inbound("", offer(t, 5000, ""))
+	d.answerDelay = 20 * time.Millisecond
+	ch.enterStasis("app", nil)
+	errs := make(chan error, 4)
+	for range cap(errs) {
+		go func() { errs <- ch.Answer() }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("answer: %v", err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.answers) != 1 {
+		t.Errorf("%d answers sent, want 1", len(d.answers))
+	}
+}

@@ -27,8 +27,11 @@ type fakeDialog struct {
 	rejects   []int
 	hangups   []int // codes of Hangup calls
 	answerErr error
-	acked     chan struct{}
-	ackBody   []byte
+	// answerDelay holds Answer up (widens races); a second answer fails,
+	// as sip.Dialog's does once a final response was sent.
+	answerDelay time.Duration
+	acked       chan struct{}
+	ackBody     []byte
 }
 
 func newFakeDialog() *fakeDialog { return &fakeDialog{acked: make(chan struct{})} }
@@ -46,6 +49,10 @@ func (d *fakeDialog) Answer(body []byte) error {
 	if d.answerErr != nil {
 		return d.answerErr
 	}
+	if len(d.answers) > 0 {
+		return errors.New("sip: a final response was already sent")
+	}
+	time.Sleep(d.answerDelay)
 	d.answers = append(d.answers, body)
 	return nil
 }
