@@ -299,3 +299,53 @@ func benchDeliver(b *testing.B, st meta.Store) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "delivered/s")
 }
+
+// TestGETNotification: a notification with Method GET is sent as a GET
+// with its parameters added to the URL's query (after those it has) and no
+// body, also when delivered from the outbox after a restart; another
+// method is refused.
+func TestGETNotification(t *testing.T) {
+	type seen struct {
+		method, query, ctype string
+		body                 []byte
+	}
+	var mu sync.Mutex
+	var got []seen
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), b})
+		mu.Unlock()
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	st := openStore(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+	defer st.Close()
+	s := newSender(t, st, slog.New(slog.DiscardHandler), 5)
+	defer s.Close()
+	target := "http://" + l.Addr().String() + "/cb?tenant=a%20b"
+	id, err := s.Send(context.Background(), Notification{Kind: "K", URL: target, Form: form, Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, "not delivered")
+	q, _ := url.ParseQuery(got[0].query)
+	if got[0].method != "GET" || len(got[0].body) != 0 || got[0].ctype != "" ||
+		q.Get("tenant") != "a b" || q.Get("CallId") != "c1" || q.Get("NotificationName") != "RecordCompleted" {
+		t.Fatalf("received %s %q (content type %q, body %q)", got[0].method, got[0].query, got[0].ctype, got[0].body)
+	}
+	it, err := st.(meta.Outbox).OutboxItem(context.Background(), id)
+	if err != nil || !it.IsGET() || !strings.HasPrefix(it.URL, target+"&") {
+		t.Fatalf("outbox row %+v %v", it, err)
+	}
+	if _, err := s.Send(context.Background(), Notification{Kind: "K", URL: target, Form: form, Method: "PUT"}); err == nil {
+		t.Fatal("a PUT notification was accepted")
+	}
+	if u := WithQuery("http://h/p#f", url.Values{"a": {"1"}}); u != "http://h/p?a=1#f" {
+		t.Fatalf("WithQuery with a fragment: %s", u)
+	}
+}
