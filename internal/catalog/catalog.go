@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -501,10 +502,18 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				s.log().Warn("catalog: reconcile incomplete; retrying later", "err", err, "every", every)
-			}
+			s.reconcileContained(ctx, every)
 		}
+	}
+}
+
+// reconcileContained is one periodic Reconcile: a panic in it (a store's
+// bug met by one row) is logged with its stack and counted
+// (tapedeck_panics_total{site="catalog"}), and the next period tries again.
+func (s *Service) reconcileContained(ctx context.Context, every time.Duration) {
+	defer contain.Recover(s.log(), "catalog", nil)
+	if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		s.log().Warn("catalog: reconcile incomplete; retrying later", "err", err, "every", every)
 	}
 }
 
