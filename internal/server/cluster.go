@@ -29,8 +29,9 @@ import (
 //     once on ari.ping); tapedeck adds "tapedeck_node" (the node id that
 //     prefixes its resource ids) and announces itself with an empty
 //     application so that the nodes without applications are known too.
-//   - ari.event.{app}.{node}: the events (natsBridge); a node delivers those
-//     of other nodes to the applications connected to it.
+//   - ari.event.{app}.{node}: the events (natsBridge); a node subscribes to
+//     those of the applications connected to it (ari.event.{app}.*) and
+//     delivers the other nodes' to them.
 //   - ari.get|command|create.{app}.{node}: requests on another node's
 //     resources, ari-proxy's Request ({"kind", "key", ...}) answered by its
 //     Response ({"error", "data", "key"}). tapedeck's requests carry the ARI
@@ -131,8 +132,11 @@ type cluster struct {
 	apps  map[string]map[string]time.Time // app → entity → last announced
 	stubs map[string]*event.Subscriber    // stand-ins of remote applications
 	where map[string]location             // "channel:<id>" ... → owner
-	// announced are the local applications of the last announcement.
+	// announced are the local applications of the last announcement;
+	// eventSubs their subscriptions to the other nodes' events (both only
+	// touched by run, then close).
 	announced map[string]bool
+	eventSubs map[string]*nats.Subscription
 
 	subs []*nats.Subscription
 	kick chan struct{}
@@ -142,9 +146,10 @@ type cluster struct {
 }
 
 func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID string, local trustedARI, refuse func() string, log *slog.Logger) (*cluster, error) {
+	entity = subjectToken(entity) // as natsBridge publishes it
 	c := &cluster{nc: nc, prefix: prefix, bus: bus, entity: entity, nodeID: nodeID, local: local, refuse: refuse, log: log,
 		peers: map[string]*peer{}, apps: map[string]map[string]time.Time{}, stubs: map[string]*event.Subscriber{},
-		where: map[string]location{}, announced: map[string]bool{},
+		where: map[string]location{}, announced: map[string]bool{}, eventSubs: map[string]*nats.Subscription{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	handlers := []struct {
 		subject string
@@ -152,7 +157,6 @@ func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID s
 	}{
 		{prefix + "announce", c.onAnnounce},
 		{prefix + "ping", func(*nats.Msg) { c.poke() }},
-		{prefix + "event.>", c.onEvent},
 		{prefix + "get.*." + entity, c.onRequest},
 		{prefix + "command.*." + entity, c.onRequest},
 		{prefix + "create.*." + entity, c.onRequest},
@@ -184,6 +188,10 @@ func (c *cluster) close() {
 		close(c.stop)
 		c.wg.Wait()
 		c.unsubscribe()
+		for app, sub := range c.eventSubs {
+			_ = sub.Unsubscribe()
+			delete(c.eventSubs, app)
+		}
 		// The other nodes drop this node's applications at once.
 		if c.connected() {
 			for app := range c.announced {
@@ -240,6 +248,18 @@ func (c *cluster) round(full bool) {
 	now := map[string]bool{}
 	for _, app := range local {
 		now[app] = true
+		if c.eventSubs[app] == nil {
+			// Subscribed before it is announced: no other node sends the
+			// application a call before this node hears its events.
+			subject := c.prefix + "event." + subjectToken(app) + ".*"
+			sub, err := c.nc.Subscribe(subject, func(m *nats.Msg) { c.onEvent(app, m) })
+			if err != nil {
+				c.log.Warn("cluster: subscribing to the other nodes' events failed", "subject", subject, "err", err)
+				continue
+			}
+			_ = sub.SetPendingLimits(65536, 256<<20)
+			c.eventSubs[app] = sub
+		}
 		if full || !c.announced[app] {
 			c.publishAnnounce(app, false)
 		}
@@ -247,6 +267,12 @@ func (c *cluster) round(full bool) {
 	for app := range c.announced {
 		if !now[app] {
 			c.publishAnnounce(app, true)
+		}
+	}
+	for app, sub := range c.eventSubs {
+		if !now[app] {
+			_ = sub.Unsubscribe()
+			delete(c.eventSubs, app)
 		}
 	}
 	if full {
@@ -352,18 +378,11 @@ func (c *cluster) reconcile() {
 	}
 }
 
-// onEvent delivers another node's event to the application connected here.
-func (c *cluster) onEvent(m *nats.Msg) {
-	// ari.event.{app}.{node}
-	rest, ok := strings.CutPrefix(m.Subject, c.prefix+"event.")
-	if !ok {
-		return
-	}
-	app, from, ok := strings.Cut(rest, ".")
-	if !ok || from == c.entity || strings.Contains(from, ".") {
-		return
-	}
-	if !c.bus.Connected(app) {
+// onEvent delivers another node's event (ari.event.{app}.{node}) to the
+// application connected here.
+func (c *cluster) onEvent(app string, m *nats.Msg) {
+	from := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if from == c.entity || !c.bus.Connected(app) {
 		return
 	}
 	// Learnt before the application sees the event: its next request may

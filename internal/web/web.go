@@ -314,8 +314,12 @@ func (h *Handler) signout(w http.ResponseWriter, r *http.Request, se *session) {
 // filters is the recordings table's view, as in the URL.
 type filters struct {
 	Start, End, From, To, CallSid, Status, Source, User, Sort, Dir string
-	Page                                                           int
-	Errors                                                         map[string]string
+	// After and Before are the keyset cursor of a Next or Previous link
+	// (the last or first recording of the page it was on); Page then only
+	// numbers the page. Without them, Page is an offset (old links).
+	After, Before string
+	Page          int
+	Errors        map[string]string
 }
 
 var (
@@ -328,12 +332,26 @@ var (
 
 func parseFilters(q url.Values) filters {
 	f := filters{Start: q.Get("start"), End: q.Get("end"), From: q.Get("from"), To: q.Get("to"), CallSid: q.Get("callsid"),
-		Status: q.Get("status"), Source: q.Get("source"), User: q.Get("user"), Sort: q.Get("sort"), Dir: q.Get("dir"), Errors: map[string]string{}}
+		Status: q.Get("status"), Source: q.Get("source"), User: q.Get("user"), Sort: q.Get("sort"), Dir: q.Get("dir"),
+		After: q.Get("after"), Before: q.Get("before"), Errors: map[string]string{}}
+	for _, c := range []struct{ name, v string }{{"after", f.After}, {"before", f.Before}} {
+		if c.v != "" && !meta.IsRecordingSid(c.v) {
+			f.Errors["page"] = "Not a page of this table (bad " + c.name + ")."
+		}
+	}
+	if f.After != "" && f.Before != "" {
+		f.Errors["page"] = "Not a page of this table (after and before)."
+	}
 	if p := q.Get("page"); p != "" {
 		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > 1_000_000 {
+		switch {
+		case err != nil || n < 0 || n > 1_000_000:
 			f.Errors["page"] = "Page must be a number from 0."
-		} else {
+		case n > maxOffsetPage && q.Get("after") == "" && q.Get("before") == "":
+			// Deeper pages are reached by key, through the Next links:
+			// an offset that deep reads every row before it.
+			f.Errors["page"] = fmt.Sprintf("Pages past %d are reached with the Next link.", maxOffsetPage)
+		default:
 			f.Page = n
 		}
 	}
@@ -392,8 +410,14 @@ func oneOf(v string, set []string) bool {
 	return false
 }
 
-// query is the filters as URL parameters (without page).
+// query is the filters as URL parameters, with page (and no cursor).
 func (f filters) query(page int) string {
+	return f.cursorQuery(page, "", "")
+}
+
+// cursorQuery is the filters as URL parameters, with page and a keyset
+// cursor (after or before a recording's Sid).
+func (f filters) cursorQuery(page int, after, before string) string {
 	q := url.Values{}
 	for k, v := range map[string]string{"start": f.Start, "end": f.End, "from": f.From, "to": f.To, "callsid": f.CallSid,
 		"status": f.Status, "source": f.Source, "user": f.User} {
@@ -409,6 +433,12 @@ func (f filters) query(page int) string {
 	}
 	if page > 0 {
 		q.Set("page", strconv.Itoa(page))
+		if after != "" {
+			q.Set("after", after)
+		}
+		if before != "" {
+			q.Set("before", before)
+		}
 	}
 	return q.Encode()
 }
@@ -416,29 +446,36 @@ func (f filters) query(page int) string {
 // PageSize is the recordings table's rows per page.
 const PageSize = 25
 
-// scanLimit bounds how many rows a status/source filter (which the catalog
-// query does not take) looks through.
-const scanLimit = 5000
+// countLimit: past this many matching recordings the table says "more
+// than" instead of counting them all (a count costs as much as reading).
+const countLimit = 10000
+
+// maxOffsetPage is the deepest page a URL without a cursor may name.
+const maxOffsetPage = countLimit / PageSize
 
 type recordingsData struct {
-	F                  filters
-	Rows               []meta.Recording
-	Total              int
-	Page, Pages        int
-	Prev, Next         string
-	SortLinks          map[string]string
-	Statuses, Sources  []string
-	Filtered, Complete bool
+	F                 filters
+	Rows              []meta.Recording
+	Total             int
+	TotalCapped       bool // more than Total
+	Page, Pages       int
+	Number            int // Page, counted from 1
+	CountLimit        int
+	Prev, Next        string
+	SortLinks         map[string]string
+	Statuses, Sources []string
+	Filtered          bool
 }
 
 func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session) {
 	f := parseFilters(r.URL.Query())
-	d := recordingsData{F: f, Statuses: statuses, Sources: sources, SortLinks: map[string]string{}, Complete: true}
+	d := recordingsData{F: f, Statuses: statuses, Sources: sources, SortLinks: map[string]string{}, CountLimit: countLimit}
 	status := http.StatusOK
 	if len(f.Errors) > 0 {
 		status = http.StatusBadRequest
 	} else {
-		q := meta.Query{AccountSid: se.accountSid, CallSid: f.CallSid, From: f.From, To: f.To, Desc: f.Dir == "desc"}
+		q := meta.Query{AccountSid: se.accountSid, CallSid: f.CallSid, From: f.From, To: f.To, Desc: f.Dir == "desc",
+			Status: meta.Status(f.Status), Source: f.Source, Owner: f.User, CountLimit: countLimit}
 		switch f.Sort {
 		case "duration":
 			q.SortBy = meta.SortDuration
@@ -456,23 +493,36 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 			t = t.Add(24*time.Hour - time.Nanosecond)
 			q.StartTo = &t
 		}
-		rows, total, err := h.list(r.Context(), q, f)
+		if q.Owner != "" {
+			// No index serves "one of the owners": counting would read
+			// every recording of the account.
+			q.CountLimit = -1
+		}
+		p, more, err := h.list(r.Context(), q, f)
+		if errors.Is(err, meta.ErrNotFound) {
+			// A cursor whose recording is gone (deleted since): back to
+			// the first page.
+			http.Redirect(w, r, "/recordings?"+f.query(0), http.StatusSeeOther)
+			return
+		}
 		if err != nil {
 			h.o.Logger.Warn("web: listing recordings", "err", err)
 			http.Error(w, "The catalog could not be read", http.StatusInternalServerError)
 			return
 		}
-		d.Rows, d.Total = rows, total
+		d.Rows, d.Total, d.TotalCapped = p.Items, p.Total, p.TotalCapped
+		if n := len(d.Rows); n > 0 {
+			if f.Page > 0 {
+				d.Prev = "/recordings?" + f.cursorQuery(f.Page-1, "", d.Rows[0].Sid)
+			}
+			if more {
+				d.Next = "/recordings?" + f.cursorQuery(f.Page+1, d.Rows[n-1].Sid, "")
+			}
+		}
 	}
 	d.Filtered = f.Start != "" || f.End != "" || f.From != "" || f.To != "" || f.CallSid != "" || f.Status != "" || f.Source != "" || f.User != ""
-	d.Page = f.Page
+	d.Page, d.Number = f.Page, f.Page+1
 	d.Pages = (d.Total + PageSize - 1) / PageSize
-	if f.Page > 0 {
-		d.Prev = "/recordings?" + f.query(f.Page-1)
-	}
-	if f.Page+1 < d.Pages {
-		d.Next = "/recordings?" + f.query(f.Page+1)
-	}
 	for _, s := range []string{"date", "duration", "callsid"} {
 		g := f
 		dir := "desc"
@@ -485,35 +535,32 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 	h.render(w, status, "recordings", view{Title: "Recordings", User: se.user, CSRF: se.csrf, Nav: "recordings", Data: d})
 }
 
-// list runs the query; status, source and user (a Wazo owner), which the
-// catalog does not filter on, are applied to up to scanLimit rows.
-func (h *Handler) list(ctx context.Context, q meta.Query, f filters) ([]meta.Recording, int, error) {
-	if f.Status == "" && f.Source == "" && f.User == "" {
-		q.Offset, q.Limit = f.Page*PageSize, PageSize
-		p, err := h.o.Catalog.Meta.ListRecordings(ctx, q)
-		return p.Items, p.Total, err
+// list reads one page in the catalog, every filter in its query: by key
+// after or before the cursor recording when the URL has one, else by
+// offset. more says whether a page follows (in the sort order).
+func (h *Handler) list(ctx context.Context, q meta.Query, f filters) (meta.Page, bool, error) {
+	q.Limit = PageSize + 1
+	switch {
+	case f.After != "":
+		q.AfterSid = f.After
+	case f.Before != "":
+		q.BeforeSid = f.Before
+		q.Limit = PageSize
+	default:
+		q.Offset = f.Page * PageSize
 	}
-	var all []meta.Recording
-	q.Limit = meta.MaxPageSize
-	for len(all) < scanLimit {
-		p, err := h.o.Catalog.Meta.ListRecordings(ctx, q)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, r := range p.Items {
-			if (f.Status == "" || string(r.Status) == f.Status) && (f.Source == "" || r.Source == f.Source) &&
-				(f.User == "" || strings.Contains(","+r.Owners+",", ","+f.User+",")) {
-				all = append(all, r)
-			}
-		}
-		if len(p.Items) < q.Limit {
-			break
-		}
-		q.Offset += len(p.Items)
+	p, err := h.o.Catalog.Meta.ListRecordings(ctx, q)
+	if err != nil {
+		return meta.Page{}, false, err
 	}
-	total := len(all)
-	lo := min(f.Page*PageSize, total)
-	return all[lo:min(lo+PageSize, total)], total, nil
+	more := len(p.Items) > PageSize
+	if more {
+		p.Items = p.Items[:PageSize]
+	}
+	if f.Before != "" {
+		more = true // the page the Previous link came from
+	}
+	return p, more, nil
 }
 
 type recordingData struct {

@@ -72,11 +72,11 @@ func (s Status) Live() bool { return s == StatusInProgress || s == StatusPaused 
 const (
 	StatusInProgress Status = "in-progress"
 	// StatusPaused: in progress, paused on its call (Twilio's "paused").
-	StatusPaused Status = "paused"
-	StatusCompleted  Status = "completed"
-	StatusFailed     Status = "failed"
-	StatusRecovered  Status = "recovered"
-	StatusDeleted    Status = "deleted"
+	StatusPaused    Status = "paused"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusRecovered Status = "recovered"
+	StatusDeleted   Status = "deleted"
 	// StatusAbsent: the recording ended without audio (no frame was
 	// received), as Twilio's "absent"; its (empty) file is kept.
 	StatusAbsent Status = "absent"
@@ -224,9 +224,24 @@ type Query struct {
 	// sort order (keyset paging; stable and cheap for deep pages). The Sid
 	// must be one of the account's recordings, else ErrNotFound.
 	AfterSid string
+	// BeforeSid, when set, is the page right before that recording in the
+	// sort order (keyset paging backwards, for a "previous" link); the rows
+	// still come in the sort order. Not with AfterSid, Offset or
+	// IncludeDeleted.
+	BeforeSid string
 	// From/To: exact caller (CallerNumber) and callee (CalledNumber)
 	// numbers when not empty.
 	From, To string
+	// Status and Source: exact status and source when not empty. Owner: a
+	// user UUID among the comma-separated Owners when not empty.
+	Status Status
+	Source string
+	Owner  string
+	// CountLimit, when > 0, stops counting matching rows past it: Total is
+	// then at most CountLimit+1 and TotalCapped says it was cut (a big
+	// result's count costs as much as reading it). Negative: no count at
+	// all (Total -1, TotalCapped), for a filter no index serves (Owner).
+	CountLimit int
 	// IncludeDeleted lists soft-deleted recordings too (status deleted),
 	// as Twilio's IncludeSoftDeleted.
 	IncludeDeleted bool
@@ -235,7 +250,10 @@ type Query struct {
 // Page is one page of ListRecordings.
 type Page struct {
 	Items []Recording
-	Total int // rows matching AccountSid/CallSid/StartFrom/StartTo (ignores paging)
+	Total int // rows matching the filters (ignores paging)
+	// TotalCapped: more than Query.CountLimit rows match; Total is a lower
+	// bound.
+	TotalCapped bool
 }
 
 // Store is the recording catalog.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -735,24 +736,66 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 	if q.To != "" {
 		where += ` AND called_number = ` + arg(q.To)
 	}
+	if q.Status != "" {
+		where += ` AND status = ` + arg(string(q.Status))
+	}
+	if q.Source != "" {
+		where += ` AND source = ` + arg(q.Source)
+	}
+	if q.Owner != "" {
+		where += ` AND ',' || owners || ',' LIKE ` + arg("%,"+likeEscaper.Replace(q.Owner)+",%") + ` ESCAPE '\'`
+	}
+	if q.BeforeSid != "" && (q.AfterSid != "" || q.Offset > 0 || q.IncludeDeleted) {
+		return Page{}, fmt.Errorf("%w: BeforeSid with AfterSid, Offset or IncludeDeleted", ErrInvalid)
+	}
 
 	var page Page
-	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM recordings WHERE `+where), args...).Scan(&page.Total); err != nil {
+	count := func(table string) (int, error) {
+		var n int
+		query := `SELECT COUNT(*) FROM ` + table + ` WHERE ` + where
+		cargs := args
+		if q.CountLimit > 0 {
+			// Counting stops at CountLimit+1 rows: on the filter's index, a
+			// bounded range instead of the whole account.
+			query = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + table + ` WHERE ` + where + ` LIMIT ` +
+				"$" + strconv.Itoa(len(args)+1) + `) AS c`
+			cargs = append(args[:len(args):len(args)], q.CountLimit+1)
+		}
+		err := s.r.QueryRowContext(ctx, s.q(query), cargs...).Scan(&n)
+		return n, err
+	}
+	n, err := 0, error(nil)
+	if q.CountLimit >= 0 {
+		n, err = count("recordings")
+	}
+	if err != nil {
 		return Page{}, s.mapErr(err, "count recordings")
 	}
-	if q.IncludeDeleted {
-		var n int
-		if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM deleted_recordings WHERE `+where), args...).Scan(&n); err != nil {
+	page.Total = n
+	if q.CountLimit < 0 {
+		page.Total, page.TotalCapped = -1, true
+	} else if q.IncludeDeleted {
+		n, err := count("deleted_recordings")
+		if err != nil {
 			return Page{}, s.mapErr(err, "count deleted recordings")
 		}
 		page.Total += n
+	}
+	if q.CountLimit > 0 && page.Total > q.CountLimit {
+		page.Total, page.TotalCapped = q.CountLimit+1, true
 	}
 
 	dir, cmp := "ASC", ">"
 	if desc {
 		dir, cmp = "DESC", "<"
 	}
-	if q.AfterSid != "" {
+	backwards := q.BeforeSid != ""
+	if backwards {
+		// The rows before the key: the opposite comparison and order, then
+		// turned round.
+		dir, cmp = map[string]string{"ASC": "DESC", "DESC": "ASC"}[dir], map[string]string{">": "<", "<": ">"}[cmp]
+	}
+	if keySid := q.AfterSid + q.BeforeSid; keySid != "" {
 		// Keyset: the rows after (key, sid) in the sort order, written so
 		// that the (account_sid, col, sid) index gives a range scan.
 		var key any
@@ -760,14 +803,14 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 		if q.IncludeDeleted {
 			keyQuery += ` UNION ALL SELECT ` + col + ` FROM deleted_recordings WHERE account_sid = $1 AND sid = $2`
 		}
-		err := s.r.QueryRowContext(ctx, s.q(keyQuery), q.AccountSid, q.AfterSid).Scan(&key)
+		err := s.r.QueryRowContext(ctx, s.q(keyQuery), q.AccountSid, keySid).Scan(&key)
 		if errors.Is(err, sql.ErrNoRows) {
-			return Page{}, fmt.Errorf("%w: AfterSid %q", ErrNotFound, q.AfterSid)
+			return Page{}, fmt.Errorf("%w: AfterSid/BeforeSid %q", ErrNotFound, keySid)
 		}
 		if err != nil {
 			return Page{}, s.mapErr(err, "AfterSid")
 		}
-		k, sid := arg(key), arg(q.AfterSid)
+		k, sid := arg(key), arg(keySid)
 		where += fmt.Sprintf(` AND %s %s= %s AND (%s %s %s OR sid %s %s)`, col, cmp, k, col, cmp, k, cmp, sid)
 	}
 	var query string
@@ -805,5 +848,11 @@ UNION ALL SELECT * FROM (SELECT %s FROM deleted_recordings WHERE %s %s LIMIT %s)
 	if err := rows.Err(); err != nil {
 		return Page{}, s.mapErr(err, "list recordings")
 	}
+	if backwards {
+		slices.Reverse(page.Items)
+	}
 	return page, nil
 }
+
+// likeEscaper escapes a LIKE pattern's wildcards (ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -47,6 +47,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"NoDuplicateCallerColumns", testNoDuplicateCallerColumns},
 		{"CDRs", testCDRs},
 		{"RecordingNameClaims", testRecordingNameClaims},
+		{"PageFilters", testPageFilters},
 		{"OutboxClaims", testOutboxClaims},
 		{"Quality", testQuality},
 		{"LiveStatus", testLiveStatus},
@@ -1171,6 +1172,97 @@ func testStored(t *testing.T, s Store) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Finished = %v, want %v", got, want)
+	}
+}
+
+// testPageFilters: the recordings page's filters run in the query (status,
+// source, an owner among Owners), BeforeSid pages backwards in the sort
+// order, and CountLimit caps the count.
+func testPageFilters(t *testing.T, s Store) {
+	ctx := tctx(t)
+	acc := mustAccount(t, s, "pages")
+	var all []Recording
+	for i := range 40 {
+		r := sampleRec(acc.Sid, i)
+		r.Status = []Status{StatusCompleted, StatusFailed, StatusAbsent, StatusCompleted}[i%4]
+		r.Source = []string{SourceARI, SourcePolicy}[i%2]
+		r.Owners = []string{"", "u-1", "u-1,u-2", "u-22", "x%y"}[i%5]
+		all = append(all, r)
+	}
+	if err := s.PutRecordings(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q Query, want int, match func(Recording) bool) {
+		t.Helper()
+		q.AccountSid, q.Limit = acc.Sid, MaxPageSize
+		p, err := s.ListRecordings(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Items) != want || p.Total != want || p.TotalCapped {
+			t.Errorf("%+v: %d rows, total %d (capped %v); want %d", q, len(p.Items), p.Total, p.TotalCapped, want)
+		}
+		for _, r := range p.Items {
+			if !match(r) {
+				t.Errorf("%+v: row %s (%s, %s, %q) does not match", q, r.Name, r.Status, r.Source, r.Owners)
+			}
+		}
+	}
+	count(Query{Status: StatusFailed}, 10, func(r Recording) bool { return r.Status == StatusFailed })
+	count(Query{Source: SourcePolicy}, 20, func(r Recording) bool { return r.Source == SourcePolicy })
+	count(Query{Status: StatusCompleted, Source: SourceARI}, 10, func(r Recording) bool { return r.Status == StatusCompleted && r.Source == SourceARI })
+	count(Query{Owner: "u-2"}, 8, func(r Recording) bool { return r.Owners == "u-1,u-2" })
+	count(Query{Owner: "u-1"}, 16, func(r Recording) bool { return r.Owners == "u-1" || r.Owners == "u-1,u-2" })
+	count(Query{Owner: "u-%"}, 0, nil)
+	count(Query{Owner: "x%y"}, 8, func(r Recording) bool { return r.Owners == "x%y" })
+	count(Query{Owner: "u_2"}, 0, nil)
+
+	// Backwards by key: the page before a row, in the sort order.
+	for _, desc := range []bool{false, true} {
+		for _, sortBy := range []string{SortDateCreated, SortDuration, SortCallSid} {
+			q := Query{AccountSid: acc.Sid, SortBy: sortBy, Desc: desc, Limit: MaxPageSize}
+			full, err := s.ListRecordings(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Limit, q.BeforeSid = 7, full.Items[20].Sid
+			p, err := s.ListRecordings(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Items) != 7 {
+				t.Fatalf("%s desc=%v: BeforeSid gave %d rows", sortBy, desc, len(p.Items))
+			}
+			for i, r := range p.Items {
+				if r.Sid != full.Items[13+i].Sid {
+					t.Errorf("%s desc=%v: BeforeSid row %d is %s, want %s", sortBy, desc, i, r.Name, full.Items[13+i].Name)
+				}
+			}
+			q.BeforeSid = full.Items[3].Sid // fewer rows than the limit before it
+			if p, err := s.ListRecordings(ctx, q); err != nil || len(p.Items) != 3 || p.Items[0].Sid != full.Items[0].Sid {
+				t.Errorf("%s desc=%v: BeforeSid the 4th row: %d rows, %v", sortBy, desc, len(p.Items), err)
+			}
+		}
+	}
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: acc.Sid, BeforeSid: all[0].Sid, AfterSid: all[1].Sid}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("BeforeSid with AfterSid: %v", err)
+	}
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: acc.Sid, BeforeSid: NewRecordingSid()}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("BeforeSid of no recording: %v", err)
+	}
+
+	// The count stops past CountLimit.
+	p, err := s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: 15, Limit: 5})
+	if err != nil || p.Total != 16 || !p.TotalCapped || len(p.Items) != 5 {
+		t.Errorf("CountLimit 15 of 40: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
+	}
+	p, err = s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: 15, Status: StatusFailed})
+	if err != nil || p.Total != 10 || p.TotalCapped {
+		t.Errorf("CountLimit 15 of 10: total %d capped %v, %v", p.Total, p.TotalCapped, err)
+	}
+	p, err = s.ListRecordings(ctx, Query{AccountSid: acc.Sid, CountLimit: -1, Owner: "u-1", Limit: 5})
+	if err != nil || p.Total != -1 || !p.TotalCapped || len(p.Items) != 5 {
+		t.Errorf("CountLimit -1: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
 	}
 }
 
