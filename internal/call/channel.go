@@ -833,12 +833,19 @@ func (ch *Channel) SetVar(name, value string, unset bool) error {
 		return err
 	}
 	switch name {
-	case "CALLERID(num)", "CALLERID(number)":
-		ch.caller.Number = value
-	case "CALLERID(name)":
-		ch.caller.Name = value
+	case "CALLERID(num)", "CALLERID(number)", "CALLERID(name)":
+		// A function, not a variable: ChannelCallerId, not ChannelVarset
+		// (as Asterisk).
+		if name == "CALLERID(name)" {
+			ch.caller.Name = value
+		} else {
+			ch.caller.Number = value
+		}
+		ch.publishLocked(&ChannelCallerID{Base: ch.m.base("ChannelCallerId"), CallerPresentationTxt: "Presentation Allowed, Not Screened", Channel: ch.jsonLocked()})
+		return nil
 	case "CHANNEL(language)":
-		ch.language = value
+		ch.language = value // a function: no event
+		return nil
 	case "TALK_DETECT(set)", "TALK_DETECT(remove)":
 		// A function, not a variable: no ChannelVarset (as Asterisk).
 		return ch.talkDetectLocked(strings.TrimSuffix(strings.TrimPrefix(name, "TALK_DETECT("), ")"), value)

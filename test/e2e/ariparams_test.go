@@ -67,17 +67,29 @@ func TestAriOriginateParams(t *testing.T) {
 	n.mustDo("DELETE", "/channels/alaw-leg", 204)
 	ev.skipTo("ChannelDestroyed", 10*time.Second)
 
-	// priority=2 of extension 300: answered, then the dialplan ends.
+	// priority=2 of extension 300: the route's Stasis(orig) is at priority
+	// 1, so once answered the dialplan ends: the channel goes without
+	// entering orig.
 	n.mustDo("POST", "/channels?endpoint="+ep+"&extension=300&priority=2&channelId=pri2", 200)
-	select {
-	case in = <-callee.Incoming():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the callee got no call for priority 2")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := n.do("GET", "/channels/pri2", nil)
+		if code == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("priority 2: the channel is still there (%d)", code)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	select {
-	case <-in.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatal("priority 2: the call was not hung up")
+	for {
+		e := ev.nextEvent(300 * time.Millisecond)
+		if e == nil {
+			break
+		}
+		if e["type"] == "StasisStart" {
+			t.Fatalf("priority 2 ran the route's application: %v", e)
+		}
 	}
 }
 
@@ -111,6 +123,14 @@ func TestAriBridgeJoinParams(t *testing.T) {
 	vs := ev.skipTo("ChannelVarset", 5*time.Second)
 	if cv, _ := vs["channel"].(map[string]any)["channelvars"].(map[string]any); cv["TEAM"] != "red" {
 		t.Fatalf("ChannelVarset channel.channelvars %v", vs["channel"])
+	}
+
+	// CALLERID() is a function: ChannelCallerId, not ChannelVarset.
+	n.mustDo("POST", "/channels/"+a+"/variable?variable="+urlq("CALLERID(name)")+"&value=Alice", 204)
+	cid := ev.nextEvent(5 * time.Second)
+	if cid["type"] != "ChannelCallerId" || cid["channel"].(map[string]any)["caller"].(map[string]any)["name"] != "Alice" ||
+		fmt.Sprint(cid["caller_presentation"]) != "0" {
+		t.Fatalf("after setting CALLERID(name): %v, want ChannelCallerId with the new name", cid)
 	}
 
 	n.mustDo("POST", "/bridges/join", 200)

@@ -238,17 +238,40 @@ func TestAriMusicOnHold(t *testing.T) {
 }
 
 // TestARIEndpointStateChange: an application subscribed to the PJSIP
-// endpoints hears EndpointStateChange when a user's phone registers
-// (online) and when it unregisters (offline); the endpoint's state in
-// GET /endpoints follows.
+// endpoints hears, when a user's phone registers, ContactStatusChange
+// (Created, with the phone's contact) then EndpointStateChange (online),
+// and when it unregisters ContactStatusChange (Removed) then
+// EndpointStateChange (offline); the endpoint's state in GET /endpoints
+// follows.
 func TestARIEndpointStateChange(t *testing.T) {
 	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001"})
 	ev := n.connect("epwatch")
 	n.mustDo("POST", "/applications/epwatch/subscription?eventSource="+urlq("endpoint:PJSIP"), 200)
+	port := 0 // the phone's SIP port, in its contact
+	until := func(typ string) []string {
+		t.Helper()
+		var seq []string
+		for {
+			e := ev.nextEvent(10 * time.Second)
+			if e == nil {
+				t.Fatalf("no %s after %v", typ, seq)
+			}
+			ep, _ := e["endpoint"].(map[string]any)
+			line := fmt.Sprintf("%v/%v/%v", e["type"], ep["resource"], ep["state"])
+			if ci, ok := e["contact_info"].(map[string]any); ok {
+				line += fmt.Sprintf("/%v/%v", ci["contact_status"], port > 0 && strings.Contains(fmt.Sprint(ci["uri"]), fmt.Sprintf(":%d", port)))
+			}
+			seq = append(seq, line)
+			if e["type"] == typ {
+				return seq
+			}
+		}
+	}
 	alice := registeredPhone(t, n, "1001", 440, "manual")
-	on := ev.skipTo("EndpointStateChange", 10*time.Second)
-	if e := on["endpoint"].(map[string]any); e["technology"] != "PJSIP" || e["resource"] != "sip1001" || e["state"] != "online" {
-		t.Fatalf("EndpointStateChange %v, want PJSIP/sip1001 online", on)
+	port = alice.SIPPort
+	if got, want := strings.Join(until("EndpointStateChange"), " "),
+		"ContactStatusChange/sip1001/online/Created/true EndpointStateChange/sip1001/online"; got != want {
+		t.Fatalf("on registration: %s, want %s", got, want)
 	}
 	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1001", 200)); !strings.Contains(b, `"state":"online"`) {
 		t.Fatalf("endpoint %s", b)
@@ -256,9 +279,9 @@ func TestARIEndpointStateChange(t *testing.T) {
 	if _, err := alice.Command("uadel", alice.AOR()); err != nil {
 		t.Fatalf("baresip uadel: %v", err)
 	}
-	off := ev.skipTo("EndpointStateChange", 10*time.Second)
-	if e := off["endpoint"].(map[string]any); e["resource"] != "sip1001" || e["state"] != "offline" {
-		t.Fatalf("EndpointStateChange %v, want PJSIP/sip1001 offline", off)
+	if got, want := strings.Join(until("EndpointStateChange"), " "),
+		"ContactStatusChange/sip1001/offline/Removed/true EndpointStateChange/sip1001/offline"; got != want {
+		t.Fatalf("on unregistration: %s, want %s", got, want)
 	}
 	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1001", 200)); !strings.Contains(b, `"state":"offline"`) {
 		t.Fatalf("endpoint %s", b)

@@ -72,11 +72,11 @@ func (s Status) Live() bool { return s == StatusInProgress || s == StatusPaused 
 const (
 	StatusInProgress Status = "in-progress"
 	// StatusPaused: in progress, paused on its call (Twilio's "paused").
-	StatusPaused Status = "paused"
-	StatusCompleted  Status = "completed"
-	StatusFailed     Status = "failed"
-	StatusRecovered  Status = "recovered"
-	StatusDeleted    Status = "deleted"
+	StatusPaused    Status = "paused"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusRecovered Status = "recovered"
+	StatusDeleted   Status = "deleted"
 	// StatusAbsent: the recording ended without audio (no frame was
 	// received), as Twilio's "absent"; its (empty) file is kept.
 	StatusAbsent Status = "absent"
