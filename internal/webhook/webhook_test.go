@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -224,6 +227,47 @@ func value(c prometheus.Metric) float64 {
 // BenchmarkDeliver: b.N notifications queued in a real SQLite outbox and
 // delivered to a loopback receiver; reports deliveries per second.
 func BenchmarkDeliver(b *testing.B) {
+	st, err := meta.OpenSQLite(filepath.Join(b.TempDir(), "tapedeck.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	benchDeliver(b, st)
+}
+
+// BenchmarkDeliverPostgres is BenchmarkDeliver with the outbox in
+// PostgreSQL (a cluster's shared catalog: claims, heartbeats), in a fresh
+// database at $TAPEDECK_TEST_PG_DSN or scripts/pg-test.sh's role.
+func BenchmarkDeliverPostgres(b *testing.B) {
+	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
+	if dsn == "" {
+		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Skip("SKIP: PostgreSQL unreachable: ", err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("tapedeck_whbench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	benchDeliver(b, st)
+}
+
+func benchDeliver(b *testing.B, st meta.Store) {
 	var got atomic.Int64
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -235,11 +279,6 @@ func BenchmarkDeliver(b *testing.B) {
 	})}
 	go srv.Serve(l)
 	defer srv.Close()
-	st, err := meta.OpenSQLite(filepath.Join(b.TempDir(), "tapedeck.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
 	allow, _ := netguard.Parse([]string{"127.0.0.1"})
 	s := New(Options{Outbox: st.(meta.Outbox), Node: "n1", Allow: allow, Secret: []byte("k"), Workers: 8, Log: slog.New(slog.DiscardHandler)})
 	s.Start()

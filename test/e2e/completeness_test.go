@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -474,4 +475,74 @@ func TestTwilioGETStatusCallbacks(t *testing.T) {
 		}
 	}
 	n.mustDo("DELETE", "/channels/"+id, 204)
+}
+
+// TestTwilioTooShortRecordingIsAbsent: a recording started through the
+// Twilio API that holds audio but less than a second is absent (Twilio's
+// rule), error 16101, its media not served, its absent status callback
+// sent with ErrorCode 16101; one of a second and more is completed.
+func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Webhook.Allow = []string{"127.0.0.1"}
+		c.Webhook.BackoffSeconds = 1
+	})
+	hook := &statusHook{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, tc := range []struct {
+		ms     int
+		status string
+		code   any
+	}{{600, "absent", 16101.0}, {1200, "completed", nil}} {
+		t.Run(fmt.Sprint(tc.ms, "ms"), func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "354")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings.json", url.Values{"RecordingStatusCallback": {hs.URL + "/cb"},
+				"RecordingStatusCallbackEvent": {"completed absent"}})
+			var created struct {
+				Sid string `json:"sid"`
+			}
+			if code != 201 || json.Unmarshal(body, &created) != nil {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			sendPackets(t, call, sweep(tc.ms*8), 3, 0, 0, nil, nil, nil)
+			waitRx(t, n, id, tc.ms/20)
+			if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+				t.Fatalf("stop: %d %s", code, body)
+			}
+			var cb hookRequest
+			pollFor(t, 20*time.Second, func() bool {
+				for _, q := range hook.requests() {
+					if q.Params["RecordingSid"] == created.Sid {
+						cb = q
+						return true
+					}
+				}
+				return false
+			}, "the final status callback")
+			r := map[string]any{}
+			_, body = rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
+			must(t, json.Unmarshal(body, &r))
+			if r["status"] != tc.status || r["error_code"] != tc.code {
+				t.Fatalf("%d ms of audio: status %v, error_code %v; want %s, %v", tc.ms, r["status"], r["error_code"], tc.status, tc.code)
+			}
+			wantCode := "0"
+			if tc.code != nil {
+				wantCode = "16101"
+			}
+			if cb.Params["RecordingStatus"] != tc.status || cb.Params["ErrorCode"] != wantCode {
+				t.Fatalf("callback %v", cb.Params)
+			}
+			media, _, _ := httpGet(t, fmt.Sprint(r["media_url"])+".wav", "", false)
+			if (tc.status == "absent") != (media == 404) {
+				t.Fatalf("media of a %s recording: %d", tc.status, media)
+			}
+			n.mustDo("DELETE", "/channels/"+id, 204)
+		})
+	}
 }
