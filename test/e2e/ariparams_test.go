@@ -194,3 +194,39 @@ func (d *digitCollector) String() string {
 	defer d.mu.Unlock()
 	return d.s
 }
+
+// TestAriBridgeVariables: bridge create's variables body sets variables
+// (a string, or {"value", "report_events"}: reported ones are in the
+// bridge's bridgevars), and the bridge variable operations get and set
+// them with Asterisk's status codes.
+func TestAriBridgeVariables(t *testing.T) {
+	n := startNode(t)
+	code, body := n.do("POST", "/bridges/vars", map[string]any{"variables": map[string]any{"A": "1", "B": map[string]any{"value": "2", "report_events": true}}})
+	if code != 200 || !strings.Contains(string(body), `"bridgevars":{"B":"2"}`) {
+		t.Fatalf("create with variables: %d %s", code, body)
+	}
+	if b := string(n.mustDo("GET", "/bridges/vars/variable?variable=A", 200)); !strings.Contains(b, `"value":"1"`) {
+		t.Errorf("A: %s", b)
+	}
+	n.mustDo("POST", "/bridges/vars/variable?variable=C&value=3&report_events=true", 204)
+	if b := string(n.mustDo("GET", "/bridges/vars/variables?variables=A,B,C", 200)); !strings.Contains(b, `"A":"1"`) || !strings.Contains(b, `"C":"3"`) {
+		t.Errorf("variables: %s", b)
+	}
+	if b := string(n.mustDo("GET", "/bridges/vars", 200)); !strings.Contains(b, `"bridgevars":{"B":"2","C":"3"}`) {
+		t.Errorf("bridge: %s", b)
+	}
+	n.mustDo("POST", "/bridges/vars/variables", 400)
+	code, _ = n.do("POST", "/bridges/vars/variables", map[string]any{"variables": map[string]any{"D": "4"}})
+	if code != 204 {
+		t.Errorf("setBridgeVars: %d", code)
+	}
+	n.mustDo("GET", "/bridges/vars/variable?variable=D", 200)
+	n.mustDo("GET", "/bridges/vars/variable?variable=nosuch", 404)
+	n.mustDo("GET", "/bridges/vars/variable", 400)
+	n.mustDo("GET", "/bridges/nosuch/variable?variable=A", 404)
+	n.mustDo("POST", "/bridges/nosuch/variable?variable=A&value=1", 404)
+	if code, body := n.do("POST", "/bridges/bad", map[string]any{"variables": map[string]any{"A": 1}}); code != 400 {
+		t.Errorf("a number as a variable: %d %s", code, body)
+	}
+	n.mustDo("GET", "/bridges/bad", 404)
+}
