@@ -438,6 +438,9 @@ func (c *cluster) learn(app, from string, data []byte) {
 			delete(c.where, k)
 			continue
 		}
+		if l, ok := c.where[k]; ok && l.entity == from {
+			continue // the first application seen keeps naming it (the Stasis one)
+		}
 		c.where[k] = location{entity: from, app: app}
 	}
 }
