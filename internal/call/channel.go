@@ -95,6 +95,9 @@ type Channel struct {
 	noCallRecord bool
 	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
 	talk *talkDetector
+	// l16, set at creation, decodes the L16 RTP of an external media
+	// channel in slin (rtpslin.go; the reader goroutine only).
+	l16 *l16In
 	// moh stops the music on hold playing to the channel (moh.go; guarded
 	// by mu; nil: none).
 	moh chan struct{}

@@ -36,7 +36,8 @@
 //     attempt) so a receiver can drop the repeat.
 //
 //   - Figures: tapedeck_webhook_delivered_total, _failed_total (given up),
-//     _retried_total and the gauge tapedeck_webhook_queue_depth.
+//     _retried_total, _taken_over_total and the gauge
+//     tapedeck_webhook_queue_depth.
 //
 // Send only writes the row and wakes the sender: it never waits for the
 // network, so a call or the media path is never blocked by a receiver.
@@ -93,6 +94,8 @@ var (
 		Name: "tapedeck_webhook_retried_total", Help: "Failed attempts that will be retried."})
 	mDepth = promauto.With(metrics.Registry).NewGauge(prometheus.GaugeOpts{
 		Name: "tapedeck_webhook_queue_depth", Help: "Notifications waiting in the outbox."})
+	mTakenOver = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "tapedeck_webhook_taken_over_total", Help: "Notifications of a node not seen for node_dead_seconds claimed by this one."})
 )
 
 // Options configure a Sender.
@@ -452,6 +455,7 @@ func (s *Sender) deliverDue(ctx context.Context) {
 		}
 		for _, it := range items {
 			if it.Node != s.o.Node {
+				mTakenOver.Inc()
 				s.o.Log.Info("webhook: taking over a notification of a node not seen for a while", "node", it.Node,
 					"kind", it.Kind, "call", it.CallID, "id", it.ID)
 			}

@@ -354,4 +354,24 @@ dialplan:
 	if !strings.Contains(a.proc.output(), "taking over a notification") {
 		t.Fatalf("A did not log its takeover of B's notification:\n%s", a.proc.output())
 	}
+	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", a.http))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(m), "tapedeck_webhook_taken_over_total 1\n") {
+		t.Fatalf("A's metrics do not count one takeover:\n%s", grepLines(string(m), "tapedeck_webhook"))
+	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -287,3 +287,52 @@ func TestARIEndpointStateChange(t *testing.T) {
 		t.Fatalf("endpoint %s", b)
 	}
 }
+
+// TestAriRedirectOutboundLeg: a call tapedeck placed (originate into an
+// application) is redirected with a REFER to the callee; once the callee
+// reports 200 the leg is hung up (BYE to the callee), StasisEnd and
+// ChannelDestroyed follow.
+func TestAriRedirectOutboundLeg(t *testing.T) {
+	n := startNode(t)
+	ev := n.connect("out")
+	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 49000, RTPMax: 49499})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { callee.Close() })
+	ep := urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))
+	n.mustDo("POST", "/channels?endpoint="+ep+"&app=out&channelId=leg", 200)
+	var in *sipua.Call
+	select {
+	case in = <-callee.Incoming():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no call")
+	}
+	ev.skipTo("StasisStart", 10*time.Second)
+	n.mustDo("POST", "/channels/leg/redirect?endpoint="+urlq("PJSIP/sip:carol@127.0.0.1:9"), 204)
+	var ref sipua.Refer
+	select {
+	case ref = <-callee.Refers():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no REFER")
+	}
+	if ref.Call != in || ref.Target != "sip:carol@127.0.0.1:9" {
+		t.Fatalf("REFER on %p to %q, want the originated call to sip:carol@127.0.0.1:9", ref.Call, ref.Target)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if code, err := in.NotifyTransfer(ctx, 200, "OK"); err != nil || code != 200 {
+		t.Fatalf("NOTIFY 200: %d %v", code, err)
+	}
+	select {
+	case <-in.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("tapedeck did not hang up the transferred leg")
+	}
+	if got := channelID(ev.skipTo("StasisEnd", 5*time.Second)); got != "leg" {
+		t.Errorf("StasisEnd for %s", got)
+	}
+	if d := ev.skipTo("ChannelDestroyed", 5*time.Second); fmt.Sprint(d["cause"]) != "16" {
+		t.Errorf("ChannelDestroyed %v", d)
+	}
+}

@@ -188,6 +188,9 @@ func (q *Quality) View() *QualityView {
 		RecordedOverCall: math.Round(q.Completeness()*1000) / 1000}
 }
 
+// RecordedPercent is RecordedOverCall in percent, rounded.
+func (v *QualityView) RecordedPercent() int { return int(math.Round(v.RecordedOverCall * 100)) }
+
 // Completeness is recorded time over call time (1 when nothing is known).
 func (q *Quality) Completeness() float64 {
 	if q == nil || q.CallMs <= 0 {
