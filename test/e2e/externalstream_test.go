@@ -471,3 +471,75 @@ func TestAriExternalMediaRTPSlin16(t *testing.T) {
 			return append([]int16(nil), got...)
 		})
 }
+
+// TestAriExternalMediaFarEndEnds: the far end ends the stream and the
+// channel goes (ChannelDestroyed): an AudioSocket hangup message, an
+// AudioSocket message of an unknown kind, a websocket HANGUP command, a
+// websocket closed. A far end that sends a DTMF message makes a
+// ChannelDtmfReceived.
+func TestAriExternalMediaFarEndEnds(t *testing.T) {
+	n := startNode(t)
+	ev := n.connect("bot")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	destroyed := func(id string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			e := ev.skipTo("ChannelDestroyed", time.Until(deadline))
+			if e["channel"].(map[string]any)["id"] == id {
+				return
+			}
+		}
+	}
+	for _, c := range []struct {
+		name string
+		end  []byte
+	}{{"hangup", []byte{0x00, 0x00, 0x00}}, {"unknown kind", []byte{0x42, 0x00, 0x01, 0x00}}} {
+		id := "as-" + strings.ReplaceAll(c.name, " ", "-")
+		n.mustDo("POST", "/channels/externalMedia?app=bot&format=slin&encapsulation=audiosocket&transport=tcp&channelId="+id+
+			"&data="+uuid.NewString()+"&external_host="+ln.Addr().String(), 200)
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.name == "hangup" {
+			if _, err := conn.Write([]byte{0x03, 0x00, 0x01, '7'}); err != nil {
+				t.Fatal(err)
+			}
+			d := ev.skipTo("ChannelDtmfReceived", 10*time.Second)
+			if d["digit"] != "7" || d["channel"].(map[string]any)["id"] != id {
+				t.Errorf("DTMF from the far end: %v", d)
+			}
+		}
+		if _, err := conn.Write(c.end); err != nil {
+			t.Fatal(err)
+		}
+		destroyed(id)
+		conn.Close()
+	}
+	for _, how := range []string{"HANGUP", "close"} {
+		id := "ws-" + strings.ToLower(how)
+		body := n.mustDo("POST", "/channels/externalMedia?app=bot&format=ulaw&encapsulation=none&transport=websocket&connection_type=server&channelId="+id, 200)
+		connID := strings.Split(strings.Split(string(body), `"MEDIA_WEBSOCKET_CONNECTION_ID":"`)[1], `"`)[0]
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(n.baseURL(), "http")+"/media/"+connID, &websocket.DialOptions{Subprotocols: []string{"media"}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ev.skipTo("ChannelStateChange", 10*time.Second); st["channel"].(map[string]any)["state"] != "Up" {
+			t.Errorf("connected websocket channel: %v, want Up", st)
+		}
+		if how == "HANGUP" {
+			must(t, c.Write(context.Background(), websocket.MessageText, []byte("HANGUP")))
+		} else {
+			c.Close(websocket.StatusNormalClosure, "")
+		}
+		destroyed(id)
+		c.CloseNow()
+	}
+}
