@@ -549,7 +549,7 @@ func BenchmarkRecordingsPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d recordings stored in %v", rows, time.Since(t0).Round(time.Second))
-	analyze() // as autovacuum would have by then
+	analyze() // PostgreSQL: VACUUM ANALYZE, as autovacuum does after many inserts (visibility map, statistics)
 	c, _ := f.signIn(b, f.a.Name, f.a.AuthToken)
 	// A cursor in the middle, as a Next link that far down carries.
 	mid, err := f.st.ListRecordings(ctx, meta.Query{AccountSid: f.a.Sid, Desc: true, Offset: rows / 2, Limit: 1})
@@ -619,7 +619,7 @@ func benchPostgres(b *testing.B, dsn string) (meta.Store, func()) {
 		admin.Close(context.Background())
 	})
 	return st, func() {
-		if _, err := conn.Exec(ctx, "ANALYZE recordings"); err != nil {
+		if _, err := conn.Exec(ctx, "VACUUM ANALYZE recordings"); err != nil {
 			b.Fatal(err)
 		}
 	}
