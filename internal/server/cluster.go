@@ -29,8 +29,9 @@ import (
 //     once on ari.ping); tapedeck adds "tapedeck_node" (the node id that
 //     prefixes its resource ids) and announces itself with an empty
 //     application so that the nodes without applications are known too.
-//   - ari.event.{app}.{node}: the events (natsBridge); a node delivers those
-//     of other nodes to the applications connected to it.
+//   - ari.event.{app}.{node}: the events (natsBridge); a node subscribes to
+//     those of the applications connected to it (ari.event.{app}.*) and
+//     delivers the other nodes' to them.
 //   - ari.get|command|create.{app}.{node}: requests on another node's
 //     resources, ari-proxy's Request ({"kind", "key", ...}) answered by its
 //     Response ({"error", "data", "key"}). tapedeck's requests carry the ARI
@@ -131,8 +132,11 @@ type cluster struct {
 	apps  map[string]map[string]time.Time // app → entity → last announced
 	stubs map[string]*event.Subscriber    // stand-ins of remote applications
 	where map[string]location             // "channel:<id>" ... → owner
-	// announced are the local applications of the last announcement.
+	// announced are the local applications of the last announcement;
+	// eventSubs their subscriptions to the other nodes' events (both only
+	// touched by run, then close).
 	announced map[string]bool
+	eventSubs map[string]*nats.Subscription
 
 	subs []*nats.Subscription
 	kick chan struct{}
@@ -142,9 +146,10 @@ type cluster struct {
 }
 
 func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID string, local trustedARI, refuse func() string, log *slog.Logger) (*cluster, error) {
+	entity = subjectToken(entity) // as natsBridge publishes it
 	c := &cluster{nc: nc, prefix: prefix, bus: bus, entity: entity, nodeID: nodeID, local: local, refuse: refuse, log: log,
 		peers: map[string]*peer{}, apps: map[string]map[string]time.Time{}, stubs: map[string]*event.Subscriber{},
-		where: map[string]location{}, announced: map[string]bool{},
+		where: map[string]location{}, announced: map[string]bool{}, eventSubs: map[string]*nats.Subscription{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	handlers := []struct {
 		subject string
@@ -152,7 +157,6 @@ func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID s
 	}{
 		{prefix + "announce", c.onAnnounce},
 		{prefix + "ping", func(*nats.Msg) { c.poke() }},
-		{prefix + "event.>", c.onEvent},
 		{prefix + "get.*." + entity, c.onRequest},
 		{prefix + "command.*." + entity, c.onRequest},
 		{prefix + "create.*." + entity, c.onRequest},
@@ -184,6 +188,10 @@ func (c *cluster) close() {
 		close(c.stop)
 		c.wg.Wait()
 		c.unsubscribe()
+		for app, sub := range c.eventSubs {
+			_ = sub.Unsubscribe()
+			delete(c.eventSubs, app)
+		}
 		// The other nodes drop this node's applications at once.
 		if c.connected() {
 			for app := range c.announced {
@@ -240,6 +248,18 @@ func (c *cluster) round(full bool) {
 	now := map[string]bool{}
 	for _, app := range local {
 		now[app] = true
+		if c.eventSubs[app] == nil {
+			// Subscribed before it is announced: no other node sends the
+			// application a call before this node hears its events.
+			subject := c.prefix + "event." + subjectToken(app) + ".*"
+			sub, err := c.nc.Subscribe(subject, func(m *nats.Msg) { c.onEvent(app, m) })
+			if err != nil {
+				c.log.Warn("cluster: subscribing to the other nodes' events failed", "subject", subject, "err", err)
+				continue
+			}
+			_ = sub.SetPendingLimits(65536, 256<<20)
+			c.eventSubs[app] = sub
+		}
 		if full || !c.announced[app] {
 			c.publishAnnounce(app, false)
 		}
@@ -247,6 +267,12 @@ func (c *cluster) round(full bool) {
 	for app := range c.announced {
 		if !now[app] {
 			c.publishAnnounce(app, true)
+		}
+	}
+	for app, sub := range c.eventSubs {
+		if !now[app] {
+			_ = sub.Unsubscribe()
+			delete(c.eventSubs, app)
 		}
 	}
 	if full {
@@ -352,18 +378,11 @@ func (c *cluster) reconcile() {
 	}
 }
 
-// onEvent delivers another node's event to the application connected here.
-func (c *cluster) onEvent(m *nats.Msg) {
-	// ari.event.{app}.{node}
-	rest, ok := strings.CutPrefix(m.Subject, c.prefix+"event.")
-	if !ok {
-		return
-	}
-	app, from, ok := strings.Cut(rest, ".")
-	if !ok || from == c.entity || strings.Contains(from, ".") {
-		return
-	}
-	if !c.bus.Connected(app) {
+// onEvent delivers another node's event (ari.event.{app}.{node}) to the
+// application connected here.
+func (c *cluster) onEvent(app string, m *nats.Msg) {
+	from := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if from == c.entity || !c.bus.Connected(app) {
 		return
 	}
 	// Learnt before the application sees the event: its next request may
@@ -419,6 +438,9 @@ func (c *cluster) learn(app, from string, data []byte) {
 			delete(c.where, k)
 			continue
 		}
+		if l, ok := c.where[k]; ok && l.entity == from {
+			continue // the first application seen keeps naming it (the Stasis one)
+		}
 		c.where[k] = location{entity: from, app: app}
 	}
 }
@@ -427,6 +449,9 @@ func (c *cluster) learn(app, from string, data []byte) {
 // prefixes the resource's id ("<node_id>-..."), else the node whose events
 // named it. ok is false for this node's resources and unknown ones.
 func (c *cluster) owner(resource, id string) (location, bool) {
+	if resource == "applications" { // "channels:<id>" (remoteSources)
+		resource, id, _ = strings.Cut(id, ":")
+	}
 	self := c.nodeID != "" && strings.HasPrefix(id, c.nodeID+"-")
 	best, bestLen := "", 0
 	if self {
@@ -724,6 +749,11 @@ func (s *Server) ariHandler(c *cluster) http.Handler {
 			return
 		}
 		id := resourceID(rt)
+		if rt.Resource == "applications" && (rt.Nickname == "subscribe" || rt.Nickname == "unsubscribe") {
+			// Subscribing to another node's channels or bridges is that
+			// node's business: its stand-in of the application subscribes.
+			rt.Resource, id = "applications", remoteSources(c, r.URL.Query()["eventSource"])
+		}
 		if id == "" {
 			s.ari.ServeHTTP(w, r)
 			return
@@ -738,7 +768,12 @@ func (s *Server) ariHandler(c *cluster) http.Handler {
 			ari.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large to relay to another node")
 			return
 		}
-		res, err := c.relay(r.Context(), loc.entity, loc.app, rt, id, r.Method, r.URL.EscapedPath(), relayQuery(r.URL), body, r.Header.Get("Content-Type"), relayTimeout)
+		keyID := id
+		if rt.Resource == "applications" { // ari-proxy's ApplicationSubscribe key: the application
+			keyID = rt.Params["applicationName"]
+			loc.app = keyID
+		}
+		res, err := c.relay(r.Context(), loc.entity, loc.app, rt, keyID, r.Method, r.URL.EscapedPath(), relayQuery(r.URL), body, r.Header.Get("Content-Type"), relayTimeout)
 		if err != nil {
 			s.log.Warn("ari: request to another node failed", "node", loc.entity, "path", r.URL.Path, "err", err)
 			code := http.StatusBadGateway
@@ -750,6 +785,38 @@ func (s *Server) ariHandler(c *cluster) http.Handler {
 		}
 		writeRelayed(w, res)
 	})
+}
+
+// remoteSources returns, when every event source of a subscription
+// request is a channel or bridge of one same other node, an id of one of
+// them prefixed with its kind ("channels:<id>"), which owner resolves for
+// "applications"; else "" (served here).
+func remoteSources(c *cluster, params []string) string {
+	var first string
+	var node string
+	n := 0
+	for _, p := range params {
+		for _, src := range strings.Split(p, ",") {
+			scheme, id, _ := strings.Cut(strings.TrimSpace(src), ":")
+			kind := map[string]string{"channel": "channels", "bridge": "bridges"}[scheme]
+			if kind == "" || id == "" {
+				return ""
+			}
+			loc, ok := c.owner(kind, id)
+			if !ok || (node != "" && loc.entity != node) {
+				return ""
+			}
+			node = loc.entity
+			if first == "" {
+				first = kind + ":" + id
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return first
 }
 
 // relayQuery is the request's query without its credentials (the node that
