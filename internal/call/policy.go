@@ -83,7 +83,7 @@ func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirU
 			release()
 			return nil
 		}
-		go func() { <-r.done; release() }()
+		r.afterDone(release)
 		m.log.Info("recording the call by policy", "name", name, "kind", kind, "owners", owner, "tenant", tenant)
 		return r
 	}
