@@ -574,7 +574,8 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	}
 	o.MaxDuration = b.m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
-		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source}
+		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source,
+		attached: make(chan struct{}), firstMember: o.first}
 	m := b.m
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
