@@ -79,14 +79,18 @@ func dialAudioSocket(host string, id [16]byte, kind byte) (*audioSocket, error) 
 		conn.Close()
 		return nil, err
 	}
+	conn.SetWriteDeadline(time.Time{})
 	return a, nil
 }
 
+// write sends one message. It may block while the far end does not read
+// (on the stream's writer goroutine, never the media path; frames queue
+// and then drop meanwhile) until the channel closes the connection: no
+// deadline, which would cost a timer update per frame.
 func (a *audioSocket) write(kind byte, payload []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.buf = appendASMessage(a.buf[:0], kind, payload)
-	a.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err := a.conn.Write(a.buf)
 	return err
 }

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,8 @@ type BridgeJSON struct {
 	Channels     []string   `json:"channels"`
 	VideoMode    string     `json:"video_mode"`
 	Creationtime event.Time `json:"creationtime"`
+	// Bridgevars are the bridge variables set with report_events.
+	Bridgevars map[string]string `json:"bridgevars,omitempty"`
 }
 
 // BridgeEvent is BridgeCreated or BridgeDestroyed.
@@ -148,6 +151,10 @@ type Bridge struct {
 	// moh stops the bridge's music on hold (moh.go; guarded by mu; nil:
 	// none).
 	moh chan struct{}
+	// vars are the bridge variables, reported those shown in its events
+	// (bridgevars); guarded by mu.
+	vars     map[string]string
+	reported []string
 }
 
 // createBridge creates a bridge (type mixing, the default, or holding).
@@ -230,7 +237,55 @@ func (b *Bridge) jsonLocked() BridgeJSON {
 	for _, mb := range b.members {
 		j.Channels = append(j.Channels, mb.ch.id)
 	}
+	if len(b.reported) > 0 {
+		j.Bridgevars = make(map[string]string, len(b.reported))
+		for _, n := range b.reported {
+			j.Bridgevars[n] = b.vars[n]
+		}
+	}
 	return j
+}
+
+// Var reads a bridge variable (ErrVariableNotFound when unset).
+func (b *Bridge) Var(name string) (string, error) {
+	if name == "" {
+		return "", errf(ErrInvalidArgument, "Variable name is required")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.destroyed {
+		return "", errf(ErrBridgeNotFound, "Bridge not found")
+	}
+	v, ok := b.vars[name]
+	if !ok {
+		return "", errf(ErrVariableNotFound, "Provided variable was not found")
+	}
+	return v, nil
+}
+
+// SetVar sets (or, with unset, removes) a bridge variable; report makes it
+// part of the bridge's events (bridgevars) from now on.
+func (b *Bridge) SetVar(name, value string, unset, report bool) error {
+	if name == "" {
+		return errf(ErrInvalidArgument, "Variable name is required")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.destroyed {
+		return errf(ErrBridgeNotFound, "Bridge not found")
+	}
+	if b.vars == nil {
+		b.vars = map[string]string{}
+	}
+	if unset {
+		delete(b.vars, name)
+	} else {
+		b.vars[name] = value
+	}
+	if report && !slices.Contains(b.reported, name) {
+		b.reported = append(b.reported, name)
+	}
+	return nil
 }
 
 // publishLocked sends a bridge event to the apps of its channels and to

@@ -78,6 +78,8 @@ type Calls interface {
 	PlayOnBridge(id BridgeID, o PlayOptions) (PlaybackJSON, error)
 	RecordBridge(id BridgeID, o RecordOptions, stereo bool) (LiveRecordingJSON, error)
 	StartBridgeMOH(id BridgeID, class string) error
+	BridgeVar(id BridgeID, name string) (string, error)
+	SetBridgeVar(id BridgeID, name, value string, unset, report bool) error
 	StopBridgeMOH(id BridgeID) error
 
 	// Playbacks.
@@ -265,6 +267,20 @@ func (m *Manager) withBridge(id BridgeID, f func(*Bridge) error) error {
 		return err
 	}
 	return f(b)
+}
+
+// BridgeVar reads a bridge variable.
+func (m *Manager) BridgeVar(id BridgeID, name string) (v string, err error) {
+	err = m.withBridge(id, func(b *Bridge) error {
+		v, err = b.Var(name)
+		return err
+	})
+	return v, err
+}
+
+// SetBridgeVar sets a bridge variable (report: shown in bridgevars).
+func (m *Manager) SetBridgeVar(id BridgeID, name, value string, unset, report bool) error {
+	return m.withBridge(id, func(b *Bridge) error { return b.SetVar(name, value, unset, report) })
 }
 
 // Bridge snapshots a bridge.

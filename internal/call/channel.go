@@ -95,6 +95,9 @@ type Channel struct {
 	noCallRecord bool
 	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
 	talk *talkDetector
+	// l16, set at creation, decodes the L16 RTP of an external media
+	// channel in slin (rtpslin.go; the reader goroutine only).
+	l16 *l16In
 	// moh stops the music on hold playing to the channel (moh.go; guarded
 	// by mu; nil: none).
 	moh chan struct{}
@@ -833,12 +836,19 @@ func (ch *Channel) SetVar(name, value string, unset bool) error {
 		return err
 	}
 	switch name {
-	case "CALLERID(num)", "CALLERID(number)":
-		ch.caller.Number = value
-	case "CALLERID(name)":
-		ch.caller.Name = value
+	case "CALLERID(num)", "CALLERID(number)", "CALLERID(name)":
+		// A function, not a variable: ChannelCallerId, not ChannelVarset
+		// (as Asterisk).
+		if name == "CALLERID(name)" {
+			ch.caller.Name = value
+		} else {
+			ch.caller.Number = value
+		}
+		ch.publishLocked(&ChannelCallerID{Base: ch.m.base("ChannelCallerId"), CallerPresentationTxt: "Presentation Allowed, Not Screened", Channel: ch.jsonLocked()})
+		return nil
 	case "CHANNEL(language)":
-		ch.language = value
+		ch.language = value // a function: no event
+		return nil
 	case "TALK_DETECT(set)", "TALK_DETECT(remove)":
 		// A function, not a variable: no ChannelVarset (as Asterisk).
 		return ch.talkDetectLocked(strings.TrimSuffix(strings.TrimPrefix(name, "TALK_DETECT("), ")"), value)

@@ -15,8 +15,9 @@ import (
 // audio goes to a program the application names and whose received audio
 // is what that program sends back. Bridged with a call, the program hears
 // the call and the call hears it. Three transports, as in Asterisk:
-//   - rtp over udp (chan_rtp's UnicastRTP): RTP to external_host; the
-//     channel variables UNICASTRTP_LOCAL_ADDRESS/PORT name tapedeck's end;
+//   - rtp over udp (chan_rtp's UnicastRTP): RTP to external_host in ulaw,
+//     alaw or slin* (L16, rtpslin.go); the channel variables
+//     UNICASTRTP_LOCAL_ADDRESS/PORT name tapedeck's end;
 //   - audiosocket over tcp (chan_audiosocket): a TCP connection to
 //     external_host, the UUID in data (audiosocket.go);
 //   - none over websocket (chan_websocket): a configured websocket client
@@ -114,8 +115,15 @@ func (m *Manager) ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error) {
 // externalRTP is the rtp/udp external media channel (UnicastRTP).
 func (m *Manager) externalRTP(o ExternalMediaOptions) (ChannelJSON, error) {
 	f, ok := externalFormats[o.Format]
+	var wrap func(Media) Media
+	var l16 *l16In
+	if sl, isSlin := rtpSlinFormats[o.Format]; isSlin {
+		f, ok = sdp.Format{PayloadType: sl.pt, Name: "L16", ClockRate: uint32(sl.rate)}, true
+		wrap = func(m Media) Media { return newL16Out(m, sl.rate) }
+		l16 = newL16In(sl.pt, sl.rate)
+	}
 	if !ok {
-		return ChannelJSON{}, errf(ErrInvalidArgument, "Unsupported format %q for rtp (ulaw, alaw)", o.Format)
+		return ChannelJSON{}, errf(ErrInvalidArgument, "Unsupported format %q for rtp (ulaw, alaw, slin, slin12 … slin192)", o.Format)
 	}
 	addr, err := net.ResolveUDPAddr("udp", o.ExternalHost)
 	if err != nil || addr.Port == 0 || addr.IP == nil {
@@ -140,6 +148,8 @@ func (m *Manager) externalRTP(o ExternalMediaOptions) (ChannelJSON, error) {
 		vars:         withVars(o.Variables, local),
 		app:          o.App,
 		noCallRecord: true,
+		wrapMedia:    wrap,
+		l16:          l16,
 	}, cfg)
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "media: %v", err)

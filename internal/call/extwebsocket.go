@@ -38,10 +38,11 @@ type mediaWebSocket struct {
 	connID string
 }
 
+// write sends one message; like the AudioSocket's it may block while the
+// far end does not read, on the stream's writer goroutine, until the
+// channel closes the socket (no per-frame timer).
 func (w *mediaWebSocket) write(typ websocket.MessageType, b []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return w.conn.Write(ctx, typ, b)
+	return w.conn.Write(context.Background(), typ, b)
 }
 
 func (w *mediaWebSocket) writeAudio(frame []byte) error {

@@ -464,6 +464,10 @@ type channelSpec struct {
 	// noCallRecord: the channel is not a call (snoop, external media):
 	// OnCallEnded does not hear of it.
 	noCallRecord bool
+	// wrapMedia, when set, wraps the RTP session made on cfg (slin over
+	// RTP), and l16 decodes what it receives.
+	wrapMedia func(Media) Media
+	l16       *l16In
 }
 
 // newChannel creates, starts and registers a channel with its RTP session
@@ -521,9 +525,13 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 			cfg.DTMFPayloadType = s.choice.DTMF.PayloadType
 		}
 	}
+	ch.l16 = s.l16
 	media, err := m.opts.NewMedia(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if s.wrapMedia != nil {
+		media = s.wrapMedia(media)
 	}
 	ch.media = media
 	return m.register(ch, s), nil

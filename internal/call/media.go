@@ -68,11 +68,14 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 		ch.pcm = make([]int16, len(pkt.Payload))
 	}
 	pcm := ch.pcm[:len(pkt.Payload)]
-	switch pkt.PayloadType {
-	case 0:
+	ts := pkt.Timestamp
+	switch {
+	case pkt.PayloadType == 0:
 		codec.DecodeMulaw(pcm, pkt.Payload)
-	case 8:
+	case pkt.PayloadType == 8:
 		codec.DecodeAlaw(pcm, pkt.Payload)
+	case ch.l16 != nil && pkt.PayloadType == ch.l16.pt:
+		pcm, ts = ch.l16.decode(pkt.Payload, pkt.Timestamp)
 	default:
 		return
 	}
@@ -80,7 +83,7 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 		clear(pcm)
 	}
 	f := &ch.frame
-	*f = Frame{SSRC: pkt.SSRC, Timestamp: pkt.Timestamp, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival()}
+	*f = Frame{SSRC: pkt.SSRC, Timestamp: ts, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival()}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}

@@ -88,6 +88,16 @@ type ChannelHold struct {
 	Channel    ChannelJSON `json:"channel"`
 }
 
+// ChannelCallerID reports a change of a channel's caller id
+// (ChannelCallerId); tapedeck's presentation is always allowed, not
+// screened (0).
+type ChannelCallerID struct {
+	event.Base
+	CallerPresentation    int         `json:"caller_presentation"`
+	CallerPresentationTxt string      `json:"caller_presentation_txt"`
+	Channel               ChannelJSON `json:"channel"`
+}
+
 // EventTypes lists every event type the call model publishes; events.json
 // must declare each (ari-client throws on an undeclared type).
 var EventTypes = []string{
@@ -97,5 +107,5 @@ var EventTypes = []string{
 	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished", "Dial",
 	"BridgeCreated", "BridgeDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge",
 	"ChannelCreated", "ChannelTalkingStarted", "ChannelTalkingFinished",
-	"ChannelDialplan", "ChannelConnectedLine",
+	"ChannelDialplan", "ChannelConnectedLine", "ChannelCallerId",
 }

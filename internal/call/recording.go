@@ -58,6 +58,11 @@ type RecordOptions struct {
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
 
+	// AbsentBelow: the recording is catalogued absent when it holds less
+	// audio than this (Twilio's recordings: a second); 0: only without
+	// any audio.
+	AbsentBelow time.Duration
+
 	// OnDegraded, if set, runs once when the recording's loss passes
 	// Options.DegradedLossPercent, with its quality then: on its own
 	// goroutine while it records, before RecordingFinished at its end.

@@ -45,9 +45,18 @@ func (m *Manager) Redirect(id ChannelID, endpoint string) error {
 	if resource == "" {
 		return errf(ErrInvalidArgument, "No resource provided in endpoint parameter")
 	}
-	if ch.dialog == nil {
-		// Outbound legs, snoop and external media channels.
-		return errf(ErrUnsupported, "Channel %s cannot be redirected (tapedeck redirects incoming SIP calls)", ch.id)
+	ch.mu.Lock()
+	out := ch.out
+	ch.mu.Unlock()
+	var tr transferer
+	switch {
+	case ch.dialog != nil:
+		tr = ch.dialog
+	case out != nil:
+		tr = out // a call tapedeck placed, answered: REFER to the callee
+	default:
+		// Snoop and external media channels have no SIP dialog.
+		return errf(ErrUnsupported, "Channel %s has no SIP dialog to redirect", ch.id)
 	}
 	target := resource
 	if m.opts.Locations != nil {
@@ -55,17 +64,24 @@ func (m *Manager) Redirect(id ChannelID, endpoint string) error {
 			target = contacts[0].ContactTarget()
 		}
 	}
-	uri, err := ch.dialog.TargetURI(target)
+	uri, err := tr.TargetURI(target)
 	if err != nil {
 		return errf(ErrInvalidArgument, "Endpoint parameter '%s': %v", endpoint, err)
 	}
-	go ch.transfer(uri, state != StateUp)
+	go ch.transfer(tr, uri, state != StateUp && ch.dialog != nil)
 	return nil
+}
+
+// transferer is what a transfer needs from a dialog (an inbound Dialog or
+// an outbound *sip.OutDialog).
+type transferer interface {
+	TargetURI(target string) (string, error)
+	Refer(ctx context.Context, uri string) (<-chan int, error)
 }
 
 // transfer redirects (302, unanswered) or refers (REFER, answered) the
 // channel's caller to uri; a successful transfer hangs the channel up.
-func (ch *Channel) transfer(uri string, unanswered bool) {
+func (ch *Channel) transfer(tr transferer, uri string, unanswered bool) {
 	if unanswered {
 		if err := ch.dialog.Redirect(uri); err != nil {
 			ch.log.Warn("redirect: 302 failed; the channel stays", "target", uri, "err", err)
@@ -77,7 +93,7 @@ func (ch *Channel) transfer(uri string, unanswered bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), referTimeout)
 	defer cancel()
-	progress, err := ch.dialog.Refer(ctx, uri)
+	progress, err := tr.Refer(ctx, uri)
 	if err != nil {
 		ch.log.Warn("redirect: REFER refused; the channel stays", "target", uri, "err", err)
 		return

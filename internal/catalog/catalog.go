@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -46,6 +47,10 @@ type Info struct {
 	Duration                      time.Duration
 	Status                        string // in-progress, completed, failed, recovered
 	Cause                         string // why it failed, in words (the row's StatusDetail)
+	// AbsentBelow: a completed recording with less audio than this is
+	// absent, as Twilio keeps none under a second (0: only one without
+	// audio is).
+	AbsentBelow time.Duration
 	// Quality is the recording's completeness (nil: not measured).
 	Quality *meta.Quality
 	// WaitUpload makes Finished wait for the first attempt of the upload
@@ -270,10 +275,14 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 		} else {
 			row.Size, row.SHA256 = size, sum
 		}
-		if row.Status == meta.StatusCompleted && in.Duration <= 0 {
-			// Not one frame of audio was received: Twilio's "absent".
-			// The (empty) file stays, checksummed here: no upload job.
+		if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
+			// Not one frame of audio was received, or less than its
+			// starter keeps: Twilio's "absent". The file stays,
+			// checksummed here: no upload job.
 			row.Status, row.StatusDetail = meta.StatusAbsent, DetailNoAudio
+			if in.Duration > 0 {
+				row.StatusDetail = fmt.Sprintf(DetailTooShort, in.Duration.Seconds(), in.AbsentBelow.Seconds())
+			}
 			if row.SHA256 == "" {
 				if size, sum, err := fileSum(in.Path); err == nil {
 					row.Size, row.SHA256 = size, sum
@@ -306,6 +315,10 @@ func measure(path, format string) (int64, string, time.Duration, error) {
 
 // DetailNoAudio is the StatusDetail of an absent recording.
 const DetailNoAudio = "The recording received no audio"
+
+// DetailTooShort is the StatusDetail of a recording shorter than its
+// starter keeps (Twilio's rule: under a second is absent, error 16101).
+const DetailTooShort = "The recording is too short: %.3g s of audio, under %.3g s"
 
 // Settled statuses' details, for rows that Reconcile settles.
 const (
@@ -489,10 +502,18 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				s.log().Warn("catalog: reconcile incomplete; retrying later", "err", err, "every", every)
-			}
+			s.reconcileContained(ctx, every)
 		}
+	}
+}
+
+// reconcileContained is one periodic Reconcile: a panic in it (a store's
+// bug met by one row) is logged with its stack and counted
+// (tapedeck_panics_total{site="catalog"}), and the next period tries again.
+func (s *Service) reconcileContained(ctx context.Context, every time.Duration) {
+	defer contain.Recover(s.log(), "catalog", nil)
+	if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		s.log().Warn("catalog: reconcile incomplete; retrying later", "err", err, "every", every)
 	}
 }
 

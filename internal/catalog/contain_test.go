@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,5 +58,40 @@ func TestUploadPanicFailsOnlyThatJob(t *testing.T) {
 	}
 	if row, err := st.RecordingByName(ctx, "up"); err != nil || row.S3URI != "" {
 		t.Fatalf("row %+v %v", row, err)
+	}
+}
+
+// panicInProgress is the real store whose InProgress panics (a store bug).
+type panicInProgress struct {
+	meta.Store
+	calls atomic.Int32
+}
+
+func (p *panicInProgress) InProgress(context.Context, string, int) ([]meta.Recording, error) {
+	p.calls.Add(1)
+	panic("store bug")
+}
+
+// A panic in the periodic reconcile is contained: counted, and the next
+// period runs again. Without containment it ends the test process.
+func TestReconcilePanicKeepsRunning(t *testing.T) {
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ps := &panicInProgress{Store: st}
+	svc := &Service{Meta: ps, Root: dir, Node: "n1"}
+	before := contain.Count("catalog")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Run(ctx, 10*time.Millisecond); close(done) }()
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool { return ps.calls.Load() >= 3 },
+		"the reconcile loop stopped after a panic")
+	cancel()
+	<-done
+	if got := contain.Count("catalog") - before; got < 3 {
+		t.Fatalf("%v catalog panics counted", got)
 	}
 }

@@ -25,6 +25,33 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
+// readyLoop checks readiness every interval and tells SIP, so that OPTIONS
+// answers 503 while /readyz would (a dispatcher probing with OPTIONS skips
+// the node) without a database round trip per OPTIONS.
+func (s *Server) readyLoop(interval time.Duration) {
+	defer close(s.readyDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := ""
+	for {
+		reason := strings.Join(s.notReady(context.Background()), "; ")
+		s.sip.SetUnready(reason)
+		if reason != last {
+			if reason != "" {
+				s.log.Warn("not ready: SIP OPTIONS answers 503", "reasons", reason)
+			} else if last != "" {
+				s.log.Info("ready again: SIP OPTIONS answers 200")
+			}
+			last = reason
+		}
+		select {
+		case <-s.stopReady:
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (s *Server) notReady(ctx context.Context) []string {
 	var reasons []string
 	if s.draining.Load() {
@@ -41,7 +68,7 @@ func (s *Server) notReady(ctx context.Context) []string {
 	root := s.cfg.RecordingsDir()
 	if err := unix.Access(root, unix.W_OK|unix.X_OK); err != nil {
 		reasons = append(reasons, fmt.Sprintf("recordings root %s: %v", root, err))
-	} else if min := s.cfg.HTTP.MinFreeDiskMB; min > 0 {
+	} else if min := s.minFreeDiskMB.Load(); min > 0 {
 		free, err := freeBytes(root)
 		switch {
 		case err != nil:

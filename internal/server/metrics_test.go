@@ -145,11 +145,11 @@ func TestReadyzReasons(t *testing.T) {
 	if code, _, body := get(t, url, "", ""); code != 200 || body != "ready\n" {
 		t.Fatalf("fresh server: %d %q", code, body)
 	}
-	srv.cfg.HTTP.MinFreeDiskMB = 1 << 40 // an exabyte
+	srv.minFreeDiskMB.Store(1 << 40) // an exabyte (the readiness loop reads it too)
 	if code, _, body := get(t, url, "", ""); code != 503 || !strings.Contains(body, "http.min_free_disk_mb") {
 		t.Errorf("disk below the threshold: %d %q", code, body)
 	}
-	srv.cfg.HTTP.MinFreeDiskMB = 0
+	srv.minFreeDiskMB.Store(0)
 	if os.Geteuid() != 0 { // root writes anywhere
 		root := srv.cfg.RecordingsDir()
 		if err := os.Chmod(root, 0o500); err != nil {

@@ -75,6 +75,10 @@ type Server struct {
 	dir       call.Directory
 	stopPrune chan struct{}
 	pruned    chan struct{}
+	// stopReady ends the readiness loop feeding SIP OPTIONS (readyLoop).
+	stopReady, readyDone chan struct{}
+	// minFreeDiskMB is http.min_free_disk_mb, read by that loop and readyz.
+	minFreeDiskMB atomic.Int64
 	// stopReconcile ends the catalog's periodic reconcile.
 	stopReconcile context.CancelFunc
 	reconciled    chan struct{}
@@ -117,6 +121,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		entity = entityID(cfg.NodeID)
 	}
 	s := &Server{cfg: cfg, log: log}
+	s.minFreeDiskMB.Store(int64(cfg.HTTP.MinFreeDiskMB))
 	s.bus = event.NewBus(entity)
 	if cfg.NATS.URL != "" {
 		if s.nats, err = startNATS(cfg.NATS.URL, cfg.NATS.SubjectPrefix(), entity, s.bus, log); err != nil {
@@ -453,6 +458,8 @@ func (s *Server) Start() error {
 	if err := s.sip.Start(); err != nil {
 		return err
 	}
+	s.stopReady, s.readyDone = make(chan struct{}), make(chan struct{})
+	go s.readyLoop(time.Second)
 	l, err := net.Listen("tcp", s.cfg.HTTP.Listen)
 	if err != nil {
 		s.sip.Close()
@@ -558,6 +565,10 @@ func (s *Server) Close() error {
 		close(s.stopPrune)
 		<-s.pruned
 		s.reg.Close()
+	}
+	if s.stopReady != nil {
+		close(s.stopReady)
+		<-s.readyDone
 	}
 	s.ari.Close()
 	if s.cluster != nil {

@@ -94,9 +94,8 @@ type Dialog struct {
 	// timer is the negotiated session timer (timer.go), set before the
 	// dialog is handed to the handler.
 	timer sessionTimer
-	// refer carries the statuses of the transfer in progress (Refer), nil
-	// when there is none.
-	refer chan int
+	// xfer is the transfer in progress (Refer).
+	xfer referState
 }
 
 func (e *Endpoint) newDialog(req *sip.Request, tx sip.ServerTransaction) (*Dialog, error) {

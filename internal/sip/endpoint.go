@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,9 @@ type Endpoint struct {
 	uac       *sipgo.DialogClientCache
 	libLog    *slog.Logger // for sipgo
 	accepting atomic.Bool
-	active    sync.WaitGroup
+	// unready is why the node is not ready (SetUnready; nil or "": ready).
+	unready atomic.Pointer[string]
+	active  sync.WaitGroup
 
 	listeners []func() error
 	closeOnce sync.Once
@@ -333,6 +336,11 @@ func (e *Endpoint) Addr() string { return net.JoinHostPort(e.host, strconv.Itoa(
 // StopAccepting makes new INVITEs fail with 503 (graceful shutdown).
 func (e *Endpoint) StopAccepting() { e.accepting.Store(false) }
 
+// SetUnready says why the node should be sent no new calls ("" when it
+// is ready): OPTIONS then answers 503, so that a dispatcher probing with
+// OPTIONS (Kamailio's) skips the node, while INVITEs are still taken.
+func (e *Endpoint) SetUnready(reason string) { e.unready.Store(&reason) }
+
 // Close stops the listeners and the user agent.
 func (e *Endpoint) Close() error {
 	e.closeOnce.Do(func() {
@@ -379,6 +387,9 @@ func (e *Endpoint) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	if !e.accepting.Load() {
 		res = sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	} else if r := e.unready.Load(); r != nil && *r != "" {
+		res = sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		res.AppendHeader(sip.NewHeader("Warning", `399 tapedeck "not ready: `+strings.ReplaceAll(*r, `"`, `'`)+`"`))
 	}
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))

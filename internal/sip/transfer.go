@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -14,11 +15,21 @@ import (
 // answered yet is answered 302 Moved Temporarily with the target as its
 // Contact; an answered one gets a REFER (RFC 3515) and the peer reports
 // how its call to the target goes in NOTIFYs carrying a message/sipfrag.
+// Calls tapedeck placed are transferred with a REFER to the callee.
 
 // TargetURI is the SIP URI a transfer target names: a sip:, sips: or tel:
 // URI as it is; anything else is a user at this endpoint (an extension of
 // tapedeck's dialplan), over the dialog's transport.
 func (d *Dialog) TargetURI(target string) (string, error) {
+	return d.ep.targetURI(target, d.invite.Transport())
+}
+
+// TargetURI is Dialog.TargetURI for a call tapedeck placed.
+func (od *OutDialog) TargetURI(target string) (string, error) {
+	return od.ep.targetURI(target, od.d.InviteRequest.Transport())
+}
+
+func (e *Endpoint) targetURI(target, transport string) (string, error) {
 	t := strings.TrimSpace(target)
 	t = strings.TrimSuffix(strings.TrimPrefix(t, "<"), ">")
 	low := lower(t)
@@ -32,7 +43,7 @@ func (d *Dialog) TargetURI(target string) (string, error) {
 	if t == "" || strings.ContainsAny(t, " <>\"@;:?\r\n/") {
 		return "", fmt.Errorf("sip: transfer target %q is neither a URI nor an extension", target)
 	}
-	c := d.ep.contact(d.invite.Transport())
+	c := e.contact(transport)
 	c.Address.User = t
 	return c.Address.String(), nil
 }
@@ -72,43 +83,123 @@ func (d *Dialog) Refer(ctx context.Context, uri string) (<-chan int, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	progress := make(chan int, 8)
-	d.mu.Lock()
-	if d.refer != nil {
-		d.mu.Unlock()
-		return nil, fmt.Errorf("sip: a transfer is already in progress")
+	progress, err := d.xfer.begin()
+	if err != nil {
+		return nil, err
 	}
-	d.refer = progress
-	d.mu.Unlock()
 	req := d.inDialogRequest(sip.REFER)
 	req.AppendHeader(sip.NewHeader("Refer-To", "<"+uri+">"))
-	from := d.invite.To()
-	req.AppendHeader(sip.NewHeader("Referred-By", "<"+from.Address.String()+">"))
+	req.AppendHeader(sip.NewHeader("Referred-By", "<"+d.invite.To().Address.String()+">"))
 	req.AppendHeader(sip.NewHeader("Event", "refer"))
 	res, err := d.request(ctx, req)
 	if err == nil && !res.IsSuccess() {
 		err = fmt.Errorf("sip: REFER answered %d %s", res.StatusCode, res.Reason)
 	}
 	if err != nil {
-		d.mu.Lock()
-		d.refer = nil
-		d.mu.Unlock()
+		d.xfer.end()
 		return nil, err
 	}
 	d.ep.goSafe("call", func() {
 		<-d.ended
-		d.endRefer()
+		d.xfer.end()
 	}, nil)
 	return progress, nil
 }
 
-// endRefer closes the transfer's progress channel once.
-func (d *Dialog) endRefer() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.refer != nil {
-		close(d.refer)
-		d.refer = nil
+// Refer is Dialog.Refer for a call tapedeck placed: the REFER goes to the
+// callee.
+func (od *OutDialog) Refer(ctx context.Context, uri string) (<-chan int, error) {
+	select {
+	case <-od.ended:
+		return nil, ErrTerminated
+	default:
+	}
+	progress, err := od.xfer.begin()
+	if err != nil {
+		return nil, err
+	}
+	req := sip.NewRequest(sip.REFER, od.d.InviteResponse.Contact().Address)
+	req.AppendHeader(sip.NewHeader("Refer-To", "<"+uri+">"))
+	req.AppendHeader(sip.NewHeader("Referred-By", "<"+od.d.InviteRequest.From().Address.String()+">"))
+	req.AppendHeader(sip.NewHeader("Event", "refer"))
+	res, err := od.d.Do(ctx, req)
+	if err == nil && !res.IsSuccess() {
+		err = fmt.Errorf("sip: REFER answered %d %s", res.StatusCode, res.Reason)
+	}
+	if err != nil {
+		od.xfer.end()
+		return nil, err
+	}
+	od.ep.goSafe("call", func() {
+		<-od.ended
+		od.xfer.end()
+	}, nil)
+	return progress, nil
+}
+
+// referState is a dialog's transfer in progress: the statuses its NOTIFYs
+// report go to progress, which is closed at the end. Sends and the close
+// happen under mu: NOTIFYs may be handled concurrently, and the dialog's
+// end closes it too.
+type referState struct {
+	mu       sync.Mutex
+	progress chan int
+}
+
+func (s *referState) begin() (chan int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.progress != nil {
+		return nil, fmt.Errorf("sip: a transfer is already in progress")
+	}
+	s.progress = make(chan int, 8)
+	return s.progress, nil
+}
+
+// end closes the transfer's progress channel once.
+func (s *referState) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.progress != nil {
+		close(s.progress)
+		s.progress = nil
+	}
+}
+
+func (s *referState) active() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.progress != nil
+}
+
+// notify hands on a NOTIFY's status; a final one, or a terminated
+// subscription, ends the transfer.
+func (s *referState) notify(code int, terminated bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	progress := s.progress
+	if progress == nil {
+		return // ended meanwhile
+	}
+	select {
+	case progress <- code:
+	default:
+		// The reader is behind: a final status replaces the oldest
+		// provisional one, which matters less.
+		if code >= 200 {
+			select {
+			case <-progress:
+			default:
+			}
+			select {
+			case progress <- code:
+			default:
+			}
+		}
+	}
+	if code >= 200 || terminated {
+		close(progress)
+		s.progress = nil
 	}
 }
 
@@ -137,11 +228,19 @@ func (d *Dialog) request(ctx context.Context, req *sip.Request) (*sip.Response, 
 	}
 }
 
-// onNotify takes the NOTIFYs of a transfer in progress (Event: refer);
-// others are refused, as are NOTIFYs outside a known dialog.
+// onNotify takes the NOTIFYs of a transfer in progress (Event: refer) on
+// a dialog of either side; others are refused, as are NOTIFYs outside a
+// known dialog.
 func (e *Endpoint) onNotify(req *sip.Request, tx sip.ServerTransaction) {
-	d := e.lookup(req)
-	if d == nil {
+	var xfer *referState
+	if d := e.lookup(req); d != nil {
+		xfer = &d.xfer
+	} else if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		if v, ok := e.outs.Load(id); ok {
+			xfer = &v.(*OutDialog).xfer
+		}
+	}
+	if xfer == nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
@@ -150,10 +249,7 @@ func (e *Endpoint) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 489, "Bad Event", nil))
 		return
 	}
-	d.mu.Lock()
-	progress := d.refer
-	d.mu.Unlock()
-	if progress == nil {
+	if !xfer.active() {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Subscription Does Not Exist", nil))
 		return
 	}
@@ -167,33 +263,7 @@ func (e *Endpoint) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	if st := req.GetHeader("Subscription-State"); st != nil {
 		terminated = strings.HasPrefix(lower(strings.TrimSpace(st.Value())), "terminated")
 	}
-	// Sends and the close happen under d.mu: NOTIFYs may be handled
-	// concurrently, and the dialog's end closes the channel too.
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.refer != progress {
-		return // ended meanwhile
-	}
-	select {
-	case progress <- code:
-	default:
-		// The reader is behind: a final status replaces the oldest
-		// provisional one, which matters less.
-		if code >= 200 {
-			select {
-			case <-progress:
-			default:
-			}
-			select {
-			case progress <- code:
-			default:
-			}
-		}
-	}
-	if code >= 200 || terminated {
-		close(progress)
-		d.refer = nil
-	}
+	xfer.notify(code, terminated)
 }
 
 // sipfragStatus reads the status code of a message/sipfrag body's status

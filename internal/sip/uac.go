@@ -47,6 +47,8 @@ type OutDialog struct {
 	reason  EndReason
 	// reofferCSeq: as Dialog's, for re-INVITEs the callee sends.
 	reofferCSeq uint32
+	// xfer is the transfer in progress (Refer).
+	xfer referState
 }
 
 // Dial sends an INVITE and waits for the final response (ctx cancels with

@@ -642,8 +642,8 @@ func (p *Phone) Options(ctx context.Context, target string) (int, error) {
 	return res.StatusCode, nil
 }
 
-// Refer is a transfer request (REFER) one of the phone's outgoing calls
-// received: the phone accepted it (202); the test places the call to
+// Refer is a transfer request (REFER) one of the phone's calls received:
+// the phone accepted it (202); the test places the call to
 // Target, as a phone would, and reports how it went with NotifyTransfer.
 type Refer struct {
 	Call   *Call
@@ -659,7 +659,7 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	p.mu.Unlock()
 	to := req.GetHeader("Refer-To")
 	switch {
-	case c == nil || c.d == nil:
+	case c == nil || (c.d == nil && c.in == nil):
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	case to == nil:
@@ -680,7 +680,12 @@ func (p *Phone) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 // for (a NOTIFY with a message/sipfrag status line); a final code ends the
 // implicit subscription.
 func (c *Call) NotifyTransfer(ctx context.Context, code int, reason string) (int, error) {
-	req := sip.NewRequest(sip.NOTIFY, c.d.InviteResponse.Contact().Address)
+	var req *sip.Request
+	if c.in != nil {
+		req = sip.NewRequest(sip.NOTIFY, c.in.InviteRequest.Contact().Address)
+	} else {
+		req = sip.NewRequest(sip.NOTIFY, c.d.InviteResponse.Contact().Address)
+	}
 	req.AppendHeader(sip.NewHeader("Event", "refer"))
 	state := "active;expires=60"
 	if code >= 200 {
@@ -689,7 +694,13 @@ func (c *Call) NotifyTransfer(ctx context.Context, code int, reason string) (int
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reason)))
-	res, err := c.d.Do(ctx, req)
+	var res *sip.Response
+	var err error
+	if c.in != nil {
+		res, err = c.in.Do(ctx, req)
+	} else {
+		res, err = c.d.Do(ctx, req)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // observerName is the live page's bus observer.
@@ -21,6 +22,24 @@ const observerName = "web-live"
 // interval is a paused stretch of a recording, in wall-clock time.
 type interval struct {
 	From, To time.Time // To zero: still paused
+	// From the catalog: skip or silence, and who asked.
+	Behavior, By string
+}
+
+// catalogIntervals are a recording's paused intervals as the catalog keeps
+// them (its quality); ok is false when the catalog has none measured.
+func catalogIntervals(rec meta.Recording) (out []interval, ok bool) {
+	if rec.Quality == nil {
+		return nil, false
+	}
+	for i, p := range rec.Quality.Paused {
+		iv := interval{From: p.Start, To: p.Start.Add(time.Duration(p.LengthMs) * time.Millisecond), Behavior: p.Behavior, By: p.By}
+		if rec.Status == meta.StatusPaused && i == len(rec.Quality.Paused)-1 {
+			iv.To = time.Time{} // the pause going on
+		}
+		out = append(out, iv)
+	}
+	return out, true
 }
 
 // liveRec is a recording the observer saw start and not yet finish.
@@ -347,7 +366,7 @@ func (h *Handler) liveAction(w http.ResponseWriter, r *http.Request, se *session
 	var err error
 	switch a := r.PostFormValue("action"); a {
 	case "pause", "resume":
-		if err = h.o.Calls.PauseRecording(name, a == "pause"); err == nil {
+		if err = h.o.Calls.PauseRecordingAs(name, a == "pause", call.PauseSkip, "web:"+se.user); err == nil {
 			h.live.setPaused(string(name), a == "pause")
 		}
 	case "mute", "unmute":

@@ -36,7 +36,7 @@ func (f *fakeCalls) LiveRecording(name call.RecordingName) (call.LiveRecordingJS
 	}
 	return call.LiveRecordingJSON{Name: "web/1", Format: "wav", State: f.state, TargetURI: "channel:ch1"}, nil
 }
-func (f *fakeCalls) PauseRecording(name call.RecordingName, on bool) error {
+func (f *fakeCalls) PauseRecordingAs(name call.RecordingName, on bool, behavior, by string) error {
 	if name != "web/1" {
 		return call.ErrNotFound
 	}

@@ -87,8 +87,9 @@ func New(o Options) *Handler {
 	}
 	h := &Handler{o: o, s: &sessions{m: map[string]*session{}, ttl: o.SessionTTL, now: o.Now}, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
-		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"secs": func(d float64) string { return strconv.FormatFloat(d, 'f', 1, 64) },
+		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"secs":  func(d float64) string { return strconv.FormatFloat(d, 'f', 1, 64) },
+		"msecs": func(ms int64) float64 { return float64(ms) / 1000 },
 		"fieldArgs": func(name, label, typ, value string, errs map[string]string) map[string]string {
 			return map[string]string{"Name": name, "Label": label, "Type": typ, "Value": value, "Error": errs[name]}
 		},
@@ -568,6 +569,7 @@ type recordingData struct {
 	Playable bool
 	MP3      bool // offered as MP3 too (an 8 kHz WAV, and an MP3 encoder here)
 	Paused   []interval
+	Q        *meta.QualityView // completeness from the catalog; nil: not measured
 }
 
 func (h *Handler) recording(w http.ResponseWriter, r *http.Request, se *session) {
@@ -577,7 +579,11 @@ func (h *Handler) recording(w http.ResponseWriter, r *http.Request, se *session)
 			Error: "There is no such recording in this account."})
 		return
 	}
-	d := recordingData{R: rec, Playable: servable(rec), Paused: h.live.pausedIntervals(rec.Name), MP3: mp3able(rec)}
+	d := recordingData{R: rec, Playable: servable(rec), MP3: mp3able(rec), Q: rec.Quality.View()}
+	var ok bool
+	if d.Paused, ok = catalogIntervals(rec); !ok {
+		d.Paused = h.live.pausedIntervals(rec.Name) // a row without quality: what this page saw
+	}
 	h.render(w, http.StatusOK, "recording", view{Title: "Recording " + rec.Sid, User: se.user, CSRF: se.csrf, Nav: "recordings", Data: d})
 }
 

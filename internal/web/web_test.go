@@ -665,3 +665,48 @@ func TestSignInRateLimited(t *testing.T) {
 		t.Errorf("after the window: %d, want 303", w.Code)
 	}
 }
+
+// TestQualityFromTheCatalog: the table's completeness column and the
+// recording page's quality figures and paused intervals (with behaviour and
+// who asked) come from the catalog row, not from what this page saw (a
+// fresh handler, as after a restart); a row without quality says so.
+func TestQualityFromTheCatalog(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rec := f.recA
+	rec.DateCreated = time.Time{}
+	start := time.Date(2026, 12, 4, 11, 0, 0, 0, time.UTC)
+	rec.Quality = &meta.Quality{PacketsExpected: 150, PacketsReceived: 145, PacketsLost: 5, PacketsDuplicated: 6,
+		LossSilenceMs: 100, JitterMs: 0.5, RecordedMs: 3000, CallMs: 4000, Degraded: true,
+		Paused: []meta.Paused{{Start: start, LengthMs: 1500, Behavior: "silence", By: "twilio:" + f.a.Sid}}}
+	if err := f.st.PutRecording(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.signIn(t, f.a.Name, f.a.AuthToken)
+	list := f.do(t, "GET", "/recordings", nil, c).Body.String()
+	if !strings.Contains(list, ">Completeness<") || !strings.Contains(list, `<span class="quality degraded">75 % recorded · 3.3 % lost</span>`) ||
+		!strings.Contains(list, "1 pause<") {
+		t.Fatalf("the table's completeness column:\n%s", list)
+	}
+	page := f.do(t, "GET", "/recordings/"+rec.Sid, nil, c).Body.String()
+	for _, want := range []string{
+		`id="q-packets">145 received of 150 expected; 5 lost (3.33 %), 0 late, 6 duplicated`,
+		`id="q-silence">100 ms`, `75 % of the call (3.0 s of 4.0 s)`, `<strong>degraded</strong>`,
+		`<time datetime="2026-12-04T11:00:00Z">`, `<time datetime="2026-12-04T11:00:01Z">`,
+		`(silence, by twilio:` + f.a.Sid + `)`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the recording page lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(page)
+	}
+	rec.Quality = nil
+	if err := f.st.PutRecording(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if page := f.do(t, "GET", "/recordings/"+rec.Sid, nil, c).Body.String(); !strings.Contains(page, `id="quality-none"`) || !strings.Contains(page, `id="paused-none"`) {
+		t.Fatal("a recording without quality does not say so")
+	}
+}

@@ -36,7 +36,8 @@
 //     attempt) so a receiver can drop the repeat.
 //
 //   - Figures: tapedeck_webhook_delivered_total, _failed_total (given up),
-//     _retried_total and the gauge tapedeck_webhook_queue_depth.
+//     _retried_total, _taken_over_total and the gauge
+//     tapedeck_webhook_queue_depth.
 //
 // Send only writes the row and wakes the sender: it never waits for the
 // network, so a call or the media path is never blocked by a receiver.
@@ -93,6 +94,8 @@ var (
 		Name: "tapedeck_webhook_retried_total", Help: "Failed attempts that will be retried."})
 	mDepth = promauto.With(metrics.Registry).NewGauge(prometheus.GaugeOpts{
 		Name: "tapedeck_webhook_queue_depth", Help: "Notifications waiting in the outbox."})
+	mTakenOver = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "tapedeck_webhook_taken_over_total", Help: "Notifications of a node not seen for node_dead_seconds claimed by this one."})
 )
 
 // Options configure a Sender.
@@ -141,8 +144,12 @@ type Notification struct {
 	Kind   string
 	CallID string
 	URL    string
-	// Form is sent as application/x-www-form-urlencoded.
+	// Form is sent as application/x-www-form-urlencoded, or in the
+	// query string with Method GET.
 	Form url.Values
+	// Method is POST (default, "") or GET: the form's parameters are then
+	// added to the URL's query and the request has no body.
+	Method string
 }
 
 // Reply is a delivered notification's answer.
@@ -310,14 +317,42 @@ func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
 	if err := s.CheckTarget(ctx, n.URL); err != nil {
 		return 0, err
 	}
-	id, err := s.o.Outbox.Enqueue(ctx, meta.OutboxItem{Node: s.o.Node, Kind: n.Kind, CallID: n.CallID, URL: n.URL,
-		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode())})
+	it := meta.OutboxItem{Node: s.o.Node, Kind: n.Kind, CallID: n.CallID, URL: n.URL,
+		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode())}
+	switch strings.ToUpper(n.Method) {
+	case "", http.MethodPost:
+	case http.MethodGet:
+		// The outbox keeps a GET as a row without a body or content type.
+		it.URL, it.ContentType, it.Body = WithQuery(n.URL, n.Form), "", []byte{}
+	default:
+		return 0, fmt.Errorf("webhook: method %q: GET or POST", n.Method)
+	}
+	id, err := s.o.Outbox.Enqueue(ctx, it)
 	if err != nil {
 		return 0, err
 	}
 	mDepth.Inc()
 	s.Wake()
 	return id, nil
+}
+
+// WithQuery adds form's parameters to rawURL's query (after those it has).
+func WithQuery(rawURL string, form url.Values) string {
+	if len(form) == 0 {
+		return rawURL
+	}
+	frag := ""
+	if i := strings.IndexByte(rawURL, '#'); i >= 0 {
+		rawURL, frag = rawURL[:i], rawURL[i:]
+	}
+	sep := "?"
+	if strings.Contains(rawURL, "?") {
+		sep = "&"
+		if strings.HasSuffix(rawURL, "?") || strings.HasSuffix(rawURL, "&") {
+			sep = ""
+		}
+	}
+	return rawURL + sep + form.Encode() + frag
 }
 
 // Wake makes the sender look at the outbox now.
@@ -420,6 +455,7 @@ func (s *Sender) deliverDue(ctx context.Context) {
 		}
 		for _, it := range items {
 			if it.Node != s.o.Node {
+				mTakenOver.Inc()
 				s.o.Log.Info("webhook: taking over a notification of a node not seen for a while", "node", it.Node,
 					"kind", it.Kind, "call", it.CallID, "id", it.ID)
 			}
@@ -506,11 +542,17 @@ func (s *Sender) failed(it meta.OutboxItem, err error) {
 func (s *Sender) post(ctx context.Context, it meta.OutboxItem) (Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.URL, bytes.NewReader(it.Body))
+	method, reqBody := http.MethodPost, io.Reader(bytes.NewReader(it.Body))
+	if it.IsGET() {
+		method, reqBody = http.MethodGet, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, method, it.URL, reqBody)
 	if err != nil {
 		return Reply{}, err
 	}
-	req.Header.Set("Content-Type", it.ContentType)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", it.ContentType)
+	}
 	req.Header.Set("User-Agent", "tapedeck-webhook")
 	req.Header.Set(DeliveryHeader, strconv.FormatInt(it.ID, 10))
 	if sign := s.o.Signers[it.Kind]; sign != nil {

@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -224,6 +227,47 @@ func value(c prometheus.Metric) float64 {
 // BenchmarkDeliver: b.N notifications queued in a real SQLite outbox and
 // delivered to a loopback receiver; reports deliveries per second.
 func BenchmarkDeliver(b *testing.B) {
+	st, err := meta.OpenSQLite(filepath.Join(b.TempDir(), "tapedeck.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	benchDeliver(b, st)
+}
+
+// BenchmarkDeliverPostgres is BenchmarkDeliver with the outbox in
+// PostgreSQL (a cluster's shared catalog: claims, heartbeats), in a fresh
+// database at $TAPEDECK_TEST_PG_DSN or scripts/pg-test.sh's role.
+func BenchmarkDeliverPostgres(b *testing.B) {
+	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
+	if dsn == "" {
+		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Skip("SKIP: PostgreSQL unreachable: ", err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("tapedeck_whbench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	benchDeliver(b, st)
+}
+
+func benchDeliver(b *testing.B, st meta.Store) {
 	var got atomic.Int64
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -235,11 +279,6 @@ func BenchmarkDeliver(b *testing.B) {
 	})}
 	go srv.Serve(l)
 	defer srv.Close()
-	st, err := meta.OpenSQLite(filepath.Join(b.TempDir(), "tapedeck.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
 	allow, _ := netguard.Parse([]string{"127.0.0.1"})
 	s := New(Options{Outbox: st.(meta.Outbox), Node: "n1", Allow: allow, Secret: []byte("k"), Workers: 8, Log: slog.New(slog.DiscardHandler)})
 	s.Start()
@@ -259,4 +298,54 @@ func BenchmarkDeliver(b *testing.B) {
 		time.Sleep(time.Millisecond) // a benchmark's wait, not a test's
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "delivered/s")
+}
+
+// TestGETNotification: a notification with Method GET is sent as a GET
+// with its parameters added to the URL's query (after those it has) and no
+// body, also when delivered from the outbox after a restart; another
+// method is refused.
+func TestGETNotification(t *testing.T) {
+	type seen struct {
+		method, query, ctype string
+		body                 []byte
+	}
+	var mu sync.Mutex
+	var got []seen
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.RawQuery, r.Header.Get("Content-Type"), b})
+		mu.Unlock()
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	st := openStore(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+	defer st.Close()
+	s := newSender(t, st, slog.New(slog.DiscardHandler), 5)
+	defer s.Close()
+	target := "http://" + l.Addr().String() + "/cb?tenant=a%20b"
+	id, err := s.Send(context.Background(), Notification{Kind: "K", URL: target, Form: form, Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 }, "not delivered")
+	q, _ := url.ParseQuery(got[0].query)
+	if got[0].method != "GET" || len(got[0].body) != 0 || got[0].ctype != "" ||
+		q.Get("tenant") != "a b" || q.Get("CallId") != "c1" || q.Get("NotificationName") != "RecordCompleted" {
+		t.Fatalf("received %s %q (content type %q, body %q)", got[0].method, got[0].query, got[0].ctype, got[0].body)
+	}
+	it, err := st.(meta.Outbox).OutboxItem(context.Background(), id)
+	if err != nil || !it.IsGET() || !strings.HasPrefix(it.URL, target+"&") {
+		t.Fatalf("outbox row %+v %v", it, err)
+	}
+	if _, err := s.Send(context.Background(), Notification{Kind: "K", URL: target, Form: form, Method: "PUT"}); err == nil {
+		t.Fatal("a PUT notification was accepted")
+	}
+	if u := WithQuery("http://h/p#f", url.Values{"a": {"1"}}); u != "http://h/p?a=1#f" {
+		t.Fatalf("WithQuery with a fragment: %s", u)
+	}
 }

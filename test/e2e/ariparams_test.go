@@ -67,17 +67,29 @@ func TestAriOriginateParams(t *testing.T) {
 	n.mustDo("DELETE", "/channels/alaw-leg", 204)
 	ev.skipTo("ChannelDestroyed", 10*time.Second)
 
-	// priority=2 of extension 300: answered, then the dialplan ends.
+	// priority=2 of extension 300: the route's Stasis(orig) is at priority
+	// 1, so once answered the dialplan ends: the channel goes without
+	// entering orig.
 	n.mustDo("POST", "/channels?endpoint="+ep+"&extension=300&priority=2&channelId=pri2", 200)
-	select {
-	case in = <-callee.Incoming():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the callee got no call for priority 2")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := n.do("GET", "/channels/pri2", nil)
+		if code == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("priority 2: the channel is still there (%d)", code)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	select {
-	case <-in.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatal("priority 2: the call was not hung up")
+	for {
+		e := ev.nextEvent(300 * time.Millisecond)
+		if e == nil {
+			break
+		}
+		if e["type"] == "StasisStart" {
+			t.Fatalf("priority 2 ran the route's application: %v", e)
+		}
 	}
 }
 
@@ -111,6 +123,14 @@ func TestAriBridgeJoinParams(t *testing.T) {
 	vs := ev.skipTo("ChannelVarset", 5*time.Second)
 	if cv, _ := vs["channel"].(map[string]any)["channelvars"].(map[string]any); cv["TEAM"] != "red" {
 		t.Fatalf("ChannelVarset channel.channelvars %v", vs["channel"])
+	}
+
+	// CALLERID() is a function: ChannelCallerId, not ChannelVarset.
+	n.mustDo("POST", "/channels/"+a+"/variable?variable="+urlq("CALLERID(name)")+"&value=Alice", 204)
+	cid := ev.nextEvent(5 * time.Second)
+	if cid["type"] != "ChannelCallerId" || cid["channel"].(map[string]any)["caller"].(map[string]any)["name"] != "Alice" ||
+		fmt.Sprint(cid["caller_presentation"]) != "0" {
+		t.Fatalf("after setting CALLERID(name): %v, want ChannelCallerId with the new name", cid)
 	}
 
 	n.mustDo("POST", "/bridges/join", 200)
@@ -173,4 +193,40 @@ func (d *digitCollector) String() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.s
+}
+
+// TestAriBridgeVariables: bridge create's variables body sets variables
+// (a string, or {"value", "report_events"}: reported ones are in the
+// bridge's bridgevars), and the bridge variable operations get and set
+// them with Asterisk's status codes.
+func TestAriBridgeVariables(t *testing.T) {
+	n := startNode(t)
+	code, body := n.do("POST", "/bridges/vars", map[string]any{"variables": map[string]any{"A": "1", "B": map[string]any{"value": "2", "report_events": true}}})
+	if code != 200 || !strings.Contains(string(body), `"bridgevars":{"B":"2"}`) {
+		t.Fatalf("create with variables: %d %s", code, body)
+	}
+	if b := string(n.mustDo("GET", "/bridges/vars/variable?variable=A", 200)); !strings.Contains(b, `"value":"1"`) {
+		t.Errorf("A: %s", b)
+	}
+	n.mustDo("POST", "/bridges/vars/variable?variable=C&value=3&report_events=true", 204)
+	if b := string(n.mustDo("GET", "/bridges/vars/variables?variables=A,B,C", 200)); !strings.Contains(b, `"A":"1"`) || !strings.Contains(b, `"C":"3"`) {
+		t.Errorf("variables: %s", b)
+	}
+	if b := string(n.mustDo("GET", "/bridges/vars", 200)); !strings.Contains(b, `"bridgevars":{"B":"2","C":"3"}`) {
+		t.Errorf("bridge: %s", b)
+	}
+	n.mustDo("POST", "/bridges/vars/variables", 400)
+	code, _ = n.do("POST", "/bridges/vars/variables", map[string]any{"variables": map[string]any{"D": "4"}})
+	if code != 204 {
+		t.Errorf("setBridgeVars: %d", code)
+	}
+	n.mustDo("GET", "/bridges/vars/variable?variable=D", 200)
+	n.mustDo("GET", "/bridges/vars/variable?variable=nosuch", 404)
+	n.mustDo("GET", "/bridges/vars/variable", 400)
+	n.mustDo("GET", "/bridges/nosuch/variable?variable=A", 404)
+	n.mustDo("POST", "/bridges/nosuch/variable?variable=A&value=1", 404)
+	if code, body := n.do("POST", "/bridges/bad", map[string]any{"variables": map[string]any{"A": 1}}); code != 400 {
+		t.Errorf("a number as a variable: %d %s", code, body)
+	}
+	n.mustDo("GET", "/bridges/bad", 404)
 }

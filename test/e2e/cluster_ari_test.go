@@ -184,6 +184,8 @@ func TestClusterRefusesCreates(t *testing.T) {
 		t.Errorf("readyz without NATS: %d %q", code, body)
 	}
 	lost.mustDo("GET", "/channels", 200)
+	// A dispatcher probing with OPTIONS skips it (TestKamailioSkipsUnreadyNode).
+	pollFor(t, 5*time.Second, func() bool { return sipOptions(lost.srv.SIPAddr()) == 503 }, "OPTIONS answered 503 without NATS")
 
 	a, _, app, _, _ := clusterNodes(t)
 	evA := a.connect(app)

@@ -4,16 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // qualityJSON is a recording's quality as the APIs show it.
@@ -393,4 +397,152 @@ func TestPausedRecordingListsAsPaused(t *testing.T) {
 		t.Fatalf("paused intervals after the end: %+v", q.Paused)
 	}
 	n.mustDo("DELETE", "/channels/"+id, 204)
+}
+
+// TestTwilioGETStatusCallbacks: RecordingStatusCallbackMethod=GET sends the
+// callbacks as GETs with Twilio's parameters in the query string (after the
+// callback URL's own) and no body, through the durable webhook sender,
+// signed as Twilio signs a GET (the URL with its query, no parameters
+// appended): the npm library's validateRequest accepts each, and rejects
+// one whose query was changed.
+func TestTwilioGETStatusCallbacks(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	n := startNode(t, func(c *config.Config) {
+		c.Webhook.Allow = []string{"127.0.0.1"}
+		c.Webhook.BackoffSeconds = 1
+	})
+	hook := &statusHook{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "353")
+	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings.json", url.Values{"RecordingStatusCallback": {hs.URL + "/cb"},
+		"RecordingStatusCallbackMethod": {"PUT"}}); code != 400 || !strings.Contains(string(body), "RecordingStatusCallbackMethod") {
+		t.Errorf("method PUT: %d %s, want 400", code, body)
+	}
+	code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings.json", url.Values{"RecordingStatusCallback": {hs.URL + "/cb?tenant=a%20b"},
+		"RecordingStatusCallbackMethod": {"GET"}, "RecordingStatusCallbackEvent": {"in-progress completed"}})
+	var created struct {
+		Sid string `json:"sid"`
+	}
+	if code != 201 || json.Unmarshal(body, &created) != nil {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	sendPackets(t, call, sweep(8000/2), 5, 0, 0, nil, nil, nil)
+	waitRx(t, n, id, 25)
+	if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+		t.Fatalf("stop: %d %s", code, body)
+	}
+	pollFor(t, 20*time.Second, func() bool { return len(hook.requests()) >= 2 }, "two status callbacks")
+	got := hook.requests()
+	statuses := map[string]bool{}
+	for _, q := range got {
+		u, err := url.Parse(q.URL)
+		must(t, err)
+		p := u.Query()
+		statuses[p.Get("RecordingStatus")] = true
+		if q.Method != "GET" || len(q.Params) != 0 || p.Get("tenant") != "a b" || p.Get("AccountSid") != acc.Sid ||
+			p.Get("CallSid") != v.Value || p.Get("RecordingSid") != created.Sid || q.Signature == "" {
+			t.Errorf("callback %s %s (form %v, signature %q)", q.Method, q.URL, q.Params, q.Signature)
+		}
+	}
+	if len(got) != 2 || !statuses["in-progress"] || !statuses["completed"] {
+		t.Fatalf("callbacks %v, want in-progress and completed", statuses)
+	}
+	check := append([]hookRequest(nil), got...)
+	tampered := got[1]
+	tampered.URL = strings.Replace(tampered.URL, "RecordingStatus=completed", "RecordingStatus=absent", 1)
+	if tampered.URL == got[1].URL {
+		tampered.URL = strings.Replace(tampered.URL, "RecordingStatus=in-progress", "RecordingStatus=absent", 1)
+	}
+	check = append(check, tampered)
+	reqs, _ := json.Marshal(check)
+	res := twilioScript(t, n, acc, map[string]string{"TWILIO_ACTION": "validate", "TWILIO_VALIDATE": string(reqs)})
+	valid, _ := res["valid"].([]any)
+	if len(valid) != len(check) {
+		t.Fatalf("validate: %v", res)
+	}
+	for i, ok := range valid {
+		if want := i < len(got); ok != want {
+			t.Errorf("validateRequest of GET %s: %v, want %v", check[i].URL, ok, want)
+		}
+	}
+	n.mustDo("DELETE", "/channels/"+id, 204)
+}
+
+// TestTwilioTooShortRecordingIsAbsent: a recording started through the
+// Twilio API that holds audio but less than a second is absent (Twilio's
+// rule), error 16101, its media not served, its absent status callback
+// sent with ErrorCode 16101; one of a second and more is completed.
+func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Webhook.Allow = []string{"127.0.0.1"}
+		c.Webhook.BackoffSeconds = 1
+	})
+	hook := &statusHook{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, tc := range []struct {
+		ms     int
+		status string
+		code   any
+	}{{600, "absent", 16101.0}, {1200, "completed", nil}} {
+		t.Run(fmt.Sprint(tc.ms, "ms"), func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "354")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings.json", url.Values{"RecordingStatusCallback": {hs.URL + "/cb"},
+				"RecordingStatusCallbackEvent": {"completed absent"}})
+			var created struct {
+				Sid string `json:"sid"`
+			}
+			if code != 201 || json.Unmarshal(body, &created) != nil {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			sendPackets(t, call, sweep(tc.ms*8), 3, 0, 0, nil, nil, nil)
+			waitRx(t, n, id, tc.ms/20)
+			if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+				t.Fatalf("stop: %d %s", code, body)
+			}
+			var cb hookRequest
+			pollFor(t, 20*time.Second, func() bool {
+				for _, q := range hook.requests() {
+					if q.Params["RecordingSid"] == created.Sid {
+						cb = q
+						return true
+					}
+				}
+				return false
+			}, "the final status callback")
+			r := map[string]any{}
+			_, body = rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
+			must(t, json.Unmarshal(body, &r))
+			if r["status"] != tc.status || r["error_code"] != tc.code {
+				t.Fatalf("%d ms of audio: status %v, error_code %v; want %s, %v", tc.ms, r["status"], r["error_code"], tc.status, tc.code)
+			}
+			wantCode := "0"
+			if tc.code != nil {
+				wantCode = "16101"
+			}
+			if cb.Params["RecordingStatus"] != tc.status || cb.Params["ErrorCode"] != wantCode {
+				t.Fatalf("callback %v", cb.Params)
+			}
+			media, _, _ := httpGet(t, fmt.Sprint(r["media_url"])+".wav", "", false)
+			if (tc.status == "absent") != (media == 404) {
+				t.Fatalf("media of a %s recording: %d", tc.status, media)
+			}
+			n.mustDo("DELETE", "/channels/"+id, 204)
+		})
+	}
 }

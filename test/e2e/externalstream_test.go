@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
@@ -380,4 +381,93 @@ func TestAriExternalMediaWebSocket(t *testing.T) {
 				return wsPeer(t, conn, "slin", 8000, callerTalks)
 			})
 	})
+}
+
+// TestAriExternalMediaRTPSlin16: externalMedia over RTP in slin16, as
+// voice bots ask for it: the test's UDP socket gets L16 (big-endian, 16
+// kHz, 640-byte payloads, Asterisk's payload type 118) carrying the
+// caller's 440 Hz, and the 1000 Hz it sends back the same way is what the
+// caller hears.
+func TestAriExternalMediaRTPSlin16(t *testing.T) {
+	n := startNode(t, withRoute("_3XX", "Stasis(voicebot)"))
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var mu sync.Mutex
+	var got []int16
+	var from *net.UDPAddr
+	bad := 0
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			k, addr, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			var pkt rtp.Packet
+			if pkt.Unmarshal(buf[:k]) != nil {
+				continue
+			}
+			mu.Lock()
+			if pkt.PayloadType != 118 || len(pkt.Payload) != 640 {
+				bad++
+			} else {
+				for i := 0; i+1 < len(pkt.Payload); i += 2 {
+					got = append(got, int16(binary.BigEndian.Uint16(pkt.Payload[i:])))
+				}
+			}
+			from = addr
+			mu.Unlock()
+		}
+	}()
+	streamCall(t, n, map[string]string{"EXTERNAL_HOST": conn.LocalAddr().String(), "FORMAT": "slin16"}, 16000,
+		func(ext map[string]any, callerTalks func()) []int16 {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				mu.Lock()
+				addr := from
+				mu.Unlock()
+				if addr != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no RTP reached the external host")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			mu.Lock()
+			got = nil // the silence before the caller talks
+			to := from
+			mu.Unlock()
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); callerTalks() }()
+			tone := slinSine(1000, 16000, 32000, 8000)
+			tick := time.NewTicker(20 * time.Millisecond)
+			for i, off := 0, 0; off < len(tone); i, off = i+1, off+640 {
+				payload := make([]byte, 640)
+				for j := 0; j < 640; j += 2 {
+					binary.BigEndian.PutUint16(payload[j:], binary.LittleEndian.Uint16(tone[off+j:]))
+				}
+				pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 118, SequenceNumber: uint16(i), Timestamp: uint32(i * 320), SSRC: 0x16161616}, Payload: payload}
+				b, err := pkt.Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := conn.WriteToUDP(b, to); err != nil {
+					t.Fatal(err)
+				}
+				<-tick.C
+			}
+			tick.Stop()
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			if bad > 0 {
+				t.Errorf("%d RTP packets were not PT 118 with 640 bytes", bad)
+			}
+			return append([]int16(nil), got...)
+		})
 }

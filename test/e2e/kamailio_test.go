@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -205,5 +206,72 @@ func TestKamailioDispatcher(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("A did not finish draining after its last call")
+	}
+}
+
+// TestKamailioSkipsUnreadyNode isolates the OPTIONS probing from the
+// failover route: node A is unready (it lost NATS, so /readyz fails) but
+// still takes every INVITE it gets, so only the dispatcher's probes (A
+// answers them 503) keep calls away from it. Once Kamailio has seen A's
+// 503, every call lands on B.
+func TestKamailioSkipsUnreadyNode(t *testing.T) {
+	a := startNode(t, withRoute("2001", "Record(calls/${UNIQUEID},wav)"), func(c *config.Config) { c.NATS.URL = "nats://127.0.0.1:1" })
+	b := startNode(t, withRoute("2001", "Record(calls/${UNIQUEID},wav)"))
+	pollFor(t, 5*time.Second, func() bool { return sipOptions(a.srv.SIPAddr()) == 503 }, "unready node A answering OPTIONS with 503")
+	if code := sipOptions(b.srv.SIPAddr()); code != 200 {
+		t.Fatalf("ready node B answers OPTIONS %d", code)
+	}
+	// A takes a call sent to it directly: only the probes can keep calls
+	// off it.
+	phone := newPhone(t, "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	direct, err := phone.Dial(ctx, a.target("2001"), sipua.CallOptions{})
+	if err != nil {
+		t.Fatalf("INVITE straight to the unready node: %v", err)
+	}
+	must(t, direct.Hangup(ctx))
+	pollFor(t, 5*time.Second, func() bool { return channelCount(t, a) == 0 }, "the direct call gone")
+
+	kam := startKamailio(t, a.srv.SIPAddr(), b.srv.SIPAddr())
+	place := func() *node {
+		t.Helper()
+		call, err := phone.Dial(ctx, sipua.Target("2001", kam), sipua.CallOptions{})
+		if err != nil {
+			t.Fatalf("call through kamailio: %v", err)
+		}
+		var on *node
+		pollFor(t, 5*time.Second, func() bool {
+			for _, n := range []*node{a, b} {
+				if channelCount(t, n) > 0 {
+					on = n
+					return true
+				}
+			}
+			return false
+		}, "the call's channel on a node")
+		must(t, call.Hangup(ctx))
+		pollFor(t, 5*time.Second, func() bool { return channelCount(t, on) == 0 }, "the call's channel gone")
+		return on
+	}
+	// Kamailio probes every second: wait until it has marked A (three
+	// calls in a row on B, which round-robin over two active nodes does
+	// not give)...
+	deadline := time.Now().Add(15 * time.Second)
+	for run := 0; run < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("Kamailio kept sending calls to the unready node")
+		}
+		if place() == b {
+			run++
+		} else {
+			run = 0
+		}
+	}
+	// ... then none goes to A.
+	for i := range 6 {
+		if place() == a {
+			t.Fatalf("call %d landed on the unready node", i)
+		}
 	}
 }

@@ -238,17 +238,40 @@ func TestAriMusicOnHold(t *testing.T) {
 }
 
 // TestARIEndpointStateChange: an application subscribed to the PJSIP
-// endpoints hears EndpointStateChange when a user's phone registers
-// (online) and when it unregisters (offline); the endpoint's state in
-// GET /endpoints follows.
+// endpoints hears, when a user's phone registers, ContactStatusChange
+// (Created, with the phone's contact) then EndpointStateChange (online),
+// and when it unregisters ContactStatusChange (Removed) then
+// EndpointStateChange (offline); the endpoint's state in GET /endpoints
+// follows.
 func TestARIEndpointStateChange(t *testing.T) {
 	n, _ := startStorePBX(t, users.User{Firstname: "Alice", Exten: "1001"})
 	ev := n.connect("epwatch")
 	n.mustDo("POST", "/applications/epwatch/subscription?eventSource="+urlq("endpoint:PJSIP"), 200)
+	port := 0 // the phone's SIP port, in its contact
+	until := func(typ string) []string {
+		t.Helper()
+		var seq []string
+		for {
+			e := ev.nextEvent(10 * time.Second)
+			if e == nil {
+				t.Fatalf("no %s after %v", typ, seq)
+			}
+			ep, _ := e["endpoint"].(map[string]any)
+			line := fmt.Sprintf("%v/%v/%v", e["type"], ep["resource"], ep["state"])
+			if ci, ok := e["contact_info"].(map[string]any); ok {
+				line += fmt.Sprintf("/%v/%v", ci["contact_status"], port > 0 && strings.Contains(fmt.Sprint(ci["uri"]), fmt.Sprintf(":%d", port)))
+			}
+			seq = append(seq, line)
+			if e["type"] == typ {
+				return seq
+			}
+		}
+	}
 	alice := registeredPhone(t, n, "1001", 440, "manual")
-	on := ev.skipTo("EndpointStateChange", 10*time.Second)
-	if e := on["endpoint"].(map[string]any); e["technology"] != "PJSIP" || e["resource"] != "sip1001" || e["state"] != "online" {
-		t.Fatalf("EndpointStateChange %v, want PJSIP/sip1001 online", on)
+	port = alice.SIPPort
+	if got, want := strings.Join(until("EndpointStateChange"), " "),
+		"ContactStatusChange/sip1001/online/Created/true EndpointStateChange/sip1001/online"; got != want {
+		t.Fatalf("on registration: %s, want %s", got, want)
 	}
 	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1001", 200)); !strings.Contains(b, `"state":"online"`) {
 		t.Fatalf("endpoint %s", b)
@@ -256,11 +279,60 @@ func TestARIEndpointStateChange(t *testing.T) {
 	if _, err := alice.Command("uadel", alice.AOR()); err != nil {
 		t.Fatalf("baresip uadel: %v", err)
 	}
-	off := ev.skipTo("EndpointStateChange", 10*time.Second)
-	if e := off["endpoint"].(map[string]any); e["resource"] != "sip1001" || e["state"] != "offline" {
-		t.Fatalf("EndpointStateChange %v, want PJSIP/sip1001 offline", off)
+	if got, want := strings.Join(until("EndpointStateChange"), " "),
+		"ContactStatusChange/sip1001/offline/Removed/true EndpointStateChange/sip1001/offline"; got != want {
+		t.Fatalf("on unregistration: %s, want %s", got, want)
 	}
 	if b := string(n.mustDo("GET", "/endpoints/PJSIP/sip1001", 200)); !strings.Contains(b, `"state":"offline"`) {
 		t.Fatalf("endpoint %s", b)
+	}
+}
+
+// TestAriRedirectOutboundLeg: a call tapedeck placed (originate into an
+// application) is redirected with a REFER to the callee; once the callee
+// reports 200 the leg is hung up (BYE to the callee), StasisEnd and
+// ChannelDestroyed follow.
+func TestAriRedirectOutboundLeg(t *testing.T) {
+	n := startNode(t)
+	ev := n.connect("out")
+	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 49000, RTPMax: 49499})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { callee.Close() })
+	ep := urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))
+	n.mustDo("POST", "/channels?endpoint="+ep+"&app=out&channelId=leg", 200)
+	var in *sipua.Call
+	select {
+	case in = <-callee.Incoming():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no call")
+	}
+	ev.skipTo("StasisStart", 10*time.Second)
+	n.mustDo("POST", "/channels/leg/redirect?endpoint="+urlq("PJSIP/sip:carol@127.0.0.1:9"), 204)
+	var ref sipua.Refer
+	select {
+	case ref = <-callee.Refers():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee got no REFER")
+	}
+	if ref.Call != in || ref.Target != "sip:carol@127.0.0.1:9" {
+		t.Fatalf("REFER on %p to %q, want the originated call to sip:carol@127.0.0.1:9", ref.Call, ref.Target)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if code, err := in.NotifyTransfer(ctx, 200, "OK"); err != nil || code != 200 {
+		t.Fatalf("NOTIFY 200: %d %v", code, err)
+	}
+	select {
+	case <-in.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("tapedeck did not hang up the transferred leg")
+	}
+	if got := channelID(ev.skipTo("StasisEnd", 5*time.Second)); got != "leg" {
+		t.Errorf("StasisEnd for %s", got)
+	}
+	if d := ev.skipTo("ChannelDestroyed", 5*time.Second); fmt.Sprint(d["cause"]) != "16" {
+		t.Errorf("ChannelDestroyed %v", d)
 	}
 }

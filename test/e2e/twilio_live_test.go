@@ -168,13 +168,14 @@ type hookRequest struct {
 	Signature string              `json:"signature"`
 	URL       string              `json:"url"`
 	Params    map[string]string   `json:"params"`
+	Method    string              `json:"method"`
 	form      map[string][]string // every value
 }
 
 func (h *statusHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	q := hookRequest{Signature: r.Header.Get("X-Twilio-Signature"), URL: "http://" + r.Host + r.URL.RequestURI(),
-		Params: map[string]string{}, form: r.PostForm}
+		Params: map[string]string{}, form: r.PostForm, Method: r.Method}
 	for k := range r.PostForm {
 		q.Params[k] = r.PostForm.Get(k)
 	}

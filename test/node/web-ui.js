@@ -87,7 +87,11 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
     await table.waitForSelector('tr[data-sid]');
     check(await table.evaluate(() => window.__notReloaded === true), 'the table tab reloaded');
     const sid = await table.getAttribute('tr[data-sid]', 'data-sid');
-    say('IN_TABLE', { sid });
+    // Its completeness, from the catalog: recorded over call time (the
+    // pause left out) and the loss, and the one pause.
+    const completeness = await table.textContent(`tr[data-sid="${sid}"] td[data-label=Completeness]`);
+    check(/\d+ % recorded · \d+\.\d % lost/.test(completeness) && completeness.includes('1 pause'), 'completeness column: ' + completeness);
+    say('IN_TABLE', { sid, completeness: completeness.trim() });
     await table.close();
 
     // Filter by number: the caller's finds it, another number does not,
@@ -120,6 +124,12 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
     const shown = await page.textContent('dl time');
     check(shown !== dt && shown.length > 5, 'time not formatted for the viewer: ' + shown);
     await page.waitForSelector('#paused li');
+    // The paused interval and the quality figures come from the catalog.
+    const pausedText = await page.textContent('#paused li');
+    check(pausedText.includes('skip, by web:'), 'paused interval without its behaviour and who asked: ' + pausedText);
+    const packets = await page.textContent('#q-packets');
+    const m = /(\d+) received of (\d+) expected; (\d+) lost/.exec(packets);
+    check(m && Number(m[2]) > 0 && Number(m[1]) + Number(m[3]) === Number(m[2]), 'quality packets: ' + packets);
     const catalogSecs = Number((await page.textContent('dl dd:nth-of-type(4)')).replace(' s', ''));
     await page.waitForFunction(() => document.getElementById('wave').dataset.drawn === 'true');
     const inked = await page.evaluate(() => {

@@ -29,7 +29,9 @@ func (s *Server) bridgesResource() *Resource {
 	createParams := []Param{
 		query("type", "string", false, "Comma separated list of bridge type attributes (mixing, holding, dtmf_events, proxy_media, video_sfu, video_single, sdp_label)."),
 		query("name", "string", false, "Name to give to the bridge being created."),
+		{Name: "variables", In: "body", Type: "containers", Description: `The "variables" key in the body object holds variable key/value pairs to set on the bridge on creation: each a string, or {"value": "...", "report_events": true} to include it in bridge events (bridgevars).`},
 	}
+	stasisOwned := ErrorResponse{409, "Bridge not in a Stasis application"}
 	channelList := Param{Name: "channel", In: "query", Type: "string", Required: true, Multi: true, Description: "Ids of channels to add to bridge"}
 	return &Resource{
 		Name:        "bridges",
@@ -39,15 +41,51 @@ func (s *Server) bridgesResource() *Resource {
 			{Method: "GET", Path: "/bridges", Nickname: "list", Summary: "List all active bridges in Asterisk.", Returns: "List[Bridge]",
 				Handler: func(r *Request) (any, error) { return s.calls.Bridges(), nil }},
 			{Method: "POST", Path: "/bridges", Nickname: "create", Summary: "Create a new bridge.", Returns: "Bridge",
-				Params: append(createParams, query("bridgeId", "string", false, "Unique ID to give to the bridge being created.")),
-				Errors: []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
-				Handler: func(r *Request) (any, error) {
-					return s.calls.CreateBridge(call.BridgeID(r.String("bridgeId")), bridgeType(r), r.String("name"))
-				}},
+				Params:  append(createParams, query("bridgeId", "string", false, "Unique ID to give to the bridge being created.")),
+				Errors:  []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
+				Handler: func(r *Request) (any, error) { return s.createBridge(r, call.BridgeID(r.String("bridgeId"))) }},
 			{Method: "POST", Path: "/bridges/{bridgeId}", Nickname: "createWithId", Summary: "Create a new bridge or updates an existing one.", Returns: "Bridge",
 				Params: append([]Param{brID}, createParams...), Errors: []ErrorResponse{{409, "Bridge with the same bridgeId already exists"}},
+				Handler: func(r *Request) (any, error) { return s.createBridge(r, bridgeID(r)) }},
+			{Method: "GET", Path: "/bridges/{bridgeId}/variable", Nickname: "getBridgeVar", Summary: "Get the value of a bridge variable.", Returns: "Variable",
+				Params: []Param{brID, query("variable", "string", true, "The bridge variable to get")},
+				Errors: []ErrorResponse{{400, "Missing variable parameter."}, {404, "Bridge or variable not found"}, stasisOwned},
 				Handler: func(r *Request) (any, error) {
-					return s.calls.CreateBridge(bridgeID(r), bridgeType(r), r.String("name"))
+					v, err := s.calls.BridgeVar(bridgeID(r), r.String("variable"))
+					if err != nil {
+						return nil, err
+					}
+					return map[string]string{"value": v}, nil
+				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}/variable", Nickname: "setBridgeVar", Summary: "Set the value of a bridge variable.", Returns: "void",
+				Params: []Param{brID, query("variable", "string", true, "The bridge variable to set"), query("value", "string", false, "The value to set the variable to"),
+					{Name: "report_events", In: "query", Type: "boolean", Default: "false", Description: "Whether this variable should be included in bridge events (bridgevars)."}},
+				Errors: []ErrorResponse{{400, "Missing variable parameter."}, noBridge, stasisOwned},
+				Handler: func(r *Request) (any, error) {
+					return nil, s.calls.SetBridgeVar(bridgeID(r), r.String("variable"), r.String("value"), !r.Has("value"), r.Bool("report_events"))
+				}},
+			{Method: "GET", Path: "/bridges/{bridgeId}/variables", Nickname: "getBridgeVars", Summary: "Get the values of several bridge variables.", Returns: "Variables",
+				Params: []Param{brID, {Name: "variables", In: "query", Type: "string", Required: true, Multi: true, Description: "The bridge variables to get"}},
+				Errors: []ErrorResponse{{400, "Missing variables parameter."}, {404, "Bridge or variable not found"}, stasisOwned},
+				Handler: func(r *Request) (any, error) {
+					out := map[string]string{}
+					for _, name := range r.List("variables") {
+						v, err := s.calls.BridgeVar(bridgeID(r), name)
+						if err != nil {
+							return nil, err
+						}
+						out[name] = v
+					}
+					return map[string]any{"variables": out}, nil
+				}},
+			{Method: "POST", Path: "/bridges/{bridgeId}/variables", Nickname: "setBridgeVars", Summary: "Set the values of several bridge variables.", Returns: "void",
+				Params: []Param{brID, {Name: "variables", In: "body", Type: "containers", Required: true, Description: `The bridge variables to set, as {"variables": {"NAME": "value"}}, a value being a string or {"value": "...", "report_events": true}`}},
+				Errors: []ErrorResponse{{400, "Missing variables parameter."}, noBridge, stasisOwned},
+				Handler: func(r *Request) (any, error) {
+					if _, err := s.calls.Bridge(bridgeID(r)); err != nil {
+						return nil, err
+					}
+					return nil, s.setBridgeVars(r, bridgeID(r))
 				}},
 			{Method: "GET", Path: "/bridges/{bridgeId}", Nickname: "get", Summary: "Get bridge details.", Returns: "Bridge",
 				Params: []Param{brID}, Errors: []ErrorResponse{noBridge},
@@ -132,6 +170,66 @@ func (s *Server) bridgesResource() *Resource {
 				}},
 		},
 	}
+}
+
+// createBridge creates (or, with an existing id, finds) a bridge and sets
+// the body's variables on it.
+func (s *Server) createBridge(r *Request, id call.BridgeID) (any, error) {
+	if _, err := bridgeVars(r); err != nil {
+		return nil, err // refused before the bridge is made
+	}
+	b, err := s.calls.CreateBridge(id, bridgeType(r), r.String("name"))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setBridgeVars(r, b.ID); err != nil {
+		return nil, err
+	}
+	return s.calls.Bridge(b.ID)
+}
+
+type bridgeVar struct {
+	value  string
+	report bool
+}
+
+// bridgeVars reads the "variables" body member: each value a string, or
+// {"value": string, "report_events": bool}.
+func bridgeVars(r *Request) (map[string]bridgeVar, error) {
+	vars, _, err := r.Object("variables")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bridgeVar{}
+	for k, v := range vars {
+		switch x := v.(type) {
+		case string:
+			out[k] = bridgeVar{value: x}
+		case map[string]any:
+			val, ok := x["value"].(string)
+			rep, repOK := x["report_events"].(bool)
+			if !ok || (x["report_events"] != nil && !repOK) {
+				return nil, apiErr(400, "Bridge variable "+k+": want a string or {\"value\": string, \"report_events\": bool}")
+			}
+			out[k] = bridgeVar{value: val, report: rep}
+		default:
+			return nil, apiErr(400, "Bridge variable "+k+": want a string or {\"value\": string, \"report_events\": bool}")
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) setBridgeVars(r *Request, id call.BridgeID) error {
+	vars, err := bridgeVars(r)
+	if err != nil {
+		return err
+	}
+	for k, v := range vars {
+		if err := s.calls.SetBridgeVar(id, k, v.value, false, v.report); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) bridgePlay(r *Request, id string) (any, error) {

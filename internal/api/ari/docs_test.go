@@ -127,3 +127,23 @@ func TestDocsNeedAuthAndGET(t *testing.T) {
 		t.Errorf("unknown declaration: %d", code)
 	}
 }
+
+// TestEndpointsByTech: PJSIP without users is an empty list, another
+// technology 404, as Asterisk answers.
+func TestEndpointsByTech(t *testing.T) {
+	s := newTestServer(t)
+	req := httptest.NewRequest("GET", "/ari/endpoints/PJSIP", nil)
+	req.SetBasicAuth("u", "p")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != "[]" {
+		t.Errorf("PJSIP: %d %s", rec.Code, rec.Body)
+	}
+	req = httptest.NewRequest("GET", "/ari/endpoints/IAX2", nil)
+	req.SetBasicAuth("u", "p")
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 404 {
+		t.Errorf("IAX2: %d %s", rec.Code, rec.Body)
+	}
+}

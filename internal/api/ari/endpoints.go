@@ -61,8 +61,10 @@ func (s *Server) endpointsResource() *Resource {
 							out = append(out, e)
 						}
 					}
-					if len(out) == 0 {
-						return nil, apiErr(404, "Endpoints not found")
+					// As Asterisk: a technology that is not there is 404, one
+					// without endpoints an empty list. tapedeck's is PJSIP.
+					if len(out) == 0 && !strings.EqualFold(r.Path("tech"), "PJSIP") {
+						return nil, apiErr(404, "No Endpoints found - invalid tech "+r.Path("tech"))
 					}
 					return out, nil
 				}},

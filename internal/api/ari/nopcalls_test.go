@@ -100,6 +100,12 @@ func (nopCalls) RecordBridge(id call.BridgeID, o call.RecordOptions, stereo bool
 
 func (nopCalls) StartBridgeMOH(id call.BridgeID, class string) (_ error) { return }
 
+func (nopCalls) BridgeVar(id call.BridgeID, name string) (_ string, _ error) { return }
+
+func (nopCalls) SetBridgeVar(id call.BridgeID, name, value string, unset, report bool) (_ error) {
+	return
+}
+
 func (nopCalls) StopBridgeMOH(id call.BridgeID) (_ error) { return }
 
 func (nopCalls) Playback(id call.PlaybackID) (_ call.PlaybackJSON, _ error) { return }

@@ -54,18 +54,25 @@ func Signature(authToken, rawURL string, params url.Values) string {
 
 // Signer signs recording status callbacks with the token of the account
 // they name (their AccountSid parameter), at each attempt: a token
-// changed meanwhile signs with the new one, as Twilio does.
+// changed meanwhile signs with the new one, as Twilio does. A POST is
+// signed over its URL and its parameters; a GET (its parameters in its
+// query) over its URL alone, query included, as Twilio signs GETs.
 func Signer(m meta.Store) webhook.Signer {
 	return func(ctx context.Context, it meta.OutboxItem, req *http.Request) error {
-		form, err := url.ParseQuery(string(it.Body))
-		if err != nil {
+		var form, signed url.Values
+		var err error
+		if it.IsGET() {
+			form = req.URL.Query()
+		} else if form, err = url.ParseQuery(string(it.Body)); err != nil {
 			return err
+		} else {
+			signed = form
 		}
 		acc, err := m.Account(ctx, form.Get("AccountSid"))
 		if err != nil {
 			return err
 		}
-		req.Header.Set(SignatureHeader, Signature(acc.AuthToken, it.URL, form))
+		req.Header.Set(SignatureHeader, Signature(acc.AuthToken, it.URL, signed))
 		return nil
 	}
 }
@@ -83,6 +90,7 @@ var callbackEvents = map[string]bool{"in-progress": true, "completed": true, "ab
 // callback is where a recording's status goes.
 type callback struct {
 	url    string
+	method string // POST or GET (the parameters in the query string)
 	events map[string]bool
 	base   string // media URL base
 }
@@ -93,12 +101,13 @@ func (s *Server) parseCallback(r *http.Request) (*callback, error) {
 	if target == "" {
 		return nil, nil
 	}
-	switch m := strings.ToUpper(r.PostForm.Get("RecordingStatusCallbackMethod")); m {
+	method := strings.ToUpper(r.PostForm.Get("RecordingStatusCallbackMethod"))
+	switch method {
 	case "", "POST":
+		method = "POST"
 	case "GET":
-		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallbackMethod=GET is not supported here: use POST")
 	default:
-		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallbackMethod must be GET or POST, got %q", m)
+		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallbackMethod must be GET or POST, got %q", method)
 	}
 	if s.o.Webhook == nil {
 		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallback: this server sends no webhooks")
@@ -106,7 +115,7 @@ func (s *Server) parseCallback(r *http.Request) (*callback, error) {
 	if err := s.o.Webhook.CheckTarget(r.Context(), target); err != nil {
 		return nil, fail(400, CodeInvalidParameter, "RecordingStatusCallback: %s", strings.TrimPrefix(err.Error(), webhook.ErrTarget.Error()+": "))
 	}
-	cb := &callback{url: target, events: map[string]bool{}, base: restcomm.BaseURL(r, s.o.PublicURL)}
+	cb := &callback{url: target, method: method, events: map[string]bool{}, base: restcomm.BaseURL(r, s.o.PublicURL)}
 	for _, v := range r.PostForm["RecordingStatusCallbackEvent"] {
 		for _, e := range strings.FieldsFunc(v, func(c rune) bool { return c == ' ' || c == ',' }) {
 			if !callbackEvents[e] {
@@ -166,7 +175,7 @@ func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.o.Webhook.Send(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form}); err != nil {
+	if _, err := s.o.Webhook.Send(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method}); err != nil {
 		s.log.Error("twilio: recording status callback not queued", "sid", rec.Sid, "event", event, "err", err)
 	}
 }

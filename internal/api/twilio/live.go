@@ -35,6 +35,10 @@ const (
 	CodeRecordingState      = 16114 // the recording is not in a state to accept the action
 )
 
+// MinRecording is the shortest recording Twilio keeps: a shorter one is
+// absent, with error 16101 (too short).
+const MinRecording = time.Second
+
 // CurrentSid names the call's running recording.
 const CurrentSid = "Twilio.CURRENT"
 
@@ -129,7 +133,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.mu.Unlock()
 	}
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
-		RecordOptions: call.RecordOptions{Name: name, Format: "wav",
+		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording,
 			OnDegraded: func(q *meta.Quality) { s.degraded(lr, q) }},
 		Stereo: channels == "dual",
 		OnFinish: func(call.CallRecordResult) {

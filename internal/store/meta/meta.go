@@ -72,11 +72,11 @@ func (s Status) Live() bool { return s == StatusInProgress || s == StatusPaused 
 const (
 	StatusInProgress Status = "in-progress"
 	// StatusPaused: in progress, paused on its call (Twilio's "paused").
-	StatusPaused Status = "paused"
-	StatusCompleted  Status = "completed"
-	StatusFailed     Status = "failed"
-	StatusRecovered  Status = "recovered"
-	StatusDeleted    Status = "deleted"
+	StatusPaused    Status = "paused"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+	StatusRecovered Status = "recovered"
+	StatusDeleted   Status = "deleted"
 	// StatusAbsent: the recording ended without audio (no frame was
 	// received), as Twilio's "absent"; its (empty) file is kept.
 	StatusAbsent Status = "absent"
@@ -187,6 +187,9 @@ func (q *Quality) View() *QualityView {
 	return &QualityView{Quality: q, LossPercent: math.Round(q.LossPercent()*100) / 100,
 		RecordedOverCall: math.Round(q.Completeness()*1000) / 1000}
 }
+
+// RecordedPercent is RecordedOverCall in percent, rounded.
+func (v *QualityView) RecordedPercent() int { return int(math.Round(v.RecordedOverCall * 100)) }
 
 // Completeness is recorded time over call time (1 when nothing is known).
 func (q *Quality) Completeness() float64 {

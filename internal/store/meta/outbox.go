@@ -18,7 +18,7 @@ type OutboxItem struct {
 	Kind        string // e.g. RecordCompleted
 	CallID      string
 	URL         string
-	ContentType string
+	ContentType string // "": a GET, its parameters in URL (IsGET)
 	Body        []byte
 	Status      string // pending, delivered, failed
 	Attempts    int
@@ -26,6 +26,10 @@ type OutboxItem struct {
 	Created     time.Time
 	LastError   string
 }
+
+// IsGET reports whether the notification is sent as a GET (no content
+// type, no body: its parameters are in its URL).
+func (it OutboxItem) IsGET() bool { return it.ContentType == "" && len(it.Body) == 0 }
 
 // Outbox states.
 const (

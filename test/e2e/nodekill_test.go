@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// tapedeckBin builds cmd/tapedeck once for the tests that need a process
+// of its own (to be killed).
+func tapedeckBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tapedeck-e2e-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "tapedeck")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/tapedeck").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// clusterProc is a tapedeck process of a cluster test.
+type clusterProc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  strings.Builder
+	done chan struct{}
+}
+
+func (p *clusterProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func startProc(t *testing.T, cfgPath string) *clusterProc {
+	t.Helper()
+	cmd := exec.Command(tapedeckBin(t), "-config", cfgPath)
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = io.Discard
+	p := &clusterProc{cmd: cmd, done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", cfgPath, p.output())
+		}
+	})
+	return p
+}
+
+// clusterNode is one node's configuration and addresses.
+type clusterNode struct {
+	id                   string
+	cfg                  string
+	sip, http, oz, rtpLo int
+	proc                 *clusterProc
+}
+
+func (n *clusterNode) ozeki(t *testing.T, query string) ozResponse {
+	t.Helper()
+	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api?Username=HTTP_User_1&Password=qwe123&%s", n.oz, query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return parseOz(t, string(b))
+}
+
+// TestKilledNodeWebhooksAndRecordings: two tapedeck processes on one
+// PostgreSQL catalog and one S3 bucket. Calls on both are recorded with
+// Ozeki's Record and a FinishedUrl whose receiver is down, so both nodes
+// have RecordCompleted queued; node B also has a recording in progress.
+// B is killed (SIGKILL). Then the receiver comes up: A delivers its own
+// notification and, once B has been silent for webhook.node_dead_seconds,
+// B's too: each exactly once. B is started again: its recording is
+// recovered from its disk and uploaded to S3, and nothing is delivered a
+// second time.
+func TestKilledNodeWebhooksAndRecordings(t *testing.T) {
+	dsn := pgFreshDatabase(t)
+	gw := versitygw.Shared(t)
+	bucket := gw.NewBucket(t)
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookAddr := hl.Addr().String()
+	hl.Close() // the receiver is down
+
+	mk := func(id string, rtpLo int) *clusterNode {
+		n := &clusterNode{id: id, sip: testutil.FreeSIPPort(t), http: testutil.FreeTCPPort(t), oz: testutil.FreeTCPPort(t), rtpLo: rtpLo}
+		dir := t.TempDir()
+		n.cfg = filepath.Join(dir, "tapedeck.yaml")
+		cfg := fmt.Sprintf(`node_id: %s
+data_dir: %s
+sip:
+  listen: 127.0.0.1:%d
+http:
+  listen: 127.0.0.1:%d
+rtp:
+  port_min: %d
+  port_max: %d
+catalog:
+  database: %q
+  reconcile_interval_seconds: 1
+  token_key: cluster-test-key
+  s3:
+    endpoint: %s
+    access_key: %s
+    secret_key: %s
+    bucket: %s
+ozeki:
+  listen: 127.0.0.1:%d
+  users:
+    - username: HTTP_User_1
+      password: qwe123
+webhook:
+  allow: [127.0.0.1]
+  backoff_seconds: 1
+  max_attempts: 100
+  node_dead_seconds: 3
+dialplan:
+  - exten: _5XX
+    app: Wait(120)
+`, id, filepath.Join(dir, "data"), n.sip, n.http, rtpLo, rtpLo+199, dsn, gw.Endpoint(), versitygw.AccessKey,
+			versitygw.SecretKey, bucket, n.oz)
+		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, b := mk("node-a", 41000), mk("node-b", 41400)
+	waitUp := func(n *clusterNode) {
+		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+			res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", n.http))
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == 200
+		}, "%s did not start:\n%s", n.id, n.proc.output())
+	}
+	a.proc, b.proc = startProc(t, a.cfg), startProc(t, b.cfg)
+	waitUp(a)
+	waitUp(b)
+
+	phone, err := sipua.New(sipua.Options{User: "kill", RTPMin: 42000, RTPMax: 42999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls []*sipua.Call
+	var mu sync.Mutex
+	dial := func(n *clusterNode) {
+		go func() {
+			dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
+			defer dcancel()
+			if c, err := phone.Dial(dctx, fmt.Sprintf("sip:500@127.0.0.1:%d", n.sip), sipua.CallOptions{}); err == nil {
+				mu.Lock()
+				calls = append(calls, c)
+				mu.Unlock()
+				go c.SendAudio(ctx, sine(440, 8000*60, 8000))
+			}
+		}()
+	}
+	// callIDs waits for want calls on n and returns their ids.
+	callIDs := func(n *clusterNode, want int) []string {
+		var ids []string
+		testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, func() bool {
+			r := n.ozeki(t, "command=ListActiveCalls")
+			if r.Code != 200 || len(r.ActiveCalls.Calls) != want {
+				return false
+			}
+			ids = ids[:0]
+			for _, c := range r.ActiveCalls.Calls {
+				ids = append(ids, c.CallID)
+			}
+			return true
+		}, "%s: not %d calls up", n.id, want)
+		return ids
+	}
+	finished := "http://" + hookAddr + "/finished"
+	record := func(n *clusterNode, id, more string) {
+		r := n.ozeki(t, "command=Record&Format=wav&CallId="+url.QueryEscape(id)+"&FinishedUrl="+url.QueryEscape(finished)+more)
+		if r.Code != 200 {
+			t.Fatalf("%s Record: %d %s", n.id, r.Code, r.Message)
+		}
+	}
+	dial(a)
+	aCall := callIDs(a, 1)[0]
+	dial(b)
+	dial(b)
+	bCalls := callIDs(b, 2)
+	record(a, aCall, "&Duration=1")
+	record(b, bCalls[0], "&Duration=1")
+	record(b, bCalls[1], "") // still recording when B is killed
+
+	pg, err := pgConnect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(context.Background())
+	count := func(q string, args ...any) int {
+		var n int
+		if err := pg.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Both nodes have tried their notification (the receiver is down), and
+	// B's long recording is in progress in the catalog.
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {
+		return count(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND attempts >= 1 AND node = 'node-a'`) == 1 &&
+			count(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND attempts >= 1 AND node = 'node-b'`) == 1 &&
+			count(`SELECT COUNT(*) FROM recordings WHERE status = 'in-progress' AND node = 'node-b'`) == 1
+	}, "notifications not queued and tried on both nodes, or B's recording not in progress")
+	var inProgress string
+	if err := pg.QueryRow(ctx, `SELECT name FROM recordings WHERE status = 'in-progress' AND node = 'node-b'`).Scan(&inProgress); err != nil {
+		t.Fatal(err)
+	}
+	// Some of its audio has reached B's disk (the writer's second).
+	local := filepath.Join(filepath.Dir(b.cfg), "data", "recording", inProgress+".wav")
+	testutil.Eventually(t, 20*time.Second, 50*time.Millisecond, func() bool {
+		st, err := os.Stat(local)
+		return err == nil && st.Size() > 44+2*8000
+	}, "B's recording %s holds no audio yet", local)
+
+	if err := b.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-b.proc.done
+
+	// The receiver comes up.
+	var rmu sync.Mutex
+	got := map[string]int{} // CallId -> deliveries
+	ids := map[string]int{} // X-Tapedeck-Delivery -> deliveries
+	rl, err := net.Listen("tcp", hookAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f, _ := url.ParseQuery(string(body))
+		rmu.Lock()
+		got[f.Get("CallId")]++
+		ids[r.Header.Get("X-Tapedeck-Delivery")]++
+		rmu.Unlock()
+	})}
+	go srv.Serve(rl)
+	defer srv.Close()
+	snapshot := func() (map[string]int, map[string]int) {
+		rmu.Lock()
+		defer rmu.Unlock()
+		g, d := map[string]int{}, map[string]int{}
+		for k, v := range got {
+			g[k] = v
+		}
+		for k, v := range ids {
+			d[k] = v
+		}
+		return g, d
+	}
+	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		g, _ := snapshot()
+		return g[aCall] >= 1 && g[bCalls[0]] >= 1
+	}, "RecordCompleted of A's call and of the killed B's call not both delivered")
+	// Both settled as delivered in the shared outbox.
+	testutil.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
+		return count(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'delivered'`) == 2
+	}, "deliveries not settled")
+
+	// B comes back: its unfinished recording is recovered from its disk
+	// and uploaded to the shared bucket; nothing is delivered again.
+	b.proc = startProc(t, b.cfg)
+	waitUp(b)
+	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		return count(`SELECT COUNT(*) FROM recordings WHERE name = $1 AND status = 'recovered' AND s3_uri <> '' AND size > 44`, inProgress) == 1
+	}, "B's recording %q not recovered with its audio and uploaded after its restart:\n%s", inProgress, b.proc.output())
+	var key string
+	if err := pg.QueryRow(ctx, `SELECT file_path FROM recordings WHERE name = $1`, inProgress).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	key = strings.TrimPrefix(key, "blob:")
+	if ok, err := gw.ObjectExists(ctx, bucket, key); err != nil || !ok {
+		t.Fatalf("recovered recording's object %q in the bucket: %v %v", key, ok, err)
+	}
+	// Two more heartbeat periods of both nodes running: still once each.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		g, d := snapshot()
+		for call, n := range g {
+			if n != 1 {
+				t.Fatalf("RecordCompleted of %s delivered %d times (all: %v)", call, n, g)
+			}
+		}
+		for id, n := range d {
+			if id == "" || n != 1 {
+				t.Fatalf("delivery %q seen %d times (all: %v)", id, n, d)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if g, _ := snapshot(); len(g) != 2 {
+		t.Fatalf("deliveries %v, want A's and B's call once each", g)
+	}
+	if !strings.Contains(a.proc.output(), "taking over a notification") {
+		t.Fatalf("A did not log its takeover of B's notification:\n%s", a.proc.output())
+	}
+	res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", a.http))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(m), "tapedeck_webhook_taken_over_total 1\n") {
+		t.Fatalf("A's metrics do not count one takeover:\n%s", grepLines(string(m), "tapedeck_webhook"))
+	}
+}
+
+// grepLines keeps the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
