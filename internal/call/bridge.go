@@ -437,6 +437,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 // audio has been mixed (at most 200 ms later).
 func (b *Bridge) drainAndRemove(p *mix.Participant) {
 	defer b.draining.Done()
+	p.Drain() // a last frame below the priming depth plays too
 	deadline := time.NewTimer(200 * time.Millisecond)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
