@@ -6,6 +6,8 @@
 //
 //	loadgen -server-cmd "./tapedeck" -scenario a -calls 100 -duration 30s
 //	loadgen -target 127.0.0.1:5060 -server-pid 1234 -recordings ./data/recording -scenario a
+//	loadgen -server-cmd "./tapedeck" -scenario a -nodes 2 -pg postgres://... -nats nats://127.0.0.1:4222
+//	  (two nodes sharing PostgreSQL and NATS behind Kamailio; cluster.go)
 //
 // Scenarios:
 //
@@ -69,6 +71,12 @@ type config struct {
 	scrape      time.Duration
 	// streamFormat is scenario e's external media format.
 	streamFormat string
+	// Cluster runs (cluster.go).
+	nodes       int
+	kamailio    bool
+	kamailioCfg string
+	pg          string
+	nats        string
 }
 
 func main() {
@@ -104,6 +112,11 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.checkDir, "check", "", "only check the WAV recordings under this directory (gaps, length against -duration) and exit, e.g. after a SIPp run")
 	fs.DurationVar(&c.byeDelay, "bye-delay", 0, "wait this long after the last packet before the BYE (diagnostics)")
 	fs.DurationVar(&c.audioDelay, "audio-delay", 0, "wait this long after the answer before the first packet (diagnostics)")
+	fs.IntVar(&c.nodes, "nodes", 1, "with -server-cmd: start this many tapedeck nodes (more than one needs -pg and implies -kamailio; scenario a only); server CPU is summed over them and every node's recordings are checked")
+	fs.BoolVar(&c.kamailio, "kamailio", false, "with -server-cmd: start Kamailio (Debian package) with -kamailio-cfg in front of the nodes and send the calls to it")
+	fs.StringVar(&c.kamailioCfg, "kamailio-cfg", "packaging/kamailio/kamailio.cfg", "the Kamailio configuration (the project's dispatcher configuration)")
+	fs.StringVar(&c.pg, "pg", "", "with -server-cmd: a PostgreSQL DSN allowed to CREATE DATABASE (e.g. postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable); each run's nodes share a fresh database in it (dropped after the run) as catalog. Empty: each node its own SQLite")
+	fs.StringVar(&c.nats, "nats", "", "with -server-cmd: the nodes' nats.url (e.g. nats://127.0.0.1:4222); empty: no NATS")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -173,6 +186,24 @@ func (c *config) validate() error {
 	}
 	if c.serverCmd != "" && c.serverPID != 0 {
 		return errors.New("-server-cmd and -server-pid are exclusive")
+	}
+	if c.nodes < 1 {
+		c.nodes = 1
+	}
+	if c.nodes > 1 {
+		c.kamailio = true
+		if c.pg == "" {
+			return errors.New("-nodes > 1 needs -pg (the nodes share one PostgreSQL catalog)")
+		}
+		if c.scenario != "a" {
+			return errors.New("-nodes > 1: scenario a only")
+		}
+	}
+	if (c.nodes > 1 || c.kamailio || c.pg != "" || c.nats != "") && c.serverCmd == "" {
+		return errors.New("-nodes, -kamailio, -pg and -nats need -server-cmd")
+	}
+	if c.kamailio && c.scenario != "a" {
+		return errors.New("-kamailio: scenario a only")
 	}
 	return nil
 }

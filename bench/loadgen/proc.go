@@ -162,8 +162,8 @@ sip:
   listen: 127.0.0.1:0
   transports: [udp]
 rtp:
-  port_min: 10000
-  port_max: 20000
+  port_min: %d
+  port_max: %d
 http:
   listen: 127.0.0.1:0
 dialplan:
@@ -173,14 +173,14 @@ dialplan:
     app: "Stasis(loadgen,${EXTEN})"
 `
 
-func startServer(ctx context.Context, cmdline, dir, extra string) (*managedServer, error) {
+func startServer(ctx context.Context, cmdline, dir, extra string, rtpMin, rtpMax int) (*managedServer, error) {
 	args := strings.Fields(cmdline)
 	if len(args) == 0 {
 		return nil, errors.New("-server-cmd is empty")
 	}
 	s := &managedServer{dir: dir, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "tapedeck.log"), exited: make(chan struct{})}
 	cfgPath := filepath.Join(dir, "tapedeck.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(serverConfig, s.dataDir)+extra), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(serverConfig, s.dataDir, rtpMin, rtpMax)+extra), 0o644); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(s.logPath)

@@ -41,12 +41,16 @@ type Report struct {
 	Recordings     RecReport    `json:"recordings"`
 	// Streams is scenario e's external media streams as loadgen's
 	// AudioSocket receiver got them.
-	Streams        *StreamReport  `json:"streams,omitempty"`
-	ARIRestCalls   int64          `json:"ari_rest_calls,omitempty"`
-	ARIErrors      []string       `json:"ari_errors,omitempty"`
-	FailureReasons map[string]int `json:"failure_reasons,omitempty"`
-	Problems       []string       `json:"problems,omitempty"`
-	Passed         bool           `json:"passed"`
+	Streams *StreamReport `json:"streams,omitempty"`
+	// Nodes (cluster runs, cluster.go): each node's CPU and recordings;
+	// CPU above is their sum. Kamailio's CPU is not in it.
+	Nodes          []NodeReport    `json:"nodes,omitempty"`
+	Kamailio       *KamailioReport `json:"kamailio,omitempty"`
+	ARIRestCalls   int64           `json:"ari_rest_calls,omitempty"`
+	ARIErrors      []string        `json:"ari_errors,omitempty"`
+	FailureReasons map[string]int  `json:"failure_reasons,omitempty"`
+	Problems       []string        `json:"problems,omitempty"`
+	Passed         bool            `json:"passed"`
 }
 
 type Machine struct {
@@ -258,18 +262,26 @@ func (r *Report) setMemory(rss0, thr0 int64, s *sampler, calls int) {
 	r.Memory = m
 }
 
-func (r *Report) checkRecordings(rn *runner, dir string, since time.Time) {
+// checkRecordings checks the run's recordings under dirs (one per node;
+// only scenario a runs on several nodes).
+func (r *Report) checkRecordings(rn *runner, dirs []string, since time.Time) {
 	rr := &r.Recordings
-	rr.Dir = dir
+	dir := dirs[0]
+	rr.Dir = strings.Join(dirs, ", ")
 	sent := rn.limit * frameSamples
 	type item struct{ name, path string }
 	var items []item
 	switch r.Scenario {
 	case "a":
-		matches, _ := filepath.Glob(filepath.Join(dir, "calls", "2001-*.wav"))
-		for _, p := range matches {
-			if fi, err := os.Stat(p); err == nil && !fi.ModTime().Before(since.Add(-time.Second)) {
-				items = append(items, item{strings.TrimSuffix(strings.TrimPrefix(p, dir+"/"), ".wav"), p})
+		for i, dir := range dirs {
+			matches, _ := filepath.Glob(filepath.Join(dir, "calls", "2001-*.wav"))
+			for _, p := range matches {
+				if fi, err := os.Stat(p); err == nil && !fi.ModTime().Before(since.Add(-time.Second)) {
+					items = append(items, item{strings.TrimSuffix(strings.TrimPrefix(p, dir+"/"), ".wav"), p})
+					if i < len(r.Nodes) {
+						r.Nodes[i].Recordings++
+					}
+				}
 			}
 		}
 		rr.Expected = r.Calls.Answered
@@ -403,7 +415,16 @@ func (r *Report) writeText(w io.Writer) {
 	tw("call-seconds / wall", "%.1f s / %.1f s (drain %.2f s)", r.CallSeconds, r.WallSeconds, r.DrainSeconds)
 	tw("server CPU user / sys", "%.2f s / %.2f s (%.0f%% user), %.2f cores busy", r.CPU.UserSeconds, r.CPU.SystemSeconds, 100*r.CPU.UserShare, r.CPU.CoresBusy)
 	tw("server CPU per call-second", "%.3f ms (≈ %.0f calls per core)", r.CPU.MsPerCallSecond, r.CPU.CallsPerCoreEst)
+	for _, n := range r.Nodes {
+		tw("  node "+n.Name, "pid %d sip %s: CPU %.2f s, %d recordings", n.PID, n.SIP, n.CPUSeconds, n.Recordings)
+	}
+	if k := r.Kamailio; k != nil {
+		tw("Kamailio CPU (not above)", "%.2f s (%.3f ms per call-second), %s", k.CPUSeconds, k.CPUSeconds*1000/max(r.CallSeconds, 1e-9), k.Addr)
+	}
 	tw("loadgen CPU", "%.2f s", r.LoadgenCPUSec)
+	if len(r.Nodes) > 1 {
+		tw("memory figures", "the first node's, with its channels")
+	}
 	tw("server RSS before / all up / peak", "%d / %d / %d KiB: %.1f KiB per active call (%.1f at the peak)", r.Memory.RSSBeforeKB, r.Memory.RSSAllUpKB, r.Memory.RSSPeakKB, r.Memory.RSSPerActiveCallKB, r.Memory.RSSPerCallKB)
 	tw("server threads before / peak", "%d / %d, %.2f per call", r.Memory.ThreadsBefore, r.Memory.ThreadsPeak, r.Memory.ThreadsPerCall)
 	if r.Memory.GoroutinesNote != "" {

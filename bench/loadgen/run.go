@@ -100,8 +100,10 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		extra = policyConfig(r.phone.Port())
 	}
 
-	// The server.
+	// The server(s).
 	pid, sipAddr, httpBase, recDir := c.serverPID, c.target, strings.TrimRight(c.ari, "/"), c.recordings
+	var nodes []*managedServer
+	var kam *kamailioProc
 	if c.serverCmd != "" {
 		dir, err := os.MkdirTemp("", "loadgen-")
 		if err != nil {
@@ -112,24 +114,90 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		} else {
 			defer os.RemoveAll(dir)
 		}
-		srv, err := startServer(ctx, c.serverCmd, dir, extra)
-		if err != nil {
-			return nil, err
+		dsn := ""
+		if c.pg != "" {
+			var drop func() error
+			dsn, drop, err = pgFreshDatabase(ctx, c.pg)
+			if err != nil {
+				return nil, err
+			}
+			defer func() {
+				if err := drop(); err != nil {
+					logf("dropping the run's database: %v", err)
+				}
+			}()
 		}
+		// The nodes stop before the database goes (defers run last first).
 		defer func() {
-			if err := srv.stop(); err != nil {
-				logf("tapedeck stop: %v", err)
+			for _, srv := range nodes {
+				if err := srv.stop(); err != nil {
+					logf("tapedeck stop: %v", err)
+				}
 			}
 		}()
+		prefix := runPrefix()
+		for i := 0; i < c.nodes; i++ {
+			ndir := dir
+			nextra := extra
+			rtpMin, rtpMax := 10000, 20000
+			if c.nodes > 1 || dsn != "" || c.nats != "" {
+				ndir = filepath.Join(dir, fmt.Sprintf("node-%c", 'a'+i))
+				if err := os.MkdirAll(ndir, 0o755); err != nil {
+					return nil, err
+				}
+				nextra += clusterExtra(i, dsn, c.nats, prefix)
+				span := 10000 / c.nodes
+				rtpMin, rtpMax = 10000+i*span, 10000+(i+1)*span-1
+			}
+			srv, err := startServer(ctx, c.serverCmd, ndir, nextra, rtpMin, rtpMax)
+			if err != nil {
+				return nil, err
+			}
+			nodes = append(nodes, srv)
+			logf("tapedeck node %d pid %d sip %s http %s data %s", i, srv.pid(), srv.sipAddr, srv.httpAddr, srv.dataDir)
+			if c.nodes > 1 || c.kamailio || dsn != "" || c.nats != "" {
+				rep.Nodes = append(rep.Nodes, NodeReport{Name: fmt.Sprintf("loadgen-%c", 'a'+i), PID: srv.pid(), SIP: srv.sipAddr})
+			}
+		}
+		srv := nodes[0]
 		pid, sipAddr, httpBase = srv.pid(), srv.sipAddr, "http://"+srv.httpAddr
 		recDir = filepath.Join(srv.dataDir, "recording")
 		rep.Server = fmt.Sprintf("%s (started by loadgen, pid %d, sip %s, http %s)", c.serverCmd, pid, sipAddr, srv.httpAddr)
-		logf("tapedeck pid %d sip %s http %s data %s", pid, sipAddr, srv.httpAddr, srv.dataDir)
+		if len(nodes) > 1 || dsn != "" || c.nats != "" {
+			rep.Server = fmt.Sprintf("%s × %d nodes started by loadgen (catalog %s, NATS %s)", c.serverCmd, len(nodes),
+				map[bool]string{true: "PostgreSQL, one fresh database", false: "SQLite each"}[dsn != ""], map[bool]string{true: c.nats, false: "none"}[c.nats != ""])
+		}
+		if c.kamailio {
+			addrs := make([]string, len(nodes))
+			for i, n := range nodes {
+				addrs[i] = n.sipAddr
+			}
+			kam, err = startKamailio(ctx, c.kamailioCfg, dir, addrs, r.phone)
+			if err != nil {
+				return nil, err
+			}
+			defer kam.stop()
+			sipAddr = kam.addr
+			rep.Kamailio = &KamailioReport{Addr: kam.addr, Config: c.kamailioCfg}
+			rep.Server += fmt.Sprintf(", calls through Kamailio %s (%s)", kam.addr, c.kamailioCfg)
+			logf("kamailio on %s in front of %v", kam.addr, addrs)
+		}
 	} else {
 		rep.Server = fmt.Sprintf("pid %d, sip %s, http %s", pid, sipAddr, httpBase)
 	}
 	if _, err := readCPU(pid); err != nil {
 		return nil, fmt.Errorf("server pid %d: %w", pid, err)
+	}
+	pids := []int{pid}
+	httpBases := []string{httpBase}
+	recDirs := []string{recDir}
+	if len(nodes) > 1 {
+		pids, httpBases, recDirs = nil, nil, nil
+		for _, n := range nodes {
+			pids = append(pids, n.pid())
+			httpBases = append(httpBases, "http://"+n.httpAddr)
+			recDirs = append(recDirs, filepath.Join(n.dataDir, "recording"))
+		}
 	}
 
 	host, port, _ := strings.Cut(sipAddr, ":")
@@ -198,6 +266,16 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	sampCtx, stopSamp := context.WithCancel(ctx)
 	sampDone := make(chan struct{})
 	go func() { samp.run(sampCtx); close(sampDone) }()
+	// The other nodes' samplers count their channels (memory figures are
+	// the first node's).
+	others := make([]*sampler, 0, len(pids)-1)
+	for i := 1; i < len(pids); i++ {
+		o := newSampler(pids[i], httpBases[i], c.ariUser, c.ariPass)
+		others = append(others, o)
+		sampDone := make(chan struct{})
+		go func() { o.run(sampCtx); close(sampDone) }()
+		defer func() { <-sampDone }()
+	}
 	scrapeDone := make(chan struct{})
 	var scrapes atomic.Int64
 	var scrapeErr atomic.Value
@@ -209,7 +287,11 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	}()
 	runStart := time.Now()
 	self0, _ := readCPU(os.Getpid())
-	cpu0, _ := readCPU(pid)
+	cpu0, each0 := sumCPU(pids)
+	var kam0 procCPU
+	if kam != nil {
+		kam0 = kam.cpu()
+	}
 	t0 := time.Now()
 
 	// Calls.
@@ -254,14 +336,29 @@ wait:
 	drained := false
 	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
 	for dctx.Err() == nil {
-		if h, err := getHealth(dctx, httpBase, c.ariUser, c.ariPass); err == nil && h.channels == 0 {
+		idle := 0
+		for _, base := range httpBases {
+			if h, err := getHealth(dctx, base, c.ariUser, c.ariPass); err == nil && h.channels == 0 {
+				idle++
+			}
+		}
+		if idle == len(httpBases) {
 			drained = true
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	dcancel()
-	cpu1, _ := readCPU(pid)
+	cpu1, each1 := sumCPU(pids)
+	if kam != nil {
+		k1 := kam.cpu()
+		rep.Kamailio.CPUSeconds = float64(k1.utime-kam0.utime+k1.stime-kam0.stime) / float64(clockTicks)
+	}
+	for i := range rep.Nodes {
+		if i < len(each1) {
+			rep.Nodes[i].CPUSeconds = float64(each1[i].utime-each0[i].utime+each1[i].stime-each0[i].stime) / float64(clockTicks)
+		}
+	}
 	self1, _ := readCPU(os.Getpid())
 	t1 := time.Now()
 	stopSamp()
@@ -308,6 +405,9 @@ wait:
 	rep.setCPU(cpu0, cpu1, self0, self1)
 	rep.setMemory(rss0, thr0, samp, c.calls)
 	rep.PeakChannels = samp.maxChannels.Load()
+	for _, o := range others {
+		rep.PeakChannels += o.maxChannels.Load()
+	}
 	if c.soak {
 		up := int64(min(float64(c.calls), c.rate*c.duration.Seconds()))
 		if c.scenario == "c" || c.scenario == "p" {
@@ -323,7 +423,7 @@ wait:
 		rep.DTMF.Checked = true
 	}
 	if recDir != "" {
-		rep.checkRecordings(r, recDir, runStart)
+		rep.checkRecordings(r, recDirs, runStart)
 	} else {
 		rep.Recordings.Note = "not checked: no -recordings DIR"
 		rep.fail("recordings not checked (give -recordings DIR)")

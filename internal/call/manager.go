@@ -132,7 +132,7 @@ type Manager struct {
 	chans map[string]*Channel
 	// wsPending are websocket server external media channels waiting for
 	// the application to connect, by connection id (guarded by mu).
-	wsPending map[string]*streamMedia
+	wsPending map[string]wsPending
 	// gone is closed and replaced whenever a channel is removed, so Drain
 	// can wait without polling.
 	gone chan struct{}
@@ -192,7 +192,7 @@ func NewManager(o Options) *Manager {
 	if o.NewMedia == nil {
 		o.NewMedia = newRTPSession
 	}
-	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]*streamMedia{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]wsPending{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	rtpFigures.track(m)
 	return m

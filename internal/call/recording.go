@@ -58,6 +58,9 @@ type RecordOptions struct {
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
 
+	// TrimSilence trims the leading and trailing silence of the file when
+	// the recording is done (Twilio's Trim=trim-silence; WAV only).
+	TrimSilence bool
 	// AbsentBelow: the recording is catalogued absent when it holds less
 	// audio than this (Twilio's recordings: a second); 0: only without
 	// any audio.
@@ -934,6 +937,20 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 		r.state = RecFailed
 	}
+	trim := r.state == RecDone && w != nil && r.opts.TrimSilence && r.format.Ext == "wav"
+	r.mu.Unlock()
+	if trim {
+		// Twilio's Trim=trim-silence: the leading and trailing silence go
+		// once the file is closed; the length is what is left.
+		if kept, err := recorder.TrimWAV(r.path, recorder.TrimThreshold); err != nil {
+			r.logger().Warn("recording: silence not trimmed", "name", r.name, "err", err)
+		} else {
+			r.mu.Lock()
+			r.written = kept
+			r.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
 	final, cause, written := r.state, r.cause, r.written
 	r.mu.Unlock()
 	if state == RecCanceled && !wasQueued {

@@ -438,6 +438,9 @@ func (c *cluster) learn(app, from string, data []byte) {
 			delete(c.where, k)
 			continue
 		}
+		if l, ok := c.where[k]; ok && l.entity == from {
+			continue // the first application seen keeps naming it (the Stasis one)
+		}
 		c.where[k] = location{entity: from, app: app}
 	}
 }
@@ -446,6 +449,9 @@ func (c *cluster) learn(app, from string, data []byte) {
 // prefixes the resource's id ("<node_id>-..."), else the node whose events
 // named it. ok is false for this node's resources and unknown ones.
 func (c *cluster) owner(resource, id string) (location, bool) {
+	if resource == "applications" { // "channels:<id>" (remoteSources)
+		resource, id, _ = strings.Cut(id, ":")
+	}
 	self := c.nodeID != "" && strings.HasPrefix(id, c.nodeID+"-")
 	best, bestLen := "", 0
 	if self {
@@ -743,6 +749,11 @@ func (s *Server) ariHandler(c *cluster) http.Handler {
 			return
 		}
 		id := resourceID(rt)
+		if rt.Resource == "applications" && (rt.Nickname == "subscribe" || rt.Nickname == "unsubscribe") {
+			// Subscribing to another node's channels or bridges is that
+			// node's business: its stand-in of the application subscribes.
+			rt.Resource, id = "applications", remoteSources(c, r.URL.Query()["eventSource"])
+		}
 		if id == "" {
 			s.ari.ServeHTTP(w, r)
 			return
@@ -757,7 +768,12 @@ func (s *Server) ariHandler(c *cluster) http.Handler {
 			ari.WriteError(w, http.StatusRequestEntityTooLarge, "request body too large to relay to another node")
 			return
 		}
-		res, err := c.relay(r.Context(), loc.entity, loc.app, rt, id, r.Method, r.URL.EscapedPath(), relayQuery(r.URL), body, r.Header.Get("Content-Type"), relayTimeout)
+		keyID := id
+		if rt.Resource == "applications" { // ari-proxy's ApplicationSubscribe key: the application
+			keyID = rt.Params["applicationName"]
+			loc.app = keyID
+		}
+		res, err := c.relay(r.Context(), loc.entity, loc.app, rt, keyID, r.Method, r.URL.EscapedPath(), relayQuery(r.URL), body, r.Header.Get("Content-Type"), relayTimeout)
 		if err != nil {
 			s.log.Warn("ari: request to another node failed", "node", loc.entity, "path", r.URL.Path, "err", err)
 			code := http.StatusBadGateway
@@ -769,6 +785,38 @@ func (s *Server) ariHandler(c *cluster) http.Handler {
 		}
 		writeRelayed(w, res)
 	})
+}
+
+// remoteSources returns, when every event source of a subscription
+// request is a channel or bridge of one same other node, an id of one of
+// them prefixed with its kind ("channels:<id>"), which owner resolves for
+// "applications"; else "" (served here).
+func remoteSources(c *cluster, params []string) string {
+	var first string
+	var node string
+	n := 0
+	for _, p := range params {
+		for _, src := range strings.Split(p, ",") {
+			scheme, id, _ := strings.Cut(strings.TrimSpace(src), ":")
+			kind := map[string]string{"channel": "channels", "bridge": "bridges"}[scheme]
+			if kind == "" || id == "" {
+				return ""
+			}
+			loc, ok := c.owner(kind, id)
+			if !ok || (node != "" && loc.entity != node) {
+				return ""
+			}
+			node = loc.entity
+			if first == "" {
+				first = kind + ":" + id
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return first
 }
 
 // relayQuery is the request's query without its credentials (the node that

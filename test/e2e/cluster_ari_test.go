@@ -131,6 +131,45 @@ func TestClusterARIAcrossNodes(t *testing.T) {
 		t.Fatalf("B's file: %d bytes, want about a second of 8 kHz 16-bit audio", len(wav))
 	}
 
+	// Another application on A subscribes to B's channel through A: B's
+	// stand-in of it subscribes, and the channel's events reach it on A.
+	other := "oth" + app
+	evO := a.connect(other)
+	waitStandIn(t, b, other)
+	var appInfo struct {
+		ChannelIDs []string `json:"channel_ids"`
+	}
+	must(t, json.Unmarshal(a.mustDo("POST", "/applications/"+other+"/subscription?eventSource=channel:"+id, 200), &appInfo))
+	if len(appInfo.ChannelIDs) != 1 || appInfo.ChannelIDs[0] != id {
+		t.Fatalf("subscription through A: %+v", appInfo)
+	}
+	a.mustDo("POST", "/channels/"+id+"/variable?variable=CLUSTER&value=yes", 204)
+	if ev := evO.skipTo("ChannelVarset", 5*time.Second); ev["variable"] != "CLUSTER" || channelID(ev) != id {
+		t.Fatalf("ChannelVarset to the subscribed application on A: %v", ev)
+	}
+
+	// ari-proxy tooling's own request, key only (no "http"), answered in
+	// ari-proxy's Response shape.
+	msg, err := nc.Request(prefix+"get."+app+"."+b.srv.Bus().EntityID(),
+		[]byte(`{"kind":"ChannelData","key":{"kind":"channel","id":"`+id+`","node":"`+b.srv.Bus().EntityID()+`","app":"`+app+`"}}`), 5*time.Second)
+	must(t, err)
+	var pres struct {
+		Error string `json:"error"`
+		Data  struct {
+			Channel struct{ ID, State string } `json:"channel"`
+		} `json:"data"`
+	}
+	must(t, json.Unmarshal(msg.Data, &pres))
+	if pres.Error != "" || pres.Data.Channel.ID != id || pres.Data.Channel.State != "Up" {
+		t.Fatalf("ari-proxy ChannelData: %s", msg.Data)
+	}
+	msg, err = nc.Request(prefix+"get."+app+"."+b.srv.Bus().EntityID(),
+		[]byte(`{"kind":"ChannelData","key":{"kind":"channel","id":"nope"}}`), 5*time.Second)
+	must(t, err)
+	if err := json.Unmarshal(msg.Data, &pres); err != nil || pres.Error != "Not found" {
+		t.Fatalf("ari-proxy ChannelData of a missing channel: %s, want error \"Not found\"", msg.Data)
+	}
+
 	// Hung up from A; ChannelDestroyed reaches A.
 	a.mustDo("DELETE", "/channels/"+id, 204)
 	evA.skipTo("ChannelDestroyed", 5*time.Second)

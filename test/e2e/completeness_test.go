@@ -546,3 +546,62 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 		})
 	}
 }
+
+// TestTwilioTrimSilence: Trim=trim-silence drops the leading and trailing
+// silence of a recording (0.6 s before the speech, 0.8 s after): the file
+// and the catalog hold the 1.2 s of audio, which starts with the speech;
+// do-not-trim keeps all 2.6 s.
+func TestTwilioTrimSilence(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, tc := range []struct {
+		trim string
+		want float64
+	}{{"trim-silence", 1.2}, {"do-not-trim", 2.6}} {
+		t.Run(tc.trim, func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "355")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings.json", url.Values{"Trim": {tc.trim}})
+			var created struct {
+				Sid string `json:"sid"`
+			}
+			if code != 201 || json.Unmarshal(body, &created) != nil {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			speech := sweep(8000 * 12 / 10)
+			pcm := append(append(make([]int16, 8000*6/10), speech...), make([]int16, 8000*8/10)...)
+			sendPackets(t, call, pcm, 11, 0, 0, nil, nil, nil)
+			waitRx(t, n, id, len(pcm)/160)
+			if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+				t.Fatalf("stop: %d %s", code, body)
+			}
+			var row meta.Recording
+			pollFor(t, 10*time.Second, func() bool {
+				var err error
+				row, err = n.srv.Catalog().Meta.Recording(context.Background(), acc.Sid, created.Sid)
+				return err == nil && row.Status == meta.StatusCompleted
+			}, "the recording to complete")
+			_, got := readWAV(t, filepath.Join(n.recDir(), row.FilePath))
+			secs := float64(len(got)) / 8000
+			if d := secs - tc.want; d < -0.02 || d > 0.02 || row.Duration-secs > 0.001 || secs-row.Duration > 0.001 {
+				t.Fatalf("%s: the file holds %.3f s, the catalog says %.3f s; want %.1f s", tc.trim, secs, row.Duration, tc.want)
+			}
+			if tc.trim == "trim-silence" {
+				// It starts with the speech (within the few quiet samples of
+				// the chirp's first cycle).
+				want := g711(speech)
+				off := len(want) - len(got)
+				for i := 0; i < 400; i++ {
+					if got[i] != want[off+i] {
+						t.Fatalf("trimmed audio sample %d: %d, want %d (speech from %d)", i, got[i], want[off+i], off)
+					}
+				}
+			}
+			n.mustDo("DELETE", "/channels/"+id, 204)
+		})
+	}
+}

@@ -83,8 +83,9 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		return
 	}
 	channels, err := formValue(r, "RecordingChannels", "mono", "mono", "dual")
+	trim := ""
 	if err == nil {
-		_, err = formValue(r, "Trim", "do-not-trim", "trim-silence", "do-not-trim")
+		trim, err = formValue(r, "Trim", "do-not-trim", "trim-silence", "do-not-trim")
 	}
 	track := ""
 	if err == nil {
@@ -133,7 +134,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.mu.Unlock()
 	}
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
-		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording,
+		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording, TrimSilence: trim == "trim-silence",
 			OnDegraded: func(q *meta.Quality) { s.degraded(lr, q) }},
 		Stereo: channels == "dual",
 		OnFinish: func(call.CallRecordResult) {
