@@ -84,7 +84,7 @@ func (m *Manager) recordByPolicy(br *Bridge, first *Channel, kind users.CallKind
 			release()
 			return nil
 		}
-		go func() { <-r.done; release() }()
+		r.afterDone(release)
 		m.log.Info("recording the call by policy", "name", name, "kind", kind, "owners", owner, "tenant", tenant)
 		return r
 	}
