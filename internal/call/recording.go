@@ -79,6 +79,9 @@ type RecordOptions struct {
 
 	// policy describes a recording made by the users' flags.
 	policy policyInfo
+	// first is the bridge's first party when a bridge recording starts
+	// before anyone has joined (a policy recording: the catalog's caller).
+	first *Channel
 }
 
 // Recording tracks (RecordOptions.Track).
@@ -166,6 +169,9 @@ type LiveRecording struct {
 	// hangup: the recording ends because its channel hangs up; its
 	// catalog entry's upload then runs in the background only.
 	hangup atomic.Bool
+	// attached is closed once the recording is attached to its target
+	// and records what reaches it (see waitAttached).
+	attached chan struct{}
 	// opened is set while start creates the file (without r.mu held) and
 	// closed when it is done; finish waits for it.
 	opened chan struct{}
@@ -293,7 +299,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
 		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source,
-		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}),
+		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}), attached: make(chan struct{}),
 	}
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
@@ -435,6 +441,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
+	if r.attached != nil {
+		close(r.attached)
+	}
 	if ch != nil && !answerFirst && !r.answerTarget() {
 		return
 	}
@@ -447,6 +456,18 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.catalogStarted()
 	r.publish("RecordingStarted")
+}
+
+// waitAttached waits (at most d) until the recording is attached to its
+// target, so that audio mixed from then on is in the file, or has ended.
+func (r *LiveRecording) waitAttached(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.attached:
+	case <-r.done:
+	case <-t.C:
+	}
 }
 
 // answerTarget answers the recorded channel if needed (record auto-answers).
