@@ -73,6 +73,9 @@ type RecordOptions struct {
 
 	// policy describes a recording made by the users' flags.
 	policy policyInfo
+	// first is the bridge's first party when a bridge recording starts
+	// before anyone has joined (a policy recording: the catalog's caller).
+	first *Channel
 }
 
 // policyInfo is what the catalog keeps of a policy recording.
@@ -123,13 +126,16 @@ type LiveRecording struct {
 	// holds both parties. nil: it takes the channel's own audio.
 	mixIn atomic.Pointer[Bridge]
 
-	// q is the bounded queue between the media path and the writer
-	// goroutine (see writeLoop); the media path never does file or pipe
+	// q is the bounded queue between the media path and the writer pool
+	// (see startWriter); the media path never does file or pipe
 	// I/O and never waits for it.
 	q recQueue
 	// hangup: the recording ends because its channel hangs up; its
 	// catalog entry's upload then runs in the background only.
 	hangup atomic.Bool
+	// attached is closed once the recording is attached to its target
+	// and records what reaches it (see waitAttached).
+	attached chan struct{}
 	// opened is set while start creates the file (without r.mu held) and
 	// closed when it is done; finish waits for it.
 	opened chan struct{}
@@ -152,7 +158,12 @@ type LiveRecording struct {
 	ending      bool // the media path has asked for the end once
 	stopReason  string
 	done        chan struct{}
-	emit        func([]int16) // timeline output, bound once (no per-packet closure)
+	// onDone runs when done closes (afterDone), instead of a goroutine
+	// per recording waiting for it; doneMu guards it and ended.
+	doneMu sync.Mutex
+	onDone []func()
+	ended  bool
+	emit   func([]int16) // timeline output, bound once (no per-packet closure)
 
 	// Completeness (meta.Quality). meter counts a channel recording's
 	// packets; lossSilence the silence earlier timelines inserted (a
@@ -249,7 +260,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
 		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source,
-		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}),
+		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}), attached: make(chan struct{}),
 	}
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
@@ -357,7 +368,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.writer = w
 	r.q.init(r.queueSamples())
-	go r.writeLoop(w, filepath.Dir(r.path))
+	r.startWriter(w, filepath.Dir(r.path))
 	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 	if r.opts.SilenceThreshold > 0 {
 		r.vad = recorder.NewDSP(audio.SampleRate, r.opts.SilenceThreshold)
@@ -384,6 +395,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
+	if r.attached != nil {
+		close(r.attached)
+	}
 	if ch != nil && !answerFirst && !r.answerTarget() {
 		return
 	}
@@ -396,6 +410,18 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.catalogStarted()
 	r.publish("RecordingStarted")
+}
+
+// waitAttached waits (at most d) until the recording is attached to its
+// target, so that audio mixed from then on is in the file, or has ended.
+func (r *LiveRecording) waitAttached(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.attached:
+	case <-r.done:
+	case <-t.C:
+	}
 }
 
 // answerTarget answers the recorded channel if needed (record auto-answers).
@@ -895,7 +921,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 	}
 	r.mu.Unlock()
 	if w != nil {
-		// The writer goroutine writes what is queued and closes the file;
+		// The writer pool writes what is queued and closes the file;
 		// a disk that stalls fails this recording, and the hangup or stop
 		// waits no longer than writerStallTimeout for it.
 		r.q.close()
@@ -969,7 +995,27 @@ func (r *LiveRecording) finish(state RecordingState) {
 	default:
 		r.publish("RecordingFinished")
 	}
+	r.doneMu.Lock()
+	fns := r.onDone
+	r.onDone, r.ended = nil, true
+	r.doneMu.Unlock()
 	close(r.done)
+	for _, f := range fns {
+		f()
+	}
+}
+
+// afterDone runs f once the recording is done (at once when it is), on the
+// goroutine that ends it: f must not wait for anything.
+func (r *LiveRecording) afterDone(f func()) {
+	r.doneMu.Lock()
+	if r.ended {
+		r.doneMu.Unlock()
+		f()
+		return
+	}
+	r.onDone = append(r.onDone, f)
+	r.doneMu.Unlock()
 }
 
 // fail ends the recording with a cause (RecordingFailed); the call goes on.
