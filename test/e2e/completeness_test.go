@@ -345,8 +345,8 @@ func TestPausedRecordingListsAsPaused(t *testing.T) {
 	if code != 201 || json.Unmarshal(body, &created) != nil {
 		t.Fatalf("start: %d %s", code, body)
 	}
-	sendPackets(t, call, sweep(8000/2), 9, 0, 0, nil, nil, nil)
-	waitRx(t, n, id, 25)
+	sendPackets(t, call, sweep(8000*12/10), 9, 0, 0, nil, nil, nil) // over a second: not absent
+	waitRx(t, n, id, 60)
 	status := func() (tw, rcs string, dur string, q qualityJSON) {
 		t.Helper()
 		_, b := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
@@ -435,8 +435,8 @@ func TestTwilioGETStatusCallbacks(t *testing.T) {
 	if code != 201 || json.Unmarshal(body, &created) != nil {
 		t.Fatalf("start: %d %s", code, body)
 	}
-	sendPackets(t, call, sweep(8000/2), 5, 0, 0, nil, nil, nil)
-	waitRx(t, n, id, 25)
+	sendPackets(t, call, sweep(8000*12/10), 5, 0, 0, nil, nil, nil) // over a second: not absent
+	waitRx(t, n, id, 60)
 	if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
 		t.Fatalf("stop: %d %s", code, body)
 	}
@@ -600,6 +600,62 @@ func TestTwilioTrimSilence(t *testing.T) {
 						t.Fatalf("trimmed audio sample %d: %d, want %d (speech from %d)", i, got[i], want[off+i], off)
 					}
 				}
+			}
+			n.mustDo("DELETE", "/channels/"+id, 204)
+		})
+	}
+}
+
+// TestTwilioRecordingTrack: RecordingTrack=inbound records only what the
+// caller sends (its 440 Hz), outbound only what it hears (a 1800 Hz tone
+// played to it), both as before; a one-direction track cannot be
+// dual-channel.
+func TestTwilioRecordingTrack(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, tc := range []struct {
+		track      string
+		loud, mute float64
+	}{{"inbound", 440, 1800}, {"outbound", 1800, 440}} {
+		t.Run(tc.track, func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "356")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			path := "/Calls/" + v.Value + "/Recordings"
+			if code, body := twilioForm(t, n, acc, path+".json", url.Values{"RecordingTrack": {tc.track}, "RecordingChannels": {"dual"}}); code != 400 {
+				t.Fatalf("%s dual: %d %s, want 400", tc.track, code, body)
+			}
+			code, body := twilioForm(t, n, acc, path+".json", url.Values{"RecordingTrack": {tc.track}})
+			var created struct {
+				Sid   string `json:"sid"`
+				Track string `json:"track"`
+			}
+			if code != 201 || json.Unmarshal(body, &created) != nil || created.Track != tc.track {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			n.mustDo("POST", "/channels/"+id+"/play?media="+urlq("tone:!1800/1500"), 201)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			must(t, call.SendAudio(ctx, sine(440, 8000*3/2, 8000)))
+			events.skipTo("PlaybackFinished", 5*time.Second)
+			if code, body := twilioForm(t, n, acc, path+"/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+				t.Fatalf("stop: %d %s", code, body)
+			}
+			var row meta.Recording
+			pollFor(t, 10*time.Second, func() bool {
+				var err error
+				row, err = n.srv.Catalog().Meta.Recording(context.Background(), acc.Sid, created.Sid)
+				return err == nil && row.Status == meta.StatusCompleted
+			}, "the recording to complete")
+			_, pcm := readWAV(t, filepath.Join(n.recDir(), row.FilePath))
+			if len(pcm) < 8000 {
+				t.Fatalf("%s: %d samples", tc.track, len(pcm))
+			}
+			if !dominant(pcm, tc.loud, tc.mute) {
+				t.Fatalf("%s: %v Hz %.0f, %v Hz %.0f: not only the %s audio", tc.track, tc.loud, goertzel(pcm, tc.loud), tc.mute, goertzel(pcm, tc.mute), tc.track)
 			}
 			n.mustDo("DELETE", "/channels/"+id, 204)
 		})
