@@ -4,14 +4,20 @@ package packaging
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -114,6 +120,155 @@ func TestContainerImage(t *testing.T) {
 	if !slices.Equal(names, []string{"data/", "tapedeck"}) {
 		t.Errorf("image files: %v", names)
 	}
+	checkOCIArchive(t, strings.TrimSuffix(out, ".tar")+".oci.tar")
+	startImage(t, out)
+}
+
+// checkOCIArchive: the OCI archive beside the Docker one holds the same
+// image configuration (but the health check, which OCI's has no field for).
+func checkOCIArchive(t *testing.T, path string) {
+	files := readTar(t, path)
+	var index struct{ Manifests []struct{ Digest string } }
+	if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("OCI index.json: %v %s", err, files["index.json"])
+	}
+	blob := func(digest string) []byte { return files["blobs/"+strings.Replace(digest, ":", "/", 1)] }
+	var manifest struct {
+		MediaType string
+		Config    struct{ Digest string }
+	}
+	if err := json.Unmarshal(blob(index.Manifests[0].Digest), &manifest); err != nil {
+		t.Fatalf("OCI manifest: %v", err)
+	}
+	var img struct {
+		Config struct {
+			User       string
+			Entrypoint []string
+			Cmd        []string
+			Volumes    map[string]struct{}
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(blob(manifest.Config.Digest), &img); err != nil {
+		t.Fatalf("OCI image config: %v", err)
+	}
+	c := img.Config
+	if manifest.MediaType != "application/vnd.oci.image.manifest.v1+json" || c.User != "65532:65532" ||
+		!slices.Equal(c.Entrypoint, []string{"/tapedeck"}) || !slices.Equal(c.Cmd, []string{"serve"}) {
+		t.Errorf("OCI image: %s, user %q entrypoint %q cmd %q", manifest.MediaType, c.User, c.Entrypoint, c.Cmd)
+	}
+	if _, ok := c.Volumes["/data"]; !ok {
+		t.Errorf("OCI volumes %v", c.Volumes)
+	}
+}
+
+// startImage runs the image from the Docker archive with buildah (chroot
+// isolation: podman and crun cannot set their rlimits and cgroups in the
+// containers these tests run in), sharing the host's network on free
+// loopback ports, and waits for /readyz to answer 200; then the image's
+// health check command succeeds against it.
+func startImage(t *testing.T, archive string) {
+	bargs := []string{"--storage-driver", "vfs"}
+	from, err := exec.Command("buildah", append(bargs, "from", "docker-archive:"+archive)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("buildah from: %v\n%s", err, from)
+	}
+	ctr := strings.TrimSpace(string(from[strings.LastIndexByte(strings.TrimSpace(string(from)), '\n')+1:]))
+	imageID, _ := exec.Command("buildah", append(bargs, "inspect", "--format", "{{.FromImageID}}", ctr)...).Output()
+	t.Cleanup(func() {
+		exec.Command("buildah", append(bargs, "rm", ctr)...).Run()
+		if id := strings.TrimSpace(string(imageID)); id != "" {
+			exec.Command("buildah", append(bargs, "rmi", id)...).Run()
+		}
+	})
+	httpAddr, sipAddr := freeAddr(t, "tcp"), freeAddr(t, "udp")
+	env := []string{"TAPEDECK_HTTP_LISTEN=" + httpAddr, "TAPEDECK_SIP_LISTEN=" + sipAddr, "TAPEDECK_ARI_USER=app:secret",
+		"TAPEDECK_RTP_PORTS=31000-31010"}
+	run := func(ctx context.Context, args ...string) *exec.Cmd {
+		a := append(slices.Clone(bargs), "run", "--isolation", "chroot", "--network", "host")
+		for _, e := range env {
+			a = append(a, "--env", e)
+		}
+		cmd := exec.CommandContext(ctx, "buildah", append(append(a, ctr), args...)...)
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = 10 * time.Second
+		return cmd
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := run(ctx, "/tapedeck", "serve") // the entrypoint and command (buildah run takes no default)
+	var log lockedBuffer
+	srv.Stdout, srv.Stderr = &log, &log
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = srv.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := http.Get("http://" + httpAddr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the image's tapedeck exited before /readyz answered: %v\n%s", exitErr, log.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz of the image's tapedeck: no 200 within 60 s\n%s", log.String())
+		}
+	}
+	if !strings.Contains(log.String(), "data=/data") {
+		t.Errorf("the image's tapedeck does not keep its data in /data:\n%s", log.String())
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer hcancel()
+	if out, err := run(hctx, "/tapedeck", "health").CombinedOutput(); err != nil {
+		t.Errorf("the image's health check against it: %v\n%s", err, out)
+	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// freeAddr is a loopback address with a port free now.
+func freeAddr(t *testing.T, network string) string {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func readTar(t *testing.T, path string) map[string][]byte {

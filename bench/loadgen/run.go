@@ -213,12 +213,6 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err := setupPolicyUser(pctx, httpBase, sipAddr, r.callee.Port())
-		// The phone's first request may leave from a fresh socket while
-		// its listener starts (the trunk is known by source port): an
-		// OPTIONS takes that first request.
-		if err == nil {
-			_, _ = r.phone.Options(pctx, sipua.Target("2100", sipAddr))
-		}
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("scenario p: %w", err)

@@ -65,3 +65,19 @@ func TestAudioSocketKinds(t *testing.T) {
 		}
 	}
 }
+
+// transport_data as chan_websocket's dial string options.
+func TestWSOptions(t *testing.T) {
+	o, err := parseWSOptions("f(json)v(nonce=abc,x=1)n")
+	if err != nil || !o.json || o.uriParams != "nonce=abc,x=1" {
+		t.Errorf("%+v %v", o, err)
+	}
+	if o, err := parseWSOptions(""); err != nil || o.json {
+		t.Errorf("empty: %+v %v", o, err)
+	}
+	for _, bad := range []string{"f(xml)", "v(a=b", "z", "d(in)"} {
+		if _, err := parseWSOptions(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

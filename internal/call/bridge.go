@@ -391,7 +391,9 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 	b.mu.Unlock()
 	if !inStasis {
 		for _, r := range ch.recordings() {
-			r.mixFrom(b)
+			if r.opts.Track != TrackInbound { // one direction stays the channel's
+				r.mixFrom(b)
+			}
 		}
 	}
 	return nil
@@ -437,6 +439,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 // audio has been mixed (at most 200 ms later).
 func (b *Bridge) drainAndRemove(p *mix.Participant) {
 	defer b.draining.Done()
+	p.Drain() // a last frame below the priming depth plays too
 	deadline := time.NewTimer(200 * time.Millisecond)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -629,7 +632,8 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	}
 	o.MaxDuration = b.m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
-		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source}
+		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source,
+		attached: make(chan struct{}), firstMember: o.first}
 	m := b.m
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {

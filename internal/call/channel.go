@@ -36,6 +36,10 @@ type Channel struct {
 	local      sdp.Local
 	done       chan struct{}
 	ops        chan func()
+	// opsRunning: a runOps goroutine is running the queued ops (guarded by
+	// opsMu); there is none while nothing is queued.
+	opsMu      sync.Mutex
+	opsRunning bool
 	// taps see the channel's received audio and digits (copy on write;
 	// tap.go).
 	taps atomic.Pointer[[]*tapEntry]
@@ -580,25 +584,49 @@ func (ch *Channel) OnDTMF(digit rune, durationMs int, end bool) {
 	ch.mu.Unlock()
 }
 
-// runOps runs queued media operations of this channel one after another.
+// runOps runs queued media operations of this channel one after another,
+// until none is left or the channel is gone (later ops are not run). It
+// runs only while ops are queued: a call that queues none (a recorded call
+// on the dialplan) has no goroutine waiting for them.
 func (ch *Channel) runOps() {
 	for {
 		select {
+		case <-ch.done:
+			return // opsRunning stays set: no op runs after the hangup
+		default:
+		}
+		select {
 		case op := <-ch.ops:
 			op()
-		case <-ch.done:
+			continue
+		default:
+		}
+		ch.opsMu.Lock()
+		if len(ch.ops) == 0 {
+			ch.opsRunning = false
+			ch.opsMu.Unlock()
 			return
 		}
+		ch.opsMu.Unlock()
 	}
 }
 
+// enqueue queues op after the channel's other ops and starts runOps unless
+// it is running.
 func (ch *Channel) enqueue(op func()) error {
 	select {
 	case ch.ops <- op:
-		return nil
 	default:
 		return errf(ErrConflict, "Too many queued operations on channel")
 	}
+	ch.opsMu.Lock()
+	start := !ch.opsRunning
+	ch.opsRunning = true
+	ch.opsMu.Unlock()
+	if start {
+		go ch.runOps()
+	}
+	return nil
 }
 
 // SendDTMF sends digits as RFC 4733 events: before, between, duration and

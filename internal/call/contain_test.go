@@ -129,7 +129,7 @@ func (f panicFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
-// A panic in a recording's writer goroutine fails that recording
+// A panic in a recording's writer step fails that recording
 // (RecordingFailed); the call stays up and records again.
 func TestRecordingWriterPanicFailsOnlyThatRecording(t *testing.T) {
 	open := func(name string, flag int, perm fs.FileMode) (recorder.File, error) {

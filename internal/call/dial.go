@@ -283,15 +283,8 @@ func (ch *Channel) connect(inv *Invocation, spec dialSpec) {
 		ch.hangup(cause, false)
 		return
 	}
-	if err := ch.answer(); err != nil {
-		inv.Log.Info("Dial: the caller is gone", "err", err)
-		winner.hangup(CauseNormalClearing, false)
-		if early != nil {
-			early.Destroy()
-		}
-		return
-	}
 	br := early
+	var rec *LiveRecording
 	if br == nil {
 		var err error
 		if br, err = m.createBridge("", "mixing", "dial"); err != nil {
@@ -299,13 +292,34 @@ func (ch *Channel) connect(inv *Invocation, spec dialSpec) {
 			winner.hangup(CauseNormalClearing, false)
 			return
 		}
+		// The policy recording is attached before the caller is answered
+		// (its file is created here, off the media path): the caller
+		// talks from the answer on, and what the bridge mixes before a
+		// recording is attached is in no file.
+		rec = m.recordByPolicy(br, ch, spec.kind, spec.caller, spec.callee, callerID.Number, exten, inv.Route.Context)
+		if rec != nil {
+			rec.waitAttached(2 * time.Second)
+		}
+	}
+	if err := ch.answer(); err != nil {
+		inv.Log.Info("Dial: the caller is gone", "err", err)
+		if rec != nil {
+			rec.Cancel() // no call was connected: nothing to keep
+		}
+		winner.hangup(CauseNormalClearing, false)
+		br.Destroy()
+		return
+	}
+	if early == nil {
 		_ = br.addChannel(ch, false, false)
 	}
 	if err := br.addChannel(winner, false, false); err != nil {
 		inv.Log.Info("Dial: the callee is gone", "err", err)
 	}
 	inv.Log.Info("Dial: connected", "exten", exten, "callee_channel", winner.id, "bridge", br.id)
-	m.recordByPolicy(br, spec.kind, spec.caller, spec.callee, callerID.Number, exten, inv.Route.Context)
+	if early != nil {
+		m.recordByPolicy(br, ch, spec.kind, spec.caller, spec.callee, callerID.Number, exten, inv.Route.Context)
+	}
 	for _, p := range []struct {
 		ch, peer *Channel
 		u        *DirUser

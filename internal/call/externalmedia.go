@@ -244,6 +244,10 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 	if err != nil {
 		return ChannelJSON{}, err
 	}
+	wo, err := parseWSOptions(o.TransportData)
+	if err != nil {
+		return ChannelJSON{}, errf(ErrInvalidArgument, "transport_data %q: %v", o.TransportData, err)
+	}
 	connID := uuid.NewString()
 	driver := map[string]string{
 		"MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE": strconv.Itoa(f.frameBytes()),
@@ -256,7 +260,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 			return ChannelJSON{}, err
 		}
 		m.mu.Lock()
-		m.wsPending[connID] = sm
+		m.wsPending[connID] = wsPending{sm, wo.json}
 		m.mu.Unlock()
 		go func() {
 			<-ch.done
@@ -269,7 +273,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		j.Channelvars = driver
 		return j, nil
 	}
-	conn, err := dialMediaWebSocket(m.opts.MediaWebSocketClients[o.ExternalHost])
+	conn, err := dialMediaWebSocket(m.opts.MediaWebSocketClients[o.ExternalHost], wo.uriParams)
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "WebSocket connection %s failed: %v", o.ExternalHost, err)
 	}
@@ -278,7 +282,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		conn.CloseNow()
 		return ChannelJSON{}, err
 	}
-	w := &mediaWebSocket{conn: conn, s: sm, connID: connID}
+	w := &mediaWebSocket{conn: conn, s: sm, connID: connID, json: wo.json}
 	ch.enterStasis(o.App, splitArgs(o.Data))
 	go w.run()
 	j := ch.JSON()

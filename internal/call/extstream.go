@@ -97,8 +97,8 @@ type streamMedia struct {
 	odd     []byte // a half sample left over from a message
 	paused  bool
 	xoff    bool
-	onEvent func(ev string) // chan_websocket notifications (XON/XOFF, drained)
-	drained bool            // REPORT_QUEUE_DRAINED pending
+	onEvent func(ev, id string) // chan_websocket notifications (XON/XOFF, drained, marks with their id)
+	drained bool                // REPORT_QUEUE_DRAINED pending
 	marks   []streamMark
 	pcmIn   []int16
 
@@ -122,11 +122,12 @@ type streamMedia struct {
 	sent, received, dropped atomic.Uint64
 }
 
-// streamMark is a STOP_MEDIA_BUFFERING id to report once the audio queued
-// before it has been played.
+// streamMark is a notification to send once the audio queued before it
+// has been played (STOP_MEDIA_BUFFERING, MARK_MEDIA).
 type streamMark struct {
-	left int // samples still ahead of it
-	id   string
+	left  int // samples still ahead of it
+	event string
+	id    string
 }
 
 type streamTransportBox struct{ t streamTransport }
@@ -319,14 +320,14 @@ func (s *streamMedia) enqueue(data []byte, enc string, rate int) {
 	s.queue = append(s.queue, pcm...)
 	if !s.xoff && len(s.queue) >= maxStreamQueue*9/10 {
 		s.xoff = true
-		s.notify("MEDIA_XOFF")
+		s.notify("MEDIA_XOFF", "")
 	}
 }
 
 // notify sends a chan_websocket notification (mu held).
-func (s *streamMedia) notify(ev string) {
+func (s *streamMedia) notify(ev, id string) {
 	if s.onEvent != nil {
-		s.onEvent(ev)
+		s.onEvent(ev, id)
 	}
 }
 
@@ -378,16 +379,16 @@ func (s *streamMedia) playOne(now time.Time) bool {
 			s.marks[i].left -= n
 		}
 		for len(s.marks) > 0 && s.marks[0].left <= 0 {
-			s.notify("MEDIA_BUFFERING_COMPLETED" + prefixed(" ", s.marks[0].id))
+			s.notify(s.marks[0].event, s.marks[0].id)
 			s.marks = s.marks[1:]
 		}
 		if s.xoff && len(s.queue) < maxStreamQueue*8/10 {
 			s.xoff = false
-			s.notify("MEDIA_XON")
+			s.notify("MEDIA_XON", "")
 		}
 		if s.drained && len(s.queue) == 0 {
 			s.drained = false
-			s.notify("QUEUE_DRAINED")
+			s.notify("QUEUE_DRAINED", "")
 		}
 	}
 	s.mu.Unlock()
@@ -420,13 +421,6 @@ func (s *streamMedia) playOne(now time.Time) bool {
 		e.tap.Audio(f)
 	}
 	return true
-}
-
-func prefixed(p, s string) string {
-	if s == "" {
-		return ""
-	}
-	return p + s
 }
 
 // flushQueue drops what the far end sent and has not been played yet.

@@ -2,8 +2,11 @@ package call
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -28,6 +31,12 @@ type MediaWebSocketClient struct {
 	Password  string
 }
 
+// wsPending is a server channel waiting for its application.
+type wsPending struct {
+	s    *streamMedia
+	json bool
+}
+
 // wsMediaProtocol is chan_websocket's sub-protocol.
 const wsMediaProtocol = "media"
 
@@ -36,6 +45,77 @@ type mediaWebSocket struct {
 	conn   *websocket.Conn
 	s      *streamMedia
 	connID string
+	json   bool // control messages in JSON (transport_data f(json))
+}
+
+// wsOptions are chan_websocket's dial string options, given in
+// externalMedia's transport_data: c(codec) (the format parameter wins),
+// n (no auto answer) and p (passthrough), accepted and without effect
+// here, v(name=value,…) URI parameters of a client connection,
+// f(plain-text|json) the control message format, d(both) the direction.
+type wsOptions struct {
+	json      bool
+	uriParams string
+}
+
+// parseWSOptions parses transport_data.
+func parseWSOptions(s string) (wsOptions, error) {
+	var o wsOptions
+	for s != "" {
+		opt := s[0]
+		s = s[1:]
+		arg := ""
+		if strings.HasPrefix(s, "(") {
+			end := strings.IndexByte(s, ')')
+			if end < 0 {
+				return o, fmt.Errorf("option %c: unclosed parenthesis", opt)
+			}
+			arg, s = s[1:end], s[end+1:]
+		}
+		switch opt {
+		case 'c', 'n', 'p':
+		case 'v':
+			o.uriParams = arg
+		case 'f':
+			switch arg {
+			case "json":
+				o.json = true
+			case "plain-text", "":
+			default:
+				return o, fmt.Errorf("f(%s): the control message format is plain-text or json", arg)
+			}
+		case 'd':
+			if arg != "both" && arg != "" {
+				return o, fmt.Errorf("d(%s): only both directions are supported", arg)
+			}
+		case '/', ' ', ',':
+		default:
+			return o, fmt.Errorf("unknown option %q", opt)
+		}
+	}
+	return o, nil
+}
+
+// event sends a notification in the control format: plain text as
+// "NAME[ id]" (the id of MEDIA_BUFFERING_COMPLETED and
+// MEDIA_MARK_PROCESSED), JSON as {"event", "channel_id"[, "correlation_id"]}.
+func (w *mediaWebSocket) event(name, id string) error {
+	if !w.json {
+		return w.text(name + prefixed(" ", id))
+	}
+	m := map[string]any{"event": name, "channel_id": w.s.ch.id}
+	if name == "MEDIA_BUFFERING_COMPLETED" || name == "MEDIA_MARK_PROCESSED" {
+		m["correlation_id"] = id
+	}
+	b, _ := json.Marshal(m)
+	return w.text(string(b))
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
 }
 
 // write sends one message; like the AudioSocket's it may block while the
@@ -50,6 +130,10 @@ func (w *mediaWebSocket) writeAudio(frame []byte) error {
 }
 
 func (w *mediaWebSocket) writeDigit(d rune) error {
+	if w.json {
+		b, _ := json.Marshal(map[string]string{"event": "DTMF_END", "channel_id": w.s.ch.id, "digit": string(d)})
+		return w.text(string(b))
+	}
 	return w.text(fmt.Sprintf("DTMF_END digit:%c channel_id:%s", d, w.s.ch.id))
 }
 
@@ -64,11 +148,20 @@ func (w *mediaWebSocket) run() {
 	s, ch := w.s, w.s.ch
 	w.conn.SetReadLimit(65500)
 	s.mu.Lock()
-	s.onEvent = func(ev string) { go w.text(ev) }
+	s.onEvent = func(ev, id string) { go w.event(ev, id) }
 	s.mu.Unlock()
 	s.connect(w)
-	_ = w.text(fmt.Sprintf("MEDIA_START connection_id:%s channel:%s channel_id:%s format:%s optimal_frame_size:%d ptime:20",
-		w.connID, ch.name, ch.id, s.f.name, s.f.frameBytes()))
+	if w.json {
+		ch.mu.Lock()
+		vars := maps.Clone(ch.vars)
+		ch.mu.Unlock()
+		b, _ := json.Marshal(map[string]any{"event": "MEDIA_START", "connection_id": w.connID, "channel": ch.name, "channel_id": ch.id,
+			"format": s.f.name, "optimal_frame_size": s.f.frameBytes(), "ptime": 20, "channel_variables": vars})
+		_ = w.text(string(b))
+	} else {
+		_ = w.text(fmt.Sprintf("MEDIA_START connection_id:%s channel:%s channel_id:%s format:%s optimal_frame_size:%d ptime:20",
+			w.connID, ch.name, ch.id, s.f.name, s.f.frameBytes()))
+	}
 	ch.mu.Lock()
 	if !ch.hangingUp {
 		ch.setStateLocked(StateUp)
@@ -100,14 +193,34 @@ func (w *mediaWebSocket) run() {
 func (w *mediaWebSocket) command(msg string) (hangup bool) {
 	s := w.s
 	cmd, arg, _ := strings.Cut(msg, " ")
+	if w.json {
+		var m struct {
+			Command       string `json:"command"`
+			CorrelationID string `json:"correlation_id"`
+		}
+		if err := json.Unmarshal([]byte(msg), &m); err != nil {
+			go w.text(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":"Unable to parse JSON command"}`, s.ch.id))
+			return false
+		}
+		cmd, arg = m.Command, m.CorrelationID
+	}
 	switch cmd {
 	case "ANSWER", "START_MEDIA_BUFFERING":
 		// Answered when connected; every message is buffered into frames.
 	case "HANGUP":
 		return true
-	case "STOP_MEDIA_BUFFERING":
+	case "STOP_MEDIA_BUFFERING", "MARK_MEDIA":
+		ev := "MEDIA_BUFFERING_COMPLETED"
+		if cmd == "MARK_MEDIA" {
+			ev = "MEDIA_MARK_PROCESSED"
+		}
 		s.mu.Lock()
-		s.marks = append(s.marks, streamMark{left: len(s.queue), id: strings.TrimSpace(arg)})
+		if len(s.queue) == 0 {
+			s.mu.Unlock()
+			go w.event(ev, strings.TrimSpace(arg))
+			break
+		}
+		s.marks = append(s.marks, streamMark{left: len(s.queue), event: ev, id: strings.TrimSpace(arg)})
 		s.mu.Unlock()
 	case "FLUSH_MEDIA":
 		s.flushQueue()
@@ -123,16 +236,41 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		s.mu.Lock()
 		st := fmt.Sprintf("STATUS channel_id:%s queue_length:%d xon_level:800 xoff_level:900 queue_full:%t bulk_media:false media_paused:%t",
 			s.ch.id, (len(s.queue)+159)/160, s.xoff, s.paused)
+		if w.json {
+			b, _ := json.Marshal(map[string]any{"event": "STATUS", "channel_id": s.ch.id, "queue_length": (len(s.queue) + 159) / 160,
+				"xon_level": 800, "xoff_level": 900, "queue_full": s.xoff, "bulk_media": false, "media_paused": s.paused})
+			st = string(b)
+		}
 		s.mu.Unlock()
 		go w.text(st)
 	default:
-		go w.text(fmt.Sprintf("ERROR channel_id:%s error_text:unknown command %q", s.ch.id, cmd))
+		if w.json {
+			go w.text(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":%q}`, s.ch.id, "unknown command "+cmd))
+		} else {
+			go w.text(fmt.Sprintf("ERROR channel_id:%s error_text:unknown command %q", s.ch.id, cmd))
+		}
 	}
 	return false
 }
 
-// dialMediaWebSocket connects to a configured client connection.
-func dialMediaWebSocket(c MediaWebSocketClient) (*websocket.Conn, error) {
+// dialMediaWebSocket connects to a configured client connection, with
+// transport_data's v(name=value,…) added to its URI's query.
+func dialMediaWebSocket(c MediaWebSocketClient, uriParams string) (*websocket.Conn, error) {
+	uri := c.URI
+	if uriParams != "" {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		for _, kv := range strings.Split(uriParams, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			q.Add(k, v)
+		}
+		u.RawQuery = q.Encode()
+		uri = u.String()
+	}
+	c.URI = uri
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	protos := c.Protocols
@@ -156,20 +294,20 @@ func (m *Manager) MediaWebSocketHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := strings.TrimPrefix(r.URL.Path, "/media/")
 		m.mu.Lock()
-		s := m.wsPending[id]
+		p, ok := m.wsPending[id]
 		delete(m.wsPending, id)
 		m.mu.Unlock()
-		if s == nil {
+		if !ok {
 			http.Error(w, "no such media connection", http.StatusNotFound)
 			return
 		}
 		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wsMediaProtocol}, InsecureSkipVerify: true})
 		if err != nil {
 			m.mu.Lock()
-			m.wsPending[id] = s // the application may try again
+			m.wsPending[id] = p // the application may try again
 			m.mu.Unlock()
 			return
 		}
-		(&mediaWebSocket{conn: conn, s: s, connID: id}).run()
+		(&mediaWebSocket{conn: conn, s: p.s, connID: id, json: p.json}).run()
 	})
 }

@@ -132,7 +132,7 @@ type Manager struct {
 	chans map[string]*Channel
 	// wsPending are websocket server external media channels waiting for
 	// the application to connect, by connection id (guarded by mu).
-	wsPending map[string]*streamMedia
+	wsPending map[string]wsPending
 	// gone is closed and replaced whenever a channel is removed, so Drain
 	// can wait without polling.
 	gone chan struct{}
@@ -141,7 +141,7 @@ type Manager struct {
 	live  map[string]*LiveRecording
 	// syncer makes the recordings' written audio durable (fsync policy).
 	syncer recSyncer
-	// writers wakes the recordings' writer goroutines on one tick.
+	// writers signals every recording's writer step on one tick.
 	writers writerClock
 
 	pbMu      sync.Mutex
@@ -192,7 +192,7 @@ func NewManager(o Options) *Manager {
 	if o.NewMedia == nil {
 		o.NewMedia = newRTPSession
 	}
-	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]*streamMedia{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
+	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]wsPending{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	rtpFigures.track(m)
 	return m
@@ -428,15 +428,18 @@ func (ch *Channel) runRecordApp(args []string, maxDuration time.Duration) {
 		ch.hangup(CauseFailure, false)
 		return
 	}
-	select {
-	case <-rec.Done():
-	case <-ch.done:
-		return
-	}
-	if rec.StopReason() == StopMaxDuration {
-		ch.log.Info("Record(): maximum length reached; hanging up", "name", name)
-		ch.hangup(CauseNormalClearing, false)
-	}
+	// No goroutine waits for the recording's end: the recording calls back.
+	rec.afterDone(func() {
+		select {
+		case <-ch.done:
+			return
+		default:
+		}
+		if rec.StopReason() == StopMaxDuration {
+			ch.log.Info("Record(): maximum length reached; hanging up", "name", name)
+			go ch.hangup(CauseNormalClearing, false)
+		}
+	})
 }
 
 // channelSpec describes a channel to create.
@@ -537,10 +540,9 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	return m.register(ch, s), nil
 }
 
-// register starts the channel's ops, lists it, and announces it:
-// ChannelCreated, to s.app from the start when set.
+// register lists the channel and announces it: ChannelCreated, to s.app
+// from the start when set. (Its ops goroutine starts with its first op.)
 func (m *Manager) register(ch *Channel, s channelSpec) *Channel {
-	go ch.runOps()
 	m.mu.Lock()
 	m.chans[ch.id] = ch
 	m.mu.Unlock()

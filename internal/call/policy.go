@@ -38,8 +38,9 @@ func toUser(u *DirUser) *users.User {
 
 // recordByPolicy starts the one recording of a connected call when the
 // callee's or the caller's flags ask for it (users.Decide); names that are
-// taken get a suffix, never overwrite.
-func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirUser, src, dst, context string) *LiveRecording {
+// taken get a suffix, never overwrite. first is the caller's channel (the
+// catalog's caller when the bridge is still empty).
+func (m *Manager) recordByPolicy(br *Bridge, first *Channel, kind users.CallKind, from, to *DirUser, src, dst, context string) *LiveRecording {
 	rec, owners := users.Decide(toUser(from), toUser(to), kind)
 	if !rec {
 		return nil
@@ -74,7 +75,7 @@ func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirU
 			owner[i] = o.UUID
 		}
 		r, err := br.record(RecordOptions{Name: name, Format: format, IfExists: "fail", Root: root,
-			policy: policyInfo{tenant: tenant, direction: kind.String(), owners: strings.Join(owner, ",")}}, stereo, "policy")
+			policy: policyInfo{tenant: tenant, direction: kind.String(), owners: strings.Join(owner, ",")}, first: first}, stereo, "policy")
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -83,7 +84,7 @@ func (m *Manager) recordByPolicy(br *Bridge, kind users.CallKind, from, to *DirU
 			release()
 			return nil
 		}
-		go func() { <-r.done; release() }()
+		r.afterDone(release)
 		m.log.Info("recording the call by policy", "name", name, "kind", kind, "owners", owner, "tenant", tenant)
 		return r
 	}

@@ -58,6 +58,12 @@ type RecordOptions struct {
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
 
+	// Track is the audio recorded of a channel (Twilio's RecordingTrack):
+	// TrackInbound what its party sends (what tapedeck receives, also in
+	// a bridge), TrackOutbound what its party hears (what tapedeck sends
+	// it: prompts, the bridge's mix), "" or TrackBoth as before (a
+	// channel's received audio; in a bridge, the bridge's mix).
+	Track string
 	// TrimSilence trims the leading and trailing silence of the file when
 	// the recording is done (Twilio's Trim=trim-silence; WAV only).
 	TrimSilence bool
@@ -73,7 +79,40 @@ type RecordOptions struct {
 
 	// policy describes a recording made by the users' flags.
 	policy policyInfo
+	// first is the bridge's first party when a bridge recording starts
+	// before anyone has joined (a policy recording: the catalog's caller).
+	first *Channel
 }
+
+// Recording tracks (RecordOptions.Track).
+const (
+	TrackInbound  = "inbound"
+	TrackOutbound = "outbound"
+	TrackBoth     = "both"
+)
+
+// sentRecordingTap feeds a recording what its channel sends
+// (TrackOutbound). Sent frames have no RTP numbering and come from more
+// than one goroutine: the tap numbers them, under its lock, on a clock of
+// its own.
+type sentRecordingTap struct {
+	NoOpTap
+	r   *LiveRecording
+	mu  sync.Mutex
+	ts  uint32
+	seq uint16
+}
+
+func (t *sentRecordingTap) Audio(f *Frame) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ts += uint32(len(f.PCM))
+	t.seq++
+	t.r.push(sentSSRC, t.seq, t.ts, f.PCM, f.At)
+}
+
+// sentSSRC is the source id of what a channel sends, for its recording.
+const sentSSRC = 0x5e47
 
 // policyInfo is what the catalog keeps of a policy recording.
 type policyInfo struct {
@@ -123,13 +162,16 @@ type LiveRecording struct {
 	// holds both parties. nil: it takes the channel's own audio.
 	mixIn atomic.Pointer[Bridge]
 
-	// q is the bounded queue between the media path and the writer
-	// goroutine (see writeLoop); the media path never does file or pipe
+	// q is the bounded queue between the media path and the writer pool
+	// (see startWriter); the media path never does file or pipe
 	// I/O and never waits for it.
 	q recQueue
 	// hangup: the recording ends because its channel hangs up; its
 	// catalog entry's upload then runs in the background only.
 	hangup atomic.Bool
+	// attached is closed once the recording is attached to its target
+	// and records what reaches it (see waitAttached).
+	attached chan struct{}
 	// opened is set while start creates the file (without r.mu held) and
 	// closed when it is done; finish waits for it.
 	opened chan struct{}
@@ -152,7 +194,13 @@ type LiveRecording struct {
 	ending      bool // the media path has asked for the end once
 	stopReason  string
 	done        chan struct{}
-	emit        func([]int16) // timeline output, bound once (no per-packet closure)
+	// onDone runs when done closes (afterDone), instead of a goroutine
+	// per recording waiting for it; doneMu guards it and ended.
+	doneMu     sync.Mutex
+	onDone     []func()
+	ended      bool
+	emit       func([]int16) // timeline output, bound once (no per-packet closure)
+	sentDetach func()        // TrackOutbound: takes the sent tap off
 
 	// Completeness (meta.Quality). meter counts a channel recording's
 	// packets; lossSilence the silence earlier timelines inserted (a
@@ -223,7 +271,9 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if gone {
 		return nil, errChannelNotFound
 	}
-	if bridged {
+	if bridged && o.Track != TrackInbound && o.Track != TrackOutbound {
+		// (One direction of a bridged channel is its own audio, not the
+		// bridge's.)
 		return nil, errf(ErrInvalidState, "Channel is in a bridge; record the bridge instead")
 	}
 	switch o.TerminateOn {
@@ -249,7 +299,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
 		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source,
-		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}),
+		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}), attached: make(chan struct{}),
 	}
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
@@ -357,7 +407,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.writer = w
 	r.q.init(r.queueSamples())
-	go r.writeLoop(w, filepath.Dir(r.path))
+	r.startWriter(w, filepath.Dir(r.path))
 	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 	if r.opts.SilenceThreshold > 0 {
 		r.vad = recorder.NewDSP(audio.SampleRate, r.opts.SilenceThreshold)
@@ -375,7 +425,14 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.mu.Unlock()
 	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
 	attached := false
-	if ch != nil {
+	if ch != nil && r.opts.Track == TrackOutbound {
+		var detach func()
+		if detach, attached = ch.AttachSentTap(&sentRecordingTap{r: r}); attached {
+			r.mu.Lock()
+			r.sentDetach = detach
+			r.mu.Unlock()
+		}
+	} else if ch != nil {
 		attached = ch.attach(r)
 	} else {
 		attached = r.br.attachRecording(r)
@@ -383,6 +440,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	if !attached {
 		r.finish(RecDone) // the target went away meanwhile
 		return
+	}
+	if r.attached != nil {
+		close(r.attached)
 	}
 	if ch != nil && !answerFirst && !r.answerTarget() {
 		return
@@ -396,6 +456,18 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.catalogStarted()
 	r.publish("RecordingStarted")
+}
+
+// waitAttached waits (at most d) until the recording is attached to its
+// target, so that audio mixed from then on is in the file, or has ended.
+func (r *LiveRecording) waitAttached(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.attached:
+	case <-r.done:
+	case <-t.C:
+	}
 }
 
 // answerTarget answers the recorded channel if needed (record auto-answers).
@@ -863,7 +935,11 @@ func (r *LiveRecording) finish(state RecordingState) {
 		state = RecCanceled
 	}
 	r.state = state
+	sentDetach := r.sentDetach
 	r.mu.Unlock()
+	if sentDetach != nil {
+		sentDetach()
+	}
 	if r.ch != nil {
 		r.ch.detach(r)
 		if b := r.mixIn.Swap(nil); b != nil {
@@ -895,7 +971,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 	}
 	r.mu.Unlock()
 	if w != nil {
-		// The writer goroutine writes what is queued and closes the file;
+		// The writer pool writes what is queued and closes the file;
 		// a disk that stalls fails this recording, and the hangup or stop
 		// waits no longer than writerStallTimeout for it.
 		r.q.close()
@@ -969,7 +1045,27 @@ func (r *LiveRecording) finish(state RecordingState) {
 	default:
 		r.publish("RecordingFinished")
 	}
+	r.doneMu.Lock()
+	fns := r.onDone
+	r.onDone, r.ended = nil, true
+	r.doneMu.Unlock()
 	close(r.done)
+	for _, f := range fns {
+		f()
+	}
+}
+
+// afterDone runs f once the recording is done (at once when it is), on the
+// goroutine that ends it: f must not wait for anything.
+func (r *LiveRecording) afterDone(f func()) {
+	r.doneMu.Lock()
+	if r.ended {
+		r.doneMu.Unlock()
+		f()
+		return
+	}
+	r.onDone = append(r.onDone, f)
+	r.doneMu.Unlock()
 }
 
 // fail ends the recording with a cause (RecordingFailed); the call goes on.

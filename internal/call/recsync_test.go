@@ -4,8 +4,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // One pass syncs each file system once, however many recordings (and
@@ -99,19 +102,23 @@ func TestWriterClockWakesAll(t *testing.T) {
 	c.mu.Lock()
 	c.running = true // no goroutine: the test ticks by hand
 	c.mu.Unlock()
+	var ran [50]atomic.Int32
 	for i := range qs {
 		qs[i] = &recQueue{}
 		qs[i].init(160)
+		qs[i].run = func() { ran[i].Add(1) }
 		c.add(qs[i])
 	}
 	if !c.tick() {
 		t.Fatal("tick with writers registered stopped the clock")
 	}
-	for i, q := range qs {
-		select {
-		case <-q.wake:
-		default:
-			t.Fatalf("writer %d was not woken by the tick", i)
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range qs {
+		for ran[i].Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("writer %d did not run after the tick", i)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	for _, q := range qs {
@@ -177,5 +184,74 @@ func TestRecQueueReusesBuffers(t *testing.T) {
 	cycle(&b)
 	if n := testing.AllocsPerRun(50, func() { cycle(&a); cycle(&b) }); n != 0 {
 		t.Fatalf("%v allocations per writer cycle, want 0", n)
+	}
+}
+
+// Writer steps that block (stalled disks) hold their pool workers and
+// delay no other recording's step, even when they hold every worker the
+// pool keeps (GOMAXPROCS): the pool starts another one. A blocked queue,
+// signaled again meanwhile, runs once more after its step returns, never
+// twice at once.
+func TestWriterPoolBlockedStepDelaysNoOther(t *testing.T) {
+	release := make(chan struct{})
+	nBlocked := runtime.GOMAXPROCS(0) + 1
+	blocked := make([]*recQueue, nBlocked)
+	runs := make([]atomic.Int32, nBlocked)
+	var running, maxRunning atomic.Int32 // of blocked[0]
+	for i := range blocked {
+		blocked[i] = &recQueue{}
+		blocked[i].init(160)
+		blocked[i].run = func() {
+			if i == 0 {
+				if n := running.Add(1); n > maxRunning.Load() {
+					maxRunning.Store(n)
+				}
+				defer running.Add(-1)
+			}
+			if runs[i].Add(1) == 1 {
+				<-release
+			}
+		}
+		blocked[i].signal()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range blocked {
+		for runs[i].Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("blocked step %d never started: it waited for the others", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	blocked[0].signal() // while its step is blocked: once more after it
+	blocked[0].signal()
+	qs := make([]*recQueue, 20)
+	var ran [20]atomic.Int32
+	for i := range qs {
+		qs[i] = &recQueue{}
+		qs[i].init(160)
+		qs[i].run = func() { ran[i].Add(1) }
+		qs[i].signal()
+	}
+	for i := range qs {
+		for ran[i].Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("recording %d's step waited for the blocked ones", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if n := runs[0].Load(); n != 1 {
+		t.Fatalf("the blocked step ran %d times before it returned", n)
+	}
+	close(release)
+	for runs[0].Load() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the blocked queue's later signals ran %d steps, want one more", runs[0].Load()-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if maxRunning.Load() != 1 {
+		t.Fatal("two steps of one queue ran at once")
 	}
 }

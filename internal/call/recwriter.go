@@ -3,6 +3,7 @@ package call
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -13,9 +14,13 @@ import (
 
 // The recording pipeline: the media path (a Poller worker, a session's
 // reader, a bridge's clock) copies each recording's audio into that
-// recording's bounded queue and goes on; one writer goroutine per recording
-// drains it into the recorder.Writer (file writes, the header rewrite every
-// second, lame's pipe). One goroutine for the node (recSyncer) makes the
+// recording's bounded queue and goes on; the node's writer pool
+// (writerPool) drains each queue into its recorder.Writer (file writes,
+// the header rewrite, lame's pipe) when the shared writerClock ticks or the
+// queue is half full. No goroutine waits per recording: a pool worker runs
+// one recording's batch, then the next one's; a worker whose write blocks
+// (a stalled disk) keeps only that recording, and the pool starts another
+// worker for the others. One goroutine for the node (recSyncer) makes the
 // written audio durable every fsync interval. A recording whose queue
 // overflows (its disk or encoder stalls) fails by itself; nothing on the
 // media path ever waits for a disk.
@@ -55,8 +60,13 @@ type recQueue struct {
 	chunk   int     // size of the shared buffers it takes (samples)
 	pending []int16 // samples waiting for the writer
 	done    bool    // close was called: the writer finishes after this batch
-	wake    chan struct{}
-	closed  chan error // receives the Writer's Close result, once
+	// run writes one batch (the recording's writer step); signal hands it
+	// to the writer pool unless it is already scheduled or running, in
+	// which case it runs once more after the current run (again).
+	run       func()
+	scheduled bool
+	again     bool
+	closed    chan error // receives the Writer's Close result, once
 }
 
 // recChunk is how much audio a queue's buffer holds before it must grow:
@@ -66,7 +76,6 @@ const recChunk = writerTick * 3 / 2
 func (q *recQueue) init(samples int) {
 	q.max = samples
 	q.chunk = min(samples, int(recChunk*audio.SampleRate/time.Second)*max(1, samples/int(recQueueDuration*audio.SampleRate/time.Second)))
-	q.wake = make(chan struct{}, 1)
 	q.closed = make(chan error, 1)
 }
 
@@ -90,10 +99,138 @@ func (q *recQueue) push(pcm []int16) bool {
 	return true
 }
 
+// signal asks for a writer step: the pool runs q.run soon, once for any
+// number of signals that arrive before it starts.
 func (q *recQueue) signal() {
-	select {
-	case q.wake <- struct{}{}:
+	q.mu.Lock()
+	if q.run == nil {
+		q.mu.Unlock()
+		return
+	}
+	if q.scheduled {
+		q.again = true
+		q.mu.Unlock()
+		return
+	}
+	q.scheduled = true
+	q.mu.Unlock()
+	recWriters.submit(q)
+}
+
+// step runs the writer steps asked for, then frees q for the next signal.
+func (q *recQueue) step() {
+	q.mu.Lock()
+	for {
+		run := q.run
+		q.mu.Unlock()
+		if run != nil {
+			run()
+		}
+		q.mu.Lock()
+		if !q.again {
+			q.scheduled = false
+			q.mu.Unlock()
+			return
+		}
+		q.again = false
+	}
+}
+
+// stopRunning makes later signals do nothing (the writer closed the file
+// or panicked): the queue stays scheduled for good.
+func (q *recQueue) stopRunning() {
+	q.mu.Lock()
+	q.run = nil
+	q.again = false
+	q.mu.Unlock()
+}
+
+// recWriters is the node's writer pool.
+var recWriters writerPool
+
+// writerPool runs recordings' writer steps on a few goroutines instead of
+// one goroutine (and its stack) per recording: up to GOMAXPROCS workers
+// take the signaled queues in order. A step that blocks (a stalled disk)
+// holds its worker, and only its own recording waits (its queue overflows
+// and fails it): whenever steps wait with no idle worker for writerStuck,
+// the pool starts one more worker for them, so a stalled disk never delays
+// another recording's writes or its close (a hangup) by more than that.
+// Workers beyond GOMAXPROCS exit once nothing waits.
+type writerPool struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	queue   []*recQueue // steps waiting for a worker, in order, from head
+	head    int
+	workers int  // live workers
+	idle    int  // workers waiting in cond
+	armed   bool // a rescue timer is pending
+}
+
+// writerStuck is how long signaled steps wait while every worker is busy
+// before the pool starts another worker.
+const writerStuck = 50 * time.Millisecond
+
+func (p *writerPool) submit(q *recQueue) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cond.L == nil {
+		p.cond.L = &p.mu
+	}
+	p.queue = append(p.queue, q)
+	switch {
+	case p.idle > 0:
+		p.cond.Signal()
+	case p.workers < runtime.GOMAXPROCS(0):
+		p.workers++
+		go p.work()
 	default:
+		p.armLocked()
+	}
+}
+
+// armLocked starts the rescue timer while steps wait with no idle worker.
+func (p *writerPool) armLocked() {
+	if p.armed || p.head == len(p.queue) || p.idle > 0 {
+		return
+	}
+	p.armed = true
+	time.AfterFunc(writerStuck, p.rescue)
+}
+
+// rescue starts a worker for the steps still waiting: the busy workers
+// are stuck in slow writes.
+func (p *writerPool) rescue() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = false
+	if p.head < len(p.queue) && p.idle == 0 {
+		p.workers++
+		go p.work()
+	}
+}
+
+func (p *writerPool) work() {
+	p.mu.Lock()
+	for {
+		for p.head == len(p.queue) {
+			if p.workers > runtime.GOMAXPROCS(0) {
+				p.workers--
+				p.mu.Unlock()
+				return
+			}
+			p.idle++
+			p.cond.Wait()
+			p.idle--
+		}
+		q := p.queue[p.head]
+		p.queue[p.head] = nil
+		if p.head++; p.head == len(p.queue) {
+			p.queue, p.head = p.queue[:0], 0 // (the array is reused)
+		}
+		p.armLocked()
+		p.mu.Unlock()
+		q.step()
+		p.mu.Lock()
 	}
 }
 
@@ -199,23 +336,25 @@ func (m *Manager) fsyncInterval() time.Duration {
 	return m.opts.FsyncInterval
 }
 
-// writeLoop is the recording's writer goroutine: every writerTick (the
-// node's writerClock wakes all writers at once) or when the queue is half
-// full, it writes what the media path queued and tells the node's syncer
-// (which syncs it within the fsync interval, so a power cut loses at most
-// that much plus the recorder's second and the queue); on close it writes
-// the rest and closes the file, sending Close's result on q.closed. A
-// write error fails the recording (its cause is the error) and the loop
-// then only waits for the close.
-func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
-	r.m.writers.add(&r.q)
-	defer r.m.writers.remove(&r.q)
-	// A panic here (an encoder's bug) fails this recording only: the file
-	// is closed, finish gets the cause, the call goes on.
-	defer contain.Recover(r.logger(), "recording-writer", func() { r.writerPanicked(w) })
+// startWriter gives the recording's queue to the writer pool: every
+// writerTick (the node's writerClock signals all queues at once) or when
+// the queue is half full, a pool worker writes what the media path queued
+// and tells the node's syncer (which syncs it within the fsync interval,
+// so a power cut loses at most that much plus the recorder's second and
+// the queue); on close it writes the rest and closes the file, sending
+// Close's result on q.closed. A write error fails the recording (its cause
+// is the error) and later steps then only wait for the close.
+func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 	var werr error
-	for {
-		<-r.q.wake // the shared writerClock's tick, a half-full queue or the close
+	step := func() {
+		// A panic here (an encoder's bug) fails this recording only: the
+		// file is closed, finish gets the cause, the call goes on, and the
+		// pool's worker goes on with other recordings.
+		defer contain.Recover(r.logger(), "recording-writer", func() {
+			r.q.stopRunning()
+			r.m.writers.remove(&r.q)
+			r.writerPanicked(w)
+		})
 		batch, done := r.q.take(nil)
 		if werr == nil && len(batch) > 0 {
 			if werr = w.Write(batch); werr == nil {
@@ -230,13 +369,18 @@ func (r *LiveRecording) writeLoop(w recorder.Writer, dir string) {
 			werr = errWriteReported
 		}
 		if done {
+			r.q.stopRunning()
+			r.m.writers.remove(&r.q)
 			r.q.closed <- w.Close()
-			return
 		}
 	}
+	r.q.mu.Lock()
+	r.q.run = step
+	r.q.mu.Unlock()
+	r.m.writers.add(&r.q)
 }
 
-// writerPanicked ends a writer goroutine that panicked: the recording
+// writerPanicked ends a writer that panicked: the recording
 // fails (RecordingFailed), the file is closed and finish, which waits for
 // the writer's close, is answered.
 func (r *LiveRecording) writerPanicked(w recorder.Writer) {

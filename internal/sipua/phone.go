@@ -57,6 +57,7 @@ type Phone struct {
 	dc     *sipgo.DialogClientCache
 	ports  *rtpsess.Ports
 	port   int
+	laddr  string // the UDP listener's address (its key in sipgo's pool)
 	closer []func() error
 
 	mu    sync.Mutex
@@ -105,6 +106,7 @@ func New(o Options) (*Phone, error) {
 			return nil, err
 		}
 		p.port = conn.LocalAddr().(*net.UDPAddr).Port
+		p.laddr = conn.LocalAddr().String()
 		p.closer = append(p.closer, conn.Close)
 		p.serve = func() { go srv.ServeUDP(conn) }
 	case "tcp":
@@ -118,7 +120,15 @@ func New(o Options) (*Phone, error) {
 	default:
 		return nil, fmt.Errorf("sipua: unknown transport %q", o.Transport)
 	}
-	p.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(o.Host), sipgo.WithClientPort(p.port))
+	copts := []sipgo.ClientOption{sipgo.WithClientHostname(o.Host), sipgo.WithClientPort(p.port)}
+	if o.Transport == "udp" {
+		// Every request leaves from the listening socket, the address the
+		// Via and Contact name (a trunk is matched by source address).
+		// Without this sipgo sends from a fresh socket until the far end
+		// has sent something to the listener.
+		copts = append(copts, sipgo.WithClientConnectionAddr(p.laddr))
+	}
+	p.client, err = sipgo.NewClient(ua, copts...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +162,32 @@ func New(o Options) (*Phone, error) {
 	})
 	// Serve only once every handler is registered.
 	p.serve()
+	if o.Transport == "udp" {
+		// ServeUDP puts the listener into the transport's pool on its own
+		// goroutine; a request sent before that would find no socket for
+		// its local address. New returns once requests can use it.
+		if err := p.waitListener(); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// waitListener waits until the UDP listener is in sipgo's connection pool.
+func (p *Phone) waitListener() error {
+	addr := p.laddr
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := p.ua.TransportLayer().GetConnection("udp", addr); err == nil {
+			_, _ = c.TryClose() // (GetConnection took a reference; a listener stays open)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sipua: the UDP listener %s did not start", addr)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Incoming delivers answered incoming calls (AutoAnswer).

@@ -549,7 +549,7 @@ func BenchmarkRecordingsPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("%d recordings stored in %v", rows, time.Since(t0).Round(time.Second))
-	analyze() // as autovacuum would have by then
+	analyze() // PostgreSQL: VACUUM ANALYZE, as autovacuum does after many inserts (visibility map, statistics)
 	c, _ := f.signIn(b, f.a.Name, f.a.AuthToken)
 	// A cursor in the middle, as a Next link that far down carries.
 	mid, err := f.st.ListRecordings(ctx, meta.Query{AccountSid: f.a.Sid, Desc: true, Offset: rows / 2, Limit: 1})
@@ -586,40 +586,40 @@ func BenchmarkRecordingsPage(b *testing.B) {
 	}
 }
 
-// benchPostgres opens a catalog in a new schema of the PostgreSQL at dsn,
-// dropped when the benchmark ends, and a function that refreshes its
-// planner statistics.
+// benchPostgres opens a catalog in a new database of the PostgreSQL server
+// at dsn, dropped when the benchmark ends, and returns a function that
+// refreshes its planner statistics.
 func benchPostgres(b *testing.B, dsn string) (meta.Store, func()) {
 	ctx := context.Background()
-	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-	cfg, err := pgx.ParseConfig(dsn)
+	name := fmt.Sprintf("tapedeck_bench_%d", time.Now().UnixNano())
+	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
 	u, err := url.Parse(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := u.Query()
-	v.Set("search_path", schema)
-	u.RawQuery = v.Encode()
+	u.Path = "/" + name
 	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		conn.Close(context.Background())
+		st.Close()
+		admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		admin.Close(context.Background())
+	})
 	return st, func() {
-		if _, err := conn.Exec(ctx, "ANALYZE "+schema+".recordings"); err != nil {
+		if _, err := conn.Exec(ctx, "VACUUM ANALYZE recordings"); err != nil {
 			b.Fatal(err)
 		}
 	}

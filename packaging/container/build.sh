@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds tapedeck's container image FROM scratch with buildah (no base image is
-# pulled: the image is the static binary alone) and writes it as an image archive
-# in Docker's format (the one that carries a HEALTHCHECK; OCI's image config has
-# no such field and buildah drops it there).
+# pulled: the image is the static binary alone) and writes it twice: OUT.tar in
+# Docker's format (docker-archive, the one that carries the HEALTHCHECK) and
+# OUT.oci.tar as an OCI archive (oci-archive; OCI's image config has no health
+# check field, so there it is left out; everything else is the same).
 #
 #   bash packaging/container/build.sh [OUT.tar]      (default: tapedeck-image.tar)
 #   podman load -i tapedeck-image.tar     # or: docker load -i tapedeck-image.tar
+#   podman load -i tapedeck-image.oci.tar # or: skopeo copy oci-archive:... to a registry
 #   podman run -d -p 5060:5060/udp -p 8088:8088 -p 10000-10100:10000-10100/udp \
 #     -e TAPEDECK_ARI_USER=app:secret -e TAPEDECK_EXTERNAL_HOST=192.0.2.10 -v tapedeck-data:/data tapedeck:VERSION
 #
@@ -51,6 +53,8 @@ buildah "${bargs[@]}" config \
 	--label org.opencontainers.image.version="$VERSION" \
 	--label org.opencontainers.image.revision="$COMMIT" \
 	"$ctr"
-rm -f "$out"
-buildah "${bargs[@]}" commit --format docker --rm "$ctr" "docker-archive:$out:tapedeck:$VERSION" >/dev/null
-echo "wrote $out (tapedeck $VERSION, commit $COMMIT)"
+oci=${out%.tar}.oci.tar
+rm -f "$out" "$oci"
+buildah "${bargs[@]}" commit --format docker "$ctr" "docker-archive:$out:tapedeck:$VERSION" >/dev/null
+buildah "${bargs[@]}" commit --format oci --rm "$ctr" "oci-archive:$oci:tapedeck:$VERSION" >/dev/null
+echo "wrote $out (Docker format) and $oci (OCI) for tapedeck $VERSION, commit $COMMIT"

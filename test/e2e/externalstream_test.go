@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -541,5 +543,87 @@ func TestAriExternalMediaFarEndEnds(t *testing.T) {
 		}
 		destroyed(id)
 		c.CloseNow()
+	}
+}
+
+// TestAriExternalMediaWebSocketJSON: transport_data f(json) switches
+// chan_websocket's control messages to JSON (MEDIA_START with the channel
+// variables, MARK_MEDIA answered by MEDIA_MARK_PROCESSED with its
+// correlation_id, GET_STATUS), and v(…) adds parameters to a client
+// connection's URI.
+func TestAriExternalMediaWebSocketJSON(t *testing.T) {
+	queries := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries <- r.URL.RawQuery
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"media"}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	n := startNode(t, func(c *config.Config) {
+		c.ARI.WebSocketClients = []config.WebSocketClient{{ID: "bot", URI: "ws" + strings.TrimPrefix(srv.URL, "http") + "/media"}}
+	})
+	ev := n.connect("bot")
+	if code, body := n.do("POST", "/channels/externalMedia?app=bot&format=ulaw&encapsulation=none&transport=websocket&connection_type=server&transport_data=f(xml)", nil); code != 400 {
+		t.Errorf("f(xml): %d %s", code, body)
+	}
+	n.mustDo("POST", "/channels/externalMedia?app=bot&format=ulaw&encapsulation=none&transport=websocket&external_host=bot&channelId=cl&transport_data="+url.QueryEscape("f(json)v(nonce=abc)"), 200)
+	select {
+	case q := <-queries:
+		if q != "nonce=abc" {
+			t.Errorf("client URI query %q, want nonce=abc", q)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no client connection")
+	}
+	body := n.mustDo("POST", "/channels/externalMedia?app=bot&format=slin16&encapsulation=none&transport=websocket&connection_type=server&channelId=js&transport_data=f(json)", 200)
+	connID := strings.Split(strings.Split(string(body), `"MEDIA_WEBSOCKET_CONNECTION_ID":"`)[1], `"`)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(n.baseURL(), "http")+"/media/"+connID, &websocket.DialOptions{Subprotocols: []string{"media"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	next := func() map[string]any {
+		t.Helper()
+		for {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ != websocket.MessageText {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("control message %q is not JSON: %v", b, err)
+			}
+			return m
+		}
+	}
+	start := next()
+	vars, _ := start["channel_variables"].(map[string]any)
+	if start["event"] != "MEDIA_START" || start["channel_id"] != "js" || start["format"] != "slin16" || start["optimal_frame_size"] != float64(640) || vars["MEDIA_WEBSOCKET_CONNECTION_ID"] != connID {
+		t.Errorf("MEDIA_START %v", start)
+	}
+	must(t, c.Write(ctx, websocket.MessageText, []byte(`{"command":"MARK_MEDIA","correlation_id":"m1"}`)))
+	if m := next(); m["event"] != "MEDIA_MARK_PROCESSED" || m["correlation_id"] != "m1" {
+		t.Errorf("after MARK_MEDIA: %v", m)
+	}
+	must(t, c.Write(ctx, websocket.MessageText, []byte(`{"command":"GET_STATUS"}`)))
+	if m := next(); m["event"] != "STATUS" || m["queue_length"] != float64(0) {
+		t.Errorf("after GET_STATUS: %v", m)
+	}
+	must(t, c.Write(ctx, websocket.MessageText, []byte(`{"command":"HANGUP"}`)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e := ev.skipTo("ChannelDestroyed", time.Until(deadline))
+		if e["channel"].(map[string]any)["id"] == "js" {
+			break
+		}
 	}
 }

@@ -336,3 +336,25 @@ func TestAriRedirectOutboundLeg(t *testing.T) {
 		t.Errorf("ChannelDestroyed %v", d)
 	}
 }
+
+// TestAriRedirectToRegisteredUser: PJSIP/<user> names a registered user's
+// endpoint: the 302's Contact is that phone's registered contact.
+func TestAriRedirectToRegisteredUser(t *testing.T) {
+	n, _ := startStorePBXWith(t, func(c *config.Config) {
+		c.Dialplan = []config.Route{{Exten: "300", App: "Stasis(front)"}}
+	}, users.User{Firstname: "Alice", Exten: "1001"})
+	alice := registeredPhone(t, n, "1001", 440, "manual")
+	front := n.connect("front")
+	phone := newPhone(t, "udp")
+	res := dialAsync(phone, n.target("300"), sipua.CallOptions{})
+	id := channelID(front.skipTo("StasisStart", 5*time.Second))
+	n.mustDo("POST", "/channels/"+id+"/redirect?endpoint=PJSIP/sip1001", 204)
+	r := wait(t, res, 10*time.Second, "the 302")
+	var rej *sipua.ErrRejected
+	if !errorsAs(r.err, &rej) || rej.Code != 302 {
+		t.Fatalf("dial: %v, want 302", r.err)
+	}
+	if !strings.Contains(rej.Contact, fmt.Sprintf(":%d", alice.SIPPort)) {
+		t.Errorf("302 Contact %q, want alice's registered contact (port %d)", rej.Contact, alice.SIPPort)
+	}
+}

@@ -38,6 +38,10 @@ type jitter struct {
 	maxEnd  int64  // highest position written + 1
 	playing bool   // false while priming
 	started bool   // a frame has been played since the last reset
+	// idle counts the pulls since the last push; flush plays out what is
+	// held whatever its depth (the party is leaving the mix).
+	idle  int
+	flush bool
 
 	winTicks int
 	winMin   int64
@@ -68,6 +72,7 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 		return
 	}
 	j.st.Packets++
+	j.idle = 0
 	if !j.have || ssrc != j.ssrc {
 		j.reset(ssrc, ts)
 	} else if d := int64(int32(ts - j.lastTS)); d > resetJump || d < -resetJump {
@@ -192,8 +197,13 @@ func (j *jitter) marked(idx, n int) (any bool) {
 // pull writes the next frame into dst (len FrameSamples) and reports whether
 // any received audio was in it.
 func (j *jitter) pull(dst []int16) (active bool) {
+	j.idle++
 	if !j.playing {
-		if !j.have || j.maxEnd-j.playTS < targetDepth {
+		// Priming waits for the target depth, unless no packet has come
+		// for that long (the stream stopped: its last frames would wait
+		// for packets that never come) or the party is leaving.
+		stopped := j.flush || j.idle > targetDepth/FrameSamples
+		if !j.have || j.maxEnd <= j.playTS || (j.maxEnd-j.playTS < targetDepth && !stopped) {
 			clear(dst)
 			return false
 		}
@@ -231,6 +241,9 @@ func (j *jitter) pull(dst []int16) (active bool) {
 	}
 	return active
 }
+
+// drain makes the buffer play out what it holds, whatever its depth.
+func (j *jitter) drain() { j.flush = true }
 
 // stats returns the counters and the current depth.
 func (j *jitter) stats() Stats {

@@ -291,3 +291,42 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// TestLastFramesOfAStoppedStreamPlay: a stream that underran and then
+// sends its last frame (below the priming depth) and nothing more: that
+// frame plays once no packet has come for the priming depth's time,
+// instead of waiting for packets that never come. Before that it waits,
+// as priming does.
+func TestLastFramesOfAStoppedStreamPlay(t *testing.T) {
+	_, p, next := single(t)
+	var got []int
+	for k := range 3 {
+		p.Push(ssrcA, uint32(k*FrameSamples), constFrame(int16(k+1), FrameSamples))
+	}
+	got = append(got, next(), next(), next(), next())          // 1 2 3, underrun
+	p.Push(ssrcA, 3*FrameSamples, constFrame(4, FrameSamples)) // late, and the last
+	for range 5 {
+		got = append(got, next())
+	}
+	if want := []int{1, 2, 3, 0, 0, 0, 4, 0, 0}; !slices.Equal(got, want) {
+		t.Fatalf("played %v, want %v (the last frame on the third tick without a packet)", got, want)
+	}
+	if st := p.Stats(); st.FramesPlayed != 4 || st.Depth != 0 {
+		t.Fatalf("stats %+v: want the 4 frames played, none held", st)
+	}
+}
+
+// TestDrainPlaysWhatIsHeld: a leaving party's buffer, primed or not,
+// plays out what it holds from the next tick (the bridge keeps it in the
+// mix, and its recordings, until then).
+func TestDrainPlaysWhatIsHeld(t *testing.T) {
+	_, p, next := single(t)
+	p.Push(ssrcA, 0, constFrame(7, FrameSamples)) // below the priming depth
+	p.Drain()
+	if a, b := next(), next(); a != 7 || b != 0 {
+		t.Fatalf("played %d %d, want 7 then silence", a, b)
+	}
+	if st := p.Stats(); st.Depth != 0 || st.FramesPlayed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -48,6 +48,15 @@ func (p *Participant) Reset() {
 	p.mu.Unlock()
 }
 
+// Drain has the play-out buffer play out what it holds from the next tick
+// on, without waiting to be primed again: the party is leaving (or has
+// stopped sending) and no packet will fill it.
+func (p *Participant) Drain() {
+	p.mu.Lock()
+	p.jb.drain()
+	p.mu.Unlock()
+}
+
 // SetMuteIn mutes (true) or unmutes the participant's input: while muted its
 // audio is neither heard by the others nor recorded. Its buffer keeps
 // playing out so timing is unaffected.
