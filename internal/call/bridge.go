@@ -400,7 +400,9 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 	b.mu.Unlock()
 	if !inStasis {
 		for _, r := range ch.recordings() {
-			r.mixFrom(b)
+			if r.opts.Track != TrackInbound { // one direction stays the channel's
+				r.mixFrom(b)
+			}
 		}
 	}
 	return nil

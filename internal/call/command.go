@@ -107,7 +107,9 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 		return LiveRecordingJSON{}, errChannelNotFound
 	}
 	var r *LiveRecording
-	if br != nil {
+	if br != nil && (o.Track == TrackInbound || o.Track == TrackOutbound) {
+		r, err = ch.record(o.RecordOptions, "command") // one direction of this party
+	} else if br != nil {
 		r, err = br.Record(o.RecordOptions, o.Stereo)
 	} else if o.Stereo {
 		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording needs a bridged call; this call has one party")

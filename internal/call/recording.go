@@ -58,6 +58,12 @@ type RecordOptions struct {
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
 
+	// Track is the audio recorded of a channel (Twilio's RecordingTrack):
+	// TrackInbound what its party sends (what tapedeck receives, also in
+	// a bridge), TrackOutbound what its party hears (what tapedeck sends
+	// it: prompts, the bridge's mix), "" or TrackBoth as before (a
+	// channel's received audio; in a bridge, the bridge's mix).
+	Track string
 	// TrimSilence trims the leading and trailing silence of the file when
 	// the recording is done (Twilio's Trim=trim-silence; WAV only).
 	TrimSilence bool
@@ -77,6 +83,36 @@ type RecordOptions struct {
 	// before anyone has joined (a policy recording: the catalog's caller).
 	first *Channel
 }
+
+// Recording tracks (RecordOptions.Track).
+const (
+	TrackInbound  = "inbound"
+	TrackOutbound = "outbound"
+	TrackBoth     = "both"
+)
+
+// sentRecordingTap feeds a recording what its channel sends
+// (TrackOutbound). Sent frames have no RTP numbering and come from more
+// than one goroutine: the tap numbers them, under its lock, on a clock of
+// its own.
+type sentRecordingTap struct {
+	NoOpTap
+	r   *LiveRecording
+	mu  sync.Mutex
+	ts  uint32
+	seq uint16
+}
+
+func (t *sentRecordingTap) Audio(f *Frame) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ts += uint32(len(f.PCM))
+	t.seq++
+	t.r.push(sentSSRC, t.seq, t.ts, f.PCM, f.At)
+}
+
+// sentSSRC is the source id of what a channel sends, for its recording.
+const sentSSRC = 0x5e47
 
 // policyInfo is what the catalog keeps of a policy recording.
 type policyInfo struct {
@@ -120,6 +156,15 @@ type LiveRecording struct {
 	stereo  bool   // bridge recordings: one party per channel
 	source  string // catalog source: ari, policy (dialplan Record), ...
 
+	// catMu orders the recording's catalog writes: the end waits for a
+	// start write in flight (a hangup right after the answer), and a
+	// start that comes after the end is not written (it would list a
+	// finished recording as in progress, or race the end's insert for
+	// the name). Held across the write, with no other lock of this
+	// package held (doc.go).
+	catMu       sync.Mutex
+	catFinished bool
+
 	// mixIn is the bridge whose mix feeds a channel recording while its
 	// channel is connected to another party by third-party control
 	// (ConnectCalls: an OzML Forward after a Record): the recording then
@@ -160,10 +205,11 @@ type LiveRecording struct {
 	done        chan struct{}
 	// onDone runs when done closes (afterDone), instead of a goroutine
 	// per recording waiting for it; doneMu guards it and ended.
-	doneMu sync.Mutex
-	onDone []func()
-	ended  bool
-	emit   func([]int16) // timeline output, bound once (no per-packet closure)
+	doneMu     sync.Mutex
+	onDone     []func()
+	ended      bool
+	emit       func([]int16) // timeline output, bound once (no per-packet closure)
+	sentDetach func()        // TrackOutbound: takes the sent tap off
 
 	// Completeness (meta.Quality). meter counts a channel recording's
 	// packets; lossSilence the silence earlier timelines inserted (a
@@ -234,7 +280,9 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if gone {
 		return nil, errChannelNotFound
 	}
-	if bridged {
+	if bridged && o.Track != TrackInbound && o.Track != TrackOutbound {
+		// (One direction of a bridged channel is its own audio, not the
+		// bridge's.)
 		return nil, errf(ErrInvalidState, "Channel is in a bridge; record the bridge instead")
 	}
 	switch o.TerminateOn {
@@ -386,7 +434,14 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	r.mu.Unlock()
 	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
 	attached := false
-	if ch != nil {
+	if ch != nil && r.opts.Track == TrackOutbound {
+		var detach func()
+		if detach, attached = ch.AttachSentTap(&sentRecordingTap{r: r}); attached {
+			r.mu.Lock()
+			r.sentDetach = detach
+			r.mu.Unlock()
+		}
+	} else if ch != nil {
 		attached = ch.attach(r)
 	} else {
 		attached = r.br.attachRecording(r)
@@ -889,7 +944,11 @@ func (r *LiveRecording) finish(state RecordingState) {
 		state = RecCanceled
 	}
 	r.state = state
+	sentDetach := r.sentDetach
 	r.mu.Unlock()
+	if sentDetach != nil {
+		sentDetach()
+	}
 	if r.ch != nil {
 		r.ch.detach(r)
 		if b := r.mixIn.Swap(nil); b != nil {

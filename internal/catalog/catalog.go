@@ -88,8 +88,11 @@ type Service struct {
 
 	defaultSid atomic.Pointer[string] // the default account's Sid, once known
 
-	mu      sync.Mutex
-	active  map[string]bool // names between Started and Finished: being recorded here
+	mu     sync.Mutex
+	active map[string]bool // names between Started and Finished: being recorded here
+	// live keeps the row Started wrote (and Paused changed) until
+	// Finished, which updates it without reading it back.
+	live    map[string]meta.Recording
 	pending map[string]Info // Finished writes that failed, retried by Reconcile
 }
 
@@ -137,15 +140,28 @@ func (s *Service) Started(ctx context.Context, in Info) (string, error) {
 	// A new recording of the name replaces the file an unsettled earlier
 	// one left: that one's final write is moot.
 	delete(s.pending, in.Name)
+	delete(s.live, in.Name)
 	s.mu.Unlock()
-	return s.started(ctx, in)
+	row, err := s.started(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.active[in.Name] {
+		if s.live == nil {
+			s.live = map[string]meta.Recording{}
+		}
+		s.live[in.Name] = row
+	}
+	s.mu.Unlock()
+	return row.Sid, nil
 }
 
-func (s *Service) started(ctx context.Context, in Info) (string, error) {
+func (s *Service) started(ctx context.Context, in Info) (meta.Recording, error) {
 	if in.AccountSid == "" {
 		sid, err := s.defaultAccountSid(ctx)
 		if err != nil {
-			return "", err
+			return meta.Recording{}, err
 		}
 		in.AccountSid = sid
 	}
@@ -165,9 +181,9 @@ func (s *Service) started(ctx context.Context, in Info) (string, error) {
 		row.DateCreated = old.DateCreated
 	}
 	if err := s.Meta.PutRecording(ctx, row); err != nil {
-		return "", err
+		return meta.Recording{}, err
 	}
-	return row.Sid, nil
+	return row, nil
 }
 
 // Paused marks a live recording paused (on) or in progress again, with its
@@ -181,6 +197,14 @@ func (s *Service) Paused(ctx context.Context, name string, on bool, q *meta.Qual
 	err := s.Meta.SetLiveStatus(ctx, name, st, q)
 	if errors.Is(err, meta.ErrNotFound) {
 		return nil
+	}
+	if err == nil {
+		s.mu.Lock()
+		if row, ok := s.live[name]; ok {
+			row.Status, row.Quality = st, q
+			s.live[name] = row
+		}
+		s.mu.Unlock()
 	}
 	return err
 }
@@ -223,12 +247,18 @@ func (s *Service) setPendingLocked(in Info, err error) {
 
 // finished writes the row; it returns it when its file is to be uploaded.
 func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error) {
-	row, err := s.Meta.RecordingByName(ctx, in.Name)
-	if errors.Is(err, meta.ErrNotFound) {
-		if _, err := s.started(ctx, in); err != nil {
-			return nil, err
-		}
+	// The row Started wrote, kept: no look-up (a retry by Reconcile, or a
+	// recording whose Started failed, reads it).
+	s.mu.Lock()
+	row, kept := s.live[in.Name]
+	delete(s.live, in.Name)
+	s.mu.Unlock()
+	var err error
+	if !kept {
 		row, err = s.Meta.RecordingByName(ctx, in.Name)
+	}
+	if errors.Is(err, meta.ErrNotFound) {
+		row, err = s.started(ctx, in)
 	}
 	if err != nil {
 		return nil, err

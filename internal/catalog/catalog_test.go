@@ -117,3 +117,90 @@ func TestReconcileLeavesLiveRecordings(t *testing.T) {
 		t.Fatalf("live recording's row after it finished: %+v %v, want completed", row, err)
 	}
 }
+
+// stmtStore is the real SQLite store, counting the recording statements the
+// recorder's path makes.
+type stmtStore struct {
+	meta.Store
+	byName, bySid, put, checksum atomic.Int32
+}
+
+func (c *stmtStore) RecordingByName(ctx context.Context, name string) (meta.Recording, error) {
+	c.byName.Add(1)
+	return c.Store.RecordingByName(ctx, name)
+}
+
+func (c *stmtStore) RecordingBySid(ctx context.Context, sid string) (meta.Recording, error) {
+	c.bySid.Add(1)
+	return c.Store.RecordingBySid(ctx, sid)
+}
+
+func (c *stmtStore) PutRecording(ctx context.Context, r meta.Recording) error {
+	c.put.Add(1)
+	return c.Store.PutRecording(ctx, r)
+}
+
+func (c *stmtStore) SetChecksum(ctx context.Context, sid, filePath string, size int64, sum string, now time.Time) (bool, error) {
+	c.checksum.Add(1)
+	return c.Store.SetChecksum(ctx, sid, filePath, size, sum, now)
+}
+
+// TestRecordingStatements: a recording that ends by a hangup costs four
+// catalog statements — Started's look-up (a reused name keeps its row) and
+// insert, Finished's update of the row Started wrote (not read back), and
+// the checksum job's one conditional UPDATE — and the row ends completed
+// with the file's size and SHA-256 and what Paused changed.
+func TestRecordingStatements(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.EnsureDefaultAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cs := &stmtStore{Store: st}
+	svc := &Service{Meta: cs, Root: dir, Node: "n1"}
+	defer svc.Close()
+
+	p := filepath.Join(dir, "calls", "a.wav")
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	audio := make([]byte, 44+16000)
+	for i := range audio {
+		audio[i] = byte(i * 7)
+	}
+	must(t, os.WriteFile(p, audio, 0o644))
+	in := Info{Name: "calls/a", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now(), Status: "in-progress"}
+	sid, err := svc.Started(ctx, in)
+	must(t, err)
+	q := &meta.Quality{RecordedMs: 500, Paused: []meta.Paused{{Start: time.Now().UTC().Truncate(time.Millisecond), Behavior: "silence", By: "web:ann"}}}
+	must(t, svc.Paused(ctx, "calls/a", true, q))
+	must(t, svc.Paused(ctx, "calls/a", false, q))
+	in.Status, in.Duration = "completed", time.Second
+	must(t, svc.Finished(ctx, in)) // a hangup: the job hashes the file
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool { return svc.Uploading() == 0 },
+		"the checksum job did not end")
+
+	row, err := st.RecordingBySid(ctx, sid)
+	must(t, err)
+	size, sum, err := fileSum(p)
+	must(t, err)
+	if row.Status != meta.StatusCompleted || row.Size != size || row.SHA256 != sum || row.Duration != 1 {
+		t.Fatalf("row: status %s size %d sum %q duration %v; want completed, %d, %q, 1", row.Status, row.Size, row.SHA256, row.Duration, size, sum)
+	}
+	if row.Quality == nil || len(row.Quality.Paused) != 1 || row.Quality.Paused[0].By != "web:ann" {
+		t.Fatalf("row's quality %+v, want Paused's interval", row.Quality)
+	}
+	if n, s, p, c := cs.byName.Load(), cs.bySid.Load(), cs.put.Load(), cs.checksum.Load(); n != 1 || s != 0 || p != 2 || c != 1 {
+		t.Fatalf("statements: %d look-ups by name, %d by Sid, %d puts, %d checksum updates; want 1, 0, 2, 1", n, s, p, c)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -173,6 +173,18 @@ func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.active[row.Name] {
+		return true, nil // recorded again: that recording's end hashes it
+	}
+	// One conditional UPDATE: the row still names this file and has no
+	// checksum. Only when it changed nothing is the row read, to tell why.
+	now := s.now()
+	if ok, err := s.Meta.SetChecksum(ctx, row.Sid, row.FilePath, size, sum, now); err != nil {
+		return false, err
+	} else if ok {
+		row.Size, row.SHA256, row.DateUpdated = size, sum, now
+		return false, nil
+	}
 	cur, err := s.Meta.RecordingBySid(ctx, row.Sid)
 	if errors.Is(err, meta.ErrNotFound) {
 		return true, nil
@@ -180,16 +192,10 @@ func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string
 	if err != nil {
 		return false, err
 	}
-	if cur.FilePath != row.FilePath || s.active[row.Name] {
+	if cur.FilePath != row.FilePath || cur.SHA256 == "" {
 		return true, nil
 	}
-	if cur.SHA256 == "" {
-		cur.Size, cur.SHA256, cur.DateUpdated = size, sum, s.now()
-		if err := s.Meta.PutRecording(ctx, cur); err != nil {
-			return false, err
-		}
-	}
-	*row = cur
+	*row = cur // checksummed meanwhile (a stop's Finished, Reconcile)
 	return false, nil
 }
 

@@ -12,10 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -345,8 +347,8 @@ func TestPausedRecordingListsAsPaused(t *testing.T) {
 	if code != 201 || json.Unmarshal(body, &created) != nil {
 		t.Fatalf("start: %d %s", code, body)
 	}
-	sendPackets(t, call, sweep(8000/2), 9, 0, 0, nil, nil, nil)
-	waitRx(t, n, id, 25)
+	sendPackets(t, call, sweep(8000*12/10), 9, 0, 0, nil, nil, nil) // over a second: not absent
+	waitRx(t, n, id, 60)
 	status := func() (tw, rcs string, dur string, q qualityJSON) {
 		t.Helper()
 		_, b := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
@@ -435,8 +437,8 @@ func TestTwilioGETStatusCallbacks(t *testing.T) {
 	if code != 201 || json.Unmarshal(body, &created) != nil {
 		t.Fatalf("start: %d %s", code, body)
 	}
-	sendPackets(t, call, sweep(8000/2), 5, 0, 0, nil, nil, nil)
-	waitRx(t, n, id, 25)
+	sendPackets(t, call, sweep(8000*12/10), 5, 0, 0, nil, nil, nil) // over a second: not absent
+	waitRx(t, n, id, 60)
 	if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
 		t.Fatalf("stop: %d %s", code, body)
 	}
@@ -603,5 +605,126 @@ func TestTwilioTrimSilence(t *testing.T) {
 			}
 			n.mustDo("DELETE", "/channels/"+id, 204)
 		})
+	}
+}
+
+// TestTwilioRecordingTrack: RecordingTrack=inbound records only what the
+// caller sends (its 440 Hz), outbound only what it hears (a 1800 Hz tone
+// played to it), both as before; a one-direction track cannot be
+// dual-channel.
+func TestTwilioRecordingTrack(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, tc := range []struct {
+		track      string
+		loud, mute float64
+	}{{"inbound", 440, 1800}, {"outbound", 1800, 440}} {
+		t.Run(tc.track, func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "356")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			path := "/Calls/" + v.Value + "/Recordings"
+			if code, body := twilioForm(t, n, acc, path+".json", url.Values{"RecordingTrack": {tc.track}, "RecordingChannels": {"dual"}}); code != 400 {
+				t.Fatalf("%s dual: %d %s, want 400", tc.track, code, body)
+			}
+			code, body := twilioForm(t, n, acc, path+".json", url.Values{"RecordingTrack": {tc.track}})
+			var created struct {
+				Sid   string `json:"sid"`
+				Track string `json:"track"`
+			}
+			if code != 201 || json.Unmarshal(body, &created) != nil || created.Track != tc.track {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			n.mustDo("POST", "/channels/"+id+"/play?media="+urlq("tone:!1800/1500"), 201)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			must(t, call.SendAudio(ctx, sine(440, 8000*3/2, 8000)))
+			events.skipTo("PlaybackFinished", 5*time.Second)
+			if code, body := twilioForm(t, n, acc, path+"/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+				t.Fatalf("stop: %d %s", code, body)
+			}
+			var row meta.Recording
+			pollFor(t, 10*time.Second, func() bool {
+				var err error
+				row, err = n.srv.Catalog().Meta.Recording(context.Background(), acc.Sid, created.Sid)
+				return err == nil && row.Status == meta.StatusCompleted
+			}, "the recording to complete")
+			_, pcm := readWAV(t, filepath.Join(n.recDir(), row.FilePath))
+			if len(pcm) < 8000 {
+				t.Fatalf("%s: %d samples", tc.track, len(pcm))
+			}
+			if !dominant(pcm, tc.loud, tc.mute) {
+				t.Fatalf("%s: %v Hz %.0f, %v Hz %.0f: not only the %s audio", tc.track, tc.loud, goertzel(pcm, tc.loud), tc.mute, goertzel(pcm, tc.mute), tc.track)
+			}
+			n.mustDo("DELETE", "/channels/"+id, 204)
+		})
+	}
+}
+
+// TestTwilioTrackOnBridgedCall: on a bridged two-party call, inbound
+// records only what the caller sends (440 Hz), not the other party (1000
+// Hz), and outbound only what the caller hears (the other party).
+func TestTwilioTrackOnBridgedCall(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	caller := newPhone(t, "udp")
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999, AutoAnswer: true, RingFor: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer callee.Close()
+	aID, callA := answeredCall(t, n, events, caller, "300")
+	n.mustDo("POST", "/channels?endpoint="+urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))+"&app=test&channelId=leg-b", 200)
+	events.skipTo("StasisStart", 10*time.Second)
+	var callB *sipua.Call
+	select {
+	case callB = <-callee.Incoming():
+	case <-time.After(5 * time.Second):
+		t.Fatal("callee did not get the call")
+	}
+	n.mustDo("POST", "/bridges?bridgeId=br1", 200)
+	n.mustDo("POST", "/bridges/br1/addChannel?channel="+aID+",leg-b", 204)
+	for range 2 {
+		events.skipTo("ChannelEnteredBridge", 5*time.Second)
+	}
+	_, body := n.do("GET", "/channels/"+aID+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	path := "/Calls/" + v.Value + "/Recordings"
+	for _, tc := range []struct {
+		track      string
+		loud, mute float64
+	}{{"inbound", 440, 1000}, {"outbound", 1000, 440}} {
+		code, body := twilioForm(t, n, acc, path+".json", url.Values{"RecordingTrack": {tc.track}})
+		var created struct {
+			Sid string `json:"sid"`
+		}
+		if code != 201 || json.Unmarshal(body, &created) != nil {
+			t.Fatalf("%s: start: %d %s", tc.track, code, body)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = callA.SendAudio(ctx, sine(440, 8000*3/2, 8000)) }()
+		go func() { defer wg.Done(); _ = callB.SendAudio(ctx, sine(1000, 8000*3/2, 8000)) }()
+		wg.Wait()
+		cancel()
+		if code, body := twilioForm(t, n, acc, path+"/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+			t.Fatalf("%s: stop: %d %s", tc.track, code, body)
+		}
+		var row meta.Recording
+		pollFor(t, 10*time.Second, func() bool {
+			row, err = n.srv.Catalog().Meta.Recording(context.Background(), acc.Sid, created.Sid)
+			return err == nil && row.Status == meta.StatusCompleted
+		}, "the recording to complete")
+		_, pcm := readWAV(t, filepath.Join(n.recDir(), row.FilePath))
+		if len(pcm) < 8000 || !dominant(pcm, tc.loud, tc.mute) {
+			t.Fatalf("%s on a bridged call (%d samples): %v Hz %.0f, %v Hz %.0f", tc.track, len(pcm), tc.loud, goertzel(pcm, tc.loud),
+				tc.mute, goertzel(pcm, tc.mute))
+		}
 	}
 }

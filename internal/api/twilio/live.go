@@ -105,10 +105,9 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.writeError(w, notFound(r.URL.Path))
 		return
 	}
-	if track == "outbound" {
-		// tapedeck records what it receives: a call's inbound audio, or a
-		// bridge's parties; what it sends alone is not recorded.
-		s.writeError(w, fail(400, CodeInvalidParameter, "RecordingTrack=outbound is not supported: record inbound or both"))
+	if track != "both" && channels == "dual" {
+		// Dual channels are the two parties: both tracks.
+		s.writeError(w, fail(400, CodeInvalidParameter, "RecordingTrack=%s records one direction: it cannot be dual-channel", track))
 		return
 	}
 	var b [8]byte
@@ -134,7 +133,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.mu.Unlock()
 	}
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
-		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording, TrimSilence: trim == "trim-silence",
+		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording, TrimSilence: trim == "trim-silence", Track: track,
 			OnDegraded: func(q *meta.Quality) { s.degraded(lr, q) }},
 		Stereo: channels == "dual",
 		OnFinish: func(call.CallRecordResult) {

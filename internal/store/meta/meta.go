@@ -326,6 +326,11 @@ type Store interface {
 	// its final row. ErrNotFound when there is no live row of that name;
 	// ErrInvalid for another status.
 	SetLiveStatus(ctx context.Context, name string, st Status, q *Quality) error
+	// SetChecksum sets the size and checksum of the recording sid, and its
+	// DateUpdated to now, in one statement, only while its file is still
+	// filePath and it has no checksum yet; false when no row was changed
+	// (none such, moved, or already checksummed).
+	SetChecksum(ctx context.Context, sid, filePath string, size int64, sum string, now time.Time) (bool, error)
 	// InProgress returns up to limit (<= 0: DefaultPageSize) recordings of
 	// any account whose status is in-progress and whose Node is node or
 	// empty, by name: for the node's reconciler, which settles those whose

@@ -633,6 +633,22 @@ WHERE name = $4 AND status IN ('in-progress', 'paused')`), string(st), quality, 
 	return nil
 }
 
+func (s *sqlStore) SetChecksum(ctx context.Context, sid, filePath string, size int64, sum string, now time.Time) (bool, error) {
+	if sum == "" {
+		return false, fmt.Errorf("%w: empty checksum for %s", ErrInvalid, sid)
+	}
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE recordings SET size = $1, sha256 = $2, date_updated = $3
+WHERE sid = $4 AND file_path = $5 AND sha256 = ''`), size, sum, s.timeArg(now), sid, filePath)
+	if err != nil {
+		return false, s.mapErr(err, "set checksum of "+sid)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.mapErr(err, "set checksum of "+sid)
+	}
+	return n > 0, nil
+}
+
 func (s *sqlStore) InProgress(ctx context.Context, node string, limit int) ([]Recording, error) {
 	if limit <= 0 {
 		limit = DefaultPageSize

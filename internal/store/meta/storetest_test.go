@@ -51,6 +51,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"OutboxClaims", testOutboxClaims},
 		{"Quality", testQuality},
 		{"LiveStatus", testLiveStatus},
+		{"SetChecksum", testSetChecksum},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1474,5 +1475,42 @@ func testLiveStatus(t *testing.T, s Store) {
 	}
 	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.Status != StatusCompleted {
 		t.Fatalf("a finished row became %s", got.Status)
+	}
+}
+
+// testSetChecksum: the checksum job's one statement sets size and checksum
+// only while the row names the file and has none: not over a checksum
+// already there, not on a row moved to another file, not on a missing row.
+func testSetChecksum(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "sum")
+	r := sampleRec(a.Sid, 4)
+	r.SHA256, r.Size, r.FilePath = "", 100, "sum/a.wav"
+	mustPut(t, s, r)
+	later := t0.Add(time.Hour)
+	if ok, err := s.SetChecksum(ctx, r.Sid, "sum/other.wav", 200, "aa", later); err != nil || ok {
+		t.Fatalf("SetChecksum of another file: %v %v, want false", ok, err)
+	}
+	if ok, err := s.SetChecksum(ctx, "RE00000000000000000000000000000000", r.FilePath, 200, "aa", later); err != nil || ok {
+		t.Fatalf("SetChecksum of a missing row: %v %v, want false", ok, err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.SHA256 != "" || got.Size != 100 {
+		t.Fatalf("row changed by a refused SetChecksum: %q %d", got.SHA256, got.Size)
+	}
+	if ok, err := s.SetChecksum(ctx, r.Sid, r.FilePath, 200, "bb", later); err != nil || !ok {
+		t.Fatalf("SetChecksum: %v %v, want true", ok, err)
+	}
+	got, _ := s.Recording(ctx, a.Sid, r.Sid)
+	if got.SHA256 != "bb" || got.Size != 200 || !got.DateUpdated.Equal(later) || got.Status != r.Status || got.Name != r.Name {
+		t.Fatalf("row after SetChecksum: sum %q size %d updated %v status %s", got.SHA256, got.Size, got.DateUpdated, got.Status)
+	}
+	if ok, err := s.SetChecksum(ctx, r.Sid, r.FilePath, 300, "cc", later.Add(time.Hour)); err != nil || ok {
+		t.Fatalf("SetChecksum over a checksum: %v %v, want false", ok, err)
+	}
+	if got, _ := s.Recording(ctx, a.Sid, r.Sid); got.SHA256 != "bb" || got.Size != 200 {
+		t.Fatalf("a checksum was overwritten: %q %d", got.SHA256, got.Size)
+	}
+	if _, err := s.SetChecksum(ctx, r.Sid, r.FilePath, 1, "", later); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an empty checksum: %v, want ErrInvalid", err)
 	}
 }

@@ -27,7 +27,7 @@ import (
 // ErrTokenKey: the token key does not open the tokens already in the
 // catalog (another key sealed them: nodes sharing a catalog need one
 // catalog.token_key).
-var ErrTokenKey = errors.New("meta: the token key does not open the stored auth tokens")
+var ErrTokenKey = errors.New("meta: the token key does not open the stored auth tokens (nodes sharing a catalog need the same catalog.token_key; a single node keeps it in <data_dir>/token.key)")
 
 // Option configures OpenSQLite and OpenPostgres.
 type Option func(*options)
