@@ -1,5 +1,5 @@
 # tapedeck: `make` alone lists the targets; nothing runs by surprise.
-.PHONY: help build test bench bench-smoke bench-soak
+.PHONY: help build test bench bench-smoke bench-soak bench-cluster
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -14,6 +14,7 @@ help:
 	@echo "make bench        micro-benchmarks and the standard load runs (about 10 minutes; rewrites bench/RESULTS-load.md)"
 	@echo "make bench-smoke  20 calls for 10 s on extension 2001"
 	@echo "make bench-soak   200 calls held for 11 minutes, checking that memory and descriptors stay flat"
+	@echo "make bench-cluster  cluster overhead: one node against two behind Kamailio (PostgreSQL, NATS), alternating"
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o tapedeck ./cmd/tapedeck
@@ -34,3 +35,8 @@ bench-smoke:
 # flat for 10 minutes.
 bench-soak:
 	bash bench/run.sh soak
+
+# Cluster overhead (issue 20): alternating rounds of one node direct and two
+# nodes sharing PostgreSQL and NATS behind Kamailio (bench/run.sh cluster).
+bench-cluster:
+	bash bench/run.sh cluster

@@ -8,6 +8,10 @@
 #   bash bench/run.sh soak       # 200 calls up for 11 minutes (2,400 calls of 60 s at 3.34/s), scenario a;
 #                                # after a warm-up of one call duration, fails unless RSS (within 5 %),
 #                                # goroutines and open descriptors stay flat for the 10 minutes after it
+#   bash bench/run.sh cluster    # cluster overhead (issue 20): ROUNDS (3) alternating rounds of CALLS (300)
+#                                # calls, scenario a: one node direct, then two nodes sharing PostgreSQL (PG,
+#                                # an admin DSN) and NATS (NATS) behind Kamailio; prints each run's server
+#                                # CPU per call-second (summed over the nodes) and fails on any failed run
 #
 # Environment: OUT (results file, default bench/RESULTS-load.md), RATE (new
 # calls per second, default 50), HOLD (seconds per call, default 30),
@@ -40,6 +44,23 @@ fi
 if [[ "${1:-}" == "soak" ]]; then
 	echo "==> soak: scenario a, 200 calls up: a 1-minute warm-up, then 10 minutes judged" >&2
 	exec "$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario a -calls 2400 -rate 3.34 -duration 60s -soak -md
+fi
+
+if [[ "${1:-}" == "cluster" ]]; then
+	PG=${PG:-postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable}
+	NATS=${NATS:-nats://127.0.0.1:4222}
+	CALLS=${CALLS:-300}
+	status=0
+	for round in $(seq "${ROUNDS:-3}"); do
+		for mode in single cluster; do
+			extra=()
+			[[ $mode == cluster ]] && extra=(-nodes 2 -pg "$PG" -nats "$NATS")
+			echo "==> round $round, $mode: scenario a, $CALLS calls of ${HOLD} s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+			"$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario a -calls "$CALLS" -rate "$RATE" -duration "${HOLD}s" -q "${extra[@]}" |
+				grep -E 'loadgen scenario|per call-second|node loadgen|Kamailio CPU|recordings found|PROBLEM' || status=1
+		done
+	done
+	exit $status
 fi
 
 tmp=$(mktemp -d)

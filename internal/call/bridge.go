@@ -148,6 +148,10 @@ type Bridge struct {
 	outBuf []byte
 	// draining counts parties leaving the mix once their audio played out.
 	draining sync.WaitGroup
+	// sides are the parties of a stereo recording's left and right
+	// channels: the first two to join, each until it has left the mix (a
+	// channel never switches to the other party).
+	sides [2]atomic.Pointer[mix.Participant]
 	// moh stops the bridge's music on hold (moh.go; guarded by mu; nil:
 	// none).
 	moh chan struct{}
@@ -370,6 +374,11 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 	ch.media.Flush()
 	ch.media.SetOwned(true)
 	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO()}
+	for i := range b.sides {
+		if b.sides[i].CompareAndSwap(nil, mb.part) {
+			break
+		}
+	}
 	mb.part.SetMuteIn(o.Mute || (b.typ == "holding" && o.Role != "announcer"))
 	mb.part.SetOverlay(mb.overlay.source)
 	b.members = append(b.members, mb)
@@ -436,26 +445,35 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 }
 
 // drainAndRemove takes a departing party out of the mixer once its buffered
-// audio has been mixed (at most 200 ms later).
+// audio has been mixed: at most 6 frames, one a tick, so about 120 ms; the
+// deadline is for a clock starved on a busy host, whose ticks come late.
 func (b *Bridge) drainAndRemove(p *mix.Participant) {
 	defer b.draining.Done()
 	p.Drain() // a last frame below the priming depth plays too
-	deadline := time.NewTimer(200 * time.Millisecond)
+	deadline := time.NewTimer(time.Second)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for p.Stats().Depth > 0 {
 		select {
 		case <-deadline.C:
-			b.mixer.Remove(p)
+			b.removePart(p)
 			return
 		case <-b.done:
-			b.mixer.Remove(p)
+			b.removePart(p)
 			return
 		case <-tick.C:
 		}
 	}
+	b.removePart(p)
+}
+
+// removePart takes a party out of the mixer and of its stereo side.
+func (b *Bridge) removePart(p *mix.Participant) {
 	b.mixer.Remove(p)
+	for i := range b.sides {
+		b.sides[i].CompareAndSwap(p, nil)
+	}
 }
 
 func (b *Bridge) storeSnapLocked() {
@@ -559,23 +577,64 @@ func (b *Bridge) stepper() func() {
 		if len(recs) == 0 {
 			return
 		}
-		var left, right []int16
-		if len(parts) > 0 {
-			left = parts[0].PCM
-		}
-		if len(parts) > 1 {
-			right = parts[1].PCM
+		var left, right []int16 // nil: silence
+		l, r := b.sides[0].Load(), b.sides[1].Load()
+		for i := range parts {
+			switch parts[i].P {
+			case l:
+				left = parts[i].PCM
+			case r:
+				right = parts[i].PCM
+			}
 		}
 		for _, r := range recs {
 			r.pushMixed(mixed, left, right)
 		}
 	}
+	// The clock's wake-ups can come late (a busy host; the Poller and a
+	// ticker skip what they missed): each call mixes one frame, and more
+	// while real time is ahead of the frames mixed and a party has more
+	// audio waiting than the play-out depth (at most maxCatchUp), so the
+	// packets that came meanwhile are mixed and recorded rather than
+	// dropped when their play-out buffer overflows. When the parties were
+	// late too (nothing waiting) the clock just resumes. Called faster than
+	// real time (tests), it mixes one frame a call.
+	const period = 20 * time.Millisecond
+	const maxCatchUp = 10
+	var due time.Time // when the next frame is due
 	return func() {
 		for _, mb := range *b.snap.Load() {
 			mb.ch.media.Flush()
 		}
-		b.mixer.TickRecord(out, rec)
+		now := b.m.now()
+		if due.IsZero() {
+			due = now
+		}
+		for n := 0; ; n++ {
+			if n > 0 && (due.After(now) || !b.backlog()) {
+				break
+			}
+			if n == maxCatchUp {
+				break
+			}
+			b.mixer.TickRecord(out, rec)
+			due = due.Add(period)
+		}
+		if !due.After(now) {
+			due = now.Add(period) // nothing more to catch up: resume from now
+		}
 	}
+}
+
+// backlog reports whether a party has more audio waiting than the play-out
+// depth (40 ms): the clock is behind its packets.
+func (b *Bridge) backlog() bool {
+	for _, p := range b.mixer.Participants() {
+		if p.Stats().Depth > 2*mix.FrameSamples {
+			return true
+		}
+	}
+	return false
 }
 
 // sendBridged sends a mixed frame to the channel (the bridge's buffer).

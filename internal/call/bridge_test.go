@@ -76,3 +76,37 @@ func TestBridgeJoinLeave(t *testing.T) {
 		t.Fatal("destroyed bridge still found")
 	}
 }
+
+// TestBridgeClockCatchesUp: a bridge clock that wakes late (a busy host)
+// mixes, besides its frame, the frames real time is ahead by while a party
+// has more audio waiting than the play-out depth, instead of leaving it to
+// overflow the party's buffer (oldest frames dropped, lost from the
+// recordings). With nothing waiting it resumes without mixing silence.
+func TestBridgeClockCatchesUp(t *testing.T) {
+	r := newRig(t)
+	br := r.newBridge("br")
+	p := br.mixer.Add("party")
+	for k := range 6 { // 120 ms (what a play-out buffer holds) came while the clock slept
+		p.Push(1, uint32(k*160), make([]int16, 160))
+	}
+	step := br.stepper()
+	step()
+	if n := br.mixer.Ticks(); n != 1 {
+		t.Fatalf("first step mixed %d frames, want 1", n)
+	}
+	r.clock.Advance(100 * time.Millisecond) // the next wake-up, 80 ms late
+	step()
+	if n, d := br.mixer.Ticks(), p.Stats().Depth; n != 4 || d != 320 {
+		t.Fatalf("late step: %d frames mixed in all, %d samples waiting; want 4 and the 40 ms play-out depth", n, d)
+	}
+	r.clock.Advance(200 * time.Millisecond) // late again, nothing waiting beyond the depth
+	step()
+	if n := br.mixer.Ticks(); n != 5 {
+		t.Fatalf("with nothing to catch up the step mixed %d frames, want 1", n-4)
+	}
+	step() // on time again (no time has passed): one frame
+	if n := br.mixer.Ticks(); n != 6 {
+		t.Fatalf("%d frames mixed, want 6", n)
+	}
+	br.Destroy()
+}

@@ -98,6 +98,11 @@ func (r *LiveRecording) catalogStarted() {
 	if c == nil {
 		return
 	}
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	if r.catFinished {
+		return // ended before its start was written: the end wrote the row
+	}
 	ctx, cancel := catalogCtx()
 	defer cancel()
 	if _, err := c.Started(ctx, r.catalogInfo("in-progress")); err != nil {
@@ -109,6 +114,11 @@ func (r *LiveRecording) catalogStarted() {
 func (r *LiveRecording) catalogPaused(on bool) {
 	c := r.m.opts.Catalog
 	if c == nil {
+		return
+	}
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	if r.catFinished {
 		return
 	}
 	ctx, cancel := catalogCtx()
@@ -123,6 +133,9 @@ func (r *LiveRecording) catalogFinished(state RecordingState) {
 	if c == nil {
 		return
 	}
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	r.catFinished = true
 	status := "completed"
 	switch state {
 	case RecFailed:

@@ -36,7 +36,9 @@
 //	    Manager.remove moves a channel's figures to the ended totals under
 //	    both. Nothing else is taken under them.
 //	  - SIP requests (answer, BYE) and catalog writes run with none of these
-//	    locks held. The media path (OnAudio) takes no Channel or Bridge lock;
+//	    locks held. A recording's catalog writes are ordered by its catMu,
+//	    held across the write and taken with none of the others held
+//	    (catalogInfo takes Channel.mu under it). The media path (OnAudio) takes no Channel or Bridge lock;
 //	    a recording's writer still writes under LiveRecording.mu (the
 //	    recording pipeline of issue 13 takes that I/O off the lock).
 package call

@@ -156,6 +156,15 @@ type LiveRecording struct {
 	stereo  bool   // bridge recordings: one party per channel
 	source  string // catalog source: ari, policy (dialplan Record), ...
 
+	// catMu orders the recording's catalog writes: the end waits for a
+	// start write in flight (a hangup right after the answer), and a
+	// start that comes after the end is not written (it would list a
+	// finished recording as in progress, or race the end's insert for
+	// the name). Held across the write, with no other lock of this
+	// package held (doc.go).
+	catMu       sync.Mutex
+	catFinished bool
+
 	// mixIn is the bridge whose mix feeds a channel recording while its
 	// channel is connected to another party by third-party control
 	// (ConnectCalls: an OzML Forward after a Record): the recording then

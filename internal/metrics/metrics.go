@@ -26,7 +26,9 @@ func init() {
 	)
 }
 
-// Handler serves Registry in the Prometheus text (or OpenMetrics) format.
+// Handler serves Registry in the Prometheus text (or OpenMetrics) format,
+// uncompressed: gzip was about a sixth of a scrape's CPU (bench/RESULTS.md,
+// "Metrics cost"), and a scrape is a few tens of KiB on a local network.
 func Handler() http.Handler {
-	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry})
+	return promhttp.HandlerFor(Registry, promhttp.HandlerOpts{Registry: Registry, DisableCompression: true})
 }

@@ -26,3 +26,18 @@ func TestHandlerServesRegisteredCollectors(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerDoesNotCompress: a scraper asking for gzip gets plain text,
+// which costs the server less CPU per scrape than compressing it.
+func TestHandlerDoesNotCompress(t *testing.T) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	Handler().ServeHTTP(rec, req)
+	if enc := rec.Header().Get("Content-Encoding"); enc != "" {
+		t.Fatalf("Content-Encoding %q", enc)
+	}
+	if !strings.Contains(rec.Body.String(), "go_goroutines ") {
+		t.Fatal("not the plain text exposition")
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -535,7 +536,8 @@ func TestStoredRecordings(t *testing.T) {
 	_ = id
 
 	body := n.mustDo("GET", "/recordings/stored", 200)
-	if !strings.Contains(string(body), `{"name":"vm/305/msg1","format":"wav"}`) {
+	var stored []map[string]any
+	if err := json.Unmarshal(body, &stored); err != nil || len(stored) != 1 || stored[0]["name"] != "vm/305/msg1" || stored[0]["format"] != "wav" {
 		t.Fatalf("list: %s", body)
 	}
 	n.mustDo("GET", "/recordings/stored/vm%2F305%2Fmsg1", 200)
