@@ -200,13 +200,20 @@ func (p *writerPool) armLocked() {
 	time.AfterFunc(writerStuck, p.rescue)
 }
 
-// rescue starts a worker for the steps still waiting: the busy workers
-// are stuck in slow writes.
+// rescue starts a worker for each step still waiting: the busy workers
+// are stuck in slow writes (a stalled disk, or one slow for everybody, as
+// when the whole host is short of I/O: then every recording writes in
+// parallel, as with a goroutine each, instead of queueing behind a few
+// blocked workers until the queues overflow). The extra workers exit once
+// nothing waits.
 func (p *writerPool) rescue() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.armed = false
-	if p.head < len(p.queue) && p.idle == 0 {
+	if p.idle > 0 {
+		return
+	}
+	for n := len(p.queue) - p.head; n > 0; n-- {
 		p.workers++
 		go p.work()
 	}
