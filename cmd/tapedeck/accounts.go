@@ -72,8 +72,10 @@ func accounts(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "tapedeck: list accounts:", err)
 			return 1
 		}
+		// Tokens are shown once, by create and rotate: the catalog
+		// keeps them sealed, and a listing is not the place for secrets.
 		for _, a := range list {
-			fmt.Fprintf(stdout, "%s %s %s\n", a.Sid, a.AuthToken, a.Name)
+			fmt.Fprintf(stdout, "%s %s\n", a.Sid, a.Name)
 		}
 	case rest[0] == "rotate" && len(rest) == 2:
 		acc, err := st.RotateToken(ctx, rest[1])

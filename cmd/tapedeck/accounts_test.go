@@ -30,7 +30,7 @@ import (
 
 var (
 	createLine = regexp.MustCompile(`^(AC[0-9a-f]{32}) ([0-9a-f]{32})\n$`)
-	listLine   = regexp.MustCompile(`^(AC[0-9a-f]{32}) ([0-9a-f]{32}) (\S+)$`)
+	listLine   = regexp.MustCompile(`^(AC[0-9a-f]{32}) (\S+)$`)
 )
 
 // cliEnv is the environment without TAPEDECK_* variables, so that the
@@ -89,7 +89,8 @@ func createAccount(t *testing.T, where []string, name string) cliAccount {
 	return cliAccount{m[1], m[2], name}
 }
 
-// listAccounts runs `accounts list` and parses its lines.
+// listAccounts runs `accounts list` and parses its lines (no tokens: they
+// are shown only by create and rotate).
 func listAccounts(t *testing.T, where []string) []cliAccount {
 	t.Helper()
 	out := mustCLI(t, append(append([]string{"accounts"}, where...), "list")...)
@@ -100,9 +101,9 @@ func listAccounts(t *testing.T, where []string) []cliAccount {
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		m := listLine.FindStringSubmatch(line)
 		if m == nil {
-			t.Fatalf("accounts list line %q, want \"AccountSid AuthToken Name\"", line)
+			t.Fatalf("accounts list line %q, want \"AccountSid Name\"", line)
 		}
-		list = append(list, cliAccount{m[1], m[2], m[3]})
+		list = append(list, cliAccount{sid: m[1], name: m[2]})
 	}
 	return list
 }
@@ -135,20 +136,28 @@ func checkAccountsCLI(t *testing.T, where []string, open func(t *testing.T) meta
 	}
 
 	list := listAccounts(t, where)
-	if len(list) != 3 || list[0].name != "default" || list[1] != alice || list[2] != bob {
+	named := func(a cliAccount) cliAccount { return cliAccount{sid: a.sid, name: a.name} }
+	if len(list) != 3 || list[0].name != "default" || list[1] != named(alice) || list[2] != named(bob) {
 		t.Fatalf("accounts list %+v, want default, then %+v, %+v", list, alice, bob)
+	}
+	// A token is shown once, by create or rotate; never by list.
+	if out := mustCLI(t, append(append([]string{"accounts"}, where...), "list")...); strings.Contains(out, alice.token) || strings.Contains(out, bob.token) {
+		t.Fatalf("accounts list shows tokens:\n%s", out)
 	}
 	def := list[0]
 	if again := listAccounts(t, where); again[0] != def {
 		t.Fatalf("default account changed between runs: %+v then %+v", def, again[0])
 	}
+	// The default account, made by the catalog, gets a token the
+	// operator sees by rotating it.
+	def.token = rotateToken(t, where, def.sid)
 
 	newToken := rotateToken(t, where, alice.sid)
 	if newToken == alice.token {
 		t.Fatal("rotate printed the old token")
 	}
 	list = listAccounts(t, where)
-	if list[1] != (cliAccount{alice.sid, newToken, "alice"}) || list[2] != bob || list[0] != def {
+	if list[1] != named(alice) || list[2] != named(bob) || list[0] != named(def) {
 		t.Fatalf("after rotate: %+v", list)
 	}
 	code, out, errOut = cli(t, append(append([]string{"accounts"}, where...), "rotate", "AC"+strings.Repeat("0", 32))...)
@@ -295,7 +304,7 @@ func TestAccountsCLIServerConfig(t *testing.T) {
 	if code := restcommStatus(t, base, alice.sid, def.token); code != 401 {
 		t.Errorf("alice with the default account's token: %d, want 401", code)
 	}
-	if list := listAccounts(t, where); len(list) != 4 || list[0] != def || list[3] != carol {
+	if list := listAccounts(t, where); len(list) != 4 || list[0].sid != def.sid || list[3].sid != carol.sid || list[3].name != "carol" {
 		t.Errorf("accounts list with the server running: %+v", list)
 	}
 }

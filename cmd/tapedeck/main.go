@@ -46,9 +46,9 @@ Usage:
 
 Commands:
   serve                  run the server (the default command)
-  accounts list          list the catalog's accounts (Sid, token, name)
-  accounts create NAME   make an account; prints its Sid and AuthToken
-  accounts rotate SID    give an account a new AuthToken
+  accounts list          list the catalog's accounts (Sid, name)
+  accounts create NAME   make an account; prints its Sid and AuthToken (shown once)
+  accounts rotate SID    give an account a new AuthToken; prints it (shown once)
   recordings list        list recordings (-account SID, -limit N)
   recordings get SID     show one recording's catalog row
   recordings export SID FILE

@@ -507,7 +507,7 @@ func (s *Server) logWhereThingsAre(httpAddr string) {
 		creds = "asterisk/asterisk (default, accepted only on loopback)"
 	}
 	s.log.Info("HTTP endpoints", "ari", base+"/ari", "ari_events", strings.Replace(base, "http", "ws", 1)+"/ari/events?app=NAME", "ari_credentials", creds,
-		"recordings_api", base+"/restcomm/2012-04-24/Accounts/{AccountSid}/Recordings.json (tapedeck accounts list prints the Sid and token)",
+		"recordings_api", base+"/restcomm/2012-04-24/Accounts/{AccountSid}/Recordings.json (tapedeck accounts list prints the Sids; accounts rotate SID prints a new token)",
 		"metrics", base+"/metrics", "health", base+"/healthz", "ready", base+"/readyz")
 	if len(s.cfg.Dialplan) == 0 {
 		s.log.Warn("no dialplan routes: every call gets 404 until the configuration has some (see config-sample.yaml)")
