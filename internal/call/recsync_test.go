@@ -138,13 +138,13 @@ func TestRecQueueGrowsOnDemand(t *testing.T) {
 		t.Fatalf("init allocated %d samples", cap(q.pending))
 	}
 	frame := make([]int16, 160)
-	for i := 0; i < 25; i++ { // 500 ms: one writerTick
+	for i := 0; i < int(writerTick/(20*time.Millisecond)); i++ { // one writerTick
 		if !q.push(frame) {
 			t.Fatal("overflow")
 		}
 	}
 	if c := cap(q.pending); c >= 16000/2 {
-		t.Fatalf("500 ms queued hold a buffer of %d samples, want well under the bound of 16000", c)
+		t.Fatalf("a writerTick queued holds a buffer of %d samples, want well under the bound of 16000", c)
 	}
 	batch, _ := q.take(nil)
 	if cap(q.pending) != 0 {
@@ -172,7 +172,7 @@ func TestRecQueueReusesBuffers(t *testing.T) {
 	b.init(16000)
 	frame := make([]int16, 160)
 	cycle := func(q *recQueue) {
-		for i := 0; i < 25; i++ {
+		for i := 0; i < int(writerTick/(20*time.Millisecond)); i++ {
 			if !q.push(frame) {
 				t.Fatal("overflow")
 			}
