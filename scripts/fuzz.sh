@@ -41,3 +41,8 @@ go test -run='^$' -fuzz='^FuzzTemplate$' -fuzztime="$t" -fuzzminimizetime=5s ./i
 # documents (issue 15).
 go test -run='^$' -fuzz='^FuzzCommandParams$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ozeki/
 go test -run='^$' -fuzz='^FuzzParseOzML$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/api/ozeki/
+
+# What an external media far end sends: AudioSocket messages and
+# chan_websocket's transport_data options (issue 19).
+go test -run='^$' -fuzz='^FuzzAudioSocketRead$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/call/
+go test -run='^$' -fuzz='^FuzzWSOptions$' -fuzztime="$t" -fuzzminimizetime=5s ./internal/call/

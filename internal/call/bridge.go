@@ -450,6 +450,15 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 func (b *Bridge) drainAndRemove(p *mix.Participant) {
 	defer b.draining.Done()
 	p.Drain() // a last frame below the priming depth plays too
+	defer func() {
+		// What the play-out buffer dropped is missing from the bridge's
+		// recordings too: say so (a busy host, a bursty or late sender).
+		if st := p.Stats(); st.OverflowDrops+st.Trimmed+st.LateDrops > 0 {
+			b.m.log.Info("bridge party left the mix with audio dropped", "bridge", b.id, "channel", p.ID(),
+				"overflow_frames", st.OverflowDrops, "trimmed_frames", st.Trimmed, "late_packets", st.LateDrops,
+				"packets", st.Packets, "underruns", st.Underruns)
+		}
+	}()
 	deadline := time.NewTimer(time.Second)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -46,6 +47,46 @@ type mediaWebSocket struct {
 	s      *streamMedia
 	connID string
 	json   bool // control messages in JSON (transport_data f(json))
+
+	// Answers to commands and notifications go out through replies,
+	// written by one goroutine (replier): a far end that sends commands
+	// without reading the answers fills it, and what does not fit is
+	// dropped, instead of a goroutine per answer piling up on the socket.
+	replies chan string
+	stop    chan struct{}
+	dropped atomic.Int64
+}
+
+// maxPendingReplies bounds the answers waiting for a far end that does not
+// read them.
+const maxPendingReplies = 64
+
+// reply queues a control message; it never blocks.
+func (w *mediaWebSocket) reply(msg string) {
+	select {
+	case w.replies <- msg:
+	default:
+		if w.dropped.Add(1) == 1 {
+			w.s.m.log.Warn("media websocket: the far end does not read its control messages; dropping them", "channel", w.s.ch.id)
+		}
+	}
+}
+
+// startReplies starts the replier; closing w.stop ends it.
+func (w *mediaWebSocket) startReplies() {
+	w.replies, w.stop = make(chan string, maxPendingReplies), make(chan struct{})
+	go w.replier()
+}
+
+func (w *mediaWebSocket) replier() {
+	for {
+		select {
+		case msg := <-w.replies:
+			_ = w.text(msg)
+		case <-w.stop:
+			return
+		}
+	}
 }
 
 // wsOptions are chan_websocket's dial string options, given in
@@ -99,16 +140,16 @@ func parseWSOptions(s string) (wsOptions, error) {
 // event sends a notification in the control format: plain text as
 // "NAME[ id]" (the id of MEDIA_BUFFERING_COMPLETED and
 // MEDIA_MARK_PROCESSED), JSON as {"event", "channel_id"[, "correlation_id"]}.
-func (w *mediaWebSocket) event(name, id string) error {
+func (w *mediaWebSocket) event(name, id string) string {
 	if !w.json {
-		return w.text(name + prefixed(" ", id))
+		return name + prefixed(" ", id)
 	}
 	m := map[string]any{"event": name, "channel_id": w.s.ch.id}
 	if name == "MEDIA_BUFFERING_COMPLETED" || name == "MEDIA_MARK_PROCESSED" {
 		m["correlation_id"] = id
 	}
 	b, _ := json.Marshal(m)
-	return w.text(string(b))
+	return string(b)
 }
 
 func prefixed(p, s string) string {
@@ -147,8 +188,10 @@ func (w *mediaWebSocket) close() { w.conn.Close(websocket.StatusNormalClosure, "
 func (w *mediaWebSocket) run() {
 	s, ch := w.s, w.s.ch
 	w.conn.SetReadLimit(65500)
+	w.startReplies()
+	defer close(w.stop)
 	s.mu.Lock()
-	s.onEvent = func(ev, id string) { go w.event(ev, id) }
+	s.onEvent = func(ev, id string) { w.reply(w.event(ev, id)) }
 	s.mu.Unlock()
 	s.connect(w)
 	if w.json {
@@ -199,7 +242,7 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 			CorrelationID string `json:"correlation_id"`
 		}
 		if err := json.Unmarshal([]byte(msg), &m); err != nil {
-			go w.text(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":"Unable to parse JSON command"}`, s.ch.id))
+			w.reply(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":"Unable to parse JSON command"}`, s.ch.id))
 			return false
 		}
 		cmd, arg = m.Command, m.CorrelationID
@@ -217,7 +260,7 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
 			s.mu.Unlock()
-			go w.event(ev, strings.TrimSpace(arg))
+			w.reply(w.event(ev, strings.TrimSpace(arg)))
 			break
 		}
 		s.marks = append(s.marks, streamMark{left: len(s.queue), event: ev, id: strings.TrimSpace(arg)})
@@ -242,12 +285,12 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 			st = string(b)
 		}
 		s.mu.Unlock()
-		go w.text(st)
+		w.reply(st)
 	default:
 		if w.json {
-			go w.text(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":%q}`, s.ch.id, "unknown command "+cmd))
+			w.reply(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":%q}`, s.ch.id, "unknown command "+cmd))
 		} else {
-			go w.text(fmt.Sprintf("ERROR channel_id:%s error_text:unknown command %q", s.ch.id, cmd))
+			w.reply(fmt.Sprintf("ERROR channel_id:%s error_text:unknown command %q", s.ch.id, cmd))
 		}
 	}
 	return false
