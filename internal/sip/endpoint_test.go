@@ -52,21 +52,7 @@ func finalTo(t *testing.T, c *net.UDPConn, to *net.UDPAddr, exten string, n int)
 // the endpoint goes on answering the next.
 func TestPanicFailsOnlyThatCall(t *testing.T) {
 	logs := &testutil.SyncBuffer{}
-	e, err := New(Options{Listen: "127.0.0.1:0", Transports: []string{"udp"},
-		Logger: slog.New(slog.NewTextHandler(logs, nil))}, panicky{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	to, _ := net.ResolveUDPAddr("udp", e.Addr())
+	e, c, to := udpEndpoint(t, panicky{}, slog.New(slog.NewTextHandler(logs, nil)))
 
 	if got := finalTo(t, c, to, "666", 1); !strings.HasPrefix(got, "SIP/2.0 500") {
 		t.Fatalf("the call whose handler panicked got %q, want 500", got)
@@ -80,4 +66,29 @@ func TestPanicFailsOnlyThatCall(t *testing.T) {
 	if got := finalTo(t, c, to, "301", 2); !strings.HasPrefix(got, "SIP/2.0 200") {
 		t.Fatalf("the next call got %q, want 200", got)
 	}
+}
+
+// udpEndpoint starts an endpoint for h on a loopback UDP port and opens a
+// loopback UDP socket to talk to it from; both close when the test ends.
+// It returns the endpoint, the socket and the endpoint's address.
+func udpEndpoint(t *testing.T, h Handler, log *slog.Logger) (*Endpoint, *net.UDPConn, *net.UDPAddr) {
+	t.Helper()
+	e, err := New(Options{Listen: "127.0.0.1:0", Transports: []string{"udp"}, Logger: log}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	to, err := net.ResolveUDPAddr("udp", e.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, c, to
 }

@@ -45,21 +45,7 @@ func (l *lateAnswers) got() []string {
 // ACK of a re-INVITE that carried its own offer do not.
 func TestReinviteAnswerInACK(t *testing.T) {
 	h := &lateAnswers{}
-	e, err := New(Options{Listen: "127.0.0.1:0", Transports: []string{"udp"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	to, _ := net.ResolveUDPAddr("udp", e.Addr())
+	_, c, to := udpEndpoint(t, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	port := c.LocalAddr().(*net.UDPAddr).Port
 	toTag := ""
 	send := func(method string, cseq int, branch, body string) {
@@ -131,20 +117,8 @@ func TestReinviteAnswerInACK(t *testing.T) {
 // callee's offerless re-INVITE gets our offer, and the answer in its ACK
 // reaches the handler.
 func TestReinviteAnswerInACKOutbound(t *testing.T) {
-	e, err := New(Options{Listen: "127.0.0.1:0", Transports: []string{"udp"},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, &lateAnswers{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	callee, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer callee.Close()
+	// The test's UDP socket plays the callee.
+	e, callee, _ := udpEndpoint(t, &lateAnswers{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	read := func(what string) (string, *net.UDPAddr) {
 		t.Helper()
 		buf := make([]byte, 65535)
