@@ -61,10 +61,10 @@ const (
 	// DuplexPause is the pause in an inbound stream's arrivals after which
 	// its next sound is placed at its arrival (a sender that stops and
 	// goes on with the next timestamp), not right after what came before.
-	DuplexPause = 200 * time.Millisecond
-	DuplexIdleMax      = time.Second
-	duplexRing         = 1 << 15 // samples per track (4 s at 8 kHz)
-	duplexChunk        = 160
+	DuplexPause   = 200 * time.Millisecond
+	DuplexIdleMax = time.Second
+	duplexRing    = 1 << 15 // samples per track (4 s at 8 kHz)
+	duplexChunk   = 160
 )
 
 // NewDuplex returns a Duplex for a sample rate.
