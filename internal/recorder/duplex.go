@@ -56,12 +56,14 @@ type duplexTrack struct {
 
 // Duplex timing.
 const (
-	DuplexLag          = 120 * time.Millisecond
+	DuplexLag          = 300 * time.Millisecond
 	DuplexGapTolerance = 100 * time.Millisecond
 	// DuplexPause is the pause in an inbound stream's arrivals after which
 	// its next sound is placed at its arrival (a sender that stops and
-	// goes on with the next timestamp), not right after what came before.
-	DuplexPause   = 200 * time.Millisecond
+	// goes on with the next timestamp), not right after what came before;
+	// shorter ones (jitter, a burst after a delay) keep the stream's own
+	// timing, which the lag leaves room for.
+	DuplexPause   = 500 * time.Millisecond
 	DuplexIdleMax = time.Second
 	duplexRing    = 1 << 15 // samples per track (4 s at 8 kHz)
 	duplexChunk   = 160

