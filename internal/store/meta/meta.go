@@ -345,7 +345,8 @@ type Store interface {
 	// any account whose status is completed, recovered or failed and that
 	// this node can serve (its Node is node or empty, or its file is in
 	// object storage), with names after afterName, by name: ARI's stored
-	// recordings.
+	// recordings. Node "*" is every node's (a cluster whose nodes relay
+	// each other's local files).
 	Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
 
 	Close() error

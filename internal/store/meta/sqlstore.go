@@ -682,7 +682,7 @@ func (s *sqlStore) Stored(ctx context.Context, node, afterName string, limit int
 }
 
 func (s *sqlStore) Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
-	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND ($1 = '*' OR node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
 }
 
 // byNode pages through the rows matching where ($1 is node) by name.
