@@ -50,7 +50,7 @@ const (
 	// CodeServiceUnavailable: Twilio's 20503, here a recording whose file
 	// is on a node that does not answer.
 	CodeServiceUnavailable = 20503
-	CodeRecordingAbsent  = 16101 // too short: no audio received
+	CodeRecordingAbsent    = 16101 // too short: no audio received
 )
 
 // Options configure the API.
