@@ -52,6 +52,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Quality", testQuality},
 		{"LiveStatus", testLiveStatus},
 		{"SetChecksum", testSetChecksum},
+		{"Owners", testOwners},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
