@@ -52,6 +52,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Quality", testQuality},
 		{"LiveStatus", testLiveStatus},
 		{"SetChecksum", testSetChecksum},
+		{"Owners", testOwners},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1173,6 +1174,25 @@ func testStored(t *testing.T, s Store) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Finished = %v, want %v", got, want)
+	}
+	// Node "*": every node's (a cluster relays the others' local files).
+	want = nil
+	for i, st := range statuses {
+		if st == StatusCompleted || st == StatusRecovered || st == StatusFailed {
+			want = append(want, fmt.Sprintf("st/%d", 9-i))
+		}
+	}
+	want = append(want, "st/blob")
+	slices.Sort(want)
+	if list, err = s.Finished(ctx, "*", "", 100); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range list {
+		got = append(got, r.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Finished(*) = %v, want %v", got, want)
 	}
 }
 
