@@ -28,6 +28,24 @@ import (
 // ErrNotFound is returned for unknown (or foreign) recordings.
 var ErrNotFound = meta.ErrNotFound
 
+// ErrUnavailable: the recording's file is on another node's disk and that
+// node does not answer (down, or out of reach): the APIs answer 503, and a
+// delete leaves the recording as it was.
+var ErrUnavailable = errors.New("catalog: the node holding the recording's file does not answer")
+
+// PeerFiles reaches the files that other nodes keep on their own disks
+// (the cluster's relay, over NATS): a recording made on node A without
+// object storage is downloaded and deleted through node B. Both fail with
+// ErrUnavailable when the node does not answer, and ErrNotFound when it
+// answers that it has no such file.
+type PeerFiles interface {
+	// OpenFile opens the file of row, which row.Node keeps under
+	// row.FilePath in its local store.
+	OpenFile(ctx context.Context, row meta.Recording) (blob.Reader, error)
+	// DeleteFile removes it there.
+	DeleteFile(ctx context.Context, row meta.Recording) error
+}
+
 // Info describes a recording as the call model knows it.
 type Info struct {
 	Name         string // ARI name (relative path without extension)
@@ -85,6 +103,9 @@ type Service struct {
 	// With object storage the upload computes it either way, from the
 	// same read that sends the file.
 	HashInBackground bool
+	// Peers, when set, serves and deletes the recordings kept on other
+	// nodes' disks; without it they are not this node's to serve.
+	Peers PeerFiles
 
 	up         uploads
 	hashing    sync.Mutex // one background hash at a time
@@ -711,9 +732,25 @@ func (s *Service) locate(row meta.Recording) (blob.Store, string, error) {
 	return l, row.FilePath, nil
 }
 
+// onPeer reports whether the row's file is on another node's disk.
+func (s *Service) onPeer(row meta.Recording) bool {
+	return row.Node != "" && row.Node != s.Node && row.FilePath != "" && !isRemote(row)
+}
+
 // removeFile deletes the row's file (gone already is fine), and for a
-// local file the marker a crash recovery left beside it.
+// local file the marker a crash recovery left beside it. Another node's
+// file is deleted by that node.
 func (s *Service) removeFile(ctx context.Context, row meta.Recording) error {
+	if s.onPeer(row) {
+		if s.Peers == nil {
+			return fmt.Errorf("recording %q is on node %s's disk: %w", row.Name, row.Node, ErrNotFound)
+		}
+		err := s.Peers.DeleteFile(ctx, row)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
 	st, key, err := s.locate(row)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -741,8 +778,20 @@ type Media struct {
 }
 
 // Open opens a recording's file for download, through the blob store that
-// holds it (local or S3). A missing file is ErrNotFound.
+// holds it (local or S3), or through the node that keeps it on its disk
+// (Peers). A missing file is ErrNotFound; a node that does not answer,
+// ErrUnavailable.
 func (s *Service) Open(ctx context.Context, row meta.Recording, contentType string) (*Media, error) {
+	if s.onPeer(row) {
+		if s.Peers == nil {
+			return nil, fmt.Errorf("recording %q is on node %s's disk: %w", row.Name, row.Node, ErrNotFound)
+		}
+		r, err := s.Peers.OpenFile(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		return &Media{ReadSeekCloser: r, Size: r.Size(), ModTime: r.ModTime(), ContentType: contentType}, nil
+	}
 	st, key, err := s.locate(row)
 	if err != nil {
 		return nil, err
@@ -835,7 +884,18 @@ func (s *Service) Stored(ctx context.Context, name string) (meta.Recording, erro
 // was written has none), on this node's disk or in object storage.
 func (s *Service) servable(r meta.Recording) bool {
 	if r.Node != "" && r.Node != s.Node && !isRemote(r) {
-		return false // on another node's disk
+		// On another node's disk: served through it (Peers). A failed
+		// one that kept a file was measured (Size) when it ended.
+		if s.Peers == nil || r.Name == "" {
+			return false
+		}
+		switch r.Status {
+		case meta.StatusCompleted, meta.StatusRecovered, meta.StatusAbsent:
+			return true
+		case meta.StatusFailed:
+			return r.FilePath != "" && r.Size > 0
+		}
+		return false
 	}
 	switch r.Status {
 	case meta.StatusCompleted, meta.StatusRecovered, meta.StatusAbsent:
@@ -872,7 +932,8 @@ type StoredName struct {
 	Quality      *meta.Quality
 }
 
-// StoredNames lists the stored recordings this node can serve, by name:
+// StoredNames lists the stored recordings this node can serve (with Peers,
+// those on the other nodes' disks too), by name:
 // ARI's /recordings/stored, one query of the catalog (the only index of
 // stored recordings). Completed and recovered ones, and failed ones that
 // kept a file; not those in progress or whose file went missing.
@@ -880,7 +941,11 @@ func (s *Service) StoredNames(ctx context.Context) ([]StoredName, error) {
 	var out []StoredName
 	after := ""
 	for {
-		rows, err := s.Meta.Finished(ctx, s.Node, after, 1000)
+		node := s.Node
+		if s.Peers != nil {
+			node = "*" // the other nodes' files too, served through them
+		}
+		rows, err := s.Meta.Finished(ctx, node, after, 1000)
 		if err != nil {
 			return nil, err
 		}

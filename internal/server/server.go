@@ -88,6 +88,9 @@ type Server struct {
 	nats             *natsBridge // ARI events to NATS, when configured
 	// cluster relays ARI between the nodes on NATS (with nats).
 	cluster *cluster
+	// files serves this node's recording files to the other nodes and
+	// theirs to this one (clustered, over NATS).
+	files *peerFiles
 }
 
 // New builds a server from a validated configuration.
@@ -302,6 +305,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		mux.Handle("/ari/", s.ariHandler(s.cluster))
+		if s.files, err = startPeerFiles(s.nats.nc, cfg.NATS.SubjectPrefix(), cfg.NodeID, s.catalog, log); err != nil {
+			s.cluster.close()
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		s.catalog.Peers = s.files
 	} else {
 		mux.Handle("/ari/", s.ari)
 	}
@@ -575,6 +583,7 @@ func (s *Server) Close() error {
 	if s.cluster != nil {
 		s.cluster.close()
 	}
+	s.files.close()
 	if s.nats != nil {
 		s.nats.close()
 	}

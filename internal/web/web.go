@@ -494,11 +494,6 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 			t = t.Add(24*time.Hour - time.Nanosecond)
 			q.StartTo = &t
 		}
-		if q.Owner != "" {
-			// No index serves "one of the owners": counting would read
-			// every recording of the account.
-			q.CountLimit = -1
-		}
 		p, more, err := h.list(r.Context(), q, f)
 		if errors.Is(err, meta.ErrNotFound) {
 			// A cursor whose recording is gone (deleted since): back to

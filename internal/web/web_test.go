@@ -379,9 +379,19 @@ func TestFiltersSortAndPagingStayInTheURL(t *testing.T) {
 	if err := f.st.PutRecording(ctx, r); err != nil {
 		t.Fatal(err)
 	}
+	// The same user's recording in another account stays invisible.
+	rb := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: f.b.Sid, Format: "wav", Source: "policy", Status: meta.StatusCompleted,
+		Name: "owned-b", Owners: u}
+	if err := f.st.PutRecording(ctx, rb); err != nil {
+		t.Fatal(err)
+	}
 	body = f.do(t, "GET", "/recordings?user="+u, nil, c).Body.String()
-	if !strings.Contains(body, r.Sid) || strings.Count(body, "<tr data-sid=") != 1 {
-		t.Fatal("the user filter did not find the owner's recording")
+	if !strings.Contains(body, r.Sid) || strings.Count(body, "<tr data-sid=") != 1 || strings.Contains(body, rb.Sid) {
+		t.Fatal("the user filter did not find the owner's recording alone")
+	}
+	// The owners table counts the user's recordings: the page says how many.
+	if !strings.Contains(body, ">1 recording</p>") {
+		t.Fatalf("the user filter's count: %s", body)
 	}
 	if w := f.do(t, "GET", "/recordings?status=bogus", nil, c); w.Code != 400 || !strings.Contains(w.Body.String(), `id="e-status"`) {
 		t.Fatal("a bad status is not reported next to its field")

@@ -47,7 +47,10 @@ const (
 	CodeAuthenticate     = 20003
 	CodeMethodNotAllowed = 20004
 	CodeNotFound         = 20404
-	CodeRecordingAbsent  = 16101 // too short: no audio received
+	// CodeServiceUnavailable: Twilio's 20503, here a recording whose file
+	// is on a node that does not answer.
+	CodeServiceUnavailable = 20503
+	CodeRecordingAbsent    = 16101 // too short: no audio received
 )
 
 // Options configure the API.
@@ -937,6 +940,9 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		ae = &apiError{status: 404, code: CodeNotFound, msg: "The requested resource was not found"}
 	case errors.Is(err, meta.ErrInvalid):
 		ae = &apiError{status: 400, code: CodeInvalidParameter, msg: err.Error()}
+	case errors.Is(err, catalog.ErrUnavailable):
+		// The recording's file is on a node that does not answer.
+		ae = &apiError{status: 503, code: CodeServiceUnavailable, msg: err.Error()}
 	default:
 		s.log.Error("twilio API", "err", err)
 		ae = &apiError{status: 500, code: 20500, msg: "Internal Server Error"}
