@@ -41,8 +41,10 @@ type CallRecordOptions struct {
 	// recording has ended in any way.
 	OnFinish func(CallRecordResult)
 	// Stereo records a bridged call with each party on its own channel
-	// (the bridge's stereo recording); a call that is not bridged has one
-	// party to record and answers ErrUnsupported.
+	// (the bridge's stereo recording); a call that is not bridged with
+	// Track TrackBoth gets what its party sends on the first channel and
+	// what tapedeck sends it on the second; other tracks answer
+	// ErrUnsupported.
 	Stereo bool
 }
 
@@ -111,10 +113,14 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 		r, err = ch.record(o.RecordOptions, "command") // one direction of this party
 	} else if br != nil {
 		r, err = br.Record(o.RecordOptions, o.Stereo)
-	} else if o.Stereo {
-		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording needs a bridged call; this call has one party")
+	} else if o.Stereo && o.Track != TrackBoth {
+		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording of a call that is not bridged records both directions (TrackBoth)")
 	} else {
-		r, err = ch.record(o.RecordOptions, "command")
+		// TrackBoth: what the party sends and what it hears (prompts,
+		// playbacks), aligned by time; dual puts them on two channels.
+		ro := o.RecordOptions
+		ro.dual = o.Stereo
+		r, err = ch.record(ro, "command")
 	}
 	if err != nil {
 		return LiveRecordingJSON{}, err
