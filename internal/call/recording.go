@@ -217,8 +217,8 @@ type LiveRecording struct {
 	// heard: a frame written reached the silence threshold (AbsentSilent);
 	// silent is set at the end: audio was written, none of it sound.
 	heard, silent bool
-	silence  []int16
-	finished bool
+	silence       []int16
+	finished      bool
 	// startedAt is when writing began; firstMember the bridge's first
 	// party at the start (for the catalog's CallSid).
 	startedAt   time.Time
