@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // TestClusterServesLocalRecordingsOfOtherNode: two nodes on one
@@ -119,4 +121,75 @@ func TestClusterServesLocalRecordingsOfOtherNode(t *testing.T) {
 	if f, err := os.ReadFile(filepath.Join(a.recDir(), "lf/down.wav")); err != nil || !bytes.Equal(f, files["lf/down"]) {
 		t.Errorf("A's file after the failed deletes: %d bytes, %v", len(f), err)
 	}
+}
+
+// TestClusterTwilioLiveControlOnOtherNode: the npm twilio library, sent to
+// node B, starts, pauses, resumes and stops the recording of a call that
+// node A carries: B relays each request over NATS to A, which runs it.
+// Twilio's own errors (a second start, an unknown call) come back as A
+// (or any node) gives them.
+func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	a, b, app, _, _ := clusterNodes(t)
+	evA := a.connect(app)
+	acc := defaultAccount(t, a)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, a, evA, phone, "350")
+	_, body := a.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callSid := v.Value
+	if !strings.HasPrefix(callSid, "CA") {
+		t.Fatalf("CALLSID %q", callSid)
+	}
+	// B knows A (the relay asks the live nodes).
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sent := 0
+	send := func(ms int) {
+		t.Helper()
+		must(t, call.SendAudio(ctx, sweep(ms*8)))
+		sent += ms / 20
+		waitRx(t, a, id, sent)
+	}
+	l := twilioLive(t, b, acc, callSid, "", map[string]string{"recordingChannels": "mono"})
+	sid, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(sid) || l["status"] != "in-progress" || l["callSid"] != callSid {
+		t.Fatalf("create through B: %v", l)
+	}
+	if l := twilioLive(t, b, acc, callSid, "", nil); l["error"] != true || l["status"] != 400.0 || l["code"] != 16108.0 {
+		t.Errorf("a second recording through B: %v, want 400/16108", l)
+	}
+	if l := twilioLive(t, b, acc, "CA"+strings.Repeat("0", 32), "", nil); l["error"] != true || l["status"] != 404.0 || l["code"] != 20404.0 {
+		t.Errorf("an unknown call through B: %v, want 404/20404", l)
+	}
+	send(600)
+	if l := twilioLive(t, b, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused"}); l["status"] != "paused" || l["sid"] != sid {
+		t.Fatalf("pause through B: %v", l)
+	}
+	pollFor(t, 5*time.Second, func() bool {
+		row, err := a.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
+		return err == nil && row.Status == meta.StatusPaused
+	}, "the recording paused in the catalog")
+	if l := twilioLive(t, b, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"}); l["status"] != "in-progress" || l["sid"] != sid {
+		t.Fatalf("resume through B: %v", l)
+	}
+	send(600)
+	if l := twilioLive(t, b, acc, callSid, sid, map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != sid {
+		t.Fatalf("stop through B: %v", l)
+	}
+	var row meta.Recording
+	pollFor(t, 10*time.Second, func() bool {
+		var err error
+		row, err = a.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
+		return err == nil && row.Status == meta.StatusCompleted
+	}, "the recording completed in the catalog")
+	if row.Node != a.cfg.NodeID || row.CallSid != callSid || row.Duration < 1 {
+		t.Fatalf("row %+v: want made on A, over a second", row)
+	}
+	must(t, call.Hangup(ctx))
+	evA.skipTo("ChannelDestroyed", 5*time.Second)
 }

@@ -692,7 +692,13 @@ func (s *Server) derived(w http.ResponseWriter, r *http.Request, rec meta.Record
 		s.writeError(w, fail(404, CodeNotFound, "%s is not available: no cache directory is configured", name))
 		return
 	}
-	// The key changes when the recording does (its checksum, or its size).
+	// The key changes when the recording does: its checksum, computed now
+	// if the recording has none yet (recording.checksum: on_demand); its
+	// size if even that fails (the file is then missing, and produce says
+	// so).
+	if withSum, err := s.o.Catalog.Checksum(r.Context(), rec); err == nil {
+		rec = withSum
+	}
 	path := filepath.Join(dir, rec.Sid+"-"+nonEmpty(rec.SHA256, strconv.FormatInt(rec.Size, 10))+suffix)
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
