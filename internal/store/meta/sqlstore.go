@@ -896,10 +896,13 @@ UNION ALL SELECT * FROM (SELECT %s FROM %s %s LIMIT %s) AS gone) AS u ORDER BY %
 		if q.Offset > 0 {
 			query += ` OFFSET ` + arg(q.Offset)
 		}
-	case q.Offset > 0 && deferredOffset:
+	case q.Offset >= 4*limit && deferredOffset:
 		// A deferred join: the rows skipped by the offset are read in the
 		// index alone (the sort key and sid; PostgreSQL's index-only scan,
 		// SQLite's covering index), and only the page's rows in the table.
+		// Each of those costs a search of the sid index (about 4 pages
+		// read on PostgreSQL) instead of the next entry of the scan, so
+		// shallower offsets keep the plain OFFSET.
 		// SQLite finds the rows by rowid, which its indexes hold (by sid
 		// is a search of the sid index and then of the table).
 		rowKey, join := sidCol, `r.sid = p.id`
