@@ -178,7 +178,21 @@ type Recording struct {
 	// RecordingDegraded event, the Twilio status callback's degraded
 	// event, the catalog's quality): default 2; 0 never reports.
 	DegradedLossPercent float64 `yaml:"degraded_loss_percent"`
+	// Checksum is when the SHA-256 of a recording kept on local disk is
+	// computed: ChecksumOnDemand (the default) when something needs it
+	// (the media caches' keys; the Recordings API shows none until then),
+	// never on the recording's path; ChecksumBackground by a background
+	// job after each recording's end, one file at a time, re-reading the
+	// file. With object storage the upload computes it either way, from
+	// the read that sends the file.
+	Checksum string `yaml:"checksum"`
 }
+
+// recording.checksum's values.
+const (
+	ChecksumOnDemand   = "on_demand"
+	ChecksumBackground = "background"
+)
 
 // DefaultDegradedLossPercent is recording.degraded_loss_percent's default:
 // past 2 % loss G.711 speech is audibly broken up.
@@ -435,7 +449,7 @@ func Default() Config {
 		HTTP: HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:  ARI{EventQueue: 1024},
 		Recording: Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds,
-			DegradedLossPercent: DefaultDegradedLossPercent},
+			DegradedLossPercent: DefaultDegradedLossPercent, Checksum: ChecksumOnDemand},
 		ShutdownTimeout: 30,
 		// A route a newcomer can call at once: it answers and records the
 		// caller under <data>/recording/calls/. A configuration file with
@@ -717,6 +731,11 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if c.Recording.FsyncIntervalSeconds < 0 {
 		errs = append(errs, fmt.Errorf("recording.fsync_interval_seconds: %d is negative (0 never fsyncs)", c.Recording.FsyncIntervalSeconds))
+	}
+	switch c.Recording.Checksum {
+	case ChecksumOnDemand, ChecksumBackground:
+	default:
+		errs = append(errs, fmt.Errorf("recording.checksum: %q is not one of %s (default) or %s", c.Recording.Checksum, ChecksumOnDemand, ChecksumBackground))
 	}
 	if l := c.Recording.DegradedLossPercent; l < 0 || l > 100 || l != l {
 		errs = append(errs, fmt.Errorf("recording.degraded_loss_percent: %v is not a percentage from 0 to 100 (0 never reports)", l))

@@ -632,6 +632,12 @@ func (h *Handler) peaks(w http.ResponseWriter, r *http.Request, se *session) {
 		return
 	}
 	var cache string
+	if h.o.CacheDir != "" {
+		// The cache's key is the checksum (computed now when the
+		// recording has none yet): a recording made again under its
+		// name gets a new one.
+		rec, _ = h.o.Catalog.Checksum(r.Context(), rec)
+	}
 	if h.o.CacheDir != "" && rec.SHA256 != "" {
 		cache = filepath.Join(h.o.CacheDir, rec.Sid+"-"+rec.SHA256[:min(16, len(rec.SHA256))]+".json")
 		if b, err := os.ReadFile(cache); err == nil {
@@ -718,6 +724,13 @@ func mp3able(rec meta.Recording) bool {
 func (h *Handler) mp3(w http.ResponseWriter, r *http.Request, se *session) {
 	rec, err := h.o.Catalog.Meta.Recording(r.Context(), se.accountSid, r.PathValue("sid"))
 	if err != nil || !mp3able(rec) || h.o.CacheDir == "" {
+		http.Error(w, "Not available as MP3", http.StatusNotFound)
+		return
+	}
+	// The key is the checksum, computed now when the recording has none
+	// yet: a recording made again under its name gets a new one.
+	rec, err = h.o.Catalog.Checksum(r.Context(), rec)
+	if err != nil || rec.SHA256 == "" {
 		http.Error(w, "Not available as MP3", http.StatusNotFound)
 		return
 	}

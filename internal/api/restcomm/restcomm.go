@@ -234,6 +234,8 @@ var kindCodes = []struct {
 	{call.ErrConflict, 409, ""},
 	{call.ErrInvalidState, 409, ""},
 	{call.ErrUnavailable, 503, "Service unavailable"},
+	// The recording's file is on a node that does not answer: try later.
+	{catalog.ErrUnavailable, 503, ""},
 }
 
 // errForbidden: the recording is another account's. Restcomm checks the

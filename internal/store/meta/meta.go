@@ -289,6 +289,12 @@ type Store interface {
 	// when Name is used by another recording; ErrInvalid when the account
 	// does not exist.
 	PutRecording(ctx context.Context, r Recording) error
+	// StartRecording inserts r (a recording that starts) or, when a row
+	// has r's Name (a name reused, ifExists=overwrite), replaces that
+	// row's content with r's, keeping its Sid and DateCreated: one
+	// statement, no look-up. It returns the Sid and DateCreated stored.
+	// ErrConflict when the named row belongs to another account.
+	StartRecording(ctx context.Context, r Recording) (sid string, created time.Time, err error)
 	// PutRecordings is PutRecording for many rows in one transaction (all
 	// or nothing); for imports and recovery scans.
 	PutRecordings(ctx context.Context, rs []Recording) error
@@ -347,7 +353,8 @@ type Store interface {
 	// any account whose status is completed, recovered or failed and that
 	// this node can serve (its Node is node or empty, or its file is in
 	// object storage), with names after afterName, by name: ARI's stored
-	// recordings.
+	// recordings. Node "*" is every node's (a cluster whose nodes relay
+	// each other's local files).
 	Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
 
 	Close() error

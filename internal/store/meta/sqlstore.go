@@ -41,6 +41,7 @@ type sqlStore struct {
 	tokens  cipher.AEAD // seals auth tokens (tokens.go)
 
 	upsert string
+	start  string // StartRecording's statement
 
 	// Statements run for every recording are prepared once per database
 	// (database/sql re-prepares them per connection as needed): preparing
@@ -80,6 +81,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 		fmt.Sprintf(upsertSet,
 			`CASE WHEN $26`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
 			27, d.timeCast))
+	s.start = s.q(`INSERT INTO recordings (` + recCols + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)` + startSet)
 	return s
 }
 
@@ -403,6 +406,56 @@ func (s *sqlStore) PutRecording(ctx context.Context, r Recording) error {
 	return s.put(ctx, stmtExecer{st}, "", r, time.Now())
 }
 
+// startSet replaces a row of the same name, keeping its Sid and date_created.
+const startSet = `
+ON CONFLICT (name) WHERE name <> '' DO UPDATE SET
+	call_sid = excluded.call_sid,
+	date_updated = excluded.date_updated,
+	start_time = excluded.start_time,
+	duration = excluded.duration,
+	channels = excluded.channels,
+	format = excluded.format,
+	size = excluded.size,
+	sha256 = excluded.sha256,
+	source = excluded.source,
+	status = excluded.status,
+	file_path = excluded.file_path,
+	s3_uri = excluded.s3_uri,
+	caller_number = excluded.caller_number,
+	called_number = excluded.called_number,
+	api_version = excluded.api_version,
+	status_detail = excluded.status_detail,
+	node = excluded.node,
+	tenant_uuid = excluded.tenant_uuid,
+	direction = excluded.direction,
+	owners = excluded.owners,
+	quality = excluded.quality
+WHERE recordings.account_sid = excluded.account_sid
+RETURNING sid, date_created`
+
+func (s *sqlStore) StartRecording(ctx context.Context, r Recording) (string, time.Time, error) {
+	now := time.Now()
+	if r.DateCreated.IsZero() {
+		r.DateCreated = now
+	}
+	args, err := s.upsertArgs(r, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	st, err := s.stmt(ctx, s.w, s.start)
+	if err != nil {
+		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
+	}
+	var sid string
+	var created dbTime
+	if err := st.QueryRowContext(ctx, args[:recColCount]...).Scan(&sid, &created); errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, fmt.Errorf("%w: recording %q belongs to another account", ErrConflict, r.Name)
+	} else if err != nil {
+		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
+	}
+	return sid, created.t, nil
+}
+
 // upsertSet is the ON CONFLICT clause; $%d is "now".
 const upsertSet = `
 ON CONFLICT (sid) DO UPDATE SET
@@ -689,7 +742,7 @@ func (s *sqlStore) Stored(ctx context.Context, node, afterName string, limit int
 }
 
 func (s *sqlStore) Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
-	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND ($1 = '*' OR node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
 }
 
 // byNode pages through the rows matching where ($1 is node) by name.
