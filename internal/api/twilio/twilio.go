@@ -557,6 +557,10 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 		code := CodeRecordingAbsent
 		j.ErrorCode = &code
 	}
+	if rec.Status == meta.StatusFailed && catalog.IsNodeLost(rec) {
+		code := restcomm.ErrorCodeNodeLost // its node stopped while it recorded
+		j.ErrorCode = &code
+	}
 	return j
 }
 
