@@ -69,6 +69,9 @@ type Info struct {
 	// absent, as Twilio keeps none under a second (0: only one without
 	// audio is).
 	AbsentBelow time.Duration
+	// Silent: the recording's starter keeps no silent recording and no
+	// frame of this one was sound (Twilio's absent, error 16102).
+	Silent bool
 	// Quality is the recording's completeness (nil: not measured).
 	Quality *meta.Quality
 	// WaitUpload makes Finished wait for the first attempt of the upload
@@ -326,7 +329,11 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 		} else {
 			row.Size = fi.Size()
 		}
-		if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
+		if row.Status == meta.StatusCompleted && in.Silent {
+			// Audio, but silent throughout: Twilio's "absent" with
+			// 16102 (whatever its length; trimmed, it is empty).
+			row.Status, row.StatusDetail = meta.StatusAbsent, DetailSilent
+		} else if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
 			// Not one frame of audio was received, or less than its
 			// starter keeps: Twilio's "absent". The file stays, on
 			// local disk: no upload job.
@@ -368,6 +375,25 @@ const DetailNoAudio = "The recording received no audio"
 // DetailTooShort is the StatusDetail of a recording shorter than its
 // starter keeps (Twilio's rule: under a second is absent, error 16101).
 const DetailTooShort = "The recording is too short: %.3g s of audio, under %.3g s"
+
+// DetailSilent is the StatusDetail of a recording that is absent because
+// no frame of it was sound (Twilio's error 16102).
+const DetailSilent = "The recording is silent: no frame reached the silence threshold"
+
+// Twilio's error codes of an absent recording.
+const (
+	CodeTooShort = 16101 // no audio, or less than its starter keeps
+	CodeSilent   = 16102 // silent throughout
+)
+
+// AbsentCode is Twilio's error code of an absent recording: 16102 when it
+// is silent, 16101 (too short) otherwise.
+func AbsentCode(rec meta.Recording) int {
+	if rec.StatusDetail == DetailSilent {
+		return CodeSilent
+	}
+	return CodeTooShort
+}
 
 // Settled statuses' details, for rows that Reconcile settles.
 const (
