@@ -106,6 +106,9 @@ type Service struct {
 	// With object storage the upload computes it either way, from the
 	// same read that sends the file.
 	HashInBackground bool
+	// LostAfter: the live recordings of another node whose heartbeat has
+	// been gone this long are settled by this one (settleLost); 0: never.
+	LostAfter time.Duration
 	// Peers, when set, serves and deletes the recordings kept on other
 	// nodes' disks; without it they are not this node's to serve.
 	Peers PeerFiles
@@ -460,6 +463,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err := s.checkFiles(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.settleLost(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if n, err := s.PurgeDeleted(ctx); err != nil {
 		errs = append(errs, err)
 	} else if n > 0 {
@@ -592,10 +598,17 @@ func (s *Service) reconcileContained(ctx context.Context, every time.Duration) {
 // Recovered catalogs a file repaired at start-up.
 func (s *Service) Recovered(ctx context.Context, in Info) error {
 	in.Status = "recovered"
-	if _, err := s.Meta.RecordingByName(ctx, in.Name); errors.Is(err, meta.ErrNotFound) {
+	row, err := s.Meta.RecordingByName(ctx, in.Name)
+	if errors.Is(err, meta.ErrNotFound) {
 		if _, err := s.Started(ctx, in); err != nil {
 			return err
 		}
+	} else if err == nil && row.Node != "" && row.Node != s.Node {
+		// The name is another node's recording now (this node was lost
+		// and its name released meanwhile): not this file's row.
+		s.log().Warn("catalog: a recovered file's name is another node's recording; the file is left uncatalogued",
+			"name", in.Name, "path", in.Path, "node", row.Node)
+		return nil
 	}
 	return s.Finished(ctx, in)
 }

@@ -558,6 +558,10 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 		code := catalog.AbsentCode(rec)
 		j.ErrorCode = &code
 	}
+	if rec.Status == meta.StatusFailed && catalog.IsNodeLost(rec) {
+		code := restcomm.ErrorCodeNodeLost // its node stopped while it recorded
+		j.ErrorCode = &code
+	}
 	return j
 }
 
