@@ -73,6 +73,11 @@ type RecordOptions struct {
 	// audio than this (Twilio's recordings: a second); 0: only without
 	// any audio.
 	AbsentBelow time.Duration
+	// AbsentSilent: the recording is catalogued absent (Twilio's error
+	// 16102) when it holds audio but no frame of it is sound (average
+	// magnitude under recorder.DSPThreshold, Asterisk's silence
+	// detector).
+	AbsentSilent bool
 
 	// OnDegraded, if set, runs once when the recording's loss passes
 	// Options.DegradedLossPercent, with its quality then: on its own
@@ -209,8 +214,11 @@ type LiveRecording struct {
 	paused   bool
 	muted    bool
 	written  int64 // samples written while recording (not paused)
-	silence  []int16
-	finished bool
+	// heard: a frame written reached the silence threshold (AbsentSilent);
+	// silent is set at the end: audio was written, none of it sound.
+	heard, silent bool
+	silence       []int16
+	finished      bool
 	// startedAt is when writing began; firstMember the bridge's first
 	// party at the start (for the catalog's CallSid).
 	startedAt   time.Time
@@ -668,12 +676,27 @@ func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
 		}
 		return
 	}
+	r.hearLocked(mixed[:n])
 	if r.opts.MaxSilence > 0 {
 		for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
 			r.vad.Frame(mixed[off : off+audio.FrameSamples])
 		}
 	}
 	r.written += int64(n)
+}
+
+// hearLocked notes whether audio written is sound (AbsentSilent), frame
+// by frame, until the first frame that is.
+func (r *LiveRecording) hearLocked(pcm []int16) {
+	if !r.opts.AbsentSilent || r.heard {
+		return
+	}
+	for off := 0; off < len(pcm); off += audio.FrameSamples {
+		if recorder.Talking(pcm[off:min(off+audio.FrameSamples, len(pcm))], recorder.DSPThreshold) {
+			r.heard = true
+			return
+		}
+	}
 }
 
 // push takes one decoded frame from the media path.
@@ -819,6 +842,7 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 		r.cause = r.overflowCause()
 		return
 	}
+	r.hearLocked(pcm)
 	if r.opts.MaxSilence > 0 {
 		for off := 0; off+audio.FrameSamples <= len(pcm); off += audio.FrameSamples {
 			r.vad.Frame(pcm[off : off+audio.FrameSamples])
@@ -1096,6 +1120,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		r.state = RecFailed
 	}
 	trim := r.state == RecDone && w != nil && r.opts.TrimSilence && r.format.Ext == "wav"
+	r.silent = r.opts.AbsentSilent && !r.heard && r.written > 0
 	r.mu.Unlock()
 	if trim {
 		// Twilio's Trim=trim-silence: the leading and trailing silence go

@@ -159,6 +159,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.meta = ms
 	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: cfg.NodeID,
 		DeletedRetention: time.Duration(cfg.Catalog.DeletedRetentionDays) * 24 * time.Hour,
+		LostAfter:        cfg.NodeLostAfter(),
 		HashInBackground: cfg.Recording.Checksum == config.ChecksumBackground}
 	if _, err := s.catalog.DefaultAccount(ctx); err != nil {
 		ms.Close()

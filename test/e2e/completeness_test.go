@@ -482,7 +482,10 @@ func TestTwilioGETStatusCallbacks(t *testing.T) {
 // TestTwilioTooShortRecordingIsAbsent: a recording started through the
 // Twilio API that holds audio but less than a second is absent (Twilio's
 // rule), error 16101, its media not served, its absent status callback
-// sent with ErrorCode 16101; one of a second and more is completed.
+// sent with ErrorCode 16101; one of a second and more is completed; one of
+// 1.5 s of silence (digital silence, then noise under the silence
+// detector's threshold) is absent with 16102, as Twilio's silent ones, in
+// both APIs.
 func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 	n := startNode(t, func(c *config.Config) {
 		c.Webhook.Allow = []string{"127.0.0.1"}
@@ -493,11 +496,16 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 	defer hs.Close()
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
+	quiet := make([]int16, 1500*8)
+	for i := 6000; i < len(quiet); i++ {
+		quiet[i] = int16(i%7*20 - 60) // |x| averages well under 256
+	}
 	for _, tc := range []struct {
 		ms     int
 		status string
 		code   any
-	}{{600, "absent", 16101.0}, {1200, "completed", nil}} {
+		silent bool
+	}{{600, "absent", 16101.0, false}, {1200, "completed", nil, false}, {1500, "absent", 16102.0, true}} {
 		t.Run(fmt.Sprint(tc.ms, "ms"), func(t *testing.T) {
 			phone := newPhone(t, "udp")
 			id, call := answeredCall(t, n, events, phone, "354")
@@ -512,7 +520,11 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 			if code != 201 || json.Unmarshal(body, &created) != nil {
 				t.Fatalf("start: %d %s", code, body)
 			}
-			sendPackets(t, call, sweep(tc.ms*8), 3, 0, 0, nil, nil, nil)
+			audio := sweep(tc.ms * 8)
+			if tc.silent {
+				audio = quiet
+			}
+			sendPackets(t, call, audio, 3, 0, 0, nil, nil, nil)
 			waitRx(t, n, id, tc.ms/20)
 			if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
 				t.Fatalf("stop: %d %s", code, body)
@@ -535,7 +547,16 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 			}
 			wantCode := "0"
 			if tc.code != nil {
-				wantCode = "16101"
+				wantCode = fmt.Sprint(tc.code)
+			}
+			if tc.code != nil {
+				// Restcomm's API gives the same code.
+				_, body := rc(t, n, acc, "GET", "/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
+				rr := map[string]any{}
+				must(t, json.Unmarshal(body, &rr))
+				if rr["status"] != "absent" || rr["error_code"] != tc.code {
+					t.Errorf("Restcomm: status %v error_code %v, want absent %v", rr["status"], rr["error_code"], tc.code)
+				}
 			}
 			if cb.Params["RecordingStatus"] != tc.status || cb.Params["ErrorCode"] != wantCode {
 				t.Fatalf("callback %v", cb.Params)
