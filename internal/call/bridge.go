@@ -64,7 +64,16 @@ type participantTap struct {
 	absorb bool
 }
 
-func (t *participantTap) Audio(f *Frame) { t.part.Push(f.SSRC, f.Timestamp, f.PCM) }
+func (t *participantTap) Audio(f *Frame) {
+	t.part.Push(f.SSRC, f.Timestamp, f.PCM)
+	if p := t.b.recSnap.Load(); p != nil {
+		for _, r := range *p {
+			if r.br == t.b {
+				r.partyPacket(t.ch, t.part, f) // completeness per party
+			}
+		}
+	}
+}
 
 func (t *participantTap) Digit(d Digit) bool {
 	if d.End && t.b.typ != "holding" && !t.absorb {
@@ -135,13 +144,19 @@ type Bridge struct {
 	done    chan struct{}
 	ops     chan func()
 
-	mu        sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
-	members   []*member
-	recs      []*LiveRecording
+	mu      sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
+	members []*member
+	recs    []*LiveRecording
+	// recSnap is recs for the media path (the parties' packets feed the
+	// bridge recordings' counters) without b.mu.
+	recSnap   atomic.Pointer[[]*LiveRecording]
 	destroyed bool
 	ticking   bool
 	clock     *rtp.Tick // the Manager's Poller drives the mixer (nil: a ticker goroutine)
-	announce  *frameFIFO
+	// announce carries the bridge's playbacks, music its music on hold:
+	// both heard by everyone, mixed (bridge.announcer).
+	announce *frameFIFO
+	music    *frameFIFO
 	// snap is the members list read by the ticker without the lock.
 	snap atomic.Pointer[[]*member]
 	// outBuf is the ticker goroutine's encode buffer.
@@ -434,6 +449,9 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	ch.bridgeOverlay.Store(nil)
 	for _, r := range ch.recordings() {
 		r.unmixLocked(b, true) // the channel's own audio feeds it again
+	}
+	for _, r := range b.recs {
+		r.partyLeft(ch) // its packet figures end here
 	}
 	ch.mu.Lock()
 	if ch.bridge == b {
@@ -728,6 +746,8 @@ func (b *Bridge) attachRecording(r *LiveRecording) bool {
 		return false
 	}
 	b.recs = append(append([]*LiveRecording(nil), b.recs...), r)
+	snap := b.recs
+	b.recSnap.Store(&snap)
 	b.startTickerLocked()
 	return true
 }
@@ -746,6 +766,7 @@ func (b *Bridge) dropRecordingLocked(r *LiveRecording) {
 		}
 	}
 	b.recs = list
+	b.recSnap.Store(&list)
 }
 
 // Play queues a playback heard by everyone in the bridge.
@@ -755,10 +776,7 @@ func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
 		b.mu.Unlock()
 		return nil, errf(ErrBridgeNotFound, "Bridge not found")
 	}
-	if b.announce == nil {
-		b.announce = newFrameFIFO()
-		b.mixer.SetAnnouncer(b.announce.source)
-	}
+	b.announcerLocked()
 	b.startTickerLocked()
 	b.mu.Unlock()
 	p, err := b.m.newPlayback(b, o, b.m.opts.Language)
@@ -817,6 +835,49 @@ func (b *Bridge) writeFrame(pcm []int16) {
 	if a != nil {
 		a.push(pcm)
 	}
+}
+
+// writeMusic sends a frame of the bridge's music on hold.
+func (b *Bridge) writeMusic(pcm []int16) {
+	b.mu.Lock()
+	a := b.music
+	b.mu.Unlock()
+	if a != nil {
+		a.push(pcm)
+	}
+}
+
+// announcerLocked attaches, once, what everyone in the bridge hears besides
+// each other: its playbacks and its music on hold, summed. In Asterisk
+// each is a channel of its own in the bridge (an announcer for a playback,
+// another for the music), mixed like any party: a playback does not stop
+// the bridge's music, and both are heard.
+func (b *Bridge) announcerLocked() {
+	if b.announce != nil {
+		return
+	}
+	b.announce, b.music = newFrameFIFO(), newFrameFIFO()
+	play, music := b.announce, b.music
+	var other []int16 // the mixer's goroutine alone calls the source
+	b.mixer.SetAnnouncer(func(pcm []int16) int {
+		n := play.source(pcm)
+		if n == mix.Idle {
+			return music.source(pcm)
+		}
+		if cap(other) < len(pcm) {
+			other = make([]int16, len(pcm))
+		}
+		if music.source(other[:len(pcm)]) != mix.Idle {
+			for i, s := range other[:len(pcm)] {
+				pcm[i] = saturate(int32(pcm[i]) + int32(s))
+			}
+		}
+		return n
+	})
+}
+
+func saturate(v int32) int16 {
+	return int16(max(min(v, 32767), -32768))
 }
 
 // frameFIFO hands playback frames (pushed at 20 ms pace by a playback) to

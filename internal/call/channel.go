@@ -105,6 +105,12 @@ type Channel struct {
 	// moh stops the music on hold playing to the channel (moh.go; guarded
 	// by mu; nil: none).
 	moh chan struct{}
+	// onHold: startMoh was asked and no stopMoh since (Asterisk's
+	// AST_FLAG_MOH), mohClass the class asked last; a playback stops the
+	// music and, for a bridged channel, onHold starts it again after
+	// (guarded by mu).
+	onHold   bool
+	mohClass string
 	// codecs restrict an outbound leg's codecs (originate's formats; set
 	// before it dials).
 	codecs []string
@@ -246,6 +252,13 @@ func (ch *Channel) answer() error {
 		return nil
 	}
 	remote, choice := ch.remote, ch.choice
+	if _, ok := ch.media.(*streamMedia); ok && ch.dialog == nil {
+		// A websocket channel the application answers (chan_websocket's
+		// n option): Up at once.
+		ch.setStateLocked(StateUp)
+		ch.mu.Unlock()
+		return nil
+	}
 	ch.mu.Unlock()
 	if ch.dialog == nil {
 		return nil // outbound: the far end answers

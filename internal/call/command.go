@@ -91,7 +91,9 @@ type CallRecordResult struct {
 // RecordCall records a call from now on: a bridged channel's bridge mix
 // (both parties), or else the channel's audio. The recording ends when the
 // call ends, when a limit of o is reached or a finish digit is pressed; the
-// call goes on.
+// call goes on. A call not answered yet is answered by the recording, and
+// RecordCall returns once the recording is attached (at most 2 s), so its
+// first packet is in the file whoever answers next.
 func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJSON, error) {
 	ch, err := m.channel(string(id))
 	if err != nil {
@@ -108,6 +110,11 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	if gone {
 		return LiveRecordingJSON{}, errChannelNotFound
 	}
+	// A call not answered yet is answered by its recording once the
+	// recording hears it; RecordCall returns then, so that whoever answers
+	// next (a script's next verb) cannot answer before it and lose the
+	// caller's first words.
+	unanswered := ch.State() != StateUp
 	var r *LiveRecording
 	if br != nil && (o.Track == TrackInbound || o.Track == TrackOutbound) {
 		r, err = ch.record(o.RecordOptions, "command") // one direction of this party
@@ -124,6 +131,9 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	}
 	if err != nil {
 		return LiveRecordingJSON{}, err
+	}
+	if unanswered {
+		r.waitAttached(2 * time.Second)
 	}
 	var byDigit, byChannel bool // byDigit: set on the media path, read under mu
 	var mu sync.Mutex

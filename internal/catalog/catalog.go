@@ -69,6 +69,9 @@ type Info struct {
 	// absent, as Twilio keeps none under a second (0: only one without
 	// audio is).
 	AbsentBelow time.Duration
+	// Silent: the recording's starter keeps no silent recording and no
+	// frame of this one was sound (Twilio's absent, error 16102).
+	Silent bool
 	// Quality is the recording's completeness (nil: not measured).
 	Quality *meta.Quality
 	// WaitUpload makes Finished wait for the first attempt of the upload
@@ -103,6 +106,13 @@ type Service struct {
 	// With object storage the upload computes it either way, from the
 	// same read that sends the file.
 	HashInBackground bool
+	// LostAfter: the live recordings of another node whose heartbeat has
+	// been gone this long are settled by this one (settleLost); 0: never.
+	LostAfter time.Duration
+	// OnLost, when set, is told of each recording settled for its lost
+	// node (lost), with its new row (the cluster tells the applications
+	// that followed it).
+	OnLost func(lost string, row meta.Recording)
 	// Peers, when set, serves and deletes the recordings kept on other
 	// nodes' disks; without it they are not this node's to serve.
 	Peers PeerFiles
@@ -323,7 +333,11 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 		} else {
 			row.Size = fi.Size()
 		}
-		if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
+		if row.Status == meta.StatusCompleted && in.Silent {
+			// Audio, but silent throughout: Twilio's "absent" with
+			// 16102 (whatever its length; trimmed, it is empty).
+			row.Status, row.StatusDetail = meta.StatusAbsent, DetailSilent
+		} else if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
 			// Not one frame of audio was received, or less than its
 			// starter keeps: Twilio's "absent". The file stays, on
 			// local disk: no upload job.
@@ -365,6 +379,25 @@ const DetailNoAudio = "The recording received no audio"
 // DetailTooShort is the StatusDetail of a recording shorter than its
 // starter keeps (Twilio's rule: under a second is absent, error 16101).
 const DetailTooShort = "The recording is too short: %.3g s of audio, under %.3g s"
+
+// DetailSilent is the StatusDetail of a recording that is absent because
+// no frame of it was sound (Twilio's error 16102).
+const DetailSilent = "The recording is silent: no frame reached the silence threshold"
+
+// Twilio's error codes of an absent recording.
+const (
+	CodeTooShort = 16101 // no audio, or less than its starter keeps
+	CodeSilent   = 16102 // silent throughout
+)
+
+// AbsentCode is Twilio's error code of an absent recording: 16102 when it
+// is silent, 16101 (too short) otherwise.
+func AbsentCode(rec meta.Recording) int {
+	if rec.StatusDetail == DetailSilent {
+		return CodeSilent
+	}
+	return CodeTooShort
+}
 
 // Settled statuses' details, for rows that Reconcile settles.
 const (
@@ -432,6 +465,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 	}
 	if err := s.checkFiles(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.settleLost(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if n, err := s.PurgeDeleted(ctx); err != nil {
@@ -566,10 +602,17 @@ func (s *Service) reconcileContained(ctx context.Context, every time.Duration) {
 // Recovered catalogs a file repaired at start-up.
 func (s *Service) Recovered(ctx context.Context, in Info) error {
 	in.Status = "recovered"
-	if _, err := s.Meta.RecordingByName(ctx, in.Name); errors.Is(err, meta.ErrNotFound) {
+	row, err := s.Meta.RecordingByName(ctx, in.Name)
+	if errors.Is(err, meta.ErrNotFound) {
 		if _, err := s.Started(ctx, in); err != nil {
 			return err
 		}
+	} else if err == nil && row.Node != "" && row.Node != s.Node {
+		// The name is another node's recording now (this node was lost
+		// and its name released meanwhile): not this file's row.
+		s.log().Warn("catalog: a recovered file's name is another node's recording; the file is left uncatalogued",
+			"name", in.Name, "path", in.Path, "node", row.Node)
+		return nil
 	}
 	return s.Finished(ctx, in)
 }

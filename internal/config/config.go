@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,25 @@ type Catalog struct {
 	// IncludeSoftDeleted); its media goes at once. 0 means 40 (Twilio's);
 	// -1 keeps them forever.
 	DeletedRetentionDays int `yaml:"deleted_retention_days"`
+	// NodeLostSeconds: nodes sharing one PostgreSQL catalog settle the
+	// recordings left in progress by a node whose heartbeat (every third
+	// of webhook.node_dead_seconds) has been gone this long: failed, "node
+	// lost", or recovered when the file is reachable in a shared
+	// recordings directory. 0 means 300; -1 never. At least
+	// webhook.node_dead_seconds.
+	NodeLostSeconds int `yaml:"node_lost_seconds"`
+}
+
+// NodeLostAfter is catalog.node_lost_seconds as a duration (0: never).
+func (c *Config) NodeLostAfter() time.Duration {
+	switch n := c.Catalog.NodeLostSeconds; {
+	case n < 0:
+		return 0
+	case n == 0:
+		return 300 * time.Second
+	default:
+		return time.Duration(n) * time.Second
+	}
 }
 
 // S3 configures S3-compatible object storage.
@@ -670,6 +690,11 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if u := c.HTTP.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		errs = append(errs, fmt.Errorf("http.public_url: %q is not an http(s) URL", u))
+	}
+	if n := c.Catalog.NodeLostSeconds; n < -1 {
+		errs = append(errs, fmt.Errorf("catalog.node_lost_seconds: %d (0: 300 s, -1: never)", n))
+	} else if dead := c.Webhook.NodeDeadSeconds; n > 0 && n < cmp.Or(max(dead, 0), 30) {
+		errs = append(errs, fmt.Errorf("catalog.node_lost_seconds: %d is shorter than webhook.node_dead_seconds (%d s): a live node between two heartbeats would be taken for lost", n, cmp.Or(max(dead, 0), 30)))
 	}
 	if c.Catalog.ReconcileInterval < 0 {
 		errs = append(errs, fmt.Errorf("catalog.reconcile_interval_seconds: %d is negative", c.Catalog.ReconcileInterval))

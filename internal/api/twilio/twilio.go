@@ -50,7 +50,8 @@ const (
 	// CodeServiceUnavailable: Twilio's 20503, here a recording whose file
 	// is on a node that does not answer.
 	CodeServiceUnavailable = 20503
-	CodeRecordingAbsent    = 16101 // too short: no audio received
+	CodeRecordingAbsent    = catalog.CodeTooShort // too short: no audio received
+	CodeRecordingSilent    = catalog.CodeSilent   // silent throughout
 )
 
 // Options configure the API.
@@ -554,7 +555,11 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 		j.Duration = "-1"
 	}
 	if rec.Status == meta.StatusAbsent {
-		code := CodeRecordingAbsent
+		code := catalog.AbsentCode(rec)
+		j.ErrorCode = &code
+	}
+	if rec.Status == meta.StatusFailed && catalog.IsNodeLost(rec) {
+		code := restcomm.ErrorCodeNodeLost // its node stopped while it recorded
 		j.ErrorCode = &code
 	}
 	return j

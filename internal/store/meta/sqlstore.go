@@ -26,7 +26,8 @@ type dialect struct {
 	timeCast string              // appended to a bare time parameter
 	isUnique func(error) bool
 	isFKey   func(error) bool
-	putChunk int // rows per INSERT statement in PutRecordings
+	putChunk int  // rows per INSERT statement in PutRecordings
+	rowid    bool // tables have a rowid, which indexes hold
 }
 
 var dollarParam = regexp.MustCompile(`\$(\d+)`)
@@ -948,13 +949,22 @@ UNION ALL SELECT * FROM (SELECT %s FROM %s %s LIMIT %s) AS gone) AS u ORDER BY %
 		if q.Offset > 0 {
 			query += ` OFFSET ` + arg(q.Offset)
 		}
-	case q.Offset > 0 && deferredOffset:
+	case q.Offset >= 4*limit && deferredOffset:
 		// A deferred join: the rows skipped by the offset are read in the
 		// index alone (the sort key and sid; PostgreSQL's index-only scan,
 		// SQLite's covering index), and only the page's rows in the table.
-		query = fmt.Sprintf(`SELECT %s FROM (SELECT %s AS sid, %s AS k FROM %s %s LIMIT %s OFFSET %s) AS p
-CROSS JOIN recordings AS r WHERE r.sid = p.sid ORDER BY p.k %s, p.sid %s`,
-			recColsR, sidCol, key, from(live, key == "r."+col, keyset), order, arg(limit), arg(q.Offset), dir, dir)
+		// Each of those costs a search of the sid index (about 4 pages
+		// read on PostgreSQL) instead of the next entry of the scan, so
+		// shallower offsets keep the plain OFFSET.
+		// SQLite finds the rows by rowid, which its indexes hold (by sid
+		// is a search of the sid index and then of the table).
+		rowKey, join := sidCol, `r.sid = p.id`
+		if s.d.rowid && sidCol == "r.sid" {
+			rowKey, join = `r.rowid`, `r.rowid = p.id`
+		}
+		query = fmt.Sprintf(`SELECT %s FROM (SELECT %s AS id, %s AS sid, %s AS k FROM %s %s LIMIT %s OFFSET %s) AS p
+CROSS JOIN recordings AS r WHERE %s ORDER BY p.k %s, p.sid %s`,
+			recColsR, rowKey, sidCol, key, from(live, key == "r."+col, keyset), order, arg(limit), arg(q.Offset), join, dir, dir)
 	default:
 		query = fmt.Sprintf(`SELECT %s FROM %s %s LIMIT %s`, recColsR, from(live, true, keyset), order, arg(limit))
 		if q.Offset > 0 {
