@@ -99,6 +99,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	if c.scenario == "p" {
 		extra = policyConfig(r.phone.Port())
 	}
+	if c.streamBatchMs > 0 {
+		extra += fmt.Sprintf("ari:\n  audiosocket_batch_ms: %d\n", c.streamBatchMs)
+	}
 
 	// The server(s).
 	pid, sipAddr, httpBase, recDir := c.serverPID, c.target, strings.TrimRight(c.ari, "/"), c.recordings

@@ -2,7 +2,6 @@ package call
 
 import (
 	"net"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -135,9 +134,15 @@ type benchStreamRig struct {
 	buf   []byte
 	sent  int
 	frame int // bytes of one message
+	batch int // frames per write
 }
 
 func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
+	return benchStreamBatch(b, m, format, 1)
+}
+
+// benchStreamBatch is benchStream writing batch frames at a time.
+func benchStreamBatch(b *testing.B, m *Manager, format string, batch int) *benchStreamRig {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -162,7 +167,8 @@ func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
 	}()
 	f := streamFormats[format]
 	r.frame = 3 + f.frameBytes()
-	conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind)
+	r.batch = batch
+	conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind, batch, f.frameBytes())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,13 +183,13 @@ func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
 }
 
 // send hands one frame to the stream as a bridge does; it waits, off the
-// clock, rather than let the stream's 1 s queue overflow (the benchmark
-// outruns real time).
+// clock, while the receiver is more than 20 frames behind rather than let
+// the stream's 1 s queue overflow (the benchmark outruns real time).
 func (r *benchStreamRig) send(b *testing.B) {
-	if len(r.sm.outCh) > cap(r.sm.outCh)-2 {
+	if r.behind() {
 		b.StopTimer()
-		for len(r.sm.outCh) > cap(r.sm.outCh)-2 {
-			runtime.Gosched()
+		for r.behind() {
+			time.Sleep(50 * time.Microsecond) // not spinning: BenchmarkStreamSendCPU counts the CPU
 		}
 		b.StartTimer()
 	}
@@ -191,15 +197,20 @@ func (r *benchStreamRig) send(b *testing.B) {
 	r.sent++
 }
 
+// behind: the receiver has not got all but the last 20 frames sent.
+func (r *benchStreamRig) behind() bool {
+	return r.got.Load() < int64(19+(r.sent-20)*r.frame)
+}
+
 // drain waits until the receiver has every frame sent.
 func (r *benchStreamRig) drain(b *testing.B, frames int) {
-	want := int64(19 + r.sent*r.frame) // the UUID message, then the frames
+	want := int64(19 + r.sent/r.batch*r.batch*r.frame) // the UUID message, then the frames written
 	deadline := time.Now().Add(10 * time.Second)
 	for r.got.Load() < want {
 		if time.Now().After(deadline) {
 			b.Fatalf("the receiver got %d bytes of %d (dropped %d)", r.got.Load(), want, r.sm.dropped.Load())
 		}
-		runtime.Gosched()
+		time.Sleep(50 * time.Microsecond)
 	}
 	if d := r.sm.dropped.Load(); d > 0 {
 		b.Fatalf("%d frames dropped", d)
