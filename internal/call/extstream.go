@@ -129,7 +129,9 @@ type streamMedia struct {
 	frame  Frame
 	pcm    []int16
 
-	// The channel's side (its single writer at a time: bridge tick or ops).
+	// The channel's side: wmu serialises its senders (a bridge's clock, a
+	// directly forwarding bridge's other party, ops), and guards these.
+	wmu      sync.Mutex
 	up       *audio.Resampler
 	decode   []int16
 	upBuf    []int16
@@ -235,6 +237,8 @@ func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
 	if box == nil {
 		return nil
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if box.queues {
 		// Straight to the transport's queue and, when the socket has room,
 		// out: no hand-off to a goroutine.

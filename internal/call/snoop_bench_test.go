@@ -2,6 +2,7 @@ package call
 
 import (
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -214,5 +215,76 @@ func (r *benchStreamRig) drain(b *testing.B, frames int) {
 	}
 	if d := r.sm.dropped.Load(); d > 0 {
 		b.Fatalf("%d frames dropped", d)
+	}
+}
+
+// BenchmarkStreamedCallCPU: the whole cost, in CPU time of the process,
+// of one more copy of a recorded channel's audio at the real pace of one
+// frame per 20 ms, with the clocks on a Poller as in the server: a second
+// recording, or a stream to an external media receiver the way a
+// transcription app makes one (a snoop channel, spy=in, and an AudioSocket
+// ulaw channel to a loopback receiver in this process, in a mixing
+// bridge). one-recording is the baseline the others add to; every figure
+// includes the process's idle work (the Poller's wake-ups, the
+// recordings' writers), the same in each. Run it with -benchtime=250x
+// (5 s of audio); cpu-ns/frame is the figure.
+func BenchmarkStreamedCallCPU(b *testing.B) {
+	for _, mode := range []string{"one-recording", "second-recording", "snoop-stream"} {
+		b.Run(mode, func(b *testing.B) {
+			poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+			if err != nil {
+				b.Skip("no Poller here:", err)
+			}
+			ports, err := rtp.NewPorts("127.0.0.1", 48000, 48999)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller,
+				NewMedia: func(cfg rtp.Config) (Media, error) { cfg.CloseSockets(); return newFakeMedia(), nil }})
+			b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
+			ch := benchChannel(b, m)
+			benchRecord(b, ch, "first")
+			var stream *benchStreamRig
+			switch mode {
+			case "second-recording":
+				benchRecord(b, ch, "second")
+			case "snoop-stream":
+				j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sn, err := m.channel(string(j.ID))
+				if err != nil {
+					b.Fatal(err)
+				}
+				stream = benchStream(b, m, "ulaw")
+				stream.ch.enterStasis("bench", nil)
+				br, err := m.createBridge("", "mixing", "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, c := range []*Channel{sn, stream.ch} {
+					if err := br.AddChannel(c, false); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			runtime.GC()
+			before := cpuTime(b)
+			b.ResetTimer()
+			var ts uint32
+			for range b.N {
+				<-tick.C
+				ts = feedOne(ch, ts)
+			}
+			<-tick.C // the last frame's tick
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/frame")
+			if stream != nil && stream.got.Load() < int64(19+b.N/2*stream.frame) {
+				b.Fatalf("the receiver got %d bytes for %d frames", stream.got.Load(), b.N)
+			}
+		})
 	}
 }
