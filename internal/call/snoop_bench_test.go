@@ -1,6 +1,7 @@
 package call
 
 import (
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -144,6 +145,14 @@ func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
 
 // benchStreamBatch is benchStream writing batch frames at a time.
 func benchStreamBatch(b *testing.B, m *Manager, format string, batch int) *benchStreamRig {
+	return benchStreamRigOf(b, m, format, batch, false)
+}
+
+// benchStreamRigOf is benchStreamBatch; with lazy the receiver reads every
+// 100 ms instead of as each frame comes, so that its own reads and
+// wake-ups (an external program's, in a server) weigh little on the
+// process's CPU time.
+func benchStreamRigOf(b *testing.B, m *Manager, format string, batch int, lazy bool) *benchStreamRig {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -163,6 +172,9 @@ func benchStreamBatch(b *testing.B, m *Manager, format string, batch int) *bench
 			r.got.Add(int64(n))
 			if err != nil {
 				return
+			}
+			if lazy {
+				time.Sleep(100 * time.Millisecond)
 			}
 		}
 	}()
@@ -219,17 +231,20 @@ func (r *benchStreamRig) drain(b *testing.B, frames int) {
 }
 
 // BenchmarkStreamedCallCPU: the whole cost, in CPU time of the process,
-// of one more copy of a recorded channel's audio at the real pace of one
-// frame per 20 ms, with the clocks on a Poller as in the server: a second
-// recording, or a stream to an external media receiver the way a
-// transcription app makes one (a snoop channel, spy=in, and an AudioSocket
-// ulaw channel to a loopback receiver in this process, in a mixing
-// bridge). one-recording is the baseline the others add to; every figure
-// includes the process's idle work (the Poller's wake-ups, the
-// recordings' writers), the same in each. Run it with -benchtime=250x
-// (5 s of audio); cpu-ns/frame is the figure.
+// of one more copy of recorded channels' audio at the real pace of one
+// frame per 20 ms, 50 channels at once, with the clocks on a Poller as in
+// the server: a second recording of each, or a stream of each to an
+// external media receiver the way a transcription app makes one (a snoop
+// channel, spy=in, and an AudioSocket ulaw channel to a loopback receiver
+// in this process, reading every 100 ms, in a mixing bridge; batch5
+// writes five frames at once, ari.audiosocket_batch_ms 100).
+// one-recording is the baseline the others add to; every figure includes
+// the process's idle work (the Poller's wake-ups, the recordings'
+// writers) and, for the streams, the receivers' reads, 10 a second. Run it with -benchtime=250x (5 s of audio);
+// cpu-ns/frame is the figure (per channel and frame).
 func BenchmarkStreamedCallCPU(b *testing.B) {
-	for _, mode := range []string{"one-recording", "second-recording", "snoop-stream"} {
+	const calls = 50
+	for _, mode := range []string{"one-recording", "second-recording", "snoop-stream", "snoop-stream-batch5"} {
 		b.Run(mode, func(b *testing.B) {
 			poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
 			if err != nil {
@@ -242,30 +257,39 @@ func BenchmarkStreamedCallCPU(b *testing.B) {
 			m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller,
 				NewMedia: func(cfg rtp.Config) (Media, error) { cfg.CloseSockets(); return newFakeMedia(), nil }})
 			b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
-			ch := benchChannel(b, m)
-			benchRecord(b, ch, "first")
-			var stream *benchStreamRig
-			switch mode {
-			case "second-recording":
-				benchRecord(b, ch, "second")
-			case "snoop-stream":
-				j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				sn, err := m.channel(string(j.ID))
-				if err != nil {
-					b.Fatal(err)
-				}
-				stream = benchStream(b, m, "ulaw")
-				stream.ch.enterStasis("bench", nil)
-				br, err := m.createBridge("", "mixing", "")
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, c := range []*Channel{sn, stream.ch} {
-					if err := br.AddChannel(c, false); err != nil {
+			var chans []*Channel
+			var streams []*benchStreamRig
+			for i := range calls {
+				ch := benchChannel(b, m)
+				chans = append(chans, ch)
+				benchRecord(b, ch, fmt.Sprintf("first-%d", i))
+				switch mode {
+				case "second-recording":
+					benchRecord(b, ch, fmt.Sprintf("second-%d", i))
+				case "snoop-stream", "snoop-stream-batch5":
+					j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+					if err != nil {
 						b.Fatal(err)
+					}
+					sn, err := m.channel(string(j.ID))
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch := 1
+					if mode == "snoop-stream-batch5" {
+						batch = 5
+					}
+					st := benchStreamRigOf(b, m, "ulaw", batch, true)
+					st.ch.enterStasis("bench", nil)
+					streams = append(streams, st)
+					br, err := m.createBridge("", "mixing", "")
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, c := range []*Channel{sn, st.ch} {
+						if err := br.AddChannel(c, false); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
 			}
@@ -277,13 +301,18 @@ func BenchmarkStreamedCallCPU(b *testing.B) {
 			var ts uint32
 			for range b.N {
 				<-tick.C
-				ts = feedOne(ch, ts)
+				for _, ch := range chans {
+					feedOne(ch, ts)
+				}
+				ts += 160
 			}
 			<-tick.C // the last frame's tick
 			b.StopTimer()
-			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N), "cpu-ns/frame")
-			if stream != nil && stream.got.Load() < int64(19+b.N/2*stream.frame) {
-				b.Fatalf("the receiver got %d bytes for %d frames", stream.got.Load(), b.N)
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N*calls), "cpu-ns/frame")
+			for _, st := range streams {
+				if st.got.Load() < int64(19+b.N/2*st.frame) {
+					b.Fatalf("a receiver got %d bytes for %d frames", st.got.Load(), b.N)
+				}
 			}
 		})
 	}
