@@ -17,6 +17,11 @@
 //	c  two-party bridge: loadgen is the caller and the callee; the ARI app
 //	   originates the second leg, bridges both and records the bridge in
 //	   stereo; both sides send audio
+//	o  calls dial 500..599 (Script(<loadgen's app>)): loadgen's web app
+//	   answers IncomingCall with OzML <Record Format="wav"/><Delay>, the
+//	   work of scenario b through a script; -callbacks adds FinishedUrl, so
+//	   every recording also sends a signed RecordCompleted through the
+//	   webhook sender, checked to arrive once per call (ozml.go)
 //	p  the same two-party call recorded by policy, without ARI: loadgen's
 //	   caller is a trunk dialling a DID of a user whose incoming external
 //	   calls are recorded (call_recording.stereo); loadgen's callee is that
@@ -69,6 +74,8 @@ type config struct {
 	audioDelay  time.Duration
 	soak        bool
 	scrape      time.Duration
+	// callbacks: scenario o's Record carries FinishedUrl.
+	callbacks bool
 	// streamFormat is scenario e's external media format.
 	streamFormat string
 	// streamBatchMs is the server's ari.audiosocket_batch_ms (-server-cmd).
@@ -95,7 +102,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "hold time per call (audio sent, then BYE)")
 	fs.BoolVar(&c.soak, "soak", false, "soak run: sample RSS, goroutines and open descriptors every 5 s and fail unless they stay flat (within 5 %) while all calls are up, after a warm-up of one call duration (use minutes: e.g. -calls 2400 -rate 3.34 -duration 60s holds 200 calls for 11 minutes: a warm-up of one call duration, then 10 minutes judged)")
 	fs.DurationVar(&c.scrape, "scrape-metrics", 0, "GET the server's /metrics at this interval during the run, as a Prometheus would (0: never); for measuring what metrics cost")
-	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), b2 (b with a second recording of each call), e (b with each call also streamed to loadgen's AudioSocket receiver: snoop spy=in, externalMedia, bridge), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
+	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), b2 (b with a second recording of each call), o (b's work through an OzML script: Script(), Record, Delay; see -callbacks), e (b with each call also streamed to loadgen's AudioSocket receiver: snoop spy=in, externalMedia, bridge), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
+	fs.BoolVar(&c.callbacks, "callbacks", false, "scenario o: each recording also sends RecordCompleted to loadgen's receiver through the webhook sender (FinishedUrl); the run fails unless every call's callback arrives exactly once, signed")
 	fs.StringVar(&c.streamFormat, "stream-format", "ulaw", "scenario e: the external media format (ulaw, slin, slin16, …)")
 	fs.IntVar(&c.streamBatchMs, "stream-batch-ms", 0, "scenario e with -server-cmd: the server's ari.audiosocket_batch_ms (audio written to the stream's socket at once; 0: each 20 ms frame)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
@@ -173,13 +181,16 @@ func cli(args []string, stdout, stderr io.Writer) int {
 
 func (c *config) validate() error {
 	switch c.scenario {
-	case "a", "b", "b2", "e", "c":
+	case "a", "b", "b2", "e", "c", "o":
 	case "p":
 		if c.audioDelay == 0 {
 			c.audioDelay = 200 * time.Millisecond
 		}
 	default:
-		return fmt.Errorf("-scenario %q: want a, b, c or p", c.scenario)
+		return fmt.Errorf("-scenario %q: want a, b, b2, c, e, o or p", c.scenario)
+	}
+	if c.callbacks && c.scenario != "o" {
+		return errors.New("-callbacks: scenario o only")
 	}
 	if c.calls <= 0 || c.rate <= 0 || c.duration < time.Second {
 		return errors.New("-calls and -rate must be positive and -duration at least 1s")
@@ -189,6 +200,9 @@ func (c *config) validate() error {
 	}
 	if c.serverCmd != "" && c.serverPID != 0 {
 		return errors.New("-server-cmd and -server-pid are exclusive")
+	}
+	if c.scenario == "o" && c.serverCmd == "" {
+		return errors.New("scenario o needs -server-cmd (it configures the script extension and the webhook sender)")
 	}
 	if c.nodes < 1 {
 		c.nodes = 1

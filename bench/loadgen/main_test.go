@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/codec"
+	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
 func TestAudioLoopHasNoSilence(t *testing.T) {
@@ -229,5 +234,107 @@ func TestStreamLoad(t *testing.T) {
 	}
 	if !rep.Passed {
 		t.Errorf("run FAILED: %v", rep.Problems)
+	}
+}
+
+// TestScriptLoad: scenario o runs every call through an OzML script
+// served by loadgen (Script(), Record, Delay) with -callbacks: each
+// recording is exact and its RecordCompleted arrives once, signed, naming
+// the call's recording.
+func TestScriptLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the script load takes about 10 s")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs Linux /proc to measure the server")
+	}
+	bin := filepath.Join(t.TempDir(), "tapedeck")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tapedeck/tapedeck/cmd/tapedeck")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tapedeck: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := config{scenario: "o", callbacks: true, calls: 10, rate: 20, duration: 4 * time.Second, serverCmd: bin,
+		ariUser: "asterisk", ariPass: "asterisk", tick: 5 * time.Millisecond, dialTimeout: 15 * time.Second}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(ctx, c, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	rep.writeText(&sb)
+	t.Log("\n" + sb.String())
+	if rep.Calls.Answered != 10 || rep.Calls.Failed != 0 {
+		t.Errorf("calls answered/failed = %d/%d, want 10/0", rep.Calls.Answered, rep.Calls.Failed)
+	}
+	if rr := rep.Recordings; rr.Found != 10 || rr.WithGap != 0 || rr.BadLength != 0 || rr.BadHeader != 0 {
+		t.Errorf("recordings: %d found, %d with gaps, %d wrong length, %d bad headers", rr.Found, rr.WithGap, rr.BadLength, rr.BadHeader)
+	}
+	cb := rep.Callbacks
+	if cb == nil || cb.Calls != 10 || cb.Expected != 10 || cb.Delivered != 10 || cb.Duplicates != 0 || cb.BadSig != 0 || cb.BadURL != 0 || cb.Reasons["hangup/done"] != 10 {
+		t.Errorf("callbacks: %+v, want 10 RecordCompleted (hangup/done), once each, signed", cb)
+	}
+	if !rep.Passed {
+		t.Errorf("run FAILED: %v", rep.Problems)
+	}
+}
+
+// TestOZMLAppChecks: the receiver of scenario o refuses an unsigned
+// callback and counts a repeated delivery, so a load run cannot pass with
+// callbacks that are unsigned or sent twice.
+func TestOZMLAppChecks(t *testing.T) {
+	a, err := newOZMLApp(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	post := func(path string, form url.Values, sign bool, delivery string) int {
+		body := form.Encode()
+		req, _ := http.NewRequest("POST", a.base()+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if sign {
+			req.Header.Set(webhook.SignatureHeader, webhook.Sign(a.secret, time.Now(), []byte(body)))
+		}
+		if delivery != "" {
+			req.Header.Set(webhook.DeliveryHeader, delivery)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if path == "/incoming" && sign && !strings.Contains(string(b), `FinishedUrl="`+a.base()+`/done"`) {
+			t.Errorf("OzML without FinishedUrl: %s", b)
+		}
+		return res.StatusCode
+	}
+	if code := post("/incoming", url.Values{"NotificationName": {"IncomingCall"}, "CallId": {"c1"}}, true, ""); code != 200 {
+		t.Fatalf("IncomingCall: %d", code)
+	}
+	recDir := "/data/recording"
+	good := url.Values{"NotificationName": {"RecordCompleted"}, "CallId": {"c1"}, "Reason": {"hangup"}, "State": {"done"},
+		"RecordURL": {"http://x/api/recordings/" + base64.RawURLEncoding.EncodeToString([]byte(recDir+"/"+ozmlFolder+"/c1-1.wav")) + ".wav?sig=ab"}}
+	if code := post("/done", good, false, "7"); code != http.StatusForbidden {
+		t.Errorf("unsigned RecordCompleted: %d, want 403", code)
+	}
+	if cr := a.report(recDir); cr.BadSig != 1 || cr.Missing != 1 || cr.Delivered != 0 {
+		t.Errorf("after an unsigned callback: %+v", cr)
+	}
+	post("/done", good, true, "7")
+	if cr := a.report(recDir); cr.Delivered != 1 || cr.Missing != 0 || cr.Duplicates != 0 || cr.BadURL != 0 {
+		t.Errorf("after one good callback: %+v", cr)
+	}
+	post("/done", good, true, "7")
+	if cr := a.report(recDir); cr.Duplicates != 2 { // the CallId twice and the delivery id twice
+		t.Errorf("after a repeat: %+v", cr)
+	}
+	bad := url.Values{"NotificationName": {"RecordCompleted"}, "CallId": {"c2"}, "RecordURL": {"http://x/elsewhere.wav"}}
+	post("/done", bad, true, "8")
+	if cr := a.report(recDir); cr.Unknown != 1 || cr.BadURL != 1 {
+		t.Errorf("after a callback for an unknown call: %+v", cr)
 	}
 }

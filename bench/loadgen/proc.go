@@ -171,16 +171,18 @@ dialplan:
     app: "Record(calls/${EXTEN}-${UNIQUEID},wav)"
   - exten: "_3XX"
     app: "Stasis(loadgen,${EXTEN})"
-`
+%s`
 
-func startServer(ctx context.Context, cmdline, dir, extra string, rtpMin, rtpMax int) (*managedServer, error) {
+// startServer starts tapedeck; dialplan is added to the dialplan's
+// entries, extra to the end of the configuration.
+func startServer(ctx context.Context, cmdline, dir, dialplan, extra string, rtpMin, rtpMax int) (*managedServer, error) {
 	args := strings.Fields(cmdline)
 	if len(args) == 0 {
 		return nil, errors.New("-server-cmd is empty")
 	}
 	s := &managedServer{dir: dir, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "tapedeck.log"), exited: make(chan struct{})}
 	cfgPath := filepath.Join(dir, "tapedeck.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(serverConfig, s.dataDir, rtpMin, rtpMax)+extra), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(serverConfig, s.dataDir, rtpMin, rtpMax, dialplan)+extra), 0o644); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(s.logPath)

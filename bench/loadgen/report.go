@@ -42,6 +42,9 @@ type Report struct {
 	// Streams is scenario e's external media streams as loadgen's
 	// AudioSocket receiver got them.
 	Streams *StreamReport `json:"streams,omitempty"`
+	// Callbacks is scenario o's script application: IncomingCall and,
+	// with -callbacks, the RecordCompleted notifications it received.
+	Callbacks *CallbackReport `json:"callbacks,omitempty"`
 	// Nodes (cluster runs, cluster.go): each node's CPU and recordings;
 	// CPU above is their sum. Kamailio's CPU is not in it.
 	Nodes          []NodeReport    `json:"nodes,omitempty"`
@@ -285,6 +288,14 @@ func (r *Report) checkRecordings(rn *runner, dirs []string, since time.Time) {
 			}
 		}
 		rr.Expected = r.Calls.Answered
+	case "o":
+		matches, _ := filepath.Glob(filepath.Join(dir, ozmlFolder, "*.wav"))
+		for _, p := range matches {
+			if fi, err := os.Stat(p); err == nil && !fi.ModTime().Before(since.Add(-time.Second)) {
+				items = append(items, item{strings.TrimSuffix(strings.TrimPrefix(p, dir+"/"), ".wav"), p})
+			}
+		}
+		rr.Expected = r.Calls.Answered
 	case "p":
 		matches, _ := filepath.Glob(filepath.Join(dir, "policy", "*.wav"))
 		for _, p := range matches {
@@ -446,6 +457,20 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	if st := r.Streams; st != nil {
 		tw("external media streams", "%d / %d received (AudioSocket %s), %d short, shortest %d %% of the caller's audio %v", st.Received, st.Expected, st.Format, st.Short, st.MinPct, st.Problems)
+	}
+	if cb := r.Callbacks; cb != nil {
+		if cb.Enabled {
+			tw("callbacks (RecordCompleted)", "%d / %d delivered, %d missing, %d duplicates, %d unknown, %d bad signatures, %d bad RecordURLs; %.0f/s (peak %d in 1 s); all in %.2f s after the calls %v",
+				cb.Delivered, cb.Expected, cb.Missing, cb.Duplicates, cb.Unknown, cb.BadSig, cb.BadURL, cb.RatePerSec, cb.PeakPerSec, cb.WaitSeconds, cb.Reasons)
+		} else {
+			tw("script calls", "%d IncomingCall, no callbacks; recordings finished %.2f s after the calls", cb.Calls, cb.WaitSeconds)
+		}
+		for i, p := range cb.Problems {
+			if i == 5 {
+				break
+			}
+			tw("  script problem", "%s", p)
+		}
 	}
 	for i, b := range rr.Bad {
 		if i == 5 {

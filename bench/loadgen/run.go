@@ -50,6 +50,7 @@ type runner struct {
 	phone    *sipua.Phone
 	callee   *sipua.Phone
 	app      *ariApp
+	ozml     *ozmlApp
 	pacer    *pacer
 	target   string
 	limit    int // audio packets per call
@@ -95,12 +96,21 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		}
 		defer r.callee.Close()
 	}
-	extra := ""
+	extra, dialplan := "", ""
 	if c.scenario == "p" {
 		extra = policyConfig(r.phone.Port())
 	}
 	if c.streamBatchMs > 0 {
 		extra += fmt.Sprintf("ari:\n  audiosocket_batch_ms: %d\n", c.streamBatchMs)
+	}
+	if c.scenario == "o" {
+		// Scenario o: loadgen's OzML application (and callback receiver).
+		r.ozml, err = newOZMLApp(c.callbacks)
+		if err != nil {
+			return nil, err
+		}
+		defer r.ozml.close()
+		extra, dialplan = r.ozml.serverConfig(), r.ozml.dialplan()
 	}
 
 	// The server(s).
@@ -152,7 +162,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 				span := 10000 / c.nodes
 				rtpMin, rtpMax = 10000+i*span, 10000+(i+1)*span-1
 			}
-			srv, err := startServer(ctx, c.serverCmd, ndir, nextra, rtpMin, rtpMax)
+			srv, err := startServer(ctx, c.serverCmd, ndir, dialplan, nextra, rtpMin, rtpMax)
 			if err != nil {
 				return nil, err
 			}
@@ -352,6 +362,19 @@ wait:
 		time.Sleep(20 * time.Millisecond)
 	}
 	dcancel()
+	// Scenario o: a call's work ends with its recording and, with
+	// -callbacks, its RecordCompleted delivered; both are in the CPU figure.
+	if r.ozml != nil && recDir != "" {
+		if c.callbacks {
+			if n := r.ozml.waitCallbacks(30 * time.Second); n > 0 {
+				rep.fail(fmt.Sprintf("%d RecordCompleted callbacks not delivered 30 s after the calls", n))
+			}
+		}
+		if n := waitPolicyRecordings(ctx, filepath.Join(recDir, ozmlFolder), r.results, 30*time.Second); n > 0 {
+			rep.fail(fmt.Sprintf("%d script recordings not finished 30 s after the calls", n))
+		}
+	}
+	callbacksDone := time.Now()
 	cpu1, each1 := sumCPU(pids)
 	if kam != nil {
 		k1 := kam.cpu()
@@ -401,6 +424,27 @@ wait:
 		}
 	}
 
+	if r.ozml != nil {
+		cr := r.ozml.report(recDir)
+		cr.WaitSeconds = callbacksDone.Sub(callsEnded).Seconds()
+		rep.Callbacks = cr
+		answered := 0
+		for _, res := range r.results {
+			if res.answered {
+				answered++
+			}
+		}
+		switch {
+		case cr.Calls != answered:
+			rep.fail(fmt.Sprintf("script: %d IncomingCall notifications for %d answered calls", cr.Calls, answered))
+		case cr.Missing > 0 || cr.Duplicates > 0 || cr.Unknown > 0 || cr.BadSig > 0 || cr.BadURL > 0 || cr.Delivered != cr.Expected:
+			rep.fail(fmt.Sprintf("callbacks: %d delivered of %d expected, %d missing, %d duplicates, %d unknown, %d bad signatures, %d bad RecordURLs",
+				cr.Delivered, cr.Expected, cr.Missing, cr.Duplicates, cr.Unknown, cr.BadSig, cr.BadURL))
+		case len(cr.Problems) > 0:
+			rep.fail("script application: " + cr.Problems[0])
+		}
+	}
+
 	// Figures.
 	rep.fill(r, runStart)
 	rep.WallSeconds = t1.Sub(t0).Seconds()
@@ -446,6 +490,8 @@ func (r *runner) call(ctx context.Context, i int) (res callResult) {
 		exten = policyDID
 	case "b", "b2", "e":
 		exten = strconv.Itoa(300 + i%100)
+	case "o":
+		exten = strconv.Itoa(500 + i%100)
 	case "c":
 		select {
 		case exten = <-r.extens:

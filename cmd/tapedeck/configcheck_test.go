@@ -56,6 +56,8 @@ func TestConfigCheckFindsBrokenConfigurations(t *testing.T) {
 			`dialplan rule 1 (exten "2001"): Record(calls/${EXTEN}.wav): name "calls/2001.wav" ends in ".wav": write Record(calls/2001,wav) (the format is an argument; the file gets its extension)`},
 		"Stasis without an app": {route("2001", "Stasis()"),
 			`dialplan rule 1 (exten "2001"): Stasis(): no ARI application name: want Stasis(app[,args...])`},
+		"recording.checksum misspelt": {"recording:\n  checksum: on-demand\n",
+			`recording.checksum: "on-demand" is not one of on_demand (default) or background`},
 		"Stasis unclosed": {route("2001", "Stasis(x"),
 			`dialplan rule 1 (exten "2001"): Stasis(x: missing ")" at the end`},
 		"Wait with a unit": {route("2001", "Wait(5s)"),

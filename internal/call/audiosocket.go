@@ -16,8 +16,10 @@ import (
 // two-byte big-endian payload length and the payload. The first message is
 // the stream's UUID (kind 0x01, 16 bytes); audio is kind 0x10 (slin 8 kHz,
 // or the channel's G.711 bytes) or 0x11-0x18 (slin at 12 … 192 kHz); a
-// digit is kind 0x03 (one ASCII byte); 0x00 ends the stream; 0xff is an
-// error from the far end.
+// digit the channel receives goes to the far end as kind 0x03 (one ASCII
+// byte); 0x00 ends the stream. From the far end only hangup and audio are
+// taken: any other kind (a digit, a UUID, 0xff error) hangs the channel
+// up, as in Asterisk.
 
 // AudioSocket message kinds.
 const (
@@ -215,13 +217,14 @@ func (a *audioSocket) run(s *streamMedia) {
 		switch {
 		case kind == asKindHangup:
 			s.ch.log.Info("AudioSocket: the far end ended the stream")
-		case kind == asKindUUID:
-			continue
-		case kind == asKindDTMF:
-			if len(payload) == 1 && isDigit(rune(payload[0])) {
-				s.ch.OnDTMF(rune(payload[0]), 100, true)
-			}
-			continue
+		case kind == asKindUUID, kind == asKindDTMF:
+			// Asterisk's res_audiosocket takes only hangup and audio from
+			// the far end: anything else, a digit included, fails the
+			// channel's read and the channel hangs up (its digits go to
+			// the far end, never from it).
+			s.ch.log.Warn("AudioSocket: the far end sent a message other than hangup or audio; hanging up", "kind", fmt.Sprintf("0x%02x", kind))
+		case kind >= asKindAudio && kind <= 0x18 && len(payload) == 0:
+			s.ch.log.Warn("AudioSocket: an audio message of no length from the far end; hanging up")
 		case kind == asKindAudio && s.f.enc != "slin":
 			s.receive(payload, s.f.enc, s.f.rate)
 			continue
@@ -238,12 +241,4 @@ func (a *audioSocket) run(s *streamMedia) {
 	}
 	a.conn.Close()
 	go s.ch.hangup(CauseNormalClearing, true)
-}
-
-func isDigit(r rune) bool {
-	switch {
-	case r >= '0' && r <= '9', r == '*', r == '#', r >= 'A' && r <= 'D':
-		return true
-	}
-	return false
 }

@@ -159,7 +159,10 @@ type Bridge struct {
 	destroyed bool
 	ticking   bool
 	clock     *rtp.Tick // the Manager's Poller drives the mixer (nil: a ticker goroutine)
-	announce  *frameFIFO
+	// announce carries the bridge's playbacks, music its music on hold:
+	// both heard by everyone, mixed (bridge.announcer).
+	announce *frameFIFO
+	music    *frameFIFO
 	// snap is the members list read by the ticker without the lock.
 	snap atomic.Pointer[[]*member]
 	// outBuf is the ticker goroutine's encode buffer.
@@ -811,10 +814,7 @@ func (b *Bridge) Play(o PlayOptions) (*Playback, error) {
 		b.mu.Unlock()
 		return nil, errf(ErrBridgeNotFound, "Bridge not found")
 	}
-	if b.announce == nil {
-		b.announce = newFrameFIFO()
-		b.mixer.SetAnnouncer(b.announce.source)
-	}
+	b.announcerLocked()
 	b.startTickerLocked()
 	b.mu.Unlock()
 	p, err := b.m.newPlayback(b, o, b.m.opts.Language)
@@ -873,6 +873,49 @@ func (b *Bridge) writeFrame(pcm []int16) {
 	if a != nil {
 		a.push(pcm)
 	}
+}
+
+// writeMusic sends a frame of the bridge's music on hold.
+func (b *Bridge) writeMusic(pcm []int16) {
+	b.mu.Lock()
+	a := b.music
+	b.mu.Unlock()
+	if a != nil {
+		a.push(pcm)
+	}
+}
+
+// announcerLocked attaches, once, what everyone in the bridge hears besides
+// each other: its playbacks and its music on hold, summed. In Asterisk
+// each is a channel of its own in the bridge (an announcer for a playback,
+// another for the music), mixed like any party: a playback does not stop
+// the bridge's music, and both are heard.
+func (b *Bridge) announcerLocked() {
+	if b.announce != nil {
+		return
+	}
+	b.announce, b.music = newFrameFIFO(), newFrameFIFO()
+	play, music := b.announce, b.music
+	var other []int16 // the mixer's goroutine alone calls the source
+	b.mixer.SetAnnouncer(func(pcm []int16) int {
+		n := play.source(pcm)
+		if n == mix.Idle {
+			return music.source(pcm)
+		}
+		if cap(other) < len(pcm) {
+			other = make([]int16, len(pcm))
+		}
+		if music.source(other[:len(pcm)]) != mix.Idle {
+			for i, s := range other[:len(pcm)] {
+				pcm[i] = saturate(int32(pcm[i]) + int32(s))
+			}
+		}
+		return n
+	})
+}
+
+func saturate(v int32) int16 {
+	return int16(max(min(v, 32767), -32768))
 }
 
 // frameFIFO hands playback frames (pushed at 20 ms pace by a playback) to

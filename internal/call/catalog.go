@@ -65,6 +65,7 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	in.TenantUUID, in.Direction, in.Owners = r.opts.policy.tenant, r.opts.policy.direction, r.opts.policy.owners
 	in.AbsentBelow = r.opts.AbsentBelow
 	r.mu.Lock()
+	in.Silent = r.silent
 	in.Duration = time.Duration(r.written) * time.Second / audio.SampleRate
 	in.Quality = r.qualityLocked()
 	if status == "failed" {

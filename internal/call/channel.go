@@ -105,6 +105,12 @@ type Channel struct {
 	// moh stops the music on hold playing to the channel (moh.go; guarded
 	// by mu; nil: none).
 	moh chan struct{}
+	// onHold: startMoh was asked and no stopMoh since (Asterisk's
+	// AST_FLAG_MOH), mohClass the class asked last; a playback stops the
+	// music and, for a bridged channel, onHold starts it again after
+	// (guarded by mu).
+	onHold   bool
+	mohClass string
 	// codecs restrict an outbound leg's codecs (originate's formats; set
 	// before it dials).
 	codecs []string

@@ -41,8 +41,10 @@ type CallRecordOptions struct {
 	// recording has ended in any way.
 	OnFinish func(CallRecordResult)
 	// Stereo records a bridged call with each party on its own channel
-	// (the bridge's stereo recording); a call that is not bridged has one
-	// party to record and answers ErrUnsupported.
+	// (the bridge's stereo recording); a call that is not bridged with
+	// Track TrackBoth gets what its party sends on the first channel and
+	// what tapedeck sends it on the second; other tracks answer
+	// ErrUnsupported.
 	Stereo bool
 }
 
@@ -89,7 +91,9 @@ type CallRecordResult struct {
 // RecordCall records a call from now on: a bridged channel's bridge mix
 // (both parties), or else the channel's audio. The recording ends when the
 // call ends, when a limit of o is reached or a finish digit is pressed; the
-// call goes on.
+// call goes on. A call not answered yet is answered by the recording, and
+// RecordCall returns once the recording is attached (at most 2 s), so its
+// first packet is in the file whoever answers next.
 func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJSON, error) {
 	ch, err := m.channel(string(id))
 	if err != nil {
@@ -106,18 +110,30 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	if gone {
 		return LiveRecordingJSON{}, errChannelNotFound
 	}
+	// A call not answered yet is answered by its recording once the
+	// recording hears it; RecordCall returns then, so that whoever answers
+	// next (a script's next verb) cannot answer before it and lose the
+	// caller's first words.
+	unanswered := ch.State() != StateUp
 	var r *LiveRecording
 	if br != nil && (o.Track == TrackInbound || o.Track == TrackOutbound) {
 		r, err = ch.record(o.RecordOptions, "command") // one direction of this party
 	} else if br != nil {
 		r, err = br.Record(o.RecordOptions, o.Stereo)
-	} else if o.Stereo {
-		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording needs a bridged call; this call has one party")
+	} else if o.Stereo && o.Track != TrackBoth {
+		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording of a call that is not bridged records both directions (TrackBoth)")
 	} else {
-		r, err = ch.record(o.RecordOptions, "command")
+		// TrackBoth: what the party sends and what it hears (prompts,
+		// playbacks), aligned by time; dual puts them on two channels.
+		ro := o.RecordOptions
+		ro.dual = o.Stereo
+		r, err = ch.record(ro, "command")
 	}
 	if err != nil {
 		return LiveRecordingJSON{}, err
+	}
+	if unanswered {
+		r.waitAttached(2 * time.Second)
 	}
 	var byDigit, byChannel bool // byDigit: set on the media path, read under mu
 	var mu sync.Mutex

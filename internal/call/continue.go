@@ -71,7 +71,6 @@ func (m *Manager) Continue(id ChannelID, o ContinueOptions) error {
 	old := ch.app
 	ch.inStasis = false
 	ch.app, ch.args = "", nil
-	ch.dialplan = DialplanCEP{Context: context, Exten: exten, Priority: pri}
 	ch.mu.Unlock()
 	if old != "" {
 		m.bus.Unsubscribe(old, "channel:"+ch.id)
@@ -83,10 +82,16 @@ func (m *Manager) Continue(id ChannelID, o ContinueOptions) error {
 
 // runDialplan runs the application of the route at context/exten/priority
 // on a channel that left its application; where there is none the
-// dialplan ends and the channel is hung up.
+// dialplan ends and the channel is hung up. The channel's application
+// stays the one it left until another runs: ChannelDialplan, to those
+// still subscribed to the channel (no longer the application it left),
+// when the location differs.
 func (ch *Channel) runDialplan(context, exten string, pri int64) {
 	end := func(why string, args ...any) {
 		ch.log.Info("dialplan ended: "+why, append([]any{"context", context, "exten", exten, "priority", pri}, args...)...)
+		ch.mu.Lock()
+		ch.dialplan.Context, ch.dialplan.Exten, ch.dialplan.Priority = context, exten, pri
+		ch.mu.Unlock()
 		ch.hangup(CauseNormalClearing, false)
 	}
 	if pri != 1 {
@@ -124,11 +129,10 @@ func (ch *Channel) runDialplan(context, exten string, pri int64) {
 		ch.mu.Unlock()
 		return
 	}
-	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
 	for k, v := range route.Variables {
 		ch.vars[k] = v
 	}
-	ch.publishLocked(&ChannelDialplan{Base: ch.m.base("ChannelDialplan"), DialplanApp: app.Name, DialplanAppData: app.Data(), Channel: ch.jsonLocked()})
+	ch.setDialplanLocked(DialplanCEP{Context: context, Exten: exten, Priority: pri, AppName: app.Name, AppData: app.Data()})
 	ch.mu.Unlock()
 	application.start(ch, inv)
 }

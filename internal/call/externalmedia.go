@@ -147,6 +147,7 @@ func (m *Manager) externalRTP(o ExternalMediaOptions) (ChannelJSON, error) {
 		remote:       &sdp.Media{Addr: addr, Formats: []sdp.Format{f}, Direction: sdp.SendRecv, Ptime: 20},
 		vars:         withVars(o.Variables, local),
 		app:          o.App,
+		dialed:       true,
 		noCallRecord: true,
 		wrapMedia:    wrap,
 		l16:          l16,
@@ -154,7 +155,7 @@ func (m *Manager) externalRTP(o ExternalMediaOptions) (ChannelJSON, error) {
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "media: %v", err)
 	}
-	ch.enterStasis(o.App, splitArgs(o.Data))
+	ch.execStasis(o.App, o.Data)
 	j := ch.JSON()
 	j.Channelvars = local
 	return j, nil
@@ -197,6 +198,7 @@ func (m *Manager) newStreamChannel(o ExternalMediaOptions, name string, state St
 		choice:       sdp.Choice{Audio: audio},
 		vars:         withVars(o.Variables, driver),
 		app:          o.App,
+		dialed:       true,
 		media:        sm,
 		noCallRecord: true,
 	}, rtp.Config{})
@@ -232,7 +234,7 @@ func (m *Manager) externalAudioSocket(o ExternalMediaOptions) (ChannelJSON, erro
 	}
 	sm.connect(conn)
 	go conn.run(sm)
-	ch.enterStasis(o.App, splitArgs(o.Data))
+	ch.execStasis(o.App, o.Data)
 	j := ch.JSON()
 	j.Channelvars = driver
 	return j, nil
@@ -268,7 +270,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 			delete(m.wsPending, connID)
 			m.mu.Unlock()
 		}()
-		ch.enterStasis(o.App, splitArgs(o.Data))
+		ch.execStasis(o.App, o.Data)
 		j := ch.JSON()
 		j.Channelvars = driver
 		return j, nil
@@ -283,7 +285,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		return ChannelJSON{}, err
 	}
 	w := &mediaWebSocket{conn: conn, s: sm, connID: connID, json: wo.json}
-	ch.enterStasis(o.App, splitArgs(o.Data))
+	ch.execStasis(o.App, o.Data)
 	go w.run()
 	j := ch.JSON()
 	j.Channelvars = driver

@@ -395,7 +395,7 @@ func (m *Manager) Invite(d *sip.Dialog) {
 		user:       user,
 		callID:     d.CallID(),
 		caller:     CallerID{Name: d.CallerName(), Number: d.CallerNumber()},
-		dialplan:   DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1, AppName: app.Name, AppData: app.Data()},
+		dialplan:   DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1},
 		state:      StateRing,
 		choice:     choice,
 		remote:     remote,
@@ -410,6 +410,9 @@ func (m *Manager) Invite(d *sip.Dialog) {
 
 	accepted = true
 	ch.log.Info("call arrived", "app", app.Name, "source", d.Source())
+	ch.mu.Lock()
+	ch.setDialplanLocked(DialplanCEP{Context: route.Context, Exten: d.Exten(), Priority: 1, AppName: app.Name, AppData: app.Data()})
+	ch.mu.Unlock()
 	application.start(ch, inv)
 	d.SetHandler(ch)
 }
@@ -469,6 +472,10 @@ type channelSpec struct {
 	// made on cfg (a snoop channel has no sockets).
 	name  string
 	media Media
+	// dialed: the channel is made by a dial of its own (originate,
+	// external media: Asterisk's ast_dial), whose dialplan application is
+	// AppDial2 "(Outgoing Line)" until it runs another.
+	dialed bool
 	// noCallRecord: the channel is not a call (snoop, external media):
 	// OnCallEnded does not hear of it.
 	noCallRecord bool
@@ -554,13 +561,64 @@ func (m *Manager) register(ch *Channel, s channelSpec) *Channel {
 	promActive.Inc()
 	m.watch()
 	ch.mu.Lock()
-	if s.app != "" {
+	ch.app = s.app
+	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
+	if s.dialed {
+		// ast_dial's prerun names the application AppDial2 before the
+		// originating application subscribes to the channel: only those
+		// subscribed to every channel hear this ChannelDialplan.
+		ch.app = ""
+		cep := ch.dialplan
+		cep.AppName, cep.AppData = "AppDial2", "(Outgoing Line)"
+		ch.setDialplanLocked(cep)
 		ch.app = s.app
+	}
+	if s.app != "" {
 		m.bus.Subscribe(s.app, "channel:"+ch.id)
 	}
-	ch.publishLocked(&ChannelEvent{Base: m.base("ChannelCreated"), Channel: ch.jsonLocked()})
 	ch.mu.Unlock()
 	return ch
+}
+
+// setDialplanLocked moves the channel to a dialplan location and
+// application and publishes ChannelDialplan where Asterisk does
+// (channel_dialplan in res/stasis/app.c): when the channel gets an
+// application where it had none, or its context, extension or priority
+// changes while it has one. Like every channel event it goes to the
+// applications subscribed to the channel (its own application when it
+// has one, those subscribed to it or to everything).
+func (ch *Channel) setDialplanLocked(cep DialplanCEP) {
+	old := ch.dialplan
+	ch.dialplan = cep
+	if cep.AppName == "" {
+		return
+	}
+	if old.AppName != "" && old.Context == cep.Context && old.Exten == cep.Exten && old.Priority == cep.Priority {
+		return
+	}
+	ch.publishLocked(&ChannelDialplan{Base: ch.m.base("ChannelDialplan"), DialplanApp: cep.AppName, DialplanAppData: cep.AppData, Channel: ch.jsonLocked()})
+}
+
+// execStasis runs Stasis(app[,args]) on a channel that tapedeck puts in
+// an application itself (create, originate, external media), as Asterisk
+// does with pbx_exec: the channel's application becomes Stasis
+// (ChannelDialplan where setDialplanLocked says), then StasisStart.
+func (ch *Channel) execStasis(app, args string) {
+	ch.mu.Lock()
+	cep := ch.dialplan
+	cep.AppName, cep.AppData = "Stasis", stasisAppData(app, args)
+	ch.setDialplanLocked(cep)
+	ch.mu.Unlock()
+	ch.enterStasis(app, splitArgs(args))
+}
+
+// stasisAppData is the data of Stasis(app[,args]) as Asterisk writes it
+// for a channel it puts in an application itself (create, originate).
+func stasisAppData(app, args string) string {
+	if args == "" {
+		return app
+	}
+	return app + "," + args
 }
 
 // enterStasis puts the channel into an application: StasisStart.

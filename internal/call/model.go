@@ -107,5 +107,5 @@ var EventTypes = []string{
 	"PlaybackStarted", "PlaybackContinuing", "PlaybackFinished", "Dial",
 	"BridgeCreated", "BridgeDestroyed", "ChannelEnteredBridge", "ChannelLeftBridge",
 	"ChannelCreated", "ChannelTalkingStarted", "ChannelTalkingFinished",
-	"ChannelDialplan", "ChannelConnectedLine", "ChannelCallerId",
+	"ChannelDialplan", "ChannelConnectedLine", "ChannelCallerId", "ApplicationMoveFailed",
 }

@@ -111,6 +111,12 @@ func (m *Manager) playMOH(class string, write func([]int16), stop, gone <-chan s
 // StartMOH plays music on hold to a channel (ARI's channel startMoh),
 // replacing music already playing; the channel hears it, or the bridge it
 // is in hears it for it alone, like a playback.
+//
+// With a playback, as in Asterisk (a file stream deactivates the channel's
+// generator, the music; ast_bridge_channel_playfile starts it again for a
+// channel on hold): a playback that starts on the channel stops its music,
+// which it hears no more; after the playback, a channel in a bridge hears
+// its music again (the class asked last), one alone does not.
 func (m *Manager) StartMOH(id ChannelID, class string) error {
 	return m.withChannel(id, func(ch *Channel) error {
 		ch.mu.Lock()
@@ -118,15 +124,44 @@ func (m *Manager) StartMOH(id ChannelID, class string) error {
 		if err := ch.checkLocked(true); err != nil {
 			return err
 		}
-		if ch.moh != nil {
-			close(ch.moh)
-		}
-		stop := make(chan struct{})
-		ch.moh = stop
-		out := make([]byte, 160)
-		go m.playMOH(class, func(pcm []int16) { ch.writeFrameWith(pcm, out) }, stop, ch.done)
+		ch.onHold, ch.mohClass = true, class
+		ch.playMOHLocked()
 		return nil
 	})
+}
+
+// playMOHLocked starts the music of ch.mohClass, replacing music playing.
+func (ch *Channel) playMOHLocked() {
+	if ch.moh != nil {
+		close(ch.moh)
+	}
+	stop := make(chan struct{})
+	ch.moh = stop
+	out := make([]byte, 160)
+	go ch.m.playMOH(ch.mohClass, func(pcm []int16) { ch.writeFrameWith(pcm, out) }, stop, ch.done)
+}
+
+// holdMOHForPlayback runs as a playback of the channel starts: the music
+// stops; the function returned (nil: none), run once the playback has
+// finished, starts it again where Asterisk does, for a bridged channel
+// still on hold.
+func (ch *Channel) holdMOHForPlayback() func() {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.moh != nil {
+		close(ch.moh)
+		ch.moh = nil
+	}
+	if ch.bridgeOverlay.Load() == nil {
+		return nil
+	}
+	return func() {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		if ch.onHold && !ch.hangingUp {
+			ch.playMOHLocked()
+		}
+	}
 }
 
 // StopMOH stops a channel's music on hold (nothing playing is fine, as in
@@ -144,6 +179,7 @@ func (m *Manager) StopMOH(id ChannelID) error {
 }
 
 func (ch *Channel) stopMOHLocked() {
+	ch.onHold = false
 	if ch.moh != nil {
 		close(ch.moh)
 		ch.moh = nil
@@ -151,7 +187,8 @@ func (ch *Channel) stopMOHLocked() {
 }
 
 // StartBridgeMOH plays music on hold to everyone in a bridge (ARI's bridge
-// startMoh), replacing music already playing.
+// startMoh), replacing music already playing. A playback on the bridge is
+// heard with the music, which goes on (see Bridge.announcerLocked).
 func (m *Manager) StartBridgeMOH(id BridgeID, class string) error {
 	b, err := m.bridge(string(id))
 	if err != nil {
@@ -162,17 +199,14 @@ func (m *Manager) StartBridgeMOH(id BridgeID, class string) error {
 	if b.destroyed {
 		return errf(ErrBridgeNotFound, "Bridge not found")
 	}
-	if b.announce == nil {
-		b.announce = newFrameFIFO()
-		b.mixer.SetAnnouncer(b.announce.source)
-	}
+	b.announcerLocked()
 	b.startTickerLocked()
 	if b.moh != nil {
 		close(b.moh)
 	}
 	stop := make(chan struct{})
 	b.moh = stop
-	go m.playMOH(class, b.writeFrame, stop, b.done)
+	go m.playMOH(class, b.writeMusic, stop, b.done)
 	return nil
 }
 

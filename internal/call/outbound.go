@@ -141,6 +141,13 @@ type DialEvent struct {
 }
 
 func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, string, error) {
+	return m.outboundChannelSpec(o, state, false)
+}
+
+// outboundChannelSpec makes an outgoing channel; dialed: by originate
+// (ast_dial: AppDial2, and the dialplan location is the endpoint's,
+// default,s,1, until the callee answers).
+func (m *Manager) outboundChannelSpec(o OriginateOptions, state State, dialed bool) (*Channel, string, error) {
 	if m.opts.Dialer == nil {
 		return nil, "", errf(ErrUnavailable, "outbound calls are not configured")
 	}
@@ -177,16 +184,21 @@ func (m *Manager) outboundChannel(o OriginateOptions, state State) (*Channel, st
 		accountSid, _ = c.AccountSid(ctx, "")
 		cancel()
 	}
+	cep := DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: max(o.Priority, 1)}
+	if dialed {
+		cep = DialplanCEP{Context: "default", Exten: "s", Priority: 1}
+	}
 	ch, err := m.newChannel(channelSpec{
 		callSid:    callSid,
 		accountSid: accountSid,
 		id:         string(o.ChannelID),
 		user:       user,
 		caller:     parseCallerID(o.CallerID),
-		dialplan:   DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: nonEmpty(o.Extension, "s"), Priority: max(o.Priority, 1)},
+		dialplan:   cep,
 		state:      state,
 		vars:       o.Variables,
 		app:        o.App,
+		dialed:     dialed,
 	}, media)
 	if err != nil {
 		return nil, "", errf(ErrUnavailable, "media: %v", err)
@@ -222,7 +234,7 @@ func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
 		}
 		o.Priority = n
 	}
-	ch, uri, err := m.outboundChannel(o, StateDown)
+	ch, uri, err := m.outboundChannelSpec(o, StateDown, true)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +259,10 @@ func (m *Manager) create(o OriginateOptions) (*Channel, error) {
 	ch.mu.Lock() // the channel is published: Dial may already be looking
 	ch.dialTarget = uri
 	ch.mu.Unlock()
-	ch.enterStasis(o.App, splitArgs(o.AppArgs))
+	// Asterisk runs Stasis on the created channel (pbx_exec): it has an
+	// application now, and the application, subscribed, hears
+	// ChannelDialplan before StasisStart.
+	ch.execStasis(o.App, o.AppArgs)
 	return ch, nil
 }
 
@@ -443,7 +458,9 @@ func (ch *Channel) applyAnswer(body []byte) {
 // afterAnswer runs what the originate asked for once the callee answered.
 func (ch *Channel) afterAnswer(o *OriginateOptions) {
 	if o.App != "" {
-		ch.enterStasis(o.App, splitArgs(o.AppArgs))
+		// Stasis runs where the channel is, after AppDial2: no
+		// ChannelDialplan, the location does not change.
+		ch.execStasis(o.App, o.AppArgs)
 		return
 	}
 	if o.Controlled && o.Extension == "" {
@@ -465,7 +482,7 @@ func (ch *Channel) afterAnswer(o *OriginateOptions) {
 		return
 	}
 	ch.mu.Lock()
-	ch.dialplan.AppName, ch.dialplan.AppData = app.Name, app.Data()
+	ch.setDialplanLocked(DialplanCEP{Context: nonEmpty(o.Context, "default"), Exten: o.Extension, Priority: max(o.Priority, 1), AppName: app.Name, AppData: app.Data()})
 	ch.mu.Unlock()
 	application.start(ch, inv)
 }

@@ -253,6 +253,11 @@ func (p *Playback) run(res MediaResolver) {
 		return
 	}
 	p.mu.Unlock()
+	if h, ok := p.target.(interface{ holdMOHForPlayback() func() }); ok {
+		if resume := h.holdMOHForPlayback(); resume != nil {
+			defer resume()
+		}
+	}
 	frame := make([]int16, 160)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()

@@ -61,8 +61,10 @@ type RecordOptions struct {
 	// Track is the audio recorded of a channel (Twilio's RecordingTrack):
 	// TrackInbound what its party sends (what tapedeck receives, also in
 	// a bridge), TrackOutbound what its party hears (what tapedeck sends
-	// it: prompts, the bridge's mix), "" or TrackBoth as before (a
-	// channel's received audio; in a bridge, the bridge's mix).
+	// it: prompts, the bridge's mix), "" as before (a channel's received
+	// audio; in a bridge, the bridge's mix), TrackBoth a bridged
+	// channel's bridge mix and an unbridged channel's two directions
+	// aligned by time (recorder.Duplex; dual: one per channel).
 	Track string
 	// TrimSilence trims the leading and trailing silence of the file when
 	// the recording is done (Twilio's Trim=trim-silence; WAV only).
@@ -71,11 +73,20 @@ type RecordOptions struct {
 	// audio than this (Twilio's recordings: a second); 0: only without
 	// any audio.
 	AbsentBelow time.Duration
+	// AbsentSilent: the recording is catalogued absent (Twilio's error
+	// 16102) when it holds audio but no frame of it is sound (average
+	// magnitude under recorder.DSPThreshold, Asterisk's silence
+	// detector).
+	AbsentSilent bool
 
 	// OnDegraded, if set, runs once when the recording's loss passes
 	// Options.DegradedLossPercent, with its quality then: on its own
 	// goroutine while it records, before RecordingFinished at its end.
 	OnDegraded func(*meta.Quality)
+
+	// dual puts a TrackBoth recording of a channel that is not bridged
+	// on two channels: what it receives left, what it sends right.
+	dual bool
 
 	// policy describes a recording made by the users' flags.
 	policy policyInfo
@@ -113,6 +124,15 @@ func (t *sentRecordingTap) Audio(f *Frame) {
 
 // sentSSRC is the source id of what a channel sends, for its recording.
 const sentSSRC = 0x5e47
+
+// duplexSentTap feeds a TrackBoth recording of a channel that is not
+// bridged what the channel sends, at the time it is sent.
+type duplexSentTap struct {
+	NoOpTap
+	r *LiveRecording
+}
+
+func (t duplexSentTap) Audio(f *Frame) { t.r.pushSent(f.PCM, f.At) }
 
 // policyInfo is what the catalog keeps of a policy recording.
 type policyInfo struct {
@@ -153,7 +173,7 @@ type LiveRecording struct {
 	target  string
 	opts    RecordOptions
 	path    string // file path with extension
-	stereo  bool   // bridge recordings: one party per channel
+	stereo  bool   // bridge recordings: one party per channel; duplex ones: one direction per channel
 	source  string // catalog source: ari, policy (dialplan Record), ...
 
 	// catMu orders the recording's catalog writes: the end waits for a
@@ -194,8 +214,11 @@ type LiveRecording struct {
 	paused   bool
 	muted    bool
 	written  int64 // samples written while recording (not paused)
-	silence  []int16
-	finished bool
+	// heard: a frame written reached the silence threshold (AbsentSilent);
+	// silent is set at the end: audio was written, none of it sound.
+	heard, silent bool
+	silence       []int16
+	finished      bool
 	// startedAt is when writing began; firstMember the bridge's first
 	// party at the start (for the catalog's CallSid).
 	startedAt   time.Time
@@ -209,7 +232,13 @@ type LiveRecording struct {
 	onDone     []func()
 	ended      bool
 	emit       func([]int16) // timeline output, bound once (no per-packet closure)
-	sentDetach func()        // TrackOutbound: takes the sent tap off
+	sentDetach func()        // TrackOutbound, duplex: takes the sent tap off
+	// duplex aligns what a channel that is not bridged receives and sends
+	// (TrackBoth): the timeline's output and the sent audio go through it;
+	// pushAt is the arrival of the packet being pushed, for its clock.
+	duplex     *recorder.Duplex
+	duplexEmit func(mixed, left, right []int16)
+	pushAt     time.Time
 
 	// Completeness (meta.Quality). meter counts a channel recording's
 	// packets; lossSilence the silence earlier timelines inserted (a
@@ -305,9 +334,15 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if err != nil {
 		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
+	if o.dual && (o.Track != TrackBoth || bridged) {
+		return nil, errf(ErrUnsupported, "A dual-channel recording of a channel records both of its directions")
+	}
+	if o.dual && f.Name != "wav" {
+		return nil, errf(ErrUnsupported, "format %s cannot hold two channels; use wav", f.Name)
+	}
 	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
-		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source,
+		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source, stereo: o.dual,
 		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}), attached: make(chan struct{}),
 	}
 	m.recMu.Lock()
@@ -424,6 +459,13 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.vad = recorder.NewVAD(audio.SampleRate)
 	}
 	r.emit = r.writeLocked
+	if ch != nil && r.opts.Track == TrackBoth {
+		// Both directions of a channel that is not bridged, aligned by
+		// time (a bridged one records the bridge instead).
+		r.duplex = recorder.NewDuplex(audio.SampleRate)
+		r.duplexEmit = r.writeDuplexLocked
+		r.emit = func(pcm []int16) { r.duplex.Add(recorder.DuplexIn, pcm, r.pushAt, r.duplexEmit) }
+	}
 	if ch != nil {
 		r.meter = recorder.NewMeter(audio.SampleRate)
 		r.dupBase = ch.media.Stats().Duplicates
@@ -443,6 +485,14 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		}
 	} else if ch != nil {
 		attached = ch.attach(r)
+		if attached && r.duplex != nil {
+			var detach func()
+			if detach, attached = ch.AttachSentTap(duplexSentTap{r: r}); attached {
+				r.mu.Lock()
+				r.sentDetach = detach
+				r.mu.Unlock()
+			}
+		}
 	} else {
 		attached = r.br.attachRecording(r)
 	}
@@ -537,38 +587,7 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		return
 	}
 	if r.stereo {
-		n := len(mixed)
-		if cap(r.silence) < 2*n {
-			r.silence = make([]int16, 2*n)
-		}
-		buf := r.silence[:2*n]
-		if r.muted {
-			left, right = nil, nil
-		}
-		if len(left) < n {
-			left = silentFrame(n)
-		}
-		if len(right) < n {
-			right = silentFrame(n)
-		}
-		n = int(min(int64(n), max(r.maxSamples()-r.written, 0)))
-		buf = buf[:2*n]
-		left, right = left[:n], right[:n]
-		for i := range n {
-			buf[2*i], buf[2*i+1] = left[i], right[i]
-		}
-		if !r.q.push(buf) {
-			if r.cause == "" {
-				r.cause = r.overflowCause()
-			}
-		} else {
-			if r.opts.MaxSilence > 0 {
-				for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
-					r.vad.Frame(mixed[off : off+audio.FrameSamples])
-				}
-			}
-			r.written += int64(n)
-		}
+		r.writeStereoLocked(mixed, left, right)
 	} else {
 		if r.muted {
 			if cap(r.silence) < len(mixed) {
@@ -579,6 +598,22 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		}
 		r.writeLocked(mixed)
 	}
+	r.afterWriteLocked()
+}
+
+// writeDuplexLocked is a duplex recording's output: the mix, or the two
+// directions one per channel.
+func (r *LiveRecording) writeDuplexLocked(mixed, left, right []int16) {
+	if r.stereo {
+		r.writeStereoLocked(mixed, left, right)
+	} else {
+		r.writeLocked(mixed)
+	}
+}
+
+// afterWriteLocked stops or fails the recording when a limit is reached;
+// it unlocks r.mu.
+func (r *LiveRecording) afterWriteLocked() {
 	stop, fail := r.checkLimitsLocked()
 	if stop || fail != "" {
 		if r.ending {
@@ -592,6 +627,75 @@ func (r *LiveRecording) pushMixed(mixed []int16, left, right []int16) {
 		go r.fail(fail)
 	case stop:
 		go r.finish(RecDone)
+	}
+}
+
+// pushSent takes one frame the channel sends (a duplex recording).
+func (r *LiveRecording) pushSent(pcm []int16, at time.Time) {
+	if r.mixIn.Load() != nil {
+		return // the bridge's mix feeds it
+	}
+	r.mu.Lock()
+	if r.state != RecRecording || r.writer == nil || r.duplex == nil {
+		r.mu.Unlock()
+		return
+	}
+	if r.muted {
+		pcm = silentFrame(len(pcm))
+	}
+	r.duplex.Add(recorder.DuplexOut, pcm, at, r.duplexEmit)
+	r.afterWriteLocked()
+}
+
+// writeStereoLocked writes left and right interleaved (the silence
+// detector hears mixed).
+func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
+	n := len(mixed)
+	if cap(r.silence) < 2*n {
+		r.silence = make([]int16, 2*n)
+	}
+	buf := r.silence[:2*n]
+	if r.muted {
+		left, right = nil, nil
+	}
+	if len(left) < n {
+		left = silentFrame(n)
+	}
+	if len(right) < n {
+		right = silentFrame(n)
+	}
+	n = int(min(int64(n), max(r.maxSamples()-r.written, 0)))
+	buf = buf[:2*n]
+	left, right = left[:n], right[:n]
+	for i := range n {
+		buf[2*i], buf[2*i+1] = left[i], right[i]
+	}
+	if !r.q.push(buf) {
+		if r.cause == "" {
+			r.cause = r.overflowCause()
+		}
+		return
+	}
+	r.hearLocked(mixed[:n])
+	if r.opts.MaxSilence > 0 {
+		for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
+			r.vad.Frame(mixed[off : off+audio.FrameSamples])
+		}
+	}
+	r.written += int64(n)
+}
+
+// hearLocked notes whether audio written is sound (AbsentSilent), frame
+// by frame, until the first frame that is.
+func (r *LiveRecording) hearLocked(pcm []int16) {
+	if !r.opts.AbsentSilent || r.heard {
+		return
+	}
+	for off := 0; off < len(pcm); off += audio.FrameSamples {
+		if recorder.Talking(pcm[off:min(off+audio.FrameSamples, len(pcm))], recorder.DSPThreshold) {
+			r.heard = true
+			return
+		}
 	}
 }
 
@@ -610,12 +714,10 @@ func (r *LiveRecording) push(ssrc uint32, seq uint16, ts uint32, pcm []int16, no
 		return
 	}
 	if r.muted {
-		if cap(r.silence) < len(pcm) {
-			r.silence = make([]int16, len(pcm))
-		}
-		pcm = r.silence[:len(pcm)]
+		pcm = silentFrame(len(pcm)) // (r.silence is a stereo recording's buffer)
 	}
 	dropped := r.timeline.Stats().Dropped
+	r.pushAt = now
 	r.timeline.Push(ssrc, ts, pcm, now, r.emit)
 	if r.timeline.Stats().Dropped != dropped {
 		r.meter.Late()
@@ -740,6 +842,7 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 		r.cause = r.overflowCause()
 		return
 	}
+	r.hearLocked(pcm)
 	if r.opts.MaxSilence > 0 {
 		for off := 0; off+audio.FrameSamples <= len(pcm); off += audio.FrameSamples {
 			r.vad.Frame(pcm[off : off+audio.FrameSamples])
@@ -781,6 +884,9 @@ func (r *LiveRecording) mixFrom(b *Bridge) {
 	if r.timeline != nil {
 		r.timeline.Flush(r.emit)
 	}
+	if r.duplex != nil {
+		r.duplex.Flush(r.duplexEmit)
+	}
 	r.mixIn.Store(b)
 	r.mu.Unlock()
 	if !b.attachRecording(r) {
@@ -804,6 +910,9 @@ func (r *LiveRecording) unmixLocked(b *Bridge, bridgeLocked bool) {
 	if r.timeline != nil {
 		// A fresh timeline: RTP timestamps start again from the channel.
 		r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
+	}
+	if r.duplex != nil {
+		r.duplex.Reanchor()
 	}
 	r.mu.Unlock()
 }
@@ -837,6 +946,9 @@ func (r *LiveRecording) Pause(on bool) error {
 	}
 	if on && r.state == RecRecording {
 		r.timeline.Flush(r.emit)
+		if r.duplex != nil {
+			r.duplex.Flush(r.duplexEmit)
+		}
 		if r.meter != nil {
 			r.meter.Break() // what is sent while paused is not expected
 		}
@@ -845,6 +957,9 @@ func (r *LiveRecording) Pause(on bool) error {
 		// A fresh timeline: the paused interval is skipped, not filled.
 		r.lossSilence += r.timeline.Stats().SilenceSamples
 		r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
+		if r.duplex != nil {
+			r.duplex.Reanchor() // from the next audio on
+		}
 		r.state = RecRecording
 	}
 	return nil
@@ -972,6 +1087,9 @@ func (r *LiveRecording) finish(state RecordingState) {
 	if w != nil {
 		if r.timeline != nil && r.cause == "" && r.ch != nil {
 			r.timeline.Flush(r.emit)
+			if r.duplex != nil && r.mixIn.Load() == nil {
+				r.duplex.Flush(r.duplexEmit)
+			}
 			if st := r.timeline.Stats(); st.Clamped > 0 {
 				r.m.log.Warn("recording: RTP timestamps ran ahead of the clock; gaps cut to the time that passed",
 					"name", r.name, "target", r.target, "gaps", st.Clamped)
@@ -1002,6 +1120,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		r.state = RecFailed
 	}
 	trim := r.state == RecDone && w != nil && r.opts.TrimSilence && r.format.Ext == "wav"
+	r.silent = r.opts.AbsentSilent && !r.heard && r.written > 0
 	r.mu.Unlock()
 	if trim {
 		// Twilio's Trim=trim-silence: the leading and trailing silence go

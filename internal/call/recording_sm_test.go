@@ -204,3 +204,36 @@ func TestHangupRacesRecordStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordCallBeforeTheAnswer: RecordCall on a call that is still
+// ringing returns once its recording is attached, so the packet the caller
+// sends right after an answer that follows (an OzML script answers with its
+// next verb) is in the file. It used to return at once: an answer then
+// came before the file was open and the caller's first packets were lost.
+func TestRecordCallBeforeTheAnswer(t *testing.T) {
+	r := newRig(t)
+	ch, _, fm := r.inbound("", offer(t, 5000, ""))
+	id := ChannelID(ch.ID())
+	done := make(chan CallRecordResult, 1)
+	if _, err := r.m.RecordCall(id, CallRecordOptions{RecordOptions: RecordOptions{Name: "first", Format: "wav"},
+		OnFinish: func(res CallRecordResult) { done <- res }}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.AnswerCall(id); err != nil {
+		t.Fatal(err)
+	}
+	feed(ch, fm, 1, 0, 5, 0x10) // at once after the answer
+	r.m.Hangup(id, CauseNormalClearing)
+	var res CallRecordResult
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recording did not finish")
+	}
+	if res.Recording.State != RecDone {
+		t.Fatalf("recording %+v", res)
+	}
+	if pcm := readWAV(t, res.Path); len(pcm) != 5*160 {
+		t.Fatalf("%d samples, want %d: the first packets after the answer are missing", len(pcm), 5*160)
+	}
+}

@@ -100,6 +100,8 @@ func storedErr(err error, what string) error {
 		return errRecordingNotFound
 	case errors.Is(err, meta.ErrConflict):
 		return errf(ErrConflict, "A recording with the same name already exists on the system")
+	case errors.Is(err, catalog.ErrUnavailable):
+		return errf(ErrUnavailable, "%s", err.Error())
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -28,6 +28,24 @@ import (
 // ErrNotFound is returned for unknown (or foreign) recordings.
 var ErrNotFound = meta.ErrNotFound
 
+// ErrUnavailable: the recording's file is on another node's disk and that
+// node does not answer (down, or out of reach): the APIs answer 503, and a
+// delete leaves the recording as it was.
+var ErrUnavailable = errors.New("catalog: the node holding the recording's file does not answer")
+
+// PeerFiles reaches the files that other nodes keep on their own disks
+// (the cluster's relay, over NATS): a recording made on node A without
+// object storage is downloaded and deleted through node B. Both fail with
+// ErrUnavailable when the node does not answer, and ErrNotFound when it
+// answers that it has no such file.
+type PeerFiles interface {
+	// OpenFile opens the file of row, which row.Node keeps under
+	// row.FilePath in its local store.
+	OpenFile(ctx context.Context, row meta.Recording) (blob.Reader, error)
+	// DeleteFile removes it there.
+	DeleteFile(ctx context.Context, row meta.Recording) error
+}
+
 // Info describes a recording as the call model knows it.
 type Info struct {
 	Name         string // ARI name (relative path without extension)
@@ -51,12 +69,13 @@ type Info struct {
 	// absent, as Twilio keeps none under a second (0: only one without
 	// audio is).
 	AbsentBelow time.Duration
+	// Silent: the recording's starter keeps no silent recording and no
+	// frame of this one was sound (Twilio's absent, error 16102).
+	Silent bool
 	// Quality is the recording's completeness (nil: not measured).
 	Quality *meta.Quality
 	// WaitUpload makes Finished wait for the first attempt of the upload
 	// to object storage (a stop asked for; a hangup never waits).
-	// Without it (a hangup) the checksum, too, is computed by that
-	// background job rather than before the row is written.
 	WaitUpload bool
 }
 
@@ -79,8 +98,23 @@ type Service struct {
 	// DeletedRetention is how long the row of a deleted recording is kept
 	// (0: DefaultDeletedRetention; negative: forever).
 	DeletedRetention time.Duration
+	// HashInBackground (recording.checksum: background) makes a background
+	// job compute the SHA-256 of every finished recording kept on local
+	// disk, one file at a time. Without it (on_demand, the default) a
+	// local recording's checksum is computed when something needs it
+	// (Checksum: the media caches' keys), never on the hangup's path.
+	// With object storage the upload computes it either way, from the
+	// same read that sends the file.
+	HashInBackground bool
+	// LostAfter: the live recordings of another node whose heartbeat has
+	// been gone this long are settled by this one (settleLost); 0: never.
+	LostAfter time.Duration
+	// Peers, when set, serves and deletes the recordings kept on other
+	// nodes' disks; without it they are not this node's to serve.
+	Peers PeerFiles
 
 	up         uploads
+	hashing    sync.Mutex // one background hash at a time
 	localOnce  sync.Once
 	localStore *blob.Local
 	localErr   error
@@ -175,14 +209,13 @@ func (s *Service) started(ctx context.Context, in Info) (meta.Recording, error) 
 		Node: s.Node, TenantUUID: in.TenantUUID, Direction: in.Direction, Owners: in.Owners,
 		Quality: in.Quality,
 	}
-	// A name reused with ifExists=overwrite replaces the previous row.
-	if old, err := s.Meta.RecordingByName(ctx, in.Name); err == nil {
-		row.Sid = old.Sid
-		row.DateCreated = old.DateCreated
-	}
-	if err := s.Meta.PutRecording(ctx, row); err != nil {
+	// A name reused with ifExists=overwrite replaces the previous row,
+	// keeping its Sid: one upsert on the name, no look-up.
+	sid, created, err := s.Meta.StartRecording(ctx, row)
+	if err != nil {
 		return meta.Recording{}, err
 	}
+	row.Sid, row.DateCreated = sid, created
 	return row, nil
 }
 
@@ -220,7 +253,7 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
 	s.mu.Unlock()
-	if row != nil && (s.Blob != nil || row.SHA256 == "") {
+	if row != nil && s.wantsJob(*row) {
 		first := s.startUpload(*row, in.ContentType)
 		if in.WaitUpload {
 			select {
@@ -274,10 +307,14 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 	if in.Quality != nil {
 		row.Quality = in.Quality
 	}
+	// The row gets the file's size; its checksum is computed later, by
+	// the upload (object storage), the background job (checksum:
+	// background) or when something needs it (Checksum): finishing never
+	// reads the file back.
+	row.Size, row.SHA256 = 0, ""
 	if in.Status == "failed" {
-		row.Size, row.SHA256 = 0, ""
-		if size, sum, dur, err := measure(in.Path, in.Format); err == nil {
-			row.Size, row.SHA256 = size, sum
+		if size, dur, err := measure(in.Path, in.Format); err == nil {
+			row.Size = size
 			if dur > 0 || size == 0 {
 				row.Duration = dur.Seconds()
 			}
@@ -285,38 +322,24 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 			s.log().Warn("catalog: cannot measure failed recording", "name", in.Name, "err", err)
 		}
 	} else {
-		var size int64
-		var sum string
-		var err error
-		if in.WaitUpload {
-			size, sum, err = fileSum(in.Path)
-		} else {
-			// A hangup does not wait for the checksum: the row is
-			// written with the size, and the job hashes the file.
-			var fi os.FileInfo
-			if fi, err = os.Stat(in.Path); err == nil {
-				size = fi.Size()
-			}
-		}
-		if err != nil {
+		if fi, err := os.Stat(in.Path); err != nil {
 			row.Status = "failed"
 			row.StatusDetail = "The finished recording's file cannot be read: " + err.Error()
 			s.log().Warn("catalog: cannot read finished recording", "name", in.Name, "err", err)
 		} else {
-			row.Size, row.SHA256 = size, sum
+			row.Size = fi.Size()
 		}
-		if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
+		if row.Status == meta.StatusCompleted && in.Silent {
+			// Audio, but silent throughout: Twilio's "absent" with
+			// 16102 (whatever its length; trimmed, it is empty).
+			row.Status, row.StatusDetail = meta.StatusAbsent, DetailSilent
+		} else if row.Status == meta.StatusCompleted && (in.Duration <= 0 || in.Duration < in.AbsentBelow) {
 			// Not one frame of audio was received, or less than its
-			// starter keeps: Twilio's "absent". The file stays,
-			// checksummed here: no upload job.
+			// starter keeps: Twilio's "absent". The file stays, on
+			// local disk: no upload job.
 			row.Status, row.StatusDetail = meta.StatusAbsent, DetailNoAudio
 			if in.Duration > 0 {
 				row.StatusDetail = fmt.Sprintf(DetailTooShort, in.Duration.Seconds(), in.AbsentBelow.Seconds())
-			}
-			if row.SHA256 == "" {
-				if size, sum, err := fileSum(in.Path); err == nil {
-					row.Size, row.SHA256 = size, sum
-				}
 			}
 		}
 	}
@@ -329,18 +352,21 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 	return &row, nil
 }
 
-// measure repairs a file in place (recorder.Repair) and returns its size,
-// checksum and duration (0 when the format does not tell).
-func measure(path, format string) (int64, string, time.Duration, error) {
+// measure repairs a file in place (recorder.Repair) and returns its size
+// and duration (0 when the format does not tell).
+func measure(path, format string) (int64, time.Duration, error) {
 	var dur time.Duration
 	if f, err := recorder.Lookup(format); err == nil {
 		var rerr error
 		if _, dur, rerr = recorder.Repair(path, f); rerr != nil && errors.Is(rerr, os.ErrNotExist) {
-			return 0, "", 0, rerr
+			return 0, 0, rerr
 		}
 	}
-	size, sum, err := fileSum(path)
-	return size, sum, dur, err
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	return fi.Size(), dur, nil
 }
 
 // DetailNoAudio is the StatusDetail of an absent recording.
@@ -349,6 +375,25 @@ const DetailNoAudio = "The recording received no audio"
 // DetailTooShort is the StatusDetail of a recording shorter than its
 // starter keeps (Twilio's rule: under a second is absent, error 16101).
 const DetailTooShort = "The recording is too short: %.3g s of audio, under %.3g s"
+
+// DetailSilent is the StatusDetail of a recording that is absent because
+// no frame of it was sound (Twilio's error 16102).
+const DetailSilent = "The recording is silent: no frame reached the silence threshold"
+
+// Twilio's error codes of an absent recording.
+const (
+	CodeTooShort = 16101 // no audio, or less than its starter keeps
+	CodeSilent   = 16102 // silent throughout
+)
+
+// AbsentCode is Twilio's error code of an absent recording: 16102 when it
+// is silent, 16101 (too short) otherwise.
+func AbsentCode(rec meta.Recording) int {
+	if rec.StatusDetail == DetailSilent {
+		return CodeSilent
+	}
+	return CodeTooShort
+}
 
 // Settled statuses' details, for rows that Reconcile settles.
 const (
@@ -362,7 +407,7 @@ const (
 // disk was full), then settles this node's rows left in progress whose
 // recording is no longer being made here (after a restart, every one):
 // when the file is there it is repaired and measured and the row becomes
-// "recovered" with the file's size, checksum and duration; when it is not,
+// "recovered" with the file's size and duration; when it is not,
 // the row becomes "failed". Each settled row says so in its StatusDetail.
 // It runs at start-up and then periodically (Run) until it succeeds.
 func (s *Service) Reconcile(ctx context.Context) error {
@@ -377,7 +422,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	var errs []error
 	for _, in := range retry {
 		row, err := s.finished(ctx, in)
-		if row != nil && (s.Blob != nil || row.SHA256 == "") {
+		if row != nil && s.wantsJob(*row) {
 			defer s.startUpload(*row, in.ContentType)
 		}
 		s.mu.Lock()
@@ -416,6 +461,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 	}
 	if err := s.checkFiles(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.settleLost(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if n, err := s.PurgeDeleted(ctx); err != nil {
@@ -490,11 +538,11 @@ func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) 
 		return false, nil
 	}
 	p := s.abs(row.FilePath)
-	size, sum, dur, err := measure(p, row.Format)
+	size, dur, err := measure(p, row.Format)
 	switch {
 	case err == nil:
 		row.Status, row.StatusDetail = meta.StatusRecovered, DetailSettledFromFile
-		row.Size, row.SHA256, row.Duration = size, sum, dur.Seconds()
+		row.Size, row.SHA256, row.Duration = size, "", dur.Seconds()
 	case errors.Is(err, os.ErrNotExist) || p == "":
 		row.Status, row.StatusDetail = meta.StatusFailed, DetailFileMissing
 		row.Size, row.SHA256, row.Duration = 0, "", 0
@@ -550,10 +598,17 @@ func (s *Service) reconcileContained(ctx context.Context, every time.Duration) {
 // Recovered catalogs a file repaired at start-up.
 func (s *Service) Recovered(ctx context.Context, in Info) error {
 	in.Status = "recovered"
-	if _, err := s.Meta.RecordingByName(ctx, in.Name); errors.Is(err, meta.ErrNotFound) {
+	row, err := s.Meta.RecordingByName(ctx, in.Name)
+	if errors.Is(err, meta.ErrNotFound) {
 		if _, err := s.Started(ctx, in); err != nil {
 			return err
 		}
+	} else if err == nil && row.Node != "" && row.Node != s.Node {
+		// The name is another node's recording now (this node was lost
+		// and its name released meanwhile): not this file's row.
+		s.log().Warn("catalog: a recovered file's name is another node's recording; the file is left uncatalogued",
+			"name", in.Name, "path", in.Path, "node", row.Node)
+		return nil
 	}
 	return s.Finished(ctx, in)
 }
@@ -716,9 +771,25 @@ func (s *Service) locate(row meta.Recording) (blob.Store, string, error) {
 	return l, row.FilePath, nil
 }
 
+// onPeer reports whether the row's file is on another node's disk.
+func (s *Service) onPeer(row meta.Recording) bool {
+	return row.Node != "" && row.Node != s.Node && row.FilePath != "" && !isRemote(row)
+}
+
 // removeFile deletes the row's file (gone already is fine), and for a
-// local file the marker a crash recovery left beside it.
+// local file the marker a crash recovery left beside it. Another node's
+// file is deleted by that node.
 func (s *Service) removeFile(ctx context.Context, row meta.Recording) error {
+	if s.onPeer(row) {
+		if s.Peers == nil {
+			return fmt.Errorf("recording %q is on node %s's disk: %w", row.Name, row.Node, ErrNotFound)
+		}
+		err := s.Peers.DeleteFile(ctx, row)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
 	st, key, err := s.locate(row)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -746,8 +817,20 @@ type Media struct {
 }
 
 // Open opens a recording's file for download, through the blob store that
-// holds it (local or S3). A missing file is ErrNotFound.
+// holds it (local or S3), or through the node that keeps it on its disk
+// (Peers). A missing file is ErrNotFound; a node that does not answer,
+// ErrUnavailable.
 func (s *Service) Open(ctx context.Context, row meta.Recording, contentType string) (*Media, error) {
+	if s.onPeer(row) {
+		if s.Peers == nil {
+			return nil, fmt.Errorf("recording %q is on node %s's disk: %w", row.Name, row.Node, ErrNotFound)
+		}
+		r, err := s.Peers.OpenFile(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		return &Media{ReadSeekCloser: r, Size: r.Size(), ModTime: r.ModTime(), ContentType: contentType}, nil
+	}
 	st, key, err := s.locate(row)
 	if err != nil {
 		return nil, err
@@ -782,8 +865,11 @@ func (s *Service) abs(p string) string {
 	return filepath.Join(s.Root, filepath.FromSlash(p))
 }
 
+// openFile opens a file to hash it (tests count the files read).
+var openFile = os.Open
+
 func fileSum(path string) (int64, string, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path)
 	if err != nil {
 		return 0, "", err
 	}
@@ -837,7 +923,18 @@ func (s *Service) Stored(ctx context.Context, name string) (meta.Recording, erro
 // was written has none), on this node's disk or in object storage.
 func (s *Service) servable(r meta.Recording) bool {
 	if r.Node != "" && r.Node != s.Node && !isRemote(r) {
-		return false // on another node's disk
+		// On another node's disk: served through it (Peers). A failed
+		// one that kept a file was measured (Size) when it ended.
+		if s.Peers == nil || r.Name == "" {
+			return false
+		}
+		switch r.Status {
+		case meta.StatusCompleted, meta.StatusRecovered, meta.StatusAbsent:
+			return true
+		case meta.StatusFailed:
+			return r.FilePath != "" && r.Size > 0
+		}
+		return false
 	}
 	switch r.Status {
 	case meta.StatusCompleted, meta.StatusRecovered, meta.StatusAbsent:
@@ -874,7 +971,8 @@ type StoredName struct {
 	Quality      *meta.Quality
 }
 
-// StoredNames lists the stored recordings this node can serve, by name:
+// StoredNames lists the stored recordings this node can serve (with Peers,
+// those on the other nodes' disks too), by name:
 // ARI's /recordings/stored, one query of the catalog (the only index of
 // stored recordings). Completed and recovered ones, and failed ones that
 // kept a file; not those in progress or whose file went missing.
@@ -882,7 +980,11 @@ func (s *Service) StoredNames(ctx context.Context) ([]StoredName, error) {
 	var out []StoredName
 	after := ""
 	for {
-		rows, err := s.Meta.Finished(ctx, s.Node, after, 1000)
+		node := s.Node
+		if s.Peers != nil {
+			node = "*" // the other nodes' files too, served through them
+		}
+		rows, err := s.Meta.Finished(ctx, node, after, 1000)
 		if err != nil {
 			return nil, err
 		}

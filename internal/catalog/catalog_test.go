@@ -1,7 +1,11 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -122,7 +126,7 @@ func TestReconcileLeavesLiveRecordings(t *testing.T) {
 // recorder's path makes.
 type stmtStore struct {
 	meta.Store
-	byName, bySid, put, checksum atomic.Int32
+	byName, bySid, put, start, checksum atomic.Int32
 }
 
 func (c *stmtStore) RecordingByName(ctx context.Context, name string) (meta.Recording, error) {
@@ -140,16 +144,35 @@ func (c *stmtStore) PutRecording(ctx context.Context, r meta.Recording) error {
 	return c.Store.PutRecording(ctx, r)
 }
 
+func (c *stmtStore) StartRecording(ctx context.Context, r meta.Recording) (string, time.Time, error) {
+	c.start.Add(1)
+	return c.Store.StartRecording(ctx, r)
+}
+
 func (c *stmtStore) SetChecksum(ctx context.Context, sid, filePath string, size int64, sum string, now time.Time) (bool, error) {
 	c.checksum.Add(1)
 	return c.Store.SetChecksum(ctx, sid, filePath, size, sum, now)
 }
 
-// TestRecordingStatements: a recording that ends by a hangup costs four
-// catalog statements — Started's look-up (a reused name keeps its row) and
-// insert, Finished's update of the row Started wrote (not read back), and
-// the checksum job's one conditional UPDATE — and the row ends completed
-// with the file's size and SHA-256 and what Paused changed.
+// countOpens counts the files the catalog opens to hash them.
+func countOpens(t *testing.T) *atomic.Int32 {
+	var n atomic.Int32
+	old := openFile
+	openFile = func(name string) (*os.File, error) {
+		n.Add(1)
+		return old(name)
+	}
+	t.Cleanup(func() { openFile = old })
+	return &n
+}
+
+// TestRecordingStatements: a recording that ends by a hangup costs two
+// catalog statements — Started's upsert on the name (a reused name keeps
+// its row, without a look-up) and Finished's update of the row Started
+// wrote (not read back) — and no read of its file: the row ends completed
+// with the file's size, no checksum (recording.checksum: on_demand) and
+// what Paused changed. The name recorded again keeps its Sid, still with
+// one statement at the start.
 func TestRecordingStatements(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -164,6 +187,7 @@ func TestRecordingStatements(t *testing.T) {
 	cs := &stmtStore{Store: st}
 	svc := &Service{Meta: cs, Root: dir, Node: "n1"}
 	defer svc.Close()
+	opens := countOpens(t)
 
 	p := filepath.Join(dir, "calls", "a.wav")
 	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
@@ -179,23 +203,137 @@ func TestRecordingStatements(t *testing.T) {
 	must(t, svc.Paused(ctx, "calls/a", true, q))
 	must(t, svc.Paused(ctx, "calls/a", false, q))
 	in.Status, in.Duration = "completed", time.Second
-	must(t, svc.Finished(ctx, in)) // a hangup: the job hashes the file
-	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool { return svc.Uploading() == 0 },
-		"the checksum job did not end")
+	must(t, svc.Finished(ctx, in)) // a hangup
+	if n := svc.Uploading(); n != 0 {
+		t.Fatalf("%d background jobs after a local recording's end; want none", n)
+	}
 
 	row, err := st.RecordingBySid(ctx, sid)
 	must(t, err)
-	size, sum, err := fileSum(p)
-	must(t, err)
-	if row.Status != meta.StatusCompleted || row.Size != size || row.SHA256 != sum || row.Duration != 1 {
-		t.Fatalf("row: status %s size %d sum %q duration %v; want completed, %d, %q, 1", row.Status, row.Size, row.SHA256, row.Duration, size, sum)
+	if row.Status != meta.StatusCompleted || row.Size != int64(len(audio)) || row.SHA256 != "" || row.Duration != 1 {
+		t.Fatalf("row: status %s size %d sum %q duration %v; want completed, %d, no checksum, 1", row.Status, row.Size, row.SHA256, row.Duration, len(audio))
 	}
 	if row.Quality == nil || len(row.Quality.Paused) != 1 || row.Quality.Paused[0].By != "web:ann" {
 		t.Fatalf("row's quality %+v, want Paused's interval", row.Quality)
 	}
-	if n, s, p, c := cs.byName.Load(), cs.bySid.Load(), cs.put.Load(), cs.checksum.Load(); n != 1 || s != 0 || p != 2 || c != 1 {
-		t.Fatalf("statements: %d look-ups by name, %d by Sid, %d puts, %d checksum updates; want 1, 0, 2, 1", n, s, p, c)
+	if n, s, st, p, c, o := cs.byName.Load(), cs.bySid.Load(), cs.start.Load(), cs.put.Load(), cs.checksum.Load(), opens.Load(); n != 0 || s != 0 || st != 1 || p != 1 || c != 0 || o != 0 {
+		t.Fatalf("statements: %d look-ups by name, %d by Sid, %d starts, %d puts, %d checksum updates, %d files hashed; want 0, 0, 1, 1, 0, 0", n, s, st, p, c, o)
 	}
+	again, err := svc.Started(ctx, in)
+	must(t, err)
+	if again != sid || cs.start.Load() != 2 || cs.byName.Load() != 0 {
+		t.Fatalf("the name recorded again: Sid %s (want %s), %d starts, %d look-ups; want 2, 0", again, sid, cs.start.Load(), cs.byName.Load())
+	}
+}
+
+// TestChecksumOnDemand (recording.checksum: on_demand): a local recording
+// has no checksum until something asks (Checksum), which hashes the file
+// once and stores it; a recording made again under the name starts
+// without one, so the next ask gives the new file's (the media caches'
+// key changes with the file); the periodic reconcile hashes nothing and
+// still marks a file deleted by hand missing.
+func TestChecksumOnDemand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	svc := &Service{Meta: st, Root: dir, Node: "n1"}
+	defer svc.Close()
+	opens := countOpens(t)
+	record := func(name string, content []byte) meta.Recording {
+		t.Helper()
+		p := filepath.Join(dir, name+".wav")
+		must(t, os.WriteFile(p, content, 0o644))
+		in := Info{Name: name, Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now()}
+		_, err := svc.Started(ctx, in)
+		must(t, err)
+		in.Status, in.Duration = "completed", time.Second
+		must(t, svc.Finished(ctx, in))
+		row, err := st.RecordingByName(ctx, name)
+		must(t, err)
+		return row
+	}
+	first := bytes.Repeat([]byte{1}, 2000)
+	row := record("a", first)
+	must(t, svc.Reconcile(ctx))
+	if row, _ = st.RecordingBySid(ctx, row.Sid); row.SHA256 != "" || opens.Load() != 0 {
+		t.Fatalf("before anything asked: checksum %q, %d files hashed; want none", row.SHA256, opens.Load())
+	}
+	got, err := svc.Checksum(ctx, row)
+	must(t, err)
+	if want := sha256Hex(first); got.SHA256 != want || opens.Load() != 1 {
+		t.Fatalf("Checksum: %q (%d files hashed), want %q, one", got.SHA256, opens.Load(), want)
+	}
+	if stored, _ := st.RecordingBySid(ctx, row.Sid); stored.SHA256 != got.SHA256 {
+		t.Fatalf("stored checksum %q, want %q", stored.SHA256, got.SHA256)
+	}
+	if again, err := svc.Checksum(ctx, got); err != nil || again.SHA256 != got.SHA256 || opens.Load() != 1 {
+		t.Fatalf("Checksum of a row that has one: %q %v, %d files hashed; want no new read", again.SHA256, err, opens.Load())
+	}
+
+	second := bytes.Repeat([]byte{2}, 2000) // same size, other audio
+	row2 := record("a", second)
+	if row2.Sid != row.Sid || row2.SHA256 != "" {
+		t.Fatalf("recorded again: Sid %s checksum %q; want %s and none", row2.Sid, row2.SHA256, row.Sid)
+	}
+	got2, err := svc.Checksum(ctx, row2)
+	must(t, err)
+	if want := sha256Hex(second); got2.SHA256 != want || got2.SHA256 == got.SHA256 {
+		t.Fatalf("Checksum after recording again: %q, want %q", got2.SHA256, want)
+	}
+
+	must(t, os.Remove(filepath.Join(dir, "a.wav")))
+	must(t, svc.Reconcile(ctx))
+	if row, _ := st.RecordingBySid(ctx, row.Sid); row.Status != meta.StatusMissing || row.StatusDetail != DetailFileRemoved {
+		t.Fatalf("after the file was deleted by hand: %s %q, want missing", row.Status, row.StatusDetail)
+	}
+	if _, err := svc.Checksum(ctx, meta.Recording{Sid: row.Sid, Name: "a", FilePath: "a.wav"}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Checksum of a missing file: %v, want not exist", err)
+	}
+	if n := opens.Load(); n != 2 {
+		t.Fatalf("%d files hashed; want 2 (the two asks)", n)
+	}
+}
+
+// TestChecksumInBackground (recording.checksum: background): the job
+// hashes each finished local recording after its end, and the reconcile
+// restarts it for a row that lacks one (a restart left it undone).
+func TestChecksumInBackground(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	svc := &Service{Meta: st, Root: dir, Node: "n1", HashInBackground: true}
+	defer svc.Close()
+	content := bytes.Repeat([]byte{3}, 3000)
+	p := filepath.Join(dir, "b.wav")
+	must(t, os.WriteFile(p, content, 0o644))
+	in := Info{Name: "b", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now()}
+	sid, err := svc.Started(ctx, in)
+	must(t, err)
+	in.Status, in.Duration = "completed", time.Second
+	must(t, svc.Finished(ctx, in))
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool {
+		row, err := st.RecordingBySid(ctx, sid)
+		return err == nil && row.SHA256 == sha256Hex(content)
+	}, "the background job's checksum")
+	// A row left without one: the reconcile's rescan hashes it.
+	row, err := st.RecordingBySid(ctx, sid)
+	must(t, err)
+	row.SHA256 = ""
+	must(t, st.PutRecording(ctx, row))
+	must(t, svc.Reconcile(ctx))
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool {
+		row, err := st.RecordingBySid(ctx, sid)
+		return err == nil && row.SHA256 == sha256Hex(content)
+	}, "the rescan's checksum")
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 func must(t *testing.T, err error) {

@@ -12,7 +12,7 @@ import (
 )
 
 // TestAbsentAndRemove: a recording that ends without one frame of audio is
-// catalogued absent (its empty file kept and checksummed), one with audio
+// catalogued absent (its empty file kept, not hashed), one with audio
 // completed; Remove deletes the file at once and keeps the row as deleted
 // with an audit row until PurgeDeleted, past the retention, forgets it.
 func TestAbsentAndRemove(t *testing.T) {
@@ -45,7 +45,7 @@ func TestAbsentAndRemove(t *testing.T) {
 		return row
 	}
 	empty := rec("empty", 0, 44)
-	if empty.Status != meta.StatusAbsent || empty.StatusDetail != DetailNoAudio || empty.Size != 44 || empty.SHA256 == "" {
+	if empty.Status != meta.StatusAbsent || empty.StatusDetail != DetailNoAudio || empty.Size != 44 || empty.SHA256 != "" {
 		t.Errorf("no audio: %+v", empty)
 	}
 	full := rec("full", 2*time.Second, 44+32000)

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -118,18 +119,26 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 		return true, nil // recorded again meanwhile: that recording's end uploads it
 	}
 	local := s.abs(row.FilePath)
-	if row.SHA256 == "" {
-		if done, err := s.hashRow(ctx, &row, local); done || err != nil {
-			return done, err
-		}
-	}
 	if s.Blob == nil {
-		return true, nil
+		// Local disk only (checksum: background): hash the file, one at
+		// a time.
+		if row.SHA256 != "" {
+			return true, nil
+		}
+		s.hashing.Lock()
+		defer s.hashing.Unlock()
+		done, err := s.hashRow(ctx, &row, local)
+		return done || err == nil, err
 	}
+	// The upload reads the file once and computes its SHA-256 from that
+	// read (blob.S3.Put): no hashing here.
 	key := row.AccountSid + "/" + row.Sid + "." + extOf(local)
 	uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
 	obj, err := s.Blob.Put(uctx, key, local, contentType)
 	cancel()
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil // removed: Reconcile marks it missing
+	}
 	if err != nil {
 		return false, err
 	}
@@ -152,6 +161,9 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 	}
 	cur.S3URI = obj.URI
 	cur.FilePath = remotePrefix + obj.Key
+	if obj.SHA256 != "" {
+		cur.Size, cur.SHA256 = obj.Size, obj.SHA256
+	}
 	cur.DateUpdated = s.now()
 	if err := s.Meta.PutRecording(ctx, cur); err != nil {
 		return false, err
@@ -160,9 +172,9 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 	return true, nil
 }
 
-// hashRow computes the checksum a hangup left to this job and writes it
-// into the row; done when there is nothing more to do (the file or the row
-// is gone or changed).
+// hashRow computes the checksum of a local row's file and writes it into
+// the row; done when there is nothing more to do (the file or the row is
+// gone or changed).
 func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string) (done bool, err error) {
 	size, sum, err := fileSum(local)
 	if err != nil {
@@ -199,10 +211,20 @@ func (s *Service) hashRow(ctx context.Context, row *meta.Recording, local string
 	return false, nil
 }
 
+// wantsJob reports whether a finished row on local disk needs the
+// background job: its upload to object storage, or (checksum: background)
+// its checksum.
+func (s *Service) wantsJob(row meta.Recording) bool {
+	if row.FilePath == "" || isRemote(row) {
+		return false
+	}
+	return s.Blob != nil || (s.HashInBackground && row.SHA256 == "")
+}
+
 // rescanUpload starts the job of a stored row still on local disk that
-// lacks its checksum or, with object storage, its upload.
+// lacks its upload or, with checksum: background, its checksum.
 func (s *Service) rescanUpload(row meta.Recording) {
-	if row.FilePath == "" || isRemote(row) || (s.Blob == nil && row.SHA256 != "") {
+	if !s.wantsJob(row) {
 		return
 	}
 	ct := ""
@@ -218,6 +240,50 @@ func (s *Service) Close() {
 	s.jobCtx()
 	s.up.cancel()
 	s.up.wg.Wait()
+}
+
+// Checksum returns row with its SHA-256 filled in: the stored one, or for
+// a local file that has none yet (recording.checksum: on_demand) one
+// computed now from the file and stored in the row (unless the name is
+// being recorded again meanwhile). It is what reads the checksum calls
+// first (the media caches' keys), so the catalog never hashes a file on
+// the recording's path. A missing file is an error wrapping
+// os.ErrNotExist; a row in object storage without a checksum (uploaded by
+// an older version without one) is returned as it is.
+func (s *Service) Checksum(ctx context.Context, row meta.Recording) (meta.Recording, error) {
+	if row.SHA256 != "" || row.FilePath == "" || isRemote(row) {
+		return row, nil
+	}
+	local := s.abs(row.FilePath)
+	before, err := os.Stat(local)
+	if err != nil {
+		return row, err
+	}
+	size, sum, err := fileSum(local)
+	if err != nil {
+		return row, err
+	}
+	after, err := os.Stat(local)
+	if err != nil {
+		return row, err
+	}
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || size != after.Size() {
+		return row, fmt.Errorf("recording %q: its file changed while it was hashed", row.Name)
+	}
+	row.Size, row.SHA256 = size, sum
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, pending := s.pending[row.Name]
+	if s.active[row.Name] || pending {
+		return row, nil // recorded again meanwhile: not stored
+	}
+	now := s.now()
+	if ok, err := s.Meta.SetChecksum(ctx, row.Sid, row.FilePath, size, sum, now); err != nil {
+		s.log().Warn("catalog: storing a checksum", "name", row.Name, "err", err)
+	} else if ok {
+		row.DateUpdated = now
+	}
+	return row, nil
 }
 
 var errUploadPanicked = errors.New("catalog: upload job failed (an internal error, logged with its stack)")

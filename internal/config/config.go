@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,25 @@ type Catalog struct {
 	// IncludeSoftDeleted); its media goes at once. 0 means 40 (Twilio's);
 	// -1 keeps them forever.
 	DeletedRetentionDays int `yaml:"deleted_retention_days"`
+	// NodeLostSeconds: nodes sharing one PostgreSQL catalog settle the
+	// recordings left in progress by a node whose heartbeat (every third
+	// of webhook.node_dead_seconds) has been gone this long: failed, "node
+	// lost", or recovered when the file is reachable in a shared
+	// recordings directory. 0 means 300; -1 never. At least
+	// webhook.node_dead_seconds.
+	NodeLostSeconds int `yaml:"node_lost_seconds"`
+}
+
+// NodeLostAfter is catalog.node_lost_seconds as a duration (0: never).
+func (c *Config) NodeLostAfter() time.Duration {
+	switch n := c.Catalog.NodeLostSeconds; {
+	case n < 0:
+		return 0
+	case n == 0:
+		return 300 * time.Second
+	default:
+		return time.Duration(n) * time.Second
+	}
 }
 
 // S3 configures S3-compatible object storage.
@@ -178,7 +198,21 @@ type Recording struct {
 	// RecordingDegraded event, the Twilio status callback's degraded
 	// event, the catalog's quality): default 2; 0 never reports.
 	DegradedLossPercent float64 `yaml:"degraded_loss_percent"`
+	// Checksum is when the SHA-256 of a recording kept on local disk is
+	// computed: ChecksumOnDemand (the default) when something needs it
+	// (the media caches' keys; the Recordings API shows none until then),
+	// never on the recording's path; ChecksumBackground by a background
+	// job after each recording's end, one file at a time, re-reading the
+	// file. With object storage the upload computes it either way, from
+	// the read that sends the file.
+	Checksum string `yaml:"checksum"`
 }
+
+// recording.checksum's values.
+const (
+	ChecksumOnDemand   = "on_demand"
+	ChecksumBackground = "background"
+)
 
 // DefaultDegradedLossPercent is recording.degraded_loss_percent's default:
 // past 2 % loss G.711 speech is audibly broken up.
@@ -442,7 +476,7 @@ func Default() Config {
 		HTTP: HTTP{Listen: "127.0.0.1:8088", MinFreeDiskMB: 100},
 		ARI:  ARI{EventQueue: 1024},
 		Recording: Recording{MaxDurationSeconds: DefaultMaxRecordingSeconds, FsyncIntervalSeconds: DefaultFsyncIntervalSeconds,
-			DegradedLossPercent: DefaultDegradedLossPercent},
+			DegradedLossPercent: DefaultDegradedLossPercent, Checksum: ChecksumOnDemand},
 		ShutdownTimeout: 30,
 		// A route a newcomer can call at once: it answers and records the
 		// caller under <data>/recording/calls/. A configuration file with
@@ -664,6 +698,11 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	if u := c.HTTP.PublicURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		errs = append(errs, fmt.Errorf("http.public_url: %q is not an http(s) URL", u))
 	}
+	if n := c.Catalog.NodeLostSeconds; n < -1 {
+		errs = append(errs, fmt.Errorf("catalog.node_lost_seconds: %d (0: 300 s, -1: never)", n))
+	} else if dead := c.Webhook.NodeDeadSeconds; n > 0 && n < cmp.Or(max(dead, 0), 30) {
+		errs = append(errs, fmt.Errorf("catalog.node_lost_seconds: %d is shorter than webhook.node_dead_seconds (%d s): a live node between two heartbeats would be taken for lost", n, cmp.Or(max(dead, 0), 30)))
+	}
 	if c.Catalog.ReconcileInterval < 0 {
 		errs = append(errs, fmt.Errorf("catalog.reconcile_interval_seconds: %d is negative", c.Catalog.ReconcileInterval))
 	}
@@ -727,6 +766,11 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if c.Recording.FsyncIntervalSeconds < 0 {
 		errs = append(errs, fmt.Errorf("recording.fsync_interval_seconds: %d is negative (0 never fsyncs)", c.Recording.FsyncIntervalSeconds))
+	}
+	switch c.Recording.Checksum {
+	case ChecksumOnDemand, ChecksumBackground:
+	default:
+		errs = append(errs, fmt.Errorf("recording.checksum: %q is not one of %s (default) or %s", c.Recording.Checksum, ChecksumOnDemand, ChecksumBackground))
 	}
 	if l := c.Recording.DegradedLossPercent; l < 0 || l > 100 || l != l {
 		errs = append(errs, fmt.Errorf("recording.degraded_loss_percent: %v is not a percentage from 0 to 100 (0 never reports)", l))

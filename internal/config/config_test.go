@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultsMatchDesign(t *testing.T) {
@@ -243,5 +244,31 @@ func TestAudioSocketBatch(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ari.audiosocket_batch_ms") {
 			t.Errorf("audiosocket_batch_ms %d: %v, want an ari.audiosocket_batch_ms error", bad, err)
 		}
+	}
+}
+
+// TestNodeLostSeconds: catalog.node_lost_seconds defaults to 300 s, -1 is
+// never, and one shorter than webhook.node_dead_seconds (whose third is
+// the heartbeat period) is refused: a live node would be taken for lost.
+func TestNodeLostSeconds(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil || c.NodeLostAfter() != 300*time.Second {
+		t.Fatalf("default: %v, %v", c.NodeLostAfter(), err)
+	}
+	c.Catalog.NodeLostSeconds = -1
+	if err := c.Validate(); err != nil || c.NodeLostAfter() != 0 {
+		t.Fatalf("-1: %v, %v", c.NodeLostAfter(), err)
+	}
+	for _, tc := range []struct{ lost, dead int }{{-2, 0}, {20, 0}, {5, 10}} {
+		c := Default()
+		c.Catalog.NodeLostSeconds, c.Webhook.NodeDeadSeconds = tc.lost, tc.dead
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "catalog.node_lost_seconds") {
+			t.Errorf("node_lost_seconds %d, node_dead_seconds %d: %v", tc.lost, tc.dead, err)
+		}
+	}
+	c = Default()
+	c.Catalog.NodeLostSeconds, c.Webhook.NodeDeadSeconds = 3, 3
+	if err := c.Validate(); err != nil || c.NodeLostAfter() != 3*time.Second {
+		t.Fatalf("3 s with node_dead_seconds 3: %v, %v", c.NodeLostAfter(), err)
 	}
 }

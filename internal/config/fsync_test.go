@@ -56,3 +56,29 @@ func TestRecordingDegradedLossPercent(t *testing.T) {
 		}
 	}
 }
+
+// recording.checksum: on_demand by default, background allowed, anything
+// else refused with the key's name and the values it takes.
+func TestRecordingChecksum(t *testing.T) {
+	if c := Default(); c.Recording.Checksum != ChecksumOnDemand {
+		t.Fatalf("default recording.checksum %q, want %q", c.Recording.Checksum, ChecksumOnDemand)
+	}
+	for text, want := range map[string]string{
+		"recording:\n  checksum: on_demand\n":  "",
+		"recording:\n  checksum: background\n": "",
+		"recording:\n  checksum: at_finish\n":  `recording.checksum: "at_finish" is not one of on_demand (default) or background`,
+		"recording:\n  checksum: \"\"\n":       `recording.checksum: "" is not one of on_demand (default) or background`,
+	} {
+		c := Default()
+		if err := Parse([]byte(text), &c); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", text, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", text, err, want)
+		}
+	}
+}

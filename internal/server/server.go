@@ -88,6 +88,11 @@ type Server struct {
 	nats             *natsBridge // ARI events to NATS, when configured
 	// cluster relays ARI between the nodes on NATS (with nats).
 	cluster *cluster
+	// files serves this node's recording files to the other nodes and
+	// theirs to this one (clustered, over NATS).
+	files *peerFiles
+	// twRelay relays Twilio's live-call control to the node with the call.
+	twRelay *twilioRelay
 }
 
 // New builds a server from a validated configuration.
@@ -153,7 +158,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.meta = ms
 	s.catalog = &catalog.Service{Meta: ms, Blob: bs, Root: recDir, Log: log, Node: cfg.NodeID,
-		DeletedRetention: time.Duration(cfg.Catalog.DeletedRetentionDays) * 24 * time.Hour}
+		DeletedRetention: time.Duration(cfg.Catalog.DeletedRetentionDays) * 24 * time.Hour,
+		LostAfter:        cfg.NodeLostAfter(),
+		HashInBackground: cfg.Recording.Checksum == config.ChecksumBackground}
 	if _, err := s.catalog.DefaultAccount(ctx); err != nil {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: default account: %w", err)
@@ -302,6 +309,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		mux.Handle("/ari/", s.ariHandler(s.cluster))
+		if s.files, err = startPeerFiles(s.nats.nc, cfg.NATS.SubjectPrefix(), cfg.NodeID, s.catalog, log); err != nil {
+			s.cluster.close()
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		s.catalog.Peers = s.files
 	} else {
 		mux.Handle("/ari/", s.ari)
 	}
@@ -316,7 +328,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	tw := twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
 		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3"),
 		Calls: s.calls})
-	mux.Handle("/"+twilio.APIVersion+"/", tw)
+	if s.cluster != nil {
+		// Live-call control of a call on another node goes to that node.
+		if s.twRelay, err = startTwilioRelay(s.cluster, tw, s.calls, log); err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		mux.Handle("/"+twilio.APIVersion+"/", s.twRelay.handler())
+	} else {
+		mux.Handle("/"+twilio.APIVersion+"/", tw)
+	}
 	admins := make([]confd.Admin, len(cfg.Wazo.Admins))
 	for i, a := range cfg.Wazo.Admins {
 		admins[i] = confd.Admin{Name: a.Name, Password: a.Password}
@@ -575,6 +595,8 @@ func (s *Server) Close() error {
 	if s.cluster != nil {
 		s.cluster.close()
 	}
+	s.files.close()
+	s.twRelay.close()
 	if s.nats != nil {
 		s.nats.close()
 	}

@@ -222,12 +222,20 @@ func TestStartHTTPPortBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	sipL, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The SIP port is a free one outside the RTP range below: config
+	// validation refuses an RTP range that holds the SIP port, and the
+	// kernel's ephemeral ports include 44000-44499.
+	var sipAddr string
+	for sipAddr == "" {
+		sipL, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := sipL.LocalAddr().(*net.UDPAddr).Port; p < 44000 || p > 44499 {
+			sipAddr = sipL.LocalAddr().String()
+		}
+		sipL.Close()
 	}
-	sipAddr := sipL.LocalAddr().String()
-	sipL.Close()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = sipAddr

@@ -494,11 +494,6 @@ func (h *Handler) recordings(w http.ResponseWriter, r *http.Request, se *session
 			t = t.Add(24*time.Hour - time.Nanosecond)
 			q.StartTo = &t
 		}
-		if q.Owner != "" {
-			// No index serves "one of the owners": counting would read
-			// every recording of the account.
-			q.CountLimit = -1
-		}
 		p, more, err := h.list(r.Context(), q, f)
 		if errors.Is(err, meta.ErrNotFound) {
 			// A cursor whose recording is gone (deleted since): back to
@@ -637,6 +632,12 @@ func (h *Handler) peaks(w http.ResponseWriter, r *http.Request, se *session) {
 		return
 	}
 	var cache string
+	if h.o.CacheDir != "" {
+		// The cache's key is the checksum (computed now when the
+		// recording has none yet): a recording made again under its
+		// name gets a new one.
+		rec, _ = h.o.Catalog.Checksum(r.Context(), rec)
+	}
 	if h.o.CacheDir != "" && rec.SHA256 != "" {
 		cache = filepath.Join(h.o.CacheDir, rec.Sid+"-"+rec.SHA256[:min(16, len(rec.SHA256))]+".json")
 		if b, err := os.ReadFile(cache); err == nil {
@@ -723,6 +724,13 @@ func mp3able(rec meta.Recording) bool {
 func (h *Handler) mp3(w http.ResponseWriter, r *http.Request, se *session) {
 	rec, err := h.o.Catalog.Meta.Recording(r.Context(), se.accountSid, r.PathValue("sid"))
 	if err != nil || !mp3able(rec) || h.o.CacheDir == "" {
+		http.Error(w, "Not available as MP3", http.StatusNotFound)
+		return
+	}
+	// The key is the checksum, computed now when the recording has none
+	// yet: a recording made again under its name gets a new one.
+	rec, err = h.o.Catalog.Checksum(r.Context(), rec)
+	if err != nil || rec.SHA256 == "" {
 		http.Error(w, "Not available as MP3", http.StatusNotFound)
 		return
 	}

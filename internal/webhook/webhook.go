@@ -442,8 +442,9 @@ func (s *Sender) deliverDueContained(ctx context.Context) {
 
 // deliverDue delivers the due items, Workers at a time, until none is due.
 func (s *Sender) deliverDue(ctx context.Context) {
+	limit := 4 * s.o.Workers
 	for ctx.Err() == nil {
-		items, err := s.o.Outbox.Claim(ctx, s.o.Node, s.now(), s.o.Lease, s.deadBefore(), 4*s.o.Workers)
+		items, err := s.o.Outbox.Claim(ctx, s.o.Node, s.now(), s.o.Lease, s.deadBefore(), limit)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.o.Log.Error("webhook: reading the outbox", "err", err)
@@ -489,6 +490,13 @@ func (s *Sender) deliverDue(ctx context.Context) {
 			s.o.Log.Error("webhook: delivered but not recorded; they may be sent again", "count", len(delivered), "err", err)
 		}
 		cancel()
+		if len(items) < limit {
+			// Nothing else was due at the claim: what was queued since
+			// woke the loop (Send), and a retry that fell due meanwhile
+			// is what the loop's NextClaimable finds; no claim that would
+			// come back empty.
+			return
+		}
 	}
 }
 

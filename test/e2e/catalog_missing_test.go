@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/config"
 )
 
 // TestCatalogFileRemovedByHand: a stored recording whose file is deleted
@@ -44,26 +46,41 @@ func TestCatalogFileRemovedByHand(t *testing.T) {
 }
 
 // TestCatalogChecksumAfterHangup: a recording ended by the hangup gets its
-// row at once (completed, with its size) and its SHA-256 from the
-// background job, without the hangup waiting for the hashing.
+// row at once (completed, with its size) and never a checksum on the
+// recording's path: by default (recording.checksum: on_demand) none until
+// something needs it, and no background job reads the file back; with
+// recording.checksum: background, its SHA-256 from the background job,
+// without the hangup waiting for the hashing.
 func TestCatalogChecksumAfterHangup(t *testing.T) {
-	n := startNode(t)
-	events := n.connect("test")
-	hangupRecorded(t, n, events, "355", "hang/sum")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	row, err := n.srv.Catalog().Meta.RecordingByName(ctx, "hang/sum")
-	must(t, err)
-	if row.Status != "completed" || row.Size == 0 {
-		t.Fatalf("row right after the hangup: %s size %d", row.Status, row.Size)
-	}
-	file := mustRead(t, filepath.Join(n.recDir(), "hang", "sum.wav"))
-	sum := sha256.Sum256(file)
-	pollFor(t, 5*time.Second, func() bool {
-		row, err = n.srv.Catalog().Meta.RecordingByName(ctx, "hang/sum")
-		return err == nil && row.SHA256 != ""
-	}, "the checksum")
-	if row.SHA256 != hex.EncodeToString(sum[:]) || row.Size != int64(len(file)) {
-		t.Fatalf("row sha256 %s size %d; file %x, %d bytes", row.SHA256, row.Size, sum, len(file))
+	for _, mode := range []string{config.ChecksumOnDemand, config.ChecksumBackground} {
+		t.Run(mode, func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) { c.Recording.Checksum = mode })
+			events := n.connect("test")
+			hangupRecorded(t, n, events, "355", "hang/sum")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			row, err := n.srv.Catalog().Meta.RecordingByName(ctx, "hang/sum")
+			must(t, err)
+			if row.Status != "completed" || row.Size == 0 {
+				t.Fatalf("row right after the hangup: %s size %d", row.Status, row.Size)
+			}
+			file := mustRead(t, filepath.Join(n.recDir(), "hang", "sum.wav"))
+			sum := sha256.Sum256(file)
+			if mode == config.ChecksumOnDemand {
+				if n := n.srv.Catalog().Uploading(); row.SHA256 != "" || n != 0 {
+					t.Fatalf("on_demand: checksum %q and %d background jobs after the hangup; want none", row.SHA256, n)
+				}
+				row, err = n.srv.Catalog().Checksum(ctx, row) // what the media caches ask
+				must(t, err)
+			} else {
+				pollFor(t, 5*time.Second, func() bool {
+					row, err = n.srv.Catalog().Meta.RecordingByName(ctx, "hang/sum")
+					return err == nil && row.SHA256 != ""
+				}, "the checksum")
+			}
+			if row.SHA256 != hex.EncodeToString(sum[:]) || row.Size != int64(len(file)) {
+				t.Fatalf("row sha256 %s size %d; file %x, %d bytes", row.SHA256, row.Size, sum, len(file))
+			}
+		})
 	}
 }

@@ -109,8 +109,24 @@ func recordCall(t *testing.T, n *node, events *ariEvents, exten, name string, d 
 	return v.Value
 }
 
+// askChecksum computes a local recording's checksum as the media caches do
+// (recording.checksum: on_demand).
+func askChecksum(t *testing.T, n *node, sid string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	row, err := n.srv.Catalog().Meta.RecordingBySid(ctx, sid)
+	must(t, err)
+	row, err = n.srv.Catalog().Checksum(ctx, row)
+	must(t, err)
+	if len(row.SHA256) != 64 {
+		t.Fatalf("Checksum: %q", row.SHA256)
+	}
+}
+
 // TestCatalogFromARIRecording: a real recorded call is catalogued with its
-// CallSid, duration (within 20 ms of the file's), size and checksum, and
+// CallSid, duration (within 20 ms of the file's), size and (once asked)
+// checksum, and
 // downloads by Sid without credentials, with Range.
 func TestCatalogFromARIRecording(t *testing.T) {
 	n := startNode(t)
@@ -128,6 +144,17 @@ func TestCatalogFromARIRecording(t *testing.T) {
 		t.Fatalf("list %+v", l)
 	}
 	r := l.Recordings[0]
+	if r["sha256"] != "" {
+		t.Fatalf("sha256 before anything asked (recording.checksum: on_demand): %q", r["sha256"])
+	}
+	askChecksum(t, n, r["sid"])
+	code, body = rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings.json")
+	if code != 200 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	l = rcList{}
+	must(t, json.Unmarshal(body, &l))
+	r = l.Recordings[0]
 	path := filepath.Join(n.recDir(), "cat", "one.wav")
 	file := mustRead(t, path)
 	sum := sha256.Sum256(file)

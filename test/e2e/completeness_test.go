@@ -482,7 +482,10 @@ func TestTwilioGETStatusCallbacks(t *testing.T) {
 // TestTwilioTooShortRecordingIsAbsent: a recording started through the
 // Twilio API that holds audio but less than a second is absent (Twilio's
 // rule), error 16101, its media not served, its absent status callback
-// sent with ErrorCode 16101; one of a second and more is completed.
+// sent with ErrorCode 16101; one of a second and more is completed; one of
+// 1.5 s of silence (digital silence, then noise under the silence
+// detector's threshold) is absent with 16102, as Twilio's silent ones, in
+// both APIs.
 func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 	n := startNode(t, func(c *config.Config) {
 		c.Webhook.Allow = []string{"127.0.0.1"}
@@ -493,11 +496,16 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 	defer hs.Close()
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
+	quiet := make([]int16, 1500*8)
+	for i := 6000; i < len(quiet); i++ {
+		quiet[i] = int16(i%7*20 - 60) // |x| averages well under 256
+	}
 	for _, tc := range []struct {
 		ms     int
 		status string
 		code   any
-	}{{600, "absent", 16101.0}, {1200, "completed", nil}} {
+		silent bool
+	}{{600, "absent", 16101.0, false}, {1200, "completed", nil, false}, {1500, "absent", 16102.0, true}} {
 		t.Run(fmt.Sprint(tc.ms, "ms"), func(t *testing.T) {
 			phone := newPhone(t, "udp")
 			id, call := answeredCall(t, n, events, phone, "354")
@@ -512,7 +520,11 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 			if code != 201 || json.Unmarshal(body, &created) != nil {
 				t.Fatalf("start: %d %s", code, body)
 			}
-			sendPackets(t, call, sweep(tc.ms*8), 3, 0, 0, nil, nil, nil)
+			audio := sweep(tc.ms * 8)
+			if tc.silent {
+				audio = quiet
+			}
+			sendPackets(t, call, audio, 3, 0, 0, nil, nil, nil)
 			waitRx(t, n, id, tc.ms/20)
 			if code, body := twilioForm(t, n, acc, "/Calls/"+v.Value+"/Recordings/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
 				t.Fatalf("stop: %d %s", code, body)
@@ -535,7 +547,16 @@ func TestTwilioTooShortRecordingIsAbsent(t *testing.T) {
 			}
 			wantCode := "0"
 			if tc.code != nil {
-				wantCode = "16101"
+				wantCode = fmt.Sprint(tc.code)
+			}
+			if tc.code != nil {
+				// Restcomm's API gives the same code.
+				_, body := rc(t, n, acc, "GET", "/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+created.Sid+".json")
+				rr := map[string]any{}
+				must(t, json.Unmarshal(body, &rr))
+				if rr["status"] != "absent" || rr["error_code"] != tc.code {
+					t.Errorf("Restcomm: status %v error_code %v, want absent %v", rr["status"], rr["error_code"], tc.code)
+				}
 			}
 			if cb.Params["RecordingStatus"] != tc.status || cb.Params["ErrorCode"] != wantCode {
 				t.Fatalf("callback %v", cb.Params)
@@ -658,6 +679,144 @@ func TestTwilioRecordingTrack(t *testing.T) {
 			}
 			if !dominant(pcm, tc.loud, tc.mute) {
 				t.Fatalf("%s: %v Hz %.0f, %v Hz %.0f: not only the %s audio", tc.track, tc.loud, goertzel(pcm, tc.loud), tc.mute, goertzel(pcm, tc.mute), tc.track)
+			}
+			n.mustDo("DELETE", "/channels/"+id, 204)
+		})
+	}
+}
+
+// toneFrames classifies each 20 ms frame of pcm: 'a' when a carries it
+// (f1 Hz, clearly more than f2), 'b' for f2, 'x' for both, '.' for neither.
+func toneFrames(pcm []int16, f1, f2 float64) string {
+	var b strings.Builder
+	for off := 0; off+160 <= len(pcm); off += 160 {
+		fr := pcm[off : off+160]
+		p1, p2 := goertzel(fr, f1), goertzel(fr, f2)
+		const loud = 1e5
+		switch {
+		case p1 > loud && p2 > loud && p1 < 20*p2 && p2 < 20*p1:
+			b.WriteByte('x')
+		case p1 > loud && p1 > 20*p2:
+			b.WriteByte('a')
+		case p2 > loud && p2 > 20*p1:
+			b.WriteByte('b')
+		default:
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// runs lists the runs of c in s as [first, last] frame indexes; holes of up
+// to 10 frames of nothing ('.') inside a run do not break it (the test
+// phone's sender may stall on a loaded host, and its audio is then placed
+// by its arrival).
+func runs(s string, c byte) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(s); i++ {
+		if s[i] != c {
+			continue
+		}
+		j := i
+		for {
+			k := j + 1
+			for k < len(s) && k-j <= 10 && s[k] == '.' {
+				k++
+			}
+			if k >= len(s) || s[k] != c {
+				break
+			}
+			j = k
+		}
+		out = append(out, [2]int{i, j})
+		i = j
+	}
+	return out
+}
+
+// TestTwilioRecordingTrackBoth: RecordingTrack=both on a call that is not
+// bridged records what the caller sends (a second of 440 Hz, twice) and
+// what tapedeck sends it (a second of an 1800 Hz tone played between the
+// two), aligned by time: mono holds the three in that order, dual the
+// caller on the first channel and the tone on the second, the tone's
+// frames between the caller's two stretches (within a frame, as the
+// tone was played after the first and before the second).
+func TestTwilioRecordingTrackBoth(t *testing.T) {
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	for _, channels := range []string{"mono", "dual"} {
+		t.Run(channels, func(t *testing.T) {
+			phone := newPhone(t, "udp")
+			id, call := answeredCall(t, n, events, phone, "356")
+			_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+			var v struct{ Value string }
+			_ = json.Unmarshal(body, &v)
+			path := "/Calls/" + v.Value + "/Recordings"
+			code, body := twilioForm(t, n, acc, path+".json", url.Values{"RecordingTrack": {"both"}, "RecordingChannels": {channels}})
+			var created struct {
+				Sid      string `json:"sid"`
+				Track    string `json:"track"`
+				Channels int    `json:"channels"`
+			}
+			wantCh := map[string]int{"mono": 1, "dual": 2}[channels]
+			if code != 201 || json.Unmarshal(body, &created) != nil || created.Track != "both" || created.Channels != wantCh {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			must(t, call.SendAudio(ctx, sine(440, 8000, 8000)))
+			waitRx(t, n, id, 50)
+			n.mustDo("POST", "/channels/"+id+"/play?media="+urlq("tone:!1800/1000"), 201)
+			events.skipTo("PlaybackFinished", 5*time.Second)
+			must(t, call.SendAudio(ctx, sine(440, 8000, 8000)))
+			waitRx(t, n, id, 100)
+			if code, body := twilioForm(t, n, acc, path+"/"+created.Sid+".json", url.Values{"Status": {"stopped"}}); code != 200 {
+				t.Fatalf("stop: %d %s", code, body)
+			}
+			var row meta.Recording
+			pollFor(t, 10*time.Second, func() bool {
+				var err error
+				row, err = n.srv.Catalog().Meta.Recording(context.Background(), acc.Sid, created.Sid)
+				return err == nil && row.Status == meta.StatusCompleted
+			}, "the recording to complete")
+			if row.Channels != wantCh {
+				t.Errorf("catalog: %d channels, want %d", row.Channels, wantCh)
+			}
+			file := filepath.Join(n.recDir(), row.FilePath)
+			// near: a run of about a second (50 frames).
+			second := func(what string, r [2]int) {
+				t.Helper()
+				if l := r[1] - r[0] + 1; l < 46 || l > 64 {
+					t.Errorf("%s: %d frames, want about 50", what, l)
+				}
+			}
+			var as, bs [][2]int
+			if channels == "mono" {
+				_, pcm := readWAV(t, file)
+				fr := toneFrames(pcm, 440, 1800)
+				t.Logf("frames: %s", fr)
+				as, bs = runs(fr, 'a'), runs(fr, 'b')
+				if x := strings.Count(fr, "x"); x > 2 {
+					t.Errorf("%d frames hold both tones: the tone was played while the caller was silent", x)
+				}
+			} else {
+				left, right := readStereoWAV(t, file)
+				fl, fr := toneFrames(left, 440, 1800), toneFrames(right, 440, 1800)
+				t.Logf("left:  %s\nright: %s", fl, fr)
+				if strings.ContainsAny(fl, "bx") || strings.ContainsAny(fr, "ax") {
+					t.Errorf("a channel holds the other direction's tone")
+				}
+				as, bs = runs(fl, 'a'), runs(fr, 'b')
+			}
+			if len(as) != 2 || len(bs) != 1 {
+				t.Fatalf("runs of the caller's tone %v, of the played tone %v; want 2 and 1", as, bs)
+			}
+			second("caller, first", as[0])
+			second("caller, second", as[1])
+			second("tone", bs[0])
+			if bs[0][0] < as[0][1] || bs[0][1] > as[1][0] {
+				t.Errorf("the played tone (frames %v) is not between the caller's (%v): not aligned by time", bs[0], as)
 			}
 			n.mustDo("DELETE", "/channels/"+id, 204)
 		})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -149,6 +150,7 @@ rtp:
 catalog:
   database: %q
   reconcile_interval_seconds: 1
+  node_lost_seconds: 3
   token_key: cluster-test-key
   s3:
     endpoint: %s
@@ -317,8 +319,47 @@ dialplan:
 		return count(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'delivered'`) == 2
 	}, "deliveries not settled")
 
+	// B, not restarted, is lost: once its heartbeat has been gone for
+	// catalog.node_lost_seconds, A settles its recording in progress as
+	// failed, "node lost", as the APIs show it through A.
+	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {
+		return count(`SELECT COUNT(*) FROM recordings WHERE name = $1 AND status = 'failed' AND status_detail LIKE 'Node lost: node node-b %'`, inProgress) == 1
+	}, "B's recording %q not settled as lost by A:\n%s", inProgress, a.proc.output())
+	var accSid, recSid string
+	if err := pg.QueryRow(ctx, `SELECT account_sid, sid FROM recordings WHERE name = $1`, inProgress).Scan(&accSid, &recSid); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tapedeckBin(t), "accounts", "-config", a.cfg, "rotate", accSid).CombinedOutput()
+	if err != nil {
+		t.Fatalf("accounts rotate: %v %s", err, out)
+	}
+	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), accSid))
+	apiJSON := func(path string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", a.http, path), nil)
+		req.SetBasicAuth(accSid, token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", path, res.StatusCode, err)
+		}
+		return m
+	}
+	if tw := apiJSON("/2010-04-01/Accounts/" + accSid + "/Recordings/" + recSid + ".json"); tw["status"] != "failed" || tw["error_code"] != 20500.0 {
+		t.Errorf("Twilio's view through A of B's lost recording: status %v, error_code %v; want failed, 20500", tw["status"], tw["error_code"])
+	}
+	rcv := apiJSON("/restcomm/2012-04-24/Accounts/" + accSid + "/Recordings/" + recSid + ".json")
+	if detail, _ := rcv["status_detail"].(string); rcv["status"] != "failed" || !strings.HasPrefix(detail, "Node lost: node node-b") || rcv["error_code"] != 20500.0 {
+		t.Errorf("Restcomm's view through A of B's lost recording: %v", rcv)
+	}
+
 	// B comes back: its unfinished recording is recovered from its disk
-	// and uploaded to the shared bucket; nothing is delivered again.
+	// (its recovery wins over the "node lost" A wrote) and uploaded to the
+	// shared bucket; nothing is delivered again.
 	b.proc = startProc(t, b.cfg)
 	waitUp(b)
 	testutil.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {

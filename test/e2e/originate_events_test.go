@@ -22,6 +22,8 @@ func dialerLine(l nodeari.Line) string {
 		return typ + "/" + fmt.Sprint(l["dialstatus"])
 	case "ChannelDestroyed":
 		return fmt.Sprintf("%s/%v", typ, l["cause"])
+	case "ChannelDialplan":
+		return fmt.Sprintf("%s/%v(%v)", typ, l["dialplan_app"], l["dialplan_app_data"])
 	}
 	return typ
 }
@@ -97,8 +99,13 @@ func TestAriDialerOriginateEvents(t *testing.T) {
 			}
 			var seq []string
 			if mode == "create" {
-				// The created channel is in the application at once.
-				seq = []string{"ChannelCreated", "StasisStart", "Dial/", "ChannelStateChange/Ringing", "ChannelStateChange/Up", "Dial/ANSWER"}
+				// The created channel is in the application at once:
+				// Asterisk runs Stasis on it, and the application,
+				// subscribed, hears that its dialplan application is
+				// now Stasis. An originated channel's AppDial2 comes
+				// before the application subscribes, and its Stasis at
+				// answer is at the same location: no ChannelDialplan.
+				seq = []string{"ChannelCreated", "ChannelDialplan/Stasis(dialer,dialed)", "StasisStart", "Dial/", "ChannelStateChange/Ringing", "ChannelStateChange/Up", "Dial/ANSWER"}
 			} else {
 				seq = []string{"ChannelCreated", "Dial/", "ChannelStateChange/Ringing", "ChannelStateChange/Up", "Dial/ANSWER", "StasisStart"}
 			}

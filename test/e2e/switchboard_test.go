@@ -147,13 +147,15 @@ func TestAriSwitchboardRoundTrip(t *testing.T) {
 			typ = fmt.Sprintf("%s/%v%v@%v,%v,%v", typ, l["application"], l["args"], l["context"], l["exten"], l["priority"])
 		case "StasisEnd":
 			typ += "/" + fmt.Sprint(l["application"])
+		case "ApplicationMoveFailed":
+			typ = fmt.Sprintf("%s/%v->%v%v", typ, l["application"], l["destination"], l["args"])
 		case "ChannelDestroyed":
 			typ += "/" + fmt.Sprint(l["cause"])
 		}
 		seq = append(seq, typ)
 	}
 	want := []string{
-		"StasisStart/front[]@default,300,1", "StasisEnd/front", "StasisStart/back[moved]@default,300,1",
+		"StasisStart/front[]@default,300,1", "ApplicationMoveFailed/front->nowhere[a b]", "StasisEnd/front", "StasisStart/back[moved]@default,300,1",
 		"StasisEnd/back", "StasisStart/front[continued]@switchboard,501,1",
 		"ChannelEnteredBridge", "ChannelLeftBridge", "StasisEnd/front", "ChannelDestroyed/16",
 	}
@@ -171,7 +173,7 @@ func TestAriSwitchboardRoundTrip(t *testing.T) {
 	if got, w := strings.Join(events, " "), strings.Join(want, " "); got != w {
 		t.Fatalf("events\n got %s\nwant %s\n(all: %s)", got, w, strings.Join(seq, " "))
 	}
-	if got, w := strings.Join(steps, " "), "ANSWERED MOH_STARTED MOH_STOPPED MOVED CONTINUED BRIDGED REDIRECTED"; got != w {
+	if got, w := strings.Join(steps, " "), "ANSWERED MOH_STARTED MOH_STOPPED MOVE_NOWHERE MOVED CONTINUED BRIDGED REDIRECTED"; got != w {
 		t.Fatalf("steps %s, want %s", got, w)
 	}
 }

@@ -15,7 +15,8 @@
 // Output, one JSON object per line:
 //   {"type":"READY"} after client.start, {"type":"ORIGINATED","id":..}
 //   every event about the dialed channel:
-//   {"type":..,"state":..,"dialstatus":..,"cause":..,"cause_txt":..,"args":..}
+//   {"type":..,"state":..,"dialstatus":..,"cause":..,"cause_txt":..,"args":..,
+//    "dialplan_app":..,"dialplan_app_data":..}
 // Exit 0 after the dialed channel's ChannelDestroyed.
 
 const ari = require('ari-client');
@@ -61,9 +62,13 @@ ari.connect(url, process.env.ARI_USER || 'asterisk', process.env.ARI_PASS || 'as
       if (event.args !== undefined) {
         line.args = event.args;
       }
+      if (event.dialplan_app !== undefined) {
+        line.dialplan_app = event.dialplan_app;
+        line.dialplan_app_data = event.dialplan_app_data;
+      }
       emit(line);
     };
-    ['ChannelCreated', 'ChannelStateChange', 'ChannelHangupRequest', 'StasisEnd', 'ChannelDestroyed'].forEach((type) => {
+    ['ChannelCreated', 'ChannelDialplan', 'ChannelStateChange', 'ChannelHangupRequest', 'StasisEnd', 'ChannelDestroyed'].forEach((type) => {
       outgoing.on(type, (event) => {
         report(event);
         if (type === 'ChannelDestroyed') {

@@ -4,7 +4,10 @@
 // while, then handed to "back" (move); "back" sends it back to the dialplan
 // (continueInDialplan) at an extension whose route is Stasis(front,continued);
 // "front" then bridges it and transfers it away (redirect: SIP REFER for an
-// answered call). One client serves both applications.
+// answered call). Before the move to "back", "front" tries to move the
+// caller to "nowhere", which is not registered: the request succeeds and
+// "front" is sent ApplicationMoveFailed, keeping the caller. One client
+// serves both applications.
 //
 // Environment:
 //   ARI_URL, ARI_USER / ARI_PASS   as in answer.js
@@ -16,10 +19,13 @@
 //
 // Output, one JSON object per line:
 //   {"type":"READY"} after client.start
-//   {"type":"ANSWERED"|"MOH_STARTED"|"MOH_STOPPED"|"MOVED"|"CONTINUED"|"BRIDGED"|"REDIRECTED"}
+//   {"type":"ANSWERED"|"MOH_STARTED"|"MOH_STOPPED"|"MOVE_NOWHERE"|"MOVED"|"CONTINUED"|"BRIDGED"|"REDIRECTED"}
+//   {"type":"ApplicationMoveFailed","application":..,"destination":..,"args":..}
 //   every event about the caller's channel:
 //   {"type":..,"application":..,"args":..,"context":..,"exten":..,"priority":..,"cause":..}
-// Exit 0 after the caller's ChannelDestroyed.
+// Exit 0 after the caller's ChannelDestroyed, once the REST requests the app
+// made have answered (an event may arrive before the answer to the request
+// that caused it).
 
 const ari = require('ari-client');
 
@@ -47,6 +53,20 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 ari.connect(url, process.env.ARI_USER || 'asterisk', process.env.ARI_PASS || 'asterisk')
   .then((client) => {
     let caller = null;
+    // Every chain of REST requests, so that the app reports all its steps
+    // before it exits.
+    const pending = [];
+    const track = (p) => {
+      pending.push(p.catch(fail));
+    };
+    let moveFailed = null;
+    const moveFailedSeen = new Promise((resolve) => {
+      moveFailed = resolve;
+    });
+    client.on('ApplicationMoveFailed', (event) => {
+      emit({ type: event.type, application: event.application, destination: event.destination, args: event.args });
+      moveFailed();
+    });
     const report = (event) => {
       const line = { type: event.type, application: event.application };
       if (event.args !== undefined) {
@@ -69,7 +89,7 @@ ari.connect(url, process.env.ARI_USER || 'asterisk', process.env.ARI_PASS || 'as
         }
         report(event);
         if (type === 'ChannelDestroyed') {
-          finish(0);
+          Promise.all(pending).then(() => finish(0));
         }
       });
     });
@@ -78,32 +98,32 @@ ari.connect(url, process.env.ARI_USER || 'asterisk', process.env.ARI_PASS || 'as
       caller = channel.id;
       report(event);
       if (event.application === 'back') {
-        channel.continueInDialplan({ context: process.env.CONT_CONTEXT, extension: process.env.CONT_EXTEN })
-          .then(() => emit({ type: 'CONTINUED' }))
-          .catch(fail);
+        track(channel.continueInDialplan({ context: process.env.CONT_CONTEXT, extension: process.env.CONT_EXTEN })
+          .then(() => emit({ type: 'CONTINUED' })));
         return;
       }
       if (event.args[0] === 'continued') {
         const bridge = client.Bridge();
-        bridge.create({ type: 'mixing' })
+        track(bridge.create({ type: 'mixing' })
           .then(() => bridge.addChannel({ channel: channel.id }))
           .then(() => emit({ type: 'BRIDGED' }))
           .then(() => channel.redirect({ endpoint: process.env.REDIRECT_ENDPOINT }))
-          .then(() => emit({ type: 'REDIRECTED' }))
-          .catch(fail);
+          .then(() => emit({ type: 'REDIRECTED' })));
         return;
       }
       const moh = mohClass ? { mohClass: mohClass } : {};
-      channel.answer()
+      track(channel.answer()
         .then(() => emit({ type: 'ANSWERED' }))
         .then(() => channel.startMoh(moh))
         .then(() => emit({ type: 'MOH_STARTED' }))
         .then(() => sleep(mohMs))
         .then(() => channel.stopMoh())
         .then(() => emit({ type: 'MOH_STOPPED' }))
+        .then(() => channel.move({ app: 'nowhere', appArgs: 'a,b' }))
+        .then(() => emit({ type: 'MOVE_NOWHERE' }))
+        .then(() => moveFailedSeen)
         .then(() => channel.move({ app: 'back', appArgs: 'moved' }))
-        .then(() => emit({ type: 'MOVED' }))
-        .catch(fail);
+        .then(() => emit({ type: 'MOVED' })));
     });
 
     return client.start(['front', 'back']).then(() => emit({ type: 'READY' }));

@@ -21,7 +21,6 @@ var sentOutsideCallModel = map[string]string{
 // situation.
 var declaredNotSent = map[string]string{
 	"DeviceStateChanged":       "tapedeck has no device states (the deviceStates resource is empty)",
-	"ApplicationMoveFailed":    "a move to an application that is not registered answers 404 and the channel stays where it is",
 	"ApplicationRegistered":    "Asterisk sends it on outbound WebSocket connections only, which tapedeck does not make",
 	"ApplicationUnregistered":  "as ApplicationRegistered",
 	"BridgeMerged":             "tapedeck never merges bridges",

@@ -1,18 +1,24 @@
 package ari
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"path"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/httpx"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 var recName = pathParam("recordingName", "The name of the recording")
+
+// peerDown: a stored recording kept on another node's disk, that node not
+// answering (tapedeck's clusters without object storage).
+var peerDown = ErrorResponse{503, "The node holding the recording's file does not answer"}
 
 // recordParams are the parameters of channel (and later bridge) record.
 func recordParams() []Param {
@@ -76,13 +82,13 @@ func (s *Server) recordingsResource() *Resource {
 					return rec.StoredRecordingJSON, nil
 				}},
 			{Method: "DELETE", Path: "/recordings/stored/{recordingName}", Nickname: "deleteStored", Summary: "Delete a stored recording.", Returns: "void",
-				Params: []Param{recName}, Errors: []ErrorResponse{notFound, {409, "Recording is in progress"}},
+				Params: []Param{recName}, Errors: []ErrorResponse{notFound, {409, "Recording is in progress"}, peerDown},
 				Handler: func(r *Request) (any, error) {
 					by := meta.Audit{Action: meta.AuditDelete, Actor: basicUser(r.HTTP), API: "ari", Remote: r.HTTP.RemoteAddr}
 					return nil, s.calls.DeleteStored(r.Path("recordingName"), by)
 				}},
 			{Method: "GET", Path: "/recordings/stored/{recordingName}/file", Nickname: "getStoredFile", Summary: "Get the file associated with the stored recording.", Returns: "binary",
-				Params: []Param{recName}, Errors: []ErrorResponse{{403, "The recording file could not be opened"}, notFound},
+				Params: []Param{recName}, Errors: []ErrorResponse{{403, "The recording file could not be opened"}, notFound, peerDown},
 				Handler: func(r *Request) (any, error) {
 					rec, err := s.calls.GetStored(r.Path("recordingName"))
 					if err != nil {
@@ -90,6 +96,12 @@ func (s *Server) recordingsResource() *Resource {
 					}
 					return &Raw{ContentType: rec.ContentType, Serve: func(w http.ResponseWriter, hr *http.Request) {
 						f, mod, err := s.calls.OpenStored(hr.Context(), rec)
+						if errors.Is(err, catalog.ErrUnavailable) {
+							// On another node's disk, and that node does not
+							// answer: 503, try later (never another file).
+							writeError(w, apiErr(503, err.Error()))
+							return
+						}
 						if err != nil {
 							writeError(w, apiErr(403, "The recording file could not be opened"))
 							return

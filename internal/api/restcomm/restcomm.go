@@ -234,6 +234,8 @@ var kindCodes = []struct {
 	{call.ErrConflict, 409, ""},
 	{call.ErrInvalidState, 409, ""},
 	{call.ErrUnavailable, 503, "Service unavailable"},
+	// The recording's file is on a node that does not answer: try later.
+	{catalog.ErrUnavailable, 503, ""},
 }
 
 // errForbidden: the recording is another account's. Restcomm checks the
@@ -674,14 +676,22 @@ func (s *Server) recordingJSON(r *http.Request, prefix string, rec meta.Recordin
 		Quality: rec.Quality.View(),
 	}
 	if rec.Status == meta.StatusAbsent {
-		j.ErrorCode = ErrorCodeAbsent
+		j.ErrorCode = catalog.AbsentCode(rec)
+	}
+	if rec.Status == meta.StatusFailed && catalog.IsNodeLost(rec) {
+		j.ErrorCode = ErrorCodeNodeLost
 	}
 	return j
 }
 
+// ErrorCodeNodeLost is the error code of a recording whose node stopped
+// while it recorded (catalog.IsNodeLost): Twilio's 20500, an internal
+// failure of the service (Twilio documents no code of its own for it).
+const ErrorCodeNodeLost = 20500
+
 // ErrorCodeAbsent is Twilio's error code of a recording that got no audio
-// ("too short").
-const ErrorCodeAbsent = 16101
+// ("too short"); a silent one has catalog.CodeSilent (16102).
+const ErrorCodeAbsent = catalog.CodeTooShort
 
 // JavaDouble formats v as Java's Double.toString does, which Restcomm's
 // duration is: "30.0", "14.70275" (plain decimals; Java's exponent form for

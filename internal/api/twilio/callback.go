@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/api/restcomm"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
@@ -158,7 +159,7 @@ func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
 		form.Set("RecordingDuration", strconv.Itoa(int(rec.Duration+0.5)))
 	}
 	if event == "absent" {
-		form.Set("ErrorCode", strconv.Itoa(CodeRecordingAbsent))
+		form.Set("ErrorCode", strconv.Itoa(catalog.AbsentCode(rec)))
 	}
 	if event == "degraded" {
 		// tapedeck's parameters: how bad it is (the status stays the

@@ -36,7 +36,8 @@ const (
 )
 
 // MinRecording is the shortest recording Twilio keeps: a shorter one is
-// absent, with error 16101 (too short).
+// absent, with error 16101 (too short); a silent one is absent with 16102
+// (RecordOptions.AbsentSilent).
 const MinRecording = time.Second
 
 // CurrentSid names the call's running recording.
@@ -133,7 +134,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.mu.Unlock()
 	}
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
-		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording, TrimSilence: trim == "trim-silence", Track: track,
+		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording, AbsentSilent: true, TrimSilence: trim == "trim-silence", Track: track,
 			OnDegraded: func(q *meta.Quality) { s.degraded(lr, q) }},
 		Stereo: channels == "dual",
 		OnFinish: func(call.CallRecordResult) {

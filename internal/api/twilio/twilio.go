@@ -47,7 +47,11 @@ const (
 	CodeAuthenticate     = 20003
 	CodeMethodNotAllowed = 20004
 	CodeNotFound         = 20404
-	CodeRecordingAbsent  = 16101 // too short: no audio received
+	// CodeServiceUnavailable: Twilio's 20503, here a recording whose file
+	// is on a node that does not answer.
+	CodeServiceUnavailable = 20503
+	CodeRecordingAbsent    = catalog.CodeTooShort // too short: no audio received
+	CodeRecordingSilent    = catalog.CodeSilent   // silent throughout
 )
 
 // Options configure the API.
@@ -551,7 +555,11 @@ func (s *Server) recordingJSON(r *http.Request, rec meta.Recording) recordingJSO
 		j.Duration = "-1"
 	}
 	if rec.Status == meta.StatusAbsent {
-		code := CodeRecordingAbsent
+		code := catalog.AbsentCode(rec)
+		j.ErrorCode = &code
+	}
+	if rec.Status == meta.StatusFailed && catalog.IsNodeLost(rec) {
+		code := restcomm.ErrorCodeNodeLost // its node stopped while it recorded
 		j.ErrorCode = &code
 	}
 	return j
@@ -689,7 +697,13 @@ func (s *Server) derived(w http.ResponseWriter, r *http.Request, rec meta.Record
 		s.writeError(w, fail(404, CodeNotFound, "%s is not available: no cache directory is configured", name))
 		return
 	}
-	// The key changes when the recording does (its checksum, or its size).
+	// The key changes when the recording does: its checksum, computed now
+	// if the recording has none yet (recording.checksum: on_demand); its
+	// size if even that fails (the file is then missing, and produce says
+	// so).
+	if withSum, err := s.o.Catalog.Checksum(r.Context(), rec); err == nil {
+		rec = withSum
+	}
 	path := filepath.Join(dir, rec.Sid+"-"+nonEmpty(rec.SHA256, strconv.FormatInt(rec.Size, 10))+suffix)
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
@@ -931,6 +945,9 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		ae = &apiError{status: 404, code: CodeNotFound, msg: "The requested resource was not found"}
 	case errors.Is(err, meta.ErrInvalid):
 		ae = &apiError{status: 400, code: CodeInvalidParameter, msg: err.Error()}
+	case errors.Is(err, catalog.ErrUnavailable):
+		// The recording's file is on a node that does not answer.
+		ae = &apiError{status: 503, code: CodeServiceUnavailable, msg: err.Error()}
 	default:
 		s.log.Error("twilio API", "err", err)
 		ae = &apiError{status: 500, code: 20500, msg: "Internal Server Error"}

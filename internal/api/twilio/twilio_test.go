@@ -3,7 +3,9 @@ package twilio
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -469,5 +471,68 @@ func TestMP3Streams(t *testing.T) {
 	code, again := fx.do(t, "GET", "/2010-04-01/Accounts/"+fx.acc.Sid+"/Recordings/"+sid+".mp3", false)
 	if code != 200 || !bytes.Equal(again, all) {
 		t.Errorf("from the cache: %d, %d bytes, want the streamed %d", code, len(again), len(all))
+	}
+}
+
+// TestMediaCacheKeyFollowsTheFile: a local recording has no checksum
+// until something needs it (recording.checksum: on_demand); the MP3
+// cache's key is the file's SHA-256, computed at the first request and
+// stored, so a recording made again under the same name (same Sid, same
+// size, other audio) gets a new MP3, not the cached one.
+func TestMediaCacheKeyFollowsTheFile(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	path := filepath.Join(fx.cat.Root, "again.wav")
+	record := func(audio []byte) string {
+		t.Helper()
+		if err := os.WriteFile(path, audio, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		in := catalog.Info{Name: "again", Path: path, Format: "wav", ContentType: "audio/wav", Started: time.Now(), Channels: 1}
+		sid, err := fx.cat.Started(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Status, in.Duration = "completed", 2*time.Second
+		if err := fx.cat.Finished(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		return sid
+	}
+	first := wavFile(16000)
+	sid := record(first)
+	if row, _ := fx.cat.Meta.RecordingBySid(ctx, sid); row.SHA256 != "" {
+		t.Fatalf("checksum before anything needed it: %q", row.SHA256)
+	}
+	p := "/2010-04-01/Accounts/" + fx.acc.Sid + "/Recordings/" + sid + ".mp3"
+	code, mp3a := fx.do(t, "GET", p, false)
+	if code != 200 || len(mp3a) < 1000 {
+		t.Fatalf(".mp3: %d, %d bytes", code, len(mp3a))
+	}
+	sumA := sha256.Sum256(first)
+	if _, err := os.Stat(filepath.Join(fx.srv.o.CacheDir, sid+"-"+hex.EncodeToString(sumA[:])+".mp3")); err != nil {
+		t.Fatalf("cache file named by the checksum: %v", err)
+	}
+	if row, _ := fx.cat.Meta.RecordingBySid(ctx, sid); row.SHA256 != hex.EncodeToString(sumA[:]) {
+		t.Fatalf("stored checksum %q, want the file's", row.SHA256)
+	}
+
+	second := wavFile(16000)
+	for i := 44; i < len(second); i += 2 {
+		second[i], second[i+1] = 0, 0 // silence: same size, other audio
+	}
+	if again := record(second); again != sid {
+		t.Fatalf("recorded again under a new Sid %s", again)
+	}
+	code, mp3b := fx.do(t, "GET", p, false)
+	if code != 200 || len(mp3b) < 1000 {
+		t.Fatalf(".mp3 after recording again: %d, %d bytes", code, len(mp3b))
+	}
+	if bytes.Equal(mp3a, mp3b) {
+		t.Fatal("the MP3 of the first recording was served for the second")
+	}
+	sumB := sha256.Sum256(second)
+	if _, err := os.Stat(filepath.Join(fx.srv.o.CacheDir, sid+"-"+hex.EncodeToString(sumB[:])+".mp3")); err != nil {
+		t.Fatalf("cache file of the new recording: %v", err)
 	}
 }

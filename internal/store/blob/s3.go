@@ -2,12 +2,16 @@ package blob
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -46,9 +50,11 @@ type S3Config struct {
 }
 
 // S3 stores objects in an S3-compatible bucket through minio-go. Put uploads
-// the file with its SHA-256 as user metadata (x-amz-meta-sha256) and then
-// verifies the upload by a HEAD: the size and the stored hash must match, or
-// the object is deleted again and Put fails.
+// the file, hashing it as it is sent, stores its SHA-256 as user metadata
+// (x-amz-meta-sha256, set by a server-side copy of the object onto itself
+// once the hash is known) and then verifies the upload by a HEAD: the size
+// and the stored hash must match, or the object is deleted again and Put
+// fails.
 type S3 struct {
 	client *minio.Client
 	cfg    S3Config
@@ -159,15 +165,17 @@ func (s *S3) objectName(key string) (string, error) {
 
 func (s *S3) uri(name string) string { return "s3://" + s.cfg.Bucket + "/" + name }
 
-// Put uploads the file at src (multipart above PartSize), verifies it and,
-// unless KeepLocal, removes src. On any failure src is kept. If the upload
+// Put uploads the file at src (multipart above PartSize), reading it once:
+// the SHA-256 is computed from the upload's own reads and then stored as
+// the object's x-amz-meta-sha256. It verifies the object (size and stored
+// hash, by a HEAD) and, unless KeepLocal, removes src. On any failure src is kept. If the upload
 // succeeded but removing src failed, Put returns the Object and an error.
 func (s *S3) Put(ctx context.Context, key, src, contentType string) (Object, error) {
 	name, err := s.objectName(key)
 	if err != nil {
 		return Object{}, err
 	}
-	f, err := os.Open(src)
+	f, err := openUpload(src)
 	if err != nil {
 		return Object{}, fmt.Errorf("blob: put %s: %w", key, err)
 	}
@@ -179,34 +187,45 @@ func (s *S3) Put(ctx context.Context, key, src, contentType string) (Object, err
 	if !before.Mode().IsRegular() {
 		return Object{}, fmt.Errorf("blob: put %s: %s is not a regular file", key, src)
 	}
-	sum, size, err := hashReader(ctx, f)
-	if err != nil {
-		return Object{}, fmt.Errorf("blob: put %s: hashing %s: %w", key, src, err)
-	}
-	if size != before.Size() {
-		return Object{}, fmt.Errorf("blob: put %s: %s changed while being read", key, src)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return Object{}, fmt.Errorf("blob: put %s: %w", key, err)
-	}
+	size := before.Size()
 	if contentType == "" {
 		contentType = ContentTypeFor(key)
 	}
-	// *os.File is an io.ReaderAt, so minio-go reads parts with ReadAt and
-	// never needs to buffer the whole file.
-	_, err = s.client.PutObject(ctx, s.cfg.Bucket, name, f, size, minio.PutObjectOptions{
-		ContentType:  contentType,
-		UserMetadata: map[string]string{sha256MetaKey: sum},
-		PartSize:     s.cfg.PartSize,
+	// One read of the file: the upload's own reads feed the SHA-256
+	// (hashingFile), so the hash is known only once the bytes are sent.
+	// It goes onto the object afterwards, by a metadata-only copy of the
+	// object onto itself (done by the server; nothing is read here again).
+	hf := &hashingFile{f: f, h: sha256.New()}
+	// hashingFile is an io.ReaderAt, so minio-go reads parts with ReadAt
+	// and never needs to buffer the whole file; one part at a time, in
+	// order, so that the hash sees the bytes in order (re-reads of a part
+	// that minio-go retries are not hashed twice).
+	up, err := s.client.PutObject(ctx, s.cfg.Bucket, name, hf, size, minio.PutObjectOptions{
+		ContentType: contentType,
+		PartSize:    s.cfg.PartSize,
+		NumThreads:  1,
 	})
 	if err != nil {
 		return Object{}, fmt.Errorf("blob: put %s to %s: %w", key, s.uri(name), err)
 	}
-	// The file must not have changed under the upload, or the stored hash
-	// would not describe the stored bytes.
+	// The file must not have changed under the upload, or the hash would
+	// not describe the stored bytes.
 	if after, err := f.Stat(); err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
 		s.removeQuietly(name)
 		return Object{}, fmt.Errorf("blob: put %s: %s changed during the upload; object removed", key, src)
+	}
+	sum, err := hf.sum(ctx)
+	if err != nil {
+		s.removeQuietly(name)
+		return Object{}, fmt.Errorf("blob: put %s: hashing %s: %w", key, src, err)
+	}
+	_, err = s.client.CopyObject(ctx, minio.CopyDestOptions{
+		Bucket: s.cfg.Bucket, Object: name, ReplaceMetadata: true, ContentType: contentType,
+		UserMetadata: map[string]string{sha256MetaKey: sum},
+	}, minio.CopySrcOptions{Bucket: s.cfg.Bucket, Object: name, MatchETag: up.ETag})
+	if err != nil {
+		s.removeQuietly(name)
+		return Object{}, fmt.Errorf("blob: put %s: storing the checksum on %s: %w", key, s.uri(name), err)
 	}
 	if err := s.verify(ctx, name, size, sum); err != nil {
 		s.removeQuietly(name)
@@ -436,4 +455,86 @@ func (r *s3Reader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// uploadFile is what Put reads a file through.
+type uploadFile interface {
+	io.ReaderAt
+	io.Closer
+	Stat() (os.FileInfo, error)
+}
+
+// openUpload opens the file Put uploads (tests count its reads).
+var openUpload = func(name string) (uploadFile, error) { return os.Open(name) }
+
+// hashingFile is the file an upload reads: every byte read from it for the
+// first time, in order, goes into the hash. Reads behind what is hashed
+// (a retried part) are not hashed again; a read past it (parts read out of
+// order) leaves a hole, which sum fills with a read of its own.
+type hashingFile struct {
+	f uploadFile
+
+	mu     sync.Mutex
+	h      hash.Hash
+	hashed int64 // bytes [0, hashed) are in h
+	off    int64 // Read and Seek's offset
+}
+
+func (hf *hashingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := hf.f.ReadAt(p, off)
+	hf.mu.Lock()
+	if off <= hf.hashed && off+int64(n) > hf.hashed {
+		hf.h.Write(p[hf.hashed-off : n])
+		hf.hashed = off + int64(n)
+	}
+	hf.mu.Unlock()
+	return n, err
+}
+
+func (hf *hashingFile) Read(p []byte) (int, error) {
+	hf.mu.Lock()
+	off := hf.off
+	hf.mu.Unlock()
+	n, err := hf.ReadAt(p, off)
+	hf.mu.Lock()
+	hf.off = off + int64(n)
+	hf.mu.Unlock()
+	if err == nil && n == 0 && len(p) > 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (hf *hashingFile) Seek(offset int64, whence int) (int64, error) {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += hf.off
+	case io.SeekEnd:
+		fi, err := hf.f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		offset += fi.Size()
+	default:
+		return 0, errors.New("blob: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("blob: negative position")
+	}
+	hf.off = offset
+	return offset, nil
+}
+
+// sum is the hex SHA-256 of the whole file: what the upload read, plus
+// (only if the upload left a hole or stopped short) the rest, read here.
+func (hf *hashingFile) sum(ctx context.Context) (string, error) {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	if _, err := io.Copy(hf.h, ctxReader{ctx, io.NewSectionReader(hf.f, hf.hashed, 1<<62)}); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(hf.h.Sum(nil)), nil
 }

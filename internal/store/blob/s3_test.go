@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,5 +326,57 @@ func TestS3ReplacedWhileOpen(t *testing.T) {
 		t.Error("reading an object replaced after Open succeeded")
 	} else if errors.Is(err, ErrNotFound) {
 		t.Errorf("unexpected ErrNotFound: %v", err)
+	}
+}
+
+// countingFile counts the bytes read from a file Put uploads.
+type countingFile struct {
+	*os.File
+	n *atomic.Int64
+}
+
+func (c countingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.File.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Put reads the file once: the SHA-256 it stores on the object (and
+// returns, for the catalog) comes from the upload's own reads, single PUT
+// and multipart alike, and verifies.
+func TestS3PutReadsFileOnce(t *testing.T) {
+	var read atomic.Int64
+	old := openUpload
+	openUpload = func(name string) (uploadFile, error) {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		return countingFile{f, &read}, nil
+	}
+	t.Cleanup(func() { openUpload = old })
+	s, g := newS3(t, func(c *S3Config) { c.PartSize = MinPartSize })
+	for _, size := range []int{0, 5000, 2*MinPartSize + 12345} {
+		read.Store(0)
+		src, data := writeFile(t, t.TempDir(), size)
+		key := fmt.Sprintf("once/RE%d.wav", size)
+		obj, err := s.Put(context.Background(), key, src, "audio/wav")
+		if err != nil {
+			t.Fatalf("%d bytes: Put: %v", size, err)
+		}
+		checkObject(t, obj, key, data)
+		if n := read.Load(); n != int64(size) {
+			t.Errorf("%d bytes: %d bytes read from the file, want %d (one read)", size, n, size)
+		}
+		info, err := g.Client().StatObject(context.Background(), s.cfg.Bucket, key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.UserMetadata["Sha256"] != sha256Hex(data) || info.ContentType != "audio/wav" || info.Size != int64(size) {
+			t.Errorf("%d bytes: stored object: size %d, metadata %v, content type %q", size, info.Size, info.UserMetadata, info.ContentType)
+		}
+		if got := readAll(t, s, key); !bytes.Equal(got, data) {
+			t.Errorf("%d bytes: object differs from the file", size)
+		}
 	}
 }

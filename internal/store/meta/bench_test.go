@@ -9,6 +9,10 @@ package meta
 //
 //	go test -run '^$' -bench Meta1M -benchtime 2000x -timeout 60m ./internal/store/meta/
 //
+// With TAPEDECK_BENCH_KEEP=<dir>, the rows are loaded once and kept (SQLite:
+// a file in dir; PostgreSQL: a database tapedeck_bench_meta1m_<rows> on the
+// test server), and a later run with the same setting reuses them.
+//
 // Benchmarks never run in a plain `go test`.
 
 import (
@@ -42,9 +46,14 @@ func benchRows(b *testing.B) int {
 }
 
 func BenchmarkMeta1M(b *testing.B) {
+	keep := os.Getenv("TAPEDECK_BENCH_KEEP")
 	b.Run("sqlite", func(b *testing.B) {
 		benchCatalog(b, func(b testing.TB) Store {
-			s, err := OpenSQLite(filepath.Join(b.TempDir(), "tapedeck.db"))
+			path := filepath.Join(b.TempDir(), "tapedeck.db")
+			if keep != "" {
+				path = filepath.Join(keep, fmt.Sprintf("meta1m-%d.db", benchRows(b.(*testing.B))))
+			}
+			s, err := OpenSQLite(path)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -53,13 +62,39 @@ func BenchmarkMeta1M(b *testing.B) {
 	})
 	b.Run("postgres", func(b *testing.B) {
 		benchCatalog(b, func(b testing.TB) Store {
-			s, err := OpenPostgres(context.Background(), pgTestDSN(b), WithTokenKey(testTokenKey))
+			dsn := pgTestDSN(b)
+			if keep != "" {
+				dsn = keptPGDatabase(b, fmt.Sprintf("tapedeck_bench_meta1m_%d", benchRows(b.(*testing.B))))
+			}
+			s, err := OpenPostgres(context.Background(), dsn, WithTokenKey(testTokenKey))
 			if err != nil {
 				b.Fatal(err)
 			}
 			return s
 		})
 	})
+}
+
+// keptPGDatabase returns the DSN of database name on the test server,
+// creating it when missing; it is kept after the run (TAPEDECK_BENCH_KEEP:
+// a later run reuses the rows loaded there).
+func keptPGDatabase(b testing.TB, name string) string {
+	pgTestDSN(b) // connects, or skips
+	ctx := context.Background()
+	var exists bool
+	if err := pgTest.admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		b.Fatal(err)
+	}
+	if !exists {
+		if _, err := pgTest.admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dsn, err := withDatabase(pgTest.dsn, name, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dsn
 }
 
 type benchSet struct {
@@ -73,6 +108,10 @@ type benchSet struct {
 // accounts, DateCreated increasing over a year (as they arrive), random
 // durations with decimals.
 func benchLoad(b *testing.B, s Store, n int) benchSet {
+	if set, ok := benchLoaded(b, s, n); ok {
+		b.Logf("reusing the %d rows loaded by an earlier run (TAPEDECK_BENCH_KEEP)", n)
+		return set
+	}
 	set, el := benchLoadT(b, s, n)
 	b.Logf("ingest: %d rows in %v: %.0f rows/s", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
 	b.Run("ingest", func(b *testing.B) {
@@ -81,6 +120,30 @@ func benchLoad(b *testing.B, s Store, n int) benchSet {
 		b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
 	})
 	return set
+}
+
+// benchLoaded rebuilds the benchSet of the n rows that benchLoadT loaded
+// into s in an earlier run (kept with TAPEDECK_BENCH_KEEP); false when s
+// does not hold them.
+func benchLoaded(b testing.TB, s Store, n int) (benchSet, bool) {
+	ctx := context.Background()
+	if _, err := s.RecordingByName(ctx, fmt.Sprintf("bench-%d", n-1)); err != nil {
+		return benchSet{}, false
+	}
+	set := benchSet{first: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), span: 365 * 24 * time.Hour}
+	for i := range benchAccounts {
+		a, err := s.AccountByName(ctx, fmt.Sprintf("bench-%03d", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		set.accounts = append(set.accounts, a)
+	}
+	set.calls = make([][]string, benchAccounts)
+	for i := 0; i < n; i += 2 {
+		call := i / 2
+		set.calls[call%benchAccounts] = append(set.calls[call%benchAccounts], fmt.Sprintf("CA%032x", call))
+	}
+	return set, true
 }
 
 func benchLoadT(b testing.TB, s Store, n int) (benchSet, time.Duration) {
@@ -175,11 +238,21 @@ func benchCatalog(b *testing.B, open func(testing.TB) Store) {
 			}
 			return walk
 		}},
-		{"all/DateCreated:desc/deep-offset", func(rng *rand.Rand, _ *Page) Query {
-			per := n / benchAccounts
-			return Query{AccountSid: set.accounts[acct(rng)].Sid, SortBy: SortDateCreated, Desc: true, Limit: 50, Offset: per/2 + rng.IntN(per/2-50)}
-		}},
 	}
+	// Deep pages by offset (Restcomm's Page), read by the deferred join
+	// ("join") and by a plain OFFSET over the table's rows ("skip"),
+	// alternated A B A B on the same rows; the names have one length, so
+	// both draw the same accounts and offsets.
+	deepOffset := func(rng *rand.Rand, _ *Page) Query {
+		per := n / benchAccounts
+		return Query{AccountSid: set.accounts[acct(rng)].Sid, SortBy: SortDateCreated, Desc: true, Limit: 50, Offset: per/2 + rng.IntN(per/2-50)}
+	}
+	for round := range 2 {
+		scenarios = append(scenarios,
+			scenario{fmt.Sprintf("all/DateCreated:desc/deep-offset/join/%d", round+1), deepOffset},
+			scenario{fmt.Sprintf("all/DateCreated:desc/deep-offset/skip/%d", round+1), deepOffset})
+	}
+	defer func() { deferredOffset = true }()
 	// Twice: right after the bulk load, and after what autovacuum (or
 	// SQLite's PRAGMA optimize) does to such a table soon after: PostgreSQL
 	// reads of freshly loaded pages are slower (hint bits, no visibility
@@ -199,6 +272,7 @@ func benchCatalog(b *testing.B, open func(testing.TB) Store) {
 		}
 		for _, sc := range scenarios {
 			walk = Query{}
+			deferredOffset = !strings.Contains(sc.name, "/skip/")
 			benchScenario(b, s, phase+"/"+sc.name, sc.next)
 		}
 	}

@@ -236,14 +236,16 @@ type Query struct {
 	// numbers when not empty.
 	From, To string
 	// Status and Source: exact status and source when not empty. Owner: a
-	// user UUID among the comma-separated Owners when not empty.
+	// user UUID among the comma-separated Owners when not empty (served by
+	// the owners tables of migration 00014: a range scan of the user's
+	// recordings, however few among the account's).
 	Status Status
 	Source string
 	Owner  string
 	// CountLimit, when > 0, stops counting matching rows past it: Total is
 	// then at most CountLimit+1 and TotalCapped says it was cut (a big
 	// result's count costs as much as reading it). Negative: no count at
-	// all (Total -1, TotalCapped), for a filter no index serves (Owner).
+	// all (Total -1, TotalCapped).
 	CountLimit int
 	// IncludeDeleted lists soft-deleted recordings too (status deleted),
 	// as Twilio's IncludeSoftDeleted.
@@ -287,6 +289,12 @@ type Store interface {
 	// when Name is used by another recording; ErrInvalid when the account
 	// does not exist.
 	PutRecording(ctx context.Context, r Recording) error
+	// StartRecording inserts r (a recording that starts) or, when a row
+	// has r's Name (a name reused, ifExists=overwrite), replaces that
+	// row's content with r's, keeping its Sid and DateCreated: one
+	// statement, no look-up. It returns the Sid and DateCreated stored.
+	// ErrConflict when the named row belongs to another account.
+	StartRecording(ctx context.Context, r Recording) (sid string, created time.Time, err error)
 	// PutRecordings is PutRecording for many rows in one transaction (all
 	// or nothing); for imports and recovery scans.
 	PutRecordings(ctx context.Context, rs []Recording) error
@@ -345,7 +353,8 @@ type Store interface {
 	// any account whose status is completed, recovered or failed and that
 	// this node can serve (its Node is node or empty, or its file is in
 	// object storage), with names after afterName, by name: ARI's stored
-	// recordings.
+	// recordings. Node "*" is every node's (a cluster whose nodes relay
+	// each other's local files).
 	Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
 
 	Close() error

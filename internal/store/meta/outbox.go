@@ -78,7 +78,40 @@ var _ Outbox = (*sqlStore)(nil)
 
 const outboxCols = `id, node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error`
 
-func scanOutbox(row interface{ Scan(...any) error }) (OutboxItem, error) {
+// The outbox's statements run for every notification: they are prepared
+// once per database (parsing one costs SQLite more than running it).
+func (s *sqlStore) outboxExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, s.w, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (s *sqlStore) outboxQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, s.w, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *sqlStore) outboxRow(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := s.stmt(ctx, s.w, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+// errRow is a row whose Scan fails with err (its statement did not prepare).
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
+
+func scanOutbox(row rowScanner) (OutboxItem, error) {
 	var it OutboxItem
 	var next, created dbTime
 	err := row.Scan(&it.ID, &it.Node, &it.Kind, &it.CallID, &it.URL, &it.ContentType, &it.Body, &it.Status,
@@ -93,7 +126,7 @@ func (s *sqlStore) Enqueue(ctx context.Context, it OutboxItem) (int64, error) {
 		it.NextAt = now
 	}
 	var id int64
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
+	err := s.outboxRow(ctx, s.q(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '') RETURNING id`),
 		it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now)).Scan(&id)
 	if err != nil {
@@ -103,7 +136,7 @@ VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCa
 }
 
 func (s *sqlStore) Due(ctx context.Context, node string, now time.Time, limit int) ([]OutboxItem, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox
+	rows, err := s.outboxQuery(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox
 WHERE status = 'pending' AND node = $1 AND next_at <= $2`+s.d.timeCast+` ORDER BY next_at, id LIMIT $3`),
 		node, s.timeArg(now), limit)
 	if err != nil {
@@ -124,7 +157,7 @@ WHERE status = 'pending' AND node = $1 AND next_at <= $2`+s.d.timeCast+` ORDER B
 func (s *sqlStore) NextDue(ctx context.Context, node string) (time.Time, bool, error) {
 	var t dbTime
 	var n int
-	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n, &t)
+	err := s.outboxRow(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n, &t)
 	if err != nil {
 		return time.Time{}, false, s.mapErr(err, "outbox next")
 	}
@@ -132,13 +165,13 @@ func (s *sqlStore) NextDue(ctx context.Context, node string) (time.Time, bool, e
 }
 
 func (s *sqlStore) Settle(ctx context.Context, id int64, status string, attempts int, next time.Time, lastErr string) error {
-	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3`+s.d.timeCast+`, last_error = $4, claimed_by = '', claim_until = NULL WHERE id = $5`),
+	_, err := s.outboxExec(ctx, s.q(`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3`+s.d.timeCast+`, last_error = $4, claimed_by = '', claim_until = NULL WHERE id = $5`),
 		status, attempts, s.timeArg(next), lastErr, id)
 	return s.mapErr(err, "outbox settle")
 }
 
 func (s *sqlStore) OutboxItem(ctx context.Context, id int64) (OutboxItem, error) {
-	it, err := scanOutbox(s.w.QueryRowContext(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox WHERE id = $1`), id))
+	it, err := scanOutbox(s.outboxRow(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox WHERE id = $1`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return OutboxItem{}, ErrNotFound
 	}
@@ -147,7 +180,7 @@ func (s *sqlStore) OutboxItem(ctx context.Context, id int64) (OutboxItem, error)
 
 func (s *sqlStore) PendingCount(ctx context.Context, node string) (int, error) {
 	var n int
-	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n)
+	err := s.outboxRow(ctx, s.q(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n)
 	return n, s.mapErr(err, "outbox count")
 }
 
@@ -164,12 +197,12 @@ func (s *sqlStore) SettleDelivered(ctx context.Context, ids []int64, at time.Tim
 		args = append(args, id)
 		b.WriteString("$" + strconv.Itoa(len(args)))
 	}
-	_, err := s.w.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '', claimed_by = '', claim_until = NULL WHERE id IN (`+b.String()+`)`), args...)
+	_, err := s.outboxExec(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '', claimed_by = '', claim_until = NULL WHERE id IN (`+b.String()+`)`), args...)
 	return s.mapErr(err, "outbox settle delivered")
 }
 
 func (s *sqlStore) Heartbeat(ctx context.Context, node string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO webhook_nodes (node, seen) VALUES ($1, $2`+s.d.timeCast+`)
+	_, err := s.outboxExec(ctx, s.q(`INSERT INTO webhook_nodes (node, seen) VALUES ($1, $2`+s.d.timeCast+`)
 ON CONFLICT (node) DO UPDATE SET seen = excluded.seen`), node, s.timeArg(at))
 	return s.mapErr(err, "outbox heartbeat")
 }
@@ -188,7 +221,7 @@ func (s *sqlStore) Claim(ctx context.Context, node string, now time.Time, lease 
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	cond := strings.NewReplacer("$2", "$2"+s.d.timeCast, "$3", "$3"+s.d.timeCast).Replace(claimable)
-	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE webhook_outbox SET claimed_by = $1, claim_until = $4`+s.d.timeCast+`
+	rows, err := s.outboxQuery(ctx, s.q(`UPDATE webhook_outbox SET claimed_by = $1, claim_until = $4`+s.d.timeCast+`
 WHERE id IN (SELECT id FROM webhook_outbox WHERE `+cond+` AND next_at <= $2`+s.d.timeCast+`
   ORDER BY next_at, id LIMIT $5`+lock+`)
 RETURNING `+outboxCols),
@@ -223,7 +256,7 @@ func (s *sqlStore) NextClaimable(ctx context.Context, node string, deadBefore ti
 	cond := strings.NewReplacer("$2", "$2"+s.d.timeCast, "$3", "$3"+s.d.timeCast).Replace(claimable)
 	// (Claims are left out of the condition here: an item claimed by a
 	// live node is due when that claim ends, which is soon enough.)
-	err := s.w.QueryRowContext(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE `+cond),
+	err := s.outboxRow(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE `+cond),
 		node, s.timeArg(time.Now().Add(100*365*24*time.Hour)), s.timeArg(deadBefore)).Scan(&n, &t)
 	if err != nil {
 		return time.Time{}, false, s.mapErr(err, "outbox next claimable")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // dialect holds what differs between the SQL backends; the queries are
@@ -25,7 +26,8 @@ type dialect struct {
 	timeCast string              // appended to a bare time parameter
 	isUnique func(error) bool
 	isFKey   func(error) bool
-	putChunk int // rows per INSERT statement in PutRecordings
+	putChunk int  // rows per INSERT statement in PutRecordings
+	rowid    bool // tables have a rowid, which indexes hold
 }
 
 var dollarParam = regexp.MustCompile(`\$(\d+)`)
@@ -39,6 +41,7 @@ type sqlStore struct {
 	tokens  cipher.AEAD // seals auth tokens (tokens.go)
 
 	upsert string
+	start  string // StartRecording's statement
 
 	// Statements run for every recording are prepared once per database
 	// (database/sql re-prepares them per connection as needed): preparing
@@ -78,6 +81,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 		fmt.Sprintf(upsertSet,
 			`CASE WHEN $26`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
 			27, d.timeCast))
+	s.start = s.q(`INSERT INTO recordings (` + recCols + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)` + startSet)
 	return s
 }
 
@@ -348,6 +353,11 @@ func (s *sqlStore) upsertArgs(r Recording, now time.Time) ([]any, error) {
 	if r.ApiVersion == "" {
 		r.ApiVersion = APIVersion
 	}
+	if strings.ContainsFunc(r.Owners, unicode.IsControl) {
+		// The SQLite triggers that index the owners (00014) read them as
+		// JSON strings, which cannot hold control characters.
+		return nil, fmt.Errorf("%w: recording %s: control character in Owners %q", ErrInvalid, r.Sid, r.Owners)
+	}
 	quality := ""
 	if r.Quality != nil {
 		b, err := json.Marshal(r.Quality)
@@ -394,6 +404,56 @@ func (s *sqlStore) PutRecording(ctx context.Context, r Recording) error {
 		return s.mapErr(err, "put recording "+r.Sid)
 	}
 	return s.put(ctx, stmtExecer{st}, "", r, time.Now())
+}
+
+// startSet replaces a row of the same name, keeping its Sid and date_created.
+const startSet = `
+ON CONFLICT (name) WHERE name <> '' DO UPDATE SET
+	call_sid = excluded.call_sid,
+	date_updated = excluded.date_updated,
+	start_time = excluded.start_time,
+	duration = excluded.duration,
+	channels = excluded.channels,
+	format = excluded.format,
+	size = excluded.size,
+	sha256 = excluded.sha256,
+	source = excluded.source,
+	status = excluded.status,
+	file_path = excluded.file_path,
+	s3_uri = excluded.s3_uri,
+	caller_number = excluded.caller_number,
+	called_number = excluded.called_number,
+	api_version = excluded.api_version,
+	status_detail = excluded.status_detail,
+	node = excluded.node,
+	tenant_uuid = excluded.tenant_uuid,
+	direction = excluded.direction,
+	owners = excluded.owners,
+	quality = excluded.quality
+WHERE recordings.account_sid = excluded.account_sid
+RETURNING sid, date_created`
+
+func (s *sqlStore) StartRecording(ctx context.Context, r Recording) (string, time.Time, error) {
+	now := time.Now()
+	if r.DateCreated.IsZero() {
+		r.DateCreated = now
+	}
+	args, err := s.upsertArgs(r, now)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	st, err := s.stmt(ctx, s.w, s.start)
+	if err != nil {
+		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
+	}
+	var sid string
+	var created dbTime
+	if err := st.QueryRowContext(ctx, args[:recColCount]...).Scan(&sid, &created); errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, fmt.Errorf("%w: recording %q belongs to another account", ErrConflict, r.Name)
+	} else if err != nil {
+		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
+	}
+	return sid, created.t, nil
 }
 
 // upsertSet is the ON CONFLICT clause; $%d is "now".
@@ -682,7 +742,7 @@ func (s *sqlStore) Stored(ctx context.Context, node, afterName string, limit int
 }
 
 func (s *sqlStore) Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error) {
-	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND (node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
+	return s.byNode(ctx, `status IN ('completed', 'recovered', 'absent', 'failed') AND ($1 = '*' OR node IN ($1, '') OR file_path LIKE 'blob:%')`, node, afterName, limit)
 }
 
 // byNode pages through the rows matching where ($1 is node) by name.
@@ -730,50 +790,94 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 		limit = DefaultPageSize
 	}
 	limit = min(limit, MaxPageSize)
+	if q.BeforeSid != "" && (q.AfterSid != "" || q.Offset > 0 || q.IncludeDeleted) {
+		return Page{}, fmt.Errorf("%w: BeforeSid with AfterSid, Offset or IncludeDeleted", ErrInvalid)
+	}
 
 	args := []any{q.AccountSid}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	where := `account_sid = $1`
-	if q.CallSid != "" {
-		where += ` AND call_sid = ` + arg(q.CallSid)
+	// The rows are r (recordings, or deleted_recordings). With an Owner, the
+	// owners table o (recording_owners, or deleted_recording_owners) drives
+	// the query: the user's rows of the account, in (date_created, sid)
+	// order on its key; date_created and sid are then read from o, so that
+	// a date window, the date order and a keyset cursor stay on that key.
+	// rWhere are the conditions on r's other columns; oWhere, on the
+	// driving table (o, or r without an Owner).
+	owner := q.Owner != ""
+	d := "r."
+	var oWhere, rWhere []string
+	if owner {
+		d = "o."
+		oWhere = append(oWhere, `o.user_uuid = `+arg(q.Owner), `o.account_sid = $1`)
+	} else {
+		oWhere = append(oWhere, `r.account_sid = $1`)
 	}
 	if q.StartFrom != nil {
-		where += ` AND date_created >= ` + arg(s.timeArg(*q.StartFrom))
+		oWhere = append(oWhere, d+`date_created >= `+arg(s.timeArg(*q.StartFrom)))
 	}
 	if q.StartTo != nil {
-		where += ` AND date_created <= ` + arg(s.timeArg(*q.StartTo))
+		oWhere = append(oWhere, d+`date_created <= `+arg(s.timeArg(*q.StartTo)))
+	}
+	if q.CallSid != "" {
+		rWhere = append(rWhere, `r.call_sid = `+arg(q.CallSid))
 	}
 	if q.From != "" {
-		where += ` AND caller_number = ` + arg(q.From)
+		rWhere = append(rWhere, `r.caller_number = `+arg(q.From))
 	}
 	if q.To != "" {
-		where += ` AND called_number = ` + arg(q.To)
+		rWhere = append(rWhere, `r.called_number = `+arg(q.To))
 	}
 	if q.Status != "" {
-		where += ` AND status = ` + arg(string(q.Status))
+		rWhere = append(rWhere, `r.status = `+arg(string(q.Status)))
 	}
 	if q.Source != "" {
-		where += ` AND source = ` + arg(q.Source)
+		rWhere = append(rWhere, `r.source = `+arg(q.Source))
 	}
-	if q.Owner != "" {
-		where += ` AND ',' || owners || ',' LIKE ` + arg("%,"+likeEscaper.Replace(q.Owner)+",%") + ` ESCAPE '\'`
+	// The sort key and the tie-breaking sid, as read: from o when it has
+	// them (the date order under an Owner).
+	key, sidCol := "r."+col, "r.sid"
+	if owner && col == "date_created" {
+		key, sidCol = "o.date_created", "o.sid"
 	}
-	if q.BeforeSid != "" && (q.AfterSid != "" || q.Offset > 0 || q.IncludeDeleted) {
-		return Page{}, fmt.Errorf("%w: BeforeSid with AfterSid, Offset or IncludeDeleted", ErrInvalid)
+
+	type tables struct{ rows, owners string }
+	live := tables{"recordings", "recording_owners"}
+	gone := tables{"deleted_recordings", "deleted_recording_owners"}
+	// from is the FROM and WHERE of the matching rows of t; needR false:
+	// r is left out where nothing reads it (an Owner, no condition on r's
+	// columns, the date order), e.g. for a count.
+	from := func(t tables, needR bool, where string) string {
+		w := slices.Concat(oWhere, rWhere)
+		var f string
+		switch {
+		case !owner:
+			f = t.rows + ` AS r`
+		case needR || len(rWhere) > 0:
+			// CROSS JOIN: SQLite keeps o as the outer loop (PostgreSQL
+			// plans it as any join).
+			f = t.owners + ` AS o CROSS JOIN ` + t.rows + ` AS r`
+			w = append(w, `r.sid = o.sid`, `r.account_sid = $1`)
+		default:
+			f = t.owners + ` AS o`
+		}
+		if where != "" {
+			w = append(w, where)
+		}
+		return f + ` WHERE ` + strings.Join(w, ` AND `)
 	}
 
 	var page Page
-	count := func(table string) (int, error) {
+	count := func(t tables) (int, error) {
 		var n int
-		query := `SELECT COUNT(*) FROM ` + table + ` WHERE ` + where
+		query := `SELECT COUNT(*) FROM ` + from(t, false, "")
 		cargs := args
 		if q.CountLimit > 0 {
 			// Counting stops at CountLimit+1 rows: on the filter's index, a
 			// bounded range instead of the whole account.
-			query = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + table + ` WHERE ` + where + ` LIMIT ` +
+			query = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + from(t, false, "") + ` LIMIT ` +
 				"$" + strconv.Itoa(len(args)+1) + `) AS c`
 			cargs = append(args[:len(args):len(args)], q.CountLimit+1)
 		}
@@ -782,7 +886,7 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 	}
 	n, err := 0, error(nil)
 	if q.CountLimit >= 0 {
-		n, err = count("recordings")
+		n, err = count(live)
 	}
 	if err != nil {
 		return Page{}, s.mapErr(err, "count recordings")
@@ -791,7 +895,7 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 	if q.CountLimit < 0 {
 		page.Total, page.TotalCapped = -1, true
 	} else if q.IncludeDeleted {
-		n, err := count("deleted_recordings")
+		n, err := count(gone)
 		if err != nil {
 			return Page{}, s.mapErr(err, "count deleted recordings")
 		}
@@ -811,39 +915,58 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 		// turned round.
 		dir, cmp = map[string]string{"ASC": "DESC", "DESC": "ASC"}[dir], map[string]string{">": "<", "<": ">"}[cmp]
 	}
+	var keyset string
 	if keySid := q.AfterSid + q.BeforeSid; keySid != "" {
 		// Keyset: the rows after (key, sid) in the sort order, written so
-		// that the (account_sid, col, sid) index gives a range scan.
-		var key any
+		// that the (account_sid, col, sid) index (or the owners' key) gives
+		// a range scan.
+		var k any
 		keyQuery := `SELECT ` + col + ` FROM recordings WHERE account_sid = $1 AND sid = $2`
 		if q.IncludeDeleted {
 			keyQuery += ` UNION ALL SELECT ` + col + ` FROM deleted_recordings WHERE account_sid = $1 AND sid = $2`
 		}
-		err := s.r.QueryRowContext(ctx, s.q(keyQuery), q.AccountSid, keySid).Scan(&key)
+		err := s.r.QueryRowContext(ctx, s.q(keyQuery), q.AccountSid, keySid).Scan(&k)
 		if errors.Is(err, sql.ErrNoRows) {
 			return Page{}, fmt.Errorf("%w: AfterSid/BeforeSid %q", ErrNotFound, keySid)
 		}
 		if err != nil {
 			return Page{}, s.mapErr(err, "AfterSid")
 		}
-		k, sid := arg(key), arg(keySid)
-		where += fmt.Sprintf(` AND %s %s= %s AND (%s %s %s OR sid %s %s)`, col, cmp, k, col, cmp, k, cmp, sid)
+		ka, sa := arg(k), arg(keySid)
+		keyset = fmt.Sprintf(`%s %s= %s AND (%s %s %s OR %s %s %s)`, key, cmp, ka, key, cmp, ka, sidCol, cmp, sa)
 	}
+	order := fmt.Sprintf(`ORDER BY %s %s, %s %s`, key, dir, sidCol, dir)
 	var query string
-	if !q.IncludeDeleted {
-		query = fmt.Sprintf(`SELECT %s FROM recordings WHERE %s ORDER BY %s %s, sid %s LIMIT %s`,
-			recCols, where, col, dir, dir, arg(limit))
+	switch {
+	case q.IncludeDeleted:
+		// Each table gives its first Offset+Limit rows in order (on its
+		// index), and the union is ordered and cut again.
+		n := arg(limit + q.Offset)
+		query = fmt.Sprintf(`SELECT %s FROM (SELECT * FROM (SELECT %s FROM %s %s LIMIT %s) AS live
+UNION ALL SELECT * FROM (SELECT %s FROM %s %s LIMIT %s) AS gone) AS u ORDER BY %s %s, sid %s LIMIT %s`,
+			recCols, recColsR, from(live, true, keyset), order, n, recColsR, from(gone, true, keyset), order, n,
+			col, dir, dir, arg(limit))
 		if q.Offset > 0 {
 			query += ` OFFSET ` + arg(q.Offset)
 		}
-	} else {
-		// Each table gives its first Offset+Limit rows in order (on its
-		// index), and the union is ordered and cut again.
-		order := fmt.Sprintf(`ORDER BY %s %s, sid %s`, col, dir, dir)
-		n := arg(limit + q.Offset)
-		query = fmt.Sprintf(`SELECT %s FROM (SELECT * FROM (SELECT %s FROM recordings WHERE %s %s LIMIT %s) AS live
-UNION ALL SELECT * FROM (SELECT %s FROM deleted_recordings WHERE %s %s LIMIT %s) AS gone) AS u %s LIMIT %s`,
-			recCols, recCols, where, order, n, deletedCols, where, order, n, order, arg(limit))
+	case q.Offset >= 4*limit && deferredOffset:
+		// A deferred join: the rows skipped by the offset are read in the
+		// index alone (the sort key and sid; PostgreSQL's index-only scan,
+		// SQLite's covering index), and only the page's rows in the table.
+		// Each of those costs a search of the sid index (about 4 pages
+		// read on PostgreSQL) instead of the next entry of the scan, so
+		// shallower offsets keep the plain OFFSET.
+		// SQLite finds the rows by rowid, which its indexes hold (by sid
+		// is a search of the sid index and then of the table).
+		rowKey, join := sidCol, `r.sid = p.id`
+		if s.d.rowid && sidCol == "r.sid" {
+			rowKey, join = `r.rowid`, `r.rowid = p.id`
+		}
+		query = fmt.Sprintf(`SELECT %s FROM (SELECT %s AS id, %s AS sid, %s AS k FROM %s %s LIMIT %s OFFSET %s) AS p
+CROSS JOIN recordings AS r WHERE %s ORDER BY p.k %s, p.sid %s`,
+			recColsR, rowKey, sidCol, key, from(live, key == "r."+col, keyset), order, arg(limit), arg(q.Offset), join, dir, dir)
+	default:
+		query = fmt.Sprintf(`SELECT %s FROM %s %s LIMIT %s`, recColsR, from(live, true, keyset), order, arg(limit))
 		if q.Offset > 0 {
 			query += ` OFFSET ` + arg(q.Offset)
 		}
@@ -870,5 +993,9 @@ UNION ALL SELECT * FROM (SELECT %s FROM deleted_recordings WHERE %s %s LIMIT %s)
 	return page, nil
 }
 
-// likeEscaper escapes a LIKE pattern's wildcards (ESCAPE '\').
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+// deferredOffset: offset pages are read by a deferred join (always, but
+// for the benchmark that compares it with the plain OFFSET).
+var deferredOffset = true
+
+// recColsR is recCols read from the table aliased r.
+var recColsR = "r." + strings.ReplaceAll(recCols, ", ", ", r.")

@@ -52,6 +52,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Quality", testQuality},
 		{"LiveStatus", testLiveStatus},
 		{"SetChecksum", testSetChecksum},
+		{"StartRecording", testStartRecording},
+		{"Owners", testOwners},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1174,6 +1176,25 @@ func testStored(t *testing.T, s Store) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("Finished = %v, want %v", got, want)
 	}
+	// Node "*": every node's (a cluster relays the others' local files).
+	want = nil
+	for i, st := range statuses {
+		if st == StatusCompleted || st == StatusRecovered || st == StatusFailed {
+			want = append(want, fmt.Sprintf("st/%d", 9-i))
+		}
+	}
+	want = append(want, "st/blob")
+	slices.Sort(want)
+	if list, err = s.Finished(ctx, "*", "", 100); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, r := range list {
+		got = append(got, r.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Finished(*) = %v, want %v", got, want)
+	}
 }
 
 // testPageFilters: the recordings page's filters run in the query (status,
@@ -1512,5 +1533,61 @@ func testSetChecksum(t *testing.T, s Store) {
 	}
 	if _, err := s.SetChecksum(ctx, r.Sid, r.FilePath, 1, "", later); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("an empty checksum: %v, want ErrInvalid", err)
+	}
+}
+
+// testStartRecording: a recording's start is one statement — a new name
+// inserts the row as given; a name that has a row replaces that row's
+// content but keeps its Sid and DateCreated (ifExists=overwrite); a name
+// whose row is another account's is ErrConflict and changes nothing.
+func testStartRecording(t *testing.T, s Store) {
+	ctx := tctx(t)
+	a := mustAccount(t, s, "start")
+	b := mustAccount(t, s, "other")
+	r := sampleRec(a.Sid, 3)
+	r.Status, r.SHA256, r.Size, r.Duration, r.Owners = StatusInProgress, "", 0, 0, "u-1"
+	sid, created, err := s.StartRecording(ctx, r)
+	if err != nil || sid != r.Sid || !created.Equal(normTime(r.DateCreated)) {
+		t.Fatalf("StartRecording of a new name: %q %v %v; want %q %v", sid, created, err, r.Sid, normTime(r.DateCreated))
+	}
+	if got, err := s.Recording(ctx, a.Sid, r.Sid); err != nil || !reflect.DeepEqual(got, normRec(r)) {
+		t.Fatalf("row inserted:\n got %+v %v\nwant %+v", got, err, normRec(r))
+	}
+	// The finished row, then the name recorded again.
+	done := r
+	done.Status, done.SHA256, done.Size, done.Duration = StatusCompleted, strings.Repeat("cd", 32), 5000, 4.5
+	mustPut(t, s, done)
+	again := sampleRec(a.Sid, 3)
+	again.Sid = NewRecordingSid()
+	again.DateCreated = t0.Add(48 * time.Hour)
+	again.DateUpdated = again.DateCreated
+	again.Status, again.SHA256, again.Size, again.Duration, again.CallSid = StatusInProgress, "", 0, 0, "CA"+strings.Repeat("9", 32)
+	again.Owners = "u-2"
+	sid, created, err = s.StartRecording(ctx, again)
+	if err != nil || sid != r.Sid || !created.Equal(normTime(r.DateCreated)) {
+		t.Fatalf("StartRecording of a used name: %q %v %v; want the row's %q %v", sid, created, err, r.Sid, normTime(r.DateCreated))
+	}
+	want := normRec(again)
+	want.Sid, want.DateCreated = r.Sid, normTime(r.DateCreated)
+	if got, err := s.Recording(ctx, a.Sid, r.Sid); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("row replaced:\n got %+v %v\nwant %+v", got, err, want)
+	}
+	if _, err := s.RecordingBySid(ctx, again.Sid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a second row was made for the name: %v", err)
+	}
+	// The owners' index follows the replaced row.
+	for owner, want := range map[string]int{"u-1": 0, "u-2": 1} {
+		if p, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, Owner: owner}); err != nil || len(p.Items) != want {
+			t.Fatalf("recordings of owner %s after the start: %d %v, want %d", owner, len(p.Items), err, want)
+		}
+	}
+	// Another account's row of the name is not taken over.
+	foreign := again
+	foreign.Sid, foreign.AccountSid = NewRecordingSid(), b.Sid
+	if _, _, err := s.StartRecording(ctx, foreign); !errors.Is(err, ErrConflict) {
+		t.Fatalf("StartRecording over another account's row: %v, want ErrConflict", err)
+	}
+	if got, err := s.Recording(ctx, a.Sid, r.Sid); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("row changed by a refused start: %+v %v", got, err)
 	}
 }

@@ -1,0 +1,143 @@
+package catalog
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// TestSettleLostNode: node B settles the live recordings of node A once
+// A's heartbeat has been gone for LostAfter: failed, "node lost", its name
+// claim released; a recording whose file (with its in-progress marker) is
+// in the recordings directory B shares is recovered by B instead. A node
+// still beating, or silent for less, keeps its rows. A coming back with
+// the file wins: its recovery at start completes the failed row.
+func TestSettleLostNode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	shared := t.TempDir() // a recordings directory the nodes share
+	b := &Service{Meta: st, Root: shared, Node: "nb", Now: clock, LostAfter: 30 * time.Second}
+	defer b.Close()
+	ob := st.(meta.Outbox)
+	claims := st.(nameClaimer)
+	live := func(node, name string, file bool) meta.Recording {
+		t.Helper()
+		acc, err := st.EnsureDefaultAccount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: name, FilePath: name + ".wav", Format: "wav",
+			Status: meta.StatusInProgress, Node: node, Source: meta.SourceARI, StartTime: now}
+		if err := st.PutRecording(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := claims.ClaimRecordingName(ctx, name, node); err != nil {
+			t.Fatal(err)
+		}
+		if file {
+			p := filepath.Join(shared, name+".wav")
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, wavBytes(8000), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(recorder.InProgressMarker(p), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return row
+	}
+	gone := live("na", "lost/one", false)
+	onShared := live("na", "lost/shared", true)
+	beating := live("nc", "lost/beating", false)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(ob.Heartbeat(ctx, "na", now.Add(-10*time.Second)))
+	must(ob.Heartbeat(ctx, "nc", now.Add(-10*time.Second)))
+	must(b.Reconcile(ctx))
+	if r, _ := st.RecordingBySid(ctx, gone.Sid); r.Status != meta.StatusInProgress {
+		t.Fatalf("silent for 10 s of 30: %+v", r)
+	}
+
+	// A silent for 31 s; C beats on.
+	now = now.Add(21 * time.Second)
+	must(ob.Heartbeat(ctx, "nc", now))
+	must(b.Reconcile(ctx))
+	r, _ := st.RecordingBySid(ctx, gone.Sid)
+	if r.Status != meta.StatusFailed || !IsNodeLost(r) || !strings.Contains(r.StatusDetail, "node na") || r.Node != "na" {
+		t.Fatalf("A's recording after 31 s: %+v", r)
+	}
+	if holder, err := claims.ClaimRecordingName(ctx, "lost/one", "nb"); err != nil || holder != "nb" {
+		t.Errorf("the lost recording's name is still claimed: %q %v", holder, err)
+	}
+	s, _ := st.RecordingBySid(ctx, onShared.Sid)
+	if s.Status != meta.StatusRecovered || !IsNodeLost(s) || s.Node != "nb" || s.Size != 44+8000*2 || s.Duration < 0.99 {
+		t.Fatalf("A's recording in the shared directory: %+v", s)
+	}
+	if _, err := os.Stat(recorder.InProgressMarker(filepath.Join(shared, "lost/shared.wav"))); !os.IsNotExist(err) {
+		t.Errorf("the in-progress marker of the recovered file: %v", err)
+	}
+	if r, _ := st.RecordingBySid(ctx, beating.Sid); r.Status != meta.StatusInProgress {
+		t.Errorf("C's recording (C beating): %+v", r)
+	}
+
+	// A comes back with the file: its recovery at start completes the
+	// failed row; the one B recovered is B's now and stays so.
+	aRoot := t.TempDir()
+	a := &Service{Meta: st, Root: aRoot, Node: "na", Now: clock}
+	defer a.Close()
+	p := filepath.Join(aRoot, "lost", "one.wav")
+	must(os.MkdirAll(filepath.Dir(p), 0o755))
+	must(os.WriteFile(p, wavBytes(4000), 0o644))
+	must(a.Recovered(ctx, Info{Name: "lost/one", Path: p, Format: "wav", ContentType: "audio/wav", Duration: 500 * time.Millisecond, Channels: 1}))
+	if r, _ := st.RecordingBySid(ctx, gone.Sid); r.Status != meta.StatusRecovered || r.Node != "na" || r.Size != 44+4000*2 {
+		t.Fatalf("A's failed recording after A's recovery: %+v", r)
+	}
+	p2 := filepath.Join(aRoot, "lost", "shared.wav")
+	must(os.WriteFile(p2, wavBytes(100), 0o644))
+	must(a.Recovered(ctx, Info{Name: "lost/shared", Path: p2, Format: "wav", ContentType: "audio/wav", Duration: time.Second, Channels: 1}))
+	if r, _ := st.RecordingBySid(ctx, onShared.Sid); r.Node != "nb" || r.Size != 44+8000*2 {
+		t.Fatalf("B's recovered recording after A's recovery of a stale file: %+v", r)
+	}
+}
+
+// wavBytes is a mono 8 kHz 16-bit WAV file of n samples of a ramp.
+func wavBytes(n int) []byte {
+	data := 2 * n
+	b := make([]byte, 44+data)
+	copy(b, "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+data))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1)
+	binary.LittleEndian.PutUint16(b[22:], 1)
+	binary.LittleEndian.PutUint32(b[24:], 8000)
+	binary.LittleEndian.PutUint32(b[28:], 16000)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(data))
+	for i := range n {
+		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(i%2000))
+	}
+	return b
+}

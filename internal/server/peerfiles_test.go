@@ -1,0 +1,142 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
+)
+
+// TestPeerFilesOverNATS: node B reads node A's local file through a real
+// NATS server, chunk by chunk (a small chunk here: many requests), with
+// seeks as Range requests make them; A serves only the file its catalog
+// row names (a forged key or a row of another node is 404), a deleted
+// file is gone from A's disk, and a node that is not there is
+// ErrUnavailable, quickly.
+func TestPeerFilesOverNATS(t *testing.T) {
+	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
+	if err != nil {
+		testutil.SkipOrFail(t, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	ms, err := meta.OpenSQLite(filepath.Join(t.TempDir(), "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	acc, err := ms.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	run := hex.EncodeToString(suffix)
+	prefix := "t" + run + ".ari."
+	root := t.TempDir()
+	a := &catalog.Service{Meta: ms, Root: root, Node: "pfa" + run}
+	b := &catalog.Service{Meta: ms, Root: t.TempDir(), Node: "pfb" + run}
+	log := slog.New(slog.DiscardHandler)
+	pa, err := startPeerFiles(nc, prefix, a.Node, a, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pa.close()
+	pb, err := startPeerFiles(nc, prefix, b.Node, b, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.close()
+	pb.chunk = 4096
+	b.Peers = pb
+
+	data := make([]byte, 100_000)
+	rand.Read(data)
+	if err := os.MkdirAll(filepath.Join(root, "pf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "pf", "one.wav"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "pf/one", FilePath: "pf/one.wav",
+		Format: "wav", Status: meta.StatusCompleted, Node: a.Node, Size: int64(len(data))}
+	if err := ms.PutRecording(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+
+	m, err := b.Open(ctx, row, "audio/wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Size != int64(len(data)) {
+		t.Fatalf("size %d, want %d", m.Size, len(data))
+	}
+	got, err := io.ReadAll(m)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read through B: %d bytes (%v), want A's %d", len(got), err, len(data))
+	}
+	if _, err := m.Seek(70_001, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 10_000)
+	if _, err := io.ReadFull(m, part); err != nil || !bytes.Equal(part, data[70_001:80_001]) {
+		t.Fatalf("range 70001-80000 through B: %v", err)
+	}
+	m.Close()
+
+	// A serves only what its catalog row names.
+	forged := row
+	forged.FilePath = "../../etc/passwd"
+	if _, err := b.Open(ctx, forged, ""); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("a forged key: %v, want ErrNotFound", err)
+	}
+	other := row
+	other.Sid = meta.NewRecordingSid()
+	other.Name, other.Node = "pf/two", "pfc"+run
+	if err := ms.PutRecording(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	other.Node = a.Node // asked of A, but the row says another node keeps it
+	if _, err := b.Open(ctx, other, ""); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("a row A does not keep: %v, want ErrNotFound", err)
+	}
+
+	// A node nobody answers for.
+	gone := row
+	gone.Node = "pfgone" + run
+	start := time.Now()
+	if _, err := b.Open(ctx, gone, ""); !errors.Is(err, catalog.ErrUnavailable) {
+		t.Errorf("a node that is not there: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > fileTimeout+time.Second {
+		t.Errorf("a node that is not there took %v", d)
+	}
+
+	// Deleted through B: gone from A's disk, its row soft-deleted.
+	if err := b.Remove(ctx, meta.Audit{AccountSid: acc.Sid, RecordingSid: row.Sid, Actor: "test", API: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "pf", "one.wav")); !os.IsNotExist(err) {
+		t.Fatalf("A's file after the delete through B: %v", err)
+	}
+	if _, err := ms.Recording(ctx, acc.Sid, row.Sid); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("row after the delete: %v", err)
+	}
+}

@@ -1,0 +1,57 @@
+package meta
+
+import (
+	"context"
+	"time"
+)
+
+// NodeLiveness settles the recordings of a node that is gone for good:
+// the nodes sharing a catalog say they are alive in webhook_nodes (the
+// webhook sender's heartbeats, migration 00012), and the live rows of a
+// node silent for too long are settled by another node.
+type NodeLiveness interface {
+	// LostNodes returns the nodes other than self whose last heartbeat is
+	// before before and that still have live (in-progress or paused)
+	// recordings.
+	LostNodes(ctx context.Context, self string, before time.Time) ([]string, error)
+	// SettleLost writes the status, status detail, size, checksum,
+	// duration, node and DateUpdated of the row r.Sid, only while it is
+	// still live and made by node from: false when it is not (its node
+	// finished it meanwhile, or another node settled it first).
+	SettleLost(ctx context.Context, r Recording, from string) (bool, error)
+}
+
+func (s *sqlStore) LostNodes(ctx context.Context, self string, before time.Time) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT node FROM webhook_nodes WHERE seen < $1`+s.d.timeCast+` AND node <> $2
+  AND node IN (SELECT node FROM recordings WHERE status IN ('in-progress', 'paused')) ORDER BY node`), s.timeArg(before), self)
+	if err != nil {
+		return nil, s.mapErr(err, "lost nodes")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, s.mapErr(err, "lost nodes")
+		}
+		out = append(out, n)
+	}
+	return out, s.mapErr(rows.Err(), "lost nodes")
+}
+
+func (s *sqlStore) SettleLost(ctx context.Context, r Recording, from string) (bool, error) {
+	if r.DateUpdated.IsZero() {
+		r.DateUpdated = time.Now()
+	}
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE recordings SET status = $1, status_detail = $2, size = $3, sha256 = $4, duration = $5,
+  node = $6, date_updated = $7 WHERE sid = $8 AND node = $9 AND status IN ('in-progress', 'paused')`),
+		string(r.Status), r.StatusDetail, r.Size, r.SHA256, r.Duration, r.Node, s.timeArg(normTime(r.DateUpdated)), r.Sid, from)
+	if err != nil {
+		return false, s.mapErr(err, "settle a lost node's recording")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.mapErr(err, "settle a lost node's recording")
+	}
+	return n == 1, nil
+}

@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
+)
+
+// TestClusterServesLocalRecordingsOfOtherNode: two nodes on one
+// PostgreSQL catalog and one NATS server, without object storage: each
+// keeps its recordings on its own disk. Recordings made on A are listed,
+// downloaded (whole and by Range) and deleted through B with ARI,
+// Restcomm and Twilio: B relays the reads chunk by chunk and the delete to
+// A over NATS, and A's files go from A's disk. Once A is down, B answers
+// 503 for A's files (never another file) and a delete through B leaves the
+// recording as it was.
+func TestClusterServesLocalRecordingsOfOtherNode(t *testing.T) {
+	a, b, app, _, _ := clusterNodes(t)
+	evA := a.connect(app)
+	acc := defaultAccount(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	names := []string{"lf/ari", "lf/restcomm", "lf/twilio", "lf/down"}
+	rows := map[string]meta.Recording{}
+	files := map[string][]byte{}
+	for _, name := range names {
+		recordCall(t, a, evA, "350", name, 600*time.Millisecond)
+		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, name)
+		if err != nil || row.Node != a.cfg.NodeID || strings.HasPrefix(row.FilePath, "blob:") {
+			t.Fatalf("row of %s: %+v, %v; want on A's disk", name, row, err)
+		}
+		rows[name] = row
+		f, err := os.ReadFile(filepath.Join(a.recDir(), name+".wav"))
+		if err != nil || len(f) < 8000 {
+			t.Fatalf("A's file of %s: %d bytes, %v", name, len(f), err)
+		}
+		files[name] = f
+		if _, err := os.Stat(filepath.Join(b.recDir(), name+".wav")); !os.IsNotExist(err) {
+			t.Fatalf("B has a file of %s: %v", name, err)
+		}
+	}
+
+	// Listed by B, described and served by B: A's bytes, whole and a Range.
+	if got := storedNames(t, b); !hasName(got, "lf/ari") || !hasName(got, "lf/twilio") {
+		t.Fatalf("B's /recordings/stored: %v", got)
+	}
+	b.mustDo("GET", "/recordings/stored/"+urlq("lf/ari"), 200)
+	if wav := b.mustDo("GET", "/recordings/stored/"+urlq("lf/ari")+"/file", 200); !bytes.Equal(wav, files["lf/ari"]) {
+		t.Fatalf("ARI file through B: %d bytes, want A's %d", len(wav), len(files["lf/ari"]))
+	}
+	code, hdr, part := httpGet(t, b.baseURL()+"/ari/recordings/stored/"+urlq("lf/ari")+"/file", "bytes=1000-5999", true)
+	if code != 206 || !bytes.Equal(part, files["lf/ari"][1000:6000]) || !strings.HasSuffix(hdr.Get("Content-Range"), "/"+strconv.Itoa(len(files["lf/ari"]))) {
+		t.Fatalf("ARI Range through B: %d %q, %d bytes", code, hdr.Get("Content-Range"), len(part))
+	}
+	rcRoot := "/restcomm/2012-04-24/Accounts/" + acc.Sid + "/Recordings/"
+	if code, media := rc(t, b, acc, "GET", rcRoot+rows["lf/restcomm"].Sid+".wav"); code != 200 || !bytes.Equal(media, files["lf/restcomm"]) {
+		t.Fatalf("Restcomm media through B: %d, %d bytes", code, len(media))
+	}
+	twRoot := "/2010-04-01/Accounts/" + acc.Sid + "/Recordings/"
+	if code, media := rc(t, b, acc, "GET", twRoot+rows["lf/twilio"].Sid+".wav"); code != 200 || !bytes.Equal(media, files["lf/twilio"]) {
+		t.Fatalf("Twilio media through B: %d, %d bytes", code, len(media))
+	}
+	code, _, part = httpGet(t, b.baseURL()+twRoot+rows["lf/twilio"].Sid+".wav", "bytes=-500", false)
+	if code != 206 || !bytes.Equal(part, files["lf/twilio"][len(files["lf/twilio"])-500:]) {
+		t.Fatalf("Twilio Range through B: %d, %d bytes", code, len(part))
+	}
+
+	// Deleted through B: each file goes from A's disk.
+	b.mustDo("DELETE", "/recordings/stored/"+urlq("lf/ari"), 204)
+	if code, body := rc(t, b, acc, "DELETE", rcRoot+rows["lf/restcomm"].Sid+".json"); code != 204 {
+		t.Fatalf("Restcomm delete through B: %d %s", code, body)
+	}
+	if code, body := rc(t, b, acc, "DELETE", twRoot+rows["lf/twilio"].Sid+".json"); code != 204 {
+		t.Fatalf("Twilio delete through B: %d %s", code, body)
+	}
+	for _, name := range names[:3] {
+		if _, err := os.Stat(filepath.Join(a.recDir(), name+".wav")); !os.IsNotExist(err) {
+			t.Errorf("A's file of %s after the delete through B: %v", name, err)
+		}
+		if _, err := a.srv.Catalog().Meta.RecordingByName(ctx, name); err == nil {
+			t.Errorf("%s still catalogued after the delete through B", name)
+		}
+	}
+	a.mustDo("GET", "/recordings/stored/"+urlq("lf/ari"), 404)
+
+	// A goes down: its file is 503 through B, in every API, and a delete
+	// through B changes nothing.
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	must(t, a.srv.Shutdown(sctx))
+	scancel()
+	down := rows["lf/down"]
+	pollFor(t, 10*time.Second, func() bool {
+		code, _ := b.do("GET", "/recordings/stored/"+urlq("lf/down")+"/file", nil)
+		return code == 503
+	}, "B's ARI download of A's file once A is down: 503")
+	if code, body := b.do("DELETE", "/recordings/stored/"+urlq("lf/down"), nil); code != 503 || !strings.Contains(string(body), "does not answer") {
+		t.Errorf("ARI delete through B with A down: %d %s, want 503", code, body)
+	}
+	if code, body := rc(t, b, acc, "GET", rcRoot+down.Sid+".wav"); code != 503 {
+		t.Errorf("Restcomm media through B with A down: %d %s, want 503", code, body)
+	}
+	if code, body := rc(t, b, acc, "DELETE", rcRoot+down.Sid+".json"); code != 503 {
+		t.Errorf("Restcomm delete through B with A down: %d %s, want 503", code, body)
+	}
+	if code, body := rc(t, b, acc, "GET", twRoot+down.Sid+".wav"); code != 503 || !strings.Contains(string(body), "20503") {
+		t.Errorf("Twilio media through B with A down: %d %s, want 503 / 20503", code, body)
+	}
+	if row, err := b.srv.Catalog().Meta.Recording(ctx, acc.Sid, down.Sid); err != nil || row.Status != meta.StatusCompleted {
+		t.Errorf("the row after the failed deletes: %+v, %v", row, err)
+	}
+	if f, err := os.ReadFile(filepath.Join(a.recDir(), "lf/down.wav")); err != nil || !bytes.Equal(f, files["lf/down"]) {
+		t.Errorf("A's file after the failed deletes: %d bytes, %v", len(f), err)
+	}
+}
+
+// TestClusterTwilioLiveControlOnOtherNode: the npm twilio library, sent to
+// node B, starts, pauses, resumes and stops the recording of a call that
+// node A carries: B relays each request over NATS to A, which runs it.
+// Twilio's own errors (a second start, an unknown call) come back as A
+// (or any node) gives them.
+func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	a, b, app, _, _ := clusterNodes(t)
+	evA := a.connect(app)
+	acc := defaultAccount(t, a)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, a, evA, phone, "350")
+	_, body := a.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callSid := v.Value
+	if !strings.HasPrefix(callSid, "CA") {
+		t.Fatalf("CALLSID %q", callSid)
+	}
+	// B knows A (the relay asks the live nodes).
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sent := 0
+	send := func(ms int) {
+		t.Helper()
+		must(t, call.SendAudio(ctx, sweep(ms*8)))
+		sent += ms / 20
+		waitRx(t, a, id, sent)
+	}
+	l := twilioLive(t, b, acc, callSid, "", map[string]string{"recordingChannels": "mono"})
+	sid, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(sid) || l["status"] != "in-progress" || l["callSid"] != callSid {
+		t.Fatalf("create through B: %v", l)
+	}
+	if l := twilioLive(t, b, acc, callSid, "", nil); l["error"] != true || l["status"] != 400.0 || l["code"] != 16108.0 {
+		t.Errorf("a second recording through B: %v, want 400/16108", l)
+	}
+	if l := twilioLive(t, b, acc, "CA"+strings.Repeat("0", 32), "", nil); l["error"] != true || l["status"] != 404.0 || l["code"] != 20404.0 {
+		t.Errorf("an unknown call through B: %v, want 404/20404", l)
+	}
+	send(600)
+	if l := twilioLive(t, b, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused"}); l["status"] != "paused" || l["sid"] != sid {
+		t.Fatalf("pause through B: %v", l)
+	}
+	pollFor(t, 5*time.Second, func() bool {
+		row, err := a.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
+		return err == nil && row.Status == meta.StatusPaused
+	}, "the recording paused in the catalog")
+	if l := twilioLive(t, b, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"}); l["status"] != "in-progress" || l["sid"] != sid {
+		t.Fatalf("resume through B: %v", l)
+	}
+	send(600)
+	if l := twilioLive(t, b, acc, callSid, sid, map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != sid {
+		t.Fatalf("stop through B: %v", l)
+	}
+	var row meta.Recording
+	pollFor(t, 10*time.Second, func() bool {
+		var err error
+		row, err = a.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
+		return err == nil && row.Status == meta.StatusCompleted
+	}, "the recording completed in the catalog")
+	if row.Node != a.cfg.NodeID || row.CallSid != callSid || row.Duration < 1 {
+		t.Fatalf("row %+v: want made on A, over a second", row)
+	}
+	must(t, call.Hangup(ctx))
+	evA.skipTo("ChannelDestroyed", 5*time.Second)
+}
