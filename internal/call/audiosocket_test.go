@@ -72,13 +72,18 @@ func TestAudioSocketKinds(t *testing.T) {
 // transport_data as chan_websocket's dial string options.
 func TestWSOptions(t *testing.T) {
 	o, err := parseWSOptions("f(json)v(nonce=abc,x=1)n")
-	if err != nil || !o.json || o.uriParams != "nonce=abc,x=1" {
+	if err != nil || !o.json || o.uriParams != "nonce=abc,x=1" || !o.noAnswer || o.passthrough || o.dir != wsDirBoth {
 		t.Errorf("%+v %v", o, err)
 	}
-	if o, err := parseWSOptions(""); err != nil || o.json {
+	if o, err := parseWSOptions(""); err != nil || o.json || o.noAnswer || o.passthrough || o.dir != wsDirBoth {
 		t.Errorf("empty: %+v %v", o, err)
 	}
-	for _, bad := range []string{"f(xml)", "v(a=b", "z", "d(in)"} {
+	for in, dir := range map[string]int32{"d(in)p": wsDirIn, "pd(out)": wsDirOut, "d(both)p": wsDirBoth} {
+		if o, err := parseWSOptions(in); err != nil || o.dir != dir || !o.passthrough || o.noAnswer {
+			t.Errorf("%s: %+v %v", in, o, err)
+		}
+	}
+	for _, bad := range []string{"f(xml)", "v(a=b", "z", "d(sideways)", "d()"} {
 		if _, err := parseWSOptions(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

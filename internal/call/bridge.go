@@ -82,6 +82,13 @@ func (t *participantTap) Audio(f *Frame) {
 		return
 	}
 	t.part.Push(f.SSRC, f.Timestamp, f.PCM)
+	if p := t.b.recSnap.Load(); p != nil {
+		for _, r := range *p {
+			if r.br == t.b {
+				r.partyPacket(t.ch, t.part, f) // completeness per party
+			}
+		}
+	}
 }
 
 func (t *participantTap) Digit(d Digit) bool {
@@ -153,9 +160,12 @@ type Bridge struct {
 	done    chan struct{}
 	ops     chan func()
 
-	mu        sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
-	members   []*member
-	recs      []*LiveRecording
+	mu      sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
+	members []*member
+	recs    []*LiveRecording
+	// recSnap is recs for the media path (the parties' packets feed the
+	// bridge recordings' counters) without b.mu.
+	recSnap   atomic.Pointer[[]*LiveRecording]
 	destroyed bool
 	ticking   bool
 	clock     *rtp.Tick // the Manager's Poller drives the mixer (nil: a ticker goroutine)
@@ -488,6 +498,9 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	for _, r := range ch.recordings() {
 		r.unmixLocked(b, true) // the channel's own audio feeds it again
 	}
+	for _, r := range b.recs {
+		r.partyLeft(ch) // its packet figures end here
+	}
 	ch.mu.Lock()
 	if ch.bridge == b {
 		ch.bridge = nil
@@ -786,6 +799,8 @@ func (b *Bridge) attachRecording(r *LiveRecording) bool {
 		return false
 	}
 	b.recs = append(append([]*LiveRecording(nil), b.recs...), r)
+	snap := b.recs
+	b.recSnap.Store(&snap)
 	b.startTickerLocked()
 	return true
 }
@@ -804,6 +819,7 @@ func (b *Bridge) dropRecordingLocked(r *LiveRecording) {
 		}
 	}
 	b.recs = list
+	b.recSnap.Store(&list)
 	b.updateDirectLocked()
 }
 

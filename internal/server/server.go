@@ -314,6 +314,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		s.catalog.Peers = s.files
+		s.catalog.OnLost = s.cluster.publishLost
 	} else {
 		mux.Handle("/ari/", s.ari)
 	}
