@@ -81,7 +81,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	pending map[string]*transcode // by cache key, while being made
-	live    map[string]*liveRec   // recordings started here, by CallSid, while they run
+	live    map[string][]*liveRec // recordings started here, by CallSid, while they run
 }
 
 // New builds the API server.
@@ -89,7 +89,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string]*liveRec{}}
+	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string][]*liveRec{}}
 }
 
 // apiError is Twilio's error: HTTP status, code and message.
