@@ -100,6 +100,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	if c.scenario == "p" {
 		extra = policyConfig(r.phone.Port())
 	}
+	if c.streamBatchMs > 0 {
+		extra += fmt.Sprintf("ari:\n  audiosocket_batch_ms: %d\n", c.streamBatchMs)
+	}
 	if c.scenario == "o" {
 		// Scenario o: loadgen's OzML application (and callback receiver).
 		r.ozml, err = newOZMLApp(c.callbacks)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -57,11 +58,11 @@ func TestClusterProcesses(t *testing.T) {
 	rand.Read(r)
 	run := hex.EncodeToString(r)
 	app := "proc" + run
-	type node struct{ id, base, sip string }
+	type node struct{ id, base, sip, cfg, data string }
 	var nodes [2]node
 	for i, id := range []string{"pa" + run, "pb" + run} {
 		sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
-		cfg := filepath.Join(t.TempDir(), "tapedeck.yaml")
+		cfg, data := filepath.Join(t.TempDir(), "tapedeck.yaml"), t.TempDir()
 		yaml := fmt.Sprintf(`node_id: %s
 data_dir: %s
 sip:
@@ -80,11 +81,11 @@ nats:
 dialplan:
   - exten: _3XX
     app: Stasis(%s,${EXTEN})
-`, id, t.TempDir(), sipPort, httpPort, 50000+1000*i, 50999+1000*i, dsn, "cluster-test-"+run, url, "p"+run+".ari.", app)
+`, id, data, sipPort, httpPort, 50000+1000*i, 50999+1000*i, dsn, "cluster-test-"+run, url, "p"+run+".ari.", app)
 		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		nodes[i] = node{id: id, base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), sip: fmt.Sprintf("127.0.0.1:%d", sipPort)}
+		nodes[i] = node{id: id, base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), sip: fmt.Sprintf("127.0.0.1:%d", sipPort), cfg: cfg, data: data}
 		startBinary(t, "-config", cfg)
 		waitHTTP(t, nodes[i].base)
 	}
@@ -147,6 +148,67 @@ dialplan:
 	code, wav := ariGet(t, b.base, "/recordings/stored/"+strings.ReplaceAll(name, "/", "%2F")+"/file")
 	if code != 200 || len(wav) < 16000 {
 		t.Fatalf("B's file: %d, %d bytes; want over a second of audio", code, len(wav))
+	}
+
+	// Listed, downloaded and deleted through A, though the file is on B's
+	// disk: A relays to B over NATS (ARI, Restcomm and Twilio media).
+	onB := filepath.Join(b.data, "recording", name+".wav")
+	if f, err := os.ReadFile(onB); err != nil || !bytes.Equal(f, wav) {
+		t.Fatalf("B's file %s on its disk: %d bytes, %v", onB, len(f), err)
+	}
+	if code, body := ariGet(t, a.base, "/recordings/stored"); code != 200 || !strings.Contains(string(body), `"name":"`+name+`"`) {
+		t.Fatalf("A's /recordings/stored: %d %s", code, body)
+	}
+	if code, fromA := ariGet(t, a.base, "/recordings/stored/"+strings.ReplaceAll(name, "/", "%2F")+"/file"); code != 200 || !bytes.Equal(fromA, wav) {
+		t.Fatalf("B's file through A: %d, %d bytes; want B's %d", code, len(fromA), len(wav))
+	}
+	sid, _, _ := strings.Cut(mustCLI(t, "accounts", "-config", a.cfg, "list"), " ")
+	rotated := strings.Fields(mustCLI(t, "accounts", "-config", a.cfg, "rotate", sid))
+	if len(rotated) != 2 {
+		t.Fatalf("accounts rotate: %q", rotated)
+	}
+	var recSid string
+	for _, api := range []string{"/restcomm/2012-04-24", "/2010-04-01"} {
+		get := func(path string) (int, []byte) {
+			req, _ := http.NewRequest("GET", a.base+api+"/Accounts/"+sid+path, nil)
+			req.SetBasicAuth(sid, rotated[1])
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			return res.StatusCode, body
+		}
+		if recSid == "" {
+			code, body := get("/Recordings.json")
+			var list struct {
+				Recordings []struct{ Sid string } `json:"recordings"`
+			}
+			if err := json.Unmarshal(body, &list); code != 200 || err != nil || len(list.Recordings) != 1 {
+				t.Fatalf("Restcomm list through A: %d %s", code, body)
+			}
+			recSid = list.Recordings[0].Sid
+		}
+		if code, media := get("/Recordings/" + recSid + ".wav"); code != 200 || !bytes.Equal(media, wav) {
+			t.Fatalf("%s media of B's recording through A: %d, %d bytes", api, code, len(media))
+		}
+	}
+	req, _ := http.NewRequest("DELETE", a.base+"/ari/recordings/stored/"+strings.ReplaceAll(name, "/", "%2F"), nil)
+	req.SetBasicAuth("asterisk", "asterisk")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 204 {
+		t.Fatalf("ARI delete of B's recording through A: %d", res.StatusCode)
+	}
+	if _, err := os.Stat(onB); !os.IsNotExist(err) {
+		t.Fatalf("B's file after the delete through A: %v", err)
+	}
+	if code, _ := ariGet(t, b.base, "/recordings/stored/"+strings.ReplaceAll(name, "/", "%2F")); code != 404 {
+		t.Fatalf("B's stored recording after the delete through A: %d", code)
 	}
 }
 

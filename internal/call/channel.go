@@ -252,6 +252,13 @@ func (ch *Channel) answer() error {
 		return nil
 	}
 	remote, choice := ch.remote, ch.choice
+	if _, ok := ch.media.(*streamMedia); ok && ch.dialog == nil {
+		// A websocket channel the application answers (chan_websocket's
+		// n option): Up at once.
+		ch.setStateLocked(StateUp)
+		ch.mu.Unlock()
+		return nil
+	}
 	ch.mu.Unlock()
 	if ch.dialog == nil {
 		return nil // outbound: the far end answers

@@ -215,6 +215,11 @@ func (ch *Channel) connect(inv *Invocation, spec dialSpec) {
 		leg.dialUser, leg.dialPassword = t.username, t.password
 		leg.mu.Lock()
 		leg.dialing = true
+		// app_dial names the callee's application AppDial (to those
+		// subscribed to every channel: no application has this one).
+		cep := leg.dialplan
+		cep.AppName, cep.AppData = "AppDial", "(Outgoing Line)"
+		leg.setDialplanLocked(cep)
 		leg.mu.Unlock()
 		legs = append(legs, leg)
 		hook := leg.dialHook

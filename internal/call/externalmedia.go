@@ -53,7 +53,6 @@ func (m *Manager) ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error) {
 	o.Encapsulation = nonEmpty(o.Encapsulation, "rtp")
 	o.Transport = nonEmpty(o.Transport, "udp")
 	o.ConnectionType = nonEmpty(o.ConnectionType, "client")
-	o.Direction = nonEmpty(o.Direction, "both")
 	if o.App == "" {
 		return ChannelJSON{}, errf(ErrInvalidArgument, "app cannot be empty")
 	}
@@ -90,7 +89,7 @@ func (m *Manager) ExternalMedia(o ExternalMediaOptions) (ChannelJSON, error) {
 	if o.Format == "" {
 		return ChannelJSON{}, errf(ErrInvalidArgument, "format cannot be empty")
 	}
-	if o.Direction != "both" {
+	if _, ok := wsDirNames[o.Direction]; !ok && o.Direction != "" {
 		return ChannelJSON{}, errf(ErrInvalidArgument, "Invalid direction specified")
 	}
 	if !m.bus.Registered(o.App) {
@@ -222,7 +221,7 @@ func (m *Manager) externalAudioSocket(o ExternalMediaOptions) (ChannelJSON, erro
 	if err != nil {
 		return ChannelJSON{}, err
 	}
-	conn, err := dialAudioSocket(o.ExternalHost, id, f.kind)
+	conn, err := dialAudioSocket(o.ExternalHost, id, f.kind, m.opts.AudioSocketBatch, f.frameBytes())
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "AudioSocket connection to %s failed: %v", o.ExternalHost, err)
 	}
@@ -250,6 +249,9 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 	if err != nil {
 		return ChannelJSON{}, errf(ErrInvalidArgument, "transport_data %q: %v", o.TransportData, err)
 	}
+	if o.Direction != "" {
+		wo.dir = wsDirNames[o.Direction] // Asterisk appends d(direction) after transport_data
+	}
 	connID := uuid.NewString()
 	driver := map[string]string{
 		"MEDIA_WEBSOCKET_OPTIMAL_FRAME_SIZE": strconv.Itoa(f.frameBytes()),
@@ -262,7 +264,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 			return ChannelJSON{}, err
 		}
 		m.mu.Lock()
-		m.wsPending[connID] = wsPending{sm, wo.json}
+		m.wsPending[connID] = wsPending{sm, wo}
 		m.mu.Unlock()
 		go func() {
 			<-ch.done
@@ -284,7 +286,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		conn.CloseNow()
 		return ChannelJSON{}, err
 	}
-	w := &mediaWebSocket{conn: conn, s: sm, connID: connID, json: wo.json}
+	w := newMediaWebSocket(conn, sm, connID, wo)
 	ch.execStasis(o.App, o.Data)
 	go w.run()
 	j := ch.JSON()

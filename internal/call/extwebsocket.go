@@ -35,7 +35,29 @@ type MediaWebSocketClient struct {
 // wsPending is a server channel waiting for its application.
 type wsPending struct {
 	s    *streamMedia
-	json bool
+	opts wsOptions
+}
+
+// Media directions of a websocket channel, as the application sees them
+// (chan_websocket's d() option and SET_MEDIA_DIRECTION): both; in, the
+// channel's audio goes to the application and what it sends is dropped;
+// out, the application's audio goes to the channel and the channel's
+// audio is not sent to it.
+const (
+	wsDirBoth int32 = iota
+	wsDirIn
+	wsDirOut
+)
+
+var wsDirNames = map[string]int32{"both": wsDirBoth, "in": wsDirIn, "out": wsDirOut}
+
+func wsDirName(d int32) string {
+	for n, v := range wsDirNames {
+		if v == d {
+			return n
+		}
+	}
+	return "both"
 }
 
 // wsMediaProtocol is chan_websocket's sub-protocol.
@@ -47,6 +69,11 @@ type mediaWebSocket struct {
 	s      *streamMedia
 	connID string
 	json   bool // control messages in JSON (transport_data f(json))
+	// noAnswer (n): the channel is not answered when the socket is up;
+	// passthrough (p): the application's messages are taken as they come,
+	// and the commands about buffering and pacing them answer an error.
+	noAnswer, passthrough bool
+	dir                   atomic.Int32 // wsDir*
 
 	// Answers to commands and notifications go out through replies,
 	// written by one goroutine (replier): a far end that sends commands
@@ -91,12 +118,24 @@ func (w *mediaWebSocket) replier() {
 
 // wsOptions are chan_websocket's dial string options, given in
 // externalMedia's transport_data: c(codec) (the format parameter wins),
-// n (no auto answer) and p (passthrough), accepted and without effect
-// here, v(name=value,…) URI parameters of a client connection,
-// f(plain-text|json) the control message format, d(both) the direction.
+// n no auto answer (the application answers: ANSWER, or ARI's answer),
+// p passthrough, v(name=value,…) URI parameters of a client connection,
+// f(plain-text|json) the control message format, d(both|in|out) the media
+// direction (externalMedia's direction, when given, overrides it, as
+// Asterisk appends it to the dial string).
 type wsOptions struct {
-	json      bool
-	uriParams string
+	json        bool
+	uriParams   string
+	noAnswer    bool
+	passthrough bool
+	dir         int32
+}
+
+// newMediaWebSocket is the transport of a channel's websocket.
+func newMediaWebSocket(conn *websocket.Conn, s *streamMedia, connID string, o wsOptions) *mediaWebSocket {
+	w := &mediaWebSocket{conn: conn, s: s, connID: connID, json: o.json, noAnswer: o.noAnswer, passthrough: o.passthrough}
+	w.dir.Store(o.dir)
+	return w
 }
 
 // parseWSOptions parses transport_data.
@@ -114,7 +153,11 @@ func parseWSOptions(s string) (wsOptions, error) {
 			arg, s = s[1:end], s[end+1:]
 		}
 		switch opt {
-		case 'c', 'n', 'p':
+		case 'c':
+		case 'n':
+			o.noAnswer = true
+		case 'p':
+			o.passthrough = true
 		case 'v':
 			o.uriParams = arg
 		case 'f':
@@ -126,9 +169,11 @@ func parseWSOptions(s string) (wsOptions, error) {
 				return o, fmt.Errorf("f(%s): the control message format is plain-text or json", arg)
 			}
 		case 'd':
-			if arg != "both" && arg != "" {
-				return o, fmt.Errorf("d(%s): only both directions are supported", arg)
+			d, ok := wsDirNames[arg]
+			if !ok {
+				return o, fmt.Errorf("Unrecognized option for media direction: '%s'", arg)
 			}
+			o.dir = d
 		case '/', ' ', ',':
 		default:
 			return o, fmt.Errorf("unknown option %q", opt)
@@ -167,6 +212,9 @@ func (w *mediaWebSocket) write(typ websocket.MessageType, b []byte) error {
 }
 
 func (w *mediaWebSocket) writeAudio(frame []byte) error {
+	if w.dir.Load() == wsDirOut {
+		return nil // the application does not want the channel's audio
+	}
 	return w.write(websocket.MessageBinary, frame)
 }
 
@@ -205,11 +253,13 @@ func (w *mediaWebSocket) run() {
 		_ = w.text(fmt.Sprintf("MEDIA_START connection_id:%s channel:%s channel_id:%s format:%s optimal_frame_size:%d ptime:20",
 			w.connID, ch.name, ch.id, s.f.name, s.f.frameBytes()))
 	}
-	ch.mu.Lock()
-	if !ch.hangingUp {
-		ch.setStateLocked(StateUp)
+	if !w.noAnswer {
+		ch.mu.Lock()
+		if !ch.hangingUp {
+			ch.setStateLocked(StateUp)
+		}
+		ch.mu.Unlock()
 	}
-	ch.mu.Unlock()
 	for {
 		typ, data, err := w.conn.Read(context.Background())
 		if err != nil {
@@ -221,7 +271,9 @@ func (w *mediaWebSocket) run() {
 			break
 		}
 		if typ == websocket.MessageBinary {
-			s.receive(data, s.f.enc, s.f.rate)
+			if w.dir.Load() != wsDirIn {
+				s.receive(data, s.f.enc, s.f.rate)
+			}
 			continue
 		}
 		if w.command(strings.TrimSpace(string(data))) {
@@ -236,20 +288,61 @@ func (w *mediaWebSocket) run() {
 func (w *mediaWebSocket) command(msg string) (hangup bool) {
 	s := w.s
 	cmd, arg, _ := strings.Cut(msg, " ")
+	var direction *string
 	if w.json {
 		var m struct {
-			Command       string `json:"command"`
-			CorrelationID string `json:"correlation_id"`
+			Command       string  `json:"command"`
+			CorrelationID string  `json:"correlation_id"`
+			Direction     *string `json:"direction"`
 		}
 		if err := json.Unmarshal([]byte(msg), &m); err != nil {
 			w.reply(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":"Unable to parse JSON command"}`, s.ch.id))
 			return false
 		}
-		cmd, arg = m.Command, m.CorrelationID
+		cmd, arg, direction = m.Command, m.CorrelationID, m.Direction
+	}
+	// As chan_websocket: in passthrough mode the commands about buffering
+	// and pacing the application's audio, and with the direction "in"
+	// those about audio the application sends, answer an error.
+	switch cmd {
+	case "START_MEDIA_BUFFERING", "STOP_MEDIA_BUFFERING", "MARK_MEDIA", "FLUSH_MEDIA", "REPORT_QUEUE_DRAINED",
+		"PAUSE_MEDIA", "CONTINUE_MEDIA", "SET_MEDIA_DIRECTION":
+		if w.passthrough {
+			w.reply(w.errorText(cmd + " not supported in passthrough mode"))
+			return false
+		}
 	}
 	switch cmd {
-	case "ANSWER", "START_MEDIA_BUFFERING":
-		// Answered when connected; every message is buffered into frames.
+	case "START_MEDIA_BUFFERING", "STOP_MEDIA_BUFFERING", "MARK_MEDIA", "PAUSE_MEDIA", "CONTINUE_MEDIA":
+		if w.dir.Load() == wsDirIn {
+			w.reply(w.errorText(cmd + " not supported while media direction is 'in'"))
+			return false
+		}
+	}
+	switch cmd {
+	case "ANSWER":
+		ch := s.ch
+		ch.mu.Lock()
+		if !ch.hangingUp {
+			ch.setStateLocked(StateUp)
+		}
+		ch.mu.Unlock()
+	case "START_MEDIA_BUFFERING":
+		// Every message is buffered into frames.
+	case "SET_MEDIA_DIRECTION":
+		switch {
+		case !w.json:
+			w.reply(w.errorText(cmd + " only supports JSON format.\n"))
+		case direction == nil:
+			w.reply(w.errorText(cmd + " requires a 'direction' parameter.\n"))
+		default:
+			d, ok := wsDirNames[*direction]
+			if !ok {
+				w.reply(w.errorText(fmt.Sprintf("'%s' is not a valid direction for %s.\n", *direction, cmd)))
+				break
+			}
+			w.dir.Store(d)
+		}
 	case "HANGUP":
 		return true
 	case "STOP_MEDIA_BUFFERING", "MARK_MEDIA":
@@ -287,13 +380,18 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		s.mu.Unlock()
 		w.reply(st)
 	default:
-		if w.json {
-			w.reply(fmt.Sprintf(`{"event":"ERROR","channel_id":%q,"error_text":%q}`, s.ch.id, "unknown command "+cmd))
-		} else {
-			w.reply(fmt.Sprintf("ERROR channel_id:%s error_text:unknown command %q", s.ch.id, cmd))
-		}
+		w.reply(w.errorText(fmt.Sprintf("unknown command %q", cmd)))
 	}
 	return false
+}
+
+// errorText is chan_websocket's ERROR event in the control format.
+func (w *mediaWebSocket) errorText(text string) string {
+	if w.json {
+		b, _ := json.Marshal(map[string]string{"event": "ERROR", "channel_id": w.s.ch.id, "error_text": text})
+		return string(b)
+	}
+	return fmt.Sprintf("ERROR channel_id:%s error_text:%s", w.s.ch.id, text)
 }
 
 // dialMediaWebSocket connects to a configured client connection, with
@@ -351,6 +449,6 @@ func (m *Manager) MediaWebSocketHandler() http.Handler {
 			m.mu.Unlock()
 			return
 		}
-		(&mediaWebSocket{conn: conn, s: p.s, connID: id, json: p.json}).run()
+		newMediaWebSocket(conn, p.s, id, p.opts).run()
 	})
 }

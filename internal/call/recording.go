@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
+	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -256,6 +257,109 @@ type LiveRecording struct {
 	// what earlier sources counted; a new source restarts the counter).
 	dupBase, dupLast, dupAcc uint64
 	dupsFrozen               bool // at the end: dupAcc is the count
+	// parties count a bridge recording's packets, one per party heard.
+	parties []*partyMeter
+}
+
+// partyMeter counts one party's packets for a bridge recording: what its
+// channel's tap hands the bridge (Meter), the copies its RTP session
+// dropped, and what the bridge's play-out buffer dropped late and played
+// as silence for it, from its first packet in the recording to its leave
+// (or the recording's end).
+type partyMeter struct {
+	ch                          *Channel
+	part                        *mix.Participant
+	meter                       *recorder.Meter
+	dupBase, lateBase, lostBase uint64
+	left                        bool // frozen: dups, late, lostFrames are the counts
+	dups, late, lostFrames      uint64
+}
+
+func sub0(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}
+
+// counts is the party's figures so far.
+func (p *partyMeter) counts() (c recorder.MeterCounts, lostFrames uint64) {
+	c = p.meter.Counts()
+	dups, late, lost := p.dups, p.late, p.lostFrames
+	if !p.left {
+		st, ps := p.ch.media.Stats(), p.part.Stats()
+		dups, late, lost = sub0(st.Duplicates, p.dupBase), sub0(ps.LateDrops, p.lateBase), sub0(ps.FramesLost, p.lostBase)
+	}
+	c.Duplicated += int64(dups)
+	c.Late += int64(late)
+	return c, lost
+}
+
+func (p *partyMeter) freeze() {
+	if p.left {
+		return
+	}
+	st, ps := p.ch.media.Stats(), p.part.Stats()
+	p.dups, p.late, p.lostFrames = sub0(st.Duplicates, p.dupBase), sub0(ps.LateDrops, p.lateBase), sub0(ps.FramesLost, p.lostBase)
+	p.left = true
+}
+
+// partyPacket counts one packet of a bridge party (the media path).
+func (r *LiveRecording) partyPacket(ch *Channel, part *mix.Participant, f *Frame) {
+	r.mu.Lock()
+	if r.state != RecRecording || r.writer == nil {
+		r.mu.Unlock()
+		return
+	}
+	var pm *partyMeter
+	for _, p := range r.parties {
+		if p.ch == ch && p.part == part && !p.left {
+			pm = p
+		}
+	}
+	if pm == nil {
+		st, ps := ch.media.Stats(), part.Stats()
+		pm = &partyMeter{ch: ch, part: part, meter: recorder.NewMeter(audio.SampleRate),
+			dupBase: st.Duplicates, lateBase: ps.LateDrops, lostBase: ps.FramesLost}
+		r.parties = append(r.parties, pm)
+	}
+	pm.meter.Packet(f.SSRC, f.Seq, f.Timestamp, f.At)
+	degraded := r.checkDegradedLocked(false)
+	r.mu.Unlock()
+	if degraded {
+		go r.reportDegraded()
+	}
+}
+
+// partyLeft ends a party's figures (it left the bridge).
+func (r *LiveRecording) partyLeft(ch *Channel) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.parties {
+		if p.ch == ch {
+			p.freeze()
+		}
+	}
+}
+
+// countsLocked is the recording's packet figures: its channel's, or a
+// bridge recording's parties' summed (jitter: the worst party's); ok is
+// false when none are counted.
+func (r *LiveRecording) countsLocked() (c recorder.MeterCounts, lossSilenceMs int64, ok bool) {
+	if r.meter != nil {
+		return r.meter.Counts(), 0, true
+	}
+	for _, p := range r.parties {
+		pc, lost := p.counts()
+		c.Expected += pc.Expected
+		c.Received += pc.Received
+		c.Lost += pc.Lost
+		c.Late += pc.Late
+		c.Duplicated += pc.Duplicated
+		c.JitterMs = max(c.JitterMs, pc.JitterMs)
+		lossSilenceMs += int64(lost) * 20
+	}
+	return c, lossSilenceMs, len(r.parties) > 0
 }
 
 // Name is the recording's name.
@@ -751,10 +855,13 @@ const minDegradedPackets = 50
 // threshold.
 func (r *LiveRecording) checkDegradedLocked(final bool) bool {
 	th := r.m.opts.DegradedLossPercent
-	if th <= 0 || r.degraded || r.meter == nil {
+	if th <= 0 || r.degraded {
 		return false
 	}
-	c := r.meter.Counts()
+	c, _, ok := r.countsLocked()
+	if !ok {
+		return false
+	}
 	if c.Expected == 0 || (!final && c.Expected < minDegradedPackets) {
 		return false
 	}
@@ -809,11 +916,28 @@ func (r *LiveRecording) qualityLocked() *meta.Quality {
 		q.PacketsLate, q.PacketsDuplicated = c.Late, c.Duplicated+int64(r.sessionDupsLocked())
 		q.JitterMs = float64(int64(c.JitterMs*1000+0.5)) / 1000
 	}
+	var partySilence int64
+	if r.meter == nil && len(r.parties) > 0 {
+		// A bridge recording: its parties' figures, summed, and each
+		// party's (tapedeck's extension).
+		c, lost, _ := r.countsLocked()
+		q.PacketsExpected, q.PacketsReceived, q.PacketsLost = c.Expected, c.Received, c.Lost
+		q.PacketsLate, q.PacketsDuplicated = c.Late, c.Duplicated
+		q.JitterMs = float64(int64(c.JitterMs*1000+0.5)) / 1000
+		partySilence = lost
+		for _, p := range r.parties {
+			pc, pl := p.counts()
+			q.Parties = append(q.Parties, meta.PartyQuality{Channel: p.ch.id, CallSid: p.ch.callSid,
+				PacketsExpected: pc.Expected, PacketsReceived: pc.Received, PacketsLost: pc.Lost,
+				PacketsLate: pc.Late, PacketsDuplicated: pc.Duplicated,
+				JitterMs: float64(int64(pc.JitterMs*1000+0.5)) / 1000, LossSilenceMs: int64(pl) * 20})
+		}
+	}
 	silence := r.lossSilence
 	if r.timeline != nil {
 		silence += r.timeline.Stats().SilenceSamples
 	}
-	q.LossSilenceMs = silence * 1000 / audio.SampleRate
+	q.LossSilenceMs = silence*1000/audio.SampleRate + partySilence
 	end := r.endedAt
 	if end.IsZero() {
 		end = time.Now()
@@ -952,6 +1076,9 @@ func (r *LiveRecording) Pause(on bool) error {
 		if r.meter != nil {
 			r.meter.Break() // what is sent while paused is not expected
 		}
+		for _, p := range r.parties {
+			p.meter.Break()
+		}
 		r.state = RecPaused
 	} else if !on && r.state == RecPaused {
 		// A fresh timeline: the paused interval is skipped, not filled.
@@ -1079,6 +1206,9 @@ func (r *LiveRecording) finish(state RecordingState) {
 	r.endedAt = time.Now()
 	r.dupAcc = r.sessionDupsLocked()
 	r.dupsFrozen = true
+	for _, p := range r.parties {
+		p.freeze()
+	}
 	if r.pauseOpen {
 		r.pauses[len(r.pauses)-1].LengthMs = r.endedAt.Sub(r.pauseMono).Milliseconds()
 		r.pauseOpen = false

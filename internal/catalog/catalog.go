@@ -109,6 +109,10 @@ type Service struct {
 	// LostAfter: the live recordings of another node whose heartbeat has
 	// been gone this long are settled by this one (settleLost); 0: never.
 	LostAfter time.Duration
+	// OnLost, when set, is told of each recording settled for its lost
+	// node (lost), with its new row (the cluster tells the applications
+	// that followed it).
+	OnLost func(lost string, row meta.Recording)
 	// Peers, when set, serves and deletes the recordings kept on other
 	// nodes' disks; without it they are not this node's to serve.
 	Peers PeerFiles

@@ -93,6 +93,9 @@ func (s *Service) settleLostRow(ctx context.Context, nl meta.NodeLiveness, row m
 			s.log().Warn("catalog: releasing a lost node's recording name", "name", row.Name, "node", lost, "err", err)
 		}
 	}
+	if s.OnLost != nil {
+		s.OnLost(lost, out)
+	}
 	s.log().Warn("catalog: settled a recording of a lost node", "name", row.Name, "sid", row.Sid, "node", lost,
 		"silent_for", s.LostAfter, "status", out.Status)
 	if shared {

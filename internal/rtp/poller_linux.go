@@ -56,7 +56,8 @@ type member struct {
 	holder  atomic.Int64 // who holds busy: a worker's goroutine id, drainerHolds, or 0 (none yet)
 	removed bool
 	owned   atomic.Bool // drained by its owner, not by the worker
-	phase   int         // read on rounds where (round+phase)%slowEvery == 0
+	every   int         // read every this many rounds (slowEvery, or more: AddEvery)
+	phase   int         // read on rounds where (round+phase)%every == 0
 	sock    *Socket
 	fn      PacketFunc
 }
@@ -67,8 +68,7 @@ const (
 )
 
 type pollWorker struct {
-	interval  time.Duration
-	slowEvery int
+	interval time.Duration
 
 	mu     sync.Mutex // serialises changes of list and ticks
 	list   atomic.Pointer[[]*member]
@@ -94,11 +94,10 @@ func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
 	p := &Poller{interval: interval, slowEvery: every}
 	for range workers {
 		w := &pollWorker{
-			interval:  interval,
-			slowEvery: every,
-			b:         newBatch(),
-			stop:      make(chan struct{}),
-			done:      make(chan struct{}),
+			interval: interval,
+			b:        newBatch(),
+			stop:     make(chan struct{}),
+			done:     make(chan struct{}),
 		}
 		w.list.Store(&[]*member{})
 		w.ticks.Store(&[]*tick{})
@@ -152,6 +151,15 @@ var batches = sync.Pool{New: func() any { return newBatch() }}
 // Add starts reading s every slow interval; fn gets every datagram until
 // Remove. Sockets are spread over the workers round robin.
 func (p *Poller) Add(s *Socket, fn PacketFunc) (*Registration, error) {
+	return p.AddEvery(s, fn, 0)
+}
+
+// AddEvery is Add for a socket read less often: every period, rounded to a
+// multiple of the slow interval (at most the slow interval: as Add). An
+// RTCP socket, which receives a report every few seconds, is read once a
+// second instead of ten times, each of those reads but one finding it
+// empty: a syscall for nothing.
+func (p *Poller) AddEvery(s *Socket, fn PacketFunc, period time.Duration) (*Registration, error) {
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
@@ -159,9 +167,10 @@ func (p *Poller) Add(s *Socket, fn PacketFunc) (*Registration, error) {
 		return nil, fmt.Errorf("rtp: poller add: %w", net.ErrClosed)
 	}
 	w := p.workers[int(p.next.Add(1))%len(p.workers)]
-	m := &member{sock: s, fn: fn}
+	slow := p.SlowInterval()
+	m := &member{sock: s, fn: fn, every: p.slowEvery * max(int((period+slow/2)/slow), 1)}
 	w.mu.Lock()
-	m.phase = w.nextID % w.slowEvery
+	m.phase = w.nextID % m.every
 	w.nextID++
 	list := append(slices.Clone(*w.list.Load()), m)
 	w.list.Store(&list)
@@ -255,9 +264,8 @@ func (w *pollWorker) run() {
 // round, with the defaults) unless their owner drains them, then runs the
 // ticks due.
 func (w *pollWorker) round(round int) {
-	due := round % w.slowEvery
 	for _, m := range *w.list.Load() {
-		if !m.owned.Load() && (due+m.phase)%w.slowEvery == 0 {
+		if !m.owned.Load() && (round+m.phase)%m.every == 0 {
 			w.drain(m)
 		}
 	}

@@ -391,3 +391,43 @@ func TestPollerTick(t *testing.T) {
 		t.Fatalf("11 tick periods took %v, want at least 215 ms", span)
 	}
 }
+
+// A socket added with AddEvery is read on its own, longer period: while
+// a socket added with Add is read round after round (each datagram sent
+// after the previous one arrived), the other's queued datagram stays in
+// the kernel; Drain still gets it out at once. A session's RTCP socket is
+// added so, read once a second.
+func TestPollerAddEvery(t *testing.T) {
+	p, err := NewPoller(time.Millisecond, 2*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fast, slow := listenLoopback(t), listenLoopback(t)
+	fastSink, slowSink := &sink{}, &sink{}
+	if _, err := p.Add(fast, fastSink.fn); err != nil {
+		t.Fatal(err)
+	}
+	slowReg, err := p.AddEvery(slow, slowSink.fn, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	peer.WriteToUDPAddrPort([]byte("s"), slow.LocalAddr())
+	waitFor(t, func() bool {
+		n, err := unix.IoctlGetInt(slow.fd, unix.SIOCINQ)
+		return err == nil && n > 0
+	})
+	for i := 1; i <= 5; i++ { // five reads of the fast socket, one after another
+		peer.WriteToUDPAddrPort([]byte("f"), fast.LocalAddr())
+		waitFor(t, func() bool { return fastSink.len() == i })
+	}
+	if n := slowSink.len(); n != 0 {
+		t.Fatalf("the socket read every hour was read: %d datagrams", n)
+	}
+	slowReg.Drain()
+	if n := slowSink.len(); n != 1 {
+		t.Fatalf("Drain delivered %d datagrams, want 1", n)
+	}
+}

@@ -52,6 +52,11 @@ func (*Poller) Interval() time.Duration { return 0 }
 // Add is only implemented on Linux.
 func (*Poller) Add(*Socket, PacketFunc) (*Registration, error) { return nil, errNoPoller }
 
+// AddEvery is only implemented on Linux.
+func (*Poller) AddEvery(*Socket, PacketFunc, time.Duration) (*Registration, error) {
+	return nil, errNoPoller
+}
+
 // Close is only implemented on Linux.
 func (*Poller) Close() {}
 

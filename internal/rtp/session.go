@@ -128,6 +128,9 @@ func NewSession(c Config) *Session {
 	return s
 }
 
+// RTCPReadInterval is how often a Poller reads a session's RTCP socket.
+const RTCPReadInterval = time.Second
+
 // Start begins reading: the session's Poller, or reader goroutines. It fails
 // only when the poller cannot take the sockets.
 func (s *Session) Start() error {
@@ -139,7 +142,9 @@ func (s *Session) Start() error {
 		}
 		s.regs = append(s.regs, reg)
 		if s.rtcpSock != nil {
-			rreg, err := s.poller.Add(s.rtcpSock, s.onRTCP)
+			// RTCP comes every few seconds and feeds statistics only:
+			// read once a second, not every read interval.
+			rreg, err := s.poller.AddEvery(s.rtcpSock, s.onRTCP, RTCPReadInterval)
 			if err != nil {
 				reg.Remove()
 				s.regs = nil

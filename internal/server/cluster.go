@@ -132,6 +132,7 @@ type cluster struct {
 	apps  map[string]map[string]time.Time // app → entity → last announced
 	stubs map[string]*event.Subscriber    // stand-ins of remote applications
 	where map[string]location             // "channel:<id>" ... → owner
+	ids   map[string]string               // node id → entity, as announced (kept after the node is gone)
 	// announced are the local applications of the last announcement;
 	// eventSubs their subscriptions to the other nodes' events (both only
 	// touched by run, then close).
@@ -149,7 +150,7 @@ func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID s
 	entity = subjectToken(entity) // as natsBridge publishes it
 	c := &cluster{nc: nc, prefix: prefix, bus: bus, entity: entity, nodeID: nodeID, local: local, refuse: refuse, log: log,
 		peers: map[string]*peer{}, apps: map[string]map[string]time.Time{}, stubs: map[string]*event.Subscriber{},
-		where: map[string]location{}, announced: map[string]bool{}, eventSubs: map[string]*nats.Subscription{},
+		where: map[string]location{}, ids: map[string]string{}, announced: map[string]bool{}, eventSubs: map[string]*nats.Subscription{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	handlers := []struct {
 		subject string
@@ -160,6 +161,7 @@ func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID s
 		{prefix + "get.*." + entity, c.onRequest},
 		{prefix + "command.*." + entity, c.onRequest},
 		{prefix + "create.*." + entity, c.onRequest},
+		{lostSubject(prefix), c.onLost},
 	}
 	for _, h := range handlers {
 		sub, err := nc.Subscribe(h.subject, h.h)
@@ -302,6 +304,7 @@ func (c *cluster) onAnnounce(m *nats.Msg) {
 	p.seen = now
 	if a.TapedeckNode != "" {
 		p.nodeID = a.TapedeckNode
+		c.rememberID(a.TapedeckNode, a.Node)
 	}
 	changed := false
 	if a.Application != "" {

@@ -213,6 +213,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.calls = call.NewManager(call.Options{
 		MediaWebSocketClients: wsClients,
+		AudioSocketBatch:      cfg.ARI.AudioSocketBatchMs / 20,
 		Poller:                s.poller,
 		Media:                 res,
 		RecordingsDir:         recDir,
@@ -313,6 +314,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		s.catalog.Peers = s.files
+		s.catalog.OnLost = s.cluster.publishLost
 	} else {
 		mux.Handle("/ari/", s.ari)
 	}

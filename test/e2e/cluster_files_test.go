@@ -3,14 +3,21 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -192,4 +199,108 @@ func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
 	}
 	must(t, call.Hangup(ctx))
 	evA.skipTo("ChannelDestroyed", 5*time.Second)
+}
+
+// TestClusterLostNodeFailsItsRecordings: an application connected to node
+// A (in this process) records a call that landed on node B (a tapedeck
+// process of its own, on the same PostgreSQL and NATS). B is killed
+// (SIGKILL) and not restarted. Once B's heartbeat has been gone for
+// catalog.node_lost_seconds, A settles B's recording in progress as
+// failed, "node lost", and the application hears it on A's WebSocket as
+// a RecordingFailed with that cause; the recording is no longer relayed
+// to B (A answers 404 for it).
+func TestClusterLostNodeFailsItsRecordings(t *testing.T) {
+	url, _ := natsURL(t)
+	dsn := pgFreshDatabase(t)
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	run := hex.EncodeToString(suffix)
+	app, prefix, key := "lost"+run, "t"+run+".ari.", "lost-test-"+run
+	a := startNode(t, func(c *config.Config) {
+		c.NodeID = "la" + run
+		c.NATS.URL, c.NATS.Prefix = url, prefix
+		c.Catalog.Database, c.Catalog.TokenKey = dsn, key
+		c.Catalog.ReconcileInterval, c.Catalog.NodeLostSeconds, c.Webhook.NodeDeadSeconds = 1, 3, 3
+		c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
+	})
+	bID := "lb" + run
+	sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
+	cfg := filepath.Join(t.TempDir(), "tapedeck.yaml")
+	yaml := fmt.Sprintf(`node_id: %s
+data_dir: %s
+sip:
+  listen: 127.0.0.1:%d
+http:
+  listen: 127.0.0.1:%d
+rtp:
+  port_min: 44000
+  port_max: 44199
+catalog:
+  database: %q
+  token_key: %s
+webhook:
+  node_dead_seconds: 3
+nats:
+  url: %s
+  prefix: %s
+dialplan:
+  - exten: _3XX
+    app: Stasis(%s,${EXTEN})
+`, bID, t.TempDir(), sipPort, httpPort, dsn, key, url, prefix, app)
+	must(t, os.WriteFile(cfg, []byte(yaml), 0o600))
+	b := startProc(t, cfg)
+	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	}, "B did not start:\n%s", b.output())
+
+	evA := a.connect(app)
+	bBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
+		code, _, _ := rawRequest(t, "GET", bBase+"/ari/applications/"+app, "", "", func(r *http.Request) { r.SetBasicAuth("asterisk", "asterisk") })
+		return code == 200
+	}, "B knows the application connected to A")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	phone := newPhone(t, "udp")
+	res := dialAsync(phone, sipua.Target("301", fmt.Sprintf("127.0.0.1:%d", sipPort)), sipua.CallOptions{})
+	id := channelID(evA.skipTo("StasisStart", 10*time.Second))
+	if !strings.HasPrefix(id, bID+"-") {
+		t.Fatalf("StasisStart on A for %q, want a channel of B", id)
+	}
+	a.mustDo("POST", "/channels/"+id+"/answer", 204)
+	r := wait(t, res, 10*time.Second, "answer")
+	must(t, r.err)
+	name := "lost/" + run
+	a.mustDo("POST", "/channels/"+id+"/record?name="+urlq(name)+"&format=wav", 201)
+	evA.skipTo("RecordingStarted", 5*time.Second)
+	go func() { _ = r.call.SendAudio(ctx, sweep(8*20000)) }()
+	pollFor(t, 10*time.Second, func() bool {
+		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, name)
+		return err == nil && row.Status == meta.StatusInProgress && row.Node == bID
+	}, "B's recording in progress in the catalog")
+	a.mustDo("GET", "/recordings/live/"+urlq(name), 200) // relayed to B
+
+	must(t, b.cmd.Process.Signal(syscall.SIGKILL))
+	<-b.done
+	killed := time.Now()
+	ev := evA.skipTo("RecordingFailed", 20*time.Second)
+	rec, _ := ev["recording"].(map[string]any)
+	if cause, _ := rec["cause"].(string); rec["name"] != name || rec["state"] != "failed" || !strings.HasPrefix(cause, "Node lost: node "+bID) {
+		t.Fatalf("RecordingFailed on A: %v", ev)
+	}
+	if d := time.Since(killed); d < 2*time.Second {
+		t.Errorf("B's recording failed %v after the kill, before node_lost_seconds (3 s) could pass", d)
+	}
+	row, err := a.srv.Catalog().Meta.RecordingByName(ctx, name)
+	if err != nil || row.Status != meta.StatusFailed || row.Node != bID {
+		t.Fatalf("row after B is lost: %+v, %v", row, err)
+	}
+	if code, body := a.do("GET", "/recordings/live/"+urlq(name), nil); code != 404 {
+		t.Errorf("the lost recording through A: %d %s, want 404", code, body)
+	}
 }

@@ -887,3 +887,95 @@ func TestTwilioTrackOnBridgedCall(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeRecordingCompleteness: a bridge (mixed) recording of a
+// two-party call, where the caller's packets are lost 5 % (and six
+// duplicated) and the callee's arrive whole, reports its parties'
+// figures: the sums (expected about 200, lost 5 within a packet) and,
+// per party (tapedeck's extension), the caller's loss and copies and the
+// callee's none, in the catalog and the Twilio API; the loss passed the
+// threshold, so it is degraded.
+func TestBridgeRecordingCompleteness(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Recording.DegradedLossPercent = 2 })
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	caller := newPhone(t, "udp")
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999, AutoAnswer: true, RingFor: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer callee.Close()
+	aID, callA := answeredCall(t, n, events, caller, "300")
+	n.mustDo("POST", "/channels?endpoint="+urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))+"&app=test&channelId=leg-b", 200)
+	events.skipTo("StasisStart", 10*time.Second)
+	var callB *sipua.Call
+	select {
+	case callB = <-callee.Incoming():
+	case <-time.After(5 * time.Second):
+		t.Fatal("callee did not get the call")
+	}
+	n.mustDo("POST", "/bridges?bridgeId=brq", 200)
+	n.mustDo("POST", "/bridges/brq/addChannel?channel="+aID+",leg-b", 204)
+	for range 2 {
+		events.skipTo("ChannelEnteredBridge", 5*time.Second)
+	}
+	n.mustDo("POST", "/bridges/brq/record?name=brq&format=wav", 201)
+	events.skipTo("RecordingStarted", 5*time.Second)
+	lost, lose, dup, _ := lossyPattern()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sendPackets(t, callB, sine(1000, 8000*2, 8000), 0x7777, 9000, 900, nil, nil, nil)
+	}()
+	sendPackets(t, callA, sine(440, 8000*2, 8000), 0x4321, 5000, 200, lose, dup, nil)
+	wg.Wait()
+	waitRx(t, n, aID, 100-len(lost))
+	waitRx(t, n, "leg-b", 100)
+	n.mustDo("POST", "/recordings/live/brq/stop", 204)
+	events.skipTo("RecordingFinished", 5*time.Second)
+	row, err := n.srv.Catalog().Meta.RecordingByName(context.Background(), "brq")
+	if err != nil || row.Quality == nil {
+		t.Fatalf("catalog row: %v %+v", err, row.Quality)
+	}
+	q := row.Quality
+	raw, _ := json.Marshal(q)
+	t.Logf("quality: %s", raw)
+	if abs64(q.PacketsExpected-200) > 2 || abs64(q.PacketsLost-int64(len(lost))) > 1 ||
+		q.PacketsReceived != q.PacketsExpected-q.PacketsLost || q.PacketsDuplicated != 6 || !q.Degraded {
+		t.Errorf("sums: expected %d received %d lost %d duplicated %d degraded %v; want 200, 195, 5, 6, true",
+			q.PacketsExpected, q.PacketsReceived, q.PacketsLost, q.PacketsDuplicated, q.Degraded)
+	}
+	if len(q.Parties) != 2 {
+		t.Fatalf("parties %+v, want the caller and the callee", q.Parties)
+	}
+	for _, p := range q.Parties {
+		switch p.Channel {
+		case aID:
+			if abs64(p.PacketsExpected-100) > 1 || abs64(p.PacketsLost-int64(len(lost))) > 1 || p.PacketsDuplicated != 6 ||
+				p.LossSilenceMs < 20*int64(len(lost)-1) || p.LossSilenceMs > 200 {
+				t.Errorf("caller: %+v, want 100 expected, 5 lost, 6 duplicated, about 100 ms of silence played for the loss", p)
+			}
+		case "leg-b":
+			if abs64(p.PacketsExpected-100) > 1 || p.PacketsLost != 0 || p.PacketsDuplicated != 0 {
+				t.Errorf("callee: %+v, want 100 expected, none lost or duplicated", p)
+			}
+		default:
+			t.Errorf("party %+v is neither", p)
+		}
+	}
+	// The Twilio API shows them (tapedeck_quality).
+	code, body := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+row.Sid+".json")
+	var tj struct {
+		Quality struct {
+			PacketsLost int64 `json:"packets_lost"`
+			Parties     []struct {
+				Channel     string `json:"channel"`
+				PacketsLost int64  `json:"packets_lost"`
+			} `json:"parties"`
+		} `json:"tapedeck_quality"`
+	}
+	if code != 200 || json.Unmarshal(body, &tj) != nil || tj.Quality.PacketsLost != q.PacketsLost || len(tj.Quality.Parties) != 2 {
+		t.Errorf("twilio: %d %s", code, body)
+	}
+}

@@ -61,8 +61,9 @@ func TestObserverIsNoApplication(t *testing.T) {
 		timer.Stop()
 	}
 	// Nothing from the start of the call is missed: the channel's
-	// creation, then its entry into the application.
-	if len(seen) < 2 || seen[0] != "ChannelCreated" || seen[1] != "StasisStart" {
-		t.Fatalf("observer saw %v, want ChannelCreated, StasisStart first", seen)
+	// creation, its dialplan application (Stasis), then its entry into
+	// the application.
+	if len(seen) < 3 || seen[0] != "ChannelCreated" || seen[1] != "ChannelDialplan" || seen[2] != "StasisStart" {
+		t.Fatalf("observer saw %v, want ChannelCreated, ChannelDialplan, StasisStart first", seen)
 	}
 }

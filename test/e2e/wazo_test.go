@@ -118,13 +118,28 @@ func (n *node) userURI(exten string) string { return "sip:" + exten + "@" + n.sr
 // TestUserCallsUser: registered baresip phones call each other by
 // extension: the INVITE is authenticated, the callee's phone rings, the
 // caller hears ringing, the answer connects both (audio both ways) and
-// the callee hanging up ends the caller's call too.
+// the callee hanging up ends the caller's call too. An application
+// subscribed to every channel hears ChannelDialplan for the caller's
+// channel entering Dial and for the callee's entering AppDial, as from
+// Asterisk's app_dial.
 func TestUserCallsUser(t *testing.T) {
 	n := startPBX(t, wazoUsers("1001", "1002", "1003"))
+	all := n.connect("watcher&subscribeAll=true")
 	alice := registeredPhone(t, n, "1001", 440, "manual")
 	bob := registeredPhone(t, n, "1002", 1000, "manual")
 	if err := alice.Dial(n.userURI("1002")); err != nil {
 		t.Fatal(err)
+	}
+	var apps []string
+	for len(apps) < 2 {
+		d := all.skipTo("ChannelDialplan", 10*time.Second)
+		apps = append(apps, fmt.Sprint(d["dialplan_app"], " ", d["dialplan_app_data"] != ""))
+		if d["dialplan_app"] == "AppDial" && d["dialplan_app_data"] != "(Outgoing Line)" {
+			t.Errorf("AppDial's data %v", d["dialplan_app_data"])
+		}
+	}
+	if got := strings.Join(apps, ", "); got != "Dial true, AppDial true" {
+		t.Errorf("ChannelDialplan for %s, want the caller's Dial then the callee's AppDial", got)
 	}
 	in, err := bob.WaitEvent("CALL_INCOMING", 10*time.Second)
 	if err != nil {

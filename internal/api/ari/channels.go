@@ -267,7 +267,9 @@ func (s *Server) externalMediaOp() Op {
 			{Name: "transport", In: "query", Type: "string", Default: "udp", Allowed: []string{"udp", "tcp", "websocket"}, Description: "Transport protocol"},
 			{Name: "connection_type", In: "query", Type: "string", Default: "client", Allowed: []string{"client", "server"}, Description: "Connection type (client/server). 'server' is only valid for the websocket transport."},
 			query("format", "string", true, "Format to encode audio in (rtp: ulaw, alaw; audiosocket and websocket: slin, slin12 … slin192, ulaw, alaw)"),
-			{Name: "direction", In: "query", Type: "string", Default: "both", Allowed: []string{"both"}, Description: "External media direction"},
+			// Asterisk's handler takes in and out too (and passes them to
+			// chan_websocket's d() option); its description lists both only.
+			{Name: "direction", In: "query", Type: "string", Default: "both", Allowed: []string{"both"}, Undeclared: []string{"in", "out"}, Description: "External media direction"},
 			query("data", "string", false, "An arbitrary data field"),
 			query("transport_data", "string", false, "Transport-specific data. For websocket this is appended to the dialstring."),
 		},
@@ -275,7 +277,7 @@ func (s *Server) externalMediaOp() Op {
 		Handler: func(r *Request) (any, error) {
 			o := call.ExternalMediaOptions{ChannelID: call.ChannelID(r.String("channelId")), App: r.String("app"),
 				ExternalHost: r.String("external_host"), Encapsulation: r.String("encapsulation"), Transport: r.String("transport"),
-				ConnectionType: r.String("connection_type"), Format: r.String("format"), Direction: r.String("direction"), Data: r.String("data"),
+				ConnectionType: r.String("connection_type"), Format: r.String("format"), Direction: given(r, "direction"), Data: r.String("data"),
 				TransportData: r.String("transport_data")}
 			vars, _, err := r.Object("variables")
 			if err != nil {
@@ -293,4 +295,13 @@ func (s *Server) externalMediaOp() Op {
 			}
 			return s.calls.ExternalMedia(o)
 		}}
+}
+
+// given is a parameter's value when the request names it, else "" (no
+// default: Asterisk's generated handlers leave an absent one NULL).
+func given(r *Request, name string) string {
+	if !r.Has(name) {
+		return ""
+	}
+	return r.String(name)
 }

@@ -110,7 +110,7 @@ func (r *Request) validate() error {
 					return apiErr(400, fmt.Sprintf("Invalid value for %s: %q is not a boolean", p.Name, v))
 				}
 			}
-			if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, v) {
+			if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, v) && !slices.Contains(p.Undeclared, v) {
 				return apiErr(400, fmt.Sprintf("Invalid value for %s: %q (allowed: %s)", p.Name, v, strings.Join(p.Allowed, ", ")))
 			}
 		}

@@ -8,13 +8,17 @@ import "net/http"
 
 // Param declares one operation parameter.
 type Param struct {
-	Name        string
-	In          string // "path", "query", "body"
-	Type        string // string, int, long, boolean, object, or a model name
-	Required    bool
-	Multi       bool // allowMultiple: comma list in a query, array in a JSON body
-	Default     string
-	Allowed     []string
+	Name     string
+	In       string // "path", "query", "body"
+	Type     string // string, int, long, boolean, object, or a model name
+	Required bool
+	Multi    bool // allowMultiple: comma list in a query, array in a JSON body
+	Default  string
+	Allowed  []string
+	// Undeclared are values taken besides Allowed that Asterisk's API
+	// description does not list but its handler accepts (externalMedia's
+	// direction: in, out); the description keeps Asterisk's list.
+	Undeclared  []string
 	Min         *int
 	Description string
 }

@@ -151,6 +151,25 @@ type Quality struct {
 	// Degraded: the loss passed the configured threshold.
 	Degraded bool     `json:"degraded"`
 	Paused   []Paused `json:"paused_intervals"`
+	// Parties (tapedeck's extension) are a bridge recording's parties,
+	// each with its own packet figures; the packet figures above are
+	// their sums (JitterMs the worst party's, LossSilenceMs the silence
+	// played for each party's missing packets, added up).
+	Parties []PartyQuality `json:"parties,omitempty"`
+}
+
+// PartyQuality is one party's packet figures in a bridge recording, from
+// its first packet in the recording to its leave (or the recording's end).
+type PartyQuality struct {
+	Channel           string  `json:"channel"`
+	CallSid           string  `json:"call_sid,omitempty"`
+	PacketsExpected   int64   `json:"packets_expected"`
+	PacketsReceived   int64   `json:"packets_received"`
+	PacketsLost       int64   `json:"packets_lost"`
+	PacketsLate       int64   `json:"packets_late"`
+	PacketsDuplicated int64   `json:"packets_duplicated"`
+	LossSilenceMs     int64   `json:"loss_silence_ms"`
+	JitterMs          float64 `json:"jitter_ms"`
 }
 
 // Paused is one paused stretch of a recording.
