@@ -62,20 +62,45 @@ func readASMessage(r *bufio.Reader, buf []byte) (kind byte, payload, grown []byt
 }
 
 // audioSocket is the AudioSocket transport of an external media channel.
+//
+// Its writes cost no goroutine hand-off: the frame a bridge sends is
+// appended to the pending messages and written at once, on the sender's
+// goroutine, with a non-blocking write (sockWriter). Only when the socket
+// does not take everything (the far end reads slowly) does a flusher
+// goroutine write the rest, blocking; meanwhile frames queue behind it up
+// to about a second of audio and then drop. With batch > 1 the frames are
+// written batch at a time (ari.audiosocket_batch_ms): fewer write
+// system calls, batch-1 frames more latency.
 type audioSocket struct {
-	conn net.Conn
-	kind byte // audio kind of the channel's format
-	mu   sync.Mutex
-	buf  []byte
+	conn  net.Conn
+	raw   *sockWriter // nil: every write goes through the flusher goroutine
+	kind  byte        // audio kind of the channel's format
+	batch int         // audio frames per write
+	limit int         // pending bytes beyond which audio frames drop
+
+	mu       sync.Mutex
+	pend     []byte // messages not written yet
+	spare    []byte // the flusher's other buffer
+	inflight int    // bytes the flusher is writing
+	frames   int    // audio frames in pend since the last write
+	flushing bool   // the flusher goroutine owns the socket's writes
+	closed   bool
 }
 
-// dialAudioSocket connects to the far end and sends the UUID message.
-func dialAudioSocket(host string, id [16]byte, kind byte) (*audioSocket, error) {
+// errStreamFull is a frame dropped because the far end does not read.
+var errStreamFull = errors.New("external media: the far end is not reading; frame dropped")
+
+// dialAudioSocket connects to the far end and sends the UUID message;
+// batch is the number of audio frames per write (at least 1) and
+// frameBytes the size of one frame's payload.
+func dialAudioSocket(host string, id [16]byte, kind byte, batch, frameBytes int) (*audioSocket, error) {
 	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	a := &audioSocket{conn: conn, kind: kind}
+	batch = max(batch, 1)
+	a := &audioSocket{conn: conn, kind: kind, batch: batch, limit: max(50, batch) * (3 + frameBytes)}
+	a.raw = newSockWriter(conn)
 	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write(appendASMessage(nil, asKindUUID, id[:])); err != nil {
 		conn.Close()
@@ -85,23 +110,91 @@ func dialAudioSocket(host string, id [16]byte, kind byte) (*audioSocket, error) 
 	return a, nil
 }
 
-// write sends one message. It may block while the far end does not read
-// (on the stream's writer goroutine, never the media path; frames queue
-// and then drop meanwhile) until the channel closes the connection: no
-// deadline, which would cost a timer update per frame.
-func (a *audioSocket) write(kind byte, payload []byte) error {
+// writeAudio queues one audio message and writes the pending ones when a
+// batch is complete. It never blocks (it runs on a bridge's clock):
+// errStreamFull when the far end has not read the last second.
+func (a *audioSocket) writeAudio(frame []byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.buf = appendASMessage(a.buf[:0], kind, payload)
-	_, err := a.conn.Write(a.buf)
-	return err
+	if a.closed {
+		return net.ErrClosed
+	}
+	if a.inflight+len(a.pend)+3+len(frame) > a.limit {
+		return errStreamFull
+	}
+	a.pend = appendASMessage(a.pend, a.kind, frame)
+	a.frames++
+	if a.frames < a.batch {
+		return nil
+	}
+	return a.flushLocked()
 }
 
-func (a *audioSocket) writeAudio(frame []byte) error { return a.write(a.kind, frame) }
+// writeDigit sends a digit message after the audio queued before it.
+func (a *audioSocket) writeDigit(d rune) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return net.ErrClosed
+	}
+	a.pend = appendASMessage(a.pend, asKindDTMF, []byte{byte(d)})
+	return a.flushLocked()
+}
 
-func (a *audioSocket) writeDigit(d rune) error { return a.write(asKindDTMF, []byte{byte(d)}) }
+// flushLocked writes the pending messages without blocking; what the
+// socket does not take now is left to the flusher goroutine.
+func (a *audioSocket) flushLocked() error {
+	a.frames = 0
+	if a.flushing || len(a.pend) == 0 {
+		return nil
+	}
+	if a.raw != nil {
+		n, err := a.raw.tryWrite(a.pend)
+		if err != nil {
+			a.pend = a.pend[:0]
+			return err
+		}
+		a.pend = a.pend[:copy(a.pend, a.pend[n:])]
+		if len(a.pend) == 0 {
+			return nil
+		}
+	}
+	a.flushing = true
+	go a.flusher()
+	return nil
+}
 
-func (a *audioSocket) close() { a.conn.Close() }
+// flusher writes, blocking, what the socket did not take, until nothing
+// is pending (or the connection is closed).
+func (a *audioSocket) flusher() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(a.pend) > 0 && !a.closed {
+		out := a.pend
+		a.pend, a.inflight = a.spare[:0], len(out)
+		a.mu.Unlock()
+		_, err := a.conn.Write(out)
+		a.mu.Lock()
+		a.spare, a.inflight = out[:0], 0
+		if err != nil {
+			a.pend = a.pend[:0]
+		}
+	}
+	a.flushing = false
+}
+
+// close writes what a batch still holds, if the socket takes it at once,
+// and closes the connection.
+func (a *audioSocket) close() {
+	a.mu.Lock()
+	if !a.closed && !a.flushing && len(a.pend) > 0 && a.raw != nil {
+		_, _ = a.raw.tryWrite(a.pend)
+	}
+	a.closed = true
+	a.pend = a.pend[:0]
+	a.mu.Unlock()
+	a.conn.Close()
+}
 
 // run reads the far end's messages until the stream ends, then hangs the
 // channel up.

@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
+	"os"
 	"testing"
+	"time"
 )
 
 // AudioSocket framing: kind, big-endian length, payload; messages read
@@ -83,6 +86,139 @@ func TestWSOptions(t *testing.T) {
 	for _, bad := range []string{"f(xml)", "v(a=b", "z", "d(sideways)", "d()"} {
 		if _, err := parseWSOptions(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// asPair is an AudioSocket transport connected to a loopback far end
+// whose UUID message has been read.
+func asPair(t *testing.T, batch int) (*audioSocket, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := dialAudioSocket(ln.Addr().String(), [16]byte{7}, asKindAudio, batch, 160)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	far, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { far.Close() })
+	far.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var uuid [19]byte
+	if _, err := io.ReadFull(far, uuid[:]); err != nil || uuid[0] != asKindUUID || uuid[3] != 7 {
+		t.Fatalf("UUID message % x: %v", uuid, err)
+	}
+	return a, far
+}
+
+// readFrames reads n audio messages of 160 bytes and returns the byte
+// each is filled with.
+func readFrames(t *testing.T, r io.Reader, n int) []byte {
+	t.Helper()
+	var fills []byte
+	for range n {
+		var m [163]byte
+		if _, err := io.ReadFull(r, m[:]); err != nil {
+			t.Fatalf("after %d frames: %v", len(fills), err)
+		}
+		if m[0] != asKindAudio || m[1] != 0 || m[2] != 160 || !bytes.Equal(m[3:], bytes.Repeat(m[3:4], 160)) {
+			t.Fatalf("message %d is torn: % x…", len(fills), m[:8])
+		}
+		fills = append(fills, m[3])
+	}
+	return fills
+}
+
+func fill(b byte) []byte { return bytes.Repeat([]byte{b}, 160) }
+
+// With a batch of 5 (ari.audiosocket_batch_ms 100) nothing reaches the
+// far end until the fifth frame, then the five together; closing the
+// stream writes what a batch still holds before the end of the stream.
+func TestAudioSocketBatchWrites(t *testing.T) {
+	a, far := asPair(t, 5)
+	for i := range 4 {
+		if err := a.writeAudio(fill(byte(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A loopback write is in the far end's buffer when it returns: had a
+	// frame been written, this read would get it.
+	far.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := far.Read(make([]byte, 1)); n != 0 || !os.IsTimeout(err) {
+		t.Fatalf("read %d bytes (%v) before the batch was complete", n, err)
+	}
+	if err := a.writeAudio(fill(4)); err != nil {
+		t.Fatal(err)
+	}
+	far.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got := readFrames(t, far, 5); !bytes.Equal(got, []byte{0, 1, 2, 3, 4}) {
+		t.Fatalf("frames %v, want 0 … 4", got)
+	}
+	for i := 5; i < 8; i++ {
+		if err := a.writeAudio(fill(byte(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.close()
+	if got := readFrames(t, far, 3); !bytes.Equal(got, []byte{5, 6, 7}) {
+		t.Fatalf("frames %v, want 5 6 7", got)
+	}
+	if n, err := far.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the last frame: %d bytes, %v; want EOF", n, err)
+	}
+}
+
+// A far end that does not read never holds up the sender (a bridge's
+// clock): writes return at once, the frames the socket does not take
+// queue (about 1 s) and then drop, and once the far end reads it gets
+// every frame not dropped, whole and in order, the partly written
+// messages included.
+func TestAudioSocketSlowFarEnd(t *testing.T) {
+	a, far := asPair(t, 1)
+	if err := a.conn.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := far.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	const frames = 4000 // 650 KB: more than loopback buffers hold unread
+	dropped := 0
+	done := make(chan error, 1)
+	go func() {
+		for i := range frames {
+			switch err := a.writeAudio(fill(byte(i))); err {
+			case nil:
+			case errStreamFull:
+				dropped++
+			default:
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writeAudio blocked on a far end that does not read")
+	}
+	if dropped == 0 {
+		t.Fatal("no frame dropped: the far end's buffers took 650 KB")
+	}
+	far.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := readFrames(t, bufio.NewReader(far), frames-dropped)
+	for i := 1; i < len(got); i++ {
+		if got[i] == got[i-1] {
+			t.Fatalf("frame %d repeats frame %d's fill %d", i, i-1, got[i])
 		}
 	}
 }

@@ -51,6 +51,8 @@ type member struct {
 	overlay *frameFIFO
 	// tap feeds the channel's audio to part and its digits to the others.
 	tap *tapEntry
+	// muted: the channel joined with mute (its audio is not mixed).
+	muted bool
 }
 
 // participantTap is a bridged channel's tap: its received audio goes to
@@ -62,9 +64,23 @@ type participantTap struct {
 	part *mix.Participant
 	// absorb keeps the channel's digits from the others (absorbDTMF).
 	absorb bool
+	// out is the encode buffer of a frame forwarded directly (the
+	// channel's own media goroutine: one frame at a time).
+	out []byte
 }
 
 func (t *participantTap) Audio(f *Frame) {
+	if t.b.direct.Load() {
+		if cap(t.out) < len(f.PCM) {
+			t.out = make([]byte, len(f.PCM))
+		}
+		for _, mb := range *t.b.snap.Load() {
+			if mb.ch != t.ch {
+				mb.ch.sendBridged(f.PCM, t.out)
+			}
+		}
+		return
+	}
 	t.part.Push(f.SSRC, f.Timestamp, f.PCM)
 	if p := t.b.recSnap.Load(); p != nil {
 		for _, r := range *p {
@@ -174,6 +190,29 @@ type Bridge struct {
 	// (bridgevars); guarded by mu.
 	vars     map[string]string
 	reported []string
+	// direct: a two-party bridge of channels that are not calls (a snoop
+	// channel and an external media channel): each party's frames go to
+	// the other as they come, as Asterisk's simple_bridge forwards them,
+	// and the mixer's clock does nothing. Off while the bridge has
+	// anything to mix: a recording, a playback or music on hold, a
+	// playback to one party (overlayUsed, for good), a muted party, a
+	// third party (updateDirectLocked, with mu held).
+	direct      atomic.Bool
+	overlayUsed atomic.Bool
+}
+
+// updateDirectLocked decides whether the bridge forwards directly.
+func (b *Bridge) updateDirectLocked() {
+	d := b.typ == "mixing" && len(b.members) == 2 && len(b.recs) == 0 && b.announce == nil && !b.overlayUsed.Load() && !b.destroyed
+	for _, mb := range b.members {
+		switch mb.ch.media.(type) {
+		case *snoopMedia, *streamMedia:
+		default:
+			d = false
+		}
+		d = d && !mb.muted
+	}
+	b.direct.Store(d)
 }
 
 // createBridge creates a bridge (type mixing, the default, or holding).
@@ -388,7 +427,7 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 	// from here on the bridge reads the channel right before each mix.
 	ch.media.Flush()
 	ch.media.SetOwned(true)
-	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO()}
+	mb := &member{ch: ch, part: b.mixer.Add(ch.id), overlay: newFrameFIFO(), muted: o.Mute}
 	for i := range b.sides {
 		if b.sides[i].CompareAndSwap(nil, mb.part) {
 			break
@@ -402,7 +441,15 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 	ch.bridge = b
 	mb.tap = ch.addTapLocked(&participantTap{b: b, ch: ch, part: mb.part, absorb: o.AbsorbDTMF}, StageSink)
 	ch.mu.Unlock()
-	overlay := mb.overlay.push
+	overlay := func(pcm []int16) {
+		if !b.overlayUsed.Load() {
+			b.mu.Lock()
+			b.overlayUsed.Store(true) // the mixer puts it into the channel's mix from now on
+			b.updateDirectLocked()
+			b.mu.Unlock()
+		}
+		mb.overlay.push(pcm)
+	}
 	ch.bridgeOverlay.Store(&overlay)
 	if ch.app != "" {
 		b.m.bus.Subscribe(ch.app, "bridge:"+b.id)
@@ -441,6 +488,7 @@ func (b *Bridge) RemoveChannel(ch *Channel) error {
 	ch.media.SetOwned(false)
 	b.members = append(b.members[:idx:idx], b.members[idx+1:]...)
 	b.storeSnapLocked()
+	b.updateDirectLocked()
 	// The party's play-out buffer still holds its last 40-120 ms: keep it
 	// in the mix (and the recordings) until it has played out.
 	b.draining.Add(1)
@@ -562,6 +610,7 @@ func (b *Bridge) Destroy() {
 // the Manager's Poller, right after it reads the parties' audio, or a
 // ticker goroutine of its own.
 func (b *Bridge) startTickerLocked() {
+	b.updateDirectLocked()
 	if b.ticking || b.destroyed {
 		return
 	}
@@ -630,6 +679,10 @@ func (b *Bridge) stepper() func() {
 	const maxCatchUp = 10
 	var due time.Time // when the next frame is due
 	return func() {
+		if b.direct.Load() {
+			due = time.Time{} // mixing again starts from then
+			return
+		}
 		for _, mb := range *b.snap.Load() {
 			mb.ch.media.Flush()
 		}
@@ -767,6 +820,7 @@ func (b *Bridge) dropRecordingLocked(r *LiveRecording) {
 	}
 	b.recs = list
 	b.recSnap.Store(&list)
+	b.updateDirectLocked()
 }
 
 // Play queues a playback heard by everyone in the bridge.

@@ -221,7 +221,7 @@ func (m *Manager) externalAudioSocket(o ExternalMediaOptions) (ChannelJSON, erro
 	if err != nil {
 		return ChannelJSON{}, err
 	}
-	conn, err := dialAudioSocket(o.ExternalHost, id, f.kind)
+	conn, err := dialAudioSocket(o.ExternalHost, id, f.kind, m.opts.AudioSocketBatch, f.frameBytes())
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "AudioSocket connection to %s failed: %v", o.ExternalHost, err)
 	}

@@ -72,6 +72,17 @@ type streamTransport interface {
 	close()
 }
 
+// queueingTransport is a transport whose writeAudio never blocks (it
+// queues what the socket does not take and writes it on its own, as
+// audioSocket does): the stream hands it each frame on the sender's
+// goroutine, with no writer goroutine of its own.
+type queueingTransport interface {
+	streamTransport
+	queues()
+}
+
+func (*audioSocket) queues() {}
+
 // maxStreamQueue bounds what the far end may send ahead: about 20 s of
 // audio (chan_websocket's 1000 frames).
 const maxStreamQueue = 1000 * audio.FrameSamples
@@ -83,12 +94,16 @@ type streamMedia struct {
 	f    streamFormat
 	ssrc uint32
 
-	tr      atomic.Pointer[streamTransportBox] // nil until connected (websocket server)
-	outCh   chan []byte                        // frames to the far end, written by the writer goroutine
-	outFree chan []byte
-	done    chan struct{}
-	closed  sync.Once
-	tick    *rtp.Tick
+	tr atomic.Pointer[streamTransportBox] // nil until connected (websocket server)
+	// outCh and outFree are the writer goroutine's frames to the far end
+	// (a transport that does not queue: websocket), made with it when the
+	// first frame is sent.
+	writerOnce sync.Once
+	outCh      chan []byte
+	outFree    chan []byte
+	done       chan struct{}
+	closed     sync.Once
+	tick       *rtp.Tick
 
 	// The far end's audio (guarded by mu).
 	mu      sync.Mutex
@@ -114,10 +129,17 @@ type streamMedia struct {
 	frame  Frame
 	pcm    []int16
 
-	// The channel's side (its single writer at a time: bridge tick or ops).
-	up     *audio.Resampler
-	decode []int16
-	upBuf  []int16
+	// The channel's side: wmu serialises its senders (a bridge's clock, a
+	// directly forwarding bridge's other party, ops), and guards these.
+	wmu      sync.Mutex
+	up       *audio.Resampler
+	decode   []int16
+	upBuf    []int16
+	frameBuf []byte // a frame for a queueing transport
+
+	// queued is len(queue), for the clock's tick to skip an idle stream
+	// without a lock.
+	queued atomic.Int64
 
 	sent, received, dropped atomic.Uint64
 }
@@ -130,24 +152,33 @@ type streamMark struct {
 	id    string
 }
 
-type streamTransportBox struct{ t streamTransport }
+type streamTransportBox struct {
+	t      streamTransport
+	queues bool // t is a queueingTransport
+}
 
 func newStreamMedia(m *Manager, f streamFormat, ssrc uint32) *streamMedia {
-	s := &streamMedia{m: m, f: f, ssrc: ssrc, outCh: make(chan []byte, 50), outFree: make(chan []byte, 50),
-		done: make(chan struct{}), pcm: make([]int16, audio.FrameSamples)}
-	for range cap(s.outFree) {
-		s.outFree <- make([]byte, 0, f.frameBytes())
-	}
+	s := &streamMedia{m: m, f: f, ssrc: ssrc, done: make(chan struct{}), pcm: make([]int16, audio.FrameSamples)}
 	if f.rate != audio.SampleRate {
 		s.up = audio.NewResampler(audio.SampleRate, f.rate)
 	}
 	return s
 }
 
-// start begins the clock and the writer once the channel exists.
+// startWriter makes the writer goroutine and its frames (once).
+func (s *streamMedia) startWriter() {
+	s.writerOnce.Do(func() {
+		s.outCh, s.outFree = make(chan []byte, 50), make(chan []byte, 50)
+		for range cap(s.outFree) {
+			s.outFree <- make([]byte, 0, s.f.frameBytes())
+		}
+		go s.writer()
+	})
+}
+
+// start begins the clock once the channel exists.
 func (s *streamMedia) start(ch *Channel) {
 	s.ch = ch
-	go s.writer()
 	if p := s.m.opts.Poller; p != nil {
 		s.tick = p.AddTick(audio.FrameDuration, s.onTick)
 		return
@@ -169,7 +200,8 @@ func (s *streamMedia) start(ch *Channel) {
 // connect hands the stream its transport (at creation, or when the
 // far end connects to a websocket server channel).
 func (s *streamMedia) connect(t streamTransport) {
-	s.tr.Store(&streamTransportBox{t})
+	_, queues := t.(queueingTransport)
+	s.tr.Store(&streamTransportBox{t: t, queues: queues})
 }
 
 func (s *streamMedia) transport() streamTransport {
@@ -201,9 +233,28 @@ func (s *streamMedia) writer() {
 // WriteAudio implements Media: one frame the channel sends (G.711 in the
 // channel's codec) goes to the far end in the stream's format.
 func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
-	if s.transport() == nil {
+	box := s.tr.Load()
+	if box == nil {
 		return nil
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if box.queues {
+		// Straight to the transport's queue and, when the socket has room,
+		// out: no hand-off to a goroutine.
+		s.frameBuf = s.appendFrame(s.frameBuf[:0], payload)
+		switch err := box.t.writeAudio(s.frameBuf); err {
+		case nil:
+			s.sent.Add(1)
+		case errStreamFull:
+			s.dropped.Add(1)
+		default:
+			s.dropped.Add(1)
+			s.ch.log.Debug("external media: write failed", "err", err)
+		}
+		return nil
+	}
+	s.startWriter()
 	var b []byte
 	select {
 	case b = <-s.outFree:
@@ -211,21 +262,7 @@ func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
 		s.dropped.Add(1)
 		return nil
 	}
-	switch {
-	case s.f.enc == "ulaw" && !s.ch.outPCMA.Load(), s.f.enc == "alaw" && s.ch.outPCMA.Load():
-		b = append(b, payload...)
-	default:
-		if cap(s.decode) < len(payload) {
-			s.decode = make([]int16, len(payload))
-		}
-		pcm := s.decode[:len(payload)]
-		if s.ch.outPCMA.Load() {
-			codec.DecodeAlaw(pcm, payload)
-		} else {
-			codec.DecodeMulaw(pcm, payload)
-		}
-		b = s.encode(b, pcm)
-	}
+	b = s.appendFrame(b, payload)
 	select {
 	case s.outCh <- b:
 		s.sent.Add(1)
@@ -234,6 +271,25 @@ func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
 		s.outFree <- b[:0]
 	}
 	return nil
+}
+
+// appendFrame appends one frame the channel sends (G.711 in the channel's
+// codec) in the stream's format: the bytes as they are when the two
+// match, else decoded and encoded (and resampled for slin above 8 kHz).
+func (s *streamMedia) appendFrame(b, payload []byte) []byte {
+	if s.f.enc == "ulaw" && !s.ch.outPCMA.Load() || s.f.enc == "alaw" && s.ch.outPCMA.Load() {
+		return append(b, payload...)
+	}
+	if cap(s.decode) < len(payload) {
+		s.decode = make([]int16, len(payload))
+	}
+	pcm := s.decode[:len(payload)]
+	if s.ch.outPCMA.Load() {
+		codec.DecodeAlaw(pcm, payload)
+	} else {
+		codec.DecodeMulaw(pcm, payload)
+	}
+	return s.encode(b, pcm)
 }
 
 // encode appends 8 kHz PCM in the stream's format.
@@ -318,6 +374,7 @@ func (s *streamMedia) enqueue(data []byte, enc string, rate int) {
 		pcm = pcm[:max(room, 0)]
 	}
 	s.queue = append(s.queue, pcm...)
+	s.queued.Store(int64(len(s.queue)))
 	if !s.xoff && len(s.queue) >= maxStreamQueue*9/10 {
 		s.xoff = true
 		s.notify("MEDIA_XOFF", "")
@@ -331,8 +388,16 @@ func (s *streamMedia) notify(ev, id string) {
 	}
 }
 
-// onTick is the clock: it plays a queued frame when one is due.
-func (s *streamMedia) onTick() { s.playFrame() }
+// onTick is the clock: it plays a queued frame when one is due. A stream
+// whose far end sends nothing costs the clock one atomic load (skipping
+// the tick changes nothing: the token bucket refills from the time of its
+// last play).
+func (s *streamMedia) onTick() {
+	if s.queued.Load() == 0 {
+		return
+	}
+	s.playFrame()
+}
 
 // playBurst is how many frames ahead of real time the far end's audio
 // may be played (60 ms, within the bridges' 120 ms jitter buffers).
@@ -375,6 +440,7 @@ func (s *streamMedia) playOne(now time.Time) bool {
 		c := copy(pcm, s.queue)
 		clear(pcm[c:]) // the tail of a short message is padded with silence
 		s.queue = s.queue[:copy(s.queue, s.queue[min(n, len(s.queue)):])]
+		s.queued.Store(int64(len(s.queue)))
 		for i := range s.marks {
 			s.marks[i].left -= n
 		}
@@ -427,6 +493,7 @@ func (s *streamMedia) playOne(now time.Time) bool {
 func (s *streamMedia) flushQueue() {
 	s.mu.Lock()
 	s.queue = s.queue[:0]
+	s.queued.Store(0)
 	s.marks = nil
 	s.paused = false
 	s.mu.Unlock()

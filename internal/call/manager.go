@@ -26,7 +26,12 @@ type Options struct {
 	// MediaWebSocketClients are the websocket client connections external
 	// media may dial (transport websocket, connection_type client), by id.
 	MediaWebSocketClients map[string]MediaWebSocketClient
-	Bus                   *event.Bus
+	// AudioSocketBatch is the number of 20 ms frames an AudioSocket
+	// external media stream writes at once (0 or 1: each frame as it is
+	// sent, Asterisk's way; more: fewer write system calls, and up to
+	// AudioSocketBatch-1 frames more latency).
+	AudioSocketBatch int
+	Bus              *event.Bus
 	// Plan is the dialplan at start; SIGHUP replaces it (SetPlan), so read
 	// it through Manager.dialplan(), never as opts.Plan.
 	Plan  *dialplan.Plan

@@ -67,7 +67,8 @@ type snoopMedia struct {
 	outTS     uint32
 	tick      *rtp.Tick
 	tickStop  chan struct{}
-	whisp     []int16    // whisper decode buffer (the snoop's senders are serialised by its ops)
+	wmu       sync.Mutex // serialises the snoop's senders (ops, a bridge's clock or its other party)
+	whisp     []int16    // whisper decode buffer (guarded by wmu)
 	whisperIn *frameFIFO // whisper in: frames mixed into the target's input
 	detach    []func()
 	closed    bool
@@ -202,6 +203,8 @@ func (s *snoopMedia) WriteAudio(payload []byte, _ uint32) error {
 	if s.whisper == "none" {
 		return nil
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if cap(s.whisp) < len(payload) {
 		s.whisp = make([]int16, len(payload))
 	}

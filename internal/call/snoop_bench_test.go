@@ -1,6 +1,7 @@
 package call
 
 import (
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -135,9 +136,23 @@ type benchStreamRig struct {
 	buf   []byte
 	sent  int
 	frame int // bytes of one message
+	batch int // frames per write
 }
 
 func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
+	return benchStreamBatch(b, m, format, 1)
+}
+
+// benchStreamBatch is benchStream writing batch frames at a time.
+func benchStreamBatch(b *testing.B, m *Manager, format string, batch int) *benchStreamRig {
+	return benchStreamRigOf(b, m, format, batch, false)
+}
+
+// benchStreamRigOf is benchStreamBatch; with lazy the receiver reads every
+// 100 ms instead of as each frame comes, so that its own reads and
+// wake-ups (an external program's, in a server) weigh little on the
+// process's CPU time.
+func benchStreamRigOf(b *testing.B, m *Manager, format string, batch int, lazy bool) *benchStreamRig {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -158,11 +173,15 @@ func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
 			if err != nil {
 				return
 			}
+			if lazy {
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}()
 	f := streamFormats[format]
 	r.frame = 3 + f.frameBytes()
-	conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind)
+	r.batch = batch
+	conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind, batch, f.frameBytes())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,13 +196,13 @@ func benchStream(b *testing.B, m *Manager, format string) *benchStreamRig {
 }
 
 // send hands one frame to the stream as a bridge does; it waits, off the
-// clock, rather than let the stream's 1 s queue overflow (the benchmark
-// outruns real time).
+// clock, while the receiver is more than 20 frames behind rather than let
+// the stream's 1 s queue overflow (the benchmark outruns real time).
 func (r *benchStreamRig) send(b *testing.B) {
-	if len(r.sm.outCh) > cap(r.sm.outCh)-2 {
+	if r.behind() {
 		b.StopTimer()
-		for len(r.sm.outCh) > cap(r.sm.outCh)-2 {
-			runtime.Gosched()
+		for r.behind() {
+			time.Sleep(50 * time.Microsecond) // not spinning: BenchmarkStreamSendCPU counts the CPU
 		}
 		b.StartTimer()
 	}
@@ -191,17 +210,110 @@ func (r *benchStreamRig) send(b *testing.B) {
 	r.sent++
 }
 
+// behind: the receiver has not got all but the last 20 frames sent.
+func (r *benchStreamRig) behind() bool {
+	return r.got.Load() < int64(19+(r.sent-20)*r.frame)
+}
+
 // drain waits until the receiver has every frame sent.
 func (r *benchStreamRig) drain(b *testing.B, frames int) {
-	want := int64(19 + r.sent*r.frame) // the UUID message, then the frames
+	want := int64(19 + r.sent/r.batch*r.batch*r.frame) // the UUID message, then the frames written
 	deadline := time.Now().Add(10 * time.Second)
 	for r.got.Load() < want {
 		if time.Now().After(deadline) {
 			b.Fatalf("the receiver got %d bytes of %d (dropped %d)", r.got.Load(), want, r.sm.dropped.Load())
 		}
-		runtime.Gosched()
+		time.Sleep(50 * time.Microsecond)
 	}
 	if d := r.sm.dropped.Load(); d > 0 {
 		b.Fatalf("%d frames dropped", d)
+	}
+}
+
+// BenchmarkStreamedCallCPU: the whole cost, in CPU time of the process,
+// of one more copy of recorded channels' audio at the real pace of one
+// frame per 20 ms, 50 channels at once, with the clocks on a Poller as in
+// the server: a second recording of each, or a stream of each to an
+// external media receiver the way a transcription app makes one (a snoop
+// channel, spy=in, and an AudioSocket ulaw channel to a loopback receiver
+// in this process, reading every 100 ms, in a mixing bridge; batch5
+// writes five frames at once, ari.audiosocket_batch_ms 100).
+// one-recording is the baseline the others add to; every figure includes
+// the process's idle work (the Poller's wake-ups, the recordings'
+// writers) and, for the streams, the receivers' reads, 10 a second. Run it with -benchtime=250x (5 s of audio);
+// cpu-ns/frame is the figure (per channel and frame).
+func BenchmarkStreamedCallCPU(b *testing.B) {
+	const calls = 50
+	for _, mode := range []string{"one-recording", "second-recording", "snoop-stream", "snoop-stream-batch5"} {
+		b.Run(mode, func(b *testing.B) {
+			poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+			if err != nil {
+				b.Skip("no Poller here:", err)
+			}
+			ports, err := rtp.NewPorts("127.0.0.1", 48000, 48999)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller,
+				NewMedia: func(cfg rtp.Config) (Media, error) { cfg.CloseSockets(); return newFakeMedia(), nil }})
+			b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
+			var chans []*Channel
+			var streams []*benchStreamRig
+			for i := range calls {
+				ch := benchChannel(b, m)
+				chans = append(chans, ch)
+				benchRecord(b, ch, fmt.Sprintf("first-%d", i))
+				switch mode {
+				case "second-recording":
+					benchRecord(b, ch, fmt.Sprintf("second-%d", i))
+				case "snoop-stream", "snoop-stream-batch5":
+					j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					sn, err := m.channel(string(j.ID))
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch := 1
+					if mode == "snoop-stream-batch5" {
+						batch = 5
+					}
+					st := benchStreamRigOf(b, m, "ulaw", batch, true)
+					st.ch.enterStasis("bench", nil)
+					streams = append(streams, st)
+					br, err := m.createBridge("", "mixing", "")
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, c := range []*Channel{sn, st.ch} {
+						if err := br.AddChannel(c, false); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			runtime.GC()
+			before := cpuTime(b)
+			b.ResetTimer()
+			var ts uint32
+			for range b.N {
+				<-tick.C
+				for _, ch := range chans {
+					feedOne(ch, ts)
+				}
+				ts += 160
+			}
+			<-tick.C // the last frame's tick
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N*calls), "cpu-ns/frame")
+			for _, st := range streams {
+				if st.got.Load() < int64(19+b.N/2*st.frame) {
+					b.Fatalf("a receiver got %d bytes for %d frames", st.got.Load(), b.N)
+				}
+			}
+		})
 	}
 }

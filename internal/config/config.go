@@ -397,6 +397,13 @@ type ARI struct {
 	// (Asterisk's websocket_client.conf): externalMedia names the id in
 	// external_host.
 	WebSocketClients []WebSocketClient `yaml:"websocket_clients"`
+	// AudioSocketBatchMs is how much audio an AudioSocket external media
+	// stream writes to its socket at once, in ms (a multiple of 20, at
+	// most 1000). 0 (default): each 20 ms frame as it is sent, as Asterisk
+	// does. More costs fewer write system calls and adds up to that much
+	// latency minus 20 ms to the audio the far end hears (for a
+	// transcription app that does not answer in real time).
+	AudioSocketBatchMs int `yaml:"audiosocket_batch_ms"`
 }
 
 // WebSocketClient is one websocket client connection for external media.
@@ -730,6 +737,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if len(c.ARI.Users) == 0 && !IsLoopback(c.HTTP.Listen) {
 		errs = append(errs, fmt.Errorf("ari.users: HTTP listens on %s, which is not loopback; configure ARI credentials (the default asterisk/asterisk is only accepted on loopback)", c.HTTP.Listen))
+	}
+	if b := c.ARI.AudioSocketBatchMs; b < 0 || b > 1000 || b%20 != 0 {
+		errs = append(errs, fmt.Errorf("ari.audiosocket_batch_ms: %d must be a multiple of 20 from 0 to 1000", b))
 	}
 	seenWS := map[string]bool{}
 	for i, w := range c.ARI.WebSocketClients {

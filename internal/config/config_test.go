@@ -230,6 +230,23 @@ func TestWebSocketClients(t *testing.T) {
 	}
 }
 
+func TestAudioSocketBatch(t *testing.T) {
+	for _, ok := range []int{0, 20, 100, 1000} {
+		c := Default()
+		c.ARI.AudioSocketBatchMs = ok
+		if err := c.Validate(); err != nil {
+			t.Errorf("audiosocket_batch_ms %d: %v", ok, err)
+		}
+	}
+	for _, bad := range []int{-20, 10, 30, 1020} {
+		c := Default()
+		c.ARI.AudioSocketBatchMs = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "ari.audiosocket_batch_ms") {
+			t.Errorf("audiosocket_batch_ms %d: %v, want an ari.audiosocket_batch_ms error", bad, err)
+		}
+	}
+}
+
 // TestNodeLostSeconds: catalog.node_lost_seconds defaults to 300 s, -1 is
 // never, and one shorter than webhook.node_dead_seconds (whose third is
 // the heartbeat period) is refused: a live node would be taken for lost.

@@ -225,7 +225,11 @@ func (r *peerReader) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if r.off < r.bufOff || r.off >= r.bufOff+int64(len(r.buf)) {
-		n := int(min(int64(r.p.chunk), r.size-r.off))
+		chunk := int64(r.p.chunk)
+		if mp := r.p.nc.MaxPayload(); mp > 8192 && chunk > mp-4096 {
+			chunk = mp - 4096 // a NATS server with a smaller max_payload
+		}
+		n := int(min(chunk, r.size-r.off))
 		res, err := r.p.request(r.ctx, r.row, "read", r.off, n)
 		if err != nil {
 			return 0, err

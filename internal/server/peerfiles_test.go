@@ -140,3 +140,75 @@ func TestPeerFilesOverNATS(t *testing.T) {
 		t.Fatalf("row after the delete: %v", err)
 	}
 }
+
+// BenchmarkPeerFileRead: reading a 4 MiB recording file whole through
+// another node (NATS request/reply in 256 KiB chunks, the owner checking
+// its catalog row for each) against reading it from the local store.
+func BenchmarkPeerFileRead(b *testing.B) {
+	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
+	if err != nil {
+		testutil.SkipOrFail(b, "SKIP NATS benchmark: %s unreachable; start nats-server -js or set TAPEDECK_TEST_NATS_URL", url)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	ms, err := meta.OpenSQLite(filepath.Join(b.TempDir(), "catalog.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ms.Close()
+	acc, err := ms.EnsureDefaultAccount(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	run := hex.EncodeToString(suffix)
+	prefix := "b" + run + ".ari."
+	root := b.TempDir()
+	owner := &catalog.Service{Meta: ms, Root: root, Node: "bpa" + run}
+	other := &catalog.Service{Meta: ms, Root: b.TempDir(), Node: "bpb" + run}
+	log := slog.New(slog.DiscardHandler)
+	pa, err := startPeerFiles(nc, prefix, owner.Node, owner, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pa.close()
+	pb, err := startPeerFiles(nc, prefix, other.Node, other, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pb.close()
+	other.Peers = pb
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(root, "bench.wav"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "bench", FilePath: "bench.wav",
+		Format: "wav", Status: meta.StatusCompleted, Node: owner.Node, Size: int64(len(data))}
+	if err := ms.PutRecording(ctx, row); err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range []struct {
+		name string
+		svc  *catalog.Service
+	}{{"local", owner}, {"peer", other}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				m, err := v.svc.Open(ctx, row, "audio/wav")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, m); err != nil || n != int64(len(data)) {
+					b.Fatalf("%d bytes, %v", n, err)
+				}
+				m.Close()
+			}
+		})
+	}
+}

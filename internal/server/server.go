@@ -213,6 +213,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.calls = call.NewManager(call.Options{
 		MediaWebSocketClients: wsClients,
+		AudioSocketBatch:      cfg.ARI.AudioSocketBatchMs / 20,
 		Poller:                s.poller,
 		Media:                 res,
 		RecordingsDir:         recDir,
