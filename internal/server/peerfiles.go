@@ -101,8 +101,11 @@ func (p *peerFiles) answer(m *nats.Msg) {
 	defer cancel()
 	sid, key := m.Header.Get(hdrSid), m.Header.Get(hdrKey)
 	status := func(err error) int {
-		if errors.Is(err, catalog.ErrNotFound) {
+		switch {
+		case errors.Is(err, catalog.ErrNotFound):
 			return 404
+		case errors.Is(err, meta.ErrConflict):
+			return 409
 		}
 		return 500
 	}
@@ -173,6 +176,8 @@ func (p *peerFiles) request(ctx context.Context, row meta.Recording, op string, 
 		return res, nil
 	case "404":
 		return nil, fmt.Errorf("node %s: %s: %w", row.Node, res.Header.Get(hdrError), catalog.ErrNotFound)
+	case "409":
+		return nil, fmt.Errorf("node %s: %s: %w", row.Node, res.Header.Get(hdrError), meta.ErrConflict)
 	default:
 		return nil, fmt.Errorf("node %s answered %s: %s", row.Node, st, res.Header.Get(hdrError))
 	}
@@ -225,7 +230,11 @@ func (r *peerReader) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if r.off < r.bufOff || r.off >= r.bufOff+int64(len(r.buf)) {
-		n := int(min(int64(r.p.chunk), r.size-r.off))
+		chunk := int64(r.p.chunk)
+		if mp := r.p.nc.MaxPayload(); mp > 8192 && chunk > mp-4096 {
+			chunk = mp - 4096 // a NATS server with a smaller max_payload
+		}
+		n := int(min(chunk, r.size-r.off))
 		res, err := r.p.request(r.ctx, r.row, "read", r.off, n)
 		if err != nil {
 			return 0, err

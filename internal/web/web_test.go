@@ -691,7 +691,7 @@ func benchPostgres(b *testing.B, dsn string, kept bool, rows int) (meta.Store, f
 		admin.Close(context.Background())
 	})
 	return st, func() {
-		if _, err := conn.Exec(ctx, "VACUUM ANALYZE recordings"); err != nil {
+		if _, err := conn.Exec(ctx, "VACUUM ANALYZE recordings, recording_owners"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -81,7 +81,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	pending map[string]*transcode // by cache key, while being made
-	live    map[string]*liveRec   // recordings started here, by CallSid, while they run
+	live    map[string][]*liveRec // recordings started here, by CallSid, while they run
 }
 
 // New builds the API server.
@@ -89,7 +89,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string]*liveRec{}}
+	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string][]*liveRec{}}
 }
 
 // apiError is Twilio's error: HTTP status, code and message.
@@ -638,8 +638,6 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 	switch {
 	case want == "wav" && f.Name == "wav" && rec.Channels == 2 && chans == 1:
 		s.serveMono(w, r, rec, f)
-	case want == "mp3" && f.Name == "wav" && rec.Channels == 2 && chans == 2:
-		s.writeError(w, fail(400, CodeInvalidParameter, "RequestedChannels=2: MP3 media is mono; ask for .wav"))
 	case want == "wav" && isWAV, want == "mp3" && f.Name == "mp3":
 		m, err := s.o.Catalog.Open(ctx, rec, f.ContentType)
 		if err != nil {
@@ -653,8 +651,8 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request, req *request
 		}
 		w.Header().Set("Content-Type", ct)
 		httpx.ServeContent(w, r, rec.Sid+"."+want, m.ModTime, m)
-	case want == "mp3" && f.Name == "wav":
-		s.serveMP3(w, r, rec, f)
+	case want == "mp3" && isWAV:
+		s.serveMP3(w, r, rec, f, chans)
 	default:
 		s.writeError(w, fail(404, CodeNotFound, "The recording %s is not available as .%s (it is %s)", rec.Sid, want, rec.Format))
 	}
@@ -810,50 +808,111 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, t *transcode, co
 	}
 }
 
-// serveMP3 serves the MP3 of a WAV recording, made through the recorder's
-// MP3 encoder (8 kHz mono; a stereo recording is mixed down) and cached.
-func (s *Server) serveMP3(w http.ResponseWriter, r *http.Request, rec meta.Recording, wavFormat recorder.Format) {
+// serveMP3 serves the MP3 of a WAV recording at its own sample rate, mono
+// (a stereo recording mixed down) or, with RequestedChannels=2, stereo,
+// made on the first request and cached. 8 kHz mono goes through the
+// recorder's MP3 encoder, the rest through the lame program
+// (recorder.MP3Stream).
+func (s *Server) serveMP3(w http.ResponseWriter, r *http.Request, rec meta.Recording, wavFormat recorder.Format, chans int) {
 	mp3, err := recorder.Lookup("mp3")
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	s.derived(w, r, rec, ".mp3", rec.Sid+".mp3", mp3.ContentType, func(ctx context.Context, part string, progress func(int64)) error {
-		return s.encode(ctx, rec, wavFormat, mp3, part, progress)
+	suffix := ".mp3"
+	if chans == 2 {
+		suffix = "-stereo.mp3"
+	}
+	s.derived(w, r, rec, suffix, rec.Sid+".mp3", mp3.ContentType, func(ctx context.Context, part string, progress func(int64)) error {
+		return s.encode(ctx, rec, wavFormat, mp3, chans, part, progress)
 	})
 }
 
 // serveMono serves the mono mix of a dual-channel WAV recording, cached.
 func (s *Server) serveMono(w http.ResponseWriter, r *http.Request, rec meta.Recording, wavFormat recorder.Format) {
 	s.derived(w, r, rec, "-mono.wav", rec.Sid+".wav", "audio/x-wav", func(ctx context.Context, part string, progress func(int64)) error {
-		return s.encode(ctx, rec, wavFormat, wavFormat, part, nil)
+		return s.encode(ctx, rec, wavFormat, wavFormat, 1, part, nil)
 	})
 }
 
-// encode writes a recording's 8 kHz WAV audio, mixed to mono, to part in
-// format out, reporting the bytes final so far (an MP3 only grows; a WAV's
-// header is rewritten, so it is reported only when complete).
-func (s *Server) encode(ctx context.Context, rec meta.Recording, in, out recorder.Format, part string, progress func(int64)) error {
+// pcmSink is what encode writes to: a recorder's writer (8 kHz mono) or
+// an MP3Stream.
+type pcmSink interface {
+	Write(pcm []int16) error
+	Close() error
+}
+
+// flusher is a sink that can push what it holds to the file (progress).
+type flusher interface{ Flush() error }
+
+// mp3File is an MP3Stream into a file.
+type mp3File struct {
+	*recorder.MP3Stream
+	f *os.File
+}
+
+func (m mp3File) Close() error {
+	err := m.MP3Stream.Close()
+	if cerr := m.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// encode writes a recording's WAV audio to part in format out: mixed to
+// mono, or with outChans 2 (MP3 only) both channels of a stereo file;
+// reporting the bytes final so far (an MP3 only grows; a WAV's header is
+// rewritten, so it is reported only when complete). A WAV output is 8 kHz
+// (the mono mix of a dual-channel recording); an MP3 keeps the file's
+// rate.
+func (s *Server) encode(ctx context.Context, rec meta.Recording, in, out recorder.Format, outChans int, part string, progress func(int64)) error {
 	m, err := s.o.Catalog.Open(ctx, rec, in.ContentType)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	pcm, chans, err := wavPCM(m)
+	pcm, chans, rate, err := wavPCM(m)
 	if err != nil {
 		return fmt.Errorf("recording %s: %w", rec.Sid, err)
 	}
-	enc, err := recorder.Create(part, out, recorder.Overwrite)
-	if err != nil {
-		return err
+	if outChans > chans {
+		return fail(400, CodeInvalidParameter, "RequestedChannels=%d: the recording's file has %d channel(s)", outChans, chans)
 	}
-	const chunk = 8000 // one second
-	buf := make([]int16, chunk)
+	var enc pcmSink
+	switch {
+	case out.Name == "mp3" && (rate != 8000 || outChans == 2):
+		f, err := os.Create(part)
+		if err != nil {
+			return err
+		}
+		st, err := recorder.NewMP3Stream(f, rate, outChans)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		enc = mp3File{st, f}
+	case rate != 8000:
+		return fmt.Errorf("recording %s: a %d Hz WAV is transcoded to MP3 only", rec.Sid, rate)
+	default:
+		w, err := recorder.Create(part, out, recorder.Overwrite)
+		if err != nil {
+			return err
+		}
+		enc = w
+	}
+	chunk := rate // one second
+	buf := make([]int16, outChans*chunk)
 	raw := make([]byte, 2*chans*chunk)
 	for {
 		n, rerr := io.ReadFull(pcm, raw)
 		frames := n / (2 * chans)
 		for i := 0; i < frames; i++ {
+			if outChans == chans {
+				for c := 0; c < chans; c++ {
+					buf[i*chans+c] = int16(binary.LittleEndian.Uint16(raw[2*(i*chans+c):]))
+				}
+				continue
+			}
 			sum := 0
 			for c := 0; c < chans; c++ {
 				sum += int(int16(binary.LittleEndian.Uint16(raw[2*(i*chans+c):])))
@@ -861,9 +920,12 @@ func (s *Server) encode(ctx context.Context, rec meta.Recording, in, out recorde
 			buf[i] = int16(sum / chans)
 		}
 		if frames > 0 {
-			err = enc.Write(buf[:frames])
+			err = enc.Write(buf[:frames*outChans])
 			if err == nil && progress != nil {
-				if err = enc.Flush(); err == nil {
+				if fl, ok := enc.(flusher); ok {
+					err = fl.Flush()
+				}
+				if err == nil {
 					var fi os.FileInfo
 					if fi, err = os.Stat(part); err == nil {
 						progress(fi.Size())
@@ -871,7 +933,12 @@ func (s *Server) encode(ctx context.Context, rec meta.Recording, in, out recorde
 				}
 			}
 			if err != nil {
-				enc.Close()
+				if a, ok := enc.(mp3File); ok {
+					a.Abort()
+					a.f.Close()
+				} else {
+					enc.Close()
+				}
 				return err
 			}
 		}
@@ -882,40 +949,44 @@ func (s *Server) encode(ctx context.Context, rec meta.Recording, in, out recorde
 	return enc.Close()
 }
 
-// wavPCM returns the data chunk of an 8 kHz 16-bit PCM WAV file, mono or
-// stereo (the recorder's "wav" format), and its number of channels.
-func wavPCM(r io.Reader) (io.Reader, int, error) {
+// wavPCM returns the data chunk of a 16-bit PCM WAV file, mono or stereo
+// (the recorder's "wav" and "wav16" formats, and WAV files of other
+// rates), its number of channels and its sample rate.
+func wavPCM(r io.Reader) (io.Reader, int, int, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:4]) != "RIFF" || string(hdr[8:]) != "WAVE" {
-		return nil, 0, errors.New("not a WAV file")
+		return nil, 0, 0, errors.New("not a WAV file")
 	}
-	chans := 0
+	chans, srate := 0, 0
 	for {
 		var ch [8]byte
 		if _, err := io.ReadFull(r, ch[:]); err != nil {
-			return nil, 0, errors.New("WAV file without a data chunk")
+			return nil, 0, 0, errors.New("WAV file without a data chunk")
 		}
 		size := int64(binary.LittleEndian.Uint32(ch[4:]))
 		switch string(ch[:4]) {
 		case "fmt ":
 			b := make([]byte, size)
 			if _, err := io.ReadFull(r, b); err != nil || size < 16 {
-				return nil, 0, errors.New("short WAV fmt chunk")
+				return nil, 0, 0, errors.New("short WAV fmt chunk")
 			}
 			format, nch := binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:])
 			rate, bits := binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint16(b[14:])
-			if format != 1 || nch < 1 || nch > 2 || rate != 8000 || bits != 16 {
-				return nil, 0, fmt.Errorf("WAV is format %d, %d channel(s), %d Hz, %d bits: only 8 kHz 16-bit PCM is transcoded", format, nch, rate, bits)
+			if format != 1 || nch < 1 || nch > 2 || rate < 8000 || rate > 48000 || bits != 16 {
+				return nil, 0, 0, fmt.Errorf("WAV is format %d, %d channel(s), %d Hz, %d bits: only 16-bit PCM of 8 to 48 kHz, mono or stereo, is transcoded", format, nch, rate, bits)
 			}
-			chans = int(nch)
+			chans, srate = int(nch), int(rate)
+			if size%2 == 1 {
+				_, _ = io.CopyN(io.Discard, r, 1)
+			}
 		case "data":
 			if chans == 0 {
-				return nil, 0, errors.New("WAV data before its fmt chunk")
+				return nil, 0, 0, errors.New("WAV data before its fmt chunk")
 			}
-			return r, chans, nil
+			return r, chans, srate, nil
 		default:
 			if _, err := io.CopyN(io.Discard, r, size+size%2); err != nil {
-				return nil, 0, errors.New("truncated WAV chunk")
+				return nil, 0, 0, errors.New("truncated WAV chunk")
 			}
 		}
 	}
@@ -945,6 +1016,9 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		ae = &apiError{status: 404, code: CodeNotFound, msg: "The requested resource was not found"}
 	case errors.Is(err, meta.ErrInvalid):
 		ae = &apiError{status: 400, code: CodeInvalidParameter, msg: err.Error()}
+	case errors.Is(err, meta.ErrConflict):
+		// e.g. deleting a recording whose name is being recorded again.
+		ae = &apiError{status: 409, code: CodeRecordingState, msg: err.Error()}
 	case errors.Is(err, catalog.ErrUnavailable):
 		// The recording's file is on a node that does not answer.
 		ae = &apiError{status: 503, code: CodeServiceUnavailable, msg: err.Error()}

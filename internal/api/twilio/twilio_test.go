@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
@@ -322,6 +324,14 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", acc + "/Calls/CA" + fmt.Sprintf("%032d", 1) + "/Recordings/" + fx.sids[0] + ".json", true, 404, 20404},
 		{"GET", acc + "/Recordings.json", false, 401, 20003},
 		{"GET", acc + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		// Another account's Sid is not found, whatever the route (Twilio).
+		{"DELETE", acc + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"GET", acc + "/Recordings/" + otherSid + ".wav", false, 404, 20404},
+		{"GET", acc + "/Recordings/" + otherSid + ".mp3", false, 404, 20404},
+		{"GET", acc + "/Calls/CA" + fmt.Sprintf("%032d", 0) + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"GET", "/2010-04-01/Accounts/" + fx.other.Sid + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"DELETE", "/2010-04-01/Accounts/" + fx.other.Sid + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"GET", "/2010-04-01/Accounts/AC" + strings.Repeat("f", 32) + "/Recordings.json", true, 404, 20404},
 		{"GET", "/2010-04-01/Accounts/" + fx.other.Sid + "/Recordings.json", true, 404, 20404},
 		{"GET", acc + "/Recordings/" + unknown + ".json", true, 404, 20404},
 		{"DELETE", acc + "/Recordings/" + unknown + ".json", true, 404, 20404},
@@ -418,9 +428,6 @@ func TestDualChannelMedia(t *testing.T) {
 				t.Fatalf("%s: sample %d is %d, want the mix 2000", path, i/2, v)
 			}
 		}
-	}
-	if code, _ := fx.do(t, "GET", p+".mp3?RequestedChannels=2", false); code != 400 {
-		t.Errorf("a dual-channel MP3: %d, want 400", code)
 	}
 	if code, mp3 := fx.do(t, "GET", p+".mp3", false); code != 200 || len(mp3) < 1000 || mp3[0] != 0xff {
 		t.Errorf("the MP3 of a dual-channel recording: %d, %d bytes", code, len(mp3))
@@ -534,5 +541,163 @@ func TestMediaCacheKeyFollowsTheFile(t *testing.T) {
 	sumB := sha256.Sum256(second)
 	if _, err := os.Stat(filepath.Join(fx.srv.o.CacheDir, sid+"-"+hex.EncodeToString(sumB[:])+".mp3")); err != nil {
 		t.Fatalf("cache file of the new recording: %v", err)
+	}
+}
+
+// toneWAV is a 16-bit WAV at rate Hz of secs seconds, one channel per
+// frequency (a sine each).
+func toneWAV(rate int, secs float64, freqs ...float64) []byte {
+	n := int(float64(rate) * secs)
+	ch := len(freqs)
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	binary.Write(&b, binary.LittleEndian, uint32(36+2*ch*n))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(ch), uint32(rate), uint32(2 * ch * rate), uint16(2 * ch), uint16(16)} {
+		binary.Write(&b, binary.LittleEndian, v)
+	}
+	b.WriteString("data")
+	binary.Write(&b, binary.LittleEndian, uint32(2*ch*n))
+	for i := range n {
+		for _, f := range freqs {
+			binary.Write(&b, binary.LittleEndian, int16(8000*math.Sin(2*math.Pi*f*float64(i)/float64(rate))))
+		}
+	}
+	return b.Bytes()
+}
+
+// mp3Header is the sample rate and channel count of an MPEG layer III
+// stream's first frame.
+func mp3Header(t *testing.T, b []byte) (rate, chans int) {
+	t.Helper()
+	if len(b) < 4 || b[0] != 0xff || b[1]&0xe0 != 0xe0 || (b[1]>>1)&3 != 1 {
+		t.Fatalf("not an MP3 layer III frame: % x", b[:min(4, len(b))])
+	}
+	rates := map[byte][3]int{0: {11025, 12000, 8000}, 2: {22050, 24000, 16000}, 3: {44100, 48000, 32000}}
+	rate = rates[(b[1]>>3)&3][(b[2]>>2)&3]
+	chans = 2
+	if b[3]>>6 == 3 {
+		chans = 1
+	}
+	return rate, chans
+}
+
+// decodeMP3 decodes an MP3 with lame into 16-bit PCM: rate, channels,
+// interleaved samples.
+func decodeMP3(t *testing.T, mp3 []byte) (int, int, []int16) {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "x.mp3"), filepath.Join(dir, "x.wav")
+	if err := os.WriteFile(in, mp3, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("lame", "--quiet", "--decode", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("lame --decode: %v %s", err, b)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pcm, chans, rate, err := wavPCM(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(pcm)
+	s := make([]int16, len(raw)/2)
+	for i := range s {
+		s[i] = int16(binary.LittleEndian.Uint16(raw[2*i:]))
+	}
+	return rate, chans, s
+}
+
+// power is the power of x at f Hz (a Goertzel filter) at rate.
+func power(x []int16, f float64, rate int) float64 {
+	k := 2 * math.Cos(2*math.Pi*f/float64(rate))
+	var s1, s2 float64
+	for _, v := range x {
+		s0 := float64(v) + k*s1 - s2
+		s2, s1 = s1, s0
+	}
+	return (s1*s1 + s2*s2 - k*s1*s2) / float64(len(x)+1)
+}
+
+// TestMP3OtherRatesAndStereo: .mp3 is made for WAV recordings of other
+// sample rates than 8 kHz — a wav16 recording made by the recorder (16
+// kHz), a 44.1 kHz and a 22.05 kHz WAV — at their own rate, and for a
+// dual-channel one with RequestedChannels=2 as a stereo MP3 holding each
+// channel's tone on its side; each decodes (lame) to the recording's
+// length, and is cached.
+func TestMP3OtherRatesAndStereo(t *testing.T) {
+	if _, err := exec.LookPath("lame"); err != nil {
+		t.Skip("the lame program is not installed (scripts/test-deps.sh)")
+	}
+	fx := newFixture(t, 0)
+	// A wav16 recording made by the recorder: 2 s of 440 Hz at 8 kHz in,
+	// 16 kHz in the file.
+	f16, err := recorder.Lookup("wav16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := recorder.Create(filepath.Join(fx.cat.Root, "w16.wav16"), f16, recorder.Fail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tone := make([]int16, 16000)
+	for i := range tone {
+		tone[i] = int16(8000 * math.Sin(2*math.Pi*440*float64(i)/8000))
+	}
+	if err := w.Write(tone); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"w44.wav": toneWAV(44100, 2, 440), "w22.wav": toneWAV(22050, 2, 440), "dual.wav": toneWAV(8000, 2, 440, 1000)}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(fx.cat.Root, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		file, format, query string
+		channels            int
+		rate, outChans      int
+	}{
+		{"w16.wav16", "wav16", "", 1, 16000, 1},
+		{"w44.wav", "wav", "", 1, 44100, 1},
+		{"w22.wav", "wav", "", 1, 22050, 1},
+		{"dual.wav", "wav", "?RequestedChannels=2", 2, 8000, 2},
+		{"dual.wav", "wav", "", 2, 8000, 1},
+	} {
+		sid := meta.NewRecordingSid()
+		if err := fx.cat.Meta.PutRecording(context.Background(), meta.Recording{Sid: sid, AccountSid: fx.acc.Sid, Name: strings.TrimSuffix(c.file, filepath.Ext(c.file)) + sid[2:8],
+			FilePath: c.file, Format: c.format, Status: meta.StatusCompleted, Duration: 2, Channels: c.channels}); err != nil {
+			t.Fatal(err)
+		}
+		p := "/2010-04-01/Accounts/" + fx.acc.Sid + "/Recordings/" + sid + ".mp3" + c.query
+		code, mp3 := fx.do(t, "GET", p, false)
+		if code != 200 || len(mp3) < 1000 {
+			t.Fatalf("%s%s: %d %s", c.file, c.query, code, mp3[:min(200, len(mp3))])
+		}
+		if rate, ch := mp3Header(t, mp3); rate != c.rate || ch != c.outChans {
+			t.Errorf("%s%s: MP3 frames of %d Hz, %d channel(s); want %d, %d", c.file, c.query, rate, ch, c.rate, c.outChans)
+		}
+		rate, ch, pcm := decodeMP3(t, mp3)
+		if secs := float64(len(pcm)/ch) / float64(rate); rate != c.rate || ch != c.outChans || secs < 1.95 || secs > 2.2 {
+			t.Errorf("%s%s: decodes to %.3f s at %d Hz, %d channel(s)", c.file, c.query, secs, rate, ch)
+		}
+		if ch == 2 {
+			var l, r []int16
+			for i := 0; i+1 < len(pcm); i += 2 {
+				l, r = append(l, pcm[i]), append(r, pcm[i+1])
+			}
+			if power(l, 440, rate) < 20*power(l, 1000, rate) || power(r, 1000, rate) < 20*power(r, 440, rate) {
+				t.Errorf("%s: stereo MP3 channels do not hold their own tones", c.file)
+			}
+		}
+		if code, again := fx.do(t, "GET", p, false); code != 200 || !bytes.Equal(again, mp3) {
+			t.Errorf("%s%s: second request %d, %d bytes, want the cached MP3", c.file, c.query, code, len(again))
+		}
 	}
 }
