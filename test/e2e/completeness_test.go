@@ -978,4 +978,23 @@ func TestBridgeRecordingCompleteness(t *testing.T) {
 	if code != 200 || json.Unmarshal(body, &tj) != nil || tj.Quality.PacketsLost != q.PacketsLost || len(tj.Quality.Parties) != 2 {
 		t.Errorf("twilio: %d %s", code, body)
 	}
+	// And Restcomm's XML (its default encoding).
+	code, body = rc(t, n, acc, "GET", "/restcomm/2012-04-24/Accounts/"+acc.Sid+"/Recordings/"+row.Sid)
+	var rx struct {
+		Recording struct {
+			Quality struct {
+				PacketsLost int64
+				Parties     struct {
+					Items []struct {
+						Channel     string
+						PacketsLost int64
+					} `xml:"Party"`
+				}
+			}
+		}
+	}
+	if code != 200 || xml.Unmarshal(body, &rx) != nil || rx.Recording.Quality.PacketsLost != q.PacketsLost ||
+		len(rx.Recording.Quality.Parties.Items) != 2 {
+		t.Errorf("restcomm xml: %d %s", code, body)
+	}
 }

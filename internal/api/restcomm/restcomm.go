@@ -757,6 +757,12 @@ type xmlQuality struct {
 	PausedIntervals   struct {
 		Items []xmlPaused `xml:"PausedInterval"`
 	}
+	// Parties: a bridge recording's parties (tapedeck's extension).
+	Parties *xmlParties `xml:",omitempty"`
+}
+
+type xmlParties struct {
+	Items []meta.PartyQuality `xml:"Party"`
 }
 
 type xmlPaused struct {
@@ -777,6 +783,9 @@ func toXMLQuality(v *meta.QualityView) *xmlQuality {
 	for _, p := range v.Paused {
 		q.PausedIntervals.Items = append(q.PausedIntervals.Items, xmlPaused{Start: p.Start.UTC().Format(dateLayout),
 			LengthMs: p.LengthMs, Behavior: p.Behavior, By: p.By})
+	}
+	if len(v.Parties) > 0 {
+		q.Parties = &xmlParties{Items: v.Parties}
 	}
 	return q
 }

@@ -161,15 +161,15 @@ type Quality struct {
 // PartyQuality is one party's packet figures in a bridge recording, from
 // its first packet in the recording to its leave (or the recording's end).
 type PartyQuality struct {
-	Channel           string  `json:"channel"`
-	CallSid           string  `json:"call_sid,omitempty"`
-	PacketsExpected   int64   `json:"packets_expected"`
-	PacketsReceived   int64   `json:"packets_received"`
-	PacketsLost       int64   `json:"packets_lost"`
-	PacketsLate       int64   `json:"packets_late"`
-	PacketsDuplicated int64   `json:"packets_duplicated"`
-	LossSilenceMs     int64   `json:"loss_silence_ms"`
-	JitterMs          float64 `json:"jitter_ms"`
+	Channel           string  `json:"channel" xml:"Channel"`
+	CallSid           string  `json:"call_sid,omitempty" xml:"CallSid,omitempty"`
+	PacketsExpected   int64   `json:"packets_expected" xml:"PacketsExpected"`
+	PacketsReceived   int64   `json:"packets_received" xml:"PacketsReceived"`
+	PacketsLost       int64   `json:"packets_lost" xml:"PacketsLost"`
+	PacketsLate       int64   `json:"packets_late" xml:"PacketsLate"`
+	PacketsDuplicated int64   `json:"packets_duplicated" xml:"PacketsDuplicated"`
+	LossSilenceMs     int64   `json:"loss_silence_ms" xml:"LossSilenceMs"`
+	JitterMs          float64 `json:"jitter_ms" xml:"JitterMs"`
 }
 
 // Paused is one paused stretch of a recording.
