@@ -362,8 +362,16 @@ wait:
 		time.Sleep(20 * time.Millisecond)
 	}
 	dcancel()
-	// Scenario o: a call's work ends with its recording and, with
-	// -callbacks, its RecordCompleted delivered; both are in the CPU figure.
+	// A call's work ends with its recording finished (and, scenario o with
+	// -callbacks, its RecordCompleted delivered): that is in the CPU
+	// figure. The ARI app's recordings are finished at RecordingFinished.
+	if r.app != nil {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if n := r.app.waitRecordings(wctx); n > 0 {
+			rep.fail(fmt.Sprintf("%d recordings not finished 30 s after the calls", n))
+		}
+		cancel()
+	}
 	if r.ozml != nil && recDir != "" {
 		if c.callbacks {
 			if n := r.ozml.waitCallbacks(30 * time.Second); n > 0 {
@@ -374,7 +382,7 @@ wait:
 			rep.fail(fmt.Sprintf("%d script recordings not finished 30 s after the calls", n))
 		}
 	}
-	callbacksDone := time.Now()
+	finished := time.Now()
 	cpu1, each1 := sumCPU(pids)
 	if kam != nil {
 		k1 := kam.cpu()
@@ -407,13 +415,9 @@ wait:
 		}
 	}
 
-	// Recordings: the ARI app's must all be finished.
+	// The ARI app's errors and streams (its recordings were waited for
+	// above, before the CPU was read).
 	if r.app != nil {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if n := r.app.waitRecordings(wctx); n > 0 {
-			rep.fail(fmt.Sprintf("%d recordings not finished 30 s after the calls", n))
-		}
-		cancel()
 		rep.ARIErrors = r.app.errorList()
 		rep.ARIRestCalls = r.app.restCalls.Load()
 		if r.app.stream != nil {
@@ -426,7 +430,7 @@ wait:
 
 	if r.ozml != nil {
 		cr := r.ozml.report(recDir)
-		cr.WaitSeconds = callbacksDone.Sub(callsEnded).Seconds()
+		cr.WaitSeconds = finished.Sub(callsEnded).Seconds()
 		rep.Callbacks = cr
 		answered := 0
 		for _, res := range r.results {
