@@ -54,7 +54,7 @@ func wavFile(n int) []byte {
 // newFixture: the API over a real SQLite catalog with n completed WAV
 // recordings of the default account, one a minute apart from 2026-03-01
 // 12:00, and one of another account.
-func newFixture(t *testing.T, n int) *fixture {
+func newFixture(t testing.TB, n int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ms, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
@@ -85,7 +85,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	return fx
 }
 
-func (fx *fixture) put(t *testing.T, accSid string, i int, st meta.Status) string {
+func (fx *fixture) put(t testing.TB, accSid string, i int, st meta.Status) string {
 	t.Helper()
 	sid := meta.NewRecordingSid()
 	name := fmt.Sprintf("r%d-%s", i, sid[2:8])
