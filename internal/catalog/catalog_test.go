@@ -342,3 +342,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoNameClaimsInSQLite: a SQLite catalog is one node's own, so
+// ClaimName writes no claim there (two statements per recording saved):
+// another node id can claim the same name in it at once.
+func TestNoNameClaimsInSQLite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	svc := &Service{Meta: st, Root: dir, Node: "n1"}
+	must(t, svc.ClaimName(ctx, "calls/x", true))
+	c := st.(interface {
+		ClaimRecordingName(ctx context.Context, name, node string) (string, error)
+	})
+	if holder, err := c.ClaimRecordingName(ctx, "calls/x", "n2"); err != nil || holder != "n2" {
+		t.Fatalf("another node's claim after ClaimName on SQLite: %q %v; want it granted (no claim made)", holder, err)
+	}
+	svc.ReleaseName(ctx, "calls/x") // nothing to release; must not drop n2's claim
+	if holder, err := c.ClaimRecordingName(ctx, "calls/x", "n3"); !errors.Is(err, meta.ErrConflict) || holder != "n2" {
+		t.Fatalf("n2's claim after ReleaseName: %q %v; want it kept", holder, err)
+	}
+}

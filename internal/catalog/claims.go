@@ -15,8 +15,10 @@ var ErrNameInProgress = errors.New("catalog: recording name in progress on anoth
 var ErrNameStored = errors.New("catalog: recording name stored by another node")
 
 // nameClaimer is the part of a metadata store that claims recording names
-// cluster-wide (the SQL stores).
+// cluster-wide (the SQL stores); Shared says whether other nodes use the
+// database (PostgreSQL): only then are there claims to make.
 type nameClaimer interface {
+	Shared() bool
 	ClaimRecordingName(ctx context.Context, name, node string) (string, error)
 	ReleaseRecordingName(ctx context.Context, name, node string) error
 	ReleaseNodeRecordingNames(ctx context.Context, node string) error
@@ -28,9 +30,13 @@ type nameClaimer interface {
 // failIfStored (ifExists=fail), a name another node's stored recording has
 // is ErrNameStored (this node's own are its files, which the caller
 // checks). A successful claim is released by ReleaseName.
+//
+// A catalog no other node uses (SQLite) claims nothing: the node's own live
+// recordings already keep a name to one recording, and two statements per
+// recording are saved.
 func (s *Service) ClaimName(ctx context.Context, name string, failIfStored bool) error {
 	c, ok := s.Meta.(nameClaimer)
-	if !ok {
+	if !ok || !c.Shared() {
 		return nil
 	}
 	holder, err := c.ClaimRecordingName(ctx, name, s.Node)
@@ -53,7 +59,7 @@ func (s *Service) ClaimName(ctx context.Context, name string, failIfStored bool)
 // ReleaseName drops this node's claim on a recording name, once the
 // recording's catalog row is final.
 func (s *Service) ReleaseName(ctx context.Context, name string) {
-	if c, ok := s.Meta.(nameClaimer); ok {
+	if c, ok := s.Meta.(nameClaimer); ok && c.Shared() {
 		if err := c.ReleaseRecordingName(ctx, name, s.Node); err != nil {
 			s.log().Warn("catalog: releasing a recording name", "name", name, "err", err)
 		}

@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// Shared reports whether other nodes may use this database: PostgreSQL,
+// which the nodes of a cluster share. A SQLite catalog lives in one node's
+// data_dir and is that node's alone, so name claims in it guard against
+// nothing the node's own live recordings do not.
+func (s *sqlStore) Shared() bool { return s.d.name == "postgres" }
+
 // ClaimRecordingName claims an ARI recording name for node, cluster-wide:
 // the recording_claims row's primary key lets one node at a time hold it.
 // A claim node already holds (one its earlier run left) is renewed. It

@@ -75,3 +75,15 @@ func testRecordingNameClaims(t *testing.T, s Store) {
 		t.Errorf("a after n2's restart: %v", err)
 	}
 }
+
+// Only PostgreSQL, which a cluster's nodes share, is a shared catalog: the
+// catalog claims recording names in it and not in a node's own SQLite.
+func TestSharedCatalogs(t *testing.T) {
+	type shared interface{ Shared() bool }
+	if s := openSQLiteTest(t); s.(shared).Shared() {
+		t.Error("SQLite says it is shared")
+	}
+	if s := openPostgresTest(t); !s.(shared).Shared() {
+		t.Error("PostgreSQL says it is not shared")
+	}
+}
