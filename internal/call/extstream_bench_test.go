@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	pionrtp "github.com/pion/rtp"
+
 	"github.com/tapedeck/tapedeck/internal/codec"
 )
 
@@ -162,4 +164,121 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSnoopStreamLatency: what a transcription app's stream adds to
+// the caller's audio, at the real pace of one frame per 20 ms: from the
+// caller's frame reaching its channel (as the RTP reader hands it over)
+// through a snoop channel (spy=in), a bridge and an AudioSocket ulaw
+// channel to the far end having read it over loopback TCP. Run it with
+// -benchtime=250x (5 s); p50/p99/max in µs.
+func BenchmarkSnoopStreamLatency(b *testing.B) {
+	m := benchManager(b)
+	ch := benchChannel(b, m)
+	j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sn, err := m.channel(string(j.ID))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	const codes = 96 // frame i is filled with µ-law code 0x10+i%codes
+	var mu sync.Mutex
+	var sent, lat []time.Duration
+	start := time.Now()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		var buf []byte
+		for {
+			kind, p, grown, err := readASMessage(r, buf)
+			buf = grown
+			if err != nil {
+				return
+			}
+			at := time.Since(start)
+			if kind != asKindAudio || len(p) == 0 || p[0] < 0x10 || p[0] >= 0x10+codes {
+				continue // silence the mixer sends while nothing is due
+			}
+			mu.Lock()
+			for i := len(sent) - 1; i >= 0; i-- {
+				if int(p[0]) == 0x10+i%codes {
+					lat = append(lat, at-sent[i])
+					break
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	f := streamFormats["ulaw"]
+	conn, err := dialAudioSocket(ln.Addr().String(), [16]byte{1}, f.kind, 1, f.frameBytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ext, sm, err := m.newStreamChannel(ExternalMediaOptions{App: "bench"}, "AudioSocket/bench", StateUp, f, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sm.connect(conn)
+	go conn.run(sm)
+	ext.enterStasis("bench", nil)
+	br, err := m.createBridge("", "mixing", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []*Channel{sn, ext} {
+		if err := br.AddChannel(c, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var pkt pionrtp.Packet
+	payload := make([]byte, 160)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := range b.N {
+		<-tick.C
+		for k := range payload {
+			payload[k] = byte(0x10 + i%codes)
+		}
+		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i), uint32(i*160), payload
+		mu.Lock()
+		sent = append(sent, time.Since(start))
+		mu.Unlock()
+		ch.OnAudio(&pkt, 0)
+	}
+	b.StopTimer()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		n := len(lat)
+		mu.Unlock()
+		if n >= b.N*9/10 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if b.N < 10 {
+		return // the first, one-frame round: a mixing bridge is still priming its play-out buffer
+	}
+	if len(lat) < b.N*9/10 {
+		b.Fatalf("%d of %d frames reached the far end", len(lat), b.N)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+	b.ReportMetric(float64(len(lat)), "frames-arrived")
 }

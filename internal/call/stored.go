@@ -158,6 +158,10 @@ func (m *Manager) DeleteStored(name string, by meta.Audit) error {
 	ctx, cancel := catalogCtx()
 	defer cancel()
 	if err := c.DeleteByName(ctx, name, by); err != nil {
+		if errors.Is(err, meta.ErrConflict) {
+			// Being recorded again on the node that keeps the file.
+			return errf(ErrConflict, "Recording is in progress")
+		}
 		return storedErr(err, "deleting recording")
 	}
 	return nil

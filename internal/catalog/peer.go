@@ -48,10 +48,19 @@ func (s *Service) OwnFile(ctx context.Context, sid, key string) (blob.Reader, er
 
 // DeleteOwnFile removes the file of the recording sid, kept here under
 // key, for another node deleting the recording (PeerFiles.DeleteFile),
-// with the marker a crash recovery left beside it. ErrNotFound as OwnFile.
+// with the marker a crash recovery left beside it. ErrNotFound as OwnFile;
+// meta.ErrConflict while this node is recording under the name again (the
+// file is being rewritten: Asterisk's 409 "Recording is in progress").
 func (s *Service) DeleteOwnFile(ctx context.Context, sid, key string) error {
-	if _, err := s.ownRow(ctx, sid, key); err != nil {
+	row, err := s.ownRow(ctx, sid, key)
+	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	active := s.active[row.Name]
+	s.mu.Unlock()
+	if active {
+		return fmt.Errorf("recording %q is being recorded again on node %s: %w", row.Name, s.Node, meta.ErrConflict)
 	}
 	l, err := s.local()
 	if err != nil {

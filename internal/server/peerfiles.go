@@ -101,8 +101,11 @@ func (p *peerFiles) answer(m *nats.Msg) {
 	defer cancel()
 	sid, key := m.Header.Get(hdrSid), m.Header.Get(hdrKey)
 	status := func(err error) int {
-		if errors.Is(err, catalog.ErrNotFound) {
+		switch {
+		case errors.Is(err, catalog.ErrNotFound):
 			return 404
+		case errors.Is(err, meta.ErrConflict):
+			return 409
 		}
 		return 500
 	}
@@ -173,6 +176,8 @@ func (p *peerFiles) request(ctx context.Context, row meta.Recording, op string, 
 		return res, nil
 	case "404":
 		return nil, fmt.Errorf("node %s: %s: %w", row.Node, res.Header.Get(hdrError), catalog.ErrNotFound)
+	case "409":
+		return nil, fmt.Errorf("node %s: %s: %w", row.Node, res.Header.Get(hdrError), meta.ErrConflict)
 	default:
 		return nil, fmt.Errorf("node %s answered %s: %s", row.Node, st, res.Header.Get(hdrError))
 	}

@@ -129,6 +129,24 @@ func TestPeerFilesOverNATS(t *testing.T) {
 		t.Errorf("a node that is not there took %v", d)
 	}
 
+	// Not deleted while A records under the name again (its file is
+	// being rewritten): 409, the file stays.
+	in := catalog.Info{Name: "pf/one", Path: filepath.Join(root, "pf", "one.wav"), Format: "wav", ContentType: "audio/wav", AccountSid: acc.Sid}
+	if _, err := a.Started(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := b.Remove(ctx, meta.Audit{AccountSid: acc.Sid, RecordingSid: row.Sid, Actor: "test", API: "test"}); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("delete through B while A records the name again: %v, want ErrConflict", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "pf", "one.wav")); err != nil {
+		t.Fatalf("A's file after the refused delete: %v", err)
+	}
+	in.Status, in.Duration = "completed", time.Second
+	if err := a.Finished(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+
 	// Deleted through B: gone from A's disk, its row soft-deleted.
 	if err := b.Remove(ctx, meta.Audit{AccountSid: acc.Sid, RecordingSid: row.Sid, Actor: "test", API: "test"}); err != nil {
 		t.Fatal(err)

@@ -247,6 +247,13 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", acc + "/Recordings/" + otherSid + ".json", "ok", 403},
 		{"DELETE", acc + "/Recordings/" + otherSid + ".json", "ok", 403},
 		{"GET", "/restcomm/" + APIVersion + "/Accounts/" + fx.other.Sid + "/Recordings.json", "ok", 403},
+		// Restcomm finds another account's recording, then its secure()
+		// refuses the caller (InsufficientPermission: 403); an account
+		// that does not exist is OperatedAccountMissing (404).
+		{"GET", "/restcomm/" + APIVersion + "/Accounts/" + fx.other.Sid + "/Recordings/" + otherSid + ".json", "ok", 403},
+		{"DELETE", "/restcomm/" + APIVersion + "/Accounts/" + fx.other.Sid + "/Recordings/" + otherSid + ".json", "ok", 403},
+		{"GET", acc + "/Recordings/" + otherSid, "ok", 403},
+		{"GET", "/restcomm/" + APIVersion + "/Accounts/AC" + strings.Repeat("f", 32) + "/Recordings.json", "ok", 404},
 		{"GET", acc + "/Recordings/" + unknown + ".json", "ok", 404},
 		{"DELETE", acc + "/Recordings/" + unknown + ".json", "ok", 404},
 		{"GET", acc + "/Recordings/" + unknown + ".wav", "none", 404},

@@ -30,9 +30,15 @@ type LiveCalls interface {
 
 // Twilio's error codes of recording control.
 const (
-	CodeInvalidCallState    = 21220 // the call is not in progress
-	CodeConcurrentRecording = 16108 // a recording of the call is already running
-	CodeRecordingState      = 16114 // the recording is not in a state to accept the action
+	CodeInvalidCallState = 21220 // the call is not in progress
+	// CodeConcurrentRecording: Twilio.CURRENT names no one recording, as
+	// more than one of the call's runs (Twilio's "Request failed due to
+	// concurrent recordings").
+	CodeConcurrentRecording = 16108
+	// CodeRecordingState: the recording is not in a state to accept the
+	// action (Twilio's "Resource not in a state to accept recording action
+	// request"): it has ended.
+	CodeRecordingState = 16114
 )
 
 // MinRecording is the shortest recording Twilio keeps: a shorter one is
@@ -49,15 +55,16 @@ type liveRec struct {
 	track                          string
 	channels                       int
 	status                         string // in-progress, paused
+	stopped                        bool   // asked to stop: no longer running
 	behavior                       string // the pause's: skip or silence
 	callback                       *callback
 }
 
-// liveState is the API's running recordings, by CallSid.
-func (s *Server) liveByCall(callSid string) *liveRec {
+// liveByCall is the API's running recordings of a call.
+func (s *Server) liveByCall(callSid string) []*liveRec {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.live[callSid]
+	return append([]*liveRec(nil), s.live[callSid]...)
 }
 
 func formValue(r *http.Request, name, def string, allowed ...string) (string, error) {
@@ -114,22 +121,28 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := "twilio/" + req.callSid + "/" + hex.EncodeToString(b[:])
-	s.mu.Lock()
-	if s.live[req.callSid] != nil {
-		s.mu.Unlock()
-		s.writeError(w, fail(400, CodeConcurrentRecording, "The call %s is already being recorded", req.callSid))
-		return
-	}
+	// A call may have more than one recording at a time, as Twilio's;
+	// Twilio.CURRENT then names none (16108).
 	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress", callback: cb}
 	if channels == "dual" {
 		lr.channels = 2
 	}
-	s.live[req.callSid] = lr // reserved: a concurrent start is refused
+	s.mu.Lock()
+	s.live[req.callSid] = append(s.live[req.callSid], lr)
 	s.mu.Unlock()
 	release := func() {
 		s.mu.Lock()
-		if s.live[req.callSid] == lr {
+		list := s.live[req.callSid]
+		for i, x := range list {
+			if x == lr {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
 			delete(s.live, req.callSid)
+		} else {
+			s.live[req.callSid] = list
 		}
 		s.mu.Unlock()
 	}
@@ -209,11 +222,25 @@ func (s *Server) updateRecording(w http.ResponseWriter, r *http.Request, req *re
 		s.writeError(w, err)
 		return
 	}
-	lr := s.liveByCall(req.callSid)
-	if lr != nil && lr.accountSid != acc.Sid {
-		lr = nil
+	var lr *liveRec
+	var running int
+	for _, x := range s.liveByCall(req.callSid) {
+		s.mu.Lock()
+		sid, stopped := x.sid, x.stopped
+		s.mu.Unlock()
+		if x.accountSid != acc.Sid || sid == "" || stopped {
+			continue // another account's, not started yet, or stopped
+		}
+		running++
+		if req.sid == CurrentSid || req.sid == sid {
+			lr = x
+		}
 	}
-	if lr == nil || req.sid != CurrentSid && req.sid != lr.sid {
+	if req.sid == CurrentSid && running > 1 {
+		s.writeError(w, fail(400, CodeConcurrentRecording, "The call %s has %d recordings in progress: Twilio.CURRENT names none of them; use a recording's Sid", req.callSid, running))
+		return
+	}
+	if lr == nil {
 		// Not running: a finished recording of this call, or nothing.
 		if req.sid != CurrentSid {
 			if rec, err := s.recording(r.Context(), r, req, acc.Sid, false); err == nil {
@@ -245,6 +272,9 @@ func (s *Server) updateRecording(w http.ResponseWriter, r *http.Request, req *re
 		return
 	}
 	s.mu.Lock()
+	if status == "stopped" {
+		lr.stopped = true
+	}
 	if status != prev && status != "stopped" {
 		lr.status = status
 		if status == "paused" {

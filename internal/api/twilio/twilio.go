@@ -81,7 +81,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	pending map[string]*transcode // by cache key, while being made
-	live    map[string]*liveRec   // recordings started here, by CallSid, while they run
+	live    map[string][]*liveRec // recordings started here, by CallSid, while they run
 }
 
 // New builds the API server.
@@ -89,7 +89,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string]*liveRec{}}
+	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string][]*liveRec{}}
 }
 
 // apiError is Twilio's error: HTTP status, code and message.
@@ -1016,6 +1016,9 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		ae = &apiError{status: 404, code: CodeNotFound, msg: "The requested resource was not found"}
 	case errors.Is(err, meta.ErrInvalid):
 		ae = &apiError{status: 400, code: CodeInvalidParameter, msg: err.Error()}
+	case errors.Is(err, meta.ErrConflict):
+		// e.g. deleting a recording whose name is being recorded again.
+		ae = &apiError{status: 409, code: CodeRecordingState, msg: err.Error()}
 	case errors.Is(err, catalog.ErrUnavailable):
 		// The recording's file is on a node that does not answer.
 		ae = &apiError{status: 503, code: CodeServiceUnavailable, msg: err.Error()}

@@ -54,7 +54,7 @@ func wavFile(n int) []byte {
 // newFixture: the API over a real SQLite catalog with n completed WAV
 // recordings of the default account, one a minute apart from 2026-03-01
 // 12:00, and one of another account.
-func newFixture(t *testing.T, n int) *fixture {
+func newFixture(t testing.TB, n int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ms, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
@@ -85,7 +85,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	return fx
 }
 
-func (fx *fixture) put(t *testing.T, accSid string, i int, st meta.Status) string {
+func (fx *fixture) put(t testing.TB, accSid string, i int, st meta.Status) string {
 	t.Helper()
 	sid := meta.NewRecordingSid()
 	name := fmt.Sprintf("r%d-%s", i, sid[2:8])
@@ -324,6 +324,14 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", acc + "/Calls/CA" + fmt.Sprintf("%032d", 1) + "/Recordings/" + fx.sids[0] + ".json", true, 404, 20404},
 		{"GET", acc + "/Recordings.json", false, 401, 20003},
 		{"GET", acc + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		// Another account's Sid is not found, whatever the route (Twilio).
+		{"DELETE", acc + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"GET", acc + "/Recordings/" + otherSid + ".wav", false, 404, 20404},
+		{"GET", acc + "/Recordings/" + otherSid + ".mp3", false, 404, 20404},
+		{"GET", acc + "/Calls/CA" + fmt.Sprintf("%032d", 0) + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"GET", "/2010-04-01/Accounts/" + fx.other.Sid + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"DELETE", "/2010-04-01/Accounts/" + fx.other.Sid + "/Recordings/" + otherSid + ".json", true, 404, 20404},
+		{"GET", "/2010-04-01/Accounts/AC" + strings.Repeat("f", 32) + "/Recordings.json", true, 404, 20404},
 		{"GET", "/2010-04-01/Accounts/" + fx.other.Sid + "/Recordings.json", true, 404, 20404},
 		{"GET", acc + "/Recordings/" + unknown + ".json", true, 404, 20404},
 		{"DELETE", acc + "/Recordings/" + unknown + ".json", true, 404, 20404},
