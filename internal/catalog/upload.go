@@ -2,8 +2,11 @@ package catalog
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -249,9 +252,27 @@ func (s *Service) Close() {
 // first (the media caches' keys), so the catalog never hashes a file on
 // the recording's path. A missing file is an error wrapping
 // os.ErrNotExist; a row in object storage without a checksum (uploaded by
-// an older version without one) is returned as it is.
+// an older version without one) is returned as it is; one on another
+// node's disk is hashed through that node (Peers) and not stored.
 func (s *Service) Checksum(ctx context.Context, row meta.Recording) (meta.Recording, error) {
 	if row.SHA256 != "" || row.FilePath == "" || isRemote(row) {
+		return row, nil
+	}
+	if s.onPeer(row) {
+		// On another node's disk: hashed as read through that node, and
+		// not stored (only the owner knows whether it records the name
+		// again meanwhile).
+		m, err := s.Open(ctx, row, "")
+		if err != nil {
+			return row, err
+		}
+		defer m.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, m)
+		if err != nil {
+			return row, err
+		}
+		row.Size, row.SHA256 = n, hex.EncodeToString(h.Sum(nil))
 		return row, nil
 	}
 	local := s.abs(row.FilePath)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -80,6 +81,15 @@ func TestClusterServesLocalRecordingsOfOtherNode(t *testing.T) {
 	code, _, part = httpGet(t, b.baseURL()+twRoot+rows["lf/twilio"].Sid+".wav", "bytes=-500", false)
 	if code != 206 || !bytes.Equal(part, files["lf/twilio"][len(files["lf/twilio"])-500:]) {
 		t.Fatalf("Twilio Range through B: %d, %d bytes", code, len(part))
+	}
+	// The MP3 made by B from A's file: its cache key is the checksum,
+	// which B computes through A (recording.checksum: on_demand).
+	if code, mp3 := rc(t, b, acc, "GET", twRoot+rows["lf/twilio"].Sid+".mp3"); code != 200 || len(mp3) < 100 || mp3[0] != 0xff {
+		t.Fatalf("Twilio MP3 through B: %d, %d bytes", code, len(mp3))
+	}
+	sum := sha256.Sum256(files["lf/twilio"])
+	if _, err := os.Stat(filepath.Join(b.cfg.DataDir, "cache", "mp3", rows["lf/twilio"].Sid+"-"+hex.EncodeToString(sum[:])+".mp3")); err != nil {
+		t.Fatalf("B's MP3 cache keyed by the checksum of A's file: %v", err)
 	}
 
 	// Deleted through B: each file goes from A's disk.

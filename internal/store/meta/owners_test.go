@@ -144,8 +144,9 @@ func checkOwnersTables(t *testing.T, s Store) {
 // testOwners: the user (Owner) filter, served by the owners tables, gives
 // the user's recordings of the account, and no other, in every order and
 // with every other filter, by offset and by key both ways, with an exact
-// Total; the owners tables follow every change of a row's owners and date,
-// its deletion, soft deletion and purge; owners with a quote, a backslash,
+// Total; the owners tables follow every change of a row's owners and date
+// (PutRecording, PutRecordings, StartRecording and its overwrite of a
+// name), its deletion, soft deletion and purge; owners with a quote, a backslash,
 // repeated or empty items are indexed as they are matched.
 func testOwners(t *testing.T, s Store) {
 	ctx := tctx(t)
@@ -190,7 +191,7 @@ func testOwners(t *testing.T, s Store) {
 	from, to := t0.Add(8*time.Minute), t0.Add(20*time.Minute)
 	check := func(stage string) {
 		t.Helper()
-		for _, user := range []string{"u-1", "u-2", "u-rare", `x"y\z`, "ü-ñ", "u-none"} {
+		for _, user := range []string{"u-1", "u-2", "u-3", "u-rare", `x"y\z`, "ü-ñ", "u-none"} {
 			for fi, f := range []Query{{}, {Status: StatusFailed}, {StartFrom: &from, StartTo: &to}, {CallSid: fmt.Sprintf("CA%032x", 2)}} {
 				for _, sortBy := range []string{SortDateCreated, SortDuration, SortCallSid} {
 					for _, desc := range []bool{false, true} {
@@ -253,6 +254,33 @@ func testOwners(t *testing.T, s Store) {
 		live[r.Sid] = got
 	}
 	check("update")
+
+	// A policy recording starts (StartRecording, the recorder's write),
+	// and its name is reused (ifExists=overwrite) for a call of other users:
+	// the row keeps its Sid and date, its owners follow.
+	started := sampleRec(a.Sid, 200)
+	started.Owners, started.Status, started.Source = "u-rare,u-3", StatusInProgress, SourcePolicy
+	sid, created, err := s.StartRecording(ctx, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Recording(ctx, a.Sid, sid); err != nil {
+		t.Fatal(err)
+	} else {
+		live[sid] = got
+	}
+	check("start")
+	again2 := sampleRec(a.Sid, 201)
+	again2.Name, again2.Owners, again2.Source = started.Name, "u-3,u-1", SourcePolicy
+	if sid2, created2, err := s.StartRecording(ctx, again2); err != nil || sid2 != sid || !created2.Equal(created) {
+		t.Fatalf("StartRecording over %s: %s %v, %v", started.Name, sid2, created2, err)
+	}
+	if got, err := s.Recording(ctx, a.Sid, sid); err != nil || got.Owners != "u-3,u-1" {
+		t.Fatalf("the overwritten row: %+v, %v", got, err)
+	} else {
+		live[sid] = got
+	}
+	check("start-overwrite")
 
 	// Deletion, by Sid and by name; soft deletion and purge.
 	var gone []Recording
