@@ -141,3 +141,29 @@ func TestDuplexInboundPause(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplexReanchor: after a pause that skips (Flush, Reanchor), the next
+// audio follows what was handed on, whatever time passed, and the tracks
+// are aligned again from there.
+func TestDuplexReanchor(t *testing.T) {
+	d := NewDuplex(8000)
+	var o duplexOut
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for ms := 0; ms < 1000; ms += 20 {
+		d.Add(DuplexIn, dframe(100), at(ms), o.out)
+	}
+	d.Flush(o.out)
+	d.Reanchor()
+	for ms := 5000; ms < 6000; ms += 20 { // 4 s paused, then both
+		d.Add(DuplexIn, dframe(100), at(ms), o.out)
+		d.Add(DuplexOut, dframe(1000), at(ms), o.out)
+	}
+	d.Flush(o.out)
+	if len(o.left) != 16000 {
+		t.Fatalf("%d samples, want 16000 (the paused time left out)", len(o.left))
+	}
+	if o.left[7999] != 100 || o.right[7999] != 0 || o.left[8000] != 100 || o.right[8000] != 1000 || o.right[15999] != 1000 {
+		t.Fatalf("around the pause: %d/%d %d/%d", o.left[7999], o.right[7999], o.left[8000], o.right[8000])
+	}
+}
