@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
@@ -922,16 +923,10 @@ func (b *Bridge) announcerLocked() {
 			other = make([]int16, len(pcm))
 		}
 		if music.source(other[:len(pcm)]) != mix.Idle {
-			for i, s := range other[:len(pcm)] {
-				pcm[i] = saturate(int32(pcm[i]) + int32(s))
-			}
+			audio.AddInto(pcm, other[:len(pcm)])
 		}
 		return n
 	})
-}
-
-func saturate(v int32) int16 {
-	return int16(max(min(v, 32767), -32768))
 }
 
 // frameFIFO hands playback frames (pushed at 20 ms pace by a playback) to

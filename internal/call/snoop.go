@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/codec"
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 )
@@ -108,9 +109,7 @@ func (t *whisperTap) Audio(f *Frame) {
 	if t.s.whisperIn.source(t.buf[:]) == mix.Idle {
 		return
 	}
-	for i := range f.PCM[:min(len(f.PCM), len(t.buf))] {
-		f.PCM[i] = int16(max(min(int32(f.PCM[i])+int32(t.buf[i]), 32767), -32768))
-	}
+	audio.AddInto(f.PCM, t.buf[:])
 }
 
 func (s *snoopMedia) received(pcm []int16, at time.Time) {

@@ -1,6 +1,10 @@
 package recorder
 
-import "time"
+import (
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/media/audio"
+)
 
 // Duplex tracks (Duplex.Add).
 const (
@@ -287,7 +291,7 @@ func (d *Duplex) emit(end int64, out func(mixed, left, right []int16)) {
 		m := d.mixed[:n]
 		for j := range n {
 			v := int32(d.left[j]) + int32(d.right[j])
-			m[j] = int16(min(max(v, -32768), 32767))
+			m[j] = audio.Saturate(v)
 		}
 		out(m, d.left[:n], d.right[:n])
 		d.out += n

@@ -18,3 +18,16 @@ const (
 
 // FrameSamples and FrameDuration must agree.
 var _ = [1]struct{}{}[FrameSamples*int64(time.Second)/SampleRate-int64(FrameDuration)]
+
+// Saturate clips a sum of samples to the int16 range.
+func Saturate(v int32) int16 {
+	return int16(min(max(v, -32768), 32767))
+}
+
+// AddInto adds src to dst sample by sample, saturating (over the shorter
+// of the two).
+func AddInto(dst, src []int16) {
+	for i, s := range src[:min(len(src), len(dst))] {
+		dst[i] = Saturate(int32(dst[i]) + int32(s))
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
 // Frame is one participant's own input for a tick, as given to a recorder.
@@ -150,7 +152,7 @@ func (m *Mixer) TickRecord(out func(p *Participant, frame []int16), rec func(mix
 			switch {
 			case a.contrib && b.contrib:
 				for i := range mixed {
-					mixed[i] = sat(int32(a.in[i]) + int32(b.in[i]))
+					mixed[i] = audio.Saturate(int32(a.in[i]) + int32(b.in[i]))
 				}
 			case a.contrib:
 				*mixed = a.in
@@ -212,29 +214,24 @@ func (m *Mixer) mixAll(ps []*Participant, annActive bool) {
 		switch {
 		case p.contrib && p.ovActive:
 			for i := range o {
-				o[i] = sat(sum[i] - int32(p.in[i]) + int32(p.ov[i]))
+				o[i] = audio.Saturate(sum[i] - int32(p.in[i]) + int32(p.ov[i]))
 			}
 		case p.contrib:
 			for i := range o {
-				o[i] = sat(sum[i] - int32(p.in[i]))
+				o[i] = audio.Saturate(sum[i] - int32(p.in[i]))
 			}
 		case p.ovActive:
 			for i := range o {
-				o[i] = sat(sum[i] + int32(p.ov[i]))
+				o[i] = audio.Saturate(sum[i] + int32(p.ov[i]))
 			}
 		default:
 			for i := range o {
-				o[i] = sat(sum[i])
+				o[i] = audio.Saturate(sum[i])
 			}
 		}
 		p.frame = o[:]
 	}
 	for i := range m.mixed {
-		m.mixed[i] = sat(sum[i])
+		m.mixed[i] = audio.Saturate(sum[i])
 	}
-}
-
-// sat saturates v to the int16 range.
-func sat(v int32) int16 {
-	return int16(min(max(v, -32768), 32767))
 }

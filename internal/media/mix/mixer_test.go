@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
 // TestEachHearsOthersNotSelf gives every participant its own tone and checks
@@ -500,7 +502,7 @@ func TestTwoPartiesMatchReference(t *testing.T) {
 			if ann != nil {
 				sum += int32(ann[i])
 			}
-			if want := sat(sum); r.mixed[i] != want {
+			if want := audio.Saturate(sum); r.mixed[i] != want {
 				t.Fatalf("tick %d sample %d: mixed %d, want %d", k, i, r.mixed[i], want)
 			}
 			for j, p := range ps {
@@ -511,7 +513,7 @@ func TestTwoPartiesMatchReference(t *testing.T) {
 				if ov[j] != nil {
 					v += int32(ov[j][i])
 				}
-				if want := sat(v); r.out[p.ID()][i] != want {
+				if want := audio.Saturate(v); r.out[p.ID()][i] != want {
 					t.Fatalf("tick %d sample %d: %s hears %d, want %d", k, i, p.ID(), r.out[p.ID()][i], want)
 				}
 			}
