@@ -342,6 +342,23 @@ func (r *LiveRecording) partyLeft(ch *Channel) {
 	}
 }
 
+// lossLocked is what the degraded check needs of countsLocked, Expected and
+// Lost, from the meters alone: it runs for every packet of a bridge party,
+// where countsLocked would also take each party's session and play-out
+// locks for the duplicate and late counters.
+func (r *LiveRecording) lossLocked() (c recorder.MeterCounts, ok bool) {
+	if r.meter != nil {
+		return r.meter.Counts(), true
+	}
+	for _, p := range r.parties {
+		pc := p.meter.Counts()
+		c.Expected += pc.Expected
+		c.Received += pc.Received
+		c.Lost += pc.Lost
+	}
+	return c, len(r.parties) > 0
+}
+
 // countsLocked is the recording's packet figures: its channel's, or a
 // bridge recording's parties' summed (jitter: the worst party's); ok is
 // false when none are counted.
@@ -858,7 +875,7 @@ func (r *LiveRecording) checkDegradedLocked(final bool) bool {
 	if th <= 0 || r.degraded {
 		return false
 	}
-	c, _, ok := r.countsLocked()
+	c, ok := r.lossLocked()
 	if !ok {
 		return false
 	}
