@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapedeck/tapedeck/internal/api/ari"
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/event"
 )
 
@@ -610,6 +611,11 @@ func (c *cluster) answer(m *nats.Msg) {
 		b, _ := json.Marshal(res)
 		_ = m.Respond(b)
 	}
+	// The handler runs here, not under net/http's per-connection recover:
+	// a panic fails this request (500), never the node.
+	defer contain.Recover(c.log, "cluster request", func() {
+		reply(proxyResponse{Error: "Internal Server Error", HTTP: &relayedHTTP{Status: 500}})
+	})
 	var req proxyRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		reply(proxyResponse{Error: "bad request: " + err.Error(), HTTP: &relayedHTTP{Status: 400}})

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -93,6 +94,7 @@ func (p *peerFiles) answer(m *nats.Msg) {
 		reply.Header.Set(hdrError, err.Error())
 		_ = m.RespondMsg(reply)
 	}
+	defer contain.Recover(p.log, "cluster file request", func() { fail(500, errors.New("internal error")) })
 	if m.Header == nil {
 		fail(400, errors.New("no request headers"))
 		return

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/api/twilio"
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/contain"
 )
 
 // Twilio's live-call recording control (POST Calls/{CallSid}/Recordings
@@ -169,6 +170,7 @@ func (t *twilioRelay) answer(m *nats.Msg) {
 		b, _ := json.Marshal(res)
 		_ = m.Respond(b)
 	}
+	defer contain.Recover(t.log, "cluster twilio request", func() { reply(relayedTwilio{Status: 500}) })
 	var req relayedTwilio
 	if err := json.Unmarshal(m.Data, &req); err != nil || req.CallSid == "" {
 		reply(relayedTwilio{NotHere: true})
