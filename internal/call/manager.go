@@ -526,6 +526,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	if s.name != "" {
 		ch.name = s.name
 	}
+	ch.sources = channelSources(ch.id, ch.name)
 	ch.noCallRecord = s.noCallRecord
 	if s.media != nil {
 		ch.media = s.media
