@@ -529,6 +529,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	if s.name != "" {
 		ch.name = s.name
 	}
+	ch.sources = channelSources(ch.id, ch.name)
 	ch.noCallRecord = s.noCallRecord
 	if s.media != nil {
 		ch.media = s.media
@@ -632,7 +633,7 @@ func (ch *Channel) enterStasis(app string, args []string) {
 	ch.args = args
 	ch.inStasis = true
 	ch.m.bus.Subscribe(app, "channel:"+ch.id)
-	ch.publishLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
+	ch.publishAppLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
 }
 
 func nonNil(s []string) []string {
