@@ -701,6 +701,9 @@ func (b *Bridge) stepper() func() {
 			b.mixer.TickRecord(out, rec)
 			due = due.Add(period)
 		}
+		// Caught up: a party's burst beyond the play-out buffer's 120 ms
+		// (its packets came at once) is dropped rather than kept as latency.
+		b.mixer.Trim()
 		if !due.After(now) {
 			due = now.Add(period) // nothing more to catch up: resume from now
 		}

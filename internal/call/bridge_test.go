@@ -110,3 +110,36 @@ func TestBridgeClockCatchesUp(t *testing.T) {
 	}
 	br.Destroy()
 }
+
+// TestBridgeClockCatchesUpBeyondTheBuffer: a clock that woke up 200 ms late
+// finds 11 frames of a party's packets at once, more than the 120 ms
+// play-out buffer: the step mixes them all (none dropped, nothing missing
+// from the bridge's recordings), and a burst left over once the step has
+// caught up is trimmed to the play-out buffer, not kept as latency.
+func TestBridgeClockCatchesUpBeyondTheBuffer(t *testing.T) {
+	r := newRig(t)
+	br := r.newBridge("br")
+	p := br.mixer.Add("party")
+	p.Push(1, 0, make([]int16, 160))
+	p.Push(1, 160, make([]int16, 160))
+	step := br.stepper()
+	step()
+	r.clock.Advance(220 * time.Millisecond) // the next wake-up, 200 ms late
+	for k := 2; k < 13; k++ {               // what came meanwhile, read at once
+		p.Push(1, uint32(k*160), make([]int16, 160))
+	}
+	step()
+	if n, st := br.mixer.Ticks(), p.Stats(); n != 11 || st.Depth != 320 || st.OverflowDrops != 0 {
+		t.Fatalf("late step: %d frames mixed in all, %d samples waiting, %d dropped; want 11, the 40 ms play-out depth, none",
+			n, st.Depth, st.OverflowDrops)
+	}
+	r.clock.Advance(20 * time.Millisecond)
+	for k := 13; k < 25; k++ { // a burst of 240 ms with the clock on time
+		p.Push(1, uint32(k*160), make([]int16, 160))
+	}
+	step()
+	if st := p.Stats(); st.Depth > 6*160 || st.OverflowDrops == 0 {
+		t.Fatalf("after a burst: %d samples waiting, %d dropped; want at most 120 ms left, the rest dropped", st.Depth, st.OverflowDrops)
+	}
+	br.Destroy()
+}

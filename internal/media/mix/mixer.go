@@ -104,6 +104,15 @@ func (m *Mixer) Tick(out func(p *Participant, frame []int16)) {
 	m.TickRecord(out, nil)
 }
 
+// Trim trims every participant's play-out buffer to 120 ms
+// (Participant.Trim): the driver of the ticks calls it once it has caught
+// up with real time.
+func (m *Mixer) Trim() {
+	for _, p := range *m.parts.Load() {
+		p.Trim()
+	}
+}
+
 // TickRecord is Tick that also calls rec once, after the out calls, with the
 // recorded mix (every unmuted participant plus the announcer, saturated) and
 // each participant's own input frame in participant order, for a recorder
