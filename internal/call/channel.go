@@ -204,6 +204,22 @@ func (ch *Channel) publishLocked(body any) {
 	ch.m.bus.Publish(ev)
 }
 
+// publishAppLocked sends an event to the channel's application alone
+// (StasisStart, StasisEnd: res_stasis's app_send), not to the channel's
+// subscribers nor to those subscribed to everything.
+func (ch *Channel) publishAppLocked(body any) {
+	if ch.app == "" {
+		return
+	}
+	typ := ""
+	if b, ok := body.(interface{ EventType() string }); ok {
+		typ = b.EventType()
+	}
+	ev := eventOf(typ, body)
+	ev.Apps, ev.Only = []string{ch.app}, true
+	ch.m.bus.Publish(ev)
+}
+
 // channelSources are a channel's event sources (Channel.sources).
 func channelSources(id, name string) []string {
 	if rest, ok := strings.CutPrefix(name, "PJSIP/"); ok {
@@ -482,7 +498,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 
 	ch.mu.Lock()
 	if ch.inStasis {
-		ch.publishLocked(&ChannelEvent{Base: ch.m.base("StasisEnd"), Channel: ch.jsonLocked()})
+		ch.publishAppLocked(&ChannelEvent{Base: ch.m.base("StasisEnd"), Channel: ch.jsonLocked()})
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})

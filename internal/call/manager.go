@@ -630,7 +630,7 @@ func (ch *Channel) enterStasis(app string, args []string) {
 	ch.args = args
 	ch.inStasis = true
 	ch.m.bus.Subscribe(app, "channel:"+ch.id)
-	ch.publishLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
+	ch.publishAppLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
 }
 
 func nonNil(s []string) []string {

@@ -314,7 +314,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		s.catalog.Peers = s.files
-		s.catalog.OnLost = s.cluster.publishLost
 	} else {
 		mux.Handle("/ari/", s.ari)
 	}
@@ -368,6 +367,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	tw.SetWebhook(s.ozeki.sender) // recording status callbacks, durable and retried
+	// A recording settled for its lost node: the applications that
+	// followed it hear it failed (over NATS), and its Twilio status
+	// callback, kept in the catalog, is sent from here.
+	s.catalog.OnLost = func(lost string, row meta.Recording) {
+		if s.cluster != nil {
+			s.cluster.publishLost(lost, row)
+		}
+		tw.LostRecording(row)
+	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second

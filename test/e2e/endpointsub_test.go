@@ -13,9 +13,13 @@ import (
 // TestAriEndpointSubscriptionAndStasisRouting: two npm ari-client apps
 // watch calls that are in a third application ("front"): "watcher"
 // subscribed to endpoint:PJSIP/alice and "spy" subscribed to everything.
-// As in Asterisk (chan_pjsip forwards a channel's topic to its endpoint's):
+// As in Asterisk (chan_pjsip forwards a channel's topic to its endpoint's;
+// res_stasis sends StasisStart/StasisEnd with app_send to the channel's
+// application only):
 //   - watcher hears the channel events of alice's calls (created, state,
 //     destroyed) and nothing of bob's;
+//   - neither watcher nor spy hears StasisStart or StasisEnd, which front
+//     alone gets;
 //   - after unsubscribing, watcher hears nothing of alice's next call, and
 //     a technology subscription (endpoint:PJSIP) brings bob's calls.
 func TestAriEndpointSubscriptionAndStasisRouting(t *testing.T) {
@@ -87,6 +91,9 @@ func TestAriEndpointSubscriptionAndStasisRouting(t *testing.T) {
 			if !strings.Contains(got, want) {
 				t.Errorf("%s heard %s of %s: %s", appName, want, id, got)
 			}
+		}
+		if strings.Contains(got, "StasisStart") || strings.Contains(got, "StasisEnd") {
+			t.Errorf("%s heard the Stasis events of %s, which is in front: %s", appName, id, got)
 		}
 	}
 

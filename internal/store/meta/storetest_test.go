@@ -54,6 +54,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"SetChecksum", testSetChecksum},
 		{"StartRecording", testStartRecording},
 		{"Owners", testOwners},
+		{"StatusCallback", testStatusCallback},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1589,5 +1590,52 @@ func testStartRecording(t *testing.T, s Store) {
 	}
 	if got, err := s.Recording(ctx, a.Sid, r.Sid); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("row changed by a refused start: %+v %v", got, err)
+	}
+}
+
+// testStatusCallback: a recording's status callback is kept with its row,
+// read back whole, survives the row's later writes (the recording's own
+// progress and its settling), and is absent from rows without one.
+func testStatusCallback(t *testing.T, s Store) {
+	ctx := tctx(t)
+	sc, ok := s.(StatusCallbacks)
+	if !ok {
+		t.Fatalf("%T keeps no status callbacks", s)
+	}
+	a := mustAccount(t, s, "cb")
+	plain, r := sampleRec(a.Sid, 1), sampleRec(a.Sid, 2)
+	r.Status = StatusInProgress
+	mustPut(t, s, plain)
+	mustPut(t, s, r)
+	want := StatusCallback{URL: "http://hooks.example/status?tenant=a%20b", Method: "GET", Events: []string{"completed", "failed"},
+		Base: "http://node-a:8088", Track: "inbound"}
+	if err := sc.SetStatusCallback(ctx, r.Sid, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SetStatusCallback(ctx, "RE"+strings.Repeat("0", 32), want); !errors.Is(err, ErrNotFound) {
+		t.Errorf("set on an unknown recording: %v, want ErrNotFound", err)
+	}
+	if err := sc.SetStatusCallback(ctx, r.Sid, StatusCallback{Method: "POST"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("set without a URL: %v, want ErrInvalid", err)
+	}
+	// The recording's own writes (an upsert of the whole row) and its
+	// settling leave the callback alone.
+	r.Duration, r.DateCreated = 7, time.Time{}
+	mustPut(t, s, r)
+	if nl, ok := s.(NodeLiveness); ok {
+		r.Status, r.StatusDetail, r.DateUpdated = StatusFailed, "Node lost: test", time.Now()
+		if done, err := nl.SettleLost(ctx, r, r.Node); err != nil || !done {
+			t.Fatalf("settle: %v %v", done, err)
+		}
+	}
+	got, has, err := sc.StatusCallback(ctx, r.Sid)
+	if err != nil || !has || !reflect.DeepEqual(got, want) {
+		t.Fatalf("read back: %+v %v %v, want %+v", got, has, err, want)
+	}
+	if got, has, err := sc.StatusCallback(ctx, plain.Sid); err != nil || has || got.URL != "" {
+		t.Errorf("a row without one: %+v %v %v", got, has, err)
+	}
+	if _, _, err := sc.StatusCallback(ctx, "RE"+strings.Repeat("1", 32)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown recording: %v, want ErrNotFound", err)
 	}
 }
