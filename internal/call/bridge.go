@@ -544,8 +544,13 @@ func (b *Bridge) drainAndRemove(p *mix.Participant) {
 	b.removePart(p)
 }
 
-// removePart takes a party out of the mixer and of its stereo side.
+// removePart takes a party out of the mixer and of its stereo side, once
+// the tick in progress (which may have just pulled its last frame: the
+// buffer is empty from then on) has given that frame to the recordings;
+// removed from its side before, the frame was missing from a stereo
+// recording's channel, and at Destroy the recordings finished without it.
 func (b *Bridge) removePart(p *mix.Participant) {
+	b.mixer.Sync()
 	b.mixer.Remove(p)
 	for i := range b.sides {
 		b.sides[i].CompareAndSwap(p, nil)

@@ -73,6 +73,15 @@ func (m *Mixer) Remove(p *Participant) {
 	m.parts.Store(&next)
 }
 
+// Sync returns once a Tick that was running when it was called has returned:
+// whatever that tick took from the play-out buffers (a leaving party's last
+// frame) has reached its out and rec callbacks. It must not be called from
+// those callbacks.
+func (m *Mixer) Sync() {
+	m.tickMu.Lock()
+	m.tickMu.Unlock() //nolint:staticcheck // empty: waiting for the tick is the point
+}
+
 // Len returns the number of participants.
 func (m *Mixer) Len() int { return len(*m.parts.Load()) }
 
