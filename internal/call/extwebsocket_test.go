@@ -128,8 +128,23 @@ func TestMediaWebSocketPassthroughKeepsFrames(t *testing.T) {
 					}
 				}
 			}()
+			// Without p the media clock cuts what is queued when it plays,
+			// padding a short remainder: a clock that played between two of
+			// the messages (a busy host) padded that one too. PAUSE_MEDIA
+			// ... CONTINUE_MEDIA (handled in order with the audio) has all
+			// four queued before the first frame is cut.
+			if c.data == "" {
+				if err := conn.Write(ctx, websocket.MessageText, []byte("PAUSE_MEDIA")); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, n := range msgs {
 				if err := conn.Write(ctx, websocket.MessageBinary, bytes.Repeat([]byte{0x55}, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.data == "" {
+				if err := conn.Write(ctx, websocket.MessageText, []byte("CONTINUE_MEDIA")); err != nil {
 					t.Fatal(err)
 				}
 			}

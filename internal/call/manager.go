@@ -75,6 +75,9 @@ type Options struct {
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
 	RecorderOptions []recorder.Option
+	// Journal lists the recordings in progress (recorder.WithJournal) in
+	// place of a marker file beside each; nil: marker files.
+	Journal *recorder.Journal
 	// RTPTimeout hangs up answered channels that received no RTP for this
 	// long (0: never); see watchdog.go.
 	RTPTimeout time.Duration
