@@ -18,8 +18,12 @@ package meta
 // queries with two arguments, the backend ("sqlite" or "postgres") and its
 // catalog (the SQLite file, or the PostgreSQL database name), and is
 // expected to evict that catalog's pages from the caches (the database's
-// own and the kernel's page cache; see /tmp/pg17-evict.sh in RESULTS.md).
-// The figures are then those of the first queries after a restart.
+// own and the kernel's page cache), as bench/evict-catalog.sh does (run as
+// root). The figures are then those of the first queries after the
+// database host boots:
+//
+//	TAPEDECK_BENCH_KEEP=/tmp/bench TAPEDECK_BENCH_COLD=$PWD/bench/evict-catalog.sh \
+//	  go test -run '^$' -bench 'Meta1M/postgres/vacuumed' -benchtime 1000x ./internal/store/meta/
 //
 // Benchmarks never run in a plain `go test`.
 
