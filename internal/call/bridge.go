@@ -544,8 +544,13 @@ func (b *Bridge) drainAndRemove(p *mix.Participant) {
 	b.removePart(p)
 }
 
-// removePart takes a party out of the mixer and of its stereo side.
+// removePart takes a party out of the mixer and of its stereo side, once
+// the tick in progress (which may have just pulled its last frame: the
+// buffer is empty from then on) has given that frame to the recordings;
+// removed from its side before, the frame was missing from a stereo
+// recording's channel, and at Destroy the recordings finished without it.
 func (b *Bridge) removePart(p *mix.Participant) {
+	b.mixer.Sync()
 	b.mixer.Remove(p)
 	for i := range b.sides {
 		b.sides[i].CompareAndSwap(p, nil)
@@ -701,6 +706,9 @@ func (b *Bridge) stepper() func() {
 			b.mixer.TickRecord(out, rec)
 			due = due.Add(period)
 		}
+		// Caught up: a party's burst beyond the play-out buffer's 120 ms
+		// (its packets came at once) is dropped rather than kept as latency.
+		b.mixer.Trim()
 		if !due.After(now) {
 			due = now.Add(period) // nothing more to catch up: resume from now
 		}

@@ -3,6 +3,8 @@ package call
 import (
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // TestBridgeJoinLeave: joining takes the channel's media over (owned reads,
@@ -107,6 +109,78 @@ func TestBridgeClockCatchesUp(t *testing.T) {
 	step() // on time again (no time has passed): one frame
 	if n := br.mixer.Ticks(); n != 6 {
 		t.Fatalf("%d frames mixed, want 6", n)
+	}
+	br.Destroy()
+}
+
+// TestBridgeClockCatchesUpBeyondTheBuffer: a clock that woke up 200 ms late
+// finds 11 frames of a party's packets at once, more than the 120 ms
+// play-out buffer: the step mixes them all (none dropped, nothing missing
+// from the bridge's recordings), and a burst left over once the step has
+// caught up is trimmed to the play-out buffer, not kept as latency.
+func TestBridgeClockCatchesUpBeyondTheBuffer(t *testing.T) {
+	r := newRig(t)
+	br := r.newBridge("br")
+	p := br.mixer.Add("party")
+	p.Push(1, 0, make([]int16, 160))
+	p.Push(1, 160, make([]int16, 160))
+	step := br.stepper()
+	step()
+	r.clock.Advance(220 * time.Millisecond) // the next wake-up, 200 ms late
+	for k := 2; k < 13; k++ {               // what came meanwhile, read at once
+		p.Push(1, uint32(k*160), make([]int16, 160))
+	}
+	step()
+	if n, st := br.mixer.Ticks(), p.Stats(); n != 11 || st.Depth != 320 || st.OverflowDrops != 0 {
+		t.Fatalf("late step: %d frames mixed in all, %d samples waiting, %d dropped; want 11, the 40 ms play-out depth, none",
+			n, st.Depth, st.OverflowDrops)
+	}
+	r.clock.Advance(20 * time.Millisecond)
+	for k := 13; k < 25; k++ { // a burst of 240 ms with the clock on time
+		p.Push(1, uint32(k*160), make([]int16, 160))
+	}
+	step()
+	if st := p.Stats(); st.Depth > 6*160 || st.OverflowDrops == 0 {
+		t.Fatalf("after a burst: %d samples waiting, %d dropped; want at most 120 ms left, the rest dropped", st.Depth, st.OverflowDrops)
+	}
+	br.Destroy()
+}
+
+// TestLeavingPartyKeepsItsSideUntilItsLastFrameIsRecorded: a party that
+// has left is taken off its stereo side (and out of the mixer) only once the
+// tick that played its last frame has given it to the recordings; the play-
+// out buffer is empty as soon as that tick has pulled the frame, and taken
+// off its side then, the frame was missing from the stereo recording's
+// channel (TestBridgeRecordingKeepsLastFrames at load 10-13).
+func TestLeavingPartyKeepsItsSideUntilItsLastFrameIsRecorded(t *testing.T) {
+	r := newRig(t)
+	br := r.newBridge("br")
+	p := br.mixer.Add("party")
+	br.sides[0].Store(p)
+	p.Push(1, 0, make([]int16, 160))
+	p.Drain()
+	step := br.stepper()
+	br.mu.Lock() // the tick's recording step waits here, after the pull
+	stepped := make(chan struct{})
+	go func() { step(); close(stepped) }()
+	if err := testutil.Poll(5*time.Second, time.Millisecond, func() bool { return p.Stats().Depth == 0 }); err != nil {
+		br.mu.Unlock()
+		t.Fatal("the tick did not pull the frame")
+	}
+	br.draining.Add(1)
+	go br.drainAndRemove(p)
+	deadline := time.Now().Add(150 * time.Millisecond) // several of drainAndRemove's 20 ms looks
+	for time.Now().Before(deadline) {
+		if br.sides[0].Load() != p {
+			br.mu.Unlock()
+			t.Fatal("the party left its stereo side while the tick holding its last frame had not recorded it")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	br.mu.Unlock()
+	<-stepped
+	if err := testutil.Poll(5*time.Second, time.Millisecond, func() bool { return br.sides[0].Load() == nil && br.mixer.Len() == 0 }); err != nil {
+		t.Fatal("the party was not removed once the tick had recorded its frame")
 	}
 	br.Destroy()
 }

@@ -26,16 +26,21 @@ type Channel struct {
 	accountSid string
 	serial     uint64
 	id, name   string
-	created    time.Time
-	callID     string
-	caller     CallerID
-	language   string
-	dialplan   DialplanCEP
-	dialog     Dialog // inbound legs
-	media      Media
-	local      sdp.Local
-	done       chan struct{}
-	ops        chan func()
+	// sources are the event sources of the channel's events: channel:<id>
+	// and, for a SIP channel, its endpoint (endpoint:PJSIP/<user>) — in
+	// Asterisk chan_pjsip adds the channel to its endpoint, whose topic
+	// then carries the channel's messages (set at creation; read only).
+	sources  []string
+	created  time.Time
+	callID   string
+	caller   CallerID
+	language string
+	dialplan DialplanCEP
+	dialog   Dialog // inbound legs
+	media    Media
+	local    sdp.Local
+	done     chan struct{}
+	ops      chan func()
 	// opsRunning: a runOps goroutine is running the queued ops (guarded by
 	// opsMu); there is none while nothing is queued.
 	opsMu      sync.Mutex
@@ -192,11 +197,37 @@ func (ch *Channel) publishLocked(body any) {
 		typ = b.EventType()
 	}
 	ev := eventOf(typ, body)
-	ev.Sources = []string{"channel:" + ch.id}
+	ev.Sources = ch.sources
 	if ch.app != "" {
 		ev.Apps = []string{ch.app}
 	}
 	ch.m.bus.Publish(ev)
+}
+
+// publishAppLocked sends an event to the channel's application alone
+// (StasisStart, StasisEnd: res_stasis's app_send), not to the channel's
+// subscribers nor to those subscribed to everything.
+func (ch *Channel) publishAppLocked(body any) {
+	if ch.app == "" {
+		return
+	}
+	typ := ""
+	if b, ok := body.(interface{ EventType() string }); ok {
+		typ = b.EventType()
+	}
+	ev := eventOf(typ, body)
+	ev.Apps, ev.Only = []string{ch.app}, true
+	ch.m.bus.Publish(ev)
+}
+
+// channelSources are a channel's event sources (Channel.sources).
+func channelSources(id, name string) []string {
+	if rest, ok := strings.CutPrefix(name, "PJSIP/"); ok {
+		if i := strings.LastIndexByte(rest, '-'); i > 0 {
+			return []string{"channel:" + id, "endpoint:PJSIP/" + rest[:i]}
+		}
+	}
+	return []string{"channel:" + id}
 }
 
 // checkStasis returns the error for operations that need the channel to be
@@ -467,7 +498,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 
 	ch.mu.Lock()
 	if ch.inStasis {
-		ch.publishLocked(&ChannelEvent{Base: ch.m.base("StasisEnd"), Channel: ch.jsonLocked()})
+		ch.publishAppLocked(&ChannelEvent{Base: ch.m.base("StasisEnd"), Channel: ch.jsonLocked()})
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})

@@ -67,7 +67,7 @@ func (m *Manager) Continue(id ChannelID, o ContinueOptions) error {
 	default:
 		pri = 1
 	}
-	ch.publishLocked(&ChannelEvent{Base: m.base("StasisEnd"), Channel: ch.jsonLocked()})
+	ch.publishAppLocked(&ChannelEvent{Base: m.base("StasisEnd"), Channel: ch.jsonLocked()})
 	old := ch.app
 	ch.inStasis = false
 	ch.app, ch.args = "", nil

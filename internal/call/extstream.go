@@ -18,7 +18,9 @@ import (
 // sends comes back at whatever pace it is sent, is queued, and enters the
 // channel one 20 ms frame per tick of the shared media clock, as
 // chan_websocket does for its apps (AudioSocket apps are expected to pace
-// themselves; pacing here too does them no harm).
+// themselves; pacing here too does them no harm). In chan_websocket's
+// passthrough mode (p) each message is one frame of its own length, not
+// cut or padded to 20 ms, and the clock plays one message per tick.
 
 // streamFormat is an external media format of the stream transports.
 type streamFormat struct {
@@ -87,6 +89,14 @@ func (*audioSocket) queues() {}
 // audio (chan_websocket's 1000 frames).
 const maxStreamQueue = 1000 * audio.FrameSamples
 
+// Passthrough's queue limits, in messages: chan_websocket's
+// QUEUE_LENGTH_MAX, and its XOFF and XON levels.
+const (
+	maxPassFrames  = 1000
+	passXOffFrames = 900
+	passXOnFrames  = 800
+)
+
 // streamMedia is the Media of a stream external media channel.
 type streamMedia struct {
 	m    *Manager
@@ -116,6 +126,12 @@ type streamMedia struct {
 	drained bool                // REPORT_QUEUE_DRAINED pending
 	marks   []streamMark
 	pcmIn   []int16
+	// passthrough (chan_websocket's p): each message is one frame, kept
+	// whole in frames until the clock plays it; spare recycles the
+	// buffers of the frames played.
+	passthrough bool
+	frames      [][]int16
+	spare       [][]int16
 
 	// The player's side (guarded by play: the clock's tick and the
 	// transport's reader both hand frames over).
@@ -128,6 +144,7 @@ type streamMedia struct {
 	at     time.Time
 	frame  Frame
 	pcm    []int16
+	pass   []int16 // the passthrough frame being played
 
 	// The channel's side: wmu serialises its senders (a bridge's clock, a
 	// directly forwarding bridge's other party, ops), and guards these.
@@ -368,6 +385,10 @@ func (s *streamMedia) enqueue(data []byte, enc string, rate int) {
 		}
 	}
 	s.pcmIn = pcm[:0]
+	if s.passthrough {
+		s.enqueueWhole(pcm)
+		return
+	}
 	room := maxStreamQueue - len(s.queue)
 	if len(pcm) > room {
 		s.dropped.Add(1)
@@ -376,6 +397,30 @@ func (s *streamMedia) enqueue(data []byte, enc string, rate int) {
 	s.queue = append(s.queue, pcm...)
 	s.queued.Store(int64(len(s.queue)))
 	if !s.xoff && len(s.queue) >= maxStreamQueue*9/10 {
+		s.xoff = true
+		s.notify("MEDIA_XOFF", "")
+	}
+}
+
+// enqueueWhole queues one passthrough message as a frame of its own (mu
+// held). As chan_websocket, a message that finds the queue full is
+// dropped; the far end is told XOFF at 900 queued and XON below 800.
+func (s *streamMedia) enqueueWhole(pcm []int16) {
+	s.odd = s.odd[:0] // a message's trailing half sample is not carried over
+	if len(pcm) == 0 {
+		return
+	}
+	if len(s.frames) >= maxPassFrames {
+		s.dropped.Add(1)
+		return
+	}
+	var b []int16
+	if n := len(s.spare); n > 0 {
+		b, s.spare = s.spare[n-1], s.spare[:n-1]
+	}
+	s.frames = append(s.frames, append(b[:0], pcm...))
+	s.queued.Store(int64(len(s.frames)))
+	if !s.xoff && len(s.frames) >= passXOffFrames {
 		s.xoff = true
 		s.notify("MEDIA_XOFF", "")
 	}
@@ -433,10 +478,23 @@ func (s *streamMedia) playFrame() {
 // was one.
 func (s *streamMedia) playOne(now time.Time) bool {
 	s.mu.Lock()
-	n := audio.FrameSamples
-	have := !s.paused && len(s.queue) > 0
-	if have {
-		pcm := s.pcm[:n]
+	var pcm []int16
+	if s.passthrough {
+		if len(s.frames) > 0 {
+			f := s.frames[0]
+			s.pass = append(s.pass[:0], f...)
+			pcm = s.pass
+			s.frames = s.frames[:copy(s.frames, s.frames[1:])]
+			s.spare = append(s.spare, f[:0])
+			s.queued.Store(int64(len(s.frames)))
+			if s.xoff && len(s.frames) < passXOnFrames {
+				s.xoff = false
+				s.notify("MEDIA_XON", "")
+			}
+		}
+	} else if !s.paused && len(s.queue) > 0 {
+		n := audio.FrameSamples
+		pcm = s.pcm[:n]
 		c := copy(pcm, s.queue)
 		clear(pcm[c:]) // the tail of a short message is padded with silence
 		s.queue = s.queue[:copy(s.queue, s.queue[min(n, len(s.queue)):])]
@@ -458,9 +516,10 @@ func (s *streamMedia) playOne(now time.Time) bool {
 		}
 	}
 	s.mu.Unlock()
-	if !have {
+	if pcm == nil {
 		return false
 	}
+	n := len(pcm)
 	// Timestamps follow the wall clock (a pause is a gap, not a jump back)
 	// and grow by at least a frame.
 	if s.epoch.IsZero() {
@@ -478,11 +537,11 @@ func (s *streamMedia) playOne(now time.Time) bool {
 		return true
 	}
 	if ch.muteIn.Load() {
-		clear(s.pcm)
+		clear(pcm)
 	}
 	s.at = now
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: s.pcm[:n], At: s.at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: s.at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}

@@ -240,6 +240,7 @@ func (w *mediaWebSocket) run() {
 	defer close(w.stop)
 	s.mu.Lock()
 	s.onEvent = func(ev, id string) { w.reply(w.event(ev, id)) }
+	s.passthrough = w.passthrough
 	s.mu.Unlock()
 	s.connect(w)
 	if w.json {

@@ -1,17 +1,22 @@
 package call
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/tapedeck/tapedeck/internal/event"
 )
 
 // TestMediaWebSocketRepliesBounded: a far end that floods commands and
@@ -50,5 +55,106 @@ func TestMediaWebSocketRepliesBounded(t *testing.T) {
 	}
 	if w.dropped.Load() == 0 {
 		t.Fatal("no answer was dropped: the far end read 100,000 of them?")
+	}
+}
+
+// frameSizes is a tap that keeps the length of each frame it sees.
+type frameSizes struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (f *frameSizes) Audio(fr *Frame) {
+	f.mu.Lock()
+	f.sizes = append(f.sizes, len(fr.PCM))
+	f.mu.Unlock()
+}
+
+func (f *frameSizes) Digit(Digit) bool { return false }
+
+func (f *frameSizes) get() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sizes)
+}
+
+// TestMediaWebSocketPassthroughKeepsFrames: a real WebSocket application
+// sends ulaw messages of 30, 10, 20 and 41.6 ms. With chan_websocket's p
+// (passthrough) each message enters the channel as one frame of its own
+// length, as Asterisk queues each message as a frame; without it the
+// audio is cut into 20 ms frames (the last padded).
+func TestMediaWebSocketPassthroughKeepsFrames(t *testing.T) {
+	msgs := []int{240, 80, 160, 333}
+	for _, c := range []struct {
+		data string
+		want []int
+	}{
+		{"p", msgs},
+		{"", []int{160, 160, 160, 160, 160, 160}}, // 813 samples
+	} {
+		t.Run("transport_data="+c.data, func(t *testing.T) {
+			m := testManager(t, "")
+			m.opts.Bus.Register(event.NewSubscriber("bot", 1000, false), nil)
+			srv := httptest.NewServer(m.MediaWebSocketHandler())
+			defer srv.Close()
+			j, err := m.ExternalMedia(ExternalMediaOptions{App: "bot", Encapsulation: "none", Transport: "websocket",
+				ConnectionType: "server", Format: "ulaw", TransportData: c.data})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := m.channel(string(j.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes := &frameSizes{}
+			if _, ok := ch.AttachTap(sizes, StageSink); !ok {
+				t.Fatal("could not attach a tap")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/media/" + j.Channelvars["MEDIA_WEBSOCKET_CONNECTION_ID"]
+			conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"media"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.CloseNow()
+			if typ, b, err := conn.Read(ctx); err != nil || typ != websocket.MessageText || !strings.HasPrefix(string(b), "MEDIA_START") {
+				t.Fatalf("first message %v %q %v", typ, b, err)
+			}
+			go func() { // the channel's own audio to the application: read and drop
+				for {
+					if _, _, err := conn.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			// Without p the media clock cuts what is queued when it plays,
+			// padding a short remainder: a clock that played between two of
+			// the messages (a busy host) padded that one too. PAUSE_MEDIA
+			// ... CONTINUE_MEDIA (handled in order with the audio) has all
+			// four queued before the first frame is cut.
+			if c.data == "" {
+				if err := conn.Write(ctx, websocket.MessageText, []byte("PAUSE_MEDIA")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, n := range msgs {
+				if err := conn.Write(ctx, websocket.MessageBinary, bytes.Repeat([]byte{0x55}, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.data == "" {
+				if err := conn.Write(ctx, websocket.MessageText, []byte("CONTINUE_MEDIA")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for len(sizes.get()) < len(c.want) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := sizes.get(); !slices.Equal(got, c.want) {
+				t.Fatalf("frames of %v samples, want %v", got, c.want)
+			}
+		})
 	}
 }

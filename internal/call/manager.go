@@ -75,6 +75,9 @@ type Options struct {
 	// RecorderOptions are added to every recording's recorder.Create (a
 	// fault-injecting file in tests).
 	RecorderOptions []recorder.Option
+	// Journal lists the recordings in progress (recorder.WithJournal) in
+	// place of a marker file beside each; nil: marker files.
+	Journal *recorder.Journal
 	// RTPTimeout hangs up answered channels that received no RTP for this
 	// long (0: never); see watchdog.go.
 	RTPTimeout time.Duration
@@ -526,6 +529,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	if s.name != "" {
 		ch.name = s.name
 	}
+	ch.sources = channelSources(ch.id, ch.name)
 	ch.noCallRecord = s.noCallRecord
 	if s.media != nil {
 		ch.media = s.media
@@ -629,7 +633,7 @@ func (ch *Channel) enterStasis(app string, args []string) {
 	ch.args = args
 	ch.inStasis = true
 	ch.m.bus.Subscribe(app, "channel:"+ch.id)
-	ch.publishLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
+	ch.publishAppLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
 }
 
 func nonNil(s []string) []string {

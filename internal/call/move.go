@@ -37,12 +37,12 @@ func (m *Manager) Move(id ChannelID, app, appArgs string) error {
 		ev := eventOf("ApplicationMoveFailed", &ApplicationMoveFailed{
 			eventBase: m.base("ApplicationMoveFailed"), Channel: ch.jsonLocked(), Destination: app, Args: args,
 		})
-		ev.Apps = []string{ch.app} // to the application only, not to the channel's subscribers
+		ev.Apps, ev.Only = []string{ch.app}, true // to the application only, not to the channel's subscribers
 		m.bus.Publish(ev)
 		ch.mu.Unlock()
 		return nil
 	}
-	ch.publishLocked(&ChannelEvent{Base: m.base("StasisEnd"), Channel: ch.jsonLocked()})
+	ch.publishAppLocked(&ChannelEvent{Base: m.base("StasisEnd"), Channel: ch.jsonLocked()})
 	old := ch.app
 	ch.inStasis = false
 	ch.mu.Unlock()

@@ -541,9 +541,13 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		ch.playBeep()
 	}
 	// The header is rewritten at the end only (one write a second, not
-	// two): a crash leaves the in-progress marker, and Recover at the next
-	// start sets the sizes from the file.
+	// two): a crash leaves the recording listed in the journal (or its
+	// in-progress marker), and Recover at the next start sets the sizes
+	// from the file.
 	opts := append([]recorder.Option{recorder.WithHeaderAtEnd()}, r.m.opts.RecorderOptions...)
+	if r.m.opts.Journal != nil {
+		opts = append(opts, recorder.WithJournal(r.m.opts.Journal))
+	}
 	if r.stereo {
 		opts = append(opts, recorder.WithChannels(2))
 	}

@@ -150,6 +150,7 @@ func (s *snoopMedia) onTick() {
 			s.emitLocked(mixed, time.Now())
 		}
 	})
+	s.mixer.Trim() // no catching up here: at most 120 ms of each direction waits
 }
 
 // startClock starts spy both's mixer on the media clock.

@@ -72,7 +72,7 @@ func (s *Service) settleLostRow(ctx context.Context, nl meta.NodeLiveness, row m
 	p := s.abs(row.FilePath)
 	shared := false
 	if p != "" && !s.busy(row.Name) {
-		if _, err := os.Stat(recorder.InProgressMarker(p)); err == nil {
+		if inProgressHere(s.Root, lost, p) {
 			if size, dur, err := measure(p, row.Format); err == nil {
 				shared = true
 				out.Status, out.StatusDetail = meta.StatusRecovered, fmt.Sprintf(DetailNodeLostRecovered, lost, s.LostAfter, s.Node)
@@ -102,6 +102,7 @@ func (s *Service) settleLostRow(ctx context.Context, nl meta.NodeLiveness, row m
 		// This node keeps it now: the lost node's recovery, if it comes
 		// back, leaves it alone.
 		_ = os.Remove(recorder.InProgressMarker(p))
+		_ = recorder.EndInJournal(s.Root, lost, p)
 		// The checksum job, and the upload when object storage is
 		// configured.
 		ct := ""
@@ -111,4 +112,15 @@ func (s *Service) settleLostRow(ctx context.Context, nl meta.NodeLiveness, row m
 		s.startUpload(out, ct)
 	}
 	return nil
+}
+
+// inProgressHere reports whether p, a lost node's recording, is reachable
+// here as a file that node was still writing: its in-progress marker is
+// beside it, or the node's journal in the shared recordings directory
+// lists it.
+func inProgressHere(root, node, p string) bool {
+	if _, err := os.Stat(recorder.InProgressMarker(p)); err == nil {
+		return true
+	}
+	return root != "" && recorder.InJournal(root, node, p)
 }

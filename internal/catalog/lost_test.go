@@ -141,3 +141,77 @@ func wavBytes(n int) []byte {
 	}
 	return b
 }
+
+// TestSettleLostNodeJournal: a lost node that listed its recordings in its
+// journal (no marker files) in the shared recordings directory: the file
+// it was writing is recovered by B, and the lost node's journal says so,
+// so that the lost node, back, leaves the file alone. A file of the same
+// path that the journal does not list (the lost node had finished it) is
+// not taken: the row fails as "node lost".
+func TestSettleLostNodeJournal(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	shared := t.TempDir()
+	b := &Service{Meta: st, Root: shared, Node: "nb", Now: func() time.Time { return now }, LostAfter: 30 * time.Second}
+	defer b.Close()
+	acc, err := st.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := recorder.OpenJournal(shared, "na")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]meta.Recording{}
+	for _, name := range []string{"lost/listed", "lost/unlisted"} {
+		row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: name, FilePath: name + ".wav", Format: "wav",
+			Status: meta.StatusInProgress, Node: "na", Source: meta.SourceARI, StartTime: now}
+		if err := st.PutRecording(ctx, row); err != nil {
+			t.Fatal(err)
+		}
+		rows[name] = row
+		p := filepath.Join(shared, name+".wav")
+		w, err := recorder.Create(p, recorder.Format{Name: "wav"}, recorder.Fail, recorder.WithJournal(j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(make([]int16, 8000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if name == "lost/unlisted" {
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := os.Stat(recorder.InProgressMarker(filepath.Join(shared, "lost/listed.wav"))); !os.IsNotExist(err) {
+		t.Fatalf("a marker file beside a journalled recording: %v", err)
+	}
+	if err := st.(meta.Outbox).Heartbeat(ctx, "na", now); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(31 * time.Second)
+	if err := b.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := st.RecordingBySid(ctx, rows["lost/listed"].Sid)
+	if r.Status != meta.StatusRecovered || !IsNodeLost(r) || r.Node != "nb" || r.Size != 44+8000*2 {
+		t.Fatalf("the journalled recording in the shared directory: %+v", r)
+	}
+	if r, _ := st.RecordingBySid(ctx, rows["lost/unlisted"].Sid); r.Status != meta.StatusFailed || !IsNodeLost(r) {
+		t.Fatalf("a finished file of the path, not in the journal: %+v", r)
+	}
+	if recorder.InJournal(shared, "na", filepath.Join(shared, "lost/listed.wav")) {
+		t.Error("the lost node's journal still lists the file B took over")
+	}
+	j.Close()
+}

@@ -64,6 +64,11 @@ type Event struct {
 	// Apps receive the event whether or not they subscribed to a source
 	// (e.g. the Stasis application of a channel).
 	Apps []string
+	// Only: the Apps alone receive it, not the subscribers of its sources
+	// nor those subscribed to everything (observers still see it). Asterisk
+	// sends StasisStart and StasisEnd to the channel's application only
+	// (res_stasis's app_send), not on the channel's topic.
+	Only bool
 	// Body is the event object; its "application" field is set per
 	// recipient. It must marshal to a JSON object.
 	Body any
@@ -560,13 +565,16 @@ func (b *Bus) Publish(ev Event) {
 }
 
 func (b *Bus) wants(app *Application, ev Event) bool {
-	if app.Subscriber.All {
-		return true
-	}
 	for _, a := range ev.Apps {
 		if a == app.Name {
 			return true
 		}
+	}
+	if ev.Only {
+		return false
+	}
+	if app.Subscriber.All {
+		return true
 	}
 	for _, s := range ev.Sources {
 		if app.Sources[s] {

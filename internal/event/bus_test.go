@@ -192,3 +192,43 @@ func TestRemoteStandIn(t *testing.T) {
 		t.Fatal("delivered to an absent application")
 	}
 }
+
+// TestOnlyReachesTheNamedApplications: an event marked Only (StasisStart,
+// StasisEnd) goes to its Apps alone, not to the subscribers of its source
+// nor to those subscribed to everything; observers still see it.
+func TestOnlyReachesTheNamedApplications(t *testing.T) {
+	b := NewBus("id")
+	owner := NewSubscriber("owner", 10, false)
+	watcher := NewSubscriber("watcher", 10, false)
+	all := NewSubscriber("all", 10, true)
+	for _, s := range []*Subscriber{owner, watcher, all} {
+		b.Register(s, nil)
+	}
+	b.Subscribe("watcher", "channel:1")
+	obs, err := b.Observe("obs", 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(n int) *testEvent { return &testEvent{Base: Base{Type: "StasisStart"}, N: n} }
+	b.Publish(Event{Type: "StasisStart", Sources: []string{"channel:1"}, Apps: []string{"owner"}, Only: true, Body: body(1)})
+	b.Publish(Event{Type: "ChannelStateChange", Sources: []string{"channel:1"}, Apps: []string{"owner"}, Body: body(2)})
+	count := func(s *Subscriber) int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.queue)
+	}
+	if got := owner.Next(nil); len(got) != 2 {
+		t.Fatalf("owner got %q, want both events", got)
+	}
+	for _, s := range []*Subscriber{watcher, all} {
+		if got := s.Next(nil); len(got) != 1 || !strings.Contains(string(got[0]), `"n":2`) {
+			t.Errorf("%s got %q, want the channel event only", s.App, got)
+		}
+		if n := count(s); n != 0 {
+			t.Errorf("%s has %d more", s.App, n)
+		}
+	}
+	if got := obs.Next(nil); len(got) != 2 {
+		t.Errorf("observer got %q, want both", got)
+	}
+}

@@ -75,10 +75,27 @@ func Recover(root string) ([]Recovered, error) {
 }
 
 func recoverOne(root, path, marker string) (Recovered, bool, error) {
-	rec := Recovered{Path: path}
+	f, ok := markerFormat(marker)
+	if !ok {
+		f = formatOfPath(path)
+	}
+	rec, ok, err := repairFile(root, path, f)
+	if err != nil {
+		return rec, false, err
+	}
+	if err := ignoreNotExist(os.Remove(marker)); err != nil {
+		return rec, false, err
+	}
+	return rec, ok, nil
+}
+
+// repairFile repairs a recording left unfinished by a crash and leaves a
+// recovered marker beside it; false (and no error) when the file is gone.
+func repairFile(root, path string, f Format) (Recovered, bool, error) {
+	rec := Recovered{Path: path, Format: f}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return rec, false, ignoreNotExist(os.Remove(marker))
+		return rec, false, nil
 	}
 	if err != nil {
 		return rec, false, err
@@ -86,13 +103,6 @@ func recoverOne(root, path, marker string) (Recovered, bool, error) {
 	if !fi.Mode().IsRegular() {
 		return rec, false, fmt.Errorf("recorder: recover %s: not a regular file", path)
 	}
-	f, ok := markerFormat(marker)
-	if !ok {
-		if f, ok = ByExt(filepath.Ext(path)); !ok {
-			f = Format{Name: strings.TrimPrefix(filepath.Ext(path), "."), Ext: strings.TrimPrefix(filepath.Ext(path), ".")}
-		}
-	}
-	rec.Format = f
 	file, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return rec, false, err
@@ -105,9 +115,6 @@ func recoverOne(root, path, marker string) (Recovered, bool, error) {
 		return rec, false, fmt.Errorf("recorder: recover %s: %w", path, err)
 	}
 	if err := os.WriteFile(RecoveredMarker(path), []byte("format="+f.Name+"\n"), 0o644); err != nil {
-		return rec, false, err
-	}
-	if err := ignoreNotExist(os.Remove(marker)); err != nil {
 		return rec, false, err
 	}
 	if rel, err := filepath.Rel(root, path); err == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -89,6 +90,7 @@ type options struct {
 	sync         bool
 	headerAtEnd  bool
 	lameProgram  string
+	journal      *Journal
 }
 
 // Option configures Create and NewWith.
@@ -195,7 +197,8 @@ func IsRecovered(path string) bool {
 // created. mode decides what happens to an existing file: Fail (ErrExists),
 // Overwrite, or Append (ErrAppendUnsupported unless f.AppendOK; an existing
 // file that is not a compatible file of format f gives ErrAppendMismatch).
-// While the Writer is open, InProgressMarker(path) exists.
+// While the Writer is open, InProgressMarker(path) exists, or, with
+// WithJournal, the journal lists path.
 func Create(path string, f Format, mode IfExists, opts ...Option) (Writer, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -233,8 +236,18 @@ func Create(path string, f Format, mode IfExists, opts ...Option) (Writer, error
 		}
 		return nil, ioErr("open", path, err)
 	}
-	marker := InProgressMarker(path)
-	if err := os.WriteFile(marker, []byte("format="+f.Name+"\n"), 0o644); err != nil {
+	// In progress: a line in the journal, or else a marker file.
+	marker := ""
+	if o.journal != nil && !o.journal.covers(path) {
+		o.journal = nil // outside its root: a marker file
+	}
+	if o.journal != nil {
+		err = o.journal.begin(path, f.Name)
+	} else {
+		marker = InProgressMarker(path)
+		err = os.WriteFile(marker, []byte("format="+f.Name+"\n"), 0o644)
+	}
+	if err != nil {
 		file.Close()
 		if mode != Append {
 			os.Remove(path)
@@ -242,18 +255,24 @@ func Create(path string, f Format, mode IfExists, opts ...Option) (Writer, error
 		return nil, ioErr("create marker for", path, err)
 	}
 	if mode != Append {
-		os.Remove(RecoveredMarker(path))
+		// One unlink (os.Remove would try rmdir as well when it fails, and
+		// it fails for nearly every recording: no file was recovered).
+		_ = syscall.Unlink(RecoveredMarker(path))
 	}
 	be, err := newBackend(file, path, f, mode == Append, &o)
 	if err != nil {
 		file.Close()
-		os.Remove(marker)
+		if o.journal != nil {
+			o.journal.end(path)
+		} else {
+			os.Remove(marker)
+		}
 		if mode != Append {
 			os.Remove(path)
 		}
 		return nil, err
 	}
-	return &writer{path: path, marker: marker, be: be, file: file}, nil
+	return &writer{path: path, marker: marker, journal: o.journal, be: be, file: file}, nil
 }
 
 // NewWith records format f into an already open, empty file. No marker is
@@ -306,6 +325,7 @@ func newBackend(file File, path string, f Format, appending bool, o *options) (b
 type writer struct {
 	path     string
 	marker   string
+	journal  *Journal
 	be       backend
 	file     File
 	samples  atomic.Int64
@@ -363,6 +383,11 @@ func (w *writer) Close() error {
 	if w.marker != "" {
 		if rerr := os.Remove(w.marker); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = ioErr("remove marker of", w.path, rerr)
+		}
+	}
+	if w.journal != nil {
+		if jerr := w.journal.end(w.path); jerr != nil && err == nil {
+			err = ioErr("journal the end of", w.path, jerr)
 		}
 	}
 	if w.err != nil {

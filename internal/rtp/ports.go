@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -16,7 +17,13 @@ import (
 // ErrNoPorts is returned when every port pair of the range is in use.
 var ErrNoPorts = errors.New("rtp: no free port pair in range")
 
-// Ports hands out even RTP ports (RTCP on port+1) from a range, round robin.
+// Ports hands out even RTP ports (RTCP on port+1) from a range, round robin
+// from a random pair, as Asterisk starts its search at a random port: a
+// process that starts at the bottom of the range every time hands its
+// first calls the ports of the previous run's calls (a restart) or of
+// another process sharing the range, whose peers may still be sending
+// there, and a session still learning its source (strict RTP) latches onto
+// such a stream after a few packets and sends its audio there.
 type Ports struct {
 	ip       net.IP
 	min, max int
@@ -41,7 +48,7 @@ func NewPorts(host string, min, max int) (*Ports, error) {
 	if min <= 0 || max > 65535 || min+1 > max {
 		return nil, fmt.Errorf("rtp: bad port range %d-%d", min, max)
 	}
-	return &Ports{ip: ip, min: min, max: max, next: min}, nil
+	return &Ports{ip: ip, min: min, max: max, next: min + 2*rand.IntN((max-min+1)/2)}, nil
 }
 
 // IP is the local media address.

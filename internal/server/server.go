@@ -52,10 +52,12 @@ var Version = "0.1.0-dev"
 // Server is one running tapedeck node.
 type Server struct {
 	// eps are the users' endpoint states (endpointstate.go).
-	eps     endpointStates
-	cfg     config.Config
-	log     *slog.Logger
-	bus     *event.Bus
+	eps endpointStates
+	cfg config.Config
+	log *slog.Logger
+	bus *event.Bus
+	// journal lists this node's recordings in progress (crash recovery).
+	journal *recorder.Journal
 	calls   *call.Manager
 	sip     *sip.Endpoint
 	ari     *ari.Server
@@ -142,6 +144,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		log.Error("recovering unfinished recordings", "err", err)
 	}
+	// This node's journal of the recordings in progress (marker files
+	// before it, which Recover above still handles).
+	journal, err := recorder.OpenJournal(recDir, cfg.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("recordings journal: %w", err)
+	}
+	jrec, err := journal.Recover()
+	if err != nil {
+		log.Error("recovering unfinished recordings", "err", err)
+	}
+	recovered = append(recovered, jrec...)
+	s.journal = journal
 	for _, r := range recovered {
 		log.Warn("recovered unfinished recording after a crash", "name", r.Name, "format", r.Format, "path", r.Path, "bytes", r.Bytes, "duration", r.Duration)
 	}
@@ -228,6 +242,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Codecs:                cfg.RTP.Codecs,
 		DTMFType:              uint8(cfg.RTP.DTMFPayloadType),
 		NodeID:                cfg.NodeID,
+		Journal:               s.journal,
 		RTPTimeout:            time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
 		OnCallEnded:           func(r call.CallRecord) { s.writeCDR(r) },
 	})
@@ -314,7 +329,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("nats: %w", err)
 		}
 		s.catalog.Peers = s.files
-		s.catalog.OnLost = s.cluster.publishLost
 	} else {
 		mux.Handle("/ari/", s.ari)
 	}
@@ -368,6 +382,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	tw.SetWebhook(s.ozeki.sender) // recording status callbacks, durable and retried
+	// A recording settled for its lost node: the applications that
+	// followed it hear it failed (over NATS), and its Twilio status
+	// callback, kept in the catalog, is sent from here.
+	s.catalog.OnLost = func(lost string, row meta.Recording) {
+		if s.cluster != nil {
+			s.cluster.publishLost(lost, row)
+		}
+		tw.LostRecording(row)
+	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {
 		every = 30 * time.Second
@@ -614,6 +637,7 @@ func (s *Server) Close() error {
 		<-s.reconciled
 	}
 	s.catalog.Close() // unfinished uploads resume at the next start
+	s.journal.Close() // a recording still finishing writes its line anyway
 	if s.meta != nil {
 		s.meta.Close()
 	}

@@ -39,8 +39,19 @@
 //     _retried_total, _taken_over_total and the gauge
 //     tapedeck_webhook_queue_depth.
 //
-// Send only writes the row and wakes the sender: it never waits for the
-// network, so a call or the media path is never blocked by a receiver.
+// Send only writes the row and hands it to the sender: it never waits for
+// the network, so a call or the media path is never blocked by a receiver.
+//
+// The common case costs one statement per notification and a share of
+// another: Send stores the row already claimed (by the node's direct
+// claimant, Node+"/direct", for Lease, and not due before the claim ends)
+// and hands it to a delivery worker from memory, with no claim that
+// re-reads it; the deliveries are marked delivered in batches (one UPDATE
+// per SettleEvery or maxBatch deliveries). A failed attempt is settled as
+// before and retried by the outbox loop. A row whose node dies before it is
+// settled is due when its claim ends (taken over by another node then, as
+// any claim), and a sender that starts again releases what its node's
+// direct claimant held (ReleaseClaims), so a restart delivers it at once.
 package webhook
 
 import (
@@ -60,6 +71,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,6 +140,11 @@ type Options struct {
 	// answer has one (e.g. an OzML document for the call). It runs on its
 	// own goroutine.
 	OnReply func(Reply)
+	// SettleEvery bounds how long a delivery waits to be marked
+	// delivered with others in one write (default 20 ms). A crash in that
+	// window sends those notifications again (X-Tapedeck-Delivery lets a
+	// receiver drop the repeat).
+	SettleEvery time.Duration
 	// Signers sign the notifications of a kind in their own way (e.g.
 	// Twilio's X-Twilio-Signature for recording status callbacks) instead
 	// of with SignatureHeader. A signer runs at each attempt, from the
@@ -170,7 +187,23 @@ type Sender struct {
 	now    func() time.Time
 
 	beatDone chan struct{}
+
+	// The direct path: rows stored claimed by Send, delivered from memory.
+	running  atomic.Bool
+	slots    chan struct{}        // a slot per row in direct or in flight
+	direct   chan meta.OutboxItem // rows for the direct workers
+	settle   chan int64           // delivered ids waiting to be marked
+	workers  sync.WaitGroup       // the direct workers
+	settled  chan struct{}        // closed when the settler has returned
+	claimant string
 }
+
+// directQueue bounds the notifications waiting for a direct worker: beyond
+// it Send stores rows unclaimed, for the outbox loop.
+const directQueue = 1024
+
+// maxBatch bounds the deliveries marked in one write.
+const maxBatch = 128
 
 // ErrTarget: the URL may not be notified (scheme, credentials, or a host
 // outside the allow-list).
@@ -196,6 +229,9 @@ func New(o Options) *Sender {
 	if o.NodeDeadAfter <= 0 {
 		o.NodeDeadAfter = 30 * time.Second
 	}
+	if o.SettleEvery <= 0 {
+		o.SettleEvery = 20 * time.Millisecond
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -204,7 +240,9 @@ func New(o Options) *Sender {
 	// Notifications are POSTs: a redirect is not followed (it would turn
 	// into a GET); the receiver's 3xx is a failed attempt.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Sender{o: o, client: c, wake: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now}
+	return &Sender{o: o, client: c, wake: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
+		slots: make(chan struct{}, directQueue), direct: make(chan meta.OutboxItem, directQueue),
+		settle: make(chan int64, directQueue), claimant: o.Node + "/direct"}
 }
 
 // Client is the HTTP client with the sender's guard (for requests that
@@ -222,9 +260,29 @@ func (s *Sender) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.beat(ctx) // alive before the first claim
+	// What this node's direct claimant held when it stopped or died is due
+	// now (one sender per node: nothing of it is in flight).
+	s.release(ctx)
 	s.beatDone = make(chan struct{})
 	go s.heartbeats(ctx)
+	s.workers.Add(s.o.Workers)
+	s.settled = make(chan struct{})
+	go s.settler()
+	for range s.o.Workers {
+		go s.directWorker(ctx)
+	}
+	s.running.Store(true)
 	go s.run(ctx)
+}
+
+func (s *Sender) release(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if n, err := s.o.Outbox.ReleaseClaims(rctx, s.claimant, s.now()); err != nil {
+		s.o.Log.Warn("webhook: releasing this node's claims", "err", err)
+	} else if n > 0 {
+		s.o.Log.Info("webhook: notifications claimed before a stop are due again", "count", n)
+	}
 }
 
 // heartbeats says this node is alive every NodeDeadAfter/3 until ctx ends.
@@ -261,9 +319,17 @@ func (s *Sender) Close() {
 			close(s.done)
 			return
 		}
+		s.running.Store(false)
 		s.stop()
 		<-s.done
 		<-s.beatDone
+		// The direct workers stop (what they had not attempted stays
+		// claimed, released below) and the settler writes what was
+		// delivered.
+		s.workers.Wait()
+		close(s.settle)
+		<-s.settled
+		s.release(context.Background())
 	})
 }
 
@@ -327,13 +393,109 @@ func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
 	default:
 		return 0, fmt.Errorf("webhook: method %q: GET or POST", n.Method)
 	}
+	direct := false
+	if s.running.Load() {
+		select {
+		case s.slots <- struct{}{}:
+			direct = true
+		default: // the workers are behind: the loop takes it from the outbox
+		}
+	}
+	if direct {
+		it.ClaimedBy, it.ClaimUntil = s.claimant, s.now().Add(s.o.Lease)
+	}
 	id, err := s.o.Outbox.Enqueue(ctx, it)
 	if err != nil {
+		if direct {
+			<-s.slots
+		}
 		return 0, err
 	}
 	mDepth.Inc()
+	if direct {
+		it.ID = id
+		s.direct <- it // a slot is held: never blocks
+		return id, nil
+	}
 	s.Wake()
 	return id, nil
+}
+
+// directWorker delivers the rows Send stored claimed, until ctx ends.
+func (s *Sender) directWorker(ctx context.Context) {
+	defer s.workers.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-s.direct:
+			s.deliverDirect(ctx, it)
+			<-s.slots
+		}
+	}
+}
+
+func (s *Sender) deliverDirect(ctx context.Context, it meta.OutboxItem) {
+	defer contain.Recover(s.o.Log, "webhook", func() { s.failed(it, errAttemptPanicked); s.Wake() })
+	// The attempt and its settling must end within the claim: one that
+	// waited too long here is left to the loop, due when its claim ends.
+	if time.Until(it.ClaimUntil) < s.o.Timeout+s.o.SettleEvery+time.Second {
+		s.Wake()
+		return
+	}
+	reply, err := s.post(ctx, it)
+	if ctx.Err() != nil {
+		return // shutting down: Close releases the claim
+	}
+	if err != nil {
+		s.failed(it, err)
+		s.Wake() // the loop retries it when due
+		return
+	}
+	s.delivered(it, reply)
+	s.settle <- it.ID
+}
+
+// settler marks the direct deliveries delivered, up to maxBatch per write,
+// a write at most SettleEvery after a delivery; it writes what is left and
+// returns when Close closes s.settle.
+func (s *Sender) settler() {
+	defer close(s.settled)
+	var batch []int64
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.o.Outbox.SettleDelivered(sctx, batch, s.now()); err != nil {
+			s.o.Log.Error("webhook: delivered but not recorded; they may be sent again", "count", len(batch), "err", err)
+		}
+		cancel()
+		mDepth.Sub(float64(len(batch)))
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case id, ok := <-s.settle:
+			if !ok {
+				timer.Stop()
+				flush()
+				return
+			}
+			if len(batch) == 0 {
+				timer.Reset(s.o.SettleEvery)
+			}
+			batch = append(batch, id)
+			if len(batch) >= maxBatch {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
+	}
 }
 
 // WithQuery adds form's parameters to rawURL's query (after those it has).
@@ -507,17 +669,21 @@ func (s *Sender) attempt(ctx context.Context, it meta.OutboxItem) (delivered boo
 	if ctx.Err() != nil {
 		return false // shutting down: the row stays pending
 	}
-	attempts := it.Attempts + 1
 	if err == nil {
-		mDelivered.Inc()
-		s.o.Log.Info("webhook delivered", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts)
-		if s.o.OnReply != nil && len(bytes.TrimSpace(reply.Body)) > 0 {
-			contain.Go(s.o.Log, "webhook-reply", func() { s.o.OnReply(reply) }, nil)
-		}
+		s.delivered(it, reply)
 		return true
 	}
 	s.failed(it, err)
 	return false
+}
+
+// delivered counts and logs a delivery and hands its reply on.
+func (s *Sender) delivered(it meta.OutboxItem, reply Reply) {
+	mDelivered.Inc()
+	s.o.Log.Info("webhook delivered", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", it.Attempts+1)
+	if s.o.OnReply != nil && len(bytes.TrimSpace(reply.Body)) > 0 {
+		contain.Go(s.o.Log, "webhook-reply", func() { s.o.OnReply(reply) }, nil)
+	}
 }
 
 var errAttemptPanicked = errors.New("webhook: the attempt failed (an internal error, logged with its stack)")

@@ -404,3 +404,102 @@ func TestGETNotification(t *testing.T) {
 		t.Fatalf("WithQuery with a fragment: %s", u)
 	}
 }
+
+// TestDirectDeliveryOnceWhileLoopRuns: Send stores the row already claimed
+// by the node's direct claimant and a worker delivers it from memory;
+// while that delivery is in flight (the receiver holds it) the outbox loop,
+// woken again and again, does not send it a second time; once answered it
+// is marked delivered (in the settler's batch) with one attempt.
+func TestDirectDeliveryOnceWhileLoopRuns(t *testing.T) {
+	var reqs atomic.Int32
+	hold := make(chan struct{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs.Add(1)
+		io.Copy(io.Discard, r.Body)
+		<-hold
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	st := openStore(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+	defer st.Close()
+	allow, _ := netguard.Parse([]string{"127.0.0.1"})
+	s := New(Options{Outbox: st.(meta.Outbox), Node: "n1", Allow: allow, Timeout: 5 * time.Second, Workers: 2,
+		Log: slog.New(slog.DiscardHandler)})
+	s.Start()
+	defer s.Close()
+	id, err := s.Send(context.Background(), Notification{Kind: "RecordCompleted", CallID: "c1", URL: "http://" + l.Addr().String() + "/x", Form: form})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tu.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool { return reqs.Load() == 1 }, "not delivered")
+	it, err := st.(meta.Outbox).OutboxItem(context.Background(), id)
+	if err != nil || it.ClaimedBy != "n1/direct" || it.Status != meta.OutboxPending || it.Attempts != 0 {
+		t.Fatalf("row in flight: %+v %v, want pending, claimed by n1/direct", it, err)
+	}
+	// The loop looks at the outbox many times while the request is held.
+	for range 20 {
+		s.Wake()
+		time.Sleep(5 * time.Millisecond) // give the loop its turns; nothing to poll for
+	}
+	close(hold)
+	tu.Eventually(t, 5*time.Second, 5*time.Millisecond, func() bool {
+		it, err := st.(meta.Outbox).OutboxItem(context.Background(), id)
+		return err == nil && it.Status == meta.OutboxDelivered
+	}, "not marked delivered")
+	it, _ = st.(meta.Outbox).OutboxItem(context.Background(), id)
+	if it.Attempts != 1 || it.ClaimedBy != "" {
+		t.Fatalf("settled row %+v", it)
+	}
+	if n := reqs.Load(); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+// TestDirectClaimReleasedAtStart: a node killed while holding direct
+// claims (rows stored claimed for an hour, as Send leaves them) delivers
+// them as soon as it starts again, not when the claims end; and a burst
+// sent meanwhile is delivered once each and marked delivered.
+func TestDirectClaimReleasedAtStart(t *testing.T) {
+	h := newHook(t)
+	h.start()
+	st := openStore(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+	defer st.Close()
+	ob := st.(meta.Outbox)
+	var left []int64
+	for i := range 3 {
+		id, err := ob.Enqueue(context.Background(), meta.OutboxItem{Node: "n1", Kind: "RecordCompleted", CallID: fmt.Sprint("dead", i),
+			URL: h.url(), ContentType: "application/x-www-form-urlencoded", Body: []byte(form.Encode()),
+			ClaimedBy: "n1/direct", ClaimUntil: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, id)
+	}
+	s := newSender(t, st, slog.New(slog.DiscardHandler), 5)
+	defer s.Close()
+	var burst []int64
+	for range 200 {
+		id, err := s.Send(context.Background(), Notification{Kind: "RecordCompleted", CallID: "c", URL: h.url(), Form: form})
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst = append(burst, id)
+	}
+	tu.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return h.count() == 203 }, "not all 203 delivered")
+	tu.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
+		n, err := ob.PendingCount(context.Background(), "n1")
+		return err == nil && n == 0
+	}, "not all marked delivered")
+	for _, id := range append(left, burst...) {
+		if it, err := ob.OutboxItem(context.Background(), id); err != nil || it.Status != meta.OutboxDelivered || it.Attempts != 1 {
+			t.Fatalf("row %+v %v", it, err)
+		}
+	}
+	if n := h.count(); n != 203 {
+		t.Fatalf("%d deliveries, want 203", n)
+	}
+}

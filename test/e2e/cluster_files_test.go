@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -216,8 +217,19 @@ func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
 // catalog.node_lost_seconds, A settles B's recording in progress as
 // failed, "node lost", and the application hears it on A's WebSocket as
 // a RecordingFailed with that cause; the recording is no longer relayed
-// to B (A answers 404 for it).
+// to B (A answers 404 for it). A Twilio recording of the same call, started
+// by the npm twilio library through A (relayed to B) with a
+// RecordingStatusCallback, had its callback kept in the shared catalog:
+// A sends its failed status once, signed with the account's token (the
+// library's validateRequest accepts it), through its durable webhook
+// outbox; further reconcile passes send nothing more.
 func TestClusterLostNodeFailsItsRecordings(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	hook := &statusHook{}
+	hs := httptest.NewServer(hook)
+	defer hs.Close()
 	url, _ := natsURL(t)
 	dsn := pgFreshDatabase(t)
 	suffix := make([]byte, 4)
@@ -229,6 +241,7 @@ func TestClusterLostNodeFailsItsRecordings(t *testing.T) {
 		c.NATS.URL, c.NATS.Prefix = url, prefix
 		c.Catalog.Database, c.Catalog.TokenKey = dsn, key
 		c.Catalog.ReconcileInterval, c.Catalog.NodeLostSeconds, c.Webhook.NodeDeadSeconds = 1, 3, 3
+		c.Webhook.Allow, c.Webhook.BackoffSeconds = []string{"127.0.0.1"}, 1
 		c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
 	})
 	bID := "lb" + run
@@ -248,6 +261,8 @@ catalog:
   token_key: %s
 webhook:
   node_dead_seconds: 3
+  backoff_seconds: 1
+  allow: ["127.0.0.1"]
 nats:
   url: %s
   prefix: %s
@@ -293,6 +308,35 @@ dialplan:
 	}, "B's recording in progress in the catalog")
 	a.mustDo("GET", "/recordings/live/"+urlq(name), 200) // relayed to B
 
+	// A Twilio recording of the call, with a status callback, started
+	// through A: B makes it, keeps its callback in the catalog and sends
+	// in-progress.
+	acc := defaultAccount(t, a)
+	_, body := a.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callSid := v.Value
+	cbURL := hs.URL + "/status?node=lost"
+	l := twilioLive(t, a, acc, callSid, "", map[string]any{"recordingStatusCallback": cbURL, "recordingTrack": "inbound",
+		"recordingStatusCallbackEvent": []string{"in-progress", "completed", "failed"}, "recordingStatusCallbackMethod": "POST"})
+	twSid, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(twSid) || l["status"] != "in-progress" {
+		t.Fatalf("Twilio recording through A: %v", l)
+	}
+	if row, err := a.srv.Catalog().Meta.Recording(ctx, acc.Sid, twSid); err != nil || row.Node != bID || row.Status != meta.StatusInProgress {
+		t.Fatalf("the Twilio recording's row: %+v %v, want B's, in progress", row, err)
+	}
+	byStatus := func(status string) []hookRequest {
+		var out []hookRequest
+		for _, q := range hook.requests() {
+			if q.Params["RecordingSid"] == twSid && q.Params["RecordingStatus"] == status {
+				out = append(out, q)
+			}
+		}
+		return out
+	}
+	pollFor(t, 10*time.Second, func() bool { return len(byStatus("in-progress")) == 1 }, "B's in-progress callback")
+
 	must(t, b.cmd.Process.Signal(syscall.SIGKILL))
 	<-b.done
 	killed := time.Now()
@@ -310,5 +354,46 @@ dialplan:
 	}
 	if code, body := a.do("GET", "/recordings/live/"+urlq(name), nil); code != 404 {
 		t.Errorf("the lost recording through A: %d %s, want 404", code, body)
+	}
+
+	// The Twilio recording's failed callback, from A.
+	pollFor(t, 20*time.Second, func() bool { return len(byStatus("failed")) >= 1 }, "the failed status callback of B's Twilio recording")
+	twRow, err := a.srv.Catalog().Meta.Recording(ctx, acc.Sid, twSid)
+	if err != nil || twRow.Status != meta.StatusFailed || !strings.HasPrefix(twRow.StatusDetail, "Node lost: node "+bID) {
+		t.Fatalf("the Twilio recording's row after B is lost: %+v, %v", twRow, err)
+	}
+	failed := byStatus("failed")[0]
+	p := failed.Params
+	if failed.URL != cbURL || failed.Method != "POST" || p["AccountSid"] != acc.Sid || p["CallSid"] != callSid ||
+		p["RecordingChannels"] != "1" || p["RecordingTrack"] != "inbound" || p["RecordingSource"] != "StartCallRecordingAPI" ||
+		p["RecordingDuration"] != "0" || p["RecordingStartTime"] == "" || failed.Signature == "" ||
+		!strings.HasSuffix(p["RecordingUrl"], "/2010-04-01/Accounts/"+acc.Sid+"/Recordings/"+twSid) {
+		t.Errorf("failed callback %s %s %v (signature %q)", failed.Method, failed.URL, p, failed.Signature)
+	}
+	// Once: more reconcile passes on A (the row is settled) queue nothing
+	// more, and A's outbox has nothing left for it.
+	for range 2 {
+		must(t, a.srv.Catalog().Reconcile(ctx))
+	}
+	pg, err := pgConnect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(context.Background())
+	pollFor(t, 10*time.Second, func() bool {
+		var n int
+		err := pg.QueryRow(ctx, `SELECT COUNT(*) FROM webhook_outbox WHERE status <> 'delivered'`).Scan(&n)
+		return err == nil && n == 0
+	}, "every queued webhook delivered")
+	if n := len(byStatus("failed")); n != 1 {
+		t.Errorf("%d failed callbacks for %s, want exactly one", n, twSid)
+	}
+	if n := len(byStatus("completed")); n != 0 {
+		t.Errorf("%d completed callbacks for a recording whose node was lost", n)
+	}
+	reqs, _ := json.Marshal([]hookRequest{failed})
+	vr := twilioScript(t, a, acc, map[string]string{"TWILIO_ACTION": "validate", "TWILIO_VALIDATE": string(reqs)})
+	if valid, _ := vr["valid"].([]any); len(valid) != 1 || valid[0] != true {
+		t.Errorf("validateRequest of the failed callback: %v", vr)
 	}
 }

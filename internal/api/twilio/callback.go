@@ -96,6 +96,74 @@ type callback struct {
 	base   string // media URL base
 }
 
+// stored is the callback as the catalog keeps it (meta.StatusCallback).
+func (cb *callback) stored(track string) meta.StatusCallback {
+	out := meta.StatusCallback{URL: cb.url, Method: cb.method, Base: cb.base, Track: track}
+	for e := range cb.events {
+		out.Events = append(out.Events, e)
+	}
+	sort.Strings(out.Events)
+	return out
+}
+
+// keepCallback keeps a recording's callback with its catalog row, so that
+// the node that settles the recording if this node is lost (a cluster's
+// catalog.settleLost) sends its final status (LostRecording). Failing to
+// keep it is logged: the recording and this node's own callbacks go on.
+func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) {
+	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
+	if lr.callback == nil || !ok {
+		return
+	}
+	if err := sc.SetStatusCallback(ctx, sid, lr.callback.stored(lr.track)); err != nil {
+		s.log.Error("twilio: recording status callback not kept in the catalog; no callback if this node is lost", "sid", sid, "err", err)
+	}
+}
+
+// LostRecording sends the final status of a recording that another node
+// made and this one settled because that node was lost (the catalog's
+// OnLost): the callback kept with its row (keepCallback) gets failed (or
+// completed, when this node recovered the file from a shared directory),
+// as the recording's own node would have sent it. Only the node whose
+// settling wrote the row calls it, so the callback is queued once.
+func (s *Server) LostRecording(row meta.Recording) {
+	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
+	if !ok || row.Sid == "" || row.Status.Live() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kept, has, err := sc.StatusCallback(ctx, row.Sid)
+	if err != nil {
+		s.log.Error("twilio: a lost node's recording: its status callback could not be read; none sent", "sid", row.Sid, "err", err)
+		return
+	}
+	if !has {
+		return
+	}
+	if s.o.Webhook == nil {
+		s.log.Error("twilio: a lost node's recording has a status callback but this node sends no webhooks", "sid", row.Sid, "url", kept.URL)
+		return
+	}
+	cb := &callback{url: kept.URL, method: kept.Method, events: map[string]bool{}, base: kept.Base}
+	if cb.method == "" {
+		cb.method = "POST"
+	}
+	if cb.base == "" {
+		cb.base = strings.TrimSuffix(s.o.PublicURL, "/")
+	}
+	for _, e := range kept.Events {
+		cb.events[e] = true
+	}
+	lr := &liveRec{sid: row.Sid, name: row.Name, callSid: row.CallSid, accountSid: row.AccountSid, track: kept.Track,
+		channels: max(row.Channels, 1), callback: cb}
+	event := Status(row.Status)
+	if event != "absent" && event != "failed" {
+		event = "completed"
+	}
+	s.notify(lr, event, row)
+}
+
 // parseCallback reads RecordingStatusCallback, …Event and …Method.
 func (s *Server) parseCallback(r *http.Request) (*callback, error) {
 	target := r.PostForm.Get("RecordingStatusCallback")

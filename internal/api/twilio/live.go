@@ -176,6 +176,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	s.mu.Lock()
 	lr.sid = rec.Sid
 	s.mu.Unlock()
+	s.keepCallback(r.Context(), lr, rec.Sid)
 	s.notify(lr, "in-progress", rec)
 	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
 }

@@ -28,9 +28,12 @@
 //     which nothing arrived (a lost burst the underrun already covered in real
 //     time, or a silence-suppression pause) are skipped while the depth stays
 //     at or above the target, so a loss does not add permanent delay.
-//   - Overflow: the buffered span never exceeds 120 ms (6 frames). A packet
-//     that would extend it further drops the oldest whole frames
-//     (OverflowDrops counts the dropped frames that held audio).
+//   - Overflow: after Trim (Mixer.Trim, called by the driver of the ticks
+//     once it has caught up with real time) the buffered span is at most
+//     120 ms (6 frames); a push may extend it to 320 ms (16 frames), so that
+//     the packets that came while a late clock slept are there to be mixed,
+//     and beyond that drops the oldest whole frames (OverflowDrops counts
+//     the dropped frames that held audio, at either point).
 //   - Late: samples behind the play-out point are discarded (LateDrops counts
 //     packets that lost all or part of their samples this way).
 //   - Latency trim: if for 2 s (100 ticks) the buffer never fell below the

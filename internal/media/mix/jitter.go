@@ -13,18 +13,23 @@ const (
 	FrameSamples = audio.FrameSamples
 
 	targetDepth = 2 * FrameSamples // 40 ms: start (and restart) play-out at this depth
-	maxDepth    = 6 * FrameSamples // 120 ms: never buffer more; drop oldest frames
-	resetJump   = SampleRate       // a timestamp jump of more than 1 s resets the buffer
-	trimWindow  = 100              // ticks (2 s) observed before a latency trim
+	maxDepth    = 6 * FrameSamples // 120 ms: what Trim leaves; older frames are dropped
+	// burstDepth is what a push may fill the buffer to before its oldest
+	// frames are dropped: the packets of a clock that woke up to 300 ms
+	// late (a busy host) all arrive at once, before the mixer, catching up,
+	// plays them faster than real time; Trim then enforces maxDepth.
+	burstDepth = 16 * FrameSamples
+	resetJump  = SampleRate // a timestamp jump of more than 1 s resets the buffer
+	trimWindow = 100        // ticks (2 s) observed before a latency trim
 
-	ringSize = 1024 // power of two >= maxDepth
+	ringSize = 4096 // power of two >= burstDepth
 	ringMask = ringSize - 1
 )
 
 // jitter is a play-out buffer positioned by RTP timestamp. Positions are
 // RTP timestamps unwrapped to 64 bits. Invariants: present (a bit per
 // sample) is set only for positions in [playTS, maxEnd), and that span is
-// at most maxDepth, so the ring never aliases; buf is zero wherever present
+// at most burstDepth, so the ring never aliases; buf is zero wherever present
 // is false. It is not safe for concurrent use; Participant guards it.
 type jitter struct {
 	buf     [ringSize]int16
@@ -82,8 +87,8 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 	if ext > j.lastExt {
 		j.lastExt, j.lastTS = ext, ts
 	}
-	if len(pcm) > maxDepth { // keep only the newest maxDepth samples
-		k := len(pcm) - maxDepth
+	if len(pcm) > burstDepth { // keep only the newest burstDepth samples
+		k := len(pcm) - burstDepth
 		j.st.OverflowDrops += uint64(k / FrameSamples)
 		pcm = pcm[k:]
 		ext += int64(k)
@@ -102,7 +107,7 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 		}
 	}
 	if end > j.maxEnd {
-		if over := end - j.playTS - maxDepth; over > 0 {
+		if over := end - j.playTS - burstDepth; over > 0 {
 			frames := (over + FrameSamples - 1) / FrameSamples
 			j.st.OverflowDrops += uint64(j.skip(frames))
 		}
@@ -240,6 +245,18 @@ func (j *jitter) pull(dst []int16) (active bool) {
 		j.winTicks, j.winMin = 0, math.MaxInt64
 	}
 	return active
+}
+
+// trim drops the oldest frames beyond maxDepth (counted as overflow) and
+// returns how many of them held audio.
+func (j *jitter) trim() int {
+	over := j.maxEnd - j.playTS - maxDepth
+	if over <= 0 {
+		return 0
+	}
+	n := j.skip((over + FrameSamples - 1) / FrameSamples)
+	j.st.OverflowDrops += uint64(n)
+	return n
 }
 
 // drain makes the buffer play out what it holds, whatever its depth.

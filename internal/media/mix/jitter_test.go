@@ -137,13 +137,20 @@ func TestSilenceSuppressionGap(t *testing.T) {
 	}
 }
 
+// TestOverflowDropsOldest: a burst beyond 120 ms is kept until Trim (the
+// ticks' driver has caught up), which drops its oldest frames; a push past
+// 320 ms drops the oldest at once.
 func TestOverflowDropsOldest(t *testing.T) {
-	_, p, next := single(t)
+	m, p, next := single(t)
 	for k := range 10 {
 		p.Push(ssrcA, uint32(k*FrameSamples), constFrame(int16(k+1), FrameSamples))
 	}
+	if st := p.Stats(); st.OverflowDrops != 0 || st.Depth != 10*FrameSamples {
+		t.Fatalf("before Trim: stats %+v", st)
+	}
+	m.Trim()
 	if st := p.Stats(); st.OverflowDrops != 4 || st.Depth != maxDepth {
-		t.Fatalf("stats %+v", st)
+		t.Fatalf("after Trim: stats %+v", st)
 	}
 	var got []int
 	for range 7 {
@@ -152,20 +159,59 @@ func TestOverflowDropsOldest(t *testing.T) {
 	if want := []int{5, 6, 7, 8, 9, 10, 0}; !slices.Equal(got, want) {
 		t.Fatalf("played %v, want %v", got, want)
 	}
+
+	_, p, next = single(t)
+	for k := range 20 {
+		p.Push(ssrcA, uint32(k*FrameSamples), constFrame(int16(k+1), FrameSamples))
+	}
+	if st := p.Stats(); st.OverflowDrops != 4 || st.Depth != burstDepth {
+		t.Fatalf("a 400 ms burst: stats %+v", st)
+	}
+	if got := next(); got != 5 {
+		t.Fatalf("first frame of a 400 ms burst %d, want 5", got)
+	}
+}
+
+// TestBurstCaughtUpKeepsEveryFrame: the packets of 300 ms that came at once
+// (a clock that woke up late) all play when the driver mixes faster than
+// real time before it trims.
+func TestBurstCaughtUpKeepsEveryFrame(t *testing.T) {
+	m, p, next := single(t)
+	for k := range 15 {
+		p.Push(ssrcA, uint32(k*FrameSamples), constFrame(int16(k+1), FrameSamples))
+	}
+	var got []int
+	for range 10 { // catching up
+		got = append(got, next())
+	}
+	m.Trim()
+	for range 6 {
+		got = append(got, next())
+	}
+	if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0}; !slices.Equal(got, want) {
+		t.Fatalf("played %v, want %v", got, want)
+	}
+	if st := p.Stats(); st.OverflowDrops != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 func TestOversizedPacket(t *testing.T) {
-	_, p, next := single(t)
-	pcm := make([]int16, 8*FrameSamples)
+	m, p, next := single(t)
+	pcm := make([]int16, 18*FrameSamples)
 	for i := range pcm {
 		pcm[i] = int16(i/FrameSamples + 1)
 	}
 	p.Push(ssrcA, 0, pcm)
-	if st := p.Stats(); st.OverflowDrops != 2 || st.Depth != maxDepth {
+	if st := p.Stats(); st.OverflowDrops != 2 || st.Depth != burstDepth {
 		t.Fatalf("stats %+v", st)
 	}
-	if got := next(); got != 3 {
-		t.Fatalf("first frame %d, want 3", got)
+	m.Trim()
+	if st := p.Stats(); st.OverflowDrops != 12 || st.Depth != maxDepth {
+		t.Fatalf("after Trim: stats %+v", st)
+	}
+	if got := next(); got != 13 {
+		t.Fatalf("first frame %d, want 13", got)
 	}
 }
 

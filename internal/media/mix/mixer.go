@@ -73,6 +73,15 @@ func (m *Mixer) Remove(p *Participant) {
 	m.parts.Store(&next)
 }
 
+// Sync returns once a Tick that was running when it was called has returned:
+// whatever that tick took from the play-out buffers (a leaving party's last
+// frame) has reached its out and rec callbacks. It must not be called from
+// those callbacks.
+func (m *Mixer) Sync() {
+	m.tickMu.Lock()
+	m.tickMu.Unlock() //nolint:staticcheck // empty: waiting for the tick is the point
+}
+
 // Len returns the number of participants.
 func (m *Mixer) Len() int { return len(*m.parts.Load()) }
 
@@ -102,6 +111,15 @@ func (m *Mixer) HasAnnouncer() bool { return m.announcer.Load() != nil }
 // participant's own overlay). frame is valid only during the call.
 func (m *Mixer) Tick(out func(p *Participant, frame []int16)) {
 	m.TickRecord(out, nil)
+}
+
+// Trim trims every participant's play-out buffer to 120 ms
+// (Participant.Trim): the driver of the ticks calls it once it has caught
+// up with real time.
+func (m *Mixer) Trim() {
+	for _, p := range *m.parts.Load() {
+		p.Trim()
+	}
 }
 
 // TickRecord is Tick that also calls rec once, after the out calls, with the

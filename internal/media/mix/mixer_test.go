@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
@@ -524,5 +525,33 @@ func TestTwoPartiesMatchReference(t *testing.T) {
 	}
 	if checked < 100 {
 		t.Fatalf("only %d ticks with both parties active", checked)
+	}
+}
+
+// TestSyncWaitsForTheTickInProgress: Sync returns only once the tick that
+// took a participant's last frame has handed it to its rec callback.
+func TestSyncWaitsForTheTickInProgress(t *testing.T) {
+	m := New()
+	p := m.Add("a")
+	p.Push(ssrcA, 0, constFrame(7, FrameSamples))
+	p.Drain()
+	inRec, release := make(chan struct{}), make(chan struct{})
+	go m.TickRecord(nil, func([]int16, []Frame) { close(inRec); <-release })
+	<-inRec
+	if d := p.Stats().Depth; d != 0 {
+		t.Fatalf("the tick left %d samples", d)
+	}
+	synced := make(chan struct{})
+	go func() { m.Sync(); close(synced) }()
+	select {
+	case <-synced:
+		t.Fatal("Sync returned while the tick was still in its rec callback")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-synced:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Sync did not return once the tick had")
 	}
 }

@@ -38,6 +38,17 @@ func (p *Participant) Push(ssrc uint32, ts uint32, pcm []int16) {
 	p.mu.Unlock()
 }
 
+// Trim drops the oldest frames the play-out buffer holds beyond 120 ms
+// and returns how many of them held audio (counted in OverflowDrops). A
+// push keeps up to 320 ms, so that the packets of a clock that woke up late
+// are there to be mixed while it catches up; whoever drives the ticks trims
+// once it has caught up, so that a sender's burst does not add latency.
+func (p *Participant) Trim() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.jb.trim()
+}
+
 // Reset flushes the play-out buffer; the next Push starts a new stream.
 func (p *Participant) Reset() {
 	p.mu.Lock()

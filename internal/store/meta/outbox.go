@@ -25,6 +25,12 @@ type OutboxItem struct {
 	NextAt      time.Time
 	Created     time.Time
 	LastError   string
+	// ClaimedBy and ClaimUntil, when set at Enqueue, store the item
+	// already claimed (a sender that delivers it at once from memory); the
+	// item is then not due before ClaimUntil. Read back as stored (empty
+	// and zero when unclaimed).
+	ClaimedBy  string
+	ClaimUntil time.Time
 }
 
 // IsGET reports whether the notification is sent as a GET (no content
@@ -42,8 +48,13 @@ const (
 // database (migration 00005). Every Store of this package implements it.
 type Outbox interface {
 	// Enqueue stores a pending item and returns its id. A zero NextAt is
-	// now.
+	// now. With ClaimedBy set the item is stored claimed by it until
+	// ClaimUntil, and due then (NextAt is ignored).
 	Enqueue(ctx context.Context, it OutboxItem) (int64, error)
+	// ReleaseClaims makes the pending items claimed by claimant due now and
+	// unclaimed (a sender that stopped, or restarted after dying, with
+	// items it had claimed but not settled); it returns how many.
+	ReleaseClaims(ctx context.Context, claimant string, now time.Time) (int64, error)
 	// Due lists up to limit of node's pending items whose time has come,
 	// oldest first.
 	Due(ctx context.Context, node string, now time.Time, limit int) ([]OutboxItem, error)
@@ -76,12 +87,13 @@ type Outbox interface {
 
 var _ Outbox = (*sqlStore)(nil)
 
-const outboxCols = `id, node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error`
+const outboxCols = `id, node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until`
 
 // The outbox's statements run for every notification: they are prepared
-// once per database (parsing one costs SQLite more than running it).
+// once per database (parsing one costs SQLite more than running it), and
+// are given written with $n placeholders (rebound once, when prepared).
 func (s *sqlStore) outboxExec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := s.stmt(ctx, s.w, query)
+	st, err := s.rawStmt(ctx, s.w, query)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +101,7 @@ func (s *sqlStore) outboxExec(ctx context.Context, query string, args ...any) (s
 }
 
 func (s *sqlStore) outboxQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.stmt(ctx, s.w, query)
+	st, err := s.rawStmt(ctx, s.w, query)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +109,7 @@ func (s *sqlStore) outboxQuery(ctx context.Context, query string, args ...any) (
 }
 
 func (s *sqlStore) outboxRow(ctx context.Context, query string, args ...any) rowScanner {
-	st, err := s.stmt(ctx, s.w, query)
+	st, err := s.rawStmt(ctx, s.w, query)
 	if err != nil {
 		return errRow{err}
 	}
@@ -113,10 +125,10 @@ func (e errRow) Scan(...any) error { return e.err }
 
 func scanOutbox(row rowScanner) (OutboxItem, error) {
 	var it OutboxItem
-	var next, created dbTime
+	var next, created, claimUntil dbTime
 	err := row.Scan(&it.ID, &it.Node, &it.Kind, &it.CallID, &it.URL, &it.ContentType, &it.Body, &it.Status,
-		&it.Attempts, &next, &created, &it.LastError)
-	it.NextAt, it.Created = next.t, created.t
+		&it.Attempts, &next, &created, &it.LastError, &it.ClaimedBy, &claimUntil)
+	it.NextAt, it.Created, it.ClaimUntil = next.t, created.t, claimUntil.t
 	return it, err
 }
 
@@ -126,9 +138,16 @@ func (s *sqlStore) Enqueue(ctx context.Context, it OutboxItem) (int64, error) {
 		it.NextAt = now
 	}
 	var id int64
-	err := s.outboxRow(ctx, s.q(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '') RETURNING id`),
-		it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now)).Scan(&id)
+	var err error
+	if it.ClaimedBy != "" {
+		err = s.outboxRow(ctx, `INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '', $9, $7`+s.d.timeCast+`) RETURNING id`,
+			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.ClaimUntil), s.timeArg(now), it.ClaimedBy).Scan(&id)
+	} else {
+		err = s.outboxRow(ctx, `INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '') RETURNING id`,
+			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now)).Scan(&id)
+	}
 	if err != nil {
 		return 0, s.mapErr(err, "outbox enqueue")
 	}
@@ -136,8 +155,8 @@ VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCa
 }
 
 func (s *sqlStore) Due(ctx context.Context, node string, now time.Time, limit int) ([]OutboxItem, error) {
-	rows, err := s.outboxQuery(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox
-WHERE status = 'pending' AND node = $1 AND next_at <= $2`+s.d.timeCast+` ORDER BY next_at, id LIMIT $3`),
+	rows, err := s.outboxQuery(ctx, (`SELECT ` + outboxCols + ` FROM webhook_outbox
+WHERE status = 'pending' AND node = $1 AND next_at <= $2` + s.d.timeCast + ` ORDER BY next_at, id LIMIT $3`),
 		node, s.timeArg(now), limit)
 	if err != nil {
 		return nil, s.mapErr(err, "outbox due")
@@ -157,7 +176,7 @@ WHERE status = 'pending' AND node = $1 AND next_at <= $2`+s.d.timeCast+` ORDER B
 func (s *sqlStore) NextDue(ctx context.Context, node string) (time.Time, bool, error) {
 	var t dbTime
 	var n int
-	err := s.outboxRow(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n, &t)
+	err := s.outboxRow(ctx, (`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n, &t)
 	if err != nil {
 		return time.Time{}, false, s.mapErr(err, "outbox next")
 	}
@@ -165,13 +184,13 @@ func (s *sqlStore) NextDue(ctx context.Context, node string) (time.Time, bool, e
 }
 
 func (s *sqlStore) Settle(ctx context.Context, id int64, status string, attempts int, next time.Time, lastErr string) error {
-	_, err := s.outboxExec(ctx, s.q(`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3`+s.d.timeCast+`, last_error = $4, claimed_by = '', claim_until = NULL WHERE id = $5`),
+	_, err := s.outboxExec(ctx, (`UPDATE webhook_outbox SET status = $1, attempts = $2, next_at = $3` + s.d.timeCast + `, last_error = $4, claimed_by = '', claim_until = NULL WHERE id = $5`),
 		status, attempts, s.timeArg(next), lastErr, id)
 	return s.mapErr(err, "outbox settle")
 }
 
 func (s *sqlStore) OutboxItem(ctx context.Context, id int64) (OutboxItem, error) {
-	it, err := scanOutbox(s.outboxRow(ctx, s.q(`SELECT `+outboxCols+` FROM webhook_outbox WHERE id = $1`), id))
+	it, err := scanOutbox(s.outboxRow(ctx, (`SELECT ` + outboxCols + ` FROM webhook_outbox WHERE id = $1`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return OutboxItem{}, ErrNotFound
 	}
@@ -180,29 +199,58 @@ func (s *sqlStore) OutboxItem(ctx context.Context, id int64) (OutboxItem, error)
 
 func (s *sqlStore) PendingCount(ctx context.Context, node string) (int, error) {
 	var n int
-	err := s.outboxRow(ctx, s.q(`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n)
+	err := s.outboxRow(ctx, (`SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending' AND node = $1`), node).Scan(&n)
 	return n, s.mapErr(err, "outbox count")
 }
 
 func (s *sqlStore) SettleDelivered(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
+	for len(ids) > 0 {
+		n := min(len(ids), maxSettle)
+		if err := s.settleDelivered(ctx, ids[:n], at); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// maxSettle bounds the ids of one settling statement.
+const maxSettle = 128
+
+// settleDelivered settles up to maxSettle ids in one statement. The list
+// is padded to a power of two with its last id (a repeat in IN changes
+// nothing), so that a handful of prepared statements serve every batch.
+func (s *sqlStore) settleDelivered(ctx context.Context, ids []int64, at time.Time) error {
+	size := 1
+	for size < len(ids) {
+		size *= 2
 	}
 	var b strings.Builder
-	args := []any{s.timeArg(at)}
-	for i, id := range ids {
+	args := make([]any, 0, size+1)
+	args = append(args, s.timeArg(at))
+	for i := range size {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		args = append(args, id)
+		args = append(args, ids[min(i, len(ids)-1)])
 		b.WriteString("$" + strconv.Itoa(len(args)))
 	}
-	_, err := s.outboxExec(ctx, s.q(`UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '', claimed_by = '', claim_until = NULL WHERE id IN (`+b.String()+`)`), args...)
+	_, err := s.outboxExec(ctx, `UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, next_at = $1`+s.d.timeCast+`, last_error = '', claimed_by = '', claim_until = NULL WHERE id IN (`+b.String()+`)`, args...)
 	return s.mapErr(err, "outbox settle delivered")
 }
 
+func (s *sqlStore) ReleaseClaims(ctx context.Context, claimant string, now time.Time) (int64, error) {
+	res, err := s.outboxExec(ctx, `UPDATE webhook_outbox SET claimed_by = '', claim_until = NULL, next_at = $2`+s.d.timeCast+`
+WHERE claimed_by = $1 AND status = 'pending'`, claimant, s.timeArg(now))
+	if err != nil {
+		return 0, s.mapErr(err, "outbox release claims")
+	}
+	n, err := res.RowsAffected()
+	return n, s.mapErr(err, "outbox release claims")
+}
+
 func (s *sqlStore) Heartbeat(ctx context.Context, node string, at time.Time) error {
-	_, err := s.outboxExec(ctx, s.q(`INSERT INTO webhook_nodes (node, seen) VALUES ($1, $2`+s.d.timeCast+`)
+	_, err := s.outboxExec(ctx, (`INSERT INTO webhook_nodes (node, seen) VALUES ($1, $2` + s.d.timeCast + `)
 ON CONFLICT (node) DO UPDATE SET seen = excluded.seen`), node, s.timeArg(at))
 	return s.mapErr(err, "outbox heartbeat")
 }
@@ -221,10 +269,10 @@ func (s *sqlStore) Claim(ctx context.Context, node string, now time.Time, lease 
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	cond := strings.NewReplacer("$2", "$2"+s.d.timeCast, "$3", "$3"+s.d.timeCast).Replace(claimable)
-	rows, err := s.outboxQuery(ctx, s.q(`UPDATE webhook_outbox SET claimed_by = $1, claim_until = $4`+s.d.timeCast+`
-WHERE id IN (SELECT id FROM webhook_outbox WHERE `+cond+` AND next_at <= $2`+s.d.timeCast+`
-  ORDER BY next_at, id LIMIT $5`+lock+`)
-RETURNING `+outboxCols),
+	rows, err := s.outboxQuery(ctx, (`UPDATE webhook_outbox SET claimed_by = $1, claim_until = $4` + s.d.timeCast + `
+WHERE id IN (SELECT id FROM webhook_outbox WHERE ` + cond + ` AND next_at <= $2` + s.d.timeCast + `
+  ORDER BY next_at, id LIMIT $5` + lock + `)
+RETURNING ` + outboxCols),
 		node, s.timeArg(now), s.timeArg(deadBefore), s.timeArg(now.Add(lease)), limit)
 	if err != nil {
 		return nil, s.mapErr(err, "outbox claim")
@@ -256,7 +304,7 @@ func (s *sqlStore) NextClaimable(ctx context.Context, node string, deadBefore ti
 	cond := strings.NewReplacer("$2", "$2"+s.d.timeCast, "$3", "$3"+s.d.timeCast).Replace(claimable)
 	// (Claims are left out of the condition here: an item claimed by a
 	// live node is due when that claim ends, which is soon enough.)
-	err := s.outboxRow(ctx, s.q(`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE `+cond),
+	err := s.outboxRow(ctx, (`SELECT COUNT(*), MIN(next_at) FROM webhook_outbox WHERE `+cond),
 		node, s.timeArg(time.Now().Add(100*365*24*time.Hour)), s.timeArg(deadBefore)).Scan(&n, &t)
 	if err != nil {
 		return time.Time{}, false, s.mapErr(err, "outbox next claimable")

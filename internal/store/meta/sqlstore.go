@@ -53,15 +53,33 @@ type sqlStore struct {
 type stmtKey struct {
 	db    *sql.DB
 	query string
+	raw   bool // query has $n placeholders, rebound when prepared
 }
 
 // stmt returns the prepared form of a (rebound) query on db.
 func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	k := stmtKey{db, query}
+	return s.prepared(ctx, db, stmtKey{db, query, false})
+}
+
+// rawStmt is stmt for a query written with $n placeholders: it is rebound
+// once, when first prepared, not at every execution (SQLite's rebinding is
+// a regular expression).
+func (s *sqlStore) rawStmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return s.prepared(ctx, db, stmtKey{db, query, true})
+}
+
+// prepared returns k's statement, preparing it the first time (stmtMu held).
+func (s *sqlStore) prepared(ctx context.Context, db *sql.DB, k stmtKey) (*sql.Stmt, error) {
 	if st := s.stmts[k]; st != nil {
 		return st, nil
+	}
+	query := k.query
+	if k.raw {
+		query = s.q(query)
 	}
 	st, err := db.PrepareContext(ctx, query)
 	if err != nil {

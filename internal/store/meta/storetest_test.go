@@ -49,11 +49,13 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"PageFilters", testPageFilters},
 		{"OutboxClaims", testOutboxClaims},
+		{"OutboxDirectClaims", testOutboxDirectClaims},
 		{"Quality", testQuality},
 		{"LiveStatus", testLiveStatus},
 		{"SetChecksum", testSetChecksum},
 		{"StartRecording", testStartRecording},
 		{"Owners", testOwners},
+		{"StatusCallback", testStatusCallback},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1589,5 +1591,136 @@ func testStartRecording(t *testing.T, s Store) {
 	}
 	if got, err := s.Recording(ctx, a.Sid, r.Sid); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("row changed by a refused start: %+v %v", got, err)
+	}
+}
+
+// testOutboxDirectClaims: an item stored already claimed (the webhook
+// sender's direct path) is neither due nor claimable, by its own node or
+// another, until its claim ends; ReleaseClaims makes its claimant's pending
+// items due at once and unclaimed, and no one else's; a dead node's
+// direct claim is taken over once it expires; SettleDelivered settles
+// batches of any size (padded to a power of two, chunked past the
+// statement's limit) counting each attempt once.
+func testOutboxDirectClaims(t *testing.T, s Store) {
+	ctx := tctx(t)
+	ob := s.(Outbox)
+	now := time.Now().Truncate(time.Millisecond)
+	lease := time.Minute
+	for _, n := range []string{"a", "b"} {
+		if err := ob.Heartbeat(ctx, n, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enq := func(node, claimant string) int64 {
+		id, err := ob.Enqueue(ctx, OutboxItem{Node: node, Kind: "K", URL: "http://x/", ContentType: "text/plain",
+			Body: []byte("b"), ClaimedBy: claimant, ClaimUntil: now.Add(lease)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	mine, other := enq("a", "a/direct"), enq("a", "a/elsewhere")
+	it, err := ob.OutboxItem(ctx, mine)
+	if err != nil || it.ClaimedBy != "a/direct" || !it.ClaimUntil.Equal(now.Add(lease)) || !it.NextAt.Equal(now.Add(lease)) || it.Status != OutboxPending {
+		t.Fatalf("stored claimed: %+v %v", it, err)
+	}
+	alive := now.Add(-30 * time.Second)
+	for _, n := range []string{"a", "b"} {
+		if got, err := ob.Claim(ctx, n, now, lease, alive, 10); err != nil || len(got) != 0 {
+			t.Fatalf("%s claimed %d directly claimed items (%v)", n, len(got), err)
+		}
+	}
+	if n, err := ob.ReleaseClaims(ctx, "a/direct", now); err != nil || n != 1 {
+		t.Fatalf("released %d (%v), want 1", n, err)
+	}
+	got, err := ob.Claim(ctx, "a", now, lease, alive, 10)
+	if err != nil || len(got) != 1 || got[0].ID != mine {
+		t.Fatalf("after release a claimed %+v %v, want only the released item", got, err)
+	}
+	// A settled item is not released again.
+	if err := ob.SettleDelivered(ctx, []int64{mine}, now); err != nil {
+		t.Fatal(err)
+	}
+	// a dies holding a direct claim: b takes it over once the claim ends.
+	held := enq("a", "a/direct")
+	later := now.Add(40 * time.Second)
+	if got, err := ob.Claim(ctx, "b", later, lease, later.Add(-30*time.Second), 10); err != nil || len(got) != 0 {
+		t.Fatalf("b took %d items whose claims have not ended (%v)", len(got), err)
+	}
+	expired := now.Add(lease + time.Second)
+	got, err = ob.Claim(ctx, "b", expired, lease, expired.Add(-30*time.Second), 10)
+	if err != nil || len(got) != 2 || got[0].ID != other || got[1].ID != held {
+		t.Fatalf("after a's claims ended b took %+v %v, want both of a's held items", got, err)
+	}
+	if n, err := ob.ReleaseClaims(ctx, "a/direct", expired); err != nil || n != 0 {
+		t.Fatalf("released %d items b holds (%v)", n, err)
+	}
+
+	// Batches: 3 (padded to 4 with a repeat) and 300 (chunked): each item
+	// delivered with one attempt.
+	for _, size := range []int{3, 300} {
+		var ids []int64
+		for range size {
+			ids = append(ids, enq("c", "c/direct"))
+		}
+		if err := ob.SettleDelivered(ctx, ids, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			it, err := ob.OutboxItem(ctx, id)
+			if err != nil || it.Status != OutboxDelivered || it.Attempts != 1 || it.ClaimedBy != "" {
+				t.Fatalf("batch of %d: item %+v %v", size, it, err)
+			}
+		}
+	}
+	if n, err := ob.PendingCount(ctx, "c"); err != nil || n != 0 {
+		t.Fatalf("%d of c's items pending (%v)", n, err)
+	}
+}
+
+// testStatusCallback: a recording's status callback is kept with its row,
+// read back whole, survives the row's later writes (the recording's own
+// progress and its settling), and is absent from rows without one.
+func testStatusCallback(t *testing.T, s Store) {
+	ctx := tctx(t)
+	sc, ok := s.(StatusCallbacks)
+	if !ok {
+		t.Fatalf("%T keeps no status callbacks", s)
+	}
+	a := mustAccount(t, s, "cb")
+	plain, r := sampleRec(a.Sid, 1), sampleRec(a.Sid, 2)
+	r.Status = StatusInProgress
+	mustPut(t, s, plain)
+	mustPut(t, s, r)
+	want := StatusCallback{URL: "http://hooks.example/status?tenant=a%20b", Method: "GET", Events: []string{"completed", "failed"},
+		Base: "http://node-a:8088", Track: "inbound"}
+	if err := sc.SetStatusCallback(ctx, r.Sid, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SetStatusCallback(ctx, "RE"+strings.Repeat("0", 32), want); !errors.Is(err, ErrNotFound) {
+		t.Errorf("set on an unknown recording: %v, want ErrNotFound", err)
+	}
+	if err := sc.SetStatusCallback(ctx, r.Sid, StatusCallback{Method: "POST"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("set without a URL: %v, want ErrInvalid", err)
+	}
+	// The recording's own writes (an upsert of the whole row) and its
+	// settling leave the callback alone.
+	r.Duration, r.DateCreated = 7, time.Time{}
+	mustPut(t, s, r)
+	if nl, ok := s.(NodeLiveness); ok {
+		r.Status, r.StatusDetail, r.DateUpdated = StatusFailed, "Node lost: test", time.Now()
+		if done, err := nl.SettleLost(ctx, r, r.Node); err != nil || !done {
+			t.Fatalf("settle: %v %v", done, err)
+		}
+	}
+	got, has, err := sc.StatusCallback(ctx, r.Sid)
+	if err != nil || !has || !reflect.DeepEqual(got, want) {
+		t.Fatalf("read back: %+v %v %v, want %+v", got, has, err, want)
+	}
+	if got, has, err := sc.StatusCallback(ctx, plain.Sid); err != nil || has || got.URL != "" {
+		t.Errorf("a row without one: %+v %v %v", got, has, err)
+	}
+	if _, _, err := sc.StatusCallback(ctx, "RE"+strings.Repeat("1", 32)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown recording: %v, want ErrNotFound", err)
 	}
 }

@@ -1,0 +1,73 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// StatusCallback is where a recording's status goes (Twilio's
+// RecordingStatusCallback, …Method and …Event), kept with the recording
+// in the catalog (migration 00015) so that any node of a cluster can send
+// its final status: the node that settles the recordings of a lost node
+// sends their failed callback.
+type StatusCallback struct {
+	URL    string   `json:"url"`
+	Method string   `json:"method"` // POST or GET
+	Events []string `json:"events"`
+	// Base is the media URL base the recording's URL is made from.
+	Base string `json:"base,omitempty"`
+	// Track is the audio recorded (Twilio's RecordingTrack).
+	Track string `json:"track,omitempty"`
+}
+
+// StatusCallbacks stores recordings' status callbacks.
+type StatusCallbacks interface {
+	// SetStatusCallback keeps the status callback of the recording sid
+	// (ErrNotFound without such a row).
+	SetStatusCallback(ctx context.Context, sid string, cb StatusCallback) error
+	// StatusCallback returns the status callback of the recording sid;
+	// false when it has none (ErrNotFound without such a row).
+	StatusCallback(ctx context.Context, sid string) (StatusCallback, bool, error)
+}
+
+func (s *sqlStore) SetStatusCallback(ctx context.Context, sid string, cb StatusCallback) error {
+	if cb.URL == "" {
+		return fmt.Errorf("%w: a status callback without a URL", ErrInvalid)
+	}
+	b, err := json.Marshal(cb)
+	if err != nil {
+		return fmt.Errorf("%w: status callback: %v", ErrInvalid, err)
+	}
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE recordings SET status_callback = $1 WHERE sid = $2`), string(b), sid)
+	if err != nil {
+		return s.mapErr(err, "set a recording's status callback")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.mapErr(err, "set a recording's status callback")
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *sqlStore) StatusCallback(ctx context.Context, sid string) (StatusCallback, bool, error) {
+	var raw string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT status_callback FROM recordings WHERE sid = $1`), sid).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return StatusCallback{}, false, ErrNotFound
+	}
+	if err != nil {
+		return StatusCallback{}, false, s.mapErr(err, "a recording's status callback")
+	}
+	if raw == "" {
+		return StatusCallback{}, false, nil
+	}
+	var cb StatusCallback
+	if err := json.Unmarshal([]byte(raw), &cb); err != nil {
+		return StatusCallback{}, false, fmt.Errorf("recording %s: status callback: %w", sid, err)
+	}
+	return cb, true, nil
+}
