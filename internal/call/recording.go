@@ -575,7 +575,11 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		return
 	}
 	r.writer = w
-	r.q.init(r.queueSamples())
+	var burst time.Duration
+	if p := r.m.opts.Poller; p != nil {
+		burst = p.SlowInterval()
+	}
+	r.q.initFor(r.queueSamples(), burst)
 	r.startWriter(w, filepath.Dir(r.path))
 	r.timeline = recorder.NewTimeline(audio.SampleRate, 60*time.Millisecond)
 	if r.opts.SilenceThreshold > 0 {

@@ -255,3 +255,34 @@ func TestWriterPoolBlockedStepDelaysNoOther(t *testing.T) {
 		t.Fatal("two steps of one queue ran at once")
 	}
 }
+
+// With the poller reading each socket every 200 ms, a recording's queue
+// takes a writerTick of audio plus a 200 ms burst between two takes: its
+// buffer holds that without growing, and the steady state allocates
+// nothing (before, the buffer grew, and was dropped, on most ticks: the
+// RSS per call at read_interval_ms 200, bench/RESULTS.md).
+func TestRecQueueHoldsReadIntervalBursts(t *testing.T) {
+	var q recQueue
+	q.initFor(16000, 200*time.Millisecond)
+	frame := make([]int16, 160)
+	cycle := func() {
+		// A tick's worth and one burst, then the writer's take.
+		for i := 0; i < int((writerTick+200*time.Millisecond)/(20*time.Millisecond)); i++ {
+			if !q.push(frame) {
+				t.Fatal("overflow")
+			}
+		}
+		if c := cap(q.pending); c != q.chunk {
+			t.Fatalf("the buffer grew to %d samples (chunk %d)", c, q.chunk)
+		}
+		batch, _ := q.take(nil)
+		recBufs.put(batch)
+	}
+	cycle()
+	if n := testing.AllocsPerRun(50, cycle); n != 0 {
+		t.Fatalf("%v allocations per writer cycle, want 0", n)
+	}
+	if recChunkFor(100*time.Millisecond) != recChunk {
+		t.Fatalf("the default read interval's chunk changed: %v, was %v", recChunkFor(100*time.Millisecond), recChunk)
+	}
+}

@@ -76,9 +76,23 @@ type recQueue struct {
 // a writerTick and a half, so a writer that keeps up never grows it.
 const recChunk = writerTick * 3 / 2
 
-func (q *recQueue) init(samples int) {
+// recChunkFor is the chunk for media that arrives in bursts of up to
+// burst (the poller's read interval: a socket's packets of that long are
+// delivered at once): between two writer ticks a queue takes a writerTick
+// of audio plus one burst, so the chunk holds that and a frame more. With
+// the default read interval (100 ms) it is recChunk; at 200 ms a
+// recording's buffer grew (allocated, then dropped) on most ticks.
+func recChunkFor(burst time.Duration) time.Duration {
+	return max(recChunk, writerTick+burst+20*time.Millisecond)
+}
+
+func (q *recQueue) init(samples int) { q.initFor(samples, 0) }
+
+// initFor sizes the queue: samples is its bound, burst the longest audio
+// the media path hands over at once (recChunkFor).
+func (q *recQueue) initFor(samples int, burst time.Duration) {
 	q.max = samples
-	q.chunk = min(samples, int(recChunk*audio.SampleRate/time.Second)*max(1, samples/int(recQueueDuration*audio.SampleRate/time.Second)))
+	q.chunk = min(samples, int(recChunkFor(burst)*audio.SampleRate/time.Second)*max(1, samples/int(recQueueDuration*audio.SampleRate/time.Second)))
 	q.closed = make(chan error, 1)
 }
 
@@ -290,30 +304,27 @@ func (l *bufList) get(size int) []int16 {
 		l.mu.Unlock()
 		return b
 	}
+	if l.free == nil {
+		l.free = map[int][][]int16{}
+	}
+	if _, ok := l.free[size]; !ok {
+		l.free[size] = nil // a chunk size: put keeps buffers of it
+	}
 	l.mu.Unlock()
 	return make([]int16, 0, size)
 }
 
-// put gives b back; buffers of a size that get never asked for, or beyond
-// maxFree, are dropped.
+// put gives b back; buffers of a size that get never asked for (a queue
+// grown while its writer was behind), or beyond maxFree, are dropped.
 func (l *bufList) put(b []int16) {
 	if cap(b) == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.free == nil {
-		l.free = map[int][][]int16{}
-	}
-	if f, ok := l.free[cap(b)]; (ok || l.isChunk(cap(b))) && len(f) < maxFree {
+	if f, ok := l.free[cap(b)]; ok && len(f) < maxFree {
 		l.free[cap(b)] = append(f, b[:0])
 	}
-}
-
-// isChunk reports whether n is the chunk size of a mono or stereo queue.
-func (l *bufList) isChunk(n int) bool {
-	mono := int(recChunk * audio.SampleRate / time.Second)
-	return n == mono || n == 2*mono
 }
 
 // close asks the writer to write what is queued and close the file.
