@@ -377,6 +377,9 @@ func TestSlowClient(t *testing.T) {
 		}
 		return slowID != ""
 	}, "a channel in the slow app")
+	// Answered, so that the phone's dial timeout (15 s) cannot end the call
+	// while a busy host takes its time over the large events below.
+	n.mustDo("POST", "/channels/"+slowID+"/answer", 204)
 
 	// Large events fill the socket buffers, then the queue of 8.
 	big := strings.Repeat("x", 256*1024)
@@ -397,7 +400,10 @@ func TestSlowClient(t *testing.T) {
 		t.Fatalf("digit %v", ev)
 	}
 	// The slow client, once it reads, finds its connection closed (with
-	// the reason when the close frame still fitted into the socket).
+	// the reason when the close frame still fitted into the socket). (A
+	// deadline of its own: on a busy host the events above take 20 s.)
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	for {
 		_, _, err := slow.Read(ctx)
 		if err != nil {
