@@ -78,8 +78,23 @@ type pollWorker struct {
 	b   *batch // used only by the worker goroutine
 	gid int64  // the worker goroutine's id (see member.holder)
 
-	stop chan struct{}
-	done chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	rounds atomic.Int64 // rounds run, for tests
+	// wake tells a worker parked with nothing to read or tick (idle)
+	// that a socket or a tick was added.
+	wake chan struct{}
+}
+
+// idle reports whether the worker has nothing to do: no socket, no tick.
+func (w *pollWorker) idle() bool { return len(*w.list.Load()) == 0 && len(*w.ticks.Load()) == 0 }
+
+// poke wakes the worker if it is parked (idle).
+func (w *pollWorker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // NewPoller starts workers (at least one) that wake every interval and read
@@ -98,6 +113,7 @@ func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
 			b:        newBatch(),
 			stop:     make(chan struct{}),
 			done:     make(chan struct{}),
+			wake:     make(chan struct{}, 1),
 		}
 		w.list.Store(&[]*member{})
 		w.ticks.Store(&[]*tick{})
@@ -175,6 +191,7 @@ func (p *Poller) AddEvery(s *Socket, fn PacketFunc, period time.Duration) (*Regi
 	list := append(slices.Clone(*w.list.Load()), m)
 	w.list.Store(&list)
 	w.mu.Unlock()
+	w.poke()
 	return &Registration{w: w, m: m}, nil
 }
 
@@ -224,6 +241,11 @@ func (p *Poller) Close() {
 // milliseconds keeps the scheduler's monitor thread polling at 20 µs (it
 // resets its back-off whenever the process wakes from idle), and those
 // context switches cost more CPU than the packets.
+//
+// A worker with no socket and no tick parks on a channel until Add or
+// AddTick pokes it: an idle node (or a lightly loaded one, whose other
+// workers have nothing) pays no wake-up every interval, and the runtime's
+// monitor can sleep.
 func (w *pollWorker) run() {
 	defer close(w.done)
 	w.gid = goid()
@@ -232,6 +254,15 @@ func (w *pollWorker) run() {
 	next := ts.Nano()
 	round := 0
 	for {
+		if w.idle() {
+			select {
+			case <-w.stop:
+				return
+			case <-w.wake:
+			}
+			_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+			next = ts.Nano()
+		}
 		next += w.interval.Nanoseconds()
 		deadline := unix.NsecToTimespec(next)
 		for {
@@ -246,6 +277,7 @@ func (w *pollWorker) run() {
 		default:
 		}
 		round++
+		w.rounds.Add(1)
 		w.round(round)
 		// Pass through the scheduler once per round. A goroutine that never
 		// does looks, to the runtime's monitor, like one running for too
@@ -307,6 +339,7 @@ func (p *Poller) AddTick(period time.Duration, fn func()) *Tick {
 	ticks := append(slices.Clone(*w.ticks.Load()), t)
 	w.ticks.Store(&ticks)
 	w.mu.Unlock()
+	w.poke()
 	return &Tick{w: w, t: t}
 }
 

@@ -431,3 +431,61 @@ func TestPollerAddEvery(t *testing.T) {
 		t.Fatalf("Drain delivered %d datagrams, want 1", n)
 	}
 }
+
+// A worker with nothing to read or tick parks: it runs no rounds while a
+// busy poller beside it runs many (counted, not slept for). A socket
+// added wakes it and its datagrams arrive; once the socket is removed it
+// parks again; a tick added wakes it as well.
+func TestPollerIdleWorkerParks(t *testing.T) {
+	busy, idle := newPoller(t, 1), newPoller(t, 1)
+	bs := listenLoopback(t)
+	rb, err := busy.Add(bs, func([]byte, netip.AddrPort, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Remove()
+	w := idle.workers[0]
+	busyRounds := func() int64 { return busy.workers[0].rounds.Load() }
+	waitParked := func(what string) {
+		t.Helper()
+		// Parked once its count stays put while the busy one runs 20 rounds.
+		for range 10 {
+			before, from := w.rounds.Load(), busyRounds()
+			waitFor(t, func() bool { return busyRounds() >= from+20 })
+			if w.rounds.Load() == before {
+				return
+			}
+		}
+		t.Fatalf("%s: the idle worker keeps running rounds (%d)", what, w.rounds.Load())
+	}
+	waitParked("fresh")
+	if n := w.rounds.Load(); n != 0 {
+		t.Fatalf("a worker with nothing to do ran %d rounds", n)
+	}
+
+	s := listenLoopback(t)
+	var k sink
+	r, err := idle.Add(s, k.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", s.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return k.len() == 3 })
+	r.Remove()
+	waitParked("after Remove")
+
+	var ticks atomic.Int64
+	tk := idle.AddTick(5*time.Millisecond, func() { ticks.Add(1) })
+	waitFor(t, func() bool { return ticks.Load() >= 5 })
+	tk.Remove()
+	waitParked("after the tick's Remove")
+}
