@@ -76,8 +76,14 @@ type config struct {
 	scrape      time.Duration
 	// callbacks: scenario o's Record carries FinishedUrl.
 	callbacks bool
+	// recordRate: scenario o also sends this many Ozeki Record commands a
+	// second (records.go); recordNoURL: without FinishedUrl.
+	recordRate  float64
+	recordNoURL bool
 	// streamFormat is scenario e's external media format.
 	streamFormat string
+	// streamVia is how scenario e streams a call: snoop or call.
+	streamVia string
 	// streamBatchMs is the server's ari.audiosocket_batch_ms (-server-cmd).
 	streamBatchMs int
 	// Cluster runs (cluster.go).
@@ -104,7 +110,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.scrape, "scrape-metrics", 0, "GET the server's /metrics at this interval during the run, as a Prometheus would (0: never); for measuring what metrics cost")
 	fs.StringVar(&c.scenario, "scenario", "a", "a (dialplan Record, 2001), b (ARI channel record, 3XX), b2 (b with a second recording of each call), o (b's work through an OzML script: Script(), Record, Delay; see -callbacks), e (b with each call also streamed to loadgen's AudioSocket receiver: snoop spy=in, externalMedia, bridge), c (ARI two-party bridge, stereo record) or p (the same two-party call recorded by a user's policy, stereo)")
 	fs.BoolVar(&c.callbacks, "callbacks", false, "scenario o: each recording also sends RecordCompleted to loadgen's receiver through the webhook sender (FinishedUrl); the run fails unless every call's callback arrives exactly once, signed")
+	fs.Float64Var(&c.recordRate, "record-rate", 0, "scenario o: also send this many Ozeki API Record commands a second (Duration=1, wav, a RecordPath of their own) round-robin to the calls that are up, each recording's RecordCompleted posted to loadgen through the webhook sender; the run fails unless each arrives once, signed (records.go)")
+	fs.BoolVar(&c.recordNoURL, "record-no-url", false, "with -record-rate: the same commands without FinishedUrl (no notifications), to measure what the notifications cost")
 	fs.StringVar(&c.streamFormat, "stream-format", "ulaw", "scenario e: the external media format (ulaw, slin, slin16, …)")
+	fs.StringVar(&c.streamVia, "stream-via", "snoop", "scenario e: snoop (record the call, stream a snoop of it: a transcription app) or call (bridge the call itself with the external media channel, no recording: a voice bot)")
 	fs.IntVar(&c.streamBatchMs, "stream-batch-ms", 0, "scenario e with -server-cmd: the server's ari.audiosocket_batch_ms (audio written to the stream's socket at once; 0: each 20 ms frame)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
 	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")
@@ -191,6 +200,14 @@ func (c *config) validate() error {
 	}
 	if c.callbacks && c.scenario != "o" {
 		return errors.New("-callbacks: scenario o only")
+	}
+	switch c.streamVia {
+	case "", "snoop", "call":
+	default:
+		return fmt.Errorf("-stream-via %q: want snoop or call", c.streamVia)
+	}
+	if c.recordRate < 0 || c.recordRate > 0 && c.scenario != "o" {
+		return errors.New("-record-rate: a positive rate, scenario o only")
 	}
 	if c.calls <= 0 || c.rate <= 0 || c.duration < time.Second {
 		return errors.New("-calls and -rate must be positive and -duration at least 1s")

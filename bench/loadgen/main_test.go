@@ -319,7 +319,7 @@ func TestScriptLoad(t *testing.T) {
 // callback and counts a repeated delivery, so a load run cannot pass with
 // callbacks that are unsigned or sent twice.
 func TestOZMLAppChecks(t *testing.T) {
-	a, err := newOZMLApp(true)
+	a, err := newOZMLApp(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,5 +369,63 @@ func TestOZMLAppChecks(t *testing.T) {
 	post("/done", bad, true, "8")
 	if cr := a.report(recDir); cr.Unknown != 1 || cr.BadURL != 1 {
 		t.Errorf("after a callback for an unknown call: %+v", cr)
+	}
+}
+
+// TestScriptLoadRecordCommands: -record-rate drives the Ozeki API's Record
+// command against the script's calls while they are up; every accepted
+// command's recording posts RecordCompleted to /extra once, signed, and
+// the calls' own recordings stay exact (the commands record into a
+// RecordPath of their own).
+func TestScriptLoadRecordCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the script load takes about 10 s")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs Linux /proc to measure the server")
+	}
+	bin := filepath.Join(t.TempDir(), "tapedeck")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tapedeck/tapedeck/cmd/tapedeck")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/tapedeck: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := config{scenario: "o", callbacks: true, recordRate: 20, calls: 10, rate: 20, duration: 5 * time.Second, serverCmd: bin,
+		ariUser: "asterisk", ariPass: "asterisk", tick: 5 * time.Millisecond, dialTimeout: 15 * time.Second}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := run(ctx, c, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	rep.writeText(&sb)
+	t.Log("\n" + sb.String())
+	if rr := rep.Recordings; rr.Found != 10 || rr.WithGap != 0 || rr.BadLength != 0 {
+		t.Errorf("recordings: %d found, %d with gaps, %d wrong length", rr.Found, rr.WithGap, rr.BadLength)
+	}
+	er := rep.ExtraRecords
+	if er == nil || er.Accepted < 20 || int64(er.Delivered) != er.Accepted || er.Duplicates != 0 || er.BadSig != 0 || er.States["duration/done"] == 0 {
+		t.Errorf("Record commands: %+v, want at least 20 accepted, each one's RecordCompleted once, signed", er)
+	}
+	if cb := rep.Callbacks; cb == nil || cb.Delivered != 10 || cb.Duplicates != 0 {
+		t.Errorf("the calls' own callbacks: %+v", cb)
+	}
+	if !rep.Passed {
+		t.Errorf("run FAILED: %v", rep.Problems)
+	}
+	// Without FinishedUrl: the same commands, no notification.
+	c.recordNoURL = true
+	rep, err = run(ctx, c, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if er := rep.ExtraRecords; er == nil || er.Accepted < 20 || er.Delivered != 0 || !rep.Passed {
+		t.Errorf("-record-no-url: %+v, passed %v %v", er, rep.Passed, rep.Problems)
+	}
+	if c.recordRate = -1; c.validate() == nil {
+		t.Error("a negative -record-rate accepted")
 	}
 }

@@ -52,6 +52,8 @@ type ozmlApp struct {
 
 	mu        sync.Mutex
 	incoming  map[string]bool         // CallIds announced by IncomingCall
+	announced map[string]time.Time    // when
+	extra     *extraRecords           // -record-rate's callbacks (/extra)
 	completed map[string][]ozmlNotice // RecordCompleted by CallId
 	delivery  map[string]int          // X-Tapedeck-Delivery -> count
 	problems  []string
@@ -64,16 +66,20 @@ type ozmlNotice struct {
 	reason, state, format, recordURL, duration string
 }
 
-func newOZMLApp(callbacks bool) (*ozmlApp, error) {
+func newOZMLApp(callbacks bool, extra *extraRecords) (*ozmlApp, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	a := &ozmlApp{ln: ln, callbacks: callbacks, secret: []byte(ozmlSecret), incoming: map[string]bool{},
+	a := &ozmlApp{ln: ln, callbacks: callbacks, extra: extra, announced: map[string]time.Time{}, secret: []byte(ozmlSecret), incoming: map[string]bool{},
 		completed: map[string][]ozmlNotice{}, delivery: map[string]int{}, arrived: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/incoming", a.serveIncoming)
 	mux.HandleFunc("/done", a.serveDone)
+	if extra != nil {
+		extra.hookBase = "http://" + ln.Addr().String()
+		mux.HandleFunc("/extra", extra.serveExtra)
+	}
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go a.srv.Serve(ln)
 	return a, nil
@@ -86,12 +92,27 @@ func (a *ozmlApp) close() { a.srv.Close() }
 // serverConfig is what scenario o adds to tapedeck's configuration: the
 // webhook sender may reach loopback and signs its requests.
 func (a *ozmlApp) serverConfig() string {
-	return fmt.Sprintf(`webhook:
+	cfg := fmt.Sprintf(`webhook:
   allow: ["127.0.0.1"]
   secret: %q
 ozeki:
   folder: %s
 `, ozmlSecret, ozmlFolder)
+	if a.extra != nil {
+		cfg += a.extra.serverConfig()
+	}
+	return cfg
+}
+
+// calls lists the announced calls and when each was announced.
+func (a *ozmlApp) calls() map[string]time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]time.Time, len(a.announced))
+	for id, t := range a.announced {
+		out[id] = t
+	}
+	return out
 }
 
 // dialplan is scenario o's extension.
@@ -146,6 +167,7 @@ func (a *ozmlApp) serveIncoming(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	dup := a.incoming[id]
 	a.incoming[id] = true
+	a.announced[id] = time.Now()
 	a.mu.Unlock()
 	if dup {
 		a.problem("IncomingCall for %s twice", id)

@@ -45,6 +45,9 @@ type Report struct {
 	// Callbacks is scenario o's script application: IncomingCall and,
 	// with -callbacks, the RecordCompleted notifications it received.
 	Callbacks *CallbackReport `json:"callbacks,omitempty"`
+	// ExtraRecords: scenario o with -record-rate, the Ozeki Record
+	// commands sent and their RecordCompleted received.
+	ExtraRecords *ExtraRecordReport `json:"extra_records,omitempty"`
 	// Nodes (cluster runs, cluster.go): each node's CPU and recordings;
 	// CPU above is their sum. Kamailio's CPU is not in it.
 	Nodes          []NodeReport    `json:"nodes,omitempty"`
@@ -330,6 +333,9 @@ func (r *Report) checkRecordings(rn *runner, dirs []string, since time.Time) {
 			// A bridge recording exists only for calls whose callee answered.
 			rr.Expected = r.Calls.Answered
 		}
+		if r.Scenario == "e" && rn.app.streamVia == "call" {
+			rr.Expected = 0 // the streamed calls are not recorded
+		}
 	}
 	first := true
 	for _, it := range items {
@@ -472,6 +478,14 @@ func (r *Report) writeText(w io.Writer) {
 	}
 	if st := r.Streams; st != nil {
 		tw("external media streams", "%d / %d received (AudioSocket %s), %d short, shortest %d %% of the caller's audio %v", st.Received, st.Expected, st.Format, st.Short, st.MinPct, st.Problems)
+	}
+	if er := r.ExtraRecords; er != nil {
+		tw("Record commands (Ozeki API)", "%.0f/s asked: %d sent, %d accepted, %d refused %v", er.Rate, er.Sent, er.Accepted, er.Refused, er.Refusals[:min(len(er.Refusals), 3)])
+		if er.WithURL {
+			tw("  their RecordCompleted", "%d delivered, %d duplicates, %d bad signatures; %.0f/s (peak %d in 1 s) %v", er.Delivered, er.Duplicates, er.BadSig, er.RatePerSec, er.PeakPerSec, er.States)
+		} else {
+			tw("  their RecordCompleted", "none asked (-record-no-url)")
+		}
 	}
 	if cb := r.Callbacks; cb != nil {
 		if cb.Enabled {

@@ -51,6 +51,7 @@ type runner struct {
 	callee   *sipua.Phone
 	app      *ariApp
 	ozml     *ozmlApp
+	extra    *extraRecords
 	pacer    *pacer
 	target   string
 	limit    int // audio packets per call
@@ -105,7 +106,13 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 	}
 	if c.scenario == "o" {
 		// Scenario o: loadgen's OzML application (and callback receiver).
-		r.ozml, err = newOZMLApp(c.callbacks)
+		if c.recordRate > 0 {
+			if r.extra, err = newExtraRecords(c.recordRate, !c.recordNoURL); err != nil {
+				return nil, err
+			}
+			defer r.extra.close()
+		}
+		r.ozml, err = newOZMLApp(c.callbacks, r.extra)
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +252,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 				return nil, err
 			}
 			defer rcv.close()
-			r.app.stream, r.app.streamFormat = rcv, c.streamFormat
+			r.app.stream, r.app.streamFormat, r.app.streamVia = rcv, c.streamFormat, c.streamVia
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := r.app.connect(cctx)
@@ -333,6 +340,15 @@ launch:
 	progress := time.NewTicker(5 * time.Second)
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
+	extraDone := make(chan struct{})
+	if r.extra != nil {
+		r.extra.apiBase = httpBase
+		xctx, xcancel := context.WithCancel(ctx)
+		go func() { <-allDone; xcancel() }()
+		go func() { defer close(extraDone); r.extra.drive(xctx, c.duration, r.ozml.calls) }()
+	} else {
+		close(extraDone)
+	}
 wait:
 	for {
 		select {
@@ -382,6 +398,12 @@ wait:
 			rep.fail(fmt.Sprintf("%d script recordings not finished 30 s after the calls", n))
 		}
 	}
+	<-extraDone
+	if r.extra != nil {
+		if n := r.extra.wait(30 * time.Second); n > 0 {
+			rep.fail(fmt.Sprintf("%d RecordCompleted of the Record commands not delivered 30 s after the calls", n))
+		}
+	}
 	finished := time.Now()
 	cpu1, each1 := sumCPU(pids)
 	if kam != nil {
@@ -428,6 +450,14 @@ wait:
 		}
 	}
 
+	if r.extra != nil {
+		er := r.extra.report()
+		rep.ExtraRecords = er
+		if er.Duplicates > 0 || er.BadSig > 0 || er.WithURL && int64(er.Delivered) != er.Accepted || !er.WithURL && er.Delivered != 0 {
+			rep.fail(fmt.Sprintf("Record commands: %d accepted, %d callbacks delivered, %d duplicates, %d bad signatures",
+				er.Accepted, er.Delivered, er.Duplicates, er.BadSig))
+		}
+	}
 	if r.ozml != nil {
 		cr := r.ozml.report(recDir)
 		cr.WaitSeconds = finished.Sub(callsEnded).Seconds()

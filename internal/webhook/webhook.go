@@ -141,7 +141,7 @@ type Options struct {
 	// own goroutine.
 	OnReply func(Reply)
 	// SettleEvery bounds how long a delivery waits to be marked
-	// delivered with others in one write (default 20 ms). A crash in that
+	// delivered with others in one write (default 100 ms). A crash in that
 	// window sends those notifications again (X-Tapedeck-Delivery lets a
 	// receiver drop the repeat).
 	SettleEvery time.Duration
@@ -230,7 +230,7 @@ func New(o Options) *Sender {
 		o.NodeDeadAfter = 30 * time.Second
 	}
 	if o.SettleEvery <= 0 {
-		o.SettleEvery = 20 * time.Millisecond
+		o.SettleEvery = 100 * time.Millisecond
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
