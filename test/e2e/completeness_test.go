@@ -707,6 +707,17 @@ func toneFrames(pcm []int16, f1, f2 float64) string {
 	return b.String()
 }
 
+// edgeOwn is s (toneFrames) with each 'x' next to a frame of own read as own.
+func edgeOwn(s string, own byte) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] == 'x' && ((i > 0 && s[i-1] == own) || (i+1 < len(s) && s[i+1] == own)) {
+			b[i] = own
+		}
+	}
+	return string(b)
+}
+
 // runs lists the runs of c in s as [first, last] frame indexes; holes of up
 // to 10 frames of nothing ('.') inside a run do not break it (the test
 // phone's sender may stall on a loaded host, and its audio is then placed
@@ -804,7 +815,12 @@ func TestTwilioRecordingTrackBoth(t *testing.T) {
 				left, right := readStereoWAV(t, file)
 				fl, fr := toneFrames(left, 440, 1800), toneFrames(right, 440, 1800)
 				t.Logf("left:  %s\nright: %s", fl, fr)
-				if strings.ContainsAny(fl, "bx") || strings.ContainsAny(fr, "ax") {
+				// A frame that holds only the first or last few samples of
+				// a channel's own tone (its frames placed by time, not on
+				// the recording's 20 ms grid, as on a busy host) leaks
+				// enough at the other frequency to read as both ('x'): such
+				// a frame at the edge of the channel's own run is its own.
+				if strings.ContainsAny(edgeOwn(fl, 'a'), "bx") || strings.ContainsAny(edgeOwn(fr, 'b'), "ax") {
 					t.Errorf("a channel holds the other direction's tone")
 				}
 				as, bs = runs(fl, 'a'), runs(fr, 'b')
