@@ -139,6 +139,7 @@ func (m *Manager) externalRTP(o ExternalMediaOptions) (ChannelJSON, error) {
 	ch, err := m.newChannel(channelSpec{
 		id:           string(o.ChannelID),
 		user:         "external",
+		external:     true,
 		name:         fmt.Sprintf("UnicastRTP/%s-%08x", o.ExternalHost, m.seq.Load()+1),
 		dialplan:     DialplanCEP{Context: "default", Exten: "s", Priority: 1},
 		state:        StateUp,
@@ -191,6 +192,7 @@ func (m *Manager) newStreamChannel(o ExternalMediaOptions, name string, state St
 	ch, err := m.newChannel(channelSpec{
 		id:           string(o.ChannelID),
 		user:         "external",
+		external:     true,
 		name:         name,
 		dialplan:     DialplanCEP{Context: "default", Exten: "s", Priority: 1},
 		state:        state,

@@ -13,14 +13,28 @@ package meta
 // a file in dir; PostgreSQL: a database tapedeck_bench_meta1m_<rows> on the
 // test server), and a later run with the same setting reuses them.
 //
+// With TAPEDECK_BENCH_COLD=<command>, each scenario starts on a cold cache:
+// the command is run (sh -c, outside the timing) before each scenario's
+// queries with two arguments, the backend ("sqlite" or "postgres") and its
+// catalog (the SQLite file, or the PostgreSQL database name), and is
+// expected to evict that catalog's pages from the caches (the database's
+// own and the kernel's page cache), as bench/evict-catalog.sh does (run as
+// root). The figures are then those of the first queries after the
+// database host boots:
+//
+//	TAPEDECK_BENCH_KEEP=/tmp/bench TAPEDECK_BENCH_COLD=$PWD/bench/evict-catalog.sh \
+//	  go test -run '^$' -bench 'Meta1M/postgres/vacuumed' -benchtime 1000x ./internal/store/meta/
+//
 // Benchmarks never run in a plain `go test`.
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,6 +67,7 @@ func BenchmarkMeta1M(b *testing.B) {
 			if keep != "" {
 				path = filepath.Join(keep, fmt.Sprintf("meta1m-%d.db", benchRows(b.(*testing.B))))
 			}
+			benchColdArgs = []string{"sqlite", path}
 			s, err := OpenSQLite(path)
 			if err != nil {
 				b.Fatal(err)
@@ -63,8 +78,11 @@ func BenchmarkMeta1M(b *testing.B) {
 	b.Run("postgres", func(b *testing.B) {
 		benchCatalog(b, func(b testing.TB) Store {
 			dsn := pgTestDSN(b)
+			benchColdArgs = nil // a schema of the test database: not evicted alone
 			if keep != "" {
-				dsn = keptPGDatabase(b, fmt.Sprintf("tapedeck_bench_meta1m_%d", benchRows(b.(*testing.B))))
+				name := fmt.Sprintf("tapedeck_bench_meta1m_%d", benchRows(b.(*testing.B)))
+				dsn = keptPGDatabase(b, name)
+				benchColdArgs = []string{"postgres", name}
 			}
 			s, err := OpenPostgres(context.Background(), dsn, WithTokenKey(testTokenKey))
 			if err != nil {
@@ -278,6 +296,27 @@ func benchCatalog(b *testing.B, open func(testing.TB) Store) {
 	}
 }
 
+// benchColdArgs: the arguments of TAPEDECK_BENCH_COLD's command for the
+// catalog being measured (nil: not evicted).
+var benchColdArgs []string
+
+// benchCold runs TAPEDECK_BENCH_COLD's command, when set, for the catalog
+// being measured.
+func benchCold(b *testing.B) {
+	cmd := os.Getenv("TAPEDECK_BENCH_COLD")
+	if cmd == "" {
+		return
+	}
+	if benchColdArgs == nil {
+		b.Fatal("TAPEDECK_BENCH_COLD needs TAPEDECK_BENCH_KEEP (a database of its own to evict)")
+	}
+	out, err := exec.Command("sh", append([]string{"-c", cmd + ` "$@"`, "sh"}, benchColdArgs...)...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("TAPEDECK_BENCH_COLD %q: %v\n%s", cmd, err, out)
+	}
+	b.Logf("cold: %s", bytes.TrimSpace(out))
+}
+
 func benchScenario(b *testing.B, s Store, name string, next func(*rand.Rand, *Page) Query) {
 	ctx := context.Background()
 	{
@@ -290,6 +329,7 @@ func benchScenario(b *testing.B, s Store, name string, next func(*rand.Rand, *Pa
 			lat := make([]time.Duration, 0, b.N)
 			var last *Page
 			rows := 0
+			benchCold(b)
 			b.ResetTimer()
 			for range b.N {
 				q := sc.next(rng, last)
