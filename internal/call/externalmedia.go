@@ -279,7 +279,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		j.Channelvars = driver
 		return j, nil
 	}
-	conn, err := dialMediaWebSocket(m.opts.MediaWebSocketClients[o.ExternalHost], wo.uriParams)
+	conn, nb, err := dialMediaWebSocket(m.opts.MediaWebSocketClients[o.ExternalHost], wo.uriParams)
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "WebSocket connection %s failed: %v", o.ExternalHost, err)
 	}
@@ -288,7 +288,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		conn.CloseNow()
 		return ChannelJSON{}, err
 	}
-	w := newMediaWebSocket(conn, sm, connID, wo)
+	w := newMediaWebSocket(conn, nb, sm, connID, wo)
 	ch.execStasis(o.App, o.Data)
 	go w.run()
 	j := ch.JSON()
