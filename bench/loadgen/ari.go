@@ -57,7 +57,11 @@ type ariApp struct {
 	// Scenario e: the AudioSocket receiver and the streams started.
 	stream       *streamReceiver
 	streamFormat string
-	streams      atomic.Int64
+	// streamVia "call": scenario e bridges the call itself with the
+	// external media channel (a voice bot) instead of a snoop of it, and
+	// does not record it (a recording channel cannot join a bridge).
+	streamVia string
+	streams   atomic.Int64
 }
 
 type pair struct {
@@ -200,6 +204,12 @@ func (a *ariApp) onStasisStart(ev ariEvent) {
 	switch {
 	case (a.scenario == "e") && (arg == "snoop" || strings.HasSuffix(id, "-ext")):
 		// The snoop and external media channels entering the app.
+	case a.scenario == "e" && a.streamVia == "call":
+		if err := a.do("POST", "/channels/"+id+"/answer", nil, nil); err != nil {
+			a.fail("answer %s: %v", id, err)
+			return
+		}
+		a.streamCall(id)
 	case a.scenario == "b" || a.scenario == "b2" || a.scenario == "e":
 		names := []string{"loadgen/" + id}
 		if a.scenario == "b2" {
@@ -267,7 +277,9 @@ func (a *ariApp) bridgeAndRecord(p *pair) {
 func (a *ariApp) streamCall(id string) {
 	a.streams.Add(1)
 	snoop, ext, br := id+"-snoop", id+"-ext", id+"-sb"
-	if err := a.do("POST", "/channels/"+id+"/snoop/"+snoop, url.Values{"spy": {"in"}, "app": {"loadgen"}, "appArgs": {"snoop"}}, nil); err != nil {
+	if a.streamVia == "call" {
+		snoop = id // the call itself joins the bridge
+	} else if err := a.do("POST", "/channels/"+id+"/snoop/"+snoop, url.Values{"spy": {"in"}, "app": {"loadgen"}, "appArgs": {"snoop"}}, nil); err != nil {
 		a.fail("snoop %s: %v", id, err)
 		return
 	}

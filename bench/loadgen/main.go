@@ -82,6 +82,8 @@ type config struct {
 	recordNoURL bool
 	// streamFormat is scenario e's external media format.
 	streamFormat string
+	// streamVia is how scenario e streams a call: snoop or call.
+	streamVia string
 	// streamBatchMs is the server's ari.audiosocket_batch_ms (-server-cmd).
 	streamBatchMs int
 	// Cluster runs (cluster.go).
@@ -111,6 +113,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.recordRate, "record-rate", 0, "scenario o: also send this many Ozeki API Record commands a second (Duration=1, wav, a RecordPath of their own) round-robin to the calls that are up, each recording's RecordCompleted posted to loadgen through the webhook sender; the run fails unless each arrives once, signed (records.go)")
 	fs.BoolVar(&c.recordNoURL, "record-no-url", false, "with -record-rate: the same commands without FinishedUrl (no notifications), to measure what the notifications cost")
 	fs.StringVar(&c.streamFormat, "stream-format", "ulaw", "scenario e: the external media format (ulaw, slin, slin16, …)")
+	fs.StringVar(&c.streamVia, "stream-via", "snoop", "scenario e: snoop (record the call, stream a snoop of it: a transcription app) or call (bridge the call itself with the external media channel, no recording: a voice bot)")
 	fs.IntVar(&c.streamBatchMs, "stream-batch-ms", 0, "scenario e with -server-cmd: the server's ari.audiosocket_batch_ms (audio written to the stream's socket at once; 0: each 20 ms frame)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
 	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")
@@ -197,6 +200,11 @@ func (c *config) validate() error {
 	}
 	if c.callbacks && c.scenario != "o" {
 		return errors.New("-callbacks: scenario o only")
+	}
+	switch c.streamVia {
+	case "", "snoop", "call":
+	default:
+		return fmt.Errorf("-stream-via %q: want snoop or call", c.streamVia)
 	}
 	if c.recordRate < 0 || c.recordRate > 0 && c.scenario != "o" {
 		return errors.New("-record-rate: a positive rate, scenario o only")

@@ -191,13 +191,14 @@ type Bridge struct {
 	// (bridgevars); guarded by mu.
 	vars     map[string]string
 	reported []string
-	// direct: a two-party bridge of channels that are not calls (a snoop
-	// channel and an external media channel): each party's frames go to
-	// the other as they come, as Asterisk's simple_bridge forwards them,
-	// and the mixer's clock does nothing. Off while the bridge has
-	// anything to mix: a recording, a playback or music on hold, a
-	// playback to one party (overlayUsed, for good), a muted party, a
-	// third party (updateDirectLocked, with mu held).
+	// direct: a two-party bridge of an external media channel and a snoop
+	// channel or a call (a transcription app's snoop, a voice bot talking
+	// with the caller), or of two channels that are not calls: each
+	// party's frames go to the other as they come, as Asterisk's
+	// simple_bridge forwards them, and the mixer's clock does nothing. Off
+	// while the bridge has anything to mix: a recording, a playback or
+	// music on hold, a playback to one party (overlayUsed, for good), a
+	// muted party, a third party (updateDirectLocked, with mu held).
 	direct      atomic.Bool
 	overlayUsed atomic.Bool
 }
@@ -205,15 +206,21 @@ type Bridge struct {
 // updateDirectLocked decides whether the bridge forwards directly.
 func (b *Bridge) updateDirectLocked() {
 	d := b.typ == "mixing" && len(b.members) == 2 && len(b.recs) == 0 && b.announce == nil && !b.overlayUsed.Load() && !b.destroyed
-	for _, mb := range b.members {
-		switch mb.ch.media.(type) {
-		case *snoopMedia, *streamMedia:
-		default:
-			d = false
-		}
-		d = d && !mb.muted
+	if d {
+		x, y := b.members[0], b.members[1]
+		d = !x.muted && !y.muted && (notCall(x.ch) && notCall(y.ch) || x.ch.external || y.ch.external)
 	}
 	b.direct.Store(d)
+}
+
+// notCall reports whether a channel is a snoop or a stream (AudioSocket,
+// WebSocket) channel.
+func notCall(ch *Channel) bool {
+	switch ch.media.(type) {
+	case *snoopMedia, *streamMedia:
+		return true
+	}
+	return false
 }
 
 // createBridge creates a bridge (type mixing, the default, or holding).
@@ -685,12 +692,14 @@ func (b *Bridge) stepper() func() {
 	const maxCatchUp = 10
 	var due time.Time // when the next frame is due
 	return func() {
+		// The parties' sockets are the bridge's to read (SetOwned): their
+		// packets reach the taps here, forwarded at once when direct.
+		for _, mb := range *b.snap.Load() {
+			mb.ch.media.Flush()
+		}
 		if b.direct.Load() {
 			due = time.Time{} // mixing again starts from then
 			return
-		}
-		for _, mb := range *b.snap.Load() {
-			mb.ch.media.Flush()
 		}
 		now := b.m.now()
 		if due.IsZero() {

@@ -102,6 +102,8 @@ type Channel struct {
 	// noCallRecord is set on channels that are not calls (snoop, external
 	// media): no call record when they end.
 	noCallRecord bool
+	// external: an external media channel (set at creation).
+	external bool
 	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
 	talk *talkDetector
 	// l16, set at creation, decodes the L16 RTP of an external media

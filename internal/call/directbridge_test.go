@@ -2,6 +2,7 @@ package call
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"testing"
 	"time"
@@ -133,4 +134,79 @@ func TestSnoopStreamBridgeForwardsDirectly(t *testing.T) {
 	if b.direct.Load() {
 		t.Fatal("a playback to one party left the bridge forwarding directly")
 	}
+}
+
+// A SIP call bridged with an external media channel (a voice bot talking
+// with the caller) forwards directly too, both ways: a burst of the
+// caller's frames reaches the stream whole, bit-exact and in order, and
+// the frames the far end sends reach the call as they were sent (the
+// mixer would have mixed them on its 20 ms clock and dropped most of the
+// burst). The bridge is still a simple_bridge with its events; a
+// recording of it brings the mixer back.
+func TestCallStreamBridgeForwardsDirectly(t *testing.T) {
+	r := newRig(t)
+	m := r.m
+	caller, _, fm := r.inbound("app", offer(t, 5000, ""))
+	if err := caller.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	ext, far, conn := streamRig(t, m)
+	b := r.newBridge("")
+	for _, ch := range []*Channel{caller, ext} {
+		if err := b.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !b.direct.Load() {
+		t.Fatal("a bridge of a call and an external media channel mixes")
+	}
+	if j := b.JSON(); j.Technology != "simple_bridge" || len(j.Channels) != 2 {
+		t.Errorf("bridge %+v", j)
+	}
+	const frames = 50
+	var pkt pionrtp.Packet
+	for i := range frames {
+		pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i*160)
+		pkt.Payload = bytes.Repeat([]byte{byte(0x10 + i)}, 160) // µ-law codes that survive decoding and encoding unchanged
+		caller.OnAudio(&pkt, 0)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range frames {
+		kind, p, _, err := readASMessage(far, nil)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if kind != asKindAudio || !bytes.Equal(p, bytes.Repeat([]byte{byte(0x10 + i)}, 160)) {
+			t.Fatalf("frame %d: kind 0x%02x, %d bytes starting 0x%02x: frames were mixed, dropped or reordered", i, kind, len(p), p[0])
+		}
+	}
+
+	// The far end's frames, paced as a bot sends them, reach the caller
+	// as sent.
+	fm.keepSent()
+	const back = 10
+	for i := range back {
+		msg := append([]byte{asKindAudio, 0, 160}, bytes.Repeat([]byte{byte(0x60 + i)}, 160)...)
+		if _, err := conn.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the caller sent the far end's frame", func() bool { return len(fm.sentFrames()) > i })
+	}
+	sent := fm.sentFrames()
+	if len(sent) != back {
+		t.Fatalf("the caller sent %d frames, want %d", len(sent), back)
+	}
+	for i, p := range sent {
+		if !bytes.Equal(p, bytes.Repeat([]byte{byte(0x60 + i)}, 160)) {
+			t.Fatalf("frame %d to the caller starts 0x%02x, want 0x%02x", i, p[0], 0x60+i)
+		}
+	}
+
+	rec, err := b.Record(RecordOptions{Name: "call-direct-off", Format: "wav"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the bridge mixes for its recording", func() bool { return !b.direct.Load() })
+	rec.Stop()
+	eventually(t, "the bridge forwards directly again", func() bool { return b.direct.Load() })
 }

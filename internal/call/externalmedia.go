@@ -139,6 +139,7 @@ func (m *Manager) externalRTP(o ExternalMediaOptions) (ChannelJSON, error) {
 	ch, err := m.newChannel(channelSpec{
 		id:           string(o.ChannelID),
 		user:         "external",
+		external:     true,
 		name:         fmt.Sprintf("UnicastRTP/%s-%08x", o.ExternalHost, m.seq.Load()+1),
 		dialplan:     DialplanCEP{Context: "default", Exten: "s", Priority: 1},
 		state:        StateUp,
@@ -191,6 +192,7 @@ func (m *Manager) newStreamChannel(o ExternalMediaOptions, name string, state St
 	ch, err := m.newChannel(channelSpec{
 		id:           string(o.ChannelID),
 		user:         "external",
+		external:     true,
 		name:         name,
 		dialplan:     DialplanCEP{Context: "default", Exten: "s", Priority: 1},
 		state:        state,
@@ -277,7 +279,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		j.Channelvars = driver
 		return j, nil
 	}
-	conn, err := dialMediaWebSocket(m.opts.MediaWebSocketClients[o.ExternalHost], wo.uriParams)
+	conn, nb, err := dialMediaWebSocket(m.opts.MediaWebSocketClients[o.ExternalHost], wo.uriParams)
 	if err != nil {
 		return ChannelJSON{}, errf(ErrUnavailable, "WebSocket connection %s failed: %v", o.ExternalHost, err)
 	}
@@ -286,7 +288,7 @@ func (m *Manager) externalWebSocket(o ExternalMediaOptions) (ChannelJSON, error)
 		conn.CloseNow()
 		return ChannelJSON{}, err
 	}
-	w := newMediaWebSocket(conn, sm, connID, wo)
+	w := newMediaWebSocket(conn, nb, sm, connID, wo)
 	ch.execStasis(o.App, o.Data)
 	go w.run()
 	j := ch.JSON()

@@ -67,23 +67,16 @@ func slinRateOfKind(kind byte) (int, bool) {
 
 // streamTransport is the far end of a stream: frames out, and a way to
 // close. What comes in is handed to streamMedia.receive by the
-// transport's own reader.
+// transport's own reader. writeAudio never blocks (it runs on the
+// sender's goroutine: a bridge's clock, the other party's media path):
+// what the socket does not take at once is queued and written by the
+// transport on its own, and past about a second of backlog frames drop
+// (errStreamFull).
 type streamTransport interface {
 	writeAudio(frame []byte) error
 	writeDigit(d rune) error
 	close()
 }
-
-// queueingTransport is a transport whose writeAudio never blocks (it
-// queues what the socket does not take and writes it on its own, as
-// audioSocket does): the stream hands it each frame on the sender's
-// goroutine, with no writer goroutine of its own.
-type queueingTransport interface {
-	streamTransport
-	queues()
-}
-
-func (*audioSocket) queues() {}
 
 // maxStreamQueue bounds what the far end may send ahead: about 20 s of
 // audio (chan_websocket's 1000 frames).
@@ -104,16 +97,10 @@ type streamMedia struct {
 	f    streamFormat
 	ssrc uint32
 
-	tr atomic.Pointer[streamTransportBox] // nil until connected (websocket server)
-	// outCh and outFree are the writer goroutine's frames to the far end
-	// (a transport that does not queue: websocket), made with it when the
-	// first frame is sent.
-	writerOnce sync.Once
-	outCh      chan []byte
-	outFree    chan []byte
-	done       chan struct{}
-	closed     sync.Once
-	tick       *rtp.Tick
+	tr     atomic.Pointer[streamTransportBox] // nil until connected (websocket server)
+	done   chan struct{}
+	closed sync.Once
+	tick   *rtp.Tick
 
 	// The far end's audio (guarded by mu).
 	mu      sync.Mutex
@@ -152,7 +139,7 @@ type streamMedia struct {
 	up       *audio.Resampler
 	decode   []int16
 	upBuf    []int16
-	frameBuf []byte // a frame for a queueing transport
+	frameBuf []byte // the frame being written
 
 	// queued is len(queue), for the clock's tick to skip an idle stream
 	// without a lock.
@@ -170,8 +157,7 @@ type streamMark struct {
 }
 
 type streamTransportBox struct {
-	t      streamTransport
-	queues bool // t is a queueingTransport
+	t streamTransport
 }
 
 func newStreamMedia(m *Manager, f streamFormat, ssrc uint32) *streamMedia {
@@ -180,17 +166,6 @@ func newStreamMedia(m *Manager, f streamFormat, ssrc uint32) *streamMedia {
 		s.up = audio.NewResampler(audio.SampleRate, f.rate)
 	}
 	return s
-}
-
-// startWriter makes the writer goroutine and its frames (once).
-func (s *streamMedia) startWriter() {
-	s.writerOnce.Do(func() {
-		s.outCh, s.outFree = make(chan []byte, 50), make(chan []byte, 50)
-		for range cap(s.outFree) {
-			s.outFree <- make([]byte, 0, s.f.frameBytes())
-		}
-		go s.writer()
-	})
 }
 
 // start begins the clock once the channel exists.
@@ -217,8 +192,7 @@ func (s *streamMedia) start(ch *Channel) {
 // connect hands the stream its transport (at creation, or when the
 // far end connects to a websocket server channel).
 func (s *streamMedia) connect(t streamTransport) {
-	_, queues := t.(queueingTransport)
-	s.tr.Store(&streamTransportBox{t: t, queues: queues})
+	s.tr.Store(&streamTransportBox{t: t})
 }
 
 func (s *streamMedia) transport() streamTransport {
@@ -228,27 +202,10 @@ func (s *streamMedia) transport() streamTransport {
 	return nil
 }
 
-// writer sends the queued frames so that a slow far end never holds up
-// the bridge's clock; frames that do not fit are dropped and counted.
-func (s *streamMedia) writer() {
-	for {
-		select {
-		case <-s.done:
-			return
-		case b := <-s.outCh:
-			t := s.transport()
-			if t != nil {
-				if err := t.writeAudio(b); err != nil {
-					s.ch.log.Debug("external media: write failed", "err", err)
-				}
-			}
-			s.outFree <- b[:0]
-		}
-	}
-}
-
 // WriteAudio implements Media: one frame the channel sends (G.711 in the
-// channel's codec) goes to the far end in the stream's format.
+// channel's codec) goes to the far end in the stream's format, written on
+// the sender's goroutine: no hand-off to a goroutine (the transport
+// queues what its socket does not take).
 func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
 	box := s.tr.Load()
 	if box == nil {
@@ -256,36 +213,15 @@ func (s *streamMedia) WriteAudio(payload []byte, _ uint32) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if box.queues {
-		// Straight to the transport's queue and, when the socket has room,
-		// out: no hand-off to a goroutine.
-		s.frameBuf = s.appendFrame(s.frameBuf[:0], payload)
-		switch err := box.t.writeAudio(s.frameBuf); err {
-		case nil:
-			s.sent.Add(1)
-		case errStreamFull:
-			s.dropped.Add(1)
-		default:
-			s.dropped.Add(1)
-			s.ch.log.Debug("external media: write failed", "err", err)
-		}
-		return nil
-	}
-	s.startWriter()
-	var b []byte
-	select {
-	case b = <-s.outFree:
-	default:
-		s.dropped.Add(1)
-		return nil
-	}
-	b = s.appendFrame(b, payload)
-	select {
-	case s.outCh <- b:
+	s.frameBuf = s.appendFrame(s.frameBuf[:0], payload)
+	switch err := box.t.writeAudio(s.frameBuf); err {
+	case nil:
 		s.sent.Add(1)
+	case errStreamFull:
+		s.dropped.Add(1)
 	default:
 		s.dropped.Add(1)
-		s.outFree <- b[:0]
+		s.ch.log.Debug("external media: write failed", "err", err)
 	}
 	return nil
 }

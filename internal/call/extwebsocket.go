@@ -65,7 +65,12 @@ const wsMediaProtocol = "media"
 
 // mediaWebSocket is the WebSocket transport of a channel.
 type mediaWebSocket struct {
-	conn   *websocket.Conn
+	conn *websocket.Conn
+	// nb is the connection under conn (nil in tests that make a
+	// mediaWebSocket by hand): its writes do not block, and its backlog
+	// bounds the audio queued for a far end that reads slowly.
+	nb     *nbConn
+	limit  int // backlog in bytes beyond which audio frames drop
 	s      *streamMedia
 	connID string
 	json   bool // control messages in JSON (transport_data f(json))
@@ -131,9 +136,12 @@ type wsOptions struct {
 	dir         int32
 }
 
-// newMediaWebSocket is the transport of a channel's websocket.
-func newMediaWebSocket(conn *websocket.Conn, s *streamMedia, connID string, o wsOptions) *mediaWebSocket {
-	w := &mediaWebSocket{conn: conn, s: s, connID: connID, json: o.json, noAnswer: o.noAnswer, passthrough: o.passthrough}
+// newMediaWebSocket is the transport of a channel's websocket; nb is the
+// connection under conn.
+func newMediaWebSocket(conn *websocket.Conn, nb *nbConn, s *streamMedia, connID string, o wsOptions) *mediaWebSocket {
+	// About a second of audio (50 frames with their headers) may wait for
+	// a far end that reads slowly; beyond, frames drop.
+	w := &mediaWebSocket{conn: conn, nb: nb, limit: 50 * (s.f.frameBytes() + 14), s: s, connID: connID, json: o.json, noAnswer: o.noAnswer, passthrough: o.passthrough}
 	w.dir.Store(o.dir)
 	return w
 }
@@ -204,16 +212,22 @@ func prefixed(p, s string) string {
 	return p + s
 }
 
-// write sends one message; like the AudioSocket's it may block while the
-// far end does not read, on the stream's writer goroutine, until the
-// channel closes the socket (no per-frame timer).
+// write sends one message on the caller's goroutine. It does not block:
+// the connection under it (nbConn) takes every byte at once and writes
+// what the socket does not take later, in order.
 func (w *mediaWebSocket) write(typ websocket.MessageType, b []byte) error {
 	return w.conn.Write(context.Background(), typ, b)
 }
 
+// writeAudio sends a frame of the channel's audio, or drops it
+// (errStreamFull) while about a second of what was sent has not reached
+// the socket.
 func (w *mediaWebSocket) writeAudio(frame []byte) error {
 	if w.dir.Load() == wsDirOut {
 		return nil // the application does not want the channel's audio
+	}
+	if w.nb != nil && w.nb.backlog()+len(frame) > w.limit {
+		return errStreamFull
 	}
 	return w.write(websocket.MessageBinary, frame)
 }
@@ -396,13 +410,14 @@ func (w *mediaWebSocket) errorText(text string) string {
 }
 
 // dialMediaWebSocket connects to a configured client connection, with
-// transport_data's v(name=value,…) added to its URI's query.
-func dialMediaWebSocket(c MediaWebSocketClient, uriParams string) (*websocket.Conn, error) {
+// transport_data's v(name=value,…) added to its URI's query; the second
+// result is the connection under the websocket.
+func dialMediaWebSocket(c MediaWebSocketClient, uriParams string) (*websocket.Conn, *nbConn, error) {
 	uri := c.URI
 	if uriParams != "" {
 		u, err := url.Parse(uri)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		q := u.Query()
 		for _, kv := range strings.Split(uriParams, ",") {
@@ -425,8 +440,12 @@ func dialMediaWebSocket(c MediaWebSocketClient, uriParams string) (*websocket.Co
 		r.SetBasicAuth(c.Username, c.Password)
 		h.Set("Authorization", r.Header.Get("Authorization"))
 	}
-	conn, _, err := websocket.Dial(ctx, c.URI, &websocket.DialOptions{Subprotocols: protos, HTTPHeader: h})
-	return conn, err
+	var nb *nbConn
+	conn, _, err := websocket.Dial(ctx, c.URI, &websocket.DialOptions{Subprotocols: protos, HTTPHeader: h, HTTPClient: nbClient(&nb)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, nb, nil
 }
 
 // MediaWebSocketHandler serves /media/{connection_id}: the application's
@@ -443,13 +462,14 @@ func (m *Manager) MediaWebSocketHandler() http.Handler {
 			http.Error(w, "no such media connection", http.StatusNotFound)
 			return
 		}
-		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wsMediaProtocol}, InsecureSkipVerify: true})
+		hj := &nbHijacker{ResponseWriter: w}
+		conn, err := websocket.Accept(hj, r, &websocket.AcceptOptions{Subprotocols: []string{wsMediaProtocol}, InsecureSkipVerify: true})
 		if err != nil {
 			m.mu.Lock()
 			m.wsPending[id] = p // the application may try again
 			m.mu.Unlock()
 			return
 		}
-		newMediaWebSocket(conn, p.s, id, p.opts).run()
+		newMediaWebSocket(conn, hj.conn, p.s, id, p.opts).run()
 	})
 }

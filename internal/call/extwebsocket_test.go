@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -156,5 +157,130 @@ func TestMediaWebSocketPassthroughKeepsFrames(t *testing.T) {
 				t.Fatalf("frames of %v samples, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestMediaWebSocketSlowFarEndWritesInline: the channel's audio is written
+// to the media websocket on the sender's goroutine, and never blocks it:
+// with an application that does not read, 4000 frames (650 KB, more than
+// the loopback buffers, made small, hold) are all handed over at once,
+// those beyond about a second of backlog dropped whole. When the
+// application reads, it gets every frame that was not dropped, whole and in
+// order, with a DTMF_END sent in the middle in its place among them; when
+// the channel hangs up, the close handshake ends the socket with a normal
+// closure.
+func TestMediaWebSocketSlowFarEndWritesInline(t *testing.T) {
+	m := testManager(t, "")
+	m.opts.Bus.Register(event.NewSubscriber("bot", 1000, false), nil)
+	srv := httptest.NewServer(m.MediaWebSocketHandler())
+	defer srv.Close()
+	j, err := m.ExternalMedia(ExternalMediaOptions{App: "bot", Encapsulation: "none", Transport: "websocket",
+		ConnectionType: "server", Format: "ulaw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := m.channel(string(j.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := ch.media.(*streamMedia)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The application's socket reads into a small buffer.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/media/" + j.Channelvars["MEDIA_WEBSOCKET_CONNECTION_ID"]
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"media"}, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	if typ, b, err := conn.Read(ctx); err != nil || typ != websocket.MessageText || !strings.HasPrefix(string(b), "MEDIA_START") {
+		t.Fatalf("first message %v %q %v", typ, b, err)
+	}
+	w, ok := sm.transport().(*mediaWebSocket)
+	if !ok || w.nb == nil {
+		t.Fatalf("transport %T without its connection", sm.transport())
+	}
+	if err := w.nb.Conn.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+
+	const frames, dtmfAt = 4000, 2000
+	done := make(chan error, 1)
+	go func() {
+		payload := make([]byte, 160)
+		for i := range frames {
+			if i == dtmfAt {
+				if err := w.writeDigit('7'); err != nil {
+					done <- err
+					return
+				}
+			}
+			payload[0], payload[1] = byte(i>>8), byte(i)
+			if err := sm.WriteAudio(payload, 160); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteAudio blocked on an application that does not read")
+	}
+	dropped := int(sm.dropped.Load())
+	if dropped == 0 {
+		t.Fatal("no frame dropped: the buffers took 650 KB")
+	}
+
+	last, n, dtmfAfter := -1, 0, -2
+	for n < frames-dropped || dtmfAfter == -2 {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %d frames: %v", n, err)
+		}
+		if typ == websocket.MessageText {
+			if !strings.HasPrefix(string(b), "DTMF_END digit:7") || dtmfAfter != -2 {
+				t.Fatalf("text message %q after frame %d", b, last)
+			}
+			dtmfAfter = last
+			continue
+		}
+		i := int(b[0])<<8 | int(b[1])
+		if len(b) != 160 || i <= last {
+			t.Fatalf("frame %d (%d bytes) after frame %d", i, len(b), last)
+		}
+		if dtmfAfter != -2 && i < dtmfAt || dtmfAfter == -2 && i >= dtmfAt {
+			t.Fatalf("frame %d on the wrong side of the DTMF_END sent before frame %d (read after frame %d)", i, dtmfAt, dtmfAfter)
+		}
+		last = i
+		n++
+	}
+	if n != frames-dropped {
+		t.Fatalf("%d frames read, %d sent and %d dropped", n, frames, dropped)
+	}
+
+	go ch.hangup(CauseNormalClearing, false)
+	for {
+		_, _, err := conn.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+			t.Fatalf("the socket ended with %v, want a normal closure", err)
+		}
+		break
 	}
 }

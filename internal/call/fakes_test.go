@@ -1,10 +1,12 @@
 package call
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +107,9 @@ type fakeMedia struct {
 	mu      sync.Mutex
 	updates []mediaUpdate
 	written int // audio frames sent
+	// keep, when set, keeps a copy of each frame sent in sent.
+	keep    bool
+	sent    [][]byte
 	digits  chan rune
 	flushes int
 	owned   bool
@@ -124,7 +129,20 @@ func (f *fakeMedia) WriteAudio(payload []byte, samples uint32) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.written++
+	if f.keep {
+		f.sent = append(f.sent, bytes.Clone(payload))
+	}
 	return nil
+}
+
+// keepSent makes the fake keep the frames sent from now on.
+func (f *fakeMedia) keepSent() { f.mu.Lock(); f.keep = true; f.mu.Unlock() }
+
+// sentFrames are the frames kept (keepSent).
+func (f *fakeMedia) sentFrames() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
 }
 
 func (f *fakeMedia) SendDigit(digit rune, d time.Duration) error {

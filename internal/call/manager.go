@@ -482,6 +482,8 @@ type channelSpec struct {
 	// noCallRecord: the channel is not a call (snoop, external media):
 	// OnCallEnded does not hear of it.
 	noCallRecord bool
+	// external: an external media channel (RTP, AudioSocket, WebSocket).
+	external bool
 	// wrapMedia, when set, wraps the RTP session made on cfg (slin over
 	// RTP), and l16 decodes what it receives.
 	wrapMedia func(Media) Media
@@ -531,6 +533,7 @@ func (m *Manager) newChannel(s channelSpec, cfg rtp.Config) (*Channel, error) {
 	}
 	ch.sources = channelSources(ch.id, ch.name)
 	ch.noCallRecord = s.noCallRecord
+	ch.external = s.external
 	if s.media != nil {
 		ch.media = s.media
 		return m.register(ch, s), nil

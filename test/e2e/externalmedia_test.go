@@ -124,7 +124,12 @@ func TestAriExternalMediaVoiceBot(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// The bot answers once the call's audio reaches it.
+	// The caller talks, and the bot answers once the call's audio reaches
+	// it: the bridge forwards what the caller sends (Asterisk's
+	// simple_bridge), nothing while the caller sends nothing.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = rc.call.SendAudio(ctx, sine(440, 8000*2, 8000)) }()
 	deadline := time.Now().Add(10 * time.Second)
 	var from *net.UDPAddr
 	for from == nil {
@@ -139,9 +144,6 @@ func TestAriExternalMediaVoiceBot(t *testing.T) {
 	if want := fmt.Sprintf("%v:%v", vars["UNICASTRTP_LOCAL_ADDRESS"], vars["UNICASTRTP_LOCAL_PORT"]); from.String() != want {
 		t.Errorf("RTP comes from %s, channel vars say %s", from, want)
 	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = rc.call.SendAudio(ctx, sine(440, 8000*2, 8000)) }()
 	go func() { defer wg.Done(); _ = peer.send(ctx, from, sine(1000, 8000*2, 8000)) }()
 	wg.Wait()
 

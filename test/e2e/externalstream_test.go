@@ -79,7 +79,13 @@ func streamCall(t *testing.T, n *node, env map[string]string, rate int, peer fun
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	callerSink.reset()
-	got := peer(ext, func() { _ = rc.call.SendAudio(ctx, sine(440, 8000*2, 8000)) })
+	// The caller talks from now on, as a phone sends its audio: the
+	// bridge forwards what the caller sends (Asterisk's simple_bridge),
+	// so the peer's first audio is the caller's. callerTalks waits for the
+	// end of the caller's tone.
+	talked := make(chan struct{})
+	go func() { defer close(talked); _ = rc.call.SendAudio(ctx, sine(440, 8000*2, 8000)) }()
+	got := peer(ext, func() { <-talked })
 	if len(got) < rate || !dominantAt(got, rate, 440, 1000) {
 		t.Errorf("the external program does not get the caller's 440 Hz: %d samples at %d Hz", len(got), rate)
 	}
