@@ -37,7 +37,14 @@
 //
 //   - Figures: tapedeck_webhook_delivered_total, _failed_total (given up),
 //     _retried_total, _taken_over_total and the gauge
-//     tapedeck_webhook_queue_depth.
+//     tapedeck_webhook_queue_depth; of the notifications Notify keeps in
+//     memory: the gauge tapedeck_webhook_unqueued, _queue_retries_total
+//     and _lost_total.
+//
+//   - A notification the catalog does not take in time (Notify: the
+//     caller's deadline, a busy or locked database, a lost connection) is
+//     kept in memory and its insert retried with back-off until it
+//     commits; Close tries once more and logs each one it could not keep.
 //
 // Send only writes the row and hands it to the sender: it never waits for
 // the network, so a call or the media path is never blocked by a receiver.
@@ -196,6 +203,8 @@ type Sender struct {
 	workers  sync.WaitGroup       // the direct workers
 	settled  chan struct{}        // closed when the settler has returned
 	claimant string
+
+	keeper // what Notify could not store yet (keep.go)
 }
 
 // directQueue bounds the notifications waiting for a direct worker: beyond
@@ -240,9 +249,11 @@ func New(o Options) *Sender {
 	// Notifications are POSTs: a redirect is not followed (it would turn
 	// into a GET); the receiver's 3xx is a failed attempt.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Sender{o: o, client: c, wake: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
+	s := &Sender{o: o, client: c, wake: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
 		slots: make(chan struct{}, directQueue), direct: make(chan meta.OutboxItem, directQueue),
 		settle: make(chan int64, directQueue), claimant: o.Node + "/direct"}
+	s.keepDefaults()
+	return s
 }
 
 // Client is the HTTP client with the sender's guard (for requests that
@@ -312,9 +323,12 @@ func (s *Sender) beat(ctx context.Context) {
 }
 
 // Close stops delivering (what is queued stays in the outbox for the next
-// start) and waits for the attempts in flight.
+// start) and waits for the attempts in flight. It first tries once more
+// to store what Notify kept in memory, and logs as an error each
+// notification it could not.
 func (s *Sender) Close() {
 	s.once.Do(func() {
+		s.closeKept()
 		if s.stop == nil {
 			close(s.done)
 			return
@@ -378,10 +392,21 @@ func CheckTarget(ctx context.Context, allow *netguard.Policy, raw string) error 
 }
 
 // Send queues a notification in the outbox and wakes the sender; it
-// returns once the row is stored, never waiting for the receiver.
+// returns once the row is stored, never waiting for the receiver. A
+// failure to store it is the caller's: Notify keeps what a slow catalog
+// could not store.
 func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
-	if err := s.CheckTarget(ctx, n.URL); err != nil {
+	it, err := s.prepare(ctx, n)
+	if err != nil {
 		return 0, err
+	}
+	return s.store(ctx, it)
+}
+
+// prepare checks a notification's target and method and makes its row.
+func (s *Sender) prepare(ctx context.Context, n Notification) (meta.OutboxItem, error) {
+	if err := s.CheckTarget(ctx, n.URL); err != nil {
+		return meta.OutboxItem{}, err
 	}
 	it := meta.OutboxItem{Node: s.o.Node, Kind: n.Kind, CallID: n.CallID, URL: n.URL,
 		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode())}
@@ -391,8 +416,14 @@ func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
 		// The outbox keeps a GET as a row without a body or content type.
 		it.URL, it.ContentType, it.Body = WithQuery(n.URL, n.Form), "", []byte{}
 	default:
-		return 0, fmt.Errorf("webhook: method %q: GET or POST", n.Method)
+		return meta.OutboxItem{}, fmt.Errorf("webhook: method %q: GET or POST", n.Method)
 	}
+	return it, nil
+}
+
+// store writes a prepared row (claimed for a direct worker when one is
+// free) and hands it on.
+func (s *Sender) store(ctx context.Context, it meta.OutboxItem) (int64, error) {
 	direct := false
 	if s.running.Load() {
 		select {

@@ -499,12 +499,14 @@ func (a *API) serveRecording(w http.ResponseWriter, r *http.Request) {
 	http.ServeFile(w, r, path)
 }
 
-// notify queues a notification; failures are logged (the call goes on).
+// notify queues a notification; one the catalog cannot take in time is
+// kept and retried by the sender (Notify); a refusal is logged (the call
+// goes on).
 func (a *API) notify(ctx context.Context, kind, callID, target string, form url.Values) {
 	if a.o.Webhook == nil || target == "" {
 		return
 	}
-	if _, err := a.o.Webhook.Send(ctx, webhook.Notification{Kind: kind, CallID: callID, URL: target, Form: form}); err != nil {
+	if err := a.o.Webhook.Notify(ctx, webhook.Notification{Kind: kind, CallID: callID, URL: target, Form: form}); err != nil {
 		a.o.Log.Error("ozeki: notification not queued", "kind", kind, "call", callID, "err", err)
 	}
 }

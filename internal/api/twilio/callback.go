@@ -244,7 +244,9 @@ func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := s.o.Webhook.Send(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method}); err != nil {
+	// A catalog too slow for the deadline does not lose it: the sender
+	// keeps it and retries (Notify).
+	if err := s.o.Webhook.Notify(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method}); err != nil {
 		s.log.Error("twilio: recording status callback not queued", "sid", rec.Sid, "event", event, "err", err)
 	}
 }
