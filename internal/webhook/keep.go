@@ -23,8 +23,8 @@ import (
 // once, as with Send. Close tries once more to store what is still kept
 // and logs, as an error, each notification it could not.
 //
-// While notifications are kept, later ones queue behind them (in order)
-// instead of adding writes to a catalog that is struggling.
+// While notifications are kept, later ones wait behind them (stored in
+// order) instead of adding writes to a catalog that is struggling.
 func (s *Sender) Notify(ctx context.Context, n Notification) error {
 	it, err := s.prepare(ctx, n)
 	if err != nil {
