@@ -4,7 +4,8 @@
 # Builds tapedeck, loadgen and the webhook benchmarks from WORKTREE, and the same from the
 # build before the direct delivery path (REF, default 1e47572^ = cea29f0) in a detached
 # worktree; then
-#   1. the sender's benchmarks (BenchmarkDeliverOneByOne, BenchmarkDeliver), ref/new alternating;
+#   1. the sender's benchmarks (BenchmarkDeliverOneByOne, BenchmarkDeliver, BenchmarkDeliverPaced at
+#      500/s), ref/new alternating;
 #   2. ROUNDS rounds (default 2) of loadgen scenario o, 100 calls x ${HOLD:-12s}, each call's
 #      OzML Record with FinishedUrl, plus Ozeki API Record commands at ${RATE:-300}/s during the
 #      calls, with FinishedUrl (B) and without (C), on the ref and the new build:
@@ -22,6 +23,8 @@ OUT=$(mktemp -d /tmp/hook15-XXXX)
 run() { echo "+ $* # $(date -u +%H:%M:%S) load $(cut -d' ' -f1-3 /proc/loadavg)" >&2; "$@"; }
 RW=$OUT/ref
 run git -C "$W" worktree add -q --detach "$RW" "$REF"
+# The paced benchmark uses only the package's API: the same file measures the reference.
+run cp "$W/internal/webhook/paced_test.go" "$RW/internal/webhook/"
 (cd "$RW" && run go build -o $OUT/tapedeck-ref ./cmd/tapedeck && run go test -c -o $OUT/wh-ref.test ./internal/webhook/)
 (cd "$W" && run go build -o $OUT/tapedeck-new ./cmd/tapedeck && run go test -c -o $OUT/wh-new.test ./internal/webhook/ &&
 	run go build -o $OUT/loadgen ./bench/loadgen)
@@ -29,7 +32,7 @@ run git -C "$W" worktree add -q --detach "$RW" "$REF"
 echo "## 1. sender benchmarks (CPU per notification includes the in-process loopback receiver)"
 for i in 1 2; do
 	for b in ref new; do
-		(cd $OUT && run ./wh-$b.test -test.run '^$' -test.bench 'Deliver$|DeliverOneByOne' -test.benchtime 2000x 2>&1 |
+		(cd $OUT && run ./wh-$b.test -test.run '^$' -test.bench 'Deliver$|DeliverOneByOne|DeliverPaced' -test.benchtime 2000x 2>&1 |
 			grep ^Bench | sed "s/^/$b /")
 	done
 done
