@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -283,4 +284,102 @@ func TestMediaWebSocketSlowFarEndWritesInline(t *testing.T) {
 		}
 		break
 	}
+}
+
+// TestMediaWebSocketOverTLS: on the HTTPS server the hijacked connection is
+// TLS, which cannot be written without blocking: the stream's writes then
+// go through one lasting flusher, still in order (frames around a
+// DTMF_END), the close handshake still ends the socket normally, and the
+// flusher ends with it.
+func TestMediaWebSocketOverTLS(t *testing.T) {
+	m := testManager(t, "")
+	m.opts.Bus.Register(event.NewSubscriber("bot", 1000, false), nil)
+	srv := httptest.NewTLSServer(m.MediaWebSocketHandler())
+	defer srv.Close()
+	j, err := m.ExternalMedia(ExternalMediaOptions{App: "bot", Encapsulation: "none", Transport: "websocket",
+		ConnectionType: "server", Format: "ulaw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := m.channel(string(j.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm := ch.media.(*streamMedia)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/media/" + j.Channelvars["MEDIA_WEBSOCKET_CONNECTION_ID"]
+	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"media"}, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	if typ, b, err := conn.Read(ctx); err != nil || typ != websocket.MessageText || !strings.HasPrefix(string(b), "MEDIA_START") {
+		t.Fatalf("first message %v %q %v", typ, b, err)
+	}
+	w := sm.transport().(*mediaWebSocket)
+	if w.nb == nil || w.nb.raw != nil {
+		t.Fatalf("the TLS connection: %+v", w.nb)
+	}
+	const frames = 100
+	payload := make([]byte, 160)
+	for i := range frames {
+		if i == frames/2 {
+			if err := w.writeDigit('3'); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Faster than real time, but not past the second of backlog the
+		// stream keeps before it drops frames.
+		eventually(t, "the backlog to shrink", func() bool { return w.nb.backlog() < 2000 })
+		payload[0] = byte(i)
+		if err := sm.WriteAudio(payload, 160); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for len(got) < frames+1 {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			w.nb.mu.Lock()
+			pend, fl, werr := len(w.nb.pend), w.nb.flushing, w.nb.err
+			w.nb.mu.Unlock()
+			t.Fatalf("after %v: %v (pend %d, flushing %v, err %v; dropped %d)", got, err, pend, fl, werr, sm.dropped.Load())
+		}
+		if typ == websocket.MessageText {
+			got = append(got, string(b[:min(len(b), 16)]))
+		} else {
+			got = append(got, strconv.Itoa(int(b[0])))
+		}
+	}
+	var want []string
+	for i := range frames {
+		if i == frames/2 {
+			want = append(want, "DTMF_END digit:3")
+		}
+		want = append(want, strconv.Itoa(i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("messages %v, want %v", got, want)
+	}
+	w.nb.mu.Lock()
+	lasting := w.nb.flushing
+	w.nb.mu.Unlock()
+	if !lasting {
+		t.Error("no lasting flusher: a goroutine would start for every write")
+	}
+	go ch.hangup(CauseNormalClearing, false)
+	for {
+		if _, _, err := conn.Read(ctx); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				t.Fatalf("the socket ended with %v, want a normal closure", err)
+			}
+			break
+		}
+	}
+	eventually(t, "the flusher to end", func() bool {
+		w.nb.mu.Lock()
+		defer w.nb.mu.Unlock()
+		return !w.nb.flushing
+	})
 }

@@ -19,17 +19,22 @@ import (
 // is kept, so the library's framing (audio, control messages, its pongs
 // and close frame) stays whole and in order; the audio's sender bounds
 // the backlog by dropping whole frames (mediaWebSocket.writeAudio).
+//
+// A connection without a file descriptor of its own (the server's TLS
+// connection) cannot be written without blocking: its flusher then stays
+// for the connection's life, a writer goroutine as before.
 type nbConn struct {
 	net.Conn
 	raw *sockWriter // nil: every write goes through the flusher
 
 	mu       sync.Mutex
-	idle     *sync.Cond // signalled when the flusher ends
+	idle     *sync.Cond // signalled on a write and when the flusher ends
 	pend     []byte     // bytes not written yet
 	spare    []byte     // the flusher's other buffer
 	inflight int        // bytes the flusher is writing
 	flushing bool       // the flusher goroutine owns the socket's writes
 	err      error      // the first write error: later writes fail
+	closing  bool       // Close was called: a lasting flusher ends
 }
 
 func newNBConn(c net.Conn) *nbConn {
@@ -61,6 +66,8 @@ func (c *nbConn) Write(p []byte) (int, error) {
 	if !c.flushing {
 		c.flushing = true
 		go c.flusher()
+	} else if c.raw == nil {
+		c.idle.Broadcast() // a lasting flusher may be waiting
 	}
 	return len(p), nil
 }
@@ -73,11 +80,17 @@ func (c *nbConn) backlog() int {
 }
 
 // flusher writes, blocking, what the socket did not take, until nothing
-// is pending or a write fails.
+// is pending or a write fails; without raw writes, until Close.
 func (c *nbConn) flusher() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.pend) > 0 && c.err == nil {
+	for {
+		for c.raw == nil && len(c.pend) == 0 && c.err == nil && !c.closing {
+			c.idle.Wait()
+		}
+		if len(c.pend) == 0 || c.err != nil {
+			break
+		}
 		out := c.pend
 		c.pend, c.inflight = c.spare[:0], len(out)
 		c.mu.Unlock()
@@ -97,6 +110,8 @@ func (c *nbConn) flusher() {
 // written just before) for up to a second, then closes the connection.
 func (c *nbConn) Close() error {
 	c.mu.Lock()
+	c.closing = true
+	c.idle.Broadcast()
 	if c.flushing {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		for c.flushing {

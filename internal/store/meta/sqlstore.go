@@ -900,10 +900,16 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 	// (BUFFERS) in RESULTS.md). Shallow pages keep the plain COUNT: they
 	// read a few index pages, fewer than the date index holds beyond the
 	// smallest one. Not under an Owner with another order: that count reads
-	// o alone.
+	// o alone. In the page's direction too: a count cut at CountLimit then
+	// reads the rows the offset skips (the newest, newest first), not the
+	// oldest.
 	countOrder := ""
 	if deep && s.d.name == "postgres" && col != "call_sid" && (!owner || key == "o.date_created") {
-		countOrder = ` ORDER BY ` + key + `, ` + sidCol
+		d := " ASC"
+		if desc {
+			d = " DESC"
+		}
+		countOrder = ` ORDER BY ` + key + d + `, ` + sidCol + d
 	}
 	count := func(t tables) (int, error) {
 		var n int

@@ -1288,6 +1288,25 @@ func testPageFilters(t *testing.T, s Store) {
 	if err != nil || p.Total != -1 || !p.TotalCapped || len(p.Items) != 5 {
 		t.Errorf("CountLimit -1: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
 	}
+	// A deep offset page (counted in the page's order on PostgreSQL), both
+	// directions and sort keys, under an Owner too: the capped count and
+	// the page's rows as a shallow read gives them.
+	for _, q := range []Query{
+		{Desc: true}, {}, {SortBy: SortDuration, Desc: true}, {SortBy: SortDuration},
+		{Owner: "u-1", Desc: true}, {Owner: "u-1"}, {Owner: "u-1", SortBy: SortDuration, Desc: true},
+	} {
+		q.AccountSid, q.Limit = acc.Sid, 100
+		want, err := s.ListRecordings(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.CountLimit, q.Limit, q.Offset = 7, 2, 9
+		p, err := s.ListRecordings(ctx, q)
+		wantRows := want.Items[min(9, len(want.Items)):min(11, len(want.Items))]
+		if err != nil || p.Total != min(8, want.Total) || p.TotalCapped != (want.Total > 7) || !slices.Equal(sids(p.Items), sids(wantRows)) {
+			t.Errorf("%+v: total %d capped %v, %v, %v; want %d of %d, %v", q, p.Total, p.TotalCapped, sids(p.Items), err, min(8, want.Total), want.Total, sids(wantRows))
+		}
+	}
 }
 
 // testOutboxClaims: a node claims its own due notifications; another node
