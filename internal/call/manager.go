@@ -294,6 +294,11 @@ func (m *Manager) Drain(ctx context.Context) {
 	}
 }
 
+// SyncRecordings syncs at once the file systems that recordings wrote to
+// since the syncer's last pass (nothing when fsync is off): the last step
+// of a shutdown.
+func (m *Manager) SyncRecordings() { m.syncer.flush() }
+
 // HangupAll hangs up every channel and waits for their teardown (bounded).
 func (m *Manager) HangupAll(cause Cause) {
 	m.mu.RLock()

@@ -79,6 +79,31 @@ func (s *recSyncer) pass() bool {
 	}
 	s.passes++
 	s.mu.Unlock()
+	s.syncDirs(dirty)
+	return true
+}
+
+// flush syncs now, on the caller's goroutine, what was marked since the
+// last pass: the server's last step at shutdown, so that audio written in
+// the final interval (and the headers that closing files rewrote) does not
+// wait for a pass that may never come. The goroutine, if running, finds
+// nothing left at its next pass and ends.
+func (s *recSyncer) flush() {
+	if s.interval <= 0 {
+		return
+	}
+	s.mu.Lock()
+	dirty := s.dirty
+	s.dirty = nil
+	if len(dirty) > 0 {
+		s.passes++
+	}
+	s.mu.Unlock()
+	s.syncDirs(dirty)
+}
+
+// syncDirs syncs the file system of each directory once.
+func (s *recSyncer) syncDirs(dirty map[string]struct{}) {
 	done := map[uint64]bool{} // file systems synced in this pass
 	for dir := range dirty {
 		dev, ok := fsID(dir)
@@ -94,7 +119,6 @@ func (s *recSyncer) pass() bool {
 			done[dev] = true
 		}
 	}
-	return true
 }
 
 // writerClock wakes every recording's writer on one shared tick (each

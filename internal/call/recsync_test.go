@@ -286,3 +286,54 @@ func TestRecQueueHoldsReadIntervalBursts(t *testing.T) {
 		t.Fatalf("the default read interval's chunk changed: %v, was %v", recChunkFor(100*time.Millisecond), recChunk)
 	}
 }
+
+// Closing a recording (its last audio and its rewritten header) marks its
+// directory, and SyncRecordings syncs what is marked at once, on the
+// caller's goroutine, whatever the interval: without both, what a
+// recording wrote in its last interval waited for a pass that never came
+// when the server stopped.
+func TestRecordingCloseIsSyncedAtShutdown(t *testing.T) {
+	r := newRig(t, func(o *Options) { o.FsyncInterval = time.Hour })
+	var mu sync.Mutex
+	var synced []string
+	r.m.syncer.syncFS = func(dir string) error {
+		mu.Lock()
+		synced = append(synced, dir)
+		mu.Unlock()
+		return nil
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(synced)
+	}
+	ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+	rec := startRecording(t, r, ch, RecordOptions{Name: "calls/synced", Format: "wav", IfExists: "fail"})
+	feed(ch, fm, 1, 0, 10, 0x10)
+	// Wait for the writer to have written (and marked) the audio, then
+	// sync it: nothing of the recording is left unsynced before the stop.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.m.SyncRecordings()
+		if count() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the recording's writes were never marked for a sync")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before := count()
+	rec.Stop()
+	r.ev.expect("RecordingFinished")
+	r.m.SyncRecordings()
+	if count() != before+1 {
+		t.Fatalf("syncs after the recording closed: %d, want 1 (synced %v)", count()-before, synced)
+	}
+	mu.Lock()
+	dir := synced[len(synced)-1]
+	mu.Unlock()
+	if want := filepath.Join(r.m.opts.RecordingsDir, "calls"); dir != want {
+		t.Fatalf("synced %s, want the recording's directory %s", dir, want)
+	}
+}

@@ -392,7 +392,13 @@ func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 		if done {
 			r.q.stopRunning()
 			r.m.writers.remove(&r.q)
-			r.q.closed <- w.Close()
+			err := w.Close()
+			if err == nil {
+				// Closing wrote the last audio and rewrote the header:
+				// the next pass (or the shutdown's flush) syncs them too.
+				r.m.syncer.mark(dir)
+			}
+			r.q.closed <- err
 		}
 	}
 	r.q.mu.Lock()

@@ -644,6 +644,9 @@ func (s *Server) Close() error {
 	if s.poller != nil {
 		s.poller.Close()
 	}
+	// The recordings' last audio, and the headers their close rewrote,
+	// are synced now rather than at a pass that would come after exit.
+	s.calls.SyncRecordings()
 	s.log.Info("tapedeck stopped")
 	return nil
 }
