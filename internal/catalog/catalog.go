@@ -113,6 +113,14 @@ type Service struct {
 	// node (lost), with its new row (the cluster tells the applications
 	// that followed it).
 	OnLost func(lost string, row meta.Recording)
+	// LostNotices, when set, makes the webhook outbox rows that tell of a
+	// recording settled for its lost node (row, as it is about to be
+	// written): its Twilio status callback. They are queued in the
+	// transaction that settles the row (meta.NodeLiveness.SettleLost), so
+	// a node dying in between loses neither. An error leaves the row live
+	// for the next pass (return one only for what may pass: a notification
+	// that can never be sent is logged and left out).
+	LostNotices func(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error)
 	// Peers, when set, serves and deletes the recordings kept on other
 	// nodes' disks; without it they are not this node's to serve.
 	Peers PeerFiles
