@@ -46,6 +46,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"PolicyFields", testPolicyFields},
 		{"NoDuplicateCallerColumns", testNoDuplicateCallerColumns},
 		{"CDRs", testCDRs},
+		{"PutRecordingCDR", testPutRecordingCDR},
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"PageFilters", testPageFilters},
 		{"OutboxClaims", testOutboxClaims},
