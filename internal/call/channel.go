@@ -31,7 +31,10 @@ type Channel struct {
 	// and, for a SIP channel, its endpoint (endpoint:PJSIP/<user>) — in
 	// Asterisk chan_pjsip adds the channel to its endpoint, whose topic
 	// then carries the channel's messages (set at creation; read only).
-	sources  []string
+	sources []string
+	// endpoint is the SIP endpoint (user) whose channels this one is
+	// listed with (endpointOf; set at creation; read only).
+	endpoint string
 	created  time.Time
 	callID   string
 	caller   CallerID
@@ -225,10 +228,8 @@ func (ch *Channel) publishAppLocked(body any) {
 
 // channelSources are a channel's event sources (Channel.sources).
 func channelSources(id, name string) []string {
-	if rest, ok := strings.CutPrefix(name, "PJSIP/"); ok {
-		if i := strings.LastIndexByte(rest, '-'); i > 0 {
-			return []string{"channel:" + id, "endpoint:PJSIP/" + rest[:i]}
-		}
+	if ep := endpointOf(name); ep != "" {
+		return []string{"channel:" + id, "endpoint:PJSIP/" + ep}
 	}
 	return []string{"channel:" + id}
 }

@@ -245,6 +245,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Journal:               s.journal,
 		RTPTimeout:            time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
 		OnCallEnded:           func(r call.CallRecord) { s.writeCDR(r) },
+		EndpointChannels:      s.endpointChannels,
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
