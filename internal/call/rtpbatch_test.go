@@ -1,7 +1,11 @@
 package call
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,5 +130,135 @@ func TestSnoopRTPStreamBatched(t *testing.T) {
 	st := ext.media.Stats()
 	if st.Sent != frames || st.SentBatched != frames {
 		t.Errorf("the external channel sent %d packets, %d of them batched; want %d and %d", st.Sent, st.SentBatched, frames, frames)
+	}
+}
+
+// BenchmarkRTPStreamedCallCPU: the whole cost, in CPU time of the process,
+// of one more copy of recorded calls' audio at the real pace of one frame
+// per 20 ms, 50 calls at once, on real RTP sockets read by a Poller as in
+// the server (10 ms rounds, each socket read every 100 ms): a second
+// recording of each call, or a stream of each to an RTP external media
+// receiver the way a transcription app makes one (a snoop, spy=in, and an
+// RTP ulaw external media channel in a bridge, which forwards directly),
+// with the frames of a read sent in one sendmmsg (rtp-stream) or one
+// sendto each (rtp-stream-unbatched, batchExternalRTP off). The phones'
+// sending (a sendto per frame) is in every figure, the receiver's reads
+// (recvmmsg every 10 ms) in the streams'; one-recording is the baseline the others
+// add to. Run it with -benchtime=250x (5 s of audio); cpu-ns/frame is the
+// figure (per call and frame).
+func BenchmarkRTPStreamedCallCPU(b *testing.B) {
+	const calls = 50
+	for _, mode := range []string{"one-recording", "second-recording", "rtp-stream", "rtp-stream-unbatched"} {
+		b.Run(mode, func(b *testing.B) {
+			poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+			if err != nil {
+				b.Skip("no Poller here:", err)
+			}
+			ports, err := rtp.NewPorts("127.0.0.1", 46000, 46999)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller})
+			b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
+			m.opts.Bus.Register(event.NewSubscriber("bench", 100000, false), nil)
+			batchExternalRTP = mode != "rtp-stream-unbatched"
+			b.Cleanup(func() { batchExternalRTP = true })
+
+			phone, err := rtp.ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { phone.Close() })
+			// The far end: one socket for every stream, read every 10 ms
+			// (its buffer holds a few hundred packets).
+			far, err := rtp.ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { far.Close() })
+			farPoller, err := rtp.NewPoller(10*time.Millisecond, 10*time.Millisecond, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(farPoller.Close)
+			var got atomic.Int64
+			if _, err := farPoller.Add(far, func(p []byte, _ netip.AddrPort, _ time.Time) { got.Add(int64(len(p))) }); err != nil {
+				b.Fatal(err)
+			}
+
+			ulaw := sdp.Format{PayloadType: 0, Name: "PCMU", ClockRate: 8000}
+			var to []netip.AddrPort
+			for i := range calls {
+				cfg, err := ports.ListenConfig(poller)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ch, err := m.newChannel(channelSpec{user: "alice", callID: fmt.Sprint("c", i), dialplan: DialplanCEP{Context: "default", Exten: "300"},
+					state: StateUp, dialog: newFakeDialog(), choice: sdp.Choice{Audio: ulaw},
+					remote: &sdp.Media{Addr: net.UDPAddrFromAddrPort(phone.LocalAddr()), Formats: []sdp.Format{ulaw}, Direction: sdp.SendRecv, Ptime: 20}}, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ch.enterStasis("bench", nil)
+				to = append(to, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
+				benchRecord(b, ch, fmt.Sprintf("first-%d", i))
+				switch mode {
+				case "second-recording":
+					benchRecord(b, ch, fmt.Sprintf("second-%d", i))
+				case "rtp-stream", "rtp-stream-unbatched":
+					j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					sn, err := m.channel(string(j.ID))
+					if err != nil {
+						b.Fatal(err)
+					}
+					ej, err := m.ExternalMedia(ExternalMediaOptions{App: "bench", ExternalHost: far.LocalAddr().String(), Encapsulation: "rtp", Transport: "udp", Format: "ulaw"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ext, err := m.channel(string(ej.ID))
+					if err != nil {
+						b.Fatal(err)
+					}
+					br, err := m.createBridge("", "mixing", "")
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, c := range []*Channel{sn, ext} {
+						if err := br.AddChannel(c, false); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			var pkt pionrtp.Packet
+			pkt.Version, pkt.SSRC, pkt.Payload = 2, 42, benchPayload
+			buf := make([]byte, 1500)
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			runtime.GC()
+			before := cpuTime(b)
+			b.ResetTimer()
+			for i := range b.N {
+				<-tick.C
+				pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i*160)
+				n, _ := pkt.MarshalTo(buf)
+				for _, a := range to {
+					_, _ = phone.WriteTo(buf[:n], a)
+				}
+			}
+			<-tick.C // the last frame's tick
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N*calls), "cpu-ns/frame")
+			if mode == "rtp-stream" || mode == "rtp-stream-unbatched" {
+				// The last 100 ms may still be on their way, and the first
+				// frames came before the streams were up.
+				if want := int64(calls * (b.N - 10) * 172); got.Load() < want {
+					b.Fatalf("the far end got %d bytes, want at least %d", got.Load(), want)
+				}
+			}
+		})
 	}
 }
