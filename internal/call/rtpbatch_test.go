@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -259,6 +260,140 @@ func BenchmarkRTPStreamedCallCPU(b *testing.B) {
 					b.Fatalf("the far end got %d bytes, want at least %d", got.Load(), want)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkRTPStreamLatency: what an RTP snoop stream adds to a recorded
+// call's audio, at the real pace of one frame per 20 ms, on real sockets
+// read by a Poller as in the server (10 ms rounds, the call's socket read
+// every 100 ms): from the phone's send to the far end's read of the same
+// frame, through the call's socket, the snoop (spy=in), the bridge and the
+// RTP external media channel, with the send batch (batched) or a sendto
+// per frame (unbatched). Run it with -benchtime=250x (5 s); p50/p99/max in
+// µs. Most of it is the wait for the call's next read (up to 100 ms), the
+// same for a recording; the batch's share is the difference between the
+// two.
+func BenchmarkRTPStreamLatency(b *testing.B) {
+	for _, mode := range []string{"batched", "unbatched"} {
+		b.Run(mode, func(b *testing.B) {
+			poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+			if err != nil {
+				b.Skip("no Poller here:", err)
+			}
+			ports, err := rtp.NewPorts("127.0.0.1", 46000, 46999)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller})
+			b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
+			m.opts.Bus.Register(event.NewSubscriber("bench", 100000, false), nil)
+			batchExternalRTP = mode == "batched"
+			b.Cleanup(func() { batchExternalRTP = true })
+			phone, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { phone.Close() })
+			far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { far.Close() })
+			ulaw := sdp.Format{PayloadType: 0, Name: "PCMU", ClockRate: 8000}
+			cfg, err := ports.ListenConfig(poller)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ch, err := m.newChannel(channelSpec{user: "alice", callID: "c1", dialplan: DialplanCEP{Context: "default", Exten: "300"},
+				state: StateUp, dialog: newFakeDialog(), choice: sdp.Choice{Audio: ulaw},
+				remote: &sdp.Media{Addr: phone.LocalAddr().(*net.UDPAddr), Formats: []sdp.Format{ulaw}, Direction: sdp.SendRecv, Ptime: 20}}, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ch.enterStasis("bench", nil)
+			benchRecord(b, ch, "first")
+			j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sn, err := m.channel(string(j.ID))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ej, err := m.ExternalMedia(ExternalMediaOptions{App: "bench", ExternalHost: far.LocalAddr().String(), Encapsulation: "rtp", Transport: "udp", Format: "ulaw"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ext, err := m.channel(string(ej.ID))
+			if err != nil {
+				b.Fatal(err)
+			}
+			br, err := m.createBridge("", "mixing", "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range []*Channel{sn, ext} {
+				if err := br.AddChannel(c, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// Frame i carries µ-law code 0x10+i%64 (it survives decoding
+			// and encoding unchanged): the far end knows which it got.
+			sent := make([]time.Time, b.N)
+			lat := make([]time.Duration, 0, b.N)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 1500)
+				var p pionrtp.Packet
+				next := 0
+				for next < b.N {
+					_ = far.SetReadDeadline(time.Now().Add(2 * time.Second))
+					n, _, err := far.ReadFromUDP(buf)
+					if err != nil {
+						return
+					}
+					at := time.Now()
+					if p.Unmarshal(buf[:n]) != nil || len(p.Payload) == 0 {
+						continue
+					}
+					for next < b.N && byte(0x10+next%64) != p.Payload[0] {
+						next++ // lost (or sent before the stream was up)
+					}
+					if next < b.N {
+						lat = append(lat, at.Sub(sent[next]))
+						next++
+					}
+				}
+			}()
+			var pkt pionrtp.Packet
+			pkt.Version, pkt.SSRC = 2, 42
+			payload := make([]byte, 160)
+			to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			b.ResetTimer()
+			for i := range b.N {
+				<-tick.C
+				for k := range payload {
+					payload[k] = byte(0x10 + i%64)
+				}
+				pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i), uint32(i*160), payload
+				raw, _ := pkt.Marshal()
+				sent[i] = time.Now()
+				_, _ = phone.WriteToUDP(raw, to)
+			}
+			<-done
+			b.StopTimer()
+			if len(lat) < b.N*9/10 {
+				b.Fatalf("the far end got %d of %d frames", len(lat), b.N)
+			}
+			slices.Sort(lat)
+			q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) }
+			b.ReportMetric(q(0.5), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+			b.ReportMetric(q(1), "max-µs")
 		})
 	}
 }

@@ -33,13 +33,16 @@ const (
 	sendSlot     = 1500 // bytes per datagram; larger ones are sent at once
 )
 
-func newSendBatch() *SendBatch {
-	return &SendBatch{
-		bufs:  make([]byte, sendBatchMax*sendSlot),
-		hdrs:  make([]unix.Mmsghdr, sendBatchMax),
-		iovs:  make([]unix.Iovec, sendBatchMax),
-		names: make([]unix.RawSockaddrInet6, sendBatchMax),
-	}
+// newSendBatch makes an empty batch; its buffers (about 50 KB) are made
+// when it first queues a datagram: most drains send nothing through it,
+// and the Poller's pooled read batches are remade after a GC.
+func newSendBatch() *SendBatch { return &SendBatch{} }
+
+func (q *SendBatch) alloc() {
+	q.bufs = make([]byte, sendBatchMax*sendSlot)
+	q.hdrs = make([]unix.Mmsghdr, sendBatchMax)
+	q.iovs = make([]unix.Iovec, sendBatchMax)
+	q.names = make([]unix.RawSockaddrInet6, sendBatchMax)
 }
 
 // queue copies b, to be sent from s to "to" at the next Flush.
@@ -47,6 +50,9 @@ func (q *SendBatch) queue(s *Socket, b []byte, to netip.AddrPort) error {
 	if len(b) > sendSlot {
 		_, err := s.WriteTo(b, to)
 		return err
+	}
+	if q.bufs == nil {
+		q.alloc()
 	}
 	if q.n == sendBatchMax {
 		q.Flush()
