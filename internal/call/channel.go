@@ -13,6 +13,7 @@ import (
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Channel is one call leg.
@@ -490,8 +491,27 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.log.Warn("dropped RTP from sources other than the call's (strict RTP)",
 			"dropped", st.SourceDropped, "source", ch.media.Remote())
 	}
-	// The channel's live recordings stop and are stored (not canceled).
-	ch.finishRecordings()
+	// The channel's live recordings stop and are stored (not canceled);
+	// the call's record goes to the catalog with the first one's final
+	// row, in one transaction.
+	ch.mu.Lock()
+	answeredAt := ch.answeredAt
+	ch.mu.Unlock()
+	now := ch.m.now()
+	var rec *CallRecord
+	var cdr *meta.CDR
+	if ch.m.opts.OnCallEnded != nil && !ch.noCallRecord {
+		dir := "inbound"
+		if ch.dialog == nil {
+			dir = "outbound-api"
+		}
+		rec = &CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
+			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
+			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st}
+		c := rec.CDR()
+		cdr = &c
+	}
+	stored := ch.finishRecordings(cdr)
 	ch.mu.Lock()
 	br := ch.bridge
 	ch.mu.Unlock()
@@ -505,24 +525,17 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
-	answeredAt := ch.answeredAt
 	ch.mu.Unlock()
 	close(ch.done)
 	ch.m.remove(ch, st)
 	channelEnded(cause, !answeredAt.IsZero(), st)
-	now := ch.m.now()
 	billsec := 0.0
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
 	}
-	if f := ch.m.opts.OnCallEnded; f != nil && !ch.noCallRecord {
-		dir := "inbound"
-		if ch.dialog == nil {
-			dir = "outbound-api"
-		}
-		f(CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
-			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
-			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st})
+	if rec != nil {
+		rec.Stored = stored
+		ch.m.opts.OnCallEnded(*rec)
 	}
 	ch.log.Info("channel destroyed", "cause", int(cause), "cause_txt", CauseText(cause), "remote", remote,
 		"duration_s", round3(now.Sub(ch.created).Seconds()), "billsec_s", round3(billsec),

@@ -19,6 +19,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Options configure a Manager.
@@ -115,6 +116,27 @@ type CallRecord struct {
 	Created, Answered, Ended               time.Time
 	Cause                                  Cause
 	RTP                                    rtp.Stats
+	// Stored: the record went to the catalog with the final row of one of
+	// the channel's recordings, in one transaction (catalog.Info.CDR), and
+	// need not be written again.
+	Stored bool
+}
+
+// CDR is the record as the catalog stores it (an empty AccountSid: the
+// default account's; Node is left to the writer).
+func (r CallRecord) CDR() meta.CDR {
+	billsec := 0.0
+	if !r.Answered.IsZero() {
+		billsec = r.Ended.Sub(r.Answered).Seconds()
+	}
+	return meta.CDR{
+		Sid: r.CallSid, AccountSid: r.AccountSid, CallID: r.CallID, ChannelID: r.ChannelID,
+		From: r.From, To: r.To, Direction: r.Direction, Status: r.Status,
+		StartTime: r.Created, AnswerTime: r.Answered, EndTime: r.Ended,
+		Duration: r.Ended.Sub(r.Created).Seconds(), Billsec: billsec,
+		Cause: int(r.Cause), CauseText: CauseText(r.Cause),
+		RTPReceived: int64(r.RTP.Received), RTPLost: max(r.RTP.Lost, 0), JitterMs: r.RTP.Jitter / 8,
+	}
 }
 
 // callStatus is Restcomm's status of an ended call.

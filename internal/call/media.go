@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/codec"
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // State returns the channel state.
@@ -106,7 +107,10 @@ func sendBatchOf(m Media) *rtpsess.SendBatch {
 }
 
 // finishRecordings stops every recording of the channel (hangup).
-func (ch *Channel) finishRecordings() {
+// The call's record cdr, when not nil, is written with the final row of
+// the first recording whose end writes one (one transaction: one commit
+// for both at the hangup); stored reports whether one did.
+func (ch *Channel) finishRecordings(cdr *meta.CDR) (stored bool) {
 	ch.m.recMu.Lock()
 	var mine []*LiveRecording
 	for _, r := range ch.m.live {
@@ -117,8 +121,16 @@ func (ch *Channel) finishRecordings() {
 	ch.m.recMu.Unlock()
 	for _, r := range mine {
 		r.hangup.Store(true) // the catalog does not wait for the upload
+		offered := cdr != nil && !stored
+		if offered {
+			r.offerCDR(cdr)
+		}
 		r.finish(RecDone)
+		if offered {
+			stored = r.cdrHandedOver()
+		}
 	}
+	return stored
 }
 
 var beepPCM = func() []int16 {

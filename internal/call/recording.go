@@ -185,6 +185,11 @@ type LiveRecording struct {
 	// package held (doc.go).
 	catMu       sync.Mutex
 	catFinished bool
+	// cdr is the record of the call whose hangup ends the recording,
+	// offered by the channel (offerCDR) to go with the recording's final
+	// row; cdrTaken once catalogFinished has handed it to the catalog.
+	cdr      *meta.CDR
+	cdrTaken bool
 
 	// mixIn is the bridge whose mix feeds a channel recording while its
 	// channel is connected to another party by third-party control
@@ -799,7 +804,7 @@ func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
 	for i := range n {
 		buf[2*i], buf[2*i+1] = left[i], right[i]
 	}
-	if !r.q.push(buf) {
+	if !r.q.pushAudio(buf) {
 		if r.cause == "" {
 			r.cause = r.overflowCause()
 		}
@@ -987,7 +992,7 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 	if room := r.maxSamples() - r.written; int64(len(pcm)) > room {
 		pcm = pcm[:max(room, 0)] // the cap is exact, whatever the packet size
 	}
-	if !r.q.push(pcm) {
+	if !r.q.pushAudio(pcm) {
 		r.cause = r.overflowCause()
 		return
 	}

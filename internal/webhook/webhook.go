@@ -447,6 +447,21 @@ func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
 	return s.store(ctx, it)
 }
 
+// Prepare checks a notification's target and method and makes its outbox
+// row, unclaimed, for a caller that stores it in a transaction of its own
+// with the change it tells of (meta.NodeLiveness.SettleLost): both are
+// stored or neither. Wake the sender once that transaction commits; the
+// outbox loop delivers the row (any node's, once, as every row). A host
+// name that cannot be resolved now (ErrUnresolved) makes its row anyway,
+// as Notify does: its address is checked when it is dialled.
+func (s *Sender) Prepare(ctx context.Context, n Notification) (meta.OutboxItem, error) {
+	it, err := s.prepare(ctx, n)
+	if errors.Is(err, ErrUnresolved) {
+		return s.row(n)
+	}
+	return it, err
+}
+
 // prepare checks a notification's target and method and makes its row.
 func (s *Sender) prepare(ctx context.Context, n Notification) (meta.OutboxItem, error) {
 	if err := s.CheckTarget(ctx, n.URL); err != nil {

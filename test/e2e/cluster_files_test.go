@@ -245,17 +245,17 @@ func TestClusterLostNodeFailsItsRecordings(t *testing.T) {
 		c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
 	})
 	bID := "lb" + run
-	sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
-	cfg := filepath.Join(t.TempDir(), "tapedeck.yaml")
-	yaml := fmt.Sprintf(`node_id: %s
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
+	b, sipPort, httpPort := startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
+		return fmt.Sprintf(`node_id: %s
 data_dir: %s
 sip:
   listen: 127.0.0.1:%d
 http:
   listen: 127.0.0.1:%d
 rtp:
-  port_min: 44000
-  port_max: 44199
+  port_min: %d
+  port_max: %d
 catalog:
   database: %q
   token_key: %s
@@ -269,17 +269,8 @@ nats:
 dialplan:
   - exten: _3XX
     app: Stasis(%s,${EXTEN})
-`, bID, t.TempDir(), sipPort, httpPort, dsn, key, url, prefix, app)
-	must(t, os.WriteFile(cfg, []byte(yaml), 0o600))
-	b := startProc(t, cfg)
-	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
-		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	}, "B did not start:\n%s", b.output())
+`, bID, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi, dsn, key, url, prefix, app)
+	})
 
 	evA := a.connect(app)
 	bBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
