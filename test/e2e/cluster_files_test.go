@@ -292,7 +292,12 @@ dialplan:
 	name := "lost/" + run
 	a.mustDo("POST", "/channels/"+id+"/record?name="+urlq(name)+"&format=wav", 201)
 	evA.skipTo("RecordingStarted", 5*time.Second)
-	go func() { _ = r.call.SendAudio(ctx, sweep(8*20000)) }()
+	// The phone stops sending once B is killed: a peer that goes on
+	// sending to a dead node's ports hands its stream to whichever
+	// process binds them next.
+	audioCtx, stopAudio := context.WithCancel(ctx)
+	defer stopAudio()
+	go func() { _ = r.call.SendAudio(audioCtx, sweep(8*20000)) }()
 	pollFor(t, 10*time.Second, func() bool {
 		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, name)
 		return err == nil && row.Status == meta.StatusInProgress && row.Node == bID
@@ -355,6 +360,7 @@ dialplan:
 
 	must(t, b.cmd.Process.Signal(syscall.SIGKILL))
 	<-b.done
+	stopAudio()
 	killed := time.Now()
 	ev := evA.skipTo("RecordingFailed", 20*time.Second)
 	rec, _ := ev["recording"].(map[string]any)
