@@ -56,6 +56,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StartRecording", testStartRecording},
 		{"Owners", testOwners},
 		{"StatusCallback", testStatusCallback},
+		{"Ping", testPing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1741,5 +1742,41 @@ func testStatusCallback(t *testing.T, s Store) {
 	}
 	if _, _, err := sc.StatusCallback(ctx, "RE"+strings.Repeat("1", 32)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("an unknown recording: %v, want ErrNotFound", err)
+	}
+}
+
+// testPing: Ping answers nil on a catalog, empty or not, and an error when
+// the database answers without the catalog's tables or the call's context
+// has ended (the readiness check's "catalog database" reason).
+func testPing(t *testing.T, s Store) {
+	ctx := tctx(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("empty catalog: %v", err)
+	}
+	for i := range 3 {
+		if _, err := s.CreateAccount(ctx, fmt.Sprintf("ping-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("catalog with accounts: %v", err)
+	}
+	w := s.(*sqlStore).w
+	if _, err := w.ExecContext(ctx, `ALTER TABLE accounts RENAME TO accounts_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping without the accounts table: nil")
+	}
+	if _, err := w.ExecContext(ctx, `ALTER TABLE accounts_gone RENAME TO accounts`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("accounts table back: %v", err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Ping(done); err == nil {
+		t.Error("Ping with an ended context: nil")
 	}
 }
