@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
 // The WebSocket transport of external media (Asterisk's chan_websocket):
@@ -79,6 +81,10 @@ type mediaWebSocket struct {
 	// and the commands about buffering and pacing them answer an error.
 	noAnswer, passthrough bool
 	dir                   atomic.Int32 // wsDir*
+	// bulk is chan_websocket's bulk_media_in_progress: between
+	// START_MEDIA_BUFFERING and STOP_MEDIA_BUFFERING (or FLUSH_MEDIA). Only
+	// the reader (run, command) uses it.
+	bulk bool
 
 	// Answers to commands and notifications go out through replies,
 	// written by one goroutine (replier): a far end that sends commands
@@ -344,6 +350,7 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		ch.mu.Unlock()
 	case "START_MEDIA_BUFFERING":
 		// Every message is buffered into frames.
+		w.bulk = true
 	case "SET_MEDIA_DIRECTION":
 		switch {
 		case !w.json:
@@ -362,6 +369,9 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		return true
 	case "STOP_MEDIA_BUFFERING", "MARK_MEDIA":
 		ev := "MEDIA_BUFFERING_COMPLETED"
+		if cmd == "STOP_MEDIA_BUFFERING" {
+			w.bulk = false
+		}
 		if cmd == "MARK_MEDIA" {
 			ev = "MEDIA_MARK_PROCESSED"
 		}
@@ -374,6 +384,7 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		s.marks = append(s.marks, streamMark{left: len(s.queue), event: ev, id: strings.TrimSpace(arg)})
 		s.mu.Unlock()
 	case "FLUSH_MEDIA":
+		w.bulk = false
 		s.flushQueue()
 	case "PAUSE_MEDIA", "CONTINUE_MEDIA":
 		s.mu.Lock()
@@ -385,11 +396,18 @@ func (w *mediaWebSocket) command(msg string) (hangup bool) {
 		s.mu.Unlock()
 	case "GET_STATUS":
 		s.mu.Lock()
-		st := fmt.Sprintf("STATUS channel_id:%s queue_length:%d xon_level:800 xoff_level:900 queue_full:%t bulk_media:false media_paused:%t",
-			s.ch.id, (len(s.queue)+159)/160, s.xoff, s.paused)
+		// queue_length is chan_websocket's frame_queue_length: the frames
+		// queued and not yet played. In passthrough each message is one
+		// frame (s.frames); otherwise the audio is cut into 20 ms frames.
+		ql := (len(s.queue) + audio.FrameSamples - 1) / audio.FrameSamples
+		if s.passthrough {
+			ql = len(s.frames)
+		}
+		st := fmt.Sprintf("STATUS channel_id:%s queue_length:%d xon_level:800 xoff_level:900 queue_full:%t bulk_media:%t media_paused:%t",
+			s.ch.id, ql, s.xoff, w.bulk, s.paused)
 		if w.json {
-			b, _ := json.Marshal(map[string]any{"event": "STATUS", "channel_id": s.ch.id, "queue_length": (len(s.queue) + 159) / 160,
-				"xon_level": 800, "xoff_level": 900, "queue_full": s.xoff, "bulk_media": false, "media_paused": s.paused})
+			b, _ := json.Marshal(map[string]any{"event": "STATUS", "channel_id": s.ch.id, "queue_length": ql,
+				"xon_level": 800, "xoff_level": 900, "queue_full": s.xoff, "bulk_media": w.bulk, "media_paused": s.paused})
 			st = string(b)
 		}
 		s.mu.Unlock()

@@ -3,6 +3,7 @@ package call
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -156,6 +157,108 @@ func TestMediaWebSocketPassthroughKeepsFrames(t *testing.T) {
 			}
 			if got := sizes.get(); !slices.Equal(got, c.want) {
 				t.Fatalf("frames of %v samples, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestMediaWebSocketStatus: GET_STATUS's queue_length counts the frames
+// waiting to be played, as chan_websocket's frame_queue_length: in
+// passthrough (p) each of the application's messages is one frame, so 100
+// messages of 10 ms are 100 frames; otherwise the audio is cut into 20 ms
+// frames, 50. bulk_media is true between START_MEDIA_BUFFERING and
+// STOP_MEDIA_BUFFERING. The messages play at one per 20 ms, so most are
+// still queued when the status is asked for.
+func TestMediaWebSocketStatus(t *testing.T) {
+	const sent = 100
+	for _, c := range []struct {
+		data   string
+		frames int
+		bulk   bool
+	}{
+		{"f(json)p", sent, false},
+		{"f(json)", sent / 2, true},
+	} {
+		t.Run("transport_data="+c.data, func(t *testing.T) {
+			m := testManager(t, "")
+			m.opts.Bus.Register(event.NewSubscriber("bot", 1000, false), nil)
+			srv := httptest.NewServer(m.MediaWebSocketHandler())
+			defer srv.Close()
+			j, err := m.ExternalMedia(ExternalMediaOptions{App: "bot", Encapsulation: "none", Transport: "websocket",
+				ConnectionType: "server", Format: "ulaw", TransportData: c.data})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/media/" + j.Channelvars["MEDIA_WEBSOCKET_CONNECTION_ID"]
+			conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"media"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.CloseNow()
+			texts := make(chan string, 10)
+			go func() {
+				defer close(texts)
+				for {
+					typ, b, err := conn.Read(ctx)
+					if err != nil {
+						return
+					}
+					if typ == websocket.MessageText {
+						texts <- string(b)
+					}
+				}
+			}()
+			next := func() map[string]any {
+				t.Helper()
+				s, ok := <-texts
+				if !ok {
+					t.Fatal("media websocket closed")
+				}
+				var v map[string]any
+				if err := json.Unmarshal([]byte(s), &v); err != nil {
+					t.Fatalf("not JSON: %s", s)
+				}
+				return v
+			}
+			send := func(typ websocket.MessageType, b []byte) {
+				t.Helper()
+				if err := conn.Write(ctx, typ, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if v := next(); v["event"] != "MEDIA_START" {
+				t.Fatalf("first message %v", v)
+			}
+			if c.bulk {
+				send(websocket.MessageText, []byte(`{"command":"START_MEDIA_BUFFERING"}`))
+			}
+			for range sent {
+				send(websocket.MessageBinary, bytes.Repeat([]byte{0x55}, 80))
+			}
+			send(websocket.MessageText, []byte(`{"command":"GET_STATUS"}`))
+			v := next()
+			if v["event"] != "STATUS" || v["bulk_media"] != c.bulk {
+				t.Fatalf("after GET_STATUS: %v, want bulk_media %v", v, c.bulk)
+			}
+			// At most a few frames (a burst of 3, then one per 20 ms) were
+			// played while the messages were read: under heavy load, half.
+			if q, _ := v["queue_length"].(float64); q < float64(c.frames/2) || q > float64(c.frames) {
+				t.Errorf("queue_length %v with %d messages of 10 ms just sent, want between %d and %d", v["queue_length"], sent, c.frames/2, c.frames)
+			}
+			if c.bulk {
+				send(websocket.MessageText, []byte(`{"command":"STOP_MEDIA_BUFFERING"}`))
+				send(websocket.MessageText, []byte(`{"command":"GET_STATUS"}`))
+				for {
+					v := next()
+					if v["event"] == "STATUS" {
+						if v["bulk_media"] != false {
+							t.Errorf("after STOP_MEDIA_BUFFERING: %v", v)
+						}
+						break
+					}
+				}
 			}
 		})
 	}
