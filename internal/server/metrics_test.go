@@ -166,7 +166,7 @@ func TestReadyzReasons(t *testing.T) {
 	// A database that answers without the catalog's tables (renamed by
 	// another connection) makes the node unready too, and ready again when
 	// they are back.
-	db, err := sql.Open("sqlite", "file:"+srv.cfg.DatabasePath())
+	db, err := sql.Open("sqlite", "file:"+srv.cfg.DatabasePath()+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
