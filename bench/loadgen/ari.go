@@ -61,7 +61,9 @@ type ariApp struct {
 	// external media channel (a voice bot) instead of a snoop of it, and
 	// does not record it (a recording channel cannot join a bridge).
 	streamVia string
-	streams   atomic.Int64
+	// streamEncap is the external media encapsulation: audiosocket or rtp.
+	streamEncap string
+	streams     atomic.Int64
 }
 
 type pair struct {
@@ -271,7 +273,7 @@ func (a *ariApp) bridgeAndRecord(p *pair) {
 	}
 }
 
-// streamCall streams what a caller says to loadgen's AudioSocket
+// streamCall streams what a caller says to loadgen's AudioSocket (or RTP)
 // receiver, as a transcription app does: a snoop channel (spy=in) bridged
 // with an external media channel.
 func (a *ariApp) streamCall(id string) {
@@ -285,6 +287,12 @@ func (a *ariApp) streamCall(id string) {
 	}
 	q := url.Values{"app": {"loadgen"}, "channelId": {ext}, "external_host": {a.stream.addr()}, "encapsulation": {"audiosocket"},
 		"transport": {"tcp"}, "format": {a.streamFormat}, "data": {uuidFor(id)}}
+	if a.streamEncap == "rtp" {
+		q.Set("external_host", a.stream.rtpAddr())
+		q.Set("encapsulation", "rtp")
+		q.Set("transport", "udp")
+		q.Del("data")
+	}
 	if err := a.do("POST", "/channels/externalMedia", q, nil); err != nil {
 		a.fail("externalMedia %s: %v", id, err)
 		return

@@ -84,6 +84,8 @@ type config struct {
 	streamFormat string
 	// streamVia is how scenario e streams a call: snoop or call.
 	streamVia string
+	// streamEncap is scenario e's external media encapsulation.
+	streamEncap string
 	// streamBatchMs is the server's ari.audiosocket_batch_ms (-server-cmd).
 	streamBatchMs int
 	// Cluster runs (cluster.go).
@@ -114,6 +116,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.recordNoURL, "record-no-url", false, "with -record-rate: the same commands without FinishedUrl (no notifications), to measure what the notifications cost")
 	fs.StringVar(&c.streamFormat, "stream-format", "ulaw", "scenario e: the external media format (ulaw, slin, slin16, …)")
 	fs.StringVar(&c.streamVia, "stream-via", "snoop", "scenario e: snoop (record the call, stream a snoop of it: a transcription app) or call (bridge the call itself with the external media channel, no recording: a voice bot)")
+	fs.StringVar(&c.streamEncap, "stream-encap", "audiosocket", "scenario e: the external media encapsulation: audiosocket (TCP to loadgen's AudioSocket receiver) or rtp (UDP to loadgen's RTP receiver, externalMedia's default)")
 	fs.IntVar(&c.streamBatchMs, "stream-batch-ms", 0, "scenario e with -server-cmd: the server's ari.audiosocket_batch_ms (audio written to the stream's socket at once; 0: each 20 ms frame)")
 	fs.StringVar(&c.ari, "ari", "http://127.0.0.1:8088", "tapedeck HTTP base for ARI and /healthz (ignored with -server-cmd)")
 	fs.StringVar(&c.ariUser, "ari-user", "asterisk", "ARI user")
@@ -205,6 +208,11 @@ func (c *config) validate() error {
 	case "", "snoop", "call":
 	default:
 		return fmt.Errorf("-stream-via %q: want snoop or call", c.streamVia)
+	}
+	switch c.streamEncap {
+	case "", "audiosocket", "rtp":
+	default:
+		return fmt.Errorf("-stream-encap %q: want audiosocket or rtp", c.streamEncap)
 	}
 	if c.recordRate < 0 || c.recordRate > 0 && c.scenario != "o" {
 		return errors.New("-record-rate: a positive rate, scenario o only")

@@ -233,9 +233,10 @@ func TestPolicyLoad(t *testing.T) {
 }
 
 // TestStreamLoad: scenario e streams every call to loadgen's AudioSocket
-// receiver (a snoop of what the caller says, bridged with an external
-// media channel) besides recording it: each stream arrives, starts with
-// its UUID and holds most of the caller's audio.
+// receiver, or its RTP receiver (-stream-encap rtp) (a snoop of what the
+// caller says, bridged with an external media channel) besides recording
+// it: each stream arrives (an AudioSocket one starting with its UUID) and
+// holds most of the caller's audio.
 func TestStreamLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the stream load takes about 10 s")
@@ -248,25 +249,30 @@ func TestStreamLoad(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/tapedeck: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c := config{scenario: "e", streamFormat: "slin16", calls: 10, rate: 20, duration: 5 * time.Second, serverCmd: bin,
-		ariUser: "asterisk", ariPass: "asterisk", tick: 5 * time.Millisecond, dialTimeout: 15 * time.Second}
-	if err := c.validate(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := run(ctx, c, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sb strings.Builder
-	rep.writeText(&sb)
-	t.Log("\n" + sb.String())
-	if st := rep.Streams; st == nil || st.Expected != 10 || st.Received != 10 || st.Short != 0 || len(st.Problems) > 0 {
-		t.Errorf("streams: %+v, want 10 received, none short", st)
-	}
-	if !rep.Passed {
-		t.Errorf("run FAILED: %v", rep.Problems)
+	for _, encap := range []string{"audiosocket", "rtp"} {
+		t.Run(encap, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			c := config{scenario: "e", streamFormat: "slin16", streamEncap: encap, calls: 10, rate: 20, duration: 5 * time.Second, serverCmd: bin,
+				ariUser: "asterisk", ariPass: "asterisk", tick: 5 * time.Millisecond, dialTimeout: 15 * time.Second}
+			if err := c.validate(); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := run(ctx, c, t.Logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sb strings.Builder
+			rep.writeText(&sb)
+			t.Log("\n" + sb.String())
+			want := map[string]string{"audiosocket": "AudioSocket", "rtp": "RTP"}[encap]
+			if st := rep.Streams; st == nil || st.Encap != want || st.Expected != 10 || st.Received != 10 || st.Short != 0 || len(st.Problems) > 0 {
+				t.Errorf("streams: %+v, want 10 %s streams received, none short", st, want)
+			}
+			if !rep.Passed {
+				t.Errorf("run FAILED: %v", rep.Problems)
+			}
+		})
 	}
 }
 

@@ -477,7 +477,7 @@ func (r *Report) writeText(w io.Writer) {
 		tw("stereo edges trimmed (max)", "lead %.0f ms, trail %.0f ms", rr.LeadMsMax, rr.TrailMsMax)
 	}
 	if st := r.Streams; st != nil {
-		tw("external media streams", "%d / %d received (AudioSocket %s), %d short, shortest %d %% of the caller's audio %v", st.Received, st.Expected, st.Format, st.Short, st.MinPct, st.Problems)
+		tw("external media streams", "%d / %d received (%s %s), %d short, shortest %d %% of the caller's audio %v", st.Received, st.Expected, st.Encap, st.Format, st.Short, st.MinPct, st.Problems)
 	}
 	if er := r.ExtraRecords; er != nil {
 		tw("Record commands (Ozeki API)", "%.0f/s asked: %d sent, %d accepted, %d refused %v", er.Rate, er.Sent, er.Accepted, er.Refused, er.Refusals[:min(len(er.Refusals), 3)])

@@ -252,7 +252,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 				return nil, err
 			}
 			defer rcv.close()
-			r.app.stream, r.app.streamFormat, r.app.streamVia = rcv, c.streamFormat, c.streamVia
+			r.app.stream, r.app.streamFormat, r.app.streamVia, r.app.streamEncap = rcv, c.streamFormat, c.streamVia, c.streamEncap
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := r.app.connect(cctx)

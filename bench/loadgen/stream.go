@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/google/uuid"
@@ -14,17 +15,21 @@ import (
 
 // streamReceiver is scenario e's external media program: an AudioSocket
 // server (TCP; each connection's first message is the stream's UUID, then
-// audio messages) that counts the audio bytes of every stream.
+// audio messages) and an RTP receiver (UDP; each stream is the address it
+// comes from) that count the audio bytes of every stream.
 type streamReceiver struct {
 	ln    net.Listener
+	udp   *net.UDPConn
 	mu    sync.Mutex
 	bytes map[uuid.UUID]int64
+	rtp   map[netip.AddrPort]int64
 	bad   []string
 	wg    sync.WaitGroup
 }
 
 // StreamReport is what the receiver got.
 type StreamReport struct {
+	Encap    string   `json:"encap"` // AudioSocket or RTP
 	Format   string   `json:"format"`
 	Expected int      `json:"expected"` // streams the app started
 	Received int      `json:"received"` // streams that connected and sent audio
@@ -38,16 +43,58 @@ func newStreamReceiver() (*streamReceiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &streamReceiver{ln: ln, bytes: map[uuid.UUID]int64{}}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	// 100 streams of 50 packets a second come in bursts (a recorded
+	// call's packets are read every 100 ms): room for a few rounds.
+	_ = udp.SetReadBuffer(8 << 20)
+	s := &streamReceiver{ln: ln, udp: udp, bytes: map[uuid.UUID]int64{}, rtp: map[netip.AddrPort]int64{}}
 	go s.accept()
+	s.wg.Add(1)
+	go s.readRTP()
 	return s, nil
 }
 
 func (s *streamReceiver) addr() string { return s.ln.Addr().String() }
 
+// rtpAddr is the RTP receiver's address (externalMedia's external_host
+// with encapsulation rtp).
+func (s *streamReceiver) rtpAddr() string { return s.udp.LocalAddr().String() }
+
 func (s *streamReceiver) close() {
 	s.ln.Close()
+	s.udp.Close()
 	s.wg.Wait()
+}
+
+// readRTP counts the payload bytes of the RTP packets of every source.
+func (s *streamReceiver) readRTP() {
+	defer s.wg.Done()
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		b := buf[:n]
+		if n < 12 || b[0]>>6 != 2 {
+			s.problem(fmt.Sprintf("not RTP: %d bytes from %v", n, from))
+			continue
+		}
+		hdr := 12 + 4*int(b[0]&0x0f)
+		if b[0]&0x10 != 0 && n >= hdr+4 {
+			hdr += 4 + 4*int(binary.BigEndian.Uint16(b[hdr+2:]))
+		}
+		if n < hdr {
+			continue
+		}
+		s.mu.Lock()
+		s.rtp[from] += int64(n - hdr)
+		s.mu.Unlock()
+	}
 }
 
 func (s *streamReceiver) accept() {
@@ -114,8 +161,18 @@ func (s *streamReceiver) report(format string, samples, expected int) *StreamRep
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rep := &StreamReport{Format: format, Expected: expected, MinPct: 100, Problems: s.bad}
+	rep := &StreamReport{Encap: "AudioSocket", Format: format, Expected: expected, MinPct: 100, Problems: s.bad}
+	if len(s.rtp) > 0 {
+		rep.Encap = "RTP"
+	}
+	all := make([]int64, 0, len(s.bytes)+len(s.rtp))
 	for _, b := range s.bytes {
+		all = append(all, b)
+	}
+	for _, b := range s.rtp {
+		all = append(all, b)
+	}
+	for _, b := range all {
 		if b == 0 {
 			continue
 		}

@@ -152,7 +152,34 @@ func (r *LiveRecording) catalogFinished(state RecordingState) {
 		ctx, cancel = context.WithTimeout(context.Background(), hangupCatalogTimeout)
 	}
 	defer cancel()
-	if err := c.Finished(ctx, r.catalogInfo(status)); err != nil {
+	in := r.catalogInfo(status)
+	if r.cdr != nil {
+		// The hangup's call record goes with the final row (one
+		// transaction; alone if the row cannot be written).
+		in.CDR, r.cdr, r.cdrTaken = r.cdr, nil, true
+	}
+	if err := c.Finished(ctx, in); err != nil {
 		r.m.log.Error("catalog: recording end not recorded", "name", r.name, "err", err)
 	}
+}
+
+// offerCDR offers the record of the call whose hangup is ending the
+// recording to its catalog write (catalogFinished), unless that write is
+// done.
+func (r *LiveRecording) offerCDR(c *meta.CDR) {
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	if !r.catFinished && !r.cdrTaken {
+		r.cdr = c
+	}
+}
+
+// cdrHandedOver reports whether the catalog took the offered record; if it
+// did not (the recording's end wrote nothing to the catalog) the offer is
+// withdrawn, for the channel to write the record itself.
+func (r *LiveRecording) cdrHandedOver() bool {
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	r.cdr = nil
+	return r.cdrTaken
 }

@@ -13,6 +13,7 @@ import (
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Channel is one call leg.
@@ -30,7 +31,10 @@ type Channel struct {
 	// and, for a SIP channel, its endpoint (endpoint:PJSIP/<user>) — in
 	// Asterisk chan_pjsip adds the channel to its endpoint, whose topic
 	// then carries the channel's messages (set at creation; read only).
-	sources  []string
+	sources []string
+	// endpoint is the SIP endpoint (user) whose channels this one is
+	// listed with (endpointOf; set at creation; read only).
+	endpoint string
 	created  time.Time
 	callID   string
 	caller   CallerID
@@ -224,10 +228,8 @@ func (ch *Channel) publishAppLocked(body any) {
 
 // channelSources are a channel's event sources (Channel.sources).
 func channelSources(id, name string) []string {
-	if rest, ok := strings.CutPrefix(name, "PJSIP/"); ok {
-		if i := strings.LastIndexByte(rest, '-'); i > 0 {
-			return []string{"channel:" + id, "endpoint:PJSIP/" + rest[:i]}
-		}
+	if ep := endpointOf(name); ep != "" {
+		return []string{"channel:" + id, "endpoint:PJSIP/" + ep}
 	}
 	return []string{"channel:" + id}
 }
@@ -489,8 +491,27 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.log.Warn("dropped RTP from sources other than the call's (strict RTP)",
 			"dropped", st.SourceDropped, "source", ch.media.Remote())
 	}
-	// The channel's live recordings stop and are stored (not canceled).
-	ch.finishRecordings()
+	// The channel's live recordings stop and are stored (not canceled);
+	// the call's record goes to the catalog with the first one's final
+	// row, in one transaction.
+	ch.mu.Lock()
+	answeredAt := ch.answeredAt
+	ch.mu.Unlock()
+	now := ch.m.now()
+	var rec *CallRecord
+	var cdr *meta.CDR
+	if ch.m.opts.OnCallEnded != nil && !ch.noCallRecord {
+		dir := "inbound"
+		if ch.dialog == nil {
+			dir = "outbound-api"
+		}
+		rec = &CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
+			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
+			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st}
+		c := rec.CDR()
+		cdr = &c
+	}
+	stored := ch.finishRecordings(cdr)
 	ch.mu.Lock()
 	br := ch.bridge
 	ch.mu.Unlock()
@@ -504,24 +525,17 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		ch.inStasis = false
 	}
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
-	answeredAt := ch.answeredAt
 	ch.mu.Unlock()
 	close(ch.done)
 	ch.m.remove(ch, st)
 	channelEnded(cause, !answeredAt.IsZero(), st)
-	now := ch.m.now()
 	billsec := 0.0
 	if !answeredAt.IsZero() {
 		billsec = now.Sub(answeredAt).Seconds()
 	}
-	if f := ch.m.opts.OnCallEnded; f != nil && !ch.noCallRecord {
-		dir := "inbound"
-		if ch.dialog == nil {
-			dir = "outbound-api"
-		}
-		f(CallRecord{CallSid: ch.callSid, AccountSid: ch.accountSid, CallID: ch.callID, ChannelID: ch.id,
-			From: ch.caller.Number, To: ch.dialplan.Exten, Direction: dir, Status: callStatus(!answeredAt.IsZero(), cause, remote),
-			Created: ch.created, Answered: answeredAt, Ended: now, Cause: cause, RTP: st})
+	if rec != nil {
+		rec.Stored = stored
+		ch.m.opts.OnCallEnded(*rec)
 	}
 	ch.log.Info("channel destroyed", "cause", int(cause), "cause_txt", CauseText(cause), "remote", remote,
 		"duration_s", round3(now.Sub(ch.created).Seconds()), "billsec_s", round3(billsec),

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // Options configure a Manager.
@@ -81,6 +83,14 @@ type Options struct {
 	// RTPTimeout hangs up answered channels that received no RTP for this
 	// long (0: never); see watchdog.go.
 	RTPTimeout time.Duration
+	// EndpointChannels hears the channels of a SIP endpoint (the user of
+	// a channel named PJSIP/<user>-…) each time one joins it, right before
+	// its ChannelCreated, or leaves it, right after its ChannelDestroyed,
+	// as Asterisk publishes an endpoint's snapshot from
+	// ast_endpoint_add_channel and ast_endpoint_remove_channel (ARI's
+	// EndpointStateChange). Calls are sequential, in the order of the
+	// changes; ids is the endpoint's channels after the change.
+	EndpointChannels func(resource string, ids []string)
 	// OnCallEnded receives each channel's call record when it ends (the
 	// CDR), on the hangup's goroutine; it should not block for long.
 	OnCallEnded func(CallRecord)
@@ -106,6 +116,27 @@ type CallRecord struct {
 	Created, Answered, Ended               time.Time
 	Cause                                  Cause
 	RTP                                    rtp.Stats
+	// Stored: the record went to the catalog with the final row of one of
+	// the channel's recordings, in one transaction (catalog.Info.CDR), and
+	// need not be written again.
+	Stored bool
+}
+
+// CDR is the record as the catalog stores it (an empty AccountSid: the
+// default account's; Node is left to the writer).
+func (r CallRecord) CDR() meta.CDR {
+	billsec := 0.0
+	if !r.Answered.IsZero() {
+		billsec = r.Ended.Sub(r.Answered).Seconds()
+	}
+	return meta.CDR{
+		Sid: r.CallSid, AccountSid: r.AccountSid, CallID: r.CallID, ChannelID: r.ChannelID,
+		From: r.From, To: r.To, Direction: r.Direction, Status: r.Status,
+		StartTime: r.Created, AnswerTime: r.Answered, EndTime: r.Ended,
+		Duration: r.Ended.Sub(r.Created).Seconds(), Billsec: billsec,
+		Cause: int(r.Cause), CauseText: CauseText(r.Cause),
+		RTPReceived: int64(r.RTP.Received), RTPLost: max(r.RTP.Lost, 0), JitterMs: r.RTP.Jitter / 8,
+	}
 }
 
 // callStatus is Restcomm's status of an ended call.
@@ -128,6 +159,11 @@ const DefaultMaxRecording = 4 * time.Hour
 
 // Manager owns every channel of the node and is what the APIs call.
 type Manager struct {
+	// epMu serialises the changes of byEndpoint and their
+	// EndpointChannels calls; byEndpoint is each SIP endpoint's channels.
+	epMu       sync.Mutex
+	byEndpoint map[string][]string
+
 	opts  Options
 	log   *slog.Logger
 	bus   *event.Bus
@@ -273,6 +309,45 @@ func (m *Manager) remove(ch *Channel, st rtp.Stats) {
 	m.mu.Unlock()
 	rtpFigures.mu.Unlock()
 	m.bus.ForgetSource("channel:" + ch.id)
+	m.endpointChannel(ch.endpoint, ch.id, false)
+}
+
+// endpointOf is the SIP endpoint (user) of a channel named
+// PJSIP/<user>-<n>, "" for other channels (channelSources).
+func endpointOf(name string) string {
+	if rest, ok := strings.CutPrefix(name, "PJSIP/"); ok {
+		if i := strings.LastIndexByte(rest, '-'); i > 0 {
+			return rest[:i]
+		}
+	}
+	return ""
+}
+
+// endpointChannel adds the channel id to its endpoint's channels (add) or
+// removes it, and tells Options.EndpointChannels.
+func (m *Manager) endpointChannel(ep, id string, add bool) {
+	if ep == "" {
+		return
+	}
+	m.epMu.Lock()
+	defer m.epMu.Unlock()
+	if m.byEndpoint == nil {
+		m.byEndpoint = map[string][]string{}
+	}
+	ids := m.byEndpoint[ep]
+	if add {
+		ids = append(slices.Clone(ids), id)
+	} else {
+		ids = slices.DeleteFunc(slices.Clone(ids), func(s string) bool { return s == id })
+	}
+	if len(ids) == 0 {
+		delete(m.byEndpoint, ep)
+	} else {
+		m.byEndpoint[ep] = ids
+	}
+	if f := m.opts.EndpointChannels; f != nil {
+		f(ep, slices.Clone(ids))
+	}
 }
 
 // Drain waits until every channel has ended or ctx is done; then it hangs
@@ -570,6 +645,8 @@ func (m *Manager) register(ch *Channel, s channelSpec) *Channel {
 	m.mu.Lock()
 	m.chans[ch.id] = ch
 	m.mu.Unlock()
+	ch.endpoint = endpointOf(ch.name)
+	m.endpointChannel(ch.endpoint, ch.id, true)
 	promActive.Inc()
 	m.watch()
 	ch.mu.Lock()

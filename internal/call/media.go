@@ -7,6 +7,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/internal/codec"
+	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
 // State returns the channel state.
@@ -83,14 +85,32 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 		clear(pcm)
 	}
 	f := &ch.frame
-	*f = Frame{SSRC: pkt.SSRC, Timestamp: ts, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival()}
+	*f = Frame{SSRC: pkt.SSRC, Timestamp: ts, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival(), Out: sendBatchOf(ch.media)}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
 }
 
+// batchedMedia is a Media whose packets can be queued on a Poller drain's
+// send batch (rtp.Session).
+type batchedMedia interface {
+	SendBatch() *rtpsess.SendBatch
+	WriteAudioBatched(payload []byte, samples uint32, out *rtpsess.SendBatch) error
+}
+
+// sendBatchOf is the send batch of the drain delivering m's packet now.
+func sendBatchOf(m Media) *rtpsess.SendBatch {
+	if b, ok := m.(batchedMedia); ok {
+		return b.SendBatch()
+	}
+	return nil
+}
+
 // finishRecordings stops every recording of the channel (hangup).
-func (ch *Channel) finishRecordings() {
+// The call's record cdr, when not nil, is written with the final row of
+// the first recording whose end writes one (one transaction: one commit
+// for both at the hangup); stored reports whether one did.
+func (ch *Channel) finishRecordings(cdr *meta.CDR) (stored bool) {
 	ch.m.recMu.Lock()
 	var mine []*LiveRecording
 	for _, r := range ch.m.live {
@@ -101,8 +121,16 @@ func (ch *Channel) finishRecordings() {
 	ch.m.recMu.Unlock()
 	for _, r := range mine {
 		r.hangup.Store(true) // the catalog does not wait for the upload
+		offered := cdr != nil && !stored
+		if offered {
+			r.offerCDR(cdr)
+		}
 		r.finish(RecDone)
+		if offered {
+			stored = r.cdrHandedOver()
+		}
 	}
+	return stored
 }
 
 var beepPCM = func() []int16 {

@@ -185,6 +185,11 @@ type LiveRecording struct {
 	// package held (doc.go).
 	catMu       sync.Mutex
 	catFinished bool
+	// cdr is the record of the call whose hangup ends the recording,
+	// offered by the channel (offerCDR) to go with the recording's final
+	// row; cdrTaken once catalogFinished has handed it to the catalog.
+	cdr      *meta.CDR
+	cdrTaken bool
 
 	// mixIn is the bridge whose mix feeds a channel recording while its
 	// channel is connected to another party by third-party control

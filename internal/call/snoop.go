@@ -86,7 +86,7 @@ func (t snoopInTap) Audio(f *Frame) {
 		t.s.pIn.Push(f.SSRC, f.Timestamp, f.PCM)
 		return
 	}
-	t.s.received(f.PCM, f.At)
+	t.s.receivedVia(f.PCM, f.At, f.Out)
 }
 
 // outTap sees the audio sent to the target.
@@ -112,13 +112,17 @@ func (t *whisperTap) Audio(f *Frame) {
 	audio.AddInto(f.PCM, t.buf[:])
 }
 
-func (s *snoopMedia) received(pcm []int16, at time.Time) {
+func (s *snoopMedia) received(pcm []int16, at time.Time) { s.receivedVia(pcm, at, nil) }
+
+// receivedVia is received for a frame delivered by a Poller drain whose
+// send batch is out (Frame.Out).
+func (s *snoopMedia) receivedVia(pcm []int16, at time.Time, out *rtp.SendBatch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	s.emitLocked(pcm, at)
+	s.emitLockedVia(pcm, at, out)
 }
 
 func (s *snoopMedia) sent(pcm []int16, at time.Time) {
@@ -176,7 +180,10 @@ func (s *snoopMedia) startClock(m *Manager) {
 
 // emitLocked hands one frame to the snoop channel's taps, on the snoop's
 // own timeline (its SSRC, timestamps counted in samples).
-func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
+func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) { s.emitLockedVia(pcm, at, nil) }
+
+// emitLockedVia is emitLocked with the frame's send batch (Frame.Out).
+func (s *snoopMedia) emitLockedVia(pcm []int16, at time.Time, out *rtp.SendBatch) {
 	taps := s.ch.tapList()
 	s.ts += uint32(len(pcm))
 	s.seq++
@@ -188,7 +195,7 @@ func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	}
 	s.at = at
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at, Out: out}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}

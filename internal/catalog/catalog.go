@@ -77,6 +77,13 @@ type Info struct {
 	// WaitUpload makes Finished wait for the first attempt of the upload
 	// to object storage (a stop asked for; a hangup never waits).
 	WaitUpload bool
+	// CDR, on Finished, is the record of the call whose hangup ended the
+	// recording: it is written with the recording's final row, in one
+	// transaction (meta.CDRs.PutRecordingCDR), and alone when that fails
+	// or there is no row to write, so that a recording's failure never
+	// loses its call's record. Its empty AccountSid is the default
+	// account's, its empty Node this node's.
+	CDR *meta.CDR
 }
 
 // Service is the catalog.
@@ -113,6 +120,14 @@ type Service struct {
 	// node (lost), with its new row (the cluster tells the applications
 	// that followed it).
 	OnLost func(lost string, row meta.Recording)
+	// LostNotices, when set, makes the webhook outbox rows that tell of a
+	// recording settled for its lost node (row, as it is about to be
+	// written): its Twilio status callback. They are queued in the
+	// transaction that settles the row (meta.NodeLiveness.SettleLost), so
+	// a node dying in between loses neither. An error leaves the row live
+	// for the next pass (return one only for what may pass: a notification
+	// that can never be sent is logged and left out).
+	LostNotices func(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error)
 	// Peers, when set, serves and deletes the recordings kept on other
 	// nodes' disks; without it they are not this node's to serve.
 	Peers PeerFiles
@@ -252,7 +267,30 @@ func (s *Service) Paused(ctx context.Context, name string, on bool, q *meta.Qual
 // the failure: it is repaired in place and measured. When the write fails
 // (e.g. the database's disk is full) Reconcile retries it.
 func (s *Service) Finished(ctx context.Context, in Info) error {
-	row, err := s.finished(ctx, in)
+	var cdr *meta.CDR
+	if in.CDR != nil {
+		c := *in.CDR
+		cdr = &c
+		if c.AccountSid == "" {
+			if acc, err := s.defaultAccountSid(ctx); err == nil {
+				cdr.AccountSid = acc
+			}
+		}
+		if c.Node == "" {
+			cdr.Node = s.Node
+		}
+	}
+	in.CDR = nil // a retry by Reconcile writes the row alone
+	row, err := s.finished(ctx, in, &cdr)
+	if cdr != nil {
+		// Not written with the row (it failed, or there was none to
+		// write): the call's record goes alone.
+		if cs, ok := s.Meta.(meta.CDRs); ok {
+			if err := cs.PutCDR(ctx, *cdr); err != nil {
+				s.log().Warn("CDR not stored", "call_sid", cdr.Sid, "channel", cdr.ChannelID, "err", err)
+			}
+		}
+	}
 	s.mu.Lock()
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
@@ -283,7 +321,9 @@ func (s *Service) setPendingLocked(in Info, err error) {
 }
 
 // finished writes the row; it returns it when its file is to be uploaded.
-func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error) {
+// A *cdr that is not nil is written with the row, in one transaction, and
+// then set to nil (left as it is when the row is not written).
+func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.Recording, error) {
 	// The row Started wrote, kept: no look-up (a retry by Reconcile, or a
 	// recording whose Started failed, reads it).
 	s.mu.Lock()
@@ -347,13 +387,34 @@ func (s *Service) finished(ctx context.Context, in Info) (*meta.Recording, error
 			}
 		}
 	}
-	if err := s.Meta.PutRecording(ctx, row); err != nil {
+	if err := s.putFinal(ctx, row, cdr); err != nil {
 		return nil, err
 	}
 	if row.Status != "completed" {
 		return nil, nil
 	}
 	return &row, nil
+}
+
+// putFinal writes a recording's final row, with the call's record *cdr
+// when there is one (then set to nil once both are committed).
+func (s *Service) putFinal(ctx context.Context, row meta.Recording, cdr **meta.CDR) error {
+	if cdr != nil && *cdr != nil {
+		if cs, ok := s.Meta.(meta.CDRs); ok {
+			err := cs.PutRecordingCDR(ctx, row, **cdr)
+			if err == nil {
+				*cdr = nil
+				return nil
+			}
+			if errors.Is(err, meta.ErrInvalid) {
+				// The CDR's fault (no channel id): the row alone, and
+				// the CDR refused again, alone, by Finished.
+				return s.Meta.PutRecording(ctx, row)
+			}
+			return err
+		}
+	}
+	return s.Meta.PutRecording(ctx, row)
 }
 
 // measure repairs a file in place (recorder.Repair) and returns its size
@@ -425,7 +486,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, in := range retry {
-		row, err := s.finished(ctx, in)
+		row, err := s.finished(ctx, in, nil)
 		if row != nil && s.wantsJob(*row) {
 			defer s.startUpload(*row, in.ContentType)
 		}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,6 +129,21 @@ func TestReconcileLeavesLiveRecordings(t *testing.T) {
 type stmtStore struct {
 	meta.Store
 	byName, bySid, put, start, checksum atomic.Int32
+	putCDR, putRecCDR                   atomic.Int32
+}
+
+func (c *stmtStore) PutCDR(ctx context.Context, r meta.CDR) error {
+	c.putCDR.Add(1)
+	return c.Store.(meta.CDRs).PutCDR(ctx, r)
+}
+
+func (c *stmtStore) PutRecordingCDR(ctx context.Context, r meta.Recording, cdr meta.CDR) error {
+	c.putRecCDR.Add(1)
+	return c.Store.(meta.CDRs).PutRecordingCDR(ctx, r, cdr)
+}
+
+func (c *stmtStore) ListCDRs(ctx context.Context, q meta.CDRQuery) ([]meta.CDR, int, error) {
+	return c.Store.(meta.CDRs).ListCDRs(ctx, q)
 }
 
 func (c *stmtStore) RecordingByName(ctx context.Context, name string) (meta.Recording, error) {
@@ -363,5 +380,91 @@ func TestNoNameClaimsInSQLite(t *testing.T) {
 	svc.ReleaseName(ctx, "calls/x") // nothing to release; must not drop n2's claim
 	if holder, err := c.ClaimRecordingName(ctx, "calls/x", "n3"); !errors.Is(err, meta.ErrConflict) || holder != "n2" {
 		t.Fatalf("n2's claim after ReleaseName: %q %v; want it kept", holder, err)
+	}
+}
+
+// TestHangupRowAndCDRInOneTransaction: a recording ended by its call's
+// hangup (Info.CDR) writes its final row and the call's record in one
+// transaction (one commit, PutRecordingCDR) instead of one write each;
+// the CDR gets the default account and this node. When the row cannot be
+// written (the database refuses it: a trigger), the CDR is written alone,
+// not lost, and the row is written by the next reconcile, without the CDR
+// again.
+func TestHangupRowAndCDRInOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "tapedeck.db")
+	st, err := meta.OpenSQLite(dbPath)
+	must(t, err)
+	defer st.Close()
+	acc, err := st.EnsureDefaultAccount(ctx)
+	must(t, err)
+	cs := &stmtStore{Store: st}
+	svc := &Service{Meta: cs, Root: dir, Node: "n1"}
+	defer svc.Close()
+	record := func(name string) Info {
+		t.Helper()
+		p := filepath.Join(dir, "calls", name+".wav")
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, wavBytes(8000), 0o644))
+		in := Info{Name: "calls/" + name, Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now(), Status: "in-progress"}
+		_, err := svc.Started(ctx, in)
+		must(t, err)
+		in.Status, in.Duration = "completed", time.Second
+		return in
+	}
+	cdrs := func() map[string]meta.CDR {
+		t.Helper()
+		list, _, err := st.(meta.CDRs).ListCDRs(ctx, meta.CDRQuery{AccountSid: acc.Sid})
+		must(t, err)
+		out := map[string]meta.CDR{}
+		for _, c := range list {
+			out[c.ChannelID] = c
+		}
+		return out
+	}
+	t0 := time.Now().UTC().Truncate(time.Second)
+
+	in := record("a")
+	in.CDR = &meta.CDR{Sid: "CA1", ChannelID: "n1-1.1", Status: "completed", StartTime: t0, AnswerTime: t0, EndTime: t0.Add(time.Second), Duration: 1, Billsec: 1}
+	must(t, svc.Finished(ctx, in))
+	if p, pc, c := cs.put.Load(), cs.putRecCDR.Load(), cs.putCDR.Load(); p != 0 || pc != 1 || c != 0 {
+		t.Fatalf("writes at the hangup: %d rows alone, %d rows with the CDR, %d CDRs alone; want 0, 1, 0 (one transaction)", p, pc, c)
+	}
+	row, err := st.RecordingByName(ctx, "calls/a")
+	must(t, err)
+	if row.Status != meta.StatusCompleted {
+		t.Fatalf("row: %+v", row)
+	}
+	if c, ok := cdrs()["n1-1.1"]; !ok || c.Node != "n1" || c.Sid != "CA1" {
+		t.Fatalf("the CDR: %+v (found %v), want it in the default account, node n1", c, ok)
+	}
+
+	// The row refused by the database: the CDR goes alone.
+	in = record("b")
+	in.CDR = &meta.CDR{Sid: "CA2", ChannelID: "n1-2.1", Status: "completed", StartTime: t0, EndTime: t0.Add(time.Second), Duration: 1}
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?_busy_timeout=10000")
+	must(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `CREATE TRIGGER row_refused BEFORE UPDATE ON recordings WHEN NEW.status <> 'in-progress' BEGIN SELECT RAISE(ABORT, 'row refused by the test'); END`)
+	must(t, err)
+	if err := svc.Finished(ctx, in); err == nil || !strings.Contains(err.Error(), "row refused by the test") {
+		t.Fatalf("Finished with the row refused: %v, want its error", err)
+	}
+	if c, ok := cdrs()["n1-2.1"]; !ok || c.Sid != "CA2" {
+		t.Fatalf("the CDR of the call whose recording's row failed: %+v (found %v); want it stored", c, ok)
+	}
+	if row, _ := st.RecordingByName(ctx, "calls/b"); row.Status != meta.StatusInProgress {
+		t.Fatalf("row b with its write refused: %+v", row)
+	}
+	_, err = db.ExecContext(ctx, `DROP TRIGGER row_refused`)
+	must(t, err)
+	puts := cs.putCDR.Load()
+	must(t, svc.Reconcile(ctx))
+	if row, _ := st.RecordingByName(ctx, "calls/b"); row.Status != meta.StatusCompleted {
+		t.Fatalf("row b after the reconcile: %+v", row)
+	}
+	if n := cs.putCDR.Load(); n != puts || cs.putRecCDR.Load() != 2 {
+		t.Errorf("the reconcile wrote the CDR again (%d, %d)", n-puts, cs.putRecCDR.Load())
 	}
 }

@@ -33,7 +33,8 @@ func IsNodeLost(r meta.Recording) bool { return strings.HasPrefix(r.StatusDetail
 // recording in progress beside it (a shared recordings directory): then
 // it is repaired, measured and recovered by this node, checksummed, and
 // uploaded when object storage is configured. The row is written only while it is still
-// live (meta.SettleLost): a node that finishes it meanwhile wins, and so
+// live (meta.SettleLost), with the notifications LostNotices makes for it
+// in the same transaction: a node that finishes it meanwhile wins, and so
 // does one that comes back with the file (its recovery at start completes
 // the failed row). The name's claim is released.
 func (s *Service) settleLost(ctx context.Context) error {
@@ -84,7 +85,15 @@ func (s *Service) settleLostRow(ctx context.Context, nl meta.NodeLiveness, row m
 		out.Status, out.StatusDetail = meta.StatusFailed, fmt.Sprintf(DetailNodeLost, lost, s.LostAfter)
 		out.Size, out.SHA256, out.Duration = 0, "", 0
 	}
-	done, err := nl.SettleLost(ctx, out, lost)
+	// Its notifications are queued with the row, in one transaction.
+	var notes []meta.OutboxItem
+	if s.LostNotices != nil {
+		var err error
+		if notes, err = s.LostNotices(ctx, out); err != nil {
+			return fmt.Errorf("its notifications: %w", err)
+		}
+	}
+	done, err := nl.SettleLost(ctx, out, lost, notes...)
 	if err != nil || !done {
 		return err
 	}

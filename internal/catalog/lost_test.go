@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -214,4 +215,72 @@ func TestSettleLostNodeJournal(t *testing.T) {
 		t.Error("the lost node's journal still lists the file B took over")
 	}
 	j.Close()
+}
+
+// TestSettleLostQueuesWithTheRow: the notification of a lost node's
+// recording (LostNotices: its status callback) is queued in the
+// transaction that settles the row. With the outbox insert refused by the
+// database (a trigger raising on insert), the pass fails, the row stays
+// live and OnLost is not told; once the trigger is dropped the next pass
+// settles the row with its notification queued, and later passes queue
+// nothing more: exactly one.
+func TestSettleLostQueuesWithTheRow(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	b := &Service{Meta: st, Root: t.TempDir(), Node: "nb", Now: func() time.Time { return now }, LostAfter: 30 * time.Second}
+	defer b.Close()
+	ob := st.(meta.Outbox)
+	acc, err := st.EnsureDefaultAccount(ctx)
+	must(t, err)
+	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "lost/cb", FilePath: "lost/cb.wav", Format: "wav",
+		Status: meta.StatusInProgress, Node: "na", Source: meta.SourceARI, StartTime: now}
+	must(t, st.PutRecording(ctx, row))
+	must(t, ob.Heartbeat(ctx, "na", now.Add(-time.Minute)))
+	var told []meta.Recording
+	b.OnLost = func(lost string, r meta.Recording) { told = append(told, r) }
+	b.LostNotices = func(ctx context.Context, r meta.Recording) ([]meta.OutboxItem, error) {
+		return []meta.OutboxItem{{Node: "nb", Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: "http://127.0.0.1:9/status",
+			ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=" + string(r.Status))}}, nil
+	}
+	// A real failure of the insert, inside the database.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "tapedeck.db")+"?_busy_timeout=10000")
+	must(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox BEGIN SELECT RAISE(ABORT, 'outbox refused by the test'); END`)
+	must(t, err)
+
+	if err := b.Reconcile(ctx); err == nil || !strings.Contains(err.Error(), "outbox refused by the test") {
+		t.Fatalf("reconcile with the outbox refused: %v, want its error", err)
+	}
+	if r, _ := st.RecordingBySid(ctx, row.Sid); r.Status != meta.StatusInProgress || r.Node != "na" {
+		t.Fatalf("the row after the failed pass: %+v, want it live (its callback was not queued)", r)
+	}
+	if len(told) != 0 {
+		t.Fatalf("OnLost told of a row that was not settled: %+v", told)
+	}
+	if n, err := ob.PendingCount(ctx, "nb"); err != nil || n != 0 {
+		t.Fatalf("%d queued (%v) by the failed pass", n, err)
+	}
+
+	_, err = db.ExecContext(ctx, `DROP TRIGGER outbox_refused`)
+	must(t, err)
+	for range 3 {
+		must(t, b.Reconcile(ctx))
+	}
+	r, _ := st.RecordingBySid(ctx, row.Sid)
+	if r.Status != meta.StatusFailed || !IsNodeLost(r) {
+		t.Fatalf("the row after the trigger is gone: %+v", r)
+	}
+	if n, err := ob.PendingCount(ctx, "nb"); err != nil || n != 1 {
+		t.Fatalf("%d notifications queued (%v), want exactly one", n, err)
+	}
+	if len(told) != 1 || told[0].Sid != row.Sid {
+		t.Fatalf("OnLost told %+v, want the row once", told)
+	}
 }

@@ -40,6 +40,28 @@ type Policy struct {
 	addrPorts map[netip.AddrPort]bool
 	hosts     map[string]bool // lower-case host names
 	hostPorts map[string]bool // lower-case "name:port"
+	resolver  *net.Resolver   // nil: net.DefaultResolver
+}
+
+// WithResolver returns a copy of p (nil: public addresses only) whose
+// dialer and LookupNetIP resolve names with r (nil: net.DefaultResolver).
+func (p *Policy) WithResolver(r *net.Resolver) *Policy {
+	var c Policy
+	if p != nil {
+		c = *p
+	}
+	c.resolver = r
+	return &c
+}
+
+// LookupNetIP resolves host with the policy's resolver, as its dialer
+// does.
+func (p *Policy) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	r := net.DefaultResolver
+	if p != nil && p.resolver != nil {
+		r = p.resolver
+	}
+	return r.LookupNetIP(ctx, network, host)
 }
 
 // Parse reads allow-list entries: an IP ("127.0.0.1", "::1"), a network in
@@ -190,6 +212,9 @@ type hostKey struct{}
 // checking the resolved address of each connection attempt.
 func (p *Policy) Dialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if p != nil {
+		d.Resolver = p.resolver
+	}
 	d.ControlContext = func(ctx context.Context, network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {

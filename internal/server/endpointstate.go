@@ -50,6 +50,26 @@ type endpointStateChange struct {
 	Endpoint ari.Endpoint `json:"endpoint"`
 }
 
+// endpointChannels publishes EndpointStateChange when a channel joins or
+// leaves a SIP endpoint (call.Options.EndpointChannels), as Asterisk
+// publishes the endpoint's snapshot from ast_endpoint_add_channel (at the
+// channel's allocation, before ChannelCreated) and
+// ast_endpoint_remove_channel (at its destruction, after ChannelDestroyed):
+// the endpoint's state is unchanged (online while a phone of the user is
+// registered), its channel_ids are its channels now. It goes to the
+// applications subscribed to endpoint:PJSIP[/user] and to all.
+func (s *Server) endpointChannels(user string, ids []string) {
+	s.eps.mu.Lock()
+	online := s.eps.online[user]
+	s.eps.mu.Unlock()
+	ep := ari.Endpoint{Technology: "PJSIP", Resource: user, State: "offline", ChannelIDs: ids}
+	if online {
+		ep.State = "online"
+	}
+	s.bus.Publish(event.Event{Type: "EndpointStateChange", Sources: []string{"endpoint:PJSIP/" + user},
+		Body: &endpointStateChange{Base: event.Base{Type: "EndpointStateChange", Timestamp: event.Time(time.Now()), AsteriskID: s.bus.EntityID()}, Endpoint: ep}})
+}
+
 // startEndpointStates takes the state of the registrations loaded at
 // start and hears the registrar's changes from then on.
 func (s *Server) startEndpointStates() {

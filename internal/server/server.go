@@ -245,6 +245,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Journal:               s.journal,
 		RTPTimeout:            time.Duration(cfg.RTP.TimeoutSeconds) * time.Second,
 		OnCallEnded:           func(r call.CallRecord) { s.writeCDR(r) },
+		EndpointChannels:      s.endpointChannels,
 	})
 	s.sip, err = sip.New(sip.Options{
 		Listen:       cfg.SIP.Listen,
@@ -382,14 +383,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	tw.SetWebhook(s.ozeki.sender) // recording status callbacks, durable and retried
-	// A recording settled for its lost node: the applications that
-	// followed it hear it failed (over NATS), and its Twilio status
-	// callback, kept in the catalog, is sent from here.
+	// A recording settled for its lost node: its Twilio status callback,
+	// kept in the catalog, is queued here in the transaction that settles
+	// it (both or neither), and sent from here; the applications that
+	// followed it hear it failed (over NATS).
+	s.catalog.LostNotices = tw.LostNotices
 	s.catalog.OnLost = func(lost string, row meta.Recording) {
 		if s.cluster != nil {
 			s.cluster.publishLost(lost, row)
 		}
-		tw.LostRecording(row)
+		s.ozeki.sender.Wake() // what was queued with the row
 	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {

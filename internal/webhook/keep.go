@@ -19,14 +19,23 @@ import (
 // out, the catalog is busy or locked, its connection failed: see
 // meta.Transient), the notification is kept in memory and its insert
 // retried with back-off until it commits; it is then delivered as any
-// other, once. A refused target, a bad method or a refused row fail at
-// once, as with Send. Close tries once more to store what is still kept
+// other, once. A target whose host name cannot be resolved now (a DNS
+// timeout or server failure, ErrUnresolved) is queued too, its address
+// checked when it is dialled. A refused target (NXDOMAIN included), a bad
+// method or a refused row fail at once, as with Send. Close tries once more to store what is still kept
 // and logs, as an error, each notification it could not.
 //
 // While notifications are kept, later ones wait behind them (stored in
 // order) instead of adding writes to a catalog that is struggling.
 func (s *Sender) Notify(ctx context.Context, n Notification) error {
 	it, err := s.prepare(ctx, n)
+	if errors.Is(err, ErrUnresolved) {
+		// The name may resolve later: the notification is queued, and
+		// each attempt's dialler checks the address it resolves to.
+		s.o.Log.Warn("webhook: target's host name not resolved now; queued, its address is checked when delivered",
+			"kind", n.Kind, "call", n.CallID, "url", redact(n.URL), "err", err)
+		it, err = s.row(n)
+	}
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,11 @@
 //
 //   - Targets are checked against an allow-list (internal/netguard) when a
 //     notification is accepted (CheckTarget, so a command can refuse it)
-//     and again on the address each connection dials.
+//     and again on the address each connection dials; an attempt the
+//     allow-list refuses is given up at once. A host name whose lookup
+//     fails for a reason that passes (a timeout, a server failure:
+//     ErrUnresolved) does not lose a notification: Notify queues it, and
+//     its address is checked when it is dialled.
 //
 //   - Each request carries a signature header when a secret is configured:
 //
@@ -218,6 +222,43 @@ const maxBatch = 128
 // outside the allow-list).
 var ErrTarget = errors.New("webhook: target not allowed")
 
+// ErrUnresolved: the target's host name could not be resolved for a
+// reason that passes (the lookup timed out, the DNS server failed). The
+// error is also ErrTarget, so that a command refuses such a URL (it
+// cannot be checked now); Notify queues the notification anyway, and the
+// address is checked when each attempt dials it. A name that does not
+// exist (NXDOMAIN) is plain ErrTarget.
+var ErrUnresolved = errors.New("webhook: target's host name not resolved now")
+
+// lookupTimeout bounds the DNS lookup of CheckTarget.
+const lookupTimeout = 2 * time.Second
+
+// unresolvedError is ErrTarget and ErrUnresolved.
+type unresolvedError struct {
+	host string
+	err  error
+}
+
+func (e *unresolvedError) Error() string {
+	return fmt.Sprintf("%v: %s could not be resolved now (%v); try again", ErrTarget, e.host, e.err)
+}
+
+func (e *unresolvedError) Is(target error) bool {
+	return target == ErrTarget || target == ErrUnresolved
+}
+
+func (e *unresolvedError) Unwrap() error { return e.err }
+
+// transientLookup reports whether a failed lookup may succeed later: a
+// timeout or a server failure, not a name that does not exist.
+func transientLookup(err error) bool {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return !de.IsNotFound && (de.IsTimeout || de.IsTemporary)
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // New makes a sender; Start runs it.
 func New(o Options) *Sender {
 	if o.Timeout <= 0 {
@@ -376,10 +417,13 @@ func CheckTarget(ctx context.Context, allow *netguard.Policy, raw string) error 
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 		defer cancel()
-		addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		addrs, err = allow.LookupNetIP(ctx, "ip", host)
 		if err != nil {
+			if transientLookup(err) {
+				return &unresolvedError{host: host, err: err}
+			}
 			return fmt.Errorf("%w: %s does not resolve: %v", ErrTarget, host, err)
 		}
 	}
@@ -403,11 +447,31 @@ func (s *Sender) Send(ctx context.Context, n Notification) (int64, error) {
 	return s.store(ctx, it)
 }
 
+// Prepare checks a notification's target and method and makes its outbox
+// row, unclaimed, for a caller that stores it in a transaction of its own
+// with the change it tells of (meta.NodeLiveness.SettleLost): both are
+// stored or neither. Wake the sender once that transaction commits; the
+// outbox loop delivers the row (any node's, once, as every row). A host
+// name that cannot be resolved now (ErrUnresolved) makes its row anyway,
+// as Notify does: its address is checked when it is dialled.
+func (s *Sender) Prepare(ctx context.Context, n Notification) (meta.OutboxItem, error) {
+	it, err := s.prepare(ctx, n)
+	if errors.Is(err, ErrUnresolved) {
+		return s.row(n)
+	}
+	return it, err
+}
+
 // prepare checks a notification's target and method and makes its row.
 func (s *Sender) prepare(ctx context.Context, n Notification) (meta.OutboxItem, error) {
 	if err := s.CheckTarget(ctx, n.URL); err != nil {
 		return meta.OutboxItem{}, err
 	}
+	return s.row(n)
+}
+
+// row makes a notification's row.
+func (s *Sender) row(n Notification) (meta.OutboxItem, error) {
 	it := meta.OutboxItem{Node: s.o.Node, Kind: n.Kind, CallID: n.CallID, URL: n.URL,
 		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode())}
 	switch strings.ToUpper(n.Method) {
@@ -725,9 +789,13 @@ func (s *Sender) failed(it meta.OutboxItem, err error) {
 	attempts := it.Attempts + 1
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if attempts >= s.o.MaxAttempts {
+	// An address the allow-list refuses (a name that now resolves to
+	// one) will not be allowed by retrying.
+	refused := errors.Is(err, netguard.ErrRefused)
+	if attempts >= s.o.MaxAttempts || refused {
 		mFailed.Inc()
-		s.o.Log.Error("webhook given up", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts, "err", err)
+		s.o.Log.Error("webhook given up", "kind", it.Kind, "call", it.CallID, "url", redact(it.URL), "attempts", attempts,
+			"refused", refused, "err", err)
 		if serr := s.o.Outbox.Settle(sctx, it.ID, meta.OutboxFailed, attempts, s.now(), err.Error()); serr != nil {
 			s.o.Log.Error("webhook: settling", "id", it.ID, "err", serr)
 		}

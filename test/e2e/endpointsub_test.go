@@ -134,3 +134,83 @@ func TestAriEndpointSubscriptionAndStasisRouting(t *testing.T) {
 		t.Errorf("watcher heard alice's channel %s after unsubscribing", a3)
 	}
 }
+
+// TestAriEndpointStateChangeChannels: an npm ari-client app subscribed to
+// endpoint:PJSIP/alice hears EndpointStateChange when one of alice's
+// channels joins the endpoint and when it leaves, as Asterisk publishes
+// the endpoint's snapshot from ast_endpoint_add_channel (when the channel
+// is allocated, before its ChannelCreated) and ast_endpoint_remove_channel
+// (when it is destroyed, after its ChannelDestroyed): channel_ids holds the
+// channel, then no longer; the state stays the endpoint's (alice's phone
+// is not registered: offline). Nothing of bob's endpoint reaches it; the
+// app subscribed to everything hears both endpoints' changes.
+func TestAriEndpointStateChangeChannels(t *testing.T) {
+	n := startNode(t, withRoute("_3XX", "Stasis(front)"))
+	front := n.connect("front")
+	app := nodeari.Start(t, "endpoint-watch.js", map[string]string{"ARI_URL": n.baseURL(), "WATCH_ENDPOINT": "endpoint:PJSIP/alice"})
+	if _, err := app.WaitLine("READY", 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, app.Output())
+	}
+	alice := newPhone(t, "udp")
+	bob, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bob.Close() })
+	call := func(p *sipua.Phone, exten string) string {
+		t.Helper()
+		res := dialAsync(p, n.target(exten), sipua.CallOptions{})
+		id := channelID(front.skipTo("StasisStart", 10*time.Second))
+		n.mustDo("POST", "/channels/"+id+"/answer", 204)
+		must(t, wait(t, res, 10*time.Second, "answer").err)
+		n.mustDo("DELETE", "/channels/"+id, 204)
+		return id
+	}
+	a := call(alice, "300")
+	b := call(bob, "301")
+
+	// seq is what appName heard of endpoint ep and of channel id, in
+	// order, once the endpoint event after the channel's destruction came:
+	// "E[ids]/state" for an EndpointStateChange, the event type otherwise.
+	seq := func(appName, ep, id string) []string {
+		t.Helper()
+		var out []string
+		pollFor(t, 10*time.Second, func() bool {
+			out = out[:0]
+			destroyed := false
+			for _, l := range app.Lines() {
+				if l["app"] != appName {
+					continue
+				}
+				switch {
+				case l["type"] == "EndpointStateChange" && l["endpoint"] == ep:
+					out = append(out, fmt.Sprintf("E%v/%v", l["channel_ids"], l["state"]))
+					if destroyed {
+						return true
+					}
+				case l["channel"] == id:
+					out = append(out, fmt.Sprint(l["type"]))
+					destroyed = destroyed || l["type"] == "ChannelDestroyed"
+				}
+			}
+			return false
+		}, appName+" hearing "+ep+" after "+id+" was destroyed")
+		return out
+	}
+	check := func(appName, ep, id string) {
+		t.Helper()
+		got := seq(appName, ep, id)
+		want := []string{fmt.Sprintf("E[%s]/offline", id), "ChannelCreated"}
+		if len(got) < 4 || got[0] != want[0] || got[1] != want[1] || got[len(got)-2] != "ChannelDestroyed" || got[len(got)-1] != "E[]/offline" {
+			t.Errorf("%s heard %v; want %s, ChannelCreated, …, ChannelDestroyed, E[]/offline", appName, got, want[0])
+		}
+	}
+	check("watcher", "PJSIP/alice", a)
+	check("spy", "PJSIP/alice", a)
+	check("spy", "PJSIP/bob", b)
+	for _, l := range app.Lines() {
+		if l["app"] == "watcher" && (l["endpoint"] == "PJSIP/bob" || l["channel"] == b) {
+			t.Errorf("watcher, subscribed to alice's endpoint, heard %v", l)
+		}
+	}
+}

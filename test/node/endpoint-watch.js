@@ -18,6 +18,8 @@
 //   {"type":"SUBSCRIBED","endpoint_ids":[...]}     applications.subscribe answered
 //   {"type":"READY"}                               both apps started and subscribed
 //   {"app":<name>,"type":<event>,"channel":<id>}   every event either app receives
+//     (an endpoint event also with "endpoint" tech/resource, "state" and
+//     "channel_ids")
 //   {"type":"ERROR","message":...}                 then exit 1
 
 const ari = require('ari-client');
@@ -52,6 +54,11 @@ function listen(client, app) {
     if (event.channel && event.channel.id) {
       line.channel = event.channel.id;
       line.name = event.channel.name;
+    }
+    if (event.endpoint) {
+      line.endpoint = event.endpoint.technology + '/' + event.endpoint.resource;
+      line.state = event.endpoint.state;
+      line.channel_ids = event.endpoint.channel_ids;
     }
     emit(line);
   });

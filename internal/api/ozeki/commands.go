@@ -164,29 +164,52 @@ func (a *API) allowedDir(dir string) (string, error) {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
+// maxNameTries bounds the suffixes StartRecord tries for a name taken.
+const maxNameTries = 100
+
 // StartRecord starts a Record on its call; RecordCompleted goes to the
-// FinishedUrl when it ends.
+// FinishedUrl when it ends. Its file is named after the call and the
+// millisecond; a name already taken (a second Record of the call in the
+// same millisecond, live here or on another node, or stored) gets a
+// suffix (-1, -2, ...) instead of refusing the command or overwriting
+// the other recording.
 func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult)) *Error {
-	name := unsafeName.ReplaceAllString(string(r.CallID), "_") + "-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
-	ro := call.RecordOptions{Name: a.o.Folder + "/" + name, Format: r.Format, MaxDuration: r.Duration,
-		MaxSilence: r.Inactivity, IfExists: "overwrite"}
+	base := unsafeName.ReplaceAllString(string(r.CallID), "_") + "-" + strconv.FormatInt(time.Now().UnixMilli(), 10)
 	if r.RecordPath != "" {
 		if err := os.MkdirAll(r.RecordPath, 0o755); err != nil {
 			return errParamWhy("RecordPath", "Record", err.Error())
 		}
-		ro.Name, ro.Root = name, r.RecordPath
 	}
-	a.wg.Add(1) // done when RecordCompleted is queued
-	_, err := a.o.Calls.RecordCall(r.CallID, call.CallRecordOptions{RecordOptions: ro, FinishDigits: r.FinishDigits,
-		OnFinish: func(res call.CallRecordResult) {
-			defer a.wg.Done()
-			a.recordFinished(r, res)
-			if onFinish != nil {
-				onFinish(res)
-			}
-		}})
-	if err != nil {
+	var ro call.RecordOptions
+	var err error
+	for i := 0; i < maxNameTries; i++ {
+		name := base
+		if i > 0 {
+			name += "-" + strconv.Itoa(i)
+		}
+		ro = call.RecordOptions{Name: a.o.Folder + "/" + name, Format: r.Format, MaxDuration: r.Duration,
+			MaxSilence: r.Inactivity, IfExists: "fail"}
+		if r.RecordPath != "" {
+			ro.Name, ro.Root = name, r.RecordPath
+		}
+		a.wg.Add(1) // done when RecordCompleted is queued
+		_, err = a.o.Calls.RecordCall(r.CallID, call.CallRecordOptions{RecordOptions: ro, FinishDigits: r.FinishDigits,
+			OnFinish: func(res call.CallRecordResult) {
+				defer a.wg.Done()
+				a.recordFinished(r, res)
+				if onFinish != nil {
+					onFinish(res)
+				}
+			}})
+		if err == nil {
+			break
+		}
 		a.wg.Done()
+		if !errors.Is(err, call.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
 		return fromCall(err, "Record", string(r.CallID))
 	}
 	a.o.Log.Info("ozeki: recording call", "call", r.CallID, "name", ro.Name, "format", r.Format,

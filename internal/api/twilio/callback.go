@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -108,7 +109,7 @@ func (cb *callback) stored(track string) meta.StatusCallback {
 
 // keepCallback keeps a recording's callback with its catalog row, so that
 // the node that settles the recording if this node is lost (a cluster's
-// catalog.settleLost) sends its final status (LostRecording). Failing to
+// catalog.settleLost) sends its final status (LostNotices). Failing to
 // keep it is logged: the recording and this node's own callbacks go on.
 func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) {
 	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
@@ -120,30 +121,32 @@ func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) {
 	}
 }
 
-// LostRecording sends the final status of a recording that another node
-// made and this one settled because that node was lost (the catalog's
-// OnLost): the callback kept with its row (keepCallback) gets failed (or
-// completed, when this node recovered the file from a shared directory),
-// as the recording's own node would have sent it. Only the node whose
-// settling wrote the row calls it, so the callback is queued once.
-func (s *Server) LostRecording(row meta.Recording) {
+// LostNotices makes the outbox row of the final status of a recording
+// that another node made and this one is settling because that node was
+// lost (the catalog's LostNotices): the callback kept with its row
+// (keepCallback) gets failed (or completed, when this node recovered the
+// file from a shared directory), as the recording's own node would have
+// sent it. The catalog queues it in the transaction that settles the row
+// (meta.NodeLiveness.SettleLost), so it is queued once, with the row, or
+// not at all and again at the next pass. A callback that cannot be read
+// is an error (the row waits for the next pass); one that can never be
+// sent (no webhooks here, a target the allow-list now refuses) is logged
+// and left out.
+func (s *Server) LostNotices(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
 	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
 	if !ok || row.Sid == "" || row.Status.Live() {
-		return
+		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	kept, has, err := sc.StatusCallback(ctx, row.Sid)
 	if err != nil {
-		s.log.Error("twilio: a lost node's recording: its status callback could not be read; none sent", "sid", row.Sid, "err", err)
-		return
+		return nil, fmt.Errorf("recording %s: its status callback: %w", row.Sid, err)
 	}
 	if !has {
-		return
+		return nil, nil
 	}
 	if s.o.Webhook == nil {
 		s.log.Error("twilio: a lost node's recording has a status callback but this node sends no webhooks", "sid", row.Sid, "url", kept.URL)
-		return
+		return nil, nil
 	}
 	cb := &callback{url: kept.URL, method: kept.Method, events: map[string]bool{}, base: kept.Base}
 	if cb.method == "" {
@@ -161,7 +164,16 @@ func (s *Server) LostRecording(row meta.Recording) {
 	if event != "absent" && event != "failed" {
 		event = "completed"
 	}
-	s.notify(lr, event, row)
+	n, ok := s.notification(lr, event, row)
+	if !ok {
+		return nil, nil
+	}
+	it, err := s.o.Webhook.Prepare(ctx, n)
+	if err != nil {
+		s.log.Error("twilio: a lost node's recording: its status callback cannot be sent", "sid", row.Sid, "url", kept.URL, "err", err)
+		return nil, nil
+	}
+	return []meta.OutboxItem{it}, nil
 }
 
 // parseCallback reads RecordingStatusCallback, …Event and …Method.
@@ -200,12 +212,28 @@ func (s *Server) parseCallback(r *http.Request) (*callback, error) {
 }
 
 // notify sends a recording's status to its callback, when it asked for
-// the event (paused and resumed are sent with RecordingStatus paused and
-// in-progress).
+// the event.
 func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
+	n, ok := s.notification(lr, event, rec)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A catalog too slow for the deadline does not lose it: the sender
+	// keeps it and retries (Notify).
+	if err := s.o.Webhook.Notify(ctx, n); err != nil {
+		s.log.Error("twilio: recording status callback not queued", "sid", rec.Sid, "event", event, "err", err)
+	}
+}
+
+// notification is a recording's status for its callback; false when it
+// did not ask for the event (paused and resumed are sent with
+// RecordingStatus paused and in-progress).
+func (s *Server) notification(lr *liveRec, event string, rec meta.Recording) (webhook.Notification, bool) {
 	cb := lr.callback
 	if cb == nil || !cb.events[event] {
-		return
+		return webhook.Notification{}, false
 	}
 	status := event
 	if event == "resumed" {
@@ -242,13 +270,7 @@ func (s *Server) notify(lr *liveRec, event string, rec meta.Recording) {
 			form.Set("JitterMs", strconv.FormatFloat(v.JitterMs, 'f', -1, 64))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// A catalog too slow for the deadline does not lose it: the sender
-	// keeps it and retries (Notify).
-	if err := s.o.Webhook.Notify(ctx, webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method}); err != nil {
-		s.log.Error("twilio: recording status callback not queued", "sid", rec.Sid, "event", event, "err", err)
-	}
+	return webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method}, true
 }
 
 // degraded sends the degraded event (when asked for) with the quality the

@@ -22,18 +22,29 @@ const (
 	resetJump  = SampleRate // a timestamp jump of more than 1 s resets the buffer
 	trimWindow = 100        // ticks (2 s) observed before a latency trim
 
-	ringSize = 4096 // power of two >= burstDepth
-	ringMask = ringSize - 1
+	// The ring holds smallRing samples (power of two >= maxDepth) and
+	// grows to bigRing (power of two >= burstDepth) only while a burst
+	// needs it: a late clock's catch-up is rare, and every bridged party
+	// would otherwise carry 8 KiB it does not use. It shrinks back after a
+	// trim window in which the span never passed smallRing.
+	smallRing = 1024
+	bigRing   = 4096
 )
 
 // jitter is a play-out buffer positioned by RTP timestamp. Positions are
 // RTP timestamps unwrapped to 64 bits. Invariants: present (a bit per
 // sample) is set only for positions in [playTS, maxEnd), and that span is
-// at most burstDepth, so the ring never aliases; buf is zero wherever present
-// is false. It is not safe for concurrent use; Participant guards it.
+// at most len(buf) (itself at least burstDepth while the span exceeds
+// smallRing), so the ring never aliases; buf is zero wherever present is
+// false. buf and present are allocated by the first push. It is not safe
+// for concurrent use; Participant guards it.
 type jitter struct {
-	buf     [ringSize]int16
-	present [ringSize / 64]uint64
+	buf     []int16  // len is smallRing or bigRing
+	present []uint64 // a bit per sample of buf
+	mask    int64    // len(buf) - 1
+	// wide is set when the span passed smallRing during the current trim
+	// window; a big ring shrinks at the end of a window without it.
+	wide bool
 
 	have    bool // a stream is established (ssrc, lastTS valid)
 	ssrc    uint32
@@ -59,8 +70,12 @@ func (j *jitter) reset(ssrc uint32, ts uint32) {
 	if j.have {
 		j.st.Resets++
 	}
-	clear(j.present[:])
-	clear(j.buf[:])
+	if j.buf == nil {
+		j.resize(smallRing)
+	} else {
+		clear(j.present)
+		clear(j.buf)
+	}
 	j.have = true
 	j.ssrc = ssrc
 	j.lastTS = ts
@@ -111,6 +126,12 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 			frames := (over + FrameSamples - 1) / FrameSamples
 			j.st.OverflowDrops += uint64(j.skip(frames))
 		}
+		if span := end - j.playTS; span > smallRing {
+			j.wide = true
+			if span > int64(len(j.buf)) {
+				j.resize(bigRing)
+			}
+		}
 		j.maxEnd = end
 	}
 	if ext < j.playTS { // late part, or the head pushed out by overflow
@@ -118,7 +139,7 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 		ext = j.playTS
 	}
 	for len(pcm) > 0 { // at most two contiguous runs of the ring
-		idx := int(ext & ringMask)
+		idx := int(ext & j.mask)
 		n := copy(j.buf[idx:], pcm)
 		j.mark(idx, n)
 		pcm = pcm[n:]
@@ -130,8 +151,8 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 // the ring empty there, and reports whether any of them had arrived.
 func (j *jitter) take(dst []int16, pos int64, n int) (any bool) {
 	for n > 0 { // at most two contiguous runs of the ring
-		idx := int(pos & ringMask)
-		k := min(n, ringSize-idx)
+		idx := int(pos & j.mask)
+		k := min(n, len(j.buf)-idx)
 		any = any || j.marked(idx, k)
 		if dst != nil {
 			copy(dst, j.buf[idx:idx+k])
@@ -163,8 +184,8 @@ func (j *jitter) skip(frames int64) (withData int) {
 // frameEmpty reports whether no sample of the frame at the play-out point
 // has arrived.
 func (j *jitter) frameEmpty() bool {
-	idx := int(j.playTS & ringMask)
-	k := min(FrameSamples, ringSize-idx)
+	idx := int(j.playTS & j.mask)
+	k := min(FrameSamples, len(j.buf)-idx)
 	return !j.marked(idx, k) && !j.marked(0, FrameSamples-k)
 }
 
@@ -242,9 +263,33 @@ func (j *jitter) pull(dst []int16) (active bool) {
 			j.skip(1)
 			j.st.Trimmed++
 		}
-		j.winTicks, j.winMin = 0, math.MaxInt64
+		if len(j.buf) > smallRing && !j.wide && j.maxEnd-j.playTS <= smallRing {
+			j.resize(smallRing)
+		}
+		j.winTicks, j.winMin, j.wide = 0, math.MaxInt64, false
 	}
 	return active
+}
+
+// resize moves the ring to a new one of size samples (a power of two no
+// smaller than the span [playTS, maxEnd)), keeping every sample held at
+// its position.
+func (j *jitter) resize(size int) {
+	buf := make([]int16, size)
+	present := make([]uint64, size/64)
+	mask := int64(size - 1)
+	for pos := j.playTS; j.buf != nil && pos < j.maxEnd; {
+		from, to := int(pos&j.mask), int(pos&mask)
+		k := min(int(j.maxEnd-pos), len(j.buf)-from, size-to)
+		copy(buf[to:to+k], j.buf[from:from+k])
+		for i := range k {
+			if j.present[(from+i)>>6]&(1<<((from+i)&63)) != 0 {
+				present[(to+i)>>6] |= 1 << ((to + i) & 63)
+			}
+		}
+		pos += int64(k)
+	}
+	j.buf, j.present, j.mask = buf, present, mask
 }
 
 // trim drops the oldest frames beyond maxDepth (counted as overflow) and

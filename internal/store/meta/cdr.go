@@ -2,6 +2,8 @@ package meta
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"time"
 )
 
@@ -41,6 +43,10 @@ type CDRQuery struct {
 type CDRs interface {
 	// PutCDR inserts the record (or replaces the one of its ChannelID).
 	PutCDR(ctx context.Context, c CDR) error
+	// PutRecordingCDR is PutRecording of r and PutCDR of c in one
+	// transaction (a recording ended by its call's hangup and that call's
+	// record: one commit for both); when it fails neither is written.
+	PutRecordingCDR(ctx context.Context, r Recording, c CDR) error
 	// ListCDRs returns one page and the number of the account's records.
 	ListCDRs(ctx context.Context, q CDRQuery) ([]CDR, int, error)
 }
@@ -49,19 +55,70 @@ var _ CDRs = (*sqlStore)(nil)
 
 const cdrCols = `sid, account_sid, call_id, channel_id, from_number, to_number, direction, status, start_time, answer_time, end_time, duration, billsec, cause, cause_text, rtp_received, rtp_lost, jitter_ms, node`
 
+// cdrUpsert replaces the record of the same channel in one statement (one
+// commit on its own; a DELETE and an INSERT were two).
+const cdrUpsert = `INSERT INTO cdr (` + cdrCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+ON CONFLICT (channel_id) DO UPDATE SET sid = excluded.sid, account_sid = excluded.account_sid, call_id = excluded.call_id,
+  from_number = excluded.from_number, to_number = excluded.to_number, direction = excluded.direction, status = excluded.status,
+  start_time = excluded.start_time, answer_time = excluded.answer_time, end_time = excluded.end_time, duration = excluded.duration,
+  billsec = excluded.billsec, cause = excluded.cause, cause_text = excluded.cause_text, rtp_received = excluded.rtp_received,
+  rtp_lost = excluded.rtp_lost, jitter_ms = excluded.jitter_ms, node = excluded.node`
+
+func (s *sqlStore) cdrArgs(c CDR) []any {
+	return []any{c.Sid, c.AccountSid, c.CallID, c.ChannelID, c.From, c.To, c.Direction, c.Status,
+		s.timeArg(c.StartTime), s.nullTimeArg(c.AnswerTime), s.timeArg(c.EndTime),
+		c.Duration, c.Billsec, c.Cause, c.CauseText, c.RTPReceived, c.RTPLost, c.JitterMs, c.Node}
+}
+
+// cdrStmt is the prepared upsert (its time parameters cast for the
+// dialect).
+func (s *sqlStore) cdrStmt(ctx context.Context) (*sql.Stmt, error) {
+	q := strings.NewReplacer("$9,", "$9"+s.d.timeCast+",", "$10,", "$10"+s.d.timeCast+",", "$11,", "$11"+s.d.timeCast+",").Replace(cdrUpsert)
+	return s.rawStmt(ctx, s.w, q)
+}
+
 func (s *sqlStore) PutCDR(ctx context.Context, c CDR) error {
 	if c.Sid == "" || c.ChannelID == "" {
 		return ErrInvalid
 	}
-	_, err := s.w.ExecContext(ctx, s.q(`DELETE FROM cdr WHERE channel_id = $1`), c.ChannelID)
+	st, err := s.cdrStmt(ctx)
 	if err != nil {
 		return s.mapErr(err, "cdr")
 	}
-	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO cdr (`+cdrCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9`+s.d.timeCast+`, $10`+s.d.timeCast+`, $11`+s.d.timeCast+`, $12, $13, $14, $15, $16, $17, $18, $19)`),
-		c.Sid, c.AccountSid, c.CallID, c.ChannelID, c.From, c.To, c.Direction, c.Status,
-		s.timeArg(c.StartTime), s.nullTimeArg(c.AnswerTime), s.timeArg(c.EndTime),
-		c.Duration, c.Billsec, c.Cause, c.CauseText, c.RTPReceived, c.RTPLost, c.JitterMs, c.Node)
+	_, err = st.ExecContext(ctx, s.cdrArgs(c)...)
 	return s.mapErr(err, "cdr")
+}
+
+func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err error) {
+	if c.Sid == "" || c.ChannelID == "" {
+		return ErrInvalid
+	}
+	// Prepared before the transaction: SQLite's only writer connection is
+	// the transaction's until it ends.
+	rst, err := s.stmt(ctx, s.w, s.upsert)
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid)
+	}
+	cst, err := s.cdrStmt(ctx)
+	if err != nil {
+		return s.mapErr(err, "cdr")
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err := s.put(ctx, stmtExecer{tx.StmtContext(ctx, rst)}, "", r, time.Now()); err != nil {
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, cst).ExecContext(ctx, s.cdrArgs(c)...); err != nil {
+		return s.mapErr(err, "cdr")
+	}
+	return s.mapErr(tx.Commit(), "put recording "+r.Sid+" and its call's cdr")
 }
 
 func (s *sqlStore) ListCDRs(ctx context.Context, q CDRQuery) ([]CDR, int, error) {

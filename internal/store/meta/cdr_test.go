@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +47,64 @@ func testCDRs(t *testing.T, s Store) {
 	}
 	if err := cs.PutCDR(ctx, CDR{Sid: "CA4"}); err == nil {
 		t.Error("a CDR without channel id was stored")
+	}
+}
+
+// testPutRecordingCDR: a recording's final row and its call's record are
+// written in one transaction: both, or (the CDR refused by the database,
+// a trigger raising on its insert) neither — the recording's row stays as
+// it was — and a CDR without a channel id is refused before anything is
+// written.
+func testPutRecordingCDR(t *testing.T, s Store) {
+	ctx := tctx(t)
+	cs := s.(CDRs)
+	a := mustAccount(t, s, "cdr-rec")
+	r := sampleRec(a.Sid, 1)
+	r.Status, r.Duration = StatusInProgress, 0
+	mustPut(t, s, r)
+	t0 := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	c := CDR{Sid: "CA9", ChannelID: "n-9.1", AccountSid: a.Sid, Status: "completed", StartTime: t0, AnswerTime: t0.Add(time.Second),
+		EndTime: t0.Add(9 * time.Second), Duration: 9, Billsec: 8, Cause: 16}
+	done := r
+	done.Status, done.Duration = StatusCompleted, 8
+
+	db := s.(*sqlStore).w
+	install, remove := `CREATE TRIGGER cdr_refused BEFORE INSERT ON cdr BEGIN SELECT RAISE(ABORT, 'cdr refused by the test'); END`, []string{`DROP TRIGGER cdr_refused`}
+	if s.(*sqlStore).d.name != "sqlite" {
+		if _, err := db.ExecContext(ctx, `CREATE FUNCTION cdr_refused() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'cdr refused by the test'; END $f$`); err != nil {
+			t.Fatal(err)
+		}
+		install = `CREATE TRIGGER cdr_refused BEFORE INSERT ON cdr FOR EACH ROW EXECUTE FUNCTION cdr_refused()`
+		remove = []string{`DROP TRIGGER cdr_refused ON cdr`, `DROP FUNCTION cdr_refused()`}
+	}
+	if _, err := db.ExecContext(ctx, install); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.PutRecordingCDR(ctx, done, c); err == nil || !strings.Contains(err.Error(), "cdr refused by the test") {
+		t.Fatalf("with the CDR refused: %v, want its error", err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusInProgress {
+		t.Fatalf("the recording after the refused CDR: %+v %v; want it as it was", got, err)
+	}
+	for _, q := range remove {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cs.PutRecordingCDR(ctx, done, CDR{Sid: "CA9"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a CDR without a channel id: %v, want ErrInvalid", err)
+	}
+	if got, _ := s.RecordingBySid(ctx, r.Sid); got.Status != StatusInProgress {
+		t.Fatalf("the recording after an invalid CDR: %+v", got)
+	}
+	if err := cs.PutRecordingCDR(ctx, done, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusCompleted || got.Duration != 8 {
+		t.Fatalf("the recording: %+v %v", got, err)
+	}
+	got, total, err := cs.ListCDRs(ctx, CDRQuery{AccountSid: a.Sid})
+	if err != nil || total != 1 || got[0].ChannelID != c.ChannelID || got[0].Billsec != 8 {
+		t.Fatalf("the CDR: %+v %d %v", got, total, err)
 	}
 }

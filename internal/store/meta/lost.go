@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -17,8 +18,13 @@ type NodeLiveness interface {
 	// SettleLost writes the status, status detail, size, checksum,
 	// duration, node and DateUpdated of the row r.Sid, only while it is
 	// still live and made by node from: false when it is not (its node
-	// finished it meanwhile, or another node settled it first).
-	SettleLost(ctx context.Context, r Recording, from string) (bool, error)
+	// finished it meanwhile, or another node settled it first). The
+	// notifications of the change (notes: its status callback) are queued
+	// in the webhook outbox in the same transaction, so that the row is
+	// settled with its notifications queued, or not at all: a node that
+	// dies between the two, or an insert that fails, leaves the row live
+	// for the next settling pass, which queues them once.
+	SettleLost(ctx context.Context, r Recording, from string, notes ...OutboxItem) (bool, error)
 }
 
 func (s *sqlStore) LostNodes(ctx context.Context, self string, before time.Time) ([]string, error) {
@@ -39,11 +45,20 @@ func (s *sqlStore) LostNodes(ctx context.Context, self string, before time.Time)
 	return out, s.mapErr(rows.Err(), "lost nodes")
 }
 
-func (s *sqlStore) SettleLost(ctx context.Context, r Recording, from string) (bool, error) {
+func (s *sqlStore) SettleLost(ctx context.Context, r Recording, from string, notes ...OutboxItem) (done bool, err error) {
 	if r.DateUpdated.IsZero() {
 		r.DateUpdated = time.Now()
 	}
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE recordings SET status = $1, status_detail = $2, size = $3, sha256 = $4, duration = $5,
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, s.mapErr(err, "settle a lost node's recording")
+	}
+	defer func() {
+		if err != nil || !done {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE recordings SET status = $1, status_detail = $2, size = $3, sha256 = $4, duration = $5,
   node = $6, date_updated = $7 WHERE sid = $8 AND node = $9 AND status IN ('in-progress', 'paused')`),
 		string(r.Status), r.StatusDetail, r.Size, r.SHA256, r.Duration, r.Node, s.timeArg(normTime(r.DateUpdated)), r.Sid, from)
 	if err != nil {
@@ -53,5 +68,16 @@ func (s *sqlStore) SettleLost(ctx context.Context, r Recording, from string) (bo
 	if err != nil {
 		return false, s.mapErr(err, "settle a lost node's recording")
 	}
-	return n == 1, nil
+	if n != 1 {
+		return false, nil
+	}
+	for _, it := range notes {
+		if _, err := s.enqueue(ctx, tx, it); err != nil {
+			return false, fmt.Errorf("settle a lost node's recording: queuing its notification: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, s.mapErr(err, "settle a lost node's recording")
+	}
+	return true, nil
 }

@@ -133,6 +133,20 @@ func scanOutbox(row rowScanner) (OutboxItem, error) {
 }
 
 func (s *sqlStore) Enqueue(ctx context.Context, it OutboxItem) (int64, error) {
+	return s.enqueue(ctx, nil, it)
+}
+
+// enqueue is Enqueue, inside tx when it is not nil (a row written with its
+// notifications: SettleLost).
+func (s *sqlStore) enqueue(ctx context.Context, tx *sql.Tx, it OutboxItem) (int64, error) {
+	row := func(query string, args ...any) rowScanner {
+		if tx == nil {
+			return s.outboxRow(ctx, query, args...)
+		}
+		// Not prepared: preparing on s.w would wait for the connection
+		// the transaction holds (SQLite's only writer).
+		return tx.QueryRowContext(ctx, s.q(query), args...)
+	}
 	now := time.Now()
 	if it.NextAt.IsZero() {
 		it.NextAt = now
@@ -140,11 +154,11 @@ func (s *sqlStore) Enqueue(ctx context.Context, it OutboxItem) (int64, error) {
 	var id int64
 	var err error
 	if it.ClaimedBy != "" {
-		err = s.outboxRow(ctx, `INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until)
+		err = row(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until)
 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '', $9, $7`+s.d.timeCast+`) RETURNING id`,
 			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.ClaimUntil), s.timeArg(now), it.ClaimedBy).Scan(&id)
 	} else {
-		err = s.outboxRow(ctx, `INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
+		err = row(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '') RETURNING id`,
 			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now)).Scan(&id)
 	}

@@ -46,6 +46,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"PolicyFields", testPolicyFields},
 		{"NoDuplicateCallerColumns", testNoDuplicateCallerColumns},
 		{"CDRs", testCDRs},
+		{"PutRecordingCDR", testPutRecordingCDR},
 		{"RecordingNameClaims", testRecordingNameClaims},
 		{"PageFilters", testPageFilters},
 		{"OutboxClaims", testOutboxClaims},
@@ -56,6 +57,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StartRecording", testStartRecording},
 		{"Owners", testOwners},
 		{"StatusCallback", testStatusCallback},
+		{"SettleLostQueuesInOneTransaction", testSettleLostQueuesInOneTransaction},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
 	}
@@ -1778,6 +1780,106 @@ func testStatusCallback(t *testing.T, s Store) {
 	}
 	if _, _, err := sc.StatusCallback(ctx, "RE"+strings.Repeat("1", 32)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("an unknown recording: %v, want ErrNotFound", err)
+	}
+}
+
+// failOutboxInserts installs, in the store's own database, a trigger that
+// refuses every insert into webhook_outbox (a real failure of the insert,
+// raised by the database inside the transaction), and returns what drops
+// it.
+func failOutboxInserts(t *testing.T, s Store) (drop func()) {
+	t.Helper()
+	ctx := tctx(t)
+	db := s.(*sqlStore).w
+	var install, remove []string
+	switch s.(*sqlStore).d.name {
+	case "sqlite":
+		install = []string{`CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox BEGIN SELECT RAISE(ABORT, 'outbox refused by the test'); END`}
+		remove = []string{`DROP TRIGGER outbox_refused`}
+	default:
+		install = []string{`CREATE FUNCTION outbox_refused() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'outbox refused by the test'; END $f$`,
+			`CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_refused()`}
+		remove = []string{`DROP TRIGGER outbox_refused ON webhook_outbox`, `DROP FUNCTION outbox_refused()`}
+	}
+	for _, q := range install {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return func() {
+		t.Helper()
+		for _, q := range remove {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+}
+
+// testSettleLostQueuesInOneTransaction: settling a lost node's recording
+// and queuing its notification are one transaction. With the outbox
+// insert refused by the database (a trigger), SettleLost fails and the
+// row stays live, as it was; once the insert is allowed again the next
+// pass settles the row and queues the notification, exactly once (a
+// further pass finds the row settled and queues nothing).
+func testSettleLostQueuesInOneTransaction(t *testing.T, s Store) {
+	ctx := tctx(t)
+	nl := s.(NodeLiveness)
+	ob := s.(Outbox)
+	a := mustAccount(t, s, "lost")
+	r := sampleRec(a.Sid, 1)
+	r.Status, r.StatusDetail, r.Node, r.Size, r.Duration = StatusInProgress, "", "gone", 0, 0
+	mustPut(t, s, r)
+	note := OutboxItem{Node: "settler", Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: "http://hooks.example/status",
+		ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=failed")}
+	settled := r
+	settled.Status, settled.StatusDetail, settled.DateUpdated = StatusFailed, "Node lost: node gone stopped", time.Now()
+	pending := func() int {
+		t.Helper()
+		n, err := ob.PendingCount(ctx, "settler")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	drop := failOutboxInserts(t, s)
+	done, err := nl.SettleLost(ctx, settled, "gone", note)
+	if err == nil || done {
+		t.Fatalf("settle with the outbox insert refused: done %v, err %v; want an error", done, err)
+	}
+	if !strings.Contains(err.Error(), "outbox refused by the test") {
+		t.Errorf("the error does not say why: %v", err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusInProgress || got.StatusDetail != "" || got.Node != "gone" {
+		t.Fatalf("the row after the failed settle: %+v %v; want it live, as it was (its notification was not queued)", got, err)
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d notifications queued by the failed settle", n)
+	}
+	if err := ob.Heartbeat(ctx, "gone", time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := nl.LostNodes(ctx, "settler", time.Now()); err != nil || !slices.Contains(nodes, "gone") {
+		t.Fatalf("lost nodes after the failed settle: %v %v; want the node still listed for the next pass", nodes, err)
+	}
+
+	drop()
+	for pass := range 2 {
+		done, err := nl.SettleLost(ctx, settled, "gone", note)
+		if err != nil || done != (pass == 0) {
+			t.Fatalf("pass %d: done %v, err %v; want done only at the first", pass, done, err)
+		}
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusFailed || got.StatusDetail != settled.StatusDetail {
+		t.Fatalf("the row after the settle: %+v %v", got, err)
+	}
+	if n := pending(); n != 1 {
+		t.Fatalf("%d notifications queued, want exactly one", n)
+	}
+	due, err := ob.Due(ctx, "settler", time.Now().Add(time.Minute), 10)
+	if err != nil || len(due) != 1 || string(due[0].Body) != string(note.Body) || due[0].Kind != note.Kind || due[0].ClaimedBy != "" {
+		t.Fatalf("the queued notification: %+v %v", due, err)
 	}
 }
 
