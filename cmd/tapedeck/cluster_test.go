@@ -62,6 +62,7 @@ func TestClusterProcesses(t *testing.T) {
 	var nodes [2]node
 	for i, id := range []string{"pa" + run, "pb" + run} {
 		sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
+		rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 		cfg, data := filepath.Join(t.TempDir(), "tapedeck.yaml"), t.TempDir()
 		yaml := fmt.Sprintf(`node_id: %s
 data_dir: %s
@@ -81,7 +82,7 @@ nats:
 dialplan:
   - exten: _3XX
     app: Stasis(%s,${EXTEN})
-`, id, data, sipPort, httpPort, 50000+1000*i, 50999+1000*i, dsn, "cluster-test-"+run, url, "p"+run+".ari.", app)
+`, id, data, sipPort, httpPort, rtpLo, rtpHi, dsn, "cluster-test-"+run, url, "p"+run+".ari.", app)
 		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +105,8 @@ dialplan:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	phone, err := sipua.New(sipua.Options{User: "cluster", RTPMin: 52000, RTPMax: 52999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "cluster", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,8 @@ func TestRecordingSurvivesKill9(t *testing.T) {
 	waitHTTP(t, base)
 	started := recordEverything(t, base, "vm-record", "crash")
 
-	phone, err := sipua.New(sipua.Options{User: "frank", RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "frank", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 func TestTwentyRecordingsSurviveKill9(t *testing.T) {
 	const calls = 20
 	sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
+	srvLo, srvHi := testutil.FreeUDPPortRange(t, 200)
 	dataDir := t.TempDir()
 	cfgPath := filepath.Join(t.TempDir(), "tapedeck.yaml")
 	cfg := fmt.Sprintf(`data_dir: %s
@@ -31,12 +32,12 @@ sip:
 http:
   listen: 127.0.0.1:%d
 rtp:
-  port_min: 45000
-  port_max: 45999
+  port_min: %d
+  port_max: %d
 dialplan:
   - exten: _4XX
     app: Record(load/${EXTEN},wav)
-`, dataDir, sipPort, httpPort)
+`, dataDir, sipPort, httpPort, srvLo, srvHi)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,8 @@ dialplan:
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitHTTP(t, base)
 
-	phone, err := sipua.New(sipua.Options{User: "load", RTPMin: 44000, RTPMax: 44999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "load", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

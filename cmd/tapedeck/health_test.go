@@ -33,7 +33,8 @@ func TestDrainTurnsReadinessOff(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitHTTP(t, base)
 	answerEverything(t, base, "vm-record")
-	phone, err := sipua.New(sipua.Options{User: "frank", RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "frank", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

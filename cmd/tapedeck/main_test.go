@@ -93,19 +93,20 @@ func startBinary(t *testing.T, args ...string) *proc {
 func writeConfig(t *testing.T, sipPort, httpPort int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tapedeck.yaml")
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 	cfg := fmt.Sprintf(`data_dir: %s
 sip:
   listen: 127.0.0.1:%d
 http:
   listen: 127.0.0.1:%d
 rtp:
-  port_min: 46000
-  port_max: 46999
+  port_min: %d
+  port_max: %d
 shutdown_timeout_seconds: 20
 dialplan:
   - exten: _3XX
     app: Stasis(vm-record,${EXTEN})
-`, t.TempDir(), sipPort, httpPort)
+`, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi)
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,8 @@ func TestGracefulShutdown(t *testing.T) {
 	waitHTTP(t, base)
 	answerEverything(t, base, "vm-record")
 
-	phone, err := sipua.New(sipua.Options{User: "dave", RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "dave", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,8 @@ func TestSecondSignalForces(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitHTTP(t, base)
 	answerEverything(t, base, "vm-record")
-	phone, err := sipua.New(sipua.Options{User: "erin", RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "erin", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

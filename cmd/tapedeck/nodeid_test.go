@@ -56,10 +56,11 @@ func TestNodeIDsUniqueOnOneHost(t *testing.T) {
 	var nodes [2]*node
 	for i := range nodes {
 		sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
+		rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 		n := &node{dir: t.TempDir(), base: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
 		n.cfg = filepath.Join(t.TempDir(), "tapedeck.yaml")
 		yaml := fmt.Sprintf("data_dir: %s\nsip:\n  listen: 127.0.0.1:%d\nhttp:\n  listen: 127.0.0.1:%d\nrtp:\n  port_min: %d\n  port_max: %d\n",
-			n.dir, sipPort, httpPort, 44000+1000*i, 44999+1000*i)
+			n.dir, sipPort, httpPort, rtpLo, rtpHi)
 		if err := os.WriteFile(n.cfg, []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}

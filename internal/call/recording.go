@@ -804,7 +804,7 @@ func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
 	for i := range n {
 		buf[2*i], buf[2*i+1] = left[i], right[i]
 	}
-	if !r.q.push(buf) {
+	if !r.q.pushAudio(buf) {
 		if r.cause == "" {
 			r.cause = r.overflowCause()
 		}
@@ -992,7 +992,7 @@ func (r *LiveRecording) writeLocked(pcm []int16) {
 	if room := r.maxSamples() - r.written; int64(len(pcm)) > room {
 		pcm = pcm[:max(room, 0)] // the cap is exact, whatever the packet size
 	}
-	if !r.q.push(pcm) {
+	if !r.q.pushAudio(pcm) {
 		r.cause = r.overflowCause()
 		return
 	}

@@ -146,7 +146,7 @@ func TestRecQueueGrowsOnDemand(t *testing.T) {
 	if c := cap(q.pending); c >= 16000/2 {
 		t.Fatalf("a writerTick queued holds a buffer of %d samples, want well under the bound of 16000", c)
 	}
-	batch, _ := q.take(nil)
+	batch, _, _ := q.take(nil, nil)
 	if cap(q.pending) != 0 {
 		t.Fatal("take left a buffer in the queue: an idle recording would hold two")
 	}
@@ -177,7 +177,7 @@ func TestRecQueueReusesBuffers(t *testing.T) {
 				t.Fatal("overflow")
 			}
 		}
-		batch, _ := q.take(nil)
+		batch, _, _ := q.take(nil, nil)
 		recBufs.put(batch)
 	}
 	cycle(&a)
@@ -275,7 +275,7 @@ func TestRecQueueHoldsReadIntervalBursts(t *testing.T) {
 		if c := cap(q.pending); c != q.chunk {
 			t.Fatalf("the buffer grew to %d samples (chunk %d)", c, q.chunk)
 		}
-		batch, _ := q.take(nil)
+		batch, _, _ := q.take(nil, nil)
 		recBufs.put(batch)
 	}
 	cycle()

@@ -62,7 +62,14 @@ type recQueue struct {
 	max     int     // samples the queue holds before it overflows
 	chunk   int     // size of the shared buffers it takes (samples)
 	pending []int16 // samples waiting for the writer
-	done    bool    // close was called: the writer finishes after this batch
+	// gaps are runs of silence queued between pending's samples, in
+	// order: gap g is g.n zero samples before pending[g.at:]. Silence
+	// takes no room (pushSilence): a gap the timeline fills when a
+	// sender goes on after a pause (silence suppression, a hold) is as
+	// long as the time that passed, handed on at once, and must not
+	// overflow a queue that bounds a disk's stall.
+	gaps []recGap
+	done bool // close was called: the writer finishes after this batch
 	// run writes one batch (the recording's writer step); signal hands it
 	// to the writer pool unless it is already scheduled or running, in
 	// which case it runs once more after the current run (again).
@@ -114,6 +121,35 @@ func (q *recQueue) push(pcm []int16) bool {
 		q.signal()
 	}
 	return true
+}
+
+// recGap is a run of n silent samples before pending[at:].
+type recGap struct{ at, n int }
+
+// pushAudio queues pcm: a frame of silence (all zeros) as a gap, which
+// takes no room, anything else as push does.
+func (q *recQueue) pushAudio(pcm []int16) bool {
+	for _, v := range pcm {
+		if v != 0 {
+			return q.push(pcm)
+		}
+	}
+	q.pushSilence(len(pcm))
+	return true
+}
+
+// pushSilence queues n silent samples; it never overflows.
+func (q *recQueue) pushSilence(n int) {
+	if n <= 0 {
+		return
+	}
+	q.mu.Lock()
+	if k := len(q.gaps); k > 0 && q.gaps[k-1].at == len(q.pending) {
+		q.gaps[k-1].n += n
+	} else {
+		q.gaps = append(q.gaps, recGap{at: len(q.pending), n: n})
+	}
+	q.mu.Unlock()
 }
 
 // signal asks for a writer step: the pool runs q.run soon, once for any
@@ -273,15 +309,51 @@ func (q *recQueue) grow(n int) {
 }
 
 // take swaps the queued samples out (prev, the previous batch, goes back
-// to the free list) and says whether the queue was closed. The caller
-// gives the batch back with recBufs.put (or the next take) once written.
-func (q *recQueue) take(prev []int16) ([]int16, bool) {
+// to the free list), copies the silence between them into gapBuf's array
+// (gaps), and says whether the queue was closed. The caller gives the
+// batch back with recBufs.put (or the next take) once written.
+func (q *recQueue) take(prev []int16, gapBuf []recGap) (batch []int16, gaps []recGap, done bool) {
 	recBufs.put(prev)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	batch := q.pending
+	batch = q.pending
 	q.pending = nil
-	return batch, q.done
+	gaps = append(gapBuf[:0], q.gaps...)
+	q.gaps = q.gaps[:0]
+	return batch, gaps, q.done
+}
+
+// zeros is silence to write gaps from (never written to).
+var zeros = make([]int16, 4000)
+
+// writeBatch writes a batch taken from a queue with its gaps of silence;
+// it returns the samples written.
+func writeBatch(w interface{ Write(pcm []int16) error }, batch []int16, gaps []recGap) (int, error) {
+	at, n := 0, 0
+	for _, g := range gaps {
+		if g.at > at {
+			if err := w.Write(batch[at:g.at]); err != nil {
+				return n, err
+			}
+			n += g.at - at
+			at = g.at
+		}
+		for left := g.n; left > 0; {
+			k := min(left, len(zeros))
+			if err := w.Write(zeros[:k]); err != nil {
+				return n, err
+			}
+			n += k
+			left -= k
+		}
+	}
+	if at < len(batch) {
+		if err := w.Write(batch[at:]); err != nil {
+			return n, err
+		}
+		n += len(batch) - at
+	}
+	return n, nil
 }
 
 // recBufs is the free list of queue buffers shared by all recordings.
@@ -367,6 +439,7 @@ func (m *Manager) fsyncInterval() time.Duration {
 // is the error) and later steps then only wait for the close.
 func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 	var werr error
+	var gaps []recGap // reused: one step runs at a time
 	step := func() {
 		// A panic here (an encoder's bug) fails this recording only: the
 		// file is closed, finish gets the cause, the call goes on, and the
@@ -376,13 +449,15 @@ func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 			r.m.writers.remove(&r.q)
 			r.writerPanicked(w)
 		})
-		batch, done := r.q.take(nil)
-		if werr == nil && len(batch) > 0 {
-			if werr = w.Write(batch); werr == nil {
-				promRecBytes.Add(float64(2 * len(batch)))
-				if !done {
-					r.m.syncer.mark(dir)
-				}
+		var batch []int16
+		var done bool
+		batch, gaps, done = r.q.take(nil, gaps)
+		if werr == nil && (len(batch) > 0 || len(gaps) > 0) {
+			var n int
+			n, werr = writeBatch(w, batch, gaps)
+			promRecBytes.Add(float64(2 * n))
+			if werr == nil && !done {
+				r.m.syncer.mark(dir)
 			}
 		}
 		recBufs.put(batch)

@@ -16,7 +16,7 @@ func BenchmarkRecQueuePush(b *testing.B) {
 			b.Fatal("overflow")
 		}
 		if i%12 == 11 { // the writer takes a batch every 250 ms
-			batch, _ = q.take(batch)
+			batch, _, _ = q.take(batch, nil)
 		}
 	}
 }
@@ -33,7 +33,7 @@ func TestRecQueueOverflow(t *testing.T) {
 	if q.push(frame) {
 		t.Fatal("a third frame fitted in a full queue")
 	}
-	batch, done := q.take(nil)
+	batch, _, done := q.take(nil, nil)
 	if len(batch) != 320 || done {
 		t.Fatalf("take: %d samples, done %v", len(batch), done)
 	}
@@ -41,7 +41,59 @@ func TestRecQueueOverflow(t *testing.T) {
 		t.Fatal("no room after take")
 	}
 	q.close()
-	if batch, done = q.take(batch); len(batch) != 160 || !done {
+	if batch, _, done = q.take(batch, nil); len(batch) != 160 || !done {
 		t.Fatalf("take after close: %d samples, done %v", len(batch), done)
+	}
+}
+
+// sliceWriter is a recorder.Writer that keeps what it is given.
+type sliceWriter struct{ got []int16 }
+
+func (w *sliceWriter) Write(pcm []int16) error { w.got = append(w.got, pcm...); return nil }
+
+// Silence takes no room in a queue: a sender that goes on after a pause
+// longer than the queue's bound (silence suppression, a hold) has the
+// pause filled with silence at once, which must not overflow it (the
+// recording failed). The writer writes sound and silence in their order.
+func TestRecQueueSilenceTakesNoRoom(t *testing.T) {
+	var q recQueue
+	q.init(320)
+	sound := make([]int16, 160)
+	for i := range sound {
+		sound[i] = int16(i + 1)
+	}
+	if !q.pushAudio(sound) {
+		t.Fatal("a frame does not fit")
+	}
+	for range 100 { // 2 s of silence, six times the bound
+		if !q.pushAudio(make([]int16, 160)) {
+			t.Fatal("silence overflowed the queue")
+		}
+	}
+	if !q.pushAudio(sound) {
+		t.Fatal("the frame after the silence does not fit")
+	}
+	if q.pushAudio(sound) {
+		t.Fatal("a third frame of sound fitted in a full queue")
+	}
+	batch, gaps, _ := q.take(nil, nil)
+	var w sliceWriter
+	n, err := writeBatch(&w, batch, gaps)
+	if err != nil || n != 320+16000 || len(w.got) != n {
+		t.Fatalf("wrote %d (%d), %v; want %d", n, len(w.got), err, 320+16000)
+	}
+	for i, v := range w.got {
+		want := int16(0)
+		if i < 160 {
+			want = sound[i]
+		} else if i >= 16160 {
+			want = sound[i-16160]
+		}
+		if v != want {
+			t.Fatalf("sample %d = %d, want %d", i, v, want)
+		}
+	}
+	if batch, gaps, _ = q.take(batch, gaps); len(batch) != 0 || len(gaps) != 0 {
+		t.Fatalf("a second take: %d samples, %d gaps", len(batch), len(gaps))
 	}
 }

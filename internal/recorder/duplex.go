@@ -144,8 +144,12 @@ func (d *Duplex) jump(t *duplexTrack, w int64, out func(mixed, left, right []int
 	if w <= t.pos {
 		return
 	}
-	if t.pos > d.out && w-d.out > int64(len(t.ring)) {
-		d.emit(t.pos, out) // what it holds first: the gap is longer than the ring
+	if t.pos > d.out && (w-d.out > int64(len(t.ring)) || w-t.pos > d.idleMax) {
+		// What it holds first: the gap is longer than the ring, or than
+		// the idle cut, which can then cut it (zeros placed in the gap
+		// would be audio held, handed on at once when the next sound
+		// comes: more than a recording's queue holds).
+		d.emit(t.pos, out)
 	}
 	if t.pos <= d.out {
 		t.from = w

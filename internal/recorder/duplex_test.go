@@ -167,3 +167,41 @@ func TestDuplexReanchor(t *testing.T) {
 		t.Fatalf("around the pause: %d/%d %d/%d", o.left[7999], o.right[7999], o.left[8000], o.right[8000])
 	}
 }
+
+// TestDuplexLongInboundPauseFitsQueue: a caller that talks, sends nothing
+// for 3 s (a muted phone, silence suppression) and talks again, with
+// nothing sent to it, is handed on in pieces a recording's queue (2 s)
+// holds: the pause is an idle stretch, cut to DuplexIdleMax, not 3 s of
+// silence handed on at once when the next sound arrives (which overflowed
+// the recording's queue and failed it).
+func TestDuplexLongInboundPauseFitsQueue(t *testing.T) {
+	d := NewDuplex(8000)
+	var o duplexOut
+	most := 0
+	out := func(m, l, r []int16) { o.out(m, l, r) }
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	add := func(ms int) {
+		before := len(o.left)
+		d.Add(DuplexIn, dframe(100), at(ms), out)
+		most = max(most, len(o.left)-before)
+	}
+	for ms := 0; ms < 600; ms += 20 {
+		add(ms)
+	}
+	for ms := 3600; ms < 4200; ms += 20 {
+		add(ms)
+	}
+	d.Flush(o.out)
+	const queue = 2 * 8000 // recQueueDuration in internal/call
+	if most >= queue {
+		t.Fatalf("%d samples handed on at once, more than a recording's queue holds (%d)", most, queue)
+	}
+	// Both stretches of sound, the pause between cut to the idle second.
+	if n := len(o.left); n != 4800+8000+4800 {
+		t.Fatalf("%d samples, want 600 ms, the idle second, 600 ms", n)
+	}
+	if o.left[4700] != 100 || o.left[4900] != 0 || o.left[12700] != 0 || o.left[12900] != 100 {
+		t.Fatalf("misplaced: %d %d %d %d", o.left[4700], o.left[4900], o.left[12700], o.left[12900])
+	}
+}

@@ -20,7 +20,7 @@ func jsonServer(t *testing.T, buf *testutil.SyncBuffer, mutate ...func(*config.C
 	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTP.PortMin, cfg.RTP.PortMax = 44000, 44499
+	cfg.RTP.PortMin, cfg.RTP.PortMax = testutil.FreeUDPPortRange(t, 200)
 	cfg.Dialplan = []config.Route{{Exten: "2001", App: "Record(calls/${CALLERID(num)},wav)"}}
 	for _, m := range mutate {
 		m(&cfg)
@@ -72,7 +72,8 @@ func findLine(lines []map[string]any, msg string) map[string]any {
 func TestCallLogFollowsTheCall(t *testing.T) {
 	var buf testutil.SyncBuffer
 	srv := jsonServer(t, &buf)
-	phone, err := sipua.New(sipua.Options{User: "4155550100", RTPMin: 44500, RTPMax: 44999, Logger: slog.New(slog.DiscardHandler)})
+	lo, hi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "4155550100", RTPMin: lo, RTPMax: hi, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,8 @@ func TestFailedLoginLogged(t *testing.T) {
 func TestCDRListedByCallsResource(t *testing.T) {
 	var buf testutil.SyncBuffer
 	srv := jsonServer(t, &buf)
-	phone, err := sipua.New(sipua.Options{User: "4155550111", RTPMin: 44500, RTPMax: 44999, Logger: slog.New(slog.DiscardHandler)})
+	lo, hi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "4155550111", RTPMin: lo, RTPMax: hi, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

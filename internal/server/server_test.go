@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // newServer starts a server on loopback :0 ports with a Record() route
@@ -26,7 +27,7 @@ func newServer(t *testing.T, mutate ...func(*config.Config)) *Server {
 	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTP.PortMin, cfg.RTP.PortMax = 44000, 44499
+	cfg.RTP.PortMin, cfg.RTP.PortMax = testutil.FreeUDPPortRange(t, 200)
 	cfg.Dialplan = []config.Route{
 		{Exten: "2001", App: "Record(calls/drain,wav)"},
 		{Exten: "300", App: "Stasis(test)"},
@@ -50,7 +51,8 @@ func newServer(t *testing.T, mutate ...func(*config.Config)) *Server {
 
 func newPhone(t *testing.T) *sipua.Phone {
 	t.Helper()
-	p, err := sipua.New(sipua.Options{RTPMin: 44500, RTPMax: 44999, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	lo, hi := testutil.FreeUDPPortRange(t, 100)
+	p, err := sipua.New(sipua.Options{RTPMin: lo, RTPMax: hi, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,15 +225,15 @@ func TestStartHTTPPortBusy(t *testing.T) {
 	}
 	defer busy.Close()
 	// The SIP port is a free one outside the RTP range below: config
-	// validation refuses an RTP range that holds the SIP port, and the
-	// kernel's ephemeral ports include 44000-44499.
+	// validation refuses an RTP range that holds the SIP port.
+	lo, hi := testutil.FreeUDPPortRange(t, 200)
 	var sipAddr string
 	for sipAddr == "" {
 		sipL, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := sipL.LocalAddr().(*net.UDPAddr).Port; p < 44000 || p > 44499 {
+		if p := sipL.LocalAddr().(*net.UDPAddr).Port; p < lo || p > hi {
 			sipAddr = sipL.LocalAddr().String()
 		}
 		sipL.Close()
@@ -241,7 +243,7 @@ func TestStartHTTPPortBusy(t *testing.T) {
 	cfg.SIP.Listen = sipAddr
 	cfg.SIP.Transports = []string{"udp"}
 	cfg.HTTP.Listen = busy.Addr().String()
-	cfg.RTP.PortMin, cfg.RTP.PortMax = 44000, 44499
+	cfg.RTP.PortMin, cfg.RTP.PortMax = lo, hi
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

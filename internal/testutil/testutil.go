@@ -67,10 +67,14 @@ func RepoRoot(t testing.TB) string {
 	}
 }
 
-// Port picking. Ports handed out in this process are remembered so that two
-// helpers in one test binary never get the same port; across processes
-// (go test runs packages in parallel) the random start makes clashes rare,
-// and callers that start outside programs should retry on "address in use".
+// Port picking. Ports handed out in this process are remembered, until the
+// test that asked for them ends, so that two helpers in one test binary
+// never get the same port; across processes (go test runs packages in
+// parallel, and other checkouts run their tests) the random start makes
+// clashes rare, and callers that start outside programs should retry on
+// "address in use". RTP ranges come from here too (FreeUDPPortRange), not
+// fixed: processes sharing a fixed range hand each other the ports their
+// peers may still be sending to.
 
 var (
 	portsMu sync.Mutex
@@ -124,6 +128,15 @@ func pick(t testing.TB, what string, span int, ok func(p int) bool) int {
 		for q := p; q < p+span; q++ {
 			used[q] = true
 		}
+		// Handed out again once the test ends: a binary that runs many
+		// tests would otherwise run out of ports in the window.
+		t.Cleanup(func() {
+			portsMu.Lock()
+			defer portsMu.Unlock()
+			for q := p; q < p+span; q++ {
+				delete(used, q)
+			}
+		})
 		return p
 	}
 	t.Fatalf("no free %s found on 127.0.0.1", what)

@@ -15,6 +15,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/server"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // A dialplan application registered from outside Invite runs for the calls
@@ -86,7 +87,8 @@ func TestOriginateExtensionApplication(t *testing.T) {
 		c.Dialplan = append(c.Dialplan, config.Route{Exten: "600", App: "Wait(30)"})
 	})
 	events := n.connect("test")
-	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true, RingFor: 50 * time.Millisecond})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true, RingFor: 50 * time.Millisecond})
 	must(t, err)
 	defer callee.Close()
 	endpoint := urlq(fmt.Sprintf("PJSIP/bob@127.0.0.1:%d", callee.Port()))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // TestAriOriginateParams: originate's formats restrict the codecs offered
@@ -25,7 +26,8 @@ func TestAriOriginateParams(t *testing.T) {
 		c.Dialplan = []config.Route{{Exten: "300", App: "Stasis(orig)"}}
 	})
 	ev := n.connect("orig")
-	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,8 @@ func TestAriBridgeJoinParams(t *testing.T) {
 	ev := n.connect("join")
 	callIn := func(user, exten string, h *digitCollector) (string, *sipua.Call) {
 		t.Helper()
-		p, err := sipua.New(sipua.Options{User: user, RTPMin: 48000, RTPMax: 48999})
+		rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+		p, err := sipua.New(sipua.Options{User: user, RTPMin: rtpLo, RTPMax: rtpHi})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,8 @@ func testBridgeRecordingKeepsLastFrames(t *testing.T, readMs int) {
 	n := startNode(t, func(c *config.Config) { c.RTP.ReadIntervalMs = readMs })
 	events := n.connect("test")
 	caller := newPhone(t, "udp")
-	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true,
 		IncomingHandler: func() rtpsess.Handler { return &audioSink{} }})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +205,8 @@ func audibleSpan(pcm []int16) int {
 func TestPolicyRecordingKeepsEveryFrame(t *testing.T) {
 	const frames = 100
 	caller := newPhone(t, "udp")
-	callee, err := sipua.New(sipua.Options{User: "callee", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "callee", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true,
 		IncomingHandler: func() rtpsess.Handler { return &audioSink{} }})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // audioSink keeps the audio a phone receives (decoded PCMU/PCMA).
@@ -90,7 +91,8 @@ func testBridgeOriginateRecord(t *testing.T, readMs int) {
 	sinkA := &audioSink{}
 	sinkB := &audioSink{}
 	caller := newPhone(t, "udp")
-	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true, RingFor: 100 * time.Millisecond,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true, RingFor: 100 * time.Millisecond,
 		IncomingHandler: func() rtpsess.Handler { return sinkB }})
 	if err != nil {
 		t.Fatal(err)
@@ -248,12 +250,14 @@ func readStereoWAV(t *testing.T, path string) ([]int16, []int16) {
 func TestOriginateFailures(t *testing.T) {
 	n := startNode(t)
 	events := n.connect("test")
-	busy, err := sipua.New(sipua.Options{User: "busy", RTPMin: 46000, RTPMax: 46499, Reject: 486})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	busy, err := sipua.New(sipua.Options{User: "busy", RTPMin: rtpLo, RTPMax: rtpHi, Reject: 486})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	ok, err := sipua.New(sipua.Options{User: "ok", RTPMin: 46500, RTPMax: 46999, AutoAnswer: true, RingFor: 200 * time.Millisecond})
+	rtpLo, rtpHi = testutil.FreeUDPPortRange(t, 100)
+	ok, err := sipua.New(sipua.Options{User: "ok", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true, RingFor: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,17 +245,17 @@ func TestClusterLostNodeFailsItsRecordings(t *testing.T) {
 		c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
 	})
 	bID := "lb" + run
-	sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
-	cfg := filepath.Join(t.TempDir(), "tapedeck.yaml")
-	yaml := fmt.Sprintf(`node_id: %s
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
+	b, sipPort, httpPort := startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
+		return fmt.Sprintf(`node_id: %s
 data_dir: %s
 sip:
   listen: 127.0.0.1:%d
 http:
   listen: 127.0.0.1:%d
 rtp:
-  port_min: 44000
-  port_max: 44199
+  port_min: %d
+  port_max: %d
 catalog:
   database: %q
   token_key: %s
@@ -269,17 +269,8 @@ nats:
 dialplan:
   - exten: _3XX
     app: Stasis(%s,${EXTEN})
-`, bID, t.TempDir(), sipPort, httpPort, dsn, key, url, prefix, app)
-	must(t, os.WriteFile(cfg, []byte(yaml), 0o600))
-	b := startProc(t, cfg)
-	testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
-		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == 200
-	}, "B did not start:\n%s", b.output())
+`, bID, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi, dsn, key, url, prefix, app)
+	})
 
 	evA := a.connect(app)
 	bBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
@@ -301,7 +292,12 @@ dialplan:
 	name := "lost/" + run
 	a.mustDo("POST", "/channels/"+id+"/record?name="+urlq(name)+"&format=wav", 201)
 	evA.skipTo("RecordingStarted", 5*time.Second)
-	go func() { _ = r.call.SendAudio(ctx, sweep(8*20000)) }()
+	// The phone stops sending once B is killed: a peer that goes on
+	// sending to a dead node's ports hands its stream to whichever
+	// process binds them next.
+	audioCtx, stopAudio := context.WithCancel(ctx)
+	defer stopAudio()
+	go func() { _ = r.call.SendAudio(audioCtx, sweep(8*20000)) }()
 	pollFor(t, 10*time.Second, func() bool {
 		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, name)
 		return err == nil && row.Status == meta.StatusInProgress && row.Node == bID
@@ -364,6 +360,7 @@ dialplan:
 
 	must(t, b.cmd.Process.Signal(syscall.SIGKILL))
 	<-b.done
+	stopAudio()
 	killed := time.Now()
 	ev := evA.skipTo("RecordingFailed", 20*time.Second)
 	rec, _ := ev["recording"].(map[string]any)

@@ -847,7 +847,8 @@ func TestTwilioTrackOnBridgedCall(t *testing.T) {
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
 	caller := newPhone(t, "udp")
-	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999, AutoAnswer: true, RingFor: 100 * time.Millisecond})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true, RingFor: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -916,7 +917,8 @@ func TestBridgeRecordingCompleteness(t *testing.T) {
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
 	caller := newPhone(t, "udp")
-	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999, AutoAnswer: true, RingFor: 100 * time.Millisecond})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true, RingFor: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

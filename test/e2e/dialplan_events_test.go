@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // dialplanOf is an event's channel's dialplan as
@@ -71,7 +72,8 @@ func TestAriChannelDialplan(t *testing.T) {
 	all.skipTo("ChannelDestroyed", 5*time.Second)
 
 	// An originate to an extension, answered by a phone.
-	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 )
 
@@ -37,7 +38,8 @@ func TestAriEndpointSubscriptionAndStasisRouting(t *testing.T) {
 		t.Fatalf("%v\n%s", err, app.Output())
 	}
 	alice := newPhone(t, "udp")
-	bob, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	bob, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,8 @@ func TestAriEndpointStateChangeChannels(t *testing.T) {
 		t.Fatalf("%v\n%s", err, app.Output())
 	}
 	alice := newPhone(t, "udp")
-	bob, err := sipua.New(sipua.Options{User: "bob", RTPMin: 47000, RTPMax: 47999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	bob, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

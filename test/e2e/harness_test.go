@@ -21,6 +21,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/server"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // node is an in-process tapedeck on random loopback ports.
@@ -43,7 +44,7 @@ func startNodeWith(t testing.TB, setup func(*server.Server), mutate ...func(*con
 	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTP.PortMin, cfg.RTP.PortMax = 42000, 43999
+	cfg.RTP.PortMin, cfg.RTP.PortMax = testutil.FreeUDPPortRange(t, 200)
 	cfg.Dialplan = []config.Route{
 		{Exten: "_3XX", App: "Stasis(test, ${EXTEN})"},
 		{Exten: "_4XX", App: "Stasis(other,${EXTEN},x)"},
@@ -229,7 +230,8 @@ func channelID(ev map[string]any) string {
 
 func newPhone(t testing.TB, transport string) *sipua.Phone {
 	t.Helper()
-	p, err := sipua.New(sipua.Options{User: "alice", Transport: transport, RTPMin: 44000, RTPMax: 45999})
+	lo, hi := testutil.FreeUDPPortRange(t, 100)
+	p, err := sipua.New(sipua.Options{User: "alice", Transport: transport, RTPMin: lo, RTPMax: hi})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,52 @@ func startProc(t *testing.T, cfgPath string) *clusterProc {
 	return p
 }
 
+// startProcReady starts a tapedeck process with the configuration that
+// yaml writes for its SIP and HTTP ports, and waits up to timeout for its
+// /readyz. The ports are free when picked, not reserved: a process that
+// exits because another took one meanwhile ("address already in use") is
+// started again on other ports; one that exits for another reason fails
+// the test at once, with its output.
+func startProcReady(t *testing.T, timeout time.Duration, yaml func(sipPort, httpPort int) string) (p *clusterProc, sipPort, httpPort int) {
+	t.Helper()
+	for try := 1; ; try++ {
+		sipPort, httpPort = testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
+		cfg := filepath.Join(t.TempDir(), "tapedeck.yaml")
+		if err := os.WriteFile(cfg, []byte(yaml(sipPort, httpPort)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p = startProc(t, cfg)
+		ready := func() bool {
+			res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == 200
+		}
+		exited := false
+		err := testutil.Poll(timeout, 50*time.Millisecond, func() bool {
+			select {
+			case <-p.done:
+				exited = true
+				return true
+			default:
+			}
+			return ready()
+		})
+		switch {
+		case err != nil:
+			t.Fatalf("tapedeck (%s) not ready after %v:\n%s", cfg, timeout, p.output())
+		case !exited:
+			return p, sipPort, httpPort
+		case try < 3 && strings.Contains(p.output(), "address already in use"):
+			t.Logf("tapedeck could not bind a port picked free; again on others:\n%s", p.output())
+		default:
+			t.Fatalf("tapedeck (%s) exited before it was ready:\n%s", cfg, p.output())
+		}
+	}
+}
+
 // clusterNode is one node's configuration and addresses.
 type clusterNode struct {
 	id                   string
@@ -134,7 +180,8 @@ func TestKilledNodeWebhooksAndRecordings(t *testing.T) {
 	hookAddr := hl.Addr().String()
 	hl.Close() // the receiver is down
 
-	mk := func(id string, rtpLo int) *clusterNode {
+	mk := func(id string) *clusterNode {
+		rtpLo, _ := testutil.FreeUDPPortRange(t, 200)
 		n := &clusterNode{id: id, sip: testutil.FreeSIPPort(t), http: testutil.FreeTCPPort(t), oz: testutil.FreeTCPPort(t), rtpLo: rtpLo}
 		dir := t.TempDir()
 		n.cfg = filepath.Join(dir, "tapedeck.yaml")
@@ -177,7 +224,7 @@ dialplan:
 		}
 		return n
 	}
-	a, b := mk("node-a", 41000), mk("node-b", 41400)
+	a, b := mk("node-a"), mk("node-b")
 	waitUp := func(n *clusterNode) {
 		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
 			res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", n.http))
@@ -192,7 +239,8 @@ dialplan:
 	waitUp(a)
 	waitUp(b)
 
-	phone, err := sipua.New(sipua.Options{User: "kill", RTPMin: 42000, RTPMax: 42999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	phone, err := sipua.New(sipua.Options{User: "kill", RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

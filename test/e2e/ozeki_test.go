@@ -735,7 +735,8 @@ func TestOzekiUserInputAndReplies(t *testing.T) {
 // Hangup; an OzML Forward calls another phone and bridges the two calls,
 // and when that party hangs up the script goes on.
 func TestOzekiCallAndForward(t *testing.T) {
-	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi,
 		IncomingHandler: func() rtpsess.Handler { return sipua.NoopHandler{} }})
 	if err != nil {
 		t.Fatal(err)
@@ -831,7 +832,8 @@ func TestOzekiCallbackSurvivesRestart(t *testing.T) {
 // Forward has connected to another phone records both parties: the
 // caller's 440 Hz and the other party's 1000 Hz are both in the file.
 func TestOzekiRecordBothParties(t *testing.T) {
-	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi,
 		IncomingHandler: func() rtpsess.Handler { return sipua.NoopHandler{} }})
 	if err != nil {
 		t.Fatal(err)
@@ -969,7 +971,8 @@ func TestOzekiRecordURLFromObjectStorage(t *testing.T) {
 // makes and holds both parties: the caller's 440 Hz and, once connected,
 // the other party's 1000 Hz. One recording, ended by the call's hangup.
 func TestOzekiRecordThenForward(t *testing.T) {
-	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	bob, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi,
 		IncomingHandler: func() rtpsess.Handler { return sipua.NoopHandler{} }})
 	if err != nil {
 		t.Fatal(err)

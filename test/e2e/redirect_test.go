@@ -9,6 +9,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/users"
 )
 
@@ -295,7 +296,8 @@ func TestARIEndpointStateChange(t *testing.T) {
 func TestAriRedirectOutboundLeg(t *testing.T) {
 	n := startNode(t)
 	ev := n.connect("out")
-	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 49000, RTPMax: 49499})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

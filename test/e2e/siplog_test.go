@@ -20,7 +20,7 @@ func startNodeLogging(t *testing.T, sink *testutil.SyncBuffer, level slog.Level)
 	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = "127.0.0.1:0"
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.RTP.PortMin, cfg.RTP.PortMax = 42000, 43999
+	cfg.RTP.PortMin, cfg.RTP.PortMax = testutil.FreeUDPPortRange(t, 200)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

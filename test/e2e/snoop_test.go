@@ -11,6 +11,7 @@ import (
 
 	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 )
 
@@ -23,7 +24,8 @@ import (
 func TestAriSupervisorSnoopRecordsEachDirection(t *testing.T) {
 	n := startNode(t, withRoute("_3XX", "Stasis(callcentre)"))
 	agentSink := &audioSink{}
-	agentPhone, err := sipua.New(sipua.Options{User: "agent", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true,
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	agentPhone, err := sipua.New(sipua.Options{User: "agent", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true,
 		IncomingHandler: func() rtpsess.Handler { return agentSink }})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 )
 
@@ -70,7 +71,8 @@ func TestAriSwitchboardRoundTrip(t *testing.T) {
 			{Exten: "_5XX", Context: "switchboard", App: "Stasis(front,continued)"},
 		}
 	})
-	target, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: 46000, RTPMax: 46999})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	target, err := sipua.New(sipua.Options{User: "bob", AutoAnswer: true, RTPMin: rtpLo, RTPMax: rtpHi})
 	if err != nil {
 		t.Fatal(err)
 	}

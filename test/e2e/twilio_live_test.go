@@ -320,7 +320,8 @@ func TestTwilioDualChannelRecording(t *testing.T) {
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
 	caller := newPhone(t, "udp")
-	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: 46000, RTPMax: 46999, AutoAnswer: true, RingFor: 100 * time.Millisecond})
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 100)
+	callee, err := sipua.New(sipua.Options{User: "bob", RTPMin: rtpLo, RTPMax: rtpHi, AutoAnswer: true, RingFor: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

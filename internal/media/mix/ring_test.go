@@ -1,7 +1,9 @@
 package mix
 
 import (
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -97,5 +99,93 @@ func TestRingGrowsForALateClockAndShrinksBack(t *testing.T) {
 	}
 	if st := p.Stats(); st.OverflowDrops != 0 || st.LateDrops != 0 || st.FramesLost != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestRingMovesChangeNothing: random streams (bursts of up to 400 ms, loss,
+// reordering, late packets, odd packet sizes, timestamp jumps and SSRC
+// changes, Trim and Drain at random), each followed by a steady stream in
+// which the ring shrinks, play exactly as they do in a ring of 4,096
+// samples that never moves.
+func TestRingMovesChangeNothing(t *testing.T) {
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 13))
+		var dyn, fixed jitter
+		fixed.buf, fixed.present, fixed.mask = make([]int16, bigRing), make([]uint64, bigRing/64), bigRing-1
+		ssrc, ts := rng.Uint32(), rng.Uint32()
+		a, b := make([]int16, FrameSamples), make([]int16, FrameSamples)
+		pcm := make([]int16, 4*FrameSamples)
+		push := func(at uint32, n int) {
+			pcm := pcm[:n]
+			for i := range pcm {
+				pcm[i] = int16(at+uint32(i)) | 1 // nonzero, and says where it belongs
+			}
+			dyn.push(ssrc, at, pcm)
+			fixed.push(ssrc, at, pcm)
+		}
+		grew, shrank := 0, 0
+		for step := range 6000 {
+			size := len(dyn.buf)
+			op := rng.IntN(100)
+			if step%1500 >= 500 { // steady: a packet, a pull, a trim (a bridge's step)
+				op = []int{50, 60, 90}[step%3]
+				if op == 50 && rng.IntN(50) == 0 {
+					op = 51 // the packet is lost
+				}
+			}
+			switch {
+			case op < 40: // a packet, now and then reordered, late or resized
+				n := FrameSamples
+				if rng.IntN(10) == 0 {
+					n = 80 * (1 + rng.IntN(4))
+				}
+				at := ts
+				if rng.IntN(8) == 0 {
+					at -= uint32(rng.IntN(6) * FrameSamples)
+				}
+				push(at, n)
+				ts += uint32(n)
+			case op < 43: // a burst: a late clock, or a sender's
+				for range 1 + rng.IntN(20) {
+					push(ts, FrameSamples)
+					ts += FrameSamples
+				}
+			case op < 50: // loss
+				ts += uint32(FrameSamples * (1 + rng.IntN(10)))
+			case op == 50: // the steady stream's packet
+				push(ts, FrameSamples)
+				ts += FrameSamples
+			case op == 51:
+				ts += FrameSamples
+			case op < 90:
+				fixed.wide = true // the reference never shrinks
+				if x, y := dyn.pull(a), fixed.pull(b); x != y || !slices.Equal(a, b) {
+					t.Fatalf("seed %d step %d: pulled %v %v, want %v %v", seed, step, x, a[:4], y, b[:4])
+				}
+			case op < 95:
+				if x, y := dyn.trim(), fixed.trim(); x != y {
+					t.Fatalf("seed %d step %d: trim %d, want %d", seed, step, x, y)
+				}
+			case op < 97:
+				dyn.drain()
+				fixed.drain()
+			case op < 98:
+				ssrc = rng.Uint32()
+			default:
+				ts += uint32(rng.IntN(3 * SampleRate))
+			}
+			switch {
+			case size < len(dyn.buf) && size > 0:
+				grew++
+			case size > len(dyn.buf):
+				shrank++
+			}
+			if ds, fs := dyn.stats(), fixed.stats(); ds != fs {
+				t.Fatalf("seed %d step %d: stats %+v, want %+v", seed, step, ds, fs)
+			}
+		}
+		if grew == 0 || shrank == 0 || len(fixed.buf) != bigRing {
+			t.Fatalf("seed %d: the ring grew %d times and shrank %d, the reference is %d samples", seed, grew, shrank, len(fixed.buf))
+		}
 	}
 }
