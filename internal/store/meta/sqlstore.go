@@ -42,6 +42,7 @@ type sqlStore struct {
 
 	upsert string
 	start  string // StartRecording's statement
+	cdrPut string // PutCDR's statement ($n placeholders, times cast)
 
 	// Statements run for every recording are prepared once per database
 	// (database/sql re-prepares them per connection as needed): preparing
@@ -99,6 +100,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 		fmt.Sprintf(upsertSet,
 			`CASE WHEN $26`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
 			27, d.timeCast))
+	s.cdrPut = strings.NewReplacer("$9,", "$9"+d.timeCast+",", "$10,", "$10"+d.timeCast+",", "$11,", "$11"+d.timeCast+",").Replace(cdrUpsert)
 	s.start = s.q(`INSERT INTO recordings (` + recCols + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)` + startSet)
 	return s
