@@ -77,7 +77,7 @@ func (t *participantTap) Audio(f *Frame) {
 		}
 		for _, mb := range *t.b.snap.Load() {
 			if mb.ch != t.ch {
-				mb.ch.sendBridgedVia(f.PCM, t.out, f.Out)
+				mb.ch.sendBridged(f.PCM, t.out)
 			}
 		}
 		return
@@ -736,14 +736,7 @@ func (b *Bridge) backlog() bool {
 }
 
 // sendBridged sends a mixed frame to the channel (the bridge's buffer).
-func (ch *Channel) sendBridged(pcm []int16, buf []byte) { ch.sendBridgedVia(pcm, buf, nil) }
-
-// sendBridgedVia is sendBridged for a frame forwarded from a Poller drain
-// whose send batch is out (Frame.Out): an external media channel's packet
-// is queued there and leaves with the drain's others in one sendmmsg when
-// the drain ends (a recorded call's socket gives five frames a read).
-// Other channels send at once: a SIP party's packet is one a drain.
-func (ch *Channel) sendBridgedVia(pcm []int16, buf []byte, out *rtp.SendBatch) {
+func (ch *Channel) sendBridged(pcm []int16, buf []byte) {
 	if ch.muteOut.Load() {
 		return
 	}
@@ -753,12 +746,6 @@ func (ch *Channel) sendBridgedVia(pcm []int16, buf []byte, out *rtp.SendBatch) {
 		encodeAlaw(buf, pcm)
 	} else {
 		encodeMulaw(buf, pcm)
-	}
-	if out != nil && ch.external {
-		if bm, ok := ch.media.(batchedMedia); ok {
-			_ = bm.WriteAudioBatched(buf, uint32(len(pcm)), out)
-			return
-		}
 	}
 	_ = ch.media.WriteAudio(buf, uint32(len(pcm)))
 }

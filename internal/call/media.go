@@ -7,7 +7,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/tapedeck/tapedeck/internal/codec"
-	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
@@ -85,25 +84,10 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 		clear(pcm)
 	}
 	f := &ch.frame
-	*f = Frame{SSRC: pkt.SSRC, Timestamp: ts, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival(), Out: sendBatchOf(ch.media)}
+	*f = Frame{SSRC: pkt.SSRC, Timestamp: ts, Seq: pkt.SequenceNumber, PCM: pcm, At: ch.media.Arrival()}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}
-}
-
-// batchedMedia is a Media whose packets can be queued on a Poller drain's
-// send batch (rtp.Session).
-type batchedMedia interface {
-	SendBatch() *rtpsess.SendBatch
-	WriteAudioBatched(payload []byte, samples uint32, out *rtpsess.SendBatch) error
-}
-
-// sendBatchOf is the send batch of the drain delivering m's packet now.
-func sendBatchOf(m Media) *rtpsess.SendBatch {
-	if b, ok := m.(batchedMedia); ok {
-		return b.SendBatch()
-	}
-	return nil
 }
 
 // finishRecordings stops every recording of the channel (hangup).

@@ -5,7 +5,6 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
-	rtpsess "github.com/tapedeck/tapedeck/internal/rtp"
 )
 
 // slin over RTP (external media with encapsulation rtp and a slin format):
@@ -76,16 +75,7 @@ func newL16Out(m Media, rate int) *l16Out {
 }
 
 // WriteAudio implements Media.
-func (l *l16Out) WriteAudio(payload []byte, samples uint32) error {
-	return l.WriteAudioBatched(payload, samples, nil)
-}
-
-// SendBatch is the inner session's (batchedMedia).
-func (l *l16Out) SendBatch() *rtpsess.SendBatch { return sendBatchOf(l.Media) }
-
-// WriteAudioBatched is WriteAudio queued on out (batchedMedia), when the
-// inner session can.
-func (l *l16Out) WriteAudioBatched(payload []byte, _ uint32, out *rtpsess.SendBatch) error {
+func (l *l16Out) WriteAudio(payload []byte, _ uint32) error {
 	if cap(l.pcm) < len(payload) {
 		l.pcm = make([]int16, len(payload))
 	}
@@ -98,9 +88,6 @@ func (l *l16Out) WriteAudioBatched(payload []byte, _ uint32, out *rtpsess.SendBa
 	l.out = l.out[:0]
 	for _, v := range pcm {
 		l.out = binary.BigEndian.AppendUint16(l.out, uint16(v))
-	}
-	if bm, ok := l.Media.(batchedMedia); ok && out != nil {
-		return bm.WriteAudioBatched(l.out, uint32(len(pcm)), out)
 	}
 	return l.Media.WriteAudio(l.out, uint32(len(pcm)))
 }

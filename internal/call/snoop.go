@@ -86,7 +86,7 @@ func (t snoopInTap) Audio(f *Frame) {
 		t.s.pIn.Push(f.SSRC, f.Timestamp, f.PCM)
 		return
 	}
-	t.s.receivedVia(f.PCM, f.At, f.Out)
+	t.s.received(f.PCM, f.At)
 }
 
 // outTap sees the audio sent to the target.
@@ -112,17 +112,13 @@ func (t *whisperTap) Audio(f *Frame) {
 	audio.AddInto(f.PCM, t.buf[:])
 }
 
-func (s *snoopMedia) received(pcm []int16, at time.Time) { s.receivedVia(pcm, at, nil) }
-
-// receivedVia is received for a frame delivered by a Poller drain whose
-// send batch is out (Frame.Out).
-func (s *snoopMedia) receivedVia(pcm []int16, at time.Time, out *rtp.SendBatch) {
+func (s *snoopMedia) received(pcm []int16, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	s.emitLockedVia(pcm, at, out)
+	s.emitLocked(pcm, at)
 }
 
 func (s *snoopMedia) sent(pcm []int16, at time.Time) {
@@ -180,10 +176,7 @@ func (s *snoopMedia) startClock(m *Manager) {
 
 // emitLocked hands one frame to the snoop channel's taps, on the snoop's
 // own timeline (its SSRC, timestamps counted in samples).
-func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) { s.emitLockedVia(pcm, at, nil) }
-
-// emitLockedVia is emitLocked with the frame's send batch (Frame.Out).
-func (s *snoopMedia) emitLockedVia(pcm []int16, at time.Time, out *rtp.SendBatch) {
+func (s *snoopMedia) emitLocked(pcm []int16, at time.Time) {
 	taps := s.ch.tapList()
 	s.ts += uint32(len(pcm))
 	s.seq++
@@ -195,7 +188,7 @@ func (s *snoopMedia) emitLockedVia(pcm []int16, at time.Time, out *rtp.SendBatch
 	}
 	s.at = at
 	f := &s.frame
-	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at, Out: out}
+	*f = Frame{SSRC: s.ssrc, Timestamp: s.ts, Seq: s.seq, PCM: pcm, At: at}
 	for _, e := range taps {
 		e.tap.Audio(f)
 	}

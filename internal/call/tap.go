@@ -4,8 +4,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/tapedeck/tapedeck/internal/rtp"
 )
 
 // A channel's received audio and digits go through a chain of taps, in the
@@ -32,12 +30,6 @@ type Frame struct {
 	// At is when the packet arrived (the kernel's receive time): batched
 	// reads do not bunch packets up.
 	At time.Time
-	// Out is the send batch of the Poller drain that delivered the packet
-	// (nil otherwise): a tap forwarding the frame to an external media
-	// channel queues the packet there, sent with the drain's others in one
-	// system call when the drain ends (sendBridged). Valid only during the
-	// tap's call, like the frame.
-	Out *rtp.SendBatch
 }
 
 // Digit is one RFC 4733 DTMF event received on a channel: once when it

@@ -132,10 +132,6 @@ func (p *Poller) SlowInterval() time.Duration { return p.interval * time.Duratio
 // batch is the recvmmsg state: pollBatch datagram buffers with their
 // source addresses and control messages.
 type batch struct {
-	// out holds what the handlers send through batched sessions
-	// (Session.WriteAudioBatched) while the socket is drained; it is
-	// flushed when the drain ends.
-	out    *SendBatch
 	hdrs   []unix.Mmsghdr
 	iovs   []unix.Iovec
 	names  []unix.RawSockaddrInet6
@@ -146,7 +142,6 @@ type batch struct {
 
 func newBatch() *batch {
 	b := &batch{
-		out:    newSendBatch(),
 		hdrs:   make([]unix.Mmsghdr, pollBatch),
 		iovs:   make([]unix.Iovec, pollBatch),
 		names:  make([]unix.RawSockaddrInet6, pollBatch),
@@ -433,19 +428,8 @@ func (r *Registration) drainLocked() {
 	r.m.holder.Store(0)
 }
 
-// read drains m's socket with recvmmsg, then sends what the handlers
-// queued meanwhile (b.out); m.busy is held.
+// read drains m's socket with recvmmsg; m.busy is held.
 func (b *batch) read(m *member) {
-	m.sock.rxOut = b.out
-	b.recv(m)
-	m.sock.rxOut = nil
-	if b.out.n > 0 {
-		b.out.Flush()
-	}
-}
-
-// recv delivers the socket's datagrams until it is empty.
-func (b *batch) recv(m *member) {
 	fd := m.sock.fd
 	for {
 		for i := range b.hdrs {

@@ -14,7 +14,7 @@ var errNoPoller = errors.New("rtp: batched socket reads need Linux; set rtp.read
 type PacketFunc func(b []byte, from netip.AddrPort, at time.Time)
 
 // Socket is only implemented on Linux.
-type Socket struct{ rxOut *SendBatch }
+type Socket struct{}
 
 // ListenSocket is only implemented on Linux.
 func ListenSocket(netip.AddrPort) (*Socket, error) { return nil, errNoPoller }
@@ -27,20 +27,6 @@ func (*Socket) WriteTo([]byte, netip.AddrPort) (int, error) { return 0, errNoPol
 
 // Close is only implemented on Linux.
 func (*Socket) Close() error { return nil }
-
-// SendBatch is only implemented on Linux.
-type SendBatch struct{ n int }
-
-// Len is only implemented on Linux.
-func (*SendBatch) Len() int { return 0 }
-
-// Flush is only implemented on Linux.
-func (*SendBatch) Flush() {}
-
-func (*SendBatch) queue(s *Socket, b []byte, to netip.AddrPort) error {
-	_, err := s.WriteTo(b, to)
-	return err
-}
 
 // Poller is only implemented on Linux.
 type Poller struct{}

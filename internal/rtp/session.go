@@ -89,7 +89,6 @@ type Session struct {
 	marker   bool
 	sendBuf  []byte
 	sendPkt  rtp.Packet
-	out      *SendBatch // where writeLocked queues instead of sending (WriteAudioBatched)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -511,35 +510,6 @@ func (s *Session) WriteAudio(payload []byte, samples uint32) error {
 	return err
 }
 
-// SendBatch is the batch of the Poller drain delivering the packet being
-// handled, nil without a Poller. Only the Handler may call it, during
-// OnAudio or OnDTMF; what is queued on it (WriteAudioBatched) is sent when
-// that drain ends, after the socket's other packets are handled.
-func (s *Session) SendBatch() *SendBatch {
-	if s.sock == nil {
-		return nil
-	}
-	return s.sock.rxOut
-}
-
-// WriteAudioBatched is WriteAudio whose packet is queued on out, to be
-// sent with the other packets queued there in one system call when the
-// drain that out belongs to ends (see SendBatch). With a nil out, or
-// without a Poller socket, it sends at once.
-func (s *Session) WriteAudioBatched(payload []byte, samples uint32, out *SendBatch) error {
-	if out == nil || s.sock == nil {
-		return s.WriteAudio(payload, samples)
-	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	s.out = out
-	err := s.writeLocked(uint8(s.pt.Load()), s.marker, s.sendTS, payload)
-	s.out = nil
-	s.marker = false
-	s.sendTS += samples
-	return err
-}
-
 // SendDigit sends one RFC 4733 event of the given duration, pacing packets
 // every 20 ms. It blocks for the duration of the digit.
 func (s *Session) SendDigit(digit rune, duration time.Duration) error {
@@ -598,12 +568,8 @@ func (s *Session) WriteRTP(p *rtp.Packet) error {
 	return s.send(s.sendBuf[:n], remote)
 }
 
-// send writes one datagram on the RTP socket, or queues it on s.out
-// (sendMu held).
+// send writes one datagram on the RTP socket.
 func (s *Session) send(b []byte, to *peer) error {
-	if s.out != nil && s.sock != nil {
-		return s.out.queue(s.sock, b, to.ap)
-	}
 	if s.sock != nil {
 		_, err := s.sock.WriteTo(b, to.ap)
 		return err
@@ -641,9 +607,6 @@ func (s *Session) writeLocked(pt uint8, marker bool, ts uint32, payload []byte) 
 	s.statsMu.Lock()
 	s.stats.Sent++
 	s.stats.SentBytes += uint64(len(payload))
-	if s.out != nil {
-		s.stats.SentBatched++
-	}
 	s.statsMu.Unlock()
 	return nil
 }

@@ -27,10 +27,6 @@ type Socket struct {
 	v6     bool
 	local  netip.AddrPort
 	closed bool
-	// rxOut is the send batch of the drain delivering this socket's
-	// packets now (see Session.SendBatch): set and read only by the
-	// goroutine holding the Poller member's busy lock.
-	rxOut *SendBatch
 }
 
 // ListenSocket binds a non-blocking UDP socket to addr (port 0: any) with
@@ -92,10 +88,28 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	if s.closed {
 		return 0, net.ErrClosed
 	}
-	var sa unix.RawSockaddrInet6 // large enough for either family
-	ptr, size, ok := s.sockaddr(to, &sa)
-	if !ok {
-		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errors.New("IPv6 destination on an IPv4 socket")}
+	var (
+		sa4  unix.RawSockaddrInet4
+		sa6  unix.RawSockaddrInet6
+		ptr  unsafe.Pointer
+		size uintptr
+	)
+	ip := to.Addr()
+	port := to.Port()
+	if s.v6 {
+		sa6.Family = unix.AF_INET6
+		putPort(&sa6.Port, port)
+		sa6.Addr = ip.As16() // v4 addresses become v4-mapped
+		ptr, size = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
+	} else {
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errors.New("IPv6 destination on an IPv4 socket")}
+		}
+		sa4.Family = unix.AF_INET
+		putPort(&sa4.Port, port)
+		sa4.Addr = ip.As4()
+		ptr, size = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
 	}
 	var p unsafe.Pointer
 	if len(b) > 0 {
@@ -111,27 +125,6 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 		}
 		return int(n), nil
 	}
-}
-
-// sockaddr writes "to" into sa in the socket's family: its pointer and
-// length, or false for an IPv6 destination on an IPv4 socket.
-func (s *Socket) sockaddr(to netip.AddrPort, sa *unix.RawSockaddrInet6) (unsafe.Pointer, uintptr, bool) {
-	ip, port := to.Addr(), to.Port()
-	if s.v6 {
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
-		putPort(&sa.Port, port)
-		sa.Addr = ip.As16() // v4 addresses become v4-mapped
-		return unsafe.Pointer(sa), unsafe.Sizeof(*sa), true
-	}
-	ip = ip.Unmap()
-	if !ip.Is4() {
-		return nil, 0, false
-	}
-	sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-	*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
-	putPort(&sa4.Port, port)
-	sa4.Addr = ip.As4()
-	return unsafe.Pointer(sa4), unsafe.Sizeof(*sa4), true
 }
 
 // Close closes the descriptor. Remove the socket from its Poller first.

@@ -5,20 +5,17 @@ import "time"
 // Stats are receiver statistics for one remote source, as RFC 3550 A.3 and
 // A.8 define them.
 type Stats struct {
-	SSRC       uint32
-	Received   uint64 // packets received, duplicates excluded
-	Bytes      uint64 // payload bytes received
-	Expected   uint64 // extended highest seq - base seq + 1
-	Lost       int64  // Expected - Received (may be negative with duplicates)
-	Duplicates uint64
-	Reordered  uint64
-	Jitter     float64 // interarrival jitter in timestamp units
-	MaxSeq     uint64  // extended highest sequence number
-	Sent       uint64  // packets sent
-	SentBytes  uint64
-	// SentBatched counts the packets of Sent queued on a Poller drain's
-	// send batch (WriteAudioBatched), sent together in one sendmmsg.
-	SentBatched  uint64
+	SSRC         uint32
+	Received     uint64 // packets received, duplicates excluded
+	Bytes        uint64 // payload bytes received
+	Expected     uint64 // extended highest seq - base seq + 1
+	Lost         int64  // Expected - Received (may be negative with duplicates)
+	Duplicates   uint64
+	Reordered    uint64
+	Jitter       float64 // interarrival jitter in timestamp units
+	MaxSeq       uint64  // extended highest sequence number
+	Sent         uint64  // packets sent
+	SentBytes    uint64
 	RTCPReceived uint64 // RTCP compound packets received
 	RemoteLost   uint32 // cumulative loss the remote reported for our stream
 	RemoteJitter uint32

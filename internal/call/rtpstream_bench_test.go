@@ -1,0 +1,272 @@
+package call
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/sdp"
+)
+
+// BenchmarkRTPStreamedCallCPU: the whole cost, in CPU time of the process,
+// of one more copy of recorded calls' audio at the real pace of one frame
+// per 20 ms, 50 calls at once, on real RTP sockets read by a Poller as in
+// the server (10 ms rounds, each socket read every 100 ms): a second
+// recording of each call, or a stream of each to an RTP external media
+// receiver the way a transcription app makes one (a snoop, spy=in, and an
+// RTP ulaw external media channel in a bridge, which forwards directly:
+// a sendto per frame). The phones' sending (a sendto per frame) is in
+// every figure, the receiver's reads (recvmmsg every 10 ms) in the
+// stream's; one-recording is the baseline the others
+// add to. Run it with -benchtime=250x (5 s of audio); cpu-ns/frame is the
+// figure (per call and frame).
+func BenchmarkRTPStreamedCallCPU(b *testing.B) {
+	const calls = 50
+	for _, mode := range []string{"one-recording", "second-recording", "rtp-stream"} {
+		b.Run(mode, func(b *testing.B) {
+			poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+			if err != nil {
+				b.Skip("no Poller here:", err)
+			}
+			ports, err := rtp.NewPorts("127.0.0.1", 46000, 46999)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller})
+			b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
+			m.opts.Bus.Register(event.NewSubscriber("bench", 100000, false), nil)
+
+			phone, err := rtp.ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { phone.Close() })
+			// The far end: one socket for every stream, read every 10 ms
+			// (its buffer holds a few hundred packets).
+			far, err := rtp.ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { far.Close() })
+			farPoller, err := rtp.NewPoller(10*time.Millisecond, 10*time.Millisecond, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(farPoller.Close)
+			var got atomic.Int64
+			if _, err := farPoller.Add(far, func(p []byte, _ netip.AddrPort, _ time.Time) { got.Add(int64(len(p))) }); err != nil {
+				b.Fatal(err)
+			}
+
+			ulaw := sdp.Format{PayloadType: 0, Name: "PCMU", ClockRate: 8000}
+			var to []netip.AddrPort
+			for i := range calls {
+				cfg, err := ports.ListenConfig(poller)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ch, err := m.newChannel(channelSpec{user: "alice", callID: fmt.Sprint("c", i), dialplan: DialplanCEP{Context: "default", Exten: "300"},
+					state: StateUp, dialog: newFakeDialog(), choice: sdp.Choice{Audio: ulaw},
+					remote: &sdp.Media{Addr: net.UDPAddrFromAddrPort(phone.LocalAddr()), Formats: []sdp.Format{ulaw}, Direction: sdp.SendRecv, Ptime: 20}}, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ch.enterStasis("bench", nil)
+				to = append(to, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
+				benchRecord(b, ch, fmt.Sprintf("first-%d", i))
+				switch mode {
+				case "second-recording":
+					benchRecord(b, ch, fmt.Sprintf("second-%d", i))
+				case "rtp-stream":
+					j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					sn, err := m.channel(string(j.ID))
+					if err != nil {
+						b.Fatal(err)
+					}
+					ej, err := m.ExternalMedia(ExternalMediaOptions{App: "bench", ExternalHost: far.LocalAddr().String(), Encapsulation: "rtp", Transport: "udp", Format: "ulaw"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ext, err := m.channel(string(ej.ID))
+					if err != nil {
+						b.Fatal(err)
+					}
+					br, err := m.createBridge("", "mixing", "")
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, c := range []*Channel{sn, ext} {
+						if err := br.AddChannel(c, false); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			var pkt pionrtp.Packet
+			pkt.Version, pkt.SSRC, pkt.Payload = 2, 42, benchPayload
+			buf := make([]byte, 1500)
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			runtime.GC()
+			before := cpuTime(b)
+			b.ResetTimer()
+			for i := range b.N {
+				<-tick.C
+				pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i*160)
+				n, _ := pkt.MarshalTo(buf)
+				for _, a := range to {
+					_, _ = phone.WriteTo(buf[:n], a)
+				}
+			}
+			<-tick.C // the last frame's tick
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N*calls), "cpu-ns/frame")
+			if mode == "rtp-stream" {
+				// The last 100 ms may still be on their way, and the first
+				// frames came before the streams were up.
+				if want := int64(calls * (b.N - 10) * 172); got.Load() < want {
+					b.Fatalf("the far end got %d bytes, want at least %d", got.Load(), want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRTPStreamLatency: what an RTP snoop stream adds to a recorded
+// call's audio, at the real pace of one frame per 20 ms, on real sockets
+// read by a Poller as in the server (10 ms rounds, the call's socket read
+// every 100 ms): from the phone's send to the far end's read of the same
+// frame, through the call's socket, the snoop (spy=in), the bridge and the
+// RTP external media channel. Run it with -benchtime=250x (5 s);
+// p50/p99/max in µs. Most of it is the wait for the Poller's next read of
+// the call's socket (up to 100 ms): a snoop hears the call's audio when its
+// recordings do.
+func BenchmarkRTPStreamLatency(b *testing.B) {
+	poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+	if err != nil {
+		b.Skip("no Poller here:", err)
+	}
+	ports, err := rtp.NewPorts("127.0.0.1", 46000, 46999)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller})
+	b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
+	m.opts.Bus.Register(event.NewSubscriber("bench", 100000, false), nil)
+	phone, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { phone.Close() })
+	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { far.Close() })
+	ulaw := sdp.Format{PayloadType: 0, Name: "PCMU", ClockRate: 8000}
+	cfg, err := ports.ListenConfig(poller)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, err := m.newChannel(channelSpec{user: "alice", callID: "c1", dialplan: DialplanCEP{Context: "default", Exten: "300"},
+		state: StateUp, dialog: newFakeDialog(), choice: sdp.Choice{Audio: ulaw},
+		remote: &sdp.Media{Addr: phone.LocalAddr().(*net.UDPAddr), Formats: []sdp.Format{ulaw}, Direction: sdp.SendRecv, Ptime: 20}}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch.enterStasis("bench", nil)
+	benchRecord(b, ch, "first")
+	j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sn, err := m.channel(string(j.ID))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ej, err := m.ExternalMedia(ExternalMediaOptions{App: "bench", ExternalHost: far.LocalAddr().String(), Encapsulation: "rtp", Transport: "udp", Format: "ulaw"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ext, err := m.channel(string(ej.ID))
+	if err != nil {
+		b.Fatal(err)
+	}
+	br, err := m.createBridge("", "mixing", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []*Channel{sn, ext} {
+		if err := br.AddChannel(c, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Frame i carries µ-law code 0x10+i%64 (it survives decoding
+	// and encoding unchanged): the far end knows which it got.
+	sent := make([]time.Time, b.N)
+	lat := make([]time.Duration, 0, b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		var p pionrtp.Packet
+		next := 0
+		for next < b.N {
+			_ = far.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, _, err := far.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			if p.Unmarshal(buf[:n]) != nil || len(p.Payload) == 0 {
+				continue
+			}
+			for next < b.N && byte(0x10+next%64) != p.Payload[0] {
+				next++ // lost (or sent before the stream was up)
+			}
+			if next < b.N {
+				lat = append(lat, at.Sub(sent[next]))
+				next++
+			}
+		}
+	}()
+	var pkt pionrtp.Packet
+	pkt.Version, pkt.SSRC = 2, 42
+	payload := make([]byte, 160)
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := range b.N {
+		<-tick.C
+		for k := range payload {
+			payload[k] = byte(0x10 + i%64)
+		}
+		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i), uint32(i*160), payload
+		raw, _ := pkt.Marshal()
+		sent[i] = time.Now()
+		_, _ = phone.WriteToUDP(raw, to)
+	}
+	<-done
+	b.StopTimer()
+	if len(lat) < b.N*9/10 {
+		b.Fatalf("the far end got %d of %d frames", len(lat), b.N)
+	}
+	slices.Sort(lat)
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(q(0.5), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(q(1), "max-µs")
+}
