@@ -62,7 +62,7 @@ func (s *Server) notReady(ctx context.Context) []string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := s.meta.ListAccounts(ctx); err != nil {
+	if err := s.meta.Ping(ctx); err != nil {
 		reasons = append(reasons, "catalog database: "+err.Error())
 	}
 	root := s.cfg.RecordingsDir()

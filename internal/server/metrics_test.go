@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"os"
 	"strconv"
 	"strings"
@@ -138,7 +139,8 @@ func TestMetricsAuth(t *testing.T) {
 
 // TestReadyzReasons: /readyz is 503 with the reason when disk space is
 // below http.min_free_disk_mb, when the recordings root is not writable
-// and when the catalog database does not answer; /healthz stays 200.
+// and when the catalog database does not answer or has lost its tables;
+// /healthz stays 200.
 func TestReadyzReasons(t *testing.T) {
 	srv := newServer(t)
 	url := "http://" + srv.HTTPAddr() + "/readyz"
@@ -160,6 +162,26 @@ func TestReadyzReasons(t *testing.T) {
 		if code != 503 || !strings.Contains(body, "recordings root") {
 			t.Errorf("read-only recordings root: %d %q", code, body)
 		}
+	}
+	// A database that answers without the catalog's tables (renamed by
+	// another connection) makes the node unready too, and ready again when
+	// they are back.
+	db, err := sql.Open("sqlite", "file:"+srv.cfg.DatabasePath()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`ALTER TABLE accounts RENAME TO accounts_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := get(t, url, "", ""); code != 503 || !strings.Contains(body, "catalog database") {
+		t.Errorf("catalog without its accounts table: %d %q", code, body)
+	}
+	if _, err := db.Exec(`ALTER TABLE accounts_gone RENAME TO accounts`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := get(t, url, "", ""); code != 200 {
+		t.Errorf("accounts table back: %d %q", code, body)
 	}
 	srv.meta.Close()
 	if code, _, body := get(t, url, "", ""); code != 503 || !strings.Contains(body, "catalog database") {

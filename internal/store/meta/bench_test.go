@@ -11,7 +11,8 @@ package meta
 //
 // With TAPEDECK_BENCH_KEEP=<dir>, the rows are loaded once and kept (SQLite:
 // a file in dir; PostgreSQL: a database tapedeck_bench_meta1m_<rows> on the
-// test server), and a later run with the same setting reuses them.
+// test server, or TAPEDECK_BENCH_PG_DB when set), and a later run with the
+// same setting reuses them.
 //
 // With TAPEDECK_BENCH_COLD=<command>, each scenario starts on a cold cache:
 // the command is run (sh -c, outside the timing) before each scenario's
@@ -81,6 +82,9 @@ func BenchmarkMeta1M(b *testing.B) {
 			benchColdArgs = nil // a schema of the test database: not evicted alone
 			if keep != "" {
 				name := fmt.Sprintf("tapedeck_bench_meta1m_%d", benchRows(b.(*testing.B)))
+				if v := os.Getenv("TAPEDECK_BENCH_PG_DB"); v != "" {
+					name = v
+				}
 				dsn = keptPGDatabase(b, name)
 				benchColdArgs = []string{"postgres", name}
 			}
@@ -350,6 +354,50 @@ func benchScenario(b *testing.B, s Store, name string, next func(*rand.Rand, *Pa
 			b.ReportMetric(pct(0.50), "p50-ms")
 			b.ReportMetric(pct(0.99), "p99-ms")
 			b.ReportMetric(float64(rows)/float64(b.N), "rows/op")
+		})
+	}
+}
+
+// BenchmarkReadiness: what the node's readiness check (every second, and
+// per /readyz) costs on a catalog of TAPEDECK_BENCH_ACCOUNTS accounts
+// (default 10,000): the account list it used to read (every row, every
+// token unsealed) against Ping.
+//
+//	go test -run '^$' -bench Readiness ./internal/store/meta/
+func BenchmarkReadiness(b *testing.B) {
+	n := 10_000
+	if v := os.Getenv("TAPEDECK_BENCH_ACCOUNTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, backend := range []struct {
+		name string
+		open func(testing.TB) Store
+	}{{"sqlite", openSQLiteTest}, {"postgres", openPostgresTest}} {
+		b.Run(backend.name, func(b *testing.B) {
+			s := backend.open(b)
+			ctx := context.Background()
+			for i := range n {
+				if _, err := s.CreateAccount(ctx, fmt.Sprintf("acct-%05d", i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run("ListAccounts", func(b *testing.B) {
+				for range b.N {
+					if _, err := s.ListAccounts(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("Ping", func(b *testing.B) {
+				for range b.N {
+					if err := s.Ping(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }

@@ -3,7 +3,6 @@ package meta
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 )
 
@@ -71,10 +70,9 @@ func (s *sqlStore) cdrArgs(c CDR) []any {
 }
 
 // cdrStmt is the prepared upsert (its time parameters cast for the
-// dialect).
+// dialect once, in newSQLStore).
 func (s *sqlStore) cdrStmt(ctx context.Context) (*sql.Stmt, error) {
-	q := strings.NewReplacer("$9,", "$9"+s.d.timeCast+",", "$10,", "$10"+s.d.timeCast+",", "$11,", "$11"+s.d.timeCast+",").Replace(cdrUpsert)
-	return s.rawStmt(ctx, s.w, q)
+	return s.rawStmt(ctx, s.w, s.cdrPut)
 }
 
 func (s *sqlStore) PutCDR(ctx context.Context, c CDR) error {

@@ -376,6 +376,12 @@ type Store interface {
 	// each other's local files).
 	Finished(ctx context.Context, node, afterName string, limit int) ([]Recording, error)
 
+	// Ping checks that the catalog answers: a round trip to the database
+	// that reads one row of its tables (so a database that answers without
+	// the catalog's schema fails too), whatever the catalog's size. For
+	// readiness checks.
+	Ping(ctx context.Context) error
+
 	Close() error
 }
 

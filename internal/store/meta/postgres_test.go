@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +200,27 @@ func TestPostgresReopen(t *testing.T) {
 	checkRec(t, got, normRec(r))
 	if _, err := OpenPostgres(ctx, "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", WithTokenKey(testTokenKey)); err == nil {
 		t.Fatal("OpenPostgres to a closed port succeeded")
+	}
+}
+
+// TestPostgresInsertVacuum: the tables whose counts are index-only scans
+// (recordings, recording_owners) are vacuumed by autovacuum after every
+// 10,000 inserts, not after 20 % of the table, so that their pages become
+// all-visible and a count does not read the rows inserted since (migration
+// 00016).
+func TestPostgresInsertVacuum(t *testing.T) {
+	s := openPostgresTest(t)
+	for _, table := range []string{"recordings", "recording_owners"} {
+		var opts []string
+		var raw sql.NullString
+		if err := s.(*sqlStore).r.QueryRowContext(tctx(t), `SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1::regclass`, table).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		opts = strings.Split(raw.String, ",")
+		for _, want := range []string{"autovacuum_vacuum_insert_threshold=10000", "autovacuum_vacuum_insert_scale_factor=0"} {
+			if !slices.Contains(opts, want) {
+				t.Errorf("%s: reloptions %v, want %s", table, opts, want)
+			}
+		}
 	}
 }

@@ -58,6 +58,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Owners", testOwners},
 		{"StatusCallback", testStatusCallback},
 		{"SettleLostQueuesInOneTransaction", testSettleLostQueuesInOneTransaction},
+		{"Ping", testPing},
+		{"WindowDurationPlan", testWindowDurationPlan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1290,6 +1292,41 @@ func testPageFilters(t *testing.T, s Store) {
 	if err != nil || p.Total != -1 || !p.TotalCapped || len(p.Items) != 5 {
 		t.Errorf("CountLimit -1: total %d capped %v, %d rows, %v", p.Total, p.TotalCapped, len(p.Items), err)
 	}
+	// A date window sorted by duration (sorted in an index, the page's
+	// rows read after): pages by offset, deep too, by key both ways, with
+	// a capped count, against the window's rows sorted here.
+	var stored []Recording
+	for _, r := range all {
+		stored = append(stored, normRec(r))
+	}
+	winFrom, winTo := stored[7].DateCreated, stored[31].DateCreated
+	for _, desc := range []bool{true, false} {
+		q := Query{AccountSid: acc.Sid, StartFrom: &winFrom, StartTo: &winTo, SortBy: SortDuration, Desc: desc}
+		want := expect(stored, q)
+		if len(want) != 25 {
+			t.Fatalf("window: %d rows expected", len(want))
+		}
+		for _, page := range []struct{ limit, offset int }{{10, 0}, {10, 10}, {10, 20}, {3, 12}, {4, 20}, {5, 30}} {
+			q.Limit, q.Offset, q.AfterSid, q.BeforeSid = page.limit, page.offset, "", ""
+			p, err := s.ListRecordings(ctx, q)
+			wantRows := want[min(page.offset, len(want)):min(page.offset+page.limit, len(want))]
+			if err != nil || p.Total != 25 || !slices.Equal(sids(p.Items), sids(wantRows)) {
+				t.Errorf("window by duration desc=%v, %d at %d: total %d, %v, %v; want %v", desc, page.limit, page.offset, p.Total, sids(p.Items), err, sids(wantRows))
+			}
+		}
+		q.Offset, q.Limit, q.AfterSid = 0, 6, want[9].Sid
+		if p, err := s.ListRecordings(ctx, q); err != nil || !slices.Equal(sids(p.Items), sids(want[10:16])) {
+			t.Errorf("window by duration desc=%v after the 10th: %v, %v; want %v", desc, sids(p.Items), err, sids(want[10:16]))
+		}
+		q.AfterSid, q.BeforeSid = "", want[9].Sid
+		if p, err := s.ListRecordings(ctx, q); err != nil || !slices.Equal(sids(p.Items), sids(want[3:9])) {
+			t.Errorf("window by duration desc=%v before the 10th: %v, %v; want %v", desc, sids(p.Items), err, sids(want[3:9]))
+		}
+		q.BeforeSid, q.CountLimit, q.Limit = "", 20, 5
+		if p, err := s.ListRecordings(ctx, q); err != nil || p.Total != 21 || !p.TotalCapped || !slices.Equal(sids(p.Items), sids(want[:5])) {
+			t.Errorf("window by duration desc=%v, count capped at 20: total %d capped %v, %v, %v", desc, p.Total, p.TotalCapped, sids(p.Items), err)
+		}
+	}
 	// A deep offset page (counted in the page's order on PostgreSQL), both
 	// directions and sort keys, under an Owner too: the capped count and
 	// the page's rows as a shallow read gives them.
@@ -1843,5 +1880,144 @@ func testSettleLostQueuesInOneTransaction(t *testing.T, s Store) {
 	due, err := ob.Due(ctx, "settler", time.Now().Add(time.Minute), 10)
 	if err != nil || len(due) != 1 || string(due[0].Body) != string(note.Body) || due[0].Kind != note.Kind || due[0].ClaimedBy != "" {
 		t.Fatalf("the queued notification: %+v %v", due, err)
+	}
+}
+
+// testPing: Ping answers nil on a catalog, empty or not, and an error when
+// the database answers without the catalog's tables or the call's context
+// has ended (the readiness check's "catalog database" reason).
+func testPing(t *testing.T, s Store) {
+	ctx := tctx(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("empty catalog: %v", err)
+	}
+	for i := range 3 {
+		if _, err := s.CreateAccount(ctx, fmt.Sprintf("ping-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("catalog with accounts: %v", err)
+	}
+	w := s.(*sqlStore).w
+	if _, err := w.ExecContext(ctx, `ALTER TABLE accounts RENAME TO accounts_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping without the accounts table: nil")
+	}
+	if _, err := w.ExecContext(ctx, `ALTER TABLE accounts_gone RENAME TO accounts`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("accounts table back: %v", err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Ping(done); err == nil {
+		t.Error("Ping with an ended context: nil")
+	}
+}
+
+// testWindowDurationPlan: a date window sorted by duration (Restcomm's
+// StartTime/EndTime with SortBy=Duration) sorts the window's keys in the
+// covering index recordings_account_created_duration and reads only the
+// page's rows from the table (by rowid on SQLite; on PostgreSQL in the same
+// index range, not by a search of the sid index per row), instead of
+// reading every row of the window to sort them. Checked on the plan of the
+// query ListRecordings runs, on a catalog analysed as autovacuum or
+// PRAGMA optimize leave it.
+func testWindowDurationPlan(t *testing.T, s Store) {
+	ctx := tctx(t)
+	st := s.(*sqlStore)
+	var rs []Recording
+	var acc Account
+	for a := range 4 {
+		acc = mustAccount(t, s, fmt.Sprintf("plan-%d", a))
+		for i := range 1000 {
+			r := sampleRec(acc.Sid, i)
+			r.DateCreated = t0.Add(time.Duration(i*4+a) * 20 * time.Minute)
+			r.Duration = float64((i*7919)%600) + 0.5
+			r.Name = fmt.Sprintf("plan-%d-%d", a, i)
+			rs = append(rs, r)
+		}
+	}
+	for i := 0; i < len(rs); i += 500 {
+		if err := s.PutRecordings(ctx, rs[i:i+500]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maint := "VACUUM ANALYZE recordings"
+	if st.d.name == "sqlite" {
+		maint = "ANALYZE"
+	}
+	if _, err := st.w.ExecContext(ctx, maint); err != nil {
+		t.Fatal(err)
+	}
+	from, to := t0.Add(10*24*time.Hour), t0.Add(17*24*time.Hour)
+	for _, q := range []Query{
+		{StartFrom: &from, StartTo: &to, SortBy: SortDuration, Desc: true, Limit: 10},
+		{StartFrom: &from, StartTo: &to, SortBy: SortDuration, Limit: 10, Offset: 40},
+	} {
+		q.AccountSid = acc.Sid
+		var query string
+		var args []any
+		listHook = func(qs string, a []any) { query, args = qs, a }
+		p, err := s.ListRecordings(ctx, q)
+		listHook = nil
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []Recording
+		for _, r := range rs {
+			if r.AccountSid == acc.Sid {
+				mine = append(mine, normRec(r))
+			}
+		}
+		want := expect(mine, q)
+		if want = want[min(q.Offset, len(want)):min(q.Offset+q.Limit, len(want))]; len(want) != 10 || !slices.Equal(sids(p.Items), sids(want)) {
+			t.Fatalf("%+v: %v, want %v", q, sids(p.Items), sids(want))
+		}
+		explain := "EXPLAIN "
+		if st.d.name == "sqlite" {
+			explain = "EXPLAIN QUERY PLAN "
+		}
+		rows, err := st.r.QueryContext(ctx, explain+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			cols, _ := rows.Columns()
+			v := make([]any, len(cols))
+			for i := range v {
+				v[i] = new(any)
+			}
+			if err := rows.Scan(v...); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, fmt.Sprint(*v[len(v)-1].(*any)))
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		var must, mustNot []string
+		if st.d.name == "sqlite" {
+			// The window's keys from the covering index; the page's rows by
+			// rowid.
+			must = []string{"USING COVERING INDEX recordings_account_created_duration", "USING INTEGER PRIMARY KEY (rowid=?)"}
+		} else {
+			must = []string{"Index Only Scan using recordings_account_created_duration"}
+			mustNot = []string{"recordings_pkey"}
+		}
+		for _, m := range must {
+			if !strings.Contains(text, m) {
+				t.Errorf("%+v: the plan has no %q:\n%s", q, m, text)
+			}
+		}
+		for _, m := range mustNot {
+			if strings.Contains(text, m) {
+				t.Errorf("%+v: the plan has %q:\n%s", q, m, text)
+			}
+		}
 	}
 }
