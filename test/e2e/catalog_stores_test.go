@@ -357,6 +357,15 @@ func catalogStoreConformance(t *testing.T, db, files string) {
 	if l := rcListOf(t, n, acc, root+".json?StartTime=2016-03-25T15:00:00&EndTime=2016-03-25T16:00:00"); l.Total != 2 {
 		t.Fatalf("time window: total %d %v", l.Total, sidsOf(l))
 	}
+	// A time window sorted by duration (sorted in the catalog's index, then
+	// the page's rows read), and its second page.
+	win := root + ".json?StartTime=2016-03-25T14:00:00&EndTime=2016-03-25T16:00:00&SortBy=Duration:desc"
+	if l := rcListOf(t, n, acc, win); l.Total != 3 || fmt.Sprint(sidsOf(l)) != fmt.Sprint([]string{extra[2], extra[1], extra[0]}) {
+		t.Fatalf("time window by Duration:desc: total %d %v, want %v", l.Total, sidsOf(l), []string{extra[2], extra[1], extra[0]})
+	}
+	if l := rcListOf(t, n, acc, win+"&PageSize=2&Page=1"); l.Total != 3 || fmt.Sprint(sidsOf(l)) != fmt.Sprint([]string{extra[0]}) {
+		t.Fatalf("time window by Duration:desc, second page of 2: total %d %v, want [%s]", l.Total, sidsOf(l), extra[0])
+	}
 	if l := rcListOf(t, n, acc, root+".json?Limit=3"); l.Total != 3 || len(l.Recordings) != 3 {
 		t.Fatalf("Limit=3: %+v", l)
 	}
