@@ -23,10 +23,10 @@ const (
 	trimWindow = 100        // ticks (2 s) observed before a latency trim
 
 	// The ring holds smallRing samples (power of two >= maxDepth) and
-	// grows to bigRing (power of two >= burstDepth) only while a burst
-	// needs it: a late clock's catch-up is rare, and every bridged party
-	// would otherwise carry 8 KiB it does not use. It shrinks back after a
-	// trim window in which the span never passed smallRing.
+	// grows, by powers of two up to bigRing (>= burstDepth), only to what
+	// a burst needs: a late clock's catch-up is rare, and every bridged
+	// party would otherwise carry 8 KiB it does not use. It shrinks back
+	// after a trim window in which the span never passed smallRing.
 	smallRing = 1024
 	bigRing   = 4096
 )
@@ -34,12 +34,11 @@ const (
 // jitter is a play-out buffer positioned by RTP timestamp. Positions are
 // RTP timestamps unwrapped to 64 bits. Invariants: present (a bit per
 // sample) is set only for positions in [playTS, maxEnd), and that span is
-// at most len(buf) (itself at least burstDepth while the span exceeds
-// smallRing), so the ring never aliases; buf is zero wherever present is
+// at most len(buf), so the ring never aliases; buf is zero wherever present is
 // false. buf and present are allocated by the first push. It is not safe
 // for concurrent use; Participant guards it.
 type jitter struct {
-	buf     []int16  // len is smallRing or bigRing
+	buf     []int16  // len is a power of two, smallRing to bigRing
 	present []uint64 // a bit per sample of buf
 	mask    int64    // len(buf) - 1
 	// wide is set when the span passed smallRing during the current trim
@@ -128,8 +127,11 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 		}
 		if span := end - j.playTS; span > smallRing {
 			j.wide = true
-			if span > int64(len(j.buf)) {
-				j.resize(bigRing)
+			if size := len(j.buf); span > int64(size) {
+				for int64(size) < span {
+					size *= 2
+				}
+				j.resize(size) // span <= burstDepth <= bigRing
 			}
 		}
 		j.maxEnd = end

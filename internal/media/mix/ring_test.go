@@ -43,7 +43,8 @@ func TestPartyBufferSmallWithoutALateClock(t *testing.T) {
 }
 
 // TestRingGrowsForALateClockAndShrinksBack: the packets of 280 ms that come
-// at once (a clock that woke up late) grow the ring and all play while the
+// at once (a clock that woke up late) grow the ring (to 2,048 samples, then
+// 4,096: what the span needs) and all play while the
 // driver catches up; once the depth stays small for a trim window the ring
 // shrinks back. Every frame plays once, in order, across both moves and
 // across the ring's and the RTP timestamp's wrap.
@@ -68,7 +69,13 @@ func TestRingGrowsForALateClockAndShrinksBack(t *testing.T) {
 	if n := len(p.jb.buf); n != smallRing {
 		t.Fatalf("ring of %d samples before the burst, want %d", n, smallRing)
 	}
-	for range 14 { // the clock sleeps 280 ms; the packets wait in the socket
+	for range 8 { // the clock sleeps 280 ms; the packets wait in the socket
+		push()
+	}
+	if n := len(p.jb.buf); n != 2*smallRing {
+		t.Fatalf("ring of %d samples 160 ms into the burst, want %d", n, 2*smallRing)
+	}
+	for range 6 {
 		push()
 	}
 	if n := len(p.jb.buf); n != bigRing {
