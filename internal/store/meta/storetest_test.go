@@ -58,6 +58,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"Owners", testOwners},
 		{"StatusCallback", testStatusCallback},
 		{"SettleLostQueuesInOneTransaction", testSettleLostQueuesInOneTransaction},
+		{"PutFinalQueuesInOneTransaction", testPutFinalQueuesInOneTransaction},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
 	}
@@ -2019,5 +2020,99 @@ func testWindowDurationPlan(t *testing.T, s Store) {
 				t.Errorf("%+v: the plan has %q:\n%s", q, m, text)
 			}
 		}
+	}
+}
+
+// testPutFinalQueuesInOneTransaction: a recording's final row, its call's
+// record and its final status callback are one transaction. With the
+// outbox insert refused by the database (a trigger), PutFinal fails and
+// the row stays live, as it was, without the CDR; once the insert is
+// allowed again the write (Reconcile's retry) commits all three, and
+// writing the final row again (a retry of a committed write) queues
+// nothing more: exactly one.
+func testPutFinalQueuesInOneTransaction(t *testing.T, s Store) {
+	ctx := tctx(t)
+	fr := s.(FinalRows)
+	ob := s.(Outbox)
+	cs := s.(CDRs)
+	a := mustAccount(t, s, "final")
+	r := sampleRec(a.Sid, 1)
+	r.Status, r.StatusDetail, r.Node, r.Size, r.Duration = StatusInProgress, "", "self", 0, 0
+	mustPut(t, s, r)
+	note := OutboxItem{Node: "self", Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: "http://hooks.example/status",
+		ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=completed")}
+	final := r
+	final.Status, final.Size, final.Duration, final.DateUpdated = StatusCompleted, 1234, 3, time.Now()
+	cdr := CDR{Sid: "CA" + strings.Repeat("f", 32), AccountSid: a.Sid, CallID: "final-call", ChannelID: "final-chan", Status: "completed",
+		StartTime: time.Now().Add(-time.Minute), EndTime: time.Now(), Node: "self"}
+	pending := func() int {
+		t.Helper()
+		n, err := ob.PendingCount(ctx, "self")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	cdrs := func() int {
+		t.Helper()
+		_, n, err := cs.ListCDRs(ctx, CDRQuery{AccountSid: a.Sid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	drop := failOutboxInserts(t, s)
+	queued, err := fr.PutFinal(ctx, final, &cdr, note)
+	if err == nil || queued {
+		t.Fatalf("final write with the outbox insert refused: queued %v, err %v; want an error", queued, err)
+	}
+	if !strings.Contains(err.Error(), "outbox refused by the test") {
+		t.Errorf("the error does not say why: %v", err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusInProgress || got.Size != 0 {
+		t.Fatalf("the row after the failed write: %+v %v; want it live, as it was", got, err)
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d notifications queued by the failed write", n)
+	}
+	if n := cdrs(); n != 0 {
+		t.Fatalf("%d CDRs written by the failed write", n)
+	}
+
+	drop()
+	for pass := range 2 {
+		queued, err := fr.PutFinal(ctx, final, &cdr, note)
+		if err != nil || queued != (pass == 0) {
+			t.Fatalf("pass %d: queued %v, err %v; want queued only at the first", pass, queued, err)
+		}
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusCompleted || got.Size != 1234 {
+		t.Fatalf("the row after the write: %+v %v", got, err)
+	}
+	if n := cdrs(); n != 1 {
+		t.Fatalf("%d CDRs, want 1", n)
+	}
+	if n := pending(); n != 1 {
+		t.Fatalf("%d notifications queued, want exactly one", n)
+	}
+	due, err := ob.Due(ctx, "self", time.Now().Add(time.Minute), 10)
+	if err != nil || len(due) != 1 || string(due[0].Body) != string(note.Body) || due[0].Kind != note.Kind {
+		t.Fatalf("the queued notification: %+v %v", due, err)
+	}
+	// A row written final at once (never seen live) queues its notes.
+	r2 := sampleRec(a.Sid, 2)
+	r2.Status = StatusFailed
+	if queued, err := fr.PutFinal(ctx, r2, nil, note); err != nil || !queued {
+		t.Fatalf("a new final row: queued %v, err %v", queued, err)
+	}
+	// ErrInvalid for a CDR without its channel, nothing written.
+	bad := cdr
+	bad.ChannelID = ""
+	if _, err := fr.PutFinal(ctx, final, &bad, note); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a CDR without its channel: %v, want ErrInvalid", err)
+	}
+	if n := pending(); n != 2 {
+		t.Fatalf("%d notifications queued, want 2", n)
 	}
 }
