@@ -128,6 +128,18 @@ type Service struct {
 	// for the next pass (return one only for what may pass: a notification
 	// that can never be sent is logged and left out).
 	LostNotices func(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error)
+	// FinalNotices, when set, makes the webhook outbox rows that tell of
+	// a recording's end (row, final, as it is about to be written): its
+	// Twilio status callback. They are queued in the transaction that
+	// writes the final row (meta.FinalRows), by Finished and by
+	// Reconcile's retries and settling of this node's rows left in
+	// progress, so that a node dying in between loses neither. An error
+	// leaves the row as it was, for Reconcile to retry (return one only
+	// for what may pass).
+	FinalNotices func(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error)
+	// NoticesQueued, when set, is called once notifications were queued
+	// with a final row (FinalNotices): the sender's wake-up.
+	NoticesQueued func()
 	// Peers, when set, serves and deletes the recordings kept on other
 	// nodes' disks; without it they are not this node's to serve.
 	Peers PeerFiles
@@ -407,6 +419,15 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.
 // putFinal writes a recording's final row, with the call's record *cdr
 // when there is one (then set to nil once both are committed).
 func (s *Service) putFinal(ctx context.Context, row meta.Recording, cdr **meta.CDR) error {
+	if fr, ok := s.Meta.(meta.FinalRows); ok && s.FinalNotices != nil {
+		notes, err := s.FinalNotices(ctx, row)
+		if err != nil {
+			return fmt.Errorf("its notifications: %w", err)
+		}
+		if len(notes) > 0 {
+			return s.putFinalNotes(ctx, fr, row, cdr, notes)
+		}
+	}
 	if cdr != nil && *cdr != nil {
 		if cs, ok := s.Meta.(meta.CDRs); ok {
 			err := cs.PutRecordingCDR(ctx, row, **cdr)
@@ -423,6 +444,32 @@ func (s *Service) putFinal(ctx context.Context, row meta.Recording, cdr **meta.C
 		}
 	}
 	return s.Meta.PutRecording(ctx, row)
+}
+
+// putFinalNotes is putFinal with the notifications of the row's end,
+// queued in the same transaction.
+func (s *Service) putFinalNotes(ctx context.Context, fr meta.FinalRows, row meta.Recording, cdr **meta.CDR, notes []meta.OutboxItem) error {
+	var c *meta.CDR
+	if cdr != nil {
+		c = *cdr
+	}
+	queued, err := fr.PutFinal(ctx, row, c, notes...)
+	if c != nil && errors.Is(err, meta.ErrInvalid) {
+		// The CDR's fault (no channel id): the row alone, and the CDR
+		// refused again, alone, by Finished.
+		c = nil
+		queued, err = fr.PutFinal(ctx, row, nil, notes...)
+	}
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		*cdr = nil
+	}
+	if queued && s.NoticesQueued != nil {
+		s.NoticesQueued()
+	}
+	return nil
 }
 
 // measure repairs a file in place (recorder.Repair) and returns its size
@@ -630,7 +677,7 @@ func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) 
 	if s.active[row.Name] || s.pending[row.Name].Name != "" {
 		return false, nil
 	}
-	if err := s.Meta.PutRecording(ctx, row); err != nil {
+	if err := s.putFinal(ctx, row, nil); err != nil {
 		return false, err
 	}
 	s.log().Warn("catalog: settled a recording left in progress", "name", row.Name, "status", row.Status, "bytes", row.Size, "duration", row.Duration)
