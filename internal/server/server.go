@@ -183,19 +183,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ms.Close()
 		return nil, fmt.Errorf("catalog: recording names: %w", err)
 	}
-	for _, r := range recovered {
-		err := s.catalog.Recovered(ctx, catalog.Info{Name: r.Name, Path: r.Path, Format: r.Format.Name, ContentType: r.Format.ContentType,
-			Source: "ari", Duration: r.Duration, Channels: 1})
-		if err != nil {
-			log.Error("catalog: recovered recording not catalogued", "name", r.Name, "err", err)
-		}
-	}
-	// Rows a previous run left in progress (its last catalog writes failed,
-	// e.g. on a full disk) are settled from their files now; what cannot be
-	// written yet is retried every reconcile interval.
-	if err := s.catalog.Reconcile(ctx); err != nil {
-		log.Error("catalog: reconcile at start-up incomplete; retrying periodically", "err", err)
-	}
 	us, err := meta.Users(ms)
 	if err != nil {
 		ms.Close()
@@ -388,11 +375,34 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// it (both or neither), and sent from here; the applications that
 	// followed it hear it failed (over NATS).
 	s.catalog.LostNotices = tw.LostNotices
+	// A recording's end: its final status callback is queued in the
+	// transaction that writes its final row (both or neither), here or by
+	// the restart that settles the row of a killed run.
+	s.catalog.FinalNotices = tw.FinalNotices
+	s.catalog.NoticesQueued = s.ozeki.sender.Wake
 	s.catalog.OnLost = func(lost string, row meta.Recording) {
 		if s.cluster != nil {
 			s.cluster.publishLost(lost, row)
 		}
 		s.ozeki.sender.Wake() // what was queued with the row
+	}
+	// The recordings a killed run left, repaired above (Recover), are
+	// catalogued now that their final status callbacks are queued with
+	// their rows (FinalNotices above).
+	for _, r := range recovered {
+		err := s.catalog.Recovered(ctx, catalog.Info{Name: r.Name, Path: r.Path, Format: r.Format.Name, ContentType: r.Format.ContentType,
+			Source: "ari", Duration: r.Duration, Channels: 1})
+		if err != nil {
+			log.Error("catalog: recovered recording not catalogued", "name", r.Name, "err", err)
+		}
+	}
+	// Rows a previous run left in progress (killed, or its last catalog
+	// writes failed, e.g. on a full disk) are settled from their files
+	// now, once their final status callbacks can be queued with them
+	// (FinalNotices above); what cannot be written yet is retried every
+	// reconcile interval.
+	if err := s.catalog.Reconcile(ctx); err != nil {
+		log.Error("catalog: reconcile at start-up incomplete; retrying periodically", "err", err)
 	}
 	every := time.Duration(cfg.Catalog.ReconcileInterval) * time.Second
 	if every <= 0 {

@@ -108,36 +108,53 @@ func (cb *callback) stored(track string) meta.StatusCallback {
 }
 
 // keepCallback keeps a recording's callback with its catalog row, so that
-// the node that settles the recording if this node is lost (a cluster's
-// catalog.settleLost) sends its final status (LostNotices). Failing to
-// keep it is logged: the recording and this node's own callbacks go on.
-func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) {
+// its final status is queued with its final row (FinalNotices), by this
+// node or, if this node is lost, by the node that settles the recording
+// (a cluster's catalog.settleLost). It reports whether it was kept.
+// Failing to keep it is logged: the recording goes on, and this node
+// sends the final status itself (finished).
+func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) bool {
 	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
 	if lr.callback == nil || !ok {
-		return
+		return false
 	}
 	if err := sc.SetStatusCallback(ctx, sid, lr.callback.stored(lr.track)); err != nil {
-		s.log.Error("twilio: recording status callback not kept in the catalog; no callback if this node is lost", "sid", sid, "err", err)
+		s.log.Error("twilio: recording status callback not kept in the catalog; sent from this node's memory, and none if this node is lost", "sid", sid, "err", err)
+		return false
 	}
+	return true
 }
 
-// LostNotices makes the outbox row of the final status of a recording
-// that another node made and this one is settling because that node was
-// lost (the catalog's LostNotices): the callback kept with its row
-// (keepCallback) gets failed (or completed, when this node recovered the
-// file from a shared directory), as the recording's own node would have
-// sent it. The catalog queues it in the transaction that settles the row
-// (meta.NodeLiveness.SettleLost), so it is queued once, with the row, or
-// not at all and again at the next pass. A callback that cannot be read
-// is an error (the row waits for the next pass); one that can never be
-// sent (no webhooks here, a target the allow-list now refuses) is logged
-// and left out.
+// LostNotices is FinalNotices for a recording that another node made and
+// this one is settling because that node was lost (the catalog's
+// LostNotices): it gets failed (or completed, when this node recovered
+// the file from a shared directory), as the recording's own node would
+// have sent it. The catalog queues it in the transaction that settles the
+// row (meta.NodeLiveness.SettleLost).
 func (s *Server) LostNotices(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
+	return s.FinalNotices(ctx, row)
+}
+
+// FinalNotices makes the outbox row of the final status of a recording
+// (the catalog's FinalNotices and LostNotices), from the callback kept
+// with its row (keepCallback): completed, absent or failed. The catalog
+// queues it in the transaction that writes the final row
+// (meta.FinalRows, meta.NodeLiveness.SettleLost), so it is queued once,
+// with the row, or not at all and again at the next try; a node killed
+// before it has its row settled, and the callback queued, by its restart
+// or by the node that finds it lost. A callback that cannot be read is an
+// error (the row waits for the next try); one that can never be sent (no
+// webhooks here, a target the allow-list now refuses) is logged and left
+// out.
+func (s *Server) FinalNotices(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
 	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
 	if !ok || row.Sid == "" || row.Status.Live() {
 		return nil, nil
 	}
 	kept, has, err := sc.StatusCallback(ctx, row.Sid)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, nil // a row written final at once: none kept
+	}
 	if err != nil {
 		return nil, fmt.Errorf("recording %s: its status callback: %w", row.Sid, err)
 	}
@@ -145,7 +162,7 @@ func (s *Server) LostNotices(ctx context.Context, row meta.Recording) ([]meta.Ou
 		return nil, nil
 	}
 	if s.o.Webhook == nil {
-		s.log.Error("twilio: a lost node's recording has a status callback but this node sends no webhooks", "sid", row.Sid, "url", kept.URL)
+		s.log.Error("twilio: a recording has a status callback but this node sends no webhooks", "sid", row.Sid, "url", kept.URL)
 		return nil, nil
 	}
 	cb := &callback{url: kept.URL, method: kept.Method, events: map[string]bool{}, base: kept.Base}
@@ -160,20 +177,25 @@ func (s *Server) LostNotices(ctx context.Context, row meta.Recording) ([]meta.Ou
 	}
 	lr := &liveRec{sid: row.Sid, name: row.Name, callSid: row.CallSid, accountSid: row.AccountSid, track: kept.Track,
 		channels: max(row.Channels, 1), callback: cb}
-	event := Status(row.Status)
-	if event != "absent" && event != "failed" {
-		event = "completed"
-	}
-	n, ok := s.notification(lr, event, row)
+	n, ok := s.notification(lr, finalEvent(row.Status), row)
 	if !ok {
 		return nil, nil
 	}
 	it, err := s.o.Webhook.Prepare(ctx, n)
 	if err != nil {
-		s.log.Error("twilio: a lost node's recording: its status callback cannot be sent", "sid", row.Sid, "url", kept.URL, "err", err)
+		s.log.Error("twilio: a recording's status callback cannot be sent", "sid", row.Sid, "url", kept.URL, "err", err)
 		return nil, nil
 	}
 	return []meta.OutboxItem{it}, nil
+}
+
+// finalEvent is the callback event of a final status.
+func finalEvent(st meta.Status) string {
+	event := Status(st)
+	if event != "absent" && event != "failed" {
+		event = "completed"
+	}
+	return event
 }
 
 // parseCallback reads RecordingStatusCallback, …Event and …Method.
@@ -301,16 +323,15 @@ func (s *Server) finished(lr *liveRec) {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		sid := lr.sid
+		sid, kept := lr.sid, lr.kept
 		s.mu.Unlock()
 		if sid != "" {
 			rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
 			if err == nil && !rec.Status.Live() {
-				event := Status(rec.Status)
-				if event != "absent" && event != "failed" {
-					event = "completed"
+				if kept && s.queuedWithRow(ctx, sid) {
+					return
 				}
-				s.notify(lr, event, rec)
+				s.notify(lr, finalEvent(rec.Status), rec)
 				return
 			}
 			if err != nil && !errors.Is(err, meta.ErrNotFound) {
@@ -325,4 +346,23 @@ func (s *Server) finished(lr *liveRec) {
 		case <-t.C:
 		}
 	}
+}
+
+// queuedWithRow reports whether the final status of the recording sid,
+// whose callback this node kept with its row, was queued with its final
+// row (FinalNotices): the catalog clears the kept callback when it does
+// (meta.FinalRows). A callback still kept (its row was written before it
+// was kept, or without FinalNotices) or one that cannot be read is this
+// node's to send.
+func (s *Server) queuedWithRow(ctx context.Context, sid string) bool {
+	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
+	if !ok || s.o.Catalog.FinalNotices == nil {
+		return false
+	}
+	_, has, err := sc.StatusCallback(ctx, sid)
+	if err != nil {
+		s.log.Error("twilio: recording status callback: was it queued with the row?", "sid", sid, "err", err)
+		return false
+	}
+	return !has
 }

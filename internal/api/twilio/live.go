@@ -58,6 +58,9 @@ type liveRec struct {
 	stopped                        bool   // asked to stop: no longer running
 	behavior                       string // the pause's: skip or silence
 	callback                       *callback
+	// kept: the callback is kept with the catalog row (keepCallback), so
+	// the catalog may queue its final status with the final row.
+	kept bool
 }
 
 // liveByCall is the API's running recordings of a call.
@@ -173,10 +176,12 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.writeError(w, err)
 		return
 	}
+	// Kept before the sid is known to finished: it then knows whether the
+	// catalog queues the final status with the row.
+	kept := s.keepCallback(r.Context(), lr, rec.Sid)
 	s.mu.Lock()
-	lr.sid = rec.Sid
+	lr.sid, lr.kept = rec.Sid, kept
 	s.mu.Unlock()
-	s.keepCallback(r.Context(), lr, rec.Sid)
 	s.notify(lr, "in-progress", rec)
 	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
 }

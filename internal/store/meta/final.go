@@ -21,7 +21,11 @@ type FinalRows interface {
 	// when the row was live (in progress or paused) or not there before
 	// the write: writing a row that is already final (a retry of a write
 	// that was in fact committed, a row another node settled meanwhile)
-	// queues nothing again. It reports whether the notes were queued.
+	// queues nothing again. It reports whether the notes were queued;
+	// when they were, the row's kept status callback (StatusCallbacks) is
+	// cleared in the same transaction: its final status is on its way,
+	// and whoever reads it afterwards (the node that made the recording)
+	// knows not to send it again.
 	PutFinal(ctx context.Context, r Recording, c *CDR, notes ...OutboxItem) (bool, error)
 }
 
@@ -78,11 +82,14 @@ func (s *sqlStore) PutFinal(ctx context.Context, r Recording, c *CDR, notes ...O
 			return false, s.mapErr(err, "cdr")
 		}
 	}
-	if live {
+	if live && len(notes) > 0 {
 		for _, it := range notes {
 			if _, err := s.enqueue(ctx, tx, it); err != nil {
 				return false, fmt.Errorf("%s: queuing its notification: %w", what, err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE recordings SET status_callback = '' WHERE sid = $1`), r.Sid); err != nil {
+			return false, s.mapErr(err, what)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -2039,6 +2039,18 @@ func testPutFinalQueuesInOneTransaction(t *testing.T, s Store) {
 	r := sampleRec(a.Sid, 1)
 	r.Status, r.StatusDetail, r.Node, r.Size, r.Duration = StatusInProgress, "", "self", 0, 0
 	mustPut(t, s, r)
+	sc := s.(StatusCallbacks)
+	if err := sc.SetStatusCallback(ctx, r.Sid, StatusCallback{URL: "http://hooks.example/status", Method: "POST", Events: []string{"completed"}}); err != nil {
+		t.Fatal(err)
+	}
+	kept := func() bool {
+		t.Helper()
+		_, has, err := sc.StatusCallback(ctx, r.Sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return has
+	}
 	note := OutboxItem{Node: "self", Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: "http://hooks.example/status",
 		ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=completed")}
 	final := r
@@ -2079,6 +2091,9 @@ func testPutFinalQueuesInOneTransaction(t *testing.T, s Store) {
 	if n := cdrs(); n != 0 {
 		t.Fatalf("%d CDRs written by the failed write", n)
 	}
+	if !kept() {
+		t.Fatal("the failed write cleared the row's status callback")
+	}
 
 	drop()
 	for pass := range 2 {
@@ -2092,6 +2107,9 @@ func testPutFinalQueuesInOneTransaction(t *testing.T, s Store) {
 	}
 	if n := cdrs(); n != 1 {
 		t.Fatalf("%d CDRs, want 1", n)
+	}
+	if kept() {
+		t.Fatal("the status callback is still kept with the row once its final status was queued")
 	}
 	if n := pending(); n != 1 {
 		t.Fatalf("%d notifications queued, want exactly one", n)
