@@ -284,11 +284,15 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	row, err := s.finished(ctx, in, &cdr)
 	if cdr != nil {
 		// Not written with the row (it failed, or there was none to
-		// write): the call's record goes alone.
+		// write): the call's record goes alone, with a time of its own
+		// (the row's write may have used up the caller's deadline), as
+		// the hangup's separate CDR write had.
 		if cs, ok := s.Meta.(meta.CDRs); ok {
-			if err := cs.PutCDR(ctx, *cdr); err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cdrAloneTimeout)
+			if err := cs.PutCDR(cctx, *cdr); err != nil {
 				s.log().Warn("CDR not stored", "call_sid", cdr.Sid, "channel", cdr.ChannelID, "err", err)
 			}
+			cancel()
 		}
 	}
 	s.mu.Lock()
@@ -306,6 +310,10 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	}
 	return err
 }
+
+// cdrAloneTimeout bounds the write of a call's record that could not go
+// with its recording's row (Finished).
+const cdrAloneTimeout = 2 * time.Second
 
 // setPendingLocked keeps a failed write for Reconcile (unless retrying
 // cannot help) or forgets a done one.

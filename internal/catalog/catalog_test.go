@@ -468,3 +468,41 @@ func TestHangupRowAndCDRInOneTransaction(t *testing.T) {
 		t.Errorf("the reconcile wrote the CDR again (%d, %d)", n-puts, cs.putRecCDR.Load())
 	}
 }
+
+// TestHangupCDRKeptPastTheDeadline: when a hangup's write of its
+// recording's row runs out of the caller's time (a context already done
+// here), the call's record is still written alone, with a time of its
+// own; the row is kept for the reconcile.
+func TestHangupCDRKeptPastTheDeadline(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	acc, err := st.EnsureDefaultAccount(ctx)
+	must(t, err)
+	svc := &Service{Meta: st, Root: dir, Node: "n1"}
+	defer svc.Close()
+	p := filepath.Join(dir, "calls", "late.wav")
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	must(t, os.WriteFile(p, wavBytes(8000), 0o644))
+	in := Info{Name: "calls/late", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now(), Status: "in-progress"}
+	_, err = svc.Started(ctx, in)
+	must(t, err)
+	in.Status, in.Duration = "completed", time.Second
+	t0 := time.Now().UTC().Truncate(time.Second)
+	in.CDR = &meta.CDR{Sid: "CA7", ChannelID: "n1-7.1", Status: "completed", StartTime: t0, EndTime: t0.Add(time.Second), Duration: 1}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := svc.Finished(done, in); err == nil {
+		t.Fatal("Finished with its context done: no error")
+	}
+	list, total, err := st.(meta.CDRs).ListCDRs(ctx, meta.CDRQuery{AccountSid: acc.Sid})
+	if err != nil || total != 1 || list[0].ChannelID != "n1-7.1" {
+		t.Fatalf("CDRs: %+v %d %v; want the call's, written alone", list, total, err)
+	}
+	must(t, svc.Reconcile(ctx))
+	if row, _ := st.RecordingByName(ctx, "calls/late"); row.Status != meta.StatusCompleted {
+		t.Fatalf("the row after the reconcile: %+v", row)
+	}
+}
