@@ -24,6 +24,10 @@ import (
 // POST Calls/{CallSid}/Recordings, sent through the durable webhook sender
 // with Twilio's parameters and signed as Twilio signs (X-Twilio-Signature).
 
+// NamePrefix starts the catalog name of every recording this API starts
+// (twilio/CALLSID/…), the only ones that keep a status callback.
+const NamePrefix = "twilio/"
+
 // CallbackKind is the webhook kind of a recording status callback.
 const CallbackKind = "RecordingStatusCallback"
 
@@ -148,7 +152,9 @@ func (s *Server) LostNotices(ctx context.Context, row meta.Recording) ([]meta.Ou
 // out.
 func (s *Server) FinalNotices(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
 	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
-	if !ok || row.Sid == "" || row.Status.Live() {
+	if !ok || row.Sid == "" || row.Status.Live() || !strings.HasPrefix(row.Name, NamePrefix) {
+		// Only this API's recordings keep a callback: the end of any
+		// other costs no look-up.
 		return nil, nil
 	}
 	kept, has, err := sc.StatusCallback(ctx, row.Sid)

@@ -123,7 +123,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	name := "twilio/" + req.callSid + "/" + hex.EncodeToString(b[:])
+	name := NamePrefix + req.callSid + "/" + hex.EncodeToString(b[:])
 	// A call may have more than one recording at a time, as Twilio's;
 	// Twilio.CURRENT then names none (16108).
 	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress", callback: cb}
