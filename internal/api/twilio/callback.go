@@ -134,7 +134,11 @@ func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) bool
 // LostNotices): it gets failed (or completed, when this node recovered
 // the file from a shared directory), as the recording's own node would
 // have sent it. The catalog queues it in the transaction that settles the
-// row (meta.NodeLiveness.SettleLost).
+// row (meta.NodeLiveness.SettleLost), which clears the kept callback with
+// it: should the lost node come back and finish the recording, its final
+// row replaces the settled one but its end is not sent again (finished
+// finds no callback kept), so the client gets exactly one terminal
+// callback.
 func (s *Server) LostNotices(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
 	return s.FinalNotices(ctx, row)
 }

@@ -23,7 +23,15 @@ type NodeLiveness interface {
 	// in the webhook outbox in the same transaction, so that the row is
 	// settled with its notifications queued, or not at all: a node that
 	// dies between the two, or an insert that fails, leaves the row live
-	// for the next settling pass, which queues them once.
+	// for the next settling pass, which queues them once. When notes are
+	// queued, the row's kept status callback (StatusCallbacks) is cleared
+	// in the same transaction, as PutFinal clears it: a recording gets
+	// exactly one terminal callback. Should the lost node come back and
+	// finish the recording, its final row (PutFinal) still replaces the
+	// settled one, so that the recording's real end (its file, size and
+	// duration) is what the API shows, but it queues nothing and its API
+	// sends nothing: the callback already queued (failed) stays the only
+	// terminal one.
 	SettleLost(ctx context.Context, r Recording, from string, notes ...OutboxItem) (bool, error)
 }
 
@@ -74,6 +82,15 @@ func (s *sqlStore) SettleLost(ctx context.Context, r Recording, from string, not
 	for _, it := range notes {
 		if _, err := s.enqueue(ctx, tx, it); err != nil {
 			return false, fmt.Errorf("settle a lost node's recording: queuing its notification: %w", err)
+		}
+	}
+	if len(notes) > 0 {
+		// Its final status is on its way: the lost node, should it come
+		// back and finish the recording, finds no callback kept and
+		// sends none (PutFinal queues nothing for a row already final,
+		// and its API sends from memory only a callback still kept).
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE recordings SET status_callback = '' WHERE sid = $1`), r.Sid); err != nil {
+			return false, s.mapErr(err, "settle a lost node's recording")
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -59,6 +59,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StatusCallback", testStatusCallback},
 		{"SettleLostQueuesInOneTransaction", testSettleLostQueuesInOneTransaction},
 		{"PutFinalQueuesInOneTransaction", testPutFinalQueuesInOneTransaction},
+		{"LostNodeReturnsAfterSettle", testLostNodeReturnsAfterSettle},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
 	}
@@ -1881,6 +1882,89 @@ func testSettleLostQueuesInOneTransaction(t *testing.T, s Store) {
 	due, err := ob.Due(ctx, "settler", time.Now().Add(time.Minute), 10)
 	if err != nil || len(due) != 1 || string(due[0].Body) != string(note.Body) || due[0].Kind != note.Kind || due[0].ClaimedBy != "" {
 		t.Fatalf("the queued notification: %+v %v", due, err)
+	}
+}
+
+// testLostNodeReturnsAfterSettle: a node declared lost whose recording
+// was settled (failed, its callback queued) and that then comes back and
+// finishes the recording gets exactly one terminal callback: SettleLost
+// clears the kept callback with the row it settles, so that the returning
+// node's PutFinal queues nothing and its API (which sends from memory only
+// a callback still kept) sends nothing. The returning node's final row
+// still replaces the settled one: the recording's real end (its size and
+// duration) is what the API shows.
+func testLostNodeReturnsAfterSettle(t *testing.T, s Store) {
+	ctx := tctx(t)
+	nl := s.(NodeLiveness)
+	fr := s.(FinalRows)
+	ob := s.(Outbox)
+	sc := s.(StatusCallbacks)
+	a := mustAccount(t, s, "return")
+	r := sampleRec(a.Sid, 1)
+	r.Status, r.StatusDetail, r.Node, r.Size, r.Duration = StatusInProgress, "", "gone", 0, 0
+	mustPut(t, s, r)
+	if err := sc.SetStatusCallback(ctx, r.Sid, StatusCallback{URL: "http://hooks.example/status", Method: "POST",
+		Events: []string{"completed", "failed"}}); err != nil {
+		t.Fatal(err)
+	}
+	note := func(node, status string) OutboxItem {
+		return OutboxItem{Node: node, Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: "http://hooks.example/status",
+			ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=" + status)}
+	}
+	settled := r
+	settled.Status, settled.StatusDetail, settled.Node, settled.DateUpdated = StatusFailed, "Node lost: node gone stopped", "settler", time.Now()
+	if done, err := nl.SettleLost(ctx, settled, "gone", note("settler", "failed")); err != nil || !done {
+		t.Fatalf("settle: done %v, err %v", done, err)
+	}
+	if _, has, err := sc.StatusCallback(ctx, r.Sid); err != nil || has {
+		t.Fatalf("the status callback after the settle that queued its final status: kept %v, err %v; want it cleared", has, err)
+	}
+	// The lost node comes back and writes its final row as it would
+	// (its notes made before it knew of the settle).
+	final := r
+	final.Status, final.Size, final.Duration, final.DateUpdated = StatusCompleted, 4321, 5, time.Now()
+	queued, err := fr.PutFinal(ctx, final, nil, note("gone", "completed"))
+	if err != nil || queued {
+		t.Fatalf("the returning node's final row: queued %v, err %v; want nothing queued", queued, err)
+	}
+	if _, has, err := sc.StatusCallback(ctx, r.Sid); err != nil || has {
+		t.Fatalf("the status callback after the return: kept %v, err %v; want none (its API must not send it)", has, err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusCompleted || got.Size != 4321 {
+		t.Fatalf("the row after the return: %+v %v; want the real end (completed, its size)", got, err)
+	}
+	total := 0
+	for _, node := range []string{"settler", "gone"} {
+		n, err := ob.PendingCount(ctx, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != 1 {
+		t.Fatalf("%d terminal callbacks queued, want exactly one (the settle's)", total)
+	}
+	due, err := ob.Due(ctx, "settler", time.Now().Add(time.Minute), 10)
+	if err != nil || len(due) != 1 || !strings.Contains(string(due[0].Body), "RecordingStatus=failed") {
+		t.Fatalf("the queued callback: %+v %v", due, err)
+	}
+
+	// A settle that queued nothing (the settling node had nothing to send,
+	// e.g. the callback did not ask for failed) keeps the callback: the
+	// returning node's end is then the only terminal callback there is.
+	r2 := sampleRec(a.Sid, 2)
+	r2.Status, r2.StatusDetail, r2.Node = StatusInProgress, "", "gone"
+	mustPut(t, s, r2)
+	if err := sc.SetStatusCallback(ctx, r2.Sid, StatusCallback{URL: "http://hooks.example/status", Events: []string{"completed"}}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := r2
+	s2.Status, s2.StatusDetail, s2.Node, s2.DateUpdated = StatusFailed, "Node lost: node gone stopped", "settler", time.Now()
+	if done, err := nl.SettleLost(ctx, s2, "gone"); err != nil || !done {
+		t.Fatalf("settle without notes: done %v, err %v", done, err)
+	}
+	if _, has, err := sc.StatusCallback(ctx, r2.Sid); err != nil || !has {
+		t.Fatalf("the status callback after a settle that queued nothing: kept %v, err %v; want it kept", has, err)
 	}
 }
 
