@@ -111,22 +111,72 @@ func (cb *callback) stored(track string) meta.StatusCallback {
 	return out
 }
 
+// keepFor bounds how long a recording's start waits for a busy catalog to
+// keep its callback (keepCallback).
+const keepFor = 5 * time.Second
+
+// started keeps the callback of a recording whose row the catalog has
+// (keepCallback), with its in-progress callback (when asked for) queued
+// in the same transaction, before the API answers: what it answers for is
+// then in the catalog, not only in this node's memory. Only when the
+// catalog could not keep it (refused, or busy for keepFor) is the
+// in-progress callback handed to the sender (Notify), which keeps it in
+// memory until the catalog takes it, as before.
+func (s *Server) started(ctx context.Context, lr *liveRec, rec meta.Recording) {
+	var notes []meta.OutboxItem
+	if n, ok := s.notification(lr, "in-progress", rec); ok && s.o.Webhook != nil {
+		it, err := s.o.Webhook.Prepare(ctx, n)
+		if err == nil {
+			notes = append(notes, it)
+		}
+	}
+	// Kept before the sid is known to finished: it then knows whether the
+	// catalog queues the final status with the row.
+	kept := s.keepCallback(ctx, lr, rec.Sid, notes...)
+	s.mu.Lock()
+	lr.sid, lr.kept = rec.Sid, kept
+	s.mu.Unlock()
+	if kept && len(notes) > 0 {
+		s.o.Webhook.Wake()
+		return
+	}
+	s.notify(lr, "in-progress", rec)
+}
+
 // keepCallback keeps a recording's callback with its catalog row, so that
 // its final status is queued with its final row (FinalNotices), by this
 // node or, if this node is lost, by the node that settles the recording
-// (a cluster's catalog.settleLost). It reports whether it was kept.
-// Failing to keep it is logged: the recording goes on, and this node
-// sends the final status itself (finished).
-func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string) bool {
+// (a cluster's catalog.settleLost), and queues notes (its in-progress
+// callback) in the same transaction. A catalog that is busy (a transient
+// error) is tried again for keepFor at most. It reports whether it was
+// kept. Failing to keep it is logged: the recording goes on, and this
+// node sends its statuses itself (started, finished).
+func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string, notes ...meta.OutboxItem) bool {
 	sc, ok := s.o.Catalog.Meta.(meta.StatusCallbacks)
 	if lr.callback == nil || !ok {
 		return false
 	}
-	if err := sc.SetStatusCallback(ctx, sid, lr.callback.stored(lr.track)); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, keepFor)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		err := sc.SetStatusCallback(ctx, sid, lr.callback.stored(lr.track), notes...)
+		if err == nil {
+			return true
+		}
+		if meta.Transient(err) && ctx.Err() == nil {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+				wait = min(2*wait, 500*time.Millisecond)
+				continue
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
 		s.log.Error("twilio: recording status callback not kept in the catalog; sent from this node's memory, and none if this node is lost", "sid", sid, "err", err)
 		return false
 	}
-	return true
 }
 
 // LostNotices is FinalNotices for a recording that another node made and

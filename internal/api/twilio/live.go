@@ -176,13 +176,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		s.writeError(w, err)
 		return
 	}
-	// Kept before the sid is known to finished: it then knows whether the
-	// catalog queues the final status with the row.
-	kept := s.keepCallback(r.Context(), lr, rec.Sid)
-	s.mu.Lock()
-	lr.sid, lr.kept = rec.Sid, kept
-	s.mu.Unlock()
-	s.notify(lr, "in-progress", rec)
+	s.started(r.Context(), lr, rec)
 	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
 }
 

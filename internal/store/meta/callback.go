@@ -27,13 +27,18 @@ type StatusCallback struct {
 type StatusCallbacks interface {
 	// SetStatusCallback keeps the status callback of the recording sid
 	// (ErrNotFound without such a row).
-	SetStatusCallback(ctx context.Context, sid string, cb StatusCallback) error
+	// The notes (its in-progress callback) are queued in the webhook
+	// outbox in the same transaction: the callback is kept with its
+	// first notification queued, or neither is (a refused or failed
+	// insert, a node dying between them), so that nothing the API has
+	// answered for lives only in its memory.
+	SetStatusCallback(ctx context.Context, sid string, cb StatusCallback, notes ...OutboxItem) error
 	// StatusCallback returns the status callback of the recording sid;
 	// false when it has none (ErrNotFound without such a row).
 	StatusCallback(ctx context.Context, sid string) (StatusCallback, bool, error)
 }
 
-func (s *sqlStore) SetStatusCallback(ctx context.Context, sid string, cb StatusCallback) error {
+func (s *sqlStore) SetStatusCallback(ctx context.Context, sid string, cb StatusCallback, notes ...OutboxItem) (err error) {
 	if cb.URL == "" {
 		return fmt.Errorf("%w: a status callback without a URL", ErrInvalid)
 	}
@@ -41,7 +46,16 @@ func (s *sqlStore) SetStatusCallback(ctx context.Context, sid string, cb StatusC
 	if err != nil {
 		return fmt.Errorf("%w: status callback: %v", ErrInvalid, err)
 	}
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE recordings SET status_callback = $1 WHERE sid = $2`), string(b), sid)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.mapErr(err, "set a recording's status callback")
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE recordings SET status_callback = $1 WHERE sid = $2`), string(b), sid)
 	if err != nil {
 		return s.mapErr(err, "set a recording's status callback")
 	}
@@ -49,6 +63,14 @@ func (s *sqlStore) SetStatusCallback(ctx context.Context, sid string, cb StatusC
 		return s.mapErr(err, "set a recording's status callback")
 	} else if n == 0 {
 		return ErrNotFound
+	}
+	for _, it := range notes {
+		if _, err := s.enqueue(ctx, tx, it); err != nil {
+			return fmt.Errorf("set a recording's status callback: queuing its notification: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.mapErr(err, "set a recording's status callback")
 	}
 	return nil
 }

@@ -60,6 +60,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"SettleLostQueuesInOneTransaction", testSettleLostQueuesInOneTransaction},
 		{"PutFinalQueuesInOneTransaction", testPutFinalQueuesInOneTransaction},
 		{"LostNodeReturnsAfterSettle", testLostNodeReturnsAfterSettle},
+		{"StatusCallbackQueuesInOneTransaction", testStatusCallbackQueuesInOneTransaction},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
 	}
@@ -1965,6 +1966,49 @@ func testLostNodeReturnsAfterSettle(t *testing.T, s Store) {
 	}
 	if _, has, err := sc.StatusCallback(ctx, r2.Sid); err != nil || !has {
 		t.Fatalf("the status callback after a settle that queued nothing: kept %v, err %v; want it kept", has, err)
+	}
+}
+
+// testStatusCallbackQueuesInOneTransaction: keeping a recording's status
+// callback and queuing its in-progress notification are one transaction:
+// with the outbox insert refused (a trigger) neither is written; once
+// allowed, both are.
+func testStatusCallbackQueuesInOneTransaction(t *testing.T, s Store) {
+	ctx := tctx(t)
+	sc := s.(StatusCallbacks)
+	ob := s.(Outbox)
+	a := mustAccount(t, s, "started")
+	r := sampleRec(a.Sid, 1)
+	r.Status = StatusInProgress
+	mustPut(t, s, r)
+	cb := StatusCallback{URL: "http://hooks.example/status", Method: "POST", Events: []string{"in-progress"}}
+	note := OutboxItem{Node: "self", Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: cb.URL,
+		ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=in-progress")}
+	state := func() (bool, int) {
+		t.Helper()
+		_, has, err := sc.StatusCallback(ctx, r.Sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ob.PendingCount(ctx, "self")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return has, n
+	}
+	drop := failOutboxInserts(t, s)
+	if err := sc.SetStatusCallback(ctx, r.Sid, cb, note); err == nil || !strings.Contains(err.Error(), "outbox refused by the test") {
+		t.Fatalf("keep with the outbox insert refused: %v; want the refusal", err)
+	}
+	if has, n := state(); has || n != 0 {
+		t.Fatalf("after the refused keep: callback kept %v, %d queued; want neither", has, n)
+	}
+	drop()
+	if err := sc.SetStatusCallback(ctx, r.Sid, cb, note); err != nil {
+		t.Fatal(err)
+	}
+	if has, n := state(); !has || n != 1 {
+		t.Fatalf("after the keep: callback kept %v, %d queued; want both", has, n)
 	}
 }
 

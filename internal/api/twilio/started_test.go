@@ -1,0 +1,163 @@
+package twilio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/netguard"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/webhook"
+)
+
+// TestInProgressQueuedBeforeTheAnswer: a recording's in-progress status
+// callback is in the catalog before the API answers the start (201), in
+// the transaction that keeps the recording's callback with its row. With
+// the outbox refusing inserts for a reason that passes (a trigger raising
+// PostgreSQL's lock_not_available, as a busy catalog does), the start
+// waits and tries again instead of answering with the callback held only
+// in this node's memory (a crash then lost it); once the catalog takes
+// inserts again, it answers with the callback queued, once, and kept.
+func TestInProgressQueuedBeforeTheAnswer(t *testing.T) {
+	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
+	if dsn == "" {
+		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Skip("SKIP: PostgreSQL unreachable: ", err)
+	}
+	defer admin.Close(context.Background())
+	name := fmt.Sprintf("tapedeck_started_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	db, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+
+	acc, err := st.CreateAccount(ctx, "started")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, CallSid: "CA" + strings.Repeat("1", 32),
+		Name: NamePrefix + "CA" + strings.Repeat("1", 32) + "/1", Status: meta.StatusInProgress, Format: "wav", Channels: 1,
+		DateCreated: time.Now(), StartTime: time.Now(), Source: meta.SourceARI, ApiVersion: meta.APIVersion}
+	if err := st.PutRecording(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// Refused while outbox_block has a row; each refusal counted by a
+	// sequence (not rolled back with the refused insert).
+	for _, q := range []string{
+		`CREATE TABLE outbox_block (x int)`, `INSERT INTO outbox_block VALUES (1)`, `CREATE SEQUENCE outbox_refusals`,
+		`CREATE FUNCTION outbox_busy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+  IF EXISTS (SELECT 1 FROM outbox_block) THEN
+    PERFORM nextval('outbox_refusals');
+    RAISE EXCEPTION 'outbox busy (test)' USING ERRCODE = '55P03';
+  END IF;
+  RETURN NEW; END $f$`,
+		`CREATE TRIGGER outbox_busy BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_busy()`,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	refusals := func() int64 {
+		t.Helper()
+		var n int64
+		var called bool
+		if err := db.QueryRow(ctx, `SELECT last_value, is_called FROM outbox_refusals`).Scan(&n, &called); err != nil {
+			t.Fatal(err)
+		}
+		if !called {
+			return 0
+		}
+		return n
+	}
+
+	allow, err := netguard.Parse([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.SyncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	// Not started: what is queued stays in the outbox to be counted.
+	sender := webhook.New(webhook.Options{Outbox: st.(meta.Outbox), Node: "n1", Allow: allow, Timeout: time.Second, Log: log})
+	defer sender.Close()
+	s := New(Options{Logger: log, Catalog: &catalog.Service{Meta: st}})
+	s.SetWebhook(sender)
+	lr := &liveRec{name: rec.Name, callSid: rec.CallSid, accountSid: acc.Sid, track: "both", channels: 1,
+		callback: &callback{url: "http://127.0.0.1:9/status", method: "POST",
+			events: map[string]bool{"in-progress": true, "completed": true}, base: "http://tapedeck"}}
+
+	done := make(chan struct{})
+	go func() { defer close(done); s.started(ctx, lr, rec) }()
+	// The start must not answer while the catalog refuses: it tries
+	// again (a second refusal) instead.
+	deadline := time.Now().Add(30 * time.Second)
+	for refusals() < 2 {
+		select {
+		case <-done:
+			n, _ := st.(meta.Outbox).PendingCount(ctx, "n1")
+			t.Fatalf("the start answered while the catalog refused its in-progress callback (%d queued, %d refusals): "+
+				"the callback was only in memory; logs: %s", n, refusals(), logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start neither answered nor tried again: %d refusals", refusals())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		// The second refusal comes at least the sender's first back-off
+		// (100 ms) after an answer that left the callback in memory.
+		t.Fatalf("the start answered while the catalog refused its in-progress callback; logs: %s", logs.String())
+	default:
+	}
+	if _, err := db.Exec(ctx, `DELETE FROM outbox_block`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the start still waits once the catalog takes inserts again")
+	}
+	due, err := st.(meta.Outbox).Due(ctx, "n1", time.Now().Add(time.Hour), 10)
+	if err != nil || len(due) != 1 || !strings.Contains(string(due[0].Body), "RecordingStatus=in-progress") {
+		t.Fatalf("queued when the start answered: %+v %v; want its in-progress callback, once; logs: %s", due, err, logs.String())
+	}
+	if _, has, err := st.(meta.StatusCallbacks).StatusCallback(ctx, rec.Sid); err != nil || !has {
+		t.Fatalf("the recording's callback: kept %v, err %v", has, err)
+	}
+	s.mu.Lock()
+	kept := lr.kept
+	s.mu.Unlock()
+	if !kept {
+		t.Fatal("the live recording does not know its callback is kept")
+	}
+}
