@@ -67,14 +67,24 @@ dialplan:
 	api := fmt.Sprintf("http://127.0.0.1:%d/api?Username=HTTP_User_1&Password=qwe123&command=", ozPort)
 	start := func() *clusterProc {
 		p := startProc(t, cfg)
-		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		exited := false
+		err := testutil.Poll(60*time.Second, 50*time.Millisecond, func() bool {
+			select {
+			case <-p.done:
+				exited = true
+				return true
+			default:
+			}
 			res, err := http.Get(base + "/readyz")
 			if err != nil {
 				return false
 			}
 			res.Body.Close()
 			return res.StatusCode == 200
-		}, "tapedeck did not start:\n%s", p.output())
+		})
+		if err != nil || exited {
+			t.Fatalf("tapedeck did not start (exited: %v):\n%s", exited, p.output())
+		}
 		return p
 	}
 	get := func(u string) (int, string) {
