@@ -22,6 +22,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // BenchmarkRecord1000Calls measures the Record command, over a real HTTP
@@ -48,7 +49,8 @@ func BenchmarkRecord1000Calls(b *testing.B) {
 	if _, err := cat.DefaultAccount(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	ports, err := rtp.NewPorts("127.0.0.1", 40000, 40000+4*calls+100)
+	lo, hi := testutil.FreeUDPPortRange(b, 4*calls+100)
+	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
 	if err != nil {
 		b.Fatal(err)
 	}
