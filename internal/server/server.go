@@ -330,7 +330,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	tw := twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
 		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3"),
-		Calls: s.calls})
+		Calls: s.calls, MaxRecordingsPerCall: cfg.Twilio.MaxRecordingsPerCall})
 	if s.cluster != nil {
 		// Live-call control of a call on another node goes to that node.
 		if s.twRelay, err = startTwilioRelay(s.cluster, tw, s.calls, log); err != nil {
@@ -599,13 +599,21 @@ func (s *Server) Namer() *recname.Namer { return s.namer }
 func (s *Server) Bus() *event.Bus { return s.bus }
 
 // Shutdown stops taking calls, lets the calls in progress (and their
-// recordings) finish until ctx is done, then hangs up what is left and
-// stops everything: SIP, calls and media, then HTTP.
+// recordings) finish and the recordings' uploads to object storage end,
+// until ctx is done, then hangs up what is left and stops everything:
+// SIP, calls and media, then HTTP. An upload still unfinished when ctx
+// is done resumes at the node's next start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("draining: new calls are refused", "channels", s.calls.Count())
 	s.draining.Store(true)
 	s.sip.StopAccepting()
 	s.calls.Drain(ctx)
+	if n := s.catalog.Uploading(); n > 0 {
+		s.log.Info("draining: waiting for the recordings' uploads", "uploading", n)
+	}
+	if !s.catalog.WaitUploads(ctx) {
+		s.log.Warn("draining: uploads unfinished; they resume at the next start", "uploading", s.catalog.Uploading())
+	}
 	return s.Close()
 }
 
