@@ -358,10 +358,10 @@ func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool)
 }
 
 // readDue drains the sockets due in rounds from+1 to to (each once),
-// unless their owner drains them.
+// unless their owner or their own reader drains them (as round).
 func (w *pollWorker) readDue(from, to int) {
 	for _, m := range *w.list.Load() {
-		if m.owned.Load() {
+		if m.owned.Load() || m.live.Load() {
 			continue
 		}
 		if m.dueIn(from, to) {
