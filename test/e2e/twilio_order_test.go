@@ -253,3 +253,65 @@ func TestTwilioPausedQueuedBeforeTheAnswer(t *testing.T) {
 	must(t, call.Hangup(ctx))
 	events.skipTo("ChannelDestroyed", 5*time.Second)
 }
+
+// TestTwilioLiveControlOfDialplanCall: the Twilio API records a call that
+// no ARI application holds, one the dialplan's Record() answers and
+// records: the npm twilio library starts a recording by the call's CallSid
+// (the dialplan's own recording running does not count against
+// twilio.max_recordings_per_call: the API cannot control it), pauses,
+// resumes and stops it, and the catalog keeps both recordings of the call.
+func TestTwilioLiveControlOfDialplanCall(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	n := startNode(t, withRoute("2001", "Record(calls/${EXTEN}-${UNIQUEID},wav)"))
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	call, err := phone.Dial(ctx, n.target("2001"), sipua.CallOptions{})
+	must(t, err)
+	must(t, call.SendAudio(ctx, sweep(8*200)))
+	var dialplanRec meta.Recording
+	pollFor(t, 10*time.Second, func() bool {
+		page, err := n.srv.Catalog().Meta.ListRecordings(ctx, meta.Query{AccountSid: acc.Sid, Limit: 10, SortBy: meta.SortDateCreated})
+		if err != nil || len(page.Items) != 1 {
+			return false
+		}
+		dialplanRec = page.Items[0]
+		return dialplanRec.CallSid != "" && dialplanRec.Status == meta.StatusInProgress
+	}, "the dialplan's recording in progress in the catalog")
+	callSid := dialplanRec.CallSid
+	l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingTrack": "inbound"})
+	sid, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(sid) || l["status"] != "in-progress" || l["callSid"] != callSid {
+		t.Fatalf("start on a dialplan call: %v", l)
+	}
+	must(t, call.SendAudio(ctx, sweep(8*600)))
+	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused"}); l["status"] != "paused" || l["sid"] != sid {
+		t.Fatalf("pause: %v", l)
+	}
+	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"}); l["status"] != "in-progress" || l["sid"] != sid {
+		t.Fatalf("resume: %v", l)
+	}
+	must(t, call.SendAudio(ctx, sweep(8*600)))
+	if l := twilioLive(t, n, acc, callSid, sid, map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != sid {
+		t.Fatalf("stop: %v", l)
+	}
+	var rec meta.Recording
+	pollFor(t, 10*time.Second, func() bool {
+		rec, err = n.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
+		return err == nil && rec.Status == meta.StatusCompleted
+	}, "the API's recording completed in the catalog")
+	if rec.CallSid != callSid || rec.Duration < 1 {
+		t.Errorf("the API's recording: %+v, want the dialplan call's, over a second", rec)
+	}
+	must(t, call.Hangup(ctx))
+	pollFor(t, 10*time.Second, func() bool {
+		r, err := n.srv.Catalog().Meta.Recording(ctx, acc.Sid, dialplanRec.Sid)
+		return err == nil && r.Status == meta.StatusCompleted
+	}, "the dialplan's recording completed at the hangup")
+	if c := callRows(t, n, acc, callSid); c != 2 {
+		t.Errorf("the call's recordings: %d, want the dialplan's and the API's", c)
+	}
+}
