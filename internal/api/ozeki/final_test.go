@@ -158,6 +158,14 @@ type ozekiNode struct {
 }
 
 func startOzekiNode(t *testing.T, st meta.Store, node, root string, calls call.Calls, front *atomic.Pointer[API], base string) *ozekiNode {
+	n := newOzekiNode(t, st, node, root, calls, front, base)
+	n.sender.Start()
+	return n
+}
+
+// newOzekiNode is startOzekiNode with its sender not started (no
+// heartbeat, nothing sent).
+func newOzekiNode(t *testing.T, st meta.Store, node, root string, calls call.Calls, front *atomic.Pointer[API], base string) *ozekiNode {
 	t.Helper()
 	allow, err := netguard.Parse([]string{"127.0.0.1"})
 	if err != nil {
@@ -174,7 +182,6 @@ func startOzekiNode(t *testing.T, st meta.Store, node, root string, calls call.C
 	n.cat.FinalNotices = n.api.FinalNotices
 	n.cat.LostNotices = n.api.FinalNotices
 	n.cat.NoticesQueued = n.sender.Wake
-	n.sender.Start()
 	front.Store(n.api)
 	return n
 }
@@ -354,6 +361,96 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 		n2.sender.Close()
 		if got := recv.got(); len(got) != 2 {
 			t.Fatalf("%d RecordCompleted delivered, want 2 (one per recording): %v", len(got), got)
+		}
+	})
+}
+
+// TestRecordCompletedOfLostNodeOnce: a node records a call with a
+// FinishedUrl and goes silent (no heartbeat: its sender never beats);
+// another node of the same catalog finds it lost and settles its
+// recording, and queues RecordCompleted in the transaction that settles
+// the row (failed, reason interrupted, the cause saying the node was
+// lost), from the FinishedUrl kept with the row: delivered once. The lost
+// node then comes back and its call ends: its final row replaces the
+// settled one (the recording's real end) but it queues and sends nothing
+// more. Real SQLite and PostgreSQL catalogs. Before, no node but the
+// recording's own could send RecordCompleted: a lost node's was never
+// sent.
+func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		var goneFront, aliveFront atomic.Pointer[API]
+		goneSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { goneFront.Load().ServeHTTP(w, r) }))
+		defer goneSrv.Close()
+		aliveSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { aliveFront.Load().ServeHTTP(w, r) }))
+		defer aliveSrv.Close()
+
+		goneRoot := t.TempDir()
+		mGone := newFinalCallManager(t, goneRoot)
+		defer mGone.HangupAll(call.CauseNormalClearing)
+		// Silent: its sender does not run (no heartbeat) until it comes
+		// back.
+		gone := newOzekiNode(t, fs.st, "gone", goneRoot, mGone, &goneFront, goneSrv.URL)
+		defer gone.cat.Close()
+		mGone.SetCatalog(gone.cat)
+		if _, err := gone.cat.DefaultAccount(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := mGone.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
+			ChannelID: "final-lost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ozekiRecord(t, goneSrv.URL, string(ch.ID), recv.url)
+		row := liveRow(t, fs.st, "gone", string(ch.ID), recv.url)
+		if err := fs.st.(meta.Outbox).Heartbeat(ctx, "gone", time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+
+		alive := startOzekiNode(t, fs.st, "alive", t.TempDir(), call.Calls(nil), &aliveFront, aliveSrv.URL)
+		defer alive.sender.Close()
+		defer alive.cat.Close()
+		for range 2 {
+			if err := alive.cat.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"the lost node's RecordCompleted never delivered; logs:\n%s", alive.logs.String())
+		f := recv.got()[0]
+		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) || f.Get("Reason") != catalog.EndInterrupted ||
+			f.Get("State") != "failed" || !strings.Contains(f.Get("Cause"), "gone") || f.Get("RecordURL") != "" {
+			t.Fatalf("the lost node's RecordCompleted: %v", f)
+		}
+		if settled, err := fs.st.RecordingBySid(ctx, row.Sid); err != nil || !catalog.IsNodeLost(settled) || settled.EndReason != catalog.EndInterrupted {
+			t.Fatalf("the settled row: %+v %v", settled, err)
+		}
+
+		// The lost node comes back (its sender runs again); its call ends.
+		gone.sender.Start()
+		defer gone.sender.Close()
+		if err := mGone.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		gone.api.Wait(10 * time.Second)
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			r, err := fs.st.RecordingBySid(ctx, row.Sid)
+			return err == nil && !catalog.IsNodeLost(r) && r.EndReason == call.EndHangup && r.Node == "gone"
+		}, "the returning node's final row did not replace the settled one")
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "alive")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		for _, node := range []string{"alive", "gone"} {
+			if n, err := fs.st.(meta.Outbox).PendingCount(ctx, node); err != nil || n != 0 {
+				t.Fatalf("%d notifications pending for %s (%v): a second RecordCompleted", n, node, err)
+			}
+		}
+		alive.sender.Close()
+		gone.sender.Close()
+		if got := recv.got(); len(got) != 1 {
+			t.Fatalf("%d RecordCompleted delivered, want exactly one: %v", len(got), got)
 		}
 	})
 }
