@@ -63,6 +63,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StatusCallbackQueuesInOneTransaction", testStatusCallbackQueuesInOneTransaction},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
+		{"KeptCounts", testKeptCounts},
+		{"FlipOffset", testFlipOffset},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
