@@ -201,6 +201,9 @@ type Bridge struct {
 	// muted party, a third party (updateDirectLocked, with mu held).
 	direct      atomic.Bool
 	overlayUsed atomic.Bool
+	// live are the channels this bridge holds read on arrival while
+	// direct (liveref.go; guarded by mu).
+	live []*Channel
 }
 
 // updateDirectLocked decides whether the bridge forwards directly.
@@ -211,6 +214,7 @@ func (b *Bridge) updateDirectLocked() {
 		d = !x.muted && !y.muted && (notCall(x.ch) && notCall(y.ch) || x.ch.external || y.ch.external)
 	}
 	b.direct.Store(d)
+	b.updateLiveLocked()
 }
 
 // notCall reports whether a channel is a snoop or a stream (AudioSocket,
@@ -692,14 +696,16 @@ func (b *Bridge) stepper() func() {
 	const maxCatchUp = 10
 	var due time.Time // when the next frame is due
 	return func() {
-		// The parties' sockets are the bridge's to read (SetOwned): their
-		// packets reach the taps here, forwarded at once when direct.
-		for _, mb := range *b.snap.Load() {
-			mb.ch.media.Flush()
-		}
 		if b.direct.Load() {
+			// The parties' sockets are read as packets arrive
+			// (updateLiveLocked), forwarded at once: nothing to do here.
 			due = time.Time{} // mixing again starts from then
 			return
+		}
+		// The parties' sockets are the bridge's to read (SetOwned): their
+		// packets reach the taps here.
+		for _, mb := range *b.snap.Load() {
+			mb.ch.media.Flush()
 		}
 		now := b.m.now()
 		if due.IsZero() {

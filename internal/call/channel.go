@@ -108,6 +108,11 @@ type Channel struct {
 	noCallRecord bool
 	// external: an external media channel (set at creation).
 	external bool
+	// liveRefs counts what needs the channel's audio as it arrives (a
+	// direct bridge it is in, a snoop of it streamed through one): while
+	// positive, its RTP socket is read on arrival (liveref.go).
+	liveMu   sync.Mutex
+	liveRefs int
 	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
 	talk *talkDetector
 	// l16, set at creation, decodes the L16 RTP of an external media

@@ -15,6 +15,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // BenchmarkRTPStreamedCallCPU: the whole cost, in CPU time of the process,
@@ -144,100 +145,118 @@ func BenchmarkRTPStreamedCallCPU(b *testing.B) {
 	}
 }
 
-// BenchmarkRTPStreamLatency: what an RTP snoop stream adds to a recorded
-// call's audio, at the real pace of one frame per 20 ms, on real sockets
-// read by a Poller as in the server (10 ms rounds, the call's socket read
-// every 100 ms): from the phone's send to the far end's read of the same
-// frame, through the call's socket, the snoop (spy=in), the bridge and the
-// RTP external media channel. Run it with -benchtime=250x (5 s);
-// p50/p99/max in µs. Most of it is the wait for the Poller's next read of
-// the call's socket (up to 100 ms): a snoop hears the call's audio when its
-// recordings do.
-func BenchmarkRTPStreamLatency(b *testing.B) {
+// rtpStreamRig is a call on real sockets read by a Poller as in the server
+// (10 ms rounds, each socket read every 100 ms), streamed to an RTP
+// external media channel (ulaw) whose far end is far: through a snoop
+// (via "snoop", spy=in, the way a transcription app streams a caller; the
+// call is recorded) or bridged with the call directly (via "call", a
+// voice bot). Both bridges forward directly.
+type rtpStreamRig struct {
+	m                *Manager
+	call, snoop, ext *Channel
+	br               *Bridge
+	rec              *LiveRecording
+	phone, far       *net.UDPConn
+	to               *net.UDPAddr
+}
+
+func newRTPStreamRig(tb testing.TB, via string) *rtpStreamRig {
 	poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
 	if err != nil {
-		b.Skip("no Poller here:", err)
+		tb.Skip("no Poller here:", err)
 	}
-	ports, err := rtp.NewPorts("127.0.0.1", 46000, 46999)
+	lo, hi := testutil.FreeUDPPortRange(tb, 16)
+	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	m := NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: b.TempDir(), Poller: poller})
-	b.Cleanup(func() { m.HangupAll(CauseNormalClearing); poller.Close() })
-	m.opts.Bus.Register(event.NewSubscriber("bench", 100000, false), nil)
-	phone, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
+	r := &rtpStreamRig{}
+	r.m = NewManager(Options{Bus: event.NewBus("bench"), Ports: ports, RecordingsDir: tb.TempDir(), Poller: poller})
+	tb.Cleanup(func() { r.m.HangupAll(CauseNormalClearing); poller.Close() })
+	r.m.opts.Bus.Register(event.NewSubscriber("bench", 100000, false), nil)
+	if r.phone, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { phone.Close() })
-	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
+	tb.Cleanup(func() { r.phone.Close() })
+	if r.far, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { far.Close() })
+	tb.Cleanup(func() { r.far.Close() })
 	ulaw := sdp.Format{PayloadType: 0, Name: "PCMU", ClockRate: 8000}
 	cfg, err := ports.ListenConfig(poller)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	ch, err := m.newChannel(channelSpec{user: "alice", callID: "c1", dialplan: DialplanCEP{Context: "default", Exten: "300"},
+	r.call, err = r.m.newChannel(channelSpec{user: "alice", callID: "c1", dialplan: DialplanCEP{Context: "default", Exten: "300"},
 		state: StateUp, dialog: newFakeDialog(), choice: sdp.Choice{Audio: ulaw},
-		remote: &sdp.Media{Addr: phone.LocalAddr().(*net.UDPAddr), Formats: []sdp.Format{ulaw}, Direction: sdp.SendRecv, Ptime: 20}}, cfg)
+		remote: &sdp.Media{Addr: r.phone.LocalAddr().(*net.UDPAddr), Formats: []sdp.Format{ulaw}, Direction: sdp.SendRecv, Ptime: 20}}, cfg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	ch.enterStasis("bench", nil)
-	benchRecord(b, ch, "first")
-	j, err := m.Snoop(ChannelID(ch.id), SnoopOptions{Spy: "in", App: "bench"})
+	r.call.enterStasis("bench", nil)
+	r.to = net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
+	streamed := r.call
+	if via == "snoop" {
+		r.rec = benchRecord(tb, r.call, "first")
+		j, err := r.m.Snoop(ChannelID(r.call.id), SnoopOptions{Spy: "in", App: "bench"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if r.snoop, err = r.m.channel(string(j.ID)); err != nil {
+			tb.Fatal(err)
+		}
+		streamed = r.snoop
+	}
+	ej, err := r.m.ExternalMedia(ExternalMediaOptions{App: "bench", ExternalHost: r.far.LocalAddr().String(), Encapsulation: "rtp", Transport: "udp", Format: "ulaw"})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	sn, err := m.channel(string(j.ID))
-	if err != nil {
-		b.Fatal(err)
+	if r.ext, err = r.m.channel(string(ej.ID)); err != nil {
+		tb.Fatal(err)
 	}
-	ej, err := m.ExternalMedia(ExternalMediaOptions{App: "bench", ExternalHost: far.LocalAddr().String(), Encapsulation: "rtp", Transport: "udp", Format: "ulaw"})
-	if err != nil {
-		b.Fatal(err)
+	if r.br, err = r.m.createBridge("", "mixing", ""); err != nil {
+		tb.Fatal(err)
 	}
-	ext, err := m.channel(string(ej.ID))
-	if err != nil {
-		b.Fatal(err)
-	}
-	br, err := m.createBridge("", "mixing", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, c := range []*Channel{sn, ext} {
-		if err := br.AddChannel(c, false); err != nil {
-			b.Fatal(err)
+	for _, c := range []*Channel{streamed, r.ext} {
+		if err := r.br.AddChannel(c, false); err != nil {
+			tb.Fatal(err)
 		}
 	}
-	// Frame i carries µ-law code 0x10+i%64 (it survives decoding
-	// and encoding unchanged): the far end knows which it got.
-	sent := make([]time.Time, b.N)
-	lat := make([]time.Duration, 0, b.N)
+	if !r.br.direct.Load() {
+		tb.Fatal("the stream's bridge mixes")
+	}
+	return r
+}
+
+// latencies sends frames from the phone at the real pace (one per 20 ms;
+// frame i carries µ-law code 0x10+i%64, which survives decoding and
+// encoding unchanged, so the far end knows which it got) and returns how
+// long each took from the phone's send to the far end's read, for the
+// frames the far end got, and the RTP sequence numbers used (first, first+n).
+func (r *rtpStreamRig) latencies(n, first int) []time.Duration {
+	sent := make([]atomic.Int64, n) // UnixNano (the far end reads it when the frame comes)
+	lat := make([]time.Duration, 0, n)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		buf := make([]byte, 1500)
 		var p pionrtp.Packet
 		next := 0
-		for next < b.N {
-			_ = far.SetReadDeadline(time.Now().Add(2 * time.Second))
-			n, _, err := far.ReadFromUDP(buf)
+		for next < n {
+			_ = r.far.SetReadDeadline(time.Now().Add(2 * time.Second))
+			k, _, err := r.far.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
 			at := time.Now()
-			if p.Unmarshal(buf[:n]) != nil || len(p.Payload) == 0 {
+			if p.Unmarshal(buf[:k]) != nil || len(p.Payload) == 0 {
 				continue
 			}
-			for next < b.N && byte(0x10+next%64) != p.Payload[0] {
-				next++ // lost (or sent before the stream was up)
+			for next < n && byte(0x10+(first+next)%64) != p.Payload[0] {
+				next++ // lost
 			}
-			if next < b.N {
-				lat = append(lat, at.Sub(sent[next]))
+			if next < n {
+				lat = append(lat, time.Duration(at.UnixNano()-sent[next].Load()))
 				next++
 			}
 		}
@@ -245,28 +264,47 @@ func BenchmarkRTPStreamLatency(b *testing.B) {
 	var pkt pionrtp.Packet
 	pkt.Version, pkt.SSRC = 2, 42
 	payload := make([]byte, 160)
-	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	b.ResetTimer()
-	for i := range b.N {
+	for i := range n {
 		<-tick.C
 		for k := range payload {
-			payload[k] = byte(0x10 + i%64)
+			payload[k] = byte(0x10 + (first+i)%64)
 		}
-		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(i), uint32(i*160), payload
+		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(first+i), uint32((first+i)*160), payload
 		raw, _ := pkt.Marshal()
-		sent[i] = time.Now()
-		_, _ = phone.WriteToUDP(raw, to)
+		sent[i].Store(time.Now().UnixNano())
+		_, _ = r.phone.WriteToUDP(raw, r.to)
 	}
 	<-done
-	b.StopTimer()
-	if len(lat) < b.N*9/10 {
-		b.Fatalf("the far end got %d of %d frames", len(lat), b.N)
+	return lat
+}
+
+// BenchmarkRTPStreamLatency: what an RTP external media stream adds to a
+// call's audio, at the real pace of one frame per 20 ms, on real sockets
+// read by a Poller as in the server (10 ms rounds, a recorded call's
+// socket read every 100 ms): from the phone's send to the far end's read
+// of the same frame, through the call's socket, the snoop (spy=in; the
+// call is recorded) or nothing (the call bridged with its stream), the
+// bridge and the RTP external media channel. Run it with -benchtime=250x
+// (5 s); p50/p99/max in µs. A socket left on the Poller's schedule makes
+// it wait for the next read (up to 100 ms for the snoop's call, up to the
+// bridge's 20 ms tick for the direct bridge).
+func BenchmarkRTPStreamLatency(b *testing.B) {
+	for _, via := range []string{"snoop", "call"} {
+		b.Run(via, func(b *testing.B) {
+			r := newRTPStreamRig(b, via)
+			b.ResetTimer()
+			lat := r.latencies(b.N, 0)
+			b.StopTimer()
+			if len(lat) < b.N*9/10 {
+				b.Fatalf("the far end got %d of %d frames", len(lat), b.N)
+			}
+			slices.Sort(lat)
+			q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) }
+			b.ReportMetric(q(0.5), "p50-µs")
+			b.ReportMetric(q(0.99), "p99-µs")
+			b.ReportMetric(q(1), "max-µs")
+		})
 	}
-	slices.Sort(lat)
-	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) }
-	b.ReportMetric(q(0.5), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
-	b.ReportMetric(q(1), "max-µs")
 }

@@ -40,7 +40,7 @@ func benchChannel(b *testing.B, m *Manager) *Channel {
 	return ch
 }
 
-func benchRecord(b *testing.B, ch *Channel, name string) *LiveRecording {
+func benchRecord(b testing.TB, ch *Channel, name string) *LiveRecording {
 	r, err := ch.Record(RecordOptions{Name: name, Format: "wav", IfExists: "overwrite"})
 	if err != nil {
 		b.Fatal(err)

@@ -69,6 +69,19 @@ type Config struct {
 	NATS NATS `yaml:"nats"`
 	// Webhook configures outgoing notifications (ozeki.go).
 	Webhook Webhook `yaml:"webhook"`
+	// Twilio configures the Twilio Recordings API's live-call control.
+	Twilio Twilio `yaml:"twilio"`
+}
+
+// Twilio configures the Twilio Recordings API.
+type Twilio struct {
+	// MaxRecordingsPerCall bounds the recordings of one call started
+	// through the API (POST Calls/{CallSid}/Recordings) that run at once:
+	// one more is refused with 400 and Twilio's error 16108 ("concurrent
+	// recordings"), nothing started. 0 means 1; -1: no bound (with more
+	// than one running, Twilio.CURRENT names none: 16108). Recordings made
+	// otherwise (ARI, dialplan, policy) are not counted.
+	MaxRecordingsPerCall int `yaml:"max_recordings_per_call"`
 }
 
 // Catalog configures the recordings catalog (metadata and files).
@@ -691,6 +704,9 @@ func (c *Config) ValidateWith(check dialplan.AppCheck) error {
 	}
 	if err := checkRTPHost(c.RTP.Host); err != nil && (sipErr == nil || c.RTP.Host != sipHost) {
 		errs = append(errs, err)
+	}
+	if c.Twilio.MaxRecordingsPerCall < -1 {
+		errs = append(errs, fmt.Errorf("twilio.max_recordings_per_call: %d (0: 1, -1: no bound)", c.Twilio.MaxRecordingsPerCall))
 	}
 	if c.Catalog.DeletedRetentionDays < -1 {
 		errs = append(errs, fmt.Errorf("catalog.deleted_retention_days: %d (0: 40 days, -1: forever)", c.Catalog.DeletedRetentionDays))

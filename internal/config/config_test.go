@@ -272,3 +272,28 @@ func TestNodeLostSeconds(t *testing.T) {
 		t.Fatalf("3 s with node_dead_seconds 3: %v, %v", c.NodeLostAfter(), err)
 	}
 }
+
+// TestTwilioMaxRecordingsPerCall: twilio.max_recordings_per_call defaults
+// to one recording of a call at a time, -1 is no bound, below -1 is
+// refused; the sample configuration states it.
+func TestTwilioMaxRecordingsPerCall(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil || c.Twilio.MaxRecordingsPerCall != 0 {
+		t.Fatalf("default: %d, %v", c.Twilio.MaxRecordingsPerCall, err)
+	}
+	for _, in := range []int{-1, 1, 3} {
+		c := Default()
+		c.Twilio.MaxRecordingsPerCall = in
+		if err := c.Validate(); err != nil {
+			t.Errorf("%d: %v", in, err)
+		}
+	}
+	c.Twilio.MaxRecordingsPerCall = -2
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "twilio.max_recordings_per_call") {
+		t.Errorf("-2: %v, want a twilio.max_recordings_per_call error", err)
+	}
+	s, err := Load("../../config-sample.yaml")
+	if err != nil || s.Twilio.MaxRecordingsPerCall != 1 {
+		t.Errorf("config-sample.yaml: twilio.max_recordings_per_call %d, %v; want it stated as 1", s.Twilio.MaxRecordingsPerCall, err)
+	}
+}

@@ -249,6 +249,9 @@ func (b *Bus) SetTap(tap func(app string, msg []byte)) {
 type observer struct {
 	sub    *Subscriber
 	filter func(Event) bool
+	// encode, when set, makes the observer's message from the event
+	// instead of the event's JSON (ObserveEncoded).
+	encode func(Event) []byte
 }
 
 // ErrObserverExists is returned by Observe for a name already observing.
@@ -263,6 +266,17 @@ var ErrObserverExists = errors.New("an observer of that name exists")
 // must not call the bus. Messages may be shared between observers: read
 // only. Stop it with Unobserve.
 func (b *Bus) Observe(name string, limit int, filter func(Event) bool) (*Subscriber, error) {
+	return b.ObserveEncoded(name, limit, filter, nil)
+}
+
+// ObserveEncoded is Observe with the observer's own message: encode (nil:
+// the event's JSON) makes what is queued for each event the filter accepts.
+// An observer that needs a few fields of an event reads them from the body
+// here, and an event that no application, tap or plain observer takes is
+// never marshalled (Publish marshals only for those). encode runs under the
+// bus lock like filter: quick, and not calling the bus. A nil message is
+// queued as an empty one.
+func (b *Bus) ObserveEncoded(name string, limit int, filter func(Event) bool, encode func(Event) []byte) (*Subscriber, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if o := b.observers[name]; o != nil {
@@ -276,7 +290,7 @@ func (b *Bus) Observe(name string, limit int, filter func(Event) bool) (*Subscri
 	if b.observers == nil {
 		b.observers = map[string]*observer{}
 	}
-	b.observers[name] = &observer{sub: sub, filter: filter}
+	b.observers[name] = &observer{sub: sub, filter: filter, encode: encode}
 	return sub, nil
 }
 
@@ -524,9 +538,22 @@ func (b *Bus) Publish(ev Event) {
 	if b.declared != nil && !b.declared(ev.Type) {
 		return
 	}
-	raw, err := json.Marshal(ev.Body)
-	if err != nil || len(raw) < 2 || raw[0] != '{' {
-		return
+	// The body is marshalled once, when the first recipient that takes JSON
+	// is found: an event that only encoded observers (or nobody) take costs
+	// no marshalling. A body that does not marshal to an object reaches
+	// nobody that takes JSON.
+	var raw []byte
+	bad := false
+	marshal := func() bool {
+		if raw == nil && !bad {
+			r, err := json.Marshal(ev.Body)
+			if err != nil || len(r) < 2 || r[0] != '{' {
+				bad = true
+			} else {
+				raw = r
+			}
+		}
+		return !bad
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -534,6 +561,9 @@ func (b *Bus) Publish(ev Event) {
 	for _, app := range b.apps {
 		if app.Subscriber == nil || !b.wants(app, ev) || !allowed(app, ev.Type) {
 			continue
+		}
+		if !marshal() {
+			return
 		}
 		msg := withApplication(raw, app.Name)
 		app.Subscriber.push(msg)
@@ -548,6 +578,9 @@ func (b *Bus) Publish(ev Event) {
 	if b.tap != nil {
 		for _, name := range ev.Apps {
 			if name != "" && !tapped[name] {
+				if !marshal() {
+					return
+				}
 				b.tap(name, withApplication(raw, name))
 			}
 		}
@@ -558,6 +591,17 @@ func (b *Bus) Publish(ev Event) {
 			continue
 		}
 		if o.filter != nil && !o.filter(ev) {
+			continue
+		}
+		if o.encode != nil {
+			msg := o.encode(ev)
+			if msg == nil {
+				msg = []byte{}
+			}
+			o.sub.push(msg)
+			continue
+		}
+		if !marshal() {
 			continue
 		}
 		o.sub.push(raw)

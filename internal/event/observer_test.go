@@ -94,3 +94,66 @@ func TestObserverOverflowDropsItWithoutBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// countedBody counts its marshalling.
+type countedBody struct {
+	Base
+	n *int
+}
+
+func (c *countedBody) MarshalJSON() ([]byte, error) {
+	*c.n++
+	return []byte(`{"type":"` + c.Type + `","application":""}`), nil
+}
+
+// TestEncodedObserverCostsNoMarshalling: an event that only an encoded
+// observer takes is never marshalled (the observer gets its own message);
+// one that an application or a plain observer takes is marshalled once,
+// however many take it.
+func TestEncodedObserverCostsNoMarshalling(t *testing.T) {
+	b := NewBus("id")
+	enc, err := b.ObserveEncoded("page", 10, nil, func(ev Event) []byte {
+		if ev.Type == "Quiet" {
+			return nil
+		}
+		return []byte(ev.Type)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	body := func(typ string) *countedBody { return &countedBody{Base: Base{Type: typ}, n: &n} }
+	b.Publish(Event{Type: "X", Sources: []string{"channel:1"}, Body: body("X")})
+	b.Publish(Event{Type: "Quiet", Body: body("Quiet")})
+	if n != 0 {
+		t.Fatalf("marshalled %d times for an encoded observer alone, want 0", n)
+	}
+	if q := enc.Next(nil); len(q) != 2 || string(q[0]) != "X" || q[1] == nil || len(q[1]) != 0 {
+		t.Fatalf("encoded observer got %q", q)
+	}
+	if _, err := b.ObserveEncoded("page", 10, nil, nil); !errors.Is(err, ErrObserverExists) {
+		t.Fatalf("second observer of one name: %v", err)
+	}
+
+	app := NewSubscriber("a", 10, false)
+	b.Register(app, nil)
+	b.Subscribe("a", "channel:1")
+	plain, _ := b.Observe("hook", 10, nil)
+	b.Publish(Event{Type: "X", Sources: []string{"channel:1"}, Body: body("X")})
+	if n != 1 {
+		t.Fatalf("marshalled %d times for an application and a plain observer, want 1", n)
+	}
+	if got := app.Next(nil); len(got) != 1 || !strings.Contains(string(got[0]), `"application":"a"`) {
+		t.Fatalf("the application got %q", got)
+	}
+	if got := plain.Next(nil); len(got) != 1 || !strings.Contains(string(got[0]), `"type":"X"`) {
+		t.Fatalf("the plain observer got %q", got)
+	}
+	if got := enc.Next(nil); len(got) != 1 || string(got[0]) != "X" {
+		t.Fatalf("the encoded observer got %q", got)
+	}
+	b.Publish(Event{Type: "Y", Body: body("Y")}) // for no application: the plain observer's
+	if n != 2 {
+		t.Fatalf("marshalled %d times, want 2", n)
+	}
+}

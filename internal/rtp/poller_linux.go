@@ -56,6 +56,8 @@ type member struct {
 	holder  atomic.Int64 // who holds busy: a worker's goroutine id, drainerHolds, or 0 (none yet)
 	removed bool
 	owned   atomic.Bool // drained by its owner, not by the worker
+	live    atomic.Bool // read on arrival by its own reader (SetLive), not by the worker
+	lv      liveState   // the on-arrival reader (poller_live_linux.go)
 	every   int         // read every this many rounds (slowEvery, or more: AddEvery)
 	phase   int         // read on rounds where (round+phase)%every == 0
 	sock    *Socket
@@ -206,6 +208,7 @@ func (r *Registration) SetOwned(on bool) { r.m.owned.Store(on) }
 // running and will not run again. It must not be called from the socket's
 // own handler; it is idempotent.
 func (r *Registration) Remove() {
+	r.stopLive()
 	w := r.w
 	w.mu.Lock()
 	old := *w.list.Load()
@@ -231,6 +234,11 @@ func (p *Poller) Close() {
 		}
 		for _, w := range p.workers {
 			<-w.done
+		}
+		for _, w := range p.workers {
+			for _, m := range *w.list.Load() {
+				m.stopLiveReader()
+			}
 		}
 	})
 }
@@ -297,7 +305,7 @@ func (w *pollWorker) run() {
 // ticks due.
 func (w *pollWorker) round(round int) {
 	for _, m := range *w.list.Load() {
-		if !m.owned.Load() && (round+m.phase)%m.every == 0 {
+		if !m.owned.Load() && !m.live.Load() && (round+m.phase)%m.every == 0 {
 			w.drain(m)
 		}
 	}

@@ -74,3 +74,9 @@ func (*Poller) AddTick(time.Duration, func()) *Tick { return &Tick{} }
 
 // Remove is only implemented on Linux.
 func (*Tick) Remove() {}
+
+// SetLive is only implemented on Linux.
+func (*Registration) SetLive(bool) error { return nil }
+
+// Live is only implemented on Linux.
+func (*Registration) Live() bool { return false }

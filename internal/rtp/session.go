@@ -286,6 +286,19 @@ func (s *Session) SetOwned(on bool) {
 	}
 }
 
+// SetLive reads the RTP socket as each packet arrives (on), for a session
+// whose audio feeds a live stream, instead of on the Poller's schedule
+// (Registration.SetLive); off hands it back. Without a Poller it does
+// nothing: goroutines read at once.
+func (s *Session) SetLive(on bool) {
+	if len(s.regs) > 0 {
+		_ = s.regs[0].SetLive(on)
+	}
+}
+
+// Live reports whether the RTP socket is read on arrival (SetLive).
+func (s *Session) Live() bool { return len(s.regs) > 0 && s.regs[0].Live() }
+
 // Flush hands the handler what the RTP socket holds now, so that an action
 // taken at this moment (stopping or pausing a recording, a hangup) sees
 // every packet that arrived before it: a packet already being handled (its

@@ -330,7 +330,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/"+restcomm.APIVersion+"/", rc)
 	tw := twilio.New(twilio.Options{Catalog: s.catalog, Logger: log,
 		PublicURL: cfg.HTTP.PublicURL, MediaAccess: cfg.Catalog.MediaAccess, CacheDir: filepath.Join(cfg.DataDir, "cache", "mp3"),
-		Calls: s.calls})
+		Calls: s.calls, MaxRecordingsPerCall: cfg.Twilio.MaxRecordingsPerCall})
 	if s.cluster != nil {
 		// Live-call control of a call on another node goes to that node.
 		if s.twRelay, err = startTwilioRelay(s.cluster, tw, s.calls, log); err != nil {

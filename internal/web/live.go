@@ -82,7 +82,7 @@ func newLive(c call.Calls, b *event.Bus, log *slog.Logger) *live {
 	if b == nil {
 		return l
 	}
-	sub, err := b.Observe(observerName, 4096, liveEvent)
+	sub, err := b.ObserveEncoded(observerName, 4096, liveEvent, liveMessage)
 	if err != nil {
 		log.Warn("web: live calls not updated", "err", err)
 		return l
@@ -96,6 +96,45 @@ func newLive(c call.Calls, b *event.Bus, log *slog.Logger) *live {
 func liveEvent(ev event.Event) bool {
 	return strings.HasPrefix(ev.Type, "Channel") || strings.HasPrefix(ev.Type, "Recording") ||
 		ev.Type == "StasisStart" || ev.Type == "StasisEnd" || strings.HasPrefix(ev.Type, "Bridge")
+}
+
+// liveMessage is what the live page's observer queues for an event: for a
+// recording's start and end the fields apply reads, in the event's JSON
+// layout; for the other events nothing (they only wake the page's streams).
+// So the bus marshals no whole event for the page (it does for an ARI
+// application that takes it).
+func liveMessage(ev event.Event) []byte {
+	switch ev.Type {
+	case "RecordingStarted", "RecordingFinished", "RecordingFailed":
+	default:
+		return nil
+	}
+	var r call.LiveRecordingJSON
+	switch b := ev.Body.(type) {
+	case *call.RecordingEvent:
+		r = b.Recording
+	case call.RecordingEvent:
+		r = b.Recording
+	default:
+		msg, _ := json.Marshal(ev.Body) // another body: apply reads its JSON
+		return msg
+	}
+	msg, _ := json.Marshal(liveRecordingMsg{Type: ev.Type, Recording: liveRecordingFields{
+		Name: r.Name, Format: r.Format, TargetURI: r.TargetURI, State: string(r.State)}})
+	return msg
+}
+
+// liveRecordingMsg is the part of a recording event that apply reads.
+type liveRecordingMsg struct {
+	Type      string              `json:"type"`
+	Recording liveRecordingFields `json:"recording"`
+}
+
+type liveRecordingFields struct {
+	Name      string `json:"name"`
+	Format    string `json:"format"`
+	TargetURI string `json:"target_uri"`
+	State     string `json:"state"`
 }
 
 func (l *live) close() {
@@ -114,7 +153,7 @@ func (l *live) run() {
 			if err := l.sub.Reason(); err != nil && !errors.Is(err, event.ErrUnobserved) {
 				// Dropped on overflow: observe again from a clean slate.
 				l.log.Warn("web: live observer dropped; re-observing", "err", err)
-				if sub, err2 := l.bus.Observe(observerName, 4096, liveEvent); err2 == nil {
+				if sub, err2 := l.bus.ObserveEncoded(observerName, 4096, liveEvent, liveMessage); err2 == nil {
 					l.sub = sub
 					continue
 				}
@@ -129,6 +168,9 @@ func (l *live) run() {
 }
 
 func (l *live) apply(msg []byte) {
+	if len(msg) == 0 {
+		return // an event that only wakes the streams (liveMessage)
+	}
 	var ev struct {
 		Type      string                 `json:"type"`
 		Recording call.LiveRecordingJSON `json:"recording"`

@@ -2,10 +2,12 @@ package web
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,5 +124,56 @@ func TestLiveCallsFollowTheBusAndActThroughCalls(t *testing.T) {
 	}
 	if !strings.Contains(f.do(t, "GET", "/live", nil, c).Body.String(), `id="calls"`) {
 		t.Fatal("live page")
+	}
+}
+
+// marshalCount counts how often the bus marshals an event body.
+type marshalCount struct {
+	call.RecordingEvent
+	n *atomic.Int32
+}
+
+func (m *marshalCount) MarshalJSON() ([]byte, error) {
+	m.n.Add(1)
+	return json.Marshal(m.RecordingEvent)
+}
+
+// TestLiveObserverMarshalsNoEvent: the live page follows the bus without the
+// bus marshalling any event for it (it reads a recording event's fields from
+// the body), and a channel event still wakes its streams.
+func TestLiveObserverMarshalsNoEvent(t *testing.T) {
+	bus := event.NewBus("test")
+	l := newLive(&fakeCalls{state: "recording"}, bus, slog.New(slog.DiscardHandler))
+	t.Cleanup(l.close)
+	var n atomic.Int32
+	l.mu.Lock()
+	woken := l.changed
+	l.mu.Unlock()
+	bus.Publish(event.Event{Type: "ChannelStateChange", Sources: []string{"channel:ch1"}, Body: &marshalCount{n: &n}})
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a channel event did not wake the live streams")
+	}
+	bus.Publish(event.Event{Type: "RecordingStarted", Sources: []string{"channel:ch1"}, Body: &call.RecordingEvent{Base: event.Base{Type: "RecordingStarted"},
+		Recording: call.LiveRecordingJSON{Name: "web/2", Format: "wav", State: "recording", TargetURI: "channel:ch1"}}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		r := l.recs["web/2"]
+		l.mu.Unlock()
+		if r != nil {
+			if r.Target != "channel:ch1" || r.Format != "wav" || r.State != "recording" {
+				t.Fatalf("live recording %+v", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("RecordingStarted not applied")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := n.Load(); got != 0 {
+		t.Fatalf("the bus marshalled %d events for the live page alone, want 0", got)
 	}
 }

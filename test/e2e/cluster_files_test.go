@@ -144,8 +144,8 @@ func TestClusterServesLocalRecordingsOfOtherNode(t *testing.T) {
 // TestClusterTwilioLiveControlOnOtherNode: the npm twilio library, sent to
 // node B, starts, pauses, resumes and stops the recording of a call that
 // node A carries: B relays each request over NATS to A, which runs it.
-// Twilio's own errors (Twilio.CURRENT while a second recording runs, an
-// unknown call) come back as A (or any node) gives them.
+// Twilio's own errors (a second recording while one runs, an unknown
+// call) come back as A (or any node) gives them.
 func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
 		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
@@ -178,7 +178,7 @@ func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
 	if !meta.IsRecordingSid(sid) || l["status"] != "in-progress" || l["callSid"] != callSid {
 		t.Fatalf("create through B: %v", l)
 	}
-	secondRecording(t, b, acc, callSid, sid)
+	secondRecordingRefused(t, b, acc, callSid, sid)
 	if l := twilioLive(t, b, acc, "CA"+strings.Repeat("0", 32), "", nil); l["error"] != true || l["status"] != 404.0 || l["code"] != 20404.0 {
 		t.Errorf("an unknown call through B: %v, want 404/20404", l)
 	}

@@ -62,10 +62,11 @@ func longestZeroRun(pcm []int16) int {
 	return best
 }
 
-// secondRecording: a second recording of the call, while first runs, is
-// started (Twilio's calls may have several at a time); Twilio.CURRENT
-// then names none of them (Twilio's 16108, "concurrent recordings"); the
-// second is stopped by its Sid, and Twilio.CURRENT names first again.
+// secondRecording: on a node that allows more than one recording of a
+// call at a time (twilio.max_recordings_per_call), a second recording of
+// the call, while first runs, is started; Twilio.CURRENT then names none
+// of them (Twilio's 16108, "concurrent recordings"); the second is stopped
+// by its Sid, and Twilio.CURRENT names first again.
 func secondRecording(t *testing.T, n *node, acc meta.Account, callSid, first string) {
 	t.Helper()
 	l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingTrack": "inbound"})
@@ -93,7 +94,9 @@ func TestTwilioLiveCallRecording(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
 		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
 	}
-	n := startNode(t)
+	// More than one recording of a call at a time (the default is one:
+	// TestTwilioSecondRecordingRefused), so that Twilio.CURRENT can name none.
+	n := startNode(t, func(c *config.Config) { c.Twilio.MaxRecordingsPerCall = -1 })
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
 	phone := newPhone(t, "udp")
@@ -105,7 +108,7 @@ func TestTwilioLiveCallRecording(t *testing.T) {
 	if !strings.HasPrefix(callSid, "CA") {
 		t.Fatalf("CALLSID %q", callSid)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	sent := 0
 	send := func(ms int) {
@@ -178,6 +181,84 @@ func TestTwilioLiveCallRecording(t *testing.T) {
 	}
 	if d := lengths["silence"]; d < 2.8 || d > 3.4 {
 		t.Errorf("silence: %.2f s recorded, want about 3 s (the paused second as silence)", d)
+	}
+	must(t, call.Hangup(ctx))
+	events.skipTo("ChannelDestroyed", 5*time.Second)
+}
+
+// secondRecordingRefused: with the default twilio.max_recordings_per_call
+// (one), a second start while first runs is Twilio's 400/16108 naming
+// first, and nothing is started: the call still has its one recording in
+// the catalog.
+func secondRecordingRefused(t *testing.T, n *node, acc meta.Account, callSid, first string) {
+	t.Helper()
+	before := callRows(t, n, acc, callSid)
+	l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingTrack": "inbound"})
+	if l["error"] != true || l["status"] != 400.0 || l["code"] != 16108.0 || l["moreInfo"] != "https://www.twilio.com/docs/errors/16108" {
+		t.Fatalf("a second recording while %s runs: %v, want Twilio's 400/16108", first, l)
+	}
+	if msg, _ := l["message"].(string); !strings.Contains(msg, first) {
+		t.Errorf("the refusal %q does not name the running recording %s", msg, first)
+	}
+	if after := callRows(t, n, acc, callSid); after != before {
+		t.Errorf("the call's recordings in the catalog: %d, then %d after the refused start", before, after)
+	}
+}
+
+// callRows counts the call's recordings in the catalog (of every source).
+func callRows(t *testing.T, n *node, acc meta.Account, callSid string) int {
+	t.Helper()
+	page, err := n.srv.Catalog().Meta.ListRecordings(context.Background(), meta.Query{AccountSid: acc.Sid, CallSid: callSid, Limit: 100, SortBy: meta.SortDateCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(page.Items)
+}
+
+// TestTwilioSecondRecordingRefused: by default a call has one recording of
+// the Twilio API at a time, as the issue asks. The npm twilio library's
+// second start while one is in progress, and again while it is paused, gets
+// Twilio's 400/16108 naming the running one, and nothing is started; once
+// it is stopped a new one starts. A recording of the call made by an ARI
+// application does not count: the Twilio API can neither pause nor stop
+// it, so it must not keep the API from recording.
+func TestTwilioSecondRecordingRefused(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
+		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
+	}
+	n := startNode(t)
+	events := n.connect("test")
+	acc := defaultAccount(t, n)
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "350")
+	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
+	var v struct{ Value string }
+	_ = json.Unmarshal(body, &v)
+	callSid := v.Value
+	if !strings.HasPrefix(callSid, "CA") {
+		t.Fatalf("CALLSID %q", callSid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// An ARI recording of the channel first: not the Twilio API's.
+	n.mustDo("POST", "/channels/"+id+"/record?name=tw-ari-"+callSid+"&format=wav", 201)
+
+	l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingTrack": "inbound"})
+	first, _ := l["sid"].(string)
+	if !meta.IsRecordingSid(first) || l["status"] != "in-progress" {
+		t.Fatalf("the first recording, beside an ARI one: %v", l)
+	}
+	secondRecordingRefused(t, n, acc, callSid, first)
+	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused"}); l["status"] != "paused" || l["sid"] != first {
+		t.Fatalf("pause: %v", l)
+	}
+	secondRecordingRefused(t, n, acc, callSid, first)
+	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != first {
+		t.Fatalf("stop: %v", l)
+	}
+	l = twilioLive(t, n, acc, callSid, "", map[string]string{"recordingTrack": "inbound"})
+	if next, _ := l["sid"].(string); !meta.IsRecordingSid(next) || next == first || l["status"] != "in-progress" {
+		t.Fatalf("a recording after the first was stopped: %v", l)
 	}
 	must(t, call.Hangup(ctx))
 	events.skipTo("ChannelDestroyed", 5*time.Second)

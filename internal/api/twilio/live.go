@@ -31,9 +31,10 @@ type LiveCalls interface {
 // Twilio's error codes of recording control.
 const (
 	CodeInvalidCallState = 21220 // the call is not in progress
-	// CodeConcurrentRecording: Twilio.CURRENT names no one recording, as
-	// more than one of the call's runs (Twilio's "Request failed due to
-	// concurrent recordings").
+	// CodeConcurrentRecording: Twilio's "Request failed due to concurrent
+	// recordings": a start while the call already has as many recordings
+	// running as allowed (Options.MaxRecordingsPerCall), or Twilio.CURRENT
+	// where more than one of the call's runs (it names none).
 	CodeConcurrentRecording = 16108
 	// CodeRecordingState: the recording is not in a state to accept the
 	// action (Twilio's "Resource not in a state to accept recording action
@@ -61,6 +62,33 @@ type liveRec struct {
 	// kept: the callback is kept with the catalog row (keepCallback), so
 	// the catalog may queue its final status with the final row.
 	kept bool
+}
+
+// runningLocked is the call's recordings started here that have not been
+// asked to stop (s.mu held): those still starting included.
+func (s *Server) runningLocked(callSid string) []*liveRec {
+	var out []*liveRec
+	for _, x := range s.live[callSid] {
+		if !x.stopped {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// describeRunning names running recordings for an error (s.mu held): their
+// Sids and statuses, or "a recording being started" for one whose row is
+// not there yet.
+func describeRunning(running []*liveRec) string {
+	var names []string
+	for _, x := range running {
+		if x.sid != "" {
+			names = append(names, "the recording "+x.sid+" ("+x.status+")")
+		} else {
+			names = append(names, "a recording being started")
+		}
+	}
+	return strings.Join(names, " and ")
 }
 
 // liveByCall is the API's running recordings of a call.
@@ -124,13 +152,20 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := NamePrefix + req.callSid + "/" + hex.EncodeToString(b[:])
-	// A call may have more than one recording at a time, as Twilio's;
-	// Twilio.CURRENT then names none (16108).
 	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress", callback: cb}
 	if channels == "dual" {
 		lr.channels = 2
 	}
+	// A call has one recording of this API at a time unless the operator
+	// allows more (Twilio.CURRENT then names none: 16108). Counted and
+	// added at once, so two starts at the same moment cannot both pass.
 	s.mu.Lock()
+	if running := s.runningLocked(req.callSid); s.o.MaxRecordingsPerCall >= 0 && len(running) >= max(s.o.MaxRecordingsPerCall, 1) {
+		err := fail(400, CodeConcurrentRecording, "Request failed due to concurrent recordings: the call %s already has %s", req.callSid, describeRunning(running))
+		s.mu.Unlock()
+		s.writeError(w, err)
+		return
+	}
 	s.live[req.callSid] = append(s.live[req.callSid], lr)
 	s.mu.Unlock()
 	release := func() {

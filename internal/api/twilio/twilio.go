@@ -72,6 +72,10 @@ type Options struct {
 	// Webhook sends recording status callbacks (SetWebhook); nil: a
 	// RecordingStatusCallback is refused.
 	Webhook *webhook.Sender
+	// MaxRecordingsPerCall bounds a call's recordings started through
+	// this API that run at once (twilio.max_recordings_per_call): one
+	// more is 400 with 16108. 0 means 1; below 0, no bound.
+	MaxRecordingsPerCall int
 }
 
 // Server is the HTTP handler; mount it at /2010-04-01/.
