@@ -145,7 +145,8 @@ type Service struct {
 	Peers PeerFiles
 
 	up         uploads
-	hashing    sync.Mutex // one background hash at a time
+	finishing  atomic.Int64 // Finished calls under way (WaitUploads)
+	hashing    sync.Mutex   // one background hash at a time
 	localOnce  sync.Once
 	localStore *blob.Local
 	localErr   error
@@ -279,6 +280,8 @@ func (s *Service) Paused(ctx context.Context, name string, on bool, q *meta.Qual
 // the failure: it is repaired in place and measured. When the write fails
 // (e.g. the database's disk is full) Reconcile retries it.
 func (s *Service) Finished(ctx context.Context, in Info) error {
+	s.finishing.Add(1) // until its upload job is registered
+	defer s.finishing.Add(-1)
 	var cdr *meta.CDR
 	if in.CDR != nil {
 		c := *in.CDR

@@ -237,6 +237,28 @@ func (s *Service) rescanUpload(row meta.Recording) {
 	s.startUpload(row, ct)
 }
 
+// WaitUploads waits until no recording's end is being catalogued
+// (Finished) and no upload (or background checksum) job is running or
+// waiting to retry, or until ctx is done; it reports whether all were
+// done. A drain (server.Shutdown) calls it once its calls have ended, so
+// that the recordings it let finish reach object storage before Close
+// stops the jobs: a stopped job resumes only at the node's next start,
+// which a node taken out of a cluster never has.
+func (s *Service) WaitUploads(ctx context.Context) bool {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.finishing.Load() == 0 && s.Uploading() == 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
 // Close stops the upload jobs (those unfinished are started again by the
 // next start's Reconcile) and waits for them.
 func (s *Service) Close() {

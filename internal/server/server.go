@@ -599,13 +599,21 @@ func (s *Server) Namer() *recname.Namer { return s.namer }
 func (s *Server) Bus() *event.Bus { return s.bus }
 
 // Shutdown stops taking calls, lets the calls in progress (and their
-// recordings) finish until ctx is done, then hangs up what is left and
-// stops everything: SIP, calls and media, then HTTP.
+// recordings) finish and the recordings' uploads to object storage end,
+// until ctx is done, then hangs up what is left and stops everything:
+// SIP, calls and media, then HTTP. An upload still unfinished when ctx
+// is done resumes at the node's next start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("draining: new calls are refused", "channels", s.calls.Count())
 	s.draining.Store(true)
 	s.sip.StopAccepting()
 	s.calls.Drain(ctx)
+	if n := s.catalog.Uploading(); n > 0 {
+		s.log.Info("draining: waiting for the recordings' uploads", "uploading", n)
+	}
+	if !s.catalog.WaitUploads(ctx) {
+		s.log.Warn("draining: uploads unfinished; they resume at the next start", "uploading", s.catalog.Uploading())
+	}
 	return s.Close()
 }
 

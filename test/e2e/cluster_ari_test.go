@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -312,5 +313,79 @@ func TestClusterAriClientRecordsRemoteCall(t *testing.T) {
 	}
 	if wav := b.mustDo("GET", "/recordings/stored/"+urlq(name)+"/file", 200); len(wav) < 16000 {
 		t.Fatalf("B's file: %d bytes, want over a second of audio", len(wav))
+	}
+}
+
+// TestClusterAriClientRecordsCallsOnBothNodes: one unmodified npm
+// ari-client app, connected to node A only, answers and records two
+// calls, one landing on A and one on B, as it would two calls of one
+// Asterisk: each node makes the recording of its own call, and the app
+// hears both recordings finish.
+func TestClusterAriClientRecordsCallsOnBothNodes(t *testing.T) {
+	a, b, app, _, _ := clusterNodes(t)
+	name := "cluster/both-" + app
+	proc := nodeari.Start(t, "cluster-record.js", map[string]string{
+		"ARI_URL": a.baseURL(), "ARI_APP": app, "REC_NAME": name, "CALLS": "2", "RECORD_MS": "1500", "TIMEOUT_MS": "50000",
+	})
+	if _, err := proc.WaitLine("READY", 20*time.Second); err != nil {
+		t.Fatalf("ari-client did not connect: %v\n%s", err, proc.Output())
+	}
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	phone := newPhone(t, "udp")
+	want := map[string]*node{} // recording name -> the node that makes it
+	var calls []*sipua.Call
+	for i, n := range []*node{a, b} {
+		call, err := phone.Dial(ctx, n.target("302"), sipua.CallOptions{})
+		if err != nil {
+			t.Fatalf("dial %s: %v\n%s", n.cfg.NodeID, err, proc.Output())
+		}
+		l, err := proc.WaitLine("RECORDING", 10*time.Second)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, proc.Output())
+		}
+		ch, _ := l["channel"].(string)
+		rec := fmt.Sprintf("%s-%d", name, i+1)
+		if l["name"] != rec || !strings.HasPrefix(ch, n.cfg.NodeID+"-") {
+			t.Fatalf("RECORDING %v: want %s of a channel of %s", l, rec, n.cfg.NodeID)
+		}
+		want[rec] = n
+		calls = append(calls, call)
+		go func() { _ = call.SendAudio(ctx, sweep(8*3000)) }()
+	}
+	for _, call := range calls {
+		wait(t, call.Ended(), 20*time.Second, "BYE from the app on A")
+	}
+	if err := proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("app: %v\n%s", err, proc.Output())
+	}
+	started := map[string]bool{} // asterisk_id -> a StasisStart seen
+	finished := map[string]bool{}
+	for _, l := range proc.Lines() {
+		switch l["type"] {
+		case "StasisStart":
+			id, _ := l["asterisk_id"].(string)
+			started[id] = true
+		case "RecordingFinished":
+			rec, _ := l["recording"].(map[string]any)
+			n, _ := rec["name"].(string)
+			if d, _ := rec["duration"].(float64); want[n] == nil || d < 1 {
+				t.Fatalf("RecordingFinished %v: want one of %v, over a second", l, want)
+			}
+			finished[n] = true
+		}
+	}
+	if !started[a.srv.Bus().EntityID()] || !started[b.srv.Bus().EntityID()] || len(finished) != 2 {
+		t.Fatalf("app saw StasisStart from %v (want A's and B's asterisk_id), RecordingFinished of %v:\n%s", started, finished, proc.Output())
+	}
+	for rec, n := range want {
+		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, rec)
+		if err != nil || row.Node != n.cfg.NodeID {
+			t.Fatalf("catalog row of %s: %+v, %v; want made on %s", rec, row, err, n.cfg.NodeID)
+		}
+		if wav := n.mustDo("GET", "/recordings/stored/"+urlq(rec)+"/file", 200); len(wav) < 16000 {
+			t.Fatalf("%s's file of %s: %d bytes, want over a second of audio", n.cfg.NodeID, rec, len(wav))
+		}
 	}
 }

@@ -1,13 +1,16 @@
 'use strict';
 // cluster-record.js — an npm ari-client 2.2.0 application connected to ONE
-// tapedeck node that answers and records the first call entering it,
-// wherever that call landed: user code as written for one Asterisk.
+// tapedeck node that answers and records the first call (or the first
+// CALLS calls) entering it, wherever each landed: user code as written for
+// one Asterisk.
 //
 // Environment:
 //   ARI_URL            http://127.0.0.1:PORT of the node it connects to (required)
 //   ARI_USER / ARI_PASS  credentials (default asterisk / asterisk)
 //   ARI_APP            Stasis application name (required)
-//   REC_NAME           the recording's name (required)
+//   REC_NAME           the recording's name (required); with CALLS > 1 the
+//                      n-th call's (from 1) is REC_NAME-n
+//   CALLS              how many calls to answer and record (default 1)
 //   RECORD_MS          stop the recording this long after RecordingStarted (default 1500)
 //   TIMEOUT_MS         give up (exit 1) after this long (default 30000)
 //
@@ -19,7 +22,7 @@
 //   {"type":"STOPPED","name":..}         liveRecording.stop() resolved
 //   {"type":"HUNGUP","channel":<id>}     channel.hangup() resolved
 //   {"type":"ERROR","message":...}       then exit 1
-// Exit status: 0 after the StasisEnd of its channel.
+// Exit status: 0 after the StasisEnd of its channels.
 
 const ari = require('ari-client');
 
@@ -30,6 +33,7 @@ const app = process.env.ARI_APP;
 const recName = process.env.REC_NAME;
 const recordMs = parseInt(process.env.RECORD_MS || '1500', 10) || 1500;
 const timeoutMs = parseInt(process.env.TIMEOUT_MS || '30000', 10) || 30000;
+const calls = parseInt(process.env.CALLS || '1', 10) || 1;
 
 let exiting = false;
 
@@ -66,7 +70,8 @@ setTimeout(() => fail('timeout after ' + timeoutMs + ' ms'), timeoutMs).unref();
 if (!url || !app || !recName) {
   fail('ARI_URL, ARI_APP and REC_NAME are required');
 } else {
-  let ours = null;
+  const ours = new Set(); // the channels it took
+  let ended = 0;
 
   ari.connect(url, user, pass).then((client) => {
     client.on('*', (event) => {
@@ -78,17 +83,21 @@ if (!url || !app || !recName) {
         line.recording = { name: event.recording.name, duration: event.recording.duration, state: event.recording.state };
       }
       emit(line);
-      if (event.type === 'StasisEnd' && ours !== null && line.channel === ours) {
-        finish(0);
+      if (event.type === 'StasisEnd' && ours.has(line.channel)) {
+        ended++;
+        if (ended === calls) {
+          finish(0);
+        }
       }
     });
 
     client.on('StasisStart', (event, channel) => {
-      if (ours !== null) {
+      if (ours.size >= calls) {
         return;
       }
-      ours = channel.id;
-      const recording = client.LiveRecording(recName);
+      ours.add(channel.id);
+      const name = calls > 1 ? recName + '-' + ours.size : recName;
+      const recording = client.LiveRecording(name);
       recording.once('RecordingStarted', () => {
         setTimeout(() => {
           recording.stop().then(() => emit({ type: 'STOPPED', name: recording.name })).catch(fail);
@@ -100,9 +109,9 @@ if (!url || !app || !recName) {
       channel.answer()
         .then(() => {
           emit({ type: 'ANSWERED', channel: channel.id });
-          return channel.record({ name: recName, format: 'wav', ifExists: 'overwrite' }, recording);
+          return channel.record({ name: name, format: 'wav', ifExists: 'overwrite' }, recording);
         })
-        .then(() => emit({ type: 'RECORDING', name: recName }))
+        .then(() => emit({ type: 'RECORDING', name: name, channel: channel.id }))
         .catch(fail);
     });
 
