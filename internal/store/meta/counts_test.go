@@ -166,17 +166,17 @@ func explainText(t *testing.T, st *sqlStore, query string, args []any) string {
 // read from the other end (the opposite order, skipping the rows after it,
 // then turned round), and every page is the page the reference order
 // gives, as with the rows counted and skipped from the start: every
-// offset, both directions, every sort, pages of 7 and 10, with and without
-// CountLimit.
+// offset, both directions, every sort, pages of 7 and 10, and with
+// CountLimit for the date order.
 func testFlipOffset(t *testing.T, s Store) {
 	ctx := tctx(t)
 	a := mustAccount(t, s, "flip")
 	other := mustAccount(t, s, "flip-other")
 	var recs []Recording
 	var batch []Recording
-	for i := range 103 {
+	for i := range 53 {
 		r := sampleRec(a.Sid, i)
-		r.Duration = float64((i * 37) % 50) // ties, broken by sid
+		r.Duration = float64((i * 37) % 25) // ties, broken by sid
 		recs = append(recs, normRec(r))
 		batch = append(batch, r, sampleRec(other.Sid, 1000+i))
 	}
@@ -188,7 +188,10 @@ func testFlipOffset(t *testing.T, s Store) {
 		for _, desc := range []bool{true, false} {
 			for _, limit := range []int{7, 10} {
 				for _, countLimit := range []int{0, 20} {
-					for off := 0; off <= 110; off++ {
+					if countLimit > 0 && sortBy != SortDateCreated {
+						continue
+					}
+					for off := 0; off <= 60; off++ {
 						q := Query{AccountSid: a.Sid, SortBy: sortBy, Desc: desc, Limit: limit, Offset: off, CountLimit: countLimit}
 						want := expect(recs, q)
 						want = want[min(off, len(want)):min(off+limit, len(want))]
@@ -205,15 +208,15 @@ func testFlipOffset(t *testing.T, s Store) {
 		}
 	}
 	keptCounts, flipOffset = true, true
-	// Offset 95 of 103 in pages of 5: skips 3 rows from the other end.
+	// Offset 45 of 53 in pages of 5: skips 3 rows from the other end.
 	var args []any
 	listHook = func(_ string, a []any) { args = a }
-	if _, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, Desc: true, Limit: 5, Offset: 95}); err != nil {
+	if _, err := s.ListRecordings(ctx, Query{AccountSid: a.Sid, Desc: true, Limit: 5, Offset: 45}); err != nil {
 		t.Fatal(err)
 	}
 	listHook = nil
-	if !slices.Contains(args, any(3)) || slices.Contains(args, any(95)) {
-		t.Fatalf("offset 95 of 103: page query's arguments %v, want the offset 3 from the other end", args)
+	if !slices.Contains(args, any(3)) || slices.Contains(args, any(45)) {
+		t.Fatalf("offset 45 of 53: page query's arguments %v, want the offset 3 from the other end", args)
 	}
 }
 
