@@ -64,7 +64,9 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	}
 	in.TenantUUID, in.Direction, in.Owners = r.opts.policy.tenant, r.opts.policy.direction, r.opts.policy.owners
 	in.AbsentBelow = r.opts.AbsentBelow
+	in.Callback = r.opts.Callback
 	r.mu.Lock()
+	in.EndReason = r.endReason
 	in.Silent = r.silent
 	in.Duration = time.Duration(r.written) * time.Second / audio.SampleRate
 	in.Quality = r.qualityLocked()

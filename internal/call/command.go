@@ -3,8 +3,9 @@ package call
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
 )
 
 // Third-party call control: what the command API (Ozeki's HTTP API) and
@@ -24,6 +25,9 @@ const (
 	EndSilence  = "inactivity"
 	EndDigit    = "finish-digit"
 	EndFailed   = "failed"
+	// EndInterrupted: its node stopped or was lost while it recorded
+	// (only a settled catalog row has it).
+	EndInterrupted = catalog.EndInterrupted
 )
 
 // maxDurationGrace: how long after its MaxDuration of wall-clock time a
@@ -119,7 +123,7 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	if br != nil && (o.Track == TrackInbound || o.Track == TrackOutbound) {
 		r, err = ch.record(o.RecordOptions, "command") // one direction of this party
 	} else if br != nil {
-		r, err = br.Record(o.RecordOptions, o.Stereo)
+		r, err = br.record(o.RecordOptions, o.Stereo, "command")
 	} else if o.Stereo && o.Track != TrackBoth {
 		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording of a call that is not bridged records both directions (TrackBoth)")
 	} else {
@@ -135,16 +139,16 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	if unanswered {
 		r.waitAttached(2 * time.Second)
 	}
-	var byDigit, byChannel bool // byDigit: set on the media path, read under mu
-	var mu sync.Mutex
+	// The call's hangup ends the recording (EndHangup), even when its
+	// bridge ends it first.
+	r.mu.Lock()
+	r.endCh = ch
+	r.mu.Unlock()
 	if o.FinishDigits != "" {
 		digits := strings.ToUpper(o.FinishDigits)
 		detach, ok := ch.AttachTap(DigitFunc(func(d Digit) bool {
 			if d.End && strings.ContainsRune(digits, d.Digit) {
-				mu.Lock()
-				byDigit = true
-				mu.Unlock()
-				go r.Stop()
+				go r.stopBy(StopFinishDigit)
 			}
 			return false
 		}), StageControl)
@@ -176,7 +180,6 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 		for {
 			select {
 			case <-ch.done:
-				byChannel = true
 				r.hangup.Store(true)
 				r.finish(RecDone)
 			case <-limit:
@@ -196,32 +199,8 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 			return
 		}
 		<-r.done
-		res := CallRecordResult{Recording: r.JSON(), ChannelID: id, Path: r.path}
-		r.mu.Lock()
-		stop := r.stopReason
-		r.mu.Unlock()
-		mu.Lock()
-		digit := byDigit
-		mu.Unlock()
-		select {
-		case <-ch.done:
-			byChannel = true
-		default:
-		}
-		switch {
-		case res.Recording.State == RecFailed:
-			res.Reason = EndFailed
-		case stop == StopMaxDuration:
-			res.Reason = EndDuration
-		case stop == StopMaxSilence:
-			res.Reason = EndSilence
-		case digit:
-			res.Reason = EndDigit
-		case byChannel || r.hangup.Load():
-			res.Reason = EndHangup
-		default:
-			res.Reason = EndStopped
-		}
+		// The reason the catalog's final row has (finish).
+		res := CallRecordResult{Recording: r.JSON(), ChannelID: id, Path: r.path, Reason: r.EndReason()}
 		o.OnFinish(res)
 	}()
 	return r.JSON(), nil

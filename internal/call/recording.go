@@ -58,6 +58,11 @@ type RecordOptions struct {
 	// the recordings root: an operator-allowed directory (the command
 	// API's RecordPath). The caller checks that it is allowed.
 	Root string
+	// Callback, when set, is kept with the recording's catalog row from
+	// its first write (meta.Recording.Callback): the notification of its
+	// end (Ozeki's FinishedUrl), which the catalog then queues with the
+	// final row, here or after a crash.
+	Callback *meta.StatusCallback
 
 	// Track is the audio recorded of a channel (Twilio's RecordingTrack):
 	// TrackInbound what its party sends (what tapedeck receives, also in
@@ -231,7 +236,12 @@ type LiveRecording struct {
 	firstMember *Channel
 	ending      bool // the media path has asked for the end once
 	stopReason  string
-	done        chan struct{}
+	// endReason is why the recording ended (End*), set once by finish
+	// before the catalog's final write; endCh, when set, is the channel
+	// whose end is the call's hangup (a call recording's: RecordCall).
+	endReason string
+	endCh     *Channel
+	done      chan struct{}
 	// onDone runs when done closes (afterDone), instead of a goroutine
 	// per recording waiting for it; doneMu guards it and ended.
 	doneMu     sync.Mutex
@@ -505,6 +515,39 @@ const (
 	StopMaxDuration = "max-duration" // it reached its maximum length
 	StopMaxSilence  = "max-silence"  // maxSilenceSeconds of silence
 )
+
+// endReasonLocked is why the recording ended (End*), once its final state
+// is set: failed, a limit or finish digit that stopped it (its
+// stopReason), its call's hangup, or else a stop.
+func (r *LiveRecording) endReasonLocked() string {
+	switch {
+	case r.state == RecFailed:
+		return EndFailed
+	case r.stopReason == StopMaxDuration:
+		return EndDuration
+	case r.stopReason == StopMaxSilence:
+		return EndSilence
+	case r.stopReason == StopFinishDigit:
+		return EndDigit
+	case r.hangup.Load():
+		return EndHangup
+	}
+	if r.endCh != nil {
+		select {
+		case <-r.endCh.done:
+			return EndHangup
+		default:
+		}
+	}
+	return EndStopped
+}
+
+// EndReason is why the recording ended (End*); "" while it has not.
+func (r *LiveRecording) EndReason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.endReason
+}
 
 // StopReason is why the recording stopped by itself (StopMaxDuration,
 // StopMaxSilence), or "" when it was stopped, canceled, failed or its target
@@ -1294,6 +1337,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 	}
 	r.mu.Lock()
+	r.endReason = r.endReasonLocked()
 	final, cause, written := r.state, r.cause, r.written
 	r.mu.Unlock()
 	if state == RecCanceled && !wasQueued {

@@ -74,6 +74,14 @@ type Info struct {
 	Silent bool
 	// Quality is the recording's completeness (nil: not measured).
 	Quality *meta.Quality
+	// EndReason, on Finished, is why the recording ended (the row's
+	// EndReason: hangup, stopped, duration, ...; Recovered's default is
+	// EndInterrupted).
+	EndReason string
+	// Callback, on Started (and on Finished when the start was not
+	// written), is kept with the row from its first write
+	// (meta.Recording.Callback): Ozeki's FinishedUrl.
+	Callback *meta.StatusCallback
 	// WaitUpload makes Finished wait for the first attempt of the upload
 	// to object storage (a stop asked for; a hangup never waits).
 	WaitUpload bool
@@ -239,7 +247,7 @@ func (s *Service) started(ctx context.Context, in Info) (meta.Recording, error) 
 		Name: in.Name, FilePath: s.rel(in.Path), Channels: max(in.Channels, 1),
 		CallerNumber: in.CallerNumber, CalledNumber: in.CalledNumber, ApiVersion: "2012-04-24",
 		Node: s.Node, TenantUUID: in.TenantUUID, Direction: in.Direction, Owners: in.Owners,
-		Quality: in.Quality,
+		Quality: in.Quality, Callback: in.Callback,
 	}
 	// A name reused with ifExists=overwrite replaces the previous row,
 	// keeping its Sid: one upsert on the name, no look-up.
@@ -370,6 +378,7 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.
 	row.Duration = in.Duration.Seconds()
 	row.Status = meta.Status(nonEmpty(in.Status, "completed"))
 	row.StatusDetail = in.Cause
+	row.EndReason = in.EndReason
 	row.Node = s.Node
 	if in.Quality != nil {
 		row.Quality = in.Quality
@@ -517,6 +526,11 @@ func AbsentCode(rec meta.Recording) int {
 	}
 	return CodeTooShort
 }
+
+// EndInterrupted is the EndReason of a recording whose node stopped (a
+// crash, a kill) or was lost while it recorded: its row is settled from
+// its file (Recovered, Reconcile, settleLost).
+const EndInterrupted = "interrupted"
 
 // Settled statuses' details, for rows that Reconcile settles.
 const (
@@ -672,7 +686,7 @@ func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) 
 	default:
 		return false, err
 	}
-	row.DateUpdated = s.now()
+	row.DateUpdated, row.EndReason = s.now(), EndInterrupted
 	// Under s.mu, so that a recording of the name that starts now writes
 	// its in-progress row after this one, not before.
 	s.mu.Lock()
@@ -721,6 +735,9 @@ func (s *Service) reconcileContained(ctx context.Context, every time.Duration) {
 // Recovered catalogs a file repaired at start-up.
 func (s *Service) Recovered(ctx context.Context, in Info) error {
 	in.Status = "recovered"
+	if in.EndReason == "" {
+		in.EndReason = EndInterrupted
+	}
 	row, err := s.Meta.RecordingByName(ctx, in.Name)
 	if errors.Is(err, meta.ErrNotFound) {
 		if _, err := s.Started(ctx, in); err != nil {
@@ -967,6 +984,10 @@ func (s *Service) Open(ctx context.Context, row meta.Recording, contentType stri
 	}
 	return &Media{ReadSeekCloser: r, Size: r.Size(), ModTime: r.ModTime(), ContentType: contentType}, nil
 }
+
+// LocalPath is the file of row on this node's disk ("" when it is in
+// object storage or has none).
+func (s *Service) LocalPath(row meta.Recording) string { return s.abs(row.FilePath) }
 
 func (s *Service) rel(p string) string {
 	if p == "" {

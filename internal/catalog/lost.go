@@ -69,7 +69,7 @@ func (s *Service) settleLost(ctx context.Context) error {
 func (s *Service) settleLostRow(ctx context.Context, nl meta.NodeLiveness, row meta.Recording, now time.Time) error {
 	lost := row.Node
 	out := row
-	out.DateUpdated = now
+	out.DateUpdated, out.EndReason = now, EndInterrupted
 	p := s.abs(row.FilePath)
 	shared := false
 	if p != "" && !s.busy(row.Name) {

@@ -351,11 +351,13 @@ type RTP struct {
 	// queued first. 0 reads every socket with its own goroutine the moment a
 	// packet arrives.
 	ReadIntervalMs int `yaml:"read_interval_ms"`
-	// StepMs is how often the batch readers wake (default 10): each wake-up
-	// reads the sockets due and runs the 20 ms mix of the bridges due, which
-	// read their parties' audio right before mixing. It must divide 20.
-	// Shorter steps cost wake-ups; longer ones keep the reader away from the
-	// Go scheduler for longer, which costs more (measured in bench/RESULTS.md).
+	// StepMs is how often a batch reader that runs bridges wakes (default
+	// 10): each wake-up reads the sockets due and runs the 20 ms mix of the
+	// bridges due, which read their parties' audio right before mixing. A
+	// reader without bridges wakes once per read interval instead. It must
+	// divide 20. Shorter steps cost wake-ups; longer ones keep the reader
+	// away from the Go scheduler for longer, which costs more (measured in
+	// bench/RESULTS.md).
 	StepMs int `yaml:"step_ms"`
 	// TimeoutSeconds hangs up an answered call that has received no RTP
 	// for this long (as Asterisk's rtp_timeout), so a call whose far end

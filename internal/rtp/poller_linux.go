@@ -20,23 +20,24 @@ import (
 // sequential.
 type PacketFunc func(b []byte, from netip.AddrPort, at time.Time)
 
-// Poller reads many Sockets in batches. A worker thread sleeps (in
-// clock_nanosleep, see run) and wakes on a fixed schedule to drain its
-// sockets with recvmmsg, so waking up is paid once per round for all
-// sockets instead of once per packet, and a socket holding several packets
-// gives them all in one syscall.
+// Poller reads many Sockets in batches. A worker goroutine sleeps (see run)
+// and wakes on a fixed schedule to drain its sockets with recvmmsg, so
+// waking up is paid once per round for all sockets instead of once per
+// packet, and a socket holding several packets gives them all in one
+// syscall.
 //
-// A worker wakes every interval (10 ms by default) and reads each of its
-// sockets every slowEvery intervals (100 ms by default), a share of them
-// each round: that is what makes a recorded call cheap, five packets per
-// syscall instead of one. Packets reach their handler up to one read
-// interval late, with their kernel arrival time, so jitter statistics and
-// the recording timeline are exact. A socket whose audio others hear live
-// (a bridged channel) is instead drained by its owner right before it uses
-// the audio (SetOwned, TryDrain), and functions added with AddTick (a
-// bridge's 20 ms mix) run on the worker's schedule. Any socket's queued
-// packets can be drained at once (Drain, TryDrain) before a hangup or a
-// recording control.
+// Each socket is read every slowEvery intervals (100 ms by default): that
+// is what makes a recorded call cheap, five packets per syscall instead of
+// one. A worker with a tick to run (below) wakes every interval (10 ms by
+// default) and reads a share of its sockets each round; one without wakes
+// once per read interval and reads them all (run). Packets reach their
+// handler up to one read interval late, with their kernel arrival time, so
+// jitter statistics and the recording timeline are exact. A socket whose
+// audio others hear live (a bridged channel) is instead drained by its
+// owner right before it uses the audio (SetOwned, TryDrain), and
+// functions added with AddTick (a bridge's 20 ms mix) run on the worker's
+// schedule. Any socket's queued packets can be drained at once (Drain,
+// TryDrain) before a hangup or a recording control.
 type Poller struct {
 	interval  time.Duration
 	slowEvery int
@@ -70,7 +71,8 @@ const (
 )
 
 type pollWorker struct {
-	interval time.Duration
+	interval  time.Duration
+	slowEvery int // the Poller's: rounds per read interval
 
 	mu     sync.Mutex // serialises changes of list and ticks
 	list   atomic.Pointer[[]*member]
@@ -82,7 +84,10 @@ type pollWorker struct {
 
 	stop   chan struct{}
 	done   chan struct{}
-	rounds atomic.Int64 // rounds run, for tests
+	rounds atomic.Int64 // rounds run (or slept through, see slowSleep), for tests
+	wakes  atomic.Int64 // times the worker woke up to read or tick, for tests
+	// slowSleeps counts the waits of slowSleep begun, for tests.
+	slowSleeps atomic.Int64
 	// wake tells a worker parked with nothing to read or tick (idle)
 	// that a socket or a tick was added.
 	wake chan struct{}
@@ -111,11 +116,12 @@ func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
 	p := &Poller{interval: interval, slowEvery: every}
 	for range workers {
 		w := &pollWorker{
-			interval: interval,
-			b:        newBatch(),
-			stop:     make(chan struct{}),
-			done:     make(chan struct{}),
-			wake:     make(chan struct{}, 1),
+			interval:  interval,
+			slowEvery: every,
+			b:         newBatch(),
+			stop:      make(chan struct{}),
+			done:      make(chan struct{}),
+			wake:      make(chan struct{}, 1),
 		}
 		w.list.Store(&[]*member{})
 		w.ticks.Store(&[]*tick{})
@@ -243,12 +249,16 @@ func (p *Poller) Close() {
 	})
 }
 
-// run wakes on schedule and drains the sockets due. It sleeps in
-// clock_nanosleep rather than on a Go timer: a goroutine blocked in a
-// syscall costs the runtime nothing, while a timer wake-up every few
-// milliseconds keeps the scheduler's monitor thread polling at 20 µs (it
-// resets its back-off whenever the process wakes from idle), and those
-// context switches cost more CPU than the packets.
+// run wakes on schedule and drains the sockets due. With a tick to run (a
+// bridge's mix) it wakes every interval and sleeps in clock_nanosleep
+// rather than on a Go timer: a goroutine blocked in a syscall costs the
+// runtime nothing, while a timer wake-up every few milliseconds keeps the
+// scheduler's monitor thread polling at 20 µs (it resets its back-off
+// whenever the process wakes from idle), and those context switches cost
+// more CPU than the packets.
+//
+// Without a tick nothing needs the interval's resolution: the worker wakes
+// once per read interval (slowSleep) and reads every socket due in it.
 //
 // A worker with no socket and no tick parks on a channel until Add or
 // AddTick pokes it: an idle node (or a lightly loaded one, whose other
@@ -257,10 +267,10 @@ func (p *Poller) Close() {
 func (w *pollWorker) run() {
 	defer close(w.done)
 	w.gid = goid()
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	next := ts.Nano()
+	step := w.interval.Nanoseconds()
+	next := monotonic()
 	round := 0
+	var timer *time.Timer
 	for {
 		if w.idle() {
 			select {
@@ -268,10 +278,27 @@ func (w *pollWorker) run() {
 				return
 			case <-w.wake:
 			}
-			_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-			next = ts.Nano()
+			next = monotonic()
 		}
-		next += w.interval.Nanoseconds()
+		if w.slowEvery > 1 && len(*w.ticks.Load()) == 0 {
+			if timer == nil {
+				timer = time.NewTimer(time.Hour)
+			}
+			k, stop := w.slowSleep(timer, next)
+			if stop {
+				return
+			}
+			w.wakes.Add(1)
+			w.readDue(round, round+k)
+			round += k
+			next += int64(k) * step
+			w.rounds.Add(int64(k))
+			if now := monotonic(); next <= now-step {
+				next = now // overran (or the machine stalled): skip, don't burst
+			}
+			continue
+		}
+		next += step
 		deadline := unix.NsecToTimespec(next)
 		for {
 			err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &deadline, nil)
@@ -286,6 +313,7 @@ func (w *pollWorker) run() {
 		}
 		round++
 		w.rounds.Add(1)
+		w.wakes.Add(1)
 		w.round(round)
 		// Pass through the scheduler once per round. A goroutine that never
 		// does looks, to the runtime's monitor, like one running for too
@@ -293,11 +321,66 @@ func (w *pollWorker) run() {
 		// during the sleep, and the monitor would go back to polling at
 		// 20 µs. Gosched costs a few hundred nanoseconds and no switch.
 		runtime.Gosched()
-		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-		if now := ts.Nano(); next <= now-w.interval.Nanoseconds() {
+		if now := monotonic(); next <= now-step {
 			next = now // overran (or the machine stalled): skip, don't burst
 		}
 	}
+}
+
+// slowSleep waits, on a Go timer, for the end of the read interval that
+// begins at from (monotonic ns): once per read interval instead of once per
+// interval, the wake-ups (and the thread hand-offs and monitor polls each
+// one brings) of a node recording calls without bridges are a tenth. It
+// parks the goroutine, so the runtime neither sees a long syscall (which
+// its monitor would take the P from, and poll at 20 µs after: why the
+// clock_nanosleep schedule cannot simply sleep longer) nor needs a Gosched.
+// It returns the intervals that passed, all of them (slowEvery) unless a
+// tick was added or the last socket removed, which end the wait at once.
+func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool) {
+	step := w.interval.Nanoseconds()
+	w.slowSleeps.Add(1)
+	timer.Reset(time.Duration(from + int64(w.slowEvery)*step - monotonic()))
+	for {
+		select {
+		case <-w.stop:
+			timer.Stop()
+			return 0, true
+		case <-timer.C:
+			return w.slowEvery, false
+		case <-w.wake:
+			if len(*w.ticks.Load()) == 0 && !w.idle() {
+				continue // a socket added: it is read on this schedule
+			}
+			timer.Stop()
+			return min(max(int((monotonic()-from)/step), 0), w.slowEvery), false
+		}
+	}
+}
+
+// readDue drains the sockets due in rounds from+1 to to (each once),
+// unless their owner or their own reader drains them (as round).
+func (w *pollWorker) readDue(from, to int) {
+	for _, m := range *w.list.Load() {
+		if m.owned.Load() || m.live.Load() {
+			continue
+		}
+		if m.dueIn(from, to) {
+			w.drain(m)
+		}
+	}
+}
+
+// dueIn reports whether m is read in one of the rounds from+1 to to: round
+// reads it in rounds where (round+phase)%every == 0.
+func (m *member) dueIn(from, to int) bool {
+	x := (from + 1 + m.phase) % m.every
+	return from+1+(m.every-x)%m.every <= to
+}
+
+func monotonic() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
 }
 
 // round drains the sockets whose phase has come (a tenth of them each

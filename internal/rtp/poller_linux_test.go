@@ -489,3 +489,105 @@ func TestPollerIdleWorkerParks(t *testing.T) {
 	tk.Remove()
 	waitParked("after the tick's Remove")
 }
+
+// A worker with sockets and no tick wakes once per read interval, not once
+// per interval (counted: wakes against the intervals that passed), and
+// every socket is still read on every one of those wake-ups.
+func TestPollerWithoutTickWakesPerReadInterval(t *testing.T) {
+	p, err := NewPoller(time.Millisecond, 20*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	socks := make([]*Socket, 3)
+	sinks := make([]*sink, 3)
+	for i := range socks {
+		socks[i], sinks[i] = listenLoopback(t), &sink{}
+		r, err := p.Add(socks[i], sinks[i].fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Remove()
+	}
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	rounds, wakes := w.rounds.Load(), w.wakes.Load()
+	for i := 1; i <= 5; i++ {
+		for _, s := range socks {
+			peer.WriteToUDPAddrPort([]byte{byte(i)}, s.LocalAddr())
+		}
+		waitFor(t, func() bool {
+			for _, k := range sinks {
+				if k.len() < i {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	waitFor(t, func() bool { return w.rounds.Load() >= rounds+200 })
+	dr, dw := w.rounds.Load()-rounds, w.wakes.Load()-wakes
+	if dw*10 > dr {
+		t.Fatalf("the worker woke %d times in %d intervals of 1 ms: want once per 20 (the read interval)", dw, dr)
+	}
+}
+
+// A tick added while the worker sleeps through a read interval (here an
+// hour long) runs at once, on the interval's schedule; removed, the
+// worker goes back to sleeping per read interval (counted against the
+// rounds of a busy poller beside it, not slept for).
+func TestPollerTickAddedDuringSlowSleep(t *testing.T) {
+	p, err := NewPoller(5*time.Millisecond, time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	r, err := p.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	waitFor(t, func() bool { return w.slowSleeps.Load() == 1 })
+	var ticks atomic.Int64
+	k := p.AddTick(5*time.Millisecond, func() { ticks.Add(1) })
+	waitFor(t, func() bool { return ticks.Load() >= 10 })
+	k.Remove()
+	waitFor(t, func() bool { return w.slowSleeps.Load() == 2 })
+	busy := newPoller(t, 1)
+	rb, err := busy.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Remove()
+	wakes, from := w.wakes.Load(), busy.workers[0].rounds.Load()
+	waitFor(t, func() bool { return busy.workers[0].rounds.Load() >= from+20 })
+	if n := w.wakes.Load() - wakes; n != 0 {
+		t.Fatalf("without its tick the worker woke %d times in 20 intervals (read interval 1 h)", n)
+	}
+}
+
+// dueIn agrees with round's test, (round+phase)%every == 0, for every
+// window of rounds: readDue reads each socket once in a window that holds
+// one of its rounds, and skips it otherwise.
+func TestMemberDueIn(t *testing.T) {
+	for every := 1; every <= 12; every++ {
+		for phase := range every {
+			m := &member{every: every, phase: phase}
+			for from := 0; from < 40; from++ {
+				for to := from; to < from+30; to++ {
+					want := false
+					for r := from + 1; r <= to; r++ {
+						if (r+m.phase)%m.every == 0 {
+							want = true
+						}
+					}
+					if got := m.dueIn(from, to); got != want {
+						t.Fatalf("every %d phase %d rounds %d..%d: dueIn %v, want %v", every, phase, from+1, to, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -133,12 +133,29 @@ func ozekiBaseURL(cfg config.Config, own, httpL net.Listener) string {
 	switch {
 	case cfg.Ozeki.PublicURL != "":
 		return strings.TrimSuffix(cfg.Ozeki.PublicURL, "/")
-	case own == nil && cfg.HTTP.PublicURL != "":
+	case own == nil && cfg.Ozeki.Listen == "" && cfg.HTTP.PublicURL != "":
 		return strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
 	case own != nil:
 		return "http://" + own.Addr().String()
+	case cfg.Ozeki.Listen != "":
+		// Not bound yet: the start-up's settling of a killed run's
+		// recordings queues their RecordCompleted before Start.
+		return listenBase(cfg.Ozeki.Listen)
 	case httpL != nil:
 		return "http://" + httpL.Addr().String()
 	}
-	return ""
+	return listenBase(cfg.HTTP.Listen)
+}
+
+// listenBase is the base URL of a listen address that is not bound yet
+// ("" for a port chosen when it is bound).
+func listenBase(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return ""
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

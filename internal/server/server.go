@@ -374,11 +374,22 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// kept in the catalog, is queued here in the transaction that settles
 	// it (both or neither), and sent from here; the applications that
 	// followed it hear it failed (over NATS).
-	s.catalog.LostNotices = tw.LostNotices
-	// A recording's end: its final status callback is queued in the
-	// transaction that writes its final row (both or neither), here or by
-	// the restart that settles the row of a killed run.
-	s.catalog.FinalNotices = tw.FinalNotices
+	s.catalog.LostNotices = func(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
+		if strings.HasPrefix(row.Name, twilio.NamePrefix) {
+			return tw.LostNotices(ctx, row)
+		}
+		return s.ozeki.api.FinalNotices(ctx, row) // Ozeki's RecordCompleted, once
+	}
+	// A recording's end: its final status callback (Twilio's, or Ozeki's
+	// RecordCompleted) is queued in the transaction that writes its final
+	// row (both or neither), here or by the restart that settles the row
+	// of a killed run. Only the recordings an API started look one up.
+	s.catalog.FinalNotices = func(ctx context.Context, row meta.Recording) ([]meta.OutboxItem, error) {
+		if strings.HasPrefix(row.Name, twilio.NamePrefix) {
+			return tw.FinalNotices(ctx, row)
+		}
+		return s.ozeki.api.FinalNotices(ctx, row)
+	}
 	s.catalog.NoticesQueued = s.ozeki.sender.Wake
 	s.catalog.OnLost = func(lost string, row meta.Recording) {
 		if s.cluster != nil {

@@ -188,15 +188,16 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 			name += "-" + strconv.Itoa(i)
 		}
 		ro = call.RecordOptions{Name: a.o.Folder + "/" + name, Format: r.Format, MaxDuration: r.Duration,
-			MaxSilence: r.Inactivity, IfExists: "fail"}
+			MaxSilence: r.Inactivity, IfExists: "fail", Callback: a.keptCallback(r)}
 		if r.RecordPath != "" {
 			ro.Name, ro.Root = name, r.RecordPath
 		}
 		a.wg.Add(1) // done when RecordCompleted is queued
+		recName := ro.Name
 		_, err = a.o.Calls.RecordCall(r.CallID, call.CallRecordOptions{RecordOptions: ro, FinishDigits: r.FinishDigits,
 			OnFinish: func(res call.CallRecordResult) {
 				defer a.wg.Done()
-				a.recordFinished(r, res)
+				a.recordFinished(r, recName, res)
 				if onFinish != nil {
 					onFinish(res)
 				}
@@ -217,10 +218,14 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 	return nil
 }
 
-// recordFinished posts RecordCompleted.
-func (a *API) recordFinished(r RecordRequest, res call.CallRecordResult) {
+// recordFinished posts RecordCompleted, unless the catalog queued it with
+// the recording's final row (FinalNotices, queuedWithRow).
+func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordResult) {
 	a.o.Log.Info("ozeki: recording finished", "call", r.CallID, "reason", res.Reason, "state", res.Recording.State, "path", res.Path)
 	if r.FinishedURL == "" {
+		return
+	}
+	if res.Recording.State != call.RecCanceled && a.queuedWithRow(name) {
 		return
 	}
 	dur := 0

@@ -21,6 +21,12 @@ type StatusCallback struct {
 	Base string `json:"base,omitempty"`
 	// Track is the audio recorded (Twilio's RecordingTrack).
 	Track string `json:"track,omitempty"`
+	// Kind is the notification the recording's end sends: empty for
+	// Twilio's status callback, RecordCompleted for Ozeki's FinishedUrl.
+	Kind string `json:"kind,omitempty"`
+	// CallID is the call the notification names (Ozeki's CallId: the
+	// channel id), where the row's CallSid is not it.
+	CallID string `json:"call_id,omitempty"`
 }
 
 // StatusCallbacks stores recordings' status callbacks.

@@ -16,7 +16,7 @@ type NodeLiveness interface {
 	// recordings.
 	LostNodes(ctx context.Context, self string, before time.Time) ([]string, error)
 	// SettleLost writes the status, status detail, size, checksum,
-	// duration, node and DateUpdated of the row r.Sid, only while it is
+	// duration, end reason, node and DateUpdated of the row r.Sid, only while it is
 	// still live and made by node from: false when it is not (its node
 	// finished it meanwhile, or another node settled it first). The
 	// notifications of the change (notes: its status callback) are queued
@@ -67,8 +67,8 @@ func (s *sqlStore) SettleLost(ctx context.Context, r Recording, from string, not
 		}
 	}()
 	res, err := tx.ExecContext(ctx, s.q(`UPDATE recordings SET status = $1, status_detail = $2, size = $3, sha256 = $4, duration = $5,
-  node = $6, date_updated = $7 WHERE sid = $8 AND node = $9 AND status IN ('in-progress', 'paused')`),
-		string(r.Status), r.StatusDetail, r.Size, r.SHA256, r.Duration, r.Node, s.timeArg(normTime(r.DateUpdated)), r.Sid, from)
+  node = $6, date_updated = $7, end_reason = $10 WHERE sid = $8 AND node = $9 AND status IN ('in-progress', 'paused')`),
+		string(r.Status), r.StatusDetail, r.Size, r.SHA256, r.Duration, r.Node, s.timeArg(normTime(r.DateUpdated)), r.Sid, from, r.EndReason)
 	if err != nil {
 		return false, s.mapErr(err, "settle a lost node's recording")
 	}

@@ -130,6 +130,17 @@ type Recording struct {
 	// Quality is how complete the recording is (nil: not measured, e.g.
 	// rows made before it was, or recovered from a file).
 	Quality *Quality
+	// EndReason is why the recording ended (hangup, stopped, duration,
+	// inactivity, finish-digit, failed, interrupted); empty while it is
+	// live, and on rows written before it was kept (migration 00017).
+	EndReason string
+	// Callback, on StartRecording, is the status callback kept with the
+	// row from its first write (StatusCallbacks), so that no crash after
+	// the start can leave the recording without it: Ozeki's FinishedUrl.
+	// Nil: none (a row of the same name that is replaced loses its
+	// own). Only StartRecording writes it, and no read fills it in (read
+	// it with StatusCallback).
+	Callback *StatusCallback
 }
 
 // Quality is a recording's completeness: what the network delivered of
@@ -311,7 +322,8 @@ type Store interface {
 	// StartRecording inserts r (a recording that starts) or, when a row
 	// has r's Name (a name reused, ifExists=overwrite), replaces that
 	// row's content with r's, keeping its Sid and DateCreated: one
-	// statement, no look-up. It returns the Sid and DateCreated stored.
+	// statement, no look-up. r.Callback is kept with the row in the same
+	// statement (ErrInvalid without its URL). It returns the Sid and DateCreated stored.
 	// ErrConflict when the named row belongs to another account.
 	StartRecording(ctx context.Context, r Recording) (sid string, created time.Time, err error)
 	// PutRecordings is PutRecording for many rows in one transaction (all

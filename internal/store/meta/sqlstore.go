@@ -96,13 +96,13 @@ func (s *sqlStore) prepared(ctx context.Context, db *sql.DB, k stmtKey) (*sql.St
 func newSQLStore(w, r *sql.DB, d *dialect, closeFn func() error) *sqlStore {
 	s := &sqlStore{w: w, r: r, d: d, closeFn: closeFn}
 	s.upsert = s.q(`INSERT INTO recordings (` + recCols + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)` +
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)` +
 		fmt.Sprintf(upsertSet,
-			`CASE WHEN $26`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
-			27, d.timeCast))
+			`CASE WHEN $27`+d.boolCast+` THEN recordings.date_created ELSE excluded.date_created END`,
+			28, d.timeCast))
 	s.cdrPut = strings.NewReplacer("$9,", "$9"+d.timeCast+",", "$10,", "$10"+d.timeCast+",", "$11,", "$11"+d.timeCast+",").Replace(cdrUpsert)
-	s.start = s.q(`INSERT INTO recordings (` + recCols + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)` + startSet)
+	s.start = s.q(`INSERT INTO recordings (` + recCols + `, status_callback)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)` + startSet)
 	return s
 }
 
@@ -342,7 +342,7 @@ func (s *sqlStore) Authenticate(ctx context.Context, sid, token string) (Account
 
 // recCols are the columns of recordings; deleted_recordings (migration
 // 00007) has them too: a column added to recordings is added there as well.
-const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node, tenant_uuid, direction, owners, quality`
+const recCols = `sid, account_sid, call_sid, date_created, date_updated, start_time, duration, channels, format, size, sha256, source, status, name, file_path, s3_uri, caller_number, called_number, api_version, status_detail, node, tenant_uuid, direction, owners, quality, end_reason`
 
 func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
@@ -351,7 +351,7 @@ func scanRecording(row interface{ Scan(...any) error }) (Recording, error) {
 	err := row.Scan(&r.Sid, &r.AccountSid, &r.CallSid, &created, &updated, &start,
 		&r.Duration, &r.Channels, &r.Format, &r.Size, &r.SHA256, &r.Source, &r.Status,
 		&r.Name, &r.FilePath, &r.S3URI, &r.CallerNumber, &r.CalledNumber, &r.ApiVersion, &r.StatusDetail, &r.Node,
-		&r.TenantUUID, &r.Direction, &r.Owners, &quality)
+		&r.TenantUUID, &r.Direction, &r.Owners, &quality, &r.EndReason)
 	if err != nil {
 		return Recording{}, err
 	}
@@ -399,7 +399,7 @@ func (s *sqlStore) upsertArgs(r Recording, now time.Time) ([]any, error) {
 		r.Sid, r.AccountSid, r.CallSid, s.timeArg(r.DateCreated), s.timeArg(r.DateUpdated),
 		s.nullTimeArg(r.StartTime), r.Duration, r.Channels, r.Format, r.Size, r.SHA256,
 		r.Source, r.Status, r.Name, r.FilePath, r.S3URI, r.CallerNumber, r.CalledNumber,
-		r.ApiVersion, r.StatusDetail, r.Node, r.TenantUUID, r.Direction, r.Owners, quality,
+		r.ApiVersion, r.StatusDetail, r.Node, r.TenantUUID, r.Direction, r.Owners, quality, r.EndReason,
 		keepCreated, s.timeArg(now),
 	}, nil
 }
@@ -458,7 +458,9 @@ ON CONFLICT (name) WHERE name <> '' DO UPDATE SET
 	tenant_uuid = excluded.tenant_uuid,
 	direction = excluded.direction,
 	owners = excluded.owners,
-	quality = excluded.quality
+	quality = excluded.quality,
+	end_reason = excluded.end_reason,
+	status_callback = excluded.status_callback
 WHERE recordings.account_sid = excluded.account_sid
 RETURNING sid, date_created`
 
@@ -471,13 +473,24 @@ func (s *sqlStore) StartRecording(ctx context.Context, r Recording) (string, tim
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	cb := ""
+	if r.Callback != nil {
+		if r.Callback.URL == "" {
+			return "", time.Time{}, fmt.Errorf("%w: recording %s: a status callback without a URL", ErrInvalid, r.Sid)
+		}
+		b, err := json.Marshal(r.Callback)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("%w: recording %s: status callback: %v", ErrInvalid, r.Sid, err)
+		}
+		cb = string(b)
+	}
 	st, err := s.stmt(ctx, s.w, s.start)
 	if err != nil {
 		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
 	}
 	var sid string
 	var created dbTime
-	if err := st.QueryRowContext(ctx, args[:recColCount]...).Scan(&sid, &created); errors.Is(err, sql.ErrNoRows) {
+	if err := st.QueryRowContext(ctx, append(args[:recColCount:recColCount], cb)...).Scan(&sid, &created); errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, fmt.Errorf("%w: recording %q belongs to another account", ErrConflict, r.Name)
 	} else if err != nil {
 		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
@@ -510,10 +523,11 @@ ON CONFLICT (sid) DO UPDATE SET
 	tenant_uuid = excluded.tenant_uuid,
 	direction = excluded.direction,
 	owners = excluded.owners,
-	quality = excluded.quality
+	quality = excluded.quality,
+	end_reason = excluded.end_reason
 WHERE recordings.account_sid = excluded.account_sid`
 
-const recColCount = 25
+const recColCount = 26
 
 // multiUpsert is the upsert of n rows that all have a DateCreated.
 func (s *sqlStore) multiUpsert(n int) string {

@@ -57,6 +57,7 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"StartRecording", testStartRecording},
 		{"Owners", testOwners},
 		{"StatusCallback", testStatusCallback},
+		{"StartKeepsCallbackAndEndReason", testStartKeepsCallbackAndEndReason},
 		{"SettleLostQueuesInOneTransaction", testSettleLostQueuesInOneTransaction},
 		{"PutFinalQueuesInOneTransaction", testPutFinalQueuesInOneTransaction},
 		{"LostNodeReturnsAfterSettle", testLostNodeReturnsAfterSettle},
@@ -2262,5 +2263,86 @@ func testPutFinalQueuesInOneTransaction(t *testing.T, s Store) {
 	}
 	if n := pending(); n != 2 {
 		t.Fatalf("%d notifications queued, want 2", n)
+	}
+}
+
+// testStartKeepsCallbackAndEndReason: StartRecording keeps the callback of
+// a recording (Ozeki's FinishedUrl) with its row in the statement that
+// writes the row, so that no crash after the start leaves the row without
+// it; a name started again without one loses the old one. A recording's
+// EndReason is stored with its final row (PutFinal, which clears the kept
+// callback as it queues the notification), with a lost node's settled
+// row (SettleLost), and moves with a deleted row.
+func testStartKeepsCallbackAndEndReason(t *testing.T, s Store) {
+	ctx := tctx(t)
+	sc := s.(StatusCallbacks)
+	a := mustAccount(t, s, "keep")
+	r := sampleRec(a.Sid, 4)
+	r.Status, r.SHA256, r.Size, r.Duration, r.Node = StatusInProgress, "", 0, 0, "self"
+	cb := StatusCallback{Kind: "RecordCompleted", URL: "http://hooks.example/done", Method: "POST", CallID: "chan-1"}
+	bad := r
+	bad.Callback = &StatusCallback{Kind: "RecordCompleted"}
+	if _, _, err := s.StartRecording(ctx, bad); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a callback without a URL: %v, want ErrInvalid", err)
+	}
+	r.Callback = &cb
+	if _, _, err := s.StartRecording(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, has, err := sc.StatusCallback(ctx, r.Sid); err != nil || !has || !reflect.DeepEqual(got, cb) {
+		t.Fatalf("the callback kept at the start: %+v %v %v, want %+v", got, has, err, cb)
+	}
+	// The same name started again, without a callback: none is kept.
+	again := r
+	again.Sid, again.Callback = NewRecordingSid(), nil
+	if sid, _, err := s.StartRecording(ctx, again); err != nil || sid != r.Sid {
+		t.Fatalf("start again: %q %v", sid, err)
+	}
+	if _, has, err := sc.StatusCallback(ctx, r.Sid); err != nil || has {
+		t.Fatalf("a name started again without a callback still has one: %v %v", has, err)
+	}
+	if _, _, err := s.StartRecording(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// The final row with its end reason and its notification.
+	final := r
+	final.Callback = nil
+	final.Status, final.Size, final.Duration, final.EndReason, final.DateUpdated = StatusCompleted, 100, 2, "finish-digit", time.Now()
+	note := OutboxItem{Node: "self", Kind: "RecordCompleted", CallID: "chan-1", URL: cb.URL,
+		ContentType: "application/x-www-form-urlencoded", Body: []byte("NotificationName=RecordCompleted")}
+	if queued, err := s.(FinalRows).PutFinal(ctx, final, nil, note); err != nil || !queued {
+		t.Fatalf("PutFinal: %v %v", queued, err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.EndReason != "finish-digit" || got.Status != StatusCompleted {
+		t.Fatalf("the final row: %+v %v; want its end reason", got, err)
+	}
+	if _, has, err := sc.StatusCallback(ctx, r.Sid); err != nil || has {
+		t.Fatalf("the callback is still kept after its notification was queued: %v %v", has, err)
+	}
+	// A lost node's recording settled: its end reason with it.
+	lost := sampleRec(a.Sid, 5)
+	lost.Status, lost.Node = StatusInProgress, "gone"
+	lost.Callback = &cb
+	if _, _, err := s.StartRecording(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	settled := lost
+	settled.Status, settled.StatusDetail, settled.EndReason, settled.Node = StatusFailed, "Node lost: test", "interrupted", "self"
+	if done, err := s.(NodeLiveness).SettleLost(ctx, settled, "gone", note); err != nil || !done {
+		t.Fatalf("SettleLost: %v %v", done, err)
+	}
+	got, err := s.RecordingBySid(ctx, lost.Sid)
+	if err != nil || got.EndReason != "interrupted" || got.Status != StatusFailed {
+		t.Fatalf("the settled row: %+v %v; want its end reason", got, err)
+	}
+	if _, has, err := sc.StatusCallback(ctx, lost.Sid); err != nil || has {
+		t.Fatalf("the settled row's callback is still kept: %v %v", has, err)
+	}
+	// Deleted: the end reason moves with the row.
+	if err := s.SoftDeleteRecording(ctx, a.Sid, lost.Sid, Audit{AccountSid: a.Sid, RecordingSid: lost.Sid, Action: "delete"}); err != nil {
+		t.Fatal(err)
+	}
+	if del, err := s.DeletedRecording(ctx, a.Sid, lost.Sid); err != nil || del.EndReason != "interrupted" {
+		t.Fatalf("the deleted row: %+v %v; want its end reason", del, err)
 	}
 }

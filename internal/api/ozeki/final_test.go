@@ -1,0 +1,456 @@
+package ozeki
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/netguard"
+	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/webhook"
+)
+
+// finalStore is a real catalog database for the RecordCompleted tests,
+// with a way to make it refuse webhook outbox inserts (a trigger).
+type finalStore struct {
+	st            meta.Store
+	refuse, allow func()
+}
+
+// withFinalStores runs f against a real SQLite and a real PostgreSQL
+// catalog (skipped when no PostgreSQL answers, as the other PostgreSQL
+// tests of the API packages are).
+func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "tapedeck.db")
+		st, err := meta.OpenSQLite(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		exec := func(q string) {
+			t.Helper()
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		f(t, finalStore{st: st,
+			refuse: func() {
+				exec(`CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox BEGIN SELECT RAISE(ABORT, 'outbox refused by the test'); END`)
+			},
+			allow: func() { exec(`DROP TRIGGER outbox_refused`) }})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
+		if dsn == "" {
+			dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Skip("SKIP: PostgreSQL unreachable: ", err)
+		}
+		defer admin.Close(context.Background())
+		name := fmt.Sprintf("tapedeck_ozfinal_%d", time.Now().UnixNano())
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + name
+		st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		db, err := pgx.Connect(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close(context.Background())
+		exec := func(qs ...string) {
+			t.Helper()
+			for _, q := range qs {
+				if _, err := db.Exec(context.Background(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		}
+		f(t, finalStore{st: st,
+			refuse: func() {
+				exec(`CREATE FUNCTION outbox_refused() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'outbox refused by the test'; END $f$`,
+					`CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_refused()`)
+			},
+			allow: func() { exec(`DROP TRIGGER outbox_refused ON webhook_outbox`, `DROP FUNCTION outbox_refused()`) }})
+	})
+}
+
+// finishedURLReceiver is a FinishedUrl on loopback that keeps every form
+// it receives.
+type finishedURLReceiver struct {
+	mu    sync.Mutex
+	forms []url.Values
+	url   string
+}
+
+func newFinishedURLReceiver(t *testing.T) *finishedURLReceiver {
+	r := &finishedURLReceiver{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		f, _ := url.ParseQuery(string(b))
+		r.mu.Lock()
+		r.forms = append(r.forms, f)
+		r.mu.Unlock()
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	r.url = "http://" + l.Addr().String() + "/done"
+	return r
+}
+
+func (r *finishedURLReceiver) got() []url.Values {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]url.Values(nil), r.forms...)
+}
+
+// ozekiNode is one run of a node: its catalog, webhook sender and API over
+// the shared store (a restart makes a new one, with nothing in memory).
+type ozekiNode struct {
+	cat    *catalog.Service
+	sender *webhook.Sender
+	api    *API
+	logs   *testutil.SyncBuffer
+}
+
+func startOzekiNode(t *testing.T, st meta.Store, node, root string, calls call.Calls, front *atomic.Pointer[API], base string) *ozekiNode {
+	n := newOzekiNode(t, st, node, root, calls, front, base)
+	n.sender.Start()
+	return n
+}
+
+// newOzekiNode is startOzekiNode with its sender not started (no
+// heartbeat, nothing sent).
+func newOzekiNode(t *testing.T, st meta.Store, node, root string, calls call.Calls, front *atomic.Pointer[API], base string) *ozekiNode {
+	t.Helper()
+	allow, err := netguard.Parse([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	n := &ozekiNode{logs: logs}
+	n.cat = &catalog.Service{Meta: st, Root: root, Node: node, Log: log, LostAfter: 2 * time.Second}
+	n.sender = webhook.New(webhook.Options{Outbox: st.(meta.Outbox), Node: node, Allow: allow, Timeout: time.Second,
+		Backoff: 100 * time.Millisecond, Log: log})
+	n.api = New(Options{Calls: calls, Users: []config.OzekiUser{{Username: "u", Password: "p"}}, Webhook: n.sender,
+		Catalog: n.cat, SignKey: []byte("k"), BaseURL: func() string { return base }, Log: log})
+	n.cat.FinalNotices = n.api.FinalNotices
+	n.cat.LostNotices = n.api.FinalNotices
+	n.cat.NoticesQueued = n.sender.Wake
+	front.Store(n.api)
+	return n
+}
+
+// recordCall starts a real call (an external media channel with its RTP
+// sockets) in a real call manager that catalogues in st.
+func newFinalCallManager(t *testing.T, root string) *call.Manager {
+	t.Helper()
+	lo, hi := testutil.FreeUDPPortRange(t, 40)
+	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := event.NewBus("final")
+	bus.Register(event.NewSubscriber("final", 1<<10, false), nil)
+	return call.NewManager(call.Options{Bus: bus, Ports: ports, Logger: slog.New(slog.DiscardHandler), RecordingsDir: root})
+}
+
+func ozekiRecord(t *testing.T, base, callID, finishedURL string) {
+	t.Helper()
+	res, err := http.Get(base + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" + url.QueryEscape(callID) +
+		"&FinishedUrl=" + url.QueryEscape(finishedURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), "<Code>200</Code>") {
+		t.Fatalf("Record: %s", b)
+	}
+}
+
+// liveRow waits for the one live recording row of node and checks that
+// its FinishedUrl is kept with it from its first write.
+func liveRow(t *testing.T, st meta.Store, node, callID, finishedURL string) meta.Recording {
+	t.Helper()
+	ctx := context.Background()
+	var row meta.Recording
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool {
+		rows, err := st.InProgress(ctx, node, 10)
+		if err != nil || len(rows) != 1 {
+			return false
+		}
+		row = rows[0]
+		return true
+	}, "the recording's row never appeared")
+	cb, has, err := st.(meta.StatusCallbacks).StatusCallback(ctx, row.Sid)
+	if err != nil || !has || cb.Kind != RecordCompleted || cb.URL != finishedURL || cb.CallID != callID {
+		t.Fatalf("the callback kept with the row at its start: %+v %v %v", cb, has, err)
+	}
+	if row.Source != meta.SourceCommand {
+		t.Fatalf("source %q, want %q", row.Source, meta.SourceCommand)
+	}
+	return row
+}
+
+func checkRecordCompleted(t *testing.T, f url.Values, callID, reason string) {
+	t.Helper()
+	if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != callID || f.Get("Reason") != reason ||
+		f.Get("Format") != "wav" || f.Get("State") != "done" || f.Get("Duration") == "" {
+		t.Fatalf("RecordCompleted %v; want call %s, reason %s, wav, done", f, callID, reason)
+	}
+	res, err := http.Get(f.Get("RecordURL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || len(b) < 44 || string(b[:4]) != "RIFF" {
+		t.Fatalf("RecordURL %s: %d, %d bytes", f.Get("RecordURL"), res.StatusCode, len(b))
+	}
+}
+
+// TestRecordCompletedQueuedWithTheRow: a Record's FinishedUrl is kept with
+// its catalog row from its first write, and its RecordCompleted is queued
+// in the transaction that writes the final row, with the row's end reason,
+// against real SQLite and PostgreSQL catalogs.
+//
+// A node whose final write is refused (a trigger on the outbox insert)
+// and that then dies (its sender, catalog and API dropped, with whatever
+// they held in memory) loses nothing: the restart's Reconcile settles the
+// killed run's row from its file and queues RecordCompleted from the row
+// (reason interrupted), delivered once, with a RecordURL that downloads.
+// Before, RecordCompleted lived only in the node's memory until it was
+// queued after the row, and the restart sent none.
+//
+// A recording that ends normally gets its RecordCompleted queued by the
+// catalog with its final row (the kept callback cleared with it), reason
+// hangup, delivered once: the node sends nothing more from memory.
+func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		root := t.TempDir()
+		recv := newFinishedURLReceiver(t)
+		var front atomic.Pointer[API]
+		apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.Load().ServeHTTP(w, r) }))
+		defer apiSrv.Close()
+		m := newFinalCallManager(t, root)
+		defer m.HangupAll(call.CauseNormalClearing)
+
+		n1 := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
+		m.SetCatalog(n1.cat)
+		if _, err := n1.cat.DefaultAccount(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
+			ChannelID: "final-killed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ozekiRecord(t, apiSrv.URL, string(ch.ID), recv.url)
+		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
+
+		// The final write is refused; the node then dies.
+		fs.refuse()
+		if err := m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		n1.api.Wait(10 * time.Second)
+		n1.sender.Close()
+		n1.cat.Close()
+		if got, err := fs.st.RecordingBySid(ctx, row.Sid); err != nil || !got.Status.Live() {
+			t.Fatalf("the row after the refused outbox insert: %+v %v; want it live: a row written final without its RecordCompleted queued loses it with the node", got, err)
+		}
+
+		// The restart: nothing of n1's memory, the catalog as it was.
+		fs.allow()
+		n2 := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
+		defer n2.sender.Close()
+		defer n2.cat.Close()
+		m.SetCatalog(n2.cat)
+		for range 2 {
+			if err := n2.cat.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"RecordCompleted of the killed run never delivered; logs:\n%s", n2.logs.String())
+		settled, err := fs.st.RecordingBySid(ctx, row.Sid)
+		if err != nil || settled.Status != meta.StatusRecovered || settled.EndReason != catalog.EndInterrupted {
+			t.Fatalf("the settled row: %+v %v", settled, err)
+		}
+		checkRecordCompleted(t, recv.got()[0], string(ch.ID), catalog.EndInterrupted)
+
+		// A recording that ends normally, on the restarted node.
+		ch2, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
+			ChannelID: "final-hangup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ozekiRecord(t, apiSrv.URL, string(ch2.ID), recv.url)
+		row2 := liveRow(t, fs.st, "n1", string(ch2.ID), recv.url)
+		if err := m.Hangup(ch2.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		n2.api.Wait(10 * time.Second)
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 2 },
+			"RecordCompleted never delivered; logs:\n%s", n2.logs.String())
+		final, err := fs.st.RecordingBySid(ctx, row2.Sid)
+		if err != nil || final.Status.Live() || final.EndReason != call.EndHangup {
+			t.Fatalf("the final row: %+v %v", final, err)
+		}
+		if _, has, err := fs.st.(meta.StatusCallbacks).StatusCallback(ctx, row2.Sid); err != nil || has {
+			t.Fatalf("the callback is still kept (%v, %v): RecordCompleted was not queued with the row", has, err)
+		}
+		checkRecordCompleted(t, recv.got()[1], string(ch2.ID), call.EndHangup)
+
+		// Exactly once each: everything queued is delivered, nothing more
+		// arrives.
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		if err := n2.cat.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n2.sender.Close()
+		if got := recv.got(); len(got) != 2 {
+			t.Fatalf("%d RecordCompleted delivered, want 2 (one per recording): %v", len(got), got)
+		}
+	})
+}
+
+// TestRecordCompletedOfLostNodeOnce: a node records a call with a
+// FinishedUrl and goes silent (no heartbeat: its sender never beats);
+// another node of the same catalog finds it lost and settles its
+// recording, and queues RecordCompleted in the transaction that settles
+// the row (failed, reason interrupted, the cause saying the node was
+// lost), from the FinishedUrl kept with the row: delivered once. The lost
+// node then comes back and its call ends: its final row replaces the
+// settled one (the recording's real end) but it queues and sends nothing
+// more. Real SQLite and PostgreSQL catalogs. Before, no node but the
+// recording's own could send RecordCompleted: a lost node's was never
+// sent.
+func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		var goneFront, aliveFront atomic.Pointer[API]
+		goneSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { goneFront.Load().ServeHTTP(w, r) }))
+		defer goneSrv.Close()
+		aliveSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { aliveFront.Load().ServeHTTP(w, r) }))
+		defer aliveSrv.Close()
+
+		goneRoot := t.TempDir()
+		mGone := newFinalCallManager(t, goneRoot)
+		defer mGone.HangupAll(call.CauseNormalClearing)
+		// Silent: its sender does not run (no heartbeat) until it comes
+		// back.
+		gone := newOzekiNode(t, fs.st, "gone", goneRoot, mGone, &goneFront, goneSrv.URL)
+		defer gone.cat.Close()
+		mGone.SetCatalog(gone.cat)
+		if _, err := gone.cat.DefaultAccount(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := mGone.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
+			ChannelID: "final-lost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ozekiRecord(t, goneSrv.URL, string(ch.ID), recv.url)
+		row := liveRow(t, fs.st, "gone", string(ch.ID), recv.url)
+		if err := fs.st.(meta.Outbox).Heartbeat(ctx, "gone", time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+
+		alive := startOzekiNode(t, fs.st, "alive", t.TempDir(), call.Calls(nil), &aliveFront, aliveSrv.URL)
+		defer alive.sender.Close()
+		defer alive.cat.Close()
+		for range 2 {
+			if err := alive.cat.Reconcile(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"the lost node's RecordCompleted never delivered; logs:\n%s", alive.logs.String())
+		f := recv.got()[0]
+		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) || f.Get("Reason") != catalog.EndInterrupted ||
+			f.Get("State") != "failed" || !strings.Contains(f.Get("Cause"), "gone") || f.Get("RecordURL") != "" {
+			t.Fatalf("the lost node's RecordCompleted: %v", f)
+		}
+		if settled, err := fs.st.RecordingBySid(ctx, row.Sid); err != nil || !catalog.IsNodeLost(settled) || settled.EndReason != catalog.EndInterrupted {
+			t.Fatalf("the settled row: %+v %v", settled, err)
+		}
+
+		// The lost node comes back (its sender runs again); its call ends.
+		gone.sender.Start()
+		defer gone.sender.Close()
+		if err := mGone.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		gone.api.Wait(10 * time.Second)
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			r, err := fs.st.RecordingBySid(ctx, row.Sid)
+			return err == nil && !catalog.IsNodeLost(r) && r.EndReason == call.EndHangup && r.Node == "gone"
+		}, "the returning node's final row did not replace the settled one")
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "alive")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		for _, node := range []string{"alive", "gone"} {
+			if n, err := fs.st.(meta.Outbox).PendingCount(ctx, node); err != nil || n != 0 {
+				t.Fatalf("%d notifications pending for %s (%v): a second RecordCompleted", n, node, err)
+			}
+		}
+		alive.sender.Close()
+		gone.sender.Close()
+		if got := recv.got(); len(got) != 1 {
+			t.Fatalf("%d RecordCompleted delivered, want exactly one: %v", len(got), got)
+		}
+	})
+}
