@@ -1350,6 +1350,12 @@ func (r *LiveRecording) finish(state RecordingState) {
 		delete(r.m.live, r.name)
 	}
 	r.m.recMu.Unlock()
+	if degradedAtEnd {
+		// Before the final row: a status callback of the degradation
+		// (OnDegraded) is queued with the row still live, before the
+		// terminal one that the final row's write queues.
+		r.reportDegraded()
+	}
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
 	}
@@ -1363,9 +1369,6 @@ func (r *LiveRecording) finish(state RecordingState) {
 		case final != RecFailed:
 			r.logger().Info("recording finished", "name", r.name, "path", r.path, "state", final, "duration_s", secs)
 		}
-	}
-	if degradedAtEnd {
-		r.reportDegraded()
 	}
 	switch {
 	case wasQueued && final == RecCanceled:

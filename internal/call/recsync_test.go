@@ -151,16 +151,16 @@ func TestRecQueueGrowsOnDemand(t *testing.T) {
 		t.Fatal("take left a buffer in the queue: an idle recording would hold two")
 	}
 	recBufs.put(batch)
-	for len(q.pending)+160 <= 16000 {
+	for len(q.pending)+160 <= q.hard {
 		if !q.push(frame) {
-			t.Fatalf("overflow at %d of 16000 samples", len(q.pending))
+			t.Fatalf("overflow at %d of %d samples", len(q.pending), q.hard)
 		}
 	}
 	if q.push(frame) {
 		t.Fatal("the queue grew past its bound")
 	}
-	if cap(q.pending) > 16000 {
-		t.Fatalf("buffer of %d samples, past the bound", cap(q.pending))
+	if cap(q.pending) > q.hard {
+		t.Fatalf("buffer of %d samples, past the bound %d", cap(q.pending), q.hard)
 	}
 }
 

@@ -26,9 +26,19 @@ import (
 // media path ever waits for a disk.
 
 const (
-	// recQueueDuration is how much audio a recording's queue holds before
-	// it overflows: the longest stall of its disk that a recording survives.
+	// recQueueDuration is the longest stall of its disk (a write that
+	// does not return) that a recording survives: a queue holds this much
+	// audio, and more only while its writer is not stuck in a write for
+	// this long (recQueueBurst).
 	recQueueDuration = 2 * time.Second
+	// recQueueBurst bounds what a queue holds while its writer is healthy:
+	// the backlog that a process or VM stall (SIGSTOP, a paused VM, a long
+	// host stall) leaves in the kernel's socket buffers, read at once when
+	// the process goes on. The writer is fine then, and the burst is not a
+	// disk that did not keep up; without this the recording failed after
+	// any stall of the process over recQueueDuration. It bounds the memory
+	// a recording's queue takes (480 KB mono at 8 kHz).
+	recQueueBurst = 30 * time.Second
 	// writerStallTimeout bounds how long a stop or a hangup waits for the
 	// writer to write what is queued and close the file.
 	writerStallTimeout = 2 * time.Second
@@ -58,8 +68,15 @@ var errDiskStalled = errors.New("disk stalled")
 // nothing. A buffer grows past that size only while the writer is behind,
 // up to the queue's bound.
 type recQueue struct {
-	mu      sync.Mutex
-	max     int     // samples the queue holds before it overflows
+	mu  sync.Mutex
+	max int // samples the queue holds while its writer is stuck in a write
+	// hard is the most samples it holds at all (recQueueBurst), stall how
+	// long a write may be in flight before the queue holds no more than
+	// max (recQueueDuration), stepAt when the running writer step began
+	// (zero while none runs).
+	hard    int
+	stall   time.Duration
+	stepAt  time.Time
 	chunk   int     // size of the shared buffers it takes (samples)
 	pending []int16 // samples waiting for the writer
 	// gaps are runs of silence queued between pending's samples, in
@@ -99,15 +116,20 @@ func (q *recQueue) init(samples int) { q.initFor(samples, 0) }
 // the media path hands over at once (recChunkFor).
 func (q *recQueue) initFor(samples int, burst time.Duration) {
 	q.max = samples
+	q.hard = samples * int(recQueueBurst/recQueueDuration)
+	q.stall = recQueueDuration
 	q.chunk = min(samples, int(recChunkFor(burst)*audio.SampleRate/time.Second)*max(1, samples/int(recQueueDuration*audio.SampleRate/time.Second)))
 	q.closed = make(chan error, 1)
 }
 
-// push copies pcm into the queue; false when it does not fit (overflow).
+// push copies pcm into the queue; false when it does not fit (overflow):
+// more than max samples while the writer's step has been in a write for
+// stall (the disk stalled), or more than hard at all. A burst (a stalled
+// process's backlog) while the writer is healthy fits.
 func (q *recQueue) push(pcm []int16) bool {
 	q.mu.Lock()
 	n := len(q.pending) + len(pcm)
-	if n > q.max {
+	if n > q.max && (n > q.hard || q.stuckLocked()) {
 		q.mu.Unlock()
 		return false
 	}
@@ -152,6 +174,16 @@ func (q *recQueue) pushSilence(n int) {
 	q.mu.Unlock()
 }
 
+// stuckLocked says whether the writer's step has been running for stall
+// (its write blocks). A writer that is idle or waits to be scheduled is
+// not stuck: the pool runs it (and starts a worker for it if the others
+// are stuck). A step caught in flight by a stall of the whole process
+// looks stuck for as long as it takes to finish after the process goes
+// on (microseconds); the queue then overflows only if it is over max.
+func (q *recQueue) stuckLocked() bool {
+	return !q.stepAt.IsZero() && time.Since(q.stepAt) >= q.stall
+}
+
 // signal asks for a writer step: the pool runs q.run soon, once for any
 // number of signals that arrive before it starts.
 func (q *recQueue) signal() {
@@ -175,11 +207,15 @@ func (q *recQueue) step() {
 	q.mu.Lock()
 	for {
 		run := q.run
+		if run != nil {
+			q.stepAt = time.Now()
+		}
 		q.mu.Unlock()
 		if run != nil {
 			run()
 		}
 		q.mu.Lock()
+		q.stepAt = time.Time{}
 		if !q.again {
 			q.scheduled = false
 			q.mu.Unlock()
@@ -302,7 +338,7 @@ func (q *recQueue) grow(n int) {
 		q.pending = recBufs.get(q.chunk)
 		return
 	}
-	grown := make([]int16, len(q.pending), min(q.max, max(n, 2*cap(q.pending))))
+	grown := make([]int16, len(q.pending), min(q.hard, max(n, 2*cap(q.pending))))
 	copy(grown, q.pending)
 	recBufs.put(q.pending)
 	q.pending = grown
@@ -417,7 +453,7 @@ func (r *LiveRecording) queueSamples() int {
 }
 
 func (r *LiveRecording) overflowCause() string {
-	return fmt.Sprintf("Recording queue overflow: the disk did not keep up (more than %v of audio waiting to be written)", recQueueDuration)
+	return fmt.Sprintf("Recording queue overflow: the disk did not keep up (a write stalled for more than %v with more than %v of audio waiting, or more than %v waiting)", recQueueDuration, recQueueDuration, recQueueBurst)
 }
 
 // fsyncInterval is how often the recordings' file systems are synced

@@ -1,6 +1,9 @@
 package call
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // The media path's share of a recording: copying a 20 ms frame into the
 // recording's queue, and the writer taking the batch. 0 allocations.
@@ -21,11 +24,47 @@ func BenchmarkRecQueuePush(b *testing.B) {
 	}
 }
 
-// A full queue refuses the frame (the recording then fails) instead of
-// growing or waiting; a take frees it.
+// stickWriter makes q's writer step block in a write (a stalled disk)
+// until the test ends, after which the queue holds at most its bound; it
+// returns once the step has been stuck for the queue's stall limit.
+func stickWriter(t *testing.T, q *recQueue) {
+	t.Helper()
+	release, started := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	q.mu.Lock()
+	q.stall = 20 * time.Millisecond
+	q.run = func() {
+		select {
+		case <-started:
+		default:
+			close(started)
+		}
+		<-release
+	}
+	q.mu.Unlock()
+	q.signal()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q.mu.Lock()
+		stuck := q.stuckLocked()
+		q.mu.Unlock()
+		if stuck {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer step never got stuck")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A full queue whose writer is stuck in a write (a stalled disk) refuses
+// the frame (the recording then fails) instead of growing or waiting; a
+// take frees it.
 func TestRecQueueOverflow(t *testing.T) {
 	var q recQueue
 	q.init(320)
+	stickWriter(t, &q)
 	frame := make([]int16, 160)
 	if !q.push(frame) || !q.push(frame) {
 		t.Fatal("two frames fit in 320 samples")
@@ -58,6 +97,7 @@ func (w *sliceWriter) Write(pcm []int16) error { w.got = append(w.got, pcm...); 
 func TestRecQueueSilenceTakesNoRoom(t *testing.T) {
 	var q recQueue
 	q.init(320)
+	stickWriter(t, &q)
 	sound := make([]int16, 160)
 	for i := range sound {
 		sound[i] = int16(i + 1)
@@ -95,5 +135,39 @@ func TestRecQueueSilenceTakesNoRoom(t *testing.T) {
 	}
 	if batch, gaps, _ = q.take(batch, gaps); len(batch) != 0 || len(gaps) != 0 {
 		t.Fatalf("a second take: %d samples, %d gaps", len(batch), len(gaps))
+	}
+}
+
+// A burst of audio much longer than the queue's bound, handed over at once
+// while the writer is healthy (the backlog in the kernel's socket buffers
+// that a process or VM stall leaves, read when the process goes on), fits:
+// the writer is fine, the disk did keep up. It fits up to recQueueBurst;
+// more than that overflows even so (memory stays bounded).
+func TestRecQueueBurstWithHealthyWriter(t *testing.T) {
+	var q recQueue
+	q.init(int(recQueueDuration * 8000 / time.Second))
+	frame := make([]int16, 160)
+	for i := range frame {
+		frame[i] = int16(i + 1)
+	}
+	frames := int(8 * time.Second / (20 * time.Millisecond)) // 8 s at once
+	for i := range frames {
+		if !q.push(frame) {
+			t.Fatalf("overflow at frame %d of an 8 s burst with a healthy writer", i)
+		}
+	}
+	batch, _, _ := q.take(nil, nil)
+	if len(batch) != frames*160 {
+		t.Fatalf("took %d samples, want %d", len(batch), frames*160)
+	}
+	recBufs.put(batch)
+	n := 0
+	for q.push(frame) {
+		if n++; n > q.hard/160 {
+			t.Fatal("the queue grew past recQueueBurst")
+		}
+	}
+	if want := int(recQueueBurst / (20 * time.Millisecond)); n != want {
+		t.Fatalf("the queue held %d frames, want %d (recQueueBurst)", n, want)
 	}
 }

@@ -2,6 +2,7 @@ package rtp
 
 import (
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -110,5 +111,52 @@ func TestPollerLive(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // nothing may come: a bounded check of an absence
 	if n := k.len(); n != 22 {
 		t.Fatalf("%d datagrams delivered, want 22 (none after Remove)", n)
+	}
+}
+
+// SetLive(false) from the live socket's own handler (a bridge that stops
+// forwarding directly because of a packet it handles) neither deadlocks
+// nor loses the next datagrams: the reader ends and the worker reads them.
+func TestPollerLiveOffFromHandler(t *testing.T) {
+	p, err := NewPoller(10*time.Millisecond, 50*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	s := listenLoopback(t)
+	var k sink
+	var reg *Registration
+	ready := make(chan struct{})
+	reg, err = p.Add(s, func(b []byte, from netip.AddrPort, at time.Time) {
+		<-ready
+		k.fn(b, from, at)
+		if b[0] == 0 {
+			_ = reg.SetLive(false)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(ready)
+	t.Cleanup(reg.Remove)
+	if err := reg.SetLive(true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 5 {
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !waitLive(t, 5*time.Second, func() bool { return k.len() == 5 && liveGoroutines() == 0 }) {
+		t.Fatalf("%d of 5 datagrams delivered, %d live readers left", k.len(), liveGoroutines())
+	}
+	if reg.Live() {
+		t.Fatal("still live after SetLive(false) from the handler")
 	}
 }

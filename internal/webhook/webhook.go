@@ -178,6 +178,11 @@ type Notification struct {
 	// Method is POST (default, "") or GET: the form's parameters are then
 	// added to the URL's query and the request has no body.
 	Method string
+	// Order, when set, delivers the notifications of one key one at a
+	// time, in the order they were queued (meta.OutboxItem.OrderKey): the
+	// next waits until the one before is delivered or given up. They go
+	// through the outbox loop, never the direct path.
+	Order string
 }
 
 // Reply is a delivered notification's answer.
@@ -473,7 +478,7 @@ func (s *Sender) prepare(ctx context.Context, n Notification) (meta.OutboxItem, 
 // row makes a notification's row.
 func (s *Sender) row(n Notification) (meta.OutboxItem, error) {
 	it := meta.OutboxItem{Node: s.o.Node, Kind: n.Kind, CallID: n.CallID, URL: n.URL,
-		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode())}
+		ContentType: "application/x-www-form-urlencoded", Body: []byte(n.Form.Encode()), OrderKey: n.Order}
 	switch strings.ToUpper(n.Method) {
 	case "", http.MethodPost:
 	case http.MethodGet:
@@ -489,7 +494,9 @@ func (s *Sender) row(n Notification) (meta.OutboxItem, error) {
 // free) and hands it on.
 func (s *Sender) store(ctx context.Context, it meta.OutboxItem) (int64, error) {
 	direct := false
-	if s.running.Load() {
+	// An ordered notification waits for the older ones of its key: the
+	// outbox loop's claim knows them, a direct worker does not.
+	if s.running.Load() && it.OrderKey == "" {
 		select {
 		case s.slots <- struct{}{}:
 			direct = true

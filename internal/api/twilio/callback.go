@@ -140,7 +140,82 @@ func (s *Server) started(ctx context.Context, lr *liveRec, rec meta.Recording) {
 		s.o.Webhook.Wake()
 		return
 	}
+	if len(notes) > 0 {
+		s.hold(lr, rec.Sid)
+	}
 	s.notify(lr, "in-progress", rec)
+}
+
+// hold notes that a callback of the recording sid went to the sender's
+// memory (Notify) instead of the outbox: its later callbacks go there too,
+// behind it (Notify keeps them in order), and its final one is then not
+// queued with its final row (FinalNotices) but sent by finished, so that
+// none passes the one held.
+func (s *Server) hold(lr *liveRec, sid string) {
+	s.mu.Lock()
+	lr.held = true
+	s.held[sid] = true
+	s.mu.Unlock()
+}
+
+// noteLive queues a live recording's paused, resumed or degraded callback
+// (when asked for) in the transaction that writes its row's status st
+// (and quality q, when not nil: meta.StatusCallbacks.NoteLive), before the
+// API answers; a busy catalog is tried again for keepFor. A recording
+// whose final row is written meanwhile gets none: its terminal callback is
+// queued, and nothing follows it. Only when the catalog could not take it
+// (refused, or busy for keepFor), or an earlier callback of the recording
+// is held in memory, is it handed to the sender (Notify), which keeps it in
+// memory, in order, until the catalog takes it.
+func (s *Server) noteLive(ctx context.Context, lr *liveRec, event string, st meta.Status, q *meta.Quality, rec meta.Recording) {
+	n, ok := s.notification(lr, event, rec)
+	if !ok || s.o.Webhook == nil {
+		return
+	}
+	s.mu.Lock()
+	held := lr.held
+	s.mu.Unlock()
+	sc, isSC := s.o.Catalog.Meta.(meta.StatusCallbacks)
+	if held || !isSC {
+		s.notify(lr, event, rec)
+		return
+	}
+	it, err := s.o.Webhook.Prepare(ctx, n)
+	if err != nil {
+		s.log.Error("twilio: a recording's status callback cannot be sent", "sid", rec.Sid, "event", event, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepFor)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		err := sc.NoteLive(ctx, lr.name, st, q, it)
+		if err == nil {
+			s.o.Webhook.Wake()
+			return
+		}
+		if errors.Is(err, meta.ErrNotFound) {
+			// Final already: its terminal callback is queued; a paused or
+			// degraded one after it would tell the client a falsehood.
+			s.log.Info("twilio: recording ended before its status callback was queued; none sent", "sid", rec.Sid, "event", event)
+			return
+		}
+		if meta.Transient(err) && ctx.Err() == nil {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+				wait = min(2*wait, 500*time.Millisecond)
+				continue
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		s.log.Error("twilio: recording status callback not queued with its row; sent from this node's memory, and none if this node is lost",
+			"sid", rec.Sid, "event", event, "err", err)
+		s.hold(lr, rec.Sid)
+		s.notify(lr, event, rec)
+		return
+	}
 }
 
 // keepCallback keeps a recording's callback with its catalog row, so that
@@ -209,6 +284,14 @@ func (s *Server) FinalNotices(ctx context.Context, row meta.Recording) ([]meta.O
 	if !ok || row.Sid == "" || row.Status.Live() || !strings.HasPrefix(row.Name, NamePrefix) {
 		// Only this API's recordings keep a callback: the end of any
 		// other costs no look-up.
+		return nil, nil
+	}
+	s.mu.Lock()
+	held := s.held[row.Sid]
+	s.mu.Unlock()
+	if held {
+		// An earlier callback is in this node's memory: the final one is
+		// sent behind it (finished), not queued before it.
 		return nil, nil
 	}
 	kept, has, err := sc.StatusCallback(ctx, row.Sid)
@@ -352,8 +435,15 @@ func (s *Server) notification(lr *liveRec, event string, rec meta.Recording) (we
 			form.Set("JitterMs", strconv.FormatFloat(v.JitterMs, 'f', -1, 64))
 		}
 	}
-	return webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method}, true
+	return webhook.Notification{Kind: CallbackKind, CallID: lr.callSid, URL: cb.url, Form: form, Method: cb.method,
+		Order: OrderKey(rec.Sid)}, true
 }
+
+// OrderKey orders a recording's status callbacks (webhook.Notification's
+// Order): in-progress, then paused, resumed, degraded as they happened,
+// then the terminal one, each delivered (or given up) before the next is
+// sent, whichever node sends it.
+func OrderKey(sid string) string { return CallbackKind + ":" + sid }
 
 // degraded sends the degraded event (when asked for) with the quality the
 // recording has now.
@@ -363,13 +453,35 @@ func (s *Server) degraded(lr *liveRec, q *meta.Quality) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rec, err := s.waitRow(ctx, lr.name)
+	// After its start's in-progress callback (queued before the start
+	// answers, and the Sid known then), never before it.
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		sid := lr.sid
+		s.mu.Unlock()
+		if sid != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			s.log.Error("twilio: degraded recording never started in the catalog; no callback", "name", lr.name)
+			return
+		case <-t.C:
+		}
+	}
+	rec, err := s.o.Catalog.Meta.RecordingByName(ctx, lr.name)
 	if err != nil {
 		s.log.Error("twilio: degraded recording not found in the catalog; no callback", "name", lr.name, "err", err)
 		return
 	}
+	if !rec.Status.Live() {
+		s.log.Info("twilio: recording ended before its degraded callback was queued; none sent", "sid", rec.Sid)
+		return
+	}
 	rec.Quality = q
-	s.notify(lr, "degraded", rec)
+	s.noteLive(ctx, lr, "degraded", rec.Status, q, rec)
 }
 
 // finished sends the final status of a recording once the catalog has it.
@@ -388,6 +500,11 @@ func (s *Server) finished(lr *liveRec) {
 		if sid != "" {
 			rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
 			if err == nil && !rec.Status.Live() {
+				defer func() {
+					s.mu.Lock()
+					delete(s.held, sid)
+					s.mu.Unlock()
+				}()
 				if kept && s.queuedWithRow(ctx, sid) {
 					return
 				}

@@ -62,6 +62,8 @@ type liveRec struct {
 	// kept: the callback is kept with the catalog row (keepCallback), so
 	// the catalog may queue its final status with the final row.
 	kept bool
+	// held: a callback went to the sender's memory (hold).
+	held bool
 }
 
 // runningLocked is the call's recordings started here that have not been
@@ -322,11 +324,12 @@ func (s *Server) updateRecording(w http.ResponseWriter, r *http.Request, req *re
 		s.writeError(w, err)
 		return
 	}
+	// Queued with the row's status, before the answer (noteLive).
 	switch {
 	case status == "paused" && prev == "in-progress":
-		s.notify(lr, "paused", rec)
+		s.noteLive(r.Context(), lr, "paused", meta.StatusPaused, nil, rec)
 	case status == "in-progress" && prev == "paused":
-		s.notify(lr, "resumed", rec)
+		s.noteLive(r.Context(), lr, "resumed", meta.StatusInProgress, nil, rec)
 	}
 	s.mu.Lock()
 	out := *lr

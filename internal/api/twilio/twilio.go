@@ -86,6 +86,7 @@ type Server struct {
 	mu      sync.Mutex
 	pending map[string]*transcode // by cache key, while being made
 	live    map[string][]*liveRec // recordings started here, by CallSid, while they run
+	held    map[string]bool       // by Sid: recordings with a callback held in memory (hold)
 }
 
 // New builds the API server.
@@ -93,7 +94,8 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string][]*liveRec{}}
+	return &Server{o: o, log: o.Logger, pending: map[string]*transcode{}, live: map[string][]*liveRec{},
+		held: map[string]bool{}}
 }
 
 // apiError is Twilio's error: HTTP status, code and message.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 )
 
 // StatusCallback is where a recording's status goes (Twilio's
@@ -42,6 +44,15 @@ type StatusCallbacks interface {
 	// StatusCallback returns the status callback of the recording sid;
 	// false when it has none (ErrNotFound without such a row).
 	StatusCallback(ctx context.Context, sid string) (StatusCallback, bool, error)
+	// NoteLive sets the status (StatusInProgress or StatusPaused) of the
+	// live recording name, and its quality when q is not nil (as
+	// SetLiveStatus), and queues notes (its paused, resumed or degraded
+	// callback) in the same transaction: the row tells what the
+	// notifications tell, or neither is written. A recording no longer
+	// live (its final row written: its terminal callback already queued)
+	// is ErrNotFound, and nothing is queued: no callback after the
+	// terminal one.
+	NoteLive(ctx context.Context, name string, st Status, q *Quality, notes ...OutboxItem) error
 }
 
 func (s *sqlStore) SetStatusCallback(ctx context.Context, sid string, cb StatusCallback, notes ...OutboxItem) (err error) {
@@ -98,4 +109,47 @@ func (s *sqlStore) StatusCallback(ctx context.Context, sid string) (StatusCallba
 		return StatusCallback{}, false, fmt.Errorf("recording %s: status callback: %w", sid, err)
 	}
 	return cb, true, nil
+}
+
+func (s *sqlStore) NoteLive(ctx context.Context, name string, st Status, q *Quality, notes ...OutboxItem) (err error) {
+	if !st.Live() || name == "" {
+		return fmt.Errorf("%w: live status %q of %q", ErrInvalid, st, name)
+	}
+	what := "note live recording " + name
+	set, args := "status = $1, date_updated = $2", []any{string(st), s.timeArg(normTime(time.Now()))}
+	if q != nil {
+		b, err := json.Marshal(q)
+		if err != nil {
+			return fmt.Errorf("%w: quality: %v", ErrInvalid, err)
+		}
+		set, args = set+", quality = $3", append(args, string(b))
+	}
+	args = append(args, name)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.mapErr(err, what)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE recordings SET `+set+` WHERE name = $`+strconv.Itoa(len(args))+` AND status IN ('in-progress', 'paused')`), args...)
+	if err != nil {
+		return s.mapErr(err, what)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.mapErr(err, what)
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	for _, it := range notes {
+		if _, err := s.enqueue(ctx, tx, it); err != nil {
+			return fmt.Errorf("%s: queuing its notification: %w", what, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.mapErr(err, what)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,12 @@ type OutboxItem struct {
 	// and zero when unclaimed).
 	ClaimedBy  string
 	ClaimUntil time.Time
+	// OrderKey, when set, delivers the items of one key one at a time, in
+	// the order they were stored (by id): Claim does not take an item
+	// while an older one of its key is pending (in flight, or waiting for
+	// its retry); one given up lets the next go. A Twilio recording's
+	// status callbacks are ordered by their recording.
+	OrderKey string
 }
 
 // IsGET reports whether the notification is sent as a GET (no content
@@ -87,7 +94,7 @@ type Outbox interface {
 
 var _ Outbox = (*sqlStore)(nil)
 
-const outboxCols = `id, node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until`
+const outboxCols = `id, node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until, order_key`
 
 // The outbox's statements run for every notification: they are prepared
 // once per database (parsing one costs SQLite more than running it), and
@@ -127,7 +134,7 @@ func scanOutbox(row rowScanner) (OutboxItem, error) {
 	var it OutboxItem
 	var next, created, claimUntil dbTime
 	err := row.Scan(&it.ID, &it.Node, &it.Kind, &it.CallID, &it.URL, &it.ContentType, &it.Body, &it.Status,
-		&it.Attempts, &next, &created, &it.LastError, &it.ClaimedBy, &claimUntil)
+		&it.Attempts, &next, &created, &it.LastError, &it.ClaimedBy, &claimUntil, &it.OrderKey)
 	it.NextAt, it.Created, it.ClaimUntil = next.t, created.t, claimUntil.t
 	return it, err
 }
@@ -154,13 +161,17 @@ func (s *sqlStore) enqueue(ctx context.Context, tx *sql.Tx, it OutboxItem) (int6
 	var id int64
 	var err error
 	if it.ClaimedBy != "" {
+		if it.OrderKey != "" {
+			// Claimed at once, it could pass an older one of its key.
+			return 0, fmt.Errorf("%w: an ordered notification (%s) stored claimed", ErrInvalid, it.OrderKey)
+		}
 		err = row(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, claimed_by, claim_until)
 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '', $9, $7`+s.d.timeCast+`) RETURNING id`,
 			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.ClaimUntil), s.timeArg(now), it.ClaimedBy).Scan(&id)
 	} else {
-		err = row(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '') RETURNING id`,
-			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now)).Scan(&id)
+		err = row(`INSERT INTO webhook_outbox (node, kind, call_id, url, content_type, body, status, attempts, next_at, created, last_error, order_key)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7`+s.d.timeCast+`, $8`+s.d.timeCast+`, '', $9) RETURNING id`,
+			it.Node, it.Kind, it.CallID, it.URL, it.ContentType, it.Body, s.timeArg(it.NextAt), s.timeArg(now), it.OrderKey).Scan(&id)
 	}
 	if err != nil {
 		return 0, s.mapErr(err, "outbox enqueue")
@@ -270,10 +281,13 @@ ON CONFLICT (node) DO UPDATE SET seen = excluded.seen`), node, s.timeArg(at))
 }
 
 // claimable is the condition on the items Claim may take ($1 the node, $2
-// now, $3 deadBefore).
+// now, $3 deadBefore). An ordered item waits while an older one of its key
+// is pending (OutboxItem.OrderKey), whichever node holds that one.
 const claimable = `status = 'pending'
   AND (claimed_by = '' OR claimed_by = $1 OR claim_until IS NULL OR claim_until < $2)
-  AND (node = $1 OR node IN (SELECT node FROM webhook_nodes WHERE seen < $3))`
+  AND (node = $1 OR node IN (SELECT node FROM webhook_nodes WHERE seen < $3))
+  AND (order_key = '' OR NOT EXISTS (SELECT 1 FROM webhook_outbox older
+    WHERE older.order_key = webhook_outbox.order_key AND older.order_key <> '' AND older.status = 'pending' AND older.id < webhook_outbox.id))`
 
 func (s *sqlStore) Claim(ctx context.Context, node string, now time.Time, lease time.Duration, deadBefore time.Time, limit int) ([]OutboxItem, error) {
 	lock := ""

@@ -224,3 +224,81 @@ func TestPostgresInsertVacuum(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresPrepareDoesNotHoldOthers: preparing a statement waits for
+// the locks of the tables it names (here the outbox, locked by another
+// session); meanwhile another caller's statement, prepared under its own
+// deadline, ends at that deadline instead of waiting for the first
+// prepare behind the store's statement mutex (the webhook sender's Notify,
+// with its 10 s deadline, then hung until the lock went).
+func TestPostgresPrepareDoesNotHoldOthers(t *testing.T) {
+	s := openPostgresTest(t)
+	ctx := tctx(t)
+	conn, err := s.(*sqlStore).w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			_ = tx.Rollback()
+			_ = conn.Close()
+		}
+	}
+	defer release()
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE webhook_outbox IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	claimed := make(chan error, 1)
+	go func() {
+		_, err := s.(Outbox).Claim(context.Background(), "a", time.Now(), time.Minute, time.Now().Add(-time.Minute), 1)
+		claimed <- err
+	}()
+	// The claim's statement waits for the lock (it is being prepared: the
+	// store is fresh).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		if err := pgTest.testDB.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the claim never waited for the outbox lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := s.(Outbox).Enqueue(c, OutboxItem{Node: "a", Kind: "K", URL: "http://x/", ContentType: "text/plain", Body: []byte("b")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !Transient(err) {
+			t.Errorf("the insert while the outbox is locked: %v, want its deadline (a transient error)", err)
+		}
+	case <-time.After(5 * time.Second):
+		release()
+		<-done
+		t.Fatal("an insert with a 300 ms deadline still waited after 5 s: it waited for another statement's prepare")
+	}
+	release()
+	if err := <-claimed; err != nil {
+		t.Errorf("the claim once the lock went: %v", err)
+	}
+}

@@ -59,8 +59,6 @@ type stmtKey struct {
 
 // stmt returns the prepared form of a (rebound) query on db.
 func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
 	return s.prepared(ctx, db, stmtKey{db, query, false})
 }
 
@@ -68,14 +66,20 @@ func (s *sqlStore) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stm
 // once, when first prepared, not at every execution (SQLite's rebinding is
 // a regular expression).
 func (s *sqlStore) rawStmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
 	return s.prepared(ctx, db, stmtKey{db, query, true})
 }
 
-// prepared returns k's statement, preparing it the first time (stmtMu held).
+// prepared returns k's statement, preparing it the first time. stmtMu is
+// not held while it prepares: a prepare waits for the database (on
+// PostgreSQL for the locks of the tables it names, e.g. an outbox locked by
+// another session), and every other statement's caller would wait for it
+// on the mutex, past its own deadline. Two callers preparing k at once
+// keep the first stored, the other closed.
 func (s *sqlStore) prepared(ctx context.Context, db *sql.DB, k stmtKey) (*sql.Stmt, error) {
-	if st := s.stmts[k]; st != nil {
+	s.stmtMu.Lock()
+	st := s.stmts[k]
+	s.stmtMu.Unlock()
+	if st != nil {
 		return st, nil
 	}
 	query := k.query
@@ -85,6 +89,12 @@ func (s *sqlStore) prepared(ctx context.Context, db *sql.DB, k stmtKey) (*sql.St
 	st, err := db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if prev := s.stmts[k]; prev != nil {
+		_ = st.Close()
+		return prev, nil
 	}
 	if s.stmts == nil {
 		s.stmts = map[stmtKey]*sql.Stmt{}

@@ -62,6 +62,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"PutFinalQueuesInOneTransaction", testPutFinalQueuesInOneTransaction},
 		{"LostNodeReturnsAfterSettle", testLostNodeReturnsAfterSettle},
 		{"StatusCallbackQueuesInOneTransaction", testStatusCallbackQueuesInOneTransaction},
+		{"NoteLiveQueuesInOneTransaction", testNoteLiveQueuesInOneTransaction},
+		{"OutboxOrder", testOutboxOrder},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
 		{"KeptCounts", testKeptCounts},
@@ -2263,6 +2265,155 @@ func testPutFinalQueuesInOneTransaction(t *testing.T, s Store) {
 	}
 	if n := pending(); n != 2 {
 		t.Fatalf("%d notifications queued, want 2", n)
+	}
+}
+
+// testNoteLiveQueuesInOneTransaction: a live recording's paused (resumed,
+// degraded) notification is queued in the transaction that writes its
+// row's status: with the outbox insert refused (a trigger) neither is
+// written; once allowed, both are, the quality kept when none is given
+// and written when one is. A recording whose final row is written gets
+// ErrNotFound and nothing queued.
+func testNoteLiveQueuesInOneTransaction(t *testing.T, s Store) {
+	ctx := tctx(t)
+	sc := s.(StatusCallbacks)
+	ob := s.(Outbox)
+	a := mustAccount(t, s, "notelive")
+	r := sampleRec(a.Sid, 1)
+	r.Status = StatusInProgress
+	r.Quality = &Quality{PacketsExpected: 50, PacketsReceived: 50}
+	mustPut(t, s, r)
+	note := func(status string) OutboxItem {
+		return OutboxItem{Node: "self", Kind: "RecordingStatusCallback", CallID: r.CallSid, URL: "http://hooks.example/status",
+			ContentType: "application/x-www-form-urlencoded", Body: []byte("RecordingSid=" + r.Sid + "&RecordingStatus=" + status),
+			OrderKey: "RecordingStatusCallback:" + r.Sid}
+	}
+	state := func() (Recording, int) {
+		t.Helper()
+		got, err := s.Recording(ctx, a.Sid, r.Sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ob.PendingCount(ctx, "self")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, n
+	}
+	drop := failOutboxInserts(t, s)
+	if err := sc.NoteLive(ctx, r.Name, StatusPaused, nil, note("paused")); err == nil || !strings.Contains(err.Error(), "outbox refused by the test") {
+		t.Fatalf("note with the outbox insert refused: %v; want the refusal", err)
+	}
+	if got, n := state(); got.Status != StatusInProgress || n != 0 {
+		t.Fatalf("after the refused note: status %s, %d queued; want in-progress and none", got.Status, n)
+	}
+	drop()
+	if err := sc.NoteLive(ctx, r.Name, StatusPaused, nil, note("paused")); err != nil {
+		t.Fatal(err)
+	}
+	got, n := state()
+	if got.Status != StatusPaused || n != 1 || got.Quality == nil || got.Quality.PacketsExpected != 50 {
+		t.Fatalf("after the note: status %s, %d queued, quality %+v; want paused, one, the quality kept", got.Status, n, got.Quality)
+	}
+	q := &Quality{PacketsExpected: 100, PacketsReceived: 90, PacketsLost: 10, Degraded: true}
+	if err := sc.NoteLive(ctx, r.Name, StatusPaused, q, note("degraded")); err != nil {
+		t.Fatal(err)
+	}
+	if got, n := state(); n != 2 || got.Quality == nil || !got.Quality.Degraded || got.Quality.PacketsLost != 10 {
+		t.Fatalf("after the degraded note: %d queued, quality %+v", n, got.Quality)
+	}
+	final := r
+	final.Status, final.Duration = StatusCompleted, 3
+	mustPut(t, s, final)
+	if err := sc.NoteLive(ctx, r.Name, StatusInProgress, nil, note("in-progress")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("note of a finished recording: %v, want ErrNotFound", err)
+	}
+	if got, n := state(); got.Status != StatusCompleted || n != 2 {
+		t.Fatalf("after the note of a finished recording: status %s, %d queued; want completed and nothing more", got.Status, n)
+	}
+}
+
+// testOutboxOrder: the items of one OrderKey are claimed one at a time,
+// oldest first, by any node: the next waits while the one before is
+// pending (claimed, or failed and waiting for its retry, which
+// NextClaimable then names instead of the blocked one), and goes once it
+// is delivered or given up. Items without a key, or of another key, are
+// not held back; an ordered item cannot be stored claimed.
+func testOutboxOrder(t *testing.T, s Store) {
+	ctx := tctx(t)
+	ob := s.(Outbox)
+	now := time.Now().Truncate(time.Millisecond)
+	lease := time.Minute
+	alive := now.Add(-30 * time.Second)
+	for _, n := range []string{"a", "b"} {
+		if err := ob.Heartbeat(ctx, n, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue := func(key string, i int) int64 {
+		t.Helper()
+		id, err := ob.Enqueue(ctx, OutboxItem{Node: "a", Kind: "K", URL: "http://x/" + key + fmt.Sprint(i), ContentType: "text/plain",
+			Body: []byte("b"), NextAt: now.Add(-time.Second), OrderKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	k1, k2, k3 := enqueue("k", 1), enqueue("k", 2), enqueue("k", 3)
+	free := enqueue("", 1)
+	other := enqueue("j", 1)
+	ids := func(items []OutboxItem) []int64 {
+		var out []int64
+		for _, it := range items {
+			out = append(out, it.ID)
+		}
+		return out
+	}
+	deadBefore := alive
+	claim := func(node string, at time.Time, want ...int64) {
+		t.Helper()
+		got, err := ob.Claim(ctx, node, at, lease, deadBefore, 10)
+		if err != nil || !slices.Equal(ids(got), want) {
+			t.Fatalf("%s claimed %v (%v), want %v", node, ids(got), err, want)
+		}
+	}
+	claim("a", now, k1, free, other)
+	if err := ob.SettleDelivered(ctx, []int64{free, other}, now); err != nil {
+		t.Fatal(err)
+	}
+	// k1 is still pending (a node claims again what it holds): k2 waits.
+	claim("a", now, k1)
+	// Another node, with a dead: it takes a's items once their claims
+	// end, but not k2 before k1.
+	deadBefore = now.Add(time.Second)
+	claim("b", now.Add(2*lease), k1)
+	deadBefore = alive
+	// k1 fails and waits for its retry: k2 still waits behind it, and the
+	// next claimable time is k1's retry, not k2's past due time.
+	retry := now.Add(10 * time.Second)
+	if err := ob.Settle(ctx, k1, OutboxPending, 1, retry, "answered 500"); err != nil {
+		t.Fatal(err)
+	}
+	claim("a", now)
+	if at, ok, err := ob.NextClaimable(ctx, "a", alive); err != nil || !ok || !at.Equal(retry) {
+		t.Fatalf("NextClaimable %v %v %v, want k1's retry at %v", at, ok, err, retry)
+	}
+	claim("a", retry, k1)
+	if err := ob.SettleDelivered(ctx, []int64{k1}, retry); err != nil {
+		t.Fatal(err)
+	}
+	claim("a", retry, k2)
+	// Given up: the next goes.
+	if err := ob.Settle(ctx, k2, OutboxFailed, 8, retry, "given up"); err != nil {
+		t.Fatal(err)
+	}
+	claim("a", retry, k3)
+	if _, err := ob.Enqueue(ctx, OutboxItem{Node: "a", Kind: "K", URL: "http://x/c", ContentType: "text/plain", Body: []byte("b"),
+		OrderKey: "k", ClaimedBy: "a/direct", ClaimUntil: now.Add(lease)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an ordered item stored claimed: %v, want ErrInvalid", err)
+	}
+	if it, err := ob.OutboxItem(ctx, k3); err != nil || it.OrderKey != "k" {
+		t.Fatalf("k3 read back: %+v %v", it, err)
 	}
 }
 
