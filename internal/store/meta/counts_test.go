@@ -32,7 +32,7 @@ func keptCountsOf(t *testing.T, s Store, acct string) (live, deleted, liveRows, 
 }
 
 // testKeptCounts: an account's list total without filters comes from
-// recording_counts (migration 00018), which the triggers keep equal to the
+// recording_counts (migration 00019), which the triggers keep equal to the
 // rows of recordings and deleted_recordings through every write: put,
 // batch upserts (new rows and updates, over several accounts), a batch
 // refused as a whole, StartRecording, delete, soft delete, purge; and the
@@ -220,7 +220,7 @@ func testFlipOffset(t *testing.T, s Store) {
 	}
 }
 
-// countsBackfill: a catalog made before migration 00018 (live and
+// countsBackfill: a catalog made before migration 00019 (live and
 // soft-deleted rows of two accounts) gets its counts when it migrates.
 func countsBackfill(t *testing.T, db *sql.DB, d *dialect, gd goose.Dialect, dir string, reopen func() Store) {
 	ctx := tctx(t)
@@ -228,7 +228,7 @@ func countsBackfill(t *testing.T, db *sql.DB, d *dialect, gd goose.Dialect, dir 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.UpTo(ctx, 17); err != nil {
+	if _, err := p.UpTo(ctx, 18); err != nil {
 		t.Fatal(err)
 	}
 	q := func(query string, args ...any) {

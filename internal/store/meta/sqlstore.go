@@ -924,7 +924,7 @@ func (s *sqlStore) ListRecordings(ctx context.Context, q Query) (Page, error) {
 
 	var page Page
 	// exact: the count has no filter but the account, so it is the
-	// account's kept count (recording_counts, migration 00018: a few rows
+	// account's kept count (recording_counts, migration 00019: a few rows
 	// kept by triggers), not a count of the account's rows in an index
 	// (~240 leaf pages per 10,000 rows, one random read each on a cold
 	// cache).
