@@ -118,11 +118,9 @@ dialplan:
 	a.mustDo("POST", "/channels/"+id+"/answer", 204)
 	r := wait(t, res, 10*time.Second, "answer")
 	must(t, r.err)
-	// The phone sends until B freezes, and again once it is back. (A
-	// peer that goes on sending to the frozen B fills B's socket buffer
-	// with the freeze's audio, which B reads at once when it is let go:
-	// over recQueueDuration (2 s) of it overflows the recording's queue,
-	// and B fails the recording itself, "Recording queue overflow".)
+	// The phone sends all along, through B's freeze: B reads the
+	// freeze's audio from its socket's buffer at once when it is let go,
+	// and its recording takes the burst (its writer is fine).
 	audioCtx, stopAudio := context.WithCancel(ctx)
 	defer stopAudio()
 	audioDone := make(chan struct{})
@@ -203,9 +201,7 @@ dialplan:
 		return err == nil && row.Status == meta.StatusInProgress && count(`SELECT COUNT(*) FROM webhook_nodes WHERE node = $1`, bID) == 1
 	}, "B's heartbeat and its recording in progress in the catalog")
 
-	// B freezes.
-	stopAudio()
-	<-audioDone
+	// B freezes, while the phone goes on sending.
 	must(t, b.cmd.Process.Signal(syscall.SIGSTOP))
 	frozen := time.Now()
 	var settled meta.Recording
@@ -238,6 +234,8 @@ dialplan:
 	pollFor(t, 20*time.Second, func() bool {
 		return count(`SELECT COUNT(*) FROM webhook_nodes WHERE node = $1 AND seen > $2`, bID, resumed) == 1
 	}, "B's heartbeat after its return")
+	stopAudio()
+	<-audioDone
 	code, lb, _ := rawRequest(t, "GET", bBase+"/ari/channels/"+id, "", "", func(r *http.Request) { r.SetBasicAuth("asterisk", "asterisk") })
 	if code != 200 {
 		t.Fatalf("B's channel after its return: %d %s", code, lb)
