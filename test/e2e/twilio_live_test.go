@@ -434,11 +434,14 @@ func TestTwilioDualChannelRecording(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = callA.SendAudio(ctx, sine(440, 8000, 8000)) }()
-	go func() { defer wg.Done(); _ = callB.SendAudio(ctx, sine(1000, 8000, 8000)) }()
-	wg.Wait()
+	// Both parties send digital silence, then their tone, from one loop
+	// that writes both parties' frame of each 20 ms tick back to back: the
+	// tones start at the same instant (within a few microseconds), so
+	// their onsets must be at the same place in both channels.
+	const silentFrames = 30
+	must(t, sendTogether(ctx, callA, callB,
+		append(make([]int16, silentFrames*160), sine(440, 8000, 8000)...),
+		append(make([]int16, (silentFrames+dualMarkerSkew)*160), sine(1000, 8000, 8000)...)))
 	waitRx(t, n, aID, 50)
 	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["channels"] != 2.0 {
 		t.Fatalf("stop: %v", l)
@@ -456,4 +459,61 @@ func TestTwilioDualChannelRecording(t *testing.T) {
 		t.Errorf("dual channels (%d samples): left 440/1000 %.0f/%.0f, right %.0f/%.0f", len(left),
 			goertzel(left, 440), goertzel(left, 1000), goertzel(right, 440), goertzel(right, 1000))
 	}
+	// Aligned within one frame: the tones' onsets, found by energy per
+	// 1 ms window, are at most 20 ms apart in the file.
+	onL, onR := energyOnset(left, 1000), energyOnset(right, 1000)
+	if onL < 0 || onR < 0 {
+		t.Fatalf("no onset: left at %d ms, right at %d ms", onL, onR)
+	}
+	if d := onL - onR; d > 20 || d < -20 {
+		t.Errorf("channels misaligned: the caller's tone starts at %d ms, the callee's at %d ms (%d ms apart, want <= 20)", onL, onR, d)
+	} else {
+		t.Logf("onsets: left %d ms, right %d ms", onL, onR)
+	}
+}
+
+// dualMarkerSkew delays the callee's tone by this many 20 ms frames in
+// TestTwilioDualChannelRecording (0; set to 3 to see the alignment check
+// fail on a 60 ms offset).
+const dualMarkerSkew = 0
+
+// sendTogether sends a to call a and b to call b at 20 ms per frame, both
+// parties' frame of each tick written back to back by one goroutine.
+func sendTogether(ctx context.Context, a, b *sipua.Call, pa, pb []int16) error {
+	fa, fb := make([]byte, 160), make([]byte, 160)
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for off := 0; off+160 <= len(pa) || off+160 <= len(pb); off += 160 {
+		if off+160 <= len(pa) {
+			if err := a.Media().WriteAudio(fa[:a.Codec().Encode(fa, pa[off:off+160])], 160); err != nil {
+				return err
+			}
+		}
+		if off+160 <= len(pb) {
+			if err := b.Media().WriteAudio(fb[:b.Codec().Encode(fb, pb[off:off+160])], 160); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-tk.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// energyOnset is the first 1 ms window (8 samples at 8 kHz) of pcm whose
+// mean absolute sample exceeds level, in ms; -1 when none does.
+func energyOnset(pcm []int16, level int) int {
+	for w := 0; w+8 <= len(pcm); w += 8 {
+		sum := 0
+		for _, x := range pcm[w : w+8] {
+			sum += max(int(x), -int(x))
+		}
+		if sum/8 > level {
+			return w / 8
+		}
+	}
+	return -1
 }
