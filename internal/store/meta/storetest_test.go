@@ -66,6 +66,8 @@ func runStoreTests(t *testing.T, open openFunc) {
 		{"OutboxOrder", testOutboxOrder},
 		{"Ping", testPing},
 		{"WindowDurationPlan", testWindowDurationPlan},
+		{"KeptCounts", testKeptCounts},
+		{"FlipOffset", testFlipOffset},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
