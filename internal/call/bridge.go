@@ -812,6 +812,9 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	if err := m.claimName(rec, mode); err != nil {
 		return nil, err
 	}
+	if err := rec.firstRow(); err != nil {
+		return nil, err
+	}
 	go rec.start(mode)
 	return rec, nil
 }
