@@ -87,6 +87,8 @@ type Endpoint struct {
 	closeOnce sync.Once
 
 	stats counters
+	// workers run the request handlers (workers.go).
+	workers *handlerWorkers
 }
 
 // New builds an endpoint; Start binds its sockets.
@@ -112,7 +114,7 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	setLibraryLogger.Do(func() {
 		sip.SetDefaultLogger(slog.New(newLibLog(opts.Logger.Handler(), nil, opts.MalformedLogLevel)))
 	})
-	e := &Endpoint{opts: opts, log: opts.Logger, host: host, handler: h}
+	e := &Endpoint{opts: opts, log: opts.Logger, host: host, handler: h, workers: newHandlerWorkers()}
 	libLogger := slog.New(newLibLog(opts.Logger.Handler(), e, opts.MalformedLogLevel))
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(libLogger)),
@@ -165,6 +167,14 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 // handler reads any header, and a panic in the handler fails that request
 // (500 when it can still be answered) instead of the process.
 func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
+	serve := e.serve(h)
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		e.workers.run(func() { serve(req, tx) })
+	}
+}
+
+// serve checks a request and hands it to h.
+func (e *Endpoint) serve(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		defer e.recovered("request", func() {
 			if req.Method != sip.ACK {
