@@ -18,6 +18,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/tapedeck/tapedeck/internal/gopool"
 )
 
 // Handler receives new inbound calls.
@@ -87,8 +89,6 @@ type Endpoint struct {
 	closeOnce sync.Once
 
 	stats counters
-	// workers run the request handlers (workers.go).
-	workers *handlerWorkers
 }
 
 // New builds an endpoint; Start binds its sockets.
@@ -114,7 +114,7 @@ func New(opts Options, h Handler) (*Endpoint, error) {
 	setLibraryLogger.Do(func() {
 		sip.SetDefaultLogger(slog.New(newLibLog(opts.Logger.Handler(), nil, opts.MalformedLogLevel)))
 	})
-	e := &Endpoint{opts: opts, log: opts.Logger, host: host, handler: h, workers: newHandlerWorkers()}
+	e := &Endpoint{opts: opts, log: opts.Logger, host: host, handler: h}
 	libLogger := slog.New(newLibLog(opts.Logger.Handler(), e, opts.MalformedLogLevel))
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(opts.UserAgent), sipgo.WithUserAgentHostname(opts.ExternalHost),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(libLogger)),
@@ -169,7 +169,8 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
 	serve := e.serve(h)
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		e.workers.run(func() { serve(req, tx) })
+		// On a kept goroutine: see package gopool.
+		gopool.Run(func() { serve(req, tx) })
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // goroutineID is the id runtime.Stack prints for the calling goroutine.
@@ -39,7 +38,7 @@ func (g *goroutineRecorder) Invite(d *Dialog) {
 
 // TestHandlersRunOnKeptGoroutines: requests one after the other are
 // handled on one kept goroutine (whose stack has grown already), not on
-// the goroutine sipgo starts for each request (handlerWorkers).
+// the goroutine sipgo starts for each request (package gopool).
 func TestHandlersRunOnKeptGoroutines(t *testing.T) {
 	g := &goroutineRecorder{returned: make(chan struct{}, 1)}
 	_, c, to := udpEndpoint(t, g, slog.New(slog.DiscardHandler))
@@ -65,22 +64,4 @@ func TestHandlersRunOnKeptGoroutines(t *testing.T) {
 		t.Fatalf("%d requests one after the other ran on %d goroutines %v, want them to reuse a few", n, len(seen), g.ids)
 	}
 	t.Logf("%d requests one after the other ran on %d goroutines", n, len(seen))
-}
-
-// TestHandlerWorkersDoNotWaitForEachOther: a handler that waits does not
-// hold up the next request: it gets a goroutine of its own.
-func TestHandlerWorkersDoNotWaitForEachOther(t *testing.T) {
-	w := newHandlerWorkers()
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go w.run(func() { close(started); <-release })
-	<-started
-	done := make(chan struct{})
-	go w.run(func() { close(done) })
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a request waited for another's handler")
-	}
-	close(release)
 }
