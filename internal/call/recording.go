@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/gopool"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/recorder"
@@ -497,7 +498,7 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if err := m.claimName(rec, mode); err != nil {
 		return nil, err
 	}
-	go rec.start(mode)
+	gopool.Go(func() { rec.start(mode) }) // kept goroutine: see package gopool
 	return rec, nil
 }
 
