@@ -150,18 +150,7 @@ dialplan:
 			end(n, call)
 		}
 	}
-	pg, err := pgConnect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	count := func(q string, args ...any) int {
-		var n int
-		if err := pg.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pg, count := pgCounter(t, ctx, dsn)
 	pollFor(t, 10*time.Second, func() bool {
 		return count(`SELECT COUNT(*) FROM recordings WHERE node = $1 AND status = 'in-progress'`, a.id) == 2
 	}, "A's two recordings in progress")

@@ -295,18 +295,7 @@ dialplan:
 	record(b, bCalls[0], "&Duration=1")
 	record(b, bCalls[1], "") // still recording when B is killed
 
-	pg, err := pgConnect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	count := func(q string, args ...any) int {
-		var n int
-		if err := pg.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pg, count := pgCounter(t, ctx, dsn)
 	// Both nodes have tried their notification (the receiver is down), and
 	// B's long recording is in progress in the catalog.
 	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {

@@ -33,9 +33,7 @@ import (
 // kept in the catalog: the receiver gets it exactly once, signed so that
 // the library's validateRequest accepts it.
 func TestTwilioCallbackOfKilledNodeAfterRestart(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	hook := &statusHook{}
 	hs := httptest.NewServer(hook)
 	defer hs.Close()
@@ -92,16 +90,7 @@ dialplan:
 	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), accSid))
 	script := func(env map[string]string) nodeari.Line {
 		t.Helper()
-		env["TWILIO_BASE"], env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = base, accSid, token
-		p := nodeari.Start(t, "twilio-live.js", env)
-		l, err := p.WaitLine("result", 30*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Wait(10 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		return l
+		return twilioScriptAt(t, base, accSid, token, env)
 	}
 	ari := func(path string, v any) int {
 		t.Helper()
