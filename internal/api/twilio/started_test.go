@@ -2,10 +2,7 @@ package twilio
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -28,33 +26,15 @@ import (
 // in this node's memory (a crash then lost it); once the catalog takes
 // inserts again, it answers with the callback queued, once, and kept.
 func TestInProgressQueuedBeforeTheAnswer(t *testing.T) {
-	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
-	}
+	dsn := pgtest.FreshDatabase(t, "tapedeck_started")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Skip("SKIP: PostgreSQL unreachable: ", err)
-	}
-	defer admin.Close(context.Background())
-	name := fmt.Sprintf("tapedeck_started_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
+	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	db, err := pgx.Connect(ctx, u.String())
+	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
