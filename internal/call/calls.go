@@ -39,6 +39,9 @@ type DTMFOptions struct {
 type Calls interface {
 	// Channels.
 	Channels() []ChannelJSON
+	// AppendCallSummaries appends a summary of every channel, oldest
+	// first, to dst: a list of calls without Channels' copies.
+	AppendCallSummaries(dst []CallSummary) []CallSummary
 	Channel(id ChannelID) (ChannelJSON, error)
 	Count() int
 	Originate(o OriginateOptions) (ChannelJSON, error)

@@ -393,7 +393,16 @@ func (b *Bus) RegisterRemote(sub *Subscriber) bool {
 // Deliver pushes msg, an event of another node already in ARI form, to the
 // application's subscriber if it is connected to this node (not a Remote
 // stand-in). It does not tap: the message came from NATS.
+//
+// The event goes out with this node's asterisk_id, as every event on a
+// WebSocket of one Asterisk carries that Asterisk's id, the entity_id of
+// its GET /asterisk/info: CyCoreSystems/ari's native client keys its
+// handles' subscriptions on it, and a channel or recording handle would
+// never see the events of another node's resource. Which node has the
+// resource stays in its id (channels and bridges begin with the node id)
+// and in the NATS subject the event came on.
 func (b *Bus) Deliver(name string, msg []byte) bool {
+	msg = withAsteriskID(msg, b.entityID)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	app := b.apps[name]
@@ -402,6 +411,29 @@ func (b *Bus) Deliver(name string, msg []byte) bool {
 	}
 	app.Subscriber.push(msg)
 	return true
+}
+
+// withAsteriskID sets the "asterisk_id" member of a marshalled event to id
+// (msg unchanged when id is empty, it already is id, or msg is not a JSON
+// object).
+func withAsteriskID(msg []byte, id string) []byte {
+	if id == "" {
+		return msg
+	}
+	var ev map[string]json.RawMessage
+	if json.Unmarshal(msg, &ev) != nil || ev == nil {
+		return msg
+	}
+	want, _ := json.Marshal(id)
+	if string(ev["asterisk_id"]) == string(want) {
+		return msg
+	}
+	ev["asterisk_id"] = want
+	out, err := json.Marshal(ev)
+	if err != nil {
+		return msg
+	}
+	return out
 }
 
 // Connected reports whether the application is connected to this node

@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,6 +191,37 @@ func TestRemoteStandIn(t *testing.T) {
 	}
 	if b.Deliver("nobody", []byte(`{"type":"Y"}`)) {
 		t.Fatal("delivered to an absent application")
+	}
+}
+
+// TestDeliverStampsThisNode: another node's event reaches a WebSocket of
+// this node with this node's asterisk_id, as on one Asterisk (the id of
+// its /asterisk/info, which CyCoreSystems/ari's handles match events on),
+// the rest of the event as it came.
+func TestDeliverStampsThisNode(t *testing.T) {
+	b := NewBus("aa:aa:aa:aa:aa:aa")
+	sub := NewSubscriber("app", 10, false)
+	b.Register(sub, nil)
+	for _, in := range []string{
+		`{"type":"StasisStart","timestamp":"2026-12-06T09:00:00.000+0000","asterisk_id":"bb:bb:bb:bb:bb:bb","application":"app","args":[],"channel":{"id":"b-1.1","name":"PJSIP/x"}}`,
+		`{"type":"RecordingFailed","application":"app","recording":{"name":"r","asterisk_id":"nested"}}`,
+	} {
+		if !b.Deliver("app", []byte(in)) {
+			t.Fatalf("not delivered: %s", in)
+		}
+		q := sub.Next(nil)
+		if len(q) != 1 {
+			t.Fatalf("got %d events", len(q))
+		}
+		var got, want map[string]any
+		if err := json.Unmarshal(q[0], &got); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal([]byte(in), &want)
+		want["asterisk_id"] = "aa:aa:aa:aa:aa:aa"
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("delivered %s\nwant %v", q[0], want)
+		}
 	}
 }
 

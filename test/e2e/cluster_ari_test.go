@@ -18,11 +18,11 @@ import (
 )
 
 // clusterNodes starts two nodes on one PostgreSQL database and one NATS
-// server, their dialplan sending 3XX to Stasis(app). The node ids, the
-// application's name and the subjects' prefix (nats.prefix, ari-proxy's
-// "ari." by default) are unique to the run: NATS is shared with other
-// tests.
-func clusterNodes(t *testing.T) (a, b *node, app, prefix string, nc *nats.Conn) {
+// server, their dialplan sending 3XX to Stasis(app), each configuration
+// then changed by mutate. The node ids, the application's name and the
+// subjects' prefix (nats.prefix, ari-proxy's "ari." by default) are
+// unique to the run: NATS is shared with other tests.
+func clusterNodes(t *testing.T, mutate ...func(*config.Config)) (a, b *node, app, prefix string, nc *nats.Conn) {
 	t.Helper()
 	url, nc := natsURL(t)
 	dsn := pgFreshDatabase(t)
@@ -38,6 +38,9 @@ func clusterNodes(t *testing.T) (a, b *node, app, prefix string, nc *nats.Conn) 
 			c.NATS.Prefix = prefix
 			c.Catalog.Database = dsn
 			c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
+			for _, m := range mutate {
+				m(c)
+			}
 		})
 	}
 	return start("ca"), start("cb"), app, prefix, nc
@@ -55,7 +58,7 @@ func waitStandIn(t *testing.T, n *node, app string) {
 // TestClusterARIAcrossNodes: an application connected to node A only
 // answers and records a call that lands on node B. Stasis(app) on B finds
 // the application on A; StasisStart and the recording's events reach A's
-// WebSocket over NATS (ari.event.{app}.{B}); A's requests on B's channel
+// WebSocket over NATS (ari.event.{app}.{B}), with A's asterisk_id there; A's requests on B's channel
 // and recording travel to B (ari.command/get.{app}.{B}); A's channel list
 // holds B's channel; the recording is B's file, catalogued for both.
 func TestClusterARIAcrossNodes(t *testing.T) {
@@ -79,8 +82,10 @@ func TestClusterARIAcrossNodes(t *testing.T) {
 	if !strings.HasPrefix(id, b.cfg.NodeID+"-") {
 		t.Fatalf("StasisStart on A for channel %q, want one of B (%s-...)", id, b.cfg.NodeID)
 	}
-	if start["asterisk_id"] != b.srv.Bus().EntityID() || start["application"] != app {
-		t.Fatalf("StasisStart %v: want asterisk_id %s, application %s", start, b.srv.Bus().EntityID(), app)
+	// On A's WebSocket with A's asterisk_id, as on one Asterisk (B's is on
+	// the NATS subject).
+	if start["asterisk_id"] != a.srv.Bus().EntityID() || start["application"] != app {
+		t.Fatalf("StasisStart %v: want asterisk_id %s (A's), application %s", start, a.srv.Bus().EntityID(), app)
 	}
 	// Not there on A, so answered through B.
 	a.mustDo("POST", "/channels/"+id+"/answer", 204)
@@ -292,8 +297,8 @@ func TestClusterAriClientRecordsRemoteCall(t *testing.T) {
 		switch l["type"] {
 		case "StasisStart":
 			ch, _ := l["channel"].(string)
-			if l["asterisk_id"] != b.srv.Bus().EntityID() || !strings.HasPrefix(ch, b.cfg.NodeID+"-") {
-				t.Fatalf("StasisStart %v: want B's channel and asterisk_id %s", l, b.srv.Bus().EntityID())
+			if l["asterisk_id"] != a.srv.Bus().EntityID() || !strings.HasPrefix(ch, b.cfg.NodeID+"-") {
+				t.Fatalf("StasisStart %v: want B's channel, and A's asterisk_id %s", l, a.srv.Bus().EntityID())
 			}
 			started = true
 		case "RecordingFinished":
@@ -360,13 +365,18 @@ func TestClusterAriClientRecordsCallsOnBothNodes(t *testing.T) {
 	if err := proc.Wait(10 * time.Second); err != nil {
 		t.Fatalf("app: %v\n%s", err, proc.Output())
 	}
-	started := map[string]bool{} // asterisk_id -> a StasisStart seen
+	started := map[string]bool{} // node id -> a StasisStart of its channel seen
 	finished := map[string]bool{}
 	for _, l := range proc.Lines() {
 		switch l["type"] {
 		case "StasisStart":
-			id, _ := l["asterisk_id"].(string)
-			started[id] = true
+			ch, _ := l["channel"].(string)
+			if l["asterisk_id"] != a.srv.Bus().EntityID() {
+				t.Fatalf("StasisStart %v: want A's asterisk_id %s (the node it is connected to)", l, a.srv.Bus().EntityID())
+			}
+			for _, n := range []*node{a, b} {
+				started[n.cfg.NodeID] = started[n.cfg.NodeID] || strings.HasPrefix(ch, n.cfg.NodeID+"-")
+			}
 		case "RecordingFinished":
 			rec, _ := l["recording"].(map[string]any)
 			n, _ := rec["name"].(string)
@@ -376,8 +386,8 @@ func TestClusterAriClientRecordsCallsOnBothNodes(t *testing.T) {
 			finished[n] = true
 		}
 	}
-	if !started[a.srv.Bus().EntityID()] || !started[b.srv.Bus().EntityID()] || len(finished) != 2 {
-		t.Fatalf("app saw StasisStart from %v (want A's and B's asterisk_id), RecordingFinished of %v:\n%s", started, finished, proc.Output())
+	if !started[a.cfg.NodeID] || !started[b.cfg.NodeID] || len(finished) != 2 {
+		t.Fatalf("app saw StasisStart of channels of %v (want A's and B's), RecordingFinished of %v:\n%s", started, finished, proc.Output())
 	}
 	for rec, n := range want {
 		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, rec)

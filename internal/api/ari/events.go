@@ -192,13 +192,26 @@ func (s *Server) replacedMessage(app string) []byte {
 	return b
 }
 
-// wsOriginAllowed reports whether a browser Origin may open the events
-// WebSocket: the page's own host (the same origin), or an origin listed in
-// ari.allowed_origins ("*" allows all).
+// wsOriginAllowed reports whether an Origin may open the events
+// WebSocket: one a browser cannot have sent (below), the page's own host
+// (the same origin), or an origin listed in ari.allowed_origins ("*"
+// allows all).
 func (s *Server) wsOriginAllowed(r *http.Request, origin string) bool {
 	if OriginAllowed(s.opts.AllowedOrigins, origin) {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	if err != nil {
+		return false
+	}
+	if u.Scheme != "" && u.Host != "" && (u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil) {
+		// Not an origin as browsers serialize it ("null" or
+		// scheme://host[:port], RFC 6454 section 6.2), so not a page
+		// holding the browser's credentials: a program's own header, like
+		// the "http://localhost/" CyCoreSystems/ari's native client sends
+		// by default (golang.org/x/net/websocket needs one). Asterisk
+		// takes those; refusing them only turned such programs away.
+		return true
+	}
+	return u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }

@@ -12,8 +12,9 @@ import (
 
 // TestEventsOriginCheck: the events WebSocket refuses a browser Origin of
 // another site (cross-site WebSocket hijacking with the browser's cached
-// credentials) and accepts clients that send no Origin, the server's own
-// origin and the origins of ari.allowed_origins.
+// credentials) and accepts clients that send no Origin or one no browser
+// sends (with a path, as CyCoreSystems/ari's "http://localhost/"), the
+// server's own origin and the origins of ari.allowed_origins.
 func TestEventsOriginCheck(t *testing.T) {
 	s := fuzzServer(t)
 	s.opts.AllowedOrigins = []string{"https://app.example.com"}
@@ -47,6 +48,11 @@ func TestEventsOriginCheck(t *testing.T) {
 		{"https://app.example.com", http.StatusSwitchingProtocols},
 		{"https://evil.example", http.StatusForbidden},
 		{"null", http.StatusForbidden},
+		{"https://evil.example:8443", http.StatusForbidden},
+		// Not a browser's serialized origin (it never has a path): a
+		// program's header, CyCoreSystems/ari's native default.
+		{"http://localhost/", http.StatusSwitchingProtocols},
+		{"https://evil.example/x", http.StatusSwitchingProtocols},
 	} {
 		code, err := dial(tc.origin)
 		if code != tc.want {

@@ -18,6 +18,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // BenchmarkCommand1000Calls measures one command of the API, over a real
@@ -31,7 +32,8 @@ func BenchmarkCommand1000Calls(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("OZEKI_BENCH_CALLS")); err == nil && v > 0 {
 		calls = v
 	}
-	ports, err := rtp.NewPorts("127.0.0.1", 40000, 40000+4*calls+100)
+	lo, hi := testutil.FreeUDPPortRange(b, 4*calls+100)
+	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
 	if err != nil {
 		b.Fatal(err)
 	}

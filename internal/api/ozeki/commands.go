@@ -267,42 +267,24 @@ func (a *API) cmdRecord(ctx context.Context, p params) (*Response, *Error) {
 }
 
 // Ozeki's call states.
-func callState(s string) string {
+func callState(s call.State) string {
 	switch s {
-	case "Up":
+	case call.StateUp:
 		return "InCall"
-	case "Ring", "Ringing":
+	case call.StateRing, call.StateRinging:
 		return "Ringing"
-	case "Down", "Dialing", "Pre-ring":
+	case call.StateDown, call.StateDialing, call.StatePreRing:
 		return "Setup"
 	}
-	return s
+	return s.String()
 }
 
+// cmdListActiveCalls lists every call, oldest first, from the call model's
+// summaries (in a pooled list that ServeHTTP hands back once written).
 func (a *API) cmdListActiveCalls(ctx context.Context, p params) (*Response, *Error) {
-	now := time.Now()
-	list := &callInfos{Calls: []CallInfo{}}
-	for _, ch := range a.o.Calls.Channels() {
-		start := time.Time(ch.Creationtime)
-		ci := CallInfo{
-			CallState:   callState(ch.State),
-			CallID:      string(ch.ID),
-			Source:      ch.Caller.Number,
-			CallerID:    ch.Caller.Name,
-			Destination: ch.Dialplan.Exten,
-			StartTime:   formatStartTime(start),
-		}
-		if ci.CallerID == "" {
-			ci.CallerID = ch.Caller.Number
-		}
-		if ch.State == "Up" {
-			ci.TalkDuration = int(now.Sub(start) / time.Second)
-		} else {
-			ci.RingDuration = int(now.Sub(start) / time.Second)
-		}
-		list.Calls = append(list.Calls, ci)
-	}
-	return &Response{ActiveCalls: list}, nil
+	l := summaries.Get().(*[]call.CallSummary)
+	*l = a.o.Calls.AppendCallSummaries((*l)[:0])
+	return &Response{active: l, listActive: true, now: time.Now()}, nil
 }
 
 // cmdCall places a call: Dialed is a SIP URI or PJSIP/user@host; the call
@@ -437,17 +419,16 @@ func (a *API) cmdSendDTMF(ctx context.Context, p params) (*Response, *Error) {
 // startTimeLayout is Ozeki's StartTime (.NET's round-trip "o" format).
 const startTimeLayout = "2006-01-02T15:04:05.0000000Z07:00"
 
-// formatStartTime is t.Format(startTimeLayout) written digit by digit:
-// ListActiveCalls formats one per call, and time.Format's layout
+// appendStartTime appends t.Format(startTimeLayout), written digit by
+// digit: ListActiveCalls writes one per call, and time.Format's layout
 // interpretation was a tenth of the command's cost with a thousand calls.
-func formatStartTime(t time.Time) string {
-	var b [40]byte
-	buf := b[:0]
+func appendStartTime(buf []byte, t time.Time) []byte {
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.Format(startTimeLayout)
+		return t.AppendFormat(buf, startTimeLayout)
 	}
 	hour, min, sec := t.Clock()
+	n0 := len(buf)
 	buf = appendDigits(buf, year, 4)
 	buf = append(buf, '-')
 	buf = appendDigits(buf, int(month), 2)
@@ -470,14 +451,14 @@ func formatStartTime(t time.Time) string {
 			sign, off = '-', -off
 		}
 		if off%60 != 0 {
-			return t.Format(startTimeLayout) // (seconds in the offset: as time does)
+			return t.AppendFormat(buf[:n0], startTimeLayout) // (seconds in the offset: as time does)
 		}
 		buf = append(buf, sign)
 		buf = appendDigits(buf, off/3600, 2)
 		buf = append(buf, ':')
 		buf = appendDigits(buf, off%3600/60, 2)
 	}
-	return string(buf)
+	return buf
 }
 
 // appendDigits appends n (>= 0) with width digits, zero-padded.

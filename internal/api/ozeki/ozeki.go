@@ -17,7 +17,6 @@
 package ozeki
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -35,10 +34,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
@@ -135,6 +137,13 @@ type Response struct {
 	NotificationName string     `xml:"NotificationName,omitempty"`
 	CallID           string     `xml:"CallId,omitempty"`
 	ActiveCalls      *callInfos `xml:"ActiveCalls,omitempty"`
+
+	// active, when listActive is set, are ListActiveCalls' calls as the
+	// call model summarised them at now: written as ActiveCalls without
+	// a CallInfo (and its StartTime string) per call.
+	active     *[]call.CallSummary
+	listActive bool
+	now        time.Time
 }
 
 type callInfos struct {
@@ -153,102 +162,214 @@ type CallInfo struct {
 	TalkDuration int    `xml:"TalkDuration"`
 }
 
+// callInfo is a summarised call as ListActiveCalls shows it (StartTime
+// aside, which appendStartTime writes).
+func callInfo(s *call.CallSummary, now time.Time) CallInfo {
+	ci := CallInfo{CallState: callState(s.State), CallID: string(s.ID), Source: s.Caller.Number,
+		CallerID: s.Caller.Name, Destination: s.Exten}
+	if ci.CallerID == "" {
+		ci.CallerID = s.Caller.Number
+	}
+	if s.State == call.StateUp {
+		ci.TalkDuration = int(now.Sub(s.Created) / time.Second)
+	} else {
+		ci.RingDuration = int(now.Sub(s.Created) / time.Second)
+	}
+	return ci
+}
+
 const (
 	nsXSI = "http://www.w3.org/2001/XMLSchema-instance"
 	nsXSD = "http://www.w3.org/2001/XMLSchema"
 )
 
-// Marshal writes the response as Ozeki does (by hand: encoding/xml's
-// reflection costs milliseconds for a list of a thousand calls).
+// Marshal writes the response as Ozeki does: what encoding/xml's
+// MarshalIndent(r, "", "  ") writes, after an XML declaration and with a
+// final newline, but by hand (reflection costs milliseconds for a list of
+// a thousand calls).
 func (r *Response) Marshal() []byte {
-	b := bytes.NewBuffer(make([]byte, 0, r.sizeHint()))
-	r.writeTo(b)
-	return b.Bytes()
+	return r.appendTo(make([]byte, 0, r.sizeHint()))
 }
 
 // sizeHint is about the size of the marshalled response.
 func (r *Response) sizeHint() int { return 256 + 400*r.numCalls() }
 
-func (r *Response) writeTo(b *bytes.Buffer) {
-	b.WriteString(`<?xml version="1.0"?>` + "\n" + `<Response xmlns:xsi="` + nsXSI + `" xmlns:xsd="` + nsXSD + `">` + "\n")
-	elemInt(b, "  ", "Code", r.Code)
-	elem(b, "  ", "Message", r.Message)
-	if r.NotificationName != "" {
-		elem(b, "  ", "NotificationName", r.NotificationName)
+func (r *Response) numCalls() int {
+	switch {
+	case r.ActiveCalls != nil:
+		return len(r.ActiveCalls.Calls)
+	case r.listActive && r.active != nil:
+		return len(*r.active)
 	}
-	if r.CallID != "" {
-		elem(b, "  ", "CallId", r.CallID)
-	}
-	if r.ActiveCalls != nil {
-		b.WriteString("  <ActiveCalls>\n")
-		for i := range r.ActiveCalls.Calls {
-			c := &r.ActiveCalls.Calls[i]
-			b.WriteString("    <CallInfo>\n")
-			const in = "      "
-			elem(b, in, "CallState", c.CallState)
-			elem(b, in, "CallId", c.CallID)
-			elem(b, in, "Source", c.Source)
-			elem(b, in, "CallerId", c.CallerID)
-			elem(b, in, "Destination", c.Destination)
-			elem(b, in, "StartTime", c.StartTime)
-			elemInt(b, in, "RingDuration", c.RingDuration)
-			elemInt(b, in, "TalkDuration", c.TalkDuration)
-			b.WriteString("    </CallInfo>\n")
-		}
-		b.WriteString("  </ActiveCalls>\n")
-	}
-	b.WriteString("</Response>\n")
+	return 0
 }
 
-func (r *Response) numCalls() int {
-	if r.ActiveCalls == nil {
-		return 0
+func (r *Response) appendTo(b []byte) []byte {
+	b = append(b, `<?xml version="1.0"?>`+"\n"+`<Response xmlns:xsi="`+nsXSI+`" xmlns:xsd="`+nsXSD+`">`+"\n"...)
+	b = elemInt(b, "  ", "Code", r.Code)
+	b = elem(b, "  ", "Message", r.Message)
+	if r.NotificationName != "" {
+		b = elem(b, "  ", "NotificationName", r.NotificationName)
 	}
-	return len(r.ActiveCalls.Calls)
+	if r.CallID != "" {
+		b = elem(b, "  ", "CallId", r.CallID)
+	}
+	switch {
+	case r.ActiveCalls != nil:
+		if len(r.ActiveCalls.Calls) == 0 {
+			return append(b, "  <ActiveCalls></ActiveCalls>\n</Response>\n"...)
+		}
+		b = append(b, "  <ActiveCalls>\n"...)
+		for i := range r.ActiveCalls.Calls {
+			b = appendCallInfo(b, &r.ActiveCalls.Calls[i], time.Time{}, false)
+		}
+		b = append(b, "  </ActiveCalls>\n"...)
+	case r.listActive:
+		if r.active == nil || len(*r.active) == 0 {
+			return append(b, "  <ActiveCalls></ActiveCalls>\n</Response>\n"...)
+		}
+		b = append(b, "  <ActiveCalls>\n"...)
+		for i := range *r.active {
+			s := &(*r.active)[i]
+			ci := callInfo(s, r.now)
+			b = appendCallInfo(b, &ci, s.Created, true)
+		}
+		b = append(b, "  </ActiveCalls>\n"...)
+	}
+	return append(b, "</Response>\n"...)
+}
+
+// appendCallInfo writes one CallInfo element; with startTime set, its
+// StartTime is start (c.StartTime is not read).
+func appendCallInfo(b []byte, c *CallInfo, start time.Time, startTime bool) []byte {
+	const in = "      "
+	b = append(b, "    <CallInfo>\n"...)
+	b = elem(b, in, "CallState", c.CallState)
+	b = elem(b, in, "CallId", c.CallID)
+	b = elem(b, in, "Source", c.Source)
+	b = elem(b, in, "CallerId", c.CallerID)
+	b = elem(b, in, "Destination", c.Destination)
+	if startTime {
+		b = append(b, in+"<StartTime>"...)
+		b = appendStartTime(b, start)
+		b = append(b, "</StartTime>\n"...)
+	} else {
+		b = elem(b, in, "StartTime", c.StartTime)
+	}
+	b = elemInt(b, in, "RingDuration", c.RingDuration)
+	b = elemInt(b, in, "TalkDuration", c.TalkDuration)
+	return append(b, "    </CallInfo>\n"...)
 }
 
 // elem writes <name>text</name> with the text escaped.
-func elem(b *bytes.Buffer, indent, name, text string) {
-	b.WriteString(indent)
-	b.WriteByte('<')
-	b.WriteString(name)
-	b.WriteByte('>')
-	escapeString(b, text)
-	b.WriteString("</")
-	b.WriteString(name)
-	b.WriteString(">\n")
+func elem(b []byte, indent, name, text string) []byte {
+	b = append(b, indent...)
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = appendEscaped(b, text)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, ">\n"...)
 }
 
-// elemInt writes <name>n</name> without allocating.
-func elemInt(b *bytes.Buffer, indent, name string, n int) {
-	b.WriteString(indent)
-	b.WriteByte('<')
-	b.WriteString(name)
-	b.WriteByte('>')
-	var num [20]byte
-	b.Write(strconv.AppendInt(num[:0], int64(n), 10))
-	b.WriteString("</")
-	b.WriteString(name)
-	b.WriteString(">\n")
+// elemInt writes <name>n</name>.
+func elemInt(b []byte, indent, name string, n int) []byte {
+	b = append(b, indent...)
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, ">\n"...)
 }
 
-// escapeString is xml.EscapeText for a string: the common text (no
-// markup, quotes or control characters) is written as it is, without the
-// copy to []byte that EscapeText needs.
-func escapeString(b *bytes.Buffer, s string) {
-	for i := 0; i < len(s); i++ {
+// appendEscaped appends s as XML text exactly as encoding/xml's Marshal
+// escapes it (its printer's EscapeString, which has no form that appends
+// to a []byte): markup characters, quotes, tab, newline and carriage
+// return as character references, and a character XML cannot hold
+// (control characters, invalid UTF-8) as U+FFFD. Common text is copied
+// as it is, and nothing is allocated (caller names with accents are no
+// rarity).
+func appendEscaped(b []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '&' || c == '<' || c == '>' || c == '"' || c == '\'' {
-			xml.EscapeText(b, []byte(s))
-			return
+		if c >= 0x20 && c < 0x80 && c != '&' && c != '<' && c != '>' && c != '"' && c != '\'' {
+			i++
+			continue
 		}
+		r, width := utf8.DecodeRuneInString(s[i:])
+		var esc string
+		switch r {
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			if !inCharacterRange(r) || (r == utf8.RuneError && width == 1) {
+				esc = "\uFFFD"
+				break
+			}
+			i += width
+			continue
+		}
+		b = append(b, s[last:i]...)
+		b = append(b, esc...)
+		i += width
+		last = i
 	}
-	b.WriteString(s)
+	return append(b, s[last:]...)
 }
 
-// bufs are response buffers, reused: a list of a thousand calls is some
-// 300 KB that the collector need not see again for every request.
-var bufs sync.Pool
+// inCharacterRange is XML's Char production (encoding/xml's
+// isInCharacterRange).
+func inCharacterRange(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+// bufs are response buffers and summaries are ListActiveCalls' lists of
+// calls, reused: a list of a thousand calls is some 300 KB of XML (and
+// 100 KB of summaries) that the collector need not see again for every
+// request.
+var (
+	bufs      sync.Pool
+	summaries = sync.Pool{New: func() any { return new([]call.CallSummary) }}
+)
+
+// maxPooled bounds what goes back to the pools (an outsized one goes to
+// the collector).
+const maxPooled = 4 << 20
+
+// release hands the response's list of calls back to its pool.
+func (r *Response) release() {
+	if r.active == nil {
+		return
+	}
+	l := *r.active
+	clear(l) // (no ended call kept alive by the pool)
+	if cap(l)*int(unsafe.Sizeof(call.CallSummary{})) <= maxPooled {
+		*r.active = l[:0]
+		summaries.Put(r.active)
+	}
+	r.active = nil
+}
 
 // ServeHTTP serves /api (and /, on the API's own listener) and the
 // RecordURL downloads under /api/recordings/.
@@ -261,18 +382,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/xml; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	b, _ := bufs.Get().(*bytes.Buffer)
-	if b == nil {
-		b = new(bytes.Buffer)
+	bp, _ := bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	b.Reset()
-	b.Grow(res.sizeHint())
-	res.writeTo(b)
-	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	b := res.appendTo(slices.Grow((*bp)[:0], res.sizeHint()))
+	res.release()
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(b.Bytes())
-	if b.Cap() <= 4<<20 { // (an outsized one goes to the collector)
-		bufs.Put(b)
+	w.Write(b)
+	if cap(b) <= maxPooled {
+		*bp = b[:0]
+		bufs.Put(bp)
 	}
 }
 

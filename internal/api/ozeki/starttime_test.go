@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// formatStartTime writes what time.Format writes, in every zone shape.
+// appendStartTime writes what time.Format writes, in every zone shape.
 func TestFormatStartTime(t *testing.T) {
 	zones := []*time.Location{time.UTC, time.FixedZone("x", 2*3600), time.FixedZone("y", -(5*3600 + 30*60)),
 		time.FixedZone("z", 45*60), time.FixedZone("s", 3600+7)}
@@ -15,7 +15,7 @@ func TestFormatStartTime(t *testing.T) {
 	for _, z := range zones {
 		for _, tm := range times {
 			tm = tm.In(z)
-			if got, want := formatStartTime(tm), tm.Format(startTimeLayout); got != want {
+			if got, want := string(appendStartTime([]byte("x"), tm)[1:]), tm.Format(startTimeLayout); got != want {
 				t.Errorf("%v: %q, want %q", tm, got, want)
 			}
 		}

@@ -93,7 +93,7 @@ func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err
 	}
 	// Prepared before the transaction: SQLite's only writer connection is
 	// the transaction's until it ends.
-	rst, err := s.stmt(ctx, s.w, s.upsert)
+	_, _, err = s.rowStmts(ctx)
 	if err != nil {
 		return s.mapErr(err, "put recording "+r.Sid)
 	}
@@ -110,7 +110,7 @@ func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err
 			_ = tx.Rollback()
 		}
 	}()
-	if err := s.put(ctx, stmtExecer{tx.StmtContext(ctx, rst)}, "", r, time.Now()); err != nil {
+	if err := s.putRow(ctx, tx, r, time.Now()); err != nil {
 		return err
 	}
 	if _, err := tx.StmtContext(ctx, cst).ExecContext(ctx, s.cdrArgs(c)...); err != nil {

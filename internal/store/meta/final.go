@@ -36,7 +36,7 @@ func (s *sqlStore) PutFinal(ctx context.Context, r Recording, c *CDR, notes ...O
 	what := "put recording " + r.Sid + " and its notifications"
 	// Prepared before the transaction: SQLite's only writer connection is
 	// the transaction's until it ends.
-	rst, err := s.stmt(ctx, s.w, s.upsert)
+	_, _, err = s.rowStmts(ctx)
 	if err != nil {
 		return false, s.mapErr(err, what)
 	}
@@ -74,7 +74,7 @@ func (s *sqlStore) PutFinal(ctx context.Context, r Recording, c *CDR, notes ...O
 			live = Status(st).Live()
 		}
 	}
-	if err := s.put(ctx, stmtExecer{tx.StmtContext(ctx, rst)}, "", r, time.Now()); err != nil {
+	if err := s.putRow(ctx, tx, r, time.Now()); err != nil {
 		return false, err
 	}
 	if c != nil {

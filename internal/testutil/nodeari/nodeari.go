@@ -1,6 +1,6 @@
 // Package nodeari runs the Node.js ARI client scripts in test/node (real
-// npm ari-client 2.2.0 apps) for end-to-end tests and reads the JSON lines
-// they print.
+// npm ari-client 2.2.0 apps), or a built ARI client program (StartProgram),
+// for end-to-end tests and reads the JSON lines they print.
 package nodeari
 
 import (
@@ -27,7 +27,7 @@ type Line = map[string]any
 // Proc is a running node script.
 type Proc struct {
 	t      testing.TB
-	Script string // absolute path of the script
+	Script string // absolute path of the script or program
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -67,6 +67,23 @@ func Start(t testing.TB, script string, env map[string]string) *Proc {
 	cmd := exec.Command(node, script)
 	cmd.Dir = nodeDir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "NODE_PATH=" + filepath.Join(nodeDir, "node_modules")}
+	return start(t, cmd, script, env)
+}
+
+// StartProgram runs the executable bin (e.g. a Go ARI client the test
+// built, test/goari) like Start runs a script: clean environment holding
+// only PATH, HOME and env, JSON lines read from stdout, killed by a
+// t.Cleanup.
+func StartProgram(t testing.TB, bin string, env map[string]string) *Proc {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Dir = filepath.Dir(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	return start(t, cmd, bin, env)
+}
+
+func start(t testing.TB, cmd *exec.Cmd, script string, env map[string]string) *Proc {
+	t.Helper()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -113,7 +130,7 @@ func Start(t testing.TB, script string, env map[string]string) *Proc {
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			t.Logf("node %s:\n%s", filepath.Base(script), p.Output())
+			t.Logf("%s:\n%s", filepath.Base(script), p.Output())
 		}
 	})
 	return p
@@ -153,12 +170,12 @@ func (p *Proc) WaitLine(typ string, timeout time.Duration) (Line, error) {
 		eof, ch := p.eof, p.changed
 		p.mu.Unlock()
 		if eof {
-			return nil, fmt.Errorf("node %s ended without a %q line:\n%s", filepath.Base(p.Script), typ, p.Output())
+			return nil, fmt.Errorf("%s ended without a %q line:\n%s", filepath.Base(p.Script), typ, p.Output())
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
-			return nil, fmt.Errorf("node %s: no %q line within %v:\n%s", filepath.Base(p.Script), typ, timeout, p.Output())
+			return nil, fmt.Errorf("%s: no %q line within %v:\n%s", filepath.Base(p.Script), typ, timeout, p.Output())
 		}
 	}
 }
@@ -176,10 +193,10 @@ func (p *Proc) Wait(timeout time.Duration) error {
 	select {
 	case <-p.exited:
 	case <-time.After(timeout):
-		return fmt.Errorf("node %s still running after %v:\n%s", filepath.Base(p.Script), timeout, p.Output())
+		return fmt.Errorf("%s still running after %v:\n%s", filepath.Base(p.Script), timeout, p.Output())
 	}
 	if p.err != nil {
-		return fmt.Errorf("node %s: %w:\n%s", filepath.Base(p.Script), p.err, p.Output())
+		return fmt.Errorf("%s: %w:\n%s", filepath.Base(p.Script), p.err, p.Output())
 	}
 	return nil
 }

@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/config"
+	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
+	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
+)
+
+// buildGoAri builds test/goari, a CyCoreSystems/ari v5 application in its
+// own Go module (so the product's go.mod never holds ari/v5), and returns
+// the executable's path. It needs the Go module proxy, or a module cache
+// holding ari/v5 v5.3.0, the first time.
+func buildGoAri(t *testing.T) string {
+	t.Helper()
+	goBin := testutil.RequireTool(t, "go")
+	bin := filepath.Join(t.TempDir(), "goari")
+	cmd := exec.Command(goBin, "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(testutil.RepoRoot(t), "test", "goari")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		testutil.SkipOrFail(t, "go build test/goari (CyCoreSystems/ari/v5 v5.3.0 from the module proxy): %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestClusterGoAriRecordsCallsOnBothNodes is issue 20's Go proof: a
+// CyCoreSystems/ari v5 program (test/goari, client/native, as written for
+// one Asterisk), connected to node A only, answers and records two calls,
+// one landing on A and one on B (PostgreSQL, NATS, one S3 bucket). Its
+// handle subscriptions (StasisEnd on the channel handle, RecordingStarted
+// and RecordingFinished on the recording handle) see the events of B's
+// call too. Each recording is listed and downloaded through either node
+// and holds its own call's tone.
+func TestClusterGoAriRecordsCallsOnBothNodes(t *testing.T) {
+	bin := buildGoAri(t)
+	gw := versitygw.Shared(t)
+	bucket := gw.NewBucket(t)
+	a, b, app, _, _ := clusterNodes(t, func(c *config.Config) {
+		c.Catalog.S3 = config.S3{Endpoint: gw.Endpoint(), AccessKey: versitygw.AccessKey,
+			SecretKey: versitygw.SecretKey, Bucket: bucket, KeepLocal: false}
+	})
+	// No "/" in it: ari/v5 pastes names into paths unescaped (so would
+	// Asterisk take them), as its users know.
+	name := "go-" + app
+	proc := nodeari.StartProgram(t, bin, map[string]string{
+		"ARI_URL": a.baseURL() + "/ari", "ARI_WSURL": "ws://" + a.srv.HTTPAddr() + "/ari/events",
+		"ARI_APPLICATION": app, "REC_NAME": name, "CALLS": "2", "RECORD_MS": "1500", "TIMEOUT_MS": "50000",
+	})
+	ready, err := proc.WaitLine("READY", 20*time.Second)
+	if err != nil {
+		t.Fatalf("ari/v5 did not connect: %v", err)
+	}
+	if ready["entity_id"] != a.srv.Bus().EntityID() {
+		t.Fatalf("READY %v: want A's entity_id %s", ready, a.srv.Bus().EntityID())
+	}
+	waitStandIn(t, b, app)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	phone := newPhone(t, "udp")
+	type want struct {
+		n       *node
+		channel string
+		tone    float64
+	}
+	recs := map[string]*want{}
+	var calls []*sipua.Call
+	tones := []float64{600, 1400} // A's caller, B's caller
+	for i, n := range []*node{a, b} {
+		call, err := phone.Dial(ctx, n.target("302"), sipua.CallOptions{})
+		if err != nil {
+			t.Fatalf("dial %s: %v\n%s", n.cfg.NodeID, err, proc.Output())
+		}
+		l, err := proc.WaitLine("RECORDING", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := l["channel"].(string)
+		rec := name + "-" + string(rune('1'+i))
+		if l["name"] != rec || !strings.HasPrefix(ch, n.cfg.NodeID+"-") {
+			t.Fatalf("RECORDING %v: want %s of a channel of %s", l, rec, n.cfg.NodeID)
+		}
+		recs[rec] = &want{n: n, channel: ch, tone: tones[i]}
+		calls = append(calls, call)
+		go func(f float64) { _ = call.SendAudio(ctx, sine(f, 8000*5, 8000)) }(tones[i])
+	}
+	for _, call := range calls {
+		wait(t, call.Ended(), 20*time.Second, "BYE from the Go app on A")
+	}
+	if err := proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("Go app: %v", err)
+	}
+
+	// What the program's handles saw, per recording and channel.
+	finished, stored, ended := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, l := range proc.Lines() {
+		n, _ := l["name"].(string)
+		ch, _ := l["channel"].(string)
+		switch l["type"] {
+		case "FINISHED":
+			w := recs[n]
+			if d, _ := l["duration"].(float64); w == nil || ch != w.channel || d < 1 {
+				t.Fatalf("FINISHED %v: want one of %v's, over a second", l, recs)
+			}
+			finished[n] = true
+		case "STORED":
+			if l["format"] != "wav" {
+				t.Fatalf("STORED %v: want wav", l)
+			}
+			stored[n] = true
+		case "ENDED":
+			ended[ch] = true
+		case "StasisStart":
+			if l["application"] != app {
+				t.Fatalf("StasisStart %v: want application %s", l, app)
+			}
+		}
+	}
+	for rec, w := range recs {
+		if !finished[rec] || !stored[rec] || !ended[w.channel] {
+			t.Fatalf("%s (channel %s on %s): RecordingFinished %v, stored data %v, StasisEnd %v on its handles",
+				rec, w.channel, w.n.cfg.NodeID, finished[rec], stored[rec], ended[w.channel])
+		}
+	}
+
+	// Each node made its own call's recording; either node lists and
+	// serves both, and each holds its caller's tone.
+	for rec, w := range recs {
+		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, rec)
+		if err != nil || row.Node != w.n.cfg.NodeID {
+			t.Fatalf("catalog row of %s: %+v, %v; want made on %s", rec, row, err, w.n.cfg.NodeID)
+		}
+		other := 600.0
+		if w.tone == other {
+			other = 1400
+		}
+		for _, via := range []*node{a, b} {
+			if !hasName(storedNames(t, via), rec) {
+				t.Fatalf("%s's GET /recordings/stored lacks %s", via.cfg.NodeID, rec)
+			}
+			wav := via.mustDo("GET", "/recordings/stored/"+urlq(rec)+"/file", 200)
+			path := filepath.Join(t.TempDir(), "rec.wav")
+			must(t, os.WriteFile(path, wav, 0o600))
+			_, pcm := readWAV(t, path)
+			if len(pcm) < 8000 || !dominant(pcm, w.tone, other) {
+				t.Fatalf("%s through %s: %d samples, want over a second of %v Hz (not %v Hz)", rec, via.cfg.NodeID, len(pcm), w.tone, other)
+			}
+		}
+	}
+}
