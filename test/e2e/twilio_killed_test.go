@@ -42,16 +42,7 @@ func TestTwilioCallbackOfKilledNodeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "tapedeck.yaml")
-	yaml := fmt.Sprintf(`node_id: killed-tw
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
+	yaml := nodeYAML("killed-tw", data, sipPort, httpPort, rtpLo, rtpLo+199) + `catalog:
   reconcile_interval_seconds: 1
 webhook:
   allow: [127.0.0.1]
@@ -59,23 +50,12 @@ webhook:
 dialplan:
   - exten: _5XX
     app: Stasis(twkill)
-`, data, sipPort, httpPort, rtpLo, rtpLo+199)
+`
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	start := func() *clusterProc {
-		p := startProc(t, cfg)
-		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
-			res, err := http.Get(base + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		}, "tapedeck did not start:\n%s", p.output())
-		return p
-	}
+	start := func() *clusterProc { return startReady(t, cfg, base, 30*time.Second) }
 	proc := start()
 
 	// The default account and a token of its own.
