@@ -12,6 +12,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 )
 
 // slowFirstHook is a real receiver of status callbacks that is slow for
@@ -160,32 +161,7 @@ func TestTwilioPausedQueuedBeforeTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(context.Background())
-	for _, q := range []string{
-		`CREATE TABLE outbox_block (x int)`, `INSERT INTO outbox_block VALUES (1)`, `CREATE SEQUENCE outbox_refusals`,
-		`CREATE FUNCTION outbox_busy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
-  IF EXISTS (SELECT 1 FROM outbox_block) THEN
-    PERFORM nextval('outbox_refusals');
-    RAISE EXCEPTION 'outbox busy (test)' USING ERRCODE = '55P03';
-  END IF;
-  RETURN NEW; END $f$`,
-		`CREATE TRIGGER outbox_busy BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_busy()`,
-	} {
-		if _, err := db.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	refusals := func() int64 {
-		t.Helper()
-		var v int64
-		var called bool
-		if err := db.QueryRow(ctx, `SELECT last_value, is_called FROM outbox_refusals`).Scan(&v, &called); err != nil {
-			t.Fatal(err)
-		}
-		if !called {
-			return 0
-		}
-		return v
-	}
+	refusals := pgtest.BusyOutbox(t, ctx, db)
 	queued := func() int {
 		t.Helper()
 		var c int

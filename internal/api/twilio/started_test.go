@@ -52,32 +52,7 @@ func TestInProgressQueuedBeforeTheAnswer(t *testing.T) {
 	}
 	// Refused while outbox_block has a row; each refusal counted by a
 	// sequence (not rolled back with the refused insert).
-	for _, q := range []string{
-		`CREATE TABLE outbox_block (x int)`, `INSERT INTO outbox_block VALUES (1)`, `CREATE SEQUENCE outbox_refusals`,
-		`CREATE FUNCTION outbox_busy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
-  IF EXISTS (SELECT 1 FROM outbox_block) THEN
-    PERFORM nextval('outbox_refusals');
-    RAISE EXCEPTION 'outbox busy (test)' USING ERRCODE = '55P03';
-  END IF;
-  RETURN NEW; END $f$`,
-		`CREATE TRIGGER outbox_busy BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_busy()`,
-	} {
-		if _, err := db.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	refusals := func() int64 {
-		t.Helper()
-		var n int64
-		var called bool
-		if err := db.QueryRow(ctx, `SELECT last_value, is_called FROM outbox_refusals`).Scan(&n, &called); err != nil {
-			t.Fatal(err)
-		}
-		if !called {
-			return 0
-		}
-		return n
-	}
+	refusals := pgtest.BusyOutbox(t, ctx, db)
 
 	allow, err := netguard.Parse([]string{"127.0.0.1"})
 	if err != nil {

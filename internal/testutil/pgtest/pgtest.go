@@ -55,3 +55,39 @@ func FreshDatabase(t testing.TB, prefix string) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// BusyOutbox makes the catalog database that db is connected to refuse
+// every insert into webhook_outbox with PostgreSQL's lock_not_available
+// (55P03), as a busy catalog does, while the table outbox_block has a row:
+// it has one now, and `DELETE FROM outbox_block` lets the inserts through.
+// refusals counts the inserts refused so far (a sequence, which the
+// refused insert's rollback leaves counted).
+func BusyOutbox(t testing.TB, ctx context.Context, db *pgx.Conn) (refusals func() int64) {
+	t.Helper()
+	for _, q := range []string{
+		`CREATE TABLE outbox_block (x int)`, `INSERT INTO outbox_block VALUES (1)`, `CREATE SEQUENCE outbox_refusals`,
+		`CREATE FUNCTION outbox_busy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
+  IF EXISTS (SELECT 1 FROM outbox_block) THEN
+    PERFORM nextval('outbox_refusals');
+    RAISE EXCEPTION 'outbox busy (test)' USING ERRCODE = '55P03';
+  END IF;
+  RETURN NEW; END $f$`,
+		`CREATE TRIGGER outbox_busy BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_busy()`,
+	} {
+		if _, err := db.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return func() int64 {
+		t.Helper()
+		var n int64
+		var called bool
+		if err := db.QueryRow(ctx, `SELECT last_value, is_called FROM outbox_refusals`).Scan(&n, &called); err != nil {
+			t.Fatal(err)
+		}
+		if !called {
+			return 0
+		}
+		return n
+	}
+}
