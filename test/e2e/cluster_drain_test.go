@@ -45,7 +45,7 @@ func TestClusterDrainThroughKamailio(t *testing.T) {
 		n := &proc{id: id + run}
 		rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 		n.p, n.sip, n.http = startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
-			return nodeYAML(n.id, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi) + fmt.Sprintf(`shutdown_timeout_seconds: 60
+			return testutil.NodeYAML(n.id, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi) + fmt.Sprintf(`shutdown_timeout_seconds: 60
 catalog:
   database: %q
   token_key: drain-test-%s

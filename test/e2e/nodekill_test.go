@@ -202,7 +202,7 @@ func TestKilledNodeWebhooksAndRecordings(t *testing.T) {
 		n := &clusterNode{id: id, sip: testutil.FreeSIPPort(t), http: testutil.FreeTCPPort(t), oz: testutil.FreeTCPPort(t), rtpLo: rtpLo}
 		dir := t.TempDir()
 		n.cfg = filepath.Join(dir, "tapedeck.yaml")
-		cfg := nodeYAML(id, filepath.Join(dir, "data"), n.sip, n.http, rtpLo, rtpLo+199) + fmt.Sprintf(`catalog:
+		cfg := testutil.NodeYAML(id, filepath.Join(dir, "data"), n.sip, n.http, rtpLo, rtpLo+199) + fmt.Sprintf(`catalog:
   database: %q
   reconcile_interval_seconds: 1
   node_lost_seconds: 3

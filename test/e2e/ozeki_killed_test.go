@@ -36,7 +36,7 @@ func TestOzekiRecordCompletedOfKilledNodeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "tapedeck.yaml")
-	yaml := nodeYAML("killed-oz", data, sipPort, httpPort, rtpLo, rtpLo+199) + fmt.Sprintf(`catalog:
+	yaml := testutil.NodeYAML("killed-oz", data, sipPort, httpPort, rtpLo, rtpLo+199) + fmt.Sprintf(`catalog:
   reconcile_interval_seconds: 1
 ozeki:
   listen: 127.0.0.1:%d

@@ -148,21 +148,6 @@ func pgCounter(t *testing.T, ctx context.Context, dsn string) (*pgx.Conn, func(q
 	}
 }
 
-// nodeYAML is the start of a tapedeck process's configuration: its node
-// id, data directory and listening addresses.
-func nodeYAML(id, dataDir string, sipPort, httpPort, rtpLo, rtpHi int) string {
-	return fmt.Sprintf(`node_id: %s
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-`, id, dataDir, sipPort, httpPort, rtpLo, rtpHi)
-}
-
 // lostPair is a cluster of two nodes for the tests of a lost node: A (in
 // this process) and B (a tapedeck process of its own, which a test may
 // stop or kill) share one fresh PostgreSQL catalog, one NATS server and,
@@ -225,7 +210,7 @@ func newLostPair(t *testing.T, name, idA, idB string, s3 bool) *lostPair {
 	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 	var httpPort int
 	p.b, p.bSIP, httpPort = startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
-		return nodeYAML(p.bID, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi) + fmt.Sprintf(`catalog:
+		return testutil.NodeYAML(p.bID, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi) + fmt.Sprintf(`catalog:
   database: %q
   token_key: %s
   reconcile_interval_seconds: 1

@@ -42,7 +42,7 @@ func TestTwilioCallbackOfKilledNodeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "tapedeck.yaml")
-	yaml := nodeYAML("killed-tw", data, sipPort, httpPort, rtpLo, rtpLo+199) + `catalog:
+	yaml := testutil.NodeYAML("killed-tw", data, sipPort, httpPort, rtpLo, rtpLo+199) + `catalog:
   reconcile_interval_seconds: 1
 webhook:
   allow: [127.0.0.1]
