@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/dialplan"
+	"github.com/tapedeck/tapedeck/internal/gopool"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 )
 
@@ -277,7 +278,7 @@ var recordApp = Application{
 		if inv.Route != nil {
 			maxDuration = inv.Route.MaxDuration
 		}
-		go inv.ch.runRecordApp(inv.Args, maxDuration)
+		gopool.Go(func() { inv.ch.runRecordApp(inv.Args, maxDuration) })
 	},
 }
 

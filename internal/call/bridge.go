@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/gopool"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/media/mix"
 	"github.com/tapedeck/tapedeck/internal/recorder"
@@ -812,7 +813,10 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	if err := m.claimName(rec, mode); err != nil {
 		return nil, err
 	}
-	go rec.start(mode)
+	if err := rec.firstRow(); err != nil {
+		return nil, err
+	}
+	gopool.Go(func() { rec.start(mode) }) // kept goroutine: see package gopool
 	return rec, nil
 }
 

@@ -18,6 +18,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/tapedeck/tapedeck/internal/gopool"
 )
 
 // Handler receives new inbound calls.
@@ -165,6 +167,15 @@ func (e *Endpoint) route(m sip.RequestMethod) sipgo.RequestHandler {
 // handler reads any header, and a panic in the handler fails that request
 // (500 when it can still be answered) instead of the process.
 func (e *Endpoint) handle(h sipgo.RequestHandler) sipgo.RequestHandler {
+	serve := e.serve(h)
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		// On a kept goroutine: see package gopool.
+		gopool.Run(func() { serve(req, tx) })
+	}
+}
+
+// serve checks a request and hands it to h.
+func (e *Endpoint) serve(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		defer e.recovered("request", func() {
 			if req.Method != sip.ACK {

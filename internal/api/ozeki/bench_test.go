@@ -94,13 +94,14 @@ func benchAPI(b *testing.B, opts call.Options) (calls int, ids []call.ChannelID,
 		}
 		ids = append(ids, j.ID)
 	}
+	a := New(Options{Calls: m, Users: []config.OzekiUser{{Username: "HTTP_User_1", Password: "qwe123"}},
+		Log: slog.New(slog.DiscardHandler)})
 	b.Cleanup(func() {
 		for _, id := range ids {
 			m.Hangup(id, call.CauseNormalClearing)
 		}
+		a.Wait(30 * time.Second) // the recordings' ends, before TempDir's cleanup
 	})
-	a := New(Options{Calls: m, Users: []config.OzekiUser{{Username: "HTTP_User_1", Password: "qwe123"}},
-		Log: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(a)
 	b.Cleanup(srv.Close)
 	client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

@@ -6,12 +6,14 @@ import (
 	"encoding/xml"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
@@ -20,7 +22,8 @@ import (
 // in a real call manager (external media channels with their RTP sockets)
 // that catalogues its recordings in a real SQLite catalog: each Record
 // checks that its name is free (the live recordings and the catalog) and
-// starts a recording whose in-progress row the catalog writes. Each
+// starts a recording whose in-progress row the catalog writes (before the
+// answer since the row-first Record), listed in the recordings journal. Each
 // iteration records the next call (one recording per call and round); the
 // recordings end with the calls. It reports p50/p99 latency per command.
 func BenchmarkRecord1000Calls(b *testing.B) {
@@ -35,7 +38,17 @@ func BenchmarkRecord1000Calls(b *testing.B) {
 	if _, err := cat.DefaultAccount(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	calls, ids, base, client := benchAPI(b, call.Options{RecordingsDir: root, Catalog: cat})
+	// The recordings in progress are listed in a journal, as the server
+	// lists them (instead of a marker file per recording).
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	journal, err := recorder.OpenJournal(root, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { journal.Close() }) // after the calls' hangups (benchAPI's cleanup)
+	calls, ids, base, client := benchAPI(b, call.Options{RecordingsDir: root, Catalog: cat, Journal: journal})
 	base += "Record&Format=wav&CallId="
 	lat := make([]time.Duration, 0, b.N)
 	var buf bytes.Buffer
