@@ -813,6 +813,9 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	if err := m.claimName(rec, mode); err != nil {
 		return nil, err
 	}
+	if err := rec.firstRow(); err != nil {
+		return nil, err
+	}
 	gopool.Go(func() { rec.start(mode) }) // kept goroutine: see package gopool
 	return rec, nil
 }

@@ -96,21 +96,23 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	return in
 }
 
-func (r *LiveRecording) catalogStarted() {
+func (r *LiveRecording) catalogStarted() error {
 	c := r.m.opts.Catalog
 	if c == nil {
-		return
+		return nil
 	}
 	r.catMu.Lock()
 	defer r.catMu.Unlock()
 	if r.catFinished {
-		return // ended before its start was written: the end wrote the row
+		return nil // ended before its start was written: the end wrote the row
 	}
 	ctx, cancel := catalogCtx()
 	defer cancel()
-	if _, err := c.Started(ctx, r.catalogInfo("in-progress")); err != nil {
+	_, err := c.Started(ctx, r.catalogInfo("in-progress"))
+	if err != nil {
 		r.m.log.Error("catalog: recording start not recorded", "name", r.name, "err", err)
 	}
+	return err
 }
 
 // catalogPaused lists the recording as paused or in progress again.

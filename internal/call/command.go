@@ -50,6 +50,12 @@ type CallRecordOptions struct {
 	// what tapedeck sends it on the second; other tracks answer
 	// ErrUnsupported.
 	Stereo bool
+	// RowFirst: the recording's first catalog row (in progress, with its
+	// Callback) is written before it starts and RecordCall returns, so a
+	// crash after RecordCall cannot lose the notification of its end; a
+	// row the catalog refuses is RecordCall's error (ErrUnavailable) and
+	// nothing records. Without it the row is written once the file is open.
+	RowFirst bool
 }
 
 // CallLegs returns the account and the live channels of a call (its
@@ -121,16 +127,20 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 	unanswered := ch.State() != StateUp
 	var r *LiveRecording
 	if br != nil && (o.Track == TrackInbound || o.Track == TrackOutbound) {
-		r, err = ch.record(o.RecordOptions, "command") // one direction of this party
+		ro := o.RecordOptions
+		ro.rowFirst = o.RowFirst
+		r, err = ch.record(ro, "command") // one direction of this party
 	} else if br != nil {
-		r, err = br.record(o.RecordOptions, o.Stereo, "command")
+		ro := o.RecordOptions
+		ro.rowFirst = o.RowFirst
+		r, err = br.record(ro, o.Stereo, "command")
 	} else if o.Stereo && o.Track != TrackBoth {
 		return LiveRecordingJSON{}, errf(ErrUnsupported, "A dual-channel recording of a call that is not bridged records both directions (TrackBoth)")
 	} else {
 		// TrackBoth: what the party sends and what it hears (prompts,
 		// playbacks), aligned by time; dual puts them on two channels.
 		ro := o.RecordOptions
-		ro.dual = o.Stereo
+		ro.dual, ro.rowFirst = o.Stereo, o.RowFirst
 		r, err = ch.record(ro, "command")
 	}
 	if err != nil {

@@ -94,6 +94,9 @@ type RecordOptions struct {
 	// dual puts a TrackBoth recording of a channel that is not bridged
 	// on two channels: what it receives left, what it sends right.
 	dual bool
+	// rowFirst writes the recording's first catalog row before it starts
+	// (CallRecordOptions.RowFirst).
+	rowFirst bool
 
 	// policy describes a recording made by the users' flags.
 	policy policyInfo
@@ -191,6 +194,9 @@ type LiveRecording struct {
 	// package held (doc.go).
 	catMu       sync.Mutex
 	catFinished bool
+	// rowWritten: the first row was written before the start (firstRow;
+	// set before start runs, read only after).
+	rowWritten bool
 	// cdr is the record of the call whose hangup ends the recording,
 	// offered by the channel (offerCDR) to go with the recording's final
 	// row; cdrTaken once catalogFinished has handed it to the catalog.
@@ -498,8 +504,36 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	if err := m.claimName(rec, mode); err != nil {
 		return nil, err
 	}
+	if err := rec.firstRow(); err != nil {
+		return nil, err
+	}
 	gopool.Go(func() { rec.start(mode) }) // kept goroutine: see package gopool
 	return rec, nil
+}
+
+// firstRow writes a rowFirst recording's first catalog row (in progress,
+// with its Callback) before the recording starts; a row the catalog
+// refuses gives the recording up (it never started: no file, no events,
+// no final row) and is the error (ErrUnavailable).
+func (r *LiveRecording) firstRow() error {
+	if !r.opts.rowFirst || r.m.opts.Catalog == nil {
+		return nil
+	}
+	r.mu.Lock()
+	r.startedAt = time.Now() // (start keeps it: the row's start)
+	r.mu.Unlock()
+	r.rowWritten = true
+	if err := r.catalogStarted(); err != nil {
+		m := r.m
+		m.recMu.Lock()
+		if m.live[r.name] == r {
+			delete(m.live, r.name)
+		}
+		m.recMu.Unlock()
+		r.releaseName()
+		return errf(ErrUnavailable, "Recording not started: the catalog did not take its row: %v", err)
+	}
+	return nil
 }
 
 // capDuration is a recording's length cap: the one asked for, within the
@@ -650,7 +684,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.dupLast = r.dupBase
 	}
 	r.state = RecRecording
-	r.startedAt = time.Now()
+	if !r.rowWritten {
+		r.startedAt = time.Now()
+	}
 	r.mu.Unlock()
 	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
 	attached := false
@@ -691,7 +727,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		}
 		r.br.mu.Unlock()
 	}
-	r.catalogStarted()
+	if !r.rowWritten {
+		r.catalogStarted()
+	}
 	r.publish("RecordingStarted")
 }
 

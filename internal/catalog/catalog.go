@@ -959,8 +959,22 @@ type Media struct {
 // Open opens a recording's file for download, through the blob store that
 // holds it (local or S3), or through the node that keeps it on its disk
 // (Peers). A missing file is ErrNotFound; a node that does not answer,
-// ErrUnavailable.
+// ErrUnavailable. A row read just before its upload ended names a local
+// file that is gone by now: the row is read again, and the file opened
+// where it names it now.
 func (s *Service) Open(ctx context.Context, row meta.Recording, contentType string) (*Media, error) {
+	m, err := s.open(ctx, row, contentType)
+	if err == nil || !errors.Is(err, ErrNotFound) || isRemote(row) || row.Sid == "" || s.Meta == nil {
+		return m, err
+	}
+	cur, err2 := s.Meta.RecordingBySid(ctx, row.Sid)
+	if err2 != nil || cur.FilePath == row.FilePath || !isRemote(cur) {
+		return nil, err
+	}
+	return s.open(ctx, cur, contentType)
+}
+
+func (s *Service) open(ctx context.Context, row meta.Recording, contentType string) (*Media, error) {
 	if s.onPeer(row) {
 		if s.Peers == nil {
 			return nil, fmt.Errorf("recording %q is on node %s's disk: %w", row.Name, row.Node, ErrNotFound)

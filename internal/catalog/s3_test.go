@@ -3,9 +3,11 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,5 +60,75 @@ func TestS3UploadStoresChecksum(t *testing.T) {
 	var got bytes.Buffer
 	if _, err := got.ReadFrom(m); err != nil || !bytes.Equal(got.Bytes(), content) {
 		t.Fatalf("object read back: %d bytes, %v", got.Len(), err)
+	}
+}
+
+// uploadSpy is the real catalog store, noting whether the row of the
+// recording at local was pointed at its object while the local file was
+// already gone.
+type uploadSpy struct {
+	meta.Store
+	local string
+	gone  atomic.Bool // the row named the object only after the file went
+	moved atomic.Bool
+}
+
+func (u *uploadSpy) PutRecording(ctx context.Context, r meta.Recording) error {
+	if strings.HasPrefix(r.FilePath, "blob:") {
+		if _, err := os.Stat(u.local); err != nil {
+			u.gone.Store(true)
+		}
+		u.moved.Store(true)
+	}
+	return u.Store.PutRecording(ctx, r)
+}
+
+// TestS3UploadKeepsFileUntilRowMoves: with object storage (versitygw) and
+// no keep_local, the upload removes the local file only once the row names
+// the object, so no reader finds the row naming a file already gone; and
+// a row read before the upload ended (the local file) still opens
+// afterwards, from the object. Before, an ARI client fetching the file
+// right after RecordingFinished could get 403 "could not be opened"
+// (TestClusterGoAriCallerHangsUpOnOtherNode).
+func TestS3UploadKeepsFileUntilRowMoves(t *testing.T) {
+	g := versitygw.Shared(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	s3, err := blob.NewS3(blob.S3Config{Endpoint: g.Endpoint(), AccessKey: versitygw.AccessKey, SecretKey: versitygw.SecretKey, Bucket: g.NewBucket(t)})
+	must(t, err)
+	p := filepath.Join(dir, "race.wav")
+	spy := &uploadSpy{Store: st, local: p}
+	svc := &Service{Meta: spy, Blob: s3, Root: dir, Node: "n1"}
+	defer svc.Close()
+	content := bytes.Repeat([]byte("recorded"), 2000)
+	must(t, os.WriteFile(p, content, 0o644))
+	in := Info{Name: "race", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now()}
+	sid, err := svc.Started(ctx, in)
+	must(t, err)
+	before, err := st.RecordingBySid(ctx, sid) // names the local file
+	must(t, err)
+	if strings.HasPrefix(before.FilePath, "blob:") || before.FilePath == "" {
+		t.Fatalf("row before the upload names %q, want the local file", before.FilePath)
+	}
+	in.Status, in.Duration = "completed", time.Second
+	must(t, svc.Finished(ctx, in))
+	testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
+		_, err := os.Stat(p)
+		return spy.moved.Load() && errors.Is(err, os.ErrNotExist)
+	}, "the upload, and the local file removed")
+	if spy.gone.Load() {
+		t.Fatal("the row was pointed at the object after the local file was removed")
+	}
+	m, err := svc.Open(ctx, before, "audio/wav")
+	if err != nil {
+		t.Fatalf("opening the row read before the upload: %v", err)
+	}
+	defer m.Close()
+	var got bytes.Buffer
+	if _, err := got.ReadFrom(m); err != nil || !bytes.Equal(got.Bytes(), content) {
+		t.Fatalf("read %d bytes, %v; want the recording", got.Len(), err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/recorder"
+	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
@@ -116,6 +117,13 @@ func (s *Service) startUpload(row meta.Recording, contentType string) (first <-c
 	return out
 }
 
+// localKeeper is an object store (blob.S3) that can upload without
+// removing the local file, and says whether Put would have removed it.
+type localKeeper interface {
+	PutKeepingLocal(ctx context.Context, key, path, contentType string) (blob.Object, error)
+	RemovesLocal() bool
+}
+
 // uploadOnce makes one attempt; done is false when it should be retried.
 func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentType string) (done bool, err error) {
 	if s.busy(row.Name) {
@@ -137,7 +145,17 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 	// read (blob.S3.Put): no hashing here.
 	key := row.AccountSid + "/" + row.Sid + "." + extOf(local)
 	uctx, cancel := context.WithTimeout(ctx, max(s.Upload, 10*time.Minute))
-	obj, err := s.Blob.Put(uctx, key, local, contentType)
+	var obj blob.Object
+	removeLocal := false // the store left the file to us to remove
+	if k, ok := s.Blob.(localKeeper); ok {
+		// The local file goes only once the row names the object (below):
+		// a reader (an ARI client fetching the file on RecordingFinished,
+		// another node) never finds the row naming a file already gone.
+		obj, err = k.PutKeepingLocal(uctx, key, local, contentType)
+		removeLocal = err == nil && k.RemovesLocal()
+	} else {
+		obj, err = s.Blob.Put(uctx, key, local, contentType)
+	}
 	cancel()
 	if errors.Is(err, os.ErrNotExist) {
 		return true, nil // removed: Reconcile marks it missing
@@ -151,16 +169,27 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 	// Point the row at the object, unless it changed meanwhile.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// finish removes the uploaded file, under s.mu, unless a new
+	// recording of the name (which writes to the same path) began
+	// meanwhile; the upload is done.
+	finish := func() (bool, error) {
+		if _, pending := s.pending[row.Name]; removeLocal && !s.active[row.Name] && !pending {
+			if err := os.Remove(local); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log().Warn("catalog: removing an uploaded recording's local file", "name", row.Name, "err", err)
+			}
+		}
+		return true, nil
+	}
 	cur, err := s.Meta.RecordingBySid(ctx, row.Sid)
 	if err != nil || cur.FilePath != row.FilePath || s.active[row.Name] {
 		if errors.Is(err, meta.ErrNotFound) {
 			_ = s.Blob.Delete(ctx, key) // deleted while uploading
-			return true, nil
+			return finish()
 		}
 		if err != nil {
-			return false, err
+			return false, err // retried, the file kept
 		}
-		return true, nil
+		return finish()
 	}
 	cur.S3URI = obj.URI
 	cur.FilePath = remotePrefix + obj.Key
@@ -169,10 +198,10 @@ func (s *Service) uploadOnce(ctx context.Context, row meta.Recording, contentTyp
 	}
 	cur.DateUpdated = s.now()
 	if err := s.Meta.PutRecording(ctx, cur); err != nil {
-		return false, err
+		return false, err // retried, the file kept
 	}
 	s.log().Info("catalog: recording uploaded", "name", row.Name, "uri", obj.URI)
-	return true, nil
+	return finish()
 }
 
 // hashRow computes the checksum of a local row's file and writes it into

@@ -194,8 +194,11 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 		}
 		a.wg.Add(1) // done when RecordCompleted is queued
 		recName := ro.Name
+		// RowFirst: the answer comes once the recording's row (and its
+		// FinishedUrl) is in the catalog, so a crash after it cannot lose
+		// RecordCompleted.
 		_, err = a.o.Calls.RecordCall(r.CallID, call.CallRecordOptions{RecordOptions: ro, FinishDigits: r.FinishDigits,
-			OnFinish: func(res call.CallRecordResult) {
+			RowFirst: true, OnFinish: func(res call.CallRecordResult) {
 				defer a.wg.Done()
 				a.recordFinished(r, recName, res)
 				if onFinish != nil {

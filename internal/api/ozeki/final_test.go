@@ -35,7 +35,9 @@ import (
 // with a way to make it refuse webhook outbox inserts (a trigger).
 type finalStore struct {
 	st            meta.Store
-	refuse, allow func()
+	refuse, allow func() // the outbox's inserts
+	// refuseOn and allowOn refuse and allow again a table's inserts.
+	refuseOn, allowOn func(table string)
 }
 
 // withFinalStores runs f against a real SQLite and a real PostgreSQL
@@ -60,11 +62,12 @@ func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 				t.Fatalf("%s: %v", q, err)
 			}
 		}
-		f(t, finalStore{st: st,
-			refuse: func() {
-				exec(`CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox BEGIN SELECT RAISE(ABORT, 'outbox refused by the test'); END`)
-			},
-			allow: func() { exec(`DROP TRIGGER outbox_refused`) }})
+		refuseOn := func(table string) {
+			exec(`CREATE TRIGGER ` + table + `_refused BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, '` + table + ` refused by the test'); END`)
+		}
+		allowOn := func(table string) { exec(`DROP TRIGGER ` + table + `_refused`) }
+		f(t, finalStore{st: st, refuseOn: refuseOn, allowOn: allowOn,
+			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
@@ -106,12 +109,15 @@ func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 				}
 			}
 		}
-		f(t, finalStore{st: st,
-			refuse: func() {
-				exec(`CREATE FUNCTION outbox_refused() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'outbox refused by the test'; END $f$`,
-					`CREATE TRIGGER outbox_refused BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_refused()`)
-			},
-			allow: func() { exec(`DROP TRIGGER outbox_refused ON webhook_outbox`, `DROP FUNCTION outbox_refused()`) }})
+		refuseOn := func(table string) {
+			exec(`CREATE FUNCTION `+table+`_refused() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION '`+table+` refused by the test'; END $f$`,
+				`CREATE TRIGGER `+table+`_refused BEFORE INSERT ON `+table+` FOR EACH ROW EXECUTE FUNCTION `+table+`_refused()`)
+		}
+		allowOn := func(table string) {
+			exec(`DROP TRIGGER `+table+`_refused ON `+table, `DROP FUNCTION `+table+`_refused()`)
+		}
+		f(t, finalStore{st: st, refuseOn: refuseOn, allowOn: allowOn,
+			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
 }
 

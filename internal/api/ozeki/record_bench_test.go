@@ -20,6 +20,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
@@ -30,7 +31,8 @@ import (
 // in a real call manager (external media channels with their RTP sockets)
 // that catalogues its recordings in a real SQLite catalog: each Record
 // checks that its name is free (the live recordings and the catalog) and
-// starts a recording whose in-progress row the catalog writes. Each
+// starts a recording whose in-progress row the catalog writes (before the
+// answer since the row-first Record), listed in the recordings journal. Each
 // iteration records the next call (one recording per call and round); the
 // recordings end with the calls. It reports p50/p99 latency per command.
 func BenchmarkRecord1000Calls(b *testing.B) {
@@ -56,8 +58,18 @@ func BenchmarkRecord1000Calls(b *testing.B) {
 	}
 	bus := event.NewBus("bench")
 	bus.Register(event.NewSubscriber("bench", 1<<20, false), nil)
+	// The recordings in progress are listed in a journal, as the server
+	// lists them (instead of a marker file per recording).
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	journal, err := recorder.OpenJournal(root, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer journal.Close()
 	m := call.NewManager(call.Options{Bus: bus, Ports: ports, Logger: slog.New(slog.DiscardHandler),
-		RecordingsDir: root, Catalog: cat})
+		RecordingsDir: root, Catalog: cat, Journal: journal})
 	var ids []call.ChannelID
 	for i := range calls {
 		j, err := m.ExternalMedia(call.ExternalMediaOptions{App: "bench", ExternalHost: "127.0.0.1:9", Format: "ulaw",
@@ -67,13 +79,14 @@ func BenchmarkRecord1000Calls(b *testing.B) {
 		}
 		ids = append(ids, j.ID)
 	}
+	a := New(Options{Calls: m, Users: []config.OzekiUser{{Username: "HTTP_User_1", Password: "qwe123"}},
+		Log: slog.New(slog.DiscardHandler)})
 	defer func() {
 		for _, id := range ids {
 			m.Hangup(id, call.CauseNormalClearing)
 		}
+		a.Wait(30 * time.Second) // the recordings' ends, before TempDir's cleanup
 	}()
-	a := New(Options{Calls: m, Users: []config.OzekiUser{{Username: "HTTP_User_1", Password: "qwe123"}},
-		Log: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(a)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

@@ -171,6 +171,20 @@ func (s *S3) uri(name string) string { return "s3://" + s.cfg.Bucket + "/" + nam
 // hash, by a HEAD) and, unless KeepLocal, removes src. On any failure src is kept. If the upload
 // succeeded but removing src failed, Put returns the Object and an error.
 func (s *S3) Put(ctx context.Context, key, src, contentType string) (Object, error) {
+	return s.put(ctx, key, src, contentType, !s.cfg.KeepLocal)
+}
+
+// PutKeepingLocal is Put leaving src in place whatever KeepLocal says: the
+// caller removes it (RemovesLocal) once nothing reads it there any more,
+// e.g. once the catalog row points at the object.
+func (s *S3) PutKeepingLocal(ctx context.Context, key, src, contentType string) (Object, error) {
+	return s.put(ctx, key, src, contentType, false)
+}
+
+// RemovesLocal says whether Put removes the local file (KeepLocal unset).
+func (s *S3) RemovesLocal() bool { return !s.cfg.KeepLocal }
+
+func (s *S3) put(ctx context.Context, key, src, contentType string, remove bool) (Object, error) {
 	name, err := s.objectName(key)
 	if err != nil {
 		return Object{}, err
@@ -232,7 +246,7 @@ func (s *S3) Put(ctx context.Context, key, src, contentType string) (Object, err
 		return Object{}, fmt.Errorf("blob: put %s: upload verification failed, object removed: %w", key, err)
 	}
 	obj := Object{Key: key, Size: size, SHA256: sum, URI: s.uri(name)}
-	if !s.cfg.KeepLocal {
+	if remove {
 		f.Close()
 		if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return obj, fmt.Errorf("blob: put %s: uploaded, but removing local %s: %w", key, src, err)

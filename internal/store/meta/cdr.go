@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 )
 
@@ -56,6 +57,9 @@ const cdrCols = `sid, account_sid, call_id, channel_id, from_number, to_number, 
 
 // cdrUpsert replaces the record of the same channel in one statement (one
 // commit on its own; a DELETE and an INSERT were two).
+// cdrColCount is how many columns (and cdrArgs) a CDR has.
+const cdrColCount = 19
+
 const cdrUpsert = `INSERT INTO cdr (` + cdrCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (channel_id) DO UPDATE SET sid = excluded.sid, account_sid = excluded.account_sid, call_id = excluded.call_id,
   from_number = excluded.from_number, to_number = excluded.to_number, direction = excluded.direction, status = excluded.status,
@@ -91,6 +95,9 @@ func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err
 	if c.Sid == "" || c.ChannelID == "" {
 		return ErrInvalid
 	}
+	if s.recCDR != "" {
+		return s.putRecordingCDROne(ctx, r, c)
+	}
 	// Prepared before the transaction: SQLite's only writer connection is
 	// the transaction's until it ends.
 	_, _, err = s.rowStmts(ctx)
@@ -117,6 +124,28 @@ func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err
 		return s.mapErr(err, "cdr")
 	}
 	return s.mapErr(tx.Commit(), "put recording "+r.Sid+" and its call's cdr")
+}
+
+// putRecordingCDROne is PutRecordingCDR as one statement (recCDR).
+func (s *sqlStore) putRecordingCDROne(ctx context.Context, r Recording, c CDR) error {
+	args, err := s.upsertArgs(r, time.Now())
+	if err != nil {
+		return err
+	}
+	st, err := s.stmt(ctx, s.w, s.recCDR)
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+	}
+	res, err := st.ExecContext(ctx, append(args, s.cdrArgs(c)...)...)
+	if err != nil {
+		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+	} else if n == 0 {
+		return fmt.Errorf("%w: recording %s belongs to another account", ErrConflict, r.Sid)
+	}
+	return nil
 }
 
 func (s *sqlStore) ListCDRs(ctx context.Context, q CDRQuery) ([]CDR, int, error) {

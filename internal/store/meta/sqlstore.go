@@ -44,6 +44,10 @@ type sqlStore struct {
 	narrow string // SQLite: the upsert as an UPDATE of the columns a row's life changes (narrowPut)
 	start  string // StartRecording's statement
 	cdrPut string // PutCDR's statement ($n placeholders, times cast)
+	// recCDR is PutRecordingCDR's one statement on PostgreSQL (empty on
+	// SQLite): the recording's upsert and, only when it wrote the row, the
+	// call's CDR.
+	recCDR string
 
 	// Statements run for every recording are prepared once per database
 	// (database/sql re-prepares them per connection as needed): preparing
@@ -117,7 +121,29 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 	s.cdrPut = strings.NewReplacer("$9,", "$9"+d.timeCast+",", "$10,", "$10"+d.timeCast+",", "$11,", "$11"+d.timeCast+",").Replace(cdrUpsert)
 	s.start = s.q(`INSERT INTO recordings (` + recCols + `, status_callback)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)` + startSet)
+	if d.name == "postgres" {
+		s.recCDR = recordingCDRStatement(s.upsert, s.cdrPut)
+	}
 	return s
+}
+
+// recordingCDRStatement is the recording's upsert (upsertArgs' 28
+// parameters) and the CDR's (cdrArgs', numbered from 29) as one
+// PostgreSQL statement: a data-modifying WITH whose CDR insert selects
+// from the upsert's RETURNING, so that the CDR is written only with the
+// row (none when the row belongs to another account: 0 rows affected).
+// One statement is one transaction and one round trip, where BEGIN, two
+// statements and COMMIT are four: a cluster node writes this at the end of
+// every recorded call.
+func recordingCDRStatement(upsert, cdrPut string) string {
+	cdr := regexp.MustCompile(`\$(\d+)`).ReplaceAllStringFunc(cdrPut, func(p string) string {
+		n, _ := strconv.Atoi(p[1:])
+		return "$" + strconv.Itoa(n+recUpsertArgs)
+	})
+	last := "$" + strconv.Itoa(recUpsertArgs+cdrColCount)
+	cdr = strings.Replace(cdr, ") VALUES (", ") SELECT ", 1)
+	cdr = strings.Replace(cdr, last+")\nON CONFLICT", last+" FROM rec\nON CONFLICT", 1)
+	return "WITH rec AS (" + upsert + "\nRETURNING 1)\n" + cdr
 }
 
 // q rewrites a query for the dialect.
@@ -615,6 +641,10 @@ ON CONFLICT (sid) DO UPDATE SET
 WHERE recordings.account_sid = excluded.account_sid`
 
 const recColCount = 26
+
+// recUpsertArgs is how many arguments upsertArgs gives: the columns, then
+// keep-date-created and now.
+const recUpsertArgs = recColCount + 2
 
 // multiUpsert is the upsert of n rows that all have a DateCreated.
 func (s *sqlStore) multiUpsert(n int) string {

@@ -1,0 +1,129 @@
+package meta
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingProxy forwards TCP connections to target and counts the
+// client's writes: each one a request the client then waits on (pgx
+// flushes a query's messages at once and reads the answer).
+type countingProxy struct {
+	ln     net.Listener
+	writes atomic.Int64
+	wg     sync.WaitGroup
+}
+
+func startCountingProxy(t *testing.T, target string) *countingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); _, _ = io.Copy(c, s); c.Close() }()
+			go func() {
+				defer p.wg.Done()
+				defer s.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						p.writes.Add(1)
+						if _, werr := s.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+// TestPostgresRecordingCDROneRoundTrip: on PostgreSQL a recording's final
+// row and its call's CDR (written at the end of every recorded call) are
+// one request to the server, not a transaction's four (BEGIN, two
+// statements, COMMIT); and still neither when the row belongs to another
+// account.
+func TestPostgresRecordingCDROneRoundTrip(t *testing.T) {
+	dsn := pgTestDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skipf("SKIP: the test DSN is not a URL with a host: %v", err)
+	}
+	p := startCountingProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s, err := OpenPostgres(tctx(t), u.String(), WithTokenKey(testTokenKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := tctx(t)
+	cs := s.(CDRs)
+	a := mustAccount(t, s, "cdr-one")
+	t0 := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	final := func(i int) (Recording, CDR) {
+		r := sampleRec(a.Sid, i)
+		r.Status, r.Duration = StatusInProgress, 0
+		mustPut(t, s, r)
+		r.Status, r.Duration = StatusCompleted, 8
+		return r, CDR{Sid: "CA1", ChannelID: "n-1." + r.Sid, AccountSid: a.Sid, Status: "completed", StartTime: t0,
+			AnswerTime: t0.Add(time.Second), EndTime: t0.Add(9 * time.Second), Duration: 9, Billsec: 8, Cause: 16}
+	}
+	// The first one prepares the statement on the connection.
+	for i := 1; i <= 3; i++ {
+		r, c := final(i)
+		before := p.writes.Load()
+		if err := cs.PutRecordingCDR(ctx, r, c); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.writes.Load() - before; i > 1 && n != 1 {
+			t.Fatalf("recording %d's final row and CDR: %d requests to the server, want 1", i, n)
+		}
+		if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusCompleted {
+			t.Fatalf("the recording: %+v %v", got, err)
+		}
+	}
+	if _, total, err := cs.ListCDRs(ctx, CDRQuery{AccountSid: a.Sid}); err != nil || total != 3 {
+		t.Fatalf("CDRs: %d %v, want 3", total, err)
+	}
+
+	// A row of another account under the same Sid: a conflict, and no CDR.
+	b := mustAccount(t, s, "cdr-other")
+	r, c := final(4)
+	r.AccountSid, c.AccountSid, c.ChannelID = b.Sid, b.Sid, "n-other"
+	if err := cs.PutRecordingCDR(ctx, r, c); !errors.Is(err, ErrConflict) {
+		t.Fatalf("another account's row: %v, want ErrConflict", err)
+	}
+	if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.AccountSid != a.Sid || got.Status != StatusInProgress {
+		t.Fatalf("the row after the conflict: %+v %v", got, err)
+	}
+	if _, total, err := cs.ListCDRs(ctx, CDRQuery{AccountSid: b.Sid}); err != nil || total != 0 {
+		t.Fatalf("the other account's CDRs: %d %v, want none", total, err)
+	}
+}
