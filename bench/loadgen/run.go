@@ -247,7 +247,7 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		}
 		r.app = newARIApp(httpBase, c.ariUser, c.ariPass, c.scenario, calleeEP, logf)
 		if c.scenario == "e" {
-			rcv, err := newStreamReceiver()
+			rcv, err := newStreamReceiver(poller)
 			if err != nil {
 				return nil, err
 			}

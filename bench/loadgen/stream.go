@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tapedeck/tapedeck/internal/rtp"
 )
 
 // streamReceiver is scenario e's external media program: an AudioSocket
@@ -19,7 +22,8 @@ import (
 // comes from) that count the audio bytes of every stream.
 type streamReceiver struct {
 	ln    net.Listener
-	udp   *net.UDPConn
+	udp   *rtp.Socket
+	reg   *rtp.Registration
 	mu    sync.Mutex
 	bytes map[uuid.UUID]int64
 	rtp   map[netip.AddrPort]int64
@@ -38,23 +42,31 @@ type StreamReport struct {
 	Problems []string `json:"problems,omitempty"`
 }
 
-func newStreamReceiver() (*streamReceiver, error) {
+// newStreamReceiver starts the receivers. The RTP one is read in batches
+// by loadgen's Poller, like the phones: a socket in Go's network poller
+// would wake loadgen for every packet, and on loopback the server's
+// sendto pays for the receiver's wake-up, which a far end on another host
+// would not charge it.
+func newStreamReceiver(poller *rtp.Poller) (*streamReceiver, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	udp, err := rtp.ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-	// 100 streams of 50 packets a second come in bursts (a recorded
-	// call's packets are read every 100 ms): room for a few rounds.
+	// 100 streams of 50 packets a second, read every 100 ms: room for a
+	// few rounds.
 	_ = udp.SetReadBuffer(8 << 20)
 	s := &streamReceiver{ln: ln, udp: udp, bytes: map[uuid.UUID]int64{}, rtp: map[netip.AddrPort]int64{}}
+	if s.reg, err = poller.Add(udp, s.onRTP); err != nil {
+		ln.Close()
+		udp.Close()
+		return nil, err
+	}
 	go s.accept()
-	s.wg.Add(1)
-	go s.readRTP()
 	return s, nil
 }
 
@@ -66,35 +78,29 @@ func (s *streamReceiver) rtpAddr() string { return s.udp.LocalAddr().String() }
 
 func (s *streamReceiver) close() {
 	s.ln.Close()
+	s.reg.Drain()
+	s.reg.Remove()
 	s.udp.Close()
 	s.wg.Wait()
 }
 
-// readRTP counts the payload bytes of the RTP packets of every source.
-func (s *streamReceiver) readRTP() {
-	defer s.wg.Done()
-	buf := make([]byte, 2048)
-	for {
-		n, from, err := s.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		b := buf[:n]
-		if n < 12 || b[0]>>6 != 2 {
-			s.problem(fmt.Sprintf("not RTP: %d bytes from %v", n, from))
-			continue
-		}
-		hdr := 12 + 4*int(b[0]&0x0f)
-		if b[0]&0x10 != 0 && n >= hdr+4 {
-			hdr += 4 + 4*int(binary.BigEndian.Uint16(b[hdr+2:]))
-		}
-		if n < hdr {
-			continue
-		}
-		s.mu.Lock()
-		s.rtp[from] += int64(n - hdr)
-		s.mu.Unlock()
+// onRTP counts the payload bytes of the RTP packets of every source.
+func (s *streamReceiver) onRTP(b []byte, from netip.AddrPort, _ time.Time) {
+	n := len(b)
+	if n < 12 || b[0]>>6 != 2 {
+		s.problem(fmt.Sprintf("not RTP: %d bytes from %v", n, from))
+		return
 	}
+	hdr := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 && n >= hdr+4 {
+		hdr += 4 + 4*int(binary.BigEndian.Uint16(b[hdr+2:]))
+	}
+	if n < hdr {
+		return
+	}
+	s.mu.Lock()
+	s.rtp[from] += int64(n - hdr)
+	s.mu.Unlock()
 }
 
 func (s *streamReceiver) accept() {

@@ -280,6 +280,62 @@ func (r *rtpStreamRig) latencies(n, first int) []time.Duration {
 	return lat
 }
 
+// replyLatencies is latencies in the other direction, what a voice bot
+// says back: frames sent by the far end to the external media channel's
+// socket at the real pace, read by the phone (the call bridged directly
+// with its stream, via "call").
+func (r *rtpStreamRig) replyLatencies(n, first int) []time.Duration {
+	s, ok := r.ext.media.(*rtp.Session)
+	if !ok {
+		panic(fmt.Sprintf("external channel media %T", r.ext.media))
+	}
+	to := s.LocalAddr()
+	sent := make([]atomic.Int64, n)
+	lat := make([]time.Duration, 0, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		var p pionrtp.Packet
+		next := 0
+		for next < n {
+			_ = r.phone.SetReadDeadline(time.Now().Add(2 * time.Second))
+			k, _, err := r.phone.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			if p.Unmarshal(buf[:k]) != nil || len(p.Payload) == 0 {
+				continue
+			}
+			for next < n && byte(0x10+(first+next)%64) != p.Payload[0] {
+				next++ // lost
+			}
+			if next < n {
+				lat = append(lat, time.Duration(at.UnixNano()-sent[next].Load()))
+				next++
+			}
+		}
+	}()
+	var pkt pionrtp.Packet
+	pkt.Version, pkt.SSRC = 2, 77
+	payload := make([]byte, 160)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := range n {
+		<-tick.C
+		for k := range payload {
+			payload[k] = byte(0x10 + (first+i)%64)
+		}
+		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(first+i), uint32((first+i)*160), payload
+		raw, _ := pkt.Marshal()
+		sent[i].Store(time.Now().UnixNano())
+		_, _ = r.far.WriteToUDP(raw, to)
+	}
+	<-done
+	return lat
+}
+
 // BenchmarkRTPStreamLatency: what an RTP external media stream adds to a
 // call's audio, at the real pace of one frame per 20 ms, on real sockets
 // read by a Poller as in the server (10 ms rounds, a recorded call's
@@ -289,13 +345,19 @@ func (r *rtpStreamRig) latencies(n, first int) []time.Duration {
 // bridge and the RTP external media channel. Run it with -benchtime=250x
 // (5 s); p50/p99/max in µs. A socket left on the Poller's schedule makes
 // it wait for the next read (up to 100 ms for the snoop's call, up to the
-// bridge's 20 ms tick for the direct bridge).
+// bridge's 20 ms tick for the direct bridge). "reply" is the other
+// direction of "call": from the far end's send to the external channel to
+// the phone's read (what a voice bot says back).
 func BenchmarkRTPStreamLatency(b *testing.B) {
-	for _, via := range []string{"snoop", "call"} {
+	for _, via := range []string{"snoop", "call", "reply"} {
 		b.Run(via, func(b *testing.B) {
+			measure := (*rtpStreamRig).latencies
+			if via == "reply" {
+				via, measure = "call", (*rtpStreamRig).replyLatencies
+			}
 			r := newRTPStreamRig(b, via)
 			b.ResetTimer()
-			lat := r.latencies(b.N, 0)
+			lat := measure(r, b.N, 0)
 			b.StopTimer()
 			if len(lat) < b.N*9/10 {
 				b.Fatalf("the far end got %d of %d frames", len(lat), b.N)

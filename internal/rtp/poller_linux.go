@@ -57,8 +57,8 @@ type member struct {
 	holder  atomic.Int64 // who holds busy: a worker's goroutine id, drainerHolds, or 0 (none yet)
 	removed bool
 	owned   atomic.Bool // drained by its owner, not by the worker
-	live    atomic.Bool // read on arrival by its own reader (SetLive), not by the worker
-	lv      liveState   // the on-arrival reader (poller_live_linux.go)
+	live    atomic.Bool // read on arrival by the worker's live reader (SetLive), not on its schedule
+	lvDead  bool        // removed: never live again (guarded by the worker's live.mu)
 	every   int         // read every this many rounds (slowEvery, or more: AddEvery)
 	phase   int         // read on rounds where (round+phase)%every == 0
 	sock    *Socket
@@ -78,6 +78,8 @@ type pollWorker struct {
 	list   atomic.Pointer[[]*member]
 	ticks  atomic.Pointer[[]*tick]
 	nextID int
+
+	live liveSet // the sockets read on arrival (poller_live_linux.go)
 
 	b   *batch // used only by the worker goroutine
 	gid int64  // the worker goroutine's id (see member.holder)
@@ -242,9 +244,7 @@ func (p *Poller) Close() {
 			<-w.done
 		}
 		for _, w := range p.workers {
-			for _, m := range *w.list.Load() {
-				m.stopLiveReader()
-			}
+			w.stopLive()
 		}
 	})
 }

@@ -101,8 +101,8 @@ func TestPollerLive(t *testing.T) {
 		t.Fatal("live again: a datagram not delivered within 200 ms")
 	}
 	reg.Remove()
-	if n := liveGoroutines(); n != 0 {
-		t.Fatalf("%d live readers after Remove", n)
+	if reg.Live() || !waitLive(t, 5*time.Second, func() bool { return liveGoroutines() == 0 }) {
+		t.Fatalf("live %v, %d live readers after Remove", reg.Live(), liveGoroutines())
 	}
 	_, _ = c.Write([]byte{22})
 	if err := reg.SetLive(true); err != nil || reg.Live() {
@@ -158,5 +158,91 @@ func TestPollerLiveOffFromHandler(t *testing.T) {
 	}
 	if reg.Live() {
 		t.Fatal("still live after SetLive(false) from the handler")
+	}
+}
+
+// Many live sockets of a worker share one reader: with 20 streamed
+// sockets there is one reader goroutine, not one each, and it still reads
+// each socket as its datagrams arrive (every one of 10 rounds of a
+// datagram to each socket is delivered within 200 ms of its send, though
+// the worker reads every second), in order per socket. The reader ends
+// when the last socket leaves live reading, and the sockets handed back
+// are read by the worker again.
+func TestPollerLiveSharedReader(t *testing.T) {
+	p, err := NewPoller(10*time.Millisecond, time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	const n = 20
+	sinks := make([]sink, n)
+	regs := make([]*Registration, n)
+	conns := make([]*net.UDPConn, n)
+	for i := range n {
+		s := listenLoopback(t)
+		if regs[i], err = p.Add(s, sinks[i].fn); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(regs[i].Remove)
+		if conns[i], err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.LocalAddr())); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[i].Close()
+		if err := regs[i].SetLive(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waitLive(t, 5*time.Second, func() bool { return liveGoroutines() > 0 }) {
+		t.Fatal("no live reader")
+	}
+	total := func() int {
+		sum := 0
+		for i := range sinks {
+			sum += sinks[i].len()
+		}
+		return sum
+	}
+	for round := range 10 {
+		sent := time.Now()
+		for i := range n {
+			if _, err := conns[i].Write([]byte{byte(round)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !waitLive(t, 200*time.Millisecond, func() bool { return total() == n*(round+1) }) {
+			t.Fatalf("round %d: %d of %d datagrams delivered %v after the sends (the worker reads every second)", round, total(), n*(round+1), time.Since(sent))
+		}
+	}
+	if n := liveGoroutines(); n != 1 {
+		t.Fatalf("%d live readers for %d live sockets of one worker after 10 rounds, want 1", n, len(regs))
+	}
+	for i := range sinks {
+		sinks[i].mu.Lock()
+		for k, g := range sinks[i].pkts {
+			if g.data[0] != byte(k) {
+				sinks[i].mu.Unlock()
+				t.Fatalf("socket %d: datagram %d holds %d", i, k, g.data[0])
+			}
+		}
+		sinks[i].mu.Unlock()
+	}
+	for i := range n {
+		if err := regs[i].SetLive(false); err != nil {
+			t.Fatal(err)
+		}
+		if i < n-1 && liveGoroutines() > 1 {
+			t.Fatalf("%d live readers with %d live sockets left, want 1", liveGoroutines(), n-1-i)
+		}
+	}
+	if !waitLive(t, 5*time.Second, func() bool { return liveGoroutines() == 0 }) {
+		t.Fatalf("%d live readers left with no live socket", liveGoroutines())
+	}
+	for i := range n {
+		if _, err := conns[i].Write([]byte{10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waitLive(t, 3*time.Second, func() bool { return total() == n*11 }) {
+		t.Fatalf("%d of %d datagrams delivered: the worker does not read the sockets handed back", total(), n*11)
 	}
 }

@@ -28,6 +28,9 @@ func (*Socket) WriteTo([]byte, netip.AddrPort) (int, error) { return 0, errNoPol
 // Close is only implemented on Linux.
 func (*Socket) Close() error { return nil }
 
+// SetReadBuffer is only implemented on Linux.
+func (*Socket) SetReadBuffer(int) error { return errNoPoller }
+
 // Poller is only implemented on Linux.
 type Poller struct{}
 

@@ -116,7 +116,12 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 		p = unsafe.Pointer(&b[0])
 	}
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), 0, uintptr(ptr), size)
+		// Raw, like the Poller's recvmmsg: a non-blocking UDP send never
+		// waits, so the scheduler need not know. Through Syscall6 every
+		// frame a stream forwards entered and left the syscall state, and
+		// the runtime's monitor, seeing a P in a syscall, could take it
+		// (a thread hand-off) and went back to polling every 20 µs.
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), 0, uintptr(ptr), size)
 		if errno == unix.EINTR {
 			continue
 		}
@@ -125,6 +130,19 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 		}
 		return int(n), nil
 	}
+}
+
+// SetReadBuffer sets the socket's receive buffer (SO_RCVBUF; the kernel
+// caps it at net.core.rmem_max), like net.UDPConn.SetReadBuffer: a socket
+// that many sources send to and that is read every 100 ms needs more room
+// than the default.
+func (s *Socket) SetReadBuffer(bytes int) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return net.ErrClosed
+	}
+	return unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
 }
 
 // Close closes the descriptor. Remove the socket from its Poller first.
