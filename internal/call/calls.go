@@ -108,6 +108,10 @@ type Calls interface {
 	SendDTMFCall(id ChannelID, o DTMFOptions) error
 	AnswerCall(id ChannelID) error
 	CallDone(id ChannelID) <-chan struct{}
+	// CallSid is the catalog's id of the channel's call (Twilio's and
+	// Restcomm's CallSid), for any channel: ARI's CALLSID variable reads
+	// only channels in an application.
+	CallSid(id ChannelID) (string, error)
 	CollectDigits(ctx context.Context, id ChannelID, max int, finish string, timeout time.Duration) (string, error)
 	ConnectCalls(a, b ChannelID) (BridgeID, error)
 
@@ -128,6 +132,16 @@ func (m *Manager) withChannel(id ChannelID, f func(*Channel) error) error {
 		return err
 	}
 	return f(ch)
+}
+
+// CallSid is the catalog's id of the channel's call, in an application or
+// not (set at the channel's creation).
+func (m *Manager) CallSid(id ChannelID) (string, error) {
+	ch, err := m.channel(string(id))
+	if err != nil {
+		return "", err
+	}
+	return ch.callSid, nil
 }
 
 // Channel snapshots a channel.

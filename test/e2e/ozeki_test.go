@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -348,6 +350,13 @@ func TestOzekiSeedOzML(t *testing.T) {
 	if id == "" || in.Form.Get("Callee") != "600" || in.Form.Get("Caller") != "ozml" {
 		t.Fatalf("IncomingCall %v", in.Form)
 	}
+	// IncomingCall also names the call as the Twilio API knows it: its
+	// CallSid, which the integrator uses there (here: the call's
+	// recordings, listed below).
+	callSid := in.Form.Get("CallSid")
+	if !regexp.MustCompile(`^CA[0-9a-f]{32}$`).MatchString(callSid) {
+		t.Fatalf("IncomingCall's CallSid %q, want the call's CA... id (form %v)", callSid, in.Form)
+	}
 	if _, err := phone.WaitEvent("CALL_ESTABLISHED", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +374,18 @@ func TestOzekiSeedOzML(t *testing.T) {
 	}
 	if d, _ := strconv.Atoi(p.Form.Get("Duration")); d < delay-1 || d > delay+2 {
 		t.Fatalf("recording lasted %d s, want about the %d s Delay", d, delay)
+	}
+	// The Twilio API lists the script's recording under IncomingCall's
+	// CallSid.
+	acc := defaultAccount(t, n)
+	code, body := rc(t, n, acc, "GET", "/2010-04-01/Accounts/"+acc.Sid+"/Recordings.json?CallSid="+callSid)
+	var list struct {
+		Recordings []struct {
+			CallSid string `json:"call_sid"`
+		} `json:"recordings"`
+	}
+	if err := json.Unmarshal(body, &list); code != 200 || err != nil || len(list.Recordings) != 1 || list.Recordings[0].CallSid != callSid {
+		t.Fatalf("Twilio's recordings of CallSid %s: %d %s", callSid, code, body)
 	}
 	// What baresip received: the speech.
 	var dec string

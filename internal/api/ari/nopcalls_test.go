@@ -20,6 +20,8 @@ var _ call.Calls = nopCalls{}
 
 func (nopCalls) Channels() (_ []call.ChannelJSON) { return }
 
+func (nopCalls) CallSid(id call.ChannelID) (_ string, _ error) { return }
+
 func (nopCalls) AppendCallSummaries(dst []call.CallSummary) []call.CallSummary { return dst }
 
 func (nopCalls) Channel(id call.ChannelID) (_ call.ChannelJSON, _ error) { return }

@@ -137,6 +137,12 @@ func (a *API) runIncoming(id call.ChannelID, appURL, fallback string, ch call.Ch
 		"Callee":            {ch.Dialplan.Exten},
 		"ApiExtension":      {ch.Dialplan.Exten},
 	}
+	// CallSid (not Ozeki's: its receivers ignore fields they do not know)
+	// names the call in the Twilio and Restcomm APIs and the catalog: its
+	// recordings, its live control.
+	if sid, err := a.o.Calls.CallSid(id); err == nil && sid != "" {
+		form.Set("CallSid", sid)
+	}
 	doc, err := a.fetchOzML(ctx, appURL, form)
 	if err != nil && fallback != "" && ctx.Err() == nil {
 		log.Warn("ozml application failed; asking the fallback", "err", err, "fallback", redactURL(fallback))
