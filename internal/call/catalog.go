@@ -111,8 +111,28 @@ func (r *LiveRecording) catalogStarted() error {
 	_, err := c.Started(ctx, r.catalogInfo("in-progress"))
 	if err != nil {
 		r.m.log.Error("catalog: recording start not recorded", "name", r.name, "err", err)
+		return err
 	}
-	return err
+	r.rowWritten = true
+	return nil
+}
+
+// catalogQueuedEnd is the catalog's part of the end of a recording that
+// ended before it began (canceled, no file): it has no row, unless its
+// first row was written before its start (firstRow), which then goes as a
+// canceled recording's does; and no first row is written after.
+func (r *LiveRecording) catalogQueuedEnd() {
+	if r.m.opts.Catalog == nil {
+		return
+	}
+	r.catMu.Lock()
+	if !r.rowWritten {
+		r.catFinished = true
+		r.catMu.Unlock()
+		return
+	}
+	r.catMu.Unlock()
+	r.catalogFinished(RecCanceled)
 }
 
 // catalogPaused lists the recording as paused or in progress again.

@@ -194,8 +194,8 @@ type LiveRecording struct {
 	// package held (doc.go).
 	catMu       sync.Mutex
 	catFinished bool
-	// rowWritten: the first row was written before the start (firstRow;
-	// set before start runs, read only after).
+	// rowWritten: the first row is written (guarded by catMu; set by
+	// firstRow's write before start runs, or by start's own).
 	rowWritten bool
 	// cdr is the record of the call whose hangup ends the recording,
 	// offered by the channel (offerCDR) to go with the recording's final
@@ -522,7 +522,6 @@ func (r *LiveRecording) firstRow() error {
 	r.mu.Lock()
 	r.startedAt = time.Now() // (start keeps it: the row's start)
 	r.mu.Unlock()
-	r.rowWritten = true
 	if err := r.catalogStarted(); err != nil {
 		m := r.m
 		m.recMu.Lock()
@@ -1410,6 +1409,8 @@ func (r *LiveRecording) finish(state RecordingState) {
 	}
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
+	} else {
+		r.catalogQueuedEnd()
 	}
 	r.releaseName()
 	recordingEnded(final, cause)

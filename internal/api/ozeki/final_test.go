@@ -225,6 +225,17 @@ func liveRow(t *testing.T, st meta.Store, node, callID, finishedURL string) meta
 	return row
 }
 
+// recording waits until the recording name records (its file open): its
+// row is written before it starts (RowFirst), and a call that hangs up
+// before then cancels it.
+func recording(t *testing.T, m call.Calls, name string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
+		lr, err := m.LiveRecording(call.RecordingName(name))
+		return err == nil && lr.State == call.RecRecording
+	}, "recording %s never started", name)
+}
+
 func checkRecordCompleted(t *testing.T, f url.Values, callID, reason string) {
 	t.Helper()
 	if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != callID || f.Get("Reason") != reason ||
@@ -281,6 +292,7 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 		}
 		ozekiRecord(t, apiSrv.URL, string(ch.ID), recv.url)
 		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
+		recording(t, m, row.Name)
 
 		// The final write is refused; the node then dies.
 		fs.refuse()
@@ -321,6 +333,7 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 		}
 		ozekiRecord(t, apiSrv.URL, string(ch2.ID), recv.url)
 		row2 := liveRow(t, fs.st, "n1", string(ch2.ID), recv.url)
+		recording(t, m, row2.Name)
 		if err := m.Hangup(ch2.ID, call.CauseNormalClearing); err != nil {
 			t.Fatal(err)
 		}
@@ -391,6 +404,7 @@ func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 		}
 		ozekiRecord(t, goneSrv.URL, string(ch.ID), recv.url)
 		row := liveRow(t, fs.st, "gone", string(ch.ID), recv.url)
+		recording(t, mGone, row.Name)
 		if err := fs.st.(meta.Outbox).Heartbeat(ctx, "gone", time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
