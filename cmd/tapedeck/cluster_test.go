@@ -64,16 +64,7 @@ func TestClusterProcesses(t *testing.T) {
 		sipPort, httpPort := testutil.FreeSIPPort(t), testutil.FreeTCPPort(t)
 		rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 		cfg, data := filepath.Join(t.TempDir(), "tapedeck.yaml"), t.TempDir()
-		yaml := fmt.Sprintf(`node_id: %s
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
+		yaml := testutil.NodeYAML(id, data, sipPort, httpPort, rtpLo, rtpHi) + fmt.Sprintf(`catalog:
   database: %q
   token_key: %s
 nats:
@@ -82,7 +73,7 @@ nats:
 dialplan:
   - exten: _3XX
     app: Stasis(%s,${EXTEN})
-`, id, data, sipPort, httpPort, rtpLo, rtpHi, dsn, "cluster-test-"+run, url, "p"+run+".ari.", app)
+`, dsn, "cluster-test-"+run, url, "p"+run+".ari.", app)
 		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -26,18 +26,10 @@ func TestTwentyRecordingsSurviveKill9(t *testing.T) {
 	srvLo, srvHi := testutil.FreeUDPPortRange(t, 200)
 	dataDir := t.TempDir()
 	cfgPath := filepath.Join(t.TempDir(), "tapedeck.yaml")
-	cfg := fmt.Sprintf(`data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-dialplan:
+	cfg := testutil.NodeYAML("", dataDir, sipPort, httpPort, srvLo, srvHi) + `dialplan:
   - exten: _4XX
     app: Record(load/${EXTEN},wav)
-`, dataDir, sipPort, httpPort, srvLo, srvHi)
+`
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

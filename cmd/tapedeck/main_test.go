@@ -94,19 +94,11 @@ func writeConfig(t *testing.T, sipPort, httpPort int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tapedeck.yaml")
 	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
-	cfg := fmt.Sprintf(`data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-shutdown_timeout_seconds: 20
+	cfg := testutil.NodeYAML("", t.TempDir(), sipPort, httpPort, rtpLo, rtpHi) + `shutdown_timeout_seconds: 20
 dialplan:
   - exten: _3XX
     app: Stasis(vm-record,${EXTEN})
-`, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi)
+`
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -689,6 +689,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.mu.Unlock()
 	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
+	if testBeforeAttach != nil {
+		testBeforeAttach(r)
+	}
 	attached := false
 	if ch != nil && r.opts.Track == TrackOutbound {
 		var detach func()
@@ -711,6 +714,12 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		attached = r.br.attachRecording(r)
 	}
 	if !attached {
+		if ch != nil {
+			// A channel refuses a tap only once its hangup has begun: the
+			// call ended (EndHangup), though the hangup has not come to its
+			// recordings yet.
+			r.hangup.Store(true)
+		}
 		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
@@ -732,6 +741,10 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.publish("RecordingStarted")
 }
+
+// testBeforeAttach, set by tests only, runs in start just before the
+// recording attaches to its target.
+var testBeforeAttach func(r *LiveRecording)
 
 // waitAttached waits (at most d) until the recording is attached to its
 // target, so that audio mixed from then on is in the file, or has ended.

@@ -237,3 +237,44 @@ func TestRecordCallBeforeTheAnswer(t *testing.T) {
 		t.Fatalf("%d samples, want %d: the first packets after the answer are missing", len(pcm), 5*160)
 	}
 }
+
+// TestRecordCallEndsByHangupWhenItsCallHangsUpAtItsStart: a call recording
+// whose channel has begun hanging up just as it attaches (the hangup has
+// not reached the channel's recordings yet) ends with reason hangup, as
+// any recording of a call that hung up; before, its reason was stopped
+// (found as a flaky TestRecordCompletedQueuedWithTheRow: a Record, then at
+// once the call's hangup).
+func TestRecordCallEndsByHangupWhenItsCallHangsUpAtItsStart(t *testing.T) {
+	r := newRig(t)
+	ch, _, _ := r.inbound("", offer(t, 5000, ""))
+	id := ChannelID(ch.ID())
+	if err := r.m.AnswerCall(id); err != nil {
+		t.Fatal(err)
+	}
+	testBeforeAttach = func(rec *LiveRecording) {
+		// The hangup's first step (Channel.hangup): the channel refuses
+		// new taps from now on.
+		rec.ch.mu.Lock()
+		rec.ch.hangingUp = true
+		rec.ch.mu.Unlock()
+	}
+	defer func() { testBeforeAttach = nil }()
+	done := make(chan CallRecordResult, 1)
+	if _, err := r.m.RecordCall(id, CallRecordOptions{RecordOptions: RecordOptions{Name: "athangup", Format: "wav"},
+		OnFinish: func(res CallRecordResult) { done <- res }}); err != nil {
+		t.Fatal(err)
+	}
+	var res CallRecordResult
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recording did not finish")
+	}
+	// The rest of the hangup (the rig's cleanup hangs the channel up).
+	ch.mu.Lock()
+	ch.hangingUp = false
+	ch.mu.Unlock()
+	if res.Reason != EndHangup {
+		t.Fatalf("reason %q, want %q: the call hung up", res.Reason, EndHangup)
+	}
+}

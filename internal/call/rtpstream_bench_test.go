@@ -150,7 +150,8 @@ func BenchmarkRTPStreamedCallCPU(b *testing.B) {
 // external media channel (ulaw) whose far end is far: through a snoop
 // (via "snoop", spy=in, the way a transcription app streams a caller; the
 // call is recorded) or bridged with the call directly (via "call", a
-// voice bot). Both bridges forward directly.
+// voice bot), or through a snoop with spy=both ("snoop-both"). The bridges
+// forward directly.
 type rtpStreamRig struct {
 	m                *Manager
 	call, snoop, ext *Channel
@@ -196,9 +197,13 @@ func newRTPStreamRig(tb testing.TB, via string) *rtpStreamRig {
 	r.call.enterStasis("bench", nil)
 	r.to = net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cfg.LocalPort())))
 	streamed := r.call
-	if via == "snoop" {
+	if via == "snoop" || via == "snoop-both" {
+		spy := "in"
+		if via == "snoop-both" {
+			spy = "both" // mixed on the media clock (snoopMedia.onTick)
+		}
 		r.rec = benchRecord(tb, r.call, "first")
-		j, err := r.m.Snoop(ChannelID(r.call.id), SnoopOptions{Spy: "in", App: "bench"})
+		j, err := r.m.Snoop(ChannelID(r.call.id), SnoopOptions{Spy: spy, App: "bench"})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -347,9 +352,11 @@ func (r *rtpStreamRig) replyLatencies(n, first int) []time.Duration {
 // it wait for the next read (up to 100 ms for the snoop's call, up to the
 // bridge's 20 ms tick for the direct bridge). "reply" is the other
 // direction of "call": from the far end's send to the external channel to
-// the phone's read (what a voice bot says back).
+// the phone's read (what a voice bot says back). "snoop-both" is "snoop"
+// with spy=both, whose two directions are mixed on the media clock (a
+// 20 ms tick) instead of forwarded as they arrive.
 func BenchmarkRTPStreamLatency(b *testing.B) {
-	for _, via := range []string{"snoop", "call", "reply"} {
+	for _, via := range []string{"snoop", "call", "reply", "snoop-both"} {
 		b.Run(via, func(b *testing.B) {
 			measure := (*rtpStreamRig).latencies
 			if via == "reply" {

@@ -218,18 +218,35 @@ type peerReader struct {
 	off    int64
 	bufOff int64
 	buf    []byte
+	// moved is the file where the row names it now, once the owner's copy
+	// went between the stat and a read (its upload ended: the owner
+	// removes the local copy once the row names the object).
+	moved io.ReadSeekCloser
 }
 
 func (r *peerReader) Size() int64         { return r.size }
 func (r *peerReader) ModTime() time.Time  { return r.mod }
 func (r *peerReader) ContentType() string { return blob.ContentTypeFor(r.row.FilePath) }
-func (r *peerReader) Close() error        { return nil }
+
+func (r *peerReader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.moved != nil {
+		return r.moved.Close()
+	}
+	return nil
+}
 
 func (r *peerReader) Read(b []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.off >= r.size {
 		return 0, io.EOF
+	}
+	if r.moved != nil {
+		n, err := r.moved.Read(b)
+		r.off += int64(n)
+		return n, err
 	}
 	if r.off < r.bufOff || r.off >= r.bufOff+int64(len(r.buf)) {
 		chunk := int64(r.p.chunk)
@@ -238,6 +255,11 @@ func (r *peerReader) Read(b []byte) (int, error) {
 		}
 		n := int(min(chunk, r.size-r.off))
 		res, err := r.p.request(r.ctx, r.row, "read", r.off, n)
+		if errors.Is(err, catalog.ErrNotFound) && r.follow() {
+			n, err := r.moved.Read(b)
+			r.off += int64(n)
+			return n, err
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -267,6 +289,36 @@ func (r *peerReader) Seek(offset int64, whence int) (int64, error) {
 	if offset < 0 {
 		return 0, errors.New("peer file: negative offset")
 	}
+	if r.moved != nil {
+		if _, err := r.moved.Seek(offset, io.SeekStart); err != nil {
+			return 0, err
+		}
+	}
 	r.off = offset
 	return offset, nil
+}
+
+// follow opens the file where the row names it now, at the offset, when
+// the owner's copy is gone (r.mu held): a download that began before the
+// recording's upload ended goes on from object storage instead of
+// failing after its headers. The object must have the size the owner
+// stated.
+func (r *peerReader) follow() bool {
+	if r.p.svc == nil {
+		return false
+	}
+	m, err := r.p.svc.Open(r.ctx, r.row, "")
+	if err != nil {
+		return false
+	}
+	if m.Size != r.size {
+		m.Close()
+		return false
+	}
+	if _, err := m.Seek(r.off, io.SeekStart); err != nil {
+		m.Close()
+		return false
+	}
+	r.moved = m
+	return true
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/store/blob"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -228,5 +229,104 @@ func BenchmarkPeerFileRead(b *testing.B) {
 				m.Close()
 			}
 		})
+	}
+}
+
+// TestPeerFileReadFollowsAnUpload: a download through B of A's local file
+// that began (stat, first chunks) before the recording's upload ended goes
+// on from object storage when A's copy goes (A removes it once the row
+// names the object): every byte, where it failed after its 200 before.
+func TestPeerFileReadFollowsAnUpload(t *testing.T) {
+	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
+	if err != nil {
+		testutil.SkipOrFail(t, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	ms, err := meta.OpenSQLite(filepath.Join(t.TempDir(), "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	acc, err := ms.EnsureDefaultAccount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := blob.NewLocal(t.TempDir()) // the shared object store
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	run := hex.EncodeToString(suffix)
+	prefix := "t" + run + ".ari."
+	root := t.TempDir()
+	a := &catalog.Service{Meta: ms, Root: root, Node: "pfa" + run, Blob: objects}
+	b := &catalog.Service{Meta: ms, Root: t.TempDir(), Node: "pfb" + run, Blob: objects}
+	log := slog.New(slog.DiscardHandler)
+	pa, err := startPeerFiles(nc, prefix, a.Node, a, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pa.close()
+	pb, err := startPeerFiles(nc, prefix, b.Node, b, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.close()
+	pb.chunk = 4096
+	b.Peers = pb
+
+	data := make([]byte, 50_000)
+	rand.Read(data)
+	local := filepath.Join(root, "pf", "up.wav")
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "pf/up", FilePath: "pf/up.wav",
+		Format: "wav", Status: meta.StatusCompleted, Node: a.Node, Size: int64(len(data))}
+	if err := ms.PutRecording(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Open(ctx, row, "audio/wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	head := make([]byte, 10_000)
+	if _, err := io.ReadFull(m, head); err != nil || !bytes.Equal(head, data[:10_000]) {
+		t.Fatalf("the first 10,000 bytes through B: %v", err)
+	}
+	// The upload ends: the object is stored (Local.Put moves A's file:
+	// its local copy is gone) and the row names it.
+	if _, err := objects.Put(ctx, "pf/up.wav", local, "audio/wav"); err != nil {
+		t.Fatal(err)
+	}
+	uploaded := row
+	uploaded.FilePath = "blob:pf/up.wav"
+	if err := ms.PutRecording(ctx, uploaded); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(local); !os.IsNotExist(err) {
+		t.Fatalf("A's local copy after the upload: %v, want gone", err)
+	}
+	rest, err := io.ReadAll(m)
+	if err != nil || !bytes.Equal(append(head, rest...), data) {
+		t.Fatalf("the rest through B after the upload: %d bytes (%v), want %d", len(rest), err, len(data)-10_000)
+	}
+	// Range requests go on from the object too.
+	if _, err := m.Seek(30_000, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 5_000)
+	if _, err := io.ReadFull(m, part); err != nil || !bytes.Equal(part, data[30_000:35_000]) {
+		t.Fatalf("range 30000-34999 after the upload: %v", err)
 	}
 }

@@ -2,20 +2,15 @@ package sip
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 )
 
 // BenchmarkContacts is the per-call cost of finding the callee's phones
@@ -77,37 +72,10 @@ func benchContacts(b *testing.B, st meta.Store) {
 // benchPostgres opens a fresh database on the test PostgreSQL server,
 // dropped when the benchmark ends.
 func benchPostgres(b *testing.B) meta.Store {
-	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
-	}
+	dsn := pgtest.FreshDatabase(b, "tapedeck_bench")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Skipf("SKIP PostgreSQL benchmark: %v (run scripts/pg-test.sh)", err)
-	}
-	defer admin.Close(ctx)
-	buf := make([]byte, 6)
-	rand.Read(buf)
-	name := "tapedeck_bench_" + hex.EncodeToString(buf)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, dsn); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	u.Path = "/" + name
-	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("sip benchmarks"))
+	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("sip benchmarks"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -270,3 +270,22 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// NodeYAML is the start of a tapedeck process's configuration file: its
+// node_id (none when id is empty), data directory, SIP and HTTP addresses
+// on loopback and RTP port range.
+func NodeYAML(id, dataDir string, sipPort, httpPort, rtpLo, rtpHi int) string {
+	var head string
+	if id != "" {
+		head = "node_id: " + id + "\n"
+	}
+	return head + fmt.Sprintf(`data_dir: %s
+sip:
+  listen: 127.0.0.1:%d
+http:
+  listen: 127.0.0.1:%d
+rtp:
+  port_min: %d
+  port_max: %d
+`, dataDir, sipPort, httpPort, rtpLo, rtpHi)
+}

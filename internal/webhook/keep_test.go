@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	tu "github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 )
 
 // sqliteWriteLock holds the write lock of the SQLite database at path
@@ -130,33 +129,15 @@ func TestNotifyKeptWhileSQLiteLocked(t *testing.T) {
 }
 
 func TestNotifyKeptWhilePostgresLocked(t *testing.T) {
-	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
-	}
+	dsn := pgtest.FreshDatabase(t, "tapedeck_whkeep")
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Skip("SKIP: PostgreSQL unreachable: ", err)
-	}
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("tapedeck_whkeep_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
+	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	keptOnce(t, st, func() func() {
-		c, err := pgx.Connect(ctx, u.String())
+		c, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,13 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	tu "github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 )
 
 // hook is a real HTTP receiver on loopback that can be stopped and
@@ -240,27 +239,8 @@ func BenchmarkDeliver(b *testing.B) {
 // PostgreSQL (a cluster's shared catalog: claims, heartbeats), in a fresh
 // database at $TAPEDECK_TEST_PG_DSN or scripts/pg-test.sh's role.
 func BenchmarkDeliverPostgres(b *testing.B) {
-	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
-	}
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Skip("SKIP: PostgreSQL unreachable: ", err)
-	}
-	defer admin.Close(ctx)
-	name := fmt.Sprintf("tapedeck_whbench_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-	u, err := url.Parse(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	u.Path = "/" + name
-	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("bench"))
+	st, err := meta.OpenPostgres(ctx, pgtest.FreshDatabase(b, "tapedeck_whbench"), meta.WithTokenKey("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}

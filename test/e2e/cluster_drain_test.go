@@ -45,16 +45,7 @@ func TestClusterDrainThroughKamailio(t *testing.T) {
 		n := &proc{id: id + run}
 		rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
 		n.p, n.sip, n.http = startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
-			return fmt.Sprintf(`node_id: %s
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-shutdown_timeout_seconds: 60
+			return testutil.NodeYAML(n.id, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi) + fmt.Sprintf(`shutdown_timeout_seconds: 60
 catalog:
   database: %q
   token_key: drain-test-%s
@@ -69,8 +60,7 @@ nats:
 dialplan:
   - exten: "2001"
     app: Record(calls/${UNIQUEID},wav)
-`, n.id, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi, dsn, run, gw.Endpoint(), versitygw.AccessKey, versitygw.SecretKey,
-				bucket, url, run)
+`, dsn, run, gw.Endpoint(), versitygw.AccessKey, versitygw.SecretKey, bucket, url, run)
 		})
 		n.base, n.addr = fmt.Sprintf("http://127.0.0.1:%d", n.http), fmt.Sprintf("127.0.0.1:%d", n.sip)
 		return n
@@ -150,18 +140,7 @@ dialplan:
 			end(n, call)
 		}
 	}
-	pg, err := pgConnect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	count := func(q string, args ...any) int {
-		var n int
-		if err := pg.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pg, count := pgCounter(t, ctx, dsn)
 	pollFor(t, 10*time.Second, func() bool {
 		return count(`SELECT COUNT(*) FROM recordings WHERE node = $1 AND status = 'in-progress'`, a.id) == 2
 	}, "A's two recordings in progress")

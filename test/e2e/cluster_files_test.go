@@ -3,13 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapedeck/tapedeck/internal/config"
-	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -147,21 +142,13 @@ func TestClusterServesLocalRecordingsOfOtherNode(t *testing.T) {
 // Twilio's own errors (a second recording while one runs, an unknown
 // call) come back as A (or any node) gives them.
 func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	a, b, app, _, _ := clusterNodes(t)
 	evA := a.connect(app)
 	acc := defaultAccount(t, a)
 	phone := newPhone(t, "udp")
 	id, call := answeredCall(t, a, evA, phone, "350")
-	_, body := a.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
-	var v struct{ Value string }
-	_ = json.Unmarshal(body, &v)
-	callSid := v.Value
-	if !strings.HasPrefix(callSid, "CA") {
-		t.Fatalf("CALLSID %q", callSid)
-	}
+	callSid := callSidOf(t, a, id)
 	// B knows A (the relay asks the live nodes).
 	waitStandIn(t, b, app)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -183,20 +170,14 @@ func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
 		t.Errorf("an unknown call through B: %v, want 404/20404", l)
 	}
 	send(600)
-	if l := twilioLive(t, b, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused"}); l["status"] != "paused" || l["sid"] != sid {
-		t.Fatalf("pause through B: %v", l)
-	}
+	twilioSetStatus(t, b, acc, callSid, "Twilio.CURRENT", sid, map[string]string{"status": "paused"}, "pause through B")
 	pollFor(t, 5*time.Second, func() bool {
 		row, err := a.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
 		return err == nil && row.Status == meta.StatusPaused
 	}, "the recording paused in the catalog")
-	if l := twilioLive(t, b, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"}); l["status"] != "in-progress" || l["sid"] != sid {
-		t.Fatalf("resume through B: %v", l)
-	}
+	twilioSetStatus(t, b, acc, callSid, "Twilio.CURRENT", sid, map[string]string{"status": "in-progress"}, "resume through B")
 	send(600)
-	if l := twilioLive(t, b, acc, callSid, sid, map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != sid {
-		t.Fatalf("stop through B: %v", l)
-	}
+	twilioSetStatus(t, b, acc, callSid, sid, sid, map[string]string{"status": "stopped"}, "stop through B")
 	var row meta.Recording
 	pollFor(t, 10*time.Second, func() bool {
 		var err error
@@ -224,71 +205,12 @@ func TestClusterTwilioLiveControlOnOtherNode(t *testing.T) {
 // library's validateRequest accepts it), through its durable webhook
 // outbox; further reconcile passes send nothing more.
 func TestClusterLostNodeFailsItsRecordings(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
-	hook := &statusHook{}
-	hs := httptest.NewServer(hook)
-	defer hs.Close()
-	url, _ := natsURL(t)
-	dsn := pgFreshDatabase(t)
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	run := hex.EncodeToString(suffix)
-	app, prefix, key := "lost"+run, "t"+run+".ari.", "lost-test-"+run
-	a := startNode(t, func(c *config.Config) {
-		c.NodeID = "la" + run
-		c.NATS.URL, c.NATS.Prefix = url, prefix
-		c.Catalog.Database, c.Catalog.TokenKey = dsn, key
-		c.Catalog.ReconcileInterval, c.Catalog.NodeLostSeconds, c.Webhook.NodeDeadSeconds = 1, 3, 3
-		c.Webhook.Allow, c.Webhook.BackoffSeconds = []string{"127.0.0.1"}, 1
-		c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
-	})
-	bID := "lb" + run
-	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
-	b, sipPort, httpPort := startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
-		return fmt.Sprintf(`node_id: %s
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
-  database: %q
-  token_key: %s
-webhook:
-  node_dead_seconds: 3
-  backoff_seconds: 1
-  allow: ["127.0.0.1"]
-nats:
-  url: %s
-  prefix: %s
-dialplan:
-  - exten: _3XX
-    app: Stasis(%s,${EXTEN})
-`, bID, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi, dsn, key, url, prefix, app)
-	})
-
-	evA := a.connect(app)
-	bBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
-		code, _, _ := rawRequest(t, "GET", bBase+"/ari/applications/"+app, "", "", func(r *http.Request) { r.SetBasicAuth("asterisk", "asterisk") })
-		return code == 200
-	}, "B knows the application connected to A")
+	needTwilioLibrary(t)
+	lp := newLostPair(t, "lost", "la", "lb", false)
+	a, b, bID, evA, run := lp.a, lp.b, lp.bID, lp.evA, lp.run
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	phone := newPhone(t, "udp")
-	res := dialAsync(phone, sipua.Target("301", fmt.Sprintf("127.0.0.1:%d", sipPort)), sipua.CallOptions{})
-	id := channelID(evA.skipTo("StasisStart", 10*time.Second))
-	if !strings.HasPrefix(id, bID+"-") {
-		t.Fatalf("StasisStart on A for %q, want a channel of B", id)
-	}
-	a.mustDo("POST", "/channels/"+id+"/answer", 204)
-	r := wait(t, res, 10*time.Second, "answer")
-	must(t, r.err)
+	id, call := lp.answeredCallOnB(t, newPhone(t, "udp"))
 	name := "lost/" + run
 	a.mustDo("POST", "/channels/"+id+"/record?name="+urlq(name)+"&format=wav", 201)
 	evA.skipTo("RecordingStarted", 5*time.Second)
@@ -297,7 +219,7 @@ dialplan:
 	// process binds them next.
 	audioCtx, stopAudio := context.WithCancel(ctx)
 	defer stopAudio()
-	go func() { _ = r.call.SendAudio(audioCtx, sweep(8*20000)) }()
+	go func() { _ = call.SendAudio(audioCtx, sweep(8*20000)) }()
 	pollFor(t, 10*time.Second, func() bool {
 		row, err := a.srv.Catalog().Meta.RecordingByName(ctx, name)
 		return err == nil && row.Status == meta.StatusInProgress && row.Node == bID
@@ -312,7 +234,7 @@ dialplan:
 	var v struct{ Value string }
 	_ = json.Unmarshal(body, &v)
 	callSid := v.Value
-	cbURL := hs.URL + "/status?node=lost"
+	cbURL := lp.hookURL + "/status?node=lost"
 	l := twilioLive(t, a, acc, callSid, "", map[string]any{"recordingStatusCallback": cbURL, "recordingTrack": "inbound",
 		"recordingStatusCallbackEvent": []string{"in-progress", "completed", "failed"}, "recordingStatusCallbackMethod": "POST"})
 	twSid, _ := l["sid"].(string)
@@ -324,7 +246,7 @@ dialplan:
 	}
 	byStatus := func(status string) []hookRequest {
 		var out []hookRequest
-		for _, q := range hook.requests() {
+		for _, q := range lp.hook.requests() {
 			if q.Params["RecordingSid"] == twSid && q.Params["RecordingStatus"] == status {
 				out = append(out, q)
 			}
@@ -332,7 +254,7 @@ dialplan:
 		return out
 	}
 	pollFor(t, 10*time.Second, func() bool { return len(byStatus("in-progress")) == 1 }, "B's in-progress callback")
-	pg, err := pgConnect(ctx, dsn)
+	pg, err := pgConnect(ctx, lp.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,25 +2,14 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tapedeck/tapedeck/internal/config"
-	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
-	"github.com/tapedeck/tapedeck/internal/testutil"
-	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
-	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
 )
 
 // TestClusterLostNodeComesBack: node A (in this process) and node B (a
@@ -38,86 +27,16 @@ import (
 // accepted by the library's validateRequest; B sends no completed after
 // it.
 func TestClusterLostNodeComesBack(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
-	hook := &statusHook{}
-	hs := httptest.NewServer(hook)
-	defer hs.Close()
-	url, _ := natsURL(t)
-	dsn := pgFreshDatabase(t)
-	gw := versitygw.Shared(t)
-	bucket := gw.NewBucket(t)
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	run := hex.EncodeToString(suffix)
-	app, prefix, key := "back"+run, "t"+run+".ari.", "back-test-"+run
-	a := startNode(t, func(c *config.Config) {
-		c.NodeID = "ra" + run
-		c.NATS.URL, c.NATS.Prefix = url, prefix
-		c.Catalog.Database, c.Catalog.TokenKey = dsn, key
-		c.Catalog.S3 = config.S3{Endpoint: gw.Endpoint(), AccessKey: versitygw.AccessKey, SecretKey: versitygw.SecretKey, Bucket: bucket}
-		c.Catalog.ReconcileInterval, c.Catalog.NodeLostSeconds, c.Webhook.NodeDeadSeconds = 1, 3, 3
-		c.Webhook.Allow, c.Webhook.BackoffSeconds = []string{"127.0.0.1"}, 1
-		c.Dialplan = []config.Route{{Exten: "_3XX", App: "Stasis(" + app + ", ${EXTEN})"}}
-	})
-	bID := "rb" + run
-	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 200)
-	b, sipPort, httpPort := startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
-		return fmt.Sprintf(`node_id: %s
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
-  database: %q
-  token_key: %s
-  reconcile_interval_seconds: 1
-  node_lost_seconds: 3
-  s3:
-    endpoint: %s
-    access_key: %s
-    secret_key: %s
-    bucket: %s
-webhook:
-  node_dead_seconds: 3
-  backoff_seconds: 1
-  allow: ["127.0.0.1"]
-nats:
-  url: %s
-  prefix: %s
-dialplan:
-  - exten: _3XX
-    app: Stasis(%s,${EXTEN})
-`, bID, t.TempDir(), sipPort, httpPort, rtpLo, rtpHi, dsn, key, gw.Endpoint(), versitygw.AccessKey, versitygw.SecretKey,
-			bucket, url, prefix, app)
-	})
-	bBase := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	needTwilioLibrary(t)
+	p := newLostPair(t, "back", "ra", "rb", true)
+	a, b, bID, bBase := p.a, p.b, p.bID, p.bBase
 	// Whatever happens, B is not left frozen (its cleanup kills it, and a
 	// stopped process takes its SIGKILL too; this only keeps the order
 	// plain).
 	t.Cleanup(func() { _ = b.cmd.Process.Signal(syscall.SIGCONT) })
-
-	evA := a.connect(app)
-	testutil.Eventually(t, 10*time.Second, 20*time.Millisecond, func() bool {
-		code, _, _ := rawRequest(t, "GET", bBase+"/ari/applications/"+app, "", "", func(r *http.Request) { r.SetBasicAuth("asterisk", "asterisk") })
-		return code == 200
-	}, "B knows the application connected to A")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	phone := newPhone(t, "udp")
-	res := dialAsync(phone, sipua.Target("301", fmt.Sprintf("127.0.0.1:%d", sipPort)), sipua.CallOptions{})
-	id := channelID(evA.skipTo("StasisStart", 10*time.Second))
-	if !strings.HasPrefix(id, bID+"-") {
-		t.Fatalf("StasisStart on A for %q, want a channel of B", id)
-	}
-	a.mustDo("POST", "/channels/"+id+"/answer", 204)
-	r := wait(t, res, 10*time.Second, "answer")
-	must(t, r.err)
+	id, call := p.answeredCallOnB(t, newPhone(t, "udp"))
 	// The phone sends all along, through B's freeze: B reads the
 	// freeze's audio from its socket's buffer at once when it is let go,
 	// and its recording takes the burst (its writer is fine).
@@ -126,35 +45,16 @@ dialplan:
 	audioDone := make(chan struct{})
 	go func() {
 		defer close(audioDone)
-		_ = r.call.SendAudio(audioCtx, sweep(8*90000))
+		_ = call.SendAudio(audioCtx, sweep(8*90000))
 	}()
 
 	// The Twilio recording, made by the library through B itself.
 	acc := defaultAccount(t, a)
-	_, body := a.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
-	var v struct{ Value string }
-	_ = json.Unmarshal(body, &v)
-	callSid := v.Value
-	if !strings.HasPrefix(callSid, "CA") {
-		t.Fatalf("CALLSID %q", callSid)
-	}
-	twilioAt := func(base string, env map[string]string) nodeari.Line {
-		t.Helper()
-		env["TWILIO_BASE"], env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = base, acc.Sid, acc.AuthToken
-		p := nodeari.Start(t, "twilio-live.js", env)
-		l, err := p.WaitLine("result", 30*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Wait(10 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	cbURL := hs.URL + "/status?node=back"
+	callSid := callSidOf(t, a, id)
+	cbURL := p.hookURL + "/status?node=back"
 	params, _ := json.Marshal(map[string]any{"recordingStatusCallback": cbURL, "recordingStatusCallbackMethod": "POST",
 		"recordingStatusCallbackEvent": []string{"in-progress", "completed", "failed"}})
-	l := twilioAt(bBase, map[string]string{"TWILIO_CALL_SID": callSid, "TWILIO_ACTION": "create", "TWILIO_PARAMS": string(params)})
+	l := twilioScriptAt(t, bBase, acc.Sid, acc.AuthToken, map[string]string{"TWILIO_CALL_SID": callSid, "TWILIO_ACTION": "create", "TWILIO_PARAMS": string(params)})
 	sid, _ := l["sid"].(string)
 	if !meta.IsRecordingSid(sid) || l["status"] != "in-progress" {
 		t.Fatalf("Twilio recording through B: %v", l)
@@ -164,7 +64,7 @@ dialplan:
 	}
 	byStatus := func(status string) []hookRequest {
 		var out []hookRequest
-		for _, q := range hook.requests() {
+		for _, q := range p.hook.requests() {
 			if q.Params["RecordingSid"] == sid && q.Params["RecordingStatus"] == status {
 				out = append(out, q)
 			}
@@ -172,25 +72,14 @@ dialplan:
 		return out
 	}
 	terminal := func() (n int) {
-		for _, q := range hook.requests() {
+		for _, q := range p.hook.requests() {
 			if q.Params["RecordingSid"] == sid && q.Params["RecordingStatus"] != "in-progress" {
 				n++
 			}
 		}
 		return n
 	}
-	pg, err := pgConnect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	count := func(q string, args ...any) int {
-		var n int
-		if err := pg.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	_, count := pgCounter(t, ctx, p.dsn)
 	// in-progress delivered and settled delivered (B frozen before it
 	// marks it would have it sent again by A); some audio on B's disk.
 	pollFor(t, 10*time.Second, func() bool {
@@ -240,13 +129,13 @@ dialplan:
 	if code != 200 {
 		t.Fatalf("B's channel after its return: %d %s", code, lb)
 	}
-	must(t, r.call.SendAudio(ctx, sweep(8*1500)))
+	must(t, call.SendAudio(ctx, sweep(8*1500)))
 	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
-	must(t, r.call.Hangup(hctx))
+	must(t, call.Hangup(hctx))
 	hcancel()
 
 	// Its real final row replaces the settled one, and its file reaches
-	// the bucket.
+	// the p.bucket.
 	var final meta.Recording
 	pollFor(t, 30*time.Second, func() bool {
 		var err error
@@ -256,8 +145,8 @@ dialplan:
 	if final.Node != bID || final.Duration < 1.5 || final.Size <= 44 || final.S3URI == "" || final.StatusDetail != "" {
 		t.Errorf("the final row: %+v; want B's, completed, over 1.5 s, its size and object", final)
 	}
-	if ok, err := gw.ObjectExists(ctx, bucket, strings.TrimPrefix(final.FilePath, "blob:")); err != nil || !ok {
-		t.Errorf("the recording's object %q in the bucket: %v %v", final.FilePath, ok, err)
+	if ok, err := p.gw.ObjectExists(ctx, p.bucket, strings.TrimPrefix(final.FilePath, "blob:")); err != nil || !ok {
+		t.Errorf("the recording's object %q in the p.bucket: %v %v", final.FilePath, ok, err)
 	}
 	twRoot := "/2010-04-01/Accounts/" + acc.Sid + "/Recordings/" + sid
 	if code, media := rc(t, a, acc, "GET", twRoot+".wav"); code != 200 || int64(len(media)) != final.Size {
@@ -287,7 +176,7 @@ dialplan:
 		time.Sleep(100 * time.Millisecond)
 	}
 	reqs, _ := json.Marshal([]hookRequest{failed})
-	vr := twilioAt(bBase, map[string]string{"TWILIO_ACTION": "validate", "TWILIO_VALIDATE": string(reqs)})
+	vr := twilioScriptAt(t, bBase, acc.Sid, acc.AuthToken, map[string]string{"TWILIO_ACTION": "validate", "TWILIO_VALIDATE": string(reqs)})
 	if valid, _ := vr["valid"].([]any); len(valid) != 1 || valid[0] != true {
 		t.Errorf("validateRequest of the failed callback: %v", vr)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -408,9 +407,7 @@ func TestPausedRecordingListsAsPaused(t *testing.T) {
 // appended): the npm library's validateRequest accepts each, and rejects
 // one whose query was changed.
 func TestTwilioGETStatusCallbacks(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	n := startNode(t, func(c *config.Config) {
 		c.Webhook.Allow = []string{"127.0.0.1"}
 		c.Webhook.BackoffSeconds = 1

@@ -110,24 +110,7 @@ func startProcReady(t *testing.T, timeout time.Duration, yaml func(sipPort, http
 			t.Fatal(err)
 		}
 		p = startProc(t, cfg)
-		ready := func() bool {
-			res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", httpPort))
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		}
-		exited := false
-		err := testutil.Poll(timeout, 50*time.Millisecond, func() bool {
-			select {
-			case <-p.done:
-				exited = true
-				return true
-			default:
-			}
-			return ready()
-		})
+		exited, err := awaitReady(p, fmt.Sprintf("http://127.0.0.1:%d", httpPort), timeout)
 		switch {
 		case err != nil:
 			t.Fatalf("tapedeck (%s) not ready after %v:\n%s", cfg, timeout, p.output())
@@ -139,6 +122,38 @@ func startProcReady(t *testing.T, timeout time.Duration, yaml func(sipPort, http
 			t.Fatalf("tapedeck (%s) exited before it was ready:\n%s", cfg, p.output())
 		}
 	}
+}
+
+// awaitReady polls the /readyz of p (serving at base) until it answers 200
+// or p exits (exited), for timeout at most (err).
+func awaitReady(p *clusterProc, base string, timeout time.Duration) (exited bool, err error) {
+	err = testutil.Poll(timeout, 50*time.Millisecond, func() bool {
+		select {
+		case <-p.done:
+			exited = true
+			return true
+		default:
+		}
+		res, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	return exited, err
+}
+
+// startReady starts tapedeck with the configuration cfg, serving HTTP at
+// base, and waits (timeout) until it is ready; one that exits first, or is
+// not ready in time, fails the test with its output.
+func startReady(t *testing.T, cfg, base string, timeout time.Duration) *clusterProc {
+	t.Helper()
+	p := startProc(t, cfg)
+	if exited, err := awaitReady(p, base, timeout); err != nil || exited {
+		t.Fatalf("tapedeck (%s) did not start (exited: %v):\n%s", cfg, exited, p.output())
+	}
+	return p
 }
 
 // clusterNode is one node's configuration and addresses.
@@ -187,16 +202,7 @@ func TestKilledNodeWebhooksAndRecordings(t *testing.T) {
 		n := &clusterNode{id: id, sip: testutil.FreeSIPPort(t), http: testutil.FreeTCPPort(t), oz: testutil.FreeTCPPort(t), rtpLo: rtpLo}
 		dir := t.TempDir()
 		n.cfg = filepath.Join(dir, "tapedeck.yaml")
-		cfg := fmt.Sprintf(`node_id: %s
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
+		cfg := testutil.NodeYAML(id, filepath.Join(dir, "data"), n.sip, n.http, rtpLo, rtpLo+199) + fmt.Sprintf(`catalog:
   database: %q
   reconcile_interval_seconds: 1
   node_lost_seconds: 3
@@ -219,8 +225,7 @@ webhook:
 dialplan:
   - exten: _5XX
     app: Wait(120)
-`, id, filepath.Join(dir, "data"), n.sip, n.http, rtpLo, rtpLo+199, dsn, gw.Endpoint(), versitygw.AccessKey,
-			versitygw.SecretKey, bucket, n.oz)
+`, dsn, gw.Endpoint(), versitygw.AccessKey, versitygw.SecretKey, bucket, n.oz)
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -228,14 +233,9 @@ dialplan:
 	}
 	a, b := mk("node-a"), mk("node-b")
 	waitUp := func(n *clusterNode) {
-		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
-			res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", n.http))
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		}, "%s did not start:\n%s", n.id, n.proc.output())
+		if exited, err := awaitReady(n.proc, fmt.Sprintf("http://127.0.0.1:%d", n.http), 30*time.Second); err != nil || exited {
+			t.Fatalf("%s did not start (exited: %v):\n%s", n.id, exited, n.proc.output())
+		}
 	}
 	a.proc, b.proc = startProc(t, a.cfg), startProc(t, b.cfg)
 	waitUp(a)
@@ -295,18 +295,7 @@ dialplan:
 	record(b, bCalls[0], "&Duration=1")
 	record(b, bCalls[1], "") // still recording when B is killed
 
-	pg, err := pgConnect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(context.Background())
-	count := func(q string, args ...any) int {
-		var n int
-		if err := pg.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pg, count := pgCounter(t, ctx, dsn)
 	// Both nodes have tried their notification (the receiver is down), and
 	// B's long recording is in progress in the catalog.
 	testutil.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {

@@ -36,16 +36,7 @@ func TestOzekiRecordCompletedOfKilledNodeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "tapedeck.yaml")
-	yaml := fmt.Sprintf(`node_id: killed-oz
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
+	yaml := testutil.NodeYAML("killed-oz", data, sipPort, httpPort, rtpLo, rtpLo+199) + fmt.Sprintf(`catalog:
   reconcile_interval_seconds: 1
 ozeki:
   listen: 127.0.0.1:%d
@@ -59,34 +50,13 @@ webhook:
 dialplan:
   - exten: _5XX
     app: Wait(60)
-`, data, sipPort, httpPort, rtpLo, rtpLo+199, ozPort)
+`, ozPort)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	api := fmt.Sprintf("http://127.0.0.1:%d/api?Username=HTTP_User_1&Password=qwe123&command=", ozPort)
-	start := func() *clusterProc {
-		p := startProc(t, cfg)
-		exited := false
-		err := testutil.Poll(60*time.Second, 50*time.Millisecond, func() bool {
-			select {
-			case <-p.done:
-				exited = true
-				return true
-			default:
-			}
-			res, err := http.Get(base + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		})
-		if err != nil || exited {
-			t.Fatalf("tapedeck did not start (exited: %v):\n%s", exited, p.output())
-		}
-		return p
-	}
+	start := func() *clusterProc { return startReady(t, cfg, base, 60*time.Second) }
 	get := func(u string) (int, string) {
 		res, err := http.Get(u)
 		if err != nil {

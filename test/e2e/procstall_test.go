@@ -29,18 +29,10 @@ func TestRecordingSurvivesProcessStall(t *testing.T) {
 	dataDir := t.TempDir()
 	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 20)
 	p, sipPort, httpPort := startProcReady(t, 30*time.Second, func(sipPort, httpPort int) string {
-		return fmt.Sprintf(`data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-dialplan:
+		return testutil.NodeYAML("", dataDir, sipPort, httpPort, rtpLo, rtpHi) + `dialplan:
   - exten: "2001"
     app: Record(calls/stall,wav)
-`, dataDir, sipPort, httpPort, rtpLo, rtpHi)
+`
 	})
 	t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) })
 	phone := newPhone(t, "udp")

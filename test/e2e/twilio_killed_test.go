@@ -33,9 +33,7 @@ import (
 // kept in the catalog: the receiver gets it exactly once, signed so that
 // the library's validateRequest accepts it.
 func TestTwilioCallbackOfKilledNodeAfterRestart(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	hook := &statusHook{}
 	hs := httptest.NewServer(hook)
 	defer hs.Close()
@@ -44,16 +42,7 @@ func TestTwilioCallbackOfKilledNodeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "tapedeck.yaml")
-	yaml := fmt.Sprintf(`node_id: killed-tw
-data_dir: %s
-sip:
-  listen: 127.0.0.1:%d
-http:
-  listen: 127.0.0.1:%d
-rtp:
-  port_min: %d
-  port_max: %d
-catalog:
+	yaml := testutil.NodeYAML("killed-tw", data, sipPort, httpPort, rtpLo, rtpLo+199) + `catalog:
   reconcile_interval_seconds: 1
 webhook:
   allow: [127.0.0.1]
@@ -61,23 +50,12 @@ webhook:
 dialplan:
   - exten: _5XX
     app: Stasis(twkill)
-`, data, sipPort, httpPort, rtpLo, rtpLo+199)
+`
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	start := func() *clusterProc {
-		p := startProc(t, cfg)
-		testutil.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
-			res, err := http.Get(base + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		}, "tapedeck did not start:\n%s", p.output())
-		return p
-	}
+	start := func() *clusterProc { return startReady(t, cfg, base, 30*time.Second) }
 	proc := start()
 
 	// The default account and a token of its own.
@@ -92,16 +70,7 @@ dialplan:
 	token := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(out)), accSid))
 	script := func(env map[string]string) nodeari.Line {
 		t.Helper()
-		env["TWILIO_BASE"], env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = base, accSid, token
-		p := nodeari.Start(t, "twilio-live.js", env)
-		l, err := p.WaitLine("result", 30*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Wait(10 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-		return l
+		return twilioScriptAt(t, base, accSid, token, env)
 	}
 	ari := func(path string, v any) int {
 		t.Helper()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,16 +35,7 @@ func twilioLive(t *testing.T, n *node, acc meta.Account, callSid, rec string, pa
 
 func twilioScript(t *testing.T, n *node, acc meta.Account, env map[string]string) nodeari.Line {
 	t.Helper()
-	env["TWILIO_BASE"], env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"] = n.baseURL(), acc.Sid, acc.AuthToken
-	p := nodeari.Start(t, "twilio-live.js", env)
-	l, err := p.WaitLine("result", 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Wait(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return twilioScriptAt(t, n.baseURL(), acc.Sid, acc.AuthToken, env)
 }
 
 // longestZeroRun is the longest run of zero samples in pcm.
@@ -91,9 +81,7 @@ func secondRecording(t *testing.T, n *node, acc meta.Account, callSid, first str
 // skips keeps about 2 s, one that inserts silence keeps about 3 s with 1 s
 // of digital silence in the middle.
 func TestTwilioLiveCallRecording(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	// More than one recording of a call at a time (the default is one:
 	// TestTwilioSecondRecordingRefused), so that Twilio.CURRENT can name none.
 	n := startNode(t, func(c *config.Config) { c.Twilio.MaxRecordingsPerCall = -1 })
@@ -101,13 +89,7 @@ func TestTwilioLiveCallRecording(t *testing.T) {
 	acc := defaultAccount(t, n)
 	phone := newPhone(t, "udp")
 	id, call := answeredCall(t, n, events, phone, "350")
-	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
-	var v struct{ Value string }
-	_ = json.Unmarshal(body, &v)
-	callSid := v.Value
-	if !strings.HasPrefix(callSid, "CA") {
-		t.Fatalf("CALLSID %q", callSid)
-	}
+	callSid := callSidOf(t, n, id)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	sent := 0
@@ -223,21 +205,13 @@ func callRows(t *testing.T, n *node, acc meta.Account, callSid string) int {
 // application does not count: the Twilio API can neither pause nor stop
 // it, so it must not keep the API from recording.
 func TestTwilioSecondRecordingRefused(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	n := startNode(t)
 	events := n.connect("test")
 	acc := defaultAccount(t, n)
 	phone := newPhone(t, "udp")
 	id, call := answeredCall(t, n, events, phone, "350")
-	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
-	var v struct{ Value string }
-	_ = json.Unmarshal(body, &v)
-	callSid := v.Value
-	if !strings.HasPrefix(callSid, "CA") {
-		t.Fatalf("CALLSID %q", callSid)
-	}
+	callSid := callSidOf(t, n, id)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// An ARI recording of the channel first: not the Twilio API's.
@@ -304,9 +278,7 @@ func (h *statusHook) requests() []hookRequest {
 // validateRequest accepts every request (and rejects a tampered one); a
 // callback to a forbidden host is refused at the request.
 func TestTwilioRecordingStatusCallbacks(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	n := startNode(t, func(c *config.Config) {
 		c.Webhook.Allow = []string{"127.0.0.1"}
 		c.Webhook.BackoffSeconds = 1
@@ -394,9 +366,7 @@ func TestTwilioRecordingStatusCallbacks(t *testing.T) {
 // CallSid, gives a 2-channel file with each party (a different tone each)
 // on its own channel, catalogued with channels 2.
 func TestTwilioDualChannelRecording(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	n := startNode(t)
 	events := n.connect("test")
 	acc := defaultAccount(t, n)

@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +12,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
-	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 )
 
 // slowFirstHook is a real receiver of status callbacks that is slow for
@@ -64,13 +61,7 @@ func twilioCall(t *testing.T, n *node, events *ariEvents) (string, *sipua.Call, 
 	t.Helper()
 	phone := newPhone(t, "udp")
 	id, call := answeredCall(t, n, events, phone, "350")
-	_, body := n.do("GET", "/channels/"+id+"/variable?variable=CALLSID", nil)
-	var v struct{ Value string }
-	_ = json.Unmarshal(body, &v)
-	if !strings.HasPrefix(v.Value, "CA") {
-		t.Fatalf("CALLSID %q", v.Value)
-	}
-	return id, call, v.Value
+	return id, call, callSidOf(t, n, id)
 }
 
 // TestTwilioCallbacksInOrder: a recording's status callbacks reach their
@@ -82,9 +73,7 @@ func twilioCall(t *testing.T, n *node, events *ariEvents) (string, *sipua.Call, 
 // resumed and completed went out from memory, so the receiver heard the
 // recording paused before it heard it start.
 func TestTwilioCallbacksInOrder(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	for _, store := range []string{"sqlite", "postgres"} {
 		t.Run(store, func(t *testing.T) {
 			dsn := ""
@@ -144,9 +133,7 @@ func TestTwilioCallbacksInOrder(t *testing.T) {
 // inserts again, it is answered with the callback queued, and the receiver
 // gets it, once.
 func TestTwilioPausedQueuedBeforeTheAnswer(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	dsn := pgFreshDatabase(t)
 	n := startNode(t, func(c *config.Config) {
 		c.Webhook.Allow = []string{"127.0.0.1"}
@@ -174,32 +161,7 @@ func TestTwilioPausedQueuedBeforeTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close(context.Background())
-	for _, q := range []string{
-		`CREATE TABLE outbox_block (x int)`, `INSERT INTO outbox_block VALUES (1)`, `CREATE SEQUENCE outbox_refusals`,
-		`CREATE FUNCTION outbox_busy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
-  IF EXISTS (SELECT 1 FROM outbox_block) THEN
-    PERFORM nextval('outbox_refusals');
-    RAISE EXCEPTION 'outbox busy (test)' USING ERRCODE = '55P03';
-  END IF;
-  RETURN NEW; END $f$`,
-		`CREATE TRIGGER outbox_busy BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_busy()`,
-	} {
-		if _, err := db.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	refusals := func() int64 {
-		t.Helper()
-		var v int64
-		var called bool
-		if err := db.QueryRow(ctx, `SELECT last_value, is_called FROM outbox_refusals`).Scan(&v, &called); err != nil {
-			t.Fatal(err)
-		}
-		if !called {
-			return 0
-		}
-		return v
-	}
+	refusals := pgtest.BusyOutbox(t, ctx, db)
 	queued := func() int {
 		t.Helper()
 		var c int
@@ -261,9 +223,7 @@ func TestTwilioPausedQueuedBeforeTheAnswer(t *testing.T) {
 // twilio.max_recordings_per_call: the API cannot control it), pauses,
 // resumes and stops it, and the catalog keeps both recordings of the call.
 func TestTwilioLiveControlOfDialplanCall(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	n := startNode(t, withRoute("2001", "Record(calls/${EXTEN}-${UNIQUEID},wav)"))
 	acc := defaultAccount(t, n)
 	phone := newPhone(t, "udp")
@@ -272,45 +232,11 @@ func TestTwilioLiveControlOfDialplanCall(t *testing.T) {
 	call, err := phone.Dial(ctx, n.target("2001"), sipua.CallOptions{})
 	must(t, err)
 	must(t, call.SendAudio(ctx, sweep(8*200)))
-	var dialplanRec meta.Recording
-	pollFor(t, 10*time.Second, func() bool {
-		page, err := n.srv.Catalog().Meta.ListRecordings(ctx, meta.Query{AccountSid: acc.Sid, Limit: 10, SortBy: meta.SortDateCreated})
-		if err != nil || len(page.Items) != 1 {
-			return false
-		}
-		dialplanRec = page.Items[0]
-		return dialplanRec.CallSid != "" && dialplanRec.Status == meta.StatusInProgress
-	}, "the dialplan's recording in progress in the catalog")
+	dialplanRec := onlyRecordingInProgress(t, ctx, n, acc, "the dialplan's recording in progress in the catalog")
 	callSid := dialplanRec.CallSid
-	l := twilioLive(t, n, acc, callSid, "", map[string]string{"recordingTrack": "inbound"})
-	sid, _ := l["sid"].(string)
-	if !meta.IsRecordingSid(sid) || l["status"] != "in-progress" || l["callSid"] != callSid {
-		t.Fatalf("start on a dialplan call: %v", l)
-	}
-	must(t, call.SendAudio(ctx, sweep(8*600)))
-	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused"}); l["status"] != "paused" || l["sid"] != sid {
-		t.Fatalf("pause: %v", l)
-	}
-	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"}); l["status"] != "in-progress" || l["sid"] != sid {
-		t.Fatalf("resume: %v", l)
-	}
-	must(t, call.SendAudio(ctx, sweep(8*600)))
-	if l := twilioLive(t, n, acc, callSid, sid, map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != sid {
-		t.Fatalf("stop: %v", l)
-	}
-	var rec meta.Recording
-	pollFor(t, 10*time.Second, func() bool {
-		rec, err = n.srv.Catalog().Meta.Recording(ctx, acc.Sid, sid)
-		return err == nil && rec.Status == meta.StatusCompleted
-	}, "the API's recording completed in the catalog")
-	if rec.CallSid != callSid || rec.Duration < 1 {
-		t.Errorf("the API's recording: %+v, want the dialplan call's, over a second", rec)
-	}
+	twilioRecordAlongside(t, ctx, n, acc, call, callSid, "dialplan")
 	must(t, call.Hangup(ctx))
-	pollFor(t, 10*time.Second, func() bool {
-		r, err := n.srv.Catalog().Meta.Recording(ctx, acc.Sid, dialplanRec.Sid)
-		return err == nil && r.Status == meta.StatusCompleted
-	}, "the dialplan's recording completed at the hangup")
+	waitRecordingStatus(t, ctx, n, acc, dialplanRec.Sid, meta.StatusCompleted, 10*time.Second, "the dialplan's recording completed at the hangup")
 	if c := callRows(t, n, acc, callSid); c != 2 {
 		t.Errorf("the call's recordings: %d, want the dialplan's and the API's", c)
 	}

@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
-	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // receivedPackets is the RTP packets the node received on each of its
@@ -58,9 +56,7 @@ func waitAudioBothWays(t *testing.T, n *node, packets uint64) {
 // both voices and no gap; the policy recording goes on undisturbed
 // through all of it and completes at the hangup.
 func TestTwilioLiveControlOfPolicyCall(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	dir := wazoUsers("1001", "1002")
 	dir.users[1].CallRecordIncomingInternal = true
 	n := startPBX(t, dir)
@@ -95,21 +91,15 @@ func TestTwilioLiveControlOfPolicyCall(t *testing.T) {
 	}
 	waitAudioBothWays(t, n, 50)
 	t2 := time.Now()
-	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "paused", "pauseBehavior": "skip"}); l["status"] != "paused" || l["sid"] != sid {
-		t.Fatalf("pause: %v", l)
-	}
+	twilioSetStatus(t, n, acc, callSid, "Twilio.CURRENT", sid, map[string]string{"status": "paused", "pauseBehavior": "skip"}, "pause")
 	t3 := time.Now()
 	waitAudioBothWays(t, n, 50)
 	t4 := time.Now()
-	if l := twilioLive(t, n, acc, callSid, "Twilio.CURRENT", map[string]string{"status": "in-progress"}); l["status"] != "in-progress" || l["sid"] != sid {
-		t.Fatalf("resume: %v", l)
-	}
+	twilioSetStatus(t, n, acc, callSid, "Twilio.CURRENT", sid, map[string]string{"status": "in-progress"}, "resume")
 	t5 := time.Now()
 	waitAudioBothWays(t, n, 50)
 	t6 := time.Now()
-	if l := twilioLive(t, n, acc, callSid, sid, map[string]string{"status": "stopped"}); l["status"] != "stopped" || l["sid"] != sid {
-		t.Fatalf("stop: %v", l)
-	}
+	twilioSetStatus(t, n, acc, callSid, sid, sid, map[string]string{"status": "stopped"}, "stop")
 	t7 := time.Now()
 
 	var rec meta.Recording

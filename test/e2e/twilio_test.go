@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 )
 
@@ -20,9 +19,7 @@ import (
 // soft-deleted recordings of two real recorded calls, and reads tapedeck's
 // errors as Twilio's.
 func TestTwilioNodeLibrary(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(testutil.RepoRoot(t), "test", "node", "node_modules", "twilio")); err != nil {
-		testutil.SkipOrFail(t, "test/node/node_modules/twilio missing; run scripts/test-deps.sh (npm ci in test/node)")
-	}
+	needTwilioLibrary(t)
 	n := startNode(t)
 	events := n.connect("test")
 	acc := defaultAccount(t, n)

@@ -3,14 +3,12 @@ package ozeki
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +26,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -70,33 +69,15 @@ func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
-		if dsn == "" {
-			dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
-		}
+		dsn := pgtest.FreshDatabase(t, "tapedeck_ozfinal")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		admin, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Skip("SKIP: PostgreSQL unreachable: ", err)
-		}
-		defer admin.Close(context.Background())
-		name := fmt.Sprintf("tapedeck_ozfinal_%d", time.Now().UnixNano())
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Path = "/" + name
-		st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
+		st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		db, err := pgx.Connect(ctx, u.String())
+		db, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sethvargo/go-retry"
+
 	"github.com/tapedeck/tapedeck/internal/api/restcomm"
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -187,35 +189,41 @@ func (s *Server) noteLive(ctx context.Context, lr *liveRec, event string, st met
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepFor)
 	defer cancel()
-	wait := 10 * time.Millisecond
-	for {
-		err := sc.NoteLive(ctx, lr.name, st, q, it)
-		if err == nil {
-			s.o.Webhook.Wake()
-			return
-		}
-		if errors.Is(err, meta.ErrNotFound) {
-			// Final already: its terminal callback is queued; a paused or
-			// degraded one after it would tell the client a falsehood.
-			s.log.Info("twilio: recording ended before its status callback was queued; none sent", "sid", rec.Sid, "event", event)
-			return
-		}
-		if meta.Transient(err) && ctx.Err() == nil {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-				wait = min(2*wait, 500*time.Millisecond)
-				continue
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-		s.log.Error("twilio: recording status callback not queued with its row; sent from this node's memory, and none if this node is lost",
-			"sid", rec.Sid, "event", event, "err", err)
-		s.hold(lr, rec.Sid)
-		s.notify(lr, event, rec)
+	err = whileBusy(ctx, func(ctx context.Context) error { return sc.NoteLive(ctx, lr.name, st, q, it) })
+	if err == nil {
+		s.o.Webhook.Wake()
 		return
 	}
+	if errors.Is(err, meta.ErrNotFound) {
+		// Final already: its terminal callback is queued; a paused or
+		// degraded one after it would tell the client a falsehood.
+		s.log.Info("twilio: recording ended before its status callback was queued; none sent", "sid", rec.Sid, "event", event)
+		return
+	}
+	s.log.Error("twilio: recording status callback not queued with its row; sent from this node's memory, and none if this node is lost",
+		"sid", rec.Sid, "event", event, "err", err)
+	s.hold(lr, rec.Sid)
+	s.notify(lr, event, rec)
+}
+
+// whileBusy calls f until it succeeds, fails with an error that is not
+// transient (meta.Transient: a busy catalog), or ctx ends, waiting 10 ms
+// between the first tries and twice as long after each, 500 ms at most.
+// It returns f's last error (ctx's only where f was never called).
+func whileBusy(ctx context.Context, f func(context.Context) error) error {
+	var last error
+	err := retry.Do(ctx, retry.WithCappedDuration(500*time.Millisecond, retry.NewExponential(10*time.Millisecond)),
+		func(ctx context.Context) error {
+			last = f(ctx)
+			if meta.Transient(last) {
+				return retry.RetryableError(last)
+			}
+			return last
+		})
+	if err != nil && last != nil {
+		return last
+	}
+	return err
 }
 
 // keepCallback keeps a recording's callback with its catalog row, so that
@@ -233,25 +241,14 @@ func (s *Server) keepCallback(ctx context.Context, lr *liveRec, sid string, note
 	}
 	ctx, cancel := context.WithTimeout(ctx, keepFor)
 	defer cancel()
-	wait := 10 * time.Millisecond
-	for {
-		err := sc.SetStatusCallback(ctx, sid, lr.callback.stored(lr.track), notes...)
-		if err == nil {
-			return true
-		}
-		if meta.Transient(err) && ctx.Err() == nil {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-				wait = min(2*wait, 500*time.Millisecond)
-				continue
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
+	err := whileBusy(ctx, func(ctx context.Context) error {
+		return sc.SetStatusCallback(ctx, sid, lr.callback.stored(lr.track), notes...)
+	})
+	if err != nil {
 		s.log.Error("twilio: recording status callback not kept in the catalog; sent from this node's memory, and none if this node is lost", "sid", sid, "err", err)
 		return false
 	}
+	return true
 }
 
 // LostNotices is FinalNotices for a recording that another node made and

@@ -2,10 +2,7 @@ package twilio
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -28,33 +26,15 @@ import (
 // in this node's memory (a crash then lost it); once the catalog takes
 // inserts again, it answers with the callback queued, once, and kept.
 func TestInProgressQueuedBeforeTheAnswer(t *testing.T) {
-	dsn := os.Getenv("TAPEDECK_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable"
-	}
+	dsn := pgtest.FreshDatabase(t, "tapedeck_started")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Skip("SKIP: PostgreSQL unreachable: ", err)
-	}
-	defer admin.Close(context.Background())
-	name := fmt.Sprintf("tapedeck_started_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
+	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	db, err := pgx.Connect(ctx, u.String())
+	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,32 +52,7 @@ func TestInProgressQueuedBeforeTheAnswer(t *testing.T) {
 	}
 	// Refused while outbox_block has a row; each refusal counted by a
 	// sequence (not rolled back with the refused insert).
-	for _, q := range []string{
-		`CREATE TABLE outbox_block (x int)`, `INSERT INTO outbox_block VALUES (1)`, `CREATE SEQUENCE outbox_refusals`,
-		`CREATE FUNCTION outbox_busy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN
-  IF EXISTS (SELECT 1 FROM outbox_block) THEN
-    PERFORM nextval('outbox_refusals');
-    RAISE EXCEPTION 'outbox busy (test)' USING ERRCODE = '55P03';
-  END IF;
-  RETURN NEW; END $f$`,
-		`CREATE TRIGGER outbox_busy BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION outbox_busy()`,
-	} {
-		if _, err := db.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	refusals := func() int64 {
-		t.Helper()
-		var n int64
-		var called bool
-		if err := db.QueryRow(ctx, `SELECT last_value, is_called FROM outbox_refusals`).Scan(&n, &called); err != nil {
-			t.Fatal(err)
-		}
-		if !called {
-			return 0
-		}
-		return n
-	}
+	refusals := pgtest.BusyOutbox(t, ctx, db)
 
 	allow, err := netguard.Parse([]string{"127.0.0.1"})
 	if err != nil {
