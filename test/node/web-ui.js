@@ -120,10 +120,22 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
     // The recording: times in the viewer's zone, play, waveform, paused interval.
     await page.click(`tr[data-sid="${sid}"] a`);
     await page.waitForURL(base + '/recordings/' + sid);
+    // What the player and the page hold, for a failure's message: which
+    // of the catalog row, the waveform's fetch and the media pipeline did
+    // not get there.
+    const player = async () => JSON.stringify(await page.evaluate(() => {
+      const a = document.getElementById('audio'), w = document.getElementById('wave');
+      return {
+        audio: a && { readyState: a.readyState, networkState: a.networkState, error: a.error && a.error.code,
+          paused: a.paused, currentTime: a.currentTime, duration: a.duration },
+        wave: w && w.dataset.drawn, note: document.querySelector('main .note')?.textContent,
+      };
+    }));
+    const explain = async (e) => { throw new Error(e.message + '\nplayer: ' + await player()); };
     const dt = await page.getAttribute('dl time', 'datetime');
     const shown = await page.textContent('dl time');
     check(shown !== dt && shown.length > 5, 'time not formatted for the viewer: ' + shown);
-    await page.waitForSelector('#paused li');
+    await page.waitForSelector('#paused li').catch(explain);
     // The paused interval and the quality figures come from the catalog.
     const pausedText = await page.textContent('#paused li');
     check(pausedText.includes('skip, by web:'), 'paused interval without its behaviour and who asked: ' + pausedText);
@@ -131,7 +143,7 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
     const m = /(\d+) received of (\d+) expected; (\d+) lost/.exec(packets);
     check(m && Number(m[2]) > 0 && Number(m[1]) + Number(m[3]) === Number(m[2]), 'quality packets: ' + packets);
     const catalogSecs = Number((await page.textContent('dl dd:nth-of-type(4)')).replace(' s', ''));
-    await page.waitForFunction(() => document.getElementById('wave').dataset.drawn === 'true');
+    await page.waitForFunction(() => document.getElementById('wave')?.dataset.drawn === 'true').catch(explain);
     const inked = await page.evaluate(() => {
       const c = document.getElementById('wave');
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -140,14 +152,15 @@ const check = (ok, what) => { if (!ok) throw new Error(what); };
       return n;
     });
     check(inked > 1000, 'waveform not drawn: ' + inked + ' pixels');
-    const played = await page.evaluate(() => new Promise((resolve, reject) => {
+    const played = await page.evaluate((t) => new Promise((resolve, reject) => {
       const a = document.getElementById('audio');
-      a.addEventListener('playing', () => resolve({ duration: a.duration }), { once: true });
+      const late = setTimeout(() => reject(new Error('no playing event in ' + t + ' ms')), t);
+      a.addEventListener('playing', () => { clearTimeout(late); resolve({ duration: a.duration }); }, { once: true });
       a.addEventListener('error', () => reject(new Error('audio error ' + (a.error && a.error.code))), { once: true });
       a.play().catch(reject);
-    }));
+    }), T).catch(explain);
     check(Math.abs(played.duration - catalogSecs) < 0.25, `audio duration ${played.duration} vs catalog ${catalogSecs}`);
-    await page.waitForFunction(() => document.getElementById('audio').currentTime > 0.2);
+    await page.waitForFunction(() => document.getElementById('audio').currentTime > 0.2).catch(explain);
     await shot('recording');
     say('PLAYED', { duration: played.duration, catalog: catalogSecs, inked });
 
