@@ -95,3 +95,41 @@ func TestCancelWhileQueuedKeepsEarlierTake(t *testing.T) {
 		t.Errorf("earlier take: %q %v", b, err)
 	}
 }
+
+// TestStopWhileQueuedAfterItsFirstRow: a row-first recording (the command
+// API's Record) whose first row is written and which is stopped (its call
+// hung up) before its start has run ends canceled with no row left, as
+// any recording stopped while queued: its first row goes. Before, the row
+// stayed in progress for good. Stopped before its first row, none is
+// written.
+func TestStopWhileQueuedAfterItsFirstRow(t *testing.T) {
+	for _, when := range []string{"after the row", "before the row"} {
+		t.Run(when, func(t *testing.T) {
+			r, st := queuedBridgeRecording(t, "rowfirst")
+			r.opts.rowFirst = true
+			if when == "before the row" {
+				r.Stop()
+			}
+			if err := r.firstRow(); err != nil {
+				t.Fatal(err)
+			}
+			if when == "after the row" {
+				if row, err := st.RecordingByName(context.Background(), "rowfirst"); err != nil || row.Status != meta.StatusInProgress {
+					t.Fatalf("first row %+v (%v), want in progress", row, err)
+				}
+				r.Stop()
+			}
+			r.start(recorder.Fail) // the start goroutine, running late
+			<-r.Done()
+			if j := r.JSON(); j.State != RecCanceled {
+				t.Errorf("state %q, want %q", j.State, RecCanceled)
+			}
+			if row, err := st.RecordingByName(context.Background(), "rowfirst"); !errors.Is(err, meta.ErrNotFound) {
+				t.Errorf("catalog row %+v (%v), want none", row, err)
+			}
+			if _, err := os.Stat(r.path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("file %s: %v, want none", r.path, err)
+			}
+		})
+	}
+}
