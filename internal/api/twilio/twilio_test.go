@@ -23,6 +23,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 type fixture struct {
@@ -630,7 +631,7 @@ func power(x []int16, f float64, rate int) float64 {
 // length, and is cached.
 func TestMP3OtherRatesAndStereo(t *testing.T) {
 	if _, err := exec.LookPath("lame"); err != nil {
-		t.Skip("the lame program is not installed (scripts/test-deps.sh)")
+		testutil.SkipOrFail(t, "the lame program is not installed (scripts/test-deps.sh)")
 	}
 	fx := newFixture(t, 0)
 	// A wav16 recording made by the recorder: 2 s of 440 Hz at 8 kHz in,

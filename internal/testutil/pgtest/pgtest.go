@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // DSN is the test PostgreSQL server: $TAPEDECK_TEST_PG_DSN, else the role
@@ -25,7 +27,7 @@ func DSN() string {
 // FreshDatabase creates a database for t alone on the test server (named
 // prefix_<nanoseconds>), dropped once t and the cleanups registered after
 // it have run, and returns its URL. A server that cannot be reached skips
-// t.
+// t, or fails it under CI (CI=true), where every test must run.
 func FreshDatabase(t testing.TB, prefix string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -33,7 +35,7 @@ func FreshDatabase(t testing.TB, prefix string) string {
 	dsn := DSN()
 	admin, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Skip("SKIP: PostgreSQL unreachable: ", err)
+		testutil.SkipOrFail(t, "SKIP: PostgreSQL unreachable (scripts/pg-test.sh starts it): %v", err)
 	}
 	defer admin.Close(context.Background())
 	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
