@@ -6,8 +6,8 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -180,9 +180,14 @@ func startImage(t *testing.T, archive string) {
 			exec.Command("buildah", append(bargs, "rmi", id)...).Run()
 		}
 	})
-	httpAddr, sipAddr := freeAddr(t, "tcp"), freeAddr(t, "udp")
+	// SIP listens on UDP and TCP (and TLS on the next port): a port free
+	// for UDP alone was once taken on TCP by a parallel test. The ports
+	// come from testutil's range, outside the kernel's ephemeral ones.
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreeTCPPort(t))
+	sipAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreeSIPPort(t))
+	rtpLo, rtpHi := testutil.FreeUDPPortRange(t, 12)
 	env := []string{"TAPEDECK_HTTP_LISTEN=" + httpAddr, "TAPEDECK_SIP_LISTEN=" + sipAddr, "TAPEDECK_ARI_USER=app:secret",
-		"TAPEDECK_RTP_PORTS=31000-31010"}
+		fmt.Sprintf("TAPEDECK_RTP_PORTS=%d-%d", rtpLo, rtpHi)}
 	run := func(ctx context.Context, args ...string) *exec.Cmd {
 		a := append(slices.Clone(bargs), "run", "--isolation", "chroot", "--network", "host")
 		for _, e := range env {
@@ -251,24 +256,6 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
-}
-
-// freeAddr is a loopback address with a port free now.
-func freeAddr(t *testing.T, network string) string {
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func readTar(t *testing.T, path string) map[string][]byte {
