@@ -44,7 +44,11 @@ type Poller struct {
 	workers   []*pollWorker
 	once      sync.Once
 	next      atomic.Uint32
+	roundMu   sync.Mutex // serialises changes of roundFns
+	roundFns  atomic.Pointer[[]*roundFunc]
 }
+
+type roundFunc struct{ fn func() }
 
 // Registration is a socket added to a Poller.
 type Registration struct {
@@ -74,10 +78,11 @@ type pollWorker struct {
 	interval  time.Duration
 	slowEvery int // the Poller's: rounds per read interval
 
-	mu     sync.Mutex // serialises changes of list and ticks
-	list   atomic.Pointer[[]*member]
-	ticks  atomic.Pointer[[]*tick]
-	nextID int
+	mu      sync.Mutex // serialises changes of list and ticks
+	list    atomic.Pointer[[]*member]
+	ticks   atomic.Pointer[[]*tick]
+	rounds0 *atomic.Pointer[[]*roundFunc] // the Poller's round functions (AddRoundFunc)
+	nextID  int
 
 	live liveSet // the sockets read on arrival (poller_live_linux.go)
 
@@ -116,8 +121,10 @@ func NewPoller(interval, slow time.Duration, workers int) (*Poller, error) {
 	every := max(int((slow+interval/2)/interval), 1)
 	workers = max(workers, 1)
 	p := &Poller{interval: interval, slowEvery: every}
+	p.roundFns.Store(&[]*roundFunc{})
 	for range workers {
 		w := &pollWorker{
+			rounds0:   &p.roundFns,
 			interval:  interval,
 			slowEvery: every,
 			b:         newBatch(),
@@ -289,7 +296,15 @@ func (w *pollWorker) run() {
 				return
 			}
 			w.wakes.Add(1)
+			// Pass through the scheduler before the round: woken by its
+			// timer, the goroutine runs on the time slice of whatever ran
+			// last on this P (the scheduler's tick does not move), which
+			// the runtime's monitor may have seen start long ago; it then
+			// preempted the round with a signal (about 7 a second at 100
+			// calls, bench/RESULTS.md). Gosched starts a new slice.
+			runtime.Gosched()
 			w.readDue(round, round+k)
+			w.runRoundFuncs()
 			round += k
 			next += int64(k) * step
 			w.rounds.Add(int64(k))
@@ -315,6 +330,7 @@ func (w *pollWorker) run() {
 		w.rounds.Add(1)
 		w.wakes.Add(1)
 		w.round(round)
+		w.runRoundFuncs()
 		// Pass through the scheduler once per round. A goroutine that never
 		// does looks, to the runtime's monitor, like one running for too
 		// long: every 10 ms it would force a preemption and take the P away
@@ -370,6 +386,39 @@ func (w *pollWorker) readDue(from, to int) {
 	}
 }
 
+// runRoundFuncs runs the Poller's round functions (AddRoundFunc).
+func (w *pollWorker) runRoundFuncs() {
+	for _, f := range *w.rounds0.Load() {
+		f.fn()
+	}
+}
+
+// AddRoundFunc runs fn after every round of every worker (each read
+// interval on a worker without ticks, each interval on one with ticks)
+// until remove is called: periodic work that needs no timer of its own,
+// so the process wakes once for the packets and that work together. fn
+// runs on the workers, possibly on several at once, so it must be brief,
+// must not block, and must bound its own rate (a worker with ticks runs
+// it every interval). It does not wake a parked (idle) worker. remove may
+// be called from fn; fn may still run once on another worker after it
+// returns.
+func (p *Poller) AddRoundFunc(fn func()) (remove func()) {
+	f := &roundFunc{fn: fn}
+	p.roundMu.Lock()
+	fns := append(slices.Clone(*p.roundFns.Load()), f)
+	p.roundFns.Store(&fns)
+	p.roundMu.Unlock()
+	return func() {
+		p.roundMu.Lock()
+		defer p.roundMu.Unlock()
+		old := *p.roundFns.Load()
+		if i := slices.Index(old, f); i >= 0 {
+			fns := slices.Delete(slices.Clone(old), i, i+1)
+			p.roundFns.Store(&fns)
+		}
+	}
+}
+
 // dueIn reports whether m is read in one of the rounds from+1 to to: round
 // reads it in rounds where (round+phase)%every == 0.
 func (m *member) dueIn(from, to int) bool {
@@ -377,11 +426,17 @@ func (m *member) dueIn(from, to int) bool {
 	return from+1+(m.every-x)%m.every <= to
 }
 
-func monotonic() int64 {
+// monotonic is CLOCK_MONOTONIC in ns, read through the vDSO (time.Since)
+// from one clock_gettime at start: a raw clock_gettime is a syscall
+// through the scheduler, two per round, and one that finds the runtime's
+// monitor thread asleep wakes it and resets it to polling every 20 µs.
+func monotonic() int64 { return monoBase + int64(time.Since(monoStart)) }
+
+var monoBase, monoStart = func() (int64, time.Time) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
+	return ts.Nano(), time.Now()
+}()
 
 // round drains the sockets whose phase has come (a tenth of them each
 // round, with the defaults) unless their owner drains them, then runs the

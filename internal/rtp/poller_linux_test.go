@@ -591,3 +591,39 @@ func TestMemberDueIn(t *testing.T) {
 		}
 	}
 }
+
+// A round function runs after the rounds of a worker without ticks (once
+// per read interval) and of one with ticks, from no goroutine or timer of
+// its own, and no more after remove.
+func TestPollerRoundFuncs(t *testing.T) {
+	p, err := NewPoller(5*time.Millisecond, 20*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	r, err := p.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	var runs atomic.Int64
+	remove := p.AddRoundFunc(func() { runs.Add(1) })
+	wakes := w.wakes.Load()
+	waitFor(t, func() bool { return runs.Load() >= 5 })
+	if w.slowSleeps.Load() == 0 || w.wakes.Load()-wakes < 5 {
+		t.Fatalf("round function ran %d times in %d wake-ups of the worker", runs.Load(), w.wakes.Load()-wakes)
+	}
+	k := p.AddTick(5*time.Millisecond, func() {})
+	from := runs.Load()
+	waitFor(t, func() bool { return runs.Load() >= from+20 })
+	k.Remove()
+	remove()
+	// A round in progress may still call it once.
+	time.Sleep(50 * time.Millisecond)
+	n := runs.Load()
+	time.Sleep(100 * time.Millisecond)
+	if m := runs.Load(); m != n {
+		t.Fatalf("round function ran %d times after remove", m-n)
+	}
+}

@@ -72,6 +72,9 @@ func (*Registration) Remove() {}
 // Tick is only implemented on Linux.
 type Tick struct{}
 
+// AddRoundFunc is only implemented on Linux.
+func (*Poller) AddRoundFunc(func()) func() { return func() {} }
+
 // AddTick is only implemented on Linux.
 func (*Poller) AddTick(time.Duration, func()) *Tick { return &Tick{} }
 
