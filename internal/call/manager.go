@@ -238,6 +238,7 @@ func NewManager(o Options) *Manager {
 	}
 	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]wsPending{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
+	m.writers.poller = o.Poller
 	rtpFigures.track(m)
 	return m
 }

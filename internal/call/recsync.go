@@ -3,7 +3,10 @@ package call
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/rtp"
 )
 
 // recSyncer makes recordings durable against a power cut: one goroutine
@@ -124,32 +127,61 @@ func (s *recSyncer) syncDirs(dirty map[string]struct{}) {
 // writerClock wakes every recording's writer on one shared tick (each
 // writerTick), instead of a ticker per recording: the writers then run
 // back to back after one wake-up of the process, not each after its own
-// (on a VM a wake-up from idle costs more than what a writer does).
+// (on a VM a wake-up from idle costs more than what a writer does). With
+// a Poller (poller set) the clock has no timer of its own: it ticks from
+// the Poller's rounds (AddRoundFunc), so the writers are woken by the
+// same wake-up that reads the packets (four wake-ups of the process a
+// second fewer, each of which, on this VM, also woke the runtime's
+// monitor thread).
 type writerClock struct {
+	poller  *rtp.Poller // nil: a ticker goroutine
 	mu      sync.Mutex
 	queues  map[*recQueue]struct{}
 	running bool
+	remove_ func()       // stops the Poller's calls (poller set)
+	last    atomic.Int64 // monotonic ns of the last tick from the Poller
 }
 
 // add makes the clock wake q's writer each tick until remove.
 func (c *writerClock) add(q *recQueue) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.queues == nil {
 		c.queues = map[*recQueue]struct{}{}
 	}
 	c.queues[q] = struct{}{}
-	start := !c.running
-	c.running = true
-	c.mu.Unlock()
-	if start {
-		go c.loop()
+	if c.running {
+		return
 	}
+	c.running = true
+	if c.poller != nil {
+		c.last.Store(int64(time.Since(clockEpoch)))
+		c.remove_ = c.poller.AddRoundFunc(c.fromRound)
+		return
+	}
+	go c.loop()
 }
 
 func (c *writerClock) remove(q *recQueue) {
 	c.mu.Lock()
 	delete(c.queues, q)
 	c.mu.Unlock()
+}
+
+// clockEpoch is the origin of writerClock.last.
+var clockEpoch = time.Now()
+
+// fromRound ticks when a writerTick has passed since the last tick (less
+// half a read interval, so that rounds every 100 ms tick every 200 ms
+// rather than every 300). The Poller calls it after each round, from any
+// of its workers.
+func (c *writerClock) fromRound() {
+	now := int64(time.Since(clockEpoch))
+	last := c.last.Load()
+	if time.Duration(now-last) < writerTick-50*time.Millisecond || !c.last.CompareAndSwap(last, now) {
+		return
+	}
+	c.tick()
 }
 
 // loop ticks until no writer is left.
@@ -163,16 +195,22 @@ func (c *writerClock) loop() {
 	}
 }
 
-// tick wakes every writer; false (and the clock stops) when there is none.
+// tick wakes every writer and lets the pool check for workers stuck in
+// a write; false (and the clock stops) when there is no writer.
 func (c *writerClock) tick() bool {
+	recWriters.checkStuck()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queues) == 0 {
 		c.running = false
+		if c.remove_ != nil {
+			c.remove_()
+			c.remove_ = nil
+		}
 		return false
 	}
 	for q := range c.queues {
-		q.signal()
+		q.signalBy(true)
 	}
 	return true
 }

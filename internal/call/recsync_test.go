@@ -2,13 +2,17 @@ package call
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/rtp"
 )
 
 // One pass syncs each file system once, however many recordings (and
@@ -335,5 +339,123 @@ func TestRecordingCloseIsSyncedAtShutdown(t *testing.T) {
 	mu.Unlock()
 	if want := filepath.Join(r.m.opts.RecordingsDir, "calls"); dir != want {
 		t.Fatalf("synced %s, want the recording's directory %s", dir, want)
+	}
+}
+
+// With a Poller the recordings' clock ticks from the Poller's rounds: no
+// goroutine or timer of its own, and every writer is woken about every
+// writerTick; with no writer left it stops (the Poller no longer calls it).
+func TestWriterClockRidesThePoller(t *testing.T) {
+	poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+	if err != nil {
+		t.Skip("no Poller here:", err)
+	}
+	defer poller.Close()
+	s, err := rtp.ListenSocket(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reg, err := poller.Add(s, func([]byte, netip.AddrPort, time.Time) {}) // (the worker runs rounds while it has a socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Remove()
+	c := writerClock{poller: poller}
+	var q recQueue
+	q.init(160)
+	var ran atomic.Int32
+	q.run = func() { ran.Add(1) }
+	start := time.Now()
+	c.add(&q)
+	deadline := time.Now().Add(10 * time.Second)
+	for ran.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer was woken %d times in 10 s", ran.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if d := time.Since(start); d < 2*(writerTick-50*time.Millisecond) {
+		t.Fatalf("3 ticks in %v: more often than every %v", d, writerTick-50*time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "writerClock).loop") {
+		t.Fatal("the clock runs a ticker goroutine with a Poller")
+	}
+	c.remove(&q)
+	for {
+		c.mu.Lock()
+		running := c.running
+		c.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the clock kept running with no writer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The steps a clock tick asks for arm no rescue timer (a timer armed on
+// every tick fired 50 ms later for nothing: a wake-up a tick): the clock's
+// next tick rescues them when every worker is stuck in a write.
+func TestClockTickArmsNoRescueTimer(t *testing.T) {
+	release := make(chan struct{})
+	n := runtime.GOMAXPROCS(0)
+	var started atomic.Int32
+	for range n {
+		q := &recQueue{}
+		q.init(160)
+		q.run = func() { started.Add(1); <-release }
+		q.signal()
+	}
+	defer close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for started.Load() < int32(n) {
+		if time.Now().After(deadline) {
+			t.Fatal("the blocked steps did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for { // a timer armed while they were handed out fires within writerStuck
+		recWriters.mu.Lock()
+		armed := recWriters.armed
+		recWriters.mu.Unlock()
+		if !armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rescue timer stayed armed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var c writerClock
+	c.mu.Lock()
+	c.running = true // no goroutine: the test ticks by hand
+	c.mu.Unlock()
+	q := &recQueue{}
+	q.init(160)
+	var ran atomic.Int32
+	q.run = func() { ran.Add(1) }
+	c.add(q)
+	defer func() { c.remove(q); c.tick() }()
+	c.tick()
+	recWriters.mu.Lock()
+	armed := recWriters.armed
+	recWriters.mu.Unlock()
+	if armed {
+		t.Fatal("the clock's tick armed the rescue timer")
+	}
+	time.Sleep(writerStuck)
+	if ran.Load() != 0 {
+		t.Fatal("the step ran with every worker blocked before a rescue")
+	}
+	c.tick()
+	for ran.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the clock's next tick did not rescue the step")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -186,7 +186,11 @@ func (q *recQueue) stuckLocked() bool {
 
 // signal asks for a writer step: the pool runs q.run soon, once for any
 // number of signals that arrive before it starts.
-func (q *recQueue) signal() {
+func (q *recQueue) signal() { q.signalBy(false) }
+
+// signalBy is signal; clocked says the recordings' clock asks (its tick),
+// which checks the pool for stuck workers at its next tick.
+func (q *recQueue) signalBy(clocked bool) {
 	q.mu.Lock()
 	if q.run == nil {
 		q.mu.Unlock()
@@ -199,7 +203,7 @@ func (q *recQueue) signal() {
 	}
 	q.scheduled = true
 	q.mu.Unlock()
-	recWriters.submit(q)
+	recWriters.submit(q, clocked)
 }
 
 // step runs the writer steps asked for, then frees q for the next signal.
@@ -245,27 +249,48 @@ var recWriters writerPool
 // the pool starts one more worker for them, so a stalled disk never delays
 // another recording's writes or its close (a hangup) by more than that.
 // Workers beyond GOMAXPROCS exit once nothing waits.
+//
+// Steps that the recordings' clock asked for (each tick hands a hundred
+// steps to the workers at once) are checked for stuck workers by that
+// clock at its next tick (checkStuck); only the others (a recording's
+// close, a queue half full) arm a rescue timer. The timer was armed on
+// nearly every tick and fired 50 ms later for nothing: a wake-up of the
+// process and a goroutine, several a second.
 type writerPool struct {
 	mu      sync.Mutex
 	cond    sync.Cond
-	queue   []*recQueue // steps waiting for a worker, in order, from head
+	queue   []poolStep // steps waiting for a worker, in order, from head
 	head    int
 	workers int  // live workers
 	idle    int  // workers waiting in cond
 	armed   bool // a rescue timer is pending
+	// unclocked counts the waiting steps not asked for by the clock;
+	// waitSince is when steps began to wait with no idle worker (zero:
+	// none waits, or a worker is idle).
+	unclocked int
+	waitSince time.Time
+}
+
+// poolStep is a queue waiting for a worker; clocked: the clock asked.
+type poolStep struct {
+	q       *recQueue
+	clocked bool
 }
 
 // writerStuck is how long signaled steps wait while every worker is busy
 // before the pool starts another worker.
 const writerStuck = 50 * time.Millisecond
 
-func (p *writerPool) submit(q *recQueue) {
+func (p *writerPool) submit(q *recQueue, clocked bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cond.L == nil {
 		p.cond.L = &p.mu
 	}
-	p.queue = append(p.queue, q)
+	p.queue = append(p.queue, poolStep{q, clocked})
+	if !clocked {
+		p.unclocked++
+	}
 	switch {
 	case p.idle > 0:
 		p.cond.Signal()
@@ -277,13 +302,31 @@ func (p *writerPool) submit(q *recQueue) {
 	}
 }
 
-// armLocked starts the rescue timer while steps wait with no idle worker.
+// armLocked notes that steps wait with no idle worker and, if one of
+// them was not asked for by the clock, starts the rescue timer.
 func (p *writerPool) armLocked() {
-	if p.armed || p.head == len(p.queue) || p.idle > 0 {
+	if p.head == len(p.queue) || p.idle > 0 {
+		return
+	}
+	if p.waitSince.IsZero() {
+		p.waitSince = time.Now()
+	}
+	if p.armed || p.unclocked == 0 {
 		return
 	}
 	p.armed = true
 	time.AfterFunc(writerStuck, p.rescue)
+}
+
+// checkStuck rescues the steps that have waited with no idle worker for
+// writerStuck or longer; the recordings' clock calls it every tick.
+func (p *writerPool) checkStuck() {
+	p.mu.Lock()
+	stuck := p.head != len(p.queue) && p.idle == 0 && !p.waitSince.IsZero() && time.Since(p.waitSince) >= writerStuck
+	p.mu.Unlock()
+	if stuck {
+		p.rescue()
+	}
 }
 
 // rescue starts a worker for each step still waiting: the busy workers
@@ -299,6 +342,7 @@ func (p *writerPool) rescue() {
 	if p.idle > 0 {
 		return
 	}
+	p.waitSince = time.Time{}
 	for n := len(p.queue) - p.head; n > 0; n-- {
 		p.workers++
 		go p.work()
@@ -309,6 +353,7 @@ func (p *writerPool) work() {
 	p.mu.Lock()
 	for {
 		for p.head == len(p.queue) {
+			p.waitSince = time.Time{} // none waits
 			if p.workers > runtime.GOMAXPROCS(0) {
 				p.workers--
 				p.mu.Unlock()
@@ -317,9 +362,20 @@ func (p *writerPool) work() {
 			p.idle++
 			p.cond.Wait()
 			p.idle--
+			// Woken by a Signal, the worker runs on the signaller's time
+			// slice (see rtp's slow round): pass through the scheduler
+			// first, so that the monitor does not preempt a batch of
+			// writes that has just begun.
+			p.mu.Unlock()
+			runtime.Gosched()
+			p.mu.Lock()
 		}
-		q := p.queue[p.head]
-		p.queue[p.head] = nil
+		st := p.queue[p.head]
+		q := st.q
+		p.queue[p.head] = poolStep{}
+		if !st.clocked {
+			p.unclocked--
+		}
 		if p.head++; p.head == len(p.queue) {
 			p.queue, p.head = p.queue[:0], 0 // (the array is reused)
 		}
