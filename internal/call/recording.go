@@ -594,6 +594,14 @@ func (r *LiveRecording) EndReason() string {
 	return r.endReason
 }
 
+// began reports whether the recording's file was opened (false: it ended
+// before it began, or failed to create it).
+func (r *LiveRecording) began() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writer != nil
+}
+
 // StopReason is why the recording stopped by itself (StopMaxDuration,
 // StopMaxSilence), or "" when it was stopped, canceled, failed or its target
 // went away.

@@ -192,3 +192,46 @@ func TestRecordEndedBeforeItBegan(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordCanceledOnceBegunCompletes: a Record canceled once it records
+// (through ARI's DELETE of the live recording) has no final row (its row
+// and file are deleted, as any canceled recording's), and its
+// RecordCompleted (state canceled) is still sent, once, from this node:
+// the catalog has no row to queue it with. Against real SQLite and
+// PostgreSQL catalogs.
+func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		site := newFinalSite(t)
+		defer site.close()
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		ch := site.call(t, "rowfirst-canceled")
+		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.url)
+		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
+		recording(t, site.m, row.Name)
+		if err := site.m.CancelRecording(call.RecordingName(row.Name)); err != nil {
+			t.Fatal(err)
+		}
+		n.api.Wait(10 * time.Second)
+		if got, err := fs.st.RecordingByName(ctx, row.Name); !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("the canceled recording's row: %+v %v; want it deleted", got, err)
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		n.sender.Close()
+		got := recv.got()
+		if len(got) != 1 {
+			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
+		}
+		if f := got[0]; f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) ||
+			f.Get("State") != string(call.RecCanceled) || f.Get("Format") != "wav" {
+			t.Fatalf("RecordCompleted %v; want the call's, state canceled", f)
+		}
+	})
+}
