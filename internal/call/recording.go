@@ -514,7 +514,10 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 // firstRow writes a rowFirst recording's first catalog row (in progress,
 // with its Callback) before the recording starts; a row the catalog
 // refuses gives the recording up (it never started: no file, no events,
-// no final row) and is the error (ErrUnavailable).
+// no final row) and is the error (ErrUnavailable). A recording that ended
+// (its call hung up) before its row was written has none and returns
+// the channel's ErrNotFound; one that ends after keeps its row
+// (catalogQueuedEnd).
 func (r *LiveRecording) firstRow() error {
 	if !r.opts.rowFirst || r.m.opts.Catalog == nil {
 		return nil
@@ -531,6 +534,14 @@ func (r *LiveRecording) firstRow() error {
 		m.recMu.Unlock()
 		r.releaseName()
 		return errf(ErrUnavailable, "Recording not started: the catalog did not take its row: %v", err)
+	}
+	r.catMu.Lock()
+	written := r.rowWritten
+	r.catMu.Unlock()
+	if !written {
+		// Ended (its call hung up) before its row was written: no row,
+		// nothing recorded, nothing owed (catalogQueuedEnd).
+		return errChannelNotFound
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/speech"
 	"github.com/tapedeck/tapedeck/internal/webhook"
@@ -222,13 +223,14 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 }
 
 // recordFinished posts RecordCompleted, unless the catalog queued it with
-// the recording's final row (FinalNotices, queuedWithRow).
+// the recording's final row (FinalNotices, queuedWithRow; a recording that
+// ended before it began has one too, absent: catalogQueuedEnd).
 func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordResult) {
 	a.o.Log.Info("ozeki: recording finished", "call", r.CallID, "reason", res.Reason, "state", res.Recording.State, "path", res.Path)
 	if r.FinishedURL == "" {
 		return
 	}
-	if res.Recording.State != call.RecCanceled && a.queuedWithRow(name) {
+	if a.queuedWithRow(name) {
 		return
 	}
 	dur := 0
@@ -243,10 +245,14 @@ func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordRe
 		"Reason":           {res.Reason},
 		"State":            {string(res.Recording.State)},
 	}
-	if res.Recording.State != call.RecFailed {
-		form.Set("RecordURL", a.recordURL(res.Recording.Name, res.Path))
-	} else {
+	switch res.Recording.State {
+	case call.RecFailed:
 		form.Set("Cause", res.Recording.Cause)
+	case call.RecCanceled:
+		// Ended before it began: no file.
+		form.Set("Cause", catalog.DetailEndedBeforeStart)
+	default:
+		form.Set("RecordURL", a.recordURL(res.Recording.Name, res.Path))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

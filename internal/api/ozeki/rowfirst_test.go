@@ -3,6 +3,7 @@ package ozeki
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -106,5 +108,121 @@ func TestRecordAnswersAfterItsRow(t *testing.T) {
 		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
 			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
 		checkRecordCompleted(t, recv.got()[0], string(ch.ID), call.EndHangup)
+	})
+}
+
+// heldStarts is a node's real catalog whose first-row writes (Started)
+// wait until the test lets each go, telling it the recording's name.
+type heldStarts struct {
+	*catalog.Service
+	names chan string
+	goOn  chan struct{}
+}
+
+func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error) {
+	h.names <- in.Name
+	<-h.goOn
+	return h.Service.Started(ctx, in)
+}
+
+// TestRecordEndedBeforeItBegan: a Record whose call hangs up while its
+// first row is being written, before its file is opened, against real
+// SQLite and PostgreSQL catalogs. Record answers 200, as it promised the
+// row, and the row is kept: final, absent (nothing recorded, the detail
+// saying the call ended before the recording began), reason hangup,
+// length zero, no file. Its RecordCompleted is queued with that final
+// row (the kept callback cleared in the same transaction) and delivered
+// once: duration 0, state canceled, the detail as its Cause, no RecordURL
+// (there is no file). Before, the first row was deleted as a canceled
+// recording's and RecordCompleted was sent from memory only, with a
+// RecordURL to no file.
+func TestRecordEndedBeforeItBegan(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		root := t.TempDir()
+		recv := newFinishedURLReceiver(t)
+		var front atomic.Pointer[API]
+		apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.Load().ServeHTTP(w, r) }))
+		defer apiSrv.Close()
+		m := newFinalCallManager(t, root)
+		defer m.HangupAll(call.CauseNormalClearing)
+		n := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
+		defer n.sender.Close()
+		defer n.cat.Close()
+		held := heldStarts{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
+		m.SetCatalog(held)
+		if _, err := n.cat.DefaultAccount(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
+			ChannelID: "rowfirst-early"})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		answered := make(chan string, 1)
+		go func() {
+			res, err := http.Get(apiSrv.URL + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" +
+				url.QueryEscape(string(ch.ID)) + "&FinishedUrl=" + url.QueryEscape(recv.url))
+			if err != nil {
+				answered <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			answered <- string(b)
+		}()
+		var name string
+		select {
+		case name = <-held.names:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Record's first row was never written")
+		}
+		// The call hangs up while the row is being written: the
+		// recording ends (it leaves the live set) before it began.
+		if err := m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
+			_, err := m.LiveRecording(call.RecordingName(name))
+			return errors.Is(err, call.ErrNotFound)
+		}, "the hangup never ended the queued recording")
+		close(held.goOn)
+		if b := <-answered; !strings.Contains(b, "<Code>200</Code>") {
+			t.Fatalf("Record: %s; want 200 (its row was written)", b)
+		}
+		n.api.Wait(10 * time.Second)
+
+		row, err := fs.st.RecordingByName(ctx, name)
+		if err != nil {
+			t.Fatalf("the row of the recording that ended before it began: %v; want it kept", err)
+		}
+		if row.Status != meta.StatusAbsent || row.StatusDetail != catalog.DetailEndedBeforeStart ||
+			row.EndReason != call.EndHangup || row.Duration != 0 || row.Size != 0 {
+			t.Fatalf("the row: %+v; want absent (%q), reason hangup, nothing recorded", row, catalog.DetailEndedBeforeStart)
+		}
+		if _, err := os.Stat(filepath.Join(root, name+".wav")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the file of a recording that never began: %v", err)
+		}
+		if _, has, err := fs.st.(meta.StatusCallbacks).StatusCallback(ctx, row.Sid); err != nil || has {
+			t.Fatalf("the callback is still kept (%v, %v): RecordCompleted was not queued with the row", has, err)
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		n.sender.Close()
+		got := recv.got()
+		if len(got) != 1 {
+			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
+		}
+		f := got[0]
+		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) || f.Get("Duration") != "0" ||
+			f.Get("Format") != "wav" || f.Get("Reason") != call.EndHangup || f.Get("State") != "canceled" ||
+			f.Get("Cause") != catalog.DetailEndedBeforeStart || f.Has("RecordURL") {
+			t.Fatalf("RecordCompleted %v; want duration 0, reason hangup, state canceled, the cause, no RecordURL", f)
+		}
 	})
 }
