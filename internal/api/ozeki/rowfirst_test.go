@@ -4,14 +4,9 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,34 +31,19 @@ import (
 func TestRecordAnswersAfterItsRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		root := t.TempDir()
 		recv := newFinishedURLReceiver(t)
-		var front atomic.Pointer[API]
-		apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.Load().ServeHTTP(w, r) }))
-		defer apiSrv.Close()
-		m := newFinalCallManager(t, root)
-		defer m.HangupAll(call.CauseNormalClearing)
-		n := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
-		defer n.sender.Close()
-		defer n.cat.Close()
-		m.SetCatalog(n.cat)
-		if _, err := n.cat.DefaultAccount(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-			ChannelID: "rowfirst"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		site := newFinalSite(t)
+		defer site.close()
+		m, root := site.m, site.root
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		ch := site.call(t, "rowfirst")
 		record := func() Response {
 			t.Helper()
-			res, err := http.Get(apiSrv.URL + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" +
-				url.QueryEscape(string(ch.ID)) + "&FinishedUrl=" + url.QueryEscape(recv.url))
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
 			var r Response
 			if err := xml.Unmarshal(b, &r); err != nil {
 				t.Fatalf("%v: %s", err, b)
@@ -139,37 +119,23 @@ func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error
 func TestRecordEndedBeforeItBegan(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		root := t.TempDir()
 		recv := newFinishedURLReceiver(t)
-		var front atomic.Pointer[API]
-		apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.Load().ServeHTTP(w, r) }))
-		defer apiSrv.Close()
-		m := newFinalCallManager(t, root)
-		defer m.HangupAll(call.CauseNormalClearing)
-		n := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
-		defer n.sender.Close()
-		defer n.cat.Close()
+		site := newFinalSite(t)
+		defer site.close()
+		m, root := site.m, site.root
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
 		held := heldStarts{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
 		m.SetCatalog(held)
-		if _, err := n.cat.DefaultAccount(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-			ChannelID: "rowfirst-early"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ch := site.call(t, "rowfirst-early")
 
 		answered := make(chan string, 1)
 		go func() {
-			res, err := http.Get(apiSrv.URL + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" +
-				url.QueryEscape(string(ch.ID)) + "&FinishedUrl=" + url.QueryEscape(recv.url))
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
 			if err != nil {
 				answered <- err.Error()
 				return
 			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
 			answered <- string(b)
 		}()
 		var name string
