@@ -1,18 +1,14 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapedeck/tapedeck/internal/event"
-	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // TestClusterRoundsFollowBeatsAndBus: an idle cluster node runs one
@@ -22,18 +18,8 @@ import (
 // Every round is a wake-up of the whole process, which is what a node pays
 // per second with nothing to do.
 func TestClusterRoundsFollowBeatsAndBus(t *testing.T) {
-	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
-	if err != nil {
-		testutil.SkipOrFail(t, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
-	}
-	defer nc.Close()
-	r := make([]byte, 4)
-	rand.Read(r)
-	run := hex.EncodeToString(r)
+	nc := natsConn(t)
+	run := runID()
 	prefix := "w" + run + ".ari."
 	node := "wn" + run
 	announced := make(chan announcement, 256)
