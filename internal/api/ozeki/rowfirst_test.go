@@ -105,6 +105,71 @@ func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error
 	return h.Service.Started(ctx, in)
 }
 
+// heldClaims is heldStarts for the name claim that comes before the
+// first row.
+type heldClaims struct {
+	*catalog.Service
+	names chan string
+	goOn  chan struct{}
+}
+
+func (h heldClaims) ClaimName(ctx context.Context, name string, failIfStored bool) error {
+	h.names <- name
+	<-h.goOn
+	return h.Service.ClaimName(ctx, name, failIfStored)
+}
+
+// TestRecordEndedBeforeItsRow: a Record whose call hangs up before its
+// first row is written (while its name is claimed) answers 601, as for a
+// call that is gone: it wrote no row and owes no RecordCompleted, and
+// none is sent. Before, it answered 200 with no row behind it.
+func TestRecordEndedBeforeItsRow(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		site := newFinalSite(t)
+		defer site.close()
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		held := heldClaims{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
+		site.m.SetCatalog(held)
+		ch := site.call(t, "rowfirst-gone")
+		answered := make(chan string, 1)
+		go func() {
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
+			if err != nil {
+				answered <- err.Error()
+				return
+			}
+			answered <- string(b)
+		}()
+		var name string
+		select {
+		case name = <-held.names:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Record's name was never claimed")
+		}
+		if err := site.m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
+			_, err := site.m.LiveRecording(call.RecordingName(name))
+			return errors.Is(err, call.ErrNotFound)
+		}, "the hangup never ended the queued recording")
+		close(held.goOn)
+		if b := <-answered; !strings.Contains(b, "<Code>601</Code>") {
+			t.Fatalf("Record: %s; want 601 (the call ended before its row)", b)
+		}
+		n.api.Wait(10 * time.Second)
+		if row, err := fs.st.RecordingByName(ctx, name); !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("a row for the Record that answered 601: %+v %v", row, err)
+		}
+		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.got()) != 0 {
+			t.Fatalf("notifications for the Record that answered 601: %d queued, %d received (%v)", pending, len(recv.got()), err)
+		}
+	})
+}
+
 // TestRecordEndedBeforeItBegan: a Record whose call hangs up while its
 // first row is being written, before its file is opened, against real
 // SQLite and PostgreSQL catalogs. Record answers 200, as it promised the
