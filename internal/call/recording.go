@@ -175,7 +175,7 @@ type RecordingEvent struct {
 // LiveRecording is a recording in progress on a channel.
 type LiveRecording struct {
 	m       *Manager
-	claimed bool     // its name is claimed in a shared catalog (claimName)
+	claimed bool     // its name is claimed in a shared catalog (claimName; guarded by mu)
 	ch      *Channel // channel recordings
 	br      *Bridge  // bridge recordings
 	name    string

@@ -122,7 +122,10 @@ func (h heldClaims) ClaimName(ctx context.Context, name string, failIfStored boo
 // TestRecordEndedBeforeItsRow: a Record whose call hangs up before its
 // first row is written (while its name is claimed) answers 601, as for a
 // call that is gone: it wrote no row and owes no RecordCompleted, and
-// none is sent. Before, it answered 200 with no row behind it.
+// none is sent, and its name is not left claimed. Before, it answered 200
+// with no row behind it; and the claim, made after the hangup's end of
+// the recording had released nothing, stayed in a shared (PostgreSQL)
+// catalog, its flag written and read by both without a lock.
 func TestRecordEndedBeforeItsRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
@@ -166,6 +169,14 @@ func TestRecordEndedBeforeItsRow(t *testing.T) {
 		}
 		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.got()) != 0 {
 			t.Fatalf("notifications for the Record that answered 601: %d queued, %d received (%v)", pending, len(recv.got()), err)
+		}
+		// Its name is not left claimed (a shared catalog's claim made as
+		// the recording ended is dropped): another node can take it.
+		claims := fs.st.(interface {
+			ClaimRecordingName(ctx context.Context, name, node string) (string, error)
+		})
+		if holder, err := claims.ClaimRecordingName(ctx, name, "n2"); err != nil {
+			t.Fatalf("the name of the Record that answered 601 is still claimed by %s: %v", holder, err)
 		}
 	})
 }
