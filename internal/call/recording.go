@@ -175,7 +175,7 @@ type RecordingEvent struct {
 // LiveRecording is a recording in progress on a channel.
 type LiveRecording struct {
 	m       *Manager
-	claimed bool     // its name is claimed in a shared catalog (claimName)
+	claimed bool     // its name is claimed in a shared catalog (claimName; guarded by mu)
 	ch      *Channel // channel recordings
 	br      *Bridge  // bridge recordings
 	name    string
@@ -592,6 +592,14 @@ func (r *LiveRecording) EndReason() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.endReason
+}
+
+// began reports whether the recording's file was opened (false: it ended
+// before it began, or failed to create it).
+func (r *LiveRecording) began() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writer != nil
 }
 
 // StopReason is why the recording stopped by itself (StopMaxDuration,

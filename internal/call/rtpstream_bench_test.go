@@ -343,3 +343,47 @@ func BenchmarkRTPStreamLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRTPStreamForward: one frame through a stream's forward path on
+// the calling goroutine, without the wake-up that brings it (the Poller's
+// on-arrival reader) or the read: the frame a channel's socket delivered,
+// decoded, through its taps (the call's recording, the snoop), the direct
+// bridge, the external channel's (or, "reply", the call's) encode, RTP
+// packet and the sendto to the far end (or the phone). ns/op is that path's
+// CPU with its system call; allocs/op must be 0.
+func BenchmarkRTPStreamForward(b *testing.B) {
+	for _, via := range []string{"snoop", "call", "reply"} {
+		b.Run(via, func(b *testing.B) {
+			from := "call"
+			if via == "snoop" {
+				from = "snoop"
+			}
+			r := newRTPStreamRig(b, from)
+			ch := r.call
+			if via == "reply" {
+				ch = r.ext
+			}
+			var pkt pionrtp.Packet
+			pkt.Version, pkt.SSRC, pkt.Payload = 2, 42, make([]byte, 160)
+			for i := range pkt.Payload {
+				pkt.Payload[i] = 0x10
+			}
+			sent := func(c *Channel) uint64 { return c.media.(*rtp.Session).Stats().Sent }
+			out := r.ext
+			if via == "reply" {
+				out = r.call
+			}
+			before := sent(out)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i*160)
+				ch.OnAudio(&pkt, uint64(i))
+			}
+			b.StopTimer()
+			if n := sent(out) - before; n != uint64(b.N) {
+				b.Fatalf("%d frames sent for %d forwarded", n, b.N)
+			}
+		})
+	}
+}

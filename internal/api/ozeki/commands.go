@@ -223,14 +223,16 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 }
 
 // recordFinished posts RecordCompleted, unless the catalog queued it with
-// the recording's final row (FinalNotices, queuedWithRow; a recording that
-// ended before it began has one too, absent: catalogQueuedEnd).
+// the recording's final row (FinalNotices, queuedWithRow). A recording
+// canceled once it began has no final row (it is deleted); one that ended
+// before it began has one, absent (call's catalogQueuedEnd).
 func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordResult) {
 	a.o.Log.Info("ozeki: recording finished", "call", r.CallID, "reason", res.Reason, "state", res.Recording.State, "path", res.Path)
 	if r.FinishedURL == "" {
 		return
 	}
-	if a.queuedWithRow(name) {
+	canceledRunning := res.Recording.State == call.RecCanceled && res.Began
+	if !canceledRunning && a.queuedWithRow(name) {
 		return
 	}
 	dur := 0
@@ -245,10 +247,10 @@ func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordRe
 		"Reason":           {res.Reason},
 		"State":            {string(res.Recording.State)},
 	}
-	switch res.Recording.State {
-	case call.RecFailed:
+	switch {
+	case res.Recording.State == call.RecFailed:
 		form.Set("Cause", res.Recording.Cause)
-	case call.RecCanceled:
+	case res.Recording.State == call.RecCanceled && !res.Began:
 		// Ended before it began: no file.
 		form.Set("Cause", catalog.DetailEndedBeforeStart)
 	default:

@@ -69,14 +69,9 @@ func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := pgtest.FreshDatabase(t, "tapedeck_ozfinal")
+		st, dsn := pgtest.FreshStore(t, "tapedeck_ozfinal")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
 		db, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)

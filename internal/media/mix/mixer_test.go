@@ -555,3 +555,50 @@ func TestSyncWaitsForTheTickInProgress(t *testing.T) {
 		t.Fatal("Sync did not return once the tick had")
 	}
 }
+
+// A Mixer made with NewDepth(1) plays a party's frame at the first tick
+// after it came (one frame of play-out depth); the default waits for two
+// frames (40 ms) before it plays anything. Both then play in order, and the
+// shallow one also re-primes to one frame after an underrun.
+func TestNewDepthPlaysAfterOneFrame(t *testing.T) {
+	frame := func(v int16) []int16 {
+		f := make([]int16, FrameSamples)
+		for i := range f {
+			f[i] = v
+		}
+		return f
+	}
+	// tick returns the first sample of the mix and whether the party was active.
+	tick := func(m *Mixer) (first int16, active bool) {
+		m.TickRecord(nil, func(mixed []int16, parts []Frame) {
+			first, active = mixed[0], parts[0].Active
+		})
+		return first, active
+	}
+	shallow, deep := NewDepth(1), New()
+	ps, pd := shallow.Add("a"), deep.Add("a")
+	for i, m := range []*Mixer{shallow, deep} {
+		p := []*Participant{ps, pd}[i]
+		p.Push(7, 0, frame(100))
+		v, active := tick(m)
+		if want := m == shallow; active != want || (active && v != 100) {
+			t.Fatalf("depth %d frames: first tick after one frame active %v (sample %d), want %v", []int{1, 2}[i], active, v, want)
+		}
+		p.Push(7, FrameSamples, frame(200))
+		if m == deep {
+			if v, active := tick(m); !active || v != 100 {
+				t.Fatalf("default depth: tick after two frames plays sample %d (active %v), want 100", v, active)
+			}
+		}
+		if v, active := tick(m); !active || v != 200 {
+			t.Fatalf("depth %d frames: second frame plays sample %d (active %v), want 200", []int{1, 2}[i], v, active)
+		}
+	}
+	if _, active := tick(shallow); active { // nothing came: an underrun
+		t.Fatal("shallow: a tick with nothing buffered was active")
+	}
+	ps.Push(7, 3*FrameSamples, frame(300))
+	if v, active := tick(shallow); !active || v != 300 {
+		t.Fatalf("shallow after an underrun: next frame plays sample %d (active %v), want 300 at once", v, active)
+	}
+}
