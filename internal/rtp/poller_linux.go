@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // PacketFunc receives one datagram read by a Poller: b is valid only during
@@ -91,8 +93,9 @@ type pollWorker struct {
 	done   chan struct{}
 	rounds atomic.Int64 // rounds run (or slept through, see slowSleep), for tests
 	wakes  atomic.Int64 // times the worker woke up to read or tick, for tests
-	// slowSleeps counts the waits of slowSleep begun, for tests.
-	slowSleeps atomic.Int64
+	// slowSleeps counts the waits of slowSleep begun, sleptUntil the end
+	// of the last one (monotonic ns), for tests.
+	slowSleeps, sleptUntil atomic.Int64
 	// wake tells a worker parked with nothing to read or tick (idle)
 	// that a socket or a tick was added.
 	wake chan struct{}
@@ -291,6 +294,11 @@ func (w *pollWorker) run() {
 			if timer == nil {
 				timer = time.NewTimer(time.Hour)
 			}
+			// The read interval ends on the node's wake-up grid
+			// (wakegrid): the other periodic jobs due then run in the
+			// same wake-up of the process.
+			slow := int64(w.slowEvery) * step
+			next = monotonic() + int64(wakegrid.Until(time.Duration(slow))) - slow
 			k, stop := w.slowSleep(timer, next)
 			if stop {
 				return
@@ -346,7 +354,9 @@ func (w *pollWorker) run() {
 func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool) {
 	step := w.interval.Nanoseconds()
 	w.slowSleeps.Add(1)
-	timer.Reset(time.Duration(from + int64(w.slowEvery)*step - monotonic()))
+	until := from + int64(w.slowEvery)*step
+	w.sleptUntil.Store(until)
+	timer.Reset(time.Duration(until - monotonic()))
 	for {
 		select {
 		case <-w.stop:

@@ -638,3 +638,38 @@ func TestMemberDueIn(t *testing.T) {
 		}
 	}
 }
+
+// A worker reading its sockets once per read interval ends each interval
+// on the node's wake-up grid (wakegrid): a multiple of the read interval on
+// the wall clock, where the node's other periodic jobs wake too, so that
+// the process wakes once for all of them. Checked on the sleeps' computed
+// ends, not on when the worker woke (that is the scheduler's).
+func TestPollerSlowSleepEndsOnWakeGrid(t *testing.T) {
+	const slow = 100 * time.Millisecond
+	p, err := NewPoller(10*time.Millisecond, slow, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	s := listenLoopback(t)
+	r, err := p.Add(s, (&sink{}).fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	for range 3 {
+		n := w.slowSleeps.Load()
+		waitFor(t, func() bool { return w.slowSleeps.Load() > n })
+		// The end, in wall-clock ns: the wall clock now plus how far
+		// ahead (or behind) of the monotonic clock now it lies.
+		end := time.Now().UnixNano() + (w.sleptUntil.Load() - monotonic())
+		off := time.Duration(end % int64(slow))
+		if off > slow/2 {
+			off -= slow
+		}
+		if off < -time.Millisecond || off > time.Millisecond {
+			t.Fatalf("a read interval ends %v off the %v grid, want within 1 ms", off, slow)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // readyz says whether the node should be sent calls: 200 "ready", or 503
@@ -31,7 +33,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // cluster's announcements.
 func (s *Server) readyLoop(interval time.Duration) {
 	defer close(s.readyDone)
-	t := time.NewTicker(interval)
+	// On the node's wake-up grid (wakegrid): a check falls on an RTP
+	// poller read and a writer clock tick, in one wake-up of the process.
+	t := time.NewTimer(wakegrid.Until(interval))
 	defer t.Stop()
 	last := ""
 	for {
@@ -55,6 +59,7 @@ func (s *Server) readyLoop(interval time.Duration) {
 		case <-s.stopReady:
 			return
 		case <-t.C:
+			t.Reset(wakegrid.Until(interval))
 		}
 	}
 }
