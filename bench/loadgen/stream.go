@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 
 	"github.com/tapedeck/tapedeck/internal/rtp"
 )
@@ -20,16 +19,39 @@ import (
 // server (TCP; each connection's first message is the stream's UUID, then
 // audio messages) and an RTP receiver (UDP; each stream is the address it
 // comes from) that count the audio bytes of every stream.
+//
+// Both are read in rounds, not as data arrives: the RTP socket by loadgen's
+// Poller, the AudioSocket connections by one goroutine every asRound. A
+// reader waiting in Go's network poller is woken for every frame of every
+// stream, and on loopback the server's send pays for that wake-up, which a
+// far end on another host would not charge it.
 type streamReceiver struct {
 	ln    net.Listener
 	udp   *rtp.Socket
 	reg   *rtp.Registration
-	mu    sync.Mutex
+	mu    sync.Mutex // guards bytes, rtp, bad, conns and the connections' state
 	bytes map[uuid.UUID]int64
 	rtp   map[netip.AddrPort]int64
 	bad   []string
+	conns []*asConn
+	stop  chan struct{}
 	wg    sync.WaitGroup
 }
+
+// asConn is one AudioSocket connection, out of Go's network poller: a
+// non-blocking descriptor read in rounds, and what it holds of a message
+// not yet complete.
+type asConn struct {
+	fd      int
+	pending []byte
+	id      uuid.UUID
+	started bool // the UUID message came
+	done    bool // closed: EOF, an error, or a bad first message
+}
+
+// asRound is how often the AudioSocket connections are read: like the RTP
+// receiver's 100 ms, within what a socket buffer holds of a stream.
+const asRound = 100 * time.Millisecond
 
 // StreamReport is what the receiver got.
 type StreamReport struct {
@@ -60,13 +82,15 @@ func newStreamReceiver(poller *rtp.Poller) (*streamReceiver, error) {
 	// 100 streams of 50 packets a second, read every 100 ms: room for a
 	// few rounds.
 	_ = udp.SetReadBuffer(8 << 20)
-	s := &streamReceiver{ln: ln, udp: udp, bytes: map[uuid.UUID]int64{}, rtp: map[netip.AddrPort]int64{}}
+	s := &streamReceiver{ln: ln, udp: udp, bytes: map[uuid.UUID]int64{}, rtp: map[netip.AddrPort]int64{}, stop: make(chan struct{})}
 	if s.reg, err = poller.Add(udp, s.onRTP); err != nil {
 		ln.Close()
 		udp.Close()
 		return nil, err
 	}
+	s.wg.Add(2)
 	go s.accept()
+	go s.readAudioSockets()
 	return s, nil
 }
 
@@ -78,10 +102,20 @@ func (s *streamReceiver) rtpAddr() string { return s.udp.LocalAddr().String() }
 
 func (s *streamReceiver) close() {
 	s.ln.Close()
+	close(s.stop)
+	s.wg.Wait()
 	s.reg.Drain()
 	s.reg.Remove()
 	s.udp.Close()
-	s.wg.Wait()
+	s.mu.Lock()
+	s.readRoundLocked()
+	for _, c := range s.conns {
+		if !c.done {
+			unix.Close(c.fd)
+		}
+	}
+	s.conns = nil
+	s.mu.Unlock()
 }
 
 // onRTP counts the payload bytes of the RTP packets of every source.
@@ -103,59 +137,124 @@ func (s *streamReceiver) onRTP(b []byte, from netip.AddrPort, _ time.Time) {
 	s.mu.Unlock()
 }
 
+// accept takes each AudioSocket connection out of Go's network poller (a
+// duplicate of its descriptor, the original closed, which also removes it
+// from the poller) and hands it to the rounds.
 func (s *streamReceiver) accept() {
+	defer s.wg.Done()
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
 			return
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer c.Close()
-			s.serve(c)
-		}()
+		fd := -1
+		if rc, err := c.(*net.TCPConn).SyscallConn(); err == nil {
+			_ = rc.Control(func(x uintptr) { fd, err = unix.Dup(int(x)) })
+			if err != nil {
+				fd = -1
+			}
+		}
+		c.Close()
+		if fd < 0 {
+			s.problem("AudioSocket connection: cannot take its descriptor")
+			continue
+		}
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+			s.problem("AudioSocket connection: " + err.Error())
+			continue
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, &asConn{fd: fd})
+		s.mu.Unlock()
 	}
 }
 
-func (s *streamReceiver) serve(c net.Conn) {
-	r := bufio.NewReaderSize(c, 8192)
-	var hdr [3]byte
-	var id uuid.UUID
-	first := true
+// readAudioSockets reads every AudioSocket connection each asRound.
+func (s *streamReceiver) readAudioSockets() {
+	defer s.wg.Done()
+	t := time.NewTicker(asRound)
+	defer t.Stop()
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		select {
+		case <-s.stop:
 			return
+		case <-t.C:
 		}
-		n := int(binary.BigEndian.Uint16(hdr[1:]))
-		if first {
-			if hdr[0] != 0x01 || n != 16 {
-				s.problem(fmt.Sprintf("first message kind 0x%02x length %d, want the UUID", hdr[0], n))
-				return
+		s.mu.Lock()
+		s.readRoundLocked()
+		s.mu.Unlock()
+	}
+}
+
+// readRoundLocked reads what each connection holds and counts its audio;
+// a connection the server closed is closed here and dropped.
+func (s *streamReceiver) readRoundLocked() {
+	var buf [16 << 10]byte
+	kept := s.conns[:0]
+	for _, c := range s.conns {
+		for !c.done {
+			n, err := unix.Read(c.fd, buf[:])
+			if err == unix.EINTR {
+				continue
 			}
-			if _, err := io.ReadFull(r, id[:]); err != nil {
-				return
+			if err == unix.EAGAIN {
+				break
 			}
-			first = false
+			if n > 0 {
+				c.pending = append(c.pending, buf[:n]...)
+				s.parseLocked(c)
+				continue
+			}
+			c.done = true // EOF or an error
+		}
+		if c.done {
+			unix.Close(c.fd)
 			continue
 		}
-		if _, err := r.Discard(n); err != nil {
-			return
+		kept = append(kept, c)
+	}
+	clear(s.conns[len(kept):])
+	s.conns = kept
+}
+
+// parseLocked consumes the complete messages in c.pending: the UUID first,
+// then audio (counted) and anything else (skipped).
+func (s *streamReceiver) parseLocked(c *asConn) {
+	p := c.pending
+	for len(p) >= 3 && !c.done {
+		kind, n := p[0], int(binary.BigEndian.Uint16(p[1:3]))
+		if len(p) < 3+n {
+			break
 		}
-		if hdr[0] >= 0x10 && hdr[0] <= 0x18 {
-			s.mu.Lock()
-			s.bytes[id] += int64(n)
-			s.mu.Unlock()
+		body := p[3 : 3+n]
+		p = p[3+n:]
+		switch {
+		case !c.started:
+			if kind != 0x01 || n != 16 {
+				s.problemLocked(fmt.Sprintf("first message kind 0x%02x length %d, want the UUID", kind, n))
+				c.done = true
+				break
+			}
+			copy(c.id[:], body)
+			c.started = true
+		case kind >= 0x10 && kind <= 0x18:
+			s.bytes[c.id] += int64(n)
 		}
 	}
+	c.pending = append(c.pending[:0], p...)
 }
 
 func (s *streamReceiver) problem(p string) {
 	s.mu.Lock()
+	s.problemLocked(p)
+	s.mu.Unlock()
+}
+
+func (s *streamReceiver) problemLocked(p string) {
 	if len(s.bad) < 10 {
 		s.bad = append(s.bad, p)
 	}
-	s.mu.Unlock()
 }
 
 // report sums the streams up: each should hold about the samples the
@@ -167,6 +266,7 @@ func (s *streamReceiver) report(format string, samples, expected int) *StreamRep
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.readRoundLocked() // what came since the last round
 	rep := &StreamReport{Encap: "AudioSocket", Format: format, Expected: expected, MinPct: 100, Problems: s.bad}
 	if len(s.rtp) > 0 {
 		rep.Encap = "RTP"

@@ -215,6 +215,11 @@ func (b *Bridge) updateDirectLocked() {
 		d = !x.muted && !y.muted && (notCall(x.ch) && notCall(y.ch) || x.ch.external || y.ch.external)
 	}
 	b.direct.Store(d)
+	if b.clock != nil {
+		// Direct, the clock has nothing to do: paused, it does not make
+		// the Poller's worker wake every interval for it.
+		b.clock.SetPaused(d)
+	}
 	b.updateLiveLocked()
 }
 
@@ -636,6 +641,7 @@ func (b *Bridge) startTickerLocked() {
 	step := b.stepper()
 	if p := b.m.opts.Poller; p != nil {
 		b.clock = p.AddTick(20*time.Millisecond, step)
+		b.clock.SetPaused(b.direct.Load())
 		return
 	}
 	go func() {

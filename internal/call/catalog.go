@@ -118,9 +118,11 @@ func (r *LiveRecording) catalogStarted() error {
 }
 
 // catalogQueuedEnd is the catalog's part of the end of a recording that
-// ended before it began (canceled, no file): it has no row, unless its
-// first row was written before its start (firstRow), which then goes as a
-// canceled recording's does; and no first row is written after.
+// ended before it began (canceled, no file): it has no row, and none is
+// written after, unless its first row was written before its start
+// (firstRow: its starter was promised the row, and its notification goes
+// with it), which is then written final: absent, nothing recorded, no
+// file (catalog.Info.EndedBeforeStart), with its end reason.
 func (r *LiveRecording) catalogQueuedEnd() {
 	if r.m.opts.Catalog == nil {
 		return
@@ -132,7 +134,7 @@ func (r *LiveRecording) catalogQueuedEnd() {
 		return
 	}
 	r.catMu.Unlock()
-	r.catalogFinished(RecCanceled)
+	r.catalogFinal(string(meta.StatusAbsent), true)
 }
 
 // catalogPaused lists the recording as paused or in progress again.
@@ -158,9 +160,6 @@ func (r *LiveRecording) catalogFinished(state RecordingState) {
 	if c == nil {
 		return
 	}
-	r.catMu.Lock()
-	defer r.catMu.Unlock()
-	r.catFinished = true
 	status := "completed"
 	switch state {
 	case RecFailed:
@@ -168,6 +167,16 @@ func (r *LiveRecording) catalogFinished(state RecordingState) {
 	case RecCanceled:
 		status = "canceled"
 	}
+	r.catalogFinal(status, false)
+}
+
+// catalogFinal writes the recording's final row with status (see
+// catalogFinished and catalogQueuedEnd).
+func (r *LiveRecording) catalogFinal(status string, endedBeforeStart bool) {
+	c := r.m.opts.Catalog
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	r.catFinished = true
 	ctx, cancel := catalogCtx()
 	if r.hangup.Load() {
 		// A hangup waits at most this for the database; a write that
@@ -177,6 +186,7 @@ func (r *LiveRecording) catalogFinished(state RecordingState) {
 	}
 	defer cancel()
 	in := r.catalogInfo(status)
+	in.EndedBeforeStart = endedBeforeStart
 	if r.cdr != nil {
 		// The hangup's call record goes with the final row (one
 		// transaction; alone if the row cannot be written).

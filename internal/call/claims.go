@@ -34,7 +34,16 @@ func (m *Manager) claimName(rec *LiveRecording, mode recorder.IfExists) error {
 	defer cancel()
 	err := c.ClaimName(ctx, rec.name, mode == recorder.Fail)
 	if err == nil {
-		rec.claimed = true
+		// A recording that ended meanwhile (its call hung up while the
+		// claim was made) has released what it held: the claim is this
+		// call's to drop.
+		rec.mu.Lock()
+		ended := rec.finished
+		rec.claimed = !ended
+		rec.mu.Unlock()
+		if ended {
+			c.ReleaseName(ctx, rec.name)
+		}
 		return nil
 	}
 	var conflict error
@@ -57,7 +66,11 @@ func (m *Manager) claimName(rec *LiveRecording, mode recorder.IfExists) error {
 
 // releaseName drops rec's claim once its catalog row is final.
 func (r *LiveRecording) releaseName() {
-	if !r.claimed {
+	r.mu.Lock()
+	claimed := r.claimed
+	r.claimed = false
+	r.mu.Unlock()
+	if !claimed {
 		return
 	}
 	if c, ok := r.m.opts.Catalog.(nameClaimer); ok {

@@ -96,6 +96,10 @@ type CallRecordResult struct {
 	Path string
 	// Reason is one of the End* constants.
 	Reason string
+	// Began: the recording's file was opened. A canceled recording that
+	// did not begin ended before it began (stopped, or its call hung up,
+	// while it was queued).
+	Began bool
 }
 
 // RecordCall records a call from now on: a bridged channel's bridge mix
@@ -210,7 +214,7 @@ func (m *Manager) RecordCall(id ChannelID, o CallRecordOptions) (LiveRecordingJS
 		}
 		<-r.done
 		// The reason the catalog's final row has (finish).
-		res := CallRecordResult{Recording: r.JSON(), ChannelID: id, Path: r.path, Reason: r.EndReason()}
+		res := CallRecordResult{Recording: r.JSON(), ChannelID: id, Path: r.path, Reason: r.EndReason(), Began: r.began()}
 		o.OnFinish(res)
 	}()
 	return r.JSON(), nil

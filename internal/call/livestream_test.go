@@ -122,3 +122,36 @@ func TestDirectStreamBridgeReadsOnArrival(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool { return liveReaders() == 0 },
 		"%d on-arrival readers left after the call left", liveReaders())
 }
+
+// A direct bridge forwards each frame as it arrives, so its 20 ms clock has
+// nothing to do: it is paused (its Poller worker does not wake every
+// interval for it) while the bridge is direct, runs while the bridge mixes
+// (a recording), and is paused again after.
+func TestDirectBridgeClockPaused(t *testing.T) {
+	for _, via := range []string{"call", "snoop"} {
+		t.Run(via, func(t *testing.T) {
+			r := newRTPStreamRig(t, via)
+			paused := func() bool {
+				r.br.mu.Lock()
+				defer r.br.mu.Unlock()
+				return r.br.clock != nil && r.br.clock.Paused()
+			}
+			if !r.br.direct.Load() || !paused() {
+				t.Fatalf("direct %v, clock paused %v; want both", r.br.direct.Load(), paused())
+			}
+			if lat := r.latencies(10, 0); len(lat) < 8 {
+				t.Fatalf("the far end got %d of 10 frames", len(lat))
+			}
+			rec, err := r.br.Record(RecordOptions{Name: "mix-" + via, Format: "wav", IfExists: "overwrite"}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool { return !r.br.direct.Load() && !paused() },
+				"a recorded bridge: direct %v, clock paused %v; want neither", r.br.direct.Load(), paused())
+			rec.Stop()
+			<-rec.Done()
+			testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool { return r.br.direct.Load() && paused() },
+				"after the recording: direct %v, clock paused %v; want both", r.br.direct.Load(), paused())
+		})
+	}
+}

@@ -175,7 +175,7 @@ type RecordingEvent struct {
 // LiveRecording is a recording in progress on a channel.
 type LiveRecording struct {
 	m       *Manager
-	claimed bool     // its name is claimed in a shared catalog (claimName)
+	claimed bool     // its name is claimed in a shared catalog (claimName; guarded by mu)
 	ch      *Channel // channel recordings
 	br      *Bridge  // bridge recordings
 	name    string
@@ -514,7 +514,10 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 // firstRow writes a rowFirst recording's first catalog row (in progress,
 // with its Callback) before the recording starts; a row the catalog
 // refuses gives the recording up (it never started: no file, no events,
-// no final row) and is the error (ErrUnavailable).
+// no final row) and is the error (ErrUnavailable). A recording that ended
+// (its call hung up) before its row was written has none and returns
+// the channel's ErrNotFound; one that ends after keeps its row
+// (catalogQueuedEnd).
 func (r *LiveRecording) firstRow() error {
 	if !r.opts.rowFirst || r.m.opts.Catalog == nil {
 		return nil
@@ -531,6 +534,14 @@ func (r *LiveRecording) firstRow() error {
 		m.recMu.Unlock()
 		r.releaseName()
 		return errf(ErrUnavailable, "Recording not started: the catalog did not take its row: %v", err)
+	}
+	r.catMu.Lock()
+	written := r.rowWritten
+	r.catMu.Unlock()
+	if !written {
+		// Ended (its call hung up) before its row was written: no row,
+		// nothing recorded, nothing owed (catalogQueuedEnd).
+		return errChannelNotFound
 	}
 	return nil
 }
@@ -581,6 +592,14 @@ func (r *LiveRecording) EndReason() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.endReason
+}
+
+// began reports whether the recording's file was opened (false: it ended
+// before it began, or failed to create it).
+func (r *LiveRecording) began() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writer != nil
 }
 
 // StopReason is why the recording stopped by itself (StopMaxDuration,

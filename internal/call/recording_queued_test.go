@@ -98,10 +98,13 @@ func TestCancelWhileQueuedKeepsEarlierTake(t *testing.T) {
 
 // TestStopWhileQueuedAfterItsFirstRow: a row-first recording (the command
 // API's Record) whose first row is written and which is stopped (its call
-// hung up) before its start has run ends canceled with no row left, as
-// any recording stopped while queued: its first row goes. Before, the row
-// stayed in progress for good. Stopped before its first row, none is
-// written.
+// hung up) before its start has run ends canceled, with no file, and
+// keeps its row, written final: absent (nothing recorded, the detail
+// saying it ended before it began), with its end reason and no length,
+// so that the notification its starter was promised goes with it. Before,
+// the row stayed in progress for good, and then it was deleted. Stopped
+// before its first row, none is written and firstRow answers that the
+// channel is gone (its starter is promised nothing).
 func TestStopWhileQueuedAfterItsFirstRow(t *testing.T) {
 	for _, when := range []string{"after the row", "before the row"} {
 		t.Run(when, func(t *testing.T) {
@@ -109,11 +112,13 @@ func TestStopWhileQueuedAfterItsFirstRow(t *testing.T) {
 			r.opts.rowFirst = true
 			if when == "before the row" {
 				r.Stop()
-			}
-			if err := r.firstRow(); err != nil {
-				t.Fatal(err)
-			}
-			if when == "after the row" {
+				if err := r.firstRow(); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("firstRow of a recording stopped before it: %v, want %v", err, ErrNotFound)
+				}
+			} else {
+				if err := r.firstRow(); err != nil {
+					t.Fatal(err)
+				}
 				if row, err := st.RecordingByName(context.Background(), "rowfirst"); err != nil || row.Status != meta.StatusInProgress {
 					t.Fatalf("first row %+v (%v), want in progress", row, err)
 				}
@@ -124,8 +129,15 @@ func TestStopWhileQueuedAfterItsFirstRow(t *testing.T) {
 			if j := r.JSON(); j.State != RecCanceled {
 				t.Errorf("state %q, want %q", j.State, RecCanceled)
 			}
-			if row, err := st.RecordingByName(context.Background(), "rowfirst"); !errors.Is(err, meta.ErrNotFound) {
-				t.Errorf("catalog row %+v (%v), want none", row, err)
+			row, err := st.RecordingByName(context.Background(), "rowfirst")
+			if when == "before the row" {
+				if !errors.Is(err, meta.ErrNotFound) {
+					t.Errorf("catalog row %+v (%v), want none", row, err)
+				}
+			} else if err != nil || row.Status != meta.StatusAbsent || row.StatusDetail != catalog.DetailEndedBeforeStart ||
+				row.EndReason != EndStopped || row.Duration != 0 || row.Size != 0 {
+				t.Errorf("catalog row %+v (%v), want it final: absent (%q), reason %s, nothing recorded", row, err,
+					catalog.DetailEndedBeforeStart, EndStopped)
 			}
 			if _, err := os.Stat(r.path); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("file %s: %v, want none", r.path, err)

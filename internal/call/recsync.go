@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // recSyncer makes recordings durable against a power cut: one goroutine
@@ -58,14 +59,15 @@ func (s *recSyncer) mark(dir string) {
 
 // loop runs passes every interval until a pass finds nothing to sync.
 func (s *recSyncer) loop() {
-	t := time.NewTimer(s.interval)
+	// On the node's wake-up grid (wakegrid), as the writer clock.
+	t := time.NewTimer(wakegrid.Until(s.interval))
 	defer t.Stop()
 	for {
 		<-t.C
 		if !s.pass() {
 			return
 		}
-		t.Reset(s.interval)
+		t.Reset(wakegrid.Until(s.interval))
 	}
 }
 
@@ -186,12 +188,15 @@ func (c *writerClock) fromRound() {
 
 // loop ticks until no writer is left.
 func (c *writerClock) loop() {
-	t := time.NewTicker(writerTick)
+	// On the node's wake-up grid (wakegrid): its ticks fall on RTP poller
+	// reads, in the same wake-up of the process.
+	t := time.NewTimer(wakegrid.Until(writerTick))
 	defer t.Stop()
 	for range t.C {
 		if !c.tick() {
 			return
 		}
+		t.Reset(wakegrid.Until(writerTick))
 	}
 }
 

@@ -49,12 +49,15 @@ const (
 	// when the queue is half full) rather than once per packet. The
 	// recorder buffers a second of audio before it writes (one data write
 	// a second), so the tick sets no write rate: a shorter one means
-	// smaller queue buffers (recChunk: 6 KB for a mono recording at 250 ms
+	// smaller queue buffers (recChunk: 5 KB for a mono recording at 200 ms
 	// against 12 KB at 500 ms, most of the RSS per call left above
 	// a490023) for a few more steps, which the pool runs back to back
 	// after one wake-up (measured: no CPU cost, bench/RESULTS.md). It
 	// bounds what a crash of the process loses to this plus that second.
-	writerTick = 250 * time.Millisecond
+	// A multiple of the RTP poller's read interval (100 ms): on the
+	// node's wake-up grid (wakegrid) every tick then falls on a read, in
+	// the same wake-up of the process (at 250 ms, half of them did not).
+	writerTick = 200 * time.Millisecond
 )
 
 var errDiskStalled = errors.New("disk stalled")
@@ -97,8 +100,9 @@ type recQueue struct {
 }
 
 // recChunk is how much audio a queue's buffer holds before it must grow:
-// a writerTick and a half, so a writer that keeps up never grows it.
-const recChunk = writerTick * 3 / 2
+// a writerTick, a burst of the default read interval (100 ms) and a frame
+// (320 ms at the 200 ms tick), so a writer that keeps up never grows it.
+const recChunk = writerTick * 8 / 5
 
 // recChunkFor is the chunk for media that arrives in bursts of up to
 // burst (the poller's read interval: a socket's packets of that long are

@@ -239,50 +239,7 @@ func newRTPStreamRig(tb testing.TB, via string) *rtpStreamRig {
 // long each took from the phone's send to the far end's read, for the
 // frames the far end got, and the RTP sequence numbers used (first, first+n).
 func (r *rtpStreamRig) latencies(n, first int) []time.Duration {
-	sent := make([]atomic.Int64, n) // UnixNano (the far end reads it when the frame comes)
-	lat := make([]time.Duration, 0, n)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		var p pionrtp.Packet
-		next := 0
-		for next < n {
-			_ = r.far.SetReadDeadline(time.Now().Add(2 * time.Second))
-			k, _, err := r.far.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			at := time.Now()
-			if p.Unmarshal(buf[:k]) != nil || len(p.Payload) == 0 {
-				continue
-			}
-			for next < n && byte(0x10+(first+next)%64) != p.Payload[0] {
-				next++ // lost
-			}
-			if next < n {
-				lat = append(lat, time.Duration(at.UnixNano()-sent[next].Load()))
-				next++
-			}
-		}
-	}()
-	var pkt pionrtp.Packet
-	pkt.Version, pkt.SSRC = 2, 42
-	payload := make([]byte, 160)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for i := range n {
-		<-tick.C
-		for k := range payload {
-			payload[k] = byte(0x10 + (first+i)%64)
-		}
-		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(first+i), uint32((first+i)*160), payload
-		raw, _ := pkt.Marshal()
-		sent[i].Store(time.Now().UnixNano())
-		_, _ = r.phone.WriteToUDP(raw, r.to)
-	}
-	<-done
-	return lat
+	return paced(n, first, 42, r.phone, r.to, r.far)
 }
 
 // replyLatencies is latencies in the other direction, what a voice bot
@@ -294,8 +251,17 @@ func (r *rtpStreamRig) replyLatencies(n, first int) []time.Duration {
 	if !ok {
 		panic(fmt.Sprintf("external channel media %T", r.ext.media))
 	}
-	to := s.LocalAddr()
-	sent := make([]atomic.Int64, n)
+	return paced(n, first, 77, r.far, s.LocalAddr(), r.phone)
+}
+
+// paced sends n frames (SSRC ssrc, sequence numbers first to first+n)
+// from the socket from to the address to at the real pace, one per 20 ms,
+// frame i carrying µ-law code 0x10+(first+i)%64, and returns how long each
+// took from its send to its read on the socket recv, for the frames recv
+// got (a frame that does not come is lost; recv gives up 2 s after the
+// last).
+func paced(n, first int, ssrc uint32, from *net.UDPConn, to *net.UDPAddr, recv *net.UDPConn) []time.Duration {
+	sent := make([]atomic.Int64, n) // UnixNano (recv reads it when the frame comes)
 	lat := make([]time.Duration, 0, n)
 	done := make(chan struct{})
 	go func() {
@@ -304,8 +270,8 @@ func (r *rtpStreamRig) replyLatencies(n, first int) []time.Duration {
 		var p pionrtp.Packet
 		next := 0
 		for next < n {
-			_ = r.phone.SetReadDeadline(time.Now().Add(2 * time.Second))
-			k, _, err := r.phone.ReadFromUDP(buf)
+			_ = recv.SetReadDeadline(time.Now().Add(2 * time.Second))
+			k, _, err := recv.ReadFromUDP(buf)
 			if err != nil {
 				return
 			}
@@ -323,7 +289,7 @@ func (r *rtpStreamRig) replyLatencies(n, first int) []time.Duration {
 		}
 	}()
 	var pkt pionrtp.Packet
-	pkt.Version, pkt.SSRC = 2, 77
+	pkt.Version, pkt.SSRC = 2, ssrc
 	payload := make([]byte, 160)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -335,7 +301,7 @@ func (r *rtpStreamRig) replyLatencies(n, first int) []time.Duration {
 		pkt.SequenceNumber, pkt.Timestamp, pkt.Payload = uint16(first+i), uint32((first+i)*160), payload
 		raw, _ := pkt.Marshal()
 		sent[i].Store(time.Now().UnixNano())
-		_, _ = r.far.WriteToUDP(raw, to)
+		_, _ = from.WriteToUDP(raw, to)
 	}
 	<-done
 	return lat
@@ -374,6 +340,50 @@ func BenchmarkRTPStreamLatency(b *testing.B) {
 			b.ReportMetric(q(0.5), "p50-µs")
 			b.ReportMetric(q(0.99), "p99-µs")
 			b.ReportMetric(q(1), "max-µs")
+		})
+	}
+}
+
+// BenchmarkRTPStreamForward: one frame through a stream's forward path on
+// the calling goroutine, without the wake-up that brings it (the Poller's
+// on-arrival reader) or the read: the frame a channel's socket delivered,
+// decoded, through its taps (the call's recording, the snoop), the direct
+// bridge, the external channel's (or, "reply", the call's) encode, RTP
+// packet and the sendto to the far end (or the phone). ns/op is that path's
+// CPU with its system call; allocs/op must be 0.
+func BenchmarkRTPStreamForward(b *testing.B) {
+	for _, via := range []string{"snoop", "call", "reply"} {
+		b.Run(via, func(b *testing.B) {
+			from := "call"
+			if via == "snoop" {
+				from = "snoop"
+			}
+			r := newRTPStreamRig(b, from)
+			ch := r.call
+			if via == "reply" {
+				ch = r.ext
+			}
+			var pkt pionrtp.Packet
+			pkt.Version, pkt.SSRC, pkt.Payload = 2, 42, make([]byte, 160)
+			for i := range pkt.Payload {
+				pkt.Payload[i] = 0x10
+			}
+			sent := func(c *Channel) uint64 { return c.media.(*rtp.Session).Stats().Sent }
+			out := r.ext
+			if via == "reply" {
+				out = r.call
+			}
+			before := sent(out)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i*160)
+				ch.OnAudio(&pkt, uint64(i))
+			}
+			b.StopTimer()
+			if n := sent(out) - before; n != uint64(b.N) {
+				b.Fatalf("%d frames sent for %d forwarded", n, b.N)
+			}
 		})
 	}
 }

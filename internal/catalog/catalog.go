@@ -74,6 +74,11 @@ type Info struct {
 	Silent bool
 	// Quality is the recording's completeness (nil: not measured).
 	Quality *meta.Quality
+	// EndedBeforeStart, on Finished: the recording's first row was
+	// written before it began (a row-first recording) and it ended before
+	// its file was opened. Its row is final, absent
+	// (DetailEndedBeforeStart), with no file and nothing recorded.
+	EndedBeforeStart bool
 	// EndReason, on Finished, is why the recording ended (the row's
 	// EndReason: hangup, stopped, duration, ...; Recovered's default is
 	// EndInterrupted).
@@ -388,7 +393,11 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.
 	// background) or when something needs it (Checksum): finishing never
 	// reads the file back.
 	row.Size, row.SHA256 = 0, ""
-	if in.Status == "failed" {
+	switch {
+	case in.EndedBeforeStart:
+		// No file to measure or read: nothing was recorded.
+		row.Status, row.StatusDetail, row.Duration = meta.StatusAbsent, DetailEndedBeforeStart, 0
+	case in.Status == "failed":
 		if size, dur, err := measure(in.Path, in.Format); err == nil {
 			row.Size = size
 			if dur > 0 || size == 0 {
@@ -397,7 +406,7 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.
 		} else if !errors.Is(err, os.ErrNotExist) {
 			s.log().Warn("catalog: cannot measure failed recording", "name", in.Name, "err", err)
 		}
-	} else {
+	default:
 		if fi, err := os.Stat(in.Path); err != nil {
 			row.Status = "failed"
 			row.StatusDetail = "The finished recording's file cannot be read: " + err.Error()
@@ -503,6 +512,12 @@ func measure(path, format string) (int64, time.Duration, error) {
 
 // DetailNoAudio is the StatusDetail of an absent recording.
 const DetailNoAudio = "The recording received no audio"
+
+// DetailEndedBeforeStart is the StatusDetail of an absent recording
+// whose first row was written before it began (a row-first recording)
+// and which ended before its file was opened: nothing was recorded and
+// there is no file.
+const DetailEndedBeforeStart = "The recording ended before it began: its call ended, or it was stopped, before its file was opened"
 
 // DetailTooShort is the StatusDetail of a recording shorter than its
 // starter keeps (Twilio's rule: under a second is absent, error 16101).

@@ -24,28 +24,19 @@ import (
 // reads the file once), and the row ends pointing at the object with the
 // right size and checksum.
 func TestS3UploadStoresChecksum(t *testing.T) {
-	g := versitygw.Shared(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
-	must(t, err)
-	defer st.Close()
-	s3, err := blob.NewS3(blob.S3Config{Endpoint: g.Endpoint(), AccessKey: versitygw.AccessKey, SecretKey: versitygw.SecretKey, Bucket: g.NewBucket(t)})
-	must(t, err)
+	dir, st, s3 := s3Stores(t)
 	svc := &Service{Meta: st, Blob: s3, Root: dir, Node: "n1"}
 	defer svc.Close()
 	opens := countOpens(t)
 	content := bytes.Repeat([]byte("tapedeck"), 1000)
-	p := filepath.Join(dir, "up.wav")
-	must(t, os.WriteFile(p, content, 0o644))
-	in := Info{Name: "up", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now()}
-	sid, err := svc.Started(ctx, in)
-	must(t, err)
+	in, sid := startedFile(t, svc, dir, "up", content)
 	in.Status, in.Duration = "completed", time.Second
 	must(t, svc.Finished(ctx, in)) // a hangup: the job uploads
 	var row meta.Recording
 	testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool {
-		row, err = st.RecordingBySid(ctx, sid)
+		r, err := st.RecordingBySid(ctx, sid)
+		row = r
 		return err == nil && strings.HasPrefix(row.FilePath, "blob:")
 	}, "the upload")
 	if row.SHA256 != sha256Hex(content) || row.Size != int64(len(content)) || row.Status != meta.StatusCompleted {
@@ -54,12 +45,46 @@ func TestS3UploadStoresChecksum(t *testing.T) {
 	if n := opens.Load(); n != 0 {
 		t.Fatalf("the catalog opened %d files to hash them; want none (the upload hashes)", n)
 	}
-	m, err := svc.Open(ctx, row, "audio/wav")
+	readsBack(t, svc, row, content)
+}
+
+// s3Stores is a real SQLite catalog store in a fresh directory (closed
+// when the test ends) and a real S3 store (versitygw) on a fresh bucket.
+func s3Stores(t *testing.T) (dir string, st meta.Store, s3 *blob.S3) {
+	t.Helper()
+	g := versitygw.Shared(t)
+	dir = t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
 	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	s3, err = blob.NewS3(blob.S3Config{Endpoint: g.Endpoint(), AccessKey: versitygw.AccessKey, SecretKey: versitygw.SecretKey, Bucket: g.NewBucket(t)})
+	must(t, err)
+	return dir, st, s3
+}
+
+// startedFile writes content as the WAV file of the recording name in dir
+// and lists it as started in svc: its Info and its row's sid.
+func startedFile(t *testing.T, svc *Service, dir, name string, content []byte) (Info, string) {
+	t.Helper()
+	p := filepath.Join(dir, name+".wav")
+	must(t, os.WriteFile(p, content, 0o644))
+	in := Info{Name: name, Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now()}
+	sid, err := svc.Started(context.Background(), in)
+	must(t, err)
+	return in, sid
+}
+
+// readsBack checks that row opens through svc with content.
+func readsBack(t *testing.T, svc *Service, row meta.Recording, content []byte) {
+	t.Helper()
+	m, err := svc.Open(context.Background(), row, "audio/wav")
+	if err != nil {
+		t.Fatalf("opening the row: %v", err)
+	}
 	defer m.Close()
 	var got bytes.Buffer
 	if _, err := got.ReadFrom(m); err != nil || !bytes.Equal(got.Bytes(), content) {
-		t.Fatalf("object read back: %d bytes, %v", got.Len(), err)
+		t.Fatalf("read back %d bytes, %v; want the recording", got.Len(), err)
 	}
 }
 
@@ -91,23 +116,14 @@ func (u *uploadSpy) PutRecording(ctx context.Context, r meta.Recording) error {
 // right after RecordingFinished could get 403 "could not be opened"
 // (TestClusterGoAriCallerHangsUpOnOtherNode).
 func TestS3UploadKeepsFileUntilRowMoves(t *testing.T) {
-	g := versitygw.Shared(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
-	must(t, err)
-	defer st.Close()
-	s3, err := blob.NewS3(blob.S3Config{Endpoint: g.Endpoint(), AccessKey: versitygw.AccessKey, SecretKey: versitygw.SecretKey, Bucket: g.NewBucket(t)})
-	must(t, err)
+	dir, st, s3 := s3Stores(t)
 	p := filepath.Join(dir, "race.wav")
 	spy := &uploadSpy{Store: st, local: p}
 	svc := &Service{Meta: spy, Blob: s3, Root: dir, Node: "n1"}
 	defer svc.Close()
 	content := bytes.Repeat([]byte("recorded"), 2000)
-	must(t, os.WriteFile(p, content, 0o644))
-	in := Info{Name: "race", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now()}
-	sid, err := svc.Started(ctx, in)
-	must(t, err)
+	in, sid := startedFile(t, svc, dir, "race", content)
 	before, err := st.RecordingBySid(ctx, sid) // names the local file
 	must(t, err)
 	if strings.HasPrefix(before.FilePath, "blob:") || before.FilePath == "" {
@@ -122,13 +138,5 @@ func TestS3UploadKeepsFileUntilRowMoves(t *testing.T) {
 	if spy.gone.Load() {
 		t.Fatal("the row was pointed at the object after the local file was removed")
 	}
-	m, err := svc.Open(ctx, before, "audio/wav")
-	if err != nil {
-		t.Fatalf("opening the row read before the upload: %v", err)
-	}
-	defer m.Close()
-	var got bytes.Buffer
-	if _, err := got.ReadFrom(m); err != nil || !bytes.Equal(got.Bytes(), content) {
-		t.Fatalf("read %d bytes, %v; want the recording", got.Len(), err)
-	}
+	readsBack(t, svc, before, content) // the row read before the upload
 }

@@ -231,6 +231,19 @@ type Bus struct {
 	apps      map[string]*Application
 	observers map[string]*observer
 	tap       func(app string, msg []byte)
+	// onLocal is called when an application connects to this node or
+	// leaves it (SetOnLocalChange).
+	onLocal func()
+}
+
+// SetOnLocalChange sets a function called, outside the bus lock, after an
+// application connects to this node (Register) or its connection leaves
+// (Unregister): what Local lists may have changed. The cluster announces on
+// it instead of polling Local. It must not block. nil removes it.
+func (b *Bus) SetOnLocalChange(f func()) {
+	b.mu.Lock()
+	b.onLocal = f
+	b.mu.Unlock()
 }
 
 // SetTap sets a function that is given every event an application
@@ -335,7 +348,13 @@ func (b *Bus) EntityID() string { return b.entityID }
 // dropped. Subscriptions survive the replacement.
 func (b *Bus) Register(sub *Subscriber, replacedMsg func(app string) []byte) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	onLocal := b.onLocal
+	defer func() {
+		b.mu.Unlock()
+		if onLocal != nil {
+			onLocal()
+		}
+	}()
 	app := b.apps[sub.App]
 	if app == nil {
 		app = &Application{Name: sub.App, Sources: map[string]bool{}}
@@ -363,10 +382,17 @@ func (b *Bus) Register(sub *Subscriber, replacedMsg func(app string) []byte) {
 // consumer. The application disappears when it has no consumer.
 func (b *Bus) Unregister(sub *Subscriber) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	var onLocal func()
 	if app := b.apps[sub.App]; app != nil && app.Subscriber == sub {
 		app.Subscriber = nil
 		delete(b.apps, sub.App)
+		if !sub.Remote {
+			onLocal = b.onLocal
+		}
+	}
+	b.mu.Unlock()
+	if onLocal != nil {
+		onLocal()
 	}
 }
 

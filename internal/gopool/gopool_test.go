@@ -1,20 +1,12 @@
 package gopool
 
 import (
-	"bytes"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
-)
 
-func goroutineID() uint64 {
-	buf := make([]byte, 64)
-	buf = buf[:runtime.Stack(buf, false)]
-	buf = bytes.TrimPrefix(buf, []byte("goroutine "))
-	id, _ := strconv.ParseUint(string(buf[:bytes.IndexByte(buf, ' ')]), 10, 64)
-	return id
-}
+	"github.com/tapedeck/tapedeck/internal/testutil"
+)
 
 // TestRunReusesAGoroutine: functions run one after the other run on one
 // kept goroutine.
@@ -22,7 +14,7 @@ func TestRunReusesAGoroutine(t *testing.T) {
 	seen := map[uint64]bool{}
 	for range 20 {
 		var id uint64
-		Run(func() { id = goroutineID() })
+		Run(func() { id = testutil.GoroutineID() })
 		seen[id] = true
 	}
 	// A Run may come before the goroutine of the one before is idle again.

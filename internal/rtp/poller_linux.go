@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // PacketFunc receives one datagram read by a Poller: b is valid only during
@@ -78,11 +80,15 @@ type pollWorker struct {
 	interval  time.Duration
 	slowEvery int // the Poller's: rounds per read interval
 
-	mu      sync.Mutex // serialises changes of list and ticks
-	list    atomic.Pointer[[]*member]
-	ticks   atomic.Pointer[[]*tick]
-	rounds0 *atomic.Pointer[[]*roundFunc] // the Poller's round functions (AddRoundFunc)
-	nextID  int
+	mu     sync.Mutex // serialises changes of list and ticks
+	list   atomic.Pointer[[]*member]
+	ticks  atomic.Pointer[[]*tick]
+	nextID int
+	// rounds0 is the Poller's round functions (AddRoundFunc).
+	rounds0 *atomic.Pointer[[]*roundFunc]
+	// active counts the ticks in ticks that are not paused: only those
+	// make the worker wake every interval (Tick.SetPaused).
+	active atomic.Int32
 
 	live liveSet // the sockets read on arrival (poller_live_linux.go)
 
@@ -93,15 +99,20 @@ type pollWorker struct {
 	done   chan struct{}
 	rounds atomic.Int64 // rounds run (or slept through, see slowSleep), for tests
 	wakes  atomic.Int64 // times the worker woke up to read or tick, for tests
-	// slowSleeps counts the waits of slowSleep begun, for tests.
-	slowSleeps atomic.Int64
+	// slowSleeps counts the waits of slowSleep begun, sleptUntil the end
+	// of the last one (monotonic ns), for tests.
+	slowSleeps, sleptUntil atomic.Int64
 	// wake tells a worker parked with nothing to read or tick (idle)
 	// that a socket or a tick was added.
 	wake chan struct{}
 }
 
-// idle reports whether the worker has nothing to do: no socket, no tick.
-func (w *pollWorker) idle() bool { return len(*w.list.Load()) == 0 && len(*w.ticks.Load()) == 0 }
+// idle reports whether the worker has nothing to do: no socket, no tick
+// to run (paused ticks do not count).
+func (w *pollWorker) idle() bool { return len(*w.list.Load()) == 0 && w.active.Load() == 0 }
+
+// ticking reports whether the worker has a tick to run every interval.
+func (w *pollWorker) ticking() bool { return w.active.Load() > 0 }
 
 // poke wakes the worker if it is parked (idle).
 func (w *pollWorker) poke() {
@@ -287,10 +298,15 @@ func (w *pollWorker) run() {
 			}
 			next = monotonic()
 		}
-		if w.slowEvery > 1 && len(*w.ticks.Load()) == 0 {
+		if w.slowEvery > 1 && !w.ticking() {
 			if timer == nil {
 				timer = time.NewTimer(time.Hour)
 			}
+			// The read interval ends on the node's wake-up grid
+			// (wakegrid): the other periodic jobs due then run in the
+			// same wake-up of the process.
+			slow := int64(w.slowEvery) * step
+			next = monotonic() + int64(wakegrid.Until(time.Duration(slow))) - slow
 			k, stop := w.slowSleep(timer, next)
 			if stop {
 				return
@@ -355,7 +371,9 @@ func (w *pollWorker) run() {
 func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool) {
 	step := w.interval.Nanoseconds()
 	w.slowSleeps.Add(1)
-	timer.Reset(time.Duration(from + int64(w.slowEvery)*step - monotonic()))
+	until := from + int64(w.slowEvery)*step
+	w.sleptUntil.Store(until)
+	timer.Reset(time.Duration(until - monotonic()))
 	for {
 		select {
 		case <-w.stop:
@@ -364,7 +382,7 @@ func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool)
 		case <-timer.C:
 			return w.slowEvery, false
 		case <-w.wake:
-			if len(*w.ticks.Load()) == 0 && !w.idle() {
+			if !w.ticking() && !w.idle() {
 				continue // a socket added: it is read on this schedule
 			}
 			timer.Stop()
@@ -448,7 +466,7 @@ func (w *pollWorker) round(round int) {
 		}
 	}
 	for _, t := range *w.ticks.Load() {
-		if (round+t.phase)%t.every == 0 {
+		if !t.paused.Load() && (round+t.phase)%t.every == 0 {
 			t.mu.Lock()
 			if !t.removed {
 				t.fn()
@@ -461,6 +479,7 @@ func (w *pollWorker) round(round int) {
 type tick struct {
 	mu      sync.Mutex // held while fn runs
 	removed bool
+	paused  atomic.Bool // changed under the worker's mu (SetPaused)
 	every   int
 	phase   int
 	fn      func()
@@ -484,10 +503,40 @@ func (p *Poller) AddTick(period time.Duration, fn func()) *Tick {
 	w.nextID++
 	ticks := append(slices.Clone(*w.ticks.Load()), t)
 	w.ticks.Store(&ticks)
+	w.active.Add(1)
 	w.mu.Unlock()
 	w.poke()
 	return &Tick{w: w, t: t}
 }
+
+// SetPaused stops running fn (on) or runs it again (off), on its schedule,
+// without removing the tick. A worker whose ticks are all paused sleeps
+// through the read interval as one without ticks: a bridge that forwards
+// its parties' frames as they arrive (and whose tick would find nothing
+// to do) does not make its worker wake every interval. When it returns
+// with on, fn will not start again until it is resumed (a call in
+// progress may finish).
+func (k *Tick) SetPaused(on bool) {
+	w := k.w
+	w.mu.Lock()
+	if k.t.paused.Load() == on || !slices.Contains(*w.ticks.Load(), k.t) {
+		w.mu.Unlock()
+		return
+	}
+	k.t.paused.Store(on)
+	if on {
+		w.active.Add(-1)
+	} else {
+		w.active.Add(1)
+	}
+	w.mu.Unlock()
+	if !on {
+		w.poke()
+	}
+}
+
+// Paused reports whether the tick is paused (SetPaused).
+func (k *Tick) Paused() bool { return k.t.paused.Load() }
 
 // Remove stops the tick; when it returns fn is not running and will not run
 // again. It must not be called from fn; it is idempotent.
@@ -498,6 +547,9 @@ func (k *Tick) Remove() {
 	if i := slices.Index(old, k.t); i >= 0 {
 		ticks := slices.Delete(slices.Clone(old), i, i+1)
 		w.ticks.Store(&ticks)
+		if !k.t.paused.Load() {
+			w.active.Add(-1)
+		}
 	}
 	w.mu.Unlock()
 	k.t.mu.Lock()

@@ -568,6 +568,53 @@ func TestPollerTickAddedDuringSlowSleep(t *testing.T) {
 	}
 }
 
+// A paused tick does not run, and a worker whose only tick is paused sleeps
+// through the read interval as one without ticks (a direct bridge's idle
+// clock must not wake it every interval); resumed, the tick runs again on
+// the interval's schedule, and a paused tick can be removed.
+func TestPollerPausedTickSleeps(t *testing.T) {
+	p, err := NewPoller(5*time.Millisecond, time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	r, err := p.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	var ticks atomic.Int64
+	k := p.AddTick(5*time.Millisecond, func() { ticks.Add(1) })
+	waitFor(t, func() bool { return ticks.Load() >= 5 })
+	sleeps := w.slowSleeps.Load()
+	k.SetPaused(true)
+	if !k.Paused() {
+		t.Fatal("Paused() false after SetPaused(true)")
+	}
+	waitFor(t, func() bool { return w.slowSleeps.Load() > sleeps })
+	busy := newPoller(t, 1)
+	rb, err := busy.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Remove()
+	wakes, ran, from := w.wakes.Load(), ticks.Load(), busy.workers[0].rounds.Load()
+	waitFor(t, func() bool { return busy.workers[0].rounds.Load() >= from+20 })
+	if n, m := w.wakes.Load()-wakes, ticks.Load()-ran; n != 0 || m != 0 {
+		t.Fatalf("with its only tick paused the worker woke %d times and ran the tick %d times in 20 intervals (read interval 1 h)", n, m)
+	}
+	k.SetPaused(false)
+	ran = ticks.Load()
+	waitFor(t, func() bool { return ticks.Load() >= ran+5 })
+	k.SetPaused(true)
+	k.Remove()
+	k.SetPaused(false) // removed: stays gone
+	if n := w.active.Load(); n != 0 {
+		t.Fatalf("%d active ticks after the only one was removed", n)
+	}
+}
+
 // dueIn agrees with round's test, (round+phase)%every == 0, for every
 // window of rounds: readDue reads each socket once in a window that holds
 // one of its rounds, and skips it otherwise.
@@ -588,6 +635,41 @@ func TestMemberDueIn(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// A worker reading its sockets once per read interval ends each interval
+// on the node's wake-up grid (wakegrid): a multiple of the read interval on
+// the wall clock, where the node's other periodic jobs wake too, so that
+// the process wakes once for all of them. Checked on the sleeps' computed
+// ends, not on when the worker woke (that is the scheduler's).
+func TestPollerSlowSleepEndsOnWakeGrid(t *testing.T) {
+	const slow = 100 * time.Millisecond
+	p, err := NewPoller(10*time.Millisecond, slow, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	s := listenLoopback(t)
+	r, err := p.Add(s, (&sink{}).fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Remove()
+	for range 3 {
+		n := w.slowSleeps.Load()
+		waitFor(t, func() bool { return w.slowSleeps.Load() > n })
+		// The end, in wall-clock ns: the wall clock now plus how far
+		// ahead (or behind) of the monotonic clock now it lies.
+		end := time.Now().UnixNano() + (w.sleptUntil.Load() - monotonic())
+		off := time.Duration(end % int64(slow))
+		if off > slow/2 {
+			off -= slow
+		}
+		if off < -time.Millisecond || off > time.Millisecond {
+			t.Fatalf("a read interval ends %v off the %v grid, want within 1 ms", off, slow)
 		}
 	}
 }

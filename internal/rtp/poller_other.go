@@ -81,6 +81,12 @@ func (*Poller) AddTick(time.Duration, func()) *Tick { return &Tick{} }
 // Remove is only implemented on Linux.
 func (*Tick) Remove() {}
 
+// SetPaused is only implemented on Linux.
+func (*Tick) SetPaused(bool) {}
+
+// Paused is only implemented on Linux.
+func (*Tick) Paused() bool { return false }
+
 // SetLive is only implemented on Linux.
 func (*Registration) SetLive(bool) error { return nil }
 

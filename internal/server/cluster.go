@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -142,9 +143,15 @@ type cluster struct {
 
 	subs []*nats.Subscription
 	kick chan struct{}
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	// changed: a local application connected or left; beats: the
+	// readiness loop's tick (beat).
+	changed, beats chan struct{}
+	stop           chan struct{}
+	wg             sync.WaitGroup
+	once           sync.Once
+	// rounds counts announcement rounds, changes those run because the bus
+	// said a local application connected or left (tests).
+	rounds, changes atomic.Int64
 }
 
 func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID string, local trustedARI, refuse func() string, log *slog.Logger) (*cluster, error) {
@@ -152,7 +159,7 @@ func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID s
 	c := &cluster{nc: nc, prefix: prefix, bus: bus, entity: entity, nodeID: nodeID, local: local, refuse: refuse, log: log,
 		peers: map[string]*peer{}, apps: map[string]map[string]time.Time{}, stubs: map[string]*event.Subscriber{},
 		where: map[string]location{}, ids: map[string]string{}, announced: map[string]bool{}, eventSubs: map[string]*nats.Subscription{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{})}
+		kick: make(chan struct{}, 1), changed: make(chan struct{}, 1), beats: make(chan struct{}, 1), stop: make(chan struct{})}
 	handlers := []struct {
 		subject string
 		h       nats.MsgHandler
@@ -173,6 +180,7 @@ func startCluster(nc *nats.Conn, prefix string, bus *event.Bus, entity, nodeID s
 		_ = sub.SetPendingLimits(65536, 256<<20)
 		c.subs = append(c.subs, sub)
 	}
+	bus.SetOnLocalChange(c.localChanged)
 	c.wg.Add(1)
 	go c.run()
 	// The others announce themselves at once instead of within a second.
@@ -188,6 +196,7 @@ func (c *cluster) unsubscribe() {
 
 func (c *cluster) close() {
 	c.once.Do(func() {
+		c.bus.SetOnLocalChange(nil)
 		close(c.stop)
 		c.wg.Wait()
 		c.unsubscribe()
@@ -212,7 +221,7 @@ func (c *cluster) close() {
 	})
 }
 
-// poke runs an announcement round now (ari.ping, an application connected).
+// poke runs an announcement round now (ari.ping).
 func (c *cluster) poke() {
 	select {
 	case c.kick <- struct{}{}:
@@ -220,26 +229,55 @@ func (c *cluster) poke() {
 	}
 }
 
+// localChanged runs a round for the local applications now (the bus calls
+// it when one connects or leaves): a new one is announced, a gone one
+// withdrawn, at once.
+func (c *cluster) localChanged() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// beat runs the every-second announcement now: the readiness loop calls it
+// on its own tick, so that an idle node wakes once a second for both
+// instead of once for each (every wake-up of an idle Go process costs the
+// runtime a few dozen syscalls, whatever the work).
+func (c *cluster) beat() {
+	select {
+	case c.beats <- struct{}{}:
+	default:
+	}
+}
+
+// run announces every second (on beat, or on its own timer when no beat
+// comes: the readiness loop can wait up to 2 s on the database), at once on
+// poke, and the local applications' changes as they happen (localChanged).
+// The bus tells it of those, so nothing polls.
 func (c *cluster) run() {
 	defer c.wg.Done()
-	t := time.NewTicker(announceInterval / 4)
+	// Half an interval of slack: the beat comes first while the readiness
+	// loop keeps time.
+	const fallback = announceInterval * 3 / 2
+	t := time.NewTimer(fallback)
 	defer t.Stop()
-	last := time.Time{}
+	full := func() {
+		c.round(true)
+		t.Reset(fallback)
+	}
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-c.kick:
-			c.round(true)
-			last = time.Now()
+			full()
+		case <-c.beats:
+			full()
 		case <-t.C:
-			// Local applications are checked four times a second (a new one
-			// is announced at once); everything is announced every second.
-			full := time.Since(last) >= announceInterval
-			c.round(full)
-			if full {
-				last = time.Now()
-			}
+			full()
+		case <-c.changed:
+			c.changes.Add(1)
+			c.round(false)
 		}
 	}
 }
@@ -247,6 +285,7 @@ func (c *cluster) run() {
 // round announces the local applications (all of them when full, else
 // only the new and the gone) and reconciles the stand-ins.
 func (c *cluster) round(full bool) {
+	c.rounds.Add(1)
 	local := c.bus.Local()
 	now := map[string]bool{}
 	for _, app := range local {

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -26,13 +23,8 @@ type benchEvent struct {
 // stand-in for it on the second (b).
 func twoClusterNodes(tb testing.TB) (a, b *event.Bus, sub *event.Subscriber, app string) {
 	tb.Helper()
-	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	r := make([]byte, 4)
-	rand.Read(r)
-	run := hex.EncodeToString(r)
+	url := natsURL()
+	run := runID()
 	app = "bench" + run
 	prefix := "bench" + run + ".ari."
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,20 +1,14 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/event"
-	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // panickingARI is a node's ARI whose handler panics on /ari/boom.
@@ -33,18 +27,8 @@ func (panickingARI) ServeTrusted(w http.ResponseWriter, r *http.Request) {
 // that request, is counted, and the node goes on answering the next one.
 // Without the containment the panic ends the test process.
 func TestClusterRequestPanicFailsOnlyIt(t *testing.T) {
-	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
-	if err != nil {
-		testutil.SkipOrFail(t, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
-	}
-	defer nc.Close()
-	r := make([]byte, 4)
-	rand.Read(r)
-	run := hex.EncodeToString(r)
+	nc := natsConn(t)
+	run := runID()
 	prefix := "p" + run + ".ari."
 	node := "pn" + run
 	c, err := startCluster(nc, prefix, event.NewBus(node), node, node, panickingARI{}, nil, slog.New(slog.DiscardHandler))

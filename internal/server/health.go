@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // readyz says whether the node should be sent calls: 200 "ready", or 503
@@ -27,13 +29,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // readyLoop checks readiness every interval and tells SIP, so that OPTIONS
 // answers 503 while /readyz would (a dispatcher probing with OPTIONS skips
-// the node) without a database round trip per OPTIONS.
+// the node) without a database round trip per OPTIONS. It also beats the
+// cluster's announcements.
 func (s *Server) readyLoop(interval time.Duration) {
 	defer close(s.readyDone)
-	t := time.NewTicker(interval)
+	// On the node's wake-up grid (wakegrid): a check falls on an RTP
+	// poller read and a writer clock tick, in one wake-up of the process.
+	t := time.NewTimer(wakegrid.Until(interval))
 	defer t.Stop()
 	last := ""
 	for {
+		if s.cluster != nil {
+			// The cluster's every-second announcement rides on this tick
+			// (one wake-up a second for both), before the database check
+			// that can take up to its 2 s timeout.
+			s.cluster.beat()
+		}
 		reason := strings.Join(s.notReady(context.Background()), "; ")
 		s.sip.SetUnready(reason)
 		if reason != last {
@@ -48,6 +59,7 @@ func (s *Server) readyLoop(interval time.Duration) {
 		case <-s.stopReady:
 			return
 		case <-t.C:
+			t.Reset(wakegrid.Until(interval))
 		}
 	}
 }

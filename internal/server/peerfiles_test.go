@@ -21,6 +21,98 @@ import (
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
+// natsURL is the test NATS server's URL (TAPEDECK_TEST_NATS_URL, or the
+// local default).
+func natsURL() string {
+	if url := os.Getenv("TAPEDECK_TEST_NATS_URL"); url != "" {
+		return url
+	}
+	return "nats://127.0.0.1:4222"
+}
+
+// natsConn connects to the test NATS server, closed when the test ends
+// (skipped, or failed under CI, when none answers).
+func natsConn(tb testing.TB) *nats.Conn {
+	tb.Helper()
+	url := natsURL()
+	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
+	if err != nil {
+		testutil.SkipOrFail(tb, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// runID is a random suffix that keeps a test's subjects and node names
+// apart from any other run's on the shared NATS server.
+func runID() string {
+	r := make([]byte, 4)
+	rand.Read(r)
+	return hex.EncodeToString(r)
+}
+
+// peerPair is two nodes' catalogs over one real SQLite store, with their
+// peer file services on a real NATS server: b reads a's local files
+// through NATS (pb, b's service). Both keep their objects in objects
+// (nil: none). Everything is closed when the test ends.
+type peerPair struct {
+	ms   meta.Store
+	acc  meta.Account
+	a, b *catalog.Service
+	pb   *peerFiles
+	root string // a's recordings
+	run  string
+}
+
+func newPeerPair(tb testing.TB, objects blob.Store) *peerPair {
+	tb.Helper()
+	nc := natsConn(tb)
+	ms, err := meta.OpenSQLite(filepath.Join(tb.TempDir(), "catalog.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ms.Close() })
+	acc, err := ms.EnsureDefaultAccount(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &peerPair{ms: ms, acc: acc, root: tb.TempDir(), run: runID()}
+	prefix := "t" + p.run + ".ari."
+	p.a = &catalog.Service{Meta: ms, Root: p.root, Node: "pfa" + p.run, Blob: objects}
+	p.b = &catalog.Service{Meta: ms, Root: tb.TempDir(), Node: "pfb" + p.run, Blob: objects}
+	log := slog.New(slog.DiscardHandler)
+	pa, err := startPeerFiles(nc, prefix, p.a.Node, p.a, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pa.close)
+	if p.pb, err = startPeerFiles(nc, prefix, p.b.Node, p.b, log); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(p.pb.close)
+	p.b.Peers = p.pb
+	return p
+}
+
+// file writes data as a's file rel (under a's root) and its completed row
+// (named name, kept by a).
+func (p *peerPair) file(tb testing.TB, name, rel string, data []byte) meta.Recording {
+	tb.Helper()
+	local := filepath.Join(p.root, rel)
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: p.acc.Sid, Name: name, FilePath: rel,
+		Format: "wav", Status: meta.StatusCompleted, Node: p.a.Node, Size: int64(len(data))}
+	if err := p.ms.PutRecording(context.Background(), row); err != nil {
+		tb.Fatal(err)
+	}
+	return row
+}
+
 // TestPeerFilesOverNATS: node B reads node A's local file through a real
 // NATS server, chunk by chunk (a small chunk here: many requests), with
 // seeks as Range requests make them; A serves only the file its catalog
@@ -28,59 +120,14 @@ import (
 // file is gone from A's disk, and a node that is not there is
 // ErrUnavailable, quickly.
 func TestPeerFilesOverNATS(t *testing.T) {
-	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
-	if err != nil {
-		testutil.SkipOrFail(t, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
-	}
-	defer nc.Close()
 	ctx := context.Background()
-	ms, err := meta.OpenSQLite(filepath.Join(t.TempDir(), "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Close()
-	acc, err := ms.EnsureDefaultAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	run := hex.EncodeToString(suffix)
-	prefix := "t" + run + ".ari."
-	root := t.TempDir()
-	a := &catalog.Service{Meta: ms, Root: root, Node: "pfa" + run}
-	b := &catalog.Service{Meta: ms, Root: t.TempDir(), Node: "pfb" + run}
-	log := slog.New(slog.DiscardHandler)
-	pa, err := startPeerFiles(nc, prefix, a.Node, a, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pa.close()
-	pb, err := startPeerFiles(nc, prefix, b.Node, b, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pb.close()
-	pb.chunk = 4096
-	b.Peers = pb
+	p := newPeerPair(t, nil)
+	ms, acc, a, b, root, run := p.ms, p.acc, p.a, p.b, p.root, p.run
+	p.pb.chunk = 4096
 
 	data := make([]byte, 100_000)
 	rand.Read(data)
-	if err := os.MkdirAll(filepath.Join(root, "pf"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "pf", "one.wav"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "pf/one", FilePath: "pf/one.wav",
-		Format: "wav", Status: meta.StatusCompleted, Node: a.Node, Size: int64(len(data))}
-	if err := ms.PutRecording(ctx, row); err != nil {
-		t.Fatal(err)
-	}
+	row := p.file(t, "pf/one", "pf/one.wav", data)
 
 	m, err := b.Open(ctx, row, "audio/wav")
 	if err != nil {
@@ -164,54 +211,12 @@ func TestPeerFilesOverNATS(t *testing.T) {
 // another node (NATS request/reply in 256 KiB chunks, the owner checking
 // its catalog row for each) against reading it from the local store.
 func BenchmarkPeerFileRead(b *testing.B) {
-	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
-	if err != nil {
-		testutil.SkipOrFail(b, "SKIP NATS benchmark: %s unreachable; start nats-server -js or set TAPEDECK_TEST_NATS_URL", url)
-	}
-	defer nc.Close()
 	ctx := context.Background()
-	ms, err := meta.OpenSQLite(filepath.Join(b.TempDir(), "catalog.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ms.Close()
-	acc, err := ms.EnsureDefaultAccount(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	run := hex.EncodeToString(suffix)
-	prefix := "b" + run + ".ari."
-	root := b.TempDir()
-	owner := &catalog.Service{Meta: ms, Root: root, Node: "bpa" + run}
-	other := &catalog.Service{Meta: ms, Root: b.TempDir(), Node: "bpb" + run}
-	log := slog.New(slog.DiscardHandler)
-	pa, err := startPeerFiles(nc, prefix, owner.Node, owner, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pa.close()
-	pb, err := startPeerFiles(nc, prefix, other.Node, other, log)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pb.close()
-	other.Peers = pb
+	p := newPeerPair(b, nil)
+	owner, other := p.a, p.b
 	data := make([]byte, 4<<20)
 	rand.Read(data)
-	if err := os.WriteFile(filepath.Join(root, "bench.wav"), data, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "bench", FilePath: "bench.wav",
-		Format: "wav", Status: meta.StatusCompleted, Node: owner.Node, Size: int64(len(data))}
-	if err := ms.PutRecording(ctx, row); err != nil {
-		b.Fatal(err)
-	}
+	row := p.file(b, "bench", "bench.wav", data)
 	for _, v := range []struct {
 		name string
 		svc  *catalog.Service
@@ -237,64 +242,19 @@ func BenchmarkPeerFileRead(b *testing.B) {
 // on from object storage when A's copy goes (A removes it once the row
 // names the object): every byte, where it failed after its 200 before.
 func TestPeerFileReadFollowsAnUpload(t *testing.T) {
-	url := os.Getenv("TAPEDECK_TEST_NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
-	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
-	if err != nil {
-		testutil.SkipOrFail(t, "SKIP NATS test: %s unreachable (%v); start nats-server -js or set TAPEDECK_TEST_NATS_URL", url, err)
-	}
-	defer nc.Close()
 	ctx := context.Background()
-	ms, err := meta.OpenSQLite(filepath.Join(t.TempDir(), "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Close()
-	acc, err := ms.EnsureDefaultAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	objects, err := blob.NewLocal(t.TempDir()) // the shared object store
 	if err != nil {
 		t.Fatal(err)
 	}
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	run := hex.EncodeToString(suffix)
-	prefix := "t" + run + ".ari."
-	root := t.TempDir()
-	a := &catalog.Service{Meta: ms, Root: root, Node: "pfa" + run, Blob: objects}
-	b := &catalog.Service{Meta: ms, Root: t.TempDir(), Node: "pfb" + run, Blob: objects}
-	log := slog.New(slog.DiscardHandler)
-	pa, err := startPeerFiles(nc, prefix, a.Node, a, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pa.close()
-	pb, err := startPeerFiles(nc, prefix, b.Node, b, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pb.close()
-	pb.chunk = 4096
-	b.Peers = pb
+	p := newPeerPair(t, objects)
+	ms, b := p.ms, p.b
+	p.pb.chunk = 4096
 
 	data := make([]byte, 50_000)
 	rand.Read(data)
-	local := filepath.Join(root, "pf", "up.wav")
-	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(local, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	row := meta.Recording{Sid: meta.NewRecordingSid(), AccountSid: acc.Sid, Name: "pf/up", FilePath: "pf/up.wav",
-		Format: "wav", Status: meta.StatusCompleted, Node: a.Node, Size: int64(len(data))}
-	if err := ms.PutRecording(ctx, row); err != nil {
-		t.Fatal(err)
-	}
+	local := filepath.Join(p.root, "pf", "up.wav")
+	row := p.file(t, "pf/up", "pf/up.wav", data)
 	m, err := b.Open(ctx, row, "audio/wav")
 	if err != nil {
 		t.Fatal(err)

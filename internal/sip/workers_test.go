@@ -1,23 +1,13 @@
 package sip
 
 import (
-	"bytes"
 	"log/slog"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-)
 
-// goroutineID is the id runtime.Stack prints for the calling goroutine.
-func goroutineID() uint64 {
-	buf := make([]byte, 64)
-	buf = buf[:runtime.Stack(buf, false)]
-	buf = bytes.TrimPrefix(buf, []byte("goroutine "))
-	id, _ := strconv.ParseUint(string(buf[:bytes.IndexByte(buf, ' ')]), 10, 64)
-	return id
-}
+	"github.com/tapedeck/tapedeck/internal/testutil"
+)
 
 // goroutineRecorder answers every call, noting the goroutine that ran its
 // handler.
@@ -30,7 +20,7 @@ type goroutineRecorder struct {
 func (g *goroutineRecorder) Invite(d *Dialog) {
 	defer func() { g.returned <- struct{}{} }()
 	g.mu.Lock()
-	g.ids = append(g.ids, goroutineID())
+	g.ids = append(g.ids, testutil.GoroutineID())
 	g.mu.Unlock()
 	d.SetHandler(fuzzCalls{})
 	_ = d.Answer(fuzzSDP)

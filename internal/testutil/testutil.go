@@ -6,6 +6,7 @@
 package testutil
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -288,4 +291,14 @@ rtp:
   port_min: %d
   port_max: %d
 `, dataDir, sipPort, httpPort, rtpLo, rtpHi)
+}
+
+// GoroutineID is the id runtime.Stack prints for the calling goroutine
+// (for tests that check which goroutine ran something).
+func GoroutineID() uint64 {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	buf = bytes.TrimPrefix(buf, []byte("goroutine "))
+	id, _ := strconv.ParseUint(string(buf[:bytes.IndexByte(buf, ' ')]), 10, 64)
+	return id
 }

@@ -129,13 +129,8 @@ func TestNotifyKeptWhileSQLiteLocked(t *testing.T) {
 }
 
 func TestNotifyKeptWhilePostgresLocked(t *testing.T) {
-	dsn := pgtest.FreshDatabase(t, "tapedeck_whkeep")
+	st, dsn := pgtest.FreshStore(t, "tapedeck_whkeep")
 	ctx := context.Background()
-	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	keptOnce(t, st, func() func() {
 		c, err := pgx.Connect(ctx, dsn)
 		if err != nil {

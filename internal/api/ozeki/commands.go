@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/speech"
 	"github.com/tapedeck/tapedeck/internal/webhook"
@@ -222,13 +223,16 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 }
 
 // recordFinished posts RecordCompleted, unless the catalog queued it with
-// the recording's final row (FinalNotices, queuedWithRow).
+// the recording's final row (FinalNotices, queuedWithRow). A recording
+// canceled once it began has no final row (it is deleted); one that ended
+// before it began has one, absent (call's catalogQueuedEnd).
 func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordResult) {
 	a.o.Log.Info("ozeki: recording finished", "call", r.CallID, "reason", res.Reason, "state", res.Recording.State, "path", res.Path)
 	if r.FinishedURL == "" {
 		return
 	}
-	if res.Recording.State != call.RecCanceled && a.queuedWithRow(name) {
+	canceledRunning := res.Recording.State == call.RecCanceled && res.Began
+	if !canceledRunning && a.queuedWithRow(name) {
 		return
 	}
 	dur := 0
@@ -243,10 +247,14 @@ func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordRe
 		"Reason":           {res.Reason},
 		"State":            {string(res.Recording.State)},
 	}
-	if res.Recording.State != call.RecFailed {
-		form.Set("RecordURL", a.recordURL(res.Recording.Name, res.Path))
-	} else {
+	switch {
+	case res.Recording.State == call.RecFailed:
 		form.Set("Cause", res.Recording.Cause)
+	case res.Recording.State == call.RecCanceled && !res.Began:
+		// Ended before it began: no file.
+		form.Set("Cause", catalog.DetailEndedBeforeStart)
+	default:
+		form.Set("RecordURL", a.recordURL(res.Recording.Name, res.Path))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
@@ -78,8 +79,13 @@ func (a *API) FinalNotices(ctx context.Context, row meta.Recording) ([]meta.Outb
 // recordFinished makes it from memory.
 func (a *API) completedForm(callID string, row meta.Recording) url.Values {
 	state := "done"
-	if row.Status == meta.StatusFailed {
+	switch {
+	case row.Status == meta.StatusFailed:
 		state = "failed"
+	case row.StatusDetail == catalog.DetailEndedBeforeStart:
+		// Ended before it began (its call hung up before its file was
+		// open): canceled, as the recording itself, with no file.
+		state = "canceled"
 	}
 	form := url.Values{
 		"NotificationName": {RecordCompleted},
@@ -89,7 +95,7 @@ func (a *API) completedForm(callID string, row meta.Recording) url.Values {
 		"Reason":           {row.EndReason},
 		"State":            {state},
 	}
-	if state == "failed" {
+	if state != "done" {
 		form.Set("Cause", row.StatusDetail)
 	} else {
 		form.Set("RecordURL", a.recordURL(row.Name, a.o.Catalog.LocalPath(row)))

@@ -69,14 +69,9 @@ func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := pgtest.FreshDatabase(t, "tapedeck_ozfinal")
+		st, dsn := pgtest.FreshStore(t, "tapedeck_ozfinal")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
 		db, err := pgx.Connect(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -187,15 +182,85 @@ func newFinalCallManager(t *testing.T, root string) *call.Manager {
 	return call.NewManager(call.Options{Bus: bus, Ports: ports, Logger: slog.New(slog.DiscardHandler), RecordingsDir: root})
 }
 
-func ozekiRecord(t *testing.T, base, callID, finishedURL string) {
+// finalSite is one node's place in the RecordCompleted tests: the command
+// API on loopback (served by whichever run of the node front holds), a
+// recordings root and a real call manager recording under it.
+type finalSite struct {
+	front atomic.Pointer[API]
+	srv   *httptest.Server
+	root  string
+	m     *call.Manager
+}
+
+// newFinalSite makes a site; its close, deferred by the test (so that it
+// runs before the store closes), hangs up its calls and stops its server.
+func newFinalSite(t *testing.T) *finalSite {
 	t.Helper()
-	res, err := http.Get(base + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" + url.QueryEscape(callID) +
-		"&FinishedUrl=" + url.QueryEscape(finishedURL))
+	s := &finalSite{root: t.TempDir()}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.front.Load().ServeHTTP(w, r) }))
+	s.m = newFinalCallManager(t, s.root)
+	return s
+}
+
+func (s *finalSite) close() {
+	s.m.HangupAll(call.CauseNormalClearing)
+	s.srv.Close()
+}
+
+// node starts a run of node on the site (its sender started unless
+// silent: no heartbeat, nothing sent), the catalog of the site's calls,
+// with the default account made.
+func (s *finalSite) node(t *testing.T, st meta.Store, node string, silent bool) *ozekiNode {
+	t.Helper()
+	var n *ozekiNode
+	if silent {
+		n = newOzekiNode(t, st, node, s.root, s.m, &s.front, s.srv.URL)
+	} else {
+		n = startOzekiNode(t, st, node, s.root, s.m, &s.front, s.srv.URL)
+	}
+	s.m.SetCatalog(n.cat)
+	if _, err := n.cat.DefaultAccount(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// call starts a real call on the site: an external media channel with its
+// RTP sockets.
+func (s *finalSite) call(t *testing.T, id call.ChannelID) call.ChannelJSON {
+	t.Helper()
+	ch, err := s.m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
+		ChannelID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	return ch
+}
+
+// close ends a run of a node: its sender, then its catalog.
+func (n *ozekiNode) close() {
+	n.sender.Close()
+	n.cat.Close()
+}
+
+// sendRecord sends a Record of callID (wav, with finishedURL) to the API at
+// base and returns its answer.
+func sendRecord(base, callID, finishedURL string) ([]byte, error) {
+	res, err := http.Get(base + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" + url.QueryEscape(callID) +
+		"&FinishedUrl=" + url.QueryEscape(finishedURL))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	return io.ReadAll(res.Body)
+}
+
+func ozekiRecord(t *testing.T, base, callID, finishedURL string) {
+	t.Helper()
+	b, err := sendRecord(base, callID, finishedURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(b), "<Code>200</Code>") {
 		t.Fatalf("Record: %s", b)
 	}
@@ -272,25 +337,14 @@ func checkRecordCompleted(t *testing.T, f url.Values, callID, reason string) {
 func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		root := t.TempDir()
 		recv := newFinishedURLReceiver(t)
-		var front atomic.Pointer[API]
-		apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.Load().ServeHTTP(w, r) }))
-		defer apiSrv.Close()
-		m := newFinalCallManager(t, root)
-		defer m.HangupAll(call.CauseNormalClearing)
+		site := newFinalSite(t)
+		defer site.close()
+		m := site.m
 
-		n1 := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
-		m.SetCatalog(n1.cat)
-		if _, err := n1.cat.DefaultAccount(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-			ChannelID: "final-killed"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ozekiRecord(t, apiSrv.URL, string(ch.ID), recv.url)
+		n1 := site.node(t, fs.st, "n1", false)
+		ch := site.call(t, "final-killed")
+		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.url)
 		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
 		recording(t, m, row.Name)
 
@@ -300,18 +354,15 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 			t.Fatal(err)
 		}
 		n1.api.Wait(10 * time.Second)
-		n1.sender.Close()
-		n1.cat.Close()
+		n1.close()
 		if got, err := fs.st.RecordingBySid(ctx, row.Sid); err != nil || !got.Status.Live() {
 			t.Fatalf("the row after the refused outbox insert: %+v %v; want it live: a row written final without its RecordCompleted queued loses it with the node", got, err)
 		}
 
 		// The restart: nothing of n1's memory, the catalog as it was.
 		fs.allow()
-		n2 := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
-		defer n2.sender.Close()
-		defer n2.cat.Close()
-		m.SetCatalog(n2.cat)
+		n2 := site.node(t, fs.st, "n1", false)
+		defer n2.close()
 		for range 2 {
 			if err := n2.cat.Reconcile(ctx); err != nil {
 				t.Fatal(err)
@@ -326,12 +377,8 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 		checkRecordCompleted(t, recv.got()[0], string(ch.ID), catalog.EndInterrupted)
 
 		// A recording that ends normally, on the restarted node.
-		ch2, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-			ChannelID: "final-hangup"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ozekiRecord(t, apiSrv.URL, string(ch2.ID), recv.url)
+		ch2 := site.call(t, "final-hangup")
+		ozekiRecord(t, site.srv.URL, string(ch2.ID), recv.url)
 		row2 := liveRow(t, fs.st, "n1", string(ch2.ID), recv.url)
 		recording(t, m, row2.Name)
 		if err := m.Hangup(ch2.ID, call.CauseNormalClearing); err != nil {
@@ -380,29 +427,19 @@ func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
 		recv := newFinishedURLReceiver(t)
-		var goneFront, aliveFront atomic.Pointer[API]
-		goneSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { goneFront.Load().ServeHTTP(w, r) }))
-		defer goneSrv.Close()
+		var aliveFront atomic.Pointer[API]
 		aliveSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { aliveFront.Load().ServeHTTP(w, r) }))
 		defer aliveSrv.Close()
 
-		goneRoot := t.TempDir()
-		mGone := newFinalCallManager(t, goneRoot)
-		defer mGone.HangupAll(call.CauseNormalClearing)
+		goneSite := newFinalSite(t)
+		defer goneSite.close()
+		mGone := goneSite.m
 		// Silent: its sender does not run (no heartbeat) until it comes
 		// back.
-		gone := newOzekiNode(t, fs.st, "gone", goneRoot, mGone, &goneFront, goneSrv.URL)
+		gone := goneSite.node(t, fs.st, "gone", true)
 		defer gone.cat.Close()
-		mGone.SetCatalog(gone.cat)
-		if _, err := gone.cat.DefaultAccount(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ch, err := mGone.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-			ChannelID: "final-lost"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ozekiRecord(t, goneSrv.URL, string(ch.ID), recv.url)
+		ch := goneSite.call(t, "final-lost")
+		ozekiRecord(t, goneSite.srv.URL, string(ch.ID), recv.url)
 		row := liveRow(t, fs.st, "gone", string(ch.ID), recv.url)
 		recording(t, mGone, row.Name)
 		if err := fs.st.(meta.Outbox).Heartbeat(ctx, "gone", time.Now().Add(-time.Hour)); err != nil {
@@ -410,8 +447,7 @@ func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 		}
 
 		alive := startOzekiNode(t, fs.st, "alive", t.TempDir(), call.Calls(nil), &aliveFront, aliveSrv.URL)
-		defer alive.sender.Close()
-		defer alive.cat.Close()
+		defer alive.close()
 		for range 2 {
 			if err := alive.cat.Reconcile(ctx); err != nil {
 				t.Fatal(err)

@@ -3,18 +3,15 @@ package ozeki
 import (
 	"context"
 	"encoding/xml"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/call"
+	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -34,34 +31,19 @@ import (
 func TestRecordAnswersAfterItsRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		root := t.TempDir()
 		recv := newFinishedURLReceiver(t)
-		var front atomic.Pointer[API]
-		apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { front.Load().ServeHTTP(w, r) }))
-		defer apiSrv.Close()
-		m := newFinalCallManager(t, root)
-		defer m.HangupAll(call.CauseNormalClearing)
-		n := startOzekiNode(t, fs.st, "n1", root, m, &front, apiSrv.URL)
-		defer n.sender.Close()
-		defer n.cat.Close()
-		m.SetCatalog(n.cat)
-		if _, err := n.cat.DefaultAccount(ctx); err != nil {
-			t.Fatal(err)
-		}
-		ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "final", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-			ChannelID: "rowfirst"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		site := newFinalSite(t)
+		defer site.close()
+		m, root := site.m, site.root
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		ch := site.call(t, "rowfirst")
 		record := func() Response {
 			t.Helper()
-			res, err := http.Get(apiSrv.URL + "/api?command=Record&Username=u&Password=p&Format=wav&CallId=" +
-				url.QueryEscape(string(ch.ID)) + "&FinishedUrl=" + url.QueryEscape(recv.url))
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
 			var r Response
 			if err := xml.Unmarshal(b, &r); err != nil {
 				t.Fatalf("%v: %s", err, b)
@@ -106,5 +88,226 @@ func TestRecordAnswersAfterItsRow(t *testing.T) {
 		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
 			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
 		checkRecordCompleted(t, recv.got()[0], string(ch.ID), call.EndHangup)
+	})
+}
+
+// heldStarts is a node's real catalog whose first-row writes (Started)
+// wait until the test lets each go, telling it the recording's name.
+type heldStarts struct {
+	*catalog.Service
+	names chan string
+	goOn  chan struct{}
+}
+
+func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error) {
+	h.names <- in.Name
+	<-h.goOn
+	return h.Service.Started(ctx, in)
+}
+
+// heldClaims is heldStarts for the name claim that comes before the
+// first row.
+type heldClaims struct {
+	*catalog.Service
+	names chan string
+	goOn  chan struct{}
+}
+
+func (h heldClaims) ClaimName(ctx context.Context, name string, failIfStored bool) error {
+	h.names <- name
+	<-h.goOn
+	return h.Service.ClaimName(ctx, name, failIfStored)
+}
+
+// TestRecordEndedBeforeItsRow: a Record whose call hangs up before its
+// first row is written (while its name is claimed) answers 601, as for a
+// call that is gone: it wrote no row and owes no RecordCompleted, and
+// none is sent, and its name is not left claimed. Before, it answered 200
+// with no row behind it; and the claim, made after the hangup's end of
+// the recording had released nothing, stayed in a shared (PostgreSQL)
+// catalog, its flag written and read by both without a lock.
+func TestRecordEndedBeforeItsRow(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		site := newFinalSite(t)
+		defer site.close()
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		held := heldClaims{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
+		site.m.SetCatalog(held)
+		ch := site.call(t, "rowfirst-gone")
+		answered := make(chan string, 1)
+		go func() {
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
+			if err != nil {
+				answered <- err.Error()
+				return
+			}
+			answered <- string(b)
+		}()
+		var name string
+		select {
+		case name = <-held.names:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Record's name was never claimed")
+		}
+		if err := site.m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
+			_, err := site.m.LiveRecording(call.RecordingName(name))
+			return errors.Is(err, call.ErrNotFound)
+		}, "the hangup never ended the queued recording")
+		close(held.goOn)
+		if b := <-answered; !strings.Contains(b, "<Code>601</Code>") {
+			t.Fatalf("Record: %s; want 601 (the call ended before its row)", b)
+		}
+		n.api.Wait(10 * time.Second)
+		if row, err := fs.st.RecordingByName(ctx, name); !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("a row for the Record that answered 601: %+v %v", row, err)
+		}
+		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.got()) != 0 {
+			t.Fatalf("notifications for the Record that answered 601: %d queued, %d received (%v)", pending, len(recv.got()), err)
+		}
+		// Its name is not left claimed (a shared catalog's claim made as
+		// the recording ended is dropped): another node can take it.
+		claims := fs.st.(interface {
+			ClaimRecordingName(ctx context.Context, name, node string) (string, error)
+		})
+		if holder, err := claims.ClaimRecordingName(ctx, name, "n2"); err != nil {
+			t.Fatalf("the name of the Record that answered 601 is still claimed by %s: %v", holder, err)
+		}
+	})
+}
+
+// TestRecordEndedBeforeItBegan: a Record whose call hangs up while its
+// first row is being written, before its file is opened, against real
+// SQLite and PostgreSQL catalogs. Record answers 200, as it promised the
+// row, and the row is kept: final, absent (nothing recorded, the detail
+// saying the call ended before the recording began), reason hangup,
+// length zero, no file. Its RecordCompleted is queued with that final
+// row (the kept callback cleared in the same transaction) and delivered
+// once: duration 0, state canceled, the detail as its Cause, no RecordURL
+// (there is no file). Before, the first row was deleted as a canceled
+// recording's and RecordCompleted was sent from memory only, with a
+// RecordURL to no file.
+func TestRecordEndedBeforeItBegan(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		site := newFinalSite(t)
+		defer site.close()
+		m, root := site.m, site.root
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		held := heldStarts{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
+		m.SetCatalog(held)
+		ch := site.call(t, "rowfirst-early")
+
+		answered := make(chan string, 1)
+		go func() {
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
+			if err != nil {
+				answered <- err.Error()
+				return
+			}
+			answered <- string(b)
+		}()
+		var name string
+		select {
+		case name = <-held.names:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Record's first row was never written")
+		}
+		// The call hangs up while the row is being written: the
+		// recording ends (it leaves the live set) before it began.
+		if err := m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
+			_, err := m.LiveRecording(call.RecordingName(name))
+			return errors.Is(err, call.ErrNotFound)
+		}, "the hangup never ended the queued recording")
+		close(held.goOn)
+		if b := <-answered; !strings.Contains(b, "<Code>200</Code>") {
+			t.Fatalf("Record: %s; want 200 (its row was written)", b)
+		}
+		n.api.Wait(10 * time.Second)
+
+		row, err := fs.st.RecordingByName(ctx, name)
+		if err != nil {
+			t.Fatalf("the row of the recording that ended before it began: %v; want it kept", err)
+		}
+		if row.Status != meta.StatusAbsent || row.StatusDetail != catalog.DetailEndedBeforeStart ||
+			row.EndReason != call.EndHangup || row.Duration != 0 || row.Size != 0 {
+			t.Fatalf("the row: %+v; want absent (%q), reason hangup, nothing recorded", row, catalog.DetailEndedBeforeStart)
+		}
+		if _, err := os.Stat(filepath.Join(root, name+".wav")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the file of a recording that never began: %v", err)
+		}
+		if _, has, err := fs.st.(meta.StatusCallbacks).StatusCallback(ctx, row.Sid); err != nil || has {
+			t.Fatalf("the callback is still kept (%v, %v): RecordCompleted was not queued with the row", has, err)
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		n.sender.Close()
+		got := recv.got()
+		if len(got) != 1 {
+			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
+		}
+		f := got[0]
+		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) || f.Get("Duration") != "0" ||
+			f.Get("Format") != "wav" || f.Get("Reason") != call.EndHangup || f.Get("State") != "canceled" ||
+			f.Get("Cause") != catalog.DetailEndedBeforeStart || f.Has("RecordURL") {
+			t.Fatalf("RecordCompleted %v; want duration 0, reason hangup, state canceled, the cause, no RecordURL", f)
+		}
+	})
+}
+
+// TestRecordCanceledOnceBegunCompletes: a Record canceled once it records
+// (through ARI's DELETE of the live recording) has no final row (its row
+// and file are deleted, as any canceled recording's), and its
+// RecordCompleted (state canceled) is still sent, once, from this node:
+// the catalog has no row to queue it with. Against real SQLite and
+// PostgreSQL catalogs.
+func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
+	withFinalStores(t, func(t *testing.T, fs finalStore) {
+		ctx := context.Background()
+		recv := newFinishedURLReceiver(t)
+		site := newFinalSite(t)
+		defer site.close()
+		n := site.node(t, fs.st, "n1", false)
+		defer n.close()
+		ch := site.call(t, "rowfirst-canceled")
+		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.url)
+		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
+		recording(t, site.m, row.Name)
+		if err := site.m.CancelRecording(call.RecordingName(row.Name)); err != nil {
+			t.Fatal(err)
+		}
+		n.api.Wait(10 * time.Second)
+		if got, err := fs.st.RecordingByName(ctx, row.Name); !errors.Is(err, meta.ErrNotFound) {
+			t.Fatalf("the canceled recording's row: %+v %v; want it deleted", got, err)
+		}
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
+		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
+			return err == nil && n == 0
+		}, "the outbox never drained")
+		n.sender.Close()
+		got := recv.got()
+		if len(got) != 1 {
+			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
+		}
+		if f := got[0]; f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) ||
+			f.Get("State") != string(call.RecCanceled) || f.Get("Format") != "wav" {
+			t.Fatalf("RecordCompleted %v; want the call's, state canceled", f)
+		}
 	})
 }

@@ -1,7 +1,6 @@
 package twilio
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -186,10 +185,13 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 		}
 		s.mu.Unlock()
 	}
+	// RowFirst: RecordCall returns once the recording's first row is in
+	// the catalog (a row the catalog refuses: nothing records).
 	_, err = s.o.Calls.RecordCall(legs[0], call.CallRecordOptions{
 		RecordOptions: call.RecordOptions{Name: name, Format: "wav", AbsentBelow: MinRecording, AbsentSilent: true, TrimSilence: trim == "trim-silence", Track: track,
 			OnDegraded: func(q *meta.Quality) { s.degraded(lr, q) }},
-		Stereo: channels == "dual",
+		Stereo:   channels == "dual",
+		RowFirst: true,
 		OnFinish: func(call.CallRecordResult) {
 			release()
 			s.finished(lr)
@@ -202,41 +204,20 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 			s.writeError(w, fail(400, CodeInvalidParameter, "RecordingChannels=dual: %v", err))
 		case errors.Is(err, call.ErrNotFound):
 			s.writeError(w, fail(400, CodeInvalidCallState, "The call %s is not in progress", req.callSid))
+		case errors.Is(err, call.ErrUnavailable):
+			s.writeError(w, fail(503, CodeServiceUnavailable, "%v", err))
 		default:
 			s.writeError(w, err)
 		}
 		return
 	}
-	// The catalog names the recording once its file is open.
-	rec, err := s.waitRow(r.Context(), name)
+	rec, err := s.o.Catalog.Meta.RecordingByName(r.Context(), name)
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
 	s.started(r.Context(), lr, rec)
 	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
-}
-
-// waitRow waits (a few seconds at most) for a recording's catalog row.
-func (s *Server) waitRow(ctx context.Context, name string) (meta.Recording, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		rec, err := s.o.Catalog.Meta.RecordingByName(ctx, name)
-		if err == nil {
-			return rec, nil
-		}
-		if !errors.Is(err, meta.ErrNotFound) {
-			return meta.Recording{}, err
-		}
-		select {
-		case <-ctx.Done():
-			return meta.Recording{}, fail(500, 20500, "The recording did not start")
-		case <-t.C:
-		}
-	}
 }
 
 // updateRecording: POST Calls/{CallSid}/Recordings/{Sid|Twilio.CURRENT}

@@ -26,14 +26,9 @@ import (
 // in this node's memory (a crash then lost it); once the catalog takes
 // inserts again, it answers with the callback queued, once, and kept.
 func TestInProgressQueuedBeforeTheAnswer(t *testing.T) {
-	dsn := pgtest.FreshDatabase(t, "tapedeck_started")
+	st, dsn := pgtest.FreshStore(t, "tapedeck_started")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	db, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

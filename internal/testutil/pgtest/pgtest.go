@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
@@ -56,6 +57,22 @@ func FreshDatabase(t testing.TB, prefix string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// FreshStore is a catalog store (meta.OpenPostgres, token key "test") on
+// a FreshDatabase of t's own, closed when t ends (before the database is
+// dropped), and the database's URL.
+func FreshStore(t testing.TB, prefix string) (meta.Store, string) {
+	t.Helper()
+	dsn := FreshDatabase(t, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := meta.OpenPostgres(ctx, dsn, meta.WithTokenKey("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, dsn
 }
 
 // BusyOutbox makes the catalog database that db is connected to refuse
