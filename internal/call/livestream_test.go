@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	pionrtp "github.com/pion/rtp"
-
 	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/testutil"
@@ -155,56 +153,5 @@ func TestDirectBridgeClockPaused(t *testing.T) {
 			testutil.Eventually(t, 5*time.Second, time.Millisecond, func() bool { return r.br.direct.Load() && paused() },
 				"after the recording: direct %v, clock paused %v; want both", r.br.direct.Load(), paused())
 		})
-	}
-}
-
-// A snoop with spy=both mixes its two directions on the media clock through
-// play-out buffers one frame deep (a bridge's are two): what the snooped
-// party says is in the snoop's audio at the first tick after it came, not
-// the second (its stream's latency: 18 ms instead of 38 in
-// BenchmarkRTPStreamLatency/snoop-both).
-func TestSnoopBothPlaysAfterOneFrame(t *testing.T) {
-	poller, err := rtp.NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
-	if err != nil {
-		t.Skip("no Poller here:", err)
-	}
-	r := newRig(t, func(o *Options) { o.Poller = poller })
-	t.Cleanup(poller.Close)
-	target, _, _ := r.inbound("app", offer(t, 5000, ""))
-	if err := target.Answer(); err != nil {
-		t.Fatal(err)
-	}
-	j, err := r.m.Snoop(ChannelID(target.ID()), SnoopOptions{Spy: "both", App: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snoop, err := r.m.channel(string(j.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got [][]int16 // onTick runs on this goroutine
-	if _, ok := snoop.AttachTap(AudioFunc(func(f *Frame) { got = append(got, slices.Clone(f.PCM)) }), StageSink); !ok {
-		t.Fatal("cannot tap the snoop")
-	}
-	sm := snoop.media.(*snoopMedia)
-	// The clock ticks here instead: onTick is called below, after each frame.
-	sm.tick.Remove()
-	want := make([]int16, 160)
-	for i := range 3 {
-		var pkt pionrtp.Packet
-		pkt.Version, pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp = 2, 9, uint16(i), uint32(i*160)
-		pkt.Payload = make([]byte, 160)
-		for k := range pkt.Payload {
-			pkt.Payload[k] = byte(0x10 + i)
-		}
-		codec.DecodeMulaw(want, pkt.Payload)
-		target.OnAudio(&pkt, uint64(i))
-		sm.onTick()
-		if len(got) != i+1 {
-			t.Fatalf("frame %d: %d frames in the snoop after its first tick, want %d (one frame of play-out depth)", i, len(got), i+1)
-		}
-		if !slices.Equal(got[i], want) {
-			t.Fatalf("frame %d: the snoop's frame is not what the party said", i)
-		}
 	}
 }

@@ -29,9 +29,8 @@ import (
 // each frame into the snoop's own taps. "both" is a clocked mix, as
 // Asterisk's snoop reads its audiohook on a 20 ms timer: each direction
 // goes into a play-out buffer of a two-party mixer (the bridges' jitter
-// buffer, one frame deep instead of a bridge's two), and every tick of the
-// media clock emits one frame of their sum, whatever the two directions'
-// arrival pattern.
+// buffer), and every tick of the media clock emits one frame of their sum,
+// whatever the two directions' arrival pattern.
 
 // SnoopOptions are the parameters of snoop and snoopWithId.
 type SnoopOptions struct {
@@ -48,9 +47,6 @@ func validDirection(d string) bool {
 	}
 	return false
 }
-
-// snoopBothDepth is spy=both's play-out depth, in 20 ms frames.
-const snoopBothDepth = 1
 
 // snoopMedia is the snoop channel's Media: audio comes from the target's
 // taps, audio written goes to the target (whisper).
@@ -293,10 +289,7 @@ func (m *Manager) Snoop(id ChannelID, o SnoopOptions) (ChannelJSON, error) {
 	}
 	sm := &snoopMedia{target: target, spy: o.Spy, whisper: o.Whisper, ssrc: uint32(m.seq.Load()) | 0x5e000000, whisperIn: newFrameFIFO()}
 	if o.Spy == "both" {
-		// One frame of play-out depth, not a bridge's two: a snoop's mix
-		// feeds a live stream (a supervisor, a transcription), so a frame
-		// waits at most one tick of the media clock.
-		sm.mixer = mix.NewDepth(snoopBothDepth)
+		sm.mixer = mix.New()
 		sm.pIn, sm.pOut = sm.mixer.Add("in"), sm.mixer.Add("out")
 	}
 	target.mu.Lock()

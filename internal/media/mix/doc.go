@@ -12,9 +12,7 @@
 //
 //   - Priming: after a (re)start nothing is played until the buffered span
 //     (highest timestamp written minus the play-out point) reaches the target
-//     depth of 40 ms (2 frames; a Mixer made with NewDepth sets another, e.g.
-//     one frame for a snoop's spy=both, where latency matters more than
-//     smoothness). While priming a participant contributes
+//     depth of 40 ms (2 frames). While priming a participant contributes
 //     silence and this is not counted as an underrun. Before the first frame
 //     has been played, a packet older than the current start extends the
 //     buffer backwards (reordering at stream start is not mistaken for

@@ -61,19 +61,7 @@ type jitter struct {
 	winTicks int
 	winMin   int64
 
-	// target is the play-out depth in samples (0: targetDepth); a Mixer
-	// made with NewDepth sets a shallower one.
-	target int64
-
 	st Stats
-}
-
-// depth is the play-out depth the buffer primes to and trims back to.
-func (j *jitter) depth() int64 {
-	if j.target > 0 {
-		return j.target
-	}
-	return targetDepth
 }
 
 // reset flushes the buffer and starts a new stream at ts.
@@ -242,16 +230,15 @@ func (j *jitter) pull(dst []int16) (active bool) {
 		// Priming waits for the target depth, unless no packet has come
 		// for that long (the stream stopped: its last frames would wait
 		// for packets that never come) or the party is leaving.
-		target := j.depth()
-		stopped := j.flush || j.idle > int(target/FrameSamples)
-		if !j.have || j.maxEnd <= j.playTS || (j.maxEnd-j.playTS < target && !stopped) {
+		stopped := j.flush || j.idle > targetDepth/FrameSamples
+		if !j.have || j.maxEnd <= j.playTS || (j.maxEnd-j.playTS < targetDepth && !stopped) {
 			clear(dst)
 			return false
 		}
 		// (Re)start: frames at the front that hold nothing (a gap the
 		// underrun already covered in real time, or a silence-suppression
 		// pause) are skipped down to the target depth rather than played.
-		for j.maxEnd-j.playTS-FrameSamples >= target && j.frameEmpty() {
+		for j.maxEnd-j.playTS-FrameSamples >= targetDepth && j.frameEmpty() {
 			j.skip(1)
 		}
 		j.playing = true
@@ -274,7 +261,7 @@ func (j *jitter) pull(dst []int16) (active bool) {
 	depth := j.maxEnd - j.playTS
 	j.winMin = min(j.winMin, depth)
 	if j.winTicks++; j.winTicks >= trimWindow {
-		if j.winMin >= j.depth() {
+		if j.winMin >= targetDepth {
 			j.skip(1)
 			j.st.Trimmed++
 		}

@@ -23,8 +23,6 @@ type Mixer struct {
 	announcer atomic.Pointer[source]
 	ticks     atomic.Uint64
 
-	depth int64 // participants' play-out depth in samples (0: the default, 40 ms)
-
 	tickMu sync.Mutex // serialises Tick; only Tick takes it
 	sum    [FrameSamples]int32
 	ann    [FrameSamples]int16
@@ -40,22 +38,10 @@ func New() *Mixer {
 	return m
 }
 
-// NewDepth returns an empty Mixer whose participants' play-out buffers
-// prime to, and trim back to, frames 20 ms frames (at least 1) instead of
-// the default 2: a frame waits for fewer ticks, and a late packet is more
-// often a lost frame. For a mix whose latency matters more than its
-// smoothness (a snoop's spy=both).
-func NewDepth(frames int) *Mixer {
-	m := New()
-	m.depth = int64(max(frames, 1) * FrameSamples)
-	return m
-}
-
 // Add creates a participant with the given id and adds it to the mix from
 // the next tick. Ids are not checked for uniqueness.
 func (m *Mixer) Add(id string) *Participant {
 	p := &Participant{id: id}
-	p.jb.target = m.depth
 	m.mu.Lock()
 	old := *m.parts.Load()
 	next := make([]*Participant, len(old), len(old)+1)
