@@ -524,6 +524,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 		br.RemoveChannel(ch)
 	}
 
+	ch.m.unlist(ch, st)
 	ch.mu.Lock()
 	if ch.inStasis {
 		ch.publishAppLocked(&ChannelEvent{Base: ch.m.base("StasisEnd"), Channel: ch.jsonLocked()})
@@ -532,7 +533,7 @@ func (ch *Channel) hangup(cause Cause, remote bool) {
 	ch.publishLocked(&ChannelDestroyed{Base: ch.m.base("ChannelDestroyed"), Cause: cause, CauseTxt: CauseText(cause), Channel: ch.jsonLocked()})
 	ch.mu.Unlock()
 	close(ch.done)
-	ch.m.remove(ch, st)
+	ch.m.remove(ch)
 	channelEnded(cause, !answeredAt.IsZero(), st)
 	billsec := 0.0
 	if !answeredAt.IsZero() {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/event"
 )
 
 // TestAnswer: answering needs the application; it sends one 200 with an SDP
@@ -309,5 +311,50 @@ func TestConcurrentAnswers(t *testing.T) {
 	defer d.mu.Unlock()
 	if len(d.answers) != 1 {
 		t.Errorf("%d answers sent, want 1", len(d.answers))
+	}
+}
+
+// TestChannelGoneByChannelDestroyed: when ChannelDestroyed is published the
+// channel is no longer found, as in Asterisk, so an application that reads
+// it on that event gets 404 (ARI's TestCallLifecycle did, racing the
+// registry); StasisEnd and ChannelDestroyed still reach the application.
+func TestChannelGoneByChannelDestroyed(t *testing.T) {
+	r := newRig(t)
+	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+	if err := ch.Answer(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	found := map[string]bool{}
+	// The filter runs inside Publish, so it sees the registry as it is
+	// when each event goes out.
+	sub, err := r.bus.Observe("registry-check", 16, func(ev event.Event) bool {
+		if ev.Type == "StasisEnd" || ev.Type == "ChannelDestroyed" {
+			_, err := r.m.channel(ch.id)
+			mu.Lock()
+			found[ev.Type] = err == nil
+			mu.Unlock()
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.bus.Unobserve(sub) })
+	if err := ch.Hangup(CauseNormalClearing); err != nil {
+		t.Fatal(err)
+	}
+	r.ev.expect("StasisEnd")
+	r.ev.expect("ChannelDestroyed")
+	<-ch.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, typ := range []string{"StasisEnd", "ChannelDestroyed"} {
+		if f, ok := found[typ]; !ok || f {
+			t.Errorf("at %s the channel was found: %v (seen %v)", typ, f, ok)
+		}
+	}
+	if _, err := r.m.Channel(ChannelID(ch.id)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("channel found after its end: %v", err)
 	}
 }

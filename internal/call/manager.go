@@ -347,15 +347,26 @@ func (m *Manager) Count() int {
 
 // remove forgets an ended channel; its final RTP figures st join the
 // totals of ended channels at the same moment (metrics.go).
-func (m *Manager) remove(ch *Channel, st rtp.Stats) {
+// unlist takes a hung-up channel out of the channels the API finds (and
+// its RTP figures into the ended totals), before ChannelDestroyed goes
+// out: as in Asterisk, an application that reads the channel on that event
+// gets 404.
+func (m *Manager) unlist(ch *Channel, st rtp.Stats) {
 	rtpFigures.mu.Lock()
 	m.mu.Lock()
 	delete(m.chans, ch.id)
 	rtpFigures.endedLocked(st)
+	m.mu.Unlock()
+	rtpFigures.mu.Unlock()
+}
+
+// remove ends what follows a channel after its ChannelDestroyed: waiters
+// for its end, its event source, its endpoint's list.
+func (m *Manager) remove(ch *Channel) {
+	m.mu.Lock()
 	close(m.gone)
 	m.gone = make(chan struct{})
 	m.mu.Unlock()
-	rtpFigures.mu.Unlock()
 	m.bus.ForgetSource("channel:" + ch.id)
 	m.endpointChannel(ch.endpoint, ch.id, false)
 }
