@@ -33,6 +33,10 @@ var postgresDialect = &dialect{
 	isFKey:   func(err error) bool { return pgCode(err) == "23503" },
 }
 
+// pgConnLifetime bounds a catalog connection's life (the pool's and Ping's
+// held one).
+const pgConnLifetime = time.Hour
+
 // OpenPostgres connects to the PostgreSQL catalog named by dsn (a URL such
 // as postgres://user:pass@host:5432/db?sslmode=disable, or key=value pairs;
 // a search_path parameter selects the schema) and applies the migrations,
@@ -57,7 +61,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	db.SetConnMaxLifetime(time.Hour)
+	db.SetConnMaxLifetime(pgConnLifetime)
 
 	var schema string
 	if err := db.QueryRowContext(ctx, `SELECT current_database() || '.' || coalesce(current_schema(), '')`).Scan(&schema); err != nil {

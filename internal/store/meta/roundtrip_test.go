@@ -18,6 +18,18 @@ type countingProxy struct {
 	ln     net.Listener
 	writes atomic.Int64
 	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn // both ends of every forwarded connection
+}
+
+// drop closes every forwarded connection, as a PostgreSQL restart does.
+func (p *countingProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 func startCountingProxy(t *testing.T, target string) *countingProxy {
@@ -27,7 +39,7 @@ func startCountingProxy(t *testing.T, target string) *countingProxy {
 		t.Fatal(err)
 	}
 	p := &countingProxy{ln: ln}
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	t.Cleanup(func() { ln.Close(); p.drop(); p.wg.Wait() })
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -41,6 +53,9 @@ func startCountingProxy(t *testing.T, target string) *countingProxy {
 				c.Close()
 				continue
 			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
 			p.wg.Add(2)
 			go func() { defer p.wg.Done(); _, _ = io.Copy(c, s); c.Close() }()
 			go func() {
@@ -125,5 +140,53 @@ func TestPostgresRecordingCDROneRoundTrip(t *testing.T) {
 	}
 	if _, total, err := cs.ListCDRs(ctx, CDRQuery{AccountSid: b.Sid}); err != nil || total != 0 {
 		t.Fatalf("the other account's CDRs: %d %v, want none", total, err)
+	}
+}
+
+// TestPostgresPingOneRoundTrip: the readiness check (Ping, every second)
+// is one request to PostgreSQL, also when its connection has been idle for
+// over a second (the pool's driver pings such a connection before handing
+// it out: two requests, two wake-ups of the node, every other second). A
+// broken connection (PostgreSQL restarted) does not make a check fail
+// while the database answers.
+func TestPostgresPingOneRoundTrip(t *testing.T) {
+	dsn := pgTestDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skipf("SKIP: the test DSN is not a URL with a host: %v", err)
+	}
+	p := startCountingProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s, err := OpenPostgres(tctx(t), u.String(), WithTokenKey(testTokenKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := tctx(t)
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		// Idle for over a second, as between two readiness checks.
+		idle := time.NewTimer(1100 * time.Millisecond)
+		<-idle.C
+		before := p.writes.Load()
+		if err := s.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.writes.Load() - before; n != 1 {
+			t.Fatalf("check %d after 1.1 s idle: %d requests to the server, want 1", i+2, n)
+		}
+	}
+	p.drop()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("check after the connections broke, the database up: %v; want nil", err)
+	}
+	before := p.writes.Load()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.writes.Load() - before; n != 1 {
+		t.Fatalf("check after the new connection: %d requests, want 1", n)
 	}
 }

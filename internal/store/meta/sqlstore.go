@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/cipher"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +58,14 @@ type sqlStore struct {
 	// the upsert costs SQLite more than running it.
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt
+
+	// pingConn is Ping's own connection on PostgreSQL (held between
+	// checks, so that the pool's liveness ping before reusing a
+	// connection idle over a second does not double every readiness
+	// check), taken at pingTaken; guarded by pingMu.
+	pingMu    sync.Mutex
+	pingConn  *sql.Conn
+	pingTaken time.Time
 }
 
 type stmtKey struct {
@@ -165,6 +174,12 @@ func releasingStatement(recCDR string) string {
 func (s *sqlStore) q(query string) string { return s.d.rebind(query) }
 
 func (s *sqlStore) Close() error {
+	s.pingMu.Lock()
+	if s.pingConn != nil {
+		s.pingConn.Close()
+		s.pingConn = nil
+	}
+	s.pingMu.Unlock()
 	s.stmtMu.Lock()
 	for k, st := range s.stmts {
 		st.Close()
@@ -347,9 +362,57 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 	// One index entry of accounts at most (its primary key), on the
 	// readers' pool as the API's queries: not ListAccounts, which reads and
 	// unseals every account.
+	if s.d.name == "postgres" {
+		return s.pingHeld(ctx)
+	}
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM accounts LIMIT 1) AS a`).Scan(&n)
+	err := s.r.QueryRowContext(ctx, pingQuery).Scan(&n)
 	return s.mapErr(err, "ping")
+}
+
+const pingQuery = `SELECT COUNT(*) FROM (SELECT 1 FROM accounts LIMIT 1) AS a`
+
+// pingHeld is Ping on a connection of its own, held from one check to the
+// next (the readiness loop checks every second). A pooled connection idle
+// for over a second is pinged by the driver (pgx's stdlib) before it is
+// handed out: every other readiness check was two round trips, each one a
+// wake-up of the node. A held connection is not pinged; if the check
+// fails on it (PostgreSQL restarted, the connection broke) it is closed
+// and the answer is the pool's, on a connection the driver checks, as
+// before: a database that is back is never reported down by a stale
+// connection. The held one is renewed after the pool's connection
+// lifetime.
+func (s *sqlStore) pingHeld(ctx context.Context) error {
+	s.pingMu.Lock()
+	defer s.pingMu.Unlock()
+	if s.pingConn != nil && time.Since(s.pingTaken) > pgConnLifetime {
+		s.pingConn.Close()
+		s.pingConn = nil
+	}
+	var n int
+	if s.pingConn != nil {
+		err := s.pingConn.QueryRowContext(ctx, pingQuery).Scan(&n)
+		if err == nil {
+			return nil
+		}
+		// Closed, not returned to the pool (the driver is told it is bad).
+		_ = s.pingConn.Raw(func(any) error { return driver.ErrBadConn })
+		s.pingConn.Close()
+		s.pingConn = nil
+		if ctx.Err() != nil {
+			return s.mapErr(err, "ping")
+		}
+	}
+	c, err := s.r.Conn(ctx)
+	if err != nil {
+		return s.mapErr(err, "ping")
+	}
+	if err := c.QueryRowContext(ctx, pingQuery).Scan(&n); err != nil {
+		c.Close()
+		return s.mapErr(err, "ping")
+	}
+	s.pingConn, s.pingTaken = c, time.Now()
+	return nil
 }
 
 func (s *sqlStore) Account(ctx context.Context, sid string) (Account, error) {
