@@ -45,7 +45,8 @@ func WithCommitDelay(ctx context.Context) context.Context {
 	return context.WithValue(ctx, commitDelayKey{}, true)
 }
 
-func commitDelay(ctx context.Context) bool {
+// CommitDelayed reports whether ctx comes from WithCommitDelay.
+func CommitDelayed(ctx context.Context) bool {
 	v, _ := ctx.Value(commitDelayKey{}).(bool)
 	return v
 }
@@ -81,6 +82,26 @@ type commitGroup struct {
 
 	// commits counts the transactions committed (tests).
 	commits int64
+
+	// The savepoint statements, prepared once (by the leader, before its
+	// transaction: the writer connection is then the transaction's).
+	sp, rollback, release *sql.Stmt
+}
+
+// prepare prepares the savepoint statements if they are not yet.
+func (g *commitGroup) prepare(ctx context.Context) error {
+	if g.release != nil {
+		return nil
+	}
+	var err error
+	if g.sp, err = g.db.PrepareContext(ctx, "SAVEPOINT w"); err != nil {
+		return err
+	}
+	if g.rollback, err = g.db.PrepareContext(ctx, "ROLLBACK TO w"); err != nil {
+		return err
+	}
+	g.release, err = g.db.PrepareContext(ctx, "RELEASE w")
+	return err
 }
 
 func newCommitGroup(db *sql.DB, window time.Duration) *commitGroup {
@@ -94,7 +115,7 @@ func newCommitGroup(db *sql.DB, window time.Duration) *commitGroup {
 func (g *commitGroup) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	j := &commitJob{ctx: ctx, run: fn, at: time.Now(), done: make(chan struct{})}
 	g.mu.Lock()
-	j.linger = g.window > 0 && commitDelay(ctx) && j.at.Sub(g.last) < g.window
+	j.linger = g.window > 0 && CommitDelayed(ctx) && j.at.Sub(g.last) < g.window
 	g.last = j.at
 	g.jobs = append(g.jobs, j)
 	if !j.linger {
@@ -229,6 +250,12 @@ func (g *commitGroup) commit(batch []*commitJob) {
 			close(j.done)
 		}
 	}
+	if len(live) > 1 {
+		if err := g.prepare(ctx); err != nil {
+			finish(fmt.Errorf("meta(sqlite): savepoints: %w", err))
+			return
+		}
+	}
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
 		finish(fmt.Errorf("meta(sqlite): begin: %w", err))
@@ -245,20 +272,21 @@ func (g *commitGroup) commit(batch []*commitJob) {
 		g.count()
 		return
 	}
+	sp, rollback, release := tx.StmtContext(ctx, g.sp), tx.StmtContext(ctx, g.rollback), tx.StmtContext(ctx, g.release)
 	for _, j := range live {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		if _, err := sp.ExecContext(ctx); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("meta(sqlite): savepoint: %w", err))
 			return
 		}
 		if j.err = j.run(ctx, tx); j.err != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+			if _, err := rollback.ExecContext(ctx); err != nil {
 				_ = tx.Rollback()
 				finish(errors.Join(errors.New("meta(sqlite): the shared commit was lost"), err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+		if _, err := release.ExecContext(ctx); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("meta(sqlite): release: %w", err))
 			return
