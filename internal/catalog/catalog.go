@@ -173,6 +173,57 @@ type Service struct {
 	// Finished, which updates it without reading it back.
 	live    map[string]meta.Recording
 	pending map[string]Info // Finished writes that failed, retried by Reconcile
+	// ends: AwaitEnd's waiters, by name, told when the catalog is done
+	// with the recording's end (endedLocked).
+	ends map[string][]chan struct{}
+}
+
+// AwaitEnd returns a channel that is closed once the catalog is done with
+// the end of the recording name being recorded here: its final write
+// (Finished, or Reconcile's retry of one that failed) has succeeded (the
+// final row written, or a canceled recording's row deleted), has failed
+// in a way no retry mends, or was made moot by a new recording of the
+// name. It is closed at once when no such write is under way or pending.
+// A caller that asks first and then reads the row misses no write: a
+// row still live when read is final (or gone) by the time the channel
+// closes. stop forgets the waiter (call it when done waiting).
+func (s *Service) AwaitEnd(name string) (ended <-chan struct{}, stop func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, pending := s.pending[name]; !s.active[name] && !pending {
+		close(ch)
+		return ch, func() {}
+	}
+	if s.ends == nil {
+		s.ends = map[string][]chan struct{}{}
+	}
+	s.ends[name] = append(s.ends[name], ch)
+	return ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		list := s.ends[name]
+		for i, c := range list {
+			if c == ch {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(s.ends, name)
+		} else {
+			s.ends[name] = list
+		}
+	}
+}
+
+// endedLocked tells AwaitEnd's waiters of name that the catalog is done
+// with its end (s.mu held).
+func (s *Service) endedLocked(name string) {
+	for _, ch := range s.ends[name] {
+		close(ch)
+	}
+	delete(s.ends, name)
 }
 
 func (s *Service) now() time.Time {
@@ -218,7 +269,10 @@ func (s *Service) Started(ctx context.Context, in Info) (string, error) {
 	s.active[in.Name] = true
 	// A new recording of the name replaces the file an unsettled earlier
 	// one left: that one's final write is moot.
-	delete(s.pending, in.Name)
+	if _, pending := s.pending[in.Name]; pending {
+		delete(s.pending, in.Name)
+		s.endedLocked(in.Name)
+	}
 	delete(s.live, in.Name)
 	s.mu.Unlock()
 	row, err := s.started(ctx, in)
@@ -326,6 +380,9 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	s.mu.Lock()
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
+	if _, pending := s.pending[in.Name]; !pending {
+		s.endedLocked(in.Name)
+	}
 	s.mu.Unlock()
 	if row != nil && s.wantsJob(*row) {
 		first := s.startUpload(*row, in.ContentType)
@@ -584,6 +641,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			delete(s.pending, in.Name)
 		} else {
 			s.setPendingLocked(in, err)
+			if _, pending := s.pending[in.Name]; !pending {
+				s.endedLocked(in.Name)
+			}
 		}
 		s.mu.Unlock()
 		if err != nil {
