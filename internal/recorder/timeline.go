@@ -46,7 +46,6 @@ type Timeline struct {
 
 	ring  []int16 // samples by position & mask
 	mask  int64
-	held  [maxHeld]heldPkt // sorted by pos, not overlapping
 	nheld int
 	zeros []int16
 
@@ -65,6 +64,11 @@ type Timeline struct {
 	slack     int64
 
 	stats TimelineStats
+
+	// held is last: an in-order packet touches none of it, and the
+	// fields above share a few cache lines (the media path touches them
+	// for every packet of every call).
+	held [maxHeld]heldPkt // sorted by pos, not overlapping
 }
 
 // NewTimeline returns a Timeline for a clock rate (samples per second; the
@@ -185,6 +189,35 @@ func (t *Timeline) Push(ssrc uint32, ts uint32, pcm []int16, now time.Time, out 
 	t.nheld++
 	t.release(now, out)
 }
+
+// PushInOrder is Push for a packet whose samples the caller has not decoded
+// yet: when the packet (ssrc, RTP timestamp ts, n samples, arriving at now)
+// is the next in order with nothing held, it is accounted exactly as Push
+// would and PushInOrder returns true: the caller emits its n samples itself,
+// where Push would have passed them to out. Otherwise it changes nothing and
+// returns false, and the caller decodes the packet and calls Push. This lets
+// the media path decode a packet straight into its destination (a
+// recording's queue) instead of into a buffer that Push's out copies from.
+func (t *Timeline) PushInOrder(ssrc uint32, ts uint32, n int64, now time.Time) bool {
+	if !t.started || ssrc != t.ssrc || t.nheld != 0 || n <= 0 {
+		return false
+	}
+	ext := t.lastExt + int64(int32(ts-uint32(t.lastExt)))
+	if ext+t.offset != t.emitted {
+		return false
+	}
+	t.stats.Packets++
+	t.received += n
+	if ext > t.lastExt {
+		t.lastExt = ext
+	}
+	t.lastArrival, t.lastLen = now, n
+	t.emitted += n
+	return true
+}
+
+// Dropped is Stats().Dropped, without copying the counters.
+func (t *Timeline) Dropped() int64 { return t.stats.Dropped }
 
 // Advance emits held packets whose reorder wait has expired by now (call it
 // from a ticker when packets stop arriving).
