@@ -1009,13 +1009,9 @@ func (r *LiveRecording) pushPayload(ssrc uint32, seq uint16, ts uint32, payload 
 		r.mu.Unlock() // a copy of a packet already placed
 		return true
 	}
-	decode := codec.DecodeMulaw
-	if alaw {
-		decode = codec.DecodeAlaw
-	}
 	if !r.timeline.PushInOrder(ssrc, ts, int64(n), now) {
 		pcm := scratch[:n]
-		decode(pcm, payload)
+		codec.DecodeG711Sound(pcm, payload, alaw)
 		r.placeLocked(ssrc, ts, pcm, now)
 		return true
 	}
@@ -1023,19 +1019,19 @@ func (r *LiveRecording) pushPayload(ssrc uint32, seq uint16, ts uint32, payload 
 	// into the queue.
 	r.pushAt = now
 	if buf, ok := r.q.reserve(n); ok {
-		decode(buf, payload)
+		sound := codec.DecodeG711Sound(buf, payload, alaw)
 		r.hearLocked(buf)
 		if r.opts.MaxSilence > 0 {
 			for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
 				r.vad.Frame(buf[off : off+audio.FrameSamples])
 			}
 		}
-		r.q.commit(buf)
+		r.q.commit(buf, sound)
 		r.written += int64(n)
 	} else {
 		// It does not fit unless it is silence: pushAudio decides.
 		pcm := scratch[:n]
-		decode(pcm, payload)
+		codec.DecodeG711Sound(pcm, payload, alaw)
 		r.writeLocked(pcm)
 	}
 	r.afterPushLocked()

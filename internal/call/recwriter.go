@@ -170,14 +170,11 @@ func (q *recQueue) reserve(n int) ([]int16, bool) {
 }
 
 // commit queues the samples reserve returned, filled: as pushAudio would,
-// all zeros as a gap (which takes no room), anything else as audio. It
-// unlocks q.mu.
-func (q *recQueue) commit(pcm []int16) {
-	var or int16
-	for _, v := range pcm {
-		or |= v
-	}
-	if or == 0 {
+// all zeros as a gap (which takes no room), anything else as audio; sound
+// says whether any sample is not zero (the decoder found it). It unlocks
+// q.mu.
+func (q *recQueue) commit(pcm []int16, sound bool) {
+	if !sound {
 		q.pending = q.pending[:len(q.pending)-len(pcm)]
 		if k := len(q.gaps); k > 0 && q.gaps[k-1].at == len(q.pending) {
 			q.gaps[k-1].n += len(pcm)

@@ -38,6 +38,19 @@ type heldPkt struct {
 // The slices passed to out are valid only during the call and must not be
 // modified.
 type Timeline struct {
+	// First, what an in-order packet touches (PushInOrder, Push's usual
+	// case): two cache lines, read for every packet of every call.
+	started     bool
+	ssrc        uint32
+	nheld       int
+	lastExt     int64 // highest unwrapped timestamp seen
+	offset      int64 // position = unwrapped timestamp + offset
+	emitted     int64
+	received    int64
+	lastArrival time.Time
+	lastLen     int64
+	stats       TimelineStats
+
 	rate       int64
 	window     time.Duration
 	winSamples int64
@@ -46,28 +59,16 @@ type Timeline struct {
 
 	ring  []int16 // samples by position & mask
 	mask  int64
-	nheld int
 	zeros []int16
 
-	started     bool
-	ssrc        uint32
-	lastExt     int64 // highest unwrapped timestamp seen
-	offset      int64 // position = unwrapped timestamp + offset
-	emitted     int64
-	lastArrival time.Time
-	lastLen     int64
-	// The wall-clock bound: the first packet's arrival and output position,
-	// the samples pushed since, and the margin for jitter.
+	// The wall-clock bound: the first packet's arrival and output position
+	// (received, above, counts the samples pushed since), and the margin
+	// for jitter.
 	wallStart time.Time
 	wallBase  int64
-	received  int64
 	slack     int64
 
-	stats TimelineStats
-
-	// held is last: an in-order packet touches none of it, and the
-	// fields above share a few cache lines (the media path touches them
-	// for every packet of every call).
+	// held is last: an in-order packet touches none of it.
 	held [maxHeld]heldPkt // sorted by pos, not overlapping
 }
 
