@@ -192,9 +192,33 @@ func (r *LiveRecording) catalogFinal(status string, endedBeforeStart bool) {
 		// transaction; alone if the row cannot be written).
 		in.CDR, r.cdr, r.cdrTaken = r.cdr, nil, true
 	}
-	if err := c.Finished(ctx, in); err != nil {
+	var err error
+	if fr, ok := c.(releasingCatalog); ok {
+		// The name's claim (claimName) goes in the final row's statement
+		// where the catalog can: one request to a shared database at the
+		// call's end, not two; else releaseName drops it after.
+		r.mu.Lock()
+		in.ReleaseClaim = r.claimed
+		r.mu.Unlock()
+		var released bool
+		released, err = fr.FinishedReleasing(ctx, in)
+		if released {
+			r.mu.Lock()
+			r.claimed = false
+			r.mu.Unlock()
+		}
+	} else {
+		err = c.Finished(ctx, in)
+	}
+	if err != nil {
 		r.m.log.Error("catalog: recording end not recorded", "name", r.name, "err", err)
 	}
+}
+
+// releasingCatalog is a Catalog that drops a recording's name claim with
+// its final row (catalog.Service).
+type releasingCatalog interface {
+	FinishedReleasing(ctx context.Context, in catalog.Info) (bool, error)
 }
 
 // offerCDR offers the record of the call whose hangup is ending the

@@ -97,6 +97,12 @@ type Info struct {
 	// loses its call's record. Its empty AccountSid is the default
 	// account's, its empty Node this node's.
 	CDR *meta.CDR
+	// ReleaseClaim, on Finished, says this node holds the cluster-wide
+	// claim on the recording's name (ClaimName): FinishedReleasing drops
+	// it in the statement that writes the final row and the CDR where the
+	// store can (PostgreSQL), and says so; the caller releases it
+	// otherwise (ReleaseName).
+	ReleaseClaim bool
 }
 
 // Service is the catalog.
@@ -173,6 +179,57 @@ type Service struct {
 	// Finished, which updates it without reading it back.
 	live    map[string]meta.Recording
 	pending map[string]Info // Finished writes that failed, retried by Reconcile
+	// ends: AwaitEnd's waiters, by name, told when the catalog is done
+	// with the recording's end (endedLocked).
+	ends map[string][]chan struct{}
+}
+
+// AwaitEnd returns a channel that is closed once the catalog is done with
+// the end of the recording name being recorded here: its final write
+// (Finished, or Reconcile's retry of one that failed) has succeeded (the
+// final row written, or a canceled recording's row deleted), has failed
+// in a way no retry mends, or was made moot by a new recording of the
+// name. It is closed at once when no such write is under way or pending.
+// A caller that asks first and then reads the row misses no write: a
+// row still live when read is final (or gone) by the time the channel
+// closes. stop forgets the waiter (call it when done waiting).
+func (s *Service) AwaitEnd(name string) (ended <-chan struct{}, stop func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, pending := s.pending[name]; !s.active[name] && !pending {
+		close(ch)
+		return ch, func() {}
+	}
+	if s.ends == nil {
+		s.ends = map[string][]chan struct{}{}
+	}
+	s.ends[name] = append(s.ends[name], ch)
+	return ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		list := s.ends[name]
+		for i, c := range list {
+			if c == ch {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(s.ends, name)
+		} else {
+			s.ends[name] = list
+		}
+	}
+}
+
+// endedLocked tells AwaitEnd's waiters of name that the catalog is done
+// with its end (s.mu held).
+func (s *Service) endedLocked(name string) {
+	for _, ch := range s.ends[name] {
+		close(ch)
+	}
+	delete(s.ends, name)
 }
 
 func (s *Service) now() time.Time {
@@ -218,7 +275,10 @@ func (s *Service) Started(ctx context.Context, in Info) (string, error) {
 	s.active[in.Name] = true
 	// A new recording of the name replaces the file an unsettled earlier
 	// one left: that one's final write is moot.
-	delete(s.pending, in.Name)
+	if _, pending := s.pending[in.Name]; pending {
+		delete(s.pending, in.Name)
+		s.endedLocked(in.Name)
+	}
 	delete(s.live, in.Name)
 	s.mu.Unlock()
 	row, err := s.started(ctx, in)
@@ -293,6 +353,14 @@ func (s *Service) Paused(ctx context.Context, name string, on bool, q *meta.Qual
 // the failure: it is repaired in place and measured. When the write fails
 // (e.g. the database's disk is full) Reconcile retries it.
 func (s *Service) Finished(ctx context.Context, in Info) error {
+	_, err := s.FinishedReleasing(ctx, in)
+	return err
+}
+
+// FinishedReleasing is Finished that reports whether the name claim of
+// in.ReleaseClaim was dropped with the final row (one request to the
+// database where a row, its CDR and the release were two).
+func (s *Service) FinishedReleasing(ctx context.Context, in Info) (released bool, err error) {
 	s.finishing.Add(1) // until its upload job is registered
 	defer s.finishing.Add(-1)
 	var cdr *meta.CDR
@@ -309,7 +377,10 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 		}
 	}
 	in.CDR = nil // a retry by Reconcile writes the row alone
-	row, err := s.finished(ctx, in, &cdr)
+	release := in.ReleaseClaim
+	in.ReleaseClaim = false // nor does a retry release
+	var row *meta.Recording
+	row, released, err = s.finished(ctx, in, &cdr, release)
 	if cdr != nil {
 		// Not written with the row (it failed, or there was none to
 		// write): the call's record goes alone, with a time of its own
@@ -326,6 +397,9 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 	s.mu.Lock()
 	delete(s.active, in.Name)
 	s.setPendingLocked(in, err)
+	if _, pending := s.pending[in.Name]; !pending {
+		s.endedLocked(in.Name)
+	}
 	s.mu.Unlock()
 	if row != nil && s.wantsJob(*row) {
 		first := s.startUpload(*row, in.ContentType)
@@ -336,7 +410,7 @@ func (s *Service) Finished(ctx context.Context, in Info) error {
 			}
 		}
 	}
-	return err
+	return released, err
 }
 
 // cdrAloneTimeout bounds the write of a call's record that could not go
@@ -358,8 +432,10 @@ func (s *Service) setPendingLocked(in Info, err error) {
 
 // finished writes the row; it returns it when its file is to be uploaded.
 // A *cdr that is not nil is written with the row, in one transaction, and
-// then set to nil (left as it is when the row is not written).
-func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.Recording, error) {
+// then set to nil (left as it is when the row is not written). With
+// release, the node's claim on the name goes with them where the store can
+// (released).
+func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR, release bool) (_ *meta.Recording, released bool, _ error) {
 	// The row Started wrote, kept: no look-up (a retry by Reconcile, or a
 	// recording whose Started failed, reads it).
 	s.mu.Lock()
@@ -374,10 +450,10 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.
 		row, err = s.started(ctx, in)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if in.Status == "canceled" {
-		return nil, s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
+		return nil, false, s.Meta.DeleteRecording(ctx, row.AccountSid, row.Sid)
 	}
 	row.DateUpdated = s.now()
 	row.Duration = in.Duration.Seconds()
@@ -428,43 +504,62 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR) (*meta.
 			}
 		}
 	}
-	if err := s.putFinal(ctx, row, cdr); err != nil {
-		return nil, err
+	name := ""
+	if release {
+		name = in.Name
+	}
+	released, err = s.putFinal(ctx, row, cdr, name)
+	if err != nil {
+		return nil, released, err
 	}
 	if row.Status != "completed" {
-		return nil, nil
+		return nil, released, nil
 	}
-	return &row, nil
+	return &row, released, nil
 }
 
 // putFinal writes a recording's final row, with the call's record *cdr
-// when there is one (then set to nil once both are committed).
-func (s *Service) putFinal(ctx context.Context, row meta.Recording, cdr **meta.CDR) error {
+// when there is one (then set to nil once both are committed). A claim
+// (this node's on the name claimName, when not "") is dropped in the same
+// statement where the store can (released; PostgreSQL, with a CDR).
+func (s *Service) putFinal(ctx context.Context, row meta.Recording, cdr **meta.CDR, claimName string) (released bool, _ error) {
 	if fr, ok := s.Meta.(meta.FinalRows); ok && s.FinalNotices != nil {
 		notes, err := s.FinalNotices(ctx, row)
 		if err != nil {
-			return fmt.Errorf("its notifications: %w", err)
+			return false, fmt.Errorf("its notifications: %w", err)
 		}
 		if len(notes) > 0 {
-			return s.putFinalNotes(ctx, fr, row, cdr, notes)
+			return false, s.putFinalNotes(ctx, fr, row, cdr, notes)
 		}
 	}
 	if cdr != nil && *cdr != nil {
+		if cr, ok := s.Meta.(meta.ClaimReleasingCDRs); ok && claimName != "" {
+			if ok, released, err := cr.PutRecordingCDRReleasing(ctx, row, **cdr, claimName, s.Node); ok {
+				switch {
+				case err == nil:
+					*cdr = nil
+					return released, nil
+				case errors.Is(err, meta.ErrInvalid):
+					return released, s.Meta.PutRecording(ctx, row)
+				}
+				return released, err
+			}
+		}
 		if cs, ok := s.Meta.(meta.CDRs); ok {
 			err := cs.PutRecordingCDR(ctx, row, **cdr)
 			if err == nil {
 				*cdr = nil
-				return nil
+				return false, nil
 			}
 			if errors.Is(err, meta.ErrInvalid) {
 				// The CDR's fault (no channel id): the row alone, and
 				// the CDR refused again, alone, by Finished.
-				return s.Meta.PutRecording(ctx, row)
+				return false, s.Meta.PutRecording(ctx, row)
 			}
-			return err
+			return false, err
 		}
 	}
-	return s.Meta.PutRecording(ctx, row)
+	return false, s.Meta.PutRecording(ctx, row)
 }
 
 // putFinalNotes is putFinal with the notifications of the row's end,
@@ -573,7 +668,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, in := range retry {
-		row, err := s.finished(ctx, in, nil)
+		row, _, err := s.finished(ctx, in, nil, false)
 		if row != nil && s.wantsJob(*row) {
 			defer s.startUpload(*row, in.ContentType)
 		}
@@ -584,6 +679,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			delete(s.pending, in.Name)
 		} else {
 			s.setPendingLocked(in, err)
+			if _, pending := s.pending[in.Name]; !pending {
+				s.endedLocked(in.Name)
+			}
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -709,7 +807,7 @@ func (s *Service) settle(ctx context.Context, row meta.Recording) (bool, error) 
 	if s.active[row.Name] || s.pending[row.Name].Name != "" {
 		return false, nil
 	}
-	if err := s.putFinal(ctx, row, nil); err != nil {
+	if _, err := s.putFinal(ctx, row, nil, ""); err != nil {
 		return false, err
 	}
 	s.log().Warn("catalog: settled a recording left in progress", "name", row.Name, "status", row.Status, "bytes", row.Size, "duration", row.Duration)

@@ -485,7 +485,7 @@ func (w *pollWorker) round(round int) {
 type tick struct {
 	mu      sync.Mutex // held while fn runs
 	removed bool
-	paused  atomic.Bool // changed under the worker's mu (SetPaused)
+	paused  atomic.Bool // changed under the worker's mu (SetPaused); read by round without t.mu
 	every   int
 	phase   int
 	fn      func()
@@ -519,9 +519,16 @@ func (p *Poller) AddTick(period time.Duration, fn func()) *Tick {
 // without removing the tick. A worker whose ticks are all paused sleeps
 // through the read interval as one without ticks: a bridge that forwards
 // its parties' frames as they arrive (and whose tick would find nothing
-// to do) does not make its worker wake every interval. When it returns
-// with on, fn will not start again until it is resumed (a call in
-// progress may finish).
+// to do) does not make its worker wake every interval.
+//
+// SetPaused does not wait for fn, so it may be called from fn and with
+// locks that fn takes (a bridge pauses its clock holding the lock its mix
+// takes). What it guarantees when it returns with on: no round that
+// begins afterwards calls fn until SetPaused(false). The worker's round
+// under way, if it looked at the tick before the pause, still calls fn
+// once: that call may be running when SetPaused returns, or even start
+// just after. A caller that must know fn has stopped uses Remove, which
+// waits for it.
 func (k *Tick) SetPaused(on bool) {
 	w := k.w
 	w.mu.Lock()

@@ -222,6 +222,11 @@ func (a *API) StartRecord(r RecordRequest, onFinish func(call.CallRecordResult))
 	return nil
 }
 
+// CauseCanceled is the Cause of the RecordCompleted of a Record canceled
+// once it began (ARI's DELETE of its live recording): canceled, with no
+// RecordURL, since a canceled recording's file and row are deleted.
+const CauseCanceled = "The recording was canceled: its file and catalog row were deleted"
+
 // recordFinished posts RecordCompleted, unless the catalog queued it with
 // the recording's final row (FinalNotices, queuedWithRow). A recording
 // canceled once it began has no final row (it is deleted); one that ended
@@ -253,6 +258,10 @@ func (a *API) recordFinished(r RecordRequest, name string, res call.CallRecordRe
 	case res.Recording.State == call.RecCanceled && !res.Began:
 		// Ended before it began: no file.
 		form.Set("Cause", catalog.DetailEndedBeforeStart)
+	case res.Recording.State == call.RecCanceled:
+		// Canceled once it began: its file and row are deleted, so
+		// there is nothing to download.
+		form.Set("Cause", CauseCanceled)
 	default:
 		form.Set("RecordURL", a.recordURL(res.Recording.Name, res.Path))
 	}

@@ -273,8 +273,10 @@ func TestRecordEndedBeforeItBegan(t *testing.T) {
 // (through ARI's DELETE of the live recording) has no final row (its row
 // and file are deleted, as any canceled recording's), and its
 // RecordCompleted (state canceled) is still sent, once, from this node:
-// the catalog has no row to queue it with. Against real SQLite and
-// PostgreSQL catalogs.
+// the catalog has no row to queue it with. It has the cause and no
+// RecordURL: the file it would download is gone. Before, it carried a
+// RecordURL to the deleted file. Against real SQLite and PostgreSQL
+// catalogs.
 func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
@@ -287,6 +289,10 @@ func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
 		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.url)
 		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
 		recording(t, site.m, row.Name)
+		file := filepath.Join(site.root, row.Name+".wav")
+		if _, err := os.Stat(file); err != nil {
+			t.Fatalf("the recording's file while it records: %v", err)
+		}
 		if err := site.m.CancelRecording(call.RecordingName(row.Name)); err != nil {
 			t.Fatal(err)
 		}
@@ -306,8 +312,12 @@ func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
 			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
 		}
 		if f := got[0]; f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) ||
-			f.Get("State") != string(call.RecCanceled) || f.Get("Format") != "wav" {
-			t.Fatalf("RecordCompleted %v; want the call's, state canceled", f)
+			f.Get("State") != string(call.RecCanceled) || f.Get("Format") != "wav" ||
+			f.Get("Cause") != CauseCanceled || f.Has("RecordURL") {
+			t.Fatalf("RecordCompleted %v; want the call's, state canceled, the cause, no RecordURL", f)
+		}
+		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the canceled recording's file: %v; want it deleted", err)
 		}
 	})
 }

@@ -452,21 +452,13 @@ func (s *Server) degraded(lr *liveRec, q *meta.Quality) {
 	defer cancel()
 	// After its start's in-progress callback (queued before the start
 	// answers, and the Sid known then), never before it.
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		sid := lr.sid
-		s.mu.Unlock()
-		if sid != "" {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			s.log.Error("twilio: degraded recording never started in the catalog; no callback", "name", lr.name)
-			return
-		case <-t.C:
-		}
+	ok := lr.awaitStart(ctx)
+	s.mu.Lock()
+	sid := lr.sid
+	s.mu.Unlock()
+	if !ok || sid == "" {
+		s.log.Error("twilio: degraded recording never started in the catalog; no callback", "name", lr.name)
+		return
 	}
 	rec, err := s.o.Catalog.Meta.RecordingByName(ctx, lr.name)
 	if err != nil {
@@ -482,42 +474,61 @@ func (s *Server) degraded(lr *liveRec, q *meta.Quality) {
 }
 
 // finished sends the final status of a recording once the catalog has it.
+// It waits, without polling, for the recording's start to settle (its Sid
+// known, its in-progress callback queued: startDone) and then for its
+// final row: the row is read once, and again only when the catalog says
+// it is done with the recording's end (catalog.Service.AwaitEnd), as when
+// the final write failed at the hangup and the catalog's retry wrote it.
 func (s *Server) finished(lr *liveRec) {
 	if lr.callback == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
+	if !lr.awaitStart(ctx) {
+		s.log.Error("twilio: recording's start never settled; no final status callback", "name", lr.name)
+		return
+	}
+	s.mu.Lock()
+	sid, kept := lr.sid, lr.kept
+	s.mu.Unlock()
+	if sid == "" {
+		s.log.Error("twilio: recording never started in the catalog; no final status callback", "name", lr.name)
+		return
+	}
+	// Asked before the read, so that a final write after it is not missed.
+	ended, stop := s.o.Catalog.AwaitEnd(lr.name)
+	defer stop()
 	for {
-		s.mu.Lock()
-		sid, kept := lr.sid, lr.kept
-		s.mu.Unlock()
-		if sid != "" {
-			rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
-			if err == nil && !rec.Status.Live() {
-				defer func() {
-					s.mu.Lock()
-					delete(s.held, sid)
-					s.mu.Unlock()
-				}()
-				if kept && s.queuedWithRow(ctx, sid) {
-					return
-				}
-				s.notify(lr, finalEvent(rec.Status), rec)
+		rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
+		switch {
+		case err == nil && !rec.Status.Live():
+			defer func() {
+				s.mu.Lock()
+				delete(s.held, sid)
+				s.mu.Unlock()
+			}()
+			if kept && s.queuedWithRow(ctx, sid) {
 				return
 			}
-			if err != nil && !errors.Is(err, meta.ErrNotFound) {
-				s.log.Error("twilio: recording status callback", "sid", sid, "err", err)
-				return
-			}
+			s.notify(lr, finalEvent(rec.Status), rec)
+			return
+		case err != nil && !errors.Is(err, meta.ErrNotFound):
+			s.log.Error("twilio: recording status callback", "sid", sid, "err", err)
+			return
+		case ended == nil:
+			// The catalog is done with its end and has no final row: the
+			// row was deleted (a canceled recording) or its final write
+			// failed in a way no retry mends.
+			s.log.Error("twilio: recording has no final row; no final status callback", "sid", sid, "err", err)
+			return
 		}
 		select {
+		case <-ended:
+			ended = nil // read once more
 		case <-ctx.Done():
 			s.log.Error("twilio: recording never completed in the catalog; no final status callback", "sid", sid)
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -63,6 +64,25 @@ type liveRec struct {
 	kept bool
 	// held: a callback went to the sender's memory (hold).
 	held bool
+	// startDone is closed once the start has settled (startRecording):
+	// its Sid known and its in-progress callback queued, or the start
+	// given up with no Sid. What follows the start (finished, degraded)
+	// waits on it. Nil for a liveRec that no start made (its Sid known).
+	startDone chan struct{}
+}
+
+// awaitStart waits until lr's start has settled (startDone) or ctx ends;
+// false when ctx ended first.
+func (lr *liveRec) awaitStart(ctx context.Context) bool {
+	if lr.startDone == nil {
+		return true
+	}
+	select {
+	case <-lr.startDone:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // runningLocked is the call's recordings started here that have not been
@@ -153,7 +173,8 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := NamePrefix + req.callSid + "/" + hex.EncodeToString(b[:])
-	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress", callback: cb}
+	lr := &liveRec{name: name, callSid: req.callSid, accountSid: acc.Sid, track: track, channels: 1, status: "in-progress", callback: cb,
+		startDone: make(chan struct{})}
 	if channels == "dual" {
 		lr.channels = 2
 	}
@@ -199,6 +220,7 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	})
 	if err != nil {
 		release()
+		close(lr.startDone) // (nothing recorded: nothing waits on it)
 		switch {
 		case errors.Is(err, call.ErrUnsupported):
 			s.writeError(w, fail(400, CodeInvalidParameter, "RecordingChannels=dual: %v", err))
@@ -213,10 +235,12 @@ func (s *Server) startRecording(w http.ResponseWriter, r *http.Request, req *req
 	}
 	rec, err := s.o.Catalog.Meta.RecordingByName(r.Context(), name)
 	if err != nil {
+		close(lr.startDone) // no Sid: finished has nothing to send
 		s.writeError(w, err)
 		return
 	}
 	s.started(r.Context(), lr, rec)
+	close(lr.startDone)
 	writeJSON(w, 201, s.callRecordingJSON(r, rec, lr))
 }
 

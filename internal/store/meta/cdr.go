@@ -126,26 +126,60 @@ func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err
 	return s.mapErr(tx.Commit(), "put recording "+r.Sid+" and its call's cdr")
 }
 
+// ClaimReleasingCDRs is implemented by the stores that can drop a
+// recording's name claim (ClaimRecordingName) in the statement that writes
+// its final row and its call's record (PostgreSQL): a cluster node's
+// recorded call then ends with one request to the database, not two.
+type ClaimReleasingCDRs interface {
+	// PutRecordingCDRReleasing is PutRecordingCDR that also drops node's
+	// claim on name, in the same statement. ok is false when the store
+	// cannot (SQLite: nothing was written; use PutRecordingCDR and
+	// ReleaseRecordingName). released is true when the statement ran (the
+	// claim is gone even when err is ErrConflict: the row belongs to
+	// another account).
+	PutRecordingCDRReleasing(ctx context.Context, r Recording, c CDR, name, node string) (ok, released bool, err error)
+}
+
+var _ ClaimReleasingCDRs = (*sqlStore)(nil)
+
+func (s *sqlStore) PutRecordingCDRReleasing(ctx context.Context, r Recording, c CDR, name, node string) (ok, released bool, err error) {
+	if s.recCDRRelease == "" {
+		return false, false, nil
+	}
+	if c.Sid == "" || c.ChannelID == "" {
+		return true, false, ErrInvalid
+	}
+	released, err = s.putRecordingCDRStmt(ctx, s.recCDRRelease, r, c, name, node)
+	return true, released, err
+}
+
 // putRecordingCDROne is PutRecordingCDR as one statement (recCDR).
 func (s *sqlStore) putRecordingCDROne(ctx context.Context, r Recording, c CDR) error {
+	_, err := s.putRecordingCDRStmt(ctx, s.recCDR, r, c)
+	return err
+}
+
+// putRecordingCDRStmt runs recCDR or recCDRRelease (extra: the claim's
+// name and node); ran is true when the statement ran.
+func (s *sqlStore) putRecordingCDRStmt(ctx context.Context, query string, r Recording, c CDR, extra ...any) (ran bool, err error) {
 	args, err := s.upsertArgs(r, time.Now())
 	if err != nil {
-		return err
+		return false, err
 	}
-	st, err := s.stmt(ctx, s.w, s.recCDR)
+	st, err := s.stmt(ctx, s.w, query)
 	if err != nil {
-		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+		return false, s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
 	}
-	res, err := st.ExecContext(ctx, append(args, s.cdrArgs(c)...)...)
+	res, err := st.ExecContext(ctx, append(append(args, s.cdrArgs(c)...), extra...)...)
 	if err != nil {
-		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+		return false, s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
+		return true, s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
 	} else if n == 0 {
-		return fmt.Errorf("%w: recording %s belongs to another account", ErrConflict, r.Sid)
+		return true, fmt.Errorf("%w: recording %s belongs to another account", ErrConflict, r.Sid)
 	}
-	return nil
+	return true, nil
 }
 
 func (s *sqlStore) ListCDRs(ctx context.Context, q CDRQuery) ([]CDR, int, error) {

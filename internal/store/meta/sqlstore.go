@@ -48,6 +48,9 @@ type sqlStore struct {
 	// SQLite): the recording's upsert and, only when it wrote the row, the
 	// call's CDR.
 	recCDR string
+	// recCDRRelease is recCDR that also drops the recording's name claim
+	// (PutRecordingCDRReleasing; empty on SQLite).
+	recCDRRelease string
 
 	// Statements run for every recording are prepared once per database
 	// (database/sql re-prepares them per connection as needed): preparing
@@ -123,6 +126,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)` + startSet)
 	if d.name == "postgres" {
 		s.recCDR = recordingCDRStatement(s.upsert, s.cdrPut)
+		s.recCDRRelease = releasingStatement(s.recCDR)
 	}
 	return s
 }
@@ -144,6 +148,17 @@ func recordingCDRStatement(upsert, cdrPut string) string {
 	cdr = strings.Replace(cdr, ") VALUES (", ") SELECT ", 1)
 	cdr = strings.Replace(cdr, last+")\nON CONFLICT", last+" FROM rec\nON CONFLICT", 1)
 	return "WITH rec AS (" + upsert + "\nRETURNING 1)\n" + cdr
+}
+
+// releasingStatement is recordingCDRStatement with the node's claim on the
+// recording's name (recording_claims, ClaimRecordingName) dropped in the
+// same statement: its two parameters follow the CDR's. A data-modifying
+// WITH runs whether or not the main statement reads it, so the claim goes
+// whatever the row's fate, as the separate DELETE after the final row did.
+func releasingStatement(recCDR string) string {
+	n := recUpsertArgs + cdrColCount
+	return strings.Replace(recCDR, "\nRETURNING 1)\n",
+		fmt.Sprintf("\nRETURNING 1),\nrel AS (DELETE FROM recording_claims WHERE name = $%d AND node = $%d)\n", n+1, n+2), 1)
 }
 
 // q rewrites a query for the dialect.
