@@ -710,8 +710,8 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.mu.Unlock()
 	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
-	if testBeforeAttach != nil {
-		testBeforeAttach(r)
+	if hook := testBeforeAttach.Load(); hook != nil {
+		(*hook)(r)
 	}
 	attached := false
 	if ch != nil && r.opts.Track == TrackOutbound {
@@ -764,8 +764,10 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 }
 
 // testBeforeAttach, set by tests only, runs in start just before the
-// recording attaches to its target.
-var testBeforeAttach func(r *LiveRecording)
+// recording attaches to its target. Atomic: the start of a recording that
+// ended while its file was being created goes on to this point after the
+// recording is done, so it may read the hook while a later test sets it.
+var testBeforeAttach atomic.Pointer[func(r *LiveRecording)]
 
 // waitAttached waits (at most d) until the recording is attached to its
 // target, so that audio mixed from then on is in the file, or has ended.
