@@ -108,6 +108,12 @@ func (r *LiveRecording) catalogStarted() error {
 	}
 	ctx, cancel := catalogCtx()
 	defer cancel()
+	if !r.opts.rowFirst {
+		// Nobody is answered after this row (only RecordingStarted
+		// waits for it): it may share its commit with other calls'
+		// rows (meta.WithCommitDelay).
+		ctx = meta.WithCommitDelay(ctx)
+	}
 	_, err := c.Started(ctx, r.catalogInfo("in-progress"))
 	if err != nil {
 		r.m.log.Error("catalog: recording start not recorded", "name", r.name, "err", err)
@@ -183,6 +189,9 @@ func (r *LiveRecording) catalogFinal(status string, endedBeforeStart bool) {
 		// does not make it is retried by the catalog's reconcile.
 		cancel()
 		ctx, cancel = context.WithTimeout(context.Background(), hangupCatalogTimeout)
+		// No API call waits for a hangup's row (its events do): it may
+		// share its commit with other calls' rows.
+		ctx = meta.WithCommitDelay(ctx)
 	}
 	defer cancel()
 	in := r.catalogInfo(status)

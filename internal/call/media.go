@@ -68,6 +68,14 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 	if cap(ch.pcm) < len(pkt.Payload) {
 		ch.pcm = make([]int16, len(pkt.Payload))
 	}
+	if len(taps) == 1 && (pkt.PayloadType == 0 || pkt.PayloadType == 8) && !ch.muteIn.Load() {
+		// The channel's only tap is a recording (the common case): it
+		// decodes the payload straight into its queue.
+		if t, ok := taps[0].tap.(*recordingTap); ok &&
+			t.r.pushPayload(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, pkt.PayloadType == 8, ch.media.Arrival(), ch.pcm) {
+			return
+		}
+	}
 	pcm := ch.pcm[:len(pkt.Payload)]
 	ts := pkt.Timestamp
 	switch {

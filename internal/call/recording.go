@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/event"
 	"github.com/tapedeck/tapedeck/internal/gopool"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
@@ -273,6 +274,7 @@ type LiveRecording struct {
 	pauseOpen   bool
 	pauseMono   time.Time
 	degraded    bool
+	gapsJudged  uint64 // meter.Gaps() when the loss was last judged
 	endedAt     time.Time
 	// The RTP session drops copies before they reach the recording:
 	// its duplicate counter, from dupBase at the start (dupAcc carries
@@ -698,6 +700,7 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	if ch != nil {
 		r.meter = recorder.NewMeter(audio.SampleRate)
+		r.gapsJudged = 0
 		r.dupBase = ch.media.Stats().Duplicates
 		r.dupLast = r.dupBase
 	}
@@ -707,8 +710,8 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 	}
 	r.mu.Unlock()
 	r.logger().Info("recording started", "name", r.name, "format", r.format.Name, "path", r.path, "target", r.target)
-	if testBeforeAttach != nil {
-		testBeforeAttach(r)
+	if hook := testBeforeAttach.Load(); hook != nil {
+		(*hook)(r)
 	}
 	attached := false
 	if ch != nil && r.opts.Track == TrackOutbound {
@@ -761,8 +764,10 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 }
 
 // testBeforeAttach, set by tests only, runs in start just before the
-// recording attaches to its target.
-var testBeforeAttach func(r *LiveRecording)
+// recording attaches to its target. Atomic: the start of a recording that
+// ended while its file was being created goes on to this point after the
+// recording is done, so it may read the hook while a later test sets it.
+var testBeforeAttach atomic.Pointer[func(r *LiveRecording)]
 
 // waitAttached waits (at most d) until the recording is attached to its
 // target, so that audio mixed from then on is in the file, or has ended.
@@ -963,12 +968,81 @@ func (r *LiveRecording) push(ssrc uint32, seq uint16, ts uint32, pcm []int16, no
 	if r.muted {
 		pcm = silentFrame(len(pcm)) // (r.silence is a stereo recording's buffer)
 	}
-	dropped := r.timeline.Stats().Dropped
+	r.placeLocked(ssrc, ts, pcm, now)
+}
+
+// placeLocked is push's second half, once the meter has counted the
+// packet: the timeline places the frame, then the limits are checked. It
+// unlocks r.mu.
+func (r *LiveRecording) placeLocked(ssrc uint32, ts uint32, pcm []int16, now time.Time) {
+	dropped := r.timeline.Dropped()
 	r.pushAt = now
 	r.timeline.Push(ssrc, ts, pcm, now, r.emit)
-	if r.timeline.Stats().Dropped != dropped {
+	if r.timeline.Dropped() != dropped {
 		r.meter.Late()
 	}
+	r.afterPushLocked()
+}
+
+// pushPayload is push for a G.711 packet (µ-law, or A-law when alaw) that
+// the channel has not decoded, when the recording is the channel's only
+// tap: the payload is decoded straight into the recording's queue when the
+// packet is the next in order (the common case), instead of into the
+// channel's buffer and copied from there. scratch (at least the payload's
+// length) is for the other cases, which go push's way. It reports false,
+// having done nothing, when the recording needs push (a muted or duplex
+// recording, one near its limit or that failed): the caller decodes and
+// calls push.
+func (r *LiveRecording) pushPayload(ssrc uint32, seq uint16, ts uint32, payload []byte, alaw bool, now time.Time, scratch []int16) bool {
+	if r.mixIn.Load() != nil {
+		return true // the bridge's mix feeds it (which has this frame too)
+	}
+	r.mu.Lock()
+	if r.state != RecRecording || r.writer == nil {
+		r.mu.Unlock()
+		return true
+	}
+	n := len(payload)
+	if r.meter == nil || r.muted || r.duplex != nil || r.cause != "" || r.maxSamples()-r.written < int64(n) {
+		r.mu.Unlock()
+		return false
+	}
+	if r.meter.Packet(ssrc, seq, ts, now) {
+		r.mu.Unlock() // a copy of a packet already placed
+		return true
+	}
+	if !r.timeline.PushInOrder(ssrc, ts, int64(n), now) {
+		pcm := scratch[:n]
+		codec.DecodeG711Sound(pcm, payload, alaw)
+		r.placeLocked(ssrc, ts, pcm, now)
+		return true
+	}
+	// The timeline would emit it at once (writeLocked, r.emit): decode it
+	// into the queue.
+	r.pushAt = now
+	if buf, ok := r.q.reserve(n); ok {
+		sound := codec.DecodeG711Sound(buf, payload, alaw)
+		r.hearLocked(buf)
+		if r.opts.MaxSilence > 0 {
+			for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
+				r.vad.Frame(buf[off : off+audio.FrameSamples])
+			}
+		}
+		r.q.commit(buf, sound)
+		r.written += int64(n)
+	} else {
+		// It does not fit unless it is silence: pushAudio decides.
+		pcm := scratch[:n]
+		codec.DecodeG711Sound(pcm, payload, alaw)
+		r.writeLocked(pcm)
+	}
+	r.afterPushLocked()
+	return true
+}
+
+// afterPushLocked ends push: the loss threshold and the limits. It unlocks
+// r.mu.
+func (r *LiveRecording) afterPushLocked() {
 	degraded := r.checkDegradedLocked(false)
 	stop, fail := r.checkLimitsLocked()
 	if stop || fail != "" {
@@ -997,8 +1071,20 @@ const minDegradedPackets = 50
 // checkDegradedLocked reports (once) that the loss passed the configured
 // threshold.
 func (r *LiveRecording) checkDegradedLocked(final bool) bool {
+	if r.degraded {
+		return false
+	}
+	// A channel recording's share lost only grows at a gap in its
+	// packets (Meter.Gaps): a packet that follows none needs no look,
+	// once the share at the last gap was judged.
+	gaps := uint64(0)
+	if r.meter != nil && !final {
+		if gaps = r.meter.Gaps(); gaps == r.gapsJudged {
+			return false
+		}
+	}
 	th := r.m.opts.DegradedLossPercent
-	if th <= 0 || r.degraded {
+	if th <= 0 {
 		return false
 	}
 	c, ok := r.lossLocked()
@@ -1007,6 +1093,9 @@ func (r *LiveRecording) checkDegradedLocked(final bool) bool {
 	}
 	if c.Expected == 0 || (!final && c.Expected < minDegradedPackets) {
 		return false
+	}
+	if r.meter != nil && !final {
+		r.gapsJudged = gaps
 	}
 	if float64(c.Lost)*100 > th*float64(c.Expected) {
 		r.degraded = true

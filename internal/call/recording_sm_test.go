@@ -251,14 +251,18 @@ func TestRecordCallEndsByHangupWhenItsCallHangsUpAtItsStart(t *testing.T) {
 	if err := r.m.AnswerCall(id); err != nil {
 		t.Fatal(err)
 	}
-	testBeforeAttach = func(rec *LiveRecording) {
+	hook := func(rec *LiveRecording) {
+		if rec.ch != ch {
+			return // a start left over from an earlier test
+		}
 		// The hangup's first step (Channel.hangup): the channel refuses
 		// new taps from now on.
 		rec.ch.mu.Lock()
 		rec.ch.hangingUp = true
 		rec.ch.mu.Unlock()
 	}
-	defer func() { testBeforeAttach = nil }()
+	testBeforeAttach.Store(&hook)
+	defer testBeforeAttach.Store(nil)
 	done := make(chan CallRecordResult, 1)
 	if _, err := r.m.RecordCall(id, CallRecordOptions{RecordOptions: RecordOptions{Name: "athangup", Format: "wav"},
 		OnFinish: func(res CallRecordResult) { done <- res }}); err != nil {

@@ -13,7 +13,22 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/rtp"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
+
+// untilEach waits until cond(i) holds for each i below n, polling every
+// millisecond until deadline; then it fails with msgf (which names i).
+func untilEach(t *testing.T, deadline time.Time, n int, cond func(i int) bool, msgf string) {
+	t.Helper()
+	for i := range n {
+		for !cond(i) {
+			if time.Now().After(deadline) {
+				t.Fatalf(msgf, i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
 
 // One pass syncs each file system once, however many recordings (and
 // directories on it) wrote; a pass with nothing written syncs nothing and
@@ -116,15 +131,8 @@ func TestWriterClockWakesAll(t *testing.T) {
 	if !c.tick() {
 		t.Fatal("tick with writers registered stopped the clock")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for i := range qs {
-		for ran[i].Load() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("writer %d did not run after the tick", i)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	untilEach(t, time.Now().Add(10*time.Second), len(qs), func(i int) bool { return ran[i].Load() > 0 },
+		"writer %d did not run after the tick")
 	for _, q := range qs {
 		c.remove(q)
 	}
@@ -219,14 +227,8 @@ func TestWriterPoolBlockedStepDelaysNoOther(t *testing.T) {
 		blocked[i].signal()
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for i := range blocked {
-		for runs[i].Load() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("blocked step %d never started: it waited for the others", i)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	untilEach(t, deadline, len(blocked), func(i int) bool { return runs[i].Load() > 0 },
+		"blocked step %d never started: it waited for the others")
 	blocked[0].signal() // while its step is blocked: once more after it
 	blocked[0].signal()
 	qs := make([]*recQueue, 20)
@@ -237,14 +239,8 @@ func TestWriterPoolBlockedStepDelaysNoOther(t *testing.T) {
 		qs[i].run = func() { ran[i].Add(1) }
 		qs[i].signal()
 	}
-	for i := range qs {
-		for ran[i].Load() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("recording %d's step waited for the blocked ones", i)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	untilEach(t, deadline, len(qs), func(i int) bool { return ran[i].Load() > 0 },
+		"recording %d's step waited for the blocked ones")
 	if n := runs[0].Load(); n != 1 {
 		t.Fatalf("the blocked step ran %d times before it returned", n)
 	}
@@ -383,18 +379,11 @@ func TestWriterClockRidesThePoller(t *testing.T) {
 		t.Fatal("the clock runs a ticker goroutine with a Poller")
 	}
 	c.remove(&q)
-	for {
+	testutil.Eventually(t, 10*time.Second, time.Millisecond, func() bool {
 		c.mu.Lock()
-		running := c.running
-		c.mu.Unlock()
-		if !running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the clock kept running with no writer")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return !c.running
+	}, "the clock kept running with no writer")
 }
 
 // The steps a clock tick asks for arm no rescue timer (a timer armed on
@@ -418,18 +407,12 @@ func TestClockTickArmsNoRescueTimer(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for { // a timer armed while they were handed out fires within writerStuck
+	// A timer armed while they were handed out fires within writerStuck.
+	testutil.Eventually(t, 10*time.Second, time.Millisecond, func() bool {
 		recWriters.mu.Lock()
-		armed := recWriters.armed
-		recWriters.mu.Unlock()
-		if !armed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the rescue timer stayed armed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer recWriters.mu.Unlock()
+		return !recWriters.armed
+	}, "the rescue timer stayed armed")
 	var c writerClock
 	c.mu.Lock()
 	c.running = true // no goroutine: the test ticks by hand

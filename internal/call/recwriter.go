@@ -149,6 +149,48 @@ func (q *recQueue) push(pcm []int16) bool {
 	return true
 }
 
+// reserve is push for audio the caller has not decoded yet: it extends
+// pending by n samples and returns them, with q.mu held, for the caller to
+// decode the audio into (saving the copy from a decode buffer); commit
+// then queues them and unlocks. When the audio would not fit it changes
+// nothing, does not lock, and returns false: the caller decodes the audio
+// elsewhere and calls pushAudio, which decides (silence never overflows).
+func (q *recQueue) reserve(n int) ([]int16, bool) {
+	q.mu.Lock()
+	end := len(q.pending) + n
+	if end > q.max && (end > q.hard || q.stuckLocked()) {
+		q.mu.Unlock()
+		return nil, false
+	}
+	if end > cap(q.pending) {
+		q.grow(end)
+	}
+	q.pending = q.pending[:end]
+	return q.pending[end-n:], true
+}
+
+// commit queues the samples reserve returned, filled: as pushAudio would,
+// all zeros as a gap (which takes no room), anything else as audio; sound
+// says whether any sample is not zero (the decoder found it). It unlocks
+// q.mu.
+func (q *recQueue) commit(pcm []int16, sound bool) {
+	if !sound {
+		q.pending = q.pending[:len(q.pending)-len(pcm)]
+		if k := len(q.gaps); k > 0 && q.gaps[k-1].at == len(q.pending) {
+			q.gaps[k-1].n += len(pcm)
+		} else {
+			q.gaps = append(q.gaps, recGap{at: len(q.pending), n: len(pcm)})
+		}
+		q.mu.Unlock()
+		return
+	}
+	half := len(q.pending) >= q.max/2
+	q.mu.Unlock()
+	if half {
+		q.signal()
+	}
+}
+
 // recGap is a run of n silent samples before pending[at:].
 type recGap struct{ at, n int }
 

@@ -90,6 +90,24 @@ func AlawDecode(b byte) int16 {
 	return alawToLinear[b]
 }
 
+// DecodeG711Sound is DecodeMulaw (DecodeAlaw when alaw) of len(src) code
+// words into dst (at least as long), reporting whether any decoded sample
+// is not zero: a frame that is all silence is found in the same pass.
+func DecodeG711Sound(dst []int16, src []byte, alaw bool) (sound bool) {
+	tbl := &mulawToLinear
+	if alaw {
+		tbl = &alawToLinear
+	}
+	dst = dst[:len(src)]
+	var or int16
+	for i, b := range src {
+		v := tbl[b]
+		dst[i] = v
+		or |= v
+	}
+	return or != 0
+}
+
 // DecodeMulaw expands the µ-law code words in src into dst and returns the
 // number of samples written, min(len(dst), len(src)). Elements of dst beyond
 // that count are left untouched.

@@ -463,3 +463,38 @@ func TestFrameEncodersExhaustive(t *testing.T) {
 		}
 	}
 }
+
+// DecodeG711Sound decodes as DecodeMulaw and DecodeAlaw do and finds a
+// frame that is all silence (µ-law's two zero codes) in the same pass.
+func TestDecodeG711Sound(t *testing.T) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	for _, alaw := range []bool{false, true} {
+		got, want := make([]int16, 256), make([]int16, 256)
+		if alaw {
+			DecodeAlaw(want, all)
+		} else {
+			DecodeMulaw(want, all)
+		}
+		if !DecodeG711Sound(got, all, alaw) {
+			t.Fatalf("alaw %v: a frame with sound reported silent", alaw)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("alaw %v: code %#x decoded to %d, want %d", alaw, i, got[i], want[i])
+			}
+		}
+	}
+	silent := []byte{0xFF, 0x7F, 0xFF}
+	if DecodeG711Sound(make([]int16, 3), silent, false) {
+		t.Fatal("µ-law silence reported as sound")
+	}
+	if !DecodeG711Sound(make([]int16, 3), []byte{0xFF, 0xFE, 0xFF}, false) {
+		t.Fatal("one sample of sound missed")
+	}
+	if !DecodeG711Sound(make([]int16, 2), []byte{0xD5, 0x55}, true) {
+		t.Fatal("A-law's quietest codes (not zero) reported silent")
+	}
+}

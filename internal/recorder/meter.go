@@ -30,6 +30,7 @@ type Meter struct {
 
 	doneExpected, doneReceived uint64 // closed stretches
 	dups, late                 uint64
+	gaps                       uint64 // packets that skipped sequence numbers
 
 	epoch      time.Time // first arrival: arrival times count from it
 	hasTransit bool
@@ -77,6 +78,9 @@ func (m *Meter) Packet(ssrc uint32, seq uint16, ts uint32, at time.Time) (dup bo
 		m.hasTransit = false
 		return m.Packet(ssrc, seq, ts, at)
 	case ext > m.max:
+		if ext-m.max > 1 {
+			m.gaps++
+		}
 		m.shift(ext - m.max)
 		m.max = ext
 	default:
@@ -85,6 +89,9 @@ func (m *Meter) Packet(ssrc uint32, seq uint16, ts uint32, at time.Time) (dup bo
 			return true
 		}
 		if ext < m.base {
+			if m.base-ext > 1 {
+				m.gaps++ // reordered before the first, with a hole
+			}
 			m.base = ext
 		}
 	}
@@ -93,6 +100,12 @@ func (m *Meter) Packet(ssrc uint32, seq uint16, ts uint32, at time.Time) (dup bo
 	m.jitterUpdate(ts, at)
 	return false
 }
+
+// Gaps counts the packets that left a hole in the sequence numbers (after
+// the highest, or before the lowest). Counts().Lost grows only with it: between two gaps each packet adds as
+// much to Expected as to Received (or only to Received: a late one), so
+// the share lost is highest right after a gap.
+func (m *Meter) Gaps() uint64 { return m.gaps }
 
 // Late counts a packet that arrived (and was counted by Packet) but too late
 // to be placed in the recording.

@@ -119,3 +119,22 @@ func BenchmarkMeterPacket(b *testing.B) {
 		m.Packet(1, uint16(i), uint32(i*160), t0.Add(time.Duration(i)*20*time.Millisecond))
 	}
 }
+
+// Gaps counts the packets after a hole in the sequence numbers, and the
+// loss grows only with it.
+func TestMeterGaps(t *testing.T) {
+	m := NewMeter(8000)
+	at := time.Unix(0, 0)
+	lost, gaps := int64(0), uint64(0)
+	for _, seq := range []uint16{1, 2, 3, 5, 6, 4, 6, 9, 10, 8, 11, 65535, 0, 1} {
+		m.Packet(7, seq, uint32(seq)*160, at)
+		c := m.Counts()
+		if c.Lost > lost && m.Gaps() == gaps {
+			t.Fatalf("seq %d: lost %d -> %d with no gap counted", seq, lost, c.Lost)
+		}
+		lost, gaps = c.Lost, m.Gaps()
+	}
+	if gaps != 3 {
+		t.Fatalf("%d gaps, want 3 (before 5 and 9, 65535 two below the first)", gaps)
+	}
+}

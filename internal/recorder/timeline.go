@@ -38,6 +38,19 @@ type heldPkt struct {
 // The slices passed to out are valid only during the call and must not be
 // modified.
 type Timeline struct {
+	// First, what an in-order packet touches (PushInOrder, Push's usual
+	// case): two cache lines, read for every packet of every call.
+	started     bool
+	ssrc        uint32
+	nheld       int
+	lastExt     int64 // highest unwrapped timestamp seen
+	offset      int64 // position = unwrapped timestamp + offset
+	emitted     int64
+	received    int64
+	lastArrival time.Time
+	lastLen     int64
+	stats       TimelineStats
+
 	rate       int64
 	window     time.Duration
 	winSamples int64
@@ -46,25 +59,17 @@ type Timeline struct {
 
 	ring  []int16 // samples by position & mask
 	mask  int64
-	held  [maxHeld]heldPkt // sorted by pos, not overlapping
-	nheld int
 	zeros []int16
 
-	started     bool
-	ssrc        uint32
-	lastExt     int64 // highest unwrapped timestamp seen
-	offset      int64 // position = unwrapped timestamp + offset
-	emitted     int64
-	lastArrival time.Time
-	lastLen     int64
-	// The wall-clock bound: the first packet's arrival and output position,
-	// the samples pushed since, and the margin for jitter.
+	// The wall-clock bound: the first packet's arrival and output position
+	// (received, above, counts the samples pushed since), and the margin
+	// for jitter.
 	wallStart time.Time
 	wallBase  int64
-	received  int64
 	slack     int64
 
-	stats TimelineStats
+	// held is last: an in-order packet touches none of it.
+	held [maxHeld]heldPkt // sorted by pos, not overlapping
 }
 
 // NewTimeline returns a Timeline for a clock rate (samples per second; the
@@ -185,6 +190,35 @@ func (t *Timeline) Push(ssrc uint32, ts uint32, pcm []int16, now time.Time, out 
 	t.nheld++
 	t.release(now, out)
 }
+
+// PushInOrder is Push for a packet whose samples the caller has not decoded
+// yet: when the packet (ssrc, RTP timestamp ts, n samples, arriving at now)
+// is the next in order with nothing held, it is accounted exactly as Push
+// would and PushInOrder returns true: the caller emits its n samples itself,
+// where Push would have passed them to out. Otherwise it changes nothing and
+// returns false, and the caller decodes the packet and calls Push. This lets
+// the media path decode a packet straight into its destination (a
+// recording's queue) instead of into a buffer that Push's out copies from.
+func (t *Timeline) PushInOrder(ssrc uint32, ts uint32, n int64, now time.Time) bool {
+	if !t.started || ssrc != t.ssrc || t.nheld != 0 || n <= 0 {
+		return false
+	}
+	ext := t.lastExt + int64(int32(ts-uint32(t.lastExt)))
+	if ext+t.offset != t.emitted {
+		return false
+	}
+	t.stats.Packets++
+	t.received += n
+	if ext > t.lastExt {
+		t.lastExt = ext
+	}
+	t.lastArrival, t.lastLen = now, n
+	t.emitted += n
+	return true
+}
+
+// Dropped is Stats().Dropped, without copying the counters.
+func (t *Timeline) Dropped() int64 { return t.stats.Dropped }
 
 // Advance emits held packets whose reorder wait has expired by now (call it
 // from a ticker when packets stop arriving).

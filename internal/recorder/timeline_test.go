@@ -376,3 +376,85 @@ func TestTimelineZeroAllocs(t *testing.T) {
 		t.Errorf("%v allocs per round", allocs)
 	}
 }
+
+// PushInOrder, tried before Push for every packet (the caller emitting the
+// packet itself when it returns true), gives exactly Push's output and
+// counters, through reordering, loss, copies, SSRC changes and jumps; and
+// it takes the in-order packets.
+func TestTimelinePushInOrderIsPush(t *testing.T) {
+	rng := uint64(12345)
+	rnd := func(n int) int {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return int(rng % uint64(n))
+	}
+	type pkt struct {
+		ssrc uint32
+		ts   uint32
+		sig  int64
+		n    int
+		dt   time.Duration
+	}
+	var pkts []pkt
+	ssrc, ts, sig := uint32(7), uint32(4000000000), int64(0)
+	for k := 0; k < 5000; k++ {
+		n := 160
+		if rnd(50) == 0 {
+			n = 80 + rnd(200)
+		}
+		p := pkt{ssrc, ts, sig, n, 20 * time.Millisecond}
+		switch r := rnd(100); {
+		case r < 3: // lost
+		case r < 6 && len(pkts) > 0: // swapped with the one before
+			pkts = append(pkts, pkts[len(pkts)-1])
+			pkts[len(pkts)-2] = p
+		case r < 8: // copied
+			pkts = append(pkts, p, p)
+		default:
+			pkts = append(pkts, p)
+		}
+		ts += uint32(n)
+		sig += int64(n)
+		switch rnd(400) {
+		case 0:
+			ssrc++
+			ts = uint32(rnd(1 << 30))
+		case 1:
+			ts += 200000 // a jump
+		case 2:
+			pkts[len(pkts)-1].dt = 300 * time.Millisecond // a stall
+		}
+	}
+	a, b := newTL(t), newTL(t)
+	var buf [400]int16
+	inOrder := 0
+	for _, p := range pkts {
+		a.now = a.now.Add(p.dt)
+		b.now = b.now.Add(p.dt)
+		a.tl.Push(p.ssrc, p.ts, tlPacket(buf[:p.n], p.sig), a.now, a.emit)
+		if b.tl.PushInOrder(p.ssrc, p.ts, int64(p.n), b.now) {
+			b.emit(tlPacket(buf[:p.n], p.sig))
+			inOrder++
+			continue
+		}
+		b.tl.Push(p.ssrc, p.ts, tlPacket(buf[:p.n], p.sig), b.now, b.emit)
+	}
+	a.tl.Flush(a.emit)
+	b.tl.Flush(b.emit)
+	if len(a.out) != len(b.out) {
+		t.Fatalf("%d samples out with PushInOrder, %d with Push", len(b.out), len(a.out))
+	}
+	for i := range a.out {
+		if a.out[i] != b.out[i] {
+			t.Fatalf("sample %d: %d with PushInOrder, %d with Push", i, b.out[i], a.out[i])
+		}
+	}
+	if a.tl.Stats() != b.tl.Stats() || a.tl.Emitted() != b.tl.Emitted() {
+		t.Fatalf("stats %+v with PushInOrder, %+v with Push", b.tl.Stats(), a.tl.Stats())
+	}
+	if inOrder < len(pkts)/2 {
+		t.Fatalf("PushInOrder took %d of %d packets", inOrder, len(pkts))
+	}
+	t.Logf("%d packets, %d in order, stats %+v", len(pkts), inOrder, a.tl.Stats())
+}

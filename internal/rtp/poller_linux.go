@@ -166,6 +166,11 @@ type batch struct {
 	ctrl   []byte
 	bufs   []byte
 	ctrlSz int
+	// dirty is how many headers the last recvmmsg filled in (it writes
+	// nothing to the others): only those need their lengths and flags
+	// set again. A socket's round reads a few datagrams, and setting all
+	// pollBatch headers touched 2 KB per socket per round.
+	dirty int
 }
 
 func newBatch() *batch {
@@ -175,6 +180,7 @@ func newBatch() *batch {
 		names:  make([]unix.RawSockaddrInet6, pollBatch),
 		bufs:   make([]byte, pollBatch*pollBufSize),
 		ctrlSz: unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))),
+		dirty:  pollBatch,
 	}
 	b.ctrl = make([]byte, pollBatch*b.ctrlSz)
 	for i := range b.hdrs {
@@ -479,7 +485,7 @@ func (w *pollWorker) round(round int) {
 type tick struct {
 	mu      sync.Mutex // held while fn runs
 	removed bool
-	paused  atomic.Bool // changed under the worker's mu (SetPaused)
+	paused  atomic.Bool // changed under the worker's mu (SetPaused); read by round without t.mu
 	every   int
 	phase   int
 	fn      func()
@@ -513,9 +519,16 @@ func (p *Poller) AddTick(period time.Duration, fn func()) *Tick {
 // without removing the tick. A worker whose ticks are all paused sleeps
 // through the read interval as one without ticks: a bridge that forwards
 // its parties' frames as they arrive (and whose tick would find nothing
-// to do) does not make its worker wake every interval. When it returns
-// with on, fn will not start again until it is resumed (a call in
-// progress may finish).
+// to do) does not make its worker wake every interval.
+//
+// SetPaused does not wait for fn, so it may be called from fn and with
+// locks that fn takes (a bridge pauses its clock holding the lock its mix
+// takes). What it guarantees when it returns with on: no round that
+// begins afterwards calls fn until SetPaused(false). The worker's round
+// under way, if it looked at the tick before the pause, still calls fn
+// once: that call may be running when SetPaused returns, or even start
+// just after. A caller that must know fn has stopped uses Remove, which
+// waits for it.
 func (k *Tick) SetPaused(on bool) {
 	w := k.w
 	w.mu.Lock()
@@ -630,12 +643,13 @@ func (r *Registration) drainLocked() {
 func (b *batch) read(m *member) {
 	fd := m.sock.fd
 	for {
-		for i := range b.hdrs {
+		for i := range b.hdrs[:b.dirty] {
 			h := &b.hdrs[i].Hdr
 			h.Namelen = uint32(unsafe.Sizeof(b.names[i]))
 			h.SetControllen(b.ctrlSz)
 			h.Flags = 0
 		}
+		b.dirty = 0
 		// Raw: with MSG_DONTWAIT recvmmsg never blocks, so the scheduler
 		// need not know. Through Syscall6 each read entered its syscall
 		// state, and the first one after the node had been idle woke the
@@ -650,6 +664,7 @@ func (b *batch) read(m *member) {
 			return // EAGAIN: empty; anything else: try again next round
 		}
 		n := int(r)
+		b.dirty = min(n+1, len(b.hdrs))
 		for i := range n {
 			h := &b.hdrs[i].Hdr
 			if h.Flags&unix.MSG_TRUNC != 0 {

@@ -533,36 +533,52 @@ func TestPollerWithoutTickWakesPerReadInterval(t *testing.T) {
 	}
 }
 
-// A tick added while the worker sleeps through a read interval (here an
-// hour long) runs at once, on the interval's schedule; removed, the
-// worker goes back to sleeping per read interval (counted against the
-// rounds of a busy poller beside it, not slept for).
-func TestPollerTickAddedDuringSlowSleep(t *testing.T) {
+// hourlyReader is a one-worker poller (5 ms interval) with one socket read
+// once an hour: without a tick to run, its worker sleeps through the read
+// interval.
+func hourlyReader(t *testing.T) (*Poller, *pollWorker) {
+	t.Helper()
 	p, err := NewPoller(5*time.Millisecond, time.Hour, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	w := p.workers[0]
+	t.Cleanup(p.Close)
 	r, err := p.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Remove()
-	waitFor(t, func() bool { return w.slowSleeps.Load() == 1 })
-	var ticks atomic.Int64
-	k := p.AddTick(5*time.Millisecond, func() { ticks.Add(1) })
-	waitFor(t, func() bool { return ticks.Load() >= 10 })
-	k.Remove()
-	waitFor(t, func() bool { return w.slowSleeps.Load() == 2 })
+	t.Cleanup(r.Remove)
+	return p, p.workers[0]
+}
+
+// intervalsPass waits until n intervals (5 ms) have passed, counted on the
+// rounds of a busy poller beside the one under test, not slept for.
+func intervalsPass(t *testing.T, n int64) {
+	t.Helper()
 	busy := newPoller(t, 1)
 	rb, err := busy.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rb.Remove()
-	wakes, from := w.wakes.Load(), busy.workers[0].rounds.Load()
-	waitFor(t, func() bool { return busy.workers[0].rounds.Load() >= from+20 })
+	from := busy.workers[0].rounds.Load()
+	waitFor(t, func() bool { return busy.workers[0].rounds.Load() >= from+n })
+}
+
+// A tick added while the worker sleeps through a read interval (here an
+// hour long) runs at once, on the interval's schedule; removed, the
+// worker goes back to sleeping per read interval (counted against the
+// rounds of a busy poller beside it, not slept for).
+func TestPollerTickAddedDuringSlowSleep(t *testing.T) {
+	p, w := hourlyReader(t)
+	waitFor(t, func() bool { return w.slowSleeps.Load() == 1 })
+	var ticks atomic.Int64
+	k := p.AddTick(5*time.Millisecond, func() { ticks.Add(1) })
+	waitFor(t, func() bool { return ticks.Load() >= 10 })
+	k.Remove()
+	waitFor(t, func() bool { return w.slowSleeps.Load() == 2 })
+	wakes := w.wakes.Load()
+	intervalsPass(t, 20)
 	if n := w.wakes.Load() - wakes; n != 0 {
 		t.Fatalf("without its tick the worker woke %d times in 20 intervals (read interval 1 h)", n)
 	}
@@ -573,17 +589,7 @@ func TestPollerTickAddedDuringSlowSleep(t *testing.T) {
 // clock must not wake it every interval); resumed, the tick runs again on
 // the interval's schedule, and a paused tick can be removed.
 func TestPollerPausedTickSleeps(t *testing.T) {
-	p, err := NewPoller(5*time.Millisecond, time.Hour, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	w := p.workers[0]
-	r, err := p.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Remove()
+	p, w := hourlyReader(t)
 	var ticks atomic.Int64
 	k := p.AddTick(5*time.Millisecond, func() { ticks.Add(1) })
 	waitFor(t, func() bool { return ticks.Load() >= 5 })
@@ -593,14 +599,8 @@ func TestPollerPausedTickSleeps(t *testing.T) {
 		t.Fatal("Paused() false after SetPaused(true)")
 	}
 	waitFor(t, func() bool { return w.slowSleeps.Load() > sleeps })
-	busy := newPoller(t, 1)
-	rb, err := busy.Add(listenLoopback(t), func([]byte, netip.AddrPort, time.Time) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rb.Remove()
-	wakes, ran, from := w.wakes.Load(), ticks.Load(), busy.workers[0].rounds.Load()
-	waitFor(t, func() bool { return busy.workers[0].rounds.Load() >= from+20 })
+	wakes, ran := w.wakes.Load(), ticks.Load()
+	intervalsPass(t, 20)
 	if n, m := w.wakes.Load()-wakes, ticks.Load()-ran; n != 0 || m != 0 {
 		t.Fatalf("with its only tick paused the worker woke %d times and ran the tick %d times in 20 intervals (read interval 1 h)", n, m)
 	}
@@ -613,6 +613,71 @@ func TestPollerPausedTickSleeps(t *testing.T) {
 	if n := w.active.Load(); n != 0 {
 		t.Fatalf("%d active ticks after the only one was removed", n)
 	}
+}
+
+// SetPaused keeps the guarantee its comment states, no more: it does not
+// wait for fn (called while fn runs, from another goroutine or from fn
+// itself, it returns), and once it has returned no later round calls fn,
+// though the worker keeps running rounds (for another tick); the call
+// under way finishes. Resumed, fn runs again.
+func TestTickSetPausedGuarantee(t *testing.T) {
+	p := newPoller(t, 1)
+	var calls, others atomic.Int64
+	var block, pauseSelf atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	letGo := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(letGo) // (a failure below must not leave the worker blocked in fn)
+	var k atomic.Pointer[Tick]
+	k.Store(p.AddTick(5*time.Millisecond, func() {
+		calls.Add(1)
+		if block.CompareAndSwap(true, false) {
+			entered <- struct{}{}
+			<-release
+		}
+		if pauseSelf.CompareAndSwap(true, false) {
+			k.Load().SetPaused(true)
+		}
+	}))
+	// Another tick keeps the worker running a round every interval.
+	p.AddTick(5*time.Millisecond, func() { others.Add(1) })
+	waitFor(t, func() bool { return calls.Load() >= 3 })
+	noLaterCall := func(what string) {
+		t.Helper()
+		n, from := calls.Load(), others.Load()
+		waitFor(t, func() bool { return others.Load() >= from+10 })
+		if m := calls.Load(); m != n {
+			t.Fatalf("%s: fn ran %d times in the 10 rounds after, want none", what, m-n)
+		}
+	}
+
+	// From another goroutine while fn runs: it returns without waiting.
+	block.Store(true)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fn never ran")
+	}
+	paused := make(chan struct{})
+	go func() { k.Load().SetPaused(true); close(paused) }()
+	select {
+	case <-paused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SetPaused(true) waited for the fn running on the worker")
+	}
+	letGo()
+	noLaterCall("paused while fn ran")
+
+	// Resumed, it runs again; paused from fn itself, it returns and fn
+	// runs no more.
+	k.Load().SetPaused(false)
+	n := calls.Load()
+	waitFor(t, func() bool { return calls.Load() >= n+3 })
+	pauseSelf.Store(true)
+	waitFor(t, func() bool { return k.Load().Paused() })
+	noLaterCall("paused from fn")
+	k.Load().SetPaused(false)
+	n = calls.Load()
+	waitFor(t, func() bool { return calls.Load() >= n+3 })
 }
 
 // dueIn agrees with round's test, (round+phase)%every == 0, for every

@@ -2,16 +2,13 @@ package ozeki
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +24,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
+	"github.com/tapedeck/tapedeck/internal/testutil/sqlitetest"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -44,28 +42,10 @@ type finalStore struct {
 // tests of the API packages are).
 func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 	t.Run("sqlite", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "tapedeck.db")
-		st, err := meta.OpenSQLite(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		exec := func(q string) {
-			t.Helper()
-			if _, err := db.Exec(q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-		refuseOn := func(table string) {
-			exec(`CREATE TRIGGER ` + table + `_refused BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, '` + table + ` refused by the test'); END`)
-		}
-		allowOn := func(table string) { exec(`DROP TRIGGER ` + table + `_refused`) }
-		f(t, finalStore{st: st, refuseOn: refuseOn, allowOn: allowOn,
+		db := sqlitetest.Open(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+		refuseOn := func(table string) { db.Refuse(t, table, "INSERT") }
+		allowOn := func(table string) { db.Allow(t, table, "INSERT") }
+		f(t, finalStore{st: db.Store, refuseOn: refuseOn, allowOn: allowOn,
 			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
 	t.Run("postgres", func(t *testing.T) {
@@ -95,39 +75,6 @@ func withFinalStores(t *testing.T, f func(t *testing.T, fs finalStore)) {
 		f(t, finalStore{st: st, refuseOn: refuseOn, allowOn: allowOn,
 			refuse: func() { refuseOn("webhook_outbox") }, allow: func() { allowOn("webhook_outbox") }})
 	})
-}
-
-// finishedURLReceiver is a FinishedUrl on loopback that keeps every form
-// it receives.
-type finishedURLReceiver struct {
-	mu    sync.Mutex
-	forms []url.Values
-	url   string
-}
-
-func newFinishedURLReceiver(t *testing.T) *finishedURLReceiver {
-	r := &finishedURLReceiver{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		f, _ := url.ParseQuery(string(b))
-		r.mu.Lock()
-		r.forms = append(r.forms, f)
-		r.mu.Unlock()
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	r.url = "http://" + l.Addr().String() + "/done"
-	return r
-}
-
-func (r *finishedURLReceiver) got() []url.Values {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]url.Values(nil), r.forms...)
 }
 
 // ozekiNode is one run of a node: its catalog, webhook sender and API over
@@ -337,15 +284,15 @@ func checkRecordCompleted(t *testing.T, f url.Values, callID, reason string) {
 func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		recv := newFinishedURLReceiver(t)
+		recv := testutil.NewFormReceiver(t, "/done")
 		site := newFinalSite(t)
 		defer site.close()
 		m := site.m
 
 		n1 := site.node(t, fs.st, "n1", false)
 		ch := site.call(t, "final-killed")
-		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.url)
-		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
+		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.URL)
+		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.URL)
 		recording(t, m, row.Name)
 
 		// The final write is refused; the node then dies.
@@ -368,24 +315,24 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.Got()) >= 1 },
 			"RecordCompleted of the killed run never delivered; logs:\n%s", n2.logs.String())
 		settled, err := fs.st.RecordingBySid(ctx, row.Sid)
 		if err != nil || settled.Status != meta.StatusRecovered || settled.EndReason != catalog.EndInterrupted {
 			t.Fatalf("the settled row: %+v %v", settled, err)
 		}
-		checkRecordCompleted(t, recv.got()[0], string(ch.ID), catalog.EndInterrupted)
+		checkRecordCompleted(t, recv.Got()[0], string(ch.ID), catalog.EndInterrupted)
 
 		// A recording that ends normally, on the restarted node.
 		ch2 := site.call(t, "final-hangup")
-		ozekiRecord(t, site.srv.URL, string(ch2.ID), recv.url)
-		row2 := liveRow(t, fs.st, "n1", string(ch2.ID), recv.url)
+		ozekiRecord(t, site.srv.URL, string(ch2.ID), recv.URL)
+		row2 := liveRow(t, fs.st, "n1", string(ch2.ID), recv.URL)
 		recording(t, m, row2.Name)
 		if err := m.Hangup(ch2.ID, call.CauseNormalClearing); err != nil {
 			t.Fatal(err)
 		}
 		n2.api.Wait(10 * time.Second)
-		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 2 },
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.Got()) >= 2 },
 			"RecordCompleted never delivered; logs:\n%s", n2.logs.String())
 		final, err := fs.st.RecordingBySid(ctx, row2.Sid)
 		if err != nil || final.Status.Live() || final.EndReason != call.EndHangup {
@@ -394,7 +341,7 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 		if _, has, err := fs.st.(meta.StatusCallbacks).StatusCallback(ctx, row2.Sid); err != nil || has {
 			t.Fatalf("the callback is still kept (%v, %v): RecordCompleted was not queued with the row", has, err)
 		}
-		checkRecordCompleted(t, recv.got()[1], string(ch2.ID), call.EndHangup)
+		checkRecordCompleted(t, recv.Got()[1], string(ch2.ID), call.EndHangup)
 
 		// Exactly once each: everything queued is delivered, nothing more
 		// arrives.
@@ -406,7 +353,7 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 			t.Fatal(err)
 		}
 		n2.sender.Close()
-		if got := recv.got(); len(got) != 2 {
+		if got := recv.Got(); len(got) != 2 {
 			t.Fatalf("%d RecordCompleted delivered, want 2 (one per recording): %v", len(got), got)
 		}
 	})
@@ -426,7 +373,7 @@ func TestRecordCompletedQueuedWithTheRow(t *testing.T) {
 func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		recv := newFinishedURLReceiver(t)
+		recv := testutil.NewFormReceiver(t, "/done")
 		var aliveFront atomic.Pointer[API]
 		aliveSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { aliveFront.Load().ServeHTTP(w, r) }))
 		defer aliveSrv.Close()
@@ -439,8 +386,8 @@ func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 		gone := goneSite.node(t, fs.st, "gone", true)
 		defer gone.cat.Close()
 		ch := goneSite.call(t, "final-lost")
-		ozekiRecord(t, goneSite.srv.URL, string(ch.ID), recv.url)
-		row := liveRow(t, fs.st, "gone", string(ch.ID), recv.url)
+		ozekiRecord(t, goneSite.srv.URL, string(ch.ID), recv.URL)
+		row := liveRow(t, fs.st, "gone", string(ch.ID), recv.URL)
 		recording(t, mGone, row.Name)
 		if err := fs.st.(meta.Outbox).Heartbeat(ctx, "gone", time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
@@ -453,9 +400,9 @@ func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.Got()) >= 1 },
 			"the lost node's RecordCompleted never delivered; logs:\n%s", alive.logs.String())
-		f := recv.got()[0]
+		f := recv.Got()[0]
 		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) || f.Get("Reason") != catalog.EndInterrupted ||
 			f.Get("State") != "failed" || !strings.Contains(f.Get("Cause"), "gone") || f.Get("RecordURL") != "" {
 			t.Fatalf("the lost node's RecordCompleted: %v", f)
@@ -486,7 +433,7 @@ func TestRecordCompletedOfLostNodeOnce(t *testing.T) {
 		}
 		alive.sender.Close()
 		gone.sender.Close()
-		if got := recv.got(); len(got) != 1 {
+		if got := recv.Got(); len(got) != 1 {
 			t.Fatalf("%d RecordCompleted delivered, want exactly one: %v", len(got), got)
 		}
 	})

@@ -2,21 +2,17 @@ package ozeki
 
 import (
 	"context"
-	"database/sql"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/sqlitetest"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -25,29 +21,11 @@ import (
 // is not lost: it reaches the FinishedUrl once the lock is released,
 // exactly once.
 func TestRecordCompletedNotLostWhenCatalogLocked(t *testing.T) {
-	var mu sync.Mutex
-	var got []url.Values
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		f, _ := url.ParseQuery(string(b))
-		mu.Lock()
-		got = append(got, f)
-		mu.Unlock()
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	recv := testutil.NewFormReceiver(t, "/done")
+	count := func() int { return len(recv.Got()) }
 
-	path := filepath.Join(t.TempDir(), "tapedeck.db")
-	st, err := meta.OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	db := sqlitetest.Open(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+	st := db.Store
 	allow, err := netguard.Parse([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +38,7 @@ func TestRecordCompletedNotLostWhenCatalogLocked(t *testing.T) {
 	a := New(Options{Webhook: sender, Log: log})
 
 	// Another connection holds the write lock.
-	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
+	conn, err := db.Raw.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +48,7 @@ func TestRecordCompletedNotLostWhenCatalogLocked(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	a.notify(ctx, "RecordCompleted", "c-locked", "http://"+l.Addr().String()+"/done",
+	a.notify(ctx, "RecordCompleted", "c-locked", recv.URL,
 		url.Values{"NotificationName": {"RecordCompleted"}, "CallId": {"c-locked"}})
 	if strings.Contains(logs.String(), "ozeki: notification not queued") {
 		t.Fatalf("dropped: %s", logs.String())
@@ -96,8 +69,7 @@ func TestRecordCompletedNotLostWhenCatalogLocked(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Fatalf("delivered %d times, want once", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := recv.Got()
 	if got[0].Get("CallId") != "c-locked" {
 		t.Fatalf("form %v", got[0])
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,16 +32,12 @@ import (
 func TestRecordAnswersAfterItsRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		recv := newFinishedURLReceiver(t)
-		site := newFinalSite(t)
-		defer site.close()
+		site, n, recv := oneNode(t, fs)
 		m, root := site.m, site.root
-		n := site.node(t, fs.st, "n1", false)
-		defer n.close()
 		ch := site.call(t, "rowfirst")
 		record := func() Response {
 			t.Helper()
-			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
+			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.URL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,8 +60,8 @@ func TestRecordAnswersAfterItsRow(t *testing.T) {
 		if rows, err := fs.st.InProgress(ctx, "n1", 10); err != nil || len(rows) != 0 {
 			t.Fatalf("rows after the refused row: %v %v", rows, err)
 		}
-		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.got()) != 0 {
-			t.Fatalf("notifications after the refused row: %d queued, %d received (%v)", pending, len(recv.got()), err)
+		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.Got()) != 0 {
+			t.Fatalf("notifications after the refused row: %d queued, %d received (%v)", pending, len(recv.Got()), err)
 		}
 		if _, err := m.Channel(ch.ID); err != nil {
 			t.Fatalf("the call after the refused row: %v", err)
@@ -79,29 +76,54 @@ func TestRecordAnswersAfterItsRow(t *testing.T) {
 			t.Fatalf("rows when Record answered: %v %v; want its row", rows, err)
 		}
 		cb, has, err := fs.st.(meta.StatusCallbacks).StatusCallback(ctx, rows[0].Sid)
-		if err != nil || !has || cb.URL != recv.url || cb.Kind != RecordCompleted {
+		if err != nil || !has || cb.URL != recv.URL || cb.Kind != RecordCompleted {
 			t.Fatalf("the callback kept with the row when Record answered: %+v %v %v", cb, has, err)
 		}
 		if err := m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
 			t.Fatal(err)
 		}
-		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
+		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.Got()) >= 1 },
 			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
-		checkRecordCompleted(t, recv.got()[0], string(ch.ID), call.EndHangup)
+		checkRecordCompleted(t, recv.Got()[0], string(ch.ID), call.EndHangup)
 	})
 }
 
-// heldStarts is a node's real catalog whose first-row writes (Started)
-// wait until the test lets each go, telling it the recording's name.
-type heldStarts struct {
-	*catalog.Service
+// oneNode is the set-up of a test with one node, n1, on a new site: the
+// site, the node (its sender started) and a FinishedUrl receiver. The
+// node and the site are closed when t ends, before the store.
+func oneNode(t *testing.T, fs finalStore) (*finalSite, *ozekiNode, *testutil.FormReceiver) {
+	t.Helper()
+	recv := testutil.NewFormReceiver(t, "/done")
+	site := newFinalSite(t)
+	t.Cleanup(site.close)
+	n := site.node(t, fs.st, "n1", false)
+	t.Cleanup(n.close)
+	return site, n, recv
+}
+
+// hold is a catalog step that waits until the test lets it go on
+// (goOn), telling it the recording's name first.
+type hold struct {
 	names chan string
 	goOn  chan struct{}
 }
 
-func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error) {
-	h.names <- in.Name
+func newHold() hold { return hold{names: make(chan string, 1), goOn: make(chan struct{})} }
+
+func (h hold) wait(name string) {
+	h.names <- name
 	<-h.goOn
+}
+
+// heldStarts is a node's real catalog whose first-row writes (Started)
+// are held.
+type heldStarts struct {
+	*catalog.Service
+	hold
+}
+
+func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error) {
+	h.wait(in.Name)
 	return h.Service.Started(ctx, in)
 }
 
@@ -109,14 +131,64 @@ func (h heldStarts) Started(ctx context.Context, in catalog.Info) (string, error
 // first row.
 type heldClaims struct {
 	*catalog.Service
-	names chan string
-	goOn  chan struct{}
+	hold
 }
 
 func (h heldClaims) ClaimName(ctx context.Context, name string, failIfStored bool) error {
-	h.names <- name
-	<-h.goOn
+	h.wait(name)
 	return h.Service.ClaimName(ctx, name, failIfStored)
+}
+
+// hangUpWhileHeld sends a Record of a new call id on the site, whose
+// catalog step h holds it; once h has the recording's name it hangs the
+// call up, waits until the recording has left the live set, and lets h
+// go on. It returns the recording's name and the Record's answer. never
+// says what failed when h never gets the name.
+func hangUpWhileHeld(t *testing.T, site *finalSite, h hold, id call.ChannelID, finishedURL, never string) (name, answer string) {
+	t.Helper()
+	ch := site.call(t, id)
+	answered := make(chan string, 1)
+	go func() {
+		b, err := sendRecord(site.srv.URL, string(ch.ID), finishedURL)
+		if err != nil {
+			answered <- err.Error()
+			return
+		}
+		answered <- string(b)
+	}()
+	select {
+	case name = <-h.names:
+	case <-time.After(10 * time.Second):
+		t.Fatal(never)
+	}
+	if err := site.m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
+		_, err := site.m.LiveRecording(call.RecordingName(name))
+		return errors.Is(err, call.ErrNotFound)
+	}, "the hangup never ended the queued recording")
+	close(h.goOn)
+	return name, <-answered
+}
+
+// deliveredOnce waits until node n has delivered a RecordCompleted to recv
+// and its outbox is empty, closes n's sender and returns the one
+// delivered (failing unless exactly one was).
+func deliveredOnce(t *testing.T, fs finalStore, n *ozekiNode, recv *testutil.FormReceiver) url.Values {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.Got()) >= 1 },
+		"RecordCompleted never delivered; logs:\n%s", n.logs.String())
+	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
+		n, err := fs.st.(meta.Outbox).PendingCount(context.Background(), "n1")
+		return err == nil && n == 0
+	}, "the outbox never drained")
+	n.sender.Close()
+	got := recv.Got()
+	if len(got) != 1 {
+		t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
+	}
+	return got[0]
 }
 
 // TestRecordEndedBeforeItsRow: a Record whose call hangs up before its
@@ -129,46 +201,19 @@ func (h heldClaims) ClaimName(ctx context.Context, name string, failIfStored boo
 func TestRecordEndedBeforeItsRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		recv := newFinishedURLReceiver(t)
-		site := newFinalSite(t)
-		defer site.close()
-		n := site.node(t, fs.st, "n1", false)
-		defer n.close()
-		held := heldClaims{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
+		site, n, recv := oneNode(t, fs)
+		held := heldClaims{Service: n.cat, hold: newHold()}
 		site.m.SetCatalog(held)
-		ch := site.call(t, "rowfirst-gone")
-		answered := make(chan string, 1)
-		go func() {
-			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
-			if err != nil {
-				answered <- err.Error()
-				return
-			}
-			answered <- string(b)
-		}()
-		var name string
-		select {
-		case name = <-held.names:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the Record's name was never claimed")
-		}
-		if err := site.m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
-			t.Fatal(err)
-		}
-		testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
-			_, err := site.m.LiveRecording(call.RecordingName(name))
-			return errors.Is(err, call.ErrNotFound)
-		}, "the hangup never ended the queued recording")
-		close(held.goOn)
-		if b := <-answered; !strings.Contains(b, "<Code>601</Code>") {
+		name, b := hangUpWhileHeld(t, site, held.hold, "rowfirst-gone", recv.URL, "the Record's name was never claimed")
+		if !strings.Contains(b, "<Code>601</Code>") {
 			t.Fatalf("Record: %s; want 601 (the call ended before its row)", b)
 		}
 		n.api.Wait(10 * time.Second)
 		if row, err := fs.st.RecordingByName(ctx, name); !errors.Is(err, meta.ErrNotFound) {
 			t.Fatalf("a row for the Record that answered 601: %+v %v", row, err)
 		}
-		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.got()) != 0 {
-			t.Fatalf("notifications for the Record that answered 601: %d queued, %d received (%v)", pending, len(recv.got()), err)
+		if pending, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1"); err != nil || pending != 0 || len(recv.Got()) != 0 {
+			t.Fatalf("notifications for the Record that answered 601: %d queued, %d received (%v)", pending, len(recv.Got()), err)
 		}
 		// Its name is not left claimed (a shared catalog's claim made as
 		// the recording ended is dropped): another node can take it.
@@ -195,42 +240,14 @@ func TestRecordEndedBeforeItsRow(t *testing.T) {
 func TestRecordEndedBeforeItBegan(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		recv := newFinishedURLReceiver(t)
-		site := newFinalSite(t)
-		defer site.close()
-		m, root := site.m, site.root
-		n := site.node(t, fs.st, "n1", false)
-		defer n.close()
-		held := heldStarts{Service: n.cat, names: make(chan string, 1), goOn: make(chan struct{})}
-		m.SetCatalog(held)
-		ch := site.call(t, "rowfirst-early")
-
-		answered := make(chan string, 1)
-		go func() {
-			b, err := sendRecord(site.srv.URL, string(ch.ID), recv.url)
-			if err != nil {
-				answered <- err.Error()
-				return
-			}
-			answered <- string(b)
-		}()
-		var name string
-		select {
-		case name = <-held.names:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the Record's first row was never written")
-		}
+		site, n, recv := oneNode(t, fs)
+		held := heldStarts{Service: n.cat, hold: newHold()}
+		site.m.SetCatalog(held)
 		// The call hangs up while the row is being written: the
 		// recording ends (it leaves the live set) before it began.
-		if err := m.Hangup(ch.ID, call.CauseNormalClearing); err != nil {
-			t.Fatal(err)
-		}
-		testutil.Eventually(t, 10*time.Second, 2*time.Millisecond, func() bool {
-			_, err := m.LiveRecording(call.RecordingName(name))
-			return errors.Is(err, call.ErrNotFound)
-		}, "the hangup never ended the queued recording")
-		close(held.goOn)
-		if b := <-answered; !strings.Contains(b, "<Code>200</Code>") {
+		const id = "rowfirst-early"
+		name, b := hangUpWhileHeld(t, site, held.hold, id, recv.URL, "the Record's first row was never written")
+		if !strings.Contains(b, "<Code>200</Code>") {
 			t.Fatalf("Record: %s; want 200 (its row was written)", b)
 		}
 		n.api.Wait(10 * time.Second)
@@ -243,25 +260,14 @@ func TestRecordEndedBeforeItBegan(t *testing.T) {
 			row.EndReason != call.EndHangup || row.Duration != 0 || row.Size != 0 {
 			t.Fatalf("the row: %+v; want absent (%q), reason hangup, nothing recorded", row, catalog.DetailEndedBeforeStart)
 		}
-		if _, err := os.Stat(filepath.Join(root, name+".wav")); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(site.root, name+".wav")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("the file of a recording that never began: %v", err)
 		}
 		if _, has, err := fs.st.(meta.StatusCallbacks).StatusCallback(ctx, row.Sid); err != nil || has {
 			t.Fatalf("the callback is still kept (%v, %v): RecordCompleted was not queued with the row", has, err)
 		}
-		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
-			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
-		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
-			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
-			return err == nil && n == 0
-		}, "the outbox never drained")
-		n.sender.Close()
-		got := recv.got()
-		if len(got) != 1 {
-			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
-		}
-		f := got[0]
-		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) || f.Get("Duration") != "0" ||
+		f := deliveredOnce(t, fs, n, recv)
+		if f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != id || f.Get("Duration") != "0" ||
 			f.Get("Format") != "wav" || f.Get("Reason") != call.EndHangup || f.Get("State") != "canceled" ||
 			f.Get("Cause") != catalog.DetailEndedBeforeStart || f.Has("RecordURL") {
 			t.Fatalf("RecordCompleted %v; want duration 0, reason hangup, state canceled, the cause, no RecordURL", f)
@@ -280,14 +286,10 @@ func TestRecordEndedBeforeItBegan(t *testing.T) {
 func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		recv := newFinishedURLReceiver(t)
-		site := newFinalSite(t)
-		defer site.close()
-		n := site.node(t, fs.st, "n1", false)
-		defer n.close()
+		site, n, recv := oneNode(t, fs)
 		ch := site.call(t, "rowfirst-canceled")
-		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.url)
-		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.url)
+		ozekiRecord(t, site.srv.URL, string(ch.ID), recv.URL)
+		row := liveRow(t, fs.st, "n1", string(ch.ID), recv.URL)
 		recording(t, site.m, row.Name)
 		file := filepath.Join(site.root, row.Name+".wav")
 		if _, err := os.Stat(file); err != nil {
@@ -300,18 +302,7 @@ func TestRecordCanceledOnceBegunCompletes(t *testing.T) {
 		if got, err := fs.st.RecordingByName(ctx, row.Name); !errors.Is(err, meta.ErrNotFound) {
 			t.Fatalf("the canceled recording's row: %+v %v; want it deleted", got, err)
 		}
-		testutil.Eventually(t, 20*time.Second, 10*time.Millisecond, func() bool { return len(recv.got()) >= 1 },
-			"RecordCompleted never delivered; logs:\n%s", n.logs.String())
-		testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
-			n, err := fs.st.(meta.Outbox).PendingCount(ctx, "n1")
-			return err == nil && n == 0
-		}, "the outbox never drained")
-		n.sender.Close()
-		got := recv.got()
-		if len(got) != 1 {
-			t.Fatalf("%d RecordCompleted delivered, want 1: %v", len(got), got)
-		}
-		if f := got[0]; f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) ||
+		if f := deliveredOnce(t, fs, n, recv); f.Get("NotificationName") != RecordCompleted || f.Get("CallId") != string(ch.ID) ||
 			f.Get("State") != string(call.RecCanceled) || f.Get("Format") != "wav" ||
 			f.Get("Cause") != CauseCanceled || f.Has("RecordURL") {
 			t.Fatalf("RecordCompleted %v; want the call's, state canceled, the cause, no RecordURL", f)

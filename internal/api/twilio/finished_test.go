@@ -2,15 +2,11 @@ package twilio
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +36,37 @@ func (c *countedReads) Recording(ctx context.Context, accountSid, sid string) (m
 	return c.Store.Recording(ctx, accountSid, sid)
 }
 
+// recordableCall is a real call (an external media channel, id) on a new
+// call manager that records under root into the catalog cat, with the
+// catalog's default account; its calls are hung up when t ends.
+func recordableCall(t *testing.T, cat *catalog.Service, log *slog.Logger, root, id string) (meta.Account, *call.Manager, call.ChannelJSON, string) {
+	t.Helper()
+	acc, err := cat.DefaultAccount(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := testutil.FreeUDPPortRange(t, 20)
+	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := event.NewBus(id)
+	bus.Register(event.NewSubscriber(id, 1<<10, false), nil)
+	m := call.NewManager(call.Options{Bus: bus, Ports: ports, Logger: log, RecordingsDir: root})
+	t.Cleanup(func() { m.HangupAll(call.CauseNormalClearing) })
+	m.SetCatalog(cat)
+	ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: id, ExternalHost: "127.0.0.1:9", Format: "ulaw",
+		ChannelID: call.ChannelID(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callSid, err := m.Var(ch.ID, "CALLSID")
+	if err != nil || callSid == "" {
+		t.Fatalf("the call's CallSid: %q %v", callSid, err)
+	}
+	return acc, m, ch, callSid
+}
+
 // TestFinishedWaitsForTheFinalRow: a recording started through the API
 // whose final row cannot be written at the hangup (a trigger refuses the
 // catalog's writes to the recordings table) has its final status sent once
@@ -55,22 +82,8 @@ func TestFinishedWaitsForTheFinalRow(t *testing.T) {
 	db := sqlitetest.Open(t, filepath.Join(dir, "tapedeck.db"))
 	st := &countedReads{Store: db.Store, StatusCallbacks: db.Store.(meta.StatusCallbacks), FinalRows: db.Store.(meta.FinalRows)}
 
-	var mu sync.Mutex
-	var got []url.Values
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		f, _ := url.ParseQuery(string(b))
-		mu.Lock()
-		got = append(got, f)
-		mu.Unlock()
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	received := func() []url.Values { mu.Lock(); defer mu.Unlock(); return append([]url.Values(nil), got...) }
+	recv := testutil.NewFormReceiver(t, "/status")
+	received := recv.Got
 
 	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
@@ -83,34 +96,12 @@ func TestFinishedWaitsForTheFinalRow(t *testing.T) {
 	defer sender.Close()
 	root := filepath.Join(dir, "rec")
 	cat := &catalog.Service{Meta: st, Root: root, Node: "n1", Log: log, NoticesQueued: sender.Wake}
-	acc, err := cat.DefaultAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo, hi := testutil.FreeUDPPortRange(t, 20)
-	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus := event.NewBus("finished")
-	bus.Register(event.NewSubscriber("finished", 1<<10, false), nil)
-	m := call.NewManager(call.Options{Bus: bus, Ports: ports, Logger: log, RecordingsDir: root})
-	defer m.HangupAll(call.CauseNormalClearing)
-	m.SetCatalog(cat)
+	acc, m, ch, callSid := recordableCall(t, cat, log, root, "finished")
 	s := New(Options{Catalog: cat, Logger: log, Calls: m})
 	s.SetWebhook(sender)
 	cat.FinalNotices = s.FinalNotices // as the server wires it
-	ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "finished", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-		ChannelID: "finished"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	callSid, err := m.Var(ch.ID, "CALLSID")
-	if err != nil || callSid == "" {
-		t.Fatalf("the call's CallSid: %q %v", callSid, err)
-	}
 
-	form := url.Values{"RecordingStatusCallback": {"http://" + l.Addr().String() + "/status"},
+	form := url.Values{"RecordingStatusCallback": {recv.URL},
 		"RecordingStatusCallbackEvent": {"in-progress completed absent"}}
 	req := httptest.NewRequest("POST", "/2010-04-01/Accounts/"+acc.Sid+"/Calls/"+callSid+"/Recordings.json",
 		strings.NewReader(form.Encode()))

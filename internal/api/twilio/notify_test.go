@@ -2,21 +2,16 @@ package twilio
 
 import (
 	"context"
-	"database/sql"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/sqlitetest"
 	"github.com/tapedeck/tapedeck/internal/webhook"
 )
 
@@ -28,29 +23,11 @@ func TestStatusCallbackNotLostWhenCatalogLocked(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds the catalog locked past the callback's 10 s deadline")
 	}
-	var mu sync.Mutex
-	var got []url.Values
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		f, _ := url.ParseQuery(string(b))
-		mu.Lock()
-		got = append(got, f)
-		mu.Unlock()
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+	recv := testutil.NewFormReceiver(t, "/done")
+	count := func() int { return len(recv.Got()) }
 
-	path := filepath.Join(t.TempDir(), "tapedeck.db")
-	st, err := meta.OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	db := sqlitetest.Open(t, filepath.Join(t.TempDir(), "tapedeck.db"))
+	st := db.Store
 	allow, err := netguard.Parse([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -63,12 +40,7 @@ func TestStatusCallbackNotLostWhenCatalogLocked(t *testing.T) {
 	s := New(Options{Logger: log})
 	s.SetWebhook(sender)
 
-	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
+	conn, err := db.Raw.Conn(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +49,7 @@ func TestStatusCallbackNotLostWhenCatalogLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	lr := &liveRec{sid: "RE1", callSid: "CA-locked", accountSid: "AC1", track: "both", channels: 1,
-		callback: &callback{url: "http://" + l.Addr().String() + "/status", method: "POST",
+		callback: &callback{url: recv.URL, method: "POST",
 			events: map[string]bool{"completed": true}, base: "http://tapedeck"}}
 	rec := meta.Recording{Sid: "RE1", AccountSid: "AC1", Status: meta.StatusCompleted, Duration: 3, StartTime: time.Now()}
 	done := make(chan struct{})
@@ -103,8 +75,7 @@ func TestStatusCallbackNotLostWhenCatalogLocked(t *testing.T) {
 		return err == nil && n == 0
 	}, "not settled")
 	sender.Close()
-	mu.Lock()
-	defer mu.Unlock()
+	got := recv.Got()
 	if len(got) != 1 || got[0].Get("CallSid") != "CA-locked" || got[0].Get("RecordingStatus") != "completed" {
 		t.Fatalf("received %v, want the completed callback once", got)
 	}

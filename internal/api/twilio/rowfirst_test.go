@@ -2,7 +2,6 @@ package twilio
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -12,12 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tapedeck/tapedeck/internal/call"
 	"github.com/tapedeck/tapedeck/internal/catalog"
-	"github.com/tapedeck/tapedeck/internal/event"
-	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
-	"github.com/tapedeck/tapedeck/internal/testutil"
+	"github.com/tapedeck/tapedeck/internal/testutil/sqlitetest"
 )
 
 // TestStartAnswersWithItsRow: a recording start (POST
@@ -32,44 +28,13 @@ import (
 // five seconds.
 func TestStartAnswersWithItsRow(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "tapedeck.db")
-	st, err := meta.OpenSQLite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := sqlitetest.Open(t, filepath.Join(dir, "tapedeck.db"))
+	st := db.Store
 	root := filepath.Join(dir, "rec")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cat := &catalog.Service{Meta: st, Root: root, Log: log}
 	ctx := context.Background()
-	acc, err := cat.DefaultAccount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo, hi := testutil.FreeUDPPortRange(t, 20)
-	ports, err := rtp.NewPorts("127.0.0.1", lo, hi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus := event.NewBus("rowfirst")
-	bus.Register(event.NewSubscriber("rowfirst", 1<<10, false), nil)
-	m := call.NewManager(call.Options{Bus: bus, Ports: ports, Logger: log, RecordingsDir: root})
-	defer m.HangupAll(call.CauseNormalClearing)
-	m.SetCatalog(cat)
-	ch, err := m.ExternalMedia(call.ExternalMediaOptions{App: "rowfirst", ExternalHost: "127.0.0.1:9", Format: "ulaw",
-		ChannelID: "rowfirst"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	callSid, err := m.Var(ch.ID, "CALLSID")
-	if err != nil || callSid == "" {
-		t.Fatalf("the call's CallSid: %q %v", callSid, err)
-	}
+	acc, m, _, callSid := recordableCall(t, cat, log, root, "rowfirst")
 	s := New(Options{Catalog: cat, Logger: log, Calls: m})
 	start := func() (int, []byte) {
 		t.Helper()
@@ -92,9 +57,7 @@ func TestStartAnswersWithItsRow(t *testing.T) {
 		return l
 	}
 
-	if _, err := db.Exec(`CREATE TRIGGER recordings_refused BEFORE INSERT ON recordings BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
-		t.Fatal(err)
-	}
+	db.Refuse(t, "recordings", "INSERT")
 	code, body := start()
 	if code != 503 {
 		t.Fatalf("a start with the catalog refusing its row: %d %s; want 503", code, body)
@@ -106,9 +69,7 @@ func TestStartAnswersWithItsRow(t *testing.T) {
 		t.Fatalf("rows after the refused row: %v %v", rows, err)
 	}
 
-	if _, err := db.Exec(`DROP TRIGGER recordings_refused`); err != nil {
-		t.Fatal(err)
-	}
+	db.Allow(t, "recordings", "INSERT")
 	code, body = start()
 	if code != 201 {
 		t.Fatalf("start: %d %s", code, body)

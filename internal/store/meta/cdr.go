@@ -108,22 +108,15 @@ func (s *sqlStore) PutRecordingCDR(ctx context.Context, r Recording, c CDR) (err
 	if err != nil {
 		return s.mapErr(err, "cdr")
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return s.mapErr(err, "put recording "+r.Sid+" and its call's cdr")
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+	return s.writeTx(ctx, "put recording "+r.Sid+" and its call's cdr", func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.putRow(ctx, tx, r, time.Now()); err != nil {
+			return err
 		}
-	}()
-	if err := s.putRow(ctx, tx, r, time.Now()); err != nil {
-		return err
-	}
-	if _, err := tx.StmtContext(ctx, cst).ExecContext(ctx, s.cdrArgs(c)...); err != nil {
-		return s.mapErr(err, "cdr")
-	}
-	return s.mapErr(tx.Commit(), "put recording "+r.Sid+" and its call's cdr")
+		if _, err := tx.StmtContext(ctx, cst).ExecContext(ctx, s.cdrArgs(c)...); err != nil {
+			return s.mapErr(err, "cdr")
+		}
+		return nil
+	})
 }
 
 // ClaimReleasingCDRs is implemented by the stores that can drop a

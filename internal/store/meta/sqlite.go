@@ -128,6 +128,7 @@ func OpenSQLite(path string, opts ...Option) (Store, error) {
 		_, _ = w.ExecContext(ctx, "PRAGMA optimize")
 		return errors.Join(r.Close(), w.Close())
 	})
+	st.group = newCommitGroup(w, groupWindow)
 	if err := st.seedFeatures(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)

@@ -66,6 +66,10 @@ type sqlStore struct {
 	pingMu    sync.Mutex
 	pingConn  *sql.Conn
 	pingTaken time.Time
+
+	// group shares commits between recorded calls' row writes (SQLite;
+	// nil elsewhere): group.go.
+	group *commitGroup
 }
 
 type stmtKey struct {
@@ -546,7 +550,16 @@ func (s *sqlStore) put(ctx context.Context, ex execer, query string, r Recording
 }
 
 func (s *sqlStore) PutRecording(ctx context.Context, r Recording) error {
-	return s.putRow(ctx, nil, r, time.Now())
+	if s.group == nil {
+		return s.putRow(ctx, nil, r, time.Now())
+	}
+	// Prepared before the transaction (rowStmts).
+	if _, _, err := s.rowStmts(ctx); err != nil {
+		return s.mapErr(err, "put recording "+r.Sid)
+	}
+	return s.writeTx(ctx, "put recording "+r.Sid, func(ctx context.Context, tx *sql.Tx) error {
+		return s.putRow(ctx, tx, r, time.Now())
+	})
 }
 
 // narrowUpdate is the upsert of an existing row whose indexed columns keep
@@ -681,10 +694,22 @@ func (s *sqlStore) StartRecording(ctx context.Context, r Recording) (string, tim
 	}
 	var sid string
 	var created dbTime
-	if err := st.QueryRowContext(ctx, append(args[:recColCount:recColCount], cb)...).Scan(&sid, &created); errors.Is(err, sql.ErrNoRows) {
-		return "", time.Time{}, fmt.Errorf("%w: recording %q belongs to another account", ErrConflict, r.Name)
-	} else if err != nil {
-		return "", time.Time{}, s.mapErr(err, "start recording "+r.Sid)
+	insert := func(ctx context.Context, st *sql.Stmt) error {
+		err := st.QueryRowContext(ctx, append(args[:recColCount:recColCount], cb)...).Scan(&sid, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: recording %q belongs to another account", ErrConflict, r.Name)
+		}
+		return s.mapErr(err, "start recording "+r.Sid)
+	}
+	if s.group != nil {
+		err = s.group.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return insert(ctx, tx.StmtContext(ctx, st))
+		})
+	} else {
+		err = insert(ctx, st)
+	}
+	if err != nil {
+		return "", time.Time{}, err
 	}
 	return sid, created.t, nil
 }

@@ -1,0 +1,327 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/gopool"
+)
+
+// Group commit (SQLite). A recorded call writes two rows: its recording's
+// live row when it starts and its final row with the call's CDR when it
+// hangs up. Each was a transaction of its own, and each commit appends to
+// the WAL one frame per page it changed: the table's and every index's
+// (13 pages for a live row: the recordings table has eleven indexes). Rows
+// written together sit together — the same right-most leaves of the table
+// and of its date-ordered indexes, the same account count — so one commit
+// for several calls' rows writes those pages once: with the rows of three
+// calls per commit a call's rows cost about 12 pages instead of 27, and
+// their commits a third (RESULTS.md, cat13).
+//
+// Writes go through commitGroup.do. A write that its caller lets wait
+// (WithCommitDelay: a hangup's final row, a dialplan recording's live row,
+// which nobody is answered after) waits up to the window for others to
+// share its commit, but only while such writes are arriving (the previous
+// one came within the window); any other write commits at once, taking
+// along whatever is waiting. Each write of a shared commit runs in a
+// savepoint of its own: one that fails is rolled back alone and returns its
+// error, the others commit. A write returns once its commit is done: a row
+// is as durable as before when its caller hears of it.
+
+// commitDelayKey marks a context whose write may wait for others.
+type commitDelayKey struct{}
+
+// WithCommitDelay returns a context under which a catalog write of a
+// recording's row may wait (on SQLite, at most the store's group-commit
+// window, 40 ms) for other calls' rows to share its commit. Use it for
+// writes that nothing is answered after at once (a hangup's final row, a
+// recording's live row that no API call waits for); the others commit at
+// once.
+func WithCommitDelay(ctx context.Context) context.Context {
+	return context.WithValue(ctx, commitDelayKey{}, true)
+}
+
+// CommitDelayed reports whether ctx comes from WithCommitDelay.
+func CommitDelayed(ctx context.Context) bool {
+	v, _ := ctx.Value(commitDelayKey{}).(bool)
+	return v
+}
+
+// groupWindow is how long a write that may wait waits for others at most.
+// At loadgen's 50 calls a second (a call's start or end every 20 ms) it
+// gathers two or three rows per commit; the hangup's events
+// (RecordingFinished, StasisEnd, ChannelDestroyed) wait as long.
+const groupWindow = 40 * time.Millisecond
+
+// groupMax bounds the writes of one commit.
+const groupMax = 32
+
+type commitJob struct {
+	ctx    context.Context
+	run    func(ctx context.Context, tx *sql.Tx) error
+	linger bool
+	at     time.Time
+	err    error
+	done   chan struct{}
+}
+
+type commitGroup struct {
+	db     *sql.DB
+	window time.Duration
+
+	mu      sync.Mutex
+	jobs    []*commitJob
+	eager   int       // queued jobs that do not wait
+	leading bool      // a leader is running commits
+	last    time.Time // when the previous job arrived
+	wake    chan struct{}
+
+	// commits counts the transactions committed (tests).
+	commits int64
+
+	// The savepoint statements, prepared once (by the leader, before its
+	// transaction: the writer connection is then the transaction's).
+	sp, rollback, release *sql.Stmt
+}
+
+// prepare prepares the savepoint statements if they are not yet.
+func (g *commitGroup) prepare(ctx context.Context) error {
+	if g.release != nil {
+		return nil
+	}
+	var err error
+	if g.sp, err = g.db.PrepareContext(ctx, "SAVEPOINT w"); err != nil {
+		return err
+	}
+	if g.rollback, err = g.db.PrepareContext(ctx, "ROLLBACK TO w"); err != nil {
+		return err
+	}
+	g.release, err = g.db.PrepareContext(ctx, "RELEASE w")
+	return err
+}
+
+func newCommitGroup(db *sql.DB, window time.Duration) *commitGroup {
+	return &commitGroup{db: db, window: window, wake: make(chan struct{}, 1)}
+}
+
+// do runs fn in a write transaction, possibly shared with other writes,
+// and returns fn's error or the commit's. Statements fn uses must be
+// prepared before do (tx.StmtContext): the writer connection is the
+// transaction's.
+func (g *commitGroup) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	j := &commitJob{ctx: ctx, run: fn, at: time.Now(), done: make(chan struct{})}
+	g.mu.Lock()
+	j.linger = g.window > 0 && CommitDelayed(ctx) && j.at.Sub(g.last) < g.window
+	g.last = j.at
+	g.jobs = append(g.jobs, j)
+	if !j.linger {
+		g.eager++
+	}
+	if !j.linger || len(g.jobs) >= groupMax {
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
+	}
+	lead := !g.leading
+	g.leading = true
+	g.mu.Unlock()
+	if lead {
+		// The caller commits (no hand-over when nothing else is
+		// queued); once its own write is done, a kept goroutine
+		// commits what came meanwhile.
+		if g.lead(j) {
+			gopool.Go(func() { g.lead(nil) })
+		}
+	}
+	<-j.done
+	return j.err
+}
+
+// lead commits batches until the queue is empty, or (own != nil) until
+// own is done: it then reports whether jobs are left to lead.
+func (g *commitGroup) lead(own *commitJob) (more bool) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		g.mu.Lock()
+		for len(g.jobs) > 0 && g.eager == 0 && len(g.jobs) < groupMax {
+			wait := time.Until(g.jobs[0].at.Add(g.window))
+			if wait <= 0 {
+				break
+			}
+			g.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			select {
+			case <-timer.C:
+			case <-g.wake:
+				timer.Stop() // (no stale tick is delivered after Stop)
+			}
+			g.mu.Lock()
+		}
+		if len(g.jobs) == 0 {
+			g.leading = false
+			g.mu.Unlock()
+			return false
+		}
+		n := min(len(g.jobs), groupMax)
+		batch := append([]*commitJob(nil), g.jobs[:n]...)
+		g.jobs = append(g.jobs[:0], g.jobs[n:]...)
+		for _, j := range batch {
+			if !j.linger {
+				g.eager--
+			}
+		}
+		// A wake-up for jobs of this batch is spent.
+		select {
+		case <-g.wake:
+		default:
+		}
+		g.mu.Unlock()
+		g.commit(batch)
+		if own != nil && isDone(own) {
+			g.mu.Lock()
+			more = len(g.jobs) > 0
+			if !more {
+				g.leading = false
+			}
+			g.mu.Unlock()
+			return more
+		}
+	}
+}
+
+func isDone(j *commitJob) bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// commit runs batch in one transaction (each job in a savepoint when there
+// are several) and tells each job its result.
+func (g *commitGroup) commit(batch []*commitJob) {
+	live := batch[:0:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			close(j.done)
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The transaction ends by the earliest of its writers' deadlines (a
+	// hangup's write waits at most its own), and is not canceled by one
+	// writer going away.
+	ctx := context.WithoutCancel(live[0].ctx)
+	var dl time.Time
+	for _, j := range live {
+		if d, ok := j.ctx.Deadline(); ok && (dl.IsZero() || d.Before(dl)) {
+			dl = d
+		}
+	}
+	cancel := context.CancelFunc(func() {})
+	if !dl.IsZero() {
+		ctx, cancel = context.WithDeadline(ctx, dl)
+	}
+	defer cancel()
+	finish := func(err error) {
+		for _, j := range live {
+			if err != nil && j.err == nil {
+				j.err = err
+			}
+			close(j.done)
+		}
+	}
+	if len(live) > 1 {
+		if err := g.prepare(ctx); err != nil {
+			finish(fmt.Errorf("meta(sqlite): savepoints: %w", err))
+			return
+		}
+	}
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		finish(fmt.Errorf("meta(sqlite): begin: %w", err))
+		return
+	}
+	if len(live) == 1 {
+		j := live[0]
+		if j.err = j.run(ctx, tx); j.err != nil {
+			_ = tx.Rollback()
+			finish(nil)
+			return
+		}
+		finish(commitErr(tx.Commit()))
+		g.count()
+		return
+	}
+	sp, rollback, release := tx.StmtContext(ctx, g.sp), tx.StmtContext(ctx, g.rollback), tx.StmtContext(ctx, g.release)
+	for _, j := range live {
+		if _, err := sp.ExecContext(ctx); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("meta(sqlite): savepoint: %w", err))
+			return
+		}
+		if j.err = j.run(ctx, tx); j.err != nil {
+			if _, err := rollback.ExecContext(ctx); err != nil {
+				_ = tx.Rollback()
+				finish(errors.Join(errors.New("meta(sqlite): the shared commit was lost"), err))
+				return
+			}
+		}
+		if _, err := release.ExecContext(ctx); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("meta(sqlite): release: %w", err))
+			return
+		}
+	}
+	finish(commitErr(tx.Commit()))
+	g.count()
+}
+
+func commitErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("meta(sqlite): commit: %w", err)
+	}
+	return nil
+}
+
+// writeTx runs fn in a write transaction: on SQLite through the commit
+// group (shared with other writes; see WithCommitDelay), elsewhere alone.
+func (s *sqlStore) writeTx(ctx context.Context, what string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.group != nil {
+		return s.group.do(ctx, fn)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.mapErr(err, what)
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return s.mapErr(tx.Commit(), what)
+}
+
+func (g *commitGroup) count() {
+	g.mu.Lock()
+	g.commits++
+	g.mu.Unlock()
+}
