@@ -633,6 +633,9 @@ func ifExistsMode(s string) (recorder.IfExists, error) {
 // start answers the channel if needed, plays the beep, opens the file and
 // attaches the recording to the channel's media.
 func (r *LiveRecording) start(mode recorder.IfExists) {
+	if hook := testStartReturned.Load(); hook != nil {
+		defer (*hook)(r)
+	}
 	ch := r.ch
 	// Without a beep the recording is attached before the answer, so the
 	// caller's first packet is in the file.
@@ -744,6 +747,24 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.finish(RecDone) // the target went away meanwhile
 		return
 	}
+	// A stop or cancel that came while the file was being created found
+	// the recording started but not yet attached: its detach took nothing
+	// off. The recording is done: off its target again, and no
+	// RecordingStarted after its end.
+	r.mu.Lock()
+	ended, sentDetach := r.finished, r.sentDetach
+	r.mu.Unlock()
+	if ended {
+		if sentDetach != nil {
+			sentDetach()
+		}
+		if ch != nil {
+			ch.detach(r)
+		} else {
+			r.br.detachRecording(r)
+		}
+		return
+	}
 	if r.attached != nil {
 		close(r.attached)
 	}
@@ -768,6 +789,9 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 // ended while its file was being created goes on to this point after the
 // recording is done, so it may read the hook while a later test sets it.
 var testBeforeAttach atomic.Pointer[func(r *LiveRecording)]
+
+// testStartReturned, set by tests only, runs when start returns.
+var testStartReturned atomic.Pointer[func(r *LiveRecording)]
 
 // waitAttached waits (at most d) until the recording is attached to its
 // target, so that audio mixed from then on is in the file, or has ended.

@@ -282,3 +282,49 @@ func TestRecordCallEndsByHangupWhenItsCallHangsUpAtItsStart(t *testing.T) {
 		t.Fatalf("reason %q, want %q: the call hung up", res.Reason, EndHangup)
 	}
 }
+
+// TestRecordingStoppedAsItAttaches: a recording stopped while its file was
+// being created (its start goes on to attach it after the stop has ended
+// it) does not stay attached to its channel, and announces no
+// RecordingStarted after its RecordingFinished. Before, the stop found it
+// started but not yet attached and took nothing off: the start then
+// attached the finished recording, which tapped the call until it hung
+// up, and announced it started.
+func TestRecordingStoppedAsItAttaches(t *testing.T) {
+	r := newRig(t)
+	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+	stop := func(rec *LiveRecording) {
+		if rec.ch == ch { // (not a start left over from an earlier test)
+			rec.Stop()
+		}
+	}
+	returned := make(chan struct{})
+	done := func(rec *LiveRecording) {
+		if rec.ch == ch {
+			close(returned)
+		}
+	}
+	testBeforeAttach.Store(&stop)
+	defer testBeforeAttach.Store(nil)
+	testStartReturned.Store(&done)
+	defer testStartReturned.Store(nil)
+	rec, err := ch.Record(RecordOptions{Name: "stopped-at-attach", Format: "wav"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the recording's start never returned")
+	}
+	select {
+	case <-rec.Done():
+	default:
+		t.Fatal("the recording stopped as it attached is not done")
+	}
+	if ch.recording() {
+		t.Fatal("the stopped recording taps the channel")
+	}
+	r.ev.expect("RecordingFinished")
+	r.ev.none("RecordingStarted")
+}
