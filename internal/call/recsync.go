@@ -2,6 +2,7 @@ package call
 
 import (
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +29,18 @@ import (
 type recSyncer struct {
 	interval time.Duration
 	log      *slog.Logger
-	// syncFS syncs the file system holding dir (syncfs(2) on Linux);
-	// tests replace it.
-	syncFS func(dir string) error
+	// syncFS syncs the file system holding the open directory d
+	// (syncfs(2) on Linux); tests replace it.
+	syncFS func(d *os.File) error
+
+	// dirs holds the directories marked in the last pass open, with their
+	// file system's id, so that a pass costs one syncfs per file system
+	// and no stat, open and close of each directory (syscalls that also
+	// woke the runtime's monitor off the wake-up grid). A directory not
+	// marked in a pass is closed at its end, all of them when the
+	// goroutine stops. syncMu serializes the passes and flush over dirs.
+	syncMu sync.Mutex
+	dirs   map[string]*syncDir
 
 	mu      sync.Mutex
 	dirty   map[string]struct{} // directories written to since the last pass
@@ -80,6 +90,7 @@ func (s *recSyncer) pass() bool {
 	if len(dirty) == 0 {
 		s.running = false
 		s.mu.Unlock()
+		s.syncDirs(nil) // closes the directories held open
 		return false
 	}
 	s.passes++
@@ -107,22 +118,56 @@ func (s *recSyncer) flush() {
 	s.syncDirs(dirty)
 }
 
-// syncDirs syncs the file system of each directory once.
+// syncDir is a directory the syncer holds open.
+type syncDir struct {
+	f      *os.File
+	dev    uint64 // its file system (when devOK)
+	devOK  bool
+	marked bool // marked in the current pass
+}
+
+// syncDirs syncs the file system of each directory once, through the
+// descriptors it keeps; then it closes those of the directories that were
+// not marked in this pass.
 func (s *recSyncer) syncDirs(dirty map[string]struct{}) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	done := map[uint64]bool{} // file systems synced in this pass
 	for dir := range dirty {
-		dev, ok := fsID(dir)
-		if ok && done[dev] {
+		d := s.dirs[dir]
+		if d == nil {
+			f, err := os.Open(dir)
+			if err != nil {
+				s.log.Error("recording: syncing the recordings' file system failed; audio of the last seconds may not survive a power cut",
+					"dir", dir, "err", err)
+				continue
+			}
+			d = &syncDir{f: f}
+			d.dev, d.devOK = fsID(f)
+			if s.dirs == nil {
+				s.dirs = map[string]*syncDir{}
+			}
+			s.dirs[dir] = d
+		}
+		d.marked = true
+		if d.devOK && done[d.dev] {
 			continue
 		}
-		if err := s.syncFS(dir); err != nil {
+		if err := s.syncFS(d.f); err != nil {
 			s.log.Error("recording: syncing the recordings' file system failed; audio of the last seconds may not survive a power cut",
 				"dir", dir, "err", err)
 			continue
 		}
-		if ok {
-			done[dev] = true
+		if d.devOK {
+			done[d.dev] = true
 		}
+	}
+	for dir, d := range s.dirs {
+		if !d.marked {
+			d.f.Close()
+			delete(s.dirs, dir)
+		}
+		d.marked = false
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,9 +44,9 @@ func TestRecSyncerOnePerFileSystem(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var synced []string
-	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(dir string) error {
+	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(d *os.File) error {
 		mu.Lock()
-		synced = append(synced, dir)
+		synced = append(synced, d.Name())
 		mu.Unlock()
 		return nil
 	}}
@@ -79,7 +80,7 @@ func TestRecSyncerStallDoesNotBlockWriters(t *testing.T) {
 	dir := t.TempDir()
 	entered, release := make(chan struct{}), make(chan struct{})
 	calls := 0
-	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(string) error {
+	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(*os.File) error {
 		calls++
 		if calls == 1 {
 			close(entered)
@@ -106,7 +107,7 @@ func TestRecSyncerStallDoesNotBlockWriters(t *testing.T) {
 // With the policy off (interval <= 0) nothing is marked and no goroutine
 // starts.
 func TestRecSyncerOff(t *testing.T) {
-	s := &recSyncer{interval: -1, syncFS: func(string) error { t.Fatal("synced with fsync off"); return nil }}
+	s := &recSyncer{interval: -1, syncFS: func(*os.File) error { t.Fatal("synced with fsync off"); return nil }}
 	s.mark(t.TempDir())
 	if s.running || len(s.dirty) != 0 {
 		t.Fatal("a write was marked with the policy off")
@@ -296,9 +297,9 @@ func TestRecordingCloseIsSyncedAtShutdown(t *testing.T) {
 	r := newRig(t, func(o *Options) { o.FsyncInterval = time.Hour })
 	var mu sync.Mutex
 	var synced []string
-	r.m.syncer.syncFS = func(dir string) error {
+	r.m.syncer.syncFS = func(d *os.File) error {
 		mu.Lock()
-		synced = append(synced, dir)
+		synced = append(synced, d.Name())
 		mu.Unlock()
 		return nil
 	}
@@ -440,5 +441,77 @@ func TestClockTickArmsNoRescueTimer(t *testing.T) {
 			t.Fatal("the clock's next tick did not rescue the step")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// heldFDs lists the descriptors of the process open on dir
+// (/proc/self/fd), by number.
+func heldFDs(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	var fds []string
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == dir {
+			fds = append(fds, e.Name())
+		}
+	}
+	return fds
+}
+
+// The syncer keeps a marked directory open from pass to pass (one syncfs
+// per file system a pass, no stat, open and close of the directory each
+// time) and closes it after a pass in which it was not marked, and every
+// one when its goroutine stops.
+func TestRecSyncerKeepsDirectoriesOpen(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("syncfs is Linux's")
+	}
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	for _, d := range []string{a, b} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncs := 0
+	s := &recSyncer{interval: 1 << 62, log: slog.New(slog.DiscardHandler), syncFS: func(d *os.File) error {
+		syncs++
+		return syncFS(d) // the real syncfs(2) on the held descriptor
+	}}
+	s.mark(a)
+	s.mark(b)
+	if !s.pass() || syncs != 1 {
+		t.Fatalf("first pass: %d syncs, want 1 (one file system)", syncs)
+	}
+	fa, fb := heldFDs(t, a), heldFDs(t, b)
+	if len(fa) != 1 || len(fb) != 1 {
+		t.Fatalf("after a pass the syncer holds %v on a and %v on b: want one descriptor each", fa, fb)
+	}
+	for i := 0; i < 5; i++ {
+		s.mark(a)
+		s.mark(b)
+		if !s.pass() {
+			t.Fatal("pass found nothing to sync")
+		}
+		if ga, gb := heldFDs(t, a), heldFDs(t, b); !slices.Equal(ga, fa) || !slices.Equal(gb, fb) {
+			t.Fatalf("pass %d: descriptors %v and %v, were %v and %v: the directories were reopened", i+2, ga, gb, fa, fb)
+		}
+	}
+	if syncs != 6 {
+		t.Fatalf("%d syncs in 6 passes", syncs)
+	}
+	s.mark(a) // b not written to in this pass: closed at its end
+	s.pass()
+	if ga, gb := heldFDs(t, a), heldFDs(t, b); !slices.Equal(ga, fa) || len(gb) != 0 {
+		t.Fatalf("after a pass that marked only a: %v on a (was %v), %v on b (want none)", ga, fa, gb)
+	}
+	if s.pass() {
+		t.Fatal("a pass with nothing marked synced")
+	}
+	if ga := heldFDs(t, a); len(ga) != 0 {
+		t.Fatalf("the stopped syncer still holds %v on a", ga)
 	}
 }
