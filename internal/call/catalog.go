@@ -189,9 +189,10 @@ func (r *LiveRecording) catalogFinal(status string, endedBeforeStart bool) {
 		// does not make it is retried by the catalog's reconcile.
 		cancel()
 		ctx, cancel = context.WithTimeout(context.Background(), hangupCatalogTimeout)
-		// No API call waits for a hangup's row (its events do): it may
-		// share its commit with other calls' rows.
-		ctx = meta.WithCommitDelay(ctx)
+		// Not meta.WithCommitDelay: RecordingFinished, StasisEnd and
+		// ChannelDestroyed follow this row, and finishing a recording
+		// never delays them (issue 13). It commits at once, taking
+		// any live rows waiting to share a commit with it.
 	}
 	defer cancel()
 	in := r.catalogInfo(status)

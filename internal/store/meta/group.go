@@ -23,8 +23,8 @@ import (
 // their commits a third (RESULTS.md, cat13).
 //
 // Writes go through commitGroup.do. A write that its caller lets wait
-// (WithCommitDelay: a hangup's final row, a dialplan recording's live row,
-// which nobody is answered after) waits up to the window for others to
+// (WithCommitDelay: a dialplan recording's live row, which nobody is
+// answered after and only its RecordingStarted follows) waits up to the window for others to
 // share its commit, but only while such writes are arriving (the previous
 // one came within the window); any other write commits at once, taking
 // along whatever is waiting. Each write of a shared commit runs in a
@@ -37,10 +37,11 @@ type commitDelayKey struct{}
 
 // WithCommitDelay returns a context under which a catalog write of a
 // recording's row may wait (on SQLite, at most the store's group-commit
-// window, 40 ms) for other calls' rows to share its commit. Use it for
-// writes that nothing is answered after at once (a hangup's final row, a
-// recording's live row that no API call waits for); the others commit at
-// once.
+// window, 40 ms) for other calls' rows to share its commit. Use it only for
+// writes that nothing is answered after at once (a recording's live row
+// that no API call waits for); not for a hangup's final row, which
+// RecordingFinished, StasisEnd and ChannelDestroyed follow. The others
+// commit at once, taking the waiting ones along.
 func WithCommitDelay(ctx context.Context) context.Context {
 	return context.WithValue(ctx, commitDelayKey{}, true)
 }
@@ -53,8 +54,8 @@ func CommitDelayed(ctx context.Context) bool {
 
 // groupWindow is how long a write that may wait waits for others at most.
 // At loadgen's 50 calls a second (a call's start or end every 20 ms) it
-// gathers two or three rows per commit; the hangup's events
-// (RecordingFinished, StasisEnd, ChannelDestroyed) wait as long.
+// gathers two or three rows per commit; a delayed live row's
+// RecordingStarted waits as long.
 const groupWindow = 40 * time.Millisecond
 
 // groupMax bounds the writes of one commit.
