@@ -47,6 +47,7 @@ fz FuzzDecode ./internal/sounds/
 # statistics, DTMF) and packets through a recording's timeline (issue 12).
 fz FuzzSession ./internal/rtp/
 fz FuzzTimeline ./internal/recorder/
+fz FuzzTimelinePushInOrder ./internal/recorder/
 
 # HTTP requests (method, path, query, body) through the ARI and Restcomm
 # routers and handlers over a real store (issue 12). Minimizing a long

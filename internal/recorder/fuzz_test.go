@@ -96,6 +96,81 @@ func FuzzTimeline(f *testing.F) {
 	})
 }
 
+// FuzzTimelinePushInOrder: the media path's fast path (PushInOrder, the
+// caller then emitting the packet's samples itself, as a recording decodes
+// straight into its queue) leaves the same audio, counters and emitted
+// count as Push on any packet stream, Advance calls included.
+func FuzzTimelinePushInOrder(f *testing.F) {
+	for _, seed := range timelineSeeds() {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 8*512 {
+			return // each packet may add a minute of silence: keep an input's run short
+		}
+		type side struct {
+			tl   *Timeline
+			n    int64
+			hash uint64
+		}
+		a := &side{tl: NewTimeline(8000, 60*time.Millisecond)}
+		b := &side{tl: NewTimeline(8000, 60*time.Millisecond)}
+		emit := func(s *side) func([]int16) {
+			return func(p []int16) {
+				s.n += int64(len(p))
+				if allZero(p) { // silence: hashed by its length (long gaps stay cheap)
+					s.hash = s.hash*1099511628211 + uint64(len(p))<<20
+					return
+				}
+				for _, v := range p {
+					s.hash = s.hash*1099511628211 + uint64(uint16(v))
+				}
+			}
+		}
+		emitA, emitB := emit(a), emit(b)
+		pcm := make([]int16, 1024)
+		now := time.Unix(1e9, 0)
+		fast := 0
+		for k := 1; len(in) >= 8; in, k = in[8:], k+1 {
+			n := int(in[5]) * 4
+			now = now.Add(time.Duration(binary.BigEndian.Uint16(in[6:])) * time.Millisecond)
+			p := pcm[:n]
+			for i := range p {
+				p[i] = int16(k%20000 + 1 + i) // non-zero (silence is zero), distinct per packet and sample
+			}
+			ssrc, ts := uint32(in[0]), binary.BigEndian.Uint32(in[1:])
+			a.tl.Push(ssrc, ts, p, now, emitA)
+			if b.tl.PushInOrder(ssrc, ts, int64(n), now) {
+				emitB(p)
+				fast++
+			} else {
+				b.tl.Push(ssrc, ts, p, now, emitB)
+			}
+			if in[7]&1 == 1 {
+				a.tl.Advance(now, emitA)
+				b.tl.Advance(now, emitB)
+			}
+		}
+		a.tl.Flush(emitA)
+		b.tl.Flush(emitB)
+		if a.n != b.n || a.hash != b.hash {
+			t.Fatalf("Push emitted %d samples (hash %x), with PushInOrder (%d packets) %d (hash %x)", a.n, a.hash, fast, b.n, b.hash)
+		}
+		if a.tl.Stats() != b.tl.Stats() || a.tl.Emitted() != b.tl.Emitted() {
+			t.Fatalf("counters differ: Push %+v emitted %d, with PushInOrder %+v emitted %d", a.tl.Stats(), a.tl.Emitted(), b.tl.Stats(), b.tl.Emitted())
+		}
+	})
+}
+
+func allZero(p []int16) bool {
+	for _, v := range p {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // TestWriteTimelineCorpus (re)writes testdata/fuzz/FuzzTimeline from
 // timelineSeeds when TAPEDECK_WRITE_CORPUS is set.
 func TestWriteTimelineCorpus(t *testing.T) {
