@@ -2,84 +2,16 @@ package catalog
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/pgtest"
 )
-
-// requestCounter forwards TCP connections to target and counts the
-// client's writes: each one a request the client then waits on (pgx
-// flushes a statement's messages at once and reads the answer).
-type requestCounter struct {
-	ln     net.Listener
-	writes atomic.Int64
-	wg     sync.WaitGroup
-}
-
-func countRequests(t *testing.T, target string) *requestCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	p := &requestCounter{ln: ln}
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		p.wg.Wait()
-	})
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); _, _ = io.Copy(c, s); c.Close() }()
-			go func() {
-				defer p.wg.Done()
-				defer s.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						p.writes.Add(1)
-						if _, werr := s.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return p
-}
 
 // TestPostgresHangupReleasesClaimWithFinalRow: on a shared (PostgreSQL)
 // catalog, a recording whose name this node claimed (ClaimName) and that
@@ -95,8 +27,8 @@ func TestPostgresHangupReleasesClaimWithFinalRow(t *testing.T) {
 	if err != nil || u.Host == "" {
 		t.Skipf("SKIP: the test DSN is not a URL with a host: %v", err)
 	}
-	p := countRequests(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	p := testutil.StartCountingProxy(t, u.Host)
+	u.Host = p.Addr()
 	st, err := meta.OpenPostgres(ctx, u.String(), meta.WithTokenKey("test"))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
@@ -120,13 +52,13 @@ func TestPostgresHangupReleasesClaimWithFinalRow(t *testing.T) {
 		in.Status, in.Duration, in.ReleaseClaim = "completed", time.Second, release
 		in.CDR = &meta.CDR{Sid: "CA" + string(rune('0'+i)), AccountSid: acc.Sid, ChannelID: "n1-" + string(rune('0'+i)) + ".1", Status: "completed",
 			StartTime: t0, AnswerTime: t0, EndTime: t0.Add(time.Second), Duration: 1, Billsec: 1}
-		before := p.writes.Load()
+		before := p.Writes()
 		released, err := svc.FinishedReleasing(ctx, in)
 		must(t, err)
 		if released != release {
 			t.Fatalf("%s: released %v, want %v", name, released, release)
 		}
-		return in, p.writes.Load() - before
+		return in, p.Writes() - before
 	}
 	// The first prepares the statement on the connection.
 	for i := 1; i <= 3; i++ {

@@ -2,82 +2,29 @@ package meta
 
 import (
 	"errors"
-	"io"
-	"net"
 	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
-// countingProxy forwards TCP connections to target and counts the
-// client's writes: each one a request the client then waits on (pgx
-// flushes a query's messages at once and reads the answer).
-type countingProxy struct {
-	ln     net.Listener
-	writes atomic.Int64
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn // both ends of every forwarded connection
-}
-
-// drop closes every forwarded connection, as a PostgreSQL restart does.
-func (p *countingProxy) drop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func startCountingProxy(t *testing.T, target string) *countingProxy {
+// countedPostgres opens the test PostgreSQL through a CountingProxy, so
+// that the test can count the store's requests to the server.
+func countedPostgres(t *testing.T) (Store, *testutil.CountingProxy) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	u, err := url.Parse(pgTestDSN(t))
+	if err != nil || u.Host == "" {
+		t.Skipf("SKIP: the test DSN is not a URL with a host: %v", err)
+	}
+	p := testutil.StartCountingProxy(t, u.Host)
+	u.Host = p.Addr()
+	s, err := OpenPostgres(tctx(t), u.String(), WithTokenKey(testTokenKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &countingProxy{ln: ln}
-	t.Cleanup(func() { ln.Close(); p.drop(); p.wg.Wait() })
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			p.wg.Add(2)
-			go func() { defer p.wg.Done(); _, _ = io.Copy(c, s); c.Close() }()
-			go func() {
-				defer p.wg.Done()
-				defer s.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						p.writes.Add(1)
-						if _, werr := s.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return p
+	t.Cleanup(func() { s.Close() })
+	return s, p
 }
 
 // TestPostgresRecordingCDROneRoundTrip: on PostgreSQL a recording's final
@@ -86,18 +33,7 @@ func startCountingProxy(t *testing.T, target string) *countingProxy {
 // statements, COMMIT); and still neither when the row belongs to another
 // account.
 func TestPostgresRecordingCDROneRoundTrip(t *testing.T) {
-	dsn := pgTestDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		t.Skipf("SKIP: the test DSN is not a URL with a host: %v", err)
-	}
-	p := startCountingProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s, err := OpenPostgres(tctx(t), u.String(), WithTokenKey(testTokenKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, p := countedPostgres(t)
 	ctx := tctx(t)
 	cs := s.(CDRs)
 	a := mustAccount(t, s, "cdr-one")
@@ -113,11 +49,11 @@ func TestPostgresRecordingCDROneRoundTrip(t *testing.T) {
 	// The first one prepares the statement on the connection.
 	for i := 1; i <= 3; i++ {
 		r, c := final(i)
-		before := p.writes.Load()
+		before := p.Writes()
 		if err := cs.PutRecordingCDR(ctx, r, c); err != nil {
 			t.Fatal(err)
 		}
-		if n := p.writes.Load() - before; i > 1 && n != 1 {
+		if n := p.Writes() - before; i > 1 && n != 1 {
 			t.Fatalf("recording %d's final row and CDR: %d requests to the server, want 1", i, n)
 		}
 		if got, err := s.RecordingBySid(ctx, r.Sid); err != nil || got.Status != StatusCompleted {
@@ -150,18 +86,7 @@ func TestPostgresRecordingCDROneRoundTrip(t *testing.T) {
 // broken connection (PostgreSQL restarted) does not make a check fail
 // while the database answers.
 func TestPostgresPingOneRoundTrip(t *testing.T) {
-	dsn := pgTestDSN(t)
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		t.Skipf("SKIP: the test DSN is not a URL with a host: %v", err)
-	}
-	p := startCountingProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s, err := OpenPostgres(tctx(t), u.String(), WithTokenKey(testTokenKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, p := countedPostgres(t)
 	ctx := tctx(t)
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
@@ -170,23 +95,23 @@ func TestPostgresPingOneRoundTrip(t *testing.T) {
 		// Idle for over a second, as between two readiness checks.
 		idle := time.NewTimer(1100 * time.Millisecond)
 		<-idle.C
-		before := p.writes.Load()
+		before := p.Writes()
 		if err := s.Ping(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n := p.writes.Load() - before; n != 1 {
+		if n := p.Writes() - before; n != 1 {
 			t.Fatalf("check %d after 1.1 s idle: %d requests to the server, want 1", i+2, n)
 		}
 	}
-	p.drop()
+	p.Drop()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("check after the connections broke, the database up: %v; want nil", err)
 	}
-	before := p.writes.Load()
+	before := p.Writes()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := p.writes.Load() - before; n != 1 {
+	if n := p.Writes() - before; n != 1 {
 		t.Fatalf("check after the new connection: %d requests, want 1", n)
 	}
 }
