@@ -26,6 +26,14 @@ import (
 func (n *node) recDir() string { return n.cfg.RecordingsDir() }
 
 // readWAV parses a 16-bit mono WAV file and returns its rate and samples.
+// wavHeaderCurrent reports whether path is a WAV file whose RIFF size
+// covers the whole file: a recording that closed (the header is rewritten
+// at the end, after the last data), not one being written.
+func wavHeaderCurrent(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && len(b) >= 44 && string(b[0:4]) == "RIFF" && int(binary.LittleEndian.Uint32(b[4:8])) == len(b)-8
+}
+
 func readWAV(t testing.TB, path string) (int, []int16) {
 	t.Helper()
 	b, err := os.ReadFile(path)
