@@ -132,6 +132,7 @@ func (ch *Channel) addTapLocked(t Tap, stage TapStage) *tapEntry {
 	}
 	list = slices.Insert(list, i, e)
 	ch.taps.Store(&list)
+	ch.updateRelaxLocked()
 	return e
 }
 
@@ -149,6 +150,7 @@ func (ch *Channel) removeTap(t *tapEntry) {
 		}
 	}
 	ch.taps.Store(&list)
+	ch.updateRelaxLocked()
 }
 
 // tapList is the current chain (nil when empty).
