@@ -182,7 +182,7 @@ func (g *commitGroup) do(ctx context.Context, fn func(ctx context.Context, tx *s
 	case <-ctx.Done():
 		if j.state.CompareAndSwap(jobQueued, jobDropped) {
 			// Not taken: nothing of it is written.
-			return fmt.Errorf("meta(sqlite): the write waited for a shared commit past its deadline: %w", ctx.Err())
+			return fmt.Errorf("meta(sqlite): the write ended while it waited for a shared commit: %w", ctx.Err())
 		}
 		<-j.done // taken: its statements run, and it hears the outcome
 		return j.err
