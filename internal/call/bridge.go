@@ -801,9 +801,10 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 		return nil, errf(ErrInvalidArgument, "Recording name invalid")
 	}
 	o.MaxDuration = b.m.capDuration(o.MaxDuration)
-	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id, opts: o,
+	rec := &LiveRecording{m: b.m, br: b, name: o.Name, format: f, target: "bridge:" + b.id,
 		path: base + "." + f.Ext, state: RecQueued, stereo: stereo, done: make(chan struct{}), source: source,
 		attached: make(chan struct{}), firstMember: o.first}
+	rec.setOpts(o)
 	m := b.m
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {

@@ -18,6 +18,15 @@ import (
 
 // Channel is one call leg.
 type Channel struct {
+	// First, what the media path reads for each packet (OnAudio), in one
+	// cache line: solo, the recording that is the only tap of the
+	// channel's received audio (setTapsLocked; nil otherwise), the
+	// session, the decode buffer and the mute.
+	solo   atomic.Pointer[LiveRecording]
+	media  Media
+	pcm    []int16 // the media path's buffer, with frame (reader goroutine only)
+	muteIn atomic.Bool
+
 	m *Manager
 	// log carries the channel's id, SIP Call-ID and CallSid.
 	log *slog.Logger
@@ -41,7 +50,6 @@ type Channel struct {
 	language string
 	dialplan DialplanCEP
 	dialog   Dialog // inbound legs
-	media    Media
 	local    sdp.Local
 	done     chan struct{}
 	ops      chan func()
@@ -54,15 +62,14 @@ type Channel struct {
 	taps atomic.Pointer[[]*tapEntry]
 	// sentTaps see the audio the channel sends (copy on write).
 	sentTaps atomic.Pointer[[]*tapEntry]
-	// pcm and frame are the media path's buffers (reader goroutine only).
-	pcm     []int16
+	// frame is the media path's frame, with pcm (reader goroutine only).
 	frame   Frame
 	dtmfOut sync.Mutex // serializes the digits sent (ARI, bridge): one RFC 4733 event at a time
 	// answering serializes answers: a second answer (two recordings
 	// started at once each answer) waits for the first's 200 OK and finds
 	// the channel Up, instead of sending another final response.
-	answering       sync.Mutex
-	muteIn, muteOut atomic.Bool
+	answering sync.Mutex
+	muteOut   atomic.Bool
 	// outBuf is the encode buffer of the channel's ops goroutine (playback).
 	outBuf []byte
 	// outPCMA is set when the negotiated codec is PCMA.

@@ -199,6 +199,9 @@ type Manager struct {
 
 	// watching is set while the RTP watchdog runs (watchdog.go).
 	watching atomic.Bool
+	// watchLooked, set by tests before the first channel, is called at
+	// each of the watchdog's looks.
+	watchLooked func(time.Time)
 	// plan is the dialplan (Options.Plan until SetPlan).
 	plan atomic.Pointer[dialplan.Plan]
 }

@@ -61,20 +61,19 @@ func (ch *Channel) recording() bool {
 // OnAudio implements rtp.Handler: decode once, hand the frame to every tap
 // of the channel. Runs on the session's reader goroutine.
 func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
-	taps := ch.tapList()
-	if len(taps) == 0 {
-		return
-	}
 	if cap(ch.pcm) < len(pkt.Payload) {
 		ch.pcm = make([]int16, len(pkt.Payload))
 	}
-	if len(taps) == 1 && (pkt.PayloadType == 0 || pkt.PayloadType == 8) && !ch.muteIn.Load() {
+	if r := ch.solo.Load(); r != nil && (pkt.PayloadType == 0 || pkt.PayloadType == 8) && !ch.muteIn.Load() {
 		// The channel's only tap is a recording (the common case): it
 		// decodes the payload straight into its queue.
-		if t, ok := taps[0].tap.(*recordingTap); ok &&
-			t.r.pushPayload(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, pkt.PayloadType == 8, ch.media.Arrival(), ch.pcm) {
+		if r.pushPayload(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, pkt.PayloadType == 8, ch.media.Arrival(), ch.pcm) {
 			return
 		}
+	}
+	taps := ch.tapList()
+	if len(taps) == 0 {
+		return
 	}
 	pcm := ch.pcm[:len(pkt.Payload)]
 	ts := pkt.Timestamp

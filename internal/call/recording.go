@@ -175,6 +175,50 @@ type RecordingEvent struct {
 
 // LiveRecording is a recording in progress on a channel.
 type LiveRecording struct {
+	// First, what the media path touches for a packet (pushPayload, for
+	// every packet of every call; each call's are cold again at the
+	// poller's next round): the meter's, the recording's and the queue's
+	// in the first six cache lines (the struct's allocation is 64-byte
+	// aligned), rather than ~12 lines spread over the struct and the
+	// meter's own allocation. Keep cold fields out of it.
+
+	// meterBuf is meter's Meter for a channel recording (its first two
+	// lines are what Packet touches; guarded by mu).
+	meterBuf recorder.Meter
+	// mixIn is the bridge whose mix feeds a channel recording while its
+	// channel is connected to another party by third-party control
+	// (ConnectCalls: an OzML Forward after a Record): the recording then
+	// holds both parties. nil: it takes the channel's own audio.
+	mixIn atomic.Pointer[Bridge]
+	// mu guards meterBuf, the fields from here to vad, claimed, and those
+	// from silent on; held on the media path, never across I/O.
+	mu       sync.Mutex
+	state    RecordingState
+	writer   recorder.Writer
+	timeline *recorder.Timeline
+	// meter counts a channel recording's packets (nil for a bridge
+	// recording); it points at meterBuf.
+	meter   *recorder.Meter
+	duplex  *recorder.Duplex
+	cause   string
+	written int64 // samples written while recording (not paused)
+	pushAt  time.Time
+	paused  bool
+	muted   bool
+	// heard: a frame written reached the silence threshold (AbsentSilent).
+	heard    bool
+	degraded bool
+	// hasMaxSilence, absentSilent: opts.MaxSilence > 0, opts.AbsentSilent
+	// (opts does not change once the recording is made).
+	hasMaxSilence, absentSilent bool
+	gapsJudged                  uint64 // meter.Gaps() when the loss was last judged
+	maxSamp                     int64  // maxSamples(): opts.MaxDuration in samples
+	// q is the bounded queue between the media path and the writer pool
+	// (see startWriter); the media path never does file or pipe
+	// I/O and never waits for it.
+	q   recQueue
+	vad silenceDetector
+
 	m       *Manager
 	claimed bool     // its name is claimed in a shared catalog (claimName; guarded by mu)
 	ch      *Channel // channel recordings
@@ -204,16 +248,6 @@ type LiveRecording struct {
 	cdr      *meta.CDR
 	cdrTaken bool
 
-	// mixIn is the bridge whose mix feeds a channel recording while its
-	// channel is connected to another party by third-party control
-	// (ConnectCalls: an OzML Forward after a Record): the recording then
-	// holds both parties. nil: it takes the channel's own audio.
-	mixIn atomic.Pointer[Bridge]
-
-	// q is the bounded queue between the media path and the writer pool
-	// (see startWriter); the media path never does file or pipe
-	// I/O and never waits for it.
-	q recQueue
 	// hangup: the recording ends because its channel hangs up; its
 	// catalog entry's upload then runs in the background only.
 	hangup atomic.Bool
@@ -224,20 +258,9 @@ type LiveRecording struct {
 	// closed when it is done; finish waits for it.
 	opened chan struct{}
 
-	mu       sync.Mutex // guards everything below; held on the media path, never across I/O
-	state    RecordingState
-	cause    string
-	writer   recorder.Writer
-	timeline *recorder.Timeline
-	vad      silenceDetector
-	paused   bool
-	muted    bool
-	written  int64 // samples written while recording (not paused)
-	// heard: a frame written reached the silence threshold (AbsentSilent);
-	// silent is set at the end: audio was written, none of it sound.
-	heard, silent bool
-	silence       []int16
-	finished      bool
+	silent   bool // set at the end: audio was written, none of it sound
+	silence  []int16
+	finished bool
 	// startedAt is when writing began; firstMember the bridge's first
 	// party at the start (for the catalog's CallSid).
 	startedAt   time.Time
@@ -257,24 +280,20 @@ type LiveRecording struct {
 	ended      bool
 	emit       func([]int16) // timeline output, bound once (no per-packet closure)
 	sentDetach func()        // TrackOutbound, duplex: takes the sent tap off
-	// duplex aligns what a channel that is not bridged receives and sends
-	// (TrackBoth): the timeline's output and the sent audio go through it;
-	// pushAt is the arrival of the packet being pushed, for its clock.
-	duplex     *recorder.Duplex
+	// duplex (above) aligns what a channel that is not bridged receives
+	// and sends (TrackBoth): the timeline's output and the sent audio go
+	// through it, into duplexEmit; pushAt (above) is the arrival of the
+	// packet being pushed, for its clock.
 	duplexEmit func(mixed, left, right []int16)
-	pushAt     time.Time
 
-	// Completeness (meta.Quality). meter counts a channel recording's
-	// packets; lossSilence the silence earlier timelines inserted (a
+	// Completeness (meta.Quality). meter (above) counts a channel
+	// recording's packets; lossSilence the silence earlier timelines inserted (a
 	// resume starts a fresh one); pauses the paused intervals, the last
 	// one open while pauseOpen (pauseMono its start, for its length).
-	meter       *recorder.Meter
 	lossSilence int64
 	pauses      []meta.Paused
 	pauseOpen   bool
 	pauseMono   time.Time
-	degraded    bool
-	gapsJudged  uint64 // meter.Gaps() when the loss was last judged
 	endedAt     time.Time
 	// The RTP session drops copies before they reach the recording:
 	// its duplicate counter, from dupBase at the start (dupAcc carries
@@ -487,9 +506,10 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	}
 	o.MaxDuration = m.capDuration(o.MaxDuration)
 	rec := &LiveRecording{
-		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, opts: o, source: source, stereo: o.dual,
+		m: m, ch: ch, name: o.Name, format: f, target: "channel:" + ch.id, source: source, stereo: o.dual,
 		path: base + "." + f.Ext, state: RecQueued, done: make(chan struct{}), attached: make(chan struct{}),
 	}
+	rec.setOpts(o)
 	m.recMu.Lock()
 	if _, busy := m.live[o.Name]; busy {
 		m.recMu.Unlock()
@@ -615,7 +635,15 @@ func (r *LiveRecording) StopReason() string {
 
 // maxSamples is the recording's length cap in samples.
 func (r *LiveRecording) maxSamples() int64 {
-	return int64(r.opts.MaxDuration) * audio.SampleRate / int64(time.Second)
+	return r.maxSamp
+}
+
+// setOpts sets the recording's options and the copies of them that the
+// media path reads (hot, at the struct's start): once, when it is made.
+func (r *LiveRecording) setOpts(o RecordOptions) {
+	r.opts = o
+	r.maxSamp = int64(o.MaxDuration) * audio.SampleRate / int64(time.Second)
+	r.hasMaxSilence, r.absentSilent = o.MaxSilence > 0, o.AbsentSilent
 }
 
 func ifExistsMode(s string) (recorder.IfExists, error) {
@@ -702,7 +730,8 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		r.emit = func(pcm []int16) { r.duplex.Add(recorder.DuplexIn, pcm, r.pushAt, r.duplexEmit) }
 	}
 	if ch != nil {
-		r.meter = recorder.NewMeter(audio.SampleRate)
+		r.meterBuf.Init(audio.SampleRate)
+		r.meter = &r.meterBuf
 		r.gapsJudged = 0
 		r.dupBase = ch.media.Stats().Duplicates
 		r.dupLast = r.dupBase
@@ -964,7 +993,7 @@ func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
 // hearLocked notes whether audio written is sound (AbsentSilent), frame
 // by frame, until the first frame that is.
 func (r *LiveRecording) hearLocked(pcm []int16) {
-	if !r.opts.AbsentSilent || r.heard {
+	if !r.absentSilent || r.heard {
 		return
 	}
 	for off := 0; off < len(pcm); off += audio.FrameSamples {
@@ -1047,7 +1076,7 @@ func (r *LiveRecording) pushPayload(ssrc uint32, seq uint16, ts uint32, payload 
 	if buf, ok := r.q.reserve(n); ok {
 		sound := codec.DecodeG711Sound(buf, payload, alaw)
 		r.hearLocked(buf)
-		if r.opts.MaxSilence > 0 {
+		if r.hasMaxSilence {
 			for off := 0; off+audio.FrameSamples <= n; off += audio.FrameSamples {
 				r.vad.Frame(buf[off : off+audio.FrameSamples])
 			}
@@ -1243,7 +1272,7 @@ func (r *LiveRecording) checkLimitsLocked() (stop bool, fail string) {
 		}
 		return true, ""
 	}
-	if r.opts.MaxSilence > 0 && r.vad.SilentFor() >= r.opts.MaxSilence {
+	if r.hasMaxSilence && r.vad.SilentFor() >= r.opts.MaxSilence {
 		if r.stopReason == "" {
 			r.stopReason = StopMaxSilence
 		}

@@ -57,12 +57,5 @@ func BenchmarkRecordedPacketPath(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	for _, r := range recs {
-		r.mu.Lock()
-		st := r.state
-		r.mu.Unlock()
-		if st != RecRecording {
-			b.Fatalf("recording %s: %s", r.name, st)
-		}
-	}
+	stillRecording(b, recs, "")
 }

@@ -71,16 +71,10 @@ var errDiskStalled = errors.New("disk stalled")
 // nothing. A buffer grows past that size only while the writer is behind,
 // up to the queue's bound.
 type recQueue struct {
-	mu  sync.Mutex
-	max int // samples the queue holds while its writer is stuck in a write
-	// hard is the most samples it holds at all (recQueueBurst), stall how
-	// long a write may be in flight before the queue holds no more than
-	// max (recQueueDuration), stepAt when the running writer step began
-	// (zero while none runs).
-	hard    int
-	stall   time.Duration
-	stepAt  time.Time
-	chunk   int     // size of the shared buffers it takes (samples)
+	// First, what a packet touches (reserve, commit): mu, max, pending
+	// and gaps.
+	mu      sync.Mutex
+	max     int     // samples the queue holds while its writer is stuck in a write
 	pending []int16 // samples waiting for the writer
 	// gaps are runs of silence queued between pending's samples, in
 	// order: gap g is g.n zero samples before pending[g.at:]. Silence
@@ -89,7 +83,15 @@ type recQueue struct {
 	// long as the time that passed, handed on at once, and must not
 	// overflow a queue that bounds a disk's stall.
 	gaps []recGap
-	done bool // close was called: the writer finishes after this batch
+	// hard is the most samples it holds at all (recQueueBurst), stall how
+	// long a write may be in flight before the queue holds no more than
+	// max (recQueueDuration), stepAt when the running writer step began
+	// (zero while none runs).
+	hard   int
+	stall  time.Duration
+	stepAt time.Time
+	chunk  int  // size of the shared buffers it takes (samples)
+	done   bool // close was called: the writer finishes after this batch
 	// run writes one batch (the recording's writer step); signal hands it
 	// to the writer pool unless it is already scheduled or running, in
 	// which case it runs once more after the current run (again).

@@ -40,6 +40,20 @@ func benchChannel(b *testing.B, m *Manager) *Channel {
 	return ch
 }
 
+// stillRecording fails b unless every recording of recs is recording
+// still; why, when not empty, is added to the failure.
+func stillRecording(b testing.TB, recs []*LiveRecording, why string) {
+	b.Helper()
+	for _, r := range recs {
+		r.mu.Lock()
+		st := r.state
+		r.mu.Unlock()
+		if st != RecRecording {
+			b.Fatalf("recording %s: %s%s", r.name, st, why)
+		}
+	}
+}
+
 func benchRecord(b testing.TB, ch *Channel, name string) *LiveRecording {
 	r, err := ch.Record(RecordOptions{Name: name, Format: "wav", IfExists: "overwrite"})
 	if err != nil {
@@ -113,14 +127,7 @@ func BenchmarkSnoopVsSecondRecording(b *testing.B) {
 			if stream != nil {
 				stream.drain(b, b.N)
 			}
-			for _, r := range recs {
-				r.mu.Lock()
-				st := r.state
-				r.mu.Unlock()
-				if st != RecRecording {
-					b.Fatalf("recording %s: %s (run with -benchtime=50x: 1 s of audio fits the 2 s queue)", r.name, st)
-				}
-			}
+			stillRecording(b, recs, " (run with -benchtime=50x: 1 s of audio fits the 2 s queue)")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 		})
 	}

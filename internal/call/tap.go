@@ -131,9 +131,25 @@ func (ch *Channel) addTapLocked(t Tap, stage TapStage) *tapEntry {
 		i--
 	}
 	list = slices.Insert(list, i, e)
-	ch.taps.Store(&list)
-	ch.updateRelaxLocked()
+	ch.setTapsLocked(list)
 	return e
+}
+
+// setTapsLocked publishes the chain (ch.mu held), and with it solo: the
+// recording that is the chain's only tap (the common case, which the media
+// path takes without reading the chain: OnAudio), else nil. solo is
+// cleared before the chain is stored and set after it, so a packet read
+// with solo set is one that the chain read at that moment would also have
+// handed only to that recording.
+func (ch *Channel) setTapsLocked(list []*tapEntry) {
+	ch.solo.Store(nil)
+	ch.taps.Store(&list)
+	if len(list) == 1 {
+		if t, ok := list[0].tap.(*recordingTap); ok {
+			ch.solo.Store(t.r)
+		}
+	}
+	ch.updateRelaxLocked()
 }
 
 func (ch *Channel) removeTap(t *tapEntry) {
@@ -149,8 +165,7 @@ func (ch *Channel) removeTap(t *tapEntry) {
 			list = append(list, e)
 		}
 	}
-	ch.taps.Store(&list)
-	ch.updateRelaxLocked()
+	ch.setTapsLocked(list)
 }
 
 // tapList is the current chain (nil when empty).

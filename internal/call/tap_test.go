@@ -1,6 +1,7 @@
 package call
 
 import (
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -222,5 +223,55 @@ func BenchmarkSentTap(b *testing.B) {
 	}
 	if n == 0 {
 		b.Fatal("the tap saw nothing")
+	}
+}
+
+// TestChannelSoloRecording: a channel's solo (what OnAudio reads instead
+// of the chain for each packet) is its recording exactly while that
+// recording is the chain's only tap, and each packet then reaches every
+// tap of the chain: with a second tap both get it, with the recording
+// alone again the recording does.
+func TestChannelSoloRecording(t *testing.T) {
+	r := newRig(t)
+	ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+	if ch.solo.Load() != nil {
+		t.Fatal("solo set without a tap")
+	}
+	rec := startRecording(t, r, ch, RecordOptions{Name: "calls/solo", Format: "wav", IfExists: "fail"})
+	if ch.solo.Load() != rec {
+		t.Fatal("solo is not the channel's only tap, its recording")
+	}
+	ts := feed(ch, fm, 42, 0, 2, 0x10)
+	var mu sync.Mutex
+	seen := 0
+	detach, ok := ch.AttachTap(AudioFunc(func(f *Frame) {
+		mu.Lock()
+		seen++
+		mu.Unlock()
+	}), StageSink)
+	if !ok {
+		t.Fatal("attach refused")
+	}
+	if ch.solo.Load() != nil {
+		t.Fatal("solo still set with a second tap")
+	}
+	ts = feed(ch, fm, 42, ts, 3, 0x10)
+	detach()
+	if ch.solo.Load() != rec {
+		t.Fatal("solo not set again once the recording is the only tap")
+	}
+	feed(ch, fm, 42, ts, 4, 0x10)
+	mu.Lock()
+	if seen != 3 {
+		t.Errorf("the second tap saw %d frames, want the 3 fed while attached", seen)
+	}
+	mu.Unlock()
+	rec.Stop()
+	r.ev.expect("RecordingFinished")
+	if ch.solo.Load() != nil {
+		t.Fatal("solo still set after the recording ended")
+	}
+	if pcm := readWAV(t, filepath.Join(r.m.opts.RecordingsDir, "calls", "solo.wav")); len(pcm) != 9*160 {
+		t.Errorf("the recording holds %d samples, want the 9 frames fed (%d)", len(pcm), 9*160)
 	}
 }

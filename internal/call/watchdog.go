@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/sdp"
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // The RTP watchdog ends calls whose far end vanished without a BYE: one
@@ -32,9 +33,16 @@ func (m *Manager) watch() {
 
 func (m *Manager) watchdog() {
 	every := min(max(m.opts.RTPTimeout/4, 20*time.Millisecond), time.Second)
-	t := time.NewTicker(every)
+	// On the node's wake-up grid (wakegrid): its looks fall on RTP poller
+	// reads, in the same wake-up of the process. A ticker woke a node with
+	// calls once more a second, at whatever moment its first channel came.
+	t := time.NewTimer(wakegrid.Until(every))
 	defer t.Stop()
 	for range t.C {
+		t.Reset(wakegrid.Until(every))
+		if m.watchLooked != nil {
+			m.watchLooked(time.Now())
+		}
 		m.mu.RLock()
 		chans := make([]*Channel, 0, len(m.chans))
 		for _, ch := range m.chans {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // With WithHeaderAtEnd the periodic writes of buffered audio leave the
@@ -31,8 +33,15 @@ func TestWAVHeaderAtEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := int64(wavHeaderLen + 2*2*8000); fi.Size() != want {
+			// On disk: everything but at most the buffer (one second,
+			// the recorder's part of README's crash bound); without
+			// WithHeaderAtEnd exactly the two full buffers, with it
+			// writes that end on a page of the file (writeFull).
+			if want := int64(wavHeaderLen + 2*2*8000); !atEnd && fi.Size() != want {
 				t.Fatalf("file size %d after two seconds, want %d", fi.Size(), want)
+			}
+			if min := int64(wavHeaderLen + 2*(len(pcm)-8000)); atEnd && (fi.Size() < min || fi.Size()%filePage != 0) {
+				t.Fatalf("file size %d after %d samples, want a multiple of %d of at least %d", fi.Size(), len(pcm), filePage, min)
 			}
 			declared := func() uint32 {
 				b, err := os.ReadFile(path)
@@ -80,12 +89,65 @@ func TestWAVHeaderAtEndRecovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The process "crashes": the Writer is abandoned, the marker stays.
+	// What was written reaches the file but for at most the buffer (one
+	// second, README's crash bound; the writes end on pages of the file,
+	// so some of it is still buffered).
 	if _, err := Recover(dir); err != nil {
 		t.Fatal(err)
 	}
 	_, got := readWAV(t, path)
-	equalPCM(t, "recovered file", got, pcm)
+	if len(got) < len(pcm)-8000 {
+		t.Fatalf("recovered %d samples of %d written: more than the 1 s buffer lost", len(got), len(pcm))
+	}
+	equalPCM(t, "recovered file", got, pcm[:len(got)])
 	w.(*writer).be.(*wavWriter).out.f.Close()
+}
+
+// TestWAVWritesEndOnPages: with WithHeaderAtEnd each periodic write of a
+// full buffer ends on a page of the file (writeFull), and what is not yet
+// on disk is never more than the buffer (one second of audio), mono and
+// stereo, from the first frame to the last; the closed file holds it all.
+func TestWAVWritesEndOnPages(t *testing.T) {
+	for _, channels := range []int{1, 2} {
+		t.Run(fmt.Sprintf("channels=%d", channels), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p.wav")
+			w, err := Create(path, Format{Name: "wav"}, Fail, WithHeaderAtEnd(), WithChannels(channels))
+			if err != nil {
+				t.Fatal(err)
+			}
+			buffer := 2 * 8000 * channels // bytes: one second
+			pcm := ramp(8000*channels*10+123*channels, 9)
+			frame, sizes := 160*channels, map[int64]bool{}
+			for off := 0; off < len(pcm); off += frame {
+				if err := w.Write(pcm[off:min(off+frame, len(pcm))]); err != nil {
+					t.Fatal(err)
+				}
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				written := int64(wavHeaderLen + 2*min(off+frame, len(pcm)))
+				if fi.Size() < written-int64(buffer) {
+					t.Fatalf("after %d bytes written the file has %d: more than the %d-byte buffer unwritten", written, fi.Size(), buffer)
+				}
+				if fi.Size() != wavHeaderLen && fi.Size()%filePage != 0 {
+					t.Fatalf("after %d bytes written the file has %d: a write that does not end on a %d-byte page", written, fi.Size(), filePage)
+				}
+				sizes[fi.Size()] = true
+			}
+			if len(sizes) < 9 {
+				t.Fatalf("the file took %d sizes in 10 s of audio: %v", len(sizes), sizes)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			info, got := readWAV(t, path)
+			if int(info.Channels) != channels {
+				t.Fatalf("%d channels", info.Channels)
+			}
+			equalPCM(t, "closed file", got, pcm)
+		})
+	}
 }
 
 // appendLE16's copy of the samples' memory writes the same bytes as the
@@ -150,5 +212,55 @@ func BenchmarkAppendLE16(b *testing.B) {
 				buf = appendLE16(buf[:0], s)
 			}
 		})
+	}
+}
+
+// BenchmarkWAVWriterPages: the writer pool's file work for 100 recordings
+// (WithHeaderAtEnd, as the call package's): each op is one 200 ms pass
+// writing 200 ms of audio to each, so a full buffer is written every
+// fifth op per file. cpu-ns/op is the process's user and system time
+// (getrusage), the pwrite's kernel part included.
+func BenchmarkWAVWriterPages(b *testing.B) {
+	const files = 100
+	dir := b.TempDir()
+	ws := make([]Writer, files)
+	for i := range ws {
+		w, err := Create(filepath.Join(dir, fmt.Sprintf("%d.wav", i)), Format{Name: "wav"}, Fail, WithHeaderAtEnd())
+		if err != nil {
+			b.Fatal(err)
+		}
+		ws[i] = w
+	}
+	pcm := sine(1600, 440, 8000, 8000)
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.ResetTimer()
+	start := cpu()
+	for i := 0; b.Loop(); i++ {
+		if i%300 == 299 { // a minute per file: start new files (as calls end)
+			for j, w := range ws {
+				w.Close()
+				os.Remove(w.Path())
+				nw, err := Create(filepath.Join(dir, fmt.Sprintf("%d-%d.wav", j, i)), Format{Name: "wav"}, Fail, WithHeaderAtEnd())
+				if err != nil {
+					b.Fatal(err)
+				}
+				ws[j] = nw
+			}
+		}
+		for _, w := range ws {
+			if err := w.Write(pcm); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
+	for _, w := range ws {
+		w.Close()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // send feeds n packets of 20 ms from seq0/ts0, arriving every 20 ms plus
@@ -136,5 +137,29 @@ func TestMeterGaps(t *testing.T) {
 	}
 	if gaps != 3 {
 		t.Fatalf("%d gaps, want 3 (before 5 and 9, 65535 two below the first)", gaps)
+	}
+}
+
+// TestMeterPacketFieldsPacked: what Packet touches for an in-order packet
+// lies in the Meter's first two cache lines (the call package embeds the
+// Meter at the start of its recording; see TestMediaPathFieldsPacked).
+func TestMeterPacketFieldsPacked(t *testing.T) {
+	var m Meter
+	for name, end := range map[string]uintptr{
+		"epoch":      unsafe.Offsetof(m.epoch) + unsafe.Sizeof(m.epoch),
+		"rate":       unsafe.Offsetof(m.rate) + unsafe.Sizeof(m.rate),
+		"max":        unsafe.Offsetof(m.max) + unsafe.Sizeof(m.max),
+		"segRecv":    unsafe.Offsetof(m.segRecv) + unsafe.Sizeof(m.segRecv),
+		"transit":    unsafe.Offsetof(m.transit) + unsafe.Sizeof(m.transit),
+		"jitter":     unsafe.Offsetof(m.jitter) + unsafe.Sizeof(m.jitter),
+		"window":     unsafe.Offsetof(m.window) + unsafe.Sizeof(m.window),
+		"gaps":       unsafe.Offsetof(m.gaps) + unsafe.Sizeof(m.gaps),
+		"ssrc":       unsafe.Offsetof(m.ssrc) + unsafe.Sizeof(m.ssrc),
+		"started":    unsafe.Offsetof(m.started) + 1,
+		"hasTransit": unsafe.Offsetof(m.hasTransit) + 1,
+	} {
+		if end > 128 {
+			t.Errorf("Meter.%s ends at byte %d, past the first two cache lines", name, end)
+		}
 	}
 }

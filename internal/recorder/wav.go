@@ -215,7 +215,7 @@ func (w *wavWriter) put(s []int16) error {
 		if len(w.out.buf) >= w.limit {
 			var err error
 			if w.headerAtEnd {
-				err = w.out.writeBuf()
+				err = w.writeFull()
 			} else {
 				err = w.flush()
 			}
@@ -225,6 +225,24 @@ func (w *wavWriter) put(s []int16) error {
 		}
 	}
 	return nil
+}
+
+// writeFull writes a full buffer without the header rewrite
+// (WithHeaderAtEnd): up to its last byte that ends a page of the file, the
+// rest kept buffered for the next write, so that each write covers whole
+// pages (a 16,000-byte write touches 5 pages on average, a write that ends
+// on a page's end 4; the kernel's cost goes by the page). What stays
+// unwritten is still at most the buffer (one second of audio): the tail
+// kept is less than a page and the buffer is written again once full. A
+// buffer shorter than two pages is written whole.
+func (w *wavWriter) writeFull() error {
+	end := (w.out.off + int64(len(w.out.buf))) &^ (filePage - 1)
+	end -= (end - w.dataOff) % int64(2*w.channels) // whole sample frames
+	n := int(end - w.out.off)
+	if len(w.out.buf) < 2*filePage || n <= 0 {
+		return w.out.writeBuf()
+	}
+	return w.out.writePrefix(n)
 }
 
 func (w *wavWriter) flush() error {

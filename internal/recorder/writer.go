@@ -149,7 +149,9 @@ func WithSync(on bool) Option {
 // file cut short by a crash then has the header of its start (no audio),
 // and Recover, at the next start, sets its sizes from the file's length
 // (the in-progress marker says it must); a reader of the file while it is
-// recorded sees an empty header. Other formats are not affected.
+// recorded sees an empty header. A full buffer is then written up to
+// the last page of the file it reaches, the rest kept (writeFull): what a
+// crash loses is still at most the buffer. Other formats are not affected.
 func WithHeaderAtEnd() Option {
 	return func(o *options) error {
 		o.headerAtEnd = true
@@ -421,6 +423,27 @@ func (o *fileOut) writeBuf() error {
 	}
 	o.buf = o.buf[:0]
 	return ioErr("write", o.path, err)
+}
+
+// filePage is the page size that writeFull's writes end on (4 KiB, the
+// page cache's on Linux' usual configurations; a different one only makes
+// the writes less aligned).
+const filePage = 4096
+
+// writePrefix writes the buffer's first n bytes at off with one WriteAt
+// and keeps the rest at the buffer's start.
+func (o *fileOut) writePrefix(n int) error {
+	w, err := o.f.WriteAt(o.buf[:n], o.off)
+	o.off += int64(w)
+	if err == nil && w < n {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		o.buf = o.buf[:0]
+		return ioErr("write", o.path, err)
+	}
+	o.buf = o.buf[:copy(o.buf, o.buf[n:])]
+	return nil
 }
 
 func (o *fileOut) doSync() error {

@@ -35,14 +35,25 @@ func (c *cluster) publishLost(lost string, row meta.Recording) {
 	if row.Name == "" {
 		return
 	}
-	b, _ := json.Marshal(lostRecording{Node: lost, Name: row.Name, Format: row.Format, Status: string(row.Status), Cause: row.StatusDetail})
+	lr := lostRecording{Node: lost, Name: row.Name, Format: row.Format, Status: string(row.Status), Cause: row.StatusDetail}
+	b, _ := json.Marshal(lr)
 	_ = c.nc.Publish(lostSubject(c.prefix), b)
+	// The node's own connection does not echo its messages (nats.NoEcho):
+	// an application here that followed the recording is told here.
+	c.lost(lr)
 }
 
 // onLost tells the local application that followed the recording.
 func (c *cluster) onLost(m *nats.Msg) {
 	var lr lostRecording
-	if json.Unmarshal(m.Data, &lr) != nil || lr.Name == "" || lr.Node == c.nodeID {
+	if json.Unmarshal(m.Data, &lr) != nil {
+		return
+	}
+	c.lost(lr)
+}
+
+func (c *cluster) lost(lr lostRecording) {
+	if lr.Name == "" || lr.Node == c.nodeID {
 		return
 	}
 	key := "recordings:" + lr.Name

@@ -38,7 +38,10 @@ type natsMsg struct {
 // startNATS connects to url (reconnecting forever) and taps bus. The first
 // connection may fail: the client keeps retrying in the background.
 func startNATS(url, prefix, node string, bus *event.Bus, log *slog.Logger) (*natsBridge, error) {
-	nc, err := nats.Connect(url, nats.Name("tapedeck "+node), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+	// NoEcho: the node's own messages (its announcements, its applications'
+	// events, its lost-recording notices) do not come back to it; it
+	// ignored each of them, at the cost of a read and a handler's wake-up.
+	nc, err := nats.Connect(url, nats.Name("tapedeck "+node), nats.NoEcho(), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "url", c.ConnectedUrl()) }))
 	if err != nil {

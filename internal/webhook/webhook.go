@@ -92,6 +92,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/metrics"
 	"github.com/tapedeck/tapedeck/internal/netguard"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 // SignatureHeader is the header of the request signature.
@@ -345,7 +346,11 @@ func (s *Sender) release(ctx context.Context) {
 // heartbeats says this node is alive every NodeDeadAfter/3 until ctx ends.
 func (s *Sender) heartbeats(ctx context.Context) {
 	defer close(s.beatDone)
-	t := time.NewTicker(s.o.NodeDeadAfter / 3)
+	// On the node's wake-up grid (wakegrid), as the outbox's look in run:
+	// both fall on the same instants, RTP poller reads and readiness
+	// checks, instead of two wake-ups of the process of their own.
+	every := s.o.NodeDeadAfter / 3
+	t := time.NewTimer(wakegrid.Until(every))
 	defer t.Stop()
 	for {
 		select {
@@ -356,6 +361,7 @@ func (s *Sender) heartbeats(ctx context.Context) {
 				defer contain.Recover(s.o.Log, "webhook", nil)
 				s.beat(ctx)
 			}()
+			t.Reset(wakegrid.Until(every))
 		}
 	}
 }
@@ -676,8 +682,11 @@ func (s *Sender) run(ctx context.Context) {
 		} else if ok {
 			wait = max(t.Sub(s.now()), 0)
 		}
-		// Another node may die with notifications queued: look again.
-		wait = min(wait, s.o.NodeDeadAfter/3)
+		// Another node may die with notifications queued: look again, on
+		// the node's wake-up grid (see heartbeats).
+		if every := s.o.NodeDeadAfter / 3; wait >= every {
+			wait = wakegrid.Until(every)
+		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():

@@ -139,17 +139,23 @@ func (h heldClaims) ClaimName(ctx context.Context, name string, failIfStored boo
 	return h.Service.ClaimName(ctx, name, failIfStored)
 }
 
-// hangUpWhileHeld sends a Record of a new call id on the site, whose
-// catalog step h holds it; once h has the recording's name it hangs the
-// call up, waits until the recording has left the live set, and lets h
-// go on. It returns the recording's name and the Record's answer. never
-// says what failed when h never gets the name.
-func hangUpWhileHeld(t *testing.T, site *finalSite, h hold, id call.ChannelID, finishedURL, never string) (name, answer string) {
+// hangUpWhileHeld sets up one node on a new site (oneNode) whose
+// catalog is n.cat with one step held (held: heldStarts or heldClaims),
+// and sends a Record of a new call id; once the step has the recording's
+// name it hangs the call up, waits until the recording has left the live
+// set, and lets the step go on. It returns the site, the node, the
+// FinishedUrl receiver, the recording's name and the Record's answer.
+// never says what failed when the step never gets the name.
+func hangUpWhileHeld(t *testing.T, fs finalStore, held func(*catalog.Service, hold) call.Catalog, id call.ChannelID,
+	never string) (site *finalSite, n *ozekiNode, recv *testutil.FormReceiver, name, answer string) {
 	t.Helper()
+	site, n, recv = oneNode(t, fs)
+	h := newHold()
+	site.m.SetCatalog(held(n.cat, h))
 	ch := site.call(t, id)
 	answered := make(chan string, 1)
 	go func() {
-		b, err := sendRecord(site.srv.URL, string(ch.ID), finishedURL)
+		b, err := sendRecord(site.srv.URL, string(ch.ID), recv.URL)
 		if err != nil {
 			answered <- err.Error()
 			return
@@ -169,7 +175,7 @@ func hangUpWhileHeld(t *testing.T, site *finalSite, h hold, id call.ChannelID, f
 		return errors.Is(err, call.ErrNotFound)
 	}, "the hangup never ended the queued recording")
 	close(h.goOn)
-	return name, <-answered
+	return site, n, recv, name, <-answered
 }
 
 // deliveredOnce waits until node n has delivered a RecordCompleted to recv
@@ -201,10 +207,8 @@ func deliveredOnce(t *testing.T, fs finalStore, n *ozekiNode, recv *testutil.For
 func TestRecordEndedBeforeItsRow(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		site, n, recv := oneNode(t, fs)
-		held := heldClaims{Service: n.cat, hold: newHold()}
-		site.m.SetCatalog(held)
-		name, b := hangUpWhileHeld(t, site, held.hold, "rowfirst-gone", recv.URL, "the Record's name was never claimed")
+		_, n, recv, name, b := hangUpWhileHeld(t, fs, func(c *catalog.Service, h hold) call.Catalog { return heldClaims{c, h} },
+			"rowfirst-gone", "the Record's name was never claimed")
 		if !strings.Contains(b, "<Code>601</Code>") {
 			t.Fatalf("Record: %s; want 601 (the call ended before its row)", b)
 		}
@@ -240,13 +244,11 @@ func TestRecordEndedBeforeItsRow(t *testing.T) {
 func TestRecordEndedBeforeItBegan(t *testing.T) {
 	withFinalStores(t, func(t *testing.T, fs finalStore) {
 		ctx := context.Background()
-		site, n, recv := oneNode(t, fs)
-		held := heldStarts{Service: n.cat, hold: newHold()}
-		site.m.SetCatalog(held)
 		// The call hangs up while the row is being written: the
 		// recording ends (it leaves the live set) before it began.
 		const id = "rowfirst-early"
-		name, b := hangUpWhileHeld(t, site, held.hold, id, recv.URL, "the Record's first row was never written")
+		site, n, recv, name, b := hangUpWhileHeld(t, fs, func(c *catalog.Service, h hold) call.Catalog { return heldStarts{c, h} },
+			id, "the Record's first row was never written")
 		if !strings.Contains(b, "<Code>200</Code>") {
 			t.Fatalf("Record: %s; want 200 (its row was written)", b)
 		}

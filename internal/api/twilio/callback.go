@@ -479,6 +479,13 @@ func (s *Server) degraded(lr *liveRec, q *meta.Quality) {
 // final row: the row is read once, and again only when the catalog says
 // it is done with the recording's end (catalog.Service.AwaitEnd), as when
 // the final write failed at the hangup and the catalog's retry wrote it.
+// That wait has no time limit of its own: the catalog retries a failed
+// final write every reconcile interval until it succeeds or can never
+// succeed, and finished waits as long, so that a final status sent from
+// this node's memory (a callback not kept with the row, or held) is not
+// lost to a retry that comes later than some fixed time. Once it returns
+// the final status was sent (or queued with the row by the catalog), or
+// an error says why none is: nothing of the recording is held for it.
 func (s *Server) finished(lr *liveRec) {
 	if lr.callback == nil {
 		return
@@ -496,42 +503,44 @@ func (s *Server) finished(lr *liveRec) {
 		s.log.Error("twilio: recording never started in the catalog; no final status callback", "name", lr.name)
 		return
 	}
+	defer func() {
+		s.mu.Lock()
+		delete(s.held, sid)
+		s.mu.Unlock()
+	}()
 	// Asked before the read, so that a final write after it is not missed.
 	ended, stop := s.o.Catalog.AwaitEnd(lr.name)
 	defer stop()
 	for {
-		rec, err := s.o.Catalog.Meta.Recording(ctx, lr.accountSid, sid)
+		rctx, cancel := context.WithTimeout(context.Background(), readTimeout)
+		rec, err := s.o.Catalog.Meta.Recording(rctx, lr.accountSid, sid)
 		switch {
 		case err == nil && !rec.Status.Live():
-			defer func() {
-				s.mu.Lock()
-				delete(s.held, sid)
-				s.mu.Unlock()
-			}()
-			if kept && s.queuedWithRow(ctx, sid) {
-				return
+			if !(kept && s.queuedWithRow(rctx, sid)) {
+				s.notify(lr, finalEvent(rec.Status), rec)
 			}
-			s.notify(lr, finalEvent(rec.Status), rec)
+			cancel()
 			return
-		case err != nil && !errors.Is(err, meta.ErrNotFound):
-			s.log.Error("twilio: recording status callback", "sid", sid, "err", err)
+		case ended == nil && err != nil && !errors.Is(err, meta.ErrNotFound):
+			cancel()
+			s.log.Error("twilio: recording's final row cannot be read; no final status callback", "sid", sid, "err", err)
 			return
 		case ended == nil:
+			cancel()
 			// The catalog is done with its end and has no final row: the
 			// row was deleted (a canceled recording) or its final write
 			// failed in a way no retry mends.
 			s.log.Error("twilio: recording has no final row; no final status callback", "sid", sid, "err", err)
 			return
 		}
-		select {
-		case <-ended:
-			ended = nil // read once more
-		case <-ctx.Done():
-			s.log.Error("twilio: recording never completed in the catalog; no final status callback", "sid", sid)
-			return
-		}
+		cancel()
+		<-ended     // (a read that failed is tried again then too)
+		ended = nil // read once more
 	}
 }
+
+// readTimeout bounds one read of the catalog by finished.
+const readTimeout = 30 * time.Second
 
 // queuedWithRow reports whether the final status of the recording sid,
 // whose callback this node kept with its row, was queued with its final

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/gopool"
@@ -30,7 +31,10 @@ import (
 // along whatever is waiting. Each write of a shared commit runs in a
 // savepoint of its own: one that fails is rolled back alone and returns its
 // error, the others commit. A write returns once its commit is done: a row
-// is as durable as before when its caller hears of it.
+// is as durable as before when its caller hears of it. One writer's
+// deadline ends no other's write: the shared transaction lasts until the
+// latest of theirs, and a write whose deadline passes before its turn in
+// it is left out, its writer told so at its deadline (commit).
 
 // commitDelayKey marks a context whose write may wait for others.
 type commitDelayKey struct{}
@@ -66,8 +70,35 @@ type commitJob struct {
 	run    func(ctx context.Context, tx *sql.Tx) error
 	linger bool
 	at     time.Time
-	err    error
-	done   chan struct{}
+	// state: jobQueued until the leader takes it (its statements are
+	// about to run in a transaction) or its writer drops it (its context
+	// ended first): one of the two, never both (see commit).
+	state atomic.Int32
+	err   error
+	done  chan struct{}
+}
+
+// A job's states.
+const (
+	jobQueued  int32 = iota
+	jobTaken         // the leader's: it tells the writer the outcome
+	jobDropped       // its writer's, who went away with its own error
+	jobSettled       // taken, and told its outcome
+)
+
+// take makes j the leader's, unless its writer dropped it.
+func (j *commitJob) take() bool {
+	return j.state.CompareAndSwap(jobQueued, jobTaken) || j.state.Load() == jobTaken
+}
+
+// settle tells the writer of a job taken its outcome: err, unless it has
+// an error of its own.
+func (j *commitJob) settle(err error) {
+	if j.err == nil {
+		j.err = err
+	}
+	j.state.Store(jobSettled)
+	close(j.done)
 }
 
 type commitGroup struct {
@@ -89,20 +120,26 @@ type commitGroup struct {
 	sp, rollback, release *sql.Stmt
 }
 
-// prepare prepares the savepoint statements if they are not yet.
+// prepare prepares the savepoint statements if they are not yet. Those
+// prepared before one that fails are closed: the next shared commit
+// prepares the three again.
 func (g *commitGroup) prepare(ctx context.Context) error {
 	if g.release != nil {
 		return nil
 	}
-	var err error
-	if g.sp, err = g.db.PrepareContext(ctx, "SAVEPOINT w"); err != nil {
-		return err
+	var stmts [3]*sql.Stmt
+	for i, q := range [...]string{"SAVEPOINT w", "ROLLBACK TO w", "RELEASE w"} {
+		st, err := g.db.PrepareContext(ctx, q)
+		if err != nil {
+			for _, st := range stmts[:i] {
+				_ = st.Close()
+			}
+			return err
+		}
+		stmts[i] = st
 	}
-	if g.rollback, err = g.db.PrepareContext(ctx, "ROLLBACK TO w"); err != nil {
-		return err
-	}
-	g.release, err = g.db.PrepareContext(ctx, "RELEASE w")
-	return err
+	g.sp, g.rollback, g.release = stmts[0], stmts[1], stmts[2]
+	return nil
 }
 
 func newCommitGroup(db *sql.DB, window time.Duration) *commitGroup {
@@ -139,8 +176,17 @@ func (g *commitGroup) do(ctx context.Context, fn func(ctx context.Context, tx *s
 			gopool.Go(func() { g.lead(nil) })
 		}
 	}
-	<-j.done
-	return j.err
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobQueued, jobDropped) {
+			// Not taken: nothing of it is written.
+			return fmt.Errorf("meta(sqlite): the write ended while it waited for a shared commit: %w", ctx.Err())
+		}
+		<-j.done // taken: its statements run, and it hears the outcome
+		return j.err
+	}
 }
 
 // lead commits batches until the queue is empty, or (own != nil) until
@@ -215,43 +261,53 @@ func isDone(j *commitJob) bool {
 
 // commit runs batch in one transaction (each job in a savepoint when there
 // are several) and tells each job its result.
+//
+// The transaction is the batch's, not any one writer's: it ends by the
+// latest of their deadlines (none if one of them has none), and not when
+// a writer goes away, so that a short deadline (a hangup's) fails no other
+// writer's rows. A job is taken at its turn, once the transaction is open:
+// one whose writer's context ended before is not written, and its writer
+// hears its own error (do drops a job still queued when its context ends,
+// so the writer need not wait for the transaction); one taken hears the
+// transaction's outcome, however long its commit takes after its
+// statements ran.
 func (g *commitGroup) commit(batch []*commitJob) {
 	live := batch[:0:0]
+	var dl time.Time
+	unbounded := false
 	for _, j := range batch {
 		if err := j.ctx.Err(); err != nil {
-			j.err = err
-			close(j.done)
+			if j.take() {
+				j.settle(err)
+			}
 			continue
 		}
 		live = append(live, j)
+		if d, ok := j.ctx.Deadline(); !ok {
+			unbounded = true
+		} else if d.After(dl) {
+			dl = d
+		}
 	}
 	if len(live) == 0 {
 		return
 	}
-	// The transaction ends by the earliest of its writers' deadlines (a
-	// hangup's write waits at most its own), and is not canceled by one
-	// writer going away.
 	ctx := context.WithoutCancel(live[0].ctx)
-	var dl time.Time
-	for _, j := range live {
-		if d, ok := j.ctx.Deadline(); ok && (dl.IsZero() || d.Before(dl)) {
-			dl = d
-		}
-	}
-	cancel := context.CancelFunc(func() {})
-	if !dl.IsZero() {
+	if !unbounded {
+		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
 	}
-	defer cancel()
+	// finish tells the jobs not yet told (and not dropped) err.
 	finish := func(err error) {
 		for _, j := range live {
-			if err != nil && j.err == nil {
-				j.err = err
+			if j.state.Load() != jobSettled && j.take() {
+				j.settle(err)
 			}
-			close(j.done)
 		}
 	}
-	if len(live) > 1 {
+	shared := len(live) > 1
+	if shared {
 		if err := g.prepare(ctx); err != nil {
 			finish(fmt.Errorf("meta(sqlite): savepoints: %w", err))
 			return
@@ -262,19 +318,26 @@ func (g *commitGroup) commit(batch []*commitJob) {
 		finish(fmt.Errorf("meta(sqlite): begin: %w", err))
 		return
 	}
-	if len(live) == 1 {
-		j := live[0]
-		if j.err = j.run(ctx, tx); j.err != nil {
-			_ = tx.Rollback()
-			finish(nil)
-			return
-		}
-		finish(commitErr(tx.Commit()))
-		g.count()
-		return
+	var sp, rollback, release *sql.Stmt
+	if shared {
+		sp, rollback, release = tx.StmtContext(ctx, g.sp), tx.StmtContext(ctx, g.rollback), tx.StmtContext(ctx, g.release)
 	}
-	sp, rollback, release := tx.StmtContext(ctx, g.sp), tx.StmtContext(ctx, g.rollback), tx.StmtContext(ctx, g.release)
 	for _, j := range live {
+		if !j.take() {
+			continue // dropped by its writer meanwhile
+		}
+		if err := j.ctx.Err(); err != nil {
+			j.settle(err)
+			continue
+		}
+		if !shared {
+			if j.err = j.run(ctx, tx); j.err != nil {
+				_ = tx.Rollback()
+				finish(nil)
+				return
+			}
+			continue
+		}
 		if _, err := sp.ExecContext(ctx); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("meta(sqlite): savepoint: %w", err))

@@ -2,11 +2,14 @@ package meta
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // groupStore opens a SQLite catalog with a commit window of window and
@@ -55,6 +58,32 @@ func awaitQueued(t *testing.T, g *commitGroup, n int) bool {
 	}
 }
 
+// sharedWrites makes n+1 writes meant to share a commit: write(ctx, i)
+// for i < n under WithCommitDelay, in order (each queued before the next
+// starts: the first leads), then write(ctx, n) in this goroutine without
+// it, which commits at once, taking the waiting ones along. It returns
+// their errors.
+func sharedWrites(t *testing.T, g *commitGroup, n int, write func(ctx context.Context, i int) error) []error {
+	t.Helper()
+	ctx := context.Background()
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if i > 0 && !awaitQueued(t, g, i) {
+				return
+			}
+			errs[i] = write(WithCommitDelay(ctx), i)
+		})
+	}
+	if !awaitQueued(t, g, n) {
+		t.FailNow()
+	}
+	errs[n] = write(ctx, n)
+	wg.Wait()
+	return errs
+}
+
 func liveRow(acct string, i int) Recording {
 	now := time.Now().UTC()
 	return Recording{
@@ -95,21 +124,10 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	// Live rows: n that may wait, then one that may not.
 	checkpoint()
 	_, commits0 := s.group.state()
-	var wg sync.WaitGroup
-	errs := make([]error, n+1)
-	for i := range n {
-		wg.Go(func() {
-			if i > 0 && !awaitQueued(t, s.group, i) { // in order: the first leads
-				return
-			}
-			_, _, errs[i] = s.StartRecording(WithCommitDelay(ctx), rows[i])
-		})
-	}
-	if !awaitQueued(t, s.group, n) {
-		t.FailNow()
-	}
-	_, _, errs[n] = s.StartRecording(ctx, rows[n])
-	wg.Wait()
+	errs := sharedWrites(t, s.group, n, func(ctx context.Context, i int) error {
+		_, _, err := s.StartRecording(ctx, rows[i])
+		return err
+	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
@@ -128,21 +146,10 @@ func TestSQLiteGroupCommit(t *testing.T) {
 	// Final rows with their CDRs, the same way.
 	checkpoint()
 	_, commits0 = s.group.state()
-	for i := range n {
-		wg.Go(func() {
-			if i > 0 && !awaitQueued(t, s.group, i) {
-				return
-			}
-			r, c := finalOf(rows[i], acct, 1000+i)
-			errs[i] = s.PutRecordingCDR(WithCommitDelay(ctx), r, c)
-		})
-	}
-	if !awaitQueued(t, s.group, n) {
-		t.FailNow()
-	}
-	r, c := finalOf(rows[n], acct, 1000+n)
-	errs[n] = s.PutRecordingCDR(ctx, r, c)
-	wg.Wait()
+	errs = sharedWrites(t, s.group, n, func(ctx context.Context, i int) error {
+		r, c := finalOf(rows[i], acct, 1000+i)
+		return s.PutRecordingCDR(ctx, r, c)
+	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
@@ -193,26 +200,13 @@ BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
 		}
 	}
 	_, commits0 := s.group.state()
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n - 1 {
-		wg.Go(func() {
-			if i > 0 && !awaitQueued(t, s.group, i) {
-				return
-			}
-			r, c := finalOf(rows[i], acct, 2000+i)
-			if i == 1 {
-				c.ChannelID = "node-bad"
-			}
-			errs[i] = s.PutRecordingCDR(WithCommitDelay(ctx), r, c)
-		})
-	}
-	if !awaitQueued(t, s.group, n-1) {
-		t.FailNow()
-	}
-	r, c := finalOf(rows[n-1], acct, 2000+n-1)
-	errs[n-1] = s.PutRecordingCDR(ctx, r, c)
-	wg.Wait()
+	errs := sharedWrites(t, s.group, n-1, func(ctx context.Context, i int) error {
+		r, c := finalOf(rows[i], acct, 2000+i)
+		if i == 1 {
+			c.ChannelID = "node-bad"
+		}
+		return s.PutRecordingCDR(ctx, r, c)
+	})
 	if _, commits := s.group.state(); commits-commits0 > 2 {
 		t.Errorf("%d commits, want the writes to share them", commits-commits0)
 	}
@@ -266,5 +260,219 @@ func TestSQLiteCommitDelayOnlyUnderLoad(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a lone write waited for others")
+	}
+}
+
+// lockWriter holds the catalog's write lock at path from a connection of
+// its own, as another process would, until unlock (or the test's end).
+func lockWriter(t *testing.T, path string) (unlock func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
+		db.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			db.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
+}
+
+// TestSQLiteGroupCommitOutlivesAShortDeadline: a hangup's final row with
+// its CDR (a short deadline, as the call model's hangupCatalogTimeout)
+// joins a shared commit with two calls' live rows while the commit waits
+// for the database (its write lock held by another connection, as another
+// process would). At its deadline the hangup's write fails alone: its
+// writer hears so then, not when the commit is done, and nothing of it is
+// written (its row stays live, no CDR). The live rows commit once the
+// database is free. Before, the shared transaction ended by the earliest
+// of its writers' deadlines: the hangup's writer heard only when the
+// busy wait gave up (10 s), and the live rows failed with it.
+func TestSQLiteGroupCommitOutlivesAShortDeadline(t *testing.T) {
+	const calls = 5
+	s, path, acct := groupStore(t, time.Hour, calls)
+	ctx := context.Background()
+	const n = 2
+	rows := make([]Recording, n+1)
+	for i := range rows {
+		rows[i] = liveRow(acct, 3000+i)
+	}
+	// The recording that hangs up has its live row already.
+	if _, _, err := s.StartRecording(ctx, rows[n]); err != nil {
+		t.Fatal(err)
+	}
+	_, commits0 := s.group.state()
+	unlock := lockWriter(t, path)
+	s.group.mu.Lock()
+	s.group.last = time.Now() // the first live row waits for the others too
+	s.group.mu.Unlock()
+	const short = 300 * time.Millisecond
+	var took time.Duration
+	errs := sharedWrites(t, s.group, n, func(ctx context.Context, i int) error {
+		if i < n {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // as the call model's catalogCtx
+			defer cancel()
+			_, _, err := s.StartRecording(ctx, rows[i])
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, short)
+		defer cancel()
+		r, c := finalOf(rows[n], acct, 3000+n)
+		start := time.Now()
+		err := s.PutRecordingCDR(ctx, r, c)
+		took = time.Since(start)
+		unlock() // the database is free once the hangup's writer heard
+		return err
+	})
+	if err := errs[n]; !errors.Is(err, context.DeadlineExceeded) || !Transient(err) {
+		t.Errorf("the hangup's write: %v; want its own deadline's error (transient: the catalog retries it)", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the hangup's write (deadline %v) returned after %v: it waited for the shared commit", short, took)
+	}
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("live row %d: %v (failed with the hangup's write)", i, errs[i])
+		}
+	}
+	for i, r := range rows {
+		got, err := s.Recording(ctx, acct, r.Sid)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if got.Status != StatusInProgress {
+			t.Errorf("row %d is %s, want in-progress (the hangup's final row is not written)", i, got.Status)
+		}
+	}
+	if _, total, err := s.ListCDRs(ctx, CDRQuery{AccountSid: acct, Limit: 1000}); err != nil || total != calls {
+		t.Errorf("%d CDRs (%v), want %d: none for the hangup whose write failed", total, err, calls)
+	}
+	if _, commits := s.group.state(); commits-commits0 != 1 {
+		t.Errorf("%d commits, want the live rows' one", commits-commits0)
+	}
+}
+
+// TestSQLiteGroupCommitTakenWriteOutlivesItsDeadline: a write whose
+// statements ran in a shared commit, and whose deadline passes before the
+// commit is done, hears the commit's outcome: its row and the others'
+// are written, and none of them fails. Before, its deadline ended the
+// shared transaction and all three failed.
+func TestSQLiteGroupCommitTakenWriteOutlivesItsDeadline(t *testing.T) {
+	s, _, _ := groupStore(t, time.Hour, 0)
+	ctx := context.Background()
+	if _, err := s.w.ExecContext(ctx, "CREATE TABLE group_probe (k INTEGER PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	_, commits0 := s.group.state()
+	s.group.mu.Lock()
+	s.group.last = time.Now() // the first write waits for the others
+	s.group.mu.Unlock()
+	const n = 2
+	errs := sharedWrites(t, s.group, n, func(ctx context.Context, i int) error {
+		timeout := 30 * time.Second
+		if i == 0 {
+			timeout = 200 * time.Millisecond
+		}
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return s.group.do(wctx, func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO group_probe VALUES (?)", i); err != nil {
+				return err
+			}
+			if i == 0 {
+				<-wctx.Done() // its deadline passes with its row in the transaction
+			}
+			return nil
+		})
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	var k int
+	if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM group_probe").Scan(&k); err != nil || k != n+1 {
+		t.Fatalf("%d rows (%v), want %d", k, err, n+1)
+	}
+	if _, commits := s.group.state(); commits-commits0 != 1 {
+		t.Errorf("%d commits, want 1", commits-commits0)
+	}
+}
+
+// TestSQLiteGroupPrepareFailureLeaksNothing: when one of the savepoint
+// statements cannot be prepared (RELEASE, refused by an authorizer on the
+// writer connection), those prepared before it are closed: the writer
+// connection's statement memory (SQLITE_DBSTATUS_STMT_USED) is as it was,
+// and none is kept half-prepared. The next shared commit prepares the
+// three. Before, the two prepared first stayed open and were prepared
+// again by the next try.
+func TestSQLiteGroupPrepareFailureLeaksNothing(t *testing.T) {
+	s, _, acct := groupStore(t, time.Hour, 0)
+	ctx := context.Background()
+	writer := func(f func(dc any) error) { // on the one writer connection
+		t.Helper()
+		conn, err := s.w.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.Raw(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stmtMem := func() (used int) {
+		writer(func(dc any) (err error) {
+			used, _, err = dc.(sqlite.DBStatus).Status(sqlite.DBStatusStmtUsed, false)
+			return err
+		})
+		return used
+	}
+	writer(func(dc any) error {
+		return dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, arg1, _, _, _ string) sqlite.AuthorizerReturnCode {
+			if action == sqlite.AuthSavepoint && arg1 == "RELEASE" {
+				return sqlite.AuthorizerDeny
+			}
+			return sqlite.AuthorizerOK
+		})
+	})
+	before := stmtMem()
+	if err := s.group.prepare(ctx); err == nil {
+		t.Fatal("the savepoints were prepared with RELEASE refused")
+	}
+	if after := stmtMem(); after != before {
+		t.Errorf("the writer connection's statements use %d bytes after the failed prepare, %d before: the ones prepared were left open", after, before)
+	}
+	if g := s.group; g.sp != nil || g.rollback != nil || g.release != nil {
+		t.Errorf("savepoint statements kept from the failed prepare: SAVEPOINT %v, ROLLBACK TO %v, RELEASE %v", g.sp != nil, g.rollback != nil, g.release != nil)
+	}
+	writer(func(dc any) error { return dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(nil) })
+	s.group.mu.Lock()
+	s.group.last = time.Now()
+	s.group.mu.Unlock()
+	errs := sharedWrites(t, s.group, 1, func(ctx context.Context, i int) error {
+		_, _, err := s.StartRecording(ctx, liveRow(acct, 4000+i))
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if s.group.release == nil {
+		t.Error("a shared commit without its savepoint statements")
 	}
 }
