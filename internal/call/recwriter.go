@@ -69,7 +69,10 @@ var errDiskStalled = errors.New("disk stalled")
 // holds one buffer of about a writerTick of audio between ticks, not two
 // buffers of the whole bound (2 s), and the steady state allocates
 // nothing. A buffer grows past that size only while the writer is behind,
-// up to the queue's bound.
+// up to the queue's bound. A wav recording's queue (direct) is also its
+// recorder's one-second buffer: its buffer holds that second more, which
+// the recorder writes from (stepDirect) instead of copying it into its
+// own, and it keeps the buffer between ticks.
 type recQueue struct {
 	// First, what a packet touches (reserve, commit): mu, max, pending
 	// and gaps.
@@ -92,6 +95,15 @@ type recQueue struct {
 	stepAt time.Time
 	chunk  int  // size of the shared buffers it takes (samples)
 	done   bool // close was called: the writer finishes after this batch
+	// held is, for a queue that its writer writes from (direct, see
+	// stepDirect), how many of pending's first samples the writer has
+	// taken but not yet written: the recorder's buffer, kept here instead
+	// of copied there. They do not count against the queue's bounds.
+	// writing: the writer is writing from pending's array (without mu),
+	// which must then not go back to the free list.
+	held    int
+	direct  bool
+	writing bool
 	// run writes one batch (the recording's writer step); signal hands it
 	// to the writer pool unless it is already scheduled or running, in
 	// which case it runs once more after the current run (again).
@@ -135,7 +147,7 @@ func (q *recQueue) initFor(samples int, burst time.Duration) {
 func (q *recQueue) push(pcm []int16) bool {
 	q.mu.Lock()
 	n := len(q.pending) + len(pcm)
-	if n > q.max && (n > q.hard || q.stuckLocked()) {
+	if n-q.held > q.max && (n-q.held > q.hard || q.stuckLocked()) {
 		q.mu.Unlock()
 		return false
 	}
@@ -143,7 +155,7 @@ func (q *recQueue) push(pcm []int16) bool {
 		q.grow(n)
 	}
 	q.pending = append(q.pending, pcm...)
-	half := len(q.pending) >= q.max/2
+	half := len(q.pending)-q.held >= q.max/2
 	q.mu.Unlock()
 	if half { // otherwise the writer's tick takes it: no wake-up per packet
 		q.signal()
@@ -160,7 +172,7 @@ func (q *recQueue) push(pcm []int16) bool {
 func (q *recQueue) reserve(n int) ([]int16, bool) {
 	q.mu.Lock()
 	end := len(q.pending) + n
-	if end > q.max && (end > q.hard || q.stuckLocked()) {
+	if end-q.held > q.max && (end-q.held > q.hard || q.stuckLocked()) {
 		q.mu.Unlock()
 		return nil, false
 	}
@@ -186,7 +198,7 @@ func (q *recQueue) commit(pcm []int16, sound bool) {
 		q.mu.Unlock()
 		return
 	}
-	half := len(q.pending) >= q.max/2
+	half := len(q.pending)-q.held >= q.max/2
 	q.mu.Unlock()
 	if half {
 		q.signal()
@@ -438,14 +450,23 @@ func (p *writerPool) work() {
 // otherwise a larger one (the writer is behind).
 func (q *recQueue) grow(n int) {
 	if len(q.pending) == 0 && n <= q.chunk {
-		recBufs.put(q.pending)
+		q.putPending()
 		q.pending = recBufs.get(q.chunk)
 		return
 	}
-	grown := make([]int16, len(q.pending), min(q.hard, max(n, 2*cap(q.pending))))
+	grown := make([]int16, len(q.pending), min(q.hard+q.held, max(n, 2*cap(q.pending))))
 	copy(grown, q.pending)
-	recBufs.put(q.pending)
+	q.putPending()
 	q.pending = grown
+}
+
+// putPending gives pending's array back to the free list, unless the
+// writer is writing from it (stepDirect): then the garbage collector
+// takes it.
+func (q *recQueue) putPending() {
+	if !q.writing {
+		recBufs.put(q.pending)
+	}
 }
 
 // take swaps the queued samples out (prev, the previous batch, goes back
@@ -461,6 +482,117 @@ func (q *recQueue) take(prev []int16, gapBuf []recGap) (batch []int16, gaps []re
 	gaps = append(gapBuf[:0], q.gaps...)
 	q.gaps = q.gaps[:0]
 	return batch, gaps, q.done
+}
+
+// stepDirect is a writer step for a recorder that writes from the
+// queue's memory (recorder.DirectWriter): the queue's pending samples are
+// the recorder's buffer, so they are not copied there. It takes what is
+// queued (held: out of the queue's bounds, as take's batch), writes it
+// with its gaps of silence (a gap's zeros with Write, after all the audio
+// before it), lets the recorder write the rest once it makes a full buffer
+// (straight from pending's array, without mu: the media path only appends
+// after it), then drops what was written from pending's front (less than
+// a page and what arrived meanwhile stay). Done: it writes everything. A
+// write error is stored in *werr; later steps only empty the queue. It
+// returns gapBuf for reuse and whether the queue was closed.
+func (q *recQueue) stepDirect(w recorder.DirectWriter, gapBuf []recGap, werr *error) ([]recGap, bool) {
+	q.mu.Lock()
+	q.fillGapsLocked()
+	batch := q.pending
+	gaps := append(gapBuf[:0], q.gaps...)
+	q.gaps = q.gaps[:0]
+	done := q.done
+	q.held = len(batch)
+	q.writing = true
+	q.mu.Unlock()
+	written := len(batch) // samples dropped from pending's front
+	if *werr == nil {
+		written = 0
+		for _, g := range gaps {
+			if g.at > written {
+				n, err := w.WriteDirect(batch[written:g.at], true)
+				promRecBytes.Add(float64(2 * n))
+				if err != nil {
+					*werr = err
+					break
+				}
+				written = g.at
+			}
+			if err := writeZeros(w, g.n); err != nil {
+				*werr = err
+				break
+			}
+		}
+		if *werr == nil && (written < len(batch) || done) {
+			n, err := w.WriteDirect(batch[written:], done)
+			promRecBytes.Add(float64(2 * n))
+			written += n
+			if err != nil {
+				*werr = err
+			}
+		}
+		if *werr != nil {
+			written = len(batch)
+		}
+	}
+	q.mu.Lock()
+	q.writing = false
+	q.held = len(batch) - written
+	if written > 0 {
+		rest := copy(q.pending, q.pending[written:])
+		q.pending = q.pending[:rest]
+		for i := range q.gaps {
+			q.gaps[i].at -= written
+		}
+		if rest == 0 {
+			recBufs.put(q.pending)
+			q.pending = nil
+		}
+	}
+	q.mu.Unlock()
+	return gaps, done
+}
+
+// fillGapsLocked turns the queue's gaps of silence into zeros in pending
+// when they fit in its array (silent frames, short pauses), so that
+// stepDirect writes them with the audio from pending's memory: the
+// recorder would otherwise take all the audio before a gap into its own
+// buffer (a copy). Longer gaps stay (stepDirect writes them with Write).
+// It moves the audio after the first gap (at most what arrived since the
+// last step).
+func (q *recQueue) fillGapsLocked() {
+	z := 0
+	for _, g := range q.gaps {
+		z += g.n
+	}
+	if z == 0 || len(q.pending)+z > cap(q.pending) {
+		return
+	}
+	end := len(q.pending)
+	p := q.pending[:end+z]
+	shift := z
+	for i := len(q.gaps) - 1; i >= 0; i-- {
+		g := q.gaps[i]
+		copy(p[g.at+shift:end+shift], p[g.at:end])
+		shift -= g.n
+		clear(p[g.at+shift : g.at+shift+g.n])
+		end = g.at
+	}
+	q.pending = p
+	q.gaps = q.gaps[:0]
+}
+
+// writeZeros writes n samples of silence with Write.
+func writeZeros(w interface{ Write(pcm []int16) error }, n int) error {
+	for n > 0 {
+		k := min(n, len(zeros))
+		if err := w.Write(zeros[:k]); err != nil {
+			return err
+		}
+		promRecBytes.Add(float64(2 * k))
+		n -= k
+	}
+	return nil
 }
 
 // zeros is silence to write gaps from (never written to).
@@ -580,27 +712,15 @@ func (m *Manager) fsyncInterval() time.Duration {
 func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 	var werr error
 	var gaps []recGap // reused: one step runs at a time
-	step := func() {
-		// A panic here (an encoder's bug) fails this recording only: the
-		// file is closed, finish gets the cause, the call goes on, and the
-		// pool's worker goes on with other recordings.
-		defer contain.Recover(r.logger(), "recording-writer", func() {
-			r.q.stopRunning()
-			r.m.writers.remove(&r.q)
-			r.writerPanicked(w)
-		})
-		var batch []int16
-		var done bool
-		batch, gaps, done = r.q.take(nil, gaps)
-		if werr == nil && (len(batch) > 0 || len(gaps) > 0) {
-			var n int
-			n, werr = writeBatch(w, batch, gaps)
-			promRecBytes.Add(float64(2 * n))
-			if werr == nil && !done {
-				r.m.syncer.mark(dir)
-			}
-		}
-		recBufs.put(batch)
+	// A wav writer that writes from the queue's memory (DirectSamples):
+	// the queue keeps the recorder's second of audio (stepDirect).
+	var dw recorder.DirectWriter
+	if d, ok := w.(recorder.DirectWriter); ok && d.DirectSamples() > 0 {
+		dw = d
+	}
+	// finish reports a write error and, once the queue is closed, closes
+	// the file.
+	finish := func(done bool) {
 		if werr != nil && !r.writeFailed(werr) {
 			werr = errWriteReported
 		}
@@ -616,8 +736,44 @@ func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 			r.q.closed <- err
 		}
 	}
+	step := func() {
+		// A panic here (an encoder's bug) fails this recording only: the
+		// file is closed, finish gets the cause, the call goes on, and the
+		// pool's worker goes on with other recordings.
+		defer contain.Recover(r.logger(), "recording-writer", func() {
+			r.q.stopRunning()
+			r.m.writers.remove(&r.q)
+			r.writerPanicked(w)
+		})
+		if dw != nil {
+			var done bool
+			gaps, done = r.q.stepDirect(dw, gaps, &werr)
+			if werr == nil && !done {
+				r.m.syncer.mark(dir)
+			}
+			finish(done)
+			return
+		}
+		var batch []int16
+		var done bool
+		batch, gaps, done = r.q.take(nil, gaps)
+		if werr == nil && (len(batch) > 0 || len(gaps) > 0) {
+			var n int
+			n, werr = writeBatch(w, batch, gaps)
+			promRecBytes.Add(float64(2 * n))
+			if werr == nil && !done {
+				r.m.syncer.mark(dir)
+			}
+		}
+		recBufs.put(batch)
+		finish(done)
+	}
 	r.q.mu.Lock()
 	r.q.run = step
+	if dw != nil {
+		r.q.direct = true
+		r.q.chunk += dw.DirectSamples()
+	}
 	r.q.mu.Unlock()
 	r.m.writers.add(&r.q)
 }

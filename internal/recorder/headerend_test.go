@@ -264,3 +264,72 @@ func BenchmarkWAVWriterPages(b *testing.B) {
 		w.Close()
 	}
 }
+
+// WriteDirect with the caller keeping what it has not written (as the
+// call package's queue does): the file is what Write would make, silence
+// written with Write between the passes included; what is unwritten stays
+// within the buffer and a pass; the passes without silence end on pages;
+// DirectSamples is the buffer.
+func TestWAVWriteDirect(t *testing.T) {
+	for _, channels := range []int{1, 2} {
+		t.Run(fmt.Sprintf("channels=%d", channels), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.wav")
+			w, err := Create(path, Format{Name: "wav"}, Fail, WithHeaderAtEnd(), WithChannels(channels))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dw := w.(DirectWriter)
+			if dw.DirectSamples() != 8000*channels {
+				t.Fatalf("DirectSamples %d, want a second (%d)", dw.DirectSamples(), 8000*channels)
+			}
+			src := ramp(8000*channels*12, 5)
+			var want, held []int16
+			written := 0 // bytes of audio given to the writer and not held
+			for pass := 0; len(src) > 0; pass++ {
+				n := min(len(src), channels*(1+(pass*977)%3000))
+				held = append(held, src[:n]...)
+				want = append(want, src[:n]...)
+				src = src[n:]
+				silence := pass%7 == 6
+				k, err := dw.WriteDirect(held, silence)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if silence && k != len(held) {
+					t.Fatalf("all: took %d of %d", k, len(held))
+				}
+				written += 2 * k
+				held = held[k:]
+				if silence {
+					z := make([]int16, channels*(100+pass))
+					if err := w.Write(z); err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, z...)
+					written += 2 * len(z)
+				}
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if unwritten := int64(wavHeaderLen+written+2*len(held)) - fi.Size(); unwritten > int64(2*(8000*channels+n)) {
+					t.Fatalf("pass %d: %d bytes unwritten, more than the buffer and the pass", pass, unwritten)
+				}
+				if !silence && k > 0 && fi.Size()%filePage != 0 {
+					t.Fatalf("pass %d: the file has %d bytes, not whole pages", pass, fi.Size())
+				}
+			}
+			if _, err := dw.WriteDirect(held, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.Samples(); got != int64(len(want)) {
+				t.Errorf("Samples %d, want %d", got, len(want))
+			}
+			_, got := readWAV(t, path)
+			equalPCM(t, "closed file", got, want)
+		})
+	}
+}

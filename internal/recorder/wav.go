@@ -143,9 +143,13 @@ func newWAV(out fileOut, factor int, appending bool, o *options) (*wavWriter, er
 	w := &wavWriter{out: out, rate: uint32(SampleRate * factor), canonical: true,
 		dataOff: wavHeaderLen, sizeOff: 40, channels: uint16(max(o.channels, 1)), headerAtEnd: o.headerAtEnd}
 	w.limit = o.flushSamples * 2 * factor * int(w.channels)
-	w.out.buf = make([]byte, 0, w.limit)
 	if factor == 2 {
 		w.up = newUpsampler()
+	}
+	if !w.direct() {
+		// (A writer that writes from its caller's memory, writeDirect,
+		// seldom buffers: put allocates the buffer when it must.)
+		w.out.buf = make([]byte, 0, w.limit)
 	}
 	size := int64(0)
 	if appending {
@@ -205,6 +209,9 @@ func (w *wavWriter) write(pcm []int16) error {
 
 // put appends samples to the buffer, flushing each time it fills.
 func (w *wavWriter) put(s []int16) error {
+	if cap(w.out.buf) == 0 && len(s) > 0 {
+		w.out.buf = make([]byte, 0, w.limit)
+	}
 	for len(s) > 0 {
 		k := min((w.limit-len(w.out.buf))/2, len(s))
 		if w.out.off+int64(len(w.out.buf)+2*k)-w.dataOff > maxWAVData {
@@ -243,6 +250,77 @@ func (w *wavWriter) writeFull() error {
 		return w.out.writeBuf()
 	}
 	return w.out.writePrefix(n)
+}
+
+// direct says whether writeDirect writes from the caller's memory: a
+// wav at 8 kHz written WithHeaderAtEnd on a machine whose int16s are the
+// file's byte order.
+func (w *wavWriter) direct() bool { return w.headerAtEnd && w.up == nil && nativeLE }
+
+// writeDirect is put for a caller that keeps its samples until they are
+// written (WriteDirect): once what the writer buffers and s make a full
+// buffer, it writes them up to the last page end of the file they reach,
+// s's part straight from s's memory (no copy into the buffer), and returns
+// how many of s's samples it wrote; the caller keeps the rest and passes
+// them again, with what follows, next time. Short of a full buffer it
+// writes and keeps nothing (0). all: it takes all of s (a gap of silence
+// or the end follows): written from s's memory if the buffer is empty,
+// else the tail (less than a page) copied into the buffer.
+// The cases it does not cover (an upsampled or streamed file, a buffer
+// under two pages, the 4 GiB limit, a buffer that holds audio and would
+// not take the rest of its page) take all of s as put does.
+func (w *wavWriter) writeDirect(s []int16, all bool) (int, error) {
+	own := len(w.out.buf)
+	total := own + 2*len(s)
+	if !w.direct() || w.limit < 2*filePage || w.out.off+int64(total)-w.dataOff > maxWAVData {
+		return len(s), w.put(s)
+	}
+	switch {
+	case own == 0 && all:
+		// Before silence or the end: all of s, from its memory.
+		if len(s) > 0 {
+			if err := w.out.writeSamples(s); err != nil {
+				return 0, err
+			}
+		}
+		return len(s), nil
+	case total < w.limit && !all:
+		return 0, nil
+	case total < w.limit:
+		return len(s), w.put(s)
+	}
+	frame := int64(2 * w.channels)
+	end := (w.out.off + int64(total)) &^ (filePage - 1)
+	end -= (end - w.dataOff) % frame
+	if end <= w.out.off+int64(own) {
+		return len(s), w.put(s)
+	}
+	at := 0 // samples of s written
+	if own > 0 {
+		// What the buffer holds first, up to its page's end, in one write.
+		p := (w.out.off + int64(own) + filePage - 1) &^ (filePage - 1)
+		p -= (p - w.dataOff) % frame
+		c := int(p-w.out.off) - own // bytes of s that complete the page
+		if c < 0 || own+c > cap(w.out.buf) {
+			return len(s), w.put(s)
+		}
+		w.out.buf = appendLE16(w.out.buf, s[:c/2])
+		if err := w.out.writeBuf(); err != nil {
+			return 0, err
+		}
+		w.out.buf = nil // (put allocates it again when needed)
+		at = c / 2
+	}
+	if n := int(end-w.out.off) / 2; n > 0 {
+		if err := w.out.writeSamples(s[at : at+n]); err != nil {
+			return at, err
+		}
+		at += n
+	}
+	if all {
+		return len(s), w.put(s[at:])
+	}
+	return at, nil
 }
 
 func (w *wavWriter) flush() error {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // IfExists says what Create does when the file already exists.
@@ -351,6 +352,58 @@ func (w *writer) Write(pcm []int16) error {
 	return nil
 }
 
+// DirectWriter is a Writer that can write a caller's samples straight
+// from the caller's memory, without copying them into its buffer: the
+// caller keeps its samples until WriteDirect says they are written.
+type DirectWriter interface {
+	Writer
+	// DirectSamples is how many samples (interleaved, all channels) make
+	// the writer's full buffer; 0 when WriteDirect copies as Write does
+	// (any format but wav at 8 kHz written WithHeaderAtEnd).
+	DirectSamples() int
+	// WriteDirect appends pcm as Write does, except that it may write
+	// only a prefix of pcm and return its length: once what it buffers
+	// and pcm make a full buffer, it writes them up to the last page end
+	// of the file they reach (WithHeaderAtEnd's writes), pcm's part from
+	// pcm's memory; short of that it writes nothing and returns 0. The
+	// caller passes the rest again, with what follows, next time (what is
+	// not written stays, as with Write, at most a buffer and what the
+	// caller adds before its next call). With all it takes all of pcm, as
+	// Write (before silence written with Write, or the end).
+	WriteDirect(pcm []int16, all bool) (int, error)
+}
+
+var _ DirectWriter = (*writer)(nil)
+
+func (w *writer) DirectSamples() int {
+	if wv, ok := w.be.(*wavWriter); ok && wv.direct() {
+		return wv.limit / 2
+	}
+	return 0
+}
+
+func (w *writer) WriteDirect(pcm []int16, all bool) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.closed {
+		return 0, ErrClosed
+	}
+	wv, ok := w.be.(*wavWriter)
+	if !ok {
+		if err := w.Write(pcm); err != nil {
+			return 0, err
+		}
+		return len(pcm), nil
+	}
+	n, err := wv.writeDirect(pcm, all)
+	w.samples.Add(int64(n))
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
 func (w *writer) Flush() error {
 	if w.err != nil {
 		return w.err
@@ -444,6 +497,18 @@ func (o *fileOut) writePrefix(n int) error {
 	}
 	o.buf = o.buf[:copy(o.buf, o.buf[n:])]
 	return nil
+}
+
+// writeSamples writes s at off with one WriteAt straight from s's memory
+// (int16s in the file's byte order: nativeLE); the buffer must be empty.
+func (o *fileOut) writeSamples(s []int16) error {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 2*len(s))
+	w, err := o.f.WriteAt(b, o.off)
+	o.off += int64(w)
+	if err == nil && w < len(b) {
+		err = io.ErrShortWrite
+	}
+	return ioErr("write", o.path, err)
 }
 
 func (o *fileOut) doSync() error {
