@@ -120,6 +120,9 @@ type Channel struct {
 	// positive, its RTP socket is read on arrival (liveref.go).
 	liveMu   sync.Mutex
 	liveRefs int
+	// relaxed: its socket is read every writerTick, as only recordings
+	// tap it (relax.go; guarded by mu).
+	relaxed bool
 	// talk is the TALK_DETECT detector (talkdetect.go; guarded by mu).
 	talk *talkDetector
 	// l16, set at creation, decodes the L16 RTP of an external media

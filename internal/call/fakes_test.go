@@ -115,6 +115,7 @@ type fakeMedia struct {
 	owned   bool
 	closed  int
 	arrival time.Time
+	relax   time.Duration // SetRelaxed's last period
 }
 
 func newFakeMedia() *fakeMedia { return &fakeMedia{digits: make(chan rune, 64)} }
@@ -171,7 +172,13 @@ func (f *fakeMedia) LocalAddr() *net.UDPAddr {
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 }
 func (f *fakeMedia) Remote() *net.UDPAddr { return nil }
-func (f *fakeMedia) isOwned() bool        { f.mu.Lock(); defer f.mu.Unlock(); return f.owned }
+func (f *fakeMedia) SetRelaxed(period time.Duration) {
+	f.mu.Lock()
+	f.relax = period
+	f.mu.Unlock()
+}
+func (f *fakeMedia) relaxed() time.Duration { f.mu.Lock(); defer f.mu.Unlock(); return f.relax }
+func (f *fakeMedia) isOwned() bool          { f.mu.Lock(); defer f.mu.Unlock(); return f.owned }
 func (f *fakeMedia) lastUpdate() mediaUpdate {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -187,6 +187,9 @@ type Manager struct {
 	syncer recSyncer
 	// writers signals every recording's writer step on one tick.
 	writers writerClock
+	// relaxPeriod is how often the socket of a channel that only
+	// recordings tap is read (relax.go); 0: every read interval.
+	relaxPeriod time.Duration
 
 	pbMu      sync.Mutex
 	playbacks map[string]*Playback
@@ -242,6 +245,8 @@ func NewManager(o Options) *Manager {
 	m := &Manager{opts: o, log: o.Logger, bus: o.Bus, now: o.Now, clock: o.Clock, chans: map[string]*Channel{}, wsPending: map[string]wsPending{}, gone: make(chan struct{}), live: map[string]*LiveRecording{}, playbacks: map[string]*Playback{}, bridges: map[string]*Bridge{}}
 	m.syncer = recSyncer{interval: m.fsyncInterval(), log: o.Logger, syncFS: syncFS}
 	m.writers.poller = o.Poller
+	m.relaxPeriod = relaxPeriod(o.Poller)
+	m.writers.aligned = o.Poller != nil && m.relaxPeriod == writerTick
 	rtpFigures.track(m)
 	return m
 }
@@ -779,6 +784,7 @@ func (ch *Channel) enterStasis(app string, args []string) {
 	ch.app = app
 	ch.args = args
 	ch.inStasis = true
+	ch.updateRelaxLocked()
 	ch.m.bus.Subscribe(app, "channel:"+ch.id)
 	ch.publishAppLocked(&StasisStart{Base: ch.m.base("StasisStart"), Args: nonNil(ch.args), Channel: ch.jsonLocked()})
 }

@@ -674,8 +674,8 @@ func (r *LiveRecording) start(mode recorder.IfExists) {
 		}
 		ch.playBeep()
 	}
-	// The header is rewritten at the end only (one write a second, not
-	// two): a crash leaves the recording listed in the journal (or its
+	// The header is rewritten at the end only (about one write a second,
+	// not two): a crash leaves the recording listed in the journal (or its
 	// in-progress marker), and Recover at the next start sets the sizes
 	// from the file.
 	opts := append([]recorder.Option{recorder.WithHeaderAtEnd()}, r.m.opts.RecorderOptions...)

@@ -185,7 +185,10 @@ type writerClock struct {
 	mu      sync.Mutex
 	queues  map[*recQueue]struct{}
 	running bool
-	remove_ func()       // stops the Poller's calls (poller set)
+	remove_ func() // stops the Poller's calls (poller set)
+	// aligned: ticks fall on the writerTick grid, the wake-ups that read
+	// the relaxed sockets of recorded calls (relax.go).
+	aligned bool
 	last    atomic.Int64 // monotonic ns of the last tick from the Poller
 }
 
@@ -222,10 +225,21 @@ var clockEpoch = time.Now()
 // half a read interval, so that rounds every 100 ms tick every 200 ms
 // rather than every 300). The Poller calls it after each round, from any
 // of its workers.
+//
+// Aligned, it ticks only in the first read interval of each writerTick of
+// the wall clock (the wake-up that reads the relaxed sockets, right after
+// their reads): what a relaxed socket held is written at once. Rounds late
+// by a read interval (a starved process) tick after 2 writerTicks anyway.
 func (c *writerClock) fromRound() {
 	now := int64(time.Since(clockEpoch))
 	last := c.last.Load()
-	if time.Duration(now-last) < writerTick-50*time.Millisecond || !c.last.CompareAndSwap(last, now) {
+	if time.Duration(now-last) < writerTick-50*time.Millisecond {
+		return
+	}
+	if c.aligned && time.Duration(now-last) < 2*writerTick && time.Duration(time.Now().UnixNano()%int64(writerTick)) >= c.poller.SlowInterval() {
+		return // (a worker late by a read interval or more ticks anyway)
+	}
+	if !c.last.CompareAndSwap(last, now) {
 		return
 	}
 	c.tick()

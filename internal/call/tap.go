@@ -149,6 +149,7 @@ func (ch *Channel) setTapsLocked(list []*tapEntry) {
 			ch.solo.Store(t.r)
 		}
 	}
+	ch.updateRelaxLocked()
 }
 
 func (ch *Channel) removeTap(t *tapEntry) {

@@ -348,8 +348,10 @@ type RTP struct {
 	// cheap: the server wakes once per interval for all calls, not once per
 	// packet, and reads several packets per syscall. Packets keep their
 	// kernel arrival times; hangups and recording controls read what is
-	// queued first. 0 reads every socket with its own goroutine the moment a
-	// packet arrives.
+	// queued first. A channel that only recordings tap, in no application,
+	// is read every 200 ms instead when this divides 200 in two or more
+	// (call/relax.go). 0 reads every socket with its own goroutine the
+	// moment a packet arrives.
 	ReadIntervalMs int `yaml:"read_interval_ms"`
 	// StepMs is how often a batch reader that runs bridges wakes (default
 	// 10): each wake-up reads the sockets due and runs the 20 ms mix of the

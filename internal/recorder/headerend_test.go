@@ -11,7 +11,7 @@ import (
 )
 
 // With WithHeaderAtEnd the periodic writes of buffered audio leave the
-// header alone (one write a second, not two); Flush and Close rewrite it,
+// header alone (about one write a second, not two); Flush and Close rewrite it,
 // and a file cut short keeps its in-progress marker so Recover repairs it.
 func TestWAVHeaderAtEnd(t *testing.T) {
 	for _, atEnd := range []bool{false, true} {

@@ -145,7 +145,7 @@ func WithSync(on bool) Option {
 
 // WithHeaderAtEnd makes a wav writer's periodic writes of buffered audio
 // leave the header alone: it is rewritten by Flush, Sync and Close only,
-// which halves the writes to the file (one a second instead of two). A
+// which halves the writes to the file (about one a second instead of two). A
 // file cut short by a crash then has the header of its start (no audio),
 // and Recover, at the next start, sets its sizes from the file's length
 // (the in-progress marker says it must); a reader of the file while it is

@@ -62,11 +62,12 @@ type member struct {
 	busy    sync.Mutex   // held while the socket is drained
 	holder  atomic.Int64 // who holds busy: a worker's goroutine id, drainerHolds, or 0 (none yet)
 	removed bool
-	owned   atomic.Bool // drained by its owner, not by the worker
-	live    atomic.Bool // read on arrival by the worker's live reader (SetLive), not on its schedule
-	lvDead  bool        // removed: never live again (guarded by the worker's live.mu)
-	every   int         // read every this many rounds (slowEvery, or more: AddEvery)
-	phase   int         // read on rounds where (round+phase)%every == 0
+	owned   atomic.Bool  // drained by its owner, not by the worker
+	live    atomic.Bool  // read on arrival by the worker's live reader (SetLive), not on its schedule
+	relax   atomic.Int64 // SetRelaxed's period in ns (0: none): read only on that period's grid
+	lvDead  bool         // removed: never live again (guarded by the worker's live.mu)
+	every   int          // read every this many rounds (slowEvery, or more: AddEvery)
+	phase   int          // read on rounds where (round+phase)%every == 0
 	sock    *Socket
 	fn      PacketFunc
 }
@@ -236,6 +237,28 @@ func (p *Poller) AddEvery(s *Socket, fn PacketFunc, period time.Duration) (*Regi
 // the reads between mixes that find nothing.
 func (r *Registration) SetOwned(on bool) { r.m.owned.Store(on) }
 
+// SetRelaxed reads the socket every period instead of every read interval
+// (0 or less than two read intervals: back to every read interval), on the
+// wake-ups of a worker without ticks whose instant is on period's wall-clock
+// grid (wakegrid): a socket whose packets nobody needs before a periodic
+// job on that grid takes them (a call that is only recorded: the writers
+// take the recordings' queues every 200 ms, right after those reads) then
+// gives twice the packets per recvmmsg, and its cold state is touched half
+// as often. A worker with ticks (bridges) reads it every read interval, as
+// before. period is rounded down to a multiple of the read interval. For a
+// socket added with Add; owned and live sockets are read as they say.
+func (r *Registration) SetRelaxed(period time.Duration) {
+	slow := r.w.interval * time.Duration(r.w.slowEvery)
+	period = period / slow * slow
+	if period < 2*slow {
+		period = 0
+	}
+	r.m.relax.Store(int64(period))
+}
+
+// Relaxed is the period set by SetRelaxed (0: none).
+func (r *Registration) Relaxed() time.Duration { return time.Duration(r.m.relax.Load()) }
+
 // Remove stops reading the socket. When it returns the handler is not
 // running and will not run again. It must not be called from the socket's
 // own handler; it is idempotent.
@@ -325,7 +348,7 @@ func (w *pollWorker) run() {
 			// preempted the round with a signal (about 7 a second at 100
 			// calls, bench/RESULTS.md). Gosched starts a new slice.
 			runtime.Gosched()
-			w.readDue(round, round+k)
+			w.readDue(round, round+k, time.Now().UnixNano(), slow)
 			w.runRoundFuncs()
 			round += k
 			next += int64(k) * step
@@ -398,10 +421,19 @@ func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool)
 }
 
 // readDue drains the sockets due in rounds from+1 to to (each once),
-// unless their owner or their own reader drains them (as round).
-func (w *pollWorker) readDue(from, to int) {
+// unless their owner or their own reader drains them (as round). A relaxed
+// socket (SetRelaxed) is due instead when the wake-up (at wall-clock now,
+// ns) falls in the first read interval (slow, ns) of its period: on that
+// period's grid, a wake-up being late by less than a read interval.
+func (w *pollWorker) readDue(from, to int, now, slow int64) {
 	for _, m := range *w.list.Load() {
 		if m.owned.Load() || m.live.Load() {
+			continue
+		}
+		if p := m.relax.Load(); p > 0 {
+			if now%p < slow {
+				w.drain(m)
+			}
 			continue
 		}
 		if m.dueIn(from, to) {

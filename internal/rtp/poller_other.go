@@ -92,3 +92,9 @@ func (*Registration) SetLive(bool) error { return nil }
 
 // Live is only implemented on Linux.
 func (*Registration) Live() bool { return false }
+
+// SetRelaxed does nothing off Linux.
+func (*Registration) SetRelaxed(time.Duration) {}
+
+// Relaxed is always 0 off Linux.
+func (*Registration) Relaxed() time.Duration { return 0 }

@@ -296,6 +296,24 @@ func (s *Session) SetLive(on bool) {
 	}
 }
 
+// SetRelaxed reads the RTP socket every period instead of every read
+// interval (Registration.SetRelaxed; 0: every read interval), for a session
+// whose packets nobody needs sooner than a job on that period's grid takes
+// them. Without a Poller it does nothing: goroutines read at once.
+func (s *Session) SetRelaxed(period time.Duration) {
+	if len(s.regs) > 0 {
+		s.regs[0].SetRelaxed(period)
+	}
+}
+
+// Relaxed is the period set by SetRelaxed (0: none, or no Poller).
+func (s *Session) Relaxed() time.Duration {
+	if len(s.regs) > 0 {
+		return s.regs[0].Relaxed()
+	}
+	return 0
+}
+
 // Live reports whether the RTP socket is read on arrival (SetLive).
 func (s *Session) Live() bool { return len(s.regs) > 0 && s.regs[0].Live() }
 
