@@ -253,7 +253,9 @@ func (r *Registration) SetRelaxed(period time.Duration) {
 	if period < 2*slow {
 		period = 0
 	}
-	r.m.relax.Store(int64(period))
+	if old := r.m.relax.Swap(int64(period)); old > 0 && (period == 0 || int64(period) < old) {
+		r.w.poke() // its worker may be asleep for the old period
+	}
 }
 
 // Relaxed is the period set by SetRelaxed (0: none).
@@ -335,8 +337,13 @@ func (w *pollWorker) run() {
 			// (wakegrid): the other periodic jobs due then run in the
 			// same wake-up of the process.
 			slow := int64(w.slowEvery) * step
-			next = monotonic() + int64(wakegrid.Until(time.Duration(slow))) - slow
-			k, stop := w.slowSleep(timer, next)
+			// A worker whose sockets are all relaxed (SetRelaxed) sleeps
+			// from one instant of their grid to the next: nothing is read
+			// in the wake-ups between (a node recording calls only, 5 a
+			// second instead of 10).
+			period := w.sleepPeriod(slow)
+			next = monotonic() + int64(wakegrid.Until(time.Duration(period))) - period
+			k, stop := w.slowSleep(timer, next, period)
 			if stop {
 				return
 			}
@@ -397,10 +404,15 @@ func (w *pollWorker) run() {
 // clock_nanosleep schedule cannot simply sleep longer) nor needs a Gosched.
 // It returns the intervals that passed, all of them (slowEvery) unless a
 // tick was added or the last socket removed, which end the wait at once.
-func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool) {
+//
+// period (ns, a multiple of the read interval: sleepPeriod) is the wait's
+// length; when a socket that must be read sooner comes (Add, SetRelaxed
+// lowered) the wait ends at the next read interval's end instead.
+func (w *pollWorker) slowSleep(timer *time.Timer, from, period int64) (k int, stop bool) {
 	step := w.interval.Nanoseconds()
+	slow := int64(w.slowEvery) * step
 	w.slowSleeps.Add(1)
-	until := from + int64(w.slowEvery)*step
+	until := from + period
 	w.sleptUntil.Store(until)
 	timer.Reset(time.Duration(until - monotonic()))
 	for {
@@ -409,15 +421,46 @@ func (w *pollWorker) slowSleep(timer *time.Timer, from int64) (k int, stop bool)
 			timer.Stop()
 			return 0, true
 		case <-timer.C:
-			return w.slowEvery, false
+			return int((until - from + step/2) / step), false
 		case <-w.wake:
 			if !w.ticking() && !w.idle() {
-				continue // a socket added: it is read on this schedule
+				// A socket added, or one relaxed no more: read on this
+				// schedule, by the end of the read interval under way.
+				if until-from > slow && w.sleepPeriod(slow) < until-from {
+					if u := monotonic() + int64(wakegrid.Until(time.Duration(slow))); u < until {
+						until = u
+						w.sleptUntil.Store(until)
+						timer.Reset(time.Duration(until - monotonic()))
+					}
+				}
+				continue
 			}
 			timer.Stop()
-			return min(max(int((monotonic()-from)/step), 0), w.slowEvery), false
+			return min(max(int((monotonic()-from)/step), 0), int((until-from)/step)), false
 		}
 	}
+}
+
+// sleepPeriod is how long (ns) a worker without ticks waits between two
+// reads: the read interval (slow), or, when every socket it reads on its
+// schedule is relaxed, the greatest common divisor of their periods (all
+// multiples of slow), so that every one's grid instants are wake-ups.
+func (w *pollWorker) sleepPeriod(slow int64) int64 {
+	period := int64(0)
+	for _, m := range *w.list.Load() {
+		if m.owned.Load() || m.live.Load() {
+			continue
+		}
+		p := m.relax.Load()
+		if p <= 0 {
+			return slow
+		}
+		for period != 0 {
+			p, period = period, p%period
+		}
+		period = p
+	}
+	return max(period, slow)
 }
 
 // readDue drains the sockets due in rounds from+1 to to (each once),

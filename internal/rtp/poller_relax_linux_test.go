@@ -52,6 +52,9 @@ func TestPollerRelaxedReadsOnItsGrid(t *testing.T) {
 		peer.WriteToUDPAddrPort([]byte("r"), rel.LocalAddr())
 		waitFor(t, func() bool { return queued(norm) && queued(rel) })
 	}
+	// The worker has started (and set its goroutine id, which drain reads)
+	// and sleeps: readDue below runs on this goroutine alone.
+	waitFor(t, func() bool { return w.slowSleeps.Load() > 0 })
 	h := int64(time.Hour)
 	round := 0
 	wake := func(now int64) { // a read interval's rounds, as run does
@@ -127,5 +130,62 @@ func TestPollerRelaxedLive(t *testing.T) {
 	t.Logf("normal socket read in %d wake-ups, relaxed in %d", n, r)
 	if n < 6 || r*3 > n*2+3 {
 		t.Fatalf("normal socket read in %d wake-ups, relaxed in %d: want about half", n, r)
+	}
+}
+
+// A worker whose sockets are all relaxed (an RTP socket every 200 ms, an
+// RTCP socket every second, as Session relaxes them) sleeps from one
+// instant of their grid to the next: 5 wake-ups a second, not one every
+// read interval that reads nothing. Relaxed no more, the socket is read
+// every read interval again at once.
+func TestPollerAllRelaxedSleepsOnTheirGrid(t *testing.T) {
+	p, err := NewPoller(10*time.Millisecond, 100*time.Millisecond, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := p.workers[0]
+	var mu sync.Mutex
+	count := map[string]int{}
+	fn := func(b []byte, _ netip.AddrPort, _ time.Time) {
+		mu.Lock()
+		count[string(b)]++
+		mu.Unlock()
+	}
+	rtpSock, rtcpSock := listenLoopback(t), listenLoopback(t)
+	reg, err := p.Add(rtpSock, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.SetRelaxed(200 * time.Millisecond)
+	rreg, err := p.AddEvery(rtcpSock, fn, RTCPReadInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rreg.SetRelaxed(RTCPReadInterval)
+	peer, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	defer peer.Close()
+	wakesIn := func(d time.Duration, send string) int64 {
+		start := w.wakes.Load()
+		end := time.Now().Add(d)
+		for time.Now().Before(end) {
+			peer.WriteToUDPAddrPort([]byte(send), rtpSock.LocalAddr())
+			time.Sleep(20 * time.Millisecond)
+		}
+		return w.wakes.Load() - start
+	}
+	time.Sleep(300 * time.Millisecond) // the first sleep may be one read interval
+	peer.WriteToUDPAddrPort([]byte("c"), rtcpSock.LocalAddr())
+	if n := wakesIn(2*time.Second, "a"); n > 12 {
+		t.Fatalf("%d wake-ups in 2 s with every socket relaxed to 200 ms or more; want about 10 (20 every read interval)", n)
+	}
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return count["c"] == 1 && count["a"] >= 95
+	})
+	reg.SetRelaxed(0)
+	if n := wakesIn(time.Second, "b"); n < 8 {
+		t.Fatalf("%d wake-ups in 1 s once the socket is relaxed no more; want about 10", n)
 	}
 }

@@ -150,6 +150,12 @@ func (s *Session) Start() error {
 				s.regs = nil
 				return err
 			}
+			// On the wall-clock grid of its period, as a relaxed RTP
+			// socket: a worker whose RTP sockets are relaxed then has
+			// nothing to read between their grid instants, and sleeps
+			// through them (a worker with ticks keeps its round-robin
+			// phase).
+			rreg.SetRelaxed(RTCPReadInterval)
 			s.regs = append(s.regs, rreg)
 		}
 		return nil
