@@ -956,10 +956,6 @@ func (r *LiveRecording) pushSent(pcm []int16, at time.Time) {
 // detector hears mixed).
 func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
 	n := len(mixed)
-	if cap(r.silence) < 2*n {
-		r.silence = make([]int16, 2*n)
-	}
-	buf := r.silence[:2*n]
 	if r.muted {
 		left, right = nil, nil
 	}
@@ -970,16 +966,34 @@ func (r *LiveRecording) writeStereoLocked(mixed, left, right []int16) {
 		right = silentFrame(n)
 	}
 	n = int(min(int64(n), max(r.maxSamples()-r.written, 0)))
-	buf = buf[:2*n]
 	left, right = left[:n], right[:n]
-	for i := range n {
-		buf[2*i], buf[2*i+1] = left[i], right[i]
-	}
-	if !r.q.pushAudio(buf) {
-		if r.cause == "" {
-			r.cause = r.overflowCause()
+	if n == 0 {
+		// Nothing left to write (the length limit).
+	} else if buf, ok := r.q.reserve(2 * n); ok {
+		// Interleaved straight into the queue (no copy from a buffer of
+		// our own); all zeros is queued as a gap, as pushAudio does.
+		var or int16
+		for i := range n {
+			l, rt := left[i], right[i]
+			buf[2*i], buf[2*i+1] = l, rt
+			or |= l | rt
 		}
-		return
+		r.q.commit(buf, or != 0)
+	} else {
+		// It does not fit unless it is silence: pushAudio decides.
+		if cap(r.silence) < 2*n {
+			r.silence = make([]int16, 2*n)
+		}
+		buf := r.silence[:2*n]
+		for i := range n {
+			buf[2*i], buf[2*i+1] = left[i], right[i]
+		}
+		if !r.q.pushAudio(buf) {
+			if r.cause == "" {
+				r.cause = r.overflowCause()
+			}
+			return
+		}
 	}
 	r.hearLocked(mixed[:n])
 	if r.opts.MaxSilence > 0 {
@@ -1127,12 +1141,20 @@ func (r *LiveRecording) checkDegradedLocked(final bool) bool {
 	if r.degraded {
 		return false
 	}
-	// A channel recording's share lost only grows at a gap in its
-	// packets (Meter.Gaps): a packet that follows none needs no look,
-	// once the share at the last gap was judged.
+	// A recording's share lost only grows at a gap in its packets
+	// (Meter.Gaps; a bridge recording's: in one of its parties', whose
+	// gaps only add up): a packet that follows none needs no look, once
+	// the share at the last gap was judged.
 	gaps := uint64(0)
-	if r.meter != nil && !final {
-		if gaps = r.meter.Gaps(); gaps == r.gapsJudged {
+	if !final {
+		if r.meter != nil {
+			gaps = r.meter.Gaps()
+		} else {
+			for _, p := range r.parties {
+				gaps += p.meter.Gaps()
+			}
+		}
+		if gaps == r.gapsJudged {
 			return false
 		}
 	}
@@ -1147,7 +1169,7 @@ func (r *LiveRecording) checkDegradedLocked(final bool) bool {
 	if c.Expected == 0 || (!final && c.Expected < minDegradedPackets) {
 		return false
 	}
-	if r.meter != nil && !final {
+	if !final {
 		r.gapsJudged = gaps
 	}
 	if float64(c.Lost)*100 > th*float64(c.Expected) {

@@ -578,13 +578,26 @@ func (m *Manager) fsyncInterval() time.Duration {
 // Close's result on q.closed. A write error fails the recording (its cause
 // is the error) and later steps then only wait for the close.
 func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
+	step := r.writerStep(w, dir)
+	r.q.mu.Lock()
+	r.q.run = step
+	r.q.mu.Unlock()
+	r.m.writers.add(&r.q)
+}
+
+// writerStep is the writer pool's step for the recording: it writes what
+// the queue holds to w (in dir), and closes w once the queue is closed.
+func (r *LiveRecording) writerStep(w recorder.Writer, dir string) func() {
 	var werr error
 	var gaps []recGap // reused: one step runs at a time
+	// Built once: a bridge recording's logger is a With, which allocates
+	// (each step built it again, 5 steps a second per recording).
+	log := r.logger()
 	step := func() {
 		// A panic here (an encoder's bug) fails this recording only: the
 		// file is closed, finish gets the cause, the call goes on, and the
 		// pool's worker goes on with other recordings.
-		defer contain.Recover(r.logger(), "recording-writer", func() {
+		defer contain.Recover(log, "recording-writer", func() {
 			r.q.stopRunning()
 			r.m.writers.remove(&r.q)
 			r.writerPanicked(w)
@@ -616,10 +629,7 @@ func (r *LiveRecording) startWriter(w recorder.Writer, dir string) {
 			r.q.closed <- err
 		}
 	}
-	r.q.mu.Lock()
-	r.q.run = step
-	r.q.mu.Unlock()
-	r.m.writers.add(&r.q)
+	return step
 }
 
 // writerPanicked ends a writer that panicked: the recording

@@ -1,0 +1,101 @@
+package call
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/recorder"
+)
+
+// A bridge recording's writer step builds nothing per step: its logger (a
+// With, which allocates) was built at every step, five times a second per
+// recording.
+func TestBridgeRecordingWriterStepAllocatesNothing(t *testing.T) {
+	rig := newRig(t)
+	br := rig.newBridge("br")
+	r := &LiveRecording{m: rig.m, br: br, target: "bridge:br"}
+	step := r.writerStep(idleWriter{}, t.TempDir())
+	if n := testing.AllocsPerRun(100, step); n != 0 {
+		t.Fatalf("a writer step with nothing queued allocated %.0f times", n)
+	}
+}
+
+// idleWriter is a recorder.Writer for a step that has nothing to write.
+type idleWriter struct{ recorder.Writer }
+
+// A bridge recording judges its loss only at a party's gap (as a channel
+// recording does at its own): the share lost that passes the threshold
+// at one party's gap makes it degraded; packets in order never do.
+func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
+	rig := newRig(t, func(o *Options) { o.DegradedLossPercent = 10 })
+	a, _, _ := rig.inbound("app", offer(t, 5000, ""))
+	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
+	br := rig.newBridge("br")
+	for _, ch := range []*Channel{a, b} {
+		if err := br.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := br.Record(RecordOptions{Name: "deg", Format: "wav"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the recording started", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.state == RecRecording && rec.writer != nil
+	})
+	var parts [2]*Frame
+	mbs := *br.snap.Load()
+	send := func(i int, seq uint16) {
+		if parts[i] == nil {
+			parts[i] = &Frame{SSRC: uint32(i + 1), PCM: make([]int16, 160)}
+		}
+		f := parts[i]
+		f.Seq, f.Timestamp, f.At = seq, uint32(seq)*160, time.Now()
+		rec.partyPacket(mbs[i].ch, mbs[i].part, f)
+	}
+	degraded := func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.degraded
+	}
+	for seq := range uint16(100) {
+		send(0, seq)
+		send(1, seq)
+	}
+	if degraded() {
+		t.Fatal("degraded with no packet lost")
+	}
+	// 10 of 211 lost (4.7 %): under the threshold.
+	for seq := uint16(110); seq < 112; seq++ {
+		send(1, seq)
+	}
+	if degraded() {
+		t.Fatal("degraded under the threshold")
+	}
+	// Party 0 loses 12: 22 of 225 (9.8 %), then goes on in order.
+	for seq := uint16(112); seq < 150; seq++ {
+		send(0, seq)
+	}
+	if degraded() {
+		t.Fatal("degraded under the threshold")
+	}
+	// Party 0 loses 30 more: 52 of 293 (17.7 %) at its gap.
+	send(0, 180)
+	if !degraded() {
+		t.Fatal("not degraded at the gap that took the loss past the threshold")
+	}
+	// Ended, so that its writer (and the clock's ticker) are gone.
+	br.Destroy()
+	eventually(t, "the recording ended", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.state != RecRecording
+	})
+	eventually(t, "the writers' clock stopped", func() bool {
+		rig.m.writers.mu.Lock()
+		defer rig.m.writers.mu.Unlock()
+		return !rig.m.writers.running
+	})
+}
