@@ -476,7 +476,6 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 		}
 	}
 	mb.part.SetMuteIn(o.Mute || (b.typ == "holding" && o.Role != "announcer"))
-	mb.part.SetOverlay(mb.overlay.source)
 	b.members = append(b.members, mb)
 	b.storeSnapLocked()
 	ch.mu.Lock()
@@ -491,6 +490,13 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 			b.mu.Unlock()
 		}
 		mb.overlay.push(pcm)
+		if !mb.part.HasOverlay() {
+			// Attached at the first frame, not at the join: until a
+			// playback to the channel, the tick has no overlay to ask
+			// (its FIFO, empty, would answer Idle for every party at
+			// every tick).
+			mb.part.SetOverlay(mb.overlay.source)
+		}
 	}
 	ch.bridgeOverlay.Store(&overlay)
 	if ch.app != "" {

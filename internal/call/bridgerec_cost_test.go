@@ -1,6 +1,7 @@
 package call
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -145,6 +146,9 @@ func TestBridgedPacketDecodedIntoItsPlayOutBuffer(t *testing.T) {
 	if n := counted(); n != 5 {
 		t.Fatalf("the recording counted %d of the party's packets, want 5", n)
 	}
+	if a.frame.PCM != nil {
+		t.Fatal("the packets were decoded into the channel's frame and handed to the chain, not into the play-out buffer")
+	}
 	var seen int
 	detach, ok := a.AttachTap(AudioFunc(func(*Frame) { seen++ }), StageSink)
 	if !ok || a.part.Load() != nil {
@@ -173,4 +177,51 @@ func TestBridgedPacketDecodedIntoItsPlayOutBuffer(t *testing.T) {
 		defer rig.m.writers.mu.Unlock()
 		return !rig.m.writers.running
 	})
+}
+
+// A bridged channel's overlay (a playback to it alone) is attached to its
+// participant at the playback's first frame, not at the join: a bridge with
+// no such playback asks no overlay at its ticks. The frame is then heard
+// by that channel only.
+func TestBridgeOverlayAttachedAtItsFirstFrame(t *testing.T) {
+	rig := newRig(t)
+	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
+	b, _, fb := rig.inbound("app", offer(t, 5002, ""))
+	br := rig.newBridge("br")
+	for _, ch := range []*Channel{a, b} {
+		if err := br.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mbs := *br.snap.Load()
+	for _, mb := range mbs {
+		if mb.part.HasOverlay() {
+			t.Fatalf("%s: an overlay attached before any playback to it", mb.ch.id)
+		}
+	}
+	fa.keepSent()
+	fb.keepSent()
+	pcm := make([]int16, 160)
+	for i := range pcm {
+		pcm[i] = 3000
+	}
+	want := make([]byte, 160)
+	encodeMulaw(want, pcm)
+	(*a.bridgeOverlay.Load())(pcm)
+	if !mbs[0].part.HasOverlay() || mbs[1].part.HasOverlay() {
+		t.Fatal("the playback's channel has no overlay, or the other one has")
+	}
+	heard := func(f *fakeMedia) bool {
+		for _, fr := range f.sentFrames() {
+			if bytes.Equal(fr, want) {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "the channel heard its playback's frame", func() bool { return heard(fa) })
+	if heard(fb) {
+		t.Fatal("the other party heard a playback meant for one channel")
+	}
+	br.Destroy()
 }
