@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -557,5 +560,83 @@ func TestSQLiteSharedCommitRunsNoSavepoint(t *testing.T) {
 		t.Fatal(err)
 	} else if want := 20 + n; total != want {
 		t.Errorf("%d CDRs, want %d", total, want)
+	}
+}
+
+// TestSQLiteSharedCommitWritesOnlyItsWAL: a shared commit of three calls'
+// live rows and three final rows with their CDRs, in a catalog of a few
+// thousand calls, makes two write system calls per WAL frame (its header
+// and its page) and at most three more. The statement journals of its
+// writes stay in memory (temp_store=MEMORY on the writer): before, a
+// statement that changed more than 16 pages (a page split in one of the
+// indexes) spilled its journal to a temporary file, written page by page
+// (up to 100 writes more per commit). The writer's page cache is made
+// large enough here that no dirty page is written to the WAL before the
+// commit (a cache spill rewrites frames: more writes than frames).
+func TestSQLiteSharedCommitWritesOnlyItsWAL(t *testing.T) {
+	io := func() int64 {
+		t.Helper()
+		b, err := os.ReadFile("/proc/self/io")
+		if err != nil {
+			t.Skip("no /proc/self/io:", err)
+		}
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Skip("no syscw in /proc/self/io")
+		return 0
+	}
+	io()
+	s, path, acct := groupStore(t, time.Hour, 3000)
+	ctx := context.Background()
+	if _, err := s.w.ExecContext(ctx, "PRAGMA cache_size=-8192"); err != nil {
+		t.Fatal(err)
+	}
+	const k, batches = 3, 15
+	start := func(ctx context.Context, r *Recording) error {
+		sid, created, err := s.StartRecording(ctx, *r)
+		r.Sid, r.DateCreated = sid, created
+		return err
+	}
+	prev := make([]Recording, k)
+	for i := range prev {
+		prev[i] = liveRow(acct, 9000+i)
+		if err := start(ctx, &prev[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range batches {
+		if _, err := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]Recording, k)
+		for i := range rows {
+			rows[i] = liveRow(acct, 10000+n*k+i)
+		}
+		s.group.mu.Lock()
+		s.group.last = time.Now()
+		s.group.mu.Unlock()
+		w0 := io()
+		errs := sharedWrites(t, s.group, 2*k-1, func(ctx context.Context, i int) error {
+			if i < k {
+				return start(ctx, &rows[i])
+			}
+			r, c := finalOf(prev[i-k], acct, 10000+(n-1)*k+i-k)
+			return s.PutRecordingCDR(ctx, r, c)
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		writes, frames := io()-w0, walFrames(t, s, path)
+		if writes > 2*frames+3 {
+			t.Errorf("commit %d: %d write system calls for %d WAL frames, want at most %d", n, writes, frames, 2*frames+3)
+		}
+		prev = rows
 	}
 }
