@@ -114,7 +114,11 @@ func (j *jitter) pushG711(ssrc uint32, ts uint32, payload []byte, alaw bool) {
 	for len(payload) > 0 { // at most two contiguous runs of the ring
 		idx := int(ext & j.mask)
 		n := min(len(payload), len(j.buf)-idx)
-		codec.DecodeG711Sound(j.buf[idx:idx+n], payload[:n], alaw)
+		if alaw {
+			codec.DecodeAlaw(j.buf[idx:], payload[:n])
+		} else {
+			codec.DecodeMulaw(j.buf[idx:], payload[:n])
+		}
 		j.mark(idx, n)
 		payload = payload[n:]
 		ext += int64(n)
