@@ -84,10 +84,30 @@ func (t *participantTap) Audio(f *Frame) {
 		return
 	}
 	t.part.Push(f.SSRC, f.Timestamp, f.PCM)
+	t.count(f.SSRC, f.Seq, f.Timestamp, f.At)
+}
+
+// pushG711 is Audio for a G.711 packet (A-law when alaw) of a channel
+// whose only tap this is (OnAudio): its payload is decoded straight into
+// the participant's play-out buffer, which then holds what Audio of the
+// decoded frame would have left there. It reports false, doing nothing,
+// while the bridge forwards directly (Audio does that, decoded).
+func (t *participantTap) pushG711(ssrc uint32, seq uint16, ts uint32, payload []byte, alaw bool, at time.Time) bool {
+	if t.b.direct.Load() {
+		return false
+	}
+	t.part.PushG711(ssrc, ts, payload, alaw)
+	t.count(ssrc, seq, ts, at)
+	return true
+}
+
+// count counts a packet for the bridge's recordings (completeness per
+// party).
+func (t *participantTap) count(ssrc uint32, seq uint16, ts uint32, at time.Time) {
 	if p := t.b.recSnap.Load(); p != nil {
 		for _, r := range *p {
 			if r.br == t.b {
-				r.partyPacket(t.ch, t.part, f) // completeness per party
+				r.partyPacket(t.ch, t.part, ssrc, seq, ts, at)
 			}
 		}
 	}
@@ -153,21 +173,38 @@ func (ch *Channel) sendOneDigit(digit rune, d time.Duration) error {
 
 // Bridge is a mixing (or holding) bridge driven by one 20 ms clock.
 type Bridge struct {
-	m       *Manager
+	// First, in one cache line, what a party's packet (participantTap)
+	// and the clock's tick (stepper) read: m, direct, recSnap, snap, mixer
+	// and outBuf.
+	m *Manager
+	// direct: a two-party bridge of an external media channel and a snoop
+	// channel or a call (a transcription app's snoop, a voice bot talking
+	// with the caller), or of two channels that are not calls: each
+	// party's frames go to the other as they come, as Asterisk's
+	// simple_bridge forwards them, and the mixer's clock does nothing. Off
+	// while the bridge has anything to mix: a recording, a playback or
+	// music on hold, a playback to one party (overlayUsed, for good), a
+	// muted party, a third party (updateDirectLocked, with mu held).
+	direct atomic.Bool
+	// recSnap is recs for the media path (the parties' packets feed the
+	// bridge recordings' counters) without b.mu.
+	recSnap atomic.Pointer[[]*LiveRecording]
+	// snap is the members list read by the ticker without the lock.
+	snap  atomic.Pointer[[]*member]
+	mixer *mix.Mixer
+	// outBuf is the ticker goroutine's encode buffer.
+	outBuf []byte
+
 	id      string
 	name    string
 	typ     string
 	created time.Time
-	mixer   *mix.Mixer
 	done    chan struct{}
 	ops     chan func()
 
-	mu      sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
-	members []*member
-	recs    []*LiveRecording
-	// recSnap is recs for the media path (the parties' packets feed the
-	// bridge recordings' counters) without b.mu.
-	recSnap   atomic.Pointer[[]*LiveRecording]
+	mu        sync.Mutex // guards members, recs, destroyed, ticking; events are published under it
+	members   []*member
+	recs      []*LiveRecording
 	destroyed bool
 	ticking   bool
 	clock     *rtp.Tick // the Manager's Poller drives the mixer (nil: a ticker goroutine)
@@ -175,10 +212,6 @@ type Bridge struct {
 	// both heard by everyone, mixed (bridge.announcer).
 	announce *frameFIFO
 	music    *frameFIFO
-	// snap is the members list read by the ticker without the lock.
-	snap atomic.Pointer[[]*member]
-	// outBuf is the ticker goroutine's encode buffer.
-	outBuf []byte
 	// draining counts parties leaving the mix once their audio played out.
 	draining sync.WaitGroup
 	// sides are the parties of a stereo recording's left and right
@@ -190,17 +223,8 @@ type Bridge struct {
 	moh chan struct{}
 	// vars are the bridge variables, reported those shown in its events
 	// (bridgevars); guarded by mu.
-	vars     map[string]string
-	reported []string
-	// direct: a two-party bridge of an external media channel and a snoop
-	// channel or a call (a transcription app's snoop, a voice bot talking
-	// with the caller), or of two channels that are not calls: each
-	// party's frames go to the other as they come, as Asterisk's
-	// simple_bridge forwards them, and the mixer's clock does nothing. Off
-	// while the bridge has anything to mix: a recording, a playback or
-	// music on hold, a playback to one party (overlayUsed, for good), a
-	// muted party, a third party (updateDirectLocked, with mu held).
-	direct      atomic.Bool
+	vars        map[string]string
+	reported    []string
 	overlayUsed atomic.Bool
 	// live are the channels this bridge holds read on arrival while
 	// direct (liveref.go; guarded by mu).
@@ -452,7 +476,6 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 		}
 	}
 	mb.part.SetMuteIn(o.Mute || (b.typ == "holding" && o.Role != "announcer"))
-	mb.part.SetOverlay(mb.overlay.source)
 	b.members = append(b.members, mb)
 	b.storeSnapLocked()
 	ch.mu.Lock()
@@ -467,6 +490,13 @@ func (b *Bridge) addChannelWith(ch *Channel, o JoinOptions, inStasis bool) error
 			b.mu.Unlock()
 		}
 		mb.overlay.push(pcm)
+		if !mb.part.HasOverlay() {
+			// Attached at the first frame, not at the join: until a
+			// playback to the channel, the tick has no overlay to ask
+			// (its FIFO, empty, would answer Idle for every party at
+			// every tick).
+			mb.part.SetOverlay(mb.overlay.source)
+		}
 	}
 	ch.bridgeOverlay.Store(&overlay)
 	if ch.app != "" {
@@ -662,10 +692,35 @@ func (b *Bridge) startTickerLocked() {
 // since the last step, then each participant gets everyone else's audio;
 // recordings get the mix (or the two parties for stereo).
 func (b *Bridge) stepper() func() {
+	// parties is the members list (snap) as the clock needs it, rebuilt
+	// when snap changes: each member's participant, channel and session
+	// in one array, so that a tick does not load every member (and its
+	// channel's first line) twice, once to read its socket and once to
+	// send it the mix.
+	type party struct {
+		part  *mix.Participant
+		ch    *Channel
+		media Media
+	}
+	var (
+		partiesOf *[]*member
+		parties   []party
+	)
+	load := func() []party {
+		if s := b.snap.Load(); s != partiesOf {
+			clear(parties)
+			parties = parties[:0]
+			for _, mb := range *s {
+				parties = append(parties, party{part: mb.part, ch: mb.ch, media: mb.ch.media})
+			}
+			partiesOf = s
+		}
+		return parties
+	}
 	out := func(p *mix.Participant, frame []int16) {
-		for _, mb := range *b.snap.Load() {
-			if mb.part == p {
-				mb.ch.sendBridged(frame, b.outBuf)
+		for _, pt := range load() {
+			if pt.part == p {
+				pt.ch.sendBridged(frame, b.outBuf)
 				return
 			}
 		}
@@ -711,8 +766,8 @@ func (b *Bridge) stepper() func() {
 		}
 		// The parties' sockets are the bridge's to read (SetOwned): their
 		// packets reach the taps here.
-		for _, mb := range *b.snap.Load() {
-			mb.ch.media.Flush()
+		for _, pt := range load() {
+			pt.media.Flush()
 		}
 		now := b.m.now()
 		if due.IsZero() {

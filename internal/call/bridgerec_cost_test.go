@@ -1,6 +1,7 @@
 package call
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 		}
 		f := parts[i]
 		f.Seq, f.Timestamp, f.At = seq, uint32(seq)*160, time.Now()
-		rec.partyPacket(mbs[i].ch, mbs[i].part, f)
+		rec.partyPacket(mbs[i].ch, mbs[i].part, f.SSRC, f.Seq, f.Timestamp, f.At)
 	}
 	degraded := func() bool {
 		rec.mu.Lock()
@@ -98,4 +99,129 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 		defer rig.m.writers.mu.Unlock()
 		return !rig.m.writers.running
 	})
+}
+
+// A bridged channel whose only tap is its participant's has its G.711
+// packets decoded straight into the participant's play-out buffer
+// (OnAudio through part, mix.PushG711): each packet is pushed once and
+// counted once for the bridge's recording. A second tap turns that off
+// (the chain gets the decoded frame), and its removal turns it on again.
+func TestBridgedPacketDecodedIntoItsPlayOutBuffer(t *testing.T) {
+	rig := newRig(t)
+	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
+	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
+	br := rig.newBridge("br")
+	for _, ch := range []*Channel{a, b} {
+		if err := br.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb := (*br.snap.Load())[0]
+	if tp := a.part.Load(); tp == nil || tp.part != mb.part {
+		t.Fatal("the bridged channel's only tap is not taken as its participant's")
+	}
+	rec, err := br.Record(RecordOptions{Name: "g711", Format: "wav"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the recording started", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.state == RecRecording && rec.writer != nil
+	})
+	counted := func() int64 {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, p := range rec.parties {
+			if p.ch == a {
+				return p.meter.Counts().Received
+			}
+		}
+		return 0
+	}
+	ts := feed(a, fa, 7, 0, 5, 0x10)
+	if n := mb.part.Stats().Packets; n != 5 {
+		t.Fatalf("participant got %d packets, want 5", n)
+	}
+	if n := counted(); n != 5 {
+		t.Fatalf("the recording counted %d of the party's packets, want 5", n)
+	}
+	if a.frame.PCM != nil {
+		t.Fatal("the packets were decoded into the channel's frame and handed to the chain, not into the play-out buffer")
+	}
+	var seen int
+	detach, ok := a.AttachTap(AudioFunc(func(*Frame) { seen++ }), StageSink)
+	if !ok || a.part.Load() != nil {
+		t.Fatal("with a second tap the participant's tap still takes the packets alone")
+	}
+	ts = feed(a, fa, 7, ts, 3, 0x10)
+	if n := mb.part.Stats().Packets; n != 8 || seen != 3 {
+		t.Fatalf("participant got %d packets, the other tap %d; want 8 and 3", n, seen)
+	}
+	detach()
+	if a.part.Load() == nil {
+		t.Fatal("the participant's tap is alone again but not taken as such")
+	}
+	feed(a, fa, 7, ts, 2, 0x10)
+	if n, c := mb.part.Stats().Packets, counted(); n != 10 || c != 10 || seen != 3 {
+		t.Fatalf("participant got %d packets, the recording counted %d, the detached tap %d; want 10, 10, 3", n, c, seen)
+	}
+	br.Destroy()
+	eventually(t, "the recording ended", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.state != RecRecording
+	})
+	eventually(t, "the writers' clock stopped", func() bool {
+		rig.m.writers.mu.Lock()
+		defer rig.m.writers.mu.Unlock()
+		return !rig.m.writers.running
+	})
+}
+
+// A bridged channel's overlay (a playback to it alone) is attached to its
+// participant at the playback's first frame, not at the join: a bridge with
+// no such playback asks no overlay at its ticks. The frame is then heard
+// by that channel only.
+func TestBridgeOverlayAttachedAtItsFirstFrame(t *testing.T) {
+	rig := newRig(t)
+	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
+	b, _, fb := rig.inbound("app", offer(t, 5002, ""))
+	br := rig.newBridge("br")
+	for _, ch := range []*Channel{a, b} {
+		if err := br.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mbs := *br.snap.Load()
+	for _, mb := range mbs {
+		if mb.part.HasOverlay() {
+			t.Fatalf("%s: an overlay attached before any playback to it", mb.ch.id)
+		}
+	}
+	fa.keepSent()
+	fb.keepSent()
+	pcm := make([]int16, 160)
+	for i := range pcm {
+		pcm[i] = 3000
+	}
+	want := make([]byte, 160)
+	encodeMulaw(want, pcm)
+	(*a.bridgeOverlay.Load())(pcm)
+	if !mbs[0].part.HasOverlay() || mbs[1].part.HasOverlay() {
+		t.Fatal("the playback's channel has no overlay, or the other one has")
+	}
+	heard := func(f *fakeMedia) bool {
+		for _, fr := range f.sentFrames() {
+			if bytes.Equal(fr, want) {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "the channel heard its playback's frame", func() bool { return heard(fa) })
+	if heard(fb) {
+		t.Fatal("the other party heard a playback meant for one channel")
+	}
+	br.Destroy()
 }

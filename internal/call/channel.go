@@ -20,9 +20,11 @@ import (
 type Channel struct {
 	// First, what the media path reads for each packet (OnAudio), in one
 	// cache line: solo, the recording that is the only tap of the
-	// channel's received audio (setTapsLocked; nil otherwise), the
-	// session, the decode buffer and the mute.
+	// channel's received audio, or part, the bridge participant's tap that
+	// is (setTapsLocked; nil otherwise), the session, the decode buffer
+	// and the mute.
 	solo   atomic.Pointer[LiveRecording]
+	part   atomic.Pointer[participantTap]
 	media  Media
 	pcm    []int16 // the media path's buffer, with frame (reader goroutine only)
 	muteIn atomic.Bool

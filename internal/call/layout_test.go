@@ -15,6 +15,7 @@ func TestMediaPathFieldsPacked(t *testing.T) {
 	var ch Channel
 	for name, end := range map[string]uintptr{
 		"solo":   unsafe.Offsetof(ch.solo) + unsafe.Sizeof(ch.solo),
+		"part":   unsafe.Offsetof(ch.part) + unsafe.Sizeof(ch.part),
 		"media":  unsafe.Offsetof(ch.media) + unsafe.Sizeof(ch.media),
 		"pcm":    unsafe.Offsetof(ch.pcm) + unsafe.Sizeof(ch.pcm),
 		"muteIn": unsafe.Offsetof(ch.muteIn) + unsafe.Sizeof(ch.muteIn),
@@ -55,5 +56,24 @@ func TestMediaPathFieldsPacked(t *testing.T) {
 	}
 	if unsafe.Offsetof(r.meterBuf) != 0 {
 		t.Errorf("LiveRecording.meterBuf at byte %d: its two lines of Packet's fields are no longer aligned", unsafe.Offsetof(r.meterBuf))
+	}
+}
+
+// TestBridgeHotFieldsPacked: what a bridged party's packet (participantTap)
+// and the bridge's tick (stepper) read of the Bridge lies in its first
+// cache line: direct sat four lines below snap, recSnap two.
+func TestBridgeHotFieldsPacked(t *testing.T) {
+	var b Bridge
+	for name, end := range map[string]uintptr{
+		"m":       unsafe.Offsetof(b.m) + unsafe.Sizeof(b.m),
+		"direct":  unsafe.Offsetof(b.direct) + unsafe.Sizeof(b.direct),
+		"recSnap": unsafe.Offsetof(b.recSnap) + unsafe.Sizeof(b.recSnap),
+		"snap":    unsafe.Offsetof(b.snap) + unsafe.Sizeof(b.snap),
+		"mixer":   unsafe.Offsetof(b.mixer) + unsafe.Sizeof(b.mixer),
+		"outBuf":  unsafe.Offsetof(b.outBuf) + unsafe.Sizeof(b.outBuf),
+	} {
+		if end > 64 {
+			t.Errorf("Bridge.%s ends at byte %d, past the first cache line", name, end)
+		}
 	}
 }

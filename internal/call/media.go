@@ -71,6 +71,13 @@ func (ch *Channel) OnAudio(pkt *rtp.Packet, extSeq uint64) {
 			return
 		}
 	}
+	if t := ch.part.Load(); t != nil && (pkt.PayloadType == 0 || pkt.PayloadType == 8) && !ch.muteIn.Load() {
+		// The channel's only tap is its bridge participant's (a bridged
+		// call): the payload is decoded straight into its play-out buffer.
+		if t.pushG711(pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, pkt.PayloadType == 8, ch.media.Arrival()) {
+			return
+		}
+	}
 	taps := ch.tapList()
 	if len(taps) == 0 {
 		return

@@ -212,7 +212,11 @@ type LiveRecording struct {
 	// (opts does not change once the recording is made).
 	hasMaxSilence, absentSilent bool
 	gapsJudged                  uint64 // meter.Gaps() when the loss was last judged
-	maxSamp                     int64  // maxSamples(): opts.MaxDuration in samples
+	// partyGaps is the sum of a bridge recording's parties' Meter.Gaps,
+	// kept as their packets are counted (partyPacket): the degraded check
+	// of each packet reads it instead of every party's meter.
+	partyGaps uint64
+	maxSamp   int64 // maxSamples(): opts.MaxDuration in samples
 	// q is the bounded queue between the media path and the writer pool
 	// (see startWriter); the media path never does file or pipe
 	// I/O and never waits for it.
@@ -348,7 +352,7 @@ func (p *partyMeter) freeze() {
 }
 
 // partyPacket counts one packet of a bridge party (the media path).
-func (r *LiveRecording) partyPacket(ch *Channel, part *mix.Participant, f *Frame) {
+func (r *LiveRecording) partyPacket(ch *Channel, part *mix.Participant, ssrc uint32, seq uint16, ts uint32, at time.Time) {
 	r.mu.Lock()
 	if r.state != RecRecording || r.writer == nil {
 		r.mu.Unlock()
@@ -366,7 +370,9 @@ func (r *LiveRecording) partyPacket(ch *Channel, part *mix.Participant, f *Frame
 			dupBase: st.Duplicates, lateBase: ps.LateDrops, lostBase: ps.FramesLost}
 		r.parties = append(r.parties, pm)
 	}
-	pm.meter.Packet(f.SSRC, f.Seq, f.Timestamp, f.At)
+	g := pm.meter.Gaps()
+	pm.meter.Packet(ssrc, seq, ts, at)
+	r.partyGaps += pm.meter.Gaps() - g
 	degraded := r.checkDegradedLocked(false)
 	r.mu.Unlock()
 	if degraded {
@@ -1150,9 +1156,7 @@ func (r *LiveRecording) checkDegradedLocked(final bool) bool {
 		if r.meter != nil {
 			gaps = r.meter.Gaps()
 		} else {
-			for _, p := range r.parties {
-				gaps += p.meter.Gaps()
-			}
+			gaps = r.partyGaps
 		}
 		if gaps == r.gapsJudged {
 			return false

@@ -137,16 +137,21 @@ func (ch *Channel) addTapLocked(t Tap, stage TapStage) *tapEntry {
 
 // setTapsLocked publishes the chain (ch.mu held), and with it solo: the
 // recording that is the chain's only tap (the common case, which the media
-// path takes without reading the chain: OnAudio), else nil. solo is
+// path takes without reading the chain: OnAudio), else nil; and part, the
+// same for a bridge participant's tap (a bridged channel). Both are
 // cleared before the chain is stored and set after it, so a packet read
-// with solo set is one that the chain read at that moment would also have
-// handed only to that recording.
+// with one set is one that the chain read at that moment would also have
+// handed only to that tap.
 func (ch *Channel) setTapsLocked(list []*tapEntry) {
 	ch.solo.Store(nil)
+	ch.part.Store(nil)
 	ch.taps.Store(&list)
 	if len(list) == 1 {
-		if t, ok := list[0].tap.(*recordingTap); ok {
+		switch t := list[0].tap.(type) {
+		case *recordingTap:
 			ch.solo.Store(t.r)
+		case *participantTap:
+			ch.part.Store(t)
 		}
 	}
 	ch.updateRelaxLocked()

@@ -28,7 +28,11 @@
 //     AlawEncode(^s) == AlawEncode(s) ^ 0x80 for every s.
 package codec
 
-import "math/bits"
+import (
+	"math/bits"
+	"runtime"
+	"unsafe"
+)
 
 const (
 	// MulawSilence is the µ-law code word for a linear value of 0.
@@ -93,20 +97,46 @@ func AlawDecode(b byte) int16 {
 // DecodeG711Sound is DecodeMulaw (DecodeAlaw when alaw) of len(src) code
 // words into dst (at least as long), reporting whether any decoded sample
 // is not zero: a frame that is all silence is found in the same pass.
+//
+// It is the recorded packet's decode, straight into its recording's queue
+// (memory the poller has not touched for a second): on little-endian
+// machines it stores four samples at a time, so a 160-sample frame takes 40
+// stores where it took 160, and the store buffer no longer fills while the
+// queue's lines are fetched (amd64 and arm64; elsewhere a sample a store).
 func DecodeG711Sound(dst []int16, src []byte, alaw bool) (sound bool) {
 	tbl := &mulawToLinear
 	if alaw {
 		tbl = &alawToLinear
 	}
 	dst = dst[:len(src)]
-	var or int16
-	for i, b := range src {
-		v := tbl[b]
+	var or uint64
+	i := 0
+	if wordStores {
+		for ; len(src)-i >= 8; i += 8 {
+			s := (*[8]byte)(src[i:])
+			d := (*[8]int16)(dst[i:])
+			w0 := uint64(uint16(tbl[s[0]])) | uint64(uint16(tbl[s[1]]))<<16 |
+				uint64(uint16(tbl[s[2]]))<<32 | uint64(uint16(tbl[s[3]]))<<48
+			w1 := uint64(uint16(tbl[s[4]])) | uint64(uint16(tbl[s[5]]))<<16 |
+				uint64(uint16(tbl[s[6]]))<<32 | uint64(uint16(tbl[s[7]]))<<48
+			// d is 16 bytes of dst, whose address may be only 2-aligned:
+			// both ports store a uint64 anywhere.
+			w := (*[2]uint64)(unsafe.Pointer(d))
+			w[0], w[1] = w0, w1
+			or |= w0 | w1
+		}
+	}
+	for ; i < len(src); i++ {
+		v := tbl[src[i]]
 		dst[i] = v
-		or |= v
+		or |= uint64(uint16(v))
 	}
 	return or != 0
 }
+
+// wordStores: the port is little-endian (four int16 samples lie in a uint64
+// as DecodeG711Sound packs them) and stores a uint64 at any address.
+const wordStores = runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64"
 
 // DecodeMulaw expands the µ-law code words in src into dst and returns the
 // number of samples written, min(len(dst), len(src)). Elements of dst beyond

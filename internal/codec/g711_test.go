@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"testing"
@@ -496,5 +497,33 @@ func TestDecodeG711Sound(t *testing.T) {
 	}
 	if !DecodeG711Sound(make([]int16, 2), []byte{0xD5, 0x55}, true) {
 		t.Fatal("A-law's quietest codes (not zero) reported silent")
+	}
+	// Every length around the four-sample stores, at an odd sample offset
+	// in dst, with one sample of sound at each position or none: the
+	// samples, the answer and what lies past len(src) in dst.
+	for n := 0; n <= 35; n++ {
+		for at := -1; at < n; at++ {
+			src := bytes.Repeat([]byte{MulawSilence}, n)
+			if at >= 0 {
+				src[at] = byte(0x80 + at)
+			}
+			want := make([]int16, n)
+			DecodeMulaw(want, src)
+			buf := make([]int16, n+3)
+			for i := range buf {
+				buf[i] = 0x5A5A
+			}
+			if got := DecodeG711Sound(buf[1:], src, false); got != (at >= 0) {
+				t.Fatalf("n %d, sound at %d: reported %v", n, at, got)
+			}
+			if buf[0] != 0x5A5A || buf[n+1] != 0x5A5A || buf[n+2] != 0x5A5A {
+				t.Fatalf("n %d: wrote outside dst[:%d]: %v", n, n, buf)
+			}
+			for i := range want {
+				if buf[1+i] != want[i] {
+					t.Fatalf("n %d, sound at %d: sample %d is %d, want %d", n, at, i, buf[1+i], want[i])
+				}
+			}
+		}
 	}
 }

@@ -105,6 +105,8 @@ type Registrar struct {
 	dirty    map[string]*pendingChange // not written yet
 	inflight map[string]*pendingChange // being written
 	wake     chan struct{}
+	failed   chan struct{} // a write failed: the writer arms its retry
+	retry    time.Duration // registrarRetry when made
 	stop     chan struct{}
 	stopped  chan struct{}
 
@@ -112,6 +114,8 @@ type Registrar struct {
 	Rejected   atomic.Uint64 // REGISTERs refused (4xx other than 401)
 	Flooded    atomic.Uint64 // REGISTERs dropped by the per-source rate limit
 	StoreErrs  atomic.Uint64 // failed writes to (or reads of) the location store
+
+	writerPasses atomic.Uint64 // the writer's flushes (tests: none while idle)
 }
 
 // pendingChange is a user's coalesced change: clear first (Contact: *),
@@ -187,7 +191,7 @@ func NewRegistrar(auth *Authenticator, store LocationStore, o RegistrarOptions, 
 	}
 	r := &Registrar{opts: o, auth: auth, store: store, log: log, users: map[string]*aor{},
 		buckets: map[string]*bucket{}, dirty: map[string]*pendingChange{}, wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), stopped: make(chan struct{})}
+		failed: make(chan struct{}, 1), retry: registrarRetry, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go r.writer()
 	return r
 }
@@ -613,21 +617,38 @@ func (r *Registrar) markDirty(user string, pc *pendingChange) {
 
 // writer writes the dirty users' changes to the store; changes of one
 // user coalesce, so its queue is bounded by the number of users.
+//
+// A failed write is tried again registrarRetry later (or at the next
+// change); only then does a timer run, so that an idle registrar does not
+// wake the process every second (a wake-up of its own phase, off the
+// node's wake-up grid, for nothing: every node has a registrar).
 func (r *Registrar) writer() {
 	defer close(r.stopped)
-	retry := time.NewTicker(time.Second) // after a failed write
+	retry := time.NewTimer(r.retry)
+	retry.Stop()
 	defer retry.Stop()
+	var due <-chan time.Time // retry.C while a failed write waits
 	for {
 		select {
 		case <-r.wake:
-		case <-retry.C:
+		case <-due:
+		case <-r.failed:
+			retry.Reset(r.retry)
+			due = retry.C
+			continue
 		case <-r.stop:
 			r.flush()
 			return
 		}
-		r.flush()
+		retry.Stop()
+		due = nil
+		r.writerPasses.Add(1)
+		r.flush() // on failure it tells r.failed: the next pass arms the retry
 	}
 }
+
+// registrarRetry is how long after a failed write the writer tries again.
+var registrarRetry = time.Second
 
 func (r *Registrar) flush() {
 	r.flushMu.Lock()
@@ -668,6 +689,12 @@ func (r *Registrar) flush() {
 				p.merge(later)
 			}
 			r.dirty[u] = p
+		}
+		// The writer tries again in registrarRetry (also after a failed
+		// Flush of a test or shutdown).
+		select {
+		case r.failed <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -3,6 +3,8 @@ package mix
 import (
 	"fmt"
 	"testing"
+
+	"github.com/tapedeck/tapedeck/internal/codec"
 )
 
 // benchBridge measures one bridge tick with n parties: each party's reader
@@ -63,5 +65,49 @@ func BenchmarkJitterPushPull(b *testing.B) {
 		j.push(1, ts, pcm)
 		ts += FrameSamples
 		j.pull(dst)
+	}
+}
+
+// BenchmarkPartiesPush: a received G.711 packet into its party's play-out
+// buffer, as a bridged channel's media path does it, for 200 parties (100
+// bridges) or 2000 one after the other, each then playing a frame (with
+// 2000 the rings, 4 MiB, outgrow the L2 cache: each party's ring is cold
+// again at its next packet, as in a server): decoded into the reader's
+// buffer and copied in (decode-push, before), or decoded straight into the
+// ring (g711). One op is one packet.
+func BenchmarkPartiesPush(b *testing.B) {
+	for _, parties := range []int{200, 2000} {
+		for _, mode := range []string{"decode-push", "g711"} {
+			b.Run(fmt.Sprintf("%d/%s", parties, mode), func(b *testing.B) { benchPartiesPush(b, parties, mode) })
+		}
+	}
+}
+
+func benchPartiesPush(b *testing.B, parties int, mode string) {
+	payload := make([]byte, FrameSamples)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	ps := make([]*Participant, parties)
+	for i := range ps {
+		ps[i] = &Participant{}
+	}
+	pcm := make([]int16, FrameSamples)
+	ts := uint32(0)
+	b.SetBytes(FrameSamples)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		p := ps[n%parties]
+		if mode == "g711" {
+			p.PushG711(1, ts, payload, false)
+		} else {
+			codec.DecodeMulaw(pcm, payload)
+			p.Push(1, ts, pcm)
+		}
+		p.pull()
+		if n++; n%parties == 0 {
+			ts += FrameSamples
+		}
 	}
 }

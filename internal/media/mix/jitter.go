@@ -3,6 +3,7 @@ package mix
 import (
 	"math"
 
+	"github.com/tapedeck/tapedeck/internal/codec"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 )
 
@@ -87,8 +88,51 @@ func (j *jitter) reset(ssrc uint32, ts uint32) {
 
 // push stores pcm at RTP timestamp ts. pcm is copied.
 func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
-	if len(pcm) == 0 {
+	skip, ext, ok := j.place(ssrc, ts, len(pcm))
+	if !ok {
 		return
+	}
+	pcm = pcm[skip:]
+	for len(pcm) > 0 { // at most two contiguous runs of the ring
+		idx := int(ext & j.mask)
+		n := copy(j.buf[idx:], pcm)
+		j.mark(idx, n)
+		pcm = pcm[n:]
+		ext += int64(n)
+	}
+}
+
+// pushG711 is push of the G.711 payload's samples (A-law when alaw, else
+// µ-law), decoded straight into the ring: the same samples at the same
+// positions as push of the payload decoded, in one pass.
+func (j *jitter) pushG711(ssrc uint32, ts uint32, payload []byte, alaw bool) {
+	skip, ext, ok := j.place(ssrc, ts, len(payload))
+	if !ok {
+		return
+	}
+	payload = payload[skip:]
+	for len(payload) > 0 { // at most two contiguous runs of the ring
+		idx := int(ext & j.mask)
+		n := min(len(payload), len(j.buf)-idx)
+		if alaw {
+			codec.DecodeAlaw(j.buf[idx:], payload[:n])
+		} else {
+			codec.DecodeMulaw(j.buf[idx:], payload[:n])
+		}
+		j.mark(idx, n)
+		payload = payload[n:]
+		ext += int64(n)
+	}
+}
+
+// place is push's bookkeeping for a packet of n samples at ts: it counts
+// the packet, positions the stream, makes room, and returns where the
+// packet's samples go: its first skip samples are dropped (late, or beyond
+// burstDepth) and the rest are to be written from position ext on. ok is
+// false when none is to be written.
+func (j *jitter) place(ssrc uint32, ts uint32, n int) (skip int, ext int64, ok bool) {
+	if n == 0 {
+		return 0, 0, false
 	}
 	j.st.Packets++
 	j.idle = 0
@@ -97,17 +141,17 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 	} else if d := int64(int32(ts - j.lastTS)); d > resetJump || d < -resetJump {
 		j.reset(ssrc, ts)
 	}
-	ext := j.lastExt + int64(int32(ts-j.lastTS))
+	ext = j.lastExt + int64(int32(ts-j.lastTS))
 	if ext > j.lastExt {
 		j.lastExt, j.lastTS = ext, ts
 	}
-	if len(pcm) > burstDepth { // keep only the newest burstDepth samples
-		k := len(pcm) - burstDepth
+	if n > burstDepth { // keep only the newest burstDepth samples
+		k := n - burstDepth
 		j.st.OverflowDrops += uint64(k / FrameSamples)
-		pcm = pcm[k:]
+		skip = k
 		ext += int64(k)
 	}
-	end := ext + int64(len(pcm))
+	end := ext + int64(n-skip)
 
 	if ext < j.playTS {
 		if !j.started && max(j.maxEnd, end)-ext <= maxDepth {
@@ -116,7 +160,7 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 		} else {
 			j.st.LateDrops++
 			if end <= j.playTS {
-				return
+				return 0, 0, false
 			}
 		}
 	}
@@ -137,16 +181,10 @@ func (j *jitter) push(ssrc uint32, ts uint32, pcm []int16) {
 		j.maxEnd = end
 	}
 	if ext < j.playTS { // late part, or the head pushed out by overflow
-		pcm = pcm[j.playTS-ext:]
+		skip += int(j.playTS - ext)
 		ext = j.playTS
 	}
-	for len(pcm) > 0 { // at most two contiguous runs of the ring
-		idx := int(ext & j.mask)
-		n := copy(j.buf[idx:], pcm)
-		j.mark(idx, n)
-		pcm = pcm[n:]
-		ext += int64(n)
-	}
+	return skip, ext, true
 }
 
 // take moves n samples at position pos into dst (nil to discard), leaving

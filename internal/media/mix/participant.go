@@ -38,6 +38,16 @@ func (p *Participant) Push(ssrc uint32, ts uint32, pcm []int16) {
 	p.mu.Unlock()
 }
 
+// PushG711 is Push of a G.711 payload (A-law when alaw, else µ-law): its
+// samples are decoded straight into the play-out buffer, in one pass
+// instead of a decode and a copy; the buffer then holds exactly what Push
+// of the decoded samples would have left.
+func (p *Participant) PushG711(ssrc uint32, ts uint32, payload []byte, alaw bool) {
+	p.mu.Lock()
+	p.jb.pushG711(ssrc, ts, payload, alaw)
+	p.mu.Unlock()
+}
+
 // Trim drops the oldest frames the play-out buffer holds beyond 120 ms
 // and returns how many of them held audio (counted in OverflowDrops). A
 // push keeps up to 320 ms, so that the packets of a clock that woke up late
