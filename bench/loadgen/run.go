@@ -19,6 +19,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/rtp"
 	"github.com/tapedeck/tapedeck/internal/sdp"
 	"github.com/tapedeck/tapedeck/internal/sipua"
+	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
 const dtmfDigits = "123"
@@ -707,15 +708,33 @@ func newSampler(pid int, base, user, pass string) *sampler {
 	return s
 }
 
+// sampleEvery is the sampler's period: /proc every pass, /healthz on the
+// passes that fall on a whole second, a soak point on whole 5 s.
+const sampleEvery = 250 * time.Millisecond
+
+// run samples until ctx ends: once at once (with the run's baseline
+// /healthz, which has just woken the server), then at the multiples of
+// sampleEvery on the wall clock. The server's periodic jobs wait for the
+// multiples of their periods on the wall clock too (internal/wakegrid: the
+// RTP poller's 100 ms, the writers' 200 ms, the readiness check's and the
+// cluster announcement's 1 s), so a /healthz sent on a whole second reaches
+// a node while it is awake for its own jobs. A free-running 1 s ticker, as
+// before, sent it at the phase the run happened to start at: one more
+// wake-up of every node a second, which on Go 1.26 also puts the runtime's
+// monitor back to polling every 20 µs (bench/RESULTS.md, sched13, wake20) —
+// the harness's cost, counted as the server's, in S once and in K per node.
+// /proc/PID/status reads do not wake the server. A build without the grid
+// (a490023) is sampled at the same instants, which are arbitrary to it.
 func (s *sampler) run(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
+	t := time.NewTimer(sampleEvery) // reset to the next instant after each pass
 	defer t.Stop()
+	at := time.Now()
 	for n := 0; ; n++ {
 		if rss, thr, err := procStatus(s.pid); err == nil {
 			s.maxRSS.Store(max(s.maxRSS.Load(), rss))
 			s.maxThreads.Store(max(s.maxThreads.Load(), thr))
 		}
-		if n%4 == 0 {
+		if n == 0 || onWhole(at, time.Second) {
 			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if h, err := getHealth(hctx, s.base, s.user, s.pass); err == nil {
 				s.maxChannels.Store(max(s.maxChannels.Load(), h.channels))
@@ -727,7 +746,7 @@ func (s *sampler) run(ctx context.Context) {
 				if h.goroutines >= 0 {
 					s.maxGor.Store(max(s.maxGor.Load(), h.goroutines))
 				}
-				if n%20 == 0 {
+				if n == 0 || onWhole(at, 5*time.Second) {
 					rss, _, _ := procStatus(s.pid)
 					kib := func(b int64) int64 {
 						if b > 0 {
@@ -741,12 +760,21 @@ func (s *sampler) run(ctx context.Context) {
 			}
 			cancel()
 		}
+		now := time.Now()
+		d := wakegrid.UntilFrom(now, sampleEvery)
+		at = now.Add(d)
+		t.Reset(d)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// onWhole tells whether instant at is a multiple of period on the wall clock.
+func onWhole(at time.Time, period time.Duration) bool {
+	return at.UnixNano()%int64(period) == 0
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
