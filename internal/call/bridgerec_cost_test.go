@@ -125,11 +125,23 @@ func TestBridgedPacketDecodedIntoItsPlayOutBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Destroyed on every way out: a bridge left with its recording keeps
+	// the writers' clock (a goroutine here, without a Poller) ticking
+	// into later tests.
+	t.Cleanup(br.Destroy)
 	eventually(t, "the recording started", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		return rec.state == RecRecording && rec.writer != nil
 	})
+	// Started is not yet attached: the recording counts the party's
+	// packets from its attach to the bridge (attachRecording, after the
+	// state is set); packets fed before that are not counted.
+	select {
+	case <-rec.attached:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recording did not attach to the bridge")
+	}
 	counted := func() int64 {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()

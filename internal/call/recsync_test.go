@@ -1,11 +1,14 @@
 package call
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -363,8 +366,13 @@ func TestWriterClockRidesThePoller(t *testing.T) {
 	q.init(160)
 	var ran atomic.Int32
 	q.run = func() { ran.Add(1) }
+	// The goroutines add starts inherit this label, unique to c: the scan
+	// below finds a ticker of this clock, not one that another test's
+	// Manager left running (a scan for any writerClock.loop failed
+	// under load whenever an earlier test's clock was still ticking).
+	label := fmt.Sprintf("%p", &c)
 	start := time.Now()
-	c.add(&q)
+	pprof.Do(context.Background(), pprof.Labels("writerClock", label), func(context.Context) { c.add(&q) })
 	deadline := time.Now().Add(10 * time.Second)
 	for ran.Load() < 3 {
 		if time.Now().After(deadline) {
@@ -375,8 +383,7 @@ func TestWriterClockRidesThePoller(t *testing.T) {
 	if d := time.Since(start); d < 2*(writerTick-50*time.Millisecond) {
 		t.Fatalf("3 ticks in %v: more often than every %v", d, writerTick-50*time.Millisecond)
 	}
-	buf := make([]byte, 1<<20)
-	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "writerClock).loop") {
+	if labelledGoroutine(t, "writerClock", label, "writerClock).loop") {
 		t.Fatal("the clock runs a ticker goroutine with a Poller")
 	}
 	c.remove(&q)
@@ -385,6 +392,25 @@ func TestWriterClockRidesThePoller(t *testing.T) {
 		defer c.mu.Unlock()
 		return !c.running
 	}, "the clock kept running with no writer")
+}
+
+// labelledGoroutine reports whether a goroutine labelled key=value (see
+// pprof.Do) is running fn (a stack frame's function name, or part of it).
+func labelledGoroutine(t *testing.T, key, value, fn string) bool {
+	t.Helper()
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		t.Fatal(err)
+	}
+	// debug=1: one record per stack and label set, blank-line separated,
+	// its labels on a "# labels: {...}" line.
+	want := fmt.Sprintf("%q:%q", key, value)
+	for _, rec := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(rec, want) && strings.Contains(rec, fn) {
+			return true
+		}
+	}
+	return false
 }
 
 // The steps a clock tick asks for arm no rescue timer (a timer armed on

@@ -28,9 +28,10 @@ import (
 // answered after and only its RecordingStarted follows) waits up to the window for others to
 // share its commit, but only while such writes are arriving (the previous
 // one came within the window); any other write commits at once, taking
-// along whatever is waiting. Each write of a shared commit runs in a
-// savepoint of its own: one that fails is rolled back alone and returns its
-// error, the others commit. A write returns once its commit is done: a row
+// along whatever is waiting. A write of a shared commit that fails is
+// rolled back alone and returns its error, the others commit: the batch
+// runs without savepoints, and only when one of its writes fails is it
+// rolled back and run again with a savepoint per write (commitPlain). A write returns once its commit is done: a row
 // is as durable as before when its caller hears of it. One writer's
 // deadline ends no other's write: the shared transaction lasts until the
 // latest of theirs, and a write whose deadline passes before its turn in
@@ -259,8 +260,9 @@ func isDone(j *commitJob) bool {
 	}
 }
 
-// commit runs batch in one transaction (each job in a savepoint when there
-// are several) and tells each job its result.
+// commit runs batch in one transaction and tells each job its result:
+// when there are several, first without savepoints (commitPlain), and,
+// when one fails, again with each job in a savepoint of its own.
 //
 // The transaction is the batch's, not any one writer's: it ends by the
 // latest of their deadlines (none if one of them has none), and not when
@@ -313,6 +315,9 @@ func (g *commitGroup) commit(batch []*commitJob) {
 			return
 		}
 	}
+	if shared && g.commitPlain(ctx, live, finish) {
+		return
+	}
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
 		finish(fmt.Errorf("meta(sqlite): begin: %w", err))
@@ -358,6 +363,46 @@ func (g *commitGroup) commit(batch []*commitJob) {
 	}
 	finish(commitErr(tx.Commit()))
 	g.count()
+}
+
+// commitPlain runs a shared batch as commit does, but without a savepoint
+// per write: it reports whether the batch is done (committed, or every
+// job told why not). When a write fails it rolls the whole transaction
+// back, forgets every outcome and returns false: commit then runs the
+// batch again, each write in its own savepoint, so that the failed one
+// is rolled back alone. A savepoint per write cost two statements and
+// kept SQLite's statement sub-journal open across the write's statements:
+// the pages a write changes were copied to it (a live row's 13 pages,
+// a final row's and its CDR's) and, past 64 KiB, to a temporary file
+// opened, written and closed at each commit (RESULTS.md, call13).
+// Writes rarely fail, so the plain run is the one that commits.
+func (g *commitGroup) commitPlain(ctx context.Context, live []*commitJob, finish func(error)) (done bool) {
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		finish(fmt.Errorf("meta(sqlite): begin: %w", err))
+		return true
+	}
+	for _, j := range live {
+		if !j.take() {
+			continue // dropped by its writer meanwhile
+		}
+		if err := j.ctx.Err(); err != nil {
+			j.settle(err)
+			continue
+		}
+		if j.err = j.run(ctx, tx); j.err != nil {
+			_ = tx.Rollback()
+			for _, j := range live {
+				if j.state.Load() == jobTaken {
+					j.err = nil
+				}
+			}
+			return false
+		}
+	}
+	finish(commitErr(tx.Commit()))
+	g.count()
+	return true
 }
 
 func commitErr(err error) error {

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +45,7 @@ func (g *commitGroup) state() (queued int, commits int64) {
 
 // awaitQueued waits until n writes wait in the group (false, with the
 // test failed, when they do not within 10 s).
-func awaitQueued(t *testing.T, g *commitGroup, n int) bool {
+func awaitQueued(t testing.TB, g *commitGroup, n int) bool {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -63,7 +66,7 @@ func awaitQueued(t *testing.T, g *commitGroup, n int) bool {
 // starts: the first leads), then write(ctx, n) in this goroutine without
 // it, which commits at once, taking the waiting ones along. It returns
 // their errors.
-func sharedWrites(t *testing.T, g *commitGroup, n int, write func(ctx context.Context, i int) error) []error {
+func sharedWrites(t testing.TB, g *commitGroup, n int, write func(ctx context.Context, i int) error) []error {
 	t.Helper()
 	ctx := context.Background()
 	errs := make([]error, n+1)
@@ -474,5 +477,166 @@ func TestSQLiteGroupPrepareFailureLeaksNothing(t *testing.T) {
 	}
 	if s.group.release == nil {
 		t.Error("a shared commit without its savepoint statements")
+	}
+}
+
+// TestSQLiteSharedCommitRunsNoSavepoint: a shared commit whose writes all
+// succeed runs no SAVEPOINT (each write's savepoint cost two statements
+// and kept SQLite's sub-journal open across its statements, spilling it to
+// a temporary file; RESULTS.md, call13): with SAVEPOINT refused on the
+// writer connection, a batch of live rows and final rows with their CDRs
+// still commits, in one commit. A failing write still fails alone
+// (TestSQLiteGroupCommitFailsAlone): the batch is then run again with a
+// savepoint per write.
+func TestSQLiteSharedCommitRunsNoSavepoint(t *testing.T) {
+	s, _, acct := groupStore(t, time.Hour, 20)
+	ctx := context.Background()
+	const n = 3
+	rows := make([]Recording, n)
+	for i := range rows {
+		rows[i] = liveRow(acct, 5000+i)
+		if _, _, err := s.StartRecording(ctx, rows[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The savepoint statements are prepared before a shared commit's
+	// transaction (the writer connection is then the transaction's), so
+	// they are ready for a batch that must run again; registering an
+	// authorizer expires them: they are prepared again, and refused, if
+	// they run.
+	if err := s.group.prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Raw(func(dc any) error {
+		return dc.(sqlite.AuthorizerRegisterer).RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, arg1, _, _, _ string) sqlite.AuthorizerReturnCode {
+			if action == sqlite.AuthSavepoint {
+				return sqlite.AuthorizerDeny
+			}
+			return sqlite.AuthorizerOK
+		})
+	})
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.group.mu.Lock()
+	s.group.last = time.Now()
+	s.group.mu.Unlock()
+	_, commits0 := s.group.state()
+	live := make([]Recording, n)
+	errs := sharedWrites(t, s.group, 2*n-1, func(ctx context.Context, i int) error {
+		if i < n {
+			r, c := finalOf(rows[i], acct, 5000+i)
+			return s.PutRecordingCDR(ctx, r, c)
+		}
+		live[i-n] = liveRow(acct, 6000+i)
+		_, _, err := s.StartRecording(ctx, live[i-n])
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("a shared commit with SAVEPOINT refused: %v", err)
+	}
+	if _, commits := s.group.state(); commits-commits0 > 2 {
+		t.Errorf("%d commits, want the writes to share them", commits-commits0)
+	}
+	for i, r := range append(rows, live...) {
+		want := StatusCompleted
+		if i >= n {
+			want = StatusInProgress
+		}
+		got, err := s.Recording(ctx, acct, r.Sid)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if got.Status != want {
+			t.Errorf("row %d is %s, want %s", i, got.Status, want)
+		}
+	}
+	if _, total, err := s.ListCDRs(ctx, CDRQuery{AccountSid: acct, Limit: 1000}); err != nil {
+		t.Fatal(err)
+	} else if want := 20 + n; total != want {
+		t.Errorf("%d CDRs, want %d", total, want)
+	}
+}
+
+// TestSQLiteSharedCommitWritesOnlyItsWAL: a shared commit of three calls'
+// live rows and three final rows with their CDRs, in a catalog of a few
+// thousand calls, makes two write system calls per WAL frame (its header
+// and its page) and at most three more. The statement journals of its
+// writes stay in memory (temp_store=MEMORY on the writer): before, a
+// statement that changed more than 16 pages (a page split in one of the
+// indexes) spilled its journal to a temporary file, written page by page
+// (up to 100 writes more per commit). The writer's page cache is made
+// large enough here that no dirty page is written to the WAL before the
+// commit (a cache spill rewrites frames: more writes than frames).
+func TestSQLiteSharedCommitWritesOnlyItsWAL(t *testing.T) {
+	io := func() int64 {
+		t.Helper()
+		b, err := os.ReadFile("/proc/self/io")
+		if err != nil {
+			t.Skip("no /proc/self/io:", err)
+		}
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Skip("no syscw in /proc/self/io")
+		return 0
+	}
+	io()
+	s, path, acct := groupStore(t, time.Hour, 3000)
+	ctx := context.Background()
+	if _, err := s.w.ExecContext(ctx, "PRAGMA cache_size=-8192"); err != nil {
+		t.Fatal(err)
+	}
+	const k, batches = 3, 15
+	start := func(ctx context.Context, r *Recording) error {
+		sid, created, err := s.StartRecording(ctx, *r)
+		r.Sid, r.DateCreated = sid, created
+		return err
+	}
+	prev := make([]Recording, k)
+	for i := range prev {
+		prev[i] = liveRow(acct, 9000+i)
+		if err := start(ctx, &prev[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range batches {
+		if _, err := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]Recording, k)
+		for i := range rows {
+			rows[i] = liveRow(acct, 10000+n*k+i)
+		}
+		s.group.mu.Lock()
+		s.group.last = time.Now()
+		s.group.mu.Unlock()
+		w0 := io()
+		errs := sharedWrites(t, s.group, 2*k-1, func(ctx context.Context, i int) error {
+			if i < k {
+				return start(ctx, &rows[i])
+			}
+			r, c := finalOf(prev[i-k], acct, 10000+(n-1)*k+i-k)
+			return s.PutRecordingCDR(ctx, r, c)
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		writes, frames := io()-w0, walFrames(t, s, path)
+		if writes > 2*frames+3 {
+			t.Errorf("commit %d: %d write system calls for %d WAL frames, want at most %d", n, writes, frames, 2*frames+3)
+		}
+		prev = rows
 	}
 }

@@ -120,6 +120,23 @@ func OpenSQLite(path string, opts ...Option) (Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("meta(sqlite): %s: %w", path, err)
 	}
+	// The writer keeps its statement journals in memory. A statement of a
+	// transaction (every catalog write is one: see group.go) that may fail
+	// halfway (a trigger, a constraint) copies each page it changes to
+	// SQLite's sub-journal, to undo itself; past 64 KiB (16 pages: a live
+	// row's insert changes 13, and more whenever one of the 12 b-trees it
+	// touches splits a page) the sub-journal spilled to a temporary file,
+	// created, written, unlinked and closed in the commit (RESULTS.md,
+	// call13). In memory it holds
+	// at most the pages of one statement (or of one savepoint) and is
+	// emptied after it. Set after the migrations: temp_store=MEMORY also
+	// keeps a sort in memory whole, and a migration may build an index
+	// over every row; the writer's own statements sort nothing large.
+	if _, err := w.ExecContext(ctx, "PRAGMA temp_store=MEMORY"); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("meta(sqlite): %s: temp_store: %w", path, err)
+	}
 	// Keep the planner's statistics fresh (cheap; see "PRAGMA optimize").
 	_, _ = w.ExecContext(ctx, "PRAGMA optimize=0x10002")
 	st := newSQLStore(w, r, sqliteDialect, func() error {
