@@ -69,6 +69,9 @@ type participantTap struct {
 	// out is the encode buffer of a frame forwarded directly (the
 	// channel's own media goroutine: one frame at a time).
 	out []byte
+	// last is the party's meter in the recording that counted its last
+	// packet (partyPacket; the channel's media goroutine only).
+	last partyCache
 }
 
 func (t *participantTap) Audio(f *Frame) {
@@ -107,7 +110,7 @@ func (t *participantTap) count(ssrc uint32, seq uint16, ts uint32, at time.Time)
 	if p := t.b.recSnap.Load(); p != nil {
 		for _, r := range *p {
 			if r.br == t.b {
-				r.partyPacket(t.ch, t.part, ssrc, seq, ts, at)
+				r.partyPacket(t.ch, t.part, &t.last, ssrc, seq, ts, at)
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package call
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 		}
 		f := parts[i]
 		f.Seq, f.Timestamp, f.At = seq, uint32(seq)*160, time.Now()
-		rec.partyPacket(mbs[i].ch, mbs[i].part, f.SSRC, f.Seq, f.Timestamp, f.At)
+		rec.partyPacket(mbs[i].ch, mbs[i].part, nil, f.SSRC, f.Seq, f.Timestamp, f.At)
 	}
 	degraded := func() bool {
 		rec.mu.Lock()
@@ -236,4 +237,87 @@ func TestBridgeOverlayAttachedAtItsFirstFrame(t *testing.T) {
 		t.Fatal("the other party heard a playback meant for one channel")
 	}
 	br.Destroy()
+}
+
+// A party's tap remembers its meter in the recording that counted its last
+// packet (partyPacket's cache): with two recordings of the bridge each
+// still counts every packet in its own meter, and a party frozen in one
+// (it left) is counted afresh, not in the frozen meter.
+func TestBridgePartyCacheKeepsEachRecordingsCounts(t *testing.T) {
+	rig := newRig(t)
+	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
+	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
+	br := rig.newBridge("br")
+	for _, ch := range []*Channel{a, b} {
+		if err := br.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []*LiveRecording
+	for _, name := range []string{"one", "two"} {
+		rec, err := br.Record(RecordOptions{Name: name, Format: "wav"}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the recording started, fed by the bridge", func() bool {
+			rec.mu.Lock()
+			started := rec.state == RecRecording && rec.writer != nil
+			rec.mu.Unlock()
+			p := br.recSnap.Load()
+			return started && p != nil && slices.Contains(*p, rec)
+		})
+		recs = append(recs, rec)
+	}
+	// received lists the Received of each of a's meters in rec.
+	received := func(rec *LiveRecording) []int64 {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		var n []int64
+		for _, p := range rec.parties {
+			if p.ch == a {
+				n = append(n, p.meter.Counts().Received)
+			}
+		}
+		return n
+	}
+	ts := feed(a, fa, 7, 0, 5, 0x10)
+	for _, rec := range recs {
+		if n := received(rec); !slices.Equal(n, []int64{5}) {
+			t.Fatalf("%s: a's meters counted %v, want [5]", rec.name, n)
+		}
+	}
+	recs[0].partyLeft(a) // frozen in the first recording only
+	feed(a, fa, 7, ts, 3, 0x10)
+	if n := received(recs[0]); !slices.Equal(n, []int64{5, 3}) {
+		t.Fatalf("first recording: a's meters counted %v, want [5 3] (the frozen one kept, a new one counting)", n)
+	}
+	if n := received(recs[1]); !slices.Equal(n, []int64{8}) {
+		t.Fatalf("second recording: a's meters counted %v, want [8]", n)
+	}
+	// With the second recording gone the first's meter is remembered
+	// packet after packet; a's leave freezes it.
+	recs[1].finish(RecDone)
+	eventually(t, "the second recording left the bridge", func() bool {
+		p := br.recSnap.Load()
+		return p != nil && !slices.Contains(*p, recs[1])
+	})
+	ts = feed(a, fa, 7, ts+3*160, 2, 0x10)
+	recs[0].partyLeft(a)
+	feed(a, fa, 7, ts, 2, 0x10)
+	if n := received(recs[0]); !slices.Equal(n, []int64{5, 5, 2}) {
+		t.Fatalf("first recording: a's meters counted %v, want [5 5 2] (each frozen one kept, a new one counting)", n)
+	}
+	br.Destroy()
+	for _, rec := range recs[:1] {
+		eventually(t, "the recording ended", func() bool {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return rec.state != RecRecording
+		})
+	}
+	eventually(t, "the writers' clock stopped", func() bool {
+		rig.m.writers.mu.Lock()
+		defer rig.m.writers.mu.Unlock()
+		return !rig.m.writers.running
+	})
 }

@@ -45,6 +45,8 @@ func TestMediaPathFieldsPacked(t *testing.T) {
 		"absentSilent":  unsafe.Offsetof(r.absentSilent) + 1,
 		"gapsJudged":    unsafe.Offsetof(r.gapsJudged) + unsafe.Sizeof(r.gapsJudged),
 		"maxSamp":       unsafe.Offsetof(r.maxSamp) + unsafe.Sizeof(r.maxSamp),
+		"partyGaps":     unsafe.Offsetof(r.partyGaps) + unsafe.Sizeof(r.partyGaps),
+		"br":            unsafe.Offsetof(r.br) + unsafe.Sizeof(r.br),
 		"q.mu":          q + unsafe.Offsetof(r.q.mu) + unsafe.Sizeof(r.q.mu),
 		"q.max":         q + unsafe.Offsetof(r.q.max) + unsafe.Sizeof(r.q.max),
 		"q.pending":     q + unsafe.Offsetof(r.q.pending) + unsafe.Sizeof(r.q.pending),

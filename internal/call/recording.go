@@ -216,7 +216,10 @@ type LiveRecording struct {
 	// kept as their packets are counted (partyPacket): the degraded check
 	// of each packet reads it instead of every party's meter.
 	partyGaps uint64
-	maxSamp   int64 // maxSamples(): opts.MaxDuration in samples
+	// br is the bridge of a bridge recording (set at creation; read only):
+	// a party's packet checks it (participantTap.count), so it is here.
+	br      *Bridge
+	maxSamp int64 // maxSamples(): opts.MaxDuration in samples
 	// q is the bounded queue between the media path and the writer pool
 	// (see startWriter); the media path never does file or pipe
 	// I/O and never waits for it.
@@ -226,7 +229,6 @@ type LiveRecording struct {
 	m       *Manager
 	claimed bool     // its name is claimed in a shared catalog (claimName; guarded by mu)
 	ch      *Channel // channel recordings
-	br      *Bridge  // bridge recordings
 	name    string
 	format  recorder.Format
 	target  string
@@ -322,6 +324,12 @@ type partyMeter struct {
 	dups, late, lostFrames      uint64
 }
 
+// partyCache is a bridge party's tap's memory of its meter in a recording.
+type partyCache struct {
+	r  *LiveRecording
+	pm *partyMeter
+}
+
 func sub0(a, b uint64) uint64 {
 	if a < b {
 		return 0
@@ -351,24 +359,34 @@ func (p *partyMeter) freeze() {
 	p.left = true
 }
 
-// partyPacket counts one packet of a bridge party (the media path).
-func (r *LiveRecording) partyPacket(ch *Channel, part *mix.Participant, ssrc uint32, seq uint16, ts uint32, at time.Time) {
+// partyPacket counts one packet of a bridge party (the media path). last,
+// when not nil, is the caller's memory of the party's meter (the tap's,
+// written only by its channel's media path): checked under r.mu, it spares
+// the walk through r.parties (each party's meter a cache line of its own).
+func (r *LiveRecording) partyPacket(ch *Channel, part *mix.Participant, last *partyCache, ssrc uint32, seq uint16, ts uint32, at time.Time) {
 	r.mu.Lock()
 	if r.state != RecRecording || r.writer == nil {
 		r.mu.Unlock()
 		return
 	}
 	var pm *partyMeter
-	for _, p := range r.parties {
-		if p.ch == ch && p.part == part && !p.left {
-			pm = p
+	if last != nil && last.r == r && last.pm.ch == ch && last.pm.part == part && !last.pm.left {
+		pm = last.pm // the one r.parties holds for the party (at most one is not left)
+	} else {
+		for _, p := range r.parties {
+			if p.ch == ch && p.part == part && !p.left {
+				pm = p
+			}
 		}
-	}
-	if pm == nil {
-		st, ps := ch.media.Stats(), part.Stats()
-		pm = &partyMeter{ch: ch, part: part, meter: recorder.NewMeter(audio.SampleRate),
-			dupBase: st.Duplicates, lateBase: ps.LateDrops, lostBase: ps.FramesLost}
-		r.parties = append(r.parties, pm)
+		if pm == nil {
+			st, ps := ch.media.Stats(), part.Stats()
+			pm = &partyMeter{ch: ch, part: part, meter: recorder.NewMeter(audio.SampleRate),
+				dupBase: st.Duplicates, lateBase: ps.LateDrops, lostBase: ps.FramesLost}
+			r.parties = append(r.parties, pm)
+		}
+		if last != nil {
+			*last = partyCache{r: r, pm: pm}
+		}
 	}
 	g := pm.meter.Gaps()
 	pm.meter.Packet(ssrc, seq, ts, at)

@@ -65,13 +65,24 @@ func benchRecord(b testing.TB, ch *Channel, name string) *LiveRecording {
 		st := r.state
 		r.mu.Unlock()
 		if st == RecRecording {
-			return r
+			break
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("recording %s is %s", name, st)
 		}
 		time.Sleep(time.Millisecond)
 	}
+	// RecRecording is not yet attached: the channel's audio reaches the
+	// recording from its attach (start sets the state first), and a frame
+	// that came in between would be missing from the file.
+	select {
+	case <-r.attached:
+	case <-r.done:
+		b.Fatalf("recording %s ended before it attached", name)
+	case <-time.After(5 * time.Second):
+		b.Fatalf("recording %s did not attach to its channel", name)
+	}
+	return r
 }
 
 // BenchmarkSnoopVsSecondRecording: what one more copy of a channel's
