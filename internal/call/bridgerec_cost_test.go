@@ -25,6 +25,37 @@ func TestBridgeRecordingWriterStepAllocatesNothing(t *testing.T) {
 // idleWriter is a recorder.Writer for a step that has nothing to write.
 type idleWriter struct{ recorder.Writer }
 
+// bridgeOf makes bridge "br" holding chans.
+func bridgeOf(t *testing.T, rig *testRig, chans ...*Channel) *Bridge {
+	t.Helper()
+	br := rig.newBridge("br")
+	for _, ch := range chans {
+		if err := br.AddChannel(ch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return br
+}
+
+// endBridgeRecordings destroys br and waits until recs have ended and the
+// writers' clock has stopped, so that no writer or ticker outlives the test.
+func endBridgeRecordings(t *testing.T, rig *testRig, br *Bridge, recs ...*LiveRecording) {
+	t.Helper()
+	br.Destroy()
+	for _, rec := range recs {
+		eventually(t, "the recording ended", func() bool {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return rec.state != RecRecording
+		})
+	}
+	eventually(t, "the writers' clock stopped", func() bool {
+		rig.m.writers.mu.Lock()
+		defer rig.m.writers.mu.Unlock()
+		return !rig.m.writers.running
+	})
+}
+
 // A bridge recording judges its loss only at a party's gap (as a channel
 // recording does at its own): the share lost that passes the threshold
 // at one party's gap makes it degraded; packets in order never do.
@@ -32,12 +63,7 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 	rig := newRig(t, func(o *Options) { o.DegradedLossPercent = 10 })
 	a, _, _ := rig.inbound("app", offer(t, 5000, ""))
 	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
-	br := rig.newBridge("br")
-	for _, ch := range []*Channel{a, b} {
-		if err := br.AddChannel(ch, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	br := bridgeOf(t, rig, a, b)
 	rec, err := br.Record(RecordOptions{Name: "deg", Format: "wav"}, true)
 	if err != nil {
 		t.Fatal(err)
@@ -89,17 +115,7 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 		t.Fatal("not degraded at the gap that took the loss past the threshold")
 	}
 	// Ended, so that its writer (and the clock's ticker) are gone.
-	br.Destroy()
-	eventually(t, "the recording ended", func() bool {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		return rec.state != RecRecording
-	})
-	eventually(t, "the writers' clock stopped", func() bool {
-		rig.m.writers.mu.Lock()
-		defer rig.m.writers.mu.Unlock()
-		return !rig.m.writers.running
-	})
+	endBridgeRecordings(t, rig, br, rec)
 }
 
 // A bridged channel whose only tap is its participant's has its G.711
@@ -111,12 +127,7 @@ func TestBridgedPacketDecodedIntoItsPlayOutBuffer(t *testing.T) {
 	rig := newRig(t)
 	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
 	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
-	br := rig.newBridge("br")
-	for _, ch := range []*Channel{a, b} {
-		if err := br.AddChannel(ch, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	br := bridgeOf(t, rig, a, b)
 	mb := (*br.snap.Load())[0]
 	if tp := a.part.Load(); tp == nil || tp.part != mb.part {
 		t.Fatal("the bridged channel's only tap is not taken as its participant's")
@@ -179,17 +190,7 @@ func TestBridgedPacketDecodedIntoItsPlayOutBuffer(t *testing.T) {
 	if n, c := mb.part.Stats().Packets, counted(); n != 10 || c != 10 || seen != 3 {
 		t.Fatalf("participant got %d packets, the recording counted %d, the detached tap %d; want 10, 10, 3", n, c, seen)
 	}
-	br.Destroy()
-	eventually(t, "the recording ended", func() bool {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		return rec.state != RecRecording
-	})
-	eventually(t, "the writers' clock stopped", func() bool {
-		rig.m.writers.mu.Lock()
-		defer rig.m.writers.mu.Unlock()
-		return !rig.m.writers.running
-	})
+	endBridgeRecordings(t, rig, br, rec)
 }
 
 // A bridged channel's overlay (a playback to it alone) is attached to its
@@ -200,12 +201,7 @@ func TestBridgeOverlayAttachedAtItsFirstFrame(t *testing.T) {
 	rig := newRig(t)
 	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
 	b, _, fb := rig.inbound("app", offer(t, 5002, ""))
-	br := rig.newBridge("br")
-	for _, ch := range []*Channel{a, b} {
-		if err := br.AddChannel(ch, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	br := bridgeOf(t, rig, a, b)
 	mbs := *br.snap.Load()
 	for _, mb := range mbs {
 		if mb.part.HasOverlay() {
@@ -247,12 +243,7 @@ func TestBridgePartyCacheKeepsEachRecordingsCounts(t *testing.T) {
 	rig := newRig(t)
 	a, _, fa := rig.inbound("app", offer(t, 5000, ""))
 	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
-	br := rig.newBridge("br")
-	for _, ch := range []*Channel{a, b} {
-		if err := br.AddChannel(ch, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	br := bridgeOf(t, rig, a, b)
 	var recs []*LiveRecording
 	for _, name := range []string{"one", "two"} {
 		rec, err := br.Record(RecordOptions{Name: name, Format: "wav"}, false)
@@ -307,17 +298,5 @@ func TestBridgePartyCacheKeepsEachRecordingsCounts(t *testing.T) {
 	if n := received(recs[0]); !slices.Equal(n, []int64{5, 5, 2}) {
 		t.Fatalf("first recording: a's meters counted %v, want [5 5 2] (each frozen one kept, a new one counting)", n)
 	}
-	br.Destroy()
-	for _, rec := range recs[:1] {
-		eventually(t, "the recording ended", func() bool {
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			return rec.state != RecRecording
-		})
-	}
-	eventually(t, "the writers' clock stopped", func() bool {
-		rig.m.writers.mu.Lock()
-		defer rig.m.writers.mu.Unlock()
-		return !rig.m.writers.running
-	})
+	endBridgeRecordings(t, rig, br, recs[0])
 }

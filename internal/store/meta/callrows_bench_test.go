@@ -12,12 +12,23 @@ import (
 // catalog (its live row, then its final row with the CDR), on a catalog
 // of a few thousand calls.
 func BenchmarkSQLiteCallRows(b *testing.B) {
-	path := b.TempDir() + "/tapedeck.db"
-	st, err := OpenSQLite(path)
+	s, acct := callRowsStore(b)
+	b.ResetTimer()
+	for i := range b.N {
+		callRows(b, s, acct, 3000+i, nil)
+	}
+}
+
+// callRowsStore opens a SQLite catalog in b's temporary directory (closed
+// at b's end) holding 3,000 calls' rows, and returns it with the default
+// account's sid.
+func callRowsStore(b *testing.B) (*sqlStore, string) {
+	b.Helper()
+	st, err := OpenSQLite(b.TempDir() + "/tapedeck.db")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	s := st.(*sqlStore)
 	def, err := s.EnsureDefaultAccount(context.Background())
 	if err != nil {
@@ -26,10 +37,7 @@ func BenchmarkSQLiteCallRows(b *testing.B) {
 	for i := range 3000 {
 		callRows(b, s, def.Sid, i, nil)
 	}
-	b.ResetTimer()
-	for i := range b.N {
-		callRows(b, s, def.Sid, 3000+i, nil)
-	}
+	return s, def.Sid
 }
 
 // BenchmarkSQLiteSharedCallRows: what the commit group writes at
@@ -38,22 +46,8 @@ func BenchmarkSQLiteCallRows(b *testing.B) {
 // few thousand calls. One op is one such commit; cpu-µs/call is the
 // process's CPU (getrusage) per call's two rows.
 func BenchmarkSQLiteSharedCallRows(b *testing.B) {
-	path := b.TempDir() + "/tapedeck.db"
-	st, err := OpenSQLite(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*sqlStore)
+	s, acct := callRowsStore(b)
 	s.group.window = time.Hour
-	def, err := s.EnsureDefaultAccount(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	acct := def.Sid
-	for i := range 3000 {
-		callRows(b, s, acct, i, nil)
-	}
 	const k = 3
 	batch := func(n int, prev []Recording) []Recording {
 		rows := make([]Recording, k)
