@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -317,6 +318,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0x00, 0x7F, 0x80, 0xFF})
 	f.Add([]byte{0x55, 0xD5, 0x2A, 0xAA})
 	f.Add([]byte{})
+	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7E, 0xD5, 0xD5, 0xD5, 0xD5, 0xD5, 0x55, 0xD5, 0xD5, 0x00})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		pcm := make([]int16, len(payload))
 		back := make([]byte, len(payload))
@@ -343,6 +345,20 @@ func FuzzDecode(f *testing.F) {
 				}
 				if back[i] != want {
 					t.Fatalf("%s: %#02x -> %d -> %#02x", l.name, b, pcm[i], back[i])
+				}
+			}
+			// The recorded packet's decode (word stores where the port
+			// has them) writes the same samples, at an odd offset too,
+			// and says sound exactly when one is not zero.
+			for _, off := range []int{0, 1} {
+				buf := make([]int16, off+len(payload)+1)
+				buf[off+len(payload)] = 0x5A5A
+				sound := DecodeG711Sound(buf[off:], payload, l.name == "alaw")
+				if !slices.Equal(buf[off:off+len(payload)], pcm) || buf[off+len(payload)] != 0x5A5A {
+					t.Fatalf("%s at offset %d: DecodeG711Sound differs from the scalar decode or wrote past the end", l.name, off)
+				}
+				if want := slices.ContainsFunc(pcm, func(v int16) bool { return v != 0 }); sound != want {
+					t.Fatalf("%s: sound %v, want %v", l.name, sound, want)
 				}
 			}
 		}
