@@ -64,10 +64,16 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 	a, _, _ := rig.inbound("app", offer(t, 5000, ""))
 	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
 	br := bridgeOf(t, rig, a, b)
+	// Ended on every way out, a failure included: a bridge left with its
+	// recording keeps the writers' clock (a goroutine here, without a
+	// Poller) ticking into later tests.
+	var recs []*LiveRecording
+	t.Cleanup(func() { endBridgeRecordings(t, rig, br, recs...) })
 	rec, err := br.Record(RecordOptions{Name: "deg", Format: "wav"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	recs = append(recs, rec)
 	eventually(t, "the recording started", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
@@ -114,8 +120,6 @@ func TestBridgeRecordingDegradedAtAPartysGap(t *testing.T) {
 	if !degraded() {
 		t.Fatal("not degraded at the gap that took the loss past the threshold")
 	}
-	// Ended, so that its writer (and the clock's ticker) are gone.
-	endBridgeRecordings(t, rig, br, rec)
 }
 
 // A bridged channel whose only tap is its participant's has its G.711
