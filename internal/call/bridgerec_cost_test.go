@@ -249,11 +249,15 @@ func TestBridgePartyCacheKeepsEachRecordingsCounts(t *testing.T) {
 	b, _, _ := rig.inbound("app", offer(t, 5002, ""))
 	br := bridgeOf(t, rig, a, b)
 	var recs []*LiveRecording
+	// Ended on every way out, a failure included (see
+	// TestBridgeRecordingDegradedAtAPartysGap).
+	t.Cleanup(func() { endBridgeRecordings(t, rig, br, recs...) })
 	for _, name := range []string{"one", "two"} {
 		rec, err := br.Record(RecordOptions{Name: name, Format: "wav"}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
+		recs = append(recs, rec)
 		eventually(t, "the recording started, fed by the bridge", func() bool {
 			rec.mu.Lock()
 			started := rec.state == RecRecording && rec.writer != nil
@@ -261,7 +265,6 @@ func TestBridgePartyCacheKeepsEachRecordingsCounts(t *testing.T) {
 			p := br.recSnap.Load()
 			return started && p != nil && slices.Contains(*p, rec)
 		})
-		recs = append(recs, rec)
 	}
 	// received lists the Received of each of a's meters in rec.
 	received := func(rec *LiveRecording) []int64 {
@@ -302,5 +305,4 @@ func TestBridgePartyCacheKeepsEachRecordingsCounts(t *testing.T) {
 	if n := received(recs[0]); !slices.Equal(n, []int64{5, 5, 2}) {
 		t.Fatalf("first recording: a's meters counted %v, want [5 5 2] (each frozen one kept, a new one counting)", n)
 	}
-	endBridgeRecordings(t, rig, br, recs[0])
 }
