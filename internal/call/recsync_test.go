@@ -398,25 +398,57 @@ func TestWriterClockRidesThePoller(t *testing.T) {
 // pprof.Do) is running fn (a stack frame's function name, or part of it).
 func labelledGoroutine(t *testing.T, key, value, fn string) bool {
 	t.Helper()
-	var b strings.Builder
-	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
-		t.Fatal(err)
-	}
-	// debug=1: one record per stack and label set, blank-line separated,
-	// its labels on a "# labels: {...}" line.
 	want := fmt.Sprintf("%q:%q", key, value)
-	for _, rec := range strings.Split(b.String(), "\n\n") {
-		if strings.Contains(rec, want) && strings.Contains(rec, fn) {
+	for _, rec := range goroutinesRunning(t, fn) {
+		if strings.Contains(rec, want) {
 			return true
 		}
 	}
 	return false
 }
 
+// goroutinesRunning returns the goroutine profile's records whose stack
+// runs fn, whatever their labels.
+func goroutinesRunning(t *testing.T, fn string) []string {
+	t.Helper()
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 1); err != nil {
+		t.Fatal(err)
+	}
+	// debug=1: one record per stack and label set, blank-line separated,
+	// its labels on a "# labels: {...}" line.
+	var recs []string
+	for _, rec := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(rec, fn) {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
 // The steps a clock tick asks for arm no rescue timer (a timer armed on
 // every tick fired 50 ms later for nothing: a wake-up a tick): the clock's
 // next tick rescues them when every worker is stuck in a write.
 func TestClockTickArmsNoRescueTimer(t *testing.T) {
+	// This test's clock has no goroutine (it ticks by hand), but the pool
+	// is the process's: another Manager's clock still ticking (a recording
+	// still closing, or one that a failed test left running) checks it for
+	// stuck workers at each of its ticks and queues its own steps there;
+	// either can get the step below run before this clock's next tick
+	// rescues it. Wait until no other clock ticks; one that never stops is
+	// named, rather than failing an assertion below for it. (A clock on a
+	// Poller's rounds has no goroutine of its own: not seen here.)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		others := goroutinesRunning(t, "writerClock).loop")
+		if len(others) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another writer clock still ticks (left running by an earlier test?), sharing the writer pool:\n%s", strings.Join(others, "\n\n"))
+		}
+		time.Sleep(time.Millisecond)
+	}
 	release := make(chan struct{})
 	n := runtime.GOMAXPROCS(0)
 	var started atomic.Int32
@@ -427,7 +459,7 @@ func TestClockTickArmsNoRescueTimer(t *testing.T) {
 		q.signal()
 	}
 	defer close(release)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for started.Load() < int32(n) {
 		if time.Now().After(deadline) {
 			t.Fatal("the blocked steps did not start")
