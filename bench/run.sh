@@ -10,7 +10,8 @@
 #                                # goroutines and open descriptors stay flat for the 10 minutes after it
 #   bash bench/run.sh cluster    # cluster overhead (issue 20): ROUNDS (3) alternating rounds of CALLS (300)
 #                                # calls, scenario a: one node direct, then two nodes sharing PostgreSQL (PG,
-#                                # an admin DSN) and NATS (NATS) behind Kamailio; prints each run's server
+#                                # an admin DSN) and NATS (NATS) behind Kamailio (PIN=1: each node on CPUs of
+#                                # its own, -pin-nodes, as on separate machines); prints each run's server
 #                                # CPU per call-second (summed over the nodes) and fails on any failed run
 #
 # Environment: OUT (results file, default bench/RESULTS-load.md), RATE (new
@@ -55,6 +56,7 @@ if [[ "${1:-}" == "cluster" ]]; then
 		for mode in single cluster; do
 			extra=()
 			[[ $mode == cluster ]] && extra=(-nodes 2 -pg "$PG" -nats "$NATS")
+			[[ $mode == cluster && ${PIN:-0} == 1 ]] && extra+=(-pin-nodes)
 			echo "==> round $round, $mode: scenario a, $CALLS calls of ${HOLD} s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 			"$BIN/loadgen" -server-cmd "$BIN/tapedeck" -scenario a -calls "$CALLS" -rate "$RATE" -duration "${HOLD}s" -q "${extra[@]}" |
 				grep -E 'loadgen scenario|per call-second|node loadgen|Kamailio CPU|recordings found|PROBLEM' || status=1

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/tapedeck/tapedeck/internal/sipua"
 )
@@ -37,6 +38,7 @@ type NodeReport struct {
 	SIP        string  `json:"sip"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 	Recordings int     `json:"recordings"`
+	CPUs       string  `json:"cpus,omitempty"` // -pin-nodes: the CPUs it ran on (taskset's list)
 }
 
 // KamailioReport is the proxy in front of the nodes.
@@ -239,4 +241,74 @@ func sumCPU(pids []int) (procCPU, []procCPU) {
 		sum.stime += c.stime
 	}
 	return sum, each
+}
+
+// nodeCPUSets splits the CPUs loadgen may run on into n equal sets of
+// consecutive CPUs, as taskset -c lists, one per node (-pin-nodes); CPUs
+// left over go to no node. Nodes on separate machines each have their own
+// cores: without this, n Go runtimes on one host each size themselves
+// (GOMAXPROCS) to every CPU and contend for all of them, spinning and
+// migrating threads, which a real cluster does not pay (bench/RESULTS.md).
+func nodeCPUSets(n int) ([]string, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("-pin-nodes: %w", err)
+	}
+	var cpus []int
+	for i := 0; len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return splitCPUs(cpus, n)
+}
+
+func splitCPUs(cpus []int, n int) ([]string, error) {
+	if n < 1 || len(cpus) < n {
+		return nil, fmt.Errorf("-pin-nodes: %d CPUs cannot give %d nodes one each", len(cpus), n)
+	}
+	per := len(cpus) / n
+	sets := make([]string, n)
+	for i := range sets {
+		l := make([]string, per)
+		for j := range l {
+			l[j] = strconv.Itoa(cpus[i*per+j])
+		}
+		sets[i] = strings.Join(l, ",")
+	}
+	return sets, nil
+}
+
+// cpusAllowed is /proc/PID/status's Cpus_allowed_list for pid, with
+// ranges (0-3) spelled out as taskset's lists are (0,1,2,3).
+func cpusAllowed(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(line, "Cpus_allowed_list:")
+		if !ok {
+			continue
+		}
+		var out []string
+		for _, r := range strings.Split(strings.TrimSpace(v), ",") {
+			lo, hi, isRange := strings.Cut(r, "-")
+			a, err := strconv.Atoi(lo)
+			if err != nil {
+				return "", fmt.Errorf("Cpus_allowed_list %q", v)
+			}
+			b := a
+			if isRange {
+				if b, err = strconv.Atoi(hi); err != nil {
+					return "", fmt.Errorf("Cpus_allowed_list %q", v)
+				}
+			}
+			for c := a; c <= b; c++ {
+				out = append(out, strconv.Itoa(c))
+			}
+		}
+		return strings.Join(out, ","), nil
+	}
+	return "", errors.New("no Cpus_allowed_list")
 }

@@ -5,12 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/sys/unix"
 
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -21,7 +23,22 @@ import (
 // (10 × 10 s) to Kamailio: every call is answered, calls land on both
 // nodes, every recording on both nodes is exact and without gaps, and the
 // server CPU is the sum of both nodes'.
+//
+// With -pin-nodes (the subtest pinned, on a machine with 2 CPUs or more)
+// each node runs on CPUs of its own: the report names, per node, the CPUs
+// the kernel lets it run on, read from /proc, and no two nodes share one.
 func TestClusterLoadSmoke(t *testing.T) {
+	t.Run("shared", func(t *testing.T) { clusterLoadSmoke(t, false) })
+	t.Run("pinned", func(t *testing.T) {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil || set.Count() < 2 {
+			t.Skipf("SKIP -pin-nodes: %d CPUs (%v), two nodes need two", set.Count(), err)
+		}
+		clusterLoadSmoke(t, true)
+	})
+}
+
+func clusterLoadSmoke(t *testing.T, pin bool) {
 	if testing.Short() {
 		t.Skip("-short: the cluster smoke load takes about 20 s")
 	}
@@ -61,7 +78,7 @@ func TestClusterLoadSmoke(t *testing.T) {
 	defer cancel()
 	c := config{scenario: "a", calls: 10, rate: 20, duration: 10 * time.Second, serverCmd: bin,
 		ariUser: "asterisk", ariPass: "asterisk", tick: 5 * time.Millisecond, dialTimeout: 15 * time.Second,
-		nodes: 2, kamailioCfg: "../../packaging/kamailio/kamailio.cfg", pg: pg, nats: natsURL}
+		nodes: 2, kamailioCfg: "../../packaging/kamailio/kamailio.cfg", pg: pg, nats: natsURL, pinNodes: pin}
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +115,25 @@ func TestClusterLoadSmoke(t *testing.T) {
 	if d := sum - rep.CPU.TotalSeconds; d > 0.011 || d < -0.011 {
 		t.Errorf("server CPU %.3f s is not the nodes' sum %.3f s", rep.CPU.TotalSeconds, sum)
 	}
+	if pin {
+		seen := map[string]string{}
+		for _, n := range rep.Nodes {
+			if n.CPUs == "" {
+				t.Errorf("-pin-nodes: node %s ran on no CPU set of its own", n.Name)
+			}
+			for _, cpu := range strings.Split(n.CPUs, ",") {
+				if o, ok := seen[cpu]; ok {
+					t.Errorf("-pin-nodes: CPU %s is both %s's and %s's", cpu, o, n.Name)
+				}
+				seen[cpu] = n.Name
+			}
+		}
+		if !strings.Contains(rep.Server, "CPUs of its own") {
+			t.Errorf("the report does not say the nodes were pinned: %s", rep.Server)
+		}
+	} else if rep.Nodes[0].CPUs != "" || rep.Nodes[1].CPUs != "" {
+		t.Errorf("nodes pinned without -pin-nodes: %+v", rep.Nodes)
+	}
 	if rep.Nodes[0].Recordings+rep.Nodes[1].Recordings != 10 {
 		t.Errorf("recordings by node %d + %d, want 10 in all", rep.Nodes[0].Recordings, rep.Nodes[1].Recordings)
 	}
@@ -109,5 +145,46 @@ func TestClusterLoadSmoke(t *testing.T) {
 	}
 	if !rep.Passed {
 		t.Errorf("run FAILED: %v", rep.Problems)
+	}
+}
+
+// TestSplitCPUs: -pin-nodes gives each node the same number of CPUs, none
+// shared, and refuses more nodes than CPUs.
+func TestSplitCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		cpus []int
+		n    int
+		want string
+	}{
+		{[]int{0, 1}, 2, "0|1"},
+		{[]int{0, 1, 2, 3, 4}, 2, "0,1|2,3"},
+		{[]int{2, 5, 7, 9}, 2, "2,5|7,9"},
+		{[]int{0, 1, 2, 3, 4, 5}, 3, "0,1|2,3|4,5"},
+	} {
+		got, err := splitCPUs(tc.cpus, tc.n)
+		if err != nil || strings.Join(got, "|") != tc.want {
+			t.Errorf("splitCPUs(%v, %d) = %q, %v; want %s", tc.cpus, tc.n, got, err, tc.want)
+		}
+	}
+	if got, err := splitCPUs([]int{0}, 2); err == nil {
+		t.Errorf("splitCPUs(1 CPU, 2 nodes) = %q, want an error", got)
+	}
+}
+
+// TestCPUsAllowed reads this process's own CPU list as taskset writes one.
+func TestCPUsAllowed(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Skip(err)
+	}
+	var want []string
+	for i := 0; len(want) < set.Count(); i++ {
+		if set.IsSet(i) {
+			want = append(want, strconv.Itoa(i))
+		}
+	}
+	got, err := cpusAllowed(os.Getpid())
+	if err != nil || got != strings.Join(want, ",") {
+		t.Errorf("cpusAllowed(self) = %q, %v; want %q", got, err, strings.Join(want, ","))
 	}
 }

@@ -94,6 +94,9 @@ type config struct {
 	kamailioCfg string
 	pg          string
 	nats        string
+	// pinNodes gives each node its own CPUs (taskset), as separate
+	// machines would have them (cluster.go, nodeCPUSets).
+	pinNodes bool
 }
 
 func main() {
@@ -140,6 +143,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.kamailioCfg, "kamailio-cfg", "packaging/kamailio/kamailio.cfg", "the Kamailio configuration (the project's dispatcher configuration)")
 	fs.StringVar(&c.pg, "pg", "", "with -server-cmd: a PostgreSQL DSN allowed to CREATE DATABASE (e.g. postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable); each run's nodes share a fresh database in it (dropped after the run) as catalog. Empty: each node its own SQLite")
 	fs.StringVar(&c.nats, "nats", "", "with -server-cmd: the nodes' nats.url (e.g. nats://127.0.0.1:4222); empty: no NATS")
+	fs.BoolVar(&c.pinNodes, "pin-nodes", false, "with -nodes > 1: run each node on CPUs of its own (taskset; loadgen's CPUs split evenly, the remainder left to none), as nodes on separate machines run; each Go runtime then sizes itself (GOMAXPROCS) to its share instead of all nodes contending for every CPU")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -240,6 +244,9 @@ func (c *config) validate() error {
 		if c.scenario != "a" {
 			return errors.New("-nodes > 1: scenario a only")
 		}
+	}
+	if c.pinNodes && c.nodes < 2 {
+		return errors.New("-pin-nodes needs -nodes > 1")
 	}
 	if (c.nodes > 1 || c.kamailio || c.pg != "" || c.nats != "") && c.serverCmd == "" {
 		return errors.New("-nodes, -kamailio, -pg and -nats need -server-cmd")

@@ -445,7 +445,11 @@ func (r *Report) writeText(w io.Writer) {
 	tw("server CPU user / sys", "%.2f s / %.2f s (%.0f%% user), %.2f cores busy", r.CPU.UserSeconds, r.CPU.SystemSeconds, 100*r.CPU.UserShare, r.CPU.CoresBusy)
 	tw("server CPU per call-second", "%.3f ms (≈ %.0f calls per core)", r.CPU.MsPerCallSecond, r.CPU.CallsPerCoreEst)
 	for _, n := range r.Nodes {
-		tw("  node "+n.Name, "pid %d sip %s: CPU %.2f s, %d recordings", n.PID, n.SIP, n.CPUSeconds, n.Recordings)
+		cpus := ""
+		if n.CPUs != "" {
+			cpus = " on CPUs " + n.CPUs
+		}
+		tw("  node "+n.Name, "pid %d sip %s%s: CPU %.2f s, %d recordings", n.PID, n.SIP, cpus, n.CPUSeconds, n.Recordings)
 	}
 	if k := r.Kamailio; k != nil {
 		tw("Kamailio CPU (not above)", "%.2f s (%.3f ms per call-second), %s", k.CPUSeconds, k.CPUSeconds*1000/max(r.CallSeconds, 1e-9), k.Addr)

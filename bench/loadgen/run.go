@@ -157,6 +157,13 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 			}
 		}()
 		prefix := runPrefix()
+		var cpuSets []string
+		if c.pinNodes {
+			var err error
+			if cpuSets, err = nodeCPUSets(c.nodes); err != nil {
+				return nil, err
+			}
+		}
 		for i := 0; i < c.nodes; i++ {
 			ndir := dir
 			nextra := extra
@@ -170,14 +177,28 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 				span := 10000 / c.nodes
 				rtpMin, rtpMax = 10000+i*span, 10000+(i+1)*span-1
 			}
-			srv, err := startServer(ctx, c.serverCmd, ndir, dialplan, nextra, rtpMin, rtpMax)
+			cmdline, cpus := c.serverCmd, ""
+			if cpuSets != nil {
+				// taskset execs the server: the PID measured is the node's.
+				cpus = cpuSets[i]
+				cmdline = "taskset -c " + cpus + " " + cmdline
+			}
+			srv, err := startServer(ctx, cmdline, ndir, dialplan, nextra, rtpMin, rtpMax)
 			if err != nil {
 				return nil, err
 			}
 			nodes = append(nodes, srv)
-			logf("tapedeck node %d pid %d sip %s http %s data %s", i, srv.pid(), srv.sipAddr, srv.httpAddr, srv.dataDir)
+			if cpus != "" {
+				// What the kernel says the node may run on, not what
+				// was asked.
+				got, err := cpusAllowed(srv.pid())
+				if err != nil || got != cpus {
+					return nil, fmt.Errorf("-pin-nodes: node %d (pid %d) runs on CPUs %q (%v), want %q", i, srv.pid(), got, err, cpus)
+				}
+			}
+			logf("tapedeck node %d pid %d sip %s http %s data %s cpus %q", i, srv.pid(), srv.sipAddr, srv.httpAddr, srv.dataDir, cpus)
 			if c.nodes > 1 || c.kamailio || dsn != "" || c.nats != "" {
-				rep.Nodes = append(rep.Nodes, NodeReport{Name: fmt.Sprintf("loadgen-%c", 'a'+i), PID: srv.pid(), SIP: srv.sipAddr})
+				rep.Nodes = append(rep.Nodes, NodeReport{Name: fmt.Sprintf("loadgen-%c", 'a'+i), PID: srv.pid(), SIP: srv.sipAddr, CPUs: cpus})
 			}
 		}
 		srv := nodes[0]
@@ -187,6 +208,9 @@ func run(ctx context.Context, c config, logf func(string, ...any)) (*Report, err
 		if len(nodes) > 1 || dsn != "" || c.nats != "" {
 			rep.Server = fmt.Sprintf("%s × %d nodes started by loadgen (catalog %s, NATS %s)", c.serverCmd, len(nodes),
 				map[bool]string{true: "PostgreSQL, one fresh database", false: "SQLite each"}[dsn != ""], map[bool]string{true: c.nats, false: "none"}[c.nats != ""])
+			if cpuSets != nil {
+				rep.Server += fmt.Sprintf(", each on CPUs of its own %v", cpuSets)
+			}
 		}
 		if c.kamailio {
 			addrs := make([]string, len(nodes))

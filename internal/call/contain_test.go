@@ -2,10 +2,12 @@ package call
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +164,94 @@ func TestRecordingWriterPanicFailsOnlyThatRecording(t *testing.T) {
 	rec2.Stop()
 	if ev := r.ev.expect("RecordingFinished"); ev["recording"].(map[string]any)["state"] != "done" {
 		t.Fatalf("second recording %v", ev)
+	}
+}
+
+// laterPanicFile writes the header and the first write of audio, then
+// panics on every later write of audio (an encoder's or a file system's
+// bug that keeps firing); it notes that it was closed.
+type laterPanicFile struct {
+	*os.File
+	audio  *atomic.Int32
+	closed *atomic.Bool
+}
+
+func (f laterPanicFile) WriteAt(p []byte, off int64) (int, error) {
+	if off >= 44 && f.audio.Add(1) > 1 {
+		panic("encoder bug")
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f laterPanicFile) Close() error {
+	f.closed.Store(true)
+	return f.File.Close()
+}
+
+// After a writer panic nothing more is written through that writer (its
+// state is unknown, and a bug that keeps firing panicked again in the
+// close, which left the file open, its header unwritten and its
+// in-progress marker behind): the file is closed as after a write error,
+// its header covers the audio of its last good write, and the cause says
+// that the audio still buffered or queued is lost. wav writes from the
+// queue (stepDirect), wav16 through the recorder's buffer.
+func TestRecordingWriterPanicKeepsTheLastGoodWrite(t *testing.T) {
+	for _, format := range []string{"wav", "wav16"} {
+		t.Run(format, func(t *testing.T) {
+			var audioWrites atomic.Int32
+			var closed atomic.Bool
+			open := func(name string, flag int, perm fs.FileMode) (recorder.File, error) {
+				f, err := os.OpenFile(name, flag, perm)
+				if err != nil {
+					return f, err
+				}
+				return laterPanicFile{f, &audioWrites, &closed}, nil
+			}
+			r := newRig(t, func(o *Options) { o.RecorderOptions = append(o.RecorderOptions, recorder.WithOpenFile(open)) })
+			ch, _, fm := r.inbound("app", offer(t, 5000, ""))
+			rec := startRecording(t, r, ch, RecordOptions{Name: "boom", Format: format})
+			// 1.2 s: the writer writes a full buffer (1 s) ...
+			ts := feed(ch, fm, 1, 0, 60, 0x10)
+			for deadline := time.Now().Add(5 * time.Second); audioWrites.Load() == 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no audio written")
+				}
+			}
+			// ... and its next write, of the rest, panics.
+			feed(ch, fm, 1, ts, 90, 0x10)
+			go rec.Stop()
+			ev := r.ev.expect("RecordingFailed")
+			cause, _ := ev["recording"].(map[string]any)["cause"].(string)
+			if !strings.Contains(cause, "internal error") || !strings.Contains(cause, "last good write") ||
+				!strings.Contains(cause, "is lost") {
+				t.Errorf("cause %q does not say what the file lacks", cause)
+			}
+			if audioWrites.Load() < 2 {
+				t.Fatalf("%d writes of audio: the writer did not panic", audioWrites.Load())
+			}
+			if !closed.Load() {
+				t.Error("the file of the writer that panicked is still open")
+			}
+			path := rec.path
+			if _, err := os.Stat(recorder.InProgressMarker(path)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("in-progress marker: %v", err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fi, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := recorder.ParseWAV(f, fi.Size())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.DataLen == 0 || int64(info.DataLen) != fi.Size()-info.DataOffset {
+				t.Fatalf("header says %d bytes of audio, the file holds %d", info.DataLen, fi.Size()-info.DataOffset)
+			}
+		})
 	}
 }

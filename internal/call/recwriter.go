@@ -790,12 +790,18 @@ func (r *LiveRecording) writerStep(w recorder.Writer, dir string) func() {
 
 // writerPanicked ends a writer that panicked: the recording
 // fails (RecordingFailed), the file is closed and finish, which waits for
-// the writer's close, is answered.
+// the writer's close, is answered. Nothing more is written through w: its
+// state is unknown after the panic (how much of a write reached the file,
+// what its buffer or encoder holds), and a bug that keeps firing panicked
+// again in a Close that flushed, leaving the file open, its header stale
+// and its in-progress marker behind. The file is closed as after a write
+// error (recorder.Abandon): it ends at its last good write, and what was
+// still buffered or queued is lost, as the cause says.
 func (r *LiveRecording) writerPanicked(w recorder.Writer) {
 	r.writeFailed(errWriterPanicked)
 	func() {
 		defer contain.Recover(r.logger(), "recording-writer", nil)
-		w.Close()
+		recorder.Abandon(w, errWriterPanicked)
 	}()
 	select {
 	case r.q.closed <- errWriterPanicked:
@@ -803,7 +809,7 @@ func (r *LiveRecording) writerPanicked(w recorder.Writer) {
 	}
 }
 
-var errWriterPanicked = errors.New("recording writer failed (an internal error, logged with its stack)")
+var errWriterPanicked = errors.New("recording writer failed (an internal error, logged with its stack): the file ends at its last good write; the audio still buffered or queued then (about the last second) is lost")
 
 // errWriteReported stands for a write error already reported.
 var errWriteReported = errors.New("reported")

@@ -157,3 +157,46 @@ func TestCreateUnwritable(t *testing.T) {
 		t.Error("failed Create left files")
 	}
 }
+
+// Abandon (a writer whose Write panicked) writes nothing it buffers: the
+// file keeps its last good write, its header covers that audio only, the
+// file is closed, the in-progress marker removed, and Close says cause.
+func TestAbandonKeepsTheLastGoodWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "abandoned.wav")
+	w, err := Create(path, Format{Name: "wav"}, Fail, WithHeaderAtEnd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1.5 s: a full buffer is written up to the last page it reaches, the
+	// rest stays buffered.
+	if err := w.Write(ramp(12000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("writer panicked")
+	if err := Abandon(w, cause); !errors.Is(err, cause) {
+		t.Errorf("Abandon: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, cause) {
+		t.Errorf("Close after Abandon: %v", err)
+	}
+	if _, err := os.Stat(InProgressMarker(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("in-progress marker: %v", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ParseWAV(f, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := fi.Size() - info.DataOffset
+	if int64(info.DataLen) != held || held == 0 || held >= 2*12000 || held%filePage != filePage-wavHeaderLen {
+		t.Fatalf("header says %d bytes of audio, the file holds %d (wrote 24000, the last good write ends on a page)", info.DataLen, held)
+	}
+}
