@@ -200,3 +200,74 @@ func TestAbandonKeepsTheLastGoodWrite(t *testing.T) {
 		t.Fatalf("header says %d bytes of audio, the file holds %d (wrote 24000, the last good write ends on a page)", info.DataLen, held)
 	}
 }
+
+// Stored counts the samples that reached the file, not those accepted:
+// after a write that the full disk cut short, what the writer buffered
+// and the part of the write that failed are not in it. An appended file's
+// earlier audio is not this session's.
+func TestStoredIsTheAudioInTheFile(t *testing.T) {
+	for _, tc := range []struct {
+		format    string
+		append    bool
+		perSample int64 // file bytes per 8 kHz sample
+	}{{"wav", false, 2}, {"wav", true, 2}, {"wav16", false, 4}, {"ulaw", false, 1}, {"sln", true, 2}} {
+		name := tc.format
+		if tc.append {
+			name += "-append"
+		}
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "full."+tc.format)
+			f := Format{Name: tc.format}
+			mode := Fail
+			var before int64
+			if tc.append {
+				mode = Append
+				w, err := Create(path, f, Fail)
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFrames(t, w, ramp(4000, 2))
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				before = fi.Size()
+			}
+			open := func(name string, flag int, perm fs.FileMode) (File, error) {
+				fl, err := os.OpenFile(name, flag, perm)
+				if err != nil {
+					return nil, err
+				}
+				return &faultFile{File: fl, budget: max(before, 44) + 10000*tc.perSample + 1000, err: syscall.ENOSPC}, nil
+			}
+			w, err := Create(path, f, mode, WithOpenFile(open))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pcm := ramp(8000*4, 1)
+			var werr error
+			for i := 0; i+160 <= len(pcm) && werr == nil; i += 160 {
+				werr = w.Write(pcm[i : i+160])
+			}
+			if werr == nil {
+				t.Fatal("no error from a full disk")
+			}
+			w.Close()
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := before
+			if start == 0 && (tc.format == "wav" || tc.format == "wav16") {
+				start = 44
+			}
+			want := (fi.Size() - start) / tc.perSample
+			if got := Stored(w); got != want || got >= w.Samples() {
+				t.Errorf("Stored %d, the file holds %d of this session's samples (%d accepted)", got, want, w.Samples())
+			}
+		})
+	}
+}

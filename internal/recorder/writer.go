@@ -275,7 +275,7 @@ func Create(path string, f Format, mode IfExists, opts ...Option) (Writer, error
 		}
 		return nil, err
 	}
-	return &writer{path: path, marker: marker, journal: o.journal, be: be, file: file}, nil
+	return &writer{path: path, marker: marker, journal: o.journal, be: be, file: file, start: fileEnd(be)}, nil
 }
 
 // NewWith records format f into an already open, empty file. No marker is
@@ -300,7 +300,7 @@ func NewWith(file File, f Format, opts ...Option) (Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writer{be: be, file: file}, nil
+	return &writer{be: be, file: file, start: fileEnd(be)}, nil
 }
 
 func newBackend(file File, path string, f Format, appending bool, o *options) (backend, error) {
@@ -332,6 +332,7 @@ type writer struct {
 	be       backend
 	file     File
 	samples  atomic.Int64
+	start    int64 // fileEnd when it was made (an appended file's audio before)
 	err      error // sticky failure
 	closed   bool
 	closeErr error
@@ -463,6 +464,44 @@ func Abandon(w Writer, cause error) error {
 		ww.err = cause
 	}
 	return w.Close()
+}
+
+// Stored is how many of the samples that w accepted (Samples) reached its
+// file: after a failed write or Abandon, Close writes nothing that w
+// buffered, and Samples overstates the file's audio by that (the lost
+// second) and by the part of a write that failed. For a wav (8 or 16 kHz)
+// or raw file it is counted from the file's bytes written in this session,
+// as 8 kHz samples; for an encoded one (flac, mp3, ogg) and a Writer not
+// made here it is Samples. Call it from the goroutine that writes, or after
+// Close.
+func Stored(w Writer) int64 {
+	ww, ok := w.(*writer)
+	if !ok {
+		return w.Samples()
+	}
+	n := ww.samples.Load()
+	var perSample int64 // file bytes per 8 kHz sample
+	switch b := ww.be.(type) {
+	case *wavWriter:
+		perSample = 2 * int64(b.rate/SampleRate)
+	case *rawWriter:
+		perSample = int64(rawBytesPerSample(b.kind))
+	default:
+		return n
+	}
+	return min(n, max(fileEnd(ww.be)-ww.start, 0)/perSample)
+}
+
+// fileEnd is the file offset after the last audio a wav or raw backend
+// wrote (0 for other formats).
+func fileEnd(be backend) int64 {
+	switch b := be.(type) {
+	case *wavWriter:
+		return b.out.off
+	case *rawWriter:
+		return b.out.off
+	}
+	return 0
 }
 
 func (w *writer) Samples() int64 { return w.samples.Load() }
