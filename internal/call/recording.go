@@ -264,6 +264,11 @@ type LiveRecording struct {
 	// closed when it is done; finish waits for it.
 	opened chan struct{}
 
+	// stored: the samples (all channels) that reached the file, noted
+	// when a failed writer's file is closed (noteStored; storedSet).
+	stored    int64
+	storedSet bool
+
 	silent   bool // set at the end: audio was written, none of it sound
 	silence  []int16
 	finished bool
@@ -1577,6 +1582,15 @@ func (r *LiveRecording) finish(state RecordingState) {
 			r.cause = failureCause(closeErr)
 		}
 		r.state = RecFailed
+	}
+	if r.state == RecFailed && r.storedSet {
+		// The audio in the file, not the audio queued: what the writer
+		// held or had queued when it failed is lost.
+		ch := int64(1)
+		if r.stereo {
+			ch = 2
+		}
+		r.written = min(r.written, r.stored/ch)
 	}
 	trim := r.state == RecDone && w != nil && r.opts.TrimSilence && r.format.Ext == "wav"
 	r.silent = r.opts.AbsentSilent && !r.heard && r.written > 0

@@ -745,6 +745,9 @@ func (r *LiveRecording) writerStep(w recorder.Writer, dir string) func() {
 			r.q.stopRunning()
 			r.m.writers.remove(&r.q)
 			err := w.Close()
+			if werr != nil || err != nil {
+				r.noteStored(w)
+			}
 			if err == nil {
 				// Closing wrote the last audio and rewrote the header:
 				// the next pass (or the shutdown's flush) syncs them too.
@@ -802,11 +805,22 @@ func (r *LiveRecording) writerPanicked(w recorder.Writer) {
 	func() {
 		defer contain.Recover(r.logger(), "recording-writer", nil)
 		recorder.Abandon(w, errWriterPanicked)
+		r.noteStored(w)
 	}()
 	select {
 	case r.q.closed <- errWriterPanicked:
 	default: // (Close's result was sent before the panic)
 	}
+}
+
+// noteStored notes, once the failed writer w is closed, how much of the
+// audio queued reached the file (recorder.Stored): the failed recording's
+// length (finish).
+func (r *LiveRecording) noteStored(w recorder.Writer) {
+	n := recorder.Stored(w)
+	r.mu.Lock()
+	r.stored, r.storedSet = n, true
+	r.mu.Unlock()
 }
 
 var errWriterPanicked = errors.New("recording writer failed (an internal error, logged with its stack): the file ends at its last good write; the audio still buffered or queued then (about the last second) is lost")
