@@ -236,24 +236,8 @@ func TestRecordingWriterPanicKeepsTheLastGoodWrite(t *testing.T) {
 			if _, err := os.Stat(recorder.InProgressMarker(path)); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("in-progress marker: %v", err)
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := recorder.ParseWAV(f, fi.Size())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.DataLen == 0 || int64(info.DataLen) != fi.Size()-info.DataOffset {
-				t.Fatalf("header says %d bytes of audio, the file holds %d", info.DataLen, fi.Size()-info.DataOffset)
-			}
 			// The length reported is that of the file's audio.
-			inFile := time.Duration(info.DataLen) * time.Second / time.Duration(info.SampleRate*2)
+			inFile := wavAudio(t, path)
 			q := ev["recording"].(map[string]any)["quality"].(map[string]any)
 			if got := time.Duration(q["recorded_ms"].(float64)) * time.Millisecond; got < inFile-30*time.Millisecond || got > inFile+30*time.Millisecond {
 				t.Errorf("RecordingFailed's recorded_ms says %v, the file holds %v of audio", got, inFile)

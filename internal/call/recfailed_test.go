@@ -84,23 +84,7 @@ func TestFailedRecordingReportsTheAudioInItsFile(t *testing.T) {
 			if audioWrites.Load() < 2 {
 				t.Fatalf("%d writes of audio: none failed", audioWrites.Load())
 			}
-			f, err := os.Open(rec.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			fi, err := f.Stat()
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := recorder.ParseWAV(f, fi.Size())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.DataLen == 0 || int64(info.DataLen) != fi.Size()-info.DataOffset {
-				t.Fatalf("header says %d bytes of audio, the file holds %d", info.DataLen, fi.Size()-info.DataOffset)
-			}
-			inFile := time.Duration(info.DataLen) * time.Second / time.Duration(info.SampleRate*2)
+			inFile := wavAudio(t, rec.path)
 			if inFile <= 0 || inFile >= 2*time.Second {
 				t.Fatalf("the file holds %v of audio: the test's fault did not cut it short", inFile)
 			}

@@ -34,6 +34,29 @@ func readWAV(t *testing.T, path string) []int16 {
 	return out
 }
 
+// wavAudio returns how much audio a WAV file holds, after checking that
+// its header covers exactly the audio in the file (and some).
+func wavAudio(t *testing.T, path string) time.Duration {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := recorder.ParseWAV(f, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DataLen == 0 || int64(info.DataLen) != fi.Size()-info.DataOffset {
+		t.Fatalf("header says %d bytes of audio, the file holds %d", info.DataLen, fi.Size()-info.DataOffset)
+	}
+	return time.Duration(info.DataLen) * time.Second / time.Duration(info.SampleRate*2)
+}
+
 func startRecording(t *testing.T, r *testRig, ch *Channel, o RecordOptions) *LiveRecording {
 	t.Helper()
 	rec, err := ch.Record(o)
