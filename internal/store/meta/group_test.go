@@ -633,9 +633,15 @@ func TestSQLiteSharedCommitWritesOnlyItsWAL(t *testing.T) {
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
+		// syscw counts the whole process's writes: beside the commit's
+		// (2 a frame, and 2 more) the runtime's own (netpollBreak's eventfd
+		// writes when a timer moves) and other goroutines' add a few (5
+		// more once in CI). A statement journal spilled to a temporary
+		// file adds 38 to 108 a commit (temp_store left at its default).
+		const others = 12
 		writes, frames := io()-w0, walFrames(t, s, path)
-		if writes > 2*frames+3 {
-			t.Errorf("commit %d: %d write system calls for %d WAL frames, want at most %d", n, writes, frames, 2*frames+3)
+		if writes > 2*frames+3+others {
+			t.Errorf("commit %d: %d write system calls for %d WAL frames, want at most %d", n, writes, frames, 2*frames+3+others)
 		}
 		prev = rows
 	}
