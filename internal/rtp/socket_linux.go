@@ -1,7 +1,6 @@
 package rtp
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapedeck/tapedeck/internal/rawudp"
 )
 
 // Socket is a UDP socket that lives outside Go's network poller: nothing
@@ -88,48 +89,16 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	if s.closed {
 		return 0, net.ErrClosed
 	}
-	var (
-		sa4  unix.RawSockaddrInet4
-		sa6  unix.RawSockaddrInet6
-		ptr  unsafe.Pointer
-		size uintptr
-	)
-	ip := to.Addr()
-	port := to.Port()
-	if s.v6 {
-		sa6.Family = unix.AF_INET6
-		putPort(&sa6.Port, port)
-		sa6.Addr = ip.As16() // v4 addresses become v4-mapped
-		ptr, size = unsafe.Pointer(&sa6), unsafe.Sizeof(sa6)
-	} else {
-		ip = ip.Unmap()
-		if !ip.Is4() {
-			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errors.New("IPv6 destination on an IPv4 socket")}
-		}
-		sa4.Family = unix.AF_INET
-		putPort(&sa4.Port, port)
-		sa4.Addr = ip.As4()
-		ptr, size = unsafe.Pointer(&sa4), unsafe.Sizeof(sa4)
+	// Raw, like the Poller's recvmmsg: a non-blocking UDP send never
+	// waits, so the scheduler need not know. Through Syscall6 every
+	// frame a stream forwards entered and left the syscall state, and
+	// the runtime's monitor, seeing a P in a syscall, could take it
+	// (a thread hand-off) and went back to polling every 20 µs.
+	n, err := rawudp.SendTo(s.fd, s.v6, b, to)
+	if err != nil {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: err}
 	}
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	for {
-		// Raw, like the Poller's recvmmsg: a non-blocking UDP send never
-		// waits, so the scheduler need not know. Through Syscall6 every
-		// frame a stream forwards entered and left the syscall state, and
-		// the runtime's monitor, seeing a P in a syscall, could take it
-		// (a thread hand-off) and went back to polling every 20 µs.
-		n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(p), uintptr(len(b)), 0, uintptr(ptr), size)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errno}
-		}
-		return int(n), nil
-	}
+	return n, nil
 }
 
 // SetReadBuffer sets the socket's receive buffer (SO_RCVBUF; the kernel
@@ -156,12 +125,7 @@ func (s *Socket) Close() error {
 	return unix.Close(s.fd)
 }
 
-// putPort stores a port in network byte order into a raw sockaddr field.
-func putPort(dst *uint16, port uint16) {
-	b := (*[2]byte)(unsafe.Pointer(dst))
-	b[0], b[1] = byte(port>>8), byte(port)
-}
-
+// getPort reads a port in network byte order from a raw sockaddr field.
 func getPort(src *uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(src))
 	return uint16(b[0])<<8 | uint16(b[1])

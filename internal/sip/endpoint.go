@@ -20,6 +20,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/tapedeck/tapedeck/internal/gopool"
+	"github.com/tapedeck/tapedeck/internal/rawudp"
 )
 
 // Handler receives new inbound calls.
@@ -322,7 +323,15 @@ func bindPair(host string, port int, wantUDP, wantTCP bool) (net.PacketConn, net
 		if err != nil {
 			return nil, nil, err
 		}
-		udp = c
+		// Its reads and writes stay out of the scheduler's syscall
+		// state (package rawudp): a dispatcher's OPTIONS probe each
+		// second no longer wakes the runtime's monitor.
+		raw, err := rawudp.New(c.(*net.UDPConn))
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		udp = raw
 		port = c.LocalAddr().(*net.UDPAddr).Port
 	}
 	if !wantTCP {
