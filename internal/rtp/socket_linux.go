@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tapedeck/tapedeck/internal/rawudp"
+	"github.com/tapedeck/tapedeck/internal/rawsock"
 )
 
 // Socket is a UDP socket that lives outside Go's network poller: nothing
@@ -94,7 +94,7 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	// frame a stream forwards entered and left the syscall state, and
 	// the runtime's monitor, seeing a P in a syscall, could take it
 	// (a thread hand-off) and went back to polling every 20 µs.
-	n, err := rawudp.SendTo(s.fd, s.v6, b, to)
+	n, err := rawsock.SendTo(s.fd, s.v6, b, to)
 	if err != nil {
 		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: err}
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tapedeck/tapedeck/internal/event"
+	"github.com/tapedeck/tapedeck/internal/rawsock"
 )
 
 // natsQueue bounds the events waiting for the NATS connection; beyond it
@@ -41,7 +43,11 @@ func startNATS(url, prefix, node string, bus *event.Bus, log *slog.Logger) (*nat
 	// NoEcho: the node's own messages (its announcements, its applications'
 	// events, its lost-recording notices) do not come back to it; it
 	// ignored each of them, at the cost of a read and a handler's wake-up.
+	// rawDialer: the connection's reads and writes stay out of the
+	// scheduler's syscall state (package rawsock), so a message that finds
+	// the node idle does not wake the runtime's monitor.
 	nc, err := nats.Connect(url, nats.Name("tapedeck "+node), nats.NoEcho(), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.SetCustomDialer(rawDialer{net.Dialer{Timeout: nats.DefaultTimeout}}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "url", c.ConnectedUrl()) }))
 	if err != nil {
@@ -94,4 +100,16 @@ func (b *natsBridge) close() {
 		b.wg.Wait()
 		_ = b.nc.Drain()
 	})
+}
+
+// rawDialer dials NATS like nats.go's own dialer (its default timeout)
+// and wraps the connection in a rawsock.Stream.
+type rawDialer struct{ net.Dialer }
+
+func (d rawDialer) Dial(network, addr string) (net.Conn, error) {
+	c, err := d.Dialer.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawsock.Stream(c), nil
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/tapedeck/tapedeck/internal/gopool"
-	"github.com/tapedeck/tapedeck/internal/rawudp"
+	"github.com/tapedeck/tapedeck/internal/rawsock"
 )
 
 // Handler receives new inbound calls.
@@ -324,9 +324,9 @@ func bindPair(host string, port int, wantUDP, wantTCP bool) (net.PacketConn, net
 			return nil, nil, err
 		}
 		// Its reads and writes stay out of the scheduler's syscall
-		// state (package rawudp): a dispatcher's OPTIONS probe each
+		// state (package rawsock): a dispatcher's OPTIONS probe each
 		// second no longer wakes the runtime's monitor.
-		raw, err := rawudp.New(c.(*net.UDPConn))
+		raw, err := rawsock.NewUDP(c.(*net.UDPConn))
 		if err != nil {
 			c.Close()
 			return nil, nil, err

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/tapedeck/tapedeck/internal/rawsock"
 )
 
 func pgCode(err error) string {
@@ -57,6 +59,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (Store, error
 	if err != nil {
 		return nil, fmt.Errorf("meta(postgres): %w", err)
 	}
+	// The connections' reads and writes stay out of the scheduler's
+	// syscall state (package rawsock): a reply that finds the node idle
+	// no longer wakes the runtime's monitor.
+	cfg.DialFunc = rawsock.WrapDial(cfg.DialFunc)
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(8)

@@ -1,7 +1,7 @@
 // Package schedtrace counts, with the runtime's execution tracer, the
 // system calls that go through the Go scheduler's syscall state (package
 // syscall's Syscall, as net's sockets make them; not RawSyscall), for
-// tests that a hot path keeps its system calls raw (package rawudp, the
+// tests that a hot path keeps its system calls raw (package rawsock, the
 // RTP Poller). Imported only from _test.go files.
 package schedtrace
 

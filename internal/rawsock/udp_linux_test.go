@@ -1,4 +1,4 @@
-package rawudp
+package rawsock
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ func listen(t *testing.T, network, addr string) *net.UDPConn {
 	return c.(*net.UDPConn)
 }
 
-func wrap(t *testing.T, c *net.UDPConn) *Conn {
+func wrap(t *testing.T, c *net.UDPConn) *UDPConn {
 	t.Helper()
-	r, err := New(c)
+	r, err := NewUDP(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func wrap(t *testing.T, c *net.UDPConn) *Conn {
 
 // exchange sends a datagram from peer to r and one back, checking the
 // bytes and the addresses each side sees.
-func exchange(t *testing.T, r *Conn, peer *net.UDPConn, rAddr *net.UDPAddr, i int) {
+func exchange(t *testing.T, r *UDPConn, peer *net.UDPConn, rAddr *net.UDPAddr, i int) {
 	t.Helper()
 	msg := []byte{'p', 'i', 'n', 'g', byte(i)}
 	if _, err := peer.WriteTo(msg, rAddr); err != nil {
@@ -169,7 +169,7 @@ func TestConnStaysOutOfTheSyscallState(t *testing.T) {
 	if got := schedtrace.Syscalls(t, func() { run(plain) }, "syscall.recvfrom", "syscall.sendto"); len(got) < 2*rounds {
 		t.Fatalf("the tracer saw %d recvfrom/sendto of net.UDPConn in %d rounds, want at least %d: the check below would prove nothing", len(got), rounds, 2*rounds)
 	}
-	if got := schedtrace.Syscalls(t, func() { run(r) }, "rawudp.(*Conn)"); len(got) > 0 {
-		t.Fatalf("%d of rawudp's system calls went through the syscall state, e.g. %s", len(got), got[0])
+	if got := schedtrace.Syscalls(t, func() { run(r) }, "rawsock.(*UDPConn)"); len(got) > 0 {
+		t.Fatalf("%d of rawsock's UDP system calls went through the syscall state, e.g. %s", len(got), got[0])
 	}
 }

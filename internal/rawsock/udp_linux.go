@@ -1,4 +1,4 @@
-package rawudp
+package rawsock
 
 import (
 	"net"
@@ -10,20 +10,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a *net.UDPConn whose ReadFrom and WriteTo (the two that sipgo's
+// UDPConn is a *net.UDPConn whose ReadFrom and WriteTo (the two that sipgo's
 // UDP transport calls) make raw system calls: the descriptor stays in the
 // network poller, which parks a reader until a datagram arrives (and
 // honours deadlines and Close), but the recvfrom and sendto themselves do
 // not enter the scheduler's syscall state. Its other methods are
 // net.UDPConn's.
-type Conn struct {
+type UDPConn struct {
 	*net.UDPConn
 	rc syscall.RawConn
 	v6 bool // an AF_INET6 socket (dual stack on "[::]")
 }
 
-// New wraps c.
-func New(c *net.UDPConn) (*Conn, error) {
+// NewUDP wraps c.
+func NewUDP(c *net.UDPConn) (*UDPConn, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -37,12 +37,12 @@ func New(c *net.UDPConn) (*Conn, error) {
 		return nil, serr
 	}
 	_, v6 := sa.(*unix.SockaddrInet6)
-	return &Conn{UDPConn: c, rc: rc, v6: v6}, nil
+	return &UDPConn{UDPConn: c, rc: rc, v6: v6}, nil
 }
 
 // ReadFrom reads one datagram, as net.UDPConn.ReadFrom (a datagram longer
 // than b is truncated to it).
-func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	var (
 		n     int
 		from  netip.AddrPort
@@ -63,7 +63,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // WriteTo sends b to addr (a *net.UDPAddr), waiting while the socket's
 // buffer is full, as net.UDPConn.WriteTo.
-func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
+func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok || ua == nil {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: syscall.EINVAL}
