@@ -89,7 +89,7 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 // recvFrom is one raw recvfrom (EINTR retried).
 func recvFrom(fd int, b []byte) (int, netip.AddrPort, syscall.Errno) {
 	var (
-		rsa unix.RawSockaddrAny
+		rsa unix.RawSockaddrInet6 // room for either family
 		p   unsafe.Pointer
 	)
 	if len(b) > 0 {
@@ -104,32 +104,30 @@ func recvFrom(fd int, b []byte) (int, netip.AddrPort, syscall.Errno) {
 		if errno != 0 {
 			return 0, netip.AddrPort{}, errno
 		}
-		return int(n), addrPort(&rsa), 0
+		from, _ := AddrPort(&rsa)
+		if rsa.Family == unix.AF_INET6 && rsa.Scope_id != 0 && from.Addr().Is6() {
+			zone := strconv.FormatUint(uint64(rsa.Scope_id), 10)
+			if ifi, err := net.InterfaceByIndex(int(rsa.Scope_id)); err == nil {
+				zone = ifi.Name
+			}
+			from = netip.AddrPortFrom(from.Addr().WithZone(zone), from.Port())
+		}
+		return int(n), from, 0
 	}
 }
 
-// addrPort is a raw source address (IPv4-mapped ones as IPv4, as
-// net.UDPConn's ReadFrom prints them).
-func addrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
-	switch rsa.Addr.Family {
+// AddrPort is the address and port of a raw socket address of either
+// family (sa is the larger IPv6 one; an IPv4 address is read through it),
+// IPv4-mapped addresses as IPv4, without zone; false for another family.
+func AddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
+	switch sa.Family {
 	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), getPort(&sa.Port))
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), getPort(&sa4.Port)), true
 	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		ip := netip.AddrFrom16(sa.Addr)
-		if ip.Is4In6() {
-			ip = ip.Unmap()
-		} else if sa.Scope_id != 0 {
-			zone := strconv.FormatUint(uint64(sa.Scope_id), 10)
-			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
-				zone = ifi.Name
-			}
-			ip = ip.WithZone(zone)
-		}
-		return netip.AddrPortFrom(ip, getPort(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), getPort(&sa.Port)), true
 	}
-	return netip.AddrPort{}
+	return netip.AddrPort{}, false
 }
 
 // SendTo is one raw sendto of b to "to" on the non-blocking UDP socket fd

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapedeck/tapedeck/internal/rawsock"
 	"github.com/tapedeck/tapedeck/internal/wakegrid"
 )
 
@@ -745,7 +746,7 @@ func (b *batch) read(m *member) {
 			if h.Flags&unix.MSG_TRUNC != 0 {
 				continue
 			}
-			from, ok := sockaddrAddrPort(&b.names[i])
+			from, ok := rawsock.AddrPort(&b.names[i])
 			if !ok {
 				continue
 			}
@@ -780,15 +781,4 @@ func (b *batch) stamp(i int, h *unix.Msghdr) time.Time {
 		ctrl = ctrl[next:]
 	}
 	return time.Now()
-}
-
-func sockaddrAddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
-	switch sa.Family {
-	case unix.AF_INET:
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), getPort(&sa4.Port)), true
-	case unix.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), getPort(&sa.Port)), true
-	}
-	return netip.AddrPort{}, false
 }

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -123,10 +122,4 @@ func (s *Socket) Close() error {
 	}
 	s.closed = true
 	return unix.Close(s.fd)
-}
-
-// getPort reads a port in network byte order from a raw sockaddr field.
-func getPort(src *uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(src))
-	return uint16(b[0])<<8 | uint16(b[1])
 }
