@@ -3,10 +3,8 @@ package rawsock
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -90,29 +88,9 @@ func TestStreamCarriesBytesBothWays(t *testing.T) {
 
 func TestStreamReadEndsOnDeadlineAndClose(t *testing.T) {
 	c, _ := tcpPair(t)
-	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read past its deadline: %v, want os.ErrDeadlineExceeded", err)
-	}
-	c.SetReadDeadline(time.Time{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Read(make([]byte, 8))
-		done <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	c.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end a blocked Read")
-	}
-	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("write on a closed connection: %v, want net.ErrClosed", err)
-	}
+	endsOnDeadlineAndClose(t, c,
+		func() error { _, err := c.Read(make([]byte, 8)); return err },
+		func() error { _, err := c.Write([]byte("x")); return err })
 }
 
 func TestStreamLeavesOtherConnsAlone(t *testing.T) {

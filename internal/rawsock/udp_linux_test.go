@@ -102,29 +102,44 @@ func TestConnReadTruncatesLikeUDPConn(t *testing.T) {
 
 func TestConnReadEndsOnDeadlineAndClose(t *testing.T) {
 	r := wrap(t, listen(t, "udp4", "127.0.0.1:0"))
-	r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if _, _, err := r.ReadFrom(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+	endsOnDeadlineAndClose(t, r,
+		func() error { _, _, err := r.ReadFrom(make([]byte, 16)); return err },
+		func() error {
+			_, err := r.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
+			return err
+		})
+}
+
+// endsOnDeadlineAndClose checks, on c with nothing to read, that read
+// returns os.ErrDeadlineExceeded past a read deadline, that Close ends a
+// read parked in the network poller with net.ErrClosed (sipgo, pgx and
+// nats.go stop their read loops on it), and that write then gives
+// net.ErrClosed too.
+func endsOnDeadlineAndClose(t *testing.T, c interface {
+	SetReadDeadline(time.Time) error
+	Close() error
+}, read, write func() error) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if err := read(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past its deadline: %v, want os.ErrDeadlineExceeded", err)
 	}
-	r.SetReadDeadline(time.Time{})
+	c.SetReadDeadline(time.Time{})
 	done := make(chan error, 1)
-	go func() {
-		_, _, err := r.ReadFrom(make([]byte, 16))
-		done <- err
-	}()
+	go func() { done <- read() }()
 	// The reader is parked in the network poller (or about to be): Close
 	// must end it either way.
 	time.Sleep(10 * time.Millisecond)
-	r.Close()
+	c.Close()
 	select {
 	case err := <-done:
 		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("read on a closed socket: %v, want net.ErrClosed (sipgo stops its read loop on it)", err)
+			t.Fatalf("read on a closed socket: %v, want net.ErrClosed", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end a blocked ReadFrom")
+		t.Fatal("Close did not end a blocked read")
 	}
-	if _, err := r.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}); !errors.Is(err, net.ErrClosed) {
+	if err := write(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write on a closed socket: %v, want net.ErrClosed", err)
 	}
 }
