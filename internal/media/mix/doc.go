@@ -27,7 +27,9 @@
 //     delayed still play in order. When play-out (re)starts, leading frames in
 //     which nothing arrived (a lost burst the underrun already covered in real
 //     time, or a silence-suppression pause) are skipped while the depth stays
-//     at or above the target, so a loss does not add permanent delay.
+//     at or above the target, so a loss does not add permanent delay. Those
+//     skipped frames count as lost (FramesLost), up to the underrun's
+//     silent ticks: that silence was played for them.
 //   - Overflow: after Trim (Mixer.Trim, called by the driver of the ticks
 //     once it has caught up with real time) the buffered span is at most
 //     120 ms (6 frames); a push may extend it to 320 ms (16 frames), so that

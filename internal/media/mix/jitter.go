@@ -54,6 +54,10 @@ type jitter struct {
 	maxEnd  int64  // highest position written + 1
 	playing bool   // false while priming
 	started bool   // a frame has been played since the last reset
+	// dry counts the silent ticks of the current underrun (the buffer ran
+	// dry after play-out started): the frames a restart skips were covered
+	// by that silence, and up to dry of them count as lost.
+	dry int64
 	// idle counts the pulls since the last push; flush plays out what is
 	// held whatever its depth (the party is leaving the mix).
 	idle  int
@@ -84,6 +88,7 @@ func (j *jitter) reset(ssrc uint32, ts uint32) {
 	j.maxEnd = int64(ts)
 	j.playing = false
 	j.started = false
+	j.dry = 0
 }
 
 // push stores pcm at RTP timestamp ts. pcm is copied.
@@ -270,21 +275,32 @@ func (j *jitter) pull(dst []int16) (active bool) {
 		// for packets that never come) or the party is leaving.
 		stopped := j.flush || j.idle > targetDepth/FrameSamples
 		if !j.have || j.maxEnd <= j.playTS || (j.maxEnd-j.playTS < targetDepth && !stopped) {
+			if j.started {
+				j.dry++
+			}
 			clear(dst)
 			return false
 		}
 		// (Re)start: frames at the front that hold nothing (a gap the
 		// underrun already covered in real time, or a silence-suppression
 		// pause) are skipped down to the target depth rather than played.
+		// Those the underrun's silence stood in for count as lost, as if
+		// played in place: a loss during a late sender's stall is silence
+		// played for it all the same.
+		var skipped int64
 		for j.maxEnd-j.playTS-FrameSamples >= targetDepth && j.frameEmpty() {
 			j.skip(1)
+			skipped++
 		}
+		j.st.FramesLost += uint64(min(skipped, j.dry))
+		j.dry = 0
 		j.playing = true
 		j.winTicks, j.winMin = 0, math.MaxInt64
 	}
 	if j.maxEnd <= j.playTS {
 		j.playing = false
 		j.st.Underruns++
+		j.dry = 1
 		clear(dst)
 		return false
 	}

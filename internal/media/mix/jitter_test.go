@@ -109,8 +109,71 @@ func TestUnderrunAfterBurstLossAddsNoDelay(t *testing.T) {
 	if want := []int{1, 2, 0, 0, 0, 0, 0, 0, 8, 9}; !slices.Equal(got, want) {
 		t.Fatalf("played %v, want %v", got, want)
 	}
-	if st := p.Stats(); st.Underruns != 1 || st.Depth != FrameSamples {
+	// The five lost frames count: four skipped, their time covered by the
+	// underrun's silence, and the slack frame played in place.
+	if st := p.Stats(); st.Underruns != 1 || st.Depth != FrameSamples || st.FramesLost != 5 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestLossDuringSenderStallCounts: a sender that stalls (its packets come
+// late, in a burst) around a lost packet: the buffer runs dry, and the
+// lost frame at the front, whose time the underrun's silence covered, is
+// skipped on restart but counts as lost. A stall without loss counts none;
+// a timestamp jump counts only the frames the underrun's silence covered.
+func TestLossDuringSenderStallCounts(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		stall       int   // ticks without packets
+		burst, gone []int // frames that then come at once; of them, lost
+		want        uint64
+	}{
+		{"loss in a stall", 3, []int{10, 11, 12, 13}, []int{10}, 1},
+		{"stall alone", 3, []int{10, 11, 12, 13}, nil, 0},
+		{"two lost in a long stall", 6, []int{10, 11, 12, 13, 14, 15, 16}, []int{10, 11}, 2},
+		// Two ticks of stall, one of them dry, then timestamps six frames on.
+		{"timestamp jump", 2, []int{16, 17, 18}, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, p, next := single(t)
+			push := func(k int) { p.Push(ssrcA, uint32(k*FrameSamples), constFrame(int16(k+1), FrameSamples)) }
+			var got []int
+			for k := range 10 { // on time: packet k, then a tick
+				push(k)
+				got = append(got, next())
+			}
+			for range tc.stall {
+				got = append(got, next())
+			}
+			for _, k := range tc.burst {
+				if !slices.Contains(tc.gone, k) {
+					push(k)
+				}
+			}
+			for k := tc.burst[len(tc.burst)-1] + 1; k < tc.burst[len(tc.burst)-1]+8; k++ { // on time again
+				push(k)
+				got = append(got, next())
+			}
+			st := p.Stats()
+			if st.Underruns != 1 || st.FramesLost != tc.want {
+				t.Fatalf("played %v: underruns %d, frames lost %d; want 1, %d", got, st.Underruns, st.FramesLost, tc.want)
+			}
+			// What was not lost plays, in order.
+			var played []int
+			for _, v := range got {
+				if v > 0 {
+					played = append(played, v)
+				}
+			}
+			for i := 1; i < len(played); i++ {
+				if played[i] <= played[i-1] {
+					t.Fatalf("played %v: out of order", got)
+				}
+			}
+			if played[0] != 1 || played[9] != 10 || played[10] != tc.burst[0]+1+len(tc.gone) {
+				t.Fatalf("played %v", got)
+			}
+		})
 	}
 }
 
