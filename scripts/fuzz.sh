@@ -49,6 +49,10 @@ fz FuzzSession ./internal/rtp/
 fz FuzzTimeline ./internal/recorder/
 fz FuzzTimelinePushInOrder ./internal/recorder/
 
+# A bridge party's play-out buffer: timestamps, sizes and SSRCs a sender
+# chooses, with the mixer's pulls, trims and drains (stop 35).
+fz FuzzJitter ./internal/media/mix/
+
 # HTTP requests (method, path, query, body) through the ARI and Restcomm
 # routers and handlers over a real store (issue 12). Minimizing a long
 # interesting input can take the whole budget, so it is bounded too.
