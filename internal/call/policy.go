@@ -48,7 +48,7 @@ func (m *Manager) recordByPolicy(br *Bridge, first *Channel, kind users.CallKind
 	tenant := owners[0].TenantUUID
 	now := m.now()
 	release := func() {}
-	base, root, format := fmt.Sprintf("user-%s-%s-%d", src, dst, now.Unix()), "", "wav"
+	base, root, format := recname.DefaultName(src, dst, now), "", "wav"
 	if n := m.opts.Policy.Namer; n != nil {
 		format = n.Extension()
 		path, err := n.Name(recname.NameVars{SrcNum: src, DstNum: dst, Time: now, BaseContext: context, TenantUUID: tenant})

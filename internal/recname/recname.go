@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/mozillazg/go-unidecode"
-	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/loaders"
@@ -115,16 +114,13 @@ func (l oneTemplate) Inherit(string) (loaders.Loader, error) { return l, nil }
 
 var _ loaders.Loader = oneTemplate{}
 
-// environment is gonja's, without the global functions (range, lipsum,
-// cycler...: a file name needs none, and range(10**9) would stall a call).
+// environment is the sandbox's (sandbox.go): no global functions (range,
+// lipsum, cycler...), only the statements, filters and methods a file name
+// needs.
 func environment() *exec.Environment {
-	return &exec.Environment{
-		Context:           exec.EmptyContext(),
-		Filters:           builtins.Filters,
-		Tests:             builtins.Tests,
-		ControlStructures: builtins.ControlStructures,
-		Methods:           builtins.Methods,
-	}
+	e := *sandbox
+	e.Context = exec.EmptyContext()
+	return &e
 }
 
 // Parse compiles a template: ErrTemplate when it does not parse.
@@ -138,7 +134,13 @@ func Parse(src string) (tpl *exec.Template, err error) {
 	cfg.StrictUndefined = true // an unknown variable is an error, not ""
 	tpl, err = exec.NewTemplate(rootName, cfg, oneTemplate{src}, environment())
 	if err != nil {
+		if strings.Contains(err.Error(), "ControlStructure '") {
+			err = fmt.Errorf("%v; a file name template's statements are %s", err, strings.Join(statements, ", "))
+		}
 		return nil, fmt.Errorf("%w %q: %v", ErrTemplate, src, err)
+	}
+	if err := check(tpl.Root()); err != nil {
+		return nil, fmt.Errorf("%w %q: not allowed in a file name template: %v", ErrTemplate, src, err)
 	}
 	return tpl, nil
 }
@@ -218,13 +220,13 @@ func (n *Namer) context(v NameVars) *exec.Context {
 		t = time.Now()
 	}
 	return exec.NewContext(map[string]any{
-		"srcnum":       clean(v.SrcNum),
-		"dstnum":       clean(v.DstNum),
+		"srcnum":       clean(cut(v.SrcNum)),
+		"dstnum":       clean(cut(v.DstNum)),
 		"timestamp":    t.Unix(),
 		"local_time":   asctime(t.In(n.loc)),
 		"utc_time":     asctime(t.UTC()),
-		"base_context": clean(v.BaseContext),
-		"tenant_uuid":  clean(v.TenantUUID),
+		"base_context": clean(cut(v.BaseContext)),
+		"tenant_uuid":  clean(cut(v.TenantUUID)),
 	})
 }
 
@@ -239,7 +241,9 @@ func (n *Namer) render(v NameVars) (name string, err error) {
 			name, err = "", fmt.Errorf("%w: %v", ErrTemplate, p)
 		}
 	}()
-	out, err := n.tpl.ExecuteToString(n.context(v))
+	var w limitWriter
+	err = n.tpl.Execute(&w, n.context(v))
+	out := w.String()
 	if err != nil {
 		return "", fmt.Errorf("%w: %v (variables: %s)", ErrTemplate, err, strings.Join(Variables, ", "))
 	}
@@ -263,6 +267,14 @@ func PostProcess(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// DefaultName is the name a policy recording gets when the template fails
+// at a call: Wazo's default template, user-<srcnum>-<dstnum>-<timestamp>,
+// with the same cleaning of the caller's values, so that it is always a
+// valid name under the recordings root.
+func DefaultName(src, dst string, t time.Time) string {
+	return PostProcess(fmt.Sprintf("user-%s-%s-%d", clean(cut(src)), clean(cut(dst)), t.Unix()))
 }
 
 // unixTime is Python's str(time.time()): the empty name's replacement.

@@ -256,3 +256,79 @@ func BenchmarkName(b *testing.B) {
 		n.Release(p)
 	}
 }
+
+// TestTemplateSandbox: a template cannot stop the server or run for long,
+// whatever the caller's values. Without the sandbox the first two crash
+// the test binary (a stack overflow, and an allocation of terabytes for a
+// caller id of "1e12"), which no recover catches.
+func TestTemplateSandbox(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct{ name, template, msg string }{
+		{"a recursive macro", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "macro"},
+		{"string repetition by a caller's value", "{{ dstnum * srcnum }}", "operator *"},
+		{"a recursive loop", "{% for c in srcnum recursive %}{{ loop(c) }}{% endfor %}", "recursive"},
+		{"a block calling itself", "{% block b %}{{ self.b() }}{% endblock %}", "block"},
+		{"set chains", "{% set a = srcnum ~ srcnum %}{% set a = a ~ a %}{{ a }}", "set"},
+		{"with", "{% with a = srcnum %}{{ a }}{% endwith %}", "with"},
+		{"calling a name", "{{ caller() }}", "only string methods"},
+		{"loops three deep", "{% for a in srcnum %}{% for b in srcnum %}{% for c in srcnum %}{% endfor %}{% endfor %}{% endfor %}", "nested more than 2"},
+		{"a padding filter", "{{ srcnum | center(9) }}", "center"},
+		{"a padding method", "{{ srcnum.zfill(9) }}", "zfill"},
+		{"even where the sample calls do not go", "{% if false %}{{ srcnum | indent(9) }}{% endif %}", "filter indent"},
+		{"statements named", "{% set a = 1 %}", "statements are if, for, raw, break, continue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Options{Template: tc.template, Root: root})
+			if !errors.Is(err, ErrTemplate) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("New(%q) = %v; want ErrTemplate mentioning %q", tc.template, err, tc.msg)
+			}
+		})
+	}
+
+	// Allowed templates, hostile values: an error (the call is then
+	// recorded under the default name) or a bounded name, never a crash.
+	long := strings.Repeat("9", 300)
+	for _, tc := range []struct {
+		name, template string
+		v              NameVars
+		want           string // the file name under root; "" for ErrTemplate
+	}{
+		{"a caller's value is cut to 128 bytes", "{{ srcnum }}", NameVars{SrcNum: long, Time: at}, long[:maxVar] + ".wav"},
+		{"cut on a character boundary", "x{{ srcnum }}", NameVars{SrcNum: strings.Repeat("a", maxVar-1) + "é", Time: at}, "x" + strings.Repeat("a", maxVar-1) + ".wav"},
+		{"a filter's result over the bound", "{{ srcnum | replace('', dstnum) }}", NameVars{SrcNum: long, DstNum: long, Time: at}, ""},
+		{"a method's result over the bound", "{{ srcnum.replace('9', dstnum, -1) }}", NameVars{SrcNum: long, DstNum: long, Time: at}, ""},
+		{"a name over 4096 bytes", "{% for a in srcnum %}{% for b in srcnum %}{{ a }}{% endfor %}{% endfor %}", NameVars{SrcNum: long, Time: at}, ""},
+		{"a caller's huge width", "{{ '%*d' | format(srcnum | int, 7) }}", NameVars{SrcNum: "1e12", Time: at}, "BADWIDTH7.wav"},
+		{"a caller's huge precision", "{{ timestamp | round(srcnum | int) }}", NameVars{SrcNum: "1e12", Time: at}, "NaN.wav"},
+		{"a caller's huge length", "{{ dstnum | truncate((srcnum | int) + 3) }}", NameVars{SrcNum: "1e18", DstNum: "1002", Time: at}, "1002.wav"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := mustNamer(t, Options{Template: tc.template, Root: root})
+			got, err := n.Name(tc.v)
+			if tc.want == "" {
+				if !errors.Is(err, ErrTemplate) {
+					t.Fatalf("Name = %q, %v; want ErrTemplate", got, err)
+				}
+				return
+			}
+			if err != nil || got != filepath.Join(root, tc.want) {
+				t.Fatalf("Name = %q, %v; want %s", got, err, tc.want)
+			}
+			n.Release(got)
+		})
+	}
+}
+
+// TestDefaultName: the fallback name stays one valid name under the root
+// whatever the caller's values.
+func TestDefaultName(t *testing.T) {
+	for _, tc := range []struct{ src, dst, want string }{
+		{"1001", "1002", "user-1001-1002-1796408122"},
+		{"../../etc", "a/b", "user-etc-ab-1796408122"},
+		{"pépé:*", strings.Repeat("9", 300), "user-pepe-" + strings.Repeat("9", maxVar) + "-1796408122"},
+	} {
+		if got := DefaultName(tc.src, tc.dst, at); got != tc.want {
+			t.Errorf("DefaultName(%q, %q) = %q; want %q", tc.src, tc.dst, got, tc.want)
+		}
+	}
+}
