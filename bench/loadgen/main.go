@@ -143,6 +143,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.kamailioCfg, "kamailio-cfg", "packaging/kamailio/kamailio.cfg", "the Kamailio configuration (the project's dispatcher configuration)")
 	fs.StringVar(&c.pg, "pg", "", "with -server-cmd: a PostgreSQL DSN allowed to CREATE DATABASE (e.g. postgres://tapedeck:tapedeck@127.0.0.1:5432/postgres?sslmode=disable); each run's nodes share a fresh database in it (dropped after the run) as catalog. Empty: each node its own SQLite")
 	fs.StringVar(&c.nats, "nats", "", "with -server-cmd: the nodes' nats.url (e.g. nats://127.0.0.1:4222); empty: no NATS")
+	fs.DurationVar(&timerSlack, "timer-slack", 0, "with -server-cmd: start each node with this timer slack (prctl PR_SET_TIMERSLACK, as systemd's TimerSlackNSec= in packaging/tapedeck.service; 0: the kernel's default, 50µs)")
 	fs.BoolVar(&c.pinNodes, "pin-nodes", false, "with -nodes > 1: run each node on CPUs of its own (taskset; loadgen's CPUs split evenly, the remainder left to none), as nodes on separate machines run; each Go runtime then sizes itself (GOMAXPROCS) to its share instead of all nodes contending for every CPU")
 	if err := fs.Parse(args); err != nil {
 		return 2

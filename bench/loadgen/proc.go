@@ -193,7 +193,7 @@ func startServer(ctx context.Context, cmdline, dir, dialplan, extra string, rtpM
 	s.cmd.Stdout = logf
 	pr, pw := io.Pipe()
 	s.cmd.Stderr = pw
-	if err := s.cmd.Start(); err != nil {
+	if err := startWithSlack(s.cmd, timerSlack); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
