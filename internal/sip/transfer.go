@@ -173,14 +173,16 @@ func (s *referState) active() bool {
 }
 
 // notify hands on a NOTIFY's status; a final one, or a terminated
-// subscription, ends the transfer.
-func (s *referState) notify(code int, terminated bool) {
+// subscription, ends the transfer. accept (the NOTIFY's 200) runs first,
+// under the lock; false: the transfer had ended, nothing accepted.
+func (s *referState) notify(code int, terminated bool, accept func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	progress := s.progress
 	if progress == nil {
-		return // ended meanwhile
+		return false // ended meanwhile
 	}
+	accept()
 	select {
 	case progress <- code:
 	default:
@@ -201,6 +203,7 @@ func (s *referState) notify(code int, terminated bool) {
 		close(progress)
 		s.progress = nil
 	}
+	return true
 }
 
 // request sends an in-dialog request and waits for its final response.
@@ -258,12 +261,16 @@ func (e *Endpoint) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request (no sipfrag status line)", nil))
 		return
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	terminated := false
 	if st := req.GetHeader("Subscription-State"); st != nil {
 		terminated = strings.HasPrefix(lower(strings.TrimSpace(st.Value())), "terminated")
 	}
-	xfer.notify(code, terminated)
+	// The 200 goes out with the transfer's state updated under the same
+	// lock: a NOTIFY the sender sends on receiving it finds a final one's
+	// transfer ended (481), never still in progress.
+	if !xfer.notify(code, terminated, func() { _ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil)) }) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Subscription Does Not Exist", nil))
+	}
 }
 
 // sipfragStatus reads the status code of a message/sipfrag body's status
