@@ -107,10 +107,19 @@ var sandbox = func() *exec.Environment {
 
 // tooBig says why a value is over maxValue, or "".
 func tooBig(v *exec.Value) string {
-	if v == nil || v.IsError() || !(v.IsString() || v.IsList() || v.IsDict()) {
+	if v == nil || v.IsError() {
 		return ""
 	}
-	if n := v.Len(); n > maxValue {
+	var n int
+	switch {
+	case v.IsString():
+		n = len(v.String()) // bytes; gonja's Len copies the string into runes
+	case v.IsList() || v.IsDict():
+		n = v.Len()
+	default:
+		return ""
+	}
+	if n > maxValue {
 		return fmt.Sprintf("a value of %d bytes or items (at most %d)", n, maxValue)
 	}
 	return ""
