@@ -72,6 +72,7 @@ func (r *LiveRecording) catalogInfo(status string) catalog.Info {
 	in.Quality = r.qualityLocked()
 	if status == "failed" {
 		in.Cause = r.cause
+		in.Stalled = r.stalled
 	}
 	r.mu.Unlock()
 	var ch *Channel

@@ -306,6 +306,9 @@ type LiveRecording struct {
 	pauseOpen   bool
 	pauseMono   time.Time
 	endedAt     time.Time
+	// stalled: it ended with a write to its file not returned (the disk
+	// stalled); the catalog then leaves the file alone (catalog.Info.Stalled).
+	stalled bool
 	// The RTP session drops copies before they reach the recording:
 	// its duplicate counter, from dupBase at the start (dupAcc carries
 	// what earlier sources counted; a new source restarts the counter).
@@ -1536,6 +1539,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 
 	r.mu.Lock()
 	var closeErr error
+	stalled := false // the writer pool had not closed the file: its disk stalled
 	w := r.writer
 	r.endedAt = time.Now()
 	r.dupAcc = r.sessionDupsLocked()
@@ -1571,12 +1575,14 @@ func (r *LiveRecording) finish(state RecordingState) {
 		case closeErr = <-r.q.closed:
 		case <-t.C:
 			closeErr = fmt.Errorf("%w: the disk did not complete a write within %v", errDiskStalled, writerStallTimeout)
+			stalled = true
 			r.m.log.Error("recording: the disk stalled; the recording is failed and its file is closed when the write returns",
 				"name", r.name, "path", r.path)
 		}
 		t.Stop()
 	}
 	r.mu.Lock()
+	r.stalled = stalled
 	if r.cause != "" || (closeErr != nil && state != RecCanceled) {
 		if r.cause == "" {
 			r.cause = failureCause(closeErr)

@@ -79,6 +79,14 @@ type Info struct {
 	// its file was opened. Its row is final, absent
 	// (DetailEndedBeforeStart), with no file and nothing recorded.
 	EndedBeforeStart bool
+	// Stalled, on Finished with Status "failed": the recording's disk
+	// stalled, and a write to its file had not returned when it ended.
+	// Its file is then not repaired or read (recorder.Repair would wait for
+	// the same disk, holding up the hangup that finishes it): the row's size
+	// is the file's, by stat, and its duration Duration (the audio known to
+	// be in the file). The writer finalises the file's header itself once
+	// the write returns.
+	Stalled bool
 	// EndReason, on Finished, is why the recording ended (the row's
 	// EndReason: hangup, stopped, duration, ...; Recovered's default is
 	// EndInterrupted).
@@ -473,6 +481,10 @@ func (s *Service) finished(ctx context.Context, in Info, cdr **meta.CDR, release
 	case in.EndedBeforeStart:
 		// No file to measure or read: nothing was recorded.
 		row.Status, row.StatusDetail, row.Duration = meta.StatusAbsent, DetailEndedBeforeStart, 0
+	case in.Status == "failed" && in.Stalled:
+		if fi, err := os.Stat(in.Path); err == nil {
+			row.Size = fi.Size()
+		}
 	case in.Status == "failed":
 		if size, dur, err := measure(in.Path, in.Format); err == nil {
 			row.Size = size

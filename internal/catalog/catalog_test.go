@@ -506,3 +506,69 @@ func TestHangupCDRKeptPastTheDeadline(t *testing.T) {
 		t.Fatalf("the row after the reconcile: %+v", row)
 	}
 }
+
+// TestStalledFailureLeavesTheFile: a recording that failed with a write
+// to its file not returned (its disk stalled) is finished without
+// touching the file: recorder.Repair, which a failed recording's end
+// otherwise runs, would write its header and wait for the same stalled
+// disk on the hangup's path. The row takes the file's size by stat and
+// the duration the recording knew was stored; the same failure without
+// Stalled repairs and measures the file.
+func TestStalledFailureLeavesTheFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	_, err = st.EnsureDefaultAccount(ctx)
+	must(t, err)
+	svc := &Service{Meta: st, Root: dir, Node: "n1"}
+	defer svc.Close()
+
+	// A wav whose header still says no audio, with 2 s of audio after it:
+	// what a writer leaves before its header is rewritten at the end.
+	file := make([]byte, 44+32000)
+	copy(file, "RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
+	for i := 44; i < len(file); i++ {
+		file[i] = byte(i * 7)
+	}
+	for _, stalled := range []bool{true, false} {
+		name := "stall/no"
+		if stalled {
+			name = "stall/yes"
+		}
+		p := filepath.Join(dir, name+".wav")
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, file, 0o644))
+		old := time.Now().Add(-time.Hour).Truncate(time.Second)
+		must(t, os.Chtimes(p, old, old))
+		in := Info{Name: name, Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now(), Status: "in-progress"}
+		sid, err := svc.Started(ctx, in)
+		must(t, err)
+		in.Status, in.Cause, in.Duration, in.Stalled = "failed", "disk stalled", 1500*time.Millisecond, stalled
+		must(t, svc.Finished(ctx, in))
+		row, err := st.RecordingBySid(ctx, sid)
+		must(t, err)
+		got, err := os.ReadFile(p)
+		must(t, err)
+		fi, err := os.Stat(p)
+		must(t, err)
+		if stalled {
+			if !bytes.Equal(got, file) || !fi.ModTime().Equal(old) {
+				t.Fatalf("stalled: the file was written (same bytes %v, modified %v, was %v): its end must leave it to its writer", bytes.Equal(got, file), fi.ModTime(), old)
+			}
+			if row.Status != meta.StatusFailed || row.Size != int64(len(file)) || row.Duration != 1.5 {
+				t.Fatalf("stalled: row %s size %d duration %v, want failed, %d, 1.5 (the stored audio)", row.Status, row.Size, row.Duration, len(file))
+			}
+			continue
+		}
+		// Not stalled: repaired (the header's sizes set from the file's
+		// length) and measured from the file.
+		if bytes.Equal(got[:44], file[:44]) {
+			t.Fatal("not stalled: the failed recording's header was not repaired")
+		}
+		if row.Status != meta.StatusFailed || row.Size != int64(len(file)) || row.Duration != 2 {
+			t.Fatalf("not stalled: row %s size %d duration %v, want failed, %d, 2 (measured)", row.Status, row.Size, row.Duration, len(file))
+		}
+	}
+}

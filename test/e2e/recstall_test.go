@@ -75,6 +75,9 @@ func TestRecordingDiskStall(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stalled recording never wrote")
 	}
+	stallPath := filepath.Join(n.recDir(), "stall", "a.wav")
+	before, err := os.Stat(stallPath)
+	must(t, err)
 	failed := events.skipTo("RecordingFailed", 10*time.Second)
 	rec := failed["recording"].(map[string]any)
 	if rec["name"] != "stall/a" || !strings.Contains(rec["cause"].(string), "overflow") {
@@ -85,6 +88,14 @@ func TestRecordingDiskStall(t *testing.T) {
 	must(t, err)
 	if row.Status != "failed" || !strings.Contains(row.StatusDetail, "overflow") {
 		t.Fatalf("catalog row of stall/a: %s %q, want failed with the cause", row.Status, row.StatusDetail)
+	}
+	// Its end left the file to the stalled writer: a repair of the header
+	// there would wait for the same disk on a real one.
+	after, err := os.Stat(stallPath)
+	must(t, err)
+	if !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() || row.Size != after.Size() {
+		t.Fatalf("the stalled file changed at the recording's end (modified %v, was %v; %d bytes, was %d; row %d): something wrote it while its write had not returned",
+			after.ModTime(), before.ModTime(), after.Size(), before.Size(), row.Size)
 	}
 	must(t, <-errs)
 	must(t, <-errs)
