@@ -1583,6 +1583,11 @@ func (r *LiveRecording) finish(state RecordingState) {
 	}
 	r.mu.Lock()
 	r.stalled = stalled
+	if stalled {
+		// The file holds the audio of the writes that returned; the one
+		// in progress may never land: that is the recording's length.
+		r.stored, r.storedSet = recorder.StoredSoFar(w), true
+	}
 	if r.cause != "" || (closeErr != nil && state != RecCanceled) {
 		if r.cause == "" {
 			r.cause = failureCause(closeErr)

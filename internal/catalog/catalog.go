@@ -83,8 +83,8 @@ type Info struct {
 	// stalled, and a write to its file had not returned when it ended.
 	// Its file is then not repaired or read (recorder.Repair would wait for
 	// the same disk, holding up the hangup that finishes it): the row's size
-	// is the file's, by stat, and its duration Duration (the audio known to
-	// be in the file). The writer finalises the file's header itself once
+	// is the file's, by stat, and its duration Duration (the audio of the
+	// writes that returned: recorder.StoredSoFar). The writer finalises the file's header itself once
 	// the write returns.
 	Stalled bool
 	// EndReason, on Finished, is why the recording ended (the row's

@@ -260,3 +260,87 @@ func TestStoredIsTheAudioInTheFile(t *testing.T) {
 		})
 	}
 }
+
+// stallFile blocks its second and later audio writes (past the header)
+// until release is closed: a disk that stops answering part way.
+type stallFile struct {
+	*os.File
+	writes  int
+	stalled chan struct{}
+	release chan struct{}
+}
+
+func (f *stallFile) WriteAt(p []byte, off int64) (int, error) {
+	if off > 0 {
+		if f.writes++; f.writes == 2 {
+			close(f.stalled)
+			<-f.release
+		}
+	}
+	return f.File.WriteAt(p, off)
+}
+
+// TestStoredSoFarWhileAWriteStalls: while the writer's goroutine is inside
+// a write that does not return, another goroutine reads how much audio
+// reached the file: the writes that returned, not the one in progress
+// and not the audio accepted (run with -race: no data race with the
+// writer). Once the write returns, Stored agrees with the file.
+func TestStoredSoFarWhileAWriteStalls(t *testing.T) {
+	for _, format := range []string{"wav", "sln"} {
+		t.Run(format, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "stall."+format)
+			sf := &stallFile{stalled: make(chan struct{}), release: make(chan struct{})}
+			open := func(name string, flag int, perm fs.FileMode) (File, error) {
+				fl, err := os.OpenFile(name, flag, perm)
+				if err != nil {
+					return nil, err
+				}
+				sf.File = fl
+				return sf, nil
+			}
+			w, err := Create(path, Format{Name: format}, Fail, WithOpenFile(open))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pcm := ramp(8000*3, 1) // 3 s: a write each second (the default flush)
+			done := make(chan error, 1)
+			go func() {
+				var werr error
+				for i := 0; i+160 <= len(pcm) && werr == nil; i += 160 {
+					werr = w.Write(pcm[i : i+160])
+				}
+				if werr == nil {
+					werr = w.Close()
+				}
+				done <- werr
+			}()
+			select {
+			case <-sf.stalled:
+			case err := <-done:
+				t.Fatalf("the writer ended (%v) without a second write", err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := int64(0)
+			if format == "wav" {
+				start = 44
+			}
+			first := (fi.Size() - start) / 2
+			if first <= 0 {
+				t.Fatalf("the first write put %d bytes in the file", fi.Size())
+			}
+			if got := StoredSoFar(w); got != first || got >= w.Samples() {
+				t.Fatalf("StoredSoFar %d during the stalled write; the file holds %d samples (%d accepted)", got, first, w.Samples())
+			}
+			close(sf.release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := StoredSoFar(w); got != int64(len(pcm)) || Stored(w) != got {
+				t.Fatalf("after the stall: StoredSoFar %d, Stored %d, want %d", got, Stored(w), len(pcm))
+			}
+		})
+	}
+}

@@ -304,7 +304,7 @@ func NewWith(file File, f Format, opts ...Option) (Writer, error) {
 }
 
 func newBackend(file File, path string, f Format, appending bool, o *options) (backend, error) {
-	out := fileOut{f: file, path: path, sync: o.sync}
+	out := fileOut{f: file, path: path, sync: o.sync, reached: new(atomic.Int64)}
 	if o.channels == 2 && f.Name != "wav" {
 		return nil, fmt.Errorf("%w: stereo recording needs format wav, not %s", ErrStereoUnsupported, f.Name)
 	}
@@ -492,6 +492,28 @@ func Stored(w Writer) int64 {
 	return min(n, max(fileEnd(ww.be)-ww.start, 0)/perSample)
 }
 
+// StoredSoFar is Stored for a caller on another goroutine while w may be
+// inside a write (a stalled disk): for a wav or raw file, the audio of the
+// writes that had returned, which a write still in progress does not
+// change; for other formats, and a Writer not made here, Samples.
+func StoredSoFar(w Writer) int64 {
+	ww, ok := w.(*writer)
+	if !ok {
+		return w.Samples()
+	}
+	var out *fileOut
+	var perSample int64
+	switch b := ww.be.(type) {
+	case *wavWriter:
+		out, perSample = &b.out, 2*int64(b.rate/SampleRate)
+	case *rawWriter:
+		out, perSample = &b.out, int64(rawBytesPerSample(b.kind))
+	default:
+		return ww.samples.Load()
+	}
+	return min(ww.samples.Load(), max(out.reached.Load()-ww.start, 0)/perSample)
+}
+
 // fileEnd is the file offset after the last audio a wav or raw backend
 // wrote (0 for other formats).
 func fileEnd(be backend) int64 {
@@ -514,6 +536,16 @@ type fileOut struct {
 	off  int64 // file offset of the next byte written
 	buf  []byte
 	sync bool
+	// reached is off as of the last write that returned, for reading from
+	// another goroutine while a write is in progress (StoredSoFar).
+	reached *atomic.Int64
+}
+
+// noteReached publishes off after a write returned.
+func (o *fileOut) noteReached() {
+	if o.reached != nil {
+		o.reached.Store(o.off)
+	}
 }
 
 // writeBuf writes the buffer at off with one WriteAt.
@@ -523,6 +555,7 @@ func (o *fileOut) writeBuf() error {
 	}
 	n, err := o.f.WriteAt(o.buf, o.off)
 	o.off += int64(n)
+	o.noteReached()
 	if err == nil && n < len(o.buf) {
 		err = io.ErrShortWrite
 	}
@@ -540,6 +573,7 @@ const filePage = 4096
 func (o *fileOut) writePrefix(n int) error {
 	w, err := o.f.WriteAt(o.buf[:n], o.off)
 	o.off += int64(w)
+	o.noteReached()
 	if err == nil && w < n {
 		err = io.ErrShortWrite
 	}
@@ -557,6 +591,7 @@ func (o *fileOut) writeSamples(s []int16) error {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 2*len(s))
 	w, err := o.f.WriteAt(b, o.off)
 	o.off += int64(w)
+	o.noteReached()
 	if err == nil && w < len(b) {
 		err = io.ErrShortWrite
 	}

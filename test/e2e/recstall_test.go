@@ -97,6 +97,11 @@ func TestRecordingDiskStall(t *testing.T) {
 		t.Fatalf("the stalled file changed at the recording's end (modified %v, was %v; %d bytes, was %d; row %d): something wrote it while its write had not returned",
 			after.ModTime(), before.ModTime(), after.Size(), before.Size(), row.Size)
 	}
+	// Its length is the audio in the file (none reached it), not the
+	// audio queued for the write that never returned.
+	if want := float64(after.Size()-44) / 16000; row.Duration != want {
+		t.Fatalf("catalog row of stall/a: duration %v s, want %v (the audio in its file)", row.Duration, want)
+	}
 	must(t, <-errs)
 	must(t, <-errs)
 
