@@ -82,10 +82,10 @@ type Info struct {
 	// Stalled, on Finished with Status "failed": the recording's disk
 	// stalled, and a write to its file had not returned when it ended.
 	// Its file is then not repaired or read (recorder.Repair would wait for
-	// the same disk, holding up the hangup that finishes it): the row's size
-	// is the file's, by stat, and its duration Duration (the audio of the
-	// writes that returned: recorder.StoredSoFar). The writer finalises the file's header itself once
-	// the write returns.
+	// the same disk, holding up the hangup that finishes it): the row's
+	// size is the file's, by stat, and its duration Duration (the audio of
+	// the writes that returned: recorder.StoredSoFar). The writer
+	// finalises the file's header itself once the write returns.
 	Stalled bool
 	// EndReason, on Finished, is why the recording ended (the row's
 	// EndReason: hangup, stopped, duration, ...; Recovered's default is

@@ -475,21 +475,7 @@ func Abandon(w Writer, cause error) error {
 // made here it is Samples. Call it from the goroutine that writes, or after
 // Close.
 func Stored(w Writer) int64 {
-	ww, ok := w.(*writer)
-	if !ok {
-		return w.Samples()
-	}
-	n := ww.samples.Load()
-	var perSample int64 // file bytes per 8 kHz sample
-	switch b := ww.be.(type) {
-	case *wavWriter:
-		perSample = 2 * int64(b.rate/SampleRate)
-	case *rawWriter:
-		perSample = int64(rawBytesPerSample(b.kind))
-	default:
-		return n
-	}
-	return min(n, max(fileEnd(ww.be)-ww.start, 0)/perSample)
+	return storedTo(w, func(o *fileOut) int64 { return o.off })
 }
 
 // StoredSoFar is Stored for a caller on another goroutine while w may be
@@ -497,31 +483,41 @@ func Stored(w Writer) int64 {
 // writes that had returned, which a write still in progress does not
 // change; for other formats, and a Writer not made here, Samples.
 func StoredSoFar(w Writer) int64 {
+	return storedTo(w, func(o *fileOut) int64 { return o.reached.Load() })
+}
+
+// storedTo is the audio that w accepted up to the file offset end gives
+// for a wav or raw file (Samples for others).
+func storedTo(w Writer, end func(*fileOut) int64) int64 {
 	ww, ok := w.(*writer)
 	if !ok {
 		return w.Samples()
 	}
-	var out *fileOut
-	var perSample int64
-	switch b := ww.be.(type) {
-	case *wavWriter:
-		out, perSample = &b.out, 2*int64(b.rate/SampleRate)
-	case *rawWriter:
-		out, perSample = &b.out, int64(rawBytesPerSample(b.kind))
-	default:
-		return ww.samples.Load()
+	n := ww.samples.Load()
+	out, perSample := pcmOut(ww.be)
+	if out == nil {
+		return n
 	}
-	return min(ww.samples.Load(), max(out.reached.Load()-ww.start, 0)/perSample)
+	return min(n, max(end(out)-ww.start, 0)/perSample)
+}
+
+// pcmOut is a wav or raw backend's file and its bytes per 8 kHz sample
+// (nil for other formats).
+func pcmOut(be backend) (*fileOut, int64) {
+	switch b := be.(type) {
+	case *wavWriter:
+		return &b.out, 2 * int64(b.rate/SampleRate)
+	case *rawWriter:
+		return &b.out, int64(rawBytesPerSample(b.kind))
+	}
+	return nil, 0
 }
 
 // fileEnd is the file offset after the last audio a wav or raw backend
 // wrote (0 for other formats).
 func fileEnd(be backend) int64 {
-	switch b := be.(type) {
-	case *wavWriter:
-		return b.out.off
-	case *rawWriter:
-		return b.out.off
+	if out, _ := pcmOut(be); out != nil {
+		return out.off
 	}
 	return 0
 }
