@@ -111,12 +111,14 @@ func (m *mockARI) upgrade(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
-	rw.Flush()
+	// Kept before the 101 goes out: the client is open (and the script
+	// says READY) as soon as it reads it, and send may follow at once.
 	m.mu.Lock()
 	m.ws = conn
 	m.mu.Unlock()
+	rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
+	rw.Flush()
 	go func() { // discard what the client sends
 		br := bufio.NewReader(conn)
 		for {
