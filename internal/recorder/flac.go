@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -99,6 +100,7 @@ func newFLAC(out fileOut, o *options) (*flacWriter, error) {
 	w.enc = enc
 	w.sub.Samples = make([]int32, flacBlock)
 	w.fr.Subframes = []*frame.Subframe{&w.sub}
+	w.out.counted, w.out.torn = true, w.tornHeld
 	// Write the stream header now so even an empty recording is a valid file.
 	if err := w.out.writeBuf(); err != nil {
 		return nil, err
@@ -148,7 +150,23 @@ func (w *flacWriter) encodeBlock() error {
 	if err != nil {
 		return fmt.Errorf("%w: flac: %v", ErrEncoder, err)
 	}
+	w.out.bufHeld += int64(n) // the frame is whole in the buffer
 	return nil
+}
+
+// tornHeld is the audio the file holds after a write that put only p, a
+// prefix of the buffer (whole frames), in it: the frames whole in p.
+func (w *flacWriter) tornHeld(p []byte) int64 {
+	held := w.out.held
+	r := bytes.NewReader(p)
+	for r.Len() > 0 {
+		fr, err := frame.Parse(r)
+		if err != nil {
+			break
+		}
+		held += int64(fr.BlockSize)
+	}
+	return held
 }
 
 func (w *flacWriter) flush() error {

@@ -14,6 +14,27 @@ import (
 // (lame's own default at 8 kHz is 8 kbit/s).
 const mp3Bitrate = 32
 
+// The recordings' MP3 (MPEG-2.5 layer III at 8 kHz, mp3Bitrate constant):
+// every frame holds mp3FrameSamples samples in mp3FrameBytes bytes (never
+// padded: 72*mp3Bitrate*1000 is a multiple of SampleRate), so the bytes of
+// a session's file tell its frames. A decoder plays back mp3Delay samples
+// (LAME's encoder delay of 576 and the layer III decoder's 529) before the
+// first sample encoded.
+const (
+	mp3FrameSamples = 576
+	mp3FrameBytes   = 72 * mp3Bitrate * 1000 / SampleRate
+	mp3Delay        = 576 + 529
+)
+
+// Frames are whole bytes: no padding slot (a compile-time check).
+var _ [0]struct{} = [72 * mp3Bitrate * 1000 % SampleRate]struct{}{}
+
+// mp3Held is how many of a session's samples the mp3 frames in its n bytes
+// of file hold (the whole frames, less the delay).
+func mp3Held(n int64) int64 {
+	return max(n/mp3FrameBytes*mp3FrameSamples-mp3Delay, 0)
+}
+
 // lameArgs are the arguments of the lame program: raw signed 16-bit
 // little-endian mono PCM at 8 kHz on stdin, MP3 on stdout, no LAME/Xing tag
 // (so files can be continued and cut anywhere between frames).
@@ -131,6 +152,7 @@ type mp3ProcWriter struct {
 	limit  int
 	sync   bool
 	file   File
+	start  int64 // out.off when it started (an appended file's end)
 	done   chan struct{}
 
 	mu      sync.Mutex
@@ -148,7 +170,7 @@ func startLameProcess(out fileOut, prog string, o *options) (*mp3ProcWriter, err
 		return nil, fmt.Errorf("%w: lame: %v", ErrEncoder, err)
 	}
 	w := &mp3ProcWriter{out: out, path: out.path, cmd: cmd, stdin: stdin, stderr: &tailBuffer{max: 2048},
-		limit: o.flushSamples * 2, sync: o.sync, file: out.f, done: make(chan struct{})}
+		limit: o.flushSamples * 2, sync: o.sync, file: out.f, start: out.off, done: make(chan struct{})}
 	cmd.Stderr = w.stderr
 	w.pcm = make([]byte, 0, w.limit)
 	if err := cmd.Start(); err != nil {

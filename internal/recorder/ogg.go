@@ -106,6 +106,7 @@ func newOggWriter(out fileOut, enc opusEncoder, o *options) (*oggWriter, error) 
 		pkt:     make([]byte, 0, opusMaxPacket),
 	}
 	w.out.buf = make([]byte, 0, 8<<10)
+	w.out.counted, w.out.torn = true, w.tornHeld
 	if err := w.writeHeaders(); err != nil {
 		return nil, err
 	}
@@ -203,10 +204,40 @@ func (w *oggWriter) emitPage(flags byte, granule int64) {
 	w.out.buf = appendOggPage(w.out.buf, flags, granule, w.serial, w.seq, w.lacing, w.body)
 	w.lastOff = w.out.off + int64(start)
 	w.last = append(w.last[:0], w.out.buf[start:]...)
+	w.out.bufHeld = w.granuleHeld(granule)
 	w.seq++
 	w.lacing = w.lacing[:0]
 	w.body = w.body[:0]
 	w.pageSamples = 0
+}
+
+// granuleHeld is the audio (8 kHz samples) that a decoder plays back from
+// a file whose last page has granule position g: g less the pre-skip.
+func (w *oggWriter) granuleHeld(g int64) int64 {
+	return max(g-w.preskip, 0) / opusGranulePerSample
+}
+
+// tornHeld is the audio the file holds after a write that put only p, a
+// prefix of the buffer (whole pages), in it: up to the last page whole in
+// p.
+func (w *oggWriter) tornHeld(p []byte) int64 {
+	held := w.out.held
+	for len(p) >= oggHeaderLen {
+		nseg := int(p[26])
+		if len(p) < oggHeaderLen+nseg {
+			break
+		}
+		n := oggHeaderLen + nseg
+		for _, v := range p[oggHeaderLen : oggHeaderLen+nseg] {
+			n += int(v)
+		}
+		if len(p) < n {
+			break
+		}
+		held = w.granuleHeld(int64(binary.LittleEndian.Uint64(p[6:])))
+		p = p[n:]
+	}
+	return held
 }
 
 // flush writes the complete packets as a page and syncs (when asked to).

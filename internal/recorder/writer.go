@@ -469,36 +469,63 @@ func Abandon(w Writer, cause error) error {
 // Stored is how many of the samples that w accepted (Samples) reached its
 // file: after a failed write or Abandon, Close writes nothing that w
 // buffered, and Samples overstates the file's audio by that (the lost
-// second) and by the part of a write that failed. For a wav (8 or 16 kHz)
-// or raw file it is counted from the file's bytes written in this session,
-// as 8 kHz samples; for an encoded one (flac, mp3, ogg) and a Writer not
-// made here it is Samples. Call it from the goroutine that writes, or after
-// Close.
+// second) and by the part of a write that failed. Per format, counted in
+// this session, as 8 kHz samples (Samples' unit):
+//
+//   - wav (8 or 16 kHz, mono or stereo) and raw: from the file's bytes
+//     written, the whole samples of a partial write included: exact.
+//   - flac: the blocks whose frames were written whole (a partial write's
+//     complete frames included): exact, as a decoder plays them back.
+//   - ogg: the granule position of the last page written whole, less the
+//     pre-skip: exact, what a decoder plays back (the packets' audio less
+//     the encoder's lookahead, about 6.5 ms, which the next packet holds).
+//   - mp3 (libmp3lame in process or the lame program): from the file's
+//     bytes written, as whole constant-bit-rate frames of 576 samples, less
+//     the 1105 samples of the encoder's and decoder's delay that a decoder
+//     plays back before the first one: exact as long as lame writes 288-byte
+//     frames (the recordings' 32 kbit/s at 8 kHz, no tag frame), which is
+//     what lameArgs and the in-process settings ask for.
+//
+// It is never more than Samples; for a Writer not made here it is Samples.
+// Call it from the goroutine that writes, or after Close.
 func Stored(w Writer) int64 {
-	return storedTo(w, func(o *fileOut) int64 { return o.off })
+	return storedTo(w, false)
 }
 
 // StoredSoFar is Stored for a caller on another goroutine while w may be
-// inside a write (a stalled disk): for a wav or raw file, the audio of the
-// writes that had returned, which a write still in progress does not
-// change; for other formats, and a Writer not made here, Samples.
+// inside a write (a stalled disk): the audio of the writes that had
+// returned, counted per format as Stored counts it, which a write still in
+// progress does not change; for a Writer not made here, Samples.
 func StoredSoFar(w Writer) int64 {
-	return storedTo(w, func(o *fileOut) int64 { return o.reached.Load() })
+	return storedTo(w, true)
 }
 
-// storedTo is the audio that w accepted up to the file offset end gives
-// for a wav or raw file (Samples for others).
-func storedTo(w Writer, end func(*fileOut) int64) int64 {
+// storedTo is Stored (soFar false: read by the writing goroutine or after
+// Close) or StoredSoFar (soFar: the atomic copies of the writes that
+// returned).
+func storedTo(w Writer, soFar bool) int64 {
 	ww, ok := w.(*writer)
 	if !ok {
 		return w.Samples()
 	}
 	n := ww.samples.Load()
+	switch b := ww.be.(type) {
+	case *flacWriter:
+		return min(n, b.out.heldAt(soFar))
+	case *oggWriter:
+		return min(n, b.out.heldAt(soFar))
+	case *mp3LibWriter:
+		return min(n, mp3Held(b.out.offAt(soFar)-ww.start))
+	case *mp3ProcWriter:
+		// Its file is written by the copier goroutine: the atomic copy,
+		// whoever asks.
+		return min(n, mp3Held(b.out.offAt(true)-ww.start))
+	}
 	out, perSample := pcmOut(ww.be)
 	if out == nil {
 		return n
 	}
-	return min(n, max(end(out)-ww.start, 0)/perSample)
+	return min(n, max(out.offAt(soFar)-ww.start, 0)/perSample)
 }
 
 // pcmOut is a wav or raw backend's file and its bytes per 8 kHz sample
@@ -513,9 +540,16 @@ func pcmOut(be backend) (*fileOut, int64) {
 	return nil, 0
 }
 
-// fileEnd is the file offset after the last audio a wav or raw backend
-// wrote (0 for other formats).
+// fileEnd is the file offset after the last audio a wav, raw or mp3
+// backend wrote (0 for other formats): an appended file's audio before
+// this session.
 func fileEnd(be backend) int64 {
+	switch b := be.(type) {
+	case *mp3LibWriter:
+		return b.out.off
+	case *mp3ProcWriter:
+		return b.start
+	}
 	if out, _ := pcmOut(be); out != nil {
 		return out.off
 	}
@@ -532,16 +566,51 @@ type fileOut struct {
 	off  int64 // file offset of the next byte written
 	buf  []byte
 	sync bool
-	// reached is off as of the last write that returned, for reading from
-	// another goroutine while a write is in progress (StoredSoFar).
+	// reached is off (held, when counted) as of the last write that
+	// returned, for reading from another goroutine while a write is in
+	// progress (StoredSoFar).
 	reached *atomic.Int64
+
+	// An encoded format's audio (flac, ogg) is counted as it is written:
+	// held is the 8 kHz samples of this session that the file holds as of
+	// the last write that returned, bufHeld what it holds once the buffer
+	// is written whole (the backend sets it as frames or pages complete in
+	// the buffer), and torn, after a write that put only the buffer's
+	// prefix p in the file, what it holds then (the frames or pages whole
+	// in p). Header rewrites (WriteAt outside writeBuf) add no audio.
+	counted bool
+	held    int64
+	bufHeld int64
+	torn    func(p []byte) int64
 }
 
-// noteReached publishes off after a write returned.
+// noteReached publishes off (held, when counted) after a write returned.
 func (o *fileOut) noteReached() {
-	if o.reached != nil {
+	if o.reached == nil {
+		return
+	}
+	if o.counted {
+		o.reached.Store(o.held)
+	} else {
 		o.reached.Store(o.off)
 	}
+}
+
+// offAt is off as of the last write that returned: read by the writing
+// goroutine (soFar false) or its atomic copy (soFar) from any goroutine.
+func (o *fileOut) offAt(soFar bool) int64 {
+	if !soFar || o.reached == nil {
+		return o.off
+	}
+	return o.reached.Load()
+}
+
+// heldAt is held as offAt is off.
+func (o *fileOut) heldAt(soFar bool) int64 {
+	if !soFar || o.reached == nil {
+		return o.held
+	}
+	return o.reached.Load()
 }
 
 // writeBuf writes the buffer at off with one WriteAt.
@@ -551,6 +620,14 @@ func (o *fileOut) writeBuf() error {
 	}
 	n, err := o.f.WriteAt(o.buf, o.off)
 	o.off += int64(n)
+	if o.counted {
+		if n == len(o.buf) {
+			o.held = o.bufHeld
+		} else if n > 0 && o.torn != nil {
+			o.held = o.torn(o.buf[:n])
+		}
+		o.bufHeld = o.held // (a failed write's buffer is dropped)
+	}
 	o.noteReached()
 	if err == nil && n < len(o.buf) {
 		err = io.ErrShortWrite
