@@ -218,3 +218,25 @@ func TestOggOpusCrash(t *testing.T) {
 	}
 	checkTone(t, dec)
 }
+
+// TestStoredOggOpus is TestStoredEncodedIsTheAudioInTheFile with libopus
+// and an independent decoder: after a full disk cut a write short (5000
+// bytes: some seconds at 16 kbit/s), Stored is what opusdec plays back.
+func TestStoredOggOpus(t *testing.T) {
+	opusdec := requireOpusdec(t)
+	path := filepath.Join(t.TempDir(), "full.ogg")
+	w, err := Create(path, Format{Name: "ogg"}, Fail, WithOpenFile(faultOpen(5000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeUntilError(w, sine(8000*6, 440, 10000, 8000))
+	held := oggHeld(t, path)
+	dec := decodeOpus(t, opusdec, path)
+	t.Logf("Stored %d, the pages %d, opusdec %d, accepted %d", Stored(w), held, len(dec), w.Samples())
+	if s := Stored(w); s != held || s > w.Samples()-8000+160 || s < 8000 {
+		t.Errorf("Stored %d, the file's pages play back %d samples (%d accepted)", s, held, w.Samples())
+	}
+	if d := int64(len(dec)) - Stored(w); d < -opusFrame || d > opusFrame {
+		t.Errorf("opusdec plays back %d samples, Stored %d", len(dec), Stored(w))
+	}
+}
