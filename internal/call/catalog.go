@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
@@ -224,6 +225,34 @@ func (r *LiveRecording) catalogFinal(status string, endedBeforeStart bool) {
 	if err != nil {
 		r.m.log.Error("catalog: recording end not recorded", "name", r.name, "err", err)
 	}
+}
+
+// stalledCatalog is a Catalog told when the file of a recording that ended
+// stalled is closed at last (catalog.Service).
+type stalledCatalog interface {
+	StalledClosed(ctx context.Context, in catalog.Info) error
+}
+
+// awaitStalledClose waits, on a goroutine of its own, for the writer of a
+// recording that ended with a write not returned (its disk stalled) to
+// close the file once the write returns, and then has the catalog measure
+// the failed row from the file: its end could only take the size by stat
+// and the audio known stored then.
+func (r *LiveRecording) awaitStalledClose() {
+	sc, ok := r.m.opts.Catalog.(stalledCatalog)
+	if !ok {
+		return
+	}
+	in := catalog.Info{Name: r.name, Path: r.path, Format: r.format.Name, Started: r.startedAt}
+	go func() {
+		defer contain.Recover(r.logger(), "stalled-recording-close", nil)
+		<-r.q.closed
+		ctx, cancel := catalogCtx()
+		defer cancel()
+		if err := sc.StalledClosed(ctx, in); err != nil {
+			r.m.log.Error("catalog: a stalled recording's row not measured from its file", "name", r.name, "err", err)
+		}
+	}()
 }
 
 // releasingCatalog is a Catalog that drops a recording's name claim with

@@ -1639,6 +1639,9 @@ func (r *LiveRecording) finish(state RecordingState) {
 	}
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
+		if stalled {
+			r.awaitStalledClose()
+		}
 	} else {
 		r.catalogQueuedEnd()
 	}

@@ -85,7 +85,8 @@ type Info struct {
 	// the same disk, holding up the hangup that finishes it): the row's
 	// size is the file's, by stat, and its duration Duration (the audio of
 	// the writes that returned: recorder.StoredSoFar). The writer
-	// finalises the file's header itself once the write returns.
+	// finalises the file's header itself once the write returns, and the
+	// row is measured from the file then (StalledClosed).
 	Stalled bool
 	// EndReason, on Finished, is why the recording ended (the row's
 	// EndReason: hangup, stopped, duration, ...; Recovered's default is
@@ -436,6 +437,64 @@ func (s *Service) setPendingLocked(in Info, err error) {
 	} else {
 		delete(s.pending, in.Name)
 	}
+}
+
+// StalledClosed is told that the file of a recording that ended with a
+// write not returned (Finished with Info.Stalled) was closed at last: the
+// write returned and the writer finalised the file. The failed row then
+// takes the file's size and audio, as the row of a failed recording whose
+// writes returned does, instead of what stat gave at its end. in is the
+// Info that Finished had (Name, Path, Format, Started). Nothing changes
+// when the row is no longer that recording's (deleted, or a new recording
+// of the name began); a Finished still pending (its write failed) is
+// retried measuring the file.
+func (s *Service) StalledClosed(ctx context.Context, in Info) error {
+	size, dur, err := measure(in.Path, in.Format)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	// Under s.mu, as settle: a recording of the name that starts now
+	// writes its in-progress row after this one.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[in.Name] {
+		return nil
+	}
+	if p, ok := s.pending[in.Name]; ok {
+		if p.Stalled && p.Path == in.Path {
+			p.Stalled = false
+			s.pending[in.Name] = p
+		}
+		return nil
+	}
+	row, err := s.Meta.RecordingByName(ctx, in.Name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if row.Status != meta.StatusFailed || row.Node != s.Node || s.abs(row.FilePath) != in.Path ||
+		row.StartTime.Sub(in.Started).Abs() > time.Millisecond {
+		return nil // another recording's row now
+	}
+	if row.Size == size && (row.Duration == dur.Seconds() || dur == 0) {
+		return nil
+	}
+	row.Size = size
+	if dur > 0 || size == 0 {
+		row.Duration = dur.Seconds()
+	}
+	row.DateUpdated = s.now()
+	if err := s.Meta.PutRecording(ctx, row); err != nil {
+		return err
+	}
+	s.log().Info("catalog: a stalled recording's file was closed; its row takes the file's size and audio",
+		"name", in.Name, "bytes", size, "duration", dur.Seconds())
+	return nil
 }
 
 // finished writes the row; it returns it when its file is to be uploaded.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -504,6 +505,76 @@ func TestHangupCDRKeptPastTheDeadline(t *testing.T) {
 	must(t, svc.Reconcile(ctx))
 	if row, _ := st.RecordingByName(ctx, "calls/late"); row.Status != meta.StatusCompleted {
 		t.Fatalf("the row after the reconcile: %+v", row)
+	}
+}
+
+// TestStalledClosedMeasuresTheRow: once the stalled write of a recording
+// that ended stalled returns and its writer closes the file, StalledClosed
+// gives the failed row the file's size and audio; it leaves the row alone
+// while a new recording of the name is under way, and once the row is
+// that recording's.
+func TestStalledClosedMeasuresTheRow(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
+	must(t, err)
+	defer st.Close()
+	_, err = st.EnsureDefaultAccount(ctx)
+	must(t, err)
+	svc := &Service{Meta: st, Root: dir, Node: "n1"}
+	defer svc.Close()
+
+	// wav is a mono 8 kHz wav of n samples, its header final or (open)
+	// still saying no audio, as its writer leaves it until it closes.
+	wav := func(n int, open bool) []byte {
+		b := make([]byte, 44+2*n)
+		copy(b, "RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
+		if !open {
+			binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+			binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+		}
+		return b
+	}
+	p := filepath.Join(dir, "stall", "a.wav")
+	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	must(t, os.WriteFile(p, wav(8000, true), 0o644))
+	in := Info{Name: "stall/a", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now(), Status: "in-progress"}
+	_, err = svc.Started(ctx, in)
+	must(t, err)
+	in.Status, in.Cause, in.Duration, in.Stalled = "failed", "disk stalled", 500*time.Millisecond, true
+	must(t, svc.Finished(ctx, in))
+	row := func() meta.Recording {
+		r, err := st.RecordingByName(ctx, "stall/a")
+		must(t, err)
+		return r
+	}
+	if r := row(); r.Size != 44+16000 || r.Duration != 0.5 {
+		t.Fatalf("row at the stalled end: %d bytes, %v s; want %d, 0.5", r.Size, r.Duration, 44+16000)
+	}
+
+	// The write returns and the writer closes the file with 3 s in it.
+	must(t, os.WriteFile(p, wav(24000, false), 0o644))
+	must(t, svc.StalledClosed(ctx, in))
+	if r := row(); r.Status != meta.StatusFailed || r.Size != 44+48000 || r.Duration != 3 {
+		t.Fatalf("row once the file was closed: %s, %d bytes, %v s; want failed, %d, 3", r.Status, r.Size, r.Duration, 44+48000)
+	}
+
+	// A new recording of the name: its row is not the stalled one's.
+	must(t, os.WriteFile(p, wav(0, true), 0o644))
+	in2 := Info{Name: "stall/a", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now().Add(time.Second), Status: "in-progress"}
+	_, err = svc.Started(ctx, in2)
+	must(t, err)
+	must(t, os.WriteFile(p, wav(16000, false), 0o644))
+	must(t, svc.StalledClosed(ctx, in))
+	if r := row(); r.Status != meta.StatusInProgress || r.Size != 0 {
+		t.Fatalf("a new recording's row after a late StalledClosed of the old: %s, %d bytes; want in-progress, 0", r.Status, r.Size)
+	}
+	in2.Status, in2.Cause, in2.Duration = "failed", "write failed", time.Second
+	must(t, svc.Finished(ctx, in2))
+	must(t, os.WriteFile(p, wav(40000, false), 0o644))
+	must(t, svc.StalledClosed(ctx, in))
+	if r := row(); r.Size != 44+32000 || r.Duration != 2 {
+		t.Fatalf("a later failed recording's row after a late StalledClosed of an earlier one: %d bytes, %v s; want %d, 2", r.Size, r.Duration, 44+32000)
 	}
 }
 

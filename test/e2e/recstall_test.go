@@ -130,6 +130,30 @@ func TestRecordingDiskStall(t *testing.T) {
 		t.Fatal("released before the end")
 	default:
 	}
+
+	// The disk comes back: the write returns, the writer closes the file
+	// (its header finalised) and the failed row takes the file's size and
+	// audio, no longer what stat gave while the write was stalled.
+	releaseOnce.Do(func() { close(release) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		row, err = n.srv.Catalog().Meta.RecordingByName(context.Background(), "stall/a")
+		must(t, err)
+		fi, err := os.Stat(stallPath)
+		must(t, err)
+		if fi.Size() > before.Size() && row.Size == fi.Size() {
+			_, pcm := readWAV(t, stallPath)
+			if want := float64(len(pcm)) / 8000; row.Status != "failed" || row.Duration != want {
+				t.Fatalf("catalog row of stall/a once its file was closed: %s, %v s, want failed, %v s (the file's audio)", row.Status, row.Duration, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("catalog row of stall/a after the disk came back: %d bytes, %v s; the file has %d bytes: the row was not measured from the closed file",
+				row.Size, row.Duration, fi.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestRecordingOpenStall: while a recording's file takes long to create
