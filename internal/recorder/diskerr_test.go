@@ -280,6 +280,23 @@ func (f *stallFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
+// writeInBackground writes pcm to w in 20 ms frames and closes it on a
+// goroutine of its own, and sends the first error (or Close's result).
+func writeInBackground(w Writer, pcm []int16) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		var werr error
+		for i := 0; i+160 <= len(pcm) && werr == nil; i += 160 {
+			werr = w.Write(pcm[i : i+160])
+		}
+		if werr == nil {
+			werr = w.Close()
+		}
+		done <- werr
+	}()
+	return done
+}
+
 // TestStoredSoFarWhileAWriteStalls: while the writer's goroutine is inside
 // a write that does not return, another goroutine reads how much audio
 // reached the file: the writes that returned, not the one in progress
@@ -303,17 +320,7 @@ func TestStoredSoFarWhileAWriteStalls(t *testing.T) {
 				t.Fatal(err)
 			}
 			pcm := ramp(8000*3, 1) // 3 s: a write each second (the default flush)
-			done := make(chan error, 1)
-			go func() {
-				var werr error
-				for i := 0; i+160 <= len(pcm) && werr == nil; i += 160 {
-					werr = w.Write(pcm[i : i+160])
-				}
-				if werr == nil {
-					werr = w.Close()
-				}
-				done <- werr
-			}()
+			done := writeInBackground(w, pcm)
 			select {
 			case <-sf.stalled:
 			case err := <-done:
