@@ -3,6 +3,7 @@ package recorder
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mewkiz/flac"
+
+	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
 // These tests check Stored and StoredSoFar for the encoded formats: the
@@ -323,4 +326,61 @@ func TestStoredSoFarEncodedWhileAWriteStalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStoredOnAFullTmpfs: on a real disk that fills up part way through a
+// write (a tmpfs of 48 KiB), the kernel writes what fits and fails the
+// rest, and os.File.WriteAt returns the error with none of it counted:
+// Stored, and a wav's header, still take the part that reached the file.
+func TestStoredOnAFullTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.SkipOrFail(t, "SKIPPED: the full-disk test mounts a tmpfs and needs root")
+	}
+	for _, format := range []string{"wav", "flac"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", dir).CombinedOutput(); err != nil {
+				testutil.SkipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
+			}
+			t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+			path := filepath.Join(dir, "full."+format)
+			w, err := Create(path, Format{Name: format}, Fail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pcm := ramp(8000*12, 3)
+			writeUntilError(w, pcm)
+			var held int64
+			switch format {
+			case "wav":
+				info, err := ParseWAV(mustOpen(t, path), fileSize(t, path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if end := info.DataOffset + int64(info.DataLen); end != fileSize(t, path) {
+					t.Fatalf("the wav header covers %d bytes of the file's %d", end, fileSize(t, path))
+				}
+				held = int64(info.DataLen) / 2
+			case "flac":
+				got := flacAudio(t, path)
+				equalPCM(t, "flac audio", got, pcm[:len(got)])
+				held = int64(len(got))
+			}
+			if held < 8000 || held >= w.Samples() {
+				t.Fatalf("the full disk's file holds %d samples of %d accepted: not a disk that filled up part way", held, w.Samples())
+			}
+			if s := Stored(w); s != held {
+				t.Errorf("Stored %d, the file holds %d samples (%d accepted)", s, held, w.Samples())
+			}
+		})
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

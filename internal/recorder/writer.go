@@ -613,12 +613,31 @@ func (o *fileOut) heldAt(soFar bool) int64 {
 	return o.reached.Load()
 }
 
+// writeAt writes b at off with one WriteAt and returns how many of its
+// bytes reached the file. os.File.WriteAt reports none of a write that the
+// disk took in part before it failed: on a disk that fills up part way the
+// kernel's pwrite writes what fits and returns that count, the pwrite that
+// WriteAt retries for the rest fails (ENOSPC), and WriteAt returns the
+// error with n 0, the first count dropped. The file, which ended at off,
+// then tells by its size how far the write reached.
+func (o *fileOut) writeAt(b []byte) (int, error) {
+	n, err := o.f.WriteAt(b, o.off)
+	if err != nil && n < len(b) {
+		if fi, serr := o.f.Stat(); serr == nil {
+			if end := fi.Size() - o.off; end > int64(n) {
+				n = int(min(end, int64(len(b))))
+			}
+		}
+	}
+	return n, err
+}
+
 // writeBuf writes the buffer at off with one WriteAt.
 func (o *fileOut) writeBuf() error {
 	if len(o.buf) == 0 {
 		return nil
 	}
-	n, err := o.f.WriteAt(o.buf, o.off)
+	n, err := o.writeAt(o.buf)
 	o.off += int64(n)
 	if o.counted {
 		if n == len(o.buf) {
@@ -644,7 +663,7 @@ const filePage = 4096
 // writePrefix writes the buffer's first n bytes at off with one WriteAt
 // and keeps the rest at the buffer's start.
 func (o *fileOut) writePrefix(n int) error {
-	w, err := o.f.WriteAt(o.buf[:n], o.off)
+	w, err := o.writeAt(o.buf[:n])
 	o.off += int64(w)
 	o.noteReached()
 	if err == nil && w < n {
@@ -662,7 +681,7 @@ func (o *fileOut) writePrefix(n int) error {
 // (int16s in the file's byte order: nativeLE); the buffer must be empty.
 func (o *fileOut) writeSamples(s []int16) error {
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 2*len(s))
-	w, err := o.f.WriteAt(b, o.off)
+	w, err := o.writeAt(b)
 	o.off += int64(w)
 	o.noteReached()
 	if err == nil && w < len(b) {
