@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mewkiz/flac"
 
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
@@ -78,4 +81,68 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("catalog row of full/big: %v, want failed with the cause", r)
 	}
 	checkFromFile(t, r, filepath.Join(full, "big.wav"))
+}
+
+// TestDiskFullEncodedLength: a flac recording that fills its disk fails
+// with the length of the audio its file holds — RecordingFailed's
+// duration, and the catalog's — not the audio it had accepted, of which
+// the second buffered when the write failed is lost.
+func TestDiskFullEncodedLength(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.SkipOrFail(t, "the disk-full test mounts a tmpfs and needs root")
+	}
+	n := startNode(t)
+	full := filepath.Join(n.recDir(), "fullflac")
+	if err := os.MkdirAll(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", full).CombinedOutput(); err != nil {
+		testutil.SkipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", full).Run() })
+
+	events := n.connect("test")
+	phone := newPhone(t, "udp")
+	id, call := answeredCall(t, n, events, phone, "330")
+	n.mustDo("POST", "/channels/"+id+"/record?name=fullflac%2Fbig&format=flac", 201)
+	events.skipTo("RecordingStarted", 5*time.Second)
+
+	// A sweep takes the flac encoder most of its 16 bits a sample: 48 KiB
+	// hold a few seconds of it; send 12 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call.SendAudio(ctx, sweep(8000*12)) }()
+	failed := events.skipTo("RecordingFailed", 15*time.Second)
+	rec := failed["recording"].(map[string]any)
+	if rec["name"] != "fullflac/big" || !strings.Contains(strings.ToLower(rec["cause"].(string)), "disk full") {
+		t.Fatalf("RecordingFailed %v", rec)
+	}
+	cancel()
+	<-done
+
+	// The audio the file holds: its whole frames, decoded.
+	stream, err := flac.ParseFile(filepath.Join(full, "big.flac"))
+	must(t, err)
+	defer stream.Close()
+	held := 0
+	for {
+		fr, err := stream.ParseNext()
+		if err != nil {
+			break
+		}
+		held += int(fr.BlockSize)
+	}
+	if held < 8000 {
+		t.Fatalf("the full disk's file holds %d samples: too few for the test", held)
+	}
+	secs := float64(held) / 8000
+	if d, ok := rec["duration"].(float64); !ok || int(d) != int(math.Round(secs)) {
+		t.Fatalf("RecordingFailed's duration %v s; the file holds %.3f s of audio", rec["duration"], secs)
+	}
+	row, err := n.srv.Catalog().Meta.RecordingByName(context.Background(), "fullflac/big")
+	must(t, err)
+	if row.Status != "failed" || math.Abs(row.Duration-secs) > 0.001 {
+		t.Fatalf("catalog row of fullflac/big: %s, %v s; the file holds %.3f s", row.Status, row.Duration, secs)
+	}
 }
