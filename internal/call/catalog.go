@@ -9,6 +9,7 @@ import (
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/contain"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
+	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
 )
 
@@ -233,24 +234,29 @@ type stalledCatalog interface {
 	StalledClosed(ctx context.Context, in catalog.Info) error
 }
 
-// awaitStalledClose waits, on a goroutine of its own, for the writer of a
-// recording that ended with a write not returned (its disk stalled) to
-// close the file once the write returns, and then has the catalog measure
-// the failed row from the file: its end could only take the size by stat
-// and the audio known stored then.
-func (r *LiveRecording) awaitStalledClose() {
+// awaitStalledClose waits, on a goroutine of its own, for the writer w of
+// a recording that ended with a write not returned (its disk stalled) to
+// close the file once the write returns, and then has the catalog give the
+// failed row the file's size and the audio stored: its end could only take
+// the size by stat and the audio known stored then.
+func (r *LiveRecording) awaitStalledClose(w recorder.Writer) {
 	sc, ok := r.m.opts.Catalog.(stalledCatalog)
 	if !ok {
 		return
 	}
 	in := catalog.Info{Name: r.name, Path: r.path, Format: r.format.Name, Started: r.startedAt}
+	ch := int64(1)
+	if r.stereo {
+		ch = 2
+	}
 	go func() {
 		defer contain.Recover(r.logger(), "stalled-recording-close", nil)
 		<-r.q.closed
+		in.Duration = time.Duration(recorder.Stored(w)/ch) * time.Second / audio.SampleRate
 		ctx, cancel := catalogCtx()
 		defer cancel()
 		if err := sc.StalledClosed(ctx, in); err != nil {
-			r.m.log.Error("catalog: a stalled recording's row not measured from its file", "name", r.name, "err", err)
+			r.m.log.Error("catalog: a stalled recording's row not updated once its file was closed", "name", r.name, "err", err)
 		}
 	}()
 }

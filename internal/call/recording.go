@@ -1640,7 +1640,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 	if !wasQueued || final != RecCanceled {
 		r.catalogFinished(final)
 		if stalled {
-			r.awaitStalledClose()
+			r.awaitStalledClose(w)
 		}
 	} else {
 		r.catalogQueuedEnd()

@@ -86,7 +86,7 @@ type Info struct {
 	// size is the file's, by stat, and its duration Duration (the audio of
 	// the writes that returned: recorder.StoredSoFar). The writer
 	// finalises the file's header itself once the write returns, and the
-	// row is measured from the file then (StalledClosed).
+	// row then takes the file's size and the audio stored (StalledClosed).
 	Stalled bool
 	// EndReason, on Finished, is why the recording ended (the row's
 	// EndReason: hangup, stopped, duration, ...; Recovered's default is
@@ -442,14 +442,15 @@ func (s *Service) setPendingLocked(in Info, err error) {
 // StalledClosed is told that the file of a recording that ended with a
 // write not returned (Finished with Info.Stalled) was closed at last: the
 // write returned and the writer finalised the file. The failed row then
-// takes the file's size and audio, as the row of a failed recording whose
-// writes returned does, instead of what stat gave at its end. in is the
-// Info that Finished had (Name, Path, Format, Started). Nothing changes
-// when the row is no longer that recording's (deleted, or a new recording
-// of the name began); a Finished still pending (its write failed) is
-// retried measuring the file.
+// takes the file's size, by stat, and in.Duration, the audio the writer
+// stored (recorder.Stored once it closed the file), instead of what they
+// were at its end. in is the Info that Finished had (Name, Path, Format,
+// Started) with that Duration. The file is only read: a new recording of
+// the name may be writing it. Nothing changes when the row is no longer
+// that recording's (deleted, or a new recording of the name began); a
+// Finished still pending (its write failed) is retried with these.
 func (s *Service) StalledClosed(ctx context.Context, in Info) error {
-	size, dur, err := measure(in.Path, in.Format)
+	fi, err := os.Stat(in.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // deleted meanwhile
 	}
@@ -464,8 +465,8 @@ func (s *Service) StalledClosed(ctx context.Context, in Info) error {
 		return nil
 	}
 	if p, ok := s.pending[in.Name]; ok {
-		if p.Stalled && p.Path == in.Path {
-			p.Stalled = false
+		if p.Stalled && p.Path == in.Path && p.Started.Equal(in.Started) {
+			p.Duration = in.Duration
 			s.pending[in.Name] = p
 		}
 		return nil
@@ -481,19 +482,15 @@ func (s *Service) StalledClosed(ctx context.Context, in Info) error {
 		row.StartTime.Sub(in.Started).Abs() > time.Millisecond {
 		return nil // another recording's row now
 	}
-	if row.Size == size && (row.Duration == dur.Seconds() || dur == 0) {
+	if row.Size == fi.Size() && row.Duration == in.Duration.Seconds() {
 		return nil
 	}
-	row.Size = size
-	if dur > 0 || size == 0 {
-		row.Duration = dur.Seconds()
-	}
-	row.DateUpdated = s.now()
+	row.Size, row.Duration, row.DateUpdated = fi.Size(), in.Duration.Seconds(), s.now()
 	if err := s.Meta.PutRecording(ctx, row); err != nil {
 		return err
 	}
 	s.log().Info("catalog: a stalled recording's file was closed; its row takes the file's size and audio",
-		"name", in.Name, "bytes", size, "duration", dur.Seconds())
+		"name", in.Name, "bytes", row.Size, "duration", row.Duration)
 	return nil
 }
 

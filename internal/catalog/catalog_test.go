@@ -508,12 +508,12 @@ func TestHangupCDRKeptPastTheDeadline(t *testing.T) {
 	}
 }
 
-// TestStalledClosedMeasuresTheRow: once the stalled write of a recording
+// TestStalledClosedUpdatesTheRow: once the stalled write of a recording
 // that ended stalled returns and its writer closes the file, StalledClosed
-// gives the failed row the file's size and audio; it leaves the row alone
-// while a new recording of the name is under way, and once the row is
-// that recording's.
-func TestStalledClosedMeasuresTheRow(t *testing.T) {
+// gives the failed row the file's size and the audio the writer stored,
+// without writing the file; it leaves the row alone while a new recording
+// of the name is under way, and once the row is that recording's.
+func TestStalledClosedUpdatesTheRow(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := meta.OpenSQLite(filepath.Join(dir, "tapedeck.db"))
@@ -524,8 +524,8 @@ func TestStalledClosedMeasuresTheRow(t *testing.T) {
 	svc := &Service{Meta: st, Root: dir, Node: "n1"}
 	defer svc.Close()
 
-	// wav is a mono 8 kHz wav of n samples, its header final or (open)
-	// still saying no audio, as its writer leaves it until it closes.
+	// wav is a mono 8 kHz wav of n samples whose header (open) still says
+	// no audio, as its writer leaves it until it closes it.
 	wav := func(n int, open bool) []byte {
 		b := make([]byte, 44+2*n)
 		copy(b, "RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00")
@@ -553,10 +553,15 @@ func TestStalledClosedMeasuresTheRow(t *testing.T) {
 	}
 
 	// The write returns and the writer closes the file with 3 s in it.
-	must(t, os.WriteFile(p, wav(24000, false), 0o644))
+	closed := wav(24000, false)
+	must(t, os.WriteFile(p, closed, 0o644))
+	in.Duration = 3 * time.Second
 	must(t, svc.StalledClosed(ctx, in))
 	if r := row(); r.Status != meta.StatusFailed || r.Size != 44+48000 || r.Duration != 3 {
 		t.Fatalf("row once the file was closed: %s, %d bytes, %v s; want failed, %d, 3", r.Status, r.Size, r.Duration, 44+48000)
+	}
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, closed) {
+		t.Fatalf("StalledClosed wrote the file (%v)", err)
 	}
 
 	// A new recording of the name: its row is not the stalled one's.
@@ -564,7 +569,7 @@ func TestStalledClosedMeasuresTheRow(t *testing.T) {
 	in2 := Info{Name: "stall/a", Path: p, Format: "wav", ContentType: "audio/wav", Started: time.Now().Add(time.Second), Status: "in-progress"}
 	_, err = svc.Started(ctx, in2)
 	must(t, err)
-	must(t, os.WriteFile(p, wav(16000, false), 0o644))
+	must(t, os.WriteFile(p, wav(16000, true), 0o644))
 	must(t, svc.StalledClosed(ctx, in))
 	if r := row(); r.Status != meta.StatusInProgress || r.Size != 0 {
 		t.Fatalf("a new recording's row after a late StalledClosed of the old: %s, %d bytes; want in-progress, 0", r.Status, r.Size)

@@ -149,7 +149,7 @@ func TestRecordingDiskStall(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("catalog row of stall/a after the disk came back: %d bytes, %v s; the file has %d bytes: the row was not measured from the closed file",
+			t.Fatalf("catalog row of stall/a after the disk came back: %d bytes, %v s; the file has %d bytes: the row did not take the closed file's size and audio",
 				row.Size, row.Duration, fi.Size())
 		}
 		time.Sleep(50 * time.Millisecond)
