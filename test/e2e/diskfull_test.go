@@ -15,15 +15,20 @@ import (
 	"github.com/tapedeck/tapedeck/internal/testutil"
 )
 
-// TestDiskFull: a recording whose directory is a tiny tmpfs fails with a
-// cause when it fills up; the call stays up and a recording on another
-// disk completes.
-func TestDiskFull(t *testing.T) {
+// requireRoot skips (or, in CI, fails) a disk-full test without root,
+// which it needs to mount a tmpfs.
+func requireRoot(t *testing.T) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		testutil.SkipOrFail(t, "the disk-full test mounts a tmpfs and needs root")
 	}
-	n := startNode(t)
-	full := filepath.Join(n.recDir(), "full")
+}
+
+// mountFull mounts a tmpfs of 48 KiB (3 s of 8 kHz 16-bit audio) as the
+// recordings directory sub of n, unmounted when the test ends.
+func mountFull(t *testing.T, n *node, sub string) string {
+	t.Helper()
+	full := filepath.Join(n.recDir(), sub)
 	if err := os.MkdirAll(full, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +36,16 @@ func TestDiskFull(t *testing.T) {
 		testutil.SkipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", full).Run() })
+	return full
+}
+
+// TestDiskFull: a recording whose directory is a tiny tmpfs fails with a
+// cause when it fills up; the call stays up and a recording on another
+// disk completes.
+func TestDiskFull(t *testing.T) {
+	requireRoot(t)
+	n := startNode(t)
+	full := mountFull(t, n, "full")
 
 	events := n.connect("test")
 	phone := newPhone(t, "udp")
@@ -88,18 +103,9 @@ func TestDiskFull(t *testing.T) {
 // duration, and the catalog's — not the audio it had accepted, of which
 // the second buffered when the write failed is lost.
 func TestDiskFullEncodedLength(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testutil.SkipOrFail(t, "the disk-full test mounts a tmpfs and needs root")
-	}
+	requireRoot(t)
 	n := startNode(t)
-	full := filepath.Join(n.recDir(), "fullflac")
-	if err := os.MkdirAll(full, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", full).CombinedOutput(); err != nil {
-		testutil.SkipOrFail(t, "cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", full).Run() })
+	full := mountFull(t, n, "fullflac")
 
 	events := n.connect("test")
 	phone := newPhone(t, "udp")
