@@ -456,8 +456,8 @@ func (w *writer) Close() error {
 // Abandon closes w for a caller that can no longer trust its state (a
 // Write panicked, an encoder's bug): as after an I/O failure, nothing it
 // buffers is written, the file is made playable up to what reached it (a
-// wav's header covers the audio of its last good write), the file is
-// closed and the in-progress marker or journal line removed. Close then
+// wav's header covers the audio written, the part of a failed write that
+// reached the file included), the file is closed and the in-progress marker or journal line removed. Close then
 // returns cause. A Writer not made here is closed with Close.
 func Abandon(w Writer, cause error) error {
 	if ww, ok := w.(*writer); ok && !ww.closed && ww.err == nil {
