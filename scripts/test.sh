@@ -11,9 +11,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${GOTOOLCHAIN:=auto}"
 export GOTOOLCHAIN
 
+# step announces a step with the time it starts and the seconds since the
+# script began, so that a slow run's log says where its time went.
+step() { echo "==> $* [$(date -u +%H:%M:%S), ${SECONDS}s]" >&2; }
+
 bash scripts/test-deps.sh
 
-echo "==> gofmt" >&2
+step "gofmt"
 unformatted=$(find . \( -path ./.git -o -path ./test/node/node_modules -o -path ./data \) -prune \
 	-o -type f -name '*.go' -print0 | xargs -0 -r gofmt -l)
 if [[ -n "$unformatted" ]]; then
@@ -22,22 +26,24 @@ if [[ -n "$unformatted" ]]; then
 	exit 1
 fi
 
-echo "==> go vet ./..." >&2
+step "go vet ./..."
 go vet ./...
 # test/goari is its own module (CyCoreSystems/ari/v5, kept out of tapedeck's
 # go.mod and govulncheck): ./... does not reach it. The e2e tests build it.
-echo "==> go vet ./... in test/goari" >&2
+step "go vet ./... in test/goari"
 (cd test/goari && go vet ./...)
 
-echo "==> govulncheck (scripts/vulncheck.sh)" >&2
+step "govulncheck (scripts/vulncheck.sh)"
 bash scripts/vulncheck.sh
 
-echo "==> go vet and go test -race -tags opus ./internal/recorder/ (Ogg Opus through libopus)" >&2
+step "go vet and go test -race -tags opus ./internal/recorder/ (Ogg Opus through libopus)"
 go vet -tags opus ./internal/recorder/
 go test -race -count=1 -timeout 10m -tags opus ./internal/recorder/
 
-echo "==> go test -race -count=1 -timeout 20m ./... $*" >&2
+step "go test -race -count=1 -timeout 20m ./... $*"
 go test -race -count=1 -timeout 20m "$@" ./...
 
-echo "==> bounded fuzzing (scripts/fuzz.sh, FUZZTIME=${FUZZTIME:-15s} per target)" >&2
+step "bounded fuzzing (scripts/fuzz.sh, FUZZTIME=${FUZZTIME:-15s} per target)"
 bash scripts/fuzz.sh
+
+step "all passed"
