@@ -280,6 +280,34 @@ func (f *stallFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
+// stallingOpen returns a stallFile and an OpenFunc that opens the file
+// it wraps (the second write after the header stalls).
+func stallingOpen() (*stallFile, OpenFunc) {
+	sf := &stallFile{stalled: make(chan struct{}), release: make(chan struct{})}
+	return sf, func(name string, flag int, perm fs.FileMode) (File, error) {
+		fl, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		sf.File = fl
+		return sf, nil
+	}
+}
+
+// writeUntilStalled writes pcm to w in the background (writeInBackground)
+// and returns once a write to sf stalls, failing the test if the writer
+// ends first.
+func writeUntilStalled(t *testing.T, sf *stallFile, w Writer, pcm []int16) <-chan error {
+	t.Helper()
+	done := writeInBackground(w, pcm)
+	select {
+	case <-sf.stalled:
+	case err := <-done:
+		t.Fatalf("the writer ended (%v) without a second write", err)
+	}
+	return done
+}
+
 // writeInBackground writes pcm to w in 20 ms frames and closes it on a
 // goroutine of its own, and sends the first error (or Close's result).
 func writeInBackground(w Writer, pcm []int16) <-chan error {
@@ -306,26 +334,13 @@ func TestStoredSoFarWhileAWriteStalls(t *testing.T) {
 	for _, format := range []string{"wav", "sln"} {
 		t.Run(format, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "stall."+format)
-			sf := &stallFile{stalled: make(chan struct{}), release: make(chan struct{})}
-			open := func(name string, flag int, perm fs.FileMode) (File, error) {
-				fl, err := os.OpenFile(name, flag, perm)
-				if err != nil {
-					return nil, err
-				}
-				sf.File = fl
-				return sf, nil
-			}
+			sf, open := stallingOpen()
 			w, err := Create(path, Format{Name: format}, Fail, WithOpenFile(open))
 			if err != nil {
 				t.Fatal(err)
 			}
 			pcm := ramp(8000*3, 1) // 3 s: a write each second (the default flush)
-			done := writeInBackground(w, pcm)
-			select {
-			case <-sf.stalled:
-			case err := <-done:
-				t.Fatalf("the writer ended (%v) without a second write", err)
-			}
+			done := writeUntilStalled(t, sf, w, pcm)
 			fi, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)

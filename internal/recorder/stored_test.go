@@ -254,15 +254,7 @@ func TestStoredSoFarEncodedWhileAWriteStalls(t *testing.T) {
 				requireLame(t)
 			}
 			path := filepath.Join(t.TempDir(), "stall."+format)
-			sf := &stallFile{stalled: make(chan struct{}), release: make(chan struct{})}
-			open := func(name string, flag int, perm fs.FileMode) (File, error) {
-				fl, err := os.OpenFile(name, flag, perm)
-				if err != nil {
-					return nil, err
-				}
-				sf.File = fl
-				return sf, nil
-			}
+			sf, open := stallingOpen()
 			var w Writer
 			if format == "ogg" {
 				w = newOggWith(t, path, &fakeOpus{skip: 312}, open)
@@ -279,12 +271,7 @@ func TestStoredSoFarEncodedWhileAWriteStalls(t *testing.T) {
 				// read in 5 or more, so the third write stalls.
 				pcm = ramp(8000*20, 1)
 			}
-			done := writeInBackground(w, pcm)
-			select {
-			case <-sf.stalled:
-			case err := <-done:
-				t.Fatalf("the writer ended (%v) without a second write", err)
-			}
+			done := writeUntilStalled(t, sf, w, pcm)
 			// What the file holds while the write stalls (a copy: the
 			// writer owns the file).
 			b, err := os.ReadFile(path)
