@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,27 +11,9 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/config"
 	"github.com/tapedeck/tapedeck/internal/sipua"
-	"github.com/tapedeck/tapedeck/internal/testutil"
 	"github.com/tapedeck/tapedeck/internal/testutil/nodeari"
 	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
 )
-
-// buildGoAri builds test/goari, a CyCoreSystems/ari v5 application in its
-// own Go module (so the product's go.mod never holds ari/v5), and returns
-// the executable's path. It needs the Go module proxy, or a module cache
-// holding ari/v5 v5.3.0, the first time.
-func buildGoAri(t *testing.T) string {
-	t.Helper()
-	goBin := testutil.RequireTool(t, "go")
-	bin := filepath.Join(t.TempDir(), "goari")
-	cmd := exec.Command(goBin, "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join(testutil.RepoRoot(t), "test", "goari")
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly -buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		testutil.SkipOrFail(t, "go build test/goari (CyCoreSystems/ari/v5 v5.3.0 from the module proxy): %v\n%s", err, out)
-	}
-	return bin
-}
 
 // goAriCluster starts two nodes on PostgreSQL, NATS and one S3 bucket
 // (clusterNodes) and test/goari connected to node A only, and waits until

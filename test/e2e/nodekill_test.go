@@ -23,34 +23,6 @@ import (
 	"github.com/tapedeck/tapedeck/internal/testutil/versitygw"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// tapedeckBin builds cmd/tapedeck once for the tests that need a process
-// of its own (to be killed).
-func tapedeckBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "tapedeck-e2e-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "tapedeck")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/tapedeck").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
 // clusterProc is a tapedeck process of a cluster test.
 type clusterProc struct {
 	cmd  *exec.Cmd
