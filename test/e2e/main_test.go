@@ -35,18 +35,32 @@ var buildDir = sync.OnceValues(func() (string, error) {
 	return os.MkdirTemp("", "tapedeck-e2e-bin")
 })
 
-// tapedeckBuild builds cmd/tapedeck once; callers wait for the build.
-var tapedeckBuild = sync.OnceValues(func() (string, error) {
-	dir, err := buildDir()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "tapedeck")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/tapedeck").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/tapedeck: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// goBuild returns a function that builds the program in dir (relative to
+// test/e2e) into the tests' build directory as name, once, with env added
+// to the environment; callers wait for the build.
+func goBuild(name, dir string, env ...string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		bdir, err := buildDir()
+		if err != nil {
+			return "", err
+		}
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(bdir, name)
+		cmd := exec.Command(goBin, "build", "-o", bin, ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", filepath.Join("test/e2e", dir), err, out)
+		}
+		return bin, nil
+	})
+}
+
+// tapedeckBuild builds cmd/tapedeck.
+var tapedeckBuild = goBuild("tapedeck", "../../cmd/tapedeck")
 
 // tapedeckBin is the path of cmd/tapedeck built for the tests that need a
 // process of its own (to be killed).
@@ -60,25 +74,8 @@ func tapedeckBin(t *testing.T) string {
 }
 
 // goAriBuild builds test/goari, a CyCoreSystems/ari v5 application in its
-// own Go module (so the product's go.mod never holds ari/v5), once.
-var goAriBuild = sync.OnceValues(func() (string, error) {
-	dir, err := buildDir()
-	if err != nil {
-		return "", err
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "goari")
-	cmd := exec.Command(goBin, "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "goari")
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly -buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build test/goari (CyCoreSystems/ari/v5 v5.3.0 from the module proxy): %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// own Go module (so the product's go.mod never holds ari/v5).
+var goAriBuild = goBuild("goari", "../goari", "GOFLAGS=-mod=readonly -buildvcs=false")
 
 // buildGoAri is the path of test/goari's executable. It needs the Go
 // module proxy, or a module cache holding ari/v5 v5.3.0, the first time.
@@ -86,7 +83,7 @@ func buildGoAri(t *testing.T) string {
 	t.Helper()
 	bin, err := goAriBuild()
 	if err != nil {
-		testutil.SkipOrFail(t, "%v", err)
+		testutil.SkipOrFail(t, "%v (test/goari needs CyCoreSystems/ari/v5 v5.3.0 from the module proxy)", err)
 	}
 	return bin
 }
