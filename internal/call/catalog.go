@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapedeck/tapedeck/internal/catalog"
 	"github.com/tapedeck/tapedeck/internal/contain"
+	"github.com/tapedeck/tapedeck/internal/gopool"
 	"github.com/tapedeck/tapedeck/internal/media/audio"
 	"github.com/tapedeck/tapedeck/internal/recorder"
 	"github.com/tapedeck/tapedeck/internal/store/meta"
@@ -193,18 +194,17 @@ func (r *LiveRecording) catalogFinal(status string, endedBeforeStart bool) {
 		cancel()
 		ctx, cancel = context.WithTimeout(context.Background(), hangupCatalogTimeout)
 		// Not meta.WithCommitDelay: RecordingFinished, StasisEnd and
-		// ChannelDestroyed follow this row, and finishing a recording
-		// never delays them (issue 13). It commits at once, taking
+		// ChannelDestroyed follow this row (unless the database holds
+		// it past hangupCatalogWait), and finishing a recording never
+		// delays them (issue 13). It commits at once, taking
 		// any live rows waiting to share a commit with it.
 	}
 	defer cancel()
 	in := r.catalogInfo(status)
 	in.EndedBeforeStart = endedBeforeStart
-	if r.cdr != nil {
-		// The hangup's call record goes with the final row (one
-		// transaction; alone if the row cannot be written).
-		in.CDR, r.cdr, r.cdrTaken = r.cdr, nil, true
-	}
+	// The hangup's call record, if offered, goes with the final row (one
+	// transaction; alone if the row cannot be written).
+	in.CDR = r.takeCDR()
 	var err error
 	if fr, ok := c.(releasingCatalog); ok {
 		// The name's claim (claimName) goes in the final row's statement
@@ -271,19 +271,65 @@ type releasingCatalog interface {
 // recording to its catalog write (catalogFinished), unless that write is
 // done.
 func (r *LiveRecording) offerCDR(c *meta.CDR) {
-	r.catMu.Lock()
-	defer r.catMu.Unlock()
-	if !r.catFinished && !r.cdrTaken {
+	r.cdrMu.Lock()
+	defer r.cdrMu.Unlock()
+	if !r.cdrClosed {
 		r.cdr = c
 	}
 }
 
+// takeCDR hands the offered record, if any, to the final row's write
+// (catalogFinal), and closes the offer.
+func (r *LiveRecording) takeCDR() *meta.CDR {
+	r.cdrMu.Lock()
+	defer r.cdrMu.Unlock()
+	c := r.cdr
+	r.cdr, r.cdrClosed = nil, true
+	if c != nil {
+		r.cdrTaken = true
+	}
+	return c
+}
+
 // cdrHandedOver reports whether the catalog took the offered record; if it
-// did not (the recording's end wrote nothing to the catalog) the offer is
-// withdrawn, for the channel to write the record itself.
+// did not (the recording's end wrote nothing to the catalog, or its final
+// write had not begun when the hangup stopped waiting for it) the offer is
+// withdrawn, for the channel to write the record itself. It never waits
+// for the catalog.
 func (r *LiveRecording) cdrHandedOver() bool {
-	r.catMu.Lock()
-	defer r.catMu.Unlock()
-	r.cdr = nil
+	r.cdrMu.Lock()
+	defer r.cdrMu.Unlock()
+	r.cdr, r.cdrClosed = nil, true
 	return r.cdrTaken
+}
+
+// hangupCatalogWait bounds how long a hangup waits for its recording's
+// catalog end: the final row's write and the release of the name's claim.
+// hangupCatalogTimeout bounds that write only until the database takes it:
+// a commit already under way runs to its end however long a stalled disk
+// holds its write or sync, and a start row in flight holds catMu as long.
+const hangupCatalogWait = hangupCatalogTimeout + time.Second
+
+// catalogEndBounded runs end (the catalog's part of a hangup's recording
+// end) and waits for it at most hangupCatalogWait. Past that the write goes
+// on in the background, and RecordingFinished, StasisEnd and
+// ChannelDestroyed go out without it: a stalled database delays a
+// recording's row, not the end of its call. The row is written once (when
+// the write returns, or by the catalog's Reconcile if it fails); the
+// call's record is either in it or written by the channel, never both.
+func (r *LiveRecording) catalogEndBounded(end func()) {
+	done := make(chan struct{})
+	gopool.Go(func() {
+		defer close(done)
+		defer contain.Recover(r.logger(), "recording-catalog-end", nil)
+		end()
+	})
+	t := time.NewTimer(hangupCatalogWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		r.m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); the call ends without waiting for it",
+			"name", r.name, "waited", hangupCatalogWait)
+	}
 }

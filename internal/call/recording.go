@@ -250,9 +250,15 @@ type LiveRecording struct {
 	rowWritten bool
 	// cdr is the record of the call whose hangup ends the recording,
 	// offered by the channel (offerCDR) to go with the recording's final
-	// row; cdrTaken once catalogFinished has handed it to the catalog.
-	cdr      *meta.CDR
-	cdrTaken bool
+	// row; cdrTaken once catalogFinal has handed it to the catalog;
+	// cdrClosed once the offer is over (taken by catalogFinal, or
+	// withdrawn by cdrHandedOver). Guarded by cdrMu, not catMu: the
+	// channel's hangup asks whether the record was taken while the final
+	// write may still be waiting on a stalled database with catMu held.
+	cdrMu     sync.Mutex
+	cdr       *meta.CDR
+	cdrTaken  bool
+	cdrClosed bool
 
 	// hangup: the recording ends because its channel hangs up; its
 	// catalog entry's upload then runs in the background only.
@@ -1637,15 +1643,22 @@ func (r *LiveRecording) finish(state RecordingState) {
 		// terminal one that the final row's write queues.
 		r.reportDegraded()
 	}
-	if !wasQueued || final != RecCanceled {
-		r.catalogFinished(final)
-		if stalled {
-			r.awaitStalledClose(w)
+	catalogEnd := func() {
+		if !wasQueued || final != RecCanceled {
+			r.catalogFinished(final)
+			if stalled {
+				r.awaitStalledClose(w)
+			}
+		} else {
+			r.catalogQueuedEnd()
 		}
-	} else {
-		r.catalogQueuedEnd()
+		r.releaseName()
 	}
-	r.releaseName()
+	if r.hangup.Load() {
+		r.catalogEndBounded(catalogEnd)
+	} else {
+		catalogEnd()
+	}
 	recordingEnded(final, cause)
 	if !wasQueued {
 		secs := round3(float64(written) / audio.SampleRate)

@@ -1,0 +1,172 @@
+package call
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapedeck/tapedeck/internal/catalog"
+	"github.com/tapedeck/tapedeck/internal/sip"
+	"github.com/tapedeck/tapedeck/internal/store/meta"
+)
+
+// stallCatalog is a catalog on a stalled database: its final writes
+// (Finished), and its start writes when stallStart is set, do not return
+// until release is closed, whatever their context says — as a commit that
+// SQLite has begun waits for a stalled disk's write or fsync. (A stalled
+// disk cannot be made on demand under a real database in a test; this is
+// the fault stand-in the project allows for it.)
+type stallCatalog struct {
+	Catalog    // not called by these tests
+	stallStart bool
+	release    chan struct{}
+	entered    chan string // "start NAME" or "end NAME", as each write begins
+
+	mu       sync.Mutex
+	finished []catalog.Info // final writes that returned
+}
+
+func newStallCatalog(stallStart bool) *stallCatalog {
+	return &stallCatalog{stallStart: stallStart, release: make(chan struct{}), entered: make(chan string, 16)}
+}
+
+func (c *stallCatalog) Started(ctx context.Context, in catalog.Info) (string, error) {
+	c.entered <- "start " + in.Name
+	if c.stallStart {
+		<-c.release
+	}
+	return "RE1", nil
+}
+
+func (c *stallCatalog) Finished(ctx context.Context, in catalog.Info) error {
+	c.entered <- "end " + in.Name
+	<-c.release
+	c.mu.Lock()
+	c.finished = append(c.finished, in)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *stallCatalog) Paused(ctx context.Context, name string, on bool, q *meta.Quality) error {
+	return nil
+}
+
+func (c *stallCatalog) AccountSid(ctx context.Context, name string) (string, error) { return "", nil }
+
+func (c *stallCatalog) await(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case got := <-c.entered:
+		if got != want {
+			t.Fatalf("catalog write %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no catalog write %q", want)
+	}
+}
+
+func (c *stallCatalog) done() []catalog.Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]catalog.Info(nil), c.finished...)
+}
+
+// TestHangupDoesNotWaitForAStalledCatalog: a hangup waits for its
+// recording's catalog end at most hangupCatalogWait. A database stalled
+// under the final row's write (stallEnd) or under the start row's write
+// still in flight (stallStart, the final write queued behind it) delays
+// the row, not the call: StasisEnd and ChannelDestroyed go out and the
+// hangup returns while the write is still held. The call's record is
+// written once: with the final row when that write had taken it, else by
+// the channel (CallRecord.Stored false) and not with the row.
+func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		stallStart bool
+		cdrWithRow bool
+	}{
+		{"stallEnd", false, true},
+		{"stallStart", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := newStallCatalog(tc.stallStart)
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					close(fc.release)
+				}
+			}
+			ended := make(chan CallRecord, 1)
+			r := newRig(t, func(o *Options) {
+				o.Catalog = fc
+				o.OnCallEnded = func(rec CallRecord) { ended <- rec }
+			})
+			// After the rig's cleanup, so before it: its HangupAll must
+			// not wait on a database still held.
+			t.Cleanup(release)
+			ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+			if _, err := ch.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"}); err != nil {
+				t.Fatal(err)
+			}
+			fc.await(t, "start calls/stall")
+			if !tc.stallStart {
+				r.ev.expect("RecordingStarted")
+			}
+
+			hungUp := make(chan struct{})
+			go func() {
+				defer close(hungUp)
+				ch.Ended(sip.EndRemoteBye) // the caller's BYE: the whole teardown, on this goroutine
+			}()
+			if !tc.stallStart {
+				fc.await(t, "end calls/stall") // the final write is held
+			}
+			// Without the bound the hangup waits as long as the
+			// database: these never come while it is held.
+			deadline := time.After(hangupCatalogWait + 10*time.Second)
+			select {
+			case <-hungUp:
+			case <-deadline:
+				t.Fatal("the hangup waits for the stalled catalog")
+			}
+			r.ev.expect("StasisEnd")
+			r.ev.expect("ChannelDestroyed")
+			var rec CallRecord
+			select {
+			case rec = <-ended:
+			case <-deadline:
+				t.Fatal("no call record after the hangup")
+			}
+			if rec.Stored != tc.cdrWithRow {
+				t.Fatalf("CallRecord.Stored %v: want %v (the call's record with the final row only if its write had taken it)", rec.Stored, tc.cdrWithRow)
+			}
+			if got := fc.done(); len(got) != 0 {
+				t.Fatalf("%d final writes returned while the database was held", len(got))
+			}
+
+			release()
+			if tc.stallStart {
+				fc.await(t, "end calls/stall") // queued behind the start row
+			}
+			end := time.Now().Add(10 * time.Second)
+			for len(fc.done()) == 0 {
+				if time.Now().After(end) {
+					t.Fatal("the final row was never written once the database came back")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			got := fc.done()
+			if len(got) != 1 || got[0].Name != "calls/stall" || got[0].Status != "completed" {
+				t.Fatalf("final writes %+v: want one, calls/stall completed", got)
+			}
+			if (got[0].CDR != nil) != tc.cdrWithRow {
+				t.Fatalf("the final row carries the call's record: %v, want %v", got[0].CDR != nil, tc.cdrWithRow)
+			}
+			if tc.cdrWithRow && got[0].CDR.ChannelID != rec.ChannelID {
+				t.Fatalf("the final row's call record is %q's, want %q's", got[0].CDR.ChannelID, rec.ChannelID)
+			}
+		})
+	}
+}
