@@ -14,12 +14,19 @@ import (
 
 // TestMain starts the builds of the programs some tests run (tapedeck as
 // a process of its own, test/goari) before the first test, when the whole
-// package runs (no -run): they compile while the early tests wait on their
-// calls' audio, instead of on the first test that needs them (a minute of
-// a cold build cache). The builds' directory is removed at the end.
+// package runs (no -run, -skip or -list): they compile while the early
+// tests wait on their calls' audio, instead of on the first test that needs
+// them (a minute of a cold build cache). The builds' directory is removed
+// at the end.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if flag.Lookup("test.run").Value.String() == "" {
+	whole := true
+	for _, f := range []string{"test.run", "test.skip", "test.list"} {
+		if fl := flag.Lookup(f); fl != nil && fl.Value.String() != "" {
+			whole = false
+		}
+	}
+	if whole {
 		go tapedeckBuild()
 		go goAriBuild()
 	}
