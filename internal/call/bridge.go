@@ -865,9 +865,9 @@ func (b *Bridge) record(o RecordOptions, stereo bool, source string) (*LiveRecor
 	rec.setOpts(o)
 	m := b.m
 	m.recMu.Lock()
-	if _, busy := m.live[o.Name]; busy {
+	if err := m.nameBusyLocked(o.Name); err != nil {
 		m.recMu.Unlock()
-		return nil, errf(ErrConflict, "Recording with the same name is already in progress")
+		return nil, err
 	}
 	if mode == recorder.Fail && len(m.storedFormats(base)) > 0 {
 		m.recMu.Unlock()

@@ -317,10 +317,24 @@ const hangupCatalogWait = hangupCatalogTimeout + time.Second
 // recording's row, not the end of its call. The row is written once (when
 // the write returns, or by the catalog's Reconcile if it fails); the
 // call's record is either in it or written by the channel, never both.
+//
+// Until the write returns, the name stays taken (Manager.finishing): a new
+// recording of it gets the 409 of one in progress, instead of a row that
+// the late write would finish as its own.
 func (r *LiveRecording) catalogEndBounded(end func()) {
+	m := r.m
 	done := make(chan struct{})
+	ended := false // guarded by m.recMu
 	gopool.Go(func() {
-		defer close(done)
+		defer func() {
+			m.recMu.Lock()
+			ended = true
+			if m.finishing[r.name] == r {
+				delete(m.finishing, r.name)
+			}
+			m.recMu.Unlock()
+			close(done)
+		}()
 		defer contain.Recover(r.logger(), "recording-catalog-end", nil)
 		end()
 	})
@@ -329,7 +343,28 @@ func (r *LiveRecording) catalogEndBounded(end func()) {
 	select {
 	case <-done:
 	case <-t.C:
-		r.m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); the call ends without waiting for it",
+		m.recMu.Lock()
+		if !ended {
+			if m.finishing == nil {
+				m.finishing = map[string]*LiveRecording{}
+			}
+			m.finishing[r.name] = r
+		}
+		m.recMu.Unlock()
+		m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); the call ends without waiting for it",
 			"name", r.name, "waited", hangupCatalogWait)
 	}
+}
+
+// nameBusyLocked is the conflict of a new recording named name with one
+// in progress or one whose final row is still being written (m.recMu
+// held), or nil.
+func (m *Manager) nameBusyLocked(name string) error {
+	if _, busy := m.live[name]; busy {
+		return errf(ErrConflict, "Recording with the same name is already in progress")
+	}
+	if _, busy := m.finishing[name]; busy {
+		return errf(ErrConflict, "Recording with the same name is still finishing: its catalog row is not written yet (the database is slow)")
+	}
+	return nil
 }

@@ -79,7 +79,8 @@ func (c *stallCatalog) done() []catalog.Info {
 // the row, not the call: StasisEnd and ChannelDestroyed go out and the
 // hangup returns while the write is still held. The call's record is
 // written once: with the final row when that write had taken it, else by
-// the channel (CallRecord.Stored false) and not with the row.
+// the channel (CallRecord.Stored false) and not with the row. Until the
+// row is written the name is not free for a new recording.
 func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -145,6 +146,12 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 			if got := fc.done(); len(got) != 0 {
 				t.Fatalf("%d final writes returned while the database was held", len(got))
 			}
+			// The name stays taken until its final row is written: a new
+			// recording of it would share the row the late write finishes.
+			ch2, _, _ := r.inbound("app", offer(t, 5002, ""))
+			if _, err := ch2.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"}); !errorsIs(err, ErrConflict) {
+				t.Fatalf("a new recording of the name while its final row is held: %v, want a conflict", err)
+			}
 
 			release()
 			if tc.stallStart {
@@ -167,6 +174,11 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 			if tc.cdrWithRow && got[0].CDR.ChannelID != rec.ChannelID {
 				t.Fatalf("the final row's call record is %q's, want %q's", got[0].CDR.ChannelID, rec.ChannelID)
 			}
+			// Written: the name is free again.
+			if _, err := ch2.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"}); err != nil {
+				t.Fatalf("a new recording of the name once its final row is written: %v", err)
+			}
+			fc.await(t, "start calls/stall")
 		})
 	}
 }

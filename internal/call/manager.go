@@ -183,6 +183,10 @@ type Manager struct {
 
 	recMu sync.Mutex
 	live  map[string]*LiveRecording
+	// finishing holds the names of recordings whose hangup stopped
+	// waiting for their final catalog row (catalogEndBounded) until that
+	// write returns: a new recording of the name would share its row.
+	finishing map[string]*LiveRecording
 	// syncer makes the recordings' written audio durable (fsync policy).
 	syncer recSyncer
 	// writers signals every recording's writer step on one tick.

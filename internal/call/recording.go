@@ -549,9 +549,9 @@ func (ch *Channel) record(o RecordOptions, source string) (*LiveRecording, error
 	}
 	rec.setOpts(o)
 	m.recMu.Lock()
-	if _, busy := m.live[o.Name]; busy {
+	if err := m.nameBusyLocked(o.Name); err != nil {
 		m.recMu.Unlock()
-		return nil, errf(ErrConflict, "Recording with the same name is already in progress")
+		return nil, err
 	}
 	if mode == recorder.Fail {
 		if existing := m.storedFormats(base); len(existing) > 0 {
