@@ -322,19 +322,9 @@ const hangupCatalogWait = hangupCatalogTimeout + time.Second
 // recording of it gets the 409 of one in progress, instead of a row that
 // the late write would finish as its own.
 func (r *LiveRecording) catalogEndBounded(end func()) {
-	m := r.m
 	done := make(chan struct{})
-	ended := false // guarded by m.recMu
 	gopool.Go(func() {
-		defer func() {
-			m.recMu.Lock()
-			ended = true
-			if m.finishing[r.name] == r {
-				delete(m.finishing, r.name)
-			}
-			m.recMu.Unlock()
-			close(done)
-		}()
+		defer close(done)
 		defer contain.Recover(r.logger(), "recording-catalog-end", nil)
 		end()
 	})
@@ -343,17 +333,19 @@ func (r *LiveRecording) catalogEndBounded(end func()) {
 	select {
 	case <-done:
 	case <-t.C:
-		m.recMu.Lock()
-		if !ended {
-			if m.finishing == nil {
-				m.finishing = map[string]*LiveRecording{}
-			}
-			m.finishing[r.name] = r
-		}
-		m.recMu.Unlock()
-		m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); the call ends without waiting for it",
+		r.m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); the call ends without waiting for it",
 			"name", r.name, "waited", hangupCatalogWait)
 	}
+}
+
+// endFinishing frees the name of r, held in m.finishing from its removal from
+// the live recordings until its catalog end is done.
+func (m *Manager) endFinishing(r *LiveRecording) {
+	m.recMu.Lock()
+	if m.finishing[r.name] == r {
+		delete(m.finishing, r.name)
+	}
+	m.recMu.Unlock()
 }
 
 // nameBusyLocked is the conflict of a new recording named name with one

@@ -182,3 +182,48 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 		})
 	}
 }
+
+// TestNameTakenUntilTheFinalRow: a recording's name leaves the live
+// recordings before its final row is written; until that write returns
+// (here held by the database, on a stop asked for, which waits for it) a
+// new recording of the name is refused as one in progress, and once it
+// returns the name is free.
+func TestNameTakenUntilTheFinalRow(t *testing.T) {
+	fc := newStallCatalog(false)
+	r := newRig(t, func(o *Options) { o.Catalog = fc })
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(fc.release)
+		}
+	})
+	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+	if _, err := ch.Record(RecordOptions{Name: "calls/taken", Format: "wav", IfExists: "overwrite"}); err != nil {
+		t.Fatal(err)
+	}
+	fc.await(t, "start calls/taken")
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.m.StopRecording("calls/taken") }()
+	fc.await(t, "end calls/taken") // the final write is held
+	if r.m.isLive("calls/taken") {
+		t.Fatal("the stopped recording is still listed live")
+	}
+	ch2, _, _ := r.inbound("app", offer(t, 5002, ""))
+	if _, err := ch2.Record(RecordOptions{Name: "calls/taken", Format: "wav", IfExists: "overwrite"}); !errorsIs(err, ErrConflict) {
+		t.Fatalf("a new recording of the name while its final row is written: %v, want a conflict", err)
+	}
+	released = true
+	close(fc.release)
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stop never returned once the database answered")
+	}
+	if _, err := ch2.Record(RecordOptions{Name: "calls/taken", Format: "wav", IfExists: "overwrite"}); err != nil {
+		t.Fatalf("a new recording of the name once its final row is written: %v", err)
+	}
+	fc.await(t, "start calls/taken")
+}

@@ -183,9 +183,11 @@ type Manager struct {
 
 	recMu sync.Mutex
 	live  map[string]*LiveRecording
-	// finishing holds the names of recordings whose hangup stopped
-	// waiting for their final catalog row (catalogEndBounded) until that
-	// write returns: a new recording of the name would share its row.
+	// finishing holds the names of ended recordings from their removal
+	// from live until their catalog end (the final row) is done — past
+	// the hangup's wait for it when the database stalls
+	// (catalogEndBounded): a new recording of the name would share the
+	// row that end finishes.
 	finishing map[string]*LiveRecording
 	// syncer makes the recordings' written audio durable (fsync policy).
 	syncer recSyncer

@@ -1635,6 +1635,12 @@ func (r *LiveRecording) finish(state RecordingState) {
 	r.m.recMu.Lock()
 	if r.m.live[r.name] == r {
 		delete(r.m.live, r.name)
+		// Not free until the catalog's end below is done: a new
+		// recording of the name would share the row that end finishes.
+		if r.m.finishing == nil {
+			r.m.finishing = map[string]*LiveRecording{}
+		}
+		r.m.finishing[r.name] = r
 	}
 	r.m.recMu.Unlock()
 	if degradedAtEnd {
@@ -1644,6 +1650,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		r.reportDegraded()
 	}
 	catalogEnd := func() {
+		defer r.m.endFinishing(r)
 		if !wasQueued || final != RecCanceled {
 			r.catalogFinished(final)
 			if stalled {
