@@ -356,7 +356,7 @@ func (m *Manager) nameBusyLocked(name string) error {
 		return errf(ErrConflict, "Recording with the same name is already in progress")
 	}
 	if _, busy := m.finishing[name]; busy {
-		return errf(ErrConflict, "Recording with the same name is still finishing: its catalog row is not written yet (the database is slow)")
+		return errf(ErrConflict, "Recording with the same name is still finishing: its catalog row is not written yet")
 	}
 	return nil
 }
