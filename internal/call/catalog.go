@@ -310,31 +310,45 @@ func (r *LiveRecording) cdrHandedOver() bool {
 // holds its write or sync, and a start row in flight holds catMu as long.
 const hangupCatalogWait = hangupCatalogTimeout + time.Second
 
-// catalogEndBounded runs end (the catalog's part of a hangup's recording
-// end) and waits for it at most hangupCatalogWait. Past that the write goes
-// on in the background, and RecordingFinished, StasisEnd and
-// ChannelDestroyed go out without it: a stalled database delays a
-// recording's row, not the end of its call. The row is written once (when
-// the write returns, or by the catalog's Reconcile if it fails); the
-// call's record is either in it or written by the channel, never both.
+// stopCatalogWait bounds how long any other end (a stop asked for, a
+// maximum duration, a failure) waits for its catalog end: the final row's
+// write has catalogCtx's 30 s while it waits for the database, and no
+// bound once a commit has taken it.
+const stopCatalogWait = 31 * time.Second
+
+// catalogEndBounded runs end (the catalog's part of a recording's end) and
+// waits for it at most hangupCatalogWait for a hangup's end, else
+// stopCatalogWait (Manager.catalogWait when set: tests). Past that the
+// write goes on in the background, and RecordingFinished (and a hangup's
+// StasisEnd and ChannelDestroyed, or a stop's answer) go out without it: a
+// stalled database delays a recording's row, not the end of its call or
+// its stop. The row is written once (when the write returns, or by the
+// catalog's Reconcile if it fails); the call's record is either in it or
+// written by the channel, never both.
 //
 // Until the write returns, the name stays taken (Manager.finishing): a new
 // recording of it gets the 409 of one in progress, instead of a row that
 // the late write would finish as its own.
 func (r *LiveRecording) catalogEndBounded(end func()) {
+	wait := stopCatalogWait
+	if r.hangup.Load() {
+		wait = hangupCatalogWait
+	} else if r.m.catalogWait > 0 {
+		wait = r.m.catalogWait
+	}
 	done := make(chan struct{})
 	gopool.Go(func() {
 		defer close(done)
 		defer contain.Recover(r.logger(), "recording-catalog-end", nil)
 		end()
 	})
-	t := time.NewTimer(hangupCatalogWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
-		r.m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); the call ends without waiting for it",
-			"name", r.name, "waited", hangupCatalogWait)
+		r.m.log.Error("catalog: the recording's final row is not written yet (the database is stalled); its end goes on without waiting for it",
+			"name", r.name, "waited", wait)
 	}
 }
 

@@ -174,9 +174,17 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 			if tc.cdrWithRow && got[0].CDR.ChannelID != rec.ChannelID {
 				t.Fatalf("the final row's call record is %q's, want %q's", got[0].CDR.ChannelID, rec.ChannelID)
 			}
-			// Written: the name is free again.
-			if _, err := ch2.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"}); err != nil {
-				t.Fatalf("a new recording of the name once its final row is written: %v", err)
+			// Written: the name is free again (once the end that wrote it
+			// has returned).
+			for {
+				_, err := ch2.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"})
+				if err == nil {
+					break
+				}
+				if !errorsIs(err, ErrConflict) || time.Now().After(end) {
+					t.Fatalf("a new recording of the name once its final row is written: %v", err)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 			fc.await(t, "start calls/stall")
 		})
@@ -226,4 +234,67 @@ func TestNameTakenUntilTheFinalRow(t *testing.T) {
 		t.Fatalf("a new recording of the name once its final row is written: %v", err)
 	}
 	fc.await(t, "start calls/taken")
+}
+
+// TestStopDoesNotWaitForAStalledCatalog: a stop asked for waits for the
+// final row at most its bound (stopCatalogWait; shortened here): with the
+// write held by the database it returns and RecordingFinished goes out,
+// the name staying taken until the write returns.
+func TestStopDoesNotWaitForAStalledCatalog(t *testing.T) {
+	fc := newStallCatalog(false)
+	r := newRig(t, func(o *Options) { o.Catalog = fc })
+	r.m.catalogWait = 500 * time.Millisecond
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(fc.release)
+		}
+	})
+	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
+	if _, err := ch.Record(RecordOptions{Name: "calls/stop", Format: "wav", IfExists: "overwrite"}); err != nil {
+		t.Fatal(err)
+	}
+	fc.await(t, "start calls/stop")
+	r.ev.expect("RecordingStarted")
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.m.StopRecording("calls/stop") }()
+	fc.await(t, "end calls/stop") // the final write is held
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stop waits for the stalled catalog")
+	}
+	r.ev.expect("RecordingFinished")
+	if got := fc.done(); len(got) != 0 {
+		t.Fatalf("%d final writes returned while the database was held", len(got))
+	}
+	if _, err := ch.Record(RecordOptions{Name: "calls/stop", Format: "wav", IfExists: "overwrite"}); !errorsIs(err, ErrConflict) {
+		t.Fatalf("a new recording of the name while its final row is held: %v, want a conflict", err)
+	}
+	released = true
+	close(fc.release)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fc.done()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the final row was never written once the database came back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := fc.done(); len(got) != 1 || got[0].Status != "completed" {
+		t.Fatalf("final writes %+v: want one, completed", got)
+	}
+	for {
+		_, err := ch.Record(RecordOptions{Name: "calls/stop", Format: "wav", IfExists: "overwrite"})
+		if err == nil {
+			break
+		}
+		if !errorsIs(err, ErrConflict) || time.Now().After(deadline) {
+			t.Fatalf("a new recording of the name once its final row is written: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fc.await(t, "start calls/stop")
 }

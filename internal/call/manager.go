@@ -189,6 +189,8 @@ type Manager struct {
 	// (catalogEndBounded): a new recording of the name would share the
 	// row that end finishes.
 	finishing map[string]*LiveRecording
+	// catalogWait, when set (tests), replaces stopCatalogWait.
+	catalogWait time.Duration
 	// syncer makes the recordings' written audio durable (fsync policy).
 	syncer recSyncer
 	// writers signals every recording's writer step on one tick.

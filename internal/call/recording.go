@@ -1661,11 +1661,7 @@ func (r *LiveRecording) finish(state RecordingState) {
 		}
 		r.releaseName()
 	}
-	if r.hangup.Load() {
-		r.catalogEndBounded(catalogEnd)
-	} else {
-		catalogEnd()
-	}
+	r.catalogEndBounded(catalogEnd)
 	recordingEnded(final, cause)
 	if !wasQueued {
 		secs := round3(float64(written) / audio.SampleRate)
