@@ -23,8 +23,45 @@ type stallCatalog struct {
 	release    chan struct{}
 	entered    chan string // "start NAME" or "end NAME", as each write begins
 
-	mu       sync.Mutex
-	finished []catalog.Info // final writes that returned
+	releaseOnce sync.Once
+	mu          sync.Mutex
+	finished    []catalog.Info // final writes that returned
+}
+
+// unblock lets the held writes return (once; again is a no-op).
+func (c *stallCatalog) unblock() { c.releaseOnce.Do(func() { close(c.release) }) }
+
+// awaitFinished waits for a final write to have returned and returns them.
+func (c *stallCatalog) awaitFinished(t *testing.T) []catalog.Info {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.done()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the final row was never written once the database came back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return c.done()
+}
+
+// recordOnceFree records name on ch as soon as the name is free (the end
+// that wrote its final row frees it just after that write returns),
+// failing on anything but the conflict of a name still taken, and waits
+// for the new recording's start row.
+func (c *stallCatalog) recordOnceFree(t *testing.T, ch *Channel, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ch.Record(RecordOptions{Name: name, Format: "wav", IfExists: "overwrite"})
+		if err == nil {
+			break
+		}
+		if !errorsIs(err, ErrConflict) || time.Now().After(deadline) {
+			t.Fatalf("a new recording of the name once its final row is written: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.await(t, "start "+name)
 }
 
 func newStallCatalog(stallStart bool) *stallCatalog {
@@ -92,13 +129,6 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fc := newStallCatalog(tc.stallStart)
-			released := false
-			release := func() {
-				if !released {
-					released = true
-					close(fc.release)
-				}
-			}
 			ended := make(chan CallRecord, 1)
 			r := newRig(t, func(o *Options) {
 				o.Catalog = fc
@@ -106,7 +136,7 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 			})
 			// After the rig's cleanup, so before it: its HangupAll must
 			// not wait on a database still held.
-			t.Cleanup(release)
+			t.Cleanup(fc.unblock)
 			ch, _, _ := r.inbound("app", offer(t, 5000, ""))
 			if _, err := ch.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"}); err != nil {
 				t.Fatal(err)
@@ -153,18 +183,11 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 				t.Fatalf("a new recording of the name while its final row is held: %v, want a conflict", err)
 			}
 
-			release()
+			fc.unblock()
 			if tc.stallStart {
 				fc.await(t, "end calls/stall") // queued behind the start row
 			}
-			end := time.Now().Add(10 * time.Second)
-			for len(fc.done()) == 0 {
-				if time.Now().After(end) {
-					t.Fatal("the final row was never written once the database came back")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			got := fc.done()
+			got := fc.awaitFinished(t)
 			if len(got) != 1 || got[0].Name != "calls/stall" || got[0].Status != "completed" {
 				t.Fatalf("final writes %+v: want one, calls/stall completed", got)
 			}
@@ -174,19 +197,8 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 			if tc.cdrWithRow && got[0].CDR.ChannelID != rec.ChannelID {
 				t.Fatalf("the final row's call record is %q's, want %q's", got[0].CDR.ChannelID, rec.ChannelID)
 			}
-			// Written: the name is free again (once the end that wrote it
-			// has returned).
-			for {
-				_, err := ch2.Record(RecordOptions{Name: "calls/stall", Format: "wav", IfExists: "overwrite"})
-				if err == nil {
-					break
-				}
-				if !errorsIs(err, ErrConflict) || time.Now().After(end) {
-					t.Fatalf("a new recording of the name once its final row is written: %v", err)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			fc.await(t, "start calls/stall")
+			// Written: the name is free again.
+			fc.recordOnceFree(t, ch2, "calls/stall")
 		})
 	}
 }
@@ -199,12 +211,7 @@ func TestHangupDoesNotWaitForAStalledCatalog(t *testing.T) {
 func TestNameTakenUntilTheFinalRow(t *testing.T) {
 	fc := newStallCatalog(false)
 	r := newRig(t, func(o *Options) { o.Catalog = fc })
-	released := false
-	t.Cleanup(func() {
-		if !released {
-			close(fc.release)
-		}
-	})
+	t.Cleanup(fc.unblock)
 	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
 	if _, err := ch.Record(RecordOptions{Name: "calls/taken", Format: "wav", IfExists: "overwrite"}); err != nil {
 		t.Fatal(err)
@@ -220,8 +227,7 @@ func TestNameTakenUntilTheFinalRow(t *testing.T) {
 	if _, err := ch2.Record(RecordOptions{Name: "calls/taken", Format: "wav", IfExists: "overwrite"}); !errorsIs(err, ErrConflict) {
 		t.Fatalf("a new recording of the name while its final row is written: %v, want a conflict", err)
 	}
-	released = true
-	close(fc.release)
+	fc.unblock()
 	select {
 	case err := <-stopped:
 		if err != nil {
@@ -230,10 +236,7 @@ func TestNameTakenUntilTheFinalRow(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stop never returned once the database answered")
 	}
-	if _, err := ch2.Record(RecordOptions{Name: "calls/taken", Format: "wav", IfExists: "overwrite"}); err != nil {
-		t.Fatalf("a new recording of the name once its final row is written: %v", err)
-	}
-	fc.await(t, "start calls/taken")
+	fc.recordOnceFree(t, ch2, "calls/taken")
 }
 
 // TestStopDoesNotWaitForAStalledCatalog: a stop asked for waits for the
@@ -244,12 +247,7 @@ func TestStopDoesNotWaitForAStalledCatalog(t *testing.T) {
 	fc := newStallCatalog(false)
 	r := newRig(t, func(o *Options) { o.Catalog = fc })
 	r.m.catalogWait = 500 * time.Millisecond
-	released := false
-	t.Cleanup(func() {
-		if !released {
-			close(fc.release)
-		}
-	})
+	t.Cleanup(fc.unblock)
 	ch, _, _ := r.inbound("app", offer(t, 5000, ""))
 	if _, err := ch.Record(RecordOptions{Name: "calls/stop", Format: "wav", IfExists: "overwrite"}); err != nil {
 		t.Fatal(err)
@@ -274,27 +272,9 @@ func TestStopDoesNotWaitForAStalledCatalog(t *testing.T) {
 	if _, err := ch.Record(RecordOptions{Name: "calls/stop", Format: "wav", IfExists: "overwrite"}); !errorsIs(err, ErrConflict) {
 		t.Fatalf("a new recording of the name while its final row is held: %v, want a conflict", err)
 	}
-	released = true
-	close(fc.release)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(fc.done()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the final row was never written once the database came back")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := fc.done(); len(got) != 1 || got[0].Status != "completed" {
+	fc.unblock()
+	if got := fc.awaitFinished(t); len(got) != 1 || got[0].Status != "completed" {
 		t.Fatalf("final writes %+v: want one, completed", got)
 	}
-	for {
-		_, err := ch.Record(RecordOptions{Name: "calls/stop", Format: "wav", IfExists: "overwrite"})
-		if err == nil {
-			break
-		}
-		if !errorsIs(err, ErrConflict) || time.Now().After(deadline) {
-			t.Fatalf("a new recording of the name once its final row is written: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	fc.await(t, "start calls/stop")
+	fc.recordOnceFree(t, ch, "calls/stop")
 }
