@@ -156,11 +156,8 @@ func (m *Manager) Channel(id ChannelID) (ChannelJSON, error) {
 // Originate creates an outgoing channel and dials it at once (see
 // originate).
 func (m *Manager) Originate(o OriginateOptions) (ChannelJSON, error) {
-	ch, err := m.originate(o)
-	if err != nil {
-		return ChannelJSON{}, err
-	}
-	return ch.JSON(), nil
+	_, js, err := m.originate(o)
+	return js, err
 }
 
 // CreateChannel makes an outgoing channel in an application without

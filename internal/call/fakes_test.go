@@ -498,7 +498,10 @@ func (r *testRig) channelExists(id string) bool {
 	return err == nil
 }
 
-func (r *testRig) originate(o OriginateOptions) (*Channel, error) { return r.m.originate(o) }
+func (r *testRig) originate(o OriginateOptions) (*Channel, error) {
+	ch, _, err := r.m.originate(o)
+	return ch, err
+}
 
 func isNotInApplication(err error) bool { return errors.Is(err, ErrNotInApplication) }
 

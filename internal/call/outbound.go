@@ -216,34 +216,38 @@ func nonEmpty(s, def string) string {
 
 // originate creates an outgoing channel and dials it at once. With an app,
 // the channel enters it once answered; with an extension, the dialplan
-// route of that extension runs. It returns the channel in state Down.
-func (m *Manager) originate(o OriginateOptions) (*Channel, error) {
+// route of that extension runs. It returns the channel and its JSON in
+// state Down, taken before the dial.
+func (m *Manager) originate(o OriginateOptions) (*Channel, ChannelJSON, error) {
 	if o.App == "" && o.Extension == "" && !o.Controlled {
-		return nil, errf(ErrInvalidArgument, "Application or extension must be specified")
+		return nil, ChannelJSON{}, errf(ErrInvalidArgument, "Application or extension must be specified")
 	}
 	if o.App != "" && !m.bus.Registered(o.App) {
-		return nil, errf(ErrInvalidArgument, "Stasis application %s is not registered", o.App)
+		return nil, ChannelJSON{}, errf(ErrInvalidArgument, "Stasis application %s is not registered", o.App)
 	}
 	if o.Label != "" {
 		n, err := strconv.ParseInt(o.Label, 10, 64)
 		if err != nil {
-			return nil, errf(ErrNotFound, "Requested label can not be found")
+			return nil, ChannelJSON{}, errf(ErrNotFound, "Requested label can not be found")
 		}
 		if n == 0 {
-			return nil, errf(ErrInvalidArgument, "Requested priority is illegal")
+			return nil, ChannelJSON{}, errf(ErrInvalidArgument, "Requested priority is illegal")
 		}
 		o.Priority = n
 	}
 	ch, uri, err := m.outboundChannelSpec(o, StateDown, true)
 	if err != nil {
-		return nil, err
+		return nil, ChannelJSON{}, err
 	}
 	ch.mu.Lock()
 	ch.originate = &o
 	ch.dialing = true
 	ch.mu.Unlock()
+	// The answer shows the channel as created (Down), as Asterisk's does:
+	// taken before the dial, whose 180 may otherwise come first.
+	js := ch.JSON()
 	ch.goDial(uri, o.Timeout, nil, nil)
-	return ch, nil
+	return ch, js, nil
 }
 
 // create makes an outgoing channel in the application without dialing it
